@@ -1,0 +1,1 @@
+//! Headroom's models: scenario schema -> world -> run report.

@@ -1,0 +1,1 @@
+//! Headroom trace records and streaming readers and writers.
