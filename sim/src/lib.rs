@@ -9,3 +9,7 @@
 //! order.
 
 pub use headroom_policy::time::{self, Span, Timestamp};
+
+pub mod dist;
+pub mod exec;
+pub mod rng;
