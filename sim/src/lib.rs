@@ -13,3 +13,5 @@ pub use headroom_policy::time::{self, Span, Timestamp};
 pub mod dist;
 pub mod exec;
 pub mod rng;
+pub mod slab;
+pub mod theory;

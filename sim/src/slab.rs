@@ -1,0 +1,240 @@
+//! A slab with generational ids: where in-flight entities (requests) live.
+//!
+//! Inserting reuses the most recently freed slot, so memory stays flat however
+//! long a run is: it is bounded by the peak number of live entries, not by
+//! how many ever existed. Ids carry a generation, so an event that still
+//! refers to a freed and reused slot (a stale timeout, say) is detected
+//! instead of acting on the wrong entity.
+
+/// A handle to a slab entry: slot index plus the slot's generation when the
+/// entry was inserted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id {
+    index: u32,
+    generation: u32,
+}
+
+impl Id {
+    /// The slot index (stable while the entry lives).
+    #[inline]
+    pub const fn index(self) -> u32 {
+        self.index
+    }
+
+    /// The generation of the slot when this entry was inserted.
+    #[inline]
+    pub const fn generation(self) -> u32 {
+        self.generation
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Slot<T> {
+    Occupied { generation: u32, value: T },
+    Vacant { generation: u32, next_free: u32 },
+}
+
+const NONE: u32 = u32::MAX;
+
+/// A generational slab of `T`, holding at most `u32::MAX - 1` live entries.
+#[derive(Clone, Debug)]
+pub struct Slab<T> {
+    slots: Vec<Slot<T>>,
+    free_head: u32,
+    len: usize,
+}
+
+/// The slab already holds its maximum number of entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlabFull;
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Slab<T> {
+    /// An empty slab.
+    pub const fn new() -> Self {
+        Slab {
+            slots: Vec::new(),
+            free_head: NONE,
+            len: 0,
+        }
+    }
+
+    /// An empty slab with room for `n` entries before it allocates.
+    pub fn with_capacity(n: usize) -> Self {
+        Slab {
+            slots: Vec::with_capacity(n),
+            free_head: NONE,
+            len: 0,
+        }
+    }
+
+    /// Number of live entries.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no live entries.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of slots ever allocated: the high-water mark of live entries.
+    #[inline]
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Stores `value` and returns its id.
+    #[inline]
+    pub fn insert(&mut self, value: T) -> Result<Id, SlabFull> {
+        if self.free_head != NONE {
+            let index = self.free_head;
+            let slot = &mut self.slots[index as usize];
+            let Slot::Vacant {
+                generation,
+                next_free,
+            } = *slot
+            else {
+                unreachable!("the free list only links vacant slots")
+            };
+            self.free_head = next_free;
+            *slot = Slot::Occupied { generation, value };
+            self.len += 1;
+            return Ok(Id { index, generation });
+        }
+        let index = u32::try_from(self.slots.len()).map_err(|_| SlabFull)?;
+        if index == NONE {
+            return Err(SlabFull);
+        }
+        self.slots.push(Slot::Occupied {
+            generation: 0,
+            value,
+        });
+        self.len += 1;
+        Ok(Id {
+            index,
+            generation: 0,
+        })
+    }
+
+    /// The entry `id` refers to, if it is still live.
+    #[inline]
+    pub fn get(&self, id: Id) -> Option<&T> {
+        match self.slots.get(id.index as usize) {
+            Some(Slot::Occupied { generation, value }) if *generation == id.generation => {
+                Some(value)
+            }
+            _ => None,
+        }
+    }
+
+    /// The entry `id` refers to, mutably, if it is still live.
+    #[inline]
+    pub fn get_mut(&mut self, id: Id) -> Option<&mut T> {
+        match self.slots.get_mut(id.index as usize) {
+            Some(Slot::Occupied { generation, value }) if *generation == id.generation => {
+                Some(value)
+            }
+            _ => None,
+        }
+    }
+
+    /// Removes and returns the entry `id` refers to, if it is still live. The
+    /// slot's generation advances, so `id` is stale from now on.
+    #[inline]
+    pub fn remove(&mut self, id: Id) -> Option<T>
+    where
+        T: Copy,
+    {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        match *slot {
+            Slot::Occupied { generation, value } if generation == id.generation => {
+                *slot = Slot::Vacant {
+                    generation: generation.wrapping_add(1),
+                    next_free: self.free_head,
+                };
+                self.free_head = id.index;
+                self.len -= 1;
+                Some(value)
+            }
+            _ => None,
+        }
+    }
+
+    /// Removes every entry and releases no memory; old ids become stale.
+    pub fn clear(&mut self) {
+        self.free_head = NONE;
+        for (i, slot) in self.slots.iter_mut().enumerate().rev() {
+            let generation = match slot {
+                Slot::Occupied { generation, .. } => generation.wrapping_add(1),
+                Slot::Vacant { generation, .. } => *generation,
+            };
+            *slot = Slot::Vacant {
+                generation,
+                next_free: self.free_head,
+            };
+            // Slots are at most u32::MAX - 1, see `insert`.
+            self.free_head = i as u32;
+        }
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_get_remove() {
+        let mut s = Slab::new();
+        let a = s.insert(10u64).unwrap();
+        let b = s.insert(20u64).unwrap();
+        assert_eq!(s.get(a), Some(&10));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.remove(a), Some(10));
+        assert_eq!(s.get(a), None, "stale id after removal");
+        assert_eq!(s.remove(a), None, "double removal is detected");
+        let c = s.insert(30).unwrap();
+        assert_eq!(c.index(), a.index(), "freed slot is reused");
+        assert_ne!(c.generation(), a.generation());
+        assert_eq!(s.get(a), None, "old id does not see the new entry");
+        assert_eq!(s.get(c), Some(&30));
+        *s.get_mut(b).unwrap() += 1;
+        assert_eq!(s.get(b), Some(&21));
+    }
+
+    #[test]
+    fn memory_is_bounded_by_peak_live_entries() {
+        let mut s = Slab::new();
+        let mut live = std::collections::VecDeque::new();
+        for i in 0..1_000_000u64 {
+            live.push_back(s.insert(i).unwrap());
+            if live.len() > 100 {
+                let id = live.pop_front().unwrap();
+                assert!(s.remove(id).is_some());
+            }
+        }
+        assert_eq!(s.slots(), 101);
+    }
+
+    #[test]
+    fn clear_invalidates_ids() {
+        let mut s = Slab::new();
+        let a = s.insert(1u8).unwrap();
+        let b = s.insert(2u8).unwrap();
+        s.clear();
+        assert!(s.is_empty());
+        assert_eq!(s.get(a), None);
+        assert_eq!(s.get(b), None);
+        let c = s.insert(3).unwrap();
+        assert_eq!(c.index(), 0);
+        assert_eq!(s.get(c), Some(&3));
+    }
+}
