@@ -185,10 +185,10 @@ impl<R: Read> Iterator for Reader<R> {
     type Item = Result<Record, TraceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if !self.header_checked {
-            if let Err(e) = self.check_header() {
-                return Some(Err(e));
-            }
+        if !self.header_checked
+            && let Err(e) = self.check_header()
+        {
+            return Some(Err(e));
         }
         match self.csv.read_record(&mut self.row) {
             Ok(true) => Some(self.parse()),
