@@ -321,14 +321,16 @@ mod tests {
             }
         }
         let n = 200_000;
-        let count = Reader::new(Gen {
+        let mut count = 0u64;
+        for r in Reader::new(Gen {
             i: 0,
             n,
             buf: Vec::new(),
             pos: 0,
-        })
-        .map(|r| r.unwrap())
-        .count();
-        assert_eq!(count as u64, n);
+        }) {
+            assert_eq!(r.unwrap().key, (count + 1) % 97);
+            count += 1;
+        }
+        assert_eq!(count, n);
     }
 }
