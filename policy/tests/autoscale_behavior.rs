@@ -7,12 +7,14 @@
 //! 1 per pod and tolerance 0, so the metric proposal is exactly the
 //! "desired" number in each script; the driver applies every decision.
 
+#![cfg(feature = "serde")]
+
 mod autoscale_common;
 
 use autoscale_common::{at, hpa_spec, pod};
 use headroom_policy::autoscale::{
-    HpaController, Limit, MetricInput, Observation, PodStatus, Sample, ScaleDecision,
-    ScaleReason, Stabilization,
+    HpaController, Limit, MetricInput, Observation, PodStatus, Sample, ScaleDecision, ScaleReason,
+    Stabilization,
 };
 use headroom_policy::time::{Span, Timestamp};
 
@@ -91,10 +93,15 @@ fn documented_pods_and_percent_scale_down_example() {
     let trace = s.run(900, |_| 10);
     assert_eq!(
         every(&trace, 60),
-        [72, 64, 57, 51, 45, 40, 36, 32, 28, 24, 20, 16, 12, 10, 10, 10]
+        [
+            72, 64, 57, 51, 45, 40, 36, 32, 28, 24, 20, 16, 12, 10, 10, 10
+        ]
     );
     // Within a period the limit holds: 72 at 15, 30 and 45 s.
-    assert_eq!(&trace[..5], &[(0, 72), (15, 72), (30, 72), (45, 72), (60, 64)]);
+    assert_eq!(
+        &trace[..5],
+        &[(0, 72), (15, 72), (30, 72), (45, 72), (60, 64)]
+    );
 }
 
 /// The documented "no more than 5 Pods per minute" variant with
@@ -110,7 +117,9 @@ fn select_policy_min_picks_the_smallest_change() {
     let trace = s.run(900, |_| 10);
     assert_eq!(
         every(&trace, 60),
-        [75, 70, 65, 60, 55, 50, 45, 40, 36, 32, 28, 25, 22, 19, 17, 15]
+        [
+            75, 70, 65, 60, 55, 50, 45, 40, 36, 32, 28, 25, 22, 19, 17, 15
+        ]
     );
 }
 
@@ -194,7 +203,18 @@ fn scale_up_stabilization_window_uses_the_recent_minimum() {
     let trace = s.run(135, |t| if t == 75 { 3 } else { 6 });
     assert_eq!(
         trace,
-        [(0, 2), (15, 2), (30, 2), (45, 2), (60, 6), (75, 6), (90, 6), (105, 6), (120, 6), (135, 6)]
+        [
+            (0, 2),
+            (15, 2),
+            (30, 2),
+            (45, 2),
+            (60, 6),
+            (75, 6),
+            (90, 6),
+            (105, 6),
+            (120, 6),
+            (135, 6)
+        ]
     );
     let mut s = Script::new("[behavior.scale_up]\nstabilization_window = \"1m\"\n", 2);
     let trace = s.run(150, |t| if t == 0 || t >= 75 { 6 } else { 3 });
@@ -203,7 +223,19 @@ fn scale_up_stabilization_window_uses_the_recent_minimum() {
     // the 3 recorded at 60 s is exactly one window old and no longer counts.
     assert_eq!(
         trace,
-        [(0, 2), (15, 2), (30, 2), (45, 2), (60, 3), (75, 3), (90, 3), (105, 3), (120, 6), (135, 6), (150, 6)]
+        [
+            (0, 2),
+            (15, 2),
+            (30, 2),
+            (45, 2),
+            (60, 3),
+            (75, 3),
+            (90, 3),
+            (105, 3),
+            (120, 6),
+            (135, 6),
+            (150, 6)
+        ]
     );
 }
 
@@ -277,7 +309,18 @@ fn legacy_path_scale_down_window_is_inclusive() {
     }
     let mut s = Script::new("downscale_stabilization = \"1m\"\n", 10);
     let trace = s.run(90, |_| 3);
-    assert_eq!(trace, [(0, 10), (15, 10), (30, 10), (45, 10), (60, 10), (75, 3), (90, 3)]);
+    assert_eq!(
+        trace,
+        [
+            (0, 10),
+            (15, 10),
+            (30, 10),
+            (45, 10),
+            (60, 10),
+            (75, 3),
+            (90, 3)
+        ]
+    );
 }
 
 /// Replica counts outside [min, max] are moved to the bound without
@@ -287,16 +330,31 @@ fn legacy_path_scale_down_window_is_inclusive() {
 fn out_of_range_and_disabled() {
     let mut s = Script::new("min_replicas = 2\n[behavior]\n", 0);
     let d = s.step(0, 50);
-    assert_eq!((d.desired_replicas, d.reason), (0, ScaleReason::ScalingDisabled));
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (0, ScaleReason::ScalingDisabled)
+    );
     s.current = 1;
     let d = s.step(15, 50);
-    assert_eq!((d.desired_replicas, d.reason), (2, ScaleReason::BelowMinReplicas));
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (2, ScaleReason::BelowMinReplicas)
+    );
     s.current = 5000;
     let d = s.step(30, 50);
-    assert_eq!((d.desired_replicas, d.reason), (1000, ScaleReason::AboveMaxReplicas));
+    assert_eq!(
+        (d.desired_replicas, d.reason),
+        (1000, ScaleReason::AboveMaxReplicas)
+    );
     let d = s.step(45, 1);
     assert_eq!(d.desired_replicas, 2, "clamped to min_replicas");
-    assert!(matches!(d.reason, ScaleReason::Hpa { limit: Limit::TooFewReplicas, .. }));
+    assert!(matches!(
+        d.reason,
+        ScaleReason::Hpa {
+            limit: Limit::TooFewReplicas,
+            ..
+        }
+    ));
 }
 
 fn cpu_pods(n: usize) -> Vec<PodStatus> {
@@ -335,26 +393,66 @@ fn multi_metric_max_and_errored_metric_rule() {
         };
         hpa.handle_sync(at(600 + t), &obs)
     };
-    let d = sync(&mut hpa, 0, &[MetricInput::PerPod(&cpu_high), MetricInput::PerPod(&rps_mid)]);
+    let d = sync(
+        &mut hpa,
+        0,
+        &[
+            MetricInput::PerPod(&cpu_high),
+            MetricInput::PerPod(&rps_mid),
+        ],
+    );
     assert_eq!(d.desired_replicas, 8, "max of 8 and 6");
-    assert!(matches!(d.reason, ScaleReason::Hpa { metric: Some(0), proposal: 8, .. }));
-    let d = sync(&mut hpa, 15, &[MetricInput::PerPod(&cpu_low), MetricInput::PerPod(&rps_mid)]);
-    assert!(matches!(d.reason, ScaleReason::Hpa { metric: Some(1), proposal: 6, .. }));
-    let d = sync(&mut hpa, 30, &[MetricInput::Unavailable, MetricInput::PerPod(&rps_mid)]);
+    assert!(matches!(
+        d.reason,
+        ScaleReason::Hpa {
+            metric: Some(0),
+            proposal: 8,
+            ..
+        }
+    ));
+    let d = sync(
+        &mut hpa,
+        15,
+        &[MetricInput::PerPod(&cpu_low), MetricInput::PerPod(&rps_mid)],
+    );
+    assert!(matches!(
+        d.reason,
+        ScaleReason::Hpa {
+            metric: Some(1),
+            proposal: 6,
+            ..
+        }
+    ));
+    let d = sync(
+        &mut hpa,
+        30,
+        &[MetricInput::Unavailable, MetricInput::PerPod(&rps_mid)],
+    );
     assert_eq!(d.desired_replicas, 6, "a scale-up is still allowed");
     let low_rps = cpu_samples(&[10_000; 4]);
-    let d = sync(&mut hpa, 45, &[MetricInput::Unavailable, MetricInput::PerPod(&low_rps)]);
+    let d = sync(
+        &mut hpa,
+        45,
+        &[MetricInput::Unavailable, MetricInput::PerPod(&low_rps)],
+    );
     assert_eq!(
         (d.desired_replicas, d.reason),
         (4, ScaleReason::MetricsUnavailable { invalid_metrics: 1 })
     );
-    let d = sync(&mut hpa, 60, &[MetricInput::Unavailable, MetricInput::Value(5)]);
+    let d = sync(
+        &mut hpa,
+        60,
+        &[MetricInput::Unavailable, MetricInput::Value(5)],
+    );
     assert_eq!(
         (d.desired_replicas, d.reason),
         (4, ScaleReason::MetricsUnavailable { invalid_metrics: 2 })
     );
     let d = sync(&mut hpa, 75, &[]);
-    assert_eq!(d.reason, ScaleReason::MetricsUnavailable { invalid_metrics: 2 });
+    assert_eq!(
+        d.reason,
+        ScaleReason::MetricsUnavailable { invalid_metrics: 2 }
+    );
 }
 
 /// Per-direction tolerance (`behavior.scale_up.tolerance`, KEP-4951): a 6 %

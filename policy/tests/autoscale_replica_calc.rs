@@ -4,6 +4,8 @@
 //! regression test and the `groupPods` cases, from
 //! `kubernetes/kubernetes` `pkg/controller/podautoscaler/replica_calculator_test.go`.
 
+#![cfg(feature = "serde")]
+
 mod autoscale_common;
 
 use autoscale_common::{at, hpa_spec, pod};
@@ -117,7 +119,11 @@ fn parse_row(line: &str) -> Case {
 }
 
 fn cases() -> Vec<Case> {
-    TSV.lines().skip(1).filter(|l| !l.is_empty()).map(parse_row).collect()
+    TSV.lines()
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(parse_row)
+        .collect()
 }
 
 #[test]
@@ -238,20 +244,146 @@ const fn ready(n: usize) -> &'static [(bool, bool)] {
 
 /// The 14 custom/object/external cases listed in validation-anchors.md.
 const CUSTOM: &[CustomCase] = &[
-    CustomCase { name: "ScaleUpCM", kind: Kind::Pods, current: 3, pods: ready(3), levels: &[20000, 10000, 30000], target_milli: 15000, replicas: 4, utilization: 20000 },
-    CustomCase { name: "ScaleUpCMUnreadyHotCpuNoLessScale", kind: Kind::Pods, current: 3, pods: &[(true, false), (true, false), (false, true)], levels: &[50000, 10000, 30000], target_milli: 15000, replicas: 6, utilization: 30000 },
-    CustomCase { name: "ScaleUpCMUnreadyHotCpuScaleWouldScaleDown", kind: Kind::Pods, current: 3, pods: &[(false, true), (true, false), (false, true)], levels: &[50000, 15000, 30000], target_milli: 15000, replicas: 7, utilization: 31666 },
-    CustomCase { name: "ScaleDownCM", kind: Kind::Pods, current: 5, pods: ready(5), levels: &[12000; 5], target_milli: 20000, replicas: 3, utilization: 12000 },
-    CustomCase { name: "ToleranceCM", kind: Kind::Pods, current: 3, pods: ready(3), levels: &[20000, 21000, 21000], target_milli: 20000, replicas: 3, utilization: 20666 },
-    CustomCase { name: "ScaleUpCMObject", kind: Kind::Object, current: 3, pods: ready(3), levels: &[20000], target_milli: 15000, replicas: 4, utilization: 20000 },
-    CustomCase { name: "ScaleUpCMPerPodObject", kind: Kind::ObjectPerPod, current: 3, pods: ready(3), levels: &[20000], target_milli: 5000, replicas: 4, utilization: 6667 },
-    CustomCase { name: "ScaleUpCMObjectIgnoresUnreadyPods", kind: Kind::Object, current: 3, pods: &[(false, false), (true, false), (false, false)], levels: &[50000], target_milli: 10000, replicas: 5, utilization: 50000 },
-    CustomCase { name: "ScaleDownPerPodCMObject", kind: Kind::ObjectPerPod, current: 5, pods: ready(5), levels: &[6000], target_milli: 2000, replicas: 3, utilization: 1200 },
-    CustomCase { name: "TolerancePerPodCMObject", kind: Kind::ObjectPerPod, current: 4, pods: ready(4), levels: &[20166], target_milli: 5000, replicas: 4, utilization: 5042 },
-    CustomCase { name: "ScaleUpCMExternalIgnoresUnreadyPods", kind: Kind::External, current: 3, pods: &[(false, false), (true, false), (false, false)], levels: &[8600], target_milli: 4400, replicas: 2, utilization: 8600 },
-    CustomCase { name: "ScaleUpPerPodCMExternal", kind: Kind::ExternalPerPod, current: 3, pods: ready(3), levels: &[8600], target_milli: 2150, replicas: 4, utilization: 2867 },
-    CustomCase { name: "ScaleDownCMExternal", kind: Kind::External, current: 5, pods: ready(5), levels: &[8600], target_milli: 14334, replicas: 3, utilization: 8600 },
-    CustomCase { name: "ScaleDownPerPodCMExternal", kind: Kind::ExternalPerPod, current: 5, pods: ready(5), levels: &[8600], target_milli: 2867, replicas: 3, utilization: 1720 },
+    CustomCase {
+        name: "ScaleUpCM",
+        kind: Kind::Pods,
+        current: 3,
+        pods: ready(3),
+        levels: &[20000, 10000, 30000],
+        target_milli: 15000,
+        replicas: 4,
+        utilization: 20000,
+    },
+    CustomCase {
+        name: "ScaleUpCMUnreadyHotCpuNoLessScale",
+        kind: Kind::Pods,
+        current: 3,
+        pods: &[(true, false), (true, false), (false, true)],
+        levels: &[50000, 10000, 30000],
+        target_milli: 15000,
+        replicas: 6,
+        utilization: 30000,
+    },
+    CustomCase {
+        name: "ScaleUpCMUnreadyHotCpuScaleWouldScaleDown",
+        kind: Kind::Pods,
+        current: 3,
+        pods: &[(false, true), (true, false), (false, true)],
+        levels: &[50000, 15000, 30000],
+        target_milli: 15000,
+        replicas: 7,
+        utilization: 31666,
+    },
+    CustomCase {
+        name: "ScaleDownCM",
+        kind: Kind::Pods,
+        current: 5,
+        pods: ready(5),
+        levels: &[12000; 5],
+        target_milli: 20000,
+        replicas: 3,
+        utilization: 12000,
+    },
+    CustomCase {
+        name: "ToleranceCM",
+        kind: Kind::Pods,
+        current: 3,
+        pods: ready(3),
+        levels: &[20000, 21000, 21000],
+        target_milli: 20000,
+        replicas: 3,
+        utilization: 20666,
+    },
+    CustomCase {
+        name: "ScaleUpCMObject",
+        kind: Kind::Object,
+        current: 3,
+        pods: ready(3),
+        levels: &[20000],
+        target_milli: 15000,
+        replicas: 4,
+        utilization: 20000,
+    },
+    CustomCase {
+        name: "ScaleUpCMPerPodObject",
+        kind: Kind::ObjectPerPod,
+        current: 3,
+        pods: ready(3),
+        levels: &[20000],
+        target_milli: 5000,
+        replicas: 4,
+        utilization: 6667,
+    },
+    CustomCase {
+        name: "ScaleUpCMObjectIgnoresUnreadyPods",
+        kind: Kind::Object,
+        current: 3,
+        pods: &[(false, false), (true, false), (false, false)],
+        levels: &[50000],
+        target_milli: 10000,
+        replicas: 5,
+        utilization: 50000,
+    },
+    CustomCase {
+        name: "ScaleDownPerPodCMObject",
+        kind: Kind::ObjectPerPod,
+        current: 5,
+        pods: ready(5),
+        levels: &[6000],
+        target_milli: 2000,
+        replicas: 3,
+        utilization: 1200,
+    },
+    CustomCase {
+        name: "TolerancePerPodCMObject",
+        kind: Kind::ObjectPerPod,
+        current: 4,
+        pods: ready(4),
+        levels: &[20166],
+        target_milli: 5000,
+        replicas: 4,
+        utilization: 5042,
+    },
+    CustomCase {
+        name: "ScaleUpCMExternalIgnoresUnreadyPods",
+        kind: Kind::External,
+        current: 3,
+        pods: &[(false, false), (true, false), (false, false)],
+        levels: &[8600],
+        target_milli: 4400,
+        replicas: 2,
+        utilization: 8600,
+    },
+    CustomCase {
+        name: "ScaleUpPerPodCMExternal",
+        kind: Kind::ExternalPerPod,
+        current: 3,
+        pods: ready(3),
+        levels: &[8600],
+        target_milli: 2150,
+        replicas: 4,
+        utilization: 2867,
+    },
+    CustomCase {
+        name: "ScaleDownCMExternal",
+        kind: Kind::External,
+        current: 5,
+        pods: ready(5),
+        levels: &[8600],
+        target_milli: 14334,
+        replicas: 3,
+        utilization: 8600,
+    },
+    CustomCase {
+        name: "ScaleDownPerPodCMExternal",
+        kind: Kind::ExternalPerPod,
+        current: 5,
+        pods: ready(5),
+        levels: &[8600],
+        target_milli: 2867,
+        replicas: 3,
+        utilization: 1720,
+    },
 ];
 
 /// Runs each custom case through a controller configured with the matching
@@ -268,7 +400,9 @@ fn custom_object_and_external_cases_match_kubernetes() {
             Kind::ObjectPerPod => format!(
                 "{{ type = \"object\", name = \"qps\", target = {target}, target_type = \"average-value\" }}"
             ),
-            Kind::External => format!("{{ type = \"external\", name = \"qps\", target = {target} }}"),
+            Kind::External => {
+                format!("{{ type = \"external\", name = \"qps\", target = {target} }}")
+            }
             Kind::ExternalPerPod => format!(
                 "{{ type = \"external\", name = \"qps\", target = {target}, target_type = \"average-value\" }}"
             ),
@@ -353,23 +487,137 @@ fn group_pods_cases() {
     let w = Span::from_secs;
     let cpu = Some(&READINESS);
     let cases: Vec<(&str, PodStatus, Option<Sample>, bool, PodClass)> = vec![
-        ("ready pod, memory", pod(n, true, 1000), Some(sample_at(n, w(60))), false, PodClass::Ready),
-        ("no ready condition, CPU", PodStatus { ready: None, ..pod(n, true, 1000) }, Some(sample_at(n, w(60))), true, PodClass::Unready),
-        ("no start time, CPU", PodStatus { start_time: None, ..pod(n, true, 1000) }, Some(sample_at(n, w(60))), true, PodClass::Unready),
-        ("ready with fresh metrics during initialization", pod_with(m(60), true, m(30)), Some(sample_at(n, w(30))), true, PodClass::Ready),
-        ("ready without fresh metrics during initialization", pod_with(m(60), true, m(30)), Some(sample_at(n, w(60))), true, PodClass::Unready),
-        ("unready during initialization", pod_with(m(60), false, m(30)), Some(sample_at(n, w(30))), true, PodClass::Unready),
-        ("unready, never ready, after initialization", pod_with(m(600), false, m(594)), Some(sample_at(n, w(60))), true, PodClass::Unready),
-        ("ready without fresh metrics after initialization", pod_with(m(180), true, m(180)), Some(sample_at(m(120), w(60))), true, PodClass::Ready),
-        ("unready that was ready after initialization", pod_with(m(600), false, m(540)), Some(sample_at(n, w(60))), true, PodClass::Ready),
+        (
+            "ready pod, memory",
+            pod(n, true, 1000),
+            Some(sample_at(n, w(60))),
+            false,
+            PodClass::Ready,
+        ),
+        (
+            "no ready condition, CPU",
+            PodStatus {
+                ready: None,
+                ..pod(n, true, 1000)
+            },
+            Some(sample_at(n, w(60))),
+            true,
+            PodClass::Unready,
+        ),
+        (
+            "no start time, CPU",
+            PodStatus {
+                start_time: None,
+                ..pod(n, true, 1000)
+            },
+            Some(sample_at(n, w(60))),
+            true,
+            PodClass::Unready,
+        ),
+        (
+            "ready with fresh metrics during initialization",
+            pod_with(m(60), true, m(30)),
+            Some(sample_at(n, w(30))),
+            true,
+            PodClass::Ready,
+        ),
+        (
+            "ready without fresh metrics during initialization",
+            pod_with(m(60), true, m(30)),
+            Some(sample_at(n, w(60))),
+            true,
+            PodClass::Unready,
+        ),
+        (
+            "unready during initialization",
+            pod_with(m(60), false, m(30)),
+            Some(sample_at(n, w(30))),
+            true,
+            PodClass::Unready,
+        ),
+        (
+            "unready, never ready, after initialization",
+            pod_with(m(600), false, m(594)),
+            Some(sample_at(n, w(60))),
+            true,
+            PodClass::Unready,
+        ),
+        (
+            "ready without fresh metrics after initialization",
+            pod_with(m(180), true, m(180)),
+            Some(sample_at(m(120), w(60))),
+            true,
+            PodClass::Ready,
+        ),
+        (
+            "unready that was ready after initialization",
+            pod_with(m(600), false, m(540)),
+            Some(sample_at(n, w(60))),
+            true,
+            PodClass::Ready,
+        ),
         // Transition exactly at start + delay is not "after": counted.
-        ("unready, transition at start + delay", pod_with(m(600), false, m(590)), Some(sample_at(n, w(60))), true, PodClass::Ready),
-        ("unready pod, pods metric", pod_with(m(60), false, m(30)), Some(sample_at(n, w(30))), false, PodClass::Ready),
-        ("missing sample", pod(m(180), true, 1000), None, true, PodClass::Missing),
-        ("pending", PodStatus { phase: PodPhase::Pending, ..pod(n, false, 1000) }, None, true, PodClass::Unready),
-        ("failed", PodStatus { phase: PodPhase::Failed, ..pod(n, true, 1000) }, Some(sample_at(n, w(60))), true, PodClass::Ignored),
-        ("succeeded", PodStatus { phase: PodPhase::Succeeded, ..pod(n, true, 1000) }, Some(sample_at(n, w(60))), false, PodClass::Ignored),
-        ("deleting", PodStatus { deleting: true, ..pod(n, true, 1000) }, Some(sample_at(n, w(60))), false, PodClass::Ignored),
+        (
+            "unready, transition at start + delay",
+            pod_with(m(600), false, m(590)),
+            Some(sample_at(n, w(60))),
+            true,
+            PodClass::Ready,
+        ),
+        (
+            "unready pod, pods metric",
+            pod_with(m(60), false, m(30)),
+            Some(sample_at(n, w(30))),
+            false,
+            PodClass::Ready,
+        ),
+        (
+            "missing sample",
+            pod(m(180), true, 1000),
+            None,
+            true,
+            PodClass::Missing,
+        ),
+        (
+            "pending",
+            PodStatus {
+                phase: PodPhase::Pending,
+                ..pod(n, false, 1000)
+            },
+            None,
+            true,
+            PodClass::Unready,
+        ),
+        (
+            "failed",
+            PodStatus {
+                phase: PodPhase::Failed,
+                ..pod(n, true, 1000)
+            },
+            Some(sample_at(n, w(60))),
+            true,
+            PodClass::Ignored,
+        ),
+        (
+            "succeeded",
+            PodStatus {
+                phase: PodPhase::Succeeded,
+                ..pod(n, true, 1000)
+            },
+            Some(sample_at(n, w(60))),
+            false,
+            PodClass::Ignored,
+        ),
+        (
+            "deleting",
+            PodStatus {
+                deleting: true,
+                ..pod(n, true, 1000)
+            },
+            Some(sample_at(n, w(60))),
+            false,
+            PodClass::Ignored,
+        ),
     ];
     for (name, p, s, is_cpu, want) in cases {
         let rules = if is_cpu { cpu } else { None };
@@ -391,9 +639,15 @@ fn calculator_errors() {
     let calc = |pods: &[PodStatus], samples: &[Option<Sample>]| {
         cpu_utilization_replicas(n, 1, 100, pods, samples, tol, &READINESS)
     };
-    assert_eq!(calc(&[no_request], &[s]), Err(MetricError::MissingCpuRequest));
+    assert_eq!(
+        calc(&[no_request], &[s]),
+        Err(MetricError::MissingCpuRequest)
+    );
     let p = pod(Timestamp::ZERO, true, 1000);
-    assert_eq!(calc(&[p, p, p], &[None, None, None]), Err(MetricError::NoReadyMetrics));
+    assert_eq!(
+        calc(&[p, p, p], &[None, None, None]),
+        Err(MetricError::NoReadyMetrics)
+    );
     assert_eq!(calc(&[], &[]), Err(MetricError::NoPods));
     assert_eq!(calc(&[p], &[]), Err(MetricError::InputMismatch));
     let zero = pod(Timestamp::ZERO, true, 0);
