@@ -23,6 +23,7 @@
 //! returned `#[must_use]` [`ScaleDecision`].
 
 mod behavior;
+mod check;
 mod config;
 mod hpa;
 mod observation;
