@@ -3,7 +3,8 @@
 //! accepted range.
 
 use super::config::{
-    Algorithm, AutoscalerConfig, MetricConfig, MetricKind, ScalingRulesConfig, TargetType,
+    Algorithm, AutoscalerConfig, MetricConfig, MetricKind, PolicyConfig, ScalingRulesConfig,
+    TargetType,
 };
 use super::spec::{
     AutoscalerSpec, Behavior, HpaSpec, MAX_METRICS, MAX_POLICIES, MAX_REPLICAS_LIMIT, MetricSpec,
@@ -59,19 +60,14 @@ impl AutoscalerConfig {
         sync_period: Span,
         mut metrics: Vec<MetricSpec>,
     ) -> Result<AutoscalerSpec, ConfigError> {
-        for (key, set) in [
-            ("scale_out_cooldown", self.scale_out_cooldown.is_some()),
-            ("scale_in_cooldown", self.scale_in_cooldown.is_some()),
-            ("disable_scale_in", self.disable_scale_in.is_some()),
-        ] {
-            if set {
-                return Err(ConfigError::new(
-                    key,
-                    "set",
-                    "only with algorithm = \"target-tracking\"",
-                ));
-            }
-        }
+        reject_set(
+            &[
+                ("scale_out_cooldown", self.scale_out_cooldown.is_some()),
+                ("scale_in_cooldown", self.scale_in_cooldown.is_some()),
+                ("disable_scale_in", self.disable_scale_in.is_some()),
+            ],
+            "only with algorithm = \"target-tracking\"",
+        )?;
         if metrics.is_empty() {
             // SetDefaults_HorizontalPodAutoscaler: CPU at 80 %.
             metrics.push(MetricSpec::CpuUtilization { target_percent: 80 });
@@ -135,30 +131,25 @@ impl AutoscalerConfig {
         sync_period: Span,
         metrics: Vec<MetricSpec>,
     ) -> Result<AutoscalerSpec, ConfigError> {
-        for (key, set) in [
-            ("tolerance", self.tolerance.is_some()),
-            (
-                "cpu_initialization_period",
-                self.cpu_initialization_period.is_some(),
-            ),
-            (
-                "initial_readiness_delay",
-                self.initial_readiness_delay.is_some(),
-            ),
-            (
-                "downscale_stabilization",
-                self.downscale_stabilization.is_some(),
-            ),
-            ("behavior", self.behavior.is_some()),
-        ] {
-            if set {
-                return Err(ConfigError::new(
-                    key,
-                    "set",
-                    "only with algorithm = \"hpa\"",
-                ));
-            }
-        }
+        reject_set(
+            &[
+                ("tolerance", self.tolerance.is_some()),
+                (
+                    "cpu_initialization_period",
+                    self.cpu_initialization_period.is_some(),
+                ),
+                (
+                    "initial_readiness_delay",
+                    self.initial_readiness_delay.is_some(),
+                ),
+                (
+                    "downscale_stabilization",
+                    self.downscale_stabilization.is_some(),
+                ),
+                ("behavior", self.behavior.is_some()),
+            ],
+            "only with algorithm = \"hpa\"",
+        )?;
         if metrics.is_empty() {
             return Err(ConfigError::new(
                 "metrics",
@@ -359,57 +350,9 @@ fn rules(
         Span::ZERO,
         HOUR,
     )?;
-    let period = Span::from_secs(15);
-    let policies = match cfg.policies {
-        None if dir == Direction::Up => vec![
-            ScalingPolicy {
-                kind: PolicyKind::Pods,
-                value: 4,
-                period,
-            },
-            ScalingPolicy {
-                kind: PolicyKind::Percent,
-                value: 100,
-                period,
-            },
-        ],
-        None => vec![ScalingPolicy {
-            kind: PolicyKind::Percent,
-            value: 100,
-            period,
-        }],
-        Some(list) => {
-            if list.is_empty() || list.len() > MAX_POLICIES {
-                return Err(ConfigError::new(
-                    key("policies"),
-                    format!("{} policies", list.len()),
-                    format!("1..={MAX_POLICIES} policies"),
-                ));
-            }
-            let mut out = Vec::with_capacity(list.len());
-            for (i, p) in list.iter().enumerate() {
-                if !(1..=1_000_000).contains(&p.value) {
-                    return Err(ConfigError::new(
-                        key(&format!("policies[{i}].value")),
-                        p.value,
-                        "an integer in 1..=1000000",
-                    ));
-                }
-                if p.period.is_zero() || p.period > Span::from_secs(1800) {
-                    return Err(ConfigError::new(
-                        key(&format!("policies[{i}].period")),
-                        format!("\"{}\"", p.period),
-                        "a duration in (0s, 30m]",
-                    ));
-                }
-                out.push(ScalingPolicy {
-                    kind: p.kind,
-                    value: p.value,
-                    period: p.period,
-                });
-            }
-            out
-        }
+    let policies = match &cfg.policies {
+        None => default_policies(dir),
+        Some(list) => checked_policies(table, list)?,
     };
     Ok(ScalingRules {
         stabilization_window,
@@ -417,4 +360,68 @@ fn rules(
         policies,
         tolerance: tolerance(&key("tolerance"), cfg.tolerance.unwrap_or(global_tolerance))?,
     })
+}
+
+/// A key set for the other algorithm.
+fn reject_set(keys: &[(&str, bool)], expected: &str) -> Result<(), ConfigError> {
+    match keys.iter().find(|(_, set)| *set) {
+        Some((key, _)) => Err(ConfigError::new(*key, "set", expected)),
+        None => Ok(()),
+    }
+}
+
+/// The default policies of a direction (`defaultHPAScale{Up,Down}Rules`).
+fn default_policies(dir: Direction) -> Vec<ScalingPolicy> {
+    let period = Span::from_secs(15);
+    let percent_100 = ScalingPolicy {
+        kind: PolicyKind::Percent,
+        value: 100,
+        period,
+    };
+    match dir {
+        Direction::Up => vec![
+            ScalingPolicy {
+                kind: PolicyKind::Pods,
+                value: 4,
+                period,
+            },
+            percent_100,
+        ],
+        Direction::Down => vec![percent_100],
+    }
+}
+
+/// 1..=16 policies, each with a value in 1..=1 000 000 and a period in
+/// (0, 30 min] (`periodSeconds` ≤ 1800).
+fn checked_policies(table: &str, list: &[PolicyConfig]) -> Result<Vec<ScalingPolicy>, ConfigError> {
+    if list.is_empty() || list.len() > MAX_POLICIES {
+        return Err(ConfigError::new(
+            format!("{table}.policies"),
+            format!("{} policies", list.len()),
+            format!("1..={MAX_POLICIES} policies"),
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (i, p) in list.iter().enumerate() {
+        if !(1..=1_000_000).contains(&p.value) {
+            return Err(ConfigError::new(
+                format!("{table}.policies[{i}].value"),
+                p.value,
+                "an integer in 1..=1000000",
+            ));
+        }
+        if p.period.is_zero() || p.period > Span::from_secs(1800) {
+            return Err(ConfigError::new(
+                format!("{table}.policies[{i}].period"),
+                format!("\"{}\"", p.period),
+                "a duration in (0s, 30m]",
+            ));
+        }
+        out.push(ScalingPolicy {
+            kind: p.kind,
+            value: p.value,
+            period: p.period,
+        });
+    }
+    Ok(out)
 }

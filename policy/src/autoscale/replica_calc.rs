@@ -5,7 +5,7 @@
 //! `policy/tests/data/k8s-hpa-replica-calculator-cases.tsv` reproduces).
 //!
 //! These are pure functions of one observation; the controller in
-//! [`super::hpa`] calls them once per configured metric and sync. Integer
+//! [`super::HpaController`] calls them once per configured metric and sync. Integer
 //! milli-units and the same float expressions as the Go code are used so
 //! results are identical, including rounding at the tolerance boundary.
 

@@ -135,16 +135,15 @@ impl TargetTracker {
         }
     }
 
-    fn evaluate(
-        &mut self,
-        now: Timestamp,
-        current: u32,
-        values: &[Option<f64>],
-    ) -> (u32, ScaleReason) {
-        let out_base = self.scale_out.map_or(current, |c| c.base);
-        let mut out: Option<(u32, usize)> = None;
-        let mut keep: Option<(u32, usize)> = None;
-        let mut all_have_data = true;
+    /// Each metric's request, combined: the largest scale-out request
+    /// (computed from `out_base`) above `current`, and the largest request
+    /// computed from `current`.
+    fn requests(&self, current: u32, out_base: u32, values: &[Option<f64>]) -> Requests {
+        let mut r = Requests {
+            out: None,
+            keep: None,
+            all_have_data: true,
+        };
         for (i, spec) in self.spec.metrics.iter().enumerate() {
             let value = values
                 .get(i)
@@ -152,19 +151,34 @@ impl TargetTracker {
                 .flatten()
                 .filter(|v| v.is_finite() && *v >= 0.0);
             let Some(value) = value else {
-                all_have_data = false;
+                r.all_have_data = false;
                 continue;
             };
             let ratio = value / target(spec);
             let want_out = ceil_replicas(f64::from(out_base) * ratio);
             let want = ceil_replicas(f64::from(current) * ratio);
-            if want_out > current && out.is_none_or(|(o, _)| want_out > o) {
-                out = Some((want_out, i));
+            if want_out > current && r.out.is_none_or(|(o, _)| want_out > o) {
+                r.out = Some((want_out, i));
             }
-            if keep.is_none_or(|(k, _)| want > k) {
-                keep = Some((want, i));
+            if r.keep.is_none_or(|(k, _)| want > k) {
+                r.keep = Some((want, i));
             }
         }
+        r
+    }
+
+    fn evaluate(
+        &mut self,
+        now: Timestamp,
+        current: u32,
+        values: &[Option<f64>],
+    ) -> (u32, ScaleReason) {
+        let out_base = self.scale_out.map_or(current, |c| c.base);
+        let Requests {
+            out,
+            keep,
+            all_have_data,
+        } = self.requests(current, out_base, values);
         let reason = |metric, proposal, outcome| ScaleReason::TargetTracking {
             metric: Some(metric),
             proposal,
@@ -217,6 +231,16 @@ impl TargetTracker {
         };
         (current, reason(i, proposal, outcome))
     }
+}
+
+/// The combined requests of one evaluation: (capacity, metric index).
+struct Requests {
+    /// Largest scale-out request above the current capacity.
+    out: Option<(u32, usize)>,
+    /// Largest request computed from the current capacity.
+    keep: Option<(u32, usize)>,
+    /// Every metric had a usable value.
+    all_have_data: bool,
 }
 
 /// The metric's target in metric units.
