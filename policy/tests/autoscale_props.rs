@@ -277,6 +277,9 @@ proptest! {
             let lo = in_up.iter().copied().fold(proposal, u32::min);
             let hi = in_down.iter().copied().fold(proposal, u32::max);
             prop_assert_eq!(stabilized, current.max(lo).min(hi));
+            // Both bounds include the proposal, so lo <= hi and the result
+            // never leaves [up-window minimum, down-window maximum].
+            prop_assert!(lo <= stabilized && stabilized <= hi);
             if d.desired_replicas > current {
                 prop_assert!(in_up.iter().all(|&r| d.desired_replicas <= r));
                 prop_assert!(d.desired_replicas <= proposal);
