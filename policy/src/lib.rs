@@ -17,6 +17,7 @@
 //!   `[policy.*]` tables and is validated once into a checked type
 //!   (see [`config`]).
 
+pub mod autoscale;
 pub mod config;
 pub mod time;
 
