@@ -1,3 +1,51 @@
-//! The `headroom` command line.
+//! The `headroom` command line: parses arguments, builds a validated plan and
+//! hands it to one module per subcommand. Exit codes: 0 ok, 1 runtime error,
+//! 2 usage or input error.
 
-fn main() {}
+mod cli;
+mod commands;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// An error in what the user gave us (a bad scenario, flag or path): exit
+/// code 2. Every other error is a runtime failure: exit code 1.
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Check(args) => commands::check::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if is_input_error(&err) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn is_input_error(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|e| e.is::<InputError>() || e.is::<headroom_models::ScenarioError>())
+}

@@ -1,1 +1,20 @@
-//! Headroom's models: scenario schema -> world -> run report.
+//! Headroom's models: scenario schema -> checked plan -> world -> run report.
+//!
+//! - [`scenario`]: the TOML schema (serde, unknown keys denied);
+//! - [`load`]: reading a file, `--set` overrides, errors with line and column;
+//! - [`plan`]: validation into the checked model;
+//! - [`engine`]: the world of one replication and its event loop;
+//! - [`report`]: what a replication produces and the output columns.
+
+pub mod engine;
+pub mod load;
+pub mod plan;
+pub mod report;
+pub mod scenario;
+pub mod units;
+
+pub use engine::{RunError, run_replication};
+pub use load::{Loaded, Location, ScenarioError, load, load_str};
+pub use plan::Plan;
+pub use report::{RunMetrics, RunOutput};
+pub use scenario::Scenario;

@@ -12,6 +12,8 @@ pub use headroom_policy::time::{self, Span, Timestamp};
 
 pub mod dist;
 pub mod exec;
+pub mod queue;
 pub mod rng;
 pub mod slab;
+pub mod stats;
 pub mod theory;

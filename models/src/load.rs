@@ -1,0 +1,356 @@
+//! Loading a scenario file: read, apply `--set` overrides, parse, validate.
+//!
+//! Every failure is one [`ScenarioError`] that names the file, the key (with
+//! line and column where the TOML gives them), the bad value and what is
+//! accepted. Nothing here panics on user input.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
+
+use crate::plan::{Invalid, Plan};
+use crate::scenario::Scenario;
+
+/// Why a scenario could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{}: cannot read the scenario file: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key, a value of the wrong
+    /// type or form, or a value outside its accepted range.
+    #[error("{location}: {message}")]
+    Invalid {
+        /// Where.
+        location: Location,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
+    /// A `--set PATH=VALUE` argument could not be applied.
+    #[error("--set {arg}: {message}")]
+    Set {
+        /// The argument as given.
+        arg: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A place in a scenario file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line and column, when known.
+    pub line_col: Option<(usize, usize)>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line_col {
+            Some((line, col)) => write!(f, "{}:{line}:{col}", self.file.display()),
+            None => write!(f, "{}", self.file.display()),
+        }
+    }
+}
+
+/// A scenario as loaded: the text after overrides, the parsed schema, and the
+/// checked plan.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The scenario file.
+    pub path: PathBuf,
+    /// The parsed scenario, defaults filled in.
+    pub scenario: Scenario,
+    /// The checked model.
+    pub plan: Plan,
+}
+
+/// Reads `path`, applies `sets` (`PATH=VALUE` strings, in order), parses and
+/// validates.
+pub fn load(path: &Path, sets: &[String]) -> Result<Loaded, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    load_str(path, &text, sets)
+}
+
+/// As [`load`], with the file's text already read. `path` names the file in
+/// errors and anchors relative paths inside the scenario.
+pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, ScenarioError> {
+    let text = apply_sets(path, text, sets)?;
+    let scenario: Scenario = toml::from_str(&text).map_err(|e| {
+        let offset = e.span().map(|s| s.start);
+        let key = offset.and_then(|o| key_path_at(&text, o));
+        let message = match key {
+            Some(key) => format!("`{key}`: {}", e.message().trim_end()),
+            None => e.message().trim_end().to_owned(),
+        };
+        ScenarioError::Invalid {
+            location: Location {
+                file: path.to_owned(),
+                line_col: offset.map(|o| line_col(&text, o)),
+            },
+            message,
+        }
+    })?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let plan =
+        Plan::new(&scenario, base_dir).map_err(|invalid| invalid_error(path, &text, invalid))?;
+    Ok(Loaded {
+        path: path.to_owned(),
+        scenario,
+        plan,
+    })
+}
+
+fn invalid_error(path: &Path, text: &str, invalid: Invalid) -> ScenarioError {
+    let line_col = invalid
+        .line
+        .map(|line| (line, 1))
+        .or_else(|| locate(text, &invalid.key).map(|o| line_col(text, o)));
+    ScenarioError::Invalid {
+        location: Location {
+            file: invalid.file.clone().unwrap_or_else(|| path.to_owned()),
+            line_col,
+        },
+        message: invalid.message(),
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Byte offset of the key at the dotted, name-addressed `path` (arrays of
+/// tables such as `services` are addressed by an element's `name` or index).
+fn locate(text: &str, path: &str) -> Option<usize> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let segs: Vec<&str> = path.split('.').collect();
+    locate_in(doc.as_table(), &segs)
+}
+
+fn locate_in(table: &dyn TableLike, segs: &[&str]) -> Option<usize> {
+    let (first, rest) = segs.split_first()?;
+    let (key, item) = table.get_key_value(first)?;
+    let here = key.span().map(|s| s.start);
+    if rest.is_empty() {
+        return here;
+    }
+    let deeper = match item {
+        Item::Table(t) => locate_in(t, rest),
+        Item::Value(Value::InlineTable(t)) => locate_in(t, rest),
+        Item::ArrayOfTables(array) => {
+            let (element, rest) = rest.split_first()?;
+            let table = find_element(array.iter(), element)?;
+            if rest.is_empty() {
+                table.span().map(|s| s.start)
+            } else {
+                locate_in(table, rest)
+            }
+        }
+        _ => None,
+    };
+    // Fall back to the nearest enclosing key that exists.
+    deeper.or(here)
+}
+
+fn find_element<'a>(mut tables: impl Iterator<Item = &'a Table>, seg: &str) -> Option<&'a Table> {
+    let index = seg.parse::<usize>().ok();
+    let mut i = 0;
+    tables.find(|t| {
+        let hit = t.get("name").and_then(Item::as_str) == Some(seg) || index == Some(i);
+        i += 1;
+        hit
+    })
+}
+
+/// The dotted, name-addressed key path whose key or value contains byte
+/// `offset`, for naming the key in a parse error.
+fn key_path_at(text: &str, offset: usize) -> Option<String> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let mut path = Vec::new();
+    walk(doc.as_table(), offset, &mut path);
+    (!path.is_empty()).then(|| path.join("."))
+}
+
+fn walk(table: &dyn TableLike, offset: usize, path: &mut Vec<String>) {
+    for (name, item) in table.iter() {
+        let Some((key, _)) = table.get_key_value(name) else {
+            continue;
+        };
+        if key.span().is_some_and(|s| s.contains(&offset)) {
+            path.push(name.to_owned());
+            return;
+        }
+        match item {
+            Item::Value(Value::InlineTable(t)) if span_contains(t.span(), offset) => {
+                path.push(name.to_owned());
+                walk(t, offset, path);
+                return;
+            }
+            Item::Value(v) if span_contains(v.span(), offset) => {
+                path.push(name.to_owned());
+                return;
+            }
+            Item::Table(t) if table_contains(t, offset) => {
+                path.push(name.to_owned());
+                walk(t, offset, path);
+                return;
+            }
+            Item::ArrayOfTables(array) => {
+                for (i, t) in array.iter().enumerate() {
+                    if table_contains(t, offset) {
+                        path.push(name.to_owned());
+                        path.push(
+                            t.get("name")
+                                .and_then(Item::as_str)
+                                .map_or_else(|| i.to_string(), str::to_owned),
+                        );
+                        walk(t, offset, path);
+                        return;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn span_contains(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
+    span.is_some_and(|s| s.contains(&offset))
+}
+
+/// Whether `offset` falls in `table`'s header or any of its entries.
+fn table_contains(table: &Table, offset: usize) -> bool {
+    span_contains(table.span(), offset)
+        || table.iter().any(|(name, item)| {
+            let key_hit = table
+                .key(name)
+                .is_some_and(|k| span_contains(k.span(), offset));
+            key_hit
+                || match item {
+                    Item::Value(v) => span_contains(v.span(), offset),
+                    Item::Table(t) => table_contains(t, offset),
+                    Item::ArrayOfTables(a) => a.iter().any(|t| table_contains(t, offset)),
+                    Item::None => false,
+                }
+        })
+}
+
+/// Applies `--set PATH=VALUE` overrides to the document text.
+///
+/// `PATH` is dotted; an array of tables (`services`) is addressed by an
+/// element's `name` or its index (`services.api.replicas`). `VALUE` is a TOML
+/// value (`8`, `0.5`, `"5s"`, `[1, 2]`, `{ process = "poisson", rate = 5.0 }`);
+/// anything that does not parse as one is taken as a string, so
+/// `run.duration=5m` works without quotes.
+fn apply_sets(path: &Path, text: &str, sets: &[String]) -> Result<String, ScenarioError> {
+    if sets.is_empty() {
+        return Ok(text.to_owned());
+    }
+    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        let offset = e.span().map(|s| s.start);
+        ScenarioError::Invalid {
+            location: Location {
+                file: path.to_owned(),
+                line_col: offset.map(|o| line_col(text, o)),
+            },
+            message: e.message().trim_end().to_owned(),
+        }
+    })?;
+    for arg in sets {
+        apply_set(&mut doc, arg).map_err(|message| ScenarioError::Set {
+            arg: arg.clone(),
+            message,
+        })?;
+    }
+    Ok(doc.to_string())
+}
+
+fn apply_set(doc: &mut DocumentMut, arg: &str) -> Result<(), String> {
+    let (path, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| "expected PATH=VALUE, e.g. `services.api.replicas=4`".to_owned())?;
+    let path = path.trim();
+    let segs: Vec<&str> = path.split('.').collect();
+    if path.is_empty() || segs.iter().any(|s| s.is_empty()) {
+        return Err(format!(
+            "`{path}` is not a dotted key path such as `run.duration`"
+        ));
+    }
+    set_in(doc.as_table_mut(), &segs, parse_value(raw.trim()), path)
+}
+
+fn set_in(
+    table: &mut dyn TableLike,
+    segs: &[&str],
+    value: Value,
+    path: &str,
+) -> Result<(), String> {
+    let missing = || {
+        format!(
+            "`{path}` does not exist in the scenario (arrays of tables such as `services` are addressed by an element's `name` or index)"
+        )
+    };
+    let (first, rest) = segs.split_first().ok_or_else(missing)?;
+    if rest.is_empty() {
+        match table.get_mut(first) {
+            Some(existing) => *existing = Item::Value(value),
+            None => {
+                table.insert(first, Item::Value(value));
+            }
+        }
+        return Ok(());
+    }
+    match table.get_mut(first).ok_or_else(missing)? {
+        Item::Table(t) => set_in(t, rest, value, path),
+        Item::Value(Value::InlineTable(t)) => set_in(t, rest, value, path),
+        Item::ArrayOfTables(array) => {
+            let (element, rest) = rest.split_first().ok_or_else(missing)?;
+            if rest.is_empty() {
+                return Err(format!(
+                    "`{path}` names a whole `[[{first}]]` entry; set one of its keys instead"
+                ));
+            }
+            let index = seg_index(array.iter(), element).ok_or_else(missing)?;
+            let table = array.get_mut(index).ok_or_else(missing)?;
+            set_in(table, rest, value, path)
+        }
+        _ => Err(format!("`{path}`: `{first}` is a value, not a table")),
+    }
+}
+
+fn seg_index<'a>(tables: impl Iterator<Item = &'a Table>, seg: &str) -> Option<usize> {
+    let index = seg.parse::<usize>().ok();
+    tables
+        .enumerate()
+        .position(|(i, t)| t.get("name").and_then(Item::as_str) == Some(seg) || index == Some(i))
+}
+
+/// Parses a `--set` value as TOML, falling back to a plain string.
+fn parse_value(raw: &str) -> Value {
+    match format!("v = {raw}").parse::<DocumentMut>() {
+        Ok(doc) => match doc.get("v") {
+            Some(Item::Value(v)) => {
+                let mut v = v.clone();
+                v.decor_mut().clear();
+                v
+            }
+            _ => Value::from(raw),
+        },
+        Err(_) => Value::from(raw),
+    }
+}

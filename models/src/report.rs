@@ -1,0 +1,305 @@
+//! What a replication produces, and the output columns (DESIGN §5).
+//!
+//! The column lists here are the contract of `runs.csv` and
+//! `timeseries.csv`; the CLI writes them in exactly this order. Columns for
+//! parts of the system not modeled yet are present and hold 0 (listed in
+//! `experiments/README.md`).
+
+use std::fmt;
+
+use headroom_sim::Span;
+use headroom_sim::stats::{ConfidenceInterval, LatencyHistogram, ci95};
+
+/// Everything one replication produces.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    /// Replication index.
+    pub replication: u32,
+    /// Run-level statistics over the measured window.
+    pub metrics: RunMetrics,
+    /// One row per time-series interval, warm-up included.
+    pub timeseries: Vec<IntervalRow>,
+    /// Most requests in flight at once (the request slab's high-water mark).
+    pub peak_in_flight: u64,
+}
+
+/// Run-level statistics of one replication. Counts are of requests that
+/// arrived after the warm-up; each such request ends exactly once, so
+/// `requests = ok + degraded + errors + rejected + timeouts + shed`.
+#[derive(Clone, Debug)]
+pub struct RunMetrics {
+    /// Requests that arrived after the warm-up.
+    pub requests: u64,
+    /// Answered successfully.
+    pub ok: u64,
+    /// Answered with a fallback.
+    pub degraded: u64,
+    /// Failed with an error.
+    pub errors: u64,
+    /// Refused by a policy (rate limit, open breaker).
+    pub rejected: u64,
+    /// Gave up waiting.
+    pub timeouts: u64,
+    /// Dropped because a queue was full.
+    pub shed: u64,
+    /// Length of the measured window (duration minus warm-up).
+    pub measured: Span,
+    /// End-to-end latency of `ok` requests.
+    pub latency: LatencyHistogram,
+    /// Mean fraction of workers busy over the measured window.
+    pub cpu_util_mean: f64,
+    /// Time-weighted mean number of instances.
+    pub replicas_mean: f64,
+    /// Most instances at once.
+    pub replicas_max: u64,
+}
+
+/// One `timeseries.csv` interval.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntervalRow {
+    /// End of the interval, seconds since the start.
+    pub t_s: f64,
+    /// Arrivals per second in the interval.
+    pub arrivals_rps: f64,
+    /// Successful completions per second in the interval.
+    pub throughput_rps: f64,
+    /// p99 latency of the interval's completions (NaN if none).
+    pub latency_p99_ms: f64,
+    /// Requests that ended unsuccessfully in the interval for a server-side
+    /// reason (errors, timeouts, shed).
+    pub errors: u64,
+    /// Requests refused by a policy in the interval.
+    pub rejected: u64,
+    /// Instances at the end of the interval.
+    pub replicas: u64,
+    /// Mean fraction of workers busy in the interval.
+    pub cpu_util: f64,
+    /// Cache hit ratio in the interval.
+    pub cache_hit_ratio: f64,
+    /// Breakers open at the end of the interval.
+    pub breaker_open: u64,
+    /// Healthy regions at the end of the interval.
+    pub healthy_regions: u64,
+    /// Cost accumulated since the start, USD.
+    pub cost_usd_cum: f64,
+}
+
+/// A CSV cell.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cell {
+    /// An integer.
+    Int(u64),
+    /// A float, printed in Rust's shortest round-trip form (`NaN` when
+    /// undefined).
+    Float(f64),
+    /// A flag, printed as `1` or `0`.
+    Flag(bool),
+}
+
+impl Cell {
+    /// The value as a float (for summaries).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Cell::Int(n) => n as f64,
+            Cell::Float(x) => x,
+            Cell::Flag(b) => f64::from(u8::from(b)),
+        }
+    }
+}
+
+impl fmt::Display for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cell::Int(n) => write!(f, "{n}"),
+            Cell::Float(x) if x.is_nan() => f.write_str("NaN"),
+            Cell::Float(x) => write!(f, "{x}"),
+            Cell::Flag(b) => f.write_str(if *b { "1" } else { "0" }),
+        }
+    }
+}
+
+/// `runs.csv` metric columns, after `point, replication, seed` and the sweep
+/// parameters. One `cache_<store>_<tier>_hit_ratio` column per cache tier goes
+/// after `cache_hit_ratio` (no tiers are modeled yet).
+pub const RUN_METRIC_COLUMNS: [&str; 24] = [
+    "requests",
+    "ok",
+    "degraded",
+    "errors",
+    "rejected",
+    "timeouts",
+    "shed",
+    "availability",
+    "throughput_rps",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_p999_ms",
+    "cpu_util_mean",
+    "replicas_mean",
+    "replicas_max",
+    "cache_hit_ratio",
+    "shard_max_load_ratio",
+    "breaker_open_s",
+    "failovers",
+    "retries",
+    "cost_usd",
+    "cost_per_month_usd",
+];
+
+/// The last `runs.csv` column.
+pub const SLO_MET_COLUMN: &str = "slo_met";
+
+/// `timeseries.csv` columns, in order.
+pub const TIMESERIES_COLUMNS: [&str; 14] = [
+    "point",
+    "replication",
+    "t_s",
+    "arrivals_rps",
+    "throughput_rps",
+    "latency_p99_ms",
+    "errors",
+    "rejected",
+    "replicas",
+    "cpu_util",
+    "cache_hit_ratio",
+    "breaker_open",
+    "healthy_regions",
+    "cost_usd_cum",
+];
+
+fn ms(ns: f64) -> f64 {
+    ns / 1e6
+}
+
+impl RunMetrics {
+    /// Requests that ended in any way (equals `requests`).
+    pub fn ended(&self) -> u64 {
+        self.ok + self.degraded + self.errors + self.rejected + self.timeouts + self.shed
+    }
+
+    /// `(ok + degraded) / requests`; NaN with no requests.
+    pub fn availability(&self) -> f64 {
+        if self.requests == 0 {
+            f64::NAN
+        } else {
+            (self.ok + self.degraded) as f64 / self.requests as f64
+        }
+    }
+
+    /// The cells of [`RUN_METRIC_COLUMNS`] then `slo_met`, in order.
+    pub fn cells(&self) -> Vec<Cell> {
+        let secs = self.measured.as_secs_f64();
+        let lat = &self.latency;
+        let q = |p: f64| {
+            if lat.count() == 0 {
+                f64::NAN
+            } else {
+                ms(lat.quantile_ns(p) as f64)
+            }
+        };
+        let mean = if lat.count() == 0 {
+            f64::NAN
+        } else {
+            ms(lat.mean_ns())
+        };
+        vec![
+            Cell::Int(self.requests),
+            Cell::Int(self.ok),
+            Cell::Int(self.degraded),
+            Cell::Int(self.errors),
+            Cell::Int(self.rejected),
+            Cell::Int(self.timeouts),
+            Cell::Int(self.shed),
+            Cell::Float(self.availability()),
+            Cell::Float(self.ok as f64 / secs),
+            Cell::Float(mean),
+            Cell::Float(q(0.50)),
+            Cell::Float(q(0.95)),
+            Cell::Float(q(0.99)),
+            Cell::Float(q(0.999)),
+            Cell::Float(self.cpu_util_mean),
+            Cell::Float(self.replicas_mean),
+            Cell::Int(self.replicas_max),
+            Cell::Float(0.0),
+            Cell::Float(0.0),
+            Cell::Float(0.0),
+            Cell::Int(0),
+            Cell::Int(0),
+            Cell::Float(0.0),
+            Cell::Float(0.0),
+            Cell::Flag(false),
+        ]
+    }
+}
+
+impl IntervalRow {
+    /// The cells after `point, replication`, in [`TIMESERIES_COLUMNS`] order.
+    pub fn cells(&self) -> [Cell; 12] {
+        [
+            Cell::Float(self.t_s),
+            Cell::Float(self.arrivals_rps),
+            Cell::Float(self.throughput_rps),
+            Cell::Float(self.latency_p99_ms),
+            Cell::Int(self.errors),
+            Cell::Int(self.rejected),
+            Cell::Int(self.replicas),
+            Cell::Float(self.cpu_util),
+            Cell::Float(self.cache_hit_ratio),
+            Cell::Int(self.breaker_open),
+            Cell::Int(self.healthy_regions),
+            Cell::Float(self.cost_usd_cum),
+        ]
+    }
+}
+
+/// Mean and 95 % confidence half-width of each `runs.csv` metric over the
+/// replications, in column order (`slo_met` included).
+pub fn summarize(outputs: &[RunOutput]) -> Vec<(&'static str, ConfidenceInterval)> {
+    let rows: Vec<Vec<Cell>> = outputs.iter().map(|o| o.metrics.cells()).collect();
+    RUN_METRIC_COLUMNS
+        .iter()
+        .chain(std::iter::once(&SLO_MET_COLUMN))
+        .enumerate()
+        .map(|(i, name)| {
+            let xs: Vec<f64> = rows.iter().map(|r| r[i].as_f64()).collect();
+            (*name, ci95(&xs))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_match_columns() {
+        let m = RunMetrics {
+            requests: 3,
+            ok: 2,
+            degraded: 0,
+            errors: 0,
+            rejected: 0,
+            timeouts: 0,
+            shed: 1,
+            measured: Span::from_secs(2),
+            latency: LatencyHistogram::new(),
+            cpu_util_mean: 0.5,
+            replicas_mean: 1.0,
+            replicas_max: 1,
+        };
+        let cells = m.cells();
+        assert_eq!(cells.len(), RUN_METRIC_COLUMNS.len() + 1);
+        assert_eq!(cells[7], Cell::Float(2.0 / 3.0), "availability");
+        assert_eq!(cells[8], Cell::Float(1.0), "throughput_rps");
+        assert!(
+            matches!(cells[9], Cell::Float(x) if x.is_nan()),
+            "no latency without records"
+        );
+        assert_eq!(m.ended(), m.requests);
+        assert_eq!(Cell::Float(f64::NAN).to_string(), "NaN");
+        assert_eq!(Cell::Float(0.25).to_string(), "0.25");
+        assert_eq!(Cell::Flag(true).to_string(), "1");
+    }
+}

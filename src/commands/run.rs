@@ -1,0 +1,132 @@
+//! `headroom run`: every replication of one scenario.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use headroom_models::{Loaded, RunOutput, run_replication};
+use headroom_sim::exec::{Threads, run_indexed};
+
+use crate::InputError;
+use crate::cli::RunArgs;
+use crate::output;
+use crate::progress::with_progress;
+
+/// A validated `run` invocation.
+struct RunPlan {
+    loaded: Loaded,
+    out: PathBuf,
+    threads: Threads,
+    quiet: bool,
+    /// The flags that reproduce this run, for error messages.
+    reproduce: String,
+}
+
+/// Runs the scenario and writes the outputs.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let plan = plan(args)?;
+    let run = &plan.loaded.plan.run;
+    let total = u64::from(run.replications).saturating_mul(run.duration.as_nanos());
+    let label = format!("{} × {}", run.replications, run.duration);
+    let results = with_progress(total, plan.quiet, &label, |progress| {
+        run_indexed(run.replications as usize, plan.threads, |r| {
+            run_replication(&plan.loaded.plan, r as u32, progress)
+        })
+    })?;
+    let mut outputs: Vec<RunOutput> = Vec::with_capacity(results.len());
+    for (r, result) in results.into_iter().enumerate() {
+        let out = result.with_context(|| {
+            format!(
+                "replication {r} (seed {}) failed; reproduce with: {}",
+                run.seed, plan.reproduce
+            )
+        })?;
+        outputs.push(out);
+    }
+    let files = [
+        ("runs.csv", output::runs_csv(0, run.seed, &outputs)?),
+        ("timeseries.csv", output::timeseries_csv(0, &outputs)?),
+        (
+            "summary.md",
+            output::summary_md(&plan.loaded, &outputs).into_bytes(),
+        ),
+    ];
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    let manifest = output::manifest_json(&plan.loaded, &names)?;
+    let mut all: Vec<(&str, Vec<u8>)> = files.into_iter().collect();
+    all.push(("manifest.json", manifest));
+    output::write_atomically(&plan.out, &all)?;
+    if !plan.quiet {
+        println!(
+            "{}: {} replications × {} (warm-up {} excluded), seed {}",
+            plan.loaded.path.display(),
+            run.replications,
+            run.duration,
+            run.warmup,
+            run.seed
+        );
+        print!("{}", output::summary_table(&outputs));
+        println!("wrote {}", plan.out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plan(args: RunArgs) -> anyhow::Result<RunPlan> {
+    let mut sets = args.sets.clone();
+    if let Some(seed) = args.seed {
+        sets.push(format!("run.seed={seed}"));
+    }
+    if let Some(n) = args.replications {
+        sets.push(format!("run.replications={n}"));
+    }
+    let loaded = headroom_models::load(&args.scenario, &sets)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&args.scenario));
+    if out.exists() && !out.is_dir() {
+        return Err(InputError(format!(
+            "--out {}: exists and is not a folder; give a folder path",
+            out.display()
+        ))
+        .into());
+    }
+    let mut reproduce = format!(
+        "headroom run {}",
+        shell_word(&args.scenario.display().to_string())
+    );
+    for set in &args.sets {
+        reproduce.push_str(&format!(" --set {}", shell_word(set)));
+    }
+    reproduce.push_str(&format!(
+        " --seed {} --replications {} --threads 1",
+        loaded.plan.run.seed, loaded.plan.run.replications
+    ));
+    Ok(RunPlan {
+        loaded,
+        out,
+        threads: Threads::from_count(args.threads),
+        quiet: args.quiet,
+        reproduce,
+    })
+}
+
+fn default_out(scenario: &Path) -> PathBuf {
+    let stem = scenario
+        .file_stem()
+        .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
+    Path::new("out").join(stem)
+}
+
+/// Quotes `s` for a POSIX shell when it needs it.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}

@@ -1,0 +1,178 @@
+//! Output files: `runs.csv`, `timeseries.csv`, `summary.md`, `manifest.json`.
+//!
+//! Every file is rendered in memory first and then written to a temporary
+//! file in the output folder and renamed into place, so a failure never
+//! leaves a half-written output behind.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use headroom_models::report::{RUN_METRIC_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize};
+use headroom_models::{Loaded, RunOutput};
+
+/// Renders `runs.csv`: one row per (point, replication).
+pub fn runs_csv(point: u64, seed: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["point", "replication", "seed"];
+    header.extend(RUN_METRIC_COLUMNS);
+    header.push(SLO_MET_COLUMN);
+    w.write_record(&header)?;
+    for out in outputs {
+        let mut row = vec![
+            point.to_string(),
+            out.replication.to_string(),
+            seed.to_string(),
+        ];
+        row.extend(out.metrics.cells().iter().map(ToString::to_string));
+        w.write_record(&row)?;
+    }
+    w.into_inner().context("cannot render runs.csv")
+}
+
+/// Renders `timeseries.csv`: one row per (point, replication, interval).
+pub fn timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(TIMESERIES_COLUMNS)?;
+    for out in outputs {
+        for row in &out.timeseries {
+            let mut record = vec![point.to_string(), out.replication.to_string()];
+            record.extend(row.cells().iter().map(ToString::to_string));
+            w.write_record(&record)?;
+        }
+    }
+    w.into_inner().context("cannot render timeseries.csv")
+}
+
+/// The metrics shown in the terminal summary (all of them go to summary.md).
+pub const HEADLINE: [&str; 12] = [
+    "requests",
+    "ok",
+    "shed",
+    "availability",
+    "throughput_rps",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_p999_ms",
+    "cpu_util_mean",
+    "replicas_mean",
+];
+
+/// A plain-text table of the headline metrics: mean and 95 % CI half-width
+/// over replications.
+pub fn summary_table(outputs: &[RunOutput]) -> String {
+    let summary = summarize(outputs);
+    let mut s = String::new();
+    let _ = writeln!(s, "{:<18} {:>16} {:>14}", "metric", "mean", "±95% CI");
+    for (name, ci) in summary.iter().filter(|(name, _)| HEADLINE.contains(name)) {
+        let _ = writeln!(
+            s,
+            "{:<18} {:>16} {:>14}",
+            name,
+            number(ci.mean),
+            number(ci.half_width)
+        );
+    }
+    s
+}
+
+/// `summary.md`: the run, then every metric with its CI.
+pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
+    let run = &loaded.plan.run;
+    let mut s = String::new();
+    let _ = writeln!(s, "# Headroom run: {}\n", loaded.path.display());
+    let _ = writeln!(
+        s,
+        "{} replications, duration {}, warm-up {} (excluded), seed {}. \
+         Means over replications with Student-t 95 % confidence half-widths.\n",
+        run.replications, run.duration, run.warmup, run.seed
+    );
+    let _ = writeln!(s, "| metric | mean | ±95% CI |");
+    let _ = writeln!(s, "|---|---:|---:|");
+    for (name, ci) in summarize(outputs) {
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} |",
+            number(ci.mean),
+            number(ci.half_width)
+        );
+    }
+    s
+}
+
+/// `manifest.json`: what produced these files.
+pub fn manifest_json(loaded: &Loaded, files: &[&str]) -> anyhow::Result<Vec<u8>> {
+    let manifest = serde_json::json!({
+        "headroom_version": env!("CARGO_PKG_VERSION"),
+        "git_sha": option_env!("HEADROOM_GIT_SHA"),
+        "command": "run",
+        "scenario_file": loaded.path.display().to_string(),
+        "seed": loaded.plan.run.seed,
+        "replications": loaded.plan.run.replications,
+        "prng": headroom_sim::rng::PRNG_DESCRIPTION,
+        "files": files,
+        "scenario": loaded.scenario,
+    });
+    let mut bytes = serde_json::to_vec_pretty(&manifest).context("cannot render manifest.json")?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Formats a number for humans: integers as integers, others with 4
+/// significant digits, NaN as "-".
+fn number(x: f64) -> String {
+    if x.is_nan() {
+        "-".to_owned()
+    } else if x == x.trunc() && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        let digits = if x == 0.0 {
+            0
+        } else {
+            x.abs().log10().floor() as i32
+        };
+        let decimals = (3 - digits).clamp(0, 9) as usize;
+        format!("{x:.decimals$}")
+    }
+}
+
+/// Writes `files` (name, contents) into `dir`, creating it, each through a
+/// temporary file renamed into place.
+pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+    let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for (name, bytes) in files {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        if let Err(e) = std::fs::write(&tmp, bytes) {
+            for (t, _) in &temps {
+                let _ = std::fs::remove_file(t);
+            }
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
+        }
+        temps.push((tmp, dir.join(name)));
+    }
+    for (tmp, fin) in temps {
+        std::fs::rename(&tmp, &fin)
+            .with_context(|| format!("cannot move {} into place", fin.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number;
+
+    #[test]
+    fn numbers_for_humans() {
+        assert_eq!(number(f64::NAN), "-");
+        assert_eq!(number(12345.0), "12345");
+        assert_eq!(number(0.123456), "0.1235");
+        assert_eq!(number(123.456), "123.5");
+        assert_eq!(number(0.0), "0");
+    }
+}

@@ -1,0 +1,177 @@
+//! Checks the Architecture Invariants of ARCHITECTURE.md that the crate graph
+//! can show, with `cargo metadata`: dependency arrows between members point
+//! one way, the deterministic crates pull in no async runtime or networking,
+//! and `policy` stays nearly dependency-free.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use serde_json::Value;
+
+struct Graph {
+    /// package id -> name
+    names: BTreeMap<String, String>,
+    /// package name -> normal (non-dev, non-build) dependency names
+    normal_deps: BTreeMap<String, BTreeSet<String>>,
+    members: BTreeSet<String>,
+}
+
+fn graph() -> Graph {
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut names = BTreeMap::new();
+    for p in meta["packages"].as_array().unwrap() {
+        names.insert(
+            p["id"].as_str().unwrap().to_owned(),
+            p["name"].as_str().unwrap().to_owned(),
+        );
+    }
+    let members = meta["workspace_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| names[id.as_str().unwrap()].clone())
+        .collect();
+    let mut normal_deps = BTreeMap::new();
+    for node in meta["resolve"]["nodes"].as_array().unwrap() {
+        let name = names[node["id"].as_str().unwrap()].clone();
+        let deps: BTreeSet<String> = node["deps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                d["dep_kinds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|k| k["kind"].is_null())
+            })
+            .map(|d| names[d["pkg"].as_str().unwrap()].clone())
+            .collect();
+        normal_deps
+            .entry(name)
+            .or_insert_with(BTreeSet::new)
+            .extend(deps);
+    }
+    Graph {
+        names,
+        normal_deps,
+        members,
+    }
+}
+
+impl Graph {
+    fn direct(&self, name: &str) -> BTreeSet<String> {
+        self.normal_deps.get(name).cloned().unwrap_or_default()
+    }
+
+    fn transitive(&self, name: &str) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![name.to_owned()];
+        while let Some(n) = stack.pop() {
+            for d in self.direct(&n) {
+                if seen.insert(d.clone()) {
+                    stack.push(d);
+                }
+            }
+        }
+        seen
+    }
+
+    fn member_deps(&self, name: &str) -> BTreeSet<String> {
+        self.direct(name)
+            .into_iter()
+            .filter(|d| self.members.contains(d))
+            .collect()
+    }
+}
+
+const RUNTIMES: [&str; 6] = ["tokio", "hyper", "async-std", "mio", "reqwest", "socket2"];
+
+#[test]
+fn members_are_the_documented_crates() {
+    let g = graph();
+    for name in [
+        "headroom",
+        "headroom-policy",
+        "headroom-sim",
+        "headroom-models",
+        "headroom-traces",
+    ] {
+        assert!(g.members.contains(name), "{name} is a workspace member");
+    }
+    assert!(!g.names.is_empty());
+}
+
+#[test]
+fn arrows_between_members_point_one_way() {
+    let g = graph();
+    let set = |xs: &[&str]| {
+        xs.iter()
+            .map(|s| (*s).to_owned())
+            .collect::<BTreeSet<String>>()
+    };
+    assert_eq!(
+        g.member_deps("headroom-policy"),
+        set(&[]),
+        "policy depends on no other member"
+    );
+    assert_eq!(
+        g.member_deps("headroom-sim"),
+        set(&["headroom-policy"]),
+        "sim uses only policy's time types"
+    );
+    assert_eq!(g.member_deps("headroom-traces"), set(&["headroom-policy"]));
+    let models = g.member_deps("headroom-models");
+    assert!(
+        !models.contains("headroom"),
+        "models never depends on the CLI"
+    );
+    for m in &g.members {
+        if m != "headroom" {
+            assert!(
+                !g.transitive(m).contains("headroom"),
+                "{m} must not depend on the CLI"
+            );
+        }
+    }
+}
+
+#[test]
+fn deterministic_crates_have_no_runtime_or_network() {
+    let g = graph();
+    for krate in [
+        "headroom-policy",
+        "headroom-sim",
+        "headroom-models",
+        "headroom-traces",
+    ] {
+        let deps = g.transitive(krate);
+        for rt in RUNTIMES {
+            assert!(!deps.contains(rt), "{krate} pulls in {rt}");
+        }
+    }
+}
+
+#[test]
+fn policy_is_nearly_dependency_free() {
+    let g = graph();
+    let allowed: BTreeSet<&str> = ["rand_core", "serde", "serde_core", "serde_derive"]
+        .into_iter()
+        .collect();
+    for dep in g.direct("headroom-policy") {
+        assert!(
+            allowed.contains(dep.as_str()),
+            "policy depends on {dep}; allowed: {allowed:?}"
+        );
+    }
+}

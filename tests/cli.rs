@@ -1,0 +1,352 @@
+//! End-to-end tests of the `headroom` binary: outputs and their columns,
+//! determinism across thread counts, overrides, and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn headroom(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the headroom binary runs")
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const SMALL: &str = r#"
+[run]
+duration = "2m"
+warmup = "10s"
+replications = 4
+seed = 7
+timeseries_interval = "30s"
+
+[workload]
+arrivals = { process = "poisson", rate = 400.0 }
+
+[[services]]
+name = "api"
+instance = { workers = 4, queue = 20 }
+work = { distribution = "lognormal", mean = "8ms", cv = 1.5 }
+replicas = 2
+load_balancer = "least-connections"
+"#;
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn run_writes_every_output_with_the_contract_columns() {
+    let dir = tempdir("run_outputs");
+    let scenario = write(&dir, "small.toml", SMALL);
+    let out = dir.join("out");
+    let o = headroom(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    let header = runs.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "point,replication,seed,requests,ok,degraded,errors,rejected,timeouts,shed,availability,\
+         throughput_rps,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,latency_p999_ms,\
+         cpu_util_mean,replicas_mean,replicas_max,cache_hit_ratio,shard_max_load_ratio,breaker_open_s,\
+         failovers,retries,cost_usd,cost_per_month_usd,slo_met"
+    );
+    assert_eq!(runs.lines().count(), 1 + 4, "one row per replication");
+    for (r, line) in runs.lines().skip(1).enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells.len(), header.split(',').count());
+        assert_eq!(cells[0], "0");
+        assert_eq!(cells[1], r.to_string());
+        assert_eq!(cells[2], "7");
+        let requests: u64 = cells[3].parse().unwrap();
+        let ended: u64 = cells[4..10].iter().map(|c| c.parse::<u64>().unwrap()).sum();
+        assert_eq!(requests, ended, "every measured arrival ends exactly once");
+        // ~400/s over the 110 s measured window.
+        assert!((35_000..53_000).contains(&requests), "{requests}");
+    }
+    let ts = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    assert_eq!(
+        ts.lines().next().unwrap(),
+        "point,replication,t_s,arrivals_rps,throughput_rps,latency_p99_ms,errors,rejected,replicas,\
+         cpu_util,cache_hit_ratio,breaker_open,healthy_regions,cost_usd_cum"
+    );
+    assert_eq!(
+        ts.lines().count(),
+        1 + 4 * 4,
+        "4 intervals of 30 s per replication"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["seed"], 7);
+    assert_eq!(manifest["scenario"]["services"][0]["instance"]["queue"], 20);
+    assert!(manifest["prng"].as_str().unwrap().contains("Pcg64"));
+    assert!(
+        std::fs::read_to_string(out.join("summary.md"))
+            .unwrap()
+            .contains("| latency_p99_ms |")
+    );
+}
+
+#[test]
+fn outputs_are_byte_identical_at_any_thread_count() {
+    let dir = tempdir("determinism");
+    let scenario = write(&dir, "small.toml", SMALL);
+    let mut outs = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let out = dir.join(format!("t{threads}"));
+        let o = headroom(&[
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--threads",
+            threads,
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        outs.push(out);
+    }
+    for file in ["runs.csv", "timeseries.csv", "summary.md", "manifest.json"] {
+        let first = std::fs::read(outs[0].join(file)).unwrap();
+        for other in &outs[1..] {
+            assert_eq!(
+                first,
+                std::fs::read(other.join(file)).unwrap(),
+                "{file} differs"
+            );
+        }
+    }
+}
+
+#[test]
+fn seed_and_overrides_change_the_run() {
+    let dir = tempdir("overrides");
+    let scenario = write(&dir, "small.toml", SMALL);
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.join(name);
+        let mut args = vec![
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend(extra);
+        let o = headroom(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read_to_string(out.join("runs.csv")).unwrap()
+    };
+    let base = run("base", &[]);
+    let seeded = run("seeded", &["--seed", "8"]);
+    assert_ne!(base, seeded);
+    assert!(seeded.lines().nth(1).unwrap().starts_with("0,0,8,"));
+    let two = run(
+        "two",
+        &["--replications", "2", "--set", "services.api.replicas=3"],
+    );
+    assert_eq!(two.lines().count(), 3);
+    // replicas_max is column 20 (1-based) of runs.csv.
+    assert_eq!(two.lines().nth(1).unwrap().split(',').nth(19), Some("3"));
+    let by_index = run(
+        "by_index",
+        &["--replications", "2", "--set", "services.0.replicas=3"],
+    );
+    assert_eq!(
+        two, by_index,
+        "an array element is addressed by name or index"
+    );
+}
+
+#[test]
+fn check_prints_the_resolved_scenario() {
+    let dir = tempdir("check");
+    let scenario = write(&dir, "small.toml", SMALL);
+    let o = headroom(&["check", scenario.to_str().unwrap(), "--set", "run.seed=99"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("seed = 99"), "{text}");
+    assert!(
+        text.contains("max_in_flight = 1000000"),
+        "defaults are filled in: {text}"
+    );
+    assert!(text.contains("model = \"threads\""), "{text}");
+}
+
+/// Runs a bad scenario; expects exit code 2, one error line naming every
+/// `needle`, and nothing written under --out.
+fn expect_input_error(name: &str, scenario_text: Option<&str>, extra: &[&str], needles: &[&str]) {
+    let dir = tempdir(name);
+    let scenario = match scenario_text {
+        Some(text) => write(&dir, "bad.toml", text),
+        None => dir.join("missing.toml"),
+    };
+    let out = dir.join("out");
+    let mut args = vec![
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let o = headroom(&args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+    assert_eq!(err.lines().count(), 1, "{name}: one message: {err}");
+    assert!(err.starts_with("error: "), "{name}: {err}");
+    for needle in needles {
+        assert!(
+            err.contains(needle),
+            "{name}: {err:?} should mention {needle:?}"
+        );
+    }
+    assert!(!out.exists(), "{name}: nothing is written under --out");
+}
+
+#[test]
+fn unknown_key_is_named_with_its_line_and_column() {
+    let text = SMALL.replace("seed = 7", "seed = 7\nreplicaitons = 3");
+    expect_input_error(
+        "unknown_key",
+        Some(&text),
+        &[],
+        &[
+            "bad.toml:7:1",
+            "`run.replicaitons`",
+            "unknown field",
+            "replications",
+        ],
+    );
+}
+
+#[test]
+fn bad_duration_is_named_with_the_accepted_forms() {
+    let text = SMALL.replace("duration = \"2m\"", "duration = \"5 minutes\"");
+    expect_input_error(
+        "bad_duration",
+        Some(&text),
+        &[],
+        &[
+            "bad.toml:3:12",
+            "`run.duration`",
+            "\"5 minutes\"",
+            "\"250us\"",
+            "ms, s, m, h or d",
+        ],
+    );
+}
+
+#[test]
+fn negative_rate_is_rejected() {
+    let text = SMALL.replace("rate = 400.0", "rate = -5.0");
+    expect_input_error(
+        "negative_rate",
+        Some(&text),
+        &[],
+        &["bad.toml:10:35", "`workload.arrivals.rate` = -5", "> 0"],
+    );
+}
+
+#[test]
+fn zero_workers_is_rejected() {
+    let text = SMALL.replace("workers = 4", "workers = 0");
+    expect_input_error(
+        "zero_workers",
+        Some(&text),
+        &[],
+        &[
+            "bad.toml:14:14",
+            "`services.api.instance.workers` = 0",
+            "from 1 to",
+        ],
+    );
+}
+
+#[test]
+fn missing_file_is_named() {
+    expect_input_error(
+        "missing_file",
+        None,
+        &[],
+        &["missing.toml", "cannot read the scenario file"],
+    );
+}
+
+#[test]
+fn bad_override_is_named() {
+    expect_input_error(
+        "bad_set_path",
+        Some(SMALL),
+        &["--set", "services.web.replicas=2"],
+        &["--set services.web.replicas=2", "does not exist"],
+    );
+    expect_input_error(
+        "bad_set_value",
+        Some(SMALL),
+        &["--set", "services.api.replicas=0"],
+        &["`services.api.replicas` = 0", "from 1 to"],
+    );
+}
+
+#[test]
+fn unknown_distribution_and_queue_forms_are_rejected() {
+    let text = SMALL.replace("distribution = \"lognormal\"", "distribution = \"weibull\"");
+    expect_input_error(
+        "bad_distribution",
+        Some(&text),
+        &[],
+        &["`services.api.work.distribution`", "weibull", "exponential"],
+    );
+    let text = SMALL.replace("queue = 20", "queue = \"infinite\"");
+    expect_input_error(
+        "bad_queue",
+        Some(&text),
+        &[],
+        &["`services.api.instance.queue`", "\"unbounded\""],
+    );
+}
+
+#[test]
+fn unstable_system_is_a_runtime_error_with_a_reproduce_command() {
+    let dir = tempdir("unstable");
+    let text = SMALL
+        .replace("queue = 20", "queue = \"unbounded\"")
+        .replace("rate = 400.0", "rate = 4000.0")
+        .replace("seed = 7", "seed = 7\nmax_in_flight = 1000");
+    let scenario = write(&dir, "unstable.toml", &text);
+    let out = dir.join("out");
+    let o = headroom(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("unstable"), "{err}");
+    assert!(err.contains("reproduce with: headroom run"), "{err}");
+    assert!(!out.exists());
+}
