@@ -17,7 +17,10 @@
 //!   `[policy.*]` tables and is validated once into a checked type
 //!   (see [`config`]).
 
+pub mod balance;
+pub mod breaker;
 pub mod config;
+pub mod health;
 pub mod time;
 
 pub use config::ConfigError;
