@@ -30,9 +30,14 @@ pub(crate) fn below<R: Rng + ?Sized>(rng: &mut R, n: u64) -> u64 {
     (m >> 64) as u64
 }
 
-/// Draws `min(k, n)` distinct positions from `0..n` into `out` (Floyd's
-/// algorithm, in draw order: for `k = 2` this is tower's `sample_floyd2`).
+/// Draws `min(k, n)` distinct positions from `0..n` into `out`, in a
+/// uniformly random order (the order decides ties: the first drawn wins).
 /// Returns how many were written; `k` is at most [`MAX_CHOICE_COUNT`].
+///
+/// For two draws this is tower's `sample_floyd2` rule (`a` in `0..n-1`, `b` in
+/// `0..n`, `a = n-1` if they collide); otherwise Floyd's ordered sampling: the
+/// `j`-th draw `t` in `0..=j` goes to the front if new, else `j` goes right
+/// after `t`.
 #[inline]
 pub(crate) fn distinct<R: Rng + ?Sized>(
     rng: &mut R,
@@ -41,10 +46,27 @@ pub(crate) fn distinct<R: Rng + ?Sized>(
     out: &mut [usize; MAX_CHOICE_COUNT],
 ) -> usize {
     let k = k.min(n).min(MAX_CHOICE_COUNT);
+    if k == 2 {
+        let a = below(rng, n as u64 - 1) as usize;
+        let b = below(rng, n as u64) as usize;
+        out[0] = if a == b { n - 1 } else { a };
+        out[1] = b;
+        return 2;
+    }
     let mut len = 0;
     for j in (n - k)..n {
         let t = below(rng, j as u64 + 1) as usize;
-        out[len] = if out[..len].contains(&t) { j } else { t };
+        match out[..len].iter().position(|&x| x == t) {
+            Some(pos) => {
+                // `t` is taken: `j` (not drawn before) goes right after it.
+                out.copy_within(pos + 1..len, pos + 2);
+                out[pos + 1] = j;
+            }
+            None => {
+                out.copy_within(0..len, 1);
+                out[0] = t;
+            }
+        }
         len += 1;
     }
     len
@@ -84,6 +106,25 @@ mod tests {
                 assert_eq!(seen.len(), len);
                 assert!(seen.iter().all(|&i| i < n));
             }
+        }
+    }
+
+    #[test]
+    fn distinct_order_is_uniform() {
+        // Every position is first about equally often, for P2C and for k = 3.
+        let mut rng = Pcg64::seed_from_u64(11);
+        let mut out = [0; MAX_CHOICE_COUNT];
+        for k in [2, 3] {
+            let mut first = [0u32; 4];
+            for _ in 0..8_000 {
+                distinct(&mut rng, 4, k, &mut out);
+                first[out[0]] += 1;
+            }
+            // Expected 2000 each; 5 σ ≈ 190.
+            assert!(
+                first.iter().all(|&c| (1_800..=2_200).contains(&c)),
+                "k={k}: {first:?}"
+            );
         }
     }
 
