@@ -79,7 +79,7 @@ fn failed_first_check_then_needs_healthy_threshold_passes() {
     assert_eq!(c.poll_timeout(), Some(now));
     assert_eq!(fire(&mut c, now), [CheckEvent::Probe(id(0))]);
     assert_eq!(c.handle_check_result(now, id(0), CheckResult::Passed), None);
-    now = now + Span::from_secs(10);
+    now += Span::from_secs(10);
     let _ = fire(&mut c, now);
     assert_eq!(
         c.handle_check_result(now, id(0), CheckResult::Passed),
@@ -97,28 +97,28 @@ fn unhealthy_after_threshold_failures_and_immediately_on_an_unhealthy_answer() {
         c.handle_check_result(now, id(0), r)
     };
     assert_eq!(check(&mut c, now, CheckResult::Failed), None);
-    now = now + Span::from_secs(10);
+    now += Span::from_secs(10);
     assert_eq!(check(&mut c, now, CheckResult::TimedOut), None);
-    now = now + Span::from_secs(10);
+    now += Span::from_secs(10);
     // A pass in between restarts the run.
     assert_eq!(check(&mut c, now, CheckResult::Passed), None);
     for _ in 0..2 {
-        now = now + Span::from_secs(10);
+        now += Span::from_secs(10);
         assert_eq!(check(&mut c, now, CheckResult::Failed), None);
     }
-    now = now + Span::from_secs(10);
+    now += Span::from_secs(10);
     assert_eq!(
         check(&mut c, now, CheckResult::Failed),
         Some(Health::Unhealthy)
     );
     // Back to healthy with one pass (healthy_threshold 1).
-    now = now + Span::from_secs(10);
+    now += Span::from_secs(10);
     assert_eq!(
         check(&mut c, now, CheckResult::Passed),
         Some(Health::Healthy)
     );
     // An "unhealthy" answer ignores the threshold.
-    now = now + Span::from_secs(10);
+    now += Span::from_secs(10);
     assert_eq!(
         check(&mut c, now, CheckResult::Unhealthy),
         Some(Health::Unhealthy)
@@ -185,7 +185,7 @@ fn re_adding_slots_under_churn_keeps_one_target_per_slot() {
                 let _ = c.handle_check_result(now, p, CheckResult::Passed);
             }
         }
-        now = now + Span::from_millis(700);
+        now += Span::from_millis(700);
     }
     assert_eq!(c.endpoint_count(), 4);
     // Only the latest generation of each slot is known.
@@ -334,7 +334,7 @@ fn ejection_time_is_capped_at_max_ejection_time() {
         assert!(fail(&mut d, now, 0, 5).is_some());
         let ejected_at = now;
         loop {
-            now = now + Span::from_secs(1);
+            now += Span::from_secs(1);
             if !sweep(&mut d, now).is_empty() {
                 break;
             }
@@ -463,10 +463,13 @@ fn envoy_docs_three_levels() {
     );
 }
 
+/// Per-priority (healthy, total), expected loads, expected panic flags.
+type Case<'a, P> = (&'a [(u32, u32)], &'a [u32], P);
+
 #[test]
 fn envoy_unit_test_gentle_failover() {
     // LoadBalancerBaseTest.GentleFailover (without excluded hosts).
-    let cases: [(&[(u32, u32)], &[u32], &[bool]); 4] = [
+    let cases: [Case<'_, &[bool]>; 4] = [
         (&[(1, 1), (1, 1)], &[100, 0], &[false, false]),
         (&[(1, 2), (1, 2)], &[70, 30], &[false, false]),
         (&[(1, 4), (2, 2)], &[35, 65], &[false, false]),
@@ -479,7 +482,7 @@ fn envoy_unit_test_gentle_failover() {
 
 #[test]
 fn envoy_unit_test_gentle_failover_with_extra_levels() {
-    let cases: [(&[(u32, u32)], &[u32], Option<&[bool]>); 10] = [
+    let cases: [Case<'_, Option<&[bool]>>; 10] = [
         (
             &[(1, 1), (1, 1), (1, 1)],
             &[100, 0, 0],
@@ -637,7 +640,7 @@ proptest! {
         let mut now = at(0);
         let mut events = Vec::new();
         for (host, kind, dt) in responses {
-            now = now + Span::from_millis(u64::from(dt));
+            now += Span::from_millis(u64::from(dt));
             if d.poll_timeout().is_some_and(|t| t <= now) {
                 d.handle_timeout(now, &mut events);
             }
