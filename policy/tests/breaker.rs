@@ -66,6 +66,15 @@ fn tuple(b: &Breaker, now: Timestamp) -> (Option<f64>, u64, u64, u64, u64) {
     )
 }
 
+/// A decision as one letter, for compact scripts: A(dmit), R(eject), P(robe).
+fn letter(d: Decision) -> char {
+    match d {
+        Decision::Admit => 'A',
+        Decision::Reject => 'R',
+        Decision::Probe(_) => 'P',
+    }
+}
+
 /// One call: ask, and if permitted report `outcome` after `duration`.
 fn call(b: &mut Breaker, now: Timestamp, outcome: Outcome, duration: Span) -> Decision {
     let d = b.handle_request(now);
@@ -168,7 +177,7 @@ fn r4j_transitions_to_half_open_after_wait_duration() {
     assert_eq!(b.handle_request(t3), Decision::Reject);
     assert_eq!(tuple(&b, t3), (None, 0, 0, 0, 2));
     let t6 = now + secs(6);
-    assert_eq!(b.handle_request(t6), Decision::Probe);
+    assert_eq!(letter(b.handle_request(t6)), 'P');
     assert_eq!(b.state(), HalfOpen);
     assert_eq!(tuple(&b, t6), (None, 0, 0, 0, 0));
 }
@@ -185,7 +194,7 @@ fn open_ends_exactly_at_poll_timeout() {
         b.handle_request(end - Span::from_nanos(1)),
         Decision::Reject
     );
-    assert_eq!(b.handle_request(end), Decision::Probe);
+    assert_eq!(letter(b.handle_request(end)), 'P');
     assert_eq!(b.poll_timeout(), None);
 }
 
@@ -205,7 +214,7 @@ fn r4j_exponential_open_interval_5s_then_7_5s() {
     assert_eq!(b.handle_request(now), Decision::Reject);
     assert_eq!(b.handle_request(now + secs(3)), Decision::Reject);
     let t6 = now + secs(6);
-    assert_eq!(b.handle_request(t6), Decision::Probe);
+    assert_eq!(letter(b.handle_request(t6)), 'P');
     assert_eq!(b.state(), HalfOpen);
     assert_eq!(tuple(&b, t6), (None, 0, 0, 0, 0));
     // Re-open: the second interval is 7.5 s.
@@ -215,7 +224,7 @@ fn r4j_exponential_open_interval_5s_then_7_5s() {
     assert_eq!(b.poll_timeout(), Some(t6 + ms(7_500)));
     assert_eq!(b.handle_request(t6 + secs(6)), Decision::Reject);
     let t17 = t6 + secs(11);
-    assert_eq!(b.handle_request(t17), Decision::Probe);
+    assert_eq!(letter(b.handle_request(t17)), 'P');
     assert_eq!(b.state(), HalfOpen);
     assert_eq!(tuple(&b, t17), (None, 0, 0, 0, 0));
     // Third: 11.25 s.
@@ -236,19 +245,21 @@ fn exponential_open_interval_is_capped_and_resets_after_closing() {
     let mut now = t0();
     let mut b = Breaker::new(&spec, now);
     let mut intervals = Vec::new();
+    let mut probe = Decision::Reject;
     for _ in 0..4 {
         b.transition_to(now, Open, &mut rng()).expect("→ open");
         let end = b.poll_timeout().expect("open");
         intervals.push((end - now).as_nanos() / 1_000_000_000);
         now = end;
-        assert_eq!(b.handle_request(now), Decision::Probe);
+        probe = b.handle_request(now);
+        assert!(probe.is_probe());
     }
     assert_eq!(intervals, [5, 10, 12, 12]);
     // Four successful probes close it; the next opening starts from 5 s.
     for _ in 0..3 {
-        assert_eq!(call(&mut b, now, Success, Span::ZERO), Decision::Probe);
+        assert_eq!(letter(call(&mut b, now, Success, Span::ZERO)), 'P');
     }
-    let _ = b.handle_outcome(now, Decision::Probe, Success, Span::ZERO, &mut rng());
+    let _ = b.handle_outcome(now, probe, Success, Span::ZERO, &mut rng());
     assert_eq!(b.state(), Closed);
     assert_eq!(b.open_attempts(), 0);
     b.transition_to(now, Open, &mut rng()).expect("→ open");
@@ -260,18 +271,8 @@ fn r4j_half_open_permits_exactly_four_calls() {
     let now = t0();
     let mut b = half_open_anchor(now);
     for _ in 0..2 {
-        let got: Vec<Decision> = (0..6).map(|_| b.handle_request(now)).collect();
-        assert_eq!(
-            got,
-            [
-                Decision::Probe,
-                Decision::Probe,
-                Decision::Probe,
-                Decision::Probe,
-                Decision::Reject,
-                Decision::Reject
-            ]
-        );
+        let got: String = (0..6).map(|_| letter(b.handle_request(now))).collect();
+        assert_eq!(got, "PPPPRR");
         assert_eq!(b.metrics(now).not_permitted_calls, 2);
         b.transition_to(now, Open, &mut rng()).expect("→ open");
         b.transition_to(now, HalfOpen, &mut rng())
@@ -285,10 +286,10 @@ fn r4j_half_open_back_to_open_when_failure_rate_above_threshold() {
     let mut b = half_open_anchor(now);
     assert_eq!(tuple(&b, now), (None, 0, 0, 0, 0));
     for outcome in [Failure, Failure, Success] {
-        assert_eq!(call(&mut b, now, outcome, Span::ZERO), Decision::Probe);
+        assert_eq!(letter(call(&mut b, now, outcome, Span::ZERO)), 'P');
         assert_eq!(b.state(), HalfOpen);
     }
-    assert_eq!(call(&mut b, now, Failure, Span::ZERO), Decision::Probe);
+    assert_eq!(letter(call(&mut b, now, Failure, Span::ZERO)), 'P');
     assert_eq!(b.state(), Open);
     assert_eq!(tuple(&b, now), (Some(0.75), 1, 4, 3, 0));
 }
@@ -298,7 +299,7 @@ fn r4j_half_open_back_to_open_when_slow_call_rate_above_threshold() {
     let now = t0();
     let mut b = half_open_anchor(now);
     for duration in [secs(5), secs(5), secs(5), secs(1)] {
-        assert_eq!(call(&mut b, now, Success, duration), Decision::Probe);
+        assert_eq!(letter(call(&mut b, now, Success, duration)), 'P');
     }
     assert_eq!(b.state(), Open);
     let m = b.metrics(now);
@@ -312,7 +313,7 @@ fn r4j_half_open_back_to_closed_when_failure_rate_below_threshold() {
     let now = t0();
     let mut b = half_open_anchor(now);
     for outcome in [Failure, Success, Success, Success] {
-        assert_eq!(call(&mut b, now, outcome, Span::ZERO), Decision::Probe);
+        assert_eq!(letter(call(&mut b, now, outcome, Span::ZERO)), 'P');
     }
     assert_eq!(b.handle_request(now), Decision::Admit);
     assert_eq!(b.state(), Closed);
@@ -326,15 +327,15 @@ fn r4j_ignored_outcome_releases_the_probe_permit() {
     let now = t0();
     let mut b = half_open_anchor(now);
     for expected in [(None, 1, 1, 0, 0), (None, 2, 2, 0, 0), (None, 3, 3, 0, 0)] {
-        assert_eq!(call(&mut b, now, Success, Span::ZERO), Decision::Probe);
+        assert_eq!(letter(call(&mut b, now, Success, Span::ZERO)), 'P');
         assert_eq!(b.state(), HalfOpen);
         assert_eq!(tuple(&b, now), expected);
     }
-    assert_eq!(call(&mut b, now, Ignored, Span::ZERO), Decision::Probe);
+    assert_eq!(letter(call(&mut b, now, Ignored, Span::ZERO)), 'P');
     assert_eq!(b.state(), HalfOpen);
     assert_eq!(tuple(&b, now), (None, 3, 3, 0, 0));
     // The released permit admits one more probe; 1 failure in 4 closes.
-    assert_eq!(call(&mut b, now, Failure, Span::ZERO), Decision::Probe);
+    assert_eq!(letter(call(&mut b, now, Failure, Span::ZERO)), 'P');
     assert_eq!(b.state(), Closed);
     assert_eq!(tuple(&b, now), (None, 0, 0, 0, 0));
 }
@@ -344,16 +345,16 @@ fn r4j_ignored_outcomes_then_four_successes_close() {
     let now = t0();
     let mut b = half_open_anchor(now);
     for _ in 0..4 {
-        assert_eq!(call(&mut b, now, Ignored, Span::ZERO), Decision::Probe);
+        assert_eq!(letter(call(&mut b, now, Ignored, Span::ZERO)), 'P');
         assert_eq!(b.state(), HalfOpen);
     }
     assert_eq!(tuple(&b, now), (None, 0, 0, 0, 0));
     for _ in 0..3 {
-        assert_eq!(call(&mut b, now, Success, Span::ZERO), Decision::Probe);
+        assert_eq!(letter(call(&mut b, now, Success, Span::ZERO)), 'P');
         assert_eq!(b.state(), HalfOpen);
     }
     assert_eq!(tuple(&b, now), (None, 3, 3, 0, 0));
-    assert_eq!(call(&mut b, now, Success, Span::ZERO), Decision::Probe);
+    assert_eq!(letter(call(&mut b, now, Success, Span::ZERO)), 'P');
     assert_eq!(b.state(), Closed);
     assert_eq!(tuple(&b, now), (None, 0, 0, 0, 0));
 }
@@ -530,6 +531,38 @@ fn outcomes_of_admitted_calls_during_half_open_are_dropped() {
 }
 
 #[test]
+fn probes_of_an_earlier_half_open_period_do_not_count_or_free_permits() {
+    // Half-open decides after min(minimum_calls, half_open_calls) = 2 results,
+    // so two of the four probes outlive their period.
+    let spec = BreakerConfig {
+        minimum_calls: Some(2),
+        ..anchor_config()
+    }
+    .validate()
+    .expect("valid");
+    let now = t0();
+    let mut b = Breaker::new(&spec, now);
+    b.transition_to(now, Open, &mut rng()).expect("→ open");
+    b.transition_to(now, HalfOpen, &mut rng())
+        .expect("→ half-open");
+    let old: Vec<Decision> = (0..4).map(|_| b.handle_request(now)).collect();
+    for &d in &old[..2] {
+        let _ = b.handle_outcome(now, d, Failure, Span::ZERO, &mut rng());
+    }
+    assert_eq!(b.state(), Open);
+    let later = b.poll_timeout().expect("open");
+    let fresh: String = (0..4).map(|_| letter(b.handle_request(later))).collect();
+    assert_eq!(fresh, "PPPP");
+    // The old probes end now: neither frees a permit nor votes.
+    let _ = b.handle_outcome(later, old[2], Ignored, Span::ZERO, &mut rng());
+    let _ = b.handle_outcome(later, old[3], Failure, Span::ZERO, &mut rng());
+    assert_eq!(b.state(), HalfOpen);
+    assert_eq!(tuple(&b, later), (None, 0, 0, 0, 0));
+    assert_eq!(letter(b.handle_request(later)), 'R');
+    assert_eq!(b.probes_in_flight(), 4);
+}
+
+#[test]
 fn outcomes_while_open_are_recorded_without_transition_in_rate_mode() {
     let now = t0();
     let mut b = Breaker::new(&anchor(), now);
@@ -560,7 +593,7 @@ fn automatic_transition_through_handle_timeout() {
         })
     );
     assert_eq!(b.state(), HalfOpen);
-    assert_eq!(b.handle_request(end), Decision::Probe);
+    assert_eq!(letter(b.handle_request(end)), 'P');
 }
 
 #[test]
@@ -583,10 +616,11 @@ fn time_in_each_state_is_accounted() {
     );
     // Nobody asks until 20 s: lazily still Open until then.
     let t20 = now + secs(20);
-    assert_eq!(b.handle_request(t20), Decision::Probe);
+    let probe = b.handle_request(t20);
+    assert!(probe.is_probe());
     // Half-open for 2 s, then four successes close it.
     let t22 = now + secs(22);
-    let _ = b.handle_outcome(t22, Decision::Probe, Success, Span::ZERO, &mut rng());
+    let _ = b.handle_outcome(t22, probe, Success, Span::ZERO, &mut rng());
     for _ in 0..3 {
         let _ = call(&mut b, t22, Success, Span::ZERO);
     }
@@ -630,11 +664,12 @@ fn linkerd_consecutive_failures_transitions() {
     let t1 = now + secs(1);
     assert_eq!(b.poll_timeout(), Some(t1));
     // Probation: exactly one request gets through.
-    assert_eq!(b.handle_request(t1), Decision::Probe);
+    let probe = b.handle_request(t1);
+    assert!(probe.is_probe());
     assert_eq!(b.state(), HalfOpen);
     assert_eq!(b.handle_request(t1), Decision::Reject);
     // The probe fails: shut again, now for 2 s.
-    let _ = b.handle_outcome(t1, Decision::Probe, Failure, Span::ZERO, &mut rng());
+    let _ = b.handle_outcome(t1, probe, Failure, Span::ZERO, &mut rng());
     assert_eq!(b.state(), Open);
     assert_eq!(b.poll_timeout(), Some(t1 + secs(2)));
     // Straggling responses while shut are ignored.
@@ -644,8 +679,9 @@ fn linkerd_consecutive_failures_transitions() {
     assert_eq!(b.handle_request(t2), Decision::Reject);
     // Probation again; a single success closes.
     let t3 = t1 + secs(2);
-    assert_eq!(b.handle_request(t3), Decision::Probe);
-    let _ = b.handle_outcome(t3, Decision::Probe, Success, Span::ZERO, &mut rng());
+    let probe = b.handle_request(t3);
+    assert!(probe.is_probe());
+    let _ = b.handle_outcome(t3, probe, Success, Span::ZERO, &mut rng());
     assert_eq!(b.state(), Closed);
     assert_eq!(b.handle_request(t3), Decision::Admit);
 }
@@ -669,11 +705,11 @@ fn consecutive_success_resets_the_run_and_backoff_restarts_after_close() {
         let end = b.poll_timeout().expect("open");
         intervals.push((end - t).as_nanos() / 1_000_000_000);
         t = end;
-        assert_eq!(call(&mut b, t, Failure, Span::ZERO), Decision::Probe);
+        assert_eq!(letter(call(&mut b, t, Failure, Span::ZERO)), 'P');
     }
     assert_eq!(intervals, [1, 2, 4, 8]);
     let end = b.poll_timeout().expect("open");
-    assert_eq!(call(&mut b, end, Success, Span::ZERO), Decision::Probe);
+    assert_eq!(letter(call(&mut b, end, Success, Span::ZERO)), 'P');
     assert_eq!(b.state(), Closed);
     for _ in 0..3 {
         let _ = call(&mut b, end, Failure, Span::ZERO);
@@ -725,9 +761,9 @@ fn consecutive_ignored_probe_gives_the_permit_back() {
     let mut b = Breaker::new(&spec, now);
     let _ = call(&mut b, now, Failure, Span::ZERO);
     let t1 = now + secs(1);
-    assert_eq!(call(&mut b, t1, Ignored, Span::ZERO), Decision::Probe);
+    assert_eq!(letter(call(&mut b, t1, Ignored, Span::ZERO)), 'P');
     assert_eq!(b.state(), HalfOpen);
-    assert_eq!(b.handle_request(t1), Decision::Probe);
+    assert_eq!(letter(b.handle_request(t1)), 'P');
     assert_eq!(b.handle_request(t1), Decision::Reject);
 }
 
@@ -863,7 +899,7 @@ proptest! {
                 let period = b.transition_count();
                 let in_flight = outstanding
                     .iter()
-                    .filter(|&&(d, p)| d == Decision::Probe && p == period)
+                    .filter(|&&(d, p)| d.is_probe() && p == period)
                     .count();
                 prop_assert!(in_flight <= spec.half_open_calls() as usize);
                 prop_assert!(b.probes_in_flight() <= spec.half_open_calls());

@@ -29,14 +29,26 @@ pub enum Decision {
     Admit,
     /// Fail fast: the breaker is open, forced open, or has no probe permit left.
     Reject,
-    /// Send the request as one of the half-open probes.
-    Probe,
+    /// Send the request as one of the half-open probes. The ticket names the
+    /// half-open period, so a probe that outlives its period never counts in
+    /// (or frees a permit of) a later one.
+    Probe(ProbeTicket),
 }
+
+/// The half-open period a probe was granted in (opaque; pass the decision
+/// back to [`Breaker::handle_outcome`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProbeTicket(u32);
 
 impl Decision {
     /// Whether the request may be sent (`Admit` or `Probe`).
     pub fn is_permitted(self) -> bool {
         !matches!(self, Decision::Reject)
+    }
+
+    /// Whether this is a half-open probe.
+    pub fn is_probe(self) -> bool {
+        matches!(self, Decision::Probe(_))
     }
 }
 
@@ -226,9 +238,11 @@ struct StateClock {
 ///
 /// - Open ends *at* `opened + interval` (resilience4j requires strictly after,
 ///   a 1 ns difference) so that `poll_timeout` is the first admitting instant.
-/// - In HalfOpen only outcomes of `Probe` decisions count; a call admitted
-///   while Closed that ends during HalfOpen is dropped (resilience4j counts it,
-///   Linkerd takes the first response of any call).
+/// - In HalfOpen only outcomes of probes granted in the current half-open
+///   period count; a call admitted while Closed, or a probe of an earlier
+///   period, that ends during HalfOpen is dropped (resilience4j counts it,
+///   Linkerd takes the first response of any call). Such stale outcomes are
+///   recorded normally in Closed and MetricsOnly.
 /// - Leaving Open consumes a probe permit for the request that caused it (as in
 ///   current resilience4j; older versions admitted it on top of the permits).
 #[derive(Clone, Debug)]
@@ -239,6 +253,7 @@ pub struct Breaker {
     active: Active,
     permits: u32,
     probes_in_flight: u32,
+    half_open_period: u32,
     attempts: u32,
     open_until: Timestamp,
     not_permitted: u64,
@@ -285,6 +300,7 @@ impl Breaker {
             active: Active::Closed,
             permits: 0,
             probes_in_flight: 0,
+            half_open_period: 0,
             attempts: 0,
             open_until: Timestamp::ZERO,
             not_permitted: 0,
@@ -337,7 +353,9 @@ impl Breaker {
             BreakerState::Closed => self.record_closed(now, outcome, duration, true, rng),
             BreakerState::MetricsOnly => self.record_closed(now, outcome, duration, false, rng),
             BreakerState::Open => self.record_while_open(now, outcome, duration),
-            BreakerState::HalfOpen if decision == Decision::Probe => {
+            BreakerState::HalfOpen
+                if decision == Decision::Probe(ProbeTicket(self.half_open_period)) =>
+            {
                 self.record_probe(now, outcome, duration, rng)
             }
             BreakerState::HalfOpen | BreakerState::Disabled | BreakerState::ForcedOpen => {}
@@ -501,7 +519,7 @@ impl Breaker {
         if self.permits > 0 {
             self.permits -= 1;
             self.probes_in_flight += 1;
-            Decision::Probe
+            Decision::Probe(ProbeTicket(self.half_open_period))
         } else {
             self.reject()
         }
@@ -591,11 +609,9 @@ impl Breaker {
         duration: Span,
         rng: &mut R,
     ) {
-        if self.probes_in_flight == 0 {
-            // A probe of an earlier half-open period; it has no permit here.
-            return;
-        }
-        self.probes_in_flight -= 1;
+        // Invariant: the ticket matched this period, so the probe holds one of
+        // the in-flight permits; saturating keeps a misuse harmless.
+        self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
         let failed = match outcome {
             Outcome::Ignored => {
                 self.permits += 1;
@@ -642,6 +658,7 @@ impl Breaker {
 
     fn enter_half_open(&mut self, now: Timestamp) {
         self.reset_metrics(Active::HalfOpen);
+        self.half_open_period = self.half_open_period.wrapping_add(1);
         self.permits = self.spec.half_open_calls();
         self.probes_in_flight = 0;
         self.switch(now, BreakerState::HalfOpen);
