@@ -631,6 +631,12 @@ fn time_in_each_state_is_accounted() {
     assert_eq!(b.time_in(HalfOpen, t30), secs(2));
     assert_eq!(b.time_in(ForcedOpen, t30), Span::ZERO);
     assert_eq!(b.transition_count(), 3);
+    let all = b.time_in_states(t30);
+    assert_eq!(all[0], (Closed, secs(18)));
+    assert_eq!(
+        all.iter().map(|(_, d)| *d).fold(Span::ZERO, |a, d| a + d),
+        secs(30)
+    );
 }
 
 // --- Consecutive mode (Linkerd failure accrual) -------------------------------

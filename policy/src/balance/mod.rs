@@ -498,19 +498,35 @@ impl Balancer {
         } else {
             &self.eligible
         };
-        let mut best_pos = start;
-        let mut best = &self.slots[candidates[start] as usize];
-        for step in 1..n {
-            let pos = (start + step) % n;
-            let slot = &self.slots[candidates[pos] as usize];
-            // active/weight < best.active/best.weight, without division.
-            if u64::from(slot.active) * u64::from(best.weight)
-                < u64::from(best.active) * u64::from(slot.weight)
-            {
-                best = slot;
-                best_pos = pos;
+        let slots = &self.slots;
+        // Scan start..n then 0..start; the first strict minimum wins, so ties
+        // go to the candidate nearest after the previous pick.
+        let (tail, head) = (&candidates[start..], &candidates[..start]);
+        let best_pos = if self.equal_weights {
+            let mut best = (u32::MAX, start);
+            for (offset, part) in [(start, tail), (0, head)] {
+                for (i, &index) in part.iter().enumerate() {
+                    let active = slots[index as usize].active;
+                    if active < best.0 {
+                        best = (active, offset + i);
+                    }
+                }
             }
-        }
+            best.1
+        } else {
+            let mut best = (u128::from(u64::MAX), 1u128, start);
+            for (offset, part) in [(start, tail), (0, head)] {
+                for (i, &index) in part.iter().enumerate() {
+                    let slot = &slots[index as usize];
+                    let (active, weight) = (u128::from(slot.active), u128::from(slot.weight));
+                    // active/weight < best active/weight, without division.
+                    if active * best.1 < best.0 * weight {
+                        best = (active, weight, offset + i);
+                    }
+                }
+            }
+            best.2
+        };
         self.cursor = best_pos + 1;
         candidates[best_pos]
     }

@@ -412,6 +412,12 @@ impl Breaker {
         total
     }
 
+    /// Time spent in every state up to `now`, in the order Closed, Open,
+    /// HalfOpen, Disabled, ForcedOpen, MetricsOnly (for reports).
+    pub fn time_in_states(&self, now: Timestamp) -> [(BreakerState, Span); 6] {
+        BreakerState::ALL.map(|s| (s, self.time_in(s, now)))
+    }
+
     /// Number of consecutive openings without a close in between (resilience4j's
     /// `attempts`: 1 in the first Open period, 2 after a failed half-open...).
     pub fn open_attempts(&self) -> u32 {
@@ -708,10 +714,4 @@ fn rate_open_interval(r: &RateSpec, attempts: u32) -> Span {
     r.open_duration
         .mul_f64(r.multiplier.powi(exponent))
         .min(r.open_duration_max)
-}
-
-/// Time spent in every state, in the order Closed, Open, HalfOpen, Disabled,
-/// ForcedOpen, MetricsOnly (for reports).
-pub fn time_in_states(breaker: &Breaker, now: Timestamp) -> [(BreakerState, Span); 6] {
-    BreakerState::ALL.map(|s| (s, breaker.time_in(s, now)))
 }
