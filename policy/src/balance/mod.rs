@@ -5,16 +5,16 @@
 
 mod config;
 mod edf;
+mod endpoint;
 mod ewma;
 pub(crate) mod sample;
 
 pub use config::{
     Algorithm, BalancerSpec, LoadBalancerConfig, MAX_ACTIVE_REQUEST_BIAS, UnknownAlgorithm,
 };
+pub use endpoint::{CapacityError, EndpointId, MAX_ENDPOINTS};
 pub use ewma::Ewma;
 pub use sample::MAX_CHOICE_COUNT;
-
-use std::fmt;
 
 use rand_core::Rng;
 
@@ -22,61 +22,6 @@ use crate::health::Health;
 use crate::time::{Span, Timestamp};
 use edf::Edf;
 use sample::{below, distinct};
-
-/// Most endpoints one [`Balancer`] (or health checker, or outlier detector)
-/// tracks at once.
-pub const MAX_ENDPOINTS: usize = 65_536;
-
-/// An endpoint handle: a slot index plus the slot's generation, so a handle
-/// kept after its endpoint was removed never reaches the slot's next occupant.
-///
-/// [`Balancer::add_endpoint`] hands these out; the health checker and the
-/// outlier detector accept the same handles. Targets that no balancer manages
-/// (e.g. regions) can be named with [`EndpointId::new`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EndpointId {
-    index: u32,
-    generation: u32,
-}
-
-impl EndpointId {
-    /// The handle for slot `index` in its `generation`.
-    pub const fn new(index: u32, generation: u32) -> Self {
-        EndpointId { index, generation }
-    }
-
-    /// The slot index: dense, below [`MAX_ENDPOINTS`], reused after removal
-    /// (use it to index side tables).
-    pub const fn index(self) -> usize {
-        self.index as usize
-    }
-
-    /// How many times the slot was vacated before this endpoint took it.
-    pub const fn generation(self) -> u32 {
-        self.generation
-    }
-}
-
-impl fmt::Display for EndpointId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "endpoint {}#{}", self.index, self.generation)
-    }
-}
-
-/// Adding an endpoint beyond [`MAX_ENDPOINTS`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CapacityError {
-    /// The limit that was reached.
-    pub limit: usize,
-}
-
-impl fmt::Display for CapacityError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "endpoint limit of {} reached", self.limit)
-    }
-}
-
-impl std::error::Error for CapacityError {}
 
 #[derive(Clone, Debug)]
 struct Slot {
@@ -221,7 +166,7 @@ impl Balancer {
         };
         slot.live = false;
         slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(id.index);
+        self.free.push(id.index() as u32);
         self.live -= 1;
         self.stale = true;
         true
@@ -385,13 +330,13 @@ impl Balancer {
     fn slot(&self, id: EndpointId) -> Option<&Slot> {
         self.slots
             .get(id.index())
-            .filter(|s| s.live && s.generation == id.generation)
+            .filter(|s| s.live && s.generation == id.generation())
     }
 
     fn slot_mut(&mut self, id: EndpointId) -> Option<&mut Slot> {
         self.slots
             .get_mut(id.index())
-            .filter(|s| s.live && s.generation == id.generation)
+            .filter(|s| s.live && s.generation == id.generation())
     }
 
     fn update(&mut self, id: EndpointId, change: impl FnOnce(&mut Slot) -> bool) -> bool {
