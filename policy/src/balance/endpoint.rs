@@ -10,7 +10,7 @@ pub const MAX_ENDPOINTS: usize = 65_536;
 /// An endpoint handle: a slot index plus the slot's generation, so a handle
 /// kept after its endpoint was removed never reaches the slot's next occupant.
 ///
-/// [`Balancer::add_endpoint`] hands these out; the health checker and the
+/// [`Balancer::add_endpoint`](super::Balancer::add_endpoint) hands these out; the health checker and the
 /// outlier detector accept the same handles. Targets that no balancer manages
 /// (e.g. regions) can be named with [`EndpointId::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

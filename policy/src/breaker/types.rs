@@ -20,7 +20,7 @@ pub enum Decision {
 }
 
 /// The half-open period a probe was granted in (opaque; pass the decision
-/// back to [`Breaker::handle_outcome`]).
+/// back to [`Breaker::handle_outcome`](super::Breaker::handle_outcome)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ProbeTicket(pub(super) u32);
 
