@@ -65,7 +65,7 @@ pub use failover::{
     Failover, FailoverConfig, FailoverSpec, MAX_PRIORITIES, PriorityChoice, PriorityHealth,
     PriorityLoads, priority_loads, priority_loads_into,
 };
-pub use outlier::{OutlierConfig, OutlierDetector, OutlierEvent, OutlierSpec};
+pub use outlier::{MAX_CONSECUTIVE_5XX, OutlierConfig, OutlierDetector, OutlierEvent, OutlierSpec};
 
 use std::fmt;
 
