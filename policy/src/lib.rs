@@ -18,7 +18,10 @@
 //!   (see [`config`]).
 
 pub mod autoscale;
+pub mod balance;
+pub mod breaker;
 pub mod config;
+pub mod health;
 pub mod time;
 
 pub use config::ConfigError;
