@@ -16,8 +16,8 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rand::RngExt;
-
+use headroom_policy::balance::{Balancer, BalancerSpec, EndpointId};
+use headroom_policy::health::Health;
 use headroom_sim::Timestamp;
 use headroom_sim::dist::Dist;
 use headroom_sim::queue::EventQueue;
@@ -27,7 +27,6 @@ use headroom_sim::stats::{LatencyHistogram, TimeWeighted};
 
 use crate::plan::{ArrivalPlan, Plan, ServicePlan};
 use crate::report::{IntervalRow, RunMetrics, RunOutput};
-use crate::scenario::LoadBalancerName;
 
 /// A replication stopped before its end.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -89,12 +88,6 @@ struct Instance {
     waiting: VecDeque<Id>,
 }
 
-impl Instance {
-    fn load(&self) -> usize {
-        self.busy as usize + self.waiting.len()
-    }
-}
-
 /// Counters for one time-series interval.
 #[derive(Clone, Debug)]
 struct Interval {
@@ -114,7 +107,10 @@ struct World<'p> {
     events: EventQueue<Event>,
     requests: Slab<Request>,
     instances: Vec<Instance>,
-    rr_next: u32,
+    /// Decides which instance serves each request; endpoint slot `i` is
+    /// instance `i`.
+    balancer: Balancer,
+    endpoints: Vec<EndpointId>,
     arrivals_rng: Stream,
     work_rng: Stream,
     lb_rng: Stream,
@@ -122,6 +118,7 @@ struct World<'p> {
     // Run-level statistics (measured requests only).
     requests_n: u64,
     ok: u64,
+    errors: u64,
     shed: u64,
     latency: LatencyHistogram,
     busy: TimeWeighted,
@@ -138,6 +135,14 @@ impl<'p> World<'p> {
         let service = &plan.services[0];
         let ArrivalPlan::Poisson { interarrival, .. } = &plan.arrivals;
         let name = &service.name;
+        let mut balancer = Balancer::new(&BalancerSpec::with_algorithm(service.load_balancer));
+        let endpoints = (0..service.replicas)
+            .map(|_| {
+                balancer
+                    .add_endpoint(Timestamp::ZERO, 1, Health::Healthy)
+                    .expect("replicas are validated to be at most MAX_ENDPOINTS")
+            })
+            .collect();
         World {
             plan,
             service,
@@ -146,13 +151,15 @@ impl<'p> World<'p> {
             events: EventQueue::with_capacity(1024),
             requests: Slab::with_capacity(1024),
             instances: vec![Instance::default(); service.replicas as usize],
-            rr_next: 0,
+            balancer,
+            endpoints,
             arrivals_rng: streams.stream("workload/arrivals"),
             work_rng: streams.stream(&format!("services/{name}/work")),
             lb_rng: streams.stream(&format!("services/{name}/load_balancer")),
             arrivals_open: true,
             requests_n: 0,
             ok: 0,
+            errors: 0,
             shed: 0,
             latency: LatencyHistogram::new(),
             busy: TimeWeighted::new(Timestamp::ZERO, 0.0),
@@ -219,7 +226,13 @@ impl<'p> World<'p> {
         self.requests_n += u64::from(measured);
         self.interval.arrivals += 1;
 
-        let instance = self.pick_instance();
+        let Some(endpoint) = self.balancer.pick(now, &mut self.lb_rng) else {
+            // No eligible instance ("no healthy upstream").
+            self.errors += u64::from(measured);
+            self.interval.failed += 1;
+            return Ok(());
+        };
+        let instance = endpoint.index() as u32;
         let inst = &self.instances[instance as usize];
         let has_worker = inst.busy < self.service.workers;
         let has_room = self
@@ -247,6 +260,7 @@ impl<'p> World<'p> {
                 at_s: now.as_secs_f64(),
                 in_flight: self.requests.len() as u64,
             })?;
+        self.balancer.handle_start(endpoint);
         if has_worker {
             self.set_busy_workers(self.busy_workers + 1);
             self.start(instance, req);
@@ -271,6 +285,11 @@ impl<'p> World<'p> {
             debug_assert!(false, "stale request id {req:?}");
             return;
         };
+        self.balancer.handle_end(
+            self.now,
+            self.endpoints[instance as usize],
+            self.now - request.arrival,
+        );
         let latency = (self.now - request.arrival).as_nanos();
         if request.measured {
             self.ok += 1;
@@ -292,38 +311,6 @@ impl<'p> World<'p> {
         self.busy_workers = busy;
         self.busy.set(self.now, busy as f64);
         self.interval.busy.set(self.now, busy as f64);
-    }
-
-    fn pick_instance(&mut self) -> u32 {
-        let n = self.instances.len() as u32;
-        if n == 1 {
-            return 0;
-        }
-        match self.service.load_balancer {
-            LoadBalancerName::RoundRobin => {
-                let i = self.rr_next;
-                self.rr_next = (i + 1) % n;
-                i
-            }
-            LoadBalancerName::Random => self.lb_rng.random_range(0..n),
-            LoadBalancerName::LeastConnections => {
-                // Fewest requests in service plus queued; ties go to the first
-                // such instance after the previous pick, so equal loads rotate.
-                let start = self.rr_next;
-                let mut best = start;
-                let mut best_load = usize::MAX;
-                for k in 0..n {
-                    let i = (start + k) % n;
-                    let load = self.instances[i as usize].load();
-                    if load < best_load {
-                        best = i;
-                        best_load = load;
-                    }
-                }
-                self.rr_next = (best + 1) % n;
-                best
-            }
-        }
     }
 
     fn on_warmup_end(&mut self) {
@@ -384,7 +371,7 @@ impl<'p> World<'p> {
                 requests: self.requests_n,
                 ok: self.ok,
                 degraded: 0,
-                errors: 0,
+                errors: self.errors,
                 rejected: 0,
                 timeouts: 0,
                 shed: self.shed,

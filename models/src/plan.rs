@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use headroom_sim::dist::{Dist, DistError};
 use headroom_sim::{Span, Timestamp};
 
-use crate::scenario::{
-    ArrivalsConfig, ConcurrencyModel, DistConfig, LoadBalancerName, QueueCapacity, Scenario,
-};
+use headroom_policy::balance::Algorithm;
+
+use crate::scenario::{ArrivalsConfig, ConcurrencyModel, DistConfig, QueueCapacity, Scenario};
 
 /// Upper bounds that keep a run's memory and time finite.
 pub mod limits {
@@ -21,8 +21,8 @@ pub mod limits {
     pub const MAX_INTERVALS: u64 = 1_000_000;
     /// Workers per instance.
     pub const MAX_WORKERS: u32 = 1_000_000;
-    /// Instances per service.
-    pub const MAX_REPLICAS: u32 = 100_000;
+    /// Instances per service (the load balancer's endpoint limit).
+    pub const MAX_REPLICAS: u32 = headroom_policy::balance::MAX_ENDPOINTS as u32;
     /// Requests in flight at once.
     pub const MAX_IN_FLIGHT: u64 = 100_000_000;
     /// Arrival rate, requests per second (one per nanosecond).
@@ -145,7 +145,7 @@ pub struct ServicePlan {
     /// Instances.
     pub replicas: u32,
     /// Load balancing across instances.
-    pub load_balancer: LoadBalancerName,
+    pub load_balancer: Algorithm,
 }
 
 impl Plan {

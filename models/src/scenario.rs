@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::path::PathBuf;
 
+use headroom_policy::balance::Algorithm;
 use headroom_sim::Span;
 
 /// A whole scenario file.
@@ -96,9 +97,11 @@ pub struct ServiceConfig {
     /// Fixed number of instances. Default 1.
     #[serde(default = "default_replicas")]
     pub replicas: u32,
-    /// How requests are spread over instances. Default `"round-robin"`.
+    /// How requests are spread over instances: `"round-robin"` (default),
+    /// `"random"`, `"least-connections"`, `"least-request"` (Envoy P2C) or
+    /// `"peak-ewma"` (Linkerd), decided by [`headroom_policy::balance`].
     #[serde(default)]
-    pub load_balancer: LoadBalancerName,
+    pub load_balancer: Algorithm,
 }
 
 fn default_replicas() -> u32 {
@@ -141,19 +144,6 @@ pub enum ConcurrencyModel {
     /// The worker is released while waiting on downstream calls; `workers`
     /// are CPU cores.
     EventLoop,
-}
-
-/// `services.*.load_balancer`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum LoadBalancerName {
-    /// Each instance in turn.
-    #[default]
-    RoundRobin,
-    /// A uniformly random instance.
-    Random,
-    /// The instance with the fewest requests (in service plus queued).
-    LeastConnections,
 }
 
 /// A duration distribution, tagged by `distribution`.
