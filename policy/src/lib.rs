@@ -18,6 +18,7 @@
 //!   (see [`config`]).
 
 pub mod config;
+pub mod ratelimit;
 pub mod time;
 
 pub use config::ConfigError;
