@@ -33,9 +33,9 @@ pub(crate) const MAX_TOKENS_LIMIT: u64 = u32::MAX as u64;
 /// interval.)
 ///
 /// Envoy rejects `fill_interval < 50ms` ("to not re-fill too frequently",
-/// a timer-cost concern); a lazy refill has no timer, so any `fill_interval
-/// >= 1ns` is accepted. Keep `>= 50ms` for configs that must also load in
-/// Envoy.
+/// a timer-cost concern); a lazy refill has no timer, so any
+/// `fill_interval >= 1ns` is accepted. Keep `fill_interval >= 50ms` for
+/// configs that must also load in Envoy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenBucket {
     max_tokens: u64,
