@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod ratelimit;
+pub mod retry;
 pub mod time;
 
 pub use config::ConfigError;
