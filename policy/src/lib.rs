@@ -18,6 +18,7 @@
 //!   (see [`config`]).
 
 pub mod config;
+pub mod pool;
 pub mod ratelimit;
 pub mod retry;
 pub mod time;
