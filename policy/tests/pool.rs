@@ -181,6 +181,32 @@ fn cancel_removes_a_waiter() {
     );
 }
 
+#[test]
+fn failed_connects_are_not_retried_until_traffic_arrives() {
+    let policy = PoolPolicy::new(2, 4, Span::from_secs(30), Span::from_secs(10), 8).expect("valid");
+    let mut pool = Pool::new(&policy, ms(0));
+    let initial = drain(&mut pool);
+    assert_eq!(initial.len(), 2);
+    for action in initial {
+        let PoolAction::Connect(c) = action else {
+            panic!("expected Connect, got {action:?}")
+        };
+        assert_eq!(pool.handle_connect_failed(ms(1), c), Ok(()));
+    }
+    // Below min, but the failures themselves open nothing.
+    assert_eq!((pool.total(), drain(&mut pool).len()), (0, 0));
+    assert_eq!(pool.poll_timeout(), None);
+    // The next queued acquire opens one connection for itself and restores min.
+    assert_eq!(
+        pool.acquire(ms(5), 1),
+        Acquire::Queued {
+            deadline: ms(10_005)
+        }
+    );
+    assert_eq!(drain(&mut pool).len(), 2);
+    assert_eq!((pool.total(), pool.connecting()), (2, 2));
+}
+
 // ---------------------------------------------------------------------------
 // Model-checked invariants under random driver behaviour.
 

@@ -18,11 +18,12 @@
 //! - a waiter that has waited `acquire_timeout` expires;
 //! - a connection idle for `idle_timeout` is closed while more than `min`
 //!   are open or opening; `min` connections are opened at construction and
-//!   re-opened after [`Pool::discard`];
+//!   re-opened after [`Pool::discard`] and on the next queued acquire;
 //! - a failed connect fails the oldest waiter if waiters outnumber the
 //!   connects still in flight (Envoy fails pending requests on connect
 //!   failure instead of letting them wait out their timeout); nothing is
-//!   re-opened automatically, so an instantly failing upstream cannot spin.
+//!   re-opened by the failure itself (only by later acquires or discards),
+//!   so an instantly failing upstream cannot make the pool spin.
 //!
 //! # Driver call order
 //! 1. `let mut pool = Pool::new(&policy, now);` then drain
@@ -263,6 +264,7 @@ impl Pool {
         self.stats.queued += 1;
         self.stats.peak_waiters = self.stats.peak_waiters.max(self.waiters.len() as u32);
         self.open_for_waiters();
+        self.replenish_min();
         Acquire::Queued { deadline }
     }
 
