@@ -22,6 +22,9 @@ pub mod balance;
 pub mod breaker;
 pub mod config;
 pub mod health;
+pub mod pool;
+pub mod ratelimit;
+pub mod retry;
 pub mod time;
 
 pub use config::ConfigError;

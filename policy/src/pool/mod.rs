@@ -1,0 +1,541 @@
+//! Connection pool: `min`/`max` connections, idle timeout, acquire timeout,
+//! FIFO waiters with a bound, and connection opening as a sans-IO action.
+//!
+//! Opening a connection is not instantaneous: the pool emits
+//! [`PoolAction::Connect`] and the driver reports [`Pool::handle_connected`]
+//! or [`Pool::handle_connect_failed`] when the connect completes, so connect
+//! latency (and connect-timeout, which the driver enforces) shows up in
+//! simulations. Connect timeout is kept apart from acquire timeout, as
+//! policy-semantics.md §8 asks.
+//!
+//! Rules:
+//! - `open + opening <= max` at all times; at most one connection is opened
+//!   per waiter that has none in flight;
+//! - an idle connection is reused most-recently-released first (LIFO), so
+//!   surplus connections actually go idle and time out;
+//! - a released or newly opened connection goes to the **oldest** waiter
+//!   (FIFO); a connection is never idle while a waiter waits;
+//! - a waiter that has waited `acquire_timeout` expires;
+//! - a connection idle for `idle_timeout` is closed while more than `min`
+//!   are open or opening; `min` connections are opened at construction and
+//!   re-opened after [`Pool::discard`] and on the next queued acquire;
+//! - a failed connect fails the oldest waiter if waiters outnumber the
+//!   connects still in flight (Envoy fails pending requests on connect
+//!   failure instead of letting them wait out their timeout); nothing is
+//!   re-opened by the failure itself (only by later acquires or discards),
+//!   so an instantly failing upstream cannot make the pool spin.
+//!
+//! # Driver call order
+//! 1. `let mut pool = Pool::new(&policy, now);` then drain
+//!    [`Pool::poll_action`] (the `min` initial connects).
+//! 2. Per request: [`Pool::acquire`]. `Acquired(conn)`: use it. `Queued`:
+//!    wait for a [`Handoff`] or a `PoolAction::Expired`/`Failed` for this
+//!    waiter. `Rejected`: fail the request.
+//! 3. When done with a connection: [`Pool::release`] (reusable) or
+//!    [`Pool::discard`] (broken). A returned [`Handoff`] gives the
+//!    connection to that waiter.
+//! 4. Connect completions: [`Pool::handle_connected`] (may return a
+//!    [`Handoff`]) or [`Pool::handle_connect_failed`].
+//! 5. Timers: arm one at [`Pool::poll_timeout`]; when it fires call
+//!    [`Pool::handle_timeout`].
+//! 6. After **every** call above, drain [`Pool::poll_action`] until `None`
+//!    and perform each action. Drained this way, the queue never holds more
+//!    than `max + max_waiters` actions.
+
+mod config;
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use crate::time::Timestamp;
+
+pub use config::{POOL_LIMIT, PoolConfig, PoolPolicy};
+
+/// A connection handle: slot index plus a generation that makes stale
+/// handles detectable. Pack it into a `u64` with [`ConnId::to_u64`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId {
+    index: u32,
+    generation: u32,
+}
+
+impl ConnId {
+    /// The handle as one `u64` (generation in the high half).
+    pub fn to_u64(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    /// The handle back from [`ConnId::to_u64`].
+    pub fn from_u64(raw: u64) -> Self {
+        ConnId {
+            index: raw as u32,
+            generation: (raw >> 32) as u32,
+        }
+    }
+
+    /// The slot index (< `max`); slots are reused after a close.
+    pub fn index(self) -> u32 {
+        self.index
+    }
+}
+
+/// The answer to [`Pool::acquire`].
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquire {
+    /// An idle connection, now busy for this waiter.
+    Acquired(ConnId),
+    /// Queued; a [`Handoff`] or an `Expired` action (at `deadline` at the
+    /// latest) or `Failed` action follows.
+    Queued {
+        /// When the wait expires (`now + acquire_timeout`).
+        deadline: Timestamp,
+    },
+    /// Not queued.
+    Rejected(RejectReason),
+}
+
+/// Why an acquire was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectReason {
+    /// `max_waiters` acquirers are already queued (Envoy's
+    /// `upstream_rq_pending_overflow`).
+    WaitersFull,
+}
+
+/// A connection given to a queued waiter.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handoff {
+    /// The waiter id passed to [`Pool::acquire`].
+    pub waiter: u64,
+    /// The connection, now busy for that waiter.
+    pub conn: ConnId,
+}
+
+/// Work for the driver, drained with [`Pool::poll_action`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolAction {
+    /// Open this connection, then call `handle_connected` or
+    /// `handle_connect_failed`.
+    Connect(ConnId),
+    /// Close this idle connection (idle timeout); the handle is dead.
+    Close(ConnId),
+    /// This waiter waited `acquire_timeout`; fail its request.
+    Expired {
+        /// The waiter id.
+        waiter: u64,
+    },
+    /// A connect this waiter depended on failed; fail its request.
+    Failed {
+        /// The waiter id.
+        waiter: u64,
+    },
+}
+
+/// A driver call that does not fit the connection's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolError {
+    /// The handle is not a live connection of this pool (closed, or never
+    /// issued).
+    UnknownConnection(ConnId),
+    /// The connection is live but not in the state this call needs.
+    WrongState {
+        /// The handle.
+        conn: ConnId,
+        /// The state the call needs: `"busy"`, `"connecting"` or
+        /// `"busy or idle"`.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolError::UnknownConnection(c) => write!(f, "connection {c:?} is not live"),
+            PoolError::WrongState { conn, expected } => {
+                write!(f, "connection {conn:?} is not {expected}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PoolError {}
+
+/// Counters of a [`Pool`]; totals since construction unless stated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Acquires answered with an idle connection.
+    pub acquired_idle: u64,
+    /// Acquires queued.
+    pub queued: u64,
+    /// Acquires rejected because `max_waiters` were queued.
+    pub rejected_waiters_full: u64,
+    /// Connections handed to waiters.
+    pub handoffs: u64,
+    /// Waiters expired after `acquire_timeout`.
+    pub expired: u64,
+    /// Waiters failed by a connect failure.
+    pub failed: u64,
+    /// Waiters cancelled by the driver.
+    pub cancelled: u64,
+    /// Connects requested.
+    pub connects: u64,
+    /// Connect failures reported.
+    pub connect_failures: u64,
+    /// Idle connections closed by the idle timeout.
+    pub closed_idle: u64,
+    /// Connections discarded by the driver.
+    pub discarded: u64,
+    /// Peak of open + opening connections.
+    pub peak_connections: u32,
+    /// Peak of queued waiters.
+    pub peak_waiters: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConnState {
+    Free,
+    Connecting,
+    Idle { since: Timestamp },
+    Busy,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Waiter {
+    id: u64,
+    deadline: Timestamp,
+}
+
+/// A sans-IO connection pool; see the module docs for rules and call order.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    policy: PoolPolicy,
+    /// Slot states and generations; grows to at most `max` slots.
+    slots: Vec<(ConnState, u32)>,
+    /// Free slot indices, reused last-freed first.
+    free: Vec<u32>,
+    /// Idle connections, least recently released at the front.
+    idle: VecDeque<u32>,
+    waiters: VecDeque<Waiter>,
+    actions: VecDeque<PoolAction>,
+    connecting: u32,
+    busy: u32,
+    stats: PoolStats,
+}
+
+impl Pool {
+    /// A pool created at `now`; queues `min` connects.
+    pub fn new(policy: &PoolPolicy, _now: Timestamp) -> Self {
+        let mut pool = Pool {
+            policy: *policy,
+            slots: Vec::new(),
+            free: Vec::new(),
+            idle: VecDeque::new(),
+            waiters: VecDeque::new(),
+            actions: VecDeque::new(),
+            connecting: 0,
+            busy: 0,
+            stats: PoolStats::default(),
+        };
+        pool.replenish_min();
+        pool
+    }
+
+    /// Asks for a connection for `waiter` (an id chosen by the driver, e.g.
+    /// the request id) at `now`.
+    pub fn acquire(&mut self, now: Timestamp, waiter: u64) -> Acquire {
+        // Invariant: idle connections exist only while no waiter waits, so
+        // taking one here never jumps the FIFO queue.
+        if let Some(index) = self.idle.pop_back() {
+            self.set_state(index, ConnState::Busy);
+            self.stats.acquired_idle += 1;
+            return Acquire::Acquired(self.id(index));
+        }
+        if self.waiters.len() >= self.policy.max_waiters() as usize {
+            self.stats.rejected_waiters_full += 1;
+            return Acquire::Rejected(RejectReason::WaitersFull);
+        }
+        let deadline = now + self.policy.acquire_timeout();
+        self.waiters.push_back(Waiter {
+            id: waiter,
+            deadline,
+        });
+        self.stats.queued += 1;
+        self.stats.peak_waiters = self.stats.peak_waiters.max(self.waiters.len() as u32);
+        self.open_for_waiters();
+        self.replenish_min();
+        Acquire::Queued { deadline }
+    }
+
+    /// Returns a busy connection for reuse at `now`; the oldest waiter, if
+    /// any, gets it.
+    ///
+    /// # Errors
+    /// [`PoolError`] if `conn` is not a busy connection of this pool.
+    pub fn release(&mut self, now: Timestamp, conn: ConnId) -> Result<Option<Handoff>, PoolError> {
+        let index = self.expect(conn, "busy", |s| s == ConnState::Busy)?;
+        Ok(self.give_or_idle(now, index))
+    }
+
+    /// Drops a busy or idle connection the driver found broken; re-opens
+    /// connections for waiters and up to `min`.
+    ///
+    /// # Errors
+    /// [`PoolError`] if `conn` is not busy or idle.
+    pub fn discard(&mut self, _now: Timestamp, conn: ConnId) -> Result<(), PoolError> {
+        let index = self.expect(conn, "busy or idle", |s| {
+            matches!(s, ConnState::Busy | ConnState::Idle { .. })
+        })?;
+        if let Some(pos) = self.idle.iter().position(|&i| i == index) {
+            self.idle.remove(pos);
+        }
+        self.free_slot(index);
+        self.stats.discarded += 1;
+        self.open_for_waiters();
+        self.replenish_min();
+        Ok(())
+    }
+
+    /// A connect finished at `now`; the oldest waiter, if any, gets the
+    /// connection.
+    ///
+    /// # Errors
+    /// [`PoolError`] if `conn` is not connecting.
+    pub fn handle_connected(
+        &mut self,
+        now: Timestamp,
+        conn: ConnId,
+    ) -> Result<Option<Handoff>, PoolError> {
+        let index = self.expect(conn, "connecting", |s| s == ConnState::Connecting)?;
+        Ok(self.give_or_idle(now, index))
+    }
+
+    /// A connect failed (refused, or timed out by the driver's connect
+    /// timeout). Fails the oldest waiter if waiters outnumber the connects
+    /// still in flight.
+    ///
+    /// # Errors
+    /// [`PoolError`] if `conn` is not connecting.
+    pub fn handle_connect_failed(
+        &mut self,
+        _now: Timestamp,
+        conn: ConnId,
+    ) -> Result<(), PoolError> {
+        let index = self.expect(conn, "connecting", |s| s == ConnState::Connecting)?;
+        self.free_slot(index);
+        self.stats.connect_failures += 1;
+        if self.waiters.len() > self.connecting as usize
+            && let Some(w) = self.waiters.pop_front()
+        {
+            self.stats.failed += 1;
+            self.actions.push_back(PoolAction::Failed { waiter: w.id });
+        }
+        Ok(())
+    }
+
+    /// Removes a queued waiter (its request was cancelled); `true` if it was
+    /// queued. O(waiters).
+    pub fn cancel(&mut self, _now: Timestamp, waiter: u64) -> bool {
+        match self.waiters.iter().position(|w| w.id == waiter) {
+            Some(pos) => {
+                self.waiters.remove(pos);
+                self.stats.cancelled += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The earliest instant at which [`Pool::handle_timeout`] has work: the
+    /// oldest waiter's deadline, or the oldest idle connection's expiry while
+    /// more than `min` connections are open or opening.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let waiter = self.waiters.front().map(|w| w.deadline);
+        let idle = if self.total() > self.policy.min() {
+            self.idle
+                .front()
+                .map(|&i| self.idle_since(i) + self.policy.idle_timeout())
+        } else {
+            None
+        };
+        match (waiter, idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Expires waiters whose deadline is `<= now` and closes connections idle
+    /// for `idle_timeout` while more than `min` are open or opening; queues
+    /// `Expired` and `Close` actions.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        while let Some(w) = self.waiters.front().copied() {
+            if w.deadline > now {
+                break;
+            }
+            self.waiters.pop_front();
+            self.stats.expired += 1;
+            self.actions.push_back(PoolAction::Expired { waiter: w.id });
+        }
+        while self.total() > self.policy.min() {
+            let Some(&index) = self.idle.front() else {
+                break;
+            };
+            if self.idle_since(index) + self.policy.idle_timeout() > now {
+                break;
+            }
+            self.idle.pop_front();
+            let conn = self.id(index);
+            self.free_slot(index);
+            self.stats.closed_idle += 1;
+            self.actions.push_back(PoolAction::Close(conn));
+        }
+    }
+
+    /// The next action for the driver, oldest first.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<PoolAction> {
+        self.actions.pop_front()
+    }
+
+    /// The limits.
+    pub fn policy(&self) -> &PoolPolicy {
+        &self.policy
+    }
+
+    /// Connections idle now.
+    pub fn idle(&self) -> u32 {
+        self.idle.len() as u32
+    }
+
+    /// Connections busy now.
+    pub fn busy(&self) -> u32 {
+        self.busy
+    }
+
+    /// Connects in flight.
+    pub fn connecting(&self) -> u32 {
+        self.connecting
+    }
+
+    /// Waiters queued now.
+    pub fn waiters(&self) -> u32 {
+        self.waiters.len() as u32
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> PoolStats {
+        self.stats
+    }
+
+    /// Open plus opening connections (<= `max`).
+    pub fn total(&self) -> u32 {
+        self.busy + self.connecting + self.idle.len() as u32
+    }
+
+    fn give_or_idle(&mut self, now: Timestamp, index: u32) -> Option<Handoff> {
+        match self.waiters.pop_front() {
+            Some(w) => {
+                self.set_state(index, ConnState::Busy);
+                self.stats.handoffs += 1;
+                Some(Handoff {
+                    waiter: w.id,
+                    conn: self.id(index),
+                })
+            }
+            None => {
+                self.set_state(index, ConnState::Idle { since: now });
+                self.idle.push_back(index);
+                None
+            }
+        }
+    }
+
+    /// Opens connections while waiters outnumber connects in flight.
+    fn open_for_waiters(&mut self) {
+        while (self.connecting as usize) < self.waiters.len() && self.total() < self.policy.max() {
+            self.open();
+        }
+    }
+
+    fn replenish_min(&mut self) {
+        while self.total() < self.policy.min() {
+            self.open();
+        }
+    }
+
+    /// Starts a connect in a free slot; caller checked `total() < max`.
+    fn open(&mut self) {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                // total < max <= 1_000_000, so every slot is live and the
+                // new index fits in u32.
+                self.slots.push((ConnState::Free, 0));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.set_state(index, ConnState::Connecting);
+        self.stats.connects += 1;
+        self.stats.peak_connections = self.stats.peak_connections.max(self.total());
+        self.actions.push_back(PoolAction::Connect(self.id(index)));
+    }
+
+    fn free_slot(&mut self, index: u32) {
+        self.set_state(index, ConnState::Free);
+        let slot = &mut self.slots[index as usize];
+        slot.1 = slot.1.wrapping_add(1);
+        self.free.push(index);
+    }
+
+    /// Moves a slot to `state`, keeping the busy/connecting counters.
+    fn set_state(&mut self, index: u32, state: ConnState) {
+        let slot = &mut self.slots[index as usize];
+        match slot.0 {
+            ConnState::Busy => self.busy -= 1,
+            ConnState::Connecting => self.connecting -= 1,
+            ConnState::Free | ConnState::Idle { .. } => {}
+        }
+        match state {
+            ConnState::Busy => self.busy += 1,
+            ConnState::Connecting => self.connecting += 1,
+            ConnState::Free | ConnState::Idle { .. } => {}
+        }
+        slot.0 = state;
+    }
+
+    fn id(&self, index: u32) -> ConnId {
+        ConnId {
+            index,
+            generation: self.slots[index as usize].1,
+        }
+    }
+
+    fn idle_since(&self, index: u32) -> Timestamp {
+        match self.slots[index as usize].0 {
+            ConnState::Idle { since } => since,
+            // Only idle slots are in the idle list.
+            _ => Timestamp::ZERO,
+        }
+    }
+
+    fn expect(
+        &self,
+        conn: ConnId,
+        expected: &'static str,
+        ok: impl Fn(ConnState) -> bool,
+    ) -> Result<u32, PoolError> {
+        match self.slots.get(conn.index as usize) {
+            Some(&(state, generation))
+                if generation == conn.generation && state != ConnState::Free =>
+            {
+                if ok(state) {
+                    Ok(conn.index)
+                } else {
+                    Err(PoolError::WrongState { conn, expected })
+                }
+            }
+            _ => Err(PoolError::UnknownConnection(conn)),
+        }
+    }
+}
