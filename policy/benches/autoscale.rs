@@ -12,7 +12,7 @@ use headroom_policy::time::{Span, Timestamp};
 use std::hint::black_box;
 
 fn spec(cfg: AutoscalerConfig) -> AutoscalerSpec {
-    cfg.build().expect("bench config is valid")
+    cfg.validate().expect("bench config is valid")
 }
 
 /// Per-pod CPU samples and rps samples for one load level.

@@ -50,7 +50,7 @@ fn limiters(c: &mut Criterion) {
     let config: RateLimitConfig =
         toml::from_str("strategy = \"token-bucket\"\nmax_tokens = 100\nfill_interval = \"2us\"")
             .expect("parses");
-    let mut limiter = RateLimiter::new(&config.check().expect("valid"), Timestamp::ZERO);
+    let mut limiter = RateLimiter::new(&config.validate().expect("valid"), Timestamp::ZERO);
     let mut group = c.benchmark_group("ratelimit");
     group.throughput(Throughput::Elements(BATCH));
     let mut now = Timestamp::ZERO;

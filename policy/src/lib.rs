@@ -25,7 +25,9 @@ pub mod health;
 pub mod pool;
 pub mod ratelimit;
 pub mod retry;
+pub mod tables;
 pub mod time;
 
 pub use config::ConfigError;
+pub use tables::{Policies, PolicyConfig};
 pub use time::{Span, Timestamp};

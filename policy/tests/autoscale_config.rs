@@ -46,7 +46,7 @@ fn reference_configurations_parse() {
         "#,
     )
     .unwrap();
-    let api = match doc.policy.autoscaler["api"].build().unwrap() {
+    let api = match doc.policy.autoscaler["api"].validate().unwrap() {
         AutoscalerSpec::Hpa(s) => s,
         other => panic!("{other:?}"),
     };
@@ -61,7 +61,7 @@ fn reference_configurations_parse() {
             },
         ]
     );
-    let web = doc.policy.autoscaler["web"].build().unwrap();
+    let web = doc.policy.autoscaler["web"].validate().unwrap();
     assert_eq!((web.min_replicas(), web.max_replicas()), (3, 100));
     assert_eq!(
         web.metrics(),
@@ -297,7 +297,7 @@ fn errors_name_key_value_and_range() {
     ];
     for &(body, key, expected) in cases {
         let cfg: AutoscalerConfig = toml::from_str(body).unwrap_or_else(|e| panic!("{body}: {e}"));
-        let err = cfg.build().expect_err(body);
+        let err = cfg.validate().expect_err(body);
         assert_eq!(err.key(), key, "{body}");
         assert!(err.expected().contains(expected), "{body}: {err}");
         assert!(err.to_string().contains(key), "{err}");
@@ -308,7 +308,7 @@ fn errors_name_key_value_and_range() {
         .join(", ");
     let cfg: AutoscalerConfig =
         toml::from_str(&format!("max_replicas = 5\nmetrics = [{many}]")).unwrap();
-    assert_eq!(cfg.build().unwrap_err().key(), "metrics");
+    assert_eq!(cfg.validate().unwrap_err().key(), "metrics");
 }
 
 /// Unknown keys and values are refused by the parser with their name.
@@ -352,5 +352,5 @@ fn round_trips_through_toml() {
     let text = toml::to_string(&cfg).unwrap();
     let again: AutoscalerConfig = toml::from_str(&text).unwrap();
     assert_eq!(again, cfg);
-    assert_eq!(again.build().unwrap(), spec(body));
+    assert_eq!(again.validate().unwrap(), spec(body));
 }

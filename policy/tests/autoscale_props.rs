@@ -17,8 +17,8 @@ mod autoscale_common;
 use autoscale_common::at;
 use headroom_policy::autoscale::{
     AutoscalerConfig, AutoscalerSpec, BehaviorConfig, HpaController, HpaSpec, MAX_RECOMMENDATIONS,
-    MetricConfig, MetricInput, MetricKind, Observation, PodPhase, PodStatus, PolicyConfig,
-    PolicyKind, ReadyCondition, Sample, ScaleReason, ScalingRulesConfig, SelectPolicy,
+    MetricConfig, MetricInput, MetricKind, Observation, PodPhase, PodStatus, PolicyKind,
+    ReadyCondition, Sample, ScaleReason, ScalingPolicyConfig, ScalingRulesConfig, SelectPolicy,
     TargetTracker, TargetType, TrackingOutcome,
 };
 use headroom_policy::time::{Span, Timestamp};
@@ -38,7 +38,7 @@ fn external_metric() -> MetricConfig {
 }
 
 fn build_hpa(cfg: &AutoscalerConfig) -> HpaSpec {
-    match cfg.build().expect("generated config is valid") {
+    match cfg.validate().expect("generated config is valid") {
         AutoscalerSpec::Hpa(s) => s,
         AutoscalerSpec::TargetTracking(_) => unreachable!("algorithm is hpa"),
     }
@@ -52,8 +52,8 @@ fn arb_select() -> impl Strategy<Value = SelectPolicy> {
     ]
 }
 
-fn arb_policy() -> impl Strategy<Value = PolicyConfig> {
-    (any::<bool>(), 1u32..200, 1u64..600).prop_map(|(pods, value, period)| PolicyConfig {
+fn arb_policy() -> impl Strategy<Value = ScalingPolicyConfig> {
+    (any::<bool>(), 1u32..200, 1u64..600).prop_map(|(pods, value, period)| ScalingPolicyConfig {
         kind: if pods {
             PolicyKind::Pods
         } else {
@@ -304,7 +304,7 @@ proptest! {
     ) {
         let rules = |value, period| ScalingRulesConfig {
             stabilization_window: Some(Span::ZERO),
-            policies: Some(vec![PolicyConfig { kind: PolicyKind::Pods, value, period: secs(period) }]),
+            policies: Some(vec![ScalingPolicyConfig { kind: PolicyKind::Pods, value, period: secs(period) }]),
             ..ScalingRulesConfig::default()
         };
         let cfg = AutoscalerConfig {
@@ -401,7 +401,7 @@ proptest! {
             disable_scale_in: Some(disable_scale_in),
             ..AutoscalerConfig::default()
         };
-        let AutoscalerSpec::TargetTracking(spec) = cfg.build().expect("valid") else {
+        let AutoscalerSpec::TargetTracking(spec) = cfg.validate().expect("valid") else {
             return Err(TestCaseError::fail("expected target tracking"));
         };
         let mut tt = TargetTracker::new(spec, Timestamp::ZERO);

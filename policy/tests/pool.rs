@@ -378,7 +378,7 @@ fn reference_pool_table_parses_as_written() {
         r#"pool = { min = 10, max = 100, idle_timeout = "30s", acquire_timeout = "10s" }"#,
     )
     .expect("parses");
-    let policy = store.pool.check().expect("valid");
+    let policy = store.pool.validate().expect("valid");
     assert_eq!(
         (policy.min(), policy.max(), policy.max_waiters()),
         (10, 100, 1024)
@@ -425,7 +425,7 @@ fn bad_pool_values_name_key_value_and_range() {
     for (text, key, value, accepted) in cases {
         let config: PoolConfig = toml::from_str(text).expect(text);
         let err = config
-            .check()
+            .validate()
             .expect_err(text)
             .within("datastores.users.pool");
         assert_eq!(

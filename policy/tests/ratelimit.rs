@@ -121,7 +121,7 @@ fn two_window_script() {
 
 fn limiter(toml_text: &str) -> RateLimiter {
     let config: RateLimitConfig = toml::from_str(toml_text).expect("parses");
-    RateLimiter::new(&config.check().expect("valid"), ms(0))
+    RateLimiter::new(&config.validate().expect("valid"), ms(0))
 }
 
 #[test]
@@ -460,7 +460,9 @@ fn reference_table_parses_as_written() {
         "#,
     )
     .expect("parses");
-    let policy = scenario.policy.rate_limit["edge"].check().expect("valid");
+    let policy = scenario.policy.rate_limit["edge"]
+        .validate()
+        .expect("valid");
     assert_eq!(policy.scope(), KeyScope::Global);
     let mut rl = RateLimiter::new(&policy, ms(0));
     for i in 0..100 {
@@ -496,7 +498,7 @@ fn every_strategy_parses_with_all_keys() {
            algorithm = "two-window""#,
     ] {
         let config: RateLimitConfig = toml::from_str(text).expect(text);
-        config.check().expect(text);
+        config.validate().expect(text);
         // Round trip through serde.
         let back: RateLimitConfig =
             toml::from_str(&toml::to_string(&config).expect("serializes")).expect("reparses");
@@ -560,7 +562,7 @@ fn bad_values_name_key_value_and_range() {
     for (text, key, value, accepted) in cases {
         let config: RateLimitConfig = toml::from_str(text).expect(text);
         let err = config
-            .check()
+            .validate()
             .expect_err(text)
             .within("policy.rate_limit.api");
         assert_eq!(

@@ -15,7 +15,7 @@ fn ms(v: u64) -> Timestamp {
 
 fn policy(toml_text: &str, timeout: Option<Span>) -> RetryPolicy {
     let config: RetryConfig = toml::from_str(toml_text).expect("parses");
-    config.check(timeout).expect("valid")
+    config.validate(timeout).expect("valid")
 }
 
 fn retry_at(at: u64, per_try_deadline: u64) -> RetryDecision {
@@ -374,7 +374,7 @@ proptest! {
             }),
             ..RetryConfig::default()
         };
-        let p = config.check(timeout).expect("valid");
+        let p = config.validate(timeout).expect("valid");
         let mut rng = Pcg64::new(seed.into(), 3);
         let mut budget = RetryBudget::new(&p.budget(), Timestamp::ZERO);
         let mut now = Timestamp::ZERO;
@@ -448,7 +448,7 @@ fn reference_mesh_table_parses_as_written() {
         open_duration = "30s"
         "#,
     );
-    let p = retry.check(timeout).expect("valid");
+    let p = retry.validate(timeout).expect("valid");
     assert_eq!(p.attempts(), 3);
     assert_eq!(p.timeout(), Some(Span::from_secs(5)));
     assert_eq!(p.backoff().kind(), BackoffKind::Exponential);
@@ -477,7 +477,7 @@ fn full_retry_table_parses() {
         budget = { ratio = 0.1, min_per_s = 5, window = "30s" }
         "#,
     );
-    let p = retry.check(timeout).expect("valid");
+    let p = retry.validate(timeout).expect("valid");
     assert_eq!(p.backoff().multiplier(), 1.5);
     assert_eq!(p.per_try_timeout(), Some(Span::from_millis(500)));
     assert_eq!(p.retry_on().names(), ["5xx", "reset", "409"]);
@@ -569,7 +569,7 @@ fn bad_retry_values_name_key_value_and_range() {
     for (text, key, value, accepted) in cases {
         let config: RetryConfig = toml::from_str(text).expect(text);
         let err = config
-            .check(five_s)
+            .validate(five_s)
             .expect_err(text)
             .within("policy.mesh.retry");
         assert_eq!(

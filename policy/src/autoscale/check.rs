@@ -3,7 +3,7 @@
 //! accepted range.
 
 use super::config::{
-    Algorithm, AutoscalerConfig, MetricConfig, MetricKind, PolicyConfig, ScalingRulesConfig,
+    Algorithm, AutoscalerConfig, MetricConfig, MetricKind, ScalingPolicyConfig, ScalingRulesConfig,
     TargetType,
 };
 use super::spec::{
@@ -20,7 +20,7 @@ impl AutoscalerConfig {
     /// Checks every key and builds the spec. Errors name the key (relative
     /// to the table; add the table with [`ConfigError::within`]), the value
     /// and the accepted range.
-    pub fn build(&self) -> Result<AutoscalerSpec, ConfigError> {
+    pub fn validate(&self) -> Result<AutoscalerSpec, ConfigError> {
         let min = self.min_replicas.unwrap_or(1);
         let max = self.max_replicas.ok_or_else(|| {
             ConfigError::new("max_replicas", "missing", "an integer >= min_replicas")
@@ -393,7 +393,10 @@ fn default_policies(dir: Direction) -> Vec<ScalingPolicy> {
 
 /// 1..=16 policies, each with a value in 1..=1 000 000 and a period in
 /// (0, 30 min] (`periodSeconds` ≤ 1800).
-fn checked_policies(table: &str, list: &[PolicyConfig]) -> Result<Vec<ScalingPolicy>, ConfigError> {
+fn checked_policies(
+    table: &str,
+    list: &[ScalingPolicyConfig],
+) -> Result<Vec<ScalingPolicy>, ConfigError> {
     if list.is_empty() || list.len() > MAX_POLICIES {
         return Err(ConfigError::new(
             format!("{table}.policies"),

@@ -1,5 +1,5 @@
 //! The `[policy.autoscaler.NAME]` table as written (checked into an
-//! [`super::AutoscalerSpec`] by [`AutoscalerConfig::build`], in `check.rs`).
+//! [`super::AutoscalerSpec`] by [`AutoscalerConfig::validate`], in `check.rs`).
 //!
 //! ```toml
 //! [policy.autoscaler.api]
@@ -172,7 +172,7 @@ pub struct ScalingRulesConfig {
     pub select_policy: Option<SelectPolicy>,
     /// 1..=16 rate policies.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
-    pub policies: Option<Vec<PolicyConfig>>,
+    pub policies: Option<Vec<ScalingPolicyConfig>>,
     /// This direction's tolerance in [0, 1); default the global `tolerance`.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub tolerance: Option<f64>,
@@ -182,7 +182,7 @@ pub struct ScalingRulesConfig {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
-pub struct PolicyConfig {
+pub struct ScalingPolicyConfig {
     /// `"pods"` or `"percent"`.
     #[cfg_attr(feature = "serde", serde(rename = "type"))]
     pub kind: PolicyKind,

@@ -16,7 +16,7 @@
 //! - [`Autoscaler`] wraps either behind one interface for drivers.
 //!
 //! Configuration: [`AutoscalerConfig`] mirrors `[policy.autoscaler.NAME]` and
-//! [`AutoscalerConfig::build`] checks it into an [`AutoscalerSpec`].
+//! [`AutoscalerConfig::validate`] checks it into an [`AutoscalerSpec`].
 //!
 //! Call order (every type): create with `new(spec, now)`; wake up at
 //! `poll_timeout()`; call `handle_sync(now, &observation)`; apply the
@@ -33,7 +33,7 @@ mod target_tracking;
 
 pub use behavior::{MAX_RECOMMENDATIONS, MAX_SCALE_EVENTS};
 pub use config::{
-    Algorithm, AutoscalerConfig, BehaviorConfig, MetricConfig, MetricKind, PolicyConfig,
+    Algorithm, AutoscalerConfig, BehaviorConfig, MetricConfig, MetricKind, ScalingPolicyConfig,
     ScalingRulesConfig, TargetType,
 };
 pub use hpa::{HistoryLen, HpaController, MetricResult};

@@ -1,4 +1,4 @@
-//! Checked autoscaler configuration: the values [`super::AutoscalerConfig::build`]
+//! Checked autoscaler configuration: the values [`super::AutoscalerConfig::validate`]
 //! produces after every range check, and the only way to construct a
 //! controller.
 

@@ -151,7 +151,7 @@ impl PoolConfig {
     /// # Errors
     /// A [`ConfigError`] naming the first bad key, its value and the
     /// accepted range.
-    pub fn check(&self) -> Result<PoolPolicy, ConfigError> {
+    pub fn validate(&self) -> Result<PoolPolicy, ConfigError> {
         PoolPolicy::new(
             self.min.unwrap_or(0),
             self.max.unwrap_or(10),

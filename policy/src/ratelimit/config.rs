@@ -247,7 +247,7 @@ impl RateLimitConfig {
     /// A [`ConfigError`] naming the first bad key (relative to the table;
     /// add the table path with [`ConfigError::within`]), its value and the
     /// accepted range.
-    pub fn check(&self) -> Result<RateLimitPolicy, ConfigError> {
+    pub fn validate(&self) -> Result<RateLimitPolicy, ConfigError> {
         let algorithm = match self.strategy {
             RateLimitStrategy::TokenBucket => self.check_token_bucket()?,
             RateLimitStrategy::Gcra => self.check_gcra()?,

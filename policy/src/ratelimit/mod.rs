@@ -9,7 +9,7 @@
 //! configured strategy and scope.
 //!
 //! # Driver call order
-//! 1. Build once: `let policy = config.check()?;` then
+//! 1. Build once: `let policy = config.validate()?;` then
 //!    `let mut limiter = RateLimiter::new(&policy, now);`.
 //! 2. For every request, call [`RateLimiter::check`] (or
 //!    [`RateLimiter::check_n`] for weighted requests) with the request's

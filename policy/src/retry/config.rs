@@ -23,7 +23,7 @@ pub const DEFAULT_BASE: Span = Span::from_millis(25);
 /// | `budget` | `{ ratio = 0.2, min_per_s = 10, window = "10s" }` | see [`BudgetConfig`] |
 ///
 /// The overall `timeout` lives at `[policy.mesh] timeout`; pass it to
-/// [`RetryConfig::check`].
+/// [`RetryConfig::validate`].
 #[derive(Clone, Debug, Default, PartialEq)]
 #[cfg_attr(
     feature = "serde",
@@ -128,7 +128,7 @@ impl BudgetConfig {
     /// # Errors
     /// A [`ConfigError`] with key `budget.ratio`, `budget.min_per_s` or
     /// `budget.window`.
-    pub fn check(&self) -> Result<BudgetPolicy, ConfigError> {
+    pub fn validate(&self) -> Result<BudgetPolicy, ConfigError> {
         let defaults = BudgetPolicy::default();
         BudgetPolicy::new(
             self.ratio.unwrap_or(defaults.ratio()),
@@ -147,7 +147,7 @@ impl RetryConfig {
     /// # Errors
     /// A [`ConfigError`] naming the first bad key (relative to the table),
     /// its value and the accepted range.
-    pub fn check(&self, timeout: Option<Span>) -> Result<RetryPolicy, ConfigError> {
+    pub fn validate(&self, timeout: Option<Span>) -> Result<RetryPolicy, ConfigError> {
         let attempts = self.attempts.unwrap_or(3);
         let attempts = u32::try_from(attempts).map_err(|_| {
             ConfigError::new(
@@ -177,7 +177,7 @@ impl RetryConfig {
             Some(names) => RetryOn::parse(names)?,
             None => RetryOn::default(),
         };
-        let budget = self.budget.clone().unwrap_or_default().check()?;
+        let budget = self.budget.clone().unwrap_or_default().validate()?;
         RetryPolicy::new(
             attempts,
             backoff,

@@ -40,7 +40,7 @@ pub use retry_on::{RetryOn, TryOutcome};
 /// Largest accepted `attempts`.
 pub const MAX_ATTEMPTS: u32 = 100;
 
-/// Checked retry parameters, built by [`RetryConfig::check`] (or
+/// Checked retry parameters, built by [`RetryConfig::validate`] (or
 /// [`RetryPolicy::new`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryPolicy {

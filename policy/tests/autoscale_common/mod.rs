@@ -15,7 +15,7 @@ pub fn at(s: u64) -> Timestamp {
 /// Parses an `[policy.autoscaler.NAME]` table body and builds it.
 pub fn spec(toml_body: &str) -> AutoscalerSpec {
     let cfg: AutoscalerConfig = toml::from_str(toml_body).expect("test config parses");
-    cfg.build().expect("test config is valid")
+    cfg.validate().expect("test config is valid")
 }
 
 /// As [`spec`], for an HPA.

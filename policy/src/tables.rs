@@ -1,0 +1,286 @@
+//! The whole `[policy]` table: the one schema the scenario file and the
+//! sidecar's config file share.
+//!
+//! ```toml
+//! [policy.rate_limit.edge]              # any number of named limiters
+//! strategy = "sliding-window"
+//! window = "1m"
+//! max = 100
+//!
+//! [policy.mesh]                         # defaults for every call edge
+//! timeout = "5000ms"
+//! retry = { attempts = 3, backoff = "exponential" }
+//! circuit_breaker = { failure_rate_threshold = 0.5, open_duration = "30s" }
+//!
+//! [policy.mesh.edges."checkout->payments"]   # per-edge overrides
+//! timeout = "2s"
+//!
+//! [policy.autoscaler.api]               # any number of named autoscalers
+//! min_replicas = 3
+//! max_replicas = 100
+//! target_rps = 1000.0
+//!
+//! [policy.failover]
+//! order = ["us-east", "us-west"]
+//!
+//! [policy.load_balancer]
+//! algorithm = "least-connections"
+//! ```
+//!
+//! [`PolicyConfig`] is the serde mirror; [`PolicyConfig::validate`] checks every
+//! table once into [`Policies`], and every error names the full key
+//! (`policy.mesh.edges."a->b".retry.attempts`), the value and the accepted
+//! range.
+
+use std::collections::BTreeMap;
+
+use crate::autoscale::{AutoscalerConfig, AutoscalerSpec};
+use crate::balance::{BalancerSpec, LoadBalancerConfig};
+use crate::breaker::{BreakerConfig, BreakerSpec};
+use crate::config::ConfigError;
+use crate::health::{FailoverConfig, FailoverSpec};
+use crate::ratelimit::{RateLimitConfig, RateLimitPolicy};
+use crate::retry::{RetryConfig, RetryPolicy};
+use crate::time::Span;
+
+/// Most named entries in one of `rate_limit`, `autoscaler` or `mesh.edges`.
+pub const MAX_NAMED: usize = 4096;
+
+/// The `[policy]` table as written.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(default, deny_unknown_fields)
+)]
+pub struct PolicyConfig {
+    /// `[policy.rate_limit.NAME]`: named rate limiters (referenced by
+    /// `[edge] rate_limit = "NAME"`).
+    pub rate_limit: BTreeMap<String, RateLimitConfig>,
+    /// `[policy.mesh]`: timeout, retry and circuit breaker of call edges.
+    pub mesh: MeshConfig,
+    /// `[policy.autoscaler.NAME]`: named autoscalers (referenced by a
+    /// service's `autoscaler = "NAME"`).
+    pub autoscaler: BTreeMap<String, AutoscalerConfig>,
+    /// `[policy.failover]`: regional failover.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub failover: Option<FailoverConfig>,
+    /// `[policy.load_balancer]`: the default load balancer.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub load_balancer: Option<LoadBalancerConfig>,
+}
+
+/// `[policy.mesh]`: defaults for every call edge plus per-edge overrides.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(default, deny_unknown_fields)
+)]
+pub struct MeshConfig {
+    /// Overall deadline of a call, all tries and backoff included (Envoy's
+    /// route timeout). Absent: no deadline.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub timeout: Option<Span>,
+    /// Retry policy. Absent: no retries.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub retry: Option<RetryConfig>,
+    /// Circuit breaker. Absent: none.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub circuit_breaker: Option<BreakerConfig>,
+    /// Overrides keyed by edge, `"caller->callee"`. Each field given
+    /// replaces the default's field as a whole.
+    pub edges: BTreeMap<String, EdgeConfig>,
+}
+
+/// `[policy.mesh.edges."caller->callee"]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(default, deny_unknown_fields)
+)]
+pub struct EdgeConfig {
+    /// Replaces the mesh timeout on this edge.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub timeout: Option<Span>,
+    /// Replaces the mesh retry policy on this edge.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub retry: Option<RetryConfig>,
+    /// Replaces the mesh circuit breaker on this edge.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub circuit_breaker: Option<BreakerConfig>,
+}
+
+/// The checked `[policy]` table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policies {
+    /// Named rate limiters.
+    pub rate_limits: BTreeMap<String, RateLimitPolicy>,
+    /// The mesh default for every edge.
+    pub mesh: EdgePolicy,
+    /// Per-edge policies (already merged with the default), keyed by
+    /// `(caller, callee)`.
+    pub edges: BTreeMap<(String, String), EdgePolicy>,
+    /// Named autoscalers.
+    pub autoscalers: BTreeMap<String, AutoscalerSpec>,
+    /// Regional failover, if configured.
+    pub failover: Option<FailoverSpec>,
+    /// The default load balancer, if configured.
+    pub load_balancer: Option<BalancerSpec>,
+}
+
+/// The checked policy of one call edge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgePolicy {
+    /// Overall deadline, if any.
+    pub timeout: Option<Span>,
+    /// Retries, if any (its deadline is `timeout`).
+    pub retry: Option<RetryPolicy>,
+    /// Circuit breaker, if any.
+    pub circuit_breaker: Option<BreakerSpec>,
+}
+
+impl Policies {
+    /// The policy of the edge `caller -> callee`: its override if one exists,
+    /// else the mesh default.
+    pub fn edge(&self, caller: &str, callee: &str) -> &EdgePolicy {
+        self.edges
+            .get(&(caller.to_owned(), callee.to_owned()))
+            .unwrap_or(&self.mesh)
+    }
+}
+
+impl PolicyConfig {
+    /// Checks every table. Keys in errors are full paths under `policy`.
+    pub fn validate(&self) -> Result<Policies, ConfigError> {
+        let rate_limits = named(
+            &self.rate_limit,
+            "policy.rate_limit",
+            RateLimitConfig::validate,
+        )?;
+        let autoscalers = named(
+            &self.autoscaler,
+            "policy.autoscaler",
+            AutoscalerConfig::validate,
+        )?;
+        let mesh = edge_policy(
+            self.mesh.timeout,
+            self.mesh.retry.as_ref(),
+            self.mesh.circuit_breaker.as_ref(),
+            "policy.mesh",
+        )?;
+        if self.mesh.edges.len() > MAX_NAMED {
+            return Err(too_many("policy.mesh.edges", self.mesh.edges.len()));
+        }
+        let mut edges = BTreeMap::new();
+        for (name, edge) in &self.mesh.edges {
+            let table = format!("policy.mesh.edges.\"{name}\"");
+            let (caller, callee) = parse_edge(name).ok_or_else(|| {
+                ConfigError::new(
+                    "policy.mesh.edges",
+                    format!("{name:?}"),
+                    "an edge name \"caller->callee\" of two non-empty service names",
+                )
+            })?;
+            let policy = edge_policy(
+                edge.timeout.or(self.mesh.timeout),
+                edge.retry.as_ref().or(self.mesh.retry.as_ref()),
+                edge.circuit_breaker
+                    .as_ref()
+                    .or(self.mesh.circuit_breaker.as_ref()),
+                &table,
+            )?;
+            edges.insert((caller.to_owned(), callee.to_owned()), policy);
+        }
+        let failover = self
+            .failover
+            .as_ref()
+            .map(|f| f.validate().map_err(|e| e.within("policy.failover")))
+            .transpose()?;
+        let load_balancer = self
+            .load_balancer
+            .as_ref()
+            .map(|b| b.validate().map_err(|e| e.within("policy.load_balancer")))
+            .transpose()?;
+        Ok(Policies {
+            rate_limits,
+            mesh,
+            edges,
+            autoscalers,
+            failover,
+            load_balancer,
+        })
+    }
+}
+
+fn named<C, S>(
+    tables: &BTreeMap<String, C>,
+    path: &str,
+    validate: impl Fn(&C) -> Result<S, ConfigError>,
+) -> Result<BTreeMap<String, S>, ConfigError> {
+    if tables.len() > MAX_NAMED {
+        return Err(too_many(path, tables.len()));
+    }
+    tables
+        .iter()
+        .map(|(name, c)| {
+            if !valid_name(name) {
+                return Err(ConfigError::new(
+                    path,
+                    format!("{name:?}"),
+                    "names of letters, digits, '-' and '_'",
+                ));
+            }
+            validate(c)
+                .map(|s| (name.clone(), s))
+                .map_err(|e| e.within(&format!("{path}.{name}")))
+        })
+        .collect()
+}
+
+fn edge_policy(
+    timeout: Option<Span>,
+    retry: Option<&RetryConfig>,
+    breaker: Option<&BreakerConfig>,
+    table: &str,
+) -> Result<EdgePolicy, ConfigError> {
+    let timeout = timeout.filter(|t| !t.is_zero());
+    let retry = retry
+        .map(|r| {
+            r.validate(timeout)
+                .map_err(|e| e.within(&format!("{table}.retry")))
+        })
+        .transpose()?;
+    let circuit_breaker = breaker
+        .map(|b| {
+            b.validate()
+                .map_err(|e| e.within(&format!("{table}.circuit_breaker")))
+        })
+        .transpose()?;
+    Ok(EdgePolicy {
+        timeout,
+        retry,
+        circuit_breaker,
+    })
+}
+
+fn too_many(path: &str, n: usize) -> ConfigError {
+    ConfigError::new(
+        path,
+        format!("{n} entries"),
+        format!("at most {MAX_NAMED} entries"),
+    )
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn parse_edge(name: &str) -> Option<(&str, &str)> {
+    let (caller, callee) = name.split_once("->")?;
+    (valid_name(caller) && valid_name(callee)).then_some((caller, callee))
+}
