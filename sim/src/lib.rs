@@ -9,3 +9,7 @@
 //! order.
 
 pub use headroom_policy::time::{self, Span, Timestamp};
+
+pub mod queue;
+
+pub use queue::EventQueue;

@@ -1,0 +1,255 @@
+//! The pending-event set: events ordered by `(time, sequence)`, so events at
+//! equal times pop in the order they were scheduled.
+//!
+//! [`EventQueue`] is what the kernel and the models use. It wraps the fastest
+//! of several designs, all of which implement [`PendingEvents`] and stay
+//! compiled and tested so the comparison can be rerun
+//! (`cargo bench -p headroom-sim --bench kernel`):
+//!
+//! - [`BinaryHeapQueue`]: `std::collections::BinaryHeap` of entries whose
+//!   order is the packed `(time, seq)` key, reversed into a min-heap.
+//! - [`DaryHeap`]: a `D`-ary implicit min-heap of small `Copy` entries
+//!   (key and a slot index) with the payloads apart in a slab, so sifting
+//!   moves 24-byte entries whatever the event type (`D` = 4 and 8 benchmarked).
+//! - [`RadixHeap`]: a radix heap over the 128-bit `(time, seq)` key. It relies
+//!   on keys being monotone, which holds because the kernel never schedules
+//!   in the past (see below).
+//!
+//! # Contract shared by every design
+//!
+//! - `push(time, event)` gives the event the next sequence number (a `u64`
+//!   counter, one per push since construction or the last `clear`).
+//! - `pop()` removes and returns the event with the smallest `(time, seq)`.
+//! - **Never schedule in the past**: `time` must be at least the time of the
+//!   most recently popped event ([`PendingEvents::now`]; zero initially and
+//!   after `clear`). Debug builds assert it; release builds clamp such a time
+//!   to `now`, so the event runs next among those due now, and order stays
+//!   deterministic. This is what lets [`RadixHeap`] work, and it is a bug in
+//!   a model anyway.
+//! - No allocation per event once the backing storage has grown to the
+//!   largest number of pending events (or was reserved by `with_capacity`).
+//!
+//! # Comparison (hold model, events/s, medians)
+//!
+//! The hold model keeps `N` events pending; one step pops the minimum and
+//! pushes it back at its time plus an exponential increment (mean 1 ms, drawn
+//! up front into a 64 Ki table that the loop cycles through, so the RNG is not
+//! measured). One pop plus one push counts as one event. The payload is a
+//! 16-byte `Copy` enum like the models' events. Measured on a shared, noisy
+//! 2-core VM with `cargo bench -p headroom-sim --bench kernel -- --warm-up-time
+//! 1 --measurement-time 3` (criterion medians, M events/s):
+//!
+//! | design                   | N = 1e3 | N = 1e5 | N = 1e6 |
+//! |--------------------------|--------:|--------:|--------:|
+//! | `BinaryHeapQueue`        |     TBD |     TBD |     TBD |
+//! | `DaryHeap<_, 4>`         |     TBD |     TBD |     TBD |
+//! | `DaryHeap<_, 8>`         |     TBD |     TBD |     TBD |
+//! | `RadixHeap`              |     TBD |     TBD |     TBD |
+
+mod binary;
+mod dary;
+mod radix;
+
+pub use binary::BinaryHeapQueue;
+pub use dary::DaryHeap;
+pub use radix::RadixHeap;
+
+use crate::Timestamp;
+
+/// A set of pending events ordered by `(time, seq)`; the interface every
+/// queue design implements (see the [module docs](self) for the contract).
+pub trait PendingEvents<E> {
+    /// An empty queue with room for `n` events before it reallocates.
+    fn with_capacity(n: usize) -> Self;
+    /// Schedules `event` at `time` with the next sequence number. `time`
+    /// must not be before [`now`](Self::now) (debug-asserted; clamped in
+    /// release builds).
+    fn push(&mut self, time: Timestamp, event: E);
+    /// Removes the event with the smallest `(time, seq)`; `None` when empty.
+    fn pop(&mut self) -> Option<(Timestamp, E)>;
+    /// The time of the event `pop` would return, without removing it.
+    fn peek_time(&self) -> Option<Timestamp>;
+    /// The time of the most recently popped event (zero initially and after
+    /// [`clear`](Self::clear)): the earliest time `push` accepts.
+    fn now(&self) -> Timestamp;
+    /// The number of pending events.
+    fn len(&self) -> usize;
+    /// Whether no event is pending.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Drops every pending event and resets the sequence counter and
+    /// [`now`](Self::now) to zero; keeps the allocated capacity.
+    fn clear(&mut self);
+}
+
+/// The pending-event set used by the kernel: the fastest design of the
+/// comparison in the [module docs](self).
+///
+/// Call order for a driver: `push` the initial events, then loop on `pop`,
+/// handling each event at its time and `push`ing the events it schedules at
+/// that time or later. [`try_push`](Self::try_push) enforces an optional
+/// limit on pending events; [`push`](Self::push) does not, because the
+/// models bound their pending events through their own bounded entities
+/// (in-flight requests, instances, timers).
+#[derive(Debug, Clone)]
+pub struct EventQueue<E> {
+    inner: Kept<E>,
+    limit: usize,
+}
+
+/// The design behind [`EventQueue`].
+type Kept<E> = DaryHeap<E, 4>;
+
+/// Returned by [`EventQueue::try_push`] when the queue holds its limit of
+/// pending events; carries the rejected event back to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFull<E> {
+    /// The event that was not scheduled.
+    pub event: E,
+    /// The limit that was hit (number of pending events).
+    pub limit: usize,
+}
+
+impl<E> EventQueue<E> {
+    /// An empty queue without a limit on pending events.
+    pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// An empty queue with room for `n` events before it reallocates.
+    pub fn with_capacity(n: usize) -> Self {
+        EventQueue {
+            inner: Kept::with_capacity(n),
+            limit: usize::MAX,
+        }
+    }
+
+    /// Sets the most events [`try_push`](Self::try_push) lets pend at once.
+    pub fn set_limit(&mut self, max_pending: usize) {
+        self.limit = max_pending;
+    }
+
+    /// The limit set by [`set_limit`](Self::set_limit) (`usize::MAX` if none).
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Schedules `event` at `time` (not before [`now`](Self::now)) with the
+    /// next sequence number.
+    #[inline]
+    pub fn push(&mut self, time: Timestamp, event: E) {
+        self.inner.push(time, event);
+    }
+
+    /// Like [`push`](Self::push), but refuses the event when the queue
+    /// already holds [`limit`](Self::limit) events.
+    #[inline]
+    pub fn try_push(&mut self, time: Timestamp, event: E) -> Result<(), QueueFull<E>> {
+        if self.inner.len() >= self.limit {
+            return Err(QueueFull {
+                event,
+                limit: self.limit,
+            });
+        }
+        self.inner.push(time, event);
+        Ok(())
+    }
+
+    /// Removes and returns the event with the smallest `(time, seq)`: the
+    /// earliest, and among equal times the first scheduled.
+    #[inline]
+    pub fn pop(&mut self) -> Option<(Timestamp, E)> {
+        self.inner.pop()
+    }
+
+    /// The time of the next event, without removing it.
+    #[inline]
+    pub fn peek_time(&self) -> Option<Timestamp> {
+        self.inner.peek_time()
+    }
+
+    /// The time of the most recently popped event (zero initially and after
+    /// [`clear`](Self::clear)).
+    #[inline]
+    pub fn now(&self) -> Timestamp {
+        self.inner.now()
+    }
+
+    /// The number of pending events.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether no event is pending.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// Drops every pending event and resets the sequence counter and
+    /// [`now`](Self::now); keeps the capacity and the limit.
+    pub fn clear(&mut self) {
+        self.inner.clear();
+    }
+}
+
+impl<E> Default for EventQueue<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E> PendingEvents<E> for EventQueue<E> {
+    fn with_capacity(n: usize) -> Self {
+        EventQueue::with_capacity(n)
+    }
+    fn push(&mut self, time: Timestamp, event: E) {
+        EventQueue::push(self, time, event);
+    }
+    fn pop(&mut self) -> Option<(Timestamp, E)> {
+        EventQueue::pop(self)
+    }
+    fn peek_time(&self) -> Option<Timestamp> {
+        EventQueue::peek_time(self)
+    }
+    fn now(&self) -> Timestamp {
+        EventQueue::now(self)
+    }
+    fn len(&self) -> usize {
+        EventQueue::len(self)
+    }
+    fn clear(&mut self) {
+        EventQueue::clear(self);
+    }
+}
+
+/// The ordering key: time in the high 64 bits, sequence number in the low 64.
+#[inline]
+fn pack(time_ns: u64, seq: u64) -> u128 {
+    (u128::from(time_ns) << 64) | u128::from(seq)
+}
+
+/// The time half of a packed key.
+#[inline]
+fn key_time(key: u128) -> Timestamp {
+    // The shift leaves at most 64 significant bits, so the cast is lossless.
+    Timestamp::from_nanos((key >> 64) as u64)
+}
+
+/// Applies the never-in-the-past rule: asserts in debug builds, clamps to
+/// `now` in release builds.
+#[inline]
+fn admit_time(time: Timestamp, now: Timestamp) -> u64 {
+    debug_assert!(
+        time >= now,
+        "event scheduled in the past: at {} ns, now is {} ns",
+        time.as_nanos(),
+        now.as_nanos()
+    );
+    time.max(now).as_nanos()
+}
+
+#[cfg(test)]
+mod tests;
