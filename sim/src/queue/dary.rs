@@ -1,6 +1,8 @@
 //! Event-queue design: a `D`-ary implicit min-heap of small `Copy` nodes
 //! (key and slot index), with the payloads apart in a slab.
 
+use std::hint::select_unpredictable;
+
 use super::{PendingEvents, admit_time, pack};
 use crate::Timestamp;
 
@@ -59,10 +61,15 @@ impl<E, const D: usize> DaryHeap<E, D> {
     }
 
     /// Moves `node` from a hole at the root down to its place.
+    ///
+    /// Bottom-up ("Floyd") variant: the hole first follows the smallest
+    /// children all the way to a leaf without comparing them with `node`
+    /// (which came from the bottom of the heap and usually belongs near it),
+    /// then `node` sifts up from there. The child selection is branch-free,
+    /// which matters because with random keys its outcome is unpredictable.
     #[inline(always)]
     fn sift_down_from_root(&mut self, node: Node) {
         let len = self.nodes.len();
-        let key = node.key();
         let mut hole = 0;
         loop {
             let first = D * hole + 1;
@@ -70,41 +77,37 @@ impl<E, const D: usize> DaryHeap<E, D> {
                 break;
             }
             let best = self.min_child(first, len);
-            let below = self.nodes[best];
-            if below.key() >= key {
-                break;
-            }
-            self.nodes[hole] = below;
+            self.nodes[hole] = self.nodes[best];
             hole = best;
         }
-        self.nodes[hole] = node;
+        self.sift_up(hole, node);
     }
 
     /// The index of the smallest node among the children starting at `first`
     /// (which is `< len`).
     #[inline(always)]
     fn min_child(&self, first: usize, len: usize) -> usize {
-        let mut best = first;
-        let mut best_key = self.nodes[first].key();
-        if first + D <= len {
-            // A full group: fixed bounds let the compiler unroll the loop.
-            for child in first + 1..first + D {
-                let k = self.nodes[child].key();
-                if k < best_key {
-                    best = child;
-                    best_key = k;
-                }
+        let mut best = 0;
+        if let Some(group) = self.nodes[first..].first_chunk::<D>() {
+            // A full group as an array: no bounds checks, an unrolled loop.
+            let mut best_key = group[0].key();
+            for (i, node) in group.iter().enumerate().skip(1) {
+                let k = node.key();
+                let less = k < best_key;
+                best = select_unpredictable(less, i, best);
+                best_key = select_unpredictable(less, k, best_key);
             }
         } else {
-            for child in first + 1..len {
-                let k = self.nodes[child].key();
-                if k < best_key {
-                    best = child;
-                    best_key = k;
-                }
+            let group = &self.nodes[first..len];
+            let mut best_key = group[0].key();
+            for (i, node) in group.iter().enumerate().skip(1) {
+                let k = node.key();
+                let less = k < best_key;
+                best = select_unpredictable(less, i, best);
+                best_key = select_unpredictable(less, k, best_key);
             }
         }
-        best
+        first + best
     }
 }
 
@@ -192,5 +195,27 @@ impl<E, const D: usize> PendingEvents<E> for DaryHeap<E, D> {
         self.free.clear();
         self.next_seq = 0;
         self.now = Timestamp::ZERO;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holding_at_capacity_never_reallocates() {
+        let mut heap: DaryHeap<u64, 4> = DaryHeap::with_capacity(100);
+        let caps =
+            |h: &DaryHeap<u64, 4>| (h.nodes.capacity(), h.slots.capacity(), h.free.capacity());
+        let before = caps(&heap);
+        for i in 0..100 {
+            heap.push(Timestamp::from_nanos(i * 7 % 13), i);
+        }
+        for step in 0..10_000 {
+            let (t, e) = heap.pop().expect("100 events pending");
+            heap.push(t.saturating_add(crate::Span::from_nanos(step % 17)), e);
+        }
+        assert_eq!(caps(&heap), before);
+        assert_eq!(heap.len(), 100);
     }
 }
