@@ -11,5 +11,9 @@
 pub use headroom_policy::time::{self, Span, Timestamp};
 
 pub mod queue;
+pub mod stats;
 
 pub use queue::EventQueue;
+pub use stats::{
+    ConfidenceInterval, LatencyHistogram, TimeWeighted, Welford, ci95, student_t_quantile,
+};
