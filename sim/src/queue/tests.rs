@@ -49,13 +49,14 @@ fn every_design_pops_in_time_order() {
 
 fn equal_times_pop_fifo<Q: PendingEvents<u32>>() {
     let mut q = Q::with_capacity(0);
-    // Interleave two times so ties are not simply contiguous pushes.
-    for i in 0..100_u32 {
+    // Interleave two times so ties are not simply contiguous pushes; 500
+    // events per time span several storage chunks of the radix heap.
+    for i in 0..1_000_u32 {
         q.push(ts(if i % 2 == 0 { 7 } else { 3 }), i);
     }
     let got = drain(&mut q);
-    let odd = (0..100).filter(|i| i % 2 == 1).map(|i| (3, i));
-    let even = (0..100).filter(|i| i % 2 == 0).map(|i| (7, i));
+    let odd = (0..1_000).filter(|i| i % 2 == 1).map(|i| (3, i));
+    let even = (0..1_000).filter(|i| i % 2 == 0).map(|i| (7, i));
     assert_eq!(got, odd.chain(even).collect::<Vec<_>>());
 }
 
