@@ -58,8 +58,8 @@
 //! | `EventQueue` (= `RadixHeap`)|    37.4 |    30.1 |    24.2 |
 //!
 //! `EventQueue` is the same design behind the wrapper; the two rows differ by
-//! noise. Runs vary by about ±15 % on this machine (the kept design ranged
-//! from 35 to 44 M events/s at N = 1e3 over the runs made while tuning). The
+//! noise. Runs vary by up to ±15 % on this machine (the kept design measured
+//! 36.9 to 38.0 M events/s at N = 1e3 over three runs). The
 //! heaps pay `log N` dependent, unpredictable comparisons and, past the
 //! caches, a miss per level; the radix heap's work per event is bounded by
 //! its 8 digit positions and its writes are appends, so it slows down far
