@@ -17,3 +17,8 @@ pub mod rng;
 pub mod slab;
 pub mod stats;
 pub mod theory;
+
+pub use queue::EventQueue;
+pub use stats::{
+    ConfidenceInterval, LatencyHistogram, TimeWeighted, Welford, ci95, student_t_quantile,
+};

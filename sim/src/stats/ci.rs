@@ -1,0 +1,217 @@
+//! Confidence intervals for the mean of independent replications
+//! (Student t).
+
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+
+/// A two-sided confidence interval for a mean: `mean ± half_width`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConfidenceInterval {
+    /// The sample mean (NaN when `n` is 0).
+    pub mean: f64,
+    /// Half the width of the interval (NaN when `n < 2`).
+    pub half_width: f64,
+    /// The number of samples.
+    pub n: usize,
+}
+
+impl ConfidenceInterval {
+    /// `mean - half_width`.
+    pub fn lower(&self) -> f64 {
+        self.mean - self.half_width
+    }
+
+    /// `mean + half_width`.
+    pub fn upper(&self) -> f64 {
+        self.mean + self.half_width
+    }
+
+    /// Whether `x` lies in the closed interval (false when it is undefined).
+    pub fn contains(&self, x: f64) -> bool {
+        self.lower() <= x && x <= self.upper()
+    }
+
+    /// `half_width / |mean|`, the precision usually asked of a simulation
+    /// estimate (e.g. "within 5 %"); NaN when undefined, infinite when the
+    /// mean is 0 and the half-width is not.
+    pub fn relative_half_width(&self) -> f64 {
+        self.half_width / self.mean.abs()
+    }
+}
+
+/// The 95 % confidence interval for the mean of independent, identically
+/// distributed samples (e.g. one value per replication):
+/// `mean ± t(0.975, n - 1) × s / √n` with `s` the sample standard deviation.
+/// `n = 0` gives NaN for both fields; `n = 1` gives a NaN half-width.
+pub fn ci95(samples: &[f64]) -> ConfidenceInterval {
+    confidence_interval(samples, 0.95)
+}
+
+/// The two-sided confidence interval at `level` (in `(0, 1)`, e.g. 0.95) for
+/// the mean, as [`ci95`]; a `level` outside `(0, 1)` gives a NaN half-width.
+pub fn confidence_interval(samples: &[f64], level: f64) -> ConfidenceInterval {
+    let n = samples.len();
+    if n == 0 {
+        return ConfidenceInterval {
+            mean: f64::NAN,
+            half_width: f64::NAN,
+            n,
+        };
+    }
+    // Two passes over the slice: exact enough and simpler than Welford here.
+    let mean = samples.iter().sum::<f64>() / n as f64;
+    if n < 2 || !(level > 0.0 && level < 1.0) {
+        return ConfidenceInterval {
+            mean,
+            half_width: f64::NAN,
+            n,
+        };
+    }
+    let ss: f64 = samples.iter().map(|x| (x - mean) * (x - mean)).sum();
+    let std_dev = (ss / (n - 1) as f64).sqrt();
+    let t = student_t_quantile(0.5 + level / 2.0, (n - 1) as f64);
+    ConfidenceInterval {
+        mean,
+        half_width: t * std_dev / (n as f64).sqrt(),
+        n,
+    }
+}
+
+/// The `p`-quantile of Student's t distribution with `dof` degrees of
+/// freedom (e.g. `student_t_quantile(0.975, 9) = 2.262157`). `dof = ∞`
+/// gives the standard normal quantile. NaN when `p` is outside `[0, 1]` or
+/// `dof` is not positive; `±∞` at `p = 0` and `p = 1`.
+pub fn student_t_quantile(p: f64, dof: f64) -> f64 {
+    // statrs asserts p ∈ [0, 1], so the range is checked here first.
+    if !(0.0..=1.0).contains(&p) || dof.is_nan() || dof <= 0.0 {
+        return f64::NAN;
+    }
+    if p == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p == 1.0 {
+        return f64::INFINITY;
+    }
+    if dof.is_infinite() {
+        return match Normal::new(0.0, 1.0) {
+            Ok(normal) => normal.inverse_cdf(p),
+            Err(_) => f64::NAN,
+        };
+    }
+    match StudentsT::new(0.0, 1.0, dof) {
+        Ok(t) => t.inverse_cdf(p),
+        Err(_) => f64::NAN,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use approx::assert_abs_diff_eq;
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+    use rand_pcg::Pcg64;
+
+    use super::{ci95, confidence_interval, student_t_quantile};
+
+    #[test]
+    fn t_quantiles_match_published_tables() {
+        // Two-sided 95 % critical values (p = 0.975).
+        for (dof, t) in [
+            (1.0, 12.706_205),
+            (2.0, 4.302_653),
+            (4.0, 2.776_445),
+            (9.0, 2.262_157),
+            (19.0, 2.093_024),
+            (29.0, 2.045_230),
+            (100.0, 1.983_972),
+        ] {
+            assert_abs_diff_eq!(student_t_quantile(0.975, dof), t, epsilon = 1e-5);
+        }
+        assert_abs_diff_eq!(student_t_quantile(0.995, 9.0), 3.249_836, epsilon = 1e-5);
+        assert_abs_diff_eq!(student_t_quantile(0.025, 9.0), -2.262_157, epsilon = 1e-5);
+        assert_abs_diff_eq!(student_t_quantile(0.5, 3.0), 0.0, epsilon = 1e-12);
+        assert_abs_diff_eq!(
+            student_t_quantile(0.975, f64::INFINITY),
+            1.959_964,
+            epsilon = 1e-6
+        );
+    }
+
+    #[test]
+    fn t_quantile_rejects_invalid_arguments() {
+        assert!(student_t_quantile(1.5, 9.0).is_nan());
+        assert!(student_t_quantile(-0.1, 9.0).is_nan());
+        assert!(student_t_quantile(f64::NAN, 9.0).is_nan());
+        assert!(student_t_quantile(0.975, 0.0).is_nan());
+        assert!(student_t_quantile(0.975, f64::NAN).is_nan());
+        assert_eq!(student_t_quantile(1.0, 5.0), f64::INFINITY);
+        assert_eq!(student_t_quantile(0.0, 5.0), f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn ci95_matches_a_hand_computation() {
+        // Mean 5, sample sd sqrt(32/7), n = 8: t(0.975, 7) = 2.364624.
+        let ci = ci95(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert_eq!(ci.n, 8);
+        assert_abs_diff_eq!(ci.mean, 5.0, epsilon = 1e-12);
+        let hw = 2.364_624 * (32.0_f64 / 7.0).sqrt() / 8.0_f64.sqrt();
+        assert_abs_diff_eq!(ci.half_width, hw, epsilon = 1e-5);
+        assert_abs_diff_eq!(ci.lower(), 5.0 - hw, epsilon = 1e-5);
+        assert_abs_diff_eq!(ci.upper(), 5.0 + hw, epsilon = 1e-5);
+        assert!(ci.contains(5.0) && !ci.contains(7.0));
+        assert_abs_diff_eq!(ci.relative_half_width(), hw / 5.0, epsilon = 1e-6);
+    }
+
+    #[test]
+    fn too_few_samples_give_nan() {
+        let empty = ci95(&[]);
+        assert!(empty.mean.is_nan() && empty.half_width.is_nan());
+        assert_eq!(empty.n, 0);
+        let one = ci95(&[3.5]);
+        assert_eq!(one.mean, 3.5);
+        assert!(one.half_width.is_nan());
+        assert!(!one.contains(3.5));
+        assert!(confidence_interval(&[1.0, 2.0], 1.0).half_width.is_nan());
+        // Identical samples: a zero-width interval.
+        assert_eq!(ci95(&[2.0, 2.0, 2.0]).half_width, 0.0);
+    }
+
+    #[test]
+    fn ci95_covers_the_true_mean_about_95_percent_of_the_time() {
+        const SETS: usize = 2_000;
+        let (mu, sigma) = (10.0, 3.0);
+        let normal = Normal::new(mu, sigma).expect("valid parameters");
+        let mut rng = Pcg64::seed_from_u64(0xC1_95);
+        let mut covered = 0;
+        let mut samples = [0.0; 10];
+        for _ in 0..SETS {
+            for x in &mut samples {
+                *x = normal.sample(&mut rng);
+            }
+            if ci95(&samples).contains(mu) {
+                covered += 1;
+            }
+        }
+        let coverage = covered as f64 / SETS as f64;
+        // Binomial standard error of a 95 % proportion over 2000 sets is
+        // 0.0049; allow four of them (false failure odds ~ 6e-5).
+        let se = (0.95 * 0.05 / SETS as f64).sqrt();
+        assert!((coverage - 0.95).abs() <= 4.0 * se, "coverage {coverage}");
+        // A 50 % interval covers about half the time: the level is used.
+        let mut rng = Pcg64::seed_from_u64(0xC1_50);
+        let mut covered_50 = 0;
+        for _ in 0..SETS {
+            for x in &mut samples {
+                *x = normal.sample(&mut rng);
+            }
+            if confidence_interval(&samples, 0.5).contains(mu) {
+                covered_50 += 1;
+            }
+        }
+        let coverage_50 = covered_50 as f64 / SETS as f64;
+        let se_50 = (0.5 * 0.5 / SETS as f64).sqrt();
+        assert!(
+            (coverage_50 - 0.5).abs() <= 4.0 * se_50,
+            "coverage {coverage_50}"
+        );
+    }
+}

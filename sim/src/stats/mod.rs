@@ -1,0 +1,18 @@
+//! Statistics for simulation output: a latency histogram, running
+//! mean/variance, time-weighted averages and confidence intervals.
+//!
+//! Everything here is deterministic and mergeable where that makes sense:
+//! replications record into their own [`LatencyHistogram`] and [`Welford`]
+//! and the executor merges them in index order. [`TimeWeighted`] integrates
+//! piecewise-constant signals over simulated time. [`ci95`] turns one value
+//! per replication into a Student-t confidence interval.
+
+mod ci;
+mod histogram;
+mod time_weighted;
+mod welford;
+
+pub use ci::{ConfidenceInterval, ci95, confidence_interval, student_t_quantile};
+pub use histogram::{LatencyHistogram, nearest_rank};
+pub use time_weighted::TimeWeighted;
+pub use welford::Welford;
