@@ -444,7 +444,7 @@ fn reference_mesh_table_parses_as_written() {
         backoff = "exponential"
 
         [policy.mesh.circuit_breaker]
-        failure_rate_threshold = 50
+        failure_rate_threshold = 0.5
         open_duration = "30s"
         "#,
     );
