@@ -154,7 +154,7 @@ fn locate_in(table: &dyn TableLike, segs: &[&str]) -> Option<usize> {
         Item::Value(Value::InlineTable(t)) => locate_in(t, rest),
         Item::ArrayOfTables(array) => {
             let (element, rest) = rest.split_first()?;
-            let table = find_element(array.iter(), element)?;
+            let table = seg_index(array.iter(), element).and_then(|i| array.get(i))?;
             if rest.is_empty() {
                 table.span().map(|s| s.start)
             } else {
@@ -165,16 +165,6 @@ fn locate_in(table: &dyn TableLike, segs: &[&str]) -> Option<usize> {
     };
     // Fall back to the nearest enclosing key that exists.
     deeper.or(here)
-}
-
-fn find_element<'a>(mut tables: impl Iterator<Item = &'a Table>, seg: &str) -> Option<&'a Table> {
-    let index = seg.parse::<usize>().ok();
-    let mut i = 0;
-    tables.find(|t| {
-        let hit = t.get("name").and_then(Item::as_str) == Some(seg) || index == Some(i);
-        i += 1;
-        hit
-    })
 }
 
 /// The dotted, name-addressed key path whose key or value contains byte
@@ -333,6 +323,8 @@ fn set_in(
     }
 }
 
+/// Index of the element of an array of tables that `seg` names: by its
+/// `name` key, or by a 0-based index.
 fn seg_index<'a>(tables: impl Iterator<Item = &'a Table>, seg: &str) -> Option<usize> {
     let index = seg.parse::<usize>().ok();
     tables
