@@ -514,7 +514,7 @@ mod tests {
         for status in [500, 200, 500, 200] {
             let mut call = c.start(now);
             assert!(matches!(c.begin_try(now, &mut call), TryStart::Send { .. }));
-            now = now + ms(1);
+            now += ms(1);
             let _ = c.end_try(now, &mut call, TryOutcome::status(status), &mut r);
         }
         assert_eq!(
@@ -527,7 +527,7 @@ mod tests {
         assert!(call.is_finished());
         assert_eq!(c.stats().rejected, 1);
         let reopen = c.poll_timeout().unwrap();
-        assert_eq!(reopen, now - ms(0) + Span::from_secs(30));
+        assert_eq!(reopen, now + Span::from_secs(30));
         let mut probe = c.start(reopen);
         assert!(matches!(
             c.begin_try(reopen, &mut probe),
