@@ -168,6 +168,23 @@ impl<T> Slab<T> {
         }
     }
 
+    /// The live entries and their ids, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (Id, &T)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| match slot {
+                Slot::Occupied { generation, value } => Some((
+                    Id {
+                        index: i as u32,
+                        generation: *generation,
+                    },
+                    value,
+                )),
+                Slot::Vacant { .. } => None,
+            })
+    }
+
     /// Removes every entry and releases no memory; old ids become stale.
     pub fn clear(&mut self) {
         self.free_head = NONE;

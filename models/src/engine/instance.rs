@@ -13,7 +13,7 @@ use headroom_policy::mesh::EdgeClient;
 use headroom_sim::Timestamp;
 use headroom_sim::slab::{Id, Slab};
 
-use super::mesh::{Attempt, Reply};
+use super::mesh::Reply;
 use super::{Event, World};
 use crate::plan::{RegionId, Scaling, ServiceId};
 
@@ -43,8 +43,11 @@ pub(super) struct Instance {
     pub computing: u32,
     /// Attempts waiting for a worker, FIFO.
     pub queue: VecDeque<Id>,
-    /// Every attempt at this instance (queued, working or in its steps).
-    pub attempts: Vec<Id>,
+    /// Attempts at this instance (queued, working or in their steps).
+    pub in_flight: u32,
+    /// Whether the CPU integral is kept (only autoscaled deployments read
+    /// it).
+    pub track_cpu: bool,
     /// The instance's proxy towards each callee of its service.
     pub clients: Vec<EdgeClient>,
     /// Autoscaler window: start, integral of `computing` (ns), since when,
@@ -56,27 +59,16 @@ pub(super) struct Instance {
 }
 
 impl Instance {
-    /// Changes the number of computing workers, keeping the integral.
+    /// Changes the number of computing workers, keeping the integral when
+    /// an autoscaler reads it.
+    #[inline]
     pub fn set_computing(&mut self, now: Timestamp, computing: u32) {
-        self.compute_ns +=
-            u128::from(self.computing) * u128::from((now - self.compute_since).as_nanos());
-        self.compute_since = now;
+        if self.track_cpu {
+            self.compute_ns +=
+                u128::from(self.computing) * u128::from((now - self.compute_since).as_nanos());
+            self.compute_since = now;
+        }
         self.computing = computing;
-    }
-
-    /// Removes the attempt at `slot` from the attempt list, fixing the slot
-    /// of the attempt moved into its place.
-    pub fn detach(&mut self, attempts: &mut Slab<Attempt>, slot: u32) {
-        let slot = slot as usize;
-        if slot >= self.attempts.len() {
-            return;
-        }
-        self.attempts.swap_remove(slot);
-        if let Some(&moved) = self.attempts.get(slot)
-            && let Some(a) = attempts.get_mut(moved)
-        {
-            a.slot = slot as u32;
-        }
     }
 
     /// Fraction of the workers computing over the window ending at `now`.
@@ -179,6 +171,7 @@ impl World<'_> {
         let d = &self.deployments[deployment as usize];
         let (service, region) = (d.service, d.region);
         let plan = &self.plan.services[service.index()];
+        let track_cpu = d.autoscaler.is_some();
         let clients = plan.edges.iter().map(|e| EdgeClient::new(e, now)).collect();
         let instance = Instance {
             service,
@@ -191,7 +184,8 @@ impl World<'_> {
             busy: 0,
             computing: 0,
             queue: VecDeque::new(),
-            attempts: Vec::new(),
+            in_flight: 0,
+            track_cpu,
             clients,
             window_start: now,
             compute_ns: 0,
@@ -354,7 +348,7 @@ impl World<'_> {
         if self
             .instances
             .get(id)
-            .is_some_and(|i| i.phase == Phase::Draining && i.attempts.is_empty())
+            .is_some_and(|i| i.phase == Phase::Draining && i.in_flight == 0)
         {
             self.remove_instance(id);
         }
@@ -414,10 +408,15 @@ impl World<'_> {
     /// outage); the instance is left empty.
     pub(super) fn fail_all_at(&mut self, id: Id, reply: Reply) {
         let now = self.now;
+        let attempts: Vec<Id> = self
+            .attempts
+            .iter()
+            .filter(|(_, a)| a.instance == id)
+            .map(|(a, _)| a)
+            .collect();
         let Some(inst) = self.instances.get_mut(id) else {
             return;
         };
-        let attempts = std::mem::take(&mut inst.attempts);
         inst.queue.clear();
         let (busy, computing, service) = (inst.busy, inst.computing, inst.service);
         inst.busy = 0;
@@ -431,7 +430,6 @@ impl World<'_> {
                 if let Some(since) = att.held_since.take() {
                     att.worker_ns += (now - since).as_nanos();
                 }
-                att.slot = u32::MAX;
             }
             self.respond(a, reply, false);
         }

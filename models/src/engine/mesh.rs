@@ -25,6 +25,7 @@ use headroom_policy::retry::TryOutcome;
 use headroom_sim::slab::Id;
 use headroom_sim::{Span, Timestamp};
 
+use super::timers::ANY_TRY;
 use super::{Event, World};
 use crate::plan::{RegionId, ServiceId};
 use crate::scenario::ConcurrencyModel;
@@ -75,6 +76,8 @@ pub(super) struct Call {
     pub state: headroom_policy::mesh::CallState,
     /// The attempt of the try in flight, if it reached an instance.
     pub attempt: Option<Id>,
+    /// Timeout lane of the edge's per-try timeout, if it has one.
+    pub per_try_lane: Option<u8>,
 }
 
 /// One try at one instance.
@@ -94,8 +97,6 @@ pub(super) struct Attempt {
     pub held_since: Option<Timestamp>,
     /// Worker time used so far (for wasted-work accounting).
     pub worker_ns: u64,
-    /// Position in its instance's attempt list.
-    pub slot: u32,
     pub step: u16,
     pub pending: u16,
     pub failure: Option<Reply>,
@@ -250,6 +251,9 @@ impl World<'_> {
             return;
         };
         let state = edge.start(now);
+        let timeout = edge.timeout();
+        let per_try = edge.per_try_timeout();
+        let per_try_lane = per_try.and_then(|p| self.lanes.lane_of(p));
         let call = Call {
             parent,
             request,
@@ -258,9 +262,15 @@ impl World<'_> {
             client,
             state,
             attempt: None,
+            per_try_lane,
         };
         match self.calls.insert(call) {
-            Ok(id) => self.send_try(id),
+            Ok(id) => {
+                if let Some(lane) = timeout.and_then(|t| self.lanes.lane_of(t)) {
+                    self.lanes.push(lane, now, id, ANY_TRY, &mut self.events);
+                }
+                self.send_try(id)
+            }
             // The call slab holds u32::MAX calls; reaching it means the run
             // is far past `max_in_flight`, which stops it first.
             Err(_) => debug_assert!(false, "call slab full"),
@@ -287,32 +297,32 @@ impl World<'_> {
         let before = client.breaker_state();
         let decision = client.begin_try(now, &mut call.state);
         let after = client.breaker_state();
-        let (client_ref, callee, region, request) =
-            (call.client, call.callee, call.region, call.request);
+        let (client_ref, callee, region, request, per_try_lane) = (
+            call.client,
+            call.callee,
+            call.region,
+            call.request,
+            call.per_try_lane,
+        );
         if before != after {
             self.on_breaker_transition(client_ref, before, after);
         }
-        let (per_try_deadline, number) = match decision {
+        let number = match decision {
             TryStart::Rejected => {
                 self.events.push(now, Event::Refused { call: call_id });
                 return;
             }
-            TryStart::Send {
-                per_try_deadline,
-                number,
-            } => (per_try_deadline, number),
+            TryStart::Send { number, .. } => number,
         };
         if number > 1 {
             self.stats.on_retry(now);
         }
-        if per_try_deadline < Timestamp::MAX {
-            self.events.push(
-                per_try_deadline,
-                Event::TryTimeout {
-                    call: call_id,
-                    number,
-                },
-            );
+        // The try's deadline is min(per-try, overall): the per-try lane
+        // holds the first, the call's overall entry (pushed at its start)
+        // the second.
+        if let Some(lane) = per_try_lane {
+            self.lanes
+                .push(lane, now, call_id, number, &mut self.events);
         }
         let Some(target) = self.route(callee, region) else {
             // No eligible instance anywhere ("no healthy upstream").
@@ -366,7 +376,6 @@ impl World<'_> {
             arrived: now,
             held_since: None,
             worker_ns: 0,
-            slot: inst.attempts.len() as u32,
             step: 0,
             pending: 0,
             failure: None,
@@ -376,7 +385,7 @@ impl World<'_> {
             debug_assert!(false, "attempt slab full");
             return;
         };
-        inst.attempts.push(attempt_id);
+        inst.in_flight += 1;
         self.deployments[target.deployment as usize]
             .balancer
             .handle_start(target.endpoint);
@@ -559,9 +568,11 @@ impl World<'_> {
             return;
         };
         let plan = self.plan;
+        let mut drained = false;
         if let Some(inst) = self.instances.get_mut(a.instance) {
-            inst.detach(&mut self.attempts, a.slot);
+            inst.in_flight -= 1;
             inst.completions += 1;
+            drained = inst.in_flight == 0 && inst.phase == super::instance::Phase::Draining;
         }
         let dep = &mut self.deployments[a.deployment as usize];
         if dep.balancer.contains(a.endpoint) {
@@ -570,7 +581,9 @@ impl World<'_> {
         self.on_endpoint_outcome(a.deployment, a.endpoint, reply);
         self.stats
             .on_attempt_end(now, a.service, now - a.arrived, reply.cause == Cause::Ok);
-        self.maybe_remove_drained(a.instance);
+        if drained {
+            self.maybe_remove_drained(a.instance);
+        }
         if a.region != a.caller_region {
             self.stats
                 .on_inter_region_bytes(now, plan.workload.response_bytes);
@@ -649,9 +662,26 @@ impl World<'_> {
         }
     }
 
-    /// A try's per-try deadline: the caller stops waiting.
-    pub(super) fn on_try_timeout(&mut self, call_id: Id, number: u32) {
-        self.deliver(call_id, number, Reply::timeout());
+    /// Deadlines of timeout lane `lane` are due: the callers of the tries
+    /// still in flight stop waiting.
+    pub(super) fn on_lane(&mut self, lane: u8) {
+        while let Some((call_id, number)) = self.lanes.pop_due(lane, self.now) {
+            let number = if number == ANY_TRY {
+                match self.calls.get(call_id) {
+                    Some(c) => c.state.tries(),
+                    None => continue,
+                }
+            } else {
+                number
+            };
+            self.deliver(call_id, number, Reply::timeout());
+        }
+        let calls = &self.calls;
+        self.lanes.rearm(lane, &mut self.events, |call, number| {
+            calls.get(call).is_some_and(|c| {
+                number == ANY_TRY || (c.state.tries() == number && c.state.has_try_in_flight())
+            })
+        });
     }
 
     /// The breaker refused a try: the call ends, with the fallback if the

@@ -33,6 +33,7 @@ mod instance;
 mod mesh;
 mod routing;
 mod stats;
+mod timers;
 mod workload;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,8 +96,8 @@ enum Event {
     WorkDone { attempt: Id },
     /// A try's outcome reaches its caller.
     TryResponse { call: Id, number: u32, reply: Reply },
-    /// A try's per-try deadline.
-    TryTimeout { call: Id, number: u32 },
+    /// Deadlines of a timeout lane are due (see [`timers`]).
+    Lane { lane: u8 },
     /// A call's backoff ends: send the next try.
     Retry { call: Id },
     /// A call ends without a try (the breaker refused it), delivered as an
@@ -190,6 +191,7 @@ struct World<'p> {
     /// `deployments[service * regions + region]`.
     deployments: Vec<Deployment>,
     routing: Routing,
+    lanes: timers::Lanes,
     faults: faults::Faults<'p>,
     stats: Stats,
     /// Arrivals still happen (before `run.duration`).
@@ -212,6 +214,7 @@ impl<'p> World<'p> {
             instances: Slab::with_capacity(64),
             deployments: Vec::new(),
             routing: Routing::new(plan),
+            lanes: timers::Lanes::new(plan),
             faults: faults::Faults::new(plan),
             stats: Stats::new(plan),
             arrivals_open: true,
@@ -264,7 +267,7 @@ impl<'p> World<'p> {
                 number,
                 reply,
             } => self.deliver(call, number, reply),
-            Event::TryTimeout { call, number } => self.on_try_timeout(call, number),
+            Event::Lane { lane } => self.on_lane(lane),
             Event::Retry { call } => self.send_try(call),
             Event::Refused { call } => self.on_refused(call),
             Event::BreakerTimer { client } => self.on_breaker_timer(client),

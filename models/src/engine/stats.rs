@@ -11,15 +11,82 @@ use crate::plan::costs::HOURS_PER_MONTH;
 use crate::plan::{Plan, RegionId, ServiceId};
 use crate::report::{IntervalRow, RunMetrics, RunOutput, ServiceRow};
 
+/// Workers held and computing of one service: two signals that change
+/// together, integrated on one clock (worker-nanoseconds since time zero).
+#[derive(Clone, Copy, Debug, Default)]
+struct Workers {
+    last: Timestamp,
+    held: i64,
+    computing: i64,
+    held_area: f64,
+    computing_area: f64,
+}
+
+impl Workers {
+    #[inline]
+    fn add(&mut self, now: Timestamp, held: i64, computing: i64) {
+        let dt = (now - self.last).as_nanos() as f64;
+        self.held_area += self.held as f64 * dt;
+        self.computing_area += self.computing as f64 * dt;
+        self.last = now;
+        self.held += held;
+        self.computing += computing;
+    }
+
+    /// Held and computing worker-seconds from time zero to `now`.
+    fn areas_secs(&self, now: Timestamp) -> (f64, f64) {
+        let dt = now.saturating_since(self.last).as_nanos() as f64;
+        (
+            (self.held_area + self.held as f64 * dt) / 1e9,
+            (self.computing_area + self.computing as f64 * dt) / 1e9,
+        )
+    }
+}
+
+/// Integrals of a service's signals from time zero: held, computing and
+/// capacity worker-seconds.
+#[derive(Clone, Copy, Debug, Default)]
+struct Areas {
+    held: f64,
+    computing: f64,
+    capacity: f64,
+}
+
+impl std::ops::Sub for Areas {
+    type Output = Areas;
+    fn sub(self, o: Areas) -> Areas {
+        Areas {
+            held: self.held - o.held,
+            computing: self.computing - o.computing,
+            capacity: self.capacity - o.capacity,
+        }
+    }
+}
+
 /// Per-service accumulators.
 struct ServiceStats {
     attempts: u64,
     errors: u64,
     latency: LatencyHistogram,
-    held: TimeWeighted,
-    computing: TimeWeighted,
+    workers: Workers,
+    /// Workers of ready and draining instances, from time zero.
     capacity: TimeWeighted,
+    /// Instances (reset at the warm-up end for the measured mean and max).
     instances: TimeWeighted,
+    /// Areas at the warm-up end and at the start of the current interval.
+    at_warmup: Areas,
+    at_interval: Areas,
+}
+
+impl ServiceStats {
+    fn areas(&self, now: Timestamp) -> Areas {
+        let (held, computing) = self.workers.areas_secs(now);
+        Areas {
+            held,
+            computing,
+            capacity: self.capacity.integral_secs(now),
+        }
+    }
 }
 
 /// One time-series interval's accumulators.
@@ -30,8 +97,6 @@ struct Interval {
     failed: u64,
     rejected: u64,
     latency: LatencyHistogram,
-    computing: TimeWeighted,
-    capacity: TimeWeighted,
 }
 
 pub(super) struct Stats {
@@ -51,8 +116,6 @@ pub(super) struct Stats {
     crashes: u64,
     ejections: u64,
     latency: LatencyHistogram,
-    computing: TimeWeighted,
-    capacity: TimeWeighted,
     instances: TimeWeighted,
     open_breakers: TimeWeighted,
     /// Instance cost rate, USD per second, since time zero and measured.
@@ -70,9 +133,9 @@ pub(super) struct Stats {
     rows: Vec<IntervalRow>,
     /// Values frozen at the end of arrivals (the drain is not measured).
     frozen: Option<Frozen>,
-    /// Per service: held, computing and capacity worker-seconds, mean and
-    /// most instances, frozen at the end of arrivals.
-    frozen_services: Vec<[f64; 5]>,
+    /// Per service: measured areas, mean and most instances, frozen at the
+    /// end of arrivals.
+    frozen_services: Vec<(Areas, f64, f64)>,
 }
 
 /// Time-weighted results read at the end of arrivals.
@@ -120,8 +183,6 @@ impl Stats {
             crashes: 0,
             ejections: 0,
             latency: LatencyHistogram::new(),
-            computing: tw(),
-            capacity: tw(),
             instances: tw(),
             open_breakers: tw(),
             cost_rate_all: tw(),
@@ -139,10 +200,11 @@ impl Stats {
                     attempts: 0,
                     errors: 0,
                     latency: LatencyHistogram::new(),
-                    held: tw(),
-                    computing: tw(),
+                    workers: Workers::default(),
                     capacity: tw(),
                     instances: tw(),
+                    at_warmup: Areas::default(),
+                    at_interval: Areas::default(),
                 })
                 .collect(),
             interval: Interval {
@@ -152,8 +214,6 @@ impl Stats {
                 failed: 0,
                 rejected: 0,
                 latency: LatencyHistogram::new(),
-                computing: tw(),
-                capacity: tw(),
             },
             rows: Vec::new(),
             frozen: None,
@@ -164,8 +224,6 @@ impl Stats {
     pub(super) fn on_warmup_end(&mut self, now: Timestamp) {
         self.measuring = true;
         for t in [
-            &mut self.computing,
-            &mut self.capacity,
             &mut self.instances,
             &mut self.open_breakers,
             &mut self.cost_rate,
@@ -173,18 +231,32 @@ impl Stats {
             t.reset(now);
         }
         for s in &mut self.services {
-            s.held.reset(now);
-            s.computing.reset(now);
-            s.capacity.reset(now);
+            s.at_warmup = s.areas(now);
             s.instances.reset(now);
         }
     }
 
     pub(super) fn on_end(&mut self, now: Timestamp) {
-        let capacity = self.capacity.integral_secs(now);
+        self.frozen_services = self
+            .services
+            .iter()
+            .map(|s| {
+                (
+                    s.areas(now) - s.at_warmup,
+                    s.instances.mean(now),
+                    s.instances.max(),
+                )
+            })
+            .collect();
+        let (computing, capacity) = self
+            .frozen_services
+            .iter()
+            .fold((0.0, 0.0), |(c, k), (a, ..)| {
+                (c + a.computing, k + a.capacity)
+            });
         self.frozen = Some(Frozen {
             cpu_util: if capacity > 0.0 {
-                self.computing.integral_secs(now) / capacity
+                computing / capacity
             } else {
                 f64::NAN
             },
@@ -194,19 +266,6 @@ impl Stats {
             instance_cost_usd: self.cost_rate.integral_secs(now),
             egress_usd: self.egress_usd,
         });
-        self.frozen_services = self
-            .services
-            .iter()
-            .map(|s| {
-                [
-                    s.held.integral_secs(now),
-                    s.computing.integral_secs(now),
-                    s.capacity.integral_secs(now),
-                    s.instances.mean(now),
-                    s.instances.max(),
-                ]
-            })
-            .collect();
         self.measuring = false;
     }
 
@@ -294,16 +353,9 @@ impl Stats {
         held: i64,
         computing: i64,
     ) {
-        let s = &mut self.services[service.index()];
-        if held != 0 {
-            s.held.add(now, held as f64);
-        }
-        if computing != 0 {
-            let c = computing as f64;
-            s.computing.add(now, c);
-            self.computing.add(now, c);
-            self.interval.computing.add(now, c);
-        }
+        self.services[service.index()]
+            .workers
+            .add(now, held, computing);
     }
 
     /// Instances of `service` in `region` change by `count` (billed) and
@@ -325,10 +377,7 @@ impl Stats {
             self.cost_rate_all.add(now, rate);
         }
         if capacity != 0 {
-            let c = capacity as f64;
-            s.capacity.add(now, c);
-            self.capacity.add(now, c);
-            self.interval.capacity.add(now, c);
+            s.capacity.add(now, capacity as f64);
         }
     }
 
@@ -360,9 +409,16 @@ impl Stats {
 
     /// Closes the current time-series interval at `now`.
     pub(super) fn close_interval(&mut self, now: Timestamp, healthy_regions: u64) {
+        let (mut computing, mut capacity) = (0.0, 0.0);
+        for s in &mut self.services {
+            let areas = s.areas(now);
+            let delta = areas - s.at_interval;
+            computing += delta.computing;
+            capacity += delta.capacity;
+            s.at_interval = areas;
+        }
         let iv = &mut self.interval;
         let secs = (now - iv.start).as_secs_f64();
-        let capacity = iv.capacity.integral_secs(now);
         self.rows.push(IntervalRow {
             t_s: now.as_secs_f64(),
             arrivals_rps: iv.arrivals as f64 / secs,
@@ -376,7 +432,7 @@ impl Stats {
             rejected: iv.rejected,
             replicas: self.instances.current().round() as u64,
             cpu_util: if capacity > 0.0 {
-                iv.computing.integral_secs(now) / capacity
+                computing / capacity
             } else {
                 f64::NAN
             },
@@ -391,8 +447,6 @@ impl Stats {
         iv.failed = 0;
         iv.rejected = 0;
         iv.latency.clear();
-        iv.computing.reset(now);
-        iv.capacity.reset(now);
     }
 
     /// The replication's report.
@@ -429,14 +483,14 @@ impl Stats {
             .zip(self.services)
             .enumerate()
             .map(|(i, (p, s))| {
-                let [held, computing, capacity, mean, max] = self
-                    .frozen_services
-                    .get(i)
-                    .copied()
-                    .unwrap_or([0.0, 0.0, 0.0, f64::NAN, 0.0]);
+                let (areas, mean, max) = self.frozen_services.get(i).copied().unwrap_or((
+                    Areas::default(),
+                    f64::NAN,
+                    0.0,
+                ));
                 let ratio = |x: f64| {
-                    if capacity > 0.0 {
-                        x / capacity
+                    if areas.capacity > 0.0 {
+                        x / areas.capacity
                     } else {
                         f64::NAN
                     }
@@ -445,8 +499,8 @@ impl Stats {
                     service: p.name.clone(),
                     requests: s.attempts,
                     errors: s.errors,
-                    utilization: ratio(held),
-                    cpu_util: ratio(computing),
+                    utilization: ratio(areas.held),
+                    cpu_util: ratio(areas.computing),
                     replicas_mean: mean,
                     replicas_max: max.round() as u64,
                     latency: s.latency,

@@ -14,7 +14,7 @@
 use rand::RngExt;
 
 use headroom_policy::mesh::EdgeClient;
-use headroom_policy::ratelimit::{RateDecision, RateLimiter};
+use headroom_policy::ratelimit::{KeyScope, RateDecision, RateLimiter};
 use headroom_sim::dist::Dist;
 use headroom_sim::rng::Stream;
 use headroom_sim::zipf::Zipf;
@@ -37,6 +37,11 @@ pub(super) struct Workload<'p> {
     mmpp_state: usize,
     mmpp_switch: Timestamp,
     clients: Sampler,
+    /// Whether requests need a client id (a per-client edge rate limit).
+    keyed: bool,
+    /// Inter-arrival times of a plain Poisson process (no surges): the
+    /// common case skips the segment logic.
+    constant: Option<Dist>,
     /// The edge rate limiter, shared by every edge region.
     pub(super) limiter: Option<RateLimiter>,
     /// The edge proxy of each region towards each entry service,
@@ -86,6 +91,16 @@ impl<'p> Workload<'p> {
             mmpp_state: 0,
             mmpp_switch: Timestamp::ZERO,
             clients: Sampler::new(&w.clients),
+            keyed: plan
+                .edge_rate_limit
+                .as_ref()
+                .is_some_and(|p| p.scope() == KeyScope::Client),
+            constant: match w.arrivals {
+                ArrivalPlan::Poisson { rate } if w.surges.is_empty() => Some(Dist::Exponential {
+                    mean_ns: 1e9 / rate,
+                }),
+                _ => None,
+            },
             limiter: plan
                 .edge_rate_limit
                 .as_ref()
@@ -167,6 +182,10 @@ impl<'p> Workload<'p> {
         rng: &mut Stream,
         mmpp_rng: &mut Stream,
     ) -> Option<Timestamp> {
+        if let Some(gap) = &self.constant {
+            let t = from + gap.sample(rng);
+            return (t < self.end).then_some(t);
+        }
         let mut t = from;
         loop {
             if t >= self.end {
@@ -246,7 +265,11 @@ impl World<'_> {
             self.events.push(t, Event::Arrival);
         }
         let w = &self.plan.workload;
-        let client = self.workload.clients.sample(&mut self.rng.clients);
+        let client = if self.workload.keyed {
+            self.workload.clients.sample(&mut self.rng.clients)
+        } else {
+            0
+        };
         let origin = RegionId(pick_cdf(&w.origin_cdf, &mut self.rng.origin) as u8);
         let entry_index = if w.entries.len() == 1 {
             0
