@@ -16,14 +16,43 @@ pub(super) struct Faults<'p> {
     faults: &'p [FaultPlan],
     /// Outages in progress per region (overlapping outages nest).
     down: Vec<u32>,
+    /// Per service: whether any error fault, and any latency fault, targets
+    /// it (the common case skips the lookups).
+    errors: Vec<bool>,
+    latency: Vec<bool>,
 }
 
 impl<'p> Faults<'p> {
     pub(super) fn new(plan: &'p Plan) -> Self {
+        let targeted = |latency: bool| {
+            (0..plan.services.len())
+                .map(|s| {
+                    plan.faults.iter().any(|f| match f {
+                        FaultPlan::Latency { service, .. } => latency && service.index() == s,
+                        FaultPlan::Errors { service, .. } => !latency && service.index() == s,
+                        _ => false,
+                    })
+                })
+                .collect()
+        };
         Faults {
             faults: &plan.faults,
             down: vec![0; plan.network.regions.len()],
+            errors: targeted(false),
+            latency: targeted(true),
         }
+    }
+
+    /// Whether an error fault targets `service`.
+    #[inline]
+    pub(super) fn has_errors(&self, service: ServiceId) -> bool {
+        self.errors[service.index()]
+    }
+
+    /// Whether a latency fault targets `service`.
+    #[inline]
+    pub(super) fn has_latency(&self, service: ServiceId) -> bool {
+        self.latency[service.index()]
     }
 
     /// Whether `region` is reachable.

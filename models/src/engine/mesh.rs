@@ -248,12 +248,14 @@ impl World<'_> {
             entries,
             client,
         ) else {
+            debug_assert!(false, "a live caller starts calls");
             return;
         };
-        let state = edge.start(now);
-        let timeout = edge.timeout();
-        let per_try = edge.per_try_timeout();
-        let per_try_lane = per_try.and_then(|p| self.lanes.lane_of(p));
+        let mut state = edge.start(now);
+        let before = edge.breaker_state();
+        let decision = edge.begin_try(now, &mut state);
+        let after = edge.breaker_state();
+        let (timeout_lane, per_try_lane) = self.lanes.of_client(client);
         let call = Call {
             parent,
             request,
@@ -264,20 +266,22 @@ impl World<'_> {
             attempt: None,
             per_try_lane,
         };
-        match self.calls.insert(call) {
-            Ok(id) => {
-                if let Some(lane) = timeout.and_then(|t| self.lanes.lane_of(t)) {
-                    self.lanes.push(lane, now, id, ANY_TRY, &mut self.events);
-                }
-                self.send_try(id)
-            }
+        let Ok(id) = self.calls.insert(call) else {
             // The call slab holds u32::MAX calls; reaching it means the run
             // is far past `max_in_flight`, which stops it first.
-            Err(_) => debug_assert!(false, "call slab full"),
+            debug_assert!(false, "call slab full");
+            return;
+        };
+        if before != after {
+            self.on_breaker_transition(client, before, after);
         }
+        if let Some(lane) = timeout_lane {
+            self.lanes.push(lane, now, id, ANY_TRY, &mut self.events);
+        }
+        self.dispatch_try(id, decision, callee, region, request, per_try_lane);
     }
 
-    /// Sends the next try of `call_id` (its first, or a retry after backoff).
+    /// Sends the next try of `call_id` after its backoff.
     pub(super) fn send_try(&mut self, call_id: Id) {
         let now = self.now;
         let entries = self.plan.workload.entries.len();
@@ -307,6 +311,22 @@ impl World<'_> {
         if before != after {
             self.on_breaker_transition(client_ref, before, after);
         }
+        self.dispatch_try(call_id, decision, callee, region, request, per_try_lane);
+    }
+
+    /// Carries out what the edge client decided for a try: fail fast on a
+    /// refusal, else arm its per-try deadline, route it, and hand it to its
+    /// instance.
+    fn dispatch_try(
+        &mut self,
+        call_id: Id,
+        decision: TryStart,
+        callee: ServiceId,
+        region: RegionId,
+        request: Id,
+        per_try_lane: Option<u8>,
+    ) {
+        let now = self.now;
         let number = match decision {
             TryStart::Rejected => {
                 self.events.push(now, Event::Refused { call: call_id });
@@ -355,14 +375,10 @@ impl World<'_> {
             );
             return;
         }
-        let request_bytes = self.plan.workload.request_bytes;
         if target.region != region {
-            self.stats.on_inter_region_bytes(now, request_bytes);
+            self.stats
+                .on_inter_region_bytes(now, self.plan.workload.request_bytes);
         }
-        let Some(inst) = self.instances.get_mut(target.instance) else {
-            debug_assert!(false, "a balancer endpoint maps to a live instance");
-            return;
-        };
         let attempt = Attempt {
             call: call_id,
             number,
@@ -385,7 +401,9 @@ impl World<'_> {
             debug_assert!(false, "attempt slab full");
             return;
         };
-        inst.in_flight += 1;
+        if let Some(inst) = self.instances.get_mut(target.instance) {
+            inst.in_flight += 1;
+        }
         self.deployments[target.deployment as usize]
             .balancer
             .handle_start(target.endpoint);
@@ -394,7 +412,7 @@ impl World<'_> {
         }
         let delay = self.plan.network.one_way(region, target.region);
         if delay.is_zero() {
-            self.on_try_arrive(attempt_id);
+            self.admit(attempt_id, callee, target.region, target.instance);
         } else {
             self.events.push(
                 now + delay,
@@ -405,27 +423,36 @@ impl World<'_> {
         }
     }
 
-    /// A try reaches its instance: fail it (errors fault), start its work,
-    /// queue it, or shed it.
+    /// A try reaches its instance after a network delay.
     pub(super) fn on_try_arrive(&mut self, attempt_id: Id) {
-        let now = self.now;
         let Some(a) = self.attempts.get_mut(attempt_id) else {
             return;
         };
-        a.arrived = now;
+        a.arrived = self.now;
         let (service, region, instance) = (a.service, a.region, a.instance);
+        self.admit(attempt_id, service, region, instance);
+    }
+
+    /// A try at its instance: fail it (errors fault), start its work, queue
+    /// it, or shed it.
+    fn admit(&mut self, attempt_id: Id, service: ServiceId, region: RegionId, instance: Id) {
+        let now = self.now;
         self.stats.on_attempt_arrival(service);
-        let rng = &mut self.rng.services[service.index()].faults;
-        if let Some(status) = self.faults.injected_error(service, region, now, rng) {
-            self.fail_attempt_later(attempt_id, Reply::error(status));
-            return;
+        if self.faults.has_errors(service) {
+            let rng = &mut self.rng.services[service.index()].faults;
+            if let Some(status) = self.faults.injected_error(service, region, now, rng) {
+                self.fail_attempt_later(attempt_id, Reply::error(status));
+                return;
+            }
         }
         let plan = &self.plan.services[service.index()];
         let Some(inst) = self.instances.get_mut(instance) else {
             return;
         };
         if inst.busy < plan.workers {
-            self.start_work(attempt_id);
+            inst.busy += 1;
+            inst.set_computing(now, inst.computing + 1);
+            self.begin_work(attempt_id, service, region);
         } else if plan.queue.is_none_or(|q| (inst.queue.len() as u64) < q) {
             inst.queue.push_back(attempt_id);
         } else {
@@ -439,27 +466,23 @@ impl World<'_> {
         self.respond(attempt_id, reply, false);
     }
 
-    /// Takes a worker for `attempt_id` and schedules the end of its work.
-    fn start_work(&mut self, attempt_id: Id) {
+    /// The attempt holds a worker of its instance (already counted busy and
+    /// computing there): account it and schedule the end of its work.
+    fn begin_work(&mut self, attempt_id: Id, service: ServiceId, region: RegionId) {
         let now = self.now;
-        let Some(a) = self.attempts.get_mut(attempt_id) else {
-            return;
-        };
-        a.held_since = Some(now);
-        let (service, region, instance) = (a.service, a.region, a.instance);
-        let Some(inst) = self.instances.get_mut(instance) else {
-            return;
-        };
-        inst.busy += 1;
-        inst.set_computing(now, inst.computing + 1);
+        if let Some(a) = self.attempts.get_mut(attempt_id) {
+            a.held_since = Some(now);
+        }
         self.stats.on_workers(now, service, 1, 1);
         let rngs = &mut self.rng.services[service.index()];
-        let work = self.plan.services[service.index()]
+        let mut work = self.plan.services[service.index()]
             .work
-            .sample(&mut rngs.work)
-            + self
+            .sample(&mut rngs.work);
+        if self.faults.has_latency(service) {
+            work += self
                 .faults
                 .extra_work(service, region, now, &mut rngs.faults);
+        }
         self.events.push(
             now + work,
             Event::WorkDone {
@@ -480,13 +503,27 @@ impl World<'_> {
         };
         a.worker_ns += (now - since).as_nanos();
         let (service, instance) = (a.service, a.instance);
+        self.release_worker_of(service, instance);
+    }
+
+    /// A worker of `instance` is free: it takes the next queued attempt.
+    fn release_worker_of(&mut self, service: ServiceId, instance: Id) {
+        let now = self.now;
         let Some(inst) = self.instances.get_mut(instance) else {
             return;
         };
-        inst.busy -= 1;
-        self.stats.on_workers(now, service, -1, 0);
-        if let Some(next) = inst.queue.pop_front() {
-            self.start_work(next);
+        match inst.queue.pop_front() {
+            Some(next) => {
+                // The worker passes straight to the next attempt.
+                inst.set_computing(now, inst.computing + 1);
+                self.stats.on_workers(now, service, -1, 0);
+                let region = inst.region;
+                self.begin_work(next, service, region);
+            }
+            None => {
+                inst.busy -= 1;
+                self.stats.on_workers(now, service, -1, 0);
+            }
         }
     }
 
@@ -563,16 +600,20 @@ impl World<'_> {
     /// zero and `inline` allows it, else as an event).
     pub(super) fn respond(&mut self, attempt_id: Id, reply: Reply, inline: bool) {
         let now = self.now;
-        self.release_worker(attempt_id);
-        let Some(a) = self.attempts.remove(attempt_id) else {
+        let Some(mut a) = self.attempts.remove(attempt_id) else {
             return;
         };
         let plan = self.plan;
         let mut drained = false;
+        let held = a.held_since.take();
         if let Some(inst) = self.instances.get_mut(a.instance) {
             inst.in_flight -= 1;
             inst.completions += 1;
             drained = inst.in_flight == 0 && inst.phase == super::instance::Phase::Draining;
+        }
+        if let Some(since) = held {
+            a.worker_ns += (now - since).as_nanos();
+            self.release_worker_of(a.service, a.instance);
         }
         let dep = &mut self.deployments[a.deployment as usize];
         if dep.balancer.contains(a.endpoint) {

@@ -23,7 +23,10 @@ use headroom_sim::queue::EventQueue;
 use headroom_sim::slab::Id;
 use headroom_sim::{Span, Timestamp};
 
+use headroom_policy::tables::EdgePolicy;
+
 use super::Event;
+use super::mesh::ClientRef;
 use crate::plan::Plan;
 
 /// A try number that matches whichever try of the call is in flight (the
@@ -39,7 +42,15 @@ struct Lane {
 /// One FIFO lane per distinct timeout duration in the plan.
 pub(super) struct Lanes {
     lanes: Vec<Lane>,
+    /// Per service and callee edge: the lanes of its overall and per-try
+    /// timeouts.
+    service_edges: Vec<Vec<EdgeLanes>>,
+    /// Per entry service: the lanes of the edge's call to it.
+    entries: Vec<EdgeLanes>,
 }
+
+/// The lanes of an edge's overall and per-try timeouts.
+type EdgeLanes = (Option<u8>, Option<u8>);
 
 impl Lanes {
     pub(super) fn new(plan: &Plan) -> Self {
@@ -59,6 +70,27 @@ impl Lanes {
             .collect();
         spans.sort();
         spans.dedup();
+        let lane_of = |span: Option<Span>| {
+            span.and_then(|t| spans.iter().position(|&s| s == t))
+                .map(|i| i as u8)
+        };
+        let lanes_of = |p: &EdgePolicy| {
+            (
+                lane_of(p.timeout),
+                lane_of(p.retry.as_ref().and_then(|r| r.per_try_timeout())),
+            )
+        };
+        let service_edges = plan
+            .services
+            .iter()
+            .map(|s| s.edges.iter().map(lanes_of).collect())
+            .collect();
+        let entries = plan
+            .workload
+            .entries
+            .iter()
+            .map(|e| lanes_of(&e.policy))
+            .collect();
         Lanes {
             lanes: spans
                 .into_iter()
@@ -68,15 +100,20 @@ impl Lanes {
                     armed: false,
                 })
                 .collect(),
+            service_edges,
+            entries,
         }
     }
 
-    /// The lane of duration `span` (every edge timeout has one).
-    pub(super) fn lane_of(&self, span: Span) -> Option<u8> {
-        self.lanes
-            .iter()
-            .position(|l| l.span == span)
-            .map(|i| i as u8)
+    /// The lanes (overall, per-try) of the edge a client calls through.
+    #[inline]
+    pub(super) fn of_client(&self, client: ClientRef) -> EdgeLanes {
+        match client {
+            ClientRef::Edge { entry, .. } => self.entries[usize::from(entry)],
+            ClientRef::Instance { service, edge, .. } => {
+                self.service_edges[usize::from(service)][usize::from(edge)]
+            }
+        }
     }
 
     /// Adds a deadline at `now + span` of lane `lane` for try `number` of
