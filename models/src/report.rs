@@ -68,8 +68,11 @@ pub struct RunMetrics {
     pub shed: u64,
     /// Length of the measured window (duration minus warm-up).
     pub measured: Span,
-    /// End-to-end latency of `ok` requests.
+    /// End-to-end latency of answered requests (`ok` and `degraded`).
     pub latency: LatencyHistogram,
+    /// Time from arrival to the end of every request, whatever its outcome
+    /// (how long failures take, e.g. a timeout's).
+    pub latency_all: LatencyHistogram,
     /// Mean fraction of workers busy over the measured window.
     pub cpu_util_mean: f64,
     /// Time-weighted mean number of instances (every service; booting,
@@ -392,6 +395,7 @@ mod tests {
             shed: 1,
             measured: Span::from_secs(2),
             latency: LatencyHistogram::new(),
+            latency_all: LatencyHistogram::new(),
             cpu_util_mean: 0.5,
             replicas_mean: 1.0,
             replicas_max: 1,

@@ -116,6 +116,7 @@ pub(super) struct Stats {
     crashes: u64,
     ejections: u64,
     latency: LatencyHistogram,
+    latency_all: LatencyHistogram,
     instances: TimeWeighted,
     open_breakers: TimeWeighted,
     /// Instance cost rate, USD per second, since time zero and measured.
@@ -183,6 +184,7 @@ impl Stats {
             crashes: 0,
             ejections: 0,
             latency: LatencyHistogram::new(),
+            latency_all: LatencyHistogram::new(),
             instances: tw(),
             open_breakers: tw(),
             cost_rate_all: tw(),
@@ -295,6 +297,7 @@ impl Stats {
             if answered {
                 self.latency.record(latency);
             }
+            self.latency_all.record(latency);
             self.failovers += u64::from(r.failed_over);
         }
         if now < self.end {
@@ -519,6 +522,7 @@ impl Stats {
                 shed: self.shed,
                 measured,
                 latency: self.latency,
+                latency_all: self.latency_all,
                 cpu_util_mean: f.cpu_util,
                 replicas_mean: f.replicas_mean,
                 replicas_max: f.replicas_max.round() as u64,
