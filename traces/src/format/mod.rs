@@ -1,0 +1,3 @@
+//! One module per trace format.
+
+pub mod headroom;
