@@ -1,3 +1,4 @@
 //! One module per trace format.
 
 pub mod headroom;
+pub mod oracle;
