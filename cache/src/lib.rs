@@ -34,9 +34,9 @@
 //!   (the oldest insertion, since every entry has the same TTL) is evicted.
 //!   Requires a TTL.
 //!
-//! Capacity is a number of items ([`Capacity::Items`]; every object weighs
-//! 1) or of bytes ([`Capacity::Bytes`]; an object weighs its size, a size of
-//! 0 weighs 1 byte so the number of objects stays bounded).
+//! Capacity is a number of items ([`Capacity::Items`]: every object weighs
+//! one) or of bytes ([`Capacity::Bytes`]: an object weighs its size, and a
+//! size of zero weighs one byte so the number of objects stays bounded).
 //!
 //! # Memory
 //!
