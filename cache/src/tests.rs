@@ -115,9 +115,7 @@ impl Model {
             freq: if self.eviction == Eviction::Lfu { 1 } else { 0 },
             since: clock,
         };
-        if !s3 {
-            self.main.push_front(o);
-        } else if ghost_hit {
+        if !s3 || ghost_hit {
             self.main.push_front(o);
         } else if w >= self.small_cap {
         } else if !self.has_evicted && Self::used(&self.small, self) >= self.small_cap {
