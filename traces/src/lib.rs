@@ -20,6 +20,7 @@ mod check;
 mod error;
 pub mod format;
 mod record;
+pub mod time;
 
 pub use check::{CheckOptions, Checked, SORT_WINDOW_LIMIT, Source};
 pub use error::TraceError;
