@@ -34,7 +34,12 @@ fn access(c: &mut Criterion) {
     group.sample_size(10);
     for workload in ["zipf0.9", "uniform2M"] {
         let keys = keys(workload);
-        for eviction in [Eviction::Lru, Eviction::Fifo, Eviction::Lfu, Eviction::S3Fifo] {
+        for eviction in [
+            Eviction::Lru,
+            Eviction::Fifo,
+            Eviction::Lfu,
+            Eviction::S3Fifo,
+        ] {
             let spec = CacheSpec::new(eviction, Capacity::Items(ITEMS));
             let mut cache = Cache::new(&spec).expect("valid spec");
             // Warm up to a full cache.

@@ -262,7 +262,11 @@ fn ttl_expires_after_the_ttl_and_counts() {
     let spec = CacheSpec::new(Eviction::Lru, Capacity::Items(10)).with_ttl_ns(100);
     let mut c = Cache::new(&spec).unwrap();
     assert_eq!(c.access(0, 1, 8), Access::Miss);
-    assert_eq!(c.access(100, 1, 8), Access::Hit, "still fresh at exactly t + ttl");
+    assert_eq!(
+        c.access(100, 1, 8),
+        Access::Hit,
+        "still fresh at exactly t + ttl"
+    );
     assert_eq!(c.access(101, 1, 8), Access::Miss, "expired after t + ttl");
     assert_eq!(c.stats().expirations, 1);
     assert!(c.get(150, 1));
@@ -326,7 +330,11 @@ fn insert_of_a_cached_key_refreshes_size_and_expiry_only() {
     assert_eq!(c.used_bytes(), 12);
     c.insert(9, 3, 1); // evicts 1, the oldest insertion
     assert!(!c.contains(9, 1) && c.contains(9, 2));
-    assert_eq!(c.stats().hits + c.stats().misses, 0, "insert is not a lookup");
+    assert_eq!(
+        c.stats().hits + c.stats().misses,
+        0,
+        "insert is not a lookup"
+    );
 }
 
 #[test]

@@ -60,7 +60,9 @@ impl TimeFormat {
     /// What the format accepts, for error messages.
     pub fn describe(self) -> &'static str {
         match self {
-            TimeFormat::Iso => "an ISO 8601 date-time such as 2023-11-16 18:17:03.98 or 2023-11-16T18:17:03Z",
+            TimeFormat::Iso => {
+                "an ISO 8601 date-time such as 2023-11-16 18:17:03.98 or 2023-11-16T18:17:03Z"
+            }
             TimeFormat::Clf => "an access-log date such as 01/Jul/1995:00:00:01 -0400",
             TimeFormat::Epoch(_) => "a non-negative decimal number",
         }
@@ -172,7 +174,11 @@ fn parse_clf(t: &[u8]) -> Option<u64> {
 /// A non-negative decimal number times `unit` nanoseconds.
 fn parse_decimal(t: &[u8], unit: u64) -> Option<u64> {
     let dot = t.iter().position(|&b| b == b'.').unwrap_or(t.len());
-    let whole = if dot == 0 { Some(0) } else { crate::parse_u64(&t[..dot]) }?;
+    let whole = if dot == 0 {
+        Some(0)
+    } else {
+        crate::parse_u64(&t[..dot])
+    }?;
     let mut ns = whole.checked_mul(unit)?;
     if dot < t.len() {
         let frac = &t[dot + 1..];
@@ -207,9 +213,18 @@ mod tests {
         let iso = |s: &str| TimeFormat::Iso.to_ns(s.as_bytes());
         // 2023-11-16T18:17:03Z = 1700158623 s.
         assert_eq!(iso("2023-11-16T18:17:03Z"), Some(1_700_158_623_000_000_000));
-        assert_eq!(iso("2023-11-16 18:17:03.9799600"), Some(1_700_158_623_979_960_000));
-        assert_eq!(iso("2023-11-16T20:17:03+02:00"), Some(1_700_158_623_000_000_000));
-        assert_eq!(iso("2023-11-16T18:17:03.1234567891"), Some(1_700_158_623_123_456_789));
+        assert_eq!(
+            iso("2023-11-16 18:17:03.9799600"),
+            Some(1_700_158_623_979_960_000)
+        );
+        assert_eq!(
+            iso("2023-11-16T20:17:03+02:00"),
+            Some(1_700_158_623_000_000_000)
+        );
+        assert_eq!(
+            iso("2023-11-16T18:17:03.1234567891"),
+            Some(1_700_158_623_123_456_789)
+        );
         assert_eq!(iso("2023-13-16 18:17:03"), None);
         assert_eq!(iso("1969-12-31 23:59:59"), None);
         assert_eq!(iso("16/11/2023"), None);
@@ -227,8 +242,17 @@ mod tests {
         assert_eq!(s.to_ns(b"12.5"), Some(12_500_000_000));
         assert_eq!(s.to_ns(b".25"), Some(250_000_000));
         assert_eq!(s.to_ns(b"-1"), None);
-        assert_eq!(TimeFormat::parse("ms").unwrap().to_ns(b"3.0000001"), Some(3_000_000));
-        assert_eq!(TimeFormat::detect(b"2023-11-16 18:17:03"), Some(TimeFormat::Iso));
-        assert_eq!(TimeFormat::detect(b"17"), Some(TimeFormat::Epoch(1_000_000_000)));
+        assert_eq!(
+            TimeFormat::parse("ms").unwrap().to_ns(b"3.0000001"),
+            Some(3_000_000)
+        );
+        assert_eq!(
+            TimeFormat::detect(b"2023-11-16 18:17:03"),
+            Some(TimeFormat::Iso)
+        );
+        assert_eq!(
+            TimeFormat::detect(b"17"),
+            Some(TimeFormat::Epoch(1_000_000_000))
+        );
     }
 }

@@ -46,11 +46,15 @@ pub fn looks_like_clf(line: &[u8]) -> bool {
 }
 
 fn find(hay: &[u8], from: usize, needle: u8) -> Option<usize> {
-    hay.get(from..)?.iter().position(|&b| b == needle).map(|i| i + from)
+    hay.get(from..)?
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| i + from)
 }
 
 fn parse(line: &[u8], row: u64) -> Result<Record, TraceError> {
-    let bad = |column: &str, value: &[u8], expected: &str| TraceError::row(row, column, value, expected);
+    let bad =
+        |column: &str, value: &[u8], expected: &str| TraceError::row(row, column, value, expected);
     let host_end = find(line, 0, b' ').ok_or_else(|| bad("line", line, "an access-log line"))?;
     let open = find(line, host_end, b'[').ok_or_else(|| bad("time", line, "a [date] field"))?;
     let close = find(line, open, b']').ok_or_else(|| bad("time", line, "a [date] field"))?;
@@ -58,11 +62,13 @@ fn parse(line: &[u8], row: u64) -> Result<Record, TraceError> {
     let at = TimeFormat::Clf
         .to_ns(date)
         .ok_or_else(|| bad("time", date, TimeFormat::Clf.describe()))?;
-    let q1 = find(line, close, b'"').ok_or_else(|| bad("request", &line[close..], "a quoted request"))?;
+    let q1 = find(line, close, b'"')
+        .ok_or_else(|| bad("request", &line[close..], "a quoted request"))?;
     // The request ends at the quote followed by ` <status> `.
     let mut q2 = q1;
     let (status, rest) = loop {
-        q2 = find(line, q2 + 1, b'"').ok_or_else(|| bad("request", &line[q1..], "a quoted request"))?;
+        q2 = find(line, q2 + 1, b'"')
+            .ok_or_else(|| bad("request", &line[q1..], "a quoted request"))?;
         let after = line[q2 + 1..].trim_ascii_start();
         let end = after.iter().position(|&b| b == b' ').unwrap_or(after.len());
         if let Some(s) = parse_u64(&after[..end]).filter(|s| (100..1000).contains(s)) {
@@ -134,13 +140,19 @@ mod tests {
         let mut r = ClfReader::new(log.as_bytes());
         let a = r.read().unwrap().unwrap();
         assert_eq!(a.at.as_nanos(), 804_571_201_000_000_000);
-        assert_eq!((a.key, a.size_bytes, a.status, a.op), (fnv1a64(b"/history/apollo/"), 6245, Some(200), Op::Read));
+        assert_eq!(
+            (a.key, a.size_bytes, a.status, a.op),
+            (fnv1a64(b"/history/apollo/"), 6245, Some(200), Op::Read)
+        );
         assert_eq!(a.client, Some(fnv1a64(b"199.72.81.55")));
         let b = r.read().unwrap().unwrap();
         assert_eq!((b.op, b.status, b.size_bytes), (Op::Write, Some(503), 0));
         assert_eq!(b.key, fnv1a64(b"/api/x?y=\\\"z\\\""));
         let c = r.read().unwrap().unwrap();
-        assert_eq!((c.key, c.status), (fnv1a64(b"/shuttle/countdown/"), Some(304)));
+        assert_eq!(
+            (c.key, c.status),
+            (fnv1a64(b"/shuttle/countdown/"), Some(304))
+        );
         assert!(r.read().unwrap().is_none());
     }
 
@@ -150,7 +162,11 @@ mod tests {
         let mut r = ClfReader::new(log.as_bytes());
         assert!(r.read().unwrap().is_some());
         let err = r.read().unwrap_err();
-        assert!(err.to_string().starts_with("row 2, column `time`: \"31/Foo/1995:00:00:01 -0400\""), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("row 2, column `time`: \"31/Foo/1995:00:00:01 -0400\""),
+            "{err}"
+        );
         assert!(err.is_row_error());
         assert!(!looks_like_clf(b"t_ns,key"));
     }

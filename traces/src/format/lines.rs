@@ -113,10 +113,10 @@ impl<R: BufRead> CountsReader<R> {
     }
 
     fn cell(&self) -> &[u8] {
-        let fields = self.line.split(|&b| b == b',');
+        let mut fields = self.line.split(|&b| b == b',');
         let cell = match self.column {
             Some(c) => fields.clone().nth(c).unwrap_or(b""),
-            None => fields.last().unwrap_or(b""),
+            None => fields.next_back().unwrap_or(b""),
         };
         cell.trim_ascii()
     }
@@ -134,8 +134,15 @@ impl<R: BufRead> Source for CountsReader<R> {
                 if self.row == 1 {
                     continue; // header
                 }
-                let column = self.column.map_or("count".to_owned(), |c| format!("column {}", c + 1));
-                return Err(TraceError::row(self.row, &column, cell, "a request count (unsigned integer)"));
+                let column = self
+                    .column
+                    .map_or("count".to_owned(), |c| format!("column {}", c + 1));
+                return Err(TraceError::row(
+                    self.row,
+                    &column,
+                    cell,
+                    "a request count (unsigned integer)",
+                ));
             };
             if self.started {
                 self.interval += 1;
@@ -148,9 +155,8 @@ impl<R: BufRead> Source for CountsReader<R> {
         let offset = (2 * u128::from(self.emitted) + 1) * u128::from(self.interval_ns)
             / (2 * u128::from(self.count));
         self.emitted += 1;
-        let at = u64::try_from(start + offset).map_err(|_| {
-            TraceError::Format("count series longer than 584 years".to_owned())
-        })?;
+        let at = u64::try_from(start + offset)
+            .map_err(|_| TraceError::Format("count series longer than 584 years".to_owned()))?;
         Ok(Some(Record::new(Timestamp::from_nanos(at), 0, 0)))
     }
 
@@ -178,7 +184,10 @@ mod tests {
     #[test]
     fn txt_ids_are_keys_without_time() {
         let r = all(TxtReader::new("5\n/a\n\n5\r\n".as_bytes())).unwrap();
-        assert_eq!(r.iter().map(|r| r.key).collect::<Vec<_>>(), [5, crate::fnv1a64(b"/a"), 5]);
+        assert_eq!(
+            r.iter().map(|r| r.key).collect::<Vec<_>>(),
+            [5, crate::fnv1a64(b"/a"), 5]
+        );
         assert!(!TxtReader::new(&b""[..]).timed());
     }
 
@@ -192,6 +201,9 @@ mod tests {
         assert_eq!(r.len(), 4);
         assert_eq!(r[3].at.as_nanos(), 150_000_000_000);
         let err = all(CountsReader::new("1\nx\n".as_bytes(), 1, None)).unwrap_err();
-        assert_eq!(err.to_string(), "row 2, column `count`: \"x\" is not a request count (unsigned integer)");
+        assert_eq!(
+            err.to_string(),
+            "row 2, column `count`: \"x\" is not a request count (unsigned integer)"
+        );
     }
 }

@@ -123,7 +123,9 @@ impl<R: Read> MappedReader<R> {
         ];
         let mut cols: [Option<(usize, String)>; FIELDS] = Default::default();
         for (slot, spec) in cols.iter_mut().zip(specs) {
-            *slot = spec.map(|c| resolve(c, &header, mapping.has_header)).transpose()?;
+            *slot = spec
+                .map(|c| resolve(c, &header, mapping.has_header))
+                .transpose()?;
         }
         Ok(MappedReader {
             csv,
@@ -163,7 +165,12 @@ impl<R: Read> MappedReader<R> {
         let format = match self.time_format {
             Some(f) => f,
             None => TimeFormat::detect(cell).ok_or_else(|| {
-                TraceError::row(row, name, cell, format!("a timestamp in {}", TimeFormat::ACCEPTED))
+                TraceError::row(
+                    row,
+                    name,
+                    cell,
+                    format!("a timestamp in {}", TimeFormat::ACCEPTED),
+                )
             })?,
         };
         let at = format
@@ -178,13 +185,23 @@ impl<R: Read> MappedReader<R> {
         let op = match self.cell(3) {
             None => Op::Read,
             Some((c, name)) => parse_op(c).ok_or_else(|| {
-                TraceError::row(row, name, c, "read/get/r/head or write/set/put/w/post/delete/update/patch")
+                TraceError::row(
+                    row,
+                    name,
+                    c,
+                    "read/get/r/head or write/set/put/w/post/delete/update/patch",
+                )
             })?,
         };
         let status = match self.int(7)? {
             None => None,
             Some(s) => Some(u16::try_from(s).map_err(|_| {
-                TraceError::row(row, NAMES[7], s.to_string().as_bytes(), "a status code up to 65535")
+                TraceError::row(
+                    row,
+                    NAMES[7],
+                    s.to_string().as_bytes(),
+                    "a status code up to 65535",
+                )
             })?),
         };
         let mut record = Record {
@@ -214,13 +231,23 @@ impl<R: Read> MappedReader<R> {
     }
 }
 
-fn resolve(col: &Col, header: &csv::ByteRecord, has_header: bool) -> Result<(usize, String), TraceError> {
-    let found = || header.iter().map(|h| String::from_utf8_lossy(h).into_owned()).collect();
+fn resolve(
+    col: &Col,
+    header: &csv::ByteRecord,
+    has_header: bool,
+) -> Result<(usize, String), TraceError> {
+    let found = || {
+        header
+            .iter()
+            .map(|h| String::from_utf8_lossy(h).into_owned())
+            .collect()
+    };
     match col {
         Col::At(i) => {
-            let name = header
-                .get(*i)
-                .map_or_else(|| format!("column {}", i + 1), |h| String::from_utf8_lossy(h).into_owned());
+            let name = header.get(*i).map_or_else(
+                || format!("column {}", i + 1),
+                |h| String::from_utf8_lossy(h).into_owned(),
+            );
             Ok((*i, name))
         }
         Col::Named(name) if !has_header => Err(TraceError::Format(format!(
@@ -294,7 +321,14 @@ mod tests {
         m.time_format = TimeFormat::parse("s");
         let text = "version,time,op,size,lbn\n1,5633898,2a,512,42932745\n1,5633899,2a,4096,7\n";
         let r = read(text, &m).unwrap();
-        assert_eq!(r[0], Record::new(Timestamp::from_nanos(5_633_898_000_000_000), 42_932_745, 512));
+        assert_eq!(
+            r[0],
+            Record::new(
+                Timestamp::from_nanos(5_633_898_000_000_000),
+                42_932_745,
+                512
+            )
+        );
         assert_eq!((r[1].key, r[1].size_bytes), (7, 4096));
         m.hash_keys = true;
         assert_eq!(read(text, &m).unwrap()[1].key, fnv1a64(b"7"));
@@ -310,9 +344,18 @@ mod tests {
         assert_eq!(r[1].at.as_nanos() - r[0].at.as_nanos(), 52_000_000);
         assert_eq!(r[0].size_bytes, 4808);
         let err = read("TIMESTAMP,ContextTokens\nyesterday,1\n", &m).unwrap_err();
-        assert!(err.to_string().starts_with("row 2, column `TIMESTAMP`: \"yesterday\""), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("row 2, column `TIMESTAMP`: \"yesterday\""),
+            "{err}"
+        );
         m.size = Some(Col::Named("tokens".into()));
-        assert!(read(text, &m).unwrap_err().to_string().contains("no column named \"tokens\""));
+        assert!(
+            read(text, &m)
+                .unwrap_err()
+                .to_string()
+                .contains("no column named \"tokens\"")
+        );
     }
 
     #[test]
@@ -322,8 +365,15 @@ mod tests {
         m.op = Some(Col::At(1));
         m.time_format = TimeFormat::parse("ms");
         let r = read("1,GET\n2,Put\n", &m).unwrap();
-        assert_eq!((r[0].op, r[1].op, r[1].at.as_nanos()), (Op::Read, Op::Write, 2_000_000));
+        assert_eq!(
+            (r[0].op, r[1].op, r[1].at.as_nanos()),
+            (Op::Read, Op::Write, 2_000_000)
+        );
         let err = read("1,frob\n", &m).unwrap_err();
-        assert!(err.to_string().starts_with("row 1, column `column 2`: \"frob\""), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("row 1, column `column 2`: \"frob\""),
+            "{err}"
+        );
     }
 }
