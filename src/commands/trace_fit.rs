@@ -106,12 +106,7 @@ pub fn fit_counts(counts: &[u64], dt_s: f64) -> Vec<Fitted> {
     out
 }
 
-fn diurnal(
-    counts: &[u64],
-    dt_s: f64,
-    mean_c: f64,
-    ll: &LogLik<'_>,
-) -> Fitted {
+fn diurnal(counts: &[u64], dt_s: f64, mean_c: f64, ll: &LogLik<'_>) -> Fitted {
     let w = 2.0 * PI / DAY_S;
     let t = |i: usize| (i as f64 + 0.5) * dt_s;
     // Least squares of c on [1, sin wt, cos wt].
@@ -363,9 +358,7 @@ fn flush(
 ) {
     for (route, l) in latencies.drain(..) {
         let name = route.map_or("(none)", |r| names.name(r));
-        work.entry(name.to_owned())
-            .or_default()
-            .push(l as f64);
+        work.entry(name.to_owned()).or_default().push(l as f64);
     }
 }
 
