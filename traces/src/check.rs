@@ -118,6 +118,7 @@ impl<S: Source> Checked<S> {
     /// [`TraceError::Empty`] at the end of a trace without records; the
     /// source's errors (row errors only when not skipping); time order
     /// violations.
+    #[inline]
     pub fn read(&mut self) -> Result<Option<Record>, TraceError> {
         let next = match self.options.sort_window_ns {
             None => self.read_in_order()?,
@@ -136,6 +137,7 @@ impl<S: Source> Checked<S> {
         }
     }
 
+    #[inline]
     fn read_good(&mut self) -> Result<Option<Record>, TraceError> {
         loop {
             match self.source.read() {
@@ -150,6 +152,7 @@ impl<S: Source> Checked<S> {
         }
     }
 
+    #[inline]
     fn read_in_order(&mut self) -> Result<Option<Record>, TraceError> {
         let Some(record) = self.read_good()? else {
             return Ok(None);

@@ -174,6 +174,7 @@ macro_rules! each {
 }
 
 impl Source for AnySource {
+    #[inline]
     fn read(&mut self) -> Result<Option<Record>, TraceError> {
         each!(self, r => Source::read(r))
     }

@@ -119,6 +119,7 @@ impl<R: Read> OracleReader<R> {
 }
 
 impl<R: Read> Source for OracleReader<R> {
+    #[inline]
     fn read(&mut self) -> Result<Option<Record>, TraceError> {
         OracleReader::read(self)
     }
