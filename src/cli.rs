@@ -79,6 +79,10 @@ pub struct TraceInspectArgs {
     /// The trace.
     #[command(flatten)]
     pub input: TraceInput,
+    /// Draw `rate.svg` (arrival rate over time) and `popularity.svg` (key
+    /// popularity curve) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
 }
 
 /// `headroom trace convert`.
@@ -111,6 +115,10 @@ pub struct TraceCacheArgs {
     /// Write the CSV to this file (atomically) instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Draw the miss-ratio curve (miss ratio against size, per eviction)
+    /// into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
 }
 
 /// `headroom trace fit`.

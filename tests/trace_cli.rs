@@ -149,6 +149,25 @@ fn inspect_and_fit_read_the_azure_and_nasa_samples() {
         "{s}"
     );
     let nasa = sample("nasa-http-1995/nasa_requests_per_minute.csv.gz");
+    let dir = tmp("plots");
+    let out = headroom(&[
+        "trace",
+        "inspect",
+        nasa.to_str().unwrap(),
+        "--plot",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        std::fs::read_to_string(dir.join("rate.svg"))
+            .unwrap()
+            .contains("Arrival rate")
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("popularity.svg"))
+            .unwrap()
+            .contains("Key popularity")
+    );
     let out = headroom(&["trace", "fit", nasa.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);

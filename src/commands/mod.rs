@@ -6,3 +6,4 @@ pub mod trace;
 pub mod trace_cache;
 pub mod trace_fit;
 pub mod trace_inspect;
+pub mod trace_plot;

@@ -96,6 +96,9 @@ pub fn run(args: TraceCacheArgs) -> anyhow::Result<ExitCode> {
             s.byte_miss_ratio()
         ));
     }
+    if let Some(path) = &args.plot {
+        plot(path, &caches)?;
+    }
     match &args.out {
         None => print!("{csv}"),
         Some(path) => {
@@ -110,4 +113,27 @@ pub fn run(args: TraceCacheArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn plot(path: &std::path::Path, caches: &[(Eviction, String, Cache)]) -> anyhow::Result<()> {
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut unit = "objects";
+    for (e, _, cache) in caches {
+        let size = match cache.spec().capacity {
+            Capacity::Items(n) => n as f64,
+            Capacity::Bytes(n) => {
+                unit = "MiB";
+                n as f64 / f64::from(1u32 << 20)
+            }
+        };
+        let point = (size, cache.stats().miss_ratio());
+        match series.iter_mut().find(|s| s.0 == e.name()) {
+            Some(s) => s.1.push(point),
+            None => series.push((e.name().to_owned(), vec![point])),
+        }
+    }
+    for s in &mut series {
+        s.1.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    super::trace_plot::miss_ratio_curve(path, unit, &series)
 }

@@ -120,6 +120,8 @@ pub fn run(args: TraceInspectArgs) -> anyhow::Result<ExitCode> {
     let mut bytes = 0u64;
     let mut keys: HashMap<u64, u64, BuildHasherDefault<Fnv>> = HashMap::default();
     let mut keys_overflow = false;
+    // Per-minute counts for the rate plot (bounded by the span).
+    let mut per_minute: Vec<u32> = Vec::new();
     while let Some(r) = trace.next_record()? {
         let t = r.at.as_nanos();
         if rows == 0 {
@@ -131,6 +133,15 @@ pub fn run(args: TraceInspectArgs) -> anyhow::Result<ExitCode> {
         rows += 1;
         seconds.add(t - first);
         minutes.add(t - first);
+        if args.plot.is_some() {
+            let m = ((t - first) / 60_000_000_000) as usize;
+            if m < 50_000_000 {
+                if per_minute.len() <= m {
+                    per_minute.resize(m + 1, 0);
+                }
+                per_minute[m] = per_minute[m].saturating_add(1);
+            }
+        }
         writes += u64::from(r.op == Op::Write);
         bytes += r.size_bytes;
         if keys.len() < KEY_LIMIT || keys.contains_key(&r.key) {
@@ -191,6 +202,29 @@ pub fn run(args: TraceInspectArgs) -> anyhow::Result<ExitCode> {
         writes as f64 / rows.max(1) as f64
     );
     println!("bytes requested  {bytes}");
+    if let Some(dir) = &args.plot {
+        std::fs::create_dir_all(dir)?;
+        // Mean rate per bucket of minutes, at most ~3000 points.
+        let per = per_minute.len().div_ceil(3000).max(1);
+        let pts: Vec<(f64, f64)> = per_minute
+            .chunks(per)
+            .enumerate()
+            .map(|(i, c)| {
+                let total: u64 = c.iter().map(|&x| u64::from(x)).sum();
+                (
+                    (i * per) as f64 / 60.0,
+                    total as f64 / (60.0 * c.len() as f64),
+                )
+            })
+            .collect();
+        super::trace_plot::rate_over_time(&dir.join("rate.svg"), &pts, &format!("{per} min"))?;
+        super::trace_plot::popularity(&dir.join("popularity.svg"), &counts)?;
+        eprintln!(
+            "plots: {}/rate.svg, {}/popularity.svg",
+            dir.display(),
+            dir.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

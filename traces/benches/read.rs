@@ -46,7 +46,13 @@ fn read(c: &mut Criterion) {
     });
     group.bench_function("oracleGeneral/open+checked", |b| {
         b.iter(|| {
-            let o = headroom_traces::open(Box::new(Cursor::new(oracle.clone())), "t.oracleGeneral", None, "").unwrap();
+            let o = headroom_traces::open(
+                Box::new(Cursor::new(oracle.clone())),
+                "t.oracleGeneral",
+                None,
+                "",
+            )
+            .unwrap();
             let mut r = Checked::new(o.source, CheckOptions::default());
             let mut sum = 0u64;
             while let Some(rec) = r.read().unwrap() {
@@ -67,7 +73,8 @@ fn read(c: &mut Criterion) {
     });
     group.bench_function("headroom-csv/open+checked", |b| {
         b.iter(|| {
-            let o = headroom_traces::open(Box::new(Cursor::new(csv.clone())), "t.csv", None, "").unwrap();
+            let o = headroom_traces::open(Box::new(Cursor::new(csv.clone())), "t.csv", None, "")
+                .unwrap();
             let mut r = Checked::new(o.source, CheckOptions::default());
             let mut sum = 0u64;
             while let Some(rec) = r.read().unwrap() {

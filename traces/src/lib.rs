@@ -26,6 +26,6 @@ pub mod time;
 pub use check::{CheckOptions, Checked, SORT_WINDOW_LIMIT, Source};
 pub use error::TraceError;
 pub use format::headroom::{CsvReader, CsvWriter, HEADER, Row};
-pub use open::{AnySource, Compression, Format, FormatOptions, Input, Opened, detect, open};
 pub use headroom_policy::time::Timestamp;
+pub use open::{AnySource, Compression, Format, FormatOptions, Input, Opened, detect, open};
 pub use record::{NameError, NameId, Names, Op, Record, fnv1a64, key_of, parse_u64};
