@@ -296,4 +296,10 @@ fn skip_bad_rows_and_sort_window_recover() {
         .map(|l| l[..2].to_owned())
         .collect();
     assert_eq!(rows, ["10", "15", "20", "30"]);
+    // A trace shorter than the fast path's lookahead: every request counted.
+    let o = headroom(&[
+        "trace", "cache", sample("broken/backwards.csv").to_str().unwrap(), "--sort-window", "10ns",
+        "--sizes", "2",
+    ]);
+    assert_eq!(text(&o.stdout).lines().nth(1), Some("lru,2,4,4,1.000000,1.000000"));
 }

@@ -73,6 +73,14 @@ impl Index {
         }
     }
 
+    /// The slot at `key`'s home position: loading it early (a few requests
+    /// ahead) lets the CPU fetch it while other work goes on.
+    #[inline]
+    pub(crate) fn home_slot(&self, key: u64) -> u64 {
+        let tag = mix(key) as u32;
+        self.slots[tag as usize & self.mask]
+    }
+
     /// Adds `key -> node`; the key must be absent.
     #[inline]
     pub(crate) fn insert(&mut self, key: u64, node: u32) {

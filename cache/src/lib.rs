@@ -409,6 +409,21 @@ impl Cache {
         Access::Miss
     }
 
+    /// Loads the memory a later request for `key` will touch first (its
+    /// index slot and, when the slot is occupied, that node), changing
+    /// nothing. A trace replay calls it a few requests ahead so the loads
+    /// overlap (software pipelining without `unsafe` prefetch intrinsics);
+    /// the returned value only keeps the loads from being optimised away.
+    #[inline]
+    pub fn warm(&self, key: u64) -> u64 {
+        let slot = self.index.home_slot(key);
+        let node = (slot as u32).wrapping_sub(1);
+        match self.arena.nodes.get(node as usize) {
+            Some(n) if slot != 0 => slot ^ n.key,
+            _ => slot,
+        }
+    }
+
     /// Whether `key` is cached and fresh at `now_ns`, changing nothing.
     pub fn contains(&self, now_ns: u64, key: u64) -> bool {
         self.find(key).is_some_and(|i| !self.is_expired(i, now_ns))

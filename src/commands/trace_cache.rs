@@ -14,6 +14,9 @@ use crate::InputError;
 use crate::cli::TraceCacheArgs;
 use crate::output::write_atomically;
 
+/// Requests between reading a record and applying it.
+const LOOKAHEAD: usize = 8;
+
 /// The CSV header.
 pub const HEADER: &str = "eviction,size,requests,misses,miss_ratio,byte_miss_ratio";
 
@@ -76,12 +79,40 @@ pub fn run(args: TraceCacheArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let mut trace = open_trace(&args.input)?;
-    while let Some(r) = trace.next_record()? {
-        let t = r.at.as_nanos();
-        for (_, _, cache) in &mut caches {
-            cache.access(t, r.key, r.size_bytes);
+    // Requests are applied LOOKAHEAD records after they are read, and each
+    // cache warms the memory of a key when it is read, so cache misses of
+    // consecutive requests overlap.
+    let mut ring = [(0u64, 0u64, 0u64); LOOKAHEAD];
+    let (mut read, mut warmth) = (0usize, 0u64);
+    loop {
+        let next = trace.next_record()?;
+        match next {
+            Some(r) => {
+                let i = read % LOOKAHEAD;
+                if read >= LOOKAHEAD {
+                    let (t, key, size) = ring[i];
+                    for (_, _, cache) in &mut caches {
+                        cache.access(t, key, size);
+                    }
+                }
+                for (_, _, cache) in &caches {
+                    warmth = warmth.wrapping_add(cache.warm(r.key));
+                }
+                ring[i] = (r.at.as_nanos(), r.key, r.size_bytes);
+                read += 1;
+            }
+            None => {
+                for k in read.saturating_sub(LOOKAHEAD)..read {
+                    let (t, key, size) = ring[k % LOOKAHEAD];
+                    for (_, _, cache) in &mut caches {
+                        cache.access(t, key, size);
+                    }
+                }
+                break;
+            }
         }
     }
+    std::hint::black_box(warmth);
     trace.report_skipped();
     let mut csv = format!("{HEADER}\n");
     for (e, label, cache) in &caches {
