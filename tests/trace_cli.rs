@@ -101,6 +101,11 @@ fn libcachesim_csv_with_column_options_reads_the_csv_sample() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     assert!(s.contains("rows             113872"), "{s}");
+    assert!(s.contains("distinct keys    48974"), "{s}");
+    assert!(
+        s.contains("working set      distinct keys per hour: first 35117"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -298,8 +303,16 @@ fn skip_bad_rows_and_sort_window_recover() {
     assert_eq!(rows, ["10", "15", "20", "30"]);
     // A trace shorter than the fast path's lookahead: every request counted.
     let o = headroom(&[
-        "trace", "cache", sample("broken/backwards.csv").to_str().unwrap(), "--sort-window", "10ns",
-        "--sizes", "2",
+        "trace",
+        "cache",
+        sample("broken/backwards.csv").to_str().unwrap(),
+        "--sort-window",
+        "10ns",
+        "--sizes",
+        "2",
     ]);
-    assert_eq!(text(&o.stdout).lines().nth(1), Some("lru,2,4,4,1.000000,1.000000"));
+    assert_eq!(
+        text(&o.stdout).lines().nth(1),
+        Some("lru,2,4,4,1.000000,1.000000")
+    );
 }

@@ -118,7 +118,9 @@ pub fn run(args: TraceInspectArgs) -> anyhow::Result<ExitCode> {
     let mut gaps = Welford::new();
     let mut writes = 0u64;
     let mut bytes = 0u64;
-    let mut keys: HashMap<u64, u64, BuildHasherDefault<Fnv>> = HashMap::default();
+    // key -> (requests, last hour seen + 1): counts and the working set.
+    let mut keys: HashMap<u64, (u64, u64), BuildHasherDefault<Fnv>> = HashMap::default();
+    let mut working_set: Vec<u64> = Vec::new();
     let mut keys_overflow = false;
     // Per-minute counts for the rate plot (bounded by the span).
     let mut per_minute: Vec<u32> = Vec::new();
@@ -144,8 +146,20 @@ pub fn run(args: TraceInspectArgs) -> anyhow::Result<ExitCode> {
         }
         writes += u64::from(r.op == Op::Write);
         bytes += r.size_bytes;
+        let hour = (t - first) / 3_600_000_000_000;
         if keys.len() < KEY_LIMIT || keys.contains_key(&r.key) {
-            *keys.entry(r.key).or_default() += 1;
+            let e = keys.entry(r.key).or_default();
+            e.0 += 1;
+            if e.1 != hour + 1 {
+                e.1 = hour + 1;
+                let h = hour as usize;
+                if h < 10_000_000 {
+                    if working_set.len() <= h {
+                        working_set.resize(h + 1, 0);
+                    }
+                    working_set[h] += 1;
+                }
+            }
         } else {
             keys_overflow = true;
         }
@@ -180,7 +194,7 @@ pub fn run(args: TraceInspectArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("span             untimed (records carry no timestamps)");
     }
-    let mut counts: Vec<u64> = keys.into_values().collect();
+    let mut counts: Vec<u64> = keys.into_values().map(|(c, _)| c).collect();
     counts.sort_unstable_by(|a, b| b.cmp(a));
     let bound = if keys_overflow { ">= " } else { "" };
     println!("distinct keys    {bound}{}", counts.len());
@@ -197,6 +211,18 @@ pub fn run(args: TraceInspectArgs) -> anyhow::Result<ExitCode> {
         ones as f64 / counts.len().max(1) as f64
     );
     println!("zipf s (fitted)  {:.3}", zipf_s(&counts));
+    if trace.records.timed() && !working_set.is_empty() {
+        let mut sorted = working_set.clone();
+        sorted.sort_unstable();
+        println!(
+            "working set      distinct keys per hour: first {}, median {}, max {}, last {} ({} hours)",
+            working_set[0],
+            sorted[sorted.len() / 2],
+            sorted[sorted.len() - 1],
+            working_set[working_set.len() - 1],
+            working_set.len()
+        );
+    }
     println!(
         "writes           {:.4} of requests",
         writes as f64 / rows.max(1) as f64

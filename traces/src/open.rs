@@ -76,7 +76,8 @@ impl Format {
             "timestamped" => Format::Timestamped,
             "parquet" => {
                 return Err(TraceError::Format(
-                    "Parquet traces are not supported by this build; convert to Headroom CSV"
+                    "Parquet traces are not supported yet; convert them to Headroom's trace CSV \
+                     (for example with polars or pandas) and read that"
                         .to_owned(),
                 ));
             }
