@@ -80,3 +80,53 @@ fn lfu_reproduces_libcachesim_miss_counts_exactly() {
         ],
     );
 }
+
+/// `cloudPhysicsIO.csv` read with libCacheSim's column mapping (time col 2,
+/// id col 5, size col 4, header) through Headroom's `csv` reader.
+fn csv_sample() -> Vec<Record> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("traces/samples/cloudphysics-io/cloudPhysicsIO.csv");
+    let opened = headroom_traces::open(
+        Box::new(File::open(path).unwrap()),
+        "cloudPhysicsIO.csv",
+        Some(headroom_traces::Format::Csv),
+        "time-col=2,obj-id-col=5,obj-size-col=4,has-header=true",
+    )
+    .unwrap();
+    headroom_traces::Checked::new(opened.source, headroom_traces::CheckOptions::default())
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn lru_on_the_csv_sample_reproduces_test_simulator_c_with_and_without_ttl() {
+    // libCacheSim test/test_simulator.c: sizes change between requests of an
+    // object and LRU keeps the size of the first miss.
+    let records = csv_sample();
+    assert_eq!(records.len(), 113_872);
+    let want_plain: [u64; 8] = [93151, 87793, 83135, 81609, 72481, 72106, 71973, 71702];
+    let want_bytes: [u64; 8] = [
+        4035348480, 3841399808, 3660518400, 3613104640, 3087721984, 3080147456, 3075377664,
+        3059534336,
+    ];
+    let want_ttl: [u64; 8] = [93240, 87890, 83268, 81743, 72649, 72284, 72165, 72086];
+    for k in 0..8 {
+        let size = 128 * MIB * (k as u64 + 1);
+        let mut spec = CacheSpec::new(Eviction::Lru, Capacity::Bytes(size));
+        spec.update_size_on_hit = false;
+        assert_eq!(
+            misses(&records, &spec),
+            (want_plain[k], want_bytes[k]),
+            "{} MiB",
+            size / MIB
+        );
+        // default_ttl = 2400 (the trace's time unit is seconds).
+        let ttl = spec.with_ttl_ns(2400 * 1_000_000_000);
+        assert_eq!(
+            misses(&records, &ttl).0,
+            want_ttl[k],
+            "ttl, {} MiB",
+            size / MIB
+        );
+    }
+}
