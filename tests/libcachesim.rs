@@ -110,13 +110,14 @@ fn lru_on_the_csv_sample_reproduces_test_simulator_c_with_and_without_ttl() {
         3059534336,
     ];
     let want_ttl: [u64; 8] = [93240, 87890, 83268, 81743, 72649, 72284, 72165, 72086];
-    for k in 0..8 {
+    let wants = want_plain.iter().zip(want_bytes).zip(want_ttl);
+    for (k, ((plain, bytes), ttl_misses)) in wants.enumerate() {
         let size = 128 * MIB * (k as u64 + 1);
         let mut spec = CacheSpec::new(Eviction::Lru, Capacity::Bytes(size));
         spec.update_size_on_hit = false;
         assert_eq!(
             misses(&records, &spec),
-            (want_plain[k], want_bytes[k]),
+            (*plain, bytes),
             "{} MiB",
             size / MIB
         );
@@ -124,7 +125,7 @@ fn lru_on_the_csv_sample_reproduces_test_simulator_c_with_and_without_ttl() {
         let ttl = spec.with_ttl_ns(2400 * 1_000_000_000);
         assert_eq!(
             misses(&records, &ttl).0,
-            want_ttl[k],
+            ttl_misses,
             "ttl, {} MiB",
             size / MIB
         );
