@@ -31,6 +31,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::run(args),
+        Command::Trace(args) => commands::trace::run(args),
     };
     match result {
         Ok(code) => code,
@@ -46,6 +47,9 @@ fn main() -> ExitCode {
 }
 
 fn is_input_error(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|e| e.is::<InputError>() || e.is::<headroom_models::ScenarioError>())
+    err.chain().any(|e| {
+        e.is::<InputError>()
+            || e.is::<headroom_models::ScenarioError>()
+            || e.is::<headroom_traces::TraceError>()
+    })
 }

@@ -106,6 +106,7 @@ fn members_are_the_documented_crates() {
         "headroom-sim",
         "headroom-models",
         "headroom-traces",
+        "headroom-cache",
     ] {
         assert!(g.members.contains(name), "{name} is a workspace member");
     }
@@ -131,6 +132,11 @@ fn arrows_between_members_point_one_way() {
         "sim uses only policy's time types"
     );
     assert_eq!(g.member_deps("headroom-traces"), set(&["headroom-policy"]));
+    assert_eq!(
+        g.member_deps("headroom-cache"),
+        set(&[]),
+        "cache depends on no other member"
+    );
     let models = g.member_deps("headroom-models");
     assert!(
         !models.contains("headroom"),
@@ -154,6 +160,7 @@ fn deterministic_crates_have_no_runtime_or_network() {
         "headroom-sim",
         "headroom-models",
         "headroom-traces",
+        "headroom-cache",
     ] {
         let deps = g.transitive(krate);
         for rt in RUNTIMES {
@@ -174,4 +181,14 @@ fn policy_is_nearly_dependency_free() {
             "policy depends on {dep}; allowed: {allowed:?}"
         );
     }
+}
+
+#[test]
+fn cache_is_std_only() {
+    let g = graph();
+    assert_eq!(
+        g.direct("headroom-cache"),
+        BTreeSet::new(),
+        "headroom-cache has no normal dependencies (std only)"
+    );
 }

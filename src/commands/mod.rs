@@ -2,3 +2,8 @@
 
 pub mod check;
 pub mod run;
+pub mod trace;
+pub mod trace_cache;
+pub mod trace_fit;
+pub mod trace_inspect;
+pub mod trace_plot;

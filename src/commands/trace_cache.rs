@@ -1,0 +1,170 @@
+//! `headroom trace cache`: miss ratios straight from a trace, no event
+//! queue. Every (eviction, size) cache sees every record in one pass, with
+//! libCacheSim's semantics (`Cache::access`: every request is a lookup, a
+//! miss admits the object); output columns are exactly
+//! `eviction,size,requests,misses,miss_ratio,byte_miss_ratio`.
+
+use std::process::ExitCode;
+
+use headroom_cache::{Cache, CacheSpec, Capacity, Eviction};
+use headroom_models::units::Bytes;
+
+use super::trace::open_trace;
+use crate::InputError;
+use crate::cli::TraceCacheArgs;
+use crate::output::write_atomically;
+
+/// Requests between reading a record and applying it.
+const LOOKAHEAD: usize = 8;
+
+/// The CSV header.
+pub const HEADER: &str = "eviction,size,requests,misses,miss_ratio,byte_miss_ratio";
+
+/// Parses `--sizes`: plain integers are objects, sizes with a unit bytes
+/// (objects only with `--ignore-obj-size`).
+fn sizes(text: &str, ignore_obj_size: bool) -> anyhow::Result<Vec<(String, Capacity)>> {
+    let mut out = Vec::new();
+    for s in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let capacity = match s.parse::<u64>() {
+            Ok(n) => Capacity::Items(n),
+            Err(_) if ignore_obj_size => {
+                return Err(InputError(format!(
+                    "--sizes {s:?}: with --ignore-obj-size sizes are numbers of objects (plain integers)"
+                ))
+                .into());
+            }
+            Err(_) => Capacity::Bytes(
+                Bytes::parse(s)
+                    .map_err(|e| InputError(format!("--sizes {s:?}: {e}")))?
+                    .get(),
+            ),
+        };
+        if matches!(capacity, Capacity::Items(0) | Capacity::Bytes(0)) {
+            return Err(InputError(format!("--sizes {s:?}: a cache size must be positive")).into());
+        }
+        out.push((s.to_owned(), capacity));
+    }
+    if out.is_empty() {
+        return Err(InputError("--sizes: give at least one size".to_owned()).into());
+    }
+    Ok(out)
+}
+
+fn evictions(text: &str) -> anyhow::Result<Vec<Eviction>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|e| match Eviction::parse(e) {
+            Ok(Eviction::TtlOnly) => Err(InputError(
+                "--eviction ttl-only needs a TTL; trace cache takes lru, fifo, lfu, s3-fifo"
+                    .to_owned(),
+            )
+            .into()),
+            Ok(e) => Ok(e),
+            Err(err) => Err(InputError(format!("--eviction: {err}")).into()),
+        })
+        .collect()
+}
+
+/// Runs the fast path.
+pub fn run(args: TraceCacheArgs) -> anyhow::Result<ExitCode> {
+    let evictions = evictions(&args.eviction)?;
+    let sizes = sizes(&args.sizes, args.ignore_obj_size)?;
+    let mut caches = Vec::new();
+    for &e in &evictions {
+        for (label, capacity) in &sizes {
+            let cache = Cache::new(&CacheSpec::new(e, *capacity))
+                .map_err(|err| InputError(format!("--sizes {label}: {err}")))?;
+            caches.push((e, label.clone(), cache));
+        }
+    }
+    let mut trace = open_trace(&args.input)?;
+    // Requests are applied LOOKAHEAD records after they are read, and each
+    // cache warms the memory of a key when it is read, so cache misses of
+    // consecutive requests overlap.
+    let mut ring = [(0u64, 0u64, 0u64); LOOKAHEAD];
+    let (mut read, mut warmth) = (0usize, 0u64);
+    loop {
+        let next = trace.next_record()?;
+        match next {
+            Some(r) => {
+                let i = read % LOOKAHEAD;
+                if read >= LOOKAHEAD {
+                    let (t, key, size) = ring[i];
+                    for (_, _, cache) in &mut caches {
+                        cache.access(t, key, size);
+                    }
+                }
+                for (_, _, cache) in &caches {
+                    warmth = warmth.wrapping_add(cache.warm(r.key));
+                }
+                ring[i] = (r.at.as_nanos(), r.key, r.size_bytes);
+                read += 1;
+            }
+            None => {
+                for k in read.saturating_sub(LOOKAHEAD)..read {
+                    let (t, key, size) = ring[k % LOOKAHEAD];
+                    for (_, _, cache) in &mut caches {
+                        cache.access(t, key, size);
+                    }
+                }
+                break;
+            }
+        }
+    }
+    std::hint::black_box(warmth);
+    trace.report_skipped();
+    let mut csv = format!("{HEADER}\n");
+    for (e, label, cache) in &caches {
+        let s = cache.stats();
+        csv.push_str(&format!(
+            "{},{},{},{},{:.6},{:.6}\n",
+            e.name(),
+            label,
+            s.hits + s.misses,
+            s.misses,
+            s.miss_ratio(),
+            s.byte_miss_ratio()
+        ));
+    }
+    if let Some(path) = &args.plot {
+        plot(path, &caches)?;
+    }
+    match &args.out {
+        None => print!("{csv}"),
+        Some(path) => {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let name = path
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+            write_atomically(dir, &[(name.as_str(), csv.into_bytes())])?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plot(path: &std::path::Path, caches: &[(Eviction, String, Cache)]) -> anyhow::Result<()> {
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut unit = "objects";
+    for (e, _, cache) in caches {
+        let size = match cache.spec().capacity {
+            Capacity::Items(n) => n as f64,
+            Capacity::Bytes(n) => {
+                unit = "MiB";
+                n as f64 / f64::from(1u32 << 20)
+            }
+        };
+        let point = (size, cache.stats().miss_ratio());
+        match series.iter_mut().find(|s| s.0 == e.name()) {
+            Some(s) => s.1.push(point),
+            None => series.push((e.name().to_owned(), vec![point])),
+        }
+    }
+    for s in &mut series {
+        s.1.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    super::trace_plot::miss_ratio_curve(path, unit, &series)
+}
