@@ -253,10 +253,14 @@ impl Driver {
             .limiter
             .as_mut()
             .map_or(RateDecision::Admit, |l| l.check(now, client));
+        // The shadow limiter sees every request; a request it would reject
+        // has no shadow call (the shadow set would have ended it here).
+        let mut shadow_admits = r.shadow.is_some();
         if let Some(shadow) = r.shadow.as_mut()
             && let Some(limiter) = shadow.limiter.as_mut()
         {
-            match (enforced.is_admit(), limiter.check(now, client).is_admit()) {
+            shadow_admits = limiter.check(now, client).is_admit();
+            match (enforced.is_admit(), shadow_admits) {
                 (true, false) => r.stats.shadow_would_limit += 1,
                 (false, true) => r.stats.shadow_would_admit += 1,
                 _ => {}
@@ -267,7 +271,8 @@ impl Driver {
             return Admission::Limited { retry_after };
         }
         let (retry, deadline) = start(&r.edge, r.budget.as_mut(), now, retryable);
-        let shadow = r.shadow.as_mut().and_then(|s| s.edge.as_mut()).map(|(edge, _, budget)| {
+        let shadow_edge = r.shadow.as_mut().and_then(|s| s.edge.as_mut());
+        let shadow = shadow_edge.filter(|_| shadow_admits).map(|(edge, _, budget)| {
             let (retry, deadline) = start(edge, budget.as_mut(), now, retryable);
             ShadowCall {
                 retry,
@@ -300,6 +305,12 @@ impl Driver {
             (true, Some(false)) => r.stats.shadow_would_reject += 1,
             (false, Some(true)) => r.stats.shadow_would_send += 1,
             _ => {}
+        }
+        // The shadow set would have ended the call here: stop comparing.
+        if shadow_breaker == Some(Decision::Reject)
+            && let Some(s) = call.shadow.as_mut()
+        {
+            s.live = false;
         }
         if !sent {
             r.stats.breaker_rejected += 1;

@@ -2,6 +2,7 @@
 //! config, run the proxy. Exit codes: 0 ok, 1 runtime error, 2 bad config
 //! or usage.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let plan = match headroom_sidecar::config::load(&args.config) {
         Ok(plan) => plan,

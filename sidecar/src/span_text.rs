@@ -40,16 +40,14 @@ pub fn locate(text: &str, path: &str) -> Option<usize> {
         };
         let Some((span, key_span)) = next else { break };
         best = key_span.or(span).map(|s| s.start).or(best);
-        item = match (segment.parse::<usize>(), item) {
-            (Ok(i), Item::ArrayOfTables(a)) => match a.get(i) {
-                Some(_) => &item[i],
-                None => break,
-            },
-            _ => match item.get(&segment) {
-                Some(child) => child,
-                None => break,
-            },
+        let child = match segment.parse::<usize>() {
+            Ok(i) => item.get(i),
+            Err(_) => item.get(&segment),
         };
+        match child {
+            Some(child) => item = child,
+            None => break,
+        }
     }
     best
 }
@@ -173,7 +171,7 @@ mod tests {
         let at = TEXT.find("\"v\"").unwrap();
         let path = key_path_at(TEXT, at).unwrap();
         assert_eq!(path, "sidecar.upstreams[0].endpoints[1].url");
-        assert_eq!(line_col(TEXT, at), (5, 40));
+        assert_eq!(line_col(TEXT, at), (5, 37));
         let found = locate(TEXT, &path).unwrap();
         assert_eq!(&TEXT[found..found + 3], "url");
         let route = locate(TEXT, "sidecar.routes.\"/api/*\"").unwrap();
