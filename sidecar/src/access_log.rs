@@ -16,7 +16,7 @@
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 
@@ -89,7 +89,7 @@ impl Op {
 /// The sending side of the access log; cheap to share.
 #[derive(Debug)]
 pub struct AccessLog {
-    tx: SyncSender<Record>,
+    tx: Mutex<Option<SyncSender<Record>>>,
     dropped: Counter,
 }
 
@@ -118,17 +118,31 @@ impl AccessLog {
         let handle = std::thread::Builder::new()
             .name("access-log".to_owned())
             .spawn(move || write_loop(BufWriter::new(file), empty, rx))?;
-        Ok((AccessLog { tx, dropped }, Writer(handle)))
+        Ok((
+            AccessLog {
+                tx: Mutex::new(Some(tx)),
+                dropped,
+            },
+            Writer(handle),
+        ))
     }
 
     /// Queues `record`; drops and counts it if the writer is behind.
     pub fn log(&self, record: Record) {
-        match self.tx.try_send(record) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.dropped.inc();
-            }
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let sent = match tx.as_ref() {
+            Some(tx) => tx.try_send(record),
+            None => Err(TrySendError::Disconnected(record)),
+        };
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = sent {
+            self.dropped.inc();
         }
+    }
+
+    /// Stops accepting records; the writer drains the queue and ends.
+    /// Records logged afterwards are dropped and counted.
+    pub fn close(&self) {
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 
@@ -215,8 +229,10 @@ mod tests {
         for i in 0..3 {
             log.log(record(i));
         }
-        drop(log);
+        log.close();
         assert_eq!(writer.join().unwrap(), 3);
+        log.log(record(4));
+        assert_eq!(dropped.get(), 1);
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], HEADER.join(","));
@@ -224,11 +240,10 @@ mod tests {
             lines[2],
             "1700000000000000001,\"/api/items/1,x\",write,10,10.0.0.1,us-east,/api/*,200,1001"
         );
-        assert_eq!(dropped.get(), 0);
         // Appending keeps one header.
         let (log, writer) = AccessLog::open(&path, 1, dropped.clone()).unwrap();
         log.log(record(5));
-        drop(log);
+        log.close();
         writer.join().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.matches("t_ns").count(), 1);

@@ -181,8 +181,11 @@ fn open_access_log(
 }
 
 fn finish_access_log(shared: Arc<Shared>, writer: Option<Writer>) {
-    // The writer ends when the last sender is gone: drop ours, then wait.
-    drop(shared);
+    // Requests still running past the drain deadline may hold `shared`;
+    // close the queue explicitly so the writer drains and ends.
+    if let Some(log) = &shared.ctx.access_log {
+        log.close();
+    }
     if let Some(w) = writer {
         match w.join() {
             Ok(rows) => tracing::info!(rows, "access log flushed"),

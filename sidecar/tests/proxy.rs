@@ -392,12 +392,22 @@ async fn admin_is_loopback_only_by_default() {
     assert!(err.contains("`sidecar.admin`") && err.contains("admin_allow_remote"), "{err}");
 }
 
+/// Writes `bytes` on a fresh connection and returns what comes back up to
+/// the end of the response head (or until the server closes).
 async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let _ = s.write_all(bytes).await;
-    let _ = s.shutdown().await;
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(PATIENCE, s.read_to_end(&mut out)).await;
+    let mut buf = [0u8; 4096];
+    let read_head = async {
+        while !out.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(PATIENCE, read_head).await;
     String::from_utf8_lossy(&out).into_owned()
 }
 
@@ -414,16 +424,11 @@ async fn malformed_requests_get_4xx_and_the_proxy_stays_up() {
         "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
         "a".repeat(40_000)
     );
-    let cases: [(&str, Vec<u8>); 5] = [
+    let cases: [(&str, Vec<u8>); 4] = [
         ("oversized headers", big.into_bytes()),
         (
             "bad chunked encoding",
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
-                .to_vec(),
-        ),
-        (
-            "content-length and transfer-encoding",
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
                 .to_vec(),
         ),
         (
@@ -446,7 +451,20 @@ async fn malformed_requests_get_4xx_and_the_proxy_stays_up() {
         assert!((400..500).contains(&status), "{what}: {out}");
     }
     assert_eq!(up.hits(), 0, "nothing malformed reached the upstream");
+    // A smuggling attempt with both Content-Length and Transfer-Encoding:
+    // hyper frames it by Transfer-Encoding alone, drops Content-Length and
+    // closes the connection after the response (RFC 9112 §6.1), so the
+    // bytes after the chunked body never become a second request.
+    let smuggle = b"POST /front HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\
+                    Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n\
+                    GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    let out = raw(sc.listen, smuggle).await;
+    let status: u16 = out.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let closed = out.to_ascii_lowercase().contains("connection: close");
+    assert!((400..500).contains(&status) || (status == 200 && closed), "{out}");
     assert_eq!(sc.get("/fine", None).await.status, 200);
+    let paths = up.state.paths.lock().unwrap().clone();
+    assert!(!paths.iter().any(|p| p == "/smuggled"), "{paths:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

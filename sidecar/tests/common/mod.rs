@@ -54,6 +54,8 @@ pub struct UpState {
     pub last_headers: Mutex<Option<HeaderMap>>,
     /// Protocol version of the last request.
     pub last_version: Mutex<Option<http::Version>>,
+    /// Paths of the non-health requests received, in order.
+    pub paths: Mutex<Vec<String>>,
 }
 
 /// A real HTTP/1.1 + h2c server on loopback.
@@ -76,6 +78,7 @@ impl Upstream {
             checks: AtomicU64::new(0),
             last_headers: Mutex::new(None),
             last_version: Mutex::new(None),
+            paths: Mutex::new(Vec::new()),
         });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -165,6 +168,7 @@ async fn answer(
     state.hits.fetch_add(1, Ordering::SeqCst);
     *state.last_headers.lock().unwrap() = Some(req.headers().clone());
     *state.last_version.lock().unwrap() = Some(req.version());
+    state.paths.lock().unwrap().push(req.uri().path().to_owned());
     let mode = *state.mode.lock().unwrap();
     let _ = req.into_body().collect().await;
     Ok(match mode {
