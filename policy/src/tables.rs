@@ -88,6 +88,10 @@ pub struct MeshConfig {
     /// Circuit breaker. Absent: none.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub circuit_breaker: Option<BreakerConfig>,
+    /// What a caller answers when the breaker refuses a call. Absent: an
+    /// error (503).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub fallback: Option<FallbackConfig>,
     /// Overrides keyed by edge, `"caller->callee"`. Each field given
     /// replaces the default's field as a whole.
     pub edges: BTreeMap<String, EdgeConfig>,
@@ -110,6 +114,110 @@ pub struct EdgeConfig {
     /// Replaces the mesh circuit breaker on this edge.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub circuit_breaker: Option<BreakerConfig>,
+    /// Replaces the mesh fallback on this edge.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub fallback: Option<FallbackConfig>,
+}
+
+/// `fallback = "degraded"` or `fallback = { status, body, content_type }`:
+/// the answer a caller gives instead of an error when the circuit breaker
+/// refuses a call.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(untagged)
+)]
+pub enum FallbackConfig {
+    /// `"degraded"`.
+    Named(String),
+    /// A canned response.
+    Response(FallbackResponseConfig),
+}
+
+/// `fallback = { status = 200, body = "...", content_type = "..." }`.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(deny_unknown_fields)
+)]
+pub struct FallbackResponseConfig {
+    /// HTTP status, 100..=599. Default 200.
+    #[cfg_attr(feature = "serde", serde(default = "default_fallback_status"))]
+    pub status: u16,
+    /// Body. Default empty.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub body: String,
+    /// `Content-Type` of the body. Default `"text/plain"`.
+    #[cfg_attr(feature = "serde", serde(default = "default_content_type"))]
+    pub content_type: String,
+}
+
+#[cfg(feature = "serde")]
+fn default_fallback_status() -> u16 {
+    200
+}
+
+#[cfg(feature = "serde")]
+fn default_content_type() -> String {
+    "text/plain".to_owned()
+}
+
+/// Most bytes in a fallback body.
+pub const MAX_FALLBACK_BODY: usize = 64 * 1024;
+
+/// A checked fallback. The simulator counts any fallback answer as
+/// `degraded`; the sidecar sends it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// `"degraded"`: a 200 with an empty body and the header
+    /// `x-headroom-fallback: degraded`.
+    Degraded,
+    /// A canned response.
+    Response {
+        /// HTTP status.
+        status: u16,
+        /// Body.
+        body: String,
+        /// `Content-Type`.
+        content_type: String,
+    },
+}
+
+impl FallbackConfig {
+    /// Checks the value; keys in errors are relative (`fallback.status`).
+    pub fn validate(&self) -> Result<Fallback, ConfigError> {
+        match self {
+            FallbackConfig::Named(name) if name == "degraded" => Ok(Fallback::Degraded),
+            FallbackConfig::Named(name) => Err(ConfigError::new(
+                "fallback",
+                format!("{name:?}"),
+                "\"degraded\" or a table { status, body, content_type }",
+            )),
+            FallbackConfig::Response(r) => {
+                if !(100..=599).contains(&r.status) {
+                    return Err(ConfigError::new(
+                        "fallback.status",
+                        r.status,
+                        "an HTTP status from 100 to 599",
+                    ));
+                }
+                if r.body.len() > MAX_FALLBACK_BODY {
+                    return Err(ConfigError::new(
+                        "fallback.body",
+                        format!("{} bytes", r.body.len()),
+                        format!("at most {MAX_FALLBACK_BODY} bytes"),
+                    ));
+                }
+                Ok(Fallback::Response {
+                    status: r.status,
+                    body: r.body.clone(),
+                    content_type: r.content_type.clone(),
+                })
+            }
+        }
+    }
 }
 
 /// The checked `[policy]` table.
@@ -139,6 +247,8 @@ pub struct EdgePolicy {
     pub retry: Option<RetryPolicy>,
     /// Circuit breaker, if any.
     pub circuit_breaker: Option<BreakerSpec>,
+    /// Answer when the breaker refuses a call, if any.
+    pub fallback: Option<Fallback>,
 }
 
 impl Policies {
@@ -168,6 +278,7 @@ impl PolicyConfig {
             self.mesh.timeout,
             self.mesh.retry.as_ref(),
             self.mesh.circuit_breaker.as_ref(),
+            self.mesh.fallback.as_ref(),
             "policy.mesh",
         )?;
         if self.mesh.edges.len() > MAX_NAMED {
@@ -189,6 +300,7 @@ impl PolicyConfig {
                 edge.circuit_breaker
                     .as_ref()
                     .or(self.mesh.circuit_breaker.as_ref()),
+                edge.fallback.as_ref().or(self.mesh.fallback.as_ref()),
                 &table,
             )?;
             edges.insert((caller.to_owned(), callee.to_owned()), policy);
@@ -243,6 +355,7 @@ fn edge_policy(
     timeout: Option<Span>,
     retry: Option<&RetryConfig>,
     breaker: Option<&BreakerConfig>,
+    fallback: Option<&FallbackConfig>,
     table: &str,
 ) -> Result<EdgePolicy, ConfigError> {
     let timeout = timeout.filter(|t| !t.is_zero());
@@ -258,10 +371,14 @@ fn edge_policy(
                 .map_err(|e| e.within(&format!("{table}.circuit_breaker")))
         })
         .transpose()?;
+    let fallback = fallback
+        .map(|f| f.validate().map_err(|e| e.within(table)))
+        .transpose()?;
     Ok(EdgePolicy {
         timeout,
         retry,
         circuit_breaker,
+        fallback,
     })
 }
 

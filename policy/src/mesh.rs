@@ -1,0 +1,625 @@
+//! One call edge as a client-side proxy sees it: the overall deadline, retries
+//! with backoff and budget, and the circuit breaker, composed into one state
+//! machine that the simulator (simulated time) and the sidecar (real time)
+//! drive identically.
+//!
+//! The parts are the crate's own policies ([`crate::retry`],
+//! [`crate::breaker`]); this module only fixes how they combine, so that the
+//! combination is written once:
+//!
+//! - the breaker is asked before **every** try (a retry can be refused by a
+//!   breaker that opened meanwhile); a refused try ends the call at once as
+//!   [`Finish::Rejected`] — fail fast, never retried (Envoy's overflow reply,
+//!   Linkerd's fail-fast), answered with the edge's fallback if it has one;
+//! - every permitted try reports exactly one outcome to the breaker, at the
+//!   moment the caller stops waiting for it: the response, or
+//!   [`TryOutcome::Timeout`] at its per-try deadline (a response that comes
+//!   later is the callee's wasted work, not an outcome);
+//! - the retry policy decides what follows a try ([`crate::retry::RetryState`]:
+//!   `retry_on`, attempts, deadline, backoff or `Retry-After`, budget);
+//! - the overall deadline (`[policy.mesh] timeout`) covers every try and
+//!   backoff; without a retry policy a call has one try bounded by it.
+//!
+//! Breaker outcomes: a 5xx response, a connect failure, a reset or a timeout
+//! is a failure; 429 and other responses are successes (the callee answered;
+//! a rate limit says nothing about its health), and a success slower than the
+//! breaker's `slow_call_duration` counts as slow.
+//!
+//! # Call order
+//!
+//! One [`EdgeClient`] per (caller instance, callee) — each proxy keeps its own
+//! breaker and budget. Per call:
+//!
+//! 1. `let mut call = client.start(now);` (deposits into the retry budget).
+//! 2. `match client.begin_try(now, &mut call)`:
+//!    [`TryStart::Send`] → send the try and stop waiting for it at
+//!    `per_try_deadline`; [`TryStart::Rejected`] → the call is over
+//!    (`client.fallback()` says whether to answer with the fallback).
+//! 3. When the try's response arrives, or at `per_try_deadline` with
+//!    [`TryOutcome::Timeout`]: `client.end_try(now, &mut call, outcome, rng)`:
+//!    [`Next::Finish`] → the call is over; [`Next::RetryAt`] → at `at`, go to 2.
+//!
+//! A try's outcome must be reported once; a second report, or one after the
+//! call finished, returns `Next::Finish(Finish::Ignored)` and changes nothing.
+
+use rand_core::Rng;
+
+use crate::breaker::{Breaker, BreakerState, Decision, Outcome};
+use crate::retry::{GiveUpReason, RetryBudget, RetryDecision, RetryPolicy, RetryState, TryOutcome};
+use crate::tables::{EdgePolicy, Fallback};
+use crate::time::{Span, Timestamp};
+
+/// The client side of one call edge: its policy, breaker and retry budget.
+#[derive(Clone, Debug)]
+pub struct EdgeClient {
+    timeout: Option<Span>,
+    retry: Option<RetryPolicy>,
+    budget: Option<RetryBudget>,
+    breaker: Option<Breaker>,
+    fallback: Option<Fallback>,
+    stats: EdgeStats,
+}
+
+/// Counters of one [`EdgeClient`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EdgeStats {
+    /// Calls started.
+    pub calls: u64,
+    /// Tries sent (first tries and retries).
+    pub tries: u64,
+    /// Retries sent.
+    pub retries: u64,
+    /// Tries refused by the breaker.
+    pub rejected: u64,
+    /// Retries the budget refused.
+    pub budget_refused: u64,
+    /// Tries abandoned at their per-try or overall deadline.
+    pub timeouts: u64,
+}
+
+/// The state of one call (a few words; keep it with the call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallState {
+    started: Timestamp,
+    deadline: Timestamp,
+    retry: Option<RetryState>,
+    /// The try in flight: when it started and what the breaker said.
+    in_flight: Option<(Timestamp, Decision)>,
+    tries: u32,
+    finished: bool,
+}
+
+impl CallState {
+    /// When the call started.
+    pub fn started(&self) -> Timestamp {
+        self.started
+    }
+
+    /// The overall deadline (`Timestamp::MAX` without a timeout).
+    pub fn deadline(&self) -> Timestamp {
+        self.deadline
+    }
+
+    /// Tries sent so far.
+    pub fn tries(&self) -> u32 {
+        self.tries
+    }
+
+    /// Whether the call is over.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Whether a try is in flight.
+    pub fn has_try_in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+}
+
+/// What [`EdgeClient::begin_try`] decided.
+#[must_use = "a permitted try must be sent and its outcome reported; a rejection ends the call"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TryStart {
+    /// Send the try; stop waiting for it at `per_try_deadline` and report
+    /// [`TryOutcome::Timeout`] then.
+    Send {
+        /// When the caller gives up on this try.
+        per_try_deadline: Timestamp,
+        /// 1 for the first try, 2 for the first retry...
+        number: u32,
+    },
+    /// The breaker refused the try: the call ends as [`Finish::Rejected`].
+    Rejected,
+}
+
+/// What follows a try.
+#[must_use = "the call either continues at `at` or is over"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Send the next try (call [`EdgeClient::begin_try`]) at `at`.
+    RetryAt {
+        /// When.
+        at: Timestamp,
+    },
+    /// The call is over.
+    Finish(Finish),
+}
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// The last try's outcome is the answer (a success, or a failure that is
+    /// not retryable, or the last allowed try's failure): deliver it.
+    Answered(TryOutcome),
+    /// The call failed and will not be retried.
+    GaveUp {
+        /// The last try's outcome.
+        last: TryOutcome,
+        /// Why no further try is made.
+        reason: GiveUpReason,
+    },
+    /// The breaker refused a try.
+    Rejected,
+    /// The report was ignored (no try in flight, or the call already over).
+    Ignored,
+}
+
+impl EdgeClient {
+    /// A client for one edge, created at `now` (breaker closed, budget empty).
+    pub fn new(policy: &EdgePolicy, now: Timestamp) -> Self {
+        EdgeClient {
+            timeout: policy.timeout,
+            retry: policy.retry,
+            budget: policy.retry.map(|r| RetryBudget::new(&r.budget(), now)),
+            breaker: policy
+                .circuit_breaker
+                .as_ref()
+                .map(|spec| Breaker::new(spec, now)),
+            fallback: policy.fallback.clone(),
+            stats: EdgeStats::default(),
+        }
+    }
+
+    /// Starts a call at `now` (a deposit into the retry budget).
+    pub fn start(&mut self, now: Timestamp) -> CallState {
+        self.stats.calls += 1;
+        let (retry, deadline) = match (&self.retry, &mut self.budget) {
+            (Some(policy), Some(budget)) => {
+                let state = policy.start(now, budget);
+                (Some(state), state.deadline())
+            }
+            _ => (None, self.timeout.map_or(Timestamp::MAX, |t| now + t)),
+        };
+        CallState {
+            started: now,
+            deadline,
+            retry,
+            in_flight: None,
+            tries: 0,
+            finished: false,
+        }
+    }
+
+    /// Asks the breaker whether the next try of `call` may be sent at `now`.
+    pub fn begin_try(&mut self, now: Timestamp, call: &mut CallState) -> TryStart {
+        if call.finished || call.in_flight.is_some() {
+            debug_assert!(
+                false,
+                "begin_try on a finished call or with a try in flight"
+            );
+            return TryStart::Rejected;
+        }
+        let decision = match &mut self.breaker {
+            Some(breaker) => breaker.handle_request(now),
+            None => Decision::Admit,
+        };
+        if decision == Decision::Reject {
+            self.stats.rejected += 1;
+            call.finished = true;
+            return TryStart::Rejected;
+        }
+        call.tries += 1;
+        self.stats.tries += 1;
+        if call.tries > 1 {
+            self.stats.retries += 1;
+        }
+        call.in_flight = Some((now, decision));
+        let per_try_deadline = match &call.retry {
+            // The retry state set this try's deadline when it was started
+            // (try 1) or scheduled (later tries).
+            Some(state) => state.per_try_deadline(),
+            None => call.deadline,
+        };
+        TryStart::Send {
+            per_try_deadline,
+            number: call.tries,
+        }
+    }
+
+    /// Reports how the try in flight ended at `now` and decides what follows.
+    pub fn end_try(
+        &mut self,
+        now: Timestamp,
+        call: &mut CallState,
+        outcome: TryOutcome,
+        rng: &mut impl Rng,
+    ) -> Next {
+        let Some((sent, decision)) = call.in_flight.take() else {
+            return Next::Finish(Finish::Ignored);
+        };
+        if call.finished {
+            return Next::Finish(Finish::Ignored);
+        }
+        if outcome == TryOutcome::Timeout {
+            self.stats.timeouts += 1;
+        }
+        if let Some(breaker) = &mut self.breaker {
+            let _ = breaker.handle_outcome(
+                now,
+                decision,
+                breaker_outcome(&outcome),
+                now.saturating_since(sent),
+                rng,
+            );
+        }
+        let next = match (&self.retry, &mut call.retry, &mut self.budget) {
+            (Some(policy), Some(state), Some(budget)) => {
+                let refused_before = budget.stats().refused;
+                let decision = state.handle_outcome(policy, now, outcome, budget, rng);
+                if budget.stats().refused > refused_before {
+                    self.stats.budget_refused += 1;
+                }
+                match decision {
+                    RetryDecision::RetryAt { at, .. } => Next::RetryAt { at },
+                    RetryDecision::Done => Next::Finish(Finish::Answered(outcome)),
+                    RetryDecision::GiveUp(GiveUpReason::NotRetryable) => {
+                        Next::Finish(Finish::Answered(outcome))
+                    }
+                    RetryDecision::GiveUp(reason) => Next::Finish(Finish::GaveUp {
+                        last: outcome,
+                        reason,
+                    }),
+                }
+            }
+            _ if outcome == TryOutcome::Timeout => Next::Finish(Finish::GaveUp {
+                last: outcome,
+                reason: GiveUpReason::DeadlineExceeded,
+            }),
+            _ => Next::Finish(Finish::Answered(outcome)),
+        };
+        if matches!(next, Next::Finish(_)) {
+            call.finished = true;
+        }
+        next
+    }
+
+    /// Abandons `call` without reporting an outcome for its try in flight
+    /// (the caller itself went away, e.g. its own caller gave up and the
+    /// driver cancels the whole subtree). The breaker permit is returned as
+    /// an ignored outcome so a half-open probe slot is not leaked.
+    pub fn cancel(&mut self, now: Timestamp, call: &mut CallState, rng: &mut impl Rng) {
+        if let (Some((sent, decision)), Some(breaker)) = (call.in_flight.take(), &mut self.breaker)
+        {
+            let _ = breaker.handle_outcome(
+                now,
+                decision,
+                Outcome::Ignored,
+                now.saturating_since(sent),
+                rng,
+            );
+        }
+        call.finished = true;
+    }
+
+    /// The edge's fallback, answered instead of an error when the breaker
+    /// rejects a try.
+    pub fn fallback(&self) -> Option<&Fallback> {
+        self.fallback.as_ref()
+    }
+
+    /// The breaker, if the edge has one.
+    pub fn breaker(&self) -> Option<&Breaker> {
+        self.breaker.as_ref()
+    }
+
+    /// The breaker's state (`Closed` without a breaker).
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker
+            .as_ref()
+            .map_or(BreakerState::Closed, Breaker::state)
+    }
+
+    /// When the breaker's open period ends, for drivers that move Open →
+    /// HalfOpen eagerly (optional: the move also happens on the next try).
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.breaker.as_ref().and_then(Breaker::poll_timeout)
+    }
+
+    /// Fires the breaker's timer at `now`.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if let Some(breaker) = &mut self.breaker {
+            let _ = breaker.handle_timeout(now);
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EdgeStats {
+        self.stats
+    }
+
+    /// The overall timeout of a call, if any.
+    pub fn timeout(&self) -> Option<Span> {
+        self.timeout
+    }
+}
+
+/// How the breaker counts a try's outcome (see the module docs).
+pub fn breaker_outcome(outcome: &TryOutcome) -> Outcome {
+    match *outcome {
+        TryOutcome::Response { status, .. } if status >= 500 => Outcome::Failure,
+        TryOutcome::Response { .. } => Outcome::Success,
+        TryOutcome::ConnectFailure | TryOutcome::Reset | TryOutcome::Timeout => Outcome::Failure,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::breaker::BreakerConfig;
+    use crate::retry::RetryConfig;
+    use crate::tables::MeshConfig;
+    use rand_core::SeedableRng;
+
+    fn ms(n: u64) -> Span {
+        Span::from_millis(n)
+    }
+
+    fn edge(mesh: MeshConfig) -> EdgePolicy {
+        crate::PolicyConfig {
+            mesh,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap()
+        .mesh
+    }
+
+    fn rng() -> rand_pcg::Pcg64 {
+        rand_pcg::Pcg64::seed_from_u64(7)
+    }
+
+    #[test]
+    fn no_policy_is_one_try_answered_as_is() {
+        let mut c = EdgeClient::new(&edge(MeshConfig::default()), Timestamp::ZERO);
+        let mut call = c.start(Timestamp::ZERO);
+        assert_eq!(call.deadline(), Timestamp::MAX);
+        let TryStart::Send {
+            per_try_deadline,
+            number,
+        } = c.begin_try(Timestamp::ZERO, &mut call)
+        else {
+            panic!("no breaker: sent")
+        };
+        assert_eq!((per_try_deadline, number), (Timestamp::MAX, 1));
+        let out = TryOutcome::status(503);
+        let next = c.end_try(Timestamp::ZERO + ms(3), &mut call, out, &mut rng());
+        assert_eq!(next, Next::Finish(Finish::Answered(out)));
+        assert!(call.is_finished());
+        // A second report is ignored.
+        let again = c.end_try(Timestamp::ZERO + ms(4), &mut call, out, &mut rng());
+        assert_eq!(again, Next::Finish(Finish::Ignored));
+    }
+
+    #[test]
+    fn timeout_without_retry_gives_up_at_the_deadline() {
+        let mut c = EdgeClient::new(
+            &edge(MeshConfig {
+                timeout: Some(ms(100)),
+                ..Default::default()
+            }),
+            Timestamp::ZERO,
+        );
+        let t0 = Timestamp::ZERO + ms(5);
+        let mut call = c.start(t0);
+        let TryStart::Send {
+            per_try_deadline, ..
+        } = c.begin_try(t0, &mut call)
+        else {
+            panic!()
+        };
+        assert_eq!(per_try_deadline, t0 + ms(100));
+        let next = c.end_try(per_try_deadline, &mut call, TryOutcome::Timeout, &mut rng());
+        assert_eq!(
+            next,
+            Next::Finish(Finish::GaveUp {
+                last: TryOutcome::Timeout,
+                reason: GiveUpReason::DeadlineExceeded
+            })
+        );
+        assert_eq!(c.stats().timeouts, 1);
+    }
+
+    #[test]
+    fn retries_follow_the_retry_policy_and_count() {
+        let mut c = EdgeClient::new(
+            &edge(MeshConfig {
+                timeout: Some(ms(1000)),
+                retry: Some(RetryConfig {
+                    attempts: Some(3),
+                    per_try_timeout: Some(ms(100)),
+                    jitter: Some(crate::retry::Jitter::None),
+                    base: Some(ms(10)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            Timestamp::ZERO,
+        );
+        let mut r = rng();
+        let mut now = Timestamp::ZERO;
+        let mut call = c.start(now);
+        let mut tries = Vec::new();
+        loop {
+            let TryStart::Send {
+                per_try_deadline,
+                number,
+            } = c.begin_try(now, &mut call)
+            else {
+                panic!("no breaker")
+            };
+            tries.push((now, per_try_deadline, number));
+            now = per_try_deadline;
+            match c.end_try(now, &mut call, TryOutcome::Timeout, &mut r) {
+                Next::RetryAt { at } => now = at,
+                Next::Finish(f) => {
+                    assert_eq!(
+                        f,
+                        Finish::GaveUp {
+                            last: TryOutcome::Timeout,
+                            reason: GiveUpReason::AttemptsExhausted
+                        }
+                    );
+                    break;
+                }
+            }
+        }
+        // Exponential backoff 10 ms then 20 ms, no jitter; 100 ms per try.
+        let t = |n| Timestamp::ZERO + ms(n);
+        assert_eq!(
+            tries,
+            [(t(0), t(100), 1), (t(110), t(210), 2), (t(230), t(330), 3)]
+        );
+        let s = c.stats();
+        assert_eq!((s.calls, s.tries, s.retries, s.timeouts), (1, 3, 2, 3));
+    }
+
+    #[test]
+    fn an_open_breaker_rejects_tries_and_half_opens_after_its_interval() {
+        let mut c = EdgeClient::new(
+            &edge(MeshConfig {
+                circuit_breaker: Some(BreakerConfig {
+                    window: Some(crate::breaker::WindowSize::Calls(4)),
+                    minimum_calls: Some(4),
+                    failure_rate_threshold: Some(0.5),
+                    open_duration: Some(Span::from_secs(30)),
+                    half_open_calls: Some(1),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            Timestamp::ZERO,
+        );
+        let mut r = rng();
+        let mut now = Timestamp::ZERO;
+        for status in [500, 200, 500, 200] {
+            let mut call = c.start(now);
+            assert!(matches!(c.begin_try(now, &mut call), TryStart::Send { .. }));
+            now += ms(1);
+            let _ = c.end_try(now, &mut call, TryOutcome::status(status), &mut r);
+        }
+        assert_eq!(
+            c.breaker_state(),
+            BreakerState::Open,
+            "2 of 4 failed: 50 % trips"
+        );
+        let mut call = c.start(now);
+        assert_eq!(c.begin_try(now, &mut call), TryStart::Rejected);
+        assert!(call.is_finished());
+        assert_eq!(c.stats().rejected, 1);
+        let reopen = c.poll_timeout().unwrap();
+        assert_eq!(reopen, now + Span::from_secs(30));
+        let mut probe = c.start(reopen);
+        assert!(matches!(
+            c.begin_try(reopen, &mut probe),
+            TryStart::Send { .. }
+        ));
+        assert_eq!(c.breaker_state(), BreakerState::HalfOpen);
+        let _ = c.end_try(reopen + ms(1), &mut probe, TryOutcome::status(200), &mut r);
+        assert_eq!(c.breaker_state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn cancel_returns_a_probe_permit() {
+        let mut c = EdgeClient::new(
+            &edge(MeshConfig {
+                circuit_breaker: Some(BreakerConfig {
+                    window: Some(crate::breaker::WindowSize::Calls(1)),
+                    minimum_calls: Some(1),
+                    open_duration: Some(Span::from_secs(1)),
+                    half_open_calls: Some(1),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            Timestamp::ZERO,
+        );
+        let mut r = rng();
+        let t0 = Timestamp::ZERO;
+        let mut call = c.start(t0);
+        let _ = c.begin_try(t0, &mut call);
+        let _ = c.end_try(t0, &mut call, TryOutcome::Reset, &mut r);
+        assert_eq!(c.breaker_state(), BreakerState::Open);
+        let t1 = t0 + Span::from_secs(1);
+        let mut probe = c.start(t1);
+        assert!(matches!(c.begin_try(t1, &mut probe), TryStart::Send { .. }));
+        let mut other = c.start(t1);
+        assert_eq!(
+            c.begin_try(t1, &mut other),
+            TryStart::Rejected,
+            "one permit"
+        );
+        c.cancel(t1, &mut probe, &mut r);
+        let mut again = c.start(t1);
+        assert!(
+            matches!(c.begin_try(t1, &mut again), TryStart::Send { .. }),
+            "the cancelled probe's permit is back"
+        );
+    }
+
+    #[test]
+    fn breaker_counts_5xx_and_transport_failures_only() {
+        assert_eq!(breaker_outcome(&TryOutcome::status(500)), Outcome::Failure);
+        assert_eq!(breaker_outcome(&TryOutcome::status(503)), Outcome::Failure);
+        assert_eq!(breaker_outcome(&TryOutcome::status(429)), Outcome::Success);
+        assert_eq!(breaker_outcome(&TryOutcome::status(404)), Outcome::Success);
+        assert_eq!(breaker_outcome(&TryOutcome::Timeout), Outcome::Failure);
+        assert_eq!(breaker_outcome(&TryOutcome::Reset), Outcome::Failure);
+        assert_eq!(
+            breaker_outcome(&TryOutcome::ConnectFailure),
+            Outcome::Failure
+        );
+    }
+
+    #[test]
+    fn fallback_parses_and_overrides_per_edge() {
+        let config: crate::PolicyConfig = toml::from_str(
+            r#"
+            [mesh]
+            fallback = "degraded"
+            [mesh.edges."api->recs"]
+            fallback = { status = 200, body = "[]", content_type = "application/json" }
+            "#,
+        )
+        .unwrap();
+        let p = config.validate().unwrap();
+        assert_eq!(p.mesh.fallback, Some(Fallback::Degraded));
+        assert_eq!(
+            p.edge("api", "recs").fallback,
+            Some(Fallback::Response {
+                status: 200,
+                body: "[]".into(),
+                content_type: "application/json".into()
+            })
+        );
+        for (bad, key) in [
+            (r#"fallback = "cached""#, "policy.mesh.fallback"),
+            (
+                r#"fallback = { status = 99 }"#,
+                "policy.mesh.fallback.status",
+            ),
+        ] {
+            let config: crate::PolicyConfig = toml::from_str(&format!("[mesh]\n{bad}")).unwrap();
+            assert_eq!(config.validate().unwrap_err().key(), key);
+        }
+    }
+}
