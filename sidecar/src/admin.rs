@@ -102,8 +102,12 @@ fn health(shared: &Shared) -> Response<Full<Bytes>> {
             let eligible = (0..up.endpoints.len())
                 .filter(|&e| driver.is_eligible(u, e))
                 .count();
-            let breaker = driver.breaker_state(u);
-            let open = breaker == Some(BreakerState::Open);
+            let breakers: Vec<_> = driver
+                .edges()
+                .filter(|&(up, ..)| up == u)
+                .filter_map(|(_, name, state, _)| state.map(|s| (name.to_owned(), s)))
+                .collect();
+            let open = breakers.iter().any(|(_, s)| *s == BreakerState::Open);
             let ok = eligible > 0 && !open;
             all_ok &= ok;
             json!({
@@ -111,7 +115,10 @@ fn health(shared: &Shared) -> Response<Full<Bytes>> {
                 "status": if ok { "healthy" } else { "degraded" },
                 "eligible_endpoints": eligible,
                 "endpoints": up.endpoints.len(),
-                "breaker": breaker.map_or_else(|| "none".to_owned(), |s| s.to_string()),
+                "breakers": breakers
+                    .iter()
+                    .map(|(edge, s)| json!({ "edge": edge, "state": s.to_string() }))
+                    .collect::<Vec<_>>(),
                 "priority_loads": driver.priority_loads(u),
             })
         })

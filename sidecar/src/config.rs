@@ -158,9 +158,6 @@ pub struct UpstreamConfig {
     /// Path of active health checks. Default `"/health"`.
     #[serde(default = "default_health_path")]
     pub health_path: String,
-    /// Response sent while the breaker rejects (default: 503).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fallback: Option<FallbackConfig>,
 }
 
 /// The protocol spoken to an upstream.
@@ -189,21 +186,6 @@ pub struct EndpointConfig {
     /// Load-balancing weight. Default 1.
     #[serde(default = "default_weight")]
     pub weight: u32,
-}
-
-/// A fixed response sent instead of 503 while the breaker rejects.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct FallbackConfig {
-    /// Status code. Default 200.
-    #[serde(default = "default_fallback_status")]
-    pub status: u16,
-    /// Body.
-    #[serde(default)]
-    pub body: String,
-    /// Content type. Default `"text/plain"`.
-    #[serde(default = "default_content_type")]
-    pub content_type: String,
 }
 
 /// A route: an upstream name, or a table.
@@ -284,12 +266,6 @@ fn default_health_path() -> String {
 }
 fn default_weight() -> u32 {
     1
-}
-fn default_fallback_status() -> u16 {
-    200
-}
-fn default_content_type() -> String {
-    "text/plain".to_owned()
 }
 
 /// A config that cannot be used.

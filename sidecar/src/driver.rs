@@ -21,30 +21,35 @@
 //! [`Driver::handle_timeout`], send the health checks it lists and report
 //! each with [`Driver::handle_check_result`].
 //!
-//! Per route: a rate limiter, a retry budget and the edge's timeout and
-//! retry policy. Per upstream: balancers, health checks, outlier ejection,
-//! failover and the circuit breaker of the upstream's edge. A route's
-//! optional shadow set (rate limiter, breaker, retry policy with its own
-//! budget) sees the same requests and outcomes and decides too, and the
-//! driver counts where it would have differed.
+//! Per route: a rate limiter. Per (upstream, mesh edge): one
+//! `headroom_policy::mesh::EdgeClient`, which composes the overall deadline,
+//! retries with backoff and budget, and the circuit breaker exactly as the
+//! simulator composes them; routes to the same upstream with the same edge
+//! share it. Per upstream: balancers, health checks, outlier ejection and
+//! failover ([`crate::upstream`]). A route's optional shadow set (a rate
+//! limiter and an `EdgeClient` of its own) sees the same requests and
+//! outcomes and decides too, and the driver counts where it would have
+//! differed.
+//!
+//! One sidecar-specific rule sits on top of the mesh: a request that is not
+//! retryable (a non-idempotent method, or a body larger than
+//! `retry_buffer_bytes`) is never retried; a `RetryAt` for it ends the call
+//! with the try's outcome.
 
-use headroom_policy::breaker::{Breaker, BreakerState, Decision, Outcome};
+use headroom_policy::breaker::BreakerState;
 use headroom_policy::health::CheckResult;
+use headroom_policy::mesh::{CallState, EdgeClient, EdgeStats, Finish, Next as MeshNext, TryStart};
 use headroom_policy::ratelimit::{RateDecision, RateLimiter};
-use headroom_policy::retry::{GiveUpReason, RetryBudget, RetryDecision, RetryPolicy, RetryState};
-use headroom_policy::tables::EdgePolicy;
-use headroom_policy::time::{Span, Timestamp};
 pub use headroom_policy::retry::TryOutcome;
+use headroom_policy::retry::GiveUpReason;
+use headroom_policy::tables::Fallback;
+use headroom_policy::time::{Span, Timestamp};
 use rand_core::SeedableRng;
 use rand_pcg::Pcg64;
 
 use crate::autoscale::AutoscalerState;
 use crate::plan::Plan;
 use crate::upstream::UpstreamState;
-
-/// Whether a request may be retried (idempotent method and a body small
-/// enough to be buffered).
-pub type Retryable = bool;
 
 /// The answer at arrival.
 #[must_use]
@@ -61,18 +66,19 @@ pub enum Admission {
 
 /// What to do for the next try.
 #[must_use]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TryDecision {
     /// Send to endpoint `endpoint` of the call's upstream; abandon at
-    /// `deadline`.
+    /// `deadline` and report [`TryOutcome::Timeout`].
     Send {
         /// Flat endpoint index within the upstream.
         endpoint: usize,
         /// When the try is abandoned (per-try or overall deadline).
         deadline: Timestamp,
     },
-    /// The upstream's breaker rejects: 503 or the configured fallback.
-    BreakerOpen,
+    /// The breaker refused the try: answer with the fallback if the edge
+    /// has one, else 503.
+    BreakerOpen(Option<Fallback>),
     /// No endpoint is available: 503.
     NoEndpoint,
 }
@@ -81,39 +87,33 @@ pub enum TryDecision {
 #[must_use]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
-    /// Deliver the response.
-    Deliver,
     /// Try again at `at` (call [`Driver::start_try`] then).
     RetryAt {
         /// When.
         at: Timestamp,
     },
-    /// Deliver the last outcome (504 if it was a timeout).
-    GiveUp(GiveUpReason),
+    /// Deliver the last try's outcome: its response, or 504 for a
+    /// timeout, 503 for a connect failure, 502 for a reset.
+    Deliver(Finish),
 }
 
 /// One admitted request's policy state.
 #[derive(Debug)]
 pub struct Call {
     route: usize,
-    deadline: Timestamp,
-    retry: Option<RetryState>,
-    attempt: Option<Attempt>,
+    edge: usize,
+    retryable: bool,
+    state: CallState,
+    /// The try in flight: endpoint and send time.
+    attempt: Option<(usize, Timestamp)>,
     shadow: Option<ShadowCall>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Attempt {
-    endpoint: usize,
-    start: Timestamp,
-    breaker: Option<Decision>,
-    shadow_breaker: Option<Decision>,
 }
 
 #[derive(Debug)]
 struct ShadowCall {
-    retry: Option<RetryState>,
-    deadline: Timestamp,
+    state: CallState,
+    /// The shadow edge's deadline for the try in flight, if it sent one.
+    try_deadline: Option<Timestamp>,
     /// False once the shadow set's decisions and the enforced ones parted.
     live: bool,
 }
@@ -124,9 +124,9 @@ impl Call {
         self.route
     }
 
-    /// Tries started so far.
+    /// Tries sent so far.
     pub fn tries(&self) -> u32 {
-        self.retry.map_or(u32::from(self.attempt.is_some()), |r| r.tries())
+        self.state.tries()
     }
 }
 
@@ -143,33 +143,39 @@ pub struct RouteStats {
     pub shadow_would_limit: u64,
     /// Shadow limiter would have admitted a rejected request.
     pub shadow_would_admit: u64,
-    /// Shadow breaker would have rejected a request that was sent.
+    /// Shadow breaker would have rejected a try that was sent.
     pub shadow_would_reject: u64,
-    /// Shadow breaker would have sent a request the breaker rejected.
+    /// Shadow breaker would have sent a try the breaker rejected.
     pub shadow_would_send: u64,
     /// Shadow breaker transitions to Open.
     pub shadow_would_open: u64,
-    /// Shadow retry policy would have retried where the enforced one did not.
+    /// Shadow edge would have retried where the enforced one did not.
     pub shadow_would_retry: u64,
-    /// Shadow retry policy would have stopped where the enforced one retried.
+    /// Shadow edge would have stopped where the enforced one retried.
     pub shadow_would_not_retry: u64,
-    /// A try outlived the shadow edge's per-try deadline.
+    /// A try outlived the shadow edge's deadline for it.
     pub shadow_would_time_out: u64,
 }
 
 struct RouteState {
     upstream: usize,
+    edge: usize,
     limiter: Option<RateLimiter>,
-    edge: EdgePolicy,
-    budget: Option<RetryBudget>,
     shadow: Option<ShadowState>,
     stats: RouteStats,
 }
 
 struct ShadowState {
     limiter: Option<RateLimiter>,
-    /// The shadow edge: its breaker (per route), retry and budget.
-    edge: Option<(EdgePolicy, Option<Breaker>, Option<RetryBudget>)>,
+    /// The shadow edge's client (its own breaker and budget, per route).
+    client: Option<EdgeClient>,
+}
+
+/// One mesh edge client and what it guards.
+struct EdgeSlot {
+    upstream: usize,
+    name: String,
+    client: EdgeClient,
 }
 
 /// The sidecar's decision engine for one config. See the module docs for
@@ -177,23 +183,10 @@ struct ShadowState {
 pub struct Driver {
     rng: Pcg64,
     routes: Vec<RouteState>,
+    edges: Vec<EdgeSlot>,
     upstreams: Vec<UpstreamState>,
     autoscaler: Option<AutoscalerState>,
     probes: Vec<usize>,
-}
-
-fn budget_of(retry: Option<&RetryPolicy>, now: Timestamp) -> Option<RetryBudget> {
-    retry.map(|r| RetryBudget::new(&r.budget(), now))
-}
-
-/// How the breaker and the outlier detector count an outcome: a 5xx or a
-/// transport failure is a failure; every other response (4xx and 429
-/// included) is a success.
-fn breaker_outcome(outcome: TryOutcome) -> Outcome {
-    match outcome {
-        TryOutcome::Response { status, .. } if status < 500 => Outcome::Success,
-        _ => Outcome::Failure,
-    }
 }
 
 impl Driver {
@@ -204,30 +197,38 @@ impl Driver {
             .iter()
             .map(|u| UpstreamState::new(plan, u, now))
             .collect();
-        let routes = plan
-            .routes
-            .iter()
-            .map(|r| RouteState {
+        let mut edges: Vec<EdgeSlot> = Vec::new();
+        let mut routes = Vec::with_capacity(plan.routes.len());
+        for r in &plan.routes {
+            let edge = match edges
+                .iter()
+                .position(|e| e.upstream == r.upstream && e.name == r.edge_name)
+            {
+                Some(i) => i,
+                None => {
+                    edges.push(EdgeSlot {
+                        upstream: r.upstream,
+                        name: r.edge_name.clone(),
+                        client: EdgeClient::new(&r.edge, now),
+                    });
+                    edges.len() - 1
+                }
+            };
+            routes.push(RouteState {
                 upstream: r.upstream,
+                edge,
                 limiter: r.rate_limit.as_ref().map(|(_, p)| RateLimiter::new(p, now)),
-                budget: budget_of(r.edge.retry.as_ref(), now),
-                edge: r.edge.clone(),
                 shadow: r.shadow.as_ref().map(|s| ShadowState {
                     limiter: s.rate_limit.as_ref().map(|(_, p)| RateLimiter::new(p, now)),
-                    edge: s.edge.as_ref().map(|(_, e)| {
-                        (
-                            e.clone(),
-                            e.circuit_breaker.as_ref().map(|b| Breaker::new(b, now)),
-                            budget_of(e.retry.as_ref(), now),
-                        )
-                    }),
+                    client: s.edge.as_ref().map(|(_, e)| EdgeClient::new(e, now)),
                 }),
                 stats: RouteStats::default(),
-            })
-            .collect();
+            });
+        }
         Driver {
             rng: Pcg64::seed_from_u64(seed),
             routes,
+            edges,
             upstreams,
             autoscaler: plan
                 .autoscaler
@@ -237,13 +238,14 @@ impl Driver {
         }
     }
 
-    /// A request for `route` from `client` arrives at `now`.
+    /// A request for `route` from `client` (hashed id) arrives at `now`;
+    /// `retryable`: an idempotent method with a buffered body.
     pub fn handle_request(
         &mut self,
         now: Timestamp,
         route: usize,
         client: u64,
-        retryable: Retryable,
+        retryable: bool,
     ) -> Admission {
         if let Some(a) = self.autoscaler.as_mut() {
             a.handle_arrival();
@@ -270,20 +272,19 @@ impl Driver {
             r.stats.rate_limited += 1;
             return Admission::Limited { retry_after };
         }
-        let (retry, deadline) = start(&r.edge, r.budget.as_mut(), now, retryable);
-        let shadow_edge = r.shadow.as_mut().and_then(|s| s.edge.as_mut());
-        let shadow = shadow_edge.filter(|_| shadow_admits).map(|(edge, _, budget)| {
-            let (retry, deadline) = start(edge, budget.as_mut(), now, retryable);
-            ShadowCall {
-                retry,
-                deadline,
+        let shadow = match r.shadow.as_mut().and_then(|s| s.client.as_mut()) {
+            Some(client) if shadow_admits => Some(ShadowCall {
+                state: client.start(now),
+                try_deadline: None,
                 live: true,
-            }
-        });
+            }),
+            _ => None,
+        };
         Admission::Admit(Call {
             route,
-            deadline,
-            retry,
+            edge: r.edge,
+            retryable,
+            state: self.edges[r.edge].client.start(now),
             attempt: None,
             shadow,
         })
@@ -292,77 +293,63 @@ impl Driver {
     /// Decides the next try of `call` at `now`.
     pub fn start_try(&mut self, now: Timestamp, call: &mut Call) -> TryDecision {
         let r = &mut self.routes[call.route];
-        let up = &mut self.upstreams[r.upstream];
-        let breaker = up.breaker.as_mut().map(|b| b.handle_request(now));
-        let shadow_breaker = match (r.shadow.as_mut(), call.shadow.as_ref()) {
-            (Some(ShadowState { edge: Some((_, Some(b), _)), .. }), Some(s)) if s.live => {
-                Some(b.handle_request(now))
-            }
-            _ => None,
-        };
-        let sent = breaker.is_none_or(Decision::is_permitted);
-        match (sent, shadow_breaker.map(Decision::is_permitted)) {
+        let edge = &mut self.edges[call.edge].client;
+        let enforced = edge.begin_try(now, &mut call.state);
+        let shadow = shadow_begin(r, call, now);
+        let sent = matches!(enforced, TryStart::Send { .. });
+        match (sent, shadow) {
             (true, Some(false)) => r.stats.shadow_would_reject += 1,
             (false, Some(true)) => r.stats.shadow_would_send += 1,
             _ => {}
         }
-        // The shadow set would have ended the call here: stop comparing.
-        if shadow_breaker == Some(Decision::Reject)
-            && let Some(s) = call.shadow.as_mut()
-        {
-            s.live = false;
-        }
-        if !sent {
+        let TryStart::Send {
+            per_try_deadline, ..
+        } = enforced
+        else {
             r.stats.breaker_rejected += 1;
-            release_shadow(r, now, shadow_breaker, &mut self.rng);
-            return TryDecision::BreakerOpen;
-        }
-        let Some(endpoint) = up.pick(now, &mut self.rng) else {
-            // Nothing was sent: give the permits back without an outcome.
-            if let (Some(b), Some(d)) = (up.breaker.as_mut(), breaker) {
-                let _ = b.handle_outcome(now, d, Outcome::Ignored, Span::ZERO, &mut self.rng);
-            }
-            release_shadow(r, now, shadow_breaker, &mut self.rng);
+            shadow_cancel(r, call, now, &mut self.rng);
+            return TryDecision::BreakerOpen(edge.fallback().cloned());
+        };
+        let Some(endpoint) = self.upstreams[r.upstream].pick(now, &mut self.rng) else {
+            // Nothing was sent: give the breaker permits back, no outcome.
+            edge.cancel(now, &mut call.state, &mut self.rng);
+            shadow_cancel(r, call, now, &mut self.rng);
             return TryDecision::NoEndpoint;
         };
-        call.attempt = Some(Attempt {
+        if call.state.tries() > 1 {
+            r.stats.retries += 1;
+        }
+        call.attempt = Some((endpoint, now));
+        TryDecision::Send {
             endpoint,
-            start: now,
-            breaker,
-            shadow_breaker,
-        });
-        let deadline = call.retry.map_or(call.deadline, |s| s.per_try_deadline());
-        TryDecision::Send { endpoint, deadline }
+            deadline: per_try_deadline,
+        }
     }
 
-    /// The try started by the last [`Driver::start_try`] ended at `now`.
+    /// The try started by the last [`Driver::start_try`] ended at `now`
+    /// (`Timeout` when its deadline passed first).
     pub fn handle_try_end(&mut self, now: Timestamp, call: &mut Call, outcome: TryOutcome) -> Next {
-        let Some(attempt) = call.attempt.take() else {
-            return Next::GiveUp(GiveUpReason::Finished);
+        let Some((endpoint, sent)) = call.attempt.take() else {
+            return Next::Deliver(Finish::Ignored);
         };
         let r = &mut self.routes[call.route];
-        let up = &mut self.upstreams[r.upstream];
-        let class = breaker_outcome(outcome);
-        up.handle_end(now, attempt.endpoint, attempt.start, class == Outcome::Failure);
-        let duration = now.saturating_since(attempt.start);
-        if let (Some(b), Some(d)) = (up.breaker.as_mut(), attempt.breaker) {
-            let _ = b.handle_outcome(now, d, class, duration, &mut self.rng);
-        }
-        let next = match (call.retry.as_mut(), r.edge.retry.as_ref(), r.budget.as_mut()) {
-            (Some(state), Some(policy), Some(budget)) => {
-                match state.handle_outcome(policy, now, outcome, budget, &mut self.rng) {
-                    RetryDecision::Done => Next::Deliver,
-                    RetryDecision::RetryAt { at, .. } => {
-                        r.stats.retries += 1;
-                        Next::RetryAt { at }
-                    }
-                    RetryDecision::GiveUp(reason) => Next::GiveUp(reason),
-                }
+        let failure = headroom_policy::mesh::breaker_outcome(&outcome)
+            == headroom_policy::breaker::Outcome::Failure;
+        self.upstreams[r.upstream].handle_end(now, endpoint, sent, failure);
+        let edge = &mut self.edges[call.edge].client;
+        let next = match edge.end_try(now, &mut call.state, outcome, &mut self.rng) {
+            MeshNext::RetryAt { .. } if !call.retryable => {
+                // Not retryable here (see the module docs): end the call.
+                edge.cancel(now, &mut call.state, &mut self.rng);
+                Next::Deliver(Finish::GaveUp {
+                    last: outcome,
+                    reason: GiveUpReason::NotRetryable,
+                })
             }
-            _ if outcome.is_failure() => Next::GiveUp(GiveUpReason::NotRetryable),
-            _ => Next::Deliver,
+            MeshNext::RetryAt { at } => Next::RetryAt { at },
+            MeshNext::Finish(finish) => Next::Deliver(finish),
         };
-        shadow_outcome(r, call, now, outcome, attempt, next, &mut self.rng);
+        shadow_end(r, call, now, outcome, next, &mut self.rng);
         next
     }
 
@@ -404,9 +391,17 @@ impl Driver {
         self.routes[route].stats
     }
 
-    /// The state of upstream `upstream`'s breaker, if it has one.
-    pub fn breaker_state(&self, upstream: usize) -> Option<BreakerState> {
-        self.upstreams[upstream].breaker.as_ref().map(Breaker::state)
+    /// Every edge client: `(upstream, edge name, breaker state if it has a
+    /// breaker, counters)`.
+    pub fn edges(&self) -> impl Iterator<Item = (usize, &str, Option<BreakerState>, EdgeStats)> {
+        self.edges.iter().map(|e| {
+            (
+                e.upstream,
+                e.name.as_str(),
+                e.client.breaker().map(|b| b.state()),
+                e.client.stats(),
+            )
+        })
     }
 
     /// Whether endpoint `endpoint` of `upstream` may receive traffic.
@@ -419,85 +414,74 @@ impl Driver {
         self.upstreams[upstream].loads()
     }
 
-    /// Whether `upstream` runs active health checks.
-    pub fn has_health_checks(&self, upstream: usize) -> bool {
-        self.upstreams[upstream].has_health_checks()
-    }
-
     /// The autoscaler's latest desired replica count, if configured.
     pub fn desired_replicas(&self) -> Option<u32> {
         self.autoscaler.as_ref().map(AutoscalerState::desired)
     }
 }
 
-/// Starts a call's retry state (if it may be retried) and its deadline.
-fn start(
-    edge: &EdgePolicy,
-    budget: Option<&mut RetryBudget>,
-    now: Timestamp,
-    retryable: bool,
-) -> (Option<RetryState>, Timestamp) {
-    let deadline = edge.timeout.map_or(Timestamp::MAX, |t| now + t);
-    match (edge.retry.as_ref(), budget) {
-        (Some(policy), Some(budget)) if retryable => {
-            let state = policy.start(now, budget);
-            (Some(state), state.deadline())
+/// Asks the shadow edge about the try the enforced edge is deciding;
+/// `Some(sent)` when there is a live shadow call to compare with.
+fn shadow_begin(r: &mut RouteState, call: &mut Call, now: Timestamp) -> Option<bool> {
+    let client = r.shadow.as_mut()?.client.as_mut()?;
+    let sc = call.shadow.as_mut().filter(|s| s.live)?;
+    match client.begin_try(now, &mut sc.state) {
+        TryStart::Send {
+            per_try_deadline, ..
+        } => {
+            sc.try_deadline = Some(per_try_deadline);
+            Some(true)
         }
-        _ => (None, deadline),
+        TryStart::Rejected => {
+            // The shadow set would have ended the call here.
+            sc.live = false;
+            Some(false)
+        }
     }
 }
 
-/// Gives a shadow breaker's permit back when nothing was sent.
-fn release_shadow(r: &mut RouteState, now: Timestamp, decision: Option<Decision>, rng: &mut Pcg64) {
-    if let (Some(ShadowState { edge: Some((_, Some(b), _)), .. }), Some(d)) =
-        (r.shadow.as_mut(), decision)
-    {
-        let _ = b.handle_outcome(now, d, Outcome::Ignored, Span::ZERO, rng);
+/// Returns a shadow try's breaker permit when nothing was sent.
+fn shadow_cancel(r: &mut RouteState, call: &mut Call, now: Timestamp, rng: &mut Pcg64) {
+    if let (Some(client), Some(sc)) = (
+        r.shadow.as_mut().and_then(|s| s.client.as_mut()),
+        call.shadow.as_mut(),
+    ) {
+        client.cancel(now, &mut sc.state, rng);
+        sc.live = false;
     }
 }
 
-/// Feeds a try's outcome to the shadow set and counts disagreements.
-fn shadow_outcome(
+/// Feeds a try's outcome to the shadow edge and counts disagreements.
+fn shadow_end(
     r: &mut RouteState,
     call: &mut Call,
     now: Timestamp,
     outcome: TryOutcome,
-    attempt: Attempt,
     enforced: Next,
     rng: &mut Pcg64,
 ) {
-    let (Some(ShadowState { edge: Some((edge, breaker, budget)), .. }), Some(sc)) =
-        (r.shadow.as_mut(), call.shadow.as_mut())
-    else {
+    let (Some(client), Some(sc)) = (
+        r.shadow.as_mut().and_then(|s| s.client.as_mut()),
+        call.shadow.as_mut(),
+    ) else {
         return;
     };
-    if !sc.live {
+    let Some(deadline) = sc.try_deadline.take().filter(|_| sc.live) else {
         return;
-    }
+    };
     // The shadow edge would have abandoned the try at its own deadline.
-    let shadow_deadline = sc.retry.map_or(sc.deadline, |s| s.per_try_deadline());
-    let seen = if now > shadow_deadline && !matches!(outcome, TryOutcome::Timeout) {
+    let seen = if now > deadline && outcome != TryOutcome::Timeout {
         r.stats.shadow_would_time_out += 1;
         TryOutcome::Timeout
     } else {
         outcome
     };
-    if let (Some(b), Some(d)) = (breaker.as_mut(), attempt.shadow_breaker) {
-        let class = breaker_outcome(seen);
-        let duration = now.saturating_since(attempt.start);
-        if let Some(t) = b.handle_outcome(now, d, class, duration, rng)
-            && t.to == BreakerState::Open
-        {
-            r.stats.shadow_would_open += 1;
-        }
+    let was_open = client.breaker_state() == BreakerState::Open;
+    let next = client.end_try(now, &mut sc.state, seen, rng);
+    if !was_open && client.breaker_state() == BreakerState::Open {
+        r.stats.shadow_would_open += 1;
     }
-    let shadow_retries = match (sc.retry.as_mut(), edge.retry.as_ref(), budget.as_mut()) {
-        (Some(state), Some(policy), Some(budget)) => matches!(
-            state.handle_outcome(policy, now, seen, budget, rng),
-            RetryDecision::RetryAt { .. }
-        ),
-        _ => false,
-    };
+    let shadow_retries = matches!(next, MeshNext::RetryAt { .. }) && call.retryable;
     let enforced_retries = matches!(enforced, Next::RetryAt { .. });
     match (enforced_retries, shadow_retries) {
         (false, true) => r.stats.shadow_would_retry += 1,
@@ -507,4 +491,7 @@ fn shadow_outcome(
     // Once the two sets part, the shadow's later decisions have no
     // counterpart to compare with.
     sc.live = enforced_retries && shadow_retries;
+    if !sc.live {
+        client.cancel(now, &mut sc.state, rng);
+    }
 }

@@ -55,6 +55,7 @@ struct ShadowLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BreakerLabels {
     upstream: String,
+    edge: String,
     state: &'static str,
 }
 
@@ -234,16 +235,18 @@ impl Metrics {
         );
         let breaker = Family::<BreakerLabels, Gauge>::default();
         let healthy = Family::<RegionLabels, Gauge>::default();
-        for (u, up) in plan.upstreams.iter().enumerate() {
-            if let Some(state) = driver.breaker_state(u) {
-                for s in [BreakerState::Closed, BreakerState::Open, BreakerState::HalfOpen] {
-                    let labels = BreakerLabels {
-                        upstream: up.name.clone(),
-                        state: state_name(s),
-                    };
-                    breaker.get_or_create(&labels).set(i64::from(s == state));
-                }
+        for (u, name, state, _) in driver.edges() {
+            let Some(state) = state else { continue };
+            for s in [BreakerState::Closed, BreakerState::Open, BreakerState::HalfOpen] {
+                let labels = BreakerLabels {
+                    upstream: plan.upstreams[u].name.clone(),
+                    edge: name.to_owned(),
+                    state: state_name(s),
+                };
+                breaker.get_or_create(&labels).set(i64::from(s == state));
             }
+        }
+        for (u, up) in plan.upstreams.iter().enumerate() {
             for (e, ep) in up.endpoints.iter().enumerate() {
                 let labels = RegionLabels {
                     upstream: up.name.clone(),
@@ -255,7 +258,7 @@ impl Metrics {
         }
         registry.register(
             "headroom_breaker_state",
-            "1 for the upstream breaker's current state",
+            "1 for the current state of each (upstream, mesh edge) breaker",
             breaker,
         );
         registry.register(

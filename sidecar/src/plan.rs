@@ -16,7 +16,7 @@ use headroom_policy::{ConfigError, Policies};
 use http::HeaderName;
 
 use crate::config::{
-    ConfigFile, FallbackConfig, Protocol, RouteConfig, RouteTable, ShadowConfig, SidecarConfig,
+    ConfigFile, Protocol, RouteConfig, RouteTable, ShadowConfig, SidecarConfig,
 };
 
 /// Most upstreams, routes and endpoints per upstream.
@@ -68,16 +68,14 @@ pub struct UpstreamPlan {
     pub endpoints: Vec<EndpointPlan>,
     /// Number of priority levels (max priority + 1).
     pub priorities: usize,
-    /// Mesh edge name whose breaker guards this upstream.
+    /// Default mesh edge of routes to this upstream.
     pub edge_name: String,
-    /// Its timeout, retry and breaker.
+    /// Its timeout, retry, breaker and fallback.
     pub edge: EdgePolicy,
     /// Protocol to the endpoints.
     pub protocol: Protocol,
     /// Health-check path.
     pub health_path: String,
-    /// Response while the breaker rejects.
-    pub fallback: Option<FallbackConfig>,
 }
 
 /// One endpoint.
@@ -104,9 +102,10 @@ pub struct RoutePlan {
     pub upstream: usize,
     /// Rate limit, by name.
     pub rate_limit: Option<(String, RateLimitPolicy)>,
-    /// Edge name for timeout and retries.
+    /// Mesh edge name (routes to one upstream with one edge share its
+    /// breaker and retry budget).
     pub edge_name: String,
-    /// Timeout and retries (its breaker is the upstream's).
+    /// Timeout, retries, breaker and fallback.
     pub edge: EdgePolicy,
     /// Shadow policy set.
     pub shadow: Option<ShadowPlan>,
@@ -370,15 +369,6 @@ fn check_upstreams(
                 "a path starting with '/'",
             ));
         }
-        if let Some(fb) = &up.fallback
-            && !(100..=599).contains(&fb.status)
-        {
-            return Err(err(
-                format!("{at}.fallback.status"),
-                fb.status,
-                "an HTTP status code in 100..=599",
-            ));
-        }
         out.push(UpstreamPlan {
             name: up.name.clone(),
             endpoints,
@@ -387,7 +377,6 @@ fn check_upstreams(
             edge,
             protocol: up.protocol,
             health_path: up.health_path.clone(),
-            fallback: up.fallback.clone(),
         });
     }
     Ok(out)

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use headroom_policy::tables::Fallback;
 use headroom_policy::time::{Span, Timestamp};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
@@ -189,7 +190,7 @@ pub async fn handle(
         let decision = rt.driver().start_try(ctx.clock.now(), &mut call);
         let (endpoint, deadline) = match decision {
             TryDecision::Send { endpoint, deadline } => (endpoint, deadline),
-            TryDecision::BreakerOpen => return Ok(breaker_response(&rt, upstream, log)),
+            TryDecision::BreakerOpen(fallback) => return Ok(breaker_response(fallback, log)),
             TryDecision::NoEndpoint => {
                 return Ok(log.local(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream\n"));
             }
@@ -229,8 +230,8 @@ pub async fn handle(
             (Next::RetryAt { at }, _) => {
                 tokio::time::sleep_until(ctx.clock.instant(at)).await;
             }
-            (Next::Deliver | Next::GiveUp(_), Some(resp)) => return Ok(log.upstream(resp)),
-            (Next::Deliver | Next::GiveUp(_), None) => {
+            (Next::Deliver(_), Some(resp)) => return Ok(log.upstream(resp)),
+            (Next::Deliver(_), None) => {
                 let (status, text) = match outcome {
                     TryOutcome::Timeout => (StatusCode::GATEWAY_TIMEOUT, "upstream timeout\n"),
                     TryOutcome::ConnectFailure => (
@@ -245,22 +246,28 @@ pub async fn handle(
     }
 }
 
-fn breaker_response(rt: &Runtime, upstream: usize, log: Finish) -> Response<ProxyBody> {
-    match &rt.plan.upstreams[upstream].fallback {
-        Some(fb) => {
-            let status = StatusCode::from_u16(fb.status).unwrap_or(StatusCode::OK);
-            let mut resp = log.local(status, &fb.body);
-            if let Ok(v) = HeaderValue::from_str(&fb.content_type) {
-                resp.headers_mut().insert(header::CONTENT_TYPE, v);
-            }
-            resp.headers_mut().insert(
-                HeaderName::from_static("x-headroom-fallback"),
-                HeaderValue::from_static("breaker-open"),
-            );
-            resp
+fn breaker_response(fallback: Option<Fallback>, log: Finish) -> Response<ProxyBody> {
+    let (status, body, content_type, tag) = match fallback {
+        None => {
+            return log.local(StatusCode::SERVICE_UNAVAILABLE, "circuit breaker open\n");
         }
-        None => log.local(StatusCode::SERVICE_UNAVAILABLE, "circuit breaker open\n"),
+        Some(Fallback::Degraded) => (200, String::new(), "text/plain".to_owned(), "degraded"),
+        Some(Fallback::Response {
+            status,
+            body,
+            content_type,
+        }) => (status, body, content_type, "breaker-open"),
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut resp = log.local(status, &body);
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
     }
+    resp.headers_mut().insert(
+        HeaderName::from_static("x-headroom-fallback"),
+        HeaderValue::from_static(tag),
+    );
+    resp
 }
 
 fn outcome_label(outcome: TryOutcome) -> &'static str {

@@ -96,7 +96,7 @@ async fn breaker_opens_at_threshold_and_half_open_probe_closes_it() {
     assert_eq!(sc.get("/a", None).await.status, 500);
     assert_eq!(sc.get("/a", None).await.status, 500);
     assert_eq!(up.hits(), 4);
-    let open = "headroom_breaker_state{upstream=\"api\",state=\"open\"}";
+    let open = "headroom_breaker_state{upstream=\"api\",edge=\"sidecar->api\",state=\"open\"}";
     assert_eq!(sc.metric(open).await, 1.0);
     // Open: rejected without reaching the upstream.
     for _ in 0..3 {
@@ -110,7 +110,7 @@ async fn breaker_opens_at_threshold_and_half_open_probe_closes_it() {
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert_eq!(sc.get("/a", None).await.status, 200);
     assert_eq!(up.hits(), 5);
-    let closed = "headroom_breaker_state{upstream=\"api\",state=\"closed\"}";
+    let closed = "headroom_breaker_state{upstream=\"api\",edge=\"sidecar->api\",state=\"closed\"}";
     assert_eq!(sc.metric(closed).await, 1.0);
     assert_eq!(sc.get("/a", None).await.status, 200);
 }
@@ -118,11 +118,9 @@ async fn breaker_opens_at_threshold_and_half_open_probe_closes_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn breaker_fallback_response() {
     let up = Upstream::start("api").await;
-    let ups = format!(
-        "{}fallback = {{ status = 200, body = \"cached\", content_type = \"text/plain\" }}\n",
-        upstream("api", &[(&up.url(), "us-east")])
-    );
-    let policy = "[policy.mesh]\ncircuit_breaker = { mode = \"consecutive\", max_failures = 2, \
+    let ups = upstream("api", &[(&up.url(), "us-east")]);
+    let policy = "[policy.mesh]\nfallback = { status = 200, body = \"cached\" }\n\
+                  circuit_breaker = { mode = \"consecutive\", max_failures = 2, \
                   min_penalty = \"1m\", max_penalty = \"1m\", jitter = 0.0 }\n";
     let sc = Sidecar::start(&base(&ups, "\"/*\" = \"api\"", policy)).await;
     up.set_mode(Mode::Status(503));
