@@ -181,7 +181,13 @@ struct EdgeSlot {
 /// The sidecar's decision engine for one config. See the module docs for
 /// the call order.
 pub struct Driver {
+    /// Jitter of the enforced edges (retries, consecutive-mode breakers).
     rng: Pcg64,
+    /// Jitter of the shadow edges: a stream of its own, so that trialling a
+    /// policy never changes an enforced decision.
+    shadow_rng: Pcg64,
+    /// Failover and balancer picks.
+    pick_rng: Pcg64,
     routes: Vec<RouteState>,
     edges: Vec<EdgeSlot>,
     upstreams: Vec<UpstreamState>,
@@ -190,7 +196,8 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// A driver for `plan`, created at `now`, with one RNG seeded by `seed`.
+    /// A driver for `plan`, created at `now`; its random streams all derive
+    /// from `seed` ([`rng_stream`]).
     pub fn new(plan: &Plan, now: Timestamp, seed: u64) -> Self {
         let upstreams = plan
             .upstreams
@@ -226,7 +233,9 @@ impl Driver {
             });
         }
         Driver {
-            rng: Pcg64::seed_from_u64(seed),
+            rng: rng_stream(seed, MESH_STREAM),
+            shadow_rng: rng_stream(seed, "shadow"),
+            pick_rng: rng_stream(seed, "pick"),
             routes,
             edges,
             upstreams,
@@ -307,13 +316,13 @@ impl Driver {
         } = enforced
         else {
             r.stats.breaker_rejected += 1;
-            shadow_cancel(r, call, now, &mut self.rng);
+            shadow_cancel(r, call, now, &mut self.shadow_rng);
             return TryDecision::BreakerOpen(edge.fallback().cloned());
         };
-        let Some(endpoint) = self.upstreams[r.upstream].pick(now, &mut self.rng) else {
+        let Some(endpoint) = self.upstreams[r.upstream].pick(now, &mut self.pick_rng) else {
             // Nothing was sent: give the breaker permits back, no outcome.
             edge.cancel(now, &mut call.state, &mut self.rng);
-            shadow_cancel(r, call, now, &mut self.rng);
+            shadow_cancel(r, call, now, &mut self.shadow_rng);
             return TryDecision::NoEndpoint;
         };
         if call.state.tries() > 1 {
@@ -349,7 +358,7 @@ impl Driver {
             MeshNext::RetryAt { at } => Next::RetryAt { at },
             MeshNext::Finish(finish) => Next::Deliver(finish),
         };
-        shadow_end(r, call, now, outcome, next, &mut self.rng);
+        shadow_end(r, call, now, outcome, next, &mut self.shadow_rng);
         next
     }
 
@@ -418,6 +427,26 @@ impl Driver {
     pub fn desired_replicas(&self) -> Option<u32> {
         self.autoscaler.as_ref().map(AutoscalerState::desired)
     }
+}
+
+/// Name of the stream that drives the enforced mesh edges.
+pub const MESH_STREAM: &str = "mesh";
+
+/// The random stream `name` derived from the sidecar's one seed: PCG64
+/// seeded with `seed` xor the FNV-1a 64 hash of `name` (a stable name, not
+/// creation order, as in the simulator).
+pub fn rng_stream(seed: u64, name: &str) -> Pcg64 {
+    Pcg64::seed_from_u64(seed ^ fnv1a64(name.as_bytes()))
+}
+
+/// FNV-1a 64 (stream names; client ids of keyed limiters).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// Asks the shadow edge about the try the enforced edge is deciding;

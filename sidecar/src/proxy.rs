@@ -26,7 +26,7 @@ use hyper_util::rt::TokioExecutor;
 use crate::access_log::{AccessLog, Op, Record};
 use crate::clock::{Clock, duration};
 use crate::config::Protocol;
-use crate::driver::{Admission, Driver, Next, TryDecision, TryOutcome};
+use crate::driver::{Admission, Driver, Next, TryDecision, TryOutcome, fnv1a64};
 use crate::metrics::{Metrics, RequestLabels, RouteLabel, TryLabels};
 use crate::plan::Plan;
 
@@ -348,16 +348,6 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 fn retry_after(headers: &HeaderMap) -> Option<Span> {
     let secs: u64 = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
     Some(Span::from_secs(secs.min(86_400)))
-}
-
-/// FNV-1a 64 of a client id (the keyed limiters' key).
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 /// The facts of a request the access log and the metrics need when its
