@@ -1,0 +1,376 @@
+//! Unit tests: every algorithm against a literal, slow transcription of
+//! libCacheSim's logic (queues as `VecDeque`s, linear scans), on random
+//! request sequences with removals and flushes.
+
+use std::collections::VecDeque;
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// One object in the reference model.
+#[derive(Clone, Copy, Debug)]
+struct Obj {
+    key: u64,
+    size: u64,
+    /// LFU: frequency; S3-FIFO: clock counter.
+    freq: u64,
+    /// LFU: when the object reached its frequency.
+    since: u64,
+}
+
+/// The reference model: queues front = newest.
+struct Model {
+    eviction: Eviction,
+    capacity: u64,
+    by_bytes: bool,
+    small: VecDeque<Obj>,
+    main: VecDeque<Obj>,
+    ghost: VecDeque<(u64, u64)>,
+    small_cap: u64,
+    ghost_cap: u64,
+    has_evicted: bool,
+    clock: u64,
+}
+
+impl Model {
+    fn new(spec: &CacheSpec) -> Self {
+        let (capacity, by_bytes) = match spec.capacity {
+            Capacity::Items(n) => (n, false),
+            Capacity::Bytes(n) => (n, true),
+        };
+        Model {
+            eviction: spec.eviction,
+            capacity,
+            by_bytes,
+            small: VecDeque::new(),
+            main: VecDeque::new(),
+            ghost: VecDeque::new(),
+            small_cap: (capacity as f64 * 0.1) as u64,
+            ghost_cap: (capacity as f64 * 0.9) as u64,
+            has_evicted: false,
+            clock: 0,
+        }
+    }
+
+    fn w(&self, size: u64) -> u64 {
+        if self.by_bytes { size.max(1) } else { 1 }
+    }
+
+    fn used(q: &VecDeque<Obj>, m: &Model) -> u64 {
+        q.iter().map(|o| m.w(o.size)).sum()
+    }
+
+    fn total(&self) -> u64 {
+        Self::used(&self.small, self) + Self::used(&self.main, self)
+    }
+
+    fn access(&mut self, key: u64, size: u64) -> bool {
+        self.clock += 1;
+        let clock = self.clock;
+        if let Some(p) = self.small.iter().position(|o| o.key == key) {
+            self.small[p].freq += 1;
+            self.small[p].size = size;
+            return true;
+        }
+        let ghost_hit = match self.ghost.iter().position(|g| g.0 == key) {
+            Some(p) if self.eviction == Eviction::S3Fifo => {
+                self.ghost.remove(p);
+                true
+            }
+            _ => false,
+        };
+        if let Some(p) = self.main.iter().position(|o| o.key == key) {
+            let mut o = self.main[p];
+            o.size = size;
+            match self.eviction {
+                Eviction::Lru => {
+                    self.main.remove(p);
+                    self.main.push_front(o);
+                }
+                Eviction::Lfu => {
+                    o.freq += 1;
+                    o.since = clock;
+                    self.main[p] = o;
+                }
+                Eviction::S3Fifo => {
+                    o.freq += 1;
+                    self.main[p] = o;
+                }
+                _ => self.main[p] = o,
+            }
+            return true;
+        }
+        let w = self.w(size);
+        let s3 = self.eviction == Eviction::S3Fifo;
+        if w > self.capacity || (s3 && w > self.small_cap) {
+            return false;
+        }
+        while self.total() + w > self.capacity {
+            self.evict();
+        }
+        let o = Obj {
+            key,
+            size,
+            freq: if self.eviction == Eviction::Lfu { 1 } else { 0 },
+            since: clock,
+        };
+        if !s3 || ghost_hit {
+            self.main.push_front(o);
+        } else if w >= self.small_cap {
+        } else if !self.has_evicted && Self::used(&self.small, self) >= self.small_cap {
+            self.main.push_front(o);
+        } else {
+            self.small.push_front(o);
+        }
+        false
+    }
+
+    fn evict(&mut self) {
+        match self.eviction {
+            Eviction::Lfu => {
+                let p = (0..self.main.len())
+                    .min_by_key(|&p| (self.main[p].freq, self.main[p].since))
+                    .unwrap();
+                self.main.remove(p);
+            }
+            Eviction::S3Fifo => {
+                self.has_evicted = true;
+                let main_cap = self.capacity - self.small_cap;
+                if Self::used(&self.main, self) > main_cap || self.small.is_empty() {
+                    while let Some(mut o) = self.main.pop_back() {
+                        if o.freq >= 1 {
+                            o.freq = o.freq.min(3) - 1;
+                            self.main.push_front(o);
+                        } else {
+                            break;
+                        }
+                    }
+                } else {
+                    while let Some(mut o) = self.small.pop_back() {
+                        if o.freq >= 2 {
+                            o.freq = 0;
+                            self.main.push_front(o);
+                        } else {
+                            let w = self.w(o.size);
+                            if w <= self.ghost_cap {
+                                while self.ghost.iter().map(|g| g.1).sum::<u64>() + w
+                                    > self.ghost_cap
+                                {
+                                    self.ghost.pop_back();
+                                }
+                                self.ghost.push_front((o.key, w));
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+            _ => {
+                self.main.pop_back();
+            }
+        }
+    }
+
+    fn remove(&mut self, key: u64) {
+        self.small.retain(|o| o.key != key);
+        self.main.retain(|o| o.key != key);
+        self.ghost.retain(|g| g.0 != key);
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Access(u64, u64),
+    Remove(u64),
+    Clear,
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        40 => (0u64..40, 1u64..6).prop_map(|(k, s)| Op::Access(k, s)),
+        2 => (0u64..40).prop_map(Op::Remove),
+        1 => Just(Op::Clear),
+    ];
+    prop::collection::vec(op, 1..400)
+}
+
+fn agrees(spec: CacheSpec, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut cache = Cache::new(&spec).unwrap();
+    let mut model = Model::new(&spec);
+    for (t, op) in ops.iter().enumerate() {
+        match *op {
+            Op::Access(k, s) => {
+                let hit = cache.access(t as u64, k, s) == Access::Hit;
+                prop_assert_eq!(hit, model.access(k, s), "op {} {:?}", t, op);
+            }
+            Op::Remove(k) => {
+                cache.remove(k);
+                model.remove(k);
+            }
+            Op::Clear => {
+                cache.clear();
+                model = Model::new(&spec);
+            }
+        }
+        let n = (model.small.len() + model.main.len()) as u64;
+        prop_assert_eq!(cache.len(), n);
+        let bytes: u64 = model.small.iter().chain(&model.main).map(|o| o.size).sum();
+        prop_assert_eq!(cache.used_bytes(), bytes);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn every_algorithm_matches_the_reference(
+        ops in ops(),
+        items in 1u64..30,
+        bytes in 1u64..80,
+        by_bytes in any::<bool>(),
+    ) {
+        let capacity = if by_bytes { Capacity::Bytes(bytes) } else { Capacity::Items(items) };
+        for eviction in [Eviction::Lru, Eviction::Fifo, Eviction::Lfu, Eviction::S3Fifo] {
+            agrees(CacheSpec::new(eviction, capacity), &ops)?;
+        }
+    }
+}
+
+#[test]
+fn lfu_ties_evict_the_object_that_reached_the_frequency_first() {
+    let mut c = Cache::new(&CacheSpec::new(Eviction::Lfu, Capacity::Items(3))).unwrap();
+    for k in [1, 2, 3] {
+        c.access(0, k, 1);
+    }
+    // 3 then 1 reach frequency 2; 2 stays at 1.
+    c.access(1, 3, 1);
+    c.access(2, 1, 1);
+    c.access(3, 4, 1); // evicts 2 (the only frequency-1 object)
+    assert!(!c.contains(3, 2));
+    c.access(4, 4, 1); // 4 reaches 2 after 3 and 1
+    c.access(5, 5, 1); // all at 2: evicts 3, first to reach 2
+    assert!(!c.contains(5, 3));
+    assert!(c.contains(5, 1) && c.contains(5, 4) && c.contains(5, 5));
+    let i = c.find(1).unwrap();
+    assert_eq!(c.lfu.freq(&c.arena, i), 2);
+}
+
+#[test]
+fn ttl_expires_after_the_ttl_and_counts() {
+    let spec = CacheSpec::new(Eviction::Lru, Capacity::Items(10)).with_ttl_ns(100);
+    let mut c = Cache::new(&spec).unwrap();
+    assert_eq!(c.access(0, 1, 8), Access::Miss);
+    assert_eq!(
+        c.access(100, 1, 8),
+        Access::Hit,
+        "still fresh at exactly t + ttl"
+    );
+    assert_eq!(c.access(101, 1, 8), Access::Miss, "expired after t + ttl");
+    assert_eq!(c.stats().expirations, 1);
+    assert!(c.get(150, 1));
+    assert!(!c.get(202, 1));
+    assert_eq!(c.len(), 0);
+}
+
+#[test]
+fn ttl_only_drops_expired_entries_then_the_oldest_at_capacity() {
+    let spec = CacheSpec::new(Eviction::TtlOnly, Capacity::Items(2)).with_ttl_ns(10);
+    let mut c = Cache::new(&spec).unwrap();
+    c.access(0, 1, 1);
+    c.access(5, 2, 1);
+    c.access(6, 3, 1); // full: evicts 1 (earliest expiry), not expired yet
+    assert_eq!((c.stats().evictions, c.stats().expirations), (1, 0));
+    assert!(c.get(6, 2) && c.get(6, 3));
+    c.access(16, 4, 1); // 2 expired at 15: dropped as an expiration
+    assert_eq!((c.stats().evictions, c.stats().expirations), (1, 1));
+    assert!(Cache::new(&CacheSpec::new(Eviction::TtlOnly, Capacity::Items(2))).is_err());
+}
+
+#[test]
+fn objects_larger_than_the_cache_are_not_admitted() {
+    let mut c = Cache::new(&CacheSpec::new(Eviction::Lru, Capacity::Bytes(100))).unwrap();
+    c.access(0, 1, 60);
+    assert_eq!(c.access(1, 2, 101), Access::Miss);
+    assert_eq!(c.stats().rejected, 1);
+    assert!(c.contains(1, 1), "a rejected object evicts nothing");
+    // A hit with a new size updates the stored size.
+    assert_eq!(c.access(2, 1, 90), Access::Hit);
+    assert_eq!(c.used_bytes(), 90);
+}
+
+#[test]
+fn get_then_insert_uses_s3fifo_ghost_like_access() {
+    let spec = CacheSpec::new(Eviction::S3Fifo, Capacity::Items(20));
+    let mut a = Cache::new(&spec).unwrap();
+    let mut b = Cache::new(&spec).unwrap();
+    let mut x = 12_345u64;
+    for t in 0..5_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let key = x % 60;
+        let hit_a = a.access(t, key, 1) == Access::Hit;
+        let hit_b = b.get(t, key);
+        if !hit_b {
+            b.insert(t, key, 1);
+        }
+        assert_eq!(hit_a, hit_b, "request {t}");
+    }
+}
+
+#[test]
+fn insert_of_a_cached_key_refreshes_size_and_expiry_only() {
+    let spec = CacheSpec::new(Eviction::Fifo, Capacity::Items(2)).with_ttl_ns(10);
+    let mut c = Cache::new(&spec).unwrap();
+    c.insert(0, 1, 5);
+    c.insert(1, 2, 5);
+    c.insert(8, 1, 7); // refresh: expiry 18, FIFO position unchanged
+    assert_eq!(c.used_bytes(), 12);
+    c.insert(9, 3, 1); // evicts 1, the oldest insertion
+    assert!(!c.contains(9, 1) && c.contains(9, 2));
+    assert_eq!(
+        c.stats().hits + c.stats().misses,
+        0,
+        "insert is not a lookup"
+    );
+}
+
+#[test]
+fn clear_empties_and_keeps_stats() {
+    let mut c = Cache::new(&CacheSpec::new(Eviction::S3Fifo, Capacity::Items(100))).unwrap();
+    for k in 0..500 {
+        c.access(k, k % 150, 1);
+    }
+    let before = c.stats();
+    c.clear();
+    assert_eq!((c.len(), c.used_bytes()), (0, 0));
+    assert_eq!(c.stats(), before);
+    assert_eq!(c.access(0, 1, 1), Access::Miss);
+}
+
+#[test]
+fn memory_is_bounded_by_capacity_not_by_keys() {
+    let mut c = Cache::new(&CacheSpec::new(Eviction::Lru, Capacity::Items(1000))).unwrap();
+    for k in 0..200_000u64 {
+        c.access(k, k, 1);
+    }
+    assert_eq!(c.len(), 1000);
+    let per_item = c.heap_bytes() as f64 / 1000.0;
+    assert!(per_item <= 64.0, "{per_item} bytes per item");
+    assert_eq!(std::mem::size_of::<arena::Node>(), 32);
+}
+
+#[test]
+fn spec_errors_name_the_problem() {
+    assert_eq!(
+        Cache::new(&CacheSpec::new(Eviction::Lru, Capacity::Bytes(0))).unwrap_err(),
+        SpecError::ZeroCapacity
+    );
+    assert_eq!(
+        Eviction::parse("arc").unwrap_err().to_string(),
+        "unknown eviction \"arc\"; expected one of lru, fifo, lfu, s3-fifo, ttl-only"
+    );
+    assert_eq!(Eviction::parse("s3-fifo"), Ok(Eviction::S3Fifo));
+}

@@ -1,0 +1,7 @@
+//! One module per trace format, and [`open`](crate::open) to pick one.
+
+pub mod clf;
+pub mod headroom;
+pub mod lines;
+pub mod mapped;
+pub mod oracle;
