@@ -1,5 +1,6 @@
-//! The access log: one row per request in Headroom's trace CSV, written by a
-//! dedicated thread through a bounded queue.
+//! The access log: one row per request in Headroom's trace CSV (written by
+//! `headroom_traces::CsvWriter`), from a dedicated thread fed through a
+//! bounded queue.
 //!
 //! Header and columns (the trace format `headroom replay` reads):
 //! `t_ns,key,op,size_bytes,client,region,route,status,latency_ns` —
@@ -12,29 +13,23 @@
 //! `try_send`; when the writer falls behind the record is dropped and
 //! counted. Rows are in completion order, so `t_ns` (arrival) can go
 //! slightly backwards between rows; readers sort or shift as needed.
+//!
+//! A log file left by an earlier run is moved to `FILE.1` at start (one
+//! generation kept), so every file starts with the header.
 
-use std::fs::OpenOptions;
-use std::io::{self, BufWriter, Write};
+use std::fs::File;
+use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 
+use headroom_traces::{CsvWriter, Row};
 use http::Method;
 use prometheus_client::metrics::counter::Counter;
 
-/// The access log's header.
-pub const HEADER: [&str; 9] = [
-    "t_ns",
-    "key",
-    "op",
-    "size_bytes",
-    "client",
-    "region",
-    "route",
-    "status",
-    "latency_ns",
-];
+/// The access log's header (Headroom's trace CSV).
+pub use headroom_traces::HEADER;
 
 /// One request as logged.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,30 +54,15 @@ pub struct Record {
     pub latency_ns: u64,
 }
 
-/// A request's operation, from its method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// GET, HEAD, OPTIONS.
-    Read,
-    /// Every other method.
-    Write,
-}
+pub use headroom_traces::Op;
 
-impl Op {
-    /// The operation of `method`.
-    pub fn of(method: &Method) -> Op {
-        if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
-            Op::Read
-        } else {
-            Op::Write
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Op::Read => "read",
-            Op::Write => "write",
-        }
+/// The operation of a request with `method`: GET, HEAD and OPTIONS read,
+/// every other method writes.
+pub fn op_of(method: &Method) -> Op {
+    if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
+        Op::Read
+    } else {
+        Op::Write
     }
 }
 
@@ -108,16 +88,21 @@ impl Writer {
 }
 
 impl AccessLog {
-    /// Opens (appends to) `path`, writing the header if the file is empty,
-    /// with room for `capacity` queued records; `dropped` counts records
-    /// dropped when the queue is full.
+    /// Creates `path` (moving an existing non-empty file to `path.1`) and
+    /// writes the header, with room for `capacity` queued records; `dropped`
+    /// counts records dropped when the queue is full.
     pub fn open(path: &Path, capacity: usize, dropped: Counter) -> io::Result<(AccessLog, Writer)> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let empty = file.metadata()?.len() == 0;
+        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            let mut old = path.as_os_str().to_owned();
+            old.push(".1");
+            std::fs::rename(path, old)?;
+        }
+        let file = File::create(path)?;
+        let csv = CsvWriter::new(file).map_err(io::Error::other)?;
         let (tx, rx) = sync_channel(capacity);
         let handle = std::thread::Builder::new()
             .name("access-log".to_owned())
-            .spawn(move || write_loop(BufWriter::new(file), empty, rx))?;
+            .spawn(move || write_loop(csv, rx))?;
         Ok((
             AccessLog {
                 tx: Mutex::new(Some(tx)),
@@ -146,58 +131,36 @@ impl AccessLog {
     }
 }
 
-fn write_loop<W: Write>(out: W, header: bool, rx: Receiver<Record>) -> io::Result<u64> {
-    let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(out);
-    if header {
-        csv.write_record(HEADER)?;
-    }
+fn write_loop(mut csv: CsvWriter<File>, rx: Receiver<Record>) -> io::Result<u64> {
     let mut rows = 0u64;
-    let mut numbers = [itoa_buf(), itoa_buf(), itoa_buf(), itoa_buf()];
     // Block for one record, then drain what is queued, then flush: rows
     // reach the file within one batch, and a busy proxy writes in batches.
     while let Ok(first) = rx.recv() {
-        write_row(&mut csv, &first, &mut numbers)?;
+        write_row(&mut csv, &first)?;
         rows += 1;
         while let Ok(next) = rx.try_recv() {
-            write_row(&mut csv, &next, &mut numbers)?;
+            write_row(&mut csv, &next)?;
             rows += 1;
         }
-        csv.flush()?;
+        csv.flush().map_err(io::Error::other)?;
     }
-    csv.flush()?;
+    csv.finish().map_err(io::Error::other)?;
     Ok(rows)
 }
 
-fn itoa_buf() -> String {
-    String::with_capacity(20)
-}
-
-fn write_row<W: Write>(
-    csv: &mut csv::Writer<W>,
-    r: &Record,
-    numbers: &mut [String; 4],
-) -> io::Result<()> {
-    use std::fmt::Write as _;
-    for n in numbers.iter_mut() {
-        n.clear();
-    }
-    let [t, size, status, latency] = numbers;
-    let _ = write!(t, "{}", r.t_ns);
-    let _ = write!(size, "{}", r.size_bytes);
-    let _ = write!(status, "{}", r.status);
-    let _ = write!(latency, "{}", r.latency_ns);
-    csv.write_record([
-        t.as_str(),
-        r.key.as_str(),
-        r.op.as_str(),
-        size.as_str(),
-        r.client.as_str(),
-        &r.region,
-        &r.route,
-        status.as_str(),
-        latency.as_str(),
-    ])?;
-    Ok(())
+fn write_row(csv: &mut CsvWriter<File>, r: &Record) -> io::Result<()> {
+    let row = Row {
+        t_ns: r.t_ns,
+        key: &r.key,
+        op: r.op,
+        size_bytes: Some(r.size_bytes),
+        client: Some(&r.client),
+        region: Some(&r.region),
+        route: Some(&r.route),
+        status: Some(r.status),
+        latency_ns: Some(r.latency_ns),
+    };
+    csv.write_row(&row).map_err(io::Error::other)
 }
 
 #[cfg(test)]
@@ -240,14 +203,15 @@ mod tests {
             lines[2],
             "1700000000000000001,\"/api/items/1,x\",write,10,10.0.0.1,us-east,/api/*,200,1001"
         );
-        // Appending keeps one header.
+        // A restart moves the old log aside and starts a fresh one.
         let (log, writer) = AccessLog::open(&path, 1, dropped.clone()).unwrap();
         log.log(record(5));
         log.close();
         writer.join().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.matches("t_ns").count(), 1);
-        assert_eq!(text.lines().count(), 5);
+        assert_eq!(text.lines().count(), 2);
+        let old = std::fs::read_to_string(dir.join("a.csv.1")).unwrap();
+        assert_eq!(old.lines().count(), 4);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

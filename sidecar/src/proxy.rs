@@ -23,7 +23,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::access_log::{AccessLog, Op, Record};
+use crate::access_log::{AccessLog, Op, Record, op_of};
 use crate::clock::{Clock, duration};
 use crate::config::Protocol;
 use crate::driver::{Admission, Driver, Next, TryDecision, TryOutcome, fnv1a64};
@@ -141,7 +141,7 @@ pub async fn handle(
         ctx: ctx.clone(),
         arrival,
         key: parts.uri.path().to_owned(),
-        op: Op::of(&parts.method),
+        op: op_of(&parts.method),
         client: client_id,
         region: Arc::from(""),
         route: Arc::from(""),

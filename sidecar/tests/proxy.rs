@@ -64,17 +64,35 @@ async fn happy_path_forwards_and_logs() {
     );
     sc.signal("TERM");
     assert!(sc.wait_exit().await.success());
+    // Round trip: the trace reader reads the access log back row for row.
     let log = std::fs::read_to_string(sc.dir.join("access.csv")).unwrap();
-    let rows: Vec<&str> = log.lines().collect();
-    assert_eq!(
-        rows[0],
-        "t_ns,key,op,size_bytes,client,region,route,status,latency_ns"
-    );
-    assert_eq!(rows.len(), 1 + 7);
-    let first: Vec<&str> = rows[1].split(',').collect();
-    assert_eq!(&first[1..8], ["/api/items/0", "read", "3", "alice", "us-east", "/api/*", "200"]);
-    assert!(rows.iter().any(|r| r.contains(",/elsewhere,read,9,127.0.0.1,,,404,")));
-    assert!(rows.iter().any(|r| r.contains(",/api/items,write,3,127.0.0.1,us-east,/api/*,200,")));
+    assert!(log.starts_with("t_ns,key,op,size_bytes,client,region,route,status,latency_ns\n"));
+    let mut reader = headroom_traces::CsvReader::new(log.as_bytes()).unwrap();
+    let mut records = Vec::new();
+    while let Some(r) = reader.read().unwrap() {
+        records.push(r);
+    }
+    let names = reader.into_names();
+    assert_eq!(records.len(), 7, "every request is one row");
+    let first = &records[0];
+    assert_eq!(first.key, headroom_traces::key_of(b"/api/items/0"));
+    assert_eq!(first.op, headroom_traces::Op::Read);
+    assert_eq!(first.size_bytes, 3);
+    assert_eq!(first.client, Some(headroom_traces::key_of(b"alice")));
+    assert_eq!(first.region.map(|id| names.name(id)), Some("us-east"));
+    assert_eq!(first.route.map(|id| names.name(id)), Some("/api/*"));
+    assert_eq!(first.status, Some(200));
+    assert!(first.latency_ns.is_some_and(|ns| ns > 0));
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    assert!(first.at.as_nanos() <= now_ns && first.at.as_nanos() > now_ns - 600_000_000_000);
+    let unrouted = &records[5];
+    assert_eq!(unrouted.key, headroom_traces::key_of(b"/elsewhere"));
+    assert_eq!((unrouted.status, unrouted.region, unrouted.route), (Some(404), None, None));
+    let post = &records[6];
+    assert_eq!((post.op, post.status), (headroom_traces::Op::Write, Some(200)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
