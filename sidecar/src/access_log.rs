@@ -20,8 +20,8 @@
 use std::fs::File;
 use std::io;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use headroom_traces::{CsvWriter, Row};
@@ -171,7 +171,11 @@ mod tests {
         Record {
             t_ns: 1_700_000_000_000_000_000 + i,
             key: format!("/api/items/{i},x"),
-            op: if i % 2 == 0 { Op::Read } else { Op::Write },
+            op: if i.is_multiple_of(2) {
+                Op::Read
+            } else {
+                Op::Write
+            },
             size_bytes: 10 * i,
             client: "10.0.0.1".to_owned(),
             region: Arc::from("us-east"),

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
+use headroom_policy::breaker::BreakerState;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use headroom_policy::breaker::BreakerState;
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -37,8 +37,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     resp
 }
 
@@ -62,7 +64,11 @@ async fn respond(
             if shared.ready.load(Ordering::SeqCst) {
                 reply(StatusCode::OK, TEXT, "ready\n".to_owned())
             } else {
-                reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, "draining\n".to_owned())
+                reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    TEXT,
+                    "draining\n".to_owned(),
+                )
             }
         }
         (&Method::GET, "/config") => {

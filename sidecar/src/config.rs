@@ -20,7 +20,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{self, Plan};
-use crate::span_text::{line_col, locate, key_path_at};
+use crate::span_text::{key_path_at, line_col, locate};
 
 /// The whole config file as written.
 #[derive(Clone, Debug, Deserialize)]

@@ -40,8 +40,8 @@ use headroom_policy::breaker::BreakerState;
 use headroom_policy::health::CheckResult;
 use headroom_policy::mesh::{CallState, EdgeClient, EdgeStats, Finish, Next as MeshNext, TryStart};
 use headroom_policy::ratelimit::{RateDecision, RateLimiter};
-pub use headroom_policy::retry::TryOutcome;
 use headroom_policy::retry::GiveUpReason;
+pub use headroom_policy::retry::TryOutcome;
 use headroom_policy::tables::Fallback;
 use headroom_policy::time::{Span, Timestamp};
 use rand_core::SeedableRng;
@@ -54,6 +54,9 @@ use crate::upstream::UpstreamState;
 /// The answer at arrival.
 #[must_use]
 #[derive(Debug)]
+// The call is moved once into the request's future; boxing it would cost an
+// allocation per request for no gain.
+#[allow(clippy::large_enum_variant)]
 pub enum Admission {
     /// Proxy it; keep the call and pass it back to every later call.
     Admit(Call),
@@ -367,7 +370,11 @@ impl Driver {
         self.upstreams
             .iter()
             .filter_map(UpstreamState::poll_timeout)
-            .chain(self.autoscaler.as_ref().and_then(AutoscalerState::poll_timeout))
+            .chain(
+                self.autoscaler
+                    .as_ref()
+                    .and_then(AutoscalerState::poll_timeout),
+            )
             .min()
     }
 

@@ -237,7 +237,11 @@ impl Metrics {
         let healthy = Family::<RegionLabels, Gauge>::default();
         for (u, name, state, _) in driver.edges() {
             let Some(state) = state else { continue };
-            for s in [BreakerState::Closed, BreakerState::Open, BreakerState::HalfOpen] {
+            for s in [
+                BreakerState::Closed,
+                BreakerState::Open,
+                BreakerState::HalfOpen,
+            ] {
                 let labels = BreakerLabels {
                     upstream: plan.upstreams[u].name.clone(),
                     edge: name.to_owned(),

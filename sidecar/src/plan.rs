@@ -15,9 +15,7 @@ use headroom_policy::time::Span;
 use headroom_policy::{ConfigError, Policies};
 use http::HeaderName;
 
-use crate::config::{
-    ConfigFile, Protocol, RouteConfig, RouteTable, ShadowConfig, SidecarConfig,
-};
+use crate::config::{ConfigFile, Protocol, RouteConfig, RouteTable, ShadowConfig, SidecarConfig};
 
 /// Most upstreams, routes and endpoints per upstream.
 pub const MAX_UPSTREAMS: usize = 1024;
@@ -149,10 +147,9 @@ impl Matcher {
     pub fn matches(&self, path: &str) -> bool {
         match self {
             Matcher::Exact(p) => path == p,
-            Matcher::Subtree(base) => {
-                path.strip_prefix(base.as_str())
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            }
+            Matcher::Subtree(base) => path
+                .strip_prefix(base.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
             Matcher::Prefix(p) => path.starts_with(p.as_str()),
         }
     }
@@ -182,8 +179,8 @@ pub fn check(file: &ConfigFile, text: &str) -> Result<Plan, ConfigError> {
     let policies = file.policy.validate()?;
     let sc = &file.sidecar;
     check_limits(sc)?;
-    let client_id = HeaderName::from_bytes(sc.client_id.to_ascii_lowercase().as_bytes())
-        .map_err(|_| {
+    let client_id =
+        HeaderName::from_bytes(sc.client_id.to_ascii_lowercase().as_bytes()).map_err(|_| {
             err(
                 "sidecar.client_id",
                 format!("{:?}", sc.client_id),
@@ -191,14 +188,19 @@ pub fn check(file: &ConfigFile, text: &str) -> Result<Plan, ConfigError> {
             )
         })?;
     let failover = policies.failover.clone();
-    let (overprovisioning_pct, panic_threshold_pct) = failover
-        .as_ref()
-        .map_or((140, 50), |f| (f.overprovisioning_pct, f.panic_threshold_pct));
+    let (overprovisioning_pct, panic_threshold_pct) = failover.as_ref().map_or((140, 50), |f| {
+        (f.overprovisioning_pct, f.panic_threshold_pct)
+    });
     let health_check = policies
         .load_balancer
         .as_ref()
         .and_then(|b| b.health_check.clone())
-        .or_else(|| policies.failover.as_ref().and_then(|f| f.health_check.clone()));
+        .or_else(|| {
+            policies
+                .failover
+                .as_ref()
+                .and_then(|f| f.health_check.clone())
+        });
     let balancer = policies
         .load_balancer
         .clone()
@@ -242,11 +244,31 @@ fn check_limits(sc: &SidecarConfig) -> Result<(), ConfigError> {
         ));
     }
     let ranges: [(&str, u64, u64, u64); 5] = [
-        ("max_connections", u64::from(sc.max_connections), 1, 1_000_000),
-        ("max_header_bytes", u64::from(sc.max_header_bytes), 8192, 1 << 20),
+        (
+            "max_connections",
+            u64::from(sc.max_connections),
+            1,
+            1_000_000,
+        ),
+        (
+            "max_header_bytes",
+            u64::from(sc.max_header_bytes),
+            8192,
+            1 << 20,
+        ),
         ("max_body_bytes", sc.max_body_bytes, 0, 1 << 30),
-        ("retry_buffer_bytes", sc.retry_buffer_bytes, 0, sc.max_body_bytes),
-        ("access_log_buffer", u64::from(sc.access_log_buffer), 1, 10_000_000),
+        (
+            "retry_buffer_bytes",
+            sc.retry_buffer_bytes,
+            0,
+            sc.max_body_bytes,
+        ),
+        (
+            "access_log_buffer",
+            u64::from(sc.access_log_buffer),
+            1,
+            10_000_000,
+        ),
     ];
     for (key, value, lo, hi) in ranges {
         if !(lo..=hi).contains(&value) {
@@ -518,7 +540,7 @@ fn named_limit(
 ) -> Result<Option<(String, RateLimitPolicy)>, ConfigError> {
     let Some(name) = name else { return Ok(None) };
     match policies.rate_limits.get(name) {
-        Some(p) => Ok(Some((name.to_owned(), p.clone()))),
+        Some(p) => Ok(Some((name.to_owned(), *p))),
         None => {
             let known: Vec<&String> = policies.rate_limits.keys().collect();
             Err(err(

@@ -61,7 +61,12 @@ impl Runtime {
         let regions = plan
             .upstreams
             .iter()
-            .map(|u| u.endpoints.iter().map(|e| Arc::from(e.region.as_str())).collect())
+            .map(|u| {
+                u.endpoints
+                    .iter()
+                    .map(|e| Arc::from(e.region.as_str()))
+                    .collect()
+            })
             .collect();
         let route_names = plan
             .routes
@@ -225,7 +230,9 @@ pub async fn handle(
                 outcome: outcome_label(outcome),
             })
             .inc();
-        let next = rt.driver().handle_try_end(ctx.clock.now(), &mut call, outcome);
+        let next = rt
+            .driver()
+            .handle_try_end(ctx.clock.now(), &mut call, outcome);
         match (next, response) {
             (Next::RetryAt { at }, _) => {
                 tokio::time::sleep_until(ctx.clock.instant(at)).await;
@@ -346,7 +353,13 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// `Retry-After` in seconds (the HTTP-date form is not honoured).
 fn retry_after(headers: &HeaderMap) -> Option<Span> {
-    let secs: u64 = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let secs: u64 = headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Span::from_secs(secs.min(86_400)))
 }
 
@@ -510,7 +523,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
         assert_eq!(framing_error(&h, 100), None);
-        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
         assert_eq!(framing_error(&h, 100), Some(StatusCode::BAD_REQUEST));
         let mut h = HeaderMap::new();
         h.append(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
@@ -524,7 +540,10 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_are_removed_and_forwarding_added() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-forwarded-for", HeaderValue::from_static("10.1.1.1"));

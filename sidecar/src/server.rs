@@ -154,7 +154,10 @@ pub async fn run(plan: Plan, config_path: PathBuf) -> anyhow::Result<()> {
         in_flight_connections = graceful.count(),
         "draining, deadline {drain:?}"
     );
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("drain deadline passed; closing remaining connections");
     }
     timers.abort();

@@ -145,8 +145,14 @@ impl UpstreamState {
 
     /// The earliest health-check or outlier-sweep timer.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let checks = self.checker.as_ref().and_then(ActiveHealthChecker::poll_timeout);
-        let sweep = self.outlier.as_ref().and_then(OutlierDetector::poll_timeout);
+        let checks = self
+            .checker
+            .as_ref()
+            .and_then(ActiveHealthChecker::poll_timeout);
+        let sweep = self
+            .outlier
+            .as_ref()
+            .and_then(OutlierDetector::poll_timeout);
         match (checks, sweep) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

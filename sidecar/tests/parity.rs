@@ -312,7 +312,10 @@ fn sidecar_and_simulator_drivers_decide_identically() {
             let stats = sidecar.0.route_stats(0);
             let edge_disagreements =
                 stats.shadow_would_retry + stats.shadow_would_not_retry + stats.shadow_would_reject;
-            assert!(stats.shadow_would_limit > 0 && edge_disagreements > 0, "{stats:?}");
+            assert!(
+                stats.shadow_would_limit > 0 && edge_disagreements > 0,
+                "{stats:?}"
+            );
         }
         // Every kind of decision occurred (admit, limited, send, breaker
         // rejection, retry, give-up, answer).

@@ -2,6 +2,9 @@
 //! real upstream servers, all on 127.0.0.1. Decisions are checked with exact
 //! counts; waits use generous liveness bounds, never timing assertions
 //! tighter than the configured policy.
+// Like the sidecar, these tests run in real time (wall-clock checks of the
+// access log's timestamps and of liveness bounds).
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 
@@ -90,9 +93,15 @@ async fn happy_path_forwards_and_logs() {
     assert!(first.at.as_nanos() <= now_ns && first.at.as_nanos() > now_ns - 600_000_000_000);
     let unrouted = &records[5];
     assert_eq!(unrouted.key, headroom_traces::key_of(b"/elsewhere"));
-    assert_eq!((unrouted.status, unrouted.region, unrouted.route), (Some(404), None, None));
+    assert_eq!(
+        (unrouted.status, unrouted.region, unrouted.route),
+        (Some(404), None, None)
+    );
     let post = &records[6];
-    assert_eq!((post.op, post.status), (headroom_traces::Op::Write, Some(200)));
+    assert_eq!(
+        (post.op, post.status),
+        (headroom_traces::Op::Write, Some(200))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,7 +131,11 @@ async fn breaker_opens_at_threshold_and_half_open_probe_closes_it() {
         assert_eq!((r.status, r.body.as_str()), (503, "circuit breaker open\n"));
     }
     assert_eq!(up.hits(), 4);
-    assert_eq!(sc.metric("headroom_breaker_rejected_total{route=\"/*\"}").await, 3.0);
+    assert_eq!(
+        sc.metric("headroom_breaker_rejected_total{route=\"/*\"}")
+            .await,
+        3.0
+    );
     // After open_duration, one probe succeeds and closes the breaker.
     up.set_mode(Mode::Ok);
     tokio::time::sleep(Duration::from_millis(450)).await;
@@ -168,7 +181,10 @@ async fn slow_upstream_times_out_with_retries_within_budget() {
     assert_eq!(r.status, 504);
     // Three tries of 150 ms plus two 10 ms backoffs: at least 470 ms.
     assert!(start.elapsed() >= Duration::from_millis(470));
-    eventually("three tries reached the upstream", || async { up.hits() == 3 }).await;
+    eventually("three tries reached the upstream", || async {
+        up.hits() == 3
+    })
+    .await;
     assert_eq!(sc.metric("headroom_retries_total{route=\"/*\"}").await, 2.0);
     let timeouts = "headroom_upstream_tries_total{upstream=\"api\",outcome=\"timeout\"}";
     assert_eq!(sc.metric(timeouts).await, 3.0);
@@ -213,14 +229,22 @@ async fn rate_limit_counts_exactly_per_client() {
     }
     let codes: Vec<u16> = statuses.iter().map(|r| r.status).collect();
     assert_eq!(codes, [200, 200, 200, 429, 429]);
-    let retry_after: u64 = statuses[3].headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = statuses[3].headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     for _ in 0..3 {
         assert_eq!(sc.get("/api/x", Some("bob")).await.status, 200);
     }
     assert_eq!(sc.get("/api/x", Some("bob")).await.status, 429);
     assert_eq!(up.hits(), 6);
-    assert_eq!(sc.metric("headroom_rate_limited_total{route=\"/api/*\"}").await, 3.0);
+    assert_eq!(
+        sc.metric("headroom_rate_limited_total{route=\"/api/*\"}")
+            .await,
+        3.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,7 +260,10 @@ async fn killed_region_fails_over_within_the_check_bound_and_fails_back() {
         policy,
     ))
     .await;
-    eventually("east serves", || async { sc.get("/", None).await.body == "east" }).await;
+    eventually("east serves", || async {
+        sc.get("/", None).await.body == "east"
+    })
+    .await;
     for _ in 0..5 {
         assert_eq!(sc.get("/", None).await.body, "east");
     }
@@ -304,8 +331,14 @@ async fn shadow_counts_exactly_the_hand_computed_decisions() {
     assert_eq!(d("would-retry"), 2.0);
     assert_eq!(d("would-admit"), 0.0);
     assert_eq!(d("would-not-retry"), 0.0);
-    assert_eq!(metric_value(&text, "headroom_retries_total{route=\"/*\"}"), 0.0);
-    assert_eq!(metric_value(&text, "headroom_rate_limited_total{route=\"/*\"}"), 0.0);
+    assert_eq!(
+        metric_value(&text, "headroom_retries_total{route=\"/*\"}"),
+        0.0
+    );
+    assert_eq!(
+        metric_value(&text, "headroom_rate_limited_total{route=\"/*\"}"),
+        0.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,7 +354,11 @@ async fn reload_valid_and_invalid() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(sc.get("/v2/x", None).await.status, 200);
     // Invalid: refused with the key and the fix; the running config stays.
-    std::fs::write(&sc.config, text.replace("\"/v1/*\" = \"api\"", "\"/v3/*\" = \"nope\"")).unwrap();
+    std::fs::write(
+        &sc.config,
+        text.replace("\"/v1/*\" = \"api\"", "\"/v3/*\" = \"nope\""),
+    )
+    .unwrap();
     let r = sc.admin_req("POST", "/reload").await.unwrap();
     assert_eq!(r.status, 400);
     assert!(r.body.contains("sidecar.routes.\"/v3/*\""), "{}", r.body);
@@ -330,10 +367,20 @@ async fn reload_valid_and_invalid() {
     // SIGHUP reloads too.
     std::fs::write(&sc.config, text.replace("\"/v1/*\"", "\"/v4/*\"")).unwrap();
     sc.signal("HUP");
-    eventually("SIGHUP reload", || async { sc.get("/v4/x", None).await.status == 200 }).await;
+    eventually("SIGHUP reload", || async {
+        sc.get("/v4/x", None).await.status == 200
+    })
+    .await;
     assert_eq!(sc.get("/v2/x", None).await.status, 404);
-    assert_eq!(sc.metric("headroom_reloads_total{result=\"ok\"}").await, 2.0);
-    assert_eq!(sc.metric("headroom_reloads_total{result=\"refused\"}").await, 1.0);
+    assert_eq!(
+        sc.metric("headroom_reloads_total{result=\"ok\"}").await,
+        2.0
+    );
+    assert_eq!(
+        sc.metric("headroom_reloads_total{result=\"refused\"}")
+            .await,
+        1.0
+    );
     let config = sc.admin_get("/config").await.unwrap().body;
     assert!(config.contains("/v4/*"));
 }
@@ -394,18 +441,25 @@ async fn admin_is_loopback_only_by_default() {
     assert_eq!(sc.admin_get("/ready").await.unwrap().status, 200);
     if let Some(ip) = non_loopback_ip() {
         let addr = std::net::SocketAddr::new(ip, sc.admin.port());
-        assert!(TcpStream::connect(addr).await.is_err(), "admin reachable on {addr}");
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "admin reachable on {addr}"
+        );
     }
     // Asking for a non-loopback admin address is refused at load time.
     let dir = common::scratch_dir();
     let path = dir.join("remote.toml");
-    let text = std::fs::read_to_string(&sc.config)
-        .unwrap()
-        .replace(&format!("admin = \"{}\"", sc.admin), "admin = \"0.0.0.0:9901\"");
+    let text = std::fs::read_to_string(&sc.config).unwrap().replace(
+        &format!("admin = \"{}\"", sc.admin),
+        "admin = \"0.0.0.0:9901\"",
+    );
     std::fs::write(&path, text).unwrap();
     let (code, _, err) = run_binary(&["--config", path.to_str().unwrap(), "--check-config"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("`sidecar.admin`") && err.contains("admin_allow_remote"), "{err}");
+    assert!(
+        err.contains("`sidecar.admin`") && err.contains("admin_allow_remote"),
+        "{err}"
+    );
 }
 
 /// Writes `bytes` on a fresh connection and returns what comes back up to
@@ -477,7 +531,10 @@ async fn malformed_requests_get_4xx_and_the_proxy_stays_up() {
     let out = raw(sc.listen, smuggle).await;
     let status: u16 = out.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
     let closed = out.to_ascii_lowercase().contains("connection: close");
-    assert!((400..500).contains(&status) || (status == 200 && closed), "{out}");
+    assert!(
+        (400..500).contains(&status) || (status == 200 && closed),
+        "{out}"
+    );
     assert_eq!(sc.get("/fine", None).await.status, 200);
     let paths = up.state.paths.lock().unwrap().clone();
     assert!(!paths.iter().any(|p| p == "/smuggled"), "{paths:?}");
@@ -486,7 +543,10 @@ async fn malformed_requests_get_4xx_and_the_proxy_stays_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2c_both_sides() {
     let up = Upstream::start("api").await;
-    let ups = format!("{}protocol = \"h2c\"\n", upstream("api", &[(&up.url(), "us-east")]));
+    let ups = format!(
+        "{}protocol = \"h2c\"\n",
+        upstream("api", &[(&up.url(), "us-east")])
+    );
     let sc = Sidecar::start(&base(&ups, "\"/*\" = \"api\"", "")).await;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .http2_only(true)
@@ -499,7 +559,10 @@ async fn h2c_both_sides() {
         assert_eq!(resp.version(), http::Version::HTTP_2);
         assert_eq!(resp.status(), 200);
     }
-    assert_eq!(*up.state.last_version.lock().unwrap(), Some(http::Version::HTTP_2));
+    assert_eq!(
+        *up.state.last_version.lock().unwrap(),
+        Some(http::Version::HTTP_2)
+    );
     assert_eq!(up.hits(), 3);
 }
 

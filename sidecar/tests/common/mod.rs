@@ -168,7 +168,11 @@ async fn answer(
     state.hits.fetch_add(1, Ordering::SeqCst);
     *state.last_headers.lock().unwrap() = Some(req.headers().clone());
     *state.last_version.lock().unwrap() = Some(req.version());
-    state.paths.lock().unwrap().push(req.uri().path().to_owned());
+    state
+        .paths
+        .lock()
+        .unwrap()
+        .push(req.uri().path().to_owned());
     let mode = *state.mode.lock().unwrap();
     let _ = req.into_body().collect().await;
     Ok(match mode {
@@ -361,7 +365,10 @@ impl Sidecar {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(tokio::time::Instant::now() < deadline, "sidecar did not exit");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "sidecar did not exit"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -393,7 +400,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !cond().await {
-        assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
