@@ -350,9 +350,10 @@ impl Sidecar {
 
     /// Sends `signal` (e.g. "TERM", "HUP").
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
+        // The shell's builtin `kill`: no dependency on procps.
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -{signal} {}", self.child.id()))
             .status()
             .unwrap();
         assert!(status.success());
