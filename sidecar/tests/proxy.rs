@@ -605,3 +605,55 @@ fn check_config_exit_codes_and_messages() {
     let (code, _, _) = run_binary(&["--config", "/nonexistent/x.toml"]);
     assert_eq!(code, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_and_connection_limits() {
+    let up = Upstream::start("api").await;
+    let config = base(
+        &upstream("api", &[(&up.url(), "us-east")]),
+        "\"/*\" = \"api\"",
+        "",
+    )
+    .replace(
+        "seed = 42\n",
+        "seed = 42\nmax_body_bytes = 100\nretry_buffer_bytes = 50\nmax_connections = 2\n",
+    );
+    let sc = Sidecar::start(&config).await;
+    // Raw connections only: the test client's keep-alive pool would hold
+    // connections of its own.
+    let a = TcpStream::connect(sc.listen).await.unwrap();
+    let b = TcpStream::connect(sc.listen).await.unwrap();
+    let out = raw(sc.listen, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(out, "", "a third connection is closed without an answer");
+    drop((a, b));
+    let post = |n: usize| {
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n{}",
+            "x".repeat(n)
+        )
+    };
+    eventually("connections freed", || async {
+        raw(sc.listen, post(100).as_bytes())
+            .await
+            .starts_with("HTTP/1.1 200")
+    })
+    .await;
+    assert!(
+        raw(sc.listen, post(101).as_bytes())
+            .await
+            .starts_with("HTTP/1.1 413")
+    );
+    // Chunked (no Content-Length): the limit holds while reading.
+    let chunked = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         {:x}\r\n{}\r\n0\r\n\r\n",
+        150,
+        "y".repeat(150)
+    );
+    assert!(
+        raw(sc.listen, chunked.as_bytes())
+            .await
+            .starts_with("HTTP/1.1 413")
+    );
+    assert_eq!(up.hits(), 1);
+}
