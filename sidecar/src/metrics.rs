@@ -7,7 +7,7 @@
 //! replaced by a reload are carried over, so counters never go backwards.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use headroom_policy::breaker::BreakerState;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -131,7 +131,73 @@ fn state_name(state: BreakerState) -> &'static str {
     }
 }
 
+/// One route's request counters (by status) and latency histogram,
+/// resolved once per config so the request path allocates nothing for
+/// metrics.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    route: String,
+    requests: Family<RequestLabels, Counter>,
+    by_status: Box<[OnceLock<Counter>]>,
+    latency: Histogram,
+}
+
+impl RouteMetrics {
+    /// Counts one request answered with `status` after `seconds`.
+    pub fn record(&self, status: u16, seconds: f64) {
+        let slot = usize::from(status.clamp(100, 599) - 100);
+        self.by_status[slot]
+            .get_or_init(|| {
+                self.requests
+                    .get_or_create(&RequestLabels {
+                        route: self.route.clone(),
+                        status,
+                    })
+                    .clone()
+            })
+            .inc();
+        self.latency.observe(seconds);
+    }
+}
+
+/// The try counters of one upstream, by outcome.
+#[derive(Debug)]
+pub struct TryCounters {
+    /// `response`, `timeout`, `connect-failure`, `reset`.
+    pub by_outcome: [Counter; 4],
+}
+
 impl Metrics {
+    /// The handles of route `route` (`""` for requests no route matched).
+    pub fn route(&self, route: &str) -> RouteMetrics {
+        RouteMetrics {
+            route: route.to_owned(),
+            requests: self.requests.clone(),
+            by_status: (100..600).map(|_| OnceLock::new()).collect(),
+            latency: self
+                .latency
+                .get_or_create(&RouteLabel {
+                    route: route.to_owned(),
+                })
+                .clone(),
+        }
+    }
+
+    /// The try counters of `upstream`.
+    pub fn tries(&self, upstream: &str) -> TryCounters {
+        let outcomes = ["response", "timeout", "connect-failure", "reset"];
+        TryCounters {
+            by_outcome: outcomes.map(|outcome| {
+                self.tries
+                    .get_or_create(&TryLabels {
+                        upstream: upstream.to_owned(),
+                        outcome,
+                    })
+                    .clone()
+            }),
+        }
+    }
+
     /// Counts a reload attempt.
     pub fn count_reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "refused" };

@@ -27,7 +27,7 @@ use crate::access_log::{AccessLog, Op, Record, op_of};
 use crate::clock::{Clock, duration};
 use crate::config::Protocol;
 use crate::driver::{Admission, Driver, Next, TryDecision, TryOutcome, fnv1a64};
-use crate::metrics::{Metrics, RequestLabels, RouteLabel, TryLabels};
+use crate::metrics::{Metrics, RouteMetrics, TryCounters};
 use crate::plan::Plan;
 
 /// An HTTP client to upstream endpoints.
@@ -47,11 +47,15 @@ pub struct Runtime {
     regions: Vec<Vec<Arc<str>>>,
     /// Route patterns.
     route_names: Vec<Arc<str>>,
+    /// Metric handles per route, then one for unrouted requests.
+    route_metrics: Vec<Arc<RouteMetrics>>,
+    /// Try counters per upstream.
+    try_metrics: Vec<TryCounters>,
 }
 
 impl Runtime {
     /// A runtime for `plan` at `now`, its RNG seeded with `seed`.
-    pub fn new(plan: Plan, now: Timestamp, seed: u64) -> Self {
+    pub fn new(plan: Plan, now: Timestamp, seed: u64, metrics: &Metrics) -> Self {
         let driver = Mutex::new(Driver::new(&plan, now, seed));
         let clients = plan
             .upstreams
@@ -73,12 +77,26 @@ impl Runtime {
             .iter()
             .map(|r| Arc::from(r.pattern.as_str()))
             .collect();
+        let route_metrics = plan
+            .routes
+            .iter()
+            .map(|r| r.pattern.as_str())
+            .chain([""])
+            .map(|r| Arc::new(metrics.route(r)))
+            .collect();
+        let try_metrics = plan
+            .upstreams
+            .iter()
+            .map(|u| metrics.tries(&u.name))
+            .collect();
         Runtime {
             plan,
             driver,
             clients,
             regions,
             route_names,
+            route_metrics,
+            try_metrics,
         }
     }
 
@@ -150,6 +168,7 @@ pub async fn handle(
         client: client_id,
         region: Arc::from(""),
         route: Arc::from(""),
+        metrics: rt.route_metrics[rt.route_metrics.len() - 1].clone(),
         status: 0,
         head: parts.method == Method::HEAD,
     };
@@ -157,6 +176,7 @@ pub async fn handle(
         return Ok(log.local(StatusCode::NOT_FOUND, "no route\n"));
     };
     log.route = rt.route_names[route].clone();
+    log.metrics = rt.route_metrics[route].clone();
     if let Some(status) = framing_error(&parts.headers, rt.plan.sidecar.max_body_bytes) {
         return Ok(log.local(status, "bad request framing\n"));
     }
@@ -223,13 +243,7 @@ pub async fn handle(
             Ok(Err(_)) => (TryOutcome::Reset, None),
             Err(_) => (TryOutcome::Timeout, None),
         };
-        ctx.metrics
-            .tries
-            .get_or_create(&TryLabels {
-                upstream: rt.plan.upstreams[upstream].name.clone(),
-                outcome: outcome_label(outcome),
-            })
-            .inc();
+        rt.try_metrics[upstream].by_outcome[outcome_index(outcome)].inc();
         let next = rt
             .driver()
             .handle_try_end(ctx.clock.now(), &mut call, outcome);
@@ -277,12 +291,13 @@ fn breaker_response(fallback: Option<Fallback>, log: Finish) -> Response<ProxyBo
     resp
 }
 
-fn outcome_label(outcome: TryOutcome) -> &'static str {
+/// Index into [`TryCounters::by_outcome`].
+fn outcome_index(outcome: TryOutcome) -> usize {
     match outcome {
-        TryOutcome::Response { .. } => "response",
-        TryOutcome::Timeout => "timeout",
-        TryOutcome::ConnectFailure => "connect-failure",
-        TryOutcome::Reset => "reset",
+        TryOutcome::Response { .. } => 0,
+        TryOutcome::Timeout => 1,
+        TryOutcome::ConnectFailure => 2,
+        TryOutcome::Reset => 3,
     }
 }
 
@@ -373,6 +388,7 @@ struct Finish {
     client: String,
     region: Arc<str>,
     route: Arc<str>,
+    metrics: Arc<RouteMetrics>,
     status: u16,
     head: bool,
 }
@@ -408,20 +424,7 @@ impl Finish {
     fn done(self, size_bytes: u64) {
         let now = self.ctx.clock.now();
         let latency = now.saturating_since(self.arrival);
-        let route = self.route.to_string();
-        self.ctx
-            .metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                route: route.clone(),
-                status: self.status,
-            })
-            .inc();
-        self.ctx
-            .metrics
-            .latency
-            .get_or_create(&RouteLabel { route })
-            .observe(latency.as_secs_f64());
+        self.metrics.record(self.status, latency.as_secs_f64());
         if let Some(log) = &self.ctx.access_log {
             log.log(Record {
                 t_ns: self.ctx.clock.unix_nanos(self.arrival),

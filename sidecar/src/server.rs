@@ -93,7 +93,12 @@ impl Shared {
                 self.config_path.display()
             ));
         }
-        let fresh = Arc::new(Runtime::new(plan, self.ctx.clock.now(), self.seed));
+        let fresh = Arc::new(Runtime::new(
+            plan,
+            self.ctx.clock.now(),
+            self.seed,
+            self.metrics(),
+        ));
         {
             let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
             self.metrics().retire(&old.plan, &old.driver());
@@ -122,7 +127,7 @@ pub async fn run(plan: Plan, config_path: PathBuf) -> anyhow::Result<()> {
     let drain = duration(plan.sidecar.drain_timeout);
     let max_connections = plan.sidecar.max_connections as usize;
     let max_header_bytes = plan.sidecar.max_header_bytes as usize;
-    let runtime = Arc::new(Runtime::new(plan, clock.now(), seed));
+    let runtime = Arc::new(Runtime::new(plan, clock.now(), seed, &metrics));
     let shared = Arc::new(Shared {
         ctx: Arc::new(ProxyContext {
             clock,
