@@ -72,7 +72,7 @@ SIDECAR_PID=$!
 cat > "$WORK/haproxy.cfg" <<HAP
 global
   nbthread 2
-  maxconn 20000
+  maxconn 8000
 defaults
   mode http
   timeout connect 1s
@@ -134,7 +134,7 @@ import json, sys
 d = json.load(sys.stdin)
 p = d["latencyPercentiles"]
 s = d["summary"]
-print(f"{p[\"p50\"]*1e6:.0f} {p[\"p99\"]*1e6:.0f} {s[\"requestsPerSec\"]:.0f} {s[\"successRate\"]:.4f}")'
+print("%.0f %.0f %.0f %.4f" % (p["p50"] * 1e6, p["p99"] * 1e6, s["requestsPerSec"], s["successRate"]))'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -80,10 +80,11 @@ SC=$!
 PIDS+=($SC)
 sleep 2
 
-metric() { curl -s "http://$ADMIN/metrics" | awk -v k="$1" 'index($0, k) == 1 {print $NF; exit}'; }
+metric() { printf '%s\n' "$METRICS" | awk -v k="$1" 'index($0, k) == 1 {v = $NF} END {print v}'; }
 echo "t_s,rss_kb,healthy_east,healthy_west,breaker_open,ok_200,err_503,load_east" > "$WORK/samples.csv"
 sample() {
   local t=$1
+  METRICS=$(curl -s "http://$ADMIN/metrics" || true)
   local rss; rss=$(awk '/VmRSS/ {print $2}' "/proc/$SC/status")
   local he hw bo ok e5 le
   he=$(metric 'headroom_healthy_endpoints{upstream="api",region="us-east"}')
@@ -91,7 +92,7 @@ sample() {
   bo=$(metric 'headroom_breaker_state{upstream="api",edge="sidecar->api",state="open"}')
   ok=$(metric 'headroom_requests_total{route="/*",status="200"}')
   e5=$(metric 'headroom_requests_total{route="/*",status="503"}')
-  le=$(curl -s "http://$ADMIN/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checks"][0]["priority_loads"][0])')
+  le=$(curl -s "http://$ADMIN/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checks"][0]["priority_loads"][0])' || echo "?")
   echo "$t,$rss,${he:-0},${hw:-0},${bo:-0},${ok:-0},${e5:-0},$le" >> "$WORK/samples.csv"
 }
 

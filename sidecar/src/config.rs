@@ -241,7 +241,7 @@ fn default_client_id() -> String {
     "x-client-id".to_owned()
 }
 fn default_access_log_buffer() -> u32 {
-    65_536
+    8_192
 }
 fn default_max_connections() -> u32 {
     10_000

@@ -657,3 +657,28 @@ async fn body_and_connection_limits() {
     );
     assert_eq!(up.hits(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desired_replicas_follow_observed_load() {
+    let up = Upstream::start("api").await;
+    let policy = "[policy.autoscaler.api]\nmin_replicas = 1\nmax_replicas = 10\n\
+                  target_rps = 5.0\nsync_period = \"1s\"\n";
+    let config = base(
+        &upstream("api", &[(&up.url(), "us-east")]),
+        "\"/*\" = \"api\"",
+        policy,
+    )
+    .replace("seed = 42\n", "seed = 42\nautoscaler = \"api\"\n");
+    let sc = Sidecar::start(&config).await;
+    assert_eq!(sc.metric("headroom_desired_replicas").await, 1.0);
+    // Far above 5 rps per replica: the HPA scales up, by at most
+    // max(2 x current, 4) per sync (its legacy rate limit), never above 10.
+    eventually("scale-up", || async {
+        for _ in 0..20 {
+            sc.get("/", None).await;
+        }
+        sc.metric("headroom_desired_replicas").await >= 4.0
+    })
+    .await;
+    assert!(sc.metric("headroom_desired_replicas").await <= 10.0);
+}
