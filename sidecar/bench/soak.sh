@@ -6,7 +6,9 @@
 #
 # Two upstream "regions" (nginx instances), us-east preferred, us-west the
 # failover. Schedule, as fractions of the run:
-#   0.2  us-east is killed        -> failover to us-west within the check bound
+#   0.2  us-east is killed        -> outlier ejection after 5 failures, and the
+#                                    health checks within their bound: failover
+#                                    to us-west
 #   0.4  us-east comes back       -> failback
 #   0.6  both regions answer 503  -> the breaker opens (fast 503s, no upstream load)
 #   0.65 both regions recover     -> half-open probes close the breaker
@@ -27,7 +29,9 @@ WEST=127.0.0.1:18602
 LISTEN=127.0.0.1:18600
 ADMIN=127.0.0.1:18609
 PIDS=()
+LOAD=
 cleanup() {
+  [ -n "$LOAD" ] && kill "$LOAD" 2>/dev/null || true
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for r in east west; do [ -f "$WORK/$r.pid" ] && kill "$(cat "$WORK/$r.pid")" 2>/dev/null || true; done
 }
@@ -70,6 +74,8 @@ endpoints = [{ url = "http://$EAST", region = "us-east" }, { url = "http://$WEST
 [policy.failover]
 order = ["us-east", "us-west"]
 health_check = { interval = "1s", timeout = "500ms", unhealthy_threshold = 2, healthy_threshold = 2 }
+[policy.load_balancer]
+outlier_detection = { consecutive_5xx = 5, interval = "1s", base_ejection_time = "10s", max_ejection_percent = 50 }
 [policy.mesh]
 timeout = "2s"
 retry = { attempts = 2, retry_on = ["connect-failure", "reset"] }
