@@ -351,6 +351,11 @@ impl EdgeClient {
     pub fn timeout(&self) -> Option<Span> {
         self.timeout
     }
+
+    /// The bound on each try, if the retry policy sets one.
+    pub fn per_try_timeout(&self) -> Option<Span> {
+        self.retry.as_ref().and_then(RetryPolicy::per_try_timeout)
+    }
 }
 
 /// How the breaker counts a try's outcome (see the module docs).
