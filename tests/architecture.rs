@@ -107,6 +107,7 @@ fn members_are_the_documented_crates() {
         "headroom-models",
         "headroom-traces",
         "headroom-cache",
+        "headroom-sidecar",
     ] {
         assert!(g.members.contains(name), "{name} is a workspace member");
     }
@@ -137,6 +138,19 @@ fn arrows_between_members_point_one_way() {
         set(&[]),
         "cache depends on no other member"
     );
+    assert_eq!(
+        g.member_deps("headroom-sidecar"),
+        set(&["headroom-policy", "headroom-traces"]),
+        "the sidecar runs the policies and writes traces; it never simulates"
+    );
+    for m in &g.members {
+        if m != "headroom-sidecar" {
+            assert!(
+                !g.transitive(m).contains("headroom-sidecar"),
+                "{m} must not depend on the sidecar"
+            );
+        }
+    }
     let models = g.member_deps("headroom-models");
     assert!(
         !models.contains("headroom"),

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Benchmark: direct vs headroom-sidecar vs HAProxy vs nginx in front of the
+# same upstream (an nginx answering 200 "ok"), all on 127.0.0.1.
+#
+#   sidecar/bench/bench.sh [SECONDS_PER_RUN] [REPEATS]
+#
+# For each target: fixed-rate runs at 1k, 5k and 10k requests/s (oha -q,
+# latency corrected for coordinated omission) and a saturation run (oha
+# with 64 connections, no rate). Prints medians over REPEATS of p50/p99
+# latency, added latency against direct, maximum throughput, peak RSS and
+# CPU per 1k requests/s of the proxy process(es). Needs: oha (cargo install
+# oha), haproxy and nginx (Debian packages). Loopback only; stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SECS=${1:-8}
+REPEATS=${2:-3}
+OHA=${OHA:-oha}
+WORK=$(mktemp -d /tmp/hr-bench.XXXXXX)
+UP=127.0.0.1:18500
+SIDECAR=127.0.0.1:18501
+HAPROXY=127.0.0.1:18502
+NGINX=127.0.0.1:18503
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$WORK/up.pid" ] && kill "$(cat "$WORK/up.pid")" 2>/dev/null || true
+  [ -f "$WORK/px.pid" ] && kill "$(cat "$WORK/px.pid")" 2>/dev/null || true
+  sleep 0.5
+}
+trap cleanup EXIT
+
+command -v "$OHA" >/dev/null || { echo "oha not found (cargo install oha)"; exit 2; }
+cargo build --release -p headroom-sidecar --quiet
+
+# The upstream: nginx, one worker, answers 200 "ok" (2 bytes).
+cat > "$WORK/up.conf" <<NGX
+worker_processes 1;
+pid $WORK/up.pid;
+error_log $WORK/up.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server { listen $UP; location / { return 200 "ok"; } }
+}
+NGX
+nginx -c "$WORK/up.conf"
+
+# The three proxies, configured alike: 2 worker threads/processes,
+# connect timeout 1 s, overall timeout 5 s, up to 3 tries on connect
+# failures and 502/503/504, keep-alive to the upstream.
+cat > "$WORK/sidecar.toml" <<TOML
+[sidecar]
+listen = "$SIDECAR"
+admin = "127.0.0.1:18509"
+seed = 1
+connect_timeout = "1s"
+[[sidecar.upstreams]]
+name = "up"
+endpoints = [{ url = "http://$UP", region = "local" }]
+[sidecar.routes]
+"/*" = "up"
+[policy.mesh]
+timeout = "5s"
+retry = { attempts = 3, retry_on = ["gateway-error", "connect-failure", "reset"] }
+TOML
+TOKIO_WORKER_THREADS=2 RUST_LOG=warn target/release/headroom-sidecar --config "$WORK/sidecar.toml" &
+PIDS+=($!)
+SIDECAR_PID=$!
+
+cat > "$WORK/haproxy.cfg" <<HAP
+global
+  nbthread 2
+  maxconn 8000
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 30s
+  timeout server 5s
+  retries 2
+  retry-on conn-failure 502 503 504
+  option http-keep-alive
+frontend fe
+  bind $HAPROXY
+  default_backend be
+backend be
+  http-reuse always
+  server s1 $UP
+HAP
+haproxy -f "$WORK/haproxy.cfg" -db &
+PIDS+=($!)
+HAPROXY_PID=$!
+
+cat > "$WORK/px.conf" <<NGX
+worker_processes 2;
+pid $WORK/px.pid;
+error_log $WORK/px.err warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream up { server $UP; keepalive 256; }
+  server {
+    listen $NGINX;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_connect_timeout 1s;
+      proxy_read_timeout 5s;
+      proxy_next_upstream error timeout http_502 http_503 http_504;
+      proxy_next_upstream_tries 3;
+      proxy_next_upstream_timeout 5s;
+    }
+  }
+}
+NGX
+nginx -c "$WORK/px.conf"
+sleep 1
+NGINX_PIDS() { echo "$(cat "$WORK/px.pid") $(pgrep -P "$(cat "$WORK/px.pid")" | tr '\n' ' ')"; }
+
+# CPU ticks (utime + stime) and peak RSS (kB) summed over pids.
+ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+hwm() { local m=0; for p in "$@"; do m=$((m + $(awk '/VmHWM/ {print $2}' "/proc/$p/status"))); done; echo $m; }
+HZ=$(getconf CLK_TCK)
+
+# One oha run; prints "p50_us p99_us rps".
+load() { # url rate(0 = saturate)
+  local args=(-z "${SECS}s" --no-tui --output-format json)
+  if [ "$2" = 0 ]; then args+=(-c 64); else args+=(-c 32 -q "$2" --latency-correction); fi
+  "$OHA" "${args[@]}" "$1" 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+p = d["latencyPercentiles"]
+s = d["summary"]
+print("%.0f %.0f %.0f %.4f" % (p["p50"] * 1e6, p["p99"] * 1e6, s["requestsPerSec"], s["successRate"]))'
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A URL=([direct]="http://$UP/" [sidecar]="http://$SIDECAR/" [haproxy]="http://$HAPROXY/" [nginx]="http://$NGINX/")
+RESULTS=$WORK/results.txt
+: > "$RESULTS"
+for target in direct sidecar haproxy nginx; do
+  case $target in
+    sidecar) pids=($SIDECAR_PID) ;;
+    haproxy) pids=($HAPROXY_PID) ;;
+    nginx) read -ra pids <<< "$(NGINX_PIDS)" ;;
+    direct) pids=() ;;
+  esac
+  for rate in 1000 5000 10000 0; do
+    for r in $(seq "$REPEATS"); do
+      t0=$( [ ${#pids[@]} -gt 0 ] && ticks "${pids[@]}" || echo 0 )
+      out=$(load "${URL[$target]}" "$rate")
+      t1=$( [ ${#pids[@]} -gt 0 ] && ticks "${pids[@]}" || echo 0 )
+      cpu=$(python3 -c "print(f'{($t1 - $t0) / $HZ / $SECS:.3f}')")
+      echo "$target $rate $r $out $cpu" | tee -a "$RESULTS"
+    done
+  done
+  if [ ${#pids[@]} -gt 0 ]; then echo "$target rss_kb $(hwm "${pids[@]}")" | tee -a "$RESULTS"; fi
+done
+
+python3 - "$RESULTS" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+runs, rss = {}, {}
+for r in rows:
+    if r[1] == "rss_kb":
+        rss[r[0]] = int(r[2]); continue
+    t, rate = r[0], int(r[1])
+    p50, p99, rps, ok, cpu = float(r[3]), float(r[4]), float(r[5]), float(r[6]), float(r[7])
+    runs.setdefault((t, rate), []).append((p50, p99, rps, ok, cpu))
+med = lambda xs: statistics.median(xs)
+def m(t, rate, i): return med([x[i] for x in runs[(t, rate)]])
+print("\n| target | rate | p50 µs | p99 µs | added p50 µs | added p99 µs | achieved rps | success | CPU (vCPU) | vCPU per 1k rps |")
+print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+for t in ["direct", "sidecar", "haproxy", "nginx"]:
+    for rate in [1000, 5000, 10000, 0]:
+        p50, p99, rps, ok, cpu = (m(t, rate, i) for i in range(5))
+        a50 = p50 - m("direct", rate, 0); a99 = p99 - m("direct", rate, 1)
+        per1k = cpu / (rps / 1000) if rps else 0
+        label = "max" if rate == 0 else f"{rate}"
+        print(f"| {t} | {label} | {p50:.0f} | {p99:.0f} | {a50:+.0f} | {a99:+.0f} | {rps:.0f} | {ok:.4f} | {cpu:.2f} | {per1k:.3f} |")
+print("\n| proxy | peak RSS MB |")
+print("|---|--:|")
+for t, kb in rss.items():
+    print(f"| {t} | {kb/1024:.1f} |")
+PY

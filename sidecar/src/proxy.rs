@@ -1,0 +1,570 @@
+//! One proxied request: executes the driver's decisions with hyper.
+//!
+//! The request path: check framing and size; match a route; read the body
+//! (bounded); ask the driver to admit it; then try, as the driver decides,
+//! until it says deliver or give up. The response body streams back through
+//! [`LoggedBody`], which records the access-log row and the latency when the
+//! last byte has gone (or the client went away).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use headroom_policy::tables::Fallback;
+use headroom_policy::time::{Span, Timestamp};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::access_log::{AccessLog, Op, Record, op_of};
+use crate::clock::{Clock, duration};
+use crate::config::Protocol;
+use crate::driver::{Admission, Driver, Next, TryDecision, TryOutcome, fnv1a64};
+use crate::metrics::{Metrics, RouteMetrics, TryCounters};
+use crate::plan::Plan;
+
+/// An HTTP client to upstream endpoints.
+pub type UpstreamClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Everything one config version needs to serve: the plan, its driver and
+/// one client per upstream. Replaced as a whole by a reload; requests in
+/// flight keep the version they started with.
+pub struct Runtime {
+    /// The checked config.
+    pub plan: Plan,
+    /// The decisions (held for microseconds, never across an await).
+    pub driver: Mutex<Driver>,
+    /// One client per upstream (index = upstream index).
+    pub clients: Vec<UpstreamClient>,
+    /// Region labels per upstream and endpoint.
+    regions: Vec<Vec<Arc<str>>>,
+    /// Route patterns.
+    route_names: Vec<Arc<str>>,
+    /// Metric handles per route, then one for unrouted requests.
+    route_metrics: Vec<Arc<RouteMetrics>>,
+    /// Try counters per upstream.
+    try_metrics: Vec<TryCounters>,
+}
+
+impl Runtime {
+    /// A runtime for `plan` at `now`, its RNG seeded with `seed`.
+    pub fn new(plan: Plan, now: Timestamp, seed: u64, metrics: &Metrics) -> Self {
+        let driver = Mutex::new(Driver::new(&plan, now, seed));
+        let clients = plan
+            .upstreams
+            .iter()
+            .map(|u| client(u.protocol, plan.sidecar.connect_timeout))
+            .collect();
+        let regions = plan
+            .upstreams
+            .iter()
+            .map(|u| {
+                u.endpoints
+                    .iter()
+                    .map(|e| Arc::from(e.region.as_str()))
+                    .collect()
+            })
+            .collect();
+        let route_names = plan
+            .routes
+            .iter()
+            .map(|r| Arc::from(r.pattern.as_str()))
+            .collect();
+        let route_metrics = plan
+            .routes
+            .iter()
+            .map(|r| r.pattern.as_str())
+            .chain([""])
+            .map(|r| Arc::new(metrics.route(r)))
+            .collect();
+        let try_metrics = plan
+            .upstreams
+            .iter()
+            .map(|u| metrics.tries(&u.name))
+            .collect();
+        Runtime {
+            plan,
+            driver,
+            clients,
+            regions,
+            route_names,
+            route_metrics,
+            try_metrics,
+        }
+    }
+
+    /// Locks the driver (a poisoned lock is still consistent: every driver
+    /// call completes without unwinding on valid inputs).
+    pub fn driver(&self) -> MutexGuard<'_, Driver> {
+        self.driver.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn client(protocol: Protocol, connect_timeout: Span) -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(duration(connect_timeout)));
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder
+        .pool_max_idle_per_host(1024)
+        .retry_canceled_requests(false);
+    if protocol == Protocol::H2c {
+        builder.http2_only(true);
+    }
+    builder.build(connector)
+}
+
+/// What every request needs from the process.
+pub struct ProxyContext {
+    /// The clock.
+    pub clock: Clock,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The access log, if configured.
+    pub access_log: Option<Arc<AccessLog>>,
+}
+
+/// The response body type of the proxy.
+pub type ProxyBody = LoggedBody;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) never forwarded.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+];
+
+/// Serves one request with runtime `rt`.
+pub async fn handle(
+    ctx: Arc<ProxyContext>,
+    rt: Arc<Runtime>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let arrival = ctx.clock.now();
+    let (parts, body) = req.into_parts();
+    let client_id = parts
+        .headers
+        .get(&rt.plan.client_id)
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| peer.ip().to_string(), str::to_owned);
+    let mut log = Finish {
+        ctx: ctx.clone(),
+        arrival,
+        key: parts.uri.path().to_owned(),
+        op: op_of(&parts.method),
+        client: client_id,
+        region: Arc::from(""),
+        route: Arc::from(""),
+        metrics: rt.route_metrics[rt.route_metrics.len() - 1].clone(),
+        status: 0,
+        head: parts.method == Method::HEAD,
+    };
+    let Some(route) = rt.plan.route_for(parts.uri.path()) else {
+        return Ok(log.local(StatusCode::NOT_FOUND, "no route\n"));
+    };
+    log.route = rt.route_names[route].clone();
+    log.metrics = rt.route_metrics[route].clone();
+    if let Some(status) = framing_error(&parts.headers, rt.plan.sidecar.max_body_bytes) {
+        return Ok(log.local(status, "bad request framing\n"));
+    }
+    let max_body = usize::try_from(rt.plan.sidecar.max_body_bytes).unwrap_or(usize::MAX);
+    let body = match Limited::new(body, max_body).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Ok(log.local(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"));
+        }
+        Err(_) => return Ok(log.local(StatusCode::BAD_REQUEST, "bad request body\n")),
+    };
+    let retryable =
+        is_idempotent(&parts.method) && body.len() as u64 <= rt.plan.sidecar.retry_buffer_bytes;
+    let client_key = fnv1a64(log.client.as_bytes());
+    let admission = rt
+        .driver()
+        .handle_request(arrival, route, client_key, retryable);
+    let mut call = match admission {
+        Admission::Admit(call) => call,
+        Admission::Limited { retry_after } => {
+            let secs = retry_after.as_nanos().div_ceil(1_000_000_000).max(1);
+            let mut resp = log.local(StatusCode::TOO_MANY_REQUESTS, "rate limited\n");
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            return Ok(resp);
+        }
+    };
+    let upstream = rt.plan.routes[route].upstream;
+    let headers = forward_headers(&parts.headers, peer, parts.version);
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    loop {
+        let decision = rt.driver().start_try(ctx.clock.now(), &mut call);
+        let (endpoint, deadline) = match decision {
+            TryDecision::Send { endpoint, deadline } => (endpoint, deadline),
+            TryDecision::BreakerOpen(fallback) => return Ok(breaker_response(fallback, log)),
+            TryDecision::NoEndpoint => {
+                return Ok(log.local(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream\n"));
+            }
+        };
+        log.region = rt.regions[upstream][endpoint].clone();
+        let authority = &rt.plan.upstreams[upstream].endpoints[endpoint].authority;
+        let mut req = Request::new(Full::new(body.clone()));
+        *req.method_mut() = parts.method.clone();
+        *req.headers_mut() = headers.clone();
+        *req.uri_mut() = match format!("http://{authority}{path}").parse() {
+            Ok(uri) => uri,
+            Err(_) => return Ok(log.local(StatusCode::BAD_REQUEST, "bad request target\n")),
+        };
+        let sent = rt.clients[upstream].request(req);
+        let result = tokio::time::timeout_at(ctx.clock.instant(deadline), sent).await;
+        let (outcome, response) = match result {
+            Ok(Ok(resp)) => (
+                TryOutcome::Response {
+                    status: resp.status().as_u16(),
+                    retry_after: retry_after(resp.headers()),
+                },
+                Some(resp),
+            ),
+            Ok(Err(e)) if e.is_connect() => (TryOutcome::ConnectFailure, None),
+            Ok(Err(_)) => (TryOutcome::Reset, None),
+            Err(_) => (TryOutcome::Timeout, None),
+        };
+        rt.try_metrics[upstream].by_outcome[outcome_index(outcome)].inc();
+        let next = rt
+            .driver()
+            .handle_try_end(ctx.clock.now(), &mut call, outcome);
+        match (next, response) {
+            (Next::RetryAt { at }, _) => {
+                tokio::time::sleep_until(ctx.clock.instant(at)).await;
+            }
+            (Next::Deliver(_), Some(resp)) => return Ok(log.upstream(resp)),
+            (Next::Deliver(_), None) => {
+                let (status, text) = match outcome {
+                    TryOutcome::Timeout => (StatusCode::GATEWAY_TIMEOUT, "upstream timeout\n"),
+                    TryOutcome::ConnectFailure => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "upstream connect failure\n",
+                    ),
+                    _ => (StatusCode::BAD_GATEWAY, "upstream reset\n"),
+                };
+                return Ok(log.local(status, text));
+            }
+        }
+    }
+}
+
+fn breaker_response(fallback: Option<Fallback>, log: Finish) -> Response<ProxyBody> {
+    let (status, body, content_type, tag) = match fallback {
+        None => {
+            return log.local(StatusCode::SERVICE_UNAVAILABLE, "circuit breaker open\n");
+        }
+        Some(Fallback::Degraded) => (200, String::new(), "text/plain".to_owned(), "degraded"),
+        Some(Fallback::Response {
+            status,
+            body,
+            content_type,
+        }) => (status, body, content_type, "breaker-open"),
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut resp = log.local(status, &body);
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp.headers_mut().insert(
+        HeaderName::from_static("x-headroom-fallback"),
+        HeaderValue::from_static(tag),
+    );
+    resp
+}
+
+/// Index into [`TryCounters::by_outcome`].
+fn outcome_index(outcome: TryOutcome) -> usize {
+    match outcome {
+        TryOutcome::Response { .. } => 0,
+        TryOutcome::Timeout => 1,
+        TryOutcome::ConnectFailure => 2,
+        TryOutcome::Reset => 3,
+    }
+}
+
+/// A request whose framing a proxy must not forward (RFC 9112 §6.3):
+/// both `Content-Length` and `Transfer-Encoding` (a smuggling vector),
+/// several `Content-Length` headers, or a declared body above the limit.
+fn framing_error(headers: &HeaderMap, max_body: u64) -> Option<StatusCode> {
+    let lengths = headers.get_all(header::CONTENT_LENGTH).iter().count();
+    let te = headers.contains_key(header::TRANSFER_ENCODING);
+    if (te && lengths > 0) || lengths > 1 {
+        return Some(StatusCode::BAD_REQUEST);
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok()));
+    match declared {
+        Some(None) => Some(StatusCode::BAD_REQUEST),
+        Some(Some(n)) if n > max_body => Some(StatusCode::PAYLOAD_TOO_LARGE),
+        _ => None,
+    }
+}
+
+/// RFC 9110 §9.2.2 idempotent methods.
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// Request headers for upstream: hop-by-hop ones (and those named in
+/// `Connection`) removed, `x-forwarded-for` and `via` appended.
+fn forward_headers(headers: &HeaderMap, peer: SocketAddr, version: Version) -> HeaderMap {
+    let mut out = headers.clone();
+    strip_hop_by_hop(&mut out);
+    let ip = peer.ip().to_string();
+    let xff = match out.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prior) => format!("{prior}, {ip}"),
+        None => ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        out.insert(HeaderName::from_static("x-forwarded-for"), v);
+    }
+    out.append(header::VIA, HeaderValue::from_static(via(version)));
+    out
+}
+
+fn via(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_2 => "2 headroom-sidecar",
+        Version::HTTP_10 => "1.0 headroom-sidecar",
+        _ => "1.1 headroom-sidecar",
+    }
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&named) {
+        headers.remove(name);
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not honoured).
+fn retry_after(headers: &HeaderMap) -> Option<Span> {
+    let secs: u64 = headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Span::from_secs(secs.min(86_400)))
+}
+
+/// The facts of a request the access log and the metrics need when its
+/// response ends.
+struct Finish {
+    ctx: Arc<ProxyContext>,
+    arrival: Timestamp,
+    key: String,
+    op: Op,
+    client: String,
+    region: Arc<str>,
+    route: Arc<str>,
+    metrics: Arc<RouteMetrics>,
+    status: u16,
+    head: bool,
+}
+
+impl Finish {
+    fn local(mut self, status: StatusCode, text: &str) -> Response<ProxyBody> {
+        self.status = status.as_u16();
+        let body = if self.head {
+            Bytes::new()
+        } else {
+            Bytes::copy_from_slice(text.as_bytes())
+        };
+        let len = text.len();
+        let mut resp = Response::new(LoggedBody::new(Inner::Local(Some(body)), self));
+        *resp.status_mut() = status;
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        resp
+    }
+
+    fn upstream(mut self, resp: Response<Incoming>) -> Response<ProxyBody> {
+        self.status = resp.status().as_u16();
+        let (mut parts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        parts
+            .headers
+            .append(header::VIA, HeaderValue::from_static(via(parts.version)));
+        Response::from_parts(parts, LoggedBody::new(Inner::Upstream(body), self))
+    }
+
+    fn done(self, size_bytes: u64) {
+        let now = self.ctx.clock.now();
+        let latency = now.saturating_since(self.arrival);
+        self.metrics.record(self.status, latency.as_secs_f64());
+        if let Some(log) = &self.ctx.access_log {
+            log.log(Record {
+                t_ns: self.ctx.clock.unix_nanos(self.arrival),
+                key: self.key,
+                op: self.op,
+                size_bytes,
+                client: self.client,
+                region: self.region,
+                route: self.route,
+                status: self.status,
+                latency_ns: latency.as_nanos(),
+            });
+        }
+    }
+}
+
+enum Inner {
+    Local(Option<Bytes>),
+    Upstream(Incoming),
+}
+
+/// A response body that counts its bytes and, at its end (or when dropped
+/// early), records the request in the metrics and the access log.
+pub struct LoggedBody {
+    inner: Inner,
+    bytes: u64,
+    finish: Option<Finish>,
+}
+
+impl LoggedBody {
+    fn new(inner: Inner, finish: Finish) -> Self {
+        LoggedBody {
+            inner,
+            bytes: 0,
+            finish: Some(finish),
+        }
+    }
+
+    fn end(&mut self) {
+        if let Some(f) = self.finish.take() {
+            f.done(self.bytes);
+        }
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+impl Body for LoggedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        let polled = match &mut this.inner {
+            Inner::Local(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            Inner::Upstream(body) => Pin::new(body).poll_frame(cx),
+        };
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    this.bytes += d.len() as u64;
+                }
+            }
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.end(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Local(data) => data.is_none(),
+            Inner::Upstream(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Local(Some(d)) => SizeHint::with_exact(d.len() as u64),
+            Inner::Local(None) => SizeHint::with_exact(0),
+            Inner::Upstream(body) => body.size_hint(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_rejects_smuggling_shapes() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        assert_eq!(framing_error(&h, 100), None);
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        assert_eq!(framing_error(&h, 100), Some(StatusCode::BAD_REQUEST));
+        let mut h = HeaderMap::new();
+        h.append(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        h.append(header::CONTENT_LENGTH, HeaderValue::from_static("6"));
+        assert_eq!(framing_error(&h, 100), Some(StatusCode::BAD_REQUEST));
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("500"));
+        assert_eq!(framing_error(&h, 100), Some(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_removed_and_forwarding_added() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.1.1.1"));
+        h.insert("x-app", HeaderValue::from_static("kept"));
+        let peer: SocketAddr = "127.0.0.9:5555".parse().unwrap();
+        let out = forward_headers(&h, peer, Version::HTTP_11);
+        assert!(out.get("x-secret").is_none());
+        assert!(out.get(header::CONNECTION).is_none());
+        assert!(out.get("keep-alive").is_none());
+        assert_eq!(out["x-app"], "kept");
+        assert_eq!(out["x-forwarded-for"], "10.1.1.1, 127.0.0.9");
+        assert_eq!(out[header::VIA], "1.1 headroom-sidecar");
+    }
+
+    #[test]
+    fn fnv1a64_matches_reference_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+}

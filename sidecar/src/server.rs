@@ -1,0 +1,338 @@
+//! The running sidecar: listeners, connection limits, the health-check and
+//! timer loop, reload (SIGHUP, `POST /reload`) and graceful shutdown
+//! (SIGTERM, SIGINT).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use headroom_policy::health::CheckResult;
+use http::{Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::access_log::{AccessLog, Writer};
+use crate::clock::{Clock, duration};
+use crate::config;
+use crate::metrics::Metrics;
+use crate::plan::Plan;
+use crate::proxy::{self, ProxyContext, Runtime};
+
+/// Process-wide state shared by the proxy, the admin listener and the
+/// background loops.
+pub struct Shared {
+    /// Per-request context (clock, metrics, access log).
+    pub ctx: Arc<ProxyContext>,
+    /// The running config version.
+    current: RwLock<Arc<Runtime>>,
+    /// The config file (re-read on reload).
+    pub config_path: PathBuf,
+    /// The RNG seed of every driver.
+    pub seed: u64,
+    /// False while draining.
+    pub ready: AtomicBool,
+    /// Wakes the timer loop (reload, check results).
+    pub wake: Notify,
+    /// Serialises reloads.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+impl Shared {
+    /// The running config version.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.ctx.metrics
+    }
+
+    /// Re-reads the config file. An invalid file (or one that changes the
+    /// listeners) is refused with the reason and the running config kept.
+    /// Requests in flight finish with the config they started with.
+    pub async fn reload(&self) -> Result<(), String> {
+        let _one = self.reloading.lock().await;
+        let result = self.try_reload();
+        self.metrics().count_reload(result.is_ok());
+        match &result {
+            Ok(()) => tracing::info!(config = %self.config_path.display(), "config reloaded"),
+            Err(e) => tracing::warn!(error = %e, "reload refused; running config kept"),
+        }
+        result
+    }
+
+    fn try_reload(&self) -> Result<(), String> {
+        let plan = config::load(&self.config_path).map_err(|e| e.to_string())?;
+        let old = self.runtime();
+        for (key, was, now) in [
+            ("listen", old.plan.listen, plan.listen),
+            ("admin", old.plan.admin, plan.admin),
+        ] {
+            if was != now {
+                return Err(format!(
+                    "{}: `sidecar.{key}` changed from {was} to {now}; restart to change listeners",
+                    self.config_path.display()
+                ));
+            }
+        }
+        if old.plan.access_log != plan.access_log {
+            return Err(format!(
+                "{}: `sidecar.access_log` changed; restart to change the access log",
+                self.config_path.display()
+            ));
+        }
+        let fresh = Arc::new(Runtime::new(
+            plan,
+            self.ctx.clock.now(),
+            self.seed,
+            self.metrics(),
+        ));
+        {
+            let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+            self.metrics().retire(&old.plan, &old.driver());
+            *current = fresh;
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+/// Runs the sidecar for `plan` (read from `config_path`) until SIGTERM or
+/// SIGINT, then drains. Returns once every in-flight request finished or
+/// the drain deadline passed.
+pub async fn run(plan: Plan, config_path: PathBuf) -> anyhow::Result<()> {
+    let clock = Clock::start();
+    let seed = plan.sidecar.seed.unwrap_or_else(|| clock.seed());
+    let metrics = Arc::new(Metrics::default());
+    let (access_log, writer) = open_access_log(&plan, &metrics)?;
+    let listener = TcpListener::bind(plan.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", plan.listen))?;
+    let admin = TcpListener::bind(plan.admin)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {} (admin): {e}", plan.admin))?;
+    tracing::info!(listen = %plan.listen, admin = %plan.admin, seed, "headroom-sidecar started");
+    let drain = duration(plan.sidecar.drain_timeout);
+    let max_connections = plan.sidecar.max_connections as usize;
+    let max_header_bytes = plan.sidecar.max_header_bytes as usize;
+    let runtime = Arc::new(Runtime::new(plan, clock.now(), seed, &metrics));
+    let shared = Arc::new(Shared {
+        ctx: Arc::new(ProxyContext {
+            clock,
+            metrics,
+            access_log,
+        }),
+        current: RwLock::new(runtime),
+        config_path,
+        seed,
+        ready: AtomicBool::new(true),
+        wake: Notify::new(),
+        reloading: tokio::sync::Mutex::new(()),
+    });
+    let timers = tokio::spawn(timer_loop(shared.clone()));
+    let admin_task = tokio::spawn(crate::admin::serve(admin, shared.clone()));
+    let hup = tokio::spawn(reload_on_sighup(shared.clone()));
+    let graceful = GracefulShutdown::new();
+    accept_loop(
+        &listener,
+        &shared,
+        &graceful,
+        max_connections,
+        max_header_bytes,
+    )
+    .await?;
+    drop(listener);
+    shared.ready.store(false, Ordering::SeqCst);
+    tracing::info!(
+        in_flight_connections = graceful.count(),
+        "draining, deadline {drain:?}"
+    );
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain deadline passed; closing remaining connections");
+    }
+    timers.abort();
+    admin_task.abort();
+    hup.abort();
+    finish_access_log(shared, writer);
+    Ok(())
+}
+
+fn open_access_log(
+    plan: &Plan,
+    metrics: &Metrics,
+) -> anyhow::Result<(Option<Arc<AccessLog>>, Option<Writer>)> {
+    let Some(path) = &plan.access_log else {
+        return Ok((None, None));
+    };
+    let (log, writer) = AccessLog::open(
+        path,
+        plan.sidecar.access_log_buffer as usize,
+        metrics.access_log_dropped.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the access log {}: {e}", path.display()))?;
+    Ok((Some(Arc::new(log)), Some(writer)))
+}
+
+fn finish_access_log(shared: Arc<Shared>, writer: Option<Writer>) {
+    // Requests still running past the drain deadline may hold `shared`;
+    // close the queue explicitly so the writer drains and ends.
+    if let Some(log) = &shared.ctx.access_log {
+        log.close();
+    }
+    if let Some(w) = writer {
+        match w.join() {
+            Ok(rows) => tracing::info!(rows, "access log flushed"),
+            Err(e) => tracing::error!(error = %e, "access log writer failed"),
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    graceful: &GracefulShutdown,
+    max_connections: usize,
+    max_header_bytes: usize,
+) -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(max_header_bytes)
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    builder.http2().timer(TokioTimer::new());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "connection limit reached; closing");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let service = service_fn(move |req: Request<Incoming>| {
+            let ctx = shared.ctx.clone();
+            let rt = shared.runtime();
+            proxy::handle(ctx, rt, peer, req)
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn reload_on_sighup(shared: Arc<Shared>) {
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reload with POST /reload");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let _ = shared.reload().await;
+    }
+}
+
+/// Wakes at the driver's next timer, fires it, and sends the health checks
+/// it asks for.
+async fn timer_loop(shared: Arc<Shared>) {
+    let mut probes = Vec::new();
+    loop {
+        let rt = shared.runtime();
+        let clock = shared.ctx.clock;
+        let next = rt.driver().poll_timeout();
+        let sleep = match next {
+            Some(t) => tokio::time::sleep_until(clock.instant(t)),
+            None => tokio::time::sleep(Duration::from_secs(3600)),
+        };
+        tokio::select! {
+            () = sleep => {}
+            () = shared.wake.notified() => continue,
+        }
+        probes.clear();
+        rt.driver().handle_timeout(clock.now(), &mut probes);
+        for &(upstream, endpoint) in &probes {
+            tokio::spawn(health_check(shared.clone(), rt.clone(), upstream, endpoint));
+        }
+    }
+}
+
+async fn health_check(shared: Arc<Shared>, rt: Arc<Runtime>, upstream: usize, endpoint: usize) {
+    let up = &rt.plan.upstreams[upstream];
+    let timeout = rt
+        .plan
+        .health_check
+        .as_ref()
+        .map_or(Duration::from_secs(5), |h| duration(h.timeout));
+    let uri = format!(
+        "http://{}{}",
+        up.endpoints[endpoint].authority, up.health_path
+    );
+    let result = match uri.parse::<Uri>() {
+        Ok(uri) => check_once(&rt, upstream, uri, timeout).await,
+        Err(_) => CheckResult::Failed,
+    };
+    let now = shared.ctx.clock.now();
+    rt.driver()
+        .handle_check_result(now, upstream, endpoint, result);
+    tracing::debug!(upstream = %up.name, endpoint = %up.endpoints[endpoint].authority, ?result, "health check");
+    shared.wake.notify_one();
+}
+
+async fn check_once(rt: &Runtime, upstream: usize, uri: Uri, timeout: Duration) -> CheckResult {
+    let mut req = Request::new(Full::default());
+    *req.uri_mut() = uri;
+    req.headers_mut().insert(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static("headroom-sidecar-health"),
+    );
+    match tokio::time::timeout(timeout, rt.clients[upstream].request(req)).await {
+        Ok(Ok(resp)) => {
+            let ok = resp.status().is_success();
+            // Drain the body so the connection can be reused.
+            let _ = resp.into_body().collect().await;
+            if ok {
+                CheckResult::Passed
+            } else {
+                CheckResult::Unhealthy
+            }
+        }
+        Ok(Err(_)) => CheckResult::Failed,
+        Err(_) => CheckResult::TimedOut,
+    }
+}
