@@ -24,6 +24,9 @@ pub struct Scenario {
     pub workload: WorkloadConfig,
     /// `[[services]]`: the services; the first is the entry point.
     pub services: Vec<ServiceConfig>,
+    /// `[sweep]`: parameters to vary for `headroom sweep` (ignored by `run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<crate::sweep::SweepConfig>,
 }
 
 /// `[run]`.
