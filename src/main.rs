@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod output;
+mod planner;
 mod progress;
 
 use std::process::ExitCode;
@@ -31,6 +32,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::run(args),
+        Command::Sweep(args) => commands::sweep::run(args),
+        Command::Merge(args) => commands::merge::run(args),
+        Command::Recommend(args) => commands::recommend::run(args),
     };
     match result {
         Ok(code) => code,
@@ -46,6 +50,9 @@ fn main() -> ExitCode {
 }
 
 fn is_input_error(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|e| e.is::<InputError>() || e.is::<headroom_models::ScenarioError>())
+    err.chain().any(|e| {
+        e.is::<InputError>()
+            || e.is::<headroom_models::ScenarioError>()
+            || e.is::<headroom_models::sweep::SweepError>()
+    })
 }

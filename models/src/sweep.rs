@@ -217,10 +217,13 @@ pub fn inline(value: &toml::Value) -> String {
     }
 }
 
-/// A value as a CSV cell: strings bare, everything else inline TOML.
+/// A value as a CSV cell: strings bare, floats in Rust's shortest
+/// round-trip form (as every other float in the outputs), everything else
+/// inline TOML.
 pub fn cell(value: &toml::Value) -> String {
     match value {
         toml::Value::String(s) => s.clone(),
+        toml::Value::Float(x) => format!("{x}"),
         other => inline(other),
     }
 }

@@ -1,4 +1,7 @@
 //! One module per subcommand.
 
 pub mod check;
+pub mod merge;
+pub mod recommend;
 pub mod run;
+pub mod sweep;

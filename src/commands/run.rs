@@ -112,7 +112,8 @@ fn plan(args: RunArgs) -> anyhow::Result<RunPlan> {
     })
 }
 
-fn default_out(scenario: &Path) -> PathBuf {
+/// `out/<scenario file stem>`.
+pub fn default_out(scenario: &Path) -> PathBuf {
     let stem = scenario
         .file_stem()
         .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
