@@ -153,14 +153,19 @@ pub fn check_out_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// [`write_atomically`] for owned names.
 pub fn write_owned(dir: &Path, files: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
-    let borrowed: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let borrowed: Vec<(&str, Vec<u8>)> =
+        files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     write_atomically(dir, &borrowed)
 }
 
 /// Writes `files` into `dir` and removes any of `optional` that this run
 /// did not produce (a stale `recommendation.toml` from an earlier sweep
 /// must not survive one that found no recommendation).
-pub fn replace_outputs(dir: &Path, files: &[(String, Vec<u8>)], optional: &[&str]) -> anyhow::Result<()> {
+pub fn replace_outputs(
+    dir: &Path,
+    files: &[(String, Vec<u8>)],
+    optional: &[&str],
+) -> anyhow::Result<()> {
     write_owned(dir, files)?;
     for name in optional {
         if !files.iter().any(|(n, _)| n == name) {

@@ -122,7 +122,9 @@ pub enum Number {
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     /// The scenario has no `[sweep]` table.
-    #[error("{file}: no [sweep] table; add one, e.g.\n[sweep]\nparams = {{ \"services.api.replicas\" = [2, 4, 8] }}")]
+    #[error(
+        "{file}: no [sweep] table; add one, e.g.\n[sweep]\nparams = {{ \"services.api.replicas\" = [2, 4, 8] }}"
+    )]
     Missing {
         /// The scenario file.
         file: String,
@@ -303,7 +305,10 @@ fn check_paths(
 ) -> Result<(), SweepError> {
     let known = scenario_paths(resolved);
     for param in &sweep.params.0 {
-        if known.iter().any(|k| k == &param.path || is_prefix(&param.path, k)) {
+        if known
+            .iter()
+            .any(|k| k == &param.path || is_prefix(&param.path, k))
+        {
             continue;
         }
         let probe = first_value(&param.values);
@@ -381,7 +386,11 @@ pub fn closest(path: &str, candidates: &[String], n: usize) -> Vec<String> {
         .map(|(i, c)| (levenshtein(path, c), i, c))
         .collect();
     scored.sort();
-    scored.into_iter().take(n).map(|(_, _, c)| c.clone()).collect()
+    scored
+        .into_iter()
+        .take(n)
+        .map(|(_, _, c)| c.clone())
+        .collect()
 }
 
 /// Edit distance (insertions, deletions, substitutions) in characters.
@@ -715,7 +724,9 @@ impl Number {
         match value {
             toml::Value::Integer(n) => Ok(Number::Int(*n)),
             toml::Value::Float(x) => Ok(Number::Float(*x)),
-            toml::Value::String(s) => Span::parse(s).map(Number::Duration).map_err(|e| e.to_string()),
+            toml::Value::String(s) => Span::parse(s)
+                .map(Number::Duration)
+                .map_err(|e| e.to_string()),
             other => Err(format!(
                 "{} is not a number or duration string",
                 inline(other)
@@ -741,7 +752,12 @@ impl Params {
         {
             written_paths(params, "", &mut order);
         }
-        let rank = |p: &Param| order.iter().position(|o| o == &p.path).unwrap_or(usize::MAX);
+        let rank = |p: &Param| {
+            order
+                .iter()
+                .position(|o| o == &p.path)
+                .unwrap_or(usize::MAX)
+        };
         self.0.sort_by_key(rank);
     }
 }
@@ -899,10 +915,7 @@ impl<'de> Deserialize<'de> for Params {
         flatten("", node, &mut out).map_err(de::Error::custom)?;
         for (i, p) in out.iter().enumerate() {
             if out[..i].iter().any(|q| q.path == p.path) {
-                return Err(de::Error::custom(format!(
-                    "`{}` is swept twice",
-                    p.path
-                )));
+                return Err(de::Error::custom(format!("`{}` is swept twice", p.path)));
             }
         }
         Ok(Params(out))
@@ -970,14 +983,21 @@ replicas = 2
         let paths: Vec<&str> = s.params.0.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["services.api.replicas", "run.seed", "services.api.instance.workers"]
+            [
+                "services.api.replicas",
+                "run.seed",
+                "services.api.instance.workers"
+            ]
         );
         // Serializes back to quoted dotted keys, in order, that parse to the
         // same table.
         let mut scenario: Scenario = toml::from_str(BASE).unwrap();
         scenario.sweep = Some(s.clone());
         let text = toml::to_string(&scenario).unwrap();
-        assert!(text.contains("\"services.api.replicas\" = [1, 2]"), "{text}");
+        assert!(
+            text.contains("\"services.api.replicas\" = [1, 2]"),
+            "{text}"
+        );
         let mut again = toml::from_str::<Scenario>(&text).unwrap().sweep.unwrap();
         again.params.order_as_written(&text);
         assert_eq!(again, s);
@@ -1001,7 +1021,11 @@ replicas = 2
              \"b\" = { from = \"5ms\", to = \"1.5s\", step = \"745ms\" }\n",
         );
         let p = s.points("f", 1).unwrap();
-        let a: Vec<f64> = p.iter().step_by(3).map(|p| p[0].as_float().unwrap()).collect();
+        let a: Vec<f64> = p
+            .iter()
+            .step_by(3)
+            .map(|p| p[0].as_float().unwrap())
+            .collect();
         assert_eq!(a, [0.1, 0.2, 0.3]);
         let b: Vec<&str> = p[..3].iter().map(|p| p[1].as_str().unwrap()).collect();
         assert_eq!(b, ["5ms", "750ms", "1495ms"]);
@@ -1015,19 +1039,33 @@ replicas = 2
         for mode in ["random", "latin-hypercube"] {
             let s = sweep(&format!("[sweep]\n{}", table.replace("{m}", mode)));
             let p = s.points("f", 9).unwrap();
-            assert_eq!(p, s.points("f", 9).unwrap(), "{mode}: same seed, same points");
+            assert_eq!(
+                p,
+                s.points("f", 9).unwrap(),
+                "{mode}: same seed, same points"
+            );
             assert_ne!(p, s.points("f", 10).unwrap(), "{mode}: the seed matters");
             assert_eq!(p.len(), 40);
             assert!(ints(&p, 0).iter().all(|x| (10..=19).contains(x)));
-            assert!(p.iter().all(|q| (0.0..1.0).contains(&q[1].as_float().unwrap())));
+            assert!(
+                p.iter()
+                    .all(|q| (0.0..1.0).contains(&q[1].as_float().unwrap()))
+            );
         }
         // A Latin hypercube uses every stratum exactly once: with 40 samples
         // over 10 integers each integer appears 4 times, and each tenth of
         // [0, 1) holds 4 of the floats.
-        let s = sweep(&format!("[sweep]\n{}", table.replace("{m}", "latin-hypercube")));
+        let s = sweep(&format!(
+            "[sweep]\n{}",
+            table.replace("{m}", "latin-hypercube")
+        ));
         let p = s.points("f", 9).unwrap();
         for v in 10..=19 {
-            assert_eq!(ints(&p, 0).iter().filter(|&&x| x == v).count(), 4, "value {v}");
+            assert_eq!(
+                ints(&p, 0).iter().filter(|&&x| x == v).count(),
+                4,
+                "value {v}"
+            );
         }
         for k in 0..10 {
             let n = p
@@ -1047,7 +1085,10 @@ replicas = 2
             s.points("f.toml", 1).unwrap_err().to_string()
         };
         let e = err("[sweep.params]\n\"services.api.replicas\" = []\n");
-        assert!(e.contains("services.api.replicas") && e.contains("empty"), "{e}");
+        assert!(
+            e.contains("services.api.replicas") && e.contains("empty"),
+            "{e}"
+        );
         let e = err("[sweep.params]\n\"x\" = { from = 5, to = 1, step = 1 }\n");
         assert!(e.contains("above"), "{e}");
         let e = err("[sweep.params]\n\"x\" = { from = 1, to = 5, step = 0 }\n");
@@ -1082,7 +1123,8 @@ replicas = 2
                 && e.contains("closest valid paths: services.api.replicas"),
             "{e}"
         );
-        let wrong_type = format!("{BASE}\n[sweep.params]\n\"services.api.replicas\" = [2, \"many\"]\n");
+        let wrong_type =
+            format!("{BASE}\n[sweep.params]\n\"services.api.replicas\" = [2, \"many\"]\n");
         let e = plan_err(path, &wrong_type);
         assert!(e.contains("sweep point 1") && e.contains("\"many\""), "{e}");
         let e = plan_err(path, BASE);
@@ -1098,11 +1140,18 @@ replicas = 2
 
     #[test]
     fn closest_paths_by_edit_distance() {
-        let c: Vec<String> = ["run.seed", "services.api.replicas", "services.api.instance.workers"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(closest("services.api.replica", &c, 1), ["services.api.replicas"]);
+        let c: Vec<String> = [
+            "run.seed",
+            "services.api.replicas",
+            "services.api.instance.workers",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            closest("services.api.replica", &c, 1),
+            ["services.api.replicas"]
+        );
         assert_eq!(levenshtein("kitten", "sitting"), 3);
         assert_eq!(levenshtein("", "abc"), 3);
     }

@@ -27,7 +27,11 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
     output::replace_outputs(&args.out, &files, &["recommendation.toml"])?;
     if !args.quiet {
         print!("{}", crate::commands::recommend::table(&analysis));
-        println!("merged {} folders; wrote {}", args.dirs.len(), args.out.display());
+        println!(
+            "merged {} folders; wrote {}",
+            args.dirs.len(),
+            args.out.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -44,7 +48,12 @@ pub fn read_part(dir: &Path) -> anyhow::Result<Part> {
     Part::from_files(&name, |file| {
         let path = dir.join(file);
         std::fs::read(&path)
-            .map_err(|e| InputError(format!("{}: cannot read ({e}); the folder is incomplete", path.display())))
+            .map_err(|e| {
+                InputError(format!(
+                    "{}: cannot read ({e}); the folder is incomplete",
+                    path.display()
+                ))
+            })
             .with_context(|| format!("reading {name}"))
     })
 }

@@ -36,14 +36,22 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
         slo.availability = flags.availability;
     }
     let analysis = Analysis::new(&part, slo);
-    let out = args.out.clone().unwrap_or_else(|| args.dir.join("recommendation.toml"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.dir.join("recommendation.toml"));
     match analysis.ranking.best() {
         Some(best) => {
-            let text = recommendation::render(&part.manifest, &analysis.points, best, &analysis.slo)?;
-            let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            let name = out
-                .file_name()
-                .map_or_else(|| "recommendation.toml".into(), |n| n.to_string_lossy().into_owned());
+            let text =
+                recommendation::render(&part.manifest, &analysis.points, best, &analysis.slo)?;
+            let dir = out
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let name = out.file_name().map_or_else(
+                || "recommendation.toml".into(),
+                |n| n.to_string_lossy().into_owned(),
+            );
             output::write_owned(dir, &[(name, text.into_bytes())])?;
         }
         None => {
@@ -68,7 +76,11 @@ fn slo_from_flags(p99: Option<&str>, availability: Option<f64>) -> anyhow::Resul
 /// cheapest points with their CIs.
 pub fn table(a: &Analysis<'_>) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "SLO: {} (pessimistic end of each 95 % CI)", a.slo.describe());
+    let _ = writeln!(
+        s,
+        "SLO: {} (pessimistic end of each 95 % CI)",
+        a.slo.describe()
+    );
     let pts = &a.points.points;
     let id = &a.part.manifest.identity;
     match a.ranking.best() {

@@ -28,7 +28,10 @@ use crate::progress::{Progress, show};
 pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     args.format.check_available()?;
     let text = std::fs::read_to_string(&args.scenario).map_err(|e| {
-        InputError(format!("{}: cannot read the scenario file: {e}", args.scenario.display()))
+        InputError(format!(
+            "{}: cannot read the scenario file: {e}",
+            args.scenario.display()
+        ))
     })?;
     let mut sets = args.sets.clone();
     if let Some(seed) = args.seed {
@@ -39,9 +42,14 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         sets.push(format!("sweep.replications={n}"));
     }
     let sweep = headroom_models::sweep::plan(&args.scenario, &text, &sets)?;
-    let shard = Shard::resolve(args.shard.as_deref(), args.shards, |k| std::env::var(k).ok())
-        .map_err(InputError)?;
-    let out = args.out.clone().unwrap_or_else(|| default_sweep_out(&args.scenario, shard));
+    let shard = Shard::resolve(args.shard.as_deref(), args.shards, |k| {
+        std::env::var(k).ok()
+    })
+    .map_err(InputError)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_sweep_out(&args.scenario, shard));
     output::check_out_dir(&out)?;
     let slo = slo_from(args.slo_p99.as_deref(), args.slo_availability)?;
     let identity = identity(&sweep, slo.clone(), args.format)?;
@@ -74,7 +82,12 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         param_kinds: &param_kinds,
     };
     let part = Part::build(spec, &ids, &runs)?;
-    let failed = part.manifest.point_runs.iter().filter(|p| p.error.is_some()).count();
+    let failed = part
+        .manifest
+        .point_runs
+        .iter()
+        .filter(|p| p.error.is_some())
+        .count();
     if let Some(shard) = shard {
         output::write_owned(&out, &part.to_files()?)?;
         if !args.quiet {
@@ -116,7 +129,10 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
 /// `out/<stem>-sweep`, and `out/<stem>-sweep/shard-K-of-N` for a shard.
 fn default_sweep_out(scenario: &Path, shard: Option<Shard>) -> PathBuf {
     let mut dir = default_out(scenario);
-    let stem = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = dir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     dir.set_file_name(format!("{stem}-sweep"));
     match shard {
         Some(s) => dir.join(format!("shard-{}-of-{}", s.index, s.count)),
@@ -137,7 +153,8 @@ pub fn metric_names(_plan: &Plan) -> Vec<String> {
 pub fn slo_from(p99: Option<&str>, availability: Option<f64>) -> anyhow::Result<Slo> {
     let mut slo = Slo::default();
     if let Some(p99) = p99 {
-        let span = headroom_sim::Span::parse(p99).map_err(|e| InputError(format!("--slo-p99: {e}")))?;
+        let span =
+            headroom_sim::Span::parse(p99).map_err(|e| InputError(format!("--slo-p99: {e}")))?;
         slo.p99_ms = Some(span.as_nanos() as f64 / 1e6);
     }
     if let Some(a) = availability {

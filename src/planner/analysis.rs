@@ -51,9 +51,18 @@ impl<'a> Analysis<'a> {
         let all: Vec<usize> = (0..self.points.points.len()).collect();
         let mut files = vec![
             (format.file("runs"), format.write(&self.part.runs)?),
-            (format.file("timeseries"), format.write(&self.part.timeseries)?),
-            (format.file("points"), format.write(&self.points.table(&all))?),
-            (format.file("frontier"), format.write(&self.points.table(&self.frontier))?),
+            (
+                format.file("timeseries"),
+                format.write(&self.part.timeseries)?,
+            ),
+            (
+                format.file("points"),
+                format.write(&self.points.table(&all))?,
+            ),
+            (
+                format.file("frontier"),
+                format.write(&self.points.table(&self.frontier))?,
+            ),
         ];
         if let Some(best) = self.ranking.best() {
             let text = recommendation::render(&self.part.manifest, &self.points, best, &self.slo)?;

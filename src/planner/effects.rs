@@ -123,7 +123,14 @@ mod tests {
         for a in 0..2 {
             for b in 0..3 {
                 let y = f64::from(10 * a + b);
-                t.rows.push(vec![p.to_string(), "0".into(), "1".into(), a.to_string(), b.to_string(), float_cell(y)]);
+                t.rows.push(vec![
+                    p.to_string(),
+                    "0".into(),
+                    "1".into(),
+                    a.to_string(),
+                    b.to_string(),
+                    float_cell(y),
+                ]);
                 p += 1;
             }
         }
@@ -147,7 +154,13 @@ mod tests {
         ]);
         for i in 0..20 {
             let x = f64::from(i) / 2.0;
-            t.rows.push(vec![i.to_string(), "0".into(), "1".into(), float_cell(x), float_cell(x)]);
+            t.rows.push(vec![
+                i.to_string(),
+                "0".into(),
+                "1".into(),
+                float_cell(x),
+                float_cell(x),
+            ]);
         }
         let e = effects(&Points::from_runs(&t, 1), &["y"]);
         assert_eq!(e[0].levels, BINS);

@@ -164,7 +164,12 @@ fn decide(
     if let Some(k) = records.iter().position(|r| r.cells.is_err()) {
         return Decision::Stop(k + 1, Stop::Failed);
     }
-    let Replications::Precision { min, max, precision } = reps else {
+    let Replications::Precision {
+        min,
+        max,
+        precision,
+    } = reps
+    else {
         return Decision::Stop(records.len(), Stop::Fixed);
     };
     let series = |index: Option<usize>| -> Vec<f64> {
@@ -225,7 +230,11 @@ fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
     match headroom_models::run_replication(plan, r, &progress.sim_ns) {
         Ok(out) => Record {
             cells: Ok(out.metrics.cells()),
-            timeseries: out.timeseries.iter().map(|row| row.cells().to_vec()).collect(),
+            timeseries: out
+                .timeseries
+                .iter()
+                .map(|row| row.cells().to_vec())
+                .collect(),
             warmup_s,
         },
         Err(e) => Record {
@@ -249,7 +258,10 @@ mod tests {
         let ci = ci95(&xs[..k]);
         assert!(ci.half_width <= 0.05 * ci.mean);
         let before = ci95(&xs[..k - 1]);
-        assert!(before.half_width > 0.05 * before.mean, "k is the first that holds");
+        assert!(
+            before.half_width > 0.05 * before.mean,
+            "k is the first that holds"
+        );
         // Starting later never goes back; an impossible target never stops.
         assert_eq!(stop_at(&[&xs], 0.05, k + 1), Some(k + 1));
         assert_eq!(stop_at(&[&xs], 0.0, 2), None);
@@ -266,6 +278,10 @@ mod tests {
         let one = Threads::from_count(1);
         assert_eq!(wave(&xs, 0.1, 1000, one), expect);
         assert_eq!(wave(&xs, 0.1, 6, one), 2, "capped at max");
-        assert_eq!(wave(&xs, 10.0, 1000, Threads::from_count(3)), 3, "keeps threads busy");
+        assert_eq!(
+            wave(&xs, 10.0, 1000, Threads::from_count(3)),
+            3,
+            "keeps threads busy"
+        );
     }
 }

@@ -328,7 +328,10 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
             short_id(&id),
             if missing.len() > 1 { "s" } else { "" },
             missing.join(", "),
-            seen.keys().map(|k| format!("{k}/{count}")).collect::<Vec<_>>().join(", ")
+            seen.keys()
+                .map(|k| format!("{k}/{count}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let n_points = first.manifest.identity.points.len();
@@ -344,12 +347,17 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
             point_runs.len()
         )));
     }
-    let known = parts.iter().find(|p| p.manifest.kinds_known).unwrap_or(first);
+    let known = parts
+        .iter()
+        .find(|p| p.manifest.kinds_known)
+        .unwrap_or(first);
     let mut manifest = known.manifest.clone();
     for (part, name) in parts.iter().zip(names) {
         let names_of = |cols: &[Column]| cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
         if names_of(&part.manifest.runs_columns) != names_of(&manifest.runs_columns) {
-            return Err(InputError(format!("{name}: runs columns differ from the other shards'")));
+            return Err(InputError(format!(
+                "{name}: runs columns differ from the other shards'"
+            )));
         }
     }
     let mut runs = Table::new(manifest.runs_columns.clone());
@@ -359,7 +367,10 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
         timeseries.rows.extend(part.timeseries.rows);
     }
     let key = |row: &Vec<String>| -> (u64, u64) {
-        (row[0].parse().unwrap_or(u64::MAX), row[1].parse().unwrap_or(u64::MAX))
+        (
+            row[0].parse().unwrap_or(u64::MAX),
+            row[1].parse().unwrap_or(u64::MAX),
+        )
     };
     runs.rows.sort_by_key(key);
     timeseries.rows.sort_by_key(key);

@@ -131,7 +131,11 @@ impl Points {
             .map(|(i, p)| (self.ci(p, COST).mean, self.ci(p, P99).mean, i))
             .filter(|(c, l, _)| c.is_finite() && l.is_finite())
             .collect();
-        candidates.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+        candidates.sort_by(|a, b| {
+            a.0.total_cmp(&b.0)
+                .then(a.1.total_cmp(&b.1))
+                .then(a.2.cmp(&b.2))
+        });
         let mut best = f64::INFINITY;
         let mut out = Vec::new();
         for (_, latency, i) in candidates {
@@ -184,12 +188,23 @@ pub(crate) mod tests {
         assert_eq!(cost.mean, 2.0);
         // t(0.975, 1) = 12.706; s = sqrt(2); half-width = 12.706 * sqrt(2) / sqrt(2).
         assert!((cost.half_width - 12.706_204_736).abs() < 1e-6, "{cost:?}");
-        assert!(p.ci(&p.points[1], COST).half_width.is_nan(), "one replication");
+        assert!(
+            p.ci(&p.points[1], COST).half_width.is_nan(),
+            "one replication"
+        );
         let table = p.table(&[0, 1]);
         let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            ["point", "x", "replications", COST, "cost_per_month_usd_ci95", P99, "latency_p99_ms_ci95"]
+            [
+                "point",
+                "x",
+                "replications",
+                COST,
+                "cost_per_month_usd_ci95",
+                P99,
+                "latency_p99_ms_ci95"
+            ]
         );
         assert_eq!(table.rows[1][..4], ["1", "b", "1", "5"]);
         assert_eq!(table.rows[1][4], "NaN");

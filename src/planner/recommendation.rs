@@ -14,7 +14,12 @@ use crate::planner::slo::{Slo, short};
 
 /// The recommended point `index` (into `points.points`) as scenario text,
 /// headed by comments saying where it comes from and why.
-pub fn render(manifest: &Manifest, points: &Points, index: usize, slo: &Slo) -> anyhow::Result<String> {
+pub fn render(
+    manifest: &Manifest,
+    points: &Points,
+    index: usize,
+    slo: &Slo,
+) -> anyhow::Result<String> {
     let p = &points.points[index];
     let id = &manifest.identity;
     let values = &id.points[p.point];

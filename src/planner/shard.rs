@@ -33,7 +33,9 @@ impl Shard {
     /// Parses `K/N` (1 <= K <= N).
     pub fn parse(text: &str) -> Result<Shard, String> {
         let bad = || {
-            format!("--shard {text}: expected K/N with 1 <= K <= N <= {MAX_SHARDS}, e.g. `--shard 2/8`")
+            format!(
+                "--shard {text}: expected K/N with 1 <= K <= N <= {MAX_SHARDS}, e.g. `--shard 2/8`"
+            )
         };
         let (k, n) = text.split_once('/').ok_or_else(bad)?;
         let k: u32 = k.trim().parse().map_err(|_| bad())?;
@@ -107,7 +109,9 @@ impl Shard {
                 }
             };
             if let Some(s) = shards.filter(|&s| i64::from(s) != n) {
-                return Err(format!("--shards {s} disagrees with the Slurm array of {n} tasks"));
+                return Err(format!(
+                    "--shards {s} disagrees with the Slurm array of {n} tasks"
+                ));
             }
             return to_shard(k, n, "SLURM_ARRAY_TASK_ID");
         }
@@ -155,7 +159,9 @@ mod tests {
             let e = Shard::parse(bad).unwrap_err();
             assert!(e.contains(bad) && e.contains("1 <= K <= N"), "{e}");
         }
-        let shards: Vec<Vec<usize>> = (1..=3).map(|k| Shard::new(k, 3).unwrap().points(7)).collect();
+        let shards: Vec<Vec<usize>> = (1..=3)
+            .map(|k| Shard::new(k, 3).unwrap().points(7))
+            .collect();
         assert_eq!(shards, [vec![0, 3, 6], vec![1, 4], vec![2, 5]]);
         assert_eq!(Shard::ALL.points(3), [0, 1, 2]);
     }
@@ -175,21 +181,48 @@ mod tests {
             ("SLURM_ARRAY_TASK_MAX", "6"),
             ("SLURM_ARRAY_TASK_COUNT", "3"),
         ];
-        assert_eq!(Shard::resolve(None, None, env(&slurm)), Ok(Shard::new(2, 3)));
-        let counted = [("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_COUNT", "3")];
-        assert_eq!(Shard::resolve(None, None, env(&counted)), Ok(Shard::new(3, 3)));
+        assert_eq!(
+            Shard::resolve(None, None, env(&slurm)),
+            Ok(Shard::new(2, 3))
+        );
+        let counted = [
+            ("SLURM_ARRAY_TASK_ID", "3"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ];
+        assert_eq!(
+            Shard::resolve(None, None, env(&counted)),
+            Ok(Shard::new(3, 3))
+        );
         let stepped = [
             ("SLURM_ARRAY_TASK_ID", "3"),
             ("SLURM_ARRAY_TASK_MIN", "1"),
             ("SLURM_ARRAY_TASK_MAX", "5"),
             ("SLURM_ARRAY_TASK_COUNT", "3"),
         ];
-        assert!(Shard::resolve(None, None, env(&stepped)).unwrap_err().contains("contiguous"));
+        assert!(
+            Shard::resolve(None, None, env(&stepped))
+                .unwrap_err()
+                .contains("contiguous")
+        );
         let k8s = [("JOB_COMPLETION_INDEX", "0")];
-        assert_eq!(Shard::resolve(None, Some(4), env(&k8s)), Ok(Shard::new(1, 4)));
-        assert!(Shard::resolve(None, None, env(&k8s)).unwrap_err().contains("--shards"));
+        assert_eq!(
+            Shard::resolve(None, Some(4), env(&k8s)),
+            Ok(Shard::new(1, 4))
+        );
+        assert!(
+            Shard::resolve(None, None, env(&k8s))
+                .unwrap_err()
+                .contains("--shards")
+        );
         let past = [("JOB_COMPLETION_INDEX", "4")];
-        assert!(Shard::resolve(None, Some(4), env(&past)).unwrap_err().contains("5 of 4"));
-        assert!(Shard::resolve(None, Some(4), &none).is_err(), "--shards alone");
+        assert!(
+            Shard::resolve(None, Some(4), env(&past))
+                .unwrap_err()
+                .contains("5 of 4")
+        );
+        assert!(
+            Shard::resolve(None, Some(4), &none).is_err(),
+            "--shards alone"
+        );
     }
 }

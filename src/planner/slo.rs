@@ -167,11 +167,9 @@ impl Ranking {
                 .then(ka.1.total_cmp(&kb.1))
                 .then(ka.2.cmp(&kb.2))
         });
-        let (qualifying, failing) = all.into_iter().partition(|&i| {
-            slo.check(points, &points.points[i])
-                .iter()
-                .all(|c| c.holds)
-        });
+        let (qualifying, failing) = all
+            .into_iter()
+            .partition(|&i| slo.check(points, &points.points[i]).iter().all(|c| c.holds));
         Ranking {
             qualifying,
             failing,
@@ -196,7 +194,11 @@ pub fn short(x: f64) -> String {
     if x == x.trunc() && x.abs() < 1e9 {
         return format!("{x:.0}");
     }
-    let digits = if x == 0.0 { 0 } else { x.abs().log10().floor() as i32 };
+    let digits = if x == 0.0 {
+        0
+    } else {
+        x.abs().log10().floor() as i32
+    };
     let decimals = (3 - digits).clamp(0, 9) as usize;
     format!("{x:.decimals$}")
 }
@@ -236,7 +238,11 @@ mod tests {
         assert_eq!(r.failing, [4, 0, 1], "cheapest first");
         let edge = slo.check(&p, &p.points[1]);
         assert!(!edge[0].holds && edge[0].mean < 25.0, "mean within, CI not");
-        assert!(edge[0].describe().contains("> 25"), "{}", edge[0].describe());
+        assert!(
+            edge[0].describe().contains("> 25"),
+            "{}",
+            edge[0].describe()
+        );
         let single = slo.check(&p, &p.points[4]);
         assert!(single[0].describe().contains("no confidence interval"));
     }
@@ -248,7 +254,11 @@ mod tests {
             p99_ms: Some(100.0),
             ..Slo::default()
         };
-        assert_eq!(Ranking::new(&p, &loose).best(), Some(0), "cheap qualifies now");
+        assert_eq!(
+            Ranking::new(&p, &loose).best(),
+            Some(0),
+            "cheap qualifies now"
+        );
         let capped = Slo {
             p99_ms: Some(25.0),
             max_cost_per_month_usd: Some(180.0),

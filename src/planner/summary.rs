@@ -65,7 +65,11 @@ fn header(a: &Analysis<'_>, s: &mut String) {
 pub fn describe_replications(r: Replications) -> String {
     match r {
         Replications::Fixed { count } => format!("{count} replications per point"),
-        Replications::Precision { min, max, precision } => format!(
+        Replications::Precision {
+            min,
+            max,
+            precision,
+        } => format!(
             "{min}–{max} replications per point, stopping when the 95 % CI half-widths of p99 \
              latency and cost are within {}% of their means",
             short(precision * 100.0)
@@ -101,7 +105,12 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
         );
         if let Some(&closest) = a.ranking.failing.first() {
             let p = &pts[closest];
-            let _ = writeln!(s, "The cheapest point, {} ({}), misses:\n", p.point, assignment(a, p));
+            let _ = writeln!(
+                s,
+                "The cheapest point, {} ({}), misses:\n",
+                p.point,
+                assignment(a, p)
+            );
             for c in a.slo.check(&a.points, p).iter().filter(|c| !c.holds) {
                 let _ = writeln!(s, "- {}", c.describe());
             }
@@ -161,16 +170,29 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
             );
         }
     }
-    let _ = writeln!(s, "\nThe scenario with these values is `recommendation.toml`.\n");
+    let _ = writeln!(
+        s,
+        "\nThe scenario with these values is `recommendation.toml`.\n"
+    );
 }
 
 fn runners_up(a: &Analysis<'_>, s: &mut String) {
-    let rest: Vec<usize> = a.ranking.qualifying.iter().skip(1).take(RUNNERS_UP).copied().collect();
+    let rest: Vec<usize> = a
+        .ranking
+        .qualifying
+        .iter()
+        .skip(1)
+        .take(RUNNERS_UP)
+        .copied()
+        .collect();
     if rest.is_empty() {
         return;
     }
     let _ = writeln!(s, "## Runners-up\n");
-    let _ = writeln!(s, "| rank | point | parameters | cost_per_month_usd | latency_p99_ms | availability |");
+    let _ = writeln!(
+        s,
+        "| rank | point | parameters | cost_per_month_usd | latency_p99_ms | availability |"
+    );
     let _ = writeln!(s, "|---:|---:|---|---:|---:|---:|");
     for (rank, i) in rest.into_iter().enumerate() {
         let p = &a.points.points[i];
@@ -223,12 +245,25 @@ fn effects(a: &Analysis<'_>, s: &mut String) {
 }
 
 fn frontier(a: &Analysis<'_>, s: &mut String) {
-    let _ = writeln!(s, "## Pareto frontier (cost_per_month_usd vs latency_p99_ms)\n");
-    let _ = writeln!(s, "| point | parameters | cost_per_month_usd | latency_p99_ms |");
+    let _ = writeln!(
+        s,
+        "## Pareto frontier (cost_per_month_usd vs latency_p99_ms)\n"
+    );
+    let _ = writeln!(
+        s,
+        "| point | parameters | cost_per_month_usd | latency_p99_ms |"
+    );
     let _ = writeln!(s, "|---:|---|---:|---:|");
     for &i in &a.frontier {
         let p = &a.points.points[i];
-        let _ = writeln!(s, "| {} | {} | {} | {} |", p.point, assignment(a, p), ci(a, p, COST), ci(a, p, P99));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            p.point,
+            assignment(a, p),
+            ci(a, p, COST),
+            ci(a, p, P99)
+        );
     }
     let _ = writeln!(s);
 }
@@ -237,7 +272,11 @@ fn all_points(a: &Analysis<'_>, s: &mut String) {
     let pts = &a.points.points;
     let _ = writeln!(s, "## Points\n");
     if pts.len() > MAX_LISTED {
-        let _ = writeln!(s, "{} points: see `points` (first {MAX_LISTED} below).\n", pts.len());
+        let _ = writeln!(
+            s,
+            "{} points: see `points` (first {MAX_LISTED} below).\n",
+            pts.len()
+        );
     }
     let id = &a.part.manifest.identity;
     let params: Vec<String> = id.params.iter().map(|p| format!("`{p}`")).collect();
@@ -246,7 +285,11 @@ fn all_points(a: &Analysis<'_>, s: &mut String) {
         "| point | {} | replications | latency_p99_ms | availability | cost_per_month_usd | SLO holds |",
         params.join(" | ")
     );
-    let _ = writeln!(s, "|---:|{}---:|---:|---:|---:|:-:|", "---|".repeat(params.len()));
+    let _ = writeln!(
+        s,
+        "|---:|{}---:|---:|---:|---:|:-:|",
+        "---|".repeat(params.len())
+    );
     for p in pts.iter().take(MAX_LISTED) {
         let holds = a.ranking.qualifying.contains(&(p.point));
         let _ = writeln!(
@@ -296,13 +339,20 @@ fn replications(a: &Analysis<'_>, s: &mut String) {
             p.error.as_deref().unwrap_or("unknown error")
         );
     }
-    let warmups: Vec<f64> = info.iter().flat_map(|p| p.warmup_s.iter().copied()).collect();
+    let warmups: Vec<f64> = info
+        .iter()
+        .flat_map(|p| p.warmup_s.iter().copied())
+        .collect();
     if !warmups.is_empty() {
         let min = warmups.iter().copied().fold(f64::INFINITY, f64::min);
         let max = warmups.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let rule = &a.part.manifest.identity.warmup;
         if min == max {
-            let _ = writeln!(s, "\nWarm-up ({rule}): {} s excluded from every replication.", short(min));
+            let _ = writeln!(
+                s,
+                "\nWarm-up ({rule}): {} s excluded from every replication.",
+                short(min)
+            );
         } else {
             let _ = writeln!(
                 s,

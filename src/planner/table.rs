@@ -114,7 +114,12 @@ impl Table {
             bail!(
                 "{what}: the header does not match its manifest (expected {} columns starting `{}`, found {} starting `{}`)",
                 expected.len(),
-                expected.iter().take(4).copied().collect::<Vec<_>>().join(","),
+                expected
+                    .iter()
+                    .take(4)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(","),
                 header.len(),
                 header.iter().take(4).cloned().collect::<Vec<_>>().join(","),
             );
@@ -151,7 +156,8 @@ mod tests {
         ]);
         let x = 0.1 + 0.2;
         t.rows.push(vec!["1".into(), float_cell(x), "a,b".into()]);
-        t.rows.push(vec!["2".into(), float_cell(f64::NAN), "5ms".into()]);
+        t.rows
+            .push(vec!["2".into(), float_cell(f64::NAN), "5ms".into()]);
         let bytes = t.to_csv().unwrap();
         let back = Table::from_csv(&bytes, t.columns.clone(), "t.csv").unwrap();
         assert_eq!(back, t);
