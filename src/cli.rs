@@ -33,6 +33,8 @@ pub enum Command {
     /// Re-rank a finished sweep under another SLO (no re-run); write
     /// recommendation.toml and print the ranking.
     Recommend(RecommendArgs),
+    /// Draw PNG and SVG charts of a finished run or sweep.
+    Plot(PlotArgs),
 }
 
 /// `headroom run`.
@@ -57,6 +59,9 @@ pub struct RunArgs {
     /// Worker threads; 0 = one per core. Results do not depend on it.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
+    /// Also draw PNG and SVG charts (as `headroom plot`).
+    #[arg(long)]
+    pub plots: bool,
     /// No progress bar and no summary table.
     #[arg(long, short)]
     pub quiet: bool,
@@ -111,6 +116,9 @@ pub struct SweepArgs {
     /// Table format of the outputs.
     #[arg(long, value_enum, default_value_t = crate::planner::format::Format::Csv)]
     pub format: crate::planner::format::Format,
+    /// Also draw PNG and SVG charts (as `headroom plot`).
+    #[arg(long)]
+    pub plots: bool,
     /// Worker threads; 0 = one per core. Results do not depend on it.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
@@ -128,6 +136,9 @@ pub struct MergeArgs {
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Also draw PNG and SVG charts (as `headroom plot`).
+    #[arg(long)]
+    pub plots: bool,
     /// No summary table.
     #[arg(long, short)]
     pub quiet: bool,
@@ -147,4 +158,17 @@ pub struct RecommendArgs {
     /// Where to write the recommendation [default: DIR/recommendation.toml].
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `headroom plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// A run's or a (merged) sweep's output folder.
+    pub dir: PathBuf,
+    /// Where to write the charts [default: DIR].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print nothing.
+    #[arg(long, short)]
+    pub quiet: bool,
 }

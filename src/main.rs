@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod output;
 mod planner;
+mod plot;
 mod progress;
 
 use std::process::ExitCode;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => commands::sweep::run(args),
         Command::Merge(args) => commands::merge::run(args),
         Command::Recommend(args) => commands::recommend::run(args),
+        Command::Plot(args) => commands::plot::run(args),
     };
     match result {
         Ok(code) => code,

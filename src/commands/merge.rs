@@ -25,6 +25,9 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let analysis = Analysis::new(&merged, slo);
     let files = analysis.files()?;
     output::replace_outputs(&args.out, &files, &["recommendation.toml"])?;
+    if args.plots {
+        crate::commands::plot::plot_dir(&args.out, &args.out, args.quiet)?;
+    }
     if !args.quiet {
         print!("{}", crate::commands::recommend::table(&analysis));
         println!(

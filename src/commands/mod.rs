@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod merge;
+pub mod plot;
 pub mod recommend;
 pub mod run;
 pub mod sweep;

@@ -18,6 +18,7 @@ struct RunPlan {
     loaded: Loaded,
     out: PathBuf,
     threads: Threads,
+    plots: bool,
     quiet: bool,
     /// The flags that reproduce this run, for error messages.
     reproduce: String,
@@ -57,6 +58,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut all: Vec<(&str, Vec<u8>)> = files.into_iter().collect();
     all.push(("manifest.json", manifest));
     output::write_atomically(&plan.out, &all)?;
+    if plan.plots {
+        crate::commands::plot::plot_dir(&plan.out, &plan.out, plan.quiet)?;
+    }
     if !plan.quiet {
         println!(
             "{}: {} replications × {} (warm-up {} excluded), seed {}",
@@ -107,6 +111,7 @@ fn plan(args: RunArgs) -> anyhow::Result<RunPlan> {
         loaded,
         out,
         threads: Threads::from_count(args.threads),
+        plots: args.plots,
         quiet: args.quiet,
         reproduce,
     })

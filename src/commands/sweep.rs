@@ -116,6 +116,9 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let analysis = Analysis::new(&merged, slo);
     let files = analysis.files()?;
     output::replace_outputs(&out, &files, &["recommendation.toml"])?;
+    if args.plots {
+        crate::commands::plot::plot_dir(&out, &out, args.quiet)?;
+    }
     if !args.quiet {
         print!("{}", crate::commands::recommend::table(&analysis));
         if failed > 0 {

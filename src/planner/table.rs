@@ -133,6 +133,21 @@ impl Table {
     }
 }
 
+impl Table {
+    /// Parses CSV text taking the columns from its header (all [`Kind::Str`]:
+    /// for reading files whose kinds nobody recorded, such as a run's).
+    pub fn from_csv_any(bytes: &[u8], what: &str) -> anyhow::Result<Table> {
+        let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
+        let columns = r
+            .headers()
+            .with_context(|| format!("{what}: cannot read the header"))?
+            .iter()
+            .map(|n| Column::new(n, Kind::Str))
+            .collect::<Vec<_>>();
+        Table::from_csv(bytes, columns, what)
+    }
+}
+
 /// A cell's text as a float (`NaN` if it is not a number).
 pub fn number(text: &str) -> f64 {
     text.parse::<f64>().unwrap_or(f64::NAN)
