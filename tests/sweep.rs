@@ -73,13 +73,14 @@ replicas = 2
 services.api.instance.workers = { from = 2, to = 4, step = 2 }
 "#;
 
-const OUTPUTS: [&str; 7] = [
+const OUTPUTS: [&str; 8] = [
     "runs.csv",
     "timeseries.csv",
     "points.csv",
     "frontier.csv",
     "recommendation.toml",
     "summary.md",
+    "report.html",
     "manifest.json",
 ];
 

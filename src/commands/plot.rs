@@ -34,7 +34,10 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
     let title = json["scenario_file"]
         .as_str()
         .and_then(|f| Path::new(f).file_name())
-        .map_or_else(|| "headroom".to_owned(), |n| n.to_string_lossy().into_owned());
+        .map_or_else(
+            || "headroom".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
     let written = if json["command"] == "sweep" {
         let part = read_part(dir)?;
         if let Some(shard) = part.manifest.shard {
@@ -68,7 +71,11 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
 
 /// Plot data for a sweep: time series and cache tiers of the recommended
 /// point (point 0 without one).
-pub fn sweep_data<'a>(analysis: &'a Analysis<'a>, title: String, shards: Option<&'a Table>) -> PlotData<'a> {
+pub fn sweep_data<'a>(
+    analysis: &'a Analysis<'a>,
+    title: String,
+    shards: Option<&'a Table>,
+) -> PlotData<'a> {
     let (focus, focus_label) = match analysis.ranking.best() {
         Some(i) => {
             let p = analysis.points.points[i].point;
@@ -97,7 +104,12 @@ fn draw_all(data: &PlotData<'_>, out: &Path, quiet: bool) -> anyhow::Result<Vec<
         for why in skipped {
             eprintln!("skipped: {why}");
         }
-        println!("wrote {} plots ({} files) to {}", charts.len(), written.len(), out.display());
+        println!(
+            "wrote {} plots ({} files) to {}",
+            charts.len(),
+            written.len(),
+            out.display()
+        );
     }
     Ok(written)
 }
@@ -109,5 +121,8 @@ fn read_any(dir: &Path, name: &str) -> anyhow::Result<Option<Table>> {
         return Ok(None);
     }
     let bytes = std::fs::read(&path).map_err(|e| InputError(format!("{}: {e}", path.display())))?;
-    Ok(Some(Table::from_csv_any(&bytes, &path.display().to_string())?))
+    Ok(Some(Table::from_csv_any(
+        &bytes,
+        &path.display().to_string(),
+    )?))
 }

@@ -7,7 +7,7 @@ use crate::planner::effects::{Effect, effects};
 use crate::planner::part::{Part, manifest_bytes};
 use crate::planner::points::{COST, P99, Points};
 use crate::planner::slo::{Ranking, Slo};
-use crate::planner::{recommendation, summary};
+use crate::planner::{recommendation, report, summary};
 
 /// A whole sweep, analysed.
 pub struct Analysis<'a> {
@@ -69,6 +69,7 @@ impl<'a> Analysis<'a> {
             files.push(("recommendation.toml".into(), text.into_bytes()));
         }
         files.push(("summary.md".into(), summary::render(self).into_bytes()));
+        files.push(("report.html".into(), report::render(self)?.into_bytes()));
         let mut manifest = self.part.manifest.clone();
         manifest.files = files.iter().map(|(n, _)| n.clone()).collect();
         manifest.files.push("manifest.json".into());

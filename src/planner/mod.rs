@@ -15,6 +15,7 @@ pub mod parquet;
 pub mod part;
 pub mod points;
 pub mod recommendation;
+pub mod report;
 pub mod shard;
 pub mod slo;
 pub mod summary;

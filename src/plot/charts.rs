@@ -168,7 +168,11 @@ fn time_axis(groups: &[Vec<&Vec<String>>], t: usize) -> (f64, &'static str) {
         .iter()
         .flat_map(|g| g.iter().map(|r| number(&r[t])))
         .fold(0.0, f64::max);
-    if end > 600.0 { (60.0, "time (min)") } else { (1.0, "time (s)") }
+    if end > 600.0 {
+        (60.0, "time (min)")
+    } else {
+        (1.0, "time (s)")
+    }
 }
 
 /// Mean over replications of column `c`, interval by interval.
@@ -182,7 +186,10 @@ fn mean_line(groups: &[Vec<&Vec<String>>], t: usize, c: usize, scale: f64) -> Ve
                 .map(|r| number(&r[c]))
                 .filter(|y| y.is_finite())
                 .collect();
-            let x = groups.iter().find_map(|g| g.get(i)).map(|r| number(&r[t]) / scale)?;
+            let x = groups
+                .iter()
+                .find_map(|g| g.get(i))
+                .map(|r| number(&r[t]) / scale)?;
             (!ys.is_empty()).then(|| (x, ys.iter().sum::<f64>() / ys.len() as f64))
         })
         .collect()
@@ -190,10 +197,15 @@ fn mean_line(groups: &[Vec<&Vec<String>>], t: usize, c: usize, scale: f64) -> Ve
 
 fn latency_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
     let ts = d.timeseries;
-    let t = ts.index("t_s").ok_or("latency over time: timeseries has no t_s column")?;
+    let t = ts
+        .index("t_s")
+        .ok_or("latency over time: timeseries has no t_s column")?;
     let groups = by_replication(ts, d.focus);
     if groups.is_empty() {
-        return Err(format!("latency over time: no time series for {}", d.focus_label));
+        return Err(format!(
+            "latency over time: no time series for {}",
+            d.focus_label
+        ));
     }
     let (scale, x_label) = time_axis(&groups, t);
     let percentiles: Vec<(usize, &str)> = ts
@@ -206,7 +218,11 @@ fn latency_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
     let series = percentiles
         .iter()
         .map(|&(c, name)| Series {
-            label: format!("{} (mean of {} replications)", percentile_name(name), groups.len()),
+            label: format!(
+                "{} (mean of {} replications)",
+                percentile_name(name),
+                groups.len()
+            ),
             points: mean_line(&groups, t, c, scale),
         })
         .collect();
@@ -224,7 +240,10 @@ fn latency_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
     };
     Ok(Chart {
         name: "latency_over_time".into(),
-        title: format!("{}: latency percentiles per interval, {}", d.title, d.focus_label),
+        title: format!(
+            "{}: latency percentiles per interval, {}",
+            d.title, d.focus_label
+        ),
         kind: Kind::Lines {
             x_label: x_label.into(),
             y_label: "latency (ms)".into(),
@@ -236,17 +255,27 @@ fn latency_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
 
 /// `latency_p99_ms` -> `p99`.
 fn percentile_name(column: &str) -> String {
-    column.trim_start_matches("latency_").trim_end_matches("_ms").to_owned()
+    column
+        .trim_start_matches("latency_")
+        .trim_end_matches("_ms")
+        .to_owned()
 }
 
 fn replicas_vs_arrivals(d: &PlotData<'_>) -> Result<Chart, String> {
     let ts = d.timeseries;
-    let (Some(t), Some(a), Some(r)) = (ts.index("t_s"), ts.index("arrivals_rps"), ts.index("replicas")) else {
+    let (Some(t), Some(a), Some(r)) = (
+        ts.index("t_s"),
+        ts.index("arrivals_rps"),
+        ts.index("replicas"),
+    ) else {
         return Err("replicas vs arrivals: timeseries lacks t_s, arrivals_rps or replicas".into());
     };
     let groups = by_replication(ts, d.focus);
     if groups.is_empty() {
-        return Err(format!("replicas vs arrivals: no time series for {}", d.focus_label));
+        return Err(format!(
+            "replicas vs arrivals: no time series for {}",
+            d.focus_label
+        ));
     }
     let (scale, x_label) = time_axis(&groups, t);
     Ok(Chart {
@@ -269,7 +298,13 @@ fn replicas_vs_arrivals(d: &PlotData<'_>) -> Result<Chart, String> {
 /// Mean and CI of column `c` over the focus point's replications.
 fn focus_ci(d: &PlotData<'_>, c: usize) -> (f64, f64) {
     let key = d.focus.to_string();
-    let xs: Vec<f64> = d.runs.rows.iter().filter(|r| r[0] == key).map(|r| number(&r[c])).collect();
+    let xs: Vec<f64> = d
+        .runs
+        .rows
+        .iter()
+        .filter(|r| r[0] == key)
+        .map(|r| number(&r[c]))
+        .collect();
     let ci = ci95(&xs);
     (ci.mean, ci.half_width)
 }
@@ -288,7 +323,10 @@ fn hit_ratio(d: &PlotData<'_>) -> Result<Chart, String> {
             let tier = if c.name == "cache_hit_ratio" {
                 ALL_TIERS.to_owned()
             } else {
-                c.name.trim_start_matches("cache_").trim_end_matches("_hit_ratio").to_owned()
+                c.name
+                    .trim_start_matches("cache_")
+                    .trim_end_matches("_hit_ratio")
+                    .to_owned()
             };
             (i, tier)
         })
@@ -324,8 +362,10 @@ fn shard_load(d: &PlotData<'_>) -> Result<Chart, String> {
     let Some(shards) = d.shards else {
         return Err("per-shard load: no shards.csv (the scenario has no sharded datastore)".into());
     };
-    let (Some(name), Some(req)) = (shards.index("shard").or_else(|| shards.index("name")), shards.index("requests"))
-    else {
+    let (Some(name), Some(req)) = (
+        shards.index("shard").or_else(|| shards.index("name")),
+        shards.index("requests"),
+    ) else {
         return Err("per-shard load: shards.csv lacks shard and requests columns".into());
     };
     let key = d.focus.to_string();
@@ -345,7 +385,10 @@ fn shard_load(d: &PlotData<'_>) -> Result<Chart, String> {
         }
     }
     if labels.is_empty() {
-        return Err(format!("per-shard load: no shard rows for {}", d.focus_label));
+        return Err(format!(
+            "per-shard load: no shard rows for {}",
+            d.focus_label
+        ));
     }
     let bars: Vec<Marker> = labels
         .into_iter()
@@ -388,7 +431,10 @@ fn cost_vs_p99(d: &PlotData<'_>, a: &Analysis<'_>) -> Result<Chart, String> {
             }
         })
         .collect();
-    if markers.iter().all(|m| !(m.x.is_finite() && m.y.is_finite())) {
+    if markers
+        .iter()
+        .all(|m| !(m.x.is_finite() && m.y.is_finite()))
+    {
         return Err("cost vs p99: no point has both a cost and a p99".into());
     }
     let frontier = a
@@ -452,7 +498,11 @@ fn effect(a: &Analysis<'_>, j: usize) -> Result<Chart, String> {
             let level_means = xs
                 .iter()
                 .filter_map(|&x| {
-                    let ys: Vec<f64> = markers.iter().filter(|m| m.x == x && m.y.is_finite()).map(|m| m.y).collect();
+                    let ys: Vec<f64> = markers
+                        .iter()
+                        .filter(|m| m.x == x && m.y.is_finite())
+                        .map(|m| m.y)
+                        .collect();
                     (!ys.is_empty()).then(|| (x, ys.iter().sum::<f64>() / ys.len() as f64))
                 })
                 .collect();
@@ -478,6 +528,12 @@ fn effect(a: &Analysis<'_>, j: usize) -> Result<Chart, String> {
 /// letters, digits, `.`, `-`, `_` becomes `_`.
 fn file_safe(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }

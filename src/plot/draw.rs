@@ -35,13 +35,43 @@ pub fn chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -
         .titled(&chart.title, (FONT, 20).into_font().color(&DARK))
         .map_err(err)?;
     match &chart.kind {
-        Kind::Lines { x_label, y_label, series, faint } => lines(&titled, x_label, y_label, series, faint),
-        Kind::TwinLines { x_label, left, right } => twin(&titled, x_label, left, right),
-        Kind::Scatter { x_label, y_label, markers, frontier, limit, highlight } => {
-            scatter(&titled, x_label, y_label, markers, frontier, limit.as_ref(), *highlight)
-        }
-        Kind::Bars { y_label, bars, reference } => bars_chart(&titled, y_label, bars, reference.as_ref()),
-        Kind::Effect { x_label, categories, panels } => {
+        Kind::Lines {
+            x_label,
+            y_label,
+            series,
+            faint,
+        } => lines(&titled, x_label, y_label, series, faint),
+        Kind::TwinLines {
+            x_label,
+            left,
+            right,
+        } => twin(&titled, x_label, left, right),
+        Kind::Scatter {
+            x_label,
+            y_label,
+            markers,
+            frontier,
+            limit,
+            highlight,
+        } => scatter(
+            &titled,
+            x_label,
+            y_label,
+            markers,
+            frontier,
+            limit.as_ref(),
+            *highlight,
+        ),
+        Kind::Bars {
+            y_label,
+            bars,
+            reference,
+        } => bars_chart(&titled, y_label, bars, reference.as_ref()),
+        Kind::Effect {
+            x_label,
+            categories,
+            panels,
+        } => {
             let areas = titled.split_evenly((panels.len().max(1), 1));
             for (area, panel) in areas.iter().zip(panels) {
                 effect_panel(area, x_label, categories.as_deref(), panel)?;
@@ -56,7 +86,9 @@ pub fn chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -
 fn range(xs: impl Iterator<Item = f64>, pad: f64, from_zero: bool) -> (f64, f64) {
     let (mut lo, mut hi) = xs
         .filter(|x| x.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| (l.min(x), h.max(x)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| {
+            (l.min(x), h.max(x))
+        });
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -64,7 +96,11 @@ fn range(xs: impl Iterator<Item = f64>, pad: f64, from_zero: bool) -> (f64, f64)
         lo = 0.0;
     }
     if hi - lo < 1e-12 {
-        let w = if hi.abs() > 1e-12 { hi.abs() * 0.1 } else { 1.0 };
+        let w = if hi.abs() > 1e-12 {
+            hi.abs() * 0.1
+        } else {
+            1.0
+        };
         return (lo - w, hi + w);
     }
     let p = (hi - lo) * pad;
@@ -75,7 +111,9 @@ fn range(xs: impl Iterator<Item = f64>, pad: f64, from_zero: bool) -> (f64, f64)
     (lo, hi)
 }
 
-fn legend_box<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, DB, CT>) -> Result<()> {
+fn legend_box<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<()> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
@@ -93,7 +131,10 @@ fn lines<DB: DrawingBackend>(
     series: &[Series],
     faint: &[Vec<(f64, f64)>],
 ) -> Result<()> {
-    let all = series.iter().flat_map(|s| s.points.iter()).chain(faint.iter().flatten());
+    let all = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .chain(faint.iter().flatten());
     let (x0, x1) = range(all.clone().map(|p| p.0), 0.0, false);
     let (y0, y1) = range(all.map(|p| p.1), 0.08, true);
     let mut chart = ChartBuilder::on(root)
@@ -119,7 +160,10 @@ fn lines<DB: DrawingBackend>(
     for (i, s) in series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(3)))
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                colour.stroke_width(3),
+            ))
             .map_err(err)?
             .label(&s.label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], colour.stroke_width(3)));
@@ -134,8 +178,17 @@ fn lines<DB: DrawingBackend>(
     legend_box(&mut chart)
 }
 
-fn twin<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, x_label: &str, left: &Series, right: &Series) -> Result<()> {
-    let (x0, x1) = range(left.points.iter().chain(&right.points).map(|p| p.0), 0.0, false);
+fn twin<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    x_label: &str,
+    left: &Series,
+    right: &Series,
+) -> Result<()> {
+    let (x0, x1) = range(
+        left.points.iter().chain(&right.points).map(|p| p.0),
+        0.0,
+        false,
+    );
     let (l0, l1) = range(left.points.iter().map(|p| p.1), 0.1, true);
     let (r0, r1) = range(right.points.iter().map(|p| p.1), 0.1, true);
     let mut chart = ChartBuilder::on(root)
@@ -164,12 +217,18 @@ fn twin<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, x_label: &str, left: 
         .map_err(err)?;
     let (lc, rc) = (PALETTE[0], PALETTE[1]);
     chart
-        .draw_series(LineSeries::new(left.points.iter().copied(), lc.stroke_width(3)))
+        .draw_series(LineSeries::new(
+            left.points.iter().copied(),
+            lc.stroke_width(3),
+        ))
         .map_err(err)?
         .label(format!("{} (left axis)", left.label))
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], lc.stroke_width(3)));
     chart
-        .draw_secondary_series(LineSeries::new(right.points.iter().copied(), rc.stroke_width(3)))
+        .draw_secondary_series(LineSeries::new(
+            right.points.iter().copied(),
+            rc.stroke_width(3),
+        ))
         .map_err(err)?
         .label(format!("{} (right axis)", right.label))
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], rc.stroke_width(3)));
@@ -183,10 +242,22 @@ fn twin<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, x_label: &str, left: 
         .map_err(err)
 }
 
-fn error_bars<'a>(markers: impl Iterator<Item = &'a Marker> + 'a, colour: RGBColor) -> impl Iterator<Item = ErrorBar<f64, f64, ErrorBarOrientV<f64, f64>>> + 'a {
+fn error_bars<'a>(
+    markers: impl Iterator<Item = &'a Marker> + 'a,
+    colour: RGBColor,
+) -> impl Iterator<Item = ErrorBar<f64, f64, ErrorBarOrientV<f64, f64>>> + 'a {
     markers
         .filter(|m| m.x.is_finite() && m.y.is_finite() && m.err.is_finite())
-        .map(move |m| ErrorBar::new_vertical(m.x, m.y - m.err, m.y, m.y + m.err, colour.stroke_width(1), 8))
+        .map(move |m| {
+            ErrorBar::new_vertical(
+                m.x,
+                m.y - m.err,
+                m.y,
+                m.y + m.err,
+                colour.stroke_width(1),
+                8,
+            )
+        })
 }
 
 fn scatter<DB: DrawingBackend>(
@@ -198,7 +269,10 @@ fn scatter<DB: DrawingBackend>(
     limit: Option<&(f64, String)>,
     highlight: Option<usize>,
 ) -> Result<()> {
-    let finite: Vec<&Marker> = markers.iter().filter(|m| m.x.is_finite() && m.y.is_finite()).collect();
+    let finite: Vec<&Marker> = markers
+        .iter()
+        .filter(|m| m.x.is_finite() && m.y.is_finite())
+        .collect();
     let (x0, x1) = range(finite.iter().map(|m| m.x), 0.08, false);
     let ys = finite
         .iter()
@@ -221,9 +295,15 @@ fn scatter<DB: DrawingBackend>(
         .draw()
         .map_err(err)?;
     let c = PALETTE[0];
-    chart.draw_series(error_bars(finite.iter().copied(), c)).map_err(err)?;
     chart
-        .draw_series(finite.iter().map(|m| Circle::new((m.x, m.y), 4, c.filled())))
+        .draw_series(error_bars(finite.iter().copied(), c))
+        .map_err(err)?;
+    chart
+        .draw_series(
+            finite
+                .iter()
+                .map(|m| Circle::new((m.x, m.y), 4, c.filled())),
+        )
         .map_err(err)?
         .label("sweep point")
         .legend(move |(x, y)| Circle::new((x + 12, y), 4, c.filled()));
@@ -237,12 +317,20 @@ fn scatter<DB: DrawingBackend>(
     }
     if let Some((v, label)) = limit {
         chart
-            .draw_series(DashedLineSeries::new([(x0, *v), (x1, *v)], 8, 6, RED.stroke_width(2)))
+            .draw_series(DashedLineSeries::new(
+                [(x0, *v), (x1, *v)],
+                8,
+                6,
+                RED.stroke_width(2),
+            ))
             .map_err(err)?
             .label(label.as_str())
             .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], RED.stroke_width(2)));
     }
-    if let Some(m) = highlight.and_then(|i| markers.get(i)).filter(|m| m.x.is_finite() && m.y.is_finite()) {
+    if let Some(m) = highlight
+        .and_then(|i| markers.get(i))
+        .filter(|m| m.x.is_finite() && m.y.is_finite())
+    {
         let h = PALETTE[1];
         chart
             .draw_series([Circle::new((m.x, m.y), 9, h.stroke_width(3))])
@@ -291,20 +379,35 @@ fn bars_chart<DB: DrawingBackend>(
         .map_err(err)?;
     let c = PALETTE[0];
     chart
-        .draw_series(bars.iter().enumerate().filter(|(_, b)| b.y.is_finite()).map(|(i, b)| {
-            let x = i as f64;
-            Rectangle::new([(x - 0.35, 0.0), (x + 0.35, b.y)], c.mix(0.8).filled())
-        }))
+        .draw_series(
+            bars.iter()
+                .enumerate()
+                .filter(|(_, b)| b.y.is_finite())
+                .map(|(i, b)| {
+                    let x = i as f64;
+                    Rectangle::new([(x - 0.35, 0.0), (x + 0.35, b.y)], c.mix(0.8).filled())
+                }),
+        )
         .map_err(err)?;
     let whiskers: Vec<Marker> = bars
         .iter()
         .enumerate()
-        .map(|(i, b)| Marker { x: i as f64, ..b.clone() })
+        .map(|(i, b)| Marker {
+            x: i as f64,
+            ..b.clone()
+        })
         .collect();
-    chart.draw_series(error_bars(whiskers.iter(), DARK)).map_err(err)?;
+    chart
+        .draw_series(error_bars(whiskers.iter(), DARK))
+        .map_err(err)?;
     if let Some((v, label)) = reference {
         chart
-            .draw_series(DashedLineSeries::new([(-0.5, *v), (n as f64 - 0.5, *v)], 8, 6, RED.stroke_width(2)))
+            .draw_series(DashedLineSeries::new(
+                [(-0.5, *v), (n as f64 - 0.5, *v)],
+                8,
+                6,
+                RED.stroke_width(2),
+            ))
             .map_err(err)?
             .label(label.as_str())
             .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], RED.stroke_width(2)));
@@ -319,12 +422,21 @@ fn effect_panel<DB: DrawingBackend>(
     categories: Option<&[String]>,
     panel: &Panel,
 ) -> Result<()> {
-    let finite: Vec<&Marker> = panel.markers.iter().filter(|m| m.x.is_finite() && m.y.is_finite()).collect();
+    let finite: Vec<&Marker> = panel
+        .markers
+        .iter()
+        .filter(|m| m.x.is_finite() && m.y.is_finite())
+        .collect();
     let (x0, x1) = match categories {
         Some(c) => (-0.5, c.len() as f64 - 0.5),
         None => range(finite.iter().map(|m| m.x), 0.06, false),
     };
-    let ys = finite.iter().flat_map(|m| [m.y - m.err.max(0.0), m.y + m.err.max(0.0)].into_iter().filter(|y| y.is_finite()).chain([m.y]));
+    let ys = finite.iter().flat_map(|m| {
+        [m.y - m.err.max(0.0), m.y + m.err.max(0.0)]
+            .into_iter()
+            .filter(|y| y.is_finite())
+            .chain([m.y])
+    });
     let (y0, y1) = range(ys, 0.08, true);
     let mut chart = ChartBuilder::on(root)
         .margin(12)
@@ -348,17 +460,27 @@ fn effect_panel<DB: DrawingBackend>(
         }
     };
     if categories.is_some() {
-        mesh.x_labels(names.len().max(1)).x_label_formatter(&formatter);
+        mesh.x_labels(names.len().max(1))
+            .x_label_formatter(&formatter);
     }
     mesh.draw().map_err(err)?;
     let c = PALETTE[0];
-    chart.draw_series(error_bars(finite.iter().copied(), c)).map_err(err)?;
     chart
-        .draw_series(finite.iter().map(|m| Circle::new((m.x, m.y), 3, c.filled())))
+        .draw_series(error_bars(finite.iter().copied(), c))
+        .map_err(err)?;
+    chart
+        .draw_series(
+            finite
+                .iter()
+                .map(|m| Circle::new((m.x, m.y), 3, c.filled())),
+        )
         .map_err(err)?;
     let l = PALETTE[1];
     chart
-        .draw_series(LineSeries::new(panel.level_means.iter().copied(), l.stroke_width(2)))
+        .draw_series(LineSeries::new(
+            panel.level_means.iter().copied(),
+            l.stroke_width(2),
+        ))
         .map_err(err)?;
     Ok(())
 }

@@ -41,7 +41,8 @@ pub fn svg(chart: &Chart) -> anyhow::Result<String> {
     let mut text = String::new();
     {
         let root = SVGBackend::with_string(&mut text, SIZE).into_drawing_area();
-        draw::chart(&root, chart).map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", chart.name))?;
+        draw::chart(&root, chart)
+            .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", chart.name))?;
         root.present()
             .map_err(|e| anyhow::anyhow!("cannot draw {}: {e:?}", chart.name))?;
     }
@@ -57,11 +58,13 @@ pub fn write(chart: &Chart, dir: &Path) -> anyhow::Result<[String; 2]> {
     let tmp = dir.join(format!(".tmp-{png}"));
     {
         let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
-        draw::chart(&root, chart).map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", chart.name))?;
+        draw::chart(&root, chart)
+            .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", chart.name))?;
         root.present()
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e:?}", tmp.display()))?;
     }
-    std::fs::rename(&tmp, dir.join(&png)).with_context(|| format!("cannot move {png} into place"))?;
+    std::fs::rename(&tmp, dir.join(&png))
+        .with_context(|| format!("cannot move {png} into place"))?;
     let svg_name = format!("{}.svg", chart.name);
     crate::output::write_owned(dir, &[(svg_name.clone(), svg(chart)?.into_bytes())])?;
     Ok([png, svg_name])
