@@ -35,6 +35,11 @@ pub enum Command {
     Recommend(RecommendArgs),
     /// Draw PNG and SVG charts of a finished run or sweep.
     Plot(PlotArgs),
+    /// Run two scenarios with common random numbers and print each metric's
+    /// paired difference B - A with its 95 % confidence interval.
+    Compare(CompareArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
 }
 
 /// `headroom run`.
@@ -171,4 +176,39 @@ pub struct PlotArgs {
     /// Print nothing.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `headroom compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Scenario A (the baseline).
+    pub a: PathBuf,
+    /// Scenario B.
+    pub b: PathBuf,
+    /// Root seed of both [default: A's `run.seed`].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Paired replications [default: A's `run.replications`].
+    #[arg(long, value_name = "N")]
+    pub replications: Option<u32>,
+    /// Override a value in both scenarios. Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// Also write compare.csv into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Worker threads; 0 = one per core. Results do not depend on it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `headroom completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }

@@ -539,3 +539,112 @@ fn bad_sweeps_are_refused_with_exit_code_2_and_nothing_written() {
         &["--slo-p99"],
     );
 }
+
+#[test]
+fn plots_and_report_of_a_sweep_and_of_a_run() {
+    let dir = tempdir("sweep_plots");
+    let scenario = write(&dir, "s.toml", SWEEP);
+    let out = dir.join("out");
+    let o = headroom(&[
+        "sweep",
+        s(&scenario),
+        "--out",
+        s(&out),
+        "--slo-p99",
+        "250ms",
+        "--plots",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for stem in [
+        "latency_over_time",
+        "replicas_vs_arrivals",
+        "cost_vs_p99",
+        "effect_services.api.replicas",
+        "effect_services.api.instance.workers",
+    ] {
+        let png = read(&out, &format!("{stem}.png"));
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}.png");
+        let svg = String::from_utf8(read(&out, &format!("{stem}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<text"),
+            "{stem}.svg has text"
+        );
+    }
+    // No cache tiers and no shards in this scenario: those charts are
+    // skipped, not drawn empty.
+    assert!(!out.join("cache_hit_ratio.png").exists());
+    let report = String::from_utf8(read(&out, "report.html")).unwrap();
+    assert!(report.starts_with("<!DOCTYPE html>"));
+    assert_eq!(report.matches("<svg").count(), 5, "every chart inline");
+    assert!(report.contains("recommendation.toml") && report.contains("<table>"));
+    assert!(
+        !report.contains("src=\"http") && !report.contains("<script"),
+        "self-contained"
+    );
+    // `headroom plot` on a run folder.
+    let run_out = dir.join("run");
+    let o = headroom(&["run", s(&scenario), "--out", s(&run_out), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom(&["plot", s(&run_out), "--out", s(&dir.join("run_plots"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.join("run_plots/latency_over_time.png").exists());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("skipped: hit ratio per cache tier"));
+}
+
+#[test]
+fn compare_reports_paired_differences() {
+    let dir = tempdir("compare");
+    let base = &SWEEP[..SWEEP.find("[sweep]").unwrap()];
+    let a = write(&dir, "a.toml", base);
+    let b = write(
+        &dir,
+        "b.toml",
+        &base.replace("replicas = 2", "replicas = 3"),
+    );
+    let out = dir.join("out");
+    let o = headroom(&["compare", s(&a), s(&b), "--out", s(&out), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = String::from_utf8(read(&out, "compare.csv")).unwrap();
+    assert!(
+        csv.starts_with("metric,a,b,diff,diff_ci95,unpaired_ci95\n"),
+        "{csv}"
+    );
+    let row = |m: &str| -> Vec<String> {
+        csv.lines()
+            .find(|l| l.starts_with(&format!("{m},")))
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect()
+    };
+    // Common random numbers: the same arrivals in A and B.
+    assert_eq!(row("requests")[3], "0");
+    assert_eq!(row("requests")[4], "0");
+    assert_eq!(row("replicas_mean")[3], "1");
+    // One more replica lowers utilisation in every replication: the paired
+    // interval excludes zero and is narrower than the unpaired one.
+    let cpu = row("cpu_util_mean");
+    let (d, hw, unpaired): (f64, f64, f64) = (
+        cpu[3].parse().unwrap(),
+        cpu[4].parse().unwrap(),
+        cpu[5].parse().unwrap(),
+    );
+    assert!(d + hw < 0.0, "{cpu:?}");
+    assert!(hw < unpaired, "{cpu:?}");
+}
+
+#[test]
+fn shell_completions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = headroom(&["completions", shell]);
+        assert!(o.status.success());
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("sweep") && text.contains("merge") && text.contains("--shard"),
+            "{shell}"
+        );
+    }
+    let o = headroom(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+}

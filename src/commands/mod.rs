@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod check;
+pub mod compare;
 pub mod merge;
 pub mod plot;
 pub mod recommend;
