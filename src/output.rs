@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use headroom_models::report::{RUN_METRIC_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize};
+use headroom_models::report::{
+    RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
+};
 use headroom_models::{Loaded, RunOutput};
 
 /// Renders `runs.csv`: one row per (point, replication).
@@ -43,6 +45,24 @@ pub fn timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u
         }
     }
     w.into_inner().context("cannot render timeseries.csv")
+}
+
+/// Renders `services.csv`: one row per (point, replication, service).
+pub fn services_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(SERVICE_COLUMNS)?;
+    for out in outputs {
+        for row in &out.services {
+            let mut record = vec![
+                point.to_string(),
+                out.replication.to_string(),
+                row.service.clone(),
+            ];
+            record.extend(row.cells().iter().map(ToString::to_string));
+            w.write_record(&record)?;
+        }
+    }
+    w.into_inner().context("cannot render services.csv")
 }
 
 /// The metrics shown in the terminal summary (all of them go to summary.md).

@@ -28,6 +28,7 @@ arrivals = {{ process = "poisson", rate = {rate} }}
 name = "mmc"
 instance = {{ workers = {c}, queue = "unbounded" }}
 work = {{ distribution = "exponential", mean = "100ms" }}
+replicas = 1
 "#
     )
 }

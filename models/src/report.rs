@@ -1,8 +1,8 @@
 //! What a replication produces, and the output columns (DESIGN §5).
 //!
-//! The column lists here are the contract of `runs.csv` and
-//! `timeseries.csv`; the CLI writes them in exactly this order. Columns for
-//! parts of the system not modeled yet are present and hold 0 (listed in
+//! The column lists here are the contract of `runs.csv`, `timeseries.csv`
+//! and `services.csv`; the CLI writes them in exactly this order. Columns
+//! for parts of the system not modeled yet are present and hold 0 (listed in
 //! `experiments/README.md`).
 
 use std::fmt;
@@ -19,8 +19,32 @@ pub struct RunOutput {
     pub metrics: RunMetrics,
     /// One row per time-series interval, warm-up included.
     pub timeseries: Vec<IntervalRow>,
+    /// One row per service (`services.csv`), in `[[services]]` order.
+    pub services: Vec<ServiceRow>,
     /// Most requests in flight at once (the request slab's high-water mark).
     pub peak_in_flight: u64,
+}
+
+/// Per-service statistics of one replication over the measured window.
+#[derive(Clone, Debug)]
+pub struct ServiceRow {
+    /// The service.
+    pub service: String,
+    /// Tries that reached an instance of the service.
+    pub requests: u64,
+    /// Tries that ended unsuccessfully there (failed, shed, or failed by a
+    /// downstream call).
+    pub errors: u64,
+    /// Time from a try's arrival at an instance to its response.
+    pub latency: LatencyHistogram,
+    /// Mean fraction of its workers held (busy or waiting on calls).
+    pub utilization: f64,
+    /// Mean fraction of its workers doing local work.
+    pub cpu_util: f64,
+    /// Time-weighted mean number of instances (booting, ready or draining).
+    pub replicas_mean: f64,
+    /// Most instances at once.
+    pub replicas_max: u64,
 }
 
 /// Run-level statistics of one replication. Counts are of requests that
@@ -48,10 +72,34 @@ pub struct RunMetrics {
     pub latency: LatencyHistogram,
     /// Mean fraction of workers busy over the measured window.
     pub cpu_util_mean: f64,
-    /// Time-weighted mean number of instances.
+    /// Time-weighted mean number of instances (every service; booting,
+    /// ready or draining: the instances being paid for).
     pub replicas_mean: f64,
     /// Most instances at once.
     pub replicas_max: u64,
+    /// End-to-end cache hit ratio (0 without caches).
+    pub cache_hit_ratio: f64,
+    /// Busiest shard's requests over the mean shard's (0 without shards).
+    pub shard_max_load_ratio: f64,
+    /// Seconds breakers spent open, summed over every caller's breaker.
+    pub breaker_open_s: f64,
+    /// Requests some hop of which went to a region other than its preferred
+    /// one.
+    pub failovers: u64,
+    /// Retries sent (tries beyond the first of a call), every edge.
+    pub retries: u64,
+    /// Cost of the measured window, USD.
+    pub cost_usd: f64,
+    /// `cost_usd` extrapolated to a 730-hour month.
+    pub cost_per_month_usd: f64,
+    /// Every `[slo]` objective holds (true without `[slo]`).
+    pub slo_met: bool,
+    /// Worker-seconds spent on tries whose caller had given up.
+    pub wasted_work_s: f64,
+    /// Instances that crashed.
+    pub crashes: u64,
+    /// Outlier ejections.
+    pub ejections: u64,
 }
 
 /// One `timeseries.csv` interval.
@@ -222,14 +270,14 @@ impl RunMetrics {
             Cell::Float(self.cpu_util_mean),
             Cell::Float(self.replicas_mean),
             Cell::Int(self.replicas_max),
-            Cell::Float(0.0),
-            Cell::Float(0.0),
-            Cell::Float(0.0),
-            Cell::Int(0),
-            Cell::Int(0),
-            Cell::Float(0.0),
-            Cell::Float(0.0),
-            Cell::Flag(false),
+            Cell::Float(self.cache_hit_ratio),
+            Cell::Float(self.shard_max_load_ratio),
+            Cell::Float(self.breaker_open_s),
+            Cell::Int(self.failovers),
+            Cell::Int(self.retries),
+            Cell::Float(self.cost_usd),
+            Cell::Float(self.cost_per_month_usd),
+            Cell::Flag(self.slo_met),
         ]
     }
 }
@@ -252,6 +300,65 @@ impl IntervalRow {
             Cell::Float(self.cost_usd_cum),
         ]
     }
+}
+
+/// `services.csv` columns, in order.
+pub const SERVICE_COLUMNS: [&str; 13] = [
+    "point",
+    "replication",
+    "service",
+    "requests",
+    "errors",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "utilization",
+    "cpu_util",
+    "replicas_mean",
+    "replicas_max",
+];
+
+impl ServiceRow {
+    /// The cells after `point, replication, service`, in
+    /// [`SERVICE_COLUMNS`] order.
+    pub fn cells(&self) -> [Cell; 10] {
+        let lat = &self.latency;
+        let q = |p: f64| {
+            if lat.count() == 0 {
+                f64::NAN
+            } else {
+                ms(lat.quantile_ns(p) as f64)
+            }
+        };
+        let mean = if lat.count() == 0 {
+            f64::NAN
+        } else {
+            ms(lat.mean_ns())
+        };
+        [
+            Cell::Int(self.requests),
+            Cell::Int(self.errors),
+            Cell::Float(mean),
+            Cell::Float(q(0.50)),
+            Cell::Float(q(0.95)),
+            Cell::Float(q(0.99)),
+            Cell::Float(self.utilization),
+            Cell::Float(self.cpu_util),
+            Cell::Float(self.replicas_mean),
+            Cell::Int(self.replicas_max),
+        ]
+    }
+}
+
+/// The `runs.csv` metric column names of a run of `plan`, in order, `slo_met`
+/// last (the cells of [`RunMetrics::cells`]).
+pub fn run_columns(_plan: &crate::Plan) -> Vec<String> {
+    RUN_METRIC_COLUMNS
+        .iter()
+        .chain(std::iter::once(&SLO_MET_COLUMN))
+        .map(|c| (*c).to_owned())
+        .collect()
 }
 
 /// Mean and 95 % confidence half-width of each `runs.csv` metric over the
@@ -288,6 +395,17 @@ mod tests {
             cpu_util_mean: 0.5,
             replicas_mean: 1.0,
             replicas_max: 1,
+            cache_hit_ratio: 0.0,
+            shard_max_load_ratio: 0.0,
+            breaker_open_s: 0.0,
+            failovers: 0,
+            retries: 0,
+            cost_usd: 1.5,
+            cost_per_month_usd: 2.0,
+            slo_met: true,
+            wasted_work_s: 0.0,
+            crashes: 0,
+            ejections: 0,
         };
         let cells = m.cells();
         assert_eq!(cells.len(), RUN_METRIC_COLUMNS.len() + 1);

@@ -17,6 +17,7 @@ pub mod rng;
 pub mod slab;
 pub mod stats;
 pub mod theory;
+pub mod zipf;
 
 pub use queue::EventQueue;
 pub use stats::{

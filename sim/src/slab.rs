@@ -149,20 +149,20 @@ impl<T> Slab<T> {
     /// Removes and returns the entry `id` refers to, if it is still live. The
     /// slot's generation advances, so `id` is stale from now on.
     #[inline]
-    pub fn remove(&mut self, id: Id) -> Option<T>
-    where
-        T: Copy,
-    {
+    pub fn remove(&mut self, id: Id) -> Option<T> {
         let slot = self.slots.get_mut(id.index as usize)?;
-        match *slot {
-            Slot::Occupied { generation, value } if generation == id.generation => {
-                *slot = Slot::Vacant {
+        match slot {
+            Slot::Occupied { generation, .. } if *generation == id.generation => {
+                let vacant = Slot::Vacant {
                     generation: generation.wrapping_add(1),
                     next_free: self.free_head,
                 };
                 self.free_head = id.index;
                 self.len -= 1;
-                Some(value)
+                match std::mem::replace(slot, vacant) {
+                    Slot::Occupied { value, .. } => Some(value),
+                    Slot::Vacant { .. } => unreachable!("matched as occupied above"),
+                }
             }
             _ => None,
         }

@@ -69,7 +69,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn slo_from_flags(p99: Option<&str>, availability: Option<f64>) -> anyhow::Result<Slo> {
-    slo_from(p99, availability)
+    slo_from(Slo::default(), p99, availability)
 }
 
 /// The ranking as a terminal table: the SLO, the recommendation and the

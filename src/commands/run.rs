@@ -48,6 +48,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let files = [
         ("runs.csv", output::runs_csv(0, run.seed, &outputs)?),
         ("timeseries.csv", output::timeseries_csv(0, &outputs)?),
+        ("services.csv", output::services_csv(0, &outputs)?),
         (
             "summary.md",
             output::summary_md(&plan.loaded, &outputs).into_bytes(),

@@ -51,7 +51,11 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_sweep_out(&args.scenario, shard));
     output::check_out_dir(&out)?;
-    let slo = slo_from(args.slo_p99.as_deref(), args.slo_availability)?;
+    let slo = slo_from(
+        scenario_slo(&sweep.base.plan),
+        args.slo_p99.as_deref(),
+        args.slo_availability,
+    )?;
     let identity = identity(&sweep, slo.clone(), args.format)?;
     let ids = shard.unwrap_or(Shard::ALL).points(sweep.points.len());
     let plans: Vec<&Plan> = ids.iter().map(|&i| &sweep.points[i].plan).collect();
@@ -144,17 +148,43 @@ fn default_sweep_out(scenario: &Path, shard: Option<Shard>) -> PathBuf {
 }
 
 /// The metric columns of `runs.csv` for a plan, in order.
-pub fn metric_names(_plan: &Plan) -> Vec<String> {
-    headroom_models::report::RUN_METRIC_COLUMNS
-        .iter()
-        .chain(std::iter::once(&headroom_models::report::SLO_MET_COLUMN))
-        .map(|s| (*s).to_owned())
-        .collect()
+pub fn metric_names(plan: &Plan) -> Vec<String> {
+    headroom_models::run_columns(plan)
 }
 
-/// The objectives given by `--slo-p99` and `--slo-availability`.
-pub fn slo_from(p99: Option<&str>, availability: Option<f64>) -> anyhow::Result<Slo> {
-    let mut slo = Slo::default();
+/// The scenario's `[slo]` as the planner's objectives.
+pub fn scenario_slo(plan: &Plan) -> Slo {
+    let ms = |s: Option<headroom_sim::Span>| s.map(|s| s.as_nanos() as f64 / 1e6);
+    match &plan.slo {
+        Some(slo) => Slo {
+            p50_ms: ms(slo.p50),
+            p99_ms: ms(slo.p99),
+            p999_ms: ms(slo.p999),
+            availability: slo.availability,
+            max_cost_per_month_usd: slo.max_cost_per_month,
+        },
+        None => Slo::default(),
+    }
+}
+
+/// The replication rule of a plan.
+pub fn replications(plan: &Plan) -> Replications {
+    match plan.run.adaptive {
+        Some(a) => Replications::Precision {
+            min: a.min,
+            max: plan.run.replications,
+            precision: a.precision,
+        },
+        None => Replications::Fixed {
+            count: plan.run.replications,
+        },
+    }
+}
+
+/// `base` with the objectives given by `--slo-p99` and `--slo-availability`
+/// replacing its own.
+pub fn slo_from(base: Slo, p99: Option<&str>, availability: Option<f64>) -> anyhow::Result<Slo> {
+    let mut slo = base;
     if let Some(p99) = p99 {
         let span =
             headroom_sim::Span::parse(p99).map_err(|e| InputError(format!("--slo-p99: {e}")))?;
@@ -186,10 +216,12 @@ fn identity(sweep: &SweepPlan, slo: Slo, format: Format) -> anyhow::Result<Ident
             .iter()
             .map(|p| p.values.iter().map(inline).collect())
             .collect(),
-        replications: Replications::Fixed {
-            count: base.plan.run.replications,
+        replications: replications(&base.plan),
+        warmup: if base.plan.run.auto_warmup {
+            "auto".into()
+        } else {
+            base.plan.run.warmup.to_string()
         },
-        warmup: base.plan.run.warmup.to_string(),
         slo,
         format,
         scenario: serde_json::to_value(&base.scenario)?,

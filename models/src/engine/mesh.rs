@@ -1,0 +1,748 @@
+//! Calls, tries and work: the request tree.
+//!
+//! A [`Call`] is one logical call from a caller (the edge, or an attempt of
+//! a service) to a service, across its retries; its [`EdgeClient`] (the
+//! caller instance's own proxy for that edge: breaker and retry budget)
+//! decides every try. An [`Attempt`] is one try at one instance: it waits for
+//! a worker, does its local work, runs its service's steps (child calls,
+//! joined per step), and responds.
+//!
+//! Mesh semantics: a try that reaches its per-try deadline stops the caller
+//! waiting (and may be retried) but the callee keeps working and holds its
+//! worker; its late answer is dropped and its worker time counted as wasted.
+//! A failed child call fails the attempt (its cause travels up), unless the
+//! edge answered with its fallback (then the attempt goes on, degraded).
+//!
+//! Re-entrancy rule: starting a call or a try never finishes anything
+//! synchronously: refusals, routing failures and sheds are delivered as
+//! events. Completions (a response reaching a caller with zero network
+//! delay) run inline up the tree, which is bounded by the call graph's depth.
+
+use headroom_policy::balance::EndpointId;
+use headroom_policy::breaker::BreakerState;
+use headroom_policy::mesh::{EdgeClient, Finish, Next, TryStart};
+use headroom_policy::retry::TryOutcome;
+use headroom_sim::slab::Id;
+use headroom_sim::{Span, Timestamp};
+
+use super::{Event, World};
+use crate::plan::{RegionId, ServiceId};
+use crate::scenario::ConcurrencyModel;
+
+/// A client request: the root of a tree of calls.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Request {
+    pub arrival: Timestamp,
+    /// Arrived after the warm-up: counted in statistics.
+    pub measured: bool,
+    /// Some hop of the request went to a region other than its preferred one.
+    pub failed_over: bool,
+    pub degraded: bool,
+}
+
+/// Who is waiting for a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Parent {
+    /// The edge, for a client request.
+    Root(Id),
+    /// An attempt, in one of its steps.
+    Step(Id),
+}
+
+/// Which [`EdgeClient`] makes a call's decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ClientRef {
+    /// The edge proxy of a region, towards entry service `entry` (index
+    /// into the plan's entries).
+    Edge { region: u8, entry: u16 },
+    /// An instance's proxy, towards its service's callee `edge`.
+    Instance {
+        instance: Id,
+        service: u16,
+        edge: u16,
+    },
+}
+
+/// One logical call, across its tries.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Call {
+    pub parent: Parent,
+    pub request: Id,
+    pub callee: ServiceId,
+    /// The caller's region (routing preference and network delay).
+    pub region: RegionId,
+    pub client: ClientRef,
+    pub state: headroom_policy::mesh::CallState,
+    /// The attempt of the try in flight, if it reached an instance.
+    pub attempt: Option<Id>,
+}
+
+/// One try at one instance.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Attempt {
+    pub call: Id,
+    pub number: u32,
+    pub request: Id,
+    pub service: ServiceId,
+    pub instance: Id,
+    pub deployment: u32,
+    pub endpoint: EndpointId,
+    pub region: RegionId,
+    pub caller_region: RegionId,
+    pub arrived: Timestamp,
+    /// When the attempt took its worker, while it holds one.
+    pub held_since: Option<Timestamp>,
+    /// Worker time used so far (for wasted-work accounting).
+    pub worker_ns: u64,
+    /// Position in its instance's attempt list.
+    pub slot: u32,
+    pub step: u16,
+    pub pending: u16,
+    pub failure: Option<Reply>,
+    pub degraded: bool,
+}
+
+/// What a try's caller observes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wire {
+    /// A response with this status.
+    Status(u16),
+    /// The connection was reset (the instance crashed or its region went
+    /// dark).
+    Reset,
+    /// The instance could not be reached.
+    ConnectFailure,
+    /// The caller stopped waiting (per-try or overall deadline).
+    Timeout,
+}
+
+/// Why a request ended as it did; carried up the tree so the root is counted
+/// by the first cause of failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Cause {
+    Ok,
+    Error,
+    Shed,
+    Timeout,
+    Rejected,
+}
+
+/// A try's reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Reply {
+    pub wire: Wire,
+    pub cause: Cause,
+    pub degraded: bool,
+}
+
+impl Reply {
+    pub fn ok(degraded: bool) -> Reply {
+        Reply {
+            wire: Wire::Status(200),
+            cause: Cause::Ok,
+            degraded,
+        }
+    }
+    pub fn error(status: u16) -> Reply {
+        Reply {
+            wire: Wire::Status(status),
+            cause: Cause::Error,
+            degraded: false,
+        }
+    }
+    pub fn shed() -> Reply {
+        Reply {
+            wire: Wire::Status(503),
+            cause: Cause::Shed,
+            degraded: false,
+        }
+    }
+    pub fn rejected() -> Reply {
+        Reply {
+            wire: Wire::Status(429),
+            cause: Cause::Rejected,
+            degraded: false,
+        }
+    }
+    pub fn reset() -> Reply {
+        Reply {
+            wire: Wire::Reset,
+            cause: Cause::Error,
+            degraded: false,
+        }
+    }
+    pub fn connect_failure() -> Reply {
+        Reply {
+            wire: Wire::ConnectFailure,
+            cause: Cause::Error,
+            degraded: false,
+        }
+    }
+    pub fn timeout() -> Reply {
+        Reply {
+            wire: Wire::Timeout,
+            cause: Cause::Timeout,
+            degraded: false,
+        }
+    }
+
+    fn outcome(self) -> TryOutcome {
+        match self.wire {
+            Wire::Status(status) => TryOutcome::status(status),
+            Wire::Reset => TryOutcome::Reset,
+            Wire::ConnectFailure => TryOutcome::ConnectFailure,
+            Wire::Timeout => TryOutcome::Timeout,
+        }
+    }
+
+    /// The reply an attempt gives when a child call failed with `self`: the
+    /// cause travels up; the status says what a proxy would answer.
+    fn propagated(self) -> Reply {
+        let status = match (self.cause, self.wire) {
+            (Cause::Timeout, _) => 504,
+            (Cause::Rejected | Cause::Shed, _) => 503,
+            (_, Wire::Status(s)) if s >= 500 => s,
+            _ => 502,
+        };
+        Reply {
+            wire: Wire::Status(status),
+            cause: self.cause,
+            degraded: false,
+        }
+    }
+}
+
+/// The [`EdgeClient`] of `client`, if its owner still exists.
+fn client_of<'a>(
+    edge_clients: &'a mut [EdgeClient],
+    instances: &'a mut headroom_sim::slab::Slab<super::instance::Instance>,
+    entries: usize,
+    client: ClientRef,
+) -> Option<&'a mut EdgeClient> {
+    match client {
+        ClientRef::Edge { region, entry } => {
+            edge_clients.get_mut(usize::from(region) * entries + usize::from(entry))
+        }
+        ClientRef::Instance { instance, edge, .. } => instances
+            .get_mut(instance)
+            .and_then(|i| i.clients.get_mut(usize::from(edge))),
+    }
+}
+
+impl World<'_> {
+    /// Starts a call and its first try.
+    pub(super) fn start_call(
+        &mut self,
+        parent: Parent,
+        request: Id,
+        callee: ServiceId,
+        region: RegionId,
+        client: ClientRef,
+    ) {
+        let now = self.now;
+        let entries = self.plan.workload.entries.len();
+        let Some(edge) = client_of(
+            &mut self.workload.edge_clients,
+            &mut self.instances,
+            entries,
+            client,
+        ) else {
+            return;
+        };
+        let state = edge.start(now);
+        let call = Call {
+            parent,
+            request,
+            callee,
+            region,
+            client,
+            state,
+            attempt: None,
+        };
+        match self.calls.insert(call) {
+            Ok(id) => self.send_try(id),
+            // The call slab holds u32::MAX calls; reaching it means the run
+            // is far past `max_in_flight`, which stops it first.
+            Err(_) => debug_assert!(false, "call slab full"),
+        }
+    }
+
+    /// Sends the next try of `call_id` (its first, or a retry after backoff).
+    pub(super) fn send_try(&mut self, call_id: Id) {
+        let now = self.now;
+        let entries = self.plan.workload.entries.len();
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        let Some(client) = client_of(
+            &mut self.workload.edge_clients,
+            &mut self.instances,
+            entries,
+            call.client,
+        ) else {
+            // The caller instance is gone: its outgoing calls die with it.
+            self.calls.remove(call_id);
+            return;
+        };
+        let before = client.breaker_state();
+        let decision = client.begin_try(now, &mut call.state);
+        let after = client.breaker_state();
+        let (client_ref, callee, region, request) =
+            (call.client, call.callee, call.region, call.request);
+        if before != after {
+            self.on_breaker_transition(client_ref, before, after);
+        }
+        let (per_try_deadline, number) = match decision {
+            TryStart::Rejected => {
+                self.events.push(now, Event::Refused { call: call_id });
+                return;
+            }
+            TryStart::Send {
+                per_try_deadline,
+                number,
+            } => (per_try_deadline, number),
+        };
+        if number > 1 {
+            self.stats.on_retry(now);
+        }
+        if per_try_deadline < Timestamp::MAX {
+            self.events.push(
+                per_try_deadline,
+                Event::TryTimeout {
+                    call: call_id,
+                    number,
+                },
+            );
+        }
+        let Some(target) = self.route(callee, region) else {
+            // No eligible instance anywhere ("no healthy upstream").
+            let reply = Reply::error(503);
+            self.events.push(
+                now,
+                Event::TryResponse {
+                    call: call_id,
+                    number,
+                    reply,
+                },
+            );
+            return;
+        };
+        if target.failed_over
+            && let Some(r) = self.requests.get_mut(request)
+        {
+            r.failed_over = true;
+        }
+        if !self.faults.region_up(target.region) {
+            let at = now + self.plan.network.connect_timeout;
+            let reply = Reply::connect_failure();
+            self.events.push(
+                at,
+                Event::TryResponse {
+                    call: call_id,
+                    number,
+                    reply,
+                },
+            );
+            return;
+        }
+        let request_bytes = self.plan.workload.request_bytes;
+        if target.region != region {
+            self.stats.on_inter_region_bytes(now, request_bytes);
+        }
+        let Some(inst) = self.instances.get_mut(target.instance) else {
+            debug_assert!(false, "a balancer endpoint maps to a live instance");
+            return;
+        };
+        let attempt = Attempt {
+            call: call_id,
+            number,
+            request,
+            service: callee,
+            instance: target.instance,
+            deployment: target.deployment,
+            endpoint: target.endpoint,
+            region: target.region,
+            caller_region: region,
+            arrived: now,
+            held_since: None,
+            worker_ns: 0,
+            slot: inst.attempts.len() as u32,
+            step: 0,
+            pending: 0,
+            failure: None,
+            degraded: false,
+        };
+        let Ok(attempt_id) = self.attempts.insert(attempt) else {
+            debug_assert!(false, "attempt slab full");
+            return;
+        };
+        inst.attempts.push(attempt_id);
+        self.deployments[target.deployment as usize]
+            .balancer
+            .handle_start(target.endpoint);
+        if let Some(call) = self.calls.get_mut(call_id) {
+            call.attempt = Some(attempt_id);
+        }
+        let delay = self.plan.network.one_way(region, target.region);
+        if delay.is_zero() {
+            self.on_try_arrive(attempt_id);
+        } else {
+            self.events.push(
+                now + delay,
+                Event::TryArrive {
+                    attempt: attempt_id,
+                },
+            );
+        }
+    }
+
+    /// A try reaches its instance: fail it (errors fault), start its work,
+    /// queue it, or shed it.
+    pub(super) fn on_try_arrive(&mut self, attempt_id: Id) {
+        let now = self.now;
+        let Some(a) = self.attempts.get_mut(attempt_id) else {
+            return;
+        };
+        a.arrived = now;
+        let (service, region, instance) = (a.service, a.region, a.instance);
+        self.stats.on_attempt_arrival(service);
+        let rng = &mut self.rng.services[service.index()].faults;
+        if let Some(status) = self.faults.injected_error(service, region, now, rng) {
+            self.fail_attempt_later(attempt_id, Reply::error(status));
+            return;
+        }
+        let plan = &self.plan.services[service.index()];
+        let Some(inst) = self.instances.get_mut(instance) else {
+            return;
+        };
+        if inst.busy < plan.workers {
+            self.start_work(attempt_id);
+        } else if plan.queue.is_none_or(|q| (inst.queue.len() as u64) < q) {
+            inst.queue.push_back(attempt_id);
+        } else {
+            self.fail_attempt_later(attempt_id, Reply::shed());
+        }
+    }
+
+    /// Responds to an attempt with a failure through an event (never inline:
+    /// the caller may still be starting sibling calls).
+    fn fail_attempt_later(&mut self, attempt_id: Id, reply: Reply) {
+        self.respond(attempt_id, reply, false);
+    }
+
+    /// Takes a worker for `attempt_id` and schedules the end of its work.
+    fn start_work(&mut self, attempt_id: Id) {
+        let now = self.now;
+        let Some(a) = self.attempts.get_mut(attempt_id) else {
+            return;
+        };
+        a.held_since = Some(now);
+        let (service, region, instance) = (a.service, a.region, a.instance);
+        let Some(inst) = self.instances.get_mut(instance) else {
+            return;
+        };
+        inst.busy += 1;
+        inst.set_computing(now, inst.computing + 1);
+        self.stats.on_workers(now, service, 1, 1);
+        let rngs = &mut self.rng.services[service.index()];
+        let work = self.plan.services[service.index()]
+            .work
+            .sample(&mut rngs.work)
+            + self
+                .faults
+                .extra_work(service, region, now, &mut rngs.faults);
+        self.events.push(
+            now + work,
+            Event::WorkDone {
+                attempt: attempt_id,
+            },
+        );
+    }
+
+    /// Gives back the worker `attempt` holds and starts the next queued
+    /// attempt on it.
+    fn release_worker(&mut self, attempt_id: Id) {
+        let now = self.now;
+        let Some(a) = self.attempts.get_mut(attempt_id) else {
+            return;
+        };
+        let Some(since) = a.held_since.take() else {
+            return;
+        };
+        a.worker_ns += (now - since).as_nanos();
+        let (service, instance) = (a.service, a.instance);
+        let Some(inst) = self.instances.get_mut(instance) else {
+            return;
+        };
+        inst.busy -= 1;
+        self.stats.on_workers(now, service, -1, 0);
+        if let Some(next) = inst.queue.pop_front() {
+            self.start_work(next);
+        }
+    }
+
+    /// Local work ends: release the worker (event loop), then run the steps
+    /// or respond.
+    pub(super) fn on_work_done(&mut self, attempt_id: Id) {
+        let now = self.now;
+        let Some(a) = self.attempts.get(attempt_id) else {
+            return;
+        };
+        let (service, instance) = (a.service, a.instance);
+        if let Some(inst) = self.instances.get_mut(instance) {
+            inst.set_computing(now, inst.computing - 1);
+        }
+        self.stats.on_workers(now, service, 0, -1);
+        let plan = &self.plan.services[service.index()];
+        if plan.model == ConcurrencyModel::EventLoop {
+            self.release_worker(attempt_id);
+        }
+        if plan.steps.is_empty() {
+            self.respond(attempt_id, Reply::ok(false), true);
+        } else {
+            self.begin_step(attempt_id, 0);
+        }
+    }
+
+    /// Starts every call of step `step` of `attempt_id`.
+    fn begin_step(&mut self, attempt_id: Id, step: u16) {
+        let Some(a) = self.attempts.get_mut(attempt_id) else {
+            return;
+        };
+        let service = &self.plan.services[a.service.index()];
+        let targets = service.steps[usize::from(step)].targets();
+        a.step = step;
+        a.pending = targets.len() as u16;
+        let (request, region, instance, caller) = (a.request, a.region, a.instance, a.service.0);
+        for t in targets {
+            let client = ClientRef::Instance {
+                instance,
+                service: caller,
+                edge: t.edge,
+            };
+            self.start_call(Parent::Step(attempt_id), request, t.service, region, client);
+        }
+    }
+
+    /// A child call of `attempt_id` ended: join, then go on or respond.
+    fn on_child_done(&mut self, attempt_id: Id, reply: Reply) {
+        let Some(a) = self.attempts.get_mut(attempt_id) else {
+            return;
+        };
+        a.pending -= 1;
+        if reply.cause != Cause::Ok && a.failure.is_none() {
+            a.failure = Some(reply);
+        }
+        a.degraded |= reply.degraded;
+        if a.pending > 0 {
+            return;
+        }
+        let steps = self.plan.services[a.service.index()].steps.len();
+        if let Some(failure) = a.failure {
+            self.respond(attempt_id, failure.propagated(), true);
+        } else if usize::from(a.step) + 1 < steps {
+            let next = a.step + 1;
+            self.begin_step(attempt_id, next);
+        } else {
+            let degraded = a.degraded;
+            self.respond(attempt_id, Reply::ok(degraded), true);
+        }
+    }
+
+    /// An attempt is over: free its worker and its place at the instance,
+    /// and send `reply` back to its caller (inline when the network delay is
+    /// zero and `inline` allows it, else as an event).
+    pub(super) fn respond(&mut self, attempt_id: Id, reply: Reply, inline: bool) {
+        let now = self.now;
+        self.release_worker(attempt_id);
+        let Some(a) = self.attempts.remove(attempt_id) else {
+            return;
+        };
+        let plan = self.plan;
+        if let Some(inst) = self.instances.get_mut(a.instance) {
+            inst.detach(&mut self.attempts, a.slot);
+            inst.completions += 1;
+        }
+        let dep = &mut self.deployments[a.deployment as usize];
+        if dep.balancer.contains(a.endpoint) {
+            dep.balancer.handle_end(now, a.endpoint, now - a.arrived);
+        }
+        self.on_endpoint_outcome(a.deployment, a.endpoint, reply);
+        self.stats
+            .on_attempt_end(now, a.service, now - a.arrived, reply.cause == Cause::Ok);
+        self.maybe_remove_drained(a.instance);
+        if a.region != a.caller_region {
+            self.stats
+                .on_inter_region_bytes(now, plan.workload.response_bytes);
+        }
+        let waiting = self
+            .calls
+            .get(a.call)
+            .is_some_and(|c| c.attempt == Some(attempt_id));
+        if !waiting {
+            // The caller gave up on this try: its work was wasted.
+            self.stats
+                .on_wasted_work(now, Span::from_nanos(a.worker_ns));
+            return;
+        }
+        let delay = plan.network.one_way(a.region, a.caller_region);
+        if inline && delay.is_zero() {
+            self.deliver(a.call, a.number, reply);
+        } else {
+            self.events.push(
+                now + delay,
+                Event::TryResponse {
+                    call: a.call,
+                    number: a.number,
+                    reply,
+                },
+            );
+        }
+    }
+
+    /// A try's outcome reaches its caller: the edge client decides whether
+    /// to retry, and the call ends or waits for its backoff.
+    pub(super) fn deliver(&mut self, call_id: Id, number: u32, reply: Reply) {
+        let now = self.now;
+        let entries = self.plan.workload.entries.len();
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        if call.state.tries() != number || !call.state.has_try_in_flight() {
+            return;
+        }
+        call.attempt = None;
+        let client_ref = call.client;
+        let rng = match client_ref {
+            ClientRef::Edge { .. } => &mut self.rng.edge,
+            ClientRef::Instance { service, .. } => {
+                &mut self.rng.services[usize::from(service)].mesh
+            }
+        };
+        let Some(client) = client_of(
+            &mut self.workload.edge_clients,
+            &mut self.instances,
+            entries,
+            client_ref,
+        ) else {
+            self.calls.remove(call_id);
+            return;
+        };
+        let before = client.breaker_state();
+        let next = client.end_try(now, &mut call.state, reply.outcome(), rng);
+        let after = client.breaker_state();
+        if before != after {
+            self.on_breaker_transition(client_ref, before, after);
+        }
+        match next {
+            Next::RetryAt { at } => self.events.push(at, Event::Retry { call: call_id }),
+            Next::Finish(Finish::Answered(_)) => self.finish_call(call_id, reply),
+            Next::Finish(Finish::GaveUp { last, .. }) => {
+                let reply = if last == TryOutcome::Timeout {
+                    Reply::timeout()
+                } else {
+                    reply
+                };
+                self.finish_call(call_id, reply);
+            }
+            Next::Finish(Finish::Rejected | Finish::Ignored) => {}
+        }
+    }
+
+    /// A try's per-try deadline: the caller stops waiting.
+    pub(super) fn on_try_timeout(&mut self, call_id: Id, number: u32) {
+        self.deliver(call_id, number, Reply::timeout());
+    }
+
+    /// The breaker refused a try: the call ends, with the fallback if the
+    /// edge has one.
+    pub(super) fn on_refused(&mut self, call_id: Id) {
+        let entries = self.plan.workload.entries.len();
+        let Some(call) = self.calls.get(call_id) else {
+            return;
+        };
+        let has_fallback = client_of(
+            &mut self.workload.edge_clients,
+            &mut self.instances,
+            entries,
+            call.client,
+        )
+        .is_some_and(|c| c.fallback().is_some());
+        let reply = if has_fallback {
+            Reply::ok(true)
+        } else {
+            Reply::rejected()
+        };
+        self.finish_call(call_id, reply);
+    }
+
+    fn finish_call(&mut self, call_id: Id, reply: Reply) {
+        let Some(call) = self.calls.remove(call_id) else {
+            return;
+        };
+        match call.parent {
+            Parent::Root(req) => self.finish_request(req, reply),
+            Parent::Step(attempt) => self.on_child_done(attempt, reply),
+        }
+    }
+
+    /// A client request ends with `reply`.
+    pub(super) fn finish_request(&mut self, req: Id, reply: Reply) {
+        let Some(r) = self.requests.remove(req) else {
+            return;
+        };
+        if reply.cause == Cause::Ok {
+            self.stats
+                .on_internet_bytes(self.now, self.plan.workload.response_bytes);
+        }
+        self.stats.on_request_end(self.now, &r, reply);
+    }
+
+    /// Tracks how many breakers are open and arms the eager Open -> HalfOpen
+    /// move when one opens.
+    pub(super) fn on_breaker_transition(
+        &mut self,
+        client: ClientRef,
+        before: BreakerState,
+        after: BreakerState,
+    ) {
+        let now = self.now;
+        if before == BreakerState::Open {
+            self.stats.on_breaker_open(now, -1);
+        }
+        if after == BreakerState::Open {
+            self.stats.on_breaker_open(now, 1);
+            let entries = self.plan.workload.entries.len();
+            let due = client_of(
+                &mut self.workload.edge_clients,
+                &mut self.instances,
+                entries,
+                client,
+            )
+            .and_then(|c| c.poll_timeout());
+            if let Some(at) = due {
+                self.events.push(at, Event::BreakerTimer { client });
+            }
+        }
+    }
+
+    /// A breaker's open interval ended.
+    pub(super) fn on_breaker_timer(&mut self, client_ref: ClientRef) {
+        let entries = self.plan.workload.entries.len();
+        let now = self.now;
+        let Some(client) = client_of(
+            &mut self.workload.edge_clients,
+            &mut self.instances,
+            entries,
+            client_ref,
+        ) else {
+            return;
+        };
+        let before = client.breaker_state();
+        client.handle_timeout(now);
+        let after = client.breaker_state();
+        if before != after {
+            self.on_breaker_transition(client_ref, before, after);
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The world of one replication and its event loop.
+//!
+//! A run is pure: `(plan, replication)` determines every event. The world is
+//! arrays of component state (deployments of a service in a region, their
+//! instances) plus three slabs of in-flight records: client requests, calls
+//! (one logical call from a caller to a service, across its retries) and
+//! attempts (one try of a call at one instance). A request is a tree: its
+//! root call goes from the edge to the entry service; an attempt runs local
+//! work on a worker and then its service's steps, each step a call (or a
+//! parallel fan-out of calls) whose answers it joins. Every resilience and
+//! scaling decision is made by `headroom-policy`; this module only moves
+//! events.
+//!
+//! Events are small `Copy` values naming the record they belong to by
+//! generational id. Timers (per-try timeouts, backoff, health checks,
+//! autoscaler syncs) are ordinary events; a timer whose record has ended is
+//! recognised as stale when popped (its id no longer resolves, or its try
+//! number no longer matches) and dropped, so nothing is ever cancelled.
+//!
+//! Concerns live in one module each: [`workload`] (arrivals and the edge),
+//! [`mesh`] (calls, tries, work, steps), [`instance`] (instances,
+//! deployments, booting and draining), [`routing`] (regions, failover,
+//! health checks, outlier ejection), [`autoscaling`], [`faults`], and
+//! [`stats`] (counters, time series, costs and the run report).
+//!
+//! Arrivals stop at `run.duration`; everything in flight is then served to
+//! completion (drained), so every arrival ends exactly once. Periodic timers
+//! stop re-arming once the world is idle after the end.
+
+mod autoscaling;
+mod faults;
+mod instance;
+mod mesh;
+mod routing;
+mod stats;
+mod workload;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use headroom_sim::Timestamp;
+use headroom_sim::queue::EventQueue;
+use headroom_sim::rng::{Stream, Streams};
+use headroom_sim::slab::{Id, Slab};
+
+use crate::plan::Plan;
+use crate::report::RunOutput;
+
+use instance::{Deployment, Instance};
+use mesh::{Attempt, Call, ClientRef, Reply, Request};
+use routing::Routing;
+use stats::Stats;
+use workload::Workload;
+
+/// A replication stopped before its end.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RunError {
+    /// More requests were in flight than `run.max_in_flight` allows: the
+    /// offered load exceeds capacity and an unbounded queue grew without
+    /// limit.
+    #[error(
+        "unstable: {in_flight} requests in flight at t = {at_s:.3} s exceeds run.max_in_flight; \
+         the offered load exceeds capacity and the queue grows without bound \
+         (bound `instance.queue`, add capacity, or raise `run.max_in_flight`)"
+    )]
+    Unstable {
+        /// Simulated seconds when the limit was hit.
+        at_s: f64,
+        /// Requests in flight then.
+        in_flight: u64,
+    },
+}
+
+/// Runs replication `replication` of `plan`.
+///
+/// `progress` accumulates simulated nanoseconds advanced (arrival phase only),
+/// for a progress display; pass a fresh `AtomicU64` if unused.
+pub fn run_replication(
+    plan: &Plan,
+    replication: u32,
+    progress: &AtomicU64,
+) -> Result<RunOutput, RunError> {
+    let mut world = World::new(plan, replication);
+    world.run(progress)?;
+    Ok(world.finish(replication))
+}
+
+/// Everything that happens, at a time.
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    /// The next client request arrives.
+    Arrival,
+    /// A try reaches its instance.
+    TryArrive { attempt: Id },
+    /// An attempt's local work ends.
+    WorkDone { attempt: Id },
+    /// A try's outcome reaches its caller.
+    TryResponse { call: Id, number: u32, reply: Reply },
+    /// A try's per-try deadline.
+    TryTimeout { call: Id, number: u32 },
+    /// A call's backoff ends: send the next try.
+    Retry { call: Id },
+    /// A call ends without a try (the breaker refused it), delivered as an
+    /// event so that starting a call never finishes one synchronously.
+    Refused { call: Id },
+    /// A breaker's open interval ends (eager Open -> HalfOpen).
+    BreakerTimer { client: ClientRef },
+    /// An instance finishes booting.
+    Boot { instance: Id },
+    /// An instance crashes.
+    Crash { instance: Id },
+    /// A deployment's health checker or outlier detector is due.
+    HealthTimer { deployment: u32 },
+    /// The region checks of the global failover are due.
+    RegionCheck,
+    /// A deployment's autoscaler syncs.
+    Sync { deployment: u32 },
+    /// A region outage starts.
+    OutageStart { region: u8 },
+    /// A region outage ends.
+    OutageEnd { region: u8 },
+    /// The warm-up ends: statistics start.
+    WarmupEnd,
+    /// A time-series interval ends.
+    Tick,
+    /// Arrivals end; the last interval closes.
+    End,
+}
+
+/// Named random streams: one per component, so adding a component never
+/// changes another's draws, and replication r of every sweep point draws the
+/// same arrivals (common random numbers).
+struct Rngs {
+    arrivals: Stream,
+    mmpp: Stream,
+    clients: Stream,
+    origin: Stream,
+    entry: Stream,
+    edge: Stream,
+    /// Per service: work, boot, faults, mesh (retry jitter), routing.
+    services: Vec<ServiceRngs>,
+}
+
+struct ServiceRngs {
+    work: Stream,
+    boot: Stream,
+    faults: Stream,
+    crash: Stream,
+    mesh: Stream,
+    routing: Stream,
+}
+
+impl Rngs {
+    fn new(plan: &Plan, streams: &Streams) -> Self {
+        Rngs {
+            arrivals: streams.stream("workload/arrivals"),
+            mmpp: streams.stream("workload/mmpp"),
+            clients: streams.stream("workload/clients"),
+            origin: streams.stream("workload/origin"),
+            entry: streams.stream("workload/entry"),
+            edge: streams.stream("edge"),
+            services: plan
+                .services
+                .iter()
+                .map(|s| {
+                    let name = &s.name;
+                    ServiceRngs {
+                        work: streams.stream(&format!("services/{name}/work")),
+                        boot: streams.stream(&format!("services/{name}/boot")),
+                        faults: streams.stream(&format!("services/{name}/faults")),
+                        crash: streams.stream(&format!("services/{name}/crash")),
+                        mesh: streams.stream(&format!("services/{name}/mesh")),
+                        routing: streams.stream(&format!("services/{name}/load_balancer")),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+struct World<'p> {
+    plan: &'p Plan,
+    now: Timestamp,
+    events: EventQueue<Event>,
+    rng: Rngs,
+    workload: Workload<'p>,
+    requests: Slab<Request>,
+    calls: Slab<Call>,
+    attempts: Slab<Attempt>,
+    instances: Slab<Instance>,
+    /// `deployments[service * regions + region]`.
+    deployments: Vec<Deployment>,
+    routing: Routing,
+    faults: faults::Faults<'p>,
+    stats: Stats,
+    /// Arrivals still happen (before `run.duration`).
+    arrivals_open: bool,
+}
+
+impl<'p> World<'p> {
+    fn new(plan: &'p Plan, replication: u32) -> Self {
+        let streams = Streams::new(plan.run.seed, u64::from(replication));
+        let rng = Rngs::new(plan, &streams);
+        let mut world = World {
+            plan,
+            now: Timestamp::ZERO,
+            events: EventQueue::with_capacity(4096),
+            rng,
+            workload: Workload::new(plan),
+            requests: Slab::with_capacity(1024),
+            calls: Slab::with_capacity(1024),
+            attempts: Slab::with_capacity(1024),
+            instances: Slab::with_capacity(64),
+            deployments: Vec::new(),
+            routing: Routing::new(plan),
+            faults: faults::Faults::new(plan),
+            stats: Stats::new(plan),
+            arrivals_open: true,
+        };
+        world.build_deployments();
+        world
+    }
+
+    fn run(&mut self, progress: &AtomicU64) -> Result<(), RunError> {
+        let run = &self.plan.run;
+        self.schedule_first_arrival();
+        if !run.warmup.is_zero() {
+            self.events.push(run.warmup_end(), Event::WarmupEnd);
+        }
+        if run.interval < run.duration {
+            self.events
+                .push(Timestamp::ZERO + run.interval, Event::Tick);
+        }
+        self.events.push(run.end(), Event::End);
+        self.schedule_faults();
+        self.routing
+            .arm_region_checks(&mut self.events, Timestamp::ZERO);
+
+        const PROGRESS_EVERY: u32 = 1 << 16;
+        let mut until_progress = PROGRESS_EVERY;
+        let mut reported = Timestamp::ZERO;
+        while let Some((now, event)) = self.events.pop() {
+            self.now = now;
+            self.dispatch(event)?;
+            until_progress -= 1;
+            if until_progress == 0 {
+                until_progress = PROGRESS_EVERY;
+                let at = now.min(run.end());
+                progress.fetch_add((at - reported).as_nanos(), Ordering::Relaxed);
+                reported = at;
+            }
+        }
+        progress.fetch_add((run.end() - reported).as_nanos(), Ordering::Relaxed);
+        debug_assert!(self.requests.is_empty(), "every request ends");
+        Ok(())
+    }
+
+    fn dispatch(&mut self, event: Event) -> Result<(), RunError> {
+        match event {
+            Event::Arrival => return self.on_arrival(),
+            Event::TryArrive { attempt } => self.on_try_arrive(attempt),
+            Event::WorkDone { attempt } => self.on_work_done(attempt),
+            Event::TryResponse {
+                call,
+                number,
+                reply,
+            } => self.deliver(call, number, reply),
+            Event::TryTimeout { call, number } => self.on_try_timeout(call, number),
+            Event::Retry { call } => self.send_try(call),
+            Event::Refused { call } => self.on_refused(call),
+            Event::BreakerTimer { client } => self.on_breaker_timer(client),
+            Event::Boot { instance } => self.on_boot(instance),
+            Event::Crash { instance } => self.on_crash(instance),
+            Event::HealthTimer { deployment } => self.on_health_timer(deployment),
+            Event::RegionCheck => self.on_region_check(),
+            Event::Sync { deployment } => self.on_sync(deployment),
+            Event::OutageStart { region } => self.on_outage_start(region),
+            Event::OutageEnd { region } => self.on_outage_end(region),
+            Event::WarmupEnd => self.on_warmup_end(),
+            Event::Tick => self.on_tick(),
+            Event::End => self.on_end(),
+        }
+        Ok(())
+    }
+
+    /// After the end of arrivals with nothing in flight: periodic timers
+    /// stop re-arming so the event queue empties.
+    fn is_idle(&self) -> bool {
+        !self.arrivals_open && self.requests.is_empty() && self.attempts.is_empty()
+    }
+
+    fn on_warmup_end(&mut self) {
+        self.stats.on_warmup_end(self.now);
+    }
+
+    fn on_tick(&mut self) {
+        self.close_interval();
+        let next = self.now + self.plan.run.interval;
+        if next < self.plan.run.end() {
+            self.events.push(next, Event::Tick);
+        }
+    }
+
+    fn on_end(&mut self) {
+        self.close_interval();
+        self.stats.on_end(self.now);
+        self.arrivals_open = false;
+    }
+
+    fn close_interval(&mut self) {
+        let healthy_regions = self.routing.healthy_regions(&self.faults);
+        self.stats.close_interval(self.now, healthy_regions);
+    }
+
+    fn finish(self, replication: u32) -> RunOutput {
+        let peak = self.requests.slots() as u64;
+        self.stats.finish(self.plan, replication, peak)
+    }
+}

@@ -1,0 +1,300 @@
+//! Arrivals and the edge: the arrival process (Poisson, diurnal, MMPP, with
+//! surges), each request's client, origin region and entry service, global
+//! failover of clients to an edge region, the edge rate limit, and the root
+//! call to the entry service.
+//!
+//! Arrival times come from one generator that handles every process alike:
+//! within a segment where the rate is bounded by `bound` (segments end at
+//! surge boundaries and MMPP state switches), the next candidate is
+//! `t + Exp(bound)`; a candidate beyond the segment is discarded and drawing
+//! restarts at the boundary (exact, because the exponential is memoryless);
+//! a candidate inside is accepted with probability `rate(t) / bound`
+//! (Lewis–Shedler thinning; always accepted for piecewise-constant rates).
+
+use rand::RngExt;
+
+use headroom_policy::mesh::EdgeClient;
+use headroom_policy::ratelimit::{RateDecision, RateLimiter};
+use headroom_sim::dist::Dist;
+use headroom_sim::rng::Stream;
+use headroom_sim::zipf::Zipf;
+use headroom_sim::{Span, Timestamp};
+
+use super::mesh::{ClientRef, Parent, Reply, Request};
+use super::{Event, RunError, World};
+use crate::plan::workload::Surge;
+use crate::plan::{ArrivalPlan, Plan, PopularityPlan, RegionId};
+
+/// The arrival generator and the edge's own state.
+pub(super) struct Workload<'p> {
+    arrivals: &'p ArrivalPlan,
+    end: Timestamp,
+    /// Surge boundaries (starts and ends), sorted, and the next one's index.
+    boundaries: Vec<Timestamp>,
+    next_boundary: usize,
+    surges: &'p [Surge],
+    /// MMPP: current state and when it ends.
+    mmpp_state: usize,
+    mmpp_switch: Timestamp,
+    clients: Sampler,
+    /// The edge rate limiter, shared by every edge region.
+    pub(super) limiter: Option<RateLimiter>,
+    /// The edge proxy of each region towards each entry service,
+    /// `[region * entries + entry]`: its breaker and retry budget.
+    pub(super) edge_clients: Vec<EdgeClient>,
+}
+
+/// Draws an item index in `0..count` by popularity.
+enum Sampler {
+    Uniform(u64),
+    Zipf(Zipf),
+}
+
+impl Sampler {
+    fn new(p: &PopularityPlan) -> Sampler {
+        match p.zipf_s {
+            None => Sampler::Uniform(p.count),
+            Some(s) => match Zipf::new(p.count, s) {
+                Ok(z) => Sampler::Zipf(z),
+                // The plan checked count and s against the sampler's ranges.
+                Err(e) => unreachable!("checked Zipf parameters: {e}"),
+            },
+        }
+    }
+
+    fn sample(&self, rng: &mut Stream) -> u64 {
+        match self {
+            Sampler::Uniform(n) => rng.random_range(0..*n),
+            Sampler::Zipf(z) => z.sample(rng) - 1,
+        }
+    }
+}
+
+impl<'p> Workload<'p> {
+    pub(super) fn new(plan: &'p Plan) -> Self {
+        let w = &plan.workload;
+        let mut boundaries: Vec<Timestamp> =
+            w.surges.iter().flat_map(|s| [s.start, s.end]).collect();
+        boundaries.sort();
+        boundaries.dedup();
+        Workload {
+            arrivals: &w.arrivals,
+            end: plan.run.end(),
+            boundaries,
+            next_boundary: 0,
+            surges: &w.surges,
+            mmpp_state: 0,
+            mmpp_switch: Timestamp::ZERO,
+            clients: Sampler::new(&w.clients),
+            limiter: plan
+                .edge_rate_limit
+                .as_ref()
+                .map(|p| RateLimiter::new(p, Timestamp::ZERO)),
+            edge_clients: Vec::new(),
+        }
+    }
+
+    /// One edge client per (region, entry service).
+    pub(super) fn build_edge_clients(&mut self, plan: &Plan) {
+        self.edge_clients = plan
+            .network
+            .region_ids()
+            .flat_map(|_| plan.workload.entries.iter())
+            .map(|e| EdgeClient::new(&e.policy, Timestamp::ZERO))
+            .collect();
+    }
+
+    /// Starts the MMPP's first holding time (call once, at time zero).
+    fn start(&mut self, mmpp_rng: &mut Stream) {
+        if let ArrivalPlan::Mmpp { holding, .. } = self.arrivals {
+            self.mmpp_switch = Timestamp::ZERO + exp_span(holding[0], mmpp_rng);
+        }
+    }
+
+    /// Product of the multipliers of the surges containing `t`.
+    fn surge_multiplier(&self, t: Timestamp) -> f64 {
+        self.surges
+            .iter()
+            .filter(|s| s.start <= t && t < s.end)
+            .map(|s| s.multiplier)
+            .product()
+    }
+
+    /// The rate at `t` and an upper bound of it until `segment_end`.
+    fn rate(&self, t: Timestamp) -> (f64, f64) {
+        let m = self.surge_multiplier(t);
+        match self.arrivals {
+            ArrivalPlan::Poisson { rate } => (rate * m, rate * m),
+            ArrivalPlan::Diurnal {
+                mean,
+                amplitude,
+                period,
+                phase,
+            } => {
+                let period_ns = period.as_nanos() as f64;
+                let x = (t.as_nanos() as f64 - phase.as_nanos() as f64) / period_ns;
+                let r = mean * (1.0 + amplitude * (std::f64::consts::TAU * x).sin());
+                (r * m, mean * (1.0 + amplitude) * m)
+            }
+            ArrivalPlan::Mmpp { rates, .. } => {
+                let r = rates[self.mmpp_state] * m;
+                (r, r)
+            }
+        }
+    }
+
+    /// The end of the segment containing `t`: the next surge boundary or
+    /// MMPP switch after `t`, or the end of arrivals.
+    fn segment_end(&mut self, t: Timestamp) -> Timestamp {
+        while self.next_boundary < self.boundaries.len() && self.boundaries[self.next_boundary] <= t
+        {
+            self.next_boundary += 1;
+        }
+        let mut end = self.end;
+        if let Some(&b) = self.boundaries.get(self.next_boundary) {
+            end = end.min(b);
+        }
+        if matches!(self.arrivals, ArrivalPlan::Mmpp { .. }) {
+            end = end.min(self.mmpp_switch);
+        }
+        end
+    }
+
+    /// The first arrival after `from`, or `None` after the end of arrivals.
+    fn next(
+        &mut self,
+        from: Timestamp,
+        rng: &mut Stream,
+        mmpp_rng: &mut Stream,
+    ) -> Option<Timestamp> {
+        let mut t = from;
+        loop {
+            if t >= self.end {
+                return None;
+            }
+            if let ArrivalPlan::Mmpp { rates, holding } = self.arrivals {
+                while self.mmpp_switch <= t {
+                    self.mmpp_state = next_mmpp_state(self.mmpp_state, rates.len(), mmpp_rng);
+                    self.mmpp_switch += exp_span(holding[self.mmpp_state], mmpp_rng);
+                }
+            }
+            let segment_end = self.segment_end(t);
+            let (_, bound) = self.rate(t);
+            if bound <= 0.0 {
+                t = segment_end;
+                continue;
+            }
+            let candidate = t + Dist::Exponential {
+                mean_ns: 1e9 / bound,
+            }
+            .sample(rng);
+            if candidate >= segment_end {
+                t = segment_end;
+                continue;
+            }
+            t = candidate;
+            let (rate, _) = self.rate(t);
+            if rate >= bound || rng.random::<f64>() * bound < rate {
+                return Some(t);
+            }
+        }
+    }
+}
+
+fn exp_span(mean: Span, rng: &mut Stream) -> Span {
+    Dist::Exponential {
+        mean_ns: mean.as_nanos() as f64,
+    }
+    .sample(rng)
+    .max(Span::from_nanos(1))
+}
+
+fn next_mmpp_state(current: usize, states: usize, rng: &mut Stream) -> usize {
+    let k = rng.random_range(0..states - 1);
+    if k >= current { k + 1 } else { k }
+}
+
+/// Index of the first cumulative weight above a uniform draw.
+pub(super) fn pick_cdf(cdf: &[f64], rng: &mut Stream) -> usize {
+    if cdf.len() == 1 {
+        return 0;
+    }
+    let u: f64 = rng.random();
+    cdf.iter().position(|&c| u < c).unwrap_or(cdf.len() - 1)
+}
+
+impl World<'_> {
+    pub(super) fn schedule_first_arrival(&mut self) {
+        self.workload.start(&mut self.rng.mmpp);
+        if let Some(t) =
+            self.workload
+                .next(Timestamp::ZERO, &mut self.rng.arrivals, &mut self.rng.mmpp)
+        {
+            self.events.push(t, Event::Arrival);
+        }
+    }
+
+    /// A client request arrives: draw its attributes, schedule the next
+    /// arrival, pick the edge region, apply the edge rate limit, and start
+    /// the root call to the entry service.
+    pub(super) fn on_arrival(&mut self) -> Result<(), RunError> {
+        let now = self.now;
+        if let Some(t) = self
+            .workload
+            .next(now, &mut self.rng.arrivals, &mut self.rng.mmpp)
+        {
+            self.events.push(t, Event::Arrival);
+        }
+        let w = &self.plan.workload;
+        let client = self.workload.clients.sample(&mut self.rng.clients);
+        let origin = RegionId(pick_cdf(&w.origin_cdf, &mut self.rng.origin) as u8);
+        let entry_index = if w.entries.len() == 1 {
+            0
+        } else {
+            let u: f64 = self.rng.entry.random();
+            w.entries
+                .iter()
+                .position(|e| u < e.cdf)
+                .unwrap_or(w.entries.len() - 1)
+        };
+        let entry = w.entries[entry_index].service;
+        let measured = now >= self.plan.run.warmup_end();
+        self.stats.on_arrival(now, measured);
+
+        if self.requests.len() as u64 >= self.plan.run.max_in_flight {
+            return Err(self.unstable());
+        }
+        let edge_region = self.routing.edge_region(origin, &mut self.rng.edge);
+        let request = Request {
+            arrival: now,
+            measured,
+            failed_over: edge_region != origin,
+            degraded: false,
+        };
+        let req = self.requests.insert(request).map_err(|_| self.unstable())?;
+        // The client reaches no edge in a dark region: a connect failure.
+        if !self.faults.region_up(edge_region) {
+            self.finish_request(req, Reply::connect_failure());
+            return Ok(());
+        }
+        if let Some(limiter) = &mut self.workload.limiter
+            && let RateDecision::Reject { .. } = limiter.check(now, client)
+        {
+            self.finish_request(req, Reply::rejected());
+            return Ok(());
+        }
+        let client_ref = ClientRef::Edge {
+            region: edge_region.0,
+            entry: entry_index as u16,
+        };
+        self.start_call(Parent::Root(req), req, entry, edge_region, client_ref);
+        Ok(())
+    }
+
+    pub(super) fn unstable(&self) -> RunError {
+        RunError::Unstable {
+            at_s: self.now.as_secs_f64(),
+            in_flight: self.requests.len() as u64,
+        }
+    }
+}

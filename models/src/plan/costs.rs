@@ -1,0 +1,196 @@
+//! Checked `[costs]` and `[slo]`.
+
+use headroom_sim::Span;
+
+use super::network::NetworkPlan;
+use super::service::ServicePlan;
+use super::{Invalid, valid_name};
+use crate::scenario::Scenario;
+
+/// Hours in the month `cost_per_month_usd` extrapolates to (the cloud
+/// providers' convention: 365 × 24 / 12).
+pub const HOURS_PER_MONTH: f64 = 730.0;
+
+/// Prices, resolved per service and region.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CostPlan {
+    /// USD per instance-second, `[service][region]` (hourly price × region
+    /// multiplier / 3600).
+    pub instance_usd_per_s: Vec<Vec<f64>>,
+    /// USD per byte crossing regions.
+    pub inter_region_usd_per_byte: f64,
+    /// USD per byte sent to clients.
+    pub internet_usd_per_byte: f64,
+}
+
+/// Checked `[slo]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SloPlan {
+    /// Largest p50 latency.
+    pub p50: Option<Span>,
+    /// Largest p99 latency.
+    pub p99: Option<Span>,
+    /// Largest p99.9 latency.
+    pub p999: Option<Span>,
+    /// Smallest availability.
+    pub availability: Option<f64>,
+    /// Largest monthly cost, USD.
+    pub max_cost_per_month: Option<f64>,
+}
+
+impl SloPlan {
+    /// Whether measured values meet every objective. Latencies in
+    /// nanoseconds (NaN when no request was answered: a latency objective
+    /// then fails).
+    pub fn met(
+        &self,
+        p50_ns: f64,
+        p99_ns: f64,
+        p999_ns: f64,
+        availability: f64,
+        cost_per_month: f64,
+    ) -> bool {
+        let within = |limit: Option<Span>, v: f64| limit.is_none_or(|l| v <= l.as_nanos() as f64);
+        within(self.p50, p50_ns)
+            && within(self.p99, p99_ns)
+            && within(self.p999, p999_ns)
+            && self.availability.is_none_or(|a| availability >= a)
+            && self.max_cost_per_month.is_none_or(|c| cost_per_month <= c)
+    }
+}
+
+pub(super) fn plan(
+    scenario: &Scenario,
+    network: &NetworkPlan,
+    services: &[ServicePlan],
+) -> Result<Option<CostPlan>, Invalid> {
+    let Some(costs) = &scenario.costs else {
+        if let Some(s) = services.iter().find(|s| s.instance_type.is_some()) {
+            return Err(Invalid::new(
+                format!("services.{}.instance.type", s.name),
+                format!("{:?}", s.instance_type.as_deref().unwrap_or_default()),
+                "a `[costs.instance_types]` entry: add a `[costs]` table with its price, or remove `type`",
+            ));
+        }
+        return Ok(None);
+    };
+    for (name, t) in &costs.instance_types {
+        let key = |k: &str| format!("costs.instance_types.\"{name}\".{k}");
+        if name.is_empty() {
+            return Err(Invalid::new(
+                "costs.instance_types",
+                "\"\"",
+                "non-empty type names",
+            ));
+        }
+        if !(t.vcpu.is_finite() && t.vcpu > 0.0) {
+            return Err(Invalid::new(
+                key("vcpu"),
+                t.vcpu,
+                "a number of virtual CPUs > 0",
+            ));
+        }
+        if !(t.hourly.is_finite() && t.hourly >= 0.0) {
+            return Err(Invalid::new(
+                key("hourly"),
+                t.hourly,
+                "a price in USD per hour >= 0",
+            ));
+        }
+    }
+    let mut multipliers = vec![1.0; network.regions.len()];
+    for (name, &m) in &costs.region_multipliers {
+        let key = format!("costs.region_multipliers.{name}");
+        let id = network.resolve(&key, name)?;
+        if !(m.is_finite() && m > 0.0) {
+            return Err(Invalid::new(
+                key,
+                m,
+                "a price multiplier > 0 (1.0 = list price)",
+            ));
+        }
+        multipliers[id.index()] = m;
+    }
+    let per_gb = |key: &str, v: f64| -> Result<f64, Invalid> {
+        if v.is_finite() && v >= 0.0 {
+            Ok(v / 1e9)
+        } else {
+            Err(Invalid::new(key, v, "a price in USD per GB >= 0"))
+        }
+    };
+    let inter_region_usd_per_byte = per_gb(
+        "costs.egress.inter_region_per_gb",
+        costs.egress.inter_region_per_gb,
+    )?;
+    let internet_usd_per_byte =
+        per_gb("costs.egress.internet_per_gb", costs.egress.internet_per_gb)?;
+    let mut instance_usd_per_s = Vec::with_capacity(services.len());
+    for s in services {
+        let key = format!("services.{}.instance.type", s.name);
+        let Some(kind) = &s.instance_type else {
+            return Err(Invalid::new(
+                key,
+                "missing",
+                "an instance type from `[costs.instance_types]` for every service when `[costs]` is present",
+            ));
+        };
+        let t = costs.instance_types.get(kind).ok_or_else(|| {
+            super::unknown_name(
+                &key,
+                kind,
+                "costs.instance_types",
+                costs.instance_types.keys(),
+            )
+        })?;
+        instance_usd_per_s.push(multipliers.iter().map(|m| t.hourly * m / 3600.0).collect());
+    }
+    debug_assert!(services.iter().all(|s| valid_name(&s.name)));
+    Ok(Some(CostPlan {
+        instance_usd_per_s,
+        inter_region_usd_per_byte,
+        internet_usd_per_byte,
+    }))
+}
+
+pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> {
+    let Some(slo) = &scenario.slo else {
+        return Ok(None);
+    };
+    if slo.p50.is_none()
+        && slo.p99.is_none()
+        && slo.p999.is_none()
+        && slo.availability.is_none()
+        && slo.max_cost_per_month.is_none()
+    {
+        return Err(Invalid::new(
+            "slo",
+            "an empty table",
+            "at least one of `p50`, `p99`, `p999`, `availability`, `max_cost_per_month`",
+        ));
+    }
+    if let Some(a) = slo.availability
+        && !(a.is_finite() && a > 0.0 && a <= 1.0)
+    {
+        return Err(Invalid::new(
+            "slo.availability",
+            a,
+            "a fraction in (0, 1], e.g. 0.999",
+        ));
+    }
+    if let Some(c) = slo.max_cost_per_month
+        && !(c.is_finite() && c >= 0.0)
+    {
+        return Err(Invalid::new(
+            "slo.max_cost_per_month",
+            c,
+            "a cost in USD per month >= 0",
+        ));
+    }
+    Ok(Some(SloPlan {
+        p50: slo.p50,
+        p99: slo.p99,
+        p999: slo.p999,
+        availability: slo.availability,
+        max_cost_per_month: slo.max_cost_per_month,
+    }))
+}

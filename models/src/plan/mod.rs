@@ -1,0 +1,341 @@
+//! The checked model: a [`Scenario`] validated once into what the engine runs.
+//!
+//! Every range is enforced here, and every violation names the key (a dotted,
+//! name-addressed path such as `services.api.instance.workers`), the value
+//! and what is accepted. Names are resolved into dense ids ([`ServiceId`],
+//! [`RegionId`]) so the engine indexes arrays and never looks a name up. The
+//! engine never re-checks.
+//!
+//! One module per concern, mirroring [`crate::scenario`]: [`run`],
+//! [`workload`], [`network`], [`service`], [`faults`], [`costs`].
+
+pub mod costs;
+pub mod faults;
+pub mod network;
+pub mod run;
+pub mod service;
+pub mod workload;
+
+use std::path::{Path, PathBuf};
+
+use headroom_policy::Policies;
+use headroom_policy::ratelimit::RateLimitPolicy;
+use headroom_sim::Span;
+use headroom_sim::dist::{Dist, DistError};
+
+use crate::scenario::{DistConfig, DistOrSpan, Scenario};
+
+pub use costs::{CostPlan, SloPlan};
+pub use faults::{FaultPlan, Window};
+pub use network::{NetworkPlan, RegionPlan};
+pub use run::RunPlan;
+pub use service::{CallTarget, Scaling, ServicePlan, StepPlan};
+pub use workload::{ArrivalPlan, PopularityPlan, WorkloadPlan};
+
+/// Upper bounds that keep a run's memory and time finite.
+pub mod limits {
+    /// Replications per run.
+    pub const MAX_REPLICATIONS: u32 = 100_000;
+    /// `timeseries.csv` rows per replication.
+    pub const MAX_INTERVALS: u64 = 1_000_000;
+    /// Workers per instance.
+    pub const MAX_WORKERS: u32 = 1_000_000;
+    /// Instances per service and region (the load balancer's endpoint limit).
+    pub const MAX_REPLICAS: u32 = headroom_policy::balance::MAX_ENDPOINTS as u32;
+    /// Requests in flight at once.
+    pub const MAX_IN_FLIGHT: u64 = 100_000_000;
+    /// Arrival rate, requests per second (one per nanosecond).
+    pub const MAX_RATE: f64 = 1e9;
+    /// Values in an empirical distribution file.
+    pub const MAX_EMPIRICAL_VALUES: usize = 10_000_000;
+    /// Services in a scenario.
+    pub const MAX_SERVICES: usize = 1024;
+    /// Steps in one service's `calls` (a parallel step counts its branches).
+    pub const MAX_CALLS: usize = 64;
+    /// Regions (the failover's priority limit).
+    pub const MAX_REGIONS: usize = headroom_policy::health::MAX_PRIORITIES;
+    /// Distinct clients.
+    pub const MAX_CLIENTS: u64 = 1_000_000_000;
+    /// MMPP states.
+    pub const MAX_MMPP_STATES: usize = 64;
+    /// Surges, and faults, per scenario.
+    pub const MAX_WINDOWS: usize = 1024;
+}
+
+/// A value outside its accepted range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invalid {
+    /// Dotted, name-addressed key.
+    pub key: String,
+    /// The rejected value.
+    pub value: String,
+    /// What is accepted.
+    pub expected: String,
+    /// Another file the error is in (an empirical distribution), if not the
+    /// scenario itself.
+    pub file: Option<PathBuf>,
+    /// 1-based line in `file`, when known.
+    pub line: Option<usize>,
+}
+
+impl Invalid {
+    pub(crate) fn new(
+        key: impl Into<String>,
+        value: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> Self {
+        Invalid {
+            key: key.into(),
+            value: value.to_string(),
+            expected: expected.into(),
+            file: None,
+            line: None,
+        }
+    }
+
+    /// `` `key` = value: expected … ``
+    pub fn message(&self) -> String {
+        format!(
+            "`{}` = {}: expected {}",
+            self.key, self.value, self.expected
+        )
+    }
+}
+
+impl From<headroom_policy::ConfigError> for Invalid {
+    fn from(e: headroom_policy::ConfigError) -> Self {
+        Invalid::new(e.key(), e.value(), e.expected())
+    }
+}
+
+/// A dense service index (position in `[[services]]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceId(pub u16);
+
+impl ServiceId {
+    /// As an array index.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// A dense region index (position in `[[regions]]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RegionId(pub u8);
+
+impl RegionId {
+    /// As an array index.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// The caller name of the edge in `[policy.mesh.edges]` keys
+/// (`"edge->api"`); no service may take it.
+pub const EDGE_CALLER: &str = "edge";
+
+/// The checked model of one scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Run control.
+    pub run: RunPlan,
+    /// Traffic at the edge.
+    pub workload: WorkloadPlan,
+    /// Regions and the round-trip times between them.
+    pub network: NetworkPlan,
+    /// Services, in `[[services]]` order (index = [`ServiceId`]).
+    pub services: Vec<ServicePlan>,
+    /// The edge's rate limit, if any.
+    pub edge_rate_limit: Option<RateLimitPolicy>,
+    /// The checked `[policy]` tables.
+    pub policies: Policies,
+    /// Injected failures.
+    pub faults: Vec<FaultPlan>,
+    /// Prices; `None` without `[costs]` (every cost is then 0).
+    pub costs: Option<CostPlan>,
+    /// Objectives; `None` without `[slo]` (`slo_met` is then 0).
+    pub slo: Option<SloPlan>,
+}
+
+impl Plan {
+    /// Validates `scenario`; relative file paths inside it are resolved
+    /// against `base_dir` (the scenario file's folder).
+    pub fn new(scenario: &Scenario, base_dir: &Path) -> Result<Plan, Invalid> {
+        let run = run::plan(&scenario.run)?;
+        let network = network::plan(scenario)?;
+        let policies = scenario.policy.validate().map_err(Invalid::from)?;
+        let services = service::plan(scenario, &network, &policies, base_dir)?;
+        let workload = workload::plan(scenario, &network, &services, &policies)?;
+        check_mesh_edges(&policies, &services, &workload)?;
+        let edge_rate_limit = match scenario.edge.as_ref().and_then(|e| e.rate_limit.as_ref()) {
+            None => None,
+            Some(name) => Some(policies.rate_limits.get(name).cloned().ok_or_else(|| {
+                unknown_name(
+                    "edge.rate_limit",
+                    name,
+                    "policy.rate_limit",
+                    policies.rate_limits.keys(),
+                )
+            })?),
+        };
+        let faults = faults::plan(scenario, &network, &services, &run, base_dir)?;
+        let costs = costs::plan(scenario, &network, &services)?;
+        let slo = costs::slo_plan(scenario)?;
+        Ok(Plan {
+            run,
+            workload,
+            network,
+            services,
+            edge_rate_limit,
+            policies,
+            faults,
+            costs,
+            slo,
+        })
+    }
+
+    /// The service named `name`.
+    pub fn service_id(&self, name: &str) -> Option<ServiceId> {
+        self.services
+            .iter()
+            .position(|s| s.name == name)
+            .map(|i| ServiceId(i as u16))
+    }
+}
+
+/// Rejects a `[policy.mesh.edges."a->b"]` override for an edge that no
+/// request takes (a typo would otherwise be silently ignored).
+fn check_mesh_edges(
+    policies: &Policies,
+    services: &[ServicePlan],
+    workload: &WorkloadPlan,
+) -> Result<(), Invalid> {
+    for (caller, callee) in policies.edges.keys() {
+        let exists = if caller == EDGE_CALLER {
+            workload
+                .entries
+                .iter()
+                .any(|e| services[e.service.index()].name == *callee)
+        } else {
+            services.iter().any(|s| {
+                s.name == *caller
+                    && s.callees
+                        .iter()
+                        .any(|c| services[c.index()].name == *callee)
+            })
+        };
+        if !exists {
+            return Err(Invalid::new(
+                format!("policy.mesh.edges.\"{caller}->{callee}\""),
+                "an override",
+                format!(
+                    "an edge of the call graph: `{caller}` does not call `{callee}` (edges are \"caller->callee\" between services, or \"{EDGE_CALLER}->ENTRY\" for the edge's call to an entry service)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An error for a name that refers to nothing: lists what exists.
+pub(crate) fn unknown_name<'a>(
+    key: &str,
+    name: &str,
+    what: &str,
+    known: impl Iterator<Item = &'a String>,
+) -> Invalid {
+    let known: Vec<String> = known.map(|k| format!("{k:?}")).collect();
+    let expected = if known.is_empty() {
+        format!("the name of a `{what}` entry, but none is defined")
+    } else {
+        format!("the name of a `{what}` entry: {}", known.join(", "))
+    };
+    Invalid::new(key, format!("{name:?}"), expected)
+}
+
+/// Whether `name` is a valid component name: letters, digits, `-`, `_`.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Builds a distribution, naming `table.param` in errors.
+pub fn dist(config: &DistConfig, table: &str, base_dir: &Path) -> Result<Dist, Invalid> {
+    let named = |e: DistError| Invalid::new(format!("{table}.{}", e.param), e.value, e.expected);
+    match config {
+        DistConfig::Exponential { mean } => Dist::exponential(*mean).map_err(named),
+        DistConfig::Deterministic { mean } => Ok(Dist::deterministic(*mean)),
+        DistConfig::Uniform { min, max } => Dist::uniform(*min, *max).map_err(named),
+        DistConfig::Lognormal { mean, cv, p99 } => match (cv, p99) {
+            (Some(cv), None) => Dist::lognormal_cv(*mean, *cv).map_err(named),
+            (None, Some(p99)) => Dist::lognormal_p99(*mean, *p99).map_err(named),
+            (Some(cv), Some(_)) => Err(Invalid::new(
+                format!("{table}.cv"),
+                cv,
+                "either `cv` or `p99`, not both",
+            )),
+            (None, None) => Err(Invalid::new(
+                format!("{table}.cv"),
+                "missing",
+                "`cv = F` (coefficient of variation) or `p99 = D` for a lognormal",
+            )),
+        },
+        DistConfig::Pareto { mean, shape } => Dist::pareto(*mean, *shape).map_err(named),
+        DistConfig::Empirical { path } => {
+            let full = base_dir.join(path);
+            let values = read_empirical(&full, &format!("{table}.path"))?;
+            Dist::empirical(values).map_err(named)
+        }
+    }
+}
+
+/// A fixed duration or a distribution, as a distribution.
+pub(crate) fn dist_or_span(
+    config: &DistOrSpan,
+    table: &str,
+    base_dir: &Path,
+) -> Result<Dist, Invalid> {
+    match config {
+        DistOrSpan::Fixed(span) => Ok(Dist::deterministic(*span)),
+        DistOrSpan::Dist(d) => dist(d, table, base_dir),
+    }
+}
+
+/// Reads an empirical distribution file: one duration string per line, `#`
+/// comments and blank lines ignored.
+fn read_empirical(path: &Path, key: &str) -> Result<Vec<Span>, Invalid> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Invalid::new(
+            key,
+            path.display(),
+            format!("a readable file of duration strings, one per line ({e})"),
+        )
+    })?;
+    let mut values = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let span = Span::parse(line).map_err(|_| Invalid {
+            key: key.to_owned(),
+            value: format!("{line:?}"),
+            expected: headroom_policy::time::ParseSpanError::ACCEPTED.to_owned(),
+            file: Some(path.to_owned()),
+            line: Some(i + 1),
+        })?;
+        if values.len() == limits::MAX_EMPIRICAL_VALUES {
+            return Err(Invalid {
+                key: key.to_owned(),
+                value: format!("more than {} values", limits::MAX_EMPIRICAL_VALUES),
+                expected: format!("at most {} values", limits::MAX_EMPIRICAL_VALUES),
+                file: Some(path.to_owned()),
+                line: Some(i + 1),
+            });
+        }
+        values.push(span);
+    }
+    Ok(values)
+}

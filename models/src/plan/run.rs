@@ -1,0 +1,173 @@
+//! Checked `[run]`.
+
+use headroom_sim::{Span, Timestamp};
+
+use super::{Invalid, limits};
+use crate::scenario::{Replications, RunConfig, Warmup};
+
+/// Checked `[run]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunPlan {
+    /// Arrivals happen in `[0, duration)`; requests in flight at `duration`
+    /// are drained (served to completion) so every arrival ends exactly once.
+    pub duration: Span,
+    /// Requests arriving before this are excluded from statistics (0 with
+    /// `warmup = "auto"`: the truncation is chosen after the run).
+    pub warmup: Span,
+    /// `warmup = "auto"`: keep per-interval statistics so the truncation can
+    /// be chosen per replication (MSER-5) after the run.
+    pub auto_warmup: bool,
+    /// Replications to run: the fixed count, or the adaptive maximum.
+    pub replications: u32,
+    /// Stop-on-precision settings, with `replications = { min, max,
+    /// precision }`.
+    pub adaptive: Option<AdaptiveReplications>,
+    /// Root seed.
+    pub seed: u64,
+    /// Time-series interval.
+    pub interval: Span,
+    /// Limit on requests in flight.
+    pub max_in_flight: u64,
+}
+
+/// `replications = { min, max, precision }`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdaptiveReplications {
+    /// Replications always run.
+    pub min: u32,
+    /// Target relative 95 % CI half-width.
+    pub precision: f64,
+}
+
+impl RunPlan {
+    /// End of the warm-up, as an instant.
+    pub fn warmup_end(&self) -> Timestamp {
+        Timestamp::ZERO + self.warmup
+    }
+
+    /// End of arrivals, as an instant.
+    pub fn end(&self) -> Timestamp {
+        Timestamp::ZERO + self.duration
+    }
+
+    /// The measured window (duration minus warm-up).
+    pub fn measured(&self) -> Span {
+        self.duration - self.warmup
+    }
+
+    /// Number of time-series intervals.
+    pub fn intervals(&self) -> u64 {
+        self.duration.as_nanos().div_ceil(self.interval.as_nanos())
+    }
+}
+
+pub(super) fn plan(run: &RunConfig) -> Result<RunPlan, Invalid> {
+    if run.duration.is_zero() {
+        return Err(Invalid::new(
+            "run.duration",
+            run.duration,
+            "a positive duration such as \"1h\"",
+        ));
+    }
+    let (warmup, auto_warmup) = match run.warmup {
+        Warmup::Fixed(w) if w >= run.duration => {
+            return Err(Invalid::new(
+                "run.warmup",
+                w,
+                format!(
+                    "a duration shorter than `run.duration` ({}), or \"auto\"",
+                    run.duration
+                ),
+            ));
+        }
+        Warmup::Fixed(w) => (w, false),
+        Warmup::Auto => (Span::ZERO, true),
+    };
+    let in_range = |n: u32| (1..=limits::MAX_REPLICATIONS).contains(&n);
+    let (replications, adaptive) = match run.replications {
+        Replications::Fixed(n) if in_range(n) => (n, None),
+        Replications::Fixed(n) => {
+            return Err(Invalid::new(
+                "run.replications",
+                n,
+                format!(
+                    "an integer from 1 to {}, or {{ min, max, precision }}",
+                    limits::MAX_REPLICATIONS
+                ),
+            ));
+        }
+        Replications::Adaptive {
+            min,
+            max,
+            precision,
+        } => {
+            if !(2..=limits::MAX_REPLICATIONS).contains(&min) {
+                return Err(Invalid::new(
+                    "run.replications.min",
+                    min,
+                    format!(
+                        "an integer from 2 to {} (a confidence interval needs two replications)",
+                        limits::MAX_REPLICATIONS
+                    ),
+                ));
+            }
+            if !(min..=limits::MAX_REPLICATIONS).contains(&max) {
+                return Err(Invalid::new(
+                    "run.replications.max",
+                    max,
+                    format!(
+                        "an integer from `min` ({min}) to {}",
+                        limits::MAX_REPLICATIONS
+                    ),
+                ));
+            }
+            if !(precision.is_finite() && precision > 0.0 && precision < 1.0) {
+                return Err(Invalid::new(
+                    "run.replications.precision",
+                    precision,
+                    "a relative half-width in (0, 1), e.g. 0.05 for ±5 %",
+                ));
+            }
+            (max, Some(AdaptiveReplications { min, precision }))
+        }
+    };
+    if run.timeseries_interval.is_zero() {
+        return Err(Invalid::new(
+            "run.timeseries_interval",
+            run.timeseries_interval,
+            "a positive duration",
+        ));
+    }
+    let intervals = run
+        .duration
+        .as_nanos()
+        .div_ceil(run.timeseries_interval.as_nanos());
+    if intervals > limits::MAX_INTERVALS {
+        return Err(Invalid::new(
+            "run.timeseries_interval",
+            run.timeseries_interval,
+            format!(
+                "an interval giving at most {} rows per replication (duration {} / interval = {intervals})",
+                limits::MAX_INTERVALS,
+                run.duration
+            ),
+        ));
+    }
+    if !(1..=limits::MAX_IN_FLIGHT).contains(&run.max_in_flight) {
+        return Err(Invalid::new(
+            "run.max_in_flight",
+            run.max_in_flight,
+            format!("an integer from 1 to {}", limits::MAX_IN_FLIGHT),
+        ));
+    }
+    Ok(RunPlan {
+        duration: run.duration,
+        warmup,
+        auto_warmup,
+        replications,
+        adaptive,
+        seed: run.seed,
+        interval: run.timeseries_interval,
+        max_in_flight: run.max_in_flight,
+    })
+}

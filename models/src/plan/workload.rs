@@ -1,0 +1,395 @@
+//! Checked `[workload]`: the arrival process, surges, clients, origins,
+//! sizes and entry services.
+
+use headroom_policy::Policies;
+use headroom_policy::tables::EdgePolicy;
+use headroom_sim::{Span, Timestamp};
+
+use super::network::NetworkPlan;
+use super::service::ServicePlan;
+use super::{EDGE_CALLER, Invalid, ServiceId, limits};
+use crate::scenario::{ArrivalsConfig, EntryConfig, Popularity, Scenario};
+
+/// Checked workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkloadPlan {
+    /// The base arrival process.
+    pub arrivals: ArrivalPlan,
+    /// Rate multipliers over windows.
+    pub surges: Vec<Surge>,
+    /// How requests spread over clients.
+    pub clients: PopularityPlan,
+    /// Cumulative origin weights per region (last = 1).
+    pub origin_cdf: Vec<f64>,
+    /// Bytes per request.
+    pub request_bytes: u64,
+    /// Bytes per response.
+    pub response_bytes: u64,
+    /// Entry services with cumulative weights (last = 1) and the edge's mesh
+    /// policy towards each.
+    pub entries: Vec<Entry>,
+}
+
+/// One entry service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// The service.
+    pub service: ServiceId,
+    /// Cumulative weight.
+    pub cdf: f64,
+    /// The mesh policy of the call from the edge (`"edge->NAME"`).
+    pub policy: EdgePolicy,
+}
+
+/// A checked arrival process.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArrivalPlan {
+    /// Poisson at `rate` per second.
+    Poisson {
+        /// Requests per second.
+        rate: f64,
+    },
+    /// Sinusoidal non-homogeneous Poisson.
+    Diurnal {
+        /// Mean rate per second.
+        mean: f64,
+        /// Relative amplitude `a` in [0, 1).
+        amplitude: f64,
+        /// Cycle length.
+        period: Span,
+        /// Cycle shift.
+        phase: Span,
+    },
+    /// Markov-modulated Poisson.
+    Mmpp {
+        /// Rate per state, per second.
+        rates: Vec<f64>,
+        /// Mean holding time per state.
+        holding: Vec<Span>,
+    },
+}
+
+impl ArrivalPlan {
+    /// The largest rate the base process reaches, per second.
+    pub fn peak_rate(&self) -> f64 {
+        match self {
+            ArrivalPlan::Poisson { rate } => *rate,
+            ArrivalPlan::Diurnal {
+                mean, amplitude, ..
+            } => mean * (1.0 + amplitude),
+            ArrivalPlan::Mmpp { rates, .. } => rates.iter().copied().fold(0.0, f64::max),
+        }
+    }
+}
+
+/// A surge window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Surge {
+    /// Start.
+    pub start: Timestamp,
+    /// End (exclusive).
+    pub end: Timestamp,
+    /// Rate multiplier.
+    pub multiplier: f64,
+}
+
+/// How draws spread over `count` items (numbered 0..count).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PopularityPlan {
+    /// Items.
+    pub count: u64,
+    /// Zipf exponent; `None` = uniform.
+    pub zipf_s: Option<f64>,
+}
+
+pub(super) fn plan(
+    scenario: &Scenario,
+    network: &NetworkPlan,
+    services: &[ServicePlan],
+    policies: &Policies,
+) -> Result<WorkloadPlan, Invalid> {
+    let w = &scenario.workload;
+    let arrivals = arrivals(&w.arrivals)?;
+    if w.surges.len() > limits::MAX_WINDOWS {
+        return Err(Invalid::new(
+            "workload.surges",
+            format!("{} surges", w.surges.len()),
+            format!("at most {}", limits::MAX_WINDOWS),
+        ));
+    }
+    let mut surges = Vec::with_capacity(w.surges.len());
+    let mut peak_multiplier = 1.0;
+    for (i, s) in w.surges.iter().enumerate() {
+        let key = |k: &str| format!("workload.surges.{i}.{k}");
+        if s.at >= scenario.run.duration {
+            return Err(Invalid::new(
+                key("at"),
+                s.at,
+                format!(
+                    "a start before the end of arrivals (`run.duration` = {})",
+                    scenario.run.duration
+                ),
+            ));
+        }
+        if s.duration.is_zero() {
+            return Err(Invalid::new(
+                key("duration"),
+                s.duration,
+                "a positive duration",
+            ));
+        }
+        if !(s.multiplier.is_finite() && s.multiplier > 0.0) {
+            return Err(Invalid::new(
+                key("multiplier"),
+                s.multiplier,
+                "a finite number > 0 (5.0 = five times the rate)",
+            ));
+        }
+        peak_multiplier *= s.multiplier.max(1.0);
+        surges.push(Surge {
+            start: Timestamp::ZERO + s.at,
+            end: Timestamp::ZERO + s.at + s.duration,
+            multiplier: s.multiplier,
+        });
+    }
+    let peak = arrivals.peak_rate() * peak_multiplier;
+    if peak > limits::MAX_RATE {
+        return Err(Invalid::new(
+            "workload.arrivals",
+            format!("a peak rate of {peak:e}/s with surges"),
+            format!(
+                "a peak rate of at most {:e} requests per second",
+                limits::MAX_RATE
+            ),
+        ));
+    }
+    let clients = popularity(
+        "workload.clients",
+        w.clients.count,
+        w.clients.popularity,
+        w.clients.s,
+        limits::MAX_CLIENTS,
+    )?;
+    let mut origin = vec![0.0; network.regions.len()];
+    if w.origin.is_empty() {
+        origin.fill(1.0);
+    } else {
+        for (name, &weight) in &w.origin {
+            let key = format!("workload.origin.{name}");
+            let id = network.resolve(&key, name)?;
+            if !(weight.is_finite() && weight >= 0.0) {
+                return Err(Invalid::new(key, weight, "a finite weight >= 0"));
+            }
+            origin[id.index()] = weight;
+        }
+    }
+    let origin_cdf = cdf(&origin).ok_or_else(|| {
+        Invalid::new(
+            "workload.origin",
+            "weights summing to 0",
+            "at least one region with a weight > 0",
+        )
+    })?;
+    let mut entry_weights: Vec<(ServiceId, f64)> = match &w.entry {
+        None => vec![(ServiceId(0), 1.0)],
+        Some(EntryConfig::Service(name)) => vec![(resolve(services, "workload.entry", name)?, 1.0)],
+        Some(EntryConfig::Mix(mix)) => {
+            let mut v = Vec::with_capacity(mix.len());
+            for (name, &weight) in mix {
+                let key = format!("workload.entry.{name}");
+                let id = resolve(services, &key, name)?;
+                if !(weight.is_finite() && weight >= 0.0) {
+                    return Err(Invalid::new(key, weight, "a finite weight >= 0"));
+                }
+                v.push((id, weight));
+            }
+            v
+        }
+    };
+    entry_weights.sort_by_key(|(id, _)| *id);
+    let weights: Vec<f64> = entry_weights.iter().map(|(_, w)| *w).collect();
+    let entry_cdf = cdf(&weights).ok_or_else(|| {
+        Invalid::new(
+            "workload.entry",
+            "weights summing to 0",
+            "at least one service with a weight > 0",
+        )
+    })?;
+    let entries = entry_weights
+        .iter()
+        .zip(entry_cdf)
+        .map(|(&(service, _), cdf)| Entry {
+            service,
+            cdf,
+            policy: policies
+                .edge(EDGE_CALLER, &services[service.index()].name)
+                .clone(),
+        })
+        .collect();
+    Ok(WorkloadPlan {
+        arrivals,
+        surges,
+        clients,
+        origin_cdf,
+        request_bytes: w.request_size.get(),
+        response_bytes: w.response_size.get(),
+        entries,
+    })
+}
+
+fn resolve(services: &[ServicePlan], key: &str, name: &str) -> Result<ServiceId, Invalid> {
+    services
+        .iter()
+        .position(|s| s.name == name)
+        .map(|i| ServiceId(i as u16))
+        .ok_or_else(|| {
+            super::unknown_name(key, name, "[[services]]", services.iter().map(|s| &s.name))
+        })
+}
+
+/// Cumulative weights ending at exactly 1, or `None` if they sum to 0.
+fn cdf(weights: &[f64]) -> Option<Vec<f64>> {
+    let total: f64 = weights.iter().sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let mut acc = 0.0;
+    let mut out: Vec<f64> = weights
+        .iter()
+        .map(|w| {
+            acc += w;
+            acc / total
+        })
+        .collect();
+    // The last positive weight's entry closes the distribution exactly.
+    if let Some(last) = weights.iter().rposition(|&w| w > 0.0) {
+        out[last..].fill(1.0);
+    }
+    Some(out)
+}
+
+fn arrivals(a: &ArrivalsConfig) -> Result<ArrivalPlan, Invalid> {
+    let rate_ok = |r: f64| r.is_finite() && r > 0.0 && r <= limits::MAX_RATE;
+    let rate_expected = format!(
+        "a number of requests per second > 0 and <= {:e}",
+        limits::MAX_RATE
+    );
+    match a {
+        ArrivalsConfig::Poisson { rate } => {
+            if !rate_ok(*rate) {
+                return Err(Invalid::new("workload.arrivals.rate", rate, rate_expected));
+            }
+            Ok(ArrivalPlan::Poisson { rate: *rate })
+        }
+        ArrivalsConfig::Diurnal {
+            mean,
+            peak_to_trough,
+            period,
+            phase,
+        } => {
+            if !rate_ok(*mean) {
+                return Err(Invalid::new("workload.arrivals.mean", mean, rate_expected));
+            }
+            if !(peak_to_trough.is_finite() && *peak_to_trough >= 1.0) {
+                return Err(Invalid::new(
+                    "workload.arrivals.peak_to_trough",
+                    peak_to_trough,
+                    "a finite ratio >= 1 (3.0 = the peak is three times the trough)",
+                ));
+            }
+            if period.is_zero() {
+                return Err(Invalid::new(
+                    "workload.arrivals.period",
+                    period,
+                    "a positive duration such as \"24h\"",
+                ));
+            }
+            Ok(ArrivalPlan::Diurnal {
+                mean: *mean,
+                amplitude: (peak_to_trough - 1.0) / (peak_to_trough + 1.0),
+                period: *period,
+                phase: *phase,
+            })
+        }
+        ArrivalsConfig::Mmpp { states } => {
+            if !(2..=limits::MAX_MMPP_STATES).contains(&states.len()) {
+                return Err(Invalid::new(
+                    "workload.arrivals.states",
+                    format!("{} states", states.len()),
+                    format!("2 to {} states", limits::MAX_MMPP_STATES),
+                ));
+            }
+            let mut rates = Vec::with_capacity(states.len());
+            let mut holding = Vec::with_capacity(states.len());
+            for (i, s) in states.iter().enumerate() {
+                if !(s.rate.is_finite() && s.rate >= 0.0 && s.rate <= limits::MAX_RATE) {
+                    return Err(Invalid::new(
+                        format!("workload.arrivals.states.{i}.rate"),
+                        s.rate,
+                        format!("a rate >= 0 and <= {:e} per second", limits::MAX_RATE),
+                    ));
+                }
+                if s.holding.is_zero() {
+                    return Err(Invalid::new(
+                        format!("workload.arrivals.states.{i}.holding"),
+                        s.holding,
+                        "a positive mean holding time",
+                    ));
+                }
+                rates.push(s.rate);
+                holding.push(s.holding);
+            }
+            if rates.iter().all(|&r| r == 0.0) {
+                return Err(Invalid::new(
+                    "workload.arrivals.states",
+                    "every rate 0",
+                    "at least one state with a rate > 0",
+                ));
+            }
+            Ok(ArrivalPlan::Mmpp { rates, holding })
+        }
+    }
+}
+
+/// Checks a `{ count, popularity, s }` table.
+pub(crate) fn popularity(
+    table: &str,
+    count: u64,
+    popularity: Popularity,
+    s: Option<f64>,
+    max: u64,
+) -> Result<PopularityPlan, Invalid> {
+    if !(1..=max).contains(&count) {
+        return Err(Invalid::new(
+            format!("{table}.count"),
+            count,
+            format!("an integer from 1 to {max}"),
+        ));
+    }
+    let zipf_s = match (popularity, s) {
+        (Popularity::Uniform, None) => None,
+        (Popularity::Uniform, Some(s)) => {
+            return Err(Invalid::new(
+                format!("{table}.s"),
+                s,
+                "no `s` with `popularity = \"uniform\"` (it is the Zipf exponent)",
+            ));
+        }
+        (Popularity::Zipf, Some(s)) if s.is_finite() && s > 0.0 && s <= 10.0 => Some(s),
+        (Popularity::Zipf, Some(s)) => {
+            return Err(Invalid::new(
+                format!("{table}.s"),
+                s,
+                "a Zipf exponent > 0 and <= 10",
+            ));
+        }
+        (Popularity::Zipf, None) => {
+            return Err(Invalid::new(
+                format!("{table}.s"),
+                "missing",
+                "`s = F`, the Zipf exponent (> 0), with `popularity = \"zipf\"`",
+            ));
+        }
+    };
+    Ok(PopularityPlan { count, zipf_s })
+}

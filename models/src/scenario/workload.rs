@@ -1,0 +1,159 @@
+//! `[workload]`: the traffic offered at the edge: the arrival process,
+//! surges, clients, origin regions, sizes and the entry service(s).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use headroom_sim::Span;
+
+use crate::units::Bytes;
+
+/// `[workload]`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadConfig {
+    /// The arrival process.
+    pub arrivals: ArrivalsConfig,
+    /// `[[workload.surges]]`: windows in which the arrival rate is
+    /// multiplied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub surges: Vec<SurgeConfig>,
+    /// Who sends the requests (for per-client rate limits). Default 1000
+    /// clients, uniform.
+    #[serde(default)]
+    pub clients: ClientsConfig,
+    /// Where clients are: region name -> weight. Default: equal weights over
+    /// every region.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub origin: BTreeMap<String, f64>,
+    /// Bytes sent with each request (egress cost). Default `"1KB"`.
+    #[serde(default = "default_request_size")]
+    pub request_size: Bytes,
+    /// Bytes returned with each response (egress cost). Default `"10KB"`.
+    #[serde(default = "default_response_size")]
+    pub response_size: Bytes,
+    /// The service clients call: a name, or a mix `{ api = 0.9, auth = 0.1 }`
+    /// of weights. Default: the first service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<EntryConfig>,
+}
+
+fn default_request_size() -> Bytes {
+    Bytes::new(1_000)
+}
+fn default_response_size() -> Bytes {
+    Bytes::new(10_000)
+}
+
+/// `workload.arrivals`, tagged by `process`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "process", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ArrivalsConfig {
+    /// Poisson arrivals: exponential inter-arrival times.
+    Poisson {
+        /// Mean arrival rate, requests per second (> 0).
+        rate: f64,
+    },
+    /// A non-homogeneous Poisson process with a sinusoidal daily rate:
+    /// `rate(t) = mean × (1 + a × sin(2π (t − phase) / period))` with
+    /// `a = (peak_to_trough − 1) / (peak_to_trough + 1)`, so the peak rate
+    /// is `peak_to_trough` times the trough rate.
+    Diurnal {
+        /// Mean rate, requests per second.
+        mean: f64,
+        /// Peak rate over trough rate (>= 1).
+        peak_to_trough: f64,
+        /// Length of one cycle. Default `"24h"`.
+        #[serde(default = "default_period")]
+        period: Span,
+        /// Shift of the cycle: the rate crosses the mean upwards at `phase`.
+        /// Default `"0s"`.
+        #[serde(default)]
+        phase: Span,
+    },
+    /// A Markov-modulated Poisson process: the process stays in a state for
+    /// an exponential holding time (mean `holding`) and arrivals are Poisson
+    /// at the state's rate; on leaving a state it moves to each other state
+    /// with equal probability. Starts in the first state.
+    Mmpp {
+        /// The states (2..=64).
+        states: Vec<MmppStateConfig>,
+    },
+}
+
+fn default_period() -> Span {
+    Span::from_secs(86_400)
+}
+
+/// One MMPP state.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MmppStateConfig {
+    /// Arrival rate in this state, requests per second (>= 0).
+    pub rate: f64,
+    /// Mean time spent in this state (> 0).
+    pub holding: Span,
+}
+
+/// `[[workload.surges]]`: `rate × multiplier` in `[at, at + duration)`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SurgeConfig {
+    /// Start.
+    pub at: Span,
+    /// Length (> 0).
+    pub duration: Span,
+    /// Rate multiplier (> 0; overlapping surges multiply).
+    pub multiplier: f64,
+}
+
+/// `workload.clients`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientsConfig {
+    /// Distinct clients (1..=10^9). Default 1000.
+    #[serde(default = "default_clients")]
+    pub count: u64,
+    /// How requests spread over clients. Default `"uniform"`.
+    #[serde(default)]
+    pub popularity: Popularity,
+    /// Zipf exponent (> 0), required with `popularity = "zipf"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s: Option<f64>,
+}
+
+fn default_clients() -> u64 {
+    1000
+}
+
+impl Default for ClientsConfig {
+    fn default() -> Self {
+        ClientsConfig {
+            count: default_clients(),
+            popularity: Popularity::Uniform,
+            s: None,
+        }
+    }
+}
+
+/// How draws spread over `count` items.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Popularity {
+    /// Every item equally likely.
+    #[default]
+    Uniform,
+    /// Item k (1-based) with probability proportional to `1 / k^s`.
+    Zipf,
+}
+
+/// `workload.entry`: one service, or a weighted mix.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum EntryConfig {
+    /// Every request enters at this service.
+    Service(String),
+    /// Service name -> weight.
+    Mix(BTreeMap<String, f64>),
+}
