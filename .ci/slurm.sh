@@ -57,7 +57,9 @@ PartitionName=ci Nodes=${host} Default=YES MaxTime=INFINITE State=UP
 CONF
 # Debian's packages may look for the file under /etc/slurm-llnl too.
 mkdir -p /etc/slurm-llnl && ln -sf /etc/slurm/slurm.conf /etc/slurm-llnl/slurm.conf
-printf 'CgroupPlugin=disabled\n' > /etc/slurm/cgroup.conf
+# No cgroup.conf: Slurm 22.05 has no "disabled" cgroup plugin, and its
+# default (cgroup/v1 probing) starts fine with proctrack/linuxproc.
+rm -f /etc/slurm/cgroup.conf
 
 pgrep -x slurmctld >/dev/null || slurmctld
 pgrep -x slurmd >/dev/null || slurmd

@@ -24,14 +24,26 @@ fn a_three_task_slurm_array_merges_to_the_local_sweep_byte_for_byte() {
     let dir = tempdir("slurm_array");
     let local = dir.join("local");
     let o = Command::new(bin)
-        .args(["sweep", scenario.to_str().unwrap(), "--out", local.to_str().unwrap(), "--quiet"])
+        .args([
+            "sweep",
+            scenario.to_str().unwrap(),
+            "--out",
+            local.to_str().unwrap(),
+            "--quiet",
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     let shards = dir.join("shards");
     let o = Command::new("sbatch")
-        .args(["--array=1-3", "--cpus-per-task=1", "--wait", "--chdir", dir.to_str().unwrap()])
+        .args([
+            "--array=1-3",
+            "--cpus-per-task=1",
+            "--wait",
+            "--chdir",
+            dir.to_str().unwrap(),
+        ])
         .arg(root.join("deploy/slurm/sweep.sbatch"))
         .env("HEADROOM", bin)
         .env("SCENARIO", &scenario)
@@ -53,7 +65,11 @@ fn a_three_task_slurm_array_merges_to_the_local_sweep_byte_for_byte() {
     let mut parts: Vec<PathBuf> = (1..=3).map(|k| shards.join(format!("shard-{k}"))).collect();
     for p in &parts {
         let manifest = std::fs::read_to_string(p.join("manifest.json")).unwrap();
-        assert!(manifest.contains("\"count\": 3"), "{}: {manifest}", p.display());
+        assert!(
+            manifest.contains("\"count\": 3"),
+            "{}: {manifest}",
+            p.display()
+        );
     }
     parts.reverse();
     let merged = dir.join("merged");
@@ -62,14 +78,21 @@ fn a_three_task_slurm_array_merges_to_the_local_sweep_byte_for_byte() {
     for p in &parts {
         merge.arg(p);
     }
-    let o = merge.args(["--out", merged.to_str().unwrap(), "--quiet"]).output().unwrap();
+    let o = merge
+        .args(["--out", merged.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut compared = 0;
     for entry in std::fs::read_dir(&local).unwrap() {
         let name = entry.unwrap().file_name();
         let a = std::fs::read(local.join(&name)).unwrap();
         let b = std::fs::read(merged.join(&name)).unwrap_or_default();
-        assert!(a == b, "{} differs between the local sweep and the Slurm array", name.to_string_lossy());
+        assert!(
+            a == b,
+            "{} differs between the local sweep and the Slurm array",
+            name.to_string_lossy()
+        );
         compared += 1;
     }
     assert!(compared >= 8, "compared {compared} files");
