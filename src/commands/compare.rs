@@ -129,8 +129,8 @@ fn render(t: &Table, a: &str, b: &str, reps: u32, seed: u64) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<22} {:>13} {:>13} {:>13} {:>11} {:>13}  {}",
-        "metric", "A", "B", "B - A", "± paired", "± unpaired", "differs"
+        "{:<22} {:>13} {:>13} {:>13} {:>11} {:>13}  differs",
+        "metric", "A", "B", "B - A", "± paired", "± unpaired"
     );
     for row in &t.rows {
         let x = |i: usize| crate::planner::table::number(&row[i]);

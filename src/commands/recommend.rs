@@ -100,8 +100,8 @@ pub fn table(a: &Analysis<'_>) -> String {
     }
     let _ = writeln!(
         s,
-        "{:>5} {:>6}  {:>22}  {:>18}  {:>20}  {}",
-        "rank", "point", "cost_per_month_usd", "latency_p99_ms", "availability", "SLO"
+        "{:>5} {:>6}  {:>22}  {:>18}  {:>20}  SLO",
+        "rank", "point", "cost_per_month_usd", "latency_p99_ms", "availability"
     );
     let order = a.ranking.qualifying.iter().map(|&i| (i, true));
     let rest = a.ranking.failing.iter().map(|&i| (i, false));

@@ -150,7 +150,7 @@ pub fn charts(d: &PlotData<'_>) -> (Vec<Chart>, Vec<String>) {
 }
 
 /// Rows of `table` for point `focus`, grouped by replication (in order).
-fn by_replication<'t>(table: &'t Table, focus: usize) -> Vec<Vec<&'t Vec<String>>> {
+fn by_replication(table: &Table, focus: usize) -> Vec<Vec<&Vec<String>>> {
     let key = focus.to_string();
     let mut groups: Vec<(String, Vec<&Vec<String>>)> = Vec::new();
     for row in table.rows.iter().filter(|r| r[0] == key) {
