@@ -25,6 +25,23 @@ pub enum Command {
     Check(CheckArgs),
     /// Trace tools: inspect, convert, cache miss ratios, fit a workload.
     Trace(TraceArgs),
+    /// Run every point of the scenario's [sweep] table x its replications in
+    /// parallel; write runs, points, frontier, recommendation.toml,
+    /// summary.md and manifest.json (with --shard: one shard's raw results).
+    Sweep(SweepArgs),
+    /// Merge the folders of a sharded sweep into the sweep's outputs,
+    /// byte-identical to running it unsharded.
+    Merge(MergeArgs),
+    /// Re-rank a finished sweep under another SLO (no re-run); write
+    /// recommendation.toml and print the ranking.
+    Recommend(RecommendArgs),
+    /// Draw PNG and SVG charts of a finished run or sweep.
+    Plot(PlotArgs),
+    /// Run two scenarios with common random numbers and print each metric's
+    /// paired difference B - A with its 95 % confidence interval.
+    Compare(CompareArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
 }
 
 /// `headroom trace`.
@@ -154,6 +171,9 @@ pub struct RunArgs {
     /// Worker threads; 0 = one per core. Results do not depend on it.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
+    /// Also draw PNG and SVG charts (as `headroom plot`).
+    #[arg(long)]
+    pub plots: bool,
     /// No progress bar and no summary table.
     #[arg(long, short)]
     pub quiet: bool,
@@ -167,4 +187,135 @@ pub struct CheckArgs {
     /// Override a scenario value, as for `run`.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
+}
+
+/// `headroom sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The scenario file (TOML) with a [sweep] table.
+    pub scenario: PathBuf,
+    /// Output folder [default: out/<stem>-sweep, or
+    /// out/<stem>-sweep/shard-K-of-N for a shard].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run shard K of N (1-based) of the points. Without it, a Slurm array
+    /// task (SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT or _MIN/_MAX)
+    /// or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX with --shards)
+    /// picks its shard from the environment.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Number of shards, with JOB_COMPLETION_INDEX (Kubernetes Indexed Job).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// Root seed (overrides `run.seed`).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Replications per point (overrides `sweep.replications` and
+    /// `run.replications`).
+    #[arg(long, value_name = "N")]
+    pub replications: Option<u32>,
+    /// Override a scenario value before the sweep's values are applied, as
+    /// for `run`. Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// p99 latency objective, e.g. 25ms (overrides the scenario's [slo]).
+    #[arg(long, value_name = "DURATION")]
+    pub slo_p99: Option<String>,
+    /// Availability objective, a fraction such as 0.999 (overrides the
+    /// scenario's [slo]).
+    #[arg(long, value_name = "FRACTION")]
+    pub slo_availability: Option<f64>,
+    /// Table format of the outputs.
+    #[arg(long, value_enum, default_value_t = crate::planner::format::Format::Csv)]
+    pub format: crate::planner::format::Format,
+    /// Also draw PNG and SVG charts (as `headroom plot`).
+    #[arg(long)]
+    pub plots: bool,
+    /// Worker threads; 0 = one per core. Results do not depend on it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// No progress bar and no summary table.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `headroom merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shard folders (every shard of one sweep, in any order).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Also draw PNG and SVG charts (as `headroom plot`).
+    #[arg(long)]
+    pub plots: bool,
+    /// No summary table.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `headroom recommend`.
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// A finished (or merged) sweep's output folder.
+    pub dir: PathBuf,
+    /// p99 latency objective, e.g. 25ms.
+    #[arg(long, value_name = "DURATION")]
+    pub slo_p99: Option<String>,
+    /// Availability objective, a fraction such as 0.999.
+    #[arg(long, value_name = "FRACTION")]
+    pub slo_availability: Option<f64>,
+    /// Where to write the recommendation [default: DIR/recommendation.toml].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `headroom plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// A run's or a (merged) sweep's output folder.
+    pub dir: PathBuf,
+    /// Where to write the charts [default: DIR].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print nothing.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `headroom compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Scenario A (the baseline).
+    pub a: PathBuf,
+    /// Scenario B.
+    pub b: PathBuf,
+    /// Root seed of both [default: A's `run.seed`].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Paired replications [default: A's `run.replications`].
+    #[arg(long, value_name = "N")]
+    pub replications: Option<u32>,
+    /// Override a value in both scenarios. Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// Also write compare.csv into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Worker threads; 0 = one per core. Results do not depend on it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `headroom completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }

@@ -5,6 +5,8 @@
 mod cli;
 mod commands;
 mod output;
+mod planner;
+mod plot;
 mod progress;
 
 use std::process::ExitCode;
@@ -32,6 +34,16 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Trace(args) => commands::trace::run(args),
+        Command::Sweep(args) => commands::sweep::run(args),
+        Command::Merge(args) => commands::merge::run(args),
+        Command::Recommend(args) => commands::recommend::run(args),
+        Command::Plot(args) => commands::plot::run(args),
+        Command::Compare(args) => commands::compare::run(args),
+        Command::Completions(args) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut cmd, "headroom", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -51,5 +63,6 @@ fn is_input_error(err: &anyhow::Error) -> bool {
         e.is::<InputError>()
             || e.is::<headroom_models::ScenarioError>()
             || e.is::<headroom_traces::TraceError>()
+            || e.is::<headroom_models::sweep::SweepError>()
     })
 }

@@ -159,6 +159,46 @@ fn number(x: f64) -> String {
     }
 }
 
+/// An error unless `dir` is a folder or does not exist yet.
+pub fn check_out_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(crate::InputError(format!(
+            "--out {}: exists and is not a folder; give a folder path",
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// [`write_atomically`] for owned names.
+pub fn write_owned(dir: &Path, files: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+    let borrowed: Vec<(&str, Vec<u8>)> =
+        files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    write_atomically(dir, &borrowed)
+}
+
+/// Writes `files` into `dir` and removes any of `optional` that this run
+/// did not produce (a stale `recommendation.toml` from an earlier sweep
+/// must not survive one that found no recommendation).
+pub fn replace_outputs(
+    dir: &Path,
+    files: &[(String, Vec<u8>)],
+    optional: &[&str],
+) -> anyhow::Result<()> {
+    write_owned(dir, files)?;
+    for name in optional {
+        if !files.iter().any(|(n, _)| n == name) {
+            let path = dir.join(name);
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove the stale {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes `files` (name, contents) into `dir`, creating it, each through a
 /// temporary file renamed into place.
 pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {

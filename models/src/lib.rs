@@ -11,6 +11,7 @@ pub mod load;
 pub mod plan;
 pub mod report;
 pub mod scenario;
+pub mod sweep;
 pub mod units;
 
 pub use engine::{RunError, run_replication};

@@ -18,6 +18,7 @@ struct RunPlan {
     loaded: Loaded,
     out: PathBuf,
     threads: Threads,
+    plots: bool,
     quiet: bool,
     /// The flags that reproduce this run, for error messages.
     reproduce: String,
@@ -58,6 +59,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut all: Vec<(&str, Vec<u8>)> = files.into_iter().collect();
     all.push(("manifest.json", manifest));
     output::write_atomically(&plan.out, &all)?;
+    if plan.plots {
+        crate::commands::plot::plot_dir(&plan.out, &plan.out, plan.quiet)?;
+    }
     if !plan.quiet {
         println!(
             "{}: {} replications × {} (warm-up {} excluded), seed {}",
@@ -108,12 +112,14 @@ fn plan(args: RunArgs) -> anyhow::Result<RunPlan> {
         loaded,
         out,
         threads: Threads::from_count(args.threads),
+        plots: args.plots,
         quiet: args.quiet,
         reproduce,
     })
 }
 
-fn default_out(scenario: &Path) -> PathBuf {
+/// `out/<scenario file stem>`.
+pub fn default_out(scenario: &Path) -> PathBuf {
     let stem = scenario
         .file_stem()
         .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());

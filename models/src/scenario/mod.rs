@@ -73,6 +73,9 @@ pub struct Scenario {
     /// `[slo]`: the objectives `slo_met` checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloConfig>,
+    /// `[sweep]`: parameters to vary for `headroom sweep` (ignored by `run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<crate::sweep::SweepConfig>,
 }
 
 fn is_default_policy(p: &PolicyConfig) -> bool {

@@ -9,10 +9,12 @@
 
 mod ci;
 mod histogram;
+mod mser;
 mod time_weighted;
 mod welford;
 
 pub use ci::{ConfidenceInterval, ci95, confidence_interval, student_t_quantile};
 pub use histogram::{LatencyHistogram, nearest_rank};
+pub use mser::{Truncation, mser, mser5};
 pub use time_weighted::TimeWeighted;
 pub use welford::Welford;

@@ -1,0 +1,1161 @@
+//! The `[sweep]` table: which scenario values to vary and how, and its
+//! expansion into sweep points.
+//!
+//! A parameter is a dotted path into the scenario document, the same path
+//! `--set` takes (`services.api.replicas`, arrays of tables addressed by an
+//! element's `name`). Its values are a list (`[2, 4, 8]`, `["5ms", "10ms"]`,
+//! any TOML values) or a range `{ from, to, step }` of integers, floats or
+//! durations (`step` may be left out in `random` and `latin-hypercube` mode:
+//! the range is then continuous). Parameters may be written as quoted dotted
+//! keys (`"services.api.replicas" = [2, 4]`) or as nested tables; either way
+//! they keep the order in which they are written.
+//!
+//! [`SweepConfig::points`] expands the table into points, and [`plan`] loads
+//! the scenario once per point (the point's values applied as `--set`
+//! overrides) so that every point is validated before anything runs. Points
+//! never change random streams: replication `r` of every point sees the same
+//! draws (common random numbers).
+
+use std::fmt;
+use std::path::Path;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+
+use headroom_sim::Span;
+use rand::RngExt;
+
+use crate::load::{Loaded, ScenarioError, load_str};
+use crate::plan::Plan;
+use crate::scenario::Scenario;
+
+/// Most points one sweep may have.
+pub const MAX_POINTS: usize = 1_000_000;
+
+/// `[sweep]`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    /// `[sweep.params]`: path -> values, in the order written.
+    pub params: Params,
+    /// How points are chosen. Default `"grid"`.
+    #[serde(default)]
+    pub mode: SweepMode,
+    /// Points drawn in `random` and `latin-hypercube` mode (required there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u32>,
+    /// Replications per point: overrides `run.replications` (same forms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replications: Option<toml::Value>,
+    /// What the recommendation minimises. Default `"cost"`.
+    #[serde(default)]
+    pub objective: Objective,
+}
+
+/// `sweep.mode`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SweepMode {
+    /// Every combination of every parameter's values (the first parameter
+    /// varies slowest).
+    #[default]
+    Grid,
+    /// `samples` points, each parameter drawn independently and uniformly.
+    Random,
+    /// `samples` points in a Latin hypercube: each parameter's range is cut
+    /// into `samples` equal strata and every stratum is used exactly once.
+    LatinHypercube,
+}
+
+/// `sweep.objective`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// The cheapest point (mean `cost_per_month_usd`) whose SLO holds.
+    #[default]
+    Cost,
+}
+
+/// The parameters of a sweep, in the order written.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Params(pub Vec<Param>);
+
+/// One swept parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    /// Dotted, name-addressed path into the scenario.
+    pub path: String,
+    /// The values it takes.
+    pub values: Values,
+}
+
+/// A parameter's values.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Values {
+    /// Exactly these values, in this order.
+    List(Vec<toml::Value>),
+    /// `{ from, to, step }`: `from`, `from + step`, ... up to `to`
+    /// inclusive; without `step`, every value in `[from, to]`.
+    Range {
+        /// First value.
+        from: Number,
+        /// Last value (inclusive).
+        to: Number,
+        /// Increment; `None` makes the range continuous.
+        step: Option<Number>,
+    },
+}
+
+/// An endpoint or step of a range.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Number {
+    /// A TOML integer.
+    Int(i64),
+    /// A TOML float.
+    Float(f64),
+    /// A duration string (`"5ms"`).
+    Duration(Span),
+}
+
+/// Why a `[sweep]` table cannot be expanded or planned.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The scenario has no `[sweep]` table.
+    #[error(
+        "{file}: no [sweep] table; add one, e.g.\n[sweep]\nparams = {{ \"services.api.replicas\" = [2, 4, 8] }}"
+    )]
+    Missing {
+        /// The scenario file.
+        file: String,
+    },
+    /// The table is malformed (empty grid, bad range, missing `samples`...).
+    #[error("{file}: `{key}`: {message}")]
+    Invalid {
+        /// The scenario file.
+        file: String,
+        /// Dotted key in the sweep table.
+        key: String,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
+    /// A parameter path does not name a value of the scenario.
+    #[error(
+        "{file}: `sweep.params.\"{path}\"`: `{path}` is not a path in the scenario ({reason}); closest valid paths: {}",
+        closest.join(", ")
+    )]
+    UnknownPath {
+        /// The scenario file.
+        file: String,
+        /// The path as written.
+        path: String,
+        /// What the loader said.
+        reason: String,
+        /// The nearest existing paths, best first.
+        closest: Vec<String>,
+    },
+    /// A point's values make an invalid scenario (wrong type, out of range).
+    #[error("sweep point {point} ({assignment}): {source}")]
+    Point {
+        /// 0-based point index.
+        point: usize,
+        /// `path = value, ...` of the point.
+        assignment: String,
+        /// The loader's error.
+        source: ScenarioError,
+    },
+    /// The base scenario itself is invalid.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+}
+
+/// A sweep ready to run: the base scenario, the parameter paths and every
+/// point validated.
+#[derive(Clone, Debug)]
+pub struct SweepPlan {
+    /// The scenario with the command-line `--set`s applied and the sweep's
+    /// `replications` override, no point values.
+    pub base: Loaded,
+    /// Parameter paths, in column order.
+    pub params: Vec<String>,
+    /// Every point, in index order.
+    pub points: Vec<SweepPoint>,
+}
+
+/// One point of a sweep.
+#[derive(Clone, Debug)]
+pub struct SweepPoint {
+    /// One value per parameter, in [`SweepPlan::params`] order.
+    pub values: Vec<toml::Value>,
+    /// The checked model with the values applied.
+    pub plan: Plan,
+}
+
+impl SweepPlan {
+    /// The `--set` arguments that turn the base scenario into point `index`
+    /// (after `base_sets`).
+    pub fn point_sets(&self, index: usize) -> Vec<String> {
+        point_sets(&self.params, &self.points[index].values)
+    }
+}
+
+/// `PATH=VALUE` arguments assigning `values` to `params`, in order.
+pub fn point_sets(params: &[String], values: &[toml::Value]) -> Vec<String> {
+    params
+        .iter()
+        .zip(values)
+        .map(|(p, v)| format!("{p}={}", inline(v)))
+        .collect()
+}
+
+/// A TOML value as written inline (`4`, `0.5`, `"5ms"`, `{ a = 1 }`).
+pub fn inline(value: &toml::Value) -> String {
+    let mut s = String::new();
+    // Serializing a value into a String cannot fail except for exotic
+    // datetimes, which fall back to their display form.
+    match Serialize::serialize(value, toml::ser::ValueSerializer::new(&mut s)) {
+        Ok(_) => s,
+        Err(_) => value.to_string(),
+    }
+}
+
+/// A value as a CSV cell: strings bare, floats in Rust's shortest
+/// round-trip form (as every other float in the outputs), everything else
+/// inline TOML.
+pub fn cell(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Float(x) => format!("{x}"),
+        other => inline(other),
+    }
+}
+
+/// Loads the scenario at `path` (text `text`, command-line `sets` applied),
+/// expands its `[sweep]` table and validates every point.
+///
+/// The sweep's `replications`, if given, is applied as `run.replications`
+/// after `sets`. Random and Latin-hypercube draws come from a stream derived
+/// from the scenario's `run.seed`, so the points are reproducible.
+pub fn plan(path: &Path, text: &str, sets: &[String]) -> Result<SweepPlan, SweepError> {
+    let file = path.display().to_string();
+    let first = load_str(path, text, sets)?;
+    let mut sweep = first
+        .scenario
+        .sweep
+        .clone()
+        .ok_or_else(|| SweepError::Missing { file: file.clone() })?;
+    sweep.params.order_as_written(text);
+    let mut base_sets = sets.to_vec();
+    if let Some(r) = &sweep.replications {
+        base_sets.push(format!("run.replications={}", inline(r)));
+    }
+    let base = if sweep.replications.is_some() {
+        load_str(path, text, &base_sets).map_err(|e| SweepError::Invalid {
+            file: file.clone(),
+            key: "sweep.replications".into(),
+            message: e.to_string(),
+        })?
+    } else {
+        first
+    };
+    let values = sweep.points(&file, base.plan.run.seed)?;
+    let params: Vec<String> = sweep.params.0.iter().map(|p| p.path.clone()).collect();
+    check_paths(path, text, &base_sets, &base.scenario, &sweep, &file)?;
+    let mut points = Vec::with_capacity(values.len());
+    for (index, values) in values.into_iter().enumerate() {
+        let mut all = base_sets.clone();
+        all.extend(point_sets(&params, &values));
+        let loaded = load_str(path, text, &all).map_err(|source| SweepError::Point {
+            point: index,
+            assignment: assignment(&params, &values),
+            source,
+        })?;
+        points.push(SweepPoint {
+            values,
+            plan: loaded.plan,
+        });
+    }
+    Ok(SweepPlan {
+        base,
+        params,
+        points,
+    })
+}
+
+/// `path = value, ...` for messages.
+pub fn assignment(params: &[String], values: &[toml::Value]) -> String {
+    params
+        .iter()
+        .zip(values)
+        .map(|(p, v)| format!("{p} = {}", inline(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every parameter path must name a value of the scenario: either one the
+/// resolved scenario has, or one that loads when set (an optional key left
+/// out). Otherwise the error lists the closest existing paths.
+fn check_paths(
+    path: &Path,
+    text: &str,
+    base_sets: &[String],
+    resolved: &Scenario,
+    sweep: &SweepConfig,
+    file: &str,
+) -> Result<(), SweepError> {
+    let known = scenario_paths(resolved);
+    for param in &sweep.params.0 {
+        if known
+            .iter()
+            .any(|k| k == &param.path || is_prefix(&param.path, k))
+        {
+            continue;
+        }
+        let probe = first_value(&param.values);
+        let mut sets = base_sets.to_vec();
+        sets.push(format!("{}={}", param.path, inline(&probe)));
+        if let Err(e) = load_str(path, text, &sets) {
+            return Err(SweepError::UnknownPath {
+                file: file.to_owned(),
+                path: param.path.clone(),
+                reason: e.to_string(),
+                closest: closest(&param.path, &known, 3),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether `path` names a table that contains `leaf` (sweeping a whole
+/// inline table such as `workload.arrivals`).
+fn is_prefix(path: &str, leaf: &str) -> bool {
+    leaf.len() > path.len() && leaf.starts_with(path) && leaf.as_bytes()[path.len()] == b'.'
+}
+
+fn first_value(values: &Values) -> toml::Value {
+    match values {
+        Values::List(v) => v.first().cloned().unwrap_or(toml::Value::Integer(0)),
+        Values::Range { from, .. } => from.to_value(),
+    }
+}
+
+/// Every leaf path of the resolved scenario (arrays of tables addressed by
+/// `name`, or by index when an element has none), in document order.
+pub fn scenario_paths(scenario: &Scenario) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(toml::Value::Table(t)) = toml::Value::try_from(scenario) {
+        collect_paths(&t, "", &mut out);
+    }
+    out.retain(|p| !p.starts_with("sweep."));
+    out
+}
+
+fn collect_paths(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+    for (key, value) in table {
+        let here = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(t) => collect_paths(t, &here, out),
+            toml::Value::Array(items)
+                if !items.is_empty() && items.iter().all(toml::Value::is_table) =>
+            {
+                for (i, item) in items.iter().enumerate() {
+                    if let toml::Value::Table(t) = item {
+                        let name = t
+                            .get("name")
+                            .and_then(toml::Value::as_str)
+                            .map_or_else(|| i.to_string(), str::to_owned);
+                        collect_paths(t, &format!("{here}.{name}"), out);
+                    }
+                }
+            }
+            _ => out.push(here),
+        }
+    }
+}
+
+/// The `n` candidates nearest to `path` by edit distance (ties in candidate
+/// order).
+pub fn closest(path: &str, candidates: &[String], n: usize) -> Vec<String> {
+    let mut scored: Vec<(usize, usize, &String)> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (levenshtein(path, c), i, c))
+        .collect();
+    scored.sort();
+    scored
+        .into_iter()
+        .take(n)
+        .map(|(_, _, c)| c.clone())
+        .collect()
+}
+
+/// Edit distance (insertions, deletions, substitutions) in characters.
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+impl SweepConfig {
+    /// The points' values, one `Vec` per point with one value per parameter,
+    /// in index order. `file` names the scenario in errors; `seed` seeds the
+    /// draws of `random` and `latin-hypercube` mode.
+    pub fn points(&self, file: &str, seed: u64) -> Result<Vec<Vec<toml::Value>>, SweepError> {
+        let invalid = |key: &str, message: String| SweepError::Invalid {
+            file: file.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+        if self.params.0.is_empty() {
+            return Err(invalid(
+                "sweep.params",
+                "no parameters; give at least one, e.g. `\"services.api.replicas\" = [2, 4, 8]`"
+                    .into(),
+            ));
+        }
+        let mut axes = Vec::with_capacity(self.params.0.len());
+        for p in &self.params.0 {
+            let key = format!("sweep.params.\"{}\"", p.path);
+            axes.push(Axis::new(&p.values).map_err(|m| invalid(&key, m))?);
+        }
+        match self.mode {
+            SweepMode::Grid => {
+                for (p, axis) in self.params.0.iter().zip(&axes) {
+                    if matches!(axis, Axis::Continuous { .. }) {
+                        return Err(invalid(
+                            &format!("sweep.params.\"{}\"", p.path),
+                            "a range without `step` is continuous: give `step` (or a list) for \
+                             mode = \"grid\", or use mode = \"random\" or \"latin-hypercube\""
+                                .into(),
+                        ));
+                    }
+                }
+                if self.samples.is_some() {
+                    return Err(invalid(
+                        "sweep.samples",
+                        "only used with mode = \"random\" or \"latin-hypercube\"; a grid has one \
+                         point per combination"
+                            .into(),
+                    ));
+                }
+                grid(&axes).ok_or_else(|| {
+                    invalid(
+                        "sweep.params",
+                        format!("the grid has more than {MAX_POINTS} points; sweep fewer values"),
+                    )
+                })
+            }
+            SweepMode::Random | SweepMode::LatinHypercube => {
+                let n = match self.samples {
+                    Some(n) if n >= 1 && (n as usize) <= MAX_POINTS => n as usize,
+                    Some(n) => {
+                        return Err(invalid(
+                            "sweep.samples",
+                            format!("{n}: expected 1 – {MAX_POINTS}"),
+                        ));
+                    }
+                    None => {
+                        return Err(invalid(
+                            "sweep.samples",
+                            "required with this mode: how many points to draw, e.g. `samples = 20`"
+                                .into(),
+                        ));
+                    }
+                };
+                let mut rng = headroom_sim::rng::stream(seed, 0, "sweep/points");
+                Ok(if self.mode == SweepMode::Random {
+                    random(&axes, n, &mut rng)
+                } else {
+                    latin_hypercube(&axes, n, &mut rng)
+                })
+            }
+        }
+    }
+}
+
+/// A parameter's values, ready to index or sample.
+#[derive(Clone, Debug)]
+enum Axis {
+    /// Finitely many values.
+    Levels(Vec<toml::Value>),
+    /// Every value in `[from, to]`.
+    Continuous {
+        /// Lower end.
+        from: Number,
+        /// Upper end (inclusive).
+        to: Number,
+    },
+}
+
+/// Most values one range may expand to.
+const MAX_LEVELS: usize = MAX_POINTS;
+
+impl Axis {
+    fn new(values: &Values) -> Result<Axis, String> {
+        match values {
+            Values::List(v) if v.is_empty() => Err(
+                "empty list: a parameter needs at least one value (an empty grid has no points)"
+                    .into(),
+            ),
+            Values::List(v) => Ok(Axis::Levels(v.clone())),
+            Values::Range { from, to, step } => {
+                if !from.same_kind(to) || step.is_some_and(|s| !from.same_kind(&s)) {
+                    return Err(format!(
+                        "`from`, `to` and `step` must be of one kind (integers, floats or \
+                         durations); got {}, {}{}",
+                        from.describe(),
+                        to.describe(),
+                        step.map_or(String::new(), |s| format!(" and {}", s.describe()))
+                    ));
+                }
+                if !(from.as_f64().is_finite() && to.as_f64().is_finite()) {
+                    return Err("`from` and `to` must be finite".into());
+                }
+                if from.as_f64() > to.as_f64() {
+                    return Err(format!(
+                        "`from` ({}) is above `to` ({}): an empty range has no points",
+                        from.display(),
+                        to.display()
+                    ));
+                }
+                match step {
+                    None => Ok(Axis::Continuous {
+                        from: *from,
+                        to: *to,
+                    }),
+                    Some(step) => levels(*from, *to, *step).map(Axis::Levels),
+                }
+            }
+        }
+    }
+
+    fn len(&self) -> Option<usize> {
+        match self {
+            Axis::Levels(v) => Some(v.len()),
+            Axis::Continuous { .. } => None,
+        }
+    }
+
+    /// The value at position `u` in `[0, 1)` along the axis.
+    fn at(&self, u: f64) -> toml::Value {
+        match self {
+            Axis::Levels(v) => {
+                let i = ((u * v.len() as f64) as usize).min(v.len() - 1);
+                v[i].clone()
+            }
+            Axis::Continuous { from, to } => from.lerp(to, u).to_value(),
+        }
+    }
+}
+
+/// `from, from + step, ...` up to `to` inclusive.
+fn levels(from: Number, to: Number, step: Number) -> Result<Vec<toml::Value>, String> {
+    if !(step.as_f64() > 0.0 && step.as_f64().is_finite()) {
+        return Err(format!(
+            "`step` = {}: expected a positive step",
+            step.display()
+        ));
+    }
+    let span = to.as_f64() - from.as_f64();
+    // Floats: allow for rounding in (to - from) / step, e.g. 0.1 .. 0.3 by 0.1.
+    let count = (span / step.as_f64() * (1.0 + 1e-12) + 1e-9).floor() + 1.0;
+    if count > MAX_LEVELS as f64 {
+        return Err(format!(
+            "expands to more than {MAX_LEVELS} values; use a larger step"
+        ));
+    }
+    let count = count as usize;
+    let out = (0..count)
+        .map(|i| match (from, step) {
+            (Number::Int(a), Number::Int(s)) => toml::Value::Integer(a + s * i as i64),
+            (Number::Duration(a), Number::Duration(s)) => toml::Value::String(
+                Span::from_nanos(a.as_nanos() + s.as_nanos() * i as u64).to_string(),
+            ),
+            (a, s) => toml::Value::Float(round_like(
+                a.as_f64() + s.as_f64() * i as f64,
+                &[a.as_f64(), s.as_f64()],
+            )),
+        })
+        .collect();
+    Ok(out)
+}
+
+/// Rounds `x` to the decimal places of the most precise of `like`, so that
+/// `0.1 + 2 × 0.1` prints as `0.3` rather than `0.30000000000000004`.
+fn round_like(x: f64, like: &[f64]) -> f64 {
+    let decimals = like
+        .iter()
+        .map(|v| {
+            let s = format!("{v}");
+            if s.contains('e') {
+                usize::MAX
+            } else {
+                s.split_once('.').map_or(0, |(_, f)| f.len())
+            }
+        })
+        .max()
+        .unwrap_or(0);
+    if decimals > 15 {
+        return x;
+    }
+    format!("{x:.decimals$}").parse().unwrap_or(x)
+}
+
+/// Every combination, the first axis varying slowest; `None` past
+/// [`MAX_POINTS`].
+fn grid(axes: &[Axis]) -> Option<Vec<Vec<toml::Value>>> {
+    let lens: Vec<usize> = axes.iter().map(|a| a.len().unwrap_or(0)).collect();
+    let total = lens.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n))?;
+    if total > MAX_POINTS {
+        return None;
+    }
+    let mut out = Vec::with_capacity(total);
+    for mut index in 0..total {
+        let mut point = vec![toml::Value::Integer(0); axes.len()];
+        for (j, axis) in axes.iter().enumerate().rev() {
+            let n = lens[j];
+            if let Axis::Levels(v) = axis {
+                point[j] = v[index % n].clone();
+            }
+            index /= n;
+        }
+        out.push(point);
+    }
+    Some(out)
+}
+
+/// `n` points, each coordinate uniform along its axis; draws in (point,
+/// parameter) order.
+fn random(axes: &[Axis], n: usize, rng: &mut impl rand::Rng) -> Vec<Vec<toml::Value>> {
+    (0..n)
+        .map(|_| axes.iter().map(|a| a.at(rng.random::<f64>())).collect())
+        .collect()
+}
+
+/// `n` points of a Latin hypercube: for each axis, a random permutation of
+/// the `n` strata and a uniform position inside each stratum.
+fn latin_hypercube(axes: &[Axis], n: usize, rng: &mut impl rand::Rng) -> Vec<Vec<toml::Value>> {
+    let mut columns: Vec<Vec<toml::Value>> = Vec::with_capacity(axes.len());
+    for axis in axes {
+        let mut strata: Vec<usize> = (0..n).collect();
+        // Fisher–Yates.
+        for i in (1..n).rev() {
+            let j = rng.random_range(0..=i);
+            strata.swap(i, j);
+        }
+        let column = strata
+            .iter()
+            .map(|&s| axis.at((s as f64 + rng.random::<f64>()) / n as f64))
+            .collect();
+        columns.push(column);
+    }
+    (0..n)
+        .map(|i| columns.iter().map(|c| c[i].clone()).collect())
+        .collect()
+}
+
+impl Number {
+    fn same_kind(&self, other: &Number) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+
+    fn as_f64(&self) -> f64 {
+        match *self {
+            Number::Int(n) => n as f64,
+            Number::Float(x) => x,
+            Number::Duration(s) => s.as_nanos() as f64,
+        }
+    }
+
+    /// The value a fraction `u` of the way from `self` to `to` (integers
+    /// and durations: every whole value in `[self, to]` equally likely).
+    fn lerp(&self, to: &Number, u: f64) -> Number {
+        match (*self, *to) {
+            (Number::Int(a), Number::Int(b)) => {
+                let width = (b - a + 1) as f64;
+                Number::Int((a + (u * width) as i64).min(b))
+            }
+            (Number::Duration(a), Number::Duration(b)) => {
+                let (a, b) = (a.as_nanos(), b.as_nanos());
+                let width = (b - a + 1) as f64;
+                Number::Duration(Span::from_nanos((a + (u * width) as u64).min(b)))
+            }
+            (a, b) => Number::Float(a.as_f64() + u * (b.as_f64() - a.as_f64())),
+        }
+    }
+
+    fn to_value(self) -> toml::Value {
+        match self {
+            Number::Int(n) => toml::Value::Integer(n),
+            Number::Float(x) => toml::Value::Float(x),
+            Number::Duration(s) => toml::Value::String(s.to_string()),
+        }
+    }
+
+    fn display(&self) -> String {
+        inline(&self.to_value())
+    }
+
+    fn describe(&self) -> String {
+        let kind = match self {
+            Number::Int(_) => "integer",
+            Number::Float(_) => "float",
+            Number::Duration(_) => "duration",
+        };
+        format!("{} ({kind})", self.display())
+    }
+
+    fn from_value(value: &toml::Value) -> Result<Number, String> {
+        match value {
+            toml::Value::Integer(n) => Ok(Number::Int(*n)),
+            toml::Value::Float(x) => Ok(Number::Float(*x)),
+            toml::Value::String(s) => Span::parse(s)
+                .map(Number::Duration)
+                .map_err(|e| e.to_string()),
+            other => Err(format!(
+                "{} is not a number or duration string",
+                inline(other)
+            )),
+        }
+    }
+}
+
+impl Params {
+    /// Puts the parameters in the order `text` (the scenario file) writes
+    /// them. Serde hands tables over with sorted keys; the document keeps
+    /// the planner's order, which becomes the column order.
+    pub fn order_as_written(&mut self, text: &str) {
+        let Ok(doc) = text.parse::<toml_edit::Document<String>>() else {
+            return;
+        };
+        let mut order = Vec::new();
+        if let Some(params) = doc
+            .get("sweep")
+            .and_then(|s| s.as_table_like())
+            .and_then(|s| s.get("params"))
+            .and_then(|p| p.as_table_like())
+        {
+            written_paths(params, "", &mut order);
+        }
+        let rank = |p: &Param| {
+            order
+                .iter()
+                .position(|o| o == &p.path)
+                .unwrap_or(usize::MAX)
+        };
+        self.0.sort_by_key(rank);
+    }
+}
+
+fn written_paths(table: &dyn toml_edit::TableLike, prefix: &str, out: &mut Vec<String>) {
+    let is_range = |t: &dyn toml_edit::TableLike| t.contains_key("from") && t.contains_key("to");
+    for (key, item) in table.iter() {
+        let path = if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match item.as_table_like() {
+            Some(t) if !is_range(t) => written_paths(t, &path, out),
+            _ => out.push(path),
+        }
+    }
+}
+
+// ---- serde ---------------------------------------------------------------
+
+/// A node of `[sweep.params]` as written, keys in document order.
+enum Node {
+    Leaf(toml::Value),
+    Table(Vec<(String, Node)>),
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of values, a `{ from, to, step }` range, or a table of parameters")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            entries.push((key, map.next_value::<Node>()?));
+        }
+        Ok(Node::Table(entries))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element::<toml::Value>()? {
+            items.push(v);
+        }
+        Ok(Node::Leaf(toml::Value::Array(items)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Leaf(toml::Value::Integer(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
+        i64::try_from(v)
+            .map(|v| Node::Leaf(toml::Value::Integer(v)))
+            .map_err(|_| E::custom(format!("{v} is too large for a TOML integer")))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Leaf(toml::Value::Float(v)))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Leaf(toml::Value::Boolean(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Leaf(toml::Value::String(v.to_owned())))
+    }
+}
+
+/// Whether a table's keys make it a `{ from, to, step }` range.
+fn is_range(entries: &[(String, Node)]) -> bool {
+    let has = |k: &str| entries.iter().any(|(key, _)| key == k);
+    has("from")
+        && has("to")
+        && entries
+            .iter()
+            .all(|(k, _)| matches!(k.as_str(), "from" | "to" | "step"))
+}
+
+fn flatten(prefix: &str, node: Node, out: &mut Vec<Param>) -> Result<(), String> {
+    match node {
+        Node::Leaf(toml::Value::Array(items)) => {
+            out.push(Param {
+                path: prefix.to_owned(),
+                values: Values::List(items),
+            });
+            Ok(())
+        }
+        Node::Leaf(other) => Err(format!(
+            "`{prefix}` = {}: expected a list of values (`[2, 4, 8]`) or a range \
+             (`{{ from = 2, to = 8, step = 2 }}`)",
+            inline(&other)
+        )),
+        Node::Table(entries) if is_range(&entries) => {
+            let get = |k: &str| -> Result<Option<Number>, String> {
+                let Some(pos) = entries.iter().position(|(key, _)| key == k) else {
+                    return Ok(None);
+                };
+                match &entries[pos].1 {
+                    Node::Leaf(v) => Number::from_value(v)
+                        .map(Some)
+                        .map_err(|e| format!("`{prefix}.{k}`: {e}")),
+                    Node::Table(_) => Err(format!(
+                        "`{prefix}.{k}`: expected a number or a duration string"
+                    )),
+                }
+            };
+            let from = get("from")?.ok_or("unreachable: range without from")?;
+            let to = get("to")?.ok_or("unreachable: range without to")?;
+            let step = get("step")?;
+            out.push(Param {
+                path: prefix.to_owned(),
+                values: Values::Range { from, to, step },
+            });
+            Ok(())
+        }
+        Node::Table(entries) => {
+            if entries.is_empty() {
+                return Err(format!("`{prefix}` is an empty table: give its values"));
+            }
+            for (key, child) in entries {
+                let path = if prefix.is_empty() {
+                    key
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&path, child, out)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Params {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let node = Node::deserialize(deserializer)?;
+        if !matches!(node, Node::Table(_)) {
+            return Err(de::Error::custom(
+                "expected a table of parameters: `params = { \"services.api.replicas\" = [2, 4] }`",
+            ));
+        }
+        let mut out = Vec::new();
+        flatten("", node, &mut out).map_err(de::Error::custom)?;
+        for (i, p) in out.iter().enumerate() {
+            if out[..i].iter().any(|q| q.path == p.path) {
+                return Err(de::Error::custom(format!("`{}` is swept twice", p.path)));
+            }
+        }
+        Ok(Params(out))
+    }
+}
+
+impl Serialize for Params {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for p in &self.0 {
+            match &p.values {
+                Values::List(v) => map.serialize_entry(&p.path, v)?,
+                Values::Range { from, to, step } => {
+                    let mut t = toml::Table::new();
+                    t.insert("from".into(), from.to_value());
+                    t.insert("to".into(), to.to_value());
+                    if let Some(s) = step {
+                        t.insert("step".into(), s.to_value());
+                    }
+                    map.serialize_entry(&p.path, &t)?;
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[run]
+duration = "1m"
+seed = 3
+
+[workload]
+arrivals = { process = "poisson", rate = 100.0 }
+
+[[services]]
+name = "api"
+instance = { workers = 4 }
+work = { distribution = "exponential", mean = "10ms" }
+replicas = 2
+"#;
+
+    fn sweep(table: &str) -> SweepConfig {
+        let text = format!("{BASE}\n{table}");
+        let s: Scenario = toml::from_str(&text).expect("parses");
+        let mut sweep = s.sweep.expect("has a sweep");
+        sweep.params.order_as_written(&text);
+        sweep
+    }
+
+    fn ints(points: &[Vec<toml::Value>], j: usize) -> Vec<i64> {
+        points.iter().map(|p| p[j].as_integer().unwrap()).collect()
+    }
+
+    #[test]
+    fn params_keep_written_order_in_both_spellings() {
+        let s = sweep(
+            "[sweep.params]\n\"services.api.replicas\" = [1, 2]\nrun.seed = [5]\n\
+             services.api.instance.workers = { from = 2, to = 6, step = 2 }\n",
+        );
+        let paths: Vec<&str> = s.params.0.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "services.api.replicas",
+                "run.seed",
+                "services.api.instance.workers"
+            ]
+        );
+        // Serializes back to quoted dotted keys, in order, that parse to the
+        // same table.
+        let mut scenario: Scenario = toml::from_str(BASE).unwrap();
+        scenario.sweep = Some(s.clone());
+        let text = toml::to_string(&scenario).unwrap();
+        assert!(
+            text.contains("\"services.api.replicas\" = [1, 2]"),
+            "{text}"
+        );
+        let mut again = toml::from_str::<Scenario>(&text).unwrap().sweep.unwrap();
+        again.params.order_as_written(&text);
+        assert_eq!(again, s);
+    }
+
+    #[test]
+    fn grid_is_the_product_first_parameter_slowest() {
+        let s = sweep(
+            "[sweep.params]\n\"services.api.replicas\" = [1, 2]\n\
+             \"services.api.instance.workers\" = { from = 2, to = 6, step = 2 }\n",
+        );
+        let p = s.points("f", 1).unwrap();
+        assert_eq!(ints(&p, 0), [1, 1, 1, 2, 2, 2]);
+        assert_eq!(ints(&p, 1), [2, 4, 6, 2, 4, 6]);
+    }
+
+    #[test]
+    fn float_and_duration_ranges() {
+        let s = sweep(
+            "[sweep.params]\n\"a\" = { from = 0.1, to = 0.3, step = 0.1 }\n\
+             \"b\" = { from = \"5ms\", to = \"1.5s\", step = \"745ms\" }\n",
+        );
+        let p = s.points("f", 1).unwrap();
+        let a: Vec<f64> = p
+            .iter()
+            .step_by(3)
+            .map(|p| p[0].as_float().unwrap())
+            .collect();
+        assert_eq!(a, [0.1, 0.2, 0.3]);
+        let b: Vec<&str> = p[..3].iter().map(|p| p[1].as_str().unwrap()).collect();
+        assert_eq!(b, ["5ms", "750ms", "1495ms"]);
+    }
+
+    #[test]
+    fn random_and_lhs_are_reproducible_and_in_range() {
+        let table = "mode = \"{m}\"\nsamples = 40\n[sweep.params]\n\
+                     \"x\" = { from = 10, to = 19 }\n\"y\" = { from = 0.0, to = 1.0 }\n\
+                     \"z\" = [\"a\", \"b\"]\n";
+        for mode in ["random", "latin-hypercube"] {
+            let s = sweep(&format!("[sweep]\n{}", table.replace("{m}", mode)));
+            let p = s.points("f", 9).unwrap();
+            assert_eq!(
+                p,
+                s.points("f", 9).unwrap(),
+                "{mode}: same seed, same points"
+            );
+            assert_ne!(p, s.points("f", 10).unwrap(), "{mode}: the seed matters");
+            assert_eq!(p.len(), 40);
+            assert!(ints(&p, 0).iter().all(|x| (10..=19).contains(x)));
+            assert!(
+                p.iter()
+                    .all(|q| (0.0..1.0).contains(&q[1].as_float().unwrap()))
+            );
+        }
+        // A Latin hypercube uses every stratum exactly once: with 40 samples
+        // over 10 integers each integer appears 4 times, and each tenth of
+        // [0, 1) holds 4 of the floats.
+        let s = sweep(&format!(
+            "[sweep]\n{}",
+            table.replace("{m}", "latin-hypercube")
+        ));
+        let p = s.points("f", 9).unwrap();
+        for v in 10..=19 {
+            assert_eq!(
+                ints(&p, 0).iter().filter(|&&x| x == v).count(),
+                4,
+                "value {v}"
+            );
+        }
+        for k in 0..10 {
+            let n = p
+                .iter()
+                .filter(|q| (q[1].as_float().unwrap() * 10.0) as usize == k)
+                .count();
+            assert_eq!(n, 4, "tenth {k}");
+        }
+        let a = p.iter().filter(|q| q[2].as_str() == Some("a")).count();
+        assert_eq!(a, 20);
+    }
+
+    #[test]
+    fn bad_tables_are_errors_naming_the_key() {
+        let err = |table: &str| {
+            let s = sweep(table);
+            s.points("f.toml", 1).unwrap_err().to_string()
+        };
+        let e = err("[sweep.params]\n\"services.api.replicas\" = []\n");
+        assert!(
+            e.contains("services.api.replicas") && e.contains("empty"),
+            "{e}"
+        );
+        let e = err("[sweep.params]\n\"x\" = { from = 5, to = 1, step = 1 }\n");
+        assert!(e.contains("above"), "{e}");
+        let e = err("[sweep.params]\n\"x\" = { from = 1, to = 5, step = 0 }\n");
+        assert!(e.contains("positive step"), "{e}");
+        let e = err("[sweep.params]\n\"x\" = { from = 1, to = 5.0, step = 1 }\n");
+        assert!(e.contains("one kind"), "{e}");
+        let e = err("[sweep.params]\n\"x\" = { from = 1, to = 5 }\n");
+        assert!(e.contains("continuous"), "{e}");
+        let e = err("[sweep]\nmode = \"random\"\n[sweep.params]\n\"x\" = [1]\n");
+        assert!(e.contains("sweep.samples") && e.contains("required"), "{e}");
+        let text = format!("{BASE}\n[sweep.params]\n\"x\" = 3\n");
+        let e = toml::from_str::<Scenario>(&text).unwrap_err().to_string();
+        assert!(e.contains("expected a list of values"), "{e}");
+    }
+
+    #[test]
+    fn plan_validates_every_point_and_names_unknown_paths() {
+        let path = Path::new("s.toml");
+        let ok = format!(
+            "{BASE}\n[sweep]\nreplications = 2\n[sweep.params]\n\"services.api.replicas\" = [1, 3]\n"
+        );
+        let plan = plan(path, &ok, &[]).unwrap();
+        assert_eq!(plan.points.len(), 2);
+        assert_eq!(plan.base.plan.run.replications, 2);
+        assert_ne!(
+            plan.points[0].plan, plan.points[1].plan,
+            "the value is applied"
+        );
+        assert_eq!(plan.point_sets(1), ["services.api.replicas=3"]);
+
+        let typo = format!("{BASE}\n[sweep.params]\n\"services.api.replica\" = [1, 3]\n");
+        let e = plan_err(path, &typo);
+        assert!(
+            e.contains("services.api.replica`")
+                && e.contains("closest valid paths: services.api.replicas"),
+            "{e}"
+        );
+        let wrong_type =
+            format!("{BASE}\n[sweep.params]\n\"services.api.replicas\" = [2, \"many\"]\n");
+        let e = plan_err(path, &wrong_type);
+        assert!(e.contains("sweep point 1") && e.contains("\"many\""), "{e}");
+        let e = plan_err(path, BASE);
+        assert!(e.contains("no [sweep] table"), "{e}");
+    }
+
+    fn plan_err(path: &Path, text: &str) -> String {
+        match plan(path, text, &[]) {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn closest_paths_by_edit_distance() {
+        let c: Vec<String> = [
+            "run.seed",
+            "services.api.replicas",
+            "services.api.instance.workers",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            closest("services.api.replica", &c, 1),
+            ["services.api.replicas"]
+        );
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("", "abc"), 3);
+    }
+}

@@ -1,0 +1,128 @@
+//! `headroom plot`: PNG and SVG charts of a finished run or sweep.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::InputError;
+use crate::cli::PlotArgs;
+use crate::commands::merge::read_part;
+use crate::planner::analysis::Analysis;
+use crate::planner::table::Table;
+use crate::plot::charts::{PlotData, charts};
+
+/// Draws every chart the folder's results support.
+pub fn run(args: PlotArgs) -> anyhow::Result<ExitCode> {
+    let out = args.out.clone().unwrap_or_else(|| args.dir.clone());
+    plot_dir(&args.dir, &out, args.quiet)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the run or sweep in `dir` and writes its charts into `out`;
+/// returns the files written.
+pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<String>> {
+    crate::output::check_out_dir(out)?;
+    let manifest = dir.join("manifest.json");
+    let text = std::fs::read(&manifest).map_err(|e| {
+        InputError(format!(
+            "{}: cannot read ({e}); give a folder written by `headroom run` or `headroom sweep`",
+            manifest.display()
+        ))
+    })?;
+    let json: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| InputError(format!("{}: not JSON ({e})", manifest.display())))?;
+    let shards = read_any(dir, "shards.csv")?;
+    let title = json["scenario_file"]
+        .as_str()
+        .and_then(|f| Path::new(f).file_name())
+        .map_or_else(
+            || "headroom".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+    let written = if json["command"] == "sweep" {
+        let part = read_part(dir)?;
+        if let Some(shard) = part.manifest.shard {
+            return Err(InputError(format!(
+                "{}: holds shard {shard} only; merge the shards first",
+                dir.display()
+            ))
+            .into());
+        }
+        let analysis = Analysis::new(&part, part.manifest.identity.slo.clone());
+        let data = sweep_data(&analysis, title, shards.as_ref());
+        draw_all(&data, out, quiet)?
+    } else {
+        let runs = read_any(dir, "runs.csv")?
+            .ok_or_else(|| InputError(format!("{}: no runs.csv", dir.display())))?;
+        let timeseries = read_any(dir, "timeseries.csv")?
+            .ok_or_else(|| InputError(format!("{}: no timeseries.csv", dir.display())))?;
+        let data = PlotData {
+            title,
+            runs: &runs,
+            timeseries: &timeseries,
+            focus: 0,
+            focus_label: "all replications".into(),
+            sweep: None,
+            shards: shards.as_ref(),
+        };
+        draw_all(&data, out, quiet)?
+    };
+    Ok(written)
+}
+
+/// Plot data for a sweep: time series and cache tiers of the recommended
+/// point (point 0 without one).
+pub fn sweep_data<'a>(
+    analysis: &'a Analysis<'a>,
+    title: String,
+    shards: Option<&'a Table>,
+) -> PlotData<'a> {
+    let (focus, focus_label) = match analysis.ranking.best() {
+        Some(i) => {
+            let p = analysis.points.points[i].point;
+            (p, format!("recommended point {p}"))
+        }
+        None => (0, "point 0".into()),
+    };
+    PlotData {
+        title,
+        runs: &analysis.part.runs,
+        timeseries: &analysis.part.timeseries,
+        focus,
+        focus_label,
+        sweep: Some(analysis),
+        shards,
+    }
+}
+
+fn draw_all(data: &PlotData<'_>, out: &Path, quiet: bool) -> anyhow::Result<Vec<String>> {
+    let (charts, skipped) = charts(data);
+    let mut written = Vec::new();
+    for chart in &charts {
+        written.extend(crate::plot::write(chart, out)?);
+    }
+    if !quiet {
+        for why in skipped {
+            eprintln!("skipped: {why}");
+        }
+        println!(
+            "wrote {} plots ({} files) to {}",
+            charts.len(),
+            written.len(),
+            out.display()
+        );
+    }
+    Ok(written)
+}
+
+/// Reads `dir/name` as a CSV table if it exists.
+fn read_any(dir: &Path, name: &str) -> anyhow::Result<Option<Table>> {
+    let path = dir.join(name);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(&path).map_err(|e| InputError(format!("{}: {e}", path.display())))?;
+    Ok(Some(Table::from_csv_any(
+        &bytes,
+        &path.display().to_string(),
+    )?))
+}

@@ -1,0 +1,129 @@
+//! `headroom recommend`: re-rank a finished sweep under another SLO without
+//! re-running it.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use crate::InputError;
+use crate::cli::RecommendArgs;
+use crate::commands::merge::read_part;
+use crate::commands::sweep::slo_from;
+use crate::output;
+use crate::planner::analysis::Analysis;
+use crate::planner::points::{COST, P99};
+use crate::planner::recommendation;
+use crate::planner::slo::{Slo, short};
+
+/// Rows of the ranking table printed on the terminal.
+const SHOWN: usize = 10;
+
+/// Re-ranks the sweep in `args.dir` and writes `recommendation.toml`.
+pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
+    let part = read_part(&args.dir)?;
+    if let Some(shard) = part.manifest.shard {
+        return Err(InputError(format!(
+            "{}: holds shard {shard} only; merge the shards first (`headroom merge DIR... --out DIR`)",
+            args.dir.display()
+        ))
+        .into());
+    }
+    let mut slo = part.manifest.identity.slo.clone();
+    let flags = slo_from_flags(args.slo_p99.as_deref(), args.slo_availability)?;
+    if flags.p99_ms.is_some() {
+        slo.p99_ms = flags.p99_ms;
+    }
+    if flags.availability.is_some() {
+        slo.availability = flags.availability;
+    }
+    let analysis = Analysis::new(&part, slo);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.dir.join("recommendation.toml"));
+    match analysis.ranking.best() {
+        Some(best) => {
+            let text =
+                recommendation::render(&part.manifest, &analysis.points, best, &analysis.slo)?;
+            let dir = out
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let name = out.file_name().map_or_else(
+                || "recommendation.toml".into(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            output::write_owned(dir, &[(name, text.into_bytes())])?;
+        }
+        None => {
+            if out.exists() {
+                std::fs::remove_file(&out)?;
+            }
+        }
+    }
+    print!("{}", table(&analysis));
+    match analysis.ranking.best() {
+        Some(_) => println!("wrote {}", out.display()),
+        None => println!("no point meets the SLO; no recommendation written"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn slo_from_flags(p99: Option<&str>, availability: Option<f64>) -> anyhow::Result<Slo> {
+    slo_from(Slo::default(), p99, availability)
+}
+
+/// The ranking as a terminal table: the SLO, the recommendation and the
+/// cheapest points with their CIs.
+pub fn table(a: &Analysis<'_>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "SLO: {} (pessimistic end of each 95 % CI)",
+        a.slo.describe()
+    );
+    let pts = &a.points.points;
+    let id = &a.part.manifest.identity;
+    match a.ranking.best() {
+        Some(best) => {
+            let p = &pts[best];
+            let values: Vec<String> = id
+                .params
+                .iter()
+                .zip(&id.points[p.point])
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
+            let _ = writeln!(s, "recommended: point {}: {}", p.point, values.join(", "));
+        }
+        None => {
+            let _ = writeln!(s, "recommended: none (no point meets the SLO)");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "{:>5} {:>6}  {:>22}  {:>18}  {:>20}  SLO",
+        "rank", "point", "cost_per_month_usd", "latency_p99_ms", "availability"
+    );
+    let order = a.ranking.qualifying.iter().map(|&i| (i, true));
+    let rest = a.ranking.failing.iter().map(|&i| (i, false));
+    for (rank, (i, holds)) in order.chain(rest).take(SHOWN).enumerate() {
+        let p = &pts[i];
+        let ci = |m: &str| {
+            let c = a.points.ci(p, m);
+            format!("{} ± {}", short(c.mean), short(c.half_width))
+        };
+        let _ = writeln!(
+            s,
+            "{:>5} {:>6}  {:>22}  {:>18}  {:>20}  {}",
+            rank + 1,
+            p.point,
+            ci(COST),
+            ci(P99),
+            ci("availability"),
+            if holds { "holds" } else { "misses" }
+        );
+    }
+    if pts.len() > SHOWN {
+        let _ = writeln!(s, "({} more points in points.csv)", pts.len() - SHOWN);
+    }
+    s
+}

@@ -1,0 +1,251 @@
+//! `headroom sweep`: every point of a scenario's `[sweep]` table x its
+//! replications, in parallel, then points, frontier, recommendation,
+//! summary and report; or, with `--shard K/N`, one shard's raw results for
+//! `headroom merge`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use headroom_models::Plan;
+use headroom_models::sweep::{SweepPlan, cell, inline};
+use headroom_sim::exec::Threads;
+
+use crate::InputError;
+use crate::cli::SweepArgs;
+use crate::commands::run::default_out;
+use crate::output;
+use crate::planner::analysis::Analysis;
+use crate::planner::exec::{Replications, Watched, run_points};
+use crate::planner::format::Format;
+use crate::planner::part::{Identity, Part, PartSpec, merge};
+use crate::planner::points::{COST, P99};
+use crate::planner::shard::Shard;
+use crate::planner::slo::Slo;
+use crate::planner::table::Kind;
+use crate::progress::{Progress, show};
+
+/// Runs the sweep (or this process's shard of it) and writes the outputs.
+pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
+    args.format.check_available()?;
+    let text = std::fs::read_to_string(&args.scenario).map_err(|e| {
+        InputError(format!(
+            "{}: cannot read the scenario file: {e}",
+            args.scenario.display()
+        ))
+    })?;
+    let mut sets = args.sets.clone();
+    if let Some(seed) = args.seed {
+        sets.push(format!("run.seed={seed}"));
+    }
+    if let Some(n) = args.replications {
+        sets.push(format!("run.replications={n}"));
+        sets.push(format!("sweep.replications={n}"));
+    }
+    let sweep = headroom_models::sweep::plan(&args.scenario, &text, &sets)?;
+    let shard = Shard::resolve(args.shard.as_deref(), args.shards, |k| {
+        std::env::var(k).ok()
+    })
+    .map_err(InputError)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_sweep_out(&args.scenario, shard));
+    output::check_out_dir(&out)?;
+    let slo = slo_from(
+        scenario_slo(&sweep.base.plan),
+        args.slo_p99.as_deref(),
+        args.slo_availability,
+    )?;
+    let identity = identity(&sweep, slo.clone(), args.format)?;
+    let ids = shard.unwrap_or(Shard::ALL).points(sweep.points.len());
+    let plans: Vec<&Plan> = ids.iter().map(|&i| &sweep.points[i].plan).collect();
+    let names = metric_names(&sweep.base.plan);
+    let watched = Watched {
+        p99: names.iter().position(|n| n == P99),
+        cost: names.iter().position(|n| n == COST),
+    };
+    let progress = Progress::new(ids.len() as u64);
+    let label = format!(
+        "sweep {}{}",
+        args.scenario.display(),
+        shard.map_or(String::new(), |s| format!(" shard {s}"))
+    );
+    let threads = Threads::from_count(args.threads);
+    let runs = show(&progress, args.quiet, &label, || {
+        run_points(&plans, identity.replications, watched, threads, &progress)
+    })?;
+    let (param_cells, param_kinds) = param_columns(&sweep);
+    let timeseries_names = headroom_models::report::TIMESERIES_COLUMNS;
+    let spec = PartSpec {
+        identity,
+        scenario_file: args.scenario.display().to_string(),
+        shard,
+        metric_names: &names,
+        timeseries_names: &timeseries_names,
+        param_cells: &param_cells,
+        param_kinds: &param_kinds,
+    };
+    let part = Part::build(spec, &ids, &runs)?;
+    let failed = part
+        .manifest
+        .point_runs
+        .iter()
+        .filter(|p| p.error.is_some())
+        .count();
+    if let Some(shard) = shard {
+        output::write_owned(&out, &part.to_files()?)?;
+        if !args.quiet {
+            println!(
+                "shard {shard}: {} of {} points; merge all {} shards with `headroom merge DIR... --out DIR`",
+                ids.len(),
+                sweep.points.len(),
+                shard.count
+            );
+            println!("wrote {}", out.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // The whole sweep takes the same path as `headroom merge`: render the
+    // one part, read it back, merge, analyse.
+    let files = part.to_files()?;
+    let name = out.display().to_string();
+    let reread = Part::from_files(&name, |f| {
+        files
+            .iter()
+            .find(|(n, _)| n == f)
+            .map(|(_, b)| b.clone())
+            .ok_or_else(|| anyhow::anyhow!("{f} missing"))
+    })?;
+    let merged = merge(vec![reread], &[name])?;
+    let analysis = Analysis::new(&merged, slo);
+    let files = analysis.files()?;
+    output::replace_outputs(&out, &files, &["recommendation.toml"])?;
+    if args.plots {
+        crate::commands::plot::plot_dir(&out, &out, args.quiet)?;
+    }
+    if !args.quiet {
+        print!("{}", crate::commands::recommend::table(&analysis));
+        if failed > 0 {
+            println!("{failed} points failed (see summary.md); they count as missing the SLO");
+        }
+        println!("wrote {}", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `out/<stem>-sweep`, and `out/<stem>-sweep/shard-K-of-N` for a shard.
+fn default_sweep_out(scenario: &Path, shard: Option<Shard>) -> PathBuf {
+    let mut dir = default_out(scenario);
+    let stem = dir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.set_file_name(format!("{stem}-sweep"));
+    match shard {
+        Some(s) => dir.join(format!("shard-{}-of-{}", s.index, s.count)),
+        None => dir,
+    }
+}
+
+/// The metric columns of `runs.csv` for a plan, in order.
+pub fn metric_names(plan: &Plan) -> Vec<String> {
+    headroom_models::run_columns(plan)
+}
+
+/// The scenario's `[slo]` as the planner's objectives.
+pub fn scenario_slo(plan: &Plan) -> Slo {
+    let ms = |s: Option<headroom_sim::Span>| s.map(|s| s.as_nanos() as f64 / 1e6);
+    match &plan.slo {
+        Some(slo) => Slo {
+            p50_ms: ms(slo.p50),
+            p99_ms: ms(slo.p99),
+            p999_ms: ms(slo.p999),
+            availability: slo.availability,
+            max_cost_per_month_usd: slo.max_cost_per_month,
+        },
+        None => Slo::default(),
+    }
+}
+
+/// The replication rule of a plan.
+pub fn replications(plan: &Plan) -> Replications {
+    match plan.run.adaptive {
+        Some(a) => Replications::Precision {
+            min: a.min,
+            max: plan.run.replications,
+            precision: a.precision,
+        },
+        None => Replications::Fixed {
+            count: plan.run.replications,
+        },
+    }
+}
+
+/// `base` with the objectives given by `--slo-p99` and `--slo-availability`
+/// replacing its own.
+pub fn slo_from(base: Slo, p99: Option<&str>, availability: Option<f64>) -> anyhow::Result<Slo> {
+    let mut slo = base;
+    if let Some(p99) = p99 {
+        let span =
+            headroom_sim::Span::parse(p99).map_err(|e| InputError(format!("--slo-p99: {e}")))?;
+        slo.p99_ms = Some(span.as_nanos() as f64 / 1e6);
+    }
+    if let Some(a) = availability {
+        if !(0.0..=1.0).contains(&a) {
+            return Err(InputError(format!(
+                "--slo-availability {a}: expected a fraction in [0, 1], e.g. 0.999"
+            ))
+            .into());
+        }
+        slo.availability = Some(a);
+    }
+    Ok(slo)
+}
+
+fn identity(sweep: &SweepPlan, slo: Slo, format: Format) -> anyhow::Result<Identity> {
+    let base = &sweep.base;
+    let config = base.scenario.sweep.as_ref();
+    Ok(Identity {
+        headroom_version: env!("CARGO_PKG_VERSION").into(),
+        git_sha: option_env!("HEADROOM_GIT_SHA").map(str::to_owned),
+        seed: base.plan.run.seed,
+        mode: config.map(|c| c.mode).unwrap_or_default(),
+        params: sweep.params.clone(),
+        points: sweep
+            .points
+            .iter()
+            .map(|p| p.values.iter().map(inline).collect())
+            .collect(),
+        replications: replications(&base.plan),
+        warmup: if base.plan.run.auto_warmup {
+            "auto".into()
+        } else {
+            base.plan.run.warmup.to_string()
+        },
+        slo,
+        format,
+        scenario: serde_json::to_value(&base.scenario)?,
+    })
+}
+
+/// Per point the parameter cells, and per parameter its column kind.
+fn param_columns(sweep: &SweepPlan) -> (Vec<Vec<String>>, Vec<Kind>) {
+    let cells = sweep
+        .points
+        .iter()
+        .map(|p| p.values.iter().map(cell).collect())
+        .collect();
+    let kinds = (0..sweep.params.len())
+        .map(|j| {
+            let column = sweep.points.iter().map(|p| &p.values[j]);
+            if column.clone().all(toml::Value::is_integer) {
+                Kind::Int
+            } else if column.clone().all(toml::Value::is_float) {
+                Kind::Float
+            } else {
+                Kind::Str
+            }
+        })
+        .collect();
+    (cells, kinds)
+}

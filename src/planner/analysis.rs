@@ -1,0 +1,79 @@
+//! From a whole sweep's runs to every derived output: per-point statistics,
+//! the frontier, the ranking under the SLO, parameter effects, and the files
+//! (`points`, `frontier`, `recommendation.toml`, `summary.md`,
+//! `report.html`, `manifest.json`).
+
+use crate::planner::effects::{Effect, effects};
+use crate::planner::part::{Part, manifest_bytes};
+use crate::planner::points::{COST, P99, Points};
+use crate::planner::slo::{Ranking, Slo};
+use crate::planner::{recommendation, report, summary};
+
+/// A whole sweep, analysed.
+pub struct Analysis<'a> {
+    /// The merged results.
+    pub part: &'a Part,
+    /// Per-point statistics.
+    pub points: Points,
+    /// Pareto-optimal points, cheapest first.
+    pub frontier: Vec<usize>,
+    /// The SLO ranking.
+    pub ranking: Ranking,
+    /// The objectives used.
+    pub slo: Slo,
+    /// Parameter main effects on p99 (index 0) and cost (index 1).
+    pub effects: Vec<Effect>,
+}
+
+/// The metrics parameter effects are measured on, in `Effect::spread` order.
+pub const EFFECT_METRICS: [&str; 2] = [P99, COST];
+
+impl<'a> Analysis<'a> {
+    /// Analyses `part` (a whole sweep) under `slo`.
+    pub fn new(part: &'a Part, slo: Slo) -> Analysis<'a> {
+        let points = Points::from_runs(&part.runs, part.manifest.identity.params.len());
+        let frontier = points.frontier();
+        let ranking = Ranking::new(&points, &slo);
+        let effects = effects(&points, &EFFECT_METRICS);
+        Analysis {
+            part,
+            points,
+            frontier,
+            ranking,
+            slo,
+            effects,
+        }
+    }
+
+    /// Every output file of the sweep, in a fixed order.
+    pub fn files(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let format = self.part.manifest.identity.format;
+        let all: Vec<usize> = (0..self.points.points.len()).collect();
+        let mut files = vec![
+            (format.file("runs"), format.write(&self.part.runs)?),
+            (
+                format.file("timeseries"),
+                format.write(&self.part.timeseries)?,
+            ),
+            (
+                format.file("points"),
+                format.write(&self.points.table(&all))?,
+            ),
+            (
+                format.file("frontier"),
+                format.write(&self.points.table(&self.frontier))?,
+            ),
+        ];
+        if let Some(best) = self.ranking.best() {
+            let text = recommendation::render(&self.part.manifest, &self.points, best, &self.slo)?;
+            files.push(("recommendation.toml".into(), text.into_bytes()));
+        }
+        files.push(("summary.md".into(), summary::render(self).into_bytes()));
+        files.push(("report.html".into(), report::render(self)?.into_bytes()));
+        let mut manifest = self.part.manifest.clone();
+        manifest.files = files.iter().map(|(n, _)| n.clone()).collect();
+        manifest.files.push("manifest.json".into());
+        files.push(("manifest.json".into(), manifest_bytes(&manifest)?));
+        Ok(files)
+    }
+}

@@ -1,0 +1,287 @@
+//! Runs the replications of many points in parallel, (point, replication)
+//! pairs spread over rayon, results kept in index order.
+//!
+//! With a fixed replication count every pair runs in one wave. With
+//! stop-on-precision (`replications = { min, max, precision }`) a point runs
+//! `min` replications, then more in waves until the 95 % CI half-widths of
+//! p99 latency and of cost are within `precision` x mean, or `max` is
+//! reached. The rule is checked after each replication in index order, and
+//! replications a wave ran past the stopping one are dropped, so the number
+//! kept depends only on the results, never on `--threads` or on wave sizes.
+
+use std::sync::atomic::Ordering;
+
+use headroom_models::Plan;
+use headroom_models::report::Cell;
+use headroom_sim::exec::{Threads, run_indexed};
+use headroom_sim::stats::ci95;
+
+use crate::progress::Progress;
+
+/// How many replications each point gets.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "rule", rename_all = "kebab-case")]
+pub enum Replications {
+    /// Exactly this many.
+    Fixed {
+        /// Replications per point.
+        count: u32,
+    },
+    /// From `min` up to `max`, stopping once p99 latency and cost are known
+    /// to within `precision` x mean (95 % CI half-width).
+    Precision {
+        /// Replications always run (>= 2).
+        min: u32,
+        /// Most replications.
+        max: u32,
+        /// Relative half-width target, e.g. 0.05.
+        precision: f64,
+    },
+}
+
+/// Why a point stopped adding replications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stop {
+    /// The fixed count ran.
+    Fixed,
+    /// The precision target was met.
+    Precision,
+    /// `max` came before the precision target.
+    Max,
+    /// A replication failed (an unbounded queue grew without limit); the
+    /// point ran no more.
+    Failed,
+}
+
+/// One replication's results.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// The run metrics in column order, or why the replication failed.
+    pub cells: Result<Vec<Cell>, String>,
+    /// `timeseries.csv` rows (after `point, replication`).
+    pub timeseries: Vec<Vec<Cell>>,
+    /// Statistics start this many simulated seconds into the run.
+    pub warmup_s: f64,
+}
+
+/// A point's replications, in index order.
+#[derive(Clone, Debug)]
+pub struct PointRuns {
+    /// One record per replication kept.
+    pub records: Vec<Record>,
+    /// Why it stopped.
+    pub stop: Stop,
+}
+
+/// Where the precision rule finds p99 latency and cost in a record's cells.
+#[derive(Clone, Copy, Debug)]
+pub struct Watched {
+    /// Index of `latency_p99_ms`.
+    pub p99: Option<usize>,
+    /// Index of `cost_per_month_usd`.
+    pub cost: Option<usize>,
+}
+
+/// Runs every point of `plans` under `reps` on `threads` threads.
+pub fn run_points(
+    plans: &[&Plan],
+    reps: Replications,
+    watched: Watched,
+    threads: Threads,
+    progress: &Progress,
+) -> anyhow::Result<Vec<PointRuns>> {
+    let (first, limit) = match reps {
+        Replications::Fixed { count } => (count, count),
+        Replications::Precision { min, max, .. } => (min, max),
+    };
+    let mut runs: Vec<PointRuns> = plans
+        .iter()
+        .map(|_| PointRuns {
+            records: Vec::new(),
+            stop: Stop::Fixed,
+        })
+        .collect();
+    let mut open: Vec<bool> = vec![true; plans.len()];
+    let mut target: Vec<u32> = vec![first; plans.len()];
+    // Record counts at which the stop rule already failed, per point.
+    let mut checked: Vec<usize> = vec![0; plans.len()];
+    loop {
+        let jobs: Vec<(usize, u32)> = (0..plans.len())
+            .filter(|&i| open[i])
+            .flat_map(|i| (runs[i].records.len() as u32..target[i]).map(move |r| (i, r)))
+            .collect();
+        if jobs.is_empty() {
+            break;
+        }
+        let added: u64 = jobs
+            .iter()
+            .map(|&(i, _)| plans[i].run.duration.as_nanos())
+            .sum();
+        progress.grow(added);
+        let results = run_indexed(jobs.len(), threads, |j| {
+            let (i, r) = jobs[j];
+            replicate(plans[i], r, progress)
+        })?;
+        for (&(i, _), record) in jobs.iter().zip(results) {
+            runs[i].records.push(record);
+        }
+        for i in 0..plans.len() {
+            if !open[i] {
+                continue;
+            }
+            let decision = decide(&runs[i].records, reps, watched, checked[i], threads);
+            checked[i] = runs[i].records.len();
+            match decision {
+                Decision::Stop(keep, stop) => {
+                    runs[i].records.truncate(keep);
+                    runs[i].stop = stop;
+                    open[i] = false;
+                    progress.points_done.fetch_add(1, Ordering::Relaxed);
+                }
+                Decision::More(n) => target[i] = (runs[i].records.len() as u32 + n).min(limit),
+            }
+        }
+    }
+    Ok(runs)
+}
+
+enum Decision {
+    /// Keep this many records and stop.
+    Stop(usize, Stop),
+    /// Run this many more.
+    More(u32),
+}
+
+/// The stop rule, checked in index order over the records of one point.
+fn decide(
+    records: &[Record],
+    reps: Replications,
+    watched: Watched,
+    checked: usize,
+    threads: Threads,
+) -> Decision {
+    if let Some(k) = records.iter().position(|r| r.cells.is_err()) {
+        return Decision::Stop(k + 1, Stop::Failed);
+    }
+    let Replications::Precision {
+        min,
+        max,
+        precision,
+    } = reps
+    else {
+        return Decision::Stop(records.len(), Stop::Fixed);
+    };
+    let series = |index: Option<usize>| -> Vec<f64> {
+        records
+            .iter()
+            .map(|r| match (&r.cells, index) {
+                (Ok(cells), Some(i)) => cells[i].as_f64(),
+                _ => 0.0,
+            })
+            .collect()
+    };
+    let (p99, cost) = (series(watched.p99), series(watched.cost));
+    // Counts up to `checked` failed the rule in earlier waves.
+    let from = (min as usize).max(checked + 1);
+    if let Some(k) = stop_at(&[&p99, &cost], precision, from) {
+        return Decision::Stop(k, Stop::Precision);
+    }
+    if records.len() >= max as usize {
+        return Decision::Stop(max as usize, Stop::Max);
+    }
+    Decision::More(wave(&p99, precision, max, threads))
+}
+
+/// The first `k >= from` (1-based count) at which every series' 95 % CI
+/// half-width over its first `k` values is within `precision` x |mean|.
+pub fn stop_at(series: &[&[f64]], precision: f64, from: usize) -> Option<usize> {
+    let n = series.iter().map(|s| s.len()).min().unwrap_or(0);
+    (from.max(2)..=n).find(|&k| {
+        series.iter().all(|s| {
+            let ci = ci95(&s[..k]);
+            ci.half_width <= precision * ci.mean.abs()
+        })
+    })
+}
+
+/// How many more replications to run: the classic estimate
+/// `n (h / target)^2 - n` from the current relative half-width `h`, at least
+/// one, at least enough to keep the threads busy, at most up to `max`.
+fn wave(p99: &[f64], precision: f64, max: u32, threads: Threads) -> u32 {
+    let n = p99.len() as f64;
+    let relative = ci95(p99).relative_half_width();
+    let needed = if relative.is_finite() {
+        (n * (relative / precision).powi(2) - n).ceil()
+    } else {
+        n
+    };
+    let busy = match threads {
+        Threads::Exactly(t) => t.get() as f64,
+        Threads::All => std::thread::available_parallelism().map_or(1.0, |t| t.get() as f64),
+    };
+    let room = f64::from(max) - n;
+    needed.max(1.0).max(busy.min(room)).min(room).max(1.0) as u32
+}
+
+/// One replication of one point.
+fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
+    let warmup_s = plan.run.warmup.as_secs_f64();
+    match headroom_models::run_replication(plan, r, &progress.sim_ns) {
+        Ok(out) => Record {
+            cells: Ok(out.metrics.cells()),
+            timeseries: out
+                .timeseries
+                .iter()
+                .map(|row| row.cells().to_vec())
+                .collect(),
+            warmup_s,
+        },
+        Err(e) => Record {
+            cells: Err(e.to_string()),
+            timeseries: Vec::new(),
+            warmup_s,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_rule_checks_in_index_order() {
+        // Values settle: the CI of the first k shrinks as k grows.
+        let xs = [10.0, 12.0, 11.0, 11.0, 11.0, 11.0, 11.0, 11.0];
+        let flat = [0.0; 8];
+        let k = stop_at(&[&xs, &flat], 0.05, 2).unwrap();
+        let ci = ci95(&xs[..k]);
+        assert!(ci.half_width <= 0.05 * ci.mean);
+        let before = ci95(&xs[..k - 1]);
+        assert!(
+            before.half_width > 0.05 * before.mean,
+            "k is the first that holds"
+        );
+        // Starting later never goes back; an impossible target never stops.
+        assert_eq!(stop_at(&[&xs], 0.05, k + 1), Some(k + 1));
+        assert_eq!(stop_at(&[&xs], 0.0, 2), None);
+        // A series that is all zeros is known exactly.
+        assert_eq!(stop_at(&[&flat], 0.01, 2), Some(2));
+    }
+
+    #[test]
+    fn waves_estimate_the_remaining_replications() {
+        // Relative half-width 0.2 at n = 4 for a 0.1 target: ~4 x 4 - 4 = 12.
+        let xs = [8.0, 12.0, 10.0, 10.0];
+        let h = ci95(&xs).relative_half_width();
+        let expect = (4.0 * (h / 0.1f64).powi(2) - 4.0).ceil() as u32;
+        let one = Threads::from_count(1);
+        assert_eq!(wave(&xs, 0.1, 1000, one), expect);
+        assert_eq!(wave(&xs, 0.1, 6, one), 2, "capped at max");
+        assert_eq!(
+            wave(&xs, 10.0, 1000, Threads::from_count(3)),
+            3,
+            "keeps threads busy"
+        );
+    }
+}

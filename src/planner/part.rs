@@ -1,0 +1,389 @@
+//! A sweep's raw results and their manifest, as one process (the whole sweep
+//! or one shard) produces them, and merging such parts back into one sweep.
+//!
+//! A part is `runs` and `timeseries` tables plus a [`Manifest`] that says
+//! which sweep they belong to (`sweep_id`, a digest of everything that
+//! determines the results) and which shard they are. The unsharded sweep
+//! goes through exactly the same path as `headroom merge`: its one part is
+//! rendered to bytes, parsed back and merged, so both produce identical
+//! files by construction.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use headroom_models::report::Cell;
+use headroom_models::sweep::SweepMode;
+
+use crate::InputError;
+use crate::planner::exec::{PointRuns, Replications, Stop};
+use crate::planner::format::Format;
+use crate::planner::points::RUN_KEY_COLUMNS;
+use crate::planner::shard::Shard;
+use crate::planner::slo::Slo;
+use crate::planner::table::{Column, Kind, Table};
+
+/// Everything that determines a sweep's results; its digest is the
+/// `sweep_id` shards must share to be merged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// `headroom` version.
+    pub headroom_version: String,
+    /// Git commit of the binary, when known.
+    pub git_sha: Option<String>,
+    /// Root seed.
+    pub seed: u64,
+    /// How points were chosen.
+    pub mode: SweepMode,
+    /// Parameter paths, in column order.
+    pub params: Vec<String>,
+    /// Each point's values as inline TOML, in parameter order.
+    pub points: Vec<Vec<String>>,
+    /// The replication rule.
+    pub replications: Replications,
+    /// The warm-up rule (`"5m"`, or `"auto"` for MSER-5).
+    pub warmup: String,
+    /// Objectives of the recommendation.
+    pub slo: Slo,
+    /// Table format of the outputs.
+    pub format: Format,
+    /// The resolved base scenario (defaults filled in, `--set`s applied).
+    pub scenario: serde_json::Value,
+}
+
+impl Identity {
+    /// The SHA-256 of the identity's JSON, hex.
+    pub fn digest(&self) -> anyhow::Result<String> {
+        let json = serde_json::to_vec(self).context("cannot digest the sweep")?;
+        let hash = Sha256::digest(&json);
+        Ok(hash.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+/// How one point's replications went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PointInfo {
+    /// 0-based point index.
+    pub point: usize,
+    /// Replications kept.
+    pub replications: usize,
+    /// Why it stopped adding replications.
+    pub stop: Stop,
+    /// Per replication: simulated seconds excluded as warm-up.
+    pub warmup_s: Vec<f64>,
+    /// Why the last replication failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `manifest.json` of a sweep or of one shard of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `"sweep"`.
+    pub command: String,
+    /// The scenario file as given on the command line.
+    pub scenario_file: String,
+    /// Digest of [`Identity`].
+    pub sweep_id: String,
+    /// The shard these files hold; absent for a whole sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// Random-number generator and stream derivation.
+    pub prng: String,
+    /// `runs` columns with their kinds.
+    pub runs_columns: Vec<Column>,
+    /// `timeseries` columns with their kinds.
+    pub timeseries_columns: Vec<Column>,
+    /// Whether the metric kinds come from a finished replication (a part
+    /// whose every replication failed only knows the names).
+    pub kinds_known: bool,
+    /// The points this part holds, by index.
+    pub point_runs: Vec<PointInfo>,
+    /// Files written beside this manifest.
+    pub files: Vec<String>,
+    /// What determines the results.
+    pub identity: Identity,
+}
+
+/// One process's results: the manifest and its two tables.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Part {
+    /// What and which share.
+    pub manifest: Manifest,
+    /// One row per (point, replication).
+    pub runs: Table,
+    /// One row per (point, replication, interval).
+    pub timeseries: Table,
+}
+
+/// Inputs to [`Part::build`] besides the results.
+pub struct PartSpec<'a> {
+    /// The sweep's identity.
+    pub identity: Identity,
+    /// The scenario file as given.
+    pub scenario_file: String,
+    /// The shard, or `None` for the whole sweep.
+    pub shard: Option<Shard>,
+    /// Metric column names, in order.
+    pub metric_names: &'a [String],
+    /// `timeseries` column names, in order.
+    pub timeseries_names: &'a [&'a str],
+    /// Parameter cells per point (all points of the sweep).
+    pub param_cells: &'a [Vec<String>],
+    /// Parameter column kinds.
+    pub param_kinds: &'a [Kind],
+}
+
+impl Part {
+    /// Assembles the results of the points `ids` (global indices, in order;
+    /// `runs[i]` belongs to `ids[i]`).
+    pub fn build(spec: PartSpec<'_>, ids: &[usize], runs: &[PointRuns]) -> anyhow::Result<Part> {
+        let id = &spec.identity;
+        let sweep_id = id.digest()?;
+        let first_ok = runs
+            .iter()
+            .flat_map(|p| &p.records)
+            .find_map(|r| r.cells.as_ref().ok());
+        let metric_kinds: Vec<Kind> = match first_ok {
+            Some(cells) => cells.iter().map(Kind::of).collect(),
+            None => vec![Kind::Float; spec.metric_names.len()],
+        };
+        if metric_kinds.len() != spec.metric_names.len() {
+            bail!(
+                "the engine produced {} metric cells for {} columns",
+                metric_kinds.len(),
+                spec.metric_names.len()
+            );
+        }
+        let mut runs_columns: Vec<Column> = RUN_KEY_COLUMNS
+            .iter()
+            .map(|n| Column::new(*n, Kind::Int))
+            .collect();
+        for (path, kind) in id.params.iter().zip(spec.param_kinds) {
+            runs_columns.push(Column::new(path.clone(), *kind));
+        }
+        for (name, kind) in spec.metric_names.iter().zip(&metric_kinds) {
+            runs_columns.push(Column::new(name.clone(), *kind));
+        }
+        let ts_kinds: Vec<Kind> = runs
+            .iter()
+            .flat_map(|p| &p.records)
+            .find_map(|r| r.timeseries.first())
+            .map_or_else(
+                || vec![Kind::Float; spec.timeseries_names.len() - 2],
+                |row| row.iter().map(Kind::of).collect(),
+            );
+        let mut timeseries_columns = vec![
+            Column::new(spec.timeseries_names[0], Kind::Int),
+            Column::new(spec.timeseries_names[1], Kind::Int),
+        ];
+        for (name, kind) in spec.timeseries_names[2..].iter().zip(ts_kinds) {
+            timeseries_columns.push(Column::new(*name, kind));
+        }
+        let mut runs_table = Table::new(runs_columns.clone());
+        let mut ts_table = Table::new(timeseries_columns.clone());
+        let mut point_runs = Vec::with_capacity(ids.len());
+        for (&point, pr) in ids.iter().zip(runs) {
+            let mut error = None;
+            for (r, record) in pr.records.iter().enumerate() {
+                let mut row = vec![point.to_string(), r.to_string(), id.seed.to_string()];
+                row.extend(spec.param_cells[point].iter().cloned());
+                match &record.cells {
+                    Ok(cells) => row.extend(cells.iter().map(Cell::to_string)),
+                    Err(e) => {
+                        error = Some(format!("replication {r}: {e}"));
+                        row.extend(spec.metric_names.iter().map(|_| "NaN".to_owned()));
+                    }
+                }
+                runs_table.rows.push(row);
+                for ts in &record.timeseries {
+                    let mut row = vec![point.to_string(), r.to_string()];
+                    row.extend(ts.iter().map(Cell::to_string));
+                    ts_table.rows.push(row);
+                }
+            }
+            point_runs.push(PointInfo {
+                point,
+                replications: pr.records.len(),
+                stop: pr.stop,
+                warmup_s: pr.records.iter().map(|r| r.warmup_s).collect(),
+                error,
+            });
+        }
+        let format = id.format;
+        Ok(Part {
+            manifest: Manifest {
+                command: "sweep".into(),
+                scenario_file: spec.scenario_file,
+                sweep_id,
+                shard: spec.shard,
+                prng: headroom_sim::rng::PRNG_DESCRIPTION.into(),
+                runs_columns,
+                timeseries_columns,
+                kinds_known: first_ok.is_some(),
+                point_runs,
+                files: vec![
+                    format.file("runs"),
+                    format.file("timeseries"),
+                    "manifest.json".into(),
+                ],
+                identity: spec.identity,
+            },
+            runs: runs_table,
+            timeseries: ts_table,
+        })
+    }
+
+    /// The part's files: `runs`, `timeseries` and `manifest.json`.
+    pub fn to_files(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let format = self.manifest.identity.format;
+        Ok(vec![
+            (format.file("runs"), format.write(&self.runs)?),
+            (format.file("timeseries"), format.write(&self.timeseries)?),
+            ("manifest.json".into(), manifest_bytes(&self.manifest)?),
+        ])
+    }
+
+    /// Reads a part back from its files; `read(name)` returns a file's
+    /// bytes and `dir` names the folder in errors.
+    pub fn from_files(
+        dir: &str,
+        read: impl Fn(&str) -> anyhow::Result<Vec<u8>>,
+    ) -> anyhow::Result<Part> {
+        let bytes = read("manifest.json")?;
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            InputError(format!(
+                "{dir}/manifest.json: not a sweep manifest ({e}); merge takes the folders `headroom sweep --shard` wrote"
+            ))
+        })?;
+        let format = manifest.identity.format;
+        let table = |stem: &str, columns: &[Column]| -> anyhow::Result<Table> {
+            let name = format.file(stem);
+            let bytes = read(&name)?;
+            format
+                .read(&bytes, columns.to_vec(), &format!("{dir}/{name}"))
+                .map_err(|e| InputError(format!("{e:#}")).into())
+        };
+        let runs = table("runs", &manifest.runs_columns)?;
+        let timeseries = table("timeseries", &manifest.timeseries_columns)?;
+        Ok(Part {
+            manifest,
+            runs,
+            timeseries,
+        })
+    }
+}
+
+/// `manifest.json` bytes: pretty JSON and a final newline.
+pub fn manifest_bytes(manifest: &Manifest) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(manifest).context("cannot render manifest.json")?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Merges parts (named by `names`, for errors) into the whole sweep: checks
+/// they are shards of one sweep and that none is missing, then orders every
+/// row by point and replication. The result has no shard.
+pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
+    let Some(first) = parts.first() else {
+        return Err(InputError("merge: no folders given".into()));
+    };
+    let id = first.manifest.sweep_id.clone();
+    for (part, name) in parts.iter().zip(names) {
+        if part.manifest.sweep_id != id {
+            return Err(InputError(format!(
+                "{name}: belongs to sweep {} but {} belongs to sweep {}: these are not shards of one sweep (different scenario, seed, parameters, SLO, format or headroom version); nothing written",
+                short_id(&part.manifest.sweep_id),
+                names[0],
+                short_id(&id)
+            )));
+        }
+    }
+    let count = first.manifest.shard.map_or(1, |s| s.count);
+    let mut seen: BTreeMap<u32, &str> = BTreeMap::new();
+    for (part, name) in parts.iter().zip(names) {
+        let shard = part.manifest.shard.unwrap_or(Shard::ALL);
+        if shard.count != count {
+            return Err(InputError(format!(
+                "{name}: shard {shard} but {} is shard {}: shards must come from one split; nothing written",
+                names[0],
+                first.manifest.shard.unwrap_or(Shard::ALL)
+            )));
+        }
+        if let Some(other) = seen.insert(shard.index, name) {
+            return Err(InputError(format!(
+                "{name} and {other} are both shard {shard}; nothing written"
+            )));
+        }
+    }
+    let missing: Vec<String> = (1..=count)
+        .filter(|k| !seen.contains_key(k))
+        .map(|k| k.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(InputError(format!(
+            "incomplete sweep {}: shard{} {} of {count} missing (have {}); nothing written",
+            short_id(&id),
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", "),
+            seen.keys()
+                .map(|k| format!("{k}/{count}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let n_points = first.manifest.identity.points.len();
+    let mut point_runs: Vec<PointInfo> = parts
+        .iter()
+        .flat_map(|p| p.manifest.point_runs.iter().cloned())
+        .collect();
+    point_runs.sort_by_key(|p| p.point);
+    if point_runs.len() != n_points || point_runs.iter().enumerate().any(|(i, p)| p.point != i) {
+        return Err(InputError(format!(
+            "sweep {}: the shards hold {} point records for {n_points} points; a shard folder was changed after it was written; nothing written",
+            short_id(&id),
+            point_runs.len()
+        )));
+    }
+    let known = parts
+        .iter()
+        .find(|p| p.manifest.kinds_known)
+        .unwrap_or(first);
+    let mut manifest = known.manifest.clone();
+    for (part, name) in parts.iter().zip(names) {
+        let names_of = |cols: &[Column]| cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        if names_of(&part.manifest.runs_columns) != names_of(&manifest.runs_columns) {
+            return Err(InputError(format!(
+                "{name}: runs columns differ from the other shards'"
+            )));
+        }
+    }
+    let mut runs = Table::new(manifest.runs_columns.clone());
+    let mut timeseries = Table::new(manifest.timeseries_columns.clone());
+    for part in parts {
+        runs.rows.extend(part.runs.rows);
+        timeseries.rows.extend(part.timeseries.rows);
+    }
+    let key = |row: &Vec<String>| -> (u64, u64) {
+        (
+            row[0].parse().unwrap_or(u64::MAX),
+            row[1].parse().unwrap_or(u64::MAX),
+        )
+    };
+    runs.rows.sort_by_key(key);
+    timeseries.rows.sort_by_key(key);
+    manifest.shard = None;
+    manifest.point_runs = point_runs;
+    Ok(Part {
+        manifest,
+        runs,
+        timeseries,
+    })
+}
+
+/// The first 12 hex digits of a sweep id, for messages.
+pub fn short_id(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}

@@ -1,0 +1,128 @@
+//! `recommendation.toml`: the recommended point as a complete scenario, its
+//! parameter values applied, ready for `headroom run` and with `[policy]`
+//! tables the sidecar loads as they are.
+
+use std::fmt::Write as _;
+
+use anyhow::{Context, bail};
+
+use headroom_models::Scenario;
+
+use crate::planner::part::Manifest;
+use crate::planner::points::{COST, P99, Points};
+use crate::planner::slo::{Slo, short};
+
+/// The recommended point `index` (into `points.points`) as scenario text,
+/// headed by comments saying where it comes from and why.
+pub fn render(
+    manifest: &Manifest,
+    points: &Points,
+    index: usize,
+    slo: &Slo,
+) -> anyhow::Result<String> {
+    let p = &points.points[index];
+    let id = &manifest.identity;
+    let values = &id.points[p.point];
+    let scenario = point_scenario(&id.scenario, &id.params, values)?;
+    let body = toml::to_string_pretty(&scenario).context("cannot render recommendation.toml")?;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# Headroom recommendation: point {} of the sweep of {} (sweep {}).",
+        p.point,
+        manifest.scenario_file,
+        crate::planner::part::short_id(&manifest.sweep_id)
+    );
+    for (path, v) in id.params.iter().zip(values) {
+        let _ = writeln!(s, "#   {path} = {v}");
+    }
+    let cost = points.ci(p, COST);
+    let p99 = points.ci(p, P99);
+    let _ = writeln!(
+        s,
+        "# The cheapest point whose SLO ({}) holds at the pessimistic end of its 95 % CI,\n\
+         # over {} replications: cost {} ± {} USD/month, p99 {} ± {} ms.",
+        slo.describe(),
+        p.replications,
+        short(cost.mean),
+        short(cost.half_width),
+        short(p99.mean),
+        short(p99.half_width)
+    );
+    let _ = writeln!(
+        s,
+        "# A complete scenario (defaults filled in): `headroom run` it as it is; its\n\
+         # [policy] tables are the ones headroom-sidecar reads.\n"
+    );
+    s.push_str(&body);
+    Ok(s)
+}
+
+/// The resolved base scenario with `values` (inline TOML) set at `params`,
+/// without its `[sweep]` table.
+pub fn point_scenario(
+    base: &serde_json::Value,
+    params: &[String],
+    values: &[String],
+) -> anyhow::Result<Scenario> {
+    let scenario: Scenario =
+        serde_json::from_value(base.clone()).context("the manifest's scenario does not parse")?;
+    let mut doc = toml::Value::try_from(&scenario).context("cannot convert the scenario")?;
+    for (path, raw) in params.iter().zip(values) {
+        let value = parse_inline(raw)?;
+        let toml::Value::Table(root) = &mut doc else {
+            bail!("the scenario is not a table");
+        };
+        set(root, path, value)?;
+    }
+    let mut scenario: Scenario = doc
+        .try_into()
+        .context("the recommended point is not a valid scenario")?;
+    scenario.sweep = None;
+    Ok(scenario)
+}
+
+/// Parses an inline TOML value (`4`, `"5ms"`, `{ a = 1 }`).
+pub fn parse_inline(raw: &str) -> anyhow::Result<toml::Value> {
+    let table: toml::Table =
+        toml::from_str(&format!("v = {raw}")).with_context(|| format!("bad value {raw}"))?;
+    table
+        .get("v")
+        .cloned()
+        .with_context(|| format!("bad value {raw}"))
+}
+
+/// Sets `value` at dotted `path` (arrays of tables addressed by `name` or
+/// index), as `--set` does.
+fn set(table: &mut toml::Table, path: &str, value: toml::Value) -> anyhow::Result<()> {
+    let segs: Vec<&str> = path.split('.').collect();
+    let mut here = table;
+    let mut i = 0;
+    while i + 1 < segs.len() {
+        let seg = segs[i];
+        let next = here
+            .get_mut(seg)
+            .with_context(|| format!("`{path}`: no `{seg}`"))?;
+        here = match next {
+            toml::Value::Table(t) => t,
+            toml::Value::Array(items) => {
+                i += 1;
+                let element = segs[i];
+                let index = items
+                    .iter()
+                    .position(|t| t.get("name").and_then(toml::Value::as_str) == Some(element))
+                    .or_else(|| element.parse().ok())
+                    .with_context(|| format!("`{path}`: no `{seg}` named `{element}`"))?;
+                match items.get_mut(index) {
+                    Some(toml::Value::Table(t)) => t,
+                    _ => bail!("`{path}`: `{seg}.{element}` is not a table"),
+                }
+            }
+            _ => bail!("`{path}`: `{seg}` is a value, not a table"),
+        };
+        i += 1;
+    }
+    let last = segs.last().copied().unwrap_or_default();
+    here.insert(last.to_owned(), value);
+    Ok(())
+}

@@ -1,0 +1,282 @@
+//! The recommendation: which points meet the SLO at the pessimistic end of
+//! their 95 % confidence intervals, and the cheapest of them.
+//!
+//! A latency or cost objective holds when the upper end of the metric's CI
+//! is within it; availability holds when the lower end is. A point with one
+//! replication has no CI and so cannot be certified. Among the points that
+//! hold, the cheapest by mean `cost_per_month_usd` wins; ties go to the
+//! lower pessimistic p99, then to the lower point index.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::planner::points::{COST, P99, PointStats, Points};
+
+/// Service-level objectives a point must meet. `None` leaves a metric
+/// unconstrained.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Slo {
+    /// p50 latency limit, ms.
+    pub p50_ms: Option<f64>,
+    /// p99 latency limit, ms.
+    pub p99_ms: Option<f64>,
+    /// p99.9 latency limit, ms.
+    pub p999_ms: Option<f64>,
+    /// Minimum availability, a fraction in `[0, 1]`.
+    pub availability: Option<f64>,
+    /// Cost limit, USD per month.
+    pub max_cost_per_month_usd: Option<f64>,
+}
+
+/// Which end of the CI is pessimistic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// Smaller is better: the upper end must be within the limit.
+    AtMost,
+    /// Larger is better: the lower end must reach the limit.
+    AtLeast,
+}
+
+/// One objective checked on one point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    /// Metric column.
+    pub metric: &'static str,
+    /// How the limit applies.
+    pub side: Side,
+    /// The objective.
+    pub limit: f64,
+    /// The metric's mean.
+    pub mean: f64,
+    /// The pessimistic end of its 95 % CI (NaN without a CI).
+    pub pessimistic: f64,
+    /// Whether it holds.
+    pub holds: bool,
+}
+
+impl Check {
+    /// `latency_p99_ms 23.1 (CI upper) <= 25` or why not.
+    pub fn describe(&self) -> String {
+        let (op, end) = match (self.side, self.holds) {
+            (Side::AtMost, true) => ("<=", "upper"),
+            (Side::AtMost, false) => (">", "upper"),
+            (Side::AtLeast, true) => (">=", "lower"),
+            (Side::AtLeast, false) => ("<", "lower"),
+        };
+        if self.pessimistic.is_nan() {
+            return format!(
+                "{} has no confidence interval (mean {}; needs >= 2 replications and a defined value)",
+                self.metric,
+                short(self.mean)
+            );
+        }
+        format!(
+            "{} {} (95 % CI {end} end) {op} {}",
+            self.metric,
+            short(self.pessimistic),
+            short(self.limit)
+        )
+    }
+}
+
+impl Slo {
+    /// Whether no objective is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Slo::default()
+    }
+
+    /// The objectives as `(metric, side, limit)`.
+    pub fn objectives(&self) -> Vec<(&'static str, Side, f64)> {
+        let mut out = Vec::new();
+        let mut add = |m, s, v: Option<f64>| {
+            if let Some(v) = v {
+                out.push((m, s, v));
+            }
+        };
+        add("latency_p50_ms", Side::AtMost, self.p50_ms);
+        add(P99, Side::AtMost, self.p99_ms);
+        add("latency_p999_ms", Side::AtMost, self.p999_ms);
+        add("availability", Side::AtLeast, self.availability);
+        add(COST, Side::AtMost, self.max_cost_per_month_usd);
+        out
+    }
+
+    /// One line for summaries: `p99 <= 25 ms, availability >= 0.999`.
+    pub fn describe(&self) -> String {
+        if self.is_empty() {
+            return "none".into();
+        }
+        let mut s = String::new();
+        for (i, (m, side, v)) in self.objectives().into_iter().enumerate() {
+            let op = if side == Side::AtMost { "<=" } else { ">=" };
+            let _ = write!(s, "{}{m} {op} {}", if i > 0 { ", " } else { "" }, short(v));
+        }
+        s
+    }
+
+    /// Every objective checked on point `p`.
+    pub fn check(&self, points: &Points, p: &PointStats) -> Vec<Check> {
+        self.objectives()
+            .into_iter()
+            .map(|(metric, side, limit)| {
+                let ci = points.ci(p, metric);
+                let pessimistic = match side {
+                    Side::AtMost => ci.upper(),
+                    Side::AtLeast => ci.lower(),
+                };
+                let holds = match side {
+                    Side::AtMost => pessimistic <= limit,
+                    Side::AtLeast => pessimistic >= limit,
+                };
+                Check {
+                    metric,
+                    side,
+                    limit,
+                    mean: ci.mean,
+                    pessimistic,
+                    holds,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Points ordered for the recommendation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ranking {
+    /// Points (indices into `Points::points`) whose SLO holds, best first.
+    pub qualifying: Vec<usize>,
+    /// The others, cheapest first.
+    pub failing: Vec<usize>,
+}
+
+impl Ranking {
+    /// Ranks `points` under `slo`.
+    pub fn new(points: &Points, slo: &Slo) -> Ranking {
+        let key = |i: &usize| {
+            let p = &points.points[*i];
+            let cost = points.ci(p, COST).mean;
+            let p99 = points.ci(p, P99).upper();
+            (nan_last(cost), nan_last(p99), *i)
+        };
+        let mut all: Vec<usize> = (0..points.points.len()).collect();
+        all.sort_by(|a, b| {
+            let (ka, kb) = (key(a), key(b));
+            ka.0.total_cmp(&kb.0)
+                .then(ka.1.total_cmp(&kb.1))
+                .then(ka.2.cmp(&kb.2))
+        });
+        let (qualifying, failing) = all
+            .into_iter()
+            .partition(|&i| slo.check(points, &points.points[i]).iter().all(|c| c.holds));
+        Ranking {
+            qualifying,
+            failing,
+        }
+    }
+
+    /// The recommended point, if any holds its SLO.
+    pub fn best(&self) -> Option<usize> {
+        self.qualifying.first().copied()
+    }
+}
+
+fn nan_last(x: f64) -> f64 {
+    if x.is_nan() { f64::INFINITY } else { x }
+}
+
+/// A number with 4 significant digits for prose.
+pub fn short(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    if x == x.trunc() && x.abs() < 1e9 {
+        return format!("{x:.0}");
+    }
+    let digits = if x == 0.0 {
+        0
+    } else {
+        x.abs().log10().floor() as i32
+    };
+    let decimals = (3 - digits).clamp(0, 9) as usize;
+    format!("{x:.decimals$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::points::tests::runs;
+
+    fn points() -> Points {
+        // (cost, p99) per replication.
+        let t = runs(&[
+            // Cheapest, but p99 CI upper end above 25 (mean 22, wide CI).
+            ("cheap", &[(100.0, 16.0), (100.0, 28.0)]),
+            // Mean 24 with a narrow CI: upper end 24 + 12.7 * 0.1 = 25.27 > 25.
+            ("edge", &[(150.0, 23.9), (150.0, 24.1)]),
+            // Holds: mean 20, upper end ~21.3.
+            ("good", &[(200.0, 19.9), (200.0, 20.1)]),
+            // Holds too, more expensive.
+            ("rich", &[(300.0, 10.0), (300.0, 10.0)]),
+            // One replication: no CI.
+            ("single", &[(50.0, 5.0)]),
+        ]);
+        Points::from_runs(&t, 1)
+    }
+
+    #[test]
+    fn cheapest_point_whose_slo_holds_at_the_pessimistic_end() {
+        let p = points();
+        let slo = Slo {
+            p99_ms: Some(25.0),
+            ..Slo::default()
+        };
+        let r = Ranking::new(&p, &slo);
+        assert_eq!(r.best(), Some(2), "{r:?}");
+        assert_eq!(r.qualifying, [2, 3]);
+        assert_eq!(r.failing, [4, 0, 1], "cheapest first");
+        let edge = slo.check(&p, &p.points[1]);
+        assert!(!edge[0].holds && edge[0].mean < 25.0, "mean within, CI not");
+        assert!(
+            edge[0].describe().contains("> 25"),
+            "{}",
+            edge[0].describe()
+        );
+        let single = slo.check(&p, &p.points[4]);
+        assert!(single[0].describe().contains("no confidence interval"));
+    }
+
+    #[test]
+    fn looser_slo_and_cost_cap_change_the_answer() {
+        let p = points();
+        let loose = Slo {
+            p99_ms: Some(100.0),
+            ..Slo::default()
+        };
+        assert_eq!(
+            Ranking::new(&p, &loose).best(),
+            Some(0),
+            "cheap qualifies now"
+        );
+        let capped = Slo {
+            p99_ms: Some(25.0),
+            max_cost_per_month_usd: Some(180.0),
+            ..Slo::default()
+        };
+        assert_eq!(Ranking::new(&p, &capped).best(), None);
+        assert_eq!(
+            loose.describe(),
+            "latency_p99_ms <= 100",
+            "described for summaries"
+        );
+    }
+
+    #[test]
+    fn no_slo_picks_the_cheapest_certified_or_not() {
+        let p = points();
+        let r = Ranking::new(&p, &Slo::default());
+        assert_eq!(r.best(), Some(4));
+        assert!(r.failing.is_empty());
+    }
+}

@@ -1,0 +1,365 @@
+//! `summary.md` of a sweep: the recommendation and why, the runners-up,
+//! parameters ranked by effect, the frontier, every point, and how the
+//! replications went.
+
+use std::fmt::Write as _;
+
+use crate::planner::analysis::{Analysis, EFFECT_METRICS};
+use crate::planner::effects::ranked;
+use crate::planner::exec::{Replications, Stop};
+use crate::planner::points::{COST, P99, PointStats};
+use crate::planner::slo::short;
+
+/// Points listed in full in `summary.md` before it refers to `points.csv`.
+const MAX_LISTED: usize = 60;
+/// Runners-up listed.
+const RUNNERS_UP: usize = 5;
+
+/// Renders `summary.md`.
+pub fn render(a: &Analysis<'_>) -> String {
+    let mut s = String::new();
+    header(a, &mut s);
+    recommendation(a, &mut s);
+    runners_up(a, &mut s);
+    effects(a, &mut s);
+    frontier(a, &mut s);
+    all_points(a, &mut s);
+    replications(a, &mut s);
+    s
+}
+
+fn header(a: &Analysis<'_>, s: &mut String) {
+    let m = &a.part.manifest;
+    let id = &m.identity;
+    let run = &id.scenario["run"];
+    let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    let _ = writeln!(s, "# Headroom sweep: {}\n", m.scenario_file);
+    let mode = match id.mode {
+        headroom_models::sweep::SweepMode::Grid => "grid",
+        headroom_models::sweep::SweepMode::Random => "random sample",
+        headroom_models::sweep::SweepMode::LatinHypercube => "Latin hypercube",
+    };
+    let params: Vec<String> = id.params.iter().map(|p| format!("`{p}`")).collect();
+    let _ = writeln!(
+        s,
+        "{} points ({mode} over {}) × {}; duration {}, warm-up {} excluded, seed {}. \
+         Common random numbers: replication r of every point sees the same arrivals and \
+         work draws, so differences between points are the configuration's. Sweep `{}`.\n",
+        id.points.len(),
+        params.join(", "),
+        describe_replications(id.replications),
+        text(&run["duration"]),
+        id.warmup,
+        id.seed,
+        crate::planner::part::short_id(&m.sweep_id),
+    );
+    let _ = writeln!(
+        s,
+        "SLO: {} — checked at the pessimistic end of each point's 95 % confidence interval \
+         (upper end for latency and cost, lower end for availability).\n",
+        a.slo.describe()
+    );
+}
+
+/// `5 replications per point` or the precision rule.
+pub fn describe_replications(r: Replications) -> String {
+    match r {
+        Replications::Fixed { count } => format!("{count} replications per point"),
+        Replications::Precision {
+            min,
+            max,
+            precision,
+        } => format!(
+            "{min}–{max} replications per point, stopping when the 95 % CI half-widths of p99 \
+             latency and cost are within {}% of their means",
+            short(precision * 100.0)
+        ),
+    }
+}
+
+fn assignment(a: &Analysis<'_>, p: &PointStats) -> String {
+    let id = &a.part.manifest.identity;
+    id.params
+        .iter()
+        .zip(&id.points[p.point])
+        .map(|(k, v)| format!("`{k} = {v}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn ci(a: &Analysis<'_>, p: &PointStats, metric: &str) -> String {
+    let c = a.points.ci(p, metric);
+    format!("{} ± {}", short(c.mean), short(c.half_width))
+}
+
+fn recommendation(a: &Analysis<'_>, s: &mut String) {
+    let _ = writeln!(s, "## Recommendation\n");
+    let pts = &a.points.points;
+    let Some(best) = a.ranking.best() else {
+        let _ = writeln!(
+            s,
+            "**No point meets the SLO** at the pessimistic end of its confidence interval, so \
+             there is no `recommendation.toml`. Widen the sweep toward more capacity, add \
+             replications to narrow the intervals, or relax the SLO (`headroom recommend DIR \
+             --slo-p99 ...` re-ranks without re-running).\n"
+        );
+        if let Some(&closest) = a.ranking.failing.first() {
+            let p = &pts[closest];
+            let _ = writeln!(
+                s,
+                "The cheapest point, {} ({}), misses:\n",
+                p.point,
+                assignment(a, p)
+            );
+            for c in a.slo.check(&a.points, p).iter().filter(|c| !c.holds) {
+                let _ = writeln!(s, "- {}", c.describe());
+            }
+            let _ = writeln!(s);
+        }
+        return;
+    };
+    let p = &pts[best];
+    let _ = writeln!(s, "**Point {}**: {}.\n", p.point, assignment(a, p));
+    let _ = writeln!(
+        s,
+        "Why: it is the cheapest of the {} points (of {}) whose SLO holds, with cost_per_month_usd \
+         {} USD over {} replications. Its checks:\n",
+        a.ranking.qualifying.len(),
+        pts.len(),
+        ci(a, p, COST),
+        p.replications
+    );
+    let checks = a.slo.check(&a.points, p);
+    if checks.is_empty() {
+        let _ = writeln!(
+            s,
+            "- no SLO was given (scenario `[slo]`, `--slo-p99`, `--slo-availability`): every point \
+             qualifies and the cheapest wins"
+        );
+    }
+    for c in checks {
+        let _ = writeln!(s, "- {} (mean {})", c.describe(), short(c.mean));
+    }
+    let cheaper: Vec<&PointStats> = a
+        .ranking
+        .failing
+        .iter()
+        .map(|&i| &pts[i])
+        .filter(|q| a.points.ci(q, COST).mean <= a.points.ci(p, COST).mean)
+        .take(RUNNERS_UP)
+        .collect();
+    if !cheaper.is_empty() {
+        let _ = writeln!(s, "\nCheaper (or as cheap) points that miss the SLO:\n");
+        let _ = writeln!(s, "| point | parameters | cost_per_month_usd | misses |");
+        let _ = writeln!(s, "|---:|---|---:|---|");
+        for q in cheaper {
+            let misses: Vec<String> = a
+                .slo
+                .check(&a.points, q)
+                .iter()
+                .filter(|c| !c.holds)
+                .map(|c| c.describe())
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                q.point,
+                assignment(a, q),
+                ci(a, q, COST),
+                misses.join("; ")
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nThe scenario with these values is `recommendation.toml`.\n"
+    );
+}
+
+fn runners_up(a: &Analysis<'_>, s: &mut String) {
+    let rest: Vec<usize> = a
+        .ranking
+        .qualifying
+        .iter()
+        .skip(1)
+        .take(RUNNERS_UP)
+        .copied()
+        .collect();
+    if rest.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "## Runners-up\n");
+    let _ = writeln!(
+        s,
+        "| rank | point | parameters | cost_per_month_usd | latency_p99_ms | availability |"
+    );
+    let _ = writeln!(s, "|---:|---:|---|---:|---:|---:|");
+    for (rank, i) in rest.into_iter().enumerate() {
+        let p = &a.points.points[i];
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            rank + 2,
+            p.point,
+            assignment(a, p),
+            ci(a, p, COST),
+            ci(a, p, P99),
+            ci(a, p, "availability")
+        );
+    }
+    let _ = writeln!(s);
+}
+
+fn effects(a: &Analysis<'_>, s: &mut String) {
+    let _ = writeln!(s, "## Parameters ranked by effect\n");
+    let _ = writeln!(
+        s,
+        "Effect = spread (largest minus smallest) of a metric's mean over the parameter's values, \
+         each value averaged over the other parameters (numeric parameters with more than 8 \
+         distinct values are cut into 5 bins). Ranked by effect on {}.\n",
+        EFFECT_METRICS[0]
+    );
+    let _ = writeln!(
+        s,
+        "| rank | parameter | levels | effect on {} | effect on {} | rank by cost |",
+        EFFECT_METRICS[0], EFFECT_METRICS[1]
+    );
+    let _ = writeln!(s, "|---:|---|---:|---:|---:|---:|");
+    let by_p99 = ranked(&a.effects, 0);
+    let by_cost = ranked(&a.effects, 1);
+    for (rank, &i) in by_p99.iter().enumerate() {
+        let e = &a.effects[i];
+        let cost_rank = by_cost.iter().position(|&j| j == i).unwrap_or(i) + 1;
+        let _ = writeln!(
+            s,
+            "| {} | `{}` | {} | {} | {} | {} |",
+            rank + 1,
+            e.param,
+            e.levels,
+            short(e.spread[0]),
+            short(e.spread[1]),
+            cost_rank
+        );
+    }
+    let _ = writeln!(s);
+}
+
+fn frontier(a: &Analysis<'_>, s: &mut String) {
+    let _ = writeln!(
+        s,
+        "## Pareto frontier (cost_per_month_usd vs latency_p99_ms)\n"
+    );
+    let _ = writeln!(
+        s,
+        "| point | parameters | cost_per_month_usd | latency_p99_ms |"
+    );
+    let _ = writeln!(s, "|---:|---|---:|---:|");
+    for &i in &a.frontier {
+        let p = &a.points.points[i];
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            p.point,
+            assignment(a, p),
+            ci(a, p, COST),
+            ci(a, p, P99)
+        );
+    }
+    let _ = writeln!(s);
+}
+
+fn all_points(a: &Analysis<'_>, s: &mut String) {
+    let pts = &a.points.points;
+    let _ = writeln!(s, "## Points\n");
+    if pts.len() > MAX_LISTED {
+        let _ = writeln!(
+            s,
+            "{} points: see `points` (first {MAX_LISTED} below).\n",
+            pts.len()
+        );
+    }
+    let id = &a.part.manifest.identity;
+    let params: Vec<String> = id.params.iter().map(|p| format!("`{p}`")).collect();
+    let _ = writeln!(
+        s,
+        "| point | {} | replications | latency_p99_ms | availability | cost_per_month_usd | SLO holds |",
+        params.join(" | ")
+    );
+    let _ = writeln!(
+        s,
+        "|---:|{}---:|---:|---:|---:|:-:|",
+        "---|".repeat(params.len())
+    );
+    for p in pts.iter().take(MAX_LISTED) {
+        let holds = a.ranking.qualifying.contains(&(p.point));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            p.point,
+            id.points[p.point].join(" | "),
+            p.replications,
+            ci(a, p, P99),
+            ci(a, p, "availability"),
+            ci(a, p, COST),
+            if holds { "yes" } else { "no" }
+        );
+    }
+    let _ = writeln!(s);
+}
+
+fn replications(a: &Analysis<'_>, s: &mut String) {
+    let info = &a.part.manifest.point_runs;
+    let _ = writeln!(s, "## Replications and warm-up\n");
+    let count = |stop: Stop| info.iter().filter(|p| p.stop == stop).count();
+    let total: usize = info.iter().map(|p| p.replications).sum();
+    let _ = writeln!(s, "{total} replications in all.");
+    if let Replications::Precision { max, .. } = a.part.manifest.identity.replications {
+        let maxed: Vec<String> = info
+            .iter()
+            .filter(|p| p.stop == Stop::Max)
+            .map(|p| p.point.to_string())
+            .collect();
+        let _ = writeln!(
+            s,
+            "{} points met the precision target; {} reached max = {max} first{}.",
+            count(Stop::Precision),
+            maxed.len(),
+            if maxed.is_empty() {
+                String::new()
+            } else {
+                format!(" (points {})", maxed.join(", "))
+            }
+        );
+    }
+    for p in info.iter().filter(|p| p.stop == Stop::Failed) {
+        let _ = writeln!(
+            s,
+            "\nPoint {} failed and counts as missing its SLO: {}",
+            p.point,
+            p.error.as_deref().unwrap_or("unknown error")
+        );
+    }
+    let warmups: Vec<f64> = info
+        .iter()
+        .flat_map(|p| p.warmup_s.iter().copied())
+        .collect();
+    if !warmups.is_empty() {
+        let min = warmups.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = warmups.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let rule = &a.part.manifest.identity.warmup;
+        if min == max {
+            let _ = writeln!(
+                s,
+                "\nWarm-up ({rule}): {} s excluded from every replication.",
+                short(min)
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "\nWarm-up ({rule}): between {} s and {} s excluded per replication (each one's truncation is in manifest.json).",
+                short(min),
+                short(max)
+            );
+        }
+    }
+}

@@ -1,0 +1,539 @@
+//! Chart data from result tables: what each plot shows, independent of how
+//! it is drawn.
+
+use crate::planner::analysis::Analysis;
+use crate::planner::points::{COST, P99};
+use crate::planner::table::{Table, number};
+use headroom_sim::stats::ci95;
+
+/// One chart: a file name, a title and what to draw.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chart {
+    /// File stem (`latency_over_time`).
+    pub name: String,
+    /// Title drawn above the plot.
+    pub title: String,
+    /// The content.
+    pub kind: Kind,
+}
+
+/// A named line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Legend text.
+    pub label: String,
+    /// `(x, y)` in order of x.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A value with a 95 % CI half-width (NaN if none).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Marker {
+    /// Horizontal position.
+    pub x: f64,
+    /// Mean.
+    pub y: f64,
+    /// CI half-width of `y`.
+    pub err: f64,
+    /// Label for legends or axes.
+    pub label: String,
+}
+
+/// One panel of a parameter-effect chart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Panel {
+    /// Axis text of the metric.
+    pub y_label: String,
+    /// One marker per point.
+    pub markers: Vec<Marker>,
+    /// Mean per parameter value (averaged over the other parameters).
+    pub level_means: Vec<(f64, f64)>,
+}
+
+/// What a chart draws.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    /// Lines over a shared x axis; `faint` lines (individual replications)
+    /// go underneath.
+    Lines {
+        /// x axis text.
+        x_label: String,
+        /// y axis text.
+        y_label: String,
+        /// Bold lines with a legend.
+        series: Vec<Series>,
+        /// Thin grey lines without a legend.
+        faint: Vec<Vec<(f64, f64)>>,
+    },
+    /// Two lines on their own y axes (left and right).
+    TwinLines {
+        /// x axis text.
+        x_label: String,
+        /// Left axis line.
+        left: Series,
+        /// Right axis line.
+        right: Series,
+    },
+    /// Points with vertical CI bars, a frontier line, an optional horizontal
+    /// limit and one highlighted point.
+    Scatter {
+        /// x axis text.
+        x_label: String,
+        /// y axis text.
+        y_label: String,
+        /// Every point.
+        markers: Vec<Marker>,
+        /// Frontier, in x order.
+        frontier: Vec<(f64, f64)>,
+        /// A horizontal line (value, legend text).
+        limit: Option<(f64, String)>,
+        /// Index into `markers` drawn larger.
+        highlight: Option<usize>,
+    },
+    /// Bars with CI whiskers; `x` of each marker is ignored.
+    Bars {
+        /// y axis text.
+        y_label: String,
+        /// One bar each, labelled.
+        bars: Vec<Marker>,
+        /// A horizontal reference line (value, legend text).
+        reference: Option<(f64, String)>,
+    },
+    /// One panel per metric against one parameter's values.
+    Effect {
+        /// x axis text (the parameter).
+        x_label: String,
+        /// Category names when the values are not numbers (x = index).
+        categories: Option<Vec<String>>,
+        /// One panel per metric.
+        panels: Vec<Panel>,
+    },
+}
+
+/// What the charts are made from.
+pub struct PlotData<'a> {
+    /// Short name of the scenario, for titles.
+    pub title: String,
+    /// `runs` rows (one per point and replication).
+    pub runs: &'a Table,
+    /// `timeseries` rows.
+    pub timeseries: &'a Table,
+    /// The point whose time series and cache tiers are drawn.
+    pub focus: usize,
+    /// How to call it in titles (`recommended point 4`).
+    pub focus_label: String,
+    /// The sweep's analysis, for sweep charts.
+    pub sweep: Option<&'a Analysis<'a>>,
+    /// `shards.csv` rows, when the run wrote them.
+    pub shards: Option<&'a Table>,
+}
+
+/// Every chart the data supports, and a reason for each one it does not.
+pub fn charts(d: &PlotData<'_>) -> (Vec<Chart>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    let mut add = |c: Result<Chart, String>| match c {
+        Ok(c) => out.push(c),
+        Err(why) => skipped.push(why),
+    };
+    add(latency_over_time(d));
+    add(replicas_vs_arrivals(d));
+    add(hit_ratio(d));
+    add(shard_load(d));
+    if let Some(a) = d.sweep {
+        add(cost_vs_p99(d, a));
+        for j in 0..a.points.params.len() {
+            add(effect(a, j));
+        }
+    }
+    (out, skipped)
+}
+
+/// Rows of `table` for point `focus`, grouped by replication (in order).
+fn by_replication(table: &Table, focus: usize) -> Vec<Vec<&Vec<String>>> {
+    let key = focus.to_string();
+    let mut groups: Vec<(String, Vec<&Vec<String>>)> = Vec::new();
+    for row in table.rows.iter().filter(|r| r[0] == key) {
+        match groups.iter_mut().find(|(r, _)| *r == row[1]) {
+            Some((_, g)) => g.push(row),
+            None => groups.push((row[1].clone(), vec![row])),
+        }
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
+}
+
+/// Time axis: minutes when the run is longer than ten minutes.
+fn time_axis(groups: &[Vec<&Vec<String>>], t: usize) -> (f64, &'static str) {
+    let end = groups
+        .iter()
+        .flat_map(|g| g.iter().map(|r| number(&r[t])))
+        .fold(0.0, f64::max);
+    if end > 600.0 {
+        (60.0, "time (min)")
+    } else {
+        (1.0, "time (s)")
+    }
+}
+
+/// Mean over replications of column `c`, interval by interval.
+fn mean_line(groups: &[Vec<&Vec<String>>], t: usize, c: usize, scale: f64) -> Vec<(f64, f64)> {
+    let len = groups.iter().map(Vec::len).max().unwrap_or(0);
+    (0..len)
+        .filter_map(|i| {
+            let ys: Vec<f64> = groups
+                .iter()
+                .filter_map(|g| g.get(i))
+                .map(|r| number(&r[c]))
+                .filter(|y| y.is_finite())
+                .collect();
+            let x = groups
+                .iter()
+                .find_map(|g| g.get(i))
+                .map(|r| number(&r[t]) / scale)?;
+            (!ys.is_empty()).then(|| (x, ys.iter().sum::<f64>() / ys.len() as f64))
+        })
+        .collect()
+}
+
+fn latency_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
+    let ts = d.timeseries;
+    let t = ts
+        .index("t_s")
+        .ok_or("latency over time: timeseries has no t_s column")?;
+    let groups = by_replication(ts, d.focus);
+    if groups.is_empty() {
+        return Err(format!(
+            "latency over time: no time series for {}",
+            d.focus_label
+        ));
+    }
+    let (scale, x_label) = time_axis(&groups, t);
+    let percentiles: Vec<(usize, &str)> = ts
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.name.starts_with("latency_p") && c.name.ends_with("_ms"))
+        .map(|(i, c)| (i, c.name.as_str()))
+        .collect();
+    let series = percentiles
+        .iter()
+        .map(|&(c, name)| Series {
+            label: format!(
+                "{} (mean of {} replications)",
+                percentile_name(name),
+                groups.len()
+            ),
+            points: mean_line(&groups, t, c, scale),
+        })
+        .collect();
+    let faint = match percentiles.last() {
+        Some(&(c, _)) => groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|r| (number(&r[t]) / scale, number(&r[c])))
+                    .filter(|(_, y)| y.is_finite())
+                    .collect()
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Chart {
+        name: "latency_over_time".into(),
+        title: format!(
+            "{}: latency percentiles per interval, {}",
+            d.title, d.focus_label
+        ),
+        kind: Kind::Lines {
+            x_label: x_label.into(),
+            y_label: "latency (ms)".into(),
+            series,
+            faint,
+        },
+    })
+}
+
+/// `latency_p99_ms` -> `p99`.
+fn percentile_name(column: &str) -> String {
+    column
+        .trim_start_matches("latency_")
+        .trim_end_matches("_ms")
+        .to_owned()
+}
+
+fn replicas_vs_arrivals(d: &PlotData<'_>) -> Result<Chart, String> {
+    let ts = d.timeseries;
+    let (Some(t), Some(a), Some(r)) = (
+        ts.index("t_s"),
+        ts.index("arrivals_rps"),
+        ts.index("replicas"),
+    ) else {
+        return Err("replicas vs arrivals: timeseries lacks t_s, arrivals_rps or replicas".into());
+    };
+    let groups = by_replication(ts, d.focus);
+    if groups.is_empty() {
+        return Err(format!(
+            "replicas vs arrivals: no time series for {}",
+            d.focus_label
+        ));
+    }
+    let (scale, x_label) = time_axis(&groups, t);
+    Ok(Chart {
+        name: "replicas_vs_arrivals".into(),
+        title: format!("{}: instances and offered load, {}", d.title, d.focus_label),
+        kind: Kind::TwinLines {
+            x_label: x_label.into(),
+            left: Series {
+                label: "arrivals (requests/s)".into(),
+                points: mean_line(&groups, t, a, scale),
+            },
+            right: Series {
+                label: "instances".into(),
+                points: mean_line(&groups, t, r, scale),
+            },
+        },
+    })
+}
+
+/// Mean and CI of column `c` over the focus point's replications.
+fn focus_ci(d: &PlotData<'_>, c: usize) -> (f64, f64) {
+    let key = d.focus.to_string();
+    let xs: Vec<f64> = d
+        .runs
+        .rows
+        .iter()
+        .filter(|r| r[0] == key)
+        .map(|r| number(&r[c]))
+        .collect();
+    let ci = ci95(&xs);
+    (ci.mean, ci.half_width)
+}
+
+/// Label of the all-tiers hit ratio bar.
+const ALL_TIERS: &str = "all tiers";
+
+fn hit_ratio(d: &PlotData<'_>) -> Result<Chart, String> {
+    let tiers: Vec<(usize, String)> = d
+        .runs
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.name.starts_with("cache_") && c.name.ends_with("_hit_ratio"))
+        .map(|(i, c)| {
+            let tier = if c.name == "cache_hit_ratio" {
+                ALL_TIERS.to_owned()
+            } else {
+                c.name
+                    .trim_start_matches("cache_")
+                    .trim_end_matches("_hit_ratio")
+                    .to_owned()
+            };
+            (i, tier)
+        })
+        .collect();
+    let bars: Vec<Marker> = tiers
+        .iter()
+        .map(|(c, tier)| {
+            let (y, err) = focus_ci(d, *c);
+            Marker {
+                x: 0.0,
+                y,
+                err,
+                label: tier.clone(),
+            }
+        })
+        .collect();
+    let per_tier = bars.iter().filter(|b| b.label != ALL_TIERS).count();
+    if per_tier == 0 && bars.iter().all(|b| b.y == 0.0 || b.y.is_nan()) {
+        return Err("hit ratio per cache tier: the scenario has no cache tiers".into());
+    }
+    Ok(Chart {
+        name: "cache_hit_ratio".into(),
+        title: format!("{}: cache hit ratio per tier, {}", d.title, d.focus_label),
+        kind: Kind::Bars {
+            y_label: "hit ratio".into(),
+            bars,
+            reference: None,
+        },
+    })
+}
+
+fn shard_load(d: &PlotData<'_>) -> Result<Chart, String> {
+    let Some(shards) = d.shards else {
+        return Err("per-shard load: no shards.csv (the scenario has no sharded datastore)".into());
+    };
+    let (Some(name), Some(req)) = (
+        shards.index("shard").or_else(|| shards.index("name")),
+        shards.index("requests"),
+    ) else {
+        return Err("per-shard load: shards.csv lacks shard and requests columns".into());
+    };
+    let key = d.focus.to_string();
+    let mut labels: Vec<String> = Vec::new();
+    let mut values: Vec<Vec<f64>> = Vec::new();
+    for row in shards.rows.iter().filter(|r| r[0] == key) {
+        let label = match shards.index("datastore") {
+            Some(ds) => format!("{}/{}", row[ds], row[name]),
+            None => row[name].clone(),
+        };
+        match labels.iter().position(|l| *l == label) {
+            Some(i) => values[i].push(number(&row[req])),
+            None => {
+                labels.push(label);
+                values.push(vec![number(&row[req])]);
+            }
+        }
+    }
+    if labels.is_empty() {
+        return Err(format!(
+            "per-shard load: no shard rows for {}",
+            d.focus_label
+        ));
+    }
+    let bars: Vec<Marker> = labels
+        .into_iter()
+        .zip(&values)
+        .map(|(label, xs)| {
+            let ci = ci95(xs);
+            Marker {
+                x: 0.0,
+                y: ci.mean,
+                err: ci.half_width,
+                label,
+            }
+        })
+        .collect();
+    let mean = bars.iter().map(|b| b.y).sum::<f64>() / bars.len() as f64;
+    Ok(Chart {
+        name: "shard_load".into(),
+        title: format!("{}: requests per shard, {}", d.title, d.focus_label),
+        kind: Kind::Bars {
+            y_label: "requests per replication".into(),
+            bars,
+            reference: Some((mean, "mean shard".into())),
+        },
+    })
+}
+
+fn cost_vs_p99(d: &PlotData<'_>, a: &Analysis<'_>) -> Result<Chart, String> {
+    let pts = &a.points;
+    let markers: Vec<Marker> = pts
+        .points
+        .iter()
+        .map(|p| {
+            let cost = pts.ci(p, COST);
+            let p99 = pts.ci(p, P99);
+            Marker {
+                x: cost.mean,
+                y: p99.mean,
+                err: p99.half_width,
+                label: format!("point {}", p.point),
+            }
+        })
+        .collect();
+    if markers
+        .iter()
+        .all(|m| !(m.x.is_finite() && m.y.is_finite()))
+    {
+        return Err("cost vs p99: no point has both a cost and a p99".into());
+    }
+    let frontier = a
+        .frontier
+        .iter()
+        .map(|&i| (markers[i].x, markers[i].y))
+        .collect();
+    Ok(Chart {
+        name: "cost_vs_p99".into(),
+        title: format!("{}: cost vs p99 latency, {} points", d.title, markers.len()),
+        kind: Kind::Scatter {
+            x_label: "cost (USD per month)".into(),
+            y_label: "p99 latency (ms), mean ± 95 % CI".into(),
+            markers,
+            frontier,
+            limit: a.slo.p99_ms.map(|v| (v, format!("SLO p99 {v} ms"))),
+            highlight: a.ranking.best(),
+        },
+    })
+}
+
+fn effect(a: &Analysis<'_>, j: usize) -> Result<Chart, String> {
+    let pts = &a.points;
+    let param = pts.params[j].name.clone();
+    let values: Vec<&str> = pts.points.iter().map(|p| p.values[j].as_str()).collect();
+    let numeric = values.iter().all(|v| number(v).is_finite());
+    let mut categories: Vec<String> = Vec::new();
+    if !numeric {
+        for v in &values {
+            if !categories.iter().any(|c| c == v) {
+                categories.push((*v).to_owned());
+            }
+        }
+    }
+    let x_of = |v: &str| -> f64 {
+        if numeric {
+            number(v)
+        } else {
+            categories.iter().position(|c| c == v).unwrap_or(0) as f64
+        }
+    };
+    let panels = [(P99, "p99 latency (ms)"), (COST, "cost (USD per month)")]
+        .iter()
+        .map(|(metric, label)| {
+            let markers: Vec<Marker> = pts
+                .points
+                .iter()
+                .map(|p| {
+                    let ci = pts.ci(p, metric);
+                    Marker {
+                        x: x_of(&p.values[j]),
+                        y: ci.mean,
+                        err: ci.half_width,
+                        label: format!("point {}", p.point),
+                    }
+                })
+                .collect();
+            let mut xs: Vec<f64> = markers.iter().map(|m| m.x).collect();
+            xs.sort_by(f64::total_cmp);
+            xs.dedup();
+            let level_means = xs
+                .iter()
+                .filter_map(|&x| {
+                    let ys: Vec<f64> = markers
+                        .iter()
+                        .filter(|m| m.x == x && m.y.is_finite())
+                        .map(|m| m.y)
+                        .collect();
+                    (!ys.is_empty()).then(|| (x, ys.iter().sum::<f64>() / ys.len() as f64))
+                })
+                .collect();
+            Panel {
+                y_label: (*label).into(),
+                markers,
+                level_means,
+            }
+        })
+        .collect();
+    Ok(Chart {
+        name: format!("effect_{}", file_safe(&param)),
+        title: format!("effect of {param} (mean ± 95 % CI per point; line: mean per value)"),
+        kind: Kind::Effect {
+            x_label: param,
+            categories: (!numeric).then_some(categories),
+            panels,
+        },
+    })
+}
+
+/// `services.api.replicas` -> `services.api.replicas`; anything but
+/// letters, digits, `.`, `-`, `_` becomes `_`.
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,650 @@
+//! End-to-end tests of `headroom sweep`, `merge` and `recommend`: outputs
+//! and their columns, byte equality across thread counts and between a
+//! sharded and an unsharded sweep, re-ranking, and bad input (exit code 2,
+//! nothing written).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn headroom(args: &[&str]) -> Output {
+    headroom_env(args, &[])
+}
+
+fn headroom_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_headroom"));
+    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    for var in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_MAX",
+        "JOB_COMPLETION_INDEX",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the headroom binary runs")
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A small M/M/c-like service swept over replicas x workers (6 points).
+const SWEEP: &str = r#"
+[run]
+duration = "1m"
+warmup = "10s"
+replications = 3
+seed = 11
+timeseries_interval = "20s"
+
+[workload]
+arrivals = { process = "poisson", rate = 300.0 }
+
+[[services]]
+name = "api"
+instance = { workers = 4, queue = 50 }
+work = { distribution = "exponential", mean = "10ms" }
+replicas = 2
+
+[sweep]
+[sweep.params]
+"services.api.replicas" = [1, 2, 3]
+services.api.instance.workers = { from = 2, to = 4, step = 2 }
+"#;
+
+const OUTPUTS: [&str; 8] = [
+    "runs.csv",
+    "timeseries.csv",
+    "points.csv",
+    "frontier.csv",
+    "recommendation.toml",
+    "summary.md",
+    "report.html",
+    "manifest.json",
+];
+
+fn read(dir: &Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{}/{name}: {e}", dir.display()))
+}
+
+#[test]
+fn sweep_writes_every_output_identically_at_any_thread_count() {
+    let dir = tempdir("sweep_outputs");
+    let scenario = write(&dir, "s.toml", SWEEP);
+    let mut outs = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let out = dir.join(format!("out{threads}"));
+        let o = headroom(&[
+            "sweep",
+            s(&scenario),
+            "--out",
+            s(&out),
+            "--threads",
+            threads,
+            "--slo-p99",
+            "250ms",
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        outs.push(out);
+    }
+    for name in OUTPUTS {
+        assert_eq!(
+            read(&outs[0], name),
+            read(&outs[1], name),
+            "{name}: 1 vs 2 threads"
+        );
+        assert_eq!(
+            read(&outs[0], name),
+            read(&outs[2], name),
+            "{name}: 1 vs 3 threads"
+        );
+    }
+    let runs = String::from_utf8(read(&outs[0], "runs.csv")).unwrap();
+    let header = runs.lines().next().unwrap();
+    assert!(
+        header.starts_with(
+            "point,replication,seed,services.api.replicas,services.api.instance.workers,requests,ok,"
+        ),
+        "{header}"
+    );
+    assert!(
+        header.ends_with(",cost_usd,cost_per_month_usd,slo_met"),
+        "{header}"
+    );
+    assert_eq!(
+        runs.lines().count(),
+        1 + 6 * 3,
+        "one row per (point, replication)"
+    );
+    let points = String::from_utf8(read(&outs[0], "points.csv")).unwrap();
+    let header = points.lines().next().unwrap();
+    assert!(
+        header.starts_with(
+            "point,services.api.replicas,services.api.instance.workers,replications,requests,requests_ci95,"
+        ),
+        "{header}"
+    );
+    assert!(
+        header.contains(",latency_p99_ms,latency_p99_ms_ci95,"),
+        "{header}"
+    );
+    assert_eq!(points.lines().count(), 1 + 6);
+    // Common random numbers: replication r sees the same arrivals at every
+    // point, so `requests` (arrivals after the warm-up) match across points.
+    let requests: Vec<(String, String)> = runs
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[1].to_owned(), c[5].to_owned())
+        })
+        .collect();
+    for (r, req) in &requests {
+        let same_r: Vec<&String> = requests
+            .iter()
+            .filter(|(q, _)| q == r)
+            .map(|(_, n)| n)
+            .collect();
+        assert!(
+            same_r.iter().all(|n| *n == req),
+            "replication {r}: {same_r:?}"
+        );
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(&outs[0], "manifest.json")).unwrap();
+    assert_eq!(manifest["command"], "sweep");
+    assert_eq!(manifest["point_runs"].as_array().unwrap().len(), 6);
+    assert!(manifest.get("shard").is_none());
+    let summary = String::from_utf8(read(&outs[0], "summary.md")).unwrap();
+    assert!(
+        summary.contains("## Recommendation") && summary.contains("## Parameters ranked by effect")
+    );
+}
+
+#[test]
+fn recommendation_is_a_complete_scenario_that_runs() {
+    let dir = tempdir("sweep_recommendation");
+    let scenario = write(&dir, "s.toml", SWEEP);
+    let out = dir.join("out");
+    let o = headroom(&[
+        "sweep",
+        s(&scenario),
+        "--out",
+        s(&out),
+        "--slo-p99",
+        "250ms",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rec = out.join("recommendation.toml");
+    let text = std::fs::read_to_string(&rec).unwrap();
+    assert!(
+        !text.contains("[sweep"),
+        "the sweep table is dropped:\n{text}"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&read(&out, "manifest.json")).unwrap();
+    // The recommended point's values are in the scenario.
+    let first = text.lines().next().unwrap();
+    let point: usize = first
+        .split("point ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let values = manifest["identity"]["points"][point].as_array().unwrap();
+    let scenario: toml::Table = toml::from_str(&text).unwrap();
+    let api = &scenario["services"].as_array().unwrap()[0];
+    assert_eq!(api["replicas"].to_string(), values[0].as_str().unwrap());
+    assert_eq!(
+        api["instance"]["workers"].to_string(),
+        values[1].as_str().unwrap()
+    );
+    let run_out = dir.join("rerun");
+    let o = headroom(&["run", s(&rec), "--out", s(&run_out), "--quiet"]);
+    assert!(
+        o.status.success(),
+        "the recommendation runs: {}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn recommend_reranks_without_rerunning() {
+    let dir = tempdir("sweep_recommend");
+    let scenario = write(&dir, "s.toml", SWEEP);
+    let out = dir.join("out");
+    let o = headroom(&[
+        "sweep",
+        s(&scenario),
+        "--out",
+        s(&out),
+        "--slo-p99",
+        "1ms",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !out.join("recommendation.toml").exists(),
+        "nothing meets a 1 ms p99"
+    );
+    let runs_before = read(&out, "runs.csv");
+    let o = headroom(&["recommend", s(&out), "--slo-p99", "10s"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("recommended: point"), "{table}");
+    let loose = std::fs::read_to_string(out.join("recommendation.toml")).unwrap();
+    assert!(loose.contains("latency_p99_ms <= 10000"), "{loose}");
+    // A tighter SLO moves the recommendation to a bigger point or to none.
+    let o = headroom(&["recommend", s(&out), "--slo-p99", "1ms"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("recommended: none"));
+    assert!(
+        !out.join("recommendation.toml").exists(),
+        "a stale recommendation is removed"
+    );
+    assert_eq!(read(&out, "runs.csv"), runs_before, "nothing re-ran");
+}
+
+fn sweep_shards(dir: &Path, scenario: &Path, n: u32, extra: &[&str]) -> Vec<PathBuf> {
+    (1..=n)
+        .map(|k| {
+            let out = dir.join(format!("shard{k}"));
+            let shard = format!("{k}/{n}");
+            let mut args = vec![
+                "sweep",
+                s(scenario),
+                "--out",
+                s(&out),
+                "--shard",
+                &shard,
+                "--quiet",
+            ];
+            args.extend(extra);
+            let o = headroom(&args);
+            assert!(o.status.success(), "{}", stderr(&o));
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn merged_shards_equal_the_unsharded_sweep_byte_for_byte() {
+    let dir = tempdir("sweep_merge");
+    let scenario = write(&dir, "s.toml", SWEEP);
+    let whole = dir.join("whole");
+    let o = headroom(&[
+        "sweep",
+        s(&scenario),
+        "--out",
+        s(&whole),
+        "--slo-p99",
+        "250ms",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shards = sweep_shards(&dir, &scenario, 4, &["--slo-p99", "250ms"]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(&shards[1], "manifest.json")).unwrap();
+    assert_eq!(manifest["shard"]["index"], 2);
+    assert_eq!(
+        manifest["point_runs"].as_array().unwrap().len(),
+        2,
+        "points 1 and 5 of 6"
+    );
+    let merged = dir.join("merged");
+    // Any order of folders.
+    let o = headroom(&[
+        "merge",
+        s(&shards[2]),
+        s(&shards[0]),
+        s(&shards[3]),
+        s(&shards[1]),
+        "--out",
+        s(&merged),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for name in OUTPUTS {
+        assert!(read(&whole, name) == read(&merged, name), "{name} differs");
+    }
+    // The same split chosen from a Slurm array's environment.
+    let slurm = dir.join("slurm2");
+    let o = headroom_env(
+        &[
+            "sweep",
+            s(&scenario),
+            "--out",
+            s(&slurm),
+            "--slo-p99",
+            "250ms",
+            "--quiet",
+        ],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "2"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_MAX", "4"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for name in ["runs.csv", "timeseries.csv", "manifest.json"] {
+        assert_eq!(read(&slurm, name), read(&shards[1], name), "{name}");
+    }
+    // And from a Kubernetes Indexed Job's.
+    let k8s = dir.join("k8s4");
+    let o = headroom_env(
+        &[
+            "sweep",
+            s(&scenario),
+            "--out",
+            s(&k8s),
+            "--shards",
+            "4",
+            "--slo-p99",
+            "250ms",
+            "--quiet",
+        ],
+        &[("JOB_COMPLETION_INDEX", "3")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&k8s, "runs.csv"), read(&shards[3], "runs.csv"));
+}
+
+/// Runs `args`, expects exit code 2, a message containing every one of
+/// `needles`, and no `out` folder.
+fn refused(args: &[&str], out: &Path, needles: &[&str]) {
+    let o = headroom(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: expected {n:?} in: {err}");
+    }
+    assert!(!out.exists(), "{args:?}: wrote {}", out.display());
+}
+
+#[test]
+fn merge_refuses_mismatched_incomplete_or_duplicate_shards() {
+    let dir = tempdir("sweep_merge_bad");
+    let scenario = write(&dir, "s.toml", SWEEP);
+    let shards = sweep_shards(&dir, &scenario, 3, &[]);
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let seeded = sweep_shards(&other, &scenario, 3, &["--seed", "99"]);
+    let out = dir.join("merged");
+    refused(
+        &["merge", s(&shards[0]), s(&shards[1]), "--out", s(&out)],
+        &out,
+        &["incomplete", "shard 3 of 3 missing"],
+    );
+    refused(
+        &[
+            "merge",
+            s(&shards[0]),
+            s(&seeded[1]),
+            s(&shards[2]),
+            "--out",
+            s(&out),
+        ],
+        &out,
+        &["not shards of one sweep", "shard2"],
+    );
+    refused(
+        &[
+            "merge",
+            s(&shards[0]),
+            s(&shards[0]),
+            s(&shards[2]),
+            "--out",
+            s(&out),
+        ],
+        &out,
+        &["both shard 1/3"],
+    );
+    let two = sweep_shards(&dir.join("two"), &scenario, 2, &[]);
+    refused(
+        &[
+            "merge",
+            s(&shards[0]),
+            s(&two[1]),
+            s(&shards[2]),
+            "--out",
+            s(&out),
+        ],
+        &out,
+        &["shards must come from one split"],
+    );
+    refused(
+        &["merge", s(&dir), "--out", s(&out)],
+        &out,
+        &["no manifest.json"],
+    );
+    std::fs::remove_file(shards[1].join("runs.csv")).unwrap();
+    refused(
+        &[
+            "merge",
+            s(&shards[0]),
+            s(&shards[1]),
+            s(&shards[2]),
+            "--out",
+            s(&out),
+        ],
+        &out,
+        &["runs.csv", "cannot read"],
+    );
+}
+
+#[test]
+fn bad_sweeps_are_refused_with_exit_code_2_and_nothing_written() {
+    let dir = tempdir("sweep_bad");
+    let out = dir.join("out");
+    let case = |name: &str, table: &str| {
+        write(&dir, name, &SWEEP.replace(
+        "[sweep]\n[sweep.params]\n\"services.api.replicas\" = [1, 2, 3]\nservices.api.instance.workers = { from = 2, to = 4, step = 2 }\n",
+        table,
+    ))
+    };
+    let typo = case(
+        "typo.toml",
+        "[sweep.params]\n\"services.api.replicaz\" = [1, 2]\n",
+    );
+    refused(
+        &["sweep", s(&typo), "--out", s(&out)],
+        &out,
+        &[
+            "typo.toml",
+            "services.api.replicaz",
+            "closest valid paths: services.api.replicas",
+        ],
+    );
+    let empty = case(
+        "empty.toml",
+        "[sweep.params]\n\"services.api.replicas\" = []\n",
+    );
+    refused(
+        &["sweep", s(&empty), "--out", s(&out)],
+        &out,
+        &["empty.toml", "services.api.replicas", "empty"],
+    );
+    let wrong = case(
+        "wrong.toml",
+        "[sweep.params]\n\"services.api.replicas\" = [2, \"four\"]\n",
+    );
+    refused(
+        &["sweep", s(&wrong), "--out", s(&out)],
+        &out,
+        &["sweep point 1", "services.api.replicas", "\"four\""],
+    );
+    let range = case(
+        "range.toml",
+        "[sweep.params]\n\"services.api.replicas\" = { from = 4, to = 1, step = 1 }\n",
+    );
+    refused(&["sweep", s(&range), "--out", s(&out)], &out, &["above"]);
+    let none = write(&dir, "none.toml", &SWEEP[..SWEEP.find("[sweep]").unwrap()]);
+    refused(
+        &["sweep", s(&none), "--out", s(&out)],
+        &out,
+        &["no [sweep] table"],
+    );
+    let good = write(&dir, "good.toml", SWEEP);
+    refused(
+        &["sweep", s(&good), "--out", s(&out), "--shard", "4/3"],
+        &out,
+        &["--shard 4/3", "1 <= K <= N"],
+    );
+    refused(
+        &["sweep", s(&good), "--out", s(&out), "--shards", "3"],
+        &out,
+        &["--shards 3 needs a shard index"],
+    );
+    refused(
+        &[
+            "sweep",
+            s(&good),
+            "--out",
+            s(&out),
+            "--slo-availability",
+            "1.5",
+        ],
+        &out,
+        &["--slo-availability"],
+    );
+    refused(
+        &["sweep", s(&good), "--out", s(&out), "--slo-p99", "fast"],
+        &out,
+        &["--slo-p99"],
+    );
+}
+
+#[test]
+fn plots_and_report_of_a_sweep_and_of_a_run() {
+    let dir = tempdir("sweep_plots");
+    let scenario = write(&dir, "s.toml", SWEEP);
+    let out = dir.join("out");
+    let o = headroom(&[
+        "sweep",
+        s(&scenario),
+        "--out",
+        s(&out),
+        "--slo-p99",
+        "250ms",
+        "--plots",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for stem in [
+        "latency_over_time",
+        "replicas_vs_arrivals",
+        "cost_vs_p99",
+        "effect_services.api.replicas",
+        "effect_services.api.instance.workers",
+    ] {
+        let png = read(&out, &format!("{stem}.png"));
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}.png");
+        let svg = String::from_utf8(read(&out, &format!("{stem}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<text"),
+            "{stem}.svg has text"
+        );
+    }
+    // No cache tiers and no shards in this scenario: those charts are
+    // skipped, not drawn empty.
+    assert!(!out.join("cache_hit_ratio.png").exists());
+    let report = String::from_utf8(read(&out, "report.html")).unwrap();
+    assert!(report.starts_with("<!DOCTYPE html>"));
+    assert_eq!(report.matches("<svg").count(), 5, "every chart inline");
+    assert!(report.contains("recommendation.toml") && report.contains("<table>"));
+    assert!(
+        !report.contains("src=\"http") && !report.contains("<script"),
+        "self-contained"
+    );
+    // `headroom plot` on a run folder.
+    let run_out = dir.join("run");
+    let o = headroom(&["run", s(&scenario), "--out", s(&run_out), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom(&["plot", s(&run_out), "--out", s(&dir.join("run_plots"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.join("run_plots/latency_over_time.png").exists());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("skipped: hit ratio per cache tier"));
+}
+
+#[test]
+fn compare_reports_paired_differences() {
+    let dir = tempdir("compare");
+    let base = &SWEEP[..SWEEP.find("[sweep]").unwrap()];
+    let a = write(&dir, "a.toml", base);
+    let b = write(
+        &dir,
+        "b.toml",
+        &base.replace("replicas = 2", "replicas = 3"),
+    );
+    let out = dir.join("out");
+    let o = headroom(&["compare", s(&a), s(&b), "--out", s(&out), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = String::from_utf8(read(&out, "compare.csv")).unwrap();
+    assert!(
+        csv.starts_with("metric,a,b,diff,diff_ci95,unpaired_ci95\n"),
+        "{csv}"
+    );
+    let row = |m: &str| -> Vec<String> {
+        csv.lines()
+            .find(|l| l.starts_with(&format!("{m},")))
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect()
+    };
+    // Common random numbers: the same arrivals in A and B.
+    assert_eq!(row("requests")[3], "0");
+    assert_eq!(row("requests")[4], "0");
+    assert_eq!(row("replicas_mean")[3], "1");
+    // One more replica lowers utilisation in every replication: the paired
+    // interval excludes zero and is narrower than the unpaired one.
+    let cpu = row("cpu_util_mean");
+    let (d, hw, unpaired): (f64, f64, f64) = (
+        cpu[3].parse().unwrap(),
+        cpu[4].parse().unwrap(),
+        cpu[5].parse().unwrap(),
+    );
+    assert!(d + hw < 0.0, "{cpu:?}");
+    assert!(hw < unpaired, "{cpu:?}");
+}
+
+#[test]
+fn shell_completions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = headroom(&["completions", shell]);
+        assert!(o.status.success());
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("sweep") && text.contains("merge") && text.contains("--shard"),
+            "{shell}"
+        );
+    }
+    let o = headroom(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+}
