@@ -7,6 +7,7 @@ mod config;
 mod edf;
 mod endpoint;
 mod ewma;
+mod least_conn;
 pub(crate) mod sample;
 
 pub use config::{
@@ -21,7 +22,15 @@ use rand_core::Rng;
 use crate::health::Health;
 use crate::time::{Span, Timestamp};
 use edf::Edf;
+use least_conn::LeastConnIndex;
 use sample::{below, distinct};
+
+/// Candidate count from which least connections keeps its O(log n) index
+/// instead of scanning (below it the scan is as fast and needs no upkeep).
+const LEAST_CONN_INDEX_MIN: usize = 32;
+
+/// `least_conn_pos` entry of an endpoint that is not a candidate.
+const NOT_INDEXED: u32 = u32::MAX;
 
 #[derive(Clone, Debug)]
 struct Slot {
@@ -89,6 +98,14 @@ pub struct Balancer {
     seeded: bool,
     edf: Edf,
     cumulative: Vec<u64>,
+    /// Least connections over many candidates: the index, and each slot's
+    /// candidate position in it (`NOT_INDEXED` otherwise). Empty when the
+    /// scan is used.
+    least_conn: LeastConnIndex,
+    least_conn_pos: Vec<u32>,
+    least_conn_indexed: bool,
+    /// `LEAST_CONN_INDEX_MIN`, a field so tests can force either path.
+    least_conn_index_min: usize,
 }
 
 impl Balancer {
@@ -108,6 +125,10 @@ impl Balancer {
             seeded: false,
             edf: Edf::default(),
             cumulative: Vec::new(),
+            least_conn: LeastConnIndex::default(),
+            least_conn_pos: Vec::new(),
+            least_conn_indexed: false,
+            least_conn_index_min: LEAST_CONN_INDEX_MIN,
         }
     }
 
@@ -242,6 +263,13 @@ impl Balancer {
                     candidates[below(rng, n as u64) as usize]
                 }
                 Algorithm::Random => self.pick_weighted_random(rng),
+                Algorithm::LeastConnections if self.least_conn_indexed => {
+                    let start = self.next_cursor(n, rng);
+                    // Invariant: the index covers exactly the n candidates.
+                    let pos = self.least_conn.pick(start).unwrap_or(start);
+                    self.cursor = pos + 1;
+                    self.candidates()[pos]
+                }
                 Algorithm::LeastConnections => self.pick_least_connections(n, rng),
                 Algorithm::LeastRequest if self.equal_weights => {
                     self.pick_p2c(n, rng, |s| s.active as f64)
@@ -265,6 +293,8 @@ impl Balancer {
     pub fn handle_start(&mut self, id: EndpointId) {
         if let Some(slot) = self.slot_mut(id) {
             slot.active = slot.active.saturating_add(1);
+            let active = slot.active;
+            self.index_active(id.index(), active);
         }
     }
 
@@ -277,6 +307,21 @@ impl Balancer {
             if peak_ewma {
                 slot.ewma.add_peak(rtt, now);
             }
+            let active = slot.active;
+            self.index_active(id.index(), active);
+        }
+    }
+
+    /// Keeps the least-connections index in step with slot `index`'s active
+    /// count (a no-op when the index is not in use or the slot is not a
+    /// candidate).
+    #[inline]
+    fn index_active(&mut self, index: usize, active: u32) {
+        if self.least_conn_indexed
+            && let Some(&pos) = self.least_conn_pos.get(index)
+            && pos != NOT_INDEXED
+        {
+            self.least_conn.update(pos as usize, active);
         }
     }
 
@@ -381,6 +426,7 @@ impl Balancer {
                 }
             }
         }
+        self.refresh_least_conn_index();
         let candidates = if self.panic {
             &self.all
         } else {
@@ -425,6 +471,32 @@ impl Balancer {
             }
             Algorithm::LeastConnections | Algorithm::PeakEwma => {}
         }
+    }
+
+    /// Builds the least-connections index over the current candidates when it
+    /// pays off; otherwise drops it so start/end need no upkeep.
+    fn refresh_least_conn_index(&mut self) {
+        let candidates = if self.panic {
+            &self.all
+        } else {
+            &self.eligible
+        };
+        self.least_conn_indexed = self.spec.algorithm == Algorithm::LeastConnections
+            && candidates.len() >= self.least_conn_index_min;
+        self.least_conn_pos.clear();
+        if !self.least_conn_indexed {
+            return;
+        }
+        self.least_conn_pos.resize(self.slots.len(), NOT_INDEXED);
+        for (pos, &index) in candidates.iter().enumerate() {
+            // Below MAX_ENDPOINTS, so it fits in u32.
+            self.least_conn_pos[index as usize] = pos as u32;
+        }
+        let slots = &self.slots;
+        self.least_conn.rebuild(candidates.iter().map(|&index| {
+            let slot = &slots[index as usize];
+            (slot.active, slot.weight)
+        }));
     }
 
     fn pick_weighted_random<R: Rng + ?Sized>(&mut self, rng: &mut R) -> u32 {
@@ -504,7 +576,8 @@ impl Balancer {
     }
 }
 
-/// Envoy's least-request weight: `weight / (active + 1)^bias`.
+/// Envoy's least-request weight: `weight / (active + 1)^bias`. A non-integer
+/// bias uses `libm::pow`, so the schedule is bit-identical on every platform.
 #[inline]
 fn dynamic_weight(slot: &Slot, bias: f64) -> f64 {
     let load = f64::from(slot.active) + 1.0;
@@ -514,6 +587,6 @@ fn dynamic_weight(slot: &Slot, bias: f64) -> f64 {
     } else if bias == 0.0 {
         w
     } else {
-        w / load.powf(bias)
+        w / libm::pow(load, bias)
     }
 }
