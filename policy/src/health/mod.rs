@@ -61,7 +61,8 @@ mod outlier;
 mod outlier_config;
 
 pub use active::{
-    ActiveHealthChecker, CheckEvent, CheckResult, HealthCheckConfig, HealthCheckSpec, MAX_THRESHOLD,
+    ActiveHealthChecker, CheckEvent, CheckResult, HealthCheckConfig, HealthCheckSpec,
+    MAX_JITTER_PERCENT, MAX_THRESHOLD,
 };
 pub use failover::{
     Failover, FailoverConfig, FailoverSpec, MAX_PRIORITIES, PriorityChoice, PriorityHealth,
