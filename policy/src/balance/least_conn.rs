@@ -7,13 +7,33 @@
 //! (wrapping around). Because the root holds the global minimum `m`, "the
 //! first tied candidate at or after `start`" is a descent that enters only
 //! subtrees whose minimum equals `m`.
+//!
+//! Weights are fixed-point (`weight × 2^16`, see [`scaled_weight`]) so that
+//! slow start's fractional weights compare exactly too; a ramping endpoint's
+//! leaf is updated as its weight grows.
+
+/// Fixed-point bits of a scaled weight.
+pub(crate) const WEIGHT_SHIFT: u32 = 16;
+
+/// `weight × factor` in fixed point (`× 2^16`, floored, at least 1): the
+/// weight least connections divides by. A factor of 1 gives exactly
+/// `weight << 16`, so without slow start the order is the integer one.
+#[inline]
+pub(crate) fn scaled_weight(weight: u32, factor: f64) -> u64 {
+    let full = u64::from(weight) << WEIGHT_SHIFT;
+    if factor >= 1.0 {
+        return full;
+    }
+    // weight × 2^16 < 2^48: exact in f64; the product floors.
+    ((full as f64 * factor) as u64).max(1)
+}
 
 /// A candidate's load: `active / weight`. `weight == 0` marks an unused leaf
 /// and compares above every real load (real weights are at least 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Load {
-    active: u32,
-    weight: u32,
+pub(crate) struct Load {
+    pub(crate) active: u32,
+    pub(crate) weight: u64,
 }
 
 const EMPTY: Load = Load {
@@ -22,18 +42,18 @@ const EMPTY: Load = Load {
 };
 
 impl Load {
-    /// `self < other` by `active / weight`, without division (the products
-    /// of two `u32` fit in `u64`).
+    /// `self < other` by `active / weight`, without division (a `u32` times
+    /// a `u64` fits in `u128`).
     #[inline]
-    fn less(self, other: Load) -> bool {
+    pub(crate) fn less(self, other: Load) -> bool {
         if other.weight == 0 {
             return self.weight != 0;
         }
         if self.weight == 0 {
             return false;
         }
-        u64::from(self.active) * u64::from(other.weight)
-            < u64::from(other.active) * u64::from(self.weight)
+        u128::from(self.active) * u128::from(other.weight)
+            < u128::from(other.active) * u128::from(self.weight)
     }
 
     /// `self == other` by `active / weight` (never for unused leaves).
@@ -41,8 +61,8 @@ impl Load {
     fn ties(self, other: Load) -> bool {
         self.weight != 0
             && other.weight != 0
-            && u64::from(self.active) * u64::from(other.weight)
-                == u64::from(other.active) * u64::from(self.weight)
+            && u128::from(self.active) * u128::from(other.weight)
+                == u128::from(other.active) * u128::from(self.weight)
     }
 
     #[inline]
@@ -61,9 +81,9 @@ pub(crate) struct LeastConnIndex {
 }
 
 impl LeastConnIndex {
-    /// Rebuilds the index from `(active, weight)` per candidate position, in
-    /// O(n). Weights must be at least 1.
-    pub(crate) fn rebuild(&mut self, loads: impl ExactSizeIterator<Item = (u32, u32)>) {
+    /// Rebuilds the index from `(active, scaled weight)` per candidate
+    /// position, in O(n). Weights must be at least 1.
+    pub(crate) fn rebuild(&mut self, loads: impl ExactSizeIterator<Item = (u32, u64)>) {
         self.len = loads.len();
         self.size = self.len.next_power_of_two().max(1);
         self.nodes.clear();
@@ -83,8 +103,22 @@ impl LeastConnIndex {
         if pos >= self.len {
             return;
         }
-        let mut node = self.size + pos;
-        self.nodes[node].active = active;
+        self.nodes[self.size + pos].active = active;
+        self.propagate(self.size + pos);
+    }
+
+    /// Sets the scaled weight of candidate `pos` (a ramping endpoint).
+    #[inline]
+    pub(crate) fn set_weight(&mut self, pos: usize, weight: u64) {
+        if pos >= self.len || self.nodes[self.size + pos].weight == weight {
+            return;
+        }
+        self.nodes[self.size + pos].weight = weight.max(1);
+        self.propagate(self.size + pos);
+    }
+
+    fn propagate(&mut self, leaf: usize) {
+        let mut node = leaf;
         while node > 1 {
             node /= 2;
             let min = self.nodes[2 * node].min(self.nodes[2 * node + 1]);
@@ -138,7 +172,7 @@ mod tests {
 
     /// The O(n) rule the index replaces: scan `start..n` then `0..start`, the
     /// first strict minimum of `active / weight` wins.
-    fn scan(loads: &[(u32, u32)], start: usize) -> Option<usize> {
+    fn scan(loads: &[(u32, u64)], start: usize) -> Option<usize> {
         let n = loads.len();
         let mut best: Option<(usize, Load)> = None;
         for pos in (start..n).chain(0..start) {
@@ -179,7 +213,7 @@ mod tests {
     proptest! {
         #[test]
         fn index_matches_the_scan(
-            initial in prop::collection::vec((0u32..6, 1u32..4), 1..70),
+            initial in prop::collection::vec((0u32..6, 1u64..4), 1..70),
             updates in prop::collection::vec((any::<prop::sample::Index>(), 0u32..6), 0..40),
             start in any::<prop::sample::Index>(),
         ) {
@@ -205,7 +239,7 @@ mod balancer_tests {
     use rand_core::SeedableRng;
     use rand_pcg::Pcg64;
 
-    use crate::balance::{Algorithm, Balancer, BalancerSpec, EndpointId};
+    use crate::balance::{Algorithm, Balancer, EndpointId, LoadBalancerConfig, SlowStartConfig};
     use crate::health::Health;
     use crate::time::{Span, Timestamp};
 
@@ -219,6 +253,7 @@ mod balancer_tests {
         Add(u32),
         Remove(prop::sample::Index),
         Panic(bool),
+        Advance(u64),
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -230,16 +265,35 @@ mod balancer_tests {
             1 => (1u32..4).prop_map(Step::Add),
             1 => any::<prop::sample::Index>().prop_map(Step::Remove),
             1 => any::<bool>().prop_map(Step::Panic),
+            2 => (0u64..30).prop_map(Step::Advance),
         ]
     }
 
     /// Runs `steps` on a balancer that uses the index from `index_min`
-    /// candidates on, returning every pick.
-    fn run(n: u32, steps: &[Step], index_min: usize, seed: u64) -> Vec<Option<EndpointId>> {
-        let mut lb = Balancer::new(&BalancerSpec::with_algorithm(Algorithm::LeastConnections));
+    /// candidates on (with a slow start of `window_ms`, if any), returning
+    /// every pick.
+    fn run(
+        n: u32,
+        steps: &[Step],
+        index_min: usize,
+        seed: u64,
+        window_ms: Option<u64>,
+    ) -> Vec<Option<EndpointId>> {
+        let spec = LoadBalancerConfig {
+            algorithm: Algorithm::LeastConnections,
+            slow_start: window_ms.map(|w| SlowStartConfig {
+                window: Some(Span::from_millis(w)),
+                aggression: Some(1.5),
+                min_weight_percent: Some(5.0),
+            }),
+            ..LoadBalancerConfig::default()
+        }
+        .validate()
+        .expect("valid");
+        let mut lb = Balancer::new(&spec);
         lb.least_conn_index_min = index_min;
         let mut rng = Pcg64::seed_from_u64(seed);
-        let t = Timestamp::ZERO;
+        let mut t = Timestamp::ZERO;
         let mut ids: Vec<EndpointId> = (0..n)
             .map(|_| lb.add_endpoint(t, 1, Health::Healthy).expect("room"))
             .collect();
@@ -275,6 +329,7 @@ mod balancer_tests {
                     lb.remove_endpoint(ids.swap_remove(i.index(ids.len())));
                 }
                 Step::Panic(on) => lb.set_panic(*on),
+                Step::Advance(ms) => t += Span::from_millis(*ms),
                 _ => {}
             }
         }
@@ -283,15 +338,16 @@ mod balancer_tests {
 
     proptest! {
         /// The index picks exactly what the O(n) scan picks, through churn,
-        /// weight, health and panic changes.
+        /// weight, health and panic changes, and while endpoints ramp up.
         #[test]
         fn indexed_picks_equal_the_scan(
             n in 1u32..80,
             steps in prop::collection::vec(step(), 1..300),
             seed in any::<u64>(),
+            window_ms in prop::option::of(1u64..400),
         ) {
-            let scanned = run(n, &steps, usize::MAX, seed);
-            let indexed = run(n, &steps, 1, seed);
+            let scanned = run(n, &steps, usize::MAX, seed, window_ms);
+            let indexed = run(n, &steps, 1, seed, window_ms);
             prop_assert_eq!(scanned, indexed);
         }
     }

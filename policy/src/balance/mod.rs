@@ -106,8 +106,11 @@ struct Slot {
 /// from `min_weight_percent` to 1 ([`SlowStart::factor`]). While any candidate
 /// ramps, round robin and least request use their EDF schedules (an entry
 /// re-enters with its current weight after each pick, as in Envoy), random
-/// walks the ramping weights, and least connections compares `active /
-/// (weight × factor)`; when the last ramp ends the fast paths return.
+/// keeps a candidate drawn by full weight with probability `factor`
+/// (rejection sampling, exactly proportional to `weight × factor`), and least
+/// connections compares `active / (weight × factor)` in 16-bit fixed point
+/// (exact comparisons, the ramping weights updated in its index at each
+/// pick); when the last ramp ends the fast paths return.
 /// Ejection does not restart a ramp (Envoy ramps on active health check
 /// passes only); [`Balancer::end_slow_start`] declares an endpoint warm (an
 /// initial fleet, say). Peak-EWMA ignores weights and has no slow start.
@@ -135,6 +138,9 @@ pub struct Balancer {
     least_conn: LeastConnIndex,
     least_conn_pos: Vec<u32>,
     least_conn_indexed: bool,
+    /// Indexed candidates ramping up: (position, slot); their weights are
+    /// refreshed at each pick.
+    least_conn_ramping: Vec<(u32, u32)>,
     /// `LEAST_CONN_INDEX_MIN`, a field so tests can force either path.
     least_conn_index_min: usize,
     /// Some candidate ramps up (as of the last refresh), until `slow_until`.
@@ -162,6 +168,7 @@ impl Balancer {
             least_conn: LeastConnIndex::default(),
             least_conn_pos: Vec::new(),
             least_conn_indexed: false,
+            least_conn_ramping: Vec::new(),
             least_conn_index_min: LEAST_CONN_INDEX_MIN,
             slow_active: false,
             slow_until: Timestamp::ZERO,
@@ -341,11 +348,7 @@ impl Balancer {
                 }
                 Algorithm::Random => self.pick_weighted_random(rng),
                 Algorithm::LeastConnections if self.least_conn_indexed => {
-                    let start = self.next_cursor(n, rng);
-                    // Invariant: the index covers exactly the n candidates.
-                    let pos = self.least_conn.pick(start).unwrap_or(start);
-                    self.cursor = pos + 1;
-                    self.candidates()[pos]
+                    self.pick_least_connections_indexed(n, now, rng)
                 }
                 Algorithm::LeastConnections => self.pick_least_connections(n, now, rng),
                 Algorithm::LeastRequest if self.equal_weights => {

@@ -3,6 +3,7 @@
 
 use rand_core::Rng;
 
+use super::least_conn::{Load, scaled_weight};
 use super::sample::{below, distinct, unit_f64};
 use super::slow_start::SlowStart;
 use super::{Algorithm, Balancer, MAX_CHOICE_COUNT, NOT_INDEXED, Ramp, Slot};
@@ -29,7 +30,7 @@ impl Balancer {
             }
         }
         self.refresh_slow_start(now);
-        self.refresh_least_conn_index();
+        self.refresh_least_conn_index(now);
         let candidates = if self.panic {
             &self.all
         } else {
@@ -107,31 +108,63 @@ impl Balancer {
     }
 
     /// Builds the least-connections index over the current candidates when it
-    /// pays off (integer weights only: not while an endpoint ramps up);
-    /// otherwise drops it so start/end need no upkeep.
-    fn refresh_least_conn_index(&mut self) {
+    /// pays off, with each candidate's scaled weight at `now`, and lists the
+    /// ramping candidates whose weights must follow time; otherwise drops it
+    /// so start/end need no upkeep.
+    fn refresh_least_conn_index(&mut self, now: Timestamp) {
         let candidates = if self.panic {
             &self.all
         } else {
             &self.eligible
         };
         self.least_conn_indexed = self.spec.algorithm == Algorithm::LeastConnections
-            && !self.slow_active
             && candidates.len() >= self.least_conn_index_min;
         self.least_conn_pos.clear();
+        self.least_conn_ramping.clear();
         if !self.least_conn_indexed {
             return;
         }
         self.least_conn_pos.resize(self.slots.len(), NOT_INDEXED);
+        let slow = self.spec.slow_start;
         for (pos, &index) in candidates.iter().enumerate() {
             // Below MAX_ENDPOINTS, so it fits in u32.
             self.least_conn_pos[index as usize] = pos as u32;
+            let slot = &self.slots[index as usize];
+            if let (Some(slow), true, Ramp::Since(since)) = (slow, slot.healthy, slot.ramp)
+                && now < slow.ends_at(since)
+            {
+                self.least_conn_ramping.push((pos as u32, index));
+            }
         }
         let slots = &self.slots;
         self.least_conn.rebuild(candidates.iter().map(|&index| {
             let slot = &slots[index as usize];
-            (slot.active, slot.weight)
+            (
+                slot.active,
+                scaled_weight(slot.weight, slow_factor(slot, slow, now)),
+            )
         }));
+    }
+
+    /// Least connections through the index: ramping weights brought to `now`
+    /// first (O(r log n) for r ramping endpoints), then an O(log n) pick.
+    pub(super) fn pick_least_connections_indexed<R: Rng + ?Sized>(
+        &mut self,
+        n: usize,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> u32 {
+        let slow = self.spec.slow_start;
+        for &(pos, index) in &self.least_conn_ramping {
+            let slot = &self.slots[index as usize];
+            let weight = scaled_weight(slot.weight, slow_factor(slot, slow, now));
+            self.least_conn.set_weight(pos as usize, weight);
+        }
+        let start = self.next_cursor(n, rng);
+        // Invariant: the index covers exactly the n candidates.
+        let pos = self.least_conn.pick(start).unwrap_or(start);
+        self.cursor = pos + 1;
+        self.candidates()[pos]
     }
 
     pub(super) fn pick_weighted_random<R: Rng + ?Sized>(&mut self, rng: &mut R) -> u32 {
@@ -143,14 +176,25 @@ impl Balancer {
         candidates[pos.min(candidates.len() - 1)]
     }
 
-    /// Weighted random while endpoints ramp: weights change with time, so
-    /// the cumulative sums are walked at each pick (O(n), only during a ramp).
+    /// Weighted random while endpoints ramp: a candidate drawn by its full
+    /// weight is kept with probability equal to its slow-start factor
+    /// (rejection sampling: exactly proportional to `weight × factor`, in
+    /// expected O(log n) while few endpoints ramp). After 64 rejections (all
+    /// candidates near a tiny floor) an O(n) walk over the ramping weights
+    /// draws from the same distribution.
     pub(super) fn pick_weighted_random_ramping<R: Rng + ?Sized>(
         &mut self,
         now: Timestamp,
         rng: &mut R,
     ) -> u32 {
         let slow = self.spec.slow_start;
+        for _ in 0..64 {
+            let index = self.pick_weighted_random(rng);
+            let factor = slow_factor(&self.slots[index as usize], slow, now);
+            if factor >= 1.0 || unit_f64(rng) < factor {
+                return index;
+            }
+        }
         let candidates = self.candidates();
         let weight = |i: u32| {
             let slot = &self.slots[i as usize];
@@ -185,20 +229,23 @@ impl Balancer {
         // go to the candidate nearest after the previous pick.
         let (tail, head) = (&candidates[start..], &candidates[..start]);
         let best_pos = if self.slow_active {
-            // Ramping weights are real numbers: active / (weight × factor).
+            // Ramping weights in the index's fixed point, compared exactly:
+            // the same order the index keeps.
             let slow = self.spec.slow_start;
-            let mut best = (f64::INFINITY, 1.0, start);
+            let mut best: Option<(Load, usize)> = None;
             for (offset, part) in [(start, tail), (0, head)] {
                 for (i, &index) in part.iter().enumerate() {
                     let slot = &slots[index as usize];
-                    let weight = f64::from(slot.weight) * slow_factor(slot, slow, now);
-                    let active = f64::from(slot.active);
-                    if active * best.1 < best.0 * weight {
-                        best = (active, weight, offset + i);
+                    let load = Load {
+                        active: slot.active,
+                        weight: scaled_weight(slot.weight, slow_factor(slot, slow, now)),
+                    };
+                    if best.is_none_or(|(b, _)| load.less(b)) {
+                        best = Some((load, offset + i));
                     }
                 }
             }
-            best.2
+            best.map_or(start, |(_, pos)| pos)
         } else if self.equal_weights {
             let mut best = (u32::MAX, start);
             for (offset, part) in [(start, tail), (0, head)] {
