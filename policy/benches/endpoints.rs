@@ -112,7 +112,7 @@ fn outlier_detection(c: &mut Criterion) {
                 i += 1;
                 now += Span::from_micros(100);
                 let host = (i % 100) as usize;
-                let failed = host == 7 && i % 5 == 0 || i % 97 == 0;
+                let failed = (host == 7 && i.is_multiple_of(5)) || i.is_multiple_of(97);
                 let outcome = if failed {
                     Outcome::Failure
                 } else {
