@@ -204,15 +204,25 @@ fn every_new_key_parses_checks_and_round_trips() {
     );
     let lb = p.load_balancer.as_ref().expect("balancer");
     let slow = lb.slow_start.expect("slow start");
-    assert_eq!((slow.window(), slow.aggression()), (Span::from_secs(60), 2.0));
+    assert_eq!(
+        (slow.window(), slow.aggression()),
+        (Span::from_secs(60), 2.0)
+    );
     let hc = lb.health_check.as_ref().expect("checks");
     assert_eq!(
-        (hc.interval_jitter_ms, hc.interval_jitter_percent, hc.initial_jitter_ms),
+        (
+            hc.interval_jitter_ms,
+            hc.interval_jitter_percent,
+            hc.initial_jitter_ms
+        ),
         (500, 10, 2_000)
     );
     let od = lb.outlier_detection.as_ref().expect("outliers");
     assert_eq!(
-        (od.enforcing_failure_percentage, od.max_ejection_time_jitter_ms),
+        (
+            od.enforcing_failure_percentage,
+            od.max_ejection_time_jitter_ms
+        ),
         (50, 1_000)
     );
     let config = parse(COMPLETE);
