@@ -1,6 +1,7 @@
 //! Decisions per second on one core: breaker admit + record pairs (count and
 //! time windows, consecutive mode), balancer pick + start + end per algorithm
-//! at 10 and 100 endpoints, and priority-load computation.
+//! at 10 and 100 endpoints, least connections at 1 000 and 10 000 endpoints,
+//! and priority-load computation.
 //!
 //! Run: `cargo bench -p headroom-policy --bench breaker -- --warm-up-time 1 --measurement-time 3`
 
@@ -113,6 +114,40 @@ fn balancer_picks(c: &mut Criterion) {
     group.finish();
 }
 
+/// Least connections over many endpoints (the simulator's thousands of
+/// instances): a pick, a start and an end per element, with 64 requests in
+/// flight so that loads differ.
+fn least_connections_large(c: &mut Criterion) {
+    let mut group = c.benchmark_group("balance/least-connections-large");
+    group.throughput(Throughput::Elements(BATCH));
+    for n in [1_000u32, 10_000] {
+        let mut lb = Balancer::new(&BalancerSpec::with_algorithm(Algorithm::LeastConnections));
+        for i in 0..n {
+            lb.add_endpoint(Timestamp::ZERO, 1 + i % 3, Health::Healthy)
+                .expect("room");
+        }
+        let mut rng = Pcg64::seed_from_u64(3);
+        let now = Timestamp::ZERO;
+        let mut in_flight = std::collections::VecDeque::with_capacity(65);
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                for _ in 0..BATCH {
+                    if let Some(id) = lb.pick(now, &mut rng) {
+                        lb.handle_start(id);
+                        in_flight.push_back(id);
+                    }
+                    if in_flight.len() > 64
+                        && let Some(done) = in_flight.pop_front()
+                    {
+                        lb.handle_end(now, done, Span::from_millis(3));
+                    }
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
 fn priority_load_computation(c: &mut Criterion) {
     let mut group = c.benchmark_group("failover/priority_loads");
     group.throughput(Throughput::Elements(BATCH));
@@ -139,6 +174,7 @@ criterion_group!(
     benches,
     breaker_pairs,
     balancer_picks,
+    least_connections_large,
     priority_load_computation
 );
 criterion_main!(benches);

@@ -22,6 +22,7 @@ pub mod balance;
 pub mod breaker;
 pub mod config;
 pub mod health;
+pub mod hedge;
 pub mod mesh;
 pub mod pool;
 pub mod ratelimit;

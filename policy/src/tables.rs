@@ -11,6 +11,7 @@
 //! timeout = "5000ms"
 //! retry = { attempts = 3, backoff = "exponential" }
 //! circuit_breaker = { failure_rate_threshold = 0.5, open_duration = "30s" }
+//! hedge = { percentile = 0.95, max_hedged = 1 }
 //!
 //! [policy.mesh.edges."checkout->payments"]   # per-edge overrides
 //! timeout = "2s"
@@ -39,8 +40,9 @@ use crate::balance::{BalancerSpec, LoadBalancerConfig};
 use crate::breaker::{BreakerConfig, BreakerSpec};
 use crate::config::ConfigError;
 use crate::health::{FailoverConfig, FailoverSpec};
+use crate::hedge::{HedgeConfig, HedgePolicy};
 use crate::ratelimit::{RateLimitConfig, RateLimitPolicy};
-use crate::retry::{RetryConfig, RetryPolicy};
+use crate::retry::{BudgetPolicy, RetryConfig, RetryPolicy};
 use crate::time::Span;
 
 /// Most named entries in one of `rate_limit`, `autoscaler` or `mesh.edges`.
@@ -92,6 +94,9 @@ pub struct MeshConfig {
     /// error (503).
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub fallback: Option<FallbackConfig>,
+    /// Hedged requests. Absent: none.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub hedge: Option<HedgeConfig>,
     /// Overrides keyed by edge, `"caller->callee"`. Each field given
     /// replaces the default's field as a whole.
     pub edges: BTreeMap<String, EdgeConfig>,
@@ -117,6 +122,9 @@ pub struct EdgeConfig {
     /// Replaces the mesh fallback on this edge.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub fallback: Option<FallbackConfig>,
+    /// Replaces the mesh hedge policy on this edge.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub hedge: Option<HedgeConfig>,
 }
 
 /// `fallback = "degraded"` or `fallback = { status, body, content_type }`:
@@ -249,6 +257,20 @@ pub struct EdgePolicy {
     pub circuit_breaker: Option<BreakerSpec>,
     /// Answer when the breaker refuses a call, if any.
     pub fallback: Option<Fallback>,
+    /// Hedged requests, if any (they draw on [`EdgePolicy::budget`]).
+    pub hedge: Option<HedgePolicy>,
+}
+
+impl EdgePolicy {
+    /// The retry budget shared by the edge's retries and hedges: the retry
+    /// policy's, else the hedge policy's own; `None` when the edge does
+    /// neither.
+    pub fn budget(&self) -> Option<BudgetPolicy> {
+        self.retry
+            .as_ref()
+            .map(RetryPolicy::budget)
+            .or_else(|| self.hedge.as_ref().and_then(HedgePolicy::budget))
+    }
 }
 
 impl Policies {
@@ -275,10 +297,13 @@ impl PolicyConfig {
             AutoscalerConfig::validate,
         )?;
         let mesh = edge_policy(
-            self.mesh.timeout,
-            self.mesh.retry.as_ref(),
-            self.mesh.circuit_breaker.as_ref(),
-            self.mesh.fallback.as_ref(),
+            EdgeParts {
+                timeout: self.mesh.timeout,
+                retry: self.mesh.retry.as_ref(),
+                breaker: self.mesh.circuit_breaker.as_ref(),
+                hedge: self.mesh.hedge.as_ref().map(|h| (h, "policy.mesh")),
+                fallback: self.mesh.fallback.as_ref(),
+            },
             "policy.mesh",
         )?;
         if self.mesh.edges.len() > MAX_NAMED {
@@ -294,13 +319,25 @@ impl PolicyConfig {
                     "an edge name \"caller->callee\" of two non-empty service names",
                 )
             })?;
+            // An inherited hedge table is reported at its own key if it
+            // does not fit this edge (e.g. its `budget` next to the edge's
+            // `retry`).
+            let hedge = match (&edge.hedge, &self.mesh.hedge) {
+                (Some(h), _) => Some((h, table.as_str())),
+                (None, Some(h)) => Some((h, "policy.mesh")),
+                (None, None) => None,
+            };
             let policy = edge_policy(
-                edge.timeout.or(self.mesh.timeout),
-                edge.retry.as_ref().or(self.mesh.retry.as_ref()),
-                edge.circuit_breaker
-                    .as_ref()
-                    .or(self.mesh.circuit_breaker.as_ref()),
-                edge.fallback.as_ref().or(self.mesh.fallback.as_ref()),
+                EdgeParts {
+                    timeout: edge.timeout.or(self.mesh.timeout),
+                    retry: edge.retry.as_ref().or(self.mesh.retry.as_ref()),
+                    breaker: edge
+                        .circuit_breaker
+                        .as_ref()
+                        .or(self.mesh.circuit_breaker.as_ref()),
+                    hedge,
+                    fallback: edge.fallback.as_ref().or(self.mesh.fallback.as_ref()),
+                },
                 &table,
             )?;
             edges.insert((caller.to_owned(), callee.to_owned()), policy);
@@ -351,13 +388,24 @@ fn named<C, S>(
         .collect()
 }
 
-fn edge_policy(
+/// The merged tables of one edge; `hedge` carries the table path it was
+/// written under.
+struct EdgeParts<'a> {
     timeout: Option<Span>,
-    retry: Option<&RetryConfig>,
-    breaker: Option<&BreakerConfig>,
-    fallback: Option<&FallbackConfig>,
-    table: &str,
-) -> Result<EdgePolicy, ConfigError> {
+    retry: Option<&'a RetryConfig>,
+    breaker: Option<&'a BreakerConfig>,
+    hedge: Option<(&'a HedgeConfig, &'a str)>,
+    fallback: Option<&'a FallbackConfig>,
+}
+
+fn edge_policy(parts: EdgeParts<'_>, table: &str) -> Result<EdgePolicy, ConfigError> {
+    let EdgeParts {
+        timeout,
+        retry,
+        breaker,
+        hedge,
+        fallback,
+    } = parts;
     let timeout = timeout.filter(|t| !t.is_zero());
     let retry = retry
         .map(|r| {
@@ -374,11 +422,27 @@ fn edge_policy(
     let fallback = fallback
         .map(|f| f.validate().map_err(|e| e.within(table)))
         .transpose()?;
+    let hedge = hedge
+        .map(|(h, at)| {
+            h.validate(retry.as_ref().map(|r| *r.retry_on()))
+                .map_err(|e| {
+                    let e = e.within(&format!("{at}.hedge"));
+                    if at == table {
+                        e
+                    } else {
+                        // Inherited: say which edge it does not fit.
+                        let expected = format!("{} (as inherited by `{table}`)", e.expected());
+                        ConfigError::new(e.key(), e.value(), expected)
+                    }
+                })
+        })
+        .transpose()?;
     Ok(EdgePolicy {
         timeout,
         retry,
         circuit_breaker,
         fallback,
+        hedge,
     })
 }
 

@@ -8,7 +8,8 @@ mod autoscale_common;
 
 use autoscale_common::{at, pod};
 use headroom_policy::autoscale::replica_calc::{
-    CpuReadiness, PodClass, classify_pod, cpu_utilization_replicas,
+    CpuReadiness, MAX_PROPOSAL, PodClass, average_value_replicas, classify_pod,
+    cpu_utilization_replicas, value_replicas,
 };
 use headroom_policy::autoscale::{
     MetricError, PodPhase, PodStatus, ReadyCondition, Sample, Tolerances,
@@ -43,8 +44,9 @@ fn pod_with(start: Timestamp, ready: bool, transition: Timestamp) -> PodStatus {
     }
 }
 
-/// `TestGroupPods`, with the pods running (current Kubernetes treats the
-/// `Succeeded` phase those cases used as terminal, hence ignored).
+/// `TestGroupPods`. Upstream writes its cases with pods in phase `Succeeded`
+/// (released Kubernetes counts them like running pods); each case runs here
+/// in both phases and must classify the same.
 #[test]
 fn group_pods_cases() {
     let n = now();
@@ -164,13 +166,34 @@ fn group_pods_cases() {
             PodClass::Ignored,
         ),
         (
-            "succeeded",
+            "succeeded, pods metric: counted",
             PodStatus {
                 phase: PodPhase::Succeeded,
                 ..pod(n, true, 1000)
             },
             Some(sample_at(n, w(60))),
             false,
+            PodClass::Ready,
+        ),
+        (
+            "succeeded without sample: missing",
+            PodStatus {
+                phase: PodPhase::Succeeded,
+                ..pod(m(180), false, 1000)
+            },
+            None,
+            true,
+            PodClass::Missing,
+        ),
+        (
+            "deleting and pending: ignored first",
+            PodStatus {
+                phase: PodPhase::Pending,
+                deleting: true,
+                ..pod(n, false, 1000)
+            },
+            Some(sample_at(n, w(60))),
+            true,
             PodClass::Ignored,
         ),
         (
@@ -187,7 +210,35 @@ fn group_pods_cases() {
     for (name, p, s, is_cpu, want) in cases {
         let rules = if is_cpu { cpu } else { None };
         assert_eq!(classify_pod(n, &p, s.as_ref(), rules), want, "{name}");
+        if p.phase == PodPhase::Running {
+            let succeeded = PodStatus {
+                phase: PodPhase::Succeeded,
+                ..p
+            };
+            let got = classify_pod(n, &succeeded, s.as_ref(), rules);
+            assert_eq!(got, want, "{name}, as Succeeded");
+        }
     }
+}
+
+/// Kubernetes counts replicas in `int32`: a huge metric saturates the
+/// proposal at `i32::MAX` (`getUsageRatioReplicaCount` and
+/// `GetExternalPerPodMetricReplicas` clamp there).
+#[test]
+fn proposals_saturate_at_i32_max() {
+    let tol = Tolerances::symmetric(0.1);
+    let pods = [pod(Timestamp::ZERO, true, 1000); 3];
+    let got = value_replicas(3, i64::MAX, 1, &pods, tol).expect("a proposal");
+    assert_eq!(got.replicas, MAX_PROPOSAL);
+    assert_eq!(MAX_PROPOSAL, i32::MAX as u32);
+    let got = average_value_replicas(3, i64::MAX, 1, tol);
+    assert_eq!(got.replicas, MAX_PROPOSAL);
+    // Scale from zero without pods: ceil(ratio), saturated too.
+    let got = value_replicas(0, i64::MAX, 1, &[], tol).expect("a proposal");
+    assert_eq!(got.replicas, MAX_PROPOSAL);
+    // Below the bound nothing changes.
+    let got = value_replicas(3, 3_000_000_000, 1_000, &pods, tol).expect("a proposal");
+    assert_eq!(got.replicas, 9_000_000);
 }
 
 /// `TestReplicaCalcEmptyCPURequest`, `TestReplicaCalcEmptyMetrics` and

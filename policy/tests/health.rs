@@ -1,5 +1,6 @@
-//! Decision-script tests of active health checks and outlier ejection, a
-//! property test that ejection respects `max_ejection_percent`.
+//! Decision-script tests of active health checks (with Envoy's interval and
+//! initial jitter) and outlier ejection, a property test that ejection
+//! respects `max_ejection_percent`.
 
 use headroom_policy::balance::EndpointId;
 use headroom_policy::breaker::Outcome;
@@ -9,6 +10,8 @@ use headroom_policy::health::{
 };
 use headroom_policy::time::{Span, Timestamp};
 use proptest::prelude::*;
+use rand_core::SeedableRng;
+use rand_pcg::Pcg64;
 
 fn at(secs: u64) -> Timestamp {
     Timestamp::ZERO + Span::from_secs(secs)
@@ -31,6 +34,7 @@ fn checker(healthy: u32, unhealthy: u32, initial: Health) -> ActiveHealthChecker
         healthy_threshold: healthy,
         unhealthy_threshold: unhealthy,
         initial_state: initial,
+        ..HealthCheckConfig::default()
     }
     .validate()
     .expect("valid");
@@ -187,6 +191,108 @@ fn re_adding_slots_under_churn_keeps_one_target_per_slot() {
     assert_eq!(c.health(EndpointId::new(0, 0)), None);
     assert_eq!(c.health(EndpointId::new(3, 499)), Some(Health::Healthy));
     assert!(c.poll_timeout().is_some());
+}
+
+/// A checker with Envoy's jitters: interval 10 s, `interval_jitter_percent`
+/// 10 (up to 1 s more), `interval_jitter` 500 ms, `initial_jitter` 2 s.
+fn jittered() -> ActiveHealthChecker {
+    let spec = HealthCheckConfig {
+        interval_jitter: Span::from_millis(500),
+        interval_jitter_percent: 10,
+        initial_jitter: Span::from_secs(2),
+        ..HealthCheckConfig::default()
+    }
+    .validate()
+    .expect("valid");
+    ActiveHealthChecker::new(&spec)
+}
+
+#[test]
+fn interval_jitter_adds_both_of_envoys_jitters_from_the_rng() {
+    let mut rng = Pcg64::seed_from_u64(17);
+    let mut c = jittered();
+    c.add_endpoint_with_rng(at(0), id(0), &mut rng)
+        .expect("room");
+    // The first check waits a whole number of ms below initial_jitter.
+    let first = c.poll_timeout().expect("scheduled");
+    assert!(
+        first < at(2) && first.as_nanos().is_multiple_of(1_000_000),
+        "{first}"
+    );
+    let mut events = Vec::new();
+    c.handle_timeout_with_rng(first, &mut rng, &mut events);
+    assert_eq!(events, [CheckEvent::Probe(id(0))]);
+    // Next checks: result + 10 s + U[0, 1 s) + U[0, 500 ms), whole ms.
+    let mut now = first;
+    let mut extras = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        now += Span::from_millis(3);
+        let _ = c.handle_check_result_with_rng(now, id(0), CheckResult::Passed, &mut rng);
+        let next = c.poll_timeout().expect("scheduled");
+        let extra = next.saturating_since(now + Span::from_secs(10));
+        assert!(extra < Span::from_millis(1_499), "{extra}");
+        assert!(extra.as_nanos().is_multiple_of(1_000_000));
+        extras.insert(extra);
+        events.clear();
+        c.handle_timeout_with_rng(next, &mut rng, &mut events);
+        now = next;
+    }
+    // Sum of two uniforms: spread over most of the range.
+    assert!(extras.len() > 150, "{}", extras.len());
+    assert!(extras.iter().any(|&e| e > Span::from_millis(1_200)));
+    assert!(extras.iter().any(|&e| e < Span::from_millis(300)));
+}
+
+#[test]
+fn without_an_rng_there_is_no_jitter_and_seeds_reproduce_schedules() {
+    let mut c = jittered();
+    c.add_endpoint(at(0), id(0)).expect("room");
+    assert_eq!(c.poll_timeout(), Some(at(0)));
+    let _ = fire(&mut c, at(0));
+    let _ = c.handle_check_result(at(1), id(0), CheckResult::Passed);
+    assert_eq!(c.poll_timeout(), Some(at(11)));
+    let schedule = |seed: u64| {
+        let mut rng = Pcg64::seed_from_u64(seed);
+        let mut c = jittered();
+        for i in 0..5 {
+            c.add_endpoint_with_rng(at(0), id(i), &mut rng)
+                .expect("room");
+        }
+        let mut times = Vec::new();
+        let mut events = Vec::new();
+        while let Some(t) = c.poll_timeout() {
+            if t > at(60) {
+                break;
+            }
+            events.clear();
+            c.handle_timeout_with_rng(t, &mut rng, &mut events);
+            for e in &events {
+                if let CheckEvent::Probe(p) = e {
+                    let _ = c.handle_check_result_with_rng(t, *p, CheckResult::Passed, &mut rng);
+                }
+            }
+            times.push(t);
+        }
+        times
+    };
+    assert_eq!(schedule(3), schedule(3));
+    assert_ne!(schedule(3), schedule(4));
+}
+
+#[test]
+fn jitter_percent_is_bounded_with_the_full_key() {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        policy: headroom_policy::PolicyConfig,
+    }
+    let doc: Doc =
+        toml::from_str("[policy.load_balancer]\nhealth_check = { interval_jitter_percent = 1001 }")
+            .expect("parses");
+    let err = doc.policy.validate().expect_err("invalid");
+    assert_eq!(
+        err.key(),
+        "policy.load_balancer.health_check.interval_jitter_percent"
+    );
 }
 
 // --- Outlier detection --------------------------------------------------------

@@ -1,8 +1,8 @@
 //! Connection pool: a decision script, model-checked invariants (never more
-//! than `max`, FIFO service, every waiter ends exactly once) and the `pool`
-//! table.
+//! than `max`, FIFO service, every waiter ends exactly once, no connection
+//! used past `max_lifetime`) and the `pool` table.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use headroom_policy::pool::{
     Acquire, ConnId, Handoff, Pool, PoolAction, PoolConfig, PoolError, PoolPolicy, RejectReason,
@@ -207,6 +207,71 @@ fn failed_connects_are_not_retried_until_traffic_arrives() {
     assert_eq!((pool.total(), pool.connecting()), (2, 2));
 }
 
+#[test]
+fn max_lifetime_closes_idle_connections_and_replaces_old_ones_on_release() {
+    // bb8/r2d2 semantics: an idle connection is closed when it reaches its
+    // lifetime (min is restored with a fresh connect); a busy one is closed
+    // when released, and a queued waiter gets a fresh one instead.
+    let policy = PoolPolicy::new(1, 2, Span::from_secs(30), Span::from_secs(10), 4)
+        .expect("valid")
+        .with_max_lifetime(Some(Span::from_millis(100)));
+    let mut pool = Pool::new(&policy, ms(0));
+    let c0 = connect_of(&drain(&mut pool));
+    assert_eq!(pool.handle_connected(ms(5), c0), Ok(None));
+    // Idle since 5 ms: its lifetime ends at 105 ms, min notwithstanding.
+    assert_eq!(pool.poll_timeout(), Some(ms(105)));
+    pool.handle_timeout(ms(105));
+    let actions = drain(&mut pool);
+    assert_eq!(actions.len(), 2);
+    assert_eq!(actions[0], PoolAction::Close(c0));
+    let c1 = connect_of(&actions[1..]);
+    assert_eq!(pool.handle_connected(ms(110), c1), Ok(None));
+    // Busy past its lifetime: not interrupted; closed at release, and the
+    // waiter behind it gets a new connection (it keeps its place).
+    assert_eq!(pool.acquire(ms(120), 1), Acquire::Acquired(c1));
+    assert_eq!(
+        pool.acquire(ms(130), 2),
+        Acquire::Queued {
+            deadline: ms(10_130)
+        }
+    );
+    let c2 = connect_of(&drain(&mut pool));
+    assert_eq!(pool.release(ms(300), c1), Ok(None));
+    let actions = drain(&mut pool);
+    assert_eq!(
+        actions,
+        [PoolAction::Close(c1)],
+        "c2 already serves the waiter"
+    );
+    assert_eq!(
+        pool.handle_connected(ms(310), c2),
+        Ok(Some(Handoff {
+            waiter: 2,
+            conn: c2
+        }))
+    );
+    // An idle connection found expired by `acquire` before its timer ran is
+    // closed there, and the acquirer queues for a fresh one.
+    assert_eq!(pool.release(ms(320), c2), Ok(None));
+    assert_eq!(
+        pool.acquire(ms(500), 3),
+        Acquire::Queued {
+            deadline: ms(10_500)
+        }
+    );
+    let actions = drain(&mut pool);
+    assert_eq!(actions[0], PoolAction::Close(c2));
+    assert_eq!(pool.stats().closed_lifetime, 3);
+    // The table: default 30 minutes, "0s" for none.
+    let config: PoolConfig = toml::from_str("max = 4").expect("parses");
+    assert_eq!(
+        config.validate().expect("valid").max_lifetime(),
+        Some(Span::from_secs(1_800))
+    );
+    let config: PoolConfig = toml::from_str("max_lifetime = \"0s\"").expect("parses");
+    assert_eq!(config.validate().expect("valid").max_lifetime(), None);
+}
+
 // ---------------------------------------------------------------------------
 // Model-checked invariants under random driver behaviour.
 
@@ -237,6 +302,9 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Default)]
 struct Driver {
     busy: Vec<ConnId>,
+    /// When each connection connected, and the pool's lifetime bound.
+    born: BTreeMap<ConnId, Timestamp>,
+    lifetime: Option<Span>,
     connecting: Vec<ConnId>,
     queue: VecDeque<u64>,
     ended: BTreeSet<u64>,
@@ -259,8 +327,17 @@ impl Driver {
         Ok(())
     }
 
-    fn handoff(&mut self, handoff: Option<Handoff>) -> Result<(), TestCaseError> {
+    /// A connection handed out at `now` is younger than its lifetime.
+    fn check_age(&self, conn: ConnId, now: Timestamp) -> Result<(), TestCaseError> {
+        if let (Some(lifetime), Some(&born)) = (self.lifetime, self.born.get(&conn)) {
+            prop_assert!(now < born + lifetime, "{:?} used past its lifetime", conn);
+        }
+        Ok(())
+    }
+
+    fn handoff(&mut self, handoff: Option<Handoff>, now: Timestamp) -> Result<(), TestCaseError> {
         if let Some(h) = handoff {
+            self.check_age(h.conn, now)?;
             prop_assert_eq!(self.queue.pop_front(), Some(h.waiter), "not FIFO");
             prop_assert!(self.ended.insert(h.waiter));
             self.busy.push(h.conn);
@@ -277,6 +354,7 @@ fn step(pool: &mut Pool, d: &mut Driver, now: &mut Timestamp, op: Op) -> Result<
             d.next_waiter += 1;
             match pool.acquire(*now, w) {
                 Acquire::Acquired(c) => {
+                    d.check_age(c, *now)?;
                     d.ended.insert(w);
                     d.busy.push(c);
                 }
@@ -293,7 +371,7 @@ fn step(pool: &mut Pool, d: &mut Driver, now: &mut Timestamp, op: Op) -> Result<
         Op::Release(i) => {
             if let Some(c) = pick(&mut d.busy, i) {
                 let h = pool.release(*now, c).expect("busy");
-                d.handoff(h)?;
+                d.handoff(h, *now)?;
             }
         }
         Op::Discard(i) => {
@@ -303,8 +381,9 @@ fn step(pool: &mut Pool, d: &mut Driver, now: &mut Timestamp, op: Op) -> Result<
         }
         Op::Connected(i) => {
             if let Some(c) = pick(&mut d.connecting, i) {
+                d.born.insert(c, *now);
                 let h = pool.handle_connected(*now, c).expect("connecting");
-                d.handoff(h)?;
+                d.handoff(h, *now)?;
             }
         }
         Op::ConnectFailed(i) => {
@@ -338,12 +417,15 @@ proptest! {
     fn pool_never_exceeds_max_and_serves_fifo(
         min in 0u64..4, extra in 0u64..4, max_waiters in 1u64..6,
         idle_ms in 1u64..100, acquire_ms in 1u64..100,
+        lifetime_ms in prop::option::of(1u64..150),
         ops in prop::collection::vec(op(), 1..300),
     ) {
+        let lifetime = lifetime_ms.map(Span::from_millis);
         let policy = PoolPolicy::new(min, min + extra.max(1), Span::from_millis(idle_ms),
-            Span::from_millis(acquire_ms), max_waiters).expect("valid");
+            Span::from_millis(acquire_ms), max_waiters).expect("valid")
+            .with_max_lifetime(lifetime);
         let mut pool = Pool::new(&policy, Timestamp::ZERO);
-        let mut d = Driver::default();
+        let mut d = Driver { lifetime, ..Driver::default() };
         let mut now = Timestamp::ZERO;
         d.apply(&mut pool)?;
         for op in ops {

@@ -161,3 +161,74 @@ fn round_trips_through_toml() {
 struct Doc2 {
     policy: PolicyConfig,
 }
+
+/// Every key the production-fidelity work added, in one `[policy]` table: it
+/// parses, checks, keeps the values, and round-trips through TOML.
+const COMPLETE: &str = r#"
+[policy.mesh]
+timeout = "2s"
+retry = { attempts = 2, per_try_timeout = "800ms" }
+hedge = { percentile = 0.95, delay = "40ms", max_hedged = 2, min_samples = 50, window = "5s" }
+
+[policy.mesh.edges."api->search"]
+hedge = { delay = "30ms", retry_on = ["5xx", "reset"] }
+
+[policy.load_balancer]
+algorithm = "least-request"
+slow_start = { window = "60s", aggression = 2.0, min_weight_percent = 5.0 }
+health_check = { interval = "10s", interval_jitter = "500ms", interval_jitter_percent = 10, initial_jitter = "2s" }
+
+[policy.load_balancer.outlier_detection]
+consecutive_5xx = 5
+enforcing_consecutive_5xx = 100
+success_rate_stdev_factor = 1900
+success_rate_minimum_hosts = 5
+success_rate_request_volume = 100
+enforcing_success_rate = 100
+failure_percentage_threshold = 85
+failure_percentage_minimum_hosts = 5
+failure_percentage_request_volume = 50
+enforcing_failure_percentage = 50
+max_ejection_time_jitter = "1s"
+"#;
+
+#[test]
+fn every_new_key_parses_checks_and_round_trips() {
+    let p = check(COMPLETE);
+    let hedge = p.mesh.hedge.expect("mesh hedge");
+    assert_eq!(hedge.max_hedged(), 2);
+    let search = p.edge("api", "search").hedge.expect("edge hedge");
+    assert_eq!(
+        search.delay(),
+        headroom_policy::hedge::HedgeDelay::Fixed(Span::from_millis(30))
+    );
+    let lb = p.load_balancer.as_ref().expect("balancer");
+    let slow = lb.slow_start.expect("slow start");
+    assert_eq!(
+        (slow.window(), slow.aggression()),
+        (Span::from_secs(60), 2.0)
+    );
+    let hc = lb.health_check.as_ref().expect("checks");
+    assert_eq!(
+        (
+            hc.interval_jitter_ms,
+            hc.interval_jitter_percent,
+            hc.initial_jitter_ms
+        ),
+        (500, 10, 2_000)
+    );
+    let od = lb.outlier_detection.as_ref().expect("outliers");
+    assert_eq!(
+        (
+            od.enforcing_failure_percentage,
+            od.max_ejection_time_jitter_ms
+        ),
+        (50, 1_000)
+    );
+    let config = parse(COMPLETE);
+    let text = toml::to_string(&Doc2 {
+        policy: config.clone(),
+    })
+    .expect("serializes");
+    assert_eq!(parse(&text), config);
+}

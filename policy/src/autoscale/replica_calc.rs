@@ -53,7 +53,7 @@ pub struct CpuReadiness {
 /// How `groupPods` classifies one pod for one metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PodClass {
-    /// Deleting or terminal: left out entirely.
+    /// Deleting, or in phase `Failed`: left out entirely.
     Ignored,
     /// Pending, or (CPU only) not yet ready or its sample predates
     /// readiness: counts as 0 % on a scale-up, left out otherwise.
@@ -66,13 +66,41 @@ pub enum PodClass {
 
 /// Classifies one pod as `groupPods` does. `cpu` is `Some` for the CPU
 /// resource metric, whose readiness rules apply; `None` for pods metrics.
+///
+/// The rules, in `groupPods`' order (checked against
+/// `pkg/controller/podautoscaler/replica_calculator.go` and its
+/// `TestGroupPods` table):
+///
+/// | pod | class |
+/// |---|---|
+/// | deletion timestamp set, or phase `Failed` | `Ignored` (its sample is dropped too) |
+/// | phase `Pending` | `Unready` |
+/// | no sample | `Missing` |
+/// | CPU, no `Ready` condition or no start time | `Unready` |
+/// | CPU, within `initialization_period` of start: not ready, or sample ends before `last_transition + window` | `Unready` |
+/// | CPU, after it: not ready and `last_transition < start + initial_readiness_delay` (never ready) | `Unready` |
+/// | otherwise (pods metrics never look at readiness) | `Ready` |
+///
+/// A `Succeeded` pod is counted like a running one, as in every released
+/// Kubernetes (the `TestGroupPods` cases use that phase). Kubernetes master
+/// ignores it since kubernetes/kubernetes#141302 (August 2026,
+/// `podutil.IsPodTerminal`), not yet in a release; a driver that wants that
+/// behaviour reports such pods as `deleting`.
+///
+/// Not expressible: a `Ready` condition of status `Unknown` (node lost).
+/// `groupPods` tests `status == False`, so it trusts such a pod's CPU sample,
+/// while `IsPodReady` (object and external metrics) tests `== True` and does
+/// not count it; [`ReadyCondition::ready`] is one bit, so a driver picks the
+/// side it needs (`true` matches `groupPods`).
+///
+/// [`ReadyCondition::ready`]: super::observation::ReadyCondition::ready
 pub fn classify_pod(
     now: Timestamp,
     pod: &PodStatus,
     sample: Option<&Sample>,
     cpu: Option<&CpuReadiness>,
 ) -> PodClass {
-    if pod.deleting || pod.phase.is_terminal() {
+    if pod.deleting || pod.phase == PodPhase::Failed {
         return PodClass::Ignored;
     }
     if pod.phase == PodPhase::Pending {
@@ -430,8 +458,13 @@ fn saturate_i64(v: i128) -> i64 {
     i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
 
-/// `int32(math.Ceil(x))`, saturating to `[0, u32::MAX]` (NaN gives 0).
+/// Largest replica proposal: Kubernetes counts replicas in `int32` and
+/// saturates there (`getUsageRatioReplicaCount`,
+/// `GetExternalPerPodMetricReplicas`: "exceeds the bounds of an int32").
+pub const MAX_PROPOSAL: u32 = i32::MAX as u32;
+
+/// `int32(math.Ceil(x))`, saturating to `[0, i32::MAX]` (NaN gives 0).
 pub(crate) fn ceil_replicas(x: f64) -> u32 {
     // Float-to-int `as` saturates and maps NaN to 0.
-    x.ceil() as u32
+    (x.ceil() as u32).min(MAX_PROPOSAL)
 }

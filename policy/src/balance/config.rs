@@ -10,6 +10,7 @@ use crate::health::{HealthCheckConfig, HealthCheckSpec, OutlierConfig, OutlierSp
 use crate::time::Span;
 
 use super::sample::MAX_CHOICE_COUNT;
+use super::slow_start::{SlowStart, SlowStartConfig};
 
 /// Largest `active_request_bias`.
 pub const MAX_ACTIVE_REQUEST_BIAS: f64 = 100.0;
@@ -110,6 +111,7 @@ impl FromStr for Algorithm {
 /// | `decay` | `"10s"` | >= 1ms (peak-ewma time constant, Linkerd) |
 /// | `health_check` | absent (no active checks) | [`HealthCheckConfig`] |
 /// | `outlier_detection` | absent (no ejection) | [`OutlierConfig`] |
+/// | `slow_start` | absent (no ramp) | [`SlowStartConfig`]; not with `peak-ewma` |
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(
     feature = "serde",
@@ -133,6 +135,9 @@ pub struct LoadBalancerConfig {
     /// Outlier ejection on consecutive failures.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub outlier_detection: Option<OutlierConfig>,
+    /// Slow start of new endpoints.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub slow_start: Option<SlowStartConfig>,
 }
 
 impl Default for LoadBalancerConfig {
@@ -145,6 +150,7 @@ impl Default for LoadBalancerConfig {
             decay: Span::from_secs(10),
             health_check: None,
             outlier_detection: None,
+            slow_start: None,
         }
     }
 }
@@ -166,6 +172,8 @@ pub struct BalancerSpec {
     pub health_check: Option<HealthCheckSpec>,
     /// Checked outlier-detection settings, if configured.
     pub outlier_detection: Option<OutlierSpec>,
+    /// Slow start of new endpoints, if configured.
+    pub slow_start: Option<SlowStart>,
 }
 
 impl BalancerSpec {
@@ -225,6 +233,18 @@ impl LoadBalancerConfig {
             Some(od) => Some(od.validate().map_err(|e| e.within("outlier_detection"))?),
             None => None,
         };
+        let slow_start = match &self.slow_start {
+            Some(_) if self.algorithm == Algorithm::PeakEwma => {
+                return Err(ConfigError::new(
+                    "slow_start",
+                    "a table",
+                    "no `slow_start` with algorithm = \"peak-ewma\" (it ignores weights); \
+                     round-robin, random, least-connections and least-request ramp up",
+                ));
+            }
+            Some(ss) => Some(ss.validate().map_err(|e| e.within("slow_start"))?),
+            None => None,
+        };
         Ok(BalancerSpec {
             algorithm: self.algorithm,
             choice_count,
@@ -233,6 +253,7 @@ impl LoadBalancerConfig {
             decay: self.decay,
             health_check,
             outlier_detection,
+            slow_start,
         })
     }
 }

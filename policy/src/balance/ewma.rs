@@ -1,6 +1,10 @@
 //! Peak-EWMA round-trip-time estimate with explicit timestamps (Linkerd's
 //! `linkerd-ewma` crate): reads project the decay without mutating, a sample
 //! above the projected estimate replaces it, lower samples are blended in.
+//!
+//! The decay uses `libm::exp` (a pure-Rust port of musl's), not the platform's
+//! `exp`: platform libms may round differently in the last bit, which would let
+//! a P2C comparison go the other way on another machine.
 
 use crate::time::{Span, Timestamp};
 
@@ -33,7 +37,7 @@ impl Ewma {
             return self.value_ns;
         }
         let elapsed = (now - self.at).as_nanos() as f64;
-        self.value_ns * (-elapsed / self.decay_ns).exp()
+        self.value_ns * libm::exp(-elapsed / self.decay_ns)
     }
 
     /// Blends `sample` in: `value × (1 − α) + sample × α` with
@@ -45,7 +49,7 @@ impl Ewma {
             return;
         }
         let elapsed = (now - self.at).as_nanos() as f64;
-        let alpha = 1.0 - (-elapsed / self.decay_ns).exp();
+        let alpha = 1.0 - libm::exp(-elapsed / self.decay_ns);
         self.value_ns = self.value_ns * (1.0 - alpha) + sample.as_nanos() as f64 * alpha;
         self.at = now;
     }

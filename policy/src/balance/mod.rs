@@ -1,5 +1,6 @@
 //! Load balancing across a changing set of endpoints: round robin, random,
-//! least connections, Envoy least request (P2C) and Linkerd peak-EWMA P2C.
+//! least connections, Envoy least request (P2C) and Linkerd peak-EWMA P2C,
+//! with Envoy's slow start for new endpoints.
 //!
 //! See [`Balancer`] for the call order and [`LoadBalancerConfig`] for the table.
 
@@ -7,7 +8,10 @@ mod config;
 mod edf;
 mod endpoint;
 mod ewma;
+mod least_conn;
+mod pick;
 pub(crate) mod sample;
+mod slow_start;
 
 pub use config::{
     Algorithm, BalancerSpec, LoadBalancerConfig, MAX_ACTIVE_REQUEST_BIAS, UnknownAlgorithm,
@@ -15,13 +19,34 @@ pub use config::{
 pub use endpoint::{CapacityError, EndpointId, MAX_ENDPOINTS};
 pub use ewma::Ewma;
 pub use sample::MAX_CHOICE_COUNT;
+pub use slow_start::{MAX_SLOW_START_WINDOW, SlowStart, SlowStartConfig};
 
 use rand_core::Rng;
 
 use crate::health::Health;
 use crate::time::{Span, Timestamp};
 use edf::Edf;
-use sample::{below, distinct};
+use least_conn::LeastConnIndex;
+use pick::dynamic_weight;
+use sample::below;
+
+/// Candidate count from which least connections keeps its O(log n) index
+/// instead of scanning (below it the scan is as fast and needs no upkeep).
+const LEAST_CONN_INDEX_MIN: usize = 32;
+
+/// `least_conn_pos` entry of an endpoint that is not a candidate.
+const NOT_INDEXED: u32 = u32::MAX;
+
+/// Where an endpoint stands in its slow start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ramp {
+    /// Full weight (never ramped, or declared warm).
+    Warm,
+    /// Became healthy without a timestamp: the ramp starts at the next pick.
+    Pending,
+    /// Ramping since this instant (it may be over already).
+    Since(Timestamp),
+}
 
 #[derive(Clone, Debug)]
 struct Slot {
@@ -32,6 +57,7 @@ struct Slot {
     ejected: bool,
     active: u32,
     ewma: Ewma,
+    ramp: Ramp,
 }
 
 /// A load balancer over endpoints that come and go at run time.
@@ -40,9 +66,9 @@ struct Slot {
 ///
 /// 1. `add_endpoint(now, weight, health)` for each endpoint (and
 ///    `remove_endpoint` when one goes away; ids are never reused for a
-///    different endpoint). `set_health`, `set_ejected`, `set_weight` and
-///    `set_panic` whenever the health checker, outlier detector or failover
-///    logic says so.
+///    different endpoint). `set_health_at` (or `set_health`), `set_ejected`,
+///    `set_weight` and `set_panic` whenever the health checker, outlier
+///    detector or failover logic says so.
 /// 2. Per request: `pick(now, rng)`. `None` means no eligible endpoint (or no
 ///    endpoint at all): fail the request ("no healthy upstream").
 /// 3. When the request is sent to the picked endpoint: `handle_start(id)`.
@@ -72,6 +98,23 @@ struct Slot {
 ///   `rtt_estimate(now) × (active + 1)`, ties to the first drawn; weights are
 ///   ignored. Each endpoint's estimate starts at `default_rtt` when added.
 ///
+/// # Slow start (Envoy `slow_start_config`)
+///
+/// With [`BalancerSpec::slow_start`], an endpoint added healthy, or turning
+/// healthy (`set_health_at(now, ..)`; `set_health` starts the ramp at the
+/// next pick), carries `weight × factor` for one window, the factor rising
+/// from `min_weight_percent` to 1 ([`SlowStart::factor`]). While any candidate
+/// ramps, round robin and least request use their EDF schedules (an entry
+/// re-enters with its current weight after each pick, as in Envoy), random
+/// keeps a candidate drawn by full weight with probability `factor`
+/// (rejection sampling, exactly proportional to `weight × factor`), and least
+/// connections compares `active / (weight × factor)` in 16-bit fixed point
+/// (exact comparisons, the ramping weights updated in its index at each
+/// pick); when the last ramp ends the fast paths return.
+/// Ejection does not restart a ramp (Envoy ramps on active health check
+/// passes only); [`Balancer::end_slow_start`] declares an endpoint warm (an
+/// initial fleet, say). Peak-EWMA ignores weights and has no slow start.
+///
 /// Every random draw comes from `rng`, so a seeded generator makes picks
 /// reproducible.
 #[derive(Clone, Debug)]
@@ -89,6 +132,20 @@ pub struct Balancer {
     seeded: bool,
     edf: Edf,
     cumulative: Vec<u64>,
+    /// Least connections over many candidates: the index, and each slot's
+    /// candidate position in it (`NOT_INDEXED` otherwise). Empty when the
+    /// scan is used.
+    least_conn: LeastConnIndex,
+    least_conn_pos: Vec<u32>,
+    least_conn_indexed: bool,
+    /// Indexed candidates ramping up: (position, slot); their weights are
+    /// refreshed at each pick.
+    least_conn_ramping: Vec<(u32, u32)>,
+    /// `LEAST_CONN_INDEX_MIN`, a field so tests can force either path.
+    least_conn_index_min: usize,
+    /// Some candidate ramps up (as of the last refresh), until `slow_until`.
+    slow_active: bool,
+    slow_until: Timestamp,
 }
 
 impl Balancer {
@@ -108,6 +165,13 @@ impl Balancer {
             seeded: false,
             edf: Edf::default(),
             cumulative: Vec::new(),
+            least_conn: LeastConnIndex::default(),
+            least_conn_pos: Vec::new(),
+            least_conn_indexed: false,
+            least_conn_ramping: Vec::new(),
+            least_conn_index_min: LEAST_CONN_INDEX_MIN,
+            slow_active: false,
+            slow_until: Timestamp::ZERO,
         }
     }
 
@@ -117,7 +181,8 @@ impl Balancer {
     }
 
     /// Adds an endpoint with `weight` (0 counts as 1) and initial `health`,
-    /// reusing the most recently vacated slot if any.
+    /// reusing the most recently vacated slot if any. A healthy endpoint
+    /// starts its slow start (if configured) at `now`.
     pub fn add_endpoint(
         &mut self,
         now: Timestamp,
@@ -132,6 +197,11 @@ impl Balancer {
             ejected: false,
             active: 0,
             ewma: Ewma::new(self.spec.default_rtt, self.spec.decay, now),
+            ramp: if health == Health::Healthy {
+                Ramp::Since(now)
+            } else {
+                Ramp::Warm
+            },
         };
         let index = match self.free.pop() {
             Some(index) => {
@@ -173,11 +243,37 @@ impl Balancer {
     }
 
     /// Sets an endpoint's health (from active health checks). Returns whether
-    /// the endpoint is present.
+    /// the endpoint is present. Turning healthy starts a slow start at the
+    /// next `pick`; prefer [`Balancer::set_health_at`], which starts it at the
+    /// health change itself.
     pub fn set_health(&mut self, id: EndpointId, health: Health) -> bool {
+        self.change_health(id, health, Ramp::Pending)
+    }
+
+    /// Sets an endpoint's health at `now`; turning healthy starts a slow
+    /// start (if configured) at `now`, as Envoy does when a host passes its
+    /// active health check. Returns whether the endpoint is present.
+    pub fn set_health_at(&mut self, now: Timestamp, id: EndpointId, health: Health) -> bool {
+        self.change_health(id, health, Ramp::Since(now))
+    }
+
+    /// Ends `id`'s slow start: it carries its full weight from now on (for
+    /// endpoints that are warm when added, such as a fleet that was running
+    /// before the balancer started). Returns whether the endpoint is present.
+    pub fn end_slow_start(&mut self, id: EndpointId) -> bool {
+        self.update(id, |s| {
+            std::mem::replace(&mut s.ramp, Ramp::Warm) != Ramp::Warm
+        })
+    }
+
+    fn change_health(&mut self, id: EndpointId, health: Health, ramp: Ramp) -> bool {
         let healthy = health == Health::Healthy;
         self.update(id, |s| {
-            std::mem::replace(&mut s.healthy, healthy) != healthy
+            let changed = std::mem::replace(&mut s.healthy, healthy) != healthy;
+            if changed && healthy {
+                s.ramp = ramp;
+            }
+            changed
         })
     }
 
@@ -216,8 +312,12 @@ impl Balancer {
     #[must_use]
     #[inline]
     pub fn pick<R: Rng + ?Sized>(&mut self, now: Timestamp, rng: &mut R) -> Option<EndpointId> {
+        if self.slow_active && now >= self.slow_until {
+            // The last ramp is over: back to the fast paths.
+            self.stale = true;
+        }
         if self.stale {
-            self.refresh(rng);
+            self.refresh(now, rng);
         }
         let candidates = if self.panic {
             &self.all
@@ -234,23 +334,33 @@ impl Balancer {
                     self.candidates()[pos]
                 }
                 Algorithm::RoundRobin => {
-                    let slots = &self.slots;
-                    self.edf
-                        .pick_and_add(|s| f64::from(slots[s as usize].weight))?
+                    let (slots, slow) = (&self.slots, self.spec.slow_start);
+                    self.edf.pick_and_add(|s| {
+                        let slot = &slots[s as usize];
+                        f64::from(slot.weight) * pick::slow_factor(slot, slow, now)
+                    })?
                 }
                 Algorithm::Random if self.equal_weights => {
                     candidates[below(rng, n as u64) as usize]
                 }
+                Algorithm::Random if self.slow_active => {
+                    self.pick_weighted_random_ramping(now, rng)
+                }
                 Algorithm::Random => self.pick_weighted_random(rng),
-                Algorithm::LeastConnections => self.pick_least_connections(n, rng),
+                Algorithm::LeastConnections if self.least_conn_indexed => {
+                    self.pick_least_connections_indexed(n, now, rng)
+                }
+                Algorithm::LeastConnections => self.pick_least_connections(n, now, rng),
                 Algorithm::LeastRequest if self.equal_weights => {
                     self.pick_p2c(n, rng, |s| s.active as f64)
                 }
                 Algorithm::LeastRequest => {
                     let bias = self.spec.active_request_bias;
-                    let slots = &self.slots;
-                    self.edf
-                        .pick_and_add(|s| dynamic_weight(&slots[s as usize], bias))?
+                    let (slots, slow) = (&self.slots, self.spec.slow_start);
+                    self.edf.pick_and_add(|s| {
+                        let slot = &slots[s as usize];
+                        dynamic_weight(slot, bias) * pick::slow_factor(slot, slow, now)
+                    })?
                 }
                 Algorithm::PeakEwma => {
                     self.pick_p2c(n, rng, |s| s.ewma.get_at(now) * f64::from(s.active + 1))
@@ -265,6 +375,8 @@ impl Balancer {
     pub fn handle_start(&mut self, id: EndpointId) {
         if let Some(slot) = self.slot_mut(id) {
             slot.active = slot.active.saturating_add(1);
+            let active = slot.active;
+            self.index_active(id.index(), active);
         }
     }
 
@@ -277,6 +389,21 @@ impl Balancer {
             if peak_ewma {
                 slot.ewma.add_peak(rtt, now);
             }
+            let active = slot.active;
+            self.index_active(id.index(), active);
+        }
+    }
+
+    /// Keeps the least-connections index in step with slot `index`'s active
+    /// count (a no-op when the index is not in use or the slot is not a
+    /// candidate).
+    #[inline]
+    fn index_active(&mut self, index: usize, active: u32) {
+        if self.least_conn_indexed
+            && let Some(&pos) = self.least_conn_pos.get(index)
+            && pos != NOT_INDEXED
+        {
+            self.least_conn.update(pos as usize, active);
         }
     }
 
@@ -315,6 +442,23 @@ impl Balancer {
     /// Active requests on `id`.
     pub fn active_requests(&self, id: EndpointId) -> Option<u32> {
         self.slot(id).map(|s| s.active)
+    }
+
+    /// The weight `id` carries at `now`: its weight times its slow-start
+    /// factor (the weight itself outside slow start).
+    pub fn effective_weight(&self, id: EndpointId, now: Timestamp) -> Option<f64> {
+        self.slot(id)
+            .map(|s| f64::from(s.weight) * pick::slow_factor(s, self.spec.slow_start, now))
+    }
+
+    /// Whether `id` is ramping up at `now` (healthy, inside its window).
+    pub fn is_slow_starting(&self, id: EndpointId, now: Timestamp) -> Option<bool> {
+        let slow = self.spec.slow_start;
+        self.slot(id).map(|s| match (slow, s.ramp) {
+            (Some(slow), Ramp::Since(since)) => s.healthy && now < slow.ends_at(since),
+            (Some(_), Ramp::Pending) => s.healthy,
+            _ => false,
+        })
     }
 
     /// Peak-EWMA cost of `id` at `now`: RTT estimate (ns) × (active + 1).
@@ -365,155 +509,5 @@ impl Balancer {
             self.seeded = true;
         }
         self.cursor % n
-    }
-
-    /// Rebuilds the candidate lists and schedules after a membership, health,
-    /// ejection, weight or panic change.
-    fn refresh<R: Rng + ?Sized>(&mut self, rng: &mut R) {
-        self.stale = false;
-        self.eligible.clear();
-        self.all.clear();
-        for (i, s) in self.slots.iter().enumerate() {
-            if s.live {
-                self.all.push(i as u32);
-                if s.healthy && !s.ejected {
-                    self.eligible.push(i as u32);
-                }
-            }
-        }
-        let candidates = if self.panic {
-            &self.all
-        } else {
-            &self.eligible
-        };
-        let first_weight = candidates.first().map(|&i| self.slots[i as usize].weight);
-        self.equal_weights = candidates
-            .iter()
-            .all(|&i| Some(self.slots[i as usize].weight) == first_weight);
-        if self.equal_weights {
-            return;
-        }
-        let slots = &self.slots;
-        match self.spec.algorithm {
-            Algorithm::RoundRobin | Algorithm::LeastRequest => {
-                let bias = self.spec.active_request_bias;
-                let weight_of = |s: u32| {
-                    let slot = &slots[s as usize];
-                    if self.spec.algorithm == Algorithm::LeastRequest {
-                        dynamic_weight(slot, bias)
-                    } else {
-                        f64::from(slot.weight)
-                    }
-                };
-                self.edf.clear();
-                for &i in candidates {
-                    self.edf.add(i, weight_of(i));
-                }
-                // A random phase, like round robin's random start.
-                let skip = below(rng, candidates.len() as u64);
-                for _ in 0..skip {
-                    let _ = self.edf.pick_and_add(weight_of);
-                }
-            }
-            Algorithm::Random => {
-                self.cumulative.clear();
-                let mut total = 0u64;
-                for &i in candidates {
-                    total += u64::from(slots[i as usize].weight);
-                    self.cumulative.push(total);
-                }
-            }
-            Algorithm::LeastConnections | Algorithm::PeakEwma => {}
-        }
-    }
-
-    fn pick_weighted_random<R: Rng + ?Sized>(&mut self, rng: &mut R) -> u32 {
-        // Invariant: refresh filled `cumulative` for the current candidates.
-        let total = self.cumulative.last().copied().unwrap_or(1);
-        let draw = below(rng, total);
-        let pos = self.cumulative.partition_point(|&c| c <= draw);
-        let candidates = self.candidates();
-        candidates[pos.min(candidates.len() - 1)]
-    }
-
-    fn pick_least_connections<R: Rng + ?Sized>(&mut self, n: usize, rng: &mut R) -> u32 {
-        let start = self.next_cursor(n, rng);
-        let candidates = if self.panic {
-            &self.all
-        } else {
-            &self.eligible
-        };
-        let slots = &self.slots;
-        // Scan start..n then 0..start; the first strict minimum wins, so ties
-        // go to the candidate nearest after the previous pick.
-        let (tail, head) = (&candidates[start..], &candidates[..start]);
-        let best_pos = if self.equal_weights {
-            let mut best = (u32::MAX, start);
-            for (offset, part) in [(start, tail), (0, head)] {
-                for (i, &index) in part.iter().enumerate() {
-                    let active = slots[index as usize].active;
-                    if active < best.0 {
-                        best = (active, offset + i);
-                    }
-                }
-            }
-            best.1
-        } else {
-            let mut best = (u128::from(u64::MAX), 1u128, start);
-            for (offset, part) in [(start, tail), (0, head)] {
-                for (i, &index) in part.iter().enumerate() {
-                    let slot = &slots[index as usize];
-                    let (active, weight) = (u128::from(slot.active), u128::from(slot.weight));
-                    // active/weight < best active/weight, without division.
-                    if active * best.1 < best.0 * weight {
-                        best = (active, weight, offset + i);
-                    }
-                }
-            }
-            best.2
-        };
-        self.cursor = best_pos + 1;
-        candidates[best_pos]
-    }
-
-    #[inline]
-    fn pick_p2c<R: Rng + ?Sized>(
-        &mut self,
-        n: usize,
-        rng: &mut R,
-        cost: impl Fn(&Slot) -> f64,
-    ) -> u32 {
-        let mut drawn = [0usize; MAX_CHOICE_COUNT];
-        let len = distinct(rng, n, self.spec.choice_count, &mut drawn);
-        let candidates = if self.panic {
-            &self.all
-        } else {
-            &self.eligible
-        };
-        let mut best = candidates[drawn[0]];
-        let mut best_cost = cost(&self.slots[best as usize]);
-        for &pos in &drawn[1..len] {
-            let index = candidates[pos];
-            let c = cost(&self.slots[index as usize]);
-            if c < best_cost {
-                best = index;
-                best_cost = c;
-            }
-        }
-        best
-    }
-}
-
-/// Envoy's least-request weight: `weight / (active + 1)^bias`.
-#[inline]
-fn dynamic_weight(slot: &Slot, bias: f64) -> f64 {
-    let load = f64::from(slot.active) + 1.0;
-    let w = f64::from(slot.weight);
-    if bias == 1.0 {
-        w / load
-    } else if bias == 0.0 {
-        w
-    } else {
-        w / load.powf(bias)
     }
 }

@@ -82,7 +82,7 @@ impl fmt::Display for WindowSize {
 /// | `slow_call_duration` | rate | `"60s"` | any duration; a call is slow if it lasts longer |
 /// | `minimum_calls` | rate | `100` | 1..=1000000 (count windows clamp it to the window) |
 /// | `open_duration` | rate | `"60s"` | > 0 |
-/// | `open_duration_multiplier` | rate | `1.0` (constant) | finite, >= 1.0 |
+/// | `open_duration_multiplier` | rate | `1.0` (constant) | finite, >= 1.0; above 1 the interval counts whole ms (resilience4j) and `open_duration` must be >= 1ms |
 /// | `open_duration_max` | rate | none (no cap) | >= `open_duration` |
 /// | `half_open_calls` | rate | `10` | 1..=10000 |
 /// | `max_failures` | consecutive | `7` | 1..=1000000 |
@@ -382,6 +382,16 @@ impl BreakerConfig {
                 "open_duration_multiplier",
                 multiplier,
                 "a finite number >= 1.0 (1.0 keeps the open interval constant)",
+            ));
+        }
+        if multiplier > 1.0 && open_duration < Span::from_millis(1) {
+            // resilience4j's IntervalFunction counts whole milliseconds and
+            // rejects an initial interval below 1 ms.
+            return Err(ConfigError::new(
+                "open_duration",
+                format!("\"{open_duration}\""),
+                "a duration of at least \"1ms\" when open_duration_multiplier > 1 \
+                 (the exponential interval counts whole milliseconds)",
             ));
         }
         let open_duration_max = match self.open_duration_max {

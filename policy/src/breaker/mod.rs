@@ -77,7 +77,10 @@ struct StateClock {
 /// `failure_rate_threshold` or the slow-call rate `>=`
 /// `slow_call_rate_threshold` (a call is slow if `duration >
 /// slow_call_duration`). The n-th consecutive opening lasts `open_duration ×
-/// multiplier^(n−1)`, capped at `open_duration_max`. HalfOpen grants exactly
+/// multiplier^(n−1)`, capped at `open_duration_max`, computed as
+/// resilience4j's `IntervalFunction.ofExponentialBackoff` does: in whole
+/// milliseconds, truncated at every step (`i₁ = open_duration` in ms, `iₙ₊₁ =
+/// trunc(iₙ × multiplier)`, then `min(iₙ, open_duration_max)`). HalfOpen grants exactly
 /// `half_open_calls` probes into a fresh count window of that size and
 /// re-evaluates once `min(minimum_calls, half_open_calls)` probe results are in:
 /// exceeded → Open (next interval), otherwise → Closed with fresh metrics.
@@ -101,6 +104,20 @@ struct StateClock {
 ///   recorded normally in Closed and MetricsOnly.
 /// - Leaving Open consumes a probe permit for the request that caused it (as in
 ///   current resilience4j; older versions admitted it on top of the permits).
+/// - A constant open interval (`open_duration_multiplier = 1`) keeps its
+///   nanoseconds; resilience4j's `IntervalFunction.of(Duration)` truncates it
+///   to whole milliseconds (identical for any duration written in ms or
+///   coarser, which is all the scenario format produces in practice).
+///
+/// # Manual transitions (`transition_to`)
+///
+/// resilience4j's `StateTransition` set: every state may move to every other
+/// except Closed → HalfOpen, MetricsOnly → Open and MetricsOnly → HalfOpen;
+/// and, as in resilience4j 1.4+, a transition to the current state is allowed
+/// and re-enters it (fresh metrics, a fresh open interval or fresh probe
+/// permits, as the state's constructor would) without an event: it returns a
+/// `Transition` whose `from == to` but leaves `last_transition` and
+/// `transition_count` unchanged.
 #[derive(Clone, Debug)]
 pub struct Breaker {
     spec: BreakerSpec,
@@ -116,6 +133,9 @@ pub struct Breaker {
     clock: StateClock,
     last_transition: Option<Transition>,
     transitions: u64,
+    /// The last exponential open interval computed: (attempts, ms), so the
+    /// next one is one step away instead of `attempts` steps.
+    interval_cache: (u32, u64),
 }
 
 fn detector_for(spec: &BreakerSpec) -> Detector {
@@ -166,6 +186,7 @@ impl Breaker {
             },
             last_transition: None,
             transitions: 0,
+            interval_cache: (0, 0),
         }
     }
 
@@ -331,17 +352,26 @@ impl Breaker {
     /// A manual transition (resilience4j's `transitionTo*State`). Entering
     /// Closed, HalfOpen, MetricsOnly or Disabled starts fresh metrics; entering
     /// Open keeps the current ones and starts the next open interval; `rng`
-    /// supplies its jitter in consecutive mode. Closed → Closed, Closed →
-    /// HalfOpen and any other X → X are illegal.
+    /// supplies its jitter in consecutive mode. Illegal, as in resilience4j:
+    /// Closed → HalfOpen, MetricsOnly → Open, MetricsOnly → HalfOpen. X → X
+    /// re-enters X without an event (see the type's docs).
     pub fn transition_to<R: Rng + ?Sized>(
         &mut self,
         now: Timestamp,
         to: BreakerState,
         rng: &mut R,
     ) -> Result<Transition, IllegalTransition> {
+        use BreakerState::{Closed, HalfOpen, MetricsOnly, Open};
         let from = self.state;
-        if from == to || (from == BreakerState::Closed && to == BreakerState::HalfOpen) {
+        if matches!(
+            (from, to),
+            (Closed, HalfOpen) | (MetricsOnly, Open) | (MetricsOnly, HalfOpen)
+        ) {
             return Err(IllegalTransition { from, to });
+        }
+        if from == to {
+            self.reenter(now, rng);
+            return Ok(Transition { at: now, from, to });
         }
         match to {
             BreakerState::Closed => self.enter_closed(now),
@@ -363,6 +393,38 @@ impl Breaker {
             }
         }
         Ok(Transition { at: now, from, to })
+    }
+
+    /// resilience4j's internal transition X → X: the state's constructor runs
+    /// again, no event is published, the state's clock keeps running.
+    fn reenter<R: Rng + ?Sized>(&mut self, now: Timestamp, rng: &mut R) {
+        match self.state {
+            // new ClosedState(): fresh metrics, attempts 0.
+            BreakerState::Closed => {
+                self.reset_metrics(Active::Closed);
+                self.attempts = 0;
+            }
+            // new OpenState(attempts + 1, metrics): the next interval.
+            BreakerState::Open => {
+                self.attempts = self.attempts.saturating_add(1);
+                self.open_until = now + self.open_interval(rng);
+                self.permits = 0;
+            }
+            // new HalfOpenState(attempts): fresh permits and metrics; probes of
+            // the old period no longer count.
+            BreakerState::HalfOpen => {
+                self.reset_metrics(Active::HalfOpen);
+                self.half_open_period = self.half_open_period.wrapping_add(1);
+                self.permits = self.spec.half_open_calls();
+            }
+            // new ForcedOpenState(attempts + 1).
+            BreakerState::ForcedOpen => {
+                self.attempts = self.attempts.saturating_add(1);
+                self.reset_metrics(Active::Empty);
+            }
+            BreakerState::Disabled => self.reset_metrics(Active::Empty),
+            BreakerState::MetricsOnly => self.reset_metrics(Active::Closed),
+        }
     }
 
     /// Back to Closed with fresh metrics from any state (resilience4j's
@@ -499,9 +561,9 @@ impl Breaker {
         }
     }
 
-    fn open_interval<R: Rng + ?Sized>(&self, rng: &mut R) -> Span {
+    fn open_interval<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Span {
         match &self.spec.mode {
-            ModeSpec::Rate(r) => rate_open_interval(r, self.attempts),
+            ModeSpec::Rate(r) => rate_open_interval(r, self.attempts, &mut self.interval_cache),
             ModeSpec::Consecutive(c) => {
                 consecutive::penalty(c, self.attempts.saturating_sub(1), rng)
             }
@@ -560,14 +622,36 @@ impl Breaker {
 }
 
 /// resilience4j `IntervalFunction.ofExponentialBackoff(open_duration,
-/// multiplier, open_duration_max)` for the `attempts`-th opening (1-based).
-fn rate_open_interval(r: &RateSpec, attempts: u32) -> Span {
-    if r.multiplier == 1.0 || attempts <= 1 {
+/// multiplier, open_duration_max)` for the `attempts`-th opening (1-based):
+/// `LongStream.iterate(initialMs, x -> (long) (x * multiplier))` — whole
+/// milliseconds, truncated at each step — then `min(i, maxMs)`. A constant
+/// interval (multiplier 1) is returned exactly.
+///
+/// `cache` holds the last `(attempts, ms)` computed, so consecutive openings
+/// cost one step each. The sequence never decreases (multiplier >= 1), so the
+/// walk also stops at the cap or at a fixed point (`trunc(i × m) == i`).
+fn rate_open_interval(r: &RateSpec, attempts: u32, cache: &mut (u32, u64)) -> Span {
+    if r.multiplier == 1.0 {
         return r.open_duration.min(r.open_duration_max);
     }
-    // Exponents beyond i32 saturate the span anyway.
-    let exponent = i32::try_from(attempts - 1).unwrap_or(i32::MAX);
-    r.open_duration
-        .mul_f64(r.multiplier.powi(exponent))
-        .min(r.open_duration_max)
+    let max_ms = r.open_duration_max.as_nanos() / 1_000_000;
+    let (mut step, mut ms) = if cache.0 >= 1 && cache.0 <= attempts {
+        *cache
+    } else {
+        (1, r.open_duration.as_nanos() / 1_000_000)
+    };
+    while step < attempts && ms < max_ms {
+        // Java's `(long) (x * multiplier)`: x < 2^53 here (at most u64::MAX
+        // ns in ms), so the product is exact up to its last rounding and the
+        // cast truncates (and saturates) as Java's does.
+        let next = (ms as f64 * r.multiplier) as u64;
+        step += 1;
+        if next == ms {
+            // A fixed point: every later step gives the same value.
+            step = attempts;
+        }
+        ms = next;
+    }
+    *cache = (step.max(attempts), ms);
+    Span::from_millis(ms.min(max_ms))
 }

@@ -1,10 +1,14 @@
 //! Active health checks with Envoy's semantics: one check in flight per
-//! endpoint, the next one `interval` after the previous result, healthy and
-//! unhealthy thresholds, and a single success to leave the initial state.
+//! endpoint, the next one `interval` (plus jitter) after the previous
+//! result, healthy and unhealthy thresholds, and a single success to leave
+//! the initial state.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use rand_core::Rng;
+
+use crate::balance::sample::below;
 use crate::balance::{CapacityError, EndpointId, MAX_ENDPOINTS};
 use crate::config::ConfigError;
 use crate::time::{Span, Timestamp};
@@ -13,6 +17,9 @@ use super::Health;
 
 /// Largest `healthy_threshold` / `unhealthy_threshold`.
 pub const MAX_THRESHOLD: u32 = 1_000;
+
+/// Largest `interval_jitter_percent`.
+pub const MAX_JITTER_PERCENT: u32 = 1_000;
 
 /// A `health_check` sub-table (`[policy.load_balancer.health_check]`,
 /// `[policy.failover.health_check]`).
@@ -24,6 +31,9 @@ pub const MAX_THRESHOLD: u32 = 1_000;
 /// | `healthy_threshold` | `1` | 1..=1000 consecutive passes to become healthy |
 /// | `unhealthy_threshold` | `3` | 1..=1000 consecutive failures to become unhealthy |
 /// | `initial_state` | `"unhealthy"` | `"healthy"`, `"unhealthy"` |
+/// | `interval_jitter` | `"0s"` | added to each interval: uniform whole ms below it (Envoy `interval_jitter`) |
+/// | `interval_jitter_percent` | `0` | 0..=1000: also added, uniform whole ms below `interval × percent / 100` (Envoy `interval_jitter_percent`) |
+/// | `initial_jitter` | `"0s"` | the first check of a new endpoint waits a uniform whole ms below it (Envoy `initial_jitter`) |
 ///
 /// Envoy requires the thresholds and has no defaults; these are Kubernetes'
 /// probe defaults (`successThreshold` 1, `failureThreshold` 3). The interval
@@ -48,6 +58,12 @@ pub struct HealthCheckConfig {
     pub unhealthy_threshold: u32,
     /// Health of an endpoint before its first check.
     pub initial_state: Health,
+    /// Bound of the random time added to every interval.
+    pub interval_jitter: Span,
+    /// Bound of a second random addition, in percent of the interval.
+    pub interval_jitter_percent: u32,
+    /// Bound of the random delay of a new endpoint's first check.
+    pub initial_jitter: Span,
 }
 
 impl Default for HealthCheckConfig {
@@ -58,6 +74,9 @@ impl Default for HealthCheckConfig {
             healthy_threshold: 1,
             unhealthy_threshold: 3,
             initial_state: Health::Unhealthy,
+            interval_jitter: Span::ZERO,
+            interval_jitter_percent: 0,
+            initial_jitter: Span::ZERO,
         }
     }
 }
@@ -75,6 +94,30 @@ pub struct HealthCheckSpec {
     pub unhealthy_threshold: u32,
     /// Health before the first check.
     pub initial_state: Health,
+    /// Jitter bound added to every interval, whole milliseconds.
+    pub interval_jitter_ms: u64,
+    /// Jitter bound in percent of the interval, 0..=1000.
+    pub interval_jitter_percent: u32,
+    /// Delay bound of a first check, whole milliseconds.
+    pub initial_jitter_ms: u64,
+}
+
+impl HealthCheckSpec {
+    /// The time from a result to the next check: `interval` plus Envoy's two
+    /// jitters (`intervalWithJitter`), each a uniform whole number of
+    /// milliseconds drawn with `draw(n)` in `0..n`.
+    fn next_interval(&self, draw: &mut impl FnMut(u64) -> u64) -> Span {
+        let interval_ms = self.interval.as_nanos() / 1_000_000;
+        let percent_mod = u64::from(self.interval_jitter_percent) * interval_ms / 100;
+        let mut extra_ms = 0;
+        if percent_mod > 0 {
+            extra_ms += draw(percent_mod);
+        }
+        if self.interval_jitter_ms > 0 {
+            extra_ms += draw(self.interval_jitter_ms);
+        }
+        self.interval + Span::from_millis(extra_ms)
+    }
 }
 
 impl HealthCheckConfig {
@@ -101,12 +144,22 @@ impl HealthCheckConfig {
                 ));
             }
         }
+        if self.interval_jitter_percent > MAX_JITTER_PERCENT {
+            return Err(ConfigError::new(
+                "interval_jitter_percent",
+                self.interval_jitter_percent,
+                format!("an integer percentage in 0..={MAX_JITTER_PERCENT}"),
+            ));
+        }
         Ok(HealthCheckSpec {
             interval: self.interval,
             timeout: self.timeout,
             healthy_threshold: self.healthy_threshold,
             unhealthy_threshold: self.unhealthy_threshold,
             initial_state: self.initial_state,
+            interval_jitter_ms: self.interval_jitter.as_nanos() / 1_000_000,
+            interval_jitter_percent: self.interval_jitter_percent,
+            initial_jitter_ms: self.initial_jitter.as_nanos() / 1_000_000,
         })
     }
 }
@@ -161,19 +214,25 @@ struct Target {
 ///
 /// # Call order
 ///
-/// 1. `add_endpoint(now, id)` when an endpoint appears (its first check is due
-///    at once); `remove_endpoint(id)` when it goes away. The endpoint's
-///    initial health is [`ActiveHealthChecker::initial_health`].
+/// 1. `add_endpoint_with_rng(now, id, rng)` when an endpoint appears (its
+///    first check is due at once, or after `initial_jitter`);
+///    `remove_endpoint(id)` when it goes away. The endpoint's initial health
+///    is [`ActiveHealthChecker::initial_health`].
 /// 2. Whenever `poll_timeout()` is `Some(t)` and the driver's clock reaches
-///    `t`: `handle_timeout(t, &mut events)`. For each `Probe(id)` send a check;
-///    each `Changed(id, health)` is a timed-out check that changed health.
-/// 3. When a check ends: `handle_check_result(now, id, result)`; `Some(health)`
-///    when the endpoint's health changed.
+///    `t`: `handle_timeout_with_rng(t, rng, &mut events)`. For each
+///    `Probe(id)` send a check; each `Changed(id, health)` is a timed-out
+///    check that changed health.
+/// 3. When a check ends: `handle_check_result_with_rng(now, id, result,
+///    rng)`; `Some(health)` when the endpoint's health changed.
 ///
 /// A check whose deadline (`sent + timeout`) passes before its result is
 /// reported is failed by `handle_timeout` as [`CheckResult::TimedOut`]; a
 /// result reported after that is ignored. The next check is due `interval`
-/// after the result or the timeout.
+/// after the result or the timeout, plus Envoy's jitters drawn from `rng`
+/// (`interval_jitter_percent` of the interval, then `interval_jitter`, each a
+/// uniform whole number of milliseconds below its bound; Envoy takes
+/// `random() % bound`, this an unbiased draw). The RNG-less
+/// `add_endpoint` / `handle_timeout` / `handle_check_result` add no jitter.
 #[derive(Clone, Debug)]
 pub struct ActiveHealthChecker {
     spec: HealthCheckSpec,
@@ -203,6 +262,26 @@ impl ActiveHealthChecker {
     /// Starts checking `id`; its first check is due at `now`. Re-adding a
     /// present id restarts it.
     pub fn add_endpoint(&mut self, now: Timestamp, id: EndpointId) -> Result<(), CapacityError> {
+        self.add(now, id, &mut |_| 0)
+    }
+
+    /// Starts checking `id`; its first check is due at `now` plus a uniform
+    /// whole number of milliseconds below `initial_jitter`.
+    pub fn add_endpoint_with_rng<R: Rng + ?Sized>(
+        &mut self,
+        now: Timestamp,
+        id: EndpointId,
+        rng: &mut R,
+    ) -> Result<(), CapacityError> {
+        self.add(now, id, &mut |n| below(rng, n))
+    }
+
+    fn add(
+        &mut self,
+        now: Timestamp,
+        id: EndpointId,
+        draw: &mut impl FnMut(u64) -> u64,
+    ) -> Result<(), CapacityError> {
         let index = id.index();
         if index >= MAX_ENDPOINTS {
             return Err(CapacityError {
@@ -225,7 +304,11 @@ impl ActiveHealthChecker {
             timer: now,
             stamp: 0,
         });
-        self.arm(index, now);
+        let first = match self.spec.initial_jitter_ms {
+            0 => now,
+            bound => now + Span::from_millis(draw(bound)),
+        };
+        self.arm(index, first);
         Ok(())
     }
 
@@ -258,8 +341,28 @@ impl ActiveHealthChecker {
     /// Fires every timer due at or before `now`, appending to `events`: a
     /// `Probe` per check to send, a `Changed` per timed-out check that changed
     /// an endpoint's health. Endpoints are handled in timer order (ties by
-    /// slot index).
+    /// slot index). No jitter (see [`ActiveHealthChecker::handle_timeout_with_rng`]).
     pub fn handle_timeout(&mut self, now: Timestamp, events: &mut Vec<CheckEvent>) {
+        self.fire(now, events, &mut |_| 0);
+    }
+
+    /// [`ActiveHealthChecker::handle_timeout`], drawing the next intervals'
+    /// jitter from `rng`.
+    pub fn handle_timeout_with_rng<R: Rng + ?Sized>(
+        &mut self,
+        now: Timestamp,
+        rng: &mut R,
+        events: &mut Vec<CheckEvent>,
+    ) {
+        self.fire(now, events, &mut |n| below(rng, n));
+    }
+
+    fn fire(
+        &mut self,
+        now: Timestamp,
+        events: &mut Vec<CheckEvent>,
+        draw: &mut impl FnMut(u64) -> u64,
+    ) {
         while let Some(&Reverse((due, index, stamp))) = self.timers.peek() {
             if due > now {
                 break;
@@ -278,7 +381,7 @@ impl ActiveHealthChecker {
                     self.arm(index, deadline);
                 }
                 Phase::Checking => {
-                    if let Some(health) = self.conclude(index, due, CheckResult::TimedOut) {
+                    if let Some(health) = self.conclude(index, due, CheckResult::TimedOut, draw) {
                         events.push(CheckEvent::Changed(id, health));
                     }
                 }
@@ -289,25 +392,54 @@ impl ActiveHealthChecker {
 
     /// Records the result of the check in flight for `id`; returns the new
     /// health if it changed. Ignored (returns `None`) when `id` has no check in
-    /// flight (unknown, removed, or already timed out).
+    /// flight (unknown, removed, or already timed out). No jitter (see
+    /// [`ActiveHealthChecker::handle_check_result_with_rng`]).
     pub fn handle_check_result(
         &mut self,
         now: Timestamp,
         id: EndpointId,
         result: CheckResult,
     ) -> Option<Health> {
+        self.result(now, id, result, &mut |_| 0)
+    }
+
+    /// [`ActiveHealthChecker::handle_check_result`], drawing the next
+    /// interval's jitter from `rng`.
+    pub fn handle_check_result_with_rng<R: Rng + ?Sized>(
+        &mut self,
+        now: Timestamp,
+        id: EndpointId,
+        result: CheckResult,
+        rng: &mut R,
+    ) -> Option<Health> {
+        self.result(now, id, result, &mut |n| below(rng, n))
+    }
+
+    fn result(
+        &mut self,
+        now: Timestamp,
+        id: EndpointId,
+        result: CheckResult,
+        draw: &mut impl FnMut(u64) -> u64,
+    ) -> Option<Health> {
         let checking = self.target(id)?.phase == Phase::Checking;
         if !checking {
             return None;
         }
-        let changed = self.conclude(id.index(), now, result);
+        let changed = self.conclude(id.index(), now, result, draw);
         self.prune();
         changed
     }
 
     /// Applies a result (Envoy's `handleSuccess` / `handleFailure`) and
-    /// schedules the next check `interval` later.
-    fn conclude(&mut self, index: usize, now: Timestamp, result: CheckResult) -> Option<Health> {
+    /// schedules the next check `interval` (plus jitter) later.
+    fn conclude(
+        &mut self,
+        index: usize,
+        now: Timestamp,
+        result: CheckResult,
+        draw: &mut impl FnMut(u64) -> u64,
+    ) -> Option<Health> {
         let (healthy_threshold, unhealthy_threshold) =
             (self.spec.healthy_threshold, self.spec.unhealthy_threshold);
         let target = self.targets[index].as_mut()?;
@@ -338,7 +470,8 @@ impl ActiveHealthChecker {
             target.passes = 0;
             target.failures = 0;
         }
-        self.arm(index, now + self.spec.interval);
+        let next = now + self.spec.next_interval(draw);
+        self.arm(index, next);
         (after != before).then_some(after)
     }
 

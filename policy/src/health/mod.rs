@@ -1,6 +1,7 @@
 //! Endpoint health: active health checks (Envoy), outlier ejection on
-//! consecutive failures (Envoy), and priority failover across regions with
-//! overprovisioning and panic thresholds (Envoy priority levels).
+//! consecutive failures, success rate and failure percentage (Envoy), and
+//! priority failover across regions with overprovisioning and panic
+//! thresholds (Envoy priority levels).
 //!
 //! The three are independent state machines keyed by
 //! [`EndpointId`](crate::balance::EndpointId); the driver forwards their
@@ -57,15 +58,20 @@
 mod active;
 mod failover;
 mod outlier;
+mod outlier_config;
 
 pub use active::{
-    ActiveHealthChecker, CheckEvent, CheckResult, HealthCheckConfig, HealthCheckSpec, MAX_THRESHOLD,
+    ActiveHealthChecker, CheckEvent, CheckResult, HealthCheckConfig, HealthCheckSpec,
+    MAX_JITTER_PERCENT, MAX_THRESHOLD,
 };
 pub use failover::{
     Failover, FailoverConfig, FailoverSpec, MAX_PRIORITIES, PriorityChoice, PriorityHealth,
     PriorityLoads, priority_loads, priority_loads_into,
 };
-pub use outlier::{MAX_CONSECUTIVE_5XX, OutlierConfig, OutlierDetector, OutlierEvent, OutlierSpec};
+pub use outlier::{
+    EjectionKind, MAX_CONSECUTIVE_5XX, MAX_REQUEST_VOLUME, OutlierConfig, OutlierDetector,
+    OutlierEvent, OutlierSpec, OutlierStats,
+};
 
 use std::fmt;
 

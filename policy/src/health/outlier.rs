@@ -1,141 +1,20 @@
-//! Outlier ejection on consecutive failures with Envoy's semantics: eject on
-//! the n-th consecutive 5xx, for `base_ejection_time × multiplier`, bounded by
-//! `max_ejection_percent` (Envoy's "true limit"), with un-ejection and
-//! multiplier decay on a fixed `interval` sweep.
+//! Outlier ejection with Envoy's semantics: the consecutive-5xx detector
+//! (inline, on every response) and the success-rate and failure-percentage
+//! detectors (on the `interval` sweep, over the previous interval's
+//! requests); ejections last `base_ejection_time × multiplier` (plus jitter),
+//! bounded by `max_ejection_percent` (Envoy's "true limit"), with un-ejection
+//! and multiplier decay on the sweep.
 
+use rand_core::Rng;
+
+use crate::balance::sample::below;
 use crate::balance::{CapacityError, EndpointId, MAX_ENDPOINTS};
 use crate::breaker::Outcome;
-use crate::config::ConfigError;
 use crate::time::{Span, Timestamp};
 
-/// Largest `consecutive_5xx`.
-pub const MAX_CONSECUTIVE_5XX: u32 = 1_000_000;
-
-/// The `outlier_detection` sub-table (`[policy.load_balancer.outlier_detection]`).
-///
-/// | key | default | accepted |
-/// |---|---|---|
-/// | `consecutive_5xx` | `5` | 1..=1000000 |
-/// | `interval` | `"10s"` | > 0; sweep period for un-ejection and decay |
-/// | `base_ejection_time` | `"30s"` | > 0 |
-/// | `max_ejection_time` | `"300s"` or `base_ejection_time` if larger | >= `base_ejection_time` |
-/// | `max_ejection_percent` | `10` | integer percent 0..=100 |
-/// | `always_eject_one_host` | `false` | eject one endpoint even when the percentage forbids it |
-/// | `successful_active_health_check_uneject_host` | `true` | a passing active check un-ejects |
-///
-/// Envoy's defaults. Not modelled: the success-rate and failure-percentage
-/// detectors, `enforcing_*` probabilities (always 100 %), ejection jitter.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Deserialize, serde::Serialize),
-    serde(default, deny_unknown_fields)
-)]
-pub struct OutlierConfig {
-    /// Consecutive failures (5xx or local-origin errors) that eject.
-    pub consecutive_5xx: u32,
-    /// Period of the un-ejection / decay sweep.
-    pub interval: Span,
-    /// Ejection time of a first ejection.
-    pub base_ejection_time: Span,
-    /// Cap of the ejection time (default: 300 s or `base_ejection_time`).
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
-    pub max_ejection_time: Option<Span>,
-    /// Most endpoints ejected at once, in percent of all endpoints.
-    pub max_ejection_percent: u32,
-    /// Allow one ejection even when `max_ejection_percent` forbids it.
-    pub always_eject_one_host: bool,
-    /// A passing active health check un-ejects the endpoint.
-    pub successful_active_health_check_uneject_host: bool,
-}
-
-impl Default for OutlierConfig {
-    fn default() -> Self {
-        OutlierConfig {
-            consecutive_5xx: 5,
-            interval: Span::from_secs(10),
-            base_ejection_time: Span::from_secs(30),
-            max_ejection_time: None,
-            max_ejection_percent: 10,
-            always_eject_one_host: false,
-            successful_active_health_check_uneject_host: true,
-        }
-    }
-}
-
-/// A validated [`OutlierConfig`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutlierSpec {
-    /// Consecutive failures that eject, 1..=1000000.
-    pub consecutive_5xx: u32,
-    /// Sweep period, > 0.
-    pub interval: Span,
-    /// First ejection time, > 0.
-    pub base_ejection_time: Span,
-    /// Ejection time cap, >= `base_ejection_time`.
-    pub max_ejection_time: Span,
-    /// Ejection limit in percent, 0..=100.
-    pub max_ejection_percent: u32,
-    /// Allow one ejection beyond the percentage.
-    pub always_eject_one_host: bool,
-    /// A passing active check un-ejects.
-    pub uneject_on_check_pass: bool,
-}
-
-impl OutlierConfig {
-    /// Checks every range, naming the first bad key.
-    pub fn validate(&self) -> Result<OutlierSpec, ConfigError> {
-        if !(1..=MAX_CONSECUTIVE_5XX).contains(&self.consecutive_5xx) {
-            return Err(ConfigError::new(
-                "consecutive_5xx",
-                self.consecutive_5xx,
-                format!("an integer in 1..={MAX_CONSECUTIVE_5XX}"),
-            ));
-        }
-        for (key, span) in [
-            ("interval", self.interval),
-            ("base_ejection_time", self.base_ejection_time),
-        ] {
-            if span.is_zero() {
-                return Err(ConfigError::new(
-                    key,
-                    format!("\"{span}\""),
-                    "a duration greater than zero",
-                ));
-            }
-        }
-        let max_ejection_time = match self.max_ejection_time {
-            Some(max) if max < self.base_ejection_time => {
-                return Err(ConfigError::new(
-                    "max_ejection_time",
-                    format!("\"{max}\""),
-                    format!(
-                        "a duration >= base_ejection_time (\"{}\")",
-                        self.base_ejection_time
-                    ),
-                ));
-            }
-            Some(max) => max,
-            None => Span::from_secs(300).max(self.base_ejection_time),
-        };
-        if self.max_ejection_percent > 100 {
-            return Err(ConfigError::new(
-                "max_ejection_percent",
-                self.max_ejection_percent,
-                "an integer percentage in 0..=100",
-            ));
-        }
-        Ok(OutlierSpec {
-            consecutive_5xx: self.consecutive_5xx,
-            interval: self.interval,
-            base_ejection_time: self.base_ejection_time,
-            max_ejection_time,
-            max_ejection_percent: self.max_ejection_percent,
-            always_eject_one_host: self.always_eject_one_host,
-            uneject_on_check_pass: self.successful_active_health_check_uneject_host,
-        })
-    }
-}
+pub use super::outlier_config::{
+    MAX_CONSECUTIVE_5XX, MAX_REQUEST_VOLUME, OutlierConfig, OutlierSpec,
+};
 
 /// An ejection state change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -146,6 +25,43 @@ pub enum OutlierEvent {
     Unejected(EndpointId),
 }
 
+/// The detector behind an ejection (Envoy's `OutlierEjectionType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EjectionKind {
+    /// `consecutive_5xx` failures in a row.
+    Consecutive5xx,
+    /// A success rate below `mean − stdev_factor × σ` of the endpoints.
+    SuccessRate,
+    /// A failure percentage at or above `failure_percentage_threshold`.
+    FailurePercentage,
+}
+
+/// Ejection counters (Envoy's `outlier_detection.ejections_*` stats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutlierStats {
+    /// Detections by the consecutive-5xx detector (enforced or not).
+    pub detected_consecutive_5xx: u64,
+    /// Ejections it enforced.
+    pub enforced_consecutive_5xx: u64,
+    /// Detections by the success-rate detector.
+    pub detected_success_rate: u64,
+    /// Ejections it enforced.
+    pub enforced_success_rate: u64,
+    /// Detections by the failure-percentage detector.
+    pub detected_failure_percentage: u64,
+    /// Ejections it enforced.
+    pub enforced_failure_percentage: u64,
+    /// Detections refused by `max_ejection_percent` (`ejections_overflow`).
+    pub overflow: u64,
+}
+
+/// Success and total requests of one interval.
+#[derive(Clone, Copy, Debug, Default)]
+struct Bucket {
+    success: u64,
+    total: u64,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Monitor {
     generation: u32,
@@ -154,8 +70,30 @@ struct Monitor {
     /// Envoy's `ejectTimeBackoff`: the ejection-time multiplier.
     multiplier: u32,
     ejected_at: Timestamp,
+    /// The random time added to the current ejection.
+    jitter: Span,
     unejected_at: Option<Timestamp>,
     ejections: u64,
+    /// The interval being written, and the one the detectors read.
+    current: Bucket,
+    previous: Bucket,
+}
+
+impl Monitor {
+    fn new(generation: u32) -> Self {
+        Monitor {
+            generation,
+            consecutive_failures: 0,
+            ejected: false,
+            multiplier: 0,
+            ejected_at: Timestamp::ZERO,
+            jitter: Span::ZERO,
+            unejected_at: None,
+            ejections: 0,
+            current: Bucket::default(),
+            previous: Bucket::default(),
+        }
+    }
 }
 
 /// Outlier detection for a set of endpoints (one Envoy cluster).
@@ -163,30 +101,49 @@ struct Monitor {
 /// # Call order
 ///
 /// 1. `add_endpoint(id)` / `remove_endpoint(id)` as endpoints come and go.
-/// 2. `handle_response(now, id, outcome)` for every response from an
-///    endpoint: `Failure` for a 5xx or a local-origin error (connect failure,
-///    timeout), `Success` otherwise (a 4xx too), `Ignored` to skip it. It
-///    returns `Some(Ejected(id))` when the response ejects the endpoint.
+/// 2. `handle_response_with_rng(now, id, outcome, rng)` for every response
+///    from an endpoint: `Failure` for a 5xx or a local-origin error (connect
+///    failure, timeout), `Success` otherwise (a 4xx too), `Ignored` to skip it.
+///    It returns `Some(Ejected(id))` when the response ejects the endpoint.
 /// 3. When `poll_timeout()` (the next sweep) is reached:
-///    `handle_timeout(now, &mut events)` un-ejects endpoints whose ejection
-///    time is over and decays multipliers.
+///    `handle_timeout_with_rng(now, rng, &mut events)` un-ejects endpoints
+///    whose ejection time is over, decays multipliers and runs the
+///    success-rate and failure-percentage detectors (which may eject).
 /// 4. When an active health check passes (and leaves the endpoint healthy):
 ///    `handle_check_passed(now, id)`, which un-ejects at once if configured.
 ///
+/// `rng` draws the `enforcing_*` chances and the ejection jitter. The older
+/// `handle_response` / `handle_timeout` take no RNG: they enforce every
+/// detection whose `enforcing_*` is above 0 and add no jitter.
+///
 /// # Semantics (Envoy `DetectorImpl`)
 ///
-/// - The `consecutive_5xx`-th failure in a row tries to eject; the counter
-///   restarts whether or not the ejection happens. A success resets it.
-/// - The guard is computed *after* the ejection, over all endpoints:
-///   `100 × (ejected + 1) / endpoints <= max_ejection_percent` (the "true
-///   limit" of Envoy PR #27909: with the default 10 % fewer than 10 endpoints
-///   means no ejection, unless `always_eject_one_host` and none is ejected).
+/// - The `consecutive_5xx`-th failure in a row is a detection; the counter
+///   restarts whether or not it ejects. A success resets it.
+/// - Every sweep closes the interval's per-endpoint request counts; the
+///   detectors read the interval just closed. Success rate: endpoints not
+///   ejected with at least `success_rate_request_volume` requests qualify; if
+///   at least `success_rate_minimum_hosts` do, each whose success rate (in
+///   percent) is below `mean − stdev_factor / 1000 × σ` (population σ) is a
+///   detection. Failure percentage: endpoints with at least
+///   `failure_percentage_request_volume` requests qualify; if at least
+///   `failure_percentage_minimum_hosts` do, each with `100 − success rate >=
+///   failure_percentage_threshold` is a detection. Detections are processed in
+///   slot order (Envoy: hash-map order); an endpoint ejected by the first
+///   detector is skipped by the second.
+/// - A detection ejects if the guard allows it and the `enforcing_*` chance
+///   (percent) succeeds. The guard is computed *after* the ejection, over all
+///   endpoints: `100 × (ejected + 1) / endpoints <= max_ejection_percent` (the
+///   "true limit" of Envoy PR #27909), or `always_eject_one_host` with none
+///   ejected.
 /// - Each ejection raises the multiplier by one while `multiplier × base <
-///   max + base`; the ejection lasts `min(base × multiplier, max)`.
+///   max + base`; the ejection lasts `min(base × multiplier, max) + jitter`,
+///   the jitter uniform in whole milliseconds below
+///   `max_ejection_time_jitter`.
 /// - Sweeps run every `interval` from creation. A sweep un-ejects endpoints
 ///   whose ejection time has elapsed (so an ejection ends on the first sweep
 ///   after it expires), then lowers by one the multiplier of every endpoint
-///   that has been back for at least `interval`.
+///   that has been back for at least `interval`, then runs the detectors.
 /// - An endpoint removed while ejected no longer counts toward the limit.
 #[derive(Clone, Debug)]
 pub struct OutlierDetector {
@@ -195,7 +152,12 @@ pub struct OutlierDetector {
     count: usize,
     ejected: usize,
     next_sweep: Timestamp,
-    overflows: u64,
+    stats: OutlierStats,
+    /// The last success-rate computation: (mean, ejection threshold), percent.
+    success_rate: Option<(f64, f64)>,
+    /// Scratch lists of qualifying endpoints: (slot, success rate %).
+    sr_hosts: Vec<(u32, f64)>,
+    fp_hosts: Vec<(u32, f64)>,
 }
 
 impl OutlierDetector {
@@ -207,12 +169,15 @@ impl OutlierDetector {
             count: 0,
             ejected: 0,
             next_sweep: now + spec.interval,
-            overflows: 0,
+            stats: OutlierStats::default(),
+            success_rate: None,
+            sr_hosts: Vec::new(),
+            fp_hosts: Vec::new(),
         }
     }
 
-    /// Starts monitoring `id` (not ejected, multiplier 0). Re-adding a present
-    /// id restarts it.
+    /// Starts monitoring `id` (not ejected, multiplier 0, no requests).
+    /// Re-adding a present id restarts it.
     pub fn add_endpoint(&mut self, id: EndpointId) -> Result<(), CapacityError> {
         let index = id.index();
         if index >= MAX_ENDPOINTS {
@@ -228,15 +193,7 @@ impl OutlierDetector {
             Some(_) => {}
             None => self.count += 1,
         }
-        self.monitors[index] = Some(Monitor {
-            generation: id.generation(),
-            consecutive_failures: 0,
-            ejected: false,
-            multiplier: 0,
-            ejected_at: Timestamp::ZERO,
-            unejected_at: None,
-            ejections: 0,
-        });
+        self.monitors[index] = Some(Monitor::new(id.generation()));
         Ok(())
     }
 
@@ -254,6 +211,8 @@ impl OutlierDetector {
     }
 
     /// Records a response from `id`; `Some(Ejected(id))` if it ejects `id`.
+    /// Enforces every detection with `enforcing_consecutive_5xx > 0` (see
+    /// [`OutlierDetector::handle_response_with_rng`]).
     #[inline]
     pub fn handle_response(
         &mut self,
@@ -261,21 +220,47 @@ impl OutlierDetector {
         id: EndpointId,
         outcome: Outcome,
     ) -> Option<OutlierEvent> {
+        self.response(now, id, outcome, &mut |_| 0)
+    }
+
+    /// Records a response from `id`, drawing the enforcement chance and the
+    /// ejection jitter from `rng`; `Some(Ejected(id))` if it ejects `id`.
+    #[inline]
+    pub fn handle_response_with_rng<R: Rng + ?Sized>(
+        &mut self,
+        now: Timestamp,
+        id: EndpointId,
+        outcome: Outcome,
+        rng: &mut R,
+    ) -> Option<OutlierEvent> {
+        self.response(now, id, outcome, &mut |n| below(rng, n))
+    }
+
+    fn response(
+        &mut self,
+        now: Timestamp,
+        id: EndpointId,
+        outcome: Outcome,
+        draw: &mut impl FnMut(u64) -> u64,
+    ) -> Option<OutlierEvent> {
         let threshold = self.spec.consecutive_5xx;
         let monitor = self.monitor_mut(id)?;
         match outcome {
             Outcome::Ignored => None,
             Outcome::Success => {
+                monitor.current.success += 1;
+                monitor.current.total += 1;
                 monitor.consecutive_failures = 0;
                 None
             }
             Outcome::Failure => {
+                monitor.current.total += 1;
                 monitor.consecutive_failures = monitor.consecutive_failures.saturating_add(1);
                 if monitor.consecutive_failures != threshold || monitor.ejected {
                     return None;
                 }
                 monitor.consecutive_failures = 0;
-                self.try_eject(now, id)
+                self.try_eject(now, id.index(), EjectionKind::Consecutive5xx, draw)
             }
         }
     }
@@ -295,9 +280,32 @@ impl OutlierDetector {
         Some(self.next_sweep)
     }
 
-    /// Runs the sweep if it is due at `now`, appending un-ejections to
-    /// `events` in slot order; the next sweep is `interval` after `now`.
+    /// Runs the sweep if it is due at `now`, appending un-ejections (slot
+    /// order) then the detectors' ejections to `events`; the next sweep is
+    /// `interval` after `now`. Enforces every detection whose `enforcing_*`
+    /// is above 0 and adds no jitter (see
+    /// [`OutlierDetector::handle_timeout_with_rng`]).
     pub fn handle_timeout(&mut self, now: Timestamp, events: &mut Vec<OutlierEvent>) {
+        self.sweep(now, events, &mut |_| 0);
+    }
+
+    /// [`OutlierDetector::handle_timeout`], drawing the enforcement chances
+    /// and the ejection jitter from `rng`.
+    pub fn handle_timeout_with_rng<R: Rng + ?Sized>(
+        &mut self,
+        now: Timestamp,
+        rng: &mut R,
+        events: &mut Vec<OutlierEvent>,
+    ) {
+        self.sweep(now, events, &mut |n| below(rng, n));
+    }
+
+    fn sweep(
+        &mut self,
+        now: Timestamp,
+        events: &mut Vec<OutlierEvent>,
+        draw: &mut impl FnMut(u64) -> u64,
+    ) {
         if now < self.next_sweep {
             return;
         }
@@ -305,7 +313,9 @@ impl OutlierDetector {
             let Some(m) = self.monitors[index] else {
                 continue;
             };
-            if m.ejected && now.saturating_since(m.ejected_at) >= self.ejection_time(m.multiplier) {
+            let over = now.saturating_since(m.ejected_at)
+                >= self.ejection_time(m.multiplier).saturating_add(m.jitter);
+            if m.ejected && over {
                 self.uneject(now, index);
                 events.push(OutlierEvent::Unejected(EndpointId::new(
                     index as u32,
@@ -320,8 +330,92 @@ impl OutlierDetector {
             if !m.ejected && back_long_enough {
                 m.multiplier = m.multiplier.saturating_sub(1);
             }
+            // Close the interval: the detectors read it until the next sweep.
+            m.previous = std::mem::take(&mut m.current);
         }
+        self.detect(now, events, draw);
         self.next_sweep = now + self.spec.interval;
+    }
+
+    /// Envoy's `processSuccessRateEjections` over the interval just closed.
+    fn detect(
+        &mut self,
+        now: Timestamp,
+        events: &mut Vec<OutlierEvent>,
+        draw: &mut impl FnMut(u64) -> u64,
+    ) {
+        self.success_rate = None;
+        let s = &self.spec;
+        let (sr_min, fp_min) = (
+            s.success_rate_minimum_hosts as usize,
+            s.failure_percentage_minimum_hosts as usize,
+        );
+        if self.count < sr_min && self.count < fp_min {
+            return;
+        }
+        let (sr_volume, fp_volume) = (
+            u64::from(s.success_rate_request_volume),
+            u64::from(s.failure_percentage_request_volume),
+        );
+        self.sr_hosts.clear();
+        self.fp_hosts.clear();
+        let mut sum = 0.0;
+        for (index, m) in self.monitors.iter().enumerate() {
+            let Some(m) = m.filter(|m| !m.ejected && m.previous.total > 0) else {
+                continue;
+            };
+            let rate = m.previous.success as f64 * 100.0 / m.previous.total as f64;
+            if m.previous.total >= sr_volume {
+                self.sr_hosts.push((index as u32, rate));
+                sum += rate;
+            }
+            if m.previous.total >= fp_volume {
+                self.fp_hosts.push((index as u32, rate));
+            }
+        }
+        if !self.sr_hosts.is_empty() && self.sr_hosts.len() >= sr_min {
+            let n = self.sr_hosts.len() as f64;
+            let mean = sum / n;
+            let variance = self
+                .sr_hosts
+                .iter()
+                .map(|&(_, r)| (r - mean) * (r - mean))
+                .sum::<f64>()
+                / n;
+            // sqrt is correctly rounded (IEEE 754): the same bits everywhere.
+            let threshold =
+                mean - f64::from(s.success_rate_stdev_factor) / 1000.0 * variance.sqrt();
+            self.success_rate = Some((mean, threshold));
+            for i in 0..self.sr_hosts.len() {
+                let (index, rate) = self.sr_hosts[i];
+                if rate < threshold {
+                    self.eject_swept(now, index, EjectionKind::SuccessRate, events, draw);
+                }
+            }
+        }
+        if !self.fp_hosts.is_empty() && self.fp_hosts.len() >= fp_min {
+            let threshold = f64::from(self.spec.failure_percentage_threshold);
+            for i in 0..self.fp_hosts.len() {
+                let (index, rate) = self.fp_hosts[i];
+                let ejected = self.monitors[index as usize].is_some_and(|m| m.ejected);
+                if 100.0 - rate >= threshold && !ejected {
+                    self.eject_swept(now, index, EjectionKind::FailurePercentage, events, draw);
+                }
+            }
+        }
+    }
+
+    fn eject_swept(
+        &mut self,
+        now: Timestamp,
+        index: u32,
+        kind: EjectionKind,
+        events: &mut Vec<OutlierEvent>,
+        draw: &mut impl FnMut(u64) -> u64,
+    ) {
+        if let Some(event) = self.try_eject(now, index as usize, kind, draw) {
+            events.push(event);
+        }
     }
 
     /// Whether `id` is ejected.
@@ -339,6 +433,27 @@ impl OutlierDetector {
         self.monitor(id).map(|m| m.ejections)
     }
 
+    /// When `id`'s current ejection ends at the earliest (ejection time plus
+    /// jitter; it ends at the first sweep at or after this), if ejected.
+    pub fn ejected_until(&self, id: EndpointId) -> Option<Timestamp> {
+        let m = self.monitor(id).filter(|m| m.ejected)?;
+        Some(m.ejected_at + self.ejection_time(m.multiplier).saturating_add(m.jitter))
+    }
+
+    /// `id`'s success rate (percent) over the interval the detectors last
+    /// read, if it had requests.
+    pub fn success_rate(&self, id: EndpointId) -> Option<f64> {
+        let m = self.monitor(id)?;
+        (m.previous.total > 0).then(|| m.previous.success as f64 * 100.0 / m.previous.total as f64)
+    }
+
+    /// The last sweep's success-rate mean and ejection threshold (percent),
+    /// if the detector ran (Envoy's `success_rate_average` and
+    /// `success_rate_ejection_threshold`).
+    pub fn success_rate_threshold(&self) -> Option<(f64, f64)> {
+        self.success_rate
+    }
+
     /// Endpoints currently ejected.
     pub fn ejected_count(&self) -> usize {
         self.ejected
@@ -351,7 +466,12 @@ impl OutlierDetector {
 
     /// Ejections refused by `max_ejection_percent` (Envoy's `ejections_overflow`).
     pub fn overflow_count(&self) -> u64 {
-        self.overflows
+        self.stats.overflow
+    }
+
+    /// Detection and ejection counters since creation.
+    pub fn stats(&self) -> OutlierStats {
+        self.stats
     }
 
     fn ejection_time(&self, multiplier: u32) -> Span {
@@ -361,22 +481,68 @@ impl OutlierDetector {
             .min(self.spec.max_ejection_time)
     }
 
-    fn try_eject(&mut self, now: Timestamp, id: EndpointId) -> Option<OutlierEvent> {
+    /// Envoy's `ejectHost`: counts the detection, applies the guard and the
+    /// enforcement chance, then ejects.
+    fn try_eject(
+        &mut self,
+        now: Timestamp,
+        index: usize,
+        kind: EjectionKind,
+        draw: &mut impl FnMut(u64) -> u64,
+    ) -> Option<OutlierEvent> {
+        let (detected, enforcing) = match kind {
+            EjectionKind::Consecutive5xx => (
+                &mut self.stats.detected_consecutive_5xx,
+                self.spec.enforcing_consecutive_5xx,
+            ),
+            EjectionKind::SuccessRate => (
+                &mut self.stats.detected_success_rate,
+                self.spec.enforcing_success_rate,
+            ),
+            EjectionKind::FailurePercentage => (
+                &mut self.stats.detected_failure_percentage,
+                self.spec.enforcing_failure_percentage,
+            ),
+        };
+        *detected += 1;
         let within_limit = 100 * (self.ejected as u64 + 1)
             <= u64::from(self.spec.max_ejection_percent) * self.count as u64;
         let allowed = within_limit || (self.spec.always_eject_one_host && self.ejected == 0);
         if !allowed {
-            self.overflows += 1;
+            self.stats.overflow += 1;
             return None;
         }
+        // Envoy's `featureEnabled(key, percent)`: a draw below 100 (no draw
+        // when the answer is certain).
+        let enforced = match enforcing {
+            0 => false,
+            100 => true,
+            p => draw(100) < u64::from(p),
+        };
+        if !enforced {
+            return None;
+        }
+        match kind {
+            EjectionKind::Consecutive5xx => self.stats.enforced_consecutive_5xx += 1,
+            EjectionKind::SuccessRate => self.stats.enforced_success_rate += 1,
+            EjectionKind::FailurePercentage => self.stats.enforced_failure_percentage += 1,
+        }
+        let jitter_ms = self.spec.max_ejection_time_jitter_ms;
+        let jitter = if jitter_ms > 0 {
+            Span::from_millis(draw(jitter_ms))
+        } else {
+            Span::ZERO
+        };
         let (base, max) = (self.spec.base_ejection_time, self.spec.max_ejection_time);
-        let monitor = self.monitor_mut(id)?;
+        let monitor = self.monitors.get_mut(index)?.as_mut()?;
         monitor.ejected = true;
         monitor.ejected_at = now;
+        monitor.jitter = jitter;
         monitor.ejections += 1;
         if base.saturating_mul(u64::from(monitor.multiplier)) < max + base {
             monitor.multiplier += 1;
         }
+        let id = EndpointId::new(index as u32, monitor.generation);
         self.ejected += 1;
         Some(OutlierEvent::Ejected(id))
     }

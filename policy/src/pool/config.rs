@@ -1,5 +1,6 @@
-//! The `pool = { min, max, idle_timeout, acquire_timeout, max_waiters }`
-//! table ([`PoolConfig`]) and its checked form ([`PoolPolicy`]).
+//! The `pool = { min, max, idle_timeout, acquire_timeout, max_waiters,
+//! max_lifetime }` table ([`PoolConfig`]) and its checked form
+//! ([`PoolPolicy`]).
 
 use crate::config::ConfigError;
 use crate::time::Span;
@@ -16,6 +17,7 @@ pub const POOL_LIMIT: u64 = 1_000_000;
 /// | `idle_timeout` | `"10m"` (bb8/r2d2) | duration > 0: idle time before a connection above `min` is closed |
 /// | `acquire_timeout` | `"30s"` (bb8/r2d2) | duration > 0: longest wait for a connection |
 /// | `max_waiters` | 1024 (Envoy `max_pending_requests`) | 1..=1000000 |
+/// | `max_lifetime` | `"30m"` (bb8/r2d2) | duration: a connection is closed once this old (at release, or at once if idle); `"0s"` = no limit |
 ///
 /// The scenario's reference pool is `{ min = 10, max = 100, idle_timeout =
 /// "30s", acquire_timeout = "10s" }`.
@@ -56,7 +58,16 @@ pub struct PoolConfig {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub max_waiters: Option<u64>,
+    /// Age at which a connection is closed and replaced (`"0s"`: never).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub max_lifetime: Option<Span>,
 }
+
+/// Default `max_lifetime` (bb8's and r2d2's 30 minutes).
+pub const DEFAULT_MAX_LIFETIME: Span = Span::from_secs(1_800);
 
 /// Checked pool limits; build a [`super::Pool`] from them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +77,7 @@ pub struct PoolPolicy {
     idle_timeout: Span,
     acquire_timeout: Span,
     max_waiters: u32,
+    max_lifetime: Option<Span>,
 }
 
 fn positive(key: &str, span: Span) -> Result<Span, ConfigError> {
@@ -81,7 +93,9 @@ fn positive(key: &str, span: Span) -> Result<Span, ConfigError> {
 
 impl PoolPolicy {
     /// Limits with `1 <= max <= 1000000`, `min <= max`, both timeouts > 0,
-    /// `1 <= max_waiters <= 1000000`.
+    /// `1 <= max_waiters <= 1000000`, and no `max_lifetime` (add one with
+    /// [`PoolPolicy::with_max_lifetime`]; the `pool` table defaults to
+    /// [`DEFAULT_MAX_LIFETIME`]).
     ///
     /// # Errors
     /// A [`ConfigError`] naming the bad key.
@@ -116,7 +130,21 @@ impl PoolPolicy {
             idle_timeout: positive("idle_timeout", idle_timeout)?,
             acquire_timeout: positive("acquire_timeout", acquire_timeout)?,
             max_waiters: max_waiters as u32,
+            max_lifetime: None,
         })
+    }
+
+    /// The same limits with connections closed once `max_lifetime` old
+    /// (`None` or zero: never).
+    #[must_use]
+    pub fn with_max_lifetime(mut self, max_lifetime: Option<Span>) -> Self {
+        self.max_lifetime = max_lifetime.filter(|l| !l.is_zero());
+        self
+    }
+
+    /// Age at which a connection is closed and replaced, if any.
+    pub fn max_lifetime(&self) -> Option<Span> {
+        self.max_lifetime
     }
 
     /// Connections kept open.
@@ -159,5 +187,6 @@ impl PoolConfig {
             self.acquire_timeout.unwrap_or(Span::from_secs(30)),
             self.max_waiters.unwrap_or(1024),
         )
+        .map(|p| p.with_max_lifetime(Some(self.max_lifetime.unwrap_or(DEFAULT_MAX_LIFETIME))))
     }
 }

@@ -1,5 +1,6 @@
-//! Connection pool: `min`/`max` connections, idle timeout, acquire timeout,
-//! FIFO waiters with a bound, and connection opening as a sans-IO action.
+//! Connection pool: `min`/`max` connections, idle timeout, maximum lifetime,
+//! acquire timeout, FIFO waiters with a bound, and connection opening as a
+//! sans-IO action.
 //!
 //! Opening a connection is not instantaneous: the pool emits
 //! [`PoolAction::Connect`] and the driver reports [`Pool::handle_connected`]
@@ -19,6 +20,10 @@
 //! - a connection idle for `idle_timeout` is closed while more than `min`
 //!   are open or opening; `min` connections are opened at construction and
 //!   re-opened after [`Pool::discard`] and on the next queued acquire;
+//! - a connection `max_lifetime` old (counted from its connect) is closed and
+//!   replaced as bb8 and r2d2 do: when released (it is not handed on), or at
+//!   once when idle (whatever `min`; replacements keep `min` and serve the
+//!   waiters); a busy connection is never interrupted;
 //! - a failed connect fails the oldest waiter if waiters outnumber the
 //!   connects still in flight (Envoy fails pending requests on connect
 //!   failure instead of letting them wait out their timeout); nothing is
@@ -44,12 +49,12 @@
 
 mod config;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 
 use crate::time::Timestamp;
 
-pub use config::{POOL_LIMIT, PoolConfig, PoolPolicy};
+pub use config::{DEFAULT_MAX_LIFETIME, POOL_LIMIT, PoolConfig, PoolPolicy};
 
 /// A connection handle: slot index plus a generation that makes stale
 /// handles detectable. Pack it into a `u64` with [`ConnId::to_u64`].
@@ -119,7 +124,8 @@ pub enum PoolAction {
     /// Open this connection, then call `handle_connected` or
     /// `handle_connect_failed`.
     Connect(ConnId),
-    /// Close this idle connection (idle timeout); the handle is dead.
+    /// Close this connection (idle timeout, or `max_lifetime` reached when
+    /// idle or released); the handle is dead.
     Close(ConnId),
     /// This waiter waited `acquire_timeout`; fail its request.
     Expired {
@@ -187,6 +193,8 @@ pub struct PoolStats {
     pub closed_idle: u64,
     /// Connections discarded by the driver.
     pub discarded: u64,
+    /// Connections closed because they reached `max_lifetime`.
+    pub closed_lifetime: u64,
     /// Peak of open + opening connections.
     pub peak_connections: u32,
     /// Peak of queued waiters.
@@ -213,6 +221,10 @@ pub struct Pool {
     policy: PoolPolicy,
     /// Slot states and generations; grows to at most `max` slots.
     slots: Vec<(ConnState, u32)>,
+    /// When each slot's connection connected (its age's origin).
+    born: Vec<Timestamp>,
+    /// Idle connections by lifetime expiry (only with a `max_lifetime`).
+    expiring: BTreeSet<(Timestamp, u32)>,
     /// Free slot indices, reused last-freed first.
     free: Vec<u32>,
     /// Idle connections, least recently released at the front.
@@ -230,6 +242,8 @@ impl Pool {
         let mut pool = Pool {
             policy: *policy,
             slots: Vec::new(),
+            born: Vec::new(),
+            expiring: BTreeSet::new(),
             free: Vec::new(),
             idle: VecDeque::new(),
             waiters: VecDeque::new(),
@@ -247,7 +261,13 @@ impl Pool {
     pub fn acquire(&mut self, now: Timestamp, waiter: u64) -> Acquire {
         // Invariant: idle connections exist only while no waiter waits, so
         // taking one here never jumps the FIFO queue.
-        if let Some(index) = self.idle.pop_back() {
+        while let Some(index) = self.idle.pop_back() {
+            self.forget_expiry(index);
+            if self.is_expired(index, now) {
+                // Its lifetime ended before the timer fired: close, try the next.
+                self.close_expired(index);
+                continue;
+            }
             self.set_state(index, ConnState::Busy);
             self.stats.acquired_idle += 1;
             return Acquire::Acquired(self.id(index));
@@ -289,6 +309,7 @@ impl Pool {
         })?;
         if let Some(pos) = self.idle.iter().position(|&i| i == index) {
             self.idle.remove(pos);
+            self.forget_expiry(index);
         }
         self.free_slot(index);
         self.stats.discarded += 1;
@@ -308,6 +329,7 @@ impl Pool {
         conn: ConnId,
     ) -> Result<Option<Handoff>, PoolError> {
         let index = self.expect(conn, "connecting", |s| s == ConnState::Connecting)?;
+        self.born[index as usize] = now;
         Ok(self.give_or_idle(now, index))
     }
 
@@ -348,8 +370,9 @@ impl Pool {
     }
 
     /// The earliest instant at which [`Pool::handle_timeout`] has work: the
-    /// oldest waiter's deadline, or the oldest idle connection's expiry while
-    /// more than `min` connections are open or opening.
+    /// oldest waiter's deadline, the oldest idle connection's idle expiry
+    /// while more than `min` connections are open or opening, or the first
+    /// idle connection's lifetime end.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let waiter = self.waiters.front().map(|w| w.deadline);
         let idle = if self.total() > self.policy.min() {
@@ -359,15 +382,14 @@ impl Pool {
         } else {
             None
         };
-        match (waiter, idle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let lifetime = self.expiring.first().map(|&(at, _)| at);
+        [waiter, idle, lifetime].into_iter().flatten().min()
     }
 
-    /// Expires waiters whose deadline is `<= now` and closes connections idle
-    /// for `idle_timeout` while more than `min` are open or opening; queues
-    /// `Expired` and `Close` actions.
+    /// Expires waiters whose deadline is `<= now`, closes idle connections
+    /// that reached `max_lifetime` (opening replacements up to `min`) and
+    /// connections idle for `idle_timeout` while more than `min` are open or
+    /// opening; queues `Expired`, `Close` and `Connect` actions.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         while let Some(w) = self.waiters.front().copied() {
             if w.deadline > now {
@@ -377,6 +399,17 @@ impl Pool {
             self.stats.expired += 1;
             self.actions.push_back(PoolAction::Expired { waiter: w.id });
         }
+        while let Some(&(at, index)) = self.expiring.first() {
+            if at > now {
+                break;
+            }
+            self.expiring.pop_first();
+            if let Some(pos) = self.idle.iter().position(|&i| i == index) {
+                self.idle.remove(pos);
+            }
+            self.close_expired(index);
+        }
+        self.replenish_min();
         while self.total() > self.policy.min() {
             let Some(&index) = self.idle.front() else {
                 break;
@@ -385,6 +418,7 @@ impl Pool {
                 break;
             }
             self.idle.pop_front();
+            self.forget_expiry(index);
             let conn = self.id(index);
             self.free_slot(index);
             self.stats.closed_idle += 1;
@@ -434,6 +468,13 @@ impl Pool {
     }
 
     fn give_or_idle(&mut self, now: Timestamp, index: u32) -> Option<Handoff> {
+        if self.is_expired(index, now) {
+            // Too old to hand on: replace it (the waiters keep their place).
+            self.close_expired(index);
+            self.open_for_waiters();
+            self.replenish_min();
+            return None;
+        }
         match self.waiters.pop_front() {
             Some(w) => {
                 self.set_state(index, ConnState::Busy);
@@ -446,8 +487,35 @@ impl Pool {
             None => {
                 self.set_state(index, ConnState::Idle { since: now });
                 self.idle.push_back(index);
+                if let Some(lifetime) = self.policy.max_lifetime() {
+                    let end = self.born[index as usize] + lifetime;
+                    self.expiring.insert((end, index));
+                }
                 None
             }
+        }
+    }
+
+    /// Whether slot `index`'s connection has reached `max_lifetime` at `now`.
+    fn is_expired(&self, index: u32, now: Timestamp) -> bool {
+        self.policy
+            .max_lifetime()
+            .is_some_and(|lifetime| now >= self.born[index as usize] + lifetime)
+    }
+
+    /// Closes a connection that reached its lifetime (not in the idle list).
+    fn close_expired(&mut self, index: u32) {
+        let conn = self.id(index);
+        self.free_slot(index);
+        self.stats.closed_lifetime += 1;
+        self.actions.push_back(PoolAction::Close(conn));
+    }
+
+    /// Drops slot `index` from the lifetime timers (it leaves the idle list).
+    fn forget_expiry(&mut self, index: u32) {
+        if let Some(lifetime) = self.policy.max_lifetime() {
+            self.expiring
+                .remove(&(self.born[index as usize] + lifetime, index));
         }
     }
 
@@ -472,6 +540,7 @@ impl Pool {
                 // total < max <= 1_000_000, so every slot is live and the
                 // new index fits in u32.
                 self.slots.push((ConnState::Free, 0));
+                self.born.push(Timestamp::ZERO);
                 (self.slots.len() - 1) as u32
             }
         };
