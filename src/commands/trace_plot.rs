@@ -1,5 +1,5 @@
-//! SVG plots for the trace tools (plotters, SVG backend: no fonts or native
-//! libraries needed): the miss-ratio curve of `trace cache --plot`, and the
+//! SVG plots for the trace tools (plotters, SVG backend, text measured with
+//! the bundled font of `crate::plot`): the miss-ratio curve of `trace cache --plot`, and the
 //! arrival rate over time and the key popularity curve of
 //! `trace inspect --plot`.
 
@@ -14,6 +14,9 @@ fn render(
     path: &Path,
     draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    // The text metrics come from the bundled font (plotters' `ab_glyph`
+    // feature has no system fonts).
+    crate::plot::register_font();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();

@@ -22,7 +22,7 @@ pub use charts::Chart;
 pub const SIZE: (u32, u32) = (960, 560);
 
 /// Registers the bundled font under the family name charts use.
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // The font is compiled in and known to parse; a failure would only
