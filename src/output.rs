@@ -66,19 +66,27 @@ pub fn services_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>
 }
 
 /// The metrics shown in the terminal summary (all of them go to summary.md).
-pub const HEADLINE: [&str; 12] = [
+pub const HEADLINE: [&str; 20] = [
     "requests",
     "ok",
+    "degraded",
+    "errors",
+    "rejected",
+    "timeouts",
     "shed",
     "availability",
     "throughput_rps",
     "latency_mean_ms",
     "latency_p50_ms",
-    "latency_p95_ms",
     "latency_p99_ms",
     "latency_p999_ms",
     "cpu_util_mean",
     "replicas_mean",
+    "retries",
+    "failovers",
+    "breaker_open_s",
+    "cost_per_month_usd",
+    "slo_met",
 ];
 
 /// A plain-text table of the headline metrics: mean and 95 % CI half-width

@@ -23,6 +23,58 @@ pub struct RunOutput {
     pub services: Vec<ServiceRow>,
     /// Most requests in flight at once (the request slab's high-water mark).
     pub peak_in_flight: u64,
+    /// The engine's books at the end of the run (conservation).
+    pub audit: Audit,
+}
+
+/// The engine's books at the end of a replication, warm-up included: every
+/// arrival must end exactly once, and nothing may be left in flight, held or
+/// queued once the event queue is empty. [`run_replication`] refuses a run
+/// whose books do not balance.
+///
+/// [`run_replication`]: crate::engine::run_replication
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Audit {
+    /// Client requests that arrived (rejected ones included).
+    pub arrivals: u64,
+    /// Client requests that ended (any outcome).
+    pub ends: u64,
+    /// Attempts to end a request that had already ended.
+    pub double_ends: u64,
+    /// Requests, calls and attempts still allocated at the end.
+    pub requests_left: u64,
+    /// Calls still allocated at the end.
+    pub calls_left: u64,
+    /// Attempts still allocated at the end.
+    pub attempts_left: u64,
+    /// Workers still held, summed over instances, at the end.
+    pub workers_held: u64,
+    /// Attempts still queued for a worker, summed over instances, at the end.
+    pub queued: u64,
+}
+
+impl Audit {
+    /// What does not balance, if anything.
+    pub fn violation(&self) -> Option<String> {
+        let mut wrong = Vec::new();
+        if self.arrivals != self.ends {
+            wrong.push(format!("{} arrivals but {} ends", self.arrivals, self.ends));
+        }
+        let left = [
+            (self.double_ends, "requests ended twice"),
+            (self.requests_left, "requests left in flight"),
+            (self.calls_left, "calls left in flight"),
+            (self.attempts_left, "attempts left in flight"),
+            (self.workers_held, "workers still held"),
+            (self.queued, "attempts still queued"),
+        ];
+        for (n, what) in left {
+            if n != 0 {
+                wrong.push(format!("{n} {what}"));
+            }
+        }
+        (!wrong.is_empty()).then(|| wrong.join(", "))
+    }
 }
 
 /// Per-service statistics of one replication over the measured window.

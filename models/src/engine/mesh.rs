@@ -760,8 +760,10 @@ impl World<'_> {
     /// A client request ends with `reply`.
     pub(super) fn finish_request(&mut self, req: Id, reply: Reply) {
         let Some(r) = self.requests.remove(req) else {
+            self.audit.double_ends += 1;
             return;
         };
+        self.audit.ends += 1;
         if reply.cause == Cause::Ok {
             self.stats
                 .on_internet_bytes(self.now, self.plan.workload.response_bytes);

@@ -69,6 +69,18 @@ pub enum RunError {
         /// Requests in flight then.
         in_flight: u64,
     },
+    /// The engine's books did not balance: a bug in Headroom, never a
+    /// property of the scenario.
+    #[error(
+        "internal error: replication {replication} does not conserve requests ({what}); \
+         please report it with the scenario and seed"
+    )]
+    Conservation {
+        /// The replication.
+        replication: u32,
+        /// What does not balance.
+        what: String,
+    },
 }
 
 /// Runs replication `replication` of `plan`.
@@ -82,7 +94,11 @@ pub fn run_replication(
 ) -> Result<RunOutput, RunError> {
     let mut world = World::new(plan, replication);
     world.run(progress)?;
-    Ok(world.finish(replication))
+    let out = world.finish(replication);
+    match out.audit.violation() {
+        None => Ok(out),
+        Some(what) => Err(RunError::Conservation { replication, what }),
+    }
 }
 
 /// Everything that happens, at a time.
@@ -196,6 +212,8 @@ struct World<'p> {
     stats: Stats,
     /// Arrivals still happen (before `run.duration`).
     arrivals_open: bool,
+    /// Conservation books.
+    audit: crate::report::Audit,
 }
 
 impl<'p> World<'p> {
@@ -218,6 +236,7 @@ impl<'p> World<'p> {
             faults: faults::Faults::new(plan),
             stats: Stats::new(plan),
             arrivals_open: true,
+            audit: crate::report::Audit::default(),
         };
         world.build_deployments();
         world
@@ -253,7 +272,6 @@ impl<'p> World<'p> {
             }
         }
         progress.fetch_add((run.end() - reported).as_nanos(), Ordering::Relaxed);
-        debug_assert!(self.requests.is_empty(), "every request ends");
         Ok(())
     }
 
@@ -316,6 +334,16 @@ impl<'p> World<'p> {
 
     fn finish(self, replication: u32) -> RunOutput {
         let peak = self.requests.slots() as u64;
-        self.stats.finish(self.plan, replication, peak)
+        let mut audit = self.audit;
+        audit.requests_left = self.requests.len() as u64;
+        audit.calls_left = self.calls.len() as u64;
+        audit.attempts_left = self.attempts.len() as u64;
+        for (_, i) in self.instances.iter() {
+            audit.workers_held += u64::from(i.busy);
+            audit.queued += i.queue.len() as u64;
+        }
+        let mut out = self.stats.finish(self.plan, replication, peak);
+        out.audit = audit;
+        out
     }
 }

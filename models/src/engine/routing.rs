@@ -328,7 +328,7 @@ impl World<'_> {
                     }
                     CheckEvent::Changed(id, health) => (id, health),
                 };
-                d.balancer.set_health(id, health);
+                d.balancer.set_health_at(now, id, health);
                 changed = true;
                 if health == Health::Healthy
                     && let Some(o) = &mut d.outliers

@@ -511,6 +511,7 @@ impl Stats {
             })
             .collect();
         RunOutput {
+            audit: crate::report::Audit::default(),
             replication,
             metrics: RunMetrics {
                 requests: self.requests,

@@ -283,6 +283,7 @@ impl World<'_> {
         let entry = w.entries[entry_index].service;
         let measured = now >= self.plan.run.warmup_end();
         self.stats.on_arrival(now, measured);
+        self.audit.arrivals += 1;
 
         if self.requests.len() as u64 >= self.plan.run.max_in_flight {
             return Err(self.unstable());

@@ -1,0 +1,306 @@
+//! Bad input in the service tier: each mistake is one message naming the
+//! file, the key, the bad value and the fix; exit code 2; nothing written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn headroom(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(args)
+        .output()
+        .expect("run headroom")
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("service-bad-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A valid three-service world in two regions with costs and a fault.
+const BASE: &str = r#"[run]
+duration = "1m"
+replications = 1
+
+[workload]
+arrivals = { process = "poisson", rate = 100.0 }
+
+[[regions]]
+name = "us-east"
+[[regions]]
+name = "eu-west"
+
+[network.rtt.us-east]
+eu-west = "80ms"
+
+[[services]]
+name = "api"
+instance = { type = "small", workers = 4 }
+work = { distribution = "exponential", mean = "5ms" }
+calls = [{ service = "auth" }, { parallel = [{ service = "db" }, { service = "auth" }] }]
+replicas = 2
+
+[[services]]
+name = "auth"
+instance = { type = "small", workers = 4 }
+work = { distribution = "exponential", mean = "2ms" }
+calls = [{ service = "db" }]
+replicas = 2
+
+[[services]]
+name = "db"
+instance = { type = "small", workers = 4 }
+work = { distribution = "exponential", mean = "2ms" }
+replicas = 2
+
+[[faults]]
+type = "errors"
+target = "db"
+rate = 0.01
+
+[policy.mesh]
+timeout = "1s"
+
+[costs]
+instance_types = { small = { vcpu = 2, memory = "4GiB", hourly = 0.08 } }
+"#;
+
+/// Runs BASE with `from` replaced by `to` (once; `from` must occur) and
+/// `extra` arguments; expects exit 2, one `error:` line containing every
+/// needle, and no output directory.
+fn expect_error(name: &str, from: &str, to: &str, extra: &[&str], needles: &[&str]) {
+    assert!(BASE.contains(from), "{name}: the base has no {from:?}");
+    let dir = tempdir(name);
+    let scenario = dir.join("world.toml");
+    std::fs::write(&scenario, BASE.replacen(from, to, 1)).unwrap();
+    let out = dir.join("out");
+    let mut args = vec![
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let o = headroom(&args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+    assert_eq!(err.lines().count(), 1, "{name}: one message: {err}");
+    assert!(err.starts_with("error: "), "{name}: {err}");
+    // A bad `--set` is named by the flag itself; anything else by the file.
+    let place = if err.starts_with("error: --set") {
+        "--set"
+    } else {
+        "world.toml:"
+    };
+    assert!(err.contains(place), "{name}: names where: {err}");
+    for needle in needles {
+        assert!(
+            err.contains(needle),
+            "{name}: {err:?} should mention {needle:?}"
+        );
+    }
+    assert!(!out.exists(), "{name}: nothing is written under --out");
+}
+
+#[test]
+fn the_base_world_runs() {
+    let dir = tempdir("base");
+    let scenario = dir.join("world.toml");
+    std::fs::write(&scenario, BASE).unwrap();
+    let out = dir.join("out");
+    let o = headroom(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("services.csv").exists());
+}
+
+#[test]
+fn a_call_to_an_unknown_service_lists_the_services() {
+    expect_error(
+        "unknown-callee",
+        r#"calls = [{ service = "db" }]"#,
+        r#"calls = [{ service = "dbb" }]"#,
+        &[],
+        &[
+            "`services.auth.calls.0.service`",
+            "\"dbb\"",
+            "\"api\", \"auth\", \"db\"",
+        ],
+    );
+}
+
+#[test]
+fn a_cycle_is_named_with_its_path() {
+    expect_error(
+        "cycle",
+        "name = \"db\"\ninstance",
+        "name = \"db\"\ncalls = [{ service = \"api\" }]\ninstance",
+        &[],
+        &[
+            "`services.db.calls`",
+            "api -> auth -> db -> api",
+            "without cycles",
+        ],
+    );
+}
+
+#[test]
+fn an_unknown_autoscaler_policy_is_named() {
+    expect_error(
+        "unknown-policy",
+        "replicas = 2\n\n[[services]]\nname = \"auth\"",
+        "autoscaler = \"nope\"\n\n[[services]]\nname = \"auth\"",
+        &[],
+        &["`services.api.autoscaler`", "\"nope\"", "policy.autoscaler"],
+    );
+}
+
+#[test]
+fn an_unknown_rate_limit_policy_is_named() {
+    expect_error(
+        "unknown-rate-limit",
+        "[policy.mesh]",
+        "[edge]\nrate_limit = \"nope\"\n[policy.mesh]",
+        &[],
+        &["`edge.rate_limit`", "\"nope\"", "policy.rate_limit"],
+    );
+}
+
+#[test]
+fn an_unknown_region_is_named_with_the_regions() {
+    expect_error(
+        "unknown-region",
+        "name = \"db\"\ninstance",
+        "name = \"db\"\nregions = [\"eu-west\", \"ap-south\"]\ninstance",
+        &[],
+        &[
+            "`services.db.regions.1`",
+            "\"ap-south\"",
+            "\"us-east\", \"eu-west\"",
+        ],
+    );
+}
+
+#[test]
+fn an_unknown_instance_type_is_named() {
+    expect_error(
+        "unknown-instance-type",
+        "type = \"small\", workers = 4 }\nwork = { distribution = \"exponential\", mean = \"5ms\" }",
+        "type = \"large\", workers = 4 }\nwork = { distribution = \"exponential\", mean = \"5ms\" }",
+        &[],
+        &[
+            "`services.api.instance.type`",
+            "\"large\"",
+            "costs.instance_types",
+            "\"small\"",
+        ],
+    );
+}
+
+#[test]
+fn a_missing_rtt_pair_says_what_to_add() {
+    expect_error(
+        "missing-rtt",
+        "[[regions]]\nname = \"eu-west\"",
+        "[[regions]]\nname = \"eu-west\"\n[[regions]]\nname = \"ap-south\"",
+        &[],
+        &[
+            "`network.rtt.us-east.ap-south`",
+            "missing",
+            "add `ap-south = ",
+        ],
+    );
+}
+
+#[test]
+fn replicas_and_autoscaler_are_exclusive_and_one_is_required() {
+    expect_error(
+        "both",
+        "replicas = 2\n\n[[services]]\nname = \"auth\"",
+        "replicas = 2\nautoscaler = \"x\"\n\n[[services]]\nname = \"auth\"",
+        &[],
+        &["`services.api.autoscaler`", "not both"],
+    );
+    expect_error(
+        "neither",
+        "replicas = 2\n\n[[services]]\nname = \"auth\"",
+        "\n[[services]]\nname = \"auth\"",
+        &[],
+        &[
+            "`services.api.replicas`",
+            "missing",
+            "autoscaler = \"NAME\"",
+        ],
+    );
+}
+
+#[test]
+fn a_fault_on_an_unknown_target_is_named() {
+    expect_error(
+        "fault-target",
+        "target = \"db\"",
+        "target = \"cache\"",
+        &[],
+        &[
+            "`faults.0.target`",
+            "\"cache\"",
+            "\"api\", \"auth\", \"db\"",
+        ],
+    );
+    expect_error(
+        "fault-region",
+        "type = \"errors\"\ntarget = \"db\"",
+        "type = \"region-outage\"\nregion = \"mars\"\nat = \"1s\"\nduration = \"1s\"\n[[faults]]\ntype = \"errors\"\ntarget = \"db\"",
+        &[],
+        &["`faults.0.region`", "\"mars\""],
+    );
+}
+
+#[test]
+fn a_set_path_that_does_not_exist_is_named() {
+    expect_error(
+        "set-path",
+        "[policy.mesh]",
+        "[policy.mesh]",
+        &["--set", "services.web.replicas=2"],
+        &["services.web.replicas", "does not exist"],
+    );
+    expect_error(
+        "set-field",
+        "[policy.mesh]",
+        "[policy.mesh]",
+        &["--set", "services.api.instance.threads=3"],
+        &[
+            "`services.api.instance.threads`",
+            "unknown field",
+            "`workers`",
+        ],
+    );
+}
+
+#[test]
+fn an_override_for_an_edge_that_does_not_exist_is_named() {
+    expect_error(
+        "mesh-edge",
+        "timeout = \"1s\"",
+        "timeout = \"1s\"\n[policy.mesh.edges.\"db->api\"]\ntimeout = \"2s\"",
+        &[],
+        &["policy.mesh.edges.\"db->api\"", "`db` does not call `api`"],
+    );
+}
+
+#[test]
+fn hedging_is_refused_until_the_engine_simulates_it() {
+    expect_error(
+        "hedge",
+        "timeout = \"1s\"",
+        "timeout = \"1s\"\nhedge = { delay = \"50ms\" }",
+        &[],
+        &["`policy.mesh.hedge`", "not simulated yet"],
+    );
+}
