@@ -146,12 +146,15 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::PROXY_AUTHORIZATION,
 ];
 
-/// Serves one request with runtime `rt`.
+/// Serves one request with runtime `rt`; `framing_conflict`: the request
+/// carried both `Content-Length` and `Transfer-Encoding` ([`crate::framing`]),
+/// answered 400 and the connection closed.
 pub async fn handle(
     ctx: Arc<ProxyContext>,
     rt: Arc<Runtime>,
     peer: SocketAddr,
     req: Request<Incoming>,
+    framing_conflict: bool,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let arrival = ctx.clock.now();
     let (parts, body) = req.into_parts();
@@ -172,11 +175,20 @@ pub async fn handle(
         status: 0,
         head: parts.method == Method::HEAD,
     };
-    let Some(route) = rt.plan.route_for(parts.uri.path()) else {
+    let route = rt.plan.route_for(parts.uri.path());
+    if let Some(route) = route {
+        log.route = rt.route_names[route].clone();
+        log.metrics = rt.route_metrics[route].clone();
+    }
+    if framing_conflict {
+        let mut resp = log.local(StatusCode::BAD_REQUEST, "bad request framing\n");
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(resp);
+    }
+    let Some(route) = route else {
         return Ok(log.local(StatusCode::NOT_FOUND, "no route\n"));
     };
-    log.route = rt.route_names[route].clone();
-    log.metrics = rt.route_metrics[route].clone();
     if let Some(status) = framing_error(&parts.headers, rt.plan.sidecar.max_body_bytes) {
         return Ok(log.local(status, "bad request framing\n"));
     }

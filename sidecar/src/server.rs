@@ -22,6 +22,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::access_log::{AccessLog, Writer};
 use crate::clock::{Clock, duration};
 use crate::config;
+use crate::framing::Guarded;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::proxy::{self, ProxyContext, Runtime};
@@ -240,10 +241,12 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
+        let (stream, verdicts) = Guarded::new(stream, max_header_bytes);
         let service = service_fn(move |req: Request<Incoming>| {
+            let conflict = verdicts.next_request_conflicts();
             let ctx = shared.ctx.clone();
             let rt = shared.runtime();
-            proxy::handle(ctx, rt, peer, req)
+            proxy::handle(ctx, rt, peer, req, conflict)
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
