@@ -137,6 +137,12 @@ impl Call {
     pub fn tries(&self) -> u32 {
         self.state.tries()
     }
+
+    /// Whether a failed try may be retried (an idempotent request with a
+    /// buffered body).
+    pub fn is_retryable(&self) -> bool {
+        self.state.is_retryable()
+    }
 }
 
 /// Counters of one route (totals since the driver was built).
