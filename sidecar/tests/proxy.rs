@@ -348,10 +348,31 @@ async fn reload_valid_and_invalid() {
     let sc = Sidecar::start(&base(&ups, "\"/v1/*\" = \"api\"", "")).await;
     assert_eq!(sc.get("/v2/x", None).await.status, 404);
     let text = std::fs::read_to_string(&sc.config).unwrap();
+    // A request in flight across the reload finishes with the config it
+    // started with, although the new one drops its route.
+    up.set_mode(Mode::Delay(Duration::from_millis(500)));
+    let listen = sc.listen;
+    let in_flight = tokio::spawn(async move {
+        let mut s = TcpStream::connect(listen).await.unwrap();
+        s.write_all(b"GET /v1/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    });
+    eventually("the slow request in flight", || async { up.hits() == 1 }).await;
     // Valid: a new route appears.
     std::fs::write(&sc.config, text.replace("\"/v1/*\"", "\"/v2/*\"")).unwrap();
     let r = sc.admin_req("POST", "/reload").await.unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
+    let out = in_flight.await.unwrap();
+    assert!(
+        out.starts_with("HTTP/1.1 200") && out.ends_with("api"),
+        "{out}"
+    );
+    up.set_mode(Mode::Ok);
+    assert_eq!(sc.get("/v1/x", None).await.status, 404);
     assert_eq!(sc.get("/v2/x", None).await.status, 200);
     // Invalid: refused with the key and the fix; the running config stays.
     std::fs::write(
