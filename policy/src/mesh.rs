@@ -41,6 +41,24 @@
 //!
 //! A try's outcome must be reported once; a second report, or one after the
 //! call finished, returns `Next::Finish(Finish::Ignored)` and changes nothing.
+//!
+//! # Requests that cannot be retried
+//!
+//! A proxy cannot resend every request: a non-idempotent method, or a body
+//! it did not keep, can only be sent once. Start such a call with
+//! [`EdgeClient::start_with`]`(now, false)` (or call
+//! [`CallState::forbid_retries`] once it is known): its tries keep the
+//! deadlines and the breaker, but a failure the retry policy would retry
+//! ends the call as [`Finish::GaveUp`] with
+//! [`GiveUpReason::NotRetryable`], and **nothing is withdrawn from the retry
+//! budget** (a retry that is never sent must not spend it).
+//!
+//! # Retry host selection
+//!
+//! [`PreviousHosts`] is Envoy's `previous_hosts` retry host predicate: a
+//! call remembers the hosts its tries went to, and the pick for a retry is
+//! redrawn (up to `host_selection_retry_max_attempts` times, Envoy's default
+//! 1) while it lands on one of them; after that the last pick is used.
 
 use rand_core::Rng;
 
@@ -87,6 +105,9 @@ pub struct CallState {
     in_flight: Option<(Timestamp, Decision)>,
     tries: u32,
     finished: bool,
+    /// False: a failure ends the call instead of being retried (see the
+    /// module docs).
+    retryable: bool,
 }
 
 impl CallState {
@@ -113,6 +134,20 @@ impl CallState {
     /// Whether a try is in flight.
     pub fn has_try_in_flight(&self) -> bool {
         self.in_flight.is_some()
+    }
+
+    /// Whether a failed try may still be retried (the call was started
+    /// retryable and [`CallState::forbid_retries`] was not called).
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+
+    /// From now on a failure the retry policy would retry ends the call as
+    /// [`Finish::GaveUp`] with [`GiveUpReason::NotRetryable`], without a
+    /// withdrawal from the retry budget. For a driver that learns late that
+    /// it cannot resend the request (e.g. its body outgrew the buffer).
+    pub fn forbid_retries(&mut self) {
+        self.retryable = false;
     }
 }
 
@@ -182,6 +217,15 @@ impl EdgeClient {
 
     /// Starts a call at `now` (a deposit into the retry budget).
     pub fn start(&mut self, now: Timestamp) -> CallState {
+        self.start_with(now, true)
+    }
+
+    /// Starts a call at `now` that may (`retryable`) or may not be retried.
+    /// Either way it deposits into the retry budget (it is a request the
+    /// budget's ratio counts) and keeps the per-try and overall deadlines
+    /// and the breaker; a call that is not retryable never withdraws (see
+    /// the module docs).
+    pub fn start_with(&mut self, now: Timestamp, retryable: bool) -> CallState {
         self.stats.calls += 1;
         let (retry, deadline) = match (&self.retry, &mut self.budget) {
             (Some(policy), Some(budget)) => {
@@ -197,6 +241,7 @@ impl EdgeClient {
             in_flight: None,
             tries: 0,
             finished: false,
+            retryable,
         }
     }
 
@@ -263,6 +308,17 @@ impl EdgeClient {
             );
         }
         let next = match (&self.retry, &mut call.retry, &mut self.budget) {
+            (Some(policy), Some(_), Some(_)) if !call.retryable => {
+                if policy.retry_on().matches(&outcome) {
+                    // The policy would retry; this call cannot be resent.
+                    Next::Finish(Finish::GaveUp {
+                        last: outcome,
+                        reason: GiveUpReason::NotRetryable,
+                    })
+                } else {
+                    Next::Finish(Finish::Answered(outcome))
+                }
+            }
             (Some(policy), Some(state), Some(budget)) => {
                 let refused_before = budget.stats().refused;
                 let decision = state.handle_outcome(policy, now, outcome, budget, rng);
@@ -364,6 +420,80 @@ pub fn breaker_outcome(outcome: &TryOutcome) -> Outcome {
         TryOutcome::Response { status, .. } if status >= 500 => Outcome::Failure,
         TryOutcome::Response { .. } => Outcome::Success,
         TryOutcome::ConnectFailure | TryOutcome::Reset | TryOutcome::Timeout => Outcome::Failure,
+    }
+}
+
+/// Envoy's default `host_selection_retry_max_attempts`: a retry's pick is
+/// redrawn once if it lands on a host the call already tried.
+pub const HOST_SELECTION_RETRY_MAX_ATTEMPTS: u32 = 1;
+
+/// Envoy's `previous_hosts` retry host predicate for one call: the hosts
+/// (driver-chosen `u32` ids) its tries were sent to. Keep it next to the
+/// call's [`CallState`]; it remembers the last [`PreviousHosts::CAPACITY`]
+/// hosts (older ones are forgotten, so a long retry chain may revisit them).
+///
+/// Call order: [`PreviousHosts::select`] to pick each try's host, then
+/// [`PreviousHosts::record`] with the host the try is sent to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PreviousHosts {
+    hosts: [u32; PreviousHosts::CAPACITY],
+    len: u8,
+    /// Ring position of the next record once full.
+    next: u8,
+}
+
+impl PreviousHosts {
+    /// Hosts remembered per call.
+    pub const CAPACITY: usize = 6;
+
+    /// No host tried yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Remembers that a try of the call went to `host`.
+    pub fn record(&mut self, host: u32) {
+        if self.contains(host) {
+            return;
+        }
+        if usize::from(self.len) < Self::CAPACITY {
+            self.hosts[usize::from(self.len)] = host;
+            self.len += 1;
+        } else {
+            self.hosts[usize::from(self.next)] = host;
+            self.next = (self.next + 1) % Self::CAPACITY as u8;
+        }
+    }
+
+    /// Whether a try of the call went to `host` (among the remembered ones).
+    pub fn contains(&self, host: u32) -> bool {
+        self.hosts[..usize::from(self.len)].contains(&host)
+    }
+
+    /// Hosts remembered.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether no host is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Picks a host with `pick` (the load balancer), redrawing up to
+    /// `max_redraws` times while the pick is a host already tried; returns
+    /// the first pick not tried before, else the last pick (Envoy: "at which
+    /// point the host that was last selected will be routed to"). `None`
+    /// when `pick` finds no host. A first try (nothing recorded) draws once.
+    pub fn select(&self, max_redraws: u32, mut pick: impl FnMut() -> Option<u32>) -> Option<u32> {
+        let mut host = pick()?;
+        for _ in 0..max_redraws {
+            if !self.contains(host) {
+                break;
+            }
+            host = pick()?;
+        }
+        Some(host)
     }
 }
 
@@ -625,6 +755,150 @@ mod tests {
         ] {
             let config: crate::PolicyConfig = toml::from_str(&format!("[mesh]\n{bad}")).unwrap();
             assert_eq!(config.validate().unwrap_err().key(), key);
+        }
+    }
+
+    fn retrying(budget: Option<crate::retry::BudgetConfig>) -> EdgeClient {
+        EdgeClient::new(
+            &edge(MeshConfig {
+                timeout: Some(ms(1000)),
+                retry: Some(RetryConfig {
+                    attempts: Some(3),
+                    jitter: Some(crate::retry::Jitter::None),
+                    base: Some(ms(10)),
+                    budget,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            Timestamp::ZERO,
+        )
+    }
+
+    #[test]
+    fn a_call_that_cannot_be_retried_gives_up_without_spending_the_budget() {
+        // Budget: 20 % of requests, no floor: 5 deposits buy one retry.
+        let budget = crate::retry::BudgetConfig {
+            ratio: Some(0.2),
+            min_per_s: Some(0),
+            ..Default::default()
+        };
+        let mut c = retrying(Some(budget));
+        let mut r = rng();
+        let t = Timestamp::ZERO;
+        for _ in 0..5 {
+            let mut call = c.start_with(t, false);
+            assert!(!call.is_retryable());
+            assert!(matches!(c.begin_try(t, &mut call), TryStart::Send { .. }));
+            let next = c.end_try(t + ms(1), &mut call, TryOutcome::status(503), &mut r);
+            assert_eq!(
+                next,
+                Next::Finish(Finish::GaveUp {
+                    last: TryOutcome::status(503),
+                    reason: GiveUpReason::NotRetryable
+                })
+            );
+            assert!(call.is_finished());
+            // An answer the policy would not retry is delivered as usual.
+            let mut ok = c.start_with(t, false);
+            let _ = c.begin_try(t, &mut ok);
+            let next = c.end_try(t + ms(1), &mut ok, TryOutcome::status(200), &mut r);
+            assert_eq!(
+                next,
+                Next::Finish(Finish::Answered(TryOutcome::status(200)))
+            );
+        }
+        let s = c.stats();
+        assert_eq!((s.calls, s.retries, s.budget_refused), (10, 0, 0));
+        // The 10 deposits are all still there: a retryable call retries.
+        let mut call = c.start(t);
+        assert!(call.is_retryable());
+        let _ = c.begin_try(t, &mut call);
+        let next = c.end_try(t + ms(1), &mut call, TryOutcome::status(503), &mut r);
+        assert_eq!(next, Next::RetryAt { at: t + ms(11) });
+    }
+
+    #[test]
+    fn forbidding_retries_late_matches_starting_without() {
+        let mut late = retrying(None);
+        let mut early = retrying(None);
+        let mut r = rng();
+        let t = Timestamp::ZERO;
+        let mut a = late.start(t);
+        let mut b = early.start_with(t, false);
+        a.forbid_retries();
+        assert_eq!(a, b);
+        let _ = late.begin_try(t, &mut a);
+        let _ = early.begin_try(t, &mut b);
+        let out = TryOutcome::Reset;
+        assert_eq!(
+            late.end_try(t, &mut a, out, &mut r),
+            early.end_try(t, &mut b, out, &mut r)
+        );
+        assert_eq!(late.stats(), early.stats());
+    }
+
+    #[test]
+    fn previous_hosts_redraws_a_tried_host_up_to_the_limit() {
+        let mut tried = PreviousHosts::new();
+        assert!(tried.is_empty());
+        // A first try takes the first pick.
+        let mut picks = [4u32, 4, 7].into_iter();
+        assert_eq!(tried.select(1, || picks.next()), Some(4));
+        tried.record(4);
+        tried.record(4);
+        assert_eq!(tried.len(), 1);
+        // A retry that lands on 4 again is redrawn once.
+        let mut picks = [4u32, 7, 9].into_iter();
+        assert_eq!(tried.select(1, || picks.next()), Some(7));
+        assert_eq!(picks.next(), Some(9), "exactly one redraw");
+        // Redraws exhausted: the last pick is used even if tried.
+        let mut picks = [4u32, 4, 4].into_iter();
+        assert_eq!(tried.select(1, || picks.next()), Some(4));
+        assert_eq!(picks.next(), Some(4));
+        let mut picks = [4u32, 4, 5].into_iter();
+        assert_eq!(tried.select(2, || picks.next()), Some(5));
+        // No host at all.
+        assert_eq!(tried.select(3, || None), None);
+    }
+
+    #[test]
+    fn previous_hosts_forgets_the_oldest_beyond_capacity() {
+        let mut tried = PreviousHosts::new();
+        let n = PreviousHosts::CAPACITY as u32;
+        for h in 0..n {
+            tried.record(h);
+        }
+        assert!((0..n).all(|h| tried.contains(h)));
+        tried.record(n);
+        assert_eq!(tried.len(), PreviousHosts::CAPACITY);
+        assert!(!tried.contains(0) && tried.contains(n) && tried.contains(1));
+        tried.record(n + 1);
+        assert!(!tried.contains(1) && tried.contains(n + 1));
+    }
+
+    #[test]
+    fn previous_hosts_on_round_robin_never_repeats_while_hosts_remain() {
+        // Three hosts behind a round robin: with one redraw, three tries of
+        // one call reach three different hosts whatever the cursor.
+        for offset in 0..3u32 {
+            let mut cursor = offset;
+            let mut rr = || {
+                let h = cursor % 3;
+                cursor += 1;
+                Some(h)
+            };
+            let mut tried = PreviousHosts::new();
+            let mut sent = Vec::new();
+            for _ in 0..3 {
+                let h = tried
+                    .select(HOST_SELECTION_RETRY_MAX_ATTEMPTS, &mut rr)
+                    .unwrap();
+                tried.record(h);
+                sent.push(h);
+            }
+            sent.sort_unstable();
+            assert_eq!(sent, [0, 1, 2], "offset {offset}");
         }
     }
 }

@@ -55,6 +55,7 @@ cat > "$WORK/sidecar.toml" <<TOML
 listen = "$SIDECAR"
 admin = "127.0.0.1:18509"
 seed = 1
+workers = 2
 connect_timeout = "1s"
 [[sidecar.upstreams]]
 name = "up"
@@ -65,7 +66,7 @@ endpoints = [{ url = "http://$UP", region = "local" }]
 timeout = "5s"
 retry = { attempts = 3, retry_on = ["gateway-error", "connect-failure", "reset"] }
 TOML
-TOKIO_WORKER_THREADS=2 RUST_LOG=warn target/release/headroom-sidecar --config "$WORK/sidecar.toml" &
+RUST_LOG=warn target/release/headroom-sidecar --config "$WORK/sidecar.toml" &
 PIDS+=($!)
 SIDECAR_PID=$!
 
@@ -142,15 +143,20 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A URL=([direct]="http://$UP/" [sidecar]="http://$SIDECAR/" [haproxy]="http://$HAPROXY/" [nginx]="http://$NGINX/")
 RESULTS=$WORK/results.txt
 : > "$RESULTS"
-for target in direct sidecar haproxy nginx; do
-  case $target in
-    sidecar) pids=($SIDECAR_PID) ;;
-    haproxy) pids=($HAPROXY_PID) ;;
-    nginx) read -ra pids <<< "$(NGINX_PIDS)" ;;
-    direct) pids=() ;;
+# Back to back: every repeat of every rate runs the four targets one after
+# the other, so the machine's load drifts alike for all of them.
+pids_of() {
+  case $1 in
+    sidecar) echo "$SIDECAR_PID" ;;
+    haproxy) echo "$HAPROXY_PID" ;;
+    nginx) NGINX_PIDS ;;
+    direct) echo "" ;;
   esac
-  for rate in 1000 5000 10000 0; do
-    for r in $(seq "$REPEATS"); do
+}
+for rate in 1000 5000 10000 0; do
+  for r in $(seq "$REPEATS"); do
+    for target in direct sidecar haproxy nginx; do
+      read -ra pids <<< "$(pids_of $target)"
       t0=$( [ ${#pids[@]} -gt 0 ] && ticks "${pids[@]}" || echo 0 )
       out=$(load "${URL[$target]}" "$rate")
       t1=$( [ ${#pids[@]} -gt 0 ] && ticks "${pids[@]}" || echo 0 )
@@ -158,7 +164,10 @@ for target in direct sidecar haproxy nginx; do
       echo "$target $rate $r $out $cpu" | tee -a "$RESULTS"
     done
   done
-  if [ ${#pids[@]} -gt 0 ]; then echo "$target rss_kb $(hwm "${pids[@]}")" | tee -a "$RESULTS"; fi
+done
+for target in sidecar haproxy nginx; do
+  read -ra pids <<< "$(pids_of $target)"
+  echo "$target rss_kb $(hwm "${pids[@]}")" | tee -a "$RESULTS"
 done
 
 python3 - "$RESULTS" <<'PY'
@@ -182,6 +191,15 @@ for t in ["direct", "sidecar", "haproxy", "nginx"]:
         per1k = cpu / (rps / 1000) if rps else 0
         label = "max" if rate == 0 else f"{rate}"
         print(f"| {t} | {label} | {p50:.0f} | {p99:.0f} | {a50:+.0f} | {a99:+.0f} | {rps:.0f} | {ok:.4f} | {cpu:.2f} | {per1k:.3f} |")
+# Ratios of back-to-back runs (same repeat, same rate), then the median.
+def ratio(a, b, rate, f):
+    xs = [f(x) / f(y) for x, y in zip(runs[(a, rate)], runs[(b, rate)]) if f(y) > 0]
+    return med(xs) if xs else float("nan")
+per1k = lambda x: x[4] / (x[2] / 1000)
+print("\nsidecar / HAProxy, medians of back-to-back ratios:")
+print(f"  max throughput: {ratio('sidecar', 'haproxy', 0, lambda x: x[2]):.2f}")
+for rate in [1000, 5000, 10000, 0]:
+    print(f"  vCPU per 1k rps at {rate or 'max'}: {ratio('sidecar', 'haproxy', rate, per1k):.2f}")
 print("\n| proxy | peak RSS MB |")
 print("|---|--:|")
 for t, kb in rss.items():

@@ -128,6 +128,11 @@ pub struct SidecarConfig {
     /// How long SIGTERM waits for in-flight requests.
     #[serde(default = "default_drain_timeout")]
     pub drain_timeout: Span,
+    /// Threads serving requests, each with its own event loop, listening
+    /// socket (`SO_REUSEPORT`) and upstream connections. Default: one per
+    /// CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u32>,
     /// `[policy.autoscaler.NAME]` whose decision `/metrics` reports as
     /// `headroom_desired_replicas`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

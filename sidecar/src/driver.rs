@@ -31,16 +31,21 @@
 //! outcomes and decides too, and the driver counts where it would have
 //! differed.
 //!
-//! One sidecar-specific rule sits on top of the mesh: a request that is not
-//! retryable (a non-idempotent method, or a body larger than
-//! `retry_buffer_bytes`) is never retried; a `RetryAt` for it ends the call
-//! with the try's outcome.
+//! A request that cannot be resent (a non-idempotent method, or a body
+//! larger than `retry_buffer_bytes`) starts its mesh call as not retryable
+//! (`EdgeClient::start_with(now, false)`): a failure the retry policy would
+//! retry ends it as `GaveUp(NotRetryable)` and spends nothing from the retry
+//! budget. A retry's endpoint is picked with Envoy's `previous_hosts`
+//! predicate (`mesh::PreviousHosts`): a pick that lands on an endpoint the
+//! request already tried is redrawn once.
 
 use headroom_policy::breaker::BreakerState;
 use headroom_policy::health::CheckResult;
-use headroom_policy::mesh::{CallState, EdgeClient, EdgeStats, Finish, Next as MeshNext, TryStart};
+use headroom_policy::mesh::{
+    CallState, EdgeClient, EdgeStats, Finish, HOST_SELECTION_RETRY_MAX_ATTEMPTS, Next as MeshNext,
+    PreviousHosts, TryStart,
+};
 use headroom_policy::ratelimit::{RateDecision, RateLimiter};
-use headroom_policy::retry::GiveUpReason;
 pub use headroom_policy::retry::TryOutcome;
 use headroom_policy::tables::Fallback;
 use headroom_policy::time::{Span, Timestamp};
@@ -105,10 +110,11 @@ pub enum Next {
 pub struct Call {
     route: usize,
     edge: usize,
-    retryable: bool,
     state: CallState,
     /// The try in flight: endpoint and send time.
     attempt: Option<(usize, Timestamp)>,
+    /// Endpoints (flat indices) earlier tries went to.
+    tried: PreviousHosts,
     shadow: Option<ShadowCall>,
 }
 
@@ -130,6 +136,12 @@ impl Call {
     /// Tries sent so far.
     pub fn tries(&self) -> u32 {
         self.state.tries()
+    }
+
+    /// Whether a failed try may be retried (an idempotent request with a
+    /// buffered body).
+    pub fn is_retryable(&self) -> bool {
+        self.state.is_retryable()
     }
 }
 
@@ -286,7 +298,7 @@ impl Driver {
         }
         let shadow = match r.shadow.as_mut().and_then(|s| s.client.as_mut()) {
             Some(client) if shadow_admits => Some(ShadowCall {
-                state: client.start(now),
+                state: client.start_with(now, retryable),
                 try_deadline: None,
                 live: true,
             }),
@@ -295,9 +307,9 @@ impl Driver {
         Admission::Admit(Call {
             route,
             edge: r.edge,
-            retryable,
-            state: self.edges[r.edge].client.start(now),
+            state: self.edges[r.edge].client.start_with(now, retryable),
             attempt: None,
+            tried: PreviousHosts::new(),
             shadow,
         })
     }
@@ -322,12 +334,22 @@ impl Driver {
             shadow_cancel(r, call, now, &mut self.shadow_rng);
             return TryDecision::BreakerOpen(edge.fallback().cloned());
         };
-        let Some(endpoint) = self.upstreams[r.upstream].pick(now, &mut self.pick_rng) else {
+        let upstream = &mut self.upstreams[r.upstream];
+        let rng = &mut self.pick_rng;
+        let picked = call
+            .tried
+            .select(HOST_SELECTION_RETRY_MAX_ATTEMPTS, || {
+                upstream.pick(now, rng).map(|e| e as u32)
+            })
+            .map(|e| e as usize);
+        let Some(endpoint) = picked else {
             // Nothing was sent: give the breaker permits back, no outcome.
             edge.cancel(now, &mut call.state, &mut self.rng);
             shadow_cancel(r, call, now, &mut self.shadow_rng);
             return TryDecision::NoEndpoint;
         };
+        upstream.handle_start(endpoint);
+        call.tried.record(endpoint as u32);
         if call.state.tries() > 1 {
             r.stats.retries += 1;
         }
@@ -350,14 +372,6 @@ impl Driver {
         self.upstreams[r.upstream].handle_end(now, endpoint, sent, failure);
         let edge = &mut self.edges[call.edge].client;
         let next = match edge.end_try(now, &mut call.state, outcome, &mut self.rng) {
-            MeshNext::RetryAt { .. } if !call.retryable => {
-                // Not retryable here (see the module docs): end the call.
-                edge.cancel(now, &mut call.state, &mut self.rng);
-                Next::Deliver(Finish::GaveUp {
-                    last: outcome,
-                    reason: GiveUpReason::NotRetryable,
-                })
-            }
             MeshNext::RetryAt { at } => Next::RetryAt { at },
             MeshNext::Finish(finish) => Next::Deliver(finish),
         };
@@ -517,7 +531,7 @@ fn shadow_end(
     if !was_open && client.breaker_state() == BreakerState::Open {
         r.stats.shadow_would_open += 1;
     }
-    let shadow_retries = matches!(next, MeshNext::RetryAt { .. }) && call.retryable;
+    let shadow_retries = matches!(next, MeshNext::RetryAt { .. });
     let enforced_retries = matches!(enforced, Next::RetryAt { .. });
     match (enforced_retries, shadow_retries) {
         (false, true) => r.stats.shadow_would_retry += 1,
@@ -529,5 +543,95 @@ fn shadow_end(
     sc.live = enforced_retries && shadow_retries;
     if !sc.live {
         client.cancel(now, &mut sc.state, rng);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use headroom_policy::retry::GiveUpReason;
+
+    fn driver(policy: &str) -> Driver {
+        let text = format!(
+            "[sidecar]\n[[sidecar.upstreams]]\nname = \"api\"\nendpoints = [\
+             {{ url = \"http://127.0.0.1:1\" }}, {{ url = \"http://127.0.0.1:2\" }}, \
+             {{ url = \"http://127.0.0.1:3\" }}]\n[sidecar.routes]\n\"/*\" = \"api\"\n{policy}"
+        );
+        let plan = crate::config::load_str(std::path::Path::new("t.toml"), &text).unwrap();
+        Driver::new(&plan, Timestamp::ZERO, 9)
+    }
+
+    fn admit(d: &mut Driver, now: Timestamp, retryable: bool) -> Call {
+        match d.handle_request(now, 0, 1, retryable) {
+            Admission::Admit(call) => call,
+            Admission::Limited { .. } => panic!("no limiter"),
+        }
+    }
+
+    fn send(d: &mut Driver, now: Timestamp, call: &mut Call) -> usize {
+        match d.start_try(now, call) {
+            TryDecision::Send { endpoint, .. } => endpoint,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn requests_that_cannot_be_resent_leave_the_retry_budget_alone() {
+        // 20 % of requests, no floor: five requests buy one retry.
+        let mut d = driver(
+            "[policy.mesh]\nretry = { attempts = 2, jitter = \"none\", \
+             budget = { ratio = 0.2, min_per_s = 0 } }\n",
+        );
+        let t = Timestamp::ZERO;
+        for _ in 0..10 {
+            let mut call = admit(&mut d, t, false);
+            send(&mut d, t, &mut call);
+            let next = d.handle_try_end(t, &mut call, TryOutcome::status(503));
+            assert_eq!(
+                next,
+                Next::Deliver(Finish::GaveUp {
+                    last: TryOutcome::status(503),
+                    reason: GiveUpReason::NotRetryable
+                })
+            );
+        }
+        // Ten deposits, nothing withdrawn: two retryable requests retry.
+        for _ in 0..2 {
+            let mut call = admit(&mut d, t, true);
+            send(&mut d, t, &mut call);
+            let next = d.handle_try_end(t, &mut call, TryOutcome::status(503));
+            assert!(matches!(next, Next::RetryAt { .. }), "{next:?}");
+        }
+        let (_, _, _, stats) = d.edges().next().unwrap();
+        assert_eq!(stats.budget_refused, 0);
+    }
+
+    #[test]
+    fn a_retry_avoids_the_endpoint_the_request_already_tried() {
+        let mut d = driver("[policy.mesh]\nretry = { attempts = 3, jitter = \"none\" }\n");
+        let t = Timestamp::ZERO;
+        // Round robin over three endpoints; other requests move the cursor
+        // between the tries of `call`, so without the predicate its retry
+        // would land where it failed.
+        let mut call = admit(&mut d, t, true);
+        let first = send(&mut d, t, &mut call);
+        for _ in 0..2 {
+            let mut other = admit(&mut d, t, true);
+            send(&mut d, t, &mut other);
+            let _ = d.handle_try_end(t, &mut other, TryOutcome::status(200));
+        }
+        let Next::RetryAt { at } = d.handle_try_end(t, &mut call, TryOutcome::Reset) else {
+            panic!("retried")
+        };
+        let second = send(&mut d, at, &mut call);
+        assert_ne!(second, first);
+        let Next::RetryAt { at } = d.handle_try_end(at, &mut call, TryOutcome::Reset) else {
+            panic!("retried")
+        };
+        let third = send(&mut d, at, &mut call);
+        assert!(
+            third != first && third != second,
+            "{first} {second} {third}"
+        );
     }
 }

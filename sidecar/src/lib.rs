@@ -11,7 +11,9 @@
 //! (decisions; [`upstream`] and [`autoscale`] hold per-upstream and
 //! autoscaler state) → [`proxy`] (one request) and [`server`] (listeners,
 //! reload, shutdown, health-check loop); [`admin`] and [`metrics`] expose
-//! the state; [`access_log`] writes the trace CSV.
+//! the state; [`access_log`] writes the trace CSV; [`framing`] follows HTTP/1 request
+//! framing to reject requests with both `Content-Length` and
+//! `Transfer-Encoding`.
 
 pub mod access_log;
 pub mod admin;
@@ -19,6 +21,7 @@ pub mod autoscale;
 pub mod clock;
 pub mod config;
 pub mod driver;
+pub mod framing;
 pub mod metrics;
 pub mod plan;
 pub mod proxy;

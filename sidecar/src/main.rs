@@ -57,7 +57,9 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // Worker 0, the admin listener and the timers; `server::run` starts a
+    // thread with a runtime of its own for each further worker.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

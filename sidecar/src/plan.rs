@@ -243,7 +243,8 @@ fn check_limits(sc: &SidecarConfig) -> Result<(), ConfigError> {
             "an address other than `listen`",
         ));
     }
-    let ranges: [(&str, u64, u64, u64); 5] = [
+    let ranges: [(&str, u64, u64, u64); 6] = [
+        ("workers", u64::from(sc.workers.unwrap_or(1)), 1, 256),
         (
             "max_connections",
             u64::from(sc.max_connections),

@@ -16,7 +16,8 @@ use bytes::Bytes;
 use headroom_policy::tables::Fallback;
 use headroom_policy::time::{Span, Timestamp};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Version};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::Client;
@@ -41,10 +42,15 @@ pub struct Runtime {
     pub plan: Plan,
     /// The decisions (held for microseconds, never across an await).
     pub driver: Mutex<Driver>,
-    /// One client per upstream (index = upstream index).
-    pub clients: Vec<UpstreamClient>,
+    /// One client per worker and upstream (`clients[worker][upstream]`):
+    /// a worker's upstream connections are driven by its own event loop.
+    clients: Vec<Vec<UpstreamClient>>,
     /// Region labels per upstream and endpoint.
     regions: Vec<Vec<Arc<str>>>,
+    /// Endpoint authorities per upstream, parsed once.
+    authorities: Vec<Vec<Authority>>,
+    /// The empty label (no route, no region), shared.
+    empty: Arc<str>,
     /// Route patterns.
     route_names: Vec<Arc<str>>,
     /// Metric handles per route, then one for unrouted requests.
@@ -54,13 +60,17 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime for `plan` at `now`, its RNG seeded with `seed`.
-    pub fn new(plan: Plan, now: Timestamp, seed: u64, metrics: &Metrics) -> Self {
+    /// A runtime for `plan` at `now` served by `workers` workers, its RNG
+    /// seeded with `seed`.
+    pub fn new(plan: Plan, now: Timestamp, seed: u64, metrics: &Metrics, workers: usize) -> Self {
         let driver = Mutex::new(Driver::new(&plan, now, seed));
-        let clients = plan
-            .upstreams
-            .iter()
-            .map(|u| client(u.protocol, plan.sidecar.connect_timeout))
+        let clients = (0..workers.max(1))
+            .map(|_| {
+                plan.upstreams
+                    .iter()
+                    .map(|u| client(u.protocol, plan.sidecar.connect_timeout))
+                    .collect()
+            })
             .collect();
         let regions = plan
             .upstreams
@@ -69,6 +79,16 @@ impl Runtime {
                 u.endpoints
                     .iter()
                     .map(|e| Arc::from(e.region.as_str()))
+                    .collect()
+            })
+            .collect();
+        let authorities = plan
+            .upstreams
+            .iter()
+            .map(|u| {
+                u.endpoints
+                    .iter()
+                    .map(|e| e.authority.parse().expect("checked by the plan"))
                     .collect()
             })
             .collect();
@@ -94,10 +114,22 @@ impl Runtime {
             driver,
             clients,
             regions,
+            authorities,
+            empty: Arc::from(""),
             route_names,
             route_metrics,
             try_metrics,
         }
+    }
+
+    /// The number of workers this runtime has clients for.
+    pub fn workers(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Worker `worker`'s client to `upstream`.
+    pub fn client(&self, worker: usize, upstream: usize) -> &UpstreamClient {
+        &self.clients[worker.min(self.clients.len() - 1)][upstream]
     }
 
     /// Locks the driver (a poisoned lock is still consistent: every driver
@@ -105,6 +137,17 @@ impl Runtime {
     pub fn driver(&self) -> MutexGuard<'_, Driver> {
         self.driver.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+thread_local! {
+    /// The worker this thread serves as (0 for the main thread).
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the calling thread as worker `worker` (its requests use that
+/// worker's upstream clients).
+pub fn set_worker(worker: usize) {
+    WORKER.with(|w| w.set(worker));
 }
 
 fn client(protocol: Protocol, connect_timeout: Span) -> UpstreamClient {
@@ -146,51 +189,94 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::PROXY_AUTHORIZATION,
 ];
 
-/// Serves one request with runtime `rt`.
+/// What every request on one client connection shares, computed once per
+/// connection.
+#[derive(Debug)]
+pub struct Peer {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// Its IP, the client id of requests without the client-id header.
+    ip: Arc<str>,
+    /// `x-forwarded-for` for requests that carry none.
+    xff: HeaderValue,
+}
+
+impl Peer {
+    /// The facts of a connection from `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        let ip = addr.ip().to_string();
+        // An IP address is always a valid header value.
+        let xff = HeaderValue::from_str(&ip).unwrap_or_else(|_| HeaderValue::from_static(""));
+        Peer {
+            addr,
+            ip: Arc::from(ip),
+            xff,
+        }
+    }
+}
+
+/// Serves one request with runtime `rt`; `framing_conflict`: the request
+/// carried both `Content-Length` and `Transfer-Encoding` ([`crate::framing`]),
+/// answered 400 and the connection closed.
 pub async fn handle(
     ctx: Arc<ProxyContext>,
     rt: Arc<Runtime>,
-    peer: SocketAddr,
+    peer: Arc<Peer>,
     req: Request<Incoming>,
+    framing_conflict: bool,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let arrival = ctx.clock.now();
-    let (parts, body) = req.into_parts();
-    let client_id = parts
+    let (mut parts, body) = req.into_parts();
+    let client_header = parts
         .headers
         .get(&rt.plan.client_id)
-        .and_then(|v| v.to_str().ok())
-        .map_or_else(|| peer.ip().to_string(), str::to_owned);
+        .filter(|v| v.to_str().is_ok())
+        .cloned();
     let mut log = Finish {
         ctx: ctx.clone(),
         arrival,
-        key: parts.uri.path().to_owned(),
+        uri: parts.uri.clone(),
         op: op_of(&parts.method),
-        client: client_id,
-        region: Arc::from(""),
-        route: Arc::from(""),
+        client_header,
+        peer: peer.clone(),
+        region: rt.empty.clone(),
+        route: rt.empty.clone(),
         metrics: rt.route_metrics[rt.route_metrics.len() - 1].clone(),
         status: 0,
         head: parts.method == Method::HEAD,
     };
-    let Some(route) = rt.plan.route_for(parts.uri.path()) else {
+    let route = rt.plan.route_for(parts.uri.path());
+    if let Some(route) = route {
+        log.route = rt.route_names[route].clone();
+        log.metrics = rt.route_metrics[route].clone();
+    }
+    if framing_conflict {
+        let mut resp = log.local(StatusCode::BAD_REQUEST, "bad request framing\n");
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(resp);
+    }
+    let Some(route) = route else {
         return Ok(log.local(StatusCode::NOT_FOUND, "no route\n"));
     };
-    log.route = rt.route_names[route].clone();
-    log.metrics = rt.route_metrics[route].clone();
     if let Some(status) = framing_error(&parts.headers, rt.plan.sidecar.max_body_bytes) {
         return Ok(log.local(status, "bad request framing\n"));
     }
-    let max_body = usize::try_from(rt.plan.sidecar.max_body_bytes).unwrap_or(usize::MAX);
-    let body = match Limited::new(body, max_body).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Ok(log.local(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"));
+    let body = if body.is_end_stream() {
+        Bytes::new()
+    } else {
+        let max_body = usize::try_from(rt.plan.sidecar.max_body_bytes).unwrap_or(usize::MAX);
+        match Limited::new(body, max_body).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return Ok(log.local(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"));
+            }
+            Err(_) => return Ok(log.local(StatusCode::BAD_REQUEST, "bad request body\n")),
         }
-        Err(_) => return Ok(log.local(StatusCode::BAD_REQUEST, "bad request body\n")),
     };
     let retryable =
         is_idempotent(&parts.method) && body.len() as u64 <= rt.plan.sidecar.retry_buffer_bytes;
-    let client_key = fnv1a64(log.client.as_bytes());
+    let client_key = fnv1a64(log.client().as_bytes());
     let admission = rt
         .driver()
         .handle_request(arrival, route, client_key, retryable);
@@ -205,12 +291,16 @@ pub async fn handle(
         }
     };
     let upstream = rt.plan.routes[route].upstream;
-    let headers = forward_headers(&parts.headers, peer, parts.version);
+    let mut headers = Some(forward_headers(
+        std::mem::take(&mut parts.headers),
+        &peer,
+        parts.version,
+    ));
     let path = parts
         .uri
         .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
     loop {
         let decision = rt.driver().start_try(ctx.clock.now(), &mut call);
         let (endpoint, deadline) = match decision {
@@ -221,15 +311,25 @@ pub async fn handle(
             }
         };
         log.region = rt.regions[upstream][endpoint].clone();
-        let authority = &rt.plan.upstreams[upstream].endpoints[endpoint].authority;
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(Scheme::HTTP);
+        uri.authority = Some(rt.authorities[upstream][endpoint].clone());
+        uri.path_and_query = Some(path.clone());
+        let Ok(uri) = Uri::from_parts(uri) else {
+            return Ok(log.local(StatusCode::BAD_REQUEST, "bad request target\n"));
+        };
         let mut req = Request::new(Full::new(body.clone()));
         *req.method_mut() = parts.method.clone();
-        *req.headers_mut() = headers.clone();
-        *req.uri_mut() = match format!("http://{authority}{path}").parse() {
-            Ok(uri) => uri,
-            Err(_) => return Ok(log.local(StatusCode::BAD_REQUEST, "bad request target\n")),
+        *req.uri_mut() = uri;
+        // A call that cannot be retried has one try: no copy of the headers.
+        *req.headers_mut() = if call.is_retryable() {
+            headers.clone().unwrap_or_default()
+        } else {
+            headers.take().unwrap_or_default()
         };
-        let sent = rt.clients[upstream].request(req);
+        let sent = rt
+            .client(WORKER.with(std::cell::Cell::get), upstream)
+            .request(req);
         let result = tokio::time::timeout_at(ctx.clock.instant(deadline), sent).await;
         let (outcome, response) = match result {
             Ok(Ok(resp)) => (
@@ -330,15 +430,14 @@ fn is_idempotent(method: &Method) -> bool {
 
 /// Request headers for upstream: hop-by-hop ones (and those named in
 /// `Connection`) removed, `x-forwarded-for` and `via` appended.
-fn forward_headers(headers: &HeaderMap, peer: SocketAddr, version: Version) -> HeaderMap {
-    let mut out = headers.clone();
+fn forward_headers(mut out: HeaderMap, peer: &Peer, version: Version) -> HeaderMap {
     strip_hop_by_hop(&mut out);
-    let ip = peer.ip().to_string();
-    let xff = match out.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {ip}"),
-        None => ip,
+    let xff = match out.get("x-forwarded-for").map(HeaderValue::to_str) {
+        Some(Ok(prior)) => HeaderValue::from_str(&format!("{prior}, {}", peer.ip)).ok(),
+        Some(Err(_)) => None,
+        None => Some(peer.xff.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Some(v) = xff {
         out.insert(HeaderName::from_static("x-forwarded-for"), v);
     }
     out.append(header::VIA, HeaderValue::from_static(via(version)));
@@ -354,6 +453,11 @@ fn via(version: Version) -> &'static str {
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the (few) headers instead of a hashed lookup per
+    // hop-by-hop name: most messages carry none.
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -383,9 +487,12 @@ fn retry_after(headers: &HeaderMap) -> Option<Span> {
 struct Finish {
     ctx: Arc<ProxyContext>,
     arrival: Timestamp,
-    key: String,
+    /// The request target (its path is the access log's key).
+    uri: Uri,
     op: Op,
-    client: String,
+    /// The client-id header, if the request carries one (valid text).
+    client_header: Option<HeaderValue>,
+    peer: Arc<Peer>,
     region: Arc<str>,
     route: Arc<str>,
     metrics: Arc<RouteMetrics>,
@@ -394,6 +501,14 @@ struct Finish {
 }
 
 impl Finish {
+    /// The client id: the client-id header, else the peer IP.
+    fn client(&self) -> &str {
+        self.client_header
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(&self.peer.ip)
+    }
+
     fn local(mut self, status: StatusCode, text: &str) -> Response<ProxyBody> {
         self.status = status.as_u16();
         let body = if self.head {
@@ -428,10 +543,10 @@ impl Finish {
         if let Some(log) = &self.ctx.access_log {
             log.log(Record {
                 t_ns: self.ctx.clock.unix_nanos(self.arrival),
-                key: self.key,
+                key: self.uri.path().to_owned(),
                 op: self.op,
                 size_bytes,
-                client: self.client,
+                client: self.client().to_owned(),
                 region: self.region,
                 route: self.route,
                 status: self.status,
@@ -551,8 +666,8 @@ mod tests {
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-forwarded-for", HeaderValue::from_static("10.1.1.1"));
         h.insert("x-app", HeaderValue::from_static("kept"));
-        let peer: SocketAddr = "127.0.0.9:5555".parse().unwrap();
-        let out = forward_headers(&h, peer, Version::HTTP_11);
+        let peer = Peer::new("127.0.0.9:5555".parse().unwrap());
+        let out = forward_headers(h, &peer, Version::HTTP_11);
         assert!(out.get("x-secret").is_none());
         assert!(out.get(header::CONNECTION).is_none());
         assert!(out.get("keep-alive").is_none());

@@ -2,6 +2,7 @@
 //! timer loop, reload (SIGHUP, `POST /reload`) and graceful shutdown
 //! (SIGTERM, SIGINT).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -15,16 +16,17 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::access_log::{AccessLog, Writer};
 use crate::clock::{Clock, duration};
 use crate::config;
+use crate::framing::Guarded;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
-use crate::proxy::{self, ProxyContext, Runtime};
+use crate::proxy::{self, Peer, ProxyContext, Runtime};
 
 /// Process-wide state shared by the proxy, the admin listener and the
 /// background loops.
@@ -98,6 +100,7 @@ impl Shared {
             self.ctx.clock.now(),
             self.seed,
             self.metrics(),
+            old.workers(),
         ));
         {
             let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
@@ -110,24 +113,29 @@ impl Shared {
 }
 
 /// Runs the sidecar for `plan` (read from `config_path`) until SIGTERM or
-/// SIGINT, then drains. Returns once every in-flight request finished or
-/// the drain deadline passed.
+/// SIGINT, then drains. Call on a current-thread runtime: it serves as
+/// worker 0 and runs the admin listener, the timers and the signals; the
+/// other workers get a thread and a current-thread runtime each (thread per
+/// core: a request, its upstream connection and its timers stay on one
+/// thread). Returns once every in-flight request finished or the drain
+/// deadline passed.
 pub async fn run(plan: Plan, config_path: PathBuf) -> anyhow::Result<()> {
     let clock = Clock::start();
     let seed = plan.sidecar.seed.unwrap_or_else(|| clock.seed());
     let metrics = Arc::new(Metrics::default());
     let (access_log, writer) = open_access_log(&plan, &metrics)?;
-    let listener = TcpListener::bind(plan.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", plan.listen))?;
+    let workers = worker_count(&plan);
+    let mut listeners = bind_listeners(plan.listen, workers)?;
     let admin = TcpListener::bind(plan.admin)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {} (admin): {e}", plan.admin))?;
-    tracing::info!(listen = %plan.listen, admin = %plan.admin, seed, "headroom-sidecar started");
-    let drain = duration(plan.sidecar.drain_timeout);
-    let max_connections = plan.sidecar.max_connections as usize;
-    let max_header_bytes = plan.sidecar.max_header_bytes as usize;
-    let runtime = Arc::new(Runtime::new(plan, clock.now(), seed, &metrics));
+    tracing::info!(listen = %plan.listen, admin = %plan.admin, seed, workers, "headroom-sidecar started");
+    let limits = Limits {
+        permits: Arc::new(Semaphore::new(plan.sidecar.max_connections as usize)),
+        max_header_bytes: plan.sidecar.max_header_bytes as usize,
+        drain: duration(plan.sidecar.drain_timeout),
+    };
+    let runtime = Arc::new(Runtime::new(plan, clock.now(), seed, &metrics, workers));
     let shared = Arc::new(Shared {
         ctx: Arc::new(ProxyContext {
             clock,
@@ -141,35 +149,119 @@ pub async fn run(plan: Plan, config_path: PathBuf) -> anyhow::Result<()> {
         wake: Notify::new(),
         reloading: tokio::sync::Mutex::new(()),
     });
+    let (stop, stopped) = watch::channel(false);
+    let mut threads = Vec::new();
+    for (worker, listener) in listeners.drain(1..).enumerate() {
+        let listener = listener.into_std()?;
+        let (shared, stopped, limits) = (shared.clone(), stopped.clone(), limits.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("worker-{}", worker + 1))
+            .spawn(move || -> anyhow::Result<()> {
+                proxy::set_worker(worker + 1);
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async move {
+                    let listener = TcpListener::from_std(listener)?;
+                    serve(listener, shared, stopped, limits).await;
+                    Ok(())
+                })
+            })?;
+        threads.push(thread);
+    }
+    let first = listeners.pop().expect("one listener per worker");
+    let worker0 = tokio::spawn(serve(first, shared.clone(), stopped, limits));
     let timers = tokio::spawn(timer_loop(shared.clone()));
     let admin_task = tokio::spawn(crate::admin::serve(admin, shared.clone()));
     let hup = tokio::spawn(reload_on_sighup(shared.clone()));
-    let graceful = GracefulShutdown::new();
-    accept_loop(
-        &listener,
-        &shared,
-        &graceful,
-        max_connections,
-        max_header_bytes,
-    )
-    .await?;
-    drop(listener);
+    wait_for_shutdown_signal().await?;
     shared.ready.store(false, Ordering::SeqCst);
-    tracing::info!(
-        in_flight_connections = graceful.count(),
-        "draining, deadline {drain:?}"
-    );
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("drain deadline passed; closing remaining connections");
+    let _ = stop.send(true);
+    let _ = worker0.await;
+    for thread in threads {
+        match tokio::task::spawn_blocking(move || thread.join()).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "worker failed"),
+            _ => tracing::error!("worker panicked"),
+        }
     }
     timers.abort();
     admin_task.abort();
     hup.abort();
     finish_access_log(shared, writer);
     Ok(())
+}
+
+/// `sidecar.workers`, else one per CPU.
+fn worker_count(plan: &Plan) -> usize {
+    plan.sidecar.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    )
+}
+
+/// One listening socket per worker on `addr` (`SO_REUSEPORT`: the kernel
+/// spreads connections over them).
+fn bind_listeners(addr: SocketAddr, workers: usize) -> anyhow::Result<Vec<TcpListener>> {
+    (0..workers)
+        .map(|_| {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.set_reuseaddr(true)?;
+            if workers > 1 {
+                socket.set_reuseport(true)?;
+            }
+            socket.bind(addr)?;
+            socket.listen(1024)
+        })
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}
+
+/// Per-worker copies of the connection limits.
+#[derive(Clone)]
+struct Limits {
+    /// `max_connections`, shared by every worker.
+    permits: Arc<Semaphore>,
+    max_header_bytes: usize,
+    drain: Duration,
+}
+
+async fn wait_for_shutdown_signal() -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// One worker: accepts on `listener` until `stopped`, then drains its
+/// connections up to the drain deadline.
+async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    stopped: watch::Receiver<bool>,
+    limits: Limits,
+) {
+    let graceful = GracefulShutdown::new();
+    accept_loop(&listener, &shared, &graceful, stopped, &limits).await;
+    drop(listener);
+    tracing::debug!(
+        in_flight_connections = graceful.count(),
+        "draining, deadline {:?}",
+        limits.drain
+    );
+    if tokio::time::timeout(limits.drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain deadline passed; closing remaining connections");
+    }
 }
 
 fn open_access_log(
@@ -206,44 +298,44 @@ async fn accept_loop(
     listener: &TcpListener,
     shared: &Arc<Shared>,
     graceful: &GracefulShutdown,
-    max_connections: usize,
-    max_header_bytes: usize,
-) -> anyhow::Result<()> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let permits = Arc::new(Semaphore::new(max_connections));
+    mut stopped: watch::Receiver<bool>,
+    limits: &Limits,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .max_buf_size(max_header_bytes)
+        .max_buf_size(limits.max_header_bytes)
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
     builder.http2().timer(TokioTimer::new());
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.wait_for(|&stop| stop) => return,
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = limits.permits.clone().try_acquire_owned() else {
             tracing::debug!(%peer, "connection limit reached; closing");
             drop(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
+        let (stream, verdicts) = Guarded::new(stream, limits.max_header_bytes);
+        let client = Arc::new(Peer::new(peer));
         let service = service_fn(move |req: Request<Incoming>| {
+            let conflict = verdicts.next_request_conflicts();
             let ctx = shared.ctx.clone();
             let rt = shared.runtime();
-            proxy::handle(ctx, rt, peer, req)
+            proxy::handle(ctx, rt, client.clone(), req, conflict)
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
@@ -321,7 +413,7 @@ async fn check_once(rt: &Runtime, upstream: usize, uri: Uri, timeout: Duration) 
         http::header::USER_AGENT,
         http::HeaderValue::from_static("headroom-sidecar-health"),
     );
-    match tokio::time::timeout(timeout, rt.clients[upstream].request(req)).await {
+    match tokio::time::timeout(timeout, rt.client(0, upstream).request(req)).await {
         Ok(Ok(resp)) => {
             let ok = resp.status().is_success();
             // Drain the body so the connection can be reused.

@@ -116,13 +116,20 @@ impl UpstreamState {
 
     /// Picks an endpoint (flat index): a priority level by failover load,
     /// then an endpoint by the balancer. `None`: no endpoint can be used.
+    /// A pick may be redrawn; report the one sent with
+    /// [`UpstreamState::handle_start`].
     pub fn pick<R: Rng + ?Sized>(&mut self, now: Timestamp, rng: &mut R) -> Option<usize> {
         let choice = self.failover.choose(rng);
         let balancer = &mut self.levels[choice.priority];
         balancer.set_panic(choice.panic);
         let id = balancer.pick(now, rng)?;
-        balancer.handle_start(id);
         Some(self.level_flat[choice.priority][id.index()] as usize)
+    }
+
+    /// Records that a try was sent to `flat` (its balancer's active count).
+    pub fn handle_start(&mut self, flat: usize) {
+        let slot = self.slots[flat];
+        self.levels[slot.level].handle_start(slot.id);
     }
 
     /// Records the end of a try to `flat` (`rtt` since it was sent) and

@@ -27,18 +27,25 @@ enum Decision {
     Finish(Finish),
 }
 
-/// One scripted request: arrival, client, and how each try ends (duration
-/// and outcome); tries beyond the list repeat its last entry.
+/// One scripted request: arrival, client, whether it may be resent (a
+/// POST may not), and how each try ends (duration and outcome); tries
+/// beyond the list repeat its last entry.
 struct Request {
     at: Timestamp,
     client: u64,
+    retryable: bool,
     tries: Vec<(Span, TryOutcome)>,
 }
 
 /// The two ways of deciding.
 trait Decider {
     type Call;
-    fn arrive(&mut self, now: Timestamp, client: u64) -> (Decision, Option<Self::Call>);
+    fn arrive(
+        &mut self,
+        now: Timestamp,
+        client: u64,
+        retryable: bool,
+    ) -> (Decision, Option<Self::Call>);
     fn begin(&mut self, now: Timestamp, call: &mut Self::Call) -> Decision;
     fn end(&mut self, now: Timestamp, call: &mut Self::Call, outcome: TryOutcome) -> Decision;
 }
@@ -47,8 +54,13 @@ struct Sidecar(Driver);
 
 impl Decider for Sidecar {
     type Call = headroom_sidecar::driver::Call;
-    fn arrive(&mut self, now: Timestamp, client: u64) -> (Decision, Option<Self::Call>) {
-        match self.0.handle_request(now, 0, client, true) {
+    fn arrive(
+        &mut self,
+        now: Timestamp,
+        client: u64,
+        retryable: bool,
+    ) -> (Decision, Option<Self::Call>) {
+        match self.0.handle_request(now, 0, client, retryable) {
             Admission::Admit(call) => (Decision::Admit, Some(call)),
             Admission::Limited { retry_after } => (Decision::Limited(retry_after), None),
         }
@@ -77,13 +89,18 @@ struct Simulated {
 
 impl Decider for Simulated {
     type Call = headroom_policy::mesh::CallState;
-    fn arrive(&mut self, now: Timestamp, client: u64) -> (Decision, Option<Self::Call>) {
+    fn arrive(
+        &mut self,
+        now: Timestamp,
+        client: u64,
+        retryable: bool,
+    ) -> (Decision, Option<Self::Call>) {
         let admit = self
             .limiter
             .as_mut()
             .map_or(RateDecision::Admit, |l| l.check(now, client));
         match admit {
-            RateDecision::Admit => (Decision::Admit, Some(self.edge.start(now))),
+            RateDecision::Admit => (Decision::Admit, Some(self.edge.start_with(now, retryable))),
             RateDecision::Reject { retry_after } => (Decision::Limited(retry_after), None),
         }
     }
@@ -128,7 +145,7 @@ fn run<D: Decider>(d: &mut D, script: &[Request]) -> Vec<(Timestamp, usize, Deci
     while let Some(((now, _), (id, ev))) = queue.pop_first() {
         let decision = match ev {
             Event::Arrive => {
-                let (decision, call) = d.arrive(now, script[id].client);
+                let (decision, call) = d.arrive(now, script[id].client, script[id].retryable);
                 if call.is_some() {
                     push(&mut queue, now, id, Event::Begin);
                 }
@@ -200,6 +217,8 @@ fn script(seed: u64, n: usize, rate: f64) -> Vec<Request> {
         out.push(Request {
             at: Timestamp::from_nanos((t * 1e9) as u64),
             client: unit().mul_add(8.0, 0.0) as u64,
+            // One request in six cannot be resent (a POST).
+            retryable: unit() >= 1.0 / 6.0,
             tries,
         });
     }
@@ -283,6 +302,7 @@ fn sidecar_and_simulator_drivers_decide_identically() {
     for (b, breaker) in BREAKERS.iter().enumerate() {
         let config = CONFIG.replace("BREAKER", breaker);
         let mut seen = [0u64; 7];
+        let mut not_retryable = 0u64;
         for seed in [1u64, 2, 3] {
             let script = script(seed * 31 + b as u64, 3000, 400.0);
             let (mut sidecar, mut simulated) = both(&config, seed);
@@ -307,6 +327,13 @@ fn sidecar_and_simulator_drivers_decide_identically() {
                     Decision::Finish(_) => 6,
                 };
                 seen[k] += 1;
+                not_retryable += u64::from(matches!(
+                    d,
+                    Decision::Finish(Finish::GaveUp {
+                        reason: headroom_policy::retry::GiveUpReason::NotRetryable,
+                        ..
+                    })
+                ));
             }
             // ... and the shadow set really decided alongside.
             let stats = sidecar.0.route_stats(0);
@@ -320,5 +347,6 @@ fn sidecar_and_simulator_drivers_decide_identically() {
         // Every kind of decision occurred (admit, limited, send, breaker
         // rejection, retry, give-up, answer).
         assert!(seen.iter().all(|&n| n > 0), "breaker {b}: {seen:?}");
+        assert!(not_retryable > 0, "a request that cannot be resent gave up");
     }
 }
