@@ -107,6 +107,22 @@ pub fn summary_table(outputs: &[RunOutput]) -> String {
     s
 }
 
+/// The warm-up as excluded: `run.warmup`, or with `warmup = "auto"` the
+/// truncation MSER-5 chose in each replication.
+pub fn warmup_text(run: &headroom_models::plan::RunPlan, outputs: &[RunOutput]) -> String {
+    if !run.auto_warmup {
+        return run.warmup.to_string();
+    }
+    let chosen: Vec<String> = outputs
+        .iter()
+        .map(|o| {
+            let mark = if o.warmup_at_limit { " (at limit)" } else { "" };
+            format!("{:.1}s{mark}", o.warmup_s)
+        })
+        .collect();
+    format!("auto: MSER-5 chose {}", chosen.join(", "))
+}
+
 /// `summary.md`: the run, then every metric with its CI.
 pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     let run = &loaded.plan.run;
@@ -116,7 +132,10 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
         s,
         "{} replications, duration {}, warm-up {} (excluded), seed {}. \
          Means over replications with Student-t 95 % confidence half-widths.\n",
-        run.replications, run.duration, run.warmup, run.seed
+        run.replications,
+        run.duration,
+        warmup_text(run, outputs),
+        run.seed
     );
     let _ = writeln!(s, "| metric | mean | ±95% CI |");
     let _ = writeln!(s, "|---|---:|---:|");

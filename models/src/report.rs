@@ -25,6 +25,13 @@ pub struct RunOutput {
     pub peak_in_flight: u64,
     /// The engine's books at the end of the run (conservation).
     pub audit: Audit,
+    /// The warm-up this replication excluded, seconds: `run.warmup`, or the
+    /// truncation MSER-5 chose with `warmup = "auto"`.
+    pub warmup_s: f64,
+    /// With `warmup = "auto"`: MSER-5 found no minimum before the end of
+    /// the searched half (or had too few observations), so the transient
+    /// may outlast the truncation: run longer.
+    pub warmup_at_limit: bool,
 }
 
 /// The engine's books at the end of a replication, warm-up included: every

@@ -68,9 +68,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             plan.loaded.path.display(),
             run.replications,
             run.duration,
-            run.warmup,
+            output::warmup_text(run, &outputs),
             run.seed
         );
+        if outputs.iter().any(|o| o.warmup_at_limit) {
+            eprintln!(
+                "warning: warm-up \"auto\": MSER-5 found no end of the initial transient in the first half of some replications; run longer"
+            );
+        }
         print!("{}", output::summary_table(&outputs));
         println!("wrote {}", plan.out.display());
     }

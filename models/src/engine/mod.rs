@@ -94,7 +94,30 @@ pub fn run_replication(
 ) -> Result<RunOutput, RunError> {
     let mut world = World::new(plan, replication);
     world.run(progress)?;
-    let out = world.finish(replication);
+    let out = match world.stats.transient.take() {
+        None => world.finish(replication),
+        // `warmup = "auto"`: this was the pilot pass. MSER-5 picks the
+        // truncation from its latency series, and the replication runs
+        // again with that warm-up: a replication is a pure function of
+        // (plan, replication), so the second pass sees exactly the same
+        // trajectory and measures it after the truncation.
+        Some(transient) => {
+            let choice = headroom_sim::stats::mser5(&transient.series());
+            let truncation = choice.map_or(headroom_sim::Span::ZERO, |t| {
+                headroom_sim::Span::from_nanos(transient.width().as_nanos() * t.observations as u64)
+            });
+            let mut measured = plan.clone();
+            measured.run.auto_warmup = false;
+            measured.run.warmup = truncation.min(headroom_sim::Span::from_nanos(
+                plan.run.duration.as_nanos() / 2,
+            ));
+            let mut world = World::new(&measured, replication);
+            world.run(&AtomicU64::new(0))?;
+            let mut out = world.finish(replication);
+            out.warmup_at_limit = choice.is_none_or(|t| t.at_limit);
+            out
+        }
+    };
     match out.audit.violation() {
         None => Ok(out),
         Some(what) => Err(RunError::Conservation { replication, what }),

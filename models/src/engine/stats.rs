@@ -100,6 +100,8 @@ struct Interval {
 }
 
 pub(super) struct Stats {
+    /// With `warmup = "auto"`: latencies by arrival time, for MSER-5.
+    pub transient: Option<Transient>,
     warmup_end: Timestamp,
     end: Timestamp,
     /// Between the warm-up end and the end of arrivals.
@@ -169,6 +171,10 @@ impl Stats {
             ),
         };
         Stats {
+            transient: plan
+                .run
+                .auto_warmup
+                .then(|| Transient::new(plan.run.duration)),
             warmup_end: plan.run.warmup_end(),
             end: plan.run.end(),
             measuring: plan.run.warmup.is_zero(),
@@ -285,6 +291,9 @@ impl Stats {
     pub(super) fn on_request_end(&mut self, now: Timestamp, r: &Request, reply: Reply) {
         let latency = (now - r.arrival).as_nanos();
         let answered = reply.cause == Cause::Ok;
+        if answered && let Some(t) = &mut self.transient {
+            t.record(r.arrival, latency);
+        }
         if r.measured {
             match reply.cause {
                 Cause::Ok if reply.degraded || r.degraded => self.degraded += 1,
@@ -512,6 +521,8 @@ impl Stats {
             .collect();
         RunOutput {
             audit: crate::report::Audit::default(),
+            warmup_s: plan.run.warmup.as_secs_f64(),
+            warmup_at_limit: false,
             replication,
             metrics: RunMetrics {
                 requests: self.requests,
@@ -543,5 +554,58 @@ impl Stats {
             services,
             peak_in_flight,
         }
+    }
+}
+
+/// The series MSER-5 reads with `warmup = "auto"`: the mean latency of
+/// answered requests by arrival time, in [`Transient::BUCKETS`] equal
+/// buckets over the arrival window (bounded memory at any run length).
+pub(super) struct Transient {
+    width_ns: u64,
+    sum_ns: Vec<f64>,
+    count: Vec<u64>,
+}
+
+impl Transient {
+    /// Buckets of the series: 200 MSER-5 batches, a resolution of 0.1 % of
+    /// the run.
+    pub const BUCKETS: usize = 1000;
+
+    fn new(duration: Span) -> Self {
+        Transient {
+            width_ns: duration.as_nanos().div_ceil(Self::BUCKETS as u64).max(1),
+            sum_ns: vec![0.0; Self::BUCKETS],
+            count: vec![0; Self::BUCKETS],
+        }
+    }
+
+    fn record(&mut self, arrival: Timestamp, latency_ns: u64) {
+        let b = ((arrival.as_nanos() / self.width_ns) as usize).min(Self::BUCKETS - 1);
+        self.sum_ns[b] += latency_ns as f64;
+        self.count[b] += 1;
+    }
+
+    /// Width of one bucket.
+    pub fn width(&self) -> Span {
+        Span::from_nanos(self.width_ns)
+    }
+
+    /// Mean latency per bucket; an empty bucket repeats the last mean (the
+    /// first non-empty one for leading empties). Empty if nothing answered.
+    pub fn series(&self) -> Vec<f64> {
+        let Some(first) = self.count.iter().position(|&n| n > 0) else {
+            return Vec::new();
+        };
+        let mut last = self.sum_ns[first] / self.count[first] as f64;
+        self.sum_ns
+            .iter()
+            .zip(&self.count)
+            .map(|(&sum, &n)| {
+                if n > 0 {
+                    last = sum / n as f64;
+                }
+                last
+            })
+            .collect()
     }
 }
