@@ -138,8 +138,37 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// tables such as `services` are addressed by an element's `name` or index).
 fn locate(text: &str, path: &str) -> Option<usize> {
     let doc = toml_edit::Document::parse(text).ok()?;
-    let segs: Vec<&str> = path.split('.').collect();
+    let segs = split_path(path)?;
     locate_in(doc.as_table(), &segs)
+}
+
+/// Splits a dotted key path into its keys; a key with dots or other
+/// punctuation is written in double quotes, as in TOML:
+/// `policy.mesh.edges."api->db".timeout`. `None` for an empty key or an
+/// unterminated quote.
+pub(crate) fn split_path(path: &str) -> Option<Vec<&str>> {
+    let mut segs = Vec::new();
+    let mut rest = path;
+    loop {
+        let (seg, after) = match rest.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"')?;
+                (&quoted[..end], &quoted[end + 1..])
+            }
+            None => match rest.find('.') {
+                Some(dot) => (&rest[..dot], &rest[dot..]),
+                None => (rest, ""),
+            },
+        };
+        if seg.is_empty() {
+            return None;
+        }
+        segs.push(seg);
+        if after.is_empty() {
+            return Some(segs);
+        }
+        rest = after.strip_prefix('.')?;
+    }
 }
 
 fn locate_in(table: &dyn TableLike, segs: &[&str]) -> Option<usize> {
@@ -275,12 +304,11 @@ fn apply_set(doc: &mut DocumentMut, arg: &str) -> Result<(), String> {
         .split_once('=')
         .ok_or_else(|| "expected PATH=VALUE, e.g. `services.api.replicas=4`".to_owned())?;
     let path = path.trim();
-    let segs: Vec<&str> = path.split('.').collect();
-    if path.is_empty() || segs.iter().any(|s| s.is_empty()) {
+    let Some(segs) = split_path(path) else {
         return Err(format!(
-            "`{path}` is not a dotted key path such as `run.duration`"
+            "`{path}` is not a dotted key path such as `run.duration` (quote keys with punctuation: `policy.mesh.edges.\"api->db\".timeout`)"
         ));
-    }
+    };
     set_in(doc.as_table_mut(), &segs, parse_value(raw.trim()), path)
 }
 
@@ -344,5 +372,26 @@ fn parse_value(raw: &str) -> Value {
             _ => Value::from(raw),
         },
         Err(_) => Value::from(raw),
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::split_path;
+
+    #[test]
+    fn dotted_paths_split_with_quoted_keys() {
+        assert_eq!(split_path("run.duration"), Some(vec!["run", "duration"]));
+        assert_eq!(
+            split_path("policy.mesh.edges.\"api->db\".retry.budget.ratio"),
+            Some(vec![
+                "policy", "mesh", "edges", "api->db", "retry", "budget", "ratio"
+            ])
+        );
+        assert_eq!(split_path("a.\"b.c\""), Some(vec!["a", "b.c"]));
+        assert_eq!(split_path("a..b"), None);
+        assert_eq!(split_path("a.\"b"), None);
+        assert_eq!(split_path("a.\"b\"c"), None);
+        assert_eq!(split_path(""), None);
     }
 }

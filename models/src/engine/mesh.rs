@@ -39,6 +39,10 @@ pub(super) struct Request {
     /// Some hop of the request went to a region other than its preferred one.
     pub failed_over: bool,
     pub degraded: bool,
+    /// Round trip between the client's region and the edge region it
+    /// reached (zero at home; the RTT after a global failover), added to
+    /// the latency the client sees.
+    pub client_rtt: Span,
 }
 
 /// Who is waiting for a call.

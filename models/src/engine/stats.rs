@@ -289,7 +289,7 @@ impl Stats {
     }
 
     pub(super) fn on_request_end(&mut self, now: Timestamp, r: &Request, reply: Reply) {
-        let latency = (now - r.arrival).as_nanos();
+        let latency = (now - r.arrival).as_nanos() + r.client_rtt.as_nanos();
         let answered = reply.cause == Cause::Ok;
         if answered && let Some(t) = &mut self.transient {
             t.record(r.arrival, latency);

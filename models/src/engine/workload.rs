@@ -294,6 +294,7 @@ impl World<'_> {
             measured,
             failed_over: edge_region != origin,
             degraded: false,
+            client_rtt: self.plan.network.rtt(origin, edge_region),
         };
         let req = self.requests.insert(request).map_err(|_| self.unstable())?;
         // The client reaches no edge in a dark region: a connect failure.
