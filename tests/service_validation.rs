@@ -178,6 +178,12 @@ fn a_request_slower_than_its_timeout_ends_at_exactly_the_timeout() {
         assert_eq!(m.timeouts, m.requests, "every request times out");
         assert_eq!(m.latency_all.min_ns(), 100_000_000);
         assert_eq!(m.latency_all.max_ns(), 100_000_000);
+        println!(
+            "timeout: {} requests, all timed out, latency min = max = {} ms, wasted work {:.1} s",
+            m.requests,
+            m.latency_all.max_ns() / 1_000_000,
+            m.wasted_work_s
+        );
         // The callee still worked 200 ms on each: wasted, as in production.
         assert!(m.wasted_work_s > 0.19 * m.requests as f64);
     }
@@ -233,6 +239,11 @@ fn the_hpa_reaches_its_answer_after_a_load_step_and_does_not_flap() {
             .map(|(t, _)| *t)
             .expect("reaches the band");
         assert!(reached <= 1200.0 + 45.0, "in the band only at {reached} s");
+        println!(
+            "hpa: band {:?} reached {:.0} s after the step (bound 45 s)",
+            hpa_band(2500.0),
+            reached - 1200.0
+        );
         steady(1200.0 + 45.0, 2100.0, hpa_band(2500.0));
         // After the step (35 min) the scale-down stabilization (5 min) holds
         // the count, then it returns to the 1000 rps band.
@@ -272,6 +283,12 @@ fn a_region_outage_fails_over_within_the_detection_bound_and_fails_back() {
             .expect("failed back")
             .t_s;
         assert!(back <= end + failback + 1.0, "failed back at {back} s");
+        println!(
+            "outage: detected {:.0} s after the start (bound {detect:.0} s), failed back {:.0} s after the end (bound {failback:.0} s), {} failed requests",
+            down - start,
+            back - end,
+            ts.iter().map(|r| r.errors).sum::<u64>()
+        );
         assert!(
             ts.iter()
                 .filter(|r| r.t_s > back + 1.0)
