@@ -39,6 +39,13 @@ pub(super) struct Request {
     /// Some hop of the request went to a region other than its preferred one.
     pub failed_over: bool,
     pub degraded: bool,
+    /// The key its data steps read or write, and whether they write.
+    pub key: u64,
+    pub write: bool,
+    /// The region whose edge took it.
+    pub edge: u8,
+    /// Cache bookkeeping ([`super::data::LOOKED_UP`], ...).
+    pub flags: u8,
 }
 
 /// Who is waiting for a call.
@@ -556,6 +563,12 @@ impl World<'_> {
             return;
         };
         let service = &self.plan.services[a.service.index()];
+        if let crate::plan::StepPlan::Data(store) = service.steps[usize::from(step)] {
+            a.step = step;
+            a.pending = 1;
+            self.begin_data(attempt_id, store);
+            return;
+        }
         let targets = service.steps[usize::from(step)].targets();
         a.step = step;
         a.pending = targets.len() as u16;
@@ -571,7 +584,7 @@ impl World<'_> {
     }
 
     /// A child call of `attempt_id` ended: join, then go on or respond.
-    fn on_child_done(&mut self, attempt_id: Id, reply: Reply) {
+    pub(super) fn on_child_done(&mut self, attempt_id: Id, reply: Reply) {
         let Some(a) = self.attempts.get_mut(attempt_id) else {
             return;
         };
@@ -762,6 +775,7 @@ impl World<'_> {
         let Some(r) = self.requests.remove(req) else {
             return;
         };
+        self.on_request_data_end(&r, reply);
         if reply.cause == Cause::Ok {
             self.stats
                 .on_internet_bytes(self.now, self.plan.workload.response_bytes);
