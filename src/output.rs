@@ -114,7 +114,10 @@ pub fn summary_table(outputs: &[RunOutput]) -> String {
     let summary = summarize(outputs);
     let mut s = String::new();
     let _ = writeln!(s, "{:<18} {:>16} {:>14}", "metric", "mean", "±95% CI");
-    for (name, ci) in summary.iter().filter(|(name, _)| HEADLINE.contains(&name.as_str())) {
+    for (name, ci) in summary
+        .iter()
+        .filter(|(name, _)| HEADLINE.contains(&name.as_str()))
+    {
         let _ = writeln!(
             s,
             "{:<18} {:>16} {:>14}",

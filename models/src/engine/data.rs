@@ -313,7 +313,10 @@ fn cache_of<'c>(
                 v.resize_with(i + 1, || None);
             }
             let slot = &mut v[i];
-            if slot.as_ref().is_none_or(|(g, _)| *g != instance.generation()) {
+            if slot
+                .as_ref()
+                .is_none_or(|(g, _)| *g != instance.generation())
+            {
                 *slot = Some((instance.generation(), fresh()));
             }
             match slot {
@@ -352,13 +355,7 @@ impl World<'_> {
             let data = &mut self.data;
             for (t, tier) in plan.tiers.iter().enumerate() {
                 wait += tier.latency;
-                let cache = cache_of(
-                    &mut data.tiers[store.index()][t],
-                    plan,
-                    t,
-                    instance,
-                    region,
-                );
+                let cache = cache_of(&mut data.tiers[store.index()][t], plan, t, instance, region);
                 let hit = cache.get(now.as_nanos(), key);
                 if measured {
                     let c = &mut data.tier_counts[store.index()][t];

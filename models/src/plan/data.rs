@@ -17,8 +17,8 @@ use super::network::NetworkPlan;
 use super::workload::{PopularityPlan, popularity};
 use super::{Invalid, RegionId, ServicePlan, StepPlan, dist, valid_name};
 use crate::scenario::{
-    CapacityConfig, DatastoreConfig, ReadRouting, Scenario, Scope, SizeConfig,
-    SizeDistConfig, Storage,
+    CapacityConfig, DatastoreConfig, ReadRouting, Scenario, Scope, SizeConfig, SizeDistConfig,
+    Storage,
 };
 
 /// Most shards per store copy.
@@ -333,8 +333,7 @@ pub(super) fn plan(
                     "a positive duration such as \"300s\"",
                 ));
             }
-            if !(c.cacheable_fraction.is_finite() && (0.0..=1.0).contains(&c.cacheable_fraction))
-            {
+            if !(c.cacheable_fraction.is_finite() && (0.0..=1.0).contains(&c.cacheable_fraction)) {
                 return Err(Invalid::new(
                     "edge.cache.cacheable_fraction",
                     c.cacheable_fraction,
@@ -488,7 +487,10 @@ fn store(
             Invalid::new(
                 tk("eviction"),
                 format!("{:?}", t.eviction),
-                format!("one of {}", Eviction::NAMES.map(|n| format!("{n:?}")).join(", ")),
+                format!(
+                    "one of {}",
+                    Eviction::NAMES.map(|n| format!("{n:?}")).join(", ")
+                ),
             )
         })?;
         let (capacity, capacity_bytes) = match t.capacity {
