@@ -278,3 +278,110 @@ fn reads_pay_the_rtt_to_the_nearest_copy_and_writes_to_the_primary() {
     println!("| write, primary (us-east) | 205 | {writes} |");
     println!("| read, routing.reads = \"primary\" | 205 | {primary} |");
 }
+
+/// A hand-computed bill: every data-tier price once, for one hour.
+const PRICED: &str = r#"
+[run]
+duration = "1h"
+replications = 1
+seed = 7
+
+[workload]
+arrivals = { process = "poisson", rate = 1.0 }
+keys = { count = 1 }
+origin = { us-east = 1.0 }
+
+[[regions]]
+name = "us-east"
+[[regions]]
+name = "eu-west"
+
+[network]
+rtt = { us-east = { eu-west = "80ms" } }
+
+[[services]]
+name = "api"
+regions = ["us-east"]
+instance = { type = "m5.large", workers = 8 }
+work = { distribution = "deterministic", mean = "1ms" }
+calls = [ { data = "users" } ]
+replicas = 2
+
+[[datastores]]
+name = "users"
+shards = 4
+shard = { workers = 8, read = { distribution = "deterministic", mean = "1ms" } }
+primary = "us-east"
+replicas = ["eu-west"]
+object_size = "1MB"
+
+[[datastores.cache]]
+tier = "l1"
+scope = "instance"
+capacity = "1GB"
+
+[[datastores.cache]]
+tier = "hot"
+storage = "memory"
+scope = "region"
+capacity = "2GB"
+
+[[datastores.cache]]
+tier = "warm"
+storage = "kv"
+scope = "global"
+capacity = 1000
+
+[[datastores.cache]]
+tier = "cold"
+storage = "object"
+scope = "global"
+capacity = "10GB"
+
+[costs]
+region_multipliers = { eu-west = 1.5 }
+instance_types = { "m5.large" = { vcpu = 2, memory = "8GiB", hourly = 0.096 } }
+
+[costs.data]
+shard_hourly = 0.5
+replica_hourly = 0.2
+memory_per_gb_hour = 0.02
+kv_per_million_ops = 1.0
+kv_per_gb_month = 0.25
+object_per_million_gets = 0.4
+object_per_gb_month = 0.023
+"#;
+
+#[test]
+fn data_tier_costs_match_a_hand_computation() {
+    let loaded = headroom_models::load_str(Path::new("priced.toml"), PRICED, &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = run_replication(&loaded.plan, 0, &AtomicU64::new(0)).expect("runs");
+    // One hour:
+    //   instances  2 x 0.096                          = 0.192
+    //   shards     4 x 0.5 (us-east)                  = 2.0
+    //   replicas   4 x 0.2 x 1.5 (eu-west)            = 1.2
+    //   l1         instance scope: in the instance's memory = 0
+    //   hot        1 caller region x 2 GB x 0.02       = 0.04
+    //   warm       1000 items x 1 MB = 1 GB x 0.25 / 730
+    //   cold       10 GB x 0.023 / 730
+    //   usage      the one key's first read misses warm and cold (1 kv lookup,
+    //              1 object get) and fills them (1 kv op); the second
+    //              instance's first read hits hot: 2 x 1e-6 + 0.4e-6
+    let expected = 0.192 + 2.0 + 1.2 + 0.04 + 0.25 / 730.0 + 0.23 / 730.0 + 2.4e-6;
+    let m = &out.metrics;
+    assert!(
+        (m.cost_usd - expected).abs() < 1e-9,
+        "{} vs {expected}",
+        m.cost_usd
+    );
+    assert_eq!(
+        (m.cost_usd * 100.0).round(),
+        343.0,
+        "to the cent: $3.43 an hour"
+    );
+    assert!((m.cost_per_month_usd - expected * 730.0).abs() < 1e-6);
+    let tiers: Vec<f64> = m.cache_tiers.iter().map(|t| t.1).collect();
+    assert_eq!(tiers[2], 0.0, "warm: its one lookup missed");
+    assert!(tiers[0] > 0.99, "l1 answers everything after two misses");
+}
