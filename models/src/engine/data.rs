@@ -888,11 +888,11 @@ impl World<'_> {
             let n = store.shards as usize;
             let mut per_shard = vec![0u64; n];
             for (c, &region) in store.copies.iter().enumerate() {
-                for k in 0..n {
+                for (k, load) in per_shard.iter_mut().enumerate() {
                     let index = self.data.shard_base[s] + c * n + k;
                     self.data.advance(index, end);
                     let sh = &self.data.shards[index];
-                    per_shard[k] += sh.requests;
+                    *load += sh.requests;
                     rows.push(ShardRow {
                         store: store.name.clone(),
                         region: self.plan.network.name(region).to_owned(),
