@@ -471,6 +471,27 @@ impl World<'_> {
             .as_ref()
             .is_none_or(|p| p.epoch != instance.generation())
         {
+            if let Some(old) = pools[slot].take() {
+                // The pool of a crashed instance whose slab slot is reused:
+                // operations still waiting in it fail (its timers die with
+                // it). Rare (once per replaced caller), so a scan is fine.
+                let waiting: Vec<Id> = self
+                    .data
+                    .ops
+                    .iter()
+                    .filter(|(_, op)| {
+                        op.stage == Stage::Queued
+                            && op.instance.index() == instance.index()
+                            && op.instance.generation() == old.epoch
+                            && usize::from(op.store) == store
+                    })
+                    .map(|(id, _)| id)
+                    .collect();
+                for id in waiting {
+                    self.fail_op(id, Reply::error(503));
+                }
+            }
+            let pools = &mut self.data.pools;
             let Some(plan) = &self.plan.data.stores[store].pool else {
                 unreachable!("pool_slot is only called for stores with a pool")
             };
@@ -763,12 +784,16 @@ impl World<'_> {
         let s = usize::from(op.store);
         let size = store.object_size.of_key(op.key);
         let costs = self.plan.costs.as_ref().map(|c| &c.data.write_usd[s]);
+        // A caller instance that crashed meanwhile has no in-process copy to
+        // update (its slab slot may already hold its replacement).
+        let caller_alive = self.instances.get(op.instance).is_some();
         if op.write {
             for (t, copies) in self.data.tiers[s].iter_mut().enumerate() {
                 match copies {
-                    Copies::Instance(_) => {
+                    Copies::Instance(_) if caller_alive => {
                         cache_of(copies, store, t, op.instance, op.caller_region).remove(op.key);
                     }
+                    Copies::Instance(_) => {}
                     Copies::Shared(v) => {
                         for c in v.iter_mut().flatten() {
                             c.remove(op.key);
@@ -781,6 +806,9 @@ impl World<'_> {
             }
         } else {
             for t in 0..usize::from(op.tier_hit) {
+                if !caller_alive && store.tiers[t].scope == Scope::Instance {
+                    continue;
+                }
                 cache_of(
                     &mut self.data.tiers[s][t],
                     store,

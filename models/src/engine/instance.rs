@@ -390,6 +390,11 @@ impl World<'_> {
     /// An instance crashes: everything at it fails with a reset, and a
     /// replacement boots if the deployment is now short.
     pub(super) fn on_crash(&mut self, id: Id) {
+        // Once the run has drained, a crash (and its replacement's next
+        // crash) would only keep the event queue from ever emptying.
+        if self.is_idle() {
+            return;
+        }
         let Some(inst) = self.instances.get(id) else {
             return;
         };
