@@ -10,16 +10,22 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use headroom_models::report::{
-    RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
+    RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SHARD_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS,
+    summarize,
 };
 use headroom_models::{Loaded, RunOutput};
 
 /// Renders `runs.csv`: one row per (point, replication).
 pub fn runs_csv(point: u64, seed: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["point", "replication", "seed"];
-    header.extend(RUN_METRIC_COLUMNS);
-    header.push(SLO_MET_COLUMN);
+    let mut header: Vec<String> = ["point", "replication", "seed"].map(String::from).to_vec();
+    match outputs.first() {
+        Some(o) => header.extend(o.metrics.column_names()),
+        None => {
+            header.extend(RUN_METRIC_COLUMNS.map(String::from));
+            header.push(SLO_MET_COLUMN.to_owned());
+        }
+    }
     w.write_record(&header)?;
     for out in outputs {
         let mut row = vec![
@@ -65,6 +71,27 @@ pub fn services_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>
     w.into_inner().context("cannot render services.csv")
 }
 
+/// Renders `shards.csv`: one row per (point, replication, store, copy,
+/// shard).
+pub fn shards_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(SHARD_COLUMNS)?;
+    for out in outputs {
+        for row in &out.shards {
+            let mut record = vec![
+                point.to_string(),
+                out.replication.to_string(),
+                row.store.clone(),
+                row.region.clone(),
+                row.shard.to_string(),
+            ];
+            record.extend(row.cells().iter().map(ToString::to_string));
+            w.write_record(&record)?;
+        }
+    }
+    w.into_inner().context("cannot render shards.csv")
+}
+
 /// The metrics shown in the terminal summary (all of them go to summary.md).
 pub const HEADLINE: [&str; 20] = [
     "requests",
@@ -95,7 +122,10 @@ pub fn summary_table(outputs: &[RunOutput]) -> String {
     let summary = summarize(outputs);
     let mut s = String::new();
     let _ = writeln!(s, "{:<18} {:>16} {:>14}", "metric", "mean", "±95% CI");
-    for (name, ci) in summary.iter().filter(|(name, _)| HEADLINE.contains(name)) {
+    for (name, ci) in summary
+        .iter()
+        .filter(|(name, _)| HEADLINE.contains(&name.as_str()))
+    {
         let _ = writeln!(
             s,
             "{:<18} {:>16} {:>14}",

@@ -76,6 +76,16 @@ fn seed_sweep_recommendation_holds_its_slo_with_fresh_seeds() {
         "run.warmup=30s",
         "--set",
         "services.api.instance.type=\"c5.large\"",
+        // The API tier alone, as the planner's question is about it: one
+        // region, no data-tier step, nothing answered by the edge cache.
+        "--set",
+        "services.api.regions=[\"us-east\"]",
+        "--set",
+        "workload.origin={ us-east = 1.0 }",
+        "--set",
+        "services.api.calls=[]",
+        "--set",
+        "edge.cache.cacheable_fraction=0.0",
     ]);
     let points = std::fs::read_to_string(out.join("points.csv")).unwrap();
     assert_eq!(points.lines().count(), 1 + 8);

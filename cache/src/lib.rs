@@ -295,6 +295,17 @@ impl Cache {
     /// # Errors
     /// A zero capacity or TTL, or `ttl-only` without a TTL.
     pub fn new(spec: &CacheSpec) -> Result<Cache, SpecError> {
+        Self::with_reserve(spec, PREALLOCATE)
+    }
+
+    /// An empty cache that preallocates room for at most `items` objects
+    /// (it grows on demand beyond). A simulator holding many copies of a
+    /// tier (one per instance) reserves little so memory follows what is
+    /// actually cached, never the capacity of copies that stay cold.
+    ///
+    /// # Errors
+    /// As [`Cache::new`].
+    pub fn with_reserve(spec: &CacheSpec, items: u64) -> Result<Cache, SpecError> {
         let (capacity, by_bytes) = match spec.capacity {
             Capacity::Items(n) => (n, false),
             Capacity::Bytes(n) => (n, true),
@@ -309,9 +320,9 @@ impl Cache {
             return Err(SpecError::TtlOnlyWithoutTtl);
         }
         let expected = if by_bytes {
-            1024
+            1024.min(items)
         } else {
-            capacity.min(PREALLOCATE)
+            capacity.min(items)
         } as usize;
         // libCacheSim: `(int64_t)C * ratio` truncates toward zero.
         let small_capacity = (capacity as f64 * S3FIFO_SMALL_RATIO) as u64;

@@ -374,3 +374,37 @@ fn spec_errors_name_the_problem() {
     );
     assert_eq!(Eviction::parse("s3-fifo"), Ok(Eviction::S3Fifo));
 }
+
+#[test]
+fn a_small_reserve_grows_and_behaves_like_a_full_preallocation() {
+    for eviction in [
+        Eviction::Lru,
+        Eviction::Fifo,
+        Eviction::Lfu,
+        Eviction::S3Fifo,
+    ] {
+        let spec = CacheSpec::new(eviction, Capacity::Items(100_000));
+        let mut full = Cache::new(&spec).unwrap();
+        let mut small = Cache::with_reserve(&spec, 16).unwrap();
+        assert!(
+            small.heap_bytes() < 4096,
+            "{eviction}: {}",
+            small.heap_bytes()
+        );
+        let mut x = 12345u64;
+        for t in 0..300_000u64 {
+            // A skewed key stream: xorshift, folded onto 200 000 keys.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = (x % 200_000) * (x % 7 + 1) % 200_000;
+            assert_eq!(
+                full.access(t, key, 1),
+                small.access(t, key, 1),
+                "{eviction} at {t}"
+            );
+        }
+        assert_eq!(full.stats(), small.stats());
+        assert_eq!(full.len(), small.len());
+    }
+}

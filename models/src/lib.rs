@@ -17,5 +17,5 @@ pub mod units;
 pub use engine::{RunError, run_replication};
 pub use load::{Loaded, Location, ScenarioError, load, load_str};
 pub use plan::Plan;
-pub use report::{RunMetrics, RunOutput, ServiceRow, run_columns};
+pub use report::{RunMetrics, RunOutput, ServiceRow, ShardRow, run_columns};
 pub use scenario::Scenario;

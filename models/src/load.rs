@@ -233,11 +233,7 @@ fn walk(table: &dyn TableLike, offset: usize, path: &mut Vec<String>) {
                 for (i, t) in array.iter().enumerate() {
                     if table_contains(t, offset) {
                         path.push(name.to_owned());
-                        path.push(
-                            t.get("name")
-                                .and_then(Item::as_str)
-                                .map_or_else(|| i.to_string(), str::to_owned),
-                        );
+                        path.push(element_name(t).map_or_else(|| i.to_string(), str::to_owned));
                         walk(t, offset, path);
                         return;
                     }
@@ -352,12 +348,20 @@ fn set_in(
 }
 
 /// Index of the element of an array of tables that `seg` names: by its
-/// `name` key, or by a 0-based index.
+/// `name` key (`tier` for `[[datastores.cache]]`), or by a 0-based index.
 fn seg_index<'a>(tables: impl Iterator<Item = &'a Table>, seg: &str) -> Option<usize> {
     let index = seg.parse::<usize>().ok();
     tables
         .enumerate()
-        .position(|(i, t)| t.get("name").and_then(Item::as_str) == Some(seg) || index == Some(i))
+        .position(|(i, t)| element_name(t) == Some(seg) || index == Some(i))
+}
+
+/// The key that names an element of an array of tables: `name`, or `tier`
+/// for cache tiers.
+fn element_name(t: &Table) -> Option<&str> {
+    t.get("name")
+        .or_else(|| t.get("tier"))
+        .and_then(Item::as_str)
 }
 
 /// Parses a `--set` value as TOML, falling back to a plain string.

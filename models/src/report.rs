@@ -21,6 +21,9 @@ pub struct RunOutput {
     pub timeseries: Vec<IntervalRow>,
     /// One row per service (`services.csv`), in `[[services]]` order.
     pub services: Vec<ServiceRow>,
+    /// One row per datastore shard (`shards.csv`): stores in
+    /// `[[datastores]]` order, copies (primary first), shards.
+    pub shards: Vec<ShardRow>,
     /// Most requests in flight at once (the request slab's high-water mark).
     pub peak_in_flight: u64,
     /// The engine's books at the end of the run (conservation).
@@ -106,6 +109,70 @@ pub struct ServiceRow {
     pub replicas_max: u64,
 }
 
+/// Per-shard statistics of one replication over the measured window.
+#[derive(Clone, Debug)]
+pub struct ShardRow {
+    /// The datastore.
+    pub store: String,
+    /// The region of the copy (the primary's or a replica's).
+    pub region: String,
+    /// Shard number, `fmix64(key) mod shards`.
+    pub shard: u32,
+    /// Operations that reached the shard.
+    pub requests: u64,
+    /// Operations shed because its queue was full.
+    pub errors: u64,
+    /// Time from arrival at the shard to the end of the operation.
+    pub latency: LatencyHistogram,
+    /// Mean fraction of its workers busy.
+    pub utilization: f64,
+}
+
+/// `shards.csv` columns, in order.
+pub const SHARD_COLUMNS: [&str; 12] = [
+    "point",
+    "replication",
+    "store",
+    "region",
+    "shard",
+    "requests",
+    "errors",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "utilization",
+];
+
+impl ShardRow {
+    /// The cells after `point, replication, store, region, shard`, in
+    /// [`SHARD_COLUMNS`] order.
+    pub fn cells(&self) -> [Cell; 7] {
+        let lat = &self.latency;
+        let q = |p: f64| {
+            if lat.count() == 0 {
+                f64::NAN
+            } else {
+                ms(lat.quantile_ns(p) as f64)
+            }
+        };
+        let mean = if lat.count() == 0 {
+            f64::NAN
+        } else {
+            ms(lat.mean_ns())
+        };
+        [
+            Cell::Int(self.requests),
+            Cell::Int(self.errors),
+            Cell::Float(mean),
+            Cell::Float(q(0.50)),
+            Cell::Float(q(0.95)),
+            Cell::Float(q(0.99)),
+            Cell::Float(self.utilization),
+        ]
+    }
+}
+
 /// Run-level statistics of one replication. Counts are of requests that
 /// arrived after the warm-up; each such request ends exactly once, so
 /// `requests = ok + degraded + errors + rejected + timeouts + shed`.
@@ -139,8 +206,13 @@ pub struct RunMetrics {
     pub replicas_mean: f64,
     /// Most instances at once.
     pub replicas_max: u64,
-    /// End-to-end cache hit ratio (0 without caches).
+    /// End-to-end cache hit ratio: of the requests that looked a cache up
+    /// (the edge's, or a tier's on a read), the fraction answered without
+    /// any store read (0 without caches).
     pub cache_hit_ratio: f64,
+    /// `(cache_<store>_<tier>_hit_ratio, hits / lookups)` per tier, stores
+    /// and tiers in scenario order.
+    pub cache_tiers: Vec<(String, f64)>,
     /// Busiest shard's requests over the mean shard's (0 without shards).
     pub shard_max_load_ratio: f64,
     /// Seconds breakers spent open, summed over every caller's breaker.
@@ -230,7 +302,7 @@ impl fmt::Display for Cell {
 
 /// `runs.csv` metric columns, after `point, replication, seed` and the sweep
 /// parameters. One `cache_<store>_<tier>_hit_ratio` column per cache tier goes
-/// after `cache_hit_ratio` (no tiers are modeled yet).
+/// after `cache_hit_ratio` ([`RunMetrics::column_names`]).
 pub const RUN_METRIC_COLUMNS: [&str; 24] = [
     "requests",
     "ok",
@@ -298,7 +370,7 @@ impl RunMetrics {
         }
     }
 
-    /// The cells of [`RUN_METRIC_COLUMNS`] then `slo_met`, in order.
+    /// The cells of [`RunMetrics::column_names`], in order.
     pub fn cells(&self) -> Vec<Cell> {
         let secs = self.measured.as_secs_f64();
         let lat = &self.latency;
@@ -333,6 +405,10 @@ impl RunMetrics {
             Cell::Float(self.replicas_mean),
             Cell::Int(self.replicas_max),
             Cell::Float(self.cache_hit_ratio),
+        ]
+        .into_iter()
+        .chain(self.cache_tiers.iter().map(|(_, r)| Cell::Float(*r)))
+        .chain([
             Cell::Float(self.shard_max_load_ratio),
             Cell::Float(self.breaker_open_s),
             Cell::Int(self.failovers),
@@ -340,7 +416,14 @@ impl RunMetrics {
             Cell::Float(self.cost_usd),
             Cell::Float(self.cost_per_month_usd),
             Cell::Flag(self.slo_met),
-        ]
+        ])
+        .collect()
+    }
+
+    /// The names of [`RunMetrics::cells`]: [`RUN_METRIC_COLUMNS`] with the
+    /// tiers' columns after `cache_hit_ratio`, then `slo_met`.
+    pub fn column_names(&self) -> Vec<String> {
+        metric_columns(self.cache_tiers.iter().map(|(n, _)| n.clone()))
     }
 }
 
@@ -415,25 +498,43 @@ impl ServiceRow {
 
 /// The `runs.csv` metric column names of a run of `plan`, in order, `slo_met`
 /// last (the cells of [`RunMetrics::cells`]).
-pub fn run_columns(_plan: &crate::Plan) -> Vec<String> {
-    RUN_METRIC_COLUMNS
-        .iter()
-        .chain(std::iter::once(&SLO_MET_COLUMN))
-        .map(|c| (*c).to_owned())
-        .collect()
+pub fn run_columns(plan: &crate::Plan) -> Vec<String> {
+    metric_columns(plan.data.stores.iter().flat_map(|s| {
+        s.tiers
+            .iter()
+            .map(move |t| format!("cache_{}_{}_hit_ratio", s.name, t.name))
+    }))
+}
+
+fn metric_columns(tiers: impl Iterator<Item = String>) -> Vec<String> {
+    let mut tiers = Some(tiers);
+    let mut out = Vec::with_capacity(RUN_METRIC_COLUMNS.len() + 1);
+    for c in RUN_METRIC_COLUMNS {
+        out.push(c.to_owned());
+        if c == "cache_hit_ratio"
+            && let Some(t) = tiers.take()
+        {
+            out.extend(t);
+        }
+    }
+    out.push(SLO_MET_COLUMN.to_owned());
+    out
 }
 
 /// Mean and 95 % confidence half-width of each `runs.csv` metric over the
 /// replications, in column order (`slo_met` included).
-pub fn summarize(outputs: &[RunOutput]) -> Vec<(&'static str, ConfidenceInterval)> {
+pub fn summarize(outputs: &[RunOutput]) -> Vec<(String, ConfidenceInterval)> {
     let rows: Vec<Vec<Cell>> = outputs.iter().map(|o| o.metrics.cells()).collect();
-    RUN_METRIC_COLUMNS
-        .iter()
-        .chain(std::iter::once(&SLO_MET_COLUMN))
+    let names = outputs.first().map_or_else(
+        || metric_columns(std::iter::empty()),
+        |o| o.metrics.column_names(),
+    );
+    names
+        .into_iter()
         .enumerate()
         .map(|(i, name)| {
             let xs: Vec<f64> = rows.iter().map(|r| r[i].as_f64()).collect();
-            (*name, ci95(&xs))
+            (name, ci95(&xs))
         })
         .collect()
 }
@@ -459,6 +560,7 @@ mod tests {
             replicas_mean: 1.0,
             replicas_max: 1,
             cache_hit_ratio: 0.0,
+            cache_tiers: vec![("cache_users_l1_hit_ratio".to_owned(), 0.5)],
             shard_max_load_ratio: 0.0,
             breaker_open_s: 0.0,
             failovers: 0,
@@ -471,7 +573,12 @@ mod tests {
             ejections: 0,
         };
         let cells = m.cells();
-        assert_eq!(cells.len(), RUN_METRIC_COLUMNS.len() + 1);
+        assert_eq!(cells.len(), RUN_METRIC_COLUMNS.len() + 2);
+        let names = m.column_names();
+        assert_eq!(names.len(), cells.len());
+        assert_eq!(names[18], "cache_users_l1_hit_ratio");
+        assert_eq!(cells[18], Cell::Float(0.5));
+        assert_eq!(names[19], "shard_max_load_ratio");
         assert_eq!(cells[7], Cell::Float(2.0 / 3.0), "availability");
         assert_eq!(cells[8], Cell::Float(1.0), "throughput_rps");
         assert!(

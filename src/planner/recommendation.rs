@@ -92,8 +92,8 @@ pub fn parse_inline(raw: &str) -> anyhow::Result<toml::Value> {
         .with_context(|| format!("bad value {raw}"))
 }
 
-/// Sets `value` at dotted `path` (arrays of tables addressed by `name` or
-/// index), as `--set` does.
+/// Sets `value` at dotted `path` (arrays of tables addressed by `name`,
+/// `tier` for cache tiers, or index), as `--set` does.
 fn set(table: &mut toml::Table, path: &str, value: toml::Value) -> anyhow::Result<()> {
     let segs: Vec<&str> = path.split('.').collect();
     let mut here = table;
@@ -110,7 +110,12 @@ fn set(table: &mut toml::Table, path: &str, value: toml::Value) -> anyhow::Resul
                 let element = segs[i];
                 let index = items
                     .iter()
-                    .position(|t| t.get("name").and_then(toml::Value::as_str) == Some(element))
+                    .position(|t| {
+                        t.get("name")
+                            .or_else(|| t.get("tier"))
+                            .and_then(toml::Value::as_str)
+                            == Some(element)
+                    })
                     .or_else(|| element.parse().ok())
                     .with_context(|| format!("`{path}`: no `{seg}` named `{element}`"))?;
                 match items.get_mut(index) {

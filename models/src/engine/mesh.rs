@@ -43,6 +43,13 @@ pub(super) struct Request {
     /// reached (zero at home; the RTT after a global failover), added to
     /// the latency the client sees.
     pub client_rtt: Span,
+    /// The key its data steps read or write, and whether they write.
+    pub key: u64,
+    pub write: bool,
+    /// The region whose edge took it.
+    pub edge: u8,
+    /// Cache bookkeeping ([`super::data::LOOKED_UP`], ...).
+    pub flags: u8,
 }
 
 /// Who is waiting for a call.
@@ -166,6 +173,16 @@ impl Reply {
         Reply {
             wire: Wire::Status(429),
             cause: Cause::Rejected,
+            degraded: false,
+        }
+    }
+    /// A call the caller's breaker refused: the proxy answers 503 itself
+    /// (Envoy's circuit-breaking overflow, resilience4j's
+    /// `CallNotPermittedException`), a server-side error for the client.
+    pub fn breaker_open() -> Reply {
+        Reply {
+            wire: Wire::Status(503),
+            cause: Cause::Error,
             degraded: false,
         }
     }
@@ -560,6 +577,12 @@ impl World<'_> {
             return;
         };
         let service = &self.plan.services[a.service.index()];
+        if let crate::plan::StepPlan::Data(store) = service.steps[usize::from(step)] {
+            a.step = step;
+            a.pending = 1;
+            self.begin_data(attempt_id, store);
+            return;
+        }
         let targets = service.steps[usize::from(step)].targets();
         a.step = step;
         a.pending = targets.len() as u16;
@@ -575,7 +598,7 @@ impl World<'_> {
     }
 
     /// A child call of `attempt_id` ended: join, then go on or respond.
-    fn on_child_done(&mut self, attempt_id: Id, reply: Reply) {
+    pub(super) fn on_child_done(&mut self, attempt_id: Id, reply: Reply) {
         let Some(a) = self.attempts.get_mut(attempt_id) else {
             return;
         };
@@ -746,7 +769,7 @@ impl World<'_> {
         let reply = if has_fallback {
             Reply::ok(true)
         } else {
-            Reply::rejected()
+            Reply::breaker_open()
         };
         self.finish_call(call_id, reply);
     }
@@ -768,6 +791,7 @@ impl World<'_> {
             return;
         };
         self.audit.ends += 1;
+        self.on_request_data_end(&r, reply);
         if reply.cause == Cause::Ok {
             self.stats
                 .on_internet_bytes(self.now, self.plan.workload.response_bytes);

@@ -28,6 +28,7 @@
 //! stop re-arming once the world is idle after the end.
 
 mod autoscaling;
+mod data;
 mod faults;
 mod instance;
 mod mesh;
@@ -164,6 +165,19 @@ enum Event {
     Tick,
     /// Arrivals end; the last interval closes.
     End,
+    /// A data operation's next stage is due (see [`data`]).
+    Data { op: Id },
+    /// A pool connect finished.
+    PoolConnected {
+        slot: u32,
+        epoch: u32,
+        conn_index: u32,
+        conn_generation: u32,
+    },
+    /// A pool's timer (waiter deadline, idle or lifetime expiry) is due.
+    PoolTimer { slot: u32, epoch: u32 },
+    /// A cache tier is flushed.
+    CacheFlush { store: u16, tier: u8 },
 }
 
 /// Named random streams: one per component, so adding a component never
@@ -233,6 +247,7 @@ struct World<'p> {
     lanes: timers::Lanes,
     faults: faults::Faults<'p>,
     stats: Stats,
+    data: data::DataState,
     /// Arrivals still happen (before `run.duration`).
     arrivals_open: bool,
     /// Conservation books.
@@ -258,9 +273,15 @@ impl<'p> World<'p> {
             lanes: timers::Lanes::new(plan),
             faults: faults::Faults::new(plan),
             stats: Stats::new(plan),
+            data: data::DataState::new(plan, &streams),
             arrivals_open: true,
             audit: crate::report::Audit::default(),
         };
+        if let Some(c) = &plan.costs {
+            world
+                .stats
+                .on_data_cost_rate(Timestamp::ZERO, c.data.fixed_usd_per_s);
+        }
         world.build_deployments();
         world
     }
@@ -277,6 +298,7 @@ impl<'p> World<'p> {
         }
         self.events.push(run.end(), Event::End);
         self.schedule_faults();
+        self.schedule_data_faults();
         self.routing
             .arm_region_checks(&mut self.events, Timestamp::ZERO);
 
@@ -322,6 +344,20 @@ impl<'p> World<'p> {
             Event::WarmupEnd => self.on_warmup_end(),
             Event::Tick => self.on_tick(),
             Event::End => self.on_end(),
+            Event::Data { op } => self.on_data(op),
+            Event::PoolConnected {
+                slot,
+                epoch,
+                conn_index,
+                conn_generation,
+            } => {
+                let conn = headroom_policy::pool::ConnId::from_u64(
+                    (u64::from(conn_generation) << 32) | u64::from(conn_index),
+                );
+                self.on_pool_connected(slot, epoch, conn);
+            }
+            Event::PoolTimer { slot, epoch } => self.on_pool_timer(slot, epoch),
+            Event::CacheFlush { store, tier } => self.on_cache_flush(store, tier),
         }
         Ok(())
     }
@@ -329,7 +365,10 @@ impl<'p> World<'p> {
     /// After the end of arrivals with nothing in flight: periodic timers
     /// stop re-arming so the event queue empties.
     fn is_idle(&self) -> bool {
-        !self.arrivals_open && self.requests.is_empty() && self.attempts.is_empty()
+        !self.arrivals_open
+            && self.requests.is_empty()
+            && self.attempts.is_empty()
+            && self.data.in_flight() == 0
     }
 
     fn on_warmup_end(&mut self) {
@@ -353,9 +392,11 @@ impl<'p> World<'p> {
     fn close_interval(&mut self) {
         let healthy_regions = self.routing.healthy_regions(&self.faults);
         self.stats.close_interval(self.now, healthy_regions);
+        let ratio = self.data.take_interval_ratio();
+        self.stats.set_interval_cache_hit_ratio(ratio);
     }
 
-    fn finish(self, replication: u32) -> RunOutput {
+    fn finish(mut self, replication: u32) -> RunOutput {
         let peak = self.requests.slots() as u64;
         let mut audit = self.audit;
         audit.requests_left = self.requests.len() as u64;
@@ -365,8 +406,13 @@ impl<'p> World<'p> {
             audit.workers_held += u64::from(i.busy);
             audit.queued += i.queue.len() as u64;
         }
+        let data = self.data_results();
         let mut out = self.stats.finish(self.plan, replication, peak);
         out.audit = audit;
+        out.metrics.cache_hit_ratio = data.cache_hit_ratio;
+        out.metrics.cache_tiers = data.tiers;
+        out.metrics.shard_max_load_ratio = data.shard_max_load_ratio;
+        out.shards = data.shards;
         out
     }
 }

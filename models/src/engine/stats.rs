@@ -413,6 +413,33 @@ impl Stats {
         }
     }
 
+    /// Usage-priced costs (cache tier operations), USD.
+    pub(super) fn on_usage_usd(&mut self, now: Timestamp, usd: f64) {
+        if usd == 0.0 {
+            return;
+        }
+        self.egress_usd_all += usd;
+        if self.in_window(now) {
+            self.egress_usd += usd;
+        }
+    }
+
+    /// Capacity-priced costs of the data tier (shards, tier capacity), USD
+    /// per second from `now` on.
+    pub(super) fn on_data_cost_rate(&mut self, now: Timestamp, usd_per_s: f64) {
+        if usd_per_s != 0.0 {
+            self.cost_rate.add(now, usd_per_s);
+            self.cost_rate_all.add(now, usd_per_s);
+        }
+    }
+
+    /// Sets the cache hit ratio of the interval just closed.
+    pub(super) fn set_interval_cache_hit_ratio(&mut self, ratio: f64) {
+        if let Some(row) = self.rows.last_mut() {
+            row.cache_hit_ratio = ratio;
+        }
+    }
+
     pub(super) fn on_wasted_work(&mut self, now: Timestamp, work: Span) {
         if self.in_window(now) {
             self.wasted_ns += u128::from(work.as_nanos());
@@ -539,6 +566,7 @@ impl Stats {
                 replicas_mean: f.replicas_mean,
                 replicas_max: f.replicas_max.round() as u64,
                 cache_hit_ratio: 0.0,
+                cache_tiers: Vec::new(),
                 shard_max_load_ratio: 0.0,
                 breaker_open_s: f.breaker_open_s,
                 failovers: self.failovers,
@@ -552,6 +580,7 @@ impl Stats {
             },
             timeseries: self.rows,
             services,
+            shards: Vec::new(),
             peak_in_flight,
         }
     }

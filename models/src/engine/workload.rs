@@ -289,17 +289,25 @@ impl World<'_> {
             return Err(self.unstable());
         }
         let edge_region = self.routing.edge_region(origin, &mut self.rng.edge);
+        let (key, write) = self.data.draw();
         let request = Request {
             arrival: now,
             measured,
             failed_over: edge_region != origin,
             degraded: false,
             client_rtt: self.plan.network.rtt(origin, edge_region),
+            key,
+            write,
+            edge: edge_region.0,
+            flags: 0,
         };
         let req = self.requests.insert(request).map_err(|_| self.unstable())?;
         // The client reaches no edge in a dark region: a connect failure.
         if !self.faults.region_up(edge_region) {
             self.finish_request(req, Reply::connect_failure());
+            return Ok(());
+        }
+        if self.edge_cache_answers(req) {
             return Ok(());
         }
         if let Some(limiter) = &mut self.workload.limiter

@@ -21,6 +21,8 @@ pub struct CostPlan {
     pub inter_region_usd_per_byte: f64,
     /// USD per byte sent to clients.
     pub internet_usd_per_byte: f64,
+    /// Prices of the data tier.
+    pub data: super::data::DataCostPlan,
 }
 
 /// Checked `[slo]`.
@@ -63,6 +65,7 @@ pub(super) fn plan(
     scenario: &Scenario,
     network: &NetworkPlan,
     services: &[ServicePlan],
+    data: &super::data::DataPlan,
 ) -> Result<Option<CostPlan>, Invalid> {
     let Some(costs) = &scenario.costs else {
         if let Some(s) = services.iter().find(|s| s.instance_type.is_some()) {
@@ -145,10 +148,12 @@ pub(super) fn plan(
         instance_usd_per_s.push(multipliers.iter().map(|m| t.hourly * m / 3600.0).collect());
     }
     debug_assert!(services.iter().all(|s| valid_name(&s.name)));
+    let data = super::data::cost_plan(&costs.data, &multipliers, data)?;
     Ok(Some(CostPlan {
         instance_usd_per_s,
         inter_region_usd_per_byte,
         internet_usd_per_byte,
+        data,
     }))
 }
 

@@ -71,13 +71,22 @@ pub enum FaultPlan {
         /// Mean lifetime.
         mtbf: Span,
     },
+    /// Every copy of a cache tier is emptied.
+    CacheFlush {
+        /// The store.
+        store: super::data::StoreId,
+        /// The tier's index in the store's lookup order.
+        tier: u8,
+        /// When.
+        at: Timestamp,
+    },
 }
 
 impl FaultPlan {
     /// Whether the fault applies to `service` in `region`.
     pub fn targets(&self, service: ServiceId, region: RegionId) -> bool {
         match *self {
-            FaultPlan::RegionOutage { .. } => false,
+            FaultPlan::RegionOutage { .. } | FaultPlan::CacheFlush { .. } => false,
             FaultPlan::Latency {
                 service: s,
                 region: r,
@@ -237,6 +246,14 @@ pub(super) fn plan(
                     service,
                     region,
                     mtbf: *mtbf,
+                }
+            }
+            FaultConfig::CacheFlush { store, tier, at } => {
+                let (store, tier) = super::data::resolve_tier(scenario, &key, store, tier)?;
+                FaultPlan::CacheFlush {
+                    store,
+                    tier,
+                    at: window(*at, None)?.start,
                 }
             }
         };

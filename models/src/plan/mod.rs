@@ -10,6 +10,7 @@
 //! [`workload`], [`network`], [`service`], [`faults`], [`costs`].
 
 pub mod costs;
+pub mod data;
 pub mod faults;
 pub mod network;
 pub mod run;
@@ -26,6 +27,7 @@ use headroom_sim::dist::{Dist, DistError};
 use crate::scenario::{DistConfig, DistOrSpan, Scenario};
 
 pub use costs::{CostPlan, SloPlan};
+pub use data::{DataPlan, StoreId, StorePlan, TierPlan};
 pub use faults::{FaultPlan, Window};
 pub use network::{NetworkPlan, RegionPlan};
 pub use run::RunPlan;
@@ -147,6 +149,8 @@ pub struct Plan {
     pub services: Vec<ServicePlan>,
     /// The edge's rate limit, if any.
     pub edge_rate_limit: Option<RateLimitPolicy>,
+    /// Keys, datastores, cache tiers and the edge cache.
+    pub data: DataPlan,
     /// The checked `[policy]` tables.
     pub policies: Policies,
     /// Injected failures.
@@ -178,8 +182,9 @@ impl Plan {
                 )
             })?),
         };
+        let data = data::plan(scenario, &network, &services, base_dir)?;
         let faults = faults::plan(scenario, &network, &services, &run, base_dir)?;
-        let costs = costs::plan(scenario, &network, &services)?;
+        let costs = costs::plan(scenario, &network, &services, &data)?;
         let slo = costs::slo_plan(scenario)?;
         Ok(Plan {
             run,
@@ -187,6 +192,7 @@ impl Plan {
             network,
             services,
             edge_rate_limit,
+            data,
             policies,
             faults,
             costs,

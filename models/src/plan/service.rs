@@ -62,6 +62,9 @@ pub enum StepPlan {
     Call(CallTarget),
     /// Call these at once and wait for all.
     Parallel(Vec<CallTarget>),
+    /// Read or write the request's key in a datastore and wait
+    /// (`engine::data`).
+    Data(super::data::StoreId),
 }
 
 impl StepPlan {
@@ -70,6 +73,7 @@ impl StepPlan {
         match self {
             StepPlan::Call(t) => std::slice::from_ref(t),
             StepPlan::Parallel(ts) => ts,
+            StepPlan::Data(_) => &[],
         }
     }
 }
@@ -166,7 +170,15 @@ pub(super) fn plan(
     };
     let mut plans = Vec::with_capacity(configs.len());
     for s in configs {
-        plans.push(service(s, network, policies, base_dir, &id_of, configs)?);
+        plans.push(service(
+            s,
+            network,
+            policies,
+            base_dir,
+            &id_of,
+            configs,
+            &scenario.datastores,
+        )?);
     }
     check_acyclic(&plans)?;
     Ok(plans)
@@ -179,6 +191,7 @@ fn service(
     base_dir: &Path,
     id_of: &dyn Fn(&str) -> Option<ServiceId>,
     configs: &[ServiceConfig],
+    stores: &[crate::scenario::DatastoreConfig],
 ) -> Result<ServicePlan, Invalid> {
     let key = |k: &str| format!("services.{}.{k}", s.name);
     let regions = if s.regions.is_empty() {
@@ -213,7 +226,7 @@ fn service(
     let work = dist(&s.work, &key("work"), base_dir)?;
     let scaling = scaling(s, policies)?;
     let boot_time = dist_or_span(&s.boot_time, &key("boot_time"), base_dir)?;
-    let (steps, callees) = steps(s, id_of, configs)?;
+    let (steps, callees) = steps(s, id_of, configs, stores)?;
     let edges = callees
         .iter()
         .map(|c| policies.edge(&s.name, &configs[c.index()].name).clone())
@@ -314,6 +327,7 @@ fn steps(
     s: &ServiceConfig,
     id_of: &dyn Fn(&str) -> Option<ServiceId>,
     configs: &[ServiceConfig],
+    scenario_stores: &[crate::scenario::DatastoreConfig],
 ) -> Result<Steps, Invalid> {
     let mut callees: Vec<ServiceId> = Vec::new();
     let mut target = |name: &str, key: String| -> Result<CallTarget, Invalid> {
@@ -336,6 +350,29 @@ fn steps(
     let mut total = 0usize;
     for (i, step) in s.calls.iter().enumerate() {
         let key = format!("services.{}.calls.{i}", s.name);
+        if let Some(store) = &step.data {
+            if step.service.is_some() || step.parallel.is_some() {
+                return Err(Invalid::new(
+                    key,
+                    "a step",
+                    "exactly one of `service = \"x\"`, `parallel = [ ... ]` or `data = \"store\"`",
+                ));
+            }
+            let id = scenario_stores
+                .iter()
+                .position(|d| d.name == *store)
+                .ok_or_else(|| {
+                    super::unknown_name(
+                        &format!("{key}.data"),
+                        store,
+                        "[[datastores]]",
+                        scenario_stores.iter().map(|d| &d.name),
+                    )
+                })?;
+            plans.push(StepPlan::Data(super::data::StoreId(id as u16)));
+            total += 1;
+            continue;
+        }
         let plan = match (&step.service, &step.parallel) {
             (Some(name), None) => StepPlan::Call(target(name, format!("{key}.service"))?),
             (None, Some(branches)) => {
@@ -353,6 +390,7 @@ fn steps(
                         StepConfig {
                             service: Some(name),
                             parallel: None,
+                            data: None,
                         } => targets.push(target(name, format!("{bkey}.service"))?),
                         _ => {
                             return Err(Invalid::new(
@@ -369,7 +407,7 @@ fn steps(
                 return Err(Invalid::new(
                     key,
                     "a step",
-                    "exactly one of `service = \"x\"` or `parallel = [ { service = \"x\" }, ... ]`",
+                    "exactly one of `service = \"x\"`, `parallel = [ { service = \"x\" }, ... ]` or `data = \"store\"`",
                 ));
             }
         };

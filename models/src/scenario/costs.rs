@@ -22,6 +22,9 @@ pub struct CostsConfig {
     /// Data transfer prices.
     #[serde(default)]
     pub egress: EgressConfig,
+    /// `[costs.data]`: shard, replica and cache tier prices.
+    #[serde(default)]
+    pub data: super::data::DataCostsConfig,
 }
 
 /// One instance type.

@@ -69,6 +69,16 @@ pub enum FaultConfig {
         /// Mean time between failures of one instance (> 0).
         mtbf: Span,
     },
+    /// Every copy of a cache tier is emptied at `at` (the cold-start herd
+    /// on the store that follows is the point).
+    CacheFlush {
+        /// A `[[datastores]]` name.
+        store: String,
+        /// One of its `[[datastores.cache]]` tiers.
+        tier: String,
+        /// When.
+        at: Span,
+    },
 }
 
 fn default_error_status() -> u16 {

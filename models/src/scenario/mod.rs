@@ -12,6 +12,8 @@
 //! - [`service`]: the `services` array (instances, work, calls, scaling);
 //! - [`network`]: the `regions` array and the `network` table;
 //! - [`faults`]: the `faults` array;
+//! - [`data`]: `workload.keys`, the `datastores` array, `[edge] cache`,
+//!   `[costs.data]`;
 //! - [`costs`]: the `costs` and `slo` tables;
 //! - [`dist`]: distributions and queue capacities shared by the others.
 //!
@@ -19,6 +21,7 @@
 //! reads.
 
 pub mod costs;
+pub mod data;
 pub mod dist;
 pub mod faults;
 pub mod network;
@@ -31,6 +34,11 @@ use serde::{Deserialize, Serialize};
 use headroom_policy::PolicyConfig;
 
 pub use costs::{CostsConfig, EgressConfig, InstanceTypeConfig, SloConfig};
+pub use data::{
+    CacheTierConfig, CapacityConfig, DataCostsConfig, DataPoolConfig, DatastoreConfig,
+    EdgeCacheConfig, KeysConfig, ReadRouting, RoutingConfig, Scope, ShardConfig, SizeConfig,
+    SizeDistConfig, Storage,
+};
 pub use dist::{DistConfig, DistOrSpan, QueueCapacity};
 pub use faults::FaultConfig;
 pub use network::{NetworkConfig, RegionConfig};
@@ -58,6 +66,9 @@ pub struct Scenario {
     pub network: Option<NetworkConfig>,
     /// `[[services]]`: the services; the first is the default entry point.
     pub services: Vec<ServiceConfig>,
+    /// `[[datastores]]`: sharded, replicated stores and their cache tiers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datastores: Vec<DatastoreConfig>,
     /// `[edge]`: what the edge applies before the entry service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge: Option<EdgeConfig>,
@@ -91,4 +102,8 @@ pub struct EdgeConfig {
     /// requests end as `rejected` (HTTP 429).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<String>,
+    /// A cache at the edge: a cacheable read whose key was fetched within
+    /// `max_age` is answered there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<EdgeCacheConfig>,
 }

@@ -73,7 +73,7 @@ pub enum ConcurrencyModel {
     EventLoop,
 }
 
-/// One entry of `calls`: exactly one of `service`, `parallel`.
+/// One entry of `calls`: exactly one of `service`, `parallel`, `data`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StepConfig {
@@ -83,4 +83,8 @@ pub struct StepConfig {
     /// Call these (each `{ service = "x" }`) at once and wait for all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel: Option<Vec<StepConfig>>,
+    /// Read or write the request's key in this `[[datastores]]` entry and
+    /// wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }

@@ -37,6 +37,18 @@ pub struct WorkloadConfig {
     /// of weights. Default: the first service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<EntryConfig>,
+    /// Which key each request reads or writes (for `{ data = "store" }`
+    /// steps). Default: one key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<super::data::KeysConfig>,
+    /// Fraction of requests that read their key; the rest write it. Default
+    /// 1.0.
+    #[serde(default = "default_read_fraction")]
+    pub read_fraction: f64,
+}
+
+fn default_read_fraction() -> f64 {
+    1.0
 }
 
 fn default_request_size() -> Bytes {

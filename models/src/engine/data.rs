@@ -1,0 +1,973 @@
+//! The data tier: a `{ data = "store" }` step reads or writes the request's
+//! key through the store's cache tiers, a connection pool and a sharded,
+//! replicated store; plus the edge cache.
+//!
+//! One data operation ([`DataOp`], in a slab) goes through these stages:
+//!
+//! 1. **Lookup** (reads only), when the step starts: the tiers are looked
+//!    up in order in the copy the caller sees (its own for `scope =
+//!    "instance"`, its region's, or the global one); each tier looked up
+//!    adds its `latency`. A hit answers after the latencies so far; the
+//!    tiers before it are filled when the answer arrives. The lookups read
+//!    the caches' state at the step's start (tier latencies are far below
+//!    TTLs, so the difference is immaterial).
+//! 2. **Acquire**: with a `pool`, the caller instance's `policy::pool::Pool`
+//!    for the store gives a connection now, queues the operation (FIFO), or
+//!    rejects it; a connect takes `connect_time`; an acquire timeout or a
+//!    failed connect fails the operation (503).
+//! 3. **Shard**: writes go to the primary copy, reads to the copy the
+//!    routing picks for the caller's region; the shard is
+//!    `fmix64(key) mod shards`. The request travels half the round trip,
+//!    waits for one of the shard's workers (FIFO; a full queue sheds it)
+//!    and takes a read or write time.
+//! 4. **Back**: half the round trip later the caller has the answer: the
+//!    connection returns to the pool, a read fills the tiers it missed, a
+//!    write invalidates the key (in the writer's own instance tier and in
+//!    every shared copy; other instances' in-process copies keep it until
+//!    their TTL, as real in-process caches do), and the step is done.
+//!
+//! Stores do not fail on their own; a region outage makes new operations
+//! to that region fail after the connect timeout. Replication of writes to
+//! replicas is asynchronous and not modelled as load.
+
+use std::collections::VecDeque;
+
+use rand::RngExt;
+
+use headroom_cache::Cache;
+use headroom_policy::pool::{Acquire, ConnId, Pool, PoolAction};
+use headroom_sim::rng::{Stream, Streams};
+use headroom_sim::slab::{Id, Slab};
+use headroom_sim::stats::LatencyHistogram;
+use headroom_sim::zipf::Zipf;
+use headroom_sim::{Span, Timestamp};
+
+use super::mesh::{Reply, Request};
+use super::{Event, World};
+use crate::plan::data::{DataPlan, StorePlan};
+use crate::plan::{Plan, RegionId, StoreId};
+use crate::report::ShardRow;
+use crate::scenario::Scope;
+
+/// Request flag: a cache (edge or tier) was looked up for it.
+pub(super) const LOOKED_UP: u8 = 1;
+/// Request flag: some read of it went to a store.
+pub(super) const STORE_READ: u8 = 2;
+/// Request flag: answered by the edge cache.
+pub(super) const EDGE_HIT: u8 = 4;
+
+/// Nodes a tier copy preallocates (it grows on demand).
+const RESERVE_ITEMS: u64 = 1024;
+
+/// Where an operation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// A tier hit: answer when its latency has passed.
+    Answer,
+    /// Every tier missed (or a write): get a connection.
+    Acquire,
+    /// Waiting in the pool's queue.
+    Queued,
+    /// On the way to the shard.
+    Arrive,
+    /// At the shard (queued or working).
+    AtShard,
+    /// On the way back to the caller.
+    Back,
+}
+
+/// One read or write of a key.
+#[derive(Clone, Copy, Debug)]
+struct DataOp {
+    attempt: Id,
+    instance: Id,
+    key: u64,
+    store: u16,
+    copy: u8,
+    /// The tier that hit, or the number of tiers when none did.
+    tier_hit: u8,
+    write: bool,
+    measured: bool,
+    stage: Stage,
+    caller_region: RegionId,
+    shard: u32,
+    conn: Option<ConnId>,
+    arrived: Timestamp,
+    failure: Option<Reply>,
+}
+
+/// One shard of one copy: a multi-worker FIFO station.
+struct Shard {
+    busy: u32,
+    queue: VecDeque<Id>,
+    requests: u64,
+    errors: u64,
+    latency: LatencyHistogram,
+    /// Busy worker-nanoseconds inside the measured window.
+    busy_ns: f64,
+    last: Timestamp,
+}
+
+/// The copies of one tier.
+enum Copies {
+    /// One per caller instance, by slab index: (generation, cache).
+    Instance(Vec<Option<(u32, Cache)>>),
+    /// One per region (`scope = "region"`) or one (`"global"`), created on
+    /// first use.
+    Shared(Vec<Option<Cache>>),
+}
+
+/// A caller instance's pool for one store.
+struct PoolSlot {
+    /// The instance's slab generation (a reused slot gets a new pool).
+    epoch: u32,
+    pool: Pool,
+    armed: Option<Timestamp>,
+}
+
+/// Draws keys by popularity.
+enum Keys {
+    Uniform(u64),
+    Zipf(Zipf),
+}
+
+/// Per-tier counters over the measured window.
+#[derive(Clone, Copy, Default)]
+struct TierCount {
+    hits: u64,
+    misses: u64,
+}
+
+/// The data tier's state in a world.
+pub(super) struct DataState {
+    keys: Option<Keys>,
+    read_fraction: f64,
+    rng_keys: Stream,
+    rng_ops: Stream,
+    /// Per store: operation times.
+    rng_store: Vec<Stream>,
+    ops: Slab<DataOp>,
+    /// The id of the operation in each slab slot (pool waiter ids are slot
+    /// index and generation).
+    op_ids: Vec<Id>,
+    /// `[store][copy][shard]`, flattened from `shard_base[store]`.
+    shards: Vec<Shard>,
+    shard_base: Vec<usize>,
+    /// `[store][tier]`.
+    tiers: Vec<Vec<Copies>>,
+    tier_counts: Vec<Vec<TierCount>>,
+    /// `[instance slab index * stores + store]`.
+    pools: Vec<Option<PoolSlot>>,
+    /// Per edge region.
+    edge: Vec<Option<Cache>>,
+    warmup_end: Timestamp,
+    end: Timestamp,
+    looked: u64,
+    cache_answered: u64,
+    interval_looked: u64,
+    interval_answered: u64,
+}
+
+impl DataState {
+    pub(super) fn new(plan: &Plan, streams: &Streams) -> Self {
+        let data = &plan.data;
+        let regions = plan.network.regions.len();
+        let keys = data.uses_keys().then(|| match data.keys.zipf_s {
+            None => Keys::Uniform(data.keys.count),
+            Some(s) => match Zipf::new(data.keys.count, s) {
+                Ok(z) => Keys::Zipf(z),
+                Err(e) => unreachable!("checked Zipf parameters: {e}"),
+            },
+        });
+        let mut shard_base = Vec::with_capacity(data.stores.len());
+        let mut shards = Vec::new();
+        for s in &data.stores {
+            shard_base.push(shards.len());
+            for _ in 0..s.copies.len() * s.shards as usize {
+                shards.push(Shard {
+                    busy: 0,
+                    queue: VecDeque::new(),
+                    requests: 0,
+                    errors: 0,
+                    latency: LatencyHistogram::new(),
+                    busy_ns: 0.0,
+                    last: Timestamp::ZERO,
+                });
+            }
+        }
+        let tiers = data
+            .stores
+            .iter()
+            .map(|s| {
+                s.tiers
+                    .iter()
+                    .map(|t| match t.scope {
+                        Scope::Instance => Copies::Instance(Vec::new()),
+                        Scope::Region => Copies::Shared((0..regions).map(|_| None).collect()),
+                        Scope::Global => Copies::Shared(vec![None]),
+                    })
+                    .collect()
+            })
+            .collect();
+        DataState {
+            keys,
+            read_fraction: data.read_fraction,
+            rng_keys: streams.stream("workload/keys"),
+            rng_ops: streams.stream("workload/ops"),
+            rng_store: data
+                .stores
+                .iter()
+                .map(|s| streams.stream(&format!("datastores/{}/work", s.name)))
+                .collect(),
+            ops: Slab::with_capacity(256),
+            op_ids: Vec::new(),
+            shards,
+            shard_base,
+            tiers,
+            tier_counts: data
+                .stores
+                .iter()
+                .map(|s| vec![TierCount::default(); s.tiers.len()])
+                .collect(),
+            pools: Vec::new(),
+            edge: (0..regions).map(|_| None).collect(),
+            warmup_end: plan.run.warmup_end(),
+            end: plan.run.end(),
+            looked: 0,
+            cache_answered: 0,
+            interval_looked: 0,
+            interval_answered: 0,
+        }
+    }
+
+    /// Draws a request's key and whether it writes it (`(0, false)` when no
+    /// part of the scenario uses keys, without drawing).
+    pub(super) fn draw(&mut self) -> (u64, bool) {
+        let Some(keys) = &self.keys else {
+            return (0, false);
+        };
+        let key = match keys {
+            Keys::Uniform(n) => self.rng_keys.random_range(0..*n),
+            Keys::Zipf(z) => z.sample(&mut self.rng_keys) - 1,
+        };
+        let write = self.read_fraction < 1.0 && self.rng_ops.random::<f64>() >= self.read_fraction;
+        (key, write)
+    }
+
+    /// The live operation a pool waiter id names.
+    fn op_of(&self, waiter: u64) -> Option<Id> {
+        let id = *self.op_ids.get(waiter as u32 as usize)?;
+        (self::waiter(id) == waiter && self.ops.get(id).is_some()).then_some(id)
+    }
+
+    /// Operations in flight.
+    pub(super) fn in_flight(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// The end-to-end cache hit ratio of the interval since the last call,
+    /// and resets it (0 without lookups).
+    pub(super) fn take_interval_ratio(&mut self) -> f64 {
+        let r = ratio(self.interval_answered, self.interval_looked);
+        self.interval_looked = 0;
+        self.interval_answered = 0;
+        r
+    }
+
+    /// Adds busy time of `shard` up to `now`, clipped to the measured window.
+    fn advance(&mut self, shard: usize, now: Timestamp) {
+        let (w, e) = (self.warmup_end, self.end);
+        let s = &mut self.shards[shard];
+        let from = s.last.max(w);
+        let to = now.min(e);
+        if to > from {
+            s.busy_ns += f64::from(s.busy) * (to - from).as_nanos() as f64;
+        }
+        s.last = now;
+    }
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+fn cache_of<'c>(
+    copies: &'c mut Copies,
+    plan: &StorePlan,
+    tier: usize,
+    instance: Id,
+    region: RegionId,
+) -> &'c mut Cache {
+    let fresh = || match Cache::with_reserve(&plan.tiers[tier].spec, RESERVE_ITEMS) {
+        Ok(c) => c,
+        Err(e) => unreachable!("checked cache spec: {e}"),
+    };
+    match copies {
+        Copies::Instance(v) => {
+            let i = instance.index() as usize;
+            if v.len() <= i {
+                v.resize_with(i + 1, || None);
+            }
+            let slot = &mut v[i];
+            if slot
+                .as_ref()
+                .is_none_or(|(g, _)| *g != instance.generation())
+            {
+                *slot = Some((instance.generation(), fresh()));
+            }
+            match slot {
+                Some((_, c)) => c,
+                None => unreachable!("just filled"),
+            }
+        }
+        Copies::Shared(v) => {
+            let i = if v.len() == 1 { 0 } else { region.index() };
+            v[i].get_or_insert_with(fresh)
+        }
+    }
+}
+
+fn waiter(op: Id) -> u64 {
+    (u64::from(op.generation()) << 32) | u64::from(op.index())
+}
+
+impl World<'_> {
+    /// Starts a `{ data = store }` step of `attempt_id` (the attempt's
+    /// `pending` is already 1).
+    pub(super) fn begin_data(&mut self, attempt_id: Id, store: StoreId) {
+        let now = self.now;
+        let Some(a) = self.attempts.get(attempt_id) else {
+            return;
+        };
+        let (request, instance, region) = (a.request, a.instance, a.region);
+        let Some(r) = self.requests.get_mut(request) else {
+            return;
+        };
+        let (key, write, measured) = (r.key, r.write, r.measured);
+        let plan = &self.plan.data.stores[store.index()];
+        let mut tier_hit = plan.tiers.len();
+        let mut wait = Span::ZERO;
+        if !write {
+            let data = &mut self.data;
+            for (t, tier) in plan.tiers.iter().enumerate() {
+                wait += tier.latency;
+                let cache = cache_of(&mut data.tiers[store.index()][t], plan, t, instance, region);
+                let hit = cache.get(now.as_nanos(), key);
+                if measured {
+                    let c = &mut data.tier_counts[store.index()][t];
+                    c.hits += u64::from(hit);
+                    c.misses += u64::from(!hit);
+                }
+                if let Some(costs) = &self.plan.costs {
+                    self.stats
+                        .on_usage_usd(now, costs.data.lookup_usd[store.index()][t]);
+                }
+                if hit {
+                    tier_hit = t;
+                    break;
+                }
+            }
+            if !plan.tiers.is_empty() {
+                r.flags |= LOOKED_UP;
+            }
+            if tier_hit == plan.tiers.len() {
+                r.flags |= STORE_READ;
+            }
+        }
+        let op = DataOp {
+            attempt: attempt_id,
+            instance,
+            key,
+            store: store.0,
+            copy: 0,
+            tier_hit: tier_hit as u8,
+            write,
+            measured,
+            stage: if tier_hit < plan.tiers.len() {
+                Stage::Answer
+            } else {
+                Stage::Acquire
+            },
+            caller_region: region,
+            shard: plan.shard_of(key),
+            conn: None,
+            arrived: now,
+            failure: None,
+        };
+        let Ok(id) = self.data.ops.insert(op) else {
+            debug_assert!(false, "data op slab full");
+            return;
+        };
+        let slot = id.index() as usize;
+        if self.data.op_ids.len() <= slot {
+            self.data.op_ids.resize(slot + 1, id);
+        }
+        self.data.op_ids[slot] = id;
+        if wait.is_zero() && op.stage == Stage::Acquire {
+            self.acquire(id);
+        } else {
+            self.events.push(now + wait, Event::Data { op: id });
+        }
+    }
+
+    /// An operation's next stage is due.
+    pub(super) fn on_data(&mut self, id: Id) {
+        let Some(op) = self.data.ops.get(id) else {
+            return;
+        };
+        match op.stage {
+            Stage::Answer | Stage::Back => self.finish_op(id),
+            Stage::Acquire => self.acquire(id),
+            Stage::Arrive => self.arrive_at_shard(id),
+            Stage::AtShard => self.shard_done(id),
+            Stage::Queued => {}
+        }
+    }
+
+    /// Gets a connection for `id` (or goes straight on without a pool).
+    fn acquire(&mut self, id: Id) {
+        let now = self.now;
+        let Some(op) = self.data.ops.get_mut(id) else {
+            return;
+        };
+        let store = usize::from(op.store);
+        let instance = op.instance;
+        if self.plan.data.stores[store].pool.is_none() {
+            self.send(id);
+            return;
+        }
+        op.stage = Stage::Queued;
+        let slot = self.pool_slot(instance, store);
+        let Some(p) = self.data.pools[slot].as_mut() else {
+            return;
+        };
+        match p.pool.acquire(now, waiter(id)) {
+            Acquire::Acquired(conn) => {
+                if let Some(op) = self.data.ops.get_mut(id) {
+                    op.conn = Some(conn);
+                }
+                self.send(id);
+            }
+            Acquire::Queued { .. } => {}
+            Acquire::Rejected(_) => self.fail_op(id, Reply::error(503)),
+        }
+        self.drain_pool(slot);
+    }
+
+    /// The pool slot of `instance` for `store`, created (with its `min`
+    /// connects) on first use by this instance.
+    fn pool_slot(&mut self, instance: Id, store: usize) -> usize {
+        let stores = self.plan.data.stores.len();
+        let slot = instance.index() as usize * stores + store;
+        let pools = &mut self.data.pools;
+        if pools.len() <= slot {
+            pools.resize_with(slot + 1, || None);
+        }
+        if pools[slot]
+            .as_ref()
+            .is_none_or(|p| p.epoch != instance.generation())
+        {
+            if let Some(old) = pools[slot].take() {
+                // The pool of a crashed instance whose slab slot is reused:
+                // operations still waiting in it fail (its timers die with
+                // it). Rare (once per replaced caller), so a scan is fine.
+                let waiting: Vec<Id> = self
+                    .data
+                    .ops
+                    .iter()
+                    .filter(|(_, op)| {
+                        op.stage == Stage::Queued
+                            && op.instance.index() == instance.index()
+                            && op.instance.generation() == old.epoch
+                            && usize::from(op.store) == store
+                    })
+                    .map(|(id, _)| id)
+                    .collect();
+                for id in waiting {
+                    self.fail_op(id, Reply::error(503));
+                }
+            }
+            let pools = &mut self.data.pools;
+            let Some(plan) = &self.plan.data.stores[store].pool else {
+                unreachable!("pool_slot is only called for stores with a pool")
+            };
+            pools[slot] = Some(PoolSlot {
+                epoch: instance.generation(),
+                pool: Pool::new(&plan.policy, self.now),
+                armed: None,
+            });
+            self.drain_pool(slot);
+        }
+        slot
+    }
+
+    /// Performs the pool's actions and re-arms its timer.
+    fn drain_pool(&mut self, slot: usize) {
+        let now = self.now;
+        let stores = self.plan.data.stores.len();
+        let store = slot % stores;
+        let connect = self.plan.data.stores[store]
+            .pool
+            .map_or(Span::ZERO, |p| p.connect_time);
+        let idle = self.is_idle();
+        loop {
+            let Some(p) = self.data.pools[slot].as_mut() else {
+                return;
+            };
+            let epoch = p.epoch;
+            let Some(action) = p.pool.poll_action() else {
+                if idle {
+                    return;
+                }
+                if let Some(at) = p.pool.poll_timeout().map(|at| at.max(now))
+                    && p.armed.is_none_or(|armed| armed > at || armed < now)
+                {
+                    p.armed = Some(at);
+                    self.events.push(
+                        at,
+                        Event::PoolTimer {
+                            slot: slot as u32,
+                            epoch,
+                        },
+                    );
+                }
+                return;
+            };
+            match action {
+                PoolAction::Connect(conn) => {
+                    let raw = conn.to_u64();
+                    self.events.push(
+                        now + connect,
+                        Event::PoolConnected {
+                            slot: slot as u32,
+                            epoch,
+                            conn_index: raw as u32,
+                            conn_generation: (raw >> 32) as u32,
+                        },
+                    );
+                }
+                PoolAction::Close(_) => {}
+                PoolAction::Expired { waiter } | PoolAction::Failed { waiter } => {
+                    if let Some(id) = self.data.op_of(waiter) {
+                        self.fail_op(id, Reply::error(503));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A pool's timer fired.
+    pub(super) fn on_pool_timer(&mut self, slot: u32, epoch: u32) {
+        let now = self.now;
+        let slot = slot as usize;
+        let Some(p) = self.data.pools.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if p.epoch != epoch || p.armed != Some(now) {
+            return;
+        }
+        p.armed = None;
+        p.pool.handle_timeout(now);
+        self.drain_pool(slot);
+    }
+
+    /// A connect finished: the connection goes to the oldest waiter.
+    pub(super) fn on_pool_connected(&mut self, slot: u32, epoch: u32, conn: ConnId) {
+        let now = self.now;
+        let slot = slot as usize;
+        let Some(p) = self.data.pools.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if p.epoch != epoch {
+            return;
+        }
+        if let Ok(Some(handoff)) = p.pool.handle_connected(now, conn) {
+            self.handoff(handoff.waiter, handoff.conn);
+        }
+        self.drain_pool(slot);
+    }
+
+    /// A waiting operation got connection `conn`: send it.
+    fn handoff(&mut self, waiter: u64, conn: ConnId) {
+        let id = self.data.op_of(waiter);
+        if let Some(id) = id
+            && let Some(op) = self.data.ops.get_mut(id)
+            && op.stage == Stage::Queued
+        {
+            op.conn = Some(conn);
+            self.send(id);
+        }
+    }
+
+    /// Sends `id` to its shard: half the round trip to the copy's region.
+    fn send(&mut self, id: Id) {
+        let now = self.now;
+        let Some(op) = self.data.ops.get_mut(id) else {
+            return;
+        };
+        let store = &self.plan.data.stores[usize::from(op.store)];
+        op.copy = if op.write {
+            0
+        } else {
+            store.read_copy[op.caller_region.index()]
+        };
+        let region = store.copies[usize::from(op.copy)];
+        if !self.faults.region_up(region) {
+            op.stage = Stage::Back;
+            op.failure = Some(Reply::connect_failure());
+            let at = now + self.plan.network.connect_timeout;
+            self.events.push(at, Event::Data { op: id });
+            return;
+        }
+        op.stage = Stage::Arrive;
+        if op.write && region != op.caller_region {
+            let bytes = store.object_size.of_key(op.key);
+            self.stats.on_inter_region_bytes(now, bytes);
+        }
+        let delay = self.plan.network.one_way(op.caller_region, region);
+        if delay.is_zero() {
+            self.arrive_at_shard(id);
+        } else {
+            self.events.push(now + delay, Event::Data { op: id });
+        }
+    }
+
+    fn shard_index(&self, op: &DataOp) -> usize {
+        let store = &self.plan.data.stores[usize::from(op.store)];
+        self.data.shard_base[usize::from(op.store)]
+            + usize::from(op.copy) * store.shards as usize
+            + op.shard as usize
+    }
+
+    /// The operation reaches its shard: work, wait, or be shed.
+    fn arrive_at_shard(&mut self, id: Id) {
+        let now = self.now;
+        let Some(op) = self.data.ops.get(id).copied() else {
+            return;
+        };
+        let store = &self.plan.data.stores[usize::from(op.store)];
+        let index = self.shard_index(&op);
+        if let Some(o) = self.data.ops.get_mut(id) {
+            o.stage = Stage::AtShard;
+            o.arrived = now;
+        }
+        let in_window = op.measured;
+        self.data.shards[index].requests += u64::from(in_window);
+        let shard = &self.data.shards[index];
+        if shard.busy < store.workers {
+            self.data.advance(index, now);
+            self.data.shards[index].busy += 1;
+            self.start_shard_work(id, op.store, op.write);
+        } else if store.queue.is_none_or(|q| (shard.queue.len() as u64) < q) {
+            self.data.shards[index].queue.push_back(id);
+        } else {
+            self.data.shards[index].errors += u64::from(in_window);
+            self.back_with(id, Some(Reply::shed()));
+        }
+    }
+
+    fn start_shard_work(&mut self, id: Id, store: u16, write: bool) {
+        let plan = &self.plan.data.stores[usize::from(store)];
+        let rng = &mut self.data.rng_store[usize::from(store)];
+        let work = if write {
+            plan.write.sample(rng)
+        } else {
+            plan.read.sample(rng)
+        };
+        self.events.push(self.now + work, Event::Data { op: id });
+    }
+
+    /// The shard finished `id`: its worker takes the next queued operation,
+    /// and the answer travels back.
+    fn shard_done(&mut self, id: Id) {
+        let now = self.now;
+        let Some(op) = self.data.ops.get(id).copied() else {
+            return;
+        };
+        let index = self.shard_index(&op);
+        if op.measured {
+            self.data.shards[index]
+                .latency
+                .record((now - op.arrived).as_nanos());
+        }
+        match self.data.shards[index].queue.pop_front() {
+            Some(next) => {
+                let w = self.data.ops.get(next).map(|o| (o.store, o.write));
+                if let Some((store, write)) = w {
+                    self.start_shard_work(next, store, write);
+                }
+            }
+            None => {
+                self.data.advance(index, now);
+                self.data.shards[index].busy -= 1;
+            }
+        }
+        self.back_with(id, None);
+    }
+
+    /// The answer (or `failure`) travels back to the caller.
+    fn back_with(&mut self, id: Id, failure: Option<Reply>) {
+        let now = self.now;
+        let Some(op) = self.data.ops.get_mut(id) else {
+            return;
+        };
+        op.stage = Stage::Back;
+        op.failure = failure;
+        let store = &self.plan.data.stores[usize::from(op.store)];
+        let region = store.copies[usize::from(op.copy)];
+        if !op.write && failure.is_none() && region != op.caller_region {
+            let bytes = store.object_size.of_key(op.key);
+            self.stats.on_inter_region_bytes(now, bytes);
+        }
+        let delay = self.plan.network.one_way(region, op.caller_region);
+        self.events.push(now + delay, Event::Data { op: id });
+    }
+
+    /// Fails `id` before it reached a shard (pool rejection, acquire
+    /// timeout, connect failure): the caller learns it at once.
+    fn fail_op(&mut self, id: Id, reply: Reply) {
+        let Some(op) = self.data.ops.get_mut(id) else {
+            return;
+        };
+        op.stage = Stage::Back;
+        op.failure = Some(reply);
+        self.events.push(self.now, Event::Data { op: id });
+    }
+
+    /// The caller has the answer: return the connection, fill or
+    /// invalidate the tiers, and end the step.
+    fn finish_op(&mut self, id: Id) {
+        let now = self.now;
+        let Some(op) = self.data.ops.remove(id) else {
+            return;
+        };
+        let store = &self.plan.data.stores[usize::from(op.store)];
+        if let Some(conn) = op.conn {
+            let slot = self.pool_slot_of(op.instance, usize::from(op.store));
+            if let Some(slot) = slot
+                && let Some(p) = self.data.pools[slot].as_mut()
+            {
+                if let Ok(Some(h)) = p.pool.release(now, conn) {
+                    self.handoff(h.waiter, h.conn);
+                }
+                self.drain_pool(slot);
+            }
+        }
+        let reply = match op.failure {
+            Some(f) => f,
+            None => {
+                self.update_tiers(&op, store);
+                Reply::ok(false)
+            }
+        };
+        self.on_child_done(op.attempt, reply);
+    }
+
+    fn pool_slot_of(&self, instance: Id, store: usize) -> Option<usize> {
+        let slot = instance.index() as usize * self.plan.data.stores.len() + store;
+        self.data
+            .pools
+            .get(slot)
+            .and_then(Option::as_ref)
+            .is_some_and(|p| p.epoch == instance.generation())
+            .then_some(slot)
+    }
+
+    /// A read fills the tiers before the one that answered; a write
+    /// invalidates the key.
+    fn update_tiers(&mut self, op: &DataOp, store: &StorePlan) {
+        let now = self.now;
+        let s = usize::from(op.store);
+        let size = store.object_size.of_key(op.key);
+        let costs = self.plan.costs.as_ref().map(|c| &c.data.write_usd[s]);
+        // A caller instance that crashed meanwhile has no in-process copy to
+        // update (its slab slot may already hold its replacement).
+        let caller_alive = self.instances.get(op.instance).is_some();
+        if op.write {
+            for (t, copies) in self.data.tiers[s].iter_mut().enumerate() {
+                match copies {
+                    Copies::Instance(_) if caller_alive => {
+                        cache_of(copies, store, t, op.instance, op.caller_region).remove(op.key);
+                    }
+                    Copies::Instance(_) => {}
+                    Copies::Shared(v) => {
+                        for c in v.iter_mut().flatten() {
+                            c.remove(op.key);
+                        }
+                    }
+                }
+                if let Some(c) = costs {
+                    self.stats.on_usage_usd(now, c[t]);
+                }
+            }
+        } else {
+            for t in 0..usize::from(op.tier_hit) {
+                if !caller_alive && store.tiers[t].scope == Scope::Instance {
+                    continue;
+                }
+                cache_of(
+                    &mut self.data.tiers[s][t],
+                    store,
+                    t,
+                    op.instance,
+                    op.caller_region,
+                )
+                .insert(now.as_nanos(), op.key, size);
+                if let Some(c) = costs {
+                    self.stats.on_usage_usd(now, c[t]);
+                }
+            }
+        }
+    }
+
+    /// Schedules the cache-flush faults.
+    pub(super) fn schedule_data_faults(&mut self) {
+        for f in &self.plan.faults {
+            if let crate::plan::FaultPlan::CacheFlush { store, tier, at } = f {
+                self.events.push(
+                    *at,
+                    Event::CacheFlush {
+                        store: store.0,
+                        tier: *tier,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Empties every copy of a tier.
+    pub(super) fn on_cache_flush(&mut self, store: u16, tier: u8) {
+        match &mut self.data.tiers[usize::from(store)][usize::from(tier)] {
+            Copies::Instance(v) => v.iter_mut().flatten().for_each(|(_, c)| c.clear()),
+            Copies::Shared(v) => v.iter_mut().flatten().for_each(Cache::clear),
+        }
+    }
+
+    /// The edge cache answers a cacheable read fetched within `max_age`.
+    /// Returns whether it did (the request then ended).
+    pub(super) fn edge_cache_answers(&mut self, req: Id) -> bool {
+        let Some(edge) = &self.plan.data.edge_cache else {
+            return false;
+        };
+        let Some(r) = self.requests.get_mut(req) else {
+            return false;
+        };
+        if r.write || !edge.cacheable(r.key) {
+            return false;
+        }
+        r.flags |= LOOKED_UP;
+        let cache = self.data.edge[usize::from(r.edge)].get_or_insert_with(|| edge_cache(edge));
+        if cache.get(self.now.as_nanos(), r.key) {
+            r.flags |= EDGE_HIT;
+            self.finish_request(req, Reply::ok(false));
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A request ended: count it for the cache hit ratio and let the edge
+    /// keep a fetched cacheable read.
+    pub(super) fn on_request_data_end(&mut self, r: &Request, reply: Reply) {
+        let ok = reply.cause == super::mesh::Cause::Ok;
+        if r.flags & LOOKED_UP != 0 {
+            let answered = ok && r.flags & STORE_READ == 0;
+            if r.measured {
+                self.data.looked += 1;
+                self.data.cache_answered += u64::from(answered);
+            }
+            if self.now < self.data.end {
+                self.data.interval_looked += 1;
+                self.data.interval_answered += u64::from(answered);
+            }
+        }
+        if let Some(edge) = &self.plan.data.edge_cache
+            && ok
+            && r.flags & EDGE_HIT == 0
+            && !r.write
+            && edge.cacheable(r.key)
+        {
+            let cache = self.data.edge[usize::from(r.edge)].get_or_insert_with(|| edge_cache(edge));
+            cache.insert(self.now.as_nanos(), r.key, 1);
+        }
+    }
+
+    /// The data tier's results: the end-to-end and per-tier hit ratios,
+    /// the busiest shard's load over the mean's, and one row per shard.
+    pub(super) fn data_results(&mut self) -> DataResults {
+        let plan: &DataPlan = &self.plan.data;
+        let measured_ns = self.plan.run.measured().as_nanos() as f64;
+        let end = self.data.end;
+        let mut tiers = Vec::new();
+        let mut rows = Vec::new();
+        let mut max_ratio: f64 = 0.0;
+        for (s, store) in plan.stores.iter().enumerate() {
+            for (t, tier) in store.tiers.iter().enumerate() {
+                let c = self.data.tier_counts[s][t];
+                tiers.push((
+                    format!("cache_{}_{}_hit_ratio", store.name, tier.name),
+                    ratio(c.hits, c.hits + c.misses),
+                ));
+            }
+            let n = store.shards as usize;
+            let mut per_shard = vec![0u64; n];
+            for (c, &region) in store.copies.iter().enumerate() {
+                for (k, load) in per_shard.iter_mut().enumerate() {
+                    let index = self.data.shard_base[s] + c * n + k;
+                    self.data.advance(index, end);
+                    let sh = &self.data.shards[index];
+                    *load += sh.requests;
+                    rows.push(ShardRow {
+                        store: store.name.clone(),
+                        region: self.plan.network.name(region).to_owned(),
+                        shard: k as u32,
+                        requests: sh.requests,
+                        errors: sh.errors,
+                        latency: sh.latency.clone(),
+                        utilization: if measured_ns > 0.0 {
+                            sh.busy_ns / (measured_ns * f64::from(store.workers))
+                        } else {
+                            f64::NAN
+                        },
+                    });
+                }
+            }
+            let total: u64 = per_shard.iter().sum();
+            if total > 0 {
+                let mean = total as f64 / n as f64;
+                let max = per_shard.iter().copied().max().unwrap_or(0) as f64;
+                max_ratio = max_ratio.max(max / mean);
+            }
+        }
+        DataResults {
+            cache_hit_ratio: ratio(self.data.cache_answered, self.data.looked),
+            tiers,
+            shard_max_load_ratio: max_ratio,
+            shards: rows,
+        }
+    }
+}
+
+/// What [`World::data_results`] returns.
+pub(super) struct DataResults {
+    pub cache_hit_ratio: f64,
+    pub tiers: Vec<(String, f64)>,
+    pub shard_max_load_ratio: f64,
+    pub shards: Vec<ShardRow>,
+}
+
+fn edge_cache(edge: &crate::plan::data::EdgeCachePlan) -> Cache {
+    let spec = headroom_cache::CacheSpec::new(
+        headroom_cache::Eviction::TtlOnly,
+        headroom_cache::Capacity::Items(edge.capacity),
+    )
+    .with_ttl_ns(edge.max_age.as_nanos());
+    match Cache::with_reserve(&spec, RESERVE_ITEMS) {
+        Ok(c) => c,
+        Err(e) => unreachable!("checked edge cache: {e}"),
+    }
+}

@@ -1,0 +1,263 @@
+//! End-to-end tests of the data tier through the `headroom` binary: the
+//! outputs (`shards.csv`, the per-tier columns), determinism across thread
+//! counts, and bad input (exit 2, one message naming the file, the key and
+//! the fix, nothing written).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn headroom(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the headroom binary runs")
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("data_{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const SCENARIO: &str = r#"
+[run]
+duration = "20s"
+warmup = "2s"
+replications = 2
+seed = 11
+
+[workload]
+arrivals = { process = "poisson", rate = 500.0 }
+keys = { count = 10000, popularity = "zipf", s = 1.0 }
+read_fraction = 0.9
+
+[[regions]]
+name = "us-east"
+[[regions]]
+name = "eu-west"
+
+[network]
+rtt = { us-east = { eu-west = "80ms" } }
+
+[[services]]
+name = "api"
+instance = { workers = 32 }
+work = { distribution = "exponential", mean = "1ms" }
+calls = [ { data = "users" } ]
+replicas = 2
+
+[[datastores]]
+name = "users"
+shards = 8
+shard = { workers = 4, read = { distribution = "exponential", mean = "2ms" } }
+primary = "us-east"
+replicas = ["eu-west"]
+routing = { reads = "nearest-replica" }
+pool = { min = 2, max = 16, idle_timeout = "30s", acquire_timeout = "10s", connect_time = "2ms" }
+
+[[datastores.cache]]
+tier = "l1"
+scope = "instance"
+capacity = 500
+eviction = "lru"
+ttl = "60s"
+
+[[datastores.cache]]
+tier = "hot"
+storage = "kv"
+capacity = "4MB"
+eviction = "s3-fifo"
+latency = "1ms"
+
+[[faults]]
+type = "cache-flush"
+store = "users"
+tier = "hot"
+at = "10s"
+"#;
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
+    let dir = tempdir("outputs");
+    let scenario = dir.join("s.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let mut files = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.join(format!("out{threads}"));
+        let o = headroom(&[
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--threads",
+            threads,
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+        files.push((read("runs.csv"), read("shards.csv"), read("timeseries.csv")));
+    }
+    assert_eq!(files[0], files[1], "byte-identical at 1 and 2 threads");
+    let (runs, shards, _) = &files[0];
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    let at = |c: &str| header.iter().position(|h| *h == c).unwrap();
+    assert_eq!(at("cache_users_l1_hit_ratio"), at("cache_hit_ratio") + 1);
+    assert_eq!(at("cache_users_hot_hit_ratio"), at("cache_hit_ratio") + 2);
+    assert_eq!(at("shard_max_load_ratio"), at("cache_hit_ratio") + 3);
+    let row: Vec<f64> = runs
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let hit = row[at("cache_hit_ratio")];
+    assert!(hit > 0.3 && hit < 1.0, "{hit}");
+    assert!(row[at("shard_max_load_ratio")] > 1.0);
+    let mut lines = shards.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "point,replication,store,region,shard,requests,errors,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,utilization"
+    );
+    // 2 replications x 2 copies x 8 shards.
+    assert_eq!(lines.count(), 32);
+}
+
+/// Expects exit code 2, one error line naming every `needle`, nothing
+/// written.
+fn expect_input_error(name: &str, text: &str, needles: &[&str]) {
+    let dir = tempdir(name);
+    let scenario = dir.join("bad.toml");
+    std::fs::write(&scenario, text).unwrap();
+    let out = dir.join("out");
+    let o = headroom(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+    assert_eq!(err.lines().count(), 1, "{name}: one message: {err}");
+    assert!(err.contains("bad.toml:"), "{name}: names the file: {err}");
+    for needle in needles {
+        assert!(
+            err.contains(needle),
+            "{name}: {err:?} should mention {needle:?}"
+        );
+    }
+    assert!(!out.exists(), "{name}: nothing is written");
+}
+
+fn with(from: &str, to: &str) -> String {
+    assert!(SCENARIO.contains(from), "{from}");
+    SCENARIO.replacen(from, to, 1)
+}
+
+#[test]
+fn unknown_store_in_a_data_step() {
+    expect_input_error(
+        "unknown_store",
+        &with(r#"{ data = "users" }"#, r#"{ data = "orders" }"#),
+        &[
+            "`services.api.calls.0.data` = \"orders\"",
+            "[[datastores]]",
+            "\"users\"",
+        ],
+    );
+}
+
+#[test]
+fn zero_capacity_tier() {
+    expect_input_error(
+        "zero_capacity",
+        &with("capacity = 500", "capacity = 0"),
+        &[
+            "`datastores.users.cache.l1.capacity` = 0",
+            "at least 1 item or 1 byte",
+            "remove the tier",
+        ],
+    );
+}
+
+#[test]
+fn unknown_eviction() {
+    expect_input_error(
+        "unknown_eviction",
+        &with(r#"eviction = "s3-fifo""#, r#"eviction = "arc""#),
+        &[
+            "`datastores.users.cache.hot.eviction` = \"arc\"",
+            "\"lru\", \"fifo\", \"lfu\", \"s3-fifo\", \"ttl-only\"",
+        ],
+    );
+}
+
+#[test]
+fn zipf_exponent_not_positive() {
+    expect_input_error(
+        "zipf_s",
+        &with("s = 1.0 }", "s = 0.0 }"),
+        &["`workload.keys.s` = 0", "Zipf exponent > 0"],
+    );
+    expect_input_error(
+        "zipf_s_negative",
+        &with("s = 1.0 }", "s = -1.5 }"),
+        &["`workload.keys.s` = -1.5", "Zipf exponent > 0"],
+    );
+}
+
+#[test]
+fn too_many_shards() {
+    expect_input_error(
+        "shards",
+        &with("shards = 8", "shards = 100000"),
+        &["`datastores.users.shards` = 100000", "from 1 to 4096"],
+    );
+}
+
+#[test]
+fn replica_in_an_undeclared_region() {
+    expect_input_error(
+        "replica_region",
+        &with(r#"replicas = ["eu-west"]"#, r#"replicas = ["ap-south"]"#),
+        &[
+            "`datastores.users.replicas.0` = \"ap-south\"",
+            "[[regions]]",
+            "\"us-east\", \"eu-west\"",
+        ],
+    );
+}
+
+#[test]
+fn flush_of_an_unknown_tier() {
+    expect_input_error(
+        "flush_tier",
+        &with(
+            r#"tier = "hot"
+at"#,
+            r#"tier = "warm"
+at"#,
+        ),
+        &["`faults.0.tier` = \"warm\"", "\"l1\", \"hot\""],
+    );
+}
+
+#[test]
+fn ttl_only_without_ttl_and_bad_pool() {
+    expect_input_error(
+        "ttl_only",
+        &with(r#"eviction = "s3-fifo""#, r#"eviction = "ttl-only""#),
+        &["`datastores.users.cache.hot.ttl` = missing", "ttl-only"],
+    );
+    expect_input_error(
+        "pool_min",
+        &with("min = 2, max = 16", "min = 20, max = 16"),
+        &["`datastores.users.pool.min` = 20"],
+    );
+}
