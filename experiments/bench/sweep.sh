@@ -17,6 +17,7 @@
 #
 #   experiments/bench/sweep.sh            # REPEAT=5
 #   REPEAT=9 experiments/bench/sweep.sh
+#   HEADROOM_BIN=target/release/headroom experiments/bench/sweep.sh   # no build
 #
 # Wall times include process start-up; nothing here is a test, no threshold
 # fails it except a merge that differs from the unsharded sweep.
@@ -24,11 +25,13 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 REPEAT="${REPEAT:-5}"
-BIN=target/release/headroom
+# HEADROOM_BIN=path skips the build (a build of this worktree relinks the
+# binary whenever git's HEAD moves, since build.rs records the commit).
+BIN="${HEADROOM_BIN:-target/release/headroom}"
 FIXED=experiments/bench/sweep-fixed.toml
 TINY=experiments/bench/sweep-tiny.toml
 
-cargo build --release --locked -q -p headroom
+[ -n "${HEADROOM_BIN:-}" ] || cargo build --release --locked -q -p headroom
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
