@@ -12,8 +12,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 out="${1:-out/worked-example}"
-bin=target/release/headroom
-cargo build --release --locked -q -p headroom
+# HEADROOM_BIN=path skips the build (build.rs relinks whenever HEAD moves).
+bin="${HEADROOM_BIN:-target/release/headroom}"
+[ -n "${HEADROOM_BIN:-}" ] || cargo build --release --locked -q -p headroom
 
 mkdir -p "$out"
 scenario="$out/seed-sweep.toml"
