@@ -48,16 +48,18 @@ fn seed_sweep_recommendation_holds_its_slo_with_fresh_seeds() {
     let dir = tempdir("planner_seed");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let seed = std::fs::read_to_string(root.join("experiments/seed.toml")).unwrap();
-    // The seed scenario with prices, objectives and a sweep over three of
-    // its values. Offered load is 25 busy workers (5000/s x 5 ms): 4 x 6
-    // workers cannot carry it, bigger configurations can at a price.
+    // The seed scenario with a sweep over three of its values. The API tier
+    // alone is the planner's question here: one region, no data-tier step,
+    // nothing answered by the edge cache, and the autoscaler held at its
+    // minimum (a target no instance reaches), so `min_replicas` is the fleet
+    // size. Offered load is 10 busy cores (5000/s x 2 ms): 3-4 instances of
+    // 2 cores cannot carry it, 4 cores each can, at a price. Prices and
+    // objectives are set on the command line, as a planner would.
     let text = format!(
         "{seed}\n\
-         [costs.instance_types.\"c5.large\"]\nvcpu = 2.0\nmemory = \"4GiB\"\nhourly = 0.085\n\n\
-         [slo]\np99 = \"30ms\"\navailability = 0.999\n\n\
          [sweep]\nreplications = 3\n[sweep.params]\n\
-         \"services.api.replicas\" = [4, 5]\n\
-         \"services.api.instance.workers\" = [6, 8]\n\
+         \"policy.autoscaler.api.min_replicas\" = [3, 4]\n\
+         \"services.api.instance.workers\" = [2, 4]\n\
          \"services.api.instance.queue\" = [50, 200]\n"
     );
     let scenario = dir.join("seed-sweep.toml");
@@ -75,9 +77,9 @@ fn seed_sweep_recommendation_holds_its_slo_with_fresh_seeds() {
         "--set",
         "run.warmup=30s",
         "--set",
-        "services.api.instance.type=\"c5.large\"",
-        // The API tier alone, as the planner's question is about it: one
-        // region, no data-tier step, nothing answered by the edge cache.
+        "slo={ p99 = \"30ms\", availability = 0.999 }",
+        "--set",
+        "policy.autoscaler.api.target_rps=1000000.0",
         "--set",
         "services.api.regions=[\"us-east\"]",
         "--set",
