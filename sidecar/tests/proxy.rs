@@ -679,8 +679,24 @@ async fn body_and_connection_limits() {
     let sc = Sidecar::start(&config).await;
     // Raw connections only: the test client's keep-alive pool would hold
     // connections of its own.
-    let a = TcpStream::connect(sc.listen).await.unwrap();
-    let b = TcpStream::connect(sc.listen).await.unwrap();
+    // Each of the first two connections is answered once (keep-alive), so
+    // a worker has accepted it and holds its permit before the third
+    // arrives: with one listener per worker, a connection still waiting in
+    // another worker's backlog holds nothing yet.
+    let mut a = TcpStream::connect(sc.listen).await.unwrap();
+    let mut b = TcpStream::connect(sc.listen).await.unwrap();
+    for conn in [&mut a, &mut b] {
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(b"api") {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "kept-alive connection answered");
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
     let out = raw(sc.listen, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(out, "", "a third connection is closed without an answer");
     drop((a, b));
@@ -713,7 +729,8 @@ async fn body_and_connection_limits() {
             .await
             .starts_with("HTTP/1.1 413")
     );
-    assert_eq!(up.hits(), 1);
+    // The two kept-alive GETs and the one POST within the limit.
+    assert_eq!(up.hits(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
