@@ -144,30 +144,28 @@ pub const SHARD_COLUMNS: [&str; 12] = [
     "utilization",
 ];
 
+/// Mean, p50, p95 and p99 of `lat` in milliseconds (NaN when empty): the
+/// latency cells of the per-shard and per-service tables.
+fn latency_cells(lat: &LatencyHistogram) -> [Cell; 4] {
+    if lat.count() == 0 {
+        return [Cell::Float(f64::NAN); 4];
+    }
+    let q = |p: f64| Cell::Float(ms(lat.quantile_ns(p) as f64));
+    [Cell::Float(ms(lat.mean_ns())), q(0.50), q(0.95), q(0.99)]
+}
+
 impl ShardRow {
     /// The cells after `point, replication, store, region, shard`, in
     /// [`SHARD_COLUMNS`] order.
     pub fn cells(&self) -> [Cell; 7] {
-        let lat = &self.latency;
-        let q = |p: f64| {
-            if lat.count() == 0 {
-                f64::NAN
-            } else {
-                ms(lat.quantile_ns(p) as f64)
-            }
-        };
-        let mean = if lat.count() == 0 {
-            f64::NAN
-        } else {
-            ms(lat.mean_ns())
-        };
+        let [mean, p50, p95, p99] = latency_cells(&self.latency);
         [
             Cell::Int(self.requests),
             Cell::Int(self.errors),
-            Cell::Float(mean),
-            Cell::Float(q(0.50)),
-            Cell::Float(q(0.95)),
-            Cell::Float(q(0.99)),
+            mean,
+            p50,
+            p95,
+            p99,
             Cell::Float(self.utilization),
         ]
     }
@@ -468,26 +466,14 @@ impl ServiceRow {
     /// The cells after `point, replication, service`, in
     /// [`SERVICE_COLUMNS`] order.
     pub fn cells(&self) -> [Cell; 10] {
-        let lat = &self.latency;
-        let q = |p: f64| {
-            if lat.count() == 0 {
-                f64::NAN
-            } else {
-                ms(lat.quantile_ns(p) as f64)
-            }
-        };
-        let mean = if lat.count() == 0 {
-            f64::NAN
-        } else {
-            ms(lat.mean_ns())
-        };
+        let [mean, p50, p95, p99] = latency_cells(&self.latency);
         [
             Cell::Int(self.requests),
             Cell::Int(self.errors),
-            Cell::Float(mean),
-            Cell::Float(q(0.50)),
-            Cell::Float(q(0.95)),
-            Cell::Float(q(0.99)),
+            mean,
+            p50,
+            p95,
+            p99,
             Cell::Float(self.utilization),
             Cell::Float(self.cpu_util),
             Cell::Float(self.replicas_mean),
