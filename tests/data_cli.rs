@@ -3,23 +3,9 @@
 //! counts, and bad input (exit 2, one message naming the file, the key and
 //! the fix, nothing written).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn headroom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the headroom binary runs")
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("data_{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{headroom, stderr, tempdir};
 
 const SCENARIO: &str = r#"
 [run]
@@ -78,13 +64,9 @@ tier = "hot"
 at = "10s"
 "#;
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 #[test]
 fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
-    let dir = tempdir("outputs");
+    let dir = tempdir("data_outputs");
     let scenario = dir.join("s.toml");
     std::fs::write(&scenario, SCENARIO).unwrap();
     let mut files = Vec::new();
@@ -132,7 +114,7 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
 /// Expects exit code 2, one error line naming every `needle`, nothing
 /// written.
 fn expect_input_error(name: &str, text: &str, needles: &[&str]) {
-    let dir = tempdir(name);
+    let dir = tempdir(&format!("data_{name}"));
     let scenario = dir.join("bad.toml");
     std::fs::write(&scenario, text).unwrap();
     let out = dir.join("out");

@@ -14,31 +14,16 @@
 //! provenance in its README). `cargo test --test data_validation --
 //! --nocapture` prints the tables of `experiments/validation/README.md`.
 
+mod common;
+
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 
+use common::run_validation as run;
 use headroom_models::plan::data::mix64;
-use headroom_models::{Loaded, RunOutput, load, run_replication};
-use headroom_sim::exec::{Threads, run_indexed};
+use headroom_models::{RunOutput, run_replication};
 use headroom_sim::stats::{ci95, confidence_interval};
 use headroom_sim::theory::mmc_response_time;
-
-fn run(file: &str, sets: &[&str]) -> (Loaded, Vec<RunOutput>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("experiments/validation")
-        .join(file);
-    let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
-    let loaded = load(&path, &sets).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let progress = AtomicU64::new(0);
-    let outputs = run_indexed(loaded.plan.run.replications as usize, Threads::All, |r| {
-        run_replication(&loaded.plan, r as u32, &progress)
-    })
-    .expect("thread pool")
-    .into_iter()
-    .map(|r| r.unwrap_or_else(|e| panic!("{file}: {e}")))
-    .collect();
-    (loaded, outputs)
-}
 
 /// Zipf probabilities of ranks 1..=n.
 fn zipf(n: usize, s: f64) -> Vec<f64> {

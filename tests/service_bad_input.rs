@@ -1,22 +1,9 @@
 //! Bad input in the service tier: each mistake is one message naming the
 //! file, the key, the bad value and the fix; exit code 2; nothing written.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn headroom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(args)
-        .output()
-        .expect("run headroom")
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("service-bad-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{headroom, tempdir};
 
 /// A valid three-service world in two regions with costs and a fault.
 const BASE: &str = r#"[run]
@@ -71,7 +58,7 @@ instance_types = { small = { vcpu = 2, memory = "4GiB", hourly = 0.08 } }
 /// needle, and no output directory.
 fn expect_error(name: &str, from: &str, to: &str, extra: &[&str], needles: &[&str]) {
     assert!(BASE.contains(from), "{name}: the base has no {from:?}");
-    let dir = tempdir(name);
+    let dir = tempdir(&format!("service-bad-{name}"));
     let scenario = dir.join("world.toml");
     std::fs::write(&scenario, BASE.replacen(from, to, 1)).unwrap();
     let out = dir.join("out");
@@ -83,7 +70,7 @@ fn expect_error(name: &str, from: &str, to: &str, extra: &[&str], needles: &[&st
     ];
     args.extend(extra);
     let o = headroom(&args);
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let err = common::stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{name}: {err}");
     assert_eq!(err.lines().count(), 1, "{name}: one message: {err}");
     assert!(err.starts_with("error: "), "{name}: {err}");
@@ -105,7 +92,7 @@ fn expect_error(name: &str, from: &str, to: &str, extra: &[&str], needles: &[&st
 
 #[test]
 fn the_base_world_runs() {
-    let dir = tempdir("base");
+    let dir = tempdir("service-bad-base");
     let scenario = dir.join("world.toml");
     std::fs::write(&scenario, BASE).unwrap();
     let out = dir.join("out");
@@ -115,7 +102,7 @@ fn the_base_world_runs() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", common::stderr(&o));
     assert!(out.join("services.csv").exists());
 }
 

@@ -16,30 +16,12 @@
 //! service_validation -- --nocapture` prints the table in
 //! `experiments/validation/README.md`.
 
-use std::path::Path;
-use std::sync::atomic::AtomicU64;
+mod common;
 
-use headroom_models::{Loaded, RunOutput, load, run_replication};
-use headroom_sim::exec::{Threads, run_indexed};
+use common::run_validation as run;
+use headroom_models::RunOutput;
 use headroom_sim::stats::{ConfidenceInterval, ci95, confidence_interval};
 use headroom_sim::theory::{mg1_response_time, mmc_response_time};
-
-fn run(file: &str, sets: &[&str]) -> (Loaded, Vec<RunOutput>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("experiments/validation")
-        .join(file);
-    let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
-    let loaded = load(&path, &sets).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let progress = AtomicU64::new(0);
-    let outputs = run_indexed(loaded.plan.run.replications as usize, Threads::All, |r| {
-        run_replication(&loaded.plan, r as u32, &progress)
-    })
-    .expect("thread pool")
-    .into_iter()
-    .map(|r| r.unwrap_or_else(|e| panic!("{file}: {e}")))
-    .collect();
-    (loaded, outputs)
-}
 
 /// The replications' values of `f`.
 fn values(outputs: &[RunOutput], f: impl Fn(&RunOutput) -> f64) -> Vec<f64> {

@@ -1,0 +1,56 @@
+//! Helpers shared by the integration tests: running the `headroom` binary,
+//! a fresh scratch directory per test, and running a validation scenario's
+//! replications in process.
+//!
+//! Each test binary compiles this module on its own and uses part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::AtomicU64;
+
+use headroom_models::{Loaded, RunOutput, load, run_replication};
+use headroom_sim::exec::{Threads, run_indexed};
+
+/// Runs the `headroom` binary with `args` from the repository root, so
+/// relative paths such as `experiments/seed.toml` resolve.
+pub fn headroom(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the headroom binary runs")
+}
+
+/// An empty directory `name` under cargo's scratch directory for tests,
+/// emptied first if an earlier run left it.
+pub fn tempdir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the test's scratch directory");
+    dir
+}
+
+/// Standard error of a run, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Loads `experiments/validation/FILE` with `--set` overrides `sets` and
+/// runs all its replications on every core, in replication order.
+pub fn run_validation(file: &str, sets: &[&str]) -> (Loaded, Vec<RunOutput>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("experiments/validation")
+        .join(file);
+    let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+    let loaded = load(&path, &sets).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let progress = AtomicU64::new(0);
+    let outputs = run_indexed(loaded.plan.run.replications as usize, Threads::All, |r| {
+        run_replication(&loaded.plan, r as u32, &progress)
+    })
+    .expect("thread pool")
+    .into_iter()
+    .map(|r| r.unwrap_or_else(|e| panic!("{file}: {e}")))
+    .collect();
+    (loaded, outputs)
+}
