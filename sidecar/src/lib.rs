@@ -20,6 +20,7 @@ pub mod admin;
 pub mod autoscale;
 pub mod clock;
 pub mod config;
+pub mod conn_pool;
 pub mod driver;
 pub mod framing;
 pub mod metrics;
