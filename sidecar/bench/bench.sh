@@ -8,7 +8,9 @@
 # latency corrected for coordinated omission) and a saturation run (oha
 # with 64 connections, no rate). Prints medians over REPEATS of p50/p99
 # latency, added latency against direct, maximum throughput, peak RSS and
-# CPU per 1k requests/s of the proxy process(es). Needs: oha (cargo install
+# CPU per 1k requests/s of the proxy process(es), and the machine's load
+# average after each run (the VM is shared: read the ratios of back-to-back
+# runs, and the load with them). Needs: oha (cargo install
 # oha), haproxy and nginx (Debian packages). Loopback only; stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -161,7 +163,8 @@ for rate in 1000 5000 10000 0; do
       out=$(load "${URL[$target]}" "$rate")
       t1=$( [ ${#pids[@]} -gt 0 ] && ticks "${pids[@]}" || echo 0 )
       cpu=$(python3 -c "print(f'{($t1 - $t0) / $HZ / $SECS:.3f}')")
-      echo "$target $rate $r $out $cpu" | tee -a "$RESULTS"
+      la=$(cut -d' ' -f1 /proc/loadavg)
+      echo "$target $rate $r $out $cpu $la" | tee -a "$RESULTS"
     done
   done
 done
@@ -181,6 +184,9 @@ for r in rows:
     p50, p99, rps, ok, cpu = float(r[3]), float(r[4]), float(r[5]), float(r[6]), float(r[7])
     runs.setdefault((t, rate), []).append((p50, p99, rps, ok, cpu))
 med = lambda xs: statistics.median(xs)
+loads = sorted(float(r[8]) for r in rows if r[1] != "rss_kb")
+print(f"\nmachine load average (1 min) after each run: min {loads[0]:.1f}, "
+      f"median {med(loads):.1f}, max {loads[-1]:.1f}")
 def m(t, rate, i): return med([x[i] for x in runs[(t, rate)]])
 print("\n| target | rate | p50 µs | p99 µs | added p50 µs | added p99 µs | achieved rps | success | CPU (vCPU) | vCPU per 1k rps |")
 print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")

@@ -13,7 +13,8 @@
 #   0.6  both regions answer 503  -> the breaker opens (fast 503s, no upstream load)
 #   0.65 both regions recover     -> half-open probes close the breaker
 # Every 5 s: RSS, healthy endpoints per region, breaker state, requests by
-# status (from /metrics) go to samples.csv. At the end: oha's count of
+# status (from /metrics) and the machine's load average go to samples.csv.
+# At the end: oha's count of
 # requests without a response (must be 0), RSS drift, and the transitions.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -87,7 +88,7 @@ PIDS+=($SC)
 sleep 2
 
 metric() { printf '%s\n' "$METRICS" | awk -v k="$1" 'index($0, k) == 1 {v = $NF} END {print v}'; }
-echo "t_s,rss_kb,healthy_east,healthy_west,breaker_open,ok_200,err_503,load_east" > "$WORK/samples.csv"
+echo "t_s,rss_kb,healthy_east,healthy_west,breaker_open,ok_200,err_503,load_east,loadavg_1m" > "$WORK/samples.csv"
 sample() {
   local t=$1
   METRICS=$(curl -s "http://$ADMIN/metrics" || true)
@@ -99,7 +100,8 @@ sample() {
   ok=$(metric 'headroom_requests_total{route="/*",status="200"}')
   e5=$(metric 'headroom_requests_total{route="/*",status="503"}')
   le=$(curl -s "http://$ADMIN/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checks"][0]["priority_loads"][0])' || echo "?")
-  echo "$t,$rss,${he:-0},${hw:-0},${bo:-0},${ok:-0},${e5:-0},$le" >> "$WORK/samples.csv"
+  local la; la=$(cut -d' ' -f1 /proc/loadavg)
+  echo "$t,$rss,${he:-0},${hw:-0},${bo:-0},${ok:-0},${e5:-0},$le,$la" >> "$WORK/samples.csv"
 }
 
 "$OHA" -z "${SECS}s" -q "$RATE" -c 64 --no-tui --output-format json "http://$LISTEN/" > "$WORK/oha.json" 2>/dev/null &
@@ -133,6 +135,8 @@ print(f"requests answered: {answered} at {s['requestsPerSec']:.0f} rps over {sec
 rows = list(csv.DictReader(open(f"{work}/samples.csv")))
 rss = [int(r["rss_kb"]) for r in rows]
 first_min = [int(r["rss_kb"]) for r in rows if 55 <= int(r["t_s"]) <= 70] or rss[:1]
+la = sorted(float(r["loadavg_1m"]) for r in rows)
+print(f"machine load average (1 min) during the run: min {la[0]:.1f}, median {la[len(la)//2]:.1f}, max {la[-1]:.1f}")
 print(f"RSS: at 1 min {first_min[0]/1024:.1f} MB, max {max(rss)/1024:.1f} MB, end {rss[-1]/1024:.1f} MB")
 prev = None
 for r in rows:

@@ -9,8 +9,9 @@
 //!
 //! Module map: [`config`] (the file) → [`plan`] (checked) → [`driver`]
 //! (decisions; [`upstream`] and [`autoscale`] hold per-upstream and
-//! autoscaler state) → [`proxy`] (one request) and [`server`] (listeners,
-//! reload, shutdown, health-check loop); [`admin`] and [`metrics`] expose
+//! autoscaler state) → [`proxy`] (one request, sent upstream through
+//! [`conn_pool`], each worker's keep-alive connections) and [`server`]
+//! (listeners, reload, shutdown, health-check loop); [`admin`] and [`metrics`] expose
 //! the state; [`access_log`] writes the trace CSV; [`framing`] follows HTTP/1 request
 //! framing to reject requests with both `Content-Length` and
 //! `Transfer-Encoding`.
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod autoscale;
 pub mod clock;
 pub mod config;
+pub mod conn_pool;
 pub mod driver;
 pub mod framing;
 pub mod metrics;

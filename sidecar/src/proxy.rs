@@ -20,31 +20,26 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use crate::access_log::{AccessLog, Op, Record, op_of};
 use crate::clock::{Clock, duration};
 use crate::config::Protocol;
+use crate::conn_pool::{EndpointPool, Lease, SendError};
 use crate::driver::{Admission, Driver, Next, TryDecision, TryOutcome, fnv1a64};
 use crate::metrics::{Metrics, RouteMetrics, TryCounters};
 use crate::plan::Plan;
 
-/// An HTTP client to upstream endpoints.
-pub type UpstreamClient = Client<HttpConnector, Full<Bytes>>;
-
 /// Everything one config version needs to serve: the plan, its driver and
-/// one client per upstream. Replaced as a whole by a reload; requests in
+/// each worker's connections to every endpoint. Replaced as a whole by a reload; requests in
 /// flight keep the version they started with.
 pub struct Runtime {
     /// The checked config.
     pub plan: Plan,
     /// The decisions (held for microseconds, never across an await).
     pub driver: Mutex<Driver>,
-    /// One client per worker and upstream (`clients[worker][upstream]`):
-    /// a worker's upstream connections are driven by its own event loop.
-    clients: Vec<Vec<UpstreamClient>>,
+    /// Connection pools, `pools[worker][upstream][endpoint]`: a worker's
+    /// upstream connections are driven by its own event loop.
+    pools: Vec<Vec<Vec<Arc<EndpointPool>>>>,
     /// Region labels per upstream and endpoint.
     regions: Vec<Vec<Arc<str>>>,
     /// Endpoint authorities per upstream, parsed once.
@@ -64,11 +59,23 @@ impl Runtime {
     /// seeded with `seed`.
     pub fn new(plan: Plan, now: Timestamp, seed: u64, metrics: &Metrics, workers: usize) -> Self {
         let driver = Mutex::new(Driver::new(&plan, now, seed));
-        let clients = (0..workers.max(1))
+        let connect_timeout = duration(plan.sidecar.connect_timeout);
+        let pools = (0..workers.max(1))
             .map(|_| {
                 plan.upstreams
                     .iter()
-                    .map(|u| client(u.protocol, plan.sidecar.connect_timeout))
+                    .map(|u| {
+                        u.endpoints
+                            .iter()
+                            .map(|e| {
+                                Arc::new(EndpointPool::new(
+                                    &e.authority,
+                                    u.protocol,
+                                    connect_timeout,
+                                ))
+                            })
+                            .collect()
+                    })
                     .collect()
             })
             .collect();
@@ -112,7 +119,7 @@ impl Runtime {
         Runtime {
             plan,
             driver,
-            clients,
+            pools,
             regions,
             authorities,
             empty: Arc::from(""),
@@ -122,14 +129,28 @@ impl Runtime {
         }
     }
 
-    /// The number of workers this runtime has clients for.
+    /// The number of workers this runtime has connection pools for.
     pub fn workers(&self) -> usize {
-        self.clients.len()
+        self.pools.len()
     }
 
-    /// Worker `worker`'s client to `upstream`.
-    pub fn client(&self, worker: usize, upstream: usize) -> &UpstreamClient {
-        &self.clients[worker.min(self.clients.len() - 1)][upstream]
+    /// Worker `worker`'s connections to `endpoint` of `upstream`.
+    pub fn pool(&self, worker: usize, upstream: usize, endpoint: usize) -> &Arc<EndpointPool> {
+        &self.pools[worker.min(self.pools.len() - 1)][upstream][endpoint]
+    }
+
+    /// The request target sent to `endpoint` of `upstream`: origin-form
+    /// for HTTP/1, absolute for h2c (hyper takes `:scheme` and
+    /// `:authority` from it).
+    pub fn target(&self, upstream: usize, endpoint: usize, path: PathAndQuery) -> Option<Uri> {
+        if self.plan.upstreams[upstream].protocol == Protocol::Http1 {
+            return Some(Uri::from(path));
+        }
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(Scheme::HTTP);
+        uri.authority = Some(self.authorities[upstream][endpoint].clone());
+        uri.path_and_query = Some(path);
+        Uri::from_parts(uri).ok()
     }
 
     /// Locks the driver (a poisoned lock is still consistent: every driver
@@ -148,20 +169,6 @@ thread_local! {
 /// worker's upstream clients).
 pub fn set_worker(worker: usize) {
     WORKER.with(|w| w.set(worker));
-}
-
-fn client(protocol: Protocol, connect_timeout: Span) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(duration(connect_timeout)));
-    let mut builder = Client::builder(TokioExecutor::new());
-    builder
-        .pool_max_idle_per_host(1024)
-        .retry_canceled_requests(false);
-    if protocol == Protocol::H2c {
-        builder.http2_only(true);
-    }
-    builder.build(connector)
 }
 
 /// What every request needs from the process.
@@ -301,6 +308,13 @@ pub async fn handle(
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    // HTTP/1 upstreams need `Host`: an h2 client sends `:authority`
+    // instead, an HTTP/1.0 client may send neither (then the endpoint's).
+    let host = parts
+        .uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+    let worker = WORKER.with(std::cell::Cell::get);
     loop {
         let decision = rt.driver().start_try(ctx.clock.now(), &mut call);
         let (endpoint, deadline) = match decision {
@@ -311,11 +325,7 @@ pub async fn handle(
             }
         };
         log.region = rt.regions[upstream][endpoint].clone();
-        let mut uri = http::uri::Parts::default();
-        uri.scheme = Some(Scheme::HTTP);
-        uri.authority = Some(rt.authorities[upstream][endpoint].clone());
-        uri.path_and_query = Some(path.clone());
-        let Ok(uri) = Uri::from_parts(uri) else {
+        let Some(uri) = rt.target(upstream, endpoint, path.clone()) else {
             return Ok(log.local(StatusCode::BAD_REQUEST, "bad request target\n"));
         };
         let mut req = Request::new(Full::new(body.clone()));
@@ -327,20 +337,24 @@ pub async fn handle(
         } else {
             headers.take().unwrap_or_default()
         };
-        let sent = rt
-            .client(WORKER.with(std::cell::Cell::get), upstream)
-            .request(req);
+        if !req.headers().contains_key(header::HOST) {
+            let fallback = || HeaderValue::from_str(rt.authorities[upstream][endpoint].as_str());
+            if let Some(v) = host.clone().or_else(|| fallback().ok()) {
+                req.headers_mut().insert(header::HOST, v);
+            }
+        }
+        let sent = rt.pool(worker, upstream, endpoint).send(req);
         let result = tokio::time::timeout_at(ctx.clock.instant(deadline), sent).await;
         let (outcome, response) = match result {
-            Ok(Ok(resp)) => (
+            Ok(Ok((resp, lease))) => (
                 TryOutcome::Response {
                     status: resp.status().as_u16(),
                     retry_after: retry_after(resp.headers()),
                 },
-                Some(resp),
+                Some((resp, lease)),
             ),
-            Ok(Err(e)) if e.is_connect() => (TryOutcome::ConnectFailure, None),
-            Ok(Err(_)) => (TryOutcome::Reset, None),
+            Ok(Err(SendError::Connect)) => (TryOutcome::ConnectFailure, None),
+            Ok(Err(SendError::Reset)) => (TryOutcome::Reset, None),
             Err(_) => (TryOutcome::Timeout, None),
         };
         rt.try_metrics[upstream].by_outcome[outcome_index(outcome)].inc();
@@ -351,7 +365,7 @@ pub async fn handle(
             (Next::RetryAt { at }, _) => {
                 tokio::time::sleep_until(ctx.clock.instant(at)).await;
             }
-            (Next::Deliver(_), Some(resp)) => return Ok(log.upstream(resp)),
+            (Next::Deliver(_), Some((resp, lease))) => return Ok(log.upstream(resp, lease)),
             (Next::Deliver(_), None) => {
                 let (status, text) = match outcome {
                     TryOutcome::Timeout => (StatusCode::GATEWAY_TIMEOUT, "upstream timeout\n"),
@@ -526,14 +540,16 @@ impl Finish {
         resp
     }
 
-    fn upstream(mut self, resp: Response<Incoming>) -> Response<ProxyBody> {
+    /// The upstream's response, streamed back; `lease`: its HTTP/1
+    /// connection, released when the body has been read to the end.
+    fn upstream(mut self, resp: Response<Incoming>, lease: Option<Lease>) -> Response<ProxyBody> {
         self.status = resp.status().as_u16();
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         parts
             .headers
             .append(header::VIA, HeaderValue::from_static(via(parts.version)));
-        Response::from_parts(parts, LoggedBody::new(Inner::Upstream(body), self))
+        Response::from_parts(parts, LoggedBody::new(Inner::Upstream(body, lease), self))
     }
 
     fn done(self, size_bytes: u64) {
@@ -558,7 +574,8 @@ impl Finish {
 
 enum Inner {
     Local(Option<Bytes>),
-    Upstream(Incoming),
+    /// The upstream body and, for HTTP/1, the connection it arrives on.
+    Upstream(Incoming, Option<Lease>),
 }
 
 /// A response body that counts its bytes and, at its end (or when dropped
@@ -578,7 +595,15 @@ impl LoggedBody {
         }
     }
 
-    fn end(&mut self) {
+    /// Records the request; `complete`: the upstream body was read to its
+    /// end, so its connection can serve the next request.
+    fn end(&mut self, complete: bool) {
+        if let Inner::Upstream(_, lease) = &mut self.inner
+            && let Some(lease) = lease.take()
+            && complete
+        {
+            lease.release();
+        }
         if let Some(f) = self.finish.take() {
             f.done(self.bytes);
         }
@@ -587,7 +612,13 @@ impl LoggedBody {
 
 impl Drop for LoggedBody {
     fn drop(&mut self) {
-        self.end();
+        // hyper stops polling a body that reports its end, so a body read
+        // to the end is often dropped rather than polled to `None`.
+        let complete = match &self.inner {
+            Inner::Upstream(body, _) => body.is_end_stream(),
+            Inner::Local(_) => false,
+        };
+        self.end(complete);
     }
 }
 
@@ -602,7 +633,7 @@ impl Body for LoggedBody {
         let this = &mut *self;
         let polled = match &mut this.inner {
             Inner::Local(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            Inner::Upstream(body) => Pin::new(body).poll_frame(cx),
+            Inner::Upstream(body, _) => Pin::new(body).poll_frame(cx),
         };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -610,7 +641,8 @@ impl Body for LoggedBody {
                     this.bytes += d.len() as u64;
                 }
             }
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.end(),
+            Poll::Ready(None) => this.end(true),
+            Poll::Ready(Some(Err(_))) => this.end(false),
             Poll::Pending => {}
         }
         polled
@@ -619,7 +651,7 @@ impl Body for LoggedBody {
     fn is_end_stream(&self) -> bool {
         match &self.inner {
             Inner::Local(data) => data.is_none(),
-            Inner::Upstream(body) => body.is_end_stream(),
+            Inner::Upstream(body, _) => body.is_end_stream(),
         }
     }
 
@@ -627,7 +659,7 @@ impl Body for LoggedBody {
         match &self.inner {
             Inner::Local(Some(d)) => SizeHint::with_exact(d.len() as u64),
             Inner::Local(None) => SizeHint::with_exact(0),
-            Inner::Upstream(body) => body.size_hint(),
+            Inner::Upstream(body, _) => body.size_hint(),
         }
     }
 }

@@ -23,6 +23,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use crate::access_log::{AccessLog, Writer};
 use crate::clock::{Clock, duration};
 use crate::config;
+use crate::conn_pool::SendError;
 use crate::framing::Guarded;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
@@ -391,13 +392,12 @@ async fn health_check(shared: Arc<Shared>, rt: Arc<Runtime>, upstream: usize, en
         .health_check
         .as_ref()
         .map_or(Duration::from_secs(5), |h| duration(h.timeout));
-    let uri = format!(
-        "http://{}{}",
-        up.endpoints[endpoint].authority, up.health_path
-    );
-    let result = match uri.parse::<Uri>() {
-        Ok(uri) => check_once(&rt, upstream, uri, timeout).await,
-        Err(_) => CheckResult::Failed,
+    let target = http::uri::PathAndQuery::try_from(up.health_path.as_str())
+        .ok()
+        .and_then(|path| rt.target(upstream, endpoint, path));
+    let result = match target {
+        Some(uri) => check_once(&rt, upstream, endpoint, uri, timeout).await,
+        None => CheckResult::Failed,
     };
     let now = shared.ctx.clock.now();
     rt.driver()
@@ -406,24 +406,37 @@ async fn health_check(shared: Arc<Shared>, rt: Arc<Runtime>, upstream: usize, en
     shared.wake.notify_one();
 }
 
-async fn check_once(rt: &Runtime, upstream: usize, uri: Uri, timeout: Duration) -> CheckResult {
+async fn check_once(
+    rt: &Runtime,
+    upstream: usize,
+    endpoint: usize,
+    uri: Uri,
+    timeout: Duration,
+) -> CheckResult {
     let mut req = Request::new(Full::default());
     *req.uri_mut() = uri;
+    let authority = &rt.plan.upstreams[upstream].endpoints[endpoint].authority;
+    if let Ok(host) = http::HeaderValue::from_str(authority) {
+        req.headers_mut().insert(http::header::HOST, host);
+    }
     req.headers_mut().insert(
         http::header::USER_AGENT,
         http::HeaderValue::from_static("headroom-sidecar-health"),
     );
-    match tokio::time::timeout(timeout, rt.client(0, upstream).request(req)).await {
-        Ok(Ok(resp)) => {
-            let ok = resp.status().is_success();
-            // Drain the body so the connection can be reused.
-            let _ = resp.into_body().collect().await;
-            if ok {
-                CheckResult::Passed
-            } else {
-                CheckResult::Unhealthy
-            }
+    let pool = rt.pool(0, upstream, endpoint);
+    let checked = tokio::time::timeout(timeout, async {
+        let (resp, lease) = pool.send(req).await?;
+        let ok = resp.status().is_success();
+        // Read the body to its end so the connection can be reused.
+        let read = resp.into_body().collect().await.is_ok();
+        if let (true, Some(lease)) = (read, lease) {
+            lease.release();
         }
+        Ok::<_, SendError>(ok)
+    });
+    match checked.await {
+        Ok(Ok(true)) => CheckResult::Passed,
+        Ok(Ok(false)) => CheckResult::Unhealthy,
         Ok(Err(_)) => CheckResult::Failed,
         Err(_) => CheckResult::TimedOut,
     }

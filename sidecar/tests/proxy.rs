@@ -35,6 +35,47 @@ fn upstream(name: &str, urls: &[(&str, &str)]) -> String {
     )
 }
 
+/// Upstream connections are kept alive and reused (HTTP/1 keep-alive per
+/// worker), a try that times out closes its connection (HTTP/1 cannot
+/// abandon a response and keep the connection), and the next request opens
+/// a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_are_reused_and_a_timed_out_one_is_replaced() {
+    let up = Upstream::start("api").await;
+    let config = base(
+        &upstream("api", &[(&up.url(), "us-east")]),
+        "\"/api/*\" = \"api\"",
+        "[policy.mesh]\ntimeout = \"300ms\"\nretry = { attempts = 1 }\n",
+    )
+    .replace("seed = 42\n", "seed = 42\nworkers = 1\n");
+    let mut sc = Sidecar::start(&config).await;
+    for i in 0..20 {
+        let r = sc.get(&format!("/api/items/{i}"), None).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "api"));
+    }
+    for _ in 0..5 {
+        let post = Request::post(format!("http://{}/api/items", sc.listen))
+            .body(Full::new(Bytes::from_static(b"hello")))
+            .unwrap();
+        assert_eq!(sc.request(post).await.unwrap().status, 200);
+    }
+    assert_eq!(up.hits(), 25);
+    assert_eq!(up.connections(), 1, "one kept-alive upstream connection");
+    up.set_mode(Mode::Delay(Duration::from_secs(2)));
+    assert_eq!(sc.get("/api/slow", None).await.status, 504);
+    up.set_mode(Mode::Ok);
+    for _ in 0..3 {
+        assert_eq!(sc.get("/api/items/1", None).await.status, 200);
+    }
+    assert_eq!(
+        up.connections(),
+        2,
+        "the timed-out connection is closed, one new connection serves the rest"
+    );
+    sc.signal("TERM");
+    assert!(sc.wait_exit().await.success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn happy_path_forwards_and_logs() {
     let up = Upstream::start("api").await;

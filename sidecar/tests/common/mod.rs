@@ -56,6 +56,8 @@ pub struct UpState {
     pub last_version: Mutex<Option<http::Version>>,
     /// Paths of the non-health requests received, in order.
     pub paths: Mutex<Vec<String>>,
+    /// TCP connections accepted.
+    pub connections: AtomicU64,
 }
 
 /// A real HTTP/1.1 + h2c server on loopback.
@@ -79,6 +81,7 @@ impl Upstream {
             last_headers: Mutex::new(None),
             last_version: Mutex::new(None),
             paths: Mutex::new(Vec::new()),
+            connections: AtomicU64::new(0),
         });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -103,6 +106,11 @@ impl Upstream {
     /// Non-health requests received so far.
     pub fn hits(&self) -> u64 {
         self.state.hits.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     /// Kills the server: the listener and every open connection close.
@@ -144,6 +152,7 @@ async fn serve(listener: TcpListener, state: Arc<UpState>) {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        state.connections.fetch_add(1, Ordering::SeqCst);
         let state = state.clone();
         conns.spawn(async move {
             let service = service_fn(move |req| answer(state.clone(), req));
