@@ -313,7 +313,11 @@ fn run_variant(name: &str, from: &str, to: &str, threads: &str) -> (String, Stri
         threads,
         "--quiet",
     ]);
-    assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
     (read("runs.csv"), read("services.csv"))
 }
@@ -322,7 +326,10 @@ fn run_variant(name: &str, from: &str, to: &str, threads: &str) -> (String, Stri
 fn hedges(runs: &str) -> Vec<u64> {
     let mut lines = runs.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = header.iter().position(|&c| c == "hedges").expect("a hedges column");
+    let col = header
+        .iter()
+        .position(|&c| c == "hedges")
+        .expect("a hedges column");
     lines
         .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
         .collect()
@@ -337,7 +344,10 @@ fn hedged_edges_run_deterministically_at_any_thread_count() {
     let (three, services_three) = run_variant("hedge-3", "timeout = \"1s\"", to, "3");
     assert_eq!(one, three, "runs.csv is byte-identical at 1 and 3 threads");
     assert_eq!(services_one, services_three);
-    assert!(hedges(&one).iter().all(|&h| h > 0), "hedges were sent: {one}");
+    assert!(
+        hedges(&one).iter().all(|&h| h > 0),
+        "hedges were sent: {one}"
+    );
     let (plain, _) = run_variant("hedge-none", "rate = 0.01", "rate = 0.01", "2");
     assert!(hedges(&plain).iter().all(|&h| h == 0), "{plain}");
 }

@@ -222,9 +222,7 @@ impl EdgeClient {
                 .as_ref()
                 .map(|spec| Breaker::new(spec, now)),
             fallback: policy.fallback.clone(),
-            hedging: policy
-                .hedge
-                .map(|h| Box::new(hedged::Hedging::new(h, now))),
+            hedging: policy.hedge.map(|h| Box::new(hedged::Hedging::new(h, now))),
             stats: EdgeStats::default(),
         }
     }

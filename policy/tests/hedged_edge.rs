@@ -68,7 +68,10 @@ fn hedges_at_the_delay_and_the_first_answer_wins() {
     else {
         panic!("no breaker: sent")
     };
-    assert_eq!((original.number(), original.kind()), (1, AttemptKind::Original));
+    assert_eq!(
+        (original.number(), original.kind()),
+        (1, AttemptKind::Original)
+    );
     assert_eq!(per_try_deadline, at(1000));
     assert_eq!(hedge.poll_timeout(), Some(at(50)));
     assert_eq!(c.handle_hedge_timeout(at(49), &mut call, &mut hedge), None);
@@ -283,7 +286,8 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (1u64..40).prop_map(Step::Tick),
-        (0usize..8, prop::sample::select(vec![200u16, 500, 503])).prop_map(|(i, s)| Step::End(i, s)),
+        (0usize..8, prop::sample::select(vec![200u16, 500, 503]))
+            .prop_map(|(i, s)| Step::End(i, s)),
     ]
 }
 

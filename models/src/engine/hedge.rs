@@ -19,7 +19,9 @@
 //! `services.csv`).
 
 use headroom_policy::hedge::HedgeState;
-use headroom_policy::mesh::{AttemptPermit, AttemptStart, Finish, HedgedNext, HedgedStart, TryStart};
+use headroom_policy::mesh::{
+    AttemptPermit, AttemptStart, Finish, HedgedNext, HedgedStart, TryStart,
+};
 use headroom_policy::retry::TryOutcome;
 use headroom_sim::slab::Id;
 

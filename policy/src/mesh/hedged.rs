@@ -281,13 +281,8 @@ impl EdgeClient {
         }
         let rtt = now.saturating_since(permit.sent);
         if let Some(breaker) = &mut self.breaker {
-            let _ = breaker.handle_outcome(
-                now,
-                permit.decision,
-                breaker_outcome(&outcome),
-                rtt,
-                rng,
-            );
+            let _ =
+                breaker.handle_outcome(now, permit.decision, breaker_outcome(&outcome), rtt, rng);
         }
         let response =
             hedge.handle_response(&hedging.policy, now, outcome, rtt, &mut hedging.tracker);
