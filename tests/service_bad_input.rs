@@ -281,13 +281,78 @@ fn an_override_for_an_edge_that_does_not_exist_is_named() {
     );
 }
 
+/// Runs BASE with `from` replaced by `to` at `threads`; returns runs.csv
+/// and services.csv.
+fn run_variant(name: &str, from: &str, to: &str, threads: &str) -> (String, String) {
+    assert!(BASE.contains(from), "{name}: the base has no {from:?}");
+    let dir = tempdir(name);
+    let scenario = dir.join("world.toml");
+    std::fs::write(&scenario, BASE.replacen(from, to, 1)).unwrap();
+    let out = dir.join("out");
+    let o = headroom(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--replications",
+        "3",
+        "--threads",
+        threads,
+        "--quiet",
+    ]);
+    assert!(
+        o.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+    (read("runs.csv"), read("services.csv"))
+}
+
+/// The `hedges` cells of runs.csv.
+fn hedges(runs: &str) -> Vec<u64> {
+    let mut lines = runs.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|&c| c == "hedges")
+        .expect("a hedges column");
+    lines
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+        .collect()
+}
+
 #[test]
-fn hedging_is_refused_until_the_engine_simulates_it() {
+fn hedged_edges_run_deterministically_at_any_thread_count() {
+    // A mesh-wide percentile hedge, and a per-edge fixed one that replaces
+    // it on `api->db`.
+    let to = "timeout = \"1s\"\nhedge = { percentile = 0.9, min_samples = 20, window = \"2s\", delay = \"10ms\" }\n[policy.mesh.edges.\"api->db\"]\nhedge = { delay = \"3ms\", max_hedged = 2 }";
+    let (one, services_one) = run_variant("hedge-1", "timeout = \"1s\"", to, "1");
+    let (three, services_three) = run_variant("hedge-3", "timeout = \"1s\"", to, "3");
+    assert_eq!(one, three, "runs.csv is byte-identical at 1 and 3 threads");
+    assert_eq!(services_one, services_three);
+    assert!(
+        hedges(&one).iter().all(|&h| h > 0),
+        "hedges were sent: {one}"
+    );
+    let (plain, _) = run_variant("hedge-none", "rate = 0.01", "rate = 0.01", "2");
+    assert!(hedges(&plain).iter().all(|&h| h == 0), "{plain}");
+}
+
+#[test]
+fn a_bad_hedge_table_is_named_with_its_key() {
     expect_error(
-        "hedge",
+        "hedge-max",
         "timeout = \"1s\"",
-        "timeout = \"1s\"\nhedge = { delay = \"50ms\" }",
+        "timeout = \"1s\"\nhedge = { delay = \"50ms\", max_hedged = 40 }",
         &[],
-        &["`policy.mesh.hedge`", "not simulated yet"],
+        &["policy.mesh.hedge.max_hedged", "40", "1..=16"],
+    );
+    expect_error(
+        "hedge-edge-delay",
+        "timeout = \"1s\"",
+        "timeout = \"1s\"\n[policy.mesh.edges.\"api->auth\"]\nhedge = { max_hedged = 2 }",
+        &[],
+        &["policy.mesh.edges.\"api->auth\".hedge.delay", "percentile"],
     );
 }

@@ -218,8 +218,12 @@ pub struct RunMetrics {
     /// Requests some hop of which went to a region other than its preferred
     /// one.
     pub failovers: u64,
-    /// Retries sent (tries beyond the first of a call), every edge.
+    /// Retries sent (tries beyond the first of a call, hedges aside), every
+    /// edge.
     pub retries: u64,
+    /// Hedges sent (extra tries while an earlier one was in flight), every
+    /// hedged edge.
+    pub hedges: u64,
     /// Cost of the measured window, USD.
     pub cost_usd: f64,
     /// `cost_usd` extrapolated to a 730-hour month.
@@ -301,7 +305,7 @@ impl fmt::Display for Cell {
 /// `runs.csv` metric columns, after `point, replication, seed` and the sweep
 /// parameters. One `cache_<store>_<tier>_hit_ratio` column per cache tier goes
 /// after `cache_hit_ratio` ([`RunMetrics::column_names`]).
-pub const RUN_METRIC_COLUMNS: [&str; 24] = [
+pub const RUN_METRIC_COLUMNS: [&str; 25] = [
     "requests",
     "ok",
     "degraded",
@@ -324,6 +328,7 @@ pub const RUN_METRIC_COLUMNS: [&str; 24] = [
     "breaker_open_s",
     "failovers",
     "retries",
+    "hedges",
     "cost_usd",
     "cost_per_month_usd",
 ];
@@ -411,6 +416,7 @@ impl RunMetrics {
             Cell::Float(self.breaker_open_s),
             Cell::Int(self.failovers),
             Cell::Int(self.retries),
+            Cell::Int(self.hedges),
             Cell::Float(self.cost_usd),
             Cell::Float(self.cost_per_month_usd),
             Cell::Flag(self.slo_met),
@@ -551,6 +557,7 @@ mod tests {
             breaker_open_s: 0.0,
             failovers: 0,
             retries: 0,
+            hedges: 0,
             cost_usd: 1.5,
             cost_per_month_usd: 2.0,
             slo_met: true,

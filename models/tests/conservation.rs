@@ -148,8 +148,8 @@ replicas = 1
 /// call graph (service i calls only services after it) with sequential and
 /// parallel steps, both concurrency models, fixed or autoscaled replicas in
 /// 1-3 regions with RTTs and sometimes a failover policy, mesh timeouts
-/// (overall and per try), retries with or without a budget, breakers in
-/// both modes, fallbacks, an edge rate limit, and faults: errors, latency,
+/// (overall and per try), retries with or without a budget, hedged calls,
+/// breakers in both modes, fallbacks, an edge rate limit, and faults: errors, latency,
 /// instance crashes and region outages.
 fn random_world(rng: &mut Pcg64, seed: u64) -> String {
     let mut s = String::new();
@@ -241,7 +241,8 @@ fn random_world(rng: &mut Pcg64, seed: u64) -> String {
     }
     s += "[policy.mesh]\n";
     s += &format!("timeout = \"{}ms\"\n", rng.random_range(20..2000u32));
-    if rng.random_bool(0.7) {
+    let has_retry = rng.random_bool(0.7);
+    if has_retry {
         let budget = if rng.random_bool(0.5) {
             "budget = { ratio = 1000.0, min_per_s = 1000000 }".to_owned()
         } else {
@@ -268,6 +269,9 @@ fn random_world(rng: &mut Pcg64, seed: u64) -> String {
     }
     if rng.random_bool(0.3) {
         s += "fallback = \"degraded\"\n";
+    }
+    if rng.random_bool(0.4) {
+        s += &random_hedge(rng, has_retry);
     }
     if rng.random_bool(0.3) {
         s += "\n[edge]\nrate_limit = \"rl\"\n[policy.rate_limit.rl]\nstrategy = \"sliding-window\"\nwindow = \"1s\"\nmax = 20\nkey = \"client\"\n";
@@ -303,6 +307,36 @@ fn random_world(rng: &mut Pcg64, seed: u64) -> String {
         };
     }
     s
+}
+
+/// A `hedge` table for `[policy.mesh]`: a fixed delay (zero included) or a
+/// percentile with a fallback, 1-3 hedges, sometimes racing on timeouts;
+/// its own budget (generous or tight) on edges without retries.
+fn random_hedge(rng: &mut Pcg64, has_retry: bool) -> String {
+    let delay = if rng.random_bool(0.5) {
+        format!("delay = \"{}ms\"", rng.random_range(0..30u32))
+    } else {
+        format!(
+            "percentile = {}, min_samples = {}, window = \"1s\", delay = \"{}ms\"",
+            rng.random_range(0.5..0.99f64),
+            rng.random_range(1..50u32),
+            rng.random_range(1..30u32)
+        )
+    };
+    let retry_on = if rng.random_bool(0.5) {
+        ", retry_on = [\"5xx\", \"timeout\", \"reset\"]"
+    } else {
+        ""
+    };
+    let budget = match (has_retry, rng.random_bool(0.5)) {
+        (true, _) => "",
+        (false, true) => ", budget = { ratio = 1000.0, min_per_s = 1000000 }",
+        (false, false) => ", budget = { ratio = 0.1, min_per_s = 2 }",
+    };
+    format!(
+        "hedge = {{ {delay}, max_hedged = {}{retry_on}{budget} }}\n",
+        rng.random_range(1..=3u32)
+    )
 }
 
 /// Every arrival ends exactly once (and nothing is left in flight, held or

@@ -60,6 +60,10 @@
 //! redrawn (up to `host_selection_retry_max_attempts` times, Envoy's default
 //! 1) while it lands on one of them; after that the last pick is used.
 
+mod hedged;
+
+pub use hedged::{AttemptKind, AttemptPermit, AttemptStart, HedgedNext, HedgedStart};
+
 use rand_core::Rng;
 
 use crate::breaker::{Breaker, BreakerState, Decision, Outcome};
@@ -75,6 +79,9 @@ pub struct EdgeClient {
     budget: Option<RetryBudget>,
     breaker: Option<Breaker>,
     fallback: Option<Fallback>,
+    /// The hedge policy and its latency tracker, on hedged edges (boxed:
+    /// most edges do not hedge). See [`hedged`].
+    hedging: Option<Box<hedged::Hedging>>,
     stats: EdgeStats,
 }
 
@@ -83,13 +90,15 @@ pub struct EdgeClient {
 pub struct EdgeStats {
     /// Calls started.
     pub calls: u64,
-    /// Tries sent (first tries and retries).
+    /// Tries sent (first tries, retries and hedges).
     pub tries: u64,
     /// Retries sent.
     pub retries: u64,
+    /// Hedges sent (see [`EdgeClient::begin_hedged`]).
+    pub hedges: u64,
     /// Tries refused by the breaker.
     pub rejected: u64,
-    /// Retries the budget refused.
+    /// Retries and hedges the budget refused.
     pub budget_refused: u64,
     /// Tries abandoned at their per-try or overall deadline.
     pub timeouts: u64,
@@ -205,12 +214,15 @@ impl EdgeClient {
         EdgeClient {
             timeout: policy.timeout,
             retry: policy.retry,
-            budget: policy.retry.map(|r| RetryBudget::new(&r.budget(), now)),
+            // The retry policy's budget, else the hedge policy's own: retries
+            // and hedges of the edge draw on one budget.
+            budget: policy.budget().map(|b| RetryBudget::new(&b, now)),
             breaker: policy
                 .circuit_breaker
                 .as_ref()
                 .map(|spec| Breaker::new(spec, now)),
             fallback: policy.fallback.clone(),
+            hedging: policy.hedge.map(|h| Box::new(hedged::Hedging::new(h, now))),
             stats: EdgeStats::default(),
         }
     }
@@ -232,7 +244,13 @@ impl EdgeClient {
                 let state = policy.start(now, budget);
                 (Some(state), state.deadline())
             }
-            _ => (None, self.timeout.map_or(Timestamp::MAX, |t| now + t)),
+            (_, budget) => {
+                // A hedged edge without retries: its hedges' own budget.
+                if let Some(budget) = budget {
+                    budget.deposit(now);
+                }
+                (None, self.timeout.map_or(Timestamp::MAX, |t| now + t))
+            }
         };
         CallState {
             started: now,
@@ -307,7 +325,23 @@ impl EdgeClient {
                 rng,
             );
         }
-        let next = match (&self.retry, &mut call.retry, &mut self.budget) {
+        let next = self.after_try(now, call, outcome, rng);
+        if matches!(next, Next::Finish(_)) {
+            call.finished = true;
+        }
+        next
+    }
+
+    /// What the retry policy makes of the last try's `outcome` (the try the
+    /// call's outcome depends on; with hedging, the last of a lost race).
+    fn after_try(
+        &mut self,
+        now: Timestamp,
+        call: &mut CallState,
+        outcome: TryOutcome,
+        rng: &mut impl Rng,
+    ) -> Next {
+        match (&self.retry, &mut call.retry, &mut self.budget) {
             (Some(policy), Some(_), Some(_)) if !call.retryable => {
                 if policy.retry_on().matches(&outcome) {
                     // The policy would retry; this call cannot be resent.
@@ -342,11 +376,7 @@ impl EdgeClient {
                 reason: GiveUpReason::DeadlineExceeded,
             }),
             _ => Next::Finish(Finish::Answered(outcome)),
-        };
-        if matches!(next, Next::Finish(_)) {
-            call.finished = true;
         }
-        next
     }
 
     /// Abandons `call` without reporting an outcome for its try in flight

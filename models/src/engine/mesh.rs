@@ -10,6 +10,7 @@
 //! Mesh semantics: a try that reaches its per-try deadline stops the caller
 //! waiting (and may be retried) but the callee keeps working and holds its
 //! worker; its late answer is dropped and its worker time counted as wasted.
+//! A call on a hedged edge can have several tries in flight; see [`super::hedge`].
 //! A failed child call fails the attempt (its cause travels up), unless the
 //! edge answered with its fallback (then the attempt goes on, degraded).
 //!
@@ -85,8 +86,12 @@ pub(super) struct Call {
     pub region: RegionId,
     pub client: ClientRef,
     pub state: headroom_policy::mesh::CallState,
-    /// The attempt of the try in flight, if it reached an instance.
+    /// The attempt of the try in flight, if it reached an instance (calls
+    /// without hedging).
     pub attempt: Option<Id>,
+    /// A hedged call's tries in flight and hedging state (in
+    /// `World::hedges`); `None` on edges without a hedge policy.
+    pub hedge: Option<Id>,
     /// Timeout lane of the edge's per-try timeout, if it has one.
     pub per_try_lane: Option<u8>,
 }
@@ -208,7 +213,7 @@ impl Reply {
         }
     }
 
-    fn outcome(self) -> TryOutcome {
+    pub(super) fn outcome(self) -> TryOutcome {
         match self.wire {
             Wire::Status(status) => TryOutcome::status(status),
             Wire::Reset => TryOutcome::Reset,
@@ -235,7 +240,7 @@ impl Reply {
 }
 
 /// The [`EdgeClient`] of `client`, if its owner still exists.
-fn client_of<'a>(
+pub(super) fn client_of<'a>(
     edge_clients: &'a mut [EdgeClient],
     instances: &'a mut headroom_sim::slab::Slab<super::instance::Instance>,
     entries: usize,
@@ -274,9 +279,17 @@ impl World<'_> {
         };
         let mut state = edge.start(now);
         let before = edge.breaker_state();
-        let decision = edge.begin_try(now, &mut state);
+        let hedged = edge.begin_hedged(now, &mut state);
+        let decision = match hedged {
+            None => Ok(edge.begin_try(now, &mut state)),
+            Some(start) => Err(start),
+        };
         let after = edge.breaker_state();
         let (timeout_lane, per_try_lane) = self.lanes.of_client(client);
+        let (decision, hedge) = match decision {
+            Ok(decision) => (decision, None),
+            Err(start) => self.new_hedge(start),
+        };
         let call = Call {
             parent,
             request,
@@ -285,6 +298,7 @@ impl World<'_> {
             client,
             state,
             attempt: None,
+            hedge,
             per_try_lane,
         };
         let Ok(id) = self.calls.insert(call) else {
@@ -299,6 +313,9 @@ impl World<'_> {
         if let Some(lane) = timeout_lane {
             self.lanes.push(lane, now, id, ANY_TRY, &mut self.events);
         }
+        if hedge.is_some() {
+            self.arm_hedge(id);
+        }
         self.dispatch_try(id, decision, callee, region, request, per_try_lane);
     }
 
@@ -309,6 +326,10 @@ impl World<'_> {
         let Some(call) = self.calls.get_mut(call_id) else {
             return;
         };
+        if let Some(hedge) = call.hedge {
+            self.retry_hedged(call_id, hedge);
+            return;
+        }
         let Some(client) = client_of(
             &mut self.workload.edge_clients,
             &mut self.instances,
@@ -358,6 +379,21 @@ impl World<'_> {
         if number > 1 {
             self.stats.on_retry(now);
         }
+        self.send_attempt(call_id, number, callee, region, request, per_try_lane);
+    }
+
+    /// Sends try `number` of `call_id` (permitted by its edge client): arms
+    /// its per-try deadline, routes it, and hands it to its instance.
+    pub(super) fn send_attempt(
+        &mut self,
+        call_id: Id,
+        number: u32,
+        callee: ServiceId,
+        region: RegionId,
+        request: Id,
+        per_try_lane: Option<u8>,
+    ) {
+        let now = self.now;
         // The try's deadline is min(per-try, overall): the per-try lane
         // holds the first, the call's overall entry (pushed at its start)
         // the second.
@@ -429,7 +465,10 @@ impl World<'_> {
             .balancer
             .handle_start(target.endpoint);
         if let Some(call) = self.calls.get_mut(call_id) {
-            call.attempt = Some(attempt_id);
+            match call.hedge {
+                None => call.attempt = Some(attempt_id),
+                Some(hedge) => self.hedge_attempt_reached(hedge, number, attempt_id),
+            }
         }
         let delay = self.plan.network.one_way(region, target.region);
         if delay.is_zero() {
@@ -656,10 +695,10 @@ impl World<'_> {
             self.stats
                 .on_inter_region_bytes(now, plan.workload.response_bytes);
         }
-        let waiting = self
-            .calls
-            .get(a.call)
-            .is_some_and(|c| c.attempt == Some(attempt_id));
+        let waiting = self.calls.get(a.call).is_some_and(|c| match c.hedge {
+            None => c.attempt == Some(attempt_id),
+            Some(hedge) => self.hedge_waits_for(hedge, attempt_id),
+        });
         if !waiting {
             // The caller gave up on this try: its work was wasted.
             self.stats
@@ -689,6 +728,10 @@ impl World<'_> {
         let Some(call) = self.calls.get_mut(call_id) else {
             return;
         };
+        if let Some(hedge) = call.hedge {
+            self.deliver_hedged(call_id, hedge, number, reply);
+            return;
+        }
         if call.state.tries() != number || !call.state.has_try_in_flight() {
             return;
         }
@@ -736,6 +779,10 @@ impl World<'_> {
         while let Some((call_id, number)) = self.lanes.pop_due(lane, self.now) {
             let number = if number == ANY_TRY {
                 match self.calls.get(call_id) {
+                    Some(c) if c.hedge.is_some() => {
+                        self.expire_hedged(call_id);
+                        continue;
+                    }
                     Some(c) => c.state.tries(),
                     None => continue,
                 }
@@ -744,10 +791,14 @@ impl World<'_> {
             };
             self.deliver(call_id, number, Reply::timeout());
         }
-        let calls = &self.calls;
+        let (calls, hedges) = (&self.calls, &self.hedges);
         self.lanes.rearm(lane, &mut self.events, |call, number| {
             calls.get(call).is_some_and(|c| {
-                number == ANY_TRY || (c.state.tries() == number && c.state.has_try_in_flight())
+                number == ANY_TRY
+                    || match c.hedge {
+                        None => c.state.tries() == number && c.state.has_try_in_flight(),
+                        Some(h) => hedges.get(h).is_some_and(|h| h.is_live(number)),
+                    }
             })
         });
     }
@@ -774,10 +825,13 @@ impl World<'_> {
         self.finish_call(call_id, reply);
     }
 
-    fn finish_call(&mut self, call_id: Id, reply: Reply) {
+    pub(super) fn finish_call(&mut self, call_id: Id, reply: Reply) {
         let Some(call) = self.calls.remove(call_id) else {
             return;
         };
+        if let Some(hedge) = call.hedge {
+            self.hedges.remove(hedge);
+        }
         match call.parent {
             Parent::Root(req) => self.finish_request(req, reply),
             Parent::Step(attempt) => self.on_child_done(attempt, reply),

@@ -30,6 +30,7 @@
 mod autoscaling;
 mod data;
 mod faults;
+mod hedge;
 mod instance;
 mod mesh;
 mod routing;
@@ -140,6 +141,8 @@ enum Event {
     Lane { lane: u8 },
     /// A call's backoff ends: send the next try.
     Retry { call: Id },
+    /// A hedged call's hedge timer (see [`hedge`]).
+    Hedge { call: Id },
     /// A call ends without a try (the breaker refused it), delivered as an
     /// event so that starting a call never finishes one synchronously.
     Refused { call: Id },
@@ -239,6 +242,8 @@ struct World<'p> {
     workload: Workload<'p>,
     requests: Slab<Request>,
     calls: Slab<Call>,
+    /// Hedged calls' tries in flight (named by `Call::hedge`).
+    hedges: Slab<hedge::Hedge>,
     attempts: Slab<Attempt>,
     instances: Slab<Instance>,
     /// `deployments[service * regions + region]`.
@@ -266,6 +271,7 @@ impl<'p> World<'p> {
             workload: Workload::new(plan),
             requests: Slab::with_capacity(1024),
             calls: Slab::with_capacity(1024),
+            hedges: Slab::with_capacity(0),
             attempts: Slab::with_capacity(1024),
             instances: Slab::with_capacity(64),
             deployments: Vec::new(),
@@ -332,6 +338,7 @@ impl<'p> World<'p> {
             } => self.deliver(call, number, reply),
             Event::Lane { lane } => self.on_lane(lane),
             Event::Retry { call } => self.send_try(call),
+            Event::Hedge { call } => self.on_hedge_timer(call),
             Event::Refused { call } => self.on_refused(call),
             Event::BreakerTimer { client } => self.on_breaker_timer(client),
             Event::Boot { instance } => self.on_boot(instance),
@@ -400,7 +407,8 @@ impl<'p> World<'p> {
         let peak = self.requests.slots() as u64;
         let mut audit = self.audit;
         audit.requests_left = self.requests.len() as u64;
-        audit.calls_left = self.calls.len() as u64;
+        // A hedged call's record lives and dies with the call.
+        audit.calls_left = (self.calls.len() + self.hedges.len()) as u64;
         audit.attempts_left = self.attempts.len() as u64;
         for (_, i) in self.instances.iter() {
             audit.workers_held += u64::from(i.busy);

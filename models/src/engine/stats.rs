@@ -115,6 +115,7 @@ pub(super) struct Stats {
     shed: u64,
     failovers: u64,
     retries: u64,
+    hedges: u64,
     crashes: u64,
     ejections: u64,
     latency: LatencyHistogram,
@@ -187,6 +188,7 @@ impl Stats {
             shed: 0,
             failovers: 0,
             retries: 0,
+            hedges: 0,
             crashes: 0,
             ejections: 0,
             latency: LatencyHistogram::new(),
@@ -324,6 +326,10 @@ impl Stats {
 
     pub(super) fn on_retry(&mut self, now: Timestamp) {
         self.retries += u64::from(self.in_window(now));
+    }
+
+    pub(super) fn on_hedge(&mut self, now: Timestamp) {
+        self.hedges += u64::from(self.in_window(now));
     }
 
     pub(super) fn on_crash(&mut self, now: Timestamp) {
@@ -571,6 +577,7 @@ impl Stats {
                 breaker_open_s: f.breaker_open_s,
                 failovers: self.failovers,
                 retries: self.retries,
+                hedges: self.hedges,
                 cost_usd,
                 cost_per_month_usd,
                 slo_met,

@@ -216,24 +216,6 @@ fn check_mesh_edges(
     services: &[ServicePlan],
     workload: &WorkloadPlan,
 ) -> Result<(), Invalid> {
-    // Hedging is a policy of the sidecar that the engine does not drive yet
-    // (a call has one try in flight at a time): refuse it rather than run a
-    // scenario whose numbers ignore it.
-    let hedged = std::iter::once((String::from("policy.mesh.hedge"), &policies.mesh)).chain(
-        policies
-            .edges
-            .iter()
-            .map(|((a, b), e)| (format!("policy.mesh.edges.\"{a}->{b}\".hedge"), e)),
-    );
-    for (key, edge) in hedged {
-        if edge.hedge.is_some() {
-            return Err(Invalid::new(
-                key,
-                "a hedge policy",
-                "no `hedge` table: hedged requests are enforced by headroom-sidecar but not simulated yet (use retries with a per-try `timeout` to model the tail)",
-            ));
-        }
-    }
     for (caller, callee) in policies.edges.keys() {
         let exists = if caller == EDGE_CALLER {
             workload

@@ -18,16 +18,21 @@ const BUCKETS: usize = EXACT as usize + (MAX_EXP - SUB_BITS - 1) as usize * SUB;
 /// buckets per power of two, so a reported value is at most 1/64 (1.6 %)
 /// above the true one (HdrHistogram's layout with two significant binary
 /// digits fewer than tower's three decimal ones).
+///
+/// The buckets (11 KiB) are allocated at the first record, so a tracker that
+/// is never written (a fixed hedge delay; one per caller and edge in the
+/// simulator) costs a few words.
 #[derive(Clone, Debug)]
 struct Histogram {
-    counts: Box<[u32; BUCKETS]>,
+    /// Empty until the first record, then `BUCKETS` long.
+    counts: Vec<u32>,
     total: u64,
 }
 
 impl Histogram {
     fn new() -> Self {
         Histogram {
-            counts: Box::new([0; BUCKETS]),
+            counts: Vec::new(),
             total: 0,
         }
     }
@@ -41,6 +46,9 @@ impl Histogram {
 
     #[inline]
     fn record(&mut self, value_ns: u64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; BUCKETS];
+        }
         let bucket = &mut self.counts[bucket_of(value_ns)];
         // A full bucket stops counting rather than wrapping (4 × 10^9
         // latencies in one window).

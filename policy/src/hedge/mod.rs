@@ -27,6 +27,9 @@ use crate::time::{Span, Timestamp};
 pub struct AttemptId(u32);
 
 impl AttemptId {
+    /// The original attempt.
+    pub(crate) const FIRST: AttemptId = AttemptId(0);
+
     /// The attempt's position in sending order (0 = the original).
     pub const fn index(self) -> u32 {
         self.0
@@ -125,9 +128,10 @@ pub enum HedgeResponse {
 ///   goes to the retry policy only when none is left (Envoy: "the first good
 ///   response according to the retry policy"; gRPC: fatal status codes end
 ///   the call).
-/// - The latency of every attempt that got a response (any status) is
-///   recorded in the tracker, as tower records completed requests; cancelled
-///   and transport-failed attempts are not.
+/// - With a percentile delay, the latency of every attempt that got a
+///   response (any status) is recorded in the tracker, as tower records
+///   completed requests; cancelled and transport-failed attempts are not.
+///   With a fixed delay the tracker is not touched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HedgeState {
     delay: Option<Span>,
@@ -219,7 +223,11 @@ impl HedgeState {
         if self.finished {
             return HedgeResponse::Late;
         }
-        if matches!(outcome, TryOutcome::Response { .. }) {
+        // Only a percentile delay reads the tracker: a fixed one leaves it
+        // untouched (and unallocated).
+        if matches!(outcome, TryOutcome::Response { .. })
+            && matches!(policy.delay(), HedgeDelay::Percentile { .. })
+        {
             tracker.record(now, rtt);
         }
         self.in_flight = self.in_flight.saturating_sub(1);
