@@ -32,6 +32,7 @@ mod data;
 mod faults;
 mod instance;
 mod mesh;
+mod replay;
 mod routing;
 mod stats;
 mod timers;
@@ -69,6 +70,13 @@ pub enum RunError {
         at_s: f64,
         /// Requests in flight then.
         in_flight: u64,
+    },
+    /// A replayed trace could not be read during the run (it was checked
+    /// when the scenario was loaded, so the file changed or I/O failed).
+    #[error("trace replay: {message}")]
+    Trace {
+        /// What went wrong, naming the file.
+        message: String,
     },
     /// The engine's books did not balance: a bug in Headroom, never a
     /// property of the scenario.
@@ -288,7 +296,7 @@ impl<'p> World<'p> {
 
     fn run(&mut self, progress: &AtomicU64) -> Result<(), RunError> {
         let run = &self.plan.run;
-        self.schedule_first_arrival();
+        self.schedule_first_arrival()?;
         if !run.warmup.is_zero() {
             self.events.push(run.warmup_end(), Event::WarmupEnd);
         }

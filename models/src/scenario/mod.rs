@@ -46,6 +46,7 @@ pub use run::{Replications, RunConfig, Warmup};
 pub use service::{ConcurrencyModel, InstanceConfig, ServiceConfig, StepConfig};
 pub use workload::{
     ArrivalsConfig, ClientsConfig, EntryConfig, MmppStateConfig, Popularity, SurgeConfig,
+    TraceArrivalsConfig,
     WorkloadConfig,
 };
 
