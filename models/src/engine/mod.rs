@@ -35,6 +35,7 @@ mod mesh;
 mod replay;
 mod routing;
 mod stats;
+mod synth;
 mod timers;
 mod workload;
 
@@ -53,6 +54,8 @@ use mesh::{Attempt, Call, ClientRef, Reply, Request};
 use routing::Routing;
 use stats::Stats;
 use workload::Workload;
+
+pub use synth::{Synth, SynthRequest};
 
 /// A replication stopped before its end.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

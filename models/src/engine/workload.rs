@@ -42,14 +42,14 @@ pub(super) struct Workload<'p> {
     /// MMPP: current state and when it ends.
     mmpp_state: usize,
     mmpp_switch: Timestamp,
-    clients: Sampler,
+    pub(super) clients: Sampler,
     /// Whether requests need a client id (a per-client edge rate limit).
     keyed: bool,
     /// Inter-arrival times of a plain Poisson process (no surges): the
     /// common case skips the segment logic.
     constant: Option<Dist>,
     /// The trace being replayed (a trace workload, once started).
-    replay: Option<Replay<'p>>,
+    pub(super) replay: Option<Replay<'p>>,
     /// The edge rate limiter, shared by every edge region.
     pub(super) limiter: Option<RateLimiter>,
     /// The edge proxy of each region towards each entry service,
@@ -58,13 +58,13 @@ pub(super) struct Workload<'p> {
 }
 
 /// Draws an item index in `0..count` by popularity.
-enum Sampler {
+pub(super) enum Sampler {
     Uniform(u64),
     Zipf(Zipf),
 }
 
 impl Sampler {
-    fn new(p: &PopularityPlan) -> Sampler {
+    pub(super) fn new(p: &PopularityPlan) -> Sampler {
         match p.zipf_s {
             None => Sampler::Uniform(p.count),
             Some(s) => match Zipf::new(p.count, s) {
@@ -75,7 +75,7 @@ impl Sampler {
         }
     }
 
-    fn sample(&self, rng: &mut Stream) -> u64 {
+    pub(super) fn sample(&self, rng: &mut Stream) -> u64 {
         match self {
             Sampler::Uniform(n) => rng.random_range(0..*n),
             Sampler::Zipf(z) => z.sample(rng) - 1,
@@ -130,7 +130,7 @@ impl<'p> Workload<'p> {
 
     /// Starts the MMPP's first holding time, or the trace replay (call
     /// once, at time zero).
-    fn start(&mut self, rng: &mut Stream, mmpp_rng: &mut Stream) {
+    pub(super) fn start(&mut self, rng: &mut Stream, mmpp_rng: &mut Stream) {
         match self.arrivals {
             ArrivalPlan::Mmpp { holding, .. } => {
                 self.mmpp_switch = Timestamp::ZERO + exp_span(holding[0], mmpp_rng);
@@ -142,7 +142,7 @@ impl<'p> Workload<'p> {
 
     /// The first arrival after `from` from whichever source the workload
     /// has, or `None` after the end of arrivals.
-    fn next_arrival(
+    pub(super) fn next_arrival(
         &mut self,
         from: Timestamp,
         rng: &mut Stream,
