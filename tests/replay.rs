@@ -254,7 +254,7 @@ fn count_series_replays_its_per_minute_counts() {
     let s = scenario(
         &dir,
         &format!(
-            "{{ process = \"trace\", path = {:?}, window = \"12d..12d1h\" }}",
+            "{{ process = \"trace\", path = {:?}, window = \"17280m..17340m\" }}",
             path.to_str().unwrap()
         ),
     );
