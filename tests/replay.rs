@@ -124,7 +124,10 @@ fn replay_yields_exactly_the_trace_arrivals() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
     for row in runs.lines().skip(1) {
-        assert_eq!(row.split(',').nth(3), Some(trace.len().to_string().as_str()));
+        assert_eq!(
+            row.split(',').nth(3),
+            Some(trace.len().to_string().as_str())
+        );
     }
     let series = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
     let counts: Vec<u64> = series
@@ -176,7 +179,10 @@ fn half_load_keeps_half_the_arrivals_within_binomial_bounds() {
     for r in 0..4 {
         let kept = arrivals(&s, &[], r);
         let k = kept.len() as f64;
-        assert!((k - n / 2.0).abs() <= 5.0 * sd, "replication {r}: {k} of {n}");
+        assert!(
+            (k - n / 2.0).abs() <= 5.0 * sd,
+            "replication {r}: {k} of {n}"
+        );
         assert!(kept.iter().all(|t| full.contains(t)));
         seen.push(kept);
     }
@@ -354,7 +360,10 @@ eviction = "lru"
         ],
         &dir.join("replay1"),
     );
-    assert_eq!(String::from_utf8_lossy(&replayed), String::from_utf8_lossy(&direct));
+    assert_eq!(
+        String::from_utf8_lossy(&replayed),
+        String::from_utf8_lossy(&direct)
+    );
     let replayed2 = run(
         &[
             "replay",

@@ -18,7 +18,8 @@ fn broken(name: &str) -> String {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("headroom-replay-bad-{}-{name}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("headroom-replay-bad-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -94,7 +95,12 @@ fn a_missing_trace_is_named() {
 
 #[test]
 fn an_unknown_format_is_refused() {
-    refused("unknown", &broken("unknown.dat"), &[], &["unknown.dat", "--format"]);
+    refused(
+        "unknown",
+        &broken("unknown.dat"),
+        &[],
+        &["unknown.dat", "--format"],
+    );
     refused(
         "bad-flag",
         &broken("backwards.csv"),
@@ -111,7 +117,11 @@ fn backwards_timestamps_are_refused_or_reordered_within_a_sort_window() {
         &[],
         &["backwards.csv", "row 4", "before the previous", "sort"],
     );
-    let (o, out) = replay("sorted", &broken("backwards.csv"), &["--sort-window", "1us"]);
+    let (o, out) = replay(
+        "sorted",
+        &broken("backwards.csv"),
+        &["--sort-window", "1us"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
     assert_eq!(runs.lines().nth(1).unwrap().split(',').nth(3), Some("4"));
@@ -119,7 +129,12 @@ fn backwards_timestamps_are_refused_or_reordered_within_a_sort_window() {
 
 #[test]
 fn an_empty_trace_is_refused() {
-    refused("empty", &broken("empty.csv"), &[], &["empty.csv", "no records"]);
+    refused(
+        "empty",
+        &broken("empty.csv"),
+        &[],
+        &["empty.csv", "no records"],
+    );
 }
 
 #[test]

@@ -33,7 +33,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let path = std::path::absolute(trace)
         .map_err(|e| InputError(format!("trace {}: {e}", trace.display())))?;
     let mut sets = args.sets.clone();
-    sets.push(format!("workload.arrivals={}", arrivals_table(&args, &path)));
+    sets.push(format!(
+        "workload.arrivals={}",
+        arrivals_table(&args, &path)
+    ));
     if !args.repeat {
         // One pass: the run lasts exactly the replayed window.
         let loaded = headroom_models::load(&args.scenario, &sets)?;

@@ -26,8 +26,8 @@ use std::collections::BinaryHeap;
 
 use rand::RngExt;
 
-use headroom_sim::rng::Stream;
 use headroom_sim::Timestamp;
+use headroom_sim::rng::Stream;
 use headroom_traces::{AnySource, Checked, Op, Record, TraceError};
 
 use crate::plan::trace::{MAX_PENDING, TracePlan};
@@ -193,8 +193,7 @@ impl<'p> Replay<'p> {
 
     /// Simulated time of window position `u_ns` in the current pass.
     fn to_sim(&self, u_ns: u64) -> Timestamp {
-        let trace_ns =
-            u128::from(self.pass) * u128::from(self.plan.window_ns()) + u128::from(u_ns);
+        let trace_ns = u128::from(self.pass) * u128::from(self.plan.window_ns()) + u128::from(u_ns);
         let ns = if self.plan.speedup == 1.0 {
             trace_ns
         } else {

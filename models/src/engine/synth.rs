@@ -15,9 +15,9 @@ use rand::RngExt;
 use headroom_sim::Timestamp;
 use headroom_sim::rng::{Stream, Streams};
 
+use super::RunError;
 use super::replay::TraceRequest;
 use super::workload::{Sampler, Workload, pick_cdf};
-use super::RunError;
 use crate::plan::{Plan, RegionId, ServiceId};
 
 /// One synthetic request.
@@ -83,9 +83,9 @@ impl<'p> Synth<'p> {
             self.started = true;
             self.workload.start(&mut self.arrivals, &mut self.mmpp);
         }
-        let Some(at) =
-            self.workload
-                .next_arrival(self.now, &mut self.arrivals, &mut self.mmpp)?
+        let Some(at) = self
+            .workload
+            .next_arrival(self.now, &mut self.arrivals, &mut self.mmpp)?
         else {
             return Ok(None);
         };
@@ -112,9 +112,9 @@ impl<'p> Synth<'p> {
             .key
             .unwrap_or_else(|| self.keys.sample(&mut self.keys_rng));
         let read_fraction = self.plan.data.read_fraction;
-        let write = traced.write.unwrap_or_else(|| {
-            read_fraction < 1.0 && self.ops.random::<f64>() >= read_fraction
-        });
+        let write = traced
+            .write
+            .unwrap_or_else(|| read_fraction < 1.0 && self.ops.random::<f64>() >= read_fraction);
         let size_bytes = match (traced.size_bytes, self.plan.data.stores.first()) {
             (s, _) if s > 0 => s,
             (_, Some(store)) => store.object_size.of_key(key),

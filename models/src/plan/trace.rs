@@ -374,9 +374,7 @@ fn resolve_names(
 pub fn parse_window(text: &str) -> Result<(Span, Option<Span>), String> {
     const ACCEPTED: &str = "\"FROM..TO\" with durations from trace time zero, either end \
                             optional (\"1h..2h\", \"30m..\", \"..10m\")";
-    let (from, to) = text
-        .split_once("..")
-        .ok_or_else(|| ACCEPTED.to_owned())?;
+    let (from, to) = text.split_once("..").ok_or_else(|| ACCEPTED.to_owned())?;
     let span = |s: &str| Span::parse(s.trim()).map_err(|e| format!("{ACCEPTED}: {e}"));
     let from = if from.trim().is_empty() {
         Span::ZERO
@@ -407,7 +405,10 @@ mod tests {
             Ok((Span::from_secs(3600), Some(Span::from_secs(7200))))
         );
         assert_eq!(parse_window("30m.."), Ok((Span::from_secs(1800), None)));
-        assert_eq!(parse_window("..10m"), Ok((Span::ZERO, Some(Span::from_secs(600)))));
+        assert_eq!(
+            parse_window("..10m"),
+            Ok((Span::ZERO, Some(Span::from_secs(600))))
+        );
         assert!(parse_window("2h..1h").is_err());
         assert!(parse_window("1h").is_err());
         assert!(parse_window("x..1h").is_err());

@@ -8,8 +8,8 @@ use headroom_policy::tables::EdgePolicy;
 use headroom_sim::{Span, Timestamp};
 
 use super::network::NetworkPlan;
-use super::trace::TracePlan;
 use super::service::ServicePlan;
+use super::trace::TracePlan;
 use super::{EDGE_CALLER, Invalid, ServiceId, limits};
 use crate::scenario::{ArrivalsConfig, EntryConfig, Popularity, Scenario};
 

@@ -46,8 +46,7 @@ pub use run::{Replications, RunConfig, Warmup};
 pub use service::{ConcurrencyModel, InstanceConfig, ServiceConfig, StepConfig};
 pub use workload::{
     ArrivalsConfig, ClientsConfig, EntryConfig, MmppStateConfig, Popularity, SurgeConfig,
-    TraceArrivalsConfig,
-    WorkloadConfig,
+    TraceArrivalsConfig, WorkloadConfig,
 };
 
 /// A whole scenario file.
