@@ -25,6 +25,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Trace tools: inspect, convert, cache miss ratios, fit a workload.
     Trace(TraceArgs),
+    /// Run a scenario with its arrivals (and keys, sizes, clients, regions,
+    /// routes where present) taken from a trace; writes what `run` writes.
+    Replay(ReplayArgs),
     /// Run every point of the scenario's [sweep] table x its replications in
     /// parallel; write runs, points, frontier, recommendation.toml,
     /// summary.md and manifest.json (with --shard: one shard's raw results).
@@ -65,6 +68,79 @@ pub enum TraceCommand {
     /// Fit a `[workload]` table (Poisson, MMPP or diurnal arrivals; work
     /// distributions per route when the trace has latencies).
     Fit(TraceFitArgs),
+    /// Write a synthetic trace (Headroom trace CSV) of a scenario's
+    /// workload: the requests one replication of it receives.
+    Synth(TraceSynthArgs),
+}
+
+/// `headroom trace synth`.
+#[derive(Debug, Args)]
+pub struct TraceSynthArgs {
+    /// The scenario file (TOML).
+    pub scenario: PathBuf,
+    /// The Headroom trace CSV to write (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Which replication's requests [default: 0].
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub replication: u32,
+    /// Root seed (overrides `run.seed`).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Override a scenario value, as for `run`.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+}
+
+/// `headroom replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The trace and how to read it.
+    #[command(flatten)]
+    pub input: TraceInput,
+    /// The scenario whose system serves the trace (its `[workload]`
+    /// arrivals are replaced by the trace).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: PathBuf,
+    /// Time compression: 2 replays twice as fast.
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    pub speedup: f64,
+    /// Load factor: below 1 keeps each request with this probability;
+    /// above 1 superposes shifted copies of the trace (keys kept).
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    pub scale_load: f64,
+    /// Largest time shift of a superposed copy (with --scale-load > 1).
+    #[arg(long, value_name = "D", default_value = "1s")]
+    pub shift: String,
+    /// Start the trace over at its end until `run.duration` (without it the
+    /// run lasts exactly one pass of the trace).
+    #[arg(long = "loop")]
+    pub repeat: bool,
+    /// Replay only `FROM..TO` (durations from trace time zero, the first
+    /// record's minute; either end optional: `1h..2h`, `30m..`).
+    #[arg(long, value_name = "FROM..TO")]
+    pub window: Option<String>,
+    /// Output folder [default: out/replay-<trace file stem>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Root seed (overrides `run.seed`).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Replications (overrides `run.replications`).
+    #[arg(long, value_name = "N")]
+    pub replications: Option<u32>,
+    /// Override a scenario value, as for `run`.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// Worker threads; 0 = one per core. Results do not depend on it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// Also draw PNG and SVG charts (as `headroom plot`).
+    #[arg(long)]
+    pub plots: bool,
+    /// No progress bar and no summary table.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// How to read a trace (shared by every `trace` subcommand).

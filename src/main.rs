@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Trace(args) => commands::trace::run(args),
+        Command::Replay(args) => commands::replay::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
         Command::Merge(args) => commands::merge::run(args),
         Command::Recommend(args) => commands::recommend::run(args),

@@ -17,6 +17,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         TraceCommand::Convert(a) => convert(a),
         TraceCommand::Cache(a) => super::trace_cache::run(a),
         TraceCommand::Fit(a) => super::trace_fit::run(a),
+        TraceCommand::Synth(a) => super::trace_synth::run(a),
     }
 }
 

@@ -82,6 +82,9 @@ struct DataOp {
     attempt: Id,
     instance: Id,
     key: u64,
+    /// The object's size in bytes: the trace's, or the store's
+    /// `object_size` of the key.
+    size_bytes: u64,
     store: u16,
     copy: u8,
     /// The tier that hit, or the number of tiers when none did.
@@ -254,6 +257,14 @@ impl DataState {
         (key, write)
     }
 
+    /// Whether a request whose key a trace gave writes it (`false` when no
+    /// part of the scenario uses keys, without drawing).
+    pub(super) fn draw_write(&mut self) -> bool {
+        self.keys.is_some()
+            && self.read_fraction < 1.0
+            && self.rng_ops.random::<f64>() >= self.read_fraction
+    }
+
     /// The live operation a pool waiter id names.
     fn op_of(&self, waiter: u64) -> Option<Id> {
         let id = *self.op_ids.get(waiter as u32 as usize)?;
@@ -349,6 +360,11 @@ impl World<'_> {
         };
         let (key, write, measured) = (r.key, r.write, r.measured);
         let plan = &self.plan.data.stores[store.index()];
+        let size_bytes = if r.size_bytes > 0 {
+            r.size_bytes
+        } else {
+            plan.object_size.of_key(key)
+        };
         let mut tier_hit = plan.tiers.len();
         let mut wait = Span::ZERO;
         if !write {
@@ -382,6 +398,7 @@ impl World<'_> {
             attempt: attempt_id,
             instance,
             key,
+            size_bytes,
             store: store.0,
             copy: 0,
             tier_hit: tier_hit as u8,
@@ -625,7 +642,7 @@ impl World<'_> {
         }
         op.stage = Stage::Arrive;
         if op.write && region != op.caller_region {
-            let bytes = store.object_size.of_key(op.key);
+            let bytes = op.size_bytes;
             self.stats.on_inter_region_bytes(now, bytes);
         }
         let delay = self.plan.network.one_way(op.caller_region, region);
@@ -720,7 +737,7 @@ impl World<'_> {
         let store = &self.plan.data.stores[usize::from(op.store)];
         let region = store.copies[usize::from(op.copy)];
         if !op.write && failure.is_none() && region != op.caller_region {
-            let bytes = store.object_size.of_key(op.key);
+            let bytes = op.size_bytes;
             self.stats.on_inter_region_bytes(now, bytes);
         }
         let delay = self.plan.network.one_way(region, op.caller_region);
@@ -782,7 +799,7 @@ impl World<'_> {
     fn update_tiers(&mut self, op: &DataOp, store: &StorePlan) {
         let now = self.now;
         let s = usize::from(op.store);
-        let size = store.object_size.of_key(op.key);
+        let size = op.size_bytes;
         let costs = self.plan.costs.as_ref().map(|c| &c.data.write_usd[s]);
         // A caller instance that crashed meanwhile has no in-process copy to
         // update (its slab slot may already hold its replacement).

@@ -47,6 +47,9 @@ pub(super) struct Request {
     /// The key its data steps read or write, and whether they write.
     pub key: u64,
     pub write: bool,
+    /// The object size a trace gives its key, bytes; 0 = the store's
+    /// `object_size`.
+    pub size_bytes: u64,
     /// The region whose edge took it.
     pub edge: u8,
     /// Cache bookkeeping ([`super::data::LOOKED_UP`], ...).

@@ -33,8 +33,10 @@ mod faults;
 mod hedge;
 mod instance;
 mod mesh;
+mod replay;
 mod routing;
 mod stats;
+mod synth;
 mod timers;
 mod workload;
 
@@ -54,6 +56,8 @@ use routing::Routing;
 use stats::Stats;
 use workload::Workload;
 
+pub use synth::{Synth, SynthRequest};
+
 /// A replication stopped before its end.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum RunError {
@@ -70,6 +74,13 @@ pub enum RunError {
         at_s: f64,
         /// Requests in flight then.
         in_flight: u64,
+    },
+    /// A replayed trace could not be read during the run (it was checked
+    /// when the scenario was loaded, so the file changed or I/O failed).
+    #[error("trace replay: {message}")]
+    Trace {
+        /// What went wrong, naming the file.
+        message: String,
     },
     /// The engine's books did not balance: a bug in Headroom, never a
     /// property of the scenario.
@@ -294,7 +305,7 @@ impl<'p> World<'p> {
 
     fn run(&mut self, progress: &AtomicU64) -> Result<(), RunError> {
         let run = &self.plan.run;
-        self.schedule_first_arrival();
+        self.schedule_first_arrival()?;
         if !run.warmup.is_zero() {
             self.events.push(run.warmup_end(), Event::WarmupEnd);
         }

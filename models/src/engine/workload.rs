@@ -10,6 +10,11 @@
 //! restarts at the boundary (exact, because the exponential is memoryless);
 //! a candidate inside is accepted with probability `rate(t) / bound`
 //! (Lewis–Shedler thinning; always accepted for piecewise-constant rates).
+//!
+//! A trace workload is the other arrival source: [`super::replay`] streams
+//! the trace, and each arrival carries what the trace says about its
+//! request (key, operation, size, client, region, route); what it does not
+//! say is drawn here as for any workload.
 
 use rand::RngExt;
 
@@ -21,6 +26,7 @@ use headroom_sim::zipf::Zipf;
 use headroom_sim::{Span, Timestamp};
 
 use super::mesh::{ClientRef, Parent, Reply, Request};
+use super::replay::{Replay, TraceRequest};
 use super::{Event, RunError, World};
 use crate::plan::workload::Surge;
 use crate::plan::{ArrivalPlan, Plan, PopularityPlan, RegionId};
@@ -36,12 +42,14 @@ pub(super) struct Workload<'p> {
     /// MMPP: current state and when it ends.
     mmpp_state: usize,
     mmpp_switch: Timestamp,
-    clients: Sampler,
+    pub(super) clients: Sampler,
     /// Whether requests need a client id (a per-client edge rate limit).
     keyed: bool,
     /// Inter-arrival times of a plain Poisson process (no surges): the
     /// common case skips the segment logic.
     constant: Option<Dist>,
+    /// The trace being replayed (a trace workload, once started).
+    pub(super) replay: Option<Replay<'p>>,
     /// The edge rate limiter, shared by every edge region.
     pub(super) limiter: Option<RateLimiter>,
     /// The edge proxy of each region towards each entry service,
@@ -50,13 +58,13 @@ pub(super) struct Workload<'p> {
 }
 
 /// Draws an item index in `0..count` by popularity.
-enum Sampler {
+pub(super) enum Sampler {
     Uniform(u64),
     Zipf(Zipf),
 }
 
 impl Sampler {
-    fn new(p: &PopularityPlan) -> Sampler {
+    pub(super) fn new(p: &PopularityPlan) -> Sampler {
         match p.zipf_s {
             None => Sampler::Uniform(p.count),
             Some(s) => match Zipf::new(p.count, s) {
@@ -67,7 +75,7 @@ impl Sampler {
         }
     }
 
-    fn sample(&self, rng: &mut Stream) -> u64 {
+    pub(super) fn sample(&self, rng: &mut Stream) -> u64 {
         match self {
             Sampler::Uniform(n) => rng.random_range(0..*n),
             Sampler::Zipf(z) => z.sample(rng) - 1,
@@ -101,6 +109,7 @@ impl<'p> Workload<'p> {
                 }),
                 _ => None,
             },
+            replay: None,
             limiter: plan
                 .edge_rate_limit
                 .as_ref()
@@ -119,10 +128,31 @@ impl<'p> Workload<'p> {
             .collect();
     }
 
-    /// Starts the MMPP's first holding time (call once, at time zero).
-    fn start(&mut self, mmpp_rng: &mut Stream) {
-        if let ArrivalPlan::Mmpp { holding, .. } = self.arrivals {
-            self.mmpp_switch = Timestamp::ZERO + exp_span(holding[0], mmpp_rng);
+    /// Starts the MMPP's first holding time, or the trace replay (call
+    /// once, at time zero).
+    pub(super) fn start(&mut self, rng: &mut Stream, mmpp_rng: &mut Stream) {
+        match self.arrivals {
+            ArrivalPlan::Mmpp { holding, .. } => {
+                self.mmpp_switch = Timestamp::ZERO + exp_span(holding[0], mmpp_rng);
+            }
+            ArrivalPlan::Trace(trace) => self.replay = Some(Replay::new(trace, rng)),
+            _ => {}
+        }
+    }
+
+    /// The first arrival after `from` from whichever source the workload
+    /// has, or `None` after the end of arrivals.
+    pub(super) fn next_arrival(
+        &mut self,
+        from: Timestamp,
+        rng: &mut Stream,
+        mmpp_rng: &mut Stream,
+    ) -> Result<Option<Timestamp>, RunError> {
+        match &mut self.replay {
+            None => Ok(self.next(from, rng, mmpp_rng)),
+            Some(replay) => replay.next(self.end, rng).map_err(|e| RunError::Trace {
+                message: format!("{}: {e}", replay.path().display()),
+            }),
         }
     }
 
@@ -155,6 +185,8 @@ impl<'p> Workload<'p> {
                 let r = rates[self.mmpp_state] * m;
                 (r, r)
             }
+            // Replayed by `next_arrival`, never by rate.
+            ArrivalPlan::Trace(_) => (0.0, 0.0),
         }
     }
 
@@ -243,14 +275,17 @@ pub(super) fn pick_cdf(cdf: &[f64], rng: &mut Stream) -> usize {
 }
 
 impl World<'_> {
-    pub(super) fn schedule_first_arrival(&mut self) {
-        self.workload.start(&mut self.rng.mmpp);
-        if let Some(t) =
-            self.workload
-                .next(Timestamp::ZERO, &mut self.rng.arrivals, &mut self.rng.mmpp)
-        {
+    pub(super) fn schedule_first_arrival(&mut self) -> Result<(), RunError> {
+        self.workload
+            .start(&mut self.rng.arrivals, &mut self.rng.mmpp);
+        if let Some(t) = self.workload.next_arrival(
+            Timestamp::ZERO,
+            &mut self.rng.arrivals,
+            &mut self.rng.mmpp,
+        )? {
             self.events.push(t, Event::Arrival);
         }
+        Ok(())
     }
 
     /// A client request arrives: draw its attributes, schedule the next
@@ -258,20 +293,33 @@ impl World<'_> {
     /// the root call to the entry service.
     pub(super) fn on_arrival(&mut self) -> Result<(), RunError> {
         let now = self.now;
-        if let Some(t) = self
-            .workload
-            .next(now, &mut self.rng.arrivals, &mut self.rng.mmpp)
+        // The trace request this arrival stands for, taken before the next
+        // one is read.
+        let traced = self.workload.replay.as_mut().and_then(|r| r.next.take());
+        if let Some(t) =
+            self.workload
+                .next_arrival(now, &mut self.rng.arrivals, &mut self.rng.mmpp)?
         {
             self.events.push(t, Event::Arrival);
         }
+        let traced = traced.unwrap_or(TraceRequest::NONE);
         let w = &self.plan.workload;
-        let client = if self.workload.keyed {
-            self.workload.clients.sample(&mut self.rng.clients)
-        } else {
-            0
+        let client = match traced.client {
+            _ if !self.workload.keyed => 0,
+            Some(c) => c,
+            None => self.workload.clients.sample(&mut self.rng.clients),
         };
-        let origin = RegionId(pick_cdf(&w.origin_cdf, &mut self.rng.origin) as u8);
-        let entry_index = if w.entries.len() == 1 {
+        let origin = match traced.region {
+            Some(r) => r,
+            None => RegionId(pick_cdf(&w.origin_cdf, &mut self.rng.origin) as u8),
+        };
+        let entry_index = if let Some(service) = traced.entry {
+            // The plan gave every route's service an entry.
+            w.entries
+                .iter()
+                .position(|e| e.service == service)
+                .unwrap_or(0)
+        } else if w.entries.len() == 1 {
             0
         } else {
             let u: f64 = self.rng.entry.random();
@@ -289,7 +337,14 @@ impl World<'_> {
             return Err(self.unstable());
         }
         let edge_region = self.routing.edge_region(origin, &mut self.rng.edge);
-        let (key, write) = self.data.draw();
+        let (key, write) = match (traced.key, traced.write) {
+            (Some(k), Some(w)) => (k, w),
+            (Some(k), None) => (k, self.data.draw_write()),
+            (None, _) => {
+                let (k, w) = self.data.draw();
+                (k, traced.write.unwrap_or(w))
+            }
+        };
         let request = Request {
             arrival: now,
             measured,
@@ -298,6 +353,7 @@ impl World<'_> {
             client_rtt: self.plan.network.rtt(origin, edge_region),
             key,
             write,
+            size_bytes: traced.size_bytes,
             edge: edge_region.0,
             flags: 0,
         };

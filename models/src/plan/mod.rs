@@ -15,6 +15,7 @@ pub mod faults;
 pub mod network;
 pub mod run;
 pub mod service;
+pub mod trace;
 pub mod workload;
 
 use std::path::{Path, PathBuf};
@@ -169,7 +170,7 @@ impl Plan {
         let network = network::plan(scenario)?;
         let policies = scenario.policy.validate().map_err(Invalid::from)?;
         let services = service::plan(scenario, &network, &policies, base_dir)?;
-        let workload = workload::plan(scenario, &network, &services, &policies)?;
+        let workload = workload::plan(scenario, &network, &services, &policies, base_dir)?;
         check_mesh_edges(&policies, &services, &workload)?;
         let edge_rate_limit = match scenario.edge.as_ref().and_then(|e| e.rate_limit.as_ref()) {
             None => None,

@@ -1,12 +1,15 @@
 //! Checked `[workload]`: the arrival process, surges, clients, origins,
 //! sizes and entry services.
 
+use std::path::Path;
+
 use headroom_policy::Policies;
 use headroom_policy::tables::EdgePolicy;
 use headroom_sim::{Span, Timestamp};
 
 use super::network::NetworkPlan;
 use super::service::ServicePlan;
+use super::trace::TracePlan;
 use super::{EDGE_CALLER, Invalid, ServiceId, limits};
 use crate::scenario::{ArrivalsConfig, EntryConfig, Popularity, Scenario};
 
@@ -67,6 +70,8 @@ pub enum ArrivalPlan {
         /// Mean holding time per state.
         holding: Vec<Span>,
     },
+    /// A replayed trace.
+    Trace(Box<TracePlan>),
 }
 
 impl ArrivalPlan {
@@ -78,6 +83,9 @@ impl ArrivalPlan {
                 mean, amplitude, ..
             } => mean * (1.0 + amplitude),
             ArrivalPlan::Mmpp { rates, .. } => rates.iter().copied().fold(0.0, f64::max),
+            // Bursts have no bound short of reading the trace again; its
+            // mean is what the plan's rate limits can check.
+            ArrivalPlan::Trace(t) => t.mean_rate(),
         }
     }
 }
@@ -107,9 +115,25 @@ pub(super) fn plan(
     network: &NetworkPlan,
     services: &[ServicePlan],
     policies: &Policies,
+    base_dir: &Path,
 ) -> Result<WorkloadPlan, Invalid> {
     let w = &scenario.workload;
-    let arrivals = arrivals(&w.arrivals)?;
+    let arrivals = match &w.arrivals {
+        ArrivalsConfig::Trace(c) => {
+            if !w.surges.is_empty() {
+                return Err(Invalid::new(
+                    "workload.surges",
+                    format!("{} surges", w.surges.len()),
+                    "no surges with a trace workload (the trace has its own bursts; scale it \
+                     with `scale_load` or replay part of it with `window`)",
+                ));
+            }
+            ArrivalPlan::Trace(Box::new(super::trace::plan(
+                c, base_dir, network, services,
+            )?))
+        }
+        other => arrivals(other)?,
+    };
     if w.surges.len() > limits::MAX_WINDOWS {
         return Err(Invalid::new(
             "workload.surges",
@@ -206,6 +230,15 @@ pub(super) fn plan(
             v
         }
     };
+    // A trace's routes pick entry services of their own: each gets an edge
+    // client, with no weight in the draw for requests without a route.
+    if let ArrivalPlan::Trace(t) = &arrivals {
+        for id in t.names.iter().filter_map(|n| n.entry) {
+            if !entry_weights.iter().any(|(e, _)| *e == id) {
+                entry_weights.push((id, 0.0));
+            }
+        }
+    }
     entry_weights.sort_by_key(|(id, _)| *id);
     let weights: Vec<f64> = entry_weights.iter().map(|(_, w)| *w).collect();
     let entry_cdf = cdf(&weights).ok_or_else(|| {
@@ -311,6 +344,7 @@ fn arrivals(a: &ArrivalsConfig) -> Result<ArrivalPlan, Invalid> {
                 phase: *phase,
             })
         }
+        ArrivalsConfig::Trace(_) => unreachable!("trace arrivals are planned by `plan`"),
         ArrivalsConfig::Mmpp { states } => {
             if !(2..=limits::MAX_MMPP_STATES).contains(&states.len()) {
                 return Err(Invalid::new(

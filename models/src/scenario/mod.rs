@@ -46,7 +46,7 @@ pub use run::{Replications, RunConfig, Warmup};
 pub use service::{ConcurrencyModel, InstanceConfig, ServiceConfig, StepConfig};
 pub use workload::{
     ArrivalsConfig, ClientsConfig, EntryConfig, MmppStateConfig, Popularity, SurgeConfig,
-    WorkloadConfig,
+    TraceArrivalsConfig, WorkloadConfig,
 };
 
 /// A whole scenario file.

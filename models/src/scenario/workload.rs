@@ -92,6 +92,67 @@ pub enum ArrivalsConfig {
         /// The states (2..=64).
         states: Vec<MmppStateConfig>,
     },
+    /// A recorded trace replayed as the arrivals (and keys, sizes, ops,
+    /// clients, regions and routes where the trace has them).
+    Trace(TraceArrivalsConfig),
+}
+
+/// `workload.arrivals = { process = "trace", path, ... }`: replay a trace.
+///
+/// Trace time zero is the first record's time rounded down to a whole
+/// minute (so per-minute series of the run and of the trace line up);
+/// `window` offsets count from there.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TraceArrivalsConfig {
+    /// The trace file, relative to the scenario file's folder.
+    pub path: String,
+    /// Its format (`headroom`, `csv`, `txt`, `oracleGeneral`, `clf`,
+    /// `counts`, `timestamped`); default: detected from name and content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Format options, `"key=value,..."` (as `--trace-opts`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub options: String,
+    /// Time compression: 2.0 replays the trace twice as fast (> 0).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub speedup: f64,
+    /// Load factor: below 1 keeps each request with this probability
+    /// (Bernoulli thinning); above 1 superposes `floor(x)` copies of the
+    /// trace (plus one thinned by the fraction), each but the first shifted
+    /// by a uniform random offset in `[0, shift)`, wrapping around the
+    /// trace's span. Keys are kept, so key popularity is the trace's.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub scale_load: f64,
+    /// Largest time shift of a superposed copy (`scale_load > 1`), in trace
+    /// time. Default `"1s"`.
+    #[serde(default = "default_shift")]
+    pub shift: Span,
+    /// Start over at the end of the trace until `run.duration`.
+    #[serde(default, rename = "loop", skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
+    /// Only the part `"FROM..TO"` of the trace (durations from trace time
+    /// zero; either end may be left out: `"2h.."`, `"..30m"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// Reorder records that go back in time by at most this much.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort_window: Option<Span>,
+    /// Skip rows with bad values instead of refusing the trace.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_bad_rows: bool,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
+}
+
+fn default_shift() -> Span {
+    Span::from_secs(1)
 }
 
 fn default_period() -> Span {

@@ -1,0 +1,101 @@
+//! `headroom replay`: a scenario run with its arrivals taken from a trace.
+//!
+//! The flags become the scenario's own trace workload
+//! (`workload.arrivals = { process = "trace", ... }`, set like `--set`), so
+//! a replay is exactly `headroom run` of that scenario and everything `run`
+//! guarantees (outputs, determinism at any `--threads`) holds. Without
+//! `--loop` the run lasts one pass of the trace: `run.duration` becomes the
+//! replayed window over the speedup.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use headroom_models::plan::ArrivalPlan;
+
+use crate::InputError;
+use crate::cli::{ReplayArgs, RunArgs};
+
+/// Runs the replay and writes what `run` writes.
+pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let trace = &args.input.trace;
+    if !trace.is_file() {
+        return Err(InputError(format!(
+            "cannot open trace {}: {}",
+            trace.display(),
+            if trace.exists() {
+                "not a file"
+            } else {
+                "no such file"
+            }
+        ))
+        .into());
+    }
+    let path = std::path::absolute(trace)
+        .map_err(|e| InputError(format!("trace {}: {e}", trace.display())))?;
+    let mut sets = args.sets.clone();
+    sets.push(format!(
+        "workload.arrivals={}",
+        arrivals_table(&args, &path)
+    ));
+    if !args.repeat {
+        // One pass: the run lasts exactly the replayed window.
+        let loaded = headroom_models::load(&args.scenario, &sets)?;
+        let ArrivalPlan::Trace(t) = &loaded.plan.workload.arrivals else {
+            unreachable!("workload.arrivals was set to a trace");
+        };
+        sets.push(format!("run.duration={}ns", t.period().as_nanos()));
+    }
+    super::run::run(RunArgs {
+        scenario: args.scenario.clone(),
+        out: Some(args.out.clone().unwrap_or_else(|| default_out(trace))),
+        seed: args.seed,
+        replications: args.replications,
+        sets,
+        threads: args.threads,
+        plots: args.plots,
+        quiet: args.quiet,
+    })
+}
+
+/// The inline TOML table of the trace workload the flags describe.
+fn arrivals_table(args: &ReplayArgs, path: &Path) -> String {
+    let s = |text: &str| toml::Value::String(text.to_owned()).to_string();
+    let mut t = format!(
+        "{{ process = \"trace\", path = {}, speedup = {:?}, scale_load = {:?}, shift = {}",
+        s(&path.to_string_lossy()),
+        args.speedup,
+        args.scale_load,
+        s(&args.shift)
+    );
+    let input = &args.input;
+    if let Some(f) = &input.format {
+        t.push_str(&format!(", format = {}", s(f)));
+    }
+    if !input.trace_opts.is_empty() {
+        t.push_str(&format!(", options = {}", s(&input.trace_opts)));
+    }
+    if let Some(w) = &args.window {
+        t.push_str(&format!(", window = {}", s(w)));
+    }
+    if let Some(w) = &input.sort_window {
+        t.push_str(&format!(", sort_window = {}", s(w)));
+    }
+    if input.skip_bad_rows {
+        t.push_str(", skip_bad_rows = true");
+    }
+    if args.repeat {
+        t.push_str(", loop = true");
+    }
+    t.push_str(" }");
+    t
+}
+
+/// `out/replay-<trace file stem>` (compression and format suffixes kept
+/// out).
+fn default_out(trace: &Path) -> PathBuf {
+    let name = trace
+        .file_name()
+        .map_or_else(|| "trace".into(), |n| n.to_string_lossy().into_owned());
+    let stem = name.split('.').next().unwrap_or("trace");
+    Path::new("out").join(format!("replay-{stem}"))
+}

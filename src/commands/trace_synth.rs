@@ -1,0 +1,89 @@
+//! `headroom trace synth`: a synthetic trace (Headroom trace CSV) of a
+//! scenario's workload, streamed into a temporary file and renamed into
+//! place when complete.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use headroom_models::engine::Synth;
+use headroom_traces::{CsvWriter, Op, Row};
+
+use crate::InputError;
+use crate::cli::TraceSynthArgs;
+
+/// Writes the requests of one replication of the scenario.
+pub fn run(args: TraceSynthArgs) -> anyhow::Result<ExitCode> {
+    let mut sets = args.sets.clone();
+    if let Some(seed) = args.seed {
+        sets.push(format!("run.seed={seed}"));
+    }
+    let loaded = headroom_models::load(&args.scenario, &sets)?;
+    let plan = &loaded.plan;
+    let name = args
+        .out
+        .file_name()
+        .ok_or_else(|| InputError(format!("--out {}: not a file name", args.out.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = args.out.with_file_name(format!(".{name}.tmp"));
+    let result = (|| -> anyhow::Result<u64> {
+        let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut writer = CsvWriter::new(BufWriter::with_capacity(1 << 16, file))?;
+        let mut rows = 0u64;
+        let mut key_buf = [0u8; 20];
+        let mut client_buf = [0u8; 20];
+        for request in Synth::new(plan, args.replication) {
+            let r = request?;
+            writer.write_row(&Row {
+                t_ns: r.at.as_nanos(),
+                key: itoa(r.key, &mut key_buf),
+                op: if r.write { Op::Write } else { Op::Read },
+                size_bytes: Some(r.size_bytes),
+                client: Some(itoa(r.client, &mut client_buf)),
+                region: Some(&plan.network.regions[r.region.index()].name),
+                route: Some(&plan.services[r.entry.index()].name),
+                status: None,
+                latency_ns: None,
+            })?;
+            rows += 1;
+        }
+        writer
+            .finish()?
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
+        std::fs::rename(&tmp, &args.out)
+            .with_context(|| format!("cannot move {} into place", args.out.display()))?;
+        Ok(rows)
+    })();
+    let rows = result.inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
+    eprintln!(
+        "{}: replication {} (seed {}), {} requests over {} -> {}",
+        loaded.path.display(),
+        args.replication,
+        plan.run.seed,
+        rows,
+        plan.run.duration,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `value` in decimal.
+fn itoa(value: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    let mut v = value;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).expect("ASCII digits")
+}

@@ -1,0 +1,176 @@
+//! Bad input to `headroom replay` (the broken-file corpus in
+//! `traces/samples/broken/`, a missing file, bad flags): exit code 2, one
+//! message naming the trace and what is wrong, no output folder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn broken(name: &str) -> String {
+    root()
+        .join("traces/samples/broken")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("headroom-replay-bad-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn scenario(dir: &Path) -> PathBuf {
+    let path = dir.join("s.toml");
+    std::fs::write(
+        &path,
+        r#"
+[run]
+duration = "1m"
+warmup = "0s"
+replications = 1
+
+[workload]
+arrivals = { process = "poisson", rate = 5.0 }
+
+[[services]]
+name = "api"
+instance = { workers = 4, queue = "unbounded" }
+work = { distribution = "exponential", mean = "1ms" }
+replicas = 1
+"#,
+    )
+    .unwrap();
+    path
+}
+
+fn replay(name: &str, trace: &str, extra: &[&str]) -> (Output, PathBuf) {
+    let dir = tempdir(name);
+    let s = scenario(&dir);
+    let out = dir.join("out");
+    let mut args = vec![
+        "replay",
+        trace,
+        "--scenario",
+        s.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend(extra);
+    let o = Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(&args)
+        .output()
+        .expect("the binary runs");
+    (o, out)
+}
+
+/// Exit 2, one `error:` line containing every needle, nothing written.
+fn refused(name: &str, trace: &str, extra: &[&str], needles: &[&str]) {
+    let (o, out) = replay(name, trace, extra);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+    assert_eq!(err.lines().count(), 1, "{name}: one message: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "{name}: {err:?} lacks {n:?}");
+    }
+    assert!(!out.exists(), "{name}: nothing written");
+}
+
+#[test]
+fn a_missing_trace_is_named() {
+    refused(
+        "missing",
+        &broken("no-such-trace.csv"),
+        &[],
+        &["no-such-trace.csv", "no such file"],
+    );
+}
+
+#[test]
+fn an_unknown_format_is_refused() {
+    refused(
+        "unknown",
+        &broken("unknown.dat"),
+        &[],
+        &["unknown.dat", "--format"],
+    );
+    refused(
+        "bad-flag",
+        &broken("backwards.csv"),
+        &["--format", "xml"],
+        &["unknown trace format \"xml\"", "headroom"],
+    );
+}
+
+#[test]
+fn backwards_timestamps_are_refused_or_reordered_within_a_sort_window() {
+    refused(
+        "backwards",
+        &broken("backwards.csv"),
+        &[],
+        &["backwards.csv", "row 4", "before the previous", "sort"],
+    );
+    let (o, out) = replay(
+        "sorted",
+        &broken("backwards.csv"),
+        &["--sort-window", "1us"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    assert_eq!(runs.lines().nth(1).unwrap().split(',').nth(3), Some("4"));
+}
+
+#[test]
+fn an_empty_trace_is_refused() {
+    refused(
+        "empty",
+        &broken("empty.csv"),
+        &[],
+        &["empty.csv", "no records"],
+    );
+}
+
+#[test]
+fn a_bad_row_is_named_or_skipped() {
+    refused(
+        "bad-row",
+        &broken("bad-row.csv"),
+        &[],
+        &["bad-row.csv", "row 3", "`op`", "delete"],
+    );
+    let (o, _) = replay("skipped", &broken("bad-row.csv"), &["--skip-bad-rows"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_truncated_binary_record_is_refused() {
+    refused(
+        "truncated",
+        &broken("truncated.oracleGeneral.bin"),
+        &[],
+        &["truncated.oracleGeneral.bin", "record 5", "truncated"],
+    );
+}
+
+#[test]
+fn bad_replay_flags_are_named() {
+    refused(
+        "speedup",
+        &broken("backwards.csv"),
+        &["--speedup", "0", "--sort-window", "1us"],
+        &["workload.arrivals.speedup", "> 0"],
+    );
+    refused(
+        "window",
+        &broken("backwards.csv"),
+        &["--window", "5m..1m", "--sort-window", "1us"],
+        &["workload.arrivals.window", "TO after FROM"],
+    );
+}
