@@ -97,6 +97,53 @@ pub const RECOVERY_COLUMNS: [&str; 13] = [
     "after_cache_hit_ratio",
 ];
 
+/// `recovery.csv` columns (one row per point, replication and trigger).
+pub const RECOVERY_CSV_COLUMNS: [&str; 21] = [
+    "point",
+    "replication",
+    "trigger",
+    "label",
+    "start_s",
+    "end_s",
+    "baseline_goodput_rps",
+    "baseline_p99_ms",
+    "recovered",
+    "recovery_s",
+    "peak_error_rate",
+    "excess_p99_ms",
+    "wasted_work_s",
+    "baseline_retries_per_request",
+    "after_retries_per_request",
+    "baseline_wasted_work_per_s",
+    "after_wasted_work_per_s",
+    "breaker_open_fraction",
+    "replicas_at_max_fraction",
+    "baseline_cache_hit_ratio",
+    "after_cache_hit_ratio",
+];
+
+impl TriggerRecovery {
+    /// The cells after `point, replication, trigger, label`, in
+    /// [`RECOVERY_CSV_COLUMNS`] order.
+    pub fn cells(&self) -> Vec<Cell> {
+        [
+            self.start_s,
+            self.end_s,
+            self.baseline_goodput_rps,
+            self.baseline_p99_ms,
+            self.recovered,
+            self.recovery_s,
+            self.peak_error_rate,
+            self.excess_p99_ms,
+            self.wasted_work_s,
+        ]
+        .into_iter()
+        .chain(self.signals.values())
+        .map(Cell::Float)
+        .collect()
+    }
+}
+
 /// One interval, as read from an [`IntervalRow`].
 #[derive(Clone, Copy)]
 struct Iv<'a> {
