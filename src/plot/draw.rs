@@ -150,7 +150,13 @@ fn lines<DB: DrawingBackend>(
         .iter()
         .flat_map(|s| s.points.iter())
         .chain(faint.iter().flatten());
-    let (x0, x1) = range(all.clone().map(|p| p.0), 0.0, false);
+    // The x range covers the shaded triggers too: intervals with no
+    // answers have no latency point, but the trigger still shows.
+    let xs = all
+        .clone()
+        .map(|p| p.0)
+        .chain(spans.iter().flat_map(|&(a, b)| [a, b]));
+    let (x0, x1) = range(xs, 0.0, false);
     let (y0, y1) = range(all.map(|p| p.1), 0.08, true);
     let mut chart = ChartBuilder::on(root)
         .margin(16)
