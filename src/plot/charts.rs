@@ -50,6 +50,10 @@ pub struct Panel {
     pub level_means: Vec<(f64, f64)>,
 }
 
+/// One configuration's map: its label and `(x, y, recovered)` per cell
+/// (category indices, fraction of replications that recovered).
+pub type BoundaryPanel = (String, Vec<(usize, usize, f64)>);
+
 /// What a chart draws.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kind {
@@ -114,8 +118,8 @@ pub enum Kind {
         xs: Vec<String>,
         /// y category names.
         ys: Vec<String>,
-        /// One panel per configuration: its label and `(x, y, recovered)`.
-        panels: Vec<(String, Vec<(usize, usize, f64)>)>,
+        /// One panel per configuration.
+        panels: Vec<BoundaryPanel>,
     },
     /// One panel per metric against one parameter's values.
     Effect {

@@ -127,7 +127,7 @@ fn no_baseline_is_unmeasurable_not_unrecovered() {
     // Baseline inside the warm-up does not count either.
     let t = &measure(&plan(&[(10, 15)], 3), &r, 10.0)[0];
     assert!(t.recovered.is_nan());
-    assert!(cells(&[t.clone()])[0].as_f64().is_nan());
+    assert!(cells(std::slice::from_ref(t))[0].as_f64().is_nan());
 }
 
 #[test]
