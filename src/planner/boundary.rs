@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use headroom_models::recovery::{RECOVERY_COLUMNS, Signals, explain};
 
 use crate::planner::points::{PointStats, Points};
+use crate::planner::table::{Table, number};
 
 /// A trigger parameter's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,18 +209,37 @@ fn config_label(points: &Points, p: &PointStats, mag: usize, dur: Option<usize>)
     }
 }
 
-/// The mean loop signals of point `p`.
-fn signals(points: &Points, p: &PointStats) -> Signals {
+/// The loop signals of point `p`: per counter, the mean over the
+/// replications that did not recover (the others have no "after" span).
+fn signals(points: &Points, runs: &Table, p: &PointStats) -> Signals {
+    let key = p.point.to_string();
+    let rec = runs.index("recovered");
+    let stuck: Vec<&Vec<String>> = runs
+        .rows
+        .iter()
+        .filter(|r| r[0] == key && rec.is_some_and(|c| number(&r[c]) == 0.0))
+        .collect();
     let mut v = [f64::NAN; 8];
     for (x, name) in v.iter_mut().zip(&RECOVERY_COLUMNS[5..]) {
-        *x = points.ci(p, name).mean;
+        let Some(c) = runs.index(name) else {
+            *x = points.ci(p, name).mean;
+            continue;
+        };
+        let finite: Vec<f64> = stuck
+            .iter()
+            .map(|r| number(&r[c]))
+            .filter(|y| y.is_finite())
+            .collect();
+        if !finite.is_empty() {
+            *x = finite.iter().sum::<f64>() / finite.len() as f64;
+        }
     }
     Signals::from_values(v)
 }
 
 /// The `## Recovery boundary` section of a sweep's `summary.md` (empty if
 /// the sweep does not vary a trigger or has no recovery columns).
-pub fn render(points: &Points) -> String {
+pub fn render(points: &Points, runs: &Table) -> String {
     let Some(b) = Boundary::new(points) else {
         return String::new();
     };
@@ -237,10 +257,10 @@ pub fn render(points: &Points) -> String {
     );
     let _ = writeln!(
         s,
-        "| configuration | largest trigger survived | smallest trigger not survived |"
+        "| # | configuration | largest trigger survived | smallest trigger not survived |"
     );
-    let _ = writeln!(s, "|---|---|---|");
-    for c in &b.configs {
+    let _ = writeln!(s, "|---|---|---|---|");
+    for (k, c) in b.configs.iter().enumerate() {
         let survived = b
             .largest_survived(c)
             .map_or_else(|| "none".to_owned(), |cell| b.describe(cell));
@@ -254,7 +274,7 @@ pub fn render(points: &Points) -> String {
                 )
             },
         );
-        let _ = writeln!(s, "| {} | {survived} | {broken} |", c.label);
+        let _ = writeln!(s, "| {} | {} | {survived} | {broken} |", k + 1, c.label);
     }
     for c in &b.configs {
         let Some(cell) = b.smallest_broken(c) else {
@@ -265,12 +285,12 @@ pub fn render(points: &Points) -> String {
         };
         let _ = writeln!(
             s,
-            "\n### Why {} does not recover from {} (point {})\n",
+            "\n### Why {} does not recover from {} (point {}; counters of the replications that did not)\n",
             c.label,
             b.describe(cell),
             cell.point
         );
-        for line in explain(&signals(points, p)) {
+        for line in explain(&signals(points, runs, p)) {
             let _ = writeln!(s, "- {line}");
         }
     }

@@ -323,9 +323,16 @@ fn recovery_boundary(a: &Analysis<'_>) -> Result<Chart, String> {
             panels: b
                 .configs
                 .iter()
-                .map(|c| {
+                .enumerate()
+                .map(|(k, c)| {
                     (
-                        c.label.clone(),
+                        // Full labels are in summary.md's table; long ones
+                        // would overlap side by side.
+                        if c.label.len() <= 40 {
+                            c.label.clone()
+                        } else {
+                            format!("configuration {}", k + 1)
+                        },
                         c.cells
                             .iter()
                             .map(|cell| (cell.duration, cell.magnitude, cell.recovered))
