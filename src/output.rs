@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use headroom_models::recovery::{RECOVERY_CSV_COLUMNS, TriggerRecovery};
 use headroom_models::report::{
     RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SHARD_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS,
     summarize,
 };
 use headroom_models::{Loaded, RunOutput};
+use headroom_sim::stats::ci95;
 
 /// Renders `runs.csv`: one row per (point, replication).
 pub fn runs_csv(point: u64, seed: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
@@ -92,8 +94,119 @@ pub fn shards_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> 
     w.into_inner().context("cannot render shards.csv")
 }
 
+/// Renders `recovery.csv`: one row per (point, replication, trigger).
+pub fn recovery_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(RECOVERY_CSV_COLUMNS)?;
+    for out in outputs {
+        for (i, t) in out.metrics.recovery.iter().flatten().enumerate() {
+            let mut record = vec![
+                point.to_string(),
+                out.replication.to_string(),
+                i.to_string(),
+                t.label.clone(),
+            ];
+            record.extend(t.cells().iter().map(ToString::to_string));
+            w.write_record(&record)?;
+        }
+    }
+    w.into_inner().context("cannot render recovery.csv")
+}
+
+/// The `## Recovery` section of a run's `summary.md`: per trigger, how many
+/// replications recovered and how fast, and for those that did not, the
+/// loop that kept the system overloaded.
+pub fn recovery_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
+    let r = &plan.recovery;
+    let mut s = String::new();
+    if r.triggers.is_empty() {
+        return s;
+    }
+    let interval = plan.run.interval.as_secs_f64();
+    let _ = writeln!(
+        s,
+        "\n## Recovery\n\nBaseline: the {} intervals before each trigger (after the warm-up). \
+         Recovered: from the first interval starting after the trigger's end, {} consecutive \
+         {}-s intervals with goodput within {} % of the baseline and p99 at most {} % above it \
+         (widened to {} standard deviations of the baseline's own noise). Means over \
+         replications; recovery time over the replications that recovered.\n",
+        r.baseline_intervals,
+        r.hold_intervals,
+        number(interval),
+        number(r.goodput_tolerance * 100.0),
+        number(r.p99_tolerance * 100.0),
+        number(r.noise_sigmas),
+    );
+    let _ = writeln!(
+        s,
+        "| trigger | window (s) | recovered | recovery (s) | ±95% CI | peak error rate | excess p99 (ms) | wasted work (worker-s) |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|");
+    for (k, trigger) in r.triggers.iter().enumerate() {
+        let per: Vec<&TriggerRecovery> = outputs
+            .iter()
+            .filter_map(|o| o.metrics.recovery.as_ref()?.get(k))
+            .collect();
+        let mean = |f: fn(&TriggerRecovery) -> f64| {
+            ci95(&per.iter().map(|t| f(t)).collect::<Vec<_>>()).mean
+        };
+        let recovered = per.iter().filter(|t| t.recovered == 1.0).count();
+        let measured = per.iter().filter(|t| !t.recovered.is_nan()).count();
+        let times: Vec<f64> = per
+            .iter()
+            .filter(|t| t.recovered == 1.0)
+            .map(|t| t.recovery_s)
+            .collect();
+        let ci = ci95(&times);
+        let _ = writeln!(
+            s,
+            "| {} | {}–{} | {recovered}/{measured} | {} | {} | {} | {} | {} |",
+            trigger.label,
+            number(trigger.start.as_secs_f64()),
+            number(trigger.end.as_secs_f64()),
+            number(ci.mean),
+            number(ci.half_width),
+            number(mean(|t| t.peak_error_rate)),
+            number(mean(|t| t.excess_p99_ms)),
+            number(mean(|t| t.wasted_work_s)),
+        );
+    }
+    for (k, trigger) in r.triggers.iter().enumerate() {
+        let stuck: Vec<&TriggerRecovery> = outputs
+            .iter()
+            .filter_map(|o| o.metrics.recovery.as_ref()?.get(k))
+            .filter(|t| t.recovered == 0.0)
+            .collect();
+        if stuck.is_empty() {
+            continue;
+        }
+        let mut v = [0.0; 8];
+        for (j, x) in v.iter_mut().enumerate() {
+            *x = ci95(
+                &stuck
+                    .iter()
+                    .map(|t| t.signals.values()[j])
+                    .collect::<Vec<_>>(),
+            )
+            .mean;
+        }
+        let signals = headroom_models::recovery::Signals::from_values(v);
+        let _ = writeln!(
+            s,
+            "\n### Why {} did not recover ({} of {} replications)\n",
+            trigger.label,
+            stuck.len(),
+            outputs.len()
+        );
+        for line in headroom_models::recovery::explain(&signals) {
+            let _ = writeln!(s, "- {line}");
+        }
+    }
+    s
+}
+
 /// The metrics shown in the terminal summary (all of them go to summary.md).
-pub const HEADLINE: [&str; 20] = [
+pub const HEADLINE: [&str; 22] = [
     "requests",
     "ok",
     "degraded",
@@ -110,6 +223,8 @@ pub const HEADLINE: [&str; 20] = [
     "cpu_util_mean",
     "replicas_mean",
     "retries",
+    "recovered",
+    "recovery_s",
     "failovers",
     "breaker_open_s",
     "cost_per_month_usd",
@@ -177,6 +292,7 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
             number(ci.half_width)
         );
     }
+    s.push_str(&recovery_md(&loaded.plan, outputs));
     s
 }
 

@@ -4,11 +4,14 @@
 //! - [`load`]: reading a file, `--set` overrides, errors with line and column;
 //! - [`plan`]: validation into the checked model;
 //! - [`engine`]: the world of one replication and its event loop;
-//! - [`report`]: what a replication produces and the output columns.
+//! - [`report`]: what a replication produces and the output columns;
+//! - [`recovery`]: recovery after each fault window and surge, from the
+//!   time series.
 
 pub mod engine;
 pub mod load;
 pub mod plan;
+pub mod recovery;
 pub mod report;
 pub mod scenario;
 pub mod sweep;

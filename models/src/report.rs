@@ -10,6 +10,8 @@ use std::fmt;
 use headroom_sim::Span;
 use headroom_sim::stats::{ConfidenceInterval, LatencyHistogram, ci95};
 
+use crate::recovery::{RECOVERY_COLUMNS, TriggerRecovery};
+
 /// Everything one replication produces.
 #[derive(Clone, Debug)]
 pub struct RunOutput {
@@ -230,12 +232,18 @@ pub struct RunMetrics {
     pub cost_per_month_usd: f64,
     /// Every `[slo]` objective holds (true without `[slo]`).
     pub slo_met: bool,
-    /// Worker-seconds spent on tries whose caller had given up.
+    /// Worker-seconds spent on tries whose caller had given up (a per-try
+    /// timeout or deadline fired; the callee worked on), counted when the
+    /// abandoned try ends.
     pub wasted_work_s: f64,
     /// Instances that crashed.
     pub crashes: u64,
     /// Outlier ejections.
     pub ejections: u64,
+    /// Recovery after each trigger (fault windows, cache flushes, surges),
+    /// `None` when the scenario has none (then the recovery columns are
+    /// absent).
+    pub recovery: Option<Vec<TriggerRecovery>>,
 }
 
 /// One `timeseries.csv` interval.
@@ -266,6 +274,13 @@ pub struct IntervalRow {
     pub healthy_regions: u64,
     /// Cost accumulated since the start, USD.
     pub cost_usd_cum: f64,
+    /// Retries sent in the interval (tries beyond the first of a call).
+    pub retries: u64,
+    /// Worker-seconds of tries abandoned by their caller (per-try timeout,
+    /// deadline) that ended in the interval: work done for nobody.
+    pub wasted_work_s: f64,
+    /// A trigger (fault window, cache flush or surge) overlaps the interval.
+    pub trigger: bool,
 }
 
 /// A CSV cell.
@@ -305,7 +320,7 @@ impl fmt::Display for Cell {
 /// `runs.csv` metric columns, after `point, replication, seed` and the sweep
 /// parameters. One `cache_<store>_<tier>_hit_ratio` column per cache tier goes
 /// after `cache_hit_ratio` ([`RunMetrics::column_names`]).
-pub const RUN_METRIC_COLUMNS: [&str; 25] = [
+pub const RUN_METRIC_COLUMNS: [&str; 26] = [
     "requests",
     "ok",
     "degraded",
@@ -329,6 +344,7 @@ pub const RUN_METRIC_COLUMNS: [&str; 25] = [
     "failovers",
     "retries",
     "hedges",
+    "wasted_work_s",
     "cost_usd",
     "cost_per_month_usd",
 ];
@@ -337,7 +353,7 @@ pub const RUN_METRIC_COLUMNS: [&str; 25] = [
 pub const SLO_MET_COLUMN: &str = "slo_met";
 
 /// `timeseries.csv` columns, in order.
-pub const TIMESERIES_COLUMNS: [&str; 14] = [
+pub const TIMESERIES_COLUMNS: [&str; 17] = [
     "point",
     "replication",
     "t_s",
@@ -352,6 +368,9 @@ pub const TIMESERIES_COLUMNS: [&str; 14] = [
     "breaker_open",
     "healthy_regions",
     "cost_usd_cum",
+    "retries",
+    "wasted_work_s",
+    "trigger",
 ];
 
 fn ms(ns: f64) -> f64 {
@@ -417,23 +436,35 @@ impl RunMetrics {
             Cell::Int(self.failovers),
             Cell::Int(self.retries),
             Cell::Int(self.hedges),
+            Cell::Float(self.wasted_work_s),
             Cell::Float(self.cost_usd),
             Cell::Float(self.cost_per_month_usd),
-            Cell::Flag(self.slo_met),
         ])
+        .chain(
+            self.recovery
+                .as_deref()
+                .map(crate::recovery::cells)
+                .into_iter()
+                .flatten(),
+        )
+        .chain([Cell::Flag(self.slo_met)])
         .collect()
     }
 
     /// The names of [`RunMetrics::cells`]: [`RUN_METRIC_COLUMNS`] with the
-    /// tiers' columns after `cache_hit_ratio`, then `slo_met`.
+    /// tiers' columns after `cache_hit_ratio`, the [`RECOVERY_COLUMNS`] when
+    /// the scenario has triggers, then `slo_met`.
     pub fn column_names(&self) -> Vec<String> {
-        metric_columns(self.cache_tiers.iter().map(|(n, _)| n.clone()))
+        metric_columns(
+            self.cache_tiers.iter().map(|(n, _)| n.clone()),
+            self.recovery.is_some(),
+        )
     }
 }
 
 impl IntervalRow {
     /// The cells after `point, replication`, in [`TIMESERIES_COLUMNS`] order.
-    pub fn cells(&self) -> [Cell; 12] {
+    pub fn cells(&self) -> [Cell; 15] {
         [
             Cell::Float(self.t_s),
             Cell::Float(self.arrivals_rps),
@@ -447,6 +478,9 @@ impl IntervalRow {
             Cell::Int(self.breaker_open),
             Cell::Int(self.healthy_regions),
             Cell::Float(self.cost_usd_cum),
+            Cell::Int(self.retries),
+            Cell::Float(self.wasted_work_s),
+            Cell::Flag(self.trigger),
         ]
     }
 }
@@ -491,16 +525,19 @@ impl ServiceRow {
 /// The `runs.csv` metric column names of a run of `plan`, in order, `slo_met`
 /// last (the cells of [`RunMetrics::cells`]).
 pub fn run_columns(plan: &crate::Plan) -> Vec<String> {
-    metric_columns(plan.data.stores.iter().flat_map(|s| {
-        s.tiers
-            .iter()
-            .map(move |t| format!("cache_{}_{}_hit_ratio", s.name, t.name))
-    }))
+    metric_columns(
+        plan.data.stores.iter().flat_map(|s| {
+            s.tiers
+                .iter()
+                .map(move |t| format!("cache_{}_{}_hit_ratio", s.name, t.name))
+        }),
+        !plan.recovery.triggers.is_empty(),
+    )
 }
 
-fn metric_columns(tiers: impl Iterator<Item = String>) -> Vec<String> {
+fn metric_columns(tiers: impl Iterator<Item = String>, recovery: bool) -> Vec<String> {
     let mut tiers = Some(tiers);
-    let mut out = Vec::with_capacity(RUN_METRIC_COLUMNS.len() + 1);
+    let mut out = Vec::with_capacity(RUN_METRIC_COLUMNS.len() + RECOVERY_COLUMNS.len() + 1);
     for c in RUN_METRIC_COLUMNS {
         out.push(c.to_owned());
         if c == "cache_hit_ratio"
@@ -508,6 +545,9 @@ fn metric_columns(tiers: impl Iterator<Item = String>) -> Vec<String> {
         {
             out.extend(t);
         }
+    }
+    if recovery {
+        out.extend(RECOVERY_COLUMNS.map(String::from));
     }
     out.push(SLO_MET_COLUMN.to_owned());
     out
@@ -518,7 +558,7 @@ fn metric_columns(tiers: impl Iterator<Item = String>) -> Vec<String> {
 pub fn summarize(outputs: &[RunOutput]) -> Vec<(String, ConfidenceInterval)> {
     let rows: Vec<Vec<Cell>> = outputs.iter().map(|o| o.metrics.cells()).collect();
     let names = outputs.first().map_or_else(
-        || metric_columns(std::iter::empty()),
+        || metric_columns(std::iter::empty(), false),
         |o| o.metrics.column_names(),
     );
     names
@@ -564,6 +604,7 @@ mod tests {
             wasted_work_s: 0.0,
             crashes: 0,
             ejections: 0,
+            recovery: None,
         };
         let cells = m.cells();
         assert_eq!(cells.len(), RUN_METRIC_COLUMNS.len() + 2);

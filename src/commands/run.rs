@@ -50,6 +50,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ("timeseries.csv", output::timeseries_csv(0, &outputs)?),
         ("services.csv", output::services_csv(0, &outputs)?),
         ("shards.csv", output::shards_csv(0, &outputs)?),
+        ("recovery.csv", output::recovery_csv(0, &outputs)?),
         (
             "summary.md",
             output::summary_md(&plan.loaded, &outputs).into_bytes(),

@@ -7,6 +7,7 @@
 //! merged from shards gives the same bytes as one run in one process.
 
 pub mod analysis;
+pub mod boundary;
 pub mod effects;
 pub mod exec;
 pub mod format;

@@ -23,6 +23,7 @@ pub fn render(a: &Analysis<'_>) -> String {
     runners_up(a, &mut s);
     effects(a, &mut s);
     frontier(a, &mut s);
+    s.push_str(&crate::planner::boundary::render(&a.points, &a.part.runs));
     all_points(a, &mut s);
     replications(a, &mut s);
     s

@@ -50,6 +50,10 @@ pub struct Panel {
     pub level_means: Vec<(f64, f64)>,
 }
 
+/// One configuration's map: its label and `(x, y, recovered)` per cell
+/// (category indices, fraction of replications that recovered).
+pub type BoundaryPanel = (String, Vec<(usize, usize, f64)>);
+
 /// What a chart draws.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kind {
@@ -64,6 +68,9 @@ pub enum Kind {
         series: Vec<Series>,
         /// Thin grey lines without a legend.
         faint: Vec<Vec<(f64, f64)>>,
+        /// Shaded x ranges: the intervals a trigger (fault window, cache
+        /// flush, surge) touched.
+        spans: Vec<(f64, f64)>,
     },
     /// Two lines on their own y axes (left and right).
     TwinLines {
@@ -98,6 +105,21 @@ pub enum Kind {
         bars: Vec<Marker>,
         /// A horizontal reference line (value, legend text).
         reference: Option<(f64, String)>,
+    },
+    /// Recovered / not-recovered maps side by side, one panel per
+    /// configuration: a cell per (duration, magnitude) coloured by the
+    /// fraction of replications that recovered.
+    Boundary {
+        /// x axis text (the trigger's duration).
+        x_label: String,
+        /// y axis text (the trigger's magnitude).
+        y_label: String,
+        /// x category names.
+        xs: Vec<String>,
+        /// y category names.
+        ys: Vec<String>,
+        /// One panel per configuration.
+        panels: Vec<BoundaryPanel>,
     },
     /// One panel per metric against one parameter's values.
     Effect {
@@ -142,6 +164,7 @@ pub fn charts(d: &PlotData<'_>) -> (Vec<Chart>, Vec<String>) {
     add(shard_load(d));
     if let Some(a) = d.sweep {
         add(cost_vs_p99(d, a));
+        add(recovery_boundary(a));
         for j in 0..a.points.params.len() {
             add(effect(a, j));
         }
@@ -249,6 +272,74 @@ fn latency_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
             y_label: "latency (ms)".into(),
             series,
             faint,
+            spans: trigger_spans(ts, groups.first().map_or(&[][..], Vec::as_slice), t, scale),
+        },
+    })
+}
+
+/// The x ranges of consecutive intervals marked `trigger` in one
+/// replication's rows (each interval starts where the previous one ended).
+fn trigger_spans(ts: &Table, rows: &[&Vec<String>], t: usize, scale: f64) -> Vec<(f64, f64)> {
+    let Some(c) = ts.index("trigger") else {
+        return Vec::new();
+    };
+    let mut spans: Vec<(f64, f64)> = Vec::new();
+    let mut start = 0.0;
+    let mut open = false;
+    for row in rows {
+        let end = number(&row[t]) / scale;
+        if number(&row[c]) == 1.0 {
+            match spans.last_mut() {
+                Some(last) if open => last.1 = end,
+                _ => spans.push((start, end)),
+            }
+            open = true;
+        } else {
+            open = false;
+        }
+        start = end;
+    }
+    spans
+}
+
+/// The recovered / not-recovered map of a sweep over a trigger.
+fn recovery_boundary(a: &Analysis<'_>) -> Result<Chart, String> {
+    let b = crate::planner::boundary::Boundary::new(&a.points).ok_or(
+        "recovery boundary: the sweep does not vary a fault's add/rate or a surge's multiplier \
+         (with the recovery columns)",
+    )?;
+    let leaf = |p: &str| p.rsplit('.').next().unwrap_or(p).to_owned();
+    Ok(Chart {
+        name: "recovery_boundary".into(),
+        title: "Recovered (green) / not recovered (red) by trigger size".into(),
+        kind: Kind::Boundary {
+            x_label: b
+                .duration_param
+                .as_deref()
+                .map_or_else(String::new, |d| format!("trigger {}", leaf(d))),
+            y_label: format!("trigger {}", leaf(&b.magnitude_param)),
+            xs: b.durations.clone(),
+            ys: b.magnitudes.clone(),
+            panels: b
+                .configs
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    (
+                        // Full labels are in summary.md's table; long ones
+                        // would overlap side by side.
+                        if c.label.len() <= 40 {
+                            c.label.clone()
+                        } else {
+                            format!("configuration {}", k + 1)
+                        },
+                        c.cells
+                            .iter()
+                            .map(|cell| (cell.duration, cell.magnitude, cell.recovered))
+                            .collect(),
+                    )
+                })
+                .collect(),
         },
     })
 }

@@ -40,7 +40,21 @@ pub fn chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -
             y_label,
             series,
             faint,
-        } => lines(&titled, x_label, y_label, series, faint),
+            spans,
+        } => lines(&titled, x_label, y_label, series, faint, spans),
+        Kind::Boundary {
+            x_label,
+            y_label,
+            xs,
+            ys,
+            panels,
+        } => {
+            let areas = titled.split_evenly((1, panels.len().max(1)));
+            for (area, (label, cells)) in areas.iter().zip(panels) {
+                boundary_panel(area, x_label, y_label, xs, ys, label, cells)?;
+            }
+            Ok(())
+        }
         Kind::TwinLines {
             x_label,
             left,
@@ -130,12 +144,19 @@ fn lines<DB: DrawingBackend>(
     y_label: &str,
     series: &[Series],
     faint: &[Vec<(f64, f64)>],
+    spans: &[(f64, f64)],
 ) -> Result<()> {
     let all = series
         .iter()
         .flat_map(|s| s.points.iter())
         .chain(faint.iter().flatten());
-    let (x0, x1) = range(all.clone().map(|p| p.0), 0.0, false);
+    // The x range covers the shaded triggers too: intervals with no
+    // answers have no latency point, but the trigger still shows.
+    let xs = all
+        .clone()
+        .map(|p| p.0)
+        .chain(spans.iter().flat_map(|&(a, b)| [a, b]));
+    let (x0, x1) = range(xs, 0.0, false);
     let (y0, y1) = range(all.map(|p| p.1), 0.08, true);
     let mut chart = ChartBuilder::on(root)
         .margin(16)
@@ -152,6 +173,19 @@ fn lines<DB: DrawingBackend>(
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(err)?;
+    let shade = RED.mix(0.12);
+    for (i, &(a, b)) in spans.iter().enumerate() {
+        let drawn = chart
+            .draw_series([Rectangle::new([(a, y0), (b, y1)], shade.filled())])
+            .map_err(err)?;
+        if i == 0 {
+            drawn
+                .label("trigger (fault or surge)")
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 24, y + 5)], shade.filled())
+                });
+        }
+    }
     for line in faint {
         chart
             .draw_series(LineSeries::new(line.iter().copied(), GREY.stroke_width(1)))
@@ -481,6 +515,73 @@ fn effect_panel<DB: DrawingBackend>(
             panel.level_means.iter().copied(),
             l.stroke_width(2),
         ))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Colour of a boundary cell: green when every replication recovered, red
+/// when none did, orange in between, grey when unmeasurable.
+fn recovered_colour(fraction: f64) -> RGBColor {
+    if fraction.is_nan() {
+        GREY
+    } else if fraction >= 1.0 {
+        PALETTE[2]
+    } else if fraction <= 0.0 {
+        RED
+    } else {
+        PALETTE[4]
+    }
+}
+
+fn boundary_panel<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    x_label: &str,
+    y_label: &str,
+    xs: &[String],
+    ys: &[String],
+    title: &str,
+    cells: &[(usize, usize, f64)],
+) -> Result<()> {
+    let area = root
+        .titled(title, (FONT, 13).into_font().color(&DARK))
+        .map_err(err)?;
+    let mut chart = ChartBuilder::on(&area)
+        .margin(10)
+        .x_label_area_size(42)
+        .y_label_area_size(64)
+        .build_cartesian_2d(-0.5..xs.len() as f64 - 0.5, -0.5..ys.len() as f64 - 0.5)
+        .map_err(err)?;
+    let name = |names: &[String], v: &f64| {
+        let i = v.round();
+        if (v - i).abs() < 1e-6 && i >= 0.0 {
+            names.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    let fx = |v: &f64| name(xs, v);
+    let fy = |v: &f64| name(ys, v);
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .axis_desc_style((FONT, 14))
+        .label_style((FONT, 11))
+        .x_labels(xs.len().max(1))
+        .y_labels(ys.len().max(1))
+        .x_label_formatter(&fx)
+        .y_label_formatter(&fy)
+        .disable_mesh()
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(cells.iter().map(|&(x, y, f)| {
+            let (x, y) = (x as f64, y as f64);
+            Rectangle::new(
+                [(x - 0.47, y - 0.47), (x + 0.47, y + 0.47)],
+                recovered_colour(f).filled(),
+            )
+        }))
         .map_err(err)?;
     Ok(())
 }

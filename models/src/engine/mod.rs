@@ -131,6 +131,14 @@ pub fn run_replication(
             out
         }
     };
+    let mut out = out;
+    if !plan.recovery.triggers.is_empty() {
+        out.metrics.recovery = Some(crate::recovery::measure(
+            &plan.recovery,
+            &out.timeseries,
+            out.warmup_s,
+        ));
+    }
     match out.audit.violation() {
         None => Ok(out),
         Some(what) => Err(RunError::Conservation { replication, what }),

@@ -96,6 +96,8 @@ struct Interval {
     completions: u64,
     failed: u64,
     rejected: u64,
+    retries: u64,
+    wasted_ns: u128,
     latency: LatencyHistogram,
 }
 
@@ -140,6 +142,9 @@ pub(super) struct Stats {
     /// Per service: measured areas, mean and most instances, frozen at the
     /// end of arrivals.
     frozen_services: Vec<(Areas, f64, f64)>,
+    /// `[start, end]` of every trigger (fault window, cache flush, surge),
+    /// to mark the intervals they touch.
+    triggers: Vec<(Timestamp, Timestamp)>,
 }
 
 /// Time-weighted results read at the end of arrivals.
@@ -223,8 +228,16 @@ impl Stats {
                 completions: 0,
                 failed: 0,
                 rejected: 0,
+                retries: 0,
+                wasted_ns: 0,
                 latency: LatencyHistogram::new(),
             },
+            triggers: plan
+                .recovery
+                .triggers
+                .iter()
+                .map(|t| (t.start, t.end))
+                .collect(),
             rows: Vec::new(),
             frozen: None,
             frozen_services: Vec::new(),
@@ -326,6 +339,7 @@ impl Stats {
 
     pub(super) fn on_retry(&mut self, now: Timestamp) {
         self.retries += u64::from(self.in_window(now));
+        self.interval.retries += u64::from(now < self.end);
     }
 
     pub(super) fn on_hedge(&mut self, now: Timestamp) {
@@ -446,9 +460,14 @@ impl Stats {
         }
     }
 
+    /// An abandoned try ended: `work` is the worker time it held, all of it
+    /// for a caller that had given up. Counted when the try ends.
     pub(super) fn on_wasted_work(&mut self, now: Timestamp, work: Span) {
         if self.in_window(now) {
             self.wasted_ns += u128::from(work.as_nanos());
+        }
+        if now < self.end {
+            self.interval.wasted_ns += u128::from(work.as_nanos());
         }
     }
 
@@ -464,6 +483,12 @@ impl Stats {
         }
         let iv = &mut self.interval;
         let secs = (now - iv.start).as_secs_f64();
+        // A trigger marks every interval it overlaps (an instant one, the
+        // interval it falls in).
+        let trigger = self
+            .triggers
+            .iter()
+            .any(|&(start, end)| start < now && (end > iv.start || start >= iv.start));
         self.rows.push(IntervalRow {
             t_s: now.as_secs_f64(),
             arrivals_rps: iv.arrivals as f64 / secs,
@@ -485,12 +510,17 @@ impl Stats {
             breaker_open: self.open_breakers.current().round() as u64,
             healthy_regions,
             cost_usd_cum: self.cost_rate_all.integral_secs(now) + self.egress_usd_all,
+            retries: iv.retries,
+            wasted_work_s: iv.wasted_ns as f64 / 1e9,
+            trigger,
         });
         iv.start = now;
         iv.arrivals = 0;
         iv.completions = 0;
         iv.failed = 0;
         iv.rejected = 0;
+        iv.retries = 0;
+        iv.wasted_ns = 0;
         iv.latency.clear();
     }
 
@@ -584,6 +614,7 @@ impl Stats {
                 wasted_work_s: self.wasted_ns as f64 / 1e9,
                 crashes: self.crashes,
                 ejections: self.ejections,
+                recovery: None,
             },
             timeseries: self.rows,
             services,

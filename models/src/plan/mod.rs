@@ -7,12 +7,13 @@
 //! engine never re-checks.
 //!
 //! One module per concern, mirroring [`crate::scenario`]: [`run`],
-//! [`workload`], [`network`], [`service`], [`faults`], [`costs`].
+//! [`workload`], [`network`], [`service`], [`faults`], [`costs`], [`recovery`].
 
 pub mod costs;
 pub mod data;
 pub mod faults;
 pub mod network;
+pub mod recovery;
 pub mod run;
 pub mod service;
 pub mod trace;
@@ -31,6 +32,7 @@ pub use costs::{CostPlan, SloPlan};
 pub use data::{DataPlan, StoreId, StorePlan, TierPlan};
 pub use faults::{FaultPlan, Window};
 pub use network::{NetworkPlan, RegionPlan};
+pub use recovery::{RecoveryPlan, Trigger};
 pub use run::RunPlan;
 pub use service::{CallTarget, Scaling, ServicePlan, StepPlan};
 pub use workload::{ArrivalPlan, PopularityPlan, WorkloadPlan};
@@ -160,6 +162,8 @@ pub struct Plan {
     pub costs: Option<CostPlan>,
     /// Objectives; `None` without `[slo]` (`slo_met` is then 0).
     pub slo: Option<SloPlan>,
+    /// How recovery after each trigger is measured, and the triggers.
+    pub recovery: RecoveryPlan,
 }
 
 impl Plan {
@@ -187,6 +191,7 @@ impl Plan {
         let faults = faults::plan(scenario, &network, &services, &run, base_dir)?;
         let costs = costs::plan(scenario, &network, &services, &data)?;
         let slo = costs::slo_plan(scenario)?;
+        let recovery = recovery::plan(scenario, &run, &workload, &faults, &services)?;
         Ok(Plan {
             run,
             workload,
@@ -198,6 +203,7 @@ impl Plan {
             faults,
             costs,
             slo,
+            recovery,
         })
     }
 

@@ -15,6 +15,8 @@
 //! - [`data`]: `workload.keys`, the `datastores` array, `[edge] cache`,
 //!   `[costs.data]`;
 //! - [`costs`]: the `costs` and `slo` tables;
+//! - [`recovery`]: the `recovery` table (how recovery after a trigger is
+//!   measured);
 //! - [`dist`]: distributions and queue capacities shared by the others.
 //!
 //! `[policy]` is `headroom_policy::PolicyConfig`, the very table the sidecar
@@ -25,6 +27,7 @@ pub mod data;
 pub mod dist;
 pub mod faults;
 pub mod network;
+pub mod recovery;
 pub mod run;
 pub mod service;
 pub mod workload;
@@ -42,6 +45,7 @@ pub use data::{
 pub use dist::{DistConfig, DistOrSpan, QueueCapacity};
 pub use faults::FaultConfig;
 pub use network::{NetworkConfig, RegionConfig};
+pub use recovery::RecoveryConfig;
 pub use run::{Replications, RunConfig, Warmup};
 pub use service::{ConcurrencyModel, InstanceConfig, ServiceConfig, StepConfig};
 pub use workload::{
@@ -84,6 +88,10 @@ pub struct Scenario {
     /// `[slo]`: the objectives `slo_met` checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloConfig>,
+    /// `[recovery]`: how recovery after each fault window and surge is
+    /// measured (defaults without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryConfig>,
     /// `[sweep]`: parameters to vary for `headroom sweep` (ignored by `run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<crate::sweep::SweepConfig>,
