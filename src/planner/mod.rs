@@ -10,6 +10,8 @@ pub mod analysis;
 pub mod effects;
 pub mod exec;
 pub mod format;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod part;
 pub mod points;
 pub mod recommendation;
