@@ -190,7 +190,12 @@ fn deterministic_crates_have_no_runtime_or_network() {
             assert!(!deps.contains(rt), "{krate} pulls in {rt}");
         }
     }
-    for krate in ["headroom-policy", "headroom-sim", "headroom-models", "headroom-cache"] {
+    for krate in [
+        "headroom-policy",
+        "headroom-sim",
+        "headroom-models",
+        "headroom-cache",
+    ] {
         for p in POLARS {
             assert!(
                 !g.direct(krate).contains(p),
@@ -241,11 +246,25 @@ fn kernel_builds_resolve_no_polars() {
         "headroom-sidecar",
     ] {
         let out = Command::new(env!("CARGO"))
-            .args(["tree", "--locked", "--offline", "-e", "normal,build,dev", "--prefix", "none", "-p", krate])
+            .args([
+                "tree",
+                "--locked",
+                "--offline",
+                "-e",
+                "normal,build,dev",
+                "--prefix",
+                "none",
+                "-p",
+                krate,
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .expect("cargo tree runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let tree = String::from_utf8_lossy(&out.stdout);
         assert!(tree.contains(krate), "{tree}");
         assert!(

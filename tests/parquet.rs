@@ -125,14 +125,23 @@ fn parquet_tables_equal_the_csv_tables() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["name"].as_str().unwrap().into(), c["kind"].as_str().unwrap().into()))
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().into(),
+                c["kind"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     for stem in TABLES {
         let df = parquet(&out, stem);
         let csv_bytes = read(&out, &format!("{stem}.csv"));
         let mut csv = csv::Reader::from_reader(csv_bytes.as_slice());
         let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_owned).collect();
-        let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
         assert_eq!(names, header, "{stem}: column names and order");
         let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
         assert_eq!(df.height(), rows.len(), "{stem}: rows");
@@ -206,11 +215,18 @@ fn parquet_sweeps_are_deterministic_and_analyse_as_csv_sweeps_do() {
         .map(|f| f.as_str().unwrap())
         .collect();
     for stem in TABLES {
-        assert!(files.contains(&format!("{stem}.parquet").as_str()), "{files:?}");
+        assert!(
+            files.contains(&format!("{stem}.parquet").as_str()),
+            "{files:?}"
+        );
     }
     for name in files {
         assert_eq!(read(&one, name), read(&two, name), "{name}: 1 vs 2 threads");
-        assert_eq!(read(&one, name), read(&merged, name), "{name}: merged shards");
+        assert_eq!(
+            read(&one, name),
+            read(&merged, name),
+            "{name}: merged shards"
+        );
     }
     // Parquet and CSV sweeps reach the same conclusions, byte for byte.
     for name in ["recommendation.toml", "summary.md"] {
@@ -218,21 +234,43 @@ fn parquet_sweeps_are_deterministic_and_analyse_as_csv_sweeps_do() {
     }
     // A Parquet-only sweep can be re-ranked and plotted.
     let reranked = dir.join("reranked.toml");
-    ok(&["recommend", s(&one), "--slo-p99", "1s", "--out", s(&reranked)]);
-    assert!(std::fs::read_to_string(&reranked).unwrap().contains("[[services]]"));
+    ok(&[
+        "recommend",
+        s(&one),
+        "--slo-p99",
+        "1s",
+        "--out",
+        s(&reranked),
+    ]);
+    assert!(
+        std::fs::read_to_string(&reranked)
+            .unwrap()
+            .contains("[[services]]")
+    );
 }
 
 #[test]
 fn trace_convert_to_parquet_and_back_is_lossless() {
     let dir = tempdir("parquet_traces");
     let sample = "traces/samples/cloudphysics-io/cloudPhysicsIO.oracleGeneral.bin";
-    let (direct, pq, back) = (dir.join("direct.csv"), dir.join("t.parquet"), dir.join("back.csv"));
+    let (direct, pq, back) = (
+        dir.join("direct.csv"),
+        dir.join("t.parquet"),
+        dir.join("back.csv"),
+    );
     ok(&["trace", "convert", sample, "--out", s(&direct)]);
     ok(&["trace", "convert", sample, "--out", s(&pq)]);
     assert_eq!(&read(&dir, "t.parquet")[..4], b"PAR1");
     let o = ok(&["trace", "convert", s(&pq), "--out", s(&back)]);
-    assert!(text(&o.stderr).contains("113872 rows (parquet)"), "{}", text(&o.stderr));
-    assert!(read(&dir, "direct.csv") == read(&dir, "back.csv"), "CSV -> Parquet -> CSV differs");
+    assert!(
+        text(&o.stderr).contains("113872 rows (parquet)"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(
+        read(&dir, "direct.csv") == read(&dir, "back.csv"),
+        "CSV -> Parquet -> CSV differs"
+    );
     // The same statistics from either file.
     let a = ok(&["trace", "inspect", s(&direct)]);
     let b = ok(&["trace", "inspect", s(&pq)]);
@@ -283,7 +321,10 @@ fn a_broken_parquet_trace_exits_2_and_writes_nothing() {
     let o = headroom(&["trace", "convert", s(&cut), "--out", s(&out)]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     let err = text(&o.stderr);
-    assert!(err.contains("cut.parquet") && err.contains("not a readable Parquet file"), "{err}");
+    assert!(
+        err.contains("cut.parquet") && err.contains("not a readable Parquet file"),
+        "{err}"
+    );
     assert!(!out.exists());
     let o = headroom(&[
         "trace",
@@ -295,6 +336,10 @@ fn a_broken_parquet_trace_exits_2_and_writes_nothing() {
         s(&out),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("time-col=\"when\": no such column"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("time-col=\"when\": no such column"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(!out.exists());
 }

@@ -54,7 +54,10 @@ fn column<'a>(c: &Column, cells: impl Iterator<Item = &'a str> + Clone) -> PlCol
                 .zip(&unsigned)
                 .any(|(s, u)| u.is_none() && s.parse::<i64>().is_ok());
             if negative {
-                PlColumn::new(name, cells.map(|s| s.parse().ok()).collect::<Vec<Option<i64>>>())
+                PlColumn::new(
+                    name,
+                    cells.map(|s| s.parse().ok()).collect::<Vec<Option<i64>>>(),
+                )
             } else {
                 PlColumn::new(name, unsigned)
             }
@@ -92,7 +95,12 @@ pub fn read(bytes: &[u8], columns: Vec<Column>, what: &str) -> anyhow::Result<Ta
         bail!(
             "{what}: its columns do not match its manifest (expected {} columns starting `{}`, found {} starting `{}`)",
             expected.len(),
-            expected.iter().take(4).copied().collect::<Vec<_>>().join(","),
+            expected
+                .iter()
+                .take(4)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(","),
             names.len(),
             names.iter().take(4).copied().collect::<Vec<_>>().join(","),
         );
@@ -205,8 +213,17 @@ mod tests {
         let bytes = write(&table()).unwrap();
         let wrong = read(&bytes, vec![Column::new("z", Kind::Int)], "t.parquet");
         let err = format!("{:#}", wrong.unwrap_err());
-        assert!(err.contains("t.parquet") && err.contains("do not match"), "{err}");
-        let err = format!("{:#}", read(b"PAR1 not really", vec![], "b.parquet").unwrap_err());
-        assert!(err.contains("b.parquet: not a readable Parquet file"), "{err}");
+        assert!(
+            err.contains("t.parquet") && err.contains("do not match"),
+            "{err}"
+        );
+        let err = format!(
+            "{:#}",
+            read(b"PAR1 not really", vec![], "b.parquet").unwrap_err()
+        );
+        assert!(
+            err.contains("b.parquet: not a readable Parquet file"),
+            "{err}"
+        );
     }
 }

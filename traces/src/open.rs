@@ -271,7 +271,8 @@ pub fn open_file(
         Some(f) => f == Format::Parquet,
         None => name.to_ascii_lowercase().ends_with(".parquet") || magic == b"PAR1",
     };
-    let compressed = magic.starts_with(&[0x1F, 0x8B]) || magic.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]);
+    let compressed =
+        magic.starts_with(&[0x1F, 0x8B]) || magic.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]);
     if !parquet || compressed {
         return open(Box::new(file), name, format, options);
     }

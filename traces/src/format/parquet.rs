@@ -29,9 +29,8 @@ use std::io::{Cursor, Write};
 
 use headroom_policy::time::Timestamp;
 use polars_core::prelude::{
-    Column as PlColumn, DataFrame, DataType, IntoColumn, NewChunkedArray,
-    PlSmallStr, Series, StringChunked, StringChunkedBuilder, TimeUnit, UInt16Chunked,
-    UInt64Chunked,
+    Column as PlColumn, DataFrame, DataType, IntoColumn, NewChunkedArray, PlSmallStr, Series,
+    StringChunked, StringChunkedBuilder, TimeUnit, UInt16Chunked, UInt64Chunked,
 };
 use polars_io::SerReader;
 use polars_io::mmap::MmapBytesReader;
@@ -86,9 +85,7 @@ pub const OPTIONS: [&str; 10] = [
 ///
 /// # Errors
 /// A `time-unit` other than `s`, `ms`, `us` or `ns`.
-pub fn mapping(
-    mut take: impl FnMut(&str) -> Option<String>,
-) -> Result<ParquetMapping, TraceError> {
+pub fn mapping(mut take: impl FnMut(&str) -> Option<String>) -> Result<ParquetMapping, TraceError> {
     let mut m = ParquetMapping::default();
     for (slot, key) in m.columns.iter_mut().zip(COLUMN_OPTIONS) {
         *slot = take(key);
@@ -190,7 +187,10 @@ impl ParquetReader {
         Self::new(Box::new(Cursor::new(bytes)), mapping)
     }
 
-    fn new(mut input: Box<dyn MmapBytesReader>, mapping: &ParquetMapping) -> Result<Self, TraceError> {
+    fn new(
+        mut input: Box<dyn MmapBytesReader>,
+        mapping: &ParquetMapping,
+    ) -> Result<Self, TraceError> {
         let mut probe = polars_io::parquet::read::ParquetReader::new(&mut input);
         let metadata = probe.get_metadata().map_err(not_parquet)?.clone();
         let schema = probe.schema().map_err(not_parquet)?;
@@ -211,7 +211,12 @@ impl ParquetReader {
         }
         for (field, index) in fields.iter().enumerate() {
             if let Some(i) = *index {
-                let dtype = DataType::from_arrow_field(schema.get_at_index(i).map(|(_, f)| f).ok_or_else(|| header(&names_of, format!("no column {}", i + 1)))?);
+                let dtype = DataType::from_arrow_field(
+                    schema
+                        .get_at_index(i)
+                        .map(|(_, f)| f)
+                        .ok_or_else(|| header(&names_of, format!("no column {}", i + 1)))?,
+                );
                 check_type(field, &dtype).map_err(|accepted| {
                     header(
                         &names_of,
@@ -274,7 +279,9 @@ impl ParquetReader {
 
     fn column<'a>(&self, df: &'a DataFrame, field: usize) -> Option<&'a Series> {
         let i = self.fields[field]?;
-        df.column(&self.names_of[i]).ok().map(PlColumn::as_materialized_series)
+        df.column(&self.names_of[i])
+            .ok()
+            .map(PlColumn::as_materialized_series)
     }
 
     fn convert(&self, df: &DataFrame, n: usize) -> Result<Chunk, TraceError> {
@@ -314,8 +321,18 @@ impl ParquetReader {
         if let Some(s) = self.column(df, LATENCY) {
             chunk.latency = unsigned(s).map_err(fail)?;
         }
-        chunk.region = self.column(df, REGION).map(|s| s.str().cloned()).transpose().map_err(fail)?.map(|c| c.rechunk().into_owned());
-        chunk.route = self.column(df, ROUTE).map(|s| s.str().cloned()).transpose().map_err(fail)?.map(|c| c.rechunk().into_owned());
+        chunk.region = self
+            .column(df, REGION)
+            .map(|s| s.str().cloned())
+            .transpose()
+            .map_err(fail)?
+            .map(|c| c.rechunk().into_owned());
+        chunk.route = self
+            .column(df, ROUTE)
+            .map(|s| s.str().cloned())
+            .transpose()
+            .map_err(fail)?
+            .map(|c| c.rechunk().into_owned());
         Ok(chunk)
     }
 
@@ -379,8 +396,13 @@ impl ParquetReader {
             (REGION, &self.chunk.region, &mut record.region),
             (ROUTE, &self.chunk.route, &mut record.route),
         ] {
-            if let Some(text) = names.as_ref().and_then(|n| n.get(i)).filter(|t| !t.is_empty()) {
-                let column = self.fields[field].map_or(HEADER[field], |j| self.names_of[j].as_str());
+            if let Some(text) = names
+                .as_ref()
+                .and_then(|n| n.get(i))
+                .filter(|t| !t.is_empty())
+            {
+                let column =
+                    self.fields[field].map_or(HEADER[field], |j| self.names_of[j].as_str());
                 *slot = Some(
                     self.names
                         .intern(text.as_bytes())
@@ -445,7 +467,10 @@ fn check_type(field: usize, dtype: &DataType) -> Result<(), &'static str> {
     let ok = match field {
         T_NS => {
             int || dtype.is_float()
-                || matches!(dtype, DataType::Datetime(..) | DataType::Date | DataType::String)
+                || matches!(
+                    dtype,
+                    DataType::Datetime(..) | DataType::Date | DataType::String
+                )
         }
         KEY | CLIENT => int || matches!(dtype, DataType::String | DataType::Binary),
         OP | REGION | ROUTE => *dtype == DataType::String,
@@ -483,7 +508,9 @@ fn unsigned(s: &Series) -> polars_core::error::PolarsResult<Vec<Cell<u64>>> {
             .iter()
             .map(|t| match t {
                 None | Some("") => Ok(None),
-                Some(t) => parse_u64(t.as_bytes()).map(Some).map_or_else(|| bad(t, EXPECTED), Ok),
+                Some(t) => parse_u64(t.as_bytes())
+                    .map(Some)
+                    .map_or_else(|| bad(t, EXPECTED), Ok),
             })
             .collect()
     })
@@ -500,7 +527,13 @@ fn keys(s: &Series) -> polars_core::error::PolarsResult<Vec<Cell<u64>>> {
         let s = s.cast(&DataType::Int64)?;
         s.i64()?
             .iter()
-            .map(|v| Ok(v.map(|v| u64::try_from(v).unwrap_or_else(|_| key_of(v.to_string().as_bytes())))))
+            .map(|v| {
+                Ok(
+                    v.map(|v| {
+                        u64::try_from(v).unwrap_or_else(|_| key_of(v.to_string().as_bytes()))
+                    }),
+                )
+            })
             .collect()
     } else if *dtype == DataType::Binary {
         s.binary()?
@@ -521,7 +554,9 @@ fn ops(s: &Series) -> polars_core::error::PolarsResult<Vec<Cell<Op>>> {
         .iter()
         .map(|t| match t {
             None | Some("") => Ok(None),
-            Some(t) => Op::parse(t.as_bytes()).map(Some).map_or_else(|| bad(t, "`read` or `write`"), Ok),
+            Some(t) => Op::parse(t.as_bytes())
+                .map(Some)
+                .map_or_else(|| bad(t, "`read` or `write`"), Ok),
         })
         .collect())
 }
@@ -544,7 +579,10 @@ fn times(s: &Series, unit_ns: u64) -> polars_core::error::PolarsResult<Vec<Cell<
                 TimeUnit::Milliseconds => 1_000_000,
             };
             let s = s.to_physical_repr().cast(&DataType::Int64)?;
-            s.i64()?.iter().map(|v| v.map_or(Ok(None), |v| scale(v, per))).collect()
+            s.i64()?
+                .iter()
+                .map(|v| v.map_or(Ok(None), |v| scale(v, per)))
+                .collect()
         }
         DataType::Date => {
             let s = s.to_physical_repr().cast(&DataType::Int64)?;
@@ -560,7 +598,9 @@ fn times(s: &Series, unit_ns: u64) -> polars_core::error::PolarsResult<Vec<Cell<
                 .iter()
                 .map(|v| match v {
                     None => Ok(None),
-                    Some(v) if v >= 0.0 && (v * per) < u64::MAX as f64 => Ok(Some((v * per) as u64)),
+                    Some(v) if v >= 0.0 && (v * per) < u64::MAX as f64 => {
+                        Ok(Some((v * per) as u64))
+                    }
                     Some(v) => bad(v, EXPECTED),
                 })
                 .collect()
@@ -570,7 +610,10 @@ fn times(s: &Series, unit_ns: u64) -> polars_core::error::PolarsResult<Vec<Cell<
             unsigned(s)?
                 .into_iter()
                 .map(|c| match c {
-                    Ok(Some(v)) => v.checked_mul(per).map(Some).map_or_else(|| bad(v, EXPECTED), Ok),
+                    Ok(Some(v)) => v
+                        .checked_mul(per)
+                        .map(Some)
+                        .map_or_else(|| bad(v, EXPECTED), Ok),
                     other => other,
                 })
                 .collect()
@@ -584,7 +627,10 @@ fn times(s: &Series, unit_ns: u64) -> polars_core::error::PolarsResult<Vec<Cell<
                     Some(t) => TimeFormat::Iso
                         .to_ns(t.as_bytes())
                         .or_else(|| number.to_ns(t.as_bytes()))
-                        .map_or_else(|| bad(t, "an ISO 8601 date-time or a decimal number"), |ns| Ok(Some(ns))),
+                        .map_or_else(
+                            || bad(t, "an ISO 8601 date-time or a decimal number"),
+                            |ns| Ok(Some(ns)),
+                        ),
                 })
                 .collect()
         }
@@ -713,7 +759,7 @@ fn write_error(e: polars_core::error::PolarsError) -> TraceError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CheckOptions, Checked, Source};
+    use crate::{CheckOptions, Checked};
 
     fn records(n: u64) -> (Vec<Record>, Names) {
         let mut names = Names::new();
@@ -759,8 +805,24 @@ mod tests {
         for (x, y) in a.iter().zip(b) {
             let name = |n: &Names, id: Option<crate::NameId>| id.map(|id| n.name(id).to_owned());
             assert_eq!(
-                (x.at, x.key, x.op, x.size_bytes, x.client, x.status, x.latency_ns),
-                (y.at, y.key, y.op, y.size_bytes, y.client, y.status, y.latency_ns)
+                (
+                    x.at,
+                    x.key,
+                    x.op,
+                    x.size_bytes,
+                    x.client,
+                    x.status,
+                    x.latency_ns
+                ),
+                (
+                    y.at,
+                    y.key,
+                    y.op,
+                    y.size_bytes,
+                    y.client,
+                    y.status,
+                    y.latency_ns
+                )
             );
             assert_eq!(name(an, x.region), name(bn, y.region));
             assert_eq!(name(an, x.route), name(bn, y.route));
@@ -802,7 +864,10 @@ mod tests {
             ("status", "u16"),
             ("latency_ns", "u64"),
         ];
-        let want: Vec<(String, String)> = want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         assert_eq!(got, want);
         assert_eq!(df.column("client").unwrap().null_count(), 6);
     }
@@ -815,8 +880,12 @@ mod tests {
             .into_datetime(TimeUnit::Milliseconds, None)
             .into_column();
         let path = StringChunked::from_slice("path".into(), &["/a", "/b", "7"]).into_column();
-        let bytes_col = polars_core::prelude::Int32Chunked::from_slice("bytes".into(), &[10, 20, 30]).into_column();
-        let junk = polars_core::prelude::Float64Chunked::from_slice("junk".into(), &[0.5, 1.5, 2.5]).into_column();
+        let bytes_col =
+            polars_core::prelude::Int32Chunked::from_slice("bytes".into(), &[10, 20, 30])
+                .into_column();
+        let junk =
+            polars_core::prelude::Float64Chunked::from_slice("junk".into(), &[0.5, 1.5, 2.5])
+                .into_column();
         let mut df = DataFrame::new(3, vec![junk, when, path, bytes_col]).unwrap();
         let mut out = Vec::new();
         polars_io::parquet::write::ParquetWriter::new(&mut out)
@@ -827,13 +896,28 @@ mod tests {
 
     #[test]
     fn mapped_columns_are_projected_and_converted() {
-        let opts = FormatOptionsLike(&[("time-col", "when"), ("obj-id-col", "path"), ("obj-size-col", "4")]);
+        let opts = FormatOptionsLike(&[
+            ("time-col", "when"),
+            ("obj-id-col", "path"),
+            ("obj-size-col", "4"),
+        ]);
         let m = mapping(|k| opts.take(k)).unwrap();
         let reader = ParquetReader::from_bytes(foreign(), &m).unwrap();
-        assert_eq!(reader.projection, [1, 2, 3], "the float column is never decoded");
+        assert_eq!(
+            reader.projection,
+            [1, 2, 3],
+            "the float column is never decoded"
+        );
         let (rs, _) = read_all(reader);
         let at: Vec<u64> = rs.iter().map(|r| r.at.as_nanos()).collect();
-        assert_eq!(at, [1_700_000_000_000_000_000, 1_700_000_000_250_000_000, 1_700_000_001_000_000_000]);
+        assert_eq!(
+            at,
+            [
+                1_700_000_000_000_000_000,
+                1_700_000_000_250_000_000,
+                1_700_000_001_000_000_000
+            ]
+        );
         assert_eq!(rs[0].key, key_of(b"/a"));
         assert_eq!(rs[2].key, 7, "decimal text keys are numbers, as in CSV");
         assert_eq!(rs[1].size_bytes, 20);
@@ -843,7 +927,10 @@ mod tests {
 
     impl FormatOptionsLike<'_> {
         fn take(&self, key: &str) -> Option<String> {
-            self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned())
+            self.0
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (*v).to_owned())
         }
     }
 
@@ -855,39 +942,66 @@ mod tests {
             ParquetReader::from_bytes(bytes, &m).map(|_| ())
         };
         let e = err(foreign(), &[]).unwrap_err().to_string();
-        assert!(e.contains("no `t_ns` column") && e.contains("time-col"), "{e}");
-        let e = err(foreign(), &[("time-col", "nope")]).unwrap_err().to_string();
+        assert!(
+            e.contains("no `t_ns` column") && e.contains("time-col"),
+            "{e}"
+        );
+        let e = err(foreign(), &[("time-col", "nope")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("time-col=\"nope\": no such column"), "{e}");
-        let e = err(foreign(), &[("time-col", "when"), ("op-col", "bytes")]).unwrap_err().to_string();
-        assert!(e.contains("column `bytes` (op) has type i32; expected text"), "{e}");
-        let e = err(b"PAR1 but no footer".to_vec(), &[]).unwrap_err().to_string();
+        let e = err(foreign(), &[("time-col", "when"), ("op-col", "bytes")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("column `bytes` (op) has type i32; expected text"),
+            "{e}"
+        );
+        let e = err(b"PAR1 but no footer".to_vec(), &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a readable Parquet file"), "{e}");
-        let e = err(foreign(), &[("time-unit", "fortnights")]).unwrap_err().to_string();
+        let e = err(foreign(), &[("time-unit", "fortnights")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("time-unit=\"fortnights\""), "{e}");
     }
 
     #[test]
     fn bad_cells_are_row_errors_the_checks_can_skip() {
-        let t = polars_core::prelude::Int64Chunked::from_slice("t_ns".into(), &[1, -5, 3]).into_column();
+        let t = polars_core::prelude::Int64Chunked::from_slice("t_ns".into(), &[1, -5, 3])
+            .into_column();
         let op = StringChunked::from_slice("op".into(), &["read", "read", "delete"]).into_column();
         let mut df = DataFrame::new(3, vec![t, op]).unwrap();
         let mut bytes = Vec::new();
-        polars_io::parquet::write::ParquetWriter::new(&mut bytes).finish(&mut df).unwrap();
+        polars_io::parquet::write::ParquetWriter::new(&mut bytes)
+            .finish(&mut df)
+            .unwrap();
         let mut r = ParquetReader::from_bytes(bytes.clone(), &ParquetMapping::default()).unwrap();
         assert_eq!(r.read().unwrap().unwrap().at.as_nanos(), 1);
         let e = r.read().unwrap_err();
         assert!(e.is_row_error());
-        assert_eq!(e.to_string(), "row 2, column `t_ns`: \"-5\" is not a time at or after 0 (1970-01-01 for dates)");
+        assert_eq!(
+            e.to_string(),
+            "row 2, column `t_ns`: \"-5\" is not a time at or after 0 (1970-01-01 for dates)"
+        );
         let e = r.read().unwrap_err().to_string();
         assert_eq!(e, "row 3, column `op`: \"delete\" is not `read` or `write`");
         assert!(r.read().unwrap().is_none());
         let reader = ParquetReader::from_bytes(bytes, &ParquetMapping::default()).unwrap();
-        let mut checked = Checked::new(reader, CheckOptions { skip_bad_rows: true, sort_window_ns: None });
+        let mut checked = Checked::new(
+            reader,
+            CheckOptions {
+                skip_bad_rows: true,
+                sort_window_ns: None,
+            },
+        );
         let mut n = 0;
         while checked.read().unwrap().is_some() {
             n += 1;
         }
         assert_eq!((n, checked.skipped()), (1, 2));
-        assert_eq!(Source::row(&ParquetReader::from_bytes(written(&records(1).0, &records(1).1), &ParquetMapping::default()).unwrap()), 0);
+        let first = checked.first_skipped().unwrap();
+        assert!(first.starts_with("row 2, column `t_ns`"), "{first}");
     }
 }
