@@ -149,7 +149,7 @@ pub struct TraceInput {
     /// The trace file (gzip and zstd are undone transparently).
     pub trace: PathBuf,
     /// The format, when detection from the name and content is not enough:
-    /// headroom, csv, txt, oracleGeneral, clf, counts, timestamped.
+    /// headroom, csv, txt, oracleGeneral, clf, counts, timestamped, parquet.
     #[arg(long, value_name = "F")]
     pub format: Option<String>,
     /// Format options, `key=value,...`: for csv/timestamped time-col,
@@ -184,7 +184,8 @@ pub struct TraceConvertArgs {
     /// The trace.
     #[command(flatten)]
     pub input: TraceInput,
-    /// The Headroom trace CSV to write (atomically).
+    /// The Headroom trace CSV to write (atomically); a name ending in
+    /// `.parquet` writes the same columns as Parquet.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
 }
@@ -301,9 +302,16 @@ pub struct SweepArgs {
     /// scenario's [slo]).
     #[arg(long, value_name = "FRACTION")]
     pub slo_availability: Option<f64>,
-    /// Table format of the outputs.
-    #[arg(long, value_enum, default_value_t = crate::planner::format::Format::Csv)]
-    pub format: crate::planner::format::Format,
+    /// Table formats of the outputs, comma-separated: csv, parquet or
+    /// csv,parquet (the same columns and values in each).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "csv",
+        value_name = "F,..."
+    )]
+    pub format: Vec<crate::planner::format::Format>,
     /// Also draw PNG and SVG charts (as `headroom plot`).
     #[arg(long)]
     pub plots: bool,

@@ -75,11 +75,17 @@ impl Graph {
     }
 
     fn transitive(&self, name: &str) -> BTreeSet<String> {
+        self.transitive_without(name, &[])
+    }
+
+    /// The transitive dependencies of `name` reached without going through
+    /// any package of `cut`.
+    fn transitive_without(&self, name: &str, cut: &[&str]) -> BTreeSet<String> {
         let mut seen = BTreeSet::new();
         let mut stack = vec![name.to_owned()];
         while let Some(n) = stack.pop() {
             for d in self.direct(&n) {
-                if seen.insert(d.clone()) {
+                if !cut.contains(&d.as_str()) && seen.insert(d.clone()) {
                     stack.push(d);
                 }
             }
@@ -176,12 +182,31 @@ fn deterministic_crates_have_no_runtime_or_network() {
         "headroom-traces",
         "headroom-cache",
     ] {
-        let deps = g.transitive(krate);
+        // polars (traces' optional `parquet` feature) links tokio for its
+        // async utilities; nothing in these crates starts a runtime, and
+        // without polars none is reachable at all.
+        let deps = g.transitive_without(krate, &POLARS);
         for rt in RUNTIMES {
             assert!(!deps.contains(rt), "{krate} pulls in {rt}");
         }
     }
+    for krate in [
+        "headroom-policy",
+        "headroom-sim",
+        "headroom-models",
+        "headroom-cache",
+    ] {
+        for p in POLARS {
+            assert!(
+                !g.direct(krate).contains(p),
+                "{krate} depends on {p}: polars belongs to traces' and the CLI's `parquet` feature only"
+            );
+        }
+    }
 }
+
+/// polars' crates, reached only through the `parquet` features.
+const POLARS: [&str; 2] = ["polars-core", "polars-io"];
 
 #[test]
 fn policy_is_nearly_dependency_free() {
@@ -205,4 +230,46 @@ fn cache_is_std_only() {
         BTreeSet::new(),
         "headroom-cache has no normal dependencies (std only)"
     );
+}
+
+/// Kernel work never compiles polars: building or testing the kernel crates
+/// alone (`cargo test -p headroom-sim`, ...) resolves no polars crate, since
+/// members depend on `headroom-traces` without its default `parquet`
+/// feature. `cargo tree` resolves features as such a build does.
+#[test]
+fn kernel_builds_resolve_no_polars() {
+    for krate in [
+        "headroom-policy",
+        "headroom-sim",
+        "headroom-models",
+        "headroom-cache",
+        "headroom-sidecar",
+    ] {
+        let out = Command::new(env!("CARGO"))
+            .args([
+                "tree",
+                "--locked",
+                "--offline",
+                "-e",
+                "normal,build,dev",
+                "--prefix",
+                "none",
+                "-p",
+                krate,
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo tree runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tree = String::from_utf8_lossy(&out.stdout);
+        assert!(tree.contains(krate), "{tree}");
+        assert!(
+            !tree.lines().any(|l| l.starts_with("polars")),
+            "`cargo test -p {krate}` would compile polars"
+        );
+    }
 }

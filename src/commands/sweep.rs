@@ -16,7 +16,7 @@ use crate::commands::run::default_out;
 use crate::output;
 use crate::planner::analysis::Analysis;
 use crate::planner::exec::{Replications, Watched, run_points};
-use crate::planner::format::Format;
+use crate::planner::format::Formats;
 use crate::planner::part::{Identity, Part, PartSpec, merge};
 use crate::planner::points::{COST, P99};
 use crate::planner::shard::Shard;
@@ -26,7 +26,8 @@ use crate::progress::{Progress, show};
 
 /// Runs the sweep (or this process's shard of it) and writes the outputs.
 pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
-    args.format.check_available()?;
+    let formats = Formats::new(&args.format);
+    formats.check_available()?;
     let text = std::fs::read_to_string(&args.scenario).map_err(|e| {
         InputError(format!(
             "{}: cannot read the scenario file: {e}",
@@ -56,7 +57,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         args.slo_p99.as_deref(),
         args.slo_availability,
     )?;
-    let identity = identity(&sweep, slo.clone(), args.format)?;
+    let identity = identity(&sweep, slo.clone(), formats)?;
     let ids = shard.unwrap_or(Shard::ALL).points(sweep.points.len());
     let plans: Vec<&Plan> = ids.iter().map(|&i| &sweep.points[i].plan).collect();
     let names = metric_names(&sweep.base.plan);
@@ -202,7 +203,7 @@ pub fn slo_from(base: Slo, p99: Option<&str>, availability: Option<f64>) -> anyh
     Ok(slo)
 }
 
-fn identity(sweep: &SweepPlan, slo: Slo, format: Format) -> anyhow::Result<Identity> {
+fn identity(sweep: &SweepPlan, slo: Slo, format: Formats) -> anyhow::Result<Identity> {
     let base = &sweep.base;
     let config = base.scenario.sweep.as_ref();
     Ok(Identity {

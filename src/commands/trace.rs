@@ -74,7 +74,7 @@ pub fn open_trace(input: &TraceInput) -> anyhow::Result<OpenTrace> {
         .trace
         .file_name()
         .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-    let opened = headroom_traces::open(Box::new(file), &file_name, format, &input.trace_opts)
+    let opened = headroom_traces::open_file(file, &file_name, format, &input.trace_opts)
         .map_err(|e: TraceError| anyhow::Error::new(e).context(format!("trace {name}")))?;
     let options = CheckOptions {
         skip_bad_rows: input.skip_bad_rows,
@@ -93,9 +93,10 @@ fn headroom_policy_span(text: &str) -> Result<u64, String> {
         .map_err(|e| e.to_string())
 }
 
-/// `trace convert`: any reader to Headroom's trace CSV, streamed into a
-/// temporary file beside `--out` and renamed into place only when the whole
-/// trace has been read (a bad row leaves nothing behind).
+/// `trace convert`: any reader to Headroom's trace CSV (or, for an `--out`
+/// ending in `.parquet`, a Parquet trace of the same columns), streamed into
+/// a temporary file beside `--out` and renamed into place only when the
+/// whole trace has been read (a bad row leaves nothing behind).
 fn convert(args: TraceConvertArgs) -> anyhow::Result<ExitCode> {
     let mut trace = open_trace(&args.input)?;
     let name = args
@@ -107,17 +108,20 @@ fn convert(args: TraceConvertArgs) -> anyhow::Result<ExitCode> {
     let tmp = args.out.with_file_name(format!(".{name}.tmp"));
     let result = (|| -> anyhow::Result<u64> {
         let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        let mut writer = CsvWriter::new(std::io::BufWriter::new(file))?;
-        let mut rows = 0u64;
-        while let Some(r) = trace.next_record()? {
-            writer.write(&r, trace.records.names())?;
-            rows += 1;
-        }
-        writer
-            .finish()?
-            .into_inner()
-            .map_err(|e| e.into_error())?
-            .sync_all()?;
+        let mut out = std::io::BufWriter::new(file);
+        let rows = if name.to_ascii_lowercase().ends_with(".parquet") {
+            convert_parquet(&mut trace, &mut out)?
+        } else {
+            let mut writer = CsvWriter::new(&mut out)?;
+            let mut rows = 0u64;
+            while let Some(r) = trace.next_record()? {
+                writer.write(&r, trace.records.names())?;
+                rows += 1;
+            }
+            writer.finish()?;
+            rows
+        };
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, &args.out)
             .with_context(|| format!("cannot move {} into place", args.out.display()))?;
         Ok(rows)
@@ -134,4 +138,27 @@ fn convert(args: TraceConvertArgs) -> anyhow::Result<ExitCode> {
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Streams `trace` into a Parquet trace; returns the row count.
+#[cfg(feature = "parquet")]
+fn convert_parquet(trace: &mut OpenTrace, out: impl std::io::Write) -> anyhow::Result<u64> {
+    let mut writer = headroom_traces::format::parquet::ParquetWriter::new(out)?;
+    let mut rows = 0u64;
+    while let Some(r) = trace.next_record()? {
+        writer.write(&r, trace.records.names())?;
+        rows += 1;
+    }
+    writer.finish(trace.records.names())?;
+    Ok(rows)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn convert_parquet(_: &mut OpenTrace, _: impl std::io::Write) -> anyhow::Result<u64> {
+    Err(InputError(
+        "--out *.parquet: this headroom was built without the `parquet` feature; rebuild with \
+         default features or write a .csv"
+            .into(),
+    )
+    .into())
 }

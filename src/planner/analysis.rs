@@ -47,23 +47,12 @@ impl<'a> Analysis<'a> {
 
     /// Every output file of the sweep, in a fixed order.
     pub fn files(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-        let format = self.part.manifest.identity.format;
+        let formats = &self.part.manifest.identity.format;
         let all: Vec<usize> = (0..self.points.points.len()).collect();
-        let mut files = vec![
-            (format.file("runs"), format.write(&self.part.runs)?),
-            (
-                format.file("timeseries"),
-                format.write(&self.part.timeseries)?,
-            ),
-            (
-                format.file("points"),
-                format.write(&self.points.table(&all))?,
-            ),
-            (
-                format.file("frontier"),
-                format.write(&self.points.table(&self.frontier))?,
-            ),
-        ];
+        let mut files = formats.write("runs", &self.part.runs)?;
+        files.extend(formats.write("timeseries", &self.part.timeseries)?);
+        files.extend(formats.write("points", &self.points.table(&all))?);
+        files.extend(formats.write("frontier", &self.points.table(&self.frontier))?);
         if let Some(best) = self.ranking.best() {
             let text = recommendation::render(&self.part.manifest, &self.points, best, &self.slo)?;
             files.push(("recommendation.toml".into(), text.into_bytes()));

@@ -11,6 +11,8 @@ pub mod boundary;
 pub mod effects;
 pub mod exec;
 pub mod format;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod part;
 pub mod points;
 pub mod recommendation;

@@ -19,7 +19,7 @@ use headroom_models::sweep::SweepMode;
 
 use crate::InputError;
 use crate::planner::exec::{PointRuns, Replications, Stop};
-use crate::planner::format::Format;
+use crate::planner::format::Formats;
 use crate::planner::points::RUN_KEY_COLUMNS;
 use crate::planner::shard::Shard;
 use crate::planner::slo::Slo;
@@ -47,8 +47,8 @@ pub struct Identity {
     pub warmup: String,
     /// Objectives of the recommendation.
     pub slo: Slo,
-    /// Table format of the outputs.
-    pub format: Format,
+    /// Table formats of the outputs.
+    pub format: Formats,
     /// The resolved base scenario (defaults filled in, `--set`s applied).
     pub scenario: serde_json::Value,
 }
@@ -212,7 +212,11 @@ impl Part {
                 error,
             });
         }
-        let format = id.format;
+        let mut files: Vec<String> = ["runs", "timeseries"]
+            .iter()
+            .flat_map(|stem| id.format.iter().map(|f| f.file(stem)))
+            .collect();
+        files.push("manifest.json".into());
         Ok(Part {
             manifest: Manifest {
                 command: "sweep".into(),
@@ -224,11 +228,7 @@ impl Part {
                 timeseries_columns,
                 kinds_known: first_ok.is_some(),
                 point_runs,
-                files: vec![
-                    format.file("runs"),
-                    format.file("timeseries"),
-                    "manifest.json".into(),
-                ],
+                files,
                 identity: spec.identity,
             },
             runs: runs_table,
@@ -238,12 +238,11 @@ impl Part {
 
     /// The part's files: `runs`, `timeseries` and `manifest.json`.
     pub fn to_files(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-        let format = self.manifest.identity.format;
-        Ok(vec![
-            (format.file("runs"), format.write(&self.runs)?),
-            (format.file("timeseries"), format.write(&self.timeseries)?),
-            ("manifest.json".into(), manifest_bytes(&self.manifest)?),
-        ])
+        let formats = &self.manifest.identity.format;
+        let mut files = formats.write("runs", &self.runs)?;
+        files.extend(formats.write("timeseries", &self.timeseries)?);
+        files.push(("manifest.json".into(), manifest_bytes(&self.manifest)?));
+        Ok(files)
     }
 
     /// Reads a part back from its files; `read(name)` returns a file's
@@ -258,7 +257,8 @@ impl Part {
                 "{dir}/manifest.json: not a sweep manifest ({e}); merge takes the folders `headroom sweep --shard` wrote"
             ))
         })?;
-        let format = manifest.identity.format;
+        // Every format holds the same cells; read the first written.
+        let format = manifest.identity.format.primary();
         let table = |stem: &str, columns: &[Column]| -> anyhow::Result<Table> {
             let name = format.file(stem);
             let bytes = read(&name)?;

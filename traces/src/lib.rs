@@ -4,7 +4,9 @@
 //! same [`Record`] (time, key, operation, size, and optionally client,
 //! region, route, status and latency) and holds only the current row or
 //! record, never the file, so reading a trace of any length takes bounded
-//! memory. Readers are handed a `Read`; this crate opens no files.
+//! memory. Readers are handed a `Read` (or, for Parquet, whose footer is at
+//! the end, an open `File` to map: [`open_file`]); this crate opens no
+//! files.
 //!
 //! Headroom's own format, written by the sidecar's access log and by
 //! `headroom trace convert`, is a CSV whose schema is documented in
@@ -27,5 +29,7 @@ pub use check::{CheckOptions, Checked, SORT_WINDOW_LIMIT, Source};
 pub use error::TraceError;
 pub use format::headroom::{CsvReader, CsvWriter, HEADER, Row};
 pub use headroom_policy::time::Timestamp;
-pub use open::{AnySource, Compression, Format, FormatOptions, Input, Opened, detect, open};
+pub use open::{
+    AnySource, Compression, Format, FormatOptions, Input, Opened, detect, open, open_file,
+};
 pub use record::{NameError, NameId, Names, Op, Record, fnv1a64, key_of, parse_u64};

@@ -33,11 +33,14 @@ pub enum Format {
     Counts,
     /// CSV with a header, a timestamp column and named columns.
     Timestamped,
+    /// Apache Parquet with named columns ([`crate::format::parquet`];
+    /// needs the `parquet` feature).
+    Parquet,
 }
 
 impl Format {
     /// Every format, as named on the command line.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "headroom",
         "csv",
         "txt",
@@ -45,6 +48,7 @@ impl Format {
         "clf",
         "counts",
         "timestamped",
+        "parquet",
     ];
 
     /// The command-line name.
@@ -57,6 +61,7 @@ impl Format {
             Format::Clf => "clf",
             Format::Counts => "counts",
             Format::Timestamped => "timestamped",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -74,13 +79,7 @@ impl Format {
             "clf" | "combined" | "ncsa" => Format::Clf,
             "counts" => Format::Counts,
             "timestamped" => Format::Timestamped,
-            "parquet" => {
-                return Err(TraceError::Format(
-                    "Parquet traces are not supported yet; convert them to Headroom's trace CSV \
-                     (for example with polars or pandas) and read that"
-                        .to_owned(),
-                ));
-            }
+            "parquet" => Format::Parquet,
             _ => {
                 return Err(TraceError::Format(format!(
                     "unknown trace format {name:?}; expected one of {}",
@@ -122,11 +121,11 @@ impl FormatOptions {
         Ok(FormatOptions(map))
     }
 
-    fn take(&mut self, key: &str) -> Option<String> {
+    pub(crate) fn take(&mut self, key: &str) -> Option<String> {
         self.0.remove(key)
     }
 
-    fn done(self, format: Format, accepted: &[&str]) -> Result<(), TraceError> {
+    pub(crate) fn done(self, format: Format, accepted: &[&str]) -> Result<(), TraceError> {
         match self.0.keys().next() {
             None => Ok(()),
             Some(k) => Err(TraceError::Format(format!(
@@ -156,6 +155,9 @@ pub enum AnySource {
     Clf(ClfReader<Input>),
     /// Count series.
     Counts(CountsReader<Input>),
+    /// Parquet.
+    #[cfg(feature = "parquet")]
+    Parquet(crate::format::parquet::ParquetReader),
 }
 
 /// The decompressed, buffered input every reader gets.
@@ -170,6 +172,8 @@ macro_rules! each {
             AnySource::Oracle($r) => $e,
             AnySource::Clf($r) => $e,
             AnySource::Counts($r) => $e,
+            #[cfg(feature = "parquet")]
+            AnySource::Parquet($r) => $e,
         }
     };
 }
@@ -246,6 +250,70 @@ pub fn open(
     })
 }
 
+/// Opens a trace from an open file: a Parquet file (by `format`, or by its
+/// name or magic bytes when `format` is `None`) is memory-mapped and decoded
+/// a chunk at a time; anything else (a compressed Parquet file too) goes
+/// through [`open`].
+///
+/// # Errors
+/// As [`open`].
+pub fn open_file(
+    mut file: std::fs::File,
+    name: &str,
+    format: Option<Format>,
+    options: &str,
+) -> Result<Opened, TraceError> {
+    use std::io::{Seek, SeekFrom};
+    let mut magic = Vec::with_capacity(4);
+    (&mut file).take(4).read_to_end(&mut magic)?;
+    file.seek(SeekFrom::Start(0))?;
+    let parquet = match format {
+        Some(f) => f == Format::Parquet,
+        None => name.to_ascii_lowercase().ends_with(".parquet") || magic == b"PAR1",
+    };
+    let compressed =
+        magic.starts_with(&[0x1F, 0x8B]) || magic.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]);
+    if !parquet || compressed {
+        return open(Box::new(file), name, format, options);
+    }
+    Ok(Opened {
+        source: parquet_source(Whole::File(file), FormatOptions::parse(options)?)?,
+        format: Format::Parquet,
+        detected: format.is_none(),
+        compression: Compression::None,
+    })
+}
+
+/// A Parquet file as a reader gets it.
+enum Whole {
+    /// Open, to be mapped.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    File(std::fs::File),
+    /// Read whole (it came through a decompressor or a plain `Read`).
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    Bytes(Vec<u8>),
+}
+
+#[cfg(feature = "parquet")]
+fn parquet_source(whole: Whole, mut o: FormatOptions) -> Result<AnySource, TraceError> {
+    use crate::format::parquet::{OPTIONS, ParquetReader, mapping};
+    let m = mapping(|key| o.take(key))?;
+    o.done(Format::Parquet, &OPTIONS)?;
+    Ok(AnySource::Parquet(match whole {
+        Whole::File(file) => ParquetReader::from_file(file, &m)?,
+        Whole::Bytes(bytes) => ParquetReader::from_bytes(bytes, &m)?,
+    }))
+}
+
+#[cfg(not(feature = "parquet"))]
+fn parquet_source(_: Whole, _: FormatOptions) -> Result<AnySource, TraceError> {
+    Err(TraceError::Format(
+        "Parquet traces need the `parquet` feature, which this build lacks; rebuild with \
+         default features, or convert the trace to Headroom's trace CSV"
+            .to_owned(),
+    ))
+}
+
 fn first_line(head: &[u8]) -> &[u8] {
     let end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     head[..end].strip_suffix(b"\r").unwrap_or(&head[..end])
@@ -267,7 +335,7 @@ pub fn detect(name: &str, head: &[u8]) -> Result<Format, TraceError> {
         return Ok(Format::OracleGeneral);
     }
     if base.ends_with(".parquet") || head.starts_with(b"PAR1") {
-        return Format::parse("parquet");
+        return Ok(Format::Parquet);
     }
     if head.is_empty() {
         return Err(TraceError::Empty);
@@ -502,6 +570,13 @@ fn build(mut input: Input, format: Format, mut o: FormatOptions) -> Result<AnySo
             o.done(format, &["interval", "count-col"])?;
             AnySource::Counts(CountsReader::new(input, span.as_nanos(), column))
         }
+        Format::Parquet => {
+            // A Parquet footer is at the end: hold the whole (decompressed)
+            // file. `open_file` maps a plain file instead.
+            let mut bytes = Vec::new();
+            input.read_to_end(&mut bytes)?;
+            parquet_source(Whole::Bytes(bytes), o)?
+        }
         Format::Csv | Format::Timestamped => {
             let head = input.fill_buf()?.to_vec();
             let m = mapping(&mut o, format, &head)?;
@@ -567,12 +642,8 @@ mod tests {
             err.contains("cannot tell the trace format") && err.contains("--format"),
             "{err}"
         );
-        assert!(
-            d("x.parquet", "PAR1")
-                .unwrap_err()
-                .to_string()
-                .contains("Parquet")
-        );
+        assert_eq!(d("x.parquet", "").unwrap(), "parquet");
+        assert_eq!(d("x.bin", "PAR1").unwrap(), "parquet");
         assert!(matches!(detect("e.csv", b""), Err(TraceError::Empty)));
         assert!(
             Format::parse("arrow")

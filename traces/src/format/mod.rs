@@ -5,3 +5,5 @@ pub mod headroom;
 pub mod lines;
 pub mod mapped;
 pub mod oracle;
+#[cfg(feature = "parquet")]
+pub mod parquet;
