@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Trace(args) => commands::trace::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
+        Command::Search(args) => commands::search::run(args),
         Command::Merge(args) => commands::merge::run(args),
         Command::Recommend(args) => commands::recommend::run(args),
         Command::Plot(args) => commands::plot::run(args),

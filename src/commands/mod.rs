@@ -6,6 +6,7 @@ pub mod merge;
 pub mod plot;
 pub mod recommend;
 pub mod run;
+pub mod search;
 pub mod sweep;
 pub mod trace;
 pub mod trace_cache;
