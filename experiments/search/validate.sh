@@ -19,6 +19,7 @@
 #   experiments/search/validate.sh            # all three
 #   experiments/search/validate.sh mmc seed   # some
 #   HEADROOM_BIN=target/release/headroom experiments/search/validate.sh   # no build
+#   SKIP_GRID=1 experiments/search/validate.sh seed   # reuse the last grid run and its time
 #
 # Outputs stay in out/search-validation/<case>/{grid,search}.
 set -euo pipefail
@@ -70,9 +71,16 @@ run_case() {
     local dir="$root/$name"
     mkdir -p "$dir"
     local t0 t1 t2
-    t0=$(now)
-    "$BIN" sweep "$scenario" --set 'sweep.mode="grid"' --out "$dir/grid" --quiet "$@"
-    t1=$(now)
+    if [ -n "${SKIP_GRID:-}" ] && [ -f "$dir/grid.seconds" ]; then
+        # Reuse the grid run (it does not depend on the search's code).
+        t1=$(now)
+        t0=$(awk -v t="$t1" -v g="$(cat "$dir/grid.seconds")" 'BEGIN { printf "%.3f", t - g }')
+    else
+        t0=$(now)
+        "$BIN" sweep "$scenario" --set 'sweep.mode="grid"' --out "$dir/grid" --quiet "$@"
+        t1=$(now)
+        awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }' > "$dir/grid.seconds"
+    fi
     "$BIN" search "$scenario" --out "$dir/search" "$@" > "$dir/search.log"
     t2=$(now)
     local grid_runs search_runs

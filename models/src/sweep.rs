@@ -1332,6 +1332,50 @@ replicas = 2
     }
 
     #[test]
+    fn search_lattices_continuous_ranges() {
+        let ints = lattice(Number::Int(1), Number::Int(4), SEARCH_LEVELS);
+        assert_eq!(ints, [1, 2, 3, 4].map(toml::Value::Integer), "every integer, once");
+        let floats = lattice(Number::Float(0.0), Number::Float(1.0), 5);
+        let xs: Vec<f64> = floats.iter().map(|v| v.as_float().unwrap()).collect();
+        assert_eq!(xs, [0.0, 0.25, 0.5, 0.75, 1.0]);
+        let spans = lattice(
+            Number::Duration(Span::from_millis(10)),
+            Number::Duration(Span::from_millis(30)),
+            3,
+        );
+        assert_eq!(spans[1], toml::Value::String(Span::from_millis(20).to_string()));
+        let s = sweep(&format!(
+            "{BASE}\n[sweep]\nmode = \"search\"\n[sweep.params]\n\"x\" = {{ from = 0.0, to = 1.0 }}\n\"y\" = [1, 2]\n"
+        ));
+        let p = s.points("f", 1).unwrap();
+        assert_eq!(p.len(), SEARCH_LEVELS * 2, "a continuous range on the lattice");
+    }
+
+    #[test]
+    fn search_space_checks_monotone_and_budgets() {
+        let path = Path::new("s.toml");
+        let table = |extra: &str| {
+            format!(
+                "{BASE}\n[sweep]\nmode = \"search\"\n{extra}\n[sweep.params]\n\"services.api.replicas\" = [1, 3]\n"
+            )
+        };
+        let ok = search_space(path, &table("monotone = [\"services.api.replicas\"]"), &[]).unwrap();
+        assert_eq!(ok.monotone, [true]);
+        assert_eq!(ok.levels[0].len(), 2);
+        assert!(ok.plan_point(0, &ok.levels[0][..1].to_vec()).is_ok());
+        let err = |extra: &str| match search_space(path, &table(extra), &[]) {
+            Ok(_) => panic!("expected an error for {extra}"),
+            Err(e) => e.to_string(),
+        };
+        let e = err("monotone = [\"services.api.replica\"]");
+        assert!(e.contains("sweep.monotone") && e.contains("not a swept parameter"), "{e}");
+        assert!(err("max_runs = 0").contains("sweep.max_runs"));
+        assert!(err("max_time = \"0s\"").contains("sweep.max_time"));
+        assert!(err("batch = 0").contains("sweep.batch"));
+        assert!(err("samples = 3").contains("sweep.samples"));
+    }
+
+    #[test]
     fn bad_tables_are_errors_naming_the_key() {
         let err = |table: &str| {
             let s = sweep(table);

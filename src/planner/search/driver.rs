@@ -178,10 +178,7 @@ impl<'a> Search<'a> {
         (cost, p99): (Option<usize>, Option<usize>),
         settings: Settings,
     ) -> Search<'a> {
-        let lattice = Lattice::new(
-            space.levels.iter().map(Vec::len).collect(),
-            space.monotone.clone(),
-        );
+        let lattice = Lattice::over(&space.levels, space.monotone.clone());
         let n = lattice.len();
         let outputs = 1 + objectives.list.len();
         Search {

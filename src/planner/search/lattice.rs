@@ -16,12 +16,46 @@ pub struct Lattice {
     sizes: Vec<usize>,
     /// Whether each parameter is monotone.
     monotone: Vec<bool>,
+    /// Per parameter, each value's surrogate input in `[0, 1]`.
+    scales: Vec<Vec<f64>>,
 }
 
 impl Lattice {
-    /// A lattice with `sizes[j]` values of parameter `j`.
+    /// A lattice with `sizes[j]` values of parameter `j`, each value's
+    /// surrogate input its rank scaled to `[0, 1]`.
     pub fn new(sizes: Vec<usize>, monotone: Vec<bool>) -> Lattice {
-        Lattice { sizes, monotone }
+        let scales = sizes
+            .iter()
+            .map(|&n| {
+                (0..n)
+                    .map(|x| if n > 1 { x as f64 / (n - 1) as f64 } else { 0.0 })
+                    .collect()
+            })
+            .collect();
+        Lattice {
+            sizes,
+            monotone,
+            scales,
+        }
+    }
+
+    /// A lattice over `levels`: numeric values (integers, floats,
+    /// durations) in ascending order, all positive and spanning a ratio of 4
+    /// or more, are placed by their logarithm (capacity acts by ratios:
+    /// 2 -> 4 replicas is as big a step as 8 -> 16); others by rank.
+    pub fn over(levels: &[Vec<toml::Value>], monotone: Vec<bool>) -> Lattice {
+        let mut l = Lattice::new(levels.iter().map(Vec::len).collect(), monotone);
+        for (j, values) in levels.iter().enumerate() {
+            let xs: Option<Vec<f64>> = values.iter().map(numeric).collect();
+            let Some(xs) = xs else { continue };
+            let ascending = xs.windows(2).all(|w| w[0] < w[1]);
+            let (lo, hi) = (xs[0], xs[xs.len() - 1]);
+            if ascending && lo > 0.0 && hi / lo >= 4.0 {
+                let span = (hi / lo).ln();
+                l.scales[j] = xs.iter().map(|x| (x / lo).ln() / span).collect();
+            }
+        }
+        l
     }
 
     /// Points in all.
@@ -46,8 +80,8 @@ impl Lattice {
             .fold(0, |acc, (&x, &n)| acc * n + x)
     }
 
-    /// Point `index` as surrogate inputs: each value's position along its
-    /// axis scaled to `[0, 1]` (0 for a parameter with one value).
+    /// Point `index` as surrogate inputs: each value's place along its axis
+    /// in `[0, 1]` (0 for a parameter with one value).
     pub fn position(&self, index: usize) -> Vec<f64> {
         self.coords(index)
             .iter()
@@ -142,6 +176,18 @@ impl Lattice {
     }
 }
 
+/// A value as a number: integers, floats and duration strings.
+fn numeric(v: &toml::Value) -> Option<f64> {
+    match v {
+        toml::Value::Integer(n) => Some(*n as f64),
+        toml::Value::Float(x) => Some(*x),
+        toml::Value::String(s) => headroom_sim::Span::parse(s)
+            .ok()
+            .map(|s| s.as_nanos() as f64),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +222,19 @@ mod tests {
         let mut n = 0;
         none.for_each_below(2, |_| n += 1);
         assert_eq!(n, 1, "without monotone parameters only the point itself");
+    }
+
+    #[test]
+    fn numeric_axes_spanning_ratios_are_placed_by_logarithm() {
+        let ints = |v: &[i64]| v.iter().map(|&x| toml::Value::Integer(x)).collect();
+        let l = Lattice::over(
+            &[ints(&[1, 2, 4, 8]), ints(&[10, 11, 12]), vec!["a".into(), "b".into()]],
+            vec![false; 3],
+        );
+        let p = l.position(l.index(&[1, 1, 1]));
+        assert!((p[0] - 1.0 / 3.0).abs() < 1e-12, "log2 steps: {p:?}");
+        assert_eq!(p[1], 0.5, "a narrow range keeps ranks");
+        assert_eq!(p[2], 1.0, "names keep ranks");
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! smooth), and the acquisition that turns their predictions into "which
 //! point next" and "how likely is an untried point to beat the best".
 //!
+//! Kernels: cost additive over the parameters (`gp::Kernel::Additive`),
+//! the SLO metrics with interactions (`gp::Kernel::Product`).
+//!
 //! Scales: latencies and cost are modelled as logarithms (they span orders
 //! of magnitude near saturation; a ratio is what matters); availability as
 //! `ln(1 - availability)`, the log of the unavailability, so 0.999 and
@@ -21,7 +24,7 @@
 //! 0.1 %: points of equal cost cannot improve on the best).
 
 use crate::planner::exec::Record;
-use crate::planner::search::gp::{DEFAULT_LENGTH_SCALE, Gp, normal_cdf, normal_pdf};
+use crate::planner::search::gp::{DEFAULT_LENGTH_SCALE, Gp, Kernel, normal_cdf, normal_pdf};
 use crate::planner::search::verdict::{Objectives, series};
 use crate::planner::slo::Side;
 
@@ -103,18 +106,25 @@ pub fn observe(
         })
         .collect();
     let mut outputs = vec![summarise(&costs)];
+    let band = knob("HEADROOM_SEARCH_CLIP", 0.0);
     for &(_, side, limit, index) in &objectives.list {
         let worst = scale(side, limit) + 10f64.ln();
         let xs: Vec<f64> = series(records, index)
             .iter()
             .map(|&x| {
-                if x.is_nan() {
+                let y = if x.is_nan() {
                     match side {
                         Side::AtMost => worst,
                         Side::AtLeast => 0.0,
                     }
                 } else {
                     scale(side, x)
+                };
+                if band > 0.0 {
+                    let l = scale(side, limit);
+                    y.clamp(l - band.ln(), l + band.ln())
+                } else {
+                    y
                 }
             })
             .collect();
@@ -146,13 +156,21 @@ impl Surrogate {
                     noise.push(v);
                 }
             }
+            // Cost is a sum of per-parameter effects in logs; the SLO
+            // metrics depend on parameters jointly (capacity = replicas x
+            // workers).
+            let kind = if o == 0 {
+                Kernel::Additive
+            } else {
+                Kernel::Product
+            };
             let model = if refit && x.len() >= MIN_FIT {
-                Gp::fit_ml(&x, &y, &noise)
+                Gp::fit_ml(kind, &x, &y, &noise)
             } else {
                 let l = lengths[o]
                     .clone()
                     .unwrap_or_else(|| vec![DEFAULT_LENGTH_SCALE; d]);
-                Gp::fit(&x, &y, &noise, &l)
+                Gp::fit(kind, &x, &y, &noise, &l)
             };
             if let Some(g) = &model {
                 lengths[o] = Some(g.length().to_vec());
@@ -178,7 +196,7 @@ impl Surrogate {
         for (model, &limit) in self.models[1..].iter().zip(&self.limits) {
             if let Some(g) = model {
                 let (m, s) = g.predict(position);
-                p_feasible *= probability_below(limit, m, s);
+                p_feasible *= probability_below(limit, m, s * knob("HEADROOM_SEARCH_SD", 1.0));
             }
         }
         let (mc, sc) = self.models[0]
@@ -230,6 +248,14 @@ impl Surrogate {
             .as_ref()
             .map_or(0.0, |g| g.predict(position).0)
     }
+}
+
+/// A temporary tuning knob read from the environment.
+fn knob(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// P(N(mean, sd^2) < limit); a step when `sd` is 0.
