@@ -343,7 +343,14 @@ fn a_planted_narrow_feasible_region_is_found_or_reported_unsettled() {
     assert_eq!(recommended(&out).0, grid_params, "{}", text(&o));
     // Cut short, it says it has not settled instead of claiming an answer.
     let short = dir.join("short");
-    let o = headroom(&["search", s(&scenario), "--out", s(&short), "--max-runs", "8"]);
+    let o = headroom(&[
+        "search",
+        s(&scenario),
+        "--out",
+        s(&short),
+        "--max-runs",
+        "8",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains("before the search settled") && text(&o).contains("not a settled one"),

@@ -1334,7 +1334,11 @@ replicas = 2
     #[test]
     fn search_lattices_continuous_ranges() {
         let ints = lattice(Number::Int(1), Number::Int(4), SEARCH_LEVELS);
-        assert_eq!(ints, [1, 2, 3, 4].map(toml::Value::Integer), "every integer, once");
+        assert_eq!(
+            ints,
+            [1, 2, 3, 4].map(toml::Value::Integer),
+            "every integer, once"
+        );
         let floats = lattice(Number::Float(0.0), Number::Float(1.0), 5);
         let xs: Vec<f64> = floats.iter().map(|v| v.as_float().unwrap()).collect();
         assert_eq!(xs, [0.0, 0.25, 0.5, 0.75, 1.0]);
@@ -1343,12 +1347,19 @@ replicas = 2
             Number::Duration(Span::from_millis(30)),
             3,
         );
-        assert_eq!(spans[1], toml::Value::String(Span::from_millis(20).to_string()));
+        assert_eq!(
+            spans[1],
+            toml::Value::String(Span::from_millis(20).to_string())
+        );
         let s = sweep(&format!(
             "{BASE}\n[sweep]\nmode = \"search\"\n[sweep.params]\n\"x\" = {{ from = 0.0, to = 1.0 }}\n\"y\" = [1, 2]\n"
         ));
         let p = s.points("f", 1).unwrap();
-        assert_eq!(p.len(), SEARCH_LEVELS * 2, "a continuous range on the lattice");
+        assert_eq!(
+            p.len(),
+            SEARCH_LEVELS * 2,
+            "a continuous range on the lattice"
+        );
     }
 
     #[test]
@@ -1368,7 +1379,10 @@ replicas = 2
             Err(e) => e.to_string(),
         };
         let e = err("monotone = [\"services.api.replica\"]");
-        assert!(e.contains("sweep.monotone") && e.contains("not a swept parameter"), "{e}");
+        assert!(
+            e.contains("sweep.monotone") && e.contains("not a swept parameter"),
+            "{e}"
+        );
         assert!(err("max_runs = 0").contains("sweep.max_runs"));
         assert!(err("max_time = \"0s\"").contains("sweep.max_time"));
         assert!(err("batch = 0").contains("sweep.batch"));

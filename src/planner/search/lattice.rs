@@ -28,7 +28,13 @@ impl Lattice {
             .iter()
             .map(|&n| {
                 (0..n)
-                    .map(|x| if n > 1 { x as f64 / (n - 1) as f64 } else { 0.0 })
+                    .map(|x| {
+                        if n > 1 {
+                            x as f64 / (n - 1) as f64
+                        } else {
+                            0.0
+                        }
+                    })
                     .collect()
             })
             .collect();
@@ -228,7 +234,11 @@ mod tests {
     fn numeric_axes_spanning_ratios_are_placed_by_logarithm() {
         let ints = |v: &[i64]| v.iter().map(|&x| toml::Value::Integer(x)).collect();
         let l = Lattice::over(
-            &[ints(&[1, 2, 4, 8]), ints(&[10, 11, 12]), vec!["a".into(), "b".into()]],
+            &[
+                ints(&[1, 2, 4, 8]),
+                ints(&[10, 11, 12]),
+                vec!["a".into(), "b".into()],
+            ],
             vec![false; 3],
         );
         let p = l.position(l.index(&[1, 1, 1]));
