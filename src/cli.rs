@@ -32,6 +32,10 @@ pub enum Command {
     /// parallel; write runs, points, frontier, recommendation.toml,
     /// summary.md and manifest.json (with --shard: one shard's raw results).
     Sweep(SweepArgs),
+    /// Find the cheapest point of the scenario's [sweep] whose SLO holds with
+    /// only the runs needed (racing, monotonicity, a surrogate); write the
+    /// sweep's files from those runs plus search.csv.
+    Search(SearchArgs),
     /// Merge the folders of a sharded sweep into the sweep's outputs,
     /// byte-identical to running it unsharded.
     Merge(MergeArgs),
@@ -312,6 +316,59 @@ pub struct SweepArgs {
         value_name = "F,..."
     )]
     pub format: Vec<crate::planner::format::Format>,
+    /// Also draw PNG and SVG charts (as `headroom plot`).
+    #[arg(long)]
+    pub plots: bool,
+    /// Worker threads; 0 = one per core. Results do not depend on it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// No progress bar and no summary table.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `headroom search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The scenario file (TOML) with a [sweep] table (any mode).
+    pub scenario: PathBuf,
+    /// Output folder [default: out/<stem>-search].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Root seed (overrides `run.seed`).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Most replications per point (overrides `sweep.replications` and
+    /// `run.replications`).
+    #[arg(long, value_name = "N")]
+    pub replications: Option<u32>,
+    /// Override a scenario value before the sweep's values are applied, as
+    /// for `run`. Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// p99 latency objective, e.g. 25ms (overrides the scenario's [slo]).
+    #[arg(long, value_name = "DURATION")]
+    pub slo_p99: Option<String>,
+    /// Availability objective, a fraction such as 0.999 (overrides the
+    /// scenario's [slo]).
+    #[arg(long, value_name = "FRACTION")]
+    pub slo_availability: Option<f64>,
+    /// Most (point, replication) runs (overrides `sweep.max_runs`; default:
+    /// the grid's runs).
+    #[arg(long, value_name = "N")]
+    pub max_runs: Option<u64>,
+    /// Most wall-clock time, e.g. 10m (overrides `sweep.max_time`). Makes
+    /// the result depend on the machine's speed; only --max-runs is
+    /// deterministic.
+    #[arg(long, value_name = "DURATION")]
+    pub max_time: Option<String>,
+    /// Runs per batch (overrides `sweep.batch`; default 4). Results do not
+    /// depend on --threads, but they do on the batch.
+    #[arg(long, value_name = "N")]
+    pub batch: Option<u32>,
+    /// Table format of the outputs.
+    #[arg(long, value_enum, default_value_t = crate::planner::format::Format::Csv)]
+    pub format: crate::planner::format::Format,
     /// Also draw PNG and SVG charts (as `headroom plot`).
     #[arg(long)]
     pub plots: bool,

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => commands::trace::run(args),
         Command::Replay(args) => commands::replay::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
+        Command::Search(args) => commands::search::run(args),
         Command::Merge(args) => commands::merge::run(args),
         Command::Recommend(args) => commands::recommend::run(args),
         Command::Plot(args) => commands::plot::run(args),

@@ -23,6 +23,9 @@ pub struct Progress {
     pub points_done: AtomicU64,
     /// Points in all (0: not a sweep, no point count shown).
     points_total: u64,
+    /// A line that replaces the point count when set (a search's runs,
+    /// settled points and best so far).
+    status: std::sync::Mutex<String>,
 }
 
 impl Progress {
@@ -31,6 +34,13 @@ impl Progress {
         Progress {
             points_total,
             ..Progress::default()
+        }
+    }
+
+    /// Shows `line` after the label instead of the point count.
+    pub fn set_status(&self, line: String) {
+        if let Ok(mut s) = self.status.lock() {
+            *s = line;
         }
     }
 
@@ -96,7 +106,14 @@ fn watch(progress: &Progress, label: &str, done: &mpsc::Receiver<()>) {
             bar
         });
         bar.set_length(total);
-        if progress.points_total > 0 {
+        let status = progress
+            .status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        if !status.is_empty() {
+            bar.set_message(format!("{label} · {status}"));
+        } else if progress.points_total > 0 {
             bar.set_message(format!(
                 "{label} · points {}/{}",
                 progress.points_done.load(Ordering::Relaxed),

@@ -51,6 +51,22 @@ pub struct SweepConfig {
     /// What the recommendation minimises. Default `"cost"`.
     #[serde(default)]
     pub objective: Objective,
+    /// `mode = "search"`: parameters (paths in `params`) whose values are
+    /// listed from least to most capacity: a later value (a larger one for a
+    /// range) never makes the SLO metrics worse and never costs less.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monotone: Vec<String>,
+    /// `mode = "search"`: most (point, replication) runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_runs: Option<u64>,
+    /// `mode = "search"`: most wall-clock time; outputs then depend on the
+    /// machine's speed (only `max_runs` is deterministic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_time: Option<Span>,
+    /// `mode = "search"`: (point, replication) runs per batch, run in
+    /// parallel (default 4); results never depend on `--threads`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u32>,
 }
 
 /// `sweep.mode`.
@@ -66,6 +82,10 @@ pub enum SweepMode {
     /// `samples` points in a Latin hypercube: each parameter's range is cut
     /// into `samples` equal strata and every stratum is used exactly once.
     LatinHypercube,
+    /// An adaptive search over the grid's points (continuous ranges on a
+    /// lattice, [`search_levels`]) run by `headroom search`: only the points
+    /// and replications needed to settle the recommendation.
+    Search,
 }
 
 /// `sweep.objective`.
@@ -230,13 +250,14 @@ pub fn cell(value: &toml::Value) -> String {
     }
 }
 
-/// Loads the scenario at `path` (text `text`, command-line `sets` applied),
-/// expands its `[sweep]` table and validates every point.
-///
-/// The sweep's `replications`, if given, is applied as `run.replications`
-/// after `sets`. Random and Latin-hypercube draws come from a stream derived
-/// from the scenario's `run.seed`, so the points are reproducible.
-pub fn plan(path: &Path, text: &str, sets: &[String]) -> Result<SweepPlan, SweepError> {
+/// The scenario with `sets` and the sweep's `replications` applied, its
+/// `[sweep]` table (parameters in written order) and the `--set`s that
+/// produce that base.
+fn load_base(
+    path: &Path,
+    text: &str,
+    sets: &[String],
+) -> Result<(Loaded, SweepConfig, Vec<String>), SweepError> {
     let file = path.display().to_string();
     let first = load_str(path, text, sets)?;
     let mut sweep = first
@@ -258,6 +279,220 @@ pub fn plan(path: &Path, text: &str, sets: &[String]) -> Result<SweepPlan, Sweep
     } else {
         first
     };
+    Ok((base, sweep, base_sets))
+}
+
+/// Most lattice values a continuous range gets in `mode = "search"` (fewer
+/// when the lattice would pass [`MAX_POINTS`]).
+pub const SEARCH_LEVELS: usize = 65;
+
+/// The space `mode = "search"` explores: the base scenario and every
+/// parameter's values in order, continuous ranges on a lattice. Points are
+/// planned one at a time as the search reaches them ([`SearchSpace::plan_point`]).
+#[derive(Clone, Debug)]
+pub struct SearchSpace {
+    /// The scenario with the command-line `--set`s and the sweep's
+    /// `replications` applied, no point values.
+    pub base: Loaded,
+    /// The `[sweep]` table, parameters in written order.
+    pub config: SweepConfig,
+    /// Parameter paths, in column order.
+    pub params: Vec<String>,
+    /// Per parameter, its values in order (least to most capacity for a
+    /// monotone one).
+    pub levels: Vec<Vec<toml::Value>>,
+    /// Per parameter, whether it is declared monotone.
+    pub monotone: Vec<bool>,
+    path: std::path::PathBuf,
+    text: String,
+    base_sets: Vec<String>,
+}
+
+/// Loads the scenario at `path` (text `text`, command-line `sets` applied)
+/// for an adaptive search over its `[sweep]` parameters: checks the table,
+/// the paths and `monotone`, and lays continuous ranges on a lattice of
+/// [`SEARCH_LEVELS`] values. Nothing is planned per point yet.
+pub fn search_space(path: &Path, text: &str, sets: &[String]) -> Result<SearchSpace, SweepError> {
+    let file = path.display().to_string();
+    let (base, config, base_sets) = load_base(path, text, sets)?;
+    let invalid = |key: &str, message: String| SweepError::Invalid {
+        file: file.clone(),
+        key: key.to_owned(),
+        message,
+    };
+    if config.params.0.is_empty() {
+        return Err(invalid(
+            "sweep.params",
+            "no parameters; give at least one, e.g. `\"services.api.replicas\" = [2, 4, 8]`".into(),
+        ));
+    }
+    let mut axes = Vec::with_capacity(config.params.0.len());
+    for p in &config.params.0 {
+        let key = format!("sweep.params.\"{}\"", p.path);
+        axes.push(Axis::new(&p.values).map_err(|m| invalid(&key, m))?);
+    }
+    let levels = search_levels(&axes).map_err(|m| invalid("sweep.params", m))?;
+    let size = levels
+        .iter()
+        .try_fold(1usize, |acc, l| acc.checked_mul(l.len()));
+    if size.is_none_or(|n| n > MAX_POINTS) {
+        return Err(invalid(
+            "sweep.params",
+            format!("the grid has more than {MAX_POINTS} points; sweep fewer values"),
+        ));
+    }
+    let params: Vec<String> = config.params.0.iter().map(|p| p.path.clone()).collect();
+    for name in &config.monotone {
+        if !params.contains(name) {
+            return Err(invalid(
+                "sweep.monotone",
+                format!(
+                    "`{name}` is not a swept parameter; monotone names paths of `sweep.params` ({})",
+                    params.join(", ")
+                ),
+            ));
+        }
+    }
+    if config.max_runs == Some(0) {
+        return Err(invalid(
+            "sweep.max_runs",
+            "0: a search needs a budget of at least one point's first replications; give a \
+             positive count, or leave it out (at most the grid's runs)"
+                .into(),
+        ));
+    }
+    if config.max_time.is_some_and(|t| t.as_nanos() == 0) {
+        return Err(invalid(
+            "sweep.max_time",
+            "0s: a search needs time to run; give a positive duration such as \"10m\", or \
+             leave it out"
+                .into(),
+        ));
+    }
+    if config.batch == Some(0) {
+        return Err(invalid(
+            "sweep.batch",
+            "0: a batch needs at least one run; give a positive count (default 4)".into(),
+        ));
+    }
+    if config.samples.is_some() && config.mode == SweepMode::Search {
+        return Err(invalid(
+            "sweep.samples",
+            "only used with mode = \"random\" or \"latin-hypercube\"; a search chooses its own \
+             points"
+                .into(),
+        ));
+    }
+    check_paths(path, text, &base_sets, &base.scenario, &config, &file)?;
+    let monotone = params.iter().map(|p| config.monotone.contains(p)).collect();
+    Ok(SearchSpace {
+        base,
+        config,
+        params,
+        levels,
+        monotone,
+        path: path.to_owned(),
+        text: text.to_owned(),
+        base_sets,
+    })
+}
+
+impl SearchSpace {
+    /// The checked model of the point with `values` (one per parameter);
+    /// `point` numbers it in errors.
+    pub fn plan_point(&self, point: usize, values: &[toml::Value]) -> Result<Plan, SweepError> {
+        let mut all = self.base_sets.clone();
+        all.extend(point_sets(&self.params, values));
+        load_str(&self.path, &self.text, &all)
+            .map(|l| l.plan)
+            .map_err(|source| SweepError::Point {
+                point,
+                assignment: assignment(&self.params, values),
+                source,
+            })
+    }
+}
+
+/// Every axis as a list of values: continuous ranges on an even lattice of
+/// at most [`SEARCH_LEVELS`] values, fewer when the lattice would pass
+/// [`MAX_POINTS`].
+fn search_levels(axes: &[Axis]) -> Result<Vec<Vec<toml::Value>>, String> {
+    let discrete: f64 = axes
+        .iter()
+        .filter_map(Axis::len)
+        .map(|n| n as f64)
+        .product();
+    let continuous = axes.iter().filter(|a| a.len().is_none()).count();
+    let per_axis = if continuous == 0 {
+        SEARCH_LEVELS
+    } else {
+        let room = (MAX_POINTS as f64 / discrete).powf(1.0 / continuous as f64);
+        (room.floor() as usize).min(SEARCH_LEVELS)
+    };
+    if continuous > 0 && per_axis < 2 {
+        return Err(format!(
+            "the search lattice would pass {MAX_POINTS} points even with 2 values per continuous \
+             range; sweep fewer values"
+        ));
+    }
+    Ok(axes
+        .iter()
+        .map(|a| match a {
+            Axis::Levels(v) => v.clone(),
+            Axis::Continuous { from, to } => lattice(*from, *to, per_axis),
+        })
+        .collect())
+}
+
+/// `n` evenly spaced values from `from` to `to` inclusive; integers and
+/// durations rounded (repeats dropped), floats to two digits below the
+/// spacing.
+fn lattice(from: Number, to: Number, n: usize) -> Vec<toml::Value> {
+    let (a, b) = (from.as_f64(), to.as_f64());
+    let spacing = (b - a) / (n.max(2) - 1) as f64;
+    let decimals = if spacing > 0.0 {
+        (2 - spacing.log10().floor() as i32).clamp(0, 15) as usize
+    } else {
+        0
+    };
+    let mut out: Vec<toml::Value> = Vec::with_capacity(n);
+    for i in 0..n {
+        let u = if n == 1 {
+            0.0
+        } else {
+            i as f64 / (n - 1) as f64
+        };
+        let v = match (from, to) {
+            (Number::Int(x), Number::Int(y)) => {
+                toml::Value::Integer(x + ((y - x) as f64 * u).round() as i64)
+            }
+            (Number::Duration(x), Number::Duration(y)) => {
+                let (x, y) = (x.as_nanos(), y.as_nanos());
+                let ns = x + ((y - x) as f64 * u).round() as u64;
+                toml::Value::String(Span::from_nanos(ns).to_string())
+            }
+            _ if i + 1 == n => toml::Value::Float(b),
+            _ => {
+                let x = a + u * (b - a);
+                toml::Value::Float(format!("{x:.decimals$}").parse().unwrap_or(x))
+            }
+        };
+        if out.last() != Some(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Loads the scenario at `path` (text `text`, command-line `sets` applied),
+/// expands its `[sweep]` table and validates every point.
+///
+/// The sweep's `replications`, if given, is applied as `run.replications`
+/// after `sets`. Random and Latin-hypercube draws come from a stream derived
+/// from the scenario's `run.seed`, so the points are reproducible.
+pub fn plan(path: &Path, text: &str, sets: &[String]) -> Result<SweepPlan, SweepError> {
+    let file = path.display().to_string();
+    let (base, sweep, base_sets) = load_base(path, text, sets)?;
     let values = sweep.points(&file, base.plan.run.seed)?;
     let params: Vec<String> = sweep.params.0.iter().map(|p| p.path.clone()).collect();
     check_paths(path, text, &base_sets, &base.scenario, &sweep, &file)?;
@@ -434,6 +669,24 @@ impl SweepConfig {
             axes.push(Axis::new(&p.values).map_err(|m| invalid(&key, m))?);
         }
         match self.mode {
+            SweepMode::Search => {
+                if self.samples.is_some() {
+                    return Err(invalid(
+                        "sweep.samples",
+                        "only used with mode = \"random\" or \"latin-hypercube\"; a search \
+                         chooses its own points"
+                            .into(),
+                    ));
+                }
+                let levels = search_levels(&axes).map_err(|m| invalid("sweep.params", m))?;
+                let axes: Vec<Axis> = levels.into_iter().map(Axis::Levels).collect();
+                grid(&axes).ok_or_else(|| {
+                    invalid(
+                        "sweep.params",
+                        format!("the grid has more than {MAX_POINTS} points; sweep fewer values"),
+                    )
+                })
+            }
             SweepMode::Grid => {
                 for (p, axis) in self.params.0.iter().zip(&axes) {
                     if matches!(axis, Axis::Continuous { .. }) {
@@ -1076,6 +1329,64 @@ replicas = 2
         }
         let a = p.iter().filter(|q| q[2].as_str() == Some("a")).count();
         assert_eq!(a, 20);
+    }
+
+    #[test]
+    fn search_lattices_continuous_ranges() {
+        let ints = lattice(Number::Int(1), Number::Int(4), SEARCH_LEVELS);
+        assert_eq!(
+            ints,
+            [1, 2, 3, 4].map(toml::Value::Integer),
+            "every integer, once"
+        );
+        let floats = lattice(Number::Float(0.0), Number::Float(1.0), 5);
+        let xs: Vec<f64> = floats.iter().map(|v| v.as_float().unwrap()).collect();
+        assert_eq!(xs, [0.0, 0.25, 0.5, 0.75, 1.0]);
+        let spans = lattice(
+            Number::Duration(Span::from_millis(10)),
+            Number::Duration(Span::from_millis(30)),
+            3,
+        );
+        assert_eq!(
+            spans[1],
+            toml::Value::String(Span::from_millis(20).to_string())
+        );
+        let s = sweep(&format!(
+            "{BASE}\n[sweep]\nmode = \"search\"\n[sweep.params]\n\"x\" = {{ from = 0.0, to = 1.0 }}\n\"y\" = [1, 2]\n"
+        ));
+        let p = s.points("f", 1).unwrap();
+        assert_eq!(
+            p.len(),
+            SEARCH_LEVELS * 2,
+            "a continuous range on the lattice"
+        );
+    }
+
+    #[test]
+    fn search_space_checks_monotone_and_budgets() {
+        let path = Path::new("s.toml");
+        let table = |extra: &str| {
+            format!(
+                "{BASE}\n[sweep]\nmode = \"search\"\n{extra}\n[sweep.params]\n\"services.api.replicas\" = [1, 3]\n"
+            )
+        };
+        let ok = search_space(path, &table("monotone = [\"services.api.replicas\"]"), &[]).unwrap();
+        assert_eq!(ok.monotone, [true]);
+        assert_eq!(ok.levels[0].len(), 2);
+        assert!(ok.plan_point(0, &ok.levels[0][..1].to_vec()).is_ok());
+        let err = |extra: &str| match search_space(path, &table(extra), &[]) {
+            Ok(_) => panic!("expected an error for {extra}"),
+            Err(e) => e.to_string(),
+        };
+        let e = err("monotone = [\"services.api.replica\"]");
+        assert!(
+            e.contains("sweep.monotone") && e.contains("not a swept parameter"),
+            "{e}"
+        );
+        assert!(err("max_runs = 0").contains("sweep.max_runs"));
+        assert!(err("max_time = \"0s\"").contains("sweep.max_time"));
+        assert!(err("batch = 0").contains("sweep.batch"));
+        assert!(err("samples = 3").contains("sweep.samples"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod plot;
 pub mod recommend;
 pub mod replay;
 pub mod run;
+pub mod search;
 pub mod sweep;
 pub mod trace;
 pub mod trace_cache;

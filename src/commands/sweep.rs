@@ -42,6 +42,9 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         sets.push(format!("run.replications={n}"));
         sets.push(format!("sweep.replications={n}"));
     }
+    if crate::commands::search::wanted(&args.scenario, &text, &sets) {
+        return crate::commands::search::from_sweep(args);
+    }
     let sweep = headroom_models::sweep::plan(&args.scenario, &text, &sets)?;
     let shard = Shard::resolve(args.shard.as_deref(), args.shards, |k| {
         std::env::var(k).ok()

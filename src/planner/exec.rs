@@ -52,6 +52,9 @@ pub enum Stop {
     /// A replication failed (an unbounded queue grew without limit); the
     /// point ran no more.
     Failed,
+    /// An adaptive search settled the point (its SLO verdict or its cost
+    /// rank known at 95 %) before `max`.
+    Settled,
 }
 
 /// One replication's results.

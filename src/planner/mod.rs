@@ -17,6 +17,7 @@ pub mod part;
 pub mod points;
 pub mod recommendation;
 pub mod report;
+pub mod search;
 pub mod shard;
 pub mod slo;
 pub mod summary;

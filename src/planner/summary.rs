@@ -39,6 +39,7 @@ fn header(a: &Analysis<'_>, s: &mut String) {
         headroom_models::sweep::SweepMode::Grid => "grid",
         headroom_models::sweep::SweepMode::Random => "random sample",
         headroom_models::sweep::SweepMode::LatinHypercube => "Latin hypercube",
+        headroom_models::sweep::SweepMode::Search => "tried by an adaptive search",
     };
     let params: Vec<String> = id.params.iter().map(|p| format!("`{p}`")).collect();
     let _ = writeln!(
@@ -48,7 +49,11 @@ fn header(a: &Analysis<'_>, s: &mut String) {
          work draws, so differences between points are the configuration's. Sweep `{}`.\n",
         id.points.len(),
         params.join(", "),
-        describe_replications(id.replications),
+        if id.mode == headroom_models::sweep::SweepMode::Search {
+            search_replications(id.replications)
+        } else {
+            describe_replications(id.replications)
+        },
         text(&run["duration"]),
         id.warmup,
         id.seed,
@@ -60,6 +65,15 @@ fn header(a: &Analysis<'_>, s: &mut String) {
          (upper end for latency and cost, lower end for availability).\n",
         a.slo.describe()
     );
+}
+
+/// A search's replications: as many as settled each point, at most `max`.
+fn search_replications(r: Replications) -> String {
+    let max = match r {
+        Replications::Fixed { count } => count,
+        Replications::Precision { max, .. } => max,
+    };
+    format!("as many replications as settled each point, at most {max} (see Search)")
 }
 
 /// `5 replications per point` or the precision rule.

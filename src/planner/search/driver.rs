@@ -1,0 +1,683 @@
+//! The search loop: batches of (point, replication) runs, each batch run in
+//! parallel and folded back in job order, until every point that could
+//! still be the answer is settled or the budget runs out.
+//!
+//! A batch is, in order:
+//! 1. **racing**: one more replication for every tried point whose verdict
+//!    is still open and that is not already known to cost more than the best
+//!    point (cheapest first, at most a batch);
+//! 2. **proposals**: new points, each with its first replications, while
+//!    the batch has room: first the point with every monotone parameter at
+//!    its most and the centre of the space, then the surrogate's best
+//!    candidates (constrained expected improvement) among the points not
+//!    yet settled by monotonicity, as long as one has at least a 5 % chance
+//!    of being a cheaper point whose SLO holds;
+//! 3. **confirmation**, when nothing else is left: the best point's
+//!    replications up to `max`, so that its numbers (and its verdict) are
+//!    the ones a grid sweep would report for it.
+//!
+//! Everything that decides a batch is a function of the results folded so
+//! far, computed on one thread: the path, and so every output, is the same
+//! at any `--threads`. Only `max_time` (checked between batches) depends
+//! on the clock.
+
+use std::sync::atomic::Ordering;
+
+use headroom_models::Plan;
+use headroom_models::sweep::SearchSpace;
+use headroom_sim::exec::{Threads, run_indexed};
+
+use crate::planner::exec::Record;
+use crate::planner::search::lattice::Lattice;
+use crate::planner::search::surrogate::{Observation, Prediction, Surrogate, observe};
+use crate::planner::search::verdict::{Objectives, Verdict, judge, paired, series};
+use crate::planner::slo::short;
+use crate::progress::Progress;
+
+/// Candidates scored per batch at most; larger lattices are subsampled
+/// (every untried neighbour of a tried point, then a seeded sample).
+pub const CANDIDATES: usize = 20_000;
+
+/// A candidate is worth trying while its chance of being a cheaper point
+/// whose SLO holds is at least this (the 95 % of "settled at 95 %").
+pub const THRESHOLD: f64 = 0.05;
+
+/// How the search runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// Replications of a point's first wave (>= 2: a CI needs two).
+    pub first: u32,
+    /// Most replications of a point.
+    pub max: u32,
+    /// Runs per batch.
+    pub batch: usize,
+    /// Most runs in all.
+    pub max_runs: u64,
+    /// Root seed (for the candidate sample of very large lattices).
+    pub seed: u64,
+    /// Worker threads.
+    pub threads: Threads,
+}
+
+/// One point the search ran.
+#[derive(Clone, Debug)]
+pub struct Tried {
+    /// Lattice index (the grid sweep's point number for the same table).
+    pub index: usize,
+    /// Its parameter values.
+    pub values: Vec<toml::Value>,
+    /// Its checked model.
+    pub plan: Plan,
+    /// Replications so far, in order.
+    pub records: Vec<Record>,
+    /// The SLO verdict.
+    pub verdict: Verdict,
+    /// Why, in words.
+    pub why: String,
+    /// Set when it is settled as costlier than the best (paired CRN test).
+    pub costlier: Option<String>,
+    /// Why it was proposed.
+    pub reason: String,
+    /// The batch that first ran it.
+    pub batch: usize,
+    /// Runs made before it.
+    pub runs_before: u64,
+    /// What the surrogate predicted when it was proposed.
+    pub prediction: Option<Prediction>,
+    /// `(batch, runs made)` when it was settled, if it is.
+    pub settled: Option<(usize, u64)>,
+}
+
+impl Tried {
+    fn is_settled(&self) -> bool {
+        self.verdict != Verdict::Open || self.costlier.is_some()
+    }
+}
+
+/// The outside world's clock, as the search needs it.
+pub struct Clock<'a> {
+    /// Whether `max_time` has passed.
+    pub time_up: &'a dyn Fn() -> bool,
+    /// Seconds since the search started (for the overhead figure only).
+    pub seconds: &'a dyn Fn() -> f64,
+}
+
+/// Why the search stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Every point that could be the answer is settled.
+    Settled,
+    /// `max_runs` was reached first.
+    Budget,
+    /// `max_time` was reached first.
+    Time,
+}
+
+/// Everything the search found.
+pub struct Outcome {
+    /// The lattice searched.
+    pub lattice: Lattice,
+    /// Points tried, in order (the sweep's point numbers).
+    pub tried: Vec<Tried>,
+    /// Runs made.
+    pub runs: u64,
+    /// Batches run.
+    pub batches: usize,
+    /// Why it stopped.
+    pub end: End,
+    /// The best point (into `tried`).
+    pub best: Option<usize>,
+    /// The untried candidate likeliest to be a cheaper point whose SLO
+    /// holds, from the last scan: `(chance, lattice index)`.
+    pub top_untried: Option<(f64, usize)>,
+    /// Untried points settled as missing the SLO by monotonicity.
+    pub pruned_below: usize,
+    /// Untried points settled as no cheaper than a point that holds.
+    pub pruned_above: usize,
+    /// Wall-clock seconds spent running batches (never written to a file).
+    pub simulate_s: f64,
+    /// Wall-clock seconds spent choosing them: verdicts, the surrogate,
+    /// planning points (never written to a file).
+    pub overhead_s: f64,
+}
+
+/// The state of a search.
+pub struct Search<'a> {
+    space: &'a SearchSpace,
+    lattice: Lattice,
+    objectives: Objectives,
+    cost: Option<usize>,
+    p99: Option<usize>,
+    settings: Settings,
+    tried: Vec<Tried>,
+    /// Per lattice point: 1 + its index in `tried`, 0 if untried.
+    slot: Vec<u32>,
+    /// Per lattice point: below a point that fails (monotone parameters).
+    below_fail: Vec<bool>,
+    runs: u64,
+    batch: usize,
+    lengths: Vec<Option<Vec<f64>>>,
+    fitted_at: usize,
+    top_untried: Option<(f64, usize)>,
+}
+
+/// A new point to run.
+struct Proposal {
+    index: usize,
+    reason: String,
+    prediction: Option<Prediction>,
+}
+
+impl<'a> Search<'a> {
+    /// A search of `space` for the cheapest point meeting `objectives`;
+    /// `cost` and `p99` are the cell indices of cost per month and p99
+    /// latency (the recommendation's ranking keys).
+    pub fn new(
+        space: &'a SearchSpace,
+        objectives: Objectives,
+        (cost, p99): (Option<usize>, Option<usize>),
+        settings: Settings,
+    ) -> Search<'a> {
+        let lattice = Lattice::over(&space.levels, space.monotone.clone());
+        let n = lattice.len();
+        let outputs = 1 + objectives.list.len();
+        Search {
+            space,
+            lattice,
+            objectives,
+            cost,
+            p99,
+            settings,
+            tried: Vec::new(),
+            slot: vec![0; n],
+            below_fail: vec![false; n],
+            runs: 0,
+            batch: 0,
+            lengths: vec![None; outputs],
+            fitted_at: 0,
+            top_untried: None,
+        }
+    }
+
+    /// Runs the search to its end; `clock` is asked between batches (for
+    /// `max_time`) and times proposals against simulation.
+    pub fn run(mut self, progress: &Progress, clock: &Clock<'_>) -> anyhow::Result<Outcome> {
+        let (mut simulate_s, mut overhead_s) = (0.0, 0.0);
+        let end = loop {
+            let t0 = (clock.seconds)();
+            self.refresh();
+            self.show(progress);
+            let room = self.settings.max_runs.saturating_sub(self.runs);
+            if room == 0 {
+                break End::Budget;
+            }
+            if (clock.time_up)() {
+                break End::Time;
+            }
+            let room = room.min(self.settings.batch as u64) as usize;
+            let (jobs, wanted) = self.plan_batch(room)?;
+            let t1 = (clock.seconds)();
+            overhead_s += t1 - t0;
+            if jobs.is_empty() {
+                break if wanted { End::Budget } else { End::Settled };
+            }
+            self.run_batch(&jobs, progress)?;
+            simulate_s += (clock.seconds)() - t1;
+            self.batch += 1;
+        };
+        self.refresh();
+        self.show(progress);
+        let mut outcome = self.finish(end);
+        outcome.simulate_s = simulate_s;
+        outcome.overhead_s = overhead_s;
+        Ok(outcome)
+    }
+
+    /// The jobs of the next batch (at most `room`), and whether work was
+    /// wanted that did not fit.
+    fn plan_batch(&mut self, room: usize) -> anyhow::Result<(Vec<(usize, u32)>, bool)> {
+        let max = self.settings.max as usize;
+        let mut racing: Vec<usize> = (0..self.tried.len())
+            .filter(|&t| {
+                let p = &self.tried[t];
+                !p.is_settled() && p.records.len() < max
+            })
+            .collect();
+        racing.sort_by(|&a, &b| {
+            self.mean_cost(a)
+                .total_cmp(&self.mean_cost(b))
+                .then(a.cmp(&b))
+        });
+        let mut jobs: Vec<(usize, u32)> = racing
+            .iter()
+            .take(room)
+            .map(|&t| (t, self.tried[t].records.len() as u32))
+            .collect();
+        let first = self.settings.first as usize;
+        let slots = (room - jobs.len()) / first;
+        let proposals = self.propose(slots.max(usize::from(jobs.is_empty())));
+        let mut wanted = !racing.is_empty() && jobs.len() < racing.len();
+        for p in proposals {
+            if jobs.len() + first > room {
+                wanted = true;
+                break;
+            }
+            let t = self.add(p)?;
+            jobs.extend((0..first as u32).map(|r| (t, r)));
+        }
+        if jobs.is_empty() && !wanted {
+            // Confirmation: the best point's replications up to max.
+            if let Some(b) = self.best() {
+                let have = self.tried[b].records.len();
+                if have < max {
+                    let n = (max - have).min(room);
+                    jobs.extend((have..have + n).map(|r| (b, r as u32)));
+                }
+            }
+        }
+        Ok((jobs, wanted))
+    }
+
+    /// Plans a proposal's model and records it as tried.
+    fn add(&mut self, p: Proposal) -> anyhow::Result<usize> {
+        let c = self.lattice.coords(p.index);
+        let values: Vec<toml::Value> = c
+            .iter()
+            .enumerate()
+            .map(|(j, &v)| self.space.levels[j][v].clone())
+            .collect();
+        let t = self.tried.len();
+        let plan = self.space.plan_point(t, &values)?;
+        self.tried.push(Tried {
+            index: p.index,
+            values,
+            plan,
+            records: Vec::new(),
+            verdict: Verdict::Open,
+            why: "not run yet".into(),
+            costlier: None,
+            reason: p.reason,
+            batch: self.batch,
+            runs_before: self.runs,
+            prediction: p.prediction,
+            settled: None,
+        });
+        self.slot[p.index] = t as u32 + 1;
+        Ok(t)
+    }
+
+    /// Runs `jobs` in parallel and folds the records back in job order.
+    fn run_batch(&mut self, jobs: &[(usize, u32)], progress: &Progress) -> anyhow::Result<()> {
+        let added: u64 = jobs
+            .iter()
+            .map(|&(t, _)| self.tried[t].plan.run.duration.as_nanos())
+            .sum();
+        progress.grow(added);
+        let tried = &self.tried;
+        let records = run_indexed(jobs.len(), self.settings.threads, |j| {
+            let (t, r) = jobs[j];
+            replicate(&tried[t].plan, r, progress)
+        })?;
+        let mut touched = Vec::new();
+        for (&(t, r), record) in jobs.iter().zip(records) {
+            debug_assert_eq!(self.tried[t].records.len(), r as usize);
+            self.tried[t].records.push(record);
+            if touched.last() != Some(&t) {
+                touched.push(t);
+            }
+        }
+        self.runs += jobs.len() as u64;
+        touched.sort_unstable();
+        touched.dedup();
+        for t in touched {
+            let (verdict, why) = judge(&self.objectives, &self.tried[t].records, self.settings.max);
+            let was = self.tried[t].verdict;
+            self.tried[t].verdict = verdict;
+            self.tried[t].why = why;
+            if verdict == Verdict::Fails && was != Verdict::Fails {
+                let below = &mut self.below_fail;
+                self.lattice
+                    .for_each_below(self.tried[t].index, |i| below[i] = true);
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-derives the best point, which open points cost more than it, and
+    /// when each point was settled.
+    fn refresh(&mut self) {
+        let best = self.best();
+        let best_costs = best.map(|b| series(&self.tried[b].records, self.cost));
+        for t in 0..self.tried.len() {
+            let p = &self.tried[t];
+            let costlier = match (&best_costs, p.verdict) {
+                (Some(bc), Verdict::Open) if Some(t) != best => {
+                    let mine = series(&p.records, self.cost);
+                    let (mean, lower, upper) = paired(&mine, bc);
+                    (lower > 0.0).then(|| {
+                        format!(
+                            "costs more than point {} (paired difference {} USD/month, 95 % CI [{}, {}])",
+                            best.unwrap_or_default(),
+                            short(mean),
+                            short(lower),
+                            short(upper)
+                        )
+                    })
+                }
+                _ => None,
+            };
+            let p = &mut self.tried[t];
+            p.costlier = costlier;
+            match (p.is_settled(), p.settled) {
+                (true, None) => p.settled = Some((self.batch, self.runs)),
+                (false, Some(_)) => p.settled = None,
+                _ => {}
+            }
+        }
+    }
+
+    /// The cheapest point whose SLO holds, ranked as the recommendation
+    /// ranks: mean cost, then pessimistic p99, then point number.
+    fn best(&self) -> Option<usize> {
+        (0..self.tried.len())
+            .filter(|&t| self.tried[t].verdict == Verdict::Holds)
+            .min_by(|&a, &b| {
+                self.mean_cost(a)
+                    .total_cmp(&self.mean_cost(b))
+                    .then(self.p99_upper(a).total_cmp(&self.p99_upper(b)))
+                    .then(a.cmp(&b))
+            })
+    }
+
+    fn mean_cost(&self, t: usize) -> f64 {
+        let xs = series(&self.tried[t].records, self.cost);
+        let m = headroom_sim::stats::ci95(&xs).mean;
+        if m.is_nan() { f64::INFINITY } else { m }
+    }
+
+    fn p99_upper(&self, t: usize) -> f64 {
+        let xs = series(&self.tried[t].records, self.p99);
+        let u = headroom_sim::stats::ci95(&xs).upper();
+        if u.is_nan() { f64::INFINITY } else { u }
+    }
+
+    /// Up to `n` new points, best first; also records the untried point
+    /// likeliest to beat the best.
+    fn propose(&mut self, n: usize) -> Vec<Proposal> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut out: Vec<Proposal> = Vec::new();
+        if self.tried.is_empty() {
+            let starts = [
+                self.lattice
+                    .most_capacity()
+                    .map(|i| (i, "start: every monotone parameter at its most")),
+                Some((self.lattice.center(), "start: the centre of the space")),
+            ];
+            for (i, why) in starts.into_iter().flatten() {
+                if out.len() < n && !out.iter().any(|p| p.index == i) {
+                    out.push(Proposal {
+                        index: i,
+                        reason: why.into(),
+                        prediction: None,
+                    });
+                }
+            }
+            while out.len() < n {
+                let Some(i) = self.farthest(&out) else { break };
+                out.push(Proposal {
+                    index: i,
+                    reason: "start: farthest from the points chosen so far".into(),
+                    prediction: None,
+                });
+            }
+            return out;
+        }
+        let candidates = self.candidates();
+        let mut observations = self.observations();
+        let refit = observations.len() * 10 >= self.fitted_at * 11;
+        if refit {
+            self.fitted_at = observations.len();
+        }
+        let best_cost = self.best().map(|b| self.mean_cost(b));
+        let objectives = self.objectives.clone();
+        let mut surrogate = Surrogate::fit(
+            &observations,
+            &objectives,
+            best_cost,
+            &mut self.lengths,
+            refit,
+        );
+        self.top_untried = None;
+        for round in 0..n {
+            let positions: Vec<Vec<f64>> = candidates
+                .iter()
+                .map(|&i| self.lattice.position(i))
+                .collect();
+            let range = if best_cost.is_none() {
+                positions
+                    .iter()
+                    .map(|p| surrogate.log_cost(p))
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| {
+                        (lo.min(c), hi.max(c))
+                    })
+            } else {
+                (0.0, 0.0)
+            };
+            let mut pick: Option<(usize, Prediction)> = None;
+            for (k, pos) in positions.iter().enumerate() {
+                let i = candidates[k];
+                if out.iter().any(|p| p.index == i) {
+                    continue;
+                }
+                let pred = surrogate.predict(pos, range);
+                if round == 0 && self.top_untried.is_none_or(|(c, _)| pred.chance > c) {
+                    self.top_untried = Some((pred.chance, i));
+                }
+                if pred.chance >= THRESHOLD && pick.is_none_or(|(_, b)| pred.score > b.score) {
+                    pick = Some((i, pred));
+                }
+            }
+            let Some((i, pred)) = pick else { break };
+            let reason = if best_cost.is_some() {
+                format!(
+                    "surrogate: P(SLO holds) {} x expected saving; {} % chance to beat the best",
+                    short(pred.p_feasible),
+                    short(100.0 * pred.chance)
+                )
+            } else {
+                format!(
+                    "surrogate: likeliest to meet the SLO (P = {}), none holds yet",
+                    short(pred.p_feasible)
+                )
+            };
+            out.push(Proposal {
+                index: i,
+                reason,
+                prediction: Some(pred),
+            });
+            if round + 1 < n {
+                // Kriging believer: pretend the pick returned what the
+                // model expects, so the next pick goes elsewhere.
+                observations.push(Observation {
+                    position: self.lattice.position(i),
+                    outputs: surrogate.believed(&self.lattice.position(i)),
+                });
+                surrogate = Surrogate::fit(
+                    &observations,
+                    &objectives,
+                    best_cost,
+                    &mut self.lengths,
+                    false,
+                );
+            }
+        }
+        out
+    }
+
+    /// Untried points not settled by monotonicity (subsampled past
+    /// [`CANDIDATES`]).
+    fn candidates(&self) -> Vec<usize> {
+        let holds: Vec<Vec<usize>> = self
+            .tried
+            .iter()
+            .filter(|t| t.verdict == Verdict::Holds)
+            .map(|t| self.lattice.coords(t.index))
+            .collect();
+        let open = |i: usize| -> bool {
+            if self.slot[i] != 0 || self.below_fail[i] {
+                return false;
+            }
+            let c = self.lattice.coords(i);
+            !holds.iter().any(|h| self.lattice.at_or_above(h, &c))
+        };
+        let all: Vec<usize> = (0..self.lattice.len()).filter(|&i| open(i)).collect();
+        if all.len() <= CANDIDATES {
+            return all;
+        }
+        let mut near: Vec<usize> = self
+            .tried
+            .iter()
+            .flat_map(|t| self.lattice.neighbours(t.index))
+            .filter(|&i| open(i))
+            .collect();
+        near.sort_unstable();
+        near.dedup();
+        let salt = self.settings.seed ^ (self.batch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut rest: Vec<(u64, usize)> = all
+            .iter()
+            .filter(|i| near.binary_search(i).is_err())
+            .map(|&i| (mix64(salt ^ i as u64), i))
+            .collect();
+        rest.sort_unstable();
+        let take = CANDIDATES.saturating_sub(near.len());
+        near.extend(rest.into_iter().take(take).map(|(_, i)| i));
+        near.sort_unstable();
+        near
+    }
+
+    /// The candidate farthest (Euclidean, positions) from `chosen` and every
+    /// tried point.
+    fn farthest(&self, chosen: &[Proposal]) -> Option<usize> {
+        let taken: Vec<Vec<f64>> = chosen
+            .iter()
+            .map(|p| p.index)
+            .chain(self.tried.iter().map(|t| t.index))
+            .map(|i| self.lattice.position(i))
+            .collect();
+        self.candidates()
+            .into_iter()
+            .filter(|i| !chosen.iter().any(|p| p.index == *i))
+            .map(|i| {
+                let p = self.lattice.position(i);
+                let d = taken
+                    .iter()
+                    .map(|q| p.iter().zip(q).map(|(a, b)| (a - b).powi(2)).sum::<f64>())
+                    .fold(f64::INFINITY, f64::min);
+                (d, i)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map(|(_, i)| i)
+    }
+
+    fn observations(&self) -> Vec<Observation> {
+        self.tried
+            .iter()
+            .filter(|t| !t.records.is_empty())
+            .map(|t| {
+                observe(
+                    self.lattice.position(t.index),
+                    &t.records,
+                    self.cost,
+                    &self.objectives,
+                )
+            })
+            .collect()
+    }
+
+    /// The progress bar's line.
+    fn show(&self, progress: &Progress) {
+        let settled = self.tried.iter().filter(|t| t.is_settled()).count();
+        progress
+            .points_done
+            .store(settled as u64, Ordering::Relaxed);
+        let best = match self.best() {
+            Some(b) => format!("best: point {b} at {} USD/month", short(self.mean_cost(b))),
+            None => "no point holds yet".into(),
+        };
+        progress.set_status(format!(
+            "runs {}/{} · points tried {} settled {} · {best}",
+            self.runs,
+            self.settings.max_runs,
+            self.tried.len(),
+            settled
+        ));
+    }
+
+    fn finish(self, end: End) -> Outcome {
+        let best = self.best();
+        let holds: Vec<Vec<usize>> = self
+            .tried
+            .iter()
+            .filter(|t| t.verdict == Verdict::Holds)
+            .map(|t| self.lattice.coords(t.index))
+            .collect();
+        let (mut pruned_below, mut pruned_above) = (0, 0);
+        for i in 0..self.lattice.len() {
+            if self.slot[i] != 0 {
+                continue;
+            }
+            if self.below_fail[i] {
+                pruned_below += 1;
+            } else {
+                let c = self.lattice.coords(i);
+                if holds.iter().any(|h| self.lattice.at_or_above(h, &c)) {
+                    pruned_above += 1;
+                }
+            }
+        }
+        Outcome {
+            lattice: self.lattice,
+            tried: self.tried,
+            runs: self.runs,
+            batches: self.batch,
+            end,
+            best,
+            top_untried: self.top_untried,
+            pruned_below,
+            pruned_above,
+            simulate_s: 0.0,
+            overhead_s: 0.0,
+        }
+    }
+}
+
+/// SplitMix64's finaliser: a seeded, well-mixed sample order.
+fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// One replication of one point, as a sweep records it.
+fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
+    let warmup_s = plan.run.warmup.as_secs_f64();
+    match headroom_models::run_replication(plan, r, &progress.sim_ns) {
+        Ok(out) => Record {
+            cells: Ok(out.metrics.cells()),
+            timeseries: out
+                .timeseries
+                .iter()
+                .map(|row| row.cells().to_vec())
+                .collect(),
+            warmup_s,
+        },
+        Err(e) => Record {
+            cells: Err(e.to_string()),
+            timeseries: Vec::new(),
+            warmup_s,
+        },
+    }
+}

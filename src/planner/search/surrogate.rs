@@ -1,0 +1,346 @@
+//! The surrogate the search proposes points with: one Gaussian process per
+//! output (log cost, and each SLO metric on a scale where it is roughly
+//! smooth), and the acquisition that turns their predictions into "which
+//! point next" and "how likely is an untried point to beat the best".
+//!
+//! Kernels: cost additive over the parameters (`gp::Kernel::Additive`),
+//! the SLO metrics with interactions (`gp::Kernel::Product`).
+//!
+//! Scales: latencies and cost are modelled as logarithms (they span orders
+//! of magnitude near saturation; a ratio is what matters); availability as
+//! `ln(1 - availability)`, the log of the unavailability, so 0.999 and
+//! 0.9999 are as far apart as 0.99 and 0.999. A replication that failed, or
+//! a metric left undefined because nothing succeeded, counts as ten times
+//! worse than the limit (or than the worst seen), so the model learns that
+//! the region is bad.
+//!
+//! Acquisition (constrained expected improvement, Gardner et al. 2014): with
+//! a best point of log cost `c*`, a candidate scores
+//! `P(SLO holds) x E[max(0, c* - log cost)]`; `P(SLO holds)` is the product
+//! over objectives of `Phi((limit - mean) / (1.5 sd))` (a margin for model
+//! misfit, [`FEASIBILITY_SD_SCALE`]). Before any point holds, it
+//! scores `P(SLO holds)`, with a 10 % preference for cheaper predicted cost.
+//! The chance that a candidate is a cheaper point whose SLO holds is
+//! `P(SLO holds) x P(log cost < c* - ln 1.001)` (cheaper by more than
+//! 0.1 %: points of equal cost cannot improve on the best).
+
+use crate::planner::exec::Record;
+use crate::planner::search::gp::{DEFAULT_LENGTH_SCALE, Gp, Kernel, normal_cdf, normal_pdf};
+use crate::planner::search::verdict::{Objectives, series};
+use crate::planner::slo::Side;
+
+/// How much cheaper than the best a point must be to count as better (log).
+pub const MARGIN: f64 = 0.000_999_500_333_083_533; // ln(1.001)
+
+/// The SLO models' predictive standard deviation is widened by this much
+/// before it becomes P(SLO holds): a margin for model misfit at the SLO's
+/// cliff, where latency jumps by orders of magnitude between neighbouring
+/// points and a stationary GP is overconfident. Chosen on the validation
+/// sweeps (experiments/README.md, "Adaptive search"): at 1.0 the search
+/// settled on a dearer point of `experiments/search/mmc.toml`.
+pub const FEASIBILITY_SD_SCALE: f64 = 1.5;
+
+/// Below this many observations the length scales are not fitted.
+const MIN_FIT: usize = 3;
+
+/// What the surrogate says about one candidate.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Prediction {
+    /// P(every objective holds).
+    pub p_feasible: f64,
+    /// Predicted mean cost per month (USD).
+    pub cost: f64,
+    /// P(the SLO holds and it is cheaper than the best), or P(the SLO
+    /// holds) before any point holds.
+    pub chance: f64,
+    /// The acquisition score.
+    pub score: f64,
+}
+
+/// One point's observations on the model's scales.
+pub struct Observation {
+    /// Surrogate inputs.
+    pub position: Vec<f64>,
+    /// Per output (cost first, then each objective): mean and variance of
+    /// the mean, `None` where unusable.
+    pub outputs: Vec<Option<(f64, f64)>>,
+}
+
+/// The fitted models.
+pub struct Surrogate {
+    /// Cost, then one per objective; `None` without observations.
+    models: Vec<Option<Gp>>,
+    /// Per objective, its limit on the model's scale (all "at most").
+    limits: Vec<f64>,
+    /// Log cost of the best point, if one holds.
+    best: Option<f64>,
+}
+
+/// `x` on the model's scale for a metric on `side`.
+fn scale(side: Side, x: f64) -> f64 {
+    match side {
+        Side::AtMost => x.max(1e-9).ln(),
+        Side::AtLeast => (1.0 - x).max(1e-9).ln(),
+    }
+}
+
+/// One tried point's observation; `cost` is the cost cell index.
+pub fn observe(
+    position: Vec<f64>,
+    records: &[Record],
+    cost: Option<usize>,
+    objectives: &Objectives,
+) -> Observation {
+    let summarise = |xs: &[f64]| -> Option<(f64, f64)> {
+        if xs.is_empty() || xs.iter().any(|x| !x.is_finite()) {
+            return None;
+        }
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let var = if xs.len() > 1 {
+            xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        Some((mean, var / n))
+    };
+    let costs: Vec<f64> = series(records, cost)
+        .iter()
+        .map(|&c| {
+            if c.is_nan() {
+                f64::NAN
+            } else {
+                scale(Side::AtMost, c)
+            }
+        })
+        .collect();
+    let mut outputs = vec![summarise(&costs)];
+    for &(_, side, limit, index) in &objectives.list {
+        let worst = scale(side, limit) + 10f64.ln();
+        let xs: Vec<f64> = series(records, index)
+            .iter()
+            .map(|&x| {
+                if x.is_nan() {
+                    match side {
+                        Side::AtMost => worst,
+                        Side::AtLeast => 0.0,
+                    }
+                } else {
+                    scale(side, x)
+                }
+            })
+            .collect();
+        outputs.push(summarise(&xs));
+    }
+    Observation { position, outputs }
+}
+
+impl Surrogate {
+    /// Fits every output to `observations`. `lengths[o]` carries the length
+    /// scales of output `o` between fits: refitted when `refit` (and there
+    /// are enough observations), reused otherwise.
+    pub fn fit(
+        observations: &[Observation],
+        objectives: &Objectives,
+        best_cost: Option<f64>,
+        lengths: &mut [Option<Vec<f64>>],
+        refit: bool,
+    ) -> Surrogate {
+        let d = observations.first().map_or(0, |o| o.position.len());
+        let outputs = 1 + objectives.list.len();
+        let mut models = Vec::with_capacity(outputs);
+        for o in 0..outputs {
+            let (mut x, mut y, mut noise) = (Vec::new(), Vec::new(), Vec::new());
+            for obs in observations {
+                if let Some((m, v)) = obs.outputs[o] {
+                    x.push(obs.position.clone());
+                    y.push(m);
+                    noise.push(v);
+                }
+            }
+            // Cost is a sum of per-parameter effects in logs; the SLO
+            // metrics depend on parameters jointly (capacity = replicas x
+            // workers).
+            let kind = if o == 0 {
+                Kernel::Additive
+            } else {
+                Kernel::Product
+            };
+            let model = if refit && x.len() >= MIN_FIT {
+                Gp::fit_ml(kind, &x, &y, &noise)
+            } else {
+                let l = lengths[o]
+                    .clone()
+                    .unwrap_or_else(|| vec![DEFAULT_LENGTH_SCALE; d]);
+                Gp::fit(kind, &x, &y, &noise, &l)
+            };
+            if let Some(g) = &model {
+                lengths[o] = Some(g.length().to_vec());
+            }
+            models.push(model);
+        }
+        Surrogate {
+            models,
+            limits: objectives
+                .list
+                .iter()
+                .map(|&(_, side, limit, _)| scale(side, limit))
+                .collect(),
+            best: best_cost.map(|c| scale(Side::AtMost, c)),
+        }
+    }
+
+    /// The prediction at `position`; `cheapest` and `dearest` are the
+    /// predicted log costs' range over the candidates (for the preference
+    /// toward cheap points before any point holds).
+    pub fn predict(&self, position: &[f64], cost_range: (f64, f64)) -> Prediction {
+        let mut p_feasible = 1.0;
+        for (model, &limit) in self.models[1..].iter().zip(&self.limits) {
+            if let Some(g) = model {
+                let (m, s) = g.predict(position);
+                p_feasible *= probability_below(limit, m, s * FEASIBILITY_SD_SCALE);
+            }
+        }
+        let (mc, sc) = self.models[0]
+            .as_ref()
+            .map_or((0.0, f64::INFINITY), |g| g.predict(position));
+        let cost = mc.exp();
+        match self.best {
+            Some(best) => {
+                let target = best - MARGIN;
+                let p_cheaper = probability_below(target, mc, sc);
+                let improvement = if sc > 0.0 {
+                    let z = (target - mc) / sc;
+                    (target - mc) * normal_cdf(z) + sc * normal_pdf(z)
+                } else {
+                    (target - mc).max(0.0)
+                };
+                Prediction {
+                    p_feasible,
+                    cost,
+                    chance: p_feasible * p_cheaper,
+                    score: p_feasible * improvement,
+                }
+            }
+            None => {
+                let (lo, hi) = cost_range;
+                let dear = if hi > lo { (mc - lo) / (hi - lo) } else { 0.0 };
+                Prediction {
+                    p_feasible,
+                    cost,
+                    chance: p_feasible,
+                    score: p_feasible * (1.0 - 0.1 * dear.clamp(0.0, 1.0)),
+                }
+            }
+        }
+    }
+
+    /// Every output's predicted mean at `position` as an exact observation
+    /// (for the kriging believer).
+    pub fn believed(&self, position: &[f64]) -> Vec<Option<(f64, f64)>> {
+        self.models
+            .iter()
+            .map(|m| m.as_ref().map(|g| (g.predict(position).0, 0.0)))
+            .collect()
+    }
+
+    /// The predicted log cost at `position` (0 without a cost model).
+    pub fn log_cost(&self, position: &[f64]) -> f64 {
+        self.models[0]
+            .as_ref()
+            .map_or(0.0, |g| g.predict(position).0)
+    }
+}
+
+/// P(N(mean, sd^2) < limit); a step when `sd` is 0.
+fn probability_below(limit: f64, mean: f64, sd: f64) -> f64 {
+    if sd > 0.0 && sd.is_finite() {
+        normal_cdf((limit - mean) / sd)
+    } else if sd.is_infinite() {
+        0.5
+    } else if mean < limit {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::slo::Slo;
+    use headroom_models::report::Cell;
+
+    fn records(rows: &[(f64, f64)]) -> Vec<Record> {
+        rows.iter()
+            .map(|&(cost, p99)| Record {
+                cells: Ok(vec![Cell::Float(cost), Cell::Float(p99)]),
+                timeseries: Vec::new(),
+                warmup_s: 0.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cheap_fast_points_score_above_dear_or_slow_ones() {
+        // One parameter: capacity 0..1. Cost grows with it; p99 falls.
+        let slo = Slo {
+            p99_ms: Some(30.0),
+            ..Slo::default()
+        };
+        let objectives = Objectives::new(&slo, &["cost".into(), "latency_p99_ms".into()]);
+        let obs: Vec<Observation> = [0.0, 0.5, 1.0]
+            .iter()
+            .map(|&x| {
+                let cost = 100.0 * (1.0 + 3.0 * x);
+                let p99 = 80.0 * (1.0 - x) + 10.0;
+                observe(
+                    vec![x],
+                    &records(&[(cost, p99), (cost, p99 * 1.01)]),
+                    Some(0),
+                    &objectives,
+                )
+            })
+            .collect();
+        let mut lengths = vec![None, None];
+        // The best so far is capacity 1 (cost 400, p99 10).
+        let s = Surrogate::fit(&obs, &objectives, Some(400.0), &mut lengths, true);
+        let at = |x: f64| s.predict(&[x], (0.0, 0.0));
+        assert!(at(0.0).p_feasible < 0.05, "p99 ~90 ms: {:?}", at(0.0));
+        assert!(
+            at(1.0).chance < 0.05,
+            "the best itself cannot beat the best"
+        );
+        let mid = at(0.75);
+        assert!(mid.p_feasible > 0.5 && mid.chance > 0.3, "{mid:?}");
+        assert!(mid.score > at(0.0).score && mid.score > at(1.0).score);
+        assert!((at(0.5).cost - 250.0).abs() < 5.0, "{:?}", at(0.5));
+    }
+
+    #[test]
+    fn failed_metrics_count_as_far_past_the_limit() {
+        let slo = Slo {
+            p99_ms: Some(30.0),
+            availability: Some(0.99),
+            ..Slo::default()
+        };
+        let objectives = Objectives::new(
+            &slo,
+            &[
+                "cost".into(),
+                "latency_p99_ms".into(),
+                "availability".into(),
+            ],
+        );
+        let r = vec![Record {
+            cells: Err("unbounded queue".into()),
+            timeseries: Vec::new(),
+            warmup_s: 0.0,
+        }];
+        let o = observe(vec![0.0], &r, Some(0), &objectives);
+        assert!(o.outputs[0].is_none(), "no cost from a failed run");
+        let (p99, _) = o.outputs[1].unwrap();
+        assert!((p99 - (300.0f64).ln()).abs() < 1e-9);
+        assert_eq!(o.outputs[2].unwrap().0, 0.0, "availability 0");
+    }
+}

@@ -1,0 +1,246 @@
+//! When a point is settled: its SLO verdict at 95 % from its replications,
+//! and its cost rank against the best point from paired differences
+//! (common random numbers: replication r of two points saw the same
+//! arrivals and work draws, so their difference has far less noise than
+//! either).
+//!
+//! The rules, for a point with k >= 2 replications (95 % Student-t CIs):
+//! - **fails** when some objective is violated even at the *optimistic* end
+//!   of its CI (p99 lower end above the limit, availability upper end
+//!   below it), or a replication failed or left a metric undefined;
+//! - **holds** when every objective holds at the *pessimistic* end (the
+//!   grid's rule, so a settled "holds" is the grid's verdict at k
+//!   replications);
+//! - **open** otherwise, until `max` replications: then the grid's rule
+//!   decides and a point still in doubt is **not certified** (it misses, as
+//!   it would in the grid).
+
+use headroom_sim::stats::ci95;
+
+use crate::planner::exec::Record;
+use crate::planner::slo::{Side, Slo, short};
+
+/// A point's SLO verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Still in doubt: more replications may settle it.
+    Open,
+    /// Every objective holds at the pessimistic end of its CI.
+    Holds,
+    /// Some objective is violated at the optimistic end (or a run failed).
+    Fails,
+    /// `max` replications ran and the pessimistic end still misses.
+    Uncertified,
+}
+
+impl Verdict {
+    /// The word in `search.csv`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Open => "open",
+            Verdict::Holds => "holds",
+            Verdict::Fails => "fails",
+            Verdict::Uncertified => "not-certified",
+        }
+    }
+}
+
+/// Where each objective's metric is in a record's cells.
+#[derive(Clone, Debug)]
+pub struct Objectives {
+    /// `(metric, side, limit, cell index)` per objective.
+    pub list: Vec<(&'static str, Side, f64, Option<usize>)>,
+}
+
+impl Objectives {
+    /// The objectives of `slo`, located among `names` (the metric columns).
+    pub fn new(slo: &Slo, names: &[String]) -> Objectives {
+        Objectives {
+            list: slo
+                .objectives()
+                .into_iter()
+                .map(|(m, side, limit)| (m, side, limit, names.iter().position(|n| n == m)))
+                .collect(),
+        }
+    }
+}
+
+/// Metric `index` of every record (NaN where a replication failed).
+pub fn series(records: &[Record], index: Option<usize>) -> Vec<f64> {
+    records
+        .iter()
+        .map(|r| match (&r.cells, index) {
+            (Ok(cells), Some(i)) => cells[i].as_f64(),
+            _ => f64::NAN,
+        })
+        .collect()
+}
+
+/// The verdict on a point from its `records`, with `max` replications at
+/// most, and why in words.
+pub fn judge(objectives: &Objectives, records: &[Record], max: u32) -> (Verdict, String) {
+    if let Some((r, e)) = records
+        .iter()
+        .enumerate()
+        .find_map(|(r, rec)| rec.cells.as_ref().err().map(|e| (r, e)))
+    {
+        return (Verdict::Fails, format!("replication {r} failed: {e}"));
+    }
+    if records.len() < 2 {
+        return (Verdict::Open, "fewer than 2 replications".into());
+    }
+    let mut misses = Vec::new();
+    for &(metric, side, limit, index) in &objectives.list {
+        let xs = series(records, index);
+        if index.is_none() || xs.iter().any(|x| x.is_nan()) {
+            return (
+                Verdict::Fails,
+                format!("{metric} undefined (no successful requests to measure)"),
+            );
+        }
+        let ci = ci95(&xs);
+        let (optimistic, pessimistic) = match side {
+            Side::AtMost => (ci.lower(), ci.upper()),
+            Side::AtLeast => (ci.upper(), ci.lower()),
+        };
+        let within = |x: f64| match side {
+            Side::AtMost => x <= limit,
+            Side::AtLeast => x >= limit,
+        };
+        let (end, other) = match side {
+            Side::AtMost => ("lower", "upper"),
+            Side::AtLeast => ("upper", "lower"),
+        };
+        if !within(optimistic) {
+            let op = if side == Side::AtMost { ">" } else { "<" };
+            return (
+                Verdict::Fails,
+                format!(
+                    "{metric} 95 % CI {end} end {} {op} {} after {} replications",
+                    short(optimistic),
+                    short(limit),
+                    records.len()
+                ),
+            );
+        }
+        if !within(pessimistic) {
+            let op = if side == Side::AtMost { ">" } else { "<" };
+            misses.push(format!(
+                "{metric} 95 % CI {other} end {} {op} {}",
+                short(pessimistic),
+                short(limit)
+            ));
+        }
+    }
+    if misses.is_empty() {
+        return (
+            Verdict::Holds,
+            format!(
+                "every objective holds at the pessimistic end after {} replications",
+                records.len()
+            ),
+        );
+    }
+    if records.len() >= max as usize {
+        return (
+            Verdict::Uncertified,
+            format!(
+                "in doubt after max = {max} replications: {}",
+                misses.join("; ")
+            ),
+        );
+    }
+    (Verdict::Open, misses.join("; "))
+}
+
+/// The 95 % CI of the paired difference `a[r] - b[r]` over the replications
+/// both have: `(mean, lower, upper)`, NaN with fewer than two pairs.
+pub fn paired(a: &[f64], b: &[f64]) -> (f64, f64, f64) {
+    let n = a.len().min(b.len());
+    let d: Vec<f64> = (0..n).map(|r| a[r] - b[r]).collect();
+    if n < 2 {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let ci = ci95(&d);
+    (ci.mean, ci.lower(), ci.upper())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use headroom_models::report::Cell;
+
+    fn records(rows: &[(f64, f64)]) -> Vec<Record> {
+        rows.iter()
+            .map(|&(p99, avail)| Record {
+                cells: Ok(vec![Cell::Float(p99), Cell::Float(avail)]),
+                timeseries: Vec::new(),
+                warmup_s: 0.0,
+            })
+            .collect()
+    }
+
+    fn objectives() -> Objectives {
+        let slo = Slo {
+            p99_ms: Some(30.0),
+            availability: Some(0.999),
+            ..Slo::default()
+        };
+        Objectives::new(&slo, &["latency_p99_ms".into(), "availability".into()])
+    }
+
+    #[test]
+    fn verdicts_at_the_ends_of_the_interval() {
+        let o = objectives();
+        // Far above the limit even at the optimistic end: fails at 2.
+        let (v, why) = judge(&o, &records(&[(80.0, 1.0), (90.0, 1.0)]), 5);
+        assert_eq!(v, Verdict::Fails, "{why}");
+        assert!(why.contains("lower end") && why.contains("> 30"), "{why}");
+        // Far below: holds at 2.
+        let (v, _) = judge(&o, &records(&[(10.0, 1.0), (10.5, 1.0)]), 5);
+        assert_eq!(v, Verdict::Holds);
+        // Straddles the limit: open, then not certified at max.
+        let near = records(&[(25.0, 1.0), (33.0, 1.0)]);
+        assert_eq!(judge(&o, &near, 5).0, Verdict::Open);
+        let (v, why) = judge(&o, &near, 2);
+        assert_eq!(v, Verdict::Uncertified);
+        assert!(why.contains("max = 2"), "{why}");
+        // Availability is checked at its own ends.
+        let (v, why) = judge(&o, &records(&[(10.0, 0.9), (10.0, 0.91)]), 5);
+        assert_eq!(v, Verdict::Fails);
+        assert!(
+            why.contains("availability") && why.contains("upper end"),
+            "{why}"
+        );
+        // One replication settles nothing; an undefined p99 fails.
+        assert_eq!(judge(&o, &records(&[(1.0, 1.0)]), 5).0, Verdict::Open);
+        let (v, _) = judge(&o, &records(&[(f64::NAN, 0.0), (f64::NAN, 0.0)]), 5);
+        assert_eq!(v, Verdict::Fails);
+    }
+
+    #[test]
+    fn a_failed_replication_fails_the_point() {
+        let mut r = records(&[(10.0, 1.0)]);
+        r.push(Record {
+            cells: Err("queue grew without bound".into()),
+            timeseries: Vec::new(),
+            warmup_s: 0.0,
+        });
+        let (v, why) = judge(&objectives(), &r, 5);
+        assert_eq!(v, Verdict::Fails);
+        assert!(why.contains("replication 1 failed"), "{why}");
+    }
+
+    #[test]
+    fn paired_differences_cancel_common_noise() {
+        // Both points share the replication-to-replication swing (common
+        // random numbers); b is 1 more everywhere.
+        let a = [100.0, 140.0, 90.0, 120.0];
+        let b = [101.0, 141.0, 91.0, 121.0];
+        let (mean, lower, upper) = paired(&b, &a);
+        assert_eq!((mean, lower, upper), (1.0, 1.0, 1.0));
+        // Unpaired, the intervals of a and b overlap widely.
+        assert!(ci95(&b).lower() < ci95(&a).upper());
+        assert!(paired(&a[..1], &b[..1]).0.is_nan());
+    }
+}
