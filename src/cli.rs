@@ -366,9 +366,16 @@ pub struct SearchArgs {
     /// depend on --threads, but they do on the batch.
     #[arg(long, value_name = "N")]
     pub batch: Option<u32>,
-    /// Table format of the outputs.
-    #[arg(long, value_enum, default_value_t = crate::planner::format::Format::Csv)]
-    pub format: crate::planner::format::Format,
+    /// Table formats of the outputs, comma-separated: csv, parquet or
+    /// csv,parquet (the same columns and values in each).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "csv",
+        value_name = "F,..."
+    )]
+    pub format: Vec<crate::planner::format::Format>,
     /// Also draw PNG and SVG charts (as `headroom plot`).
     #[arg(long)]
     pub plots: bool,

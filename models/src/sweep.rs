@@ -1373,7 +1373,7 @@ replicas = 2
         let ok = search_space(path, &table("monotone = [\"services.api.replicas\"]"), &[]).unwrap();
         assert_eq!(ok.monotone, [true]);
         assert_eq!(ok.levels[0].len(), 2);
-        assert!(ok.plan_point(0, &ok.levels[0][..1].to_vec()).is_ok());
+        assert!(ok.plan_point(0, &ok.levels[0][..1]).is_ok());
         let err = |extra: &str| match search_space(path, &table(extra), &[]) {
             Ok(_) => panic!("expected an error for {extra}"),
             Err(e) => e.to_string(),

@@ -19,6 +19,7 @@ use crate::commands::sweep::{metric_names, replications, scenario_slo, slo_from}
 use crate::output;
 use crate::planner::analysis::Analysis;
 use crate::planner::exec::{PointRuns, Replications, Stop};
+use crate::planner::format::Formats;
 use crate::planner::part::{Identity, Part, PartSpec, manifest_bytes, merge};
 use crate::planner::points::{COST, P99};
 use crate::planner::search::driver::{Clock, Outcome, Search, Settings};
@@ -68,7 +69,7 @@ pub fn from_sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs the search and writes its outputs.
 pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
-    args.format.check_available()?;
+    Formats::new(&args.format).check_available()?;
     let text = std::fs::read_to_string(&args.scenario).map_err(|e| {
         InputError(format!(
             "{}: cannot read the scenario file: {e}",
@@ -275,7 +276,7 @@ fn outputs(
             base.plan.run.warmup.to_string()
         },
         slo: slo.clone(),
-        format: args.format,
+        format: Formats::new(&args.format),
         scenario: serde_json::to_value(&base.scenario)?,
     };
     let param_cells: Vec<Vec<String>> = outcome
@@ -364,9 +365,8 @@ fn outputs(
             }
         })
         .collect();
-    let format = args.format;
     let search_table = report::table(space, outcome, &param_kinds);
-    files.push((format.file("search"), format.write(&search_table)?));
+    files.extend(Formats::new(&args.format).write("search", &search_table)?);
     let mut manifest = merged.manifest.clone();
     manifest.files = files.iter().map(|(n, _)| n.clone()).collect();
     manifest.files.push("manifest.json".into());

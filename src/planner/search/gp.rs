@@ -160,9 +160,7 @@ impl Gp {
         let varies: Vec<bool> = (0..d).map(|j| x.iter().any(|p| p[j] != x[0][j])).collect();
         for _ in 0..2 {
             for j in (0..d).filter(|&j| varies[j]) {
-                let Some(current) = best.as_ref().map(|g| g.length.clone()) else {
-                    return None;
-                };
+                let current = best.as_ref().map(|g| g.length.clone())?;
                 for &l in &LENGTH_SCALES {
                     if l == current[j] {
                         continue;

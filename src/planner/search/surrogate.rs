@@ -149,6 +149,8 @@ impl Surrogate {
         let d = observations.first().map_or(0, |o| o.position.len());
         let outputs = 1 + objectives.list.len();
         let mut models = Vec::with_capacity(outputs);
+        // `o` indexes each observation's outputs and `lengths` alike.
+        #[allow(clippy::needless_range_loop)]
         for o in 0..outputs {
             let (mut x, mut y, mut noise) = (Vec::new(), Vec::new(), Vec::new());
             for obs in observations {
