@@ -313,8 +313,13 @@ mod tests {
             at(1.0).chance < 0.05,
             "the best itself cannot beat the best"
         );
-        let mid = at(0.75);
-        assert!(mid.p_feasible > 0.5 && mid.chance > 0.3, "{mid:?}");
+        // At 0.8 the p99 trend (80 (1 - x) + 10) is 26 ms, under the 30 ms
+        // limit, and the cost 340 is under the best's 400.
+        let mid = at(0.8);
+        // Between observations the surrogate's uncertainty is widened 1.5x
+        // (FEASIBILITY_SD_SCALE), so a point 4 ms under the limit is about
+        // even odds, far above the slow end's.
+        assert!(mid.p_feasible > 0.4 && mid.chance > 0.3, "{mid:?}");
         assert!(mid.score > at(0.0).score && mid.score > at(1.0).score);
         assert!((at(0.5).cost - 250.0).abs() < 5.0, "{:?}", at(0.5));
     }
