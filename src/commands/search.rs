@@ -15,7 +15,7 @@ use headroom_sim::exec::Threads;
 use crate::InputError;
 use crate::cli::{SearchArgs, SweepArgs};
 use crate::commands::run::default_out;
-use crate::commands::sweep::{metric_names, replications, scenario_slo, slo_from};
+use crate::commands::sweep::{metric_names, read_input, replications, scenario_slo, slo_from};
 use crate::output;
 use crate::planner::analysis::Analysis;
 use crate::planner::exec::{PointRuns, Replications, Stop};
@@ -70,20 +70,7 @@ pub fn from_sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
 /// Runs the search and writes its outputs.
 pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
     Formats::new(&args.format).check_available()?;
-    let text = std::fs::read_to_string(&args.scenario).map_err(|e| {
-        InputError(format!(
-            "{}: cannot read the scenario file: {e}",
-            args.scenario.display()
-        ))
-    })?;
-    let mut sets = args.sets.clone();
-    if let Some(seed) = args.seed {
-        sets.push(format!("run.seed={seed}"));
-    }
-    if let Some(n) = args.replications {
-        sets.push(format!("run.replications={n}"));
-        sets.push(format!("sweep.replications={n}"));
-    }
+    let (text, sets) = read_input(&args.scenario, &args.sets, args.seed, args.replications)?;
     let space = search_space(&args.scenario, &text, &sets)?;
     let out = args
         .out

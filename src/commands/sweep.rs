@@ -28,20 +28,7 @@ use crate::progress::{Progress, show};
 pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let formats = Formats::new(&args.format);
     formats.check_available()?;
-    let text = std::fs::read_to_string(&args.scenario).map_err(|e| {
-        InputError(format!(
-            "{}: cannot read the scenario file: {e}",
-            args.scenario.display()
-        ))
-    })?;
-    let mut sets = args.sets.clone();
-    if let Some(seed) = args.seed {
-        sets.push(format!("run.seed={seed}"));
-    }
-    if let Some(n) = args.replications {
-        sets.push(format!("run.replications={n}"));
-        sets.push(format!("sweep.replications={n}"));
-    }
+    let (text, sets) = read_input(&args.scenario, &args.sets, args.seed, args.replications)?;
     if crate::commands::search::wanted(&args.scenario, &text, &sets) {
         return crate::commands::search::from_sweep(args);
     }
@@ -252,4 +239,29 @@ fn param_columns(sweep: &SweepPlan) -> (Vec<Vec<String>>, Vec<Kind>) {
         })
         .collect();
     (cells, kinds)
+}
+
+/// The scenario's text and its `--set` overrides with `--seed` and
+/// `--replications` applied, as `sweep` and `search` both read them.
+pub(crate) fn read_input(
+    scenario: &Path,
+    sets: &[String],
+    seed: Option<u64>,
+    replications: Option<u32>,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(scenario).map_err(|e| {
+        InputError(format!(
+            "{}: cannot read the scenario file: {e}",
+            scenario.display()
+        ))
+    })?;
+    let mut sets = sets.to_vec();
+    if let Some(seed) = seed {
+        sets.push(format!("run.seed={seed}"));
+    }
+    if let Some(n) = replications {
+        sets.push(format!("run.replications={n}"));
+        sets.push(format!("sweep.replications={n}"));
+    }
+    Ok((text, sets))
 }
