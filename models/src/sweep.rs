@@ -1352,7 +1352,7 @@ replicas = 2
             toml::Value::String(Span::from_millis(20).to_string())
         );
         let s = sweep(&format!(
-            "{BASE}\n[sweep]\nmode = \"search\"\n[sweep.params]\n\"x\" = {{ from = 0.0, to = 1.0 }}\n\"y\" = [1, 2]\n"
+            "[sweep]\nmode = \"search\"\n[sweep.params]\n\"x\" = {{ from = 0.0, to = 1.0 }}\n\"y\" = [1, 2]\n"
         ));
         let p = s.points("f", 1).unwrap();
         assert_eq!(
