@@ -1,29 +1,9 @@
 //! End-to-end tests of the `headroom` binary: outputs and their columns,
 //! determinism across thread counts, overrides, and bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn headroom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the headroom binary runs")
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use common::{headroom, stderr, stdout, tempdir, write};
 
 const SMALL: &str = r#"
 [run]
@@ -43,14 +23,6 @@ work = { distribution = "lognormal", mean = "8ms", cv = 1.5 }
 replicas = 2
 load_balancer = "least-connections"
 "#;
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 #[test]
 fn run_writes_every_output_with_the_contract_columns() {

@@ -5,28 +5,17 @@
 //! and back is lossless; a broken Parquet trace exits 2 writing nothing.
 #![cfg(feature = "parquet")]
 
+mod common;
+
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use polars_core::prelude::{AnyValue, DataFrame};
 use polars_io::SerReader;
 use polars_io::parquet::read::ParquetReader;
 
-fn headroom(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_headroom"));
-    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    for var in [
-        "SLURM_ARRAY_TASK_ID",
-        "SLURM_ARRAY_TASK_COUNT",
-        "SLURM_ARRAY_TASK_MIN",
-        "SLURM_ARRAY_TASK_MAX",
-        "JOB_COMPLETION_INDEX",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.output().expect("the headroom binary runs")
-}
+use common::{headroom, read, s, tempdir};
 
 fn ok(args: &[&str]) -> Output {
     let o = headroom(args);
@@ -36,21 +25,6 @@ fn ok(args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn read(dir: &Path, name: &str) -> Vec<u8> {
-    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{}/{name}: {e}", dir.display()))
 }
 
 /// 6 points x 3 replications; one point (1 replica, 1 worker, a bounded

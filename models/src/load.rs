@@ -146,7 +146,7 @@ fn locate(text: &str, path: &str) -> Option<usize> {
 /// punctuation is written in double quotes, as in TOML:
 /// `policy.mesh.edges."api->db".timeout`. `None` for an empty key or an
 /// unterminated quote.
-pub(crate) fn split_path(path: &str) -> Option<Vec<&str>> {
+pub fn split_path(path: &str) -> Option<Vec<&str>> {
     let mut segs = Vec::new();
     let mut rest = path;
     loop {

@@ -21,7 +21,7 @@ enum Role {
 
 /// Which role a sweep parameter plays, if it shapes a trigger.
 fn role(path: &str) -> Option<Role> {
-    let parts: Vec<&str> = path.split('.').collect();
+    let parts = headroom_models::split_path(path).unwrap_or_default();
     let fault = parts.len() == 3 && parts[0] == "faults";
     let surge = parts.len() == 4 && parts[0] == "workload" && parts[1] == "surges";
     match (fault, surge, parts.last().copied()) {
@@ -191,7 +191,9 @@ impl Boundary {
 }
 
 fn leaf(path: &str) -> &str {
-    path.rsplit('.').next().unwrap_or(path)
+    headroom_models::split_path(path)
+        .and_then(|segs| segs.last().copied())
+        .unwrap_or(path)
 }
 
 fn config_label(points: &Points, p: &PointStats, mag: usize, dur: Option<usize>) -> String {

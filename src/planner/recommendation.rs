@@ -93,9 +93,11 @@ pub fn parse_inline(raw: &str) -> anyhow::Result<toml::Value> {
 }
 
 /// Sets `value` at dotted `path` (arrays of tables addressed by `name`,
-/// `tier` for cache tiers, or index), as `--set` does.
+/// `tier` for cache tiers, or index; a key with dots or punctuation in
+/// double quotes, `policy.mesh.edges."api->db".retry`), as `--set` does.
 fn set(table: &mut toml::Table, path: &str, value: toml::Value) -> anyhow::Result<()> {
-    let segs: Vec<&str> = path.split('.').collect();
+    let segs = headroom_models::split_path(path)
+        .with_context(|| format!("`{path}`: not a dotted key path"))?;
     let mut here = table;
     let mut i = 0;
     while i + 1 < segs.len() {
@@ -130,4 +132,62 @@ fn set(table: &mut toml::Table, path: &str, value: toml::Value) -> anyhow::Resul
     let last = segs.last().copied().unwrap_or_default();
     here.insert(last.to_owned(), value);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const SCENARIO: &str = r#"
+[run]
+duration = "1m"
+
+[workload]
+arrivals = { process = "poisson", rate = 100.0 }
+
+[[services]]
+name = "api"
+instance = { workers = 4 }
+work = { distribution = "exponential", mean = "1ms" }
+calls = [{ service = "db" }]
+replicas = 2
+
+[[services]]
+name = "db"
+instance = { workers = 4 }
+work = { distribution = "exponential", mean = "1ms" }
+replicas = 2
+
+[policy.mesh]
+timeout = "1s"
+
+[policy.mesh.edges."api->db"]
+timeout = "2s"
+"#;
+
+    #[test]
+    fn quoted_edge_keys_and_named_elements_are_set() {
+        let loaded = headroom_models::load_str(Path::new("s.toml"), SCENARIO, &[]).unwrap();
+        let base = serde_json::to_value(&loaded.scenario).unwrap();
+        let params = [
+            "policy.mesh.edges.\"api->db\".timeout".to_owned(),
+            "services.db.replicas".to_owned(),
+        ];
+        let values = ["\"250ms\"".to_owned(), "5".to_owned()];
+        let scenario = point_scenario(&base, &params, &values).unwrap();
+        let doc = toml::Value::try_from(&scenario).unwrap();
+        assert_eq!(
+            doc["policy"]["mesh"]["edges"]["api->db"]["timeout"].as_str(),
+            Some("250ms")
+        );
+        let db = doc["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"].as_str() == Some("db"))
+            .unwrap();
+        assert_eq!(db["replicas"].as_integer(), Some(5));
+    }
 }

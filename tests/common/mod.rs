@@ -15,11 +15,28 @@ use headroom_sim::exec::{Threads, run_indexed};
 /// Runs the `headroom` binary with `args` from the repository root, so
 /// relative paths such as `experiments/seed.toml` resolve.
 pub fn headroom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the headroom binary runs")
+    headroom_env(args, &[])
+}
+
+/// As [`headroom`], with environment variables `env` set. The Slurm and
+/// Kubernetes array variables a sweep reads its shard from are cleared
+/// first, so a test run inside a Slurm job behaves as anywhere else.
+pub fn headroom_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_headroom"));
+    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    for var in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_MAX",
+        "JOB_COMPLETION_INDEX",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the headroom binary runs")
 }
 
 /// An empty directory `name` under cargo's scratch directory for tests,
@@ -29,6 +46,28 @@ pub fn tempdir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create the test's scratch directory");
     dir
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write the test's input file");
+    path
+}
+
+/// The bytes of `dir/name`, naming the file when it is missing.
+pub fn read(dir: &Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{}/{name}: {e}", dir.display()))
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("test paths are UTF-8")
+}
+
+/// Standard output of a run, as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Standard error of a run, as text.

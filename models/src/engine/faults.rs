@@ -66,8 +66,8 @@ impl<'p> Faults<'p> {
         self.down.iter().filter(|&&d| d == 0).count() as u64
     }
 
-    /// Extra local work for a request arriving at `service` in `region` at
-    /// `now` (the sum over active latency faults).
+    /// Extra local work for a request whose work starts on a worker of
+    /// `service` in `region` at `now` (the sum over active latency faults).
     pub(super) fn extra_work(
         &self,
         service: ServiceId,

@@ -46,7 +46,9 @@ pub enum FaultPlan {
         region: Option<RegionId>,
         /// Extra work per request.
         add: Dist,
-        /// When (by arrival at the instance).
+        /// When (by the time the request's local work starts on a worker:
+        /// a request queued before the window and started inside it is
+        /// slowed; one started before the window is not).
         window: Window,
     },
     /// Immediate failures at a service.
