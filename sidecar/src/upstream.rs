@@ -216,9 +216,11 @@ impl UpstreamState {
         }
     }
 
-    fn set_health(&mut self, _now: Timestamp, flat: usize, health: Health) {
+    /// An endpoint turning healthy at `now` (its active health check passed)
+    /// ramps up from `now` when slow start is configured, as in Envoy.
+    fn set_health(&mut self, now: Timestamp, flat: usize, health: Health) {
         let slot = self.slots[flat];
-        self.levels[slot.level].set_health(slot.id, health);
+        self.levels[slot.level].set_health_at(now, slot.id, health);
         self.refresh_level(slot.level);
     }
 
@@ -248,5 +250,87 @@ impl UpstreamState {
     /// Whether any health check is configured.
     pub fn has_health_checks(&self) -> bool {
         self.checker.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use headroom_policy::time::Span;
+    use rand_core::SeedableRng;
+    use rand_pcg::Pcg64;
+
+    use super::*;
+
+    const CONFIG: &str = r#"
+[sidecar]
+listen = "127.0.0.1:0"
+admin = "127.0.0.1:1"
+
+[[sidecar.upstreams]]
+name = "api"
+endpoints = [{ url = "http://127.0.0.1:1", region = "r" }, { url = "http://127.0.0.1:2", region = "r" }]
+
+[sidecar.routes]
+"/*" = "api"
+
+[policy.load_balancer]
+algorithm = "round-robin"
+slow_start = { window = "10s", min_weight_percent = 10.0 }
+health_check = { interval = "1s", timeout = "1s", unhealthy_threshold = 1, healthy_threshold = 1 }
+"#;
+
+    fn at(s: u64) -> Timestamp {
+        Timestamp::ZERO + Span::from_secs(s)
+    }
+
+    /// Share of `n` picks at `now` that go to endpoint 1.
+    fn share_of_second(up: &mut UpstreamState, now: Timestamp, n: usize) -> f64 {
+        let mut rng = Pcg64::seed_from_u64(7);
+        let hits = (0..n).filter(|_| up.pick(now, &mut rng) == Some(1)).count();
+        hits as f64 / n as f64
+    }
+
+    /// An endpoint that passes its health check again ramps up from that
+    /// moment (Envoy `slow_start_config`: weight x max(min_weight_percent,
+    /// time factor)), then takes its full share. Checks run every second;
+    /// endpoint 1 fails the one at 21 s and passes again at 22 s.
+    #[test]
+    fn an_endpoint_back_from_a_failed_check_slow_starts() {
+        let plan = crate::config::load_str(Path::new("s.toml"), CONFIG).expect("valid config");
+        let mut up = UpstreamState::new(&plan, &plan.upstreams[0], at(0));
+        let mut shares = Vec::new();
+        let mut probes = Vec::new();
+        for t in 0..=33 {
+            probes.clear();
+            up.handle_timeout(at(t), &mut probes);
+            for &flat in &probes {
+                let result = if flat == 1 && t == 21 {
+                    CheckResult::Failed
+                } else {
+                    CheckResult::Passed
+                };
+                up.handle_check_result(at(t), flat, result);
+            }
+            if [20, 21, 22, 27, 33].contains(&t) {
+                shares.push(share_of_second(&mut up, at(t), 11_000));
+            }
+        }
+        assert_eq!(shares[0], 0.5, "both warm at 20 s");
+        assert_eq!(shares[1], 0.0, "endpoint 1 down at 21 s");
+        // Back at 22 s with 10 % of its weight: 0.1 / 1.1 of the picks.
+        assert!(
+            (shares[2] - 1.0 / 11.0).abs() < 0.005,
+            "ramping {}",
+            shares[2]
+        );
+        // Half-way through its window (linear ramp): 0.5 / 1.5.
+        assert!(
+            (shares[3] - 1.0 / 3.0).abs() < 0.005,
+            "mid-ramp {}",
+            shares[3]
+        );
+        assert_eq!(shares[4], 0.5, "warm again at 33 s");
     }
 }
