@@ -605,6 +605,14 @@ fn times(s: &Series, unit_ns: u64) -> polars_core::error::PolarsResult<Vec<Cell<
                 })
                 .collect()
         }
+        d if d.is_signed_integer() => {
+            let per = unit_ns.max(1);
+            let s = s.cast(&DataType::Int64)?;
+            s.i64()?
+                .iter()
+                .map(|v| v.map_or(Ok(None), |v| scale(v, per)))
+                .collect()
+        }
         d if d.is_integer() => {
             let per = unit_ns.max(1);
             unsigned(s)?
