@@ -213,8 +213,7 @@ impl<'a> Search<'a> {
             below_fail: vec![false; n],
             runs: 0,
             batch: 0,
-            // One per output, plus the cost model without failing points.
-            lengths: vec![None; outputs + 1],
+            lengths: vec![None; outputs],
             fitted_at: 0,
             top_untried: None,
         }
@@ -520,7 +519,6 @@ impl<'a> Search<'a> {
                 observations.push(Observation {
                     position: self.lattice.position(i),
                     outputs: surrogate.believed(&self.lattice.position(i)),
-                    fails: false,
                 });
                 surrogate = Surrogate::fit(
                     &observations,
@@ -599,22 +597,17 @@ impl<'a> Search<'a> {
             .map(|(_, i)| i)
     }
 
-    /// What the surrogate is fitted to: every tried point with runs, marked
-    /// when it is known to fail its SLO (the surrogate decides whether
-    /// such points' costs inform the cost of points that hold).
     fn observations(&self) -> Vec<Observation> {
         self.tried
             .iter()
             .filter(|t| !t.records.is_empty())
             .map(|t| {
-                let mut o = observe(
+                observe(
                     self.lattice.position(t.index),
                     &t.records,
                     self.cost,
                     &self.objectives,
-                );
-                o.fails = t.verdict == Verdict::Fails;
-                o
+                )
             })
             .collect()
     }

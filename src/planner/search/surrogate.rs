@@ -18,23 +18,14 @@
 //! a best point of log cost `c*`, a candidate scores
 //! `P(SLO holds) x E[max(0, c* - log cost)]`; `P(SLO holds)` is the product
 //! over objectives of `Phi((limit - mean) / (1.5 sd))` (a margin for model
-//! misfit, [`FEASIBILITY_SD_SCALE`]; [`STOP_SD_SCALE`] in the chance that
-//! decides when to stop). Before any point holds, it
+//! misfit, [`FEASIBILITY_SD_SCALE`]). Before any point holds, it
 //! scores `P(SLO holds)`, with a 10 % preference for cheaper predicted cost.
 //! The chance that a candidate is a cheaper point whose SLO holds is
 //! `P(SLO holds) x P(log cost < c* + ln(1 - t))`, cheaper than the best by
 //! more than the cost tolerance `t` (`sweep.cost_tolerance`; at least 0.1 %,
 //! [`MIN_MARGIN`]: points of equal cost cannot improve on the best), and the
 //! expected saving is measured from that same target.
-//!
-//! The cost model must predict what a point would cost *if* its SLO held
-//! (the chance is P(SLO holds) x P(cheaper | it holds)). A point that fails
-//! may cost far less *because* it fails (requests it rejects pay no egress),
-//! or exactly what it would cost anyway (cost is instances alone). So the
-//! cost model is fitted twice, with and without the points known to fail,
-//! and the one whose leave-one-out predictions of the points not known to
-//! fail are closer (`Gp::loo_squared_error`) is used: the data say whether
-//! failing points' costs carry over.
+
 
 use crate::planner::exec::Record;
 use crate::planner::search::gp::{DEFAULT_LENGTH_SCALE, Gp, Kernel, normal_cdf, normal_pdf};
@@ -53,15 +44,6 @@ pub const MIN_MARGIN: f64 = 0.000_999_500_333_083_533; // ln(1.001)
 /// settled on a dearer point of `experiments/search/mmc.toml`.
 pub const FEASIBILITY_SD_SCALE: f64 = 1.5;
 
-/// The same widening for the *stopping* rule, which is a claim ("no
-/// untried point has a 5 % chance of being cheaper and holding") rather
-/// than a ranking: more conservative, so that an overconfident
-/// extrapolation of the SLO cliff stops the search later rather than
-/// early. Proposals are still ranked with [`FEASIBILITY_SD_SCALE`]; this
-/// only decides which candidates may still be proposed. Chosen on the
-/// validation sweeps (experiments/README.md, "Adaptive search"): at 1.5
-/// the seed's search stopped before trying any point with 2 replicas.
-pub const STOP_SD_SCALE: f64 = 3.0;
 
 /// Below this many observations the length scales are not fitted.
 const MIN_FIT: usize = 3;
@@ -69,15 +51,12 @@ const MIN_FIT: usize = 3;
 /// What the surrogate says about one candidate.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Prediction {
-    /// P(every objective holds), the GP's deviation widened by
-    /// [`FEASIBILITY_SD_SCALE`] (ranks proposals).
+    /// P(every objective holds).
     pub p_feasible: f64,
     /// Predicted mean cost per month (USD).
     pub cost: f64,
     /// P(the SLO holds and it is cheaper than the best by more than the
-    /// tolerance), or P(the SLO holds) before any point holds; P(SLO holds)
-    /// here with the deviation widened by [`STOP_SD_SCALE`] (decides when
-    /// to stop).
+    /// cost tolerance), or P(the SLO holds) before any point holds.
     pub chance: f64,
     /// The acquisition score.
     pub score: f64,
@@ -90,8 +69,6 @@ pub struct Observation {
     /// Per output (cost first, then each objective): mean and variance of
     /// the mean, `None` where unusable.
     pub outputs: Vec<Option<(f64, f64)>>,
-    /// The point is known to fail its SLO.
-    pub fails: bool,
 }
 
 /// The fitted models.
@@ -162,20 +139,15 @@ pub fn observe(
             .collect();
         outputs.push(summarise(&xs));
     }
-    Observation {
-        position,
-        outputs,
-        fails: false,
-    }
+    Observation { position, outputs }
 }
 
 impl Surrogate {
     /// Fits every output to `observations`; `best_cost` is the best point's
     /// mean cost (if one holds) and `tolerance` the fraction of it a point
     /// must save to count as cheaper. `lengths[o]` carries the length
-    /// scales of output `o` between fits (`lengths[outputs]`: the cost model
-    /// without failing points): refitted when `refit` (and there are enough
-    /// observations), reused otherwise.
+    /// scales of output `o` between fits: refitted when `refit` (and there
+    /// are enough observations), reused otherwise.
     pub fn fit(
         observations: &[Observation],
         objectives: &Objectives,
@@ -186,20 +158,17 @@ impl Surrogate {
         let d = observations.first().map_or(0, |o| o.position.len());
         let outputs = 1 + objectives.list.len();
         let mut models = Vec::with_capacity(outputs);
-        let data = |o: usize, keep: &dyn Fn(&Observation) -> bool| {
+        // `o` indexes each observation's outputs and `lengths` alike.
+        #[allow(clippy::needless_range_loop)]
+        for o in 0..outputs {
             let (mut x, mut y, mut noise) = (Vec::new(), Vec::new(), Vec::new());
-            for obs in observations.iter().filter(|obs| keep(obs)) {
+            for obs in observations {
                 if let Some((m, v)) = obs.outputs[o] {
                     x.push(obs.position.clone());
                     y.push(m);
                     noise.push(v);
                 }
             }
-            (x, y, noise)
-        };
-        // `o` indexes each observation's outputs and `lengths` alike.
-        #[allow(clippy::needless_range_loop)]
-        for o in 0..outputs {
             // Cost is a sum of per-parameter effects in logs; the SLO
             // metrics depend on parameters jointly (capacity = replicas x
             // workers).
@@ -208,39 +177,18 @@ impl Surrogate {
             } else {
                 Kernel::Product
             };
-            let (x, y, noise) = data(o, &|_| true);
-            let model = fit_one(kind, (&x, &y, &noise), &mut lengths[o], refit, d);
-            if o > 0 {
-                models.push(model);
-                continue;
-            }
-            // The cost model without the failing points, when there are
-            // both kinds: keep whichever predicts the others better.
-            let (hx, hy, hnoise) = data(0, &|obs| !obs.fails);
-            if hx.len() < 2 || hx.len() == x.len() {
-                models.push(model);
-                continue;
-            }
-            let holding =
-                fit_one(kind, (&hx, &hy, &hnoise), &mut lengths[outputs], refit, d);
-            let not_failing: Vec<usize> = observations
-                .iter()
-                .filter(|obs| obs.outputs[0].is_some())
-                .enumerate()
-                .filter(|(_, obs)| !obs.fails)
-                .map(|(i, _)| i)
-                .collect();
-            let all_index: Vec<usize> = (0..hx.len()).collect();
-            let chosen = match (&model, &holding) {
-                (Some(m), Some(h))
-                    if h.loo_squared_error(&all_index) < m.loo_squared_error(&not_failing) =>
-                {
-                    holding
-                }
-                (None, _) => holding,
-                _ => model,
+            let model = if refit && x.len() >= MIN_FIT {
+                Gp::fit_ml(kind, &x, &y, &noise)
+            } else {
+                let l = lengths[o]
+                    .clone()
+                    .unwrap_or_else(|| vec![DEFAULT_LENGTH_SCALE; d]);
+                Gp::fit(kind, &x, &y, &noise, &l)
             };
-            models.push(chosen);
+            if let Some(g) = &model {
+                lengths[o] = Some(g.length().to_vec());
+            }
+            models.push(model);
         }
         Surrogate {
             models,
@@ -258,12 +206,11 @@ impl Surrogate {
     /// predicted log costs' range over the candidates (for the preference
     /// toward cheap points before any point holds).
     pub fn predict(&self, position: &[f64], cost_range: (f64, f64)) -> Prediction {
-        let (mut p_feasible, mut p_stop) = (1.0, 1.0);
+        let mut p_feasible = 1.0;
         for (model, &limit) in self.models[1..].iter().zip(&self.limits) {
             if let Some(g) = model {
                 let (m, s) = g.predict(position);
                 p_feasible *= probability_below(limit, m, s * FEASIBILITY_SD_SCALE);
-                p_stop *= probability_below(limit, m, s * STOP_SD_SCALE);
             }
         }
         let (mc, sc) = self.models[0]
@@ -283,7 +230,7 @@ impl Surrogate {
                 Prediction {
                     p_feasible,
                     cost,
-                    chance: p_stop * p_cheaper,
+                    chance: p_feasible * p_cheaper,
                     score: p_feasible * improvement,
                 }
             }
@@ -293,7 +240,7 @@ impl Surrogate {
                 Prediction {
                     p_feasible,
                     cost,
-                    chance: p_stop,
+                    chance: p_feasible,
                     score: p_feasible * (1.0 - 0.1 * dear.clamp(0.0, 1.0)),
                 }
             }
@@ -315,31 +262,6 @@ impl Surrogate {
             .as_ref()
             .map_or(0.0, |g| g.predict(position).0)
     }
-}
-
-/// One output's GP on `(x, y, noise)`: length scales by marginal
-/// likelihood when `refit` (and there are enough observations), else the
-/// ones in `lengths` (default [`DEFAULT_LENGTH_SCALE`] in each of `d`
-/// dimensions); `lengths` is updated to the scales used.
-fn fit_one(
-    kind: Kernel,
-    (x, y, noise): (&[Vec<f64>], &[f64], &[f64]),
-    lengths: &mut Option<Vec<f64>>,
-    refit: bool,
-    d: usize,
-) -> Option<Gp> {
-    let model = if refit && x.len() >= MIN_FIT {
-        Gp::fit_ml(kind, x, y, noise)
-    } else {
-        let l = lengths
-            .clone()
-            .unwrap_or_else(|| vec![DEFAULT_LENGTH_SCALE; d]);
-        Gp::fit(kind, x, y, noise, &l)
-    };
-    if let Some(g) = &model {
-        *lengths = Some(g.length().to_vec());
-    }
-    model
 }
 
 /// P(N(mean, sd^2) < limit); a step when `sd` is 0.
@@ -392,7 +314,7 @@ mod tests {
                 )
             })
             .collect();
-        let mut lengths = vec![None, None, None];
+        let mut lengths = vec![None, None];
         // The best so far is capacity 1 (cost 400, p99 10).
         let s = Surrogate::fit(&obs, &objectives, (Some(400.0), 0.0), &mut lengths, true);
         let at = |x: f64| s.predict(&[x], (0.0, 0.0));
@@ -435,7 +357,7 @@ mod tests {
             })
             .collect();
         let chance = |tolerance: f64| {
-            let mut lengths = vec![None, None, None];
+            let mut lengths = vec![None, None];
             let s = Surrogate::fit(
                 &obs,
                 &objectives,
@@ -453,48 +375,6 @@ mod tests {
             "not 2 % cheaper: settled under a 2 % tolerance: {tolerant:?}"
         );
         assert!(tolerant.score < strict.score);
-    }
-
-    #[test]
-    fn failing_points_costs_are_left_out_when_they_mislead() {
-        // As on the seed: a point that holds costs 6000 + 600 x capacity
-        // (mostly egress every point that serves the load pays); one that
-        // fails rejects almost everything and costs 300.
-        let slo = Slo {
-            p99_ms: Some(30.0),
-            ..Slo::default()
-        };
-        let objectives = Objectives::new(&slo, &["cost".into(), "latency_p99_ms".into()]);
-        let point = |x: [f64; 2], fails: bool| {
-            let (cost, p99) = if fails {
-                (300.0, 200.0)
-            } else {
-                (6000.0 + 600.0 * x[0], 10.0)
-            };
-            let mut o = observe(
-                x.to_vec(),
-                &records(&[(cost, p99), (cost * 1.001, p99)]),
-                Some(0),
-                &objectives,
-            );
-            o.fails = fails;
-            o
-        };
-        let obs = vec![
-            point([1.0, 1.0], false),
-            point([0.5, 0.5], false),
-            point([0.5, 0.25], false),
-            point([0.75, 0.25], false),
-            point([0.0, 0.0], true),
-            point([0.0, 0.25], true),
-            point([0.25, 0.0], true),
-        ];
-        let mut lengths = vec![None, None, None];
-        let s = Surrogate::fit(&obs, &objectives, (Some(6300.0), 0.01), &mut lengths, true);
-        // If (0, 0.75) holds, it costs 6000, not something near 300.
-        let at = s.predict(&[0.0, 0.75], (0.0, 0.0));
-        assert!((at.cost / 6000.0 - 1.0).abs() < 0.05, "{at:?}");
-        assert!(lengths[2].is_some(), "the model without failing points was fitted");
     }
 
     #[test]
@@ -524,3 +404,4 @@ mod tests {
         assert_eq!(o.outputs[2].unwrap().0, 0.0, "availability 0");
     }
 }
+
