@@ -259,7 +259,10 @@ fn bad_search_input_exits_2_and_writes_nothing() {
         ),
         (
             "`sweep.cost_tolerance`: 0.5: a fraction of the best point's cost from 0 to 0.25",
-            MMC.replace("mode = \"search\"", "mode = \"search\"\ncost_tolerance = 0.5"),
+            MMC.replace(
+                "mode = \"search\"",
+                "mode = \"search\"\ncost_tolerance = 0.5",
+            ),
             &[],
         ),
         (
@@ -418,8 +421,7 @@ fn points_that_tie_on_cost_are_not_chased_and_the_tolerance_is_stated() {
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
     assert!(
-        t.contains("The search settled")
-            && t.contains("within 1 % of the cheapest point at 95 %"),
+        t.contains("The search settled") && t.contains("within 1 % of the cheapest point at 95 %"),
         "{t}"
     );
     let summary = read(&out, "summary.md");
@@ -448,7 +450,10 @@ fn points_that_tie_on_cost_are_not_chased_and_the_tolerance_is_stated() {
         .count();
     assert_eq!(tries_of_the_answer, 1, "{search}");
     // Every point settled on cost says against which point and how.
-    for line in search.lines().filter(|l| l.contains("as-cheap") || l.contains("costlier")) {
+    for line in search
+        .lines()
+        .filter(|l| l.contains("as-cheap") || l.contains("costlier"))
+    {
         assert!(
             line.contains("paired difference") && line.contains("95 % CI"),
             "{line}"

@@ -32,7 +32,9 @@ use headroom_sim::exec::{Threads, run_indexed};
 use crate::planner::exec::Record;
 use crate::planner::search::lattice::Lattice;
 use crate::planner::search::surrogate::{Observation, Prediction, Surrogate, observe};
-use crate::planner::search::verdict::{CostRank, Objectives, Rank, Verdict, cost_rank, judge, series};
+use crate::planner::search::verdict::{
+    CostRank, Objectives, Rank, Verdict, cost_rank, judge, series,
+};
 use crate::planner::slo::short;
 use crate::progress::Progress;
 

@@ -26,7 +26,6 @@
 //! [`MIN_MARGIN`]: points of equal cost cannot improve on the best), and the
 //! expected saving is measured from that same target.
 
-
 use crate::planner::exec::Record;
 use crate::planner::search::gp::{DEFAULT_LENGTH_SCALE, Gp, Kernel, normal_cdf, normal_pdf};
 use crate::planner::search::verdict::{Objectives, series};
@@ -43,7 +42,6 @@ pub const MIN_MARGIN: f64 = 0.000_999_500_333_083_533; // ln(1.001)
 /// sweeps (experiments/README.md, "Adaptive search"): at 1.0 the search
 /// settled on a dearer point of `experiments/search/mmc.toml`.
 pub const FEASIBILITY_SD_SCALE: f64 = 1.5;
-
 
 /// Below this many observations the length scales are not fitted.
 const MIN_FIT: usize = 3;
@@ -368,7 +366,10 @@ mod tests {
             s.predict(&[0.75], (0.0, 0.0))
         };
         let strict = chance(0.0);
-        assert!(strict.chance > 0.9, "0.75 % cheaper than the best: {strict:?}");
+        assert!(
+            strict.chance > 0.9,
+            "0.75 % cheaper than the best: {strict:?}"
+        );
         let tolerant = chance(0.02);
         assert!(
             tolerant.chance < 0.05,
@@ -404,4 +405,3 @@ mod tests {
         assert_eq!(o.outputs[2].unwrap().0, 0.0, "availability 0");
     }
 }
-

@@ -343,7 +343,10 @@ mod tests {
         let bit = shifted([-40.0, -41.0, -39.0]);
         assert_eq!(cost_rank(&bit, &best, 0.01).unwrap().rank, Rank::AsCheap);
         // 100 USD cheaper: past the margin, in doubt (it may be the answer).
-        assert_eq!(cost_rank(&shifted([-100.0, -101.0, -99.0]), &best, 0.01), None);
+        assert_eq!(
+            cost_rank(&shifted([-100.0, -101.0, -99.0]), &best, 0.01),
+            None
+        );
         // Small mean difference but a wide paired CI (no common noise):
         // the CI reaches past -60, so it stays in doubt.
         let noisy = shifted([200.0, -200.0, 0.0]);
