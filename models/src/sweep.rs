@@ -1377,9 +1377,9 @@ replicas = 2
             spans[1],
             toml::Value::String(Span::from_millis(20).to_string())
         );
-        let s = sweep(&format!(
-            "[sweep]\nmode = \"search\"\n[sweep.params]\n\"x\" = {{ from = 0.0, to = 1.0 }}\n\"y\" = [1, 2]\n"
-        ));
+        let s = sweep(
+            "[sweep]\nmode = \"search\"\n[sweep.params]\n\"x\" = { from = 0.0, to = 1.0 }\n\"y\" = [1, 2]\n",
+        );
         let p = s.points("f", 1).unwrap();
         assert_eq!(
             p.len(),
