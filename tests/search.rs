@@ -231,7 +231,7 @@ fn an_slo_no_point_can_meet_is_an_error_naming_the_closest_point() {
 #[test]
 fn bad_search_input_exits_2_and_writes_nothing() {
     let dir = tempdir("search_bad_input");
-    let cases: [(&str, String, &[&str]); 7] = [
+    let cases: [(&str, String, &[&str]); 9] = [
         (
             "is not a swept parameter",
             MMC.replace(
@@ -256,6 +256,19 @@ fn bad_search_input_exits_2_and_writes_nothing() {
             "`sweep.batch`: 0",
             MMC.replace("mode = \"search\"", "mode = \"search\"\nbatch = 0"),
             &[],
+        ),
+        (
+            "`sweep.cost_tolerance`: 0.5: a fraction of the best point's cost from 0 to 0.25",
+            MMC.replace(
+                "mode = \"search\"",
+                "mode = \"search\"\ncost_tolerance = 0.5",
+            ),
+            &[],
+        ),
+        (
+            "`sweep.cost_tolerance`: -0.01",
+            MMC.to_owned(),
+            &["--set", "sweep.cost_tolerance=-0.01"],
         ),
         (
             "cannot be split into shards",
@@ -388,4 +401,62 @@ fn runs_that_contradict_a_monotone_declaration_are_reported() {
         "{t}"
     );
     assert!(read(&out, "summary.md").contains("contradict the `monotone` declaration"));
+}
+
+#[test]
+fn points_that_tie_on_cost_are_not_chased_and_the_tolerance_is_stated() {
+    // A queue bound that the load never reaches changes nothing, cost
+    // included: wherever the SLO holds, both queue values of a point tie.
+    let dir = tempdir("search_as_cheap");
+    let scenario = write(
+        &dir,
+        "ties.toml",
+        &MMC.replace(
+            "\"services.api.instance.workers\" = [1, 2, 3, 4]",
+            "\"services.api.instance.workers\" = [1, 2, 3, 4]\n\"services.api.instance.queue\" = [200, 400]",
+        ),
+    );
+    let out = dir.join("out");
+    let o = headroom(&["search", s(&scenario), "--out", s(&out)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("The search settled") && t.contains("within 1 % of the cheapest point at 95 %"),
+        "{t}"
+    );
+    let summary = read(&out, "summary.md");
+    assert!(
+        summary.contains("within 1 % of the cheapest point at 95 %")
+            && summary.contains("cost tolerance of 1 %"),
+        "{summary}"
+    );
+    // Same answer as the table without the queue axis: 2 x 4 workers.
+    let (params, _) = recommended(&out);
+    assert_eq!(
+        params[..2],
+        [
+            "#   services.api.replicas = 2",
+            "#   services.api.instance.workers = 4"
+        ],
+        "{params:?}"
+    );
+    // The other queue value of the answer costs the same: it cannot be
+    // cheaper by more than 1 %, so it is neither proposed nor raced.
+    let search = read(&out, "search.csv");
+    let tries_of_the_answer = search
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(2) == Some("2") && l.split(',').nth(3) == Some("4"))
+        .count();
+    assert_eq!(tries_of_the_answer, 1, "{search}");
+    // Every point settled on cost says against which point and how.
+    for line in search
+        .lines()
+        .filter(|l| l.contains("as-cheap") || l.contains("costlier"))
+    {
+        assert!(
+            line.contains("paired difference") && line.contains("95 % CI"),
+            "{line}"
+        );
+    }
 }

@@ -67,7 +67,22 @@ pub struct SweepConfig {
     /// parallel (default 4); results never depend on `--threads`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<u32>,
+    /// `mode = "search"`: how much cheaper than the best point another
+    /// point must be to matter, as a fraction of the best point's cost
+    /// (default [`DEFAULT_COST_TOLERANCE`], 1 %; accepted 0 to
+    /// [`MAX_COST_TOLERANCE`]). A point that cannot be cheaper than the best
+    /// by more than this (paired 95 % CI) is settled as "as cheap", so the
+    /// recommendation is within this fraction of the cheapest point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_tolerance: Option<f64>,
 }
+
+/// `sweep.cost_tolerance` when it is left out: 1 % of the best point's cost.
+pub const DEFAULT_COST_TOLERANCE: f64 = 0.01;
+
+/// The largest `sweep.cost_tolerance` accepted (a quarter of the cost: past
+/// that the search would not be looking for the cheapest point at all).
+pub const MAX_COST_TOLERANCE: f64 = 0.25;
 
 /// `sweep.mode`.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -373,6 +388,17 @@ pub fn search_space(path: &Path, text: &str, sets: &[String]) -> Result<SearchSp
         return Err(invalid(
             "sweep.batch",
             "0: a batch needs at least one run; give a positive count (default 4)".into(),
+        ));
+    }
+    if let Some(t) = config.cost_tolerance
+        && !(0.0..=MAX_COST_TOLERANCE).contains(&t)
+    {
+        return Err(invalid(
+            "sweep.cost_tolerance",
+            format!(
+                "{t}: a fraction of the best point's cost from 0 to {MAX_COST_TOLERANCE} is \
+                 accepted (0.01 = 1 %, the default; 0 settles a point only when it costs more)"
+            ),
         ));
     }
     if config.samples.is_some() && config.mode == SweepMode::Search {
@@ -1387,6 +1413,17 @@ replicas = 2
         assert!(err("max_time = \"0s\"").contains("sweep.max_time"));
         assert!(err("batch = 0").contains("sweep.batch"));
         assert!(err("samples = 3").contains("sweep.samples"));
+        for bad in ["-0.01", "0.3", "nan", "inf"] {
+            let e = err(&format!("cost_tolerance = {bad}"));
+            assert!(
+                e.contains("sweep.cost_tolerance") && e.contains("from 0 to 0.25"),
+                "{bad}: {e}"
+            );
+        }
+        for good in ["0.0", "0.01", "0.25"] {
+            let t = format!("cost_tolerance = {good}");
+            assert!(search_space(path, &table(&t), &[]).is_ok(), "{good}");
+        }
     }
 
     #[test]

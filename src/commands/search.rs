@@ -205,6 +205,10 @@ fn settings(args: &SearchArgs, space: &SearchSpace) -> anyhow::Result<Settings> 
         batch,
         max_runs,
         seed: space.base.plan.run.seed,
+        cost_tolerance: space
+            .config
+            .cost_tolerance
+            .unwrap_or(headroom_models::sweep::DEFAULT_COST_TOLERANCE),
         threads: Threads::from_count(args.threads),
     })
 }

@@ -4,14 +4,16 @@
 //!
 //! A batch is, in order:
 //! 1. **racing**: one more replication for every tried point whose verdict
-//!    is still open and that is not already known to cost more than the best
-//!    point (cheapest first, at most a batch);
+//!    is still open and whose cost rank against the best point is not
+//!    settled (costlier, or not cheaper by more than `cost_tolerance`:
+//!    `verdict::cost_rank`), cheapest first, at most a batch;
 //! 2. **proposals**: new points, each with its first replications, while
 //!    the batch has room: first the point with every monotone parameter at
 //!    its most and the centre of the space, then the surrogate's best
 //!    candidates (constrained expected improvement) among the points not
 //!    yet settled by monotonicity, as long as one has at least a 5 % chance
-//!    of being a cheaper point whose SLO holds;
+//!    of being a point whose SLO holds and that is cheaper than the best by
+//!    more than `cost_tolerance`;
 //! 3. **confirmation**, when nothing else is left: the best point's
 //!    replications up to `max`, so that its numbers (and its verdict) are
 //!    the ones a grid sweep would report for it.
@@ -30,7 +32,9 @@ use headroom_sim::exec::{Threads, run_indexed};
 use crate::planner::exec::Record;
 use crate::planner::search::lattice::Lattice;
 use crate::planner::search::surrogate::{Observation, Prediction, Surrogate, observe};
-use crate::planner::search::verdict::{Objectives, Verdict, judge, paired, series};
+use crate::planner::search::verdict::{
+    CostRank, Objectives, Rank, Verdict, cost_rank, judge, series,
+};
 use crate::planner::slo::short;
 use crate::progress::Progress;
 
@@ -55,6 +59,9 @@ pub struct Settings {
     pub max_runs: u64,
     /// Root seed (for the candidate sample of very large lattices).
     pub seed: u64,
+    /// How much cheaper than the best a point must be to matter, as a
+    /// fraction of the best point's mean cost (`sweep.cost_tolerance`).
+    pub cost_tolerance: f64,
     /// Worker threads.
     pub threads: Threads,
 }
@@ -74,8 +81,11 @@ pub struct Tried {
     pub verdict: Verdict,
     /// Why, in words.
     pub why: String,
-    /// Set when it is settled as costlier than the best (paired CRN test).
-    pub costlier: Option<String>,
+    /// Set when its cost rank against the best is settled (paired CRN
+    /// test): costlier, or not cheaper by more than the tolerance; and why.
+    pub rank: Option<(Rank, String)>,
+    /// Whether it is the best point so far.
+    pub leads: bool,
     /// Why it was proposed.
     pub reason: String,
     /// The batch that first ran it.
@@ -89,8 +99,18 @@ pub struct Tried {
 }
 
 impl Tried {
-    fn is_settled(&self) -> bool {
-        self.verdict != Verdict::Open || self.costlier.is_some()
+    /// Settled: it fails (or is not certified), or its cost rank against
+    /// the best is known; a point that holds is settled also when it is the
+    /// best, or when it has `max` replications (a tie the grid could not
+    /// break either).
+    fn is_settled(&self, max: u32) -> bool {
+        match self.verdict {
+            Verdict::Fails | Verdict::Uncertified => true,
+            Verdict::Open => self.rank.is_some(),
+            Verdict::Holds => {
+                self.rank.is_some() || self.leads || self.records.len() >= max as usize
+            }
+        }
     }
 }
 
@@ -130,6 +150,8 @@ pub struct Outcome {
     /// The untried candidate likeliest to be a cheaper point whose SLO
     /// holds, from the last scan: `(chance, lattice index)`.
     pub top_untried: Option<(f64, usize)>,
+    /// The cost tolerance it ran with (fraction of the best's cost).
+    pub cost_tolerance: f64,
     /// Untried points settled as missing the SLO by monotonicity.
     pub pruned_below: usize,
     /// Untried points settled as no cheaper than a point that holds.
@@ -240,7 +262,7 @@ impl<'a> Search<'a> {
         let mut racing: Vec<usize> = (0..self.tried.len())
             .filter(|&t| {
                 let p = &self.tried[t];
-                !p.is_settled() && p.records.len() < max
+                !p.is_settled(self.settings.max) && p.records.len() < max
             })
             .collect();
         racing.sort_by(|&a, &b| {
@@ -295,7 +317,8 @@ impl<'a> Search<'a> {
             records: Vec::new(),
             verdict: Verdict::Open,
             why: "not run yet".into(),
-            costlier: None,
+            rank: None,
+            leads: false,
             reason: p.reason,
             batch: self.batch,
             runs_before: self.runs,
@@ -343,32 +366,26 @@ impl<'a> Search<'a> {
         Ok(())
     }
 
-    /// Re-derives the best point, which open points cost more than it, and
-    /// when each point was settled.
+    /// Re-derives the best point, the cost rank of every other point that
+    /// holds or is still open, and when each point was settled.
     fn refresh(&mut self) {
         let best = self.best();
         let best_costs = best.map(|b| series(&self.tried[b].records, self.cost));
+        let tolerance = self.settings.cost_tolerance;
         for t in 0..self.tried.len() {
             let p = &self.tried[t];
-            let costlier = match (&best_costs, p.verdict) {
-                (Some(bc), Verdict::Open) if Some(t) != best => {
+            let rank = match (&best_costs, best, p.verdict) {
+                (Some(bc), Some(b), Verdict::Open | Verdict::Holds) if t != b => {
                     let mine = series(&p.records, self.cost);
-                    let (mean, lower, upper) = paired(&mine, bc);
-                    (lower > 0.0).then(|| {
-                        format!(
-                            "costs more than point {} (paired difference {} USD/month, 95 % CI [{}, {}])",
-                            best.unwrap_or_default(),
-                            short(mean),
-                            short(lower),
-                            short(upper)
-                        )
-                    })
+                    cost_rank(&mine, bc, tolerance).map(|r| (r.rank, rank_why(&r, b, tolerance)))
                 }
                 _ => None,
             };
+            let max = self.settings.max;
             let p = &mut self.tried[t];
-            p.costlier = costlier;
-            match (p.is_settled(), p.settled) {
+            p.rank = rank;
+            p.leads = best == Some(t);
+            match (p.is_settled(max), p.settled) {
                 (true, None) => p.settled = Some((self.batch, self.runs)),
                 (false, Some(_)) => p.settled = None,
                 _ => {}
@@ -442,10 +459,11 @@ impl<'a> Search<'a> {
         }
         let best_cost = self.best().map(|b| self.mean_cost(b));
         let objectives = self.objectives.clone();
+        let tolerance = self.settings.cost_tolerance;
         let mut surrogate = Surrogate::fit(
             &observations,
             &objectives,
-            best_cost,
+            (best_cost, tolerance),
             &mut self.lengths,
             refit,
         );
@@ -507,7 +525,7 @@ impl<'a> Search<'a> {
                 surrogate = Surrogate::fit(
                     &observations,
                     &objectives,
-                    best_cost,
+                    (best_cost, tolerance),
                     &mut self.lengths,
                     false,
                 );
@@ -598,7 +616,8 @@ impl<'a> Search<'a> {
 
     /// The progress bar's line.
     fn show(&self, progress: &Progress) {
-        let settled = self.tried.iter().filter(|t| t.is_settled()).count();
+        let max = self.settings.max;
+        let settled = self.tried.iter().filter(|t| t.is_settled(max)).count();
         progress
             .points_done
             .store(settled as u64, Ordering::Relaxed);
@@ -645,11 +664,31 @@ impl<'a> Search<'a> {
             end,
             best,
             top_untried: self.top_untried,
+            cost_tolerance: self.settings.cost_tolerance,
             pruned_below,
             pruned_above,
             simulate_s: 0.0,
             overhead_s: 0.0,
         }
+    }
+}
+
+/// Why a point's cost rank is settled, in words.
+fn rank_why(r: &CostRank, best: usize, tolerance: f64) -> String {
+    let ci = format!(
+        "paired difference {} USD/month, 95 % CI [{}, {}]",
+        short(r.mean),
+        short(r.lower),
+        short(r.upper)
+    );
+    match r.rank {
+        Rank::Costlier => format!("costs more than point {best} ({ci})"),
+        Rank::AsCheap => format!(
+            "as cheap as point {best}: not cheaper by more than the cost tolerance ({} % = {} \
+             USD/month; {ci})",
+            short(100.0 * tolerance),
+            short(r.margin)
+        ),
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! Three ideas, combined (see `driver` for the loop):
 //! - **racing** (`verdict`): a point gets replications only while its SLO
-//!   verdict is in doubt at 95 % and it is not known (paired, common random
-//!   numbers) to cost more than the best point;
+//!   verdict is in doubt at 95 % and its cost rank against the best point is
+//!   not known (paired, common random numbers): costlier, or not cheaper by
+//!   more than `sweep.cost_tolerance`;
 //! - **monotonicity** (`lattice`): a parameter declared `monotone` settles
 //!   whole regions from one run: below a point that fails, everything
 //!   fails; above a point that holds, nothing is cheaper;

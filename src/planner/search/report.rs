@@ -47,12 +47,12 @@ pub fn table(space: &SearchSpace, outcome: &Outcome, kinds: &[Kind]) -> Table {
                 .as_ref()
                 .map_or_else(|| "NaN".to_owned(), |x| float_cell(f(x)))
         };
-        let verdict = match (&p.costlier, p.verdict.name()) {
-            (Some(_), v) => format!("{v}, costlier"),
+        let verdict = match (&p.rank, p.verdict.name()) {
+            (Some((rank, _)), v) => format!("{v}, {}", rank.name()),
             (None, v) => v.to_owned(),
         };
-        let why = match &p.costlier {
-            Some(c) => format!("{}; {c}", p.why),
+        let why = match &p.rank {
+            Some((_, c)) => format!("{}; {c}", p.why),
             None => p.why.clone(),
         };
         row.extend([
@@ -92,13 +92,16 @@ fn assignment(space: &SearchSpace, outcome: &Outcome, index: usize) -> String {
 pub fn conclusion(space: &SearchSpace, outcome: &Outcome, max_reps: u32) -> String {
     let mut s = String::new();
     let best = outcome.best.map(|b| (b, &outcome.tried[b]));
+    let tolerance = short(100.0 * outcome.cost_tolerance);
     match outcome.end {
         End::Settled => {
             let _ = write!(
                 s,
                 "The search settled: every tried point has its SLO verdict or its cost rank at 95 % \
-                 confidence, and every untried point is settled by monotonicity or given less than \
-                 a {} % chance by the surrogate of being a cheaper point whose SLO holds",
+                 confidence (costlier than the best, or not cheaper by more than the cost tolerance \
+                 of {tolerance} %), and every untried point is settled by monotonicity or given \
+                 less than a {} % chance by the surrogate of being a point whose SLO holds and \
+                 that is cheaper than the best by more than {tolerance} %",
                 short(100.0 * THRESHOLD)
             );
             match outcome.top_untried {
@@ -159,6 +162,14 @@ pub fn conclusion(space: &SearchSpace, outcome: &Outcome, max_reps: u32) -> Stri
                 "Best: point {b} ({}): its SLO holds at the pessimistic end of its 95 % CI {confirmed}.",
                 assignment(space, outcome, t.index)
             );
+            if outcome.end == End::Settled {
+                let _ = write!(
+                    s,
+                    " The recommendation is within {tolerance} % of the cheapest point at 95 % \
+                     (`sweep.cost_tolerance`; by paired CIs for the points tried, in the \
+                     surrogate's judgement for the others)."
+                );
+            }
         }
         None => {
             let _ = write!(
@@ -343,12 +354,19 @@ pub fn section(
     let _ = writeln!(
         s,
         "How it decides: a point is settled when its SLO verdict is known at 95 % (it fails even \
-         at the optimistic end of a CI, or holds at the pessimistic end) or when it costs more \
-         than the best point (paired 95 % CI of the cost difference over common random numbers \
-         above 0); points in doubt get one more replication per batch, cheapest first. New points \
-         come from a Gaussian-process surrogate (constrained expected improvement). Only \
+         at the optimistic end of a CI, or holds at the pessimistic end) or when its cost rank \
+         against the best point is settled: the paired 95 % CI of the cost difference (common \
+         random numbers) is above 0 (costlier) or rules out its being cheaper by more than {} % of \
+         the best point's cost (as cheap: within the cost tolerance, `sweep.cost_tolerance`); \
+         points in \
+         doubt get one more replication per batch, cheapest first. New points come from a \
+         Gaussian-process surrogate (constrained expected improvement), until no untried point \
+         has a {} % chance of holding its SLO at a cost more than {} % below the best. Only \
          `max_runs` makes a search reproducible: with `max_time` the path depends on the \
-         machine's speed.\n"
+         machine's speed.\n",
+        short(100.0 * outcome.cost_tolerance),
+        short(100.0 * THRESHOLD),
+        short(100.0 * outcome.cost_tolerance)
     );
     s
 }

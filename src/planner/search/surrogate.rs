@@ -21,16 +21,19 @@
 //! misfit, [`FEASIBILITY_SD_SCALE`]). Before any point holds, it
 //! scores `P(SLO holds)`, with a 10 % preference for cheaper predicted cost.
 //! The chance that a candidate is a cheaper point whose SLO holds is
-//! `P(SLO holds) x P(log cost < c* - ln 1.001)` (cheaper by more than
-//! 0.1 %: points of equal cost cannot improve on the best).
+//! `P(SLO holds) x P(log cost < c* + ln(1 - t))`, cheaper than the best by
+//! more than the cost tolerance `t` (`sweep.cost_tolerance`; at least 0.1 %,
+//! [`MIN_MARGIN`]: points of equal cost cannot improve on the best), and the
+//! expected saving is measured from that same target.
 
 use crate::planner::exec::Record;
 use crate::planner::search::gp::{DEFAULT_LENGTH_SCALE, Gp, Kernel, normal_cdf, normal_pdf};
 use crate::planner::search::verdict::{Objectives, series};
 use crate::planner::slo::Side;
 
-/// How much cheaper than the best a point must be to count as better (log).
-pub const MARGIN: f64 = 0.000_999_500_333_083_533; // ln(1.001)
+/// The least a point must be cheaper than the best to count as better (log),
+/// whatever the cost tolerance: 0.1 %.
+pub const MIN_MARGIN: f64 = 0.000_999_500_333_083_533; // ln(1.001)
 
 /// The SLO models' predictive standard deviation is widened by this much
 /// before it becomes P(SLO holds): a margin for model misfit at the SLO's
@@ -50,8 +53,8 @@ pub struct Prediction {
     pub p_feasible: f64,
     /// Predicted mean cost per month (USD).
     pub cost: f64,
-    /// P(the SLO holds and it is cheaper than the best), or P(the SLO
-    /// holds) before any point holds.
+    /// P(the SLO holds and it is cheaper than the best by more than the
+    /// cost tolerance), or P(the SLO holds) before any point holds.
     pub chance: f64,
     /// The acquisition score.
     pub score: f64,
@@ -74,6 +77,8 @@ pub struct Surrogate {
     limits: Vec<f64>,
     /// Log cost of the best point, if one holds.
     best: Option<f64>,
+    /// How much cheaper (log) than the best a point must be to count.
+    margin: f64,
 }
 
 /// `x` on the model's scale for a metric on `side`.
@@ -136,13 +141,15 @@ pub fn observe(
 }
 
 impl Surrogate {
-    /// Fits every output to `observations`. `lengths[o]` carries the length
+    /// Fits every output to `observations`; `best_cost` is the best point's
+    /// mean cost (if one holds) and `tolerance` the fraction of it a point
+    /// must save to count as cheaper. `lengths[o]` carries the length
     /// scales of output `o` between fits: refitted when `refit` (and there
     /// are enough observations), reused otherwise.
     pub fn fit(
         observations: &[Observation],
         objectives: &Objectives,
-        best_cost: Option<f64>,
+        (best_cost, tolerance): (Option<f64>, f64),
         lengths: &mut [Option<Vec<f64>>],
         refit: bool,
     ) -> Surrogate {
@@ -189,6 +196,7 @@ impl Surrogate {
                 .map(|&(_, side, limit, _)| scale(side, limit))
                 .collect(),
             best: best_cost.map(|c| scale(Side::AtMost, c)),
+            margin: (-(1.0 - tolerance.clamp(0.0, 0.5)).ln()).max(MIN_MARGIN),
         }
     }
 
@@ -209,7 +217,7 @@ impl Surrogate {
         let cost = mc.exp();
         match self.best {
             Some(best) => {
-                let target = best - MARGIN;
+                let target = best - self.margin;
                 let p_cheaper = probability_below(target, mc, sc);
                 let improvement = if sc > 0.0 {
                     let z = (target - mc) / sc;
@@ -306,7 +314,7 @@ mod tests {
             .collect();
         let mut lengths = vec![None, None];
         // The best so far is capacity 1 (cost 400, p99 10).
-        let s = Surrogate::fit(&obs, &objectives, Some(400.0), &mut lengths, true);
+        let s = Surrogate::fit(&obs, &objectives, (Some(400.0), 0.0), &mut lengths, true);
         let at = |x: f64| s.predict(&[x], (0.0, 0.0));
         assert!(at(0.0).p_feasible < 0.05, "p99 ~90 ms: {:?}", at(0.0));
         assert!(
@@ -322,6 +330,52 @@ mod tests {
         assert!(mid.p_feasible > 0.4 && mid.chance > 0.3, "{mid:?}");
         assert!(mid.score > at(0.0).score && mid.score > at(1.0).score);
         assert!((at(0.5).cost - 250.0).abs() < 5.0, "{:?}", at(0.5));
+    }
+
+    #[test]
+    fn the_cost_tolerance_raises_the_bar_for_cheaper() {
+        // Every point meets the SLO easily; cost falls by 1 % across the
+        // range. The best is at 0 (400); 0.75 is predicted about 0.75 %
+        // cheaper.
+        let slo = Slo {
+            p99_ms: Some(30.0),
+            ..Slo::default()
+        };
+        let objectives = Objectives::new(&slo, &["cost".into(), "latency_p99_ms".into()]);
+        let obs: Vec<Observation> = [0.0, 0.5, 1.0]
+            .iter()
+            .map(|&x| {
+                let cost = 400.0 * (1.0 - 0.01 * x);
+                observe(
+                    vec![x],
+                    &records(&[(cost, 10.0), (cost, 10.1)]),
+                    Some(0),
+                    &objectives,
+                )
+            })
+            .collect();
+        let chance = |tolerance: f64| {
+            let mut lengths = vec![None, None];
+            let s = Surrogate::fit(
+                &obs,
+                &objectives,
+                (Some(400.0), tolerance),
+                &mut lengths,
+                true,
+            );
+            s.predict(&[0.75], (0.0, 0.0))
+        };
+        let strict = chance(0.0);
+        assert!(
+            strict.chance > 0.9,
+            "0.75 % cheaper than the best: {strict:?}"
+        );
+        let tolerant = chance(0.02);
+        assert!(
+            tolerant.chance < 0.05,
+            "not 2 % cheaper: settled under a 2 % tolerance: {tolerant:?}"
+        );
+        assert!(tolerant.score < strict.score);
     }
 
     #[test]

@@ -14,6 +14,17 @@
 //! - **open** otherwise, until `max` replications: then the grid's rule
 //!   decides and a point still in doubt is **not certified** (it misses, as
 //!   it would in the grid).
+//!
+//! And for cost, against the best point (the cheapest whose SLO holds), with
+//! a tolerance `t` (a fraction of the best point's mean cost,
+//! `sweep.cost_tolerance`), from the paired 95 % CI of `cost - best cost`:
+//! - **costlier** when the CI is above 0;
+//! - **as cheap** when its lower end is at or above `-t x best cost`: the point
+//!   may cost a little less than the best, but not by more than the
+//!   tolerance, so even if its SLO holds it cannot change the answer by more
+//!   than `t`. Points that cost the same (the common case when cost is
+//!   dominated by something every point pays) are settled this way instead
+//!   of being raced to `max` replications for a tie.
 
 use headroom_sim::stats::ci95;
 
@@ -165,6 +176,66 @@ pub fn paired(a: &[f64], b: &[f64]) -> (f64, f64, f64) {
     (ci.mean, ci.lower(), ci.upper())
 }
 
+/// Where a point's cost stands against the best point's, once settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rank {
+    /// The paired 95 % CI of the cost difference is above 0.
+    Costlier,
+    /// Not cheaper than the best by more than the tolerance at 95 %.
+    AsCheap,
+}
+
+impl Rank {
+    /// The word in `search.csv`'s verdict column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rank::Costlier => "costlier",
+            Rank::AsCheap => "as-cheap",
+        }
+    }
+}
+
+/// A settled cost rank with the figures behind it (USD per month).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CostRank {
+    /// Costlier, or as cheap.
+    pub rank: Rank,
+    /// Mean paired difference `cost - best cost`.
+    pub mean: f64,
+    /// Its 95 % CI.
+    pub lower: f64,
+    /// Its 95 % CI.
+    pub upper: f64,
+    /// The tolerance in money: `tolerance x` the best point's mean cost.
+    pub margin: f64,
+}
+
+/// The cost rank of a point with per-replication costs `mine` against the
+/// best point's `best` (replication `r` of each paired: common random
+/// numbers), with `tolerance` a fraction of the best's mean cost; `None`
+/// while it is in doubt (or with fewer than two common replications).
+pub fn cost_rank(mine: &[f64], best: &[f64], tolerance: f64) -> Option<CostRank> {
+    let (mean, lower, upper) = paired(mine, best);
+    let margin = tolerance * ci95(best).mean.abs();
+    if lower.is_nan() || margin.is_nan() {
+        return None;
+    }
+    let rank = if lower > 0.0 {
+        Rank::Costlier
+    } else if lower >= -margin {
+        Rank::AsCheap
+    } else {
+        return None;
+    };
+    Some(CostRank {
+        rank,
+        mean,
+        lower,
+        upper,
+        margin,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +314,44 @@ mod tests {
         // Unpaired, the intervals of a and b overlap widely.
         assert!(ci95(&b).lower() < ci95(&a).upper());
         assert!(paired(&a[..1], &b[..1]).0.is_nan());
+    }
+
+    #[test]
+    fn cost_rank_settles_costlier_and_as_cheap_points_only() {
+        // The best costs about 6000 a month with a +-300 swing from
+        // replication to replication that every point shares.
+        let best = [6000.0, 6300.0, 5700.0];
+        let shifted = |d: [f64; 3]| [best[0] + d[0], best[1] + d[1], best[2] + d[2]];
+        // 124 USD more, paired: costlier at any tolerance.
+        let dear = shifted([124.0, 125.0, 123.0]);
+        let r = cost_rank(&dear, &best, 0.01).unwrap();
+        assert_eq!(r.rank, Rank::Costlier);
+        assert!(r.lower > 0.0 && (r.mean - 124.0).abs() < 1e-9, "{r:?}");
+        assert_eq!(cost_rank(&dear, &best, 0.0).unwrap().rank, Rank::Costlier);
+        // A tie to within cents: as cheap under 1 % (60 USD), in doubt at 0.
+        let tie = shifted([0.02, -0.01, 0.0]);
+        let r = cost_rank(&tie, &best, 0.01).unwrap();
+        assert_eq!(r.rank, Rank::AsCheap);
+        assert!((r.margin - 60.0).abs() < 1e-9, "{r:?}");
+        assert_eq!(cost_rank(&tie, &best, 0.0), None);
+        // An exact tie (cost that does not depend on the point's noise) is
+        // as cheap even at tolerance 0: nothing cheaper is possible.
+        let r = cost_rank(&best, &best, 0.0).unwrap();
+        assert_eq!((r.rank, r.lower, r.upper), (Rank::AsCheap, 0.0, 0.0));
+        // 40 USD cheaper (under the 60 USD margin) but paired tightly: the
+        // CI rules out "cheaper by more than 60", so it cannot matter.
+        let bit = shifted([-40.0, -41.0, -39.0]);
+        assert_eq!(cost_rank(&bit, &best, 0.01).unwrap().rank, Rank::AsCheap);
+        // 100 USD cheaper: past the margin, in doubt (it may be the answer).
+        assert_eq!(
+            cost_rank(&shifted([-100.0, -101.0, -99.0]), &best, 0.01),
+            None
+        );
+        // Small mean difference but a wide paired CI (no common noise):
+        // the CI reaches past -60, so it stays in doubt.
+        let noisy = shifted([200.0, -200.0, 0.0]);
+        assert_eq!(cost_rank(&noisy, &best, 0.01), None);
+        // Fewer than two common replications settle nothing.
+        assert_eq!(cost_rank(&dear[..1], &best, 0.01), None);
     }
 }
