@@ -18,6 +18,11 @@
 #   experiments/bench/sweep.sh            # REPEAT=5
 #   REPEAT=9 experiments/bench/sweep.sh
 #   HEADROOM_BIN=target/release/headroom experiments/bench/sweep.sh   # no build
+#   REPLICATIONS=12 experiments/bench/sweep.sh   # the fixed sweep at 8 x 12 = 96 runs
+#
+# With 24 runs of ~0.2 s each on 2 threads, the last run's tail is a tenth
+# of the 2-thread wall time; REPLICATIONS scales the fixed sweep's runs
+# (--replications) to measure the speed-up of a sweep of realistic size.
 #
 # Wall times include process start-up; nothing here is a test, no threshold
 # fails it except a merge that differs from the unsharded sweep.
@@ -30,6 +35,8 @@ REPEAT="${REPEAT:-5}"
 BIN="${HEADROOM_BIN:-target/release/headroom}"
 FIXED=experiments/bench/sweep-fixed.toml
 TINY=experiments/bench/sweep-tiny.toml
+FIXED_ARGS=()
+[ -z "${REPLICATIONS:-}" ] || FIXED_ARGS=(--replications "$REPLICATIONS")
 
 [ -n "${HEADROOM_BIN:-}" ] || cargo build --release --locked -q -p headroom
 work="$(mktemp -d)"
@@ -46,13 +53,13 @@ wall() {
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-sweep_1t() { rm -rf "$work/t1" && "$BIN" sweep "$FIXED" --threads 1 -q --out "$work/t1"; }
-sweep_2t() { rm -rf "$work/t2" && "$BIN" sweep "$FIXED" --threads 2 -q --out "$work/t2"; }
+sweep_1t() { rm -rf "$work/t1" && "$BIN" sweep "$FIXED" "${FIXED_ARGS[@]}" --threads 1 -q --out "$work/t1"; }
+sweep_2t() { rm -rf "$work/t2" && "$BIN" sweep "$FIXED" "${FIXED_ARGS[@]}" --threads 2 -q --out "$work/t2"; }
 sweep_sharded() {
     rm -rf "$work/s1" "$work/s2" "$work/merged"
-    "$BIN" sweep "$FIXED" --shard 1/2 --threads 1 -q --out "$work/s1" &
+    "$BIN" sweep "$FIXED" "${FIXED_ARGS[@]}" --shard 1/2 --threads 1 -q --out "$work/s1" &
     local first=$!
-    "$BIN" sweep "$FIXED" --shard 2/2 --threads 1 -q --out "$work/s2"
+    "$BIN" sweep "$FIXED" "${FIXED_ARGS[@]}" --shard 2/2 --threads 1 -q --out "$work/s2"
     wait "$first"
     "$BIN" merge "$work/s1" "$work/s2" -q --out "$work/merged"
 }
@@ -80,19 +87,23 @@ diff -r "$work/t2" "$work/merged" >/dev/null || {
     exit 1
 }
 
+# Back-to-back ratios, round by round: robust to the load drifting between rounds.
+r2=$(paste "$work/a1" "$work/a2" | awk '{ printf "%.4f\n", $1 / $2 }' | median)
+rsh=$(paste "$work/a1" "$work/sh" | awk '{ printf "%.4f\n", $1 / $2 }' | median)
 m1=$(median <"$work/a1")
 m2=$(median <"$work/a2")
 msh=$(median <"$work/sh")
 mti=$(median <"$work/ti")
 cores=$(nproc)
 awk -v runs="$runs" -v m1="$m1" -v m2="$m2" -v msh="$msh" -v mti="$mti" \
-    -v n="$points_tiny" -v rep="$REPEAT" -v cores="$cores" 'BEGIN {
+    -v n="$points_tiny" -v rep="$REPEAT" -v cores="$cores" -v r2="$r2" -v rsh="$rsh" 'BEGIN {
     printf "medians of %d rounds on %d cores; fixed sweep = %d runs\n\n", rep, cores, runs
     printf "| variant | wall s | runs/s | vs --threads 1 |\n|---|--:|--:|--:|\n"
     printf "| 1 way, --threads 1 | %.2f | %.1f | 1.00x |\n", m1, runs / m1
     printf "| 1 way, --threads 2 | %.2f | %.1f | %.2fx |\n", m2, runs / m2, m1 / m2
     printf "| 2 shards side by side (1 thread each) + merge | %.2f | %.1f | %.2fx |\n", msh, runs / msh, m1 / msh
-    printf "\nsharded 2 ways vs 1 way (--threads 2): %.2fx\n", m2 / msh
+    printf "\nmedian of the per-round ratios to --threads 1: --threads 2 %.2fx, 2 shards %.2fx\n", r2, rsh
+    printf "sharded 2 ways vs 1 way (--threads 2): %.2fx\n", m2 / msh
     printf "per-run overhead: %d tiny points in %.2f s = %.2f ms per point (%.1f%% of a fixed-sweep run at %.1f ms)\n", \
         n, mti, 1000 * mti / n, 100 * (mti / n) / (m1 / runs), 1000 * m1 / runs
 }'
