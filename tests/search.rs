@@ -4,33 +4,12 @@
 //! feasible region, the check of `monotone` declarations, and bad input
 //! (exit code 2, nothing written). Scenarios are tiny: seconds of CPU.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn headroom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the headroom binary runs")
-}
+use std::path::Path;
+use std::process::Output;
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{headroom, s, tempdir, write};
 
 fn text(o: &Output) -> String {
     format!(
@@ -41,8 +20,7 @@ fn text(o: &Output) -> String {
 }
 
 fn read(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(name))
-        .unwrap_or_else(|e| panic!("{}/{name}: {e}", dir.display()))
+    String::from_utf8(common::read(dir, name)).expect("outputs are UTF-8")
 }
 
 /// An M/M/c-like service: 400 requests/s of 10 ms exponential work (4 busy

@@ -15,12 +15,14 @@ use headroom_sim::exec::Threads;
 use crate::InputError;
 use crate::cli::{SearchArgs, SweepArgs};
 use crate::commands::run::default_out;
-use crate::commands::sweep::{metric_names, read_input, replications, scenario_slo, slo_from};
+use crate::commands::sweep::{
+    identity_of, metric_names, read_input, replications, scenario_slo, slo_from,
+};
 use crate::output;
 use crate::planner::analysis::Analysis;
 use crate::planner::exec::{PointRuns, Replications, Stop};
 use crate::planner::format::Formats;
-use crate::planner::part::{Identity, Part, PartSpec, manifest_bytes, merge};
+use crate::planner::part::{Part, PartSpec, manifest_bytes, merge};
 use crate::planner::points::{COST, P99};
 use crate::planner::search::driver::{Clock, Outcome, Search, Settings};
 use crate::planner::search::report;
@@ -249,27 +251,19 @@ fn outputs(
     settings: Settings,
 ) -> anyhow::Result<Files> {
     let base = &space.base;
-    let identity = Identity {
-        headroom_version: env!("CARGO_PKG_VERSION").into(),
-        git_sha: option_env!("HEADROOM_GIT_SHA").map(str::to_owned),
-        seed: base.plan.run.seed,
-        mode: SweepMode::Search,
-        params: space.params.clone(),
-        points: outcome
-            .tried
-            .iter()
-            .map(|t| t.values.iter().map(inline).collect())
-            .collect(),
-        replications: replications(&base.plan),
-        warmup: if base.plan.run.auto_warmup {
-            "auto".into()
-        } else {
-            base.plan.run.warmup.to_string()
-        },
-        slo: slo.clone(),
-        format: Formats::new(&args.format),
-        scenario: serde_json::to_value(&base.scenario)?,
-    };
+    let points = outcome
+        .tried
+        .iter()
+        .map(|t| t.values.iter().map(inline).collect())
+        .collect();
+    let identity = identity_of(
+        base,
+        SweepMode::Search,
+        space.params.clone(),
+        points,
+        slo.clone(),
+        Formats::new(&args.format),
+    )?;
     let param_cells: Vec<Vec<String>> = outcome
         .tried
         .iter()

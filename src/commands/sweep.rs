@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use headroom_models::Plan;
-use headroom_models::sweep::{SweepPlan, cell, inline};
+use headroom_models::sweep::{SweepMode, SweepPlan, cell, inline};
+use headroom_models::{Loaded, Plan};
 use headroom_sim::exec::Threads;
 
 use crate::InputError;
@@ -194,19 +194,40 @@ pub fn slo_from(base: Slo, p99: Option<&str>, availability: Option<f64>) -> anyh
 }
 
 fn identity(sweep: &SweepPlan, slo: Slo, format: Formats) -> anyhow::Result<Identity> {
-    let base = &sweep.base;
-    let config = base.scenario.sweep.as_ref();
+    let mode = sweep.base.scenario.sweep.as_ref().map(|c| c.mode);
+    let points = sweep
+        .points
+        .iter()
+        .map(|p| p.values.iter().map(inline).collect())
+        .collect();
+    identity_of(
+        &sweep.base,
+        mode.unwrap_or_default(),
+        sweep.params.clone(),
+        points,
+        slo,
+        format,
+    )
+}
+
+/// What makes a sweep's (or a search's) parts the same sweep: the resolved
+/// base scenario, the points as inline TOML values, and the settings that
+/// change numbers.
+pub(crate) fn identity_of(
+    base: &Loaded,
+    mode: SweepMode,
+    params: Vec<String>,
+    points: Vec<Vec<String>>,
+    slo: Slo,
+    format: Formats,
+) -> anyhow::Result<Identity> {
     Ok(Identity {
         headroom_version: env!("CARGO_PKG_VERSION").into(),
         git_sha: option_env!("HEADROOM_GIT_SHA").map(str::to_owned),
         seed: base.plan.run.seed,
-        mode: config.map(|c| c.mode).unwrap_or_default(),
-        params: sweep.params.clone(),
-        points: sweep
-            .points
-            .iter()
-            .map(|p| p.values.iter().map(inline).collect())
-            .collect(),
+        mode,
+        params,
+        points,
         replications: replications(&base.plan),
         warmup: if base.plan.run.auto_warmup {
             "auto".into()
