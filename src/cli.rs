@@ -288,43 +288,9 @@ pub struct SweepArgs {
     /// Number of shards, with JOB_COMPLETION_INDEX (Kubernetes Indexed Job).
     #[arg(long, value_name = "N")]
     pub shards: Option<u32>,
-    /// Root seed (overrides `run.seed`).
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-    /// Replications per point (overrides `sweep.replications` and
-    /// `run.replications`).
-    #[arg(long, value_name = "N")]
-    pub replications: Option<u32>,
-    /// Override a scenario value before the sweep's values are applied, as
-    /// for `run`. Repeatable.
-    #[arg(long = "set", value_name = "PATH=VALUE")]
-    pub sets: Vec<String>,
-    /// p99 latency objective, e.g. 25ms (overrides the scenario's [slo]).
-    #[arg(long, value_name = "DURATION")]
-    pub slo_p99: Option<String>,
-    /// Availability objective, a fraction such as 0.999 (overrides the
-    /// scenario's [slo]).
-    #[arg(long, value_name = "FRACTION")]
-    pub slo_availability: Option<f64>,
-    /// Table formats of the outputs, comma-separated: csv, parquet or
-    /// csv,parquet (the same columns and values in each).
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "csv",
-        value_name = "F,..."
-    )]
-    pub format: Vec<crate::planner::format::Format>,
-    /// Also draw PNG and SVG charts (as `headroom plot`).
-    #[arg(long)]
-    pub plots: bool,
-    /// Worker threads; 0 = one per core. Results do not depend on it.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub threads: usize,
-    /// No progress bar and no summary table.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// The flags `sweep` and `search` share.
+    #[command(flatten)]
+    pub plan: PlanArgs,
 }
 
 /// `headroom search`.
@@ -335,24 +301,9 @@ pub struct SearchArgs {
     /// Output folder [default: out/<stem>-search].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Root seed (overrides `run.seed`).
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-    /// Most replications per point (overrides `sweep.replications` and
-    /// `run.replications`).
-    #[arg(long, value_name = "N")]
-    pub replications: Option<u32>,
-    /// Override a scenario value before the sweep's values are applied, as
-    /// for `run`. Repeatable.
-    #[arg(long = "set", value_name = "PATH=VALUE")]
-    pub sets: Vec<String>,
-    /// p99 latency objective, e.g. 25ms (overrides the scenario's [slo]).
-    #[arg(long, value_name = "DURATION")]
-    pub slo_p99: Option<String>,
-    /// Availability objective, a fraction such as 0.999 (overrides the
-    /// scenario's [slo]).
-    #[arg(long, value_name = "FRACTION")]
-    pub slo_availability: Option<f64>,
+    /// The flags `sweep` and `search` share.
+    #[command(flatten)]
+    pub plan: PlanArgs,
     /// Most (point, replication) runs (overrides `sweep.max_runs`; default:
     /// the grid's runs).
     #[arg(long, value_name = "N")]
@@ -366,6 +317,30 @@ pub struct SearchArgs {
     /// depend on --threads, but they do on the batch.
     #[arg(long, value_name = "N")]
     pub batch: Option<u32>,
+}
+
+/// The flags `headroom sweep` and `headroom search` share: what they read
+/// and override, the objectives, and how they write and run.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Root seed (overrides `run.seed`).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Replications per point, the most per point for a search (overrides
+    /// `sweep.replications` and `run.replications`).
+    #[arg(long, value_name = "N")]
+    pub replications: Option<u32>,
+    /// Override a scenario value before the sweep's values are applied, as
+    /// for `run`. Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// p99 latency objective, e.g. 25ms (overrides the scenario's [slo]).
+    #[arg(long, value_name = "DURATION")]
+    pub slo_p99: Option<String>,
+    /// Availability objective, a fraction such as 0.999 (overrides the
+    /// scenario's [slo]).
+    #[arg(long, value_name = "FRACTION")]
+    pub slo_availability: Option<f64>,
     /// Table formats of the outputs, comma-separated: csv, parquet or
     /// csv,parquet (the same columns and values in each).
     #[arg(

@@ -54,25 +54,22 @@ pub fn from_sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     run(SearchArgs {
         scenario: args.scenario,
         out: args.out,
-        seed: args.seed,
-        replications: args.replications,
-        sets: args.sets,
-        slo_p99: args.slo_p99,
-        slo_availability: args.slo_availability,
+        plan: args.plan,
         max_runs: None,
         max_time: None,
         batch: None,
-        format: args.format,
-        plots: args.plots,
-        threads: args.threads,
-        quiet: args.quiet,
     })
 }
 
 /// Runs the search and writes its outputs.
 pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
-    Formats::new(&args.format).check_available()?;
-    let (text, sets) = read_input(&args.scenario, &args.sets, args.seed, args.replications)?;
+    Formats::new(&args.plan.format).check_available()?;
+    let (text, sets) = read_input(
+        &args.scenario,
+        &args.plan.sets,
+        args.plan.seed,
+        args.plan.replications,
+    )?;
     let space = search_space(&args.scenario, &text, &sets)?;
     let out = args
         .out
@@ -81,8 +78,8 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
     output::check_out_dir(&out)?;
     let slo = slo_from(
         scenario_slo(&space.base.plan),
-        args.slo_p99.as_deref(),
-        args.slo_availability,
+        args.plan.slo_p99.as_deref(),
+        args.plan.slo_availability,
     )?;
     let settings = settings(&args, &space)?;
     let max_time = max_time(&args, &space)?;
@@ -99,15 +96,15 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
         time_up: &|| max_time.is_some_and(|t| started.elapsed().as_nanos() >= u128::from(t)),
         seconds: &|| started.elapsed().as_secs_f64(),
     };
-    let outcome = show(&progress, args.quiet, &label, || {
+    let outcome = show(&progress, args.plan.quiet, &label, || {
         Search::new(&space, objectives.clone(), keys, settings).run(&progress, &clock)
     })?;
     let files = outputs(&args, &space, &outcome, &slo, &objectives, keys.0, settings)?;
     output::replace_outputs(&out, &files.files, &["recommendation.toml"])?;
-    if args.plots {
-        crate::commands::plot::plot_dir(&out, &out, args.quiet)?;
+    if args.plan.plots {
+        crate::commands::plot::plot_dir(&out, &out, args.plan.quiet)?;
     }
-    if !args.quiet {
+    if !args.plan.quiet {
         print!("{}", files.table);
         println!("{}", files.conclusion);
         for v in &files.violations {
@@ -211,7 +208,7 @@ fn settings(args: &SearchArgs, space: &SearchSpace) -> anyhow::Result<Settings> 
             .config
             .cost_tolerance
             .unwrap_or(headroom_models::sweep::DEFAULT_COST_TOLERANCE),
-        threads: Threads::from_count(args.threads),
+        threads: Threads::from_count(args.plan.threads),
     })
 }
 
@@ -262,7 +259,7 @@ fn outputs(
         space.params.clone(),
         points,
         slo.clone(),
-        Formats::new(&args.format),
+        Formats::new(&args.plan.format),
     )?;
     let param_cells: Vec<Vec<String>> = outcome
         .tried
@@ -351,7 +348,7 @@ fn outputs(
         })
         .collect();
     let search_table = report::table(space, outcome, &param_kinds);
-    files.extend(Formats::new(&args.format).write("search", &search_table)?);
+    files.extend(Formats::new(&args.plan.format).write("search", &search_table)?);
     let mut manifest = merged.manifest.clone();
     manifest.files = files.iter().map(|(n, _)| n.clone()).collect();
     manifest.files.push("manifest.json".into());

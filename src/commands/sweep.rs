@@ -26,9 +26,14 @@ use crate::progress::{Progress, show};
 
 /// Runs the sweep (or this process's shard of it) and writes the outputs.
 pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
-    let formats = Formats::new(&args.format);
+    let formats = Formats::new(&args.plan.format);
     formats.check_available()?;
-    let (text, sets) = read_input(&args.scenario, &args.sets, args.seed, args.replications)?;
+    let (text, sets) = read_input(
+        &args.scenario,
+        &args.plan.sets,
+        args.plan.seed,
+        args.plan.replications,
+    )?;
     if crate::commands::search::wanted(&args.scenario, &text, &sets) {
         return crate::commands::search::from_sweep(args);
     }
@@ -44,8 +49,8 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     output::check_out_dir(&out)?;
     let slo = slo_from(
         scenario_slo(&sweep.base.plan),
-        args.slo_p99.as_deref(),
-        args.slo_availability,
+        args.plan.slo_p99.as_deref(),
+        args.plan.slo_availability,
     )?;
     let identity = identity(&sweep, slo.clone(), formats)?;
     let ids = shard.unwrap_or(Shard::ALL).points(sweep.points.len());
@@ -61,8 +66,8 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         args.scenario.display(),
         shard.map_or(String::new(), |s| format!(" shard {s}"))
     );
-    let threads = Threads::from_count(args.threads);
-    let runs = show(&progress, args.quiet, &label, || {
+    let threads = Threads::from_count(args.plan.threads);
+    let runs = show(&progress, args.plan.quiet, &label, || {
         run_points(&plans, identity.replications, watched, threads, &progress)
     })?;
     let (param_cells, param_kinds) = param_columns(&sweep);
@@ -85,7 +90,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         .count();
     if let Some(shard) = shard {
         output::write_owned(&out, &part.to_files()?)?;
-        if !args.quiet {
+        if !args.plan.quiet {
             println!(
                 "shard {shard}: {} of {} points; merge all {} shards with `headroom merge DIR... --out DIR`",
                 ids.len(),
@@ -111,10 +116,10 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let analysis = Analysis::new(&merged, slo);
     let files = analysis.files()?;
     output::replace_outputs(&out, &files, &["recommendation.toml"])?;
-    if args.plots {
-        crate::commands::plot::plot_dir(&out, &out, args.quiet)?;
+    if args.plan.plots {
+        crate::commands::plot::plot_dir(&out, &out, args.plan.quiet)?;
     }
-    if !args.quiet {
+    if !args.plan.quiet {
         print!("{}", crate::commands::recommend::table(&analysis));
         if failed > 0 {
             println!("{failed} points failed (see summary.md); they count as missing the SLO");
