@@ -25,7 +25,7 @@ use headroom_policy::mesh::{
 use headroom_policy::retry::TryOutcome;
 use headroom_sim::slab::Id;
 
-use super::mesh::{ClientRef, Reply, client_of};
+use super::mesh::{Reply, client_of};
 use super::{Event, World};
 
 /// A hedged call's hedging state and tries in flight.
@@ -237,12 +237,7 @@ impl World<'_> {
         };
         let live = hedge.live.remove(pos);
         let client_ref = call.client;
-        let rng = match client_ref {
-            ClientRef::Edge { .. } => &mut self.rng.edge,
-            ClientRef::Instance { service, .. } => {
-                &mut self.rng.services[usize::from(service)].mesh
-            }
-        };
+        let rng = self.rng.mesh(client_ref);
         let Some(client) = client_of(
             &mut self.workload.edge_clients,
             &mut self.instances,

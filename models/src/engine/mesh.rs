@@ -740,12 +740,7 @@ impl World<'_> {
         }
         call.attempt = None;
         let client_ref = call.client;
-        let rng = match client_ref {
-            ClientRef::Edge { .. } => &mut self.rng.edge,
-            ClientRef::Instance { service, .. } => {
-                &mut self.rng.services[usize::from(service)].mesh
-            }
-        };
+        let rng = self.rng.mesh(client_ref);
         let Some(client) = client_of(
             &mut self.workload.edge_clients,
             &mut self.instances,

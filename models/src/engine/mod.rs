@@ -226,6 +226,17 @@ struct ServiceRngs {
 }
 
 impl Rngs {
+    /// The stream an edge client draws its retry jitter and hedge choices
+    /// from: the edge's own, or its calling service's `mesh` stream.
+    fn mesh(&mut self, client: mesh::ClientRef) -> &mut Stream {
+        match client {
+            mesh::ClientRef::Edge { .. } => &mut self.edge,
+            mesh::ClientRef::Instance { service, .. } => {
+                &mut self.services[usize::from(service)].mesh
+            }
+        }
+    }
+
     fn new(plan: &Plan, streams: &Streams) -> Self {
         Rngs {
             arrivals: streams.stream("workload/arrivals"),
