@@ -227,8 +227,8 @@ fn wave(p99: &[f64], precision: f64, max: u32, threads: Threads) -> u32 {
     needed.max(1.0).max(busy.min(room)).min(room).max(1.0) as u32
 }
 
-/// One replication of one point.
-fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
+/// One replication of one point, as a sweep (or a search) records it.
+pub(crate) fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
     let warmup_s = plan.run.warmup.as_secs_f64();
     match headroom_models::run_replication(plan, r, &progress.sim_ns) {
         Ok(out) => Record {

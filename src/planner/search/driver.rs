@@ -29,7 +29,7 @@ use headroom_models::Plan;
 use headroom_models::sweep::SearchSpace;
 use headroom_sim::exec::{Threads, run_indexed};
 
-use crate::planner::exec::Record;
+use crate::planner::exec::{Record, replicate};
 use crate::planner::search::lattice::Lattice;
 use crate::planner::search::surrogate::{Observation, Prediction, Surrogate, observe};
 use crate::planner::search::verdict::{
@@ -698,25 +698,4 @@ fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// One replication of one point, as a sweep records it.
-fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
-    let warmup_s = plan.run.warmup.as_secs_f64();
-    match headroom_models::run_replication(plan, r, &progress.sim_ns) {
-        Ok(out) => Record {
-            cells: Ok(out.metrics.cells()),
-            timeseries: out
-                .timeseries
-                .iter()
-                .map(|row| row.cells().to_vec())
-                .collect(),
-            warmup_s,
-        },
-        Err(e) => Record {
-            cells: Err(e.to_string()),
-            timeseries: Vec::new(),
-            warmup_s,
-        },
-    }
 }
