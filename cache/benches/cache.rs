@@ -1,6 +1,11 @@
 //! Cache benchmarks: `access` (lookup, and insert with eviction on a miss)
 //! per algorithm, with 1 M cached items.
 //!
+//! Each algorithm is measured twice: `access` one request at a time (what the
+//! simulator's tiers do, interleaved with other events) and `access_batch`
+//! over the whole key array (what the trace fast path does), which overlaps
+//! the memory loads of consecutive requests.
+//!
 //! Keys are pre-drawn (Zipf s = 0.9 over 10 M keys, and uniform over 2 M keys,
 //! the worst case for memory locality), so the loop measures only the cache.
 //! Run on a shared machine with short settings:
@@ -9,7 +14,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use headroom_cache::{Cache, CacheSpec, Capacity, Eviction};
+use headroom_cache::{Cache, CacheSpec, Capacity, Eviction, Request};
 use headroom_sim::rng::stream;
 use headroom_sim::zipf::Zipf;
 use rand::RngExt;
@@ -53,10 +58,69 @@ fn access(c: &mut Criterion) {
                     }
                 })
             });
+            let batch: Vec<Request> = keys
+                .iter()
+                .map(|&key| Request {
+                    now_ns: 0,
+                    key,
+                    size_bytes: 4096,
+                })
+                .collect();
+            let name = format!("{}-batch", eviction.name());
+            group.bench_function(BenchmarkId::new(name, workload), |b| {
+                b.iter(|| {
+                    cache.access_batch(&batch);
+                    black_box(cache.stats().hits)
+                })
+            });
         }
     }
     group.finish();
 }
 
-criterion_group!(benches, access);
+/// The memory system's own limits on the same working set, run in the same
+/// process as a peer: `independent` loads one random 8-byte word per element
+/// from an array as large as the 1 M-item LRU's node and index arrays
+/// (48 MiB) with every address known in advance (as many loads in flight
+/// as the CPU allows: the throughput ceiling for random cache lines);
+/// `dependent` follows a random cycle through it (each address comes from
+/// the previous load: the latency of one line). An LRU access touches four
+/// to five such lines (index slot, node, its two queue neighbours; on a
+/// miss the victim, its slot and the next victim), so `access_batch` cannot
+/// beat a quarter of `independent`'s rate.
+fn memory_ceiling(c: &mut Criterion) {
+    const WORDS: usize = 48 << 17; // 48 MiB of u64
+    let mut rng = stream(1, 0, "memory");
+    let addresses: Vec<usize> = (0..KEYS).map(|_| rng.random_range(0..WORDS)).collect();
+    // A single random cycle (Sattolo's algorithm) for the dependent chain.
+    let mut next: Vec<u64> = (0..WORDS as u64).collect();
+    for i in (1..WORDS).rev() {
+        let j = rng.random_range(0..i);
+        next.swap(i, j);
+    }
+    let mut group = c.benchmark_group("memory_48MiB");
+    group.throughput(Throughput::Elements(KEYS as u64));
+    group.sample_size(10);
+    group.bench_function("independent", |b| {
+        b.iter(|| {
+            let mut sum = 0u64;
+            for &a in &addresses {
+                sum = sum.wrapping_add(next[a]);
+            }
+            black_box(sum)
+        })
+    });
+    group.bench_function("dependent", |b| {
+        b.iter(|| {
+            let mut at = 0usize;
+            for _ in 0..KEYS {
+                at = next[at] as usize;
+            }
+            black_box(at)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, access, memory_ceiling);
 criterion_main!(benches);

@@ -73,12 +73,32 @@ impl Index {
         }
     }
 
-    /// The slot at `key`'s home position: loading it early (a few requests
-    /// ahead) lets the CPU fetch it while other work goes on.
+    /// Starts loading `key`'s home slot (see [`crate::prefetch`]).
     #[inline]
-    pub(crate) fn home_slot(&self, key: u64) -> u64 {
+    pub(crate) fn prefetch_home(&self, key: u64) {
         let tag = mix(key) as u32;
-        self.slots[tag as usize & self.mask]
+        crate::prefetch::prefetch(&self.slots[tag as usize & self.mask]);
+    }
+
+    /// The node a slot in `key`'s run names with `key`'s tag, without
+    /// checking the node's key: a guess for prefetching only (a tag collision
+    /// gives another node, an absent key `None`). Looks at most at the first
+    /// few slots of the run, which share a cache line.
+    #[inline]
+    pub(crate) fn guess(&self, key: u64) -> Option<u32> {
+        let tag = mix(key) as u32;
+        let mut i = tag as usize & self.mask;
+        for _ in 0..4 {
+            let slot = self.slots[i];
+            if slot == EMPTY {
+                return None;
+            }
+            if (slot >> 32) as u32 == tag {
+                return Some((slot as u32).wrapping_sub(1));
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
     }
 
     /// Adds `key -> node`; the key must be absent.

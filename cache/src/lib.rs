@@ -57,6 +57,7 @@ mod arena;
 mod ghost;
 mod index;
 mod lfu;
+mod prefetch;
 
 use std::fmt;
 
@@ -204,6 +205,18 @@ pub enum Access {
     Hit,
     /// It was not (and has been admitted if it fits).
     Miss,
+}
+
+/// One request for [`Cache::access_batch`]: the arguments of
+/// [`Cache::access`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// When, in nanoseconds.
+    pub now_ns: u64,
+    /// The object's key.
+    pub key: u64,
+    /// The object's size in bytes.
+    pub size_bytes: u64,
 }
 
 /// Counters since the cache was made (kept across [`Cache::clear`]).
@@ -420,18 +433,69 @@ impl Cache {
         Access::Miss
     }
 
-    /// Loads the memory a later request for `key` will touch first (its
-    /// index slot and, when the slot is occupied, that node), changing
-    /// nothing. A trace replay calls it a few requests ahead so the loads
-    /// overlap (software pipelining without `unsafe` prefetch intrinsics);
-    /// the returned value only keeps the loads from being optimised away.
+    /// [`Cache::access`] for each request in order, with the memory of later
+    /// requests loaded while earlier ones run: the same outcomes, state and
+    /// statistics as calling `access` one by one, several times the
+    /// throughput once the cache outgrows the CPU caches (see
+    /// `benches/cache.rs`). A trace replay feeds it chunks of requests.
+    ///
+    /// An access to a cache larger than the CPU caches waits on memory for a
+    /// key's index slot, then its node, then (LRU) the node's queue
+    /// neighbours, and on a miss for the victim, its slot and the next
+    /// victim. Each wait depends on the one before, so one request at a
+    /// time leaves the memory system idle. Here request `i + 2D` has its
+    /// slot prefetched, request `i + D` its node (found from the slot, now
+    /// loaded), request `i + D/2` its neighbours, and after each access the
+    /// next victim's slot and successor, so the loads of about `2D` requests
+    /// overlap. Prefetches are hints: a guess that is stale by the time its
+    /// request runs (a neighbour moved, a tag collided) costs a load, never
+    /// a wrong answer.
+    pub fn access_batch(&mut self, requests: &[Request]) {
+        const D: usize = 8;
+        let lru = self.spec.eviction == Eviction::Lru;
+        for (i, r) in requests.iter().enumerate() {
+            if let Some(ahead) = requests.get(i + 2 * D) {
+                self.index.prefetch_home(ahead.key);
+            }
+            if let Some(ahead) = requests.get(i + D) {
+                if let Some(node) = self.index.guess(ahead.key) {
+                    self.prefetch_node(node);
+                }
+            }
+            if lru && let Some(ahead) = requests.get(i + D / 2) {
+                if let Some(node) = self.index.guess(ahead.key) {
+                    self.prefetch_neighbours(node);
+                }
+            }
+            self.access(r.now_ns, r.key, r.size_bytes);
+            self.prefetch_victims();
+        }
+    }
+
     #[inline]
-    pub fn warm(&self, key: u64) -> u64 {
-        let slot = self.index.home_slot(key);
-        let node = (slot as u32).wrapping_sub(1);
-        match self.arena.nodes.get(node as usize) {
-            Some(n) if slot != 0 => slot ^ n.key,
-            _ => slot,
+    fn prefetch_node(&self, node: u32) {
+        if let Some(n) = self.arena.nodes.get(node as usize) {
+            prefetch::prefetch(n);
+        }
+    }
+
+    #[inline]
+    fn prefetch_neighbours(&self, node: u32) {
+        if let Some(n) = self.arena.nodes.get(node as usize) {
+            self.prefetch_node(n.prev);
+            self.prefetch_node(n.next);
+        }
+    }
+
+    /// Loads what the next eviction touches: the tail's index slot and the
+    /// node that becomes the tail after it.
+    #[inline]
+    fn prefetch_victims(&self) {
+        for tail in [self.main.tail, self.small.tail] {
+            if let Some(n) = self.arena.nodes.get(tail as usize) {
+                self.index.prefetch_home(n.key);
+                self.prefetch_node(n.prev);
+            }
         }
     }
 

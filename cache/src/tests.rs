@@ -238,6 +238,55 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// `access_batch` is `access` in order: the same statistics after every
+    /// batch, and the same state (the same outcomes for every later access).
+    #[test]
+    fn access_batch_is_access_in_order(
+        reqs in prop::collection::vec((0u64..60, 1u64..6, 0u64..3), 1..600),
+        cuts in prop::collection::vec(0usize..600, 0..6),
+        items in 1u64..40,
+        ttl in prop::option::of(1u64..50),
+        follow in prop::collection::vec((0u64..60, 1u64..6), 1..200),
+    ) {
+        let mut now = 0;
+        let reqs: Vec<Request> = reqs
+            .iter()
+            .map(|&(key, size_bytes, dt)| {
+                now += dt;
+                Request { now_ns: now, key, size_bytes }
+            })
+            .collect();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(reqs.len())).collect();
+        cuts.extend([0, reqs.len()]);
+        cuts.sort_unstable();
+        for eviction in Eviction::ALL {
+            let mut spec = CacheSpec::new(eviction, Capacity::Items(items));
+            if let Some(t) = ttl {
+                spec = spec.with_ttl_ns(t);
+            } else if eviction == Eviction::TtlOnly {
+                spec = spec.with_ttl_ns(25);
+            }
+            let mut one = Cache::new(&spec).unwrap();
+            let mut batched = Cache::new(&spec).unwrap();
+            for w in cuts.windows(2) {
+                for r in &reqs[w[0]..w[1]] {
+                    one.access(r.now_ns, r.key, r.size_bytes);
+                }
+                batched.access_batch(&reqs[w[0]..w[1]]);
+                prop_assert_eq!(one.stats(), batched.stats(), "{} after {}", eviction, w[1]);
+                prop_assert_eq!(one.len(), batched.len());
+            }
+            for (j, &(key, size)) in follow.iter().enumerate() {
+                let t = now + j as u64;
+                prop_assert_eq!(one.access(t, key, size), batched.access(t, key, size));
+            }
+        }
+    }
+}
+
 #[test]
 fn lfu_ties_evict_the_object_that_reached_the_frequency_first() {
     let mut c = Cache::new(&CacheSpec::new(Eviction::Lfu, Capacity::Items(3))).unwrap();
