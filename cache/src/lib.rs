@@ -457,15 +457,16 @@ impl Cache {
             if let Some(ahead) = requests.get(i + 2 * D) {
                 self.index.prefetch_home(ahead.key);
             }
-            if let Some(ahead) = requests.get(i + D) {
-                if let Some(node) = self.index.guess(ahead.key) {
-                    self.prefetch_node(node);
-                }
+            if let Some(ahead) = requests.get(i + D)
+                && let Some(node) = self.index.guess(ahead.key)
+            {
+                self.prefetch_node(node);
             }
-            if lru && let Some(ahead) = requests.get(i + D / 2) {
-                if let Some(node) = self.index.guess(ahead.key) {
-                    self.prefetch_neighbours(node);
-                }
+            if lru
+                && let Some(ahead) = requests.get(i + D / 2)
+                && let Some(node) = self.index.guess(ahead.key)
+            {
+                self.prefetch_neighbours(node);
             }
             self.access(r.now_ns, r.key, r.size_bytes);
             self.prefetch_victims();
