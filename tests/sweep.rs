@@ -548,6 +548,34 @@ fn plots_and_report_of_a_sweep_and_of_a_run() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("skipped: hit ratio per cache tier"));
 }
 
+/// A sweep in which no point meets the SLO still writes its report, with the
+/// base scenario in place of a recommendation, even when the scenario has
+/// options left unset (the breaker's here, `null` in the manifest's JSON,
+/// which TOML cannot write as it is).
+#[test]
+fn a_sweep_no_point_of_which_meets_the_slo_reports_the_base_scenario() {
+    let dir = tempdir("sweep_infeasible");
+    let text = format!(
+        "{SWEEP}\n[policy.mesh]\ncircuit_breaker = {{ failure_rate_threshold = 0.5, open_duration = \"30s\" }}\n"
+    );
+    let scenario = write(&dir, "s.toml", &text);
+    let out = dir.join("out");
+    let o = headroom(&[
+        "sweep",
+        s(&scenario),
+        "--out",
+        s(&out),
+        "--slo-p99",
+        "1us",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = String::from_utf8(read(&out, "report.html")).unwrap();
+    assert!(report.contains("<h2>Base scenario</h2>"), "{report}");
+    assert!(report.contains("failure_rate_threshold = 0.5"), "{report}");
+    assert!(!report.contains("<h2>recommendation.toml</h2>"));
+}
+
 #[test]
 fn compare_reports_paired_differences() {
     let dir = tempdir("compare");

@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use anyhow::Context as _;
+
 use crate::commands::plot::sweep_data;
 use crate::planner::analysis::Analysis;
 use crate::planner::{recommendation, summary};
@@ -53,7 +55,14 @@ pub fn render(a: &Analysis<'_>) -> anyhow::Result<String> {
             s.push_str("</pre>\n");
         }
         None => {
-            let scenario = toml::to_string_pretty(&a.part.manifest.identity.scenario)?;
+            // The manifest keeps the scenario as JSON, where an absent
+            // option is `null`, which TOML cannot write: print it through
+            // the scenario type, as `headroom check` does.
+            let base: headroom_models::Scenario =
+                serde_json::from_value(a.part.manifest.identity.scenario.clone())
+                    .context("the manifest's scenario does not parse")?;
+            let scenario =
+                toml::to_string_pretty(&base).context("cannot print the base scenario")?;
             s.push_str("<h2>Base scenario</h2>\n<pre>");
             s.push_str(&escape(&scenario));
             s.push_str("</pre>\n");
