@@ -281,7 +281,9 @@ pub async fn handle(
         Bytes::new()
     } else {
         let max_body = usize::try_from(rt.plan.sidecar.max_body_bytes).unwrap_or(usize::MAX);
-        match Limited::new(body, max_body).collect().await {
+        // Boxed: most requests have no body, and this future would
+        // otherwise enlarge every request's future.
+        match Box::pin(Limited::new(body, max_body).collect()).await {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                 return Ok(log.local(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"));
@@ -292,9 +294,18 @@ pub async fn handle(
     let retryable =
         is_idempotent(&parts.method) && body.len() as u64 <= rt.plan.sidecar.retry_buffer_bytes;
     let client_key = fnv1a64(log.client().as_bytes());
-    let admission = rt
-        .driver()
-        .handle_request(arrival, route, client_key, retryable);
+    // Admission and the first try's decision under one hold of the driver
+    // lock (one lock round trip between the workers' cores, not two).
+    let (admission, mut first_try) = {
+        let mut driver = rt.driver();
+        match driver.handle_request(arrival, route, client_key, retryable) {
+            Admission::Admit(mut call) => {
+                let decision = driver.start_try(clock.now(), &mut call);
+                (Admission::Admit(call), Some(decision))
+            }
+            limited => (limited, None),
+        }
+    };
     let mut call = match admission {
         Admission::Admit(call) => call,
         Admission::Limited { retry_after } => {
@@ -324,7 +335,10 @@ pub async fn handle(
         .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
     let worker = WORKER.with(std::cell::Cell::get);
     loop {
-        let decision = rt.driver().start_try(clock.now(), &mut call);
+        let decision = match first_try.take() {
+            Some(decision) => decision,
+            None => rt.driver().start_try(clock.now(), &mut call),
+        };
         let (endpoint, deadline) = match decision {
             TryDecision::Send { endpoint, deadline } => (endpoint, deadline),
             TryDecision::BreakerOpen(fallback) => return Ok(breaker_response(fallback, log)),
