@@ -731,6 +731,56 @@ mod tests {
     }
 
     #[test]
+    fn framing_accepts_honest_shapes() {
+        assert_eq!(framing_error(&HeaderMap::new(), 100), None);
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        assert_eq!(framing_error(&h, 100), None);
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("100"));
+        assert_eq!(framing_error(&h, 100), None);
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("1e3"));
+        assert_eq!(framing_error(&h, 100), Some(StatusCode::BAD_REQUEST));
+    }
+
+    #[test]
+    fn hop_by_hop_removal_covers_every_listed_and_named_header() {
+        // An upstream response: only `Connection: keep-alive` and its
+        // `Keep-Alive` are hop-by-hop.
+        let mut h = HeaderMap::new();
+        h.insert(header::SERVER, HeaderValue::from_static("nginx"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=75"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "server"]);
+        // Several `Connection` values, naming present, absent and standard
+        // hop-by-hop headers; every fixed hop-by-hop name at once.
+        let mut h = HeaderMap::new();
+        h.append(header::CONNECTION, HeaderValue::from_static("close, X-A"));
+        h.append(header::CONNECTION, HeaderValue::from_static("x-b ,Upgrade"));
+        for name in &HOP_BY_HOP[1..] {
+            h.insert(name.clone(), HeaderValue::from_static("1"));
+        }
+        h.insert("x-a", HeaderValue::from_static("1"));
+        h.insert("x-c", HeaderValue::from_static("kept"));
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-c"]);
+        // Nothing hop-by-hop: untouched.
+        let mut h = HeaderMap::new();
+        h.insert("x-c", HeaderValue::from_static("kept"));
+        h.insert(header::HOST, HeaderValue::from_static("a"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 2);
+    }
+
+    #[test]
     fn hop_by_hop_headers_are_removed_and_forwarding_added() {
         let mut h = HeaderMap::new();
         h.insert(
