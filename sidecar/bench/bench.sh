@@ -8,10 +8,12 @@
 # latency corrected for coordinated omission) and a saturation run (oha
 # with 64 connections, no rate). Prints medians over REPEATS of p50/p99
 # latency, added latency against direct, maximum throughput, peak RSS and
-# CPU per 1k requests/s of the proxy process(es), and the machine's load
-# average after each run (the VM is shared: read the ratios of back-to-back
-# runs, and the load with them). Needs: oha (cargo install
-# oha), haproxy and nginx (Debian packages). Loopback only; stops by itself.
+# CPU per 1k requests/s of the proxy process(es), the machine's load
+# average after each run, and the sidecar/HAProxy ratios of maximum
+# throughput and CPU per request for every repeat (the two run back to
+# back) with their median (the VM is shared: read the ratios, and the load
+# with them). Needs: oha (cargo install oha), haproxy and nginx (Debian
+# packages). Loopback only; stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -197,15 +199,18 @@ for t in ["direct", "sidecar", "haproxy", "nginx"]:
         per1k = cpu / (rps / 1000) if rps else 0
         label = "max" if rate == 0 else f"{rate}"
         print(f"| {t} | {label} | {p50:.0f} | {p99:.0f} | {a50:+.0f} | {a99:+.0f} | {rps:.0f} | {ok:.4f} | {cpu:.2f} | {per1k:.3f} |")
-# Ratios of back-to-back runs (same repeat, same rate), then the median.
-def ratio(a, b, rate, f):
-    xs = [f(x) / f(y) for x, y in zip(runs[(a, rate)], runs[(b, rate)]) if f(y) > 0]
-    return med(xs) if xs else float("nan")
+# Ratios of back-to-back runs (same repeat, same rate): each repeat's,
+# then their median.
+def ratios(a, b, rate, f):
+    return [f(x) / f(y) for x, y in zip(runs[(a, rate)], runs[(b, rate)]) if f(y) > 0]
+def show(label, xs):
+    each = ", ".join(f"{x:.2f}" for x in xs)
+    print(f"  {label}: median {med(xs):.2f} (per repeat: {each})" if xs else f"  {label}: n/a")
 per1k = lambda x: x[4] / (x[2] / 1000)
-print("\nsidecar / HAProxy, medians of back-to-back ratios:")
-print(f"  max throughput: {ratio('sidecar', 'haproxy', 0, lambda x: x[2]):.2f}")
+print("\nsidecar / HAProxy, back-to-back ratios (same repeat, same rate):")
+show("max throughput", ratios("sidecar", "haproxy", 0, lambda x: x[2]))
 for rate in [1000, 5000, 10000, 0]:
-    print(f"  vCPU per 1k rps at {rate or 'max'}: {ratio('sidecar', 'haproxy', rate, per1k):.2f}")
+    show(f"vCPU per 1k rps at {rate or 'max'}", ratios("sidecar", "haproxy", rate, per1k))
 print("\n| proxy | peak RSS MB |")
 print("|---|--:|")
 for t, kb in rss.items():

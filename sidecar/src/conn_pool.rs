@@ -117,9 +117,12 @@ impl EndpointPool {
     ) -> Result<(Response<Incoming>, Option<Lease>), SendError> {
         match self.protocol {
             Protocol::Http1 => {
+                // Boxed: opening a connection is rare, and its future would
+                // otherwise make every request's future (moved a few times
+                // per request) that much larger.
                 let mut sender = match self.take_h1() {
                     Some(sender) => sender,
-                    None => self.connect_h1().await?,
+                    None => Box::pin(self.connect_h1()).await?,
                 };
                 let resp = sender
                     .send_request(req)
@@ -134,7 +137,7 @@ impl EndpointPool {
             Protocol::H2c => {
                 let mut sender = match self.shared_h2() {
                     Some(sender) => sender,
-                    None => self.connect_h2().await?,
+                    None => Box::pin(self.connect_h2()).await?,
                 };
                 let resp = sender
                     .send_request(req)

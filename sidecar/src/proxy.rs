@@ -49,7 +49,7 @@ pub struct Runtime {
     /// Route patterns.
     route_names: Vec<Arc<str>>,
     /// Metric handles per route, then one for unrouted requests.
-    route_metrics: Vec<Arc<RouteMetrics>>,
+    route_metrics: Vec<RouteMetrics>,
     /// Try counters per upstream.
     try_metrics: Vec<TryCounters>,
 }
@@ -109,7 +109,7 @@ impl Runtime {
             .iter()
             .map(|r| r.pattern.as_str())
             .chain([""])
-            .map(|r| Arc::new(metrics.route(r)))
+            .map(|r| metrics.route(r))
             .collect();
         let try_metrics = plan
             .upstreams
@@ -198,12 +198,12 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 
 /// What every request on one client connection shares, computed once per
 /// connection.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Peer {
     /// The client's address.
     pub addr: SocketAddr,
     /// Its IP, the client id of requests without the client-id header.
-    ip: Arc<str>,
+    ip: String,
     /// `x-forwarded-for` for requests that carry none.
     xff: HeaderValue,
 }
@@ -214,49 +214,57 @@ impl Peer {
         let ip = addr.ip().to_string();
         // An IP address is always a valid header value.
         let xff = HeaderValue::from_str(&ip).unwrap_or_else(|_| HeaderValue::from_static(""));
-        Peer {
-            addr,
-            ip: Arc::from(ip),
-            xff,
-        }
+        Peer { addr, ip, xff }
     }
+}
+
+/// What a request needs from the process, its config version and its
+/// client connection: one per connection and config version, shared by
+/// that connection's requests.
+///
+/// Why one bundle: a request clones (and drops) one `Arc` whose count only
+/// its own worker thread touches, instead of a handful of process-wide ones
+/// (the context, the runtime, route and region labels, metric handles)
+/// whose counts every worker would bounce between cores.
+pub struct Served {
+    /// Clock, metrics, access log.
+    pub ctx: Arc<ProxyContext>,
+    /// The config version.
+    pub rt: Arc<Runtime>,
+    /// The client connection.
+    pub peer: Peer,
+    /// The reload generation `rt` belongs to.
+    pub generation: u64,
 }
 
 /// Serves one request with runtime `rt`; `framing_conflict`: the request
 /// carried both `Content-Length` and `Transfer-Encoding` ([`crate::framing`]),
 /// answered 400 and the connection closed.
 pub async fn handle(
-    ctx: Arc<ProxyContext>,
-    rt: Arc<Runtime>,
-    peer: Arc<Peer>,
+    served: Arc<Served>,
     req: Request<Incoming>,
     framing_conflict: bool,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let arrival = ctx.clock.now();
+    let (rt, clock, peer) = (&*served.rt, served.ctx.clock, &served.peer);
+    let arrival = clock.now();
     let (mut parts, body) = req.into_parts();
     let client_header = parts
         .headers
         .get(&rt.plan.client_id)
         .filter(|v| v.to_str().is_ok())
         .cloned();
+    let route = rt.plan.route_for(parts.uri.path());
     let mut log = Finish {
-        ctx: ctx.clone(),
+        served: served.clone(),
         arrival,
         uri: parts.uri.clone(),
         op: op_of(&parts.method),
         client_header,
-        peer: peer.clone(),
-        region: rt.empty.clone(),
-        route: rt.empty.clone(),
-        metrics: rt.route_metrics[rt.route_metrics.len() - 1].clone(),
+        route,
+        region: None,
         status: 0,
         head: parts.method == Method::HEAD,
     };
-    let route = rt.plan.route_for(parts.uri.path());
-    if let Some(route) = route {
-        log.route = rt.route_names[route].clone();
-        log.metrics = rt.route_metrics[route].clone();
-    }
     if framing_conflict {
         let mut resp = log.local(StatusCode::BAD_REQUEST, "bad request framing\n");
         resp.headers_mut()
@@ -273,7 +281,9 @@ pub async fn handle(
         Bytes::new()
     } else {
         let max_body = usize::try_from(rt.plan.sidecar.max_body_bytes).unwrap_or(usize::MAX);
-        match Limited::new(body, max_body).collect().await {
+        // Boxed: most requests have no body, and this future would
+        // otherwise enlarge every request's future.
+        match Box::pin(Limited::new(body, max_body).collect()).await {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                 return Ok(log.local(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"));
@@ -284,9 +294,18 @@ pub async fn handle(
     let retryable =
         is_idempotent(&parts.method) && body.len() as u64 <= rt.plan.sidecar.retry_buffer_bytes;
     let client_key = fnv1a64(log.client().as_bytes());
-    let admission = rt
-        .driver()
-        .handle_request(arrival, route, client_key, retryable);
+    // Admission and the first try's decision under one hold of the driver
+    // lock (one lock round trip between the workers' cores, not two).
+    let (admission, mut first_try) = {
+        let mut driver = rt.driver();
+        match driver.handle_request(arrival, route, client_key, retryable) {
+            Admission::Admit(mut call) => {
+                let decision = driver.start_try(clock.now(), &mut call);
+                (Admission::Admit(call), Some(decision))
+            }
+            limited => (limited, None),
+        }
+    };
     let mut call = match admission {
         Admission::Admit(call) => call,
         Admission::Limited { retry_after } => {
@@ -300,7 +319,7 @@ pub async fn handle(
     let upstream = rt.plan.routes[route].upstream;
     let mut headers = Some(forward_headers(
         std::mem::take(&mut parts.headers),
-        &peer,
+        peer,
         parts.version,
     ));
     let path = parts
@@ -316,7 +335,10 @@ pub async fn handle(
         .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
     let worker = WORKER.with(std::cell::Cell::get);
     loop {
-        let decision = rt.driver().start_try(ctx.clock.now(), &mut call);
+        let decision = match first_try.take() {
+            Some(decision) => decision,
+            None => rt.driver().start_try(clock.now(), &mut call),
+        };
         let (endpoint, deadline) = match decision {
             TryDecision::Send { endpoint, deadline } => (endpoint, deadline),
             TryDecision::BreakerOpen(fallback) => return Ok(breaker_response(fallback, log)),
@@ -324,7 +346,7 @@ pub async fn handle(
                 return Ok(log.local(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream\n"));
             }
         };
-        log.region = rt.regions[upstream][endpoint].clone();
+        log.region = Some((upstream, endpoint));
         let Some(uri) = rt.target(upstream, endpoint, path.clone()) else {
             return Ok(log.local(StatusCode::BAD_REQUEST, "bad request target\n"));
         };
@@ -344,7 +366,7 @@ pub async fn handle(
             }
         }
         let sent = rt.pool(worker, upstream, endpoint).send(req);
-        let result = tokio::time::timeout_at(ctx.clock.instant(deadline), sent).await;
+        let result = tokio::time::timeout_at(clock.instant(deadline), sent).await;
         let (outcome, response) = match result {
             Ok(Ok((resp, lease))) => (
                 TryOutcome::Response {
@@ -358,12 +380,10 @@ pub async fn handle(
             Err(_) => (TryOutcome::Timeout, None),
         };
         rt.try_metrics[upstream].by_outcome[outcome_index(outcome)].inc();
-        let next = rt
-            .driver()
-            .handle_try_end(ctx.clock.now(), &mut call, outcome);
+        let next = rt.driver().handle_try_end(clock.now(), &mut call, outcome);
         match (next, response) {
             (Next::RetryAt { at }, _) => {
-                tokio::time::sleep_until(ctx.clock.instant(at)).await;
+                tokio::time::sleep_until(clock.instant(at)).await;
             }
             (Next::Deliver(_), Some((resp, lease))) => return Ok(log.upstream(resp, lease)),
             (Next::Deliver(_), None) => {
@@ -419,18 +439,16 @@ fn outcome_index(outcome: TryOutcome) -> usize {
 /// both `Content-Length` and `Transfer-Encoding` (a smuggling vector),
 /// several `Content-Length` headers, or a declared body above the limit.
 fn framing_error(headers: &HeaderMap, max_body: u64) -> Option<StatusCode> {
-    let lengths = headers.get_all(header::CONTENT_LENGTH).iter().count();
-    let te = headers.contains_key(header::TRANSFER_ENCODING);
-    if (te && lengths > 0) || lengths > 1 {
+    // One hashed lookup for the usual request without a body.
+    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
+    let first = lengths.next()?;
+    if lengths.next().is_some() || headers.contains_key(header::TRANSFER_ENCODING) {
         return Some(StatusCode::BAD_REQUEST);
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok()));
-    match declared {
-        Some(None) => Some(StatusCode::BAD_REQUEST),
-        Some(Some(n)) if n > max_body => Some(StatusCode::PAYLOAD_TOO_LARGE),
-        _ => None,
+    match first.to_str().ok().and_then(|s| s.parse::<u64>().ok()) {
+        None => Some(StatusCode::BAD_REQUEST),
+        Some(n) if n > max_body => Some(StatusCode::PAYLOAD_TOO_LARGE),
+        Some(_) => None,
     }
 }
 
@@ -467,19 +485,39 @@ fn via(version: Version) -> &'static str {
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the (few) headers instead of a hashed lookup per
-    // hop-by-hop name: most messages carry none.
-    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+    // One pass over the (few) headers notes which hop-by-hop names are
+    // present, instead of a hashed lookup per name: most requests carry
+    // none, most upstream responses only `Connection: keep-alive`.
+    let mut present = 0u8;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in HOP_BY_HOP.iter().chain(&named) {
+    // Names listed in `Connection` are hop-by-hop too; the usual one
+    // (`keep-alive`) needs no list of its own.
+    let mut named: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(value) = value.to_str() else { continue };
+        for token in value.split(',') {
+            let Ok(name) = HeaderName::from_bytes(token.trim().as_bytes()) else {
+                continue;
+            };
+            match HOP_BY_HOP.iter().position(|h| *h == name) {
+                Some(i) => present |= 1 << i,
+                None => named.push(name),
+            }
+        }
+    }
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
+    }
+    for name in &named {
         headers.remove(name);
     }
 }
@@ -499,17 +537,17 @@ fn retry_after(headers: &HeaderMap) -> Option<Span> {
 /// The facts of a request the access log and the metrics need when its
 /// response ends.
 struct Finish {
-    ctx: Arc<ProxyContext>,
+    served: Arc<Served>,
     arrival: Timestamp,
     /// The request target (its path is the access log's key).
     uri: Uri,
     op: Op,
     /// The client-id header, if the request carries one (valid text).
     client_header: Option<HeaderValue>,
-    peer: Arc<Peer>,
-    region: Arc<str>,
-    route: Arc<str>,
-    metrics: Arc<RouteMetrics>,
+    /// The route, if one matched.
+    route: Option<usize>,
+    /// The (upstream, endpoint) of the last try, if any was sent.
+    region: Option<(usize, usize)>,
     status: u16,
     head: bool,
 }
@@ -520,7 +558,7 @@ impl Finish {
         self.client_header
             .as_ref()
             .and_then(|v| v.to_str().ok())
-            .unwrap_or(&self.peer.ip)
+            .unwrap_or(&self.served.peer.ip)
     }
 
     fn local(mut self, status: StatusCode, text: &str) -> Response<ProxyBody> {
@@ -553,18 +591,23 @@ impl Finish {
     }
 
     fn done(self, size_bytes: u64) {
-        let now = self.ctx.clock.now();
-        let latency = now.saturating_since(self.arrival);
-        self.metrics.record(self.status, latency.as_secs_f64());
-        if let Some(log) = &self.ctx.access_log {
+        let (ctx, rt) = (&self.served.ctx, &self.served.rt);
+        let latency = ctx.clock.now().saturating_since(self.arrival);
+        let metrics = &rt.route_metrics[self.route.unwrap_or(rt.route_metrics.len() - 1)];
+        metrics.record(self.status, latency.as_secs_f64());
+        if let Some(log) = &ctx.access_log {
             log.log(Record {
-                t_ns: self.ctx.clock.unix_nanos(self.arrival),
+                t_ns: ctx.clock.unix_nanos(self.arrival),
                 key: self.uri.path().to_owned(),
                 op: self.op,
                 size_bytes,
                 client: self.client().to_owned(),
-                region: self.region,
-                route: self.route,
+                region: self
+                    .region
+                    .map_or_else(|| rt.empty.clone(), |(u, e)| rt.regions[u][e].clone()),
+                route: self
+                    .route
+                    .map_or_else(|| rt.empty.clone(), |r| rt.route_names[r].clone()),
                 status: self.status,
                 latency_ns: latency.as_nanos(),
             });
@@ -685,6 +728,56 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("500"));
         assert_eq!(framing_error(&h, 100), Some(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+
+    #[test]
+    fn framing_accepts_honest_shapes() {
+        assert_eq!(framing_error(&HeaderMap::new(), 100), None);
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        assert_eq!(framing_error(&h, 100), None);
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("100"));
+        assert_eq!(framing_error(&h, 100), None);
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("1e3"));
+        assert_eq!(framing_error(&h, 100), Some(StatusCode::BAD_REQUEST));
+    }
+
+    #[test]
+    fn hop_by_hop_removal_covers_every_listed_and_named_header() {
+        // An upstream response: only `Connection: keep-alive` and its
+        // `Keep-Alive` are hop-by-hop.
+        let mut h = HeaderMap::new();
+        h.insert(header::SERVER, HeaderValue::from_static("nginx"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=75"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "server"]);
+        // Several `Connection` values, naming present, absent and standard
+        // hop-by-hop headers; every fixed hop-by-hop name at once.
+        let mut h = HeaderMap::new();
+        h.append(header::CONNECTION, HeaderValue::from_static("close, X-A"));
+        h.append(header::CONNECTION, HeaderValue::from_static("x-b ,Upgrade"));
+        for name in &HOP_BY_HOP[1..] {
+            h.insert(name.clone(), HeaderValue::from_static("1"));
+        }
+        h.insert("x-a", HeaderValue::from_static("1"));
+        h.insert("x-c", HeaderValue::from_static("kept"));
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-c"]);
+        // Nothing hop-by-hop: untouched.
+        let mut h = HeaderMap::new();
+        h.insert("x-c", HeaderValue::from_static("kept"));
+        h.insert(header::HOST, HeaderValue::from_static("a"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 2);
     }
 
     #[test]
