@@ -9,11 +9,15 @@
 //!    `verdict::cost_rank`), cheapest first, at most a batch;
 //! 2. **proposals**: new points, each with its first replications, while
 //!    the batch has room: first the point with every monotone parameter at
-//!    its most and the centre of the space, then the surrogate's best
-//!    candidates (constrained expected improvement) among the points not
-//!    yet settled by monotonicity, as long as one has at least a 5 % chance
-//!    of being a point whose SLO holds and that is cheaper than the best by
-//!    more than `cost_tolerance`;
+//!    its most and the centre of the space; then level probes along each
+//!    monotone parameter in the best point's slice (`Search::probes`: a
+//!    monotone frontier search, so that the surrogate's feasibility model
+//!    is not trusted to extrapolate the SLO's cliff over whole levels);
+//!    then the surrogate's best candidates (constrained expected
+//!    improvement) among the points not yet settled by monotonicity, as
+//!    long as one has at least a 5 % chance of being a point whose SLO
+//!    holds and that is cheaper than the best by more than
+//!    `cost_tolerance`;
 //! 3. **confirmation**, when nothing else is left: the best point's
 //!    replications up to `max`, so that its numbers (and its verdict) are
 //!    the ones a grid sweep would report for it.
@@ -591,7 +595,8 @@ impl<'a> Search<'a> {
     /// trusted: for each monotone parameter `j`, the levels of `j` below
     /// the best point's whose cheapest point (the level's floor in the
     /// best's slice) the cost model gives at least a [`THRESHOLD`] chance of
-    /// beating the best are bisected by their ceilings (every other
+    /// beating the best are searched by their ceilings (at a quarter of the
+    /// range in doubt) (every other
     /// monotone parameter at its most, `Lattice::level_point`). A ceiling
     /// that fails settles its level and every level below as failing (by
     /// monotonicity, as any failing point does); one that holds shows the
@@ -641,7 +646,11 @@ impl<'a> Search<'a> {
             }
             let name = format!("`{} = ", self.space.params[j]);
             let (index, reason) = if lo < hi {
-                let v = lo + (hi - lo - 1) / 2;
+                // A quarter of the way up rather than half: the cheapest
+                // point is usually at one of the lowest live levels, and a
+                // live ceiling there settles the rest at once; still
+                // logarithmic in the number of levels.
+                let v = lo + (hi - lo - 1) / 4;
                 (
                     self.lattice.level_point(&anchor, j, v, true),
                     format!(

@@ -295,7 +295,10 @@ mod tests {
         assert_eq!(l.coords(l.level_point(&anchor, 2, 3, false)), [0, 2, 3]);
         // Every point of the level in the slice is at or below its ceiling
         // and at or above its floor.
-        let (top, floor) = (l.level_point(&anchor, 0, 1, true), l.level_point(&anchor, 0, 1, false));
+        let (top, floor) = (
+            l.level_point(&anchor, 0, 1, true),
+            l.level_point(&anchor, 0, 1, false),
+        );
         let mut n = 0;
         l.for_each_below(top, |i| {
             let c = l.coords(i);
