@@ -628,22 +628,9 @@ impl<'a> Search<'a> {
                     surrogate.chance_cheaper(&self.lattice.position(floor)) >= THRESHOLD
                 })
                 .count();
-            let (mut lo, mut hi, mut pending) = (0, cheap, false);
-            for v in 0..cheap {
-                let ceiling = self.lattice.level_point(&anchor, j, v, true);
-                match self.level_state(ceiling, &holds) {
-                    Level::Fails => lo = v + 1,
-                    Level::Live => {
-                        hi = v;
-                        break;
-                    }
-                    Level::Pending => pending = true,
-                    Level::Unknown => {}
-                }
-            }
-            if pending {
+            let Some((lo, hi)) = self.in_doubt(&anchor, j, cheap, &holds) else {
                 continue;
-            }
+            };
             let name = format!("`{} = ", self.space.params[j]);
             let (index, reason) = if lo < hi {
                 // A quarter of the way up rather than half: the cheapest
@@ -688,6 +675,33 @@ impl<'a> Search<'a> {
             });
         }
         out
+    }
+
+    /// The levels `lo..hi` of monotone parameter `j` (among the `cheap`
+    /// lowest, in `anchor`'s slice) whose ceilings are not known: those
+    /// below `lo` fail, `hi` is the lowest live one (or `cheap`). `None`
+    /// while a ceiling among them is being raced.
+    fn in_doubt(
+        &self,
+        anchor: &[usize],
+        j: usize,
+        cheap: usize,
+        holds: &[Vec<usize>],
+    ) -> Option<(usize, usize)> {
+        let (mut lo, mut hi, mut pending) = (0, cheap, false);
+        for v in 0..cheap {
+            let ceiling = self.lattice.level_point(anchor, j, v, true);
+            match self.level_state(ceiling, holds) {
+                Level::Fails => lo = v + 1,
+                Level::Live => {
+                    hi = v;
+                    break;
+                }
+                Level::Pending => pending = true,
+                Level::Unknown => {}
+            }
+        }
+        (!pending).then_some((lo, hi))
     }
 
     /// The dearest point of level `v` of monotone parameter `j` in
