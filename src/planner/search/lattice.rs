@@ -86,8 +86,10 @@ impl Lattice {
             .fold(0, |acc, (&x, &n)| acc * n + x)
     }
 
-    /// Point `index` as surrogate inputs: each value's place along its axis
-    /// in `[0, 1]` (0 for a parameter with one value).
+    /// Point `index` as surrogate inputs: each value's rank along its axis
+    /// in `[0, 1]` (0 for a parameter with one value). Not the logarithmic
+    /// places `over` computes: every validated figure (experiments/README.md,
+    /// "Adaptive search") is with ranks, and switching needs a re-run.
     pub fn position(&self, index: usize) -> Vec<f64> {
         self.coords(index)
             .iter()
