@@ -47,8 +47,9 @@ impl Lattice {
 
     /// A lattice over `levels`: numeric values (integers, floats,
     /// durations) in ascending order, all positive and spanning a ratio of 4
-    /// or more, are placed by their logarithm (capacity acts by ratios:
-    /// 2 -> 4 replicas is as big a step as 8 -> 16); others by rank.
+    /// or more, get logarithmic places (capacity acts by ratios: 2 -> 4
+    /// replicas is as big a step as 8 -> 16); others their rank. The places
+    /// are kept in `scales`, which `position` does not read yet (see there).
     pub fn over(levels: &[Vec<toml::Value>], monotone: Vec<bool>) -> Lattice {
         let mut l = Lattice::new(levels.iter().map(Vec::len).collect(), monotone);
         for (j, values) in levels.iter().enumerate() {
