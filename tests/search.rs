@@ -158,6 +158,20 @@ fn search_matches_the_grid_with_fewer_runs_at_any_thread_count() {
         read(&one, "points.csv").lines().count() - 1
     );
     assert!(search.contains("start: every monotone parameter at its most"));
+    // Level probes: the ceiling of `replicas = 1` (4 workers) fails, which
+    // settles every point with 1 replica; the ceiling of `replicas = 2` is
+    // the answer (the surrogate alone gave it under a 5 % chance).
+    let probe = |replicas: &str, verdict: &str| {
+        search.lines().any(|l| {
+            l.contains(&format!(
+                "probe: `services.api.replicas = {replicas}` with every other monotone parameter \
+                 at its most"
+            )) && l.contains(verdict)
+        })
+    };
+    assert!(probe("1", ",fails,"), "{search}");
+    assert!(probe("2", ",holds,1,"), "{search}");
+    assert!(r <= 16, "level probes: 16 runs (19 without them): {r}");
     assert!(search.lines().filter(|l| l.contains(",1,")).count() >= 1);
     let summary = read(&one, "summary.md");
     assert!(

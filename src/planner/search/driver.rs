@@ -9,11 +9,15 @@
 //!    `verdict::cost_rank`), cheapest first, at most a batch;
 //! 2. **proposals**: new points, each with its first replications, while
 //!    the batch has room: first the point with every monotone parameter at
-//!    its most and the centre of the space, then the surrogate's best
-//!    candidates (constrained expected improvement) among the points not
-//!    yet settled by monotonicity, as long as one has at least a 5 % chance
-//!    of being a point whose SLO holds and that is cheaper than the best by
-//!    more than `cost_tolerance`;
+//!    its most and the centre of the space; then level probes along each
+//!    monotone parameter in the best point's slice (`Search::probes`: a
+//!    monotone frontier search, so that the surrogate's feasibility model
+//!    is not trusted to extrapolate the SLO's cliff over whole levels);
+//!    then the surrogate's best candidates (constrained expected
+//!    improvement) among the points not yet settled by monotonicity, as
+//!    long as one has at least a 5 % chance of being a point whose SLO
+//!    holds and that is cheaper than the best by more than
+//!    `cost_tolerance`;
 //! 3. **confirmation**, when nothing else is left: the best point's
 //!    replications up to `max`, so that its numbers (and its verdict) are
 //!    the ones a grid sweep would report for it.
@@ -26,7 +30,7 @@
 use std::sync::atomic::Ordering;
 
 use headroom_models::Plan;
-use headroom_models::sweep::SearchSpace;
+use headroom_models::sweep::{SearchSpace, inline};
 use headroom_sim::exec::{Threads, run_indexed};
 
 use crate::planner::exec::{Record, replicate};
@@ -181,6 +185,18 @@ pub struct Search<'a> {
     lengths: Vec<Option<Vec<f64>>>,
     fitted_at: usize,
     top_untried: Option<(f64, usize)>,
+}
+
+/// What the ceiling of a level (`Search::probes`) says about it.
+enum Level {
+    /// The ceiling fails (or is below a point that fails): the level fails.
+    Fails,
+    /// The ceiling holds (or is above a point that holds).
+    Live,
+    /// The ceiling is being raced.
+    Pending,
+    /// Not known.
+    Unknown,
 }
 
 /// A new point to run.
@@ -418,86 +434,48 @@ impl<'a> Search<'a> {
         if u.is_nan() { f64::INFINITY } else { u }
     }
 
-    /// Up to `n` new points, best first; also records the untried point
-    /// likeliest to beat the best.
+    /// Up to `n` new points, best first: the starting points, then level
+    /// probes (`probes`), then the surrogate's picks; also records the
+    /// untried point likeliest to beat the best.
     fn propose(&mut self, n: usize) -> Vec<Proposal> {
         if n == 0 {
             return Vec::new();
         }
-        let mut out: Vec<Proposal> = Vec::new();
         if self.tried.is_empty() {
-            let starts = [
-                self.lattice
-                    .most_capacity()
-                    .map(|i| (i, "start: every monotone parameter at its most")),
-                Some((self.lattice.center(), "start: the centre of the space")),
-            ];
-            for (i, why) in starts.into_iter().flatten() {
-                if out.len() < n && !out.iter().any(|p| p.index == i) {
-                    out.push(Proposal {
-                        index: i,
-                        reason: why.into(),
-                        prediction: None,
-                    });
-                }
-            }
-            while out.len() < n {
-                let Some(i) = self.farthest(&out) else { break };
-                out.push(Proposal {
-                    index: i,
-                    reason: "start: farthest from the points chosen so far".into(),
-                    prediction: None,
-                });
-            }
-            return out;
+            return self.starts(n);
         }
-        let candidates = self.candidates();
         let mut observations = self.observations();
         let refit = observations.len() * 10 >= self.fitted_at * 11;
         if refit {
             self.fitted_at = observations.len();
         }
         let best_cost = self.best().map(|b| self.mean_cost(b));
-        let objectives = self.objectives.clone();
-        let tolerance = self.settings.cost_tolerance;
         let mut surrogate = Surrogate::fit(
             &observations,
-            &objectives,
-            (best_cost, tolerance),
+            &self.objectives,
+            (best_cost, self.settings.cost_tolerance),
             &mut self.lengths,
             refit,
         );
         self.top_untried = None;
-        for round in 0..n {
-            let positions: Vec<Vec<f64>> = candidates
-                .iter()
-                .map(|&i| self.lattice.position(i))
-                .collect();
-            let range = if best_cost.is_none() {
-                positions
-                    .iter()
-                    .map(|p| surrogate.log_cost(p))
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| {
-                        (lo.min(c), hi.max(c))
-                    })
-            } else {
-                (0.0, 0.0)
-            };
-            let mut pick: Option<(usize, Prediction)> = None;
-            for (k, pos) in positions.iter().enumerate() {
-                let i = candidates[k];
-                if out.iter().any(|p| p.index == i) {
-                    continue;
-                }
-                let pred = surrogate.predict(pos, range);
-                if round == 0 && self.top_untried.is_none_or(|(c, _)| pred.chance > c) {
-                    self.top_untried = Some((pred.chance, i));
-                }
-                if pred.chance >= THRESHOLD && pick.is_none_or(|(_, b)| pred.score > b.score) {
-                    pick = Some((i, pred));
-                }
+        let mut out = self.probes(&surrogate, n);
+        if !out.is_empty() && out.len() < n {
+            for p in &out {
+                self.believe(&mut observations, &mut surrogate, p.index, best_cost);
             }
-            let Some((i, pred)) = pick else { break };
+        }
+        let candidates = self.candidates();
+        let positions: Vec<Vec<f64>> = candidates
+            .iter()
+            .map(|&i| self.lattice.position(i))
+            .collect();
+        let mut first = true;
+        while out.len() < n {
+            let Some((i, pred)) = self.pick(&surrogate, &candidates, &positions, &out, first)
+            else {
+                break;
+            };
+            first = false;
             let reason = if best_cost.is_some() {
                 format!(
                     "surrogate: P(SLO holds) {} x expected saving; {} % chance to beat the best",
@@ -515,23 +493,257 @@ impl<'a> Search<'a> {
                 reason,
                 prediction: Some(pred),
             });
-            if round + 1 < n {
-                // Kriging believer: pretend the pick returned what the
-                // model expects, so the next pick goes elsewhere.
-                observations.push(Observation {
-                    position: self.lattice.position(i),
-                    outputs: surrogate.believed(&self.lattice.position(i)),
-                });
-                surrogate = Surrogate::fit(
-                    &observations,
-                    &objectives,
-                    (best_cost, tolerance),
-                    &mut self.lengths,
-                    false,
-                );
+            if out.len() < n {
+                self.believe(&mut observations, &mut surrogate, i, best_cost);
             }
         }
         out
+    }
+
+    /// The first proposals: the point with every monotone parameter at its
+    /// most, the centre of the space, then points farthest from those.
+    fn starts(&self, n: usize) -> Vec<Proposal> {
+        let mut out: Vec<Proposal> = Vec::new();
+        let starts = [
+            self.lattice
+                .most_capacity()
+                .map(|i| (i, "start: every monotone parameter at its most")),
+            Some((self.lattice.center(), "start: the centre of the space")),
+        ];
+        for (i, why) in starts.into_iter().flatten() {
+            if out.len() < n && !out.iter().any(|p| p.index == i) {
+                out.push(Proposal {
+                    index: i,
+                    reason: why.into(),
+                    prediction: None,
+                });
+            }
+        }
+        while out.len() < n {
+            let Some(i) = self.farthest(&out) else { break };
+            out.push(Proposal {
+                index: i,
+                reason: "start: farthest from the points chosen so far".into(),
+                prediction: None,
+            });
+        }
+        out
+    }
+
+    /// Kriging believer: refits `surrogate` as if point `i` had returned
+    /// what the model expects there, so that the next pick goes elsewhere.
+    fn believe(
+        &mut self,
+        observations: &mut Vec<Observation>,
+        surrogate: &mut Surrogate,
+        i: usize,
+        best_cost: Option<f64>,
+    ) {
+        let position = self.lattice.position(i);
+        observations.push(Observation {
+            outputs: surrogate.believed(&position),
+            position,
+        });
+        *surrogate = Surrogate::fit(
+            observations,
+            &self.objectives,
+            (best_cost, self.settings.cost_tolerance),
+            &mut self.lengths,
+            false,
+        );
+    }
+
+    /// The candidate with the best acquisition score among those with at
+    /// least a [`THRESHOLD`] chance of beating the best, not already in
+    /// `out`. On the `first` scan of a batch, also records the untried
+    /// point likeliest to beat the best (the figure the conclusion quotes).
+    fn pick(
+        &mut self,
+        surrogate: &Surrogate,
+        candidates: &[usize],
+        positions: &[Vec<f64>],
+        out: &[Proposal],
+        first: bool,
+    ) -> Option<(usize, Prediction)> {
+        let range = if self.best().is_none() {
+            positions
+                .iter()
+                .map(|p| surrogate.log_cost(p))
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| {
+                    (lo.min(c), hi.max(c))
+                })
+        } else {
+            (0.0, 0.0)
+        };
+        let mut pick: Option<(usize, Prediction)> = None;
+        for (&i, pos) in candidates.iter().zip(positions) {
+            if out.iter().any(|p| p.index == i) {
+                continue;
+            }
+            let pred = surrogate.predict(pos, range);
+            if first && self.top_untried.is_none_or(|(c, _)| pred.chance > c) {
+                self.top_untried = Some((pred.chance, i));
+            }
+            if pred.chance >= THRESHOLD && pick.is_none_or(|(_, b)| pred.score > b.score) {
+                pick = Some((i, pred));
+            }
+        }
+        pick
+    }
+
+    /// Level probes, a monotone frontier search run before the surrogate is
+    /// trusted: for each monotone parameter `j`, the levels of `j` below
+    /// the best point's whose cheapest point (the level's floor in the
+    /// best's slice) the cost model gives at least a [`THRESHOLD`] chance of
+    /// beating the best are searched by their ceilings (at a quarter of the
+    /// range in doubt) (every other
+    /// monotone parameter at its most, `Lattice::level_point`). A ceiling
+    /// that fails settles its level and every level below as failing (by
+    /// monotonicity, as any failing point does); one that holds shows the
+    /// level and the levels above it can meet the SLO, so the surrogate's
+    /// feasibility model learns that from a run rather than extrapolating a
+    /// cliff from failing points nearby. At most one probe per parameter
+    /// per batch; none while a ceiling in range is still being raced.
+    fn probes(&self, surrogate: &Surrogate, n: usize) -> Vec<Proposal> {
+        let Some(b) = self.best() else {
+            return Vec::new();
+        };
+        let anchor = self.lattice.coords(self.tried[b].index);
+        let holds: Vec<Vec<usize>> = self
+            .tried
+            .iter()
+            .filter(|t| t.verdict == Verdict::Holds)
+            .map(|t| self.lattice.coords(t.index))
+            .collect();
+        let mut out = Vec::new();
+        for j in 0..anchor.len() {
+            if out.len() >= n || !self.lattice.is_monotone(j) {
+                continue;
+            }
+            // Cost never falls as a monotone parameter grows, so the levels
+            // that could be cheaper than the best are a prefix.
+            let cheap = (0..anchor[j])
+                .take_while(|&v| {
+                    let floor = self.lattice.level_point(&anchor, j, v, false);
+                    surrogate.chance_cheaper(&self.lattice.position(floor)) >= THRESHOLD
+                })
+                .count();
+            let Some((lo, hi)) = self.in_doubt(&anchor, j, cheap, &holds) else {
+                continue;
+            };
+            let name = format!("`{} = ", self.space.params[j]);
+            let (index, reason) = if lo < hi {
+                // A quarter of the way up rather than half: the cheapest
+                // point is usually at one of the lowest live levels, and a
+                // live ceiling there settles the rest at once; still
+                // logarithmic in the number of levels.
+                let v = lo + (hi - lo - 1) / 4;
+                (
+                    self.lattice.level_point(&anchor, j, v, true),
+                    format!(
+                        "probe: {name}{}` with every other monotone parameter at its most \
+                         (levels {}..{} of {} in doubt; if it fails, so do all below it)",
+                        inline(&self.space.levels[j][v]),
+                        lo + 1,
+                        hi,
+                        self.lattice.size(j)
+                    ),
+                )
+            } else {
+                // The levels hi..cheap are live: probe each one's dearest
+                // point that could still beat the best, cheapest level first.
+                let Some((v, index)) = (hi..cheap)
+                    .map(|v| (v, self.cheap_ceiling(surrogate, &anchor, j, v)))
+                    .find(|&(_, c)| matches!(self.level_state(c, &holds), Level::Unknown))
+                else {
+                    continue;
+                };
+                (
+                    index,
+                    format!(
+                        "probe: {name}{}` with every other monotone parameter as high as a point \
+                         that could beat the best on cost can have (if it fails, so does every \
+                         such point of the level)",
+                        inline(&self.space.levels[j][v])
+                    ),
+                )
+            };
+            out.push(Proposal {
+                index,
+                reason,
+                prediction: Some(surrogate.predict(&self.lattice.position(index), (0.0, 0.0))),
+            });
+        }
+        out
+    }
+
+    /// The levels `lo..hi` of monotone parameter `j` (among the `cheap`
+    /// lowest, in `anchor`'s slice) whose ceilings are not known: those
+    /// below `lo` fail, `hi` is the lowest live one (or `cheap`). `None`
+    /// while a ceiling among them is being raced.
+    fn in_doubt(
+        &self,
+        anchor: &[usize],
+        j: usize,
+        cheap: usize,
+        holds: &[Vec<usize>],
+    ) -> Option<(usize, usize)> {
+        let (mut lo, mut hi, mut pending) = (0, cheap, false);
+        for v in 0..cheap {
+            let ceiling = self.lattice.level_point(anchor, j, v, true);
+            match self.level_state(ceiling, holds) {
+                Level::Fails => lo = v + 1,
+                Level::Live => {
+                    hi = v;
+                    break;
+                }
+                Level::Pending => pending = true,
+                Level::Unknown => {}
+            }
+        }
+        (!pending).then_some((lo, hi))
+    }
+
+    /// The dearest point of level `v` of monotone parameter `j` in
+    /// `anchor`'s slice that the cost model gives at least a [`THRESHOLD`]
+    /// chance of beating the best: from the level's floor, every other
+    /// monotone parameter in turn raised as far as that chance allows.
+    fn cheap_ceiling(&self, surrogate: &Surrogate, anchor: &[usize], j: usize, v: usize) -> usize {
+        let mut c = self
+            .lattice
+            .coords(self.lattice.level_point(anchor, j, v, false));
+        for k in (0..c.len()).filter(|&k| k != j && self.lattice.is_monotone(k)) {
+            c[k] = (0..self.lattice.size(k))
+                .rev()
+                .find(|&x| {
+                    let mut d = c.clone();
+                    d[k] = x;
+                    let at = self.lattice.position(self.lattice.index(&d));
+                    surrogate.chance_cheaper(&at) >= THRESHOLD
+                })
+                .unwrap_or(0);
+        }
+        self.lattice.index(&c)
+    }
+
+    /// What a level's ceiling says about the level.
+    fn level_state(&self, ceiling: usize, holds: &[Vec<usize>]) -> Level {
+        if let Some(t) = self.slot[ceiling].checked_sub(1) {
+            return match self.tried[t as usize].verdict {
+                Verdict::Holds => Level::Live,
+                Verdict::Fails | Verdict::Uncertified => Level::Fails,
+                Verdict::Open => Level::Pending,
+            };
+        }
+        if self.below_fail[ceiling] {
+            return Level::Fails;
+        }
+        let c = self.lattice.coords(ceiling);
+        if holds.iter().any(|h| self.lattice.at_or_above(h, &c)) {
+            Level::Live
+        } else {
+            Level::Unknown
+        }
     }
 
     /// Untried points not settled by monotonicity (subsampled past
@@ -604,12 +816,21 @@ impl<'a> Search<'a> {
             .iter()
             .filter(|t| !t.records.is_empty())
             .map(|t| {
-                observe(
+                let mut o = observe(
                     self.lattice.position(t.index),
                     &t.records,
                     self.cost,
                     &self.objectives,
-                )
+                );
+                if matches!(t.verdict, Verdict::Fails | Verdict::Uncertified) {
+                    // A point that misses its SLO turns work away and pays
+                    // less for it (the seed's failing points pay almost no
+                    // egress): its cost is not what that capacity costs when
+                    // it serves the load, and would teach the cost model
+                    // that a little less capacity is ten times cheaper.
+                    o.outputs[0] = None;
+                }
+                o
             })
             .collect()
     }

@@ -47,8 +47,9 @@ impl Lattice {
 
     /// A lattice over `levels`: numeric values (integers, floats,
     /// durations) in ascending order, all positive and spanning a ratio of 4
-    /// or more, are placed by their logarithm (capacity acts by ratios:
-    /// 2 -> 4 replicas is as big a step as 8 -> 16); others by rank.
+    /// or more, get logarithmic places (capacity acts by ratios: 2 -> 4
+    /// replicas is as big a step as 8 -> 16); others their rank. The places
+    /// are kept in `scales`, which `position` does not read yet (see there).
     pub fn over(levels: &[Vec<toml::Value>], monotone: Vec<bool>) -> Lattice {
         let mut l = Lattice::new(levels.iter().map(Vec::len).collect(), monotone);
         for (j, values) in levels.iter().enumerate() {
@@ -86,8 +87,10 @@ impl Lattice {
             .fold(0, |acc, (&x, &n)| acc * n + x)
     }
 
-    /// Point `index` as surrogate inputs: each value's place along its axis
-    /// in `[0, 1]` (0 for a parameter with one value).
+    /// Point `index` as surrogate inputs: each value's rank along its axis
+    /// in `[0, 1]` (0 for a parameter with one value). Not the logarithmic
+    /// places `over` computes: every validated figure (experiments/README.md,
+    /// "Adaptive search") is with ranks, and switching needs a re-run.
     pub fn position(&self, index: usize) -> Vec<f64> {
         self.coords(index)
             .iter()
@@ -156,6 +159,34 @@ impl Lattice {
             })
             .collect();
         Some(self.index(&c))
+    }
+
+    /// Whether parameter `j` is monotone.
+    pub fn is_monotone(&self, j: usize) -> bool {
+        self.monotone[j]
+    }
+
+    /// Values of parameter `j`.
+    pub fn size(&self, j: usize) -> usize {
+        self.sizes[j]
+    }
+
+    /// The point of `anchor`'s non-monotone values with monotone parameter
+    /// `j` at value `v` and every other monotone parameter at its most
+    /// (`ceiling`) or its least: the most and the least capacity of level
+    /// `v` of `j` in `anchor`'s slice. If the ceiling fails, every point of
+    /// the level (and of the levels below) fails; the floor is the level's
+    /// cheapest point.
+    pub fn level_point(&self, anchor: &[usize], j: usize, v: usize, ceiling: bool) -> usize {
+        let c: Vec<usize> = (0..self.sizes.len())
+            .map(|k| match (k == j, self.monotone[k], ceiling) {
+                (true, _, _) => v,
+                (false, false, _) => anchor[k],
+                (false, true, true) => self.sizes[k] - 1,
+                (false, true, false) => 0,
+            })
+            .collect();
+        self.index(&c)
     }
 
     /// The point at every parameter's middle value.
@@ -254,5 +285,31 @@ mod tests {
         assert_eq!(l.coords(l.center()), [2, 1]);
         assert_eq!(l.neighbours(l.index(&[0, 3])).len(), 2);
         assert!(Lattice::new(vec![2], vec![false]).most_capacity().is_none());
+    }
+
+    #[test]
+    fn a_level_spans_its_slice_from_floor_to_ceiling() {
+        let l = Lattice::new(vec![4, 3, 5], vec![true, false, true]);
+        let anchor = [3, 2, 4];
+        assert!(l.is_monotone(0) && !l.is_monotone(1) && l.size(2) == 5);
+        assert_eq!(l.coords(l.level_point(&anchor, 0, 1, true)), [1, 2, 4]);
+        assert_eq!(l.coords(l.level_point(&anchor, 0, 1, false)), [1, 2, 0]);
+        assert_eq!(l.coords(l.level_point(&anchor, 2, 0, true)), [3, 2, 0]);
+        assert_eq!(l.coords(l.level_point(&anchor, 2, 3, false)), [0, 2, 3]);
+        // Every point of the level in the slice is at or below its ceiling
+        // and at or above its floor.
+        let (top, floor) = (
+            l.level_point(&anchor, 0, 1, true),
+            l.level_point(&anchor, 0, 1, false),
+        );
+        let mut n = 0;
+        l.for_each_below(top, |i| {
+            let c = l.coords(i);
+            if c[0] == 1 {
+                n += 1;
+                assert!(l.at_or_above(&l.coords(floor), &c));
+            }
+        });
+        assert_eq!(n, 5, "the level is the last monotone parameter's 5 values");
     }
 }

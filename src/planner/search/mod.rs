@@ -8,7 +8,8 @@
 //!   more than `sweep.cost_tolerance`;
 //! - **monotonicity** (`lattice`): a parameter declared `monotone` settles
 //!   whole regions from one run: below a point that fails, everything
-//!   fails; above a point that holds, nothing is cheaper;
+//!   fails; above a point that holds, nothing is cheaper; level probes
+//!   (`driver`) pick the runs that settle the most that way;
 //! - **a surrogate** (`gp`, `surrogate`): a Gaussian process per output
 //!   proposes the next points (constrained expected improvement) and says
 //!   when no untried point is likely to beat the best.

@@ -359,7 +359,10 @@ pub fn section(
          random numbers) is above 0 (costlier) or rules out its being cheaper by more than {} % of \
          the best point's cost (as cheap: within the cost tolerance, `sweep.cost_tolerance`); \
          points in \
-         doubt get one more replication per batch, cheapest first. New points come from a \
+         doubt get one more replication per batch, cheapest first. New points come from level \
+         probes along each monotone parameter in the best point's slice (bisecting its levels by \
+         their point of most capacity, then each live level's dearest point that could still \
+         beat the best on cost: a probe that fails settles everything below it), then from a \
          Gaussian-process surrogate (constrained expected improvement), until no untried point \
          has a {} % chance of holding its SLO at a cost more than {} % below the best. Only \
          `max_runs` makes a search reproducible: with `max_time` the path depends on the \

@@ -6,6 +6,12 @@
 //! Kernels: cost additive over the parameters (`gp::Kernel::Additive`),
 //! the SLO metrics with interactions (`gp::Kernel::Product`).
 //!
+//! The cost model is fitted to the points not known to fail only (the
+//! driver leaves the cost of a failing point out): what matters is what a
+//! point costs when its SLO holds, and a point that misses it turns work
+//! away and pays less for it (on the seed scenario a failing point pays
+//! almost no egress and costs a tenth of one that serves the load).
+//!
 //! Scales: latencies and cost are modelled as logarithms (they span orders
 //! of magnitude near saturation; a ratio is what matters); availability as
 //! `ln(1 - availability)`, the log of the unavailability, so 0.999 and
@@ -252,6 +258,19 @@ impl Surrogate {
             .iter()
             .map(|m| m.as_ref().map(|g| (g.predict(position).0, 0.0)))
             .collect()
+    }
+
+    /// P(the cost at `position`, were its SLO to hold, is below the best's
+    /// by more than the cost tolerance): the cost model alone, without the
+    /// SLO models. 1 before any point holds or without a cost model.
+    pub fn chance_cheaper(&self, position: &[f64]) -> f64 {
+        match (self.best, &self.models[0]) {
+            (Some(best), Some(g)) => {
+                let (m, s) = g.predict(position);
+                probability_below(best - self.margin, m, s)
+            }
+            _ => 1.0,
+        }
     }
 
     /// The predicted log cost at `position` (0 without a cost model).
