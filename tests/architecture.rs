@@ -1,7 +1,8 @@
 //! Checks the Architecture Invariants of ARCHITECTURE.md that the crate graph
 //! can show, with `cargo metadata`: dependency arrows between members point
 //! one way, the deterministic crates pull in no async runtime or networking,
-//! and `policy` stays nearly dependency-free.
+//! and `policy` stays nearly dependency-free; and (by reading the sources)
+//! that the only `unsafe` is the cache's prefetch hint.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -272,4 +273,57 @@ fn kernel_builds_resolve_no_polars() {
             "`cargo test -p {krate}` would compile polars"
         );
     }
+}
+
+/// Every `.rs` file under `dir`, skipping build output.
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                rust_files(&path, out);
+            }
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Invariant 12: the workspace's only `unsafe` is the cache's prefetch hint.
+#[test]
+fn the_only_unsafe_is_the_cache_prefetch() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in [
+        "src", "policy", "sim", "models", "traces", "cache", "sidecar", "tests",
+    ] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    assert!(files.len() > 50, "found {} files", files.len());
+    let allowed = root.join("cache/src/prefetch.rs");
+    let mut offenders = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let uses = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .any(|l| {
+                l.contains("unsafe {")
+                    || l.contains("unsafe fn")
+                    || l.contains("allow(unsafe_code)")
+            });
+        if uses && *f != allowed && !f.ends_with("tests/architecture.rs") {
+            offenders.push(f.display().to_string());
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "unsafe outside cache/src/prefetch.rs: {offenders:?}"
+    );
+    let prefetch = std::fs::read_to_string(&allowed).unwrap();
+    assert!(
+        prefetch.contains("// SAFETY:"),
+        "the prefetch states why it is sound"
+    );
 }
