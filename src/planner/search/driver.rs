@@ -609,12 +609,7 @@ impl<'a> Search<'a> {
             return Vec::new();
         };
         let anchor = self.lattice.coords(self.tried[b].index);
-        let holds: Vec<Vec<usize>> = self
-            .tried
-            .iter()
-            .filter(|t| t.verdict == Verdict::Holds)
-            .map(|t| self.lattice.coords(t.index))
-            .collect();
+        let holds = self.holding_coords();
         let mut out = Vec::new();
         for j in 0..anchor.len() {
             if out.len() >= n || !self.lattice.is_monotone(j) {
@@ -746,15 +741,19 @@ impl<'a> Search<'a> {
         }
     }
 
-    /// Untried points not settled by monotonicity (subsampled past
-    /// [`CANDIDATES`]).
-    fn candidates(&self) -> Vec<usize> {
-        let holds: Vec<Vec<usize>> = self
-            .tried
+    /// Lattice coordinates of the points tried whose SLO holds.
+    fn holding_coords(&self) -> Vec<Vec<usize>> {
+        self.tried
             .iter()
             .filter(|t| t.verdict == Verdict::Holds)
             .map(|t| self.lattice.coords(t.index))
-            .collect();
+            .collect()
+    }
+
+    /// Untried points not settled by monotonicity (subsampled past
+    /// [`CANDIDATES`]).
+    fn candidates(&self) -> Vec<usize> {
+        let holds = self.holding_coords();
         let open = |i: usize| -> bool {
             if self.slot[i] != 0 || self.below_fail[i] {
                 return false;
@@ -857,12 +856,7 @@ impl<'a> Search<'a> {
 
     fn finish(self, end: End) -> Outcome {
         let best = self.best();
-        let holds: Vec<Vec<usize>> = self
-            .tried
-            .iter()
-            .filter(|t| t.verdict == Verdict::Holds)
-            .map(|t| self.lattice.coords(t.index))
-            .collect();
+        let holds = self.holding_coords();
         let (mut pruned_below, mut pruned_above) = (0, 0);
         for i in 0..self.lattice.len() {
             if self.slot[i] != 0 {
