@@ -38,18 +38,9 @@ command -v "$OHA" >/dev/null || { echo "oha not found (cargo install oha)"; exit
 cargo build --release -p headroom-sidecar --quiet
 
 # The upstream: nginx, one worker, answers 200 "ok" (2 bytes).
-cat > "$WORK/up.conf" <<NGX
-worker_processes 1;
-pid $WORK/up.pid;
-error_log $WORK/up.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server { listen $UP; location / { return 200 "ok"; } }
-}
-NGX
-nginx -c "$WORK/up.conf"
+# shellcheck source=sidecar/bench/upstream.sh
+. sidecar/bench/upstream.sh
+start_upstream "$WORK" "$UP"
 
 # The three proxies, configured alike: 2 worker threads/processes,
 # connect timeout 1 s, overall timeout 5 s, up to 3 tries on connect

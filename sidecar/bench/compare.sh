@@ -36,18 +36,9 @@ for tool in "$OHA" haproxy nginx; do
 done
 cargo build --release -p headroom-sidecar --quiet
 
-cat > "$WORK/up.conf" <<NGX
-worker_processes 1;
-pid $WORK/up.pid;
-error_log $WORK/up.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server { listen $UP; location / { return 200 "ok"; } }
-}
-NGX
-nginx -c "$WORK/up.conf"
+# shellcheck source=sidecar/bench/upstream.sh
+. sidecar/bench/upstream.sh
+start_upstream "$WORK" "$UP"
 
 sidecar_config() { # listen admin
   cat <<TOML

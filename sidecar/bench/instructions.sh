@@ -32,18 +32,9 @@ for tool in "$OHA" valgrind callgrind_control nginx; do
 done
 [ "$BIN" = target/release/headroom-sidecar ] && cargo build --release -p headroom-sidecar --quiet
 
-cat > "$WORK/up.conf" <<NGX
-worker_processes 1;
-pid $WORK/up.pid;
-error_log $WORK/up.err warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server { listen $UP; location / { return 200 "ok"; } }
-}
-NGX
-nginx -c "$WORK/up.conf"
+# shellcheck source=sidecar/bench/upstream.sh
+. sidecar/bench/upstream.sh
+start_upstream "$WORK" "$UP"
 cat > "$WORK/sidecar.toml" <<TOML
 [sidecar]
 listen = "$LISTEN"
