@@ -12,13 +12,22 @@
 //!    oldest), which resets that client's limit early; counted in
 //!    [`KeyedStats::evicted_active`].
 //!
-//! Lookups go through a `HashMap` with a fixed hasher that is never iterated;
-//! the recency list and the fresh-at index are ordered structures, so the
-//! eviction order depends only on the inputs. Cost per check: one hash
-//! lookup, O(1) list update and, when the key's fresh-at instant moves, two
-//! `BTreeSet` operations (O(log max_keys)).
+//! Lookups go through a `HashMap` with a fixed hasher that is never iterated.
+//! The eviction order costs nothing until the map is first full: every slot
+//! only stamps its last check with a sequence number. The first eviction
+//! builds two indexes from the slots (O(n log n), once): a min-heap of
+//! `(fresh_at, slot)` and a queue of slots in check order. From then on each
+//! check appends to the queue, and to the heap when the key's fresh-at
+//! instant moved; entries that a later check superseded are recognised by
+//! their sequence number and skipped when they surface, and both indexes are
+//! compacted in place when they grow past twice the keys held. Cost per
+//! check: one hash lookup and O(1) amortised index work (sequential memory,
+//! where a recency list and an ordered set would touch three or four other
+//! keys' memory per check). Memory: the slots, the map, and at most
+//! `2 * max_keys + 1024` entries of 24 and 16 bytes in the two indexes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::{Algorithm, InsufficientCapacity, RateDecision};
@@ -28,6 +37,10 @@ use crate::time::{Span, Timestamp};
 pub(crate) const MAX_KEYS_LIMIT: u64 = 10_000_000;
 
 const NIL: u32 = u32::MAX;
+
+/// Superseded index entries tolerated beyond the live ones before an index
+/// is compacted.
+const INDEX_SLACK: usize = 1024;
 
 /// Eviction counters of a [`Keyed`] limiter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,11 +83,80 @@ type ClientMap = HashMap<u64, u32, BuildHasherDefault<ClientHasher>>;
 struct Slot<S> {
     client: u64,
     state: S,
+    /// Sequence number of the key's last check: recency, unique per check.
+    used: u64,
+    /// While the eviction indexes exist: the key's fresh-at instant, and the
+    /// sequence number under which it was filed in the heap.
     fresh_at: Timestamp,
-    /// Towards the most recently used end.
-    prev: u32,
-    /// Towards the least recently used end.
-    next: u32,
+    fresh_seq: u64,
+}
+
+/// The eviction order of a full map: both indexes hold one live entry per
+/// key, plus superseded ones (their sequence number no longer matches the
+/// slot's) that are skipped when they surface.
+#[derive(Clone, Debug, Default)]
+struct EvictionIndex {
+    /// Min-heap of `(fresh_at, slot, sequence)`.
+    by_fresh: BinaryHeap<Reverse<(Timestamp, u32, u64)>>,
+    /// `(sequence, slot)` in check order: the front is the least recently
+    /// used key.
+    by_use: VecDeque<(u64, u32)>,
+}
+
+impl EvictionIndex {
+    /// Builds both indexes from the slots.
+    fn build<S>(slots: &[Slot<S>]) -> Self {
+        let by_fresh = slots
+            .iter()
+            .zip(0u32..)
+            .map(|(s, i)| Reverse((s.fresh_at, i, s.fresh_seq)))
+            .collect::<Vec<_>>()
+            .into();
+        let mut by_use: Vec<(u64, u32)> =
+            slots.iter().zip(0u32..).map(|(s, i)| (s.used, i)).collect();
+        by_use.sort_unstable();
+        EvictionIndex {
+            by_fresh,
+            by_use: by_use.into(),
+        }
+    }
+
+    /// The key with the earliest fresh-at instant (ties: the lowest slot).
+    fn earliest_fresh<S>(&mut self, slots: &[Slot<S>]) -> Option<(Timestamp, u32)> {
+        while let Some(&Reverse((at, idx, seq))) = self.by_fresh.peek() {
+            if slots[idx as usize].fresh_seq == seq {
+                return Some((at, idx));
+            }
+            self.by_fresh.pop();
+        }
+        None
+    }
+
+    /// The least recently used key.
+    fn least_recent<S>(&mut self, slots: &[Slot<S>]) -> Option<u32> {
+        while let Some(&(seq, idx)) = self.by_use.front() {
+            if slots[idx as usize].used == seq {
+                return Some(idx);
+            }
+            self.by_use.pop_front();
+        }
+        None
+    }
+
+    /// Drops superseded entries once an index holds more than twice the
+    /// keys (plus slack): amortised O(1) per check.
+    fn compact<S>(&mut self, slots: &[Slot<S>]) {
+        let bound = 2 * slots.len() + INDEX_SLACK;
+        if self.by_use.len() > bound {
+            self.by_use
+                .retain(|&(seq, idx)| slots[idx as usize].used == seq);
+        }
+        if self.by_fresh.len() > bound {
+            let mut entries = std::mem::take(&mut self.by_fresh).into_vec();
+            entries.retain(|&Reverse((_, idx, seq))| slots[idx as usize].fresh_seq == seq);
+            self.by_fresh = entries.into();
+        }
+    }
 }
 
 /// One [`Algorithm`] applied per client (`u64` id), holding at most
@@ -90,11 +172,10 @@ pub struct Keyed<A: Algorithm> {
     max_keys: usize,
     index: ClientMap,
     slots: Vec<Slot<A::State>>,
-    /// Most recently used slot.
-    head: u32,
-    /// Least recently used slot.
-    tail: u32,
-    by_fresh: BTreeSet<(Timestamp, u32)>,
+    /// Checks so far (the last one's sequence number).
+    seq: u64,
+    /// The eviction order, kept from the first eviction on.
+    eviction: Option<EvictionIndex>,
     stats: KeyedStats,
 }
 
@@ -107,9 +188,8 @@ impl<A: Algorithm> Keyed<A> {
             max_keys: (max_keys.max(1) as usize).min(NIL as usize),
             index: ClientMap::default(),
             slots: Vec::new(),
-            head: NIL,
-            tail: NIL,
-            by_fresh: BTreeSet::new(),
+            seq: 0,
+            eviction: None,
             stats: KeyedStats::default(),
         }
     }
@@ -140,21 +220,24 @@ impl<A: Algorithm> Keyed<A> {
                 max_n: self.algorithm.capacity(),
             });
         }
-        let idx = match self.index.get(&client) {
-            Some(&idx) => {
-                self.unlink(idx);
-                self.push_front(idx);
-                idx
-            }
-            None => self.insert(now, client),
+        self.seq += 1;
+        let seq = self.seq;
+        let (idx, new) = match self.index.get(&client) {
+            Some(&idx) => (idx, false),
+            None => (self.insert(now, client), true),
         };
         let slot = &mut self.slots[idx as usize];
+        slot.used = seq;
         let result = self.algorithm.check_n(&mut slot.state, now, n);
-        let fresh_at = self.algorithm.fresh_at(&slot.state);
-        if fresh_at != slot.fresh_at {
-            self.by_fresh.remove(&(slot.fresh_at, idx));
-            self.by_fresh.insert((fresh_at, idx));
-            slot.fresh_at = fresh_at;
+        if let Some(eviction) = &mut self.eviction {
+            eviction.by_use.push_back((seq, idx));
+            let fresh_at = self.algorithm.fresh_at(&slot.state);
+            if new || fresh_at != slot.fresh_at {
+                slot.fresh_at = fresh_at;
+                slot.fresh_seq = seq;
+                eviction.by_fresh.push(Reverse((fresh_at, idx, seq)));
+            }
+            eviction.compact(&self.slots);
         }
         result
     }
@@ -202,16 +285,14 @@ impl<A: Algorithm> Keyed<A> {
     }
 
     /// Adds `client` in the fresh state, evicting one key if full; returns
-    /// its slot, already at the most-recently-used end.
+    /// its slot. The caller stamps it and files it in the indexes.
     fn insert(&mut self, now: Timestamp, client: u64) -> u32 {
-        let state = self.algorithm.fresh(now);
-        let fresh_at = self.algorithm.fresh_at(&state);
         let slot = Slot {
             client,
-            state,
-            fresh_at,
-            prev: NIL,
-            next: NIL,
+            state: self.algorithm.fresh(now),
+            used: 0,
+            fresh_at: Timestamp::ZERO,
+            fresh_seq: 0,
         };
         let idx = if self.slots.len() < self.max_keys {
             // len < max_keys <= NIL, so the index fits in u32.
@@ -222,59 +303,38 @@ impl<A: Algorithm> Keyed<A> {
             self.slots[victim as usize] = slot;
             victim
         };
-        self.by_fresh.insert((fresh_at, idx));
         self.index.insert(client, idx);
-        self.push_front(idx);
         idx
     }
 
-    /// Removes the eviction victim from every index; returns its free slot.
+    /// Chooses the eviction victim and removes it from the map; returns its
+    /// slot. Builds the indexes on the first eviction.
     fn evict(&mut self, now: Timestamp) -> u32 {
-        let victim = match self.by_fresh.first() {
-            Some(&(fresh_at, idx)) if fresh_at <= now => {
+        let eviction = match &mut self.eviction {
+            Some(eviction) => eviction,
+            None => {
+                for slot in &mut self.slots {
+                    slot.fresh_at = self.algorithm.fresh_at(&slot.state);
+                    // `used` is unique per key, so it can name the entry.
+                    slot.fresh_seq = slot.used;
+                }
+                self.eviction.insert(EvictionIndex::build(&self.slots))
+            }
+        };
+        // The map is full (max_keys >= 1): both indexes hold a live entry.
+        let victim = match eviction.earliest_fresh(&self.slots) {
+            Some((fresh_at, idx)) if fresh_at <= now => {
                 self.stats.evicted_fresh += 1;
                 idx
             }
             _ => {
                 self.stats.evicted_active += 1;
-                self.tail
+                eviction.least_recent(&self.slots).unwrap_or(0)
             }
         };
-        // The map is full (max_keys >= 1), so `tail` is a live slot.
-        let slot = &self.slots[victim as usize];
-        self.by_fresh.remove(&(slot.fresh_at, victim));
-        self.index.remove(&slot.client);
-        self.unlink(victim);
+        // The victim's entries are superseded once its slot is re-stamped.
+        self.index.remove(&self.slots[victim as usize].client);
         victim
-    }
-
-    fn unlink(&mut self, idx: u32) {
-        let (prev, next) = {
-            let slot = &self.slots[idx as usize];
-            (slot.prev, slot.next)
-        };
-        match prev {
-            NIL => self.head = next,
-            p => self.slots[p as usize].next = next,
-        }
-        match next {
-            NIL => self.tail = prev,
-            n => self.slots[n as usize].prev = prev,
-        }
-    }
-
-    fn push_front(&mut self, idx: u32) {
-        let old_head = self.head;
-        {
-            let slot = &mut self.slots[idx as usize];
-            slot.prev = NIL;
-            slot.next = old_head;
-        }
-        match old_head {
-            NIL => self.tail = idx,
-            h => self.slots[h as usize].prev = idx,
-        }
-        self.head = idx;
     }
 }
 
@@ -317,6 +377,115 @@ mod tests {
         );
         assert!(keyed.state(2).is_none());
         assert_eq!(keyed.len(), 2);
+    }
+
+    /// The documented eviction rule, by linear scans over the slots: the
+    /// specification the indexed implementation must match exactly.
+    struct Naive<A: Algorithm> {
+        algorithm: A,
+        max_keys: usize,
+        /// `(client, state, last check)` per slot.
+        slots: Vec<(u64, A::State, u64)>,
+        seq: u64,
+        stats: KeyedStats,
+    }
+
+    impl<A: Algorithm> Naive<A> {
+        fn check_n(
+            &mut self,
+            now: Timestamp,
+            client: u64,
+            n: u32,
+        ) -> Result<RateDecision, InsufficientCapacity> {
+            if u64::from(n) > self.algorithm.capacity() {
+                return Err(InsufficientCapacity {
+                    max_n: self.algorithm.capacity(),
+                });
+            }
+            self.seq += 1;
+            let idx = match self.slots.iter().position(|s| s.0 == client) {
+                Some(i) => i,
+                None => {
+                    let fresh = (client, self.algorithm.fresh(now), 0);
+                    if self.slots.len() < self.max_keys {
+                        self.slots.push(fresh);
+                        self.slots.len() - 1
+                    } else {
+                        let algorithm = &self.algorithm;
+                        let (at, first) = (0..self.slots.len())
+                            .map(|i| (algorithm.fresh_at(&self.slots[i].1), i))
+                            .min()
+                            .expect("full");
+                        let victim = if at <= now {
+                            self.stats.evicted_fresh += 1;
+                            first
+                        } else {
+                            self.stats.evicted_active += 1;
+                            (0..self.slots.len())
+                                .min_by_key(|&i| self.slots[i].2)
+                                .expect("full")
+                        };
+                        self.slots[victim] = fresh;
+                        victim
+                    }
+                }
+            };
+            self.slots[idx].2 = self.seq;
+            self.algorithm.check_n(&mut self.slots[idx].1, now, n)
+        }
+    }
+
+    fn matches_naive<A: Algorithm + Clone>(
+        algorithm: A,
+        max_keys: u32,
+        events: &[(i64, u64, u32)],
+    ) -> Result<(), proptest::test_runner::TestCaseError>
+    where
+        A::State: PartialEq,
+    {
+        let mut keyed = Keyed::new(algorithm.clone(), max_keys);
+        let mut naive = Naive {
+            algorithm,
+            max_keys: max_keys as usize,
+            slots: Vec::new(),
+            seq: 0,
+            stats: KeyedStats::default(),
+        };
+        let mut now: u64 = 1_000;
+        for &(step, client, n) in events {
+            // Mostly forward; sometimes a little back (allowed, never panics).
+            now = now.saturating_add_signed(step);
+            let t = Timestamp::from_nanos(now);
+            let got = keyed.check_n(t, client, n);
+            let want = naive.check_n(t, client, n);
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(keyed.stats(), naive.stats);
+            proptest::prop_assert_eq!(keyed.len(), naive.slots.len());
+            for (c, state, _) in &naive.slots {
+                proptest::prop_assert_eq!(keyed.state(*c), Some(state));
+            }
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        /// Which key goes, and when, is exactly the documented rule, across
+        /// thousands of evictions (index compactions included) and with
+        /// `now` sometimes stepping back.
+        #[test]
+        fn eviction_order_matches_the_rule_by_linear_scan(
+            period in 1u64..40, burst in 1u64..4, max_keys in 1u32..12,
+            events in proptest::collection::vec((-3i64..25, 0u64..24, 0u32..3), 1..3000),
+        ) {
+            let gcra = Gcra::with_period(Span::from_nanos(period), burst).expect("valid");
+            matches_naive(gcra, max_keys, &events)?;
+            let log = crate::ratelimit::SlidingLog::new(Span::from_nanos(period * 5), burst)
+                .expect("valid");
+            matches_naive(log, max_keys, &events)?;
+            let two = crate::ratelimit::TwoWindow::new(Span::from_nanos(period * 3), burst)
+                .expect("valid");
+            matches_naive(two, max_keys, &events)?;
+        }
     }
 
     #[test]
