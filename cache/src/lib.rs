@@ -473,6 +473,28 @@ impl Cache {
         }
     }
 
+    /// Starts loading the first memory a later [`Cache::get`] or
+    /// [`Cache::insert`] of `key` reads: its index slot. A hint for callers
+    /// that know their keys ahead (the simulator knows a request's key when
+    /// its work starts, milliseconds of simulated time before the lookup):
+    /// it changes nothing, and a wrong guess costs one load.
+    #[inline]
+    pub fn prefetch_slot(&self, key: u64) {
+        self.index.prefetch_home(key);
+    }
+
+    /// Starts loading `key`'s node, found through its index slot (which
+    /// this reads: call [`Cache::prefetch_slot`] first, early enough for the
+    /// slot to have arrived). Calling it for several caches before looking
+    /// any of them up overlaps their loads. A hint, as
+    /// [`Cache::prefetch_slot`].
+    #[inline]
+    pub fn prefetch_entry(&self, key: u64) {
+        if let Some(node) = self.index.guess(key) {
+            self.prefetch_node(node);
+        }
+    }
+
     #[inline]
     fn prefetch_node(&self, node: u32) {
         if let Some(n) = self.arena.nodes.get(node as usize) {

@@ -239,6 +239,39 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// The prefetch hints change nothing: a cache hinted before every access
+    /// (with the key and with a key from elsewhere in the sequence) gives
+    /// the same outcomes, statistics and size as one that is not.
+    #[test]
+    fn prefetch_hints_change_nothing(
+        reqs in prop::collection::vec((0u64..60, 1u64..6), 1..400),
+        items in 1u64..40,
+    ) {
+        for eviction in Eviction::ALL {
+            let mut spec = CacheSpec::new(eviction, Capacity::Items(items));
+            if eviction == Eviction::TtlOnly {
+                spec = spec.with_ttl_ns(25);
+            }
+            let mut plain = Cache::new(&spec).unwrap();
+            let mut hinted = Cache::new(&spec).unwrap();
+            for (t, &(key, size)) in reqs.iter().enumerate() {
+                let other = reqs[(t * 7) % reqs.len()].0;
+                for k in [key, other] {
+                    hinted.prefetch_slot(k);
+                    hinted.prefetch_entry(k);
+                }
+                let t = t as u64;
+                prop_assert_eq!(plain.access(t, key, size), hinted.access(t, key, size));
+            }
+            prop_assert_eq!(plain.stats(), hinted.stats());
+            prop_assert_eq!(plain.len(), hinted.len());
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     /// `access_batch` is `access` in order: the same statistics after every

@@ -45,7 +45,7 @@ use headroom_sim::{Span, Timestamp};
 use super::mesh::{Reply, Request};
 use super::{Event, World};
 use crate::plan::data::{DataPlan, StorePlan};
-use crate::plan::{Plan, RegionId, StoreId};
+use crate::plan::{Plan, RegionId, ServiceId, StepPlan, StoreId};
 use crate::report::ShardRow;
 use crate::scenario::Scope;
 
@@ -118,6 +118,22 @@ enum Copies {
     /// One per region (`scope = "region"`) or one (`"global"`), created on
     /// first use.
     Shared(Vec<Option<Cache>>),
+}
+
+impl Copies {
+    /// The copy `instance` in `region` looks up, if it exists yet.
+    fn get(&self, instance: Id, region: RegionId) -> Option<&Cache> {
+        match self {
+            Copies::Instance(v) => match v.get(instance.index() as usize) {
+                Some(Some((generation, c))) if *generation == instance.generation() => Some(c),
+                _ => None,
+            },
+            Copies::Shared(v) => {
+                let i = if v.len() == 1 { 0 } else { region.index() };
+                v.get(i).and_then(Option::as_ref)
+            }
+        }
+    }
 }
 
 /// A caller instance's pool for one store.
@@ -347,6 +363,31 @@ fn waiter(op: Id) -> u64 {
 }
 
 impl World<'_> {
+    /// Hints the memory system with the cache-tier index slots that the
+    /// first step of `attempt_id` will look up, if that step reads a store:
+    /// called when the attempt's local work begins, so the slots (DRAM
+    /// misses in tiers of millions of keys) load while other events run.
+    /// Changes nothing.
+    pub(super) fn prefetch_data_step(&self, attempt_id: Id, service: ServiceId) {
+        let Some(&StepPlan::Data(store)) = self.plan.services[service.index()].steps.first() else {
+            return;
+        };
+        let Some(a) = self.attempts.get(attempt_id) else {
+            return;
+        };
+        let Some(r) = self.requests.get(a.request) else {
+            return;
+        };
+        if r.write {
+            return;
+        }
+        for copies in &self.data.tiers[store.index()] {
+            if let Some(cache) = copies.get(a.instance, a.region) {
+                cache.prefetch_slot(r.key);
+            }
+        }
+    }
+
     /// Starts a `{ data = store }` step of `attempt_id` (the attempt's
     /// `pending` is already 1).
     pub(super) fn begin_data(&mut self, attempt_id: Id, store: StoreId) {
@@ -369,6 +410,20 @@ impl World<'_> {
         let mut wait = Span::ZERO;
         if !write {
             let data = &mut self.data;
+            // The tiers are looked up one after the other, each a likely
+            // cache miss: start loading every tier's entry first so that
+            // the loads overlap (the slots were hinted when the work began).
+            let tiers = &data.tiers[store.index()];
+            for copies in tiers {
+                if let Some(cache) = copies.get(instance, region) {
+                    cache.prefetch_slot(key);
+                }
+            }
+            for copies in tiers {
+                if let Some(cache) = copies.get(instance, region) {
+                    cache.prefetch_entry(key);
+                }
+            }
             for (t, tier) in plan.tiers.iter().enumerate() {
                 wait += tier.latency;
                 let cache = cache_of(&mut data.tiers[store.index()][t], plan, t, instance, region);
