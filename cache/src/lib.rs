@@ -483,6 +483,27 @@ impl Cache {
         self.index.prefetch_home(key);
     }
 
+    /// Starts loading what an [`Cache::insert`] of a missing `key` reads
+    /// first: its index slot and the nodes at the eviction end of the
+    /// queues. Follow it with [`Cache::prefetch_eviction`] once those have
+    /// had time to arrive. A hint, as [`Cache::prefetch_slot`].
+    #[inline]
+    pub fn prefetch_fill(&self, key: u64) {
+        self.index.prefetch_home(key);
+        for tail in [self.main.tail, self.small.tail] {
+            self.prefetch_node(tail);
+        }
+    }
+
+    /// Starts loading what the next eviction touches beyond the tail nodes
+    /// (which this reads: call [`Cache::prefetch_fill`] first): the victim's
+    /// index slot and the node that becomes the tail after it. A hint, as
+    /// [`Cache::prefetch_slot`].
+    #[inline]
+    pub fn prefetch_eviction(&self) {
+        self.prefetch_victims();
+    }
+
     /// Starts loading `key`'s node, found through its index slot (which
     /// this reads: call [`Cache::prefetch_slot`] first, early enough for the
     /// slot to have arrived). Calling it for several caches before looking

@@ -261,7 +261,9 @@ proptest! {
                 for k in [key, other] {
                     hinted.prefetch_slot(k);
                     hinted.prefetch_entry(k);
+                    hinted.prefetch_fill(k);
                 }
+                hinted.prefetch_eviction();
                 let t = t as u64;
                 prop_assert_eq!(plain.access(t, key, size), hinted.access(t, key, size));
             }

@@ -859,6 +859,7 @@ impl World<'_> {
         // A caller instance that crashed meanwhile has no in-process copy to
         // update (its slab slot may already hold its replacement).
         let caller_alive = self.instances.get(op.instance).is_some();
+        self.hint_update(op, store, caller_alive);
         if op.write {
             for (t, copies) in self.data.tiers[s].iter_mut().enumerate() {
                 match copies {
@@ -893,6 +894,39 @@ impl World<'_> {
                     self.stats.on_usage_usd(now, c[t]);
                 }
             }
+        }
+    }
+
+    /// Hints the memory of every cache copy [`World::update_tiers`] is
+    /// about to change, in two passes (what each change reads first, then
+    /// what that leads to), so that the copies' misses overlap instead of
+    /// coming one after another. Changes nothing.
+    fn hint_update(&self, op: &DataOp, store: &StorePlan, caller_alive: bool) {
+        let tiers = &self.data.tiers[usize::from(op.store)];
+        let count = if op.write {
+            store.tiers.len()
+        } else {
+            usize::from(op.tier_hit)
+        };
+        // Writes invalidate every shared copy, fills only the caller's.
+        let each = |f: &dyn Fn(&Cache)| {
+            for copies in &tiers[..count] {
+                match copies {
+                    Copies::Instance(_) if !caller_alive => {}
+                    Copies::Shared(v) if op.write => v.iter().flatten().for_each(f),
+                    copies => copies
+                        .get(op.instance, op.caller_region)
+                        .into_iter()
+                        .for_each(f),
+                }
+            }
+        };
+        if op.write {
+            each(&|c| c.prefetch_slot(op.key));
+            each(&|c| c.prefetch_entry(op.key));
+        } else {
+            each(&|c| c.prefetch_fill(op.key));
+            each(&|c| c.prefetch_eviction());
         }
     }
 
