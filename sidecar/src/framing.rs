@@ -145,13 +145,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         match polled {
             Poll::Ready(Ok(())) => this.tracker.feed(&buf.filled()[before..]),
-            // Nothing to read: if the connection is waiting for a head (an
-            // HTTP/1 one between or inside heads, no request in flight),
-            // make sure it is woken at its deadline, and end it past that.
+            // Nothing to read on an HTTP/1 connection between or inside
+            // heads: keep its timer armed, and end it if it has waited for
+            // a head too long. (hyper reads while a request is in flight
+            // too, to notice a client leaving, so the timer is armed then.)
             Poll::Pending if this.tracker.state == State::Head => {
-                if let Some(since) = this.tracker.verdicts.waiting_since()
-                    && this.head_timer.poll_expired(cx, since)
-                {
+                let since = this.tracker.verdicts.waiting_since();
+                if this.head_timer.poll_expired(cx, since) {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "no request head within request_header_timeout",
@@ -168,30 +168,54 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
 /// it stays at the deadline it was set to until it fires, and is then moved
 /// to the current deadline if that is later (the connection answered
 /// requests meanwhile), so serving a request never touches the timer wheel.
+///
+/// Its deadline is never later than the connection's: while waiting since
+/// `t` that is `t + timeout`; while a request is in flight the wait starts
+/// when it is answered, so no earlier than `now + timeout`. Armed whenever a
+/// read finds nothing, it wakes the connection by then, and the read that
+/// follows either ends the connection or moves the timer on. No wake-up is
+/// needed when a response ends.
 #[derive(Debug)]
 struct HeadTimer {
     clock: Clock,
     timeout: Duration,
-    /// Armed at a deadline no later than the current one; boxed because
-    /// tokio's `Sleep` is `!Unpin`, allocated the first time it is needed.
+    /// Boxed because tokio's `Sleep` is `!Unpin`; allocated the first time
+    /// a read finds nothing.
     sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl HeadTimer {
-    /// Whether a connection waiting for a head since `since` has waited too
-    /// long; if not, `cx` is woken no later than its deadline.
-    fn poll_expired(&mut self, cx: &mut Context<'_>, since: Timestamp) -> bool {
-        let deadline = self.clock.instant(since) + self.timeout;
-        let sleep = self
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+    /// The earliest the connection may be closed: `since + timeout` if it
+    /// has been waiting for a head since `since`, else (a request in
+    /// flight) `now + timeout`.
+    fn deadline(&self, since: Option<Timestamp>) -> tokio::time::Instant {
+        self.clock
+            .instant(since.unwrap_or_else(|| self.clock.now()))
+            + self.timeout
+    }
+
+    /// Whether a connection waiting for a head since `since` (`None`: a
+    /// request is in flight) has waited too long; if not, `cx` is woken no
+    /// later than its deadline.
+    fn poll_expired(&mut self, cx: &mut Context<'_>, since: Option<Timestamp>) -> bool {
+        if self.sleep.is_none() {
+            self.sleep = Some(Box::pin(tokio::time::sleep_until(self.deadline(since))));
+        }
         loop {
-            if sleep.as_mut().poll(cx).is_pending() {
+            let deadline_passed = match &mut self.sleep {
+                Some(sleep) => sleep.as_mut().poll(cx).is_ready(),
+                None => return false,
+            };
+            if !deadline_passed {
                 return false;
             }
-            // The timer fired at its deadline: that is the connection's
-            // own, or an earlier one it has since moved past.
-            if sleep.deadline() >= deadline {
+            // The timer fired: at the connection's own deadline, or at an
+            // earlier one it has since moved past.
+            let deadline = self.deadline(since);
+            let Some(sleep) = &mut self.sleep else {
+                return false;
+            };
+            if since.is_some() && sleep.deadline() >= deadline {
                 return true;
             }
             sleep.as_mut().reset(deadline);
@@ -587,21 +611,25 @@ mod tests {
         assert_eq!(read_for(&mut conn, 2).await, Some(io::ErrorKind::TimedOut));
         assert_eq!(secs(clock.now()), 30);
 
-        // A request at 20 s (relative), in flight for 60 s, answered, then
-        // a partial head: closed 30 s after the answer.
-        let start = clock.now();
-        let (mut client, server) = tokio::io::duplex(1024);
-        let (mut conn, verdicts) = Guarded::new(server, 16384, clock, timeout);
-        assert_eq!(read_for(&mut conn, 20).await, None);
-        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
-        assert_eq!(read_for(&mut conn, 1).await, None);
-        assert!(!verdicts.next_request_conflicts());
-        assert_eq!(read_for(&mut conn, 60).await, None, "in flight");
-        verdicts.answered(clock.now());
-        assert_eq!(secs(clock.now()) - secs(start), 81);
-        client.write_all(b"GET / HT").await.unwrap();
-        assert_eq!(read_for(&mut conn, 29).await, None);
-        assert_eq!(read_for(&mut conn, 2).await, Some(io::ErrorKind::TimedOut));
-        assert_eq!(secs(clock.now()) - secs(start), 111);
+        // A request as the connection opens, in flight for `busy` s,
+        // answered, then nothing or a partial head (which does not restart
+        // the wait): closed 30 s after the answer. The answer wakes no
+        // reader (as in hyper, whose last read was while the request was in
+        // flight): the timer armed by that read does.
+        for (busy, then) in [(5, &b""[..]), (60, b""), (60, b"GET / HT")] {
+            let start = clock.now();
+            let (mut client, server) = tokio::io::duplex(1024);
+            let (mut conn, verdicts) = Guarded::new(server, 16384, clock, timeout);
+            client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+            assert!(!verdicts.next_request_conflicts());
+            let answer = async {
+                tokio::time::sleep(Duration::from_secs(busy)).await;
+                verdicts.answered(clock.now());
+                client.write_all(then).await.unwrap();
+            };
+            let (closed, ()) = tokio::join!(read_for(&mut conn, busy + 40), answer);
+            assert_eq!(closed, Some(io::ErrorKind::TimedOut), "busy {busy}");
+            assert_eq!(secs(clock.now()) - secs(start), busy + 30);
+        }
     }
 }
