@@ -308,7 +308,8 @@ pub const HEARTBEAT: Duration = Duration::from_millis(100);
 /// planned to wake for when it last parked, wakes itself through its eventfd
 /// (a `write` syscall and an extra `epoll_wait` round). Without a heartbeat
 /// that is most requests: a worker with no try in flight parks until a
-/// client's 30 s header-read timeout, and the next request's try deadline
+/// connection's request-header timer (`request_header_timeout`, 30 s by
+/// default), and the next request's try deadline
 /// (seconds away) is earlier. With a timer never more than 100 ms ahead, a
 /// try deadline is earlier only when it is under 100 ms away. Costs one
 /// wake-up per worker every 100 ms.
