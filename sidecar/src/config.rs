@@ -128,6 +128,10 @@ pub struct SidecarConfig {
     /// How long SIGTERM waits for in-flight requests.
     #[serde(default = "default_drain_timeout")]
     pub drain_timeout: Span,
+    /// How long a client connection may wait for its next complete request
+    /// head (idle keep-alive time included) before it is closed.
+    #[serde(default = "default_request_header_timeout")]
+    pub request_header_timeout: Span,
     /// Threads serving requests, each with its own event loop, listening
     /// socket (`SO_REUSEPORT`) and upstream connections. Default: one per
     /// CPU.
@@ -264,6 +268,9 @@ fn default_connect_timeout() -> Span {
     Span::from_secs(1)
 }
 fn default_drain_timeout() -> Span {
+    Span::from_secs(30)
+}
+fn default_request_header_timeout() -> Span {
     Span::from_secs(30)
 }
 fn default_health_path() -> String {

@@ -211,6 +211,8 @@ impl EndpointPool {
     async fn connect_h1(&self) -> Result<http1::SendRequest<UpstreamBody>, SendError> {
         let io = self.connect().await?;
         let (sender, conn) = http1::Builder::new()
+            // One buffer and one `write` per request, as on the listener.
+            .writev(false)
             .handshake(io)
             .await
             .map_err(|_| SendError::Connect)?;

@@ -283,6 +283,7 @@ fn check_limits(sc: &SidecarConfig) -> Result<(), ConfigError> {
     for (key, span) in [
         ("connect_timeout", sc.connect_timeout),
         ("drain_timeout", sc.drain_timeout),
+        ("request_header_timeout", sc.request_header_timeout),
     ] {
         if span.is_zero() || span > Span::from_secs(3600) {
             return Err(err(

@@ -26,6 +26,7 @@ use crate::clock::{Clock, duration};
 use crate::config::Protocol;
 use crate::conn_pool::{EndpointPool, Lease, SendError};
 use crate::driver::{Admission, Driver, Next, TryDecision, TryOutcome, fnv1a64};
+use crate::framing::Verdicts;
 use crate::metrics::{Metrics, RouteMetrics, TryCounters};
 use crate::plan::Plan;
 
@@ -206,15 +207,22 @@ pub struct Peer {
     ip: String,
     /// `x-forwarded-for` for requests that carry none.
     xff: HeaderValue,
+    /// The connection's framing verdicts; told when each response ends.
+    conn: Arc<Verdicts>,
 }
 
 impl Peer {
-    /// The facts of a connection from `addr`.
-    pub fn new(addr: SocketAddr) -> Self {
+    /// The facts of a connection from `addr`, whose reads `conn` follows.
+    pub fn new(addr: SocketAddr, conn: Arc<Verdicts>) -> Self {
         let ip = addr.ip().to_string();
         // An IP address is always a valid header value.
         let xff = HeaderValue::from_str(&ip).unwrap_or_else(|_| HeaderValue::from_static(""));
-        Peer { addr, ip, xff }
+        Peer {
+            addr,
+            ip,
+            xff,
+            conn,
+        }
     }
 }
 
@@ -592,7 +600,9 @@ impl Finish {
 
     fn done(self, size_bytes: u64) {
         let (ctx, rt) = (&self.served.ctx, &self.served.rt);
-        let latency = ctx.clock.now().saturating_since(self.arrival);
+        let now = ctx.clock.now();
+        self.served.peer.conn.answered(now);
+        let latency = now.saturating_since(self.arrival);
         let metrics = &rt.route_metrics[self.route.unwrap_or(rt.route_metrics.len() - 1)];
         metrics.record(self.status, latency.as_secs_f64());
         if let Some(log) = &ctx.access_log {
@@ -791,7 +801,13 @@ mod tests {
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-forwarded-for", HeaderValue::from_static("10.1.1.1"));
         h.insert("x-app", HeaderValue::from_static("kept"));
-        let peer = Peer::new("127.0.0.9:5555".parse().unwrap());
+        let (_, conn) = crate::framing::Guarded::new(
+            tokio::io::empty(),
+            16384,
+            crate::clock::Clock::start(),
+            std::time::Duration::from_secs(30),
+        );
+        let peer = Peer::new("127.0.0.9:5555".parse().unwrap(), conn);
         let out = forward_headers(h, &peer, Version::HTTP_11);
         assert!(out.get("x-secret").is_none());
         assert!(out.get(header::CONNECTION).is_none());

@@ -162,6 +162,7 @@ pub async fn run(plan: Plan, config_path: PathBuf) -> anyhow::Result<()> {
     let limits = Limits {
         permits: Arc::new(Semaphore::new(plan.sidecar.max_connections as usize)),
         max_header_bytes: plan.sidecar.max_header_bytes as usize,
+        header_timeout: duration(plan.sidecar.request_header_timeout),
         drain: duration(plan.sidecar.drain_timeout),
     };
     let runtime = Arc::new(Runtime::new(plan, clock.now(), seed, &metrics, workers));
@@ -257,6 +258,8 @@ struct Limits {
     /// `max_connections`, shared by every worker.
     permits: Arc<Semaphore>,
     max_header_bytes: usize,
+    /// `request_header_timeout`.
+    header_timeout: Duration,
     drain: Duration,
 }
 
@@ -305,7 +308,8 @@ pub const HEARTBEAT: Duration = Duration::from_millis(100);
 /// planned to wake for when it last parked, wakes itself through its eventfd
 /// (a `write` syscall and an extra `epoll_wait` round). Without a heartbeat
 /// that is most requests: a worker with no try in flight parks until a
-/// client's 30 s header-read timeout, and the next request's try deadline
+/// connection's request-header timer (`request_header_timeout`, 30 s by
+/// default), and the next request's try deadline
 /// (seconds away) is earlier. With a timer never more than 100 ms ahead, a
 /// try deadline is earlier only when it is under 100 ms away. Costs one
 /// wake-up per worker every 100 ms.
@@ -358,8 +362,13 @@ async fn accept_loop(
     builder
         .http1()
         .max_buf_size(limits.max_header_bytes)
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        // Head and body copied into one buffer and sent with one `write`:
+        // fewer instructions than hyper's queue of buffers for `writev`
+        // (see "Performance" in the README).
+        .writev(false)
+        // `request_header_timeout` is enforced by `Guarded`, with one
+        // timer per connection instead of hyper's one per request.
+        .header_read_timeout(None);
     builder.http2().timer(TokioTimer::new());
     loop {
         let accepted = tokio::select! {
@@ -382,10 +391,15 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
-        let (stream, verdicts) = Guarded::new(stream, limits.max_header_bytes);
+        let (stream, verdicts) = Guarded::new(
+            stream,
+            limits.max_header_bytes,
+            shared.ctx.clock,
+            limits.header_timeout,
+        );
         // The connection's requests run on this worker only: the bundle's
         // count never leaves this core.
-        let served = RefCell::new(Arc::new(shared.served(Peer::new(peer))));
+        let served = RefCell::new(Arc::new(shared.served(Peer::new(peer, verdicts.clone()))));
         let service = service_fn(move |req: Request<Incoming>| {
             let conflict = verdicts.next_request_conflicts();
             let served = shared.refresh(&mut served.borrow_mut());

@@ -798,3 +798,63 @@ async fn desired_replicas_follow_observed_load() {
     .await;
     assert!(sc.metric("headroom_desired_replicas").await <= 10.0);
 }
+
+/// Reads from `s` until the server closes it (end of file or reset), up to
+/// `PATIENCE`; returns everything read and whether it closed.
+async fn read_until_closed(s: &mut TcpStream) -> (String, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+/// `request_header_timeout`: a client connection that sends nothing, or
+/// half a head, or stays idle after its response, is closed once it has
+/// waited that long (never sooner); one whose request is in flight for
+/// longer (a slow upstream) is not, and gets its response.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_waiting_for_a_request_head_are_closed_at_the_timeout() {
+    let up = Upstream::start("api").await;
+    let config = base(
+        &upstream("api", &[(&up.url(), "us-east")]),
+        "\"/*\" = \"api\"",
+        "",
+    )
+    .replace(
+        "seed = 42\n",
+        "seed = 42\nrequest_header_timeout = \"400ms\"\n",
+    );
+    let sc = Sidecar::start(&config).await;
+    let timeout = Duration::from_millis(400);
+    for sent in [&b""[..], b"GET / HTTP/1.1\r\nHost: x\r\n"] {
+        let mut s = TcpStream::connect(sc.listen).await.unwrap();
+        let opened = std::time::Instant::now();
+        s.write_all(sent).await.unwrap();
+        let (got, closed) = read_until_closed(&mut s).await;
+        assert!(closed, "closed after sending {sent:?}");
+        assert!(opened.elapsed() >= timeout, "{:?}", opened.elapsed());
+        assert!(!got.contains("200"), "{got}");
+    }
+    // In flight for 1 s (the upstream's delay), then idle: the response
+    // arrives, and the connection is closed a timeout after it.
+    up.set_mode(Mode::Delay(Duration::from_secs(1)));
+    let mut s = TcpStream::connect(sc.listen).await.unwrap();
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let sent = std::time::Instant::now();
+    let (got, closed) = read_until_closed(&mut s).await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(got.ends_with("api"), "{got}");
+    assert!(closed);
+    assert!(sent.elapsed() >= Duration::from_secs(1) + timeout);
+}
