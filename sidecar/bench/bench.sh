@@ -38,52 +38,17 @@ command -v "$OHA" >/dev/null || { echo "oha not found (cargo install oha)"; exit
 cargo build --release -p headroom-sidecar --quiet
 
 # The upstream: nginx, one worker, answers 200 "ok" (2 bytes).
-# shellcheck source=sidecar/bench/upstream.sh
-. sidecar/bench/upstream.sh
+# shellcheck source=sidecar/bench/setup.sh
+. sidecar/bench/setup.sh
 start_upstream "$WORK" "$UP"
 
-# The three proxies, configured alike: 2 worker threads/processes,
-# connect timeout 1 s, overall timeout 5 s, up to 3 tries on connect
-# failures and 502/503/504, keep-alive to the upstream.
-cat > "$WORK/sidecar.toml" <<TOML
-[sidecar]
-listen = "$SIDECAR"
-admin = "127.0.0.1:18509"
-seed = 1
-workers = 2
-connect_timeout = "1s"
-[[sidecar.upstreams]]
-name = "up"
-endpoints = [{ url = "http://$UP", region = "local" }]
-[sidecar.routes]
-"/*" = "up"
-[policy.mesh]
-timeout = "5s"
-retry = { attempts = 3, retry_on = ["gateway-error", "connect-failure", "reset"] }
-TOML
+# The three proxies, configured alike (setup.sh); nginx's equivalent below.
+sidecar_config "$SIDECAR" 127.0.0.1:18509 "$UP" > "$WORK/sidecar.toml"
 RUST_LOG=warn target/release/headroom-sidecar --config "$WORK/sidecar.toml" &
 PIDS+=($!)
 SIDECAR_PID=$!
 
-cat > "$WORK/haproxy.cfg" <<HAP
-global
-  nbthread 2
-  maxconn 8000
-defaults
-  mode http
-  timeout connect 1s
-  timeout client 30s
-  timeout server 5s
-  retries 2
-  retry-on conn-failure 502 503 504
-  option http-keep-alive
-frontend fe
-  bind $HAPROXY
-  default_backend be
-backend be
-  http-reuse always
-  server s1 $UP
-HAP
+haproxy_config "$HAPROXY" "$UP" > "$WORK/haproxy.cfg"
 haproxy -f "$WORK/haproxy.cfg" -db &
 PIDS+=($!)
 HAPROXY_PID=$!

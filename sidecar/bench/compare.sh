@@ -36,51 +36,15 @@ for tool in "$OHA" haproxy nginx; do
 done
 cargo build --release -p headroom-sidecar --quiet
 
-# shellcheck source=sidecar/bench/upstream.sh
-. sidecar/bench/upstream.sh
+# shellcheck source=sidecar/bench/setup.sh
+. sidecar/bench/setup.sh
 start_upstream "$WORK" "$UP"
 
-sidecar_config() { # listen admin
-  cat <<TOML
-[sidecar]
-listen = "$1"
-admin = "$2"
-seed = 1
-workers = 2
-connect_timeout = "1s"
-[[sidecar.upstreams]]
-name = "up"
-endpoints = [{ url = "http://$UP", region = "local" }]
-[sidecar.routes]
-"/*" = "up"
-[policy.mesh]
-timeout = "5s"
-retry = { attempts = 3, retry_on = ["gateway-error", "connect-failure", "reset"] }
-TOML
-}
-sidecar_config 127.0.0.1:18901 127.0.0.1:18911 > "$WORK/new.toml"
-sidecar_config 127.0.0.1:18902 127.0.0.1:18912 > "$WORK/old.toml"
+sidecar_config 127.0.0.1:18901 127.0.0.1:18911 "$UP" > "$WORK/new.toml"
+sidecar_config 127.0.0.1:18902 127.0.0.1:18912 "$UP" > "$WORK/old.toml"
 RUST_LOG=warn "$NEW" --config "$WORK/new.toml" & PIDS+=($!); NEW_PID=$!
 RUST_LOG=warn "$OLD" --config "$WORK/old.toml" & PIDS+=($!); OLD_PID=$!
-cat > "$WORK/haproxy.cfg" <<HAP
-global
-  nbthread 2
-  maxconn 8000
-defaults
-  mode http
-  timeout connect 1s
-  timeout client 30s
-  timeout server 5s
-  retries 2
-  retry-on conn-failure 502 503 504
-  option http-keep-alive
-frontend fe
-  bind 127.0.0.1:18903
-  default_backend be
-backend be
-  http-reuse always
-  server s1 $UP
-HAP
+haproxy_config 127.0.0.1:18903 "$UP" > "$WORK/haproxy.cfg"
 haproxy -f "$WORK/haproxy.cfg" -db & PIDS+=($!); HAP_PID=$!
 sleep 1
 

@@ -32,25 +32,10 @@ for tool in "$OHA" valgrind callgrind_control nginx; do
 done
 [ "$BIN" = target/release/headroom-sidecar ] && cargo build --release -p headroom-sidecar --quiet
 
-# shellcheck source=sidecar/bench/upstream.sh
-. sidecar/bench/upstream.sh
+# shellcheck source=sidecar/bench/setup.sh
+. sidecar/bench/setup.sh
 start_upstream "$WORK" "$UP"
-cat > "$WORK/sidecar.toml" <<TOML
-[sidecar]
-listen = "$LISTEN"
-admin = "127.0.0.1:18809"
-seed = 1
-workers = 2
-connect_timeout = "1s"
-[[sidecar.upstreams]]
-name = "up"
-endpoints = [{ url = "http://$UP", region = "local" }]
-[sidecar.routes]
-"/*" = "up"
-[policy.mesh]
-timeout = "5s"
-retry = { attempts = 3, retry_on = ["gateway-error", "connect-failure", "reset"] }
-TOML
+sidecar_config "$LISTEN" 127.0.0.1:18809 "$UP" > "$WORK/sidecar.toml"
 RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.%p" \
   "$BIN" --config "$WORK/sidecar.toml" 2> "$WORK/valgrind.log" &
 VG=$!
