@@ -128,12 +128,24 @@ impl Copies {
                 Some(Some((generation, c))) if *generation == instance.generation() => Some(c),
                 _ => None,
             },
-            Copies::Shared(v) => {
-                let i = if v.len() == 1 { 0 } else { region.index() };
-                v.get(i).and_then(Option::as_ref)
-            }
+            Copies::Shared(v) => v.get(shared_copy(v.len(), region)).and_then(Option::as_ref),
         }
     }
+
+    /// Calls `f` with the copy `instance` in `region` looks up in each of
+    /// `tiers`, skipping copies not created yet.
+    fn each_of(tiers: &[Copies], instance: Id, region: RegionId, f: impl Fn(&Cache)) {
+        tiers
+            .iter()
+            .filter_map(|copies| copies.get(instance, region))
+            .for_each(f);
+    }
+}
+
+/// Which of a shared tier's `copies` serves `region`: its own with
+/// `scope = "region"` (one per region), else the one global copy.
+fn shared_copy(copies: usize, region: RegionId) -> usize {
+    if copies == 1 { 0 } else { region.index() }
 }
 
 /// A caller instance's pool for one store.
@@ -352,7 +364,7 @@ fn cache_of<'c>(
             }
         }
         Copies::Shared(v) => {
-            let i = if v.len() == 1 { 0 } else { region.index() };
+            let i = shared_copy(v.len(), region);
             v[i].get_or_insert_with(fresh)
         }
     }
@@ -381,11 +393,10 @@ impl World<'_> {
         if r.write {
             return;
         }
-        for copies in &self.data.tiers[store.index()] {
-            if let Some(cache) = copies.get(a.instance, a.region) {
-                cache.prefetch_slot(r.key);
-            }
-        }
+        let key = r.key;
+        Copies::each_of(&self.data.tiers[store.index()], a.instance, a.region, |c| {
+            c.prefetch_slot(key);
+        });
     }
 
     /// Starts a `{ data = store }` step of `attempt_id` (the attempt's
@@ -411,19 +422,12 @@ impl World<'_> {
         if !write {
             let data = &mut self.data;
             // The tiers are looked up one after the other, each a likely
-            // cache miss: start loading every tier's entry first so that
-            // the loads overlap (the slots were hinted when the work began).
+            // cache miss: start loading every tier's slot, then its entry,
+            // so that the loads overlap. (A first step's slots were already
+            // hinted when the work began; a later data step's were not.)
             let tiers = &data.tiers[store.index()];
-            for copies in tiers {
-                if let Some(cache) = copies.get(instance, region) {
-                    cache.prefetch_slot(key);
-                }
-            }
-            for copies in tiers {
-                if let Some(cache) = copies.get(instance, region) {
-                    cache.prefetch_entry(key);
-                }
-            }
+            Copies::each_of(tiers, instance, region, |c| c.prefetch_slot(key));
+            Copies::each_of(tiers, instance, region, |c| c.prefetch_entry(key));
             for (t, tier) in plan.tiers.iter().enumerate() {
                 wait += tier.latency;
                 let cache = cache_of(&mut data.tiers[store.index()][t], plan, t, instance, region);
