@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # docs/worked-example.sh: the README's worked example. Sweeps the seed
 # scenario (experiments/seed.toml, unchanged, with a [sweep] table appended)
-# over read-replica placement and two API-tier values (with data-tier
-# prices appended), draws the charts, and renders the HTML
+# over read-replica placement and two API-tier values, draws the charts, and renders the HTML
 # report to a PNG; the pictures README shows are copied into docs/.
 #
 #   docs/worked-example.sh [OUT_DIR]     # default out/worked-example
@@ -23,22 +22,8 @@ scenario="$out/seed-sweep.toml"
     cat experiments/seed.toml
     cat <<'TOML'
 
-# Appended by docs/worked-example.sh. The seed prices no data tier (every
-# [costs.data] price defaults to 0); a question about where to put read
-# replicas needs their price. Assumed on-demand list prices, us-east: a
-# shard or replica as a db.r6g.large-class database instance; memory tiers
-# as an ElastiCache-class node per GB; kv as a DynamoDB-class table; object
-# as S3-class storage.
-[costs.data]
-shard_hourly = 0.25
-replica_hourly = 0.25
-memory_per_gb_hour = 0.016
-kv_per_gb_month = 0.25
-kv_per_million_ops = 0.25
-object_per_gb_month = 0.023
-object_per_million_gets = 0.40
-
-# Where the user store's read replicas are, and two values of the API tier.
+# Appended by docs/worked-example.sh: where the user store's read replicas
+# are, and two values of the API tier.
 [sweep]
 replications = 3
 [sweep.params]

@@ -49,8 +49,9 @@ fn seed_sweep_recommendation_holds_its_slo_with_fresh_seeds() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let seed = std::fs::read_to_string(root.join("experiments/seed.toml")).unwrap();
     // The seed scenario with a sweep over three of its values. The API tier
-    // alone is the planner's question here: one region, no data-tier step,
-    // nothing answered by the edge cache, and the autoscaler held at its
+    // alone is the planner's question here: one region, no data-tier step
+    // (and no data-tier prices: the store is off the path), nothing answered
+    // by the edge cache, and the autoscaler held at its
     // minimum (a target no instance reaches), so `min_replicas` is the fleet
     // size. Offered load is 10 busy cores (5000/s x 2 ms): 3-4 instances of
     // 2 cores cannot carry it, 4 cores each can, at a price. Prices and
@@ -88,6 +89,8 @@ fn seed_sweep_recommendation_holds_its_slo_with_fresh_seeds() {
         "services.api.calls=[]",
         "--set",
         "edge.cache.cacheable_fraction=0.0",
+        "--set",
+        "costs.data={}",
     ]);
     let points = std::fs::read_to_string(out.join("points.csv")).unwrap();
     assert_eq!(points.lines().count(), 1 + 8);

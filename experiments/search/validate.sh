@@ -44,7 +44,8 @@ TOML
 }
 
 # The seed's API tier alone (see tests/planner_seed.rs): one region, no
-# data-tier step, no edge-cache answers, the autoscaler held at its minimum.
+# data-tier step (and no data-tier prices: the store is off the path), no
+# edge-cache answers, the autoscaler held at its minimum.
 SEED_SETS=(
     --set run.duration=2m --set run.warmup=30s
     --set 'slo={ p99 = "30ms", availability = 0.999 }'
@@ -53,6 +54,7 @@ SEED_SETS=(
     --set 'workload.origin={ us-east = 1.0 }'
     --set 'services.api.calls=[]'
     --set edge.cache.cacheable_fraction=0.0
+    --set 'costs.data={}'
 )
 
 now() { date +%s.%N; }
