@@ -1,0 +1,153 @@
+//! Are Headroom's 95 % confidence intervals honest? A coverage study: the
+//! same M/M/1 experiment (10 replications, Student-t interval over the
+//! replication values, exactly as `runs.csv`'s summary computes it) is run
+//! with many independent root seeds, and the fraction of intervals that
+//! contain the true value is counted, for the mean response time
+//! (`W = 1/(mu - lambda)`) and for the p99 (`ln(100)/(mu - lambda)`: FCFS
+//! M/M/1 response times are exponential).
+//!
+//! A calibrated procedure covers 95 % of the time. With `K` experiments the
+//! count is Binomial(K, 0.95) when it is calibrated, so the test accepts
+//! coverage within 3.29 binomial standard deviations of 0.95 (a 99.9 %
+//! band): a failure means the intervals are too narrow (or needlessly
+//! wide), not bad luck. Seeds are fixed, so the test is deterministic.
+//!
+//! `cargo test --release --test ci_coverage -- --nocapture` prints the table
+//! in `experiments/validation/README.md`; `... -- --ignored --nocapture`
+//! runs the longer study of run lengths and loads reported there.
+
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+
+use headroom_models::{load, run_replication};
+use headroom_sim::exec::{Threads, run_indexed};
+use headroom_sim::stats::ci95;
+
+/// Replications per experiment (each gives one interval).
+const REPLICATIONS: u32 = 10;
+/// Mean work of `experiments/validation/mm1.toml`, seconds.
+const ES: f64 = 0.1;
+
+/// One coverage study's result.
+struct Coverage {
+    experiments: usize,
+    /// Intervals containing the true mean response time.
+    mean_hits: usize,
+    /// Intervals containing the true p99.
+    p99_hits: usize,
+    /// Mean over experiments of the simulated mean response time, seconds.
+    mean_of_means: f64,
+    /// Mean over experiments of the simulated p99 (mean of replication
+    /// p99s), seconds.
+    mean_of_p99s: f64,
+    /// Mean half-width of the p99 intervals, seconds.
+    p99_half_width: f64,
+}
+
+/// Warm-up of every replication (excluded from its statistics), minutes.
+const WARMUP_MIN: u32 = 10;
+
+/// Runs `experiments` independent experiments of M/M/1 at `rho`, each
+/// replication measured for `measured_min` minutes after the warm-up, root
+/// seeds `base_seed + k`.
+fn study(rho: f64, measured_min: u32, experiments: usize, base_seed: u64) -> Coverage {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/validation/mm1.toml");
+    let lambda = rho / ES;
+    let plans: Vec<_> = (0..experiments)
+        .map(|k| {
+            let sets = [
+                format!("workload.arrivals.rate={lambda}"),
+                format!("run.duration=\"{}m\"", WARMUP_MIN + measured_min),
+                format!("run.warmup=\"{WARMUP_MIN}m\""),
+                format!("run.replications={REPLICATIONS}"),
+                format!("run.seed={}", base_seed + k as u64),
+            ];
+            load(&path, &sets).expect("valid scenario").plan
+        })
+        .collect();
+    let progress = AtomicU64::new(0);
+    let reps = REPLICATIONS as usize;
+    // One job per (experiment, replication); each replication's streams
+    // come from its experiment's seed and its index, as in `headroom run`.
+    let runs: Vec<(f64, f64)> = run_indexed(experiments * reps, Threads::All, |i| {
+        let out = run_replication(&plans[i / reps], (i % reps) as u32, &progress)
+            .expect("replication runs");
+        let lat = &out.metrics.latency;
+        (lat.mean_ns() / 1e9, lat.quantile_ns(0.99) as f64 / 1e9)
+    })
+    .expect("thread pool");
+    let true_mean = 1.0 / (1.0 / ES - lambda);
+    let true_p99 = 100f64.ln() * true_mean;
+    let mut c = Coverage {
+        experiments,
+        mean_hits: 0,
+        p99_hits: 0,
+        mean_of_means: 0.0,
+        mean_of_p99s: 0.0,
+        p99_half_width: 0.0,
+    };
+    for experiment in runs.chunks(reps) {
+        let means: Vec<f64> = experiment.iter().map(|r| r.0).collect();
+        let p99s: Vec<f64> = experiment.iter().map(|r| r.1).collect();
+        let (m, p) = (ci95(&means), ci95(&p99s));
+        c.mean_hits += usize::from((m.mean - true_mean).abs() <= m.half_width);
+        c.p99_hits += usize::from((p.mean - true_p99).abs() <= p.half_width);
+        c.mean_of_means += m.mean / experiments as f64;
+        c.mean_of_p99s += p.mean / experiments as f64;
+        c.p99_half_width += p.half_width / experiments as f64;
+    }
+    c
+}
+
+/// The 99.9 % band of a calibrated 95 % procedure's coverage over `k`
+/// intervals.
+fn band(k: usize) -> (f64, f64) {
+    let sd = (0.95 * 0.05 / k as f64).sqrt();
+    (0.95 - 3.29 * sd, 0.95 + 3.29 * sd)
+}
+
+fn row(rho: f64, measured_min: u32, c: &Coverage) -> String {
+    let true_mean = 1.0 / (1.0 / ES - rho / ES);
+    let true_p99 = 100f64.ln() * true_mean;
+    let k = c.experiments as f64;
+    format!(
+        "| {rho} | {measured_min} min | {} | {:.1} % | {:+.2} % | {:.1} % | {:+.2} % | ±{:.2} % |",
+        c.experiments,
+        100.0 * c.mean_hits as f64 / k,
+        100.0 * (c.mean_of_means / true_mean - 1.0),
+        100.0 * c.p99_hits as f64 / k,
+        100.0 * (c.mean_of_p99s / true_p99 - 1.0),
+        100.0 * c.p99_half_width / true_p99,
+    )
+}
+
+const HEADER: &str = "| rho | measured per replication (after a 10 min warm-up) | intervals | mean: coverage | mean: bias | p99: coverage | p99: bias | p99: mean half-width |\n|---:|---|---:|---:|---:|---:|---:|---:|";
+
+#[test]
+fn ninety_five_percent_intervals_cover_the_true_mean_and_p99_95_percent_of_the_time() {
+    let experiments = 400;
+    let c = study(0.7, 50, experiments, 7_000_000);
+    println!("{HEADER}\n{}", row(0.7, 50, &c));
+    let (lo, hi) = band(experiments);
+    for (what, hits) in [("mean response time", c.mean_hits), ("p99", c.p99_hits)] {
+        let coverage = hits as f64 / experiments as f64;
+        assert!(
+            (lo..=hi).contains(&coverage),
+            "{what}: {hits} of {experiments} intervals cover the true value ({:.1} %), outside the 99.9 % band {:.1}-{:.1} % of a calibrated 95 % interval; reproduce: cargo test --release --test ci_coverage -- --nocapture",
+            100.0 * coverage,
+            100.0 * lo,
+            100.0 * hi
+        );
+    }
+}
+
+/// The study behind the README's table: loads and run lengths.
+#[test]
+#[ignore = "minutes: run with --ignored --nocapture to print the README table"]
+fn coverage_by_load_and_run_length() {
+    println!("{HEADER}");
+    for (rho, measured_min) in [(0.7, 10), (0.7, 110), (0.9, 10), (0.9, 110), (0.9, 600)] {
+        let c = study(rho, measured_min, 200, 9_000_000);
+        println!("{}", row(rho, measured_min, &c));
+    }
+}
