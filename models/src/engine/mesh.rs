@@ -686,9 +686,11 @@ impl World<'_> {
             self.release_worker_of(a.service, a.instance);
         }
         // An endpoint removed meanwhile is ignored by the balancer.
-        self.deployments[a.deployment as usize]
-            .balancer
-            .handle_end(now, a.endpoint, now - a.arrived);
+        self.deployments[a.deployment as usize].balancer.handle_end(
+            now,
+            a.endpoint,
+            now - a.arrived,
+        );
         self.on_endpoint_outcome(a.deployment, a.endpoint, reply);
         self.stats
             .on_attempt_end(now, a.service, now - a.arrived, reply.cause == Cause::Ok);
