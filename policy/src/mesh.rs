@@ -228,6 +228,7 @@ impl EdgeClient {
     }
 
     /// Starts a call at `now` (a deposit into the retry budget).
+    #[inline]
     pub fn start(&mut self, now: Timestamp) -> CallState {
         self.start_with(now, true)
     }
@@ -237,6 +238,7 @@ impl EdgeClient {
     /// budget's ratio counts) and keeps the per-try and overall deadlines
     /// and the breaker; a call that is not retryable never withdraws (see
     /// the module docs).
+    #[inline]
     pub fn start_with(&mut self, now: Timestamp, retryable: bool) -> CallState {
         self.stats.calls += 1;
         let (retry, deadline) = match (&self.retry, &mut self.budget) {
@@ -264,6 +266,7 @@ impl EdgeClient {
     }
 
     /// Asks the breaker whether the next try of `call` may be sent at `now`.
+    #[inline]
     pub fn begin_try(&mut self, now: Timestamp, call: &mut CallState) -> TryStart {
         if call.finished || call.in_flight.is_some() {
             debug_assert!(

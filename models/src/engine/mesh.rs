@@ -685,10 +685,12 @@ impl World<'_> {
             a.worker_ns += (now - since).as_nanos();
             self.release_worker_of(a.service, a.instance);
         }
-        let dep = &mut self.deployments[a.deployment as usize];
-        if dep.balancer.contains(a.endpoint) {
-            dep.balancer.handle_end(now, a.endpoint, now - a.arrived);
-        }
+        // An endpoint removed meanwhile is ignored by the balancer.
+        self.deployments[a.deployment as usize].balancer.handle_end(
+            now,
+            a.endpoint,
+            now - a.arrived,
+        );
         self.on_endpoint_outcome(a.deployment, a.endpoint, reply);
         self.stats
             .on_attempt_end(now, a.service, now - a.arrived, reply.cause == Cause::Ok);

@@ -110,7 +110,7 @@ impl CountWindow {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&mut self, failed: bool, slow: bool) -> Counts {
         let flags = (u8::from(failed) * FAILED) | (u8::from(slow) * SLOW);
         if self.len == self.ring.len() {
@@ -239,7 +239,7 @@ pub(crate) enum Window {
 }
 
 impl Window {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&mut self, now: Timestamp, failed: bool, slow: bool) -> Counts {
         match self {
             Window::Count(w) => w.record(failed, slow),

@@ -168,6 +168,7 @@ impl RetryPolicy {
     /// Starts a request at `now`: deposits into `budget` and returns the
     /// request's state; try 1 starts now and ends by
     /// [`RetryState::per_try_deadline`].
+    #[inline]
     pub fn start(&self, now: Timestamp, budget: &mut RetryBudget) -> RetryState {
         budget.deposit(now);
         let deadline = self.timeout.map_or(Timestamp::MAX, |t| now + t);
@@ -180,6 +181,7 @@ impl RetryPolicy {
         }
     }
 
+    #[inline]
     fn per_try_deadline(&self, start: Timestamp, deadline: Timestamp) -> Timestamp {
         self.per_try_timeout
             .map_or(deadline, |p| (start + p).min(deadline))

@@ -83,24 +83,51 @@ pub struct RetryOn {
     conditions: u8,
     /// Bit `s − 100` set for each listed status code `s` in 100..=599.
     statuses: [u64; 8],
+    /// Bit `s − 100` set for each status `s` the set retries, whether
+    /// listed or named by a condition (`5xx`, `gateway-error`, ...): derived
+    /// from the two fields above by [`RetryOn::new`], so that matching a
+    /// response is one bit test.
+    responses: [u64; 8],
 }
 
 impl Default for RetryOn {
     fn default() -> Self {
-        RetryOn {
-            conditions: GATEWAY_ERROR | CONNECT_FAILURE | RESET,
-            statuses: [0; 8],
-        }
+        RetryOn::new(GATEWAY_ERROR | CONNECT_FAILURE | RESET, [0; 8])
     }
 }
 
+/// Sets bit `status − 100` of a status bitmap.
+fn set_status(bits: &mut [u64; 8], status: u16) {
+    let bit = usize::from(status - 100);
+    bits[bit / 64] |= 1 << (bit % 64);
+}
+
 impl RetryOn {
+    /// The set of `conditions` and listed `statuses`, with its response
+    /// bitmap.
+    fn new(conditions: u8, statuses: [u64; 8]) -> Self {
+        let mut responses = statuses;
+        let conditional = [
+            (FIVE_XX, 500..=599),
+            (GATEWAY_ERROR, 502..=504),
+            (RETRIABLE_4XX, 409..=409),
+            (RATE_LIMITED, 429..=429),
+        ];
+        for (bit, codes) in conditional {
+            if conditions & bit != 0 {
+                codes.for_each(|c| set_status(&mut responses, c));
+            }
+        }
+        RetryOn {
+            conditions,
+            statuses,
+            responses,
+        }
+    }
+
     /// The empty set: nothing is retried.
     pub fn none() -> Self {
-        RetryOn {
-            conditions: 0,
-            statuses: [0; 8],
-        }
+        RetryOn::new(0, [0; 8])
     }
 
     /// Parses a `retry_on` list (names from the table above, or status codes
@@ -109,17 +136,16 @@ impl RetryOn {
     /// # Errors
     /// A [`ConfigError`] for key `retry_on` naming the unknown entry.
     pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Self, ConfigError> {
-        let mut set = RetryOn::none();
+        let (mut conditions, mut statuses) = (0, [0; 8]);
         for name in names {
             let name = name.as_ref();
             if let Some((_, bit)) = NAMES.iter().find(|(n, _)| *n == name) {
-                set.conditions |= bit;
+                conditions |= bit;
                 continue;
             }
             match name.parse::<u16>() {
                 Ok(code) if (100..=599).contains(&code) && !name.starts_with('+') => {
-                    let bit = usize::from(code - 100);
-                    set.statuses[bit / 64] |= 1 << (bit % 64);
+                    set_status(&mut statuses, code);
                 }
                 _ => {
                     return Err(ConfigError::new(
@@ -132,7 +158,7 @@ impl RetryOn {
                 }
             }
         }
-        Ok(set)
+        Ok(RetryOn::new(conditions, statuses))
     }
 
     /// The entries of this set in canonical order (names, then codes).
@@ -155,29 +181,31 @@ impl RetryOn {
     }
 
     fn has_status(&self, status: u16) -> bool {
-        if !(100..=599).contains(&status) {
-            return false;
-        }
-        let bit = usize::from(status - 100);
-        self.statuses[bit / 64] & (1 << (bit % 64)) != 0
+        in_bitmap(&self.statuses, status)
     }
 
     /// Whether `outcome` is retryable under this set.
+    #[inline]
     pub fn matches(&self, outcome: &TryOutcome) -> bool {
         let transport = self.has(FIVE_XX) || self.has(GATEWAY_ERROR);
         match *outcome {
-            TryOutcome::Response { status, .. } => {
-                (self.has(FIVE_XX) && (500..=599).contains(&status))
-                    || (self.has(GATEWAY_ERROR) && matches!(status, 502..=504))
-                    || (self.has(RETRIABLE_4XX) && status == 409)
-                    || (self.has(RATE_LIMITED) && status == 429)
-                    || self.has_status(status)
-            }
+            // `5xx`, `gateway-error`, `retriable-4xx`, `rate-limited` and the
+            // listed codes, folded into one bitmap by `RetryOn::new`.
+            TryOutcome::Response { status, .. } => in_bitmap(&self.responses, status),
             TryOutcome::ConnectFailure => transport || self.has(CONNECT_FAILURE),
             TryOutcome::Reset => transport || self.has(RESET),
             TryOutcome::Timeout => transport || self.has(RESET) || self.has(TIMEOUT),
         }
     }
+}
+
+/// Whether bit `status − 100` is set (`false` outside 100..=599).
+#[inline]
+fn in_bitmap(bits: &[u64; 8], status: u16) -> bool {
+    let Some(bit) = status.checked_sub(100).map(usize::from) else {
+        return false;
+    };
+    bit < 500 && bits[bit / 64] & (1 << (bit % 64)) != 0
 }
 
 #[cfg(test)]
@@ -213,6 +241,35 @@ mod tests {
             let err = RetryOn::parse(&[bad]).expect_err(bad);
             assert_eq!(err.key(), "retry_on");
             assert_eq!(err.value(), format!("\"{bad}\""));
+        }
+    }
+
+    /// The response bitmap agrees, for every status, with the conditions'
+    /// definitions (Envoy's `5xx`, `gateway-error`, `retriable-4xx`,
+    /// `rate-limited`) and the listed codes, for every set of conditions.
+    #[test]
+    fn response_bitmap_matches_the_definitions() {
+        for conditions in 0..=u8::MAX >> 1 {
+            let names: Vec<&str> = NAMES
+                .iter()
+                .filter(|(_, bit)| conditions & bit != 0)
+                .map(|(n, _)| *n)
+                .chain(["418", "500", "599", "100"])
+                .collect();
+            let set = RetryOn::parse(&names).expect("valid");
+            let has = |bit| conditions & bit != 0;
+            for status in 0..=700u16 {
+                let expected = (has(FIVE_XX) && (500..=599).contains(&status))
+                    || (has(GATEWAY_ERROR) && matches!(status, 502..=504))
+                    || (has(RETRIABLE_4XX) && status == 409)
+                    || (has(RATE_LIMITED) && status == 429)
+                    || matches!(status, 418 | 500 | 599 | 100);
+                assert_eq!(
+                    set.matches(&TryOutcome::status(status)),
+                    expected,
+                    "{names:?} {status}"
+                );
+            }
         }
     }
 }

@@ -60,10 +60,13 @@ const NIL: usize = usize::MAX;
 pub struct RadixHeap<E> {
     /// Events due at `now`, in scheduling order.
     due: VecDeque<E>,
-    buckets: Box<[Bucket]>,
-    /// Chunk `c` is `slots[c * CHUNK..(c + 1) * CHUNK]`; a slot holds
-    /// `(time in ns, event)` while the event is pending.
-    slots: Vec<Option<(u64, E)>>,
+    /// A fixed-size array, so that indexing by a computed bucket number
+    /// needs no bounds check.
+    buckets: Box<[Bucket; BUCKETS]>,
+    /// The chunks of slots; a slot holds `(time in ns, event)` while the
+    /// event is pending. A chunk is an array, so a slot index below `CHUNK`
+    /// needs no bounds check.
+    slots: Vec<[Option<(u64, E)>; CHUNK]>,
     /// The chunk after each chunk, in its bucket's chain or the free list.
     next_chunk: Vec<usize>,
     /// Head of the free list of chunks.
@@ -117,7 +120,7 @@ impl<E> RadixHeap<E> {
     #[inline(never)]
     fn grow_slab(&mut self) -> usize {
         let c = self.next_chunk.len();
-        self.slots.resize_with((c + 1) * CHUNK, || None);
+        self.slots.push(std::array::from_fn(|_| None));
         self.next_chunk.push(NIL);
         c
     }
@@ -127,7 +130,9 @@ impl<E> RadixHeap<E> {
     fn insert(&mut self, time_ns: u64, event: E) {
         debug_assert!(time_ns > self.now);
         // time_ns != now, so the XOR has a set bit and leading_zeros <= 63.
-        let high_bit = 63 - (time_ns ^ self.now).leading_zeros();
+        // (`& 63` is the identity here; it tells the optimiser that the
+        // bucket number is in range.)
+        let high_bit = (63 - (time_ns ^ self.now).leading_zeros()) & 63;
         let digit = high_bit / DIGIT_BITS;
         let value = (time_ns >> (digit * DIGIT_BITS)) as usize & (DIGIT_VALUES - 1);
         let b = digit as usize * DIGIT_VALUES + value;
@@ -143,7 +148,7 @@ impl<E> RadixHeap<E> {
             }
             (c, 0)
         };
-        self.slots[chunk * CHUNK + used] = Some((time_ns, event));
+        self.slots[chunk][used] = Some((time_ns, event));
         let bucket = &mut self.buckets[b];
         bucket.tail = chunk;
         bucket.tail_len = used + 1;
@@ -182,10 +187,10 @@ impl<E> RadixHeap<E> {
             } else {
                 CHUNK
             };
-            for slot in c * CHUNK..c * CHUNK + used {
+            for slot in 0..used.min(CHUNK) {
                 // Invariant: the first `used` slots of a chained chunk are
                 // filled; `take` leaves the slot empty for reuse.
-                let Some((time_ns, event)) = self.slots[slot].take() else {
+                let Some((time_ns, event)) = self.slots[c][slot].take() else {
                     continue;
                 };
                 if time_ns != min {
@@ -231,9 +236,9 @@ impl<E> PendingEvents<E> for RadixHeap<E> {
         let n_chunks = n.div_ceil(CHUNK);
         let mut heap = RadixHeap {
             due: VecDeque::new(),
-            buckets: vec![EMPTY_BUCKET; BUCKETS].into_boxed_slice(),
-            slots: std::iter::repeat_with(|| None)
-                .take(n_chunks * CHUNK)
+            buckets: Box::new([EMPTY_BUCKET; BUCKETS]),
+            slots: std::iter::repeat_with(|| std::array::from_fn(|_| None))
+                .take(n_chunks)
                 .collect(),
             next_chunk: vec![NIL; n_chunks],
             free_chunk: NIL,
@@ -291,7 +296,7 @@ impl<E> PendingEvents<E> for RadixHeap<E> {
     fn clear(&mut self) {
         self.due.clear();
         self.buckets.fill(EMPTY_BUCKET);
-        self.slots.fill_with(|| None);
+        self.slots.fill_with(|| std::array::from_fn(|_| None));
         self.free_all_chunks();
         self.occupied = [0; WORDS];
         self.summary = 0;
@@ -308,7 +313,7 @@ mod tests {
     use super::*;
 
     fn total_capacity(heap: &RadixHeap<u32>) -> usize {
-        heap.due.capacity() + heap.slots.capacity()
+        heap.due.capacity() + heap.slots.capacity() * CHUNK
     }
 
     #[test]
