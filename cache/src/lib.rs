@@ -469,7 +469,7 @@ impl Cache {
                 self.prefetch_neighbours(node);
             }
             self.access(r.now_ns, r.key, r.size_bytes);
-            self.prefetch_victims();
+            self.prefetch_eviction();
         }
     }
 
@@ -493,15 +493,6 @@ impl Cache {
         for tail in [self.main.tail, self.small.tail] {
             self.prefetch_node(tail);
         }
-    }
-
-    /// Starts loading what the next eviction touches beyond the tail nodes
-    /// (which this reads: call [`Cache::prefetch_fill`] first): the victim's
-    /// index slot and the node that becomes the tail after it. A hint, as
-    /// [`Cache::prefetch_slot`].
-    #[inline]
-    pub fn prefetch_eviction(&self) {
-        self.prefetch_victims();
     }
 
     /// Starts loading `key`'s node, found through its index slot (which
@@ -531,10 +522,12 @@ impl Cache {
         }
     }
 
-    /// Loads what the next eviction touches: the tail's index slot and the
-    /// node that becomes the tail after it.
+    /// Starts loading what the next eviction touches beyond the tail nodes
+    /// (which this reads: call [`Cache::prefetch_fill`] first): the victim's
+    /// index slot and the node that becomes the tail after it. A hint, as
+    /// [`Cache::prefetch_slot`].
     #[inline]
-    fn prefetch_victims(&self) {
+    pub fn prefetch_eviction(&self) {
         for tail in [self.main.tail, self.small.tail] {
             if let Some(n) = self.arena.nodes.get(tail as usize) {
                 self.index.prefetch_home(n.key);

@@ -185,41 +185,26 @@ struct HeadTimer {
 }
 
 impl HeadTimer {
-    /// The earliest the connection may be closed: `since + timeout` if it
-    /// has been waiting for a head since `since`, else (a request in
-    /// flight) `now + timeout`.
-    fn deadline(&self, since: Option<Timestamp>) -> tokio::time::Instant {
-        self.clock
-            .instant(since.unwrap_or_else(|| self.clock.now()))
-            + self.timeout
-    }
-
     /// Whether a connection waiting for a head since `since` (`None`: a
     /// request is in flight) has waited too long; if not, `cx` is woken no
-    /// later than its deadline.
+    /// later than its deadline: `since + timeout`, or (a request in flight)
+    /// `now + timeout`, read only when the timer is armed or fires.
     fn poll_expired(&mut self, cx: &mut Context<'_>, since: Option<Timestamp>) -> bool {
-        if self.sleep.is_none() {
-            self.sleep = Some(Box::pin(tokio::time::sleep_until(self.deadline(since))));
-        }
-        loop {
-            let deadline_passed = match &mut self.sleep {
-                Some(sleep) => sleep.as_mut().poll(cx).is_ready(),
-                None => return false,
-            };
-            if !deadline_passed {
-                return false;
-            }
+        let (clock, timeout) = (self.clock, self.timeout);
+        let deadline = || clock.instant(since.unwrap_or_else(|| clock.now())) + timeout;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline())));
+        while sleep.as_mut().poll(cx).is_ready() {
             // The timer fired: at the connection's own deadline, or at an
             // earlier one it has since moved past.
-            let deadline = self.deadline(since);
-            let Some(sleep) = &mut self.sleep else {
-                return false;
-            };
+            let deadline = deadline();
             if since.is_some() && sleep.deadline() >= deadline {
                 return true;
             }
             sleep.as_mut().reset(deadline);
         }
+        false
     }
 }
 

@@ -18,8 +18,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn base(upstreams: &str, routes: &str, policy: &str) -> String {
+    base_with("", upstreams, routes, policy)
+}
+
+/// [`base`] with more `[sidecar]` keys (`sidecar`: whole lines).
+fn base_with(sidecar: &str, upstreams: &str, routes: &str, policy: &str) -> String {
     format!(
-        "[sidecar]\nlisten = \"@LISTEN@\"\nadmin = \"@ADMIN@\"\nseed = 42\n\
+        "[sidecar]\nlisten = \"@LISTEN@\"\nadmin = \"@ADMIN@\"\nseed = 42\n{sidecar}\
          access_log = \"@DIR@/access.csv\"\n\n{upstreams}\n[sidecar.routes]\n{routes}\n{policy}\n"
     )
 }
@@ -42,12 +47,12 @@ fn upstream(name: &str, urls: &[(&str, &str)]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_connections_are_reused_and_a_timed_out_one_is_replaced() {
     let up = Upstream::start("api").await;
-    let config = base(
+    let config = base_with(
+        "workers = 1\n",
         &upstream("api", &[(&up.url(), "us-east")]),
         "\"/api/*\" = \"api\"",
         "[policy.mesh]\ntimeout = \"300ms\"\nretry = { attempts = 1 }\n",
-    )
-    .replace("seed = 42\n", "seed = 42\nworkers = 1\n");
+    );
     let mut sc = Sidecar::start(&config).await;
     for i in 0..20 {
         let r = sc.get(&format!("/api/items/{i}"), None).await;
@@ -712,14 +717,11 @@ fn check_config_exit_codes_and_messages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn body_and_connection_limits() {
     let up = Upstream::start("api").await;
-    let config = base(
+    let config = base_with(
+        "max_body_bytes = 100\nretry_buffer_bytes = 50\nmax_connections = 2\n",
         &upstream("api", &[(&up.url(), "us-east")]),
         "\"/*\" = \"api\"",
         "",
-    )
-    .replace(
-        "seed = 42\n",
-        "seed = 42\nmax_body_bytes = 100\nretry_buffer_bytes = 50\nmax_connections = 2\n",
     );
     let sc = Sidecar::start(&config).await;
     // Raw connections only: the test client's keep-alive pool would hold
@@ -783,12 +785,12 @@ async fn desired_replicas_follow_observed_load() {
     let up = Upstream::start("api").await;
     let policy = "[policy.autoscaler.api]\nmin_replicas = 1\nmax_replicas = 10\n\
                   target_rps = 5.0\nsync_period = \"1s\"\n";
-    let config = base(
+    let config = base_with(
+        "autoscaler = \"api\"\n",
         &upstream("api", &[(&up.url(), "us-east")]),
         "\"/*\" = \"api\"",
         policy,
-    )
-    .replace("seed = 42\n", "seed = 42\nautoscaler = \"api\"\n");
+    );
     let sc = Sidecar::start(&config).await;
     assert_eq!(sc.metric("headroom_desired_replicas").await, 1.0);
     // Far above 5 rps per replica: the HPA scales up, by at most
@@ -828,14 +830,11 @@ async fn read_until_closed(s: &mut TcpStream) -> (String, bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_waiting_for_a_request_head_are_closed_at_the_timeout() {
     let up = Upstream::start("api").await;
-    let config = base(
+    let config = base_with(
+        "request_header_timeout = \"400ms\"\n",
         &upstream("api", &[(&up.url(), "us-east")]),
         "\"/*\" = \"api\"",
         "",
-    )
-    .replace(
-        "seed = 42\n",
-        "seed = 42\nrequest_header_timeout = \"400ms\"\n",
     );
     let sc = Sidecar::start(&config).await;
     let timeout = Duration::from_millis(400);
