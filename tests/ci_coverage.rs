@@ -1,10 +1,10 @@
 //! Are Headroom's 95 % confidence intervals honest? A coverage study: the
 //! same M/M/1 experiment (10 replications, Student-t interval over the
-//! replication values, exactly as `runs.csv`'s summary computes it) is run
-//! with many independent root seeds, and the fraction of intervals that
-//! contain the true value is counted, for the mean response time
-//! (`W = 1/(mu - lambda)`) and for the p99 (`ln(100)/(mu - lambda)`: FCFS
-//! M/M/1 response times are exponential).
+//! replication values, exactly as `runs.csv`'s summary computes it with
+//! `metric_ci95`) is run with many independent root seeds, and the fraction
+//! of intervals that contain the true value is counted, for the mean
+//! response time (`W = 1/(mu - lambda)`) and for the p99
+//! (`ln(100)/(mu - lambda)`: FCFS M/M/1 response times are exponential).
 //!
 //! A calibrated procedure covers 95 % of the time. With `K` experiments the
 //! count is Binomial(K, 0.95) when it is calibrated, so the test accepts
@@ -19,9 +19,9 @@
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 
+use headroom_models::report::metric_ci95;
 use headroom_models::{load, run_replication};
 use headroom_sim::exec::{Threads, run_indexed};
-use headroom_sim::stats::ci95;
 
 /// Replications per experiment (each gives one interval).
 const REPLICATIONS: u32 = 10;
@@ -89,7 +89,10 @@ fn study(rho: f64, measured_min: u32, experiments: usize, base_seed: u64) -> Cov
     for experiment in runs.chunks(reps) {
         let means: Vec<f64> = experiment.iter().map(|r| r.0).collect();
         let p99s: Vec<f64> = experiment.iter().map(|r| r.1).collect();
-        let (m, p) = (ci95(&means), ci95(&p99s));
+        let (m, p) = (
+            metric_ci95("latency_mean_ms", &means),
+            metric_ci95("latency_p99_ms", &p99s),
+        );
         c.mean_hits += usize::from((m.mean - true_mean).abs() <= m.half_width);
         c.p99_hits += usize::from((p.mean - true_p99).abs() <= p.half_width);
         c.mean_of_means += m.mean / experiments as f64;

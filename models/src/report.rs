@@ -8,7 +8,7 @@
 use std::fmt;
 
 use headroom_sim::Span;
-use headroom_sim::stats::{ConfidenceInterval, LatencyHistogram, ci95};
+use headroom_sim::stats::{ConfidenceInterval, LatencyHistogram, ci95, quantile_ci95};
 
 use crate::recovery::{RECOVERY_COLUMNS, TriggerRecovery};
 
@@ -553,8 +553,27 @@ fn metric_columns(tiers: impl Iterator<Item = String>, recovery: bool) -> Vec<St
     out
 }
 
+/// Whether `runs.csv` column `name` is a quantile read from a latency
+/// histogram (`latency_p50_ms` ... `latency_p999_ms`).
+pub fn is_histogram_quantile(name: &str) -> bool {
+    name.starts_with("latency_p") && name.ends_with("_ms")
+}
+
+/// The 95 % interval of `runs.csv` metric `name` over the replications'
+/// values `xs`: Student t, and for a histogram quantile never narrower than
+/// the histogram's resolution ([`quantile_ci95`]). Every interval the tool
+/// reports or decides on (summary, `points.csv`, the planner's stop rule and
+/// verdicts) comes from here.
+pub fn metric_ci95(name: &str, xs: &[f64]) -> ConfidenceInterval {
+    if is_histogram_quantile(name) {
+        quantile_ci95(xs)
+    } else {
+        ci95(xs)
+    }
+}
+
 /// Mean and 95 % confidence half-width of each `runs.csv` metric over the
-/// replications, in column order (`slo_met` included).
+/// replications, in column order (`slo_met` included), by [`metric_ci95`].
 pub fn summarize(outputs: &[RunOutput]) -> Vec<(String, ConfidenceInterval)> {
     let rows: Vec<Vec<Cell>> = outputs.iter().map(|o| o.metrics.cells()).collect();
     let names = outputs.first().map_or_else(
@@ -566,7 +585,8 @@ pub fn summarize(outputs: &[RunOutput]) -> Vec<(String, ConfidenceInterval)> {
         .enumerate()
         .map(|(i, name)| {
             let xs: Vec<f64> = rows.iter().map(|r| r[i].as_f64()).collect();
-            (name, ci95(&xs))
+            let ci = metric_ci95(&name, &xs);
+            (name, ci)
         })
         .collect()
 }
@@ -574,6 +594,29 @@ pub fn summarize(outputs: &[RunOutput]) -> Vec<(String, ConfidenceInterval)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantile_columns_get_the_histogram_floor() {
+        let same = [150.0, 150.0, 150.0];
+        for name in [
+            "latency_p50_ms",
+            "latency_p95_ms",
+            "latency_p99_ms",
+            "latency_p999_ms",
+        ] {
+            assert!(is_histogram_quantile(name), "{name}");
+            let ci = metric_ci95(name, &same);
+            assert!(
+                (ci.half_width - 150.0 / 256.0).abs() < 1e-12,
+                "{name}: {ci:?}"
+            );
+        }
+        // Means and counts are exact per replication: Student t alone.
+        for name in ["latency_mean_ms", "cost_per_month_usd", "availability"] {
+            assert!(!is_histogram_quantile(name), "{name}");
+            assert_eq!(metric_ci95(name, &same).half_width, 0.0, "{name}");
+        }
+    }
 
     #[test]
     fn cells_match_columns() {

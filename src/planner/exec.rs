@@ -12,10 +12,10 @@
 use std::sync::atomic::Ordering;
 
 use headroom_models::Plan;
-use headroom_models::report::Cell;
+use headroom_models::report::{Cell, metric_ci95};
 use headroom_sim::exec::{Threads, run_indexed};
-use headroom_sim::stats::ci95;
 
+use crate::planner::points::{COST, P99};
 use crate::progress::Progress;
 
 /// How many replications each point gets.
@@ -187,7 +187,7 @@ fn decide(
     let (p99, cost) = (series(watched.p99), series(watched.cost));
     // Counts up to `checked` failed the rule in earlier waves.
     let from = (min as usize).max(checked + 1);
-    if let Some(k) = stop_at(&[&p99, &cost], precision, from) {
+    if let Some(k) = stop_at(&[(P99, &p99), (COST, &cost)], precision, from) {
         return Decision::Stop(k, Stop::Precision);
     }
     if records.len() >= max as usize {
@@ -198,11 +198,14 @@ fn decide(
 
 /// The first `k >= from` (1-based count) at which every series' 95 % CI
 /// half-width over its first `k` values is within `precision` x |mean|.
-pub fn stop_at(series: &[&[f64]], precision: f64, from: usize) -> Option<usize> {
-    let n = series.iter().map(|s| s.len()).min().unwrap_or(0);
+/// Series are `(runs.csv column, values)`: a latency quantile's interval is
+/// never narrower than its histogram's resolution ([`metric_ci95`]), so a
+/// precision finer than that is never reached.
+pub fn stop_at(series: &[(&str, &[f64])], precision: f64, from: usize) -> Option<usize> {
+    let n = series.iter().map(|(_, s)| s.len()).min().unwrap_or(0);
     (from.max(2)..=n).find(|&k| {
-        series.iter().all(|s| {
-            let ci = ci95(&s[..k]);
+        series.iter().all(|&(name, s)| {
+            let ci = metric_ci95(name, &s[..k]);
             ci.half_width <= precision * ci.mean.abs()
         })
     })
@@ -213,7 +216,7 @@ pub fn stop_at(series: &[&[f64]], precision: f64, from: usize) -> Option<usize> 
 /// one, at least enough to keep the threads busy, at most up to `max`.
 fn wave(p99: &[f64], precision: f64, max: u32, threads: Threads) -> u32 {
     let n = p99.len() as f64;
-    let relative = ci95(p99).relative_half_width();
+    let relative = metric_ci95(P99, p99).relative_half_width();
     let needed = if relative.is_finite() {
         (n * (relative / precision).powi(2) - n).ceil()
     } else {
@@ -250,6 +253,8 @@ pub(crate) fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
 
 #[cfg(test)]
 mod tests {
+    use headroom_sim::stats::ci95;
+
     use super::*;
 
     #[test]
@@ -257,7 +262,7 @@ mod tests {
         // Values settle: the CI of the first k shrinks as k grows.
         let xs = [10.0, 12.0, 11.0, 11.0, 11.0, 11.0, 11.0, 11.0];
         let flat = [0.0; 8];
-        let k = stop_at(&[&xs, &flat], 0.05, 2).unwrap();
+        let k = stop_at(&[(COST, &xs), (COST, &flat)], 0.05, 2).unwrap();
         let ci = ci95(&xs[..k]);
         assert!(ci.half_width <= 0.05 * ci.mean);
         let before = ci95(&xs[..k - 1]);
@@ -266,10 +271,16 @@ mod tests {
             "k is the first that holds"
         );
         // Starting later never goes back; an impossible target never stops.
-        assert_eq!(stop_at(&[&xs], 0.05, k + 1), Some(k + 1));
-        assert_eq!(stop_at(&[&xs], 0.0, 2), None);
+        assert_eq!(stop_at(&[(COST, &xs)], 0.05, k + 1), Some(k + 1));
+        assert_eq!(stop_at(&[(COST, &xs)], 0.0, 2), None);
         // A series that is all zeros is known exactly.
-        assert_eq!(stop_at(&[&flat], 0.01, 2), Some(2));
+        assert_eq!(stop_at(&[(P99, &flat)], 0.01, 2), Some(2));
+        // Identical p99s (one histogram bucket) are known only to the
+        // histogram's resolution, 1/256: a finer precision is never met.
+        let same = [150.0; 8];
+        assert_eq!(stop_at(&[(COST, &same)], 0.001, 2), Some(2));
+        assert_eq!(stop_at(&[(P99, &same)], 0.001, 2), None);
+        assert_eq!(stop_at(&[(P99, &same)], 0.005, 2), Some(2));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! half-width of every metric over a point's replications (`points.csv`),
 //! and the Pareto frontier on cost and p99 latency (`frontier.csv`).
 
-use headroom_sim::stats::{ConfidenceInterval, ci95};
+use headroom_models::report::metric_ci95;
+use headroom_sim::stats::ConfidenceInterval;
 
 use crate::planner::table::{Column, Kind, Table, float_cell, number};
 
@@ -59,7 +60,10 @@ impl Points {
                     .count();
             let rows = &runs.rows[start..end];
             let stats = (first_metric..runs.columns.len())
-                .map(|i| ci95(&rows.iter().map(|r| number(&r[i])).collect::<Vec<_>>()))
+                .map(|i| {
+                    let xs: Vec<f64> = rows.iter().map(|r| number(&r[i])).collect();
+                    metric_ci95(&runs.columns[i].name, &xs)
+                })
                 .collect();
             points.push(PointStats {
                 point: key.parse().unwrap_or(points.len()),

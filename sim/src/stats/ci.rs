@@ -46,6 +46,26 @@ pub fn ci95(samples: &[f64]) -> ConfidenceInterval {
     confidence_interval(samples, 0.95)
 }
 
+/// The 95 % interval for the mean of a latency quantile read from one
+/// [`LatencyHistogram`](super::LatencyHistogram) per replication: [`ci95`],
+/// but never narrower than the histogram's resolution.
+///
+/// Each replication's quantile is the midpoint of a bucket, within
+/// `x / 256` of the exact order statistic `x`
+/// ([`MAX_RELATIVE_ERROR`](super::LatencyHistogram::MAX_RELATIVE_ERROR)).
+/// When the replications agree closely they often land in the same bucket
+/// and Student t alone would report a half-width of 0, claiming a precision
+/// the histogram does not have; the half-width is therefore at least
+/// `|mean| × MAX_RELATIVE_ERROR`. An undefined (NaN) half-width stays NaN.
+pub fn quantile_ci95(samples: &[f64]) -> ConfidenceInterval {
+    let mut ci = ci95(samples);
+    let resolution = ci.mean.abs() * super::LatencyHistogram::MAX_RELATIVE_ERROR;
+    if ci.half_width < resolution {
+        ci.half_width = resolution;
+    }
+    ci
+}
+
 /// The two-sided confidence interval at `level` (in `(0, 1)`, e.g. 0.95) for
 /// the mean, as [`ci95`]; a `level` outside `(0, 1)` gives a NaN half-width.
 pub fn confidence_interval(samples: &[f64], level: f64) -> ConfidenceInterval {
@@ -110,7 +130,7 @@ mod tests {
     use rand_distr::{Distribution, Normal};
     use rand_pcg::Pcg64;
 
-    use super::{ci95, confidence_interval, student_t_quantile};
+    use super::{ci95, confidence_interval, quantile_ci95, student_t_quantile};
 
     #[test]
     fn t_quantiles_match_published_tables() {
@@ -173,6 +193,26 @@ mod tests {
         assert!(confidence_interval(&[1.0, 2.0], 1.0).half_width.is_nan());
         // Identical samples: a zero-width interval.
         assert_eq!(ci95(&[2.0, 2.0, 2.0]).half_width, 0.0);
+    }
+
+    #[test]
+    fn quantile_intervals_are_never_narrower_than_the_histogram() {
+        // Replications in one bucket: Student t says 0, the histogram's
+        // resolution says 1/256 of the value.
+        let same = quantile_ci95(&[150.0, 150.0, 150.0]);
+        assert_eq!(same.mean, 150.0);
+        assert_abs_diff_eq!(same.half_width, 150.0 / 256.0, epsilon = 1e-12);
+        // Spread wider than the resolution: exactly Student t.
+        let wide = [140.0, 150.0, 160.0];
+        assert_eq!(quantile_ci95(&wide), ci95(&wide));
+        // Negative means (differences) use |mean|; undefined stays undefined.
+        assert_abs_diff_eq!(
+            quantile_ci95(&[-2.56, -2.56]).half_width,
+            0.01,
+            epsilon = 1e-12
+        );
+        assert!(quantile_ci95(&[5.0]).half_width.is_nan());
+        assert!(quantile_ci95(&[]).mean.is_nan());
     }
 
     #[test]

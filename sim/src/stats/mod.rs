@@ -5,7 +5,9 @@
 //! replications record into their own [`LatencyHistogram`] and [`Welford`]
 //! and the executor merges them in index order. [`TimeWeighted`] integrates
 //! piecewise-constant signals over simulated time. [`ci95`] turns one value
-//! per replication into a Student-t confidence interval.
+//! per replication into a Student-t confidence interval; [`quantile_ci95`]
+//! does the same for histogram quantiles, never narrower than the
+//! histogram's resolution.
 
 mod ci;
 mod histogram;
@@ -13,7 +15,7 @@ mod mser;
 mod time_weighted;
 mod welford;
 
-pub use ci::{ConfidenceInterval, ci95, confidence_interval, student_t_quantile};
+pub use ci::{ConfidenceInterval, ci95, confidence_interval, quantile_ci95, student_t_quantile};
 pub use histogram::{LatencyHistogram, nearest_rank};
 pub use mser::{Truncation, mser, mser5};
 pub use time_weighted::TimeWeighted;

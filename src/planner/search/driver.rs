@@ -430,7 +430,7 @@ impl<'a> Search<'a> {
 
     fn p99_upper(&self, t: usize) -> f64 {
         let xs = series(&self.tried[t].records, self.p99);
-        let u = headroom_sim::stats::ci95(&xs).upper();
+        let u = headroom_models::report::metric_ci95(crate::planner::points::P99, &xs).upper();
         if u.is_nan() { f64::INFINITY } else { u }
     }
 

@@ -109,7 +109,7 @@ pub fn judge(objectives: &Objectives, records: &[Record], max: u32) -> (Verdict,
                 format!("{metric} undefined (no successful requests to measure)"),
             );
         }
-        let ci = ci95(&xs);
+        let ci = headroom_models::report::metric_ci95(metric, &xs);
         let (optimistic, pessimistic) = match side {
             Side::AtMost => (ci.lower(), ci.upper()),
             Side::AtLeast => (ci.upper(), ci.lower()),
