@@ -127,24 +127,9 @@ pub struct ReplayArgs {
     /// Output folder [default: out/replay-<trace file stem>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Root seed (overrides `run.seed`).
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-    /// Replications (overrides `run.replications`).
-    #[arg(long, value_name = "N")]
-    pub replications: Option<u32>,
-    /// Override a scenario value, as for `run`.
-    #[arg(long = "set", value_name = "PATH=VALUE")]
-    pub sets: Vec<String>,
-    /// Worker threads; 0 = one per core. Results do not depend on it.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub threads: usize,
-    /// Also draw PNG and SVG charts (as `headroom plot`).
-    #[arg(long)]
-    pub plots: bool,
-    /// No progress bar and no summary table.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// Seed, replications, overrides, threads and output, as for `run`.
+    #[command(flatten)]
+    pub run: RunOpts,
 }
 
 /// How to read a trace (shared by every `trace` subcommand).
@@ -238,6 +223,14 @@ pub struct RunArgs {
     /// Output folder [default: out/<scenario file stem>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Seed, replications, overrides, threads and output.
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// The flags `run` and `replay` share.
+#[derive(Clone, Debug, Args)]
+pub struct RunOpts {
     /// Root seed (overrides `run.seed`).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,

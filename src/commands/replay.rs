@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use headroom_models::plan::ArrivalPlan;
 
 use crate::InputError;
-use crate::cli::{ReplayArgs, RunArgs};
+use crate::cli::{ReplayArgs, RunArgs, RunOpts};
 
 /// Runs the replay and writes what `run` writes.
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -32,7 +32,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let path = std::path::absolute(trace)
         .map_err(|e| InputError(format!("trace {}: {e}", trace.display())))?;
-    let mut sets = args.sets.clone();
+    let mut sets = args.run.sets.clone();
     sets.push(format!(
         "workload.arrivals={}",
         arrivals_table(&args, &path)
@@ -48,12 +48,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     super::run::run(RunArgs {
         scenario: args.scenario.clone(),
         out: Some(args.out.clone().unwrap_or_else(|| default_out(trace))),
-        seed: args.seed,
-        replications: args.replications,
-        sets,
-        threads: args.threads,
-        plots: args.plots,
-        quiet: args.quiet,
+        run: RunOpts {
+            sets,
+            ..args.run.clone()
+        },
     })
 }
 

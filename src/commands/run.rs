@@ -85,11 +85,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn plan(args: RunArgs) -> anyhow::Result<RunPlan> {
-    let mut sets = args.sets.clone();
-    if let Some(seed) = args.seed {
+    let mut sets = args.run.sets.clone();
+    if let Some(seed) = args.run.seed {
         sets.push(format!("run.seed={seed}"));
     }
-    if let Some(n) = args.replications {
+    if let Some(n) = args.run.replications {
         sets.push(format!("run.replications={n}"));
     }
     let loaded = headroom_models::load(&args.scenario, &sets)?;
@@ -108,7 +108,7 @@ fn plan(args: RunArgs) -> anyhow::Result<RunPlan> {
         "headroom run {}",
         shell_word(&args.scenario.display().to_string())
     );
-    for set in &args.sets {
+    for set in &args.run.sets {
         reproduce.push_str(&format!(" --set {}", shell_word(set)));
     }
     reproduce.push_str(&format!(
@@ -118,9 +118,9 @@ fn plan(args: RunArgs) -> anyhow::Result<RunPlan> {
     Ok(RunPlan {
         loaded,
         out,
-        threads: Threads::from_count(args.threads),
-        plots: args.plots,
-        quiet: args.quiet,
+        threads: Threads::from_count(args.run.threads),
+        plots: args.run.plots,
+        quiet: args.run.quiet,
         reproduce,
     })
 }
