@@ -56,10 +56,8 @@ const NIL: u32 = u32::MAX;
 /// given to `with_capacity`, no operation allocates.
 #[derive(Debug, Clone)]
 pub struct RadixHeap<E> {
-    /// Time and link of every node, by node index.
-    nodes: Vec<Node>,
-    /// The payload of every node (`None` for a free node).
-    events: Vec<Option<E>>,
+    /// Every node: a pending event, or a free node.
+    nodes: Vec<Node<E>>,
     /// Head of the free list of nodes, linked through `Node::next`.
     free: u32,
     /// Events due at `now`, in scheduling order.
@@ -77,12 +75,14 @@ pub struct RadixHeap<E> {
 
 /// A pending event's time and its link to the next node of its list (or of
 /// the free list).
-#[derive(Debug, Clone, Copy)]
-struct Node {
+#[derive(Debug, Clone)]
+struct Node<E> {
     time_ns: u64,
     /// Stale in a list's tail: lists end at `List::tail`, so appending needs
     /// no write to terminate the list.
     next: u32,
+    /// `None` while the node is free.
+    event: Option<E>,
 }
 
 /// A FIFO list of nodes linked head to tail through `Node::next`; empty
@@ -101,7 +101,7 @@ const EMPTY_LIST: List = List {
 impl List {
     /// Appends node `i`.
     #[inline(always)]
-    fn append(&mut self, nodes: &mut [Node], i: u32) {
+    fn append<E>(&mut self, nodes: &mut [Node<E>], i: u32) {
         if self.head == NIL {
             self.head = i;
         } else {
@@ -141,7 +141,7 @@ impl<E> RadixHeap<E> {
         let node = &mut self.nodes[i as usize];
         self.free = node.next;
         node.time_ns = time_ns;
-        self.events[i as usize] = Some(event);
+        node.event = Some(event);
         i
     }
 
@@ -153,8 +153,11 @@ impl<E> RadixHeap<E> {
             .ok()
             .filter(|&i| i != NIL)
             .expect("a radix heap holds fewer than 2^32 - 1 pending events");
-        self.nodes.push(Node { time_ns, next: NIL });
-        self.events.push(Some(event));
+        self.nodes.push(Node {
+            time_ns,
+            next: NIL,
+            event: Some(event),
+        });
         i
     }
 
@@ -208,7 +211,7 @@ impl<E> RadixHeap<E> {
         }
         let mut i = list.head;
         loop {
-            let Node { time_ns, next } = self.nodes[i as usize];
+            let Node { time_ns, next, .. } = self.nodes[i as usize];
             if time_ns == min_ns {
                 self.due.append(&mut self.nodes, i);
             } else {
@@ -237,7 +240,6 @@ impl<E> PendingEvents<E> for RadixHeap<E> {
     fn with_capacity(n: usize) -> Self {
         RadixHeap {
             nodes: Vec::with_capacity(n),
-            events: Vec::with_capacity(n),
             free: NIL,
             due: EMPTY_LIST,
             buckets: Box::new([EMPTY_BUCKET; BUCKETS]),
@@ -275,9 +277,7 @@ impl<E> PendingEvents<E> for RadixHeap<E> {
         self.free = i;
         self.len -= 1;
         // Invariant: a node in a list holds an event.
-        let event = self.events[i as usize]
-            .take()
-            .expect("a listed node holds an event");
+        let event = node.event.take().expect("a listed node holds an event");
         Some((Timestamp::from_nanos(self.now), event))
     }
 
@@ -303,7 +303,6 @@ impl<E> PendingEvents<E> for RadixHeap<E> {
 
     fn clear(&mut self) {
         self.nodes.clear();
-        self.events.clear();
         self.free = NIL;
         self.due = EMPTY_LIST;
         self.buckets.fill(EMPTY_BUCKET);
@@ -327,7 +326,7 @@ mod tests {
         let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
         let exp = Exp::new(1e-6).expect("rate is positive");
         let mut heap: RadixHeap<u32> = RadixHeap::with_capacity(N as usize);
-        let reserved = (heap.nodes.capacity(), heap.events.capacity());
+        let reserved = heap.nodes.capacity();
         for id in 0..N {
             heap.push(Timestamp::from_nanos(exp.sample(&mut rng) as u64), id);
         }
@@ -340,14 +339,13 @@ mod tests {
         // One node per event pending at the high-water mark (N here), and
         // with_capacity(N) reserved them all: nothing was reallocated.
         assert_eq!(heap.nodes.len(), N as usize);
-        assert_eq!(heap.events.len(), N as usize);
-        assert_eq!((heap.nodes.capacity(), heap.events.capacity()), reserved);
+        assert_eq!(heap.nodes.capacity(), reserved);
         // Draining frees every node; reuse does not grow the storage.
         while heap.pop().is_some() {}
         for id in 0..N {
             heap.push(heap.now(), id);
         }
         assert_eq!(heap.nodes.len(), N as usize);
-        assert!(heap.events.iter().all(Option::is_some));
+        assert!(heap.nodes.iter().all(|node| node.event.is_some()));
     }
 }
