@@ -193,32 +193,43 @@ impl<E> RadixHeap<E> {
 
     /// Advances `now` to the earliest pending time and fills `due` with the
     /// events scheduled for then, in order. Requires an empty `due` and a
-    /// non-empty bucket. Kept out of line so that `pop` stays small enough
-    /// to inline.
-    #[inline(never)]
+    /// non-empty bucket. Inlined into `pop`: most buckets hold one event
+    /// when the queue is spread over time, and that case is a few
+    /// instructions; walking a longer bucket stays out of line.
+    #[inline(always)]
     fn advance(&mut self) {
         let b = self.lowest_occupied();
         self.occupied[b / 64] &= !(1 << (b % 64));
         if self.occupied[b / 64] == 0 {
             self.summary &= !(1 << (b / 64));
         }
-        let Bucket { min_ns, list } = std::mem::replace(&mut self.buckets[b], EMPTY_BUCKET);
+        let bucket = &mut self.buckets[b];
+        let (min_ns, list) = (bucket.min_ns, bucket.list);
+        // Emptied: `link` resets `min_ns` when it next files an event here.
+        bucket.list.head = NIL;
         self.now = min_ns;
         if list.head == list.tail {
             // A single event: its time is the minimum, so it is due now.
             self.due = list;
-            return;
+        } else {
+            self.redistribute(list);
         }
+    }
+
+    /// Moves the events of `list`, a bucket just emptied whose minimum time
+    /// is now `now`, to `due` (those due now) or to buckets of lower digits.
+    #[inline(never)]
+    fn redistribute(&mut self, list: List) {
         let mut i = list.head;
         loop {
             let Node { time_ns, next, .. } = self.nodes[i as usize];
-            if time_ns == min_ns {
+            if time_ns == self.now {
                 self.due.append(&mut self.nodes, i);
             } else {
-                // time_ns > min_ns = now, and both agree on this bucket's
+                // time_ns > now, and both agree on the emptied bucket's
                 // digit and every digit above, so the target bucket is a
-                // lower digit's: it comes before b and was empty, and b's
-                // list (already detached) is not appended to.
+                // lower digit's: it comes before the emptied one and was
+                // empty, and the emptied bucket is not appended to.
                 self.link(i, time_ns);
             }
             if i == list.tail {
