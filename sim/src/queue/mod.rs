@@ -70,10 +70,12 @@
 //! (every bucket kept its own high-water mark), hence the chunked slab.
 
 mod binary;
+mod chunked;
 mod dary;
 mod radix;
 
 pub use binary::BinaryHeapQueue;
+pub use chunked::ChunkedRadixHeap;
 pub use dary::DaryHeap;
 pub use radix::RadixHeap;
 
