@@ -1,6 +1,6 @@
 //! Event-queue design: the radix heap of [`super::RadixHeap`] with its
 //! events copied through buckets made of 64-slot chunks instead of linked in
-//! place; slower on small queues, faster past about 30,000 pending events
+//! place; slower on small queues, faster past 10,000 to 30,000 pending events
 //! (sequential walks instead of pointer chasing).
 
 use std::collections::VecDeque;

@@ -1,6 +1,7 @@
-//! Event-queue design: a radix heap over the 64-bit time with 8-bit digits,
-//! whose buckets are index-linked lists of nodes that never move; ties kept
-//! in scheduling order; valid because the kernel never schedules in the past.
+//! Event-queue design (the kept one): a radix heap over the 64-bit time with
+//! 8-bit digits, whose buckets are index-linked lists of nodes that never
+//! move; ties kept in scheduling order; valid because the kernel never
+//! schedules in the past.
 
 use super::{PendingEvents, admit_time};
 use crate::Timestamp;
@@ -36,12 +37,15 @@ const NIL: u32 = u32::MAX;
 /// two-level bitmap finds the lowest non-empty bucket, so `pop` needs no
 /// search pass and `peek_time` is O(1).
 ///
-/// Every pending event has a node: its time and a link, in one 16-byte
-/// element of `nodes`, with the payload apart in `events` at the same index.
-/// `due` and the buckets are lists linked through the nodes, so moving an
-/// event between lists rewrites two links and never copies the payload; a
-/// bucket holding a single event (the common case once the queue is spread
-/// over time) becomes `due` without touching its node at all.
+/// Every pending event has a node in `nodes`: its time, a link and the
+/// payload, written once by `push` and read once by `pop`. `due` and the
+/// buckets are lists linked through the nodes, so moving an event between
+/// lists rewrites two links and never copies the payload; a bucket holding
+/// a single event (the common case once the queue is spread over time)
+/// becomes `due` without touching its node at all. The price is locality:
+/// walking a long bucket follows links through memory, which loses to
+/// [`ChunkedRadixHeap`](super::ChunkedRadixHeap) on dense queues of tens of
+/// thousands of events (see the [module docs](super)).
 ///
 /// Ties pop in scheduling order without a sequence number: every list is in
 /// push order, because a push appends the newest event and a redistribution
@@ -50,10 +54,11 @@ const NIL: u32 = u32::MAX;
 /// Events with equal times always share a list, so they leave it in push
 /// order.
 ///
-/// Memory: 2,048 bucket headers (32 KiB) and one node and one payload slot
-/// per event pending at the high-water mark (freed nodes are reused through
-/// a free list), so once the queue has reached its largest size, or the size
-/// given to `with_capacity`, no operation allocates.
+/// Memory: 2,048 bucket headers (32 KiB) and one node per event pending at
+/// the high-water mark (freed nodes are reused through a free list), so once
+/// the queue has reached its largest size, or the size given to
+/// `with_capacity`, no operation allocates. Node indices are `u32`: at most
+/// 2^32 - 1 events pend at once (`push` panics beyond that).
 #[derive(Debug, Clone)]
 pub struct RadixHeap<E> {
     /// Every node: a pending event, or a free node.
@@ -152,7 +157,7 @@ impl<E> RadixHeap<E> {
         let i = u32::try_from(self.nodes.len())
             .ok()
             .filter(|&i| i != NIL)
-            .expect("a radix heap holds fewer than 2^32 - 1 pending events");
+            .expect("a radix heap holds at most 2^32 - 1 pending events");
         self.nodes.push(Node {
             time_ns,
             next: NIL,
