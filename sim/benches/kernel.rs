@@ -7,7 +7,9 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use headroom_sim::queue::{BinaryHeapQueue, DaryHeap, EventQueue, PendingEvents, RadixHeap};
+use headroom_sim::queue::{
+    BinaryHeapQueue, ChunkedRadixHeap, DaryHeap, EventQueue, PendingEvents, RadixHeap,
+};
 use headroom_sim::{LatencyHistogram, Span, Timestamp};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Exp, LogNormal};
@@ -76,6 +78,7 @@ fn queues(c: &mut Criterion) {
     hold::<DaryHeap<Event, 4>>(c, "DaryHeap4");
     hold::<DaryHeap<Event, 8>>(c, "DaryHeap8");
     hold::<RadixHeap<Event>>(c, "RadixHeap");
+    hold::<ChunkedRadixHeap<Event>>(c, "ChunkedRadixHeap");
 }
 
 /// `LatencyHistogram::record` on latency-like values (log-normal, median

@@ -11,15 +11,24 @@
 //! - [`DaryHeap`]: a `D`-ary implicit min-heap of small `Copy` entries
 //!   (key and a slot index) with the payloads apart in a slab, so sifting
 //!   moves 24-byte entries whatever the event type (`D` = 4 and 8 benchmarked).
-//! - [`RadixHeap`]: a radix heap over the 64-bit time with 8-bit digits, a
-//!   FIFO ring for events due now, and buckets kept in push order, so ties
-//!   pop in scheduling order without storing the sequence number. It relies
-//!   on times being monotone, which holds because the kernel never schedules
-//!   in the past (see below). Events sit in a slab cut into chunks of 64
-//!   that buckets chain together, so memory stays within `N / 64 + 2,048`
-//!   chunks for `N` pending events. **This is the kept design**: it wins at
-//!   every size, and by the widest margin on large queues, because an event
-//!   moves at most 8 times however many are pending.
+//! - [`RadixHeap`]: a radix heap over the 64-bit time with 8-bit digits,
+//!   per-bucket minima and a two-level occupancy bitmap. Buckets, and the
+//!   list of events due now, are lists linked through nodes (time, link,
+//!   payload) that stay where the push put them: moving an event between
+//!   buckets rewrites two links, and a bucket holding one event (most of
+//!   them, on a queue spread over time) becomes the due list without being
+//!   walked. Lists stay in push order, so ties pop in scheduling order
+//!   without storing the sequence number. It relies on times being
+//!   monotone, which holds because the kernel never schedules in the past
+//!   (see below). Storage is one node per event pending at the high-water
+//!   mark. **This is the kept design**: it costs the fewest instructions
+//!   per event on the engine's queues (hundreds to thousands of pending
+//!   events).
+//! - [`ChunkedRadixHeap`]: the same radix heap with events copied through
+//!   buckets made of 64-slot chunks (the kept design until 2026-12): more
+//!   instructions per event, but its bucket walks read memory in order, so
+//!   it wins past 10,000 to 30,000 pending events, where the linked design's
+//!   walks chase pointers through memory larger than the caches.
 //!
 //! # Contract shared by every design
 //!
@@ -34,46 +43,78 @@
 //!   deterministic. This is what lets [`RadixHeap`] work, and it is a bug in
 //!   a model anyway.
 //! - No allocation per event once the backing storage has grown to its
-//!   high-water mark (the largest number of pending events for the heaps;
-//!   for the radix heap, the most chunks in use at once), or was reserved by
+//!   high-water mark (the largest number of pending events; for the
+//!   chunked radix heap, the most chunks in use at once), or was reserved by
 //!   `with_capacity`. Storage keeps its capacity across `clear`.
 //!
-//! # Comparison (hold model, events/s, medians)
+//! # Comparison
 //!
-//! The hold model keeps `N` events pending; one step pops the minimum and
-//! pushes it back at its time plus an exponential increment (mean 1 ms, drawn
-//! up front from a seeded PCG into a 64 Ki table that the loop cycles
-//! through, so the RNG is not measured). One pop plus one push counts as one
-//! event. The payload is a 16-byte `Copy` enum like the models' events.
-//! Medians of criterion's samples on a shared, noisy 2-core VM (AMD EPYC,
-//! 2.6 GHz), `cargo bench -p headroom-sim --bench kernel -- --warm-up-time 1
-//! --measurement-time 3`, in millions of events per second:
+//! **Engine.** Instructions per simulated request, `valgrind
+//! --tool=callgrind headroom run <scenario> --replications 1 --threads 1`
+//! (deterministic, load-independent): the scenario of the engine's graph
+//! benchmark (`models/benches/graph.rs`) for 20 s at 8,000 requests/s
+//! (160,777 requests), and `experiments/seed.toml` for 20 s without warm-up
+//! (99,699 requests). Every design pops in the same order, so the outputs
+//! are byte-identical whichever is kept.
+//!
+//! | design behind `EventQueue`                  | graph | seed  |
+//! |---------------------------------------------|------:|------:|
+//! | `ChunkedRadixHeap` as it was (2026-11)      | 9,181 | 8,712 |
+//! | `ChunkedRadixHeap` with its one-event path  | 9,050 | 8,468 |
+//! | `RadixHeap` (linked nodes)                  | 8,534 | 8,234 |
+//!
+//! Wall clock, graph scenario for 60 s of simulated time, the three
+//! binaries alternated 7 times: medians 0.793 s (chunked, as it was),
+//! 0.804 s (chunked with its one-event path) and 0.761 s (linked).
+//!
+//! **Hold model** (`cargo bench -p headroom-sim --bench kernel -- --warm-up-time
+//! 1 --measurement-time 3`). The hold model keeps `N` events pending; one
+//! step pops the minimum and pushes it back at its time plus an exponential
+//! increment (mean 1 ms, drawn up front from a seeded PCG into a 64 Ki table
+//! that the loop cycles through, so the RNG is not measured). One pop plus
+//! one push counts as one event. The payload is a 16-byte `Copy` enum like
+//! the models' events. Medians of criterion's samples, millions of events
+//! per second, all designs in one run on a shared 2-core VM (AMD EPYC,
+//! 2.6 GHz) under a load average of 5 from other builds, so every figure is
+//! depressed (an earlier run on a quieter machine measured 18.7 for the
+//! binary heap and 38.0 for the chunked radix heap at N = 1e3); compare
+//! rows, not runs:
 //!
 //! | design                      | N = 1e3 | N = 1e5 | N = 1e6 |
 //! |-----------------------------|--------:|--------:|--------:|
-//! | `BinaryHeapQueue` (std)     |    18.7 |     6.7 |     1.6 |
-//! | `DaryHeap<_, 4>`            |    24.7 |    10.9 |     2.6 |
-//! | `DaryHeap<_, 8>`            |    21.1 |    10.5 |     3.3 |
-//! | `RadixHeap`                 |    38.0 |    31.2 |    24.0 |
-//! | `EventQueue` (= `RadixHeap`)|    37.4 |    30.1 |    24.2 |
+//! | `BinaryHeapQueue` (std)     |    12.8 |     4.3 |     1.0 |
+//! | `DaryHeap<_, 4>`            |    15.2 |     6.0 |     1.7 |
+//! | `DaryHeap<_, 8>`            |    12.2 |     5.7 |     2.0 |
+//! | `RadixHeap`                 |    26.5 |    12.0 |     2.6 |
+//! | `ChunkedRadixHeap`          |    27.0 |    20.8 |    14.2 |
+//! | `EventQueue` (= `RadixHeap`)|    25.0 |    11.1 |     2.1 |
 //!
-//! `EventQueue` is the same design behind the wrapper; the two rows differ by
-//! noise. Runs vary by up to ±15 % on this machine (the kept design measured
-//! 36.9 to 38.0 M events/s at N = 1e3 over three runs). The
-//! heaps pay `log N` dependent, unpredictable comparisons and, past the
-//! caches, a miss per level; the radix heap's work per event is bounded by
-//! its 8 digit positions and its writes are appends, so it slows down far
-//! less as `N` grows. Radix digits of 2 to 6 bits were slower (more moves per
-//! event); a first version with one 1-bit digit per bit position over a
-//! 128-bit `(time, seq)` key reached 19 M events/s at N = 1e3, and one with a
-//! growable vector per bucket was as fast but its memory crept up with time
-//! (every bucket kept its own high-water mark), hence the chunked slab.
+//! The heaps pay `log N` dependent, unpredictable comparisons and, past the
+//! caches, a miss per level; a radix heap's work per event is bounded by its
+//! 8 digit positions. At N = 1e3 the two radix heaps tie in this benchmark,
+//! where every event takes the same path; in the engine, the linked one
+//! does less work per event (above). Its weakness is large, dense queues:
+//! at N = 1e5 and 1e6 (1 event per nanosecond) buckets hold thousands of
+//! events whose walk is a chain of cache misses, while the chunked design
+//! streams through its chunks (a separate run at N = 1e4 and 3e4 measured
+//! 19.5 and 14.8 for the linked design, 14.3 and 17.9 for the chunked one).
+//! Digits of 9 bits cost more instructions in the engine than 8 (graph
+//! 8,653 against 8,621 before the one-event path was inlined into `pop`),
+//! and so did forcing `push` inline into the engine's dozen call sites
+//! (graph 8,895, seed 8,263 against 8,534 and 8,234);
+//! digits of 2 to 6 bits were slower (more moves per event); a first version
+//! with one 1-bit digit per bit position over a 128-bit `(time, seq)` key
+//! reached 19 M events/s at N = 1e3, and one with a growable vector per
+//! bucket was as fast as the chunked design but its memory crept up with
+//! time (every bucket kept its own high-water mark).
 
 mod binary;
+mod chunked;
 mod dary;
 mod radix;
 
 pub use binary::BinaryHeapQueue;
+pub use chunked::ChunkedRadixHeap;
 pub use dary::DaryHeap;
 pub use radix::RadixHeap;
 

@@ -1,8 +1,7 @@
-//! Event-queue design: a radix heap over the 64-bit time with 8-bit digits,
-//! ties kept in scheduling order; valid because the kernel never schedules in
-//! the past.
-
-use std::collections::VecDeque;
+//! Event-queue design (the kept one): a radix heap over the 64-bit time with
+//! 8-bit digits, whose buckets are index-linked lists of nodes that never
+//! move; ties kept in scheduling order; valid because the kernel never
+//! schedules in the past.
 
 use super::{PendingEvents, admit_time};
 use crate::Timestamp;
@@ -20,57 +19,57 @@ const BUCKETS: usize = DIGITS * DIGIT_VALUES;
 const WORDS: usize = BUCKETS.div_ceil(64);
 const _: () = assert!(WORDS <= 64, "the summary word covers at most 64 words");
 
-/// Slots per storage chunk: a bucket is a chain of chunks from one pool.
-/// Larger chunks mean fewer hops between chunks but more slack in partly
-/// filled ones; in the hold benchmark at N = 1e6, 32 gave 20, 64 gave 24 and
-/// 128 gave 25 M events/s, with no difference at N = 1e3.
-const CHUNK: usize = 64;
-/// The null chunk index.
-const NIL: usize = usize::MAX;
+/// The null node index: the end of the free list, the head of an empty list.
+const NIL: u32 = u32::MAX;
 
 /// A multi-digit radix heap (after Ahuja, Mehlhorn, Orlin and Tarjan, 1990)
 /// on event times.
 ///
 /// `now` is the time of the most recently popped event and no pending time is
 /// before it (the never-in-the-past rule). Events due exactly at `now` wait
-/// in a FIFO ring. Any other event lives in the bucket named by the highest
-/// 8-bit digit in which its time differs from `now` and by its own value of
-/// that digit; bucket order is then time order. Popping takes the front of
-/// the ring; when the ring is empty, the lowest non-empty bucket's minimum
-/// time becomes the new `now`, and that bucket is redistributed into buckets
-/// of lower digits (and the ring), so an event moves at most 8 times over its
-/// life. Per-bucket minima are kept on insert and a two-level bitmap finds
-/// the lowest non-empty bucket, so `pop` needs no search pass and
-/// `peek_time` is O(1).
+/// in the `due` list, in scheduling order. Any other event lives in the
+/// bucket named by the highest 8-bit digit in which its time differs from
+/// `now` and by its own value of that digit; bucket order is then time
+/// order. Popping takes the head of `due`; when `due` is empty, the lowest
+/// non-empty bucket's minimum time becomes the new `now`, and that bucket is
+/// redistributed into `due` and buckets of lower digits, so an event moves
+/// at most 8 times over its life. Per-bucket minima are kept on insert and a
+/// two-level bitmap finds the lowest non-empty bucket, so `pop` needs no
+/// search pass and `peek_time` is O(1).
 ///
-/// Ties pop in scheduling order without a sequence number: every bucket is
-/// in push order, because a push appends the newest event and a
-/// redistribution drains one bucket in order into buckets that are all empty
-/// (they come before the lowest non-empty one). Events with equal times
-/// always share a bucket, so they leave it in push order.
+/// Every pending event has a node in `nodes`: its time, a link and the
+/// payload, written once by `push` and read once by `pop`. `due` and the
+/// buckets are lists linked through the nodes, so moving an event between
+/// lists rewrites two links and never copies the payload; a bucket holding
+/// a single event (the common case once the queue is spread over time)
+/// becomes `due` without touching its node at all. The price is locality:
+/// walking a long bucket follows links through memory, which loses to
+/// [`ChunkedRadixHeap`](super::ChunkedRadixHeap) on dense queues of tens of
+/// thousands of events (see the [module docs](super)).
 ///
-/// Memory: 2,048 bucket headers (64 KiB), the ring, and a slab of slots cut
-/// into chunks of 64 that buckets chain together and return to a free list
-/// when drained. At most `len / 64 + (non-empty buckets)` chunks are in use
-/// at once, so the slab stays within `N / 64 + 2,048` chunks for `N` pending
-/// events, and it stops growing once it has reached its high-water mark:
-/// from then on no operation allocates. `with_capacity(n)` pre-allocates
-/// chunks for `n` events.
+/// Ties pop in scheduling order without a sequence number: every list is in
+/// push order, because a push appends the newest event and a redistribution
+/// walks one bucket in order and appends to lists that are all empty before
+/// it starts (`due`, and buckets that come before the lowest non-empty one).
+/// Events with equal times always share a list, so they leave it in push
+/// order.
+///
+/// Memory: 2,048 bucket headers (32 KiB) and one node per event pending at
+/// the high-water mark (freed nodes are reused through a free list), so once
+/// the queue has reached its largest size, or the size given to
+/// `with_capacity`, no operation allocates. Node indices are `u32`: at most
+/// 2^32 - 1 events pend at once (`push` panics beyond that).
 #[derive(Debug, Clone)]
 pub struct RadixHeap<E> {
+    /// Every node: a pending event, or a free node.
+    nodes: Vec<Node<E>>,
+    /// Head of the free list of nodes, linked through `Node::next`.
+    free: u32,
     /// Events due at `now`, in scheduling order.
-    due: VecDeque<E>,
+    due: List,
     /// A fixed-size array, so that indexing by a computed bucket number
     /// needs no bounds check.
     buckets: Box<[Bucket; BUCKETS]>,
-    /// The chunks of slots; a slot holds `(time in ns, event)` while the
-    /// event is pending. A chunk is an array, so a slot index below `CHUNK`
-    /// needs no bounds check.
-    slots: Vec<[Option<(u64, E)>; CHUNK]>,
-    /// The chunk after each chunk, in its bucket's chain or the free list.
-    next_chunk: Vec<usize>,
-    /// Head of the free list of chunks.
-    free_chunk: usize,
     /// Bit `b % 64` of word `b / 64` set when bucket `b` is non-empty.
     occupied: [u64; WORDS],
     /// Bit `w` set when word `w` of `occupied` is non-zero.
@@ -79,23 +78,55 @@ pub struct RadixHeap<E> {
     len: usize,
 }
 
-/// A bucket: a chain of chunks, filled in push order.
+/// A pending event's time and its link to the next node of its list (or of
+/// the free list).
+#[derive(Debug, Clone)]
+struct Node<E> {
+    time_ns: u64,
+    /// Stale in a list's tail: lists end at `List::tail`, so appending needs
+    /// no write to terminate the list.
+    next: u32,
+    /// `None` while the node is free.
+    event: Option<E>,
+}
+
+/// A FIFO list of nodes linked head to tail through `Node::next`; empty
+/// when `head` is `NIL` (`tail` is then stale).
+#[derive(Debug, Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+const EMPTY_LIST: List = List {
+    head: NIL,
+    tail: NIL,
+};
+
+impl List {
+    /// Appends node `i`.
+    #[inline(always)]
+    fn append<E>(&mut self, nodes: &mut [Node<E>], i: u32) {
+        if self.head == NIL {
+            self.head = i;
+        } else {
+            nodes[self.tail as usize].next = i;
+        }
+        self.tail = i;
+    }
+}
+
+/// A bucket: its events' smallest time (meaningless when empty) and their
+/// list.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
-    /// The smallest time in the bucket (`u64::MAX` when empty).
     min_ns: u64,
-    /// First and last chunk of the chain (`NIL` when empty).
-    head: usize,
-    tail: usize,
-    /// Slots used in the last chunk (the others are full).
-    tail_len: usize,
+    list: List,
 }
 
 const EMPTY_BUCKET: Bucket = Bucket {
     min_ns: u64::MAX,
-    head: NIL,
-    tail: NIL,
-    tail_len: 0,
+    list: EMPTY_LIST,
 };
 
 impl<E> RadixHeap<E> {
@@ -104,30 +135,40 @@ impl<E> RadixHeap<E> {
         Self::with_capacity(0)
     }
 
-    /// Takes a chunk from the free list, or grows the slab by one.
+    /// A node holding `event` at `time_ns`, from the free list or new; its
+    /// `next` is stale.
     #[inline(always)]
-    fn alloc_chunk(&mut self) -> usize {
-        if self.free_chunk == NIL {
-            return self.grow_slab();
+    fn alloc(&mut self, time_ns: u64, event: E) -> u32 {
+        let i = self.free;
+        if i == NIL {
+            return self.grow(time_ns, event);
         }
-        let c = self.free_chunk;
-        self.free_chunk = std::mem::replace(&mut self.next_chunk[c], NIL);
-        c
+        let node = &mut self.nodes[i as usize];
+        self.free = node.next;
+        node.time_ns = time_ns;
+        node.event = Some(event);
+        i
     }
 
-    /// Adds a chunk to the slab and returns it (the only allocation).
+    /// Adds a node (the only allocation, amortised by `Vec`).
     #[cold]
     #[inline(never)]
-    fn grow_slab(&mut self) -> usize {
-        let c = self.next_chunk.len();
-        self.slots.push(std::array::from_fn(|_| None));
-        self.next_chunk.push(NIL);
-        c
+    fn grow(&mut self, time_ns: u64, event: E) -> u32 {
+        let i = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|&i| i != NIL)
+            .expect("a radix heap holds at most 2^32 - 1 pending events");
+        self.nodes.push(Node {
+            time_ns,
+            next: NIL,
+            event: Some(event),
+        });
+        i
     }
 
-    /// Files an event due after `now` into its bucket.
+    /// Files node `i`, due at `time_ns` > `now`, into its bucket.
     #[inline(always)]
-    fn insert(&mut self, time_ns: u64, event: E) {
+    fn link(&mut self, i: u32, time_ns: u64) {
         debug_assert!(time_ns > self.now);
         // time_ns != now, so the XOR has a set bit and leading_zeros <= 63.
         // (`& 63` is the identity here; it tells the optimiser that the
@@ -136,26 +177,16 @@ impl<E> RadixHeap<E> {
         let digit = high_bit / DIGIT_BITS;
         let value = (time_ns >> (digit * DIGIT_BITS)) as usize & (DIGIT_VALUES - 1);
         let b = digit as usize * DIGIT_VALUES + value;
-        let Bucket { tail, tail_len, .. } = self.buckets[b];
-        let (chunk, used) = if tail != NIL && tail_len < CHUNK {
-            (tail, tail_len)
-        } else {
-            let c = self.alloc_chunk();
-            if tail == NIL {
-                self.buckets[b].head = c;
-            } else {
-                self.next_chunk[tail] = c;
-            }
-            (c, 0)
-        };
-        self.slots[chunk][used] = Some((time_ns, event));
         let bucket = &mut self.buckets[b];
-        bucket.tail = chunk;
-        bucket.tail_len = used + 1;
-        // Branch-free: whether a new time is the bucket's minimum is random.
-        bucket.min_ns = bucket.min_ns.min(time_ns);
-        self.occupied[b / 64] |= 1 << (b % 64);
-        self.summary |= 1 << (b / 64);
+        if bucket.list.head == NIL {
+            bucket.min_ns = time_ns;
+            self.occupied[b / 64] |= 1 << (b % 64);
+            self.summary |= 1 << (b / 64);
+        } else {
+            // Branch-free: whether a new time is the bucket's minimum is random.
+            bucket.min_ns = bucket.min_ns.min(time_ns);
+        }
+        bucket.list.append(&mut self.nodes, i);
     }
 
     /// The lowest non-empty bucket; requires one (`summary != 0`).
@@ -165,62 +196,52 @@ impl<E> RadixHeap<E> {
         w * 64 + self.occupied[w].trailing_zeros() as usize
     }
 
-    /// Advances `now` to the earliest pending time and returns the first
-    /// event scheduled for then; the others due then go to the ring, in
-    /// order. Requires an empty ring and a non-empty bucket. Kept out of
-    /// line so that `pop` stays small enough to inline.
-    #[inline(never)]
-    fn advance(&mut self) -> E {
+    /// Advances `now` to the earliest pending time and fills `due` with the
+    /// events scheduled for then, in order. Requires an empty `due` and a
+    /// non-empty bucket. Inlined into `pop`: most buckets hold one event
+    /// when the queue is spread over time, and that case is a few
+    /// instructions; walking a longer bucket stays out of line.
+    #[inline(always)]
+    fn advance(&mut self) {
         let b = self.lowest_occupied();
         self.occupied[b / 64] &= !(1 << (b % 64));
         if self.occupied[b / 64] == 0 {
             self.summary &= !(1 << (b / 64));
         }
-        let bucket = std::mem::replace(&mut self.buckets[b], EMPTY_BUCKET);
-        let min = bucket.min_ns;
-        self.now = min;
-        let mut first = None;
-        let mut c = bucket.head;
-        while c != NIL {
-            let used = if c == bucket.tail {
-                bucket.tail_len
-            } else {
-                CHUNK
-            };
-            for slot in 0..used.min(CHUNK) {
-                // Invariant: the first `used` slots of a chained chunk are
-                // filled; `take` leaves the slot empty for reuse.
-                let Some((time_ns, event)) = self.slots[c][slot].take() else {
-                    continue;
-                };
-                if time_ns != min {
-                    // time_ns > min = now, and both agree on this bucket's
-                    // digit and every digit above, so the target bucket is a
-                    // lower digit's: no bucket is drained twice, and chunk c
-                    // is not on the free list while it is drained.
-                    self.insert(time_ns, event);
-                } else if first.is_none() {
-                    first = Some(event);
-                } else {
-                    self.due.push_back(event);
-                }
-            }
-            // Return the emptied chunk to the free list.
-            let next = std::mem::replace(&mut self.next_chunk[c], self.free_chunk);
-            self.free_chunk = c;
-            c = next;
+        let bucket = &mut self.buckets[b];
+        let (min_ns, list) = (bucket.min_ns, bucket.list);
+        // Emptied: `link` resets `min_ns` when it next files an event here.
+        bucket.list.head = NIL;
+        self.now = min_ns;
+        if list.head == list.tail {
+            // A single event: its time is the minimum, so it is due now.
+            self.due = list;
+        } else {
+            self.redistribute(list);
         }
-        // Invariant: a bucket's min_ns is the time of one of its events.
-        first.expect("a bucket's minimum time belongs to one of its events")
     }
 
-    /// Links every chunk into the free list.
-    fn free_all_chunks(&mut self) {
-        let n_chunks = self.next_chunk.len();
-        for (c, next) in self.next_chunk.iter_mut().enumerate() {
-            *next = if c + 1 < n_chunks { c + 1 } else { NIL };
+    /// Moves the events of `list`, a bucket just emptied whose minimum time
+    /// is now `now`, to `due` (those due now) or to buckets of lower digits.
+    #[inline(never)]
+    fn redistribute(&mut self, list: List) {
+        let mut i = list.head;
+        loop {
+            let Node { time_ns, next, .. } = self.nodes[i as usize];
+            if time_ns == self.now {
+                self.due.append(&mut self.nodes, i);
+            } else {
+                // time_ns > now, and both agree on the emptied bucket's
+                // digit and every digit above, so the target bucket is a
+                // lower digit's: it comes before the emptied one and was
+                // empty, and the emptied bucket is not appended to.
+                self.link(i, time_ns);
+            }
+            if i == list.tail {
+                return;
+            }
+            i = next;
         }
-        self.free_chunk = if n_chunks > 0 { 0 } else { NIL };
     }
 }
 
@@ -231,51 +252,54 @@ impl<E> Default for RadixHeap<E> {
 }
 
 impl<E> PendingEvents<E> for RadixHeap<E> {
-    /// An empty queue with chunks for `n` events in its slab.
+    /// An empty queue with nodes for `n` events reserved.
     fn with_capacity(n: usize) -> Self {
-        let n_chunks = n.div_ceil(CHUNK);
-        let mut heap = RadixHeap {
-            due: VecDeque::new(),
+        RadixHeap {
+            nodes: Vec::with_capacity(n),
+            free: NIL,
+            due: EMPTY_LIST,
             buckets: Box::new([EMPTY_BUCKET; BUCKETS]),
-            slots: std::iter::repeat_with(|| std::array::from_fn(|_| None))
-                .take(n_chunks)
-                .collect(),
-            next_chunk: vec![NIL; n_chunks],
-            free_chunk: NIL,
             occupied: [0; WORDS],
             summary: 0,
             now: 0,
             len: 0,
-        };
-        heap.free_all_chunks();
-        heap
+        }
     }
 
     #[inline]
     fn push(&mut self, time: Timestamp, event: E) {
         let time_ns = admit_time(time, Timestamp::from_nanos(self.now));
+        let i = self.alloc(time_ns, event);
         if time_ns == self.now {
-            self.due.push_back(event);
+            self.due.append(&mut self.nodes, i);
         } else {
-            self.insert(time_ns, event);
+            self.link(i, time_ns);
         }
         self.len += 1;
     }
 
     #[inline]
     fn pop(&mut self) -> Option<(Timestamp, E)> {
-        let event = match self.due.pop_front() {
-            Some(event) => event,
-            None if self.summary == 0 => return None,
-            None => self.advance(),
-        };
+        if self.due.head == NIL {
+            if self.summary == 0 {
+                return None;
+            }
+            self.advance();
+        }
+        let i = self.due.head;
+        let node = &mut self.nodes[i as usize];
+        self.due.head = if i == self.due.tail { NIL } else { node.next };
+        node.next = self.free;
+        self.free = i;
         self.len -= 1;
+        // Invariant: a node in a list holds an event.
+        let event = node.event.take().expect("a listed node holds an event");
         Some((Timestamp::from_nanos(self.now), event))
     }
 
     #[inline]
     fn peek_time(&self) -> Option<Timestamp> {
-        if !self.due.is_empty() {
+        if self.due.head != NIL {
             return Some(Timestamp::from_nanos(self.now));
         }
         if self.summary == 0 {
@@ -294,10 +318,10 @@ impl<E> PendingEvents<E> for RadixHeap<E> {
     }
 
     fn clear(&mut self) {
-        self.due.clear();
+        self.nodes.clear();
+        self.free = NIL;
+        self.due = EMPTY_LIST;
         self.buckets.fill(EMPTY_BUCKET);
-        self.slots.fill_with(|| std::array::from_fn(|_| None));
-        self.free_all_chunks();
         self.occupied = [0; WORDS];
         self.summary = 0;
         self.now = 0;
@@ -312,38 +336,32 @@ mod tests {
 
     use super::*;
 
-    fn total_capacity(heap: &RadixHeap<u32>) -> usize {
-        heap.due.capacity() + heap.slots.capacity() * CHUNK
-    }
-
     #[test]
-    fn the_chunk_pool_stays_bounded_and_stops_growing() {
+    fn storage_is_the_high_water_mark_and_stops_growing() {
         const N: u32 = 1_000;
         let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
         let exp = Exp::new(1e-6).expect("rate is positive");
         let mut heap: RadixHeap<u32> = RadixHeap::with_capacity(N as usize);
-        assert_eq!(heap.next_chunk.len(), (N as usize).div_ceil(CHUNK));
+        let reserved = heap.nodes.capacity();
         for id in 0..N {
             heap.push(Timestamp::from_nanos(exp.sample(&mut rng) as u64), id);
         }
-        let mut step = |heap: &mut RadixHeap<u32>| {
+        for _ in 0..100_000 {
             let (t, id) = heap.pop().expect("N events pending");
             let delta = crate::Span::from_nanos_f64(exp.sample(&mut rng));
             heap.push(t.saturating_add(delta), id);
-        };
-        for _ in 0..100_000 {
-            step(&mut heap);
-        }
-        let warmed = total_capacity(&heap);
-        for _ in 0..1_000_000 {
-            step(&mut heap);
         }
         assert_eq!(heap.len(), N as usize);
-        // The slab only grows to its high-water mark, which is bounded by
-        // N / CHUNK + (non-empty buckets).
-        assert!(heap.next_chunk.len() <= N as usize / CHUNK + 1 + BUCKETS);
-        // Ten times more steps after warm-up grow the storage by under 10 %.
-        let grown = total_capacity(&heap);
-        assert!(grown * 10 < warmed * 11, "{warmed} -> {grown}");
+        // One node per event pending at the high-water mark (N here), and
+        // with_capacity(N) reserved them all: nothing was reallocated.
+        assert_eq!(heap.nodes.len(), N as usize);
+        assert_eq!(heap.nodes.capacity(), reserved);
+        // Draining frees every node; reuse does not grow the storage.
+        while heap.pop().is_some() {}
+        for id in 0..N {
+            heap.push(heap.now(), id);
+        }
+        assert_eq!(heap.nodes.len(), N as usize);
+        assert!(heap.nodes.iter().all(|node| node.event.is_some()));
     }
 }

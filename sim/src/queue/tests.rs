@@ -3,7 +3,9 @@
 
 use proptest::prelude::*;
 
-use super::{BinaryHeapQueue, DaryHeap, EventQueue, PendingEvents, QueueFull, RadixHeap};
+use super::{
+    BinaryHeapQueue, ChunkedRadixHeap, DaryHeap, EventQueue, PendingEvents, QueueFull, RadixHeap,
+};
 use crate::Timestamp;
 
 fn ts(ns: u64) -> Timestamp {
@@ -19,6 +21,7 @@ macro_rules! for_each_design {
         $check::<DaryHeap<u32, 4>>();
         $check::<DaryHeap<u32, 8>>();
         $check::<RadixHeap<u32>>();
+        $check::<ChunkedRadixHeap<u32>>();
     };
 }
 
@@ -130,6 +133,9 @@ fn payloads_need_not_be_copy() {
     r.push(ts(1), "x".to_owned());
     let mut b: BinaryHeapQueue<String> = BinaryHeapQueue::new();
     b.push(ts(1), "y".to_owned());
+    let mut c: ChunkedRadixHeap<String> = ChunkedRadixHeap::new();
+    c.push(ts(1), "z".to_owned());
+    assert_eq!(c.pop(), Some((ts(1), "z".to_owned())));
     assert_eq!(q.pop(), Some((ts(1), "a".to_owned())));
     assert_eq!(q.pop(), Some((ts(2), "b".to_owned())));
     assert_eq!(r.pop(), Some((ts(1), "x".to_owned())));
@@ -166,6 +172,8 @@ enum Op {
     /// Push at `now + delta`.
     Push(u64),
     Pop,
+    /// Drop everything and start over at time zero (reuses storage).
+    Clear,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -175,6 +183,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0_u64..1_000_000).prop_map(Op::Push),
         1 => any::<u64>().prop_map(Op::Push),
         4 => Just(Op::Pop),
+        1 => Just(Op::Clear),
     ]
 }
 
@@ -216,6 +225,10 @@ fn matches_reference<Q: PendingEvents<u32>>(ops: &[Op]) -> Result<(), TestCaseEr
                 prop_assert_eq!(got, reference.pop());
                 prop_assert_eq!(q.now(), ts(reference.now));
             }
+            Op::Clear => {
+                q.clear();
+                reference = Reference::default();
+            }
         }
         prop_assert_eq!(q.len(), reference.pending.len());
         prop_assert_eq!(q.peek_time(), reference.pending.first().map(|p| ts(p.0)));
@@ -238,6 +251,7 @@ proptest! {
         matches_reference::<DaryHeap<u32, 4>>(&ops)?;
         matches_reference::<DaryHeap<u32, 8>>(&ops)?;
         matches_reference::<RadixHeap<u32>>(&ops)?;
+        matches_reference::<ChunkedRadixHeap<u32>>(&ops)?;
     }
 }
 
@@ -272,6 +286,36 @@ fn every_design_gives_the_same_long_hold_trace() {
     assert_eq!(hold_trace::<DaryHeap<u32, 4>>(2_000, 50_000), reference);
     assert_eq!(hold_trace::<DaryHeap<u32, 8>>(2_000, 50_000), reference);
     assert_eq!(hold_trace::<RadixHeap<u32>>(2_000, 50_000), reference);
+    assert_eq!(
+        hold_trace::<ChunkedRadixHeap<u32>>(2_000, 50_000),
+        reference
+    );
     // Ties happened, so FIFO order was actually exercised.
     assert!(reference.windows(2).filter(|w| w[0].0 == w[1].0).count() > 1_000);
+}
+
+fn payloads_are_dropped_once<Q: PendingEvents<std::rc::Rc<()>>>() {
+    let token = std::rc::Rc::new(());
+    let mut q = Q::with_capacity(0);
+    for i in 0..300_u64 {
+        q.push(ts(i % 7 * 1_000), std::rc::Rc::clone(&token));
+    }
+    for _ in 0..100 {
+        drop(q.pop());
+    }
+    assert_eq!(std::rc::Rc::strong_count(&token), 201);
+    q.clear();
+    assert_eq!(std::rc::Rc::strong_count(&token), 1);
+    q.push(ts(5), std::rc::Rc::clone(&token));
+    drop(q);
+    assert_eq!(std::rc::Rc::strong_count(&token), 1);
+}
+
+#[test]
+fn every_design_drops_each_payload_once() {
+    payloads_are_dropped_once::<EventQueue<_>>();
+    payloads_are_dropped_once::<BinaryHeapQueue<_>>();
+    payloads_are_dropped_once::<DaryHeap<_, 4>>();
+    payloads_are_dropped_once::<RadixHeap<_>>();
+    payloads_are_dropped_once::<ChunkedRadixHeap<_>>();
 }
