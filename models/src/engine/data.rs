@@ -83,7 +83,8 @@ struct DataOp {
     instance: Id,
     key: u64,
     /// The object's size in bytes: the trace's, or the store's
-    /// `object_size` of the key.
+    /// `object_size` of the key; 0 (not computed) for a read the first
+    /// tier answered, which sends and fills nothing.
     size_bytes: u64,
     store: u16,
     copy: u8,
@@ -412,11 +413,6 @@ impl World<'_> {
         };
         let (key, write, measured) = (r.key, r.write, r.measured);
         let plan = &self.plan.data.stores[store.index()];
-        let size_bytes = if r.size_bytes > 0 {
-            r.size_bytes
-        } else {
-            plan.object_size.of_key(key)
-        };
         let mut tier_hit = plan.tiers.len();
         let mut wait = Span::ZERO;
         if !write {
@@ -453,6 +449,15 @@ impl World<'_> {
                 r.flags |= STORE_READ;
             }
         }
+        // The size matters only to what travels to a store or fills a tier:
+        // a hit in the first tier needs neither (and skips the quantile).
+        let size_bytes = if r.size_bytes > 0 {
+            r.size_bytes
+        } else if write || tier_hit > 0 {
+            plan.object_size.of_key(key)
+        } else {
+            0
+        };
         let op = DataOp {
             attempt: attempt_id,
             instance,
