@@ -106,6 +106,18 @@ impl Arena {
     /// Sets node `i`'s size in bytes.
     #[inline]
     pub(crate) fn set_size(&mut self, i: u32, size: u64) {
+        let node = &mut self.nodes[i as usize];
+        match u32::try_from(size) {
+            Ok(small) if small != BIG && node.size != BIG => node.size = small,
+            _ => self.set_size_slow(i, size),
+        }
+    }
+
+    /// [`Arena::set_size`] when the old or the new size is big (rare: out
+    /// of line, so the common path inlines).
+    #[cold]
+    #[inline(never)]
+    fn set_size_slow(&mut self, i: u32, size: u64) {
         if self.nodes[i as usize].size == BIG {
             self.forget_big(i);
         }
@@ -119,6 +131,7 @@ impl Arena {
         }
     }
 
+    #[cold]
     fn forget_big(&mut self, i: u32) {
         if let Ok(at) = self.big.binary_search_by_key(&i, |&(n, _)| n) {
             self.big.remove(at);

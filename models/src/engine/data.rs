@@ -371,6 +371,24 @@ fn cache_of<'c>(
     }
 }
 
+/// Calls `f` with every copy in `tiers` that finishing `op` changes: a
+/// write invalidates every shared copy, a fill only the caller's; the
+/// caller's own instance copy only while it is `caller_alive`.
+#[inline]
+fn each_changed(tiers: &[Copies], op: &DataOp, caller_alive: bool, f: impl Fn(&Cache)) {
+    for copies in tiers {
+        match copies {
+            Copies::Instance(_) if !caller_alive => {}
+            Copies::Shared(v) if op.write => v.iter().flatten().for_each(&f),
+            copies => {
+                if let Some(c) = copies.get(op.instance, op.caller_region) {
+                    f(c);
+                }
+            }
+        }
+    }
+}
+
 fn waiter(op: Id) -> u64 {
     (u64::from(op.generation()) << 32) | u64::from(op.index())
 }
@@ -917,25 +935,13 @@ impl World<'_> {
         } else {
             usize::from(op.tier_hit)
         };
-        // Writes invalidate every shared copy, fills only the caller's.
-        let each = |f: &dyn Fn(&Cache)| {
-            for copies in &tiers[..count] {
-                match copies {
-                    Copies::Instance(_) if !caller_alive => {}
-                    Copies::Shared(v) if op.write => v.iter().flatten().for_each(f),
-                    copies => copies
-                        .get(op.instance, op.caller_region)
-                        .into_iter()
-                        .for_each(f),
-                }
-            }
-        };
+        let (tiers, key) = (&tiers[..count], op.key);
         if op.write {
-            each(&|c| c.prefetch_slot(op.key));
-            each(&|c| c.prefetch_entry(op.key));
+            each_changed(tiers, op, caller_alive, |c| c.prefetch_slot(key));
+            each_changed(tiers, op, caller_alive, |c| c.prefetch_entry(key));
         } else {
-            each(&|c| c.prefetch_fill(op.key));
-            each(&|c| c.prefetch_eviction());
+            each_changed(tiers, op, caller_alive, |c| c.prefetch_fill(key));
+            each_changed(tiers, op, caller_alive, Cache::prefetch_eviction);
         }
     }
 
