@@ -147,7 +147,7 @@ mod tests {
             let got = index.get(client, |s| clients[s as usize]);
             assert_eq!(got, model.get(&client).copied(), "step {step}");
             match got {
-                Some(slot) if x % 3 == 0 => {
+                Some(slot) if x.is_multiple_of(3) => {
                     index.remove(client, slot);
                     model.remove(&client);
                     free.push(slot);
