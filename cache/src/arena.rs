@@ -1,18 +1,30 @@
 //! Cached objects in one flat array, linked into queues by index.
 //!
-//! A node is 32 bytes: key, size, the previous and next node of its queue and
+//! A node is 32 bytes, aligned to 32 so that it never straddles two CPU cache
+//! lines: key, expiry time, size, the previous and next node of its queue and
 //! one word the algorithm uses (LFU: its frequency bucket; S3-FIFO: its
-//! queue and 2-bit clock counter). Freed nodes form a free list through
-//! `next`, so after the high-water mark nothing is allocated.
+//! queue and 2-bit clock counter). Everything a lookup reads (key, expiry,
+//! size, neighbours) is in that one line. Sizes are stored in 32 bits; the
+//! rare object of 4 GiB or more keeps its size in a small side table (`big`).
+//! Freed nodes form a free list through `next`, so after the high-water mark
+//! nothing is allocated.
 
 /// "No node".
 pub(crate) const NIL: u32 = u32::MAX;
 
+/// A node's `size` field for sizes of `BIG` bytes or more, kept in
+/// [`Arena::big`].
+const BIG: u32 = u32::MAX;
+
 /// One cached object.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(32))]
 pub(crate) struct Node {
     pub(crate) key: u64,
-    pub(crate) size: u64,
+    /// When the entry expires, in nanoseconds (caches with a TTL; else 0).
+    pub(crate) expiry_ns: u64,
+    /// Size in bytes below [`BIG`], else `BIG` (read it with [`Arena::size`]).
+    size: u32,
     pub(crate) prev: u32,
     pub(crate) next: u32,
     pub(crate) aux: u32,
@@ -22,6 +34,9 @@ pub(crate) struct Node {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Arena {
     pub(crate) nodes: Vec<Node>,
+    /// `(node, size)` of the live nodes whose size is `BIG` or more, sorted
+    /// by node (objects of 4 GiB or more: almost always empty).
+    big: Vec<(u32, u64)>,
     free: u32,
     live: usize,
 }
@@ -30,23 +45,25 @@ impl Arena {
     pub(crate) fn with_capacity(n: usize) -> Self {
         Arena {
             nodes: Vec::with_capacity(n),
+            big: Vec::new(),
             free: NIL,
             live: 0,
         }
     }
 
-    /// A new unlinked node.
+    /// A new unlinked node expiring at `expiry_ns`.
     #[inline]
-    pub(crate) fn alloc(&mut self, key: u64, size: u64) -> u32 {
+    pub(crate) fn alloc(&mut self, key: u64, size: u64, expiry_ns: u64) -> u32 {
         let node = Node {
             key,
-            size,
+            expiry_ns,
+            size: 0,
             prev: NIL,
             next: NIL,
             aux: 0,
         };
         self.live += 1;
-        if self.free != NIL {
+        let i = if self.free != NIL {
             let i = self.free;
             self.free = self.nodes[i as usize].next;
             self.nodes[i as usize] = node;
@@ -58,25 +75,79 @@ impl Arena {
             );
             self.nodes.push(node);
             (self.nodes.len() - 1) as u32
-        }
+        };
+        self.set_size(i, size);
+        i
     }
 
     /// Returns an unlinked node to the free list.
     #[inline]
     pub(crate) fn free(&mut self, i: u32) {
+        if self.nodes[i as usize].size == BIG {
+            self.forget_big(i);
+        }
         self.nodes[i as usize].next = self.free;
         self.free = i;
         self.live -= 1;
     }
 
+    /// Node `i`'s size in bytes.
+    #[inline]
+    pub(crate) fn size(&self, i: u32) -> u64 {
+        match self.nodes[i as usize].size {
+            BIG => match self.big.binary_search_by_key(&i, |&(n, _)| n) {
+                Ok(at) => self.big[at].1,
+                Err(_) => unreachable!("a node marked big is in the side table"),
+            },
+            small => u64::from(small),
+        }
+    }
+
+    /// Sets node `i`'s size in bytes.
+    #[inline]
+    pub(crate) fn set_size(&mut self, i: u32, size: u64) {
+        let node = &mut self.nodes[i as usize];
+        match u32::try_from(size) {
+            Ok(small) if small != BIG && node.size != BIG => node.size = small,
+            _ => self.set_size_slow(i, size),
+        }
+    }
+
+    /// [`Arena::set_size`] when the old or the new size is big (rare: out
+    /// of line, so the common path inlines).
+    #[cold]
+    #[inline(never)]
+    fn set_size_slow(&mut self, i: u32, size: u64) {
+        if self.nodes[i as usize].size == BIG {
+            self.forget_big(i);
+        }
+        match u32::try_from(size) {
+            Ok(small) if small != BIG => self.nodes[i as usize].size = small,
+            _ => {
+                self.nodes[i as usize].size = BIG;
+                let at = self.big.partition_point(|&(n, _)| n < i);
+                self.big.insert(at, (i, size));
+            }
+        }
+    }
+
+    #[cold]
+    fn forget_big(&mut self, i: u32) {
+        if let Ok(at) = self.big.binary_search_by_key(&i, |&(n, _)| n) {
+            self.big.remove(at);
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         self.nodes.clear();
+        self.big.clear();
         self.free = NIL;
         self.live = 0;
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.big.capacity() * std::mem::size_of::<(u32, u64)>()
     }
 
     #[inline]

@@ -37,7 +37,7 @@ impl Ghost {
         };
         self.index.remove(key, i);
         self.fifo.unlink(&mut self.arena, i);
-        self.used -= self.arena.get(i).size;
+        self.used -= self.arena.size(i);
         self.arena.free(i);
         true
     }
@@ -56,7 +56,7 @@ impl Ghost {
             let old_key = self.arena.get(oldest).key;
             self.remove(old_key);
         }
-        let i = self.arena.alloc(key, weight);
+        let i = self.arena.alloc(key, weight, 0);
         self.index.insert(key, i);
         self.fifo.push_head(&mut self.arena, i);
         self.used += weight;

@@ -41,9 +41,10 @@
 //! # Memory
 //!
 //! Memory is bounded by the capacity, never by the key space: per cached
-//! object a 32-byte node plus 16 to 32 bytes of hash index (8-byte slots,
-//! load factor between 1/4 and 1/2), plus 8 bytes of expiry time when a TTL
-//! is set: **48 to 64 bytes per item** (56 to 72 with a TTL). S3-FIFO adds
+//! object a 32-byte node (key, expiry time, size and queue links in one CPU
+//! cache line) plus 16 to 32 bytes of hash index (8-byte slots, load factor
+//! between 1/4 and 1/2): **48 to 64 bytes per item**, with or without a TTL
+//! (an object of 4 GiB or more adds 12 bytes for its size). S3-FIFO adds
 //! its ghost queue, up to `0.9 C` weight of remembered keys at the same cost
 //! per key. [`Cache::heap_bytes`] reports the exact figure.
 //!
@@ -285,8 +286,6 @@ pub struct Cache {
     used_bytes: u64,
     index: Index,
     arena: Arena,
-    /// Expiry time per node (only with a TTL).
-    expiry: Vec<u64>,
     /// LRU/FIFO/TTL-only queue; S3-FIFO's main queue.
     main: List,
     small: List,
@@ -294,6 +293,10 @@ pub struct Cache {
     main_used: u64,
     small_capacity: u64,
     main_capacity: u64,
+    /// Whether an object was evicted since the cache was made or cleared:
+    /// S3-FIFO's "before the first eviction" rule, and whether the
+    /// eviction hints are worth their instructions (a cache still filling
+    /// up evicts nothing).
     has_evicted: bool,
     ghost: Option<Box<Ghost>>,
     /// The key whose miss in [`Cache::get`] found it in the ghost.
@@ -350,7 +353,6 @@ impl Cache {
             used_bytes: 0,
             index: Index::with_capacity(expected),
             arena: Arena::with_capacity(expected),
-            expiry: Vec::new(),
             main: List::default(),
             small: List::default(),
             small_used: 0,
@@ -378,7 +380,7 @@ impl Cache {
         match self.lookup(now_ns, key) {
             Some(i) => {
                 self.stats.hits += 1;
-                self.stats.byte_hits += self.arena.get(i).size;
+                self.stats.byte_hits += self.arena.size(i);
                 true
             }
             None => {
@@ -400,7 +402,7 @@ impl Cache {
         if let Some(i) = self.find(key) {
             self.resize(i, size_bytes);
             if let Some(ttl) = self.spec.ttl_ns {
-                self.expiry[i as usize] = now_ns.saturating_add(ttl);
+                self.arena.get_mut(i).expiry_ns = now_ns.saturating_add(ttl);
             }
             return;
         }
@@ -486,10 +488,15 @@ impl Cache {
     /// Starts loading what an [`Cache::insert`] of a missing `key` reads
     /// first: its index slot and the nodes at the eviction end of the
     /// queues. Follow it with [`Cache::prefetch_eviction`] once those have
-    /// had time to arrive. A hint, as [`Cache::prefetch_slot`].
+    /// had time to arrive. A hint, as [`Cache::prefetch_slot`]; the
+    /// eviction end is skipped while the cache has never been full (it is
+    /// still filling up, and an insert evicts nothing).
     #[inline]
     pub fn prefetch_fill(&self, key: u64) {
         self.index.prefetch_home(key);
+        if !self.has_evicted {
+            return;
+        }
         for tail in [self.main.tail, self.small.tail] {
             self.prefetch_node(tail);
         }
@@ -525,9 +532,13 @@ impl Cache {
     /// Starts loading what the next eviction touches beyond the tail nodes
     /// (which this reads: call [`Cache::prefetch_fill`] first): the victim's
     /// index slot and the node that becomes the tail after it. A hint, as
-    /// [`Cache::prefetch_slot`].
+    /// [`Cache::prefetch_slot`]; nothing while the cache has never been
+    /// full.
     #[inline]
     pub fn prefetch_eviction(&self) {
+        if !self.has_evicted {
+            return;
+        }
         for tail in [self.main.tail, self.small.tail] {
             if let Some(n) = self.arena.nodes.get(tail as usize) {
                 self.index.prefetch_home(n.key);
@@ -560,7 +571,6 @@ impl Cache {
     pub fn clear(&mut self) {
         self.index.clear();
         self.arena.clear();
-        self.expiry.clear();
         self.main = List::default();
         self.small = List::default();
         self.lfu.clear();
@@ -595,11 +605,10 @@ impl Cache {
         self.used_bytes
     }
 
-    /// Bytes of heap the cache holds (index, nodes, expiry times, ghost).
+    /// Bytes of heap the cache holds (index, nodes, ghost).
     pub fn heap_bytes(&self) -> usize {
         self.index.heap_bytes()
             + self.arena.heap_bytes()
-            + self.expiry.capacity() * 8
             + self.lfu.heap_bytes()
             + self.ghost.as_ref().map_or(0, |g| g.heap_bytes())
     }
@@ -617,7 +626,7 @@ impl Cache {
 
     #[inline]
     fn is_expired(&self, i: u32, now_ns: u64) -> bool {
-        self.spec.ttl_ns.is_some() && self.expiry[i as usize] < now_ns
+        self.spec.ttl_ns.is_some() && self.arena.get(i).expiry_ns < now_ns
     }
 
     /// Finds `key` for a request: drops it if expired, else records the hit
@@ -645,7 +654,7 @@ impl Cache {
     }
 
     fn resize(&mut self, i: u32, size_bytes: u64) {
-        let old = self.arena.get(i).size;
+        let old = self.arena.size(i);
         if old == size_bytes {
             return;
         }
@@ -659,7 +668,7 @@ impl Cache {
                 self.small_used = self.small_used - w_old + w_new;
             }
         }
-        self.arena.get_mut(i).size = size_bytes;
+        self.arena.set_size(i, size_bytes);
     }
 
     /// Admits a missed object (libCacheSim's `can_insert`, evict loop,
@@ -690,15 +699,9 @@ impl Cache {
         } else {
             true
         };
-        let i = self.arena.alloc(key, size_bytes);
+        let expiry_ns = self.spec.ttl_ns.map_or(0, |ttl| now_ns.saturating_add(ttl));
+        let i = self.arena.alloc(key, size_bytes, expiry_ns);
         self.index.insert(key, i);
-        if let Some(ttl) = self.spec.ttl_ns {
-            let at = i as usize;
-            if at >= self.expiry.len() {
-                self.expiry.resize(at + 1, 0);
-            }
-            self.expiry[at] = now_ns.saturating_add(ttl);
-        }
         self.used += w;
         self.used_bytes += size_bytes;
         match self.spec.eviction {
@@ -720,6 +723,7 @@ impl Cache {
 
     /// Removes one object to make room.
     fn evict(&mut self, now_ns: u64) {
+        self.has_evicted = true;
         match self.spec.eviction {
             Eviction::Lru | Eviction::Fifo | Eviction::TtlOnly => {
                 let victim = self.main.tail;
@@ -730,7 +734,6 @@ impl Cache {
                 self.evict_node(victim, now_ns);
             }
             Eviction::S3Fifo => {
-                self.has_evicted = true;
                 if self.main_used > self.main_capacity || self.small.is_empty() {
                     self.evict_main(now_ns);
                 } else {
@@ -744,7 +747,7 @@ impl Cache {
         while !self.small.is_empty() {
             let t = self.small.tail;
             let node = *self.arena.get(t);
-            let w = self.weight(node.size);
+            let w = self.weight(self.arena.size(t));
             if node.aux & FREQ >= S3FIFO_MOVE_TO_MAIN_THRESHOLD {
                 self.small.unlink(&mut self.arena, t);
                 self.main.push_head(&mut self.arena, t);
@@ -796,7 +799,8 @@ impl Cache {
 
     /// Takes node `i` out of the index, its queue and the accounting.
     fn unlink(&mut self, i: u32) {
-        let Node { key, size, aux, .. } = *self.arena.get(i);
+        let Node { key, aux, .. } = *self.arena.get(i);
+        let size = self.arena.size(i);
         let w = self.weight(size);
         self.index.remove(key, i);
         match self.spec.eviction {

@@ -236,6 +236,28 @@ proptest! {
             agrees(CacheSpec::new(eviction, capacity), &ops)?;
         }
     }
+
+    /// Objects of 4 GiB and more keep their size in the arena's side table:
+    /// the same operations with every size (and the byte capacity) scaled by
+    /// 2^31, so that sizes straddle `u32::MAX`, still match the reference.
+    #[test]
+    fn sizes_beyond_32_bits_match_the_reference(
+        ops in ops(),
+        bytes in 1u64..80,
+    ) {
+        const SCALE: u64 = 1 << 31;
+        let scaled: Vec<Op> = ops
+            .iter()
+            .map(|op| match *op {
+                Op::Access(k, s) => Op::Access(k, s * SCALE),
+                other => other,
+            })
+            .collect();
+        let capacity = Capacity::Bytes(bytes * SCALE);
+        for eviction in [Eviction::Lru, Eviction::Fifo, Eviction::Lfu, Eviction::S3Fifo] {
+            agrees(CacheSpec::new(eviction, capacity), &scaled)?;
+        }
+    }
 }
 
 proptest! {
@@ -444,6 +466,20 @@ fn memory_is_bounded_by_capacity_not_by_keys() {
     let per_item = c.heap_bytes() as f64 / 1000.0;
     assert!(per_item <= 64.0, "{per_item} bytes per item");
     assert_eq!(std::mem::size_of::<arena::Node>(), 32);
+    // Aligned so that a node never straddles two 64-byte cache lines.
+    assert_eq!(std::mem::align_of::<arena::Node>(), 32);
+}
+
+#[test]
+fn a_ttl_costs_no_memory_per_item() {
+    let spec = CacheSpec::new(Eviction::Lru, Capacity::Items(1000)).with_ttl_ns(1_000_000);
+    let mut c = Cache::new(&spec).unwrap();
+    for k in 0..200_000u64 {
+        c.access(k, k, 1);
+    }
+    assert_eq!(c.len(), 1000);
+    let per_item = c.heap_bytes() as f64 / 1000.0;
+    assert!(per_item <= 64.0, "{per_item} bytes per item");
 }
 
 #[test]

@@ -83,7 +83,8 @@ struct DataOp {
     instance: Id,
     key: u64,
     /// The object's size in bytes: the trace's, or the store's
-    /// `object_size` of the key.
+    /// `object_size` of the key; 0 (not computed) for a read the first
+    /// tier answered, which sends and fills nothing.
     size_bytes: u64,
     store: u16,
     copy: u8,
@@ -370,6 +371,24 @@ fn cache_of<'c>(
     }
 }
 
+/// Calls `f` with every copy in `tiers` that finishing `op` changes: a
+/// write invalidates every shared copy, a fill only the caller's; the
+/// caller's own instance copy only while it is `caller_alive`.
+#[inline]
+fn each_changed(tiers: &[Copies], op: &DataOp, caller_alive: bool, f: impl Fn(&Cache)) {
+    for copies in tiers {
+        match copies {
+            Copies::Instance(_) if !caller_alive => {}
+            Copies::Shared(v) if op.write => v.iter().flatten().for_each(&f),
+            copies => {
+                if let Some(c) = copies.get(op.instance, op.caller_region) {
+                    f(c);
+                }
+            }
+        }
+    }
+}
+
 fn waiter(op: Id) -> u64 {
     (u64::from(op.generation()) << 32) | u64::from(op.index())
 }
@@ -412,11 +431,6 @@ impl World<'_> {
         };
         let (key, write, measured) = (r.key, r.write, r.measured);
         let plan = &self.plan.data.stores[store.index()];
-        let size_bytes = if r.size_bytes > 0 {
-            r.size_bytes
-        } else {
-            plan.object_size.of_key(key)
-        };
         let mut tier_hit = plan.tiers.len();
         let mut wait = Span::ZERO;
         if !write {
@@ -453,6 +467,15 @@ impl World<'_> {
                 r.flags |= STORE_READ;
             }
         }
+        // The size matters only to what travels to a store or fills a tier:
+        // a hit in the first tier needs neither (and skips the quantile).
+        let size_bytes = if r.size_bytes > 0 {
+            r.size_bytes
+        } else if write || tier_hit > 0 {
+            plan.object_size.of_key(key)
+        } else {
+            0
+        };
         let op = DataOp {
             attempt: attempt_id,
             instance,
@@ -912,25 +935,13 @@ impl World<'_> {
         } else {
             usize::from(op.tier_hit)
         };
-        // Writes invalidate every shared copy, fills only the caller's.
-        let each = |f: &dyn Fn(&Cache)| {
-            for copies in &tiers[..count] {
-                match copies {
-                    Copies::Instance(_) if !caller_alive => {}
-                    Copies::Shared(v) if op.write => v.iter().flatten().for_each(f),
-                    copies => copies
-                        .get(op.instance, op.caller_region)
-                        .into_iter()
-                        .for_each(f),
-                }
-            }
-        };
+        let (tiers, key) = (&tiers[..count], op.key);
         if op.write {
-            each(&|c| c.prefetch_slot(op.key));
-            each(&|c| c.prefetch_entry(op.key));
+            each_changed(tiers, op, caller_alive, |c| c.prefetch_slot(key));
+            each_changed(tiers, op, caller_alive, |c| c.prefetch_entry(key));
         } else {
-            each(&|c| c.prefetch_fill(op.key));
-            each(&|c| c.prefetch_eviction());
+            each_changed(tiers, op, caller_alive, |c| c.prefetch_fill(key));
+            each_changed(tiers, op, caller_alive, Cache::prefetch_eviction);
         }
     }
 

@@ -12,7 +12,9 @@
 //!    oldest), which resets that client's limit early; counted in
 //!    [`KeyedStats::evicted_active`].
 //!
-//! Lookups go through a `HashMap` with a fixed hasher that is never iterated.
+//! Lookups go through a flat open-addressing index with a fixed hash that is
+//! never iterated (`client_index.rs`: one cache line before the client's
+//! slot, where a `HashMap` touches two).
 //! The eviction order costs nothing until the map is first full: every slot
 //! only stamps its last check with a sequence number. The first eviction
 //! builds two indexes from the slots (O(n log n), once): a min-heap of
@@ -23,13 +25,14 @@
 //! compacted in place when they grow past twice the keys held. Cost per
 //! check: one hash lookup and O(1) amortised index work (sequential memory,
 //! where a recency list and an ordered set would touch three or four other
-//! keys' memory per check). Memory: the slots, the map, and at most
-//! `2 * max_keys + 1024` entries of 24 and 16 bytes in the two indexes.
+//! keys' memory per check). Memory: the slots, the map (16 to 32 bytes a
+//! key), and at most `2 * max_keys + 1024` entries of 24 and 16 bytes in
+//! the two indexes.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BinaryHeap, VecDeque};
 
+use super::client_index::ClientIndex;
 use super::{Algorithm, InsufficientCapacity, RateDecision};
 use crate::time::{Span, Timestamp};
 
@@ -50,34 +53,6 @@ pub struct KeyedStats {
     /// Keys evicted while still limiting (least recently used).
     pub evicted_active: u64,
 }
-
-/// A fixed (unseeded) hasher for `u64` client ids: the SplitMix64 finalizer.
-/// Deterministic across runs; the map is only ever probed, never iterated.
-#[derive(Clone, Copy, Debug, Default)]
-struct ClientHasher(u64);
-
-impl Hasher for ClientHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        self.0 = z ^ (z >> 31);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type ClientMap = HashMap<u64, u32, BuildHasherDefault<ClientHasher>>;
 
 #[derive(Clone, Debug)]
 struct Slot<S> {
@@ -170,7 +145,7 @@ impl EvictionIndex {
 pub struct Keyed<A: Algorithm> {
     algorithm: A,
     max_keys: usize,
-    index: ClientMap,
+    index: ClientIndex,
     slots: Vec<Slot<A::State>>,
     /// Checks so far (the last one's sequence number).
     seq: u64,
@@ -186,7 +161,7 @@ impl<A: Algorithm> Keyed<A> {
         Keyed {
             algorithm,
             max_keys: (max_keys.max(1) as usize).min(NIL as usize),
-            index: ClientMap::default(),
+            index: ClientIndex::default(),
             slots: Vec::new(),
             seq: 0,
             eviction: None,
@@ -222,8 +197,9 @@ impl<A: Algorithm> Keyed<A> {
         }
         self.seq += 1;
         let seq = self.seq;
-        let (idx, new) = match self.index.get(&client) {
-            Some(&idx) => (idx, false),
+        let slots = &self.slots;
+        let (idx, new) = match self.index.get(client, |i| slots[i as usize].client) {
+            Some(idx) => (idx, false),
             None => (self.insert(now, client), true),
         };
         let slot = &mut self.slots[idx as usize];
@@ -244,8 +220,8 @@ impl<A: Algorithm> Keyed<A> {
 
     /// The largest `n` `client` could take at `now`; does not change state.
     pub fn remaining(&self, now: Timestamp, client: u64) -> u64 {
-        match self.index.get(&client) {
-            Some(&idx) => self
+        match self.index.get(client, |i| self.slots[i as usize].client) {
+            Some(idx) => self
                 .algorithm
                 .remaining(&self.slots[idx as usize].state, now),
             None => self.algorithm.remaining(&self.algorithm.fresh(now), now),
@@ -255,8 +231,8 @@ impl<A: Algorithm> Keyed<A> {
     /// The state held for `client`, if any.
     pub fn state(&self, client: u64) -> Option<&A::State> {
         self.index
-            .get(&client)
-            .map(|&idx| &self.slots[idx as usize].state)
+            .get(client, |i| self.slots[i as usize].client)
+            .map(|idx| &self.slots[idx as usize].state)
     }
 
     /// Number of keys held (<= `max_keys`).
@@ -333,7 +309,8 @@ impl<A: Algorithm> Keyed<A> {
             }
         };
         // The victim's entries are superseded once its slot is re-stamped.
-        self.index.remove(&self.slots[victim as usize].client);
+        self.index
+            .remove(self.slots[victim as usize].client, victim);
         victim
     }
 }

@@ -21,6 +21,7 @@
 //! no `poll_timeout`. `now` must be non-decreasing across calls; an earlier
 //! `now` never panics, and each algorithm documents how it treats one.
 
+mod client_index;
 mod config;
 mod gcra;
 mod keyed;
