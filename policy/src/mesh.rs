@@ -320,7 +320,7 @@ impl EdgeClient {
             self.stats.timeouts += 1;
         }
         if let Some(breaker) = &mut self.breaker {
-            let _ = breaker.handle_outcome(
+            breaker.record_outcome(
                 now,
                 decision,
                 breaker_outcome(&outcome),
@@ -337,6 +337,7 @@ impl EdgeClient {
 
     /// What the retry policy makes of the last try's `outcome` (the try the
     /// call's outcome depends on; with hedging, the last of a lost race).
+    #[inline]
     fn after_try(
         &mut self,
         now: Timestamp,
@@ -389,7 +390,7 @@ impl EdgeClient {
     pub fn cancel(&mut self, now: Timestamp, call: &mut CallState, rng: &mut impl Rng) {
         if let (Some((sent, decision)), Some(breaker)) = (call.in_flight.take(), &mut self.breaker)
         {
-            let _ = breaker.handle_outcome(
+            breaker.record_outcome(
                 now,
                 decision,
                 Outcome::Ignored,
