@@ -358,6 +358,10 @@ impl EdgeClient {
                 }
             }
             (Some(policy), Some(state), Some(budget)) => {
+                if state.finish_unless_retried(policy, &outcome) {
+                    // Most tries: an answer the policy does not retry.
+                    return Next::Finish(Finish::Answered(outcome));
+                }
                 let refused_before = budget.stats().refused;
                 let decision = state.handle_outcome(policy, now, outcome, budget, rng);
                 if budget.stats().refused > refused_before {
