@@ -337,8 +337,31 @@ impl EdgeClient {
 
     /// What the retry policy makes of the last try's `outcome` (the try the
     /// call's outcome depends on; with hedging, the last of a lost race).
-    #[inline]
+    ///
+    /// Inlined fast path for the answer of most tries (one the retry policy
+    /// does not retry); everything else is [`EdgeClient::decide_after_try`].
+    #[inline(always)]
     fn after_try(
+        &mut self,
+        now: Timestamp,
+        call: &mut CallState,
+        outcome: TryOutcome,
+        rng: &mut impl Rng,
+    ) -> Next {
+        if let (Some(policy), Some(state), Some(_)) = (&self.retry, &mut call.retry, &self.budget)
+            && call.retryable
+            && state.finish_unless_retried(policy, &outcome)
+        {
+            return Next::Finish(Finish::Answered(outcome));
+        }
+        self.decide_after_try(now, call, outcome, rng)
+    }
+
+    /// The full decision after a try: retries, give-ups, calls that cannot
+    /// be retried, edges without a retry policy. Out of line, so the inlined
+    /// fast path stays small.
+    #[inline(never)]
+    fn decide_after_try(
         &mut self,
         now: Timestamp,
         call: &mut CallState,
@@ -358,10 +381,6 @@ impl EdgeClient {
                 }
             }
             (Some(policy), Some(state), Some(budget)) => {
-                if state.finish_unless_retried(policy, &outcome) {
-                    // Most tries: an answer the policy does not retry.
-                    return Next::Finish(Finish::Answered(outcome));
-                }
                 let refused_before = budget.stats().refused;
                 let decision = state.handle_outcome(policy, now, outcome, budget, rng);
                 if budget.stats().refused > refused_before {
