@@ -244,6 +244,7 @@ impl Breaker {
     /// callers that read the state afterwards, as the mesh's drivers do).
     /// One call: Closed, the state of nearly every outcome, is recorded
     /// inline; the other states are out of line.
+    #[inline(always)]
     pub(crate) fn record_outcome<R: Rng + ?Sized>(
         &mut self,
         now: Timestamp,

@@ -450,7 +450,13 @@ mod tests {
                 2 => rng.next_u64().max(1),
                 _ => 1 + rng.next_u64() % 100_000,
             };
-            let part = |r: u64| if r % 3 == 0 { calls } else { r % (calls + 1) };
+            let part = |r: u64| {
+                if r.is_multiple_of(3) {
+                    calls
+                } else {
+                    r % (calls + 1)
+                }
+            };
             let c = Counts {
                 calls,
                 failed: part(rng.next_u64()),
