@@ -320,7 +320,7 @@ impl EdgeClient {
             self.stats.timeouts += 1;
         }
         if let Some(breaker) = &mut self.breaker {
-            let _ = breaker.handle_outcome(
+            breaker.record_outcome(
                 now,
                 decision,
                 breaker_outcome(&outcome),
@@ -337,7 +337,31 @@ impl EdgeClient {
 
     /// What the retry policy makes of the last try's `outcome` (the try the
     /// call's outcome depends on; with hedging, the last of a lost race).
+    ///
+    /// Inlined fast path for the answer of most tries (one the retry policy
+    /// does not retry); everything else is [`EdgeClient::decide_after_try`].
+    #[inline(always)]
     fn after_try(
+        &mut self,
+        now: Timestamp,
+        call: &mut CallState,
+        outcome: TryOutcome,
+        rng: &mut impl Rng,
+    ) -> Next {
+        if let (Some(policy), Some(state), Some(_)) = (&self.retry, &mut call.retry, &self.budget)
+            && call.retryable
+            && state.finish_unless_retried(policy, &outcome)
+        {
+            return Next::Finish(Finish::Answered(outcome));
+        }
+        self.decide_after_try(now, call, outcome, rng)
+    }
+
+    /// The full decision after a try: retries, give-ups, calls that cannot
+    /// be retried, edges without a retry policy. Out of line, so the inlined
+    /// fast path stays small.
+    #[inline(never)]
+    fn decide_after_try(
         &mut self,
         now: Timestamp,
         call: &mut CallState,
@@ -389,7 +413,7 @@ impl EdgeClient {
     pub fn cancel(&mut self, now: Timestamp, call: &mut CallState, rng: &mut impl Rng) {
         if let (Some((sent, decision)), Some(breaker)) = (call.in_flight.take(), &mut self.breaker)
         {
-            let _ = breaker.handle_outcome(
+            breaker.record_outcome(
                 now,
                 decision,
                 Outcome::Ignored,

@@ -508,6 +508,34 @@ impl Balancer {
             self.cursor = below(rng, n as u64) as usize;
             self.seeded = true;
         }
-        self.cursor % n
+        wrap_cursor(self.cursor, n)
+    }
+}
+
+/// `cursor % n` (`n >= 1`). The round-robin cursor is `pos + 1 <= n` after
+/// every pick, so unless the candidate count shrank it is in range or one
+/// lap past: a comparison replaces the division on the per-pick path.
+#[inline]
+fn wrap_cursor(cursor: usize, n: usize) -> usize {
+    if cursor < n {
+        cursor
+    } else if cursor - n < n {
+        cursor - n
+    } else {
+        cursor % n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap_cursor;
+
+    #[test]
+    fn wrap_cursor_is_the_remainder() {
+        for n in 1..=40usize {
+            for cursor in (0..=5 * n).chain([usize::MAX - 1, usize::MAX, 1 << 40]) {
+                assert_eq!(wrap_cursor(cursor, n), cursor % n, "{cursor} % {n}");
+            }
+        }
     }
 }

@@ -136,6 +136,10 @@ pub struct Breaker {
     /// The last exponential open interval computed: (attempts, ms), so the
     /// next one is one step away instead of `attempts` steps.
     interval_cache: (u32, u64),
+    /// A call longer than this is slow: the spec's `slow_call_duration` in
+    /// rate mode, `Span::MAX` (nothing is slow) in consecutive mode. Kept
+    /// here so recording an outcome does not look through the spec.
+    slow_call_duration: Span,
 }
 
 fn detector_for(spec: &BreakerSpec) -> Detector {
@@ -187,6 +191,10 @@ impl Breaker {
             last_transition: None,
             transitions: 0,
             interval_cache: (0, 0),
+            slow_call_duration: match &spec.mode {
+                ModeSpec::Rate(r) => r.slow_call_duration,
+                ModeSpec::Consecutive(_) => Span::MAX,
+            },
         }
     }
 
@@ -226,6 +234,45 @@ impl Breaker {
             return None;
         }
         let before = self.transitions;
+        self.record_outcome(now, decision, outcome, duration, rng);
+        (self.transitions != before)
+            .then_some(self.last_transition)
+            .flatten()
+    }
+
+    /// [`Breaker::handle_outcome`] without working out the transition (for
+    /// callers that read the state afterwards, as the mesh's drivers do).
+    /// One call: Closed, the state of nearly every outcome, is recorded
+    /// inline; the other states are out of line.
+    #[inline(always)]
+    pub(crate) fn record_outcome<R: Rng + ?Sized>(
+        &mut self,
+        now: Timestamp,
+        decision: Decision,
+        outcome: Outcome,
+        duration: Span,
+        rng: &mut R,
+    ) {
+        if decision == Decision::Reject {
+            return;
+        }
+        if self.state == BreakerState::Closed {
+            self.record_closed(now, outcome, duration, true, rng);
+        } else {
+            self.record_not_closed(now, decision, outcome, duration, rng);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_not_closed<R: Rng + ?Sized>(
+        &mut self,
+        now: Timestamp,
+        decision: Decision,
+        outcome: Outcome,
+        duration: Span,
+        rng: &mut R,
+    ) {
         match self.state {
             BreakerState::Closed => self.record_closed(now, outcome, duration, true, rng),
             BreakerState::MetricsOnly => self.record_closed(now, outcome, duration, false, rng),
@@ -237,9 +284,6 @@ impl Breaker {
             }
             BreakerState::HalfOpen | BreakerState::Disabled | BreakerState::ForcedOpen => {}
         }
-        (self.transitions != before)
-            .then_some(self.last_transition)
-            .flatten()
     }
 
     /// When the current Open period ends (the first instant a request is
@@ -457,13 +501,10 @@ impl Breaker {
 
     #[inline]
     fn is_slow(&self, duration: Span) -> bool {
-        match &self.spec.mode {
-            ModeSpec::Rate(r) => duration > r.slow_call_duration,
-            ModeSpec::Consecutive(_) => false,
-        }
+        duration > self.slow_call_duration
     }
 
-    #[inline]
+    #[inline(always)]
     fn record_closed<R: Rng + ?Sized>(
         &mut self,
         now: Timestamp,

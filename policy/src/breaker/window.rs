@@ -8,9 +8,6 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// Threshold fractions are stored in parts per million.
 pub(crate) const PPM: u64 = 1_000_000;
 
-const FAILED: u8 = 1;
-const SLOW: u8 = 2;
-
 /// Aggregated outcomes of the calls inside a window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
@@ -30,17 +27,6 @@ impl Counts {
     }
 
     #[inline]
-    fn remove_flags(&mut self, flags: u8) {
-        let failed = flags & FAILED != 0;
-        let slow = flags & SLOW != 0;
-        // Invariant: the removed outcome was added earlier, so nothing underflows.
-        self.calls -= 1;
-        self.failed -= u64::from(failed);
-        self.slow -= u64::from(slow);
-        self.slow_failed -= u64::from(failed && slow);
-    }
-
-    #[inline]
     fn remove_bucket(&mut self, bucket: &Bucket) {
         // Invariant: every bucket's counts are included in the totals.
         self.calls -= u64::from(bucket.calls);
@@ -50,8 +36,9 @@ impl Counts {
     }
 }
 
-/// Trip thresholds: rates in parts per million and the minimum number of
-/// buffered calls before rates are computed.
+/// Trip thresholds: rates in parts per million (1..=`PPM`, as config
+/// validation leaves them) and the minimum number of buffered calls before
+/// rates are computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Thresholds {
     pub(crate) failure_ppm: u64,
@@ -77,64 +64,112 @@ impl Thresholds {
         if counts.calls == 0 || counts.calls < self.min_calls {
             return Verdict::BelowMinimumCalls;
         }
-        let calls = u128::from(counts.calls);
-        let failed = u128::from(counts.failed) * u128::from(PPM);
-        let slow = u128::from(counts.slow) * u128::from(PPM);
-        if failed >= u128::from(self.failure_ppm) * calls
-            || slow >= u128::from(self.slow_ppm) * calls
-        {
+        if self.exceeds(counts) {
             Verdict::Exceeded
         } else {
             Verdict::BelowThresholds
         }
     }
+
+    /// Whether `counts` (at least one call) reach a rate threshold.
+    #[inline(always)]
+    fn exceeds(&self, counts: Counts) -> bool {
+        // Both sides are at most `calls × PPM` (`failed`, `slow` <= `calls`;
+        // the thresholds <= PPM): u64 is exact up to 1.8 × 10^13 calls,
+        // which a count window (<= 10^5) never nears; a long time window
+        // with saturated buckets takes the u128 path.
+        if counts.calls <= u64::MAX / PPM {
+            counts.failed * PPM >= self.failure_ppm * counts.calls
+                || counts.slow * PPM >= self.slow_ppm * counts.calls
+        } else {
+            let calls = u128::from(counts.calls);
+            u128::from(counts.failed) * u128::from(PPM) >= u128::from(self.failure_ppm) * calls
+                || u128::from(counts.slow) * u128::from(PPM) >= u128::from(self.slow_ppm) * calls
+        }
+    }
 }
 
+/// Bits per lane of [`CountWindow`]'s packed counters: a count window holds
+/// at most `MAX_WINDOW_CALLS` (10^5 < 2^17) outcomes, so three lanes of 21
+/// bits never carry into each other.
+const LANE_BITS: u32 = 21;
+const LANE_MASK: u64 = (1 << LANE_BITS) - 1;
+/// What one outcome adds to the packed counters, by its flags: `failed` in
+/// lane 0, `slow` in lane 1, `slow_failed` in lane 2.
+const LANE_ADD: [u64; 4] = [
+    0,
+    1,
+    1 << LANE_BITS,
+    1 | (1 << LANE_BITS) | (1 << (2 * LANE_BITS)),
+];
+const _: () = assert!(
+    (super::MAX_WINDOW_CALLS as u64) <= LANE_MASK
+        && (super::MAX_HALF_OPEN_CALLS as u64) <= LANE_MASK
+);
+
 /// Ring of the last `size` outcomes (count-based window).
+///
+/// The failed, slow and slow-failed counts live in one `u64` of three
+/// lanes, so recording an outcome (evict the oldest, add the newest) is two
+/// table lookups and two additions, without branches on the outcome: the
+/// breaker records every call it admits.
 #[derive(Clone, Debug)]
 pub(crate) struct CountWindow {
     ring: Box<[u8]>,
     head: usize,
-    len: usize,
-    counts: Counts,
+    /// Outcomes buffered, at most `ring.len()`.
+    len: u64,
+    packed: u64,
 }
 
 impl CountWindow {
-    /// A window of `size` calls; `size` is at least 1 (config validation).
+    /// A window of `size` calls; `size` is at least 1 (config validation)
+    /// and at most `LANE_MASK`.
     pub(crate) fn new(size: usize) -> Self {
+        debug_assert!(size as u64 <= LANE_MASK, "count window of {size} calls");
         CountWindow {
             ring: vec![0; size.max(1)].into_boxed_slice(),
             head: 0,
             len: 0,
-            counts: Counts::default(),
+            packed: 0,
         }
     }
 
     #[inline(always)]
     pub(crate) fn record(&mut self, failed: bool, slow: bool) -> Counts {
-        let flags = (u8::from(failed) * FAILED) | (u8::from(slow) * SLOW);
-        if self.len == self.ring.len() {
-            self.counts.remove_flags(self.ring[self.head]);
+        let flags = usize::from(failed) | (usize::from(slow) << 1);
+        let n = self.ring.len();
+        let slot = &mut self.ring[self.head];
+        if self.len == n as u64 {
+            // Invariant: the evicted outcome was added when it was
+            // recorded, so no lane underflows.
+            self.packed -= LANE_ADD[usize::from(*slot & 3)];
         } else {
             self.len += 1;
         }
-        self.ring[self.head] = flags;
+        *slot = flags as u8;
+        self.packed += LANE_ADD[flags];
         self.head += 1;
-        if self.head == self.ring.len() {
+        if self.head == n {
             self.head = 0;
         }
-        self.counts.add(failed, slow);
-        self.counts
+        self.counts()
     }
 
+    #[inline(always)]
     pub(crate) fn counts(&self) -> Counts {
-        self.counts
+        Counts {
+            calls: self.len,
+            failed: self.packed & LANE_MASK,
+            slow: (self.packed >> LANE_BITS) & LANE_MASK,
+            slow_failed: self.packed >> (2 * LANE_BITS),
+        }
     }
 
     pub(crate) fn clear(&mut self) {
         self.head = 0;
         self.len = 0;
-        self.counts = Counts::default();
+        self.packed = 0;
     }
 }
 
@@ -332,5 +367,108 @@ mod tests {
         assert_eq!(th.verdict(counts(3, 1, 0)), Verdict::BelowThresholds);
         assert_eq!(th.verdict(counts(3, 0, 3)), Verdict::Exceeded);
         assert_eq!(th.verdict(counts(3, 0, 2)), Verdict::BelowThresholds);
+    }
+
+    /// The packed count window against the obvious reference: a queue of
+    /// the last `size` outcomes, counted from scratch after every record.
+    #[test]
+    fn count_window_matches_a_recount_of_the_last_n_outcomes() {
+        use rand_core::{Rng, SeedableRng};
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
+        for size in [1usize, 2, 3, 7, 100, 1000] {
+            let mut w = CountWindow::new(size);
+            let mut last = std::collections::VecDeque::new();
+            for i in 0..5 * size + 50 {
+                let bits = rng.next_u32();
+                // Mostly one kind at a time, so lanes run near full too.
+                let (failed, slow) = if (i / size.max(7)) % 2 == 0 {
+                    (bits & 7 != 0, bits & 8 != 0)
+                } else {
+                    (bits & 1 != 0, bits & 2 != 0)
+                };
+                let got = w.record(failed, slow);
+                last.push_back((failed, slow));
+                if last.len() > size {
+                    last.pop_front();
+                }
+                let want = last.iter().fold(Counts::default(), |mut c, &(f, s)| {
+                    c.add(f, s);
+                    c
+                });
+                assert_eq!(got, want, "size {size}, record {i}");
+                assert_eq!(w.counts(), want);
+                if i == 3 * size {
+                    w.clear();
+                    last.clear();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_window_of_the_largest_size_keeps_every_lane_apart() {
+        let size = crate::breaker::MAX_WINDOW_CALLS as usize;
+        let mut w = CountWindow::new(size);
+        for _ in 0..size {
+            w.record(true, true);
+        }
+        let all = Counts {
+            calls: size as u64,
+            failed: size as u64,
+            slow: size as u64,
+            slow_failed: size as u64,
+        };
+        assert_eq!(w.counts(), all);
+        let c = w.record(false, true);
+        assert_eq!(
+            (c.failed, c.slow, c.slow_failed),
+            (all.failed - 1, all.slow, all.slow_failed - 1)
+        );
+    }
+
+    /// The u64 shortcut of the rate comparison agrees with exact u128
+    /// arithmetic, including at the switch-over and past it.
+    #[test]
+    fn thresholds_agree_with_exact_rational_comparison() {
+        use rand_core::{Rng, SeedableRng};
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(5);
+        let exact = |th: &Thresholds, c: Counts| {
+            let calls = u128::from(c.calls);
+            u128::from(c.failed) * u128::from(PPM) >= u128::from(th.failure_ppm) * calls
+                || u128::from(c.slow) * u128::from(PPM) >= u128::from(th.slow_ppm) * calls
+        };
+        let edge = u64::MAX / PPM;
+        for i in 0..20_000u64 {
+            let th = Thresholds {
+                failure_ppm: 1 + rng.next_u64() % PPM,
+                slow_ppm: 1 + rng.next_u64() % PPM,
+                min_calls: 1,
+            };
+            let calls = match i % 4 {
+                0 => 1 + rng.next_u64() % 200,
+                1 => edge - 2 + rng.next_u64() % 5,
+                2 => rng.next_u64().max(1),
+                _ => 1 + rng.next_u64() % 100_000,
+            };
+            let part = |r: u64| {
+                if r.is_multiple_of(3) {
+                    calls
+                } else {
+                    r % (calls + 1)
+                }
+            };
+            let c = Counts {
+                calls,
+                failed: part(rng.next_u64()),
+                slow: part(rng.next_u64()),
+                slow_failed: 0,
+            };
+            let want = if exact(&th, c) {
+                Verdict::Exceeded
+            } else {
+                Verdict::BelowThresholds
+            };
+            assert_eq!(th.verdict(c), want, "{th:?} {c:?}");
+        }
     }
 }

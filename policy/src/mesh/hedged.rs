@@ -290,8 +290,7 @@ impl EdgeClient {
         }
         let rtt = now.saturating_since(permit.sent);
         if let Some(breaker) = &mut self.breaker {
-            let _ =
-                breaker.handle_outcome(now, permit.decision, breaker_outcome(&outcome), rtt, rng);
+            breaker.record_outcome(now, permit.decision, breaker_outcome(&outcome), rtt, rng);
         }
         let response =
             hedge.handle_response(&hedging.policy, now, outcome, rtt, &mut hedging.tracker);
@@ -350,7 +349,7 @@ impl EdgeClient {
     /// breaker permit comes back as an ignored outcome.
     pub fn cancel_attempt(&mut self, now: Timestamp, permit: AttemptPermit, rng: &mut impl Rng) {
         if let Some(breaker) = &mut self.breaker {
-            let _ = breaker.handle_outcome(
+            breaker.record_outcome(
                 now,
                 permit.decision,
                 Outcome::Ignored,

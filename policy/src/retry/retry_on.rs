@@ -187,14 +187,19 @@ impl RetryOn {
     /// Whether `outcome` is retryable under this set.
     #[inline]
     pub fn matches(&self, outcome: &TryOutcome) -> bool {
+        // Responses first, with one test (they are most outcomes): `5xx`,
+        // `gateway-error`, `retriable-4xx`, `rate-limited` and the listed
+        // codes, folded into one bitmap by `RetryOn::new`.
+        if let TryOutcome::Response { status, .. } = *outcome {
+            return in_bitmap(&self.responses, status);
+        }
         let transport = self.has(FIVE_XX) || self.has(GATEWAY_ERROR);
         match *outcome {
-            // `5xx`, `gateway-error`, `retriable-4xx`, `rate-limited` and the
-            // listed codes, folded into one bitmap by `RetryOn::new`.
-            TryOutcome::Response { status, .. } => in_bitmap(&self.responses, status),
             TryOutcome::ConnectFailure => transport || self.has(CONNECT_FAILURE),
             TryOutcome::Reset => transport || self.has(RESET),
             TryOutcome::Timeout => transport || self.has(RESET) || self.has(TIMEOUT),
+            // Returned above; repeated so the match stays exhaustive.
+            TryOutcome::Response { status, .. } => in_bitmap(&self.responses, status),
         }
     }
 }
