@@ -238,6 +238,16 @@ impl<E> ChunkedRadixHeap<E> {
     }
 }
 
+impl<E> ChunkedRadixHeap<E> {
+    /// Moves an empty queue's clock to `now`, as if an event at `now` had
+    /// just been popped: the queue then takes over from another design whose
+    /// clock reads `now` (see [`super::AdaptiveRadixHeap`]).
+    pub(super) fn start_at(&mut self, now: Timestamp) {
+        debug_assert_eq!(self.len, 0, "only an empty queue moves its clock");
+        self.now = now.as_nanos();
+    }
+}
+
 impl<E> Default for ChunkedRadixHeap<E> {
     fn default() -> Self {
         Self::new()

@@ -21,14 +21,20 @@
 //!   without storing the sequence number. It relies on times being
 //!   monotone, which holds because the kernel never schedules in the past
 //!   (see below). Storage is one node per event pending at the high-water
-//!   mark. **This is the kept design**: it costs the fewest instructions
-//!   per event on the engine's queues (hundreds to thousands of pending
-//!   events).
+//!   mark. It costs the fewest instructions per event on the engine's
+//!   queues (hundreds to thousands of pending events).
 //! - [`ChunkedRadixHeap`]: the same radix heap with events copied through
 //!   buckets made of 64-slot chunks (the kept design until 2026-12): more
 //!   instructions per event, but its bucket walks read memory in order, so
 //!   it wins past 10,000 to 30,000 pending events, where the linked design's
 //!   walks chase pointers through memory larger than the caches.
+//! - [`AdaptiveRadixHeap`]: **the kept design**. The linked radix heap until
+//!   more than [`DENSE_AT`] (16,384) events are pending, then, once and for
+//!   the rest of the run, the chunked one (the events move over in pop
+//!   order, so the order is unchanged). It costs about 160 instructions per
+//!   simulated request more than the linked heap alone in the engine (one
+//!   test of the design per call) and removes the linked heap's 6x slowdown
+//!   on large queues.
 //!
 //! # Contract shared by every design
 //!
@@ -62,6 +68,8 @@
 //! | `ChunkedRadixHeap` as it was (2026-11)      | 9,181 | 8,712 |
 //! | `ChunkedRadixHeap` with its one-event path  | 9,050 | 8,468 |
 //! | `RadixHeap` (linked nodes)                  | 8,534 | 8,234 |
+//! | `AdaptiveRadixHeap` (linked, chunked beyond 16,384 pending), with the policy and data-tier cuts of the same round | 8,153 | 7,840 |
+//! | `RadixHeap` alone with those cuts            | 7,992 | 7,733 |
 //!
 //! Wall clock, graph scenario for 60 s of simulated time, the three
 //! binaries alternated 7 times: medians 0.793 s (chunked, as it was),
@@ -87,7 +95,7 @@
 //! | `DaryHeap<_, 8>`            |    12.2 |     5.7 |     2.0 |
 //! | `RadixHeap`                 |    26.5 |    12.0 |     2.6 |
 //! | `ChunkedRadixHeap`          |    27.0 |    20.8 |    14.2 |
-//! | `EventQueue` (= `RadixHeap`)|    25.0 |    11.1 |     2.1 |
+//! | `EventQueue` (then = `RadixHeap`)|    25.0 |    11.1 |     2.1 |
 //!
 //! The heaps pay `log N` dependent, unpredictable comparisons and, past the
 //! caches, a miss per level; a radix heap's work per event is bounded by its
@@ -98,6 +106,10 @@
 //! events whose walk is a chain of cache misses, while the chunked design
 //! streams through its chunks (a separate run at N = 1e4 and 3e4 measured
 //! 19.5 and 14.8 for the linked design, 14.3 and 17.9 for the chunked one).
+//! The adaptive queue takes the better of the two (same command, 2026-12-01
+//! 04:38 UTC, load average 1.0-1.3): `EventQueue` 39.1, 28.6 and 22.2 M
+//! events/s at N = 1e3, 1e5 and 1e6, against 36.6, 18.0 and 3.6 for the
+//! linked heap and 32.5, 29.5 and 22.1 for the chunked one.
 //! Digits of 9 bits cost more instructions in the engine than 8 (graph
 //! 8,653 against 8,621 before the one-event path was inlined into `pop`),
 //! and so did forcing `push` inline into the engine's dozen call sites
@@ -108,11 +120,13 @@
 //! bucket was as fast as the chunked design but its memory crept up with
 //! time (every bucket kept its own high-water mark).
 
+mod adaptive;
 mod binary;
 mod chunked;
 mod dary;
 mod radix;
 
+pub use adaptive::{AdaptiveRadixHeap, DENSE_AT};
 pub use binary::BinaryHeapQueue;
 pub use chunked::ChunkedRadixHeap;
 pub use dary::DaryHeap;
@@ -187,8 +201,9 @@ pub struct EventQueue<E> {
     limit: usize,
 }
 
-/// The design behind [`EventQueue`].
-type Kept<E> = RadixHeap<E>;
+/// The design behind [`EventQueue`]: the linked radix heap, moving to the
+/// chunked one beyond [`DENSE_AT`] pending events.
+type Kept<E> = AdaptiveRadixHeap<E>;
 
 /// Returned by [`EventQueue::try_push`] when the queue holds its limit of
 /// pending events; carries the rejected event back to the caller.

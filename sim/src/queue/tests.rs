@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 
 use super::{
-    BinaryHeapQueue, ChunkedRadixHeap, DaryHeap, EventQueue, PendingEvents, QueueFull, RadixHeap,
+    AdaptiveRadixHeap, BinaryHeapQueue, ChunkedRadixHeap, DaryHeap, EventQueue, PendingEvents,
+    QueueFull, RadixHeap,
 };
 use crate::Timestamp;
 
@@ -22,6 +23,7 @@ macro_rules! for_each_design {
         $check::<DaryHeap<u32, 8>>();
         $check::<RadixHeap<u32>>();
         $check::<ChunkedRadixHeap<u32>>();
+        $check::<AdaptiveRadixHeap<u32, 3>>();
     };
 }
 
@@ -252,6 +254,9 @@ proptest! {
         matches_reference::<DaryHeap<u32, 8>>(&ops)?;
         matches_reference::<RadixHeap<u32>>(&ops)?;
         matches_reference::<ChunkedRadixHeap<u32>>(&ops)?;
+        // Moves to the chunked design part-way through most sequences.
+        matches_reference::<AdaptiveRadixHeap<u32, 5>>(&ops)?;
+        matches_reference::<AdaptiveRadixHeap<u32, 40>>(&ops)?;
     }
 }
 
@@ -290,6 +295,11 @@ fn every_design_gives_the_same_long_hold_trace() {
         hold_trace::<ChunkedRadixHeap<u32>>(2_000, 50_000),
         reference
     );
+    // Linked for the first 1 000 pushes, chunked from then on.
+    assert_eq!(
+        hold_trace::<AdaptiveRadixHeap<u32, 1_000>>(2_000, 50_000),
+        reference
+    );
     // Ties happened, so FIFO order was actually exercised.
     assert!(reference.windows(2).filter(|w| w[0].0 == w[1].0).count() > 1_000);
 }
@@ -318,4 +328,34 @@ fn every_design_drops_each_payload_once() {
     payloads_are_dropped_once::<DaryHeap<_, 4>>();
     payloads_are_dropped_once::<RadixHeap<_>>();
     payloads_are_dropped_once::<ChunkedRadixHeap<_>>();
+    payloads_are_dropped_once::<AdaptiveRadixHeap<_, 16>>();
+}
+
+#[test]
+fn the_adaptive_queue_moves_once_keeping_order_and_clock() {
+    let mut q: AdaptiveRadixHeap<u32, 4> = AdaptiveRadixHeap::default();
+    q.push(ts(10), 0);
+    q.push(ts(20), 1);
+    assert_eq!(q.pop(), Some((ts(10), 0)));
+    // Due at now (10) and later, with ties: 4 pending, still linked.
+    q.push(ts(10), 2);
+    q.push(ts(30), 3);
+    q.push(ts(20), 4);
+    assert!(!q.is_chunked());
+    // The fifth pending event moves them all.
+    q.push(ts(10), 5);
+    assert!(q.is_chunked());
+    assert_eq!(q.len(), 5);
+    assert_eq!(q.now(), ts(10), "the clock carries over");
+    assert_eq!(q.peek_time(), Some(ts(10)));
+    // Scheduled at now after the move: after those already due.
+    q.push(ts(10), 6);
+    assert_eq!(
+        drain(&mut q),
+        [(10, 2), (10, 5), (10, 6), (20, 1), (20, 4), (30, 3)]
+    );
+    // It stays chunked, also through clear.
+    q.clear();
+    assert!(q.is_chunked());
+    assert_eq!(q.now(), ts(0));
 }
