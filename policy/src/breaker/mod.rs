@@ -230,9 +230,7 @@ impl Breaker {
         duration: Span,
         rng: &mut R,
     ) -> Option<Transition> {
-        if decision == Decision::Reject {
-            return None;
-        }
+        // A `Reject` records nothing, so it causes no transition.
         let before = self.transitions;
         self.record_outcome(now, decision, outcome, duration, rng);
         (self.transitions != before)

@@ -5,21 +5,9 @@
 
 use std::collections::VecDeque;
 
+use super::digits::{BUCKETS, Occupancy, bucket_of};
 use super::{PendingEvents, admit_time};
 use crate::Timestamp;
-
-/// Bits per digit: times are compared digit by digit, most significant first.
-/// 8 beat 4, 5, 6 and 3 in the hold benchmark (fewer moves per event).
-const DIGIT_BITS: u32 = 8;
-/// Values a digit takes.
-const DIGIT_VALUES: usize = 1 << DIGIT_BITS;
-/// Digit positions in a 64-bit time.
-const DIGITS: usize = 64_usize.div_ceil(DIGIT_BITS as usize);
-/// One bucket per (digit position, digit value).
-const BUCKETS: usize = DIGITS * DIGIT_VALUES;
-/// Words of the occupancy bitmap; the summary word has a bit per word.
-const WORDS: usize = BUCKETS.div_ceil(64);
-const _: () = assert!(WORDS <= 64, "the summary word covers at most 64 words");
 
 /// Slots per storage chunk: a bucket is a chain of chunks from one pool.
 /// Larger chunks mean fewer hops between chunks but more slack in partly
@@ -74,10 +62,8 @@ pub struct ChunkedRadixHeap<E> {
     next_chunk: Vec<usize>,
     /// Head of the free list of chunks.
     free_chunk: usize,
-    /// Bit `b % 64` of word `b / 64` set when bucket `b` is non-empty.
-    occupied: [u64; WORDS],
-    /// Bit `w` set when word `w` of `occupied` is non-zero.
-    summary: u64,
+    /// Which buckets are non-empty.
+    occupied: Occupancy,
     now: u64,
     len: usize,
 }
@@ -131,14 +117,7 @@ impl<E> ChunkedRadixHeap<E> {
     /// Files an event due after `now` into its bucket.
     #[inline(always)]
     fn insert(&mut self, time_ns: u64, event: E) {
-        debug_assert!(time_ns > self.now);
-        // time_ns != now, so the XOR has a set bit and leading_zeros <= 63.
-        // (`& 63` is the identity here; it tells the optimiser that the
-        // bucket number is in range.)
-        let high_bit = (63 - (time_ns ^ self.now).leading_zeros()) & 63;
-        let digit = high_bit / DIGIT_BITS;
-        let value = (time_ns >> (digit * DIGIT_BITS)) as usize & (DIGIT_VALUES - 1);
-        let b = digit as usize * DIGIT_VALUES + value;
+        let b = bucket_of(time_ns, self.now);
         let Bucket { tail, tail_len, .. } = self.buckets[b];
         let (chunk, used) = if tail != NIL && tail_len < CHUNK {
             (tail, tail_len)
@@ -146,8 +125,7 @@ impl<E> ChunkedRadixHeap<E> {
             let c = self.alloc_chunk();
             if tail == NIL {
                 self.buckets[b].head = c;
-                self.occupied[b / 64] |= 1 << (b % 64);
-                self.summary |= 1 << (b / 64);
+                self.occupied.set(b);
             } else {
                 self.next_chunk[tail] = c;
             }
@@ -161,24 +139,13 @@ impl<E> ChunkedRadixHeap<E> {
         bucket.min_ns = bucket.min_ns.min(time_ns);
     }
 
-    /// The lowest non-empty bucket; requires one (`summary != 0`).
-    #[inline(always)]
-    fn lowest_occupied(&self) -> usize {
-        let w = self.summary.trailing_zeros() as usize;
-        w * 64 + self.occupied[w].trailing_zeros() as usize
-    }
-
     /// Advances `now` to the earliest pending time and returns the first
     /// event scheduled for then; the others due then go to the ring, in
     /// order. Requires an empty ring and a non-empty bucket. Kept out of
     /// line so that `pop` stays small enough to inline.
     #[inline(never)]
     fn advance(&mut self) -> E {
-        let b = self.lowest_occupied();
-        self.occupied[b / 64] &= !(1 << (b % 64));
-        if self.occupied[b / 64] == 0 {
-            self.summary &= !(1 << (b / 64));
-        }
+        let b = self.occupied.take_lowest();
         let bucket = std::mem::replace(&mut self.buckets[b], EMPTY_BUCKET);
         let min = bucket.min_ns;
         self.now = min;
@@ -266,8 +233,7 @@ impl<E> PendingEvents<E> for ChunkedRadixHeap<E> {
                 .collect(),
             next_chunk: vec![NIL; n_chunks],
             free_chunk: NIL,
-            occupied: [0; WORDS],
-            summary: 0,
+            occupied: Occupancy::EMPTY,
             now: 0,
             len: 0,
         };
@@ -290,7 +256,7 @@ impl<E> PendingEvents<E> for ChunkedRadixHeap<E> {
     fn pop(&mut self) -> Option<(Timestamp, E)> {
         let event = match self.due.pop_front() {
             Some(event) => event,
-            None if self.summary == 0 => return None,
+            None if self.occupied.is_empty() => return None,
             None => self.advance(),
         };
         self.len -= 1;
@@ -302,10 +268,10 @@ impl<E> PendingEvents<E> for ChunkedRadixHeap<E> {
         if !self.due.is_empty() {
             return Some(Timestamp::from_nanos(self.now));
         }
-        if self.summary == 0 {
+        if self.occupied.is_empty() {
             return None;
         }
-        let b = self.lowest_occupied();
+        let b = self.occupied.lowest();
         Some(Timestamp::from_nanos(self.buckets[b].min_ns))
     }
 
@@ -322,8 +288,7 @@ impl<E> PendingEvents<E> for ChunkedRadixHeap<E> {
         self.buckets.fill(EMPTY_BUCKET);
         self.slots.fill_with(|| std::array::from_fn(|_| None));
         self.free_all_chunks();
-        self.occupied = [0; WORDS];
-        self.summary = 0;
+        self.occupied = Occupancy::EMPTY;
         self.now = 0;
         self.len = 0;
     }

@@ -124,6 +124,7 @@ mod adaptive;
 mod binary;
 mod chunked;
 mod dary;
+mod digits;
 mod radix;
 
 pub use adaptive::{AdaptiveRadixHeap, DENSE_AT};

@@ -3,21 +3,9 @@
 //! move; ties kept in scheduling order; valid because the kernel never
 //! schedules in the past.
 
+use super::digits::{BUCKETS, Occupancy, bucket_of};
 use super::{PendingEvents, admit_time};
 use crate::Timestamp;
-
-/// Bits per digit: times are compared digit by digit, most significant first.
-/// 8 beat 4, 5, 6 and 3 in the hold benchmark (fewer moves per event).
-const DIGIT_BITS: u32 = 8;
-/// Values a digit takes.
-const DIGIT_VALUES: usize = 1 << DIGIT_BITS;
-/// Digit positions in a 64-bit time.
-const DIGITS: usize = 64_usize.div_ceil(DIGIT_BITS as usize);
-/// One bucket per (digit position, digit value).
-const BUCKETS: usize = DIGITS * DIGIT_VALUES;
-/// Words of the occupancy bitmap; the summary word has a bit per word.
-const WORDS: usize = BUCKETS.div_ceil(64);
-const _: () = assert!(WORDS <= 64, "the summary word covers at most 64 words");
 
 /// The null node index: the end of the free list, the head of an empty list.
 const NIL: u32 = u32::MAX;
@@ -70,10 +58,8 @@ pub struct RadixHeap<E> {
     /// A fixed-size array, so that indexing by a computed bucket number
     /// needs no bounds check.
     buckets: Box<[Bucket; BUCKETS]>,
-    /// Bit `b % 64` of word `b / 64` set when bucket `b` is non-empty.
-    occupied: [u64; WORDS],
-    /// Bit `w` set when word `w` of `occupied` is non-zero.
-    summary: u64,
+    /// Which buckets are non-empty.
+    occupied: Occupancy,
     now: u64,
     len: usize,
 }
@@ -169,31 +155,16 @@ impl<E> RadixHeap<E> {
     /// Files node `i`, due at `time_ns` > `now`, into its bucket.
     #[inline(always)]
     fn link(&mut self, i: u32, time_ns: u64) {
-        debug_assert!(time_ns > self.now);
-        // time_ns != now, so the XOR has a set bit and leading_zeros <= 63.
-        // (`& 63` is the identity here; it tells the optimiser that the
-        // bucket number is in range.)
-        let high_bit = (63 - (time_ns ^ self.now).leading_zeros()) & 63;
-        let digit = high_bit / DIGIT_BITS;
-        let value = (time_ns >> (digit * DIGIT_BITS)) as usize & (DIGIT_VALUES - 1);
-        let b = digit as usize * DIGIT_VALUES + value;
+        let b = bucket_of(time_ns, self.now);
         let bucket = &mut self.buckets[b];
         if bucket.list.head == NIL {
             bucket.min_ns = time_ns;
-            self.occupied[b / 64] |= 1 << (b % 64);
-            self.summary |= 1 << (b / 64);
+            self.occupied.set(b);
         } else {
             // Branch-free: whether a new time is the bucket's minimum is random.
             bucket.min_ns = bucket.min_ns.min(time_ns);
         }
         bucket.list.append(&mut self.nodes, i);
-    }
-
-    /// The lowest non-empty bucket; requires one (`summary != 0`).
-    #[inline(always)]
-    fn lowest_occupied(&self) -> usize {
-        let w = self.summary.trailing_zeros() as usize;
-        w * 64 + self.occupied[w].trailing_zeros() as usize
     }
 
     /// Advances `now` to the earliest pending time and fills `due` with the
@@ -203,11 +174,7 @@ impl<E> RadixHeap<E> {
     /// instructions; walking a longer bucket stays out of line.
     #[inline(always)]
     fn advance(&mut self) {
-        let b = self.lowest_occupied();
-        self.occupied[b / 64] &= !(1 << (b % 64));
-        if self.occupied[b / 64] == 0 {
-            self.summary &= !(1 << (b / 64));
-        }
+        let b = self.occupied.take_lowest();
         let bucket = &mut self.buckets[b];
         let (min_ns, list) = (bucket.min_ns, bucket.list);
         // Emptied: `link` resets `min_ns` when it next files an event here.
@@ -259,8 +226,7 @@ impl<E> PendingEvents<E> for RadixHeap<E> {
             free: NIL,
             due: EMPTY_LIST,
             buckets: Box::new([EMPTY_BUCKET; BUCKETS]),
-            occupied: [0; WORDS],
-            summary: 0,
+            occupied: Occupancy::EMPTY,
             now: 0,
             len: 0,
         }
@@ -281,7 +247,7 @@ impl<E> PendingEvents<E> for RadixHeap<E> {
     #[inline]
     fn pop(&mut self) -> Option<(Timestamp, E)> {
         if self.due.head == NIL {
-            if self.summary == 0 {
+            if self.occupied.is_empty() {
                 return None;
             }
             self.advance();
@@ -302,10 +268,10 @@ impl<E> PendingEvents<E> for RadixHeap<E> {
         if self.due.head != NIL {
             return Some(Timestamp::from_nanos(self.now));
         }
-        if self.summary == 0 {
+        if self.occupied.is_empty() {
             return None;
         }
-        let b = self.lowest_occupied();
+        let b = self.occupied.lowest();
         Some(Timestamp::from_nanos(self.buckets[b].min_ns))
     }
 
@@ -322,8 +288,7 @@ impl<E> PendingEvents<E> for RadixHeap<E> {
         self.free = NIL;
         self.due = EMPTY_LIST;
         self.buckets.fill(EMPTY_BUCKET);
-        self.occupied = [0; WORDS];
-        self.summary = 0;
+        self.occupied = Occupancy::EMPTY;
         self.now = 0;
         self.len = 0;
     }
