@@ -18,6 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 SECS=${1:-8}
+# RATES: the fixed rates to run, then 0 for saturation (default all four).
+RATES=${RATES:-1000 5000 10000 0}
 REPEATS=${2:-3}
 OHA=${OHA:-oha}
 WORK=$(mktemp -d /tmp/hr-bench.XXXXXX)
@@ -113,7 +115,7 @@ pids_of() {
     direct) echo "" ;;
   esac
 }
-for rate in 1000 5000 10000 0; do
+for rate in $RATES; do
   for r in $(seq "$REPEATS"); do
     for target in direct sidecar haproxy nginx; do
       read -ra pids <<< "$(pids_of $target)"
@@ -131,7 +133,7 @@ for target in sidecar haproxy nginx; do
   echo "$target rss_kb $(hwm "${pids[@]}")" | tee -a "$RESULTS"
 done
 
-python3 - "$RESULTS" <<'PY'
+python3 - "$RESULTS" "$RATES" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 runs, rss = {}, {}
@@ -142,6 +144,7 @@ for r in rows:
     p50, p99, rps, ok, cpu = float(r[3]), float(r[4]), float(r[5]), float(r[6]), float(r[7])
     runs.setdefault((t, rate), []).append((p50, p99, rps, ok, cpu))
 med = lambda xs: statistics.median(xs)
+rates = [int(x) for x in sys.argv[2].split()]
 loads = sorted(float(r[8]) for r in rows if r[1] != "rss_kb")
 print(f"\nmachine load average (1 min) after each run: min {loads[0]:.1f}, "
       f"median {med(loads):.1f}, max {loads[-1]:.1f}")
@@ -149,7 +152,7 @@ def m(t, rate, i): return med([x[i] for x in runs[(t, rate)]])
 print("\n| target | rate | p50 µs | p99 µs | added p50 µs | added p99 µs | achieved rps | success | CPU (vCPU) | vCPU per 1k rps |")
 print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 for t in ["direct", "sidecar", "haproxy", "nginx"]:
-    for rate in [1000, 5000, 10000, 0]:
+    for rate in rates:
         p50, p99, rps, ok, cpu = (m(t, rate, i) for i in range(5))
         a50 = p50 - m("direct", rate, 0); a99 = p99 - m("direct", rate, 1)
         per1k = cpu / (rps / 1000) if rps else 0
@@ -164,9 +167,17 @@ def show(label, xs):
     print(f"  {label}: median {med(xs):.2f} (per repeat: {each})" if xs else f"  {label}: n/a")
 per1k = lambda x: x[4] / (x[2] / 1000)
 print("\nsidecar / HAProxy, back-to-back ratios (same repeat, same rate):")
-show("max throughput", ratios("sidecar", "haproxy", 0, lambda x: x[2]))
-for rate in [1000, 5000, 10000, 0]:
+if 0 in rates:
+    show("max throughput", ratios("sidecar", "haproxy", 0, lambda x: x[2]))
+for rate in rates:
     show(f"vCPU per 1k rps at {rate or 'max'}", ratios("sidecar", "haproxy", rate, per1k))
+# Added p99 of every repeat against the direct run just before it: the
+# spread says how far the tail moves with the machine.
+print("\nadded p99 per repeat (µs, against the same repeat's direct run):")
+for rate in [r for r in rates if r]:
+    for t in ["sidecar", "haproxy", "nginx"]:
+        xs = [x[1] - d[1] for x, d in zip(runs[(t, rate)], runs[("direct", rate)])]
+        print(f"  {t} at {rate}: median {med(xs):+.0f} ({', '.join(f'{x:+.0f}' for x in xs)})")
 print("\n| proxy | peak RSS MB |")
 print("|---|--:|")
 for t, kb in rss.items():
