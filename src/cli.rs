@@ -235,7 +235,7 @@ pub struct RunOpts {
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
     /// Replications (overrides `run.replications`).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = replications)]
     pub replications: Option<u32>,
     /// Override a scenario value: `--set services.api.replicas=4`. Arrays of
     /// tables are addressed by `name` (or index). Repeatable; applied in
@@ -321,7 +321,7 @@ pub struct PlanArgs {
     pub seed: Option<u64>,
     /// Replications per point, the most per point for a search (overrides
     /// `sweep.replications` and `run.replications`).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = replications)]
     pub replications: Option<u32>,
     /// Override a scenario value before the sweep's values are applied, as
     /// for `run`. Repeatable.
@@ -412,7 +412,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
     /// Paired replications [default: A's `run.replications`].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = replications)]
     pub replications: Option<u32>,
     /// Override a value in both scenarios. Repeatable.
     #[arg(long = "set", value_name = "PATH=VALUE")]
@@ -434,4 +434,14 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// Parses `--replications`: the range `run.replications` accepts, so that a
+/// bad count is refused as the flag it was typed as.
+fn replications(s: &str) -> Result<u32, String> {
+    let max = headroom_models::plan::limits::MAX_REPLICATIONS;
+    match s.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected an integer from 1 to {max}")),
+    }
 }

@@ -265,6 +265,12 @@ fn missing_file_is_named() {
         &[],
         &["missing.toml", "cannot read the scenario file"],
     );
+    // The cause is printed once, not once more as the error's source.
+    let dir = tempdir("missing_file_once");
+    let o = headroom(&["check", dir.join("missing.toml").to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
 }
 
 #[test]
@@ -279,8 +285,44 @@ fn bad_override_is_named() {
         "bad_set_value",
         Some(SMALL),
         &["--set", "services.api.replicas=0"],
-        &["`services.api.replicas` = 0", "from 1 to"],
+        &[
+            "error: --set services.api.replicas=0: `services.api.replicas` = 0",
+            "from 1 to",
+        ],
     );
+    // A key the schema does not know, added by a set: named by the set, not
+    // by a line of the file that does not hold it.
+    expect_input_error(
+        "bad_set_key",
+        Some(SMALL),
+        &["--set", "workload.rate=5"],
+        &[
+            "error: --set workload.rate=5: `workload.rate`",
+            "unknown field",
+        ],
+    );
+}
+
+#[test]
+fn a_bad_replications_flag_is_named_as_the_flag() {
+    let dir = tempdir("bad_replications_flag");
+    let scenario = write(&dir, "small.toml", SMALL);
+    let out = dir.join("out");
+    for n in ["0", "100001", "two"] {
+        let o = headroom(&[
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--replications",
+            n,
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{n}: {err}");
+        assert!(err.contains("--replications"), "{n}: {err}");
+        assert!(err.contains("from 1 to 100000"), "{n}: {err}");
+        assert!(!out.exists(), "{n}: nothing is written");
+    }
 }
 
 #[test]

@@ -16,12 +16,13 @@ use crate::scenario::Scenario;
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     /// The file could not be read.
-    #[error("{}: cannot read the scenario file: {source}", path.display())]
+    #[error("{}: cannot read the scenario file: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a `source`: an error chain
+        /// printed with its causes would name it twice).
+        error: std::io::Error,
     },
     /// The file is not valid TOML, has an unknown key, a value of the wrong
     /// type or form, or a value outside its accepted range.
@@ -75,35 +76,53 @@ pub struct Loaded {
 /// Reads `path`, applies `sets` (`PATH=VALUE` strings, in order), parses and
 /// validates.
 pub fn load(path: &Path, sets: &[String]) -> Result<Loaded, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| ScenarioError::Read {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     load_str(path, &text, sets)
 }
 
 /// As [`load`], with the file's text already read. `path` names the file in
 /// errors and anchors relative paths inside the scenario.
+///
+/// An error in a value that a `--set` gave is reported as that `--set`'s
+/// (the file's line holds the value it replaced, or nothing); any other is
+/// located in the file as written.
 pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, ScenarioError> {
-    let text = apply_sets(path, text, sets)?;
-    let scenario: Scenario = toml::from_str(&text).map_err(|e| {
+    let (edited, applied) = apply_sets(path, text, sets)?;
+    let scenario: Scenario = toml::from_str(&edited).map_err(|e| {
         let offset = e.span().map(|s| s.start);
-        let key = offset.and_then(|o| key_path_at(&text, o));
-        let message = match key {
+        let key = offset.and_then(|o| key_path_at(&edited, o));
+        let message = match &key {
             Some(key) => format!("`{key}`: {}", e.message().trim_end()),
             None => e.message().trim_end().to_owned(),
+        };
+        if let Some(arg) = key.as_deref().and_then(|k| set_of(&applied, k)) {
+            return ScenarioError::Set {
+                arg: arg.to_owned(),
+                message,
+            };
+        }
+        let line_col = if applied.is_empty() {
+            offset.map(|o| line_col(text, o))
+        } else {
+            // The offset is in the edited text; find the key in the file.
+            key.as_deref()
+                .and_then(|k| locate(text, k))
+                .map(|o| line_col(text, o))
         };
         ScenarioError::Invalid {
             location: Location {
                 file: path.to_owned(),
-                line_col: offset.map(|o| line_col(&text, o)),
+                line_col,
             },
             message,
         }
     })?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    let plan =
-        Plan::new(&scenario, base_dir).map_err(|invalid| invalid_error(path, &text, invalid))?;
+    let plan = Plan::new(&scenario, base_dir)
+        .map_err(|invalid| invalid_error(path, text, &applied, invalid))?;
     Ok(Loaded {
         path: path.to_owned(),
         scenario,
@@ -111,7 +130,15 @@ pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, Scen
     })
 }
 
-fn invalid_error(path: &Path, text: &str, invalid: Invalid) -> ScenarioError {
+fn invalid_error(path: &Path, text: &str, applied: &[Applied], invalid: Invalid) -> ScenarioError {
+    if invalid.file.is_none()
+        && let Some(arg) = set_of(applied, &invalid.key)
+    {
+        return ScenarioError::Set {
+            arg: arg.to_owned(),
+            message: invalid.message(),
+        };
+    }
     let line_col = invalid
         .line
         .map(|line| (line, 1))
@@ -123,6 +150,24 @@ fn invalid_error(path: &Path, text: &str, invalid: Invalid) -> ScenarioError {
         },
         message: invalid.message(),
     }
+}
+
+/// A `--set` argument as applied: the argument, and the key it set with
+/// array elements named as errors name them (by `name`, else by index).
+struct Applied {
+    arg: String,
+    key: Vec<String>,
+}
+
+/// The last `--set` whose value holds the key at dotted path `key` (the key
+/// itself, or a key inside an inline table it set).
+fn set_of<'a>(applied: &'a [Applied], key: &str) -> Option<&'a str> {
+    let key = split_path(key)?;
+    applied
+        .iter()
+        .rev()
+        .find(|a| key.len() >= a.key.len() && a.key.iter().zip(&key).all(|(a, k)| a == k))
+        .map(|a| a.arg.as_str())
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
@@ -272,9 +317,13 @@ fn table_contains(table: &Table, offset: usize) -> bool {
 /// value (`8`, `0.5`, `"5s"`, `[1, 2]`, `{ process = "poisson", rate = 5.0 }`);
 /// anything that does not parse as one is taken as a string, so
 /// `run.duration=5m` works without quotes.
-fn apply_sets(path: &Path, text: &str, sets: &[String]) -> Result<String, ScenarioError> {
+fn apply_sets(
+    path: &Path,
+    text: &str,
+    sets: &[String],
+) -> Result<(String, Vec<Applied>), ScenarioError> {
     if sets.is_empty() {
-        return Ok(text.to_owned());
+        return Ok((text.to_owned(), Vec::new()));
     }
     let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
         let offset = e.span().map(|s| s.start);
@@ -286,16 +335,23 @@ fn apply_sets(path: &Path, text: &str, sets: &[String]) -> Result<String, Scenar
             message: e.message().trim_end().to_owned(),
         }
     })?;
+    let mut applied = Vec::with_capacity(sets.len());
     for arg in sets {
-        apply_set(&mut doc, arg).map_err(|message| ScenarioError::Set {
+        let key = apply_set(&mut doc, arg).map_err(|message| ScenarioError::Set {
             arg: arg.clone(),
             message,
         })?;
+        applied.push(Applied {
+            arg: arg.clone(),
+            key,
+        });
     }
-    Ok(doc.to_string())
+    Ok((doc.to_string(), applied))
 }
 
-fn apply_set(doc: &mut DocumentMut, arg: &str) -> Result<(), String> {
+/// Applies one `PATH=VALUE`; returns the key it set, array elements named as
+/// in errors.
+fn apply_set(doc: &mut DocumentMut, arg: &str) -> Result<Vec<String>, String> {
     let (path, raw) = arg
         .split_once('=')
         .ok_or_else(|| "expected PATH=VALUE, e.g. `services.api.replicas=4`".to_owned())?;
@@ -305,14 +361,25 @@ fn apply_set(doc: &mut DocumentMut, arg: &str) -> Result<(), String> {
             "`{path}` is not a dotted key path such as `run.duration` (quote keys with punctuation: `policy.mesh.edges.\"api->db\".timeout`)"
         ));
     };
-    set_in(doc.as_table_mut(), &segs, parse_value(raw.trim()), path)
+    let mut key = Vec::with_capacity(segs.len());
+    set_in(
+        doc.as_table_mut(),
+        &segs,
+        parse_value(raw.trim()),
+        path,
+        &mut key,
+    )?;
+    Ok(key)
 }
 
+/// Sets `segs` under `table`, pushing each key onto `key` (an array
+/// element as its `name`, else its index).
 fn set_in(
     table: &mut dyn TableLike,
     segs: &[&str],
     value: Value,
     path: &str,
+    key: &mut Vec<String>,
 ) -> Result<(), String> {
     let missing = || {
         format!(
@@ -320,6 +387,7 @@ fn set_in(
         )
     };
     let (first, rest) = segs.split_first().ok_or_else(missing)?;
+    key.push((*first).to_owned());
     if rest.is_empty() {
         match table.get_mut(first) {
             Some(existing) => *existing = Item::Value(value),
@@ -330,8 +398,8 @@ fn set_in(
         return Ok(());
     }
     match table.get_mut(first).ok_or_else(missing)? {
-        Item::Table(t) => set_in(t, rest, value, path),
-        Item::Value(Value::InlineTable(t)) => set_in(t, rest, value, path),
+        Item::Table(t) => set_in(t, rest, value, path, key),
+        Item::Value(Value::InlineTable(t)) => set_in(t, rest, value, path, key),
         Item::ArrayOfTables(array) => {
             let (element, rest) = rest.split_first().ok_or_else(missing)?;
             if rest.is_empty() {
@@ -341,7 +409,8 @@ fn set_in(
             }
             let index = seg_index(array.iter(), element).ok_or_else(missing)?;
             let table = array.get_mut(index).ok_or_else(missing)?;
-            set_in(table, rest, value, path)
+            key.push(element_name(table).map_or_else(|| index.to_string(), str::to_owned));
+            set_in(table, rest, value, path, key)
         }
         _ => Err(format!("`{path}`: `{first}` is a value, not a table")),
     }
@@ -397,5 +466,85 @@ mod path_tests {
         assert_eq!(split_path("a.\"b"), None);
         assert_eq!(split_path("a.\"b\"c"), None);
         assert_eq!(split_path(""), None);
+    }
+}
+
+#[cfg(test)]
+mod set_error_tests {
+    use std::path::Path;
+
+    use super::{ScenarioError, load_str};
+
+    const TEXT: &str = r#"[run]
+duration = "2m"
+replications = 4
+
+[workload]
+arrivals = { process = "poisson", rate = 400.0 }
+
+[[services]]
+name = "api"
+instance = { workers = 4, queue = 20 }
+work = { distribution = "exponential", mean = "8ms" }
+replicas = 2
+"#;
+
+    fn error(sets: &[&str]) -> ScenarioError {
+        let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+        load_str(Path::new("s.toml"), TEXT, &sets).expect_err("invalid")
+    }
+
+    #[test]
+    fn a_bad_value_from_a_set_is_named_by_the_set() {
+        // A value the checks reject.
+        let e = error(&["services.0.replicas=0"]).to_string();
+        assert!(
+            e.starts_with("--set services.0.replicas=0: `services.api.replicas` = 0"),
+            "{e}"
+        );
+        // A key the schema does not know, added by the set.
+        let e = error(&["workload.rate=5"]).to_string();
+        assert!(
+            e.starts_with("--set workload.rate=5: `workload.rate`"),
+            "{e}"
+        );
+        assert!(e.contains("unknown field `rate`"), "{e}");
+        // A key inside an inline table the set gave.
+        let e = error(&[r#"services.api.work={ distribution = "weibull" }"#]).to_string();
+        assert!(e.starts_with("--set services.api.work="), "{e}");
+        // The last set of a key is the one named.
+        let e = error(&["run.replications=0", "run.replications=-1"]).to_string();
+        assert!(e.starts_with("--set run.replications=-1:"), "{e}");
+    }
+
+    #[test]
+    fn an_error_elsewhere_is_located_in_the_file_as_written() {
+        // The set inserts a key above the bad one; the line is still the
+        // file's.
+        let text = TEXT.replace("replicas = 2", "replicas = 0");
+        let sets = vec!["run.seed=3".to_owned()];
+        let e = load_str(Path::new("s.toml"), &text, &sets)
+            .expect_err("invalid")
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:12:1: `services.api.replicas` = 0"),
+            "{e}"
+        );
+        let e = load_str(Path::new("s.toml"), &text, &[])
+            .expect_err("invalid")
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:12:1: `services.api.replicas` = 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_file_names_its_error_once() {
+        let e = super::load(Path::new("/nonexistent/s.toml"), &[]).expect_err("missing");
+        // Not also a `source`, which a printed error chain would repeat.
+        assert!(std::error::Error::source(&e).is_none());
+        let text = e.to_string();
+        assert_eq!(text.matches("os error").count(), 1, "{text}");
     }
 }
