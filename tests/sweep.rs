@@ -333,7 +333,9 @@ fn merged_shards_equal_the_unsharded_sweep_byte_for_byte() {
 
 /// Runs `args`, expects exit code 2, a message containing every one of
 /// `needles`, and no `out` folder.
-fn refused(args: &[&str], out: &Path, needles: &[&str]) {
+/// Runs `args`, expects exit 2 with every needle and nothing written, and
+/// returns the message.
+fn refused(args: &[&str], out: &Path, needles: &[&str]) -> String {
     let o = headroom(args);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
@@ -341,6 +343,7 @@ fn refused(args: &[&str], out: &Path, needles: &[&str]) {
         assert!(err.contains(n), "{args:?}: expected {n:?} in: {err}");
     }
     assert!(!out.exists(), "{args:?}: wrote {}", out.display());
+    err
 }
 
 #[test]
@@ -450,11 +453,13 @@ fn bad_sweeps_are_refused_with_exit_code_2_and_nothing_written() {
         "wrong.toml",
         "[sweep.params]\n\"services.api.replicas\" = [2, \"four\"]\n",
     );
-    refused(
+    let err = refused(
         &["sweep", s(&wrong), "--out", s(&out)],
         &out,
         &["sweep point 1", "services.api.replicas", "\"four\""],
     );
+    // The loader's message once, not repeated as the error's cause.
+    assert_eq!(err.matches("\"four\"").count(), 2, "{err}");
     let range = case(
         "range.toml",
         "[sweep.params]\n\"services.api.replicas\" = { from = 4, to = 1, step = 1 }\n",

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use headroom_sim::Span;
 use rand::RngExt;
 
-use crate::load::{Loaded, ScenarioError, load_str};
+use crate::load::{Loaded, Location, ScenarioError, load_str};
 use crate::plan::Plan;
 use crate::scenario::Scenario;
 
@@ -190,14 +190,15 @@ pub enum SweepError {
         closest: Vec<String>,
     },
     /// A point's values make an invalid scenario (wrong type, out of range).
-    #[error("sweep point {point} ({assignment}): {source}")]
+    #[error("sweep point {point} ({assignment}): {error}")]
     Point {
         /// 0-based point index.
         point: usize,
         /// `path = value, ...` of the point.
         assignment: String,
-        /// The loader's error.
-        source: ScenarioError,
+        /// The loader's error (in the message, not a `source`: an error
+        /// chain printed with its causes would repeat it).
+        error: ScenarioError,
     },
     /// The base scenario itself is invalid.
     #[error(transparent)]
@@ -231,6 +232,22 @@ impl SweepPlan {
     /// (after `base_sets`).
     pub fn point_sets(&self, index: usize) -> Vec<String> {
         point_sets(&self.params, &self.points[index].values)
+    }
+}
+
+/// A point's loader error, with a bad value of the point's own (applied as
+/// a `--set` the user did not type) named by the file instead: the point's
+/// assignment already says which value it is.
+fn point_error(error: ScenarioError, own: &[String], path: &Path) -> ScenarioError {
+    match error {
+        ScenarioError::Set { arg, message } if own.contains(&arg) => ScenarioError::Invalid {
+            location: Location {
+                file: path.to_owned(),
+                line_col: None,
+            },
+            message,
+        },
+        error => error,
     }
 }
 
@@ -428,13 +445,14 @@ impl SearchSpace {
     /// `point` numbers it in errors.
     pub fn plan_point(&self, point: usize, values: &[toml::Value]) -> Result<Plan, SweepError> {
         let mut all = self.base_sets.clone();
-        all.extend(point_sets(&self.params, values));
+        let own = point_sets(&self.params, values);
+        all.extend(own.iter().cloned());
         load_str(&self.path, &self.text, &all)
             .map(|l| l.plan)
-            .map_err(|source| SweepError::Point {
+            .map_err(|error| SweepError::Point {
                 point,
                 assignment: assignment(&self.params, values),
-                source,
+                error: point_error(error, &own, &self.path),
             })
     }
 }
@@ -525,11 +543,12 @@ pub fn plan(path: &Path, text: &str, sets: &[String]) -> Result<SweepPlan, Sweep
     let mut points = Vec::with_capacity(values.len());
     for (index, values) in values.into_iter().enumerate() {
         let mut all = base_sets.clone();
-        all.extend(point_sets(&params, &values));
-        let loaded = load_str(path, text, &all).map_err(|source| SweepError::Point {
+        let own = point_sets(&params, &values);
+        all.extend(own.iter().cloned());
+        let loaded = load_str(path, text, &all).map_err(|error| SweepError::Point {
             point: index,
             assignment: assignment(&params, &values),
-            source,
+            error: point_error(error, &own, path),
         })?;
         points.push(SweepPoint {
             values,

@@ -9,9 +9,11 @@
 /// A trace that cannot be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
-    /// The underlying reader or writer failed.
+    /// The underlying reader or writer failed (the error is in the message,
+    /// not a `source`: an error chain printed with its causes would repeat
+    /// it).
     #[error("trace I/O: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// A row or record has a bad value.
     #[error("row {row}, column `{column}`: {value:?} is not {expected}")]
     Row {
@@ -84,6 +86,12 @@ pub enum TraceError {
     Format(String),
 }
 
+impl From<std::io::Error> for TraceError {
+    fn from(e: std::io::Error) -> Self {
+        TraceError::Io(e)
+    }
+}
+
 impl TraceError {
     /// A [`TraceError::Row`], with `value` shown lossily and cut to 200 bytes.
     pub fn row(row: u64, column: &str, value: &[u8], expected: impl Into<String>) -> Self {
@@ -129,5 +137,19 @@ impl From<csv::Error> for TraceError {
                 expected: "a CSV row".to_owned(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TraceError;
+
+    #[test]
+    fn an_io_error_is_named_once() {
+        let e = TraceError::from(std::io::Error::other("disk on fire"));
+        // In the message and not also a `source`, which a printed error
+        // chain would repeat.
+        assert_eq!(e.to_string(), "trace I/O: disk on fire");
+        assert!(std::error::Error::source(&e).is_none());
     }
 }
