@@ -384,7 +384,13 @@ impl Pool {
             None
         };
         let lifetime = self.expiring.first().map(|(at, _)| at);
-        [waiter, idle, lifetime].into_iter().flatten().min()
+        // The earliest of the three, written out: the per-request path.
+        let min = |a: Option<Timestamp>, b: Option<Timestamp>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, None) => a,
+            (None, b) => b,
+        };
+        min(min(waiter, idle), lifetime)
     }
 
     /// Expires waiters whose deadline is `<= now`, closes idle connections
