@@ -280,35 +280,42 @@ impl World<'_> {
             debug_assert!(false, "a live caller starts calls");
             return;
         };
-        let mut state = edge.start(now);
-        let before = edge.breaker_state();
-        let hedged = edge.begin_hedged(now, &mut state);
-        let decision = match hedged {
-            None => Ok(edge.begin_try(now, &mut state)),
-            Some(start) => Err(start),
-        };
-        let after = edge.breaker_state();
         let (timeout_lane, per_try_lane) = self.lanes.of_client(client);
-        let (decision, hedge) = match decision {
-            Ok(decision) => (decision, None),
-            Err(start) => self.new_hedge(start),
-        };
+        // The call goes into its slot first and its state is decided there:
+        // the state is not built on the stack and copied.
         let call = Call {
             parent,
             request,
             callee,
             region,
             client,
-            state,
+            state: edge.start(now),
             attempt: None,
-            hedge,
+            hedge: None,
             per_try_lane,
         };
-        let Ok(id) = self.calls.insert(call) else {
+        let Ok((id, call)) = self.calls.insert_mut(call) else {
             // The call slab holds u32::MAX calls; reaching it means the run
             // is far past `max_in_flight`, which stops it first.
             debug_assert!(false, "call slab full");
             return;
+        };
+        let before = edge.breaker_state();
+        let hedged = edge.begin_hedged(now, &mut call.state);
+        let decision = match hedged {
+            None => Ok(edge.begin_try(now, &mut call.state)),
+            Some(start) => Err(start),
+        };
+        let after = edge.breaker_state();
+        let (decision, hedge) = match decision {
+            Ok(decision) => (decision, None),
+            Err(start) => {
+                let (decision, hedge) = self.new_hedge(start);
+                if let Some(call) = self.calls.get_mut(id) {
+                    call.hedge = hedge;
+                }
+                (decision, hedge)
+            }
         };
         if before != after {
             self.on_breaker_transition(client, before, after);
