@@ -259,6 +259,23 @@ pub(super) fn client_of<'a>(
     }
 }
 
+/// A worker of `inst` is free: the next queued attempt takes it (and is
+/// returned, to begin its work), else the instance has one more idle worker.
+#[inline]
+fn pass_worker(inst: &mut super::instance::Instance, now: Timestamp) -> Option<Id> {
+    match inst.queue.pop_front() {
+        Some(next) => {
+            // The worker passes straight to the next attempt.
+            inst.set_computing(now, inst.computing + 1);
+            Some(next)
+        }
+        None => {
+            inst.busy -= 1;
+            None
+        }
+    }
+}
+
 impl World<'_> {
     /// Starts a call and its first try.
     pub(super) fn start_call(
@@ -562,39 +579,17 @@ impl World<'_> {
         );
     }
 
-    /// Gives back the worker `attempt` holds and starts the next queued
-    /// attempt on it.
-    fn release_worker(&mut self, attempt_id: Id) {
-        let now = self.now;
-        let Some(a) = self.attempts.get_mut(attempt_id) else {
-            return;
-        };
-        let Some(since) = a.held_since.take() else {
-            return;
-        };
-        a.worker_ns += (now - since).as_nanos();
-        let (service, instance) = (a.service, a.instance);
-        self.release_worker_of(service, instance);
-    }
-
     /// A worker of `instance` is free: it takes the next queued attempt.
     fn release_worker_of(&mut self, service: ServiceId, instance: Id) {
         let now = self.now;
         let Some(inst) = self.instances.get_mut(instance) else {
             return;
         };
-        match inst.queue.pop_front() {
-            Some(next) => {
-                // The worker passes straight to the next attempt.
-                inst.set_computing(now, inst.computing + 1);
-                self.stats.on_workers(now, service, -1, 0);
-                let region = inst.region;
-                self.begin_work(next, service, region);
-            }
-            None => {
-                inst.busy -= 1;
-                self.stats.on_workers(now, service, -1, 0);
-            }
+        let region = inst.region;
+        let next = pass_worker(inst, now);
+        self.stats.on_workers(now, service, -1, 0);
+        if let Some(next) = next {
+            self.begin_work(next, service, region);
         }
     }
 
@@ -602,17 +597,34 @@ impl World<'_> {
     /// or respond.
     pub(super) fn on_work_done(&mut self, attempt_id: Id) {
         let now = self.now;
-        let Some(a) = self.attempts.get(attempt_id) else {
+        let Some(a) = self.attempts.get_mut(attempt_id) else {
             return;
         };
         let (service, instance) = (a.service, a.instance);
+        let plan = &self.plan.services[service.index()];
+        // An event loop's worker is free as soon as the local work ends.
+        let released = if plan.model == ConcurrencyModel::EventLoop {
+            a.held_since.take()
+        } else {
+            None
+        };
+        if let Some(since) = released {
+            a.worker_ns += (now - since).as_nanos();
+        }
+        // The worker passes to the next queued attempt, if any.
+        let mut next = None;
         if let Some(inst) = self.instances.get_mut(instance) {
             inst.set_computing(now, inst.computing - 1);
+            if released.is_some() {
+                next = Some((pass_worker(inst, now), inst.region));
+            }
         }
-        self.stats.on_workers(now, service, 0, -1);
-        let plan = &self.plan.services[service.index()];
-        if plan.model == ConcurrencyModel::EventLoop {
-            self.release_worker(attempt_id);
+        // Computing -1 and, with the worker given back, held -1 in one
+        // update: at one instant the integrals add nothing in between.
+        let held = if next.is_some() { -1 } else { 0 };
+        self.stats.on_workers(now, service, held, -1);
+        if let Some((Some(next), region)) = next {
+            self.begin_work(next, service, region);
         }
         if plan.steps.is_empty() {
             self.respond(attempt_id, Reply::ok(false), true);
