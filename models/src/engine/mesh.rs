@@ -579,20 +579,6 @@ impl World<'_> {
         );
     }
 
-    /// A worker of `instance` is free: it takes the next queued attempt.
-    fn release_worker_of(&mut self, service: ServiceId, instance: Id) {
-        let now = self.now;
-        let Some(inst) = self.instances.get_mut(instance) else {
-            return;
-        };
-        let region = inst.region;
-        let next = pass_worker(inst, now);
-        self.stats.on_workers(now, service, -1, 0);
-        if let Some(next) = next {
-            self.begin_work(next, service, region);
-        }
-    }
-
     /// Local work ends: release the worker (event loop), then run the steps
     /// or respond.
     pub(super) fn on_work_done(&mut self, attempt_id: Id) {
@@ -695,14 +681,25 @@ impl World<'_> {
         let plan = self.plan;
         let mut drained = false;
         let held = a.held_since.take();
+        // The worker given back, with the instance in hand: the next queued
+        // attempt takes it.
+        let mut released = None;
         if let Some(inst) = self.instances.get_mut(a.instance) {
             inst.in_flight -= 1;
             inst.completions += 1;
             drained = inst.in_flight == 0 && inst.phase == super::instance::Phase::Draining;
+            if held.is_some() {
+                released = Some((pass_worker(inst, now), inst.region));
+            }
         }
         if let Some(since) = held {
             a.worker_ns += (now - since).as_nanos();
-            self.release_worker_of(a.service, a.instance);
+        }
+        if let Some((next, region)) = released {
+            self.stats.on_workers(now, a.service, -1, 0);
+            if let Some(next) = next {
+                self.begin_work(next, a.service, region);
+            }
         }
         // An endpoint removed meanwhile is ignored by the balancer.
         self.deployments[a.deployment as usize].balancer.handle_end(
