@@ -237,8 +237,23 @@ impl Dist {
     }
 
     /// Draws one value, rounded to the nearest nanosecond.
-    #[inline]
+    ///
+    /// The exponential, the most common work and interarrival law, is drawn
+    /// inline at the call site; the others in [`Dist::sample_other`].
+    #[inline(always)]
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Span {
+        match self {
+            Dist::Exponential { mean_ns } => {
+                let e: f64 = Exp1.sample(rng);
+                Span::from_nanos_f64(e * mean_ns)
+            }
+            _ => self.sample_other(rng),
+        }
+    }
+
+    /// [`Dist::sample`] for every law but the exponential.
+    #[inline(never)]
+    fn sample_other<R: Rng + ?Sized>(&self, rng: &mut R) -> Span {
         match self {
             Dist::Exponential { mean_ns } => {
                 let e: f64 = Exp1.sample(rng);

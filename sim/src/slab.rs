@@ -124,6 +124,16 @@ impl<T> Slab<T> {
         })
     }
 
+    /// Stores `value` and returns its id and the stored entry.
+    #[inline]
+    pub fn insert_mut(&mut self, value: T) -> Result<(Id, &mut T), SlabFull> {
+        let id = self.insert(value)?;
+        match &mut self.slots[id.index as usize] {
+            Slot::Occupied { value, .. } => Ok((id, value)),
+            Slot::Vacant { .. } => unreachable!("just inserted"),
+        }
+    }
+
     /// The entry `id` refers to, if it is still live.
     #[inline]
     pub fn get(&self, id: Id) -> Option<&T> {
@@ -207,6 +217,23 @@ impl<T> Slab<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn insert_mut_hands_back_the_stored_entry_in_fresh_and_reused_slots() {
+        let mut slab = Slab::new();
+        let (a, entry) = slab.insert_mut(1).unwrap();
+        *entry += 10;
+        assert_eq!(slab.get(a), Some(&11));
+        assert_eq!(slab.remove(a), Some(11));
+        // The freed slot is reused under a new generation.
+        let (b, entry) = slab.insert_mut(2).unwrap();
+        *entry *= 3;
+        assert_eq!(b.index(), a.index());
+        assert_ne!(b, a);
+        assert_eq!(slab.get(a), None);
+        assert_eq!(slab.get(b), Some(&6));
+        assert_eq!(slab.len(), 1);
+    }
 
     #[test]
     fn insert_get_remove() {

@@ -21,6 +21,8 @@ use super::{Event, World};
 const CPU_REQUEST_MILLI: i64 = 1000;
 
 impl World<'_> {
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     pub(super) fn on_sync(&mut self, deployment: u32) {
         let now = self.now;
         let d = &self.deployments[deployment as usize];

@@ -335,6 +335,10 @@ fn ratio(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// The copy of tier `tier` that `instance` in `region` uses, created on
+/// first use. Inlined into the lookups: creating a copy (rare) is
+/// [`new_copy`], out of line, so that finding one needs no stack frame.
+#[inline]
 fn cache_of<'c>(
     copies: &'c mut Copies,
     plan: &StorePlan,
@@ -342,33 +346,60 @@ fn cache_of<'c>(
     instance: Id,
     region: RegionId,
 ) -> &'c mut Cache {
-    let fresh = || match Cache::with_reserve(&plan.tiers[tier].spec, RESERVE_ITEMS) {
-        Ok(c) => c,
-        Err(e) => unreachable!("checked cache spec: {e}"),
-    };
     match copies {
         Copies::Instance(v) => {
             let i = instance.index() as usize;
-            if v.len() <= i {
-                v.resize_with(i + 1, || None);
+            let current = v.get(i).is_some_and(|slot| {
+                slot.as_ref()
+                    .is_some_and(|(g, _)| *g == instance.generation())
+            });
+            if !current {
+                new_instance_copy(v, plan, tier, instance);
             }
-            let slot = &mut v[i];
-            if slot
-                .as_ref()
-                .is_none_or(|(g, _)| *g != instance.generation())
-            {
-                *slot = Some((instance.generation(), fresh()));
-            }
-            match slot {
+            match &mut v[i] {
                 Some((_, c)) => c,
                 None => unreachable!("just filled"),
             }
         }
         Copies::Shared(v) => {
             let i = shared_copy(v.len(), region);
-            v[i].get_or_insert_with(fresh)
+            let slot = &mut v[i];
+            if slot.is_none() {
+                *slot = Some(new_copy(plan, tier));
+            }
+            match slot {
+                Some(c) => c,
+                None => unreachable!("just filled"),
+            }
         }
     }
+}
+
+/// A new, empty copy of tier `tier`.
+#[cold]
+#[inline(never)]
+fn new_copy(plan: &StorePlan, tier: usize) -> Cache {
+    match Cache::with_reserve(&plan.tiers[tier].spec, RESERVE_ITEMS) {
+        Ok(c) => c,
+        Err(e) => unreachable!("checked cache spec: {e}"),
+    }
+}
+
+/// Gives `instance` a new, empty copy of tier `tier` in its slot of `v`
+/// (replacing a copy of an earlier instance in that slot).
+#[cold]
+#[inline(never)]
+fn new_instance_copy(
+    v: &mut Vec<Option<(u32, Cache)>>,
+    plan: &StorePlan,
+    tier: usize,
+    instance: Id,
+) {
+    let i = instance.index() as usize;
+    if v.len() <= i {
+        v.resize_with(i + 1, || None);
+    }
+    v[i] = Some((instance.generation(), new_copy(plan, tier)));
 }
 
 /// Calls `f` with every copy in `tiers` that finishing `op` changes: a
@@ -961,6 +992,8 @@ impl World<'_> {
     }
 
     /// Empties every copy of a tier.
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     pub(super) fn on_cache_flush(&mut self, store: u16, tier: u8) {
         match &mut self.data.tiers[usize::from(store)][usize::from(tier)] {
             Copies::Instance(v) => v.iter_mut().flatten().for_each(|(_, c)| c.clear()),

@@ -138,6 +138,8 @@ impl World<'_> {
 
     /// A region goes dark: everything in flight at its instances fails with
     /// a reset; new tries to it fail to connect until it is back.
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     pub(super) fn on_outage_start(&mut self, region: u8) {
         let region = RegionId(region);
         self.faults.down[region.index()] += 1;
@@ -155,6 +157,8 @@ impl World<'_> {
     }
 
     /// A region is reachable again (its instances come back empty).
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     pub(super) fn on_outage_end(&mut self, region: u8) {
         let d = &mut self.faults.down[usize::from(region)];
         *d = d.saturating_sub(1);

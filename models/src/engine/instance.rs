@@ -215,6 +215,8 @@ impl World<'_> {
     }
 
     /// An instance finished booting.
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     pub(super) fn on_boot(&mut self, id: Id) {
         if self
             .instances
@@ -344,6 +346,8 @@ impl World<'_> {
     }
 
     /// Removes a draining instance once it has nothing in flight.
+    #[cold]
+    #[inline(never)]
     pub(super) fn maybe_remove_drained(&mut self, id: Id) {
         if self
             .instances
@@ -389,6 +393,8 @@ impl World<'_> {
 
     /// An instance crashes: everything at it fails with a reset, and a
     /// replacement boots if the deployment is now short.
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     pub(super) fn on_crash(&mut self, id: Id) {
         // Once the run has drained, crashes stop: each one would otherwise
         // boot a replacement with a crash of its own, forever.

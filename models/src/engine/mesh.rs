@@ -259,6 +259,23 @@ pub(super) fn client_of<'a>(
     }
 }
 
+/// A worker of `inst` is free: the next queued attempt takes it (and is
+/// returned, to begin its work), else the instance has one more idle worker.
+#[inline]
+fn pass_worker(inst: &mut super::instance::Instance, now: Timestamp) -> Option<Id> {
+    match inst.queue.pop_front() {
+        Some(next) => {
+            // The worker passes straight to the next attempt.
+            inst.set_computing(now, inst.computing + 1);
+            Some(next)
+        }
+        None => {
+            inst.busy -= 1;
+            None
+        }
+    }
+}
+
 impl World<'_> {
     /// Starts a call and its first try.
     pub(super) fn start_call(
@@ -280,35 +297,42 @@ impl World<'_> {
             debug_assert!(false, "a live caller starts calls");
             return;
         };
-        let mut state = edge.start(now);
-        let before = edge.breaker_state();
-        let hedged = edge.begin_hedged(now, &mut state);
-        let decision = match hedged {
-            None => Ok(edge.begin_try(now, &mut state)),
-            Some(start) => Err(start),
-        };
-        let after = edge.breaker_state();
         let (timeout_lane, per_try_lane) = self.lanes.of_client(client);
-        let (decision, hedge) = match decision {
-            Ok(decision) => (decision, None),
-            Err(start) => self.new_hedge(start),
-        };
+        // The call goes into its slot first and its state is decided there:
+        // the state is not built on the stack and copied.
         let call = Call {
             parent,
             request,
             callee,
             region,
             client,
-            state,
+            state: edge.start(now),
             attempt: None,
-            hedge,
+            hedge: None,
             per_try_lane,
         };
-        let Ok(id) = self.calls.insert(call) else {
+        let Ok((id, call)) = self.calls.insert_mut(call) else {
             // The call slab holds u32::MAX calls; reaching it means the run
             // is far past `max_in_flight`, which stops it first.
             debug_assert!(false, "call slab full");
             return;
+        };
+        let before = edge.breaker_state();
+        let hedged = edge.begin_hedged(now, &mut call.state);
+        let decision = match hedged {
+            None => Ok(edge.begin_try(now, &mut call.state)),
+            Some(start) => Err(start),
+        };
+        let after = edge.breaker_state();
+        let (decision, hedge) = match decision {
+            Ok(decision) => (decision, None),
+            Err(start) => {
+                let (decision, hedge) = self.new_hedge(start);
+                if let Some(call) = self.calls.get_mut(id) {
+                    call.hedge = hedge;
+                }
+                (decision, hedge)
+            }
         };
         if before != after {
             self.on_breaker_transition(client, before, after);
@@ -555,57 +579,38 @@ impl World<'_> {
         );
     }
 
-    /// Gives back the worker `attempt` holds and starts the next queued
-    /// attempt on it.
-    fn release_worker(&mut self, attempt_id: Id) {
-        let now = self.now;
-        let Some(a) = self.attempts.get_mut(attempt_id) else {
-            return;
-        };
-        let Some(since) = a.held_since.take() else {
-            return;
-        };
-        a.worker_ns += (now - since).as_nanos();
-        let (service, instance) = (a.service, a.instance);
-        self.release_worker_of(service, instance);
-    }
-
-    /// A worker of `instance` is free: it takes the next queued attempt.
-    fn release_worker_of(&mut self, service: ServiceId, instance: Id) {
-        let now = self.now;
-        let Some(inst) = self.instances.get_mut(instance) else {
-            return;
-        };
-        match inst.queue.pop_front() {
-            Some(next) => {
-                // The worker passes straight to the next attempt.
-                inst.set_computing(now, inst.computing + 1);
-                self.stats.on_workers(now, service, -1, 0);
-                let region = inst.region;
-                self.begin_work(next, service, region);
-            }
-            None => {
-                inst.busy -= 1;
-                self.stats.on_workers(now, service, -1, 0);
-            }
-        }
-    }
-
     /// Local work ends: release the worker (event loop), then run the steps
     /// or respond.
     pub(super) fn on_work_done(&mut self, attempt_id: Id) {
         let now = self.now;
-        let Some(a) = self.attempts.get(attempt_id) else {
+        let Some(a) = self.attempts.get_mut(attempt_id) else {
             return;
         };
         let (service, instance) = (a.service, a.instance);
+        let plan = &self.plan.services[service.index()];
+        // An event loop's worker is free as soon as the local work ends.
+        let released = if plan.model == ConcurrencyModel::EventLoop {
+            a.held_since.take()
+        } else {
+            None
+        };
+        if let Some(since) = released {
+            a.worker_ns += (now - since).as_nanos();
+        }
+        // The worker passes to the next queued attempt, if any.
+        let mut next = None;
         if let Some(inst) = self.instances.get_mut(instance) {
             inst.set_computing(now, inst.computing - 1);
+            if released.is_some() {
+                next = Some((pass_worker(inst, now), inst.region));
+            }
         }
-        self.stats.on_workers(now, service, 0, -1);
-        let plan = &self.plan.services[service.index()];
-        if plan.model == ConcurrencyModel::EventLoop {
-            self.release_worker(attempt_id);
+        // Computing -1 and, with the worker given back, held -1 in one
+        // update: at one instant the integrals add nothing in between.
+        let held = if next.is_some() { -1 } else { 0 };
+        self.stats.on_workers(now, service, held, -1);
+        if let Some((Some(next), region)) = next {
+            self.begin_work(next, service, region);
         }
         if plan.steps.is_empty() {
             self.respond(attempt_id, Reply::ok(false), true);
@@ -676,14 +681,25 @@ impl World<'_> {
         let plan = self.plan;
         let mut drained = false;
         let held = a.held_since.take();
+        // The worker given back, with the instance in hand: the next queued
+        // attempt takes it.
+        let mut released = None;
         if let Some(inst) = self.instances.get_mut(a.instance) {
             inst.in_flight -= 1;
             inst.completions += 1;
             drained = inst.in_flight == 0 && inst.phase == super::instance::Phase::Draining;
+            if held.is_some() {
+                released = Some((pass_worker(inst, now), inst.region));
+            }
         }
         if let Some(since) = held {
             a.worker_ns += (now - since).as_nanos();
-            self.release_worker_of(a.service, a.instance);
+        }
+        if let Some((next, region)) = released {
+            self.stats.on_workers(now, a.service, -1, 0);
+            if let Some(next) = next {
+                self.begin_work(next, a.service, region);
+            }
         }
         // An endpoint removed meanwhile is ignored by the balancer.
         self.deployments[a.deployment as usize].balancer.handle_end(
@@ -776,6 +792,8 @@ impl World<'_> {
 
     /// Deadlines of timeout lane `lane` are due: the callers of the tries
     /// still in flight stop waiting.
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     pub(super) fn on_lane(&mut self, lane: u8) {
         while let Some((call_id, number)) = self.lanes.pop_due(lane, self.now) {
             let number = if number == ANY_TRY {
@@ -806,6 +824,8 @@ impl World<'_> {
 
     /// The breaker refused a try: the call ends, with the fallback if the
     /// edge has one.
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     pub(super) fn on_refused(&mut self, call_id: Id) {
         let entries = self.plan.workload.entries.len();
         let Some(call) = self.calls.get(call_id) else {
@@ -883,6 +903,8 @@ impl World<'_> {
     }
 
     /// A breaker's open interval ended.
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     pub(super) fn on_breaker_timer(&mut self, client_ref: ClientRef) {
         let entries = self.plan.workload.entries.len();
         let now = self.now;

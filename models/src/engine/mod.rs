@@ -408,10 +408,14 @@ impl<'p> World<'p> {
             && self.data.in_flight() == 0
     }
 
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     fn on_warmup_end(&mut self) {
         self.stats.on_warmup_end(self.now);
     }
 
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     fn on_tick(&mut self) {
         self.close_interval();
         let next = self.now + self.plan.run.interval;
@@ -420,6 +424,8 @@ impl<'p> World<'p> {
         }
     }
 
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     fn on_end(&mut self) {
         self.close_interval();
         self.stats.on_end(self.now);

@@ -243,13 +243,23 @@ impl World<'_> {
         }
     }
 
-    /// Feeds a response to the deployment's outlier detector.
+    /// Feeds a response to the deployment's outlier detector, if it has
+    /// one.
+    #[inline]
     pub(super) fn on_endpoint_outcome(
         &mut self,
         deployment: u32,
         endpoint: EndpointId,
         reply: Reply,
     ) {
+        if self.deployments[deployment as usize].outliers.is_some() {
+            self.record_outlier_outcome(deployment, endpoint, reply);
+        }
+    }
+
+    /// [`World::on_endpoint_outcome`] with an outlier detector: out of line.
+    #[inline(never)]
+    fn record_outlier_outcome(&mut self, deployment: u32, endpoint: EndpointId, reply: Reply) {
         let now = self.now;
         let d = &mut self.deployments[deployment as usize];
         let Some(o) = &mut d.outliers else {
@@ -294,6 +304,8 @@ impl World<'_> {
     }
 
     /// Health checks and outlier sweeps that are due.
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     pub(super) fn on_health_timer(&mut self, deployment: u32) {
         let now = self.now;
         let d = &mut self.deployments[deployment as usize];
@@ -358,6 +370,8 @@ impl World<'_> {
     }
 
     /// The edge region checks that are due.
+    // Rare next to arrivals and work: out of line, off the hot dispatch path.
+    #[inline(never)]
     pub(super) fn on_region_check(&mut self) {
         let now = self.now;
         if self.routing.armed.is_some_and(|a| a <= now) {

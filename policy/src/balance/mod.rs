@@ -333,41 +333,70 @@ impl Balancer {
                     self.cursor = pos + 1;
                     self.candidates()[pos]
                 }
-                Algorithm::RoundRobin => {
-                    let (slots, slow) = (&self.slots, self.spec.slow_start);
-                    self.edf.pick_and_add(|s| {
-                        let slot = &slots[s as usize];
-                        f64::from(slot.weight) * pick::slow_factor(slot, slow, now)
-                    })?
-                }
                 Algorithm::Random if self.equal_weights => {
                     candidates[below(rng, n as u64) as usize]
                 }
-                Algorithm::Random if self.slow_active => {
-                    self.pick_weighted_random_ramping(now, rng)
-                }
-                Algorithm::Random => self.pick_weighted_random(rng),
                 Algorithm::LeastConnections if self.least_conn_indexed => {
                     self.pick_least_connections_indexed(n, now, rng)
                 }
                 Algorithm::LeastConnections => self.pick_least_connections(n, now, rng),
-                Algorithm::LeastRequest if self.equal_weights => {
-                    self.pick_p2c(n, rng, |s| s.active as f64)
-                }
-                Algorithm::LeastRequest => {
-                    let bias = self.spec.active_request_bias;
-                    let (slots, slow) = (&self.slots, self.spec.slow_start);
-                    self.edf.pick_and_add(|s| {
-                        let slot = &slots[s as usize];
-                        dynamic_weight(slot, bias) * pick::slow_factor(slot, slow, now)
-                    })?
-                }
-                Algorithm::PeakEwma => {
-                    self.pick_p2c(n, rng, |s| s.ewma.get_at(now) * f64::from(s.active + 1))
-                }
+                _ => self.pick_among(n, now, rng)?,
             },
         };
         Some(self.id_of(index))
+    }
+
+    /// [`Balancer::pick`] among `n >= 2` candidates for the algorithms
+    /// without an inlined fast path (weighted, least-connections, P2C, peak
+    /// EWMA): out of line, so that the common picks stay small where they
+    /// are inlined.
+    #[inline(never)]
+    fn pick_among<R: Rng + ?Sized>(
+        &mut self,
+        n: usize,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Option<u32> {
+        let candidates = if self.panic {
+            &self.all
+        } else {
+            &self.eligible
+        };
+        Some(match self.spec.algorithm {
+            Algorithm::RoundRobin if self.equal_weights => {
+                let pos = self.next_cursor(n, rng);
+                self.cursor = pos + 1;
+                self.candidates()[pos]
+            }
+            Algorithm::RoundRobin => {
+                let (slots, slow) = (&self.slots, self.spec.slow_start);
+                self.edf.pick_and_add(|s| {
+                    let slot = &slots[s as usize];
+                    f64::from(slot.weight) * pick::slow_factor(slot, slow, now)
+                })?
+            }
+            Algorithm::Random if self.equal_weights => candidates[below(rng, n as u64) as usize],
+            Algorithm::Random if self.slow_active => self.pick_weighted_random_ramping(now, rng),
+            Algorithm::Random => self.pick_weighted_random(rng),
+            Algorithm::LeastConnections if self.least_conn_indexed => {
+                self.pick_least_connections_indexed(n, now, rng)
+            }
+            Algorithm::LeastConnections => self.pick_least_connections(n, now, rng),
+            Algorithm::LeastRequest if self.equal_weights => {
+                self.pick_p2c(n, rng, |s| s.active as f64)
+            }
+            Algorithm::LeastRequest => {
+                let bias = self.spec.active_request_bias;
+                let (slots, slow) = (&self.slots, self.spec.slow_start);
+                self.edf.pick_and_add(|s| {
+                    let slot = &slots[s as usize];
+                    dynamic_weight(slot, bias) * pick::slow_factor(slot, slow, now)
+                })?
+            }
+            Algorithm::PeakEwma => {
+                self.pick_p2c(n, rng, |s| s.ewma.get_at(now) * f64::from(s.active + 1))
+            }
+        })
     }
 
     /// Records that a request was sent to `id` (one more active request).

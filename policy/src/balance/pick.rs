@@ -12,6 +12,8 @@ use crate::time::Timestamp;
 impl Balancer {
     /// Rebuilds the candidate lists and schedules after a membership, health,
     /// ejection, weight or panic change, or when the last slow start ends.
+    #[cold]
+    #[inline(never)]
     pub(super) fn refresh<R: Rng + ?Sized>(&mut self, now: Timestamp, rng: &mut R) {
         self.stale = false;
         self.eligible.clear();

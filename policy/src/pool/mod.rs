@@ -49,7 +49,8 @@
 
 mod config;
 
-use std::collections::{BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 
 use crate::time::Timestamp;
@@ -224,7 +225,7 @@ pub struct Pool {
     /// When each slot's connection connected (its age's origin).
     born: Vec<Timestamp>,
     /// Idle connections by lifetime expiry (only with a `max_lifetime`).
-    expiring: BTreeSet<(Timestamp, u32)>,
+    expiring: Expiry,
     /// Free slot indices, reused last-freed first.
     free: Vec<u32>,
     /// Idle connections, least recently released at the front.
@@ -243,7 +244,7 @@ impl Pool {
             policy: *policy,
             slots: Vec::new(),
             born: Vec::new(),
-            expiring: BTreeSet::new(),
+            expiring: Expiry::default(),
             free: Vec::new(),
             idle: VecDeque::new(),
             waiters: VecDeque::new(),
@@ -382,8 +383,14 @@ impl Pool {
         } else {
             None
         };
-        let lifetime = self.expiring.first().map(|&(at, _)| at);
-        [waiter, idle, lifetime].into_iter().flatten().min()
+        let lifetime = self.expiring.first().map(|(at, _)| at);
+        // The earliest of the three, written out: the per-request path.
+        let min = |a: Option<Timestamp>, b: Option<Timestamp>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, None) => a,
+            (None, b) => b,
+        };
+        min(min(waiter, idle), lifetime)
     }
 
     /// Expires waiters whose deadline is `<= now`, closes idle connections
@@ -399,11 +406,11 @@ impl Pool {
             self.stats.expired += 1;
             self.actions.push_back(PoolAction::Expired { waiter: w.id });
         }
-        while let Some(&(at, index)) = self.expiring.first() {
+        while let Some((at, index)) = self.expiring.first() {
             if at > now {
                 break;
             }
-            self.expiring.pop_first();
+            self.expiring.remove(index);
             if let Some(pos) = self.idle.iter().position(|&i| i == index) {
                 self.idle.remove(pos);
             }
@@ -489,7 +496,7 @@ impl Pool {
                 self.idle.push_back(index);
                 if let Some(lifetime) = self.policy.max_lifetime() {
                     let end = self.born[index as usize] + lifetime;
-                    self.expiring.insert((end, index));
+                    self.expiring.insert(end, index);
                 }
                 None
             }
@@ -513,9 +520,8 @@ impl Pool {
 
     /// Drops slot `index` from the lifetime timers (it leaves the idle list).
     fn forget_expiry(&mut self, index: u32) {
-        if let Some(lifetime) = self.policy.max_lifetime() {
-            self.expiring
-                .remove(&(self.born[index as usize] + lifetime, index));
+        if self.policy.max_lifetime().is_some() {
+            self.expiring.remove(index);
         }
     }
 
@@ -605,6 +611,115 @@ impl Pool {
                 }
             }
             _ => Err(PoolError::UnknownConnection(conn)),
+        }
+    }
+}
+
+/// The idle connections' lifetime ends, `(end, slot)`, smallest first: a
+/// min-heap with lazy removal. A connection leaves the idle list far more
+/// often than its lifetime ends (every reuse), so removing is O(1): the
+/// slot's stamp advances and its entry, now stale, is dropped once it
+/// reaches the top or when stale entries outnumber live ones (then the heap
+/// is rebuilt from the live ones, so it holds at most about twice the idle
+/// connections). The top is always live, so [`Expiry::first`] is O(1).
+/// Answers exactly as an ordered set of `(end, slot)` would.
+#[derive(Clone, Debug, Default)]
+struct Expiry {
+    /// `(end, slot, stamp)`; an entry is live while `stamp` is its slot's.
+    heap: BinaryHeap<Reverse<(Timestamp, u32, u32)>>,
+    /// Per slot: its current stamp and whether it has a live entry.
+    slots: Vec<(u32, bool)>,
+    /// Live entries.
+    live: usize,
+}
+
+impl Expiry {
+    /// Adds slot `index` (not in the set) with lifetime end `end`.
+    fn insert(&mut self, end: Timestamp, index: u32) {
+        let i = index as usize;
+        if self.slots.len() <= i {
+            self.slots.resize(i + 1, (0, false));
+        }
+        let slot = &mut self.slots[i];
+        debug_assert!(!slot.1, "slot {index} is in the expiry set already");
+        slot.1 = true;
+        self.heap.push(Reverse((end, index, slot.0)));
+        self.live += 1;
+    }
+
+    /// Removes slot `index`, if it is in the set.
+    fn remove(&mut self, index: u32) {
+        let Some(slot) = self.slots.get_mut(index as usize).filter(|s| s.1) else {
+            return;
+        };
+        *slot = (slot.0.wrapping_add(1), false);
+        self.live -= 1;
+        let slots = &self.slots;
+        let is_live = |&Reverse((_, i, stamp)): &Reverse<(Timestamp, u32, u32)>| {
+            slots[i as usize] == (stamp, true)
+        };
+        while self.heap.peek().is_some_and(|e| !is_live(e)) {
+            self.heap.pop();
+        }
+        if self.heap.len() > 2 * self.live + 64 {
+            self.heap.retain(is_live);
+        }
+    }
+
+    /// The smallest `(end, slot)`.
+    fn first(&self) -> Option<(Timestamp, u32)> {
+        self.heap
+            .peek()
+            .map(|&Reverse((end, index, _))| (end, index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The lazy heap answers `first` exactly as the ordered set of
+        /// `(end, slot)` it replaces, through inserts (of slots not in the
+        /// set), removals (present or not) and pops of the first entry,
+        /// including equal ends and reused slots.
+        #[test]
+        fn expiry_matches_an_ordered_set(
+            ops in proptest::collection::vec((0u8..3, 0u32..12, 0u64..6), 1..400)
+        ) {
+            let mut heap = Expiry::default();
+            let mut set = BTreeSet::new();
+            let mut member: Vec<Option<Timestamp>> = vec![None; 12];
+            for (op, index, end) in ops {
+                let end = Timestamp::from_nanos(end);
+                match op {
+                    0 if member[index as usize].is_none() => {
+                        heap.insert(end, index);
+                        set.insert((end, index));
+                        member[index as usize] = Some(end);
+                    }
+                    0 | 1 => {
+                        heap.remove(index);
+                        if let Some(at) = member[index as usize].take() {
+                            set.remove(&(at, index));
+                        }
+                    }
+                    _ => {
+                        if let Some(&(at, first)) = set.first() {
+                            heap.remove(first);
+                            set.remove(&(at, first));
+                            member[first as usize] = None;
+                        }
+                    }
+                }
+                prop_assert_eq!(heap.first(), set.first().copied());
+                prop_assert_eq!(heap.live, set.len());
+                prop_assert!(heap.heap.len() <= 2 * heap.live + 65);
+            }
         }
     }
 }
