@@ -332,9 +332,7 @@ fn merged_shards_equal_the_unsharded_sweep_byte_for_byte() {
 }
 
 /// Runs `args`, expects exit code 2, a message containing every one of
-/// `needles`, and no `out` folder.
-/// Runs `args`, expects exit 2 with every needle and nothing written, and
-/// returns the message.
+/// `needles`, and no `out` folder; returns the message.
 fn refused(args: &[&str], out: &Path, needles: &[&str]) -> String {
     let o = headroom(args);
     let err = stderr(&o);

@@ -235,20 +235,34 @@ impl SweepPlan {
     }
 }
 
-/// A point's loader error, with a bad value of the point's own (applied as
-/// a `--set` the user did not type) named by the file instead: the point's
-/// assignment already says which value it is.
-fn point_error(error: ScenarioError, own: &[String], path: &Path) -> ScenarioError {
-    match error {
-        ScenarioError::Set { arg, message } if own.contains(&arg) => ScenarioError::Invalid {
-            location: Location {
-                file: path.to_owned(),
-                line_col: None,
+/// The scenario at sweep point `point`: the base's sets, then the point's
+/// `values` for `params`. A bad value of the point's own is named by the
+/// point and the file, not as the `--set` it is applied as (which the user
+/// did not type).
+fn load_point(
+    path: &Path,
+    text: &str,
+    base_sets: &[String],
+    params: &[String],
+    values: &[toml::Value],
+    point: usize,
+) -> Result<Loaded, SweepError> {
+    let own = point_sets(params, values);
+    let all: Vec<String> = base_sets.iter().chain(&own).cloned().collect();
+    load_str(path, text, &all).map_err(|error| SweepError::Point {
+        point,
+        assignment: assignment(params, values),
+        error: match error {
+            ScenarioError::Set { arg, message } if own.contains(&arg) => ScenarioError::Invalid {
+                location: Location {
+                    file: path.to_owned(),
+                    line_col: None,
+                },
+                message,
             },
-            message,
+            error => error,
         },
-        error => error,
-    }
+    })
 }
 
 /// `PATH=VALUE` arguments assigning `values` to `params`, in order.
@@ -444,16 +458,15 @@ impl SearchSpace {
     /// The checked model of the point with `values` (one per parameter);
     /// `point` numbers it in errors.
     pub fn plan_point(&self, point: usize, values: &[toml::Value]) -> Result<Plan, SweepError> {
-        let mut all = self.base_sets.clone();
-        let own = point_sets(&self.params, values);
-        all.extend(own.iter().cloned());
-        load_str(&self.path, &self.text, &all)
-            .map(|l| l.plan)
-            .map_err(|error| SweepError::Point {
-                point,
-                assignment: assignment(&self.params, values),
-                error: point_error(error, &own, &self.path),
-            })
+        load_point(
+            &self.path,
+            &self.text,
+            &self.base_sets,
+            &self.params,
+            values,
+            point,
+        )
+        .map(|l| l.plan)
     }
 }
 
@@ -542,14 +555,7 @@ pub fn plan(path: &Path, text: &str, sets: &[String]) -> Result<SweepPlan, Sweep
     check_paths(path, text, &base_sets, &base.scenario, &sweep, &file)?;
     let mut points = Vec::with_capacity(values.len());
     for (index, values) in values.into_iter().enumerate() {
-        let mut all = base_sets.clone();
-        let own = point_sets(&params, &values);
-        all.extend(own.iter().cloned());
-        let loaded = load_str(path, text, &all).map_err(|error| SweepError::Point {
-            point: index,
-            assignment: assignment(&params, &values),
-            error: point_error(error, &own, path),
-        })?;
+        let loaded = load_point(path, text, &base_sets, &params, &values, index)?;
         points.push(SweepPoint {
             values,
             plan: loaded.plan,

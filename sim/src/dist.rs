@@ -255,10 +255,8 @@ impl Dist {
     #[inline(never)]
     fn sample_other<R: Rng + ?Sized>(&self, rng: &mut R) -> Span {
         match self {
-            Dist::Exponential { mean_ns } => {
-                let e: f64 = Exp1.sample(rng);
-                Span::from_nanos_f64(e * mean_ns)
-            }
+            // Drawn inline by `sample`, never here.
+            Dist::Exponential { .. } => self.sample(rng),
             Dist::Deterministic { value_ns } => Span::from_nanos(*value_ns),
             Dist::Uniform { min_ns, max_ns } => {
                 Span::from_nanos(rng.random_range(*min_ns..=*max_ns))

@@ -21,7 +21,6 @@ use super::{Event, World};
 const CPU_REQUEST_MILLI: i64 = 1000;
 
 impl World<'_> {
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     pub(super) fn on_sync(&mut self, deployment: u32) {
         let now = self.now;

@@ -992,7 +992,6 @@ impl World<'_> {
     }
 
     /// Empties every copy of a tier.
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     pub(super) fn on_cache_flush(&mut self, store: u16, tier: u8) {
         match &mut self.data.tiers[usize::from(store)][usize::from(tier)] {

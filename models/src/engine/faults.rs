@@ -138,7 +138,6 @@ impl World<'_> {
 
     /// A region goes dark: everything in flight at its instances fails with
     /// a reset; new tries to it fail to connect until it is back.
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     pub(super) fn on_outage_start(&mut self, region: u8) {
         let region = RegionId(region);
@@ -157,7 +156,6 @@ impl World<'_> {
     }
 
     /// A region is reachable again (its instances come back empty).
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     pub(super) fn on_outage_end(&mut self, region: u8) {
         let d = &mut self.faults.down[usize::from(region)];

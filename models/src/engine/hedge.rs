@@ -116,7 +116,6 @@ impl World<'_> {
 
     /// The hedge timer of `call_id` fired: send a hedge if the edge client
     /// allows one.
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     pub(super) fn on_hedge_timer(&mut self, call_id: Id) {
         let now = self.now;

@@ -215,7 +215,6 @@ impl World<'_> {
     }
 
     /// An instance finished booting.
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     pub(super) fn on_boot(&mut self, id: Id) {
         if self
@@ -393,7 +392,6 @@ impl World<'_> {
 
     /// An instance crashes: everything at it fails with a reset, and a
     /// replacement boots if the deployment is now short.
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     pub(super) fn on_crash(&mut self, id: Id) {
         // Once the run has drained, crashes stop: each one would otherwise

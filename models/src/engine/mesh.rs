@@ -792,7 +792,6 @@ impl World<'_> {
 
     /// Deadlines of timeout lane `lane` are due: the callers of the tries
     /// still in flight stop waiting.
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     pub(super) fn on_lane(&mut self, lane: u8) {
         while let Some((call_id, number)) = self.lanes.pop_due(lane, self.now) {
@@ -824,7 +823,6 @@ impl World<'_> {
 
     /// The breaker refused a try: the call ends, with the fallback if the
     /// edge has one.
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     pub(super) fn on_refused(&mut self, call_id: Id) {
         let entries = self.plan.workload.entries.len();
@@ -903,7 +901,6 @@ impl World<'_> {
     }
 
     /// A breaker's open interval ended.
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     pub(super) fn on_breaker_timer(&mut self, client_ref: ClientRef) {
         let entries = self.plan.workload.entries.len();

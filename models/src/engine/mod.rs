@@ -23,6 +23,11 @@
 //! health checks, outlier ejection), [`autoscaling`], [`faults`], and
 //! [`stats`] (counters, time series, costs and the run report).
 //!
+//! Handlers of rare events (boots, crashes, health checks, syncs, outages,
+//! ticks, breaker and hedge timers, timeout lanes) are `#[inline(never)]`:
+//! they stay out of the dispatch loop, so that the arrival and work paths
+//! keep their values in registers.
+//!
 //! Arrivals stop at `run.duration`; everything in flight is then served to
 //! completion (drained), so every arrival ends exactly once. Periodic timers
 //! stop re-arming once the world is idle after the end.
@@ -408,13 +413,11 @@ impl<'p> World<'p> {
             && self.data.in_flight() == 0
     }
 
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     fn on_warmup_end(&mut self) {
         self.stats.on_warmup_end(self.now);
     }
 
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     fn on_tick(&mut self) {
         self.close_interval();
@@ -424,7 +427,6 @@ impl<'p> World<'p> {
         }
     }
 
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     fn on_end(&mut self) {
         self.close_interval();

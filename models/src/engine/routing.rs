@@ -304,7 +304,6 @@ impl World<'_> {
     }
 
     /// Health checks and outlier sweeps that are due.
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     pub(super) fn on_health_timer(&mut self, deployment: u32) {
         let now = self.now;
@@ -370,7 +369,6 @@ impl World<'_> {
     }
 
     /// The edge region checks that are due.
-    // Rare next to arrivals and work: out of line, off the hot dispatch path.
     #[inline(never)]
     pub(super) fn on_region_check(&mut self) {
         let now = self.now;
