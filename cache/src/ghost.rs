@@ -3,7 +3,7 @@
 //! `FIFO-ghost`.
 
 use crate::arena::{Arena, List, NIL};
-use crate::index::Index;
+use crate::index::{Index, Tag};
 
 #[derive(Clone, Debug)]
 pub(crate) struct Ghost {
@@ -29,13 +29,14 @@ impl Ghost {
         self.index.heap_bytes() + self.arena.heap_bytes()
     }
 
-    /// Forgets `key`; true if it was remembered (a ghost hit).
-    pub(crate) fn remove(&mut self, key: u64) -> bool {
+    /// Forgets `key` (whose tag is `tag`); true if it was remembered (a
+    /// ghost hit).
+    pub(crate) fn remove(&mut self, tag: Tag, key: u64) -> bool {
         let arena = &self.arena;
-        let Some(i) = self.index.find(key, |n| arena.get(n).key) else {
+        let Some(i) = self.index.find(tag, key, |n| arena.get(n).key) else {
             return false;
         };
-        self.index.remove(key, i);
+        self.index.remove(tag, i);
         self.fifo.unlink(&mut self.arena, i);
         self.used -= self.arena.size(i);
         self.arena.free(i);
@@ -47,17 +48,18 @@ impl Ghost {
     /// queue is left as is (libCacheSim's `ghost->get`).
     pub(crate) fn add(&mut self, key: u64, weight: u64) {
         let arena = &self.arena;
-        if weight > self.capacity || self.index.find(key, |n| arena.get(n).key).is_some() {
+        let tag = Tag::of(key);
+        if weight > self.capacity || self.index.find(tag, key, |n| arena.get(n).key).is_some() {
             return;
         }
         while self.used + weight > self.capacity {
             let oldest = self.fifo.tail;
             debug_assert_ne!(oldest, NIL);
             let old_key = self.arena.get(oldest).key;
-            self.remove(old_key);
+            self.remove(Tag::of(old_key), old_key);
         }
         let i = self.arena.alloc(key, weight, 0);
-        self.index.insert(key, i);
+        self.index.insert(tag, i);
         self.fifo.push_head(&mut self.arena, i);
         self.used += weight;
     }

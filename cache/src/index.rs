@@ -22,6 +22,26 @@ pub(crate) const fn mix(key: u64) -> u64 {
     h
 }
 
+/// A key's tag: the low 32 bits of its [`mix`]. Computed once per request
+/// and handed to every index operation on that key (a batch computes it
+/// when it prefetches the key's slot, and its lookup and insert reuse it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tag(u32);
+
+impl Tag {
+    /// `key`'s tag.
+    #[inline]
+    pub(crate) const fn of(key: u64) -> Tag {
+        Tag(mix(key) as u32)
+    }
+
+    /// The home slot of the tag in a table of `mask + 1` slots.
+    #[inline]
+    const fn home(self, mask: usize) -> usize {
+        self.0 as usize & mask
+    }
+}
+
 /// The hash index. Node numbers must be below `u32::MAX`.
 #[derive(Clone, Debug)]
 pub(crate) struct Index {
@@ -53,11 +73,12 @@ impl Index {
         self.slots.len() * std::mem::size_of::<u64>()
     }
 
-    /// The node of `key`; `key_of(node)` gives a node's key.
+    /// The node of `key` (whose tag is `tag`); `key_of(node)` gives a
+    /// node's key.
     #[inline]
-    pub(crate) fn find(&self, key: u64, key_of: impl Fn(u32) -> u64) -> Option<u32> {
-        let tag = mix(key) as u32;
-        let mut i = tag as usize & self.mask;
+    pub(crate) fn find(&self, tag: Tag, key: u64, key_of: impl Fn(u32) -> u64) -> Option<u32> {
+        let mut i = tag.home(self.mask);
+        let tag = tag.0;
         loop {
             let slot = self.slots[i];
             if slot == EMPTY {
@@ -73,21 +94,22 @@ impl Index {
         }
     }
 
-    /// Starts loading `key`'s home slot (see [`crate::prefetch`]).
+    /// Starts loading the home slot of a key with tag `tag` (see
+    /// [`crate::prefetch`]).
     #[inline]
-    pub(crate) fn prefetch_home(&self, key: u64) {
-        let tag = mix(key) as u32;
-        crate::prefetch::prefetch(&self.slots[tag as usize & self.mask]);
+    pub(crate) fn prefetch_home(&self, tag: Tag) {
+        crate::prefetch::prefetch(&self.slots[tag.home(self.mask)]);
     }
 
-    /// The node a slot in `key`'s run names with `key`'s tag, without
+    /// The node a slot in the run of a key with tag `tag` names with that
+    /// tag, without
     /// checking the node's key: a guess for prefetching only (a tag collision
     /// gives another node, an absent key `None`). Looks at most at the first
     /// few slots of the run, which share a cache line.
     #[inline]
-    pub(crate) fn guess(&self, key: u64) -> Option<u32> {
-        let tag = mix(key) as u32;
-        let mut i = tag as usize & self.mask;
+    pub(crate) fn guess(&self, tag: Tag) -> Option<u32> {
+        let mut i = tag.home(self.mask);
+        let tag = tag.0;
         for _ in 0..4 {
             let slot = self.slots[i];
             if slot == EMPTY {
@@ -101,14 +123,13 @@ impl Index {
         None
     }
 
-    /// Adds `key -> node`; the key must be absent.
+    /// Adds `key -> node` for a key with tag `tag`; the key must be absent.
     #[inline]
-    pub(crate) fn insert(&mut self, key: u64, node: u32) {
+    pub(crate) fn insert(&mut self, tag: Tag, node: u32) {
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
-        let tag = mix(key) as u32;
-        self.place(tag, node);
+        self.place(tag.0, node);
         self.len += 1;
     }
 
@@ -120,12 +141,11 @@ impl Index {
         self.slots[i] = (u64::from(tag) << 32) | u64::from(node + 1);
     }
 
-    /// Removes `key`, which must map to `node`.
+    /// Removes the key with tag `tag`, which must map to `node`.
     #[inline]
-    pub(crate) fn remove(&mut self, key: u64, node: u32) {
-        let tag = mix(key) as u32;
-        let want = (u64::from(tag) << 32) | u64::from(node + 1);
-        let mut i = tag as usize & self.mask;
+    pub(crate) fn remove(&mut self, tag: Tag, node: u32) {
+        let want = (u64::from(tag.0) << 32) | u64::from(node + 1);
+        let mut i = tag.home(self.mask);
         while self.slots[i] != want {
             debug_assert_ne!(self.slots[i], EMPTY, "removing an absent key");
             i = (i + 1) & self.mask;
@@ -176,23 +196,23 @@ mod tests {
         let mut idx = Index::with_capacity(4);
         let keys: Vec<u64> = (0..5000u64).map(|k| k * 7919).collect();
         for (n, &k) in keys.iter().enumerate() {
-            idx.insert(k, n as u32);
+            idx.insert(Tag::of(k), n as u32);
         }
         let key_of = |n: u32| keys[n as usize];
         for (n, &k) in keys.iter().enumerate() {
-            assert_eq!(idx.find(k, key_of), Some(n as u32));
+            assert_eq!(idx.find(Tag::of(k), k, key_of), Some(n as u32));
         }
-        assert_eq!(idx.find(1, key_of), None);
+        assert_eq!(idx.find(Tag::of(1), 1, key_of), None);
         for (n, &k) in keys.iter().enumerate().filter(|(n, _)| n % 3 != 0) {
-            idx.remove(k, n as u32);
+            idx.remove(Tag::of(k), n as u32);
         }
         for (n, &k) in keys.iter().enumerate() {
             let want = (n % 3 == 0).then_some(n as u32);
-            assert_eq!(idx.find(k, key_of), want, "key {k}");
+            assert_eq!(idx.find(Tag::of(k), k, key_of), want, "key {k}");
         }
         assert_eq!(idx.len(), keys.len().div_ceil(3));
         idx.clear();
-        assert_eq!(idx.find(keys[0], key_of), None);
+        assert_eq!(idx.find(Tag::of(keys[0]), keys[0], key_of), None);
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! - An entry inserted at `t` with a TTL `T` expires at `t + T` and is a miss
 //!   (and dropped, counted in [`Stats::expirations`]) for lookups strictly
 //!   after `t + T`, as libCacheSim's `exp_time < now`.
-//! - **LRU**: a hit moves the object to the head; evict the tail.
+//! - **LRU**: a hit moves the object to the head; evict the tail (the
+//!   order is kept as an access log, `recency.rs`, not a linked list).
 //! - **FIFO**: hits change nothing; evict the oldest insertion.
 //! - **LFU**: evict the least frequently used; **tie rule**: among those, the
 //!   one that reached its frequency earliest (see `lfu.rs`).
@@ -44,28 +45,33 @@
 //! object a 32-byte node (key, expiry time, size and queue links in one CPU
 //! cache line) plus 16 to 32 bytes of hash index (8-byte slots, load factor
 //! between 1/4 and 1/2): **48 to 64 bytes per item**, with or without a TTL
-//! (an object of 4 GiB or more adds 12 bytes for its size). S3-FIFO adds
-//! its ghost queue, up to `0.9 C` weight of remembered keys at the same cost
-//! per key. [`Cache::heap_bytes`] reports the exact figure.
+//! (an object of 4 GiB or more adds 12 bytes for its size). LRU adds its
+//! access log, about 16.5 bytes per item (four 4-byte positions and their
+//! bits): **65 to 81 bytes per item**. S3-FIFO adds its ghost queue, up to
+//! `0.9 C` weight of remembered keys at the same cost per key. [`Cache::heap_bytes`] reports the exact figure.
 //!
 //! # Speed
 //!
 //! No `HashMap` and no allocation per operation after warm-up: a purpose-built
-//! open-addressing index (`index.rs`) and index-linked queues in flat arrays
-//! (`arena.rs`). See `benches/cache.rs`.
+//! open-addressing index (`index.rs`), index-linked queues in flat arrays
+//! (`arena.rs`), and for LRU an access log whose hits touch no other node
+//! and whose next victims are known ahead (`recency.rs`). A key is hashed
+//! once per request. See `benches/cache.rs`.
 
 mod arena;
 mod ghost;
 mod index;
 mod lfu;
 mod prefetch;
+mod recency;
 
 use std::fmt;
 
 use arena::{Arena, List, NIL};
 use ghost::Ghost;
-use index::Index;
+use index::{Index, Tag};
 use lfu::Lfu;
+use recency::Log;
 
 /// An eviction algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -272,6 +278,9 @@ pub const S3FIFO_MOVE_TO_MAIN_THRESHOLD: u32 = 2;
 const IN_MAIN: u32 = 1 << 8;
 const FREQ: u32 = 0xFF;
 
+/// How far past the LRU log's head the eviction hints look for victims.
+const LOOK_AHEAD: usize = 512;
+
 /// Preallocate at most this many nodes; beyond it the arrays grow on demand.
 const PREALLOCATE: u64 = 1 << 20;
 
@@ -286,7 +295,9 @@ pub struct Cache {
     used_bytes: u64,
     index: Index,
     arena: Arena,
-    /// LRU/FIFO/TTL-only queue; S3-FIFO's main queue.
+    /// LRU's recency order.
+    log: Log,
+    /// FIFO/TTL-only queue; S3-FIFO's main queue.
     main: List,
     small: List,
     small_used: u64,
@@ -353,6 +364,11 @@ impl Cache {
             used_bytes: 0,
             index: Index::with_capacity(expected),
             arena: Arena::with_capacity(expected),
+            log: if spec.eviction == Eviction::Lru {
+                Log::with_capacity(expected)
+            } else {
+                Log::default()
+            },
             main: List::default(),
             small: List::default(),
             small_used: 0,
@@ -377,7 +393,8 @@ impl Cache {
     /// changes nothing else: call [`Cache::insert`] when the object has been
     /// fetched.
     pub fn get(&mut self, now_ns: u64, key: u64) -> bool {
-        match self.lookup(now_ns, key) {
+        let tag = Tag::of(key);
+        match self.lookup(now_ns, key, tag) {
             Some(i) => {
                 self.stats.hits += 1;
                 self.stats.byte_hits += self.arena.size(i);
@@ -386,7 +403,7 @@ impl Cache {
             None => {
                 self.stats.misses += 1;
                 if let Some(ghost) = &mut self.ghost {
-                    self.ghost_hit = ghost.remove(key).then_some(key);
+                    self.ghost_hit = ghost.remove(tag, key).then_some(key);
                 }
                 false
             }
@@ -399,7 +416,8 @@ impl Cache {
     /// the key is already cached, its size and expiry are replaced and its
     /// place in the eviction order is kept (a refill is not an access).
     pub fn insert(&mut self, now_ns: u64, key: u64, size_bytes: u64) {
-        if let Some(i) = self.find(key) {
+        let tag = Tag::of(key);
+        if let Some(i) = self.find(tag, key) {
             self.resize(i, size_bytes);
             if let Some(ttl) = self.spec.ttl_ns {
                 self.arena.get_mut(i).expiry_ns = now_ns.saturating_add(ttl);
@@ -407,17 +425,23 @@ impl Cache {
             return;
         }
         let ghost_hit = match &mut self.ghost {
-            Some(ghost) => self.ghost_hit.take() == Some(key) || ghost.remove(key),
+            Some(ghost) => self.ghost_hit.take() == Some(key) || ghost.remove(tag, key),
             None => false,
         };
-        self.admit(now_ns, key, size_bytes, ghost_hit);
+        self.admit(now_ns, key, tag, size_bytes, ghost_hit);
     }
 
     /// A request for `key` of `size_bytes` at `now_ns`, as libCacheSim's
     /// `cache->get`: a hit updates the state (and the stored size if
     /// [`CacheSpec::update_size_on_hit`]); a miss admits the object.
     pub fn access(&mut self, now_ns: u64, key: u64, size_bytes: u64) -> Access {
-        if let Some(i) = self.lookup(now_ns, key) {
+        self.access_tagged(now_ns, key, Tag::of(key), size_bytes)
+    }
+
+    /// [`Cache::access`] of a key whose tag is already known.
+    #[inline]
+    fn access_tagged(&mut self, now_ns: u64, key: u64, tag: Tag, size_bytes: u64) -> Access {
+        if let Some(i) = self.lookup(now_ns, key, tag) {
             self.stats.hits += 1;
             self.stats.byte_hits += size_bytes;
             if self.spec.update_size_on_hit {
@@ -428,10 +452,10 @@ impl Cache {
         self.stats.misses += 1;
         self.stats.byte_misses += size_bytes;
         let ghost_hit = match &mut self.ghost {
-            Some(ghost) => ghost.remove(key),
+            Some(ghost) => ghost.remove(tag, key),
             None => false,
         };
-        self.admit(now_ns, key, size_bytes, ghost_hit);
+        self.admit(now_ns, key, tag, size_bytes, ghost_hit);
         Access::Miss
     }
 
@@ -449,28 +473,32 @@ impl Cache {
     /// slot prefetched, request `i + D` its node (found from the slot, now
     /// loaded), request `i + D/2` its neighbours, and after each access the
     /// next victim's slot and successor, so the loads of about `2D` requests
-    /// overlap. Prefetches are hints: a guess that is stale by the time its
+    /// overlap. A request's hash is computed once, when its slot is
+    /// prefetched, and its node guessed once, when its node is. Prefetches
+    /// are hints: a guess that is stale by the time its
     /// request runs (a neighbour moved, a tag collided) costs a load, never
     /// a wrong answer.
     pub fn access_batch(&mut self, requests: &[Request]) {
         const D: usize = 8;
-        let lru = self.spec.eviction == Eviction::Lru;
+        // A ring of the tags of requests `i .. i + 2D`.
+        const RING: usize = 4 * D;
+        let mut tags = [Tag::default(); RING];
+        for (j, r) in requests.iter().take(2 * D).enumerate() {
+            tags[j] = Tag::of(r.key);
+            self.index.prefetch_home(tags[j]);
+        }
         for (i, r) in requests.iter().enumerate() {
             if let Some(ahead) = requests.get(i + 2 * D) {
-                self.index.prefetch_home(ahead.key);
+                let tag = Tag::of(ahead.key);
+                tags[(i + 2 * D) % RING] = tag;
+                self.index.prefetch_home(tag);
             }
-            if let Some(ahead) = requests.get(i + D)
-                && let Some(node) = self.index.guess(ahead.key)
+            if i + D < requests.len()
+                && let Some(node) = self.index.guess(tags[(i + D) % RING])
             {
                 self.prefetch_node(node);
             }
-            if lru
-                && let Some(ahead) = requests.get(i + D / 2)
-                && let Some(node) = self.index.guess(ahead.key)
-            {
-                self.prefetch_neighbours(node);
-            }
-            self.access(r.now_ns, r.key, r.size_bytes);
+            self.access_tagged(r.now_ns, r.key, tags[i % RING], r.size_bytes);
             self.prefetch_eviction();
         }
     }
@@ -482,7 +510,7 @@ impl Cache {
     /// it changes nothing, and a wrong guess costs one load.
     #[inline]
     pub fn prefetch_slot(&self, key: u64) {
-        self.index.prefetch_home(key);
+        self.index.prefetch_home(Tag::of(key));
     }
 
     /// Starts loading what an [`Cache::insert`] of a missing `key` reads
@@ -493,8 +521,14 @@ impl Cache {
     /// still filling up, and an insert evicts nothing).
     #[inline]
     pub fn prefetch_fill(&self, key: u64) {
-        self.index.prefetch_home(key);
+        self.index.prefetch_home(Tag::of(key));
         if !self.has_evicted {
+            return;
+        }
+        if self.spec.eviction == Eviction::Lru {
+            if let Some(victim) = self.log.upcoming(0, LOOK_AHEAD) {
+                self.prefetch_node(victim);
+            }
             return;
         }
         for tail in [self.main.tail, self.small.tail] {
@@ -509,7 +543,7 @@ impl Cache {
     /// [`Cache::prefetch_slot`].
     #[inline]
     pub fn prefetch_entry(&self, key: u64) {
-        if let Some(node) = self.index.guess(key) {
+        if let Some(node) = self.index.guess(Tag::of(key)) {
             self.prefetch_node(node);
         }
     }
@@ -518,14 +552,6 @@ impl Cache {
     fn prefetch_node(&self, node: u32) {
         if let Some(n) = self.arena.nodes.get(node as usize) {
             prefetch::prefetch(n);
-        }
-    }
-
-    #[inline]
-    fn prefetch_neighbours(&self, node: u32) {
-        if let Some(n) = self.arena.nodes.get(node as usize) {
-            self.prefetch_node(n.prev);
-            self.prefetch_node(n.next);
         }
     }
 
@@ -539,9 +565,13 @@ impl Cache {
         if !self.has_evicted {
             return;
         }
+        if self.spec.eviction == Eviction::Lru {
+            // Each eviction loads what the next ones read (see `evict`).
+            return;
+        }
         for tail in [self.main.tail, self.small.tail] {
             if let Some(n) = self.arena.nodes.get(tail as usize) {
-                self.index.prefetch_home(n.key);
+                self.index.prefetch_home(Tag::of(n.key));
                 self.prefetch_node(n.prev);
             }
         }
@@ -549,16 +579,18 @@ impl Cache {
 
     /// Whether `key` is cached and fresh at `now_ns`, changing nothing.
     pub fn contains(&self, now_ns: u64, key: u64) -> bool {
-        self.find(key).is_some_and(|i| !self.is_expired(i, now_ns))
+        self.find(Tag::of(key), key)
+            .is_some_and(|i| !self.is_expired(i, now_ns))
     }
 
     /// Drops `key` (a write invalidates it); true if it was cached. Also
     /// forgets it in S3-FIFO's ghost queue.
     pub fn remove(&mut self, key: u64) -> bool {
+        let tag = Tag::of(key);
         if let Some(ghost) = &mut self.ghost {
-            ghost.remove(key);
+            ghost.remove(tag, key);
         }
-        match self.find(key) {
+        match self.find(tag, key) {
             Some(i) => {
                 self.unlink(i);
                 true
@@ -571,6 +603,7 @@ impl Cache {
     pub fn clear(&mut self) {
         self.index.clear();
         self.arena.clear();
+        self.log.clear();
         self.main = List::default();
         self.small = List::default();
         self.lfu.clear();
@@ -609,14 +642,15 @@ impl Cache {
     pub fn heap_bytes(&self) -> usize {
         self.index.heap_bytes()
             + self.arena.heap_bytes()
+            + self.log.heap_bytes()
             + self.lfu.heap_bytes()
             + self.ghost.as_ref().map_or(0, |g| g.heap_bytes())
     }
 
     #[inline]
-    fn find(&self, key: u64) -> Option<u32> {
+    fn find(&self, tag: Tag, key: u64) -> Option<u32> {
         let arena = &self.arena;
-        self.index.find(key, |n| arena.get(n).key)
+        self.index.find(tag, key, |n| arena.get(n).key)
     }
 
     #[inline]
@@ -631,16 +665,16 @@ impl Cache {
 
     /// Finds `key` for a request: drops it if expired, else records the hit
     /// with the algorithm.
-    #[inline]
-    fn lookup(&mut self, now_ns: u64, key: u64) -> Option<u32> {
-        let i = self.find(key)?;
+    #[inline(always)]
+    fn lookup(&mut self, now_ns: u64, key: u64, tag: Tag) -> Option<u32> {
+        let i = self.find(tag, key)?;
         if self.is_expired(i, now_ns) {
             self.stats.expirations += 1;
             self.unlink(i);
             return None;
         }
         match self.spec.eviction {
-            Eviction::Lru => self.main.move_to_head(&mut self.arena, i),
+            Eviction::Lru => self.log.touch(&mut self.arena, i),
             Eviction::Fifo | Eviction::TtlOnly => {}
             Eviction::Lfu => self.lfu.hit(&mut self.arena, i),
             Eviction::S3Fifo => {
@@ -653,7 +687,17 @@ impl Cache {
         Some(i)
     }
 
+    /// Sets node `i`'s size (a hit or refill of another size); the common
+    /// case, the same size again, inline.
+    #[inline]
     fn resize(&mut self, i: u32, size_bytes: u64) {
+        if !self.arena.has_size(i, size_bytes) {
+            self.resize_to(i, size_bytes);
+        }
+    }
+
+    #[inline(never)]
+    fn resize_to(&mut self, i: u32, size_bytes: u64) {
         let old = self.arena.size(i);
         if old == size_bytes {
             return;
@@ -673,7 +717,7 @@ impl Cache {
 
     /// Admits a missed object (libCacheSim's `can_insert`, evict loop,
     /// `insert`).
-    fn admit(&mut self, now_ns: u64, key: u64, size_bytes: u64, ghost_hit: bool) {
+    fn admit(&mut self, now_ns: u64, key: u64, tag: Tag, size_bytes: u64, ghost_hit: bool) {
         let w = self.weight(size_bytes);
         let s3 = self.spec.eviction == Eviction::S3Fifo;
         if w > self.capacity || (s3 && w > self.small_capacity) {
@@ -701,7 +745,7 @@ impl Cache {
         };
         let expiry_ns = self.spec.ttl_ns.map_or(0, |ttl| now_ns.saturating_add(ttl));
         let i = self.arena.alloc(key, size_bytes, expiry_ns);
-        self.index.insert(key, i);
+        self.index.insert(tag, i);
         self.used += w;
         self.used_bytes += size_bytes;
         match self.spec.eviction {
@@ -715,7 +759,8 @@ impl Cache {
                 self.main.push_head(&mut self.arena, i);
                 self.main_used += w;
             }
-            Eviction::Lru | Eviction::Fifo | Eviction::TtlOnly => {
+            Eviction::Lru => self.log.push(&mut self.arena, i),
+            Eviction::Fifo | Eviction::TtlOnly => {
                 self.main.push_head(&mut self.arena, i);
             }
         }
@@ -725,7 +770,20 @@ impl Cache {
     fn evict(&mut self, now_ns: u64) {
         self.has_evicted = true;
         match self.spec.eviction {
-            Eviction::Lru | Eviction::Fifo | Eviction::TtlOnly => {
+            Eviction::Lru => {
+                let victim = self.log.oldest().expect("a full cache has a victim");
+                self.evict_node(victim, now_ns);
+                // The next victims are known: start loading the next one's
+                // index slot (its node was loaded by the eviction before)
+                // and the node of the one after it.
+                if let Some(next) = self.log.upcoming(0, LOOK_AHEAD) {
+                    self.index.prefetch_home(Tag::of(self.arena.get(next).key));
+                }
+                if let Some(after) = self.log.upcoming(1, LOOK_AHEAD) {
+                    self.prefetch_node(after);
+                }
+            }
+            Eviction::Fifo | Eviction::TtlOnly => {
                 let victim = self.main.tail;
                 self.evict_node(victim, now_ns);
             }
@@ -802,7 +860,7 @@ impl Cache {
         let Node { key, aux, .. } = *self.arena.get(i);
         let size = self.arena.size(i);
         let w = self.weight(size);
-        self.index.remove(key, i);
+        self.index.remove(Tag::of(key), i);
         match self.spec.eviction {
             Eviction::Lfu => self.lfu.remove(&mut self.arena, i),
             Eviction::S3Fifo if aux & IN_MAIN == 0 => {
@@ -813,7 +871,8 @@ impl Cache {
                 self.main.unlink(&mut self.arena, i);
                 self.main_used -= w;
             }
-            Eviction::Lru | Eviction::Fifo | Eviction::TtlOnly => {
+            Eviction::Lru => self.log.forget(&self.arena, i),
+            Eviction::Fifo | Eviction::TtlOnly => {
                 self.main.unlink(&mut self.arena, i);
             }
         }

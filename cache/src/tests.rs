@@ -359,7 +359,7 @@ fn lfu_ties_evict_the_object_that_reached_the_frequency_first() {
     c.access(5, 5, 1); // all at 2: evicts 3, first to reach 2
     assert!(!c.contains(5, 3));
     assert!(c.contains(5, 1) && c.contains(5, 4) && c.contains(5, 5));
-    let i = c.find(1).unwrap();
+    let i = c.find(Tag::of(1), 1).unwrap();
     assert_eq!(c.lfu.freq(&c.arena, i), 2);
 }
 
@@ -463,8 +463,22 @@ fn memory_is_bounded_by_capacity_not_by_keys() {
         c.access(k, k, 1);
     }
     assert_eq!(c.len(), 1000);
+    // 32 (node) + 16 to 32 (index) + 16.5 (LRU's access log, and its
+    // ring's rounding to whole bitmap words).
     let per_item = c.heap_bytes() as f64 / 1000.0;
-    assert!(per_item <= 64.0, "{per_item} bytes per item");
+    assert!(per_item <= 81.0, "{per_item} bytes per item");
+    // Hits do not grow the log: it is compacted to its live entries.
+    for k in 0..1_000_000u64 {
+        c.access(k, 199_000 + k % 10, 1);
+    }
+    assert_eq!(c.stats().misses, 200_000);
+    assert_eq!(c.heap_bytes() as f64 / 1000.0, per_item);
+    // Without the log (the other algorithms): 48 to 64.
+    let mut c = Cache::new(&CacheSpec::new(Eviction::Fifo, Capacity::Items(1000))).unwrap();
+    for k in 0..200_000u64 {
+        c.access(k, k, 1);
+    }
+    assert!(c.heap_bytes() <= 64 * 1000, "{} bytes", c.heap_bytes());
     assert_eq!(std::mem::size_of::<arena::Node>(), 32);
     // Aligned so that a node never straddles two 64-byte cache lines.
     assert_eq!(std::mem::align_of::<arena::Node>(), 32);
@@ -479,7 +493,7 @@ fn a_ttl_costs_no_memory_per_item() {
     }
     assert_eq!(c.len(), 1000);
     let per_item = c.heap_bytes() as f64 / 1000.0;
-    assert!(per_item <= 64.0, "{per_item} bytes per item");
+    assert!(per_item <= 81.0, "{per_item} bytes per item");
 }
 
 #[test]
