@@ -588,8 +588,11 @@ impl World<'_> {
         };
         let (service, instance) = (a.service, a.instance);
         let plan = &self.plan.services[service.index()];
-        // An event loop's worker is free as soon as the local work ends.
-        let released = if plan.model == ConcurrencyModel::EventLoop {
+        // An event loop's worker is free as soon as the local work ends; so
+        // is a leaf's (no steps: it responds now, which would give the
+        // worker back at this same instant), and the worker's integrals then
+        // take one update instead of two.
+        let released = if plan.model == ConcurrencyModel::EventLoop || plan.steps.is_empty() {
             a.held_since.take()
         } else {
             None
