@@ -303,7 +303,9 @@ impl<E> EventQueue<E> {
     #[inline]
     pub fn push_side(&mut self, time: Timestamp, event: E) {
         let time_ns = admit_time(time, self.now());
-        self.spill_side();
+        if self.side.is_some() {
+            self.spill_side();
+        }
         self.side = Some(event);
         self.side_ns = time_ns;
     }
