@@ -560,7 +560,9 @@ impl World<'_> {
         if let Some(a) = self.attempts.get_mut(attempt_id) {
             a.held_since = Some(now);
         }
-        self.prefetch_data_step(attempt_id, service);
+        if !self.plan.data.stores.is_empty() {
+            self.prefetch_data_step(attempt_id, service);
+        }
         self.stats.on_workers(now, service, 1, 1);
         let rngs = &mut self.rng.services[service.index()];
         let mut work = self.plan.services[service.index()]
