@@ -522,6 +522,7 @@ impl World<'_> {
 
     /// A try at its instance: fail it (errors fault), start its work, queue
     /// it, or shed it.
+    #[inline(always)]
     fn admit(&mut self, attempt_id: Id, service: ServiceId, region: RegionId, instance: Id) {
         let now = self.now;
         self.stats.on_attempt_arrival(service);
