@@ -554,8 +554,17 @@ impl World<'_> {
         self.respond(attempt_id, reply, false);
     }
 
+    /// [`World::begin_work`] out of line, for a queued attempt that takes a
+    /// worker given back (the inlined copy is for a try that finds one
+    /// idle, on every try's path).
+    #[inline(never)]
+    fn begin_queued_work(&mut self, attempt_id: Id, service: ServiceId, region: RegionId) {
+        self.begin_work(attempt_id, service, region);
+    }
+
     /// The attempt holds a worker of its instance (already counted busy and
     /// computing there): account it and schedule the end of its work.
+    #[inline(always)]
     fn begin_work(&mut self, attempt_id: Id, service: ServiceId, region: RegionId) {
         let now = self.now;
         if let Some(a) = self.attempts.get_mut(attempt_id) {
@@ -616,7 +625,7 @@ impl World<'_> {
         let held = if next.is_some() { -1 } else { 0 };
         self.stats.on_workers(now, service, held, -1);
         if let Some((Some(next), region)) = next {
-            self.begin_work(next, service, region);
+            self.begin_queued_work(next, service, region);
         }
         if plan.steps.is_empty() {
             self.respond(attempt_id, Reply::ok(false), true);
@@ -704,7 +713,7 @@ impl World<'_> {
         if let Some((next, region)) = released {
             self.stats.on_workers(now, a.service, -1, 0);
             if let Some(next) = next {
-                self.begin_work(next, a.service, region);
+                self.begin_queued_work(next, a.service, region);
             }
         }
         // An endpoint removed meanwhile is ignored by the balancer.
