@@ -485,7 +485,13 @@ impl World<'_> {
             debug_assert!(false, "attempt slab full");
             return;
         };
-        if let Some(inst) = self.instances.get_mut(target.instance) {
+        let delay = self.plan.network.one_way(region, target.region);
+        // The attempt is at its instance from now on (`in_flight`); when it
+        // reaches it at once, `admit` counts it there with the instance it
+        // looks up anyway (nothing reads the count in between).
+        if !delay.is_zero()
+            && let Some(inst) = self.instances.get_mut(target.instance)
+        {
             inst.in_flight += 1;
         }
         self.deployments[target.deployment as usize]
@@ -497,9 +503,8 @@ impl World<'_> {
                 Some(hedge) => self.hedge_attempt_reached(hedge, number, attempt_id),
             }
         }
-        let delay = self.plan.network.one_way(region, target.region);
         if delay.is_zero() {
-            self.admit(attempt_id, callee, target.region, target.instance);
+            self.admit(attempt_id, callee, target.region, target.instance, true);
         } else {
             self.events.push(
                 now + delay,
@@ -517,16 +522,28 @@ impl World<'_> {
         };
         a.arrived = self.now;
         let (service, region, instance) = (a.service, a.region, a.instance);
-        self.admit(attempt_id, service, region, instance);
+        self.admit(attempt_id, service, region, instance, false);
     }
 
     /// A try at its instance: fail it (errors fault), start its work, queue
-    /// it, or shed it.
+    /// it, or shed it. `count` adds it to the instance's `in_flight` first
+    /// (a try sent without network delay).
     #[inline(always)]
-    fn admit(&mut self, attempt_id: Id, service: ServiceId, region: RegionId, instance: Id) {
+    fn admit(
+        &mut self,
+        attempt_id: Id,
+        service: ServiceId,
+        region: RegionId,
+        instance: Id,
+        mut count: bool,
+    ) {
         let now = self.now;
         self.stats.on_attempt_arrival(service);
         if self.faults.has_errors(service) {
+            if count && let Some(inst) = self.instances.get_mut(instance) {
+                inst.in_flight += 1;
+            }
+            count = false;
             let rng = &mut self.rng.services[service.index()].faults;
             if let Some(status) = self.faults.injected_error(service, region, now, rng) {
                 self.fail_attempt_later(attempt_id, Reply::error(status));
@@ -537,6 +554,7 @@ impl World<'_> {
         let Some(inst) = self.instances.get_mut(instance) else {
             return;
         };
+        inst.in_flight += u32::from(count);
         if inst.busy < plan.workers {
             inst.busy += 1;
             inst.set_computing(now, inst.computing + 1);
