@@ -41,7 +41,10 @@
 //! - `push(time, event)` gives the event the next sequence number (a `u64`
 //!   counter, one per push since construction or the last `clear`; the radix
 //!   heap keeps it implicit in push order).
-//! - `pop()` removes and returns the event with the smallest `(time, seq)`.
+//! - `pop()` removes and returns the event with the smallest `(time, seq)`;
+//!   `pop_through(limit)` does the same only if that event's time is at most
+//!   `limit` (the radix heaps without a second search; the others through
+//!   `peek_time`).
 //! - **Never schedule in the past**: `time` must be at least the time of the
 //!   most recently popped event ([`PendingEvents::now`]; zero initially and
 //!   after `clear`). Debug builds assert it; release builds clamp such a time
