@@ -485,7 +485,13 @@ impl World<'_> {
             debug_assert!(false, "attempt slab full");
             return;
         };
-        if let Some(inst) = self.instances.get_mut(target.instance) {
+        let delay = self.plan.network.one_way(region, target.region);
+        // The attempt is at its instance from now on (`in_flight`); when it
+        // reaches it at once, `admit` counts it there with the instance it
+        // looks up anyway (nothing reads the count in between).
+        if !delay.is_zero()
+            && let Some(inst) = self.instances.get_mut(target.instance)
+        {
             inst.in_flight += 1;
         }
         self.deployments[target.deployment as usize]
@@ -497,9 +503,8 @@ impl World<'_> {
                 Some(hedge) => self.hedge_attempt_reached(hedge, number, attempt_id),
             }
         }
-        let delay = self.plan.network.one_way(region, target.region);
         if delay.is_zero() {
-            self.admit(attempt_id, callee, target.region, target.instance);
+            self.admit(attempt_id, callee, target.region, target.instance, true);
         } else {
             self.events.push(
                 now + delay,
@@ -517,15 +522,28 @@ impl World<'_> {
         };
         a.arrived = self.now;
         let (service, region, instance) = (a.service, a.region, a.instance);
-        self.admit(attempt_id, service, region, instance);
+        self.admit(attempt_id, service, region, instance, false);
     }
 
     /// A try at its instance: fail it (errors fault), start its work, queue
-    /// it, or shed it.
-    fn admit(&mut self, attempt_id: Id, service: ServiceId, region: RegionId, instance: Id) {
+    /// it, or shed it. `count` adds it to the instance's `in_flight` first
+    /// (a try sent without network delay).
+    #[inline(always)]
+    fn admit(
+        &mut self,
+        attempt_id: Id,
+        service: ServiceId,
+        region: RegionId,
+        instance: Id,
+        mut count: bool,
+    ) {
         let now = self.now;
         self.stats.on_attempt_arrival(service);
         if self.faults.has_errors(service) {
+            if count && let Some(inst) = self.instances.get_mut(instance) {
+                inst.in_flight += 1;
+            }
+            count = false;
             let rng = &mut self.rng.services[service.index()].faults;
             if let Some(status) = self.faults.injected_error(service, region, now, rng) {
                 self.fail_attempt_later(attempt_id, Reply::error(status));
@@ -536,6 +554,7 @@ impl World<'_> {
         let Some(inst) = self.instances.get_mut(instance) else {
             return;
         };
+        inst.in_flight += u32::from(count);
         if inst.busy < plan.workers {
             inst.busy += 1;
             inst.set_computing(now, inst.computing + 1);
@@ -553,14 +572,25 @@ impl World<'_> {
         self.respond(attempt_id, reply, false);
     }
 
+    /// [`World::begin_work`] out of line, for a queued attempt that takes a
+    /// worker given back (the inlined copy is for a try that finds one
+    /// idle, on every try's path).
+    #[inline(never)]
+    fn begin_queued_work(&mut self, attempt_id: Id, service: ServiceId, region: RegionId) {
+        self.begin_work(attempt_id, service, region);
+    }
+
     /// The attempt holds a worker of its instance (already counted busy and
     /// computing there): account it and schedule the end of its work.
+    #[inline(always)]
     fn begin_work(&mut self, attempt_id: Id, service: ServiceId, region: RegionId) {
         let now = self.now;
         if let Some(a) = self.attempts.get_mut(attempt_id) {
             a.held_since = Some(now);
         }
-        self.prefetch_data_step(attempt_id, service);
+        if !self.plan.data.stores.is_empty() {
+            self.prefetch_data_step(attempt_id, service);
+        }
         self.stats.on_workers(now, service, 1, 1);
         let rngs = &mut self.rng.services[service.index()];
         let mut work = self.plan.services[service.index()]
@@ -588,8 +618,11 @@ impl World<'_> {
         };
         let (service, instance) = (a.service, a.instance);
         let plan = &self.plan.services[service.index()];
-        // An event loop's worker is free as soon as the local work ends.
-        let released = if plan.model == ConcurrencyModel::EventLoop {
+        // An event loop's worker is free as soon as the local work ends; so
+        // is a leaf's (no steps: it responds now, which would give the
+        // worker back at this same instant), and the worker's integrals then
+        // take one update instead of two.
+        let released = if plan.model == ConcurrencyModel::EventLoop || plan.steps.is_empty() {
             a.held_since.take()
         } else {
             None
@@ -610,7 +643,7 @@ impl World<'_> {
         let held = if next.is_some() { -1 } else { 0 };
         self.stats.on_workers(now, service, held, -1);
         if let Some((Some(next), region)) = next {
-            self.begin_work(next, service, region);
+            self.begin_queued_work(next, service, region);
         }
         if plan.steps.is_empty() {
             self.respond(attempt_id, Reply::ok(false), true);
@@ -698,7 +731,7 @@ impl World<'_> {
         if let Some((next, region)) = released {
             self.stats.on_workers(now, a.service, -1, 0);
             if let Some(next) = next {
-                self.begin_work(next, a.service, region);
+                self.begin_queued_work(next, a.service, region);
             }
         }
         // An endpoint removed meanwhile is ignored by the balancer.

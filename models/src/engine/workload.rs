@@ -283,7 +283,7 @@ impl World<'_> {
             &mut self.rng.arrivals,
             &mut self.rng.mmpp,
         )? {
-            self.events.push(t, Event::Arrival);
+            self.events.push_side(t, Event::Arrival);
         }
         Ok(())
     }
@@ -300,7 +300,7 @@ impl World<'_> {
             self.workload
                 .next_arrival(now, &mut self.rng.arrivals, &mut self.rng.mmpp)?
         {
-            self.events.push(t, Event::Arrival);
+            self.events.push_side(t, Event::Arrival);
         }
         let traced = traced.unwrap_or(TraceRequest::NONE);
         let w = &self.plan.workload;

@@ -92,6 +92,14 @@ impl<E, const DENSE: usize> PendingEvents<E> for AdaptiveRadixHeap<E, DENSE> {
     }
 
     #[inline]
+    fn pop_through(&mut self, limit: Timestamp) -> Option<(Timestamp, E)> {
+        match &mut self.chunked {
+            Some(q) => q.pop_through(limit),
+            None => self.linked.pop_through(limit),
+        }
+    }
+
+    #[inline]
     fn peek_time(&self) -> Option<Timestamp> {
         match &self.chunked {
             Some(q) => q.peek_time(),

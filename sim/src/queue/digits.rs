@@ -68,10 +68,16 @@ impl Occupancy {
     #[inline(always)]
     pub(super) fn take_lowest(&mut self) -> usize {
         let b = self.lowest();
+        self.remove(b);
+        b
+    }
+
+    /// Marks bucket `b` empty.
+    #[inline(always)]
+    pub(super) fn remove(&mut self, b: usize) {
         self.words[b / 64] &= !(1 << (b % 64));
         if self.words[b / 64] == 0 {
             self.summary &= !(1 << (b / 64));
         }
-        b
     }
 }

@@ -41,7 +41,10 @@
 //! - `push(time, event)` gives the event the next sequence number (a `u64`
 //!   counter, one per push since construction or the last `clear`; the radix
 //!   heap keeps it implicit in push order).
-//! - `pop()` removes and returns the event with the smallest `(time, seq)`.
+//! - `pop()` removes and returns the event with the smallest `(time, seq)`;
+//!   `pop_through(limit)` does the same only if that event's time is at most
+//!   `limit` (the radix heaps without a second search; the others through
+//!   `peek_time`).
 //! - **Never schedule in the past**: `time` must be at least the time of the
 //!   most recently popped event ([`PendingEvents::now`]; zero initially and
 //!   after `clear`). Debug builds assert it; release builds clamp such a time
@@ -146,6 +149,14 @@ pub trait PendingEvents<E> {
     fn push(&mut self, time: Timestamp, event: E);
     /// Removes the event with the smallest `(time, seq)`; `None` when empty.
     fn pop(&mut self) -> Option<(Timestamp, E)>;
+    /// Like [`pop`](Self::pop), but only if that event's time is at most
+    /// `limit`; else `None`, and nothing changes.
+    fn pop_through(&mut self, limit: Timestamp) -> Option<(Timestamp, E)> {
+        match self.peek_time() {
+            Some(t) if t <= limit => self.pop(),
+            _ => None,
+        }
+    }
     /// The time of the event `pop` would return, without removing it.
     fn peek_time(&self) -> Option<Timestamp>;
     /// The time of the most recently popped event (zero initially and after
@@ -196,9 +207,41 @@ pub trait PendingEvents<E> {
 ///     [(10, Event::Arrival), (50, Event::Done(1)), (50, Event::Done(2)), (50, Event::Done(3))]
 /// );
 /// ```
+///
+/// # The side slot
+///
+/// [`push_side`](Self::push_side) schedules an event like `push` but keeps
+/// it in a single slot beside the heap: for one recurring stream of events
+/// (the engine's arrivals) that is always pending, this saves the heap's
+/// insertion and removal of every one. The order is exactly `push`'s: the
+/// heap's events due at the side event's time were all pushed before it (a
+/// later push at that very time first moves the side event into the heap,
+/// behind them), so the side event pops once no heap event is due at or
+/// before its time; a second `push_side` moves the first into the heap.
+///
+/// ```
+/// use headroom_sim::{EventQueue, Timestamp};
+///
+/// let t = Timestamp::from_nanos;
+/// let mut queue = EventQueue::with_capacity(4);
+/// queue.push(t(5), 'a');
+/// queue.push_side(t(5), 's');
+/// queue.push(t(3), 'b');
+/// queue.push(t(5), 'c'); // at the side event's time: it runs after 's'
+/// let order: Vec<char> = std::iter::from_fn(|| queue.pop().map(|(_, e)| e)).collect();
+/// assert_eq!(order, ['b', 'a', 's', 'c']);
+/// ```
 #[derive(Debug, Clone)]
 pub struct EventQueue<E> {
     inner: Kept<E>,
+    /// The side event (see the type's docs).
+    side: Option<E>,
+    /// Its time; `u64::MAX` when there is none (a push at that time then
+    /// finds nothing to move).
+    side_ns: u64,
+    /// The time of the last side event popped (the queue's clock is the
+    /// later of it and the heap's).
+    side_popped_ns: u64,
     limit: usize,
 }
 
@@ -226,6 +269,9 @@ impl<E> EventQueue<E> {
     pub fn with_capacity(n: usize) -> Self {
         EventQueue {
             inner: Kept::with_capacity(n),
+            side: None,
+            side_ns: u64::MAX,
+            side_popped_ns: 0,
             limit: usize::MAX,
         }
     }
@@ -244,20 +290,51 @@ impl<E> EventQueue<E> {
     /// next sequence number.
     #[inline]
     pub fn push(&mut self, time: Timestamp, event: E) {
+        // The heap clamps to its own clock; the last side event popped can
+        // be later (see `now`).
+        let time =
+            Timestamp::from_nanos(admit_time(time, Timestamp::from_nanos(self.side_popped_ns)));
+        if time.as_nanos() == self.side_ns {
+            self.spill_side();
+        }
         self.inner.push(time, event);
+    }
+
+    /// Schedules `event` at `time` (not before [`now`](Self::now)) with the
+    /// next sequence number, in the side slot (see the type's docs); an
+    /// event already there moves into the heap.
+    #[inline]
+    pub fn push_side(&mut self, time: Timestamp, event: E) {
+        let time_ns = admit_time(time, self.now());
+        if self.side.is_some() {
+            self.spill_side();
+        }
+        self.side = Some(event);
+        self.side_ns = time_ns;
+    }
+
+    /// Moves the side event, if any, into the heap, behind every event of
+    /// its time there (all of which were pushed before it).
+    #[cold]
+    #[inline(never)]
+    fn spill_side(&mut self) {
+        if let Some(event) = self.side.take() {
+            self.inner.push(Timestamp::from_nanos(self.side_ns), event);
+        }
+        self.side_ns = u64::MAX;
     }
 
     /// Like [`push`](Self::push), but refuses the event when the queue
     /// already holds [`limit`](Self::limit) events.
     #[inline]
     pub fn try_push(&mut self, time: Timestamp, event: E) -> Result<(), QueueFull<E>> {
-        if self.inner.len() >= self.limit {
+        if self.len() >= self.limit {
             return Err(QueueFull {
                 event,
                 limit: self.limit,
             });
         }
-        self.inner.push(time, event);
+        self.push(time, event);
         Ok(())
     }
 
@@ -265,38 +342,62 @@ impl<E> EventQueue<E> {
     /// earliest, and among equal times the first scheduled.
     #[inline]
     pub fn pop(&mut self) -> Option<(Timestamp, E)> {
-        self.inner.pop()
+        if self.side.is_none() {
+            return self.inner.pop();
+        }
+        // Heap events due at the side event's time were pushed before it.
+        if let Some(popped) = self.inner.pop_through(Timestamp::from_nanos(self.side_ns)) {
+            return Some(popped);
+        }
+        let event = self.side.take()?;
+        let time_ns = self.side_ns;
+        self.side_ns = u64::MAX;
+        self.side_popped_ns = time_ns;
+        Some((Timestamp::from_nanos(time_ns), event))
     }
 
     /// The time of the next event, without removing it.
     #[inline]
     pub fn peek_time(&self) -> Option<Timestamp> {
-        self.inner.peek_time()
+        let heap = self.inner.peek_time();
+        match self.side {
+            None => heap,
+            Some(_) => {
+                let side = Timestamp::from_nanos(self.side_ns);
+                Some(heap.map_or(side, |t| t.min(side)))
+            }
+        }
     }
 
     /// The time of the most recently popped event (zero initially and after
     /// [`clear`](Self::clear)).
     #[inline]
     pub fn now(&self) -> Timestamp {
-        self.inner.now()
+        // Pops are in time order, so the later clock is the last pop's.
+        self.inner
+            .now()
+            .max(Timestamp::from_nanos(self.side_popped_ns))
     }
 
     /// The number of pending events.
     #[inline]
     pub fn len(&self) -> usize {
-        self.inner.len()
+        self.inner.len() + usize::from(self.side.is_some())
     }
 
     /// Whether no event is pending.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
+        self.len() == 0
     }
 
     /// Drops every pending event and resets the sequence counter and
     /// [`now`](Self::now); keeps the capacity and the limit.
     pub fn clear(&mut self) {
         self.inner.clear();
+        self.side = None;
+        self.side_ns = u64::MAX;
+        self.side_popped_ns = 0;
     }
 }
 

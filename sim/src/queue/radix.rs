@@ -167,14 +167,14 @@ impl<E> RadixHeap<E> {
         bucket.list.append(&mut self.nodes, i);
     }
 
-    /// Advances `now` to the earliest pending time and fills `due` with the
-    /// events scheduled for then, in order. Requires an empty `due` and a
-    /// non-empty bucket. Inlined into `pop`: most buckets hold one event
+    /// Advances `now` to the earliest pending time, that of bucket `b` (the
+    /// lowest non-empty one), and fills `due` with the events scheduled for
+    /// then, in order. Requires an empty `due`. Inlined into `pop`: most buckets hold one event
     /// when the queue is spread over time, and that case is a few
     /// instructions; walking a longer bucket stays out of line.
     #[inline(always)]
-    fn advance(&mut self) {
-        let b = self.occupied.take_lowest();
+    fn advance(&mut self, b: usize) {
+        self.occupied.remove(b);
         let bucket = &mut self.buckets[b];
         let (min_ns, list) = (bucket.min_ns, bucket.list);
         // Emptied: `link` resets `min_ns` when it next files an event here.
@@ -246,11 +246,22 @@ impl<E> PendingEvents<E> for RadixHeap<E> {
 
     #[inline]
     fn pop(&mut self) -> Option<(Timestamp, E)> {
+        self.pop_through(Timestamp::MAX)
+    }
+
+    #[inline]
+    fn pop_through(&mut self, limit: Timestamp) -> Option<(Timestamp, E)> {
         if self.due.head == NIL {
             if self.occupied.is_empty() {
                 return None;
             }
-            self.advance();
+            let b = self.occupied.lowest();
+            if self.buckets[b].min_ns > limit.as_nanos() {
+                return None;
+            }
+            self.advance(b);
+        } else if self.now > limit.as_nanos() {
+            return None;
         }
         let i = self.due.head;
         let node = &mut self.nodes[i as usize];

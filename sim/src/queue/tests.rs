@@ -359,3 +359,118 @@ fn the_adaptive_queue_moves_once_keeping_order_and_clock() {
     assert!(q.is_chunked());
     assert_eq!(q.now(), ts(0));
 }
+
+/// A step of a workload that also uses the side slot and `pop_through`.
+#[derive(Debug, Clone)]
+enum SideOp {
+    /// Push at `now + delta`.
+    Push(u64),
+    /// `push_side` at `now + delta` (the reference: a plain push).
+    PushSide(u64),
+    Pop,
+    /// `pop_through(now + delta)`.
+    PopThrough(u64),
+    Clear,
+}
+
+fn side_op() -> impl Strategy<Value = SideOp> {
+    prop_oneof![
+        3 => (0_u64..4).prop_map(SideOp::Push),
+        2 => (0_u64..1_000).prop_map(SideOp::Push),
+        1 => any::<u64>().prop_map(SideOp::Push),
+        2 => (0_u64..4).prop_map(SideOp::PushSide),
+        1 => (0_u64..1_000).prop_map(SideOp::PushSide),
+        4 => Just(SideOp::Pop),
+        2 => (0_u64..6).prop_map(SideOp::PopThrough),
+        1 => Just(SideOp::Clear),
+    ]
+}
+
+/// Drives `q` and the stable-sort reference with `ops`; `side` pushes with
+/// `push_side` where the op says so (only `EventQueue` has it).
+fn matches_reference_through<Q: PendingEvents<u32>>(
+    q: &mut Q,
+    ops: &[SideOp],
+    mut side: impl FnMut(&mut Q, Timestamp, u32),
+) -> Result<(), TestCaseError> {
+    let mut reference = Reference::default();
+    for (id, op) in ops.iter().enumerate() {
+        let id = id as u32;
+        match *op {
+            SideOp::Push(delta) => {
+                let time = reference.now.saturating_add(delta);
+                reference.push(time, id);
+                q.push(ts(time), id);
+            }
+            SideOp::PushSide(delta) => {
+                let time = reference.now.saturating_add(delta);
+                reference.push(time, id);
+                side(q, ts(time), id);
+            }
+            SideOp::Pop => {
+                let got = q.pop().map(|(t, e)| (t.as_nanos(), e));
+                prop_assert_eq!(got, reference.pop());
+                prop_assert_eq!(q.now(), ts(reference.now));
+            }
+            SideOp::PopThrough(delta) => {
+                let limit = reference.now.saturating_add(delta);
+                let want = match reference.pending.first() {
+                    Some(&(t, _)) if t <= limit => reference.pop(),
+                    _ => None,
+                };
+                let got = q.pop_through(ts(limit)).map(|(t, e)| (t.as_nanos(), e));
+                prop_assert_eq!(got, want);
+                prop_assert_eq!(q.now(), ts(reference.now));
+            }
+            SideOp::Clear => {
+                q.clear();
+                reference = Reference::default();
+            }
+        }
+        prop_assert_eq!(q.len(), reference.pending.len());
+        prop_assert_eq!(q.peek_time(), reference.pending.first().map(|p| ts(p.0)));
+    }
+    let rest: Vec<(u64, u32)> = drain(q);
+    prop_assert_eq!(rest, std::mem::take(&mut reference.pending));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_side_slot_keeps_the_order_of_plain_pushes(
+        ops in prop::collection::vec(side_op(), 0..400)
+    ) {
+        let mut q = EventQueue::with_capacity(0);
+        matches_reference_through(&mut q, &ops, |q, t, id| q.push_side(t, id))?;
+    }
+
+    #[test]
+    fn every_design_pops_through_a_limit_like_the_reference(
+        ops in prop::collection::vec(side_op(), 0..400)
+    ) {
+        fn plain<Q: PendingEvents<u32>>(q: &mut Q, t: Timestamp, id: u32) {
+            q.push(t, id);
+        }
+        matches_reference_through(&mut EventQueue::with_capacity(0), &ops, plain)?;
+        matches_reference_through(&mut BinaryHeapQueue::with_capacity(0), &ops, plain)?;
+        matches_reference_through(&mut DaryHeap::<u32, 4>::with_capacity(0), &ops, plain)?;
+        matches_reference_through(&mut RadixHeap::with_capacity(0), &ops, plain)?;
+        matches_reference_through(&mut ChunkedRadixHeap::with_capacity(0), &ops, plain)?;
+        matches_reference_through(&mut AdaptiveRadixHeap::<u32, 5>::with_capacity(0), &ops, plain)?;
+    }
+}
+
+#[test]
+fn a_push_at_the_side_events_time_runs_after_it() {
+    let mut q = EventQueue::with_capacity(0);
+    q.push(ts(7), 1);
+    q.push_side(ts(7), 2);
+    q.push(ts(7), 3);
+    q.push_side(ts(9), 4);
+    q.push(ts(8), 5);
+    assert_eq!(q.len(), 5);
+    assert_eq!(drain(&mut q), [(7, 1), (7, 2), (7, 3), (8, 5), (9, 4)]);
+    assert_eq!(q.now(), ts(9));
+}
