@@ -243,6 +243,7 @@ impl Reply {
 }
 
 /// The [`EdgeClient`] of `client`, if its owner still exists.
+#[inline]
 pub(super) fn client_of<'a>(
     edge_clients: &'a mut [EdgeClient],
     instances: &'a mut headroom_sim::slab::Slab<super::instance::Instance>,

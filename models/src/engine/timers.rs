@@ -117,7 +117,10 @@ impl Lanes {
     }
 
     /// Adds a deadline at `now + span` of lane `lane` for try `number` of
-    /// `call` ([`ANY_TRY`] for the call's overall deadline).
+    /// `call` ([`ANY_TRY`] for the call's overall deadline). Inline: it is
+    /// on every try's path, and left to itself the compiler's choice
+    /// flips with unrelated changes elsewhere in the crate.
+    #[inline]
     pub(super) fn push(
         &mut self,
         lane: u8,
