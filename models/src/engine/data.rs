@@ -638,21 +638,18 @@ impl World<'_> {
     /// Performs the pool's actions and re-arms its timer.
     fn drain_pool(&mut self, slot: usize) {
         let now = self.now;
-        let stores = self.plan.data.stores.len();
-        let store = slot % stores;
-        let connect = self.plan.data.stores[store]
-            .pool
-            .map_or(Span::ZERO, |p| p.connect_time);
-        let idle = self.is_idle();
         loop {
             let Some(p) = self.data.pools[slot].as_mut() else {
                 return;
             };
             let epoch = p.epoch;
             let Some(action) = p.pool.poll_action() else {
-                if idle {
+                if self.is_idle() {
                     return;
                 }
+                let Some(p) = self.data.pools[slot].as_mut() else {
+                    return;
+                };
                 if let Some(at) = p.pool.poll_timeout().map(|at| at.max(now))
                     && p.armed.is_none_or(|armed| armed > at || armed < now)
                 {
@@ -669,6 +666,10 @@ impl World<'_> {
             };
             match action {
                 PoolAction::Connect(conn) => {
+                    let stores = self.plan.data.stores.len();
+                    let connect = self.plan.data.stores[slot % stores]
+                        .pool
+                        .map_or(Span::ZERO, |p| p.connect_time);
                     let raw = conn.to_u64();
                     self.events.push(
                         now + connect,

@@ -31,6 +31,9 @@ use super::{Event, RunError, World};
 use crate::plan::workload::Surge;
 use crate::plan::{ArrivalPlan, Plan, PopularityPlan, RegionId};
 
+/// The most clients the edge rate limiter makes room for before the run.
+const MAX_RESERVED_CLIENTS: u64 = 1 << 20;
+
 /// The arrival generator and the edge's own state.
 pub(super) struct Workload<'p> {
     arrivals: &'p ArrivalPlan,
@@ -110,10 +113,13 @@ impl<'p> Workload<'p> {
                 _ => None,
             },
             replay: None,
-            limiter: plan
-                .edge_rate_limit
-                .as_ref()
-                .map(|p| RateLimiter::new(p, Timestamp::ZERO)),
+            limiter: plan.edge_rate_limit.as_ref().map(|p| {
+                let mut limiter = RateLimiter::new(p, Timestamp::ZERO);
+                // Room for every client up front (at most 2^20; more grow
+                // on demand), so that a run pays for no growth of the map.
+                limiter.reserve_keys(w.clients.count.min(MAX_RESERVED_CLIENTS) as usize);
+                limiter
+            }),
             edge_clients: Vec::new(),
         }
     }

@@ -35,6 +35,19 @@ pub(super) struct ClientIndex {
 }
 
 impl ClientIndex {
+    /// An empty index with room for `keys` clients without growing (none
+    /// for 0).
+    pub(super) fn with_capacity(keys: usize) -> Self {
+        ClientIndex {
+            entries: if keys == 0 {
+                Vec::new()
+            } else {
+                vec![EMPTY; keys.saturating_mul(2).next_power_of_two().max(8)]
+            },
+            len: 0,
+        }
+    }
+
     #[inline]
     fn mask(&self) -> usize {
         self.entries.len().wrapping_sub(1)
@@ -172,6 +185,30 @@ mod tests {
         }
         for (&client, &slot) in &model {
             assert_eq!(index.get(client, |s| clients[s as usize]), Some(slot));
+        }
+    }
+
+    /// A presized index takes its keys without growing, and one sized for
+    /// no keys is the empty default.
+    #[test]
+    fn with_capacity_holds_its_keys_without_growing() {
+        assert!(ClientIndex::with_capacity(0).entries.is_empty());
+        for keys in [1usize, 3, 4, 1000, 4096] {
+            let mut index = ClientIndex::with_capacity(keys);
+            let size = index.entries.len();
+            assert!(size >= 2 * keys && size.is_power_of_two() && size >= 8);
+            let clients: Vec<u64> = (0..keys as u64).map(|k| k * 7919 + 3).collect();
+            for (slot, &client) in clients.iter().enumerate() {
+                index.insert(client, slot as u32);
+            }
+            assert_eq!(index.entries.len(), size, "{keys} keys grew the index");
+            for (slot, &client) in clients.iter().enumerate() {
+                assert_eq!(
+                    index.get(client, |s| clients[s as usize]),
+                    Some(slot as u32)
+                );
+            }
+            assert_eq!(index.get(1, |s| clients[s as usize]), None);
         }
     }
 }

@@ -228,6 +228,20 @@ impl<A: Algorithm> Keyed<A> {
         }
     }
 
+    /// Makes room for `keys` clients (at most `max_keys`) before the first
+    /// check, so that a driver that knows how many clients to expect pays
+    /// for no growth of the map (rehashing) and of the slots (copying). A
+    /// sizing hint: decisions do not depend on it. Does nothing once a
+    /// client is held.
+    pub fn reserve(&mut self, keys: usize) {
+        if !self.slots.is_empty() {
+            return;
+        }
+        let keys = keys.min(self.max_keys);
+        self.index = ClientIndex::with_capacity(keys);
+        self.slots.reserve_exact(keys);
+    }
+
     /// The state held for `client`, if any.
     pub fn state(&self, client: u64) -> Option<&A::State> {
         self.index

@@ -288,6 +288,14 @@ impl RateLimiter {
             })
     }
 
+    /// Makes room for `keys` clients in a keyed limiter (at most its
+    /// `max_keys`) before the first check: a sizing hint for a driver that
+    /// knows how many clients to expect (see [`Keyed::reserve`]); nothing
+    /// for a global limiter. Decisions do not depend on it.
+    pub fn reserve_keys(&mut self, keys: usize) {
+        dispatch!(&mut self.inner, global _l => {}, keyed k => k.reserve(keys));
+    }
+
     /// Checks `n` units for `client` at `now`, all or nothing.
     ///
     /// # Errors
