@@ -466,18 +466,17 @@ impl Cache {
     /// `benches/cache.rs`). A trace replay feeds it chunks of requests.
     ///
     /// An access to a cache larger than the CPU caches waits on memory for a
-    /// key's index slot, then its node, then (LRU) the node's queue
-    /// neighbours, and on a miss for the victim, its slot and the next
-    /// victim. Each wait depends on the one before, so one request at a
+    /// key's index slot, then its node, and on a miss for the victim and
+    /// its slot. Each wait depends on the one before, so one request at a
     /// time leaves the memory system idle. Here request `i + 2D` has its
-    /// slot prefetched, request `i + D` its node (found from the slot, now
-    /// loaded), request `i + D/2` its neighbours, and after each access the
-    /// next victim's slot and successor, so the loads of about `2D` requests
-    /// overlap. A request's hash is computed once, when its slot is
-    /// prefetched, and its node guessed once, when its node is. Prefetches
-    /// are hints: a guess that is stale by the time its
-    /// request runs (a neighbour moved, a tag collided) costs a load, never
-    /// a wrong answer.
+    /// slot prefetched and request `i + D` its node (found from the slot,
+    /// now loaded), and after each access the next victim's slot and
+    /// successor (LRU: each eviction loads the next victim's slot and the
+    /// node of the one after it itself), so the loads of about `2D`
+    /// requests overlap. A request's hash is computed once, when its slot
+    /// is prefetched. Prefetches are hints: a guess that is stale by the
+    /// time its request runs (a tag collided, a victim was hit) costs a
+    /// load, never a wrong answer.
     pub fn access_batch(&mut self, requests: &[Request]) {
         const D: usize = 8;
         // A ring of the tags of requests `i .. i + 2D`.
@@ -559,7 +558,8 @@ impl Cache {
     /// (which this reads: call [`Cache::prefetch_fill`] first): the victim's
     /// index slot and the node that becomes the tail after it. A hint, as
     /// [`Cache::prefetch_slot`]; nothing while the cache has never been
-    /// full.
+    /// full, and nothing for LRU, whose evictions load the next victim's
+    /// slot and the node of the one after it as they go.
     #[inline]
     pub fn prefetch_eviction(&self) {
         if !self.has_evicted {
