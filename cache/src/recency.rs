@@ -124,20 +124,22 @@ impl Log {
     /// most `window` entries from the head and changing nothing: a guess of
     /// a later victim for prefetching.
     #[inline]
-    pub(crate) fn upcoming(&self, mut n: usize, window: usize) -> Option<u32> {
+    pub(crate) fn upcoming(&self, n: usize, window: usize) -> Option<u32> {
+        self.live_nodes(window).nth(n)
+    }
+
+    /// The live nodes among the first `count` entries from the head,
+    /// oldest first.
+    #[inline]
+    fn live_nodes(&self, count: usize) -> impl Iterator<Item = u32> + '_ {
         let size = self.ring.len();
-        let mut from = self.head;
-        let mut left = self.len.min(window);
-        loop {
+        let (mut from, mut left) = (self.head, self.len.min(count));
+        std::iter::from_fn(move || {
             let at = self.next_live(from, left)?;
-            if n == 0 {
-                return Some(self.ring[at]);
-            }
-            n -= 1;
-            let step = distance(from, at, size) + 1;
-            left -= step;
+            left -= distance(from, at, size) + 1;
             from = if at + 1 == size { 0 } else { at + 1 };
-        }
+            Some(self.ring[at])
+        })
     }
 
     /// The first live position among the `count` positions from `from`.
@@ -185,13 +187,7 @@ impl Log {
     /// at least as many appends (half the ring was stale).
     fn compact(&mut self, arena: &mut Arena) {
         let mut nodes = Vec::with_capacity(self.live_count);
-        let (mut from, mut left) = (self.head, self.len);
-        let size = self.ring.len();
-        while let Some(at) = self.next_live(from, left) {
-            nodes.push(self.ring[at]);
-            left -= distance(from, at, size) + 1;
-            from = if at + 1 == size { 0 } else { at + 1 };
-        }
+        nodes.extend(self.live_nodes(self.len));
         debug_assert_eq!(nodes.len(), self.live_count);
         let new_size = ring_size(nodes.len() + 1);
         self.ring = vec![NIL; new_size];
