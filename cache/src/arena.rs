@@ -2,8 +2,7 @@
 //!
 //! A node is 32 bytes, aligned to 32 so that it never straddles two CPU cache
 //! lines: key, expiry time, size, the previous and next node of its queue and
-//! one word the algorithm uses (LRU: its position in the access log, see
-//! `recency.rs`, and no queue links; LFU: its frequency bucket; S3-FIFO:
+//! one word the algorithm uses (LFU: its frequency bucket; S3-FIFO:
 //! its queue and 2-bit clock counter). Everything a lookup reads (key, expiry,
 //! size, neighbours) is in that one line. Sizes are stored in 32 bits; the
 //! rare object of 4 GiB or more keeps its size in a small side table (`big`).

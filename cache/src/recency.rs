@@ -1,15 +1,15 @@
 //! LRU's recency order as an access log.
 //!
 //! A doubly linked list keeps LRU order exactly but makes every hit touch
-//! the node's two neighbours (two random cache lines) and every eviction
+//! the entry's two neighbours (two random cache lines) and every eviction
 //! wait for the next victim, found by following a link from the last one
 //! (a dependent load: eviction cannot go faster than one memory latency).
 //! The log keeps the same order without links: every access appends the
-//! node's number to a ring, the node remembers its position there
-//! ([`Node::aux`](crate::arena::Node)), and a bitmap marks which positions
-//! are still some node's latest (*live*). A hit clears its old bit and
+//! entry's number (its slot in the LRU table, `lru.rs`) to a ring, the
+//! entry remembers its position there ([`Positions`]), and a bitmap marks
+//! which positions are still some entry's latest (*live*). A hit clears its old bit and
 //! appends; the LRU victim is the oldest live position, found by scanning
-//! the bitmap from the ring's head. The ring holds node numbers in order,
+//! the bitmap from the ring's head. The ring holds entry numbers in order,
 //! so the victims of the next evictions are known long before they are
 //! needed and their memory can be loaded ahead.
 //!
@@ -17,14 +17,24 @@
 //! cache; stale positions cost nothing but their four bytes in the ring.
 //! When the ring is full and at least half of it is stale, it is rebuilt
 //! with only its live positions, in order, into a ring four times as long
-//! as the live count: the rebuild's cost (one write per live node) is
+//! as the live count: the rebuild's cost (one write per live entry) is
 //! amortised over the appends since the last one, at least as many. When it
 //! is full and mostly live (a cache filling up), it grows to four positions
 //! per live entry in place, renumbering only the entries that had wrapped
 //! around. Memory: about 16 bytes per cached object for the ring (four
 //! positions of 4 bytes) and a bit per position.
 
-use crate::arena::{Arena, NIL};
+/// An entry number that is none (a fresh ring's filler).
+const NIL: u32 = u32::MAX;
+
+/// Where the entries keep their positions in the log: the log records an
+/// entry's new position when it appends it or moves it in a rebuild.
+pub(crate) trait Positions {
+    /// Entry `entry` is now at position `at`.
+    fn set_position(&mut self, entry: u32, at: u32);
+    /// Starts loading entry `entry`'s memory (a rebuild writes many).
+    fn prefetch(&self, entry: u32);
+}
 
 /// Positions per live entry after a rebuild.
 const SPREAD: usize = 4;
@@ -34,9 +44,9 @@ const MIN_RING: usize = 64;
 /// The access log of an LRU cache.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Log {
-    /// Node numbers by position; `len()` is the ring's size.
+    /// Entry numbers by position; `len()` is the ring's size.
     ring: Vec<u32>,
-    /// One bit per position: set if it is its node's latest.
+    /// One bit per position: set if it is its entry's latest.
     live: Vec<u64>,
     /// Position of the oldest entry (live or stale).
     head: usize,
@@ -72,12 +82,12 @@ impl Log {
         self.live_count = 0;
     }
 
-    /// Appends node `i` as the most recently used (a new object, or a hit
-    /// after [`Log::forget`] of its old position).
+    /// Appends entry `i` as the most recently used (a new object, or a hit
+    /// after [`Log::forget`] of its old position) and records its position.
     #[inline]
-    pub(crate) fn push(&mut self, arena: &mut Arena, i: u32) {
+    pub(crate) fn push(&mut self, entries: &mut (impl Positions + ?Sized), i: u32) {
         if self.len == self.ring.len() {
-            self.make_room(arena);
+            self.make_room(entries);
         }
         let mut at = self.head + self.len;
         if at >= self.ring.len() {
@@ -87,25 +97,32 @@ impl Log {
         self.live[at / 64] |= 1 << (at % 64);
         self.len += 1;
         self.live_count += 1;
-        arena.get_mut(i).aux = at as u32;
+        entries.set_position(i, at as u32);
     }
 
-    /// Marks node `i`'s position stale (it was hit, or it leaves the cache).
+    /// Marks position `at` stale (its entry was hit, or left the cache).
     #[inline]
-    pub(crate) fn forget(&mut self, arena: &Arena, i: u32) {
-        let at = arena.get(i).aux as usize;
+    pub(crate) fn forget(&mut self, at: u32) {
+        let at = at as usize;
         self.live[at / 64] &= !(1 << (at % 64));
         self.live_count -= 1;
     }
 
-    /// Moves node `i` to the most recently used end.
+    /// Moves entry `i`, now at position `at`, to the most recently used end.
     #[inline]
-    pub(crate) fn touch(&mut self, arena: &mut Arena, i: u32) {
-        self.forget(arena, i);
-        self.push(arena, i);
+    pub(crate) fn touch(&mut self, entries: &mut (impl Positions + ?Sized), i: u32, at: u32) {
+        self.forget(at);
+        self.push(entries, i);
     }
 
-    /// The least recently used node, dropping the stale entries before it;
+    /// The live entry at position `at` is now numbered `i` (the table moved
+    /// it to another slot).
+    #[inline]
+    pub(crate) fn renumber(&mut self, at: u32, i: u32) {
+        self.ring[at as usize] = i;
+    }
+
+    /// The least recently used entry, dropping the stale entries before it;
     /// `None` if no entry is live.
     #[inline]
     pub(crate) fn oldest(&mut self) -> Option<u32> {
@@ -120,18 +137,18 @@ impl Log {
         Some(self.ring[at])
     }
 
-    /// The `n`-th live node from the oldest (0 = the oldest), looking at
+    /// The `n`-th live entry from the oldest (0 = the oldest), looking at
     /// most `window` entries from the head and changing nothing: a guess of
     /// a later victim for prefetching.
     #[inline]
     pub(crate) fn upcoming(&self, n: usize, window: usize) -> Option<u32> {
-        self.live_nodes(window).nth(n)
+        self.live_entries(window).nth(n)
     }
 
-    /// The live nodes among the first `count` entries from the head,
+    /// The live entries among the first `count` entries from the head,
     /// oldest first.
     #[inline]
-    fn live_nodes(&self, count: usize) -> impl Iterator<Item = u32> + '_ {
+    fn live_entries(&self, count: usize) -> impl Iterator<Item = u32> + '_ {
         let size = self.ring.len();
         let (mut from, mut left) = (self.head, self.len.min(count));
         std::iter::from_fn(move || {
@@ -173,44 +190,44 @@ impl Log {
     /// entries if at least half are stale, else grown in place.
     #[cold]
     #[inline(never)]
-    fn make_room(&mut self, arena: &mut Arena) {
+    fn make_room(&mut self, entries: &mut (impl Positions + ?Sized)) {
         if self.live_count * 2 <= self.ring.len() {
-            self.compact(arena);
+            self.compact(entries);
         } else {
-            self.grow(arena);
+            self.grow(entries);
         }
     }
 
     /// Compacts the ring to its live entries, in order, into a ring
     /// [`SPREAD`] times as long as their count (it grows or shrinks), and
-    /// records each node's new position: one write per live node, after
+    /// records each entry's new position: one write per live entry, after
     /// at least as many appends (half the ring was stale).
-    fn compact(&mut self, arena: &mut Arena) {
-        let mut nodes = Vec::with_capacity(self.live_count);
-        nodes.extend(self.live_nodes(self.len));
-        debug_assert_eq!(nodes.len(), self.live_count);
-        let new_size = ring_size(nodes.len() + 1);
+    fn compact(&mut self, entries: &mut (impl Positions + ?Sized)) {
+        let mut order = Vec::with_capacity(self.live_count);
+        order.extend(self.live_entries(self.len));
+        debug_assert_eq!(order.len(), self.live_count);
+        let new_size = ring_size(order.len() + 1);
         self.ring = vec![NIL; new_size];
         self.live = vec![0; new_size.div_ceil(64)];
         const AHEAD: usize = 16;
-        for (at, &i) in nodes.iter().enumerate() {
-            if let Some(&next) = nodes.get(at + AHEAD) {
-                crate::prefetch::prefetch(arena.get(next));
+        for (at, &i) in order.iter().enumerate() {
+            if let Some(&next) = order.get(at + AHEAD) {
+                entries.prefetch(next);
             }
             self.ring[at] = i;
             self.live[at / 64] |= 1 << (at % 64);
-            arena.get_mut(i).aux = at as u32;
+            entries.set_position(i, at as u32);
         }
         self.head = 0;
-        self.len = nodes.len();
+        self.len = order.len();
     }
 
     /// Grows a full ring that is mostly live (a cache filling up) to
     /// [`SPREAD`] positions per live entry. The entries from the head to
     /// the old end keep their positions; those that had wrapped around to
     /// the start move to just past the old end, and only those are
-    /// renumbered.
-    fn grow(&mut self, arena: &mut Arena) {
+    /// recorded anew.
+    fn grow(&mut self, entries: &mut (impl Positions + ?Sized)) {
         let size = self.ring.len();
         let new_size = ring_size(self.live_count + 1);
         debug_assert!(new_size > size);
@@ -227,7 +244,7 @@ impl Log {
             let i = self.ring[at];
             self.ring[to] = i;
             self.live[to / 64] |= 1 << (to % 64);
-            arena.get_mut(i).aux = to as u32;
+            entries.set_position(i, to as u32);
         }
     }
 }
@@ -261,53 +278,81 @@ mod tests {
 
     use super::*;
 
+    /// Positions by entry number.
+    struct Table(Vec<u32>);
+
+    impl Positions for Table {
+        fn set_position(&mut self, entry: u32, at: u32) {
+            self.0[entry as usize] = at;
+        }
+        fn prefetch(&self, _: u32) {}
+    }
+
     /// The log against a `VecDeque` in recency order (front = oldest), over
-    /// random touches, removals and evictions, with rings small enough to
-    /// wrap, compact and grow often (key spaces up to 400 keys and few
-    /// evictions make the ring fill up mostly live and grow).
+    /// random touches, removals, evictions and renumberings (the table
+    /// moving an entry to another slot), with rings small enough to wrap,
+    /// compact and grow often (key spaces up to 400 keys and few evictions
+    /// make the ring fill up mostly live and grow).
     #[test]
     fn log_order_is_recency_order() {
         proptest!(ProptestConfig::with_cases(300), |(
-            ops in prop::collection::vec((0u8..4, 0usize..400), 1..2000),
+            ops in prop::collection::vec((0u8..5, 0usize..400), 1..2000),
             keys in 1usize..400,
             expected in 0usize..40,
         )| {
-            let mut arena = Arena::with_capacity(0);
+            let mut table = Table(vec![NIL; 400 + 2000]);
             let mut log = Log::with_capacity(expected);
+            // Entry numbers in recency order, and each key's entry.
             let mut model: VecDeque<u32> = VecDeque::new();
-            let mut nodes: Vec<Option<u32>> = vec![None; keys];
+            let mut entry: Vec<Option<u32>> = vec![None; keys];
+            let mut key_of = vec![usize::MAX; table.0.len()];
+            // Fresh entry numbers for renumbering, past the keys'.
+            let mut fresh = 400;
             let mut peak = 0;
             for (op, key) in ops {
                 let key = key % keys;
-                match (op, nodes[key]) {
-                    // Access: touch if present, else add.
+                match (op, entry[key]) {
+                    // Access: touch if present, else add (entry = key).
                     (0 | 1, Some(i)) => {
-                        log.touch(&mut arena, i);
+                        let at = table.0[i as usize];
+                        log.touch(&mut table, i, at);
                         model.retain(|&n| n != i);
                         model.push_back(i);
                     }
                     (0 | 1, None) => {
-                        let i = arena.alloc(key as u64, 1, 0);
-                        log.push(&mut arena, i);
-                        nodes[key] = Some(i);
+                        let i = key as u32;
+                        log.push(&mut table, i);
+                        entry[key] = Some(i);
+                        key_of[i as usize] = key;
                         model.push_back(i);
                     }
                     // Remove.
                     (2, Some(i)) => {
-                        log.forget(&arena, i);
+                        log.forget(table.0[i as usize]);
                         model.retain(|&n| n != i);
-                        nodes[key] = None;
-                        arena.free(i);
+                        entry[key] = None;
                     }
                     // Evict the oldest.
                     (3, _) => {
                         let victim = log.oldest();
                         prop_assert_eq!(victim, model.front().copied());
                         if let Some(i) = victim {
-                            log.forget(&arena, i);
+                            log.forget(table.0[i as usize]);
                             model.pop_front();
-                            nodes[arena.get(i).key as usize] = None;
-                            arena.free(i);
+                            entry[key_of[i as usize]] = None;
+                        }
+                    }
+                    // Renumber: the entry moves to a fresh number.
+                    (4, Some(i)) if key as u32 == i => {
+                        let j = fresh;
+                        fresh += 1;
+                        let at = table.0[i as usize];
+                        table.0[j as usize] = at;
+                        log.renumber(at, j);
+                        entry[key] = Some(j);
+                        key_of[j as usize] = key;
+                        for n in model.iter_mut().filter(|n| **n == i) {
+                            *n = j;
                         }
                     }
                     _ => {}

@@ -1,0 +1,566 @@
+//! LRU: an open-addressing table whose slots are the cached objects, in
+//! recency order by an access log (`recency.rs`).
+//!
+//! The other algorithms keep a hash index of node numbers and the objects
+//! in nodes (`index.rs`, `arena.rs`): a lookup reads the key's index slot,
+//! then its node, two dependent loads from memory once the cache outgrows
+//! the CPU caches. LRU needs nothing but the key, size, expiry and log
+//! position of an object, 24 bytes, so here the slot *is* the object: a hit
+//! reads one random place in memory (the slot; the log's append and live
+//! bit are sequential or cache-resident), a miss two (its slot and the
+//! victim's, which the log knows ahead and the evictions before it
+//! prefetch).
+//!
+//! Linear probing, home slot from the key's MurmurHash3 finaliser mapped
+//! onto the table by a multiply (so a table of any size: one preallocated
+//! for a capacity of `C` objects has exactly `2C` slots), load factor at
+//! most 1/2 (at least 1/4 after growing, which doubles), deletion by
+//! backward shift (no tombstones). The log names objects by slot, so a slot that
+//! moves (a backward shift, a growth) renames its log entry
+//! ([`Log::renumber`]): a store, which the CPU does not wait for.
+//!
+//! Sizes are stored in 32 bits; an object of 4 GiB or more keeps its size
+//! in a side table by key (`big`).
+
+use crate::index::mix;
+use crate::prefetch::{prefetch, prefetch_addr};
+use crate::recency::{Log, Positions};
+use crate::{Access, CacheSpec, Request, Stats};
+
+/// How far past the log's head the eviction hints look for victims.
+const LOOK_AHEAD: usize = 512;
+
+/// A slot's `pos` when the slot is empty (log positions are below it).
+const EMPTY: u32 = u32::MAX;
+
+/// A slot's `size` for sizes of `BIG` bytes or more, kept in [`Table::big`].
+const BIG: u32 = u32::MAX;
+
+/// One cached object, or an empty slot (`pos == EMPTY`).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub(crate) struct Slot {
+    key: u64,
+    /// When the entry expires, in nanoseconds; `u64::MAX` without a TTL
+    /// (so the freshness test needs no branch on the spec).
+    expiry_ns: u64,
+    /// Size in bytes below [`BIG`], else `BIG` (read it with
+    /// [`Table::size`]).
+    size: u32,
+    /// The object's position in the log.
+    pos: u32,
+}
+
+const VACANT: Slot = Slot {
+    key: 0,
+    expiry_ns: 0,
+    size: 0,
+    pos: EMPTY,
+};
+
+impl Positions for [Slot] {
+    #[inline]
+    fn set_position(&mut self, entry: u32, at: u32) {
+        self[entry as usize].pos = at;
+    }
+
+    #[inline]
+    fn prefetch(&self, entry: u32) {
+        prefetch(&self[entry as usize]);
+    }
+}
+
+/// The hash table of objects.
+#[derive(Clone, Debug)]
+struct Table {
+    slots: Vec<Slot>,
+    len: usize,
+    /// `(key, size)` of the objects of `BIG` bytes or more, sorted by key
+    /// (almost always empty).
+    big: Vec<(u64, u64)>,
+}
+
+impl Table {
+    /// A table for `expected` objects without growing.
+    fn with_capacity(expected: usize) -> Self {
+        Table {
+            slots: vec![VACANT; expected.max(4) * 2],
+            len: 0,
+            big: Vec::new(),
+        }
+    }
+
+    /// Starts loading slot `i` and the slots after it that a probe or a
+    /// backward shift from it reads first: the slot's cache line and the
+    /// next (a 24-byte slot may straddle two lines, and a run goes on into
+    /// the next line often).
+    #[inline]
+    fn prefetch_run(&self, i: usize) {
+        let slot = &self.slots[i];
+        prefetch(slot);
+        // One line on, which may be past the table's end: a prefetch of
+        // any address is a harmless hint.
+        prefetch_addr(std::ptr::from_ref(slot).cast::<u8>().wrapping_add(64));
+    }
+
+    /// The home slot of a hash: its high bits scaled onto the table
+    /// (`hash * n / 2^64`, Lemire's multiply-shift reduction).
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        ((u128::from(hash) * self.slots.len() as u128) >> 64) as usize
+    }
+
+    /// The slot after `i`, wrapping around.
+    #[inline]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() { 0 } else { i + 1 }
+    }
+
+    /// Slots from `from` forward to `to`, wrapping around.
+    #[inline]
+    fn distance(&self, from: usize, to: usize) -> usize {
+        if to >= from {
+            to - from
+        } else {
+            to + self.slots.len() - from
+        }
+    }
+
+    /// The slot of `key` (whose hash is `hash`).
+    #[inline]
+    fn find(&self, hash: u64, key: u64) -> Option<usize> {
+        let mut i = self.home(hash);
+        loop {
+            let slot = &self.slots[i];
+            if slot.pos == EMPTY {
+                return None;
+            }
+            if slot.key == key {
+                return Some(i);
+            }
+            i = self.next(i);
+        }
+    }
+
+    /// Adds an object whose key is absent and records it in `log` as the
+    /// most recently used.
+    #[inline]
+    fn insert(&mut self, log: &mut Log, hash: u64, key: u64, size: u64, expiry_ns: u64) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow(log);
+        }
+        let mut i = self.home(hash);
+        while self.slots[i].pos != EMPTY {
+            i = self.next(i);
+        }
+        self.slots[i] = Slot {
+            key,
+            expiry_ns,
+            size: 0,
+            pos: EMPTY,
+        };
+        self.set_size(i, size);
+        self.len += 1;
+        log.push(&mut self.slots[..], i as u32);
+    }
+
+    /// Empties slot `i` (its log position must already be forgotten),
+    /// pulling the later members of its run back into the hole when their
+    /// home allows it, and renaming them in `log`.
+    #[inline]
+    fn remove(&mut self, log: &mut Log, i: usize) {
+        if self.slots[i].size == BIG {
+            self.forget_big(self.slots[i].key);
+        }
+        let mut hole = i;
+        let mut j = self.next(i);
+        loop {
+            let slot = self.slots[j];
+            if slot.pos == EMPTY {
+                break;
+            }
+            let home = self.home(mix(slot.key));
+            // The slot may fill the hole if the hole is not before its home
+            // (cyclically): its distance from home is at least the hole's
+            // distance from it.
+            if self.distance(home, j) >= self.distance(hole, j) {
+                self.slots[hole] = slot;
+                log.renumber(slot.pos, hole as u32);
+                hole = j;
+            }
+            j = self.next(j);
+        }
+        self.slots[hole].pos = EMPTY;
+        self.len -= 1;
+    }
+
+    /// Doubles the table, renaming every object in `log`.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, log: &mut Log) {
+        let n = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, vec![VACANT; n]);
+        for slot in old.into_iter().filter(|s| s.pos != EMPTY) {
+            let mut i = self.home(mix(slot.key));
+            while self.slots[i].pos != EMPTY {
+                i = self.next(i);
+            }
+            self.slots[i] = slot;
+            log.renumber(slot.pos, i as u32);
+        }
+    }
+
+    /// Slot `i`'s object size in bytes.
+    #[inline]
+    fn size(&self, i: usize) -> u64 {
+        match self.slots[i].size {
+            BIG => {
+                let key = self.slots[i].key;
+                match self.big.binary_search_by_key(&key, |&(k, _)| k) {
+                    Ok(at) => self.big[at].1,
+                    Err(_) => unreachable!("a slot marked big is in the side table"),
+                }
+            }
+            small => u64::from(small),
+        }
+    }
+
+    /// Whether slot `i`'s size is `size` bytes (without the side table: a
+    /// size of [`BIG`] or more is never stored inline).
+    #[inline]
+    fn has_size(&self, i: usize, size: u64) -> bool {
+        let stored = self.slots[i].size;
+        stored != BIG && u64::from(stored) == size
+    }
+
+    /// Sets slot `i`'s size in bytes.
+    #[inline]
+    fn set_size(&mut self, i: usize, size: u64) {
+        let slot = &mut self.slots[i];
+        match u32::try_from(size) {
+            Ok(small) if small != BIG && slot.size != BIG => slot.size = small,
+            _ => self.set_size_slow(i, size),
+        }
+    }
+
+    /// [`Table::set_size`] when the old or the new size is big.
+    #[cold]
+    #[inline(never)]
+    fn set_size_slow(&mut self, i: usize, size: u64) {
+        let key = self.slots[i].key;
+        if self.slots[i].size == BIG {
+            self.forget_big(key);
+        }
+        match u32::try_from(size) {
+            Ok(small) if small != BIG => self.slots[i].size = small,
+            _ => {
+                self.slots[i].size = BIG;
+                let at = self.big.partition_point(|&(k, _)| k < key);
+                self.big.insert(at, (key, size));
+            }
+        }
+    }
+
+    #[cold]
+    fn forget_big(&mut self, key: u64) {
+        if let Ok(at) = self.big.binary_search_by_key(&key, |&(k, _)| k) {
+            self.big.remove(at);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.slots.fill(VACANT);
+        self.len = 0;
+        self.big.clear();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.big.capacity() * std::mem::size_of::<(u64, u64)>()
+    }
+}
+
+/// An LRU cache.
+#[derive(Clone, Debug)]
+pub(crate) struct Lru {
+    spec: CacheSpec,
+    /// Capacity in weight units (items or bytes).
+    capacity: u64,
+    by_bytes: bool,
+    used: u64,
+    used_bytes: u64,
+    /// Whether an object was evicted since the cache was made or cleared
+    /// (whether the eviction hints are worth their instructions).
+    has_evicted: bool,
+    table: Table,
+    log: Log,
+    stats: Stats,
+}
+
+impl Lru {
+    /// An empty cache of a valid LRU `spec` of `capacity` weight units,
+    /// sized for `expected` objects without growing.
+    pub(crate) fn new(spec: &CacheSpec, capacity: u64, by_bytes: bool, expected: usize) -> Self {
+        Lru {
+            spec: *spec,
+            capacity,
+            by_bytes,
+            used: 0,
+            used_bytes: 0,
+            has_evicted: false,
+            table: Table::with_capacity(expected),
+            log: Log::with_capacity(expected),
+            stats: Stats::default(),
+        }
+    }
+
+    /// [`crate::Cache::get`].
+    pub(crate) fn get(&mut self, now_ns: u64, key: u64) -> bool {
+        match self.lookup(now_ns, key, mix(key)) {
+            Some(i) => {
+                self.stats.hits += 1;
+                self.stats.byte_hits += self.table.size(i);
+                true
+            }
+            None => {
+                self.stats.misses += 1;
+                false
+            }
+        }
+    }
+
+    /// [`crate::Cache::insert`].
+    pub(crate) fn insert(&mut self, now_ns: u64, key: u64, size_bytes: u64) {
+        let hash = mix(key);
+        if let Some(i) = self.table.find(hash, key) {
+            self.resize(i, size_bytes);
+            if let Some(ttl) = self.spec.ttl_ns {
+                self.table.slots[i].expiry_ns = now_ns.saturating_add(ttl);
+            }
+            return;
+        }
+        self.admit(now_ns, key, hash, size_bytes);
+    }
+
+    /// [`crate::Cache::access`].
+    pub(crate) fn access(&mut self, now_ns: u64, key: u64, size_bytes: u64) -> Access {
+        self.access_hashed(now_ns, key, mix(key), size_bytes)
+    }
+
+    /// [`Lru::access`] of a key whose hash is already known.
+    #[inline]
+    fn access_hashed(&mut self, now_ns: u64, key: u64, hash: u64, size_bytes: u64) -> Access {
+        if let Some(i) = self.lookup(now_ns, key, hash) {
+            self.stats.hits += 1;
+            self.stats.byte_hits += size_bytes;
+            if self.spec.update_size_on_hit {
+                self.resize(i, size_bytes);
+            }
+            return Access::Hit;
+        }
+        self.stats.misses += 1;
+        self.stats.byte_misses += size_bytes;
+        self.admit(now_ns, key, hash, size_bytes);
+        Access::Miss
+    }
+
+    /// [`crate::Cache::access_batch`]: request `i + D` has its slot
+    /// prefetched while request `i` runs (its hash computed once, then),
+    /// and each eviction prefetches the slot of the victim after next, so
+    /// the loads of about `D` requests overlap.
+    pub(crate) fn access_batch(&mut self, requests: &[Request]) {
+        const D: usize = 16;
+        // A ring of the hashes of requests `i .. i + D`.
+        const RING: usize = 2 * D;
+        let mut hashes = [0u64; RING];
+        for (j, r) in requests.iter().take(D).enumerate() {
+            hashes[j] = mix(r.key);
+            self.prefetch_home(hashes[j]);
+        }
+        for (i, r) in requests.iter().enumerate() {
+            if let Some(ahead) = requests.get(i + D) {
+                let hash = mix(ahead.key);
+                hashes[(i + D) % RING] = hash;
+                self.prefetch_home(hash);
+            }
+            self.access_hashed(r.now_ns, r.key, hashes[i % RING], r.size_bytes);
+        }
+    }
+
+    #[inline]
+    fn prefetch_home(&self, hash: u64) {
+        self.table.prefetch_run(self.table.home(hash));
+    }
+
+    /// [`crate::Cache::prefetch_slot`]: the key's slot, which is its object.
+    #[inline]
+    pub(crate) fn prefetch_slot(&self, key: u64) {
+        self.prefetch_home(mix(key));
+    }
+
+    /// [`crate::Cache::prefetch_fill`]: the key's slot and the next
+    /// victim's.
+    #[inline]
+    pub(crate) fn prefetch_fill(&self, key: u64) {
+        self.prefetch_home(mix(key));
+        if self.has_evicted
+            && let Some(victim) = self.log.upcoming(0, LOOK_AHEAD)
+        {
+            prefetch(&self.table.slots[victim as usize]);
+        }
+    }
+
+    /// [`crate::Cache::contains`].
+    pub(crate) fn contains(&self, now_ns: u64, key: u64) -> bool {
+        self.table
+            .find(mix(key), key)
+            .is_some_and(|i| self.table.slots[i].expiry_ns >= now_ns)
+    }
+
+    /// [`crate::Cache::remove`].
+    pub(crate) fn remove(&mut self, key: u64) -> bool {
+        match self.table.find(mix(key), key) {
+            Some(i) => {
+                self.unlink(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`crate::Cache::clear`].
+    pub(crate) fn clear(&mut self) {
+        self.table.clear();
+        self.log.clear();
+        self.used = 0;
+        self.used_bytes = 0;
+        self.has_evicted = false;
+    }
+
+    pub(crate) fn spec(&self) -> &CacheSpec {
+        &self.spec
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.table.len as u64
+    }
+
+    pub(crate) fn used_bytes(&self) -> u64 {
+        self.used_bytes
+    }
+
+    /// [`crate::Cache::heap_bytes`]: the table and the log.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.table.heap_bytes() + self.log.heap_bytes()
+    }
+
+    #[inline]
+    fn weight(&self, size_bytes: u64) -> u64 {
+        if self.by_bytes { size_bytes.max(1) } else { 1 }
+    }
+
+    /// Finds `key` for a request: drops it if expired, else moves it to the
+    /// most recently used end.
+    #[inline(always)]
+    fn lookup(&mut self, now_ns: u64, key: u64, hash: u64) -> Option<usize> {
+        let i = self.table.find(hash, key)?;
+        let Slot { expiry_ns, pos, .. } = self.table.slots[i];
+        if expiry_ns < now_ns {
+            self.stats.expirations += 1;
+            self.unlink(i);
+            return None;
+        }
+        self.log.touch(&mut self.table.slots[..], i as u32, pos);
+        Some(i)
+    }
+
+    /// Sets slot `i`'s size (a hit or refill of another size); the common
+    /// case, the same size again, inline.
+    #[inline]
+    fn resize(&mut self, i: usize, size_bytes: u64) {
+        if !self.table.has_size(i, size_bytes) {
+            self.resize_to(i, size_bytes);
+        }
+    }
+
+    #[inline(never)]
+    fn resize_to(&mut self, i: usize, size_bytes: u64) {
+        let old = self.table.size(i);
+        self.used = self.used - self.weight(old) + self.weight(size_bytes);
+        self.used_bytes = self.used_bytes - old + size_bytes;
+        self.table.set_size(i, size_bytes);
+    }
+
+    /// Admits a missed object (libCacheSim's `can_insert`, evict loop,
+    /// `insert`).
+    #[inline]
+    fn admit(&mut self, now_ns: u64, key: u64, hash: u64, size_bytes: u64) {
+        let w = self.weight(size_bytes);
+        if w > self.capacity {
+            self.stats.rejected += 1;
+            return;
+        }
+        while self.used + w > self.capacity {
+            self.evict(now_ns);
+        }
+        let expiry_ns = self
+            .spec
+            .ttl_ns
+            .map_or(u64::MAX, |ttl| now_ns.saturating_add(ttl));
+        self.table
+            .insert(&mut self.log, hash, key, size_bytes, expiry_ns);
+        self.used += w;
+        self.used_bytes += size_bytes;
+    }
+
+    /// Removes the least recently used object, then starts loading the slot
+    /// of the victim after the next one (the next one's was loaded by the
+    /// eviction before this one).
+    #[inline]
+    fn evict(&mut self, now_ns: u64) {
+        self.has_evicted = true;
+        let victim = self.log.oldest().expect("a full cache has a victim") as usize;
+        if self.table.slots[victim].expiry_ns < now_ns {
+            self.stats.expirations += 1;
+        } else {
+            self.stats.evictions += 1;
+        }
+        self.unlink(victim);
+        if let Some(after) = self.log.upcoming(1, LOOK_AHEAD) {
+            self.table.prefetch_run(after as usize);
+        }
+    }
+
+    /// Takes slot `i`'s object out of the log, the table and the accounting.
+    #[inline]
+    fn unlink(&mut self, i: usize) {
+        let size = self.table.size(i);
+        self.log.forget(self.table.slots[i].pos);
+        self.used -= self.weight(size);
+        self.used_bytes -= size;
+        self.table.remove(&mut self.log, i);
+    }
+
+    /// Checks the table and log against each other (tests).
+    #[cfg(test)]
+    pub(crate) fn check(&self) {
+        let live: Vec<usize> = (0..self.table.slots.len())
+            .filter(|&i| self.table.slots[i].pos != EMPTY)
+            .collect();
+        assert_eq!(live.len(), self.table.len);
+        for &i in &live {
+            let slot = self.table.slots[i];
+            assert_eq!(self.table.find(mix(slot.key), slot.key), Some(i));
+        }
+        let order: Vec<u32> = (0..live.len())
+            .map(|n| self.log.upcoming(n, usize::MAX).expect("a live entry"))
+            .collect();
+        let mut sorted: Vec<usize> = order.iter().map(|&i| i as usize).collect();
+        sorted.sort_unstable();
+        assert_eq!(sorted, live, "the log names every object once");
+    }
+}
