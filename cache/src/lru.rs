@@ -348,7 +348,7 @@ impl Lru {
     }
 
     /// [`Lru::access`] of a key whose hash is already known.
-    #[inline]
+    #[inline(always)]
     fn access_hashed(&mut self, now_ns: u64, key: u64, hash: u64, size_bytes: u64) -> Access {
         if let Some(i) = self.lookup(now_ns, key, hash) {
             self.stats.hits += 1;
