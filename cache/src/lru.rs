@@ -70,6 +70,15 @@ impl Positions for [Slot] {
     }
 }
 
+/// A table of `n` slots, checked: the log names slots in 32 bits.
+fn table_size(n: usize) -> usize {
+    assert!(
+        n < u32::MAX as usize,
+        "an LRU table of more than 2^32 - 1 slots"
+    );
+    n
+}
+
 /// The hash table of objects.
 #[derive(Clone, Debug)]
 struct Table {
@@ -84,7 +93,7 @@ impl Table {
     /// A table for `expected` objects without growing.
     fn with_capacity(expected: usize) -> Self {
         Table {
-            slots: vec![VACANT; expected.max(4) * 2],
+            slots: vec![VACANT; table_size(expected.max(4) * 2)],
             len: 0,
             big: Vec::new(),
         }
@@ -198,7 +207,7 @@ impl Table {
     #[cold]
     #[inline(never)]
     fn grow(&mut self, log: &mut Log) {
-        let n = self.slots.len() * 2;
+        let n = table_size(self.slots.len() * 2);
         let old = std::mem::replace(&mut self.slots, vec![VACANT; n]);
         for slot in old.into_iter().filter(|s| s.pos != EMPTY) {
             let mut i = self.home(mix(slot.key));
