@@ -11,8 +11,8 @@
 //! victim's, which the log knows ahead and the evictions before it
 //! prefetch).
 //!
-//! Linear probing, home slot from the key's MurmurHash3 finaliser mapped
-//! onto the table by a multiply (so a table of any size: one preallocated
+//! Linear probing, home slot from the key's Fibonacci hash mapped onto
+//! the table by a multiply (so a table of any size: one preallocated
 //! for a capacity of `C` objects has exactly `2C` slots), load factor at
 //! most 1/2 (at least 1/4 after growing, which doubles), deletion by
 //! backward shift (no tombstones). The log names objects by slot, so a slot that
@@ -22,10 +22,19 @@
 //! Sizes are stored in 32 bits; an object of 4 GiB or more keeps its size
 //! in a side table by key (`big`).
 
-use crate::index::mix;
 use crate::prefetch::{prefetch, prefetch_addr};
 use crate::recency::{Log, Positions};
 use crate::{Access, CacheSpec, Request, Stats};
+
+/// A key's hash for the table: Fibonacci hashing (a multiply by 2^64 over
+/// the golden ratio), whose high bits, the ones [`Table::home`] uses, depend
+/// on every bit of the key and spread consecutive keys evenly. One multiply,
+/// where the index's finaliser takes a dozen instructions; it is also
+/// recomputed for every slot a backward shift looks at.
+#[inline]
+fn hash(key: u64) -> u64 {
+    key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
 
 /// How far past the log's head the eviction hints look for victims.
 const LOOK_AHEAD: usize = 512;
@@ -188,7 +197,7 @@ impl Table {
             if slot.pos == EMPTY {
                 break;
             }
-            let home = self.home(mix(slot.key));
+            let home = self.home(hash(slot.key));
             // The slot may fill the hole if the hole is not before its home
             // (cyclically): its distance from home is at least the hole's
             // distance from it.
@@ -210,7 +219,7 @@ impl Table {
         let n = table_size(self.slots.len() * 2);
         let old = std::mem::replace(&mut self.slots, vec![VACANT; n]);
         for slot in old.into_iter().filter(|s| s.pos != EMPTY) {
-            let mut i = self.home(mix(slot.key));
+            let mut i = self.home(hash(slot.key));
             while self.slots[i].pos != EMPTY {
                 i = self.next(i);
             }
@@ -325,7 +334,7 @@ impl Lru {
 
     /// [`crate::Cache::get`].
     pub(crate) fn get(&mut self, now_ns: u64, key: u64) -> bool {
-        match self.lookup(now_ns, key, mix(key)) {
+        match self.lookup(now_ns, key, hash(key)) {
             Some(i) => {
                 self.stats.hits += 1;
                 self.stats.byte_hits += self.table.size(i);
@@ -340,7 +349,7 @@ impl Lru {
 
     /// [`crate::Cache::insert`].
     pub(crate) fn insert(&mut self, now_ns: u64, key: u64, size_bytes: u64) {
-        let hash = mix(key);
+        let hash = hash(key);
         if let Some(i) = self.table.find(hash, key) {
             self.resize(i, size_bytes);
             if let Some(ttl) = self.spec.ttl_ns {
@@ -353,7 +362,7 @@ impl Lru {
 
     /// [`crate::Cache::access`].
     pub(crate) fn access(&mut self, now_ns: u64, key: u64, size_bytes: u64) -> Access {
-        self.access_hashed(now_ns, key, mix(key), size_bytes)
+        self.access_hashed(now_ns, key, hash(key), size_bytes)
     }
 
     /// [`Lru::access`] of a key whose hash is already known.
@@ -383,12 +392,12 @@ impl Lru {
         const RING: usize = 2 * D;
         let mut hashes = [0u64; RING];
         for (j, r) in requests.iter().take(D).enumerate() {
-            hashes[j] = mix(r.key);
+            hashes[j] = hash(r.key);
             self.prefetch_home(hashes[j]);
         }
         for (i, r) in requests.iter().enumerate() {
             if let Some(ahead) = requests.get(i + D) {
-                let hash = mix(ahead.key);
+                let hash = hash(ahead.key);
                 hashes[(i + D) % RING] = hash;
                 self.prefetch_home(hash);
             }
@@ -404,14 +413,14 @@ impl Lru {
     /// [`crate::Cache::prefetch_slot`]: the key's slot, which is its object.
     #[inline]
     pub(crate) fn prefetch_slot(&self, key: u64) {
-        self.prefetch_home(mix(key));
+        self.prefetch_home(hash(key));
     }
 
     /// [`crate::Cache::prefetch_fill`]: the key's slot and the next
     /// victim's.
     #[inline]
     pub(crate) fn prefetch_fill(&self, key: u64) {
-        self.prefetch_home(mix(key));
+        self.prefetch_home(hash(key));
         if self.has_evicted
             && let Some(victim) = self.log.upcoming(0, LOOK_AHEAD)
         {
@@ -422,13 +431,13 @@ impl Lru {
     /// [`crate::Cache::contains`].
     pub(crate) fn contains(&self, now_ns: u64, key: u64) -> bool {
         self.table
-            .find(mix(key), key)
+            .find(hash(key), key)
             .is_some_and(|i| self.table.slots[i].expiry_ns >= now_ns)
     }
 
     /// [`crate::Cache::remove`].
     pub(crate) fn remove(&mut self, key: u64) -> bool {
-        match self.table.find(mix(key), key) {
+        match self.table.find(hash(key), key) {
             Some(i) => {
                 self.unlink(i);
                 true
@@ -554,6 +563,17 @@ impl Lru {
         self.table.remove(&mut self.log, i);
     }
 
+    /// The mean number of slots a lookup of a cached key reads (tests).
+    #[cfg(test)]
+    pub(crate) fn mean_probe(&self) -> f64 {
+        let t = &self.table;
+        let total: usize = (0..t.slots.len())
+            .filter(|&i| t.slots[i].pos != EMPTY)
+            .map(|i| t.distance(t.home(hash(t.slots[i].key)), i) + 1)
+            .sum();
+        total as f64 / t.len as f64
+    }
+
     /// Checks the table and log against each other (tests).
     #[cfg(test)]
     pub(crate) fn check(&self) {
@@ -563,7 +583,7 @@ impl Lru {
         assert_eq!(live.len(), self.table.len);
         for &i in &live {
             let slot = self.table.slots[i];
-            assert_eq!(self.table.find(mix(slot.key), slot.key), Some(i));
+            assert_eq!(self.table.find(hash(slot.key), slot.key), Some(i));
         }
         let order: Vec<u32> = (0..live.len())
             .map(|n| self.log.upcoming(n, usize::MAX).expect("a live entry"))
@@ -571,5 +591,37 @@ impl Lru {
         let mut sorted: Vec<usize> = order.iter().map(|&i| i as usize).collect();
         sorted.sort_unstable();
         assert_eq!(sorted, live, "the log names every object once");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Capacity, Eviction};
+
+    /// Fibonacci hashing spreads structured keys as well as random ones: at
+    /// load 1/2, linear probing reads about 1.5 slots per successful lookup
+    /// for a random hash (Knuth); sequential ids, ids in the high bits and
+    /// strided ids must not cluster beyond that.
+    #[test]
+    fn structured_keys_do_not_cluster() {
+        type Pattern = (&'static str, fn(u64) -> u64);
+        let patterns: [Pattern; 5] = [
+            ("sequential", |i| i),
+            ("stride 2^20", |i| i << 20),
+            ("stride 2^32", |i| i << 32),
+            ("stride 2^50", |i| i << 50),
+            ("stride 1000", |i| i * 1000),
+        ];
+        for (name, key) in patterns {
+            let spec = CacheSpec::new(Eviction::Lru, Capacity::Items(8192));
+            let mut lru = Lru::new(&spec, 8192, false, 8192);
+            for i in 0..8192 {
+                lru.access(0, key(i), 1);
+            }
+            assert_eq!(lru.len(), 8192);
+            let mean = lru.mean_probe();
+            assert!(mean < 1.6, "{name}: {mean} slots per lookup");
+        }
     }
 }
