@@ -5,16 +5,14 @@
 //! one word the algorithm uses (LFU: its frequency bucket; S3-FIFO:
 //! its queue and 2-bit clock counter). Everything a lookup reads (key, expiry,
 //! size, neighbours) is in that one line. Sizes are stored in 32 bits; the
-//! rare object of 4 GiB or more keeps its size in a small side table (`big`).
+//! rare object of 4 GiB or more keeps its size in a side table (`sizes.rs`).
 //! Freed nodes form a free list through `next`, so after the high-water mark
 //! nothing is allocated.
 
+use crate::sizes::{self, BigSizes};
+
 /// "No node".
 pub(crate) const NIL: u32 = u32::MAX;
-
-/// A node's `size` field for sizes of `BIG` bytes or more, kept in
-/// [`Arena::big`].
-const BIG: u32 = u32::MAX;
 
 /// One cached object.
 #[derive(Clone, Copy, Debug)]
@@ -23,7 +21,7 @@ pub(crate) struct Node {
     pub(crate) key: u64,
     /// When the entry expires, in nanoseconds (caches with a TTL; else 0).
     pub(crate) expiry_ns: u64,
-    /// Size in bytes below [`BIG`], else `BIG` (read it with [`Arena::size`]).
+    /// Size in bytes, or `sizes::BIG` (read it with [`Arena::size`]).
     size: u32,
     pub(crate) prev: u32,
     pub(crate) next: u32,
@@ -34,9 +32,8 @@ pub(crate) struct Node {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Arena {
     pub(crate) nodes: Vec<Node>,
-    /// `(node, size)` of the live nodes whose size is `BIG` or more, sorted
-    /// by node (objects of 4 GiB or more: almost always empty).
-    big: Vec<(u32, u64)>,
+    /// Sizes of 4 GiB or more, by node number.
+    big: BigSizes,
     free: u32,
     live: usize,
 }
@@ -45,7 +42,7 @@ impl Arena {
     pub(crate) fn with_capacity(n: usize) -> Self {
         Arena {
             nodes: Vec::with_capacity(n),
-            big: Vec::new(),
+            big: BigSizes::default(),
             free: NIL,
             live: 0,
         }
@@ -83,9 +80,7 @@ impl Arena {
     /// Returns an unlinked node to the free list.
     #[inline]
     pub(crate) fn free(&mut self, i: u32) {
-        if self.nodes[i as usize].size == BIG {
-            self.forget_big(i);
-        }
+        self.big.forget(self.nodes[i as usize].size, u64::from(i));
         self.nodes[i as usize].next = self.free;
         self.free = i;
         self.live -= 1;
@@ -94,56 +89,20 @@ impl Arena {
     /// Node `i`'s size in bytes.
     #[inline]
     pub(crate) fn size(&self, i: u32) -> u64 {
-        match self.nodes[i as usize].size {
-            BIG => match self.big.binary_search_by_key(&i, |&(n, _)| n) {
-                Ok(at) => self.big[at].1,
-                Err(_) => unreachable!("a node marked big is in the side table"),
-            },
-            small => u64::from(small),
-        }
+        self.big.get(self.nodes[i as usize].size, u64::from(i))
     }
 
-    /// Whether node `i`'s size is `size` bytes (without the side table: a
-    /// size of [`BIG`] or more is never stored inline).
+    /// Whether node `i`'s size is `size` bytes.
     #[inline]
     pub(crate) fn has_size(&self, i: u32, size: u64) -> bool {
-        let stored = self.nodes[i as usize].size;
-        stored != BIG && u64::from(stored) == size
+        sizes::holds(self.nodes[i as usize].size, size)
     }
 
     /// Sets node `i`'s size in bytes.
     #[inline]
     pub(crate) fn set_size(&mut self, i: u32, size: u64) {
-        let node = &mut self.nodes[i as usize];
-        match u32::try_from(size) {
-            Ok(small) if small != BIG && node.size != BIG => node.size = small,
-            _ => self.set_size_slow(i, size),
-        }
-    }
-
-    /// [`Arena::set_size`] when the old or the new size is big (rare: out
-    /// of line, so the common path inlines).
-    #[cold]
-    #[inline(never)]
-    fn set_size_slow(&mut self, i: u32, size: u64) {
-        if self.nodes[i as usize].size == BIG {
-            self.forget_big(i);
-        }
-        match u32::try_from(size) {
-            Ok(small) if small != BIG => self.nodes[i as usize].size = small,
-            _ => {
-                self.nodes[i as usize].size = BIG;
-                let at = self.big.partition_point(|&(n, _)| n < i);
-                self.big.insert(at, (i, size));
-            }
-        }
-    }
-
-    #[cold]
-    fn forget_big(&mut self, i: u32) {
-        if let Ok(at) = self.big.binary_search_by_key(&i, |&(n, _)| n) {
-            self.big.remove(at);
-        }
+        let field = &mut self.nodes[i as usize].size;
+        self.big.set(field, u64::from(i), size);
     }
 
     pub(crate) fn clear(&mut self) {
@@ -154,8 +113,7 @@ impl Arena {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self.big.capacity() * std::mem::size_of::<(u32, u64)>()
+        self.nodes.capacity() * std::mem::size_of::<Node>() + self.big.heap_bytes()
     }
 
     #[inline]

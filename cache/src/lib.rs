@@ -57,7 +57,7 @@
 //!   at the same cost per key.
 //!
 //! The same with or without a TTL; an object of 4 GiB or more keeps its
-//! size in a side table (12 or 16 bytes more). [`Cache::heap_bytes`]
+//! size in a side table (16 bytes more). [`Cache::heap_bytes`]
 //! reports the exact figure.
 //!
 //! # Speed
@@ -77,6 +77,7 @@ mod lru;
 mod prefetch;
 mod queues;
 mod recency;
+mod sizes;
 
 use std::fmt;
 
@@ -304,6 +305,66 @@ enum Store {
     Queues(Queues),
 }
 
+/// A cache's capacity and how much of it its objects use, in weight units:
+/// one per object ([`Capacity::Items`]) or its size, at least 1
+/// ([`Capacity::Bytes`]); and the sum of their sizes.
+#[derive(Clone, Copy, Debug)]
+struct Room {
+    capacity: u64,
+    by_bytes: bool,
+    used: u64,
+    used_bytes: u64,
+}
+
+impl Room {
+    fn new(capacity: u64, by_bytes: bool) -> Self {
+        Room {
+            capacity,
+            by_bytes,
+            used: 0,
+            used_bytes: 0,
+        }
+    }
+
+    /// The weight of an object of `size_bytes`.
+    #[inline]
+    fn weight(&self, size_bytes: u64) -> u64 {
+        if self.by_bytes { size_bytes.max(1) } else { 1 }
+    }
+
+    /// Whether an object of weight `w` would overflow the capacity.
+    #[inline]
+    fn is_full_for(&self, w: u64) -> bool {
+        self.used + w > self.capacity
+    }
+
+    /// An object of `size_bytes` comes in.
+    #[inline]
+    fn add(&mut self, size_bytes: u64) {
+        self.used += self.weight(size_bytes);
+        self.used_bytes += size_bytes;
+    }
+
+    /// An object of `size_bytes` leaves.
+    #[inline]
+    fn take(&mut self, size_bytes: u64) {
+        self.used -= self.weight(size_bytes);
+        self.used_bytes -= size_bytes;
+    }
+
+    /// An object's size changes from `old` to `new` bytes.
+    #[inline]
+    fn resize(&mut self, old: u64, new: u64) {
+        self.take(old);
+        self.add(new);
+    }
+
+    fn clear(&mut self) {
+        self.used = 0;
+        self.used_bytes = 0;
+    }
+}
+
 /// `$body` with `$c` bound to the cache's store, whichever it is.
 macro_rules! with_store {
     ($store:expr, $c:ident => $body:expr) => {
@@ -349,9 +410,10 @@ impl Cache {
         } else {
             capacity.min(items)
         } as usize;
+        let room = Room::new(capacity, by_bytes);
         Ok(Cache(match spec.eviction {
-            Eviction::Lru => Store::Lru(Lru::new(spec, capacity, by_bytes, expected)),
-            _ => Store::Queues(Queues::new(spec, capacity, by_bytes, expected)),
+            Eviction::Lru => Store::Lru(Lru::new(spec, room, expected)),
+            _ => Store::Queues(Queues::new(spec, room, expected)),
         }))
     }
 

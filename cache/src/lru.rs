@@ -20,11 +20,12 @@
 //! ([`Log::renumber`]): a store, which the CPU does not wait for.
 //!
 //! Sizes are stored in 32 bits; an object of 4 GiB or more keeps its size
-//! in a side table by key (`big`).
+//! in a side table by key (`sizes.rs`).
 
 use crate::prefetch::{prefetch, prefetch_addr};
 use crate::recency::{Log, Positions};
-use crate::{Access, CacheSpec, Request, Stats};
+use crate::sizes::{self, BigSizes};
+use crate::{Access, CacheSpec, Request, Room, Stats};
 
 /// A key's hash for the table: Fibonacci hashing (a multiply by 2^64 over
 /// the golden ratio), whose high bits, the ones [`Table::home`] uses, depend
@@ -42,9 +43,6 @@ const LOOK_AHEAD: usize = 512;
 /// A slot's `pos` when the slot is empty (log positions are below it).
 const EMPTY: u32 = u32::MAX;
 
-/// A slot's `size` for sizes of `BIG` bytes or more, kept in [`Table::big`].
-const BIG: u32 = u32::MAX;
-
 /// One cached object, or an empty slot (`pos == EMPTY`).
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
@@ -53,8 +51,7 @@ pub(crate) struct Slot {
     /// When the entry expires, in nanoseconds; `u64::MAX` without a TTL
     /// (so the freshness test needs no branch on the spec).
     expiry_ns: u64,
-    /// Size in bytes below [`BIG`], else `BIG` (read it with
-    /// [`Table::size`]).
+    /// Size in bytes, or `sizes::BIG` (read it with [`Table::size`]).
     size: u32,
     /// The object's position in the log.
     pos: u32,
@@ -93,9 +90,8 @@ fn table_size(n: usize) -> usize {
 struct Table {
     slots: Vec<Slot>,
     len: usize,
-    /// `(key, size)` of the objects of `BIG` bytes or more, sorted by key
-    /// (almost always empty).
-    big: Vec<(u64, u64)>,
+    /// Sizes of 4 GiB or more, by key.
+    big: BigSizes,
 }
 
 impl Table {
@@ -104,7 +100,7 @@ impl Table {
         Table {
             slots: vec![VACANT; table_size(expected.max(4) * 2)],
             len: 0,
-            big: Vec::new(),
+            big: BigSizes::default(),
         }
     }
 
@@ -187,9 +183,7 @@ impl Table {
     /// home allows it, and renaming them in `log`.
     #[inline]
     fn remove(&mut self, log: &mut Log, i: usize) {
-        if self.slots[i].size == BIG {
-            self.forget_big(self.slots[i].key);
-        }
+        self.big.forget(self.slots[i].size, self.slots[i].key);
         let mut hole = i;
         let mut j = self.next(i);
         loop {
@@ -231,59 +225,20 @@ impl Table {
     /// Slot `i`'s object size in bytes.
     #[inline]
     fn size(&self, i: usize) -> u64 {
-        match self.slots[i].size {
-            BIG => {
-                let key = self.slots[i].key;
-                match self.big.binary_search_by_key(&key, |&(k, _)| k) {
-                    Ok(at) => self.big[at].1,
-                    Err(_) => unreachable!("a slot marked big is in the side table"),
-                }
-            }
-            small => u64::from(small),
-        }
+        self.big.get(self.slots[i].size, self.slots[i].key)
     }
 
-    /// Whether slot `i`'s size is `size` bytes (without the side table: a
-    /// size of [`BIG`] or more is never stored inline).
+    /// Whether slot `i`'s size is `size` bytes.
     #[inline]
     fn has_size(&self, i: usize, size: u64) -> bool {
-        let stored = self.slots[i].size;
-        stored != BIG && u64::from(stored) == size
+        sizes::holds(self.slots[i].size, size)
     }
 
     /// Sets slot `i`'s size in bytes.
     #[inline]
     fn set_size(&mut self, i: usize, size: u64) {
         let slot = &mut self.slots[i];
-        match u32::try_from(size) {
-            Ok(small) if small != BIG && slot.size != BIG => slot.size = small,
-            _ => self.set_size_slow(i, size),
-        }
-    }
-
-    /// [`Table::set_size`] when the old or the new size is big.
-    #[cold]
-    #[inline(never)]
-    fn set_size_slow(&mut self, i: usize, size: u64) {
-        let key = self.slots[i].key;
-        if self.slots[i].size == BIG {
-            self.forget_big(key);
-        }
-        match u32::try_from(size) {
-            Ok(small) if small != BIG => self.slots[i].size = small,
-            _ => {
-                self.slots[i].size = BIG;
-                let at = self.big.partition_point(|&(k, _)| k < key);
-                self.big.insert(at, (key, size));
-            }
-        }
-    }
-
-    #[cold]
-    fn forget_big(&mut self, key: u64) {
-        if let Ok(at) = self.big.binary_search_by_key(&key, |&(k, _)| k) {
-            self.big.remove(at);
-        }
+        self.big.set(&mut slot.size, slot.key, size);
     }
 
     fn clear(&mut self) {
@@ -293,8 +248,7 @@ impl Table {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.big.capacity() * std::mem::size_of::<(u64, u64)>()
+        self.slots.capacity() * std::mem::size_of::<Slot>() + self.big.heap_bytes()
     }
 }
 
@@ -302,11 +256,7 @@ impl Table {
 #[derive(Clone, Debug)]
 pub(crate) struct Lru {
     spec: CacheSpec,
-    /// Capacity in weight units (items or bytes).
-    capacity: u64,
-    by_bytes: bool,
-    used: u64,
-    used_bytes: u64,
+    room: Room,
     /// Whether an object was evicted since the cache was made or cleared
     /// (whether the eviction hints are worth their instructions).
     has_evicted: bool,
@@ -316,15 +266,12 @@ pub(crate) struct Lru {
 }
 
 impl Lru {
-    /// An empty cache of a valid LRU `spec` of `capacity` weight units,
+    /// An empty cache of a valid LRU `spec` in `room`,
     /// sized for `expected` objects without growing.
-    pub(crate) fn new(spec: &CacheSpec, capacity: u64, by_bytes: bool, expected: usize) -> Self {
+    pub(crate) fn new(spec: &CacheSpec, room: Room, expected: usize) -> Self {
         Lru {
             spec: *spec,
-            capacity,
-            by_bytes,
-            used: 0,
-            used_bytes: 0,
+            room,
             has_evicted: false,
             table: Table::with_capacity(expected),
             log: Log::with_capacity(expected),
@@ -450,8 +397,7 @@ impl Lru {
     pub(crate) fn clear(&mut self) {
         self.table.clear();
         self.log.clear();
-        self.used = 0;
-        self.used_bytes = 0;
+        self.room.clear();
         self.has_evicted = false;
     }
 
@@ -468,17 +414,12 @@ impl Lru {
     }
 
     pub(crate) fn used_bytes(&self) -> u64 {
-        self.used_bytes
+        self.room.used_bytes
     }
 
     /// [`crate::Cache::heap_bytes`]: the table and the log.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.table.heap_bytes() + self.log.heap_bytes()
-    }
-
-    #[inline]
-    fn weight(&self, size_bytes: u64) -> u64 {
-        if self.by_bytes { size_bytes.max(1) } else { 1 }
     }
 
     /// Finds `key` for a request: drops it if expired, else moves it to the
@@ -508,8 +449,7 @@ impl Lru {
     #[inline(never)]
     fn resize_to(&mut self, i: usize, size_bytes: u64) {
         let old = self.table.size(i);
-        self.used = self.used - self.weight(old) + self.weight(size_bytes);
-        self.used_bytes = self.used_bytes - old + size_bytes;
+        self.room.resize(old, size_bytes);
         self.table.set_size(i, size_bytes);
     }
 
@@ -517,12 +457,12 @@ impl Lru {
     /// `insert`).
     #[inline]
     fn admit(&mut self, now_ns: u64, key: u64, hash: u64, size_bytes: u64) {
-        let w = self.weight(size_bytes);
-        if w > self.capacity {
+        let w = self.room.weight(size_bytes);
+        if w > self.room.capacity {
             self.stats.rejected += 1;
             return;
         }
-        while self.used + w > self.capacity {
+        while self.room.is_full_for(w) {
             self.evict(now_ns);
         }
         let expiry_ns = self
@@ -531,8 +471,7 @@ impl Lru {
             .map_or(u64::MAX, |ttl| now_ns.saturating_add(ttl));
         self.table
             .insert(&mut self.log, hash, key, size_bytes, expiry_ns);
-        self.used += w;
-        self.used_bytes += size_bytes;
+        self.room.add(size_bytes);
     }
 
     /// Removes the least recently used object, then starts loading the slot
@@ -558,8 +497,7 @@ impl Lru {
     fn unlink(&mut self, i: usize) {
         let size = self.table.size(i);
         self.log.forget(self.table.slots[i].pos);
-        self.used -= self.weight(size);
-        self.used_bytes -= size;
+        self.room.take(size);
         self.table.remove(&mut self.log, i);
     }
 
@@ -597,7 +535,7 @@ impl Lru {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Capacity, Eviction};
+    use crate::{Capacity, Eviction, Room};
 
     /// Fibonacci hashing spreads structured keys as well as random ones: at
     /// load 1/2, linear probing reads about 1.5 slots per successful lookup
@@ -615,7 +553,7 @@ mod tests {
         ];
         for (name, key) in patterns {
             let spec = CacheSpec::new(Eviction::Lru, Capacity::Items(8192));
-            let mut lru = Lru::new(&spec, 8192, false, 8192);
+            let mut lru = Lru::new(&spec, Room::new(8192, false), 8192);
             for i in 0..8192 {
                 lru.access(0, key(i), 1);
             }

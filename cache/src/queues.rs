@@ -6,7 +6,7 @@ use crate::ghost::Ghost;
 use crate::index::{Index, Tag};
 use crate::lfu::Lfu;
 use crate::{
-    Access, CacheSpec, Eviction, FREQ, IN_MAIN, Request, S3FIFO_GHOST_RATIO,
+    Access, CacheSpec, Eviction, FREQ, IN_MAIN, Request, Room, S3FIFO_GHOST_RATIO,
     S3FIFO_MOVE_TO_MAIN_THRESHOLD, S3FIFO_SMALL_RATIO, Stats, prefetch,
 };
 
@@ -18,11 +18,7 @@ const LRU_ELSEWHERE: &str = "an LRU cache is an lru::Lru, never Queues";
 #[derive(Clone, Debug)]
 pub(crate) struct Queues {
     spec: CacheSpec,
-    /// Capacity in weight units (items or bytes).
-    capacity: u64,
-    by_bytes: bool,
-    used: u64,
-    used_bytes: u64,
+    room: Room,
     index: Index,
     arena: Arena,
     /// FIFO/TTL-only/LFU's queue; S3-FIFO's main queue.
@@ -45,9 +41,10 @@ pub(crate) struct Queues {
 }
 
 impl Queues {
-    /// An empty cache of a valid `spec` (not LRU) of `capacity` weight
-    /// units, sized for `expected` objects without growing.
-    pub(crate) fn new(spec: &CacheSpec, capacity: u64, by_bytes: bool, expected: usize) -> Self {
+    /// An empty cache of a valid `spec` (not LRU) in `room`, sized for
+    /// `expected` objects without growing.
+    pub(crate) fn new(spec: &CacheSpec, room: Room, expected: usize) -> Self {
+        let capacity = room.capacity;
         // libCacheSim: `(int64_t)C * ratio` truncates toward zero.
         let small_capacity = (capacity as f64 * S3FIFO_SMALL_RATIO) as u64;
         let ghost_capacity = (capacity as f64 * S3FIFO_GHOST_RATIO) as u64;
@@ -55,10 +52,7 @@ impl Queues {
             .then(|| Box::new(Ghost::new(ghost_capacity, expected)));
         Queues {
             spec: *spec,
-            capacity,
-            by_bytes,
-            used: 0,
-            used_bytes: 0,
+            room,
             index: Index::with_capacity(expected),
             arena: Arena::with_capacity(expected),
             main: List::default(),
@@ -254,8 +248,7 @@ impl Queues {
         if let Some(ghost) = &mut self.ghost {
             ghost.clear();
         }
-        self.used = 0;
-        self.used_bytes = 0;
+        self.room.clear();
         self.small_used = 0;
         self.main_used = 0;
         self.has_evicted = false;
@@ -282,7 +275,7 @@ impl Queues {
     }
 
     pub(crate) fn used_bytes(&self) -> u64 {
-        self.used_bytes
+        self.room.used_bytes
     }
 
     /// [`Cache::heap_bytes`]: index, nodes, LFU buckets, ghost.
@@ -297,11 +290,6 @@ impl Queues {
     fn find(&self, tag: Tag, key: u64) -> Option<u32> {
         let arena = &self.arena;
         self.index.find(tag, key, |n| arena.get(n).key)
-    }
-
-    #[inline]
-    fn weight(&self, size_bytes: u64) -> u64 {
-        if self.by_bytes { size_bytes.max(1) } else { 1 }
     }
 
     #[inline]
@@ -348,9 +336,8 @@ impl Queues {
         if old == size_bytes {
             return;
         }
-        let (w_old, w_new) = (self.weight(old), self.weight(size_bytes));
-        self.used = self.used - w_old + w_new;
-        self.used_bytes = self.used_bytes - old + size_bytes;
+        let (w_old, w_new) = (self.room.weight(old), self.room.weight(size_bytes));
+        self.room.resize(old, size_bytes);
         if self.spec.eviction == Eviction::S3Fifo {
             if self.arena.get(i).aux & IN_MAIN != 0 {
                 self.main_used = self.main_used - w_old + w_new;
@@ -364,16 +351,16 @@ impl Queues {
     /// Admits a missed object (libCacheSim's `can_insert`, evict loop,
     /// `insert`).
     fn admit(&mut self, now_ns: u64, key: u64, tag: Tag, size_bytes: u64, ghost_hit: bool) {
-        let w = self.weight(size_bytes);
+        let w = self.room.weight(size_bytes);
         let s3 = self.spec.eviction == Eviction::S3Fifo;
-        if w > self.capacity || (s3 && w > self.small_capacity) {
+        if w > self.room.capacity || (s3 && w > self.small_capacity) {
             self.stats.rejected += 1;
             return;
         }
         if self.spec.eviction == Eviction::TtlOnly {
             self.drop_expired_tail(now_ns);
         }
-        while self.used + w > self.capacity {
+        while self.room.is_full_for(w) {
             self.evict(now_ns);
         }
         let into_main = if s3 {
@@ -392,8 +379,7 @@ impl Queues {
         let expiry_ns = self.spec.ttl_ns.map_or(0, |ttl| now_ns.saturating_add(ttl));
         let i = self.arena.alloc(key, size_bytes, expiry_ns);
         self.index.insert(tag, i);
-        self.used += w;
-        self.used_bytes += size_bytes;
+        self.room.add(size_bytes);
         match self.spec.eviction {
             Eviction::Lfu => self.lfu.insert(&mut self.arena, i),
             Eviction::S3Fifo if !into_main => {
@@ -439,7 +425,7 @@ impl Queues {
         while !self.small.is_empty() {
             let t = self.small.tail;
             let node = *self.arena.get(t);
-            let w = self.weight(self.arena.size(t));
+            let w = self.room.weight(self.arena.size(t));
             if node.aux & FREQ >= S3FIFO_MOVE_TO_MAIN_THRESHOLD {
                 self.small.unlink(&mut self.arena, t);
                 self.main.push_head(&mut self.arena, t);
@@ -493,7 +479,7 @@ impl Queues {
     fn unlink(&mut self, i: u32) {
         let Node { key, aux, .. } = *self.arena.get(i);
         let size = self.arena.size(i);
-        let w = self.weight(size);
+        let w = self.room.weight(size);
         self.index.remove(Tag::of(key), i);
         match self.spec.eviction {
             Eviction::Lfu => self.lfu.remove(&mut self.arena, i),
@@ -510,8 +496,7 @@ impl Queues {
                 self.main.unlink(&mut self.arena, i);
             }
         }
-        self.used -= w;
-        self.used_bytes -= size;
+        self.room.take(size);
         self.arena.free(i);
     }
 }
