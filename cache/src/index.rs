@@ -57,7 +57,7 @@ impl Index {
     pub(crate) fn with_capacity(expected: usize) -> Self {
         let n = (expected.max(4) * 2).next_power_of_two();
         Index {
-            slots: vec![EMPTY; n],
+            slots: crate::hint::filled(n, EMPTY),
             mask: n - 1,
             len: 0,
         }
@@ -98,7 +98,7 @@ impl Index {
     /// [`crate::prefetch`]).
     #[inline]
     pub(crate) fn prefetch_home(&self, tag: Tag) {
-        crate::prefetch::prefetch(&self.slots[tag.home(self.mask)]);
+        crate::hint::prefetch(&self.slots[tag.home(self.mask)]);
     }
 
     /// The node a slot in the run of a key with tag `tag` names with that
@@ -178,7 +178,7 @@ impl Index {
     }
 
     fn grow(&mut self) {
-        let bigger = vec![EMPTY; self.slots.len() * 2];
+        let bigger = crate::hint::filled(self.slots.len() * 2, EMPTY);
         let old = std::mem::replace(&mut self.slots, bigger);
         self.mask = self.slots.len() - 1;
         for slot in old.into_iter().filter(|&s| s != EMPTY) {

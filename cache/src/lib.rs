@@ -71,10 +71,10 @@
 
 mod arena;
 mod ghost;
+mod hint;
 mod index;
 mod lfu;
 mod lru;
-mod prefetch;
 mod queues;
 mod recency;
 mod sizes;

@@ -22,7 +22,7 @@
 //! Sizes are stored in 32 bits; an object of 4 GiB or more keeps its size
 //! in a side table by key (`sizes.rs`).
 
-use crate::prefetch::{prefetch, prefetch_addr};
+use crate::hint::{self, prefetch, prefetch_addr};
 use crate::recency::{Log, Positions};
 use crate::sizes::{self, BigSizes};
 use crate::{Access, CacheSpec, Request, Room, Stats};
@@ -98,7 +98,7 @@ impl Table {
     /// A table for `expected` objects without growing.
     fn with_capacity(expected: usize) -> Self {
         Table {
-            slots: vec![VACANT; table_size(expected.max(4) * 2)],
+            slots: hint::filled(table_size(expected.max(4) * 2), VACANT),
             len: 0,
             big: BigSizes::default(),
         }
@@ -211,7 +211,7 @@ impl Table {
     #[inline(never)]
     fn grow(&mut self, log: &mut Log) {
         let n = table_size(self.slots.len() * 2);
-        let old = std::mem::replace(&mut self.slots, vec![VACANT; n]);
+        let old = std::mem::replace(&mut self.slots, hint::filled(n, VACANT));
         for slot in old.into_iter().filter(|s| s.pos != EMPTY) {
             let mut i = self.home(hash(slot.key));
             while self.slots[i].pos != EMPTY {

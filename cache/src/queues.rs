@@ -7,7 +7,7 @@ use crate::index::{Index, Tag};
 use crate::lfu::Lfu;
 use crate::{
     Access, CacheSpec, Eviction, FREQ, IN_MAIN, Request, Room, S3FIFO_GHOST_RATIO,
-    S3FIFO_MOVE_TO_MAIN_THRESHOLD, S3FIFO_SMALL_RATIO, Stats, prefetch,
+    S3FIFO_MOVE_TO_MAIN_THRESHOLD, S3FIFO_SMALL_RATIO, Stats, hint,
 };
 
 /// Why no LRU arm is ever reached: [`crate::Cache`] makes LRU caches
@@ -198,7 +198,7 @@ impl Queues {
     #[inline]
     fn prefetch_node(&self, node: u32) {
         if let Some(n) = self.arena.nodes.get(node as usize) {
-            prefetch::prefetch(n);
+            hint::prefetch(n);
         }
     }
 

@@ -24,6 +24,8 @@
 //! around. Memory: about 16 bytes per cached object for the ring (four
 //! positions of 4 bytes) and a bit per position.
 
+use crate::hint;
+
 /// An entry number that is none (a fresh ring's filler).
 const NIL: u32 = u32::MAX;
 
@@ -61,7 +63,7 @@ impl Log {
     pub(crate) fn with_capacity(expected: usize) -> Self {
         let size = ring_size(expected);
         Log {
-            ring: vec![NIL; size],
+            ring: hint::filled(size, NIL),
             live: vec![0; size.div_ceil(64)],
             head: 0,
             len: 0,
@@ -207,7 +209,7 @@ impl Log {
         order.extend(self.live_entries(self.len));
         debug_assert_eq!(order.len(), self.live_count);
         let new_size = ring_size(order.len() + 1);
-        self.ring = vec![NIL; new_size];
+        self.ring = hint::filled(new_size, NIL);
         self.live = vec![0; new_size.div_ceil(64)];
         const AHEAD: usize = 16;
         for (at, &i) in order.iter().enumerate() {
@@ -231,7 +233,7 @@ impl Log {
         let size = self.ring.len();
         let new_size = ring_size(self.live_count + 1);
         debug_assert!(new_size > size);
-        self.ring.resize(new_size, NIL);
+        hint::grow_to(&mut self.ring, new_size, NIL);
         self.live.resize(new_size.div_ceil(64), 0);
         // The ring is full, so the entries at `0 .. head` are its newest.
         for at in 0..self.head {
