@@ -11,14 +11,14 @@
 
 /// Starts loading the cache line holding `*value` into every cache level.
 #[inline(always)]
-pub(crate) fn prefetch<T>(value: &T) {
+pub fn prefetch<T>(value: &T) {
     prefetch_addr(std::ptr::from_ref(value).cast::<u8>());
 }
 
 /// Starts loading the cache line holding the byte at `addr` into every
 /// cache level. `addr` need not point to valid memory.
 #[inline(always)]
-pub(crate) fn prefetch_addr(addr: *const u8) {
+pub fn prefetch_addr(addr: *const u8) {
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     // SAFETY: `_mm_prefetch` only hints the cache hierarchy: it never

@@ -71,7 +71,7 @@
 
 mod arena;
 mod ghost;
-mod hint;
+pub mod hint;
 mod index;
 mod lfu;
 mod lru;

@@ -77,6 +77,47 @@ impl ClientIndex {
         }
     }
 
+    /// Where a lookup of `client` reads first: its home entry (null while
+    /// the index is empty). See [`super::Keyed::address_for`].
+    #[inline]
+    pub(super) fn home_address(&self, client: u64) -> *const u8 {
+        if self.len == 0 {
+            return std::ptr::null();
+        }
+        let home = mix(client) as u32 as usize & self.mask();
+        std::ptr::from_ref(&self.entries[home]).cast()
+    }
+
+    /// The slot of the first entry on `client`'s probe path whose tag
+    /// matches (usually its slot; another client's on a tag collision),
+    /// without reading any slot to confirm it: for a prefetch.
+    #[inline]
+    pub(super) fn slot_guess(&self, client: u64) -> Option<u32> {
+        if self.len == 0 {
+            return None;
+        }
+        let tag = mix(client) as u32;
+        let mask = self.mask();
+        let mut i = tag as usize & mask;
+        loop {
+            let entry = self.entries[i];
+            if entry == EMPTY {
+                return None;
+            }
+            if (entry >> 32) as u32 == tag {
+                return Some((entry as u32).wrapping_sub(1));
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The addresses of the entries (tests).
+    #[cfg(test)]
+    pub(super) fn entries_range(&self) -> std::ops::Range<usize> {
+        let r = self.entries.as_ptr_range();
+        r.start as usize..r.end as usize
+    }
+
     /// Adds `client -> slot`; the client must be absent.
     pub(super) fn insert(&mut self, client: u64, slot: u32) {
         debug_assert!(slot < u32::MAX);

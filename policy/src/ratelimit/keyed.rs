@@ -45,6 +45,16 @@ const NIL: u32 = u32::MAX;
 /// is compacted.
 const INDEX_SLACK: usize = 1024;
 
+/// Which memory [`Keyed::address_for`] names: a check reads the client's
+/// map entry, then the slot it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Warm {
+    /// The map entry the lookup starts at.
+    Index,
+    /// The client's slot (reading the map entry first).
+    Slot,
+}
+
 /// Eviction counters of a [`Keyed`] limiter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KeyedStats {
@@ -218,6 +228,35 @@ impl<A: Algorithm> Keyed<A> {
         result
     }
 
+    /// The address of the memory a check of `client` reads at `stage`
+    /// (null if there is none), for a caller that knows the client well
+    /// before its check and prefetches it, overlapping the cache misses of a
+    /// large map with its own work (the simulator draws the client hundreds
+    /// of instructions before the check). [`Warm::Index`]: the map entry the
+    /// lookup starts at. [`Warm::Slot`]: the client's slot, which this finds
+    /// from the map entries alone, reading no slot (so ask for it once the
+    /// entry has had time to arrive; on a rare tag collision it names
+    /// another client's slot).
+    /// Changes nothing; the policy crate only names the address, the
+    /// caller's prefetch (`headroom_cache::hint`) is a hint.
+    #[inline]
+    pub fn address_for(&self, client: u64, stage: Warm) -> *const u8 {
+        match stage {
+            Warm::Index => self.index.home_address(client),
+            Warm::Slot => self
+                .index
+                .slot_guess(client)
+                .and_then(|i| self.slots.get(i as usize))
+                .map_or(std::ptr::null(), |slot| std::ptr::from_ref(slot).cast()),
+        }
+    }
+
+    /// The addresses of the map's entries (tests).
+    #[cfg(test)]
+    fn index_entries_range(&self) -> std::ops::Range<usize> {
+        self.index.entries_range()
+    }
+
     /// The largest `n` `client` could take at `now`; does not change state.
     pub fn remaining(&self, now: Timestamp, client: u64) -> u64 {
         match self.index.get(client, |i| self.slots[i as usize].client) {
@@ -331,6 +370,40 @@ impl<A: Algorithm> Keyed<A> {
 
 #[cfg(test)]
 mod tests {
+    /// `address_for` names the map entry a lookup starts at and the
+    /// client's own slot (null while nothing is held, or for a client the
+    /// map does not hold), and changes nothing.
+    #[test]
+    fn addresses_for_prefetch_name_the_lookups_memory() {
+        let alg = Gcra::with_period(Span::from_millis(100), 1).expect("valid");
+        let mut k = Keyed::new(alg, 100);
+        assert!(k.address_for(1, Warm::Index).is_null());
+        assert!(k.address_for(1, Warm::Slot).is_null());
+        let t = Timestamp::ZERO;
+        for client in 0..50u64 {
+            assert!(k.check(t, client * 7919).is_admit());
+        }
+        let before = format!("{:?}", k.slots.iter().map(|s| s.client).collect::<Vec<_>>());
+        for client in 0..50u64 {
+            let c = client * 7919;
+            let entry = k.address_for(c, Warm::Index);
+            let range = k.index_entries_range();
+            assert!(range.contains(&(entry as usize)), "client {c}");
+            let idx = k
+                .index
+                .get(c, |i| k.slots[i as usize].client)
+                .expect("held");
+            assert_eq!(
+                k.address_for(c, Warm::Slot),
+                std::ptr::from_ref(&k.slots[idx as usize]).cast::<u8>(),
+                "client {c}"
+            );
+        }
+        assert!(k.address_for(3, Warm::Slot).is_null());
+        let after = format!("{:?}", k.slots.iter().map(|s| s.client).collect::<Vec<_>>());
+        assert_eq!(before, after);
+    }
+
     use super::*;
     use crate::ratelimit::Gcra;
 

@@ -36,7 +36,7 @@ pub use config::{
     AlgorithmPolicy, KeyScope, RateLimitConfig, RateLimitPolicy, RateLimitStrategy, WindowAlgorithm,
 };
 pub use gcra::Gcra;
-pub use keyed::{Keyed, KeyedStats};
+pub use keyed::{Keyed, KeyedStats, Warm};
 pub use sliding_window::{LogState, SlidingLog, TwoWindow, TwoWindowState};
 pub use token_bucket::{BucketState, TokenBucket};
 
@@ -294,6 +294,13 @@ impl RateLimiter {
     /// for a global limiter. Decisions do not depend on it.
     pub fn reserve_keys(&mut self, keys: usize) {
         dispatch!(&mut self.inner, global _l => {}, keyed k => k.reserve(keys));
+    }
+
+    /// The address of the memory a check of `client` reads at `stage`, to
+    /// prefetch ([`Keyed::address_for`]); null for a global limiter.
+    #[inline]
+    pub fn address_for(&self, client: u64, stage: Warm) -> *const u8 {
+        dispatch!(&self.inner, global _l => std::ptr::null(), keyed k => k.address_for(client, stage))
     }
 
     /// Checks `n` units for `client` at `now`, all or nothing.
