@@ -32,6 +32,35 @@ pub fn prefetch_addr(addr: *const u8) {
     let _ = addr;
 }
 
+/// Starts loading every cache line of the bytes `bytes` points to (none
+/// if it is empty). The bytes need not be valid memory.
+#[inline]
+pub fn prefetch_bytes(bytes: *const [u8]) {
+    let start = bytes.cast::<u8>();
+    for offset in line_offsets(start as usize, bytes.len()) {
+        prefetch_addr(start.wrapping_add(offset));
+    }
+}
+
+/// Offsets from `start` that fall in each 64-byte line of the `len` bytes
+/// from `start`: 0, then the start of every later line.
+#[inline]
+fn line_offsets(start: usize, len: usize) -> impl Iterator<Item = usize> {
+    let first_line = start & !63;
+    let lines = if len == 0 {
+        0
+    } else {
+        ((start + (len - 1)) & !63).wrapping_sub(first_line) / 64 + 1
+    };
+    (0..lines).map(move |n| {
+        if n == 0 {
+            0
+        } else {
+            first_line + 64 * n - start
+        }
+    })
+}
+
 /// A huge page on x86_64 and most Linux targets.
 const HUGE_PAGE: usize = 2 << 20;
 
@@ -125,6 +154,24 @@ unsafe extern "C" {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefetch_of_bytes_touches_each_of_their_lines_once() {
+        let offsets = |start, len| line_offsets(start, len).collect::<Vec<_>>();
+        assert_eq!(offsets(100, 0), Vec::<usize>::new());
+        assert_eq!(offsets(128, 1), vec![0]);
+        assert_eq!(offsets(128, 64), vec![0]);
+        assert_eq!(offsets(128, 65), vec![0, 64]);
+        assert_eq!(offsets(120, 8), vec![0]);
+        assert_eq!(offsets(120, 9), vec![0, 8]);
+        // An 80-byte slot spans two lines, or three when it starts less
+        // than 16 bytes before a line's end.
+        assert_eq!(offsets(176, 80), vec![0, 16]);
+        assert_eq!(offsets(184, 80), vec![0, 8, 72]);
+        // Any address is a sound hint, valid or not.
+        prefetch_bytes(std::ptr::slice_from_raw_parts(std::ptr::null(), 0));
+        prefetch_bytes(std::ptr::slice_from_raw_parts(std::ptr::dangling(), 4096));
+    }
 
     #[test]
     fn filled_and_grown_vectors_hold_their_values() {

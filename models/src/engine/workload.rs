@@ -18,7 +18,7 @@
 
 use rand::RngExt;
 
-use headroom_cache::hint::prefetch_addr;
+use headroom_cache::hint::prefetch_bytes;
 use headroom_policy::mesh::EdgeClient;
 use headroom_policy::ratelimit::{KeyScope, RateDecision, RateLimiter, Warm};
 use headroom_sim::dist::Dist;
@@ -47,9 +47,9 @@ pub(super) struct Workload<'p> {
     mmpp_state: usize,
     mmpp_switch: Timestamp,
     pub(super) clients: Sampler,
-    /// The next two keyed arrivals' clients, drawn ahead
+    /// The next three keyed arrivals' clients, drawn ahead
     /// ([`World::draw_client`]).
-    next_clients: Option<[u64; 2]>,
+    next_clients: Option<[u64; 3]>,
     /// Whether requests need a client id (a per-client edge rate limit).
     keyed: bool,
     /// Inter-arrival times of a plain Poisson process (no surges): the
@@ -392,25 +392,27 @@ impl World<'_> {
     }
 
     /// The client of a keyed arrival, from the stream's draws in order,
-    /// each drawn two arrivals ahead. A map of 200 000 clients is outside
-    /// the CPU caches, and a check would wait for two misses in turn: the
-    /// client's map entry, then the slot it names. Here the entry of the
-    /// client two arrivals ahead is prefetched, and the slot of the next
-    /// one (its entry prefetched an arrival ago), each a whole inter-arrival
-    /// (thousands of instructions) before it is read. The stream gives the
-    /// same clients as drawing each at its arrival.
+    /// each drawn three arrivals ahead. A map of 200 000 clients is outside
+    /// the CPU caches, and a check would wait for up to three misses in
+    /// turn: the client's map entry, the slot it names, and a busy client's
+    /// log on the heap. Here the entry of the client three arrivals ahead is
+    /// prefetched, the slot of the one two ahead (its entry prefetched an
+    /// arrival ago) and the log of the next one (its slot prefetched an
+    /// arrival ago), each a whole inter-arrival (thousands of instructions)
+    /// before it is read. The stream gives the same clients as drawing each
+    /// at its arrival.
     fn draw_client(&mut self) -> u64 {
         let mut draw = || self.workload.clients.sample(&mut self.rng.clients);
-        let [next, after] = match self.workload.next_clients {
+        let [client, next, second] = match self.workload.next_clients {
             Some(ahead) => ahead,
-            None => [draw(), draw()],
+            None => [draw(), draw(), draw()],
         };
-        let client = next;
-        let [next, after] = [after, draw()];
-        self.workload.next_clients = Some([next, after]);
+        let third = draw();
+        self.workload.next_clients = Some([next, second, third]);
         if let Some(limiter) = &self.workload.limiter {
-            prefetch_addr(limiter.address_for(next, Warm::Slot));
-            prefetch_addr(limiter.address_for(after, Warm::Index));
+            prefetch_bytes(limiter.memory_for(next, Warm::State));
+            prefetch_bytes(limiter.memory_for(second, Warm::Slot));
+            prefetch_bytes(limiter.memory_for(third, Warm::Index));
         }
         client
     }
@@ -477,9 +479,9 @@ max_keys = 10000
             let limiter = world.workload.limiter.as_mut().expect("a keyed limit");
             let _decision = limiter.check(now, client);
             // A client the limiter holds has a slot to name.
-            assert!(!limiter.address_for(client, Warm::Slot).is_null());
+            assert!(!limiter.memory_for(client, Warm::Slot).is_empty());
             let next = world.workload.next_clients.expect("drawn ahead")[0];
-            assert!(!limiter.address_for(next, Warm::Index).is_null());
+            assert!(!limiter.memory_for(next, Warm::Index).is_empty());
         }
     }
 }

@@ -77,15 +77,15 @@ impl ClientIndex {
         }
     }
 
-    /// Where a lookup of `client` reads first: its home entry (null while
-    /// the index is empty). See [`super::Keyed::address_for`].
+    /// Where a lookup of `client` reads first: its home entry (none while
+    /// the index is empty). See [`super::Keyed::memory_for`].
     #[inline]
-    pub(super) fn home_address(&self, client: u64) -> *const u8 {
+    pub(super) fn home_entry(&self, client: u64) -> Option<&u64> {
         if self.len == 0 {
-            return std::ptr::null();
+            return None;
         }
         let home = mix(client) as u32 as usize & self.mask();
-        std::ptr::from_ref(&self.entries[home]).cast()
+        Some(&self.entries[home])
     }
 
     /// The slot of the first entry on `client`'s probe path whose tag

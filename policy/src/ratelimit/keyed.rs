@@ -45,7 +45,7 @@ const NIL: u32 = u32::MAX;
 /// is compacted.
 const INDEX_SLACK: usize = 1024;
 
-/// Which memory [`Keyed::address_for`] names: a check reads the client's
+/// Which memory [`Keyed::memory_for`] names: a check reads the client's
 /// map entry, then the slot it names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Warm {
@@ -53,6 +53,9 @@ pub enum Warm {
     Index,
     /// The client's slot (reading the map entry first).
     Slot,
+    /// The client state's memory outside its slot (reading the map entry
+    /// and the slot first).
+    State,
 }
 
 /// Eviction counters of a [`Keyed`] limiter.
@@ -228,27 +231,44 @@ impl<A: Algorithm> Keyed<A> {
         result
     }
 
-    /// The address of the memory a check of `client` reads at `stage`
-    /// (null if there is none), for a caller that knows the client well
-    /// before its check and prefetches it, overlapping the cache misses of a
-    /// large map with its own work (the simulator draws the client hundreds
-    /// of instructions before the check). [`Warm::Index`]: the map entry the
-    /// lookup starts at. [`Warm::Slot`]: the client's slot, which this finds
-    /// from the map entries alone, reading no slot (so ask for it once the
-    /// entry has had time to arrive; on a rare tag collision it names
-    /// another client's slot).
-    /// Changes nothing; the policy crate only names the address, the
+    /// The memory a check of `client` reads at `stage` (empty if none),
+    /// for a caller that knows the client well before its check and
+    /// prefetches it, overlapping the cache misses of a large map with its
+    /// own work (the simulator draws clients two arrivals ahead).
+    /// [`Warm::Index`]: the map entry the lookup starts at. [`Warm::Slot`]:
+    /// the client's slot (its id, state and recency), found from the map
+    /// entries alone, reading no slot (so ask for it once the entry has had
+    /// time to arrive; on a rare tag collision it names another client's
+    /// slot). [`Warm::State`]: what the state keeps outside the slot
+    /// ([`Algorithm::out_of_line`]), read from the slot (ask once it has
+    /// arrived). Changes nothing; the policy crate only names the memory, the
     /// caller's prefetch (`headroom_cache::hint`) is a hint.
     #[inline]
-    pub fn address_for(&self, client: u64, stage: Warm) -> *const u8 {
-        match stage {
-            Warm::Index => self.index.home_address(client),
-            Warm::Slot => self
-                .index
-                .slot_guess(client)
-                .and_then(|i| self.slots.get(i as usize))
-                .map_or(std::ptr::null(), |slot| std::ptr::from_ref(slot).cast()),
+    pub fn memory_for(&self, client: u64, stage: Warm) -> *const [u8] {
+        fn bytes<T>(value: Option<&T>) -> *const [u8] {
+            value.map_or(std::ptr::slice_from_raw_parts(std::ptr::null(), 0), |v| {
+                std::ptr::slice_from_raw_parts(
+                    std::ptr::from_ref(v).cast::<u8>(),
+                    std::mem::size_of::<T>(),
+                )
+            })
         }
+        match stage {
+            Warm::Index => bytes(self.index.home_entry(client)),
+            Warm::Slot => bytes(self.slot_guess(client)),
+            Warm::State => self
+                .slot_guess(client)
+                .map_or(bytes::<u8>(None), |slot| A::out_of_line(&slot.state)),
+        }
+    }
+
+    /// The slot of `client` by its map entries alone (see
+    /// [`ClientIndex::slot_guess`]).
+    #[inline]
+    fn slot_guess(&self, client: u64) -> Option<&Slot<A::State>> {
+        self.index
+            .slot_guess(client)
+            .and_then(|i| self.slots.get(i as usize))
     }
 
     /// The addresses of the map's entries (tests).
@@ -370,15 +390,15 @@ impl<A: Algorithm> Keyed<A> {
 
 #[cfg(test)]
 mod tests {
-    /// `address_for` names the map entry a lookup starts at and the
-    /// client's own slot (null while nothing is held, or for a client the
+    /// `memory_for` names the map entry a lookup starts at and the
+    /// client's own slot (nothing while nothing is held, or for a client the
     /// map does not hold), and changes nothing.
     #[test]
-    fn addresses_for_prefetch_name_the_lookups_memory() {
+    fn memory_for_prefetch_names_the_lookups_memory() {
         let alg = Gcra::with_period(Span::from_millis(100), 1).expect("valid");
         let mut k = Keyed::new(alg, 100);
-        assert!(k.address_for(1, Warm::Index).is_null());
-        assert!(k.address_for(1, Warm::Slot).is_null());
+        assert!(k.memory_for(1, Warm::Index).is_empty());
+        assert!(k.memory_for(1, Warm::Slot).is_empty());
         let t = Timestamp::ZERO;
         for client in 0..50u64 {
             assert!(k.check(t, client * 7919).is_admit());
@@ -386,20 +406,25 @@ mod tests {
         let before = format!("{:?}", k.slots.iter().map(|s| s.client).collect::<Vec<_>>());
         for client in 0..50u64 {
             let c = client * 7919;
-            let entry = k.address_for(c, Warm::Index);
+            let entry = k.memory_for(c, Warm::Index);
             let range = k.index_entries_range();
-            assert!(range.contains(&(entry as usize)), "client {c}");
+            assert_eq!(entry.len(), 8);
+            assert!(range.contains(&(entry.cast::<u8>() as usize)), "client {c}");
             let idx = k
                 .index
                 .get(c, |i| k.slots[i as usize].client)
                 .expect("held");
+            let slot = k.memory_for(c, Warm::Slot);
             assert_eq!(
-                k.address_for(c, Warm::Slot),
+                slot.cast::<u8>(),
                 std::ptr::from_ref(&k.slots[idx as usize]).cast::<u8>(),
                 "client {c}"
             );
+            assert_eq!(slot.len(), std::mem::size_of_val(&k.slots[0]));
         }
-        assert!(k.address_for(3, Warm::Slot).is_null());
+        assert!(k.memory_for(3, Warm::Slot).is_empty());
+        // A GCRA state is all inline.
+        assert!(k.memory_for(7919, Warm::State).is_empty());
         let after = format!("{:?}", k.slots.iter().map(|s| s.client).collect::<Vec<_>>());
         assert_eq!(before, after);
     }
@@ -409,6 +434,24 @@ mod tests {
 
     fn ms(v: u64) -> Timestamp {
         Timestamp::from_nanos(v * 1_000_000)
+    }
+
+    /// A sliding log's state memory outside the slot is named once the log
+    /// has moved to the heap: its oldest entry, the first a check reads.
+    #[test]
+    fn memory_for_names_a_heap_log() {
+        let log = super::super::SlidingLog::new(Span::from_secs(60), 100).expect("valid");
+        let mut k = Keyed::new(log, 10);
+        for i in 0..2 {
+            assert!(k.check(ms(i), 42).is_admit());
+            assert!(k.memory_for(42, Warm::State).is_empty(), "inline after {i}");
+        }
+        assert!(k.check(ms(2), 42).is_admit());
+        let front = k.memory_for(42, Warm::State);
+        assert_eq!(front.len(), 16);
+        let state = k.state(42).expect("held");
+        assert_eq!(state.entries(), 3);
+        assert!(k.memory_for(43, Warm::State).is_empty());
     }
 
     #[test]

@@ -118,6 +118,13 @@ pub trait Algorithm {
 
     /// The largest `n` ever admissible in one check.
     fn capacity(&self) -> u64;
+
+    /// Memory outside `state` itself that a check reads first (a log's
+    /// entries once they have moved to the heap), for a caller's prefetch
+    /// ([`Keyed::memory_for`]); empty for states held inline.
+    fn out_of_line(_state: &Self::State) -> *const [u8] {
+        std::ptr::slice_from_raw_parts(std::ptr::null(), 0)
+    }
 }
 
 /// One algorithm over one state: a global (unkeyed) limiter.
@@ -296,11 +303,13 @@ impl RateLimiter {
         dispatch!(&mut self.inner, global _l => {}, keyed k => k.reserve(keys));
     }
 
-    /// The address of the memory a check of `client` reads at `stage`, to
-    /// prefetch ([`Keyed::address_for`]); null for a global limiter.
+    /// The memory a check of `client` reads at `stage`, to prefetch
+    /// ([`Keyed::memory_for`]); empty for a global limiter.
     #[inline]
-    pub fn address_for(&self, client: u64, stage: Warm) -> *const u8 {
-        dispatch!(&self.inner, global _l => std::ptr::null(), keyed k => k.address_for(client, stage))
+    pub fn memory_for(&self, client: u64, stage: Warm) -> *const [u8] {
+        dispatch!(&self.inner,
+            global _l => std::ptr::slice_from_raw_parts(std::ptr::null(), 0),
+            keyed k => k.memory_for(client, stage))
     }
 
     /// Checks `n` units for `client` at `now`, all or nothing.

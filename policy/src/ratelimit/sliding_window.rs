@@ -215,6 +215,20 @@ impl SlidingLog {
 impl Algorithm for SlidingLog {
     type State = LogState;
 
+    /// The oldest entry of a log kept on the heap (the first a check reads).
+    fn out_of_line(state: &LogState) -> *const [u8] {
+        match &state.entries {
+            Ring::Heap(v) => {
+                let front = v.as_slices().0;
+                std::ptr::slice_from_raw_parts(
+                    front.as_ptr().cast::<u8>(),
+                    std::mem::size_of_val(&front[..front.len().min(1)]),
+                )
+            }
+            Ring::Inline { .. } => std::ptr::slice_from_raw_parts(std::ptr::null(), 0),
+        }
+    }
+
     fn fresh(&self, _now: Timestamp) -> LogState {
         LogState::default()
     }
