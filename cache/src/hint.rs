@@ -64,9 +64,10 @@ fn line_offsets(start: usize, len: usize) -> impl Iterator<Item = usize> {
 /// A huge page on x86_64 and most Linux targets.
 const HUGE_PAGE: usize = 2 << 20;
 
-/// Tables smaller than this keep ordinary pages: they fit in few TLB
-/// entries anyway, and a huge page would round their memory up.
-pub(crate) const HUGE_MIN_BYTES: usize = 8 << 20;
+/// Tables smaller than this keep ordinary pages (they hold no whole huge
+/// page). The advice costs no memory: it covers only the whole huge pages
+/// inside a table, and [`filled`] and [`grow_to`] write every byte anyway.
+pub(crate) const HUGE_MIN_BYTES: usize = 2 << 20;
 
 /// `n` copies of `value`, in memory the kernel is asked to back with huge
 /// pages when it is at least [`HUGE_MIN_BYTES`].
