@@ -95,7 +95,7 @@ impl Index {
     }
 
     /// Starts loading the home slot of a key with tag `tag` (see
-    /// [`crate::prefetch`]).
+    /// [`crate::hint::prefetch`]).
     #[inline]
     pub(crate) fn prefetch_home(&self, tag: Tag) {
         crate::hint::prefetch(&self.slots[tag.home(self.mask)]);

@@ -56,6 +56,13 @@ impl ClientIndex {
     /// The slot of `client`; `client_of(slot)` gives a slot's client id.
     #[inline]
     pub(super) fn get(&self, client: u64, client_of: impl Fn(u32) -> u64) -> Option<u32> {
+        self.probe(client, |slot| client_of(slot) == client)
+    }
+
+    /// The slot of the first entry on `client`'s probe path whose tag
+    /// matches and that `accept` takes.
+    #[inline]
+    fn probe(&self, client: u64, accept: impl Fn(u32) -> bool) -> Option<u32> {
         if self.len == 0 {
             return None;
         }
@@ -69,7 +76,7 @@ impl ClientIndex {
             }
             if (entry >> 32) as u32 == tag {
                 let slot = (entry as u32).wrapping_sub(1);
-                if client_of(slot) == client {
+                if accept(slot) {
                     return Some(slot);
                 }
             }
@@ -93,22 +100,7 @@ impl ClientIndex {
     /// without reading any slot to confirm it: for a prefetch.
     #[inline]
     pub(super) fn slot_guess(&self, client: u64) -> Option<u32> {
-        if self.len == 0 {
-            return None;
-        }
-        let tag = mix(client) as u32;
-        let mask = self.mask();
-        let mut i = tag as usize & mask;
-        loop {
-            let entry = self.entries[i];
-            if entry == EMPTY {
-                return None;
-            }
-            if (entry >> 32) as u32 == tag {
-                return Some((entry as u32).wrapping_sub(1));
-            }
-            i = (i + 1) & mask;
-        }
+        self.probe(client, |_| true)
     }
 
     /// The addresses of the entries (tests).
