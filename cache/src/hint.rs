@@ -203,6 +203,12 @@ mod tests {
     ))]
     #[test]
     fn large_tables_are_advised_huge_pages() {
+        // A kernel built without transparent huge pages refuses the advice
+        // (and has no such directory): nothing to check there.
+        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
+            eprintln!("no transparent huge pages in this kernel: skipped");
+            return;
+        }
         let flags_at = |addr: usize| -> String {
             let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
             let mut inside = false;
