@@ -61,16 +61,14 @@ fn line_offsets(start: usize, len: usize) -> impl Iterator<Item = usize> {
     })
 }
 
-/// A huge page on x86_64 and most Linux targets.
+/// A huge page on x86_64 and most Linux targets. Only the whole huge pages
+/// inside a table are advised, so a table smaller than two keeps ordinary
+/// pages in part or in whole, and the advice costs no memory: [`filled`]
+/// and [`grow_to`] write every byte anyway.
 const HUGE_PAGE: usize = 2 << 20;
 
-/// Tables smaller than this keep ordinary pages (they hold no whole huge
-/// page). The advice costs no memory: it covers only the whole huge pages
-/// inside a table, and [`filled`] and [`grow_to`] write every byte anyway.
-pub(crate) const HUGE_MIN_BYTES: usize = 2 << 20;
-
 /// `n` copies of `value`, in memory the kernel is asked to back with huge
-/// pages when it is at least [`HUGE_MIN_BYTES`].
+/// pages (the whole [`HUGE_PAGE`]s inside it).
 ///
 /// A cache of a million objects spreads its lookups over tens of
 /// megabytes: with 4 KiB pages nearly every lookup also misses the TLB and
@@ -101,12 +99,9 @@ pub(crate) fn grow_to<T: Clone>(v: &mut Vec<T>, n: usize, value: T) {
 }
 
 /// Asks the kernel to back the whole huge pages within `len` bytes from
-/// `start` with huge pages, if `len` is at least [`HUGE_MIN_BYTES`]. The
-/// advice may be refused (no transparent huge pages): nothing to do then.
+/// `start` with huge pages (none if there are none). The advice may be
+/// refused (no transparent huge pages): nothing to do then.
 fn advise_huge_pages(start: *const u8, len: usize) {
-    if len < HUGE_MIN_BYTES {
-        return;
-    }
     let begin = (start as usize).next_multiple_of(HUGE_PAGE);
     let end = (start as usize + len) / HUGE_PAGE * HUGE_PAGE;
     if end <= begin {
@@ -225,7 +220,7 @@ mod tests {
             }
             panic!("no mapping holds {addr:#x}");
         };
-        let big = filled(4 * HUGE_MIN_BYTES / 8, 0u64);
+        let big = filled(4 * HUGE_PAGE / 8, 0u64);
         let inner = (big.as_ptr() as usize).next_multiple_of(HUGE_PAGE);
         let flags = flags_at(inner);
         assert!(
@@ -233,7 +228,7 @@ mod tests {
             "VmFlags {flags}"
         );
         let mut grown = filled(1024, 0u64);
-        grow_to(&mut grown, 4 * HUGE_MIN_BYTES / 8, 1);
+        grow_to(&mut grown, 4 * HUGE_PAGE / 8, 1);
         let inner = (grown.as_ptr() as usize).next_multiple_of(HUGE_PAGE);
         assert!(flags_at(inner).split_whitespace().any(|f| f == "hg"));
     }

@@ -434,7 +434,7 @@ mod tests {
     use super::*;
     use crate::engine::World;
 
-    /// Drawing each keyed arrival's client two arrivals ahead (to prefetch
+    /// Drawing each keyed arrival's client three arrivals ahead (to prefetch
     /// its limiter memory) gives the stream's clients in the stream's order,
     /// as drawing each at its arrival would; and the limiter names real
     /// memory for them once it holds them.

@@ -33,7 +33,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 use super::client_index::ClientIndex;
-use super::{Algorithm, InsufficientCapacity, RateDecision};
+use super::{Algorithm, InsufficientCapacity, NO_MEMORY, RateDecision, memory_of};
 use crate::time::{Span, Timestamp};
 
 /// Largest `max_keys` accepted by configuration.
@@ -234,7 +234,7 @@ impl<A: Algorithm> Keyed<A> {
     /// The memory a check of `client` reads at `stage` (empty if none),
     /// for a caller that knows the client well before its check and
     /// prefetches it, overlapping the cache misses of a large map with its
-    /// own work (the simulator draws clients two arrivals ahead).
+    /// own work (the simulator draws clients three arrivals ahead).
     /// [`Warm::Index`]: the map entry the lookup starts at. [`Warm::Slot`]:
     /// the client's slot (its id, state and recency), found from the map
     /// entries alone, reading no slot (so ask for it once the entry has had
@@ -245,20 +245,12 @@ impl<A: Algorithm> Keyed<A> {
     /// caller's prefetch (`headroom_cache::hint`) is a hint.
     #[inline]
     pub fn memory_for(&self, client: u64, stage: Warm) -> *const [u8] {
-        fn bytes<T>(value: Option<&T>) -> *const [u8] {
-            value.map_or(std::ptr::slice_from_raw_parts(std::ptr::null(), 0), |v| {
-                std::ptr::slice_from_raw_parts(
-                    std::ptr::from_ref(v).cast::<u8>(),
-                    std::mem::size_of::<T>(),
-                )
-            })
-        }
         match stage {
-            Warm::Index => bytes(self.index.home_entry(client)),
-            Warm::Slot => bytes(self.slot_guess(client)),
+            Warm::Index => memory_of(self.index.home_entry(client)),
+            Warm::Slot => memory_of(self.slot_guess(client)),
             Warm::State => self
                 .slot_guess(client)
-                .map_or(bytes::<u8>(None), |slot| A::out_of_line(&slot.state)),
+                .map_or(NO_MEMORY, |slot| A::out_of_line(&slot.state)),
         }
     }
 

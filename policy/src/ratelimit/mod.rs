@@ -83,6 +83,17 @@ impl fmt::Display for InsufficientCapacity {
 
 impl std::error::Error for InsufficientCapacity {}
 
+/// No memory to prefetch (see [`Keyed::memory_for`]).
+pub(crate) const NO_MEMORY: *const [u8] = std::ptr::slice_from_raw_parts(std::ptr::null(), 0);
+
+/// The bytes of `value`, or [`NO_MEMORY`]: what [`Keyed::memory_for`]
+/// names for a caller's prefetch.
+pub(crate) fn memory_of<T>(value: Option<&T>) -> *const [u8] {
+    value.map_or(NO_MEMORY, |v| {
+        std::ptr::slice_from_raw_parts(std::ptr::from_ref(v).cast::<u8>(), std::mem::size_of::<T>())
+    })
+}
+
 /// A rate-limiting algorithm: immutable parameters that act on a per-key
 /// [`Algorithm::State`].
 ///
@@ -123,7 +134,7 @@ pub trait Algorithm {
     /// entries once they have moved to the heap), for a caller's prefetch
     /// ([`Keyed::memory_for`]); empty for states held inline.
     fn out_of_line(_state: &Self::State) -> *const [u8] {
-        std::ptr::slice_from_raw_parts(std::ptr::null(), 0)
+        NO_MEMORY
     }
 }
 
@@ -308,7 +319,7 @@ impl RateLimiter {
     #[inline]
     pub fn memory_for(&self, client: u64, stage: Warm) -> *const [u8] {
         dispatch!(&self.inner,
-            global _l => std::ptr::slice_from_raw_parts(std::ptr::null(), 0),
+            global _l => NO_MEMORY,
             keyed k => k.memory_for(client, stage))
     }
 

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use super::{Algorithm, InsufficientCapacity, RateDecision};
+use super::{Algorithm, InsufficientCapacity, NO_MEMORY, RateDecision, memory_of};
 use crate::config::ConfigError;
 use crate::time::{Span, Timestamp};
 
@@ -218,14 +218,8 @@ impl Algorithm for SlidingLog {
     /// The oldest entry of a log kept on the heap (the first a check reads).
     fn out_of_line(state: &LogState) -> *const [u8] {
         match &state.entries {
-            Ring::Heap(v) => {
-                let front = v.as_slices().0;
-                std::ptr::slice_from_raw_parts(
-                    front.as_ptr().cast::<u8>(),
-                    std::mem::size_of_val(&front[..front.len().min(1)]),
-                )
-            }
-            Ring::Inline { .. } => std::ptr::slice_from_raw_parts(std::ptr::null(), 0),
+            Ring::Heap(v) => memory_of(v.front()),
+            Ring::Inline { .. } => NO_MEMORY,
         }
     }
 
