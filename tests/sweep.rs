@@ -458,6 +458,12 @@ fn bad_sweeps_are_refused_with_exit_code_2_and_nothing_written() {
     );
     // The loader's message once, not repeated as the error's cause.
     assert_eq!(err.matches("\"four\"").count(), 2, "{err}");
+    // Where the bad value is written: line and column of `"four"`.
+    let text = std::fs::read_to_string(&wrong).unwrap();
+    let offset = text.find("\"four\"").unwrap();
+    let line = text[..offset].matches('\n').count() + 1;
+    let col = offset - text[..offset].rfind('\n').map_or(0, |n| n + 1) + 1;
+    assert!(err.contains(&format!("wrong.toml:{line}:{col}: ")), "{err}");
     let range = case(
         "range.toml",
         "[sweep.params]\n\"services.api.replicas\" = { from = 4, to = 1, step = 1 }\n",

@@ -187,6 +187,40 @@ fn locate(text: &str, path: &str) -> Option<usize> {
     locate_in(doc.as_table(), &segs)
 }
 
+/// 1-based line and column where the sweep parameter `param`'s value
+/// `value` (inline TOML) is written in `text`: the list element equal to
+/// it, else the parameter's key (a range, say), else `[sweep.params]`.
+/// Parameters are quoted dotted keys or nested tables, as
+/// [`crate::sweep`] reads them.
+pub(crate) fn sweep_value_line_col(text: &str, param: &str, value: &str) -> Option<(usize, usize)> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let (params_key, params) = doc
+        .as_table()
+        .get("sweep")?
+        .as_table_like()?
+        .get_key_value("params")?;
+    let params = params.as_table_like()?;
+    let entry = params.get_key_value(param).or_else(|| {
+        let segs = split_path(param)?;
+        let (last, outer) = segs.split_last()?;
+        let mut table = params;
+        for seg in outer {
+            table = table.get(seg)?.as_table_like()?;
+        }
+        table.get_key_value(last)
+    });
+    let offset = match entry {
+        Some((key, item)) => item
+            .as_array()
+            .and_then(|list| list.iter().find(|v| v.to_string().trim() == value))
+            .and_then(Value::span)
+            .or_else(|| key.span())
+            .map(|s| s.start),
+        None => params_key.span().map(|s| s.start),
+    }?;
+    Some(line_col(text, offset))
+}
+
 /// Splits a dotted key path into its keys; a key with dots or other
 /// punctuation is written in double quotes, as in TOML:
 /// `policy.mesh.edges."api->db".timeout`. `None` for an empty key or an

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use headroom_sim::Span;
 use rand::RngExt;
 
-use crate::load::{Loaded, Location, ScenarioError, load_str};
+use crate::load::{Loaded, Location, ScenarioError, load_str, sweep_value_line_col};
 use crate::plan::Plan;
 use crate::scenario::Scenario;
 
@@ -253,13 +253,20 @@ fn load_point(
         point,
         assignment: assignment(params, values),
         error: match error {
-            ScenarioError::Set { arg, message } if own.contains(&arg) => ScenarioError::Invalid {
-                location: Location {
-                    file: path.to_owned(),
-                    line_col: None,
-                },
-                message,
-            },
+            ScenarioError::Set { arg, message } if own.contains(&arg) => {
+                // Name where the bad value is written in `[sweep]`.
+                let line_col = own
+                    .iter()
+                    .position(|set| *set == arg)
+                    .and_then(|i| sweep_value_line_col(text, &params[i], &inline(&values[i])));
+                ScenarioError::Invalid {
+                    location: Location {
+                        file: path.to_owned(),
+                        line_col,
+                    },
+                    message,
+                }
+            }
             error => error,
         },
     })
@@ -1505,6 +1512,49 @@ replicas = 2
         assert!(e.contains("sweep point 1") && e.contains("\"many\""), "{e}");
         let e = plan_err(path, BASE);
         assert!(e.contains("no [sweep] table"), "{e}");
+    }
+
+    /// A point's bad value is named where it is written: the list element,
+    /// in either way of writing a parameter, or the parameter's key for a
+    /// range.
+    #[test]
+    fn a_bad_point_value_names_its_line_and_column() {
+        let path = Path::new("s.toml");
+        // 1-based line and column of the first `needle` after `after`.
+        let at = |text: &str, after: &str, needle: &str| {
+            let offset =
+                text.find(after).unwrap() + text[text.find(after).unwrap()..].find(needle).unwrap();
+            let line = text[..offset].matches('\n').count() + 1;
+            let col = offset - text[..offset].rfind('\n').map_or(0, |n| n + 1) + 1;
+            format!("s.toml:{line}:{col}: ")
+        };
+        let quoted = format!(
+            "{BASE}\n[sweep.params]\n\"services.api.replicas\" = [\n  2,\n  \"many\",\n]\n"
+        );
+        let e = plan_err(path, &quoted);
+        let want = at(&quoted, "[sweep.params]", "\"many\"");
+        assert!(
+            e.starts_with("sweep point 1 ") && e.contains(&want),
+            "{want} in {e}"
+        );
+
+        let nested = format!("{BASE}\n[sweep.params.services.api]\nreplicas = [3, -1]\n");
+        let e = plan_err(path, &nested);
+        let want = at(&nested, "[sweep.params", "-1");
+        assert!(
+            e.contains("sweep point 1 ") && e.contains(&want),
+            "{want} in {e}"
+        );
+
+        let range = format!(
+            "{BASE}\n[sweep.params]\n\"services.api.replicas\" = {{ from = -2, to = 2, step = 2 }}\n"
+        );
+        let e = plan_err(path, &range);
+        let want = at(&range, "[sweep.params]", "\"services.api.replicas\"");
+        assert!(
+            e.contains("sweep point 0 ") && e.contains(&want),
+            "{want} in {e}"
+        );
     }
 
     fn plan_err(path: &Path, text: &str) -> String {
