@@ -268,6 +268,14 @@ fn a_set_path_that_does_not_exist_is_named() {
             "`workers`",
         ],
     );
+    // Removing a key that is not there.
+    expect_error(
+        "set-remove",
+        "[policy.mesh]",
+        "[policy.mesh]",
+        &["--set", "services.api.instance.threads=null"],
+        &["`services.api.instance.threads`", "nothing to remove"],
+    );
 }
 
 #[test]

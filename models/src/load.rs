@@ -350,7 +350,9 @@ fn table_contains(table: &Table, offset: usize) -> bool {
 /// element's `name` or its index (`services.api.replicas`). `VALUE` is a TOML
 /// value (`8`, `0.5`, `"5s"`, `[1, 2]`, `{ process = "poisson", rate = 5.0 }`);
 /// anything that does not parse as one is taken as a string, so
-/// `run.duration=5m` works without quotes.
+/// `run.duration=5m` works without quotes. A bare `null` removes the key
+/// (or an element of an array of tables), as Helm's `--set` does: TOML has
+/// no null, so nothing else can mean it (the string is `"null"`, quoted).
 fn apply_sets(
     path: &Path,
     text: &str,
@@ -395,23 +397,29 @@ fn apply_set(doc: &mut DocumentMut, arg: &str) -> Result<Vec<String>, String> {
             "`{path}` is not a dotted key path such as `run.duration` (quote keys with punctuation: `policy.mesh.edges.\"api->db\".timeout`)"
         ));
     };
+    let change = match raw.trim() {
+        "null" => Change::Remove,
+        raw => Change::Set(parse_value(raw)),
+    };
     let mut key = Vec::with_capacity(segs.len());
-    set_in(
-        doc.as_table_mut(),
-        &segs,
-        parse_value(raw.trim()),
-        path,
-        &mut key,
-    )?;
+    set_in(doc.as_table_mut(), &segs, change, path, &mut key)?;
     Ok(key)
 }
 
-/// Sets `segs` under `table`, pushing each key onto `key` (an array
-/// element as its `name`, else its index).
+/// What one `--set` does to its key.
+enum Change {
+    /// `PATH=VALUE`: sets (or adds) the key.
+    Set(Value),
+    /// `PATH=null`: removes the key, which must exist.
+    Remove,
+}
+
+/// Sets or removes `segs` under `table`, pushing each key onto `key` (an
+/// array element as its `name`, else its index).
 fn set_in(
     table: &mut dyn TableLike,
     segs: &[&str],
-    value: Value,
+    change: Change,
     path: &str,
     key: &mut Vec<String>,
 ) -> Result<(), String> {
@@ -423,28 +431,41 @@ fn set_in(
     let (first, rest) = segs.split_first().ok_or_else(missing)?;
     key.push((*first).to_owned());
     if rest.is_empty() {
-        match table.get_mut(first) {
-            Some(existing) => *existing = Item::Value(value),
-            None => {
-                table.insert(first, Item::Value(value));
+        match change {
+            Change::Set(value) => match table.get_mut(first) {
+                Some(existing) => *existing = Item::Value(value),
+                None => {
+                    table.insert(first, Item::Value(value));
+                }
+            },
+            Change::Remove => {
+                table.remove(first).ok_or_else(|| {
+                    format!("`{path}` is not in the scenario, so `null` has nothing to remove")
+                })?;
             }
         }
         return Ok(());
     }
     match table.get_mut(first).ok_or_else(missing)? {
-        Item::Table(t) => set_in(t, rest, value, path, key),
-        Item::Value(Value::InlineTable(t)) => set_in(t, rest, value, path, key),
+        Item::Table(t) => set_in(t, rest, change, path, key),
+        Item::Value(Value::InlineTable(t)) => set_in(t, rest, change, path, key),
         Item::ArrayOfTables(array) => {
             let (element, rest) = rest.split_first().ok_or_else(missing)?;
-            if rest.is_empty() {
-                return Err(format!(
-                    "`{path}` names a whole `[[{first}]]` entry; set one of its keys instead"
-                ));
-            }
             let index = seg_index(array.iter(), element).ok_or_else(missing)?;
             let table = array.get_mut(index).ok_or_else(missing)?;
             key.push(element_name(table).map_or_else(|| index.to_string(), str::to_owned));
-            set_in(table, rest, value, path, key)
+            if rest.is_empty() {
+                return match change {
+                    Change::Remove => {
+                        array.remove(index);
+                        Ok(())
+                    }
+                    Change::Set(_) => Err(format!(
+                        "`{path}` names a whole `[[{first}]]` entry; set one of its keys instead (or remove it with `{path}=null`)"
+                    )),
+                };
+            }
+            set_in(table, rest, change, path, key)
         }
         _ => Err(format!("`{path}`: `{first}` is a value, not a table")),
     }
@@ -549,6 +570,41 @@ replicas = 2
         // The last set of a key is the one named.
         let e = error(&["run.replications=0", "run.replications=-1"]).to_string();
         assert!(e.starts_with("--set run.replications=-1:"), "{e}");
+    }
+
+    /// `PATH=null` removes a key or an array-of-tables element, as if the
+    /// file did not have it; a key that is not there is an error; `"null"`
+    /// quoted is the string.
+    #[test]
+    fn null_removes_a_key_or_an_element() {
+        let load = |text: &str, sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+            load_str(Path::new("s.toml"), text, &sets)
+        };
+        let without = load(&TEXT.replace("replications = 4\n", ""), &[]).unwrap();
+        let removed = load(TEXT, &["run.replications=null"]).unwrap();
+        assert_eq!(removed.plan, without.plan);
+
+        let two = format!(
+            "{TEXT}\n[[services]]\nname = \"db\"\ninstance = {{ workers = 2 }}\nwork = {{ distribution = \"exponential\", mean = \"1ms\" }}\nreplicas = 1\n"
+        );
+        let one = load(&two, &["services.db=null"]).unwrap();
+        assert_eq!(one.plan, load(TEXT, &[]).unwrap().plan);
+        let e = load(&two, &["services.db=2"]).unwrap_err().to_string();
+        assert!(e.contains("or remove it with `services.db=null`"), "{e}");
+
+        let e = error(&["run.seed=null"]).to_string();
+        assert!(
+            e.starts_with("--set run.seed=null: `run.seed` is not in the scenario"),
+            "{e}"
+        );
+        let e = error(&["services.api.replicas=null"]).to_string();
+        assert!(e.contains("autoscaler"), "{e}");
+        let e = error(&[r#"run.duration="null""#]).to_string();
+        assert!(
+            e.starts_with(r#"--set run.duration="null": "#) && !e.contains("remove"),
+            "{e}"
+        );
     }
 
     #[test]
