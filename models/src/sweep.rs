@@ -237,8 +237,8 @@ impl SweepPlan {
 
 /// The scenario at sweep point `point`: the base's sets, then the point's
 /// `values` for `params`. A bad value of the point's own is named by the
-/// point and the file, not as the `--set` it is applied as (which the user
-/// did not type).
+/// point and where the file's `[sweep]` writes it, not as the `--set` it is
+/// applied as (which the user did not type).
 fn load_point(
     path: &Path,
     text: &str,
@@ -249,26 +249,26 @@ fn load_point(
 ) -> Result<Loaded, SweepError> {
     let own = point_sets(params, values);
     let all: Vec<String> = base_sets.iter().chain(&own).cloned().collect();
-    load_str(path, text, &all).map_err(|error| SweepError::Point {
-        point,
-        assignment: assignment(params, values),
-        error: match error {
-            ScenarioError::Set { arg, message } if own.contains(&arg) => {
-                // Name where the bad value is written in `[sweep]`.
-                let line_col = own
-                    .iter()
-                    .position(|set| *set == arg)
-                    .and_then(|i| sweep_value_line_col(text, &params[i], &inline(&values[i])));
-                ScenarioError::Invalid {
+    load_str(path, text, &all).map_err(|error| {
+        let error = match error {
+            ScenarioError::Set { arg, message } => match own.iter().position(|set| *set == arg) {
+                // A value of the point's own: named where `[sweep]` writes it.
+                Some(i) => ScenarioError::Invalid {
                     location: Location {
                         file: path.to_owned(),
-                        line_col,
+                        line_col: sweep_value_line_col(text, &params[i], &inline(&values[i])),
                     },
                     message,
-                }
-            }
+                },
+                None => ScenarioError::Set { arg, message },
+            },
             error => error,
-        },
+        };
+        SweepError::Point {
+            point,
+            assignment: assignment(params, values),
+            error,
+        }
     })
 }
 
@@ -1520,41 +1520,31 @@ replicas = 2
     #[test]
     fn a_bad_point_value_names_its_line_and_column() {
         let path = Path::new("s.toml");
-        // 1-based line and column of the first `needle` after `after`.
-        let at = |text: &str, after: &str, needle: &str| {
-            let offset =
-                text.find(after).unwrap() + text[text.find(after).unwrap()..].find(needle).unwrap();
-            let line = text[..offset].matches('\n').count() + 1;
-            let col = offset - text[..offset].rfind('\n').map_or(0, |n| n + 1) + 1;
-            format!("s.toml:{line}:{col}: ")
-        };
         let quoted = format!(
             "{BASE}\n[sweep.params]\n\"services.api.replicas\" = [\n  2,\n  \"many\",\n]\n"
         );
-        let e = plan_err(path, &quoted);
-        let want = at(&quoted, "[sweep.params]", "\"many\"");
-        assert!(
-            e.starts_with("sweep point 1 ") && e.contains(&want),
-            "{want} in {e}"
-        );
-
         let nested = format!("{BASE}\n[sweep.params.services.api]\nreplicas = [3, -1]\n");
-        let e = plan_err(path, &nested);
-        let want = at(&nested, "[sweep.params", "-1");
-        assert!(
-            e.contains("sweep point 1 ") && e.contains(&want),
-            "{want} in {e}"
-        );
-
         let range = format!(
             "{BASE}\n[sweep.params]\n\"services.api.replicas\" = {{ from = -2, to = 2, step = 2 }}\n"
         );
-        let e = plan_err(path, &range);
-        let want = at(&range, "[sweep.params]", "\"services.api.replicas\"");
-        assert!(
-            e.contains("sweep point 0 ") && e.contains(&want),
-            "{want} in {e}"
-        );
+        // (scenario, the bad point, what the error points at: the first
+        // such text after `[sweep.params`).
+        let cases = [
+            (&quoted, 1, "\"many\""),
+            (&nested, 1, "-1"),
+            (&range, 0, "\"services.api.replicas\""),
+        ];
+        for (text, point, needle) in cases {
+            let params = text.find("[sweep.params").unwrap();
+            let offset = params + text[params..].find(needle).unwrap();
+            let (line, col) = crate::load::line_col(text, offset);
+            let e = plan_err(path, text);
+            assert!(
+                e.starts_with(&format!("sweep point {point} ("))
+                    && e.contains(&format!("): s.toml:{line}:{col}: ")),
+                "{line}:{col} in {e}"
+            );
+        }
     }
 
     fn plan_err(path: &Path, text: &str) -> String {
