@@ -44,20 +44,22 @@
 //!
 //! Memory is bounded by the capacity, never by the key space.
 //!
-//! - **LRU**: a 24-byte table slot per object (key, expiry time, 32-bit size,
-//!   log position) at a load factor of 1/2 (a table preallocated for its
-//!   capacity) down to 1/4 (one that grew, by doubling): 48 to 96 bytes;
-//!   plus the access log, about 16.5 bytes (four 4-byte positions and their
-//!   bits): **64.5 to 112.5 bytes per item**, 64.5 for a cache of items
-//!   preallocated for its capacity (the default up to 2^20 objects).
+//! - **LRU**: a 16-byte table slot per object (key, 32-bit size, log
+//!   position; 24 bytes with a TTL, for the expiry time) at a load factor
+//!   of 1/2 (a table preallocated for its capacity) down to 1/4 (one that
+//!   grew, by doubling): 32 to 64 bytes (48 to 96 with a TTL); plus the
+//!   access log, about 16.5 bytes (four 4-byte positions and their bits):
+//!   **48.5 to 80.5 bytes per item, 64.5 to 112.5 with a TTL**; the lower
+//!   figure for a cache of items preallocated for its capacity (the default
+//!   up to 2^20 objects).
 //! - **The others**: a 32-byte node (key, expiry time, size and queue links
 //!   in one CPU cache line) plus 16 to 32 bytes of hash index (8-byte slots,
 //!   load factor between 1/4 and 1/2): **48 to 64 bytes per item**.
 //!   S3-FIFO adds its ghost queue, up to `0.9 C` weight of remembered keys
 //!   at the same cost per key.
 //!
-//! The same with or without a TTL; an object of 4 GiB or more keeps its
-//! size in a side table (16 bytes more). [`Cache::heap_bytes`]
+//! The others cost the same with or without a TTL; an object of 4 GiB or
+//! more keeps its size in a side table (16 bytes more). [`Cache::heap_bytes`]
 //! reports the exact figure.
 //!
 //! # Speed
@@ -81,7 +83,7 @@ mod sizes;
 
 use std::fmt;
 
-use lru::Lru;
+use lru::{Expiring, Lru, Plain};
 use queues::Queues;
 
 /// An eviction algorithm.
@@ -297,11 +299,12 @@ const PREALLOCATE: u64 = 1 << 20;
 #[derive(Clone, Debug)]
 pub struct Cache(Store);
 
-/// LRU has a store of its own (`lru.rs`); the other algorithms share one
-/// (`queues.rs`).
+/// LRU has a store of its own (`lru.rs`), whose slots hold an expiry only
+/// with a TTL; the other algorithms share one (`queues.rs`).
 #[derive(Clone, Debug)]
 enum Store {
-    Lru(Lru),
+    Lru(Lru<Plain>),
+    LruTtl(Lru<Expiring>),
     Queues(Queues),
 }
 
@@ -370,6 +373,7 @@ macro_rules! with_store {
     ($store:expr, $c:ident => $body:expr) => {
         match $store {
             Store::Lru($c) => $body,
+            Store::LruTtl($c) => $body,
             Store::Queues($c) => $body,
         }
     };
@@ -412,7 +416,8 @@ impl Cache {
         } as usize;
         let room = Room::new(capacity, by_bytes);
         Ok(Cache(match spec.eviction {
-            Eviction::Lru => Store::Lru(Lru::new(spec, room, expected)),
+            Eviction::Lru if spec.ttl_ns.is_none() => Store::Lru(Lru::new(spec, room, expected)),
+            Eviction::Lru => Store::LruTtl(Lru::new(spec, room, expected)),
             _ => Store::Queues(Queues::new(spec, room, expected)),
         }))
     }
@@ -558,8 +563,10 @@ impl Cache {
     /// Checks the store's internal consistency (tests).
     #[cfg(test)]
     fn check(&self) {
-        if let Store::Lru(c) = &self.0 {
-            c.check();
+        match &self.0 {
+            Store::Lru(c) => c.check(),
+            Store::LruTtl(c) => c.check(),
+            Store::Queues(_) => {}
         }
     }
 }

@@ -262,6 +262,53 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// LRU keeps an expiry in its slots only with a TTL (a second slot
+    /// layout): with a TTL that no request reaches, it must answer every
+    /// request, batched or not, exactly as without one, through removals,
+    /// flushes and table growth.
+    #[test]
+    fn lru_with_an_unreached_ttl_is_lru_without_one(
+        ops in ops(),
+        items in 1u64..30,
+        bytes in 1u64..80,
+        by_bytes in any::<bool>(),
+        reserve in 1u64..40,
+    ) {
+        let capacity = if by_bytes { Capacity::Bytes(bytes) } else { Capacity::Items(items) };
+        let spec = CacheSpec::new(Eviction::Lru, capacity);
+        let mut plain = Cache::with_reserve(&spec, reserve).unwrap();
+        let mut expiring = Cache::with_reserve(&spec.with_ttl_ns(u64::MAX / 2), reserve).unwrap();
+        let mut batched = Cache::with_reserve(&spec.with_ttl_ns(u64::MAX / 2), reserve).unwrap();
+        for (t, op) in ops.iter().enumerate() {
+            match *op {
+                Op::Access(k, s) => {
+                    let t = t as u64;
+                    let want = plain.access(t, k, s);
+                    prop_assert_eq!(expiring.access(t, k, s), want, "op {} {:?}", t, op);
+                    batched.access_batch(&[Request { now_ns: t, key: k, size_bytes: s }]);
+                }
+                Op::Remove(k) => {
+                    prop_assert_eq!(plain.remove(k), expiring.remove(k));
+                    batched.remove(k);
+                }
+                Op::Clear => {
+                    plain.clear();
+                    expiring.clear();
+                    batched.clear();
+                }
+            }
+            expiring.check();
+            prop_assert_eq!(plain.stats(), expiring.stats());
+            prop_assert_eq!(plain.stats(), batched.stats());
+            prop_assert_eq!(plain.len(), expiring.len());
+            prop_assert_eq!(plain.used_bytes(), expiring.used_bytes());
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(100))]
 
     /// The prefetch hints change nothing: a cache hinted before every access
@@ -466,10 +513,10 @@ fn memory_is_bounded_by_capacity_not_by_keys() {
         c.access(k, k, 1);
     }
     assert_eq!(c.len(), 1000);
-    // LRU preallocated for its capacity: 48 (24-byte slots at load 1/2) +
+    // LRU preallocated for its capacity: 32 (16-byte slots at load 1/2) +
     // 16.5 (the access log, and its ring's rounding to whole bitmap words).
     let per_item = c.heap_bytes() as f64 / 1000.0;
-    assert!(per_item <= 64.7, "{per_item} bytes per item");
+    assert!(per_item <= 48.7, "{per_item} bytes per item");
     // Hits do not grow the log: it is compacted to its live entries.
     for k in 0..1_000_000u64 {
         c.access(k, 199_000 + k % 10, 1);
@@ -485,29 +532,44 @@ fn memory_is_bounded_by_capacity_not_by_keys() {
     assert_eq!(std::mem::size_of::<arena::Node>(), 32);
     // Aligned so that a node never straddles two 64-byte cache lines.
     assert_eq!(std::mem::align_of::<arena::Node>(), 32);
-    assert_eq!(std::mem::size_of::<lru::Slot>(), 24);
+    // An LRU slot: 16 bytes, aligned so that it never straddles two lines;
+    // 24 with an expiry (a TTL).
+    assert_eq!(std::mem::size_of::<lru::Plain>(), 16);
+    assert_eq!(std::mem::align_of::<lru::Plain>(), 16);
+    assert_eq!(std::mem::size_of::<lru::Expiring>(), 24);
 }
 
 /// The worst case of the stated bound: an LRU table that has just doubled
-/// (load a little over 1/4): 96 + 16.5 bytes per item.
+/// (load a little over 1/4): 64 + 16.5 bytes per item, 96 + 16.5 with a
+/// TTL.
 #[test]
 fn a_grown_lru_table_stays_within_its_bound() {
-    let spec = CacheSpec::new(Eviction::Lru, Capacity::Items(520));
-    let mut c = Cache::with_reserve(&spec, 16).unwrap();
-    for k in 0..100_000u64 {
-        c.access(k, k, 1);
+    for (ttl, doubled, bound) in [(None, 60.0, 80.5), (Some(1 << 40), 90.0, 112.5)] {
+        let mut spec = CacheSpec::new(Eviction::Lru, Capacity::Items(520));
+        if let Some(ttl) = ttl {
+            spec = spec.with_ttl_ns(ttl);
+        }
+        let mut c = Cache::with_reserve(&spec, 16).unwrap();
+        for k in 0..100_000u64 {
+            c.access(k, k, 1);
+        }
+        assert_eq!(c.len(), 520);
+        let per_item = c.heap_bytes() as f64 / 520.0;
+        assert!(
+            per_item > doubled,
+            "ttl {ttl:?}: the table doubled: {per_item} bytes per item"
+        );
+        assert!(
+            per_item <= bound + 0.5,
+            "ttl {ttl:?}: {per_item} bytes per item"
+        );
     }
-    assert_eq!(c.len(), 520);
-    let per_item = c.heap_bytes() as f64 / 520.0;
-    assert!(
-        per_item > 90.0,
-        "the table doubled: {per_item} bytes per item"
-    );
-    assert!(per_item <= 112.5 + 0.5, "{per_item} bytes per item");
 }
 
+/// A TTL costs LRU 8 bytes per slot (the expiry), 16 per item at load 1/2,
+/// and nothing else: 64.5 bytes per item preallocated.
 #[test]
-fn a_ttl_costs_no_memory_per_item() {
+fn a_ttl_costs_its_expiry_per_item() {
     let spec = CacheSpec::new(Eviction::Lru, Capacity::Items(1000)).with_ttl_ns(1_000_000);
     let mut c = Cache::new(&spec).unwrap();
     for k in 0..200_000u64 {
@@ -516,6 +578,7 @@ fn a_ttl_costs_no_memory_per_item() {
     assert_eq!(c.len(), 1000);
     let per_item = c.heap_bytes() as f64 / 1000.0;
     assert!(per_item <= 64.7, "{per_item} bytes per item");
+    assert!(per_item >= 64.0, "{per_item} bytes per item");
 }
 
 #[test]
