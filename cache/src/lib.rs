@@ -300,11 +300,14 @@ const PREALLOCATE: u64 = 1 << 20;
 pub struct Cache(Store);
 
 /// LRU has a store of its own (`lru.rs`), whose slots hold an expiry only
-/// with a TTL; the other algorithms share one (`queues.rs`).
+/// with a TTL; the other algorithms share one (`queues.rs`). LRU with a TTL
+/// comes first: the compiler tests the variants in order, and that is the
+/// simulator's tiers' store, called several times per request (a batch
+/// dispatches once per batch).
 #[derive(Clone, Debug)]
 enum Store {
-    Lru(Lru<Plain>),
     LruTtl(Lru<Expiring>),
+    Lru(Lru<Plain>),
     Queues(Queues),
 }
 
@@ -372,8 +375,8 @@ impl Room {
 macro_rules! with_store {
     ($store:expr, $c:ident => $body:expr) => {
         match $store {
-            Store::Lru($c) => $body,
             Store::LruTtl($c) => $body,
+            Store::Lru($c) => $body,
             Store::Queues($c) => $body,
         }
     };
