@@ -106,6 +106,32 @@ pub(crate) struct Expiring {
     pos: u32,
 }
 
+/// The accessors both slot layouts share (same field names).
+macro_rules! shared_accessors {
+    () => {
+        #[inline(always)]
+        fn key(&self) -> u64 {
+            self.key
+        }
+        #[inline(always)]
+        fn size(&self) -> u32 {
+            self.size
+        }
+        #[inline(always)]
+        fn size_mut(&mut self) -> &mut u32 {
+            &mut self.size
+        }
+        #[inline(always)]
+        fn pos(&self) -> u32 {
+            self.pos
+        }
+        #[inline(always)]
+        fn set_pos(&mut self, pos: u32) {
+            self.pos = pos;
+        }
+    };
+}
+
 impl Slot for Plain {
     const VACANT: Self = Plain {
         key: 0,
@@ -121,26 +147,7 @@ impl Slot for Plain {
             pos: EMPTY,
         }
     }
-    #[inline(always)]
-    fn key(&self) -> u64 {
-        self.key
-    }
-    #[inline(always)]
-    fn size(&self) -> u32 {
-        self.size
-    }
-    #[inline(always)]
-    fn size_mut(&mut self) -> &mut u32 {
-        &mut self.size
-    }
-    #[inline(always)]
-    fn pos(&self) -> u32 {
-        self.pos
-    }
-    #[inline(always)]
-    fn set_pos(&mut self, pos: u32) {
-        self.pos = pos;
-    }
+    shared_accessors!();
     #[inline(always)]
     fn expiry_ns(&self) -> u64 {
         u64::MAX
@@ -167,26 +174,7 @@ impl Slot for Expiring {
             pos: EMPTY,
         }
     }
-    #[inline(always)]
-    fn key(&self) -> u64 {
-        self.key
-    }
-    #[inline(always)]
-    fn size(&self) -> u32 {
-        self.size
-    }
-    #[inline(always)]
-    fn size_mut(&mut self) -> &mut u32 {
-        &mut self.size
-    }
-    #[inline(always)]
-    fn pos(&self) -> u32 {
-        self.pos
-    }
-    #[inline(always)]
-    fn set_pos(&mut self, pos: u32) {
-        self.pos = pos;
-    }
+    shared_accessors!();
     #[inline(always)]
     fn expiry_ns(&self) -> u64 {
         self.expiry_ns
