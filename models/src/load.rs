@@ -94,11 +94,15 @@ pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, Scen
     let scenario: Scenario = toml::from_str(&edited).map_err(|e| {
         let offset = e.span().map(|s| s.start);
         let key = offset.and_then(|o| key_path_at(&edited, o));
+        let said = in_words(e.message().trim_end());
         let message = match &key {
-            Some(key) => format!("`{key}`: {}", e.message().trim_end()),
-            None => e.message().trim_end().to_owned(),
+            Some(key) => format!("`{key}`: {said}"),
+            None => said,
         };
-        if let Some(arg) = key.as_deref().and_then(|k| set_of(&applied, k)) {
+        if let Some(arg) = key
+            .as_deref()
+            .and_then(|k| set_of(&applied, k).or_else(|| set_inside(&applied, k, &message)))
+        {
             return ScenarioError::Set {
                 arg: arg.to_owned(),
                 message,
@@ -168,6 +172,71 @@ fn set_of<'a>(applied: &'a [Applied], key: &str) -> Option<&'a str> {
         .rev()
         .find(|a| key.len() >= a.key.len() && a.key.iter().zip(&key).all(|(a, k)| a == k))
         .map(|a| a.arg.as_str())
+}
+
+/// The last `--set` of a key inside the table at dotted path `key` whose
+/// value `message` quotes. Serde reports an error in an internally tagged
+/// table (a distribution: `work = { distribution = ..., mean = ... }`) at
+/// the table, not at the field a `--set` gave, and the file's line for the
+/// table would show a value the file does not hold.
+fn set_inside<'a>(applied: &'a [Applied], key: &str, message: &str) -> Option<&'a str> {
+    let key = split_path(key)?;
+    applied
+        .iter()
+        .rev()
+        .filter(|a| a.key.len() > key.len() && key.iter().zip(&a.key).all(|(k, a)| k == a))
+        .find(|a| {
+            let raw = a.arg.split_once('=').map_or("", |(_, v)| v.trim());
+            // Strings are quoted in messages with `"`, other values with a
+            // backtick (serde's `invalid type: integer `-1``).
+            match parse_value(raw) {
+                Value::String(v) => message.contains(&format!("{:?}", v.value())),
+                v => message.contains(&format!("`{}`", v.to_string().trim())),
+            }
+        })
+        .map(|a| a.arg.as_str())
+}
+
+/// `message` with serde's names of Rust's number types said in words: a
+/// planner reads "expected a whole number from 0 to 4294967295", not
+/// "expected u32".
+fn in_words(message: &str) -> String {
+    const NAMES: [(&str, &str); 10] = [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u64", "expected a whole number >= 0"),
+        ("expected usize", "expected a whole number >= 0"),
+        ("expected i8", "expected a whole number from -128 to 127"),
+        (
+            "expected i16",
+            "expected a whole number from -32768 to 32767",
+        ),
+        (
+            "expected i32",
+            "expected a whole number from -2147483648 to 2147483647",
+        ),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+    ];
+    let mut out = message.to_owned();
+    for (name, words) in NAMES {
+        // Only the whole name: `u8` is not the start of `u80`.
+        let mut from = 0;
+        while let Some(at) = out[from..].find(name).map(|i| i + from) {
+            let end = at + name.len();
+            if out[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                from = end;
+                continue;
+            }
+            out.replace_range(at..end, words);
+            from = at + words.len();
+        }
+    }
+    out
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
@@ -528,7 +597,7 @@ mod path_tests {
 mod set_error_tests {
     use std::path::Path;
 
-    use super::{ScenarioError, load_str};
+    use super::{ScenarioError, in_words, load_str};
 
     const TEXT: &str = r#"[run]
 duration = "2m"
@@ -570,6 +639,46 @@ replicas = 2
         // The last set of a key is the one named.
         let e = error(&["run.replications=0", "run.replications=-1"]).to_string();
         assert!(e.starts_with("--set run.replications=-1:"), "{e}");
+    }
+
+    /// Serde reports a bad field of a distribution at its table; the `--set`
+    /// that gave the field's value is still the one named, not the file's
+    /// line for the table (which holds another value).
+    #[test]
+    fn a_bad_field_from_a_set_inside_a_distribution_is_named_by_the_set() {
+        let e = error(&[r#"services.api.work.mean="-1ms""#]).to_string();
+        assert!(
+            e.starts_with(r#"--set services.api.work.mean="-1ms": `services.api.work`"#),
+            "{e}"
+        );
+        assert!(e.contains("is not a duration"), "{e}");
+        // A set inside the table whose value the error does not quote is
+        // not blamed: the bad value is the file's.
+        let text = TEXT.replace(r#"mean = "8ms""#, r#"mean = "-8ms""#);
+        let sets = vec![r#"services.api.work.distribution="deterministic""#.to_owned()];
+        let e = load_str(Path::new("s.toml"), &text, &sets)
+            .expect_err("invalid")
+            .to_string();
+        assert!(e.starts_with("s.toml:11:1: `services.api.work`"), "{e}");
+        assert!(e.contains(r#""-8ms""#), "{e}");
+    }
+
+    /// Serde's names of number types come out in words.
+    #[test]
+    fn number_types_are_said_in_words() {
+        let e = error(&["services.api.replicas=1.5"]).to_string();
+        assert!(
+            e.ends_with(
+                "invalid type: floating point `1.5`, expected a whole number from 0 to 4294967295"
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            in_words("expected u8, u80, expected u80"),
+            "expected a whole number from 0 to 255, u80, expected u80"
+        );
+        assert_eq!(in_words("expected f64"), "expected a number");
+        assert_eq!(in_words("no type here"), "no type here");
     }
 
     /// `PATH=null` removes a key or an array-of-tables element, as if the
