@@ -94,7 +94,7 @@ pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, Scen
     let scenario: Scenario = toml::from_str(&edited).map_err(|e| {
         let offset = e.span().map(|s| s.start);
         let key = offset.and_then(|o| key_path_at(&edited, o));
-        let said = in_words(e.message().trim_end());
+        let said = headroom_policy::config::in_words(e.message().trim_end());
         let message = match &key {
             Some(key) => format!("`{key}`: {said}"),
             None => said,
@@ -195,48 +195,6 @@ fn set_inside<'a>(applied: &'a [Applied], key: &str, message: &str) -> Option<&'
             }
         })
         .map(|a| a.arg.as_str())
-}
-
-/// `message` with serde's names of Rust's number types said in words: a
-/// planner reads "expected a whole number from 0 to 4294967295", not
-/// "expected u32".
-fn in_words(message: &str) -> String {
-    const NAMES: [(&str, &str); 10] = [
-        ("expected u8", "expected a whole number from 0 to 255"),
-        ("expected u16", "expected a whole number from 0 to 65535"),
-        (
-            "expected u32",
-            "expected a whole number from 0 to 4294967295",
-        ),
-        ("expected u64", "expected a whole number >= 0"),
-        ("expected usize", "expected a whole number >= 0"),
-        ("expected i8", "expected a whole number from -128 to 127"),
-        (
-            "expected i16",
-            "expected a whole number from -32768 to 32767",
-        ),
-        (
-            "expected i32",
-            "expected a whole number from -2147483648 to 2147483647",
-        ),
-        ("expected i64", "expected a whole number"),
-        ("expected f64", "expected a number"),
-    ];
-    let mut out = message.to_owned();
-    for (name, words) in NAMES {
-        // Only the whole name: `u8` is not the start of `u80`.
-        let mut from = 0;
-        while let Some(at) = out[from..].find(name).map(|i| i + from) {
-            let end = at + name.len();
-            if out[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
-                from = end;
-                continue;
-            }
-            out.replace_range(at..end, words);
-            from = at + words.len();
-        }
-    }
-    out
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
@@ -597,7 +555,7 @@ mod path_tests {
 mod set_error_tests {
     use std::path::Path;
 
-    use super::{ScenarioError, in_words, load_str};
+    use super::{ScenarioError, load_str};
 
     const TEXT: &str = r#"[run]
 duration = "2m"
@@ -663,7 +621,8 @@ replicas = 2
         assert!(e.contains(r#""-8ms""#), "{e}");
     }
 
-    /// Serde's names of number types come out in words.
+    /// Serde's names of number types come out in words
+    /// (`headroom_policy::config::in_words`).
     #[test]
     fn number_types_are_said_in_words() {
         let e = error(&["services.api.replicas=1.5"]).to_string();
@@ -673,12 +632,6 @@ replicas = 2
             ),
             "{e}"
         );
-        assert_eq!(
-            in_words("expected u8, u80, expected u80"),
-            "expected a whole number from 0 to 255, u80, expected u80"
-        );
-        assert_eq!(in_words("expected f64"), "expected a number");
-        assert_eq!(in_words("no type here"), "no type here");
     }
 
     /// `PATH=null` removes a key or an array-of-tables element, as if the

@@ -69,9 +69,68 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A serde error `message` with the names of Rust's number types said in
+/// words: a config's reader sees "expected a whole number from 0 to
+/// 4294967295", not "expected u32". The simulator's scenario loader and the
+/// sidecar's config loader both pass serde's messages through it.
+pub fn in_words(message: &str) -> String {
+    const NAMES: [(&str, &str); 10] = [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u64", "expected a whole number >= 0"),
+        ("expected usize", "expected a whole number >= 0"),
+        ("expected i8", "expected a whole number from -128 to 127"),
+        (
+            "expected i16",
+            "expected a whole number from -32768 to 32767",
+        ),
+        (
+            "expected i32",
+            "expected a whole number from -2147483648 to 2147483647",
+        ),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+    ];
+    let mut out = message.to_owned();
+    for (name, words) in NAMES {
+        // Only the whole name: `u8` is not the start of `u80`.
+        let mut from = 0;
+        while let Some(at) = out[from..].find(name).map(|i| i + from) {
+            let end = at + name.len();
+            if out[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                from = end;
+                continue;
+            }
+            out.replace_range(at..end, words);
+            from = at + words.len();
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn number_type_names_are_said_in_words() {
+        assert_eq!(
+            in_words("invalid type: floating point `1.5`, expected u32"),
+            "invalid type: floating point `1.5`, expected a whole number from 0 to 4294967295"
+        );
+        // Only whole names, each occurrence.
+        assert_eq!(
+            in_words("expected u8, u80, expected u80, expected u8"),
+            "expected a whole number from 0 to 255, u80, expected u80, expected a whole number from 0 to 255"
+        );
+        assert_eq!(in_words("expected f64"), "expected a number");
+        assert_eq!(in_words("expected usize"), "expected a whole number >= 0");
+        assert_eq!(in_words("no type here"), "no type here");
+    }
 
     #[test]
     fn message_names_key_value_and_range() {

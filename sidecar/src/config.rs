@@ -333,7 +333,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<Plan, ConfigError> {
     let file: ConfigFile = toml::from_str(text).map_err(|e| {
         let offset = e.span().map(|s| s.start);
         let key = offset.and_then(|o| key_path_at(text, o));
-        let mut message = e.message().trim_end().to_owned();
+        let mut message = headroom_policy::config::in_words(e.message().trim_end());
         if message.starts_with("unknown field") && key.as_ref().is_none_or(|k| !k.contains('.')) {
             message = format!(
                 "{message}; a config file holds `[sidecar]`, `[policy]` and the simulator's \

@@ -701,6 +701,10 @@ fn check_config_exit_codes_and_messages() {
              [sidecar.routes]\n\"/*\" = \"a\"\n[policy.mesh]\nretry = { attempts = 0 }\n",
             "`policy.mesh.retry.attempts` = 0",
         ),
+        (
+            "[sidecar]\n[policy.rate_limit.edge]\nstrategy = \"sliding-window\"\nwindow = \"1m\"\nmax = 1.5\n",
+            "`policy.rate_limit.edge.max`: invalid type: floating point `1.5`, expected a whole number >= 0",
+        ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
         let path = dir.join(format!("bad{i}.toml"));
