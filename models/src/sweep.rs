@@ -327,12 +327,34 @@ fn load_base(
         load_str(path, text, &base_sets).map_err(|e| SweepError::Invalid {
             file: file.clone(),
             key: "sweep.replications".into(),
-            message: e.to_string(),
+            message: replications_message(e),
         })?
     } else {
         first
     };
     Ok((base, sweep, base_sets))
+}
+
+/// What is wrong with the sweep's `replications`, from the error of the
+/// `run.replications` it is applied as: that `--set` is the sweep's doing,
+/// not the user's, so its argument and key are not repeated.
+fn replications_message(e: crate::load::ScenarioError) -> String {
+    match e {
+        crate::load::ScenarioError::Set {
+            ref arg,
+            ref message,
+        } if arg.starts_with("run.replications=") => {
+            let rest = message
+                .strip_prefix("`run.replications`")
+                .unwrap_or(message);
+            // `: <serde's message>` or ` = <value>: <expected>`.
+            rest.strip_prefix(": ")
+                .or_else(|| rest.strip_prefix(" = "))
+                .unwrap_or(rest)
+                .to_owned()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Most lattice values a continuous range gets in `mode = "search"` (fewer
@@ -1482,6 +1504,30 @@ replicas = 2
         let text = format!("{BASE}\n[sweep.params]\n\"x\" = 3\n");
         let e = toml::from_str::<Scenario>(&text).unwrap_err().to_string();
         assert!(e.contains("expected a list of values"), "{e}");
+    }
+
+    /// The sweep's `replications` is applied as `run.replications`; its
+    /// errors name the sweep's key alone, not that internal `--set`.
+    #[test]
+    fn bad_sweep_replications_are_named_as_the_sweeps() {
+        let path = Path::new("s.toml");
+        let err = |r: &str| {
+            let text = format!(
+                "{BASE}\n[sweep]\nreplications = {r}\n[sweep.params]\n\"services.api.replicas\" = [1, 3]\n"
+            );
+            plan(path, &text, &[]).unwrap_err().to_string()
+        };
+        let e = err("2.5");
+        assert!(
+            e.starts_with("s.toml: `sweep.replications`: invalid type: floating point `2.5`"),
+            "{e}"
+        );
+        let e = err("0");
+        assert!(
+            e.starts_with("s.toml: `sweep.replications`: 0: expected an integer from 1"),
+            "{e}"
+        );
+        assert!(!e.contains("run.replications"), "{e}");
     }
 
     #[test]
