@@ -9,8 +9,13 @@ Usage (from the repository root):
     cargo build --release
     pip install simpy==4.1.1
     python3 experiments/bench/compare_simpy.py
+    python3 experiments/bench/compare_simpy.py --reps 1 --customers 20000 --simpy-customers 2000   # a quick check
+HEADROOM_BIN names another binary (default target/release/headroom).
+`tests/bench_scripts.rs` runs the quick check, so the scenario below stays
+valid as the schema grows.
 """
 
+import argparse
 import csv
 import math
 import os
@@ -26,7 +31,7 @@ sys.path.insert(0, HERE)
 
 import simpy_mmc  # noqa: E402
 
-HEADROOM = os.path.join(ROOT, "target", "release", "headroom")
+HEADROOM = os.environ.get("HEADROOM_BIN", os.path.join(ROOT, "target", "release", "headroom"))
 
 
 def erlang_c_response(c: int, lam: float, mu: float) -> float:
@@ -53,6 +58,7 @@ arrivals = {{ process = "poisson", rate = {rate} }}
 name = "mmc"
 instance = {{ workers = {c}, queue = "unbounded" }}
 work = {{ distribution = "exponential", mean = "100ms" }}
+replicas = 1
 """
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "mmc.toml")
@@ -67,11 +73,16 @@ work = {{ distribution = "exponential", mean = "100ms" }}
 
 
 def main() -> None:
-    reps = 5
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5, help="runs of each simulator per c (medians)")
+    parser.add_argument("--customers", type=int, default=5_000_000, help="customers per Headroom run")
+    parser.add_argument("--simpy-customers", type=int, default=300_000, help="customers per SimPy run")
+    args = parser.parse_args()
+    reps = args.reps
     print(f"{'c':>3} {'headroom cust/s':>16} {'simpy cust/s':>14} {'ratio':>7}   mean W: analytic / headroom / simpy (s)")
     for c in (1, 4, 16):
-        h = [headroom_run(c, 5_000_000, 1 + i) for i in range(reps)]
-        s = [simpy_mmc.run(c, 300_000, 1 + i) for i in range(reps)]
+        h = [headroom_run(c, args.customers, 1 + i) for i in range(reps)]
+        s = [simpy_mmc.run(c, args.simpy_customers, 1 + i) for i in range(reps)]
         h_rate = statistics.median(n / t for n, t, _ in h)
         s_rate = statistics.median(n / t for n, t, _ in s)
         w = erlang_c_response(c, 0.9 * c / 0.1, 10.0)

@@ -5,7 +5,7 @@
 //! customers, through the whole model: scenario plan, event queue, RNG
 //! streams, slab, latency histograms, time-weighted utilisation and the time
 //! series. Compare with `experiments/bench/simpy_mmc.py` (same model in
-//! SimPy) via `experiments/bench/compare_simpy.sh`.
+//! SimPy) via `experiments/bench/compare_simpy.py`.
 
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
