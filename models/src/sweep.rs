@@ -28,6 +28,7 @@ use rand::RngExt;
 
 use crate::load::{Loaded, Location, ScenarioError, load_str, sweep_value_line_col};
 use crate::plan::Plan;
+use crate::scenario::Replications;
 use crate::scenario::Scenario;
 
 /// Most points one sweep may have.
@@ -47,7 +48,7 @@ pub struct SweepConfig {
     pub samples: Option<u32>,
     /// Replications per point: overrides `run.replications` (same forms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replications: Option<toml::Value>,
+    pub replications: Option<Replications>,
     /// What the recommendation minimises. Default `"cost"`.
     #[serde(default)]
     pub objective: Objective,
@@ -320,41 +321,17 @@ fn load_base(
         .ok_or_else(|| SweepError::Missing { file: file.clone() })?;
     sweep.params.order_as_written(text);
     let mut base_sets = sets.to_vec();
-    if let Some(r) = &sweep.replications {
-        base_sets.push(format!("run.replications={}", inline(r)));
-    }
-    let base = if sweep.replications.is_some() {
-        load_str(path, text, &base_sets).map_err(|e| SweepError::Invalid {
-            file: file.clone(),
-            key: "sweep.replications".into(),
-            message: replications_message(e),
-        })?
-    } else {
-        first
+    // Checked with the scenario (`Plan::new`): as `run.replications` it is
+    // valid too.
+    let base = match sweep.replications {
+        Some(r) => {
+            let value = toml::Value::try_from(r).expect("replications are plain TOML");
+            base_sets.push(format!("run.replications={}", inline(&value)));
+            load_str(path, text, &base_sets)?
+        }
+        None => first,
     };
     Ok((base, sweep, base_sets))
-}
-
-/// What is wrong with the sweep's `replications`, from the error of the
-/// `run.replications` it is applied as: that `--set` is the sweep's doing,
-/// not the user's, so its argument and key are not repeated.
-fn replications_message(e: crate::load::ScenarioError) -> String {
-    match e {
-        crate::load::ScenarioError::Set {
-            ref arg,
-            ref message,
-        } if arg.starts_with("run.replications=") => {
-            let rest = message
-                .strip_prefix("`run.replications`")
-                .unwrap_or(message);
-            // `: <serde's message>` or ` = <value>: <expected>`.
-            rest.strip_prefix(": ")
-                .or_else(|| rest.strip_prefix(" = "))
-                .unwrap_or(rest)
-                .to_owned()
-        }
-        other => other.to_string(),
-    }
 }
 
 /// Most lattice values a continuous range gets in `mode = "search"` (fewer
@@ -1506,10 +1483,11 @@ replicas = 2
         assert!(e.contains("expected a list of values"), "{e}");
     }
 
-    /// The sweep's `replications` is applied as `run.replications`; its
-    /// errors name the sweep's key alone, not that internal `--set`.
+    /// The sweep's `replications` is checked with the scenario and its
+    /// errors are located at its own key, not at the `run.replications` it
+    /// is applied as.
     #[test]
-    fn bad_sweep_replications_are_named_as_the_sweeps() {
+    fn bad_sweep_replications_are_located_at_the_sweeps_key() {
         let path = Path::new("s.toml");
         let err = |r: &str| {
             let text = format!(
@@ -1517,17 +1495,29 @@ replicas = 2
             );
             plan(path, &text, &[]).unwrap_err().to_string()
         };
-        let e = err("2.5");
+        assert_eq!(
+            err("2.5"),
+            "s.toml:16:16: `sweep.replications`: invalid type: floating point `2.5`, \
+             expected a positive integer, or { min = N, max = N, precision = F }"
+        );
+        assert_eq!(
+            err("0"),
+            "s.toml:16:1: `sweep.replications` = 0: expected an integer from 1 to 100000, \
+             or { min, max, precision }"
+        );
+        let e = err("{ min = 1, max = 4, precision = 0.1 }");
         assert!(
-            e.starts_with("s.toml: `sweep.replications`: invalid type: floating point `2.5`"),
+            e.starts_with("s.toml:16:18: `sweep.replications.min` = 1: expected an integer from 2"),
             "{e}"
         );
-        let e = err("0");
-        assert!(
-            e.starts_with("s.toml: `sweep.replications`: 0: expected an integer from 1"),
-            "{e}"
+        // A valid one replaces `run.replications` in every point.
+        let text = format!(
+            "{BASE}\n[sweep]\nreplications = {{ min = 3, max = 9, precision = 0.1 }}\n\
+             [sweep.params]\n\"services.api.replicas\" = [1, 3]\n"
         );
-        assert!(!e.contains("run.replications"), "{e}");
+        let p = plan(path, &text, &[]).unwrap();
+        assert_eq!(p.base.plan.run.replications, 9);
+        assert!(p.points.iter().all(|pt| pt.plan.run.replications == 9));
     }
 
     #[test]

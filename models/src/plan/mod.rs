@@ -171,6 +171,11 @@ impl Plan {
     /// against `base_dir` (the scenario file's folder).
     pub fn new(scenario: &Scenario, base_dir: &Path) -> Result<Plan, Invalid> {
         let run = run::plan(&scenario.run)?;
+        // A sweep's `replications` replaces `run.replications` in every
+        // point: checked here, where every range is, and located at its key.
+        if let Some(r) = scenario.sweep.as_ref().and_then(|s| s.replications) {
+            run::replications("sweep.replications", r)?;
+        }
         let network = network::plan(scenario)?;
         let policies = scenario.policy.validate().map_err(Invalid::from)?;
         let services = service::plan(scenario, &network, &policies, base_dir)?;

@@ -83,54 +83,7 @@ pub(super) fn plan(run: &RunConfig) -> Result<RunPlan, Invalid> {
         Warmup::Fixed(w) => (w, false),
         Warmup::Auto => (Span::ZERO, true),
     };
-    let in_range = |n: u32| (1..=limits::MAX_REPLICATIONS).contains(&n);
-    let (replications, adaptive) = match run.replications {
-        Replications::Fixed(n) if in_range(n) => (n, None),
-        Replications::Fixed(n) => {
-            return Err(Invalid::new(
-                "run.replications",
-                n,
-                format!(
-                    "an integer from 1 to {}, or {{ min, max, precision }}",
-                    limits::MAX_REPLICATIONS
-                ),
-            ));
-        }
-        Replications::Adaptive {
-            min,
-            max,
-            precision,
-        } => {
-            if !(2..=limits::MAX_REPLICATIONS).contains(&min) {
-                return Err(Invalid::new(
-                    "run.replications.min",
-                    min,
-                    format!(
-                        "an integer from 2 to {} (a confidence interval needs two replications)",
-                        limits::MAX_REPLICATIONS
-                    ),
-                ));
-            }
-            if !(min..=limits::MAX_REPLICATIONS).contains(&max) {
-                return Err(Invalid::new(
-                    "run.replications.max",
-                    max,
-                    format!(
-                        "an integer from `min` ({min}) to {}",
-                        limits::MAX_REPLICATIONS
-                    ),
-                ));
-            }
-            if !(precision.is_finite() && precision > 0.0 && precision < 1.0) {
-                return Err(Invalid::new(
-                    "run.replications.precision",
-                    precision,
-                    "a relative half-width in (0, 1), e.g. 0.05 for ±5 %",
-                ));
-            }
-            (max, Some(AdaptiveReplications { min, precision }))
-        }
-    };
+    let (replications, adaptive) = replications("run.replications", run.replications)?;
     if run.timeseries_interval.is_zero() {
         return Err(Invalid::new(
             "run.timeseries_interval",
@@ -170,4 +123,59 @@ pub(super) fn plan(run: &RunConfig) -> Result<RunPlan, Invalid> {
         interval: run.timeseries_interval,
         max_in_flight: run.max_in_flight,
     })
+}
+
+/// The replication count `r` (at `key`: `run.replications`, or a sweep's
+/// `sweep.replications`, which overrides it) checked: the count to run, or
+/// the most, and the stop-on-precision rule.
+pub(crate) fn replications(
+    key: &str,
+    r: Replications,
+) -> Result<(u32, Option<AdaptiveReplications>), Invalid> {
+    let in_range = |n: u32| (1..=limits::MAX_REPLICATIONS).contains(&n);
+    match r {
+        Replications::Fixed(n) if in_range(n) => Ok((n, None)),
+        Replications::Fixed(n) => Err(Invalid::new(
+            key,
+            n,
+            format!(
+                "an integer from 1 to {}, or {{ min, max, precision }}",
+                limits::MAX_REPLICATIONS
+            ),
+        )),
+        Replications::Adaptive {
+            min,
+            max,
+            precision,
+        } => {
+            if !(2..=limits::MAX_REPLICATIONS).contains(&min) {
+                return Err(Invalid::new(
+                    format!("{key}.min"),
+                    min,
+                    format!(
+                        "an integer from 2 to {} (a confidence interval needs two replications)",
+                        limits::MAX_REPLICATIONS
+                    ),
+                ));
+            }
+            if !(min..=limits::MAX_REPLICATIONS).contains(&max) {
+                return Err(Invalid::new(
+                    format!("{key}.max"),
+                    max,
+                    format!(
+                        "an integer from `min` ({min}) to {}",
+                        limits::MAX_REPLICATIONS
+                    ),
+                ));
+            }
+            if !(precision.is_finite() && precision > 0.0 && precision < 1.0) {
+                return Err(Invalid::new(
+                    format!("{key}.precision"),
+                    precision,
+                    "a relative half-width in (0, 1), e.g. 0.05 for ±5 %",
+                ));
+            }
+            Ok((max, Some(AdaptiveReplications { min, precision })))
+        }
+    }
 }
