@@ -30,7 +30,11 @@ fn headroom(args: &[&str]) -> Output {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("headroom-replay-{}-{name}", std::process::id()));
+    // Under the target directory (cleaned with it), not the system's
+    // temporary directory, where every run would leave a directory behind.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("replay")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -18,8 +18,11 @@ fn broken(name: &str) -> String {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("headroom-replay-bad-{}-{name}", std::process::id()));
+    // Under the target directory (cleaned with it), not the system's
+    // temporary directory, where every run would leave a directory behind.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("replay-bad")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -26,7 +26,9 @@ fn text(b: &[u8]) -> String {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("headroom-trace-cli-{}", std::process::id()));
+    // Under the target directory (cleaned with it), not the system's
+    // temporary directory, where every run would leave a directory behind.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("trace-cli");
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }

@@ -211,7 +211,14 @@ static DIRS: AtomicUsize = AtomicUsize::new(0);
 /// A fresh scratch directory for one test.
 pub fn scratch_dir() -> PathBuf {
     let n = DIRS.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("hr-sidecar-{}-{n}", std::process::id()));
+    // Under the target directory (cleaned with it), not the system's
+    // temporary directory, where every run would leave directories behind.
+    // Numbered per process: each test binary counts from 0, so the binary's
+    // name keeps two binaries running at once apart.
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe.file_stem().unwrap().to_string_lossy().into_owned();
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sidecar-{binary}-{n}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
