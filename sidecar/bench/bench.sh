@@ -33,6 +33,7 @@ cleanup() {
   [ -f "$WORK/up.pid" ] && kill "$(cat "$WORK/up.pid")" 2>/dev/null || true
   [ -f "$WORK/px.pid" ] && kill "$(cat "$WORK/px.pid")" 2>/dev/null || true
   sleep 0.5
+  rm -rf "$WORK"
 }
 trap cleanup EXIT
 

@@ -29,6 +29,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -f "$WORK/up.pid" ] && kill "$(cat "$WORK/up.pid")" 2>/dev/null || true
+  rm -rf "$WORK"
 }
 trap cleanup EXIT
 for tool in "$OHA" haproxy nginx; do

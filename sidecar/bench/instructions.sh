@@ -25,6 +25,7 @@ VG=
 cleanup() {
   [ -n "$VG" ] && kill "$VG" 2>/dev/null || true
   [ -f "$WORK/up.pid" ] && kill "$(cat "$WORK/up.pid")" 2>/dev/null || true
+  rm -rf "$WORK"
 }
 trap cleanup EXIT
 for tool in "$OHA" valgrind callgrind_control nginx; do
