@@ -127,6 +127,13 @@ fn render(t: &Table, a: &str, b: &str, reps: u32, seed: u64) -> String {
         s,
         "A = {a}\nB = {b}\n{reps} paired replications (common random numbers, seed {seed}); B - A with 95 % CI"
     );
+    if reps < 2 {
+        // One difference has no spread to estimate: the intervals are NaN.
+        let _ = writeln!(
+            s,
+            "(one replication gives no confidence interval: pass --replications 2 or more)"
+        );
+    }
     let _ = writeln!(
         s,
         "{:<22} {:>13} {:>13} {:>13} {:>11} {:>13}  differs",
@@ -170,5 +177,20 @@ mod tests {
         assert_eq!(row[3], "1");
         assert_eq!(row[4], "0");
         assert!(crate::planner::table::number(&row[5]) > 3.0);
+    }
+
+    #[test]
+    fn one_replication_says_why_there_is_no_interval() {
+        let a = vec![vec![10.0]];
+        let b = vec![vec![11.0]];
+        let t = differences(&["m".into()], &a, &b);
+        let one = render(&t, "a.toml", "b.toml", 1, 7);
+        assert!(one.contains("pass --replications 2 or more"), "{one}");
+        assert!(one.lines().last().unwrap().ends_with("  -"), "{one}");
+        let a = vec![vec![10.0], vec![12.0]];
+        let b = vec![vec![11.0], vec![13.5]];
+        let t = differences(&["m".into()], &a, &b);
+        let two = render(&t, "a.toml", "b.toml", 2, 7);
+        assert!(!two.contains("--replications"), "{two}");
     }
 }
