@@ -275,9 +275,10 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     let _ = writeln!(s, "# Headroom run: {}\n", loaded.path.display());
     let _ = writeln!(
         s,
-        "{} replications, duration {}, warm-up {} (excluded), seed {}. \
+        "{} replication{}, duration {}, warm-up {} (excluded), seed {}. \
          Means over replications with Student-t 95 % confidence half-widths.\n",
         run.replications,
+        if run.replications == 1 { "" } else { "s" },
         run.duration,
         warmup_text(run, outputs),
         run.seed

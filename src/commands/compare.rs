@@ -125,7 +125,8 @@ fn render(t: &Table, a: &str, b: &str, reps: u32, seed: u64) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "A = {a}\nB = {b}\n{reps} paired replications (common random numbers, seed {seed}); B - A with 95 % CI"
+        "A = {a}\nB = {b}\n{reps} paired replication{} (common random numbers, seed {seed}); B - A with 95 % CI",
+        if reps == 1 { "" } else { "s" }
     );
     if reps < 2 {
         // One difference has no spread to estimate: the intervals are NaN.
@@ -141,6 +142,14 @@ fn render(t: &Table, a: &str, b: &str, reps: u32, seed: u64) -> String {
     );
     for row in &t.rows {
         let x = |i: usize| crate::planner::table::number(&row[i]);
+        // No interval (one replication): "-", as in `run`'s summary.
+        let ci = |i: usize| {
+            if x(i).is_nan() {
+                "-".to_owned()
+            } else {
+                short(x(i))
+            }
+        };
         let differs = if x(4).is_nan() {
             "-"
         } else if (x(3) - x(4) > 0.0) || (x(3) + x(4) < 0.0) {
@@ -155,8 +164,8 @@ fn render(t: &Table, a: &str, b: &str, reps: u32, seed: u64) -> String {
             short(x(1)),
             short(x(2)),
             short(x(3)),
-            short(x(4)),
-            short(x(5))
+            ci(4),
+            ci(5)
         );
     }
     s
@@ -186,7 +195,10 @@ mod tests {
         let t = differences(&["m".into()], &a, &b);
         let one = render(&t, "a.toml", "b.toml", 1, 7);
         assert!(one.contains("pass --replications 2 or more"), "{one}");
-        assert!(one.lines().last().unwrap().ends_with("  -"), "{one}");
+        assert!(one.contains("1 paired replication ("), "{one}");
+        let row = one.lines().last().unwrap();
+        assert!(!row.contains("NaN"), "{one}");
+        assert!(row.ends_with("-  -"), "{one}");
         let a = vec![vec![10.0], vec![12.0]];
         let b = vec![vec![11.0], vec![13.5]];
         let t = differences(&["m".into()], &a, &b);
