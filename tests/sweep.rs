@@ -180,6 +180,14 @@ fn recommendation_is_a_complete_scenario_that_runs() {
         api["instance"]["workers"].to_string(),
         values[1].as_str().unwrap()
     );
+    // No `[costs]`: every point costs 0, and of the points that hold, the
+    // one with the fewest instances wins (not the lowest p99, which is at 3).
+    assert_eq!(api["replicas"].to_string(), "1", "{text}");
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(
+        summary.contains("the scenario has no `[costs]`): among them it runs the fewest instances"),
+        "{summary}"
+    );
     let run_out = dir.join("rerun");
     let o = headroom(&["run", s(&rec), "--out", s(&run_out), "--quiet"]);
     assert!(

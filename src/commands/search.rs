@@ -23,7 +23,7 @@ use crate::planner::analysis::Analysis;
 use crate::planner::exec::{PointRuns, Replications, Stop};
 use crate::planner::format::Formats;
 use crate::planner::part::{Part, PartSpec, manifest_bytes, merge};
-use crate::planner::points::{COST, P99};
+use crate::planner::points::{COST, INSTANCES, P99};
 use crate::planner::search::driver::{Clock, Outcome, Search, Settings};
 use crate::planner::search::report;
 use crate::planner::search::verdict::{Objectives, Verdict};
@@ -87,6 +87,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
     let objectives = Objectives::new(&slo, &names);
     let keys = (
         names.iter().position(|n| n == COST),
+        names.iter().position(|n| n == INSTANCES),
         names.iter().position(|n| n == P99),
     );
     let progress = Progress::new(0);

@@ -14,6 +14,9 @@ pub const RUN_KEY_COLUMNS: [&str; 3] = ["point", "replication", "seed"];
 pub const COST: &str = "cost_per_month_usd";
 /// Latency column of the frontier and the default SLO.
 pub const P99: &str = "latency_p99_ms";
+/// The mean number of instances: the ranking's key between points of equal
+/// cost (without `[costs]`, every point costs 0).
+pub const INSTANCES: &str = "replicas_mean";
 
 /// One point's statistics.
 #[derive(Clone, Debug, PartialEq)]

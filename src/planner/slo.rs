@@ -5,13 +5,15 @@
 //! is within it; availability holds when the lower end is. A point with one
 //! replication has no CI and so cannot be certified. Among the points that
 //! hold, the cheapest by mean `cost_per_month_usd` wins; ties go to the
-//! lower pessimistic p99, then to the lower point index.
+//! fewer instances (mean `replicas_mean`: without `[costs]` every point
+//! costs 0, and fewer instances is cheaper at any price), then to the lower
+//! pessimistic p99, then to the lower point index.
 
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::planner::points::{COST, P99, PointStats, Points};
+use crate::planner::points::{COST, INSTANCES, P99, PointStats, Points};
 
 /// Service-level objectives a point must meet. `None` leaves a metric
 /// unconstrained.
@@ -157,15 +159,17 @@ impl Ranking {
         let key = |i: &usize| {
             let p = &points.points[*i];
             let cost = points.ci(p, COST).mean;
+            let instances = points.ci(p, INSTANCES).mean;
             let p99 = points.ci(p, P99).upper();
-            (nan_last(cost), nan_last(p99), *i)
+            (nan_last(cost), nan_last(instances), nan_last(p99), *i)
         };
         let mut all: Vec<usize> = (0..points.points.len()).collect();
         all.sort_by(|a, b| {
             let (ka, kb) = (key(a), key(b));
             ka.0.total_cmp(&kb.0)
                 .then(ka.1.total_cmp(&kb.1))
-                .then(ka.2.cmp(&kb.2))
+                .then(ka.2.total_cmp(&kb.2))
+                .then(ka.3.cmp(&kb.3))
         });
         let (qualifying, failing) = all
             .into_iter()
@@ -270,6 +274,48 @@ mod tests {
             "latency_p99_ms <= 100",
             "described for summaries"
         );
+    }
+
+    #[test]
+    fn equal_costs_go_to_the_fewest_instances_then_the_lower_p99() {
+        use crate::planner::table::{Column, Kind, Table, float_cell};
+        // No `[costs]`: every point costs 0. (instances, p99) per point, two
+        // replications each, all within the SLO.
+        let rows: [(f64, f64); 4] = [(3.0, 10.0), (1.0, 30.0), (2.0, 20.0), (1.0, 25.0)];
+        let mut t = Table::new(vec![
+            Column::new("point", Kind::Int),
+            Column::new("replication", Kind::Int),
+            Column::new("seed", Kind::Int),
+            Column::new("x", Kind::Str),
+            Column::new(COST, Kind::Float),
+            Column::new(INSTANCES, Kind::Float),
+            Column::new(P99, Kind::Float),
+        ]);
+        for (p, (instances, p99)) in rows.iter().enumerate() {
+            for r in 0..2 {
+                t.rows.push(vec![
+                    p.to_string(),
+                    r.to_string(),
+                    "1".into(),
+                    p.to_string(),
+                    float_cell(0.0),
+                    float_cell(*instances),
+                    float_cell(*p99),
+                ]);
+            }
+        }
+        let p = Points::from_runs(&t, 1);
+        let slo = Slo {
+            p99_ms: Some(50.0),
+            ..Slo::default()
+        };
+        let r = Ranking::new(&p, &slo);
+        assert_eq!(
+            r.qualifying,
+            [3, 1, 2, 0],
+            "fewest instances, then lower p99"
+        );
+        assert_eq!(r.best(), Some(3));
     }
 
     #[test]

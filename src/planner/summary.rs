@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::planner::analysis::{Analysis, EFFECT_METRICS};
 use crate::planner::effects::ranked;
 use crate::planner::exec::{Replications, Stop};
-use crate::planner::points::{COST, P99, PointStats};
+use crate::planner::points::{COST, INSTANCES, P99, PointStats};
 use crate::planner::slo::short;
 
 /// Points listed in full in `summary.md` before it refers to `points.csv`.
@@ -154,6 +154,25 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
     }
     for c in checks {
         let _ = writeln!(s, "- {} (mean {})", c.describe(), short(c.mean));
+    }
+    let cost_of = |q: &PointStats| a.points.ci(q, COST).mean;
+    let ties = a.ranking.qualifying[1..]
+        .iter()
+        .filter(|&&i| cost_of(&pts[i]) == cost_of(p))
+        .count();
+    if ties > 0 {
+        let _ = writeln!(
+            s,
+            "\nIts cost ties with {ties} other qualifying point{}{}: among them it runs the fewest \
+             instances (replicas_mean {}), then has the lowest p99 (95 % CI upper end).",
+            if ties == 1 { "" } else { "s" },
+            if cost_of(p) == 0.0 {
+                " (every point costs 0: the scenario has no `[costs]`)"
+            } else {
+                ""
+            },
+            ci(a, p, INSTANCES)
+        );
     }
     let cheaper: Vec<&PointStats> = a
         .ranking

@@ -173,6 +173,7 @@ pub struct Search<'a> {
     lattice: Lattice,
     objectives: Objectives,
     cost: Option<usize>,
+    instances: Option<usize>,
     p99: Option<usize>,
     settings: Settings,
     tried: Vec<Tried>,
@@ -208,12 +209,13 @@ struct Proposal {
 
 impl<'a> Search<'a> {
     /// A search of `space` for the cheapest point meeting `objectives`;
-    /// `cost` and `p99` are the cell indices of cost per month and p99
-    /// latency (the recommendation's ranking keys).
+    /// `cost`, `instances` and `p99` are the cell indices of cost per
+    /// month, mean instances and p99 latency (the recommendation's ranking
+    /// keys).
     pub fn new(
         space: &'a SearchSpace,
         objectives: Objectives,
-        (cost, p99): (Option<usize>, Option<usize>),
+        (cost, instances, p99): (Option<usize>, Option<usize>, Option<usize>),
         settings: Settings,
     ) -> Search<'a> {
         let lattice = Lattice::over(&space.levels, space.monotone.clone());
@@ -224,6 +226,7 @@ impl<'a> Search<'a> {
             lattice,
             objectives,
             cost,
+            instances,
             p99,
             settings,
             tried: Vec::new(),
@@ -410,20 +413,32 @@ impl<'a> Search<'a> {
     }
 
     /// The cheapest point whose SLO holds, ranked as the recommendation
-    /// ranks: mean cost, then pessimistic p99, then point number.
+    /// ranks: mean cost, then mean instances, then pessimistic p99, then
+    /// point number.
     fn best(&self) -> Option<usize> {
         (0..self.tried.len())
             .filter(|&t| self.tried[t].verdict == Verdict::Holds)
             .min_by(|&a, &b| {
                 self.mean_cost(a)
                     .total_cmp(&self.mean_cost(b))
+                    .then(self.mean_instances(a).total_cmp(&self.mean_instances(b)))
                     .then(self.p99_upper(a).total_cmp(&self.p99_upper(b)))
                     .then(a.cmp(&b))
             })
     }
 
     fn mean_cost(&self, t: usize) -> f64 {
-        let xs = series(&self.tried[t].records, self.cost);
+        self.mean_of(t, self.cost)
+    }
+
+    fn mean_instances(&self, t: usize) -> f64 {
+        self.mean_of(t, self.instances)
+    }
+
+    /// The mean of cell `cell` over point `t`'s runs; infinite (ranked
+    /// last) when undefined.
+    fn mean_of(&self, t: usize, cell: Option<usize>) -> f64 {
+        let xs = series(&self.tried[t].records, cell);
         let m = headroom_sim::stats::ci95(&xs).mean;
         if m.is_nan() { f64::INFINITY } else { m }
     }
