@@ -532,7 +532,8 @@ fn plots_and_report_of_a_sweep_and_of_a_run() {
     for stem in [
         "latency_over_time",
         "replicas_vs_arrivals",
-        "cost_vs_p99",
+        // No `[costs]`: instances stand in for cost.
+        "instances_vs_p99",
         "effect_services.api.replicas",
         "effect_services.api.instance.workers",
     ] {
@@ -545,8 +546,11 @@ fn plots_and_report_of_a_sweep_and_of_a_run() {
         );
     }
     // No cache tiers and no shards in this scenario: those charts are
-    // skipped, not drawn empty.
+    // skipped, not drawn empty; nor is cost, which is 0 at every point.
     assert!(!out.join("cache_hit_ratio.png").exists());
+    assert!(!out.join("cost_vs_p99.png").exists());
+    let svg = String::from_utf8(read(&out, "instances_vs_p99.svg")).unwrap();
+    assert!(svg.contains("no [costs]"), "the title says why");
     let report = String::from_utf8(read(&out, "report.html")).unwrap();
     assert!(report.starts_with("<!DOCTYPE html>"));
     assert_eq!(report.matches("<svg").count(), 5, "every chart inline");
@@ -563,6 +567,32 @@ fn plots_and_report_of_a_sweep_and_of_a_run() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(dir.join("run_plots/latency_over_time.png").exists());
     assert!(String::from_utf8_lossy(&o.stderr).contains("skipped: hit ratio per cache tier"));
+    // With prices, cost is the x axis.
+    let priced = SWEEP
+        .replace(
+            "instance = { workers = 4, queue = 50 }",
+            "instance = { type = \"small\", workers = 4, queue = 50 }",
+        )
+        .replace(
+            "[sweep]",
+            "[costs]\ninstance_types = { small = { vcpu = 2, memory = \"4GiB\", hourly = 0.1 } }\n\n[sweep]",
+        );
+    let scenario = write(&dir, "priced.toml", &priced);
+    let out = dir.join("priced");
+    let o = headroom(&[
+        "sweep",
+        s(&scenario),
+        "--out",
+        s(&out),
+        "--slo-p99",
+        "250ms",
+        "--plots",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = String::from_utf8(read(&out, "cost_vs_p99.svg")).unwrap();
+    assert!(svg.contains("cost (USD per month)"), "cost on the x axis");
+    assert!(!out.join("instances_vs_p99.png").exists());
 }
 
 /// A sweep in which no point meets the SLO still writes its report, with the

@@ -2,7 +2,7 @@
 //! it is drawn.
 
 use crate::planner::analysis::Analysis;
-use crate::planner::points::{COST, P99};
+use crate::planner::points::{COST, INSTANCES, P99};
 use crate::planner::table::{Table, number};
 use headroom_sim::stats::ci95;
 
@@ -506,16 +506,25 @@ fn shard_load(d: &PlotData<'_>) -> Result<Chart, String> {
     })
 }
 
+/// Cost per month against p99, with the Pareto frontier; without `[costs]`
+/// (every point costs 0, so every point would sit on one vertical line)
+/// the mean number of instances stands in for cost, as it does in the
+/// recommendation's ranking.
 fn cost_vs_p99(d: &PlotData<'_>, a: &Analysis<'_>) -> Result<Chart, String> {
     let pts = &a.points;
+    let unpriced = pts.points.iter().all(|p| {
+        let cost = pts.ci(p, COST).mean;
+        cost == 0.0 || cost.is_nan()
+    });
+    let x_metric = if unpriced { INSTANCES } else { COST };
     let markers: Vec<Marker> = pts
         .points
         .iter()
         .map(|p| {
-            let cost = pts.ci(p, COST);
+            let x = pts.ci(p, x_metric);
             let p99 = pts.ci(p, P99);
             Marker {
-                x: cost.mean,
+                x: x.mean,
                 y: p99.mean,
                 err: p99.half_width,
                 label: format!("point {}", p.point),
@@ -526,18 +535,32 @@ fn cost_vs_p99(d: &PlotData<'_>, a: &Analysis<'_>) -> Result<Chart, String> {
         .iter()
         .all(|m| !(m.x.is_finite() && m.y.is_finite()))
     {
-        return Err("cost vs p99: no point has both a cost and a p99".into());
+        return Err(format!(
+            "{x_metric} vs p99: no point has both a {x_metric} and a p99"
+        ));
     }
-    let frontier = a
-        .frontier
-        .iter()
-        .map(|&i| (markers[i].x, markers[i].y))
-        .collect();
+    let frontier = if unpriced {
+        pareto(&markers)
+    } else {
+        a.frontier
+            .iter()
+            .map(|&i| (markers[i].x, markers[i].y))
+            .collect()
+    };
+    let (name, what, x_label) = if unpriced {
+        (
+            "instances_vs_p99",
+            "instances vs p99 latency (no [costs]: every point costs 0)",
+            "instances (mean replicas_mean)",
+        )
+    } else {
+        ("cost_vs_p99", "cost vs p99 latency", "cost (USD per month)")
+    };
     Ok(Chart {
-        name: "cost_vs_p99".into(),
-        title: format!("{}: cost vs p99 latency, {} points", d.title, markers.len()),
+        name: name.into(),
+        title: format!("{}: {what}, {} points", d.title, markers.len()),
         kind: Kind::Scatter {
-            x_label: "cost (USD per month)".into(),
+            x_label: x_label.into(),
             y_label: "p99 latency (ms), mean ± 95 % CI".into(),
             markers,
             frontier,
@@ -545,6 +568,24 @@ fn cost_vs_p99(d: &PlotData<'_>, a: &Analysis<'_>) -> Result<Chart, String> {
             highlight: a.ranking.best(),
         },
     })
+}
+
+/// The Pareto frontier of `markers` on (x, y), both smaller-is-better,
+/// by increasing x: every point no other point beats on both.
+fn pareto(markers: &[Marker]) -> Vec<(f64, f64)> {
+    let mut xy: Vec<(f64, f64)> = markers
+        .iter()
+        .filter(|m| m.x.is_finite() && m.y.is_finite())
+        .map(|m| (m.x, m.y))
+        .collect();
+    xy.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for (x, y) in xy {
+        if out.last().is_none_or(|&(_, best)| y < best) {
+            out.push((x, y));
+        }
+    }
+    out
 }
 
 fn effect(a: &Analysis<'_>, j: usize) -> Result<Chart, String> {
@@ -627,4 +668,32 @@ fn file_safe(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(x: f64, y: f64) -> Marker {
+        Marker {
+            x,
+            y,
+            err: 0.0,
+            label: String::new(),
+        }
+    }
+
+    #[test]
+    fn pareto_keeps_the_points_nothing_beats_on_both() {
+        let front = pareto(&[
+            m(3.0, 10.0),
+            m(1.0, 30.0),
+            m(2.0, 20.0),
+            m(2.0, 25.0),
+            m(3.0, 22.0),
+            m(f64::NAN, 1.0),
+            m(1.0, 35.0),
+        ]);
+        assert_eq!(front, [(1.0, 30.0), (2.0, 20.0), (3.0, 10.0)]);
+    }
 }
