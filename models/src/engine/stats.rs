@@ -127,7 +127,8 @@ pub(super) struct Stats {
     crashes: u64,
     ejections: u64,
     latency: LatencyHistogram,
-    latency_all: LatencyHistogram,
+    /// Measured requests that were not answered (the rest of `latency_all`).
+    latency_unanswered: LatencyHistogram,
     instances: TimeWeighted,
     open_breakers: TimeWeighted,
     /// Instance cost rate, USD per second, since time zero and measured.
@@ -203,7 +204,7 @@ impl Stats {
             crashes: 0,
             ejections: 0,
             latency: LatencyHistogram::new(),
-            latency_all: LatencyHistogram::new(),
+            latency_unanswered: LatencyHistogram::new(),
             instances: tw(),
             open_breakers: tw(),
             cost_rate_all: tw(),
@@ -324,10 +325,13 @@ impl Stats {
                 Cause::Timeout => self.timeouts += 1,
                 Cause::Rejected => self.rejected += 1,
             }
+            // One record per request: the answered and the others apart,
+            // merged (exactly) into every request's histogram at the end.
             if answered {
                 self.latency.record(latency);
+            } else {
+                self.latency_unanswered.record(latency);
             }
-            self.latency_all.record(latency);
             self.failovers += u64::from(r.failed_over);
         }
         if now < self.end {
@@ -588,6 +592,8 @@ impl Stats {
                 }
             })
             .collect();
+        let mut latency_all = self.latency.clone();
+        latency_all.merge(&self.latency_unanswered);
         RunOutput {
             audit: crate::report::Audit::default(),
             warmup_s: plan.run.warmup.as_secs_f64(),
@@ -603,7 +609,7 @@ impl Stats {
                 shed: self.shed,
                 measured,
                 latency: self.latency,
-                latency_all: self.latency_all,
+                latency_all,
                 cpu_util_mean: f.cpu_util,
                 replicas_mean: f.replicas_mean,
                 replicas_max: f.replicas_max.round() as u64,
