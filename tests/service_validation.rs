@@ -2,7 +2,8 @@
 //! policies' own definitions: event-loop services in tandem (Jackson), a
 //! thread-model caller waiting on a downstream call (Pollaczek–Khinchine),
 //! parallel fan-out (expected maximum), retries against an errors fault
-//! (1 − p^N, with and without a budget), timeouts, the HPA after a load step,
+//! (1 − p^N, with and without a budget), timeouts (and the overall deadline
+//! cutting the last retry), the HPA after a load step,
 //! regional failover and failback, and the diurnal and MMPP arrival
 //! processes.
 //!
@@ -168,6 +169,34 @@ fn a_request_slower_than_its_timeout_ends_at_exactly_the_timeout() {
         );
         // The callee still worked 200 ms on each: wasted, as in production.
         assert!(m.wasted_work_s > 0.19 * m.requests as f64);
+    }
+}
+
+#[test]
+fn the_overall_deadline_cuts_the_last_retry_at_exactly_the_timeout() {
+    // Per-try 40 ms, overall 100 ms, three tries with ~1 ms backoffs and a
+    // budget that never binds: tries end at 40 and about 81 ms by their
+    // per-try deadlines, and the third, which would run to about 125 ms, is
+    // cut by the overall deadline (armed when the first retry is
+    // scheduled) at exactly 100 ms.
+    let (_, out) = run(
+        "timeout.toml",
+        &[
+            r#"policy.mesh.retry={ attempts = 3, backoff = "exponential", base = "1ms", per_try_timeout = "40ms", budget = { ratio = 1.0, min_per_s = 1000, window = "10s" } }"#,
+            "run.duration=2m",
+        ],
+    );
+    for o in &out {
+        let m = &o.metrics;
+        assert_eq!(m.timeouts, m.requests, "every request times out");
+        assert!(
+            m.retries as f64 > 1.99 * m.requests as f64,
+            "{} retries for {} requests: two each",
+            m.retries,
+            m.requests
+        );
+        assert_eq!(m.latency_all.min_ns(), 100_000_000);
+        assert_eq!(m.latency_all.max_ns(), 100_000_000);
     }
 }
 

@@ -97,6 +97,12 @@ pub(super) struct Call {
     pub hedge: Option<Id>,
     /// Timeout lane of the edge's per-try timeout, if it has one.
     pub per_try_lane: Option<u8>,
+    /// The lane of the call's overall deadline while its entry is deferred
+    /// (see [`super::timers`]): a call without hedging whose per-try
+    /// timeout is shorter cannot reach its overall deadline on its first
+    /// try, so the deadline is armed, as an exact event, only when a retry
+    /// is scheduled.
+    pub deferred_lane: Option<u8>,
 }
 
 /// One try at one instance.
@@ -299,6 +305,11 @@ impl World<'_> {
             return;
         };
         let (timeout_lane, per_try_lane) = self.lanes.of_client(client);
+        // Lanes are numbered by increasing duration.
+        let deferred_lane = match (timeout_lane, per_try_lane) {
+            (Some(overall), Some(per_try)) if per_try < overall => Some(overall),
+            _ => None,
+        };
         // The call goes into its slot first and its state is decided there:
         // the state is not built on the stack and copied.
         let call = Call {
@@ -311,6 +322,7 @@ impl World<'_> {
             attempt: None,
             hedge: None,
             per_try_lane,
+            deferred_lane,
         };
         let Ok((id, call)) = self.calls.insert_mut(call) else {
             // The call slab holds u32::MAX calls; reaching it means the run
@@ -331,6 +343,9 @@ impl World<'_> {
                 let (decision, hedge) = self.new_hedge(start);
                 if let Some(call) = self.calls.get_mut(id) {
                     call.hedge = hedge;
+                    // A hedged call has several tries in flight: its overall
+                    // deadline is armed now.
+                    call.deferred_lane = None;
                 }
                 (decision, hedge)
             }
@@ -338,7 +353,9 @@ impl World<'_> {
         if before != after {
             self.on_breaker_transition(client, before, after);
         }
-        if let Some(lane) = timeout_lane {
+        if let Some(lane) = timeout_lane
+            && (deferred_lane.is_none() || hedge.is_some())
+        {
             self.lanes.push(lane, now, id, ANY_TRY, &mut self.events);
         }
         if hedge.is_some() {
@@ -806,11 +823,27 @@ impl World<'_> {
         let before = client.breaker_state();
         let next = client.end_try(now, &mut call.state, reply.outcome(), rng);
         let after = client.breaker_state();
+        // The first retry of a call whose overall deadline was deferred:
+        // the deadline is armed now, at the instant its lane entry would
+        // have had.
+        let deadline = match next {
+            Next::RetryAt { .. } => call
+                .deferred_lane
+                .take()
+                .map(|lane| call.state.started() + self.lanes.span(lane)),
+            Next::Finish(_) => None,
+        };
         if before != after {
             self.on_breaker_transition(client_ref, before, after);
         }
         match next {
-            Next::RetryAt { at } => self.events.push(at, Event::Retry { call: call_id }),
+            Next::RetryAt { at } => {
+                if let Some(deadline) = deadline {
+                    self.events
+                        .push(deadline, Event::CallDeadline { call: call_id });
+                }
+                self.events.push(at, Event::Retry { call: call_id });
+            }
             Next::Finish(Finish::Answered(_)) => self.finish_call(call_id, reply),
             Next::Finish(Finish::GaveUp { last, .. }) => {
                 let reply = if last == TryOutcome::Timeout {
@@ -853,6 +886,17 @@ impl World<'_> {
                     }
             })
         });
+    }
+
+    /// The overall deadline of a call whose lane entry was deferred (see
+    /// [`Call::deferred_lane`]): as a lane's entry for any try.
+    #[inline(never)]
+    pub(super) fn on_call_deadline(&mut self, call_id: Id) {
+        let Some(c) = self.calls.get(call_id) else {
+            return;
+        };
+        let number = c.state.tries();
+        self.deliver(call_id, number, Reply::timeout());
     }
 
     /// The breaker refused a try: the call ends, with the fallback if the

@@ -165,6 +165,9 @@ enum Event {
     Lane { lane: u8 },
     /// A call's backoff ends: send the next try.
     Retry { call: Id },
+    /// A call's overall deadline, armed at its first retry (see
+    /// [`mesh::Call::deferred_lane`]).
+    CallDeadline { call: Id },
     /// A hedged call's hedge timer (see [`hedge`]).
     Hedge { call: Id },
     /// A call ends without a try (the breaker refused it), delivered as an
@@ -373,6 +376,7 @@ impl<'p> World<'p> {
             } => self.deliver(call, number, reply),
             Event::Lane { lane } => self.on_lane(lane),
             Event::Retry { call } => self.send_try(call),
+            Event::CallDeadline { call } => self.on_call_deadline(call),
             Event::Hedge { call } => self.on_hedge_timer(call),
             Event::Refused { call } => self.on_refused(call),
             Event::BreakerTimer { client } => self.on_breaker_timer(client),

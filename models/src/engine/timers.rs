@@ -16,6 +16,13 @@
 //! its deadline, a lane costs about one event per timeout period instead of
 //! one per try, and the armed time is never later than any live deadline
 //! (entries only go from live to stale, and later entries are due later).
+//!
+//! A call without hedging whose per-try timeout is shorter than its overall
+//! timeout cannot reach the overall deadline on its first try, which is how
+//! nearly every call ends: its overall entry is deferred, and armed as an
+//! exact event (`Event::CallDeadline`, at the same instant) only when its
+//! first retry is scheduled. That saves a lane entry per call; a lane cannot
+//! take the entry late, as its deadlines would no longer be in push order.
 
 use std::collections::VecDeque;
 
@@ -114,6 +121,13 @@ impl Lanes {
                 self.service_edges[usize::from(service)][usize::from(edge)]
             }
         }
+    }
+
+    /// The duration of lane `lane` (lanes are numbered by increasing
+    /// duration).
+    #[inline]
+    pub(super) fn span(&self, lane: u8) -> Span {
+        self.lanes[usize::from(lane)].span
     }
 
     /// Adds a deadline at `now + span` of lane `lane` for try `number` of
