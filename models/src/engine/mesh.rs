@@ -304,12 +304,7 @@ impl World<'_> {
             debug_assert!(false, "a live caller starts calls");
             return;
         };
-        let (timeout_lane, per_try_lane) = self.lanes.of_client(client);
-        // Lanes are numbered by increasing duration.
-        let deferred_lane = match (timeout_lane, per_try_lane) {
-            (Some(overall), Some(per_try)) if per_try < overall => Some(overall),
-            _ => None,
-        };
+        let (timeout_lane, per_try_lane, deferred_lane) = self.lanes.of_client(client);
         // The call goes into its slot first and its state is decided there:
         // the state is not built on the stack and copied.
         let call = Call {
@@ -353,9 +348,12 @@ impl World<'_> {
         if before != after {
             self.on_breaker_transition(client, before, after);
         }
-        if let Some(lane) = timeout_lane
-            && (deferred_lane.is_none() || hedge.is_some())
-        {
+        let overall = if hedge.is_some() {
+            timeout_lane.or(deferred_lane)
+        } else {
+            timeout_lane
+        };
+        if let Some(lane) = overall {
             self.lanes.push(lane, now, id, ANY_TRY, &mut self.events);
         }
         if hedge.is_some() {

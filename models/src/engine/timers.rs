@@ -56,8 +56,11 @@ pub(super) struct Lanes {
     entries: Vec<EdgeLanes>,
 }
 
-/// The lanes of an edge's overall and per-try timeouts.
-type EdgeLanes = (Option<u8>, Option<u8>);
+/// The lanes of an edge's timeouts: (overall, armed at the call's start;
+/// per-try; overall, deferred to the first retry). At most one of the two
+/// overall lanes is set: the deferred one when the per-try timeout is the
+/// shorter.
+type EdgeLanes = (Option<u8>, Option<u8>, Option<u8>);
 
 impl Lanes {
     pub(super) fn new(plan: &Plan) -> Self {
@@ -82,10 +85,13 @@ impl Lanes {
                 .map(|i| i as u8)
         };
         let lanes_of = |p: &EdgePolicy| {
-            (
-                lane_of(p.timeout),
-                lane_of(p.retry.as_ref().and_then(|r| r.per_try_timeout())),
-            )
+            let overall = lane_of(p.timeout);
+            let per_try = lane_of(p.retry.as_ref().and_then(|r| r.per_try_timeout()));
+            // Lanes are numbered by increasing duration.
+            match (overall, per_try) {
+                (Some(o), Some(t)) if t < o => (None, per_try, overall),
+                _ => (overall, per_try, None),
+            }
         };
         let service_edges = plan
             .services
