@@ -318,13 +318,20 @@ impl World<'_> {
             debug_assert!(false, "call slab full");
             return;
         };
-        let before = edge.breaker_state();
-        let hedged = edge.begin_hedged(now, &mut call.state);
-        let decision = match hedged {
-            None => Ok(edge.begin_try(now, &mut call.state)),
-            Some(start) => Err(start),
+        // The edge client reports a breaker transition of a plain try; a
+        // hedged edge's is seen by reading the state around its start.
+        let (decision, transition) = if edge.is_hedged() {
+            let before = edge.breaker_state();
+            let decision = match edge.begin_hedged(now, &mut call.state) {
+                Some(start) => Err(start),
+                None => Ok(edge.begin_try(now, &mut call.state)),
+            };
+            let after = edge.breaker_state();
+            (decision, (before != after).then_some((before, after)))
+        } else {
+            let (decision, transition) = edge.begin_try_reporting(now, &mut call.state);
+            (Ok(decision), transition.map(|t| (t.from, t.to)))
         };
-        let after = edge.breaker_state();
         let (decision, hedge) = match decision {
             Ok(decision) => (decision, None),
             Err(start) => {
@@ -335,7 +342,7 @@ impl World<'_> {
                 (decision, hedge)
             }
         };
-        if before != after {
+        if let Some((before, after)) = transition {
             self.on_breaker_transition(client, before, after);
         }
         if let Some(lane) = timeout_lane {
@@ -368,9 +375,7 @@ impl World<'_> {
             self.calls.remove(call_id);
             return;
         };
-        let before = client.breaker_state();
-        let decision = client.begin_try(now, &mut call.state);
-        let after = client.breaker_state();
+        let (decision, transition) = client.begin_try_reporting(now, &mut call.state);
         let (client_ref, callee, region, request, per_try_lane) = (
             call.client,
             call.callee,
@@ -378,8 +383,8 @@ impl World<'_> {
             call.request,
             call.per_try_lane,
         );
-        if before != after {
-            self.on_breaker_transition(client_ref, before, after);
+        if let Some(t) = transition {
+            self.on_breaker_transition(client_ref, t.from, t.to);
         }
         self.dispatch_try(call_id, decision, callee, region, request, per_try_lane);
     }
@@ -803,11 +808,10 @@ impl World<'_> {
             self.calls.remove(call_id);
             return;
         };
-        let before = client.breaker_state();
-        let next = client.end_try(now, &mut call.state, reply.outcome(), rng);
-        let after = client.breaker_state();
-        if before != after {
-            self.on_breaker_transition(client_ref, before, after);
+        let (next, transition) =
+            client.end_try_reporting(now, &mut call.state, reply.outcome(), rng);
+        if let Some(t) = transition {
+            self.on_breaker_transition(client_ref, t.from, t.to);
         }
         match next {
             Next::RetryAt { at } => self.events.push(at, Event::Retry { call: call_id }),
