@@ -145,25 +145,27 @@ pub struct Breaker {
 fn detector_for(spec: &BreakerSpec) -> Detector {
     match &spec.mode {
         ModeSpec::Rate(r) => {
-            let (closed, min_calls) = match r.window {
-                WindowSpec::Calls(n) => (
-                    Window::Count(CountWindow::new(n as usize)),
-                    r.minimum_calls.min(n),
-                ),
-                WindowSpec::Seconds(s) => {
-                    (Window::Time(TimeWindow::new(s as usize)), r.minimum_calls)
-                }
-            };
             let thresholds = |min_calls: u32| Thresholds {
                 failure_ppm: r.failure_ppm,
                 slow_ppm: r.slow_ppm,
                 min_calls: u64::from(min_calls),
             };
+            let (closed, closed_thresholds) = match r.window {
+                WindowSpec::Calls(n) => {
+                    let th = thresholds(r.minimum_calls.min(n));
+                    (Window::Count(CountWindow::new(n as usize, &th)), th)
+                }
+                WindowSpec::Seconds(s) => (
+                    Window::Time(TimeWindow::new(s as usize)),
+                    thresholds(r.minimum_calls),
+                ),
+            };
+            let half_open_thresholds = thresholds(r.minimum_calls.min(r.half_open_calls));
             Detector::Rate {
                 closed,
-                closed_thresholds: thresholds(min_calls),
-                half_open: CountWindow::new(r.half_open_calls as usize),
-                half_open_thresholds: thresholds(r.minimum_calls.min(r.half_open_calls)),
+                closed_thresholds,
+                half_open: CountWindow::new(r.half_open_calls as usize, &half_open_thresholds),
+                half_open_thresholds,
             }
         }
         ModeSpec::Consecutive(_) => Detector::Consecutive { failures: 0 },
@@ -534,7 +536,7 @@ impl Breaker {
                 closed,
                 closed_thresholds,
                 ..
-            } => closed_thresholds.verdict(closed.record(now, failed, slow)) == Verdict::Exceeded,
+            } => closed.record_verdict(now, failed, slow, closed_thresholds) == Verdict::Exceeded,
             Detector::Consecutive { failures } => {
                 *failures = if failed {
                     failures.saturating_add(1)
@@ -603,7 +605,7 @@ impl Breaker {
                 half_open,
                 half_open_thresholds,
                 ..
-            } => half_open_thresholds.verdict(half_open.record(failed, slow)),
+            } => half_open.record_verdict(failed, slow, half_open_thresholds),
             Detector::Consecutive { .. } if failed => Verdict::Exceeded,
             Detector::Consecutive { .. } => Verdict::BelowThresholds,
         };
