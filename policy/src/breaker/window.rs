@@ -157,6 +157,8 @@ impl CountWindow {
     /// `failed × PPM >= failure_ppm × size` holds exactly when `failed >=
     /// full_failed` (the same for slow calls), so the full window compares
     /// two counts.
+    ///
+    /// One test (full or not) decides both how to record and how to judge.
     #[inline(always)]
     pub(crate) fn record_verdict(
         &mut self,
@@ -164,16 +166,31 @@ impl CountWindow {
         slow: bool,
         thresholds: &Thresholds,
     ) -> Verdict {
-        let counts = self.record(failed, slow);
-        if counts.calls != self.ring.len() as u64 {
-            return thresholds.verdict(counts);
+        let flags = usize::from(failed) | (usize::from(slow) << 1);
+        let n = self.ring.len();
+        let slot = &mut self.ring[self.head];
+        let evicted = usize::from(*slot & 3);
+        *slot = flags as u8;
+        self.head += 1;
+        if self.head == n {
+            self.head = 0;
         }
-        let verdict = if counts.failed >= self.full_failed || counts.slow >= self.full_slow {
+        if self.len != n as u64 {
+            self.len += 1;
+            self.packed += LANE_ADD[flags];
+            return thresholds.verdict(self.counts());
+        }
+        // Invariant: the evicted outcome was added when it was recorded, so
+        // no lane underflows.
+        self.packed = self.packed - LANE_ADD[evicted] + LANE_ADD[flags];
+        let failed_calls = self.packed & LANE_MASK;
+        let slow_calls = (self.packed >> LANE_BITS) & LANE_MASK;
+        let verdict = if failed_calls >= self.full_failed || slow_calls >= self.full_slow {
             Verdict::Exceeded
         } else {
             Verdict::BelowThresholds
         };
-        debug_assert_eq!(verdict, thresholds.verdict(counts));
+        debug_assert_eq!(verdict, thresholds.verdict(self.counts()));
         verdict
     }
 
