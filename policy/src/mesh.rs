@@ -66,7 +66,7 @@ pub use hedged::{AttemptKind, AttemptPermit, AttemptStart, HedgedNext, HedgedSta
 
 use rand_core::Rng;
 
-use crate::breaker::{Breaker, BreakerState, Decision, Outcome};
+use crate::breaker::{Breaker, BreakerState, Decision, Outcome, Transition};
 use crate::retry::{GiveUpReason, RetryBudget, RetryDecision, RetryPolicy, RetryState, TryOutcome};
 use crate::tables::{EdgePolicy, Fallback};
 use crate::time::{Span, Timestamp};
@@ -268,21 +268,39 @@ impl EdgeClient {
     /// Asks the breaker whether the next try of `call` may be sent at `now`.
     #[inline]
     pub fn begin_try(&mut self, now: Timestamp, call: &mut CallState) -> TryStart {
+        self.begin_try_reporting(now, call).0
+    }
+
+    /// [`EdgeClient::begin_try`], also returning the breaker transition it
+    /// caused, if any (Open → HalfOpen when the open period is over), for
+    /// drivers that track the breaker's state: the same as comparing
+    /// [`EdgeClient::breaker_state`] before and after, without reading it.
+    #[inline(always)]
+    pub fn begin_try_reporting(
+        &mut self,
+        now: Timestamp,
+        call: &mut CallState,
+    ) -> (TryStart, Option<Transition>) {
         if call.finished || call.in_flight.is_some() {
             debug_assert!(
                 false,
                 "begin_try on a finished call or with a try in flight"
             );
-            return TryStart::Rejected;
+            return (TryStart::Rejected, None);
         }
-        let decision = match &mut self.breaker {
-            Some(breaker) => breaker.handle_request(now),
-            None => Decision::Admit,
+        let (decision, changed) = match &mut self.breaker {
+            Some(breaker) => breaker.request(now),
+            None => (Decision::Admit, false),
+        };
+        let transition = if changed {
+            self.last_transition()
+        } else {
+            None
         };
         if decision == Decision::Reject {
             self.stats.rejected += 1;
             call.finished = true;
-            return TryStart::Rejected;
+            return (TryStart::Rejected, transition);
         }
         call.tries += 1;
         self.stats.tries += 1;
@@ -296,10 +314,13 @@ impl EdgeClient {
             Some(state) => state.per_try_deadline(),
             None => call.deadline,
         };
-        TryStart::Send {
-            per_try_deadline,
-            number: call.tries,
-        }
+        (
+            TryStart::Send {
+                per_try_deadline,
+                number: call.tries,
+            },
+            transition,
+        )
     }
 
     /// Reports how the try in flight ended at `now` and decides what follows.
@@ -310,29 +331,55 @@ impl EdgeClient {
         outcome: TryOutcome,
         rng: &mut impl Rng,
     ) -> Next {
+        self.end_try_reporting(now, call, outcome, rng).0
+    }
+
+    /// [`EdgeClient::end_try`], also returning the breaker transition the
+    /// outcome caused, if any (see [`EdgeClient::begin_try_reporting`]).
+    #[inline]
+    pub fn end_try_reporting(
+        &mut self,
+        now: Timestamp,
+        call: &mut CallState,
+        outcome: TryOutcome,
+        rng: &mut impl Rng,
+    ) -> (Next, Option<Transition>) {
         let Some((sent, decision)) = call.in_flight.take() else {
-            return Next::Finish(Finish::Ignored);
+            return (Next::Finish(Finish::Ignored), None);
         };
         if call.finished {
-            return Next::Finish(Finish::Ignored);
+            return (Next::Finish(Finish::Ignored), None);
         }
         if outcome == TryOutcome::Timeout {
             self.stats.timeouts += 1;
         }
-        if let Some(breaker) = &mut self.breaker {
-            breaker.record_outcome(
+        let changed = match &mut self.breaker {
+            Some(breaker) => breaker.record_outcome(
                 now,
                 decision,
                 breaker_outcome(&outcome),
                 now.saturating_since(sent),
                 rng,
-            );
-        }
+            ),
+            None => false,
+        };
+        let transition = if changed {
+            self.last_transition()
+        } else {
+            None
+        };
         let next = self.after_try(now, call, outcome, rng);
         if matches!(next, Next::Finish(_)) {
             call.finished = true;
         }
-        next
+        (next, transition)
+    }
+
+    /// The breaker's last transition (out of line: transitions are rare).
+    #[cold]
+    #[inline(never)]
+    fn last_transition(&self) -> Option<Transition> {
+        self.breaker.as_ref().and_then(Breaker::last_transition)
     }
 
     /// What the retry policy makes of the last try's `outcome` (the try the

@@ -325,13 +325,20 @@ impl World<'_> {
             debug_assert!(false, "call slab full");
             return;
         };
-        let before = edge.breaker_state();
-        let hedged = edge.begin_hedged(now, &mut call.state);
-        let decision = match hedged {
-            None => Ok(edge.begin_try(now, &mut call.state)),
-            Some(start) => Err(start),
+        // The edge client reports a breaker transition of a plain try; a
+        // hedged edge's is seen by reading the state around its start.
+        let (decision, transition) = if edge.is_hedged() {
+            let before = edge.breaker_state();
+            let decision = match edge.begin_hedged(now, &mut call.state) {
+                Some(start) => Err(start),
+                None => Ok(edge.begin_try(now, &mut call.state)),
+            };
+            let after = edge.breaker_state();
+            (decision, (before != after).then_some((before, after)))
+        } else {
+            let (decision, transition) = edge.begin_try_reporting(now, &mut call.state);
+            (Ok(decision), transition.map(|t| (t.from, t.to)))
         };
-        let after = edge.breaker_state();
         let (decision, hedge) = match decision {
             Ok(decision) => (decision, None),
             Err(start) => {
@@ -345,7 +352,7 @@ impl World<'_> {
                 (decision, hedge)
             }
         };
-        if before != after {
+        if let Some((before, after)) = transition {
             self.on_breaker_transition(client, before, after);
         }
         let overall = if hedge.is_some() {
@@ -383,9 +390,7 @@ impl World<'_> {
             self.calls.remove(call_id);
             return;
         };
-        let before = client.breaker_state();
-        let decision = client.begin_try(now, &mut call.state);
-        let after = client.breaker_state();
+        let (decision, transition) = client.begin_try_reporting(now, &mut call.state);
         let (client_ref, callee, region, request, per_try_lane) = (
             call.client,
             call.callee,
@@ -393,8 +398,8 @@ impl World<'_> {
             call.request,
             call.per_try_lane,
         );
-        if before != after {
-            self.on_breaker_transition(client_ref, before, after);
+        if let Some(t) = transition {
+            self.on_breaker_transition(client_ref, t.from, t.to);
         }
         self.dispatch_try(call_id, decision, callee, region, request, per_try_lane);
     }
@@ -818,9 +823,8 @@ impl World<'_> {
             self.calls.remove(call_id);
             return;
         };
-        let before = client.breaker_state();
-        let next = client.end_try(now, &mut call.state, reply.outcome(), rng);
-        let after = client.breaker_state();
+        let (next, transition) =
+            client.end_try_reporting(now, &mut call.state, reply.outcome(), rng);
         // The first retry of a call whose overall deadline was deferred:
         // the deadline is armed now, at the instant its lane entry would
         // have had.
@@ -831,8 +835,8 @@ impl World<'_> {
                 .map(|lane| call.state.started() + self.lanes.span(lane)),
             Next::Finish(_) => None,
         };
-        if before != after {
-            self.on_breaker_transition(client_ref, before, after);
+        if let Some(t) = transition {
+            self.on_breaker_transition(client_ref, t.from, t.to);
         }
         match next {
             Next::RetryAt { at } => {

@@ -145,25 +145,27 @@ pub struct Breaker {
 fn detector_for(spec: &BreakerSpec) -> Detector {
     match &spec.mode {
         ModeSpec::Rate(r) => {
-            let (closed, min_calls) = match r.window {
-                WindowSpec::Calls(n) => (
-                    Window::Count(CountWindow::new(n as usize)),
-                    r.minimum_calls.min(n),
-                ),
-                WindowSpec::Seconds(s) => {
-                    (Window::Time(TimeWindow::new(s as usize)), r.minimum_calls)
-                }
-            };
             let thresholds = |min_calls: u32| Thresholds {
                 failure_ppm: r.failure_ppm,
                 slow_ppm: r.slow_ppm,
                 min_calls: u64::from(min_calls),
             };
+            let (closed, closed_thresholds) = match r.window {
+                WindowSpec::Calls(n) => {
+                    let th = thresholds(r.minimum_calls.min(n));
+                    (Window::Count(CountWindow::new(n as usize, &th)), th)
+                }
+                WindowSpec::Seconds(s) => (
+                    Window::Time(TimeWindow::new(s as usize)),
+                    thresholds(r.minimum_calls),
+                ),
+            };
+            let half_open_thresholds = thresholds(r.minimum_calls.min(r.half_open_calls));
             Detector::Rate {
                 closed,
-                closed_thresholds: thresholds(min_calls),
-                half_open: CountWindow::new(r.half_open_calls as usize),
-                half_open_thresholds: thresholds(r.minimum_calls.min(r.half_open_calls)),
+                closed_thresholds,
+                half_open: CountWindow::new(r.half_open_calls as usize, &half_open_thresholds),
+                half_open_thresholds,
             }
         }
         ModeSpec::Consecutive(_) => Detector::Consecutive { failures: 0 },
@@ -203,16 +205,24 @@ impl Breaker {
     #[must_use = "a rejected request must fail fast; a permitted one must report its outcome"]
     #[inline]
     pub fn handle_request(&mut self, now: Timestamp) -> Decision {
+        self.request(now).0
+    }
+
+    /// [`Breaker::handle_request`], also saying whether it changed the state
+    /// (Open → HalfOpen; then [`Breaker::last_transition`] is the change), so
+    /// that a driver tracking transitions need not read the state around it.
+    #[inline(always)]
+    pub(crate) fn request(&mut self, now: Timestamp) -> (Decision, bool) {
         match self.state {
             BreakerState::Closed | BreakerState::Disabled | BreakerState::MetricsOnly => {
-                Decision::Admit
+                (Decision::Admit, false)
             }
-            BreakerState::HalfOpen => self.take_permit(),
+            BreakerState::HalfOpen => (self.take_permit(), false),
             BreakerState::Open if now >= self.open_until => {
                 self.enter_half_open(now);
-                self.take_permit()
+                (self.take_permit(), true)
             }
-            BreakerState::Open | BreakerState::ForcedOpen => self.reject(),
+            BreakerState::Open | BreakerState::ForcedOpen => (self.reject(), false),
         }
     }
 
@@ -231,17 +241,15 @@ impl Breaker {
         rng: &mut R,
     ) -> Option<Transition> {
         // A `Reject` records nothing, so it causes no transition.
-        let before = self.transitions;
-        self.record_outcome(now, decision, outcome, duration, rng);
-        (self.transitions != before)
+        self.record_outcome(now, decision, outcome, duration, rng)
             .then_some(self.last_transition)
             .flatten()
     }
 
-    /// [`Breaker::handle_outcome`] without working out the transition (for
-    /// callers that read the state afterwards, as the mesh's drivers do).
-    /// One call: Closed, the state of nearly every outcome, is recorded
-    /// inline; the other states are out of line.
+    /// [`Breaker::handle_outcome`] saying only whether the state changed
+    /// (then [`Breaker::last_transition`] is the change). One call: Closed,
+    /// the state of nearly every outcome, is recorded inline; the other
+    /// states are out of line.
     #[inline(always)]
     pub(crate) fn record_outcome<R: Rng + ?Sized>(
         &mut self,
@@ -250,14 +258,14 @@ impl Breaker {
         outcome: Outcome,
         duration: Span,
         rng: &mut R,
-    ) {
+    ) -> bool {
         if decision == Decision::Reject {
-            return;
+            return false;
         }
         if self.state == BreakerState::Closed {
-            self.record_closed(now, outcome, duration, true, rng);
+            self.record_closed(now, outcome, duration, true, rng)
         } else {
-            self.record_not_closed(now, decision, outcome, duration, rng);
+            self.record_not_closed(now, decision, outcome, duration, rng)
         }
     }
 
@@ -270,10 +278,15 @@ impl Breaker {
         outcome: Outcome,
         duration: Span,
         rng: &mut R,
-    ) {
+    ) -> bool {
+        let before = self.transitions;
         match self.state {
-            BreakerState::Closed => self.record_closed(now, outcome, duration, true, rng),
-            BreakerState::MetricsOnly => self.record_closed(now, outcome, duration, false, rng),
+            BreakerState::Closed => {
+                self.record_closed(now, outcome, duration, true, rng);
+            }
+            BreakerState::MetricsOnly => {
+                self.record_closed(now, outcome, duration, false, rng);
+            }
             BreakerState::Open => self.record_while_open(now, outcome, duration),
             BreakerState::HalfOpen
                 if decision == Decision::Probe(ProbeTicket(self.half_open_period)) =>
@@ -282,6 +295,7 @@ impl Breaker {
             }
             BreakerState::HalfOpen | BreakerState::Disabled | BreakerState::ForcedOpen => {}
         }
+        self.transitions != before
     }
 
     /// When the current Open period ends (the first instant a request is
@@ -510,9 +524,9 @@ impl Breaker {
         duration: Span,
         may_open: bool,
         rng: &mut R,
-    ) {
+    ) -> bool {
         let failed = match outcome {
-            Outcome::Ignored => return,
+            Outcome::Ignored => return false,
             Outcome::Success => false,
             Outcome::Failure => true,
         };
@@ -522,7 +536,7 @@ impl Breaker {
                 closed,
                 closed_thresholds,
                 ..
-            } => closed_thresholds.verdict(closed.record(now, failed, slow)) == Verdict::Exceeded,
+            } => closed.record_verdict(now, failed, slow, closed_thresholds) == Verdict::Exceeded,
             Detector::Consecutive { failures } => {
                 *failures = if failed {
                     failures.saturating_add(1)
@@ -537,7 +551,9 @@ impl Breaker {
         };
         if open && may_open {
             self.enter_open(now, rng);
+            return true;
         }
+        false
     }
 
     /// resilience4j keeps recording into the metrics carried into Open (calls
@@ -589,7 +605,7 @@ impl Breaker {
                 half_open,
                 half_open_thresholds,
                 ..
-            } => half_open_thresholds.verdict(half_open.record(failed, slow)),
+            } => half_open.record_verdict(failed, slow, half_open_thresholds),
             Detector::Consecutive { .. } if failed => Verdict::Exceeded,
             Detector::Consecutive { .. } => Verdict::BelowThresholds,
         };

@@ -113,6 +113,10 @@ const _: () = assert!(
 /// lanes, so recording an outcome (evict the oldest, add the newest) is two
 /// table lookups and two additions, without branches on the outcome: the
 /// breaker records every call it admits.
+///
+/// The window is judged against one [`Thresholds`], given at creation: once
+/// full (its steady state) the call count is the window size, so the rate
+/// thresholds are whole counts computed once ([`CountWindow::record_verdict`]).
 #[derive(Clone, Debug)]
 pub(crate) struct CountWindow {
     ring: Box<[u8]>,
@@ -120,19 +124,74 @@ pub(crate) struct CountWindow {
     /// Outcomes buffered, at most `ring.len()`.
     len: u64,
     packed: u64,
+    /// The fewest failed calls of a full window that reach the failure rate
+    /// threshold: `ceil(failure_ppm × size / PPM)`.
+    full_failed: u64,
+    /// The same for slow calls and the slow-call rate threshold.
+    full_slow: u64,
 }
 
 impl CountWindow {
-    /// A window of `size` calls; `size` is at least 1 (config validation)
-    /// and at most `LANE_MASK`.
-    pub(crate) fn new(size: usize) -> Self {
+    /// A window of `size` calls judged against `thresholds`; `size` is at
+    /// least 1 (config validation) and at most `LANE_MASK`, and the minimum
+    /// number of calls is at most `size` (the breaker clamps it).
+    pub(crate) fn new(size: usize, thresholds: &Thresholds) -> Self {
         debug_assert!(size as u64 <= LANE_MASK, "count window of {size} calls");
+        let size = size.max(1);
+        debug_assert!(thresholds.min_calls <= size as u64);
+        // `ppm × size` <= 10^6 × 2^21: exact in u64.
+        let whole = |ppm: u64| (ppm * size as u64).div_ceil(PPM);
         CountWindow {
-            ring: vec![0; size.max(1)].into_boxed_slice(),
+            ring: vec![0; size].into_boxed_slice(),
             head: 0,
             len: 0,
             packed: 0,
+            full_failed: whole(thresholds.failure_ppm),
+            full_slow: whole(thresholds.slow_ppm),
         }
+    }
+
+    /// Records an outcome and judges the window against the thresholds it
+    /// was created with: `thresholds.verdict(self.record(failed, slow))`.
+    /// A full window holds `size` >= `min_calls` calls, and the test
+    /// `failed × PPM >= failure_ppm × size` holds exactly when `failed >=
+    /// full_failed` (the same for slow calls), so the full window compares
+    /// two counts.
+    ///
+    /// One test (full or not) decides both how to record and how to judge.
+    #[inline(always)]
+    pub(crate) fn record_verdict(
+        &mut self,
+        failed: bool,
+        slow: bool,
+        thresholds: &Thresholds,
+    ) -> Verdict {
+        let flags = usize::from(failed) | (usize::from(slow) << 1);
+        let n = self.ring.len();
+        let slot = &mut self.ring[self.head];
+        let evicted = usize::from(*slot & 3);
+        *slot = flags as u8;
+        self.head += 1;
+        if self.head == n {
+            self.head = 0;
+        }
+        if self.len != n as u64 {
+            self.len += 1;
+            self.packed += LANE_ADD[flags];
+            return thresholds.verdict(self.counts());
+        }
+        // Invariant: the evicted outcome was added when it was recorded, so
+        // no lane underflows.
+        self.packed = self.packed - LANE_ADD[evicted] + LANE_ADD[flags];
+        let failed_calls = self.packed & LANE_MASK;
+        let slow_calls = (self.packed >> LANE_BITS) & LANE_MASK;
+        let verdict = if failed_calls >= self.full_failed || slow_calls >= self.full_slow {
+            Verdict::Exceeded
+        } else {
+            Verdict::BelowThresholds
+        };
+        debug_assert_eq!(verdict, thresholds.verdict(self.counts()));
+        verdict
     }
 
     #[inline(always)]
@@ -282,6 +341,22 @@ impl Window {
         }
     }
 
+    /// Records an outcome and judges the window against `thresholds` (for a
+    /// count window, the thresholds it was created with).
+    #[inline(always)]
+    pub(crate) fn record_verdict(
+        &mut self,
+        now: Timestamp,
+        failed: bool,
+        slow: bool,
+        thresholds: &Thresholds,
+    ) -> Verdict {
+        match self {
+            Window::Count(w) => w.record_verdict(failed, slow, thresholds),
+            Window::Time(w) => thresholds.verdict(w.record(now, failed, slow)),
+        }
+    }
+
     pub(crate) fn counts_at(&self, now: Timestamp) -> Counts {
         match self {
             Window::Count(w) => w.counts(),
@@ -302,13 +377,20 @@ mod tests {
     use super::*;
     use crate::time::Span;
 
+    /// Thresholds for tests of the counts alone.
+    const ANY: Thresholds = Thresholds {
+        failure_ppm: PPM / 2,
+        slow_ppm: PPM,
+        min_calls: 1,
+    };
+
     fn at_secs(s: u64) -> Timestamp {
         Timestamp::ZERO + Span::from_secs(s)
     }
 
     #[test]
     fn count_window_keeps_the_last_n_outcomes() {
-        let mut w = CountWindow::new(3);
+        let mut w = CountWindow::new(3, &ANY);
         w.record(true, false);
         w.record(true, true);
         w.record(false, true);
@@ -376,7 +458,7 @@ mod tests {
         use rand_core::{Rng, SeedableRng};
         let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
         for size in [1usize, 2, 3, 7, 100, 1000] {
-            let mut w = CountWindow::new(size);
+            let mut w = CountWindow::new(size, &ANY);
             let mut last = std::collections::VecDeque::new();
             for i in 0..5 * size + 50 {
                 let bits = rng.next_u32();
@@ -408,7 +490,7 @@ mod tests {
     #[test]
     fn a_full_window_of_the_largest_size_keeps_every_lane_apart() {
         let size = crate::breaker::MAX_WINDOW_CALLS as usize;
-        let mut w = CountWindow::new(size);
+        let mut w = CountWindow::new(size, &ANY);
         for _ in 0..size {
             w.record(true, true);
         }
@@ -469,6 +551,45 @@ mod tests {
                 Verdict::BelowThresholds
             };
             assert_eq!(th.verdict(c), want, "{th:?} {c:?}");
+        }
+    }
+
+    /// A count window's verdict (whole-count thresholds once full) is the
+    /// thresholds' verdict on its counts, for any size, rates and minimum.
+    #[test]
+    fn count_window_verdict_matches_the_thresholds_verdict() {
+        use rand_core::{Rng, SeedableRng};
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(17);
+        for round in 0..400u64 {
+            let size = match round % 4 {
+                0 => 1 + (rng.next_u64() % 4) as usize,
+                1 => 1 + (rng.next_u64() % 20) as usize,
+                2 => 100,
+                _ => 1 + (rng.next_u64() % 2000) as usize,
+            };
+            // Rates on and off whole multiples of 1 / size, 100 % included.
+            let ppm = |r: u64| match r % 3 {
+                0 => PPM,
+                1 => (PPM / size as u64) * (1 + r % size as u64),
+                _ => 1 + r % PPM,
+            };
+            let th = Thresholds {
+                failure_ppm: ppm(rng.next_u64()),
+                slow_ppm: ppm(rng.next_u64()),
+                min_calls: rng.next_u64() % (size as u64 + 1),
+            };
+            let mut w = CountWindow::new(size, &th);
+            let bias = rng.next_u64() % 8;
+            for i in 0..3 * size + 10 {
+                let bits = rng.next_u64();
+                let (failed, slow) = (bits % 8 < bias, (bits >> 3) % 8 < bias / 2);
+                let before = w.clone();
+                let got = w.record_verdict(failed, slow, &th);
+                let mut plain = before;
+                let want = th.verdict(plain.record(failed, slow));
+                assert_eq!(got, want, "{th:?} size {size} record {i}");
+                assert_eq!(w.counts(), plain.counts());
+            }
         }
     }
 }
