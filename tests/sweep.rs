@@ -33,6 +33,14 @@ replicas = 2
 services.api.instance.workers = { from = 2, to = 4, step = 2 }
 "#;
 
+/// `headroom sweep SCENARIO --out OUT ARGS... --quiet`.
+fn sweep(scenario: &Path, out: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["sweep", s(scenario), "--out", s(out)];
+    all.extend_from_slice(args);
+    all.push("--quiet");
+    headroom(&all)
+}
+
 const OUTPUTS: [&str; 8] = [
     "runs.csv",
     "timeseries.csv",
@@ -51,17 +59,11 @@ fn sweep_writes_every_output_identically_at_any_thread_count() {
     let mut outs = Vec::new();
     for threads in ["1", "2", "3"] {
         let out = dir.join(format!("out{threads}"));
-        let o = headroom(&[
-            "sweep",
-            s(&scenario),
-            "--out",
-            s(&out),
-            "--threads",
-            threads,
-            "--slo-p99",
-            "250ms",
-            "--quiet",
-        ]);
+        let o = sweep(
+            &scenario,
+            &out,
+            &["--threads", threads, "--slo-p99", "250ms"],
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         outs.push(out);
     }
@@ -144,15 +146,7 @@ fn recommendation_is_a_complete_scenario_that_runs() {
     let dir = tempdir("sweep_recommendation");
     let scenario = write(&dir, "s.toml", SWEEP);
     let out = dir.join("out");
-    let o = headroom(&[
-        "sweep",
-        s(&scenario),
-        "--out",
-        s(&out),
-        "--slo-p99",
-        "250ms",
-        "--quiet",
-    ]);
+    let o = sweep(&scenario, &out, &["--slo-p99", "250ms"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let rec = out.join("recommendation.toml");
     let text = std::fs::read_to_string(&rec).unwrap();
@@ -202,15 +196,7 @@ fn recommend_reranks_without_rerunning() {
     let dir = tempdir("sweep_recommend");
     let scenario = write(&dir, "s.toml", SWEEP);
     let out = dir.join("out");
-    let o = headroom(&[
-        "sweep",
-        s(&scenario),
-        "--out",
-        s(&out),
-        "--slo-p99",
-        "1ms",
-        "--quiet",
-    ]);
+    let o = sweep(&scenario, &out, &["--slo-p99", "1ms"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         !out.join("recommendation.toml").exists(),
@@ -261,15 +247,7 @@ fn merged_shards_equal_the_unsharded_sweep_byte_for_byte() {
     let dir = tempdir("sweep_merge");
     let scenario = write(&dir, "s.toml", SWEEP);
     let whole = dir.join("whole");
-    let o = headroom(&[
-        "sweep",
-        s(&scenario),
-        "--out",
-        s(&whole),
-        "--slo-p99",
-        "250ms",
-        "--quiet",
-    ]);
+    let o = sweep(&scenario, &whole, &["--slo-p99", "250ms"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let shards = sweep_shards(&dir, &scenario, 4, &["--slo-p99", "250ms"]);
     let manifest: serde_json::Value =
@@ -518,16 +496,7 @@ fn plots_and_report_of_a_sweep_and_of_a_run() {
     let dir = tempdir("sweep_plots");
     let scenario = write(&dir, "s.toml", SWEEP);
     let out = dir.join("out");
-    let o = headroom(&[
-        "sweep",
-        s(&scenario),
-        "--out",
-        s(&out),
-        "--slo-p99",
-        "250ms",
-        "--plots",
-        "--quiet",
-    ]);
+    let o = sweep(&scenario, &out, &["--slo-p99", "250ms", "--plots"]);
     assert!(o.status.success(), "{}", stderr(&o));
     for stem in [
         "latency_over_time",
@@ -579,16 +548,7 @@ fn plots_and_report_of_a_sweep_and_of_a_run() {
         );
     let scenario = write(&dir, "priced.toml", &priced);
     let out = dir.join("priced");
-    let o = headroom(&[
-        "sweep",
-        s(&scenario),
-        "--out",
-        s(&out),
-        "--slo-p99",
-        "250ms",
-        "--plots",
-        "--quiet",
-    ]);
+    let o = sweep(&scenario, &out, &["--slo-p99", "250ms", "--plots"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let svg = String::from_utf8(read(&out, "cost_vs_p99.svg")).unwrap();
     assert!(svg.contains("cost (USD per month)"), "cost on the x axis");
@@ -607,15 +567,7 @@ fn a_sweep_no_point_of_which_meets_the_slo_reports_the_base_scenario() {
     );
     let scenario = write(&dir, "s.toml", &text);
     let out = dir.join("out");
-    let o = headroom(&[
-        "sweep",
-        s(&scenario),
-        "--out",
-        s(&out),
-        "--slo-p99",
-        "1us",
-        "--quiet",
-    ]);
+    let o = sweep(&scenario, &out, &["--slo-p99", "1us"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let report = String::from_utf8(read(&out, "report.html")).unwrap();
     assert!(report.contains("<h2>Base scenario</h2>"), "{report}");

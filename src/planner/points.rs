@@ -162,24 +162,29 @@ pub(crate) mod tests {
     /// A runs table with one parameter `x` and metrics `cost_per_month_usd`
     /// and `latency_p99_ms`: one `(x, [(cost, p99)...])` per point.
     pub(crate) fn runs(points: &[(&str, &[(f64, f64)])]) -> Table {
-        let mut t = Table::new(vec![
+        let rows: Vec<(&str, Vec<Vec<f64>>)> = points
+            .iter()
+            .map(|(x, reps)| (*x, reps.iter().map(|&(c, p)| vec![c, p]).collect()))
+            .collect();
+        table(&[COST, P99], &rows)
+    }
+
+    /// A `runs.csv` with one string parameter `x` and the float `metrics`:
+    /// per point, its value of `x` and one row of metrics per replication.
+    pub(crate) fn table(metrics: &[&str], points: &[(&str, Vec<Vec<f64>>)]) -> Table {
+        let mut columns = vec![
             Column::new("point", Kind::Int),
             Column::new("replication", Kind::Int),
             Column::new("seed", Kind::Int),
             Column::new("x", Kind::Str),
-            Column::new(COST, Kind::Float),
-            Column::new(P99, Kind::Float),
-        ]);
+        ];
+        columns.extend(metrics.iter().map(|m| Column::new(*m, Kind::Float)));
+        let mut t = Table::new(columns);
         for (p, (x, reps)) in points.iter().enumerate() {
-            for (r, (cost, p99)) in reps.iter().enumerate() {
-                t.rows.push(vec![
-                    p.to_string(),
-                    r.to_string(),
-                    "1".into(),
-                    (*x).into(),
-                    float_cell(*cost),
-                    float_cell(*p99),
-                ]);
+            for (r, values) in reps.iter().enumerate() {
+                let mut row = vec![p.to_string(), r.to_string(), "1".into(), (*x).into()];
+                row.extend(values.iter().map(|v| float_cell(*v)));
+                t.rows.push(row);
             }
         }
         t

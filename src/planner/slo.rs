@@ -278,32 +278,13 @@ mod tests {
 
     #[test]
     fn equal_costs_go_to_the_fewest_instances_then_the_lower_p99() {
-        use crate::planner::table::{Column, Kind, Table, float_cell};
         // No `[costs]`: every point costs 0. (instances, p99) per point, two
         // replications each, all within the SLO.
-        let rows: [(f64, f64); 4] = [(3.0, 10.0), (1.0, 30.0), (2.0, 20.0), (1.0, 25.0)];
-        let mut t = Table::new(vec![
-            Column::new("point", Kind::Int),
-            Column::new("replication", Kind::Int),
-            Column::new("seed", Kind::Int),
-            Column::new("x", Kind::Str),
-            Column::new(COST, Kind::Float),
-            Column::new(INSTANCES, Kind::Float),
-            Column::new(P99, Kind::Float),
-        ]);
-        for (p, (instances, p99)) in rows.iter().enumerate() {
-            for r in 0..2 {
-                t.rows.push(vec![
-                    p.to_string(),
-                    r.to_string(),
-                    "1".into(),
-                    p.to_string(),
-                    float_cell(0.0),
-                    float_cell(*instances),
-                    float_cell(*p99),
-                ]);
-            }
-        }
+        let rows: Vec<(&str, Vec<Vec<f64>>)> = [(3.0, 10.0), (1.0, 30.0), (2.0, 20.0), (1.0, 25.0)]
+            .iter()
+            .map(|&(instances, p99)| ("x", vec![vec![0.0, instances, p99]; 2]))
+            .collect();
+        let t = crate::planner::points::tests::table(&[COST, INSTANCES, P99], &rows);
         let p = Points::from_runs(&t, 1);
         let slo = Slo {
             p99_ms: Some(50.0),
