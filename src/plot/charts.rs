@@ -540,13 +540,14 @@ fn cost_vs_p99(d: &PlotData<'_>, a: &Analysis<'_>) -> Result<Chart, String> {
         ));
     }
     let frontier = if unpriced {
-        pareto(&markers)
+        pts.frontier_on(INSTANCES)
     } else {
-        a.frontier
-            .iter()
-            .map(|&i| (markers[i].x, markers[i].y))
-            .collect()
+        a.frontier.clone()
     };
+    let frontier = frontier
+        .iter()
+        .map(|&i| (markers[i].x, markers[i].y))
+        .collect();
     let (name, what, x_label) = if unpriced {
         (
             "instances_vs_p99",
@@ -568,24 +569,6 @@ fn cost_vs_p99(d: &PlotData<'_>, a: &Analysis<'_>) -> Result<Chart, String> {
             highlight: a.ranking.best(),
         },
     })
-}
-
-/// The Pareto frontier of `markers` on (x, y), both smaller-is-better,
-/// by increasing x: every point no other point beats on both.
-fn pareto(markers: &[Marker]) -> Vec<(f64, f64)> {
-    let mut xy: Vec<(f64, f64)> = markers
-        .iter()
-        .filter(|m| m.x.is_finite() && m.y.is_finite())
-        .map(|m| (m.x, m.y))
-        .collect();
-    xy.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    let mut out: Vec<(f64, f64)> = Vec::new();
-    for (x, y) in xy {
-        if out.last().is_none_or(|&(_, best)| y < best) {
-            out.push((x, y));
-        }
-    }
-    out
 }
 
 fn effect(a: &Analysis<'_>, j: usize) -> Result<Chart, String> {
@@ -668,32 +651,4 @@ fn file_safe(s: &str) -> String {
             }
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn m(x: f64, y: f64) -> Marker {
-        Marker {
-            x,
-            y,
-            err: 0.0,
-            label: String::new(),
-        }
-    }
-
-    #[test]
-    fn pareto_keeps_the_points_nothing_beats_on_both() {
-        let front = pareto(&[
-            m(3.0, 10.0),
-            m(1.0, 30.0),
-            m(2.0, 20.0),
-            m(2.0, 25.0),
-            m(3.0, 22.0),
-            m(f64::NAN, 1.0),
-            m(1.0, 35.0),
-        ]);
-        assert_eq!(front, [(1.0, 30.0), (2.0, 20.0), (3.0, 10.0)]);
-    }
 }

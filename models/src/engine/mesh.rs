@@ -864,19 +864,11 @@ impl World<'_> {
     #[inline(never)]
     pub(super) fn on_lane(&mut self, lane: u8) {
         while let Some((call_id, number)) = self.lanes.pop_due(lane, self.now) {
-            let number = if number == ANY_TRY {
-                match self.calls.get(call_id) {
-                    Some(c) if c.hedge.is_some() => {
-                        self.expire_hedged(call_id);
-                        continue;
-                    }
-                    Some(c) => c.state.tries(),
-                    None => continue,
-                }
+            if number == ANY_TRY {
+                self.on_call_deadline(call_id);
             } else {
-                number
-            };
-            self.deliver(call_id, number, Reply::timeout());
+                self.deliver(call_id, number, Reply::timeout());
+            }
         }
         let (calls, hedges) = (&self.calls, &self.hedges);
         self.lanes.rearm(lane, &mut self.events, |call, number| {
@@ -890,15 +882,19 @@ impl World<'_> {
         });
     }
 
-    /// The overall deadline of a call whose lane entry was deferred (see
-    /// [`Call::deferred_lane`]): as a lane's entry for any try.
+    /// A call's overall deadline, from its lane entry or, when the entry was
+    /// deferred ([`Call::deferred_lane`]), its own event: the try in flight
+    /// (every try of a hedged call) times out.
     #[inline(never)]
     pub(super) fn on_call_deadline(&mut self, call_id: Id) {
-        let Some(c) = self.calls.get(call_id) else {
-            return;
-        };
-        let number = c.state.tries();
-        self.deliver(call_id, number, Reply::timeout());
+        match self.calls.get(call_id) {
+            Some(c) if c.hedge.is_some() => self.expire_hedged(call_id),
+            Some(c) => {
+                let number = c.state.tries();
+                self.deliver(call_id, number, Reply::timeout());
+            }
+            None => {}
+        }
     }
 
     /// The breaker refused a try: the call ends, with the fallback if the

@@ -166,23 +166,9 @@ impl CountWindow {
         slow: bool,
         thresholds: &Thresholds,
     ) -> Verdict {
-        let flags = usize::from(failed) | (usize::from(slow) << 1);
-        let n = self.ring.len();
-        let slot = &mut self.ring[self.head];
-        let evicted = usize::from(*slot & 3);
-        *slot = flags as u8;
-        self.head += 1;
-        if self.head == n {
-            self.head = 0;
-        }
-        if self.len != n as u64 {
-            self.len += 1;
-            self.packed += LANE_ADD[flags];
+        if !self.push(failed, slow) {
             return thresholds.verdict(self.counts());
         }
-        // Invariant: the evicted outcome was added when it was recorded, so
-        // no lane underflows.
-        self.packed = self.packed - LANE_ADD[evicted] + LANE_ADD[flags];
         let failed_calls = self.packed & LANE_MASK;
         let slow_calls = (self.packed >> LANE_BITS) & LANE_MASK;
         let verdict = if failed_calls >= self.full_failed || slow_calls >= self.full_slow {
@@ -196,23 +182,33 @@ impl CountWindow {
 
     #[inline(always)]
     pub(crate) fn record(&mut self, failed: bool, slow: bool) -> Counts {
+        self.push(failed, slow);
+        self.counts()
+    }
+
+    /// Records an outcome (the oldest leaves a full window); returns whether
+    /// the window was full, so that the one test decides both how to record
+    /// and how a caller judges.
+    #[inline(always)]
+    fn push(&mut self, failed: bool, slow: bool) -> bool {
         let flags = usize::from(failed) | (usize::from(slow) << 1);
         let n = self.ring.len();
         let slot = &mut self.ring[self.head];
-        if self.len == n as u64 {
-            // Invariant: the evicted outcome was added when it was
-            // recorded, so no lane underflows.
-            self.packed -= LANE_ADD[usize::from(*slot & 3)];
-        } else {
-            self.len += 1;
-        }
+        let evicted = usize::from(*slot & 3);
         *slot = flags as u8;
-        self.packed += LANE_ADD[flags];
         self.head += 1;
         if self.head == n {
             self.head = 0;
         }
-        self.counts()
+        if self.len != n as u64 {
+            self.len += 1;
+            self.packed += LANE_ADD[flags];
+            return false;
+        }
+        // Invariant: the evicted outcome was added when it was recorded, so
+        // no lane underflows.
+        self.packed = self.packed - LANE_ADD[evicted] + LANE_ADD[flags];
+        true
     }
 
     #[inline(always)]
