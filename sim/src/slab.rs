@@ -28,10 +28,20 @@ impl Id {
     }
 }
 
+/// A slot: its generation (advanced when its entry is removed), the next
+/// vacant slot while it is vacant, and its entry while it is occupied.
+///
+/// The entry is an `Option` beside a fixed header, not one enum with the
+/// header: inserting writes the entry into place and removing marks the slot
+/// vacant without writing the entry over, so a caller that reads a few
+/// fields of a removed entry moves only those (a record of the engine is
+/// 100 to 150 bytes, and moving it in and out was about 70 instructions per
+/// record).
 #[derive(Clone, Debug)]
-enum Slot<T> {
-    Occupied { generation: u32, value: T },
-    Vacant { generation: u32, next_free: u32 },
+struct Slot<T> {
+    generation: u32,
+    next_free: u32,
+    value: Option<T>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -94,53 +104,52 @@ impl<T> Slab<T> {
     /// Stores `value` and returns its id.
     #[inline]
     pub fn insert(&mut self, value: T) -> Result<Id, SlabFull> {
-        if self.free_head != NONE {
-            let index = self.free_head;
-            let slot = &mut self.slots[index as usize];
-            let Slot::Vacant {
-                generation,
-                next_free,
-            } = *slot
-            else {
-                unreachable!("the free list only links vacant slots")
-            };
-            self.free_head = next_free;
-            *slot = Slot::Occupied { generation, value };
-            self.len += 1;
-            return Ok(Id { index, generation });
-        }
-        let index = u32::try_from(self.slots.len()).map_err(|_| SlabFull)?;
-        if index == NONE {
-            return Err(SlabFull);
-        }
-        self.slots.push(Slot::Occupied {
-            generation: 0,
-            value,
-        });
-        self.len += 1;
-        Ok(Id {
-            index,
-            generation: 0,
-        })
+        self.insert_mut(value).map(|(id, _)| id)
     }
 
     /// Stores `value` and returns its id and the stored entry.
     #[inline]
     pub fn insert_mut(&mut self, value: T) -> Result<(Id, &mut T), SlabFull> {
-        let id = self.insert(value)?;
-        match &mut self.slots[id.index as usize] {
-            Slot::Occupied { value, .. } => Ok((id, value)),
-            Slot::Vacant { .. } => unreachable!("just inserted"),
+        if self.free_head != NONE {
+            let index = self.free_head;
+            let slot = &mut self.slots[index as usize];
+            debug_assert!(
+                slot.value.is_none(),
+                "the free list only links vacant slots"
+            );
+            self.free_head = slot.next_free;
+            self.len += 1;
+            let id = Id {
+                index,
+                generation: slot.generation,
+            };
+            return Ok((id, slot.value.insert(value)));
         }
+        let index = u32::try_from(self.slots.len()).map_err(|_| SlabFull)?;
+        if index == NONE {
+            return Err(SlabFull);
+        }
+        self.slots.push(Slot {
+            generation: 0,
+            next_free: NONE,
+            value: None,
+        });
+        self.len += 1;
+        let slot = self.slots.last_mut().expect("just pushed");
+        Ok((
+            Id {
+                index,
+                generation: 0,
+            },
+            slot.value.insert(value),
+        ))
     }
 
     /// The entry `id` refers to, if it is still live.
     #[inline]
     pub fn get(&self, id: Id) -> Option<&T> {
         match self.slots.get(id.index as usize) {
-            Some(Slot::Occupied { generation, value }) if *generation == id.generation => {
-                Some(value)
-            }
+            Some(slot) if slot.generation == id.generation => slot.value.as_ref(),
             _ => None,
         }
     }
@@ -149,9 +158,7 @@ impl<T> Slab<T> {
     #[inline]
     pub fn get_mut(&mut self, id: Id) -> Option<&mut T> {
         match self.slots.get_mut(id.index as usize) {
-            Some(Slot::Occupied { generation, value }) if *generation == id.generation => {
-                Some(value)
-            }
+            Some(slot) if slot.generation == id.generation => slot.value.as_mut(),
             _ => None,
         }
     }
@@ -161,52 +168,40 @@ impl<T> Slab<T> {
     #[inline]
     pub fn remove(&mut self, id: Id) -> Option<T> {
         let slot = self.slots.get_mut(id.index as usize)?;
-        match slot {
-            Slot::Occupied { generation, .. } if *generation == id.generation => {
-                let vacant = Slot::Vacant {
-                    generation: generation.wrapping_add(1),
-                    next_free: self.free_head,
-                };
-                self.free_head = id.index;
-                self.len -= 1;
-                match std::mem::replace(slot, vacant) {
-                    Slot::Occupied { value, .. } => Some(value),
-                    Slot::Vacant { .. } => unreachable!("matched as occupied above"),
-                }
-            }
-            _ => None,
+        if slot.generation != id.generation {
+            return None;
         }
+        let value = slot.value.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.next_free = self.free_head;
+        self.free_head = id.index;
+        self.len -= 1;
+        Some(value)
     }
 
     /// The live entries and their ids, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (Id, &T)> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, slot)| match slot {
-                Slot::Occupied { generation, value } => Some((
+        self.slots.iter().enumerate().filter_map(|(i, slot)| {
+            slot.value.as_ref().map(|value| {
+                (
                     Id {
                         index: i as u32,
-                        generation: *generation,
+                        generation: slot.generation,
                     },
                     value,
-                )),
-                Slot::Vacant { .. } => None,
+                )
             })
+        })
     }
 
     /// Removes every entry and releases no memory; old ids become stale.
     pub fn clear(&mut self) {
         self.free_head = NONE;
         for (i, slot) in self.slots.iter_mut().enumerate().rev() {
-            let generation = match slot {
-                Slot::Occupied { generation, .. } => generation.wrapping_add(1),
-                Slot::Vacant { generation, .. } => *generation,
-            };
-            *slot = Slot::Vacant {
-                generation,
-                next_free: self.free_head,
-            };
+            if slot.value.take().is_some() {
+                slot.generation = slot.generation.wrapping_add(1);
+            }
+            slot.next_free = self.free_head;
             // Slots are at most u32::MAX - 1, see `insert`.
             self.free_head = i as u32;
         }
@@ -280,5 +275,49 @@ mod tests {
         let c = s.insert(3).unwrap();
         assert_eq!(c.index(), 0);
         assert_eq!(s.get(c), Some(&3));
+    }
+    proptest::proptest! {
+        /// Against a model: live ids resolve to their values, removed ids
+        /// never resolve again (not even after their slot is reused), the
+        /// most recently freed slot is reused first, and `iter` lists the
+        /// live entries in slot order.
+        #[test]
+        fn agrees_with_a_model(ops in proptest::collection::vec((0u8..3, 0usize..64), 1..400)) {
+            let mut slab = Slab::new();
+            let mut live: Vec<(Id, u64)> = Vec::new();
+            let mut dead: Vec<Id> = Vec::new();
+            let mut freed: Vec<u32> = Vec::new();
+            for (step, (op, pick)) in ops.into_iter().enumerate() {
+                let value = step as u64;
+                if op == 0 || live.is_empty() {
+                    let id = slab.insert(value).unwrap();
+                    if let Some(index) = freed.pop() {
+                        proptest::prop_assert_eq!(id.index(), index);
+                    }
+                    live.push((id, value));
+                } else if op == 1 {
+                    let (id, v) = live.swap_remove(pick % live.len());
+                    proptest::prop_assert_eq!(slab.remove(id), Some(v));
+                    freed.push(id.index());
+                    dead.push(id);
+                } else {
+                    let at = pick % live.len();
+                    let (id, v) = live[at];
+                    *slab.get_mut(id).unwrap() = v + 1_000_000;
+                    live[at].1 = v + 1_000_000;
+                }
+                for &id in &dead {
+                    proptest::prop_assert_eq!(slab.get(id), None);
+                }
+                for &(id, v) in &live {
+                    proptest::prop_assert_eq!(slab.get(id), Some(&v));
+                }
+                proptest::prop_assert_eq!(slab.len(), live.len());
+                let mut want: Vec<(Id, u64)> = live.clone();
+                want.sort_by_key(|(id, _)| id.index());
+                let got: Vec<(Id, u64)> = slab.iter().map(|(id, v)| (id, *v)).collect();
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
     }
 }
