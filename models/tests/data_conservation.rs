@@ -1,13 +1,19 @@
 //! Invariants of the data tier over randomised scenarios: every arrival ends
 //! exactly once (also with small pools and short acquire timeouts, bounded
 //! shard queues, overloaded shards, cache flushes, crashing callers and a
-//! region outage of the primary), hit ratios are ratios, and a replication
-//! is a pure function of (plan, replication). A failure prints the seed and
+//! region outage of the primary, and mesh timeouts and retries that leave
+//! attempts working after their callers stopped waiting), hit ratios are
+//! ratios, and a replication is a pure function of (plan, replication). A failure prints the seed and
 //! the scenario that reproduces it.
 
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
+use std::sync::mpsc;
+use std::time::Duration;
 
+use headroom_models::engine::RunError;
+use headroom_models::plan::Plan;
+use headroom_models::report::RunOutput;
 use headroom_models::{load_str, run_replication};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
@@ -65,7 +71,7 @@ fn random_scenario(rng: &mut Pcg64, seed: u64) -> String {
     } else {
         ""
     };
-    format!(
+    let mut text = format!(
         r#"
 [run]
 duration = "15s"
@@ -134,7 +140,95 @@ at = "{flush}s"
         rtt = rng.random_range(0..100u32),
         ttl = rng.random_range(1..10_000u32),
         flush = rng.random_range(1..14u32),
-    )
+    );
+    // Mesh timeouts, sometimes as short as the work: callers stop waiting
+    // while their attempts go on to read and write the store.
+    if rng.random_bool(0.5) {
+        let timeout = rng.random_range(2..60u32);
+        text += &format!("\n[policy.mesh]\ntimeout = \"{timeout}ms\"\n");
+        if rng.random_bool(0.5) {
+            text += &format!(
+                "retry = {{ attempts = {}, backoff = \"exponential\", base = \"1ms\", per_try_timeout = \"{}ms\", retry_on = [\"5xx\", \"timeout\"] }}\n",
+                rng.random_range(2..=3u32),
+                rng.random_range(1..timeout),
+            );
+        }
+    }
+    text
+}
+
+/// Runs replication 0 of `plan` on its own thread and gives up after
+/// `limit` of wall time: a run whose world never goes idle (a record left in
+/// flight with no event to end it) would otherwise loop on its periodic
+/// timers forever, and the test would hang instead of failing.
+fn run_bounded(plan: &Plan, limit: Duration) -> Option<Result<RunOutput, RunError>> {
+    let (tx, rx) = mpsc::channel();
+    let plan = plan.clone();
+    // A watchdog, not parallel simulation: the run is still on one thread.
+    #[allow(clippy::disallowed_methods)]
+    std::thread::spawn(move || {
+        let _ = tx.send(run_replication(&plan, 0, &AtomicU64::new(0)));
+    });
+    rx.recv_timeout(limit).ok()
+}
+
+/// A caller that stops waiting does not cancel the work it started: here
+/// every request times out at the edge after 1 ms, while its api attempt
+/// works for 5 ms and then reads the store. The read must still happen (it
+/// is load on the store), and the attempt must end. It used to wait for a
+/// data step that never started, so the run never went idle and looped on
+/// its health checks forever.
+#[test]
+fn an_attempt_whose_request_has_ended_still_reads_the_store_and_ends() {
+    let text = r#"
+[run]
+duration = "2s"
+warmup = "0s"
+replications = 1
+seed = 7
+
+[workload]
+arrivals = { process = "poisson", rate = 200 }
+keys = { count = 1000 }
+read_fraction = 1.0
+
+[[services]]
+name = "api"
+instance = { workers = 64 }
+work = { distribution = "deterministic", mean = "5ms" }
+calls = [ { data = "users" } ]
+replicas = 2
+
+[[datastores]]
+name = "users"
+shards = 1
+shard = { workers = 64, read = { distribution = "deterministic", mean = "1ms" }, write = { distribution = "deterministic", mean = "1ms" } }
+pool = { min = 1, max = 4, idle_timeout = "100ms", acquire_timeout = "50ms", connect_time = "1ms" }
+
+[policy.mesh]
+timeout = "1ms"
+
+[policy.load_balancer]
+algorithm = "least-connections"
+health_check = { interval = "1s", timeout = "100ms" }
+"#;
+    let loaded = load_str(Path::new("orphan.toml"), text, &[]).expect("valid scenario");
+    let out = run_bounded(&loaded.plan, Duration::from_secs(120))
+        .expect("the run ends (it used to loop forever)")
+        .expect("the run succeeds");
+    let m = &out.metrics;
+    assert!(m.requests > 300, "{} requests", m.requests);
+    assert_eq!(m.ended(), m.requests, "every arrival ends once");
+    assert_eq!(
+        m.timeouts, m.requests,
+        "every request times out at the edge"
+    );
+    let reads: u64 = out.shards.iter().map(|s| s.requests).sum();
+    assert_eq!(
+        reads, m.requests,
+        "every api attempt reads the store after its request has ended"
+    );
+    assert_eq!(out.audit.attempts_left, 0, "no attempt is left in flight");
 }
 
 #[test]
@@ -149,9 +243,10 @@ fn every_arrival_ends_exactly_once_with_the_data_tier() {
         let loaded = load_str(Path::new("random.toml"), &text, &[])
             .unwrap_or_else(|e| panic!("case {case}: {e}\n{text}"));
         let run = || run_replication(&loaded.plan, 0, &AtomicU64::new(0));
-        let out = match run() {
-            Ok(out) => out,
-            Err(e) => panic!("case {case} (seed {seed}): {e}\n{text}"),
+        let out = match run_bounded(&loaded.plan, Duration::from_secs(300)) {
+            Some(Ok(out)) => out,
+            Some(Err(e)) => panic!("case {case} (seed {seed}): {e}\n{text}"),
+            None => panic!("case {case} (seed {seed}): the run did not end\n{text}"),
         };
         let m = &out.metrics;
         assert_eq!(

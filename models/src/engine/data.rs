@@ -42,7 +42,7 @@ use headroom_sim::stats::LatencyHistogram;
 use headroom_sim::zipf::Zipf;
 use headroom_sim::{Span, Timestamp};
 
-use super::mesh::{Reply, Request};
+use super::mesh::{Parent, Reply, Request};
 use super::{Event, World};
 use crate::plan::data::{DataPlan, StorePlan};
 use crate::plan::{Plan, RegionId, ServiceId, StepPlan, StoreId};
@@ -182,6 +182,10 @@ pub(super) struct DataState {
     /// The id of the operation in each slab slot (pool waiter ids are slot
     /// index and generation).
     op_ids: Vec<Id>,
+    /// The [`DataKey`] of the attempt in each slot of the attempt slab (set
+    /// when the attempt is sent; kept beside the slab so that attempts of
+    /// plans without stores stay as small as they were).
+    attempt_keys: Vec<DataKey>,
     /// `[store][copy][shard]`, flattened from `shard_base[store]`.
     shards: Vec<Shard>,
     shard_base: Vec<usize>,
@@ -253,6 +257,7 @@ impl DataState {
                 .collect(),
             ops: Slab::with_capacity(256),
             op_ids: Vec::new(),
+            attempt_keys: Vec::new(),
             shards,
             shard_base,
             tiers,
@@ -424,7 +429,62 @@ fn waiter(op: Id) -> u64 {
     (u64::from(op.generation()) << 32) | u64::from(op.index())
 }
 
+/// What a request's data steps read or write. Every attempt of the request
+/// has a copy ([`DataState::attempt_keys`]): a caller that stops waiting (a
+/// timeout, a hedge answered first) does not cancel the work it started, so
+/// an attempt can reach its data step after its request has ended, and its
+/// read or write still loads the caches and the store.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct DataKey {
+    pub key: u64,
+    /// The object size a trace gives the key, bytes; 0 = the store's
+    /// `object_size`.
+    pub size_bytes: u64,
+    pub write: bool,
+    /// The request arrived after the warm-up.
+    pub measured: bool,
+}
+
+impl DataKey {
+    fn of(r: &Request) -> DataKey {
+        DataKey {
+            key: r.key,
+            size_bytes: r.size_bytes,
+            write: r.write,
+            measured: r.measured,
+        }
+    }
+}
+
 impl World<'_> {
+    /// Keeps the [`DataKey`] of `attempt_id`, a new try of `call_id`, taken
+    /// from the caller: the request of a root call, or the attempt whose
+    /// step makes the call (alive while its calls can send tries: it waits
+    /// for them, and an attempt that ends early takes its instance's proxy
+    /// with it).
+    pub(super) fn keep_data_key(&mut self, attempt_id: Id, call_id: Id) {
+        let keys = &self.data.attempt_keys;
+        let from = self.calls.get(call_id).and_then(|c| match c.parent {
+            Parent::Root(req) => self.requests.get(req).map(DataKey::of),
+            Parent::Step(caller) => self
+                .attempts
+                .get(caller)
+                .map(|_| keys[caller.index() as usize]),
+        });
+        debug_assert!(from.is_some(), "a call sending a try has a live caller");
+        let slot = attempt_id.index() as usize;
+        let keys = &mut self.data.attempt_keys;
+        if keys.len() <= slot {
+            keys.resize(slot + 1, DataKey::default());
+        }
+        keys[slot] = from.unwrap_or_default();
+    }
+
+    /// The [`DataKey`] of a live attempt.
+    fn data_key(&self, attempt_id: Id) -> DataKey {
+        self.data.attempt_keys[attempt_id.index() as usize]
+    }
+
     /// Hints the memory system with the cache-tier index slots that the
     /// first step of `attempt_id` will look up, if that step reads a store:
     /// called when the attempt's local work begins, so the slots (DRAM
@@ -437,13 +497,10 @@ impl World<'_> {
         let Some(a) = self.attempts.get(attempt_id) else {
             return;
         };
-        let Some(r) = self.requests.get(a.request) else {
-            return;
-        };
-        if r.write {
+        let DataKey { key, write, .. } = self.data_key(attempt_id);
+        if write {
             return;
         }
-        let key = r.key;
         Copies::each_of(&self.data.tiers[store.index()], a.instance, a.region, |c| {
             c.prefetch_slot(key);
         });
@@ -457,10 +514,14 @@ impl World<'_> {
             return;
         };
         let (request, instance, region) = (a.request, a.instance, a.region);
-        let Some(r) = self.requests.get_mut(request) else {
-            return;
-        };
-        let (key, write, measured) = (r.key, r.write, r.measured);
+        let DataKey {
+            key,
+            size_bytes,
+            write,
+            measured,
+        } = self.data_key(attempt_id);
+        // The request's cache bookkeeping, while it has not ended.
+        let mut flags = 0;
         let plan = &self.plan.data.stores[store.index()];
         let mut tier_hit = plan.tiers.len();
         let mut wait = Span::ZERO;
@@ -492,16 +553,21 @@ impl World<'_> {
                 }
             }
             if !plan.tiers.is_empty() {
-                r.flags |= LOOKED_UP;
+                flags |= LOOKED_UP;
             }
             if tier_hit == plan.tiers.len() {
-                r.flags |= STORE_READ;
+                flags |= STORE_READ;
             }
+        }
+        if flags != 0
+            && let Some(r) = self.requests.get_mut(request)
+        {
+            r.flags |= flags;
         }
         // The size matters only to what travels to a store or fills a tier:
         // a hit in the first tier needs neither (and skips the quantile).
-        let size_bytes = if r.size_bytes > 0 {
-            r.size_bytes
+        let size_bytes = if size_bytes > 0 {
+            size_bytes
         } else if write || tier_hit > 0 {
             plan.object_size.of_key(key)
         } else {

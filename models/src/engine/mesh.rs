@@ -506,6 +506,9 @@ impl World<'_> {
             debug_assert!(false, "attempt slab full");
             return;
         };
+        if !self.plan.data.stores.is_empty() {
+            self.keep_data_key(attempt_id, call_id);
+        }
         let delay = self.plan.network.one_way(region, target.region);
         // The attempt is at its instance from now on (`in_flight`); when it
         // reaches it at once, `admit` counts it there with the instance it
