@@ -103,7 +103,8 @@ impl World<'_> {
         if let Some(t) = next
             && !self.is_idle()
         {
-            self.events.push(t.max(now), Event::Sync { deployment });
+            self.events
+                .push_housekeeping(t.max(now), Event::Sync { deployment });
         }
     }
 }

@@ -720,7 +720,7 @@ impl World<'_> {
                     && p.armed.is_none_or(|armed| armed > at || armed < now)
                 {
                     p.armed = Some(at);
-                    self.events.push(
+                    self.events.push_housekeeping(
                         at,
                         Event::PoolTimer {
                             slot: slot as u32,

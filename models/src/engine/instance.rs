@@ -154,7 +154,7 @@ impl World<'_> {
                 self.create_instance(d as u32, true);
             }
             if self.deployments[d].autoscaler.is_some() {
-                self.events.push(
+                self.events.push_housekeeping(
                     Timestamp::ZERO,
                     Event::Sync {
                         deployment: d as u32,
@@ -204,7 +204,8 @@ impl World<'_> {
                 mean_ns: mtbf.as_nanos() as f64,
             }
             .sample(&mut rngs.crash);
-            self.events.push(now + life, Event::Crash { instance: id });
+            self.events
+                .push_housekeeping(now + life, Event::Crash { instance: id });
         }
         if ready {
             self.make_ready(id);

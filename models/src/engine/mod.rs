@@ -30,7 +30,10 @@
 //!
 //! Arrivals stop at `run.duration`; everything in flight is then served to
 //! completion (drained), so every arrival ends exactly once. Periodic timers
-//! stop re-arming once the world is idle after the end.
+//! stop re-arming once the world is idle after the end. Should a record be
+//! left in flight with nothing to end it (a bug), the run still ends: once
+//! only those timers are left, the queue is dropped and the books report
+//! what was left ([`Events`]).
 
 mod autoscaling;
 mod data;
@@ -42,6 +45,8 @@ mod replay;
 mod routing;
 mod stats;
 mod synth;
+#[cfg(test)]
+mod tests;
 mod timers;
 mod workload;
 
@@ -210,6 +215,84 @@ enum Event {
     CacheFlush { store: u16, tier: u8 },
 }
 
+impl Event {
+    /// Timers that re-arm themselves while anything is in flight (autoscaler
+    /// syncs, health and region checks, pool timers, crashes). Every other
+    /// event moves something in flight on or ends by itself, so a world
+    /// with records in flight after the end whose queue holds nothing else
+    /// can never drain (see [`Events`]).
+    #[inline]
+    fn is_housekeeping(&self) -> bool {
+        matches!(
+            self,
+            Event::Sync { .. }
+                | Event::HealthTimer { .. }
+                | Event::RegionCheck
+                | Event::PoolTimer { .. }
+                | Event::Crash { .. }
+        )
+    }
+}
+
+/// The event queue, counting the housekeeping timers it holds
+/// ([`Event::is_housekeeping`]). A record left in flight with no event to
+/// end it (a bug) would keep those timers re-arming forever after the end,
+/// and the run would never return; counting them lets the loop see that
+/// nothing else is left and stop, and the books then report what was left
+/// ([`RunError::Conservation`]). Housekeeping timers are scheduled with
+/// their own method, so the other events' paths pay nothing for the count
+/// (debug builds check that every event is scheduled with the right one).
+struct Events {
+    queue: EventQueue<Event>,
+    housekeeping: usize,
+}
+
+impl Events {
+    fn with_capacity(n: usize) -> Self {
+        Events {
+            queue: EventQueue::with_capacity(n),
+            housekeeping: 0,
+        }
+    }
+
+    /// Schedules `event`, not a housekeeping timer, at `time` (see
+    /// [`EventQueue::push`]).
+    #[inline]
+    fn push(&mut self, time: Timestamp, event: Event) {
+        debug_assert!(
+            !event.is_housekeeping(),
+            "{event:?} is scheduled with push_housekeeping"
+        );
+        self.queue.push(time, event);
+    }
+
+    /// Schedules `event`, not a housekeeping timer, at `time` on the side
+    /// lane (see [`EventQueue::push_side`]).
+    #[inline]
+    fn push_side(&mut self, time: Timestamp, event: Event) {
+        debug_assert!(
+            !event.is_housekeeping(),
+            "{event:?} is scheduled with push_housekeeping"
+        );
+        self.queue.push_side(time, event);
+    }
+
+    /// Schedules a housekeeping timer at `time`.
+    fn push_housekeeping(&mut self, time: Timestamp, event: Event) {
+        debug_assert!(event.is_housekeeping(), "{event:?} is scheduled with push");
+        self.housekeeping += 1;
+        self.queue.push(time, event);
+    }
+
+    /// Takes the next event. A housekeeping timer taken must be reported
+    /// with [`World::after_housekeeping`] once handled (by its arm of
+    /// [`World::dispatch`], so that no other event's kind is tested twice).
+    #[inline]
+    fn pop(&mut self) -> Option<(Timestamp, Event)> {
+        self.queue.pop()
+    }
+}
+
 /// Named random streams: one per component, so adding a component never
 /// changes another's draws, and replication r of every sweep point draws the
 /// same arrivals (common random numbers).
@@ -275,7 +358,7 @@ impl Rngs {
 struct World<'p> {
     plan: &'p Plan,
     now: Timestamp,
-    events: EventQueue<Event>,
+    events: Events,
     rng: Rngs,
     workload: Workload<'p>,
     requests: Slab<Request>,
@@ -304,7 +387,7 @@ impl<'p> World<'p> {
         let mut world = World {
             plan,
             now: Timestamp::ZERO,
-            events: EventQueue::with_capacity(4096),
+            events: Events::with_capacity(4096),
             rng,
             workload: Workload::new(plan),
             requests: Slab::with_capacity(1024),
@@ -381,10 +464,22 @@ impl<'p> World<'p> {
             Event::Refused { call } => self.on_refused(call),
             Event::BreakerTimer { client } => self.on_breaker_timer(client),
             Event::Boot { instance } => self.on_boot(instance),
-            Event::Crash { instance } => self.on_crash(instance),
-            Event::HealthTimer { deployment } => self.on_health_timer(deployment),
-            Event::RegionCheck => self.on_region_check(),
-            Event::Sync { deployment } => self.on_sync(deployment),
+            Event::Crash { instance } => {
+                self.on_crash(instance);
+                self.after_housekeeping();
+            }
+            Event::HealthTimer { deployment } => {
+                self.on_health_timer(deployment);
+                self.after_housekeeping();
+            }
+            Event::RegionCheck => {
+                self.on_region_check();
+                self.after_housekeeping();
+            }
+            Event::Sync { deployment } => {
+                self.on_sync(deployment);
+                self.after_housekeeping();
+            }
             Event::OutageStart { region } => self.on_outage_start(region),
             Event::OutageEnd { region } => self.on_outage_end(region),
             Event::WarmupEnd => self.on_warmup_end(),
@@ -402,10 +497,28 @@ impl<'p> World<'p> {
                 );
                 self.on_pool_connected(slot, epoch, conn);
             }
-            Event::PoolTimer { slot, epoch } => self.on_pool_timer(slot, epoch),
+            Event::PoolTimer { slot, epoch } => {
+                self.on_pool_timer(slot, epoch);
+                self.after_housekeeping();
+            }
             Event::CacheFlush { store, tier } => self.on_cache_flush(store, tier),
         }
         Ok(())
+    }
+
+    /// A housekeeping timer was handled. After the end, a world that is not
+    /// idle but has only housekeeping timers left can never drain: the
+    /// queue is dropped so that the run stops, and the books then say what
+    /// was left in flight ([`RunError::Conservation`]) instead of the run
+    /// never returning.
+    #[inline(never)]
+    fn after_housekeeping(&mut self) {
+        let events = &mut self.events;
+        events.housekeeping -= 1;
+        if events.queue.len() == events.housekeeping && !self.arrivals_open && !self.is_idle() {
+            self.events.queue.clear();
+            self.events.housekeeping = 0;
+        }
     }
 
     /// After the end of arrivals with nothing in flight: periodic timers

@@ -28,7 +28,6 @@ use headroom_policy::health::{
 };
 use headroom_policy::mesh::breaker_outcome;
 use headroom_sim::Timestamp;
-use headroom_sim::queue::EventQueue;
 use headroom_sim::rng::Stream;
 use headroom_sim::slab::Id;
 
@@ -184,12 +183,12 @@ impl Routing {
     }
 
     /// Arms the next region check, if any.
-    pub(super) fn arm_region_checks(&mut self, events: &mut EventQueue<Event>, now: Timestamp) {
+    pub(super) fn arm_region_checks(&mut self, events: &mut super::Events, now: Timestamp) {
         if let Some(t) = self.edge.as_ref().and_then(|e| e.checker.poll_timeout())
             && self.armed.is_none_or(|a| t < a || a < now)
         {
             self.armed = Some(t);
-            events.push(t.max(now), Event::RegionCheck);
+            events.push_housekeeping(t.max(now), Event::RegionCheck);
         }
     }
 }
@@ -299,7 +298,7 @@ impl World<'_> {
         {
             d.health_armed = Some(t);
             self.events
-                .push(t.max(now), Event::HealthTimer { deployment });
+                .push_housekeeping(t.max(now), Event::HealthTimer { deployment });
         }
     }
 

@@ -26,7 +26,6 @@
 
 use std::collections::VecDeque;
 
-use headroom_sim::queue::EventQueue;
 use headroom_sim::slab::Id;
 use headroom_sim::{Span, Timestamp};
 
@@ -147,7 +146,7 @@ impl Lanes {
         now: Timestamp,
         call: Id,
         number: u32,
-        events: &mut EventQueue<Event>,
+        events: &mut super::Events,
     ) {
         let l = &mut self.lanes[usize::from(lane)];
         let at = now + l.span;
@@ -176,7 +175,7 @@ impl Lanes {
     pub(super) fn rearm(
         &mut self,
         lane: u8,
-        events: &mut EventQueue<Event>,
+        events: &mut super::Events,
         is_live: impl Fn(Id, u32) -> bool,
     ) {
         let l = &mut self.lanes[usize::from(lane)];
