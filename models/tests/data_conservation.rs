@@ -1,8 +1,8 @@
 //! Invariants of the data tier over randomised scenarios: every arrival ends
 //! exactly once (also with small pools and short acquire timeouts, bounded
 //! shard queues, overloaded shards, cache flushes, crashing callers and a
-//! region outage of the primary, and mesh timeouts and retries that leave
-//! attempts working after their callers stopped waiting), hit ratios are
+//! region outage of the primary, and mesh timeouts, retries and hedges that
+//! leave attempts working after their callers stopped waiting), hit ratios are
 //! ratios, and a replication is a pure function of (plan, replication). A failure prints the seed and
 //! the scenario that reproduces it.
 
@@ -151,6 +151,15 @@ at = "{flush}s"
                 "retry = {{ attempts = {}, backoff = \"exponential\", base = \"1ms\", per_try_timeout = \"{}ms\", retry_on = [\"5xx\", \"timeout\"] }}\n",
                 rng.random_range(2..=3u32),
                 rng.random_range(1..timeout),
+            );
+        }
+        // Hedged reads and writes: the slower tries go on to the store
+        // after the call was answered.
+        if rng.random_bool(0.3) {
+            text += &format!(
+                "hedge = {{ delay = \"{}ms\", max_hedged = {} }}\n",
+                rng.random_range(1..10u32),
+                rng.random_range(1..=2u32),
             );
         }
     }
