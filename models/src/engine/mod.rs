@@ -284,9 +284,9 @@ impl Events {
         self.queue.push(time, event);
     }
 
-    /// Takes the next event. A housekeeping timer taken must be reported
-    /// with [`World::after_housekeeping`] once handled (by its arm of
-    /// [`World::dispatch`], so that no other event's kind is tested twice).
+    /// Takes the next event. A housekeeping timer is handled by
+    /// [`World::on_housekeeping`], which takes it off the count (there, so
+    /// that no other event's kind is tested twice).
     #[inline]
     fn pop(&mut self) -> Option<(Timestamp, Event)> {
         self.queue.pop()
@@ -464,22 +464,6 @@ impl<'p> World<'p> {
             Event::Refused { call } => self.on_refused(call),
             Event::BreakerTimer { client } => self.on_breaker_timer(client),
             Event::Boot { instance } => self.on_boot(instance),
-            Event::Crash { instance } => {
-                self.on_crash(instance);
-                self.after_housekeeping();
-            }
-            Event::HealthTimer { deployment } => {
-                self.on_health_timer(deployment);
-                self.after_housekeeping();
-            }
-            Event::RegionCheck => {
-                self.on_region_check();
-                self.after_housekeeping();
-            }
-            Event::Sync { deployment } => {
-                self.on_sync(deployment);
-                self.after_housekeeping();
-            }
             Event::OutageStart { region } => self.on_outage_start(region),
             Event::OutageEnd { region } => self.on_outage_end(region),
             Event::WarmupEnd => self.on_warmup_end(),
@@ -497,22 +481,31 @@ impl<'p> World<'p> {
                 );
                 self.on_pool_connected(slot, epoch, conn);
             }
-            Event::PoolTimer { slot, epoch } => {
-                self.on_pool_timer(slot, epoch);
-                self.after_housekeeping();
-            }
             Event::CacheFlush { store, tier } => self.on_cache_flush(store, tier),
+            Event::Sync { .. }
+            | Event::HealthTimer { .. }
+            | Event::RegionCheck
+            | Event::PoolTimer { .. }
+            | Event::Crash { .. } => self.on_housekeeping(event),
         }
         Ok(())
     }
 
-    /// A housekeeping timer was handled. After the end, a world that is not
-    /// idle but has only housekeeping timers left can never drain: the
-    /// queue is dropped so that the run stops, and the books then say what
-    /// was left in flight ([`RunError::Conservation`]) instead of the run
-    /// never returning.
+    /// A housekeeping timer ([`Event::is_housekeeping`]) is due. After the
+    /// end, a world that is not idle but has only housekeeping timers left
+    /// can never drain: the queue is dropped so that the run stops, and the
+    /// books then say what was left in flight ([`RunError::Conservation`])
+    /// instead of the run never returning.
     #[inline(never)]
-    fn after_housekeeping(&mut self) {
+    fn on_housekeeping(&mut self, event: Event) {
+        match event {
+            Event::Sync { deployment } => self.on_sync(deployment),
+            Event::HealthTimer { deployment } => self.on_health_timer(deployment),
+            Event::RegionCheck => self.on_region_check(),
+            Event::PoolTimer { slot, epoch } => self.on_pool_timer(slot, epoch),
+            Event::Crash { instance } => self.on_crash(instance),
+            _ => unreachable!("not a housekeeping timer: {event:?}"),
+        }
         let events = &mut self.events;
         events.housekeeping -= 1;
         if events.queue.len() == events.housekeeping && !self.arrivals_open && !self.is_idle() {
