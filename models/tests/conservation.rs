@@ -240,7 +240,8 @@ fn random_world(rng: &mut Pcg64, seed: u64) -> String {
         );
     }
     s += "[policy.mesh]\n";
-    s += &format!("timeout = \"{}ms\"\n", rng.random_range(20..2000u32));
+    let timeout = rng.random_range(20..2000u32);
+    s += &format!("timeout = \"{timeout}ms\"\n");
     let has_retry = rng.random_bool(0.7);
     if has_retry {
         let budget = if rng.random_bool(0.5) {
@@ -249,7 +250,11 @@ fn random_world(rng: &mut Pcg64, seed: u64) -> String {
             "budget = { ratio = 0.2, min_per_s = 5 }".to_owned()
         };
         let per_try = if rng.random_bool(0.5) {
-            format!("per_try_timeout = \"{}ms\", ", rng.random_range(5..200u32))
+            // Below the overall timeout, as the scenario requires.
+            format!(
+                "per_try_timeout = \"{}ms\", ",
+                rng.random_range(5..200u32.min(timeout))
+            )
         } else {
             String::new()
         };
