@@ -92,38 +92,30 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Loaded, ScenarioError> {
 pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, ScenarioError> {
     let (edited, applied) = apply_sets(path, text, sets)?;
     let scenario: Scenario = toml::from_str(&edited).map_err(|e| {
-        let offset = e.span().map(|s| s.start);
-        let key = offset.and_then(|o| key_path_at(&edited, o));
         let said = headroom_policy::config::in_words(e.message().trim_end());
-        let message = match &key {
-            Some(key) => format!("`{key}`: {said}"),
-            None => said,
-        };
-        if let Some(arg) = key
-            .as_deref()
-            .and_then(|k| set_of(&applied, k).or_else(|| set_inside(&applied, k, &message)))
-        {
-            return ScenarioError::Set {
-                arg: arg.to_owned(),
-                message,
-            };
-        }
-        let line_col = if applied.is_empty() {
-            offset.map(|o| line_col(text, o))
-        } else {
-            // The offset is in the edited text; find the key in the file.
-            key.as_deref()
-                .and_then(|k| locate(text, k))
-                .map(|o| line_col(text, o))
-        };
-        ScenarioError::Invalid {
-            location: Location {
-                file: path.to_owned(),
-                line_col,
-            },
-            message,
-        }
+        parse_error(
+            path,
+            text,
+            &edited,
+            &applied,
+            e.span().map(|s| s.start),
+            said,
+        )
     })?;
+    // Serde reads a struct from an array too, its fields in order: `retry =
+    // [5]` would be attempts = 5, and `retry = []` the default retry, not
+    // none. Where the schema has a table, an array is refused.
+    if let Some(offset) = array_for_table(&edited, &scenario) {
+        let said = "invalid type: array, expected a table".to_owned();
+        return Err(parse_error(
+            path,
+            text,
+            &edited,
+            &applied,
+            Some(offset),
+            said,
+        ));
+    }
     let base_dir = path.parent().unwrap_or(Path::new("."));
     let plan = Plan::new(&scenario, base_dir)
         .map_err(|invalid| invalid_error(path, text, &applied, invalid))?;
@@ -212,6 +204,84 @@ fn locate(text: &str, path: &str) -> Option<usize> {
     let doc = toml_edit::Document::parse(text).ok()?;
     let segs = split_path(path)?;
     locate_in(doc.as_table(), &segs)
+}
+
+/// A scenario's text could not be read as the schema: `said` at byte
+/// `offset` of `edited` (the text after the `--set`s), located at the
+/// `--set` that gave the value, or else in the file as written.
+fn parse_error(
+    path: &Path,
+    text: &str,
+    edited: &str,
+    applied: &[Applied],
+    offset: Option<usize>,
+    said: String,
+) -> ScenarioError {
+    let key = offset.and_then(|o| key_path_at(edited, o));
+    let message = match &key {
+        Some(key) => format!("`{key}`: {said}"),
+        None => said,
+    };
+    if let Some(arg) = key
+        .as_deref()
+        .and_then(|k| set_of(applied, k).or_else(|| set_inside(applied, k, &message)))
+    {
+        return ScenarioError::Set {
+            arg: arg.to_owned(),
+            message,
+        };
+    }
+    let line_col = if applied.is_empty() {
+        offset.map(|o| line_col(text, o))
+    } else {
+        // The offset is in the edited text; find the key in the file.
+        key.as_deref()
+            .and_then(|k| locate(text, k))
+            .map(|o| line_col(text, o))
+    };
+    ScenarioError::Invalid {
+        location: Location {
+            file: path.to_owned(),
+            line_col,
+        },
+        message,
+    }
+}
+
+/// The byte offset in `edited` of the first array written where the parsed
+/// `scenario` has a table, if any: the text and the scenario as the schema
+/// resolved it are walked together.
+fn array_for_table(edited: &str, scenario: &Scenario) -> Option<usize> {
+    let doc = toml_edit::Document::parse(edited).ok()?;
+    let resolved = toml::Table::try_from(scenario).ok()?;
+    first_array_for_table(doc.as_table(), &resolved)
+}
+
+fn first_array_for_table(table: &dyn TableLike, resolved: &toml::Table) -> Option<usize> {
+    table.iter().find_map(|(name, item)| {
+        let resolved = resolved.get(name)?;
+        match (item, resolved) {
+            (Item::Table(t), toml::Value::Table(r)) => first_array_for_table(t, r),
+            (Item::ArrayOfTables(a), toml::Value::Array(r)) => a
+                .iter()
+                .zip(r)
+                .find_map(|(t, r)| r.as_table().and_then(|r| first_array_for_table(t, r))),
+            (Item::Value(v), r) => value_array_for_table(v, r),
+            _ => None,
+        }
+    })
+}
+
+fn value_array_for_table(value: &Value, resolved: &toml::Value) -> Option<usize> {
+    match (value, resolved) {
+        (Value::Array(a), toml::Value::Table(_)) => a.span().map(|s| s.start),
+        (Value::Array(a), toml::Value::Array(r)) => a
+            .iter()
+            .zip(r)
+            .find_map(|(v, r)| value_array_for_table(v, r)),
+        (Value::InlineTable(t), toml::Value::Table(r)) => first_array_for_table(t, r),
+        _ => None,
+    }
 }
 
 /// 1-based line and column where the sweep parameter `param`'s value
@@ -631,6 +701,38 @@ replicas = 2
                 "invalid type: floating point `1.5`, expected a whole number from 0 to 4294967295"
             ),
             "{e}"
+        );
+    }
+
+    /// Serde would read an array as a table's fields in order (`retry =
+    /// [5]` as 5 attempts, `retry = []` as the default retry, not none):
+    /// where the schema has a table, an array is refused, in the file or
+    /// from a `--set`.
+    #[test]
+    fn an_array_where_a_table_belongs_is_refused() {
+        let policy = "\n[policy.mesh]\nretry = [5]\n";
+        let e = load_str(Path::new("s.toml"), &format!("{TEXT}{policy}"), &[])
+            .expect_err("invalid")
+            .to_string();
+        assert_eq!(
+            e,
+            "s.toml:15:9: `policy.mesh.retry`: invalid type: array, expected a table"
+        );
+        let e = error(&["services.api.instance=[]"]).to_string();
+        assert_eq!(
+            e,
+            "--set services.api.instance=[]: `services.api.instance`: invalid type: array, \
+             expected a table"
+        );
+        // A table there is read as before.
+        let sets = ["policy.mesh.retry={ attempts = 2 }".to_owned()];
+        assert!(
+            load_str(
+                Path::new("s.toml"),
+                &format!("{TEXT}\n[policy.mesh]\n"),
+                &sets
+            )
+            .is_ok()
         );
     }
 

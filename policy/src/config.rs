@@ -69,11 +69,27 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// A serde error `message` with the names of Rust's number types said in
-/// words: a config's reader sees "expected a whole number from 0 to
-/// 4294967295", not "expected u32". The simulator's scenario loader and the
-/// sidecar's config loader both pass serde's messages through it.
+/// A serde error `message` with the names of Rust's types said in words: a
+/// config's reader sees "expected a whole number from 0 to 4294967295", not
+/// "expected u32", and "expected a table", not "expected struct
+/// RetryConfig" (nor, for an array where a table belongs, which serde reads
+/// as the fields in order, "invalid length 0, expected struct RetryConfig
+/// with 4 elements"). The simulator's scenario loader and the sidecar's
+/// config loader both pass serde's messages through it.
 pub fn in_words(message: &str) -> String {
+    const STRUCT: &str = "expected struct ";
+    if let Some(at) = message.find(STRUCT) {
+        if message.starts_with("invalid length ") {
+            return "invalid type: array, expected a table".to_owned();
+        }
+        let name = &message[at + STRUCT.len()..];
+        let name_len = name
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(name.len());
+        let end = at + STRUCT.len() + name_len;
+        let said = format!("{}expected a table{}", &message[..at], &message[end..]);
+        return in_words(&said);
+    }
     const NAMES: [(&str, &str); 10] = [
         ("expected u8", "expected a whole number from 0 to 255"),
         ("expected u16", "expected a whole number from 0 to 65535"),
@@ -130,6 +146,19 @@ mod tests {
         assert_eq!(in_words("expected f64"), "expected a number");
         assert_eq!(in_words("expected usize"), "expected a whole number >= 0");
         assert_eq!(in_words("no type here"), "no type here");
+    }
+
+    #[test]
+    fn struct_names_are_said_as_tables() {
+        assert_eq!(
+            in_words("invalid type: integer `5`, expected struct InstanceConfig"),
+            "invalid type: integer `5`, expected a table"
+        );
+        // Serde reads an array as a struct's fields in order.
+        assert_eq!(
+            in_words("invalid length 0, expected struct RetryConfig with 4 elements"),
+            "invalid type: array, expected a table"
+        );
     }
 
     #[test]
