@@ -81,7 +81,7 @@ pub struct PolicyConfig {
 )]
 pub struct MeshConfig {
     /// Overall deadline of a call, all tries and backoff included (Envoy's
-    /// route timeout). Absent: no deadline.
+    /// route timeout). Absent or zero: no deadline (Envoy's 0 disables it).
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub timeout: Option<Span>,
     /// Retry policy. Absent: no retries.
