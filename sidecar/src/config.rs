@@ -20,7 +20,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{self, Plan};
-use crate::span_text::{key_path_at, line_col, locate};
+use crate::span_text::{array_for_table, key_path_at, line_col, locate};
 
 /// The whole config file as written.
 #[derive(Clone, Debug, Deserialize)]
@@ -353,6 +353,27 @@ pub fn load_str(path: &Path, text: &str) -> Result<Plan, ConfigError> {
             message,
         }
     })?;
+    // As the simulator's loader: an array where a table belongs is refused,
+    // not read as the table's fields in order.
+    let resolved = || -> Option<toml::Table> {
+        let mut t = toml::Table::new();
+        t.insert("sidecar".into(), toml::Value::try_from(&file.sidecar).ok()?);
+        t.insert("policy".into(), toml::Value::try_from(&file.policy).ok()?);
+        Some(t)
+    };
+    if let Some(offset) = resolved().and_then(|resolved| array_for_table(text, &resolved)) {
+        let message = "invalid type: array, expected a table";
+        return Err(ConfigError::Invalid {
+            location: Location {
+                file: path.to_owned(),
+                line_col: Some(line_col(text, offset)),
+            },
+            message: match key_path_at(text, offset) {
+                Some(key) => format!("`{key}`: {message}"),
+                None => message.to_owned(),
+            },
+        });
+    }
     plan::check(&file, text).map_err(|invalid| ConfigError::Invalid {
         location: Location {
             file: path.to_owned(),

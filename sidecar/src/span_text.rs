@@ -52,6 +52,42 @@ pub fn locate(text: &str, path: &str) -> Option<usize> {
     best
 }
 
+/// Byte offset of the first array written in `text` where `resolved` (the
+/// parsed config, serialized back) has a table. Serde reads a struct from an
+/// array too, its fields in order (`retry = [5]` as 5 attempts, `retry = []`
+/// as the default retry), so the loader refuses one there.
+pub fn array_for_table(text: &str, resolved: &toml::Table) -> Option<usize> {
+    let doc = Document::parse(text).ok()?;
+    first_array_for_table(doc.as_table(), resolved)
+}
+
+fn first_array_for_table(table: &dyn TableLike, resolved: &toml::Table) -> Option<usize> {
+    table.iter().find_map(|(name, item)| {
+        let resolved = resolved.get(name)?;
+        match (item, resolved) {
+            (Item::Table(t), toml::Value::Table(r)) => first_array_for_table(t, r),
+            (Item::ArrayOfTables(a), toml::Value::Array(r)) => a
+                .iter()
+                .zip(r)
+                .find_map(|(t, r)| r.as_table().and_then(|r| first_array_for_table(t, r))),
+            (Item::Value(v), r) => value_array_for_table(v, r),
+            _ => None,
+        }
+    })
+}
+
+fn value_array_for_table(value: &Value, resolved: &toml::Value) -> Option<usize> {
+    match (value, resolved) {
+        (Value::Array(a), toml::Value::Table(_)) => a.span().map(|s| s.start),
+        (Value::Array(a), toml::Value::Array(r)) => a
+            .iter()
+            .zip(r)
+            .find_map(|(v, r)| value_array_for_table(v, r)),
+        (Value::InlineTable(t), toml::Value::Table(r)) => first_array_for_table(t, r),
+        _ => None,
+    }
+}
+
 /// Splits `a.b."c.d"[2].e` into `a`, `b`, `c.d`, `2`, `e`.
 fn segments(path: &str) -> Vec<String> {
     let mut out = Vec::new();

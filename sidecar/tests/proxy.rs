@@ -705,6 +705,11 @@ fn check_config_exit_codes_and_messages() {
             "[sidecar]\n[policy.rate_limit.edge]\nstrategy = \"sliding-window\"\nwindow = \"1m\"\nmax = 1.5\n",
             "`policy.rate_limit.edge.max`: invalid type: floating point `1.5`, expected a whole number >= 0",
         ),
+        // Serde would read the array as the table's fields in order.
+        (
+            "[sidecar]\n[policy.mesh]\nretry = [5]\n",
+            "bad6.toml:3:9: `policy.mesh.retry`: invalid type: array, expected a table",
+        ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
         let path = dir.join(format!("bad{i}.toml"));
