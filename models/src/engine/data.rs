@@ -429,11 +429,12 @@ fn waiter(op: Id) -> u64 {
     (u64::from(op.generation()) << 32) | u64::from(op.index())
 }
 
-/// What a request's data steps read or write. Every attempt of the request
-/// has a copy ([`DataState::attempt_keys`]): a caller that stops waiting (a
-/// timeout, a hedge answered first) does not cancel the work it started, so
-/// an attempt can reach its data step after its request has ended, and its
-/// read or write still loads the caches and the store.
+/// What a request's data steps read or write, and whether it is measured
+/// ([`Request::data`]). Every attempt of the request has a copy
+/// ([`DataState::attempt_keys`]): a caller that stops waiting (a timeout, a
+/// hedge answered first) does not cancel the work it started, so an attempt
+/// can reach its data step after its request has ended, and its read or
+/// write still loads the caches and the store.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct DataKey {
     pub key: u64,
@@ -441,19 +442,8 @@ pub(super) struct DataKey {
     /// `object_size`.
     pub size_bytes: u64,
     pub write: bool,
-    /// The request arrived after the warm-up.
+    /// The request arrived after the warm-up: counted in statistics.
     pub measured: bool,
-}
-
-impl DataKey {
-    fn of(r: &Request) -> DataKey {
-        DataKey {
-            key: r.key,
-            size_bytes: r.size_bytes,
-            write: r.write,
-            measured: r.measured,
-        }
-    }
 }
 
 impl World<'_> {
@@ -465,7 +455,7 @@ impl World<'_> {
     pub(super) fn keep_data_key(&mut self, attempt_id: Id, call_id: Id) {
         let keys = &self.data.attempt_keys;
         let from = self.calls.get(call_id).and_then(|c| match c.parent {
-            Parent::Root(req) => self.requests.get(req).map(DataKey::of),
+            Parent::Root(req) => self.requests.get(req).map(|r| r.data),
             Parent::Step(caller) => self
                 .attempts
                 .get(caller)
@@ -1076,12 +1066,12 @@ impl World<'_> {
         let Some(r) = self.requests.get_mut(req) else {
             return false;
         };
-        if r.write || !edge.cacheable(r.key) {
+        if r.data.write || !edge.cacheable(r.data.key) {
             return false;
         }
         r.flags |= LOOKED_UP;
         let cache = self.data.edge[usize::from(r.edge)].get_or_insert_with(|| edge_cache(edge));
-        if cache.get(self.now.as_nanos(), r.key) {
+        if cache.get(self.now.as_nanos(), r.data.key) {
             r.flags |= EDGE_HIT;
             self.finish_request(req, Reply::ok(false));
             true
@@ -1096,7 +1086,7 @@ impl World<'_> {
         let ok = reply.cause == super::mesh::Cause::Ok;
         if r.flags & LOOKED_UP != 0 {
             let answered = ok && r.flags & STORE_READ == 0;
-            if r.measured {
+            if r.data.measured {
                 self.data.looked += 1;
                 self.data.cache_answered += u64::from(answered);
             }
@@ -1108,11 +1098,11 @@ impl World<'_> {
         if let Some(edge) = &self.plan.data.edge_cache
             && ok
             && r.flags & EDGE_HIT == 0
-            && !r.write
-            && edge.cacheable(r.key)
+            && !r.data.write
+            && edge.cacheable(r.data.key)
         {
             let cache = self.data.edge[usize::from(r.edge)].get_or_insert_with(|| edge_cache(edge));
-            cache.insert(self.now.as_nanos(), r.key, 1);
+            cache.insert(self.now.as_nanos(), r.data.key, 1);
         }
     }
 

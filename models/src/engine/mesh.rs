@@ -35,8 +35,6 @@ use crate::scenario::ConcurrencyModel;
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Request {
     pub arrival: Timestamp,
-    /// Arrived after the warm-up: counted in statistics.
-    pub measured: bool,
     /// Some hop of the request went to a region other than its preferred one.
     pub failed_over: bool,
     pub degraded: bool,
@@ -44,12 +42,9 @@ pub(super) struct Request {
     /// reached (zero at home; the RTT after a global failover), added to
     /// the latency the client sees.
     pub client_rtt: Span,
-    /// The key its data steps read or write, and whether they write.
-    pub key: u64,
-    pub write: bool,
-    /// The object size a trace gives its key, bytes; 0 = the store's
-    /// `object_size`.
-    pub size_bytes: u64,
+    /// Whether it arrived after the warm-up (counted in statistics), and
+    /// what its data steps read or write.
+    pub data: super::data::DataKey,
     /// The region whose edge took it.
     pub edge: u8,
     /// Cache bookkeeping ([`super::data::LOOKED_UP`], ...).

@@ -316,7 +316,7 @@ impl Stats {
         if answered && let Some(t) = &mut self.transient {
             t.record(r.arrival, latency);
         }
-        if r.measured {
+        if r.data.measured {
             match reply.cause {
                 Cause::Ok if reply.degraded || r.degraded => self.degraded += 1,
                 Cause::Ok => self.ok += 1,

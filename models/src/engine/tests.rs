@@ -8,6 +8,7 @@ use std::time::Duration;
 use headroom_sim::{Span, Timestamp};
 
 use super::World;
+use super::data::DataKey;
 use super::mesh::Request;
 
 /// Health checks every second: housekeeping timers that re-arm while
@@ -47,13 +48,10 @@ fn a_record_left_in_flight_stops_the_run_and_the_books_name_it() {
         let mut world = World::new(&loaded.plan, 0);
         let leaked = Request {
             arrival: Timestamp::ZERO,
-            measured: false,
             failed_over: false,
             degraded: false,
             client_rtt: Span::ZERO,
-            key: 0,
-            write: false,
-            size_bytes: 0,
+            data: DataKey::default(),
             edge: 0,
             flags: 0,
         };

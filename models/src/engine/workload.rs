@@ -358,13 +358,15 @@ impl World<'_> {
         };
         let request = Request {
             arrival: now,
-            measured,
             failed_over: edge_region != origin,
             degraded: false,
             client_rtt: self.plan.network.rtt(origin, edge_region),
-            key,
-            write,
-            size_bytes: traced.size_bytes,
+            data: super::data::DataKey {
+                key,
+                size_bytes: traced.size_bytes,
+                write,
+                measured,
+            },
             edge: edge_region.0,
             flags: 0,
         };
