@@ -156,21 +156,17 @@ pub struct Ranking {
 impl Ranking {
     /// Ranks `points` under `slo`.
     pub fn new(points: &Points, slo: &Slo) -> Ranking {
-        let key = |i: &usize| {
-            let p = &points.points[*i];
-            let cost = points.ci(p, COST).mean;
-            let instances = points.ci(p, INSTANCES).mean;
-            let p99 = points.ci(p, P99).upper();
-            (nan_last(cost), nan_last(instances), nan_last(p99), *i)
+        let key = |i: usize| {
+            let p = &points.points[i];
+            RankKey::new(
+                points.ci(p, COST).mean,
+                points.ci(p, INSTANCES).mean,
+                points.ci(p, P99).upper(),
+                i,
+            )
         };
         let mut all: Vec<usize> = (0..points.points.len()).collect();
-        all.sort_by(|a, b| {
-            let (ka, kb) = (key(a), key(b));
-            ka.0.total_cmp(&kb.0)
-                .then(ka.1.total_cmp(&kb.1))
-                .then(ka.2.total_cmp(&kb.2))
-                .then(ka.3.cmp(&kb.3))
-        });
+        all.sort_by_cached_key(|&i| key(i));
         let (qualifying, failing) = all
             .into_iter()
             .partition(|&i| slo.check(points, &points.points[i]).iter().all(|c| c.holds));
@@ -185,6 +181,53 @@ impl Ranking {
         self.qualifying.first().copied()
     }
 }
+
+/// The order of the recommendation, shared by the sweep's ranking and the
+/// search's best point: mean cost, then mean instances, then pessimistic
+/// (upper) p99, then point number. An undefined (NaN) value ranks last.
+#[derive(Clone, Copy, Debug)]
+pub struct RankKey {
+    cost: f64,
+    instances: f64,
+    p99_upper: f64,
+    point: usize,
+}
+
+impl RankKey {
+    /// The key of point number `point` (its index in the sweep's grid).
+    pub fn new(cost: f64, instances: f64, p99_upper: f64, point: usize) -> RankKey {
+        RankKey {
+            cost: nan_last(cost),
+            instances: nan_last(instances),
+            p99_upper: nan_last(p99_upper),
+            point,
+        }
+    }
+}
+
+impl Ord for RankKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.cost
+            .total_cmp(&other.cost)
+            .then(self.instances.total_cmp(&other.instances))
+            .then(self.p99_upper.total_cmp(&other.p99_upper))
+            .then(self.point.cmp(&other.point))
+    }
+}
+
+impl PartialOrd for RankKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for RankKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for RankKey {}
 
 fn nan_last(x: f64) -> f64 {
     if x.is_nan() { f64::INFINITY } else { x }
@@ -297,6 +340,24 @@ mod tests {
             "fewest instances, then lower p99"
         );
         assert_eq!(r.best(), Some(3));
+    }
+
+    #[test]
+    fn the_rank_key_orders_cost_instances_p99_then_point_with_nan_last() {
+        let k = RankKey::new;
+        assert!(k(1.0, 9.0, 90.0, 9) < k(2.0, 1.0, 1.0, 0), "cost first");
+        assert!(k(1.0, 2.0, 90.0, 9) < k(1.0, 3.0, 1.0, 0), "then instances");
+        assert!(k(1.0, 2.0, 10.0, 9) < k(1.0, 2.0, 20.0, 0), "then p99");
+        // A full tie goes to the lower point number, whichever was seen
+        // first (the search tries points in its own order).
+        assert!(k(1.0, 2.0, 10.0, 3) < k(1.0, 2.0, 10.0, 7));
+        let mut keys = [k(0.0, 1.0, 5.0, 7), k(0.0, 1.0, 5.0, 3)];
+        keys.sort();
+        assert_eq!(keys[0].point, 3);
+        // An undefined value ranks last, as an infinite one.
+        assert!(k(f64::MAX, 1.0, 1.0, 0) < k(f64::NAN, 1.0, 1.0, 0));
+        assert!(k(1.0, 1.0, f64::MAX, 9) < k(1.0, 1.0, f64::NAN, 0));
+        assert_eq!(k(1.0, 1.0, f64::NAN, 4), k(1.0, 1.0, f64::INFINITY, 4));
     }
 
     #[test]

@@ -39,7 +39,7 @@ use crate::planner::search::surrogate::{Observation, Prediction, Surrogate, obse
 use crate::planner::search::verdict::{
     CostRank, Objectives, Rank, Verdict, cost_rank, judge, series,
 };
-use crate::planner::slo::short;
+use crate::planner::slo::{RankKey, short};
 use crate::progress::Progress;
 
 /// Candidates scored per batch at most; larger lattices are subsampled
@@ -413,18 +413,22 @@ impl<'a> Search<'a> {
     }
 
     /// The cheapest point whose SLO holds, ranked as the recommendation
-    /// ranks: mean cost, then mean instances, then pessimistic p99, then
-    /// point number.
+    /// ranks ([`RankKey`]: mean cost, then mean instances, then pessimistic
+    /// p99, then point number, so a full tie goes to the point the grid
+    /// sweep would recommend, whatever the order the points were tried in).
     fn best(&self) -> Option<usize> {
         (0..self.tried.len())
             .filter(|&t| self.tried[t].verdict == Verdict::Holds)
-            .min_by(|&a, &b| {
-                self.mean_cost(a)
-                    .total_cmp(&self.mean_cost(b))
-                    .then(self.mean_instances(a).total_cmp(&self.mean_instances(b)))
-                    .then(self.p99_upper(a).total_cmp(&self.p99_upper(b)))
-                    .then(a.cmp(&b))
-            })
+            .min_by_key(|&t| self.rank_key(t))
+    }
+
+    fn rank_key(&self, t: usize) -> RankKey {
+        RankKey::new(
+            self.mean_cost(t),
+            self.mean_instances(t),
+            self.p99_upper(t),
+            self.tried[t].index,
+        )
     }
 
     fn mean_cost(&self, t: usize) -> f64 {
