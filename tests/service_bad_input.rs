@@ -364,3 +364,31 @@ fn a_bad_hedge_table_is_named_with_its_key() {
         &["policy.mesh.edges.\"api->auth\".hedge.delay", "percentile"],
     );
 }
+
+#[test]
+fn a_sub_millisecond_health_check_interval_is_refused() {
+    // Envoy reads health-check durations in whole milliseconds; a 1 ns
+    // interval would also make the run check every instance a billion
+    // times per simulated second, a run that never ends.
+    expect_error(
+        "health-interval",
+        "timeout = \"1s\"",
+        "timeout = \"1s\"\n[policy.load_balancer]\nhealth_check = { interval = \"1ns\" }",
+        &[],
+        &[
+            "policy.load_balancer.health_check.interval",
+            "\"1ns\"",
+            "at least \"1ms\"",
+        ],
+    );
+    expect_error(
+        "outlier-interval",
+        "timeout = \"1s\"",
+        "timeout = \"1s\"\n[policy.load_balancer]\noutlier_detection = { interval = \"100us\" }",
+        &[],
+        &[
+            "policy.load_balancer.outlier_detection.interval",
+            "\"100us\"",
+        ],
+    );
+}

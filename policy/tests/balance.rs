@@ -558,7 +558,27 @@ mod config {
                 "[policy.load_balancer.health_check]\ninterval = \"0s\"",
                 "health_check.interval",
                 "\"0s\"",
-                "greater than zero",
+                "at least \"1ms\"",
+            ),
+            // Envoy reads health-check and outlier durations in whole
+            // milliseconds: a shorter one would check without waiting.
+            (
+                "[policy.load_balancer.health_check]\ninterval = \"999us\"",
+                "health_check.interval",
+                "\"999us\"",
+                "at least \"1ms\"",
+            ),
+            (
+                "[policy.load_balancer.health_check]\ntimeout = \"1ns\"",
+                "health_check.timeout",
+                "\"1ns\"",
+                "at least \"1ms\"",
+            ),
+            (
+                "[policy.load_balancer.outlier_detection]\ninterval = \"500us\"",
+                "outlier_detection.interval",
+                "\"500us\"",
+                "at least \"1ms\"",
             ),
             (
                 "[policy.load_balancer.health_check]\nunhealthy_threshold = 0",

@@ -337,7 +337,13 @@ mod config {
                 "order = [\"a\"]\n[policy.failover.health_check]\ntimeout = \"0s\"",
                 "health_check.timeout",
                 "\"0s\"",
-                "greater than zero",
+                "at least \"1ms\"",
+            ),
+            (
+                "order = [\"a\"]\n[policy.failover.health_check]\ninterval = \"10us\"",
+                "health_check.interval",
+                "\"10us\"",
+                "at least \"1ms\"",
             ),
         ];
         for (src, key, value, expected) in cases {

@@ -26,8 +26,8 @@ pub const MAX_JITTER_PERCENT: u32 = 1_000;
 ///
 /// | key | default | accepted |
 /// |---|---|---|
-/// | `interval` | `"10s"` | > 0; time from one result to the next check |
-/// | `timeout` | `"5s"` | > 0; a check without a result by then failed |
+/// | `interval` | `"10s"` | >= 1 ms (Envoy reads it in whole ms); time from one result to the next check |
+/// | `timeout` | `"5s"` | >= 1 ms (Envoy reads it in whole ms); a check without a result by then failed |
 /// | `healthy_threshold` | `1` | 1..=1000 consecutive passes to become healthy |
 /// | `unhealthy_threshold` | `3` | 1..=1000 consecutive failures to become unhealthy |
 /// | `initial_state` | `"unhealthy"` | `"healthy"`, `"unhealthy"` |
@@ -84,9 +84,9 @@ impl Default for HealthCheckConfig {
 /// A validated [`HealthCheckConfig`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthCheckSpec {
-    /// Time from a result to the next check, > 0.
+    /// Time from a result to the next check, at least 1 ms.
     pub interval: Span,
-    /// Check timeout, > 0.
+    /// Check timeout, at least 1 ms.
     pub timeout: Span,
     /// Passes to become healthy, 1..=1000.
     pub healthy_threshold: u32,
@@ -123,12 +123,14 @@ impl HealthCheckSpec {
 impl HealthCheckConfig {
     /// Checks every range, naming the first bad key.
     pub fn validate(&self) -> Result<HealthCheckSpec, ConfigError> {
+        // Envoy reads both in whole milliseconds (`PROTOBUF_GET_MS_REQUIRED`):
+        // a shorter one would be 0 ms there, a check loop that never waits.
         for (key, span) in [("interval", self.interval), ("timeout", self.timeout)] {
-            if span.is_zero() {
+            if span < Span::from_millis(1) {
                 return Err(ConfigError::new(
                     key,
                     format!("\"{span}\""),
-                    "a duration greater than zero",
+                    "a duration of at least \"1ms\" (Envoy reads it in whole milliseconds)",
                 ));
             }
         }

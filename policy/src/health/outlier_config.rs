@@ -17,8 +17,8 @@ pub const MAX_REQUEST_VOLUME: u32 = 1_000_000_000;
 /// |---|---|---|
 /// | `consecutive_5xx` | `5` | 1..=1000000 |
 /// | `enforcing_consecutive_5xx` | `100` | percent 0..=100 |
-/// | `interval` | `"10s"` | > 0; sweep period (un-ejection, decay, rate detectors) |
-/// | `base_ejection_time` | `"30s"` | > 0 |
+/// | `interval` | `"10s"` | >= 1 ms (Envoy reads it in whole ms); sweep period (un-ejection, decay, rate detectors) |
+/// | `base_ejection_time` | `"30s"` | >= 1 ms |
 /// | `max_ejection_time` | `"300s"` or `base_ejection_time` if larger | >= `base_ejection_time` |
 /// | `max_ejection_time_jitter` | `"0s"` | added uniformly at random to each ejection, whole ms |
 /// | `max_ejection_percent` | `10` | integer percent 0..=100 |
@@ -114,9 +114,9 @@ pub struct OutlierSpec {
     pub consecutive_5xx: u32,
     /// Enforcement chance of consecutive-5xx detections, percent.
     pub enforcing_consecutive_5xx: u32,
-    /// Sweep period, > 0.
+    /// Sweep period, at least 1 ms.
     pub interval: Span,
-    /// First ejection time, > 0.
+    /// First ejection time, at least 1 ms.
     pub base_ejection_time: Span,
     /// Ejection time cap, >= `base_ejection_time`.
     pub max_ejection_time: Span,
@@ -156,15 +156,17 @@ impl OutlierConfig {
                 format!("an integer in 1..={MAX_CONSECUTIVE_5XX}"),
             ));
         }
+        // Envoy reads both in whole milliseconds (`PROTOBUF_GET_MS_OR_DEFAULT`):
+        // a shorter interval would be 0 ms there, a sweep that never waits.
         for (key, span) in [
             ("interval", self.interval),
             ("base_ejection_time", self.base_ejection_time),
         ] {
-            if span.is_zero() {
+            if span < Span::from_millis(1) {
                 return Err(ConfigError::new(
                     key,
                     format!("\"{span}\""),
-                    "a duration greater than zero",
+                    "a duration of at least \"1ms\" (Envoy reads it in whole milliseconds)",
                 ));
             }
         }
