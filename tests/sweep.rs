@@ -401,6 +401,120 @@ fn merge_refuses_mismatched_incomplete_or_duplicate_shards() {
     );
 }
 
+/// A sweep folder edited after it was written (a cell, a row, the
+/// manifest) is refused by `recommend`, `merge` and `plot` with exit code 2
+/// and the file, line and value; the analysis never ranks it, and an
+/// existing recommendation is left as it was.
+#[test]
+fn an_edited_sweep_folder_is_refused_not_ranked() {
+    let dir = tempdir("sweep_edited");
+    let scenario = write(&dir, "s.toml", SWEEP);
+    let whole = dir.join("whole");
+    let o = sweep(&scenario, &whole, &["--slo-p99", "10s"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = |name: &str| String::from_utf8(read(&whole, name)).unwrap();
+    let runs = text("runs.csv");
+    let manifest = text("manifest.json");
+    let recommendation = read(&whole, "recommendation.toml");
+    let lines: Vec<&str> = runs.lines().collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let p99 = header.iter().position(|c| *c == "latency_p99_ms").unwrap();
+    // `lines[i]` is line i + 1 of the file.
+    let edit_cell = |line: usize, column: usize, value: &str| {
+        let mut rows: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+        let mut cells: Vec<&str> = lines[line].split(',').collect();
+        cells[column] = value;
+        rows[line] = cells.join(",");
+        rows.join("\n") + "\n"
+    };
+    let without_line = |line: usize| {
+        let mut rows: Vec<&str> = lines.clone();
+        rows.remove(line);
+        rows.join("\n") + "\n"
+    };
+    let edits: Vec<(&str, String, Vec<&str>)> = vec![
+        // A point the manifest does not have (it made the analysis panic).
+        (
+            "runs.csv",
+            edit_cell(4, 0, "99"),
+            vec![
+                "runs.csv: line 5: point 99, replication 0",
+                "point 1, replication 0",
+            ],
+        ),
+        // A cell that is not a number (it was ranked as missing).
+        (
+            "runs.csv",
+            edit_cell(4, p99, "abc"),
+            vec![
+                "runs.csv: line 5, column `latency_p99_ms`: \"abc\"",
+                "a number",
+            ],
+        ),
+        // A replication deleted, or the file cut to its header.
+        (
+            "runs.csv",
+            without_line(3),
+            vec!["runs.csv: 17 rows", "18 runs"],
+        ),
+        (
+            "runs.csv",
+            format!("{}\n", lines[0]),
+            vec!["runs.csv: 0 rows"],
+        ),
+        // The sweep's seed changed in a row.
+        (
+            "runs.csv",
+            edit_cell(2, 2, "12"),
+            vec!["line 3: `seed` = 12", "seed is 11"],
+        ),
+        // The identity edited: a parameter's value, or the parameters.
+        (
+            "manifest.json",
+            manifest.replacen("\"1\"", "\"0\"", 1),
+            vec![
+                "manifest.json: `sweep_id`",
+                "not the digest",
+                "changed after the sweep wrote it",
+            ],
+        ),
+        (
+            "manifest.json",
+            manifest.replacen("\"command\": \"sweep\"", "\"command\": \"search\"", 1),
+            vec!["manifest.json: `command` = \"search\""],
+        ),
+    ];
+    let out = dir.join("merged");
+    for (file, text, needles) in &edits {
+        std::fs::write(whole.join(file), text).unwrap();
+        for args in [
+            vec!["recommend", s(&whole)],
+            vec!["merge", s(&whole), "--out", s(&out)],
+            vec!["plot", s(&whole), "--out", s(&out)],
+        ] {
+            let err = refused(&args, &out, needles);
+            assert_eq!(err.lines().count(), 1, "{args:?}: one message: {err}");
+        }
+        assert_eq!(
+            read(&whole, "recommendation.toml"),
+            recommendation,
+            "{file}: the recommendation is left as it was"
+        );
+        std::fs::write(whole.join("runs.csv"), &runs).unwrap();
+        std::fs::write(whole.join("manifest.json"), &manifest).unwrap();
+    }
+    // Restored, the folder is read again.
+    let o = headroom(&["recommend", s(&whole)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // `--out` must name a file: a folder, `/` or `..` is refused (it wrote
+    // `./recommendation.toml` and said "wrote /").
+    for bad in [s(&dir), "/", ".."] {
+        let o = headroom(&["recommend", s(&whole), "--out", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains("not a file name"), "{}", stderr(&o));
+    }
+}
+
 #[test]
 fn bad_sweeps_are_refused_with_exit_code_2_and_nothing_written() {
     let dir = tempdir("sweep_bad");

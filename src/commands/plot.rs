@@ -38,6 +38,16 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
             || "headroom".to_owned(),
             |n| n.to_string_lossy().into_owned(),
         );
+    // `run` and `replay` write a run's manifest (`"command": "run"`);
+    // `sweep` and `search` a sweep's.
+    if json["command"] != "run" && json["command"] != "sweep" {
+        return Err(InputError(format!(
+            "{}: `command` = {}: expected \"run\" or \"sweep\"; give a folder written by `headroom run` or `headroom sweep`",
+            manifest.display(),
+            json["command"]
+        ))
+        .into());
+    }
     let written = if json["command"] == "sweep" {
         let part = read_part(dir)?;
         if let Some(shard) = part.manifest.shard {

@@ -35,11 +35,19 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
     if flags.availability.is_some() {
         slo.availability = flags.availability;
     }
-    let analysis = Analysis::new(&part, slo);
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| args.dir.join("recommendation.toml"));
+    if out.file_name().is_none() || out.is_dir() {
+        return Err(InputError(format!(
+            "--out {}: not a file name (a folder, `/` or `..`); give the file to write, e.g. `--out {}`",
+            out.display(),
+            out.join("recommendation.toml").display()
+        ))
+        .into());
+    }
+    let analysis = Analysis::new(&part, slo);
     match analysis.ranking.best() {
         Some(best) => {
             let text =
@@ -48,10 +56,9 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(std::path::Path::new("."));
-            let name = out.file_name().map_or_else(
-                || "recommendation.toml".into(),
-                |n| n.to_string_lossy().into_owned(),
-            );
+            let name = out
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
             output::write_owned(dir, &[(name, text.into_bytes())])?;
         }
         None => {

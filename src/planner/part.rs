@@ -266,13 +266,251 @@ impl Part {
                 .read(&bytes, columns.to_vec(), &format!("{dir}/{name}"))
                 .map_err(|e| InputError(format!("{e:#}")).into())
         };
+        check_manifest(&manifest, &format!("{dir}/manifest.json"))?;
         let runs = table("runs", &manifest.runs_columns)?;
         let timeseries = table("timeseries", &manifest.timeseries_columns)?;
-        Ok(Part {
+        let part = Part {
             manifest,
             runs,
             timeseries,
-        })
+        };
+        part.check_rows(dir, format)?;
+        Ok(part)
+    }
+
+    /// Checks that the tables hold what the manifest says, cell by cell:
+    /// one `runs` row per (point, replication) of `point_runs`, in that
+    /// order, with the sweep's seed; every `timeseries` row belongs to one
+    /// of those runs; every cell reads as its column's kind. The analysis
+    /// indexes points by these cells, so a folder changed after it was
+    /// written is refused here, not ranked.
+    fn check_rows(
+        &self,
+        dir: &str,
+        format: crate::planner::format::Format,
+    ) -> Result<(), InputError> {
+        let m = &self.manifest;
+        let runs_name = format!("{dir}/{}", format.file("runs"));
+        let changed = "the folder was changed after the sweep wrote it; nothing written";
+        let expected: Vec<(usize, usize)> = m
+            .point_runs
+            .iter()
+            .flat_map(|p| (0..p.replications).map(move |r| (p.point, r)))
+            .collect();
+        if self.runs.rows.len() != expected.len() {
+            return Err(InputError(format!(
+                "{runs_name}: {} rows, but manifest.json records {} runs ({} points); {changed}",
+                self.runs.rows.len(),
+                expected.len(),
+                m.point_runs.len()
+            )));
+        }
+        let seed = m.identity.seed.to_string();
+        for (i, (row, &(point, replication))) in self.runs.rows.iter().zip(&expected).enumerate() {
+            check_cells(
+                &self.runs.columns,
+                row,
+                RUN_KEY_COLUMNS.len(),
+                &runs_name,
+                format,
+                i,
+            )?;
+            let found = (row[0].as_str(), row[1].as_str());
+            if found != (point.to_string().as_str(), replication.to_string().as_str()) {
+                return Err(InputError(format!(
+                    "{runs_name}: {}: point {}, replication {}, where manifest.json has point {point}, replication {replication} (each point's replications in order); {changed}",
+                    row_label(format, i),
+                    found.0,
+                    found.1
+                )));
+            }
+            if row[2] != seed {
+                return Err(InputError(format!(
+                    "{runs_name}: {}: `seed` = {}, but the sweep's seed is {seed}; {changed}",
+                    row_label(format, i),
+                    row[2]
+                )));
+            }
+        }
+        let ts_name = format!("{dir}/{}", format.file("timeseries"));
+        let known: std::collections::HashSet<(u64, u64)> = expected
+            .iter()
+            .map(|&(p, r)| (p as u64, r as u64))
+            .collect();
+        for (i, row) in self.timeseries.rows.iter().enumerate() {
+            check_cells(&self.timeseries.columns, row, 2, &ts_name, format, i)?;
+            let key = (row[0].parse::<u64>(), row[1].parse::<u64>());
+            let (Ok(point), Ok(replication)) = key else {
+                unreachable!("checked as integers");
+            };
+            if !known.contains(&(point, replication)) {
+                return Err(InputError(format!(
+                    "{ts_name}: {}: point {point}, replication {replication} is not a run manifest.json records; {changed}",
+                    row_label(format, i)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a manifest against itself: its `sweep_id` is the digest of its
+/// identity (so nothing that determines the results was edited), and its
+/// columns, points and shard fit that identity.
+fn check_manifest(m: &Manifest, name: &str) -> Result<(), InputError> {
+    let bad = |what: String| {
+        Err(InputError(format!(
+            "{name}: {what}; the file was changed after the sweep wrote it; nothing written"
+        )))
+    };
+    if m.command != "sweep" {
+        return bad(format!("`command` = {:?}, expected \"sweep\"", m.command));
+    }
+    let digest = m
+        .identity
+        .digest()
+        .map_err(|e| InputError(format!("{name}: {e:#}")))?;
+    if m.sweep_id != digest {
+        let ours = (env!("CARGO_PKG_VERSION"), option_env!("HEADROOM_GIT_SHA"));
+        let theirs = (
+            m.identity.headroom_version.as_str(),
+            m.identity.git_sha.as_deref(),
+        );
+        let why = if theirs == ours {
+            "the file was changed after the sweep wrote it".to_owned()
+        } else {
+            format!(
+                "the file was changed after the sweep wrote it, or headroom {} wrote it (this is {}): re-run the sweep with this version",
+                theirs.0, ours.0
+            )
+        };
+        return Err(InputError(format!(
+            "{name}: `sweep_id` ({}) is not the digest of the manifest's `identity` ({}): {why}; nothing written",
+            short_id(&m.sweep_id),
+            short_id(&digest),
+        )));
+    }
+    if let Some(shard) = m.shard
+        && Shard::new(shard.index, shard.count).is_none()
+    {
+        return bad(format!(
+            "`shard` = {}/{}, expected K/N with 1 <= K <= N <= {}",
+            shard.index,
+            shard.count,
+            crate::planner::shard::MAX_SHARDS
+        ));
+    }
+    let id = &m.identity;
+    fn names(cols: &[Column]) -> Vec<&str> {
+        cols.iter().map(|c| c.name.as_str()).collect()
+    }
+    let runs = names(&m.runs_columns);
+    let keys = RUN_KEY_COLUMNS.len();
+    if runs.len() < keys + id.params.len()
+        || runs[..keys] != RUN_KEY_COLUMNS
+        || runs[keys..keys + id.params.len()]
+            != id.params.iter().map(String::as_str).collect::<Vec<_>>()[..]
+    {
+        return bad(format!(
+            "`runs_columns` do not start with {} and the parameters {:?}",
+            RUN_KEY_COLUMNS.join(", "),
+            id.params
+        ));
+    }
+    let key_kinds_ok = m.runs_columns[..keys].iter().all(|c| c.kind == Kind::Int)
+        && m.timeseries_columns.len() >= 2
+        && m.timeseries_columns[..2]
+            .iter()
+            .all(|c| c.kind == Kind::Int)
+        && names(&m.timeseries_columns)[..2] == RUN_KEY_COLUMNS[..2];
+    if !key_kinds_ok {
+        return bad("the key columns (point, replication, seed) are not integer columns".into());
+    }
+    if let Some((i, p)) = id
+        .points
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.len() != id.params.len())
+    {
+        return bad(format!(
+            "point {i} has {} values for {} parameters",
+            p.len(),
+            id.params.len()
+        ));
+    }
+    let shard = m.shard.unwrap_or(Shard::ALL);
+    let mut previous = None;
+    for info in &m.point_runs {
+        if info.point >= id.points.len() || previous.is_some_and(|p| info.point <= p) {
+            return bad(format!(
+                "`point_runs` has point {} (expected increasing points below {})",
+                info.point,
+                id.points.len()
+            ));
+        }
+        if !shard.owns(info.point) {
+            return bad(format!(
+                "`point_runs` has point {}, not one of shard {shard}'s",
+                info.point
+            ));
+        }
+        if info.replications != info.warmup_s.len() {
+            return bad(format!(
+                "point {}: {} replications but {} warm-up values",
+                info.point,
+                info.replications,
+                info.warmup_s.len()
+            ));
+        }
+        previous = Some(info.point);
+    }
+    Ok(())
+}
+
+/// Checks that every cell of `row` reads as its column's kind. The first
+/// `keys` columns are keys (integers always); a metric cell may also be
+/// `NaN` (a failed replication writes it in every column).
+fn check_cells(
+    columns: &[Column],
+    row: &[String],
+    keys: usize,
+    name: &str,
+    format: crate::planner::format::Format,
+    i: usize,
+) -> Result<(), InputError> {
+    for (c, (column, cell)) in columns.iter().zip(row).enumerate() {
+        let ok = match column.kind {
+            _ if c >= keys && cell == "NaN" => true,
+            Kind::Int if c < keys => cell.parse::<u64>().is_ok(),
+            Kind::Int => cell.parse::<i64>().is_ok(),
+            Kind::Float => cell.parse::<f64>().is_ok(),
+            Kind::Flag => cell == "0" || cell == "1",
+            Kind::Str => true,
+        };
+        if !ok {
+            let expected = match column.kind {
+                Kind::Int if c < keys => "a whole number >= 0",
+                Kind::Int => "a whole number (or NaN)",
+                Kind::Float => "a number (or NaN)",
+                Kind::Flag => "0 or 1 (or NaN)",
+                Kind::Str => unreachable!("any text is a string"),
+            };
+            return Err(InputError(format!(
+                "{name}: {}, column `{}`: {cell:?}: expected {expected}; the folder was changed after the sweep wrote it; nothing written",
+                row_label(format, i),
+                column.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Where data row `i` (0-based) is: a CSV line (after the header), or a
+/// Parquet row.
+fn row_label(format: crate::planner::format::Format, i: usize) -> String {
+    match format {
+        crate::planner::format::Format::Csv => format!("line {}", i + 2),
+        crate::planner::format::Format::Parquet => format!("row {}", i + 1),
     }
 }
 
@@ -383,7 +621,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     })
 }
 
-/// The first 12 hex digits of a sweep id, for messages.
+/// The first 12 characters of a sweep id (hex digits), for messages.
 pub fn short_id(id: &str) -> &str {
-    &id[..id.len().min(12)]
+    id.char_indices().nth(12).map_or(id, |(end, _)| &id[..end])
 }

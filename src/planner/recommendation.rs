@@ -30,11 +30,11 @@ pub fn render(
         s,
         "# Headroom recommendation: point {} of the sweep of {} (sweep {}).",
         p.point,
-        manifest.scenario_file,
+        one_line(&manifest.scenario_file),
         crate::planner::part::short_id(&manifest.sweep_id)
     );
     for (path, v) in id.params.iter().zip(values) {
-        let _ = writeln!(s, "#   {path} = {v}");
+        let _ = writeln!(s, "#   {} = {}", one_line(path), one_line(v));
     }
     let cost = points.ci(p, COST);
     let p99 = points.ci(p, P99);
@@ -134,6 +134,20 @@ fn set(table: &mut toml::Table, path: &str, value: toml::Value) -> anyhow::Resul
     Ok(())
 }
 
+/// `text` for a TOML comment: control characters (a newline in a file
+/// name, say) escaped, so the comment stays one line and the file parses.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped = c.is_control().then(|| c.escape_default());
+            escaped
+                .into_iter()
+                .flatten()
+                .chain((!c.is_control()).then_some(c))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -189,5 +203,13 @@ timeout = "2s"
             .find(|s| s["name"].as_str() == Some("db"))
             .unwrap();
         assert_eq!(db["replicas"].as_integer(), Some(5));
+    }
+
+    #[test]
+    fn a_comment_line_escapes_control_characters() {
+        assert_eq!(one_line("experiments/a b.toml"), "experiments/a b.toml");
+        assert_eq!(one_line("a\nb\t.toml"), "a\\nb\\t.toml");
+        let comment = format!("# sweep of {}\nx = 1\n", one_line("a\nb = [\n.toml"));
+        assert!(toml::from_str::<toml::Table>(&comment).is_ok(), "{comment}");
     }
 }

@@ -348,8 +348,7 @@ mod tests {
         assert!(k(1.0, 9.0, 90.0, 9) < k(2.0, 1.0, 1.0, 0), "cost first");
         assert!(k(1.0, 2.0, 90.0, 9) < k(1.0, 3.0, 1.0, 0), "then instances");
         assert!(k(1.0, 2.0, 10.0, 9) < k(1.0, 2.0, 20.0, 0), "then p99");
-        // A full tie goes to the lower point number, whichever was seen
-        // first (the search tries points in its own order).
+        // A full tie goes to the lower point number.
         assert!(k(1.0, 2.0, 10.0, 3) < k(1.0, 2.0, 10.0, 7));
         let mut keys = [k(0.0, 1.0, 5.0, 7), k(0.0, 1.0, 5.0, 3)];
         keys.sort();

@@ -414,8 +414,8 @@ impl<'a> Search<'a> {
 
     /// The cheapest point whose SLO holds, ranked as the recommendation
     /// ranks ([`RankKey`]: mean cost, then mean instances, then pessimistic
-    /// p99, then point number, so a full tie goes to the point the grid
-    /// sweep would recommend, whatever the order the points were tried in).
+    /// p99, then point number). A search's outputs number its points in
+    /// the order they were tried, so a full tie goes to the one tried first.
     fn best(&self) -> Option<usize> {
         (0..self.tried.len())
             .filter(|&t| self.tried[t].verdict == Verdict::Holds)
@@ -427,7 +427,7 @@ impl<'a> Search<'a> {
             self.mean_cost(t),
             self.mean_instances(t),
             self.p99_upper(t),
-            self.tried[t].index,
+            t,
         )
     }
 
