@@ -89,7 +89,7 @@ pub struct TraceSynthArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub replication: u32,
     /// Root seed (overrides `run.seed`).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = seed)]
     pub seed: Option<u64>,
     /// Override a scenario value, as for `run`.
     #[arg(long = "set", value_name = "PATH=VALUE")]
@@ -232,7 +232,7 @@ pub struct RunArgs {
 #[derive(Clone, Debug, Args)]
 pub struct RunOpts {
     /// Root seed (overrides `run.seed`).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = seed)]
     pub seed: Option<u64>,
     /// Replications (overrides `run.replications`).
     #[arg(long, value_name = "N", value_parser = replications)]
@@ -243,7 +243,7 @@ pub struct RunOpts {
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
     /// Worker threads; 0 = one per core. Results do not depend on it.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = threads)]
     pub threads: usize,
     /// Also draw PNG and SVG charts (as `headroom plot`).
     #[arg(long)]
@@ -317,7 +317,7 @@ pub struct SearchArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Root seed (overrides `run.seed`).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = seed)]
     pub seed: Option<u64>,
     /// Replications per point, the most per point for a search (overrides
     /// `sweep.replications` and `run.replications`).
@@ -348,7 +348,7 @@ pub struct PlanArgs {
     #[arg(long)]
     pub plots: bool,
     /// Worker threads; 0 = one per core. Results do not depend on it.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = threads)]
     pub threads: usize,
     /// No progress bar and no summary table.
     #[arg(long, short)]
@@ -409,7 +409,7 @@ pub struct CompareArgs {
     /// Scenario B.
     pub b: PathBuf,
     /// Root seed of both [default: A's `run.seed`].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = seed)]
     pub seed: Option<u64>,
     /// Paired replications [default: A's `run.replications`].
     #[arg(long, value_name = "N", value_parser = replications)]
@@ -421,7 +421,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Worker threads; 0 = one per core. Results do not depend on it.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = threads)]
     pub threads: usize,
     /// No progress bar.
     #[arg(long, short)]
@@ -438,6 +438,27 @@ pub struct CompletionsArgs {
 
 /// Parses `--replications`: the range `run.replications` accepts, so that a
 /// bad count is refused as the flag it was typed as.
+/// Most worker threads `--threads` takes: far more than any machine's
+/// cores (rayon starts every thread of a pool, so a huge count only stalls).
+pub const MAX_THREADS: usize = 4096;
+
+/// `--seed`: a TOML integer, as `run.seed` is (at most `i64::MAX`).
+fn seed(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if i64::try_from(n).is_ok() => Ok(n),
+        _ => Err(format!("expected an integer from 0 to {}", i64::MAX)),
+    }
+}
+
+fn threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n <= MAX_THREADS => Ok(n),
+        _ => Err(format!(
+            "expected an integer from 0 (one per core) to {MAX_THREADS}"
+        )),
+    }
+}
+
 fn replications(s: &str) -> Result<u32, String> {
     let max = headroom_models::plan::limits::MAX_REPLICATIONS;
     match s.parse::<u32>() {

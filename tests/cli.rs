@@ -365,3 +365,46 @@ fn unstable_system_is_a_runtime_error_with_a_reproduce_command() {
     assert!(err.contains("reproduce with: headroom run"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn a_flag_is_not_blamed_for_the_scenario_s_own_mistake() {
+    // `--seed` is applied as a `--set run.seed`; a scenario without `[run]`
+    // is named for that, not the `--set` the user never typed.
+    let no_run = format!("[workload]{}", SMALL.split("[workload]").nth(1).unwrap());
+    expect_input_error(
+        "flag_no_run",
+        Some(&no_run),
+        &["--seed", "5", "--replications", "3"],
+        &["bad.toml", "missing field `run`"],
+    );
+    let err = {
+        let dir = tempdir("flag_no_run_compare");
+        let a = write(&dir, "a.toml", SMALL);
+        let b = write(&dir, "b.toml", &no_run);
+        let o = headroom(&["compare", a.to_str().unwrap(), b.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        stderr(&o)
+    };
+    assert!(
+        err.contains("b.toml") && err.contains("missing field `run`"),
+        "{err}"
+    );
+    assert!(!err.contains("--set"), "{err}");
+}
+
+#[test]
+fn seed_and_threads_flags_are_bounded() {
+    // A seed must be a TOML integer (`run.seed`); a huge thread count only
+    // stalled while rayon started every thread.
+    for (flag, value, needle) in [
+        ("--seed", "18446744073709551615", "0 to 9223372036854775807"),
+        ("--threads", "5000", "0 (one per core) to 4096"),
+    ] {
+        let dir = tempdir("bounded_flags");
+        let scenario = write(&dir, "s.toml", SMALL);
+        let o = headroom(&["run", scenario.to_str().unwrap(), flag, value]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {err}");
+        assert!(err.contains(needle) && err.contains(value), "{flag}: {err}");
+    }
+}

@@ -50,8 +50,10 @@ where
 {
     let mut builder =
         rayon::ThreadPoolBuilder::new().thread_name(|i| format!("headroom-worker-{i}"));
-    if let Threads::Exactly(n) = threads {
-        builder = builder.num_threads(n.get());
+    // A pool larger than the work has idle threads that still cost their
+    // start: never more threads than jobs.
+    if let Threads::Exactly(count) = threads {
+        builder = builder.num_threads(count.get().min(n.max(1)));
     }
     let pool = builder.build().map_err(ExecError)?;
     // `collect` on an indexed parallel iterator keeps index order.
@@ -81,6 +83,12 @@ mod tests {
         assert_eq!(one, four);
         assert_eq!(one, all);
         assert!(one.iter().enumerate().all(|(i, (j, _))| i == *j));
+    }
+
+    #[test]
+    fn a_pool_never_has_more_threads_than_jobs() {
+        let sizes = run_indexed(3, Threads::from_count(64), |_| rayon::current_num_threads());
+        assert_eq!(sizes.unwrap(), [3, 3, 3]);
     }
 
     #[test]

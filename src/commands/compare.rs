@@ -25,7 +25,10 @@ use crate::progress::{Progress, show};
 /// differences.
 pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut sets = args.sets.clone();
+    // Each scenario is loaded as given first, so that its own mistakes are
+    // named, not blamed on the seed and replications set below.
     let a0 = headroom_models::load(&args.a, &sets)?;
+    headroom_models::load(&args.b, &sets)?;
     let seed = args.seed.unwrap_or(a0.plan.run.seed);
     let reps = args.replications.unwrap_or(a0.plan.run.replications);
     sets.push(format!("run.seed={seed}"));

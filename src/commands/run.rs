@@ -85,14 +85,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn plan(args: RunArgs) -> anyhow::Result<RunPlan> {
-    let mut sets = args.run.sets.clone();
+    let mut flags = Vec::new();
     if let Some(seed) = args.run.seed {
-        sets.push(format!("run.seed={seed}"));
+        flags.push(format!("run.seed={seed}"));
     }
     if let Some(n) = args.run.replications {
-        sets.push(format!("run.replications={n}"));
+        flags.push(format!("run.replications={n}"));
     }
-    let loaded = headroom_models::load(&args.scenario, &sets)?;
+    let loaded = crate::commands::load_flagged(&args.run.sets, &flags, |sets| {
+        headroom_models::load(&args.scenario, sets)
+    })?;
     let out = args
         .out
         .clone()

@@ -37,7 +37,10 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     if crate::commands::search::wanted(&args.scenario, &text, &sets) {
         return crate::commands::search::from_sweep(args);
     }
-    let sweep = headroom_models::sweep::plan(&args.scenario, &text, &sets)?;
+    let (own, flags) = sets.split_at(args.plan.sets.len());
+    let sweep = crate::commands::load_flagged(own, flags, |sets| {
+        headroom_models::sweep::plan(&args.scenario, &text, sets)
+    })?;
     let shard = Shard::resolve(args.shard.as_deref(), args.shards, |k| {
         std::env::var(k).ok()
     })
