@@ -378,6 +378,19 @@ pub fn replace_outputs(
 pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+    // A folder where a file goes could not be replaced: say so before
+    // anything is written.
+    if let Some(path) = files
+        .iter()
+        .map(|(name, _)| dir.join(name))
+        .find(|path| path.is_dir())
+    {
+        return Err(crate::InputError(format!(
+            "{}: is a folder where an output file goes; remove it or give another --out; nothing written",
+            path.display()
+        ))
+        .into());
+    }
     let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
     for (name, bytes) in files {
         let tmp = dir.join(format!(".{name}.tmp"));
@@ -390,9 +403,13 @@ pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result
         }
         temps.push((tmp, dir.join(name)));
     }
-    for (tmp, fin) in temps {
-        std::fs::rename(&tmp, &fin)
-            .with_context(|| format!("cannot move {} into place", fin.display()))?;
+    for (i, (tmp, fin)) in temps.iter().enumerate() {
+        if let Err(e) = std::fs::rename(tmp, fin) {
+            for (t, _) in &temps[i..] {
+                let _ = std::fs::remove_file(t);
+            }
+            return Err(e).with_context(|| format!("cannot move {} into place", fin.display()));
+        }
     }
     Ok(())
 }

@@ -506,6 +506,19 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
     // Restored, the folder is read again.
     let o = headroom(&["recommend", s(&whole)]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // A folder where a chart goes is named before any chart is drawn (one
+    // PNG was written, and a temporary file left, before).
+    let charts = dir.join("charts");
+    std::fs::create_dir_all(charts.join("latency_over_time.svg")).unwrap();
+    let o = headroom(&["plot", s(&whole), "--out", s(&charts)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("latency_over_time.svg: is a folder"),
+        "{}",
+        stderr(&o)
+    );
+    let left: Vec<_> = std::fs::read_dir(&charts).unwrap().collect();
+    assert_eq!(left.len(), 1, "nothing written beside the folder: {left:?}");
     // `--out` must name a file: a folder, `/` or `..` is refused (it wrote
     // `./recommendation.toml` and said "wrote /").
     for bad in [s(&dir), "/", ".."] {

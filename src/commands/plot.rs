@@ -106,6 +106,19 @@ pub fn sweep_data<'a>(
 
 fn draw_all(data: &PlotData<'_>, out: &Path, quiet: bool) -> anyhow::Result<Vec<String>> {
     let (charts, skipped) = charts(data);
+    // A folder where a chart goes could not be replaced: say so before any
+    // chart is written.
+    if let Some(path) = charts
+        .iter()
+        .flat_map(|c| ["png", "svg"].map(|ext| out.join(format!("{}.{ext}", c.name))))
+        .find(|path| path.is_dir())
+    {
+        return Err(InputError(format!(
+            "{}: is a folder where a chart goes; remove it or give another --out; nothing written",
+            path.display()
+        ))
+        .into());
+    }
     let mut written = Vec::new();
     for chart in &charts {
         written.extend(crate::plot::write(chart, out)?);

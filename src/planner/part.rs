@@ -597,6 +597,11 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
                 "{name}: runs columns differ from the other shards'"
             )));
         }
+        if names_of(&part.manifest.timeseries_columns) != names_of(&manifest.timeseries_columns) {
+            return Err(InputError(format!(
+                "{name}: timeseries columns differ from the other shards'"
+            )));
+        }
     }
     let mut runs = Table::new(manifest.runs_columns.clone());
     let mut timeseries = Table::new(manifest.timeseries_columns.clone());

@@ -56,15 +56,20 @@ pub fn write(chart: &Chart, dir: &Path) -> anyhow::Result<[String; 2]> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let png = format!("{}.png", chart.name);
     let tmp = dir.join(format!(".tmp-{png}"));
-    {
+    let drawn = (|| {
         let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
         draw::chart(&root, chart)
             .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", chart.name))?;
         root.present()
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e:?}", tmp.display()))?;
+        drop(root);
+        std::fs::rename(&tmp, dir.join(&png))
+            .with_context(|| format!("cannot move {png} into place"))
+    })();
+    if drawn.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, dir.join(&png))
-        .with_context(|| format!("cannot move {png} into place"))?;
+    drawn?;
     let svg_name = format!("{}.svg", chart.name);
     crate::output::write_owned(dir, &[(svg_name.clone(), svg(chart)?.into_bytes())])?;
     Ok([png, svg_name])
