@@ -386,6 +386,18 @@ fn merge_refuses_mismatched_incomplete_or_duplicate_shards() {
         &out,
         &["no manifest.json"],
     );
+    // Merging into one of the shards would replace its files.
+    let o = headroom(&[
+        "merge",
+        s(&shards[0]),
+        s(&shards[1]),
+        s(&shards[2]),
+        "--out",
+        s(&shards[1]),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is the input folder"), "{}", stderr(&o));
+    assert!(shards[1].join("manifest.json").exists());
     std::fs::remove_file(shards[1].join("runs.csv")).unwrap();
     refused(
         &[

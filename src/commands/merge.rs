@@ -20,6 +20,21 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
         parts.push(read_part(dir)?);
     }
     output::check_out_dir(&args.out)?;
+    // The merged sweep would replace a shard's own files: refuse, so that a
+    // shard is never lost to a typo.
+    if let Ok(out) = args.out.canonicalize()
+        && let Some(dir) = args
+            .dirs
+            .iter()
+            .find(|d| d.canonicalize().is_ok_and(|d| d == out))
+    {
+        return Err(InputError(format!(
+            "--out {}: is the input folder {}; merge into a new folder",
+            args.out.display(),
+            dir.display()
+        ))
+        .into());
+    }
     let merged = merge(parts, &names)?;
     let slo = merged.manifest.identity.slo.clone();
     let analysis = Analysis::new(&merged, slo);
