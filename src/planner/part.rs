@@ -482,7 +482,7 @@ fn check_cells(
         let ok = match column.kind {
             _ if c >= keys && cell == "NaN" => true,
             Kind::Int if c < keys => cell.parse::<u64>().is_ok(),
-            Kind::Int => cell.parse::<i64>().is_ok(),
+            Kind::Int => cell.parse::<i64>().is_ok() || cell.parse::<u64>().is_ok(),
             Kind::Float => cell.parse::<f64>().is_ok(),
             Kind::Flag => cell == "0" || cell == "1",
             Kind::Str => true,
