@@ -376,12 +376,17 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<(), InputError> {
             m.identity.headroom_version.as_str(),
             m.identity.git_sha.as_deref(),
         );
+        let version = |(v, sha): (&str, Option<&str>)| match sha {
+            Some(sha) => format!("{v} ({})", short_id(sha)),
+            None => v.to_owned(),
+        };
         let why = if theirs == ours {
             "the file was changed after the sweep wrote it".to_owned()
         } else {
             format!(
-                "the file was changed after the sweep wrote it, or headroom {} wrote it (this is {}): re-run the sweep with this version",
-                theirs.0, ours.0
+                "the file was changed after the sweep wrote it, or headroom {} wrote it (this is {}): re-run the sweep with this build",
+                version(theirs),
+                version(ours)
             )
         };
         return Err(InputError(format!(
