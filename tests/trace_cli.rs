@@ -318,3 +318,152 @@ fn skip_bad_rows_and_sort_window_recover() {
         Some("lru,2,4,4,1.000000,1.000000")
     );
 }
+
+/// Writes `text` to a fresh file under the test directory.
+fn write(name: &str, text: &str) -> PathBuf {
+    let path = tmp(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// No file in `dir` whose name ends in `.tmp`.
+fn no_temp_files(dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.ends_with(".tmp"),
+            "{name} was left in {}",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn a_huge_count_is_refused_at_once_by_every_trace_command() {
+    // Found by fuzzing: every command expanded 10^12 records (never
+    // finishing); convert filled the disk with its temporary file.
+    let dir = tmp("huge-count");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = dir.join("c.csv");
+    std::fs::write(&c, "minute_index,requests\n0,1000000000000\n1,5\n").unwrap();
+    let c = c.to_str().unwrap();
+    let out = dir.join("o.csv");
+    let o = out.to_str().unwrap();
+    let expect = "c.csv: row 2, column `requests`: \"1000000000000\" is not a request count of \
+                  at most 60000000000";
+    fails(&["trace", "inspect", c], &out, expect);
+    fails(&["trace", "convert", c, "--out", o], &out, expect);
+    fails(
+        &["trace", "cache", c, "--sizes", "10", "--out", o],
+        &out,
+        expect,
+    );
+    fails(&["trace", "fit", c, "--out", o], &out, expect);
+    no_temp_files(&dir);
+    // A Headroom trace read as counts: its times are no counts.
+    let t = write("times.csv", "t_ns,key\n1700000000000000000,1\n");
+    fails(
+        &[
+            "trace",
+            "inspect",
+            t.to_str().unwrap(),
+            "--format",
+            "counts",
+            "--trace-opts",
+            "count-col=1",
+        ],
+        &out,
+        "row 2, column `t_ns`: \"1700000000000000000\" is not a request count of at most \
+         1000000000",
+    );
+}
+
+#[test]
+fn a_count_series_index_places_its_intervals() {
+    // Found by fuzzing: minute 10 was read as minute 1 (span 119 s, 1.008
+    // req/s). 120 requests over minutes 0 and 10: 659 s from the first to
+    // the last, 0.182 req/s.
+    let gap = write("gap.csv", "minute_index,requests\n0,60\n10,60\n");
+    let out = headroom(&["trace", "inspect", gap.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("span             659.000 s") && s.contains("mean rate        0.182 req/s"),
+        "{s}"
+    );
+    let never = tmp("never-index.csv");
+    for (name, body, expect) in [
+        (
+            "backwards.csv",
+            "minute_index,requests\n0,1\n5,1\n3,1\n",
+            "row 4, column `minute_index`: \"3\" is not an interval index after the previous \
+             row's 5",
+        ),
+        (
+            "duplicate.csv",
+            "minute_index,requests\n0,1\n0,1\n",
+            "row 3, column `minute_index`: \"0\" is not an interval index after",
+        ),
+        (
+            "negative.csv",
+            "minute_index,requests\n-1,1\n",
+            "row 2, column `minute_index`: \"-1\" is not an interval index (a non-negative \
+             integer",
+        ),
+    ] {
+        let f = write(name, body);
+        let f = f.to_str().unwrap();
+        fails(&["trace", "inspect", f], &never, expect);
+        fails(
+            &["trace", "convert", f, "--out", never.to_str().unwrap()],
+            &never,
+            expect,
+        );
+    }
+}
+
+#[test]
+fn a_mapped_column_past_the_end_of_a_row_exits_2() {
+    // Found by fuzzing: obj-id-col=99 read every key as empty and exited 0.
+    let f = write("short-rows.csv", "a,b,c\n1,x,5\n2,y,6\n");
+    let never = tmp("never-cols.csv");
+    for (opts, expect) in [
+        (
+            "has-header=true,time-col=1,obj-id-col=99,obj-size-col=77",
+            "short-rows.csv: row 2, column `column 99`: \"3 fields\" is not a row with at least \
+             99 fields (obj-id-col=99)",
+        ),
+        (
+            "has-header=true,time-col=1,obj-id-col=2,op-col=4",
+            "row 2, column `column 4`: \"3 fields\" is not a row with at least 4 fields \
+             (op-col=4)",
+        ),
+    ] {
+        fails(
+            &[
+                "trace",
+                "inspect",
+                f.to_str().unwrap(),
+                "--format",
+                "csv",
+                "--trace-opts",
+                opts,
+            ],
+            &never,
+            expect,
+        );
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let f = write("bom.csv", "\u{feff}t_ns,key\n1,2\n5,3\n");
+    let out = headroom(&["trace", "inspect", f.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("(headroom)") && s.contains("rows             2"),
+        "{s}"
+    );
+}
