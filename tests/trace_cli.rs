@@ -467,3 +467,58 @@ fn a_byte_order_mark_is_skipped() {
         "{s}"
     );
 }
+
+/// `n` requests evenly over `span_s` seconds (the fuzzing recipe).
+fn even_trace(name: &str, n: u64, span_s: f64) -> PathBuf {
+    let mut body = String::from("t_ns,key\n");
+    for i in 0..n {
+        let t = (i as f64 * span_s * 1e9 / n as f64) as u64;
+        body.push_str(&format!("{t},k{}\n", i % 10));
+    }
+    write(name, &body)
+}
+
+#[test]
+fn fit_weighs_a_partial_last_second_and_writes_what_check_accepts() {
+    // Found by fuzzing: 1000 requests over 1.01 s were fitted at 500/s
+    // (inspect: 991/s); 10,000 over 10.01 s gave an MMPP state
+    // `{ rate = 9, holding = "0s" }` that `check` refused.
+    let short = even_trace("short.csv", 1000, 1.01);
+    let out = headroom(&["trace", "fit", short.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("arrivals = { process = \"poisson\", rate = 991.000000 }"),
+        "{s}"
+    );
+    let seed = root().join("experiments/seed.toml");
+    for (name, n, span) in [("short.csv", 1000, 1.01), ("short10.csv", 10_000, 10.01)] {
+        let f = even_trace(name, n, span);
+        let out = headroom(&["trace", "fit", f.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let s = text(&out.stdout);
+        let arrivals = s
+            .lines()
+            .find_map(|l| l.strip_prefix("arrivals = "))
+            .unwrap_or_else(|| panic!("{s}"));
+        assert!(!arrivals.contains("rate = 9.0"), "{arrivals}");
+        let check = headroom(&[
+            "check",
+            seed.to_str().unwrap(),
+            "--set",
+            &format!("workload.arrivals={arrivals}"),
+        ]);
+        assert!(
+            check.status.success(),
+            "{arrivals}: {}",
+            text(&check.stderr)
+        );
+    }
+    // Every record at one instant: no rate to fit.
+    let one = write("instant.csv", "t_ns,key\n5,1\n5,2\n");
+    fails(
+        &["trace", "fit", one.to_str().unwrap()],
+        &tmp("never-fit.toml"),
+        "instant.csv: every record is at one instant",
+    );
+}
