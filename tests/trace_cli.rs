@@ -522,3 +522,123 @@ fn fit_weighs_a_partial_last_second_and_writes_what_check_accepts() {
         "instant.csv: every record is at one instant",
     );
 }
+
+#[test]
+fn trace_cache_lists_only_the_evictions_it_takes() {
+    // Found by fuzzing: the list named ttl-only, which trace cache refuses.
+    let f = write("evict.csv", "t_ns,key\n1,1\n2,2\n");
+    for (eviction, expect) in [
+        (
+            "bogus",
+            "--eviction \"bogus\": unknown eviction; trace cache takes lru, fifo, lfu, s3-fifo",
+        ),
+        (
+            "ttl-only",
+            "--eviction ttl-only needs a TTL; trace cache takes lru, fifo, lfu, s3-fifo",
+        ),
+        (
+            ",",
+            "--eviction: give at least one of lru, fifo, lfu, s3-fifo",
+        ),
+    ] {
+        let o = headroom(&[
+            "trace",
+            "cache",
+            f.to_str().unwrap(),
+            "--sizes",
+            "1",
+            "--eviction",
+            eviction,
+        ]);
+        assert_eq!(o.status.code(), Some(2));
+        let err = text(&o.stderr);
+        assert!(err.contains(expect) && !err.contains("ttl-only,"), "{err}");
+    }
+    // Every listed one runs.
+    let o = headroom(&[
+        "trace",
+        "cache",
+        f.to_str().unwrap(),
+        "--sizes",
+        "1",
+        "--eviction",
+        "lru,fifo,lfu,s3-fifo",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+/// Runs the binary in `dir`.
+fn headroom_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn bad_output_paths_exit_2_naming_the_path_before_any_work() {
+    // Found by fuzzing: `--out .` exited 1 leaving `..tmp`; a `--plot` that
+    // is a folder left `d.svg.tmp`; `--plot nope/x.svg` exited 1; `inspect
+    // --plot FILE` said only "File exists (os error 17)".
+    let dir = tmp("out-paths");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("d.svg")).unwrap();
+    std::fs::create_dir_all(dir.join("plots/rate.svg")).unwrap();
+    let trace = dir.join("t.csv");
+    std::fs::write(&trace, "t_ns,key\n1,1\n2,2\n").unwrap();
+    let t = trace.to_str().unwrap();
+    let cache = ["trace", "cache", t, "--sizes", "1"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            [&cache[..], &["--out", "."]].concat(),
+            "--out .: not a file name",
+        ),
+        (
+            vec!["trace", "fit", t, "--out", "."],
+            "--out .: not a file name",
+        ),
+        (
+            vec!["trace", "fit", t, "--out", ".."],
+            "--out ..: not a file name",
+        ),
+        (
+            vec!["trace", "convert", t, "--out", "d.svg"],
+            "--out d.svg: is a folder; give a file name",
+        ),
+        (
+            [&cache[..], &["--plot", "d.svg"]].concat(),
+            "--plot d.svg: is a folder; give a file name",
+        ),
+        (
+            [&cache[..], &["--out", "t.csv/x.csv"]].concat(),
+            "--out t.csv/x.csv: t.csv is a file, not a folder",
+        ),
+        (
+            vec!["trace", "inspect", t, "--plot", "t.csv"],
+            "--plot t.csv: is a file; give a folder",
+        ),
+        (
+            vec!["trace", "inspect", t, "--plot", "plots"],
+            "--plot plots/rate.svg: is a folder; give a file name",
+        ),
+    ];
+    for (args, expect) in &cases {
+        let o = headroom_in(&dir, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        // One line, before the trace was read.
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        no_temp_files(&dir);
+        no_temp_files(&dir.join("d.svg"));
+    }
+    // A missing folder is created, as for --out.
+    let o = headroom_in(
+        &dir,
+        &[&cache[..], &["--plot", "nope/x.svg", "--out", "nope/m.csv"]].concat(),
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(dir.join("nope/x.svg").is_file() && dir.join("nope/m.csv").is_file());
+    no_temp_files(&dir.join("nope"));
+}

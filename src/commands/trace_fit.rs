@@ -22,10 +22,9 @@ use std::process::ExitCode;
 
 use headroom_sim::{Span, Welford};
 
-use super::trace::open_trace;
+use super::trace::{open_trace, output_file, write_output};
 use crate::InputError;
 use crate::cli::TraceFitArgs;
-use crate::output::write_atomically;
 
 /// At most this many intervals are kept.
 pub const INTERVAL_LIMIT: usize = 10_000_000;
@@ -363,6 +362,9 @@ pub fn workload_toml(a: &Arrivals) -> String {
 
 /// Runs `trace fit`.
 pub fn run(args: TraceFitArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.out {
+        output_file("--out", path)?;
+    }
     let mut trace = open_trace(&args.input)?;
     let mut first = None;
     let mut last_ns = 0;
@@ -461,16 +463,7 @@ pub fn run(args: TraceFitArgs) -> anyhow::Result<ExitCode> {
     }
     match &args.out {
         None => print!("{toml}"),
-        Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let name = path
-                .file_name()
-                .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-            write_atomically(dir, &[(name.as_str(), toml.into_bytes())])?;
-        }
+        Some(path) => write_output("--out", path, toml.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }
