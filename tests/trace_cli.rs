@@ -318,3 +318,327 @@ fn skip_bad_rows_and_sort_window_recover() {
         Some("lru,2,4,4,1.000000,1.000000")
     );
 }
+
+/// Writes `text` to a fresh file under the test directory.
+fn write(name: &str, text: &str) -> PathBuf {
+    let path = tmp(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// No file in `dir` whose name ends in `.tmp`.
+fn no_temp_files(dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.ends_with(".tmp"),
+            "{name} was left in {}",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn a_huge_count_is_refused_at_once_by_every_trace_command() {
+    // Found by fuzzing: every command expanded 10^12 records (never
+    // finishing); convert filled the disk with its temporary file.
+    let dir = tmp("huge-count");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = dir.join("c.csv");
+    std::fs::write(&c, "minute_index,requests\n0,1000000000000\n1,5\n").unwrap();
+    let c = c.to_str().unwrap();
+    let out = dir.join("o.csv");
+    let o = out.to_str().unwrap();
+    let expect = "c.csv: row 2, column `requests`: \"1000000000000\" is not a request count of \
+                  at most 60000000000";
+    fails(&["trace", "inspect", c], &out, expect);
+    fails(&["trace", "convert", c, "--out", o], &out, expect);
+    fails(
+        &["trace", "cache", c, "--sizes", "10", "--out", o],
+        &out,
+        expect,
+    );
+    fails(&["trace", "fit", c, "--out", o], &out, expect);
+    no_temp_files(&dir);
+    // A Headroom trace read as counts: its times are no counts.
+    let t = write("times.csv", "t_ns,key\n1700000000000000000,1\n");
+    fails(
+        &[
+            "trace",
+            "inspect",
+            t.to_str().unwrap(),
+            "--format",
+            "counts",
+            "--trace-opts",
+            "count-col=1",
+        ],
+        &out,
+        "row 2, column `t_ns`: \"1700000000000000000\" is not a request count of at most \
+         1000000000",
+    );
+}
+
+#[test]
+fn a_count_series_index_places_its_intervals() {
+    // Found by fuzzing: minute 10 was read as minute 1 (span 119 s, 1.008
+    // req/s). 120 requests over minutes 0 and 10: 659 s from the first to
+    // the last, 0.182 req/s.
+    let gap = write("gap.csv", "minute_index,requests\n0,60\n10,60\n");
+    let out = headroom(&["trace", "inspect", gap.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("span             659.000 s") && s.contains("mean rate        0.182 req/s"),
+        "{s}"
+    );
+    let never = tmp("never-index.csv");
+    for (name, body, expect) in [
+        (
+            "backwards.csv",
+            "minute_index,requests\n0,1\n5,1\n3,1\n",
+            "row 4, column `minute_index`: \"3\" is not an interval index after the previous \
+             row's 5",
+        ),
+        (
+            "duplicate.csv",
+            "minute_index,requests\n0,1\n0,1\n",
+            "row 3, column `minute_index`: \"0\" is not an interval index after",
+        ),
+        (
+            "negative.csv",
+            "minute_index,requests\n-1,1\n",
+            "row 2, column `minute_index`: \"-1\" is not an interval index (a non-negative \
+             integer",
+        ),
+    ] {
+        let f = write(name, body);
+        let f = f.to_str().unwrap();
+        fails(&["trace", "inspect", f], &never, expect);
+        fails(
+            &["trace", "convert", f, "--out", never.to_str().unwrap()],
+            &never,
+            expect,
+        );
+    }
+}
+
+#[test]
+fn a_mapped_column_past_the_end_of_a_row_exits_2() {
+    // Found by fuzzing: obj-id-col=99 read every key as empty and exited 0.
+    let f = write("short-rows.csv", "a,b,c\n1,x,5\n2,y,6\n");
+    let never = tmp("never-cols.csv");
+    for (opts, expect) in [
+        (
+            "has-header=true,time-col=1,obj-id-col=99,obj-size-col=77",
+            "short-rows.csv: row 2, column `column 99`: \"3 fields\" is not a row with at least \
+             99 fields (obj-id-col=99)",
+        ),
+        (
+            "has-header=true,time-col=1,obj-id-col=2,op-col=4",
+            "row 2, column `column 4`: \"3 fields\" is not a row with at least 4 fields \
+             (op-col=4)",
+        ),
+    ] {
+        fails(
+            &[
+                "trace",
+                "inspect",
+                f.to_str().unwrap(),
+                "--format",
+                "csv",
+                "--trace-opts",
+                opts,
+            ],
+            &never,
+            expect,
+        );
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let f = write("bom.csv", "\u{feff}t_ns,key\n1,2\n5,3\n");
+    let out = headroom(&["trace", "inspect", f.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("(headroom)") && s.contains("rows             2"),
+        "{s}"
+    );
+}
+
+/// `n` requests evenly over `span_s` seconds (the fuzzing recipe).
+fn even_trace(name: &str, n: u64, span_s: f64) -> PathBuf {
+    let mut body = String::from("t_ns,key\n");
+    for i in 0..n {
+        let t = (i as f64 * span_s * 1e9 / n as f64) as u64;
+        body.push_str(&format!("{t},k{}\n", i % 10));
+    }
+    write(name, &body)
+}
+
+#[test]
+fn fit_weighs_a_partial_last_second_and_writes_what_check_accepts() {
+    // Found by fuzzing: 1000 requests over 1.01 s were fitted at 500/s
+    // (inspect: 991/s); 10,000 over 10.01 s gave an MMPP state
+    // `{ rate = 9, holding = "0s" }` that `check` refused.
+    let short = even_trace("short.csv", 1000, 1.01);
+    let out = headroom(&["trace", "fit", short.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("arrivals = { process = \"poisson\", rate = 991.000000 }"),
+        "{s}"
+    );
+    let seed = root().join("experiments/seed.toml");
+    for (name, n, span) in [("short.csv", 1000, 1.01), ("short10.csv", 10_000, 10.01)] {
+        let f = even_trace(name, n, span);
+        let out = headroom(&["trace", "fit", f.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let s = text(&out.stdout);
+        let arrivals = s
+            .lines()
+            .find_map(|l| l.strip_prefix("arrivals = "))
+            .unwrap_or_else(|| panic!("{s}"));
+        assert!(!arrivals.contains("rate = 9.0"), "{arrivals}");
+        let check = headroom(&[
+            "check",
+            seed.to_str().unwrap(),
+            "--set",
+            &format!("workload.arrivals={arrivals}"),
+        ]);
+        assert!(
+            check.status.success(),
+            "{arrivals}: {}",
+            text(&check.stderr)
+        );
+    }
+    // Every record at one instant: no rate to fit.
+    let one = write("instant.csv", "t_ns,key\n5,1\n5,2\n");
+    fails(
+        &["trace", "fit", one.to_str().unwrap()],
+        &tmp("never-fit.toml"),
+        "instant.csv: every record is at one instant",
+    );
+}
+
+#[test]
+fn trace_cache_lists_only_the_evictions_it_takes() {
+    // Found by fuzzing: the list named ttl-only, which trace cache refuses.
+    let f = write("evict.csv", "t_ns,key\n1,1\n2,2\n");
+    for (eviction, expect) in [
+        (
+            "bogus",
+            "--eviction \"bogus\": unknown eviction; trace cache takes lru, fifo, lfu, s3-fifo",
+        ),
+        (
+            "ttl-only",
+            "--eviction ttl-only needs a TTL; trace cache takes lru, fifo, lfu, s3-fifo",
+        ),
+        (
+            ",",
+            "--eviction: give at least one of lru, fifo, lfu, s3-fifo",
+        ),
+    ] {
+        let o = headroom(&[
+            "trace",
+            "cache",
+            f.to_str().unwrap(),
+            "--sizes",
+            "1",
+            "--eviction",
+            eviction,
+        ]);
+        assert_eq!(o.status.code(), Some(2));
+        let err = text(&o.stderr);
+        assert!(err.contains(expect) && !err.contains("ttl-only,"), "{err}");
+    }
+    // Every listed one runs.
+    let o = headroom(&[
+        "trace",
+        "cache",
+        f.to_str().unwrap(),
+        "--sizes",
+        "1",
+        "--eviction",
+        "lru,fifo,lfu,s3-fifo",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+/// Runs the binary in `dir`.
+fn headroom_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn bad_output_paths_exit_2_naming_the_path_before_any_work() {
+    // Found by fuzzing: `--out .` exited 1 leaving `..tmp`; a `--plot` that
+    // is a folder left `d.svg.tmp`; `--plot nope/x.svg` exited 1; `inspect
+    // --plot FILE` said only "File exists (os error 17)".
+    let dir = tmp("out-paths");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("d.svg")).unwrap();
+    std::fs::create_dir_all(dir.join("plots/rate.svg")).unwrap();
+    let trace = dir.join("t.csv");
+    std::fs::write(&trace, "t_ns,key\n1,1\n2,2\n").unwrap();
+    let t = trace.to_str().unwrap();
+    let cache = ["trace", "cache", t, "--sizes", "1"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            [&cache[..], &["--out", "."]].concat(),
+            "--out .: not a file name",
+        ),
+        (
+            vec!["trace", "fit", t, "--out", "."],
+            "--out .: not a file name",
+        ),
+        (
+            vec!["trace", "fit", t, "--out", ".."],
+            "--out ..: not a file name",
+        ),
+        (
+            vec!["trace", "convert", t, "--out", "d.svg"],
+            "--out d.svg: is a folder; give a file name",
+        ),
+        (
+            [&cache[..], &["--plot", "d.svg"]].concat(),
+            "--plot d.svg: is a folder; give a file name",
+        ),
+        (
+            [&cache[..], &["--out", "t.csv/x.csv"]].concat(),
+            "--out t.csv/x.csv: t.csv is a file, not a folder",
+        ),
+        (
+            vec!["trace", "inspect", t, "--plot", "t.csv"],
+            "--plot t.csv: is a file; give a folder",
+        ),
+        (
+            vec!["trace", "inspect", t, "--plot", "plots"],
+            "--plot plots/rate.svg: is a folder; give a file name",
+        ),
+    ];
+    for (args, expect) in &cases {
+        let o = headroom_in(&dir, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        // One line, before the trace was read.
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        no_temp_files(&dir);
+        no_temp_files(&dir.join("d.svg"));
+    }
+    // A missing folder is created, as for --out.
+    let o = headroom_in(
+        &dir,
+        &[&cache[..], &["--plot", "nope/x.svg", "--out", "nope/m.csv"]].concat(),
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(dir.join("nope/x.svg").is_file() && dir.join("nope/m.csv").is_file());
+    no_temp_files(&dir.join("nope"));
+}

@@ -2,6 +2,7 @@
 //! dispatch, and `trace convert`.
 
 use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -87,6 +88,82 @@ pub fn open_trace(input: &TraceInput) -> anyhow::Result<OpenTrace> {
     })
 }
 
+/// Checks an output file given with `flag`, before any work is done: the
+/// path must end in a file name, must not be a folder, and every existing
+/// folder above it must be a folder (missing ones are created when the file
+/// is written). Returns the temporary file the output is written to and
+/// renamed from: `.NAME.tmp` beside it.
+///
+/// # Errors
+/// [`InputError`] (exit code 2) naming the flag and the path.
+pub fn output_file(flag: &str, path: &Path) -> Result<PathBuf, InputError> {
+    let bad = |why: &str| InputError(format!("{flag} {}: {why}", path.display()));
+    let name = path
+        .file_name()
+        .filter(|_| !path.ends_with(".."))
+        .ok_or_else(|| bad("not a file name"))?;
+    if path.is_dir() {
+        return Err(bad("is a folder; give a file name"));
+    }
+    if let Some(parent) = path.parent() {
+        no_file_above(flag, path, parent)?;
+    }
+    Ok(path.with_file_name(format!(".{}.tmp", name.to_string_lossy())))
+}
+
+/// Checks an output folder given with `flag` before any work: it must not be
+/// a file, nor be below one.
+///
+/// # Errors
+/// [`InputError`] (exit code 2) naming the flag and the path.
+pub fn output_dir(flag: &str, path: &Path) -> Result<(), InputError> {
+    if path.exists() && !path.is_dir() {
+        return Err(InputError(format!(
+            "{flag} {}: is a file; give a folder",
+            path.display()
+        )));
+    }
+    no_file_above(flag, path, path)
+}
+
+/// The nearest existing ancestor of `path` from `from` up must be a folder.
+fn no_file_above(flag: &str, path: &Path, from: &Path) -> Result<(), InputError> {
+    let existing = from
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| a.exists());
+    match existing {
+        Some(a) if !a.is_dir() => Err(InputError(format!(
+            "{flag} {}: {} is a file, not a folder",
+            path.display(),
+            a.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Creates the folder that will hold `path`.
+pub fn create_parent(flag: &str, path: &Path) -> anyhow::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .with_context(|| format!("{flag} {}: cannot create {}", path.display(), dir.display())),
+        None => Ok(()),
+    }
+}
+
+/// Writes `bytes` to `path` (checked with [`output_file`]) through its
+/// temporary file, renamed into place; the temporary file is removed when
+/// anything fails.
+pub fn write_output(flag: &str, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = output_file(flag, path)?;
+    create_parent(flag, path)?;
+    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!("{flag} {}: cannot write: {e}", path.display())
+    })
+}
+
 fn headroom_policy_span(text: &str) -> Result<u64, String> {
     headroom_sim::Span::parse(text)
         .map(|s| s.as_nanos())
@@ -98,15 +175,14 @@ fn headroom_policy_span(text: &str) -> Result<u64, String> {
 /// a temporary file beside `--out` and renamed into place only when the
 /// whole trace has been read (a bad row leaves nothing behind).
 fn convert(args: TraceConvertArgs) -> anyhow::Result<ExitCode> {
+    let tmp = output_file("--out", &args.out)?;
     let mut trace = open_trace(&args.input)?;
     let name = args
         .out
         .file_name()
-        .ok_or_else(|| InputError(format!("--out {}: not a file name", args.out.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = args.out.with_file_name(format!(".{name}.tmp"));
+        .map_or(String::new(), |n| n.to_string_lossy().into_owned());
     let result = (|| -> anyhow::Result<u64> {
+        create_parent("--out", &args.out)?;
         let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         let mut out = std::io::BufWriter::new(file);
         let rows = if name.to_ascii_lowercase().ends_with(".parquet") {

@@ -9,10 +9,9 @@ use std::process::ExitCode;
 use headroom_cache::{Cache, CacheSpec, Capacity, Eviction, Request};
 use headroom_models::units::Bytes;
 
-use super::trace::open_trace;
+use super::trace::{open_trace, output_file, write_output};
 use crate::InputError;
 use crate::cli::TraceCacheArgs;
-use crate::output::write_atomically;
 
 /// Requests per [`Cache::access_batch`] call: large enough that the
 /// look-ahead's ramp at each end is negligible, small enough (96 KiB) to stay
@@ -52,24 +51,50 @@ fn sizes(text: &str, ignore_obj_size: bool) -> anyhow::Result<Vec<(String, Capac
     Ok(out)
 }
 
+/// The algorithms `trace cache` runs: all but `ttl-only`, which needs a TTL
+/// (entries leave only by expiring) that a trace does not give.
+fn accepted() -> String {
+    Eviction::ALL
+        .iter()
+        .filter(|&&e| e != Eviction::TtlOnly)
+        .map(|e| e.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn evictions(text: &str) -> anyhow::Result<Vec<Eviction>> {
-    text.split(',')
+    let out = text
+        .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|e| match Eviction::parse(e) {
-            Ok(Eviction::TtlOnly) => Err(InputError(
-                "--eviction ttl-only needs a TTL; trace cache takes lru, fifo, lfu, s3-fifo"
-                    .to_owned(),
-            )
+            Ok(Eviction::TtlOnly) => Err(InputError(format!(
+                "--eviction ttl-only needs a TTL; trace cache takes {}",
+                accepted()
+            ))
             .into()),
             Ok(e) => Ok(e),
-            Err(err) => Err(InputError(format!("--eviction: {err}")).into()),
+            Err(_) => Err(InputError(format!(
+                "--eviction {e:?}: unknown eviction; trace cache takes {}",
+                accepted()
+            ))
+            .into()),
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if out.is_empty() {
+        return Err(InputError(format!("--eviction: give at least one of {}", accepted())).into());
+    }
+    Ok(out)
 }
 
 /// Runs the fast path.
 pub fn run(args: TraceCacheArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.out {
+        output_file("--out", path)?;
+    }
+    if let Some(path) = &args.plot {
+        output_file("--plot", path)?;
+    }
     let evictions = evictions(&args.eviction)?;
     let sizes = sizes(&args.sizes, args.ignore_obj_size)?;
     let mut caches = Vec::new();
@@ -123,16 +148,7 @@ pub fn run(args: TraceCacheArgs) -> anyhow::Result<ExitCode> {
     }
     match &args.out {
         None => print!("{csv}"),
-        Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let name = path
-                .file_name()
-                .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-            write_atomically(dir, &[(name.as_str(), csv.into_bytes())])?;
-        }
+        Some(path) => write_output("--out", path, csv.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }

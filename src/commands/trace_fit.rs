@@ -2,7 +2,12 @@
 //!
 //! The trace is reduced to counts per interval (1 minute, or 1 second for
 //! traces shorter than 2 hours) and three models are fitted by maximum
-//! likelihood of those counts: Poisson (rate = total / span), diurnal
+//! likelihood of those counts. The trace is observed from its first record
+//! to its last, so the last interval is only partly observed: it is weighted
+//! by its observed width (a model's mean count there is its rate times that
+//! width), or dropped when that width is under half an interval and earlier
+//! intervals exist (its few records would otherwise pull the fit as a whole
+//! interval's worth). The models: Poisson (rate = total / observed span), diurnal
 //! (`rate(t) = mean (1 + a sin(2 pi (t - phase) / 24h))`, by least squares
 //! on the sine and cosine, when the trace spans at least 24 h) and a
 //! two-state MMPP (a hidden Markov chain with Poisson counts, Baum-Welch from
@@ -17,13 +22,15 @@ use std::process::ExitCode;
 
 use headroom_sim::{Span, Welford};
 
-use super::trace::open_trace;
+use super::trace::{open_trace, output_file, write_output};
 use crate::InputError;
 use crate::cli::TraceFitArgs;
-use crate::output::write_atomically;
 
 /// At most this many intervals are kept.
 pub const INTERVAL_LIMIT: usize = 10_000_000;
+/// The simulator's largest arrival rate (requests per second): a fitted rate
+/// above it would be a `[workload]` that `headroom check` refuses.
+const MAX_RATE: f64 = headroom_models::plan::limits::MAX_RATE;
 const DAY_S: f64 = 86_400.0;
 
 /// A fitted arrival model with its log-likelihood over the counts.
@@ -52,6 +59,21 @@ pub struct Fitted {
     pub params: u32,
 }
 
+impl Arrivals {
+    /// The largest rate the model reaches (req/s).
+    fn peak_rate(&self) -> f64 {
+        match self {
+            Arrivals::Poisson { rate } => *rate,
+            Arrivals::Diurnal {
+                mean,
+                peak_to_trough,
+                ..
+            } => mean * 2.0 * peak_to_trough / (1.0 + peak_to_trough),
+            Arrivals::Mmpp { states } => states.iter().map(|s| s.0).fold(0.0, f64::max),
+        }
+    }
+}
+
 impl Fitted {
     /// Akaike's information criterion.
     pub fn aic(&self) -> f64 {
@@ -78,16 +100,55 @@ fn poisson_ll(c: u64, mean: f64, lnf: f64) -> f64 {
 /// Log-likelihood of the counts given the mean count of each interval.
 type LogLik<'a> = dyn Fn(&dyn Fn(usize) -> f64) -> f64 + 'a;
 
-/// Fits every model to `counts` per interval of `dt_s` seconds.
-pub fn fit_counts(counts: &[u64], dt_s: f64) -> Vec<Fitted> {
+/// Counts per interval of `dt_s` seconds; the last interval observed for
+/// `last` of its width (in (0, 1]; 1 = whole), every other one whole.
+#[derive(Clone, Copy, Debug)]
+pub struct Series<'a> {
+    /// Requests per interval.
+    pub counts: &'a [u64],
+    /// Interval width, seconds.
+    pub dt_s: f64,
+    /// The observed fraction of the last interval.
+    pub last: f64,
+}
+
+impl Series<'_> {
+    /// Whole intervals `counts` of `dt_s` seconds.
+    #[cfg(test)]
+    pub fn whole(counts: &[u64], dt_s: f64) -> Series<'_> {
+        Series {
+            counts,
+            dt_s,
+            last: 1.0,
+        }
+    }
+
+    /// The observed fraction of interval `i`.
+    fn exposure(&self, i: usize) -> f64 {
+        if i + 1 == self.counts.len() {
+            self.last
+        } else {
+            1.0
+        }
+    }
+
+    /// Intervals observed, counting the last by its fraction.
+    fn observed(&self) -> f64 {
+        self.counts.len().saturating_sub(1) as f64 + self.last
+    }
+}
+
+/// Fits every model to the counts of `series`.
+pub fn fit_counts(series: Series<'_>) -> Vec<Fitted> {
+    let Series { counts, dt_s, .. } = series;
     let lnf: Vec<f64> = counts.iter().map(|&c| ln_factorial(c)).collect();
-    let n = counts.len() as f64;
-    let mean_c = counts.iter().sum::<u64>() as f64 / n;
+    // Mean count per whole interval.
+    let mean_c = counts.iter().sum::<u64>() as f64 / series.observed();
     let ll = |means: &dyn Fn(usize) -> f64| -> f64 {
         counts
             .iter()
             .enumerate()
-            .map(|(i, &c)| poisson_ll(c, means(i), lnf[i]))
+            .map(|(i, &c)| poisson_ll(c, means(i) * series.exposure(i), lnf[i]))
             .sum()
     };
     let mut out = vec![Fitted {
@@ -97,33 +158,33 @@ pub fn fit_counts(counts: &[u64], dt_s: f64) -> Vec<Fitted> {
         log_lik: ll(&|_| mean_c),
         params: 1,
     }];
-    if n * dt_s >= DAY_S {
-        out.push(diurnal(counts, dt_s, mean_c, &ll));
+    if series.observed() * dt_s >= DAY_S {
+        out.push(diurnal(series, mean_c, &ll));
     }
-    if let Some(m) = mmpp(counts, dt_s, &lnf) {
+    if let Some(m) = mmpp(series, &lnf) {
         out.push(m);
     }
     out
 }
 
-fn diurnal(counts: &[u64], dt_s: f64, mean_c: f64, ll: &LogLik<'_>) -> Fitted {
+fn diurnal(series: Series<'_>, mean_c: f64, ll: &LogLik<'_>) -> Fitted {
+    let Series { counts, dt_s, .. } = series;
     let w = 2.0 * PI / DAY_S;
-    let t = |i: usize| (i as f64 + 0.5) * dt_s;
-    // Least squares of c on [1, sin wt, cos wt].
-    let (mut ss, mut cc, mut sc, mut ys, mut yc, mut s1, mut c1) =
-        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    // The middle of the observed part of interval `i`.
+    let t = |i: usize| (i as f64 + 0.5 * series.exposure(i)) * dt_s;
+    // Least squares of c / exposure on [1, sin wt, cos wt], weighted by
+    // the exposure.
+    let (mut ss, mut cc, mut sc, mut ys, mut yc) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for (i, &c) in counts.iter().enumerate() {
+        let e = series.exposure(i);
         let (s, co) = ((w * t(i)).sin(), (w * t(i)).cos());
-        let y = c as f64 - mean_c;
-        ss += s * s;
-        cc += co * co;
-        sc += s * co;
+        let y = c as f64 - e * mean_c;
+        ss += e * s * s;
+        cc += e * co * co;
+        sc += e * s * co;
         ys += y * s;
         yc += y * co;
-        s1 += s;
-        c1 += co;
     }
-    let _ = (s1, c1);
     let det = ss * cc - sc * sc;
     let (b1, b2) = if det.abs() > 1e-9 {
         ((ys * cc - yc * sc) / det, (yc * ss - ys * sc) / det)
@@ -146,15 +207,18 @@ fn diurnal(counts: &[u64], dt_s: f64, mean_c: f64, ll: &LogLik<'_>) -> Fitted {
 }
 
 /// Two-state Poisson HMM by Baum-Welch (scaled forward-backward).
-fn mmpp(counts: &[u64], dt_s: f64, lnf: &[f64]) -> Option<Fitted> {
+fn mmpp(series: Series<'_>, lnf: &[f64]) -> Option<Fitted> {
+    let Series { counts, dt_s, .. } = series;
     let n = counts.len();
     if n < 10 {
         return None;
     }
-    // Two-means start.
-    let mut sorted: Vec<u64> = counts.to_vec();
+    let exposure: Vec<f64> = (0..n).map(|i| series.exposure(i)).collect();
+    // Two-means start (from the whole intervals).
+    let mut sorted: Vec<u64> = counts[..n - 1].to_vec();
     sorted.sort_unstable();
-    let mut lam = [sorted[n / 4] as f64 + 0.5, sorted[3 * n / 4] as f64 + 1.0];
+    let m = sorted.len();
+    let mut lam = [sorted[m / 4] as f64 + 0.5, sorted[3 * m / 4] as f64 + 1.0];
     let mut stay = [0.95, 0.95];
     let mut pi = [0.5, 0.5];
     let mut ll_total = f64::NEG_INFINITY;
@@ -163,7 +227,11 @@ fn mmpp(counts: &[u64], dt_s: f64, lnf: &[f64]) -> Option<Fitted> {
     for _ in 0..60 {
         // Forward.
         for i in 0..n {
-            let e = [0, 1].map(|s| poisson_ll(counts[i], lam[s], lnf[i]).exp().max(1e-300));
+            let e = [0, 1].map(|s| {
+                poisson_ll(counts[i], lam[s] * exposure[i], lnf[i])
+                    .exp()
+                    .max(1e-300)
+            });
             let prior = if i == 0 {
                 pi
             } else {
@@ -181,16 +249,22 @@ fn mmpp(counts: &[u64], dt_s: f64, lnf: &[f64]) -> Option<Fitted> {
         let ll: f64 = scale.iter().map(|s| s.ln()).sum();
         // Backward with expected counts.
         let mut beta = [1.0f64, 1.0];
-        let (mut gsum, mut gc, mut xi_stay, mut xi_from) = ([0.0; 2], [0.0; 2], [0.0; 2], [0.0; 2]);
+        let (mut gsum, mut gexp, mut gc, mut xi_stay, mut xi_from) =
+            ([0.0; 2], [0.0; 2], [0.0; 2], [0.0; 2], [0.0; 2]);
         for i in (0..n).rev() {
             let g = [alpha[i][0] * beta[0], alpha[i][1] * beta[1]];
             let gs = g[0] + g[1];
             for s in 0..2 {
                 gsum[s] += g[s] / gs;
+                gexp[s] += g[s] / gs * exposure[i];
                 gc[s] += g[s] / gs * counts[i] as f64;
             }
             if i > 0 {
-                let e = [0, 1].map(|s| poisson_ll(counts[i], lam[s], lnf[i]).exp().max(1e-300));
+                let e = [0, 1].map(|s| {
+                    poisson_ll(counts[i], lam[s] * exposure[i], lnf[i])
+                        .exp()
+                        .max(1e-300)
+                });
                 let a = alpha[i - 1];
                 let trans = |f: usize, t: usize| if f == t { stay[f] } else { 1.0 - stay[f] };
                 let mut xi = [[0.0; 2]; 2];
@@ -211,7 +285,7 @@ fn mmpp(counts: &[u64], dt_s: f64, lnf: &[f64]) -> Option<Fitted> {
             }
         }
         for s in 0..2 {
-            lam[s] = (gc[s] / gsum[s]).max(1e-9);
+            lam[s] = (gc[s] / gexp[s]).max(1e-9);
             stay[s] = (xi_stay[s] / xi_from[s].max(1e-12)).clamp(1e-6, 1.0 - 1e-9);
         }
         pi = [gsum[0] / n as f64, gsum[1] / n as f64];
@@ -235,16 +309,39 @@ fn span_text(seconds: f64) -> String {
     Span::from_secs_f64(seconds.max(0.0)).to_string()
 }
 
+/// A mean holding time: whole seconds from 1 s up, else whole milliseconds,
+/// never below 1 ms (`check` refuses a zero holding time).
+fn holding_text(seconds: f64) -> String {
+    if seconds >= 0.9995 {
+        span_text(seconds.round())
+    } else {
+        span_text(((seconds * 1e3).round() / 1e3).max(1e-3))
+    }
+}
+
+/// A rate (req/s): six decimals, or six significant digits below 0.001 so
+/// that a small positive rate is not written as 0 (which `check` refuses).
+fn rate_text(rate: f64) -> String {
+    if rate == 0.0 || rate >= 1e-3 {
+        format!("{rate:.6}")
+    } else {
+        format!("{rate:.5e}")
+    }
+}
+
 /// The `[workload]` TOML of a model.
 pub fn workload_toml(a: &Arrivals) -> String {
     let body = match a {
-        Arrivals::Poisson { rate } => format!("{{ process = \"poisson\", rate = {rate:.6} }}"),
+        Arrivals::Poisson { rate } => {
+            format!("{{ process = \"poisson\", rate = {} }}", rate_text(*rate))
+        }
         Arrivals::Diurnal {
             mean,
             peak_to_trough,
             phase_s,
         } => format!(
-            "{{ process = \"diurnal\", mean = {mean:.6}, peak_to_trough = {peak_to_trough:.4}, period = \"24h\", phase = \"{}\" }}",
+            "{{ process = \"diurnal\", mean = {}, peak_to_trough = {peak_to_trough:.4}, period = \"24h\", phase = \"{}\" }}",
+            rate_text(*mean),
             span_text(phase_s.round())
         ),
         Arrivals::Mmpp { states } => format!(
@@ -252,8 +349,9 @@ pub fn workload_toml(a: &Arrivals) -> String {
             states
                 .iter()
                 .map(|(r, h)| format!(
-                    "{{ rate = {r:.6}, holding = \"{}\" }}",
-                    span_text(h.round())
+                    "{{ rate = {}, holding = \"{}\" }}",
+                    rate_text(*r),
+                    holding_text(*h)
                 ))
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -264,8 +362,12 @@ pub fn workload_toml(a: &Arrivals) -> String {
 
 /// Runs `trace fit`.
 pub fn run(args: TraceFitArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.out {
+        output_file("--out", path)?;
+    }
     let mut trace = open_trace(&args.input)?;
     let mut first = None;
+    let mut last_ns = 0;
     let mut work: BTreeMap<String, Welford> = BTreeMap::new();
     let mut latencies: Vec<(Option<headroom_traces::NameId>, u64)> = Vec::new();
     // Counts per second while the span is unknown; re-binned at the end.
@@ -273,6 +375,7 @@ pub fn run(args: TraceFitArgs) -> anyhow::Result<ExitCode> {
     while let Some(r) = trace.next_record()? {
         let t = r.at.as_nanos();
         let t0 = *first.get_or_insert(t);
+        last_ns = t;
         let s = ((t - t0) / 1_000_000_000) as usize;
         if s >= INTERVAL_LIMIT {
             return Err(InputError(format!(
@@ -302,12 +405,35 @@ pub fn run(args: TraceFitArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     let dt = if per_second.len() >= 7200 { 60 } else { 1 };
-    let counts: Vec<u64> = per_second.chunks(dt).map(|c| c.iter().sum()).collect();
-    let fits = fit_counts(&counts, dt as f64);
+    let mut counts: Vec<u64> = per_second.chunks(dt).map(|c| c.iter().sum()).collect();
+    let span_ns = last_ns - first.unwrap_or(last_ns);
+    let Some(last) = last_interval(&mut counts, span_ns, dt as u64 * 1_000_000_000) else {
+        return Err(InputError(format!(
+            "{}: every record is at one instant ({} ns); a rate needs records at two or more \
+             times",
+            trace.name, last_ns
+        ))
+        .into());
+    };
+    let fits = fit_counts(Series {
+        counts: &counts,
+        dt_s: dt as f64,
+        last,
+    });
     let best = fits
         .iter()
         .min_by(|a, b| a.aic().total_cmp(&b.aic()))
         .expect("Poisson is always fitted");
+    let rate = best.arrivals.peak_rate();
+    if rate > MAX_RATE {
+        return Err(InputError(format!(
+            "{}: the fitted rate {rate:e} req/s is above the simulator's maximum of \
+             {MAX_RATE:e} requests per second (the trace has more than one request per \
+             nanosecond)",
+            trace.name
+        ))
+        .into());
+    }
     for f in &fits {
         eprintln!(
             "{:<8} AIC {:>14.1}  {}",
@@ -337,18 +463,22 @@ pub fn run(args: TraceFitArgs) -> anyhow::Result<ExitCode> {
     }
     match &args.out {
         None => print!("{toml}"),
-        Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let name = path
-                .file_name()
-                .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-            write_atomically(dir, &[(name.as_str(), toml.into_bytes())])?;
-        }
+        Some(path) => write_output("--out", path, toml.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The observed fraction of the last of `counts` (intervals of
+/// `interval_ns`) in a trace spanning `span_ns` from its first record to its
+/// last; drops the last interval when under half of it is observed and
+/// earlier intervals exist. `None` when the span is zero.
+fn last_interval(counts: &mut Vec<u64>, span_ns: u64, interval_ns: u64) -> Option<f64> {
+    let observed_ns = span_ns - (counts.len() as u64 - 1) * interval_ns;
+    if counts.len() > 1 && 2 * observed_ns < interval_ns {
+        counts.pop();
+        return Some(1.0);
+    }
+    (observed_ns > 0).then(|| observed_ns as f64 / interval_ns as f64)
 }
 
 fn flush(
@@ -390,7 +520,7 @@ mod tests {
     #[test]
     fn poisson_is_recovered_and_chosen() {
         let c = counts(|_| 20.0, 20.0, 4.0 * 3600.0, 60.0, 1);
-        let fits = fit_counts(&c, 60.0);
+        let fits = fit_counts(Series::whole(&c, 60.0));
         let best = fits
             .iter()
             .min_by(|a, b| a.aic().total_cmp(&b.aic()))
@@ -419,7 +549,7 @@ mod tests {
             60.0,
             2,
         );
-        let fits = fit_counts(&c, 60.0);
+        let fits = fit_counts(Series::whole(&c, 60.0));
         let best = fits
             .iter()
             .min_by(|a, b| a.aic().total_cmp(&b.aic()))
@@ -448,7 +578,7 @@ mod tests {
         // mean 30/s, peak-to-trough 3 (a = 0.5), phase 6 h, over 3 days.
         let rate = |t: f64| 30.0 * (1.0 + 0.5 * (2.0 * PI * (t - 21_600.0) / DAY_S).sin());
         let c = counts(rate, 45.0, 3.0 * DAY_S, 60.0, 3);
-        let fits = fit_counts(&c, 60.0);
+        let fits = fit_counts(Series::whole(&c, 60.0));
         let best = fits
             .iter()
             .min_by(|a, b| a.aic().total_cmp(&b.aic()))
@@ -464,5 +594,88 @@ mod tests {
         assert!((mean - 30.0).abs() < 0.3, "{mean}");
         assert!((peak_to_trough - 3.0).abs() < 0.1, "{peak_to_trough}");
         assert!((phase_s - 21_600.0).abs() < 600.0, "{phase_s}");
+    }
+
+    /// The counts per second of `n` records evenly over `span_s` (the
+    /// fuzzing recipe), as `run` reduces them.
+    fn even(n: u64, span_s: f64) -> (Vec<u64>, Option<f64>) {
+        let at = |i: u64| (i as f64 * span_s * 1e9 / n as f64) as u64;
+        let mut counts = vec![0u64; (at(n - 1) / 1_000_000_000 + 1) as usize];
+        for i in 0..n {
+            counts[(at(i) / 1_000_000_000) as usize] += 1;
+        }
+        let last = last_interval(&mut counts, at(n - 1), 1_000_000_000);
+        (counts, last)
+    }
+
+    fn best(series: Series<'_>) -> Arrivals {
+        let fits = fit_counts(series);
+        fits.into_iter()
+            .min_by(|a, b| a.aic().total_cmp(&b.aic()))
+            .unwrap()
+            .arrivals
+    }
+
+    #[test]
+    fn a_partial_last_second_is_not_counted_as_a_whole_one() {
+        // Found by fuzzing: 1000 requests over 1.01 s were fitted at 500/s
+        // (two intervals, the second holding 9 requests in 9 ms).
+        let (counts, last) = even(1000, 1.01);
+        assert_eq!((counts.as_slice(), last), (&[991][..], Some(1.0)));
+        let Arrivals::Poisson { rate } = best(Series::whole(&counts, 1.0)) else {
+            panic!()
+        };
+        assert_eq!(rate, 991.0);
+        // 10,000 over 10.01 s gave an MMPP with a spurious { rate = 9,
+        // holding = "0s" } state that `check` refuses.
+        let (counts, last) = even(10_000, 10.01);
+        assert_eq!((counts.len(), last), (10, Some(1.0)));
+        let a = best(Series::whole(&counts, 1.0));
+        if let Arrivals::Mmpp { states } = a {
+            assert!(states.iter().all(|s| s.0 > 900.0), "{states:?}");
+        }
+        assert!(
+            !workload_toml(&a).contains("\"0s\""),
+            "{}",
+            workload_toml(&a)
+        );
+        // A last interval observed for more than half its width counts for
+        // that fraction: 100 in the first second, 60 in the next 0.59 s (to
+        // the last record), the trace's rate over its span as inspect has it.
+        let (counts, last) = even(160, 1.6);
+        let last = last.unwrap();
+        assert_eq!(counts, [100, 60]);
+        assert!((last - 0.59).abs() < 1e-9, "{last}");
+        let Arrivals::Poisson { rate } = best(Series {
+            counts: &counts,
+            dt_s: 1.0,
+            last,
+        }) else {
+            panic!()
+        };
+        assert!((rate - 160.0 / 1.59).abs() < 1e-9, "{rate}");
+        // Shorter than one interval: the observed part is the whole trace.
+        let (counts, last) = even(100, 0.5);
+        assert_eq!(counts, [100]);
+        assert!((last.unwrap() - 0.495).abs() < 1e-9, "{last:?}");
+        // Every record at one instant: no rate.
+        assert_eq!(last_interval(&mut vec![5], 0, 1_000_000_000), None);
+    }
+
+    #[test]
+    fn holding_times_and_rates_are_never_written_as_zero() {
+        assert_eq!(holding_text(0.0), "1ms");
+        assert_eq!(holding_text(0.0724), "72ms");
+        assert_eq!(holding_text(0.9996), "1s");
+        assert_eq!(holding_text(599.6), "10m");
+        assert_eq!(rate_text(2.5), "2.500000");
+        assert_eq!(rate_text(2.3e-7), "2.30000e-7");
+        let toml = workload_toml(&Arrivals::Mmpp {
+            states: [(999.1, 9.0), (9.0, 0.07)],
+        });
+        assert!(
+            toml.contains("{ rate = 9.000000, holding = \"70ms\" }"),
+            "{toml}"
+        );
     }
 }

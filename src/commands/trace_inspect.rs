@@ -11,8 +11,11 @@ use std::process::ExitCode;
 use headroom_sim::Welford;
 use headroom_traces::Op;
 
-use super::trace::open_trace;
+use super::trace::{open_trace, output_dir, output_file};
 use crate::cli::TraceInspectArgs;
+
+/// The files `--plot DIR` draws.
+const PLOTS: [&str; 2] = ["rate.svg", "popularity.svg"];
 
 /// Distinct keys counted exactly.
 pub const KEY_LIMIT: usize = 20_000_000;
@@ -110,6 +113,12 @@ impl std::hash::Hasher for Fnv {
 
 /// Runs `trace inspect`.
 pub fn run(args: TraceInspectArgs) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.plot {
+        output_dir("--plot", dir)?;
+        for name in PLOTS {
+            output_file("--plot", &dir.join(name))?;
+        }
+    }
     let mut trace = open_trace(&args.input)?;
     let mut rows = 0u64;
     let (mut first, mut last) = (0u64, 0u64);
@@ -229,7 +238,6 @@ pub fn run(args: TraceInspectArgs) -> anyhow::Result<ExitCode> {
     );
     println!("bytes requested  {bytes}");
     if let Some(dir) = &args.plot {
-        std::fs::create_dir_all(dir)?;
         // Mean rate per bucket of minutes, at most ~3000 points.
         let per = per_minute.len().div_ceil(3000).max(1);
         let pts: Vec<(f64, f64)> = per_minute
@@ -243,8 +251,8 @@ pub fn run(args: TraceInspectArgs) -> anyhow::Result<ExitCode> {
                 )
             })
             .collect();
-        super::trace_plot::rate_over_time(&dir.join("rate.svg"), &pts, &format!("{per} min"))?;
-        super::trace_plot::popularity(&dir.join("popularity.svg"), &counts)?;
+        super::trace_plot::rate_over_time(&dir.join(PLOTS[0]), &pts, &format!("{per} min"))?;
+        super::trace_plot::popularity(&dir.join(PLOTS[1]), &counts)?;
         eprintln!(
             "plots: {}/rate.svg, {}/popularity.svg",
             dir.display(),

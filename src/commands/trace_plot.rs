@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use plotters::prelude::*;
 
 const COLORS: [RGBColor; 5] = [BLUE, RED, GREEN, MAGENTA, BLACK];
 
+/// Draws into an SVG written atomically to `path` (a `--plot` output).
 fn render(
     path: &Path,
     draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> anyhow::Result<()>,
@@ -25,10 +25,7 @@ fn render(
         draw(&root)?;
         root.present().map_err(|e| anyhow::anyhow!("plot: {e}"))?;
     }
-    let tmp = path.with_extension("svg.tmp");
-    std::fs::write(&tmp, svg).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} into place", path.display()))
+    super::trace::write_output("--plot", path, svg.as_bytes())
 }
 
 fn e<E: std::fmt::Display>(err: E) -> anyhow::Error {

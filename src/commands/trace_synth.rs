@@ -10,7 +10,7 @@ use anyhow::Context;
 use headroom_models::engine::Synth;
 use headroom_traces::{CsvWriter, Op, Row};
 
-use crate::InputError;
+use super::trace::{create_parent, output_file};
 use crate::cli::TraceSynthArgs;
 
 /// Writes the requests of one replication of the scenario.
@@ -19,16 +19,11 @@ pub fn run(args: TraceSynthArgs) -> anyhow::Result<ExitCode> {
     if let Some(seed) = args.seed {
         sets.push(format!("run.seed={seed}"));
     }
+    let tmp = output_file("--out", &args.out)?;
     let loaded = headroom_models::load(&args.scenario, &sets)?;
     let plan = &loaded.plan;
-    let name = args
-        .out
-        .file_name()
-        .ok_or_else(|| InputError(format!("--out {}: not a file name", args.out.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = args.out.with_file_name(format!(".{name}.tmp"));
     let result = (|| -> anyhow::Result<u64> {
+        create_parent("--out", &args.out)?;
         let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         let mut writer = CsvWriter::new(BufWriter::with_capacity(1 << 16, file))?;
         let mut rows = 0u64;

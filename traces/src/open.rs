@@ -10,7 +10,7 @@ use headroom_policy::time::Span;
 
 use crate::format::clf::{ClfReader, looks_like_clf};
 use crate::format::headroom::CsvReader;
-use crate::format::lines::{CountsReader, TxtReader};
+use crate::format::lines::{CountsReader, IndexCol, TxtReader};
 use crate::format::mapped::{Col, MappedReader, Mapping};
 use crate::format::oracle::OracleReader;
 use crate::time::TimeFormat;
@@ -209,6 +209,9 @@ pub struct Opened {
     pub compression: Compression,
 }
 
+/// The UTF-8 byte order mark, skipped at the start of a text trace.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Opens a trace: undoes gzip or zstd compression (found from the magic
 /// bytes), takes `format` or detects it from `name` (the file name) and the
 /// first bytes, and builds its reader with `options`.
@@ -236,10 +239,20 @@ pub fn open(
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(raw)?),
     };
     let mut input = BufReader::with_capacity(1 << 16, inner);
+    let head = input.fill_buf()?;
+    let bom = head.starts_with(UTF8_BOM);
     let (format, detected) = match format {
         Some(f) => (f, false),
-        None => (detect(name, input.fill_buf()?)?, true),
+        None => (
+            detect(name, head.strip_prefix(UTF8_BOM).unwrap_or(head))?,
+            true,
+        ),
     };
+    if bom && !matches!(format, Format::OracleGeneral | Format::Parquet) {
+        // Spreadsheet programs start a CSV they save with a byte order mark;
+        // it is not part of the first column's name.
+        input.consume(UTF8_BOM.len());
+    }
     let options = FormatOptions::parse(options)?;
     let source = build(input, format, options)?;
     Ok(Opened {
@@ -567,8 +580,21 @@ fn build(mut input: Input, format: Format, mut o: FormatOptions) -> Result<AnySo
                     )));
                 }
             };
-            o.done(format, &["interval", "count-col"])?;
-            AnySource::Counts(CountsReader::new(input, span.as_nanos(), column))
+            let index = match o.take("index-col").as_deref() {
+                None => IndexCol::Auto,
+                Some(v) if v.eq_ignore_ascii_case("none") => IndexCol::None,
+                Some(v) => match v.parse::<usize>() {
+                    Ok(n) if n > 0 => IndexCol::At(n - 1),
+                    _ => {
+                        return Err(TraceError::Format(format!(
+                            "trace option index-col={v:?}: give the column's number (from 1) \
+                             or none"
+                        )));
+                    }
+                },
+            };
+            o.done(format, &["interval", "count-col", "index-col"])?;
+            AnySource::Counts(CountsReader::new(input, span.as_nanos(), column, index))
         }
         Format::Parquet => {
             // A Parquet footer is at the end: hold the whole (decompressed)
@@ -651,6 +677,35 @@ mod tests {
                 .to_string()
                 .contains("expected one of headroom")
         );
+    }
+
+    #[test]
+    fn a_utf8_byte_order_mark_is_skipped_in_text_traces() {
+        let text = b"\xEF\xBB\xBFt_ns,key\n1,2\n3,4\n".to_vec();
+        let o = open_bytes(text.clone(), "bom.csv", None, "").unwrap();
+        assert_eq!(o.format, Format::Headroom);
+        assert_eq!(count(o), 2);
+        let o = open_bytes(text, "bom.csv", Some(Format::Headroom), "").unwrap();
+        assert_eq!(count(o), 2);
+        let text = b"\xEF\xBB\xBFminute_index,requests\n0,1\n2,1\n".to_vec();
+        let mut o = open_bytes(text, "bom.csv", None, "").unwrap();
+        assert_eq!(o.format, Format::Counts);
+        // The index column is found by name, past the mark: minute 2.
+        o.source.read().unwrap();
+        assert_eq!(
+            o.source.read().unwrap().unwrap().at.as_nanos(),
+            150_000_000_000
+        );
+        // Without a header the first count is data, not a header.
+        let text = b"\xEF\xBB\xBF2\n1\n".to_vec();
+        assert_eq!(
+            count(open_bytes(text, "c", Some(Format::Counts), "").unwrap()),
+            3
+        );
+        let text = b"\xEF\xBB\xBF5\n7\n".to_vec();
+        let mut o = open_bytes(text, "ids.txt", None, "").unwrap();
+        assert_eq!(o.format, Format::Txt);
+        assert_eq!(o.source.read().unwrap().unwrap().key, 5);
     }
 
     #[test]

@@ -81,6 +81,18 @@ const FIELDS: usize = 9;
 const NAMES: [&str; FIELDS] = [
     "time", "key", "size", "op", "client", "region", "route", "status", "latency",
 ];
+/// The option that maps each field, in [`NAMES`] order.
+const OPTIONS: [&str; FIELDS] = [
+    "time-col",
+    "obj-id-col",
+    "obj-size-col",
+    "op-col",
+    "client-col",
+    "region-col",
+    "route-col",
+    "status-col",
+    "latency-col",
+];
 
 /// Streams [`Record`]s from a column-mapped CSV.
 pub struct MappedReader<R: Read> {
@@ -88,6 +100,8 @@ pub struct MappedReader<R: Read> {
     row: csv::ByteRecord,
     /// Resolved positions and display names, in [`NAMES`] order.
     cols: [Option<(usize, String)>; FIELDS],
+    /// Fields a row needs: one past the rightmost mapped column.
+    width: usize,
     time_format: Option<TimeFormat>,
     hash_keys: bool,
     names: Names,
@@ -127,10 +141,12 @@ impl<R: Read> MappedReader<R> {
                 .map(|c| resolve(c, &header, mapping.has_header))
                 .transpose()?;
         }
+        let width = cols.iter().flatten().map(|(i, _)| i + 1).max().unwrap_or(0);
         Ok(MappedReader {
             csv,
             row: csv::ByteRecord::new(),
             cols,
+            width,
             time_format: mapping.time_format,
             hash_keys: mapping.hash_keys,
             names: Names::new(),
@@ -156,7 +172,35 @@ impl<R: Read> MappedReader<R> {
         }
     }
 
+    /// A row too short for a mapped column: the first such column, named
+    /// with its option (an empty cell is an absent value; a missing one is
+    /// a column option that does not fit the trace).
+    fn check_width(&self) -> Result<(), TraceError> {
+        let len = self.row.len();
+        if len >= self.width {
+            return Ok(());
+        }
+        let (field, (i, name)) = self
+            .cols
+            .iter()
+            .enumerate()
+            .find_map(|(f, c)| c.as_ref().filter(|(i, _)| *i >= len).map(|c| (f, c)))
+            .expect("a column past the row's end");
+        Err(TraceError::Row {
+            row: self.line(),
+            column: name.clone(),
+            value: format!("{len} fields"),
+            expected: format!(
+                "a row with at least {} fields ({}={})",
+                i + 1,
+                OPTIONS[field],
+                i + 1
+            ),
+        })
+    }
+
     fn parse(&mut self) -> Result<Record, TraceError> {
+        self.check_width()?;
         let row = self.line();
         let (cell, name) = self.cell(0).ok_or_else(|| {
             let name = &self.cols[0].as_ref().expect("time column").1;
@@ -375,5 +419,32 @@ mod tests {
                 .starts_with("row 1, column `column 2`: \"frob\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_column_past_the_end_of_a_row_is_refused() {
+        // Found by fuzzing: obj-id-col=99 read every key as empty (one key).
+        let mut m = Mapping::new(Col::At(1));
+        m.key = Some(Col::At(98));
+        m.size = Some(Col::At(76));
+        m.time_format = TimeFormat::parse("s");
+        let err = read("a,b,c\n1,5,x\n", &m).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "row 2, column `column 99`: \"3 fields\" is not a row with at least 99 fields \
+             (obj-id-col=99)"
+        );
+        assert!(err.is_row_error());
+        // A short row among full ones names its own row; an empty cell is
+        // still an absent value.
+        m.key = Some(Col::At(2));
+        m.size = None;
+        let err = read("a,b,c\n1,5,x\n1,6\n", &m).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("row 3, column `c`: \"2 fields\" is not a row with at least 3"),
+            "{err}"
+        );
+        assert_eq!(read("a,b,c\n1,5,\n", &m).unwrap()[0].key, 0);
     }
 }
