@@ -143,7 +143,7 @@ pub struct TraceInput {
     pub format: Option<String>,
     /// Format options, `key=value,...`: for csv/timestamped time-col,
     /// obj-id-col, obj-size-col, op-col, has-header, delimiter, time-format,
-    /// ...; for counts interval and count-col.
+    /// ...; for counts interval, count-col and index-col.
     #[arg(long = "trace-opts", value_name = "OPTS", default_value = "")]
     pub trace_opts: String,
     /// Skip rows with bad values (counted and reported) instead of failing.
