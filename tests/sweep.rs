@@ -444,7 +444,51 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
         rows.remove(line);
         rows.join("\n") + "\n"
     };
+    let timeseries = text("timeseries.csv");
+    let ts_lines: Vec<&str> = timeseries.lines().collect();
+    let replicas = lines[4].split(',').nth(3).unwrap();
+    let other_replicas = if replicas == "1" { "3" } else { "1" };
+    let p99_as_text = manifest.replacen(
+        "\"name\": \"latency_p99_ms\",\n      \"kind\": \"float\"",
+        "\"name\": \"latency_p99_ms\",\n      \"kind\": \"str\"",
+        1,
+    );
+    assert_ne!(p99_as_text, manifest);
     let edits: Vec<(&str, String, Vec<&str>)> = vec![
+        // A parameter cell that is not the point's value.
+        (
+            "runs.csv",
+            edit_cell(4, 3, other_replicas),
+            vec![
+                "runs.csv: line 5, column `services.api.replicas`",
+                "point 1's value",
+            ],
+        ),
+        // A metric made text, outside the identity's digest.
+        (
+            "manifest.json",
+            p99_as_text,
+            vec!["manifest.json: metric `latency_p99_ms` has kind text"],
+        ),
+        // An interval duplicated, moved to the end, or every interval
+        // deleted.
+        (
+            "timeseries.csv",
+            timeseries.replacen(ts_lines[1], &format!("{}\n{}", ts_lines[1], ts_lines[1]), 1),
+            vec!["timeseries.csv: line 3: `t_s` = 20 does not follow the run's previous interval"],
+        ),
+        (
+            "timeseries.csv",
+            format!("{timeseries}{}\n", ts_lines[1]),
+            vec![
+                "point 0, replication 0 is not a run manifest.json records, or comes out of order",
+            ],
+        ),
+        (
+            "timeseries.csv",
+            format!("{}\n", ts_lines[0]),
+            vec!["timeseries.csv: no interval of point 0, replication 0"],
+        ),
         // A point the manifest does not have (it made the analysis panic).
         (
             "runs.csv",
@@ -514,6 +558,7 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
         );
         std::fs::write(whole.join("runs.csv"), &runs).unwrap();
         std::fs::write(whole.join("manifest.json"), &manifest).unwrap();
+        std::fs::write(whole.join("timeseries.csv"), &timeseries).unwrap();
     }
     // Restored, the folder is read again.
     let o = headroom(&["recommend", s(&whole)]);
@@ -533,7 +578,8 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
     assert_eq!(left.len(), 1, "nothing written beside the folder: {left:?}");
     // `--out` must name a file: a folder, `/` or `..` is refused (it wrote
     // `./recommendation.toml` and said "wrote /").
-    for bad in [s(&dir), "/", ".."] {
+    let slash = format!("{}/", s(&dir.join("new")));
+    for bad in [s(&dir), "/", "..", &slash] {
         let o = headroom(&["recommend", s(&whole), "--out", bad]);
         assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
         assert!(stderr(&o).contains("not a file name"), "{}", stderr(&o));

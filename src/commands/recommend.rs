@@ -39,9 +39,12 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| args.dir.join("recommendation.toml"));
-    if out.file_name().is_none() || out.is_dir() {
+    let names_folder = out
+        .to_string_lossy()
+        .ends_with(['/', std::path::MAIN_SEPARATOR]);
+    if out.file_name().is_none() || out.is_dir() || names_folder {
         return Err(InputError(format!(
-            "--out {}: not a file name (a folder, `/` or `..`); give the file to write, e.g. `--out {}`",
+            "--out {}: not a file name (a folder, `/`, `..` or a path ending in `/`); give the file to write, e.g. `--out {}`",
             out.display(),
             out.join("recommendation.toml").display()
         ))

@@ -266,7 +266,7 @@ impl Part {
                 .read(&bytes, columns.to_vec(), &format!("{dir}/{name}"))
                 .map_err(|e| InputError(format!("{e:#}")).into())
         };
-        check_manifest(&manifest, &format!("{dir}/manifest.json"))?;
+        let params = check_manifest(&manifest, &format!("{dir}/manifest.json"))?;
         let runs = table("runs", &manifest.runs_columns)?;
         let timeseries = table("timeseries", &manifest.timeseries_columns)?;
         let part = Part {
@@ -274,7 +274,7 @@ impl Part {
             runs,
             timeseries,
         };
-        part.check_rows(dir, format)?;
+        part.check_rows(dir, format, &params)?;
         Ok(part)
     }
 
@@ -288,6 +288,7 @@ impl Part {
         &self,
         dir: &str,
         format: crate::planner::format::Format,
+        params: &[Vec<String>],
     ) -> Result<(), InputError> {
         let m = &self.manifest;
         let runs_name = format!("{dir}/{}", format.file("runs"));
@@ -331,24 +332,72 @@ impl Part {
                     row[2]
                 )));
             }
-        }
-        let ts_name = format!("{dir}/{}", format.file("timeseries"));
-        let known: std::collections::HashSet<(u64, u64)> = expected
-            .iter()
-            .map(|&(p, r)| (p as u64, r as u64))
-            .collect();
-        for (i, row) in self.timeseries.rows.iter().enumerate() {
-            check_cells(&self.timeseries.columns, row, 2, &ts_name, format, i)?;
-            let key = (row[0].parse::<u64>(), row[1].parse::<u64>());
-            let (Ok(point), Ok(replication)) = key else {
-                unreachable!("checked as integers");
-            };
-            if !known.contains(&(point, replication)) {
+            let keys = RUN_KEY_COLUMNS.len();
+            if let Some(j) = (0..params[point].len()).find(|&j| row[keys + j] != params[point][j]) {
                 return Err(InputError(format!(
-                    "{ts_name}: {}: point {point}, replication {replication} is not a run manifest.json records; {changed}",
-                    row_label(format, i)
+                    "{runs_name}: {}, column `{}`: {:?}, but point {point}'s value is {:?}; {changed}",
+                    row_label(format, i),
+                    self.runs.columns[keys + j].name,
+                    row[keys + j],
+                    params[point][j]
                 )));
             }
+        }
+        // Time-series rows: each run's intervals together, runs in the
+        // order of `runs`, times increasing within a run, and every run
+        // that finished (its metrics are numbers, not the NaN of a failed
+        // replication) with at least one interval.
+        let ts_name = format!("{dir}/{}", format.file("timeseries"));
+        let first_metric = RUN_KEY_COLUMNS.len() + m.identity.params.len();
+        let mut rows_of = vec![0usize; expected.len()];
+        let mut run = 0;
+        let mut last_t = f64::NEG_INFINITY;
+        for (i, row) in self.timeseries.rows.iter().enumerate() {
+            check_cells(&self.timeseries.columns, row, 2, &ts_name, format, i)?;
+            let key = (row[0].as_str(), row[1].as_str());
+            let is = |k: usize| {
+                let (p, r) = expected[k];
+                key == (p.to_string().as_str(), r.to_string().as_str())
+            };
+            if run < expected.len() && !is(run) {
+                match (run + 1..expected.len()).find(|&k| is(k)) {
+                    Some(k) => {
+                        run = k;
+                        last_t = f64::NEG_INFINITY;
+                    }
+                    None => run = expected.len(),
+                }
+            }
+            if run == expected.len() {
+                return Err(InputError(format!(
+                    "{ts_name}: {}: point {}, replication {} is not a run manifest.json records, or comes out of order (runs in the order of runs.csv); {changed}",
+                    row_label(format, i),
+                    key.0,
+                    key.1
+                )));
+            }
+            let t = crate::planner::table::number(&row[2]);
+            if t.partial_cmp(&last_t) != Some(std::cmp::Ordering::Greater) {
+                return Err(InputError(format!(
+                    "{ts_name}: {}: `{}` = {} does not follow the run's previous interval ({last_t}); {changed}",
+                    row_label(format, i),
+                    self.timeseries.columns[2].name,
+                    row[2]
+                )));
+            }
+            last_t = t;
+            rows_of[run] += 1;
+        }
+        if let Some(k) = (0..expected.len()).find(|&k| {
+            rows_of[k] == 0
+                && self.runs.rows[k]
+                    .get(first_metric)
+                    .is_some_and(|c| c != "NaN")
+        }) {
+            let (point, replication) = expected[k];
+            return Err(InputError(format!(
+                "{ts_name}: no interval of point {point}, replication {replication}, which finished; {changed}"
+            )));
         }
         Ok(())
     }
@@ -357,7 +406,7 @@ impl Part {
 /// Checks a manifest against itself: its `sweep_id` is the digest of its
 /// identity (so nothing that determines the results was edited), and its
 /// columns, points and shard fit that identity.
-fn check_manifest(m: &Manifest, name: &str) -> Result<(), InputError> {
+fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputError> {
     let bad = |what: String| {
         Err(InputError(format!(
             "{name}: {what}; the file was changed after the sweep wrote it; nothing written"
@@ -443,6 +492,54 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<(), InputError> {
             id.params.len()
         ));
     }
+    // Each point's values as the sweep wrote them in `runs` (its cells),
+    // and each parameter column's kind as the sweep chose it from them.
+    let mut values: Vec<Vec<toml::Value>> = Vec::with_capacity(id.points.len());
+    for (i, point) in id.points.iter().enumerate() {
+        let mut row = Vec::with_capacity(point.len());
+        for (path, text) in id.params.iter().zip(point) {
+            let value = toml::from_str::<toml::Table>(&format!("v = {text}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"));
+            let Some(value) = value else {
+                return bad(format!(
+                    "point {i}: `{path}` = {text:?} is not a TOML value"
+                ));
+            };
+            row.push(value);
+        }
+        values.push(row);
+    }
+    // (A search chose the kind from every level of the lattice, not only
+    // the points it tried: the values must fit the kind.)
+    for (j, column) in m.runs_columns[keys..keys + id.params.len()]
+        .iter()
+        .enumerate()
+    {
+        let fits = |v: &toml::Value| match column.kind {
+            Kind::Int => v.is_integer(),
+            Kind::Float => v.is_float(),
+            Kind::Str => true,
+            Kind::Flag => false,
+        };
+        if let Some(i) = values.iter().position(|p| !fits(&p[j])) {
+            return bad(format!(
+                "`runs_columns`: parameter `{}` is {:?}, but point {i}'s value {} is not",
+                column.name, column.kind, id.points[i][j]
+            ));
+        }
+    }
+    // The engine writes numbers and flags only: a metric is never text.
+    let metric = m.runs_columns[keys + id.params.len()..]
+        .iter()
+        .chain(&m.timeseries_columns[2..])
+        .find(|c| c.kind == Kind::Str);
+    if let Some(c) = metric {
+        return bad(format!(
+            "metric `{}` has kind text; metrics are numbers",
+            c.name
+        ));
+    }
     let shard = m.shard.unwrap_or(Shard::ALL);
     let mut previous = None;
     for info in &m.point_runs {
@@ -469,7 +566,10 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<(), InputError> {
         }
         previous = Some(info.point);
     }
-    Ok(())
+    Ok(values
+        .iter()
+        .map(|p| p.iter().map(headroom_models::sweep::cell).collect())
+        .collect())
 }
 
 /// Checks that every cell of `row` reads as its column's kind. The first
