@@ -1,6 +1,7 @@
 //! The `headroom` command line: parses arguments, builds a validated plan and
 //! hands it to one module per subcommand. Exit codes: 0 ok, 1 runtime error,
-//! 2 usage or input error.
+//! 2 usage or input error; 141 when whoever reads standard output stops
+//! reading (`headroom sweep ... | head`), as a Unix tool killed by SIGPIPE.
 
 mod cli;
 mod commands;
@@ -28,7 +29,28 @@ impl std::fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
+/// Exit code when standard output is closed under us: 128 + SIGPIPE.
+const BROKEN_PIPE: i32 = 141;
+
+/// `print!` panics when standard output is a pipe whose reader has gone
+/// (`| head`). That is not a bug to report: stop quietly with
+/// [`BROKEN_PIPE`], as a Unix tool killed by SIGPIPE does. (Rust ignores
+/// SIGPIPE, so the write fails instead of killing the process.)
+fn stop_quietly_on_a_closed_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or_default();
+        if message.contains("failed printing to stdout")
+            && message.to_ascii_lowercase().contains("broken pipe")
+        {
+            std::process::exit(BROKEN_PIPE);
+        }
+        report(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    stop_quietly_on_a_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),

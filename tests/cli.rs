@@ -408,3 +408,33 @@ fn seed_and_threads_flags_are_bounded() {
         assert!(err.contains(needle) && err.contains(value), "{flag}: {err}");
     }
 }
+
+#[test]
+fn a_reader_that_stops_reading_ends_the_command_quietly() {
+    // `headroom check BIG | head -1`: the resolved scenario is far larger
+    // than a pipe's buffer, so the command is still writing when the reader
+    // goes away. It stops with 141 (128 + SIGPIPE), as a Unix tool does; it
+    // panicked with "failed printing to stdout: Broken pipe" (exit 101).
+    let dir = tempdir("closed_pipe");
+    let mut text = SMALL.to_owned();
+    for i in 0..600 {
+        text.push_str(&format!(
+            "\n[[services]]\nname = \"extra{i}\"\ninstance = {{ workers = 4 }}\n\
+             work = {{ distribution = \"exponential\", mean = \"1ms\" }}\nreplicas = 1\n"
+        ));
+    }
+    let scenario = write(&dir, "big.toml", &text);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(["check", scenario.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(141), "{err}");
+    assert!(err.is_empty(), "no panic report: {err}");
+}
