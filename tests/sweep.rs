@@ -518,6 +518,30 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
             format!("{}\n", lines[0]),
             vec!["runs.csv: 0 rows"],
         ),
+        // A number not as the sweep writes it: the same value in another
+        // spelling (merged files would no longer be byte-identical), or a
+        // count below zero.
+        (
+            "runs.csv",
+            edit_cell(
+                4,
+                p99,
+                &format!("+{}", lines[4].split(',').nth(p99).unwrap()),
+            ),
+            vec![
+                "line 5, column `latency_p99_ms`",
+                "a number as the sweep writes it",
+            ],
+        ),
+        (
+            "runs.csv",
+            edit_cell(
+                4,
+                header.iter().position(|c| *c == "requests").unwrap(),
+                "-5",
+            ),
+            vec!["line 5, column `requests`: \"-5\"", "a whole number >= 0"],
+        ),
         // The sweep's seed changed in a row.
         (
             "runs.csv",

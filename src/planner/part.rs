@@ -308,14 +308,9 @@ impl Part {
         }
         let seed = m.identity.seed.to_string();
         for (i, (row, &(point, replication))) in self.runs.rows.iter().zip(&expected).enumerate() {
-            check_cells(
-                &self.runs.columns,
-                row,
-                RUN_KEY_COLUMNS.len(),
-                &runs_name,
-                format,
-                i,
-            )?;
+            let keys = RUN_KEY_COLUMNS.len();
+            let span = (keys, keys + m.identity.params.len());
+            check_cells(&self.runs.columns, row, span, &runs_name, format, i)?;
             let found = (row[0].as_str(), row[1].as_str());
             if found != (point.to_string().as_str(), replication.to_string().as_str()) {
                 return Err(InputError(format!(
@@ -332,7 +327,6 @@ impl Part {
                     row[2]
                 )));
             }
-            let keys = RUN_KEY_COLUMNS.len();
             if let Some(j) = (0..params[point].len()).find(|&j| row[keys + j] != params[point][j]) {
                 return Err(InputError(format!(
                     "{runs_name}: {}, column `{}`: {:?}, but point {point}'s value is {:?}; {changed}",
@@ -353,7 +347,7 @@ impl Part {
         let mut run = 0;
         let mut last_t = f64::NEG_INFINITY;
         for (i, row) in self.timeseries.rows.iter().enumerate() {
-            check_cells(&self.timeseries.columns, row, 2, &ts_name, format, i)?;
+            check_cells(&self.timeseries.columns, row, (2, 2), &ts_name, format, i)?;
             let key = (row[0].as_str(), row[1].as_str());
             let is = |k: usize| {
                 let (p, r) = expected[k];
@@ -572,31 +566,39 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
         .collect())
 }
 
-/// Checks that every cell of `row` reads as its column's kind. The first
-/// `keys` columns are keys (integers always); a metric cell may also be
-/// `NaN` (a failed replication writes it in every column).
+/// Checks that every cell of `row` is exactly as the sweep writes one of
+/// its column's kind: keys (the first `keys` columns) and integer metrics
+/// as `u64`s, floats in Rust's shortest round-trip form, flags as `0` or
+/// `1`; a metric may also be `NaN` (a failed replication writes it in every
+/// metric column). Columns from `keys` to `metrics` are the parameters,
+/// checked against the identity's values instead.
 fn check_cells(
     columns: &[Column],
     row: &[String],
-    keys: usize,
+    (keys, metrics): (usize, usize),
     name: &str,
     format: crate::planner::format::Format,
     i: usize,
 ) -> Result<(), InputError> {
+    let integer = |cell: &str| cell.parse::<u64>().is_ok_and(|n| n.to_string() == cell);
     for (c, (column, cell)) in columns.iter().zip(row).enumerate() {
+        if (keys..metrics).contains(&c) {
+            continue;
+        }
         let ok = match column.kind {
-            _ if c >= keys && cell == "NaN" => true,
-            Kind::Int if c < keys => cell.parse::<u64>().is_ok(),
-            Kind::Int => cell.parse::<i64>().is_ok() || cell.parse::<u64>().is_ok(),
-            Kind::Float => cell.parse::<f64>().is_ok(),
+            _ if c >= metrics && cell == "NaN" => true,
+            Kind::Int => integer(cell),
+            Kind::Float => cell
+                .parse::<f64>()
+                .is_ok_and(|x| crate::planner::table::float_cell(x) == *cell),
             Kind::Flag => cell == "0" || cell == "1",
             Kind::Str => true,
         };
         if !ok {
             let expected = match column.kind {
-                Kind::Int if c < keys => "a whole number >= 0",
-                Kind::Int => "a whole number (or NaN)",
-                Kind::Float => "a number (or NaN)",
+                _ if c < keys => "a whole number >= 0",
+                Kind::Int => "a whole number >= 0 (or NaN)",
+                Kind::Float => "a number as the sweep writes it (or NaN)",
                 Kind::Flag => "0 or 1 (or NaN)",
                 Kind::Str => unreachable!("any text is a string"),
             };
