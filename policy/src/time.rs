@@ -119,8 +119,18 @@ impl Span {
     /// nanosecond, clamped to `[0, MAX]`; NaN gives zero.
     #[inline]
     pub fn from_nanos_f64(nanos: f64) -> Self {
-        // `as` saturates for floats: negative and NaN become 0, huge becomes MAX.
-        Span((nanos + 0.5) as u64)
+        // `as` saturates for floats: negative and NaN become 0, huge becomes
+        // MAX. Below 2^63 (292 years) the signed conversion is one
+        // instruction where the unsigned one takes a dozen; the result is
+        // the same for every input (NaN fails the test and goes the long
+        // way, to 0).
+        const SIGNED: f64 = 9_223_372_036_854_775_808.0; // 2^63
+        let x = nanos + 0.5;
+        if x < SIGNED {
+            Span((x as i64).max(0) as u64)
+        } else {
+            Span(x as u64)
+        }
     }
 
     /// Length in nanoseconds.
@@ -404,6 +414,49 @@ mod serde_impls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_nanos_f64_rounds_and_saturates_as_the_unsigned_cast() {
+        let reference = |nanos: f64| Span((nanos + 0.5) as u64);
+        let two63 = 9_223_372_036_854_775_808.0_f64;
+        let mut cases = vec![
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            -0.4,
+            -0.5,
+            -0.6,
+            -1e300,
+            0.0,
+            0.49,
+            0.5,
+            1.5,
+            2.5,
+            1e9,
+            two63 - 1024.0,
+            two63 - 0.5,
+            two63,
+            two63 + 2048.0,
+            18_446_744_073_709_551_615.0,
+            1e300,
+        ];
+        // Values across every magnitude, both signs.
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = f64::from_bits(x);
+            if v.is_finite() {
+                cases.push(v);
+                cases.push((x >> 11) as f64 / 1024.0);
+            }
+        }
+        for v in cases {
+            assert_eq!(Span::from_nanos_f64(v), reference(v), "{v:e}");
+        }
+    }
 
     #[test]
     fn parse_accepts_every_unit() {
