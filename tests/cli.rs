@@ -390,6 +390,25 @@ fn a_flag_is_not_blamed_for_the_scenario_s_own_mistake() {
         "{err}"
     );
     assert!(!err.contains("--set"), "{err}");
+    // A `--set` applies to both scenarios: its error names the one it fails.
+    let dir = tempdir("compare_set_names_scenario");
+    let a = write(&dir, "a.toml", SMALL);
+    let other = SMALL.replacen("name = \"api\"", "name = \"front\"", 1);
+    assert_ne!(other, SMALL);
+    let b = write(&dir, "b.toml", &other);
+    let o = headroom(&[
+        "compare",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--set",
+        "services.api.replicas=2",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!("error: scenario {}: --set", b.display())),
+        "{err}"
+    );
 }
 
 #[test]

@@ -25,16 +25,29 @@ use crate::progress::{Progress, show};
 /// differences.
 pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut sets = args.sets.clone();
+    // The `--set`s apply to both scenarios: an error from one names the
+    // scenario it is about (a file's own errors name the file already).
+    let load = |path: &std::path::Path, sets: &[String]| {
+        headroom_models::load(path, sets).map_err(|e| {
+            let message = e.to_string();
+            let error = anyhow::Error::new(e);
+            if message.starts_with("--set") {
+                error.context(format!("scenario {}", path.display()))
+            } else {
+                error
+            }
+        })
+    };
     // Each scenario is loaded as given first, so that its own mistakes are
     // named, not blamed on the seed and replications set below.
-    let a0 = headroom_models::load(&args.a, &sets)?;
-    headroom_models::load(&args.b, &sets)?;
+    let a0 = load(&args.a, &sets)?;
+    load(&args.b, &sets)?;
     let seed = args.seed.unwrap_or(a0.plan.run.seed);
     let reps = args.replications.unwrap_or(a0.plan.run.replications);
     sets.push(format!("run.seed={seed}"));
     sets.push(format!("run.replications={reps}"));
-    let a = headroom_models::load(&args.a, &sets)?;
-    let b = headroom_models::load(&args.b, &sets)?;
+    let a = load(&args.a, &sets)?;
+    let b = load(&args.b, &sets)?;
     if let Some(out) = &args.out {
         output::check_out_dir(out)?;
     }
