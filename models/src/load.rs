@@ -92,15 +92,18 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Loaded, ScenarioError> {
 pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, ScenarioError> {
     let (edited, applied) = apply_sets(path, text, sets)?;
     let scenario: Scenario = toml::from_str(&edited).map_err(|e| {
-        let said = headroom_policy::config::in_words(e.message().trim_end());
-        parse_error(
-            path,
-            text,
-            &edited,
-            &applied,
-            e.span().map(|s| s.start),
-            said,
-        )
+        let offset = e.span().map(|s| s.start);
+        let (offset, said) = match offset.and_then(|o| table_written_as_array(&edited, o)) {
+            Some(array) => (
+                Some(array),
+                "invalid type: array, expected a table".to_owned(),
+            ),
+            None => (
+                offset,
+                headroom_policy::config::in_words(e.message().trim_end()),
+            ),
+        };
+        parse_error(path, text, &edited, &applied, offset, said)
     })?;
     // Serde reads a struct from an array too, its fields in order: `retry =
     // [5]` would be attempts = 5, and `retry = []` the default retry, not
@@ -255,6 +258,50 @@ fn array_for_table(edited: &str, scenario: &Scenario) -> Option<usize> {
     let doc = toml_edit::Document::parse(edited).ok()?;
     let resolved = toml::Table::try_from(scenario).ok()?;
     first_array_for_table(doc.as_table(), &resolved)
+}
+
+/// Where serde failed at byte `offset` of `edited` inside an array whose
+/// elements it was reading as a table's fields (`instance = [1]`: "expected
+/// a string", the first field's type), the array's offset: written as an
+/// empty table instead, the text does not fail there as a map. An array the
+/// schema wants (`order = ["a", 1]`) does, and gives `None`.
+fn table_written_as_array(edited: &str, offset: usize) -> Option<usize> {
+    let doc = toml_edit::Document::parse(edited).ok()?;
+    let span = innermost_array_at(doc.as_table(), offset)?;
+    let with_table = format!("{}{{}}{}", &edited[..span.start], &edited[span.end..]);
+    // A table where the schema wants an array fails as "invalid type: map"
+    // right there; anything else (it passes, fails later, or misses a
+    // field) means a table belongs there.
+    match toml::from_str::<Scenario>(&with_table) {
+        Err(e)
+            if e.span().is_some_and(|s| s.start == span.start)
+                && e.message().contains("invalid type: map") =>
+        {
+            None
+        }
+        _ => Some(span.start),
+    }
+}
+
+/// The span of the innermost array value that holds byte `offset`.
+fn innermost_array_at(table: &dyn TableLike, offset: usize) -> Option<std::ops::Range<usize>> {
+    fn in_value(value: &Value, offset: usize) -> Option<std::ops::Range<usize>> {
+        let span = value.span()?;
+        if !span.contains(&offset) {
+            return None;
+        }
+        match value {
+            Value::Array(a) => a.iter().find_map(|v| in_value(v, offset)).or(Some(span)),
+            Value::InlineTable(t) => innermost_array_at(t, offset),
+            _ => None,
+        }
+    }
+    table.iter().find_map(|(_, item)| match item {
+        Item::Value(v) => in_value(v, offset),
+        Item::Table(t) => innermost_array_at(t, offset),
+        Item::ArrayOfTables(a) => a.iter().find_map(|t| innermost_array_at(t, offset)),
+        Item::None => None,
+    })
 }
 
 fn first_array_for_table(table: &dyn TableLike, resolved: &toml::Table) -> Option<usize> {
@@ -723,6 +770,27 @@ replicas = 2
             e,
             "--set services.api.instance=[]: `services.api.instance`: invalid type: array, \
              expected a table"
+        );
+        // An array whose elements serde fails to read as the table's fields
+        // (it said "expected a string", the first field's type), in the
+        // file or from a `--set`.
+        let policy = "\n[policy.mesh]\nretry = [\"x\"]\n";
+        let e = load_str(Path::new("s.toml"), &format!("{TEXT}{policy}"), &[])
+            .expect_err("invalid")
+            .to_string();
+        assert_eq!(
+            e,
+            "s.toml:15:9: `policy.mesh.retry`: invalid type: array, expected a table"
+        );
+        for set in ["services.api.instance=[1]", "services.api.work=[1, 2]"] {
+            let e = error(&[set]).to_string();
+            assert!(e.ends_with("invalid type: array, expected a table"), "{e}");
+        }
+        // An array the schema wants keeps serde's word on its element.
+        let e = error(&["services.api.calls=[1]"]).to_string();
+        assert!(
+            e.ends_with("invalid type: integer `1`, expected a table"),
+            "{e}"
         );
         // A table there is read as before.
         let sets = ["policy.mesh.retry={ attempts = 2 }".to_owned()];
