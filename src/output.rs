@@ -373,8 +373,59 @@ pub fn replace_outputs(
     Ok(())
 }
 
+/// An output file being written: its bytes go to a temporary file beside
+/// it, moved into place by [`Staged::commit`]. A path that exists and is
+/// not a regular file (`/dev/null`, a FIFO, `/dev/stdout`) is written
+/// directly instead: a rename would replace the device with a file, and
+/// nothing there is ever removed.
+pub struct Staged {
+    path: PathBuf,
+    tmp: Option<PathBuf>,
+}
+
+impl Staged {
+    /// `path`, written through `tmp` unless it is a special file.
+    pub fn new(path: &Path, tmp: PathBuf) -> Staged {
+        let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        Staged {
+            path: path.to_owned(),
+            tmp: (!special).then_some(tmp),
+        }
+    }
+
+    /// Where the bytes are written.
+    pub fn write_path(&self) -> &Path {
+        self.tmp.as_deref().unwrap_or(&self.path)
+    }
+
+    /// Flushes `file` (opened at [`Staged::write_path`]) to disk before it
+    /// is moved into place; a special file is not synced.
+    pub fn sync(&self, file: &std::fs::File) -> std::io::Result<()> {
+        match self.tmp {
+            Some(_) => file.sync_all(),
+            None => Ok(()),
+        }
+    }
+
+    /// Moves the written file into place.
+    pub fn commit(&self) -> std::io::Result<()> {
+        match &self.tmp {
+            Some(tmp) => std::fs::rename(tmp, &self.path),
+            None => Ok(()),
+        }
+    }
+
+    /// Removes the temporary file after a failure.
+    pub fn abandon(&self) {
+        if let Some(tmp) = &self.tmp {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
 /// Writes `files` (name, contents) into `dir`, creating it, each through a
-/// temporary file renamed into place.
+/// temporary file renamed into place (a special file, directly: see
+/// [`Staged`]).
 pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
@@ -391,24 +442,21 @@ pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result
         ))
         .into());
     }
-    let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut staged: Vec<Staged> = Vec::new();
     for (name, bytes) in files {
-        let tmp = dir.join(format!(".{name}.tmp"));
-        if let Err(e) = std::fs::write(&tmp, bytes) {
-            for (t, _) in &temps {
-                let _ = std::fs::remove_file(t);
-            }
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
+        let file = Staged::new(&dir.join(name), dir.join(format!(".{name}.tmp")));
+        if let Err(e) = std::fs::write(file.write_path(), bytes) {
+            staged.iter().for_each(Staged::abandon);
+            file.abandon();
+            return Err(e).with_context(|| format!("cannot write {}", file.write_path().display()));
         }
-        temps.push((tmp, dir.join(name)));
+        staged.push(file);
     }
-    for (i, (tmp, fin)) in temps.iter().enumerate() {
-        if let Err(e) = std::fs::rename(tmp, fin) {
-            for (t, _) in &temps[i..] {
-                let _ = std::fs::remove_file(t);
-            }
-            return Err(e).with_context(|| format!("cannot move {} into place", fin.display()));
+    for (i, file) in staged.iter().enumerate() {
+        if let Err(e) = file.commit() {
+            staged[i..].iter().for_each(Staged::abandon);
+            return Err(e)
+                .with_context(|| format!("cannot move {} into place", file.path.display()));
         }
     }
     Ok(())

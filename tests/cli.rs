@@ -457,3 +457,54 @@ fn a_reader_that_stops_reading_ends_the_command_quietly() {
     assert_eq!(o.status.code(), Some(141), "{err}");
     assert!(err.is_empty(), "no panic report: {err}");
 }
+
+#[test]
+fn an_output_that_is_a_special_file_is_written_not_replaced() {
+    // `--out /dev/null` was replaced by a regular file: the output was
+    // written beside it and renamed over the device. A FIFO stands in for
+    // the device here: it must still be a FIFO afterwards, and its reader
+    // gets the bytes.
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempdir("special_out");
+    let scenario = write(&dir, "s.toml", SMALL);
+    let fifo = dir.join("out.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for args in [
+        vec!["trace", "synth", scenario.to_str().unwrap(), "--out"],
+        vec![
+            "trace",
+            "convert",
+            "traces/samples/nasa-http-1995/nasa_requests_per_minute.csv.gz",
+            "--out",
+        ],
+    ] {
+        let path = fifo.clone();
+        #[allow(clippy::disallowed_methods)] // a reader for the FIFO, joined below
+        let reader = std::thread::spawn(move || std::fs::read(path).unwrap());
+        let mut all = args.clone();
+        all.push(fifo.to_str().unwrap());
+        let o = headroom(&all);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let meta = std::fs::symlink_metadata(&fifo).unwrap();
+        assert!(
+            meta.file_type().is_fifo(),
+            "{args:?}: the FIFO was replaced"
+        );
+        let bytes = reader.join().unwrap();
+        assert!(
+            bytes.starts_with(b"t_ns,"),
+            "{args:?}: {:?}",
+            &bytes[..bytes.len().min(40)]
+        );
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{args:?}: {left:?}");
+    }
+}

@@ -2,7 +2,7 @@
 //! dispatch, and `trace convert`.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -10,6 +10,7 @@ use headroom_traces::{AnySource, CheckOptions, Checked, CsvWriter, Format, Trace
 
 use crate::InputError;
 use crate::cli::{TraceArgs, TraceCommand, TraceConvertArgs, TraceInput};
+use crate::output::Staged;
 
 /// Runs a `trace` subcommand.
 pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
@@ -91,12 +92,13 @@ pub fn open_trace(input: &TraceInput) -> anyhow::Result<OpenTrace> {
 /// Checks an output file given with `flag`, before any work is done: the
 /// path must end in a file name, must not be a folder, and every existing
 /// folder above it must be a folder (missing ones are created when the file
-/// is written). Returns the temporary file the output is written to and
-/// renamed from: `.NAME.tmp` beside it.
+/// is written). Returns where the output is staged: `.NAME.tmp` beside it,
+/// renamed into place, or the path itself for a special file such as
+/// `/dev/null` ([`Staged`]).
 ///
 /// # Errors
 /// [`InputError`] (exit code 2) naming the flag and the path.
-pub fn output_file(flag: &str, path: &Path) -> Result<PathBuf, InputError> {
+pub fn output_file(flag: &str, path: &Path) -> Result<Staged, InputError> {
     let bad = |why: &str| InputError(format!("{flag} {}: {why}", path.display()));
     let name = path
         .file_name()
@@ -108,7 +110,8 @@ pub fn output_file(flag: &str, path: &Path) -> Result<PathBuf, InputError> {
     if let Some(parent) = path.parent() {
         no_file_above(flag, path, parent)?;
     }
-    Ok(path.with_file_name(format!(".{}.tmp", name.to_string_lossy())))
+    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    Ok(Staged::new(path, tmp))
 }
 
 /// Checks an output folder given with `flag` before any work: it must not be
@@ -155,11 +158,11 @@ pub fn create_parent(flag: &str, path: &Path) -> anyhow::Result<()> {
 /// temporary file, renamed into place; the temporary file is removed when
 /// anything fails.
 pub fn write_output(flag: &str, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = output_file(flag, path)?;
+    let staged = output_file(flag, path)?;
     create_parent(flag, path)?;
-    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    let result = std::fs::write(staged.write_path(), bytes).and_then(|()| staged.commit());
     result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
+        staged.abandon();
         anyhow::anyhow!("{flag} {}: cannot write: {e}", path.display())
     })
 }
@@ -175,7 +178,7 @@ fn headroom_policy_span(text: &str) -> Result<u64, String> {
 /// a temporary file beside `--out` and renamed into place only when the
 /// whole trace has been read (a bad row leaves nothing behind).
 fn convert(args: TraceConvertArgs) -> anyhow::Result<ExitCode> {
-    let tmp = output_file("--out", &args.out)?;
+    let staged = output_file("--out", &args.out)?;
     let mut trace = open_trace(&args.input)?;
     let name = args
         .out
@@ -183,7 +186,8 @@ fn convert(args: TraceConvertArgs) -> anyhow::Result<ExitCode> {
         .map_or(String::new(), |n| n.to_string_lossy().into_owned());
     let result = (|| -> anyhow::Result<u64> {
         create_parent("--out", &args.out)?;
-        let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let tmp = staged.write_path();
+        let file = File::create(tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         let mut out = std::io::BufWriter::new(file);
         let rows = if name.to_ascii_lowercase().ends_with(".parquet") {
             convert_parquet(&mut trace, &mut out)?
@@ -197,14 +201,13 @@ fn convert(args: TraceConvertArgs) -> anyhow::Result<ExitCode> {
             writer.finish()?;
             rows
         };
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, &args.out)
+        staged.sync(&out.into_inner().map_err(|e| e.into_error())?)?;
+        staged
+            .commit()
             .with_context(|| format!("cannot move {} into place", args.out.display()))?;
         Ok(rows)
     })();
-    let rows = result.inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
+    let rows = result.inspect_err(|_| staged.abandon())?;
     trace.report_skipped();
     eprintln!(
         "{}: {} rows ({}) -> {}",

@@ -19,12 +19,13 @@ pub fn run(args: TraceSynthArgs) -> anyhow::Result<ExitCode> {
     if let Some(seed) = args.seed {
         sets.push(format!("run.seed={seed}"));
     }
-    let tmp = output_file("--out", &args.out)?;
+    let staged = output_file("--out", &args.out)?;
     let loaded = headroom_models::load(&args.scenario, &sets)?;
     let plan = &loaded.plan;
     let result = (|| -> anyhow::Result<u64> {
         create_parent("--out", &args.out)?;
-        let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let tmp = staged.write_path();
+        let file = File::create(tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         let mut writer = CsvWriter::new(BufWriter::with_capacity(1 << 16, file))?;
         let mut rows = 0u64;
         let mut key_buf = [0u8; 20];
@@ -44,18 +45,13 @@ pub fn run(args: TraceSynthArgs) -> anyhow::Result<ExitCode> {
             })?;
             rows += 1;
         }
-        writer
-            .finish()?
-            .into_inner()
-            .map_err(|e| e.into_error())?
-            .sync_all()?;
-        std::fs::rename(&tmp, &args.out)
+        staged.sync(&writer.finish()?.into_inner().map_err(|e| e.into_error())?)?;
+        staged
+            .commit()
             .with_context(|| format!("cannot move {} into place", args.out.display()))?;
         Ok(rows)
     })();
-    let rows = result.inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
+    let rows = result.inspect_err(|_| staged.abandon())?;
     eprintln!(
         "{}: replication {} (seed {}), {} requests over {} -> {}",
         loaded.path.display(),
