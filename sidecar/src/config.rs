@@ -20,7 +20,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{self, Plan};
-use crate::span_text::{array_for_table, key_path_at, line_col, locate};
+use crate::span_text::{array_for_table, key_path_at, line_col, locate, table_written_as_array};
 
 /// The whole config file as written.
 #[derive(Clone, Debug, Deserialize)]
@@ -331,9 +331,22 @@ pub fn load(path: &Path) -> Result<Plan, ConfigError> {
 /// Checks config `text`; `path` names the file in errors.
 pub fn load_str(path: &Path, text: &str) -> Result<Plan, ConfigError> {
     let file: ConfigFile = toml::from_str(text).map_err(|e| {
-        let offset = e.span().map(|s| s.start);
+        // An array where a table belongs, whose elements serde failed to
+        // read as the table's fields, is named as such (see below).
+        let fails_as_map = |edited: &str, at: usize| {
+            toml::from_str::<ConfigFile>(edited).is_err_and(|e| {
+                e.span().is_some_and(|s| s.start == at) && e.message().contains("invalid type: map")
+            })
+        };
+        let array = e
+            .span()
+            .and_then(|s| table_written_as_array(text, s.start, fails_as_map));
+        let offset = array.or(e.span().map(|s| s.start));
         let key = offset.and_then(|o| key_path_at(text, o));
-        let mut message = headroom_policy::config::in_words(e.message().trim_end());
+        let mut message = match array {
+            Some(_) => "invalid type: array, expected a table".to_owned(),
+            None => headroom_policy::config::in_words(e.message().trim_end()),
+        };
         if message.starts_with("unknown field") && key.as_ref().is_none_or(|k| !k.contains('.')) {
             message = format!(
                 "{message}; a config file holds `[sidecar]`, `[policy]` and the simulator's \

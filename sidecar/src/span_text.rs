@@ -52,6 +52,43 @@ pub fn locate(text: &str, path: &str) -> Option<usize> {
     best
 }
 
+/// Where serde failed at byte `offset` of `text` inside an array whose
+/// elements it was reading as a table's fields (`retry = ["x"]`), the
+/// array's offset: `fails_as_map(edited, start)` says whether the text with
+/// that array written as an empty table fails right there as
+/// "invalid type: map" (the schema wants an array: `None`).
+pub fn table_written_as_array(
+    text: &str,
+    offset: usize,
+    fails_as_map: impl Fn(&str, usize) -> bool,
+) -> Option<usize> {
+    let doc = Document::parse(text).ok()?;
+    let span = innermost_array_at(doc.as_table(), offset)?;
+    let with_table = format!("{}{{}}{}", &text[..span.start], &text[span.end..]);
+    (!fails_as_map(&with_table, span.start)).then_some(span.start)
+}
+
+/// The span of the innermost array value that holds byte `offset`.
+fn innermost_array_at(table: &dyn TableLike, offset: usize) -> Option<std::ops::Range<usize>> {
+    fn in_value(value: &Value, offset: usize) -> Option<std::ops::Range<usize>> {
+        let span = value.span()?;
+        if !span.contains(&offset) {
+            return None;
+        }
+        match value {
+            Value::Array(a) => a.iter().find_map(|v| in_value(v, offset)).or(Some(span)),
+            Value::InlineTable(t) => innermost_array_at(t, offset),
+            _ => None,
+        }
+    }
+    table.iter().find_map(|(_, item)| match item {
+        Item::Value(v) => in_value(v, offset),
+        Item::Table(t) => innermost_array_at(t, offset),
+        Item::ArrayOfTables(a) => a.iter().find_map(|t| innermost_array_at(t, offset)),
+        Item::None => None,
+    })
+}
+
 /// Byte offset of the first array written in `text` where `resolved` (the
 /// parsed config, serialized back) has a table. Serde reads a struct from an
 /// array too, its fields in order (`retry = [5]` as 5 attempts, `retry = []`

@@ -710,6 +710,12 @@ fn check_config_exit_codes_and_messages() {
             "[sidecar]\n[policy.mesh]\nretry = [5]\n",
             "bad6.toml:3:9: `policy.mesh.retry`: invalid type: array, expected a table",
         ),
+        // ... also when serde fails on its elements (it said "expected a
+        // whole number", the first field's type).
+        (
+            "[sidecar]\n[policy.mesh]\nretry = [\"x\"]\n",
+            "bad7.toml:3:9: `policy.mesh.retry`: invalid type: array, expected a table",
+        ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
         let path = dir.join(format!("bad{i}.toml"));
