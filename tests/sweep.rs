@@ -530,7 +530,7 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
             ),
             vec![
                 "line 5, column `latency_p99_ms`",
-                "a number as the sweep writes it",
+                "as the sweep writes it",
             ],
         ),
         (
@@ -541,6 +541,24 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
                 "-5",
             ),
             vec!["line 5, column `requests`: \"-5\"", "a whole number >= 0"],
+        ),
+        // A metric the ranking reads outside its range.
+        (
+            "runs.csv",
+            edit_cell(
+                4,
+                header.iter().position(|c| *c == "availability").unwrap(),
+                "2",
+            ),
+            vec![
+                "line 5, column `availability`: \"2\"",
+                "a fraction from 0 to 1",
+            ],
+        ),
+        (
+            "runs.csv",
+            edit_cell(4, p99, "-1"),
+            vec!["line 5, column `latency_p99_ms`: \"-1\"", "a number >= 0"],
         ),
         // The sweep's seed changed in a row.
         (

@@ -588,15 +588,17 @@ fn check_cells(
         let ok = match column.kind {
             _ if c >= metrics && cell == "NaN" => true,
             Kind::Int => integer(cell),
-            Kind::Float => cell
-                .parse::<f64>()
-                .is_ok_and(|x| crate::planner::table::float_cell(x) == *cell),
+            Kind::Float => cell.parse::<f64>().is_ok_and(|x| {
+                crate::planner::table::float_cell(x) == *cell
+                    && range_of(&column.name).is_none_or(|(range, _)| range.contains(&x))
+            }),
             Kind::Flag => cell == "0" || cell == "1",
             Kind::Str => true,
         };
         if !ok {
             let expected = match column.kind {
                 _ if c < keys => "a whole number >= 0",
+                Kind::Float if let Some((_, words)) = range_of(&column.name) => words,
                 Kind::Int => "a whole number >= 0 (or NaN)",
                 Kind::Float => "a number as the sweep writes it (or NaN)",
                 Kind::Flag => "0 or 1 (or NaN)",
@@ -610,6 +612,26 @@ fn check_cells(
         }
     }
     Ok(())
+}
+
+/// The values the metrics the ranking reads can take, and the words for
+/// them: an availability is a fraction, a cost or a latency is not negative.
+fn range_of(metric: &str) -> Option<(std::ops::RangeInclusive<f64>, &'static str)> {
+    if metric == "availability" {
+        Some((
+            0.0..=1.0,
+            "a fraction from 0 to 1 as the sweep writes it (or NaN)",
+        ))
+    } else if metric.starts_with("cost_")
+        || (metric.starts_with("latency_") && metric.ends_with("_ms"))
+    {
+        Some((
+            0.0..=f64::INFINITY,
+            "a number >= 0 as the sweep writes it (or NaN)",
+        ))
+    } else {
+        None
+    }
 }
 
 /// Where data row `i` (0-based) is: a CSV line (after the header), or a
