@@ -528,10 +528,7 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
                 p99,
                 &format!("+{}", lines[4].split(',').nth(p99).unwrap()),
             ),
-            vec![
-                "line 5, column `latency_p99_ms`",
-                "as the sweep writes it",
-            ],
+            vec!["line 5, column `latency_p99_ms`", "as the sweep writes it"],
         ),
         (
             "runs.csv",
