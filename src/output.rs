@@ -373,6 +373,88 @@ pub fn replace_outputs(
     Ok(())
 }
 
+/// Checks an output file given with `flag`, before any work is done: the
+/// path must end in a file name, must not be a folder, and every existing
+/// folder above it must be a folder (missing ones are created when the file
+/// is written). Returns where the output is staged: `.NAME.tmp` beside it,
+/// renamed into place, or the path itself for a special file such as
+/// `/dev/null` ([`Staged`]).
+///
+/// # Errors
+/// [`InputError`] (exit code 2) naming the flag and the path.
+pub fn output_file(flag: &str, path: &Path) -> Result<Staged, crate::InputError> {
+    let bad = |why: &str| crate::InputError(format!("{flag} {}: {why}", path.display()));
+    // `x/` names a folder too, though `Path::file_name` reads `x`.
+    let names_folder = path
+        .to_string_lossy()
+        .ends_with(['/', std::path::MAIN_SEPARATOR]);
+    let name = path
+        .file_name()
+        .filter(|_| !path.ends_with("..") && !names_folder)
+        .ok_or_else(|| bad("not a file name"))?;
+    if path.is_dir() {
+        return Err(bad("is a folder; give a file name"));
+    }
+    if let Some(parent) = path.parent() {
+        no_file_above(flag, path, parent)?;
+    }
+    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    Ok(Staged::new(path, tmp))
+}
+
+/// Checks an output folder given with `flag` before any work: it must not be
+/// a file, nor be below one.
+///
+/// # Errors
+/// [`InputError`] (exit code 2) naming the flag and the path.
+pub fn output_dir(flag: &str, path: &Path) -> Result<(), crate::InputError> {
+    if path.exists() && !path.is_dir() {
+        return Err(crate::InputError(format!(
+            "{flag} {}: is a file; give a folder",
+            path.display()
+        )));
+    }
+    no_file_above(flag, path, path)
+}
+
+/// The nearest existing ancestor of `path` from `from` up must be a folder.
+fn no_file_above(flag: &str, path: &Path, from: &Path) -> Result<(), crate::InputError> {
+    let existing = from
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| a.exists());
+    match existing {
+        Some(a) if !a.is_dir() => Err(crate::InputError(format!(
+            "{flag} {}: {} is a file, not a folder",
+            path.display(),
+            a.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Creates the folder that will hold `path`.
+pub fn create_parent(flag: &str, path: &Path) -> anyhow::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .with_context(|| format!("{flag} {}: cannot create {}", path.display(), dir.display())),
+        None => Ok(()),
+    }
+}
+
+/// Writes `bytes` to `path` (checked with [`output_file`]) through its
+/// temporary file, renamed into place; the temporary file is removed when
+/// anything fails.
+pub fn write_output(flag: &str, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let staged = output_file(flag, path)?;
+    create_parent(flag, path)?;
+    let result = std::fs::write(staged.write_path(), bytes).and_then(|()| staged.commit());
+    result.map_err(|e| {
+        staged.abandon();
+        anyhow::anyhow!("{flag} {}: cannot write: {e}", path.display())
+    })
+}
+
 /// An output file being written: its bytes go to a temporary file beside
 /// it, moved into place by [`Staged::commit`]. A path that exists and is
 /// not a regular file (`/dev/null`, a FIFO, `/dev/stdout`) is written

@@ -618,10 +618,19 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
     // `--out` must name a file: a folder, `/` or `..` is refused (it wrote
     // `./recommendation.toml` and said "wrote /").
     let slash = format!("{}/", s(&dir.join("new")));
-    for bad in [s(&dir), "/", "..", &slash] {
+    for (bad, why) in [
+        (s(&dir), "is a folder; give a file name"),
+        ("/", "not a file name"),
+        ("..", "not a file name"),
+        (&slash, "not a file name"),
+    ] {
         let o = headroom(&["recommend", s(&whole), "--out", bad]);
         assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
-        assert!(stderr(&o).contains("not a file name"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("--out {bad}: {why}")),
+            "{}",
+            stderr(&o)
+        );
     }
 }
 

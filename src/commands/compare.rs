@@ -24,7 +24,6 @@ use crate::progress::{Progress, show};
 /// Runs both scenarios and prints (and with `--out`, writes) the paired
 /// differences.
 pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    let mut sets = args.sets.clone();
     // The `--set`s apply to both scenarios: an error from one names the
     // scenario it is about (a file's own errors name the file already).
     let load = |path: &std::path::Path, sets: &[String]| {
@@ -38,16 +37,17 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             }
         })
     };
-    // Each scenario is loaded as given first, so that its own mistakes are
-    // named, not blamed on the seed and replications set below.
-    let a0 = load(&args.a, &sets)?;
-    load(&args.b, &sets)?;
+    // A's seed and replications are both scenarios' unless given; a
+    // scenario's own mistake is named, not blamed on those `--set`s.
+    let a0 = load(&args.a, &args.sets)?;
     let seed = args.seed.unwrap_or(a0.plan.run.seed);
     let reps = args.replications.unwrap_or(a0.plan.run.replications);
-    sets.push(format!("run.seed={seed}"));
-    sets.push(format!("run.replications={reps}"));
-    let a = load(&args.a, &sets)?;
-    let b = load(&args.b, &sets)?;
+    let flags = [
+        format!("run.seed={seed}"),
+        format!("run.replications={reps}"),
+    ];
+    let a = crate::commands::load_flagged(&args.sets, &flags, |sets| load(&args.a, sets))?;
+    let b = crate::commands::load_flagged(&args.sets, &flags, |sets| load(&args.b, sets))?;
     if let Some(out) = &args.out {
         output::check_out_dir(out)?;
     }

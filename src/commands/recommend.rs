@@ -39,30 +39,14 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| args.dir.join("recommendation.toml"));
-    let names_folder = out
-        .to_string_lossy()
-        .ends_with(['/', std::path::MAIN_SEPARATOR]);
-    if out.file_name().is_none() || out.is_dir() || names_folder {
-        return Err(InputError(format!(
-            "--out {}: not a file name (a folder, `/`, `..` or a path ending in `/`); give the file to write, e.g. `--out {}`",
-            out.display(),
-            out.join("recommendation.toml").display()
-        ))
-        .into());
-    }
+    // A file, checked before the analysis.
+    output::output_file("--out", &out)?;
     let analysis = Analysis::new(&part, slo);
     match analysis.ranking.best() {
         Some(best) => {
             let text =
                 recommendation::render(&part.manifest, &analysis.points, best, &analysis.slo)?;
-            let dir = out
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let name = out
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-            output::write_owned(dir, &[(name, text.into_bytes())])?;
+            output::write_output("--out", &out, text.as_bytes())?;
         }
         None => {
             if out.exists() {

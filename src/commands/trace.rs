@@ -2,7 +2,6 @@
 //! dispatch, and `trace convert`.
 
 use std::fs::File;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -10,7 +9,7 @@ use headroom_traces::{AnySource, CheckOptions, Checked, CsvWriter, Format, Trace
 
 use crate::InputError;
 use crate::cli::{TraceArgs, TraceCommand, TraceConvertArgs, TraceInput};
-use crate::output::Staged;
+use crate::output::{create_parent, output_file};
 
 /// Runs a `trace` subcommand.
 pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
@@ -86,84 +85,6 @@ pub fn open_trace(input: &TraceInput) -> anyhow::Result<OpenTrace> {
         records: Checked::new(opened.source, options),
         name,
         format: opened.format,
-    })
-}
-
-/// Checks an output file given with `flag`, before any work is done: the
-/// path must end in a file name, must not be a folder, and every existing
-/// folder above it must be a folder (missing ones are created when the file
-/// is written). Returns where the output is staged: `.NAME.tmp` beside it,
-/// renamed into place, or the path itself for a special file such as
-/// `/dev/null` ([`Staged`]).
-///
-/// # Errors
-/// [`InputError`] (exit code 2) naming the flag and the path.
-pub fn output_file(flag: &str, path: &Path) -> Result<Staged, InputError> {
-    let bad = |why: &str| InputError(format!("{flag} {}: {why}", path.display()));
-    let name = path
-        .file_name()
-        .filter(|_| !path.ends_with(".."))
-        .ok_or_else(|| bad("not a file name"))?;
-    if path.is_dir() {
-        return Err(bad("is a folder; give a file name"));
-    }
-    if let Some(parent) = path.parent() {
-        no_file_above(flag, path, parent)?;
-    }
-    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    Ok(Staged::new(path, tmp))
-}
-
-/// Checks an output folder given with `flag` before any work: it must not be
-/// a file, nor be below one.
-///
-/// # Errors
-/// [`InputError`] (exit code 2) naming the flag and the path.
-pub fn output_dir(flag: &str, path: &Path) -> Result<(), InputError> {
-    if path.exists() && !path.is_dir() {
-        return Err(InputError(format!(
-            "{flag} {}: is a file; give a folder",
-            path.display()
-        )));
-    }
-    no_file_above(flag, path, path)
-}
-
-/// The nearest existing ancestor of `path` from `from` up must be a folder.
-fn no_file_above(flag: &str, path: &Path, from: &Path) -> Result<(), InputError> {
-    let existing = from
-        .ancestors()
-        .filter(|a| !a.as_os_str().is_empty())
-        .find(|a| a.exists());
-    match existing {
-        Some(a) if !a.is_dir() => Err(InputError(format!(
-            "{flag} {}: {} is a file, not a folder",
-            path.display(),
-            a.display()
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// Creates the folder that will hold `path`.
-pub fn create_parent(flag: &str, path: &Path) -> anyhow::Result<()> {
-    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(dir) => std::fs::create_dir_all(dir)
-            .with_context(|| format!("{flag} {}: cannot create {}", path.display(), dir.display())),
-        None => Ok(()),
-    }
-}
-
-/// Writes `bytes` to `path` (checked with [`output_file`]) through its
-/// temporary file, renamed into place; the temporary file is removed when
-/// anything fails.
-pub fn write_output(flag: &str, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let staged = output_file(flag, path)?;
-    create_parent(flag, path)?;
-    let result = std::fs::write(staged.write_path(), bytes).and_then(|()| staged.commit());
-    result.map_err(|e| {
-        staged.abandon();
-        anyhow::anyhow!("{flag} {}: cannot write: {e}", path.display())
     })
 }
 

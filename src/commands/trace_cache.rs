@@ -9,9 +9,10 @@ use std::process::ExitCode;
 use headroom_cache::{Cache, CacheSpec, Capacity, Eviction, Request};
 use headroom_models::units::Bytes;
 
-use super::trace::{open_trace, output_file, write_output};
+use super::trace::open_trace;
 use crate::InputError;
 use crate::cli::TraceCacheArgs;
+use crate::output::{output_file, write_output};
 
 /// Requests per [`Cache::access_batch`] call: large enough that the
 /// look-ahead's ramp at each end is negligible, small enough (96 KiB) to stay

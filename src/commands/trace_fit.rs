@@ -22,9 +22,10 @@ use std::process::ExitCode;
 
 use headroom_sim::{Span, Welford};
 
-use super::trace::{open_trace, output_file, write_output};
+use super::trace::open_trace;
 use crate::InputError;
 use crate::cli::TraceFitArgs;
+use crate::output::{output_file, write_output};
 
 /// At most this many intervals are kept.
 pub const INTERVAL_LIMIT: usize = 10_000_000;

@@ -11,8 +11,9 @@ use std::process::ExitCode;
 use headroom_sim::Welford;
 use headroom_traces::Op;
 
-use super::trace::{open_trace, output_dir, output_file};
+use super::trace::open_trace;
 use crate::cli::TraceInspectArgs;
+use crate::output::{output_dir, output_file};
 
 /// The files `--plot DIR` draws.
 const PLOTS: [&str; 2] = ["rate.svg", "popularity.svg"];

@@ -25,7 +25,7 @@ fn render(
         draw(&root)?;
         root.present().map_err(|e| anyhow::anyhow!("plot: {e}"))?;
     }
-    super::trace::write_output("--plot", path, svg.as_bytes())
+    crate::output::write_output("--plot", path, svg.as_bytes())
 }
 
 fn e<E: std::fmt::Display>(err: E) -> anyhow::Error {

@@ -10,8 +10,8 @@ use anyhow::Context;
 use headroom_models::engine::Synth;
 use headroom_traces::{CsvWriter, Op, Row};
 
-use super::trace::{create_parent, output_file};
 use crate::cli::TraceSynthArgs;
+use crate::output::{create_parent, output_file};
 
 /// Writes the requests of one replication of the scenario.
 pub fn run(args: TraceSynthArgs) -> anyhow::Result<ExitCode> {

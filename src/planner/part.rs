@@ -307,10 +307,17 @@ impl Part {
             )));
         }
         let seed = m.identity.seed.to_string();
+        let keys = RUN_KEY_COLUMNS.len();
+        let first_metric = keys + m.identity.params.len();
         for (i, (row, &(point, replication))) in self.runs.rows.iter().zip(&expected).enumerate() {
-            let keys = RUN_KEY_COLUMNS.len();
-            let span = (keys, keys + m.identity.params.len());
-            check_cells(&self.runs.columns, row, span, &runs_name, format, i)?;
+            check_cells(
+                &self.runs.columns,
+                row,
+                (keys, first_metric),
+                &runs_name,
+                format,
+                i,
+            )?;
             let found = (row[0].as_str(), row[1].as_str());
             if found != (point.to_string().as_str(), replication.to_string().as_str()) {
                 return Err(InputError(format!(
@@ -342,33 +349,31 @@ impl Part {
         // that finished (its metrics are numbers, not the NaN of a failed
         // replication) with at least one interval.
         let ts_name = format!("{dir}/{}", format.file("timeseries"));
-        let first_metric = RUN_KEY_COLUMNS.len() + m.identity.params.len();
         let mut rows_of = vec![0usize; expected.len()];
         let mut run = 0;
         let mut last_t = f64::NEG_INFINITY;
         for (i, row) in self.timeseries.rows.iter().enumerate() {
             check_cells(&self.timeseries.columns, row, (2, 2), &ts_name, format, i)?;
-            let key = (row[0].as_str(), row[1].as_str());
-            let is = |k: usize| {
-                let (p, r) = expected[k];
-                key == (p.to_string().as_str(), r.to_string().as_str())
-            };
-            if run < expected.len() && !is(run) {
-                match (run + 1..expected.len()).find(|&k| is(k)) {
-                    Some(k) => {
+            // Both keys are checked as whole numbers; `expected` is sorted.
+            let key = (
+                row[0].parse::<usize>().unwrap_or(usize::MAX),
+                row[1].parse::<usize>().unwrap_or(usize::MAX),
+            );
+            if expected.get(run) != Some(&key) {
+                match expected.binary_search(&key) {
+                    Ok(k) if k > run => {
                         run = k;
                         last_t = f64::NEG_INFINITY;
                     }
-                    None => run = expected.len(),
+                    _ => {
+                        return Err(InputError(format!(
+                            "{ts_name}: {}: point {}, replication {} is not a run manifest.json records, or comes out of order (runs in the order of runs.csv); {changed}",
+                            row_label(format, i),
+                            row[0],
+                            row[1]
+                        )));
+                    }
                 }
-            }
-            if run == expected.len() {
-                return Err(InputError(format!(
-                    "{ts_name}: {}: point {}, replication {} is not a run manifest.json records, or comes out of order (runs in the order of runs.csv); {changed}",
-                    row_label(format, i),
-                    key.0,
-                    key.1
-                )));
             }
             let t = crate::planner::table::number(&row[2]);
             if t.partial_cmp(&last_t) != Some(std::cmp::Ordering::Greater) {
@@ -492,10 +497,7 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
     for (i, point) in id.points.iter().enumerate() {
         let mut row = Vec::with_capacity(point.len());
         for (path, text) in id.params.iter().zip(point) {
-            let value = toml::from_str::<toml::Table>(&format!("v = {text}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"));
-            let Some(value) = value else {
+            let Ok(value) = crate::planner::recommendation::parse_inline(text) else {
                 return bad(format!(
                     "point {i}: `{path}` = {text:?} is not a TOML value"
                 ));

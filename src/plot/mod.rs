@@ -55,19 +55,21 @@ pub fn write(chart: &Chart, dir: &Path) -> anyhow::Result<[String; 2]> {
     register_font();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let png = format!("{}.png", chart.name);
-    let tmp = dir.join(format!(".tmp-{png}"));
+    let staged = crate::output::Staged::new(&dir.join(&png), dir.join(format!(".tmp-{png}")));
     let drawn = (|| {
-        let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
+        let tmp = staged.write_path();
+        let root = BitMapBackend::new(tmp, SIZE).into_drawing_area();
         draw::chart(&root, chart)
             .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", chart.name))?;
         root.present()
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e:?}", tmp.display()))?;
         drop(root);
-        std::fs::rename(&tmp, dir.join(&png))
+        staged
+            .commit()
             .with_context(|| format!("cannot move {png} into place"))
     })();
     if drawn.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        staged.abandon();
     }
     drawn?;
     let svg_name = format!("{}.svg", chart.name);
