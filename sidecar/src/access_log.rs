@@ -91,13 +91,27 @@ impl AccessLog {
     /// Creates `path` (moving an existing non-empty file to `path.1`) and
     /// writes the header, with room for `capacity` queued records; `dropped`
     /// counts records dropped when the queue is full.
+    ///
+    /// Only a regular file named directly is moved aside and started
+    /// afresh. Anything else — a symbolic link such as `/dev/stdout`, a
+    /// FIFO, a device — is opened for appending, never renamed nor
+    /// truncated: renaming `/dev/stdout` would move the link out of `/dev`
+    /// (and the next open would create a regular file there), and
+    /// truncating it would wipe a log the sidecar's stdout is redirected
+    /// into.
     pub fn open(path: &Path, capacity: usize, dropped: Counter) -> io::Result<(AccessLog, Writer)> {
-        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
-            let mut old = path.as_os_str().to_owned();
-            old.push(".1");
-            std::fs::rename(path, old)?;
-        }
-        let file = File::create(path)?;
+        let file = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_file() => {
+                if m.len() > 0 {
+                    let mut old = path.as_os_str().to_owned();
+                    old.push(".1");
+                    std::fs::rename(path, old)?;
+                }
+                File::create(path)?
+            }
+            Ok(_) => std::fs::OpenOptions::new().append(true).open(path)?,
+            Err(_) => File::create(path)?,
+        };
         let csv = CsvWriter::new(file).map_err(io::Error::other)?;
         let (tx, rx) = sync_channel(capacity);
         let handle = std::thread::Builder::new()
@@ -222,6 +236,40 @@ mod tests {
         assert_eq!(text.lines().count(), 2);
         let old = std::fs::read_to_string(dir.join("a.csv.1")).unwrap();
         assert_eq!(old.lines().count(), 4);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A log path that is a symbolic link (`/dev/stdout` is one, to
+    /// `/proc/self/fd/1`) to a non-empty file: the link stays where it is,
+    /// nothing is moved to `.1`, and the rows are appended after what the
+    /// file held.
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_log_is_appended_to_not_moved_nor_truncated() {
+        let dir = std::env::temp_dir().join(format!("hr-access-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("stdout.log");
+        std::fs::write(&target, "started\n").unwrap();
+        let link = dir.join("stdout");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let (log, writer) = AccessLog::open(&link, 16, Counter::default()).unwrap();
+        log.log(record(1));
+        log.close();
+        assert_eq!(writer.join().unwrap(), 1);
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the link is still a link"
+        );
+        assert!(!dir.join("stdout.1").exists(), "nothing moved aside");
+        let text = std::fs::read_to_string(&target).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], "started");
+        assert_eq!(lines[1], HEADER.join(","));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
