@@ -390,6 +390,35 @@ fn a_flag_is_not_blamed_for_the_scenario_s_own_mistake() {
         "{err}"
     );
     assert!(!err.contains("--set"), "{err}");
+    // The same for `search`, and for `sweep` on a search table (it hands
+    // over to the search).
+    let search = format!(
+        "{no_run}\n[slo]\np99 = \"1s\"\n[sweep]\nmode = \"search\"\n\
+         [sweep.params]\n\"services.api.replicas\" = [1, 2]\n"
+    );
+    for command in ["search", "sweep"] {
+        let dir = tempdir(&format!("flag_no_run_{command}"));
+        let scenario = write(&dir, "s.toml", &search);
+        let out = dir.join("out");
+        let o = headroom(&[
+            command,
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--seed",
+            "5",
+            "--replications",
+            "2",
+        ]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{command}: {err}");
+        assert!(
+            err.contains("s.toml") && err.contains("missing field `run`"),
+            "{command}: {err}"
+        );
+        assert!(!err.contains("--set"), "{command}: {err}");
+        assert!(!out.exists(), "{command}");
+    }
     // A `--set` applies to both scenarios: its error names the one it fails.
     let dir = tempdir("compare_set_names_scenario");
     let a = write(&dir, "a.toml", SMALL);

@@ -70,7 +70,10 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
         args.plan.seed,
         args.plan.replications,
     )?;
-    let space = search_space(&args.scenario, &text, &sets)?;
+    let (own, flags) = sets.split_at(args.plan.sets.len());
+    let space = crate::commands::load_flagged(own, flags, |sets| {
+        search_space(&args.scenario, &text, sets)
+    })?;
     let out = args
         .out
         .clone()
