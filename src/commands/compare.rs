@@ -125,7 +125,7 @@ pub fn differences(names: &[String], a: &[Vec<f64>], b: &[Vec<f64>]) -> Table {
         let d: Vec<f64> = xa.iter().zip(&xb).map(|(x, y)| y - x).collect();
         let (ca, cb, cd) = (ci95(&xa), ci95(&xb), ci95(&d));
         let unpaired = (ca.half_width.powi(2) + cb.half_width.powi(2)).sqrt();
-        t.rows.push(vec![
+        t.push_row(vec![
             name.clone(),
             float_cell(ca.mean),
             float_cell(cb.mean),
@@ -156,7 +156,7 @@ fn render(t: &Table, a: &str, b: &str, reps: u32, seed: u64) -> String {
         "{:<22} {:>13} {:>13} {:>13} {:>11} {:>13}  differs",
         "metric", "A", "B", "B - A", "± paired", "± unpaired"
     );
-    for row in &t.rows {
+    for row in t.rows() {
         let x = |i: usize| crate::planner::table::number(&row[i]);
         // No interval (one replication): "-", as in `run`'s summary.
         let ci = |i: usize| {
@@ -176,7 +176,7 @@ fn render(t: &Table, a: &str, b: &str, reps: u32, seed: u64) -> String {
         let _ = writeln!(
             s,
             "{:<22} {:>13} {:>13} {:>13} {:>11} {:>13}  {differs}",
-            row[0],
+            &row[0],
             short(x(1)),
             short(x(2)),
             short(x(3)),
@@ -198,9 +198,9 @@ mod tests {
         let a: Vec<Vec<f64>> = [10.0, 14.0, 9.0, 13.0].iter().map(|x| vec![*x]).collect();
         let b: Vec<Vec<f64>> = a.iter().map(|r| vec![r[0] + 1.0]).collect();
         let t = differences(&["m".into()], &a, &b);
-        let row = &t.rows[0];
-        assert_eq!(row[3], "1");
-        assert_eq!(row[4], "0");
+        let row = t.row(0);
+        assert_eq!(row[3], *"1");
+        assert_eq!(row[4], *"0");
         assert!(crate::planner::table::number(&row[5]) > 3.0);
     }
 

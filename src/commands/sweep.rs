@@ -85,6 +85,9 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         param_kinds: &param_kinds,
     };
     let part = Part::build(spec, &ids, &runs)?;
+    // Every copy of a large time series counts: the records are in the
+    // part now.
+    drop(runs);
     let failed = part
         .manifest
         .point_runs
@@ -107,6 +110,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     // The whole sweep takes the same path as `headroom merge`: render the
     // one part, read it back, merge, analyse.
     let files = part.to_files()?;
+    drop(part);
     let name = out.display().to_string();
     let reread = Part::from_files(&name, |f| {
         files
@@ -115,6 +119,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
             .map(|(_, b)| b.clone())
             .ok_or_else(|| anyhow::anyhow!("{f} missing"))
     })?;
+    drop(files);
     let merged = merge(vec![reread], &[name])?;
     let analysis = Analysis::new(&merged, slo);
     let files = analysis.files()?;

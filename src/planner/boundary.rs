@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use headroom_models::recovery::{RECOVERY_COLUMNS, Signals, explain};
 
 use crate::planner::points::{PointStats, Points};
-use crate::planner::table::{Table, number};
+use crate::planner::table::{Row, Table, number};
 
 /// A trigger parameter's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,10 +216,9 @@ fn config_label(points: &Points, p: &PointStats, mag: usize, dur: Option<usize>)
 fn signals(points: &Points, runs: &Table, p: &PointStats) -> Signals {
     let key = p.point.to_string();
     let rec = runs.index("recovered");
-    let stuck: Vec<&Vec<String>> = runs
-        .rows
-        .iter()
-        .filter(|r| r[0] == key && rec.is_some_and(|c| number(&r[c]) == 0.0))
+    let stuck: Vec<Row<'_>> = runs
+        .rows()
+        .filter(|r| r[0] == *key && rec.is_some_and(|c| number(&r[c]) == 0.0))
         .collect();
     let mut v = [f64::NAN; 8];
     for (x, name) in v.iter_mut().zip(&RECOVERY_COLUMNS[5..]) {

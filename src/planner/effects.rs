@@ -123,7 +123,7 @@ mod tests {
         for a in 0..2 {
             for b in 0..3 {
                 let y = f64::from(10 * a + b);
-                t.rows.push(vec![
+                t.push_row(vec![
                     p.to_string(),
                     "0".into(),
                     "1".into(),
@@ -154,7 +154,7 @@ mod tests {
         ]);
         for i in 0..20 {
             let x = f64::from(i) / 2.0;
-            t.rows.push(vec![
+            t.push_row(vec![
                 i.to_string(),
                 "0".into(),
                 "1".into(),

@@ -29,10 +29,9 @@ pub fn write(table: &Table) -> anyhow::Result<Vec<u8>> {
         .columns
         .iter()
         .enumerate()
-        .map(|(j, c)| column(c, table.rows.iter().map(|r| r[j].as_str())))
+        .map(|(j, c)| column(c, table.rows().map(|r| r.get(j))))
         .collect();
-    let mut df =
-        DataFrame::new(table.rows.len(), columns).context("cannot build a Parquet table")?;
+    let mut df = DataFrame::new(table.len(), columns).context("cannot build a Parquet table")?;
     let mut bytes = Vec::new();
     ParquetWriter::new(&mut bytes)
         .with_row_group_size(Some(ROW_GROUP_ROWS))
@@ -105,14 +104,16 @@ pub fn read(bytes: &[u8], columns: Vec<Column>, what: &str) -> anyhow::Result<Ta
             names.iter().take(4).copied().collect::<Vec<_>>().join(","),
         );
     }
-    let mut rows: Vec<Vec<String>> = vec![Vec::with_capacity(columns.len()); df.height()];
-    for (c, column) in columns.iter().zip(df.columns()) {
-        let text = cells(column).with_context(|| format!("{what}: column `{}`", c.name))?;
-        for (row, cell) in rows.iter_mut().zip(text) {
-            row.push(cell);
-        }
+    let text = columns
+        .iter()
+        .zip(df.columns())
+        .map(|(c, column)| cells(column).with_context(|| format!("{what}: column `{}`", c.name)))
+        .collect::<anyhow::Result<Vec<Vec<String>>>>()?;
+    let mut table = Table::new(columns);
+    for i in 0..df.height() {
+        table.push_row(text.iter().map(|column| column[i].as_str()));
     }
-    Ok(Table { columns, rows })
+    Ok(table)
 }
 
 /// A column's values as cell text (nulls as `NaN`, as CSV writes them).
@@ -161,25 +162,25 @@ mod tests {
             Column::new("ok", Kind::Flag),
             Column::new("p", Kind::Str),
         ]);
-        t.rows.push(vec![
+        t.push_row([
             u64::MAX.to_string(),
-            "-3".into(),
+            "-3".to_owned(),
             float_cell(0.1 + 0.2),
-            "1".into(),
-            "5ms".into(),
+            "1".to_owned(),
+            "5ms".to_owned(),
         ]);
-        t.rows.push(vec![
-            "7".into(),
-            "NaN".into(),
-            "NaN".into(),
-            "NaN".into(),
-            "a,b".into(),
+        t.push_row([
+            "7".to_owned(),
+            "NaN".to_owned(),
+            "NaN".to_owned(),
+            "NaN".to_owned(),
+            "a,b".to_owned(),
         ]);
-        t.rows.push(vec![
-            "0".into(),
-            "4".into(),
+        t.push_row([
+            "0".to_owned(),
+            "4".to_owned(),
             float_cell(-1e-300),
-            "0".into(),
+            "0".to_owned(),
             String::new(),
         ]);
         t

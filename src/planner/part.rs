@@ -23,7 +23,7 @@ use crate::planner::format::Formats;
 use crate::planner::points::RUN_KEY_COLUMNS;
 use crate::planner::shard::Shard;
 use crate::planner::slo::Slo;
-use crate::planner::table::{Column, Kind, Table};
+use crate::planner::table::{Column, Kind, Row, Table};
 
 /// Everything that determines a sweep's results; its digest is the
 /// `sweep_id` shards must share to be merged.
@@ -197,11 +197,11 @@ impl Part {
                         row.extend(spec.metric_names.iter().map(|_| "NaN".to_owned()));
                     }
                 }
-                runs_table.rows.push(row);
+                runs_table.push_row(row);
+                let (point, r) = (point.to_string(), r.to_string());
                 for ts in &record.timeseries {
-                    let mut row = vec![point.to_string(), r.to_string()];
-                    row.extend(ts.iter().map(Cell::to_string));
-                    ts_table.rows.push(row);
+                    let cells = ts.iter().map(Cell::to_string);
+                    ts_table.push_row([point.clone(), r.clone()].into_iter().chain(cells));
                 }
             }
             point_runs.push(PointInfo {
@@ -298,10 +298,10 @@ impl Part {
             .iter()
             .flat_map(|p| (0..p.replications).map(move |r| (p.point, r)))
             .collect();
-        if self.runs.rows.len() != expected.len() {
+        if self.runs.len() != expected.len() {
             return Err(InputError(format!(
                 "{runs_name}: {} rows, but manifest.json records {} runs ({} points); {changed}",
-                self.runs.rows.len(),
+                self.runs.len(),
                 expected.len(),
                 m.point_runs.len()
             )));
@@ -309,7 +309,7 @@ impl Part {
         let seed = m.identity.seed.to_string();
         let keys = RUN_KEY_COLUMNS.len();
         let first_metric = keys + m.identity.params.len();
-        for (i, (row, &(point, replication))) in self.runs.rows.iter().zip(&expected).enumerate() {
+        for (i, (row, &(point, replication))) in self.runs.rows().zip(&expected).enumerate() {
             check_cells(
                 &self.runs.columns,
                 row,
@@ -318,7 +318,7 @@ impl Part {
                 format,
                 i,
             )?;
-            let found = (row[0].as_str(), row[1].as_str());
+            let found = (&row[0], &row[1]);
             if found != (point.to_string().as_str(), replication.to_string().as_str()) {
                 return Err(InputError(format!(
                     "{runs_name}: {}: point {}, replication {}, where manifest.json has point {point}, replication {replication} (each point's replications in order); {changed}",
@@ -327,11 +327,11 @@ impl Part {
                     found.1
                 )));
             }
-            if row[2] != seed {
+            if row[2] != *seed {
                 return Err(InputError(format!(
                     "{runs_name}: {}: `seed` = {}, but the sweep's seed is {seed}; {changed}",
                     row_label(format, i),
-                    row[2]
+                    &row[2]
                 )));
             }
             if let Some(j) = (0..params[point].len()).find(|&j| row[keys + j] != params[point][j]) {
@@ -339,7 +339,7 @@ impl Part {
                     "{runs_name}: {}, column `{}`: {:?}, but point {point}'s value is {:?}; {changed}",
                     row_label(format, i),
                     self.runs.columns[keys + j].name,
-                    row[keys + j],
+                    &row[keys + j],
                     params[point][j]
                 )));
             }
@@ -352,7 +352,7 @@ impl Part {
         let mut rows_of = vec![0usize; expected.len()];
         let mut run = 0;
         let mut last_t = f64::NEG_INFINITY;
-        for (i, row) in self.timeseries.rows.iter().enumerate() {
+        for (i, row) in self.timeseries.rows().enumerate() {
             check_cells(&self.timeseries.columns, row, (2, 2), &ts_name, format, i)?;
             // Both keys are checked as whole numbers; `expected` is sorted.
             let key = (
@@ -369,8 +369,8 @@ impl Part {
                         return Err(InputError(format!(
                             "{ts_name}: {}: point {}, replication {} is not a run manifest.json records, or comes out of order (runs in the order of runs.csv); {changed}",
                             row_label(format, i),
-                            row[0],
-                            row[1]
+                            &row[0],
+                            &row[1]
                         )));
                     }
                 }
@@ -381,7 +381,7 @@ impl Part {
                     "{ts_name}: {}: `{}` = {} does not follow the run's previous interval ({last_t}); {changed}",
                     row_label(format, i),
                     self.timeseries.columns[2].name,
-                    row[2]
+                    &row[2]
                 )));
             }
             last_t = t;
@@ -389,9 +389,8 @@ impl Part {
         }
         if let Some(k) = (0..expected.len()).find(|&k| {
             rows_of[k] == 0
-                && self.runs.rows[k]
-                    .get(first_metric)
-                    .is_some_and(|c| c != "NaN")
+                && first_metric < self.runs.columns.len()
+                && self.runs.row(k)[first_metric] != *"NaN"
         }) {
             let (point, replication) = expected[k];
             return Err(InputError(format!(
@@ -576,14 +575,14 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
 /// checked against the identity's values instead.
 fn check_cells(
     columns: &[Column],
-    row: &[String],
+    row: Row<'_>,
     (keys, metrics): (usize, usize),
     name: &str,
     format: crate::planner::format::Format,
     i: usize,
 ) -> Result<(), InputError> {
     let integer = |cell: &str| cell.parse::<u64>().is_ok_and(|n| n.to_string() == cell);
-    for (c, (column, cell)) in columns.iter().zip(row).enumerate() {
+    for (c, (column, cell)) in columns.iter().zip(row.iter()).enumerate() {
         if (keys..metrics).contains(&c) {
             continue;
         }
@@ -734,20 +733,36 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
             )));
         }
     }
-    let mut runs = Table::new(manifest.runs_columns.clone());
-    let mut timeseries = Table::new(manifest.timeseries_columns.clone());
+    // One part (a whole sweep reading its own output back) is taken as it
+    // is; shards are appended, then put in run order unless they already
+    // are: every copy of a large time series counts.
+    let mut runs: Option<Table> = None;
+    let mut timeseries: Option<Table> = None;
     for part in parts {
-        runs.rows.extend(part.runs.rows);
-        timeseries.rows.extend(part.timeseries.rows);
+        for (all, table) in [(&mut runs, part.runs), (&mut timeseries, part.timeseries)] {
+            match all {
+                Some(all) => all.append(&table),
+                None => *all = Some(table),
+            }
+        }
     }
-    let key = |row: &Vec<String>| -> (u64, u64) {
+    let key = |row: Row<'_>| -> (u64, u64) {
         (
             row[0].parse().unwrap_or(u64::MAX),
             row[1].parse().unwrap_or(u64::MAX),
         )
     };
-    runs.rows.sort_by_key(key);
-    timeseries.rows.sort_by_key(key);
+    let in_order = |t: Option<Table>, columns: &[Column]| {
+        let mut t = t.unwrap_or_else(|| Table::new(Vec::new()));
+        t.columns = columns.to_vec();
+        if t.rows().is_sorted_by_key(key) {
+            t
+        } else {
+            t.sorted_by_key(key)
+        }
+    };
+    let runs = in_order(runs, &manifest.runs_columns);
+    let timeseries = in_order(timeseries, &manifest.timeseries_columns);
     manifest.shard = None;
     manifest.point_runs = point_runs;
     Ok(Part {

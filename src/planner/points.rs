@@ -5,7 +5,7 @@
 use headroom_models::report::metric_ci95;
 use headroom_sim::stats::ConfidenceInterval;
 
-use crate::planner::table::{Column, Kind, Table, float_cell, number};
+use crate::planner::table::{Column, Kind, Row, Table, float_cell, number};
 
 /// The columns of `runs.csv` before the sweep parameters.
 pub const RUN_KEY_COLUMNS: [&str; 3] = ["point", "replication", "seed"];
@@ -54,14 +54,10 @@ impl Points {
             .collect();
         let mut points = Vec::new();
         let mut start = 0;
-        while start < runs.rows.len() {
-            let key = &runs.rows[start][0];
-            let end = start
-                + runs.rows[start..]
-                    .iter()
-                    .take_while(|r| &r[0] == key)
-                    .count();
-            let rows = &runs.rows[start..end];
+        while start < runs.len() {
+            let key = runs.row(start).get(0);
+            let end = start + runs.rows().skip(start).take_while(|r| r[0] == *key).count();
+            let rows: Vec<Row<'_>> = (start..end).map(|i| runs.row(i)).collect();
             let stats = (first_metric..runs.columns.len())
                 .map(|i| {
                     let xs: Vec<f64> = rows.iter().map(|r| number(&r[i])).collect();
@@ -70,7 +66,7 @@ impl Points {
                 .collect();
             points.push(PointStats {
                 point: key.parse().unwrap_or(points.len()),
-                values: rows[0][RUN_KEY_COLUMNS.len()..first_metric].to_vec(),
+                values: rows[0].to_vec(RUN_KEY_COLUMNS.len()..first_metric),
                 replications: rows.len(),
                 metrics: stats,
             });
@@ -121,7 +117,7 @@ impl Points {
                 row.push(float_cell(ci.mean));
                 row.push(float_cell(ci.half_width));
             }
-            t.rows.push(row);
+            t.push_row(row);
         }
         t
     }
@@ -189,7 +185,7 @@ pub(crate) mod tests {
             for (r, values) in reps.iter().enumerate() {
                 let mut row = vec![p.to_string(), r.to_string(), "1".into(), (*x).into()];
                 row.extend(values.iter().map(|v| float_cell(*v)));
-                t.rows.push(row);
+                t.push_row(row);
             }
         }
         t
@@ -223,8 +219,8 @@ pub(crate) mod tests {
                 "latency_p99_ms_ci95"
             ]
         );
-        assert_eq!(table.rows[1][..4], ["1", "b", "1", "5"]);
-        assert_eq!(table.rows[1][4], "NaN");
+        assert_eq!(table.row(1).to_vec(0..4), ["1", "b", "1", "5"]);
+        assert_eq!(table.row(1)[4], *"NaN");
     }
 
     #[test]

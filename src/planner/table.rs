@@ -57,12 +57,68 @@ impl Column {
 }
 
 /// Columns and rows of cell text.
+///
+/// The cells are kept in one string, row after row, with the end of each
+/// cell: a sweep's `timeseries` table holds a row per run and interval
+/// (millions, for a large sweep at a fine interval), and a `String` per
+/// cell cost about 2 KB per row where the text itself is about 70 bytes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Table {
     /// The columns, in order.
     pub columns: Vec<Column>,
-    /// The rows; each has one cell per column.
-    pub rows: Vec<Vec<String>>,
+    /// Every cell's text, row after row.
+    text: String,
+    /// Where each cell ends in `text`, row after row.
+    ends: Vec<usize>,
+    /// How many rows.
+    rows: usize,
+}
+
+/// One row of a [`Table`]: its cells' text, `row[j]` or [`Row::get`].
+#[derive(Clone, Copy, Debug)]
+pub struct Row<'a> {
+    text: &'a str,
+    /// Where the row's first cell starts in `text`.
+    start: usize,
+    /// Where each of its cells ends.
+    ends: &'a [usize],
+}
+
+impl<'a> Row<'a> {
+    /// The number of cells (the table's column count).
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the row has no cells (a table without columns).
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Cell `j`'s text. Panics if `j` is not below [`Row::len`].
+    pub fn get(&self, j: usize) -> &'a str {
+        let start = if j == 0 { self.start } else { self.ends[j - 1] };
+        &self.text[start..self.ends[j]]
+    }
+
+    /// The cells, in column order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+        let row = *self;
+        (0..row.len()).map(move |j| row.get(j))
+    }
+
+    /// The cells of columns `range`, as owned text.
+    pub fn to_vec(self, range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|j| self.get(j).to_owned()).collect()
+    }
+}
+
+impl std::ops::Index<usize> for Row<'_> {
+    type Output = str;
+
+    fn index(&self, j: usize) -> &str {
+        self.get(j)
+    }
 }
 
 impl Table {
@@ -70,8 +126,23 @@ impl Table {
     pub fn new(columns: Vec<Column>) -> Table {
         Table {
             columns,
-            rows: Vec::new(),
+            text: String::new(),
+            ends: Vec::new(),
+            rows: 0,
         }
+    }
+
+    /// A table of these rows (each with one cell per column).
+    pub fn from_rows<R, S>(columns: Vec<Column>, rows: impl IntoIterator<Item = R>) -> Table
+    where
+        R: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut t = Table::new(columns);
+        for row in rows {
+            t.push_row(row);
+        }
+        t
     }
 
     /// The index of the column called `name`.
@@ -79,12 +150,84 @@ impl Table {
         self.columns.iter().position(|c| c.name == name)
     }
 
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends a row. Panics unless it has one cell per column (rows come
+    /// from the sweep's own records or from CSV, whose reader refuses
+    /// records of another length).
+    pub fn push_row<S: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        let before = self.ends.len();
+        for cell in cells {
+            self.text.push_str(cell.as_ref());
+            self.ends.push(self.text.len());
+        }
+        assert_eq!(
+            self.ends.len() - before,
+            self.columns.len(),
+            "a row has one cell per column"
+        );
+        self.rows += 1;
+    }
+
+    /// Row `i`. Panics if `i` is not below [`Table::len`].
+    pub fn row(&self, i: usize) -> Row<'_> {
+        assert!(i < self.rows, "row {i} of {}", self.rows);
+        let n = self.columns.len();
+        let ends = &self.ends[i * n..(i + 1) * n];
+        let start = if i * n == 0 { 0 } else { self.ends[i * n - 1] };
+        Row {
+            text: &self.text,
+            start,
+            ends,
+        }
+    }
+
+    /// The rows, in order.
+    pub fn rows(&self) -> impl DoubleEndedIterator<Item = Row<'_>> + ExactSizeIterator + Clone {
+        (0..self.rows).map(move |i| self.row(i))
+    }
+
+    /// Appends the rows of `other`, which has the same number of columns.
+    pub fn append(&mut self, other: &Table) {
+        for row in other.rows() {
+            self.push_row(row.iter());
+        }
+    }
+
+    /// The same table with its rows in order of `key` (stable: rows with
+    /// equal keys keep their order).
+    pub fn sorted_by_key<K: Ord>(&self, key: impl Fn(Row<'_>) -> K) -> Table {
+        let mut order: Vec<usize> = (0..self.rows).collect();
+        order.sort_by_cached_key(|&i| key(self.row(i)));
+        let mut t = Table::new(self.columns.clone());
+        t.text.reserve(self.text.len());
+        t.ends.reserve(self.ends.len());
+        for i in order {
+            t.push_row(self.row(i).iter());
+        }
+        t
+    }
+
+    /// Bytes the table holds on the heap for its rows.
+    #[cfg(test)]
+    fn row_bytes(&self) -> usize {
+        self.text.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+    }
+
     /// Renders the table as CSV with a header line.
     pub fn to_csv(&self) -> anyhow::Result<Vec<u8>> {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(self.columns.iter().map(|c| c.name.as_str()))?;
-        for row in &self.rows {
-            w.write_record(row)?;
+        for row in self.rows() {
+            w.write_record(row.iter())?;
         }
         w.into_inner().context("cannot render a CSV table")
     }
@@ -117,12 +260,24 @@ impl Table {
                 header.iter().take(4).cloned().collect::<Vec<_>>().join(","),
             );
         }
-        let mut rows = Vec::new();
-        for (i, record) in r.records().enumerate() {
-            let record = record.with_context(|| format!("{what}: row {}", i + 2))?;
-            rows.push(record.iter().map(str::to_owned).collect());
+        // The cells' text is shorter than the file and there are at most
+        // as many rows as lines: room for both up front, so the table is
+        // not reallocated as it grows, nor left with up to twice its size.
+        let mut table = Table::new(columns);
+        table.text.reserve(bytes.len());
+        table
+            .ends
+            .reserve(bytes.iter().filter(|&&b| b == b'\n').count() * table.columns.len());
+        let mut record = csv::StringRecord::new();
+        let mut line = 2;
+        while r
+            .read_record(&mut record)
+            .with_context(|| format!("{what}: row {line}"))?
+        {
+            table.push_row(record.iter());
+            line += 1;
         }
-        Ok(Table { columns, rows })
+        Ok(table)
     }
 }
 
@@ -157,6 +312,40 @@ pub fn float_cell(x: f64) -> String {
 mod tests {
     use super::*;
 
+    /// A sweep's time series is millions of rows of short cells: a row
+    /// costs its text and one offset per cell, not an allocation per cell
+    /// (a `Vec<String>` row of 15 cells took about 2 KB).
+    #[test]
+    fn rows_cost_their_text_and_an_offset_per_cell() {
+        let columns: Vec<Column> = (0..15)
+            .map(|j| Column::new(format!("c{j}"), Kind::Float))
+            .collect();
+        let mut csv = columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        csv.push('\n');
+        let rows = 20_000;
+        for i in 0..rows {
+            let row: Vec<String> = (0..15)
+                .map(|j| float_cell(f64::from(i * 15 + j) / 7.0))
+                .collect();
+            csv.push_str(&row.join(","));
+            csv.push('\n');
+        }
+        let t = Table::from_csv(csv.as_bytes(), columns, "ts.csv").unwrap();
+        assert_eq!(t.len(), rows as usize);
+        assert_eq!(t.row(7).get(3), float_cell(f64::from(7 * 15 + 3) / 7.0));
+        let text = csv.len();
+        let cells = (rows as usize + 1) * 15;
+        assert!(
+            t.row_bytes() <= text + cells * std::mem::size_of::<usize>(),
+            "{} bytes for {text} bytes of CSV",
+            t.row_bytes()
+        );
+    }
+
     #[test]
     fn csv_round_trip_keeps_exact_floats() {
         let mut t = Table::new(vec![
@@ -165,14 +354,20 @@ mod tests {
             Column::new("c", Kind::Str),
         ]);
         let x = 0.1 + 0.2;
-        t.rows.push(vec!["1".into(), float_cell(x), "a,b".into()]);
-        t.rows
-            .push(vec!["2".into(), float_cell(f64::NAN), "5ms".into()]);
+        t.push_row(["1".to_owned(), float_cell(x), "a,b".to_owned()]);
+        t.push_row(["2".to_owned(), float_cell(f64::NAN), "5ms".to_owned()]);
         let bytes = t.to_csv().unwrap();
         let back = Table::from_csv(&bytes, t.columns.clone(), "t.csv").unwrap();
         assert_eq!(back, t);
-        assert_eq!(number(&back.rows[0][1]).to_bits(), x.to_bits());
-        assert!(number(&back.rows[1][1]).is_nan());
+        assert_eq!(number(&back.row(0)[1]).to_bits(), x.to_bits());
+        assert!(number(&back.row(1)[1]).is_nan());
+        assert_eq!(
+            back.row(0).iter().collect::<Vec<_>>(),
+            ["1", "0.30000000000000004", "a,b"]
+        );
+        let sorted = back.sorted_by_key(|r| std::cmp::Reverse(r[0].to_owned()));
+        assert_eq!(sorted.row(0)[2], *"5ms");
+        assert_eq!(sorted.row(1)[2], *"a,b");
         let wrong = Table::from_csv(&bytes, vec![Column::new("z", Kind::Int)], "t.csv");
         assert!(wrong.unwrap_err().to_string().contains("t.csv"));
     }

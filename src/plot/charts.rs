@@ -3,7 +3,7 @@
 
 use crate::planner::analysis::Analysis;
 use crate::planner::points::{COST, INSTANCES, P99};
-use crate::planner::table::{Table, number};
+use crate::planner::table::{Row, Table, number};
 use headroom_sim::stats::ci95;
 
 /// One chart: a file name, a title and what to draw.
@@ -173,20 +173,20 @@ pub fn charts(d: &PlotData<'_>) -> (Vec<Chart>, Vec<String>) {
 }
 
 /// Rows of `table` for point `focus`, grouped by replication (in order).
-fn by_replication(table: &Table, focus: usize) -> Vec<Vec<&Vec<String>>> {
+fn by_replication(table: &Table, focus: usize) -> Vec<Vec<Row<'_>>> {
     let key = focus.to_string();
-    let mut groups: Vec<(String, Vec<&Vec<String>>)> = Vec::new();
-    for row in table.rows.iter().filter(|r| r[0] == key) {
-        match groups.iter_mut().find(|(r, _)| *r == row[1]) {
+    let mut groups: Vec<(&str, Vec<Row<'_>>)> = Vec::new();
+    for row in table.rows().filter(|r| r[0] == *key) {
+        match groups.iter_mut().find(|(r, _)| **r == row[1]) {
             Some((_, g)) => g.push(row),
-            None => groups.push((row[1].clone(), vec![row])),
+            None => groups.push((row.get(1), vec![row])),
         }
     }
     groups.into_iter().map(|(_, g)| g).collect()
 }
 
 /// Time axis: minutes when the run is longer than ten minutes.
-fn time_axis(groups: &[Vec<&Vec<String>>], t: usize) -> (f64, &'static str) {
+fn time_axis(groups: &[Vec<Row<'_>>], t: usize) -> (f64, &'static str) {
     let end = groups
         .iter()
         .flat_map(|g| g.iter().map(|r| number(&r[t])))
@@ -199,7 +199,7 @@ fn time_axis(groups: &[Vec<&Vec<String>>], t: usize) -> (f64, &'static str) {
 }
 
 /// Mean over replications of column `c`, interval by interval.
-fn mean_line(groups: &[Vec<&Vec<String>>], t: usize, c: usize, scale: f64) -> Vec<(f64, f64)> {
+fn mean_line(groups: &[Vec<Row<'_>>], t: usize, c: usize, scale: f64) -> Vec<(f64, f64)> {
     let len = groups.iter().map(Vec::len).max().unwrap_or(0);
     (0..len)
         .filter_map(|i| {
@@ -279,7 +279,7 @@ fn latency_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
 
 /// The x ranges of consecutive intervals marked `trigger` in one
 /// replication's rows (each interval starts where the previous one ended).
-fn trigger_spans(ts: &Table, rows: &[&Vec<String>], t: usize, scale: f64) -> Vec<(f64, f64)> {
+fn trigger_spans(ts: &Table, rows: &[Row<'_>], t: usize, scale: f64) -> Vec<(f64, f64)> {
     let Some(c) = ts.index("trigger") else {
         return Vec::new();
     };
@@ -391,9 +391,8 @@ fn focus_ci(d: &PlotData<'_>, c: usize) -> (f64, f64) {
     let key = d.focus.to_string();
     let xs: Vec<f64> = d
         .runs
-        .rows
-        .iter()
-        .filter(|r| r[0] == key)
+        .rows()
+        .filter(|r| r[0] == *key)
         .map(|r| number(&r[c]))
         .collect();
     let ci = ci95(&xs);
@@ -462,10 +461,10 @@ fn shard_load(d: &PlotData<'_>) -> Result<Chart, String> {
     let key = d.focus.to_string();
     let mut labels: Vec<String> = Vec::new();
     let mut values: Vec<Vec<f64>> = Vec::new();
-    for row in shards.rows.iter().filter(|r| r[0] == key) {
+    for row in shards.rows().filter(|r| r[0] == *key) {
         let label = match shards.index("datastore") {
-            Some(ds) => format!("{}/{}", row[ds], row[name]),
-            None => row[name].clone(),
+            Some(ds) => format!("{}/{}", &row[ds], &row[name]),
+            None => row[name].to_owned(),
         };
         match labels.iter().position(|l| *l == label) {
             Some(i) => values[i].push(number(&row[req])),

@@ -69,7 +69,7 @@ pub fn table(space: &SearchSpace, outcome: &Outcome, kinds: &[Kind]) -> Table {
             p.settled.map_or(String::new(), |s| s.1.to_string()),
             why,
         ]);
-        t.rows.push(row);
+        t.push_row(row);
     }
     t
 }
