@@ -308,7 +308,7 @@ fn outputs(
         })
         .collect();
     let ids: Vec<usize> = (0..outcome.tried.len()).collect();
-    let part = Part::build(spec, &ids, &runs)?;
+    let part = Part::build(spec, &ids, runs)?;
     // The sweep's path: render, read back, merge, analyse.
     let rendered = part.to_files()?;
     let name = args.scenario.display().to_string();

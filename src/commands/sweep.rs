@@ -84,10 +84,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         param_cells: &param_cells,
         param_kinds: &param_kinds,
     };
-    let part = Part::build(spec, &ids, &runs)?;
-    // Every copy of a large time series counts: the records are in the
-    // part now.
-    drop(runs);
+    let part = Part::build(spec, &ids, runs)?;
     let failed = part
         .manifest
         .point_runs

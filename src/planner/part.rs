@@ -139,13 +139,16 @@ pub struct PartSpec<'a> {
 impl Part {
     /// Assembles the results of the points `ids` (global indices, in order;
     /// `runs[i]` belongs to `ids[i]`).
-    pub fn build(spec: PartSpec<'_>, ids: &[usize], runs: &[PointRuns]) -> anyhow::Result<Part> {
+    /// The results are taken by value: each record's time series is freed
+    /// once its rows are in the part, so a large sweep does not hold both.
+    pub fn build(spec: PartSpec<'_>, ids: &[usize], runs: Vec<PointRuns>) -> anyhow::Result<Part> {
         let id = &spec.identity;
         let sweep_id = id.digest()?;
         let first_ok = runs
             .iter()
             .flat_map(|p| &p.records)
             .find_map(|r| r.cells.as_ref().ok());
+        let kinds_known = first_ok.is_some();
         let metric_kinds: Vec<Kind> = match first_ok {
             Some(cells) => cells.iter().map(Kind::of).collect(),
             None => vec![Kind::Float; spec.metric_names.len()],
@@ -185,9 +188,9 @@ impl Part {
         let mut runs_table = Table::new(runs_columns.clone());
         let mut ts_table = Table::new(timeseries_columns.clone());
         let mut point_runs = Vec::with_capacity(ids.len());
-        for (&point, pr) in ids.iter().zip(runs) {
+        for (&point, mut pr) in ids.iter().zip(runs) {
             let mut error = None;
-            for (r, record) in pr.records.iter().enumerate() {
+            for (r, record) in pr.records.iter_mut().enumerate() {
                 let mut row = vec![point.to_string(), r.to_string(), id.seed.to_string()];
                 row.extend(spec.param_cells[point].iter().cloned());
                 match &record.cells {
@@ -199,7 +202,7 @@ impl Part {
                 }
                 runs_table.push_row(row);
                 let (point, r) = (point.to_string(), r.to_string());
-                for ts in &record.timeseries {
+                for ts in std::mem::take(&mut record.timeseries) {
                     let cells = ts.iter().map(Cell::to_string);
                     ts_table.push_row([point.clone(), r.clone()].into_iter().chain(cells));
                 }
@@ -226,7 +229,7 @@ impl Part {
                 prng: headroom_sim::rng::PRNG_DESCRIPTION.into(),
                 runs_columns,
                 timeseries_columns,
-                kinds_known: first_ok.is_some(),
+                kinds_known,
                 point_runs,
                 files,
                 identity: spec.identity,
