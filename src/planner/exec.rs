@@ -16,6 +16,7 @@ use headroom_models::report::{Cell, metric_ci95};
 use headroom_sim::exec::{Threads, run_indexed};
 
 use crate::planner::points::{COST, P99};
+use crate::planner::table::{Column, Kind, Table};
 use crate::progress::Progress;
 
 /// How many replications each point gets.
@@ -62,8 +63,10 @@ pub enum Stop {
 pub struct Record {
     /// The run metrics in column order, or why the replication failed.
     pub cells: Result<Vec<Cell>, String>,
-    /// `timeseries.csv` rows (after `point, replication`).
-    pub timeseries: Vec<Vec<Cell>>,
+    /// `timeseries.csv` rows (after `point, replication`), as their cell
+    /// text: a sweep holds every run's until its end, and the text takes
+    /// about a third of the memory of the engine's cells.
+    pub timeseries: Table,
     /// Statistics start this many simulated seconds into the run.
     pub warmup_s: f64,
 }
@@ -230,22 +233,38 @@ fn wave(p99: &[f64], precision: f64, max: u32, threads: Threads) -> u32 {
     needed.max(1.0).max(busy.min(room)).min(room).max(1.0) as u32
 }
 
+/// A run's time series as a table of the columns after `point,
+/// replication`, typed by its first row's cells (floats when it has none).
+fn series_table(rows: &[headroom_models::report::IntervalRow]) -> Table {
+    let names = &headroom_models::report::TIMESERIES_COLUMNS[2..];
+    let kinds: Vec<Kind> = rows.first().map_or_else(
+        || vec![Kind::Float; names.len()],
+        |row| row.cells().iter().map(Kind::of).collect(),
+    );
+    let columns = names
+        .iter()
+        .zip(kinds)
+        .map(|(name, kind)| Column::new(*name, kind))
+        .collect();
+    let mut t = Table::new(columns);
+    for row in rows {
+        t.push_display_row(row.cells());
+    }
+    t
+}
+
 /// One replication of one point, as a sweep (or a search) records it.
 pub(crate) fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
     let warmup_s = plan.run.warmup.as_secs_f64();
     match headroom_models::run_replication(plan, r, &progress.sim_ns) {
         Ok(out) => Record {
             cells: Ok(out.metrics.cells()),
-            timeseries: out
-                .timeseries
-                .iter()
-                .map(|row| row.cells().to_vec())
-                .collect(),
+            timeseries: series_table(&out.timeseries),
             warmup_s,
         },
         Err(e) => Record {
             cells: Err(e.to_string()),
-            timeseries: Vec::new(),
+            timeseries: Table::default(),
             warmup_s,
         },
     }

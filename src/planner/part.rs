@@ -173,10 +173,10 @@ impl Part {
         let ts_kinds: Vec<Kind> = runs
             .iter()
             .flat_map(|p| &p.records)
-            .find_map(|r| r.timeseries.first())
+            .find(|r| !r.timeseries.is_empty())
             .map_or_else(
                 || vec![Kind::Float; spec.timeseries_names.len() - 2],
-                |row| row.iter().map(Kind::of).collect(),
+                |r| r.timeseries.columns.iter().map(|c| c.kind).collect(),
             );
         let mut timeseries_columns = vec![
             Column::new(spec.timeseries_names[0], Kind::Int),
@@ -202,9 +202,9 @@ impl Part {
                 }
                 runs_table.push_row(row);
                 let (point, r) = (point.to_string(), r.to_string());
-                for ts in std::mem::take(&mut record.timeseries) {
-                    let cells = ts.iter().map(Cell::to_string);
-                    ts_table.push_row([point.clone(), r.clone()].into_iter().chain(cells));
+                let series = std::mem::take(&mut record.timeseries);
+                for row in series.rows() {
+                    ts_table.push_row([point.as_str(), r.as_str()].into_iter().chain(row.iter()));
                 }
             }
             point_runs.push(PointInfo {

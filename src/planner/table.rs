@@ -177,6 +177,24 @@ impl Table {
         self.rows += 1;
     }
 
+    /// Appends a row of values written with their `Display` (no `String`
+    /// per cell). Panics unless it has one cell per column.
+    pub fn push_display_row<D: std::fmt::Display>(&mut self, cells: impl IntoIterator<Item = D>) {
+        use std::fmt::Write;
+        let before = self.ends.len();
+        for cell in cells {
+            // Writing to a `String` cannot fail.
+            let _ = write!(self.text, "{cell}");
+            self.ends.push(self.text.len());
+        }
+        assert_eq!(
+            self.ends.len() - before,
+            self.columns.len(),
+            "a row has one cell per column"
+        );
+        self.rows += 1;
+    }
+
     /// Row `i`. Panics if `i` is not below [`Table::len`].
     pub fn row(&self, i: usize) -> Row<'_> {
         assert!(i < self.rows, "row {i} of {}", self.rows);

@@ -304,7 +304,7 @@ mod tests {
         rows.iter()
             .map(|&(cost, p99)| Record {
                 cells: Ok(vec![Cell::Float(cost), Cell::Float(p99)]),
-                timeseries: Vec::new(),
+                timeseries: crate::planner::table::Table::default(),
                 warmup_s: 0.0,
             })
             .collect()
@@ -414,7 +414,7 @@ mod tests {
         );
         let r = vec![Record {
             cells: Err("unbounded queue".into()),
-            timeseries: Vec::new(),
+            timeseries: crate::planner::table::Table::default(),
             warmup_s: 0.0,
         }];
         let o = observe(vec![0.0], &r, Some(0), &objectives);

@@ -245,7 +245,7 @@ mod tests {
         rows.iter()
             .map(|&(p99, avail)| Record {
                 cells: Ok(vec![Cell::Float(p99), Cell::Float(avail)]),
-                timeseries: Vec::new(),
+                timeseries: crate::planner::table::Table::default(),
                 warmup_s: 0.0,
             })
             .collect()
@@ -295,7 +295,7 @@ mod tests {
         let mut r = records(&[(10.0, 1.0)]);
         r.push(Record {
             cells: Err("queue grew without bound".into()),
-            timeseries: Vec::new(),
+            timeseries: crate::planner::table::Table::default(),
             warmup_s: 0.0,
         });
         let (v, why) = judge(&objectives(), &r, 5);
