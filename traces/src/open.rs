@@ -11,7 +11,7 @@ use headroom_policy::time::Span;
 use crate::format::clf::{ClfReader, looks_like_clf};
 use crate::format::headroom::CsvReader;
 use crate::format::lines::{CountsReader, IndexCol, TxtReader};
-use crate::format::mapped::{Col, MappedReader, Mapping};
+use crate::format::mapped::{self, Col, MappedReader, Mapping};
 use crate::format::oracle::OracleReader;
 use crate::time::TimeFormat;
 use crate::{Names, Record, Source, TraceError};
@@ -462,22 +462,31 @@ fn time_format(o: &mut FormatOptions) -> Result<Option<TimeFormat>, TraceError> 
     }
 }
 
-const MAPPED_OPTIONS: [&str; 14] = [
-    "time-col",
-    "obj-id-col",
-    "obj-size-col",
-    "op-col",
-    "client-col",
-    "region-col",
-    "route-col",
-    "status-col",
-    "latency-col",
+/// The mapped format's options other than its column options.
+const MAPPED_OTHER_OPTIONS: [&str; 5] = [
     "has-header",
     "delimiter",
     "obj-id-is-num",
     "time-format",
     "time-unit",
 ];
+
+/// Every option of the mapped format: the column options (one list, in
+/// `format::mapped`), then the others.
+const MAPPED_OPTIONS: [&str; mapped::FIELDS + MAPPED_OTHER_OPTIONS.len()] = {
+    let mut all = [""; mapped::FIELDS + MAPPED_OTHER_OPTIONS.len()];
+    let mut i = 0;
+    while i < mapped::FIELDS {
+        all[i] = mapped::OPTIONS[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < MAPPED_OTHER_OPTIONS.len() {
+        all[mapped::FIELDS + j] = MAPPED_OTHER_OPTIONS[j];
+        j += 1;
+    }
+    all
+};
 
 fn mapping(o: &mut FormatOptions, format: Format, head: &[u8]) -> Result<Mapping, TraceError> {
     let time = match col(o, "time-col")? {
@@ -747,6 +756,15 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("format csv has no option \"obj-col\""),
+            "{err}"
+        );
+        // The accepted list is every option the format reads, in order.
+        assert!(
+            err.to_string().ends_with(
+                "accepted: time-col, obj-id-col, obj-size-col, op-col, client-col, region-col, \
+                 route-col, status-col, latency-col, has-header, delimiter, obj-id-is-num, \
+                 time-format, time-unit"
+            ),
             "{err}"
         );
         let err = open_bytes(text, "c.csv", Some(Format::Csv), "")

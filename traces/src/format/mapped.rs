@@ -77,12 +77,12 @@ impl Mapping {
     }
 }
 
-const FIELDS: usize = 9;
+pub(crate) const FIELDS: usize = 9;
 const NAMES: [&str; FIELDS] = [
     "time", "key", "size", "op", "client", "region", "route", "status", "latency",
 ];
 /// The option that maps each field, in [`NAMES`] order.
-const OPTIONS: [&str; FIELDS] = [
+pub(crate) const OPTIONS: [&str; FIELDS] = [
     "time-col",
     "obj-id-col",
     "obj-size-col",
