@@ -56,7 +56,9 @@ impl Points {
         let mut start = 0;
         while start < runs.len() {
             let key = runs.row(start).get(0);
-            let end = start + runs.rows().skip(start).take_while(|r| r[0] == *key).count();
+            let end = (start..runs.len())
+                .find(|&i| runs.row(i)[0] != *key)
+                .unwrap_or(runs.len());
             let rows: Vec<Row<'_>> = (start..end).map(|i| runs.row(i)).collect();
             let stats = (first_metric..runs.columns.len())
                 .map(|i| {
