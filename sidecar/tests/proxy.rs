@@ -854,8 +854,12 @@ async fn connections_waiting_for_a_request_head_are_closed_at_the_timeout() {
     let sc = Sidecar::start(&config).await;
     let timeout = Duration::from_millis(400);
     for sent in [&b""[..], b"GET / HTTP/1.1\r\nHost: x\r\n"] {
-        let mut s = TcpStream::connect(sc.listen).await.unwrap();
+        // Taken before connecting: the sidecar's clock for the connection
+        // starts when it accepts it, which can come before this task is
+        // woken by the finished connect (it did, by 0.7 ms, on a loaded
+        // CI machine).
         let opened = std::time::Instant::now();
+        let mut s = TcpStream::connect(sc.listen).await.unwrap();
         s.write_all(sent).await.unwrap();
         let (got, closed) = read_until_closed(&mut s).await;
         assert!(closed, "closed after sending {sent:?}");
@@ -866,10 +870,12 @@ async fn connections_waiting_for_a_request_head_are_closed_at_the_timeout() {
     // arrives, and the connection is closed a timeout after it.
     up.set_mode(Mode::Delay(Duration::from_secs(1)));
     let mut s = TcpStream::connect(sc.listen).await.unwrap();
+    // Before writing, for the same reason: the upstream's delay starts
+    // when the request reaches it.
+    let sent = std::time::Instant::now();
     s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let sent = std::time::Instant::now();
     let (got, closed) = read_until_closed(&mut s).await;
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     assert!(got.ends_with("api"), "{got}");
