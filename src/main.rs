@@ -1,7 +1,9 @@
 //! The `headroom` command line: parses arguments, builds a validated plan and
 //! hands it to one module per subcommand. Exit codes: 0 ok, 1 runtime error,
 //! 2 usage or input error; 141 when whoever reads standard output stops
-//! reading (`headroom sweep ... | head`), as a Unix tool killed by SIGPIPE.
+//! reading (`headroom sweep ... | head`), as a Unix tool killed by SIGPIPE;
+//! 130, 143 or 129 on SIGINT, SIGTERM or SIGHUP, after removing the
+//! temporary files of outputs being written.
 
 mod cli;
 mod commands;
@@ -51,6 +53,7 @@ fn stop_quietly_on_a_closed_pipe() {
 
 fn main() -> ExitCode {
     stop_quietly_on_a_closed_pipe();
+    output::remove_staged_on_interrupt();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),

@@ -455,6 +455,41 @@ pub fn write_output(flag: &str, path: &Path, bytes: &[u8]) -> anyhow::Result<()>
     })
 }
 
+/// The temporary files of the [`Staged`] outputs alive now: removed if the
+/// process is interrupted ([`remove_staged_on_interrupt`]).
+static STAGING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn staging() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    STAGING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// On SIGINT, SIGTERM or SIGHUP, removes the temporary files of the outputs
+/// being written and exits with 128 + the signal's number, as the signal
+/// itself would have. Without it, Ctrl-C in a long `trace convert` or
+/// `trace synth` left a hidden `.NAME.tmp` of up to the whole output
+/// beside it. A finished output is never touched: its temporary file was
+/// renamed into place. Call once, at start-up.
+pub fn remove_staged_on_interrupt() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        // Signals keep their default action: the process just ends.
+        return;
+    };
+    // A plain thread that only waits for a signal, outside the simulation.
+    let _ = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                for tmp in staging().drain(..) {
+                    let _ = std::fs::remove_file(tmp);
+                }
+                std::process::exit(128 + signal);
+            }
+        });
+}
+
 /// An output file being written: its bytes go to a temporary file beside
 /// it, moved into place by [`Staged::commit`]. A path that exists and is
 /// not a regular file (`/dev/null`, a FIFO, `/dev/stdout`) is written
@@ -469,9 +504,13 @@ impl Staged {
     /// `path`, written through `tmp` unless it is a special file.
     pub fn new(path: &Path, tmp: PathBuf) -> Staged {
         let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        let tmp = (!special).then_some(tmp);
+        if let Some(tmp) = &tmp {
+            staging().push(tmp.clone());
+        }
         Staged {
             path: path.to_owned(),
-            tmp: (!special).then_some(tmp),
+            tmp,
         }
     }
 
@@ -501,6 +540,19 @@ impl Staged {
     pub fn abandon(&self) {
         if let Some(tmp) = &self.tmp {
             let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+impl Drop for Staged {
+    /// No longer a file an interrupt removes (committed, abandoned, or only
+    /// a path check).
+    fn drop(&mut self) {
+        if let Some(tmp) = &self.tmp {
+            let mut staging = staging();
+            if let Some(i) = staging.iter().rposition(|t| t == tmp) {
+                staging.swap_remove(i);
+            }
         }
     }
 }

@@ -642,3 +642,68 @@ fn bad_output_paths_exit_2_naming_the_path_before_any_work() {
     assert!(dir.join("nope/x.svg").is_file() && dir.join("nope/m.csv").is_file());
     no_temp_files(&dir.join("nope"));
 }
+
+/// Ctrl-C (SIGINT) or a kill (SIGTERM) in the middle of a long `trace
+/// synth` removes its temporary file, leaves no output and exits with
+/// 128 + the signal's number. The run is bounded: the command is stopped
+/// as soon as its temporary file has grown, and killed outright if it
+/// does not end within 20 s of the signal.
+#[cfg(unix)]
+#[test]
+#[allow(clippy::disallowed_methods)] // the wall clock only bounds the wait
+fn an_interrupted_trace_command_leaves_no_temporary_file() {
+    use std::time::{Duration, Instant};
+    let dir = tmp("interrupted");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A billion requests: far more than the test ever lets it write.
+    let scenario = dir.join("s.toml");
+    std::fs::write(
+        &scenario,
+        "[run]\nduration = \"1000s\"\nreplications = 1\n\n\
+         [workload]\narrivals = { process = \"poisson\", rate = 1000000.0 }\n\n\
+         [[services]]\nname = \"api\"\ninstance = { workers = 4 }\n\
+         work = { distribution = \"exponential\", mean = \"1ms\" }\nreplicas = 1\n",
+    )
+    .unwrap();
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let out = dir.join("t.csv");
+        let staged = dir.join(".t.csv.tmp");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_headroom"))
+            .args(["trace", "synth", scenario.to_str().unwrap(), "--out"])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::fs::metadata(&staged).map_or(0, |m| m.len()) < 1 << 20 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{signal}: no temporary file grew"
+            );
+            assert!(child.try_wait().unwrap().is_none(), "{signal}: it ended");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let signalled = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if signalled.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("{signal}: still running 20 s after the signal");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(status.code(), Some(code), "{signal}: {status:?}");
+        assert!(!staged.exists(), "{signal}: the temporary file was left");
+        assert!(!out.exists(), "{signal}: an output was written");
+        no_temp_files(&dir);
+    }
+}
