@@ -164,27 +164,28 @@ impl Table {
     /// from the sweep's own records or from CSV, whose reader refuses
     /// records of another length).
     pub fn push_row<S: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = S>) {
-        let before = self.ends.len();
-        for cell in cells {
-            self.text.push_str(cell.as_ref());
-            self.ends.push(self.text.len());
-        }
-        assert_eq!(
-            self.ends.len() - before,
-            self.columns.len(),
-            "a row has one cell per column"
-        );
-        self.rows += 1;
+        self.push_with(cells, |text, cell| text.push_str(cell.as_ref()));
     }
 
     /// Appends a row of values written with their `Display` (no `String`
     /// per cell). Panics unless it has one cell per column.
     pub fn push_display_row<D: std::fmt::Display>(&mut self, cells: impl IntoIterator<Item = D>) {
         use std::fmt::Write;
+        // Writing to a `String` cannot fail.
+        self.push_with(cells, |text, cell| {
+            let _ = write!(text, "{cell}");
+        });
+    }
+
+    /// Appends a row, each cell's text written by `put`.
+    fn push_with<T>(
+        &mut self,
+        cells: impl IntoIterator<Item = T>,
+        mut put: impl FnMut(&mut String, T),
+    ) {
         let before = self.ends.len();
         for cell in cells {
-            // Writing to a `String` cannot fail.
-            let _ = write!(self.text, "{cell}");
+            put(&mut self.text, cell);
             self.ends.push(self.text.len());
         }
         assert_eq!(
