@@ -190,8 +190,10 @@ impl Part {
         let mut point_runs = Vec::with_capacity(ids.len());
         for (&point, mut pr) in ids.iter().zip(runs) {
             let mut error = None;
+            let point_text = point.to_string();
             for (r, record) in pr.records.iter_mut().enumerate() {
-                let mut row = vec![point.to_string(), r.to_string(), id.seed.to_string()];
+                let r_text = r.to_string();
+                let mut row = vec![point_text.clone(), r_text.clone(), id.seed.to_string()];
                 row.extend(spec.param_cells[point].iter().cloned());
                 match &record.cells {
                     Ok(cells) => row.extend(cells.iter().map(Cell::to_string)),
@@ -201,10 +203,10 @@ impl Part {
                     }
                 }
                 runs_table.push_row(row);
-                let (point, r) = (point.to_string(), r.to_string());
                 let series = std::mem::take(&mut record.timeseries);
                 for row in series.rows() {
-                    ts_table.push_row([point.as_str(), r.as_str()].into_iter().chain(row.iter()));
+                    let keys = [point_text.as_str(), r_text.as_str()];
+                    ts_table.push_row(keys.into_iter().chain(row.iter()));
                 }
             }
             point_runs.push(PointInfo {
