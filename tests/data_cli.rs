@@ -243,3 +243,36 @@ fn ttl_only_without_ttl_and_bad_pool() {
         &["`datastores.users.pool.min` = 20"],
     );
 }
+
+/// `object_size` is a size or a distribution table: a bad value of either
+/// form gets that form's message, not "did not match any variant".
+#[test]
+fn a_bad_object_size_names_what_is_wrong_in_its_form() {
+    let primary = "primary = \"us-east\"";
+    expect_input_error(
+        "size_no_unit",
+        &with(primary, &format!("object_size = \"12\"\n{primary}")),
+        &["`datastores.users.object_size`", "\"12\"", "\"100MB\""],
+    );
+    expect_input_error(
+        "size_unknown_distribution",
+        &with(
+            primary,
+            &format!("object_size = {{ distribution = \"zipf\", mean = \"4KB\" }}\n{primary}"),
+        ),
+        &[
+            "`datastores.users.object_size.distribution`",
+            "unknown variant `zipf`",
+            "`lognormal`",
+        ],
+    );
+    expect_input_error(
+        "size_wrong_type",
+        &with(primary, &format!("object_size = 4096\n{primary}")),
+        &[
+            "`datastores.users.object_size`",
+            "integer `4096`",
+            "a size such as \"4KB\"",
+        ],
+    );
+}

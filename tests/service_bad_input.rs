@@ -392,3 +392,77 @@ fn a_sub_millisecond_health_check_interval_is_refused() {
         ],
     );
 }
+
+/// Keys written as a string or a table (`boot_time`, `workload.entry`, a
+/// breaker's `fallback`): a bad value of either form gets that form's own
+/// message, never serde's "did not match any variant of untagged enum".
+#[test]
+fn a_string_or_table_value_names_what_is_wrong_in_its_form() {
+    let replicas = "calls = [{ service = \"db\" }]\nreplicas = 2";
+    expect_error(
+        "boot-time-no-unit",
+        replicas,
+        "calls = [{ service = \"db\" }]\nreplicas = 2\nboot_time = \"30\"",
+        &[],
+        &[
+            "`services.auth.boot_time`",
+            "\"30\" is not a duration",
+            "\"1.5s\"",
+        ],
+    );
+    expect_error(
+        "boot-time-distribution",
+        replicas,
+        "calls = [{ service = \"db\" }]\nreplicas = 2\nboot_time = { distribution = \"normal\", mean = \"30s\" }",
+        &[],
+        &[
+            "`services.auth.boot_time.distribution`",
+            "unknown variant `normal`",
+            "`lognormal`",
+        ],
+    );
+    expect_error(
+        "boot-time-type",
+        replicas,
+        "calls = [{ service = \"db\" }]\nreplicas = 2\nboot_time = 30",
+        &[],
+        &[
+            "`services.auth.boot_time`",
+            "integer `30`",
+            "a duration such as \"30s\"",
+        ],
+    );
+    let arrivals = "arrivals = { process = \"poisson\", rate = 100.0 }";
+    expect_error(
+        "entry-weight",
+        arrivals,
+        "arrivals = { process = \"poisson\", rate = 100.0 }\nentry = { api = \"most\" }",
+        &[],
+        &["`workload.entry.api`", "string \"most\"", "a number"],
+    );
+    expect_error(
+        "entry-type",
+        arrivals,
+        "arrivals = { process = \"poisson\", rate = 100.0 }\nentry = 1",
+        &[],
+        &["`workload.entry`", "integer `1`", "a request mix"],
+    );
+    expect_error(
+        "fallback-status",
+        "timeout = \"1s\"",
+        "timeout = \"1s\"\nfallback = { status = \"ok\" }",
+        &[],
+        &["`policy.mesh.fallback.status`", "string \"ok\""],
+    );
+    expect_error(
+        "fallback-key",
+        "timeout = \"1s\"",
+        "timeout = \"1s\"\nfallback = { code = 200 }",
+        &[],
+        &[
+            "`policy.mesh.fallback.code`",
+            "unknown field `code`",
+            "`status`",
+        ],
+    );
+}

@@ -1498,7 +1498,7 @@ replicas = 2
         assert_eq!(
             err("2.5"),
             "s.toml:16:16: `sweep.replications`: invalid type: floating point `2.5`, \
-             expected a positive integer, or { min = N, max = N, precision = F }"
+             expected an integer from 1 to 100000, or { min = N, max = N, precision = F }"
         );
         assert_eq!(
             err("0"),

@@ -131,16 +131,37 @@ pub struct EdgeConfig {
 /// the answer a caller gives instead of an error when the circuit breaker
 /// refuses a call.
 #[derive(Clone, Debug, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Deserialize, serde::Serialize),
-    serde(untagged)
-)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(untagged))]
 pub enum FallbackConfig {
     /// `"degraded"`.
     Named(String),
     /// A canned response.
     Response(FallbackResponseConfig),
+}
+
+/// A string or a table, each read by its own form's rules, so that a bad
+/// value gets that form's message (`fallback.status`: expected u16) rather
+/// than an untagged enum's "did not match any variant".
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for FallbackConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Visitor};
+        struct Either;
+        impl<'de> Visitor<'de> for Either {
+            type Value = FallbackConfig;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("\"degraded\" or a table { status, body, content_type }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<FallbackConfig, E> {
+                Ok(FallbackConfig::Named(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FallbackConfig, A::Error> {
+                serde::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(FallbackConfig::Response)
+            }
+        }
+        deserializer.deserialize_any(Either)
+    }
 }
 
 /// `fallback = { status = 200, body = "...", content_type = "..." }`.

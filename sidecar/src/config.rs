@@ -198,13 +198,40 @@ pub struct EndpointConfig {
 }
 
 /// A route: an upstream name, or a table.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum RouteConfig {
     /// `"/api/*" = "api"`.
     Upstream(String),
     /// `"/api/*" = { upstream = "api", rate_limit = "edge", ... }`.
     Table(RouteTable),
+}
+
+/// A string or a table, each read by its own form's rules, so that a bad
+/// route gets that form's message (an unknown key of the table, say)
+/// rather than an untagged enum's "did not match any variant".
+impl<'de> Deserialize<'de> for RouteConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Visitor};
+        struct Either;
+        impl<'de> Visitor<'de> for Either {
+            type Value = RouteConfig;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "an upstream name such as \"api\", or a route table such as \
+                     { upstream = \"api\", rate_limit = \"edge\" }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RouteConfig, E> {
+                Ok(RouteConfig::Upstream(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RouteConfig, A::Error> {
+                Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RouteConfig::Table)
+            }
+        }
+        deserializer.deserialize_any(Either)
+    }
 }
 
 /// The table form of a route.

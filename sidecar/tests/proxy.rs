@@ -716,6 +716,16 @@ fn check_config_exit_codes_and_messages() {
             "[sidecar]\n[policy.mesh]\nretry = [\"x\"]\n",
             "bad7.toml:3:9: `policy.mesh.retry`: invalid type: array, expected a table",
         ),
+        // A route is a name or a table; each form is read by its own rules
+        // (an untagged enum said "did not match any variant").
+        (
+            "[sidecar]\n[sidecar.routes]\n\"/*\" = { upstrem = \"a\" }\n",
+            "unknown field `upstrem`, expected one of `upstream`",
+        ),
+        (
+            "[sidecar]\n[sidecar.routes]\n\"/*\" = 5\n",
+            "invalid type: integer `5`, expected an upstream name such as \"api\", or a route table",
+        ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
         let path = dir.join(format!("bad{i}.toml"));

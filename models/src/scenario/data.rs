@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use headroom_sim::Span;
 
-use super::dist::{DistConfig, QueueCapacity};
+use super::dist::{DistConfig, QueueCapacity, StringOrTable};
 use super::workload::Popularity;
 use crate::units::Bytes;
 
@@ -261,13 +261,27 @@ impl<'de> Deserialize<'de> for CapacityConfig {
 
 /// An object size: fixed, or a distribution (each key keeps the size its
 /// hash picks).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum SizeConfig {
     /// Every object has this size.
     Fixed(Bytes),
     /// Sizes spread by a distribution.
     Dist(SizeDistConfig),
+}
+
+impl<'de> Deserialize<'de> for SizeConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = super::dist::string_or_table(
+            deserializer,
+            "a size such as \"4KB\", or a distribution table such as \
+             { distribution = \"lognormal\", mean = \"4KB\", cv = 1.0 }",
+        )?;
+        Ok(match value {
+            StringOrTable::String(bytes) => SizeConfig::Fixed(bytes),
+            StringOrTable::Table(dist) => SizeConfig::Dist(dist),
+        })
+    }
 }
 
 /// A size distribution, tagged by `distribution`.

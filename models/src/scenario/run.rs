@@ -139,7 +139,11 @@ impl<'de> Deserialize<'de> for Replications {
         impl<'de> Visitor<'de> for ReplicationsVisitor {
             type Value = Replications;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a positive integer, or { min = N, max = N, precision = F }")
+                write!(
+                    f,
+                    "an integer from 1 to {}, or {{ min = N, max = N, precision = F }}",
+                    crate::plan::limits::MAX_REPLICATIONS
+                )
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Replications, E> {
                 u32::try_from(v)

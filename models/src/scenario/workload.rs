@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use headroom_sim::Span;
 
+use super::dist::StringOrTable;
 use crate::units::Bytes;
 
 /// `[workload]`.
@@ -222,11 +223,25 @@ pub enum Popularity {
 }
 
 /// `workload.entry`: one service, or a weighted mix.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum EntryConfig {
     /// Every request enters at this service.
     Service(String),
     /// Service name -> weight.
     Mix(BTreeMap<String, f64>),
+}
+
+impl<'de> Deserialize<'de> for EntryConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = super::dist::string_or_table(
+            deserializer,
+            "a service name such as \"api\", or a request mix of service names \
+             and weights such as { api = 0.9, auth = 0.1 }",
+        )?;
+        Ok(match value {
+            StringOrTable::String(name) => EntryConfig::Service(name),
+            StringOrTable::Table(mix) => EntryConfig::Mix(mix),
+        })
+    }
 }
