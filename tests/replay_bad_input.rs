@@ -80,6 +80,12 @@ fn refused(name: &str, trace: &str, extra: &[&str], needles: &[&str]) {
     assert_eq!(o.status.code(), Some(2), "{name}: {err}");
     assert_eq!(err.lines().count(), 1, "{name}: one message: {err}");
     assert!(err.starts_with("error: "), "{err}");
+    // The flags became `--set workload.arrivals=...` inside; the message
+    // speaks of what the user wrote.
+    assert!(
+        !err.contains("workload.arrivals"),
+        "{name}: names the flags, not the table they became: {err}"
+    );
     for n in needles {
         assert!(err.contains(n), "{name}: {err:?} lacks {n:?}");
     }
@@ -108,7 +114,7 @@ fn an_unknown_format_is_refused() {
         "bad-flag",
         &broken("backwards.csv"),
         &["--format", "xml"],
-        &["unknown trace format \"xml\"", "headroom"],
+        &["error: --format \"xml\": expected one of", "headroom"],
     );
 }
 
@@ -168,12 +174,75 @@ fn bad_replay_flags_are_named() {
         "speedup",
         &broken("backwards.csv"),
         &["--speedup", "0", "--sort-window", "1us"],
-        &["workload.arrivals.speedup", "> 0"],
+        &["error: --speedup 0: expected", "> 0"],
     );
     refused(
         "window",
         &broken("backwards.csv"),
         &["--window", "5m..1m", "--sort-window", "1us"],
-        &["workload.arrivals.window", "TO after FROM"],
+        &["error: --window \"5m..1m\": expected", "TO after FROM"],
     );
+    refused(
+        "shift",
+        &broken("backwards.csv"),
+        &["--scale-load", "2", "--shift", "1 s"],
+        &["error: --shift: \"1 s\" is not a duration", "\"1.5s\""],
+    );
+    refused(
+        "sort-window",
+        &broken("backwards.csv"),
+        &["--sort-window=-1s"],
+        &["error: --sort-window: \"-1s\" is not a duration"],
+    );
+    refused(
+        "format-name",
+        &broken("backwards.csv"),
+        &["--format", "json"],
+        &["error: --format \"json\": expected one of headroom, csv"],
+    );
+}
+
+/// A scenario whose `[workload.arrivals]` names a broken trace is refused
+/// at its `path` key, and the advice names the table's keys (`format`,
+/// `sort_window`), not the command-line flags it would need elsewhere.
+#[test]
+fn a_broken_trace_in_a_scenario_is_refused_in_the_scenarios_terms() {
+    for (name, trace, needles) in [
+        (
+            "scenario-unknown",
+            "unknown.dat",
+            &["give `format`", "`options`"][..],
+        ),
+        (
+            "scenario-backwards",
+            "backwards.csv",
+            &["`sort_window`"][..],
+        ),
+    ] {
+        let dir = tempdir(name);
+        let text = std::fs::read_to_string(scenario(&dir)).unwrap().replace(
+            "arrivals = { process = \"poisson\", rate = 5.0 }",
+            &format!(
+                "arrivals = {{ process = \"trace\", path = {:?} }}",
+                broken(trace)
+            ),
+        );
+        let s = dir.join("s.toml");
+        std::fs::write(&s, text).unwrap();
+        let out = dir.join("out");
+        let o = Command::new(env!("CARGO_BIN_EXE_headroom"))
+            .args(["run", s.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}: one message: {err}");
+        assert!(err.contains("`workload.arrivals.path`"), "{name}: {err}");
+        assert!(err.contains(trace), "{name}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{name}: {err:?} lacks {n:?}");
+        }
+        assert!(!err.contains("--"), "{name}: no flag named: {err}");
+        assert!(!out.exists(), "{name}: nothing written");
+    }
 }

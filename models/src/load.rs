@@ -41,6 +41,18 @@ pub enum ScenarioError {
         /// What is wrong.
         message: String,
     },
+    /// A trace the scenario replays (`workload.arrivals.path`) could not be
+    /// read: `error` says so in the scenario's terms (its keys); `trace` is
+    /// the trace reader's own message, in the terms of the `trace` and
+    /// `replay` commands (their flags), for a command that named the trace
+    /// itself.
+    #[error("{error}")]
+    Trace {
+        /// The error as the scenario reports it.
+        error: Box<ScenarioError>,
+        /// The trace reader's message.
+        trace: String,
+    },
 }
 
 /// A place in a scenario file.
@@ -129,7 +141,19 @@ pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, Scen
     })
 }
 
-fn invalid_error(path: &Path, text: &str, applied: &[Applied], invalid: Invalid) -> ScenarioError {
+fn invalid_error(
+    path: &Path,
+    text: &str,
+    applied: &[Applied],
+    mut invalid: Invalid,
+) -> ScenarioError {
+    if let Some(trace) = invalid.trace.take() {
+        let error = invalid_error(path, text, applied, invalid);
+        return ScenarioError::Trace {
+            error: Box::new(error),
+            trace: trace.into(),
+        };
+    }
     if invalid.file.is_none()
         && let Some(arg) = set_of(applied, &invalid.key)
     {
@@ -140,6 +164,7 @@ fn invalid_error(path: &Path, text: &str, applied: &[Applied], invalid: Invalid)
     }
     let line_col = invalid
         .line
+        .and_then(|line| usize::try_from(line).ok())
         .map(|line| (line, 1))
         .or_else(|| locate(text, &invalid.key).map(|o| line_col(text, o)));
     ScenarioError::Invalid {

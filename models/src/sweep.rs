@@ -250,20 +250,27 @@ fn load_point(
 ) -> Result<Loaded, SweepError> {
     let own = point_sets(params, values);
     let all: Vec<String> = base_sets.iter().chain(&own).cloned().collect();
+    // A value of the point's own is named where `[sweep]` writes it.
+    let located = |error: ScenarioError| match error {
+        ScenarioError::Set { arg, message } => match own.iter().position(|set| *set == arg) {
+            Some(i) => ScenarioError::Invalid {
+                location: Location {
+                    file: path.to_owned(),
+                    line_col: sweep_value_line_col(text, &params[i], &inline(&values[i])),
+                },
+                message,
+            },
+            None => ScenarioError::Set { arg, message },
+        },
+        error => error,
+    };
     load_str(path, text, &all).map_err(|error| {
         let error = match error {
-            ScenarioError::Set { arg, message } => match own.iter().position(|set| *set == arg) {
-                // A value of the point's own: named where `[sweep]` writes it.
-                Some(i) => ScenarioError::Invalid {
-                    location: Location {
-                        file: path.to_owned(),
-                        line_col: sweep_value_line_col(text, &params[i], &inline(&values[i])),
-                    },
-                    message,
-                },
-                None => ScenarioError::Set { arg, message },
+            ScenarioError::Trace { error, trace } => ScenarioError::Trace {
+                error: Box::new(located(*error)),
+                trace,
             },
-            error => error,
+            error => located(error),
         };
         SweepError::Point {
             point,

@@ -30,6 +30,19 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
+    // Durations are checked here: a bad one inside the arrivals table
+    // could only be named as the table's.
+    let shift = Some(args.shift.as_str());
+    for (flag, value) in [
+        ("--shift", shift),
+        ("--sort-window", args.input.sort_window.as_deref()),
+    ] {
+        if let Some(text) = value
+            && let Err(e) = headroom_sim::Span::parse(text)
+        {
+            return Err(InputError(format!("{flag}: {e}")).into());
+        }
+    }
     let path = std::path::absolute(trace)
         .map_err(|e| InputError(format!("trace {}: {e}", trace.display())))?;
     let mut sets = args.run.sets.clone();
@@ -39,7 +52,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     ));
     if !args.repeat {
         // One pass: the run lasts exactly the replayed window.
-        let loaded = headroom_models::load(&args.scenario, &sets)?;
+        let loaded = headroom_models::load(&args.scenario, &sets)
+            .map_err(|e| in_replay_terms(e.into(), trace))?;
         let ArrivalPlan::Trace(t) = &loaded.plan.workload.arrivals else {
             unreachable!("workload.arrivals was set to a trace");
         };
@@ -53,6 +67,52 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             ..args.run.clone()
         },
     })
+    .map_err(|e| in_replay_terms(e, trace))
+}
+
+/// The keys of the arrivals table the flags become, and their flags.
+const FLAGS: [(&str, &str); 9] = [
+    ("speedup", "--speedup"),
+    ("scale_load", "--scale-load"),
+    ("shift", "--shift"),
+    ("format", "--format"),
+    ("options", "--trace-opts"),
+    ("window", "--window"),
+    ("sort_window", "--sort-window"),
+    ("skip_bad_rows", "--skip-bad-rows"),
+    ("loop", "--loop"),
+];
+
+/// Errors about what the flags gave are reported in the flags' terms, not
+/// as the `--set workload.arrivals=...` the flags became: a trace that
+/// cannot be read as `trace PATH: ...` (the trace reader's own message,
+/// which names `--format`, `--sort-window`), a bad flag value by its flag
+/// (`--speedup 0: expected ...`).
+fn in_replay_terms(error: anyhow::Error, trace: &Path) -> anyhow::Error {
+    use headroom_models::ScenarioError;
+    match error.downcast::<ScenarioError>() {
+        Ok(ScenarioError::Trace { trace: said, .. }) => {
+            InputError(format!("trace {}: {said}", trace.display())).into()
+        }
+        Ok(ScenarioError::Set { arg, message }) if arg.starts_with("workload.arrivals=") => {
+            let flagged = FLAGS.iter().find_map(|(key, flag)| {
+                let named = format!("`workload.arrivals.{key}`");
+                message
+                    .strip_prefix(&named)
+                    .map(|rest| match rest.strip_prefix(" = ") {
+                        // `key` = value: expected ... -> --flag value: expected ...
+                        Some(rest) => format!("{flag} {rest}"),
+                        None => format!("{flag}{rest}"),
+                    })
+            });
+            match flagged {
+                Some(message) => InputError(message).into(),
+                None => ScenarioError::Set { arg, message }.into(),
+            }
+        }
+        Ok(other) => other.into(),
+        Err(error) => error,
+    }
 }
 
 /// The inline TOML table of the trace workload the flags describe.

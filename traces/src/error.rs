@@ -26,6 +26,19 @@ pub enum TraceError {
         /// What is accepted.
         expected: String,
     },
+    /// A row ends before a column the format reads.
+    #[error("row {row} has {found} {}; {column} is field {needed}", if *found == 1 { "field" } else { "fields" })]
+    Short {
+        /// 1-based row.
+        row: u64,
+        /// Fields in the row.
+        found: usize,
+        /// The column that is missing, as the reader names it (`` `time`
+        /// (time-col=2) ``, "the object id").
+        column: String,
+        /// The 1-based field it is.
+        needed: usize,
+    },
     /// The header cannot be used.
     #[error("header {found:?}: {problem}")]
     Header {
@@ -107,7 +120,7 @@ impl TraceError {
     /// Whether this error concerns one row only, so that a reader can skip
     /// the row and go on (`--skip-bad-rows`).
     pub fn is_row_error(&self) -> bool {
-        matches!(self, TraceError::Row { .. })
+        matches!(self, TraceError::Row { .. } | TraceError::Short { .. })
     }
 }
 

@@ -358,10 +358,11 @@ pub fn detect(name: &str, head: &[u8]) -> Result<Format, TraceError> {
         .ok()
         .filter(|_| !head.contains(&0));
     let Some(text) = text else {
-        return Err(TraceError::Format(format!(
-            "{name}: binary content in no format known by its name; if it is libCacheSim \
+        return Err(TraceError::Format(
+            "binary content in no format known by its name; if it is libCacheSim \
              oracleGeneral give --format oracleGeneral"
-        )));
+                .to_owned(),
+        ));
     };
     let header: Vec<String> = text
         .split(',')
@@ -389,7 +390,7 @@ pub fn detect(name: &str, head: &[u8]) -> Result<Format, TraceError> {
         return Ok(Format::Txt);
     }
     Err(TraceError::Format(format!(
-        "{name}: cannot tell the trace format from its name and first line {text:?}; give \
+        "cannot tell the trace format from its name and first line {text:?}; give \
          --format, one of {} (with --trace-opts for csv, e.g. \
          \"time-col=2,obj-id-col=5,obj-size-col=4,has-header=true\")",
         Format::NAMES.join(", ")

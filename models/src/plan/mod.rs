@@ -80,7 +80,10 @@ pub struct Invalid {
     /// scenario itself.
     pub file: Option<PathBuf>,
     /// 1-based line in `file`, when known.
-    pub line: Option<usize>,
+    pub line: Option<u32>,
+    /// For a trace that could not be read, the trace reader's own message
+    /// (see [`crate::ScenarioError::Trace`]).
+    pub trace: Option<Box<str>>,
 }
 
 impl Invalid {
@@ -95,6 +98,7 @@ impl Invalid {
             expected: expected.into(),
             file: None,
             line: None,
+            trace: None,
         }
     }
 
@@ -342,7 +346,8 @@ fn read_empirical(path: &Path, key: &str) -> Result<Vec<Span>, Invalid> {
             value: format!("{line:?}"),
             expected: headroom_policy::time::ParseSpanError::ACCEPTED.to_owned(),
             file: Some(path.to_owned()),
-            line: Some(i + 1),
+            line: u32::try_from(i + 1).ok(),
+            trace: None,
         })?;
         if values.len() == limits::MAX_EMPIRICAL_VALUES {
             return Err(Invalid {
@@ -350,7 +355,8 @@ fn read_empirical(path: &Path, key: &str) -> Result<Vec<Span>, Invalid> {
                 value: format!("more than {} values", limits::MAX_EMPIRICAL_VALUES),
                 expected: format!("at most {} values", limits::MAX_EMPIRICAL_VALUES),
                 file: Some(path.to_owned()),
-                line: Some(i + 1),
+                line: u32::try_from(i + 1).ok(),
+                trace: None,
             });
         }
         values.push(span);

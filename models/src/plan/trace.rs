@@ -167,7 +167,13 @@ pub(super) fn plan(
         .as_deref()
         .map(Format::parse)
         .transpose()
-        .map_err(|e| Invalid::new(key("format"), format!("{:?}", c.format), e.to_string()))?;
+        .map_err(|_| {
+            Invalid::new(
+                key("format"),
+                format!("{:?}", c.format.as_deref().unwrap_or_default()),
+                format!("one of {}", Format::NAMES.join(", ")),
+            )
+        })?;
     let (from, to) = match &c.window {
         None => (Span::ZERO, None),
         Some(w) => parse_window(w).map_err(|e| Invalid::new(key("window"), format!("{w:?}"), e))?,
@@ -196,11 +202,15 @@ pub(super) fn plan(
         modified: meta.modified().ok(),
     };
     let bad = |e: TraceError| {
-        Invalid::new(
-            key("path"),
-            format!("{:?}", path.display().to_string()),
-            format!("a trace without errors: {e}"),
-        )
+        let said = e.to_string();
+        Invalid {
+            trace: Some(said.as_str().into()),
+            ..Invalid::new(
+                key("path"),
+                format!("{:?}", path.display().to_string()),
+                format!("a trace without errors: {}", in_scenario_terms(&said)),
+            )
+        }
     };
     let mut reader = file.open().map_err(bad)?;
     if !reader.timed() {
@@ -394,9 +404,36 @@ pub fn parse_window(text: &str) -> Result<(Span, Option<Span>), String> {
     Ok((from, to))
 }
 
+/// The trace crate's messages name the `trace` and `replay` commands' flags;
+/// met through `[workload.arrivals]`, they name the table's keys instead.
+fn in_scenario_terms(message: &str) -> String {
+    const KEYS: [(&str, &str); 5] = [
+        ("--sort-window D", "`sort_window`"),
+        ("--sort-window", "`sort_window`"),
+        ("--trace-opts", "`options`"),
+        ("--format", "`format`"),
+        ("--skip-bad-rows", "`skip_bad_rows`"),
+    ];
+    KEYS.iter()
+        .fold(message.to_owned(), |m, (flag, key)| m.replace(flag, key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trace_messages_name_the_arrivals_keys_not_the_flags() {
+        let backwards = TraceError::Backwards {
+            row: 3,
+            at_ns: 15,
+            previous_ns: 20,
+        };
+        let said = in_scenario_terms(&backwards.to_string());
+        assert!(said.ends_with("a window with `sort_window`)"), "{said}");
+        let said = in_scenario_terms("give --format, one of csv (with --trace-opts for csv)");
+        assert_eq!(said, "give `format`, one of csv (with `options` for csv)");
+    }
 
     #[test]
     fn windows_parse_with_open_ends() {

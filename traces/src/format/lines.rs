@@ -169,11 +169,11 @@ impl<R: BufRead> CountsReader<R> {
         let n = self.fields().count();
         match self.fields().nth(i) {
             Some(c) => Ok(c.trim_ascii()),
-            None => Err(TraceError::Row {
+            None => Err(TraceError::Short {
                 row: self.row,
-                column: format!("column {}", i + 1),
-                value: format!("{n} fields"),
-                expected: format!("a row with at least {} fields (the {what})", i + 1),
+                found: n,
+                column: format!("the {what}"),
+                needed: i + 1,
             }),
         }
     }
@@ -485,11 +485,7 @@ mod tests {
         ))
         .unwrap_err()
         .to_string();
-        assert_eq!(
-            err,
-            "row 2, column `column 5`: \"2 fields\" is not a row with at least 5 fields (the \
-             request count)"
-        );
+        assert_eq!(err, "row 2 has 2 fields; the request count is field 5");
     }
 
     #[test]

@@ -186,16 +186,11 @@ impl<R: Read> MappedReader<R> {
             .enumerate()
             .find_map(|(f, c)| c.as_ref().filter(|(i, _)| *i >= len).map(|c| (f, c)))
             .expect("a column past the row's end");
-        Err(TraceError::Row {
+        Err(TraceError::Short {
             row: self.line(),
-            column: name.clone(),
-            value: format!("{len} fields"),
-            expected: format!(
-                "a row with at least {} fields ({}={})",
-                i + 1,
-                OPTIONS[field],
-                i + 1
-            ),
+            found: len,
+            column: format!("`{name}` ({}={})", OPTIONS[field], i + 1),
+            needed: i + 1,
         })
     }
 
@@ -431,8 +426,7 @@ mod tests {
         let err = read("a,b,c\n1,5,x\n", &m).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "row 2, column `column 99`: \"3 fields\" is not a row with at least 99 fields \
-             (obj-id-col=99)"
+            "row 2 has 3 fields; `column 99` (obj-id-col=99) is field 99"
         );
         assert!(err.is_row_error());
         // A short row among full ones names its own row; an empty cell is
@@ -442,7 +436,7 @@ mod tests {
         let err = read("a,b,c\n1,5,x\n1,6\n", &m).unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("row 3, column `c`: \"2 fields\" is not a row with at least 3"),
+                .starts_with("row 3 has 2 fields; `c` (obj-id-col=3) is field 3"),
             "{err}"
         );
         assert_eq!(read("a,b,c\n1,5,\n", &m).unwrap()[0].key, 0);
