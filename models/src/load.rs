@@ -115,6 +115,9 @@ pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, Scen
                 headroom_policy::config::in_words(e.message().trim_end()),
             ),
         };
+        let said = offset
+            .and_then(|o| enum_of_names_misread(&edited, o, &said))
+            .unwrap_or(said);
         parse_error(path, text, &edited, &applied, offset, said)
     })?;
     // Serde reads a struct from an array too, its fields in order: `retry =
@@ -224,6 +227,74 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
+}
+
+/// A key that takes one of a few names (`popularity = "zipf"`, `model =
+/// "threads"`) given a value of another type gets toml's words for enums
+/// ("wanted string or table", "wanted exactly 1 element"), which name no
+/// choice. Writing a name that is no choice at the same key makes serde
+/// list them; the message becomes serde's usual one, with what was found
+/// and the choices. `None` when `said` is not such a message or the key
+/// takes no names.
+fn enum_of_names_misread(edited: &str, offset: usize, said: &str) -> Option<String> {
+    const PROBE: &str = "headroom-probe-not-a-choice";
+    let shape = said.starts_with("wanted string or table")
+        || said.starts_with("wanted exactly 1 element")
+        || said.ends_with("expected variant identifier")
+        || said == "invalid type: array, expected a table";
+    if !shape {
+        return None;
+    }
+    let key = key_path_at(edited, offset)?;
+    let mut doc: DocumentMut = edited.parse().ok()?;
+    apply_set(&mut doc, &format!("{key}=\"{PROBE}\"")).ok()?;
+    let probed = toml::from_str::<Scenario>(&doc.to_string()).err()?;
+    let choices = probed
+        .message()
+        .trim_end()
+        .strip_prefix(&format!("unknown variant `{PROBE}`, expected "))?
+        .to_owned();
+    let table: toml::Table = edited.parse().ok()?;
+    let found = match value_at(&table, &split_path(&key)?)? {
+        toml::Value::Boolean(b) => format!("boolean `{b}`"),
+        toml::Value::Integer(i) => format!("integer `{i}`"),
+        toml::Value::Float(f) => format!("floating point `{f}`"),
+        toml::Value::String(s) => format!("string {s:?}"),
+        toml::Value::Datetime(d) => format!("datetime `{d}`"),
+        toml::Value::Array(_) => "array".to_owned(),
+        toml::Value::Table(_) => "table".to_owned(),
+    };
+    Some(format!("invalid type: {found}, expected {choices}"))
+}
+
+/// The value at the dotted, name-addressed `segs` of `table`.
+fn value_at<'a>(table: &'a toml::Table, segs: &[&str]) -> Option<&'a toml::Value> {
+    let (first, rest) = segs.split_first()?;
+    let value = table.get(*first)?;
+    if rest.is_empty() {
+        return Some(value);
+    }
+    match value {
+        toml::Value::Table(t) => value_at(t, rest),
+        toml::Value::Array(items) => {
+            let (element, rest) = rest.split_first()?;
+            let index = element.parse::<usize>().ok();
+            let named = |t: &toml::Table| {
+                t.get("name")
+                    .or_else(|| t.get("tier"))
+                    .and_then(toml::Value::as_str)
+                    == Some(*element)
+            };
+            let t = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| item.as_table().map(|t| (i, t)))
+                .find(|(i, t)| named(t) || index == Some(*i))?
+                .1;
+            value_at(t, rest)
+        }
+        _ => None,
+    }
 }
 
 /// Byte offset of the key at the dotted, name-addressed `path` (arrays of
@@ -765,6 +836,40 @@ replicas = 2
 
     /// Serde's names of number types come out in words
     /// (`headroom_policy::config::in_words`).
+    /// A key that takes one of a few names, given another type, names the
+    /// choices (toml alone says "wanted string or table"), in the file as
+    /// in a `--set`; a key that takes a table keeps its own message.
+    #[test]
+    fn a_name_of_the_wrong_type_lists_the_choices() {
+        for (value, found) in [
+            ("true", "boolean `true`"),
+            ("[]", "array"),
+            ("{}", "table"),
+            ("3", "integer `3`"),
+        ] {
+            let set = format!("services.api.instance.model={value}");
+            assert_eq!(
+                error(&[&set]).to_string(),
+                format!(
+                    "--set {set}: `services.api.instance.model`: invalid type: {found}, \
+                     expected `threads` or `event-loop`"
+                )
+            );
+        }
+        let text = TEXT.replace("queue = 20", "queue = 20, model = false");
+        let err = load_str(Path::new("s.toml"), &text, &[]).expect_err("invalid");
+        assert_eq!(
+            err.to_string(),
+            "s.toml:10:47: `services.api.instance.model`: invalid type: boolean `false`, \
+             expected `threads` or `event-loop`"
+        );
+        assert_eq!(
+            error(&["services.api.instance=[]"]).to_string(),
+            "--set services.api.instance=[]: `services.api.instance`: invalid type: array, \
+             expected a table"
+        );
+    }
+
     #[test]
     fn number_types_are_said_in_words() {
         let e = error(&["services.api.replicas=1.5"]).to_string();

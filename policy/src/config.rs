@@ -78,6 +78,29 @@ impl std::error::Error for ConfigError {}
 /// config loader both pass serde's messages through it.
 pub fn in_words(message: &str) -> String {
     const STRUCT: &str = "expected struct ";
+    // A table told apart by a key (`{ process = "poisson", ... }`).
+    const TAGGED: &str = "expected internally tagged enum ";
+    if let Some(at) = message.find(TAGGED) {
+        let name = &message[at + TAGGED.len()..];
+        let name_len = name
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(name.len());
+        let end = at + TAGGED.len() + name_len;
+        let said = format!("{}expected a table{}", &message[..at], &message[end..]);
+        return in_words(&said);
+    }
+    // serde writes a float's every digit: `1e300` is 301 characters.
+    const FLOAT: &str = "floating point `";
+    if let Some(at) = message.find(FLOAT) {
+        let start = at + FLOAT.len();
+        if let Some(len) = message[start..].find('`')
+            && len > 24
+            && let Ok(x) = message[start..start + len].parse::<f64>()
+        {
+            let said = format!("{}{x:e}{}", &message[..start], &message[start + len..]);
+            return in_words(&said);
+        }
+    }
     if let Some(at) = message.find(STRUCT) {
         if message.starts_with("invalid length ") {
             return "invalid type: array, expected a table".to_owned();
@@ -111,7 +134,17 @@ pub fn in_words(message: &str) -> String {
         ("expected i64", "expected a whole number"),
         ("expected f64", "expected a number"),
     ];
+    // serde's data model names; a config is TOML.
+    const SHAPES: [(&str, &str); 4] = [
+        ("invalid type: map,", "invalid type: table,"),
+        ("invalid type: sequence,", "invalid type: array,"),
+        ("expected a map", "expected a table"),
+        ("expected a sequence", "expected an array"),
+    ];
     let mut out = message.to_owned();
+    for (name, words) in SHAPES {
+        out = out.replace(name, words);
+    }
     for (name, words) in NAMES {
         // Only the whole name: `u8` is not the start of `u80`.
         let mut from = 0;
@@ -131,6 +164,34 @@ pub fn in_words(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tagged_tables_and_long_floats_are_said_in_words() {
+        assert_eq!(
+            in_words("invalid type: integer `0`, expected internally tagged enum ArrivalsConfig"),
+            "invalid type: integer `0`, expected a table"
+        );
+        let long = format!(
+            "invalid type: floating point `1{}`, expected a string",
+            "0".repeat(300)
+        );
+        assert_eq!(
+            in_words(&long),
+            "invalid type: floating point `1e300`, expected a string"
+        );
+        assert_eq!(
+            in_words("invalid type: floating point `2.5`, expected a string"),
+            "invalid type: floating point `2.5`, expected a string"
+        );
+        assert_eq!(
+            in_words("invalid type: map, expected u32"),
+            "invalid type: table, expected a whole number from 0 to 4294967295"
+        );
+        assert_eq!(
+            in_words("invalid type: boolean `true`, expected a sequence"),
+            "invalid type: boolean `true`, expected an array"
+        );
+    }
 
     #[test]
     fn number_type_names_are_said_in_words() {
