@@ -115,10 +115,20 @@ pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, Scen
                 headroom_policy::config::in_words(e.message().trim_end()),
             ),
         };
-        let said = offset
-            .and_then(|o| enum_of_names_misread(&edited, o, &said))
+        let reparse = |probed: &str| {
+            toml::from_str::<Scenario>(probed)
+                .err()
+                .map(|e| e.message().to_owned())
+        };
+        // Only where serde failed at the value itself, not inside an array
+        // written for a table.
+        let said = e
+            .span()
+            .filter(|s| offset == Some(s.start))
+            .and_then(|s| headroom_policy::config::names_misread(&edited, s, &said, reparse))
             .unwrap_or(said);
-        parse_error(path, text, &edited, &applied, offset, said)
+        let keyable = keyable(&edited, e.span());
+        parse_error(path, text, &keyable, &applied, offset, said)
     })?;
     // Serde reads a struct from an array too, its fields in order: `retry =
     // [5]` would be attempts = 5, and `retry = []` the default retry, not
@@ -229,74 +239,6 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// A key that takes one of a few names (`popularity = "zipf"`, `model =
-/// "threads"`) given a value of another type gets toml's words for enums
-/// ("wanted string or table", "wanted exactly 1 element"), which name no
-/// choice. Writing a name that is no choice at the same key makes serde
-/// list them; the message becomes serde's usual one, with what was found
-/// and the choices. `None` when `said` is not such a message or the key
-/// takes no names.
-fn enum_of_names_misread(edited: &str, offset: usize, said: &str) -> Option<String> {
-    const PROBE: &str = "headroom-probe-not-a-choice";
-    let shape = said.starts_with("wanted string or table")
-        || said.starts_with("wanted exactly 1 element")
-        || said.ends_with("expected variant identifier")
-        || said == "invalid type: array, expected a table";
-    if !shape {
-        return None;
-    }
-    let key = key_path_at(edited, offset)?;
-    let mut doc: DocumentMut = edited.parse().ok()?;
-    apply_set(&mut doc, &format!("{key}=\"{PROBE}\"")).ok()?;
-    let probed = toml::from_str::<Scenario>(&doc.to_string()).err()?;
-    let choices = probed
-        .message()
-        .trim_end()
-        .strip_prefix(&format!("unknown variant `{PROBE}`, expected "))?
-        .to_owned();
-    let table: toml::Table = edited.parse().ok()?;
-    let found = match value_at(&table, &split_path(&key)?)? {
-        toml::Value::Boolean(b) => format!("boolean `{b}`"),
-        toml::Value::Integer(i) => format!("integer `{i}`"),
-        toml::Value::Float(f) => format!("floating point `{f}`"),
-        toml::Value::String(s) => format!("string {s:?}"),
-        toml::Value::Datetime(d) => format!("datetime `{d}`"),
-        toml::Value::Array(_) => "array".to_owned(),
-        toml::Value::Table(_) => "table".to_owned(),
-    };
-    Some(format!("invalid type: {found}, expected {choices}"))
-}
-
-/// The value at the dotted, name-addressed `segs` of `table`.
-fn value_at<'a>(table: &'a toml::Table, segs: &[&str]) -> Option<&'a toml::Value> {
-    let (first, rest) = segs.split_first()?;
-    let value = table.get(*first)?;
-    if rest.is_empty() {
-        return Some(value);
-    }
-    match value {
-        toml::Value::Table(t) => value_at(t, rest),
-        toml::Value::Array(items) => {
-            let (element, rest) = rest.split_first()?;
-            let index = element.parse::<usize>().ok();
-            let named = |t: &toml::Table| {
-                t.get("name")
-                    .or_else(|| t.get("tier"))
-                    .and_then(toml::Value::as_str)
-                    == Some(*element)
-            };
-            let t = items
-                .iter()
-                .enumerate()
-                .filter_map(|(i, item)| item.as_table().map(|t| (i, t)))
-                .find(|(i, t)| named(t) || index == Some(*i))?
-                .1;
-            value_at(t, rest)
-        }
-        _ => None,
-    }
-}
-
 /// Byte offset of the key at the dotted, name-addressed `path` (arrays of
 /// tables such as `services` are addressed by an element's `name` or index).
 fn locate(text: &str, path: &str) -> Option<usize> {
@@ -344,6 +286,19 @@ fn parse_error(
             line_col,
         },
         message,
+    }
+}
+
+/// `text` as the key lookups can read it: toml reads integers up to
+/// `u64::MAX` but toml_edit, which finds the key at an offset, only up to
+/// `i64::MAX`, so a value it cannot read (at `span`, where serde failed) is
+/// written over with `0` (nothing before it moves).
+fn keyable(text: &str, span: Option<std::ops::Range<usize>>) -> std::borrow::Cow<'_, str> {
+    match span {
+        Some(s) if text.get(s.clone()).is_some() && toml_edit::Document::parse(text).is_err() => {
+            format!("{}0{}", &text[..s.start], &text[s.end..]).into()
+        }
+        _ => text.into(),
     }
 }
 
@@ -839,6 +794,19 @@ replicas = 2
     /// A key that takes one of a few names, given another type, names the
     /// choices (toml alone says "wanted string or table"), in the file as
     /// in a `--set`; a key that takes a table keeps its own message.
+    /// toml reads integers up to u64::MAX, toml_edit only to i64::MAX: the
+    /// key of such a value is still named.
+    #[test]
+    fn an_integer_past_i64_is_named_by_its_key() {
+        let text = TEXT.replace("workers = 4", "workers = 18446744073709551615");
+        let err = load_str(Path::new("s.toml"), &text, &[]).expect_err("invalid");
+        assert_eq!(
+            err.to_string(),
+            "s.toml:10:24: `services.api.instance.workers`: invalid value: integer \
+             `18446744073709551615`, expected a whole number from 0 to 4294967295"
+        );
+    }
+
     #[test]
     fn a_name_of_the_wrong_type_lists_the_choices() {
         for (value, found) in [

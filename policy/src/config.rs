@@ -161,9 +161,94 @@ pub fn in_words(message: &str) -> String {
     out
 }
 
+/// A key that takes one of a few names (`popularity = "zipf"`,
+/// `algorithm = "least-request"`) given a value of another type gets
+/// toml's words for enums ("wanted string or table", "wanted exactly 1
+/// element", "expected variant identifier"), which name no choice. With a
+/// name that is no choice written over the value (`span` of `text`), serde
+/// lists them: `reparse` reads the probed text and returns its error
+/// message. The result is serde's usual message, with what was found and
+/// the choices; `None` when `said` is not such a message or the key takes
+/// no names. Both loaders (the simulator's, the sidecar's) use it.
+pub fn names_misread(
+    text: &str,
+    span: core::ops::Range<usize>,
+    said: &str,
+    reparse: impl FnOnce(&str) -> Option<String>,
+) -> Option<String> {
+    const PROBE: &str = "headroom-probe-not-a-choice";
+    let shape = said.starts_with("wanted string or table")
+        || said.starts_with("wanted exactly 1 element")
+        || said.ends_with("expected variant identifier")
+        || said == "invalid type: array, expected a table";
+    if !shape {
+        return None;
+    }
+    let raw = text.get(span.clone())?.trim();
+    let probed = format!("{}\"{PROBE}\"{}", &text[..span.start], &text[span.end..]);
+    let message = reparse(&probed)?;
+    let choices = message
+        .trim_end()
+        .strip_prefix(&format!("unknown variant `{PROBE}`, expected "))?
+        .to_owned();
+    let found = match raw.as_bytes().first()? {
+        b'"' | b'\'' => format!("string {raw}"),
+        b'[' => "array".to_owned(),
+        b'{' => "table".to_owned(),
+        _ if raw == "true" || raw == "false" => format!("boolean `{raw}`"),
+        b'0'..=b'9' if raw.contains(':') => format!("datetime `{raw}`"),
+        _ if raw.contains(['.', 'e', 'E', 'n', 'i']) && !raw.starts_with("0x") => {
+            format!("floating point `{raw}`")
+        }
+        _ => format!("integer `{raw}`"),
+    };
+    Some(format!("invalid type: {found}, expected {choices}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_of_the_wrong_type_is_told_the_choices() {
+        let text = "model = true\n";
+        let reparse = |probed: &str| {
+            assert_eq!(probed, "model = \"headroom-probe-not-a-choice\"\n");
+            Some(
+                "unknown variant `headroom-probe-not-a-choice`, expected `threads` or `event-loop`"
+                    .to_owned(),
+            )
+        };
+        assert_eq!(
+            names_misread(text, 8..12, "wanted string or table", reparse).as_deref(),
+            Some("invalid type: boolean `true`, expected `threads` or `event-loop`")
+        );
+        // Another message, or a key that takes no names, is left alone.
+        assert_eq!(
+            names_misread(text, 8..12, "expected a string", |_| None),
+            None
+        );
+        assert_eq!(
+            names_misread(text, 8..12, "wanted string or table", |_| Some(
+                "invalid type: string \"x\", expected a table".to_owned()
+            )),
+            None
+        );
+        for (raw, found) in [
+            ("[1]", "array"),
+            ("{}", "table"),
+            ("2.5", "floating point `2.5`"),
+            ("nan", "floating point `nan`"),
+            ("18446744073709551615", "integer `18446744073709551615`"),
+            ("1979-05-27T07:32:00Z", "datetime `1979-05-27T07:32:00Z`"),
+        ] {
+            let text = format!("m = {raw}");
+            let said = names_misread(&text, 4..text.len(), "wanted string or table", |_| {
+                Some("unknown variant `headroom-probe-not-a-choice`, expected `a`".to_owned())
+            });
+            assert_eq!(said, Some(format!("invalid type: {found}, expected `a`")));
+        }
+    }
 
     #[test]
     fn tagged_tables_and_long_floats_are_said_in_words() {

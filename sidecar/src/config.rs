@@ -369,11 +369,36 @@ pub fn load_str(path: &Path, text: &str) -> Result<Plan, ConfigError> {
             .span()
             .and_then(|s| table_written_as_array(text, s.start, fails_as_map));
         let offset = array.or(e.span().map(|s| s.start));
-        let key = offset.and_then(|o| key_path_at(text, o));
+        // toml reads integers up to u64::MAX, toml_edit (which finds the
+        // key) only to i64::MAX: such a value is written over with `0` for
+        // the lookup (nothing before it moves).
+        let keyable = match e.span() {
+            Some(s)
+                if text.get(s.clone()).is_some() && toml_edit::Document::parse(text).is_err() =>
+            {
+                format!("{}0{}", &text[..s.start], &text[s.end..])
+            }
+            _ => text.to_owned(),
+        };
+        let key = offset.and_then(|o| key_path_at(&keyable, o));
         let mut message = match array {
             Some(_) => "invalid type: array, expected a table".to_owned(),
             None => headroom_policy::config::in_words(e.message().trim_end()),
         };
+        let reparse = |probed: &str| {
+            toml::from_str::<ConfigFile>(probed)
+                .err()
+                .map(|e| e.message().to_owned())
+        };
+        // Only where serde failed at the value itself, not inside an array
+        // written for a table.
+        if let Some(choices) = e
+            .span()
+            .filter(|s| offset == Some(s.start))
+            .and_then(|s| headroom_policy::config::names_misread(text, s, &message, reparse))
+        {
+            message = choices;
+        }
         if message.starts_with("unknown field") && key.as_ref().is_none_or(|k| !k.contains('.')) {
             message = format!(
                 "{message}; a config file holds `[sidecar]`, `[policy]` and the simulator's \

@@ -722,6 +722,17 @@ fn check_config_exit_codes_and_messages() {
             "[sidecar]\n[sidecar.routes]\n\"/*\" = { upstrem = \"a\" }\n",
             "unknown field `upstrem`, expected one of `upstream`",
         ),
+        // A key that takes one of a few names, given another type, lists
+        // them (toml said "wanted string or table").
+        (
+            "[sidecar]\n[policy.load_balancer]\nalgorithm = 7\n",
+            "`policy.load_balancer.algorithm`: invalid type: integer `7`, expected one of \
+             `round-robin`, `random`, `least-connections`, `least-request`, `peak-ewma`",
+        ),
+        (
+            "[sidecar]\n[policy.load_balancer]\nalgorithm = []\n",
+            "`policy.load_balancer.algorithm`: invalid type: array, expected one of",
+        ),
         (
             "[sidecar]\n[sidecar.routes]\n\"/*\" = 5\n",
             "invalid type: integer `5`, expected an upstream name such as \"api\", or a route table",
