@@ -127,6 +127,7 @@ pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, Scen
             .filter(|s| offset == Some(s.start))
             .and_then(|s| headroom_policy::config::names_misread(&edited, s, &said, reparse))
             .unwrap_or(said);
+        let said = duplicate_named(&edited, offset, said);
         let keyable = keyable(&edited, e.span());
         parse_error(path, text, &keyable, &applied, offset, said)
     })?;
@@ -289,13 +290,35 @@ fn parse_error(
     }
 }
 
+/// toml says "duplicate key" at the second one without naming it: the
+/// key as written there is named.
+fn duplicate_named(text: &str, offset: Option<usize>, said: String) -> String {
+    let key = offset
+        .filter(|_| said == "duplicate key")
+        .and_then(|o| text.get(o..))
+        .and_then(|rest| rest.split(['=', '\n']).next())
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    match key {
+        Some(key) => format!("duplicate key `{key}`: each key is given once in its table"),
+        None => said,
+    }
+}
+
 /// `text` as the key lookups can read it: toml reads integers up to
 /// `u64::MAX` but toml_edit, which finds the key at an offset, only up to
 /// `i64::MAX`, so a value it cannot read (at `span`, where serde failed) is
 /// written over with `0` (nothing before it moves).
 fn keyable(text: &str, span: Option<std::ops::Range<usize>>) -> std::borrow::Cow<'_, str> {
+    let integer = |v: &str| {
+        let v = v.trim().trim_start_matches(['+', '-']);
+        !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+    };
     match span {
-        Some(s) if text.get(s.clone()).is_some() && toml_edit::Document::parse(text).is_err() => {
+        Some(s)
+            if text.get(s.clone()).is_some_and(integer)
+                && toml_edit::Document::parse(text).is_err() =>
+        {
             format!("{}0{}", &text[..s.start], &text[s.end..]).into()
         }
         _ => text.into(),
@@ -563,7 +586,7 @@ fn apply_sets(
                 file: path.to_owned(),
                 line_col: offset.map(|o| line_col(text, o)),
             },
-            message: e.message().trim_end().to_owned(),
+            message: duplicate_named(text, offset, e.message().trim_end().to_owned()),
         }
     })?;
     let mut applied = Vec::with_capacity(sets.len());
@@ -794,6 +817,18 @@ replicas = 2
     /// A key that takes one of a few names, given another type, names the
     /// choices (toml alone says "wanted string or table"), in the file as
     /// in a `--set`; a key that takes a table keeps its own message.
+    #[test]
+    fn a_duplicate_key_is_named() {
+        let text = TEXT.replace("replications = 4", "replications = 4\nreplications = 5");
+        for sets in [&[][..], &["run.seed=3".to_owned()][..]] {
+            let err = load_str(Path::new("s.toml"), &text, sets).expect_err("invalid");
+            assert_eq!(
+                err.to_string(),
+                "s.toml:4:1: duplicate key `replications`: each key is given once in its table"
+            );
+        }
+    }
+
     /// toml reads integers up to u64::MAX, toml_edit only to i64::MAX: the
     /// key of such a value is still named.
     #[test]

@@ -1205,7 +1205,15 @@ fn flatten(prefix: &str, node: Node, out: &mut Vec<Param>) -> Result<(), String>
         }
         Node::Table(entries) => {
             if entries.is_empty() {
-                return Err(format!("`{prefix}` is an empty table: give its values"));
+                // The whole `params` table (the key is named by the
+                // caller), or a dotted part of a path.
+                return Err(if prefix.is_empty() {
+                    "no parameter to sweep: give at least one, e.g. \
+                     `\"services.api.replicas\" = [2, 4]`"
+                        .to_owned()
+                } else {
+                    format!("`{prefix}` is an empty table: give its values")
+                });
             }
             for (key, child) in entries {
                 let path = if prefix.is_empty() {
@@ -1488,6 +1496,22 @@ replicas = 2
         let text = format!("{BASE}\n[sweep.params]\n\"x\" = 3\n");
         let e = toml::from_str::<Scenario>(&text).unwrap_err().to_string();
         assert!(e.contains("expected a list of values"), "{e}");
+    }
+
+    /// An empty `[sweep.params]` says what to give, not that `` is empty.
+    #[test]
+    fn an_empty_params_table_asks_for_a_parameter() {
+        let text = format!("{BASE}\n[sweep]\n[sweep.params]\n");
+        let err = plan(Path::new("s.toml"), &text, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with(
+                "`sweep.params`: no parameter to sweep: give at least one, e.g. \
+                 `\"services.api.replicas\" = [2, 4]`"
+            ),
+            "{err}"
+        );
     }
 
     /// The sweep's `replications` is checked with the scenario and its

@@ -372,9 +372,14 @@ pub fn load_str(path: &Path, text: &str) -> Result<Plan, ConfigError> {
         // toml reads integers up to u64::MAX, toml_edit (which finds the
         // key) only to i64::MAX: such a value is written over with `0` for
         // the lookup (nothing before it moves).
+        let integer = |v: &str| {
+            let v = v.trim().trim_start_matches(['+', '-']);
+            !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+        };
         let keyable = match e.span() {
             Some(s)
-                if text.get(s.clone()).is_some() && toml_edit::Document::parse(text).is_err() =>
+                if text.get(s.clone()).is_some_and(integer)
+                    && toml_edit::Document::parse(text).is_err() =>
             {
                 format!("{}0{}", &text[..s.start], &text[s.end..])
             }
