@@ -127,7 +127,7 @@ pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, Scen
             .filter(|s| offset == Some(s.start))
             .and_then(|s| headroom_policy::config::names_misread(&edited, s, &said, reparse))
             .unwrap_or(said);
-        let said = duplicate_named(&edited, offset, said);
+        let said = headroom_policy::config::duplicate_named(&edited, offset, said);
         let keyable = keyable(&edited, e.span());
         parse_error(path, text, &keyable, &applied, offset, said)
     })?;
@@ -287,21 +287,6 @@ fn parse_error(
             line_col,
         },
         message,
-    }
-}
-
-/// toml says "duplicate key" at the second one without naming it: the
-/// key as written there is named.
-fn duplicate_named(text: &str, offset: Option<usize>, said: String) -> String {
-    let key = offset
-        .filter(|_| said == "duplicate key")
-        .and_then(|o| text.get(o..))
-        .and_then(|rest| rest.split(['=', '\n']).next())
-        .map(str::trim)
-        .filter(|k| !k.is_empty());
-    match key {
-        Some(key) => format!("duplicate key `{key}`: each key is given once in its table"),
-        None => said,
     }
 }
 
@@ -586,7 +571,11 @@ fn apply_sets(
                 file: path.to_owned(),
                 line_col: offset.map(|o| line_col(text, o)),
             },
-            message: duplicate_named(text, offset, e.message().trim_end().to_owned()),
+            message: headroom_policy::config::duplicate_named(
+                text,
+                offset,
+                e.message().trim_end().to_owned(),
+            ),
         }
     })?;
     let mut applied = Vec::with_capacity(sets.len());

@@ -162,6 +162,22 @@ pub fn in_words(message: &str) -> String {
     out
 }
 
+/// toml says "duplicate key" at the second one (byte `offset` of `text`)
+/// without naming it: the key as written there is named. Any other
+/// message is returned as it is.
+pub fn duplicate_named(text: &str, offset: Option<usize>, said: String) -> String {
+    let key = offset
+        .filter(|_| said == "duplicate key")
+        .and_then(|o| text.get(o..))
+        .and_then(|rest| rest.split(['=', '\n']).next())
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    match key {
+        Some(key) => format!("duplicate key `{key}`: each key is given once in its table"),
+        None => said,
+    }
+}
+
 /// serde's and toml's words that [`in_words`] and [`names_misread`] put in
 /// TOML's or replace with the accepted values: a loader's fuzz test checks
 /// that no refusal still says one.
@@ -263,6 +279,24 @@ mod tests {
             });
             assert_eq!(said, Some(format!("invalid type: {found}, expected `a`")));
         }
+    }
+
+    #[test]
+    fn a_duplicate_key_is_named_as_written() {
+        let text = "a = 1\n\"b.c\" = 2\n\"b.c\" = 3\n";
+        let at = text.rfind("\"b.c\"");
+        assert_eq!(
+            duplicate_named(text, at, "duplicate key".to_owned()),
+            "duplicate key `\"b.c\"`: each key is given once in its table"
+        );
+        assert_eq!(
+            duplicate_named(text, at, "expected `=`".to_owned()),
+            "expected `=`"
+        );
+        assert_eq!(
+            duplicate_named(text, None, "duplicate key".to_owned()),
+            "duplicate key"
+        );
     }
 
     #[test]

@@ -404,6 +404,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<Plan, ConfigError> {
         {
             message = choices;
         }
+        message = headroom_policy::config::duplicate_named(text, offset, message);
         if message.starts_with("unknown field") && key.as_ref().is_none_or(|k| !k.contains('.')) {
             message = format!(
                 "{message}; a config file holds `[sidecar]`, `[policy]` and the simulator's \

@@ -734,6 +734,10 @@ fn check_config_exit_codes_and_messages() {
             "`policy.load_balancer.algorithm`: invalid type: array, expected one of",
         ),
         (
+            "[sidecar]\nlisten = \"127.0.0.1:1\"\nlisten = \"127.0.0.1:2\"\n",
+            ":3:1: duplicate key `listen`: each key is given once in its table",
+        ),
+        (
             "[sidecar]\n[sidecar.routes]\n\"/*\" = 5\n",
             "invalid type: integer `5`, expected an upstream name such as \"api\", or a route table",
         ),
