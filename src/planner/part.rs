@@ -259,7 +259,8 @@ impl Part {
         let bytes = read("manifest.json")?;
         let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
             InputError(format!(
-                "{dir}/manifest.json: not a sweep manifest ({e}); merge takes the folders `headroom sweep --shard` wrote"
+                "{dir}/manifest.json: not a sweep manifest ({e}); give a folder as `headroom \
+                 sweep` (or `merge`) wrote it"
             ))
         })?;
         // Every format holds the same cells; read the first written.

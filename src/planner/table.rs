@@ -260,17 +260,23 @@ impl Table {
             .collect();
         let expected: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
         if header != expected {
+            // The first column that differs, and what each side has there.
+            let at = header
+                .iter()
+                .zip(&expected)
+                .position(|(h, e)| h != e)
+                .unwrap_or(header.len().min(expected.len()));
+            let name =
+                |c: Option<&str>| c.map_or_else(|| "nothing".to_owned(), |c| format!("`{c}`"));
             bail!(
-                "{what}: the header does not match its manifest (expected {} columns starting `{}`, found {} starting `{}`)",
-                expected.len(),
-                expected
-                    .iter()
-                    .take(4)
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(","),
+                "{what}: the header does not match its manifest: column {} is {}, the manifest \
+                 says {} (columns: {} in the file, {} in the manifest); the file was changed \
+                 after it was written; nothing written",
+                at + 1,
+                name(header.get(at).map(String::as_str)),
+                name(expected.get(at).copied()),
                 header.len(),
-                header.iter().take(4).cloned().collect::<Vec<_>>().join(","),
+                expected.len(),
             );
         }
         // The cells' text is shorter than the file and there are at most
@@ -283,10 +289,19 @@ impl Table {
             .reserve(bytes.iter().filter(|&&b| b == b'\n').count() * table.columns.len());
         let mut record = csv::StringRecord::new();
         let mut line = 2;
-        while r
-            .read_record(&mut record)
-            .with_context(|| format!("{what}: row {line}"))?
-        {
+        while r.read_record(&mut record).map_err(|e| match e.kind() {
+            csv::ErrorKind::UnequalLengths {
+                pos,
+                expected_len,
+                len,
+            } => anyhow::anyhow!(
+                "{what}: line {} has {len} field{} where the header has {expected_len}; the \
+                 file was changed after it was written; nothing written",
+                pos.as_ref().map_or(line, csv::Position::line),
+                if *len == 1 { "" } else { "s" }
+            ),
+            _ => anyhow::Error::new(e).context(format!("{what}: line {line}")),
+        })? {
             table.push_row(record.iter());
             line += 1;
         }
@@ -324,6 +339,43 @@ pub fn float_cell(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file edited after it was written is refused naming the line or the
+    /// column that is off, not with the CSV reader's own words.
+    #[test]
+    fn an_edited_file_is_named_by_its_line_or_column() {
+        let columns = || {
+            vec![
+                Column::new("point", Kind::Str),
+                Column::new("p99", Kind::Str),
+            ]
+        };
+        let err = Table::from_csv(b"point,p99\n0,1.5\n1\n", columns(), "runs.csv")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "runs.csv: line 3 has 1 field where the header has 2; the file was changed after \
+             it was written; nothing written"
+        );
+        let err = Table::from_csv(b"point,p95\n0,1.5\n", columns(), "runs.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "runs.csv: the header does not match its manifest: column 2 is `p95`, the \
+                 manifest says `p99` (columns: 2 in the file, 2 in the manifest)"
+            ),
+            "{err}"
+        );
+        let err = Table::from_csv(b"point\n0\n", columns(), "runs.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column 2 is nothing, the manifest says `p99` (columns: 1 in the file"),
+            "{err}"
+        );
+    }
 
     /// A sweep's time series is millions of rows of short cells: a row
     /// costs its text and one offset per cell, not an allocation per cell
