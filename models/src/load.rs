@@ -128,6 +128,9 @@ pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, Scen
             .and_then(|s| headroom_policy::config::names_misread(&edited, s, &said, reparse))
             .unwrap_or(said);
         let said = headroom_policy::config::duplicate_named(&edited, offset, said);
+        let offset = offset
+            .and_then(|o| field_of_tagged(&edited, o, &said))
+            .or(offset);
         let keyable = keyable(&edited, e.span());
         parse_error(path, text, &keyable, &applied, offset, said)
     })?;
@@ -478,6 +481,56 @@ fn locate_in(table: &dyn TableLike, segs: &[&str]) -> Option<usize> {
     deeper.or(here)
 }
 
+/// serde reads a table told apart by one of its keys (a fault's `type`,
+/// `arrivals.process`, a distribution) as a whole, so its errors are at the
+/// table (`faults.0`), not at the key. When the table at byte `offset`
+/// holds exactly one value that the message quotes (`"zzz" is not a
+/// duration`, `integer \`5\``), the offset of that value, so that the key
+/// is named and located. `None` otherwise.
+fn field_of_tagged(edited: &str, offset: usize, said: &str) -> Option<usize> {
+    let doc = toml_edit::Document::parse(edited).ok()?;
+    let key = key_path_at(edited, offset)?;
+    let segs = split_path(&key)?;
+    let table = table_at(doc.as_table(), &segs)?;
+    let quoted = |v: &Value| match v {
+        Value::String(s) => {
+            let q = format!("{:?}", s.value());
+            said.starts_with(&q) || said.contains(&format!("string {q}"))
+        }
+        Value::Integer(i) => said.contains(&format!("integer `{}`", i.value())),
+        Value::Float(f) => said.contains(&format!("floating point `{}`", f.value())),
+        Value::Boolean(b) => said.contains(&format!("boolean `{}`", b.value())),
+        _ => false,
+    };
+    let mut matches = table
+        .iter()
+        .filter_map(|(_, item)| item.as_value())
+        .filter(|v| quoted(v));
+    let value = matches.next()?;
+    if matches.next().is_some() {
+        return None;
+    }
+    value.span().map(|s| s.start)
+}
+
+/// The table at the dotted, name-addressed `segs` (an element of an array
+/// of tables by its `name` or index).
+fn table_at<'a>(table: &'a dyn TableLike, segs: &[&str]) -> Option<&'a dyn TableLike> {
+    let Some((first, rest)) = segs.split_first() else {
+        return Some(table);
+    };
+    match table.get(first)? {
+        Item::Table(t) => table_at(t, rest),
+        Item::Value(Value::InlineTable(t)) => table_at(t, rest),
+        Item::ArrayOfTables(array) => {
+            let (element, rest) = rest.split_first()?;
+            let t = seg_index(array.iter(), element).and_then(|i| array.get(i))?;
+            table_at(t, rest)
+        }
+        _ => None,
+    }
+}
+
 /// The dotted, name-addressed key path whose key or value contains byte
 /// `offset`, for naming the key in a parse error.
 fn key_path_at(text: &str, offset: usize) -> Option<String> {
@@ -779,14 +832,15 @@ replicas = 2
         assert!(e.starts_with("--set run.replications=-1:"), "{e}");
     }
 
-    /// Serde reports a bad field of a distribution at its table; the `--set`
-    /// that gave the field's value is still the one named, not the file's
-    /// line for the table (which holds another value).
+    /// Serde reports a bad field of a distribution at its table; the key
+    /// whose value it quotes is named, and the `--set` that gave the
+    /// field's value is the one blamed, not the file's line for the table
+    /// (which holds another value).
     #[test]
     fn a_bad_field_from_a_set_inside_a_distribution_is_named_by_the_set() {
         let e = error(&[r#"services.api.work.mean="-1ms""#]).to_string();
         assert!(
-            e.starts_with(r#"--set services.api.work.mean="-1ms": `services.api.work`"#),
+            e.starts_with(r#"--set services.api.work.mean="-1ms": `services.api.work.mean`: "#),
             "{e}"
         );
         assert!(e.contains("is not a duration"), "{e}");
@@ -797,7 +851,7 @@ replicas = 2
         let e = load_str(Path::new("s.toml"), &text, &sets)
             .expect_err("invalid")
             .to_string();
-        assert!(e.starts_with("s.toml:11:1: `services.api.work`"), "{e}");
+        assert!(e.starts_with("s.toml:11:40: `services.api.work.mean`"), "{e}");
         assert!(e.contains(r#""-8ms""#), "{e}");
     }
 
@@ -806,6 +860,28 @@ replicas = 2
     /// A key that takes one of a few names, given another type, names the
     /// choices (toml alone says "wanted string or table"), in the file as
     /// in a `--set`; a key that takes a table keeps its own message.
+    /// A table told apart by a key (a distribution, here) is read as a
+    /// whole: its errors name the key whose value the message quotes.
+    #[test]
+    fn a_bad_value_in_a_tagged_table_is_named_by_its_key() {
+        let text = TEXT.replace("mean = \"8ms\"", "mean = 8");
+        let err = load_str(Path::new("s.toml"), &text, &[]).expect_err("invalid");
+        assert!(
+            err.to_string().starts_with(
+                "s.toml:11:47: `services.api.work.mean`: invalid type: integer `8`, expected a \
+                 duration"
+            ),
+            "{err}"
+        );
+        let text = TEXT.replace("mean = \"8ms\"", "mean = \"8\"");
+        let err = load_str(Path::new("s.toml"), &text, &[]).expect_err("invalid");
+        assert!(
+            err.to_string()
+                .starts_with("s.toml:11:47: `services.api.work.mean`: \"8\" is not a duration"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn a_duplicate_key_is_named() {
         let text = TEXT.replace("replications = 4", "replications = 4\nreplications = 5");
