@@ -851,7 +851,10 @@ replicas = 2
         let e = load_str(Path::new("s.toml"), &text, &sets)
             .expect_err("invalid")
             .to_string();
-        assert!(e.starts_with("s.toml:11:40: `services.api.work.mean`"), "{e}");
+        assert!(
+            e.starts_with("s.toml:11:40: `services.api.work.mean`"),
+            "{e}"
+        );
         assert!(e.contains(r#""-8ms""#), "{e}");
     }
 
