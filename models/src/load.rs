@@ -293,24 +293,13 @@ fn parse_error(
     }
 }
 
-/// `text` as the key lookups can read it: toml reads integers up to
-/// `u64::MAX` but toml_edit, which finds the key at an offset, only up to
-/// `i64::MAX`, so a value it cannot read (at `span`, where serde failed) is
-/// written over with `0` (nothing before it moves).
+/// `text` as the key lookups can read it: an integer past `i64::MAX` at
+/// `span`, which toml reads and toml_edit cannot, written over
+/// (`headroom_policy::config::integer_written_over`).
 fn keyable(text: &str, span: Option<std::ops::Range<usize>>) -> std::borrow::Cow<'_, str> {
-    let integer = |v: &str| {
-        let v = v.trim().trim_start_matches(['+', '-']);
-        !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'_')
-    };
-    match span {
-        Some(s)
-            if text.get(s.clone()).is_some_and(integer)
-                && toml_edit::Document::parse(text).is_err() =>
-        {
-            format!("{}0{}", &text[..s.start], &text[s.end..]).into()
-        }
-        _ => text.into(),
-    }
+    span.filter(|_| toml_edit::Document::parse(text).is_err())
+        .and_then(|s| headroom_policy::config::integer_written_over(text, s))
+        .map_or(text.into(), Into::into)
 }
 
 /// The byte offset in `edited` of the first array written where the parsed
@@ -858,11 +847,6 @@ replicas = 2
         assert!(e.contains(r#""-8ms""#), "{e}");
     }
 
-    /// Serde's names of number types come out in words
-    /// (`headroom_policy::config::in_words`).
-    /// A key that takes one of a few names, given another type, names the
-    /// choices (toml alone says "wanted string or table"), in the file as
-    /// in a `--set`; a key that takes a table keeps its own message.
     /// A table told apart by a key (a distribution, here) is read as a
     /// whole: its errors name the key whose value the message quotes.
     #[test]
@@ -910,6 +894,9 @@ replicas = 2
         );
     }
 
+    /// A key that takes one of a few names, given another type, names the
+    /// choices (toml alone says "wanted string or table"), in the file as
+    /// in a `--set`; a key that takes a table keeps its own message.
     #[test]
     fn a_name_of_the_wrong_type_lists_the_choices() {
         for (value, found) in [
@@ -941,6 +928,8 @@ replicas = 2
         );
     }
 
+    /// Serde's names of number types come out in words
+    /// (`headroom_policy::config::in_words`).
     #[test]
     fn number_types_are_said_in_words() {
         let e = error(&["services.api.replicas=1.5"]).to_string();

@@ -162,6 +162,65 @@ pub fn in_words(message: &str) -> String {
     out
 }
 
+/// A value written either as a string or as a table (`boot_time = "30s"` or
+/// `boot_time = { distribution = ... }`, `fallback = "degraded"` or a
+/// response table).
+#[cfg(feature = "serde")]
+pub enum StringOrTable<S, T> {
+    /// The string form, read by `S`.
+    String(S),
+    /// The table form, read by `T`.
+    Table(T),
+}
+
+/// Reads a [`StringOrTable`]: a string by `S`'s own deserializer, a table by
+/// `T`'s, so a bad value gets the message of the form it was written in (a
+/// bad duration, an unknown distribution, a missing key). serde's untagged
+/// enums, which try each form in turn, can only say that none matched.
+/// Any other type is refused with `expecting`.
+///
+/// # Errors
+/// The form's own error, or `expecting` for a value of another type.
+#[cfg(feature = "serde")]
+pub fn string_or_table<'de, D, S, T>(
+    deserializer: D,
+    expecting: &'static str,
+) -> Result<StringOrTable<S, T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    S: serde::Deserialize<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use core::marker::PhantomData;
+    use serde::de::{self, MapAccess, Visitor};
+    struct Either<S, T>(&'static str, PhantomData<fn() -> (S, T)>);
+    impl<'de, S: serde::Deserialize<'de>, T: serde::Deserialize<'de>> Visitor<'de> for Either<S, T> {
+        type Value = StringOrTable<S, T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            S::deserialize(de::value::StrDeserializer::<E>::new(v)).map(StringOrTable::String)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map)).map(StringOrTable::Table)
+        }
+    }
+    deserializer.deserialize_any(Either(expecting, PhantomData))
+}
+
+/// The text with the integer literal at `span` written over with `0`, or
+/// `None` if `span` holds no integer literal. toml reads integers up to
+/// `u64::MAX` but toml_edit, which the loaders use to find the key at an
+/// error's offset, only up to `i64::MAX`; with the value written over
+/// (nothing before it moves) the key is found.
+pub fn integer_written_over(text: &str, span: core::ops::Range<usize>) -> Option<String> {
+    let value = text.get(span.clone())?.trim();
+    let digits = value.trim_start_matches(['+', '-']);
+    let integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    integer.then(|| format!("{}0{}", &text[..span.start], &text[span.end..]))
+}
+
 /// toml says "duplicate key" at the second one (byte `offset` of `text`)
 /// without naming it: the key as written there is named. Any other
 /// message is returned as it is.
@@ -279,6 +338,17 @@ mod tests {
             });
             assert_eq!(said, Some(format!("invalid type: {found}, expected `a`")));
         }
+    }
+
+    #[test]
+    fn only_an_integer_is_written_over() {
+        let text = "a = 18446744073709551615\nb = 1";
+        assert_eq!(
+            integer_written_over(text, 4..24).as_deref(),
+            Some("a = 0\nb = 1")
+        );
+        assert_eq!(integer_written_over(text, 0..1), None);
+        assert_eq!(integer_written_over(text, 4..99), None);
     }
 
     #[test]

@@ -145,22 +145,16 @@ pub enum FallbackConfig {
 #[cfg(feature = "serde")]
 impl<'de> serde::Deserialize<'de> for FallbackConfig {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::{self, MapAccess, Visitor};
-        struct Either;
-        impl<'de> Visitor<'de> for Either {
-            type Value = FallbackConfig;
-            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str("\"degraded\" or a table { status, body, content_type }")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<FallbackConfig, E> {
-                Ok(FallbackConfig::Named(v.to_owned()))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FallbackConfig, A::Error> {
-                serde::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(FallbackConfig::Response)
-            }
-        }
-        deserializer.deserialize_any(Either)
+        use crate::config::{StringOrTable, string_or_table};
+        Ok(
+            match string_or_table(
+                deserializer,
+                "\"degraded\" or a table { status, body, content_type }",
+            )? {
+                StringOrTable::String(name) => FallbackConfig::Named(name),
+                StringOrTable::Table(response) => FallbackConfig::Response(response),
+            },
+        )
     }
 }
 

@@ -212,25 +212,17 @@ pub enum RouteConfig {
 /// rather than an untagged enum's "did not match any variant".
 impl<'de> Deserialize<'de> for RouteConfig {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::{self, MapAccess, Visitor};
-        struct Either;
-        impl<'de> Visitor<'de> for Either {
-            type Value = RouteConfig;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(
-                    "an upstream name such as \"api\", or a route table such as \
-                     { upstream = \"api\", rate_limit = \"edge\" }",
-                )
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RouteConfig, E> {
-                Ok(RouteConfig::Upstream(v.to_owned()))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RouteConfig, A::Error> {
-                Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(RouteConfig::Table)
-            }
-        }
-        deserializer.deserialize_any(Either)
+        use headroom_policy::config::{StringOrTable, string_or_table};
+        Ok(
+            match string_or_table(
+                deserializer,
+                "an upstream name such as \"api\", or a route table such as \
+                 { upstream = \"api\", rate_limit = \"edge\" }",
+            )? {
+                StringOrTable::String(name) => RouteConfig::Upstream(name),
+                StringOrTable::Table(table) => RouteConfig::Table(table),
+            },
+        )
     }
 }
 
@@ -372,19 +364,11 @@ pub fn load_str(path: &Path, text: &str) -> Result<Plan, ConfigError> {
         // toml reads integers up to u64::MAX, toml_edit (which finds the
         // key) only to i64::MAX: such a value is written over with `0` for
         // the lookup (nothing before it moves).
-        let integer = |v: &str| {
-            let v = v.trim().trim_start_matches(['+', '-']);
-            !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'_')
-        };
-        let keyable = match e.span() {
-            Some(s)
-                if text.get(s.clone()).is_some_and(integer)
-                    && toml_edit::Document::parse(text).is_err() =>
-            {
-                format!("{}0{}", &text[..s.start], &text[s.end..])
-            }
-            _ => text.to_owned(),
-        };
+        let keyable = e
+            .span()
+            .filter(|_| toml_edit::Document::parse(text).is_err())
+            .and_then(|s| headroom_policy::config::integer_written_over(text, s))
+            .unwrap_or_else(|| text.to_owned());
         let key = offset.and_then(|o| key_path_at(&keyable, o));
         let mut message = match array {
             Some(_) => "invalid type: array, expected a table".to_owned(),

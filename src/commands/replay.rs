@@ -30,8 +30,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    // Durations are checked here: a bad one inside the arrivals table
-    // could only be named as the table's.
+    // Durations are checked here, by their flags: inside the arrivals
+    // table a bad one is named by its key only when no other key of the
+    // table holds the same text.
     let shift = Some(args.shift.as_str());
     for (flag, value) in [
         ("--shift", shift),

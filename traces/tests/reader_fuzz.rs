@@ -8,22 +8,8 @@ use std::io::Cursor;
 use std::path::Path;
 
 use headroom_traces::{CheckOptions, Checked, open};
-
-/// SplitMix64: the cases' damage, reproducible from the case number.
-struct Mix(u64);
-
-impl Mix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64;
 
 const ODD: [&str; 16] = [
     "",
@@ -54,30 +40,30 @@ fn head(rel: &str, n: usize) -> Vec<String> {
     text.lines().take(n).map(str::to_owned).collect()
 }
 
-fn damage_lines(lines: &[String], rng: &mut Mix) -> Vec<u8> {
+fn damage_lines(lines: &[String], rng: &mut Pcg64) -> Vec<u8> {
     let mut lines = lines.to_vec();
-    for _ in 0..1 + rng.below(3) {
+    for _ in 0..1 + rng.random_range(0..3) {
         if lines.is_empty() {
             break;
         }
-        let i = rng.below(lines.len());
-        match rng.below(6) {
+        let i = rng.random_range(0..lines.len());
+        match rng.random_range(0..6) {
             0 => {
                 lines.remove(i);
             }
-            1 => lines.insert(i, ODD[rng.below(ODD.len())].to_owned()),
+            1 => lines.insert(i, ODD[rng.random_range(0..ODD.len())].to_owned()),
             2 | 3 => {
                 let mut cells: Vec<String> = lines[i].split(',').map(str::to_owned).collect();
-                let j = rng.below(cells.len());
-                cells[j] = ODD[rng.below(ODD.len())].to_owned();
+                let j = rng.random_range(0..cells.len());
+                cells[j] = ODD[rng.random_range(0..ODD.len())].to_owned();
                 lines[i] = cells.join(",");
             }
             4 => {
-                let cut = lines[i].floor_char_boundary(rng.below(lines[i].len() + 1));
+                let cut = lines[i].floor_char_boundary(rng.random_range(0..lines[i].len() + 1));
                 lines[i].truncate(cut);
             }
             _ => {
-                let j = rng.below(lines.len());
+                let j = rng.random_range(0..lines.len());
                 lines.swap(i, j);
             }
         }
@@ -85,21 +71,21 @@ fn damage_lines(lines: &[String], rng: &mut Mix) -> Vec<u8> {
     lines.join("\n").into_bytes()
 }
 
-fn damage_bytes(bytes: &[u8], rng: &mut Mix) -> Vec<u8> {
+fn damage_bytes(bytes: &[u8], rng: &mut Pcg64) -> Vec<u8> {
     let mut bytes = bytes.to_vec();
-    for _ in 0..1 + rng.below(4) {
+    for _ in 0..1 + rng.random_range(0..4) {
         if bytes.is_empty() {
             break;
         }
-        match rng.below(3) {
+        match rng.random_range(0..3) {
             0 => {
-                let i = rng.below(bytes.len());
-                bytes[i] = rng.next() as u8;
+                let i = rng.random_range(0..bytes.len());
+                bytes[i] = rng.random::<u8>();
             }
-            1 => bytes.truncate(rng.below(bytes.len() + 1)),
+            1 => bytes.truncate(rng.random_range(0..bytes.len() + 1)),
             _ => {
-                let i = rng.below(bytes.len());
-                bytes.insert(i, rng.next() as u8);
+                let i = rng.random_range(0..bytes.len());
+                bytes.insert(i, rng.random::<u8>());
             }
         }
     }
@@ -166,9 +152,9 @@ fn damaged_sample_traces_are_read_or_refused_in_one_line() {
         .to_vec();
     let mut read_some = 0;
     for case in 0..1200u64 {
-        let mut rng = Mix(case);
-        let skip = rng.below(2) == 0;
-        let pick = rng.below(texts.len() + 1);
+        let mut rng = Pcg64::seed_from_u64(case);
+        let skip = rng.random_range(0..2) == 0;
+        let pick = rng.random_range(0..texts.len() + 1);
         let records = match texts.get(pick) {
             Some((name, lines)) => read(case, name, damage_lines(lines, &mut rng), skip),
             None => read(

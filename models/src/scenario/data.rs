@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use headroom_sim::Span;
 
-use super::dist::{DistConfig, QueueCapacity, StringOrTable};
+use super::dist::{DistConfig, QueueCapacity};
 use super::workload::Popularity;
 use crate::units::Bytes;
+use headroom_policy::config::{StringOrTable, string_or_table};
 
 /// `workload.keys`: which key each request reads or writes.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -272,7 +273,7 @@ pub enum SizeConfig {
 
 impl<'de> Deserialize<'de> for SizeConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = super::dist::string_or_table(
+        let value = string_or_table(
             deserializer,
             "a size such as \"4KB\", or a distribution table such as \
              { distribution = \"lognormal\", mean = \"4KB\", cv = 1.0 }",

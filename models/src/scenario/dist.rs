@@ -1,11 +1,11 @@
 //! Distributions and queue capacities: value types shared by several tables.
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
-use std::marker::PhantomData;
 use std::path::PathBuf;
 
+use headroom_policy::config::{StringOrTable, string_or_table};
 use headroom_sim::Span;
 
 /// A duration distribution, tagged by `distribution`.
@@ -80,43 +80,6 @@ impl<'de> Deserialize<'de> for DistOrSpan {
             StringOrTable::Table(dist) => DistOrSpan::Dist(dist),
         })
     }
-}
-
-/// A value written either as a string or as a table (`boot_time = "30s"` or
-/// `boot_time = { distribution = ... }`).
-pub(crate) enum StringOrTable<S, T> {
-    String(S),
-    Table(T),
-}
-
-/// Reads a [`StringOrTable`]: a string by `S`'s own deserializer, a table by
-/// `T`'s, so a bad value gets the message of the form it was written in (a
-/// bad duration, an unknown distribution, a missing key). serde's untagged
-/// enums, which try each form in turn, can only say that none matched.
-/// Any other type is refused with `expecting`.
-pub(crate) fn string_or_table<'de, D, S, T>(
-    deserializer: D,
-    expecting: &'static str,
-) -> Result<StringOrTable<S, T>, D::Error>
-where
-    D: Deserializer<'de>,
-    S: Deserialize<'de>,
-    T: Deserialize<'de>,
-{
-    struct Either<S, T>(&'static str, PhantomData<fn() -> (S, T)>);
-    impl<'de, S: Deserialize<'de>, T: Deserialize<'de>> Visitor<'de> for Either<S, T> {
-        type Value = StringOrTable<S, T>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.0)
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            S::deserialize(de::value::StrDeserializer::<E>::new(v)).map(StringOrTable::String)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-            T::deserialize(de::value::MapAccessDeserializer::new(map)).map(StringOrTable::Table)
-        }
-    }
-    deserializer.deserialize_any(Either(expecting, PhantomData))
 }
 
 impl Default for DistOrSpan {

@@ -7,8 +7,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use headroom_sim::Span;
 
-use super::dist::StringOrTable;
 use crate::units::Bytes;
+use headroom_policy::config::{StringOrTable, string_or_table};
 
 /// `[workload]`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -234,7 +234,7 @@ pub enum EntryConfig {
 
 impl<'de> Deserialize<'de> for EntryConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = super::dist::string_or_table(
+        let value = string_or_table(
             deserializer,
             "a service name such as \"api\", or a request mix of service names \
              and weights such as { api = 0.9, auth = 0.1 }",
