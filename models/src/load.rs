@@ -455,6 +455,7 @@ fn locate_in(table: &dyn TableLike, segs: &[&str]) -> Option<usize> {
     let deeper = match item {
         Item::Table(t) => locate_in(t, rest),
         Item::Value(Value::InlineTable(t)) => locate_in(t, rest),
+        Item::Value(Value::Array(array)) => locate_in_array(array, rest),
         Item::ArrayOfTables(array) => {
             let (element, rest) = rest.split_first()?;
             let table = seg_index(array.iter(), element).and_then(|i| array.get(i))?;
@@ -467,6 +468,23 @@ fn locate_in(table: &dyn TableLike, segs: &[&str]) -> Option<usize> {
         _ => None,
     };
     // Fall back to the nearest enclosing key that exists.
+    deeper.or(here)
+}
+
+/// [`locate_in`] for the path `segs` inside an inline array, whose first
+/// segment names an element (see [`array_index`]).
+fn locate_in_array(array: &toml_edit::Array, segs: &[&str]) -> Option<usize> {
+    let (element, rest) = segs.split_first()?;
+    let value = array_index(array, element).and_then(|i| array.get(i))?;
+    let here = value.span().map(|s| s.start);
+    if rest.is_empty() {
+        return here;
+    }
+    let deeper = match value {
+        Value::InlineTable(t) => locate_in(t, rest),
+        Value::Array(array) => locate_in_array(array, rest),
+        _ => None,
+    };
     deeper.or(here)
 }
 
@@ -510,11 +528,25 @@ fn table_at<'a>(table: &'a dyn TableLike, segs: &[&str]) -> Option<&'a dyn Table
     };
     match table.get(first)? {
         Item::Table(t) => table_at(t, rest),
-        Item::Value(Value::InlineTable(t)) => table_at(t, rest),
+        Item::Value(value) => table_in_value(value, rest),
         Item::ArrayOfTables(array) => {
             let (element, rest) = rest.split_first()?;
             let t = seg_index(array.iter(), element).and_then(|i| array.get(i))?;
             table_at(t, rest)
+        }
+        _ => None,
+    }
+}
+
+/// [`table_at`] inside a value: an inline table, or an element of an
+/// inline array.
+fn table_in_value<'a>(value: &'a Value, segs: &[&str]) -> Option<&'a dyn TableLike> {
+    match value {
+        Value::InlineTable(t) => table_at(t, segs),
+        Value::Array(array) => {
+            let (element, rest) = segs.split_first()?;
+            let value = array_index(array, element).and_then(|i| array.get(i))?;
+            table_in_value(value, rest)
         }
         _ => None,
     }
@@ -544,6 +576,11 @@ fn walk(table: &dyn TableLike, offset: usize, path: &mut Vec<String>) {
                 walk(t, offset, path);
                 return;
             }
+            Item::Value(Value::Array(array)) if span_contains(array.span(), offset) => {
+                path.push(name.to_owned());
+                walk_array(array, offset, path);
+                return;
+            }
             Item::Value(v) if span_contains(v.span(), offset) => {
                 path.push(name.to_owned());
                 return;
@@ -570,6 +607,24 @@ fn walk(table: &dyn TableLike, offset: usize, path: &mut Vec<String>) {
 
 fn span_contains(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
     span.is_some_and(|s| s.contains(&offset))
+}
+
+/// [`walk`] into the element of an inline array that holds `offset`, named
+/// by its `name` (inline tables that have one) or its index.
+fn walk_array(array: &toml_edit::Array, offset: usize, path: &mut Vec<String>) {
+    let Some((i, value)) = array
+        .iter()
+        .enumerate()
+        .find(|(_, v)| span_contains(v.span(), offset))
+    else {
+        return;
+    };
+    path.push(inline_name(value).map_or_else(|| i.to_string(), str::to_owned));
+    match value {
+        Value::InlineTable(t) => walk(t, offset, path),
+        Value::Array(array) => walk_array(array, offset, path),
+        _ => {}
+    }
 }
 
 /// Whether `offset` falls in `table`'s header or any of its entries.
@@ -716,8 +771,75 @@ fn set_in(
             }
             set_in(table, rest, change, path, key)
         }
+        Item::Value(value) => set_in_value(value, first, rest, change, path, key),
         _ => Err(format!("`{path}`: `{first}` is a value, not a table")),
     }
+}
+
+/// Sets or removes `segs` inside `value`, the value of key `name`: a key of
+/// an inline table, or an element of an array (`services.api.calls.0.service`,
+/// `...calls.1.parallel.0`), pushing each key onto `key`.
+fn set_in_value(
+    value: &mut Value,
+    name: &str,
+    segs: &[&str],
+    change: Change,
+    path: &str,
+    key: &mut Vec<String>,
+) -> Result<(), String> {
+    let array = match value {
+        Value::InlineTable(t) => return set_in(t, segs, change, path, key),
+        Value::Array(array) => array,
+        _ => return Err(format!("`{path}`: `{name}` is a value, not a table")),
+    };
+    let Some((element, rest)) = segs.split_first() else {
+        return Err(format!("`{path}` does not exist in the scenario"));
+    };
+    let Some(index) = array_index(array, element) else {
+        let last = array.len().checked_sub(1);
+        return Err(match last {
+            Some(last) => format!(
+                "`{path}`: `{name}` has no element `{element}`: it is an array of {} (indices 0 to {last})",
+                array.len()
+            ),
+            None => format!("`{path}`: `{name}` is an empty array; set the whole array instead"),
+        });
+    };
+    let item = array.get_mut(index).expect("index of an element");
+    key.push(inline_name(item).map_or_else(|| index.to_string(), str::to_owned));
+    if rest.is_empty() {
+        match change {
+            Change::Set(mut new) => {
+                // The element keeps its place's spacing in the array.
+                *new.decor_mut() = item.decor().clone();
+                *item = new;
+            }
+            Change::Remove => {
+                array.remove(index);
+            }
+        }
+        return Ok(());
+    }
+    set_in_value(item, element, rest, change, path, key)
+}
+
+/// Index of the element of an inline array that `seg` names: an inline
+/// table by its `name` (or `tier`) key, or any element by its 0-based
+/// index, as [`seg_index`] for arrays of tables.
+fn array_index(array: &toml_edit::Array, seg: &str) -> Option<usize> {
+    let index = seg.parse::<usize>().ok();
+    array
+        .iter()
+        .enumerate()
+        .position(|(i, v)| inline_name(v) == Some(seg) || index == Some(i))
+}
+
+/// The `name` (or `tier`) of an inline table, as [`element_name`].
+fn inline_name(value: &Value) -> Option<&str> {
+    let t = value.as_inline_table()?;
+    t.get("name")
+        .or_else(|| t.get("tier"))
+        .and_then(Value::as_str)
 }
 
 /// Index of the element of an array of tables that `seg` names: by its
@@ -770,6 +892,140 @@ mod path_tests {
         assert_eq!(split_path("a.\"b"), None);
         assert_eq!(split_path("a.\"b\"c"), None);
         assert_eq!(split_path(""), None);
+    }
+}
+
+#[cfg(test)]
+mod array_set_tests {
+    use std::path::Path;
+
+    use super::load_str;
+
+    /// api calls auth, then users and recs in parallel: steps are an
+    /// inline array of inline tables, one of them holding another.
+    const TEXT: &str = r#"[run]
+duration = "2m"
+
+[workload]
+arrivals = { process = "poisson", rate = 400.0 }
+
+[[services]]
+name = "api"
+instance = { workers = 4, queue = 20 }
+work = { distribution = "exponential", mean = "8ms" }
+calls = [ { service = "auth" }, { parallel = [ { service = "users" }, { service = "recs" } ] } ]
+replicas = 2
+
+[[services]]
+name = "auth"
+instance = { workers = 4 }
+work = { distribution = "exponential", mean = "1ms" }
+replicas = 1
+
+[[services]]
+name = "users"
+instance = { workers = 4 }
+work = { distribution = "exponential", mean = "1ms" }
+replicas = 1
+
+[[services]]
+name = "recs"
+instance = { workers = 4 }
+work = { distribution = "exponential", mean = "1ms" }
+replicas = 1
+"#;
+
+    fn sets(sets: &[&str]) -> Vec<String> {
+        sets.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// The api's steps as `service` names, a parallel step as a list.
+    fn steps(extra: &[&str]) -> Vec<Vec<String>> {
+        let loaded = load_str(Path::new("s.toml"), TEXT, &sets(extra)).expect("valid");
+        let api = &loaded.scenario.services[0];
+        api.calls
+            .iter()
+            .map(|step| match &step.parallel {
+                Some(all) => all.iter().filter_map(|s| s.service.clone()).collect(),
+                None => step.service.clone().into_iter().collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_set_reaches_into_inline_arrays_by_index() {
+        let s = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(steps(&[]), [s(&["auth"]), s(&["users", "recs"])]);
+        // A key of an element, in a nested array too.
+        assert_eq!(
+            steps(&[
+                "services.api.calls.0.service=users",
+                "services.api.calls.1.parallel.1.service=auth",
+            ]),
+            [s(&["users"]), s(&["users", "auth"])]
+        );
+        // A whole element, replaced or removed.
+        assert_eq!(
+            steps(&[r#"services.api.calls.0={ service = "recs" }"#]),
+            [s(&["recs"]), s(&["users", "recs"])]
+        );
+        assert_eq!(
+            steps(&["services.api.calls.1.parallel.0=null"]),
+            [s(&["auth"]), s(&["recs"])]
+        );
+        assert_eq!(
+            steps(&["services.api.calls.0=null"]),
+            [s(&["users", "recs"])]
+        );
+    }
+
+    #[test]
+    fn a_set_into_an_inline_array_is_refused_with_its_indices() {
+        let err = |extra: &[&str]| {
+            load_str(Path::new("s.toml"), TEXT, &sets(extra))
+                .expect_err("invalid")
+                .to_string()
+        };
+        assert_eq!(
+            err(&["services.api.calls.2.service=auth"]),
+            "--set services.api.calls.2.service=auth: `services.api.calls.2.service`: `calls` \
+             has no element `2`: it is an array of 2 (indices 0 to 1)"
+        );
+        assert_eq!(
+            err(&["services.api.calls.0.service.name=x"]),
+            "--set services.api.calls.0.service.name=x: `services.api.calls.0.service.name`: \
+             `service` is a value, not a table"
+        );
+        // A bad value given inside an array is named by its key and its set.
+        assert_eq!(
+            err(&["services.api.calls.1.parallel.0.service=7"]),
+            "--set services.api.calls.1.parallel.0.service=7: \
+             `services.api.calls.1.parallel.0.service`: invalid type: integer `7`, expected a \
+             string"
+        );
+    }
+
+    /// An error inside an inline array, in the file, names the element's
+    /// key and its line and column, not the array's.
+    #[test]
+    fn an_error_inside_an_inline_array_names_the_elements_key() {
+        let err = |text: &str| {
+            load_str(Path::new("s.toml"), text, &[])
+                .expect_err("invalid")
+                .to_string()
+        };
+        let text = TEXT.replace(r#"{ service = "recs" }"#, r#"{ service = "recs", x = 1 }"#);
+        let e = err(&text);
+        assert!(
+            e.starts_with("s.toml:11:91: `services.api.calls.1.parallel.1.x`: unknown field `x`"),
+            "{e}"
+        );
+        let text = TEXT.replace(r#"{ service = "users" }"#, r#"{ service = "nosuch" }"#);
+        let e = err(&text);
+        assert!(
+            e.starts_with("s.toml:11:50: `services.api.calls.1.parallel.0.service` = \"nosuch\""),
+            "{e}"
+        );
     }
 }
 

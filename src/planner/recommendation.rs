@@ -98,40 +98,65 @@ pub fn parse_inline(raw: &str) -> anyhow::Result<toml::Value> {
 fn set(table: &mut toml::Table, path: &str, value: toml::Value) -> anyhow::Result<()> {
     let segs = headroom_models::split_path(path)
         .with_context(|| format!("`{path}`: not a dotted key path"))?;
-    let mut here = table;
-    let mut i = 0;
-    while i + 1 < segs.len() {
-        let seg = segs[i];
-        let next = here
-            .get_mut(seg)
-            .with_context(|| format!("`{path}`: no `{seg}`"))?;
-        here = match next {
-            toml::Value::Table(t) => t,
-            toml::Value::Array(items) => {
-                i += 1;
-                let element = segs[i];
-                let index = items
-                    .iter()
-                    .position(|t| {
-                        t.get("name")
+    set_in(table, &segs, value, path)
+}
+
+/// [`set`] of the key at `segs` under `table`.
+fn set_in(
+    table: &mut toml::Table,
+    segs: &[&str],
+    value: toml::Value,
+    path: &str,
+) -> anyhow::Result<()> {
+    let Some((first, rest)) = segs.split_first() else {
+        bail!("`{path}`: not a dotted key path");
+    };
+    if rest.is_empty() {
+        table.insert((*first).to_owned(), value);
+        return Ok(());
+    }
+    let next = table
+        .get_mut(*first)
+        .with_context(|| format!("`{path}`: no `{first}`"))?;
+    set_in_value(next, first, rest, value, path)
+}
+
+/// [`set`] of the key at `segs` inside `here`, the value of key `name`: a
+/// table, or an array whose element the first segment names (by `name`,
+/// `tier`, or index, as `--set` reads it).
+fn set_in_value(
+    here: &mut toml::Value,
+    name: &str,
+    segs: &[&str],
+    value: toml::Value,
+    path: &str,
+) -> anyhow::Result<()> {
+    match here {
+        toml::Value::Table(t) => set_in(t, segs, value, path),
+        toml::Value::Array(items) => {
+            let (element, rest) = segs
+                .split_first()
+                .with_context(|| format!("`{path}`: not a dotted key path"))?;
+            let number = element.parse::<usize>().ok();
+            let index = items
+                .iter()
+                .enumerate()
+                .position(|(i, t)| {
+                    number == Some(i)
+                        || t.get("name")
                             .or_else(|| t.get("tier"))
                             .and_then(toml::Value::as_str)
-                            == Some(element)
-                    })
-                    .or_else(|| element.parse().ok())
-                    .with_context(|| format!("`{path}`: no `{seg}` named `{element}`"))?;
-                match items.get_mut(index) {
-                    Some(toml::Value::Table(t)) => t,
-                    _ => bail!("`{path}`: `{seg}.{element}` is not a table"),
-                }
+                            == Some(*element)
+                })
+                .with_context(|| format!("`{path}`: no `{name}` named `{element}`"))?;
+            if rest.is_empty() {
+                items[index] = value;
+                return Ok(());
             }
-            _ => bail!("`{path}`: `{seg}` is a value, not a table"),
-        };
-        i += 1;
+            set_in_value(&mut items[index], element, rest, value, path)
+        }
+        _ => bail!("`{path}`: `{name}` is a value, not a table"),
     }
-    let last = segs.last().copied().unwrap_or_default();
-    here.insert(last.to_owned(), value);
-    Ok(())
 }
 
 /// `text` for a TOML comment: control characters (a newline in a file
@@ -203,6 +228,36 @@ timeout = "2s"
             .find(|s| s["name"].as_str() == Some("db"))
             .unwrap();
         assert_eq!(db["replicas"].as_integer(), Some(5));
+    }
+
+    /// A sweep over a key inside an inline array (`calls`), or over a whole
+    /// element of one, is written into the recommended scenario as `--set`
+    /// reads it.
+    #[test]
+    fn keys_inside_inline_arrays_are_set() {
+        let loaded = headroom_models::load_str(Path::new("s.toml"), SCENARIO, &[]).unwrap();
+        let base = serde_json::to_value(&loaded.scenario).unwrap();
+        let calls = |params: &[&str], values: &[&str]| {
+            let params: Vec<String> = params.iter().map(|p| (*p).to_owned()).collect();
+            let values: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
+            let scenario = point_scenario(&base, &params, &values).unwrap();
+            let doc = toml::Value::try_from(&scenario).unwrap();
+            doc["services"][0]["calls"].clone()
+        };
+        let steps = calls(&["services.api.calls.0.service"], &["\"api\""]);
+        assert_eq!(steps[0]["service"].as_str(), Some("api"));
+        let steps = calls(
+            &["services.api.calls.0"],
+            &["{ parallel = [{ service = \"db\" }, { service = \"db\" }] }"],
+        );
+        assert_eq!(steps.as_array().map(Vec::len), Some(1));
+        assert_eq!(steps[0]["parallel"][1]["service"].as_str(), Some("db"));
+        let params = ["services.api.calls.3.service".to_owned()];
+        let err = point_scenario(&base, &params, &["\"db\"".to_owned()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`services.api.calls.3.service`: no `calls` named `3`"
+        );
     }
 
     #[test]
