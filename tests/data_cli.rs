@@ -178,6 +178,16 @@ fn unknown_eviction() {
             "\"lru\", \"fifo\", \"lfu\", \"s3-fifo\", \"ttl-only\"",
         ],
     );
+    // A value of another type lists the names too (it said only "expected a
+    // string").
+    expect_input_error(
+        "eviction_not_a_string",
+        &with(r#"eviction = "s3-fifo""#, "eviction = 7"),
+        &[
+            "`datastores.users.cache.hot.eviction`: invalid type: integer `7`",
+            "expected one of \"lru\", \"fifo\", \"lfu\", \"s3-fifo\", \"ttl-only\"",
+        ],
+    );
 }
 
 #[test]

@@ -174,7 +174,7 @@ pub struct CacheTierConfig {
     pub capacity: CapacityConfig,
     /// `"lru"`, `"fifo"`, `"lfu"`, `"s3-fifo"` or `"ttl-only"`. Default
     /// `"lru"`.
-    #[serde(default = "default_eviction")]
+    #[serde(default = "default_eviction", deserialize_with = "eviction_name")]
     pub eviction: String,
     /// Time to live of an entry. Default: none (required by `ttl-only`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +187,24 @@ pub struct CacheTierConfig {
 
 fn default_eviction() -> String {
     "lru".to_owned()
+}
+
+/// `eviction`, read as a string: a value of another type is refused with
+/// the names it takes (`eviction = 7`: expected one of "lru", ...). Which
+/// string is a name is checked with the plan, which says the same.
+fn eviction_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct Name;
+    impl Visitor<'_> for Name {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let names = headroom_cache::Eviction::NAMES.map(|n| format!("{n:?}"));
+            write!(f, "one of {}", names.join(", "))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+    }
+    deserializer.deserialize_string(Name)
 }
 
 /// `cache.storage`.
