@@ -454,8 +454,7 @@ fn locate_in(table: &dyn TableLike, segs: &[&str]) -> Option<usize> {
     }
     let deeper = match item {
         Item::Table(t) => locate_in(t, rest),
-        Item::Value(Value::InlineTable(t)) => locate_in(t, rest),
-        Item::Value(Value::Array(array)) => locate_in_array(array, rest),
+        Item::Value(value) => locate_in_value(value, rest),
         Item::ArrayOfTables(array) => {
             let (element, rest) = rest.split_first()?;
             let table = seg_index(array.iter(), element).and_then(|i| array.get(i))?;
@@ -471,21 +470,22 @@ fn locate_in(table: &dyn TableLike, segs: &[&str]) -> Option<usize> {
     deeper.or(here)
 }
 
-/// [`locate_in`] for the path `segs` inside an inline array, whose first
-/// segment names an element (see [`array_index`]).
-fn locate_in_array(array: &toml_edit::Array, segs: &[&str]) -> Option<usize> {
-    let (element, rest) = segs.split_first()?;
-    let value = array_index(array, element).and_then(|i| array.get(i))?;
-    let here = value.span().map(|s| s.start);
-    if rest.is_empty() {
-        return here;
-    }
-    let deeper = match value {
-        Value::InlineTable(t) => locate_in(t, rest),
-        Value::Array(array) => locate_in_array(array, rest),
+/// [`locate_in`] inside a value: an inline table, or an inline array whose
+/// element the first segment names (see [`array_index`]).
+fn locate_in_value(value: &Value, segs: &[&str]) -> Option<usize> {
+    match value {
+        Value::InlineTable(t) => locate_in(t, segs),
+        Value::Array(array) => {
+            let (element, rest) = segs.split_first()?;
+            let value = array_index(array, element).and_then(|i| array.get(i))?;
+            let here = value.span().map(|s| s.start);
+            if rest.is_empty() {
+                return here;
+            }
+            locate_in_value(value, rest).or(here)
+        }
         _ => None,
-    };
-    deeper.or(here)
+    }
 }
 
 /// serde reads a table told apart by one of its keys (a fault's `type`,
@@ -571,18 +571,9 @@ fn walk(table: &dyn TableLike, offset: usize, path: &mut Vec<String>) {
             return;
         }
         match item {
-            Item::Value(Value::InlineTable(t)) if span_contains(t.span(), offset) => {
-                path.push(name.to_owned());
-                walk(t, offset, path);
-                return;
-            }
-            Item::Value(Value::Array(array)) if span_contains(array.span(), offset) => {
-                path.push(name.to_owned());
-                walk_array(array, offset, path);
-                return;
-            }
             Item::Value(v) if span_contains(v.span(), offset) => {
                 path.push(name.to_owned());
+                walk_value(v, offset, path);
                 return;
             }
             Item::Table(t) if table_contains(t, offset) => {
@@ -609,20 +600,22 @@ fn span_contains(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
     span.is_some_and(|s| s.contains(&offset))
 }
 
-/// [`walk`] into the element of an inline array that holds `offset`, named
-/// by its `name` (inline tables that have one) or its index.
-fn walk_array(array: &toml_edit::Array, offset: usize, path: &mut Vec<String>) {
-    let Some((i, value)) = array
-        .iter()
-        .enumerate()
-        .find(|(_, v)| span_contains(v.span(), offset))
-    else {
-        return;
-    };
-    path.push(inline_name(value).map_or_else(|| i.to_string(), str::to_owned));
+/// [`walk`] inside a value that holds `offset`: an inline table, or the
+/// element of an inline array that holds it, named by its `name` (inline
+/// tables that have one) or its index.
+fn walk_value(value: &Value, offset: usize, path: &mut Vec<String>) {
     match value {
         Value::InlineTable(t) => walk(t, offset, path),
-        Value::Array(array) => walk_array(array, offset, path),
+        Value::Array(array) => {
+            let found = array
+                .iter()
+                .enumerate()
+                .find(|(_, v)| span_contains(v.span(), offset));
+            if let Some((i, v)) = found {
+                path.push(inline_name(v).map_or_else(|| i.to_string(), str::to_owned));
+                walk_value(v, offset, path);
+            }
+        }
         _ => {}
     }
 }
@@ -827,33 +820,37 @@ fn set_in_value(
 /// table by its `name` (or `tier`) key, or any element by its 0-based
 /// index, as [`seg_index`] for arrays of tables.
 fn array_index(array: &toml_edit::Array, seg: &str) -> Option<usize> {
-    let index = seg.parse::<usize>().ok();
-    array
-        .iter()
-        .enumerate()
-        .position(|(i, v)| inline_name(v) == Some(seg) || index == Some(i))
+    element_position(array.iter().map(inline_name), seg)
 }
 
 /// The `name` (or `tier`) of an inline table, as [`element_name`].
 fn inline_name(value: &Value) -> Option<&str> {
-    let t = value.as_inline_table()?;
-    t.get("name")
-        .or_else(|| t.get("tier"))
-        .and_then(Value::as_str)
+    element_name(value.as_inline_table()?)
 }
 
 /// Index of the element of an array of tables that `seg` names: by its
 /// `name` key (`tier` for `[[datastores.cache]]`), or by a 0-based index.
 fn seg_index<'a>(tables: impl Iterator<Item = &'a Table>, seg: &str) -> Option<usize> {
-    let index = seg.parse::<usize>().ok();
-    tables
-        .enumerate()
-        .position(|(i, t)| element_name(t) == Some(seg) || index == Some(i))
+    element_position(tables.map(|t| element_name(t)), seg)
 }
 
-/// The key that names an element of an array of tables: `name`, or `tier`
-/// for cache tiers.
-fn element_name(t: &Table) -> Option<&str> {
+/// Index of the element that `seg` addresses in an array whose elements
+/// have `names` (`None` for an element without one): the first whose name
+/// is `seg` or whose 0-based index `seg` is. The one rule of `--set` paths,
+/// also for the recommendation's writer.
+pub fn element_position<'a>(
+    names: impl Iterator<Item = Option<&'a str>>,
+    seg: &str,
+) -> Option<usize> {
+    let index = seg.parse::<usize>().ok();
+    names
+        .enumerate()
+        .position(|(i, name)| name == Some(seg) || index == Some(i))
+}
+
+/// The key that names an element of an array of tables (or an inline
+/// table in an array): `name`, or `tier` for cache tiers.
+fn element_name(t: &dyn TableLike) -> Option<&str> {
     t.get("name")
         .or_else(|| t.get("tier"))
         .and_then(Item::as_str)

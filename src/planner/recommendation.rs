@@ -137,17 +137,12 @@ fn set_in_value(
             let (element, rest) = segs
                 .split_first()
                 .with_context(|| format!("`{path}`: not a dotted key path"))?;
-            let number = element.parse::<usize>().ok();
-            let index = items
-                .iter()
-                .enumerate()
-                .position(|(i, t)| {
-                    number == Some(i)
-                        || t.get("name")
-                            .or_else(|| t.get("tier"))
-                            .and_then(toml::Value::as_str)
-                            == Some(*element)
-                })
+            let names = items.iter().map(|t| {
+                t.get("name")
+                    .or_else(|| t.get("tier"))
+                    .and_then(toml::Value::as_str)
+            });
+            let index = headroom_models::element_position(names, element)
                 .with_context(|| format!("`{path}`: no `{name}` named `{element}`"))?;
             if rest.is_empty() {
                 items[index] = value;
