@@ -9,7 +9,7 @@
 
 #![cfg(feature = "serde")]
 
-mod autoscale_common;
+use crate::autoscale_common;
 
 use autoscale_common::{at, hpa_spec, pod};
 use headroom_policy::autoscale::{

@@ -6,7 +6,7 @@
 
 #![cfg(feature = "serde")]
 
-mod autoscale_common;
+use crate::autoscale_common;
 
 use autoscale_common::{at, hpa_spec, pod};
 use headroom_policy::autoscale::replica_calc::{CpuReadiness, cpu_utilization_replicas};
@@ -16,7 +16,7 @@ use headroom_policy::autoscale::{
 };
 use headroom_policy::time::{Span, Timestamp};
 
-const TSV: &str = include_str!("data/k8s-hpa-replica-calculator-cases.tsv");
+const TSV: &str = include_str!("../data/k8s-hpa-replica-calculator-cases.tsv");
 
 /// `defaultTestingCPUInitializationPeriod` and
 /// `defaultTestingDelayOfInitialReadinessStatus`.

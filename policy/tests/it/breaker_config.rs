@@ -3,7 +3,7 @@
 
 #![cfg(feature = "serde")]
 
-mod common;
+use crate::common;
 
 use common::*;
 use headroom_policy::breaker::{Breaker, BreakerConfig, BreakerState, Mode, Outcome, WindowSize};

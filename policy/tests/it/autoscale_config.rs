@@ -4,7 +4,7 @@
 
 #![cfg(feature = "serde")]
 
-mod autoscale_common;
+use crate::autoscale_common;
 
 use autoscale_common::{hpa_spec, spec, tracking_spec};
 use headroom_policy::autoscale::{

@@ -2,7 +2,7 @@
 //! `CircuitBreakerStateMachineTest` sequences (validation anchors), window
 //! behaviour, stale outcomes and state-time accounting.
 
-mod common;
+use crate::common;
 
 use common::*;
 use headroom_policy::breaker::{

@@ -4,7 +4,7 @@
 
 #![cfg(feature = "serde")]
 
-mod autoscale_common;
+use crate::autoscale_common;
 
 use autoscale_common::{at, pod};
 use headroom_policy::autoscale::replica_calc::{

@@ -5,7 +5,7 @@
 
 #![cfg(feature = "serde")]
 
-mod autoscale_common;
+use crate::autoscale_common;
 
 use autoscale_common::{at, pod, tracking_spec};
 use headroom_policy::autoscale::{

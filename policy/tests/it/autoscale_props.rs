@@ -12,7 +12,7 @@
 
 #![cfg(feature = "serde")]
 
-mod autoscale_common;
+use crate::autoscale_common;
 
 use autoscale_common::at;
 use headroom_policy::autoscale::{

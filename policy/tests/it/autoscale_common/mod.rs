@@ -1,5 +1,4 @@
 //! Helpers shared by the `autoscale_*` integration tests.
-#![allow(dead_code)]
 
 use headroom_policy::autoscale::{
     AutoscalerConfig, AutoscalerSpec, HpaSpec, PodPhase, PodStatus, ReadyCondition,

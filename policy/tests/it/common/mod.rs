@@ -1,8 +1,6 @@
 //! Helpers shared by the breaker test files: timestamps, the resilience4j
 //! anchor configuration, metric tuples and one-call scripts.
 
-#![allow(dead_code)]
-
 use headroom_policy::breaker::{
     Breaker, BreakerConfig, BreakerMetrics, BreakerSpec, BreakerState, Decision, Mode, Outcome,
     WindowSize, WindowType,

@@ -2,7 +2,7 @@
 //! `consecutive_failures::tests::transitions` and backoff), and property tests
 //! of the admission invariants of both modes.
 
-mod common;
+use crate::common;
 
 use common::*;
 use headroom_policy::breaker::{
