@@ -75,13 +75,20 @@ fn every_arrival_ends_exactly_once_over_many_seeds() {
         if bounded {
             let plan = &loaded.plan.services[0];
             // A request that finds every queue full stays in flight until its
-            // 503 is delivered, an event at the same instant: one more.
+            // 503 is delivered, an event at the same instant, and the
+            // arrivals due at that very nanosecond come first (they were
+            // scheduled before it): one more per arrival at the instant.
+            // Two arrivals in one nanosecond are common at the highest rates
+            // here (20 s x lambda x lambda x 1 ns = 0.8 a run at lambda =
+            // 6400/s; seeds 200-6199 of this generator found one, seed 638,
+            // 70 in flight with 68 places); three, once in about 190 000
+            // runs at that rate (20 s x lambda x (lambda x 1 ns)^2).
             let capacity = u64::from(plan.scaling.initial())
                 * (u64::from(plan.workers) + plan.queue.unwrap_or(0))
-                + 1;
+                + 2;
             assert!(
                 out.peak_in_flight <= capacity,
-                "seed {seed}: {} in flight exceeds replicas x (workers + queue) + 1 = {capacity}",
+                "seed {seed}: {} in flight exceeds replicas x (workers + queue) + 2 = {capacity}",
                 out.peak_in_flight
             );
         }
