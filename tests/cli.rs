@@ -366,6 +366,37 @@ fn unstable_system_is_a_runtime_error_with_a_reproduce_command() {
     assert!(!out.exists());
 }
 
+/// A unit slip that makes the work hours long in a run of seconds: the run
+/// stops (it would otherwise simulate tens of thousands of hours of
+/// autoscaler syncs while the abandoned tries finish), says why, and
+/// writes nothing.
+#[test]
+fn a_run_that_cannot_drain_is_a_runtime_error_not_a_hang() {
+    let dir = tempdir("undrained");
+    let text = SMALL
+        .replace("duration = \"2m\"", "duration = \"4s\"")
+        .replace("warmup = \"10s\"", "warmup = \"0s\"")
+        .replace("replications = 4", "replications = 1")
+        .replace("mean = \"8ms\", cv = 1.5", "mean = \"100000h\", cv = 1.5")
+        .replace("replicas = 2", "autoscaler = \"api\"")
+        + "\n[policy.autoscaler.api]\nmin_replicas = 2\nmax_replicas = 4\ntarget_cpu_utilization = 0.7\n\n[policy.mesh]\ntimeout = \"1s\"\n";
+    let scenario = write(&dir, "undrained.toml", &text);
+    let out = dir.join("out");
+    let o = headroom(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("did not drain"), "{err}");
+    assert!(err.contains("\"100000h\""), "{err}");
+    assert!(err.contains("reproduce with: headroom run"), "{err}");
+    assert!(!out.exists());
+}
+
 #[test]
 fn a_flag_is_not_blamed_for_the_scenario_s_own_mistake() {
     // `--seed` is applied as a `--set run.seed`; a scenario without `[run]`

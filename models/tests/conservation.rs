@@ -402,3 +402,73 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
         failures.join("\n\n")
     );
 }
+
+/// A 4-second world whose autoscaler syncs every 15 s and whose work has
+/// mean `work`; `timeout`: a mesh timeout for every call.
+fn long_work_world(work: &str, timeout: bool) -> String {
+    let mesh = if timeout {
+        "\n[policy.mesh]\ntimeout = \"1s\"\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"
+[run]
+duration = "4s"
+replications = 1
+
+[workload]
+arrivals = {{ process = "poisson", rate = 100 }}
+
+[[services]]
+name = "api"
+instance = {{ workers = 8, queue = 100 }}
+work = {{ distribution = "exponential", mean = "{work}" }}
+autoscaler = "api"
+
+[policy.autoscaler.api]
+min_replicas = 2
+max_replicas = 4
+target_cpu_utilization = 0.7
+{mesh}"#
+    )
+}
+
+/// A drain that takes simulated hours but few events is served to the end:
+/// every arrival ends, and the slowest long after the run.
+#[test]
+fn a_long_drain_is_served_not_cut() {
+    let text = long_work_world("10m", false);
+    let loaded = load_str(Path::new("long.toml"), &text, &[]).expect("valid");
+    let out = run_replication(&loaded.plan, 0, &AtomicU64::new(0)).expect("drains");
+    let m = &out.metrics;
+    assert_eq!(m.requests, m.ended());
+    assert!(m.requests > 300, "{}", m.requests);
+    // 400 exponential works of mean 10 min behind 16 workers: the last
+    // ends hours after the 4-second run.
+    assert!(m.latency.max_ns() > 3_600_000_000_000, "{m:?}");
+}
+
+/// Work hours long in a run of seconds: after its requests time out, its
+/// tries would hold their workers for about 70 000 simulated hours of
+/// autoscaler syncs. The run stops with `Undrained`, saying what is left,
+/// instead of simulating them.
+#[test]
+fn a_runaway_drain_stops_with_an_undrained_error() {
+    let text = long_work_world("100000h", true);
+    let loaded = load_str(Path::new("runaway.toml"), &text, &[]).expect("valid");
+    match run_replication(&loaded.plan, 0, &AtomicU64::new(0)) {
+        Err(headroom_models::RunError::Undrained {
+            after_s,
+            requests,
+            tries,
+            data_ops,
+        }) => {
+            assert!(after_s > 3600.0, "{after_s}");
+            // Every request timed out; the tries behind them work on.
+            assert_eq!((requests, data_ops), (0, 0));
+            assert!(tries > 0);
+        }
+        other => panic!("expected Undrained, got {other:?}"),
+    }
+}

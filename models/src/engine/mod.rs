@@ -92,6 +92,28 @@ pub enum RunError {
         /// What went wrong, naming the file.
         message: String,
     },
+    /// Long after the end of arrivals, work was still in flight: draining
+    /// it had taken more than [`DRAIN_FACTOR`] times the events of the
+    /// arrival phase (and at least [`DRAIN_MIN_EVENTS`]), as when a work
+    /// or latency distribution is hours long in a run of seconds, and the
+    /// periodic timers (health checks, autoscaler syncs, pool timers) would
+    /// otherwise be simulated until it ends.
+    #[error(
+        "did not drain: {after_s:.0} simulated seconds after the end of arrivals, \
+         {requests} requests, {tries} tries and {data_ops} data operations were still in flight; \
+         some work, read, write or latency distribution is far longer than the run \
+         (a unit slip, such as \"100000h\" for \"100ms\"?): shorten it, or lengthen `run.duration`"
+    )]
+    Undrained {
+        /// Simulated seconds past the end of arrivals when the run stopped.
+        after_s: f64,
+        /// Requests still in flight.
+        requests: u64,
+        /// Tries still at an instance.
+        tries: u64,
+        /// Data operations still in flight.
+        data_ops: u64,
+    },
     /// The engine's books did not balance: a bug in Headroom, never a
     /// property of the scenario.
     #[error(
@@ -105,6 +127,17 @@ pub enum RunError {
         what: String,
     },
 }
+
+/// A drain (the events after the end of arrivals, which serve what is
+/// still in flight) may take this many times the events of the arrival
+/// phase before the run stops with [`RunError::Undrained`]. An ordinary
+/// drain serves one queue's worth of work and takes a small fraction of
+/// them; its periodic timers stop once the world is idle.
+pub const DRAIN_FACTOR: u64 = 16;
+
+/// ... and at least this many events, so that a short run's drain is not
+/// cut (16.8 M: a second or two of simulation).
+pub const DRAIN_MIN_EVENTS: u64 = 1 << 24;
 
 /// Runs replication `replication` of `plan`.
 ///
@@ -432,12 +465,24 @@ impl<'p> World<'p> {
         const PROGRESS_EVERY: u32 = 1 << 16;
         let mut until_progress = PROGRESS_EVERY;
         let mut reported = Timestamp::ZERO;
+        // Batches of `PROGRESS_EVERY` events before and after the end of
+        // arrivals, for the drain's limit (`RunError::Undrained`).
+        let (mut batches_before, mut batches_after) = (0u64, 0u64);
+        let min_batches = DRAIN_MIN_EVENTS / u64::from(PROGRESS_EVERY);
         while let Some((now, event)) = self.events.pop() {
             self.now = now;
             self.dispatch(event)?;
             until_progress -= 1;
             if until_progress == 0 {
                 until_progress = PROGRESS_EVERY;
+                if now < run.end() {
+                    batches_before += 1;
+                } else {
+                    batches_after += 1;
+                    if batches_after > min_batches.max(DRAIN_FACTOR * batches_before) {
+                        return Err(self.undrained());
+                    }
+                }
                 let at = now.min(run.end());
                 progress.fetch_add((at - reported).as_nanos(), Ordering::Relaxed);
                 reported = at;
@@ -445,6 +490,16 @@ impl<'p> World<'p> {
         }
         progress.fetch_add((run.end() - reported).as_nanos(), Ordering::Relaxed);
         Ok(())
+    }
+
+    #[cold]
+    fn undrained(&self) -> RunError {
+        RunError::Undrained {
+            after_s: (self.now - self.plan.run.end()).as_secs_f64(),
+            requests: self.requests.len() as u64,
+            tries: self.attempts.len() as u64,
+            data_ops: self.data.in_flight() as u64,
+        }
     }
 
     fn dispatch(&mut self, event: Event) -> Result<(), RunError> {
