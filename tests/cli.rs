@@ -343,14 +343,12 @@ fn unknown_distribution_and_queue_forms_are_rejected() {
     );
 }
 
-#[test]
-fn unstable_system_is_a_runtime_error_with_a_reproduce_command() {
-    let dir = tempdir("unstable");
-    let text = SMALL
-        .replace("queue = 20", "queue = \"unbounded\"")
-        .replace("rate = 400.0", "rate = 4000.0")
-        .replace("seed = 7", "seed = 7\nmax_in_flight = 1000");
-    let scenario = write(&dir, "unstable.toml", &text);
+/// `headroom run` of `text` stops at run time: exit 1, stderr holds every
+/// needle and the command that reproduces the failed replication, and no
+/// output is written.
+fn expect_runtime_error(name: &str, text: &str, needles: &[&str]) {
+    let dir = tempdir(name);
+    let scenario = write(&dir, &format!("{name}.toml"), text);
     let out = dir.join("out");
     let o = headroom(&[
         "run",
@@ -360,10 +358,20 @@ fn unstable_system_is_a_runtime_error_with_a_reproduce_command() {
         "--quiet",
     ]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("unstable"), "{err}");
-    assert!(err.contains("reproduce with: headroom run"), "{err}");
-    assert!(!out.exists());
+    assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+    for needle in needles.iter().chain(&["reproduce with: headroom run"]) {
+        assert!(err.contains(needle), "{name}: no {needle:?} in {err}");
+    }
+    assert!(!out.exists(), "{name}: wrote {}", out.display());
+}
+
+#[test]
+fn unstable_system_is_a_runtime_error_with_a_reproduce_command() {
+    let text = SMALL
+        .replace("queue = 20", "queue = \"unbounded\"")
+        .replace("rate = 400.0", "rate = 4000.0")
+        .replace("seed = 7", "seed = 7\nmax_in_flight = 1000");
+    expect_runtime_error("unstable", &text, &["unstable"]);
 }
 
 /// A unit slip that makes the work hours long in a run of seconds: the run
@@ -372,7 +380,6 @@ fn unstable_system_is_a_runtime_error_with_a_reproduce_command() {
 /// writes nothing.
 #[test]
 fn a_run_that_cannot_drain_is_a_runtime_error_not_a_hang() {
-    let dir = tempdir("undrained");
     let text = SMALL
         .replace("duration = \"2m\"", "duration = \"4s\"")
         .replace("warmup = \"10s\"", "warmup = \"0s\"")
@@ -380,21 +387,7 @@ fn a_run_that_cannot_drain_is_a_runtime_error_not_a_hang() {
         .replace("mean = \"8ms\", cv = 1.5", "mean = \"100000h\", cv = 1.5")
         .replace("replicas = 2", "autoscaler = \"api\"")
         + "\n[policy.autoscaler.api]\nmin_replicas = 2\nmax_replicas = 4\ntarget_cpu_utilization = 0.7\n\n[policy.mesh]\ntimeout = \"1s\"\n";
-    let scenario = write(&dir, "undrained.toml", &text);
-    let out = dir.join("out");
-    let o = headroom(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("did not drain"), "{err}");
-    assert!(err.contains("\"100000h\""), "{err}");
-    assert!(err.contains("reproduce with: headroom run"), "{err}");
-    assert!(!out.exists());
+    expect_runtime_error("undrained", &text, &["did not drain", "\"100000h\""]);
 }
 
 #[test]

@@ -93,8 +93,8 @@ pub enum RunError {
         message: String,
     },
     /// Long after the end of arrivals, work was still in flight: draining
-    /// it had taken more than [`DRAIN_FACTOR`] times the events of the
-    /// arrival phase (and at least [`DRAIN_MIN_EVENTS`]), as when a work
+    /// it had taken more than 16 times the events of the arrival phase
+    /// (and at least 2^24), as when a work
     /// or latency distribution is hours long in a run of seconds, and the
     /// periodic timers (health checks, autoscaler syncs, pool timers) would
     /// otherwise be simulated until it ends.
@@ -133,11 +133,11 @@ pub enum RunError {
 /// phase before the run stops with [`RunError::Undrained`]. An ordinary
 /// drain serves one queue's worth of work and takes a small fraction of
 /// them; its periodic timers stop once the world is idle.
-pub const DRAIN_FACTOR: u64 = 16;
+const DRAIN_FACTOR: u64 = 16;
 
 /// ... and at least this many events, so that a short run's drain is not
 /// cut (16.8 M: a second or two of simulation).
-pub const DRAIN_MIN_EVENTS: u64 = 1 << 24;
+const DRAIN_MIN_EVENTS: u64 = 1 << 24;
 
 /// Runs replication `replication` of `plan`.
 ///

@@ -9,9 +9,7 @@
 
 #![cfg(feature = "serde")]
 
-use crate::autoscale_common;
-
-use autoscale_common::{at, hpa_spec, pod};
+use crate::autoscale_common::{at, hpa_spec, pod};
 use headroom_policy::autoscale::{
     HpaController, Limit, MetricInput, Observation, PodStatus, Sample, ScaleDecision, ScaleReason,
     Stabilization,

@@ -4,9 +4,7 @@
 
 #![cfg(feature = "serde")]
 
-use crate::autoscale_common;
-
-use autoscale_common::{hpa_spec, spec, tracking_spec};
+use crate::autoscale_common::{hpa_spec, spec, tracking_spec};
 use headroom_policy::autoscale::{
     AutoscalerConfig, AutoscalerSpec, MetricSpec, PolicyKind, ScalingPolicy, SelectPolicy,
     ValueTarget,

@@ -4,9 +4,7 @@
 
 #![cfg(feature = "serde")]
 
-use crate::autoscale_common;
-
-use autoscale_common::{at, pod};
+use crate::autoscale_common::{at, pod};
 use headroom_policy::autoscale::replica_calc::{
     CpuReadiness, MAX_PROPOSAL, PodClass, average_value_replicas, classify_pod,
     cpu_utilization_replicas, value_replicas,

@@ -12,9 +12,7 @@
 
 #![cfg(feature = "serde")]
 
-use crate::autoscale_common;
-
-use autoscale_common::at;
+use crate::autoscale_common::at;
 use headroom_policy::autoscale::{
     AutoscalerConfig, AutoscalerSpec, BehaviorConfig, HpaController, HpaSpec, MAX_RECOMMENDATIONS,
     MetricConfig, MetricInput, MetricKind, Observation, PodPhase, PodStatus, PolicyKind,

@@ -6,9 +6,7 @@
 
 #![cfg(feature = "serde")]
 
-use crate::autoscale_common;
-
-use autoscale_common::{at, hpa_spec, pod};
+use crate::autoscale_common::{at, hpa_spec, pod};
 use headroom_policy::autoscale::replica_calc::{CpuReadiness, cpu_utilization_replicas};
 use headroom_policy::autoscale::{
     CurrentMetric, HpaController, MetricInput, Observation, PodPhase, PodStatus, Proposal, Sample,

@@ -5,9 +5,7 @@
 
 #![cfg(feature = "serde")]
 
-use crate::autoscale_common;
-
-use autoscale_common::{at, pod, tracking_spec};
+use crate::autoscale_common::{at, pod, tracking_spec};
 use headroom_policy::autoscale::{
     MetricInput, Observation, PodPhase, PodStatus, Sample, ScaleReason, TargetTracker,
     TrackingOutcome,

@@ -2,9 +2,7 @@
 //! `CircuitBreakerStateMachineTest` sequences (validation anchors), window
 //! behaviour, stale outcomes and state-time accounting.
 
-use crate::common;
-
-use common::*;
+use crate::common::*;
 use headroom_policy::breaker::{
     Breaker, BreakerConfig, BreakerState, Decision, Outcome, Transition, WindowSize, WindowType,
 };

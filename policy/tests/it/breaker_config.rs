@@ -3,9 +3,7 @@
 
 #![cfg(feature = "serde")]
 
-use crate::common;
-
-use common::*;
+use crate::common::*;
 use headroom_policy::breaker::{Breaker, BreakerConfig, BreakerState, Mode, Outcome, WindowSize};
 use headroom_policy::config::ConfigError;
 use headroom_policy::time::Span;

@@ -2,9 +2,7 @@
 //! `consecutive_failures::tests::transitions` and backoff), and property tests
 //! of the admission invariants of both modes.
 
-use crate::common;
-
-use common::*;
+use crate::common::*;
 use headroom_policy::breaker::{
     Breaker, BreakerConfig, BreakerSpec, BreakerState, Decision, Outcome, WindowSize, WindowType,
 };

@@ -4,9 +4,7 @@
 //! `StateTransition` allowed set, and 1.4+'s transition to the current state
 //! (allowed, re-enters, no event).
 
-use crate::common;
-
-use common::*;
+use crate::common::*;
 use headroom_policy::breaker::{Breaker, BreakerConfig, BreakerState, Decision, Outcome};
 use headroom_policy::time::{Span, Timestamp};
 
