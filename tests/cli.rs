@@ -387,7 +387,15 @@ fn a_run_that_cannot_drain_is_a_runtime_error_not_a_hang() {
         .replace("mean = \"8ms\", cv = 1.5", "mean = \"100000h\", cv = 1.5")
         .replace("replicas = 2", "autoscaler = \"api\"")
         + "\n[policy.autoscaler.api]\nmin_replicas = 2\nmax_replicas = 4\ntarget_cpu_utilization = 0.7\n\n[policy.mesh]\ntimeout = \"1s\"\n";
-    expect_runtime_error("undrained", &text, &["did not drain", "\"100000h\""]);
+    expect_runtime_error(
+        "undrained",
+        &text,
+        &[
+            "did not drain",
+            "`services.api.work` has a mean of 100000h, longer than the whole run (4s)",
+            "\"100000h\" for \"100ms\"",
+        ],
+    );
 }
 
 #[test]

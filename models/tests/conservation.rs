@@ -463,11 +463,17 @@ fn a_runaway_drain_stops_with_an_undrained_error() {
             requests,
             tries,
             data_ops,
+            cause,
         }) => {
             assert!(after_s > 3600.0, "{after_s}");
             // Every request timed out; the tries behind them work on.
             assert_eq!((requests, data_ops), (0, 0));
             assert!(tries > 0);
+            // The error names the time that keeps it from draining.
+            assert_eq!(
+                cause,
+                "`services.api.work` has a mean of 100000h, longer than the whole run (4s)"
+            );
         }
         other => panic!("expected Undrained, got {other:?}"),
     }

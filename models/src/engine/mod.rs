@@ -101,8 +101,7 @@ pub enum RunError {
     #[error(
         "did not drain: {after_s:.0} simulated seconds after the end of arrivals, \
          {requests} requests, {tries} tries and {data_ops} data operations were still in flight; \
-         some work, read, write or latency distribution is far longer than the run \
-         (a unit slip, such as \"100000h\" for \"100ms\"?): shorten it, or lengthen `run.duration`"
+         {cause} (a unit slip, such as \"100000h\" for \"100ms\"?): shorten it, or lengthen `run.duration`"
     )]
     Undrained {
         /// Simulated seconds past the end of arrivals when the run stopped.
@@ -113,6 +112,11 @@ pub enum RunError {
         tries: u64,
         /// Data operations still in flight.
         data_ops: u64,
+        /// The likely cause: the request-path times longer than the whole
+        /// run, named by their scenario keys
+        /// ([`crate::Plan::times_longer_than_run`]), or a general hint when
+        /// there are none.
+        cause: String,
     },
     /// The engine's books did not balance: a bug in Headroom, never a
     /// property of the scenario.
@@ -138,6 +142,60 @@ const DRAIN_FACTOR: u64 = 16;
 /// ... and at least this many events, so that a short run's drain is not
 /// cut (16.8 M: a second or two of simulation).
 const DRAIN_MIN_EVENTS: u64 = 1 << 24;
+
+/// What [`RunError::Undrained`] names as the likely cause: the longest
+/// request-path time longer than the run (and how many more there are), or
+/// a general hint.
+fn undrained_cause(plan: &Plan) -> String {
+    let long = plan.times_longer_than_run();
+    let Some((key, mean)) = long.first() else {
+        return "some work, read, write or latency distribution is far longer than the run"
+            .to_owned();
+    };
+    let run = plan.run.duration;
+    let mut cause = format!(
+        "`{key}` has a mean of {}, longer than the whole run ({run})",
+        approx_duration(*mean)
+    );
+    match long.len() - 1 {
+        0 => {}
+        1 => cause.push_str(&format!(", and so has `{}`", long[1].0)),
+        n => cause.push_str(&format!(", and so have {n} more (`{}`, ...)", long[1].0)),
+    }
+    cause
+}
+
+/// `ns` in the largest unit it is at least one of (h, m, s, ms, us, ns), to
+/// three significant digits: `100000h`, `2.5ms`.
+fn approx_duration(ns: f64) -> String {
+    const UNITS: [(f64, &str); 6] = [
+        (3.6e12, "h"),
+        (6e10, "m"),
+        (1e9, "s"),
+        (1e6, "ms"),
+        (1e3, "us"),
+        (1.0, "ns"),
+    ];
+    let (scale, unit) = UNITS
+        .into_iter()
+        .find(|(scale, _)| ns >= *scale)
+        .unwrap_or((1.0, "ns"));
+    let value = ns / scale;
+    let decimals = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let text = format!("{value:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{unit}")
+}
 
 /// Runs replication `replication` of `plan`.
 ///
@@ -499,6 +557,7 @@ impl<'p> World<'p> {
             requests: self.requests.len() as u64,
             tries: self.attempts.len() as u64,
             data_ops: self.data.in_flight() as u64,
+            cause: undrained_cause(self.plan),
         }
     }
 

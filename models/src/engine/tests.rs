@@ -74,3 +74,78 @@ fn a_record_left_in_flight_stops_the_run_and_the_books_name_it() {
         "it stops at the first health check with nothing else left, not later: {end:?}"
     );
 }
+
+fn example(name: &str, sets: &[&str]) -> crate::Loaded {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../experiments")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect("the example");
+    let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+    crate::load_str(&path, &text, &sets).expect("valid")
+}
+
+/// A run that cannot drain names the times longer than the whole run by
+/// their scenario keys, longest first: a shard read, a tier lookup, a round
+/// trip and a latency fault, each a unit slip of its own kind.
+#[test]
+fn an_undrained_run_names_the_times_longer_than_the_run() {
+    let loaded = example(
+        "seed.toml",
+        &[
+            "run.duration=\"4s\"",
+            "run.warmup=\"0s\"",
+            "datastores.users.shard.read.mean=\"100000h\"",
+            "datastores.users.cache.hot.latency=\"2h\"",
+            "network.rtt.us-east.eu-west=\"75m\"",
+        ],
+    );
+    let long = loaded.plan.times_longer_than_run();
+    let keys: Vec<&str> = long.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "datastores.users.shard.read",
+            "datastores.users.cache.hot.latency",
+            "network.rtt.us-east.eu-west",
+        ]
+    );
+    assert_eq!(long[1].1, 7.2e12);
+    assert_eq!(
+        super::undrained_cause(&loaded.plan),
+        "`datastores.users.shard.read` has a mean of 100000h, longer than the whole run (4s), \
+         and so have 2 more (`datastores.users.cache.hot.latency`, ...)"
+    );
+
+    let fault = example(
+        "retry-storm.toml",
+        &["run.duration=\"10m\"", "faults.0.add=\"1h\""],
+    );
+    assert_eq!(
+        super::undrained_cause(&fault.plan),
+        "`faults.0.add` has a mean of 1h, longer than the whole run (10m)"
+    );
+
+    // The shipped scenario has no such time: the hint stays general.
+    let seed = example("seed.toml", &["run.duration=\"4s\"", "run.warmup=\"0s\""]);
+    assert!(seed.plan.times_longer_than_run().is_empty());
+    assert_eq!(
+        super::undrained_cause(&seed.plan),
+        "some work, read, write or latency distribution is far longer than the run"
+    );
+}
+
+#[test]
+fn approximate_durations_read_as_a_scenario_would_write_them() {
+    for (ns, text) in [
+        (3.6e17, "100000h"),
+        (7.2e12, "2h"),
+        (6e11, "10m"),
+        (1.234e9, "1.23s"),
+        (2.5e6, "2.5ms"),
+        (12_345.0, "12.3us"),
+        (999.0, "999ns"),
+        (0.5, "0.5ns"),
+    ] {
+        assert_eq!(super::approx_duration(ns), text, "{ns}");
+    }
+}

@@ -223,6 +223,58 @@ impl Plan {
             .position(|s| s.name == name)
             .map(|i| ServiceId(i as u16))
     }
+
+    /// The times on a request's path (local work, shard reads and writes,
+    /// tier lookups, connects, latency faults, round trips, the connect
+    /// timeout) whose mean is longer than the whole run, longest first, each
+    /// with the scenario key that sets it and its mean in nanoseconds: what
+    /// keeps a run from draining ([`crate::RunError::Undrained`]), usually a
+    /// unit slip.
+    pub fn times_longer_than_run(&self) -> Vec<(String, f64)> {
+        let mut times: Vec<(String, f64)> = Vec::new();
+        for s in &self.services {
+            times.push((format!("services.{}.work", s.name), s.work.mean_ns()));
+        }
+        for store in &self.data.stores {
+            let key = |k: &str| format!("datastores.{}.{k}", store.name);
+            times.push((key("shard.read"), store.read.mean_ns()));
+            times.push((key("shard.write"), store.write.mean_ns()));
+            if let Some(pool) = &store.pool {
+                times.push((
+                    key("pool.connect_time"),
+                    pool.connect_time.as_nanos() as f64,
+                ));
+            }
+            for tier in &store.tiers {
+                let latency = tier.latency.as_nanos() as f64;
+                times.push((key(&format!("cache.{}.latency", tier.name)), latency));
+            }
+        }
+        for (i, fault) in self.faults.iter().enumerate() {
+            if let FaultPlan::Latency { add, .. } = fault {
+                times.push((format!("faults.{i}.add"), add.mean_ns()));
+            }
+        }
+        let (network, regions) = (&self.network, &self.network.regions);
+        let rtt = |a: usize, b: usize| network.rtt(RegionId(a as u8), RegionId(b as u8));
+        if !regions.is_empty() {
+            let intra = rtt(0, 0).as_nanos() as f64;
+            times.push(("network.intra_region_rtt".to_owned(), intra));
+        }
+        for (a, from) in regions.iter().enumerate() {
+            for (b, to) in regions.iter().enumerate().skip(a + 1) {
+                let key = format!("network.rtt.{}.{}", from.name, to.name);
+                times.push((key, rtt(a, b).as_nanos() as f64));
+            }
+        }
+        let timeout = network.connect_timeout.as_nanos() as f64;
+        times.push(("network.connect_timeout".to_owned(), timeout));
+        let run = self.run.duration.as_nanos() as f64;
+        times.retain(|(_, mean)| *mean > run);
+        // Stable: equal means keep the order above.
+        times.sort_by(|a, b| b.1.total_cmp(&a.1));
+        times
+    }
 }
 
 /// Rejects a `[policy.mesh.edges."a->b"]` override for an edge that no
