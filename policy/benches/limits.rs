@@ -10,8 +10,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use headroom_policy::ratelimit::{
-    Algorithm, Gcra, Keyed, Limiter, RateLimitConfig, RateLimiter, SlidingLog, TokenBucket,
-    TwoWindow,
+    Algorithm, Gcra, Keyed, Limiter, RateLimitConfig, RateLimitStrategy, RateLimiter, SlidingLog,
+    TokenBucket, TwoWindow,
 };
 use headroom_policy::retry::{BudgetPolicy, RetryBudget};
 use headroom_policy::{Span, Timestamp};
@@ -47,9 +47,21 @@ fn limiters(c: &mut Criterion) {
     bench_limiter(c, "two_window", two, Span::from_micros(1));
 
     // The same token bucket through the config-built dispatching type.
-    let config: RateLimitConfig =
-        toml::from_str("strategy = \"token-bucket\"\nmax_tokens = 100\nfill_interval = \"2us\"")
-            .expect("parses");
+    // Built as written, not parsed: the bench runs without the `serde`
+    // feature too.
+    let config = RateLimitConfig {
+        strategy: RateLimitStrategy::TokenBucket,
+        max_tokens: Some(100),
+        tokens_per_fill: None,
+        fill_interval: Some(Span::from_micros(2)),
+        window: None,
+        max: None,
+        burst: None,
+        algorithm: None,
+        key: None,
+        max_keys: None,
+        shadow: None,
+    };
     let mut limiter = RateLimiter::new(&config.validate().expect("valid"), Timestamp::ZERO);
     let mut group = c.benchmark_group("ratelimit");
     group.throughput(Throughput::Elements(BATCH));

@@ -830,6 +830,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "serde")]
     fn fallback_parses_and_overrides_per_edge() {
         let config: crate::PolicyConfig = toml::from_str(
             r#"
