@@ -360,17 +360,14 @@ pub fn replace_outputs(
     files: &[(String, Vec<u8>)],
     optional: &[&str],
 ) -> anyhow::Result<()> {
-    write_owned(dir, files)?;
-    for name in optional {
-        if !files.iter().any(|(n, _)| n == name) {
-            let path = dir.join(name);
-            if path.exists() {
-                std::fs::remove_file(&path)
-                    .with_context(|| format!("cannot remove the stale {}", path.display()))?;
-            }
-        }
-    }
-    Ok(())
+    let borrowed: Vec<(&str, Vec<u8>)> =
+        files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let stale: Vec<&str> = optional
+        .iter()
+        .copied()
+        .filter(|name| !files.iter().any(|(n, _)| n == name))
+        .collect();
+    write_and_prune(dir, &borrowed, &stale)
 }
 
 /// Checks an output file given with `flag`, before any work is done: the
@@ -561,6 +558,12 @@ impl Drop for Staged {
 /// temporary file renamed into place (a special file, directly: see
 /// [`Staged`]).
 pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
+    write_and_prune(dir, files, &[])
+}
+
+/// [`write_atomically`], then removes the files of `stale` that exist in
+/// `dir`, before an interrupt can end the process.
+fn write_and_prune(dir: &Path, files: &[(&str, Vec<u8>)], stale: &[&str]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the output folder {}", dir.display()))?;
     // A folder where a file goes could not be replaced: say so before
@@ -586,6 +589,11 @@ pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result
         }
         staged.push(file);
     }
+    // The interrupt handler takes this lock before it removes the staged
+    // files and exits: held over the renames and the removals, an
+    // interrupt waits for the last one, so the folder never holds some of
+    // this run's files and some of the last run's.
+    let committing = staging();
     for (i, file) in staged.iter().enumerate() {
         if let Err(e) = file.commit() {
             staged[i..].iter().for_each(Staged::abandon);
@@ -593,12 +601,71 @@ pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result
                 .with_context(|| format!("cannot move {} into place", file.path.display()));
         }
     }
+    for name in stale {
+        let path = dir.join(name);
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove the stale {}", path.display()))?;
+        }
+    }
+    drop(committing);
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::number;
+
+    /// What the interrupt handler sees once it holds the staging lock is a
+    /// whole output: every file from one run, never a mix of this run's
+    /// renamed files and the last run's, nor a stale optional file (here
+    /// written by even runs only) beside another run's (the handler then
+    /// exits).
+    #[test]
+    fn an_interrupt_never_sees_a_half_committed_output() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = std::env::temp_dir().join(format!("headroom-commit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let names: Vec<String> = (0..16).map(|i| format!("f{i}.csv")).collect();
+        let run = |g: u32| {
+            let mut files: Vec<(String, Vec<u8>)> = names
+                .iter()
+                .map(|n| (n.clone(), g.to_string().into_bytes()))
+                .collect();
+            if g.is_multiple_of(2) {
+                files.push(("opt.toml".to_owned(), g.to_string().into_bytes()));
+            }
+            super::replace_outputs(&dir, &files, &["opt.toml"]).expect("writes");
+        };
+        run(0);
+        let done = AtomicBool::new(false);
+        let (mut looks, mut seen) = (0u32, std::collections::BTreeSet::new());
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                (1..=200).for_each(run);
+                done.store(true, Ordering::Release);
+            });
+            while !done.load(Ordering::Acquire) {
+                let handler = super::staging();
+                let read = |n: &str| std::fs::read_to_string(dir.join(n));
+                let contents: std::collections::BTreeSet<String> =
+                    names.iter().map(|n| read(n).expect("reads")).collect();
+                assert_eq!(contents.len(), 1, "a mixed output: {contents:?}");
+                let g: u32 = contents.first().unwrap().parse().unwrap();
+                match read("opt.toml") {
+                    Ok(opt) => assert_eq!(opt.parse::<u32>().unwrap(), g, "a stale file"),
+                    Err(_) => assert!(!g.is_multiple_of(2), "run {g}'s file is missing"),
+                }
+                seen.insert(g);
+                looks += 1;
+                drop(handler);
+                // Leave the writer the lock (the mutex is not fair).
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(looks > 10 && seen.len() > 2, "{looks} looks at {seen:?}");
+    }
 
     #[test]
     fn numbers_for_humans() {
