@@ -347,9 +347,7 @@ pub fn check_out_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// [`write_atomically`] for owned names.
 pub fn write_owned(dir: &Path, files: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
-    let borrowed: Vec<(&str, Vec<u8>)> =
-        files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-    write_atomically(dir, &borrowed)
+    replace_outputs(dir, files, &[])
 }
 
 /// Writes `files` into `dir` and removes any of `optional` that this run
