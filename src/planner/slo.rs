@@ -233,7 +233,9 @@ fn nan_last(x: f64) -> f64 {
     if x.is_nan() { f64::INFINITY } else { x }
 }
 
-/// A number with 4 significant digits for prose.
+/// A number with 4 significant digits for prose; below 1e-6 in scientific
+/// notation (`7.891e-14`), where fixed decimals would need more than 9 and
+/// a nonzero value would print as `0.000000000`.
 pub fn short(x: f64) -> String {
     if !x.is_finite() {
         return format!("{x}");
@@ -246,6 +248,9 @@ pub fn short(x: f64) -> String {
     } else {
         x.abs().log10().floor() as i32
     };
+    if digits < -6 {
+        return format!("{x:.3e}");
+    }
     let decimals = (3 - digits).clamp(0, 9) as usize;
     format!("{x:.decimals$}")
 }
@@ -254,6 +259,25 @@ pub fn short(x: f64) -> String {
 mod tests {
     use super::*;
     use crate::planner::points::tests::runs;
+
+    #[test]
+    fn short_keeps_four_significant_digits_at_every_scale() {
+        for (x, shown) in [
+            (0.0, "0"),
+            (420.0, "420"),
+            (420.48, "420.5"),
+            (-3.137_2, "-3.137"),
+            (0.000_078_96, "0.00007896"),
+            (0.000_001_234_4, "0.000001234"),
+            // Fixed decimals would print these as 0.000000000.
+            (7.891_131_6e-14, "7.891e-14"),
+            (-1.926_5e-17, "-1.927e-17"),
+            (1.5e12, "1500000000000"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(short(x), shown, "{x}");
+        }
+    }
 
     fn points() -> Points {
         // (cost, p99) per replication.

@@ -77,8 +77,7 @@ pub fn confidence_interval(samples: &[f64], level: f64) -> ConfidenceInterval {
             n,
         };
     }
-    // Two passes over the slice: exact enough and simpler than Welford here.
-    let mean = samples.iter().sum::<f64>() / n as f64;
+    let mean = mean_of(samples);
     if n < 2 || !(level > 0.0 && level < 1.0) {
         return ConfidenceInterval {
             mean,
@@ -93,6 +92,24 @@ pub fn confidence_interval(samples: &[f64], level: f64) -> ConfidenceInterval {
         mean,
         half_width: t * std_dev / (n as f64).sqrt(),
         n,
+    }
+}
+
+/// The mean of a non-empty slice, as its first value plus the mean
+/// deviation from it (a shifted sum, then one more pass for the squares in
+/// [`confidence_interval`]). Identical values give that value exactly and
+/// so a half-width of exactly 0: a plain sum rounds (five replications
+/// costing 420.4800000000001 each summed to a mean of 420.48000000000013
+/// and a "± 0.00000000000008" interval), and the shift also keeps the
+/// deviations small where values share a large common part. A non-finite
+/// first value falls back to the plain sum (`inf - inf` is NaN).
+fn mean_of(samples: &[f64]) -> f64 {
+    let n = samples.len() as f64;
+    match samples.first() {
+        Some(&shift) if shift.is_finite() => {
+            shift + samples.iter().map(|x| x - shift).sum::<f64>() / n
+        }
+        _ => samples.iter().sum::<f64>() / n,
     }
 }
 
@@ -193,6 +210,27 @@ mod tests {
         assert!(confidence_interval(&[1.0, 2.0], 1.0).half_width.is_nan());
         // Identical samples: a zero-width interval.
         assert_eq!(ci95(&[2.0, 2.0, 2.0]).half_width, 0.0);
+    }
+
+    #[test]
+    fn identical_samples_give_their_value_and_a_zero_width_exactly() {
+        // A fixed fleet's monthly cost is the same in every replication;
+        // a plain sum over five of these rounds to 420.48000000000013.
+        for x in [420.480_000_000_000_1, 0.1, 1.0 / 3.0, 1e300, -7.25e-9] {
+            for n in [2, 3, 5, 7, 10, 31] {
+                let ci = ci95(&vec![x; n]);
+                assert_eq!(ci.mean, x, "{x} x {n}");
+                assert_eq!(ci.half_width, 0.0, "{x} x {n}");
+            }
+        }
+        // Non-finite values keep the plain sum's answers.
+        assert_eq!(ci95(&[f64::INFINITY, 1.0]).mean, f64::INFINITY);
+        assert_eq!(ci95(&[1.0, f64::INFINITY]).mean, f64::INFINITY);
+        assert!(ci95(&[f64::NAN, 1.0]).mean.is_nan());
+        // And the shift changes nothing else: a large common part.
+        let ci = ci95(&[1e9 + 1.0, 1e9 + 2.0, 1e9 + 3.0]);
+        assert_eq!(ci.mean, 1e9 + 2.0);
+        assert_abs_diff_eq!(ci.half_width, 4.302_653 / 3.0_f64.sqrt(), epsilon = 1e-5);
     }
 
     #[test]
