@@ -572,6 +572,26 @@ pub fn metric_ci95(name: &str, xs: &[f64]) -> ConfidenceInterval {
     }
 }
 
+/// The 95 % interval of the paired differences `d` (B - A, one per
+/// replication) of `runs.csv` metric `name` between scenarios whose means
+/// are `a` and `b`: Student t, and for a histogram quantile never narrower
+/// than the two histograms' resolution together. Each side's quantile is
+/// within `x / 256` of its exact value, in the same direction whenever both
+/// land in one bucket, so pairing cannot cancel it: the difference of the
+/// means is uncertain by up to `(|a| + |b|) / 256` however alike the
+/// differences are (identical differences would otherwise give "± 0" and a
+/// "differs" verdict on a gap inside one bucket).
+pub fn metric_difference_ci95(name: &str, a: f64, b: f64, d: &[f64]) -> ConfidenceInterval {
+    let mut ci = ci95(d);
+    if is_histogram_quantile(name) {
+        let resolution = (a.abs() + b.abs()) * LatencyHistogram::MAX_RELATIVE_ERROR;
+        if ci.half_width < resolution {
+            ci.half_width = resolution;
+        }
+    }
+    ci
+}
+
 /// Mean and 95 % confidence half-width of each `runs.csv` metric over the
 /// replications, in column order (`slo_met` included), by [`metric_ci95`].
 pub fn summarize(outputs: &[RunOutput]) -> Vec<(String, ConfidenceInterval)> {

@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use headroom_models::Plan;
+use headroom_models::report::{metric_ci95, metric_difference_ci95};
 use headroom_sim::exec::Threads;
-use headroom_sim::stats::ci95;
 
 use crate::cli::CompareArgs;
 use crate::commands::sweep::metric_names;
@@ -110,7 +110,10 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Per metric: A's and B's means, the mean paired difference B - A with its
-/// 95 % CI half-width, and the half-width of the unpaired difference.
+/// 95 % CI half-width, and the half-width of the unpaired difference. A
+/// latency quantile's intervals are never narrower than its histograms'
+/// resolution, as everywhere else ([`metric_ci95`],
+/// [`metric_difference_ci95`]).
 pub fn differences(names: &[String], a: &[Vec<f64>], b: &[Vec<f64>]) -> Table {
     let mut t = Table::new(
         ["metric", "a", "b", "diff", "diff_ci95", "unpaired_ci95"]
@@ -123,7 +126,8 @@ pub fn differences(names: &[String], a: &[Vec<f64>], b: &[Vec<f64>]) -> Table {
         let xa: Vec<f64> = a.iter().map(|r| r[j]).collect();
         let xb: Vec<f64> = b.iter().map(|r| r[j]).collect();
         let d: Vec<f64> = xa.iter().zip(&xb).map(|(x, y)| y - x).collect();
-        let (ca, cb, cd) = (ci95(&xa), ci95(&xb), ci95(&d));
+        let (ca, cb) = (metric_ci95(name, &xa), metric_ci95(name, &xb));
+        let cd = metric_difference_ci95(name, ca.mean, cb.mean, &d);
         let unpaired = (ca.half_width.powi(2) + cb.half_width.powi(2)).sqrt();
         t.push_row(vec![
             name.clone(),
@@ -202,6 +206,31 @@ mod tests {
         assert_eq!(row[3], *"1");
         assert_eq!(row[4], *"0");
         assert!(crate::planner::table::number(&row[5]) > 3.0);
+    }
+
+    #[test]
+    fn a_quantile_gap_inside_the_histograms_resolution_does_not_differ() {
+        // Every replication's p99 is one bucket (1.05 ms near 250 ms) apart:
+        // Student t on the differences alone says "0.6 ± 0", yet each side is
+        // only known to within 1/256 of itself.
+        let a: Vec<Vec<f64>> = [249.0, 251.0, 250.0, 252.0]
+            .iter()
+            .map(|x| vec![*x, *x])
+            .collect();
+        let b: Vec<Vec<f64>> = a.iter().map(|r| vec![r[0] + 0.6, r[1] + 0.6]).collect();
+        let names = ["latency_p99_ms".to_owned(), "throughput_rps".to_owned()];
+        let t = differences(&names, &a, &b);
+        let x = |r: usize, i: usize| crate::planner::table::number(&t.row(r)[i]);
+        let floor = (250.5 + 251.1) / 256.0;
+        assert!((x(0, 4) - floor).abs() < 1e-9, "{}", x(0, 4));
+        // The unpaired interval is floored on each side too.
+        assert!(x(0, 5) >= (250.5_f64.powi(2) + 251.1_f64.powi(2)).sqrt() / 256.0);
+        // Not a quantile: no floor, the pairing's zero width stands.
+        assert_eq!(x(1, 4), 0.0);
+        let shown = render(&t, "a.toml", "b.toml", 4, 7);
+        let line = |m: &str| shown.lines().find(|l| l.starts_with(m)).unwrap().to_owned();
+        assert!(line("latency_p99_ms").ends_with(" no"), "{shown}");
+        assert!(line("throughput_rps").ends_with(" yes"), "{shown}");
     }
 
     #[test]
