@@ -202,6 +202,12 @@ fn recommend_reranks_without_rerunning() {
         !out.join("recommendation.toml").exists(),
         "nothing meets a 1 ms p99"
     );
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(
+        summary.contains("The cheapest point, ")
+            && summary.contains("The point that comes closest to the SLO"),
+        "the cheapest point (one replica) is not the closest: {summary}"
+    );
     let runs_before = read(&out, "runs.csv");
     let o = headroom(&["recommend", s(&out), "--slo-p99", "10s"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -212,7 +218,14 @@ fn recommend_reranks_without_rerunning() {
     // A tighter SLO moves the recommendation to a bigger point or to none.
     let o = headroom(&["recommend", s(&out), "--slo-p99", "1ms"]);
     assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stdout).contains("recommended: none"));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("recommended: none"), "{table}");
+    // The closest point is one of the three-replica ones (the lowest p99),
+    // not the cheapest failing one.
+    assert!(
+        table.contains("; closest: point ") && table.contains("replicas = 3, "),
+        "{table}"
+    );
     assert!(
         !out.join("recommendation.toml").exists(),
         "a stale recommendation is removed"

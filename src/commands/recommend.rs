@@ -89,7 +89,31 @@ pub fn table(a: &Analysis<'_>) -> String {
             let _ = writeln!(s, "recommended: point {}: {}", p.point, values.join(", "));
         }
         None => {
-            let _ = writeln!(s, "recommended: none (no point meets the SLO)");
+            let _ = write!(s, "recommended: none (no point meets the SLO)");
+            if let Some(c) = a.ranking.closest(&a.points, &a.slo) {
+                let p = &pts[c];
+                let values: Vec<String> = id
+                    .params
+                    .iter()
+                    .zip(&id.points[p.point])
+                    .map(|(k, v)| format!("{k} = {v}"))
+                    .collect();
+                let misses: Vec<String> = a
+                    .slo
+                    .check(&a.points, p)
+                    .iter()
+                    .filter(|c| !c.holds)
+                    .map(|c| c.describe())
+                    .collect();
+                let _ = write!(
+                    s,
+                    "; closest: point {}: {}: {}",
+                    p.point,
+                    values.join(", "),
+                    misses.join("; ")
+                );
+            }
+            let _ = writeln!(s);
         }
     }
     let _ = writeln!(

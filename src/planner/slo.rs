@@ -58,6 +58,27 @@ pub struct Check {
 }
 
 impl Check {
+    /// How far the pessimistic end is from the limit, as a factor: 1 at the
+    /// limit, above 1 when it misses (2 = twice the latency or cost allowed,
+    /// or for availability twice the unavailability allowed: 0.998 against
+    /// 0.999), below 1 when it holds. Infinite without a CI (it cannot
+    /// hold), so the closest point is one with an interval.
+    pub fn shortfall(&self) -> f64 {
+        let x = self.pessimistic;
+        let factor = match self.side {
+            Side::AtMost => x / self.limit,
+            // Availability-like objectives (limit below 1): the failures
+            // allowed, so 0.99 against 0.999 is 10x, not 1 % short.
+            Side::AtLeast if self.limit < 1.0 => (1.0 - x) / (1.0 - self.limit),
+            Side::AtLeast => self.limit / x,
+        };
+        if factor.is_nan() {
+            f64::INFINITY
+        } else {
+            factor
+        }
+    }
+
     /// `latency_p99_ms 23.1 (CI upper) <= 25` or why not.
     pub fn describe(&self) -> String {
         let (op, end) = match (self.side, self.holds) {
@@ -179,6 +200,27 @@ impl Ranking {
     /// The recommended point, if any holds its SLO.
     pub fn best(&self) -> Option<usize> {
         self.qualifying.first().copied()
+    }
+
+    /// Among the failing points, the one that comes closest to its SLO: the
+    /// smallest worst [`Check::shortfall`] over the objectives, the cheaper
+    /// on a tie. Where no point holds, it shows what the sweep can reach
+    /// (the cheapest failing point is often far off).
+    pub fn closest(&self, points: &Points, slo: &Slo) -> Option<usize> {
+        let worst = |i: usize| {
+            slo.check(points, &points.points[i])
+                .iter()
+                .map(Check::shortfall)
+                .fold(0.0, f64::max)
+        };
+        let mut best: Option<(usize, f64)> = None;
+        for &i in &self.failing {
+            let w = worst(i);
+            if best.is_none_or(|(_, b)| w < b) {
+                best = Some((i, w));
+            }
+        }
+        best.map(|(i, _)| i)
     }
 }
 
@@ -389,5 +431,68 @@ mod tests {
         let r = Ranking::new(&p, &Slo::default());
         assert_eq!(r.best(), Some(4));
         assert!(r.failing.is_empty());
+    }
+
+    #[test]
+    fn a_shortfall_is_the_factor_by_which_the_pessimistic_end_misses() {
+        let check = |side, limit, pessimistic| Check {
+            metric: "m",
+            side,
+            limit,
+            mean: pessimistic,
+            pessimistic,
+            holds: false,
+        };
+        let close = |c: Check, want: f64| {
+            let got = c.shortfall();
+            assert!((got - want).abs() < 1e-9, "{c:?}: {got} != {want}");
+        };
+        close(check(Side::AtMost, 200.0, 400.0), 2.0);
+        close(check(Side::AtMost, 200.0, 100.0), 0.5);
+        // Availability: the unavailability over the failures allowed.
+        close(check(Side::AtLeast, 0.999, 0.998), 2.0);
+        close(check(Side::AtLeast, 0.999, 0.99), 10.0);
+        close(check(Side::AtLeast, 0.999, 1.0), 0.0);
+        // A floor above 1 (a throughput): the limit over the value.
+        close(check(Side::AtLeast, 100.0, 50.0), 2.0);
+        // No CI: it cannot hold, so it is never the closest.
+        assert_eq!(
+            check(Side::AtMost, 200.0, f64::NAN).shortfall(),
+            f64::INFINITY
+        );
+    }
+
+    #[test]
+    fn the_closest_failing_point_is_the_smallest_worst_shortfall_not_the_cheapest() {
+        let p = points();
+        let slo = Slo {
+            p99_ms: Some(5.0),
+            ..Slo::default()
+        };
+        let r = Ranking::new(&p, &slo);
+        assert_eq!(r.best(), None);
+        assert_eq!(r.failing, [4, 0, 1, 2, 3], "cheapest first");
+        // Point 4 has no CI; 0, 1, 2 miss by ~20x, ~5x, ~4.3x; 3 by 2x.
+        assert_eq!(r.closest(&p, &slo), Some(3));
+        // With a cost cap as well, the worst objective counts: 3 costs
+        // 300 / 160 = 1.9x the cap and misses p99 by 10 / 9 = 1.1x, 2
+        // misses p99 by ~21.3 / 9 = 2.4x.
+        let capped = Slo {
+            p99_ms: Some(9.0),
+            max_cost_per_month_usd: Some(160.0),
+            ..Slo::default()
+        };
+        let r = Ranking::new(&p, &capped);
+        assert_eq!(r.closest(&p, &capped), Some(3));
+        let tighter = Slo {
+            max_cost_per_month_usd: Some(100.0),
+            ..capped
+        };
+        // Now 3 costs 3x the cap, 2 costs 2x and misses p99 by 2.4x: 2.
+        let r = Ranking::new(&p, &tighter);
+        assert_eq!(r.closest(&p, &tighter), Some(2));
+        // Every point holds: nothing is closest.
+        let none = Slo::default();
+        assert_eq!(Ranking::new(&p, &none).closest(&p, &none), None);
     }
 }

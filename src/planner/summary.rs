@@ -118,18 +118,34 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
              replications to narrow the intervals, or relax the SLO (`headroom recommend DIR \
              --slo-p99 ...` re-ranks without re-running).\n"
         );
-        if let Some(&closest) = a.ranking.failing.first() {
-            let p = &pts[closest];
-            let _ = writeln!(
-                s,
-                "The cheapest point, {} ({}), misses:\n",
-                p.point,
-                assignment(a, p)
-            );
+        let closest = a.ranking.closest(&a.points, &a.slo);
+        let mut misses = |i: usize, what: &str| {
+            let p = &pts[i];
+            let _ = writeln!(s, "{what}, {} ({}), misses:\n", p.point, assignment(a, p));
             for c in a.slo.check(&a.points, p).iter().filter(|c| !c.holds) {
                 let _ = writeln!(s, "- {}", c.describe());
             }
             let _ = writeln!(s);
+        };
+        match a.ranking.failing.first() {
+            Some(&cheapest) if closest == Some(cheapest) => {
+                misses(
+                    cheapest,
+                    "The cheapest point, which also comes closest to the SLO",
+                );
+            }
+            Some(&cheapest) => {
+                misses(cheapest, "The cheapest point");
+                if let Some(closest) = closest {
+                    misses(
+                        closest,
+                        "The point that comes closest to the SLO (the smallest worst \
+                         shortfall: latency or cost over its limit, or unavailability over \
+                         the failures allowed)",
+                    );
+                }
+            }
+            None => {}
         }
         return;
     };
