@@ -76,41 +76,26 @@ pub fn table(a: &Analysis<'_>) -> String {
         a.slo.describe()
     );
     let pts = &a.points.points;
-    let id = &a.part.manifest.identity;
     match a.ranking.best() {
         Some(best) => {
             let p = &pts[best];
-            let values: Vec<String> = id
-                .params
-                .iter()
-                .zip(&id.points[p.point])
-                .map(|(k, v)| format!("{k} = {v}"))
-                .collect();
-            let _ = writeln!(s, "recommended: point {}: {}", p.point, values.join(", "));
+            let _ = writeln!(
+                s,
+                "recommended: point {}: {}",
+                p.point,
+                a.assignment(p, false)
+            );
         }
         None => {
             let _ = write!(s, "recommended: none (no point meets the SLO)");
             if let Some(c) = a.ranking.closest(&a.points, &a.slo) {
                 let p = &pts[c];
-                let values: Vec<String> = id
-                    .params
-                    .iter()
-                    .zip(&id.points[p.point])
-                    .map(|(k, v)| format!("{k} = {v}"))
-                    .collect();
-                let misses: Vec<String> = a
-                    .slo
-                    .check(&a.points, p)
-                    .iter()
-                    .filter(|c| !c.holds)
-                    .map(|c| c.describe())
-                    .collect();
                 let _ = write!(
                     s,
                     "; closest: point {}: {}: {}",
                     p.point,
-                    values.join(", "),
-                    misses.join("; ")
+                    a.assignment(p, false),
+                    a.misses(p).join("; ")
                 );
             }
             let _ = writeln!(s);

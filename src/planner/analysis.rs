@@ -5,7 +5,7 @@
 
 use crate::planner::effects::{Effect, effects};
 use crate::planner::part::{Part, manifest_bytes};
-use crate::planner::points::{COST, P99, Points};
+use crate::planner::points::{COST, P99, PointStats, Points};
 use crate::planner::slo::{Ranking, Slo};
 use crate::planner::{recommendation, report, summary};
 
@@ -43,6 +43,30 @@ impl<'a> Analysis<'a> {
             slo,
             effects,
         }
+    }
+
+    /// Point `p`'s parameter values, `path = value, ...`; each in backticks
+    /// when `code` (for Markdown).
+    pub fn assignment(&self, p: &PointStats, code: bool) -> String {
+        let id = &self.part.manifest.identity;
+        let tick = if code { "`" } else { "" };
+        id.params
+            .iter()
+            .zip(&id.points[p.point])
+            .map(|(k, v)| format!("{tick}{k} = {v}{tick}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// What point `p` misses of the SLO: one description per objective
+    /// that does not hold.
+    pub fn misses(&self, p: &PointStats) -> Vec<String> {
+        self.slo
+            .check(&self.points, p)
+            .iter()
+            .filter(|c| !c.holds)
+            .map(|c| c.describe())
+            .collect()
     }
 
     /// Every output file of the sweep, in a fixed order.

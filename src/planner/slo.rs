@@ -213,14 +213,12 @@ impl Ranking {
                 .map(Check::shortfall)
                 .fold(0.0, f64::max)
         };
-        let mut best: Option<(usize, f64)> = None;
-        for &i in &self.failing {
-            let w = worst(i);
-            if best.is_none_or(|(_, b)| w < b) {
-                best = Some((i, w));
-            }
-        }
-        best.map(|(i, _)| i)
+        // `min_by` keeps the first of equals: `failing` is cheapest first.
+        self.failing
+            .iter()
+            .map(|&i| (i, worst(i)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
     }
 }
 

@@ -92,16 +92,6 @@ pub fn describe_replications(r: Replications) -> String {
     }
 }
 
-fn assignment(a: &Analysis<'_>, p: &PointStats) -> String {
-    let id = &a.part.manifest.identity;
-    id.params
-        .iter()
-        .zip(&id.points[p.point])
-        .map(|(k, v)| format!("`{k} = {v}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn ci(a: &Analysis<'_>, p: &PointStats, metric: &str) -> String {
     let c = a.points.ci(p, metric);
     format!("{} ± {}", short(c.mean), short(c.half_width))
@@ -121,9 +111,14 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
         let closest = a.ranking.closest(&a.points, &a.slo);
         let mut misses = |i: usize, what: &str| {
             let p = &pts[i];
-            let _ = writeln!(s, "{what}, {} ({}), misses:\n", p.point, assignment(a, p));
-            for c in a.slo.check(&a.points, p).iter().filter(|c| !c.holds) {
-                let _ = writeln!(s, "- {}", c.describe());
+            let _ = writeln!(
+                s,
+                "{what}, {} ({}), misses:\n",
+                p.point,
+                a.assignment(p, true)
+            );
+            for miss in a.misses(p) {
+                let _ = writeln!(s, "- {miss}");
             }
             let _ = writeln!(s);
         };
@@ -150,7 +145,7 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
         return;
     };
     let p = &pts[best];
-    let _ = writeln!(s, "**Point {}**: {}.\n", p.point, assignment(a, p));
+    let _ = writeln!(s, "**Point {}**: {}.\n", p.point, a.assignment(p, true));
     let _ = writeln!(
         s,
         "Why: it is the cheapest of the {} points (of {}) whose SLO holds, with cost_per_month_usd \
@@ -203,20 +198,13 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
         let _ = writeln!(s, "| point | parameters | cost_per_month_usd | misses |");
         let _ = writeln!(s, "|---:|---|---:|---|");
         for q in cheaper {
-            let misses: Vec<String> = a
-                .slo
-                .check(&a.points, q)
-                .iter()
-                .filter(|c| !c.holds)
-                .map(|c| c.describe())
-                .collect();
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} |",
                 q.point,
-                assignment(a, q),
+                a.assignment(q, true),
                 ci(a, q, COST),
-                misses.join("; ")
+                a.misses(q).join("; ")
             );
         }
     }
@@ -251,7 +239,7 @@ fn runners_up(a: &Analysis<'_>, s: &mut String) {
             "| {} | {} | {} | {} | {} | {} |",
             rank + 2,
             p.point,
-            assignment(a, p),
+            a.assignment(p, true),
             ci(a, p, COST),
             ci(a, p, P99),
             ci(a, p, "availability")
@@ -310,7 +298,7 @@ fn frontier(a: &Analysis<'_>, s: &mut String) {
             s,
             "| {} | {} | {} | {} |",
             p.point,
-            assignment(a, p),
+            a.assignment(p, true),
             ci(a, p, COST),
             ci(a, p, P99)
         );
