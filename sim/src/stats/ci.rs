@@ -66,6 +66,46 @@ pub fn quantile_ci95(samples: &[f64]) -> ConfidenceInterval {
     ci
 }
 
+/// The 95 % interval for a latency quantile by **sectioning** (Nakayama
+/// 2014, "Confidence intervals for quantiles using sectioning when applying
+/// variance-reduction techniques", ACM TOMACS 24(4)): centred on `pooled`,
+/// the quantile of every replication's observations together (their merged
+/// histogram), with the replications' own quantiles `sections` giving the
+/// width, `t(0.975, n - 1) × S / √n` with
+/// `S² = Σ (x_i - pooled)² / (n - 1)`.
+///
+/// A quantile read from a short run is biased (low, for a tail quantile of
+/// a queue that relaxes slowly): its expectation is not the quantile, and
+/// the mean of `n` such values keeps the whole bias, which the Student-t
+/// interval around it does not see (M/M/1 at rho 0.9, ten 10-minute
+/// replications: p99 low by 14 %, and the interval covered the true p99 in
+/// 58 % of experiments). The pooled quantile's bias is that of a run `n`
+/// times as long. Measuring the spread about the centre rather than about
+/// the sections' mean keeps the interval valid with the bias that remains.
+///
+/// Never narrower than the histogram's resolution, `|pooled| / 256`, as
+/// [`quantile_ci95`]. `n < 2` gives a NaN half-width; a NaN `pooled` (no
+/// observations) a NaN interval.
+pub fn sectioned_quantile_ci95(pooled: f64, sections: &[f64]) -> ConfidenceInterval {
+    let n = sections.len();
+    if n < 2 || pooled.is_nan() {
+        return ConfidenceInterval {
+            mean: if n == 0 { f64::NAN } else { pooled },
+            half_width: f64::NAN,
+            n,
+        };
+    }
+    let ss: f64 = sections.iter().map(|x| (x - pooled) * (x - pooled)).sum();
+    let s = (ss / (n - 1) as f64).sqrt();
+    let t = student_t_quantile(0.975, (n - 1) as f64);
+    let resolution = pooled.abs() * super::LatencyHistogram::MAX_RELATIVE_ERROR;
+    ConfidenceInterval {
+        mean: pooled,
+        half_width: (t * s / (n as f64).sqrt()).max(resolution),
+        n,
+    }
+}
+
 /// The two-sided confidence interval at `level` (in `(0, 1)`, e.g. 0.95) for
 /// the mean, as [`ci95`]; a `level` outside `(0, 1)` gives a NaN half-width.
 pub fn confidence_interval(samples: &[f64], level: f64) -> ConfidenceInterval {
@@ -147,7 +187,46 @@ mod tests {
     use rand_distr::{Distribution, Normal};
     use rand_pcg::Pcg64;
 
-    use super::{ci95, confidence_interval, quantile_ci95, student_t_quantile};
+    use super::{
+        ci95, confidence_interval, quantile_ci95, sectioned_quantile_ci95, student_t_quantile,
+    };
+
+    #[test]
+    fn sectioning_centres_on_the_pooled_quantile_and_measures_spread_about_it() {
+        // t(0.975, 3) = 3.182446; deviations from 10: -2, 0, 1, 3 -> S^2 = 14/3.
+        let ci = sectioned_quantile_ci95(10.0, &[8.0, 10.0, 11.0, 13.0]);
+        assert_eq!(ci.mean, 10.0);
+        assert_eq!(ci.n, 4);
+        assert_abs_diff_eq!(
+            ci.half_width,
+            3.182_446 * (14.0_f64 / 3.0).sqrt() / 2.0,
+            epsilon = 1e-5
+        );
+        // Sections that agree with each other but not with the pooled value
+        // (a short run's bias) give a width of that disagreement, where
+        // Student t around their own mean would give the resolution floor.
+        let biased = sectioned_quantile_ci95(10.0, &[9.0, 9.0, 9.0]);
+        assert_eq!(biased.mean, 10.0);
+        // Deviations -1, -1, -1: S^2 = 3/2; t(0.975, 2) = 4.302653.
+        assert_abs_diff_eq!(
+            biased.half_width,
+            4.302_653 * 1.5f64.sqrt() / 3f64.sqrt(),
+            epsilon = 1e-5
+        );
+        assert_eq!(quantile_ci95(&[9.0, 9.0, 9.0]).half_width, 9.0 / 256.0);
+        // Agreement everywhere: the histogram's resolution, not 0.
+        let same = sectioned_quantile_ci95(150.0, &[150.0; 5]);
+        assert_eq!((same.mean, same.half_width), (150.0, 150.0 / 256.0));
+        // Undefined cases.
+        assert!(sectioned_quantile_ci95(1.0, &[1.0]).half_width.is_nan());
+        assert_eq!(sectioned_quantile_ci95(1.0, &[1.0]).mean, 1.0);
+        assert!(sectioned_quantile_ci95(1.0, &[]).mean.is_nan());
+        assert!(
+            sectioned_quantile_ci95(f64::NAN, &[1.0, 2.0])
+                .half_width
+                .is_nan()
+        );
+    }
 
     #[test]
     fn t_quantiles_match_published_tables() {

@@ -173,6 +173,61 @@ impl LatencyHistogram {
     }
 }
 
+impl LatencyHistogram {
+    /// The non-empty buckets only, with the exact count, sum and extremes:
+    /// what a finished replication keeps to be pooled with others
+    /// ([`merge_sparse`](Self::merge_sparse)). A latency distribution spans
+    /// a few octaves, so this is a few KiB where the full array is 58 KiB.
+    pub fn to_sparse(&self) -> SparseHistogram {
+        SparseHistogram {
+            buckets: self
+                .counts
+                .iter()
+                .enumerate()
+                .filter(|&(_, &n)| n != 0)
+                .map(|(b, &n)| (b as u32, n))
+                .collect(),
+            count: self.count,
+            sum_ns: self.sum_ns,
+            min_ns: self.min_ns,
+            max_ns: self.max_ns,
+        }
+    }
+
+    /// Adds every value of `other` to `self`; exact, the same as
+    /// [`merge`](Self::merge) with the histogram `other` came from.
+    pub fn merge_sparse(&mut self, other: &SparseHistogram) {
+        for &(b, n) in &other.buckets {
+            let slot = &mut self.counts[b as usize];
+            *slot = slot.saturating_add(n);
+        }
+        self.count = self.count.saturating_add(other.count);
+        self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
+        self.min_ns = self.min_ns.min(other.min_ns);
+        self.max_ns = self.max_ns.max(other.max_ns);
+    }
+}
+
+/// A [`LatencyHistogram`]'s non-empty buckets, from
+/// [`to_sparse`](LatencyHistogram::to_sparse); read back by
+/// [`merge_sparse`](LatencyHistogram::merge_sparse).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SparseHistogram {
+    /// `(bucket, count)` of every non-empty bucket, in bucket order.
+    buckets: Vec<(u32, u64)>,
+    count: u64,
+    sum_ns: u128,
+    min_ns: u64,
+    max_ns: u64,
+}
+
+impl SparseHistogram {
+    /// The number of recorded values.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
 impl Default for LatencyHistogram {
     fn default() -> Self {
         Self::new()

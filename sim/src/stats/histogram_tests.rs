@@ -218,5 +218,22 @@ proptest! {
         prop_assert_eq!(&other_way, &all);
         merged.merge(&LatencyHistogram::new());
         prop_assert_eq!(&merged, &all);
+        // The sparse form merges to the same histogram, empty ones too.
+        let mut sparse = a.clone();
+        sparse.merge_sparse(&sparse_of_tail(&samples, cut));
+        prop_assert_eq!(&sparse, &all);
+        sparse.merge_sparse(&LatencyHistogram::new().to_sparse());
+        prop_assert_eq!(&sparse, &all);
     }
+}
+
+/// The histogram of `samples[cut..]`, in sparse form.
+fn sparse_of_tail(samples: &[u64], cut: usize) -> crate::stats::SparseHistogram {
+    let mut b = LatencyHistogram::new();
+    for &v in &samples[cut..] {
+        b.record(v);
+    }
+    let sparse = b.to_sparse();
+    assert_eq!(sparse.count(), b.count());
+    sparse
 }

@@ -15,8 +15,11 @@ mod mser;
 mod time_weighted;
 mod welford;
 
-pub use ci::{ConfidenceInterval, ci95, confidence_interval, quantile_ci95, student_t_quantile};
-pub use histogram::{LatencyHistogram, nearest_rank};
+pub use ci::{
+    ConfidenceInterval, ci95, confidence_interval, quantile_ci95, sectioned_quantile_ci95,
+    student_t_quantile,
+};
+pub use histogram::{LatencyHistogram, SparseHistogram, nearest_rank};
 pub use mser::{Truncation, mser, mser5};
 pub use time_weighted::TimeWeighted;
 pub use welford::Welford;
