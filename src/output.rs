@@ -231,12 +231,13 @@ pub const HEADLINE: [&str; 22] = [
     "slo_met",
 ];
 
-/// A plain-text table of the headline metrics: mean and 95 % CI half-width
-/// over replications.
+/// A plain-text table of the headline metrics: estimate (the mean over
+/// replications; for a latency quantile, the replications pooled) and 95 %
+/// CI half-width.
 pub fn summary_table(outputs: &[RunOutput]) -> String {
     let summary = summarize(outputs);
     let mut s = String::new();
-    let _ = writeln!(s, "{:<18} {:>16} {:>14}", "metric", "mean", "±95% CI");
+    let _ = writeln!(s, "{:<18} {:>16} {:>14}", "metric", "estimate", "±95% CI");
     for (name, ci) in summary
         .iter()
         .filter(|(name, _)| HEADLINE.contains(&name.as_str()))
@@ -276,14 +277,17 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     let _ = writeln!(
         s,
         "{} replication{}, duration {}, warm-up {} (excluded), seed {}. \
-         Means over replications with Student-t 95 % confidence half-widths.\n",
+         Estimates with 95 % confidence half-widths: a mean over the replications \
+         (Student t), or for a latency quantile the quantile of every replication's \
+         requests pooled, with the spread of the replications' own quantiles about it \
+         (sectioning).\n",
         run.replications,
         if run.replications == 1 { "" } else { "s" },
         run.duration,
         warmup_text(run, outputs),
         run.seed
     );
-    let _ = writeln!(s, "| metric | mean | ±95% CI |");
+    let _ = writeln!(s, "| metric | estimate | ±95% CI |");
     let _ = writeln!(s, "|---|---:|---:|");
     for (name, ci) in summarize(outputs) {
         let _ = writeln!(

@@ -135,6 +135,37 @@ fn sweep_writes_every_output_identically_at_any_thread_count() {
     assert_eq!(manifest["command"], "sweep");
     assert_eq!(manifest["point_runs"].as_array().unwrap().len(), 6);
     assert!(manifest.get("shard").is_none());
+    // A point's latency quantiles are its replications pooled (the manifest
+    // keeps them), which lie between the replications' own.
+    let column = |table: &str, name: &str| {
+        let header: Vec<&str> = table.lines().next().unwrap().split(',').collect();
+        header.iter().position(|c| *c == name).unwrap()
+    };
+    let (runs_p99, points_p99) = (
+        column(&runs, "latency_p99_ms"),
+        column(&points, "latency_p99_ms"),
+    );
+    for (p, line) in points.lines().skip(1).enumerate() {
+        let estimate: f64 = line.split(',').nth(points_p99).unwrap().parse().unwrap();
+        let pooled = manifest["point_runs"][p]["pooled_ms"]["latency_p99_ms"]
+            .as_f64()
+            .unwrap();
+        assert_eq!(estimate, pooled, "point {p}");
+        let own: Vec<f64> = runs
+            .lines()
+            .skip(1)
+            .filter(|l| l.split(',').next() == Some(&p.to_string()))
+            .map(|l| l.split(',').nth(runs_p99).unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(own.len(), 3);
+        let (lo, hi) = own
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        assert!(
+            lo * (1.0 - 1.0 / 128.0) <= pooled && pooled <= hi * (1.0 + 1.0 / 128.0),
+            "point {p}: pooled {pooled} outside the replications' {own:?}"
+        );
+    }
     let summary = String::from_utf8(read(&outs[0], "summary.md")).unwrap();
     assert!(
         summary.contains("## Recommendation") && summary.contains("## Parameters ranked by effect")
@@ -590,6 +621,20 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
             "manifest.json",
             manifest.replacen("\"command\": \"sweep\"", "\"command\": \"search\"", 1),
             vec!["manifest.json: `command` = \"search\""],
+        ),
+        // A pooled quantile edited: negative, or one the sweep never writes.
+        (
+            "manifest.json",
+            manifest.replacen("\"latency_p99_ms\": ", "\"latency_p99_ms\": -", 1),
+            vec![
+                "manifest.json: point 0: `pooled_ms.latency_p99_ms` = -",
+                "a latency in ms (>= 0) or null",
+            ],
+        ),
+        (
+            "manifest.json",
+            manifest.replacen("\"latency_p99_ms\": ", "\"latency_p98_ms\": ", 1),
+            vec!["manifest.json: point 0: `pooled_ms` has `latency_p98_ms`"],
         ),
     ];
     let out = dir.join("merged");

@@ -8,7 +8,9 @@
 use std::fmt;
 
 use headroom_sim::Span;
-use headroom_sim::stats::{ConfidenceInterval, LatencyHistogram, ci95, quantile_ci95};
+use headroom_sim::stats::{
+    ConfidenceInterval, LatencyHistogram, ci95, quantile_ci95, sectioned_quantile_ci95,
+};
 
 use crate::recovery::{RECOVERY_COLUMNS, TriggerRecovery};
 
@@ -396,13 +398,7 @@ impl RunMetrics {
     pub fn cells(&self) -> Vec<Cell> {
         let secs = self.measured.as_secs_f64();
         let lat = &self.latency;
-        let q = |p: f64| {
-            if lat.count() == 0 {
-                f64::NAN
-            } else {
-                ms(lat.quantile_ns(p) as f64)
-            }
-        };
+        let q = |p: f64| quantile_ms(lat, p);
         let mean = if lat.count() == 0 {
             f64::NAN
         } else {
@@ -419,16 +415,15 @@ impl RunMetrics {
             Cell::Float(self.availability()),
             Cell::Float(self.ok as f64 / secs),
             Cell::Float(mean),
-            Cell::Float(q(0.50)),
-            Cell::Float(q(0.95)),
-            Cell::Float(q(0.99)),
-            Cell::Float(q(0.999)),
+        ]
+        .into_iter()
+        .chain(LATENCY_QUANTILES.map(|(_, p)| Cell::Float(q(p))))
+        .chain([
             Cell::Float(self.cpu_util_mean),
             Cell::Float(self.replicas_mean),
             Cell::Int(self.replicas_max),
             Cell::Float(self.cache_hit_ratio),
-        ]
-        .into_iter()
+        ])
         .chain(self.cache_tiers.iter().map(|(_, r)| Cell::Float(*r)))
         .chain([
             Cell::Float(self.shard_max_load_ratio),
@@ -559,53 +554,122 @@ pub fn is_histogram_quantile(name: &str) -> bool {
     name.starts_with("latency_p") && name.ends_with("_ms")
 }
 
-/// The 95 % interval of `runs.csv` metric `name` over the replications'
-/// values `xs`: Student t, and for a histogram quantile never narrower than
-/// the histogram's resolution ([`quantile_ci95`]). Every interval the tool
-/// reports or decides on (summary, `points.csv`, the planner's stop rule and
-/// verdicts) comes from here.
-pub fn metric_ci95(name: &str, xs: &[f64]) -> ConfidenceInterval {
-    if is_histogram_quantile(name) {
-        quantile_ci95(xs)
+/// The `runs.csv` latency quantiles and the level each is read at from the
+/// replication's `latency` histogram.
+pub const LATENCY_QUANTILES: [(&str, f64); 4] = [
+    ("latency_p50_ms", 0.50),
+    ("latency_p95_ms", 0.95),
+    ("latency_p99_ms", 0.99),
+    ("latency_p999_ms", 0.999),
+];
+
+/// The [`LATENCY_QUANTILES`] of several replications pooled: each read from
+/// their `latency` histograms merged, in milliseconds (NaN when no request
+/// was answered). The centres of those quantiles' intervals
+/// ([`metric_ci95`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pooled {
+    /// Milliseconds, in [`LATENCY_QUANTILES`] order.
+    pub ms: [f64; 4],
+}
+
+impl Pooled {
+    /// The quantiles of `merged`, every replication's `latency` together.
+    pub fn of(merged: &LatencyHistogram) -> Pooled {
+        Pooled {
+            ms: LATENCY_QUANTILES.map(|(_, q)| quantile_ms(merged, q)),
+        }
+    }
+
+    /// The pooled value of `runs.csv` column `name`, if it is one of the
+    /// [`LATENCY_QUANTILES`].
+    pub fn get(&self, name: &str) -> Option<f64> {
+        LATENCY_QUANTILES
+            .iter()
+            .position(|&(n, _)| n == name)
+            .map(|i| self.ms[i])
+    }
+}
+
+/// The `q`-quantile of `lat` in milliseconds, NaN when it is empty.
+fn quantile_ms(lat: &LatencyHistogram, q: f64) -> f64 {
+    if lat.count() == 0 {
+        f64::NAN
     } else {
-        ci95(xs)
+        ms(lat.quantile_ns(q) as f64)
+    }
+}
+
+/// The 95 % interval of `runs.csv` metric `name` over the replications'
+/// values `xs`. Every interval the tool reports or decides on (summary,
+/// `points.csv`, the planner's stop rule and verdicts, `compare`) comes from
+/// here.
+///
+/// - A latency quantile with the replications' `pooled` quantiles: by
+///   sectioning ([`sectioned_quantile_ci95`]), centred on the pooled value,
+///   whose short-run bias is that of one run as long as all of them.
+/// - A latency quantile without them: Student t over `xs`
+///   ([`quantile_ci95`]).
+/// - Anything else (means, counts, costs: exact per replication): Student t
+///   ([`ci95`]).
+///
+/// A quantile's interval is never narrower than the histogram's resolution.
+pub fn metric_ci95(name: &str, xs: &[f64], pooled: Option<&Pooled>) -> ConfidenceInterval {
+    if !is_histogram_quantile(name) {
+        return ci95(xs);
+    }
+    match pooled.and_then(|p| p.get(name)) {
+        Some(centre) => sectioned_quantile_ci95(centre, xs),
+        None => quantile_ci95(xs),
     }
 }
 
 /// The 95 % interval of the paired differences `d` (B - A, one per
-/// replication) of `runs.csv` metric `name` between scenarios whose means
-/// are `a` and `b`: Student t, and for a histogram quantile never narrower
-/// than the two histograms' resolution together. Each side's quantile is
-/// within `x / 256` of its exact value, in the same direction whenever both
-/// land in one bucket, so pairing cannot cancel it: the difference of the
-/// means is uncertain by up to `(|a| + |b|) / 256` however alike the
-/// differences are (identical differences would otherwise give "± 0" and a
-/// "differs" verdict on a gap inside one bucket).
+/// replication) of `runs.csv` metric `name` between scenarios whose
+/// estimates (interval centres) are `a` and `b`.
+///
+/// - Not a latency quantile: Student t over `d`.
+/// - A latency quantile: centred on `b - a` with the spread of `d` about it,
+///   as sectioning centres each side on its pooled quantile
+///   ([`metric_ci95`]); never narrower than the two histograms' resolution
+///   together. Each side's quantile is within `x / 256` of its exact value,
+///   in the same direction whenever both land in one bucket, so pairing
+///   cannot cancel it: the difference is uncertain by up to
+///   `(|a| + |b|) / 256` however alike the differences are (identical
+///   differences would otherwise give "± 0" and a "differs" verdict on a
+///   gap inside one bucket).
 pub fn metric_difference_ci95(name: &str, a: f64, b: f64, d: &[f64]) -> ConfidenceInterval {
-    let mut ci = ci95(d);
-    if is_histogram_quantile(name) {
-        let resolution = (a.abs() + b.abs()) * LatencyHistogram::MAX_RELATIVE_ERROR;
-        if ci.half_width < resolution {
-            ci.half_width = resolution;
-        }
+    if !is_histogram_quantile(name) {
+        return ci95(d);
+    }
+    let mut ci = sectioned_quantile_ci95(b - a, d);
+    let resolution = (a.abs() + b.abs()) * LatencyHistogram::MAX_RELATIVE_ERROR;
+    if ci.half_width < resolution {
+        ci.half_width = resolution;
     }
     ci
 }
 
 /// Mean and 95 % confidence half-width of each `runs.csv` metric over the
-/// replications, in column order (`slo_met` included), by [`metric_ci95`].
+/// replications, in column order (`slo_met` included), by [`metric_ci95`]:
+/// a latency quantile is centred on the replications pooled.
 pub fn summarize(outputs: &[RunOutput]) -> Vec<(String, ConfidenceInterval)> {
     let rows: Vec<Vec<Cell>> = outputs.iter().map(|o| o.metrics.cells()).collect();
     let names = outputs.first().map_or_else(
         || metric_columns(std::iter::empty(), false),
         |o| o.metrics.column_names(),
     );
+    let mut merged = LatencyHistogram::new();
+    for o in outputs {
+        merged.merge(&o.metrics.latency);
+    }
+    let pooled = Pooled::of(&merged);
     names
         .into_iter()
         .enumerate()
         .map(|(i, name)| {
             let xs: Vec<f64> = rows.iter().map(|r| r[i].as_f64()).collect();
-            let ci = metric_ci95(&name, &xs);
+            let ci = metric_ci95(&name, &xs, Some(&pooled));
             (name, ci)
         })
         .collect()
@@ -625,7 +689,7 @@ mod tests {
             "latency_p999_ms",
         ] {
             assert!(is_histogram_quantile(name), "{name}");
-            let ci = metric_ci95(name, &same);
+            let ci = metric_ci95(name, &same, None);
             assert!(
                 (ci.half_width - 150.0 / 256.0).abs() < 1e-12,
                 "{name}: {ci:?}"
@@ -634,13 +698,78 @@ mod tests {
         // Means and counts are exact per replication: Student t alone.
         for name in ["latency_mean_ms", "cost_per_month_usd", "availability"] {
             assert!(!is_histogram_quantile(name), "{name}");
-            assert_eq!(metric_ci95(name, &same).half_width, 0.0, "{name}");
+            assert_eq!(metric_ci95(name, &same, None).half_width, 0.0, "{name}");
         }
     }
 
     #[test]
-    fn cells_match_columns() {
-        let m = RunMetrics {
+    fn quantiles_centre_on_the_replications_pooled() {
+        // Two replications (values below 256 ns are exact in the
+        // histogram): one of 99 x 100 ns and 1 x 200 ns, one of 100 x
+        // 100 ns. Pooled, the p99 (rank 198 of 200) is 100 ns and the p999
+        // (rank 200) the slow request, which one replication shows at its
+        // p999 and the other does not.
+        let mut a = LatencyHistogram::new();
+        a.record_n(100, 99);
+        a.record(200);
+        let mut b = LatencyHistogram::new();
+        b.record_n(100, 100);
+        let mut merged = a.clone();
+        merged.merge(&b);
+        let pooled = Pooled::of(&merged);
+        assert_eq!(pooled.get("latency_p99_ms"), Some(1e-4));
+        assert_eq!(pooled.get("latency_p999_ms"), Some(2e-4));
+        assert_eq!(pooled.get("latency_mean_ms"), None);
+        let p999s = [2e-4, 1e-4];
+        let ci = metric_ci95("latency_p999_ms", &p999s, Some(&pooled));
+        assert_eq!(ci.mean, 2e-4, "the pooled value, not the mean");
+        assert_eq!(ci, sectioned_quantile_ci95(2e-4, &p999s));
+        assert_eq!(
+            metric_ci95("latency_p999_ms", &p999s, None),
+            quantile_ci95(&p999s)
+        );
+        // Other metrics ignore the pooled quantiles.
+        assert_eq!(metric_ci95("cost_usd", &p999s, Some(&pooled)), ci95(&p999s));
+        // Nothing answered: NaN centres.
+        let empty = Pooled::of(&LatencyHistogram::new());
+        assert!(empty.ms.iter().all(|x| x.is_nan()));
+        // summarize pools the runs' histograms the same way.
+        let run = |latency: LatencyHistogram| RunOutput {
+            replication: 0,
+            metrics: RunMetrics {
+                latency,
+                ..metrics()
+            },
+            timeseries: Vec::new(),
+            services: Vec::new(),
+            shards: Vec::new(),
+            peak_in_flight: 0,
+            audit: Audit::default(),
+            warmup_s: 0.0,
+            warmup_at_limit: false,
+        };
+        let summary = summarize(&[run(a), run(b)]);
+        let p999 = summary
+            .iter()
+            .find(|(n, _)| n == "latency_p999_ms")
+            .unwrap();
+        assert_eq!(p999.1.mean, 2e-4);
+    }
+
+    #[test]
+    fn a_quantile_difference_centres_on_the_difference_of_the_centres() {
+        // Pooled A = 10, pooled B = 12: centre 2 and spread about 2.
+        let d = [1.0, 1.0, 1.0];
+        let ci = metric_difference_ci95("latency_p99_ms", 10.0, 12.0, &d);
+        assert_eq!(ci.mean, 2.0);
+        assert_eq!(ci.half_width, sectioned_quantile_ci95(2.0, &d).half_width);
+        assert!(ci.half_width > (10.0 + 12.0) / 256.0);
+        // Other metrics: Student t over the differences.
+        assert_eq!(metric_difference_ci95("cost_usd", 10.0, 12.0, &d), ci95(&d));
+    }
+
+    fn metrics() -> RunMetrics {
+        RunMetrics {
             requests: 3,
             ok: 2,
             degraded: 0,
@@ -668,7 +797,12 @@ mod tests {
             crashes: 0,
             ejections: 0,
             recovery: None,
-        };
+        }
+    }
+
+    #[test]
+    fn cells_match_columns() {
+        let m = metrics();
         let cells = m.cells();
         assert_eq!(cells.len(), RUN_METRIC_COLUMNS.len() + 2);
         let names = m.column_names();

@@ -10,13 +10,13 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use headroom_models::Plan;
-use headroom_models::report::{metric_ci95, metric_difference_ci95};
+use headroom_models::report::{Pooled, metric_ci95, metric_difference_ci95};
 use headroom_sim::exec::Threads;
 
 use crate::cli::CompareArgs;
 use crate::commands::sweep::metric_names;
 use crate::output;
-use crate::planner::exec::{Replications, Watched, run_points};
+use crate::planner::exec::{Replications, Watched, pooled, run_points};
 use crate::planner::slo::short;
 use crate::planner::table::{Column, Kind, Table, float_cell};
 use crate::progress::{Progress, show};
@@ -91,7 +91,8 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             cells[side].push(row.iter().map(|c| c.as_f64()).collect());
         }
     }
-    let table = differences(&names, &cells[0], &cells[1]);
+    let pooled = [pooled(&runs[0].records), pooled(&runs[1].records)];
+    let table = differences(&names, &cells[0], &cells[1], [&pooled[0], &pooled[1]]);
     print!(
         "{}",
         render(
@@ -109,12 +110,17 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Per metric: A's and B's means, the mean paired difference B - A with its
-/// 95 % CI half-width, and the half-width of the unpaired difference. A
-/// latency quantile's intervals are never narrower than its histograms'
-/// resolution, as everywhere else ([`metric_ci95`],
-/// [`metric_difference_ci95`]).
-pub fn differences(names: &[String], a: &[Vec<f64>], b: &[Vec<f64>]) -> Table {
+/// Per metric: A's and B's estimates, the paired difference B - A with its
+/// 95 % CI half-width, and the half-width of the unpaired difference. As
+/// everywhere else ([`metric_ci95`], [`metric_difference_ci95`]), a latency
+/// quantile is centred on each side's replications `pooled`, and its
+/// intervals are never narrower than its histograms' resolution.
+pub fn differences(
+    names: &[String],
+    a: &[Vec<f64>],
+    b: &[Vec<f64>],
+    pooled: [&Option<Pooled>; 2],
+) -> Table {
     let mut t = Table::new(
         ["metric", "a", "b", "diff", "diff_ci95", "unpaired_ci95"]
             .iter()
@@ -126,7 +132,10 @@ pub fn differences(names: &[String], a: &[Vec<f64>], b: &[Vec<f64>]) -> Table {
         let xa: Vec<f64> = a.iter().map(|r| r[j]).collect();
         let xb: Vec<f64> = b.iter().map(|r| r[j]).collect();
         let d: Vec<f64> = xa.iter().zip(&xb).map(|(x, y)| y - x).collect();
-        let (ca, cb) = (metric_ci95(name, &xa), metric_ci95(name, &xb));
+        let (ca, cb) = (
+            metric_ci95(name, &xa, pooled[0].as_ref()),
+            metric_ci95(name, &xb, pooled[1].as_ref()),
+        );
         let cd = metric_difference_ci95(name, ca.mean, cb.mean, &d);
         let unpaired = (ca.half_width.powi(2) + cb.half_width.powi(2)).sqrt();
         t.push_row(vec![
@@ -201,7 +210,7 @@ mod tests {
         // unpaired one is not.
         let a: Vec<Vec<f64>> = [10.0, 14.0, 9.0, 13.0].iter().map(|x| vec![*x]).collect();
         let b: Vec<Vec<f64>> = a.iter().map(|r| vec![r[0] + 1.0]).collect();
-        let t = differences(&["m".into()], &a, &b);
+        let t = differences(&["m".into()], &a, &b, [&None, &None]);
         let row = t.row(0);
         assert_eq!(row[3], *"1");
         assert_eq!(row[4], *"0");
@@ -219,7 +228,7 @@ mod tests {
             .collect();
         let b: Vec<Vec<f64>> = a.iter().map(|r| vec![r[0] + 0.6, r[1] + 0.6]).collect();
         let names = ["latency_p99_ms".to_owned(), "throughput_rps".to_owned()];
-        let t = differences(&names, &a, &b);
+        let t = differences(&names, &a, &b, [&None, &None]);
         let x = |r: usize, i: usize| crate::planner::table::number(&t.row(r)[i]);
         let floor = (250.5 + 251.1) / 256.0;
         assert!((x(0, 4) - floor).abs() < 1e-9, "{}", x(0, 4));
@@ -234,10 +243,33 @@ mod tests {
     }
 
     #[test]
+    fn quantiles_compare_the_pooled_values() {
+        // Each side's p99 is its replications pooled (20 and 26), not the
+        // mean of their own (15 and 16.5): the difference is 6, with the
+        // spread of the paired differences about it.
+        let a: Vec<Vec<f64>> = [14.0, 16.0].iter().map(|x| vec![*x, *x]).collect();
+        let b: Vec<Vec<f64>> = [15.0, 18.0].iter().map(|x| vec![*x, *x]).collect();
+        let pooled = |p99| {
+            Some(Pooled {
+                ms: [f64::NAN, f64::NAN, p99, f64::NAN],
+            })
+        };
+        let names = ["latency_p99_ms".to_owned(), "throughput_rps".to_owned()];
+        let t = differences(&names, &a, &b, [&pooled(20.0), &pooled(26.0)]);
+        let x = |r: usize, i: usize| crate::planner::table::number(&t.row(r)[i]);
+        assert_eq!((x(0, 1), x(0, 2), x(0, 3)), (20.0, 26.0, 6.0));
+        let d = [1.0, 2.0];
+        let expect = headroom_sim::stats::sectioned_quantile_ci95(6.0, &d).half_width;
+        assert_eq!(x(0, 4), expect);
+        // Other metrics keep the means.
+        assert_eq!((x(1, 1), x(1, 2), x(1, 3)), (15.0, 16.5, 1.5));
+    }
+
+    #[test]
     fn one_replication_says_why_there_is_no_interval() {
         let a = vec![vec![10.0]];
         let b = vec![vec![11.0]];
-        let t = differences(&["m".into()], &a, &b);
+        let t = differences(&["m".into()], &a, &b, [&None, &None]);
         let one = render(&t, "a.toml", "b.toml", 1, 7);
         assert!(one.contains("pass --replications 2 or more"), "{one}");
         assert!(one.contains("1 paired replication ("), "{one}");
@@ -246,7 +278,7 @@ mod tests {
         assert!(row.ends_with("-  -"), "{one}");
         let a = vec![vec![10.0], vec![12.0]];
         let b = vec![vec![11.0], vec![13.5]];
-        let t = differences(&["m".into()], &a, &b);
+        let t = differences(&["m".into()], &a, &b, [&None, &None]);
         let two = render(&t, "a.toml", "b.toml", 2, 7);
         assert!(!two.contains("--replications"), "{two}");
     }

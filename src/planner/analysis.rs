@@ -31,7 +31,11 @@ pub const EFFECT_METRICS: [&str; 2] = [P99, COST];
 impl<'a> Analysis<'a> {
     /// Analyses `part` (a whole sweep) under `slo`.
     pub fn new(part: &'a Part, slo: Slo) -> Analysis<'a> {
-        let points = Points::from_runs(&part.runs, part.manifest.identity.params.len());
+        let points = Points::from_runs(
+            &part.runs,
+            part.manifest.identity.params.len(),
+            &part.manifest.point_runs,
+        );
         let frontier = points.frontier();
         let ranking = Ranking::new(&points, &slo);
         let effects = effects(&points, &EFFECT_METRICS);

@@ -134,7 +134,7 @@ mod tests {
                 p += 1;
             }
         }
-        let points = Points::from_runs(&t, 2);
+        let points = Points::from_runs(&t, 2, &[]);
         let e = effects(&points, &["y", "missing"]);
         assert_eq!(e[0].spread[0], 10.0);
         assert_eq!(e[1].spread[0], 2.0);
@@ -162,7 +162,7 @@ mod tests {
                 float_cell(x),
             ]);
         }
-        let e = effects(&Points::from_runs(&t, 1), &["y"]);
+        let e = effects(&Points::from_runs(&t, 1, &[]), &["y"]);
         assert_eq!(e[0].levels, BINS);
         // Bin means: 0.75, 2.75, ..., 8.75 -> spread 8.
         assert_eq!(e[0].spread[0], 8.0);

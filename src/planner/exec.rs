@@ -12,8 +12,9 @@
 use std::sync::atomic::Ordering;
 
 use headroom_models::Plan;
-use headroom_models::report::{Cell, metric_ci95};
+use headroom_models::report::{Cell, Pooled, metric_ci95};
 use headroom_sim::exec::{Threads, run_indexed};
+use headroom_sim::stats::{LatencyHistogram, SparseHistogram};
 
 use crate::planner::points::{COST, P99};
 use crate::planner::table::{Column, Kind, Table};
@@ -69,6 +70,34 @@ pub struct Record {
     pub timeseries: Table,
     /// Statistics start this many simulated seconds into the run.
     pub warmup_s: f64,
+    /// The replication's end-to-end latency histogram (measured window), to
+    /// pool with its point's others: the centre of each latency quantile's
+    /// interval ([`pooled`]). `None` when the replication failed.
+    pub latency: Option<SparseHistogram>,
+}
+
+/// The latency quantiles of `records` pooled (their histograms merged), or
+/// `None` if one of them has no histogram (a failed replication).
+pub fn pooled(records: &[Record]) -> Option<Pooled> {
+    pooled_prefixes(records).pop().flatten()
+}
+
+/// For each `k` in `1..=records.len()`, the quantiles of the first `k`
+/// records pooled (entry `k - 1`), `None` from the first record without a
+/// histogram on.
+pub fn pooled_prefixes(records: &[Record]) -> Vec<Option<Pooled>> {
+    let mut merged = LatencyHistogram::new();
+    let mut whole = true;
+    records
+        .iter()
+        .map(|r| {
+            match &r.latency {
+                Some(h) if whole => merged.merge_sparse(h),
+                _ => whole = false,
+            }
+            whole.then(|| Pooled::of(&merged))
+        })
+        .collect()
 }
 
 /// A point's replications, in index order.
@@ -188,38 +217,50 @@ fn decide(
             .collect()
     };
     let (p99, cost) = (series(watched.p99), series(watched.cost));
+    let pooled = pooled_prefixes(records);
     // Counts up to `checked` failed the rule in earlier waves.
     let from = (min as usize).max(checked + 1);
-    if let Some(k) = stop_at(&[(P99, &p99), (COST, &cost)], precision, from) {
+    if let Some(k) = stop_at(&[(P99, &p99), (COST, &cost)], &pooled, precision, from) {
         return Decision::Stop(k, Stop::Precision);
     }
     if records.len() >= max as usize {
         return Decision::Stop(max as usize, Stop::Max);
     }
-    Decision::More(wave(&p99, precision, max, threads))
+    let last = pooled.last().copied().flatten();
+    Decision::More(wave(&p99, last.as_ref(), precision, max, threads))
 }
 
 /// The first `k >= from` (1-based count) at which every series' 95 % CI
-/// half-width over its first `k` values is within `precision` x |mean|.
-/// Series are `(runs.csv column, values)`: a latency quantile's interval is
-/// never narrower than its histogram's resolution ([`metric_ci95`]), so a
-/// precision finer than that is never reached.
-pub fn stop_at(series: &[(&str, &[f64])], precision: f64, from: usize) -> Option<usize> {
+/// half-width over its first `k` values is within `precision` x |centre|.
+/// Series are `(runs.csv column, values)`; `pooled[k - 1]` holds the first
+/// `k` replications' latency quantiles pooled, the centres of the quantile
+/// series' intervals ([`metric_ci95`]; an entry that is `None` or missing
+/// leaves them on the replications' mean). A latency quantile's interval is
+/// never narrower than its histogram's resolution, so a precision finer
+/// than that is never reached.
+pub fn stop_at(
+    series: &[(&str, &[f64])],
+    pooled: &[Option<Pooled>],
+    precision: f64,
+    from: usize,
+) -> Option<usize> {
     let n = series.iter().map(|(_, s)| s.len()).min().unwrap_or(0);
     (from.max(2)..=n).find(|&k| {
+        let centres = pooled.get(k - 1).copied().flatten();
         series.iter().all(|&(name, s)| {
-            let ci = metric_ci95(name, &s[..k]);
+            let ci = metric_ci95(name, &s[..k], centres.as_ref());
             ci.half_width <= precision * ci.mean.abs()
         })
     })
 }
 
 /// How many more replications to run: the classic estimate
-/// `n (h / target)^2 - n` from the current relative half-width `h`, at least
-/// one, at least enough to keep the threads busy, at most up to `max`.
-fn wave(p99: &[f64], precision: f64, max: u32, threads: Threads) -> u32 {
+/// `n (h / target)^2 - n` from the current relative half-width `h` of p99
+/// (centred on `pooled`), at least one, at least enough to keep the threads
+/// busy, at most up to `max`.
+fn wave(p99: &[f64], pooled: Option<&Pooled>, precision: f64, max: u32, threads: Threads) -> u32 {
     let n = p99.len() as f64;
-    let relative = metric_ci95(P99, p99).relative_half_width();
+    let relative = metric_ci95(P99, p99, pooled).relative_half_width();
     let needed = if relative.is_finite() {
         (n * (relative / precision).powi(2) - n).ceil()
     } else {
@@ -261,11 +302,13 @@ pub(crate) fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
             cells: Ok(out.metrics.cells()),
             timeseries: series_table(&out.timeseries),
             warmup_s,
+            latency: Some(out.metrics.latency.to_sparse()),
         },
         Err(e) => Record {
             cells: Err(e.to_string()),
             timeseries: Table::default(),
             warmup_s,
+            latency: None,
         },
     }
 }
@@ -281,7 +324,7 @@ mod tests {
         // Values settle: the CI of the first k shrinks as k grows.
         let xs = [10.0, 12.0, 11.0, 11.0, 11.0, 11.0, 11.0, 11.0];
         let flat = [0.0; 8];
-        let k = stop_at(&[(COST, &xs), (COST, &flat)], 0.05, 2).unwrap();
+        let k = stop_at(&[(COST, &xs), (COST, &flat)], &[], 0.05, 2).unwrap();
         let ci = ci95(&xs[..k]);
         assert!(ci.half_width <= 0.05 * ci.mean);
         let before = ci95(&xs[..k - 1]);
@@ -290,16 +333,26 @@ mod tests {
             "k is the first that holds"
         );
         // Starting later never goes back; an impossible target never stops.
-        assert_eq!(stop_at(&[(COST, &xs)], 0.05, k + 1), Some(k + 1));
-        assert_eq!(stop_at(&[(COST, &xs)], 0.0, 2), None);
+        assert_eq!(stop_at(&[(COST, &xs)], &[], 0.05, k + 1), Some(k + 1));
+        assert_eq!(stop_at(&[(COST, &xs)], &[], 0.0, 2), None);
         // A series that is all zeros is known exactly.
-        assert_eq!(stop_at(&[(P99, &flat)], 0.01, 2), Some(2));
+        assert_eq!(stop_at(&[(P99, &flat)], &[], 0.01, 2), Some(2));
         // Identical p99s (one histogram bucket) are known only to the
         // histogram's resolution, 1/256: a finer precision is never met.
         let same = [150.0; 8];
-        assert_eq!(stop_at(&[(COST, &same)], 0.001, 2), Some(2));
-        assert_eq!(stop_at(&[(P99, &same)], 0.001, 2), None);
-        assert_eq!(stop_at(&[(P99, &same)], 0.005, 2), Some(2));
+        assert_eq!(stop_at(&[(COST, &same)], &[], 0.001, 2), Some(2));
+        assert_eq!(stop_at(&[(P99, &same)], &[], 0.001, 2), None);
+        assert_eq!(stop_at(&[(P99, &same)], &[], 0.005, 2), Some(2));
+        // The same p99s about a pooled p99 of 12: the spread about the
+        // centre (2 in each) is the width, and 5 % is never met (at k = 8,
+        // 2.365 x 2 / sqrt(8) = 1.67, 14 % of 12).
+        let centre = Some(Pooled {
+            ms: [f64::NAN, f64::NAN, 12.0, f64::NAN],
+        });
+        let biased = [10.0; 8];
+        assert_eq!(stop_at(&[(P99, &biased)], &[centre; 8], 0.05, 2), None);
+        assert_eq!(stop_at(&[(P99, &biased)], &[centre; 8], 0.2, 2), Some(6));
+        assert_eq!(stop_at(&[(P99, &biased)], &[], 0.05, 2), Some(2));
     }
 
     #[test]
@@ -309,10 +362,10 @@ mod tests {
         let h = ci95(&xs).relative_half_width();
         let expect = (4.0 * (h / 0.1f64).powi(2) - 4.0).ceil() as u32;
         let one = Threads::from_count(1);
-        assert_eq!(wave(&xs, 0.1, 1000, one), expect);
-        assert_eq!(wave(&xs, 0.1, 6, one), 2, "capped at max");
+        assert_eq!(wave(&xs, None, 0.1, 1000, one), expect);
+        assert_eq!(wave(&xs, None, 0.1, 6, one), 2, "capped at max");
         assert_eq!(
-            wave(&xs, 10.0, 1000, Threads::from_count(3)),
+            wave(&xs, None, 10.0, 1000, Threads::from_count(3)),
             3,
             "keeps threads busy"
         );

@@ -14,11 +14,11 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use headroom_models::report::Cell;
+use headroom_models::report::{Cell, LATENCY_QUANTILES, Pooled};
 use headroom_models::sweep::SweepMode;
 
 use crate::InputError;
-use crate::planner::exec::{PointRuns, Replications, Stop};
+use crate::planner::exec::{PointRuns, Replications, Stop, pooled};
 use crate::planner::format::Formats;
 use crate::planner::points::RUN_KEY_COLUMNS;
 use crate::planner::shard::Shard;
@@ -76,6 +76,40 @@ pub struct PointInfo {
     /// Why the last replication failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The latency quantiles of the replications pooled (their histograms
+    /// merged), milliseconds by `runs` column (`null`: nothing answered):
+    /// the centres of those quantiles' intervals in `points.csv` and the
+    /// SLO verdicts. Absent when a replication failed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pooled_ms: BTreeMap<String, Option<f64>>,
+}
+
+impl PointInfo {
+    /// The pooled quantiles, if the point has them.
+    pub fn pooled(&self) -> Option<Pooled> {
+        if self.pooled_ms.is_empty() {
+            return None;
+        }
+        let ms = LATENCY_QUANTILES.map(|(name, _)| {
+            self.pooled_ms
+                .get(name)
+                .copied()
+                .flatten()
+                .unwrap_or(f64::NAN)
+        });
+        Some(Pooled { ms })
+    }
+}
+
+/// [`PointInfo::pooled_ms`] of `pooled`.
+fn pooled_ms(pooled: Option<Pooled>) -> BTreeMap<String, Option<f64>> {
+    pooled.map_or_else(BTreeMap::new, |p| {
+        LATENCY_QUANTILES
+            .iter()
+            .zip(p.ms)
+            .map(|(&(name, _), x)| (name.to_owned(), x.is_finite().then_some(x)))
+            .collect()
+    })
 }
 
 /// `manifest.json` of a sweep or of one shard of it.
@@ -215,6 +249,7 @@ impl Part {
                 stop: pr.stop,
                 warmup_s: pr.records.iter().map(|r| r.warmup_s).collect(),
                 error,
+                pooled_ms: pooled_ms(pooled(&pr.records)),
             });
         }
         let mut files: Vec<String> = ["runs", "timeseries"]
@@ -564,6 +599,23 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
                 info.replications,
                 info.warmup_s.len()
             ));
+        }
+        for (name, &x) in &info.pooled_ms {
+            if !LATENCY_QUANTILES.iter().any(|&(n, _)| n == name) {
+                return bad(format!(
+                    "point {}: `pooled_ms` has `{name}`, expected only {}",
+                    info.point,
+                    LATENCY_QUANTILES.map(|(n, _)| n).join(", ")
+                ));
+            }
+            if let Some(x) = x
+                && !(x >= 0.0 && x.is_finite())
+            {
+                return bad(format!(
+                    "point {}: `pooled_ms.{name}` = {x}, expected a latency in ms (>= 0) or null",
+                    info.point
+                ));
+            }
         }
         previous = Some(info.point);
     }

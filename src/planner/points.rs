@@ -5,6 +5,7 @@
 use headroom_models::report::metric_ci95;
 use headroom_sim::stats::ConfidenceInterval;
 
+use crate::planner::part::PointInfo;
 use crate::planner::table::{Column, Kind, Row, Table, float_cell, number};
 
 /// The columns of `runs.csv` before the sweep parameters.
@@ -45,7 +46,10 @@ pub struct Points {
 impl Points {
     /// Summarises `runs` (rows sorted by point then replication), whose
     /// columns are the key columns, `n_params` parameters, then metrics.
-    pub fn from_runs(runs: &Table, n_params: usize) -> Points {
+    /// `info` (the manifest's `point_runs`) gives each point's pooled
+    /// latency quantiles, the centres of their intervals ([`metric_ci95`]);
+    /// a point without them is centred on its replications' mean.
+    pub fn from_runs(runs: &Table, n_params: usize, info: &[PointInfo]) -> Points {
         let first_metric = RUN_KEY_COLUMNS.len() + n_params;
         let params = runs.columns[RUN_KEY_COLUMNS.len()..first_metric].to_vec();
         let metrics: Vec<String> = runs.columns[first_metric..]
@@ -60,14 +64,19 @@ impl Points {
                 .find(|&i| runs.row(i)[0] != *key)
                 .unwrap_or(runs.len());
             let rows: Vec<Row<'_>> = (start..end).map(|i| runs.row(i)).collect();
+            let point = key.parse().unwrap_or(points.len());
+            let pooled = info
+                .iter()
+                .find(|p| p.point == point)
+                .and_then(PointInfo::pooled);
             let stats = (first_metric..runs.columns.len())
                 .map(|i| {
                     let xs: Vec<f64> = rows.iter().map(|r| number(&r[i])).collect();
-                    metric_ci95(&runs.columns[i].name, &xs)
+                    metric_ci95(&runs.columns[i].name, &xs, pooled.as_ref())
                 })
                 .collect();
             points.push(PointStats {
-                point: key.parse().unwrap_or(points.len()),
+                point,
                 values: rows[0].to_vec(RUN_KEY_COLUMNS.len()..first_metric),
                 replications: rows.len(),
                 metrics: stats,
@@ -196,7 +205,7 @@ pub(crate) mod tests {
     #[test]
     fn means_and_half_widths_per_point() {
         let t = runs(&[("a", &[(1.0, 10.0), (3.0, 14.0)]), ("b", &[(5.0, 1.0)])]);
-        let p = Points::from_runs(&t, 1);
+        let p = Points::from_runs(&t, 1, &[]);
         assert_eq!(p.points.len(), 2);
         assert_eq!(p.points[0].replications, 2);
         let cost = p.ci(&p.points[0], COST);
@@ -237,14 +246,14 @@ pub(crate) mod tests {
             ("e", &[(4.0, 10.0)]),
             ("f", &[(f64::NAN, 1.0)]),
         ]);
-        let p = Points::from_runs(&t, 1);
+        let p = Points::from_runs(&t, 1, &[]);
         assert_eq!(p.frontier(), [0, 1, 4]);
         // On another metric: (instances, p99), cost left aside.
         let rows: Vec<(&str, Vec<Vec<f64>>)> = [(3.0, 10.0), (1.0, 30.0), (2.0, 20.0), (2.0, 25.0)]
             .iter()
             .map(|&(instances, p99)| ("x", vec![vec![0.0, instances, p99]]))
             .collect();
-        let p = Points::from_runs(&table(&[COST, INSTANCES, P99], &rows), 1);
+        let p = Points::from_runs(&table(&[COST, INSTANCES, P99], &rows), 1, &[]);
         assert_eq!(p.frontier_on(INSTANCES), [1, 2, 0]);
     }
 }

@@ -333,7 +333,7 @@ mod tests {
             // One replication: no CI.
             ("single", &[(50.0, 5.0)]),
         ]);
-        Points::from_runs(&t, 1)
+        Points::from_runs(&t, 1, &[])
     }
 
     #[test]
@@ -392,7 +392,7 @@ mod tests {
             .map(|&(instances, p99)| ("x", vec![vec![0.0, instances, p99]; 2]))
             .collect();
         let t = crate::planner::points::tests::table(&[COST, INSTANCES, P99], &rows);
-        let p = Points::from_runs(&t, 1);
+        let p = Points::from_runs(&t, 1, &[]);
         let slo = Slo {
             p99_ms: Some(50.0),
             ..Slo::default()

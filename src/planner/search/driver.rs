@@ -448,8 +448,12 @@ impl<'a> Search<'a> {
     }
 
     fn p99_upper(&self, t: usize) -> f64 {
-        let xs = series(&self.tried[t].records, self.p99);
-        let u = headroom_models::report::metric_ci95(crate::planner::points::P99, &xs).upper();
+        let records = &self.tried[t].records;
+        let xs = series(records, self.p99);
+        let pooled = crate::planner::exec::pooled(records);
+        let u =
+            headroom_models::report::metric_ci95(crate::planner::points::P99, &xs, pooled.as_ref())
+                .upper();
         if u.is_nan() { f64::INFINITY } else { u }
     }
 

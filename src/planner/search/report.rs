@@ -6,10 +6,12 @@
 
 use std::fmt::Write as _;
 
+use headroom_models::report::{metric_ci95, metric_difference_ci95};
 use headroom_models::sweep::{SearchSpace, cell, inline};
 
+use crate::planner::exec::pooled;
 use crate::planner::search::driver::{End, Outcome, THRESHOLD};
-use crate::planner::search::verdict::{Objectives, paired, series};
+use crate::planner::search::verdict::{Objectives, series};
 use crate::planner::slo::{Side, short};
 use crate::planner::table::{Column, Kind, Table, float_cell};
 
@@ -189,15 +191,17 @@ pub fn conclusion(space: &SearchSpace, outcome: &Outcome, max_reps: u32) -> Stri
 }
 
 /// The closest tried point to meeting the SLO, and what it misses: the
-/// point whose worst objective is nearest its limit (relative).
+/// point whose worst objective's estimate (the centre of its interval,
+/// [`metric_ci95`]) is nearest its limit (relative).
 pub fn closest(objectives: &Objectives, outcome: &Outcome) -> Option<(usize, String)> {
     let mut best: Option<(f64, usize, String)> = None;
     for (i, t) in outcome.tried.iter().enumerate() {
         let mut worst = 0.0f64;
         let mut misses = Vec::new();
+        let pooled = pooled(&t.records);
         for &(metric, side, limit, index) in &objectives.list {
             let xs = series(&t.records, index);
-            let mean = headroom_sim::stats::ci95(&xs).mean;
+            let mean = metric_ci95(metric, &xs, pooled.as_ref()).mean;
             let gap = match side {
                 Side::AtMost => (mean - limit) / limit.abs().max(1e-12),
                 Side::AtLeast => (limit - mean) / (1.0 - limit).abs().max(1e-12),
@@ -213,7 +217,7 @@ pub fn closest(objectives: &Objectives, outcome: &Outcome) -> Option<(usize, Str
             let text = if misses.is_empty() {
                 t.why.clone()
             } else {
-                format!("mean {}", misses.join(", "))
+                format!("estimated {}", misses.join(", "))
             };
             best = Some((worst, i, text));
         }
@@ -247,8 +251,19 @@ pub fn monotone_violations(
             checks.push(("cost_per_month_usd", Side::AtLeast, cost));
             for (metric, side, index) in checks {
                 let (xa, xb) = (series(&pa.records, index), series(&pb.records, index));
-                let (mean, lower, upper) = paired(&xb, &xa);
-                let base = headroom_sim::stats::ci95(&xa).mean;
+                let (ea, eb) = (
+                    metric_ci95(metric, &xa, pooled(&pa.records).as_ref()).mean,
+                    metric_ci95(metric, &xb, pooled(&pb.records).as_ref()).mean,
+                );
+                let n = xa.len().min(xb.len());
+                let d: Vec<f64> = (0..n).map(|r| xb[r] - xa[r]).collect();
+                let diff = metric_difference_ci95(metric, ea, eb, &d);
+                let (mean, lower, upper) = if n < 2 {
+                    (f64::NAN, f64::NAN, f64::NAN)
+                } else {
+                    (diff.mean, diff.lower(), diff.upper())
+                };
+                let base = ea;
                 let tolerance = match (metric, side) {
                     ("availability", _) => 1e-4,
                     ("cost_per_month_usd", _) => 1e-3 * base.abs(),

@@ -306,6 +306,7 @@ mod tests {
                 cells: Ok(vec![Cell::Float(cost), Cell::Float(p99)]),
                 timeseries: crate::planner::table::Table::default(),
                 warmup_s: 0.0,
+                latency: None,
             })
             .collect()
     }
@@ -416,6 +417,7 @@ mod tests {
             cells: Err("unbounded queue".into()),
             timeseries: crate::planner::table::Table::default(),
             warmup_s: 0.0,
+            latency: None,
         }];
         let o = observe(vec![0.0], &r, Some(0), &objectives);
         assert!(o.outputs[0].is_none(), "no cost from a failed run");

@@ -100,6 +100,7 @@ pub fn judge(objectives: &Objectives, records: &[Record], max: u32) -> (Verdict,
     if records.len() < 2 {
         return (Verdict::Open, "fewer than 2 replications".into());
     }
+    let pooled = crate::planner::exec::pooled(records);
     let mut misses = Vec::new();
     for &(metric, side, limit, index) in &objectives.list {
         let xs = series(records, index);
@@ -109,7 +110,7 @@ pub fn judge(objectives: &Objectives, records: &[Record], max: u32) -> (Verdict,
                 format!("{metric} undefined (no successful requests to measure)"),
             );
         }
-        let ci = headroom_models::report::metric_ci95(metric, &xs);
+        let ci = headroom_models::report::metric_ci95(metric, &xs, pooled.as_ref());
         let (optimistic, pessimistic) = match side {
             Side::AtMost => (ci.lower(), ci.upper()),
             Side::AtLeast => (ci.upper(), ci.lower()),
@@ -247,6 +248,7 @@ mod tests {
                 cells: Ok(vec![Cell::Float(p99), Cell::Float(avail)]),
                 timeseries: crate::planner::table::Table::default(),
                 warmup_s: 0.0,
+                latency: None,
             })
             .collect()
     }
@@ -297,6 +299,7 @@ mod tests {
             cells: Err("queue grew without bound".into()),
             timeseries: crate::planner::table::Table::default(),
             warmup_s: 0.0,
+            latency: None,
         });
         let (v, why) = judge(&objectives(), &r, 5);
         assert_eq!(v, Verdict::Fails);
