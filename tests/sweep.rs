@@ -922,3 +922,61 @@ fn shell_completions() {
     let o = headroom(&["completions", "tcsh"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_budget_equal_to_the_cost_holds() {
+    // Three instances at 0.192 USD/h cost 420.48 USD a 730-hour month. In
+    // binary floating point the product is 420.4800000000001, over this
+    // budget, and the engine's integral over the run 420.4799999999999;
+    // kept to 12 significant digits, both are the 420.48 written here.
+    let dir = tempdir("budget");
+    let scenario = write(
+        &dir,
+        "s.toml",
+        r#"
+[run]
+duration = "1m"
+warmup = "10s"
+replications = 2
+seed = 5
+
+[workload]
+arrivals = { process = "poisson", rate = 50.0 }
+
+[[services]]
+name = "api"
+instance = { type = "m", workers = 4, queue = 50 }
+work = { distribution = "exponential", mean = "10ms" }
+replicas = 3
+
+[costs]
+instance_types = { "m" = { vcpu = 2, memory = "4GiB", hourly = 0.192 } }
+
+[slo]
+max_cost_per_month = 420.48
+
+[sweep]
+params = { "services.api.replicas" = [3, 4] }
+"#,
+    );
+    assert_ne!(3.0 * 0.192 * 730.0, 420.48);
+    let out = dir.join("out");
+    let o = headroom(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs = String::from_utf8(read(&out, "runs.csv")).unwrap();
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    for line in runs.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[at("cost_per_month_usd")], "420.48", "{line}");
+        assert_eq!(cells[at("slo_met")], "1", "{line}");
+    }
+    // The planner's verdict on the same point, at the interval's upper end.
+    let swept = dir.join("swept");
+    let o = sweep(&scenario, &swept, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom(&["recommend", s(&swept)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(said.contains("recommended: point 0"), "{said}");
+}

@@ -7,7 +7,7 @@ use headroom_sim::stats::{LatencyHistogram, TimeWeighted};
 use headroom_sim::{Span, Timestamp};
 
 use super::mesh::{Cause, Reply, Request};
-use crate::plan::costs::HOURS_PER_MONTH;
+use crate::plan::costs::{HOURS_PER_MONTH, money};
 use crate::plan::{Plan, RegionId, ServiceId};
 use crate::report::{IntervalRow, RunMetrics, RunOutput, ServiceRow};
 
@@ -545,8 +545,10 @@ impl Stats {
             instance_cost_usd: 0.0,
             egress_usd: 0.0,
         });
-        let cost_usd = f.instance_cost_usd + f.egress_usd;
-        let cost_per_month_usd = cost_usd / measured.as_secs_f64() * HOURS_PER_MONTH * 3600.0;
+        let raw_cost_usd = f.instance_cost_usd + f.egress_usd;
+        let cost_per_month_usd =
+            money(raw_cost_usd / measured.as_secs_f64() * HOURS_PER_MONTH * 3600.0);
+        let cost_usd = money(raw_cost_usd);
         let q = |p: f64| {
             if self.latency.count() == 0 {
                 f64::NAN

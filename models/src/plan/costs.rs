@@ -11,6 +11,23 @@ use crate::scenario::Scenario;
 /// providers' convention: 365 × 24 / 12).
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
+/// `usd` to 12 significant digits: the money columns (`cost_usd`,
+/// `cost_per_month_usd`) and the budget check read costs through this.
+///
+/// A cost is a sum of products of prices and times, and binary floating
+/// point rounds it in the last digits: three instances at 0.192 USD/h for a
+/// 730-hour month came out as 420.4800000000001, over a budget of 420.48
+/// written in the scenario. Twelve significant digits keep a thousandth of
+/// a cent on a 10-million-dollar month and drop that noise (about 1e-15
+/// relative), so a budget equal to the cost holds. Formatting is exact and
+/// the same on every platform, as the outputs must be.
+pub fn money(usd: f64) -> f64 {
+    if !usd.is_finite() || usd == 0.0 {
+        return usd;
+    }
+    format!("{usd:.11e}").parse().unwrap_or(usd)
+}
+
 /// Prices, resolved per service and region.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CostPlan {
@@ -198,4 +215,33 @@ pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> 
         availability: slo.availability,
         max_cost_per_month: slo.max_cost_per_month,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_drops_the_rounding_of_a_sum_of_prices() {
+        let month = 3.0 * 0.192 * HOURS_PER_MONTH;
+        assert_ne!(month, 420.48, "the product rounds");
+        assert_eq!(money(month), 420.48);
+        // Twelve significant digits at every scale; signs, zero, NaN kept.
+        assert_eq!(money(0.000_123_456_789_012_34), 0.000_123_456_789_012);
+        assert_eq!(money(12_345_678.901_234_56), 12_345_678.901_2);
+        assert_eq!(money(-1.000_000_000_000_4), -1.0);
+        assert_eq!(money(0.0), 0.0);
+        assert!(money(f64::NAN).is_nan());
+        assert_eq!(money(f64::INFINITY), f64::INFINITY);
+        // A budget equal to the cost holds.
+        let slo = SloPlan {
+            p50: None,
+            p99: None,
+            p999: None,
+            availability: None,
+            max_cost_per_month: Some(420.48),
+        };
+        assert!(slo.met(0.0, 0.0, 0.0, 1.0, money(month)));
+        assert!(!slo.met(0.0, 0.0, 0.0, 1.0, money(420.49)));
+    }
 }
