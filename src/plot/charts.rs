@@ -561,7 +561,7 @@ fn cost_vs_p99(d: &PlotData<'_>, a: &Analysis<'_>) -> Result<Chart, String> {
         title: format!("{}: {what}, {} points", d.title, markers.len()),
         kind: Kind::Scatter {
             x_label: x_label.into(),
-            y_label: "p99 latency (ms), mean ± 95 % CI".into(),
+            y_label: "p99 latency (ms), estimate ± 95 % CI".into(),
             markers,
             frontier,
             limit: a.slo.p99_ms.map(|v| (v, format!("SLO p99 {v} ms"))),
@@ -629,7 +629,7 @@ fn effect(a: &Analysis<'_>, j: usize) -> Result<Chart, String> {
         .collect();
     Ok(Chart {
         name: format!("effect_{}", file_safe(&param)),
-        title: format!("effect of {param} (mean ± 95 % CI per point; line: mean per value)"),
+        title: format!("effect of {param} (estimate ± 95 % CI per point; line: mean per value)"),
         kind: Kind::Effect {
             x_label: param,
             categories: (!numeric).then_some(categories),
