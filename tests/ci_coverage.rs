@@ -41,8 +41,8 @@ struct Coverage {
     p99_hits: usize,
     /// Mean over experiments of the simulated mean response time, seconds.
     mean_of_means: f64,
-    /// Mean over experiments of the simulated p99 (mean of replication
-    /// p99s), seconds.
+    /// Mean over experiments of the p99 estimate (the replications pooled,
+    /// the interval's centre), seconds.
     mean_of_p99s: f64,
     /// Mean half-width of the p99 intervals, seconds.
     p99_half_width: f64,

@@ -89,7 +89,7 @@ impl Check {
         };
         if self.pessimistic.is_nan() {
             return format!(
-                "{} has no confidence interval (mean {}; needs >= 2 replications and a defined value)",
+                "{} has no confidence interval (estimate {}; needs >= 2 replications and a defined value)",
                 self.metric,
                 short(self.mean)
             );

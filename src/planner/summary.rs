@@ -164,7 +164,7 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
         );
     }
     for c in checks {
-        let _ = writeln!(s, "- {} (mean {})", c.describe(), short(c.mean));
+        let _ = writeln!(s, "- {} (estimate {})", c.describe(), short(c.mean));
     }
     let cost_of = |q: &PointStats| a.points.ci(q, COST).mean;
     let ties = a.ranking.qualifying[1..]
