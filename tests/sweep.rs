@@ -867,6 +867,40 @@ fn a_sweep_no_point_of_which_meets_the_slo_reports_the_base_scenario() {
 }
 
 #[test]
+fn a_latency_the_sweep_does_not_move_is_not_sent_to_more_capacity() {
+    // At 20 requests/s every point is idle: p99 is the work's own tail
+    // (about 46 ms) whatever the replicas, and a 10 ms p99 needs a change
+    // elsewhere, not more of the same.
+    let dir = tempdir("sweep_floor");
+    let text = SWEEP.replace("rate = 300.0", "rate = 20.0");
+    let scenario = write(&dir, "s.toml", &text);
+    let out = dir.join("out");
+    let o = sweep(&scenario, &out, &["--slo-p99", "10ms"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(
+        summary.contains("latency_p99_ms is ")
+            && summary.contains("at every point (within 5 %), above the limit of 10 ms")
+            && summary.contains("more of the same capacity will not meet the SLO"),
+        "{summary}"
+    );
+    assert!(!summary.contains("Widen the sweep"), "{summary}");
+    // Where capacity does move p99, the advice is to widen the sweep.
+    let busy = dir.join("busy");
+    let o = sweep(
+        &write(&dir, "busy.toml", SWEEP),
+        &busy,
+        &["--slo-p99", "1ms"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = String::from_utf8(read(&busy, "summary.md")).unwrap();
+    assert!(
+        summary.contains("Widen the sweep toward more capacity"),
+        "{summary}"
+    );
+}
+
+#[test]
 fn compare_reports_paired_differences() {
     let dir = tempdir("compare");
     let base = &SWEEP[..SWEEP.find("[sweep]").unwrap()];

@@ -97,6 +97,52 @@ fn ci(a: &Analysis<'_>, p: &PointStats, metric: &str) -> String {
     format!("{} ± {}", short(c.mean), short(c.half_width))
 }
 
+/// How far a latency objective's estimate may spread across the sweep's
+/// points, relative to its lowest, for the sweep to count as not moving it.
+const FLAT: f64 = 0.05;
+
+/// What to do when no point meets the SLO. A latency objective that every
+/// point misses by its estimate, and that varies by at most [`FLAT`] over
+/// the points, is not bought by more of what the sweep varies: the advice
+/// then says so instead of asking for more capacity.
+fn advice(a: &Analysis<'_>) -> String {
+    let relax = "or relax the SLO (`headroom recommend DIR --slo-p99 ...` re-ranks without \
+                 re-running)";
+    for (metric, _, limit) in a.slo.objectives() {
+        if !headroom_models::report::is_histogram_quantile(metric) {
+            continue;
+        }
+        let estimates: Vec<f64> = a
+            .points
+            .points
+            .iter()
+            .map(|p| a.points.ci(p, metric).mean)
+            .collect();
+        if estimates.len() < 2 || estimates.iter().any(|x| !x.is_finite()) {
+            continue;
+        }
+        let lo = estimates.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = estimates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if lo > limit && hi - lo <= FLAT * lo {
+            return format!(
+                "{metric} is {}-{} ms at every point (within {} %), above the limit of {} ms: \
+                 what this sweep varies does not move it, so more of the same capacity will \
+                 not meet the SLO. Find where the time goes (`services.csv`: each service's \
+                 latency; the work itself, queues, round trips between regions) and sweep \
+                 that, {relax}.",
+                short(lo),
+                short(hi),
+                short(FLAT * 100.0),
+                short(limit)
+            );
+        }
+    }
+    format!(
+        "Widen the sweep toward more capacity, add replications to narrow the intervals, \
+         {relax}."
+    )
+}
+
 fn recommendation(a: &Analysis<'_>, s: &mut String) {
     let _ = writeln!(s, "## Recommendation\n");
     let pts = &a.points.points;
@@ -104,9 +150,8 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
         let _ = writeln!(
             s,
             "**No point meets the SLO** at the pessimistic end of its confidence interval, so \
-             there is no `recommendation.toml`. Widen the sweep toward more capacity, add \
-             replications to narrow the intervals, or relax the SLO (`headroom recommend DIR \
-             --slo-p99 ...` re-ranks without re-running).\n"
+             there is no `recommendation.toml`. {}\n",
+            advice(a)
         );
         let closest = a.ranking.closest(&a.points, &a.slo);
         let mut misses = |i: usize, what: &str| {
