@@ -284,7 +284,7 @@ pub fn monotone_violations(
                          {metric}: {} vs {} (paired difference {}, 95 % CI [{}, {}])",
                         assignment(space, outcome, pb.index),
                         assignment(space, outcome, pa.index),
-                        short(headroom_sim::stats::ci95(&xb).mean),
+                        short(eb),
                         short(base),
                         short(mean),
                         short(lower),
