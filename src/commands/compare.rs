@@ -91,8 +91,13 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             cells[side].push(row.iter().map(|c| c.as_f64()).collect());
         }
     }
-    let pooled = [pooled(&runs[0].records), pooled(&runs[1].records)];
-    let table = differences(&names, &cells[0], &cells[1], [&pooled[0], &pooled[1]]);
+    let centres = [pooled(&runs[0].records), pooled(&runs[1].records)];
+    let table = differences(
+        &names,
+        &cells[0],
+        &cells[1],
+        [centres[0].as_ref(), centres[1].as_ref()],
+    );
     print!(
         "{}",
         render(
@@ -119,7 +124,7 @@ pub fn differences(
     names: &[String],
     a: &[Vec<f64>],
     b: &[Vec<f64>],
-    pooled: [&Option<Pooled>; 2],
+    pooled: [Option<&Pooled>; 2],
 ) -> Table {
     let mut t = Table::new(
         ["metric", "a", "b", "diff", "diff_ci95", "unpaired_ci95"]
@@ -133,8 +138,8 @@ pub fn differences(
         let xb: Vec<f64> = b.iter().map(|r| r[j]).collect();
         let d: Vec<f64> = xa.iter().zip(&xb).map(|(x, y)| y - x).collect();
         let (ca, cb) = (
-            metric_ci95(name, &xa, pooled[0].as_ref()),
-            metric_ci95(name, &xb, pooled[1].as_ref()),
+            metric_ci95(name, &xa, pooled[0]),
+            metric_ci95(name, &xb, pooled[1]),
         );
         let cd = metric_difference_ci95(name, ca.mean, cb.mean, &d);
         let unpaired = (ca.half_width.powi(2) + cb.half_width.powi(2)).sqrt();
@@ -210,7 +215,7 @@ mod tests {
         // unpaired one is not.
         let a: Vec<Vec<f64>> = [10.0, 14.0, 9.0, 13.0].iter().map(|x| vec![*x]).collect();
         let b: Vec<Vec<f64>> = a.iter().map(|r| vec![r[0] + 1.0]).collect();
-        let t = differences(&["m".into()], &a, &b, [&None, &None]);
+        let t = differences(&["m".into()], &a, &b, [None, None]);
         let row = t.row(0);
         assert_eq!(row[3], *"1");
         assert_eq!(row[4], *"0");
@@ -228,7 +233,7 @@ mod tests {
             .collect();
         let b: Vec<Vec<f64>> = a.iter().map(|r| vec![r[0] + 0.6, r[1] + 0.6]).collect();
         let names = ["latency_p99_ms".to_owned(), "throughput_rps".to_owned()];
-        let t = differences(&names, &a, &b, [&None, &None]);
+        let t = differences(&names, &a, &b, [None, None]);
         let x = |r: usize, i: usize| crate::planner::table::number(&t.row(r)[i]);
         let floor = (250.5 + 251.1) / 256.0;
         assert!((x(0, 4) - floor).abs() < 1e-9, "{}", x(0, 4));
@@ -249,13 +254,12 @@ mod tests {
         // spread of the paired differences about it.
         let a: Vec<Vec<f64>> = [14.0, 16.0].iter().map(|x| vec![*x, *x]).collect();
         let b: Vec<Vec<f64>> = [15.0, 18.0].iter().map(|x| vec![*x, *x]).collect();
-        let pooled = |p99| {
-            Some(Pooled {
-                ms: [f64::NAN, f64::NAN, p99, f64::NAN],
-            })
+        let pooled = |p99| Pooled {
+            ms: [f64::NAN, f64::NAN, p99, f64::NAN],
         };
         let names = ["latency_p99_ms".to_owned(), "throughput_rps".to_owned()];
-        let t = differences(&names, &a, &b, [&pooled(20.0), &pooled(26.0)]);
+        let (pa, pb) = (pooled(20.0), pooled(26.0));
+        let t = differences(&names, &a, &b, [Some(&pa), Some(&pb)]);
         let x = |r: usize, i: usize| crate::planner::table::number(&t.row(r)[i]);
         assert_eq!((x(0, 1), x(0, 2), x(0, 3)), (20.0, 26.0, 6.0));
         let d = [1.0, 2.0];
@@ -269,7 +273,7 @@ mod tests {
     fn one_replication_says_why_there_is_no_interval() {
         let a = vec![vec![10.0]];
         let b = vec![vec![11.0]];
-        let t = differences(&["m".into()], &a, &b, [&None, &None]);
+        let t = differences(&["m".into()], &a, &b, [None, None]);
         let one = render(&t, "a.toml", "b.toml", 1, 7);
         assert!(one.contains("pass --replications 2 or more"), "{one}");
         assert!(one.contains("1 paired replication ("), "{one}");
@@ -278,7 +282,7 @@ mod tests {
         assert!(row.ends_with("-  -"), "{one}");
         let a = vec![vec![10.0], vec![12.0]];
         let b = vec![vec![11.0], vec![13.5]];
-        let t = differences(&["m".into()], &a, &b, [&None, &None]);
+        let t = differences(&["m".into()], &a, &b, [None, None]);
         let two = render(&t, "a.toml", "b.toml", 2, 7);
         assert!(!two.contains("--replications"), "{two}");
     }

@@ -77,9 +77,16 @@ pub struct Record {
 }
 
 /// The latency quantiles of `records` pooled (their histograms merged), or
-/// `None` if one of them has no histogram (a failed replication).
+/// `None` if there are none or one has no histogram (a failed replication).
 pub fn pooled(records: &[Record]) -> Option<Pooled> {
-    pooled_prefixes(records).pop().flatten()
+    if records.is_empty() {
+        return None;
+    }
+    let mut merged = LatencyHistogram::new();
+    for r in records {
+        merged.merge_sparse(r.latency.as_ref()?);
+    }
+    Some(Pooled::of(&merged))
 }
 
 /// For each `k` in `1..=records.len()`, the quantiles of the first `k`

@@ -46,7 +46,7 @@ pub struct Points {
 impl Points {
     /// Summarises `runs` (rows sorted by point then replication), whose
     /// columns are the key columns, `n_params` parameters, then metrics.
-    /// `info` (the manifest's `point_runs`) gives each point's pooled
+    /// `info` (the manifest's `point_runs`, by point) gives each point's pooled
     /// latency quantiles, the centres of their intervals ([`metric_ci95`]);
     /// a point without them is centred on its replications' mean.
     pub fn from_runs(runs: &Table, n_params: usize, info: &[PointInfo]) -> Points {
@@ -65,10 +65,11 @@ impl Points {
                 .unwrap_or(runs.len());
             let rows: Vec<Row<'_>> = (start..end).map(|i| runs.row(i)).collect();
             let point = key.parse().unwrap_or(points.len());
+            // `point_runs` is in point order (checked when read).
             let pooled = info
-                .iter()
-                .find(|p| p.point == point)
-                .and_then(PointInfo::pooled);
+                .binary_search_by_key(&point, |p| p.point)
+                .ok()
+                .and_then(|i| info[i].pooled());
             let stats = (first_metric..runs.columns.len())
                 .map(|i| {
                     let xs: Vec<f64> = rows.iter().map(|r| number(&r[i])).collect();

@@ -237,6 +237,7 @@ pub fn monotone_violations(
 ) -> Vec<String> {
     let mut out = Vec::new();
     let l = &outcome.lattice;
+    let centres: Vec<_> = outcome.tried.iter().map(|t| pooled(&t.records)).collect();
     for (a, pa) in outcome.tried.iter().enumerate() {
         let ca = l.coords(pa.index);
         for (b, pb) in outcome.tried.iter().enumerate() {
@@ -252,22 +253,17 @@ pub fn monotone_violations(
             for (metric, side, index) in checks {
                 let (xa, xb) = (series(&pa.records, index), series(&pb.records, index));
                 let (ea, eb) = (
-                    metric_ci95(metric, &xa, pooled(&pa.records).as_ref()).mean,
-                    metric_ci95(metric, &xb, pooled(&pb.records).as_ref()).mean,
+                    metric_ci95(metric, &xa, centres[a].as_ref()).mean,
+                    metric_ci95(metric, &xb, centres[b].as_ref()).mean,
                 );
-                let n = xa.len().min(xb.len());
-                let d: Vec<f64> = (0..n).map(|r| xb[r] - xa[r]).collect();
+                let d: Vec<f64> = xb.iter().zip(&xa).map(|(y, x)| y - x).collect();
+                // Fewer than 2 pairs: NaN ends, never "worse".
                 let diff = metric_difference_ci95(metric, ea, eb, &d);
-                let (mean, lower, upper) = if n < 2 {
-                    (f64::NAN, f64::NAN, f64::NAN)
-                } else {
-                    (diff.mean, diff.lower(), diff.upper())
-                };
-                let base = ea;
+                let (mean, lower, upper) = (diff.mean, diff.lower(), diff.upper());
                 let tolerance = match (metric, side) {
                     ("availability", _) => 1e-4,
-                    ("cost_per_month_usd", _) => 1e-3 * base.abs(),
-                    _ => 1e-2 * base.abs(),
+                    ("cost_per_month_usd", _) => 1e-3 * ea.abs(),
+                    _ => 1e-2 * ea.abs(),
                 };
                 let worse = match side {
                     Side::AtMost => lower > 0.0 && mean > tolerance,
@@ -285,7 +281,7 @@ pub fn monotone_violations(
                         assignment(space, outcome, pb.index),
                         assignment(space, outcome, pa.index),
                         short(eb),
-                        short(base),
+                        short(ea),
                         short(mean),
                         short(lower),
                         short(upper)
