@@ -393,6 +393,47 @@ fn runs_that_contradict_a_monotone_declaration_are_reported() {
         "{t}"
     );
     assert!(read(&out, "summary.md").contains("contradict the `monotone` declaration"));
+
+    // The warning quotes each point's p99 estimate, the one points.csv
+    // reports for it (the replications pooled, not the mean of their own
+    // p99s), and the paired difference is centred on their difference.
+    let line = t
+        .lines()
+        .find(|l| l.contains("is worse on latency_p99_ms"))
+        .unwrap_or_else(|| panic!("no p99 contradiction in:\n{t}"));
+    let number = |after: &str, upto: &str| -> f64 {
+        let rest = &line[line.find(after).unwrap() + after.len()..];
+        rest[..rest.find(upto).unwrap()].trim().parse().unwrap()
+    };
+    let point = |after: &str| number(after, " (") as usize;
+    let (above, below) = (point("point "), point("is above point "));
+    let (p_above, p_below) = (
+        number("latency_p99_ms: ", " vs "),
+        number(" vs ", " (paired"),
+    );
+    let difference = number("(paired difference ", ", 95 %");
+
+    let points = read(&out, "points.csv");
+    let mut rows = points.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let p99 = header.iter().position(|&c| c == "latency_p99_ms").unwrap();
+    let estimate = |point: usize| -> f64 {
+        rows.clone()
+            .map(|r| r.split(',').collect::<Vec<_>>())
+            .find(|r| r[0] == point.to_string())
+            .unwrap_or_else(|| panic!("point {point} not in points.csv:\n{points}"))[p99]
+            .parse()
+            .unwrap()
+    };
+    // The prose's 4 significant digits (`planner::slo::short`).
+    let four_digits = |x: f64| -> f64 {
+        let decimals = (3 - x.abs().log10().floor() as i32).clamp(0, 9) as usize;
+        format!("{x:.decimals$}").parse().unwrap()
+    };
+    let (e_above, e_below) = (estimate(above), estimate(below));
+    assert_eq!(p_above, four_digits(e_above), "{line}\n{points}");
+    assert_eq!(p_below, four_digits(e_below), "{line}\n{points}");
+    assert_eq!(difference, four_digits(e_above - e_below), "{line}");
 }
 
 #[test]
