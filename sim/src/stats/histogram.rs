@@ -177,16 +177,22 @@ impl LatencyHistogram {
     /// The non-empty buckets only, with the exact count, sum and extremes:
     /// what a finished replication keeps to be pooled with others
     /// ([`merge_sparse`](Self::merge_sparse)). A latency distribution spans
-    /// a few octaves, so this is a few KiB where the full array is 58 KiB.
+    /// a few octaves, and each non-empty bucket is stored in about 3 bytes
+    /// (see [`SparseHistogram`]), so this is a few KiB where the full array
+    /// is 58 KiB.
     pub fn to_sparse(&self) -> SparseHistogram {
+        let mut encoded = Vec::new();
+        let mut next = 0_usize;
+        for (bucket, &n) in self.counts.iter().enumerate() {
+            if n != 0 {
+                push_varint(&mut encoded, (bucket - next) as u64);
+                push_varint(&mut encoded, n);
+                next = bucket + 1;
+            }
+        }
+        encoded.shrink_to_fit();
         SparseHistogram {
-            buckets: self
-                .counts
-                .iter()
-                .enumerate()
-                .filter(|&(_, &n)| n != 0)
-                .map(|(b, &n)| (b as u32, n))
-                .collect(),
+            encoded,
             count: self.count,
             sum_ns: self.sum_ns,
             min_ns: self.min_ns,
@@ -197,9 +203,16 @@ impl LatencyHistogram {
     /// Adds every value of `other` to `self`; exact, the same as
     /// [`merge`](Self::merge) with the histogram `other` came from.
     pub fn merge_sparse(&mut self, other: &SparseHistogram) {
-        for &(b, n) in &other.buckets {
-            let slot = &mut self.counts[b as usize];
+        let mut bytes = other.encoded.as_slice();
+        let mut next = 0_usize;
+        while !bytes.is_empty() {
+            // `to_sparse` wrote whole pairs of in-range buckets: the
+            // encoding never leaves this module.
+            let bucket = next + take_varint(&mut bytes) as usize;
+            let n = take_varint(&mut bytes);
+            let slot = &mut self.counts[bucket];
             *slot = slot.saturating_add(n);
+            next = bucket + 1;
         }
         self.count = self.count.saturating_add(other.count);
         self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
@@ -208,13 +221,46 @@ impl LatencyHistogram {
     }
 }
 
+/// Appends `x` in LEB128: 7 bits per byte, low bits first, the top bit set
+/// on every byte but the last.
+fn push_varint(out: &mut Vec<u8>, mut x: u64) {
+    while x >= 0x80 {
+        out.push((x as u8) | 0x80);
+        x >>= 7;
+    }
+    out.push(x as u8);
+}
+
+/// Reads one LEB128 value written by [`push_varint`] off the front of
+/// `bytes`.
+fn take_varint(bytes: &mut &[u8]) -> u64 {
+    let mut x = 0_u64;
+    let mut shift = 0;
+    loop {
+        let (&byte, rest) = bytes.split_first().expect("a whole varint");
+        *bytes = rest;
+        x |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return x;
+        }
+        shift += 7;
+    }
+}
+
 /// A [`LatencyHistogram`]'s non-empty buckets, from
 /// [`to_sparse`](LatencyHistogram::to_sparse); read back by
 /// [`merge_sparse`](LatencyHistogram::merge_sparse).
+///
+/// A sweep keeps one per replication until its points are reported, so it
+/// is packed: each non-empty bucket, in bucket order, as two LEB128
+/// varints, the number of empty buckets skipped since the previous one and
+/// its count. Neighbouring buckets of a latency distribution are mostly
+/// both non-empty and counts are mostly below 16,384, so a bucket takes
+/// about 3 bytes (a `(u32, u64)` pair took 16).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SparseHistogram {
-    /// `(bucket, count)` of every non-empty bucket, in bucket order.
-    buckets: Vec<(u32, u64)>,
+    /// `(skipped, count)` of every non-empty bucket, varint-encoded.
+    encoded: Vec<u8>,
     count: u64,
     sum_ns: u128,
     min_ns: u64,
@@ -225,6 +271,11 @@ impl SparseHistogram {
     /// The number of recorded values.
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// The bytes its buckets take on the heap.
+    pub fn encoded_bytes(&self) -> usize {
+        self.encoded.len()
     }
 }
 

@@ -116,6 +116,62 @@ fn clear_restores_an_empty_histogram() {
 }
 
 #[test]
+fn the_sparse_form_carries_every_bucket_and_any_count() {
+    // Every bucket boundary, counts up to the saturation point: the packed
+    // form must merge back to exactly the histogram it came from.
+    let mut h = LatencyHistogram::new();
+    for (i, v) in edge_values().into_iter().enumerate() {
+        let n = match i % 4 {
+            0 => 1,
+            1 => 127,
+            2 => 1 << 35,
+            _ => u64::MAX / 4,
+        };
+        h.record_n(v, n);
+    }
+    let mut back = LatencyHistogram::new();
+    back.merge_sparse(&h.to_sparse());
+    assert_eq!(back, h);
+    // The first and the last bucket alone (the longest skips).
+    let mut ends = LatencyHistogram::new();
+    ends.record_n(0, u64::MAX);
+    ends.record(u64::MAX);
+    let mut back = LatencyHistogram::new();
+    back.merge_sparse(&ends.to_sparse());
+    assert_eq!(back, ends);
+}
+
+#[test]
+fn a_latency_distribution_packs_into_about_three_bytes_a_bucket() {
+    // A million log-normal-ish latencies around 5 ms (a replication's worth):
+    // adjacent buckets, counts mostly below 2^14.
+    let mut h = LatencyHistogram::new();
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..1_000_000 {
+        // xorshift64*, then the sum of four uniforms (near-normal) in log space.
+        let mut z = 0.0;
+        for _ in 0..4 {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            z += (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1_u64 << 53) as f64;
+        }
+        h.record((5e6 * ((z - 2.0) * 1.5).exp()) as u64);
+    }
+    let sparse = h.to_sparse();
+    let mut back = LatencyHistogram::new();
+    back.merge_sparse(&sparse);
+    assert_eq!(back, h);
+    let nonzero = h.counts.iter().filter(|&&n| n != 0).count();
+    assert!(nonzero > 1_000, "{nonzero} non-empty buckets");
+    let per_bucket = sparse.encoded_bytes() as f64 / nonzero as f64;
+    assert!(
+        (2.0..=3.5).contains(&per_bucket),
+        "{per_bucket:.2} bytes per bucket over {nonzero} buckets"
+    );
+}
+
+#[test]
 fn nearest_rank_follows_ceil_q_n() {
     assert_eq!(nearest_rank(0.0, 10), 1);
     assert_eq!(nearest_rank(0.1, 10), 1);
