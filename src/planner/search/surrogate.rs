@@ -15,7 +15,11 @@
 //! Scales: latencies and cost are modelled as logarithms (they span orders
 //! of magnitude near saturation; a ratio is what matters); availability as
 //! `ln(1 - availability)`, the log of the unavailability, so 0.999 and
-//! 0.9999 are as far apart as 0.99 and 0.999. A replication that failed, or
+//! 0.9999 are as far apart as 0.99 and 0.999. A latency quantile is
+//! observed at the log of its estimate, the replications pooled (as the
+//! verdicts centre it), with the spread of the replications' own logs about
+//! it; its mean over short replications is biased low near saturation,
+//! where the SLO's cliff is. A replication that failed, or
 //! a metric left undefined because nothing succeeded, counts as ten times
 //! worse than the limit (or than the worst seen), so the model learns that
 //! the region is bad.
@@ -32,7 +36,7 @@
 //! [`MIN_MARGIN`]: points of equal cost cannot improve on the best), and the
 //! expected saving is measured from that same target.
 
-use crate::planner::exec::Record;
+use crate::planner::exec::{Record, pooled};
 use crate::planner::search::gp::{DEFAULT_LENGTH_SCALE, Gp, Kernel, normal_cdf, normal_pdf};
 use crate::planner::search::verdict::{Objectives, series};
 use crate::planner::slo::Side;
@@ -102,12 +106,16 @@ pub fn observe(
     cost: Option<usize>,
     objectives: &Objectives,
 ) -> Observation {
-    let summarise = |xs: &[f64]| -> Option<(f64, f64)> {
+    // `centre`: the estimate on the model's scale when it is not the mean
+    // of `xs` (a pooled quantile); the spread is taken about it.
+    let summarise = |xs: &[f64], centre: Option<f64>| -> Option<(f64, f64)> {
         if xs.is_empty() || xs.iter().any(|x| !x.is_finite()) {
             return None;
         }
         let n = xs.len() as f64;
-        let mean = xs.iter().sum::<f64>() / n;
+        let mean = centre
+            .filter(|c| c.is_finite())
+            .unwrap_or_else(|| xs.iter().sum::<f64>() / n);
         let var = if xs.len() > 1 {
             xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
         } else {
@@ -115,6 +123,7 @@ pub fn observe(
         };
         Some((mean, var / n))
     };
+    let pooled = pooled(records);
     let costs: Vec<f64> = series(records, cost)
         .iter()
         .map(|&c| {
@@ -125,8 +134,8 @@ pub fn observe(
             }
         })
         .collect();
-    let mut outputs = vec![summarise(&costs)];
-    for &(_, side, limit, index) in &objectives.list {
+    let mut outputs = vec![summarise(&costs, None)];
+    for &(metric, side, limit, index) in &objectives.list {
         let worst = scale(side, limit) + 10f64.ln();
         let xs: Vec<f64> = series(records, index)
             .iter()
@@ -141,7 +150,11 @@ pub fn observe(
                 }
             })
             .collect();
-        outputs.push(summarise(&xs));
+        let centre = pooled
+            .as_ref()
+            .and_then(|p| p.get(metric))
+            .map(|x| scale(side, x));
+        outputs.push(summarise(&xs, centre));
     }
     Observation { position, outputs }
 }
@@ -396,6 +409,46 @@ mod tests {
             "not 2 % cheaper: settled under a 2 % tolerance: {tolerant:?}"
         );
         assert!(tolerant.score < strict.score);
+    }
+
+    #[test]
+    fn a_latency_quantile_is_observed_at_its_pooled_estimate() {
+        // Two replications: 1,000 requests at 10 ms with their slowest 1 %
+        // at 20 ms, and 1,000 at 10 ms with none slower. Their own p99s
+        // are 20 and 10 ms (mean of logs ln(14.1)); pooled, 0.5 % of the
+        // 2,000 are slow, so the p99 is 10 ms.
+        let slo = Slo {
+            p99_ms: Some(30.0),
+            ..Slo::default()
+        };
+        let objectives = Objectives::new(&slo, &["cost".into(), "latency_p99_ms".into()]);
+        let rep = |slow: u64, p99: f64| {
+            let mut h = headroom_sim::stats::LatencyHistogram::new();
+            h.record_n(10_000_000, 1_000 - slow);
+            h.record_n(20_000_000, slow);
+            Record {
+                cells: Ok(vec![Cell::Float(100.0), Cell::Float(p99)]),
+                timeseries: crate::planner::table::Table::default(),
+                warmup_s: 0.0,
+                latency: Some(h.to_sparse()),
+            }
+        };
+        let records = vec![rep(10, 20.0), rep(0, 10.0)];
+        let pooled = crate::planner::exec::pooled(&records).unwrap();
+        let p99 = pooled.get("latency_p99_ms").unwrap();
+        assert!((p99 - 10.0).abs() < 0.1, "{p99}");
+        let (mean, var) = observe(vec![0.0], &records, Some(0), &objectives).outputs[1].unwrap();
+        assert_eq!(mean, p99.ln());
+        // The spread about the pooled centre: ((ln 20 - c)^2 + (ln 10 - c)^2) / 2.
+        let about = ((20f64.ln() - mean).powi(2) + (10f64.ln() - mean).powi(2)) / 2.0;
+        assert!((var - about).abs() < 1e-12, "{var} vs {about}");
+        // Without histograms, the mean of the logs.
+        let bare: Vec<Record> = records
+            .into_iter()
+            .map(|r| Record { latency: None, ..r })
+            .collect();
+        let (mean, _) = observe(vec![0.0], &bare, Some(0), &objectives).outputs[1].unwrap();
+        assert!((mean - (200f64.ln() / 2.0)).abs() < 1e-12, "{mean}");
     }
 
     #[test]
