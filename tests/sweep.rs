@@ -175,7 +175,18 @@ fn sweep_writes_every_output_identically_at_any_thread_count() {
 #[test]
 fn recommendation_is_a_complete_scenario_that_runs() {
     let dir = tempdir("sweep_recommendation");
-    let scenario = write(&dir, "s.toml", SWEEP);
+    // Work drawn from a file named relative to the scenario's folder: the
+    // recommendation, in another folder, must still find it.
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    write(&dir, "data/work.txt", "5ms\n10ms\n15ms\n");
+    let scenario = write(
+        &dir,
+        "s.toml",
+        &SWEEP.replace(
+            r#"work = { distribution = "exponential", mean = "10ms" }"#,
+            r#"work = { distribution = "empirical", path = "data/work.txt" }"#,
+        ),
+    );
     let out = dir.join("out");
     let o = sweep(&scenario, &out, &["--slo-p99", "250ms"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -213,6 +224,14 @@ fn recommendation_is_a_complete_scenario_that_runs() {
         summary.contains("the scenario has no `[costs]`): among them it runs the fewest instances"),
         "{summary}"
     );
+    // The SLO it was chosen under (`--slo-p99`; the file has none).
+    assert_eq!(scenario["slo"]["p99"].as_str(), Some("250ms"), "{text}");
+    let work = std::fs::canonicalize(dir.join("data/work.txt")).unwrap();
+    assert_eq!(api["work"]["path"].as_str(), work.to_str(), "{text}");
+    assert!(
+        text.contains("here as absolute paths: data/work.txt."),
+        "{text}"
+    );
     let run_out = dir.join("rerun");
     let o = headroom(&["run", s(&rec), "--out", s(&run_out), "--quiet"]);
     assert!(
@@ -220,6 +239,13 @@ fn recommendation_is_a_complete_scenario_that_runs() {
         "the recommendation runs: {}",
         stderr(&o)
     );
+    // It judges `slo_met` by that SLO: the column is there and 1.
+    let runs = String::from_utf8(read(&run_out, "runs.csv")).unwrap();
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    let slo_met = header.iter().position(|&c| c == "slo_met").unwrap();
+    for row in runs.lines().skip(1) {
+        assert_eq!(row.split(',').nth(slo_met), Some("1"), "{runs}");
+    }
 }
 
 #[test]
@@ -246,6 +272,8 @@ fn recommend_reranks_without_rerunning() {
     assert!(table.contains("recommended: point"), "{table}");
     let loose = std::fs::read_to_string(out.join("recommendation.toml")).unwrap();
     assert!(loose.contains("latency_p99_ms <= 10000"), "{loose}");
+    let loose_slo: toml::Table = toml::from_str(&loose).unwrap();
+    assert_eq!(loose_slo["slo"]["p99"].as_str(), Some("10s"), "{loose}");
     // A tighter SLO moves the recommendation to a bigger point or to none.
     let o = headroom(&["recommend", s(&out), "--slo-p99", "1ms"]);
     assert!(o.status.success());

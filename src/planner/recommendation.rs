@@ -23,7 +23,19 @@ pub fn render(
     let p = &points.points[index];
     let id = &manifest.identity;
     let values = &id.points[p.point];
-    let scenario = point_scenario(&id.scenario, &id.params, values)?;
+    let mut scenario = point_scenario(&id.scenario, &id.params, values)?;
+    // The SLO the point was chosen under (`--slo-p99` and
+    // `--slo-availability` of `sweep` and `recommend` replace the file's),
+    // so that `headroom run` judges `slo_met` by it.
+    scenario.slo = slo_config(slo);
+    let mut doc = toml::Value::try_from(&scenario).context("cannot render recommendation.toml")?;
+    let scenario_dir = std::path::Path::new(&manifest.scenario_file)
+        .parent()
+        .unwrap_or(std::path::Path::new(""));
+    let moved = absolute_paths(&mut doc, scenario_dir);
+    let scenario: Scenario = doc
+        .try_into()
+        .context("the recommended point is not a valid scenario")?;
     let body = toml::to_string_pretty(&scenario).context("cannot render recommendation.toml")?;
     let mut s = String::new();
     let _ = writeln!(
@@ -49,6 +61,13 @@ pub fn render(
         short(p99.mean),
         short(p99.half_width)
     );
+    if !moved.is_empty() {
+        let _ = writeln!(
+            s,
+            "# Files the scenario names relative to its folder, here as absolute paths: {}.",
+            one_line(&moved.join(", "))
+        );
+    }
     let _ = writeln!(
         s,
         "# A complete scenario (defaults filled in): `headroom run` it as it is; its\n\
@@ -80,6 +99,57 @@ pub fn point_scenario(
         .context("the recommended point is not a valid scenario")?;
     scenario.sweep = None;
     Ok(scenario)
+}
+
+/// The planner's objectives as the scenario's `[slo]` table (`None` when
+/// there are none).
+fn slo_config(slo: &Slo) -> Option<headroom_models::scenario::SloConfig> {
+    // Limits in ms came from whole nanoseconds: rounding restores them.
+    let span =
+        |ms: Option<f64>| ms.map(|ms| headroom_sim::Span::from_nanos((ms * 1e6).round() as u64));
+    (*slo != Slo::default()).then(|| headroom_models::scenario::SloConfig {
+        p50: span(slo.p50_ms),
+        p99: span(slo.p99_ms),
+        p999: span(slo.p999_ms),
+        availability: slo.availability,
+        max_cost_per_month: slo.max_cost_per_month_usd,
+    })
+}
+
+/// Rewrites every relative file `path` of the scenario (a trace's, an
+/// empirical distribution's) that names an existing file from
+/// `scenario_dir` as that file's absolute path: `recommendation.toml` lives
+/// in another folder, and relative paths are read from the file's own.
+/// Returns the rewritten paths as they were. A path that does not resolve
+/// from here (the sweep was merged in another working folder) is left as
+/// it is, and `headroom run` names it if it is missing.
+fn absolute_paths(doc: &mut toml::Value, scenario_dir: &std::path::Path) -> Vec<String> {
+    let mut moved = Vec::new();
+    let mut stack = vec![doc];
+    while let Some(v) = stack.pop() {
+        match v {
+            toml::Value::Table(t) => {
+                for (key, v) in t.iter_mut() {
+                    if let (true, toml::Value::String(path)) = (key == "path", &mut *v) {
+                        let p = std::path::Path::new(path.as_str());
+                        if p.is_relative()
+                            && let Ok(full) = scenario_dir.join(p).canonicalize()
+                            && let Some(full) = full.to_str()
+                        {
+                            moved.push(std::mem::replace(path, full.to_owned()));
+                        }
+                    } else {
+                        stack.push(v);
+                    }
+                }
+            }
+            toml::Value::Array(items) => stack.extend(items.iter_mut()),
+            _ => {}
+        }
+    }
+    moved.sort();
+    moved.dedup();
+    moved
 }
 
 /// Parses an inline TOML value (`4`, `"5ms"`, `{ a = 1 }`).
