@@ -520,6 +520,24 @@ fn a_reader_that_stops_reading_ends_the_command_quietly() {
 }
 
 #[test]
+fn completions_into_a_closed_pipe_end_quietly() {
+    // `headroom completions bash | (read l)`: the script (36 KB) fits a
+    // pipe's buffer, so only a reader gone before the write shows the
+    // failure; here the pipe has no reader from the start. clap_complete
+    // panicked on the write error (exit 101).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(["completions", "bash"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(141), "{err}");
+    assert!(err.is_empty(), "no panic report: {err}");
+}
+
+#[test]
 fn an_output_that_is_a_special_file_is_written_not_replaced() {
     // `--out /dev/null` was replaced by a regular file: the output was
     // written beside it and renamed over the device. A FIFO stands in for
