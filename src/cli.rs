@@ -19,7 +19,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every replication of a scenario and write runs.csv,
-    /// timeseries.csv, summary.md and manifest.json.
+    /// timeseries.csv, services.csv, summary.md and manifest.json (and
+    /// shards.csv, recovery.csv where they apply).
     Run(RunArgs),
     /// Validate a scenario and print it resolved (defaults filled in).
     Check(CheckArgs),
@@ -85,7 +86,7 @@ pub struct TraceSynthArgs {
     /// The Headroom trace CSV to write (atomically).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
-    /// Which replication's requests [default: 0].
+    /// Which replication's requests.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub replication: u32,
     /// Root seed (overrides `run.seed`).

@@ -122,6 +122,31 @@ fn a_call_to_an_unknown_service_lists_the_services() {
 }
 
 #[test]
+fn a_parallel_branch_that_is_not_a_service_call_is_named_for_what_it_is() {
+    expect_error(
+        "parallel-data-branch",
+        r#"{ parallel = [{ service = "db" }, { service = "auth" }] }"#,
+        r#"{ parallel = [{ service = "db" }, { data = "users" }] }"#,
+        &[],
+        &[
+            "`services.api.calls.1.parallel.1`",
+            "a data step (`data = \"users\"`)",
+            "a branch of a parallel step calls one service",
+        ],
+    );
+    expect_error(
+        "parallel-nested",
+        r#"{ parallel = [{ service = "db" }, { service = "auth" }] }"#,
+        r#"{ parallel = [{ service = "db" }, { parallel = [{ service = "auth" }] }] }"#,
+        &[],
+        &[
+            "`services.api.calls.1.parallel.1`",
+            "a nested parallel step",
+        ],
+    );
+}
+
+#[test]
 fn a_cycle_is_named_with_its_path() {
     expect_error(
         "cycle",

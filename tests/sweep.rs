@@ -909,9 +909,11 @@ fn a_latency_the_sweep_does_not_move_is_not_sent_to_more_capacity() {
     assert!(
         summary.contains("latency_p99_ms is ")
             && summary.contains("at every point (within 5 %), above the limit of 10 ms")
-            && summary.contains("more of the same capacity will not meet the SLO"),
+            && summary.contains("more of the same capacity will not meet the SLO")
+            && summary.contains("`headroom run` a point and read its `services.csv`"),
         "{summary}"
     );
+    assert!(!out.join("services.csv").exists(), "a sweep has none");
     assert!(!summary.contains("Widen the sweep"), "{summary}");
     // Where capacity does move p99, the advice is to widen the sweep.
     let busy = dir.join("busy");

@@ -393,10 +393,24 @@ fn steps(
                             data: None,
                         } => targets.push(target(name, format!("{bkey}.service"))?),
                         _ => {
+                            let what = match b {
+                                StepConfig {
+                                    data: Some(store),
+                                    service: None,
+                                    parallel: None,
+                                } => format!("a data step (`data = {store:?}`)"),
+                                StepConfig {
+                                    parallel: Some(_),
+                                    service: None,
+                                    data: None,
+                                } => "a nested parallel step".to_owned(),
+                                _ => "a step with more than one of `service`, `parallel`, `data`"
+                                    .to_owned(),
+                            };
                             return Err(Invalid::new(
                                 bkey,
-                                "a nested step",
-                                "`{ service = \"x\" }` (branches of a parallel step are single calls)",
+                                what,
+                                "`{ service = \"x\" }`: a branch of a parallel step calls one service (put a store's read in a step of its own, or in the called service's `calls`)",
                             ));
                         }
                     }
