@@ -239,7 +239,8 @@ pub struct RunOpts {
     #[arg(long, value_name = "N", value_parser = replications)]
     pub replications: Option<u32>,
     /// Override a scenario value: `--set services.api.replicas=4`. Arrays of
-    /// tables are addressed by `name` (or index); `PATH=null` removes the key.
+    /// tables are addressed by `name` (or index); tables the file leaves out
+    /// are made; `PATH=null` removes the key.
     /// Repeatable; applied in order, before --seed and --replications.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,

@@ -1044,3 +1044,27 @@ params = { "services.api.replicas" = [3, 4] }
     let said = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(said.contains("recommended: point 0"), "{said}");
 }
+
+#[test]
+fn a_parameter_under_a_table_the_scenario_leaves_out_is_swept() {
+    // SWEEP has no `[policy]`: the parameter's table is made for each point
+    // (as `--set` makes it), and the recommendation carries it.
+    let dir = tempdir("sweep_missing_table");
+    let scenario = write(
+        &dir,
+        "s.toml",
+        &SWEEP.replace(
+            "services.api.instance.workers = { from = 2, to = 4, step = 2 }",
+            r#""policy.mesh.timeout" = ["1s", "2s"]"#,
+        ),
+    );
+    let out = dir.join("out");
+    let o = sweep(&scenario, &out, &["--slo-p99", "250ms"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(out.join("recommendation.toml")).unwrap();
+    let rec: toml::Table = toml::from_str(&text).unwrap();
+    let timeout = rec["policy"]["mesh"]["timeout"].as_str();
+    assert!(matches!(timeout, Some("1s" | "2s")), "{text}");
+    let o = headroom(&["check", s(&out.join("recommendation.toml"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -198,16 +198,27 @@ fn invalid_error(
 struct Applied {
     arg: String,
     key: Vec<String>,
+    /// How many of `key`'s segments name the first table the `--set` made
+    /// (the file has no such table), if it made one.
+    created: Option<usize>,
 }
 
 /// The last `--set` whose value holds the key at dotted path `key` (the key
-/// itself, or a key inside an inline table it set).
+/// itself, or a key inside an inline table it set), or that made the table
+/// `key` names.
 fn set_of<'a>(applied: &'a [Applied], key: &str) -> Option<&'a str> {
     let key = split_path(key)?;
     applied
         .iter()
         .rev()
-        .find(|a| key.len() >= a.key.len() && a.key.iter().zip(&key).all(|(a, k)| a == k))
+        .find(|a| {
+            let holds = key.len() >= a.key.len() && a.key.iter().zip(&key).all(|(a, k)| a == k);
+            let made = a.created.is_some_and(|c| {
+                (c..=a.key.len()).contains(&key.len())
+                    && key.iter().zip(&a.key).all(|(k, a)| k == a)
+            });
+            holds || made
+        })
         .map(|a| a.arg.as_str())
 }
 
@@ -670,13 +681,14 @@ fn apply_sets(
     })?;
     let mut applied = Vec::with_capacity(sets.len());
     for arg in sets {
-        let key = apply_set(&mut doc, arg).map_err(|message| ScenarioError::Set {
+        let (key, created) = apply_set(&mut doc, arg).map_err(|message| ScenarioError::Set {
             arg: arg.clone(),
             message,
         })?;
         applied.push(Applied {
             arg: arg.clone(),
             key,
+            created,
         });
     }
     Ok((doc.to_string(), applied))
@@ -684,7 +696,7 @@ fn apply_sets(
 
 /// Applies one `PATH=VALUE`; returns the key it set, array elements named as
 /// in errors.
-fn apply_set(doc: &mut DocumentMut, arg: &str) -> Result<Vec<String>, String> {
+fn apply_set(doc: &mut DocumentMut, arg: &str) -> Result<(Vec<String>, Option<usize>), String> {
     let (path, raw) = arg
         .split_once('=')
         .ok_or_else(|| "expected PATH=VALUE, e.g. `services.api.replicas=4`".to_owned())?;
@@ -699,8 +711,16 @@ fn apply_set(doc: &mut DocumentMut, arg: &str) -> Result<Vec<String>, String> {
         raw => Change::Set(parse_value(raw)),
     };
     let mut key = Vec::with_capacity(segs.len());
-    set_in(doc.as_table_mut(), &segs, change, path, &mut key)?;
-    Ok(key)
+    let mut created = None;
+    set_in(
+        doc.as_table_mut(),
+        &segs,
+        change,
+        path,
+        &mut key,
+        &mut created,
+    )?;
+    Ok((key, created))
 }
 
 /// What one `--set` does to its key.
@@ -719,6 +739,7 @@ fn set_in(
     change: Change,
     path: &str,
     key: &mut Vec<String>,
+    created: &mut Option<usize>,
 ) -> Result<(), String> {
     let missing = || {
         format!(
@@ -743,9 +764,21 @@ fn set_in(
         }
         return Ok(());
     }
+    if table.get(first).is_none() {
+        // A table the file leaves out (`[slo]`, `[policy.mesh]`) is made,
+        // empty, so that `--set slo.p99=100ms` works on any scenario; a
+        // misspelt name is then refused as an unknown field where the
+        // scenario is read, and blamed on this `--set` (`created`). Not an
+        // array (`calls.0`): what its elements are is not known here.
+        if matches!(change, Change::Remove) || rest[0].parse::<usize>().is_ok() {
+            return Err(missing());
+        }
+        table.insert(first, Item::Value(Value::InlineTable(Default::default())));
+        created.get_or_insert(key.len());
+    }
     match table.get_mut(first).ok_or_else(missing)? {
-        Item::Table(t) => set_in(t, rest, change, path, key),
-        Item::Value(Value::InlineTable(t)) => set_in(t, rest, change, path, key),
+        Item::Table(t) => set_in(t, rest, change, path, key, created),
+        Item::Value(Value::InlineTable(t)) => set_in(t, rest, change, path, key, created),
         Item::ArrayOfTables(array) => {
             let (element, rest) = rest.split_first().ok_or_else(missing)?;
             let index = seg_index(array.iter(), element).ok_or_else(missing)?;
@@ -762,9 +795,9 @@ fn set_in(
                     )),
                 };
             }
-            set_in(table, rest, change, path, key)
+            set_in(table, rest, change, path, key, created)
         }
-        Item::Value(value) => set_in_value(value, first, rest, change, path, key),
+        Item::Value(value) => set_in_value(value, first, rest, change, path, key, created),
         _ => Err(format!("`{path}`: `{first}` is a value, not a table")),
     }
 }
@@ -779,9 +812,10 @@ fn set_in_value(
     change: Change,
     path: &str,
     key: &mut Vec<String>,
+    created: &mut Option<usize>,
 ) -> Result<(), String> {
     let array = match value {
-        Value::InlineTable(t) => return set_in(t, segs, change, path, key),
+        Value::InlineTable(t) => return set_in(t, segs, change, path, key, created),
         Value::Array(array) => array,
         _ => return Err(format!("`{path}`: `{name}` is a value, not a table")),
     };
@@ -813,7 +847,7 @@ fn set_in_value(
         }
         return Ok(());
     }
-    set_in_value(item, element, rest, change, path, key)
+    set_in_value(item, element, rest, change, path, key, created)
 }
 
 /// Index of the element of an inline array that `seg` names: an inline
@@ -1245,6 +1279,47 @@ replicas = 2
             )
             .is_ok()
         );
+    }
+
+    /// A `--set` under a table the file leaves out makes it: the same plan
+    /// as the file with the table. A misspelt table or key is refused and
+    /// blamed on the `--set`; an array element or a removal is not made.
+    #[test]
+    fn a_set_makes_the_tables_the_file_leaves_out() {
+        let with = |extra: &str| {
+            load_str(Path::new("s.toml"), &format!("{TEXT}{extra}"), &[])
+                .unwrap()
+                .plan
+        };
+        let set = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+            load_str(Path::new("s.toml"), TEXT, &sets)
+        };
+        assert_eq!(
+            set(&["policy.mesh.timeout=1s", "slo.p99=100ms"])
+                .unwrap()
+                .plan,
+            with("\n[policy.mesh]\ntimeout = \"1s\"\n\n[slo]\np99 = \"100ms\"\n")
+        );
+        let e = error(&["polcy.mesh.timeout=1s"]).to_string();
+        assert!(
+            e.starts_with("--set polcy.mesh.timeout=1s: `polcy`: unknown field `polcy`"),
+            "{e}"
+        );
+        let e = error(&["policy.mseh.timeout=1s"]).to_string();
+        assert!(
+            e.starts_with("--set policy.mseh.timeout=1s: `policy.mseh`: unknown field `mseh`"),
+            "{e}"
+        );
+        let e = error(&["slo.p99=soon"]).to_string();
+        assert!(
+            e.starts_with("--set slo.p99=soon: `slo.p99`: \"soon\""),
+            "{e}"
+        );
+        let e = error(&["services.api.calls.0.service=auth"]).to_string();
+        assert!(e.contains("does not exist in the scenario"), "{e}");
+        let e = error(&["slo.p99=null"]).to_string();
+        assert!(e.contains("does not exist in the scenario"), "{e}");
     }
 
     /// `PATH=null` removes a key or an array-of-tables element, as if the

@@ -185,9 +185,11 @@ fn set_in(
         table.insert((*first).to_owned(), value);
         return Ok(());
     }
+    // A table the resolved scenario leaves out (a `[policy]` equal to the
+    // defaults is not written) is made, as `--set` makes it.
     let next = table
-        .get_mut(*first)
-        .with_context(|| format!("`{path}`: no `{first}`"))?;
+        .entry(*first)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
     set_in_value(next, first, rest, value, path)
 }
 
