@@ -55,7 +55,7 @@ p99 = "60ms"
 "services.api.instance.workers" = [1, 2]
 "#;
 
-const TABLES: [&str; 4] = ["runs", "timeseries", "points", "frontier"];
+const TABLES: [&str; 5] = ["runs", "timeseries", "services", "points", "frontier"];
 
 fn parquet(dir: &Path, stem: &str) -> DataFrame {
     ParquetReader::new(Cursor::new(read(dir, &format!("{stem}.parquet"))))

@@ -116,6 +116,7 @@ fn search_matches_the_grid_with_fewer_runs_at_any_thread_count() {
     for name in [
         "runs.csv",
         "timeseries.csv",
+        "services.csv",
         "points.csv",
         "frontier.csv",
         "recommendation.toml",

@@ -41,9 +41,10 @@ fn sweep(scenario: &Path, out: &Path, args: &[&str]) -> std::process::Output {
     headroom(&all)
 }
 
-const OUTPUTS: [&str; 8] = [
+const OUTPUTS: [&str; 9] = [
     "runs.csv",
     "timeseries.csv",
+    "services.csv",
     "points.csv",
     "frontier.csv",
     "recommendation.toml",
@@ -239,6 +240,21 @@ fn recommendation_is_a_complete_scenario_that_runs() {
         "the recommendation runs: {}",
         stderr(&o)
     );
+    // The sweep's per-service rows of that point are the run's (the same
+    // seed and streams), `point` aside.
+    let swept = String::from_utf8(read(&out, "services.csv")).unwrap();
+    let rerun = String::from_utf8(read(&run_out, "services.csv")).unwrap();
+    let rows_of = |text: &str, point: &str| -> Vec<String> {
+        text.lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(',').filter(|(p, _)| *p == point))
+            .map(|(_, rest)| rest.to_owned())
+            .collect()
+    };
+    assert_eq!(swept.lines().next(), rerun.lines().next());
+    let point_rows = rows_of(&swept, &point.to_string());
+    assert_eq!(point_rows.len(), 3, "{swept}");
+    assert_eq!(point_rows, rows_of(&rerun, "0"), "{swept}\n{rerun}");
     // It judges `slo_met` by that SLO: the column is there and 1.
     let runs = String::from_utf8(read(&run_out, "runs.csv")).unwrap();
     let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
@@ -366,7 +382,12 @@ fn merged_shards_equal_the_unsharded_sweep_byte_for_byte() {
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    for name in ["runs.csv", "timeseries.csv", "manifest.json"] {
+    for name in [
+        "runs.csv",
+        "timeseries.csv",
+        "services.csv",
+        "manifest.json",
+    ] {
         assert_eq!(read(&slurm, name), read(&shards[1], name), "{name}");
     }
     // And from a Kubernetes Indexed Job's.
@@ -518,6 +539,8 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
     };
     let timeseries = text("timeseries.csv");
     let ts_lines: Vec<&str> = timeseries.lines().collect();
+    let services = text("services.csv");
+    let services_lines: Vec<&str> = services.lines().collect();
     let replicas = lines[4].split(',').nth(3).unwrap();
     let other_replicas = if replicas == "1" { "3" } else { "1" };
     let p99_as_text = manifest.replacen(
@@ -560,6 +583,19 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
             "timeseries.csv",
             format!("{}\n", ts_lines[0]),
             vec!["timeseries.csv: no interval of point 0, replication 0"],
+        ),
+        // A service row moved to the end, or a count that is not one.
+        (
+            "services.csv",
+            format!("{services}{}\n", services_lines[1]),
+            vec![
+                "services.csv: line 20: point 0, replication 0 is not a run manifest.json records, or comes out of order",
+            ],
+        ),
+        (
+            "services.csv",
+            services.replacen(",api,", ",api,-3", 1),
+            vec!["services.csv: line 2, column `requests`"],
         ),
         // A point the manifest does not have (it made the analysis panic).
         (
@@ -684,6 +720,7 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
         std::fs::write(whole.join("runs.csv"), &runs).unwrap();
         std::fs::write(whole.join("manifest.json"), &manifest).unwrap();
         std::fs::write(whole.join("timeseries.csv"), &timeseries).unwrap();
+        std::fs::write(whole.join("services.csv"), &services).unwrap();
     }
     // Restored, the folder is read again.
     let o = headroom(&["recommend", s(&whole)]);
@@ -910,10 +947,10 @@ fn a_latency_the_sweep_does_not_move_is_not_sent_to_more_capacity() {
         summary.contains("latency_p99_ms is ")
             && summary.contains("at every point (within 5 %), above the limit of 10 ms")
             && summary.contains("more of the same capacity will not meet the SLO")
-            && summary.contains("`headroom run` a point and read its `services.csv`"),
+            && summary.contains("`services.csv`: each service's latency at each point"),
         "{summary}"
     );
-    assert!(!out.join("services.csv").exists(), "a sweep has none");
+    assert!(out.join("services.csv").exists());
     assert!(!summary.contains("Widen the sweep"), "{summary}");
     // Where capacity does move p99, the advice is to widen the sweep.
     let busy = dir.join("busy");

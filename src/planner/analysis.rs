@@ -79,6 +79,9 @@ impl<'a> Analysis<'a> {
         let all: Vec<usize> = (0..self.points.points.len()).collect();
         let mut files = formats.write("runs", &self.part.runs)?;
         files.extend(formats.write("timeseries", &self.part.timeseries)?);
+        if !self.part.manifest.services_columns.is_empty() {
+            files.extend(formats.write("services", &self.part.services)?);
+        }
         files.extend(formats.write("points", &self.points.table(&all))?);
         files.extend(formats.write("frontier", &self.points.table(&self.frontier))?);
         if let Some(best) = self.ranking.best() {

@@ -68,6 +68,8 @@ pub struct Record {
     /// text: a sweep holds every run's until its end, and the text takes
     /// about a third of the memory of the engine's cells.
     pub timeseries: Table,
+    /// `services.csv` rows (after `point, replication`): one per service.
+    pub services: Table,
     /// Statistics start this many simulated seconds into the run.
     pub warmup_s: f64,
     /// The replication's end-to-end latency histogram (measured window), to
@@ -301,6 +303,47 @@ fn series_table(rows: &[headroom_models::report::IntervalRow]) -> Table {
     t
 }
 
+/// A replication's per-service rows (`services.csv` after its `point`
+/// and `replication` columns).
+fn services_table(rows: &[headroom_models::report::ServiceRow]) -> Table {
+    let names = &headroom_models::report::SERVICE_COLUMNS[2..];
+    let kinds: Vec<Kind> = rows.first().map_or_else(
+        || SERVICE_KINDS.to_vec(),
+        |row| {
+            std::iter::once(Kind::Str)
+                .chain(row.cells().iter().map(Kind::of))
+                .collect()
+        },
+    );
+    let columns = names
+        .iter()
+        .zip(kinds)
+        .map(|(name, kind)| Column::new(*name, kind))
+        .collect();
+    let mut t = Table::new(columns);
+    for row in rows {
+        let cells = row.cells().map(|c| c.to_string());
+        t.push_row(std::iter::once(row.service.clone()).chain(cells));
+    }
+    t
+}
+
+/// The kinds of `services.csv`'s columns after `point` and `replication`
+/// (`service`, then [`headroom_models::report::ServiceRow::cells`]).
+pub const SERVICE_KINDS: [Kind; 11] = [
+    Kind::Str,
+    Kind::Int,
+    Kind::Int,
+    Kind::Float,
+    Kind::Float,
+    Kind::Float,
+    Kind::Float,
+    Kind::Float,
+    Kind::Float,
+    Kind::Float,
+    Kind::Int,
+];
+
 /// One replication of one point, as a sweep (or a search) records it.
 pub(crate) fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
     let warmup_s = plan.run.warmup.as_secs_f64();
@@ -308,12 +351,14 @@ pub(crate) fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
         Ok(out) => Record {
             cells: Ok(out.metrics.cells()),
             timeseries: series_table(&out.timeseries),
+            services: services_table(&out.services),
             warmup_s,
             latency: Some(out.metrics.latency.to_sparse()),
         },
         Err(e) => Record {
             cells: Err(e.to_string()),
             timeseries: Table::default(),
+            services: Table::default(),
             warmup_s,
             latency: None,
         },

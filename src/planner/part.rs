@@ -1,7 +1,7 @@
 //! A sweep's raw results and their manifest, as one process (the whole sweep
 //! or one shard) produces them, and merging such parts back into one sweep.
 //!
-//! A part is `runs` and `timeseries` tables plus a [`Manifest`] that says
+//! A part is `runs`, `timeseries` and `services` tables plus a [`Manifest`] that says
 //! which sweep they belong to (`sweep_id`, a digest of everything that
 //! determines the results) and which shard they are. The unsharded sweep
 //! goes through exactly the same path as `headroom merge`: its one part is
@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use headroom_models::report::{Cell, LATENCY_QUANTILES, Pooled};
+use headroom_models::report::{Cell, LATENCY_QUANTILES, Pooled, SERVICE_COLUMNS};
 use headroom_models::sweep::SweepMode;
 
 use crate::InputError;
@@ -130,6 +130,10 @@ pub struct Manifest {
     pub runs_columns: Vec<Column>,
     /// `timeseries` columns with their kinds.
     pub timeseries_columns: Vec<Column>,
+    /// `services` columns with their kinds (empty in a folder written
+    /// before sweeps kept the per-service table: it has no such file).
+    #[serde(default)]
+    pub services_columns: Vec<Column>,
     /// Whether the metric kinds come from a finished replication (a part
     /// whose every replication failed only knows the names).
     pub kinds_known: bool,
@@ -150,6 +154,8 @@ pub struct Part {
     pub runs: Table,
     /// One row per (point, replication, interval).
     pub timeseries: Table,
+    /// One row per (point, replication, service).
+    pub services: Table,
 }
 
 /// Inputs to [`Part::build`] besides the results.
@@ -219,8 +225,24 @@ impl Part {
         for (name, kind) in spec.timeseries_names[2..].iter().zip(ts_kinds) {
             timeseries_columns.push(Column::new(*name, kind));
         }
+        let services_kinds: Vec<Kind> = runs
+            .iter()
+            .flat_map(|p| &p.records)
+            .find(|r| !r.services.is_empty())
+            .map_or_else(
+                || crate::planner::exec::SERVICE_KINDS.to_vec(),
+                |r| r.services.columns.iter().map(|c| c.kind).collect(),
+            );
+        let mut services_columns = vec![
+            Column::new(SERVICE_COLUMNS[0], Kind::Int),
+            Column::new(SERVICE_COLUMNS[1], Kind::Int),
+        ];
+        for (name, kind) in SERVICE_COLUMNS[2..].iter().zip(services_kinds) {
+            services_columns.push(Column::new(*name, kind));
+        }
         let mut runs_table = Table::new(runs_columns.clone());
         let mut ts_table = Table::new(timeseries_columns.clone());
+        let mut services_table = Table::new(services_columns.clone());
         let mut point_runs = Vec::with_capacity(ids.len());
         for (&point, mut pr) in ids.iter().zip(runs) {
             let mut error = None;
@@ -237,10 +259,14 @@ impl Part {
                     }
                 }
                 runs_table.push_row(row);
+                let keys = [point_text.as_str(), r_text.as_str()];
                 let series = std::mem::take(&mut record.timeseries);
                 for row in series.rows() {
-                    let keys = [point_text.as_str(), r_text.as_str()];
                     ts_table.push_row(keys.into_iter().chain(row.iter()));
+                }
+                let services = std::mem::take(&mut record.services);
+                for row in services.rows() {
+                    services_table.push_row(keys.into_iter().chain(row.iter()));
                 }
             }
             point_runs.push(PointInfo {
@@ -252,7 +278,7 @@ impl Part {
                 pooled_ms: pooled_ms(pooled(&pr.records)),
             });
         }
-        let mut files: Vec<String> = ["runs", "timeseries"]
+        let mut files: Vec<String> = ["runs", "timeseries", "services"]
             .iter()
             .flat_map(|stem| id.format.iter().map(|f| f.file(stem)))
             .collect();
@@ -266,6 +292,7 @@ impl Part {
                 prng: headroom_sim::rng::PRNG_DESCRIPTION.into(),
                 runs_columns,
                 timeseries_columns,
+                services_columns,
                 kinds_known,
                 point_runs,
                 files,
@@ -273,14 +300,19 @@ impl Part {
             },
             runs: runs_table,
             timeseries: ts_table,
+            services: services_table,
         })
     }
 
-    /// The part's files: `runs`, `timeseries` and `manifest.json`.
+    /// The part's files: `runs`, `timeseries`, `services` and
+    /// `manifest.json`.
     pub fn to_files(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         let formats = &self.manifest.identity.format;
         let mut files = formats.write("runs", &self.runs)?;
         files.extend(formats.write("timeseries", &self.timeseries)?);
+        if !self.manifest.services_columns.is_empty() {
+            files.extend(formats.write("services", &self.services)?);
+        }
         files.push(("manifest.json".into(), manifest_bytes(&self.manifest)?));
         Ok(files)
     }
@@ -310,10 +342,16 @@ impl Part {
         let params = check_manifest(&manifest, &format!("{dir}/manifest.json"))?;
         let runs = table("runs", &manifest.runs_columns)?;
         let timeseries = table("timeseries", &manifest.timeseries_columns)?;
+        let services = if manifest.services_columns.is_empty() {
+            Table::new(Vec::new())
+        } else {
+            table("services", &manifest.services_columns)?
+        };
         let part = Part {
             manifest,
             runs,
             timeseries,
+            services,
         };
         part.check_rows(dir, format, &params)?;
         Ok(part)
@@ -438,6 +476,37 @@ impl Part {
                 "{ts_name}: no interval of point {point}, replication {replication}, which finished; {changed}"
             )));
         }
+        // Service rows: each run's services together, runs in the order
+        // of `runs`.
+        let services_name = format!("{dir}/{}", format.file("services"));
+        let mut run = 0;
+        for (i, row) in self.services.rows().enumerate() {
+            check_cells(
+                &self.services.columns,
+                row,
+                (2, 3),
+                &services_name,
+                format,
+                i,
+            )?;
+            let key = (
+                row[0].parse::<usize>().unwrap_or(usize::MAX),
+                row[1].parse::<usize>().unwrap_or(usize::MAX),
+            );
+            if expected.get(run) != Some(&key) {
+                match expected.binary_search(&key) {
+                    Ok(k) if k > run => run = k,
+                    _ => {
+                        return Err(InputError(format!(
+                            "{services_name}: {}: point {}, replication {} is not a run manifest.json records, or comes out of order (runs in the order of runs.csv); {changed}",
+                            row_label(format, i),
+                            &row[0],
+                            &row[1]
+                        )));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -515,7 +584,11 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
         && m.timeseries_columns[..2]
             .iter()
             .all(|c| c.kind == Kind::Int)
-        && names(&m.timeseries_columns)[..2] == RUN_KEY_COLUMNS[..2];
+        && names(&m.timeseries_columns)[..2] == RUN_KEY_COLUMNS[..2]
+        && (m.services_columns.is_empty()
+            || (names(&m.services_columns) == SERVICE_COLUMNS
+                && m.services_columns[..2].iter().all(|c| c.kind == Kind::Int)
+                && m.services_columns[2].kind == Kind::Str));
     if !key_kinds_ok {
         return bad("the key columns (point, replication, seed) are not integer columns".into());
     }
@@ -790,14 +863,24 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
                 "{name}: timeseries columns differ from the other shards'"
             )));
         }
+        if names_of(&part.manifest.services_columns) != names_of(&manifest.services_columns) {
+            return Err(InputError(format!(
+                "{name}: services columns differ from the other shards' (written by another version?)"
+            )));
+        }
     }
     // One part (a whole sweep reading its own output back) is taken as it
     // is; shards are appended, then put in run order unless they already
     // are: every copy of a large time series counts.
     let mut runs: Option<Table> = None;
     let mut timeseries: Option<Table> = None;
+    let mut services: Option<Table> = None;
     for part in parts {
-        for (all, table) in [(&mut runs, part.runs), (&mut timeseries, part.timeseries)] {
+        for (all, table) in [
+            (&mut runs, part.runs),
+            (&mut timeseries, part.timeseries),
+            (&mut services, part.services),
+        ] {
             match all {
                 Some(all) => all.append(&table),
                 None => *all = Some(table),
@@ -821,12 +904,14 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     };
     let runs = in_order(runs, &manifest.runs_columns);
     let timeseries = in_order(timeseries, &manifest.timeseries_columns);
+    let services = in_order(services, &manifest.services_columns);
     manifest.shard = None;
     manifest.point_runs = point_runs;
     Ok(Part {
         manifest,
         runs,
         timeseries,
+        services,
     })
 }
 

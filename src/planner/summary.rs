@@ -127,10 +127,9 @@ fn advice(a: &Analysis<'_>) -> String {
             return format!(
                 "{metric} is {}-{} ms at every point (within {} %), above the limit of {} ms: \
                  what this sweep varies does not move it, so more of the same capacity will \
-                 not meet the SLO. Find where the time goes (`headroom run` a point and read \
-                 its `services.csv`, each service's latency, which a sweep does not write; \
-                 the work itself, queues, round trips between regions) and sweep that, \
-                 {relax}.",
+                 not meet the SLO. Find where the time goes (`services.csv`: each service's \
+                 latency at each point; the work itself, queues, round trips between regions) \
+                 and sweep that, {relax}.",
                 short(lo),
                 short(hi),
                 short(FLAT * 100.0),

@@ -318,6 +318,7 @@ mod tests {
             .map(|&(cost, p99)| Record {
                 cells: Ok(vec![Cell::Float(cost), Cell::Float(p99)]),
                 timeseries: crate::planner::table::Table::default(),
+                services: crate::planner::table::Table::default(),
                 warmup_s: 0.0,
                 latency: None,
             })
@@ -429,6 +430,7 @@ mod tests {
             Record {
                 cells: Ok(vec![Cell::Float(100.0), Cell::Float(p99)]),
                 timeseries: crate::planner::table::Table::default(),
+                services: crate::planner::table::Table::default(),
                 warmup_s: 0.0,
                 latency: Some(h.to_sparse()),
             }
@@ -469,6 +471,7 @@ mod tests {
         let r = vec![Record {
             cells: Err("unbounded queue".into()),
             timeseries: crate::planner::table::Table::default(),
+            services: crate::planner::table::Table::default(),
             warmup_s: 0.0,
             latency: None,
         }];

@@ -247,6 +247,7 @@ mod tests {
             .map(|&(p99, avail)| Record {
                 cells: Ok(vec![Cell::Float(p99), Cell::Float(avail)]),
                 timeseries: crate::planner::table::Table::default(),
+                services: crate::planner::table::Table::default(),
                 warmup_s: 0.0,
                 latency: None,
             })
@@ -298,6 +299,7 @@ mod tests {
         r.push(Record {
             cells: Err("queue grew without bound".into()),
             timeseries: crate::planner::table::Table::default(),
+            services: crate::planner::table::Table::default(),
             warmup_s: 0.0,
             latency: None,
         });
