@@ -597,6 +597,11 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
             services.replacen(",api,", ",api,-3", 1),
             vec!["services.csv: line 2, column `requests`"],
         ),
+        (
+            "services.csv",
+            format!("{}\n", services_lines[0]),
+            vec!["services.csv: no service of point 0, replication 0"],
+        ),
         // A point the manifest does not have (it made the analysis panic).
         (
             "runs.csv",

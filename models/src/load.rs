@@ -770,7 +770,12 @@ fn set_in(
         // misspelt name is then refused as an unknown field where the
         // scenario is read, and blamed on this `--set` (`created`). Not an
         // array (`calls.0`): what its elements are is not known here.
-        if matches!(change, Change::Remove) || rest[0].parse::<usize>().is_ok() {
+        if matches!(change, Change::Remove) {
+            return Err(format!(
+                "`{path}` is not in the scenario, so `null` has nothing to remove"
+            ));
+        }
+        if rest[0].parse::<usize>().is_ok() {
             return Err(missing());
         }
         table.insert(first, Item::Value(Value::InlineTable(Default::default())));
@@ -1319,7 +1324,10 @@ replicas = 2
         let e = error(&["services.api.calls.0.service=auth"]).to_string();
         assert!(e.contains("does not exist in the scenario"), "{e}");
         let e = error(&["slo.p99=null"]).to_string();
-        assert!(e.contains("does not exist in the scenario"), "{e}");
+        assert!(
+            e.contains("`slo.p99` is not in the scenario, so `null` has nothing to remove"),
+            "{e}"
+        );
     }
 
     /// `PATH=null` removes a key or an array-of-tables element, as if the

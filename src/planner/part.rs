@@ -480,6 +480,7 @@ impl Part {
         // of `runs`.
         let services_name = format!("{dir}/{}", format.file("services"));
         let mut run = 0;
+        let mut services_of = vec![0usize; expected.len()];
         for (i, row) in self.services.rows().enumerate() {
             check_cells(
                 &self.services.columns,
@@ -506,6 +507,18 @@ impl Part {
                     }
                 }
             }
+            services_of[run] += 1;
+        }
+        if let Some(k) = (0..expected.len()).find(|&k| {
+            !self.manifest.services_columns.is_empty()
+                && services_of[k] == 0
+                && first_metric < self.runs.columns.len()
+                && self.runs.row(k)[first_metric] != *"NaN"
+        }) {
+            let (point, replication) = expected[k];
+            return Err(InputError(format!(
+                "{services_name}: no service of point {point}, replication {replication}, which finished; {changed}"
+            )));
         }
         Ok(())
     }
