@@ -746,6 +746,8 @@ fn set_in(
             "`{path}` does not exist in the scenario (arrays of tables such as `services` are addressed by an element's `name` or index)"
         )
     };
+    let nothing_to_remove =
+        || format!("`{path}` is not in the scenario, so `null` has nothing to remove");
     let (first, rest) = segs.split_first().ok_or_else(missing)?;
     key.push((*first).to_owned());
     if rest.is_empty() {
@@ -757,9 +759,7 @@ fn set_in(
                 }
             },
             Change::Remove => {
-                table.remove(first).ok_or_else(|| {
-                    format!("`{path}` is not in the scenario, so `null` has nothing to remove")
-                })?;
+                table.remove(first).ok_or_else(nothing_to_remove)?;
             }
         }
         return Ok(());
@@ -771,9 +771,7 @@ fn set_in(
         // scenario is read, and blamed on this `--set` (`created`). Not an
         // array (`calls.0`): what its elements are is not known here.
         if matches!(change, Change::Remove) {
-            return Err(format!(
-                "`{path}` is not in the scenario, so `null` has nothing to remove"
-            ));
+            return Err(nothing_to_remove());
         }
         if rest[0].parse::<usize>().is_ok() {
             return Err(missing());

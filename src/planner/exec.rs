@@ -286,41 +286,26 @@ fn wave(p99: &[f64], pooled: Option<&Pooled>, precision: f64, max: u32, threads:
 /// A run's time series as a table of the columns after `point,
 /// replication`, typed by its first row's cells (floats when it has none).
 fn series_table(rows: &[headroom_models::report::IntervalRow]) -> Table {
-    let names = &headroom_models::report::TIMESERIES_COLUMNS[2..];
-    let kinds: Vec<Kind> = rows.first().map_or_else(
-        || vec![Kind::Float; names.len()],
-        |row| row.cells().iter().map(Kind::of).collect(),
-    );
-    let columns = names
-        .iter()
-        .zip(kinds)
-        .map(|(name, kind)| Column::new(*name, kind))
-        .collect();
-    let mut t = Table::new(columns);
+    let kinds = rows
+        .first()
+        .map(|row| row.cells().iter().map(Kind::of).collect());
+    let mut t = typed_table(&headroom_models::report::TIMESERIES_COLUMNS[2..], kinds);
     for row in rows {
         t.push_display_row(row.cells());
     }
     t
 }
 
-/// A replication's per-service rows (`services.csv` after its `point`
-/// and `replication` columns).
+/// A replication's per-service rows as a table of the columns after
+/// `point, replication` (`service`, then the counts and measures), typed
+/// by its first row's cells.
 fn services_table(rows: &[headroom_models::report::ServiceRow]) -> Table {
-    let names = &headroom_models::report::SERVICE_COLUMNS[2..];
-    let kinds: Vec<Kind> = rows.first().map_or_else(
-        || SERVICE_KINDS.to_vec(),
-        |row| {
-            std::iter::once(Kind::Str)
-                .chain(row.cells().iter().map(Kind::of))
-                .collect()
-        },
-    );
-    let columns = names
-        .iter()
-        .zip(kinds)
-        .map(|(name, kind)| Column::new(*name, kind))
-        .collect();
-    let mut t = Table::new(columns);
+    let kinds = rows.first().map(|row| {
+        std::iter::once(Kind::Str)
+            .chain(row.cells().iter().map(Kind::of))
+            .collect()
+    });
+    let mut t = typed_table(&headroom_models::report::SERVICE_COLUMNS[2..], kinds);
     for row in rows {
         let cells = row.cells().map(|c| c.to_string());
         t.push_row(std::iter::once(row.service.clone()).chain(cells));
@@ -328,21 +313,17 @@ fn services_table(rows: &[headroom_models::report::ServiceRow]) -> Table {
     t
 }
 
-/// The kinds of `services.csv`'s columns after `point` and `replication`
-/// (`service`, then [`headroom_models::report::ServiceRow::cells`]).
-pub const SERVICE_KINDS: [Kind; 11] = [
-    Kind::Str,
-    Kind::Int,
-    Kind::Int,
-    Kind::Float,
-    Kind::Float,
-    Kind::Float,
-    Kind::Float,
-    Kind::Float,
-    Kind::Float,
-    Kind::Float,
-    Kind::Int,
-];
+/// An empty table of the columns `names` of `kinds` (floats when `None`:
+/// a table without rows, whose kinds nothing reads).
+fn typed_table(names: &[&str], kinds: Option<Vec<Kind>>) -> Table {
+    let kinds = kinds.unwrap_or_else(|| vec![Kind::Float; names.len()]);
+    let columns = names
+        .iter()
+        .zip(kinds)
+        .map(|(name, kind)| Column::new(*name, kind))
+        .collect();
+    Table::new(columns)
+}
 
 /// One replication of one point, as a sweep (or a search) records it.
 pub(crate) fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {

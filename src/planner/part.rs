@@ -210,36 +210,16 @@ impl Part {
         for (name, kind) in spec.metric_names.iter().zip(&metric_kinds) {
             runs_columns.push(Column::new(name.clone(), *kind));
         }
-        let ts_kinds: Vec<Kind> = runs
-            .iter()
-            .flat_map(|p| &p.records)
-            .find(|r| !r.timeseries.is_empty())
-            .map_or_else(
-                || vec![Kind::Float; spec.timeseries_names.len() - 2],
-                |r| r.timeseries.columns.iter().map(|c| c.kind).collect(),
-            );
-        let mut timeseries_columns = vec![
-            Column::new(spec.timeseries_names[0], Kind::Int),
-            Column::new(spec.timeseries_names[1], Kind::Int),
-        ];
-        for (name, kind) in spec.timeseries_names[2..].iter().zip(ts_kinds) {
-            timeseries_columns.push(Column::new(*name, kind));
-        }
-        let services_kinds: Vec<Kind> = runs
-            .iter()
-            .flat_map(|p| &p.records)
-            .find(|r| !r.services.is_empty())
-            .map_or_else(
-                || crate::planner::exec::SERVICE_KINDS.to_vec(),
-                |r| r.services.columns.iter().map(|c| c.kind).collect(),
-            );
-        let mut services_columns = vec![
-            Column::new(SERVICE_COLUMNS[0], Kind::Int),
-            Column::new(SERVICE_COLUMNS[1], Kind::Int),
-        ];
-        for (name, kind) in SERVICE_COLUMNS[2..].iter().zip(services_kinds) {
-            services_columns.push(Column::new(*name, kind));
-        }
+        let records = || runs.iter().flat_map(|p| &p.records);
+        let timeseries_columns = keyed_columns(
+            spec.timeseries_names,
+            records().map(|r| &r.timeseries),
+            |_| Kind::Float,
+        );
+        let services_columns =
+            keyed_columns(&SERVICE_COLUMNS, records().map(|r| &r.services), |i| {
+                if i == 2 { Kind::Str } else { Kind::Float }
+            });
         let mut runs_table = Table::new(runs_columns.clone());
         let mut ts_table = Table::new(timeseries_columns.clone());
         let mut services_table = Table::new(services_columns.clone());
@@ -926,6 +906,30 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
         timeseries,
         services,
     })
+}
+
+/// A part's table columns: `names`, the first two the run's key (whole
+/// numbers), the rest typed as the first of the records' `tables` with rows
+/// has them (`fallback(i)` for column `i` when none has: every replication
+/// failed and the table is empty).
+fn keyed_columns<'r>(
+    names: &[&str],
+    mut tables: impl Iterator<Item = &'r Table>,
+    fallback: impl Fn(usize) -> Kind,
+) -> Vec<Column> {
+    let typed = tables.find(|t| !t.is_empty());
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let kind = match (i, typed) {
+                (0 | 1, _) => Kind::Int,
+                (_, Some(t)) => t.columns[i - 2].kind,
+                (_, None) => fallback(i),
+            };
+            Column::new(*name, kind)
+        })
+        .collect()
 }
 
 /// The first 12 characters of a sweep id (hex digits), for messages.
