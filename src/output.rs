@@ -297,6 +297,9 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
             number(ci.half_width)
         );
     }
+    if let Some(text) = headroom_models::report::short_run_warning(outputs) {
+        let _ = writeln!(s, "\n**Warning:** {text}.");
+    }
     s.push_str(&recovery_md(&loaded.plan, outputs));
     s
 }

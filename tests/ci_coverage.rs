@@ -22,10 +22,10 @@
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 
-use headroom_models::report::{Pooled, metric_ci95};
+use headroom_models::report::{MIN_RELAXATION_SPANS, Pooled, metric_ci95};
 use headroom_models::{load, run_replication};
 use headroom_sim::exec::{Threads, run_indexed};
-use headroom_sim::stats::{LatencyHistogram, SparseHistogram, quantile_ci95};
+use headroom_sim::stats::{LatencyHistogram, SparseHistogram, quantile_ci95, relaxation};
 
 /// Replications per experiment (each gives one interval).
 const REPLICATIONS: u32 = 10;
@@ -51,6 +51,10 @@ struct Coverage {
     mean_centred_hits: usize,
     /// Mean over experiments of the replications' mean p99, seconds.
     mean_of_mean_p99s: f64,
+    /// Per experiment: relaxation times a replication spans (as the run
+    /// summary measures them, `relaxation_of`) and whether its p99
+    /// interval covered the true p99.
+    spans: Vec<(f64, bool)>,
 }
 
 /// Warm-up of every replication (excluded from its statistics), minutes.
@@ -78,7 +82,7 @@ fn study(rho: f64, measured_min: u32, experiments: usize, base_seed: u64) -> Cov
     let reps = REPLICATIONS as usize;
     // One job per (experiment, replication); each replication's streams
     // come from its experiment's seed and its index, as in `headroom run`.
-    let runs: Vec<(f64, f64, SparseHistogram)> =
+    let runs: Vec<(f64, f64, SparseHistogram, Vec<f64>, f64)> =
         run_indexed(experiments * reps, Threads::All, |i| {
             let out = run_replication(&plans[i / reps], (i % reps) as u32, &progress)
                 .expect("replication runs");
@@ -88,6 +92,8 @@ fn study(rho: f64, measured_min: u32, experiments: usize, base_seed: u64) -> Cov
                 ms(lat.mean_ns()),
                 ms(lat.quantile_ns(0.99) as f64),
                 lat.to_sparse(),
+                out.latency_batches,
+                out.latency_batch_s,
             )
         })
         .expect("thread pool");
@@ -103,6 +109,7 @@ fn study(rho: f64, measured_min: u32, experiments: usize, base_seed: u64) -> Cov
         p99_half_width: 0.0,
         mean_centred_hits: 0,
         mean_of_mean_p99s: 0.0,
+        spans: Vec::new(),
     };
     let covers = |ci: headroom_sim::stats::ConfidenceInterval, x: f64| {
         usize::from((ci.mean - x).abs() <= ci.half_width)
@@ -122,6 +129,9 @@ fn study(rho: f64, measured_min: u32, experiments: usize, base_seed: u64) -> Cov
         );
         c.mean_hits += covers(m, true_mean);
         c.p99_hits += covers(p, true_p99);
+        let series: Vec<&[f64]> = experiment.iter().map(|r| r.3.as_slice()).collect();
+        let spans = relaxation(&series, experiment[0].4).map_or(f64::NAN, |r| r.spans);
+        c.spans.push((spans, covers(p, true_p99) == 1));
         c.mean_centred_hits += covers(before, true_p99);
         c.mean_of_means += m.mean / 1e3 / experiments as f64;
         c.mean_of_p99s += p.mean / 1e3 / experiments as f64;
@@ -173,6 +183,19 @@ fn ninety_five_percent_intervals_cover_the_true_mean_and_p99_95_percent_of_the_t
             100.0 * hi
         );
     }
+    // The short-run warning (`relaxation_of`) stays silent where the
+    // intervals are honest: no false alarm in 400 experiments.
+    let warned: Vec<f64> = c
+        .spans
+        .iter()
+        .map(|&(x, _)| x)
+        .filter(|&x| x < MIN_RELAXATION_SPANS)
+        .collect();
+    assert!(
+        warned.is_empty(),
+        "{} of {experiments} calibrated experiments warned of as short (relaxation times spanned: {warned:?})",
+        warned.len()
+    );
 }
 
 /// The study behind the README's table: loads and run lengths.
@@ -180,8 +203,89 @@ fn ninety_five_percent_intervals_cover_the_true_mean_and_p99_95_percent_of_the_t
 #[ignore = "minutes: run with --ignored --nocapture to print the README table"]
 fn coverage_by_load_and_run_length() {
     println!("{HEADER}");
-    for (rho, measured_min) in [(0.7, 10), (0.7, 110), (0.9, 10), (0.9, 110), (0.9, 600)] {
+    let mut all = Vec::new();
+    let mut by_row = Vec::new();
+    for (rho, measured_min) in [
+        (0.7, 10),
+        (0.7, 110),
+        (0.8, 10),
+        (0.8, 30),
+        (0.9, 10),
+        (0.9, 30),
+        (0.9, 110),
+        (0.9, 600),
+        (0.95, 30),
+        (0.95, 110),
+    ] {
         let c = study(rho, measured_min, 200, 9_000_000);
         println!("{}", row(rho, measured_min, &c));
+        by_row.push((rho, measured_min, c.spans.clone()));
+        all.extend(c.spans);
     }
+    println!("\n{SPANS_HEADER}");
+    for (rho, measured_min, spans) in &by_row {
+        println!("{}", spans_row(*rho, *measured_min, spans));
+    }
+    println!(
+        "\n| relaxation times a replication spans | experiments | p99 coverage |\n|---|---:|---:|"
+    );
+    let edges = [0.0, 12.5, 25.0, 50.0, 100.0, 200.0, f64::INFINITY];
+    for w in edges.windows(2) {
+        let inside: Vec<bool> = all
+            .iter()
+            .filter(|(x, _)| (w[0]..w[1]).contains(x))
+            .map(|&(_, hit)| hit)
+            .collect();
+        if inside.is_empty() {
+            continue;
+        }
+        let hits = inside.iter().filter(|&&h| h).count();
+        println!(
+            "| {}-{} | {} | {:.1} % |",
+            w[0],
+            w[1],
+            inside.len(),
+            100.0 * hits as f64 / inside.len() as f64
+        );
+    }
+}
+
+const SPANS_HEADER: &str = "| rho | measured per replication | relaxation times spanned: p10 / median / p90 | warned at 50 / 100 / 200 | p99 coverage, warned (below 100) | p99 coverage, not warned |\n|---:|---|---:|---:|---:|---:|";
+
+/// The short-run diagnostic on one row's experiments: the relaxation times
+/// they read, how many a threshold of 50, 100 or 200 warns of, and
+/// coverage on each side of `MIN_RELAXATION_SPANS`.
+fn spans_row(rho: f64, measured_min: u32, spans: &[(f64, bool)]) -> String {
+    let mut xs: Vec<f64> = spans.iter().map(|s| s.0).collect();
+    xs.sort_by(f64::total_cmp);
+    let at = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize];
+    let warned_at = |t: f64| xs.iter().filter(|&&x| x < t).count();
+    let side = |warned: bool| {
+        let v: Vec<bool> = spans
+            .iter()
+            .filter(|(x, _)| (*x < MIN_RELAXATION_SPANS) == warned)
+            .map(|&(_, hit)| hit)
+            .collect();
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            format!(
+                "{:.1} % of {}",
+                100.0 * v.iter().filter(|&&h| h).count() as f64 / v.len() as f64,
+                v.len()
+            )
+        }
+    };
+    format!(
+        "| {rho} | {measured_min} min | {:.0} / {:.0} / {:.0} | {} / {} / {} of {} | {} | {} |",
+        at(0.1),
+        at(0.5),
+        at(0.9),
+        warned_at(50.0),
+        warned_at(100.0),
+        warned_at(200.0),
+        spans.len(),
+        side(true),
+        side(false),
+    )
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{headroom, stderr, stdout, tempdir, write};
+use common::{headroom, read, s, stderr, stdout, tempdir, write};
 
 const SMALL: &str = r#"
 [run]
@@ -586,4 +586,65 @@ fn an_output_that_is_a_special_file_is_written_not_replaced() {
             .collect();
         assert!(left.is_empty(), "{args:?}: {left:?}");
     }
+}
+
+/// M/M/1 with 100 ms mean work at `rate` per second, 10 replications of a
+/// 10-minute measured window after a 10-minute warm-up.
+fn mm1_short(rate: f64) -> String {
+    format!(
+        r#"
+[run]
+duration = "20m"
+warmup = "10m"
+replications = 10
+seed = 9000003
+
+[workload]
+arrivals = {{ process = "poisson", rate = {rate} }}
+
+[[services]]
+name = "server"
+instance = {{ workers = 1, queue = "unbounded" }}
+work = {{ distribution = "exponential", mean = "100ms" }}
+replicas = 1
+"#
+    )
+}
+
+#[test]
+fn replications_short_against_the_relaxation_time_are_warned_of() {
+    let dir = tempdir("short_runs");
+    // rho = 0.95: the queue relaxes over minutes, and 10 minutes span few
+    // relaxation times (the coverage study: 76.5 % p99 coverage at 30 min).
+    let scenario = write(&dir, "busy.toml", &mm1_short(9.5));
+    let out = dir.join("busy");
+    let o = headroom(&["run", s(&scenario), "--out", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let warning = err
+        .lines()
+        .find(|l| l.starts_with("warning: latency quantile intervals may be too narrow"))
+        .unwrap_or_else(|| panic!("no short-run warning:\n{err}"));
+    // "... spans only N relaxation times, fewer than the 100 ..."
+    let spans: f64 = warning
+        .split("spans only ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no span count in: {warning}"));
+    assert!(spans < 100.0, "{warning}");
+    assert!(warning.contains("10m measured window"), "{warning}");
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(
+        summary.contains("**Warning:** latency quantile intervals may be too narrow"),
+        "{summary}"
+    );
+    // rho = 0.5: the queue forgets within seconds; no warning.
+    let scenario = write(&dir, "light.toml", &mm1_short(5.0));
+    let out = dir.join("light");
+    let o = headroom(&["run", s(&scenario), "--out", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("too narrow"), "{}", stderr(&o));
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(!summary.contains("Warning"), "{summary}");
 }

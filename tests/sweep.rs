@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{headroom, headroom_env, read, s, stderr, tempdir, write};
+use common::{headroom, headroom_env, read, s, stderr, stdout, tempdir, write};
 
 /// A small M/M/c-like service swept over replicas x workers (6 points).
 const SWEEP: &str = r#"
@@ -705,6 +705,15 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
             manifest.replacen("\"latency_p99_ms\": ", "\"latency_p98_ms\": ", 1),
             vec!["manifest.json: point 0: `pooled_ms` has `latency_p98_ms`"],
         ),
+        // The relaxation measurement with a batch length below zero.
+        (
+            "manifest.json",
+            manifest.replacen("\"batch_s\": ", "\"batch_s\": -", 1),
+            vec![
+                "manifest.json: point 0: `relaxation` = ",
+                "a batch length in s (> 0)",
+            ],
+        ),
     ];
     let out = dir.join("merged");
     for (file, text, needles) in &edits {
@@ -1109,4 +1118,75 @@ fn a_parameter_under_a_table_the_scenario_leaves_out_is_swept() {
     assert!(matches!(timeout, Some("1s" | "2s")), "{text}");
     let o = headroom(&["check", s(&out.join("recommendation.toml"))]);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn points_whose_replications_are_short_are_named_and_stay_named_on_reread() {
+    let dir = tempdir("sweep_short_runs");
+    // M/M/1 at rho 0.95 (one replica) or two replicas at about 0.48 each,
+    // 10 replications of 10 measured minutes: the busy queue spans few
+    // relaxation times (tests/cli.rs runs it through `run`), the other
+    // forgets within seconds. Without `[costs]` the fewest instances win:
+    // the recommended point is the short one.
+    let scenario = write(
+        &dir,
+        "s.toml",
+        r#"
+[run]
+duration = "20m"
+warmup = "10m"
+replications = 10
+seed = 9000003
+
+[workload]
+arrivals = { process = "poisson", rate = 9.5 }
+
+[[services]]
+name = "server"
+instance = { workers = 1, queue = "unbounded" }
+work = { distribution = "exponential", mean = "100ms" }
+replicas = 1
+
+[sweep]
+[sweep.params]
+"services.server.replicas" = [1, 2]
+"#,
+    );
+    let out = dir.join("out");
+    let o = headroom(&["sweep", s(&scenario), "--out", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let warning = "warning: at 1 of 2 points a replication spans fewer than 100 relaxation times";
+    assert!(stderr(&o).contains(warning), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("recommended: point 0"),
+        "{}",
+        stdout(&o)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&read(&out, "manifest.json")).unwrap();
+    let lag1 = |p: usize| {
+        manifest["point_runs"][p]["relaxation"]["lag1"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("point {p} has no relaxation: {manifest}"))
+    };
+    assert!(lag1(0) > 0.5, "one replica: lag1 {}", lag1(0));
+    assert!(lag1(1) < 0.3, "two replicas: lag1 {}", lag1(1));
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(
+        summary.contains("**Short replications.** At 1 of 2 points")
+            && summary.contains("relaxation times spanned: 0 (")
+            && summary.contains("**Warning:** at this point, latency quantile intervals"),
+        "{summary}"
+    );
+    // `recommend` and `merge` read the measurement back from the manifest.
+    let o = headroom(&["recommend", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(warning), "{}", stderr(&o));
+    let merged = dir.join("merged");
+    let o = headroom(&["merge", s(&out), "--out", s(&merged)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(warning), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8(read(&merged, "summary.md")).unwrap(),
+        summary
+    );
 }

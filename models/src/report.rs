@@ -9,7 +9,8 @@ use std::fmt;
 
 use headroom_sim::Span;
 use headroom_sim::stats::{
-    ConfidenceInterval, LatencyHistogram, ci95, quantile_ci95, sectioned_quantile_ci95,
+    ConfidenceInterval, LatencyHistogram, Relaxation, ci95, quantile_ci95, relaxation,
+    sectioned_quantile_ci95,
 };
 
 use crate::recovery::{RECOVERY_COLUMNS, TriggerRecovery};
@@ -39,6 +40,12 @@ pub struct RunOutput {
     /// the searched half (or had too few observations), so the transient
     /// may outlast the truncation: run longer.
     pub warmup_at_limit: bool,
+    /// Mean latency (ms) of the answered requests that arrived in each of
+    /// [`LATENCY_BATCHES`] equal batches of the measured window (NaN for a batch without
+    /// one): the series [`relaxation_of`] reads.
+    pub latency_batches: Vec<f64>,
+    /// Length of one of those batches, seconds.
+    pub latency_batch_s: f64,
 }
 
 /// The engine's books at the end of a replication, warm-up included: every
@@ -675,9 +682,98 @@ pub fn summarize(outputs: &[RunOutput]) -> Vec<(String, ConfidenceInterval)> {
         .collect()
 }
 
+/// Batches of a replication's measured window in
+/// [`RunOutput::latency_batches`]: 63 adjacent pairs per replication, so
+/// that 10 replications measure a lag-1 correlation within about 0.04.
+pub const LATENCY_BATCHES: usize = 64;
+
+/// Relaxation times each replication should span for the intervals on its
+/// latency quantiles to be trusted. Calibrated by the coverage study of
+/// `experiments/validation/README.md` (`tests/ci_coverage.rs`).
+pub const MIN_RELAXATION_SPANS: f64 = 100.0;
+
+/// How many relaxation times the replications' measured windows span,
+/// from their latency batch means ([`headroom_sim::stats::relaxation`]).
+/// `None` with fewer than two replications or nothing to measure. With
+/// `warmup = "auto"` each replication's window (and so its batches) has its
+/// own length; the mean batch length stands for all.
+pub fn relaxation_of(outputs: &[RunOutput]) -> Option<Relaxation> {
+    let series: Vec<&[f64]> = outputs
+        .iter()
+        .map(|o| o.latency_batches.as_slice())
+        .collect();
+    relaxation(&series, mean_batch_s(outputs)?)
+}
+
+fn mean_batch_s(outputs: &[RunOutput]) -> Option<f64> {
+    if outputs.is_empty() {
+        return None;
+    }
+    Some(outputs.iter().map(|o| o.latency_batch_s).sum::<f64>() / outputs.len() as f64)
+}
+
+/// The warning a report gives when the replications span fewer than
+/// [`MIN_RELAXATION_SPANS`] relaxation times ([`relaxation_of`]): a latency
+/// quantile's interval is then likely too narrow (most replications see few
+/// of the queues' long excursions, a few see many), and only longer
+/// replications fix it.
+pub fn short_run_warning(outputs: &[RunOutput]) -> Option<String> {
+    let r = relaxation_of(outputs)?;
+    let measured_s = mean_batch_s(outputs)? * outputs[0].latency_batches.len() as f64;
+    short_run_text(&r, measured_s)
+}
+
+/// [`short_run_warning`]'s text for a measurement `r` of replications whose
+/// measured windows are `measured_s` seconds; `None` when they are long
+/// enough.
+pub fn short_run_text(r: &Relaxation, measured_s: f64) -> Option<String> {
+    if r.spans >= MIN_RELAXATION_SPANS {
+        return None;
+    }
+    let text = |s: f64| crate::engine::approx_duration(s * 1e9);
+    Some(format!(
+        "latency quantile intervals may be too narrow: latency stays correlated for about {} \
+         (lag-1 correlation of the replications' batch means {:.2}), so a replication's {} \
+         measured window spans only {:.0} relaxation times, fewer than the {:.0} that make a \
+         p99 interval trustworthy. Lengthen the measured window to about {}; more \
+         replications do not fix this",
+        text(r.time),
+        r.lag1,
+        text(measured_s),
+        r.spans,
+        MIN_RELAXATION_SPANS,
+        text(measured_s * MIN_RELAXATION_SPANS / r.spans.max(1e-9)),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_run_is_warned_of_with_the_window_it_needs() {
+        // Batches of 10 s whose means correlate at 0.8: x = 0.345
+        // relaxation times a batch (tau = 29 s), 22 over the 64 batches of
+        // a 10m40s window; 100 need 100/22 of it, 48.4 minutes.
+        let r = Relaxation::from_lag1(0.8, 630, 10.0, LATENCY_BATCHES);
+        assert!((r.spans - 22.06).abs() < 0.01, "{r:?}");
+        let text = short_run_text(&r, 640.0).expect("short");
+        assert!(
+            text.contains("latency stays correlated for about 29s")
+                && text.contains("lag-1 correlation of the replications' batch means 0.80")
+                && text.contains("10.7m measured window spans only 22 relaxation times")
+                && text.contains("fewer than the 100")
+                && text.contains("Lengthen the measured window to about 48.4m;"),
+            "{text}"
+        );
+        // Long enough, or uncorrelated: nothing to say.
+        let long = Relaxation::from_lag1(0.25, 630, 10.0, LATENCY_BATCHES);
+        assert!(long.spans > MIN_RELAXATION_SPANS, "{long:?}");
+        assert_eq!(short_run_text(&long, 640.0), None);
+        let none = Relaxation::from_lag1(-0.05, 630, 10.0, LATENCY_BATCHES);
+        assert_eq!(none.spans, f64::INFINITY);
+        assert_eq!(short_run_text(&none, 640.0), None);
+    }
 
     #[test]
     fn quantile_columns_get_the_histogram_floor() {
@@ -747,6 +843,8 @@ mod tests {
             audit: Audit::default(),
             warmup_s: 0.0,
             warmup_at_limit: false,
+            latency_batches: Vec::new(),
+            latency_batch_s: 0.0,
         };
         let summary = summarize(&[run(a), run(b)]);
         let p999 = summary

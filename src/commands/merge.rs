@@ -45,6 +45,9 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitCode> {
     }
     if !args.quiet {
         print!("{}", crate::commands::recommend::table(&analysis));
+        if let Some(warning) = crate::planner::summary::short_runs_warning(&analysis) {
+            eprintln!("{warning}");
+        }
         println!(
             "merged {} folders; wrote {}",
             args.dirs.len(),

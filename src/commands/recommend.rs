@@ -55,6 +55,9 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
         }
     }
     print!("{}", table(&analysis));
+    if let Some(warning) = crate::planner::summary::short_runs_warning(&analysis) {
+        eprintln!("{warning}");
+    }
     match analysis.ranking.best() {
         Some(_) => println!("wrote {}", out.display()),
         None => println!("no point meets the SLO; no recommendation written"),

@@ -78,6 +78,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 "warning: warm-up \"auto\": MSER-5 found no end of the initial transient in the first half of some replications; run longer"
             );
         }
+        if let Some(text) = headroom_models::report::short_run_warning(&outputs) {
+            eprintln!("warning: {text}");
+        }
         print!("{}", output::summary_table(&outputs));
         println!("wrote {}", plan.out.display());
     }

@@ -110,6 +110,9 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
     }
     if !args.plan.quiet {
         print!("{}", files.table);
+        if let Some(warning) = &files.short_runs {
+            eprintln!("{warning}");
+        }
         println!("{}", files.conclusion);
         for v in &files.violations {
             println!("warning: monotone declaration contradicted: {v}");
@@ -238,6 +241,8 @@ fn max_time(args: &SearchArgs, space: &SearchSpace) -> anyhow::Result<Option<u64
 struct Files {
     files: Vec<(String, Vec<u8>)>,
     table: String,
+    /// The short-replications warning, if any point's were short.
+    short_runs: Option<String>,
     conclusion: String,
     violations: Vec<String>,
 }
@@ -360,6 +365,7 @@ fn outputs(
     Ok(Files {
         files,
         table: crate::commands::recommend::table(&analysis),
+        short_runs: crate::planner::summary::short_runs_warning(&analysis),
         conclusion,
         violations,
     })

@@ -126,6 +126,9 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     }
     if !args.plan.quiet {
         print!("{}", crate::commands::recommend::table(&analysis));
+        if let Some(warning) = crate::planner::summary::short_runs_warning(&analysis) {
+            eprintln!("{warning}");
+        }
         if failed > 0 {
             println!("{failed} points failed (see summary.md); they count as missing the SLO");
         }

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use headroom_models::Plan;
 use headroom_models::report::{Cell, Pooled, metric_ci95};
 use headroom_sim::exec::{Threads, run_indexed};
-use headroom_sim::stats::{LatencyHistogram, SparseHistogram};
+use headroom_sim::stats::{LatencyHistogram, Relaxation, SparseHistogram};
 
 use crate::planner::points::{COST, P99};
 use crate::planner::table::{Column, Kind, Table};
@@ -76,6 +76,23 @@ pub struct Record {
     /// pool with its point's others: the centre of each latency quantile's
     /// interval ([`pooled`]). `None` when the replication failed.
     pub latency: Option<SparseHistogram>,
+    /// Mean latency (ms) per batch of the measured window
+    /// ([`headroom_models::RunOutput::latency_batches`]; empty when the
+    /// replication failed), and a batch's length in seconds: what
+    /// [`relaxation`] reads.
+    pub batches: (Vec<f64>, f64),
+}
+
+/// How many relaxation times `records`' measured windows span
+/// ([`headroom_models::report::relaxation_of`]), `None` if a replication
+/// failed or there is nothing to measure.
+pub fn relaxation(records: &[Record]) -> Option<Relaxation> {
+    if records.iter().any(|r| r.batches.0.is_empty()) {
+        return None;
+    }
+    let series: Vec<&[f64]> = records.iter().map(|r| r.batches.0.as_slice()).collect();
+    let width = records.iter().map(|r| r.batches.1).sum::<f64>() / records.len().max(1) as f64;
+    headroom_sim::stats::relaxation(&series, width)
 }
 
 /// The latency quantiles of `records` pooled (their histograms merged), or
@@ -335,6 +352,7 @@ pub(crate) fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
             services: services_table(&out.services),
             warmup_s,
             latency: Some(out.metrics.latency.to_sparse()),
+            batches: (out.latency_batches, out.latency_batch_s),
         },
         Err(e) => Record {
             cells: Err(e.to_string()),
@@ -342,6 +360,7 @@ pub(crate) fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
             services: Table::default(),
             warmup_s,
             latency: None,
+            batches: (Vec::new(), 0.0),
         },
     }
 }

@@ -14,11 +14,14 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use headroom_models::report::{Cell, LATENCY_QUANTILES, Pooled, SERVICE_COLUMNS};
+use headroom_models::report::{
+    Cell, LATENCY_BATCHES, LATENCY_QUANTILES, Pooled, SERVICE_COLUMNS, short_run_text,
+};
 use headroom_models::sweep::SweepMode;
+use headroom_sim::stats::Relaxation;
 
 use crate::InputError;
-use crate::planner::exec::{PointRuns, Replications, Stop, pooled};
+use crate::planner::exec::{PointRuns, Record, Replications, Stop, pooled};
 use crate::planner::format::Formats;
 use crate::planner::points::RUN_KEY_COLUMNS;
 use crate::planner::shard::Shard;
@@ -82,6 +85,39 @@ pub struct PointInfo {
     /// SLO verdicts. Absent when a replication failed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pooled_ms: BTreeMap<String, Option<f64>>,
+    /// How long the replications' latency stays correlated, from their
+    /// batch means ([`crate::planner::exec::relaxation`]): `None` with one
+    /// replication, a failed one, nothing to measure, or in a folder
+    /// written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relaxation: Option<RelaxInfo>,
+}
+
+/// What [`PointInfo::relaxation`] records: enough to say how many
+/// relaxation times a replication spanned.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaxInfo {
+    /// Pooled lag-1 correlation of the detrended batch means.
+    pub lag1: f64,
+    /// Adjacent pairs it was pooled from.
+    pub pairs: usize,
+    /// A batch's length, seconds (the measured window is
+    /// [`LATENCY_BATCHES`] of them).
+    pub batch_s: f64,
+}
+
+impl RelaxInfo {
+    /// The measurement, in full.
+    pub fn relaxation(&self) -> Relaxation {
+        Relaxation::from_lag1(self.lag1, self.pairs, self.batch_s, LATENCY_BATCHES)
+    }
+
+    /// The warning `summary.md` gives for a point, if its replications were
+    /// short ([`headroom_models::report::short_run_text`]).
+    pub fn warning(&self) -> Option<String> {
+        short_run_text(&self.relaxation(), self.batch_s * LATENCY_BATCHES as f64)
+    }
 }
 
 impl PointInfo {
@@ -99,6 +135,17 @@ impl PointInfo {
         });
         Some(Pooled { ms })
     }
+}
+
+/// [`PointInfo::relaxation`] of a point's records.
+fn relaxation_info(records: &[Record]) -> Option<RelaxInfo> {
+    let r = crate::planner::exec::relaxation(records)?;
+    let batch_s = records.iter().map(|r| r.batches.1).sum::<f64>() / records.len() as f64;
+    Some(RelaxInfo {
+        lag1: r.lag1,
+        pairs: r.pairs,
+        batch_s,
+    })
 }
 
 /// [`PointInfo::pooled_ms`] of `pooled`.
@@ -256,6 +303,7 @@ impl Part {
                 warmup_s: pr.records.iter().map(|r| r.warmup_s).collect(),
                 error,
                 pooled_ms: pooled_ms(pooled(&pr.records)),
+                relaxation: relaxation_info(&pr.records),
             });
         }
         let mut files: Vec<String> = ["runs", "timeseries", "services"]
@@ -682,6 +730,14 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
                     info.point
                 ));
             }
+        }
+        if let Some(r) = &info.relaxation
+            && !(r.lag1.is_finite() && r.batch_s > 0.0 && r.batch_s.is_finite() && r.pairs > 0)
+        {
+            return bad(format!(
+                "point {}: `relaxation` = {{ lag1 = {}, pairs = {}, batch_s = {} }}, expected a finite lag1, pairs > 0 and a batch length in s (> 0)",
+                info.point, r.lag1, r.pairs, r.batch_s
+            ));
         }
         previous = Some(info.point);
     }

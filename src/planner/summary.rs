@@ -67,6 +67,42 @@ fn header(a: &Analysis<'_>, s: &mut String) {
     );
 }
 
+/// Points whose replications were short ([`crate::planner::part::RelaxInfo::warning`]),
+/// with the relaxation times a replication spanned.
+fn short_runs(a: &Analysis<'_>) -> Vec<(usize, f64)> {
+    a.part
+        .manifest
+        .point_runs
+        .iter()
+        .filter_map(|p| {
+            let r = p.relaxation?;
+            r.warning().map(|_| (p.point, r.relaxation().spans))
+        })
+        .collect()
+}
+
+/// The terminal's one-line warning when some points' replications were
+/// short (`summary.md` has the details).
+pub fn short_runs_warning(a: &Analysis<'_>) -> Option<String> {
+    let short = short_runs(a);
+    (!short.is_empty()).then(|| {
+        format!(
+            "warning: at {} of {} points a replication spans fewer than {:.0} relaxation times of the latency, so their latency quantile intervals may be too narrow; lengthen the measured window (see summary.md)",
+            short.len(),
+            a.part.manifest.point_runs.len(),
+            headroom_models::report::MIN_RELAXATION_SPANS
+        )
+    })
+}
+
+/// The short-run warning of point `point`, if its replications were short
+/// ([`crate::planner::part::RelaxInfo::warning`]).
+fn short_run(a: &Analysis<'_>, point: usize) -> Option<String> {
+    let info = &a.part.manifest.point_runs;
+    let i = info.binary_search_by_key(&point, |p| p.point).ok()?;
+    info[i].relaxation?.warning()
+}
+
 /// A search's replications: as many as settled each point, at most `max`.
 fn search_replications(r: Replications) -> String {
     let max = match r {
@@ -210,6 +246,9 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
     }
     for c in checks {
         let _ = writeln!(s, "- {} (estimate {})", c.describe(), short(c.mean));
+    }
+    if let Some(text) = short_run(a, p.point) {
+        let _ = writeln!(s, "\n**Warning:** at this point, {text}.");
     }
     let cost_of = |q: &PointStats| a.points.ci(q, COST).mean;
     let ties = a.ranking.qualifying[1..]
@@ -420,6 +459,31 @@ fn replications(a: &Analysis<'_>, s: &mut String) {
             "\nPoint {} failed and counts as missing its SLO: {}",
             p.point,
             p.error.as_deref().unwrap_or("unknown error")
+        );
+    }
+    let short_runs = short_runs(a);
+    if !short_runs.is_empty() {
+        let listed: Vec<String> = short_runs
+            .iter()
+            .take(MAX_LISTED)
+            .map(|(point, spans)| format!("{point} ({spans:.0})"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "\n**Short replications.** At {} of {} points a replication's measured window spans \
+             fewer than {:.0} relaxation times of the latency (points, with the relaxation times \
+             spanned: {}{}): their latency quantile intervals may be too narrow, since most \
+             replications see few of the queues' long excursions. Lengthen the measured window; \
+             more replications do not fix this.",
+            short_runs.len(),
+            info.len(),
+            headroom_models::report::MIN_RELAXATION_SPANS,
+            listed.join(", "),
+            if short_runs.len() > MAX_LISTED {
+                ", ..."
+            } else {
+                ""
+            }
         );
     }
     let warmups: Vec<f64> = info

@@ -167,7 +167,7 @@ fn undrained_cause(plan: &Plan) -> String {
 
 /// `ns` in the largest unit it is at least one of (h, m, s, ms, us, ns), to
 /// three significant digits: `100000h`, `2.5ms`.
-fn approx_duration(ns: f64) -> String {
+pub(crate) fn approx_duration(ns: f64) -> String {
     const UNITS: [(f64, &str); 6] = [
         (3.6e12, "h"),
         (6e10, "m"),

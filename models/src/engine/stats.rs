@@ -109,7 +109,9 @@ struct Interval {
 
 pub(super) struct Stats {
     /// With `warmup = "auto"`: latencies by arrival time, for MSER-5.
-    pub transient: Option<Transient>,
+    pub transient: Option<ByArrival>,
+    /// Measured latencies by arrival time, in batches.
+    batches: ByArrival,
     warmup_end: Timestamp,
     end: Timestamp,
     /// Between the warm-up end and the end of arrivals.
@@ -187,7 +189,12 @@ impl Stats {
             transient: plan
                 .run
                 .auto_warmup
-                .then(|| Transient::new(plan.run.duration)),
+                .then(|| ByArrival::new(Timestamp::ZERO, plan.run.duration, ByArrival::TRANSIENT)),
+            batches: ByArrival::new(
+                plan.run.warmup_end(),
+                plan.run.measured(),
+                ByArrival::BATCHES,
+            ),
             warmup_end: plan.run.warmup_end(),
             end: plan.run.end(),
             measuring: plan.run.warmup.is_zero(),
@@ -329,6 +336,7 @@ impl Stats {
             // merged (exactly) into every request's histogram at the end.
             if answered {
                 self.latency.record(latency);
+                self.batches.record(r.arrival, latency);
             } else {
                 self.latency_unanswered.record(latency);
             }
@@ -600,6 +608,8 @@ impl Stats {
             audit: crate::report::Audit::default(),
             warmup_s: plan.run.warmup.as_secs_f64(),
             warmup_at_limit: false,
+            latency_batches: self.batches.means_ms(),
+            latency_batch_s: self.batches.width().as_secs_f64(),
             replication,
             metrics: RunMetrics {
                 requests: self.requests,
@@ -638,30 +648,41 @@ impl Stats {
     }
 }
 
-/// The series MSER-5 reads with `warmup = "auto"`: the mean latency of
-/// answered requests by arrival time, in [`Transient::BUCKETS`] equal
-/// buckets over the arrival window (bounded memory at any run length).
-pub(super) struct Transient {
+/// Mean latency of answered requests by arrival time, in equal buckets over
+/// a window (bounded memory at any run length).
+///
+/// Two series use it: with `warmup = "auto"`, the whole run in
+/// [`ByArrival::TRANSIENT`] buckets, the series MSER-5 reads; and always,
+/// the measured window in [`ByArrival::BATCHES`] buckets, the batch means
+/// that measure how many relaxation times a replication spans
+/// ([`headroom_sim::stats::relaxation`]).
+pub(super) struct ByArrival {
+    start: Timestamp,
     width_ns: u64,
     sum_ns: Vec<f64>,
     count: Vec<u64>,
 }
 
-impl Transient {
-    /// Buckets of the series: 200 MSER-5 batches, a resolution of 0.1 % of
-    /// the run.
-    pub const BUCKETS: usize = 1000;
+impl ByArrival {
+    /// Buckets of the MSER-5 series: 200 MSER-5 batches, a resolution of
+    /// 0.1 % of the run.
+    pub const TRANSIENT: usize = 1000;
+    /// Batches of the measured window.
+    pub const BATCHES: usize = crate::report::LATENCY_BATCHES;
 
-    fn new(duration: Span) -> Self {
-        Transient {
-            width_ns: duration.as_nanos().div_ceil(Self::BUCKETS as u64).max(1),
-            sum_ns: vec![0.0; Self::BUCKETS],
-            count: vec![0; Self::BUCKETS],
+    fn new(start: Timestamp, span: Span, buckets: usize) -> Self {
+        ByArrival {
+            start,
+            width_ns: span.as_nanos().div_ceil(buckets as u64).max(1),
+            sum_ns: vec![0.0; buckets],
+            count: vec![0; buckets],
         }
     }
 
+    #[inline]
     fn record(&mut self, arrival: Timestamp, latency_ns: u64) {
-        let b = ((arrival.as_nanos() / self.width_ns) as usize).min(Self::BUCKETS - 1);
+        let offset = arrival.as_nanos().saturating_sub(self.start.as_nanos());
+        let b = ((offset / self.width_ns) as usize).min(self.count.len() - 1);
         self.sum_ns[b] += latency_ns as f64;
         self.count[b] += 1;
     }
@@ -671,8 +692,9 @@ impl Transient {
         Span::from_nanos(self.width_ns)
     }
 
-    /// Mean latency per bucket; an empty bucket repeats the last mean (the
-    /// first non-empty one for leading empties). Empty if nothing answered.
+    /// Mean latency per bucket, ns; an empty bucket repeats the last mean
+    /// (the first non-empty one for leading empties). Empty if nothing
+    /// answered.
     pub fn series(&self) -> Vec<f64> {
         let Some(first) = self.count.iter().position(|&n| n > 0) else {
             return Vec::new();
@@ -686,6 +708,21 @@ impl Transient {
                     last = sum / n as f64;
                 }
                 last
+            })
+            .collect()
+    }
+
+    /// Mean latency per bucket, ms; NaN for an empty bucket.
+    fn means_ms(&self) -> Vec<f64> {
+        self.sum_ns
+            .iter()
+            .zip(&self.count)
+            .map(|(&sum, &n)| {
+                if n > 0 {
+                    sum / n as f64 / 1e6
+                } else {
+                    f64::NAN
+                }
             })
             .collect()
     }

@@ -321,6 +321,7 @@ mod tests {
                 services: crate::planner::table::Table::default(),
                 warmup_s: 0.0,
                 latency: None,
+                batches: (Vec::new(), 0.0),
             })
             .collect()
     }
@@ -433,6 +434,7 @@ mod tests {
                 services: crate::planner::table::Table::default(),
                 warmup_s: 0.0,
                 latency: Some(h.to_sparse()),
+                batches: (Vec::new(), 0.0),
             }
         };
         let records = vec![rep(10, 20.0), rep(0, 10.0)];
@@ -474,6 +476,7 @@ mod tests {
             services: crate::planner::table::Table::default(),
             warmup_s: 0.0,
             latency: None,
+            batches: (Vec::new(), 0.0),
         }];
         let o = observe(vec![0.0], &r, Some(0), &objectives);
         assert!(o.outputs[0].is_none(), "no cost from a failed run");

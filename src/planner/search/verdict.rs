@@ -250,6 +250,7 @@ mod tests {
                 services: crate::planner::table::Table::default(),
                 warmup_s: 0.0,
                 latency: None,
+                batches: (Vec::new(), 0.0),
             })
             .collect()
     }
@@ -302,6 +303,7 @@ mod tests {
             services: crate::planner::table::Table::default(),
             warmup_s: 0.0,
             latency: None,
+            batches: (Vec::new(), 0.0),
         });
         let (v, why) = judge(&objectives(), &r, 5);
         assert_eq!(v, Verdict::Fails);
