@@ -42,7 +42,10 @@ pub struct RunOutput {
     pub warmup_at_limit: bool,
     /// Mean latency (ms) of the answered requests that arrived in each of
     /// [`LATENCY_BATCHES`] equal batches of the measured window (NaN for a batch without
-    /// one): the series [`relaxation_of`] reads.
+    /// one): the series [`relaxation_of`] reads. Empty when the scenario has
+    /// a trigger (a fault window, a cache flush, a surge): such a run is a
+    /// designed transient, whose replications are the experiment's unit,
+    /// not a steady state to span.
     pub latency_batches: Vec<f64>,
     /// Length of one of those batches, seconds.
     pub latency_batch_s: f64,

@@ -89,8 +89,25 @@ fn recovery_matches_the_drain_time_for_a_surge_and_a_fault() {
         ],
     )
     .expect("fault variant loads");
-    let by_surge = triggers(&run(&surge, 2));
-    let by_fault = triggers(&run(&fault, 2));
+    let surged = run(&surge, 2);
+    let faulted = run(&fault, 2);
+    // A designed transient: no relaxation time is measured (the short-run
+    // warning would read the trigger's replication-to-replication spread
+    // as memory); without the trigger, it is.
+    for o in surged.iter().chain(&faulted) {
+        assert!(o.latency_batches.is_empty(), "{:?}", o.latency_batches);
+    }
+    let quiet = load(&path, &["workload.surges=[]".to_owned()]).expect("loads");
+    let steady = run(&quiet, 2);
+    assert!(
+        steady
+            .iter()
+            .all(|o| o.latency_batches.len() == headroom_models::report::LATENCY_BATCHES)
+    );
+    assert!(headroom_models::report::relaxation_of(&steady).is_some());
+    assert!(headroom_models::report::relaxation_of(&surged).is_none());
+    let by_surge = triggers(&surged);
+    let by_fault = triggers(&faulted);
     println!(
         "drain time (fluid): {surge_backlog:.0} requests / {:.0} requests/s = {drain_s:.1} s; interval {interval} s",
         capacity - rate

@@ -608,7 +608,14 @@ impl Stats {
             audit: crate::report::Audit::default(),
             warmup_s: plan.run.warmup.as_secs_f64(),
             warmup_at_limit: false,
-            latency_batches: self.batches.means_ms(),
+            // A run with a fault window, a flush or a surge is a designed
+            // transient: its replications are the experiment's unit, and
+            // longer ones would ask another question. No relaxation there.
+            latency_batches: if self.triggers.is_empty() {
+                self.batches.means_ms()
+            } else {
+                Vec::new()
+            },
             latency_batch_s: self.batches.width().as_secs_f64(),
             replication,
             metrics: RunMetrics {
