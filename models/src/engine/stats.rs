@@ -111,7 +111,7 @@ pub(super) struct Stats {
     /// With `warmup = "auto"`: latencies by arrival time, for MSER-5.
     pub transient: Option<ByArrival>,
     /// Measured latencies by arrival time, in batches.
-    batches: ByArrival,
+    batches: Batches,
     warmup_end: Timestamp,
     end: Timestamp,
     /// Between the warm-up end and the end of arrivals.
@@ -189,12 +189,8 @@ impl Stats {
             transient: plan
                 .run
                 .auto_warmup
-                .then(|| ByArrival::new(Timestamp::ZERO, plan.run.duration, ByArrival::TRANSIENT)),
-            batches: ByArrival::new(
-                plan.run.warmup_end(),
-                plan.run.measured(),
-                ByArrival::BATCHES,
-            ),
+                .then(|| ByArrival::new(plan.run.duration)),
+            batches: Batches::new(plan.run.warmup_end(), plan.run.measured()),
             warmup_end: plan.run.warmup_end(),
             end: plan.run.end(),
             measuring: plan.run.warmup.is_zero(),
@@ -655,16 +651,69 @@ impl Stats {
     }
 }
 
-/// Mean latency of answered requests by arrival time, in equal buckets over
-/// a window (bounded memory at any run length).
-///
-/// Two series use it: with `warmup = "auto"`, the whole run in
-/// [`ByArrival::TRANSIENT`] buckets, the series MSER-5 reads; and always,
-/// the measured window in [`ByArrival::BATCHES`] buckets, the batch means
-/// that measure how many relaxation times a replication spans
-/// ([`headroom_sim::stats::relaxation`]).
-pub(super) struct ByArrival {
+/// The batch means that measure how many relaxation times a replication
+/// spans ([`headroom_sim::stats::relaxation`]): the mean latency of the
+/// answered requests that arrived in each of [`Batches::COUNT`] equal
+/// batches of the measured window. Every measured request passes here, so
+/// a batch is found by a multiply instead of a division (batch `b` starts
+/// within a nanosecond of `b / COUNT` of the window).
+pub(super) struct Batches {
     start: Timestamp,
+    width_ns: u64,
+    /// `2^64 COUNT / window`, saturated: `offset * scale >> 64` is the batch.
+    scale: u64,
+    /// Per batch: latency sum (ns) and count.
+    sums: Box<[(f64, u64); Batches::COUNT]>,
+}
+
+impl Batches {
+    /// Batches of the measured window.
+    pub const COUNT: usize = crate::report::LATENCY_BATCHES;
+
+    fn new(start: Timestamp, window: Span) -> Self {
+        let window_ns = window.as_nanos().max(1);
+        let scale = ((Self::COUNT as u128) << 64) / u128::from(window_ns);
+        Batches {
+            start,
+            width_ns: window_ns.div_ceil(Self::COUNT as u64),
+            scale: u64::try_from(scale).unwrap_or(u64::MAX),
+            sums: Box::new([(0.0, 0); Self::COUNT]),
+        }
+    }
+
+    #[inline]
+    fn record(&mut self, arrival: Timestamp, latency_ns: u64) {
+        let offset = arrival.as_nanos().saturating_sub(self.start.as_nanos());
+        let b = ((u128::from(offset) * u128::from(self.scale)) >> 64) as usize;
+        let (sum, count) = &mut self.sums[b.min(Self::COUNT - 1)];
+        *sum += latency_ns as f64;
+        *count += 1;
+    }
+
+    /// Length of one batch.
+    fn width(&self) -> Span {
+        Span::from_nanos(self.width_ns)
+    }
+
+    /// Mean latency per batch, ms; NaN for an empty batch.
+    fn means_ms(&self) -> Vec<f64> {
+        self.sums
+            .iter()
+            .map(|&(sum, n)| {
+                if n > 0 {
+                    sum / n as f64 / 1e6
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect()
+    }
+}
+
+/// The series MSER-5 reads with `warmup = "auto"`: the mean latency of
+/// answered requests by arrival time, in [`ByArrival::TRANSIENT`] equal
+/// buckets over the arrival window (bounded memory at any run length).
+pub(super) struct ByArrival {
     width_ns: u64,
     sum_ns: Vec<f64>,
     count: Vec<u64>,
@@ -674,22 +723,17 @@ impl ByArrival {
     /// Buckets of the MSER-5 series: 200 MSER-5 batches, a resolution of
     /// 0.1 % of the run.
     pub const TRANSIENT: usize = 1000;
-    /// Batches of the measured window.
-    pub const BATCHES: usize = crate::report::LATENCY_BATCHES;
 
-    fn new(start: Timestamp, span: Span, buckets: usize) -> Self {
+    fn new(duration: Span) -> Self {
         ByArrival {
-            start,
-            width_ns: span.as_nanos().div_ceil(buckets as u64).max(1),
-            sum_ns: vec![0.0; buckets],
-            count: vec![0; buckets],
+            width_ns: duration.as_nanos().div_ceil(Self::TRANSIENT as u64).max(1),
+            sum_ns: vec![0.0; Self::TRANSIENT],
+            count: vec![0; Self::TRANSIENT],
         }
     }
 
-    #[inline]
     fn record(&mut self, arrival: Timestamp, latency_ns: u64) {
-        let offset = arrival.as_nanos().saturating_sub(self.start.as_nanos());
-        let b = ((offset / self.width_ns) as usize).min(self.count.len() - 1);
+        let b = ((arrival.as_nanos() / self.width_ns) as usize).min(Self::TRANSIENT - 1);
         self.sum_ns[b] += latency_ns as f64;
         self.count[b] += 1;
     }
@@ -715,21 +759,6 @@ impl ByArrival {
                     last = sum / n as f64;
                 }
                 last
-            })
-            .collect()
-    }
-
-    /// Mean latency per bucket, ms; NaN for an empty bucket.
-    fn means_ms(&self) -> Vec<f64> {
-        self.sum_ns
-            .iter()
-            .zip(&self.count)
-            .map(|(&sum, &n)| {
-                if n > 0 {
-                    sum / n as f64 / 1e6
-                } else {
-                    f64::NAN
-                }
             })
             .collect()
     }
