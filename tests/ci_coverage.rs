@@ -15,6 +15,12 @@
 //! band): a failure means the intervals are too narrow (or needlessly
 //! wide), not bad luck. Seeds are fixed, so the test is deterministic.
 //!
+//! Each experiment also reads how many relaxation times its replications
+//! span, as the run summary does (`relaxation`); the CI test checks that
+//! none of its calibrated experiments is warned of as short, and the longer
+//! study tabulates the warning against coverage (the threshold's
+//! calibration).
+//!
 //! `cargo test --release --test ci_coverage -- --nocapture` prints the table
 //! in `experiments/validation/README.md`; `... -- --ignored --nocapture`
 //! runs the longer study of run lengths and loads reported there.

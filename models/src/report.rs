@@ -701,18 +701,21 @@ pub const MIN_RELAXATION_SPANS: f64 = 100.0;
 /// `warmup = "auto"` each replication's window (and so its batches) has its
 /// own length; the mean batch length stands for all.
 pub fn relaxation_of(outputs: &[RunOutput]) -> Option<Relaxation> {
-    let series: Vec<&[f64]> = outputs
-        .iter()
-        .map(|o| o.latency_batches.as_slice())
-        .collect();
-    relaxation(&series, mean_batch_s(outputs)?)
+    relaxation_of_batches(
+        outputs
+            .iter()
+            .map(|o| (o.latency_batches.as_slice(), o.latency_batch_s)),
+    )
 }
 
-fn mean_batch_s(outputs: &[RunOutput]) -> Option<f64> {
-    if outputs.is_empty() {
-        return None;
-    }
-    Some(outputs.iter().map(|o| o.latency_batch_s).sum::<f64>() / outputs.len() as f64)
+/// [`relaxation_of`] for replications given as their
+/// `(latency_batches, latency_batch_s)`.
+pub fn relaxation_of_batches<'a>(
+    runs: impl IntoIterator<Item = (&'a [f64], f64)>,
+) -> Option<Relaxation> {
+    let (series, widths): (Vec<&[f64]>, Vec<f64>) = runs.into_iter().unzip();
+    let width = widths.iter().sum::<f64>() / widths.len().max(1) as f64;
+    relaxation(&series, width)
 }
 
 /// The warning a report gives when the replications span fewer than
@@ -721,18 +724,16 @@ fn mean_batch_s(outputs: &[RunOutput]) -> Option<f64> {
 /// of the queues' long excursions, a few see many), and only longer
 /// replications fix it.
 pub fn short_run_warning(outputs: &[RunOutput]) -> Option<String> {
-    let r = relaxation_of(outputs)?;
-    let measured_s = mean_batch_s(outputs)? * outputs[0].latency_batches.len() as f64;
-    short_run_text(&r, measured_s)
+    short_run_text(&relaxation_of(outputs)?)
 }
 
-/// [`short_run_warning`]'s text for a measurement `r` of replications whose
-/// measured windows are `measured_s` seconds; `None` when they are long
-/// enough.
-pub fn short_run_text(r: &Relaxation, measured_s: f64) -> Option<String> {
+/// [`short_run_warning`]'s text for a measurement `r` in seconds; `None`
+/// when the replications are long enough.
+pub fn short_run_text(r: &Relaxation) -> Option<String> {
     if r.spans >= MIN_RELAXATION_SPANS {
         return None;
     }
+    let measured_s = r.window();
     let text = |s: f64| crate::engine::approx_duration(s * 1e9);
     Some(format!(
         "latency quantile intervals may be too narrow: latency stays correlated for about {} \
@@ -760,7 +761,7 @@ mod tests {
         // a 10m40s window; 100 need 100/22 of it, 48.4 minutes.
         let r = Relaxation::from_lag1(0.8, 630, 10.0, LATENCY_BATCHES);
         assert!((r.spans - 22.06).abs() < 0.01, "{r:?}");
-        let text = short_run_text(&r, 640.0).expect("short");
+        let text = short_run_text(&r).expect("short");
         assert!(
             text.contains("latency stays correlated for about 29s")
                 && text.contains("lag-1 correlation of the replications' batch means 0.80")
@@ -772,10 +773,10 @@ mod tests {
         // Long enough, or uncorrelated: nothing to say.
         let long = Relaxation::from_lag1(0.25, 630, 10.0, LATENCY_BATCHES);
         assert!(long.spans > MIN_RELAXATION_SPANS, "{long:?}");
-        assert_eq!(short_run_text(&long, 640.0), None);
+        assert_eq!(short_run_text(&long), None);
         let none = Relaxation::from_lag1(-0.05, 630, 10.0, LATENCY_BATCHES);
         assert_eq!(none.spans, f64::INFINITY);
-        assert_eq!(short_run_text(&none, 640.0), None);
+        assert_eq!(short_run_text(&none), None);
     }
 
     #[test]

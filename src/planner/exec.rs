@@ -85,14 +85,13 @@ pub struct Record {
 
 /// How many relaxation times `records`' measured windows span
 /// ([`headroom_models::report::relaxation_of`]), `None` if a replication
-/// failed or there is nothing to measure.
+/// failed (its batches are empty) or there is nothing to measure.
 pub fn relaxation(records: &[Record]) -> Option<Relaxation> {
-    if records.iter().any(|r| r.batches.0.is_empty()) {
-        return None;
-    }
-    let series: Vec<&[f64]> = records.iter().map(|r| r.batches.0.as_slice()).collect();
-    let width = records.iter().map(|r| r.batches.1).sum::<f64>() / records.len().max(1) as f64;
-    headroom_sim::stats::relaxation(&series, width)
+    headroom_models::report::relaxation_of_batches(
+        records
+            .iter()
+            .map(|r| (r.batches.0.as_slice(), r.batches.1)),
+    )
 }
 
 /// The latency quantiles of `records` pooled (their histograms merged), or

@@ -116,7 +116,7 @@ impl RelaxInfo {
     /// The warning `summary.md` gives for a point, if its replications were
     /// short ([`headroom_models::report::short_run_text`]).
     pub fn warning(&self) -> Option<String> {
-        short_run_text(&self.relaxation(), self.batch_s * LATENCY_BATCHES as f64)
+        short_run_text(&self.relaxation())
     }
 }
 
@@ -140,11 +140,10 @@ impl PointInfo {
 /// [`PointInfo::relaxation`] of a point's records.
 fn relaxation_info(records: &[Record]) -> Option<RelaxInfo> {
     let r = crate::planner::exec::relaxation(records)?;
-    let batch_s = records.iter().map(|r| r.batches.1).sum::<f64>() / records.len() as f64;
     Some(RelaxInfo {
         lag1: r.lag1,
         pairs: r.pairs,
-        batch_s,
+        batch_s: r.width,
     })
 }
 

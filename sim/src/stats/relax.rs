@@ -44,6 +44,10 @@ pub struct Relaxation {
     pub lag1: f64,
     /// Adjacent pairs of batches it was pooled from.
     pub pairs: usize,
+    /// The batches' length (any unit; `time` is in it).
+    pub width: f64,
+    /// Batches per replication.
+    pub batches: usize,
     /// The relaxation time, in the unit of the batch width (0 when the
     /// batches are uncorrelated or anti-correlated).
     pub time: f64,
@@ -109,9 +113,16 @@ impl Relaxation {
         Relaxation {
             lag1,
             pairs,
+            width,
+            batches,
             time: if x.is_infinite() { 0.0 } else { width / x },
             spans: batches as f64 * x,
         }
+    }
+
+    /// A replication's measured window: `batches x width`.
+    pub fn window(&self) -> f64 {
+        self.batches as f64 * self.width
     }
 }
 
