@@ -1189,4 +1189,23 @@ replicas = 1
         String::from_utf8(read(&merged, "summary.md")).unwrap(),
         summary
     );
+    // `compare` of the two points warns of the short side only.
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let base = &text[..text.find("[sweep]").unwrap()];
+    let a = write(&dir, "a.toml", base);
+    let b = write(
+        &dir,
+        "b.toml",
+        &base.replace("replicas = 1", "replicas = 2"),
+    );
+    let o = headroom(&["compare", s(&a), s(&b), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "warning: {}: latency quantile intervals may be too narrow",
+            s(&a)
+        )) && !err.contains(s(&b)),
+        "{err}"
+    );
 }
