@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{headroom, read, s, stderr, stdout, tempdir, write};
+use common::{headroom, mm1_short, read, s, stderr, stdout, tempdir, write};
 
 const SMALL: &str = r#"
 [run]
@@ -586,29 +586,6 @@ fn an_output_that_is_a_special_file_is_written_not_replaced() {
             .collect();
         assert!(left.is_empty(), "{args:?}: {left:?}");
     }
-}
-
-/// M/M/1 with 100 ms mean work at `rate` per second, 10 replications of a
-/// 10-minute measured window after a 10-minute warm-up.
-fn mm1_short(rate: f64) -> String {
-    format!(
-        r#"
-[run]
-duration = "20m"
-warmup = "10m"
-replications = 10
-seed = 9000003
-
-[workload]
-arrivals = {{ process = "poisson", rate = {rate} }}
-
-[[services]]
-name = "server"
-instance = {{ workers = 1, queue = "unbounded" }}
-work = {{ distribution = "exponential", mean = "100ms" }}
-replicas = 1
-"#
-    )
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{headroom, headroom_env, read, s, stderr, stdout, tempdir, write};
+use common::{headroom, headroom_env, mm1_short, read, s, stderr, stdout, tempdir, write};
 
 /// A small M/M/c-like service swept over replicas x workers (6 points).
 const SWEEP: &str = r#"
@@ -1128,30 +1128,9 @@ fn points_whose_replications_are_short_are_named_and_stay_named_on_reread() {
     // relaxation times (tests/cli.rs runs it through `run`), the other
     // forgets within seconds. Without `[costs]` the fewest instances win:
     // the recommended point is the short one.
-    let scenario = write(
-        &dir,
-        "s.toml",
-        r#"
-[run]
-duration = "20m"
-warmup = "10m"
-replications = 10
-seed = 9000003
-
-[workload]
-arrivals = { process = "poisson", rate = 9.5 }
-
-[[services]]
-name = "server"
-instance = { workers = 1, queue = "unbounded" }
-work = { distribution = "exponential", mean = "100ms" }
-replicas = 1
-
-[sweep]
-[sweep.params]
-"services.server.replicas" = [1, 2]
-"#,
-    );
+    let base = mm1_short(9.5);
+    let sweep_table = "\n[sweep]\n[sweep.params]\n\"services.server.replicas\" = [1, 2]\n";
+    let scenario = write(&dir, "s.toml", &format!("{base}{sweep_table}"));
     let out = dir.join("out");
     let o = headroom(&["sweep", s(&scenario), "--out", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -1190,9 +1169,7 @@ replicas = 1
         summary
     );
     // `compare` of the two points warns of the short side only.
-    let text = std::fs::read_to_string(&scenario).unwrap();
-    let base = &text[..text.find("[sweep]").unwrap()];
-    let a = write(&dir, "a.toml", base);
+    let a = write(&dir, "a.toml", &base);
     let b = write(
         &dir,
         "b.toml",

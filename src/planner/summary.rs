@@ -67,17 +67,16 @@ fn header(a: &Analysis<'_>, s: &mut String) {
     );
 }
 
-/// Points whose replications were short ([`crate::planner::part::RelaxInfo::warning`]),
-/// with the relaxation times a replication spanned.
+/// Points whose replications span fewer than `MIN_RELAXATION_SPANS`
+/// relaxation times ([`crate::planner::part::RelaxInfo::warning`]), with
+/// how many they span.
 fn short_runs(a: &Analysis<'_>) -> Vec<(usize, f64)> {
     a.part
         .manifest
         .point_runs
         .iter()
-        .filter_map(|p| {
-            let r = p.relaxation?;
-            r.warning().map(|_| (p.point, r.relaxation().spans))
-        })
+        .filter_map(|p| Some((p.point, p.relaxation?.relaxation().spans)))
+        .filter(|&(_, spans)| spans < headroom_models::report::MIN_RELAXATION_SPANS)
         .collect()
 }
 

@@ -75,6 +75,29 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// M/M/1 with 100 ms mean work at `rate` per second, 10 replications of a
+/// 10-minute measured window after a 10-minute warm-up.
+pub fn mm1_short(rate: f64) -> String {
+    format!(
+        r#"
+[run]
+duration = "20m"
+warmup = "10m"
+replications = 10
+seed = 9000003
+
+[workload]
+arrivals = {{ process = "poisson", rate = {rate} }}
+
+[[services]]
+name = "server"
+instance = {{ workers = 1, queue = "unbounded" }}
+work = {{ distribution = "exponential", mean = "100ms" }}
+replicas = 1
+"#
+    )
+}
+
 /// Loads `experiments/validation/FILE` with `--set` overrides `sets` and
 /// runs all its replications on every core, in replication order.
 pub fn run_validation(file: &str, sets: &[&str]) -> (Loaded, Vec<RunOutput>) {

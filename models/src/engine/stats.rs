@@ -109,7 +109,7 @@ struct Interval {
 
 pub(super) struct Stats {
     /// With `warmup = "auto"`: latencies by arrival time, for MSER-5.
-    pub transient: Option<ByArrival>,
+    pub transient: Option<Transient>,
     /// Measured latencies by arrival time, in batches.
     batches: Batches,
     warmup_end: Timestamp,
@@ -189,7 +189,7 @@ impl Stats {
             transient: plan
                 .run
                 .auto_warmup
-                .then(|| ByArrival::new(plan.run.duration)),
+                .then(|| Transient::new(plan.run.duration)),
             batches: Batches::new(plan.run.warmup_end(), plan.run.measured()),
             warmup_end: plan.run.warmup_end(),
             end: plan.run.end(),
@@ -711,29 +711,29 @@ impl Batches {
 }
 
 /// The series MSER-5 reads with `warmup = "auto"`: the mean latency of
-/// answered requests by arrival time, in [`ByArrival::TRANSIENT`] equal
+/// answered requests by arrival time, in [`Transient::BUCKETS`] equal
 /// buckets over the arrival window (bounded memory at any run length).
-pub(super) struct ByArrival {
+pub(super) struct Transient {
     width_ns: u64,
     sum_ns: Vec<f64>,
     count: Vec<u64>,
 }
 
-impl ByArrival {
-    /// Buckets of the MSER-5 series: 200 MSER-5 batches, a resolution of
-    /// 0.1 % of the run.
-    pub const TRANSIENT: usize = 1000;
+impl Transient {
+    /// Buckets of the series: 200 MSER-5 batches, a resolution of 0.1 % of
+    /// the run.
+    pub const BUCKETS: usize = 1000;
 
     fn new(duration: Span) -> Self {
-        ByArrival {
-            width_ns: duration.as_nanos().div_ceil(Self::TRANSIENT as u64).max(1),
-            sum_ns: vec![0.0; Self::TRANSIENT],
-            count: vec![0; Self::TRANSIENT],
+        Transient {
+            width_ns: duration.as_nanos().div_ceil(Self::BUCKETS as u64).max(1),
+            sum_ns: vec![0.0; Self::BUCKETS],
+            count: vec![0; Self::BUCKETS],
         }
     }
 
     fn record(&mut self, arrival: Timestamp, latency_ns: u64) {
-        let b = ((arrival.as_nanos() / self.width_ns) as usize).min(Self::TRANSIENT - 1);
+        let b = ((arrival.as_nanos() / self.width_ns) as usize).min(Self::BUCKETS - 1);
         self.sum_ns[b] += latency_ns as f64;
         self.count[b] += 1;
     }
@@ -743,9 +743,8 @@ impl ByArrival {
         Span::from_nanos(self.width_ns)
     }
 
-    /// Mean latency per bucket, ns; an empty bucket repeats the last mean
-    /// (the first non-empty one for leading empties). Empty if nothing
-    /// answered.
+    /// Mean latency per bucket; an empty bucket repeats the last mean (the
+    /// first non-empty one for leading empties). Empty if nothing answered.
     pub fn series(&self) -> Vec<f64> {
         let Some(first) = self.count.iter().position(|&n| n > 0) else {
             return Vec::new();

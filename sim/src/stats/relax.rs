@@ -128,7 +128,7 @@ impl Relaxation {
 
 /// The correlation of adjacent batch means of length `x` relaxation times
 /// (see the module's doc).
-pub fn adjacent_batch_correlation(x: f64) -> f64 {
+fn adjacent_batch_correlation(x: f64) -> f64 {
     if x < 1e-5 {
         // The closed form cancels: 1 - 2x/3 + 5x^2/18 + O(x^3).
         return 1.0 - 2.0 * x / 3.0 + 5.0 * x * x / 18.0;
