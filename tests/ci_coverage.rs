@@ -28,7 +28,9 @@
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 
-use headroom_models::report::{MIN_RELAXATION_SPANS, Pooled, metric_ci95};
+use headroom_models::report::{
+    LATENCY_BATCHES, MIN_RELAXATION_SPANS, Pooled, StationLoad, bottleneck_of, metric_ci95,
+};
 use headroom_models::{load, run_replication};
 use headroom_sim::exec::{Threads, run_indexed};
 use headroom_sim::stats::{LatencyHistogram, SparseHistogram, quantile_ci95, relaxation};
@@ -58,9 +60,28 @@ struct Coverage {
     /// Mean over experiments of the replications' mean p99, seconds.
     mean_of_mean_p99s: f64,
     /// Per experiment: relaxation times a replication spans (as the run
-    /// summary measures them, `relaxation_of`) and whether its p99
+    /// summary measures them, `relaxation_of`, and by the heavy-traffic
+    /// approximation at the queue, `bottleneck_of`) and whether its p99
     /// interval covered the true p99.
-    spans: Vec<(f64, bool)>,
+    spans: Vec<Spans>,
+}
+
+/// One experiment's short-run diagnostics.
+#[derive(Clone, Copy)]
+struct Spans {
+    /// Measured from the batch means.
+    measured: f64,
+    /// By the heavy-traffic approximation.
+    approx: f64,
+    /// Whether the p99 interval covered the true p99.
+    hit: bool,
+}
+
+impl Spans {
+    /// What the warning reads: the fewer.
+    fn either(&self) -> f64 {
+        self.measured.min(self.approx)
+    }
 }
 
 /// Warm-up of every replication (excluded from its statistics), minutes.
@@ -88,21 +109,22 @@ fn study(rho: f64, measured_min: u32, experiments: usize, base_seed: u64) -> Cov
     let reps = REPLICATIONS as usize;
     // One job per (experiment, replication); each replication's streams
     // come from its experiment's seed and its index, as in `headroom run`.
-    let runs: Vec<(f64, f64, SparseHistogram, Vec<f64>, f64)> =
-        run_indexed(experiments * reps, Threads::All, |i| {
-            let out = run_replication(&plans[i / reps], (i % reps) as u32, &progress)
-                .expect("replication runs");
-            let lat = &out.metrics.latency;
-            let ms = |ns: f64| ns / 1e6;
-            (
-                ms(lat.mean_ns()),
-                ms(lat.quantile_ns(0.99) as f64),
-                lat.to_sparse(),
-                out.latency_batches,
-                out.latency_batch_s,
-            )
-        })
-        .expect("thread pool");
+    type Run = (f64, f64, SparseHistogram, Vec<f64>, f64, Vec<StationLoad>);
+    let runs: Vec<Run> = run_indexed(experiments * reps, Threads::All, |i| {
+        let out = run_replication(&plans[i / reps], (i % reps) as u32, &progress)
+            .expect("replication runs");
+        let lat = &out.metrics.latency;
+        let ms = |ns: f64| ns / 1e6;
+        (
+            ms(lat.mean_ns()),
+            ms(lat.quantile_ns(0.99) as f64),
+            lat.to_sparse(),
+            out.latency_batches,
+            out.latency_batch_s,
+            out.stations,
+        )
+    })
+    .expect("thread pool");
     // Milliseconds, as in `runs.csv`.
     let true_mean = 1e3 / (1.0 / ES - lambda);
     let true_p99 = 100f64.ln() * true_mean;
@@ -136,8 +158,18 @@ fn study(rho: f64, measured_min: u32, experiments: usize, base_seed: u64) -> Cov
         c.mean_hits += covers(m, true_mean);
         c.p99_hits += covers(p, true_p99);
         let series: Vec<&[f64]> = experiment.iter().map(|r| r.3.as_slice()).collect();
-        let spans = relaxation(&series, experiment[0].4).map_or(f64::NAN, |r| r.spans);
-        c.spans.push((spans, covers(p, true_p99) == 1));
+        let measured = relaxation(&series, experiment[0].4).map_or(f64::NAN, |r| r.spans);
+        let approx = bottleneck_of(
+            experiment
+                .iter()
+                .map(|r| (r.5.as_slice(), r.4 * LATENCY_BATCHES as f64)),
+        )
+        .map_or(f64::NAN, |b| b.spans());
+        c.spans.push(Spans {
+            measured,
+            approx,
+            hit: covers(p, true_p99) == 1,
+        });
         c.mean_centred_hits += covers(before, true_p99);
         c.mean_of_means += m.mean / 1e3 / experiments as f64;
         c.mean_of_p99s += p.mean / 1e3 / experiments as f64;
@@ -189,12 +221,22 @@ fn ninety_five_percent_intervals_cover_the_true_mean_and_p99_95_percent_of_the_t
             100.0 * hi
         );
     }
-    // The short-run warning (`relaxation_of`) stays silent where the
-    // intervals are honest: no false alarm in 400 experiments.
+    // The short-run warning (`relaxation_of`, `bottleneck_of`) stays
+    // silent where the intervals are honest: no false alarm in 400
+    // experiments.
+    assert!(
+        c.spans
+            .iter()
+            .all(|s| s.measured.is_finite() || s.measured == f64::INFINITY)
+    );
+    assert!(
+        c.spans.iter().all(|s| s.approx.is_finite()),
+        "every experiment has a bottleneck"
+    );
     let warned: Vec<f64> = c
         .spans
         .iter()
-        .map(|&(x, _)| x)
+        .map(Spans::either)
         .filter(|&x| x < MIN_RELAXATION_SPANS)
         .collect();
     assert!(
@@ -226,7 +268,7 @@ fn coverage_by_load_and_run_length() {
         let c = study(rho, measured_min, 200, 9_000_000);
         println!("{}", row(rho, measured_min, &c));
         by_row.push((rho, measured_min, c.spans.clone()));
-        all.extend(c.spans);
+        all.extend(c.spans.iter().map(|s| (s.measured, s.hit)));
     }
     println!("\n{SPANS_HEADER}");
     for (rho, measured_min, spans) in &by_row {
@@ -256,21 +298,24 @@ fn coverage_by_load_and_run_length() {
     }
 }
 
-const SPANS_HEADER: &str = "| rho | measured per replication | relaxation times spanned: p10 / median / p90 | warned at 50 / 100 / 200 | p99 coverage, warned (below 100) | p99 coverage, not warned |\n|---:|---|---:|---:|---:|---:|";
+const SPANS_HEADER: &str = "| rho | measured per replication | relaxation times spanned, measured: p10 / median / p90 | measured, warned at 50 / 100 / 200 | heavy-traffic approximation: spanned | warned at 100: measured / either | p99 coverage, warned (either) | p99 coverage, not warned |\n|---:|---|---:|---:|---:|---:|---:|---:|";
 
-/// The short-run diagnostic on one row's experiments: the relaxation times
-/// they read, how many a threshold of 50, 100 or 200 warns of, and
-/// coverage on each side of `MIN_RELAXATION_SPANS`.
-fn spans_row(rho: f64, measured_min: u32, spans: &[(f64, bool)]) -> String {
-    let mut xs: Vec<f64> = spans.iter().map(|s| s.0).collect();
+/// The short-run diagnostics on one row's experiments: the relaxation
+/// times the batch means read, how many a threshold of 50, 100 or 200
+/// warns of, the approximation's span, how many the warning (the fewer of
+/// the two below `MIN_RELAXATION_SPANS`) names, and coverage on each side.
+fn spans_row(rho: f64, measured_min: u32, spans: &[Spans]) -> String {
+    let mut xs: Vec<f64> = spans.iter().map(|s| s.measured).collect();
     xs.sort_by(f64::total_cmp);
     let at = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize];
     let warned_at = |t: f64| xs.iter().filter(|&&x| x < t).count();
+    let mut approx: Vec<f64> = spans.iter().map(|s| s.approx).collect();
+    approx.sort_by(f64::total_cmp);
     let side = |warned: bool| {
         let v: Vec<bool> = spans
             .iter()
-            .filter(|(x, _)| (*x < MIN_RELAXATION_SPANS) == warned)
-            .map(|&(_, hit)| hit)
+            .filter(|s| (s.either() < MIN_RELAXATION_SPANS) == warned)
+            .map(|s| s.hit)
             .collect();
         if v.is_empty() {
             "-".to_owned()
@@ -283,7 +328,7 @@ fn spans_row(rho: f64, measured_min: u32, spans: &[(f64, bool)]) -> String {
         }
     };
     format!(
-        "| {rho} | {measured_min} min | {:.0} / {:.0} / {:.0} | {} / {} / {} of {} | {} | {} |",
+        "| {rho} | {measured_min} min | {:.0} / {:.0} / {:.0} | {} / {} / {} of {} | {:.0} to {:.0} | {} / {} | {} | {} |",
         at(0.1),
         at(0.5),
         at(0.9),
@@ -291,6 +336,13 @@ fn spans_row(rho: f64, measured_min: u32, spans: &[(f64, bool)]) -> String {
         warned_at(100.0),
         warned_at(200.0),
         spans.len(),
+        approx[0],
+        approx[approx.len() - 1],
+        warned_at(MIN_RELAXATION_SPANS),
+        spans
+            .iter()
+            .filter(|s| s.either() < MIN_RELAXATION_SPANS)
+            .count(),
         side(true),
         side(false),
     )

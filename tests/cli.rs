@@ -625,3 +625,52 @@ fn replications_short_against_the_relaxation_time_are_warned_of() {
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
     assert!(!summary.contains("Warning"), "{summary}");
 }
+
+#[test]
+fn a_busy_queue_is_judged_by_its_load_when_the_replications_cannot_tell() {
+    let dir = tempdir("short_by_load");
+    // One replication: no batch means to correlate across replications,
+    // but the queue's measured load still says how long it remembers
+    // (rho 0.95: about 78 s, so 10 minutes span about 8; this replication
+    // carried 0.93, and spans 14).
+    let one = mm1_short(9.5).replace("replications = 10", "replications = 1");
+    let scenario = write(&dir, "one.toml", &one);
+    let out = dir.join("one");
+    let o = headroom(&["run", s(&scenario), "--out", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "warning: latency quantile intervals may be too narrow: service server runs at utilization 0.9"
+        ) && err.contains("(1 worker an instance, ")
+            && err.contains("(heavy-traffic approximation)")
+            && err.contains("10m measured window spans only"),
+        "{err}"
+    );
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(
+        summary.contains("(heavy-traffic approximation)"),
+        "{summary}"
+    );
+    // Overloaded with an unbounded queue: no steady state at all.
+    let over = write(&dir, "over.toml", &mm1_short(12.0));
+    let o = headroom(&["run", s(&over), "--out", s(&dir.join("over"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "warning: latency has no steady state: service server is saturated (utilization 1.00, 1 worker an instance) and its queue has no bound"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // The same overload behind a queue of 20 sheds a sixth, and the queue,
+    // pinned near full, forgets within seconds: no warning.
+    let bounded = write(
+        &dir,
+        "bounded.toml",
+        &mm1_short(12.0).replace("queue = \"unbounded\"", "queue = 20"),
+    );
+    let o = headroom(&["run", s(&bounded), "--out", s(&dir.join("bounded"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}

@@ -714,6 +714,15 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
                 "a batch length in s (> 0)",
             ],
         ),
+        // The bottleneck's approximation with a utilization above 1.
+        (
+            "manifest.json",
+            manifest.replacen("\"utilization\": ", "\"utilization\": 1", 1),
+            vec![
+                "manifest.json: point 0: `bottleneck` = { utilization = 1",
+                "a utilization in [0, 1]",
+            ],
+        ),
     ];
     let out = dir.join("merged");
     for (file, text, needles) in &edits {
@@ -1149,6 +1158,17 @@ fn points_whose_replications_are_short_are_named_and_stay_named_on_reread() {
     };
     assert!(lag1(0) > 0.5, "one replica: lag1 {}", lag1(0));
     assert!(lag1(1) < 0.3, "two replicas: lag1 {}", lag1(1));
+    // The heavy-traffic approximation at the busiest queue, kept beside
+    // it: the one replica's (rho 0.95: 0.1 s x 1.95 / 0.05^2, about 78 s,
+    // 8 in 10 minutes) and the two replicas' (rho 0.48: about 0.5 s).
+    let bottleneck = |p: usize| &manifest["point_runs"][p]["bottleneck"];
+    let spans = |p: usize| {
+        let b = bottleneck(p);
+        b["window_s"].as_f64().unwrap() / b["time_s"].as_f64().unwrap()
+    };
+    assert_eq!(bottleneck(0)["station"], "service server", "{manifest}");
+    assert!((4.0..16.0).contains(&spans(0)), "{}", bottleneck(0));
+    assert!(spans(1) > 500.0, "{}", bottleneck(1));
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
     assert!(
         summary.contains("**Short replications.** At 1 of 2 points")
@@ -1184,5 +1204,42 @@ fn points_whose_replications_are_short_are_named_and_stay_named_on_reread() {
             s(&a)
         )) && !err.contains(s(&b)),
         "{err}"
+    );
+}
+
+#[test]
+fn points_with_a_saturated_unbounded_queue_are_named_as_having_no_steady_state() {
+    let dir = tempdir("sweep_saturated");
+    // One replica offered 1.2 with an unbounded queue, or two at 0.6.
+    let base = mm1_short(12.0).replace("replications = 10", "replications = 3");
+    let sweep_table = "\n[sweep]\n[sweep.params]\n\"services.server.replicas\" = [1, 2]\n";
+    let scenario = write(&dir, "s.toml", &format!("{base}{sweep_table}"));
+    let out = dir.join("out");
+    let o = headroom(&["sweep", s(&scenario), "--out", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "warning: at 1 of 2 points a queue is saturated and has no bound, so their latency has no steady state"
+        ) && !stderr(&o).contains("relaxation times"),
+        "{}",
+        stderr(&o)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&read(&out, "manifest.json")).unwrap();
+    let b = &manifest["point_runs"][0]["bottleneck"];
+    assert!(b["time_s"].is_null() && b["utilization"] == 1.0, "{b}");
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(
+        summary.contains(
+            "**No steady state.** At 1 of 2 points a queue is saturated and has no bound (points 0)"
+        ) && !summary.contains("**Short replications.**"),
+        "{summary}"
+    );
+    // Read back from the manifest (its null time is infinite again).
+    let o = headroom(&["recommend", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a queue is saturated"),
+        "{}",
+        stderr(&o)
     );
 }

@@ -9,9 +9,10 @@ use std::fmt;
 
 use headroom_sim::Span;
 use headroom_sim::stats::{
-    ConfidenceInterval, LatencyHistogram, Relaxation, ci95, quantile_ci95, relaxation,
-    sectioned_quantile_ci95,
+    ConfidenceInterval, LatencyHistogram, Relaxation, ci95, heavy_traffic_relaxation,
+    quantile_ci95, relaxation, sectioned_quantile_ci95,
 };
+use serde::{Deserialize, Serialize};
 
 use crate::recovery::{RECOVERY_COLUMNS, TriggerRecovery};
 
@@ -49,6 +50,10 @@ pub struct RunOutput {
     pub latency_batches: Vec<f64>,
     /// Length of one of those batches, seconds.
     pub latency_batch_s: f64,
+    /// Every queue of the system (each service, each datastore shard) and
+    /// its load over the measured window: what [`bottleneck_of`] reads.
+    /// Empty when `latency_batches` is.
+    pub stations: Vec<StationLoad>,
 }
 
 /// The engine's books at the end of a replication, warm-up included: every
@@ -718,36 +723,248 @@ pub fn relaxation_of_batches<'a>(
     relaxation(&series, width)
 }
 
-/// The warning a report gives when the replications span fewer than
-/// [`MIN_RELAXATION_SPANS`] relaxation times ([`relaxation_of`]): a latency
-/// quantile's interval is then likely too narrow (most replications see few
-/// of the queues' long excursions, a few see many), and only longer
-/// replications fix it.
-pub fn short_run_warning(outputs: &[RunOutput]) -> Option<String> {
-    short_run_text(&relaxation_of(outputs)?)
+/// A queue of the system over one replication's measured window: a
+/// service (its instances' workers and queue) or a datastore shard.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StationLoad {
+    /// `service api`, `store users shard 3 (us-east)`.
+    pub name: String,
+    /// Workers of one instance (of the shard).
+    pub workers: u32,
+    /// Places in one instance's queue (`None`: unbounded).
+    pub queue: Option<u64>,
+    /// Squared coefficient of variation of the time a request holds a
+    /// worker: the work distribution's, or 1 where that time includes
+    /// waiting on other services (a thread-model caller).
+    pub scv: f64,
+    /// Worker-seconds held.
+    pub held_s: f64,
+    /// Worker-seconds available (workers times ready instance-seconds).
+    pub capacity_s: f64,
+    /// Requests (tries, operations) that reached it.
+    pub requests: u64,
+    /// Of those, turned away without a worker (its queue was full).
+    pub shed: u64,
 }
 
-/// [`short_run_warning`]'s text for a measurement `r` in seconds; `None`
-/// when the replications are long enough.
-pub fn short_run_text(r: &Relaxation) -> Option<String> {
-    if r.spans >= MIN_RELAXATION_SPANS {
+/// The queue that remembers longest, by the heavy-traffic approximation
+/// ([`headroom_sim::stats::heavy_traffic_relaxation`]) at the load the
+/// replications measured there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bottleneck {
+    /// [`StationLoad::name`].
+    pub station: String,
+    /// Held over available worker-seconds, all replications together.
+    pub utilization: f64,
+    /// Offered load: its arrival rate times the mean hold over its
+    /// workers; above the utilization when it turned requests away.
+    pub load: f64,
+    /// Workers of one instance (shard).
+    pub workers: u32,
+    /// Mean time a request held a worker, seconds.
+    pub hold_s: f64,
+    /// The relaxation time, seconds (`null` in JSON when infinite: a
+    /// saturated queue without a bound).
+    #[serde(with = "infinite_as_null")]
+    pub time_s: f64,
+    /// A replication's measured window, seconds (their mean).
+    pub window_s: f64,
+}
+
+impl Bottleneck {
+    /// Relaxation times one replication spans (0 when the time is
+    /// infinite).
+    pub fn spans(&self) -> f64 {
+        if self.time_s > 0.0 {
+            self.window_s / self.time_s
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// Whether its numbers are ones [`bottleneck_of`] can give: a folder's
+    /// manifest is checked with it.
+    pub fn is_valid(&self) -> bool {
+        (0.0..=1.0).contains(&self.utilization)
+            && self.load >= 0.0
+            && self.load.is_finite()
+            && self.workers > 0
+            && self.hold_s >= 0.0
+            && self.hold_s.is_finite()
+            && self.time_s >= 0.0
+            && self.window_s > 0.0
+            && self.window_s.is_finite()
+    }
+}
+
+/// An infinite time is `null` in JSON, which has no infinity.
+mod infinite_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if x.is_finite() {
+            s.serialize_f64(*x)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+    }
+}
+
+/// The [`Bottleneck`] of replications given as their
+/// `(stations, measured window in seconds)`: each station's held,
+/// available and request counts summed over the replications, its time
+/// from the heavy-traffic approximation, the longest kept. `None` when a
+/// replication has no stations (a scenario with a trigger, a failed
+/// replication), they do not list the same stations, or no station was
+/// used.
+pub fn bottleneck_of<'a>(
+    runs: impl IntoIterator<Item = (&'a [StationLoad], f64)>,
+) -> Option<Bottleneck> {
+    let mut totals: Vec<(f64, f64, u64, u64)> = Vec::new();
+    let mut first: Option<&'a [StationLoad]> = None;
+    let (mut window, mut n) = (0.0, 0usize);
+    for (stations, window_s) in runs {
+        if stations.is_empty() {
+            return None;
+        }
+        let first = *first.get_or_insert(stations);
+        if stations.len() != first.len()
+            || stations.iter().zip(first).any(|(a, b)| a.name != b.name)
+        {
+            return None;
+        }
+        totals.resize(stations.len(), (0.0, 0.0, 0, 0));
+        for (t, s) in totals.iter_mut().zip(stations) {
+            t.0 += s.held_s;
+            t.1 += s.capacity_s;
+            t.2 += s.requests;
+            t.3 += s.requests.saturating_sub(s.shed);
+        }
+        window += window_s;
+        n += 1;
+    }
+    let first = first?;
+    let window_s = window / n as f64;
+    first
+        .iter()
+        .zip(&totals)
+        .filter(|&(s, &(_, capacity, _, served))| {
+            served > 0 && capacity > 0.0 && s.workers > 0 && s.scv.is_finite()
+        })
+        .map(|(s, &(held, capacity, requests, served))| {
+            let utilization = (held / capacity).clamp(0.0, 1.0);
+            let hold_s = held / served as f64;
+            let load = utilization * requests as f64 / served as f64;
+            Bottleneck {
+                station: s.name.clone(),
+                utilization,
+                load,
+                workers: s.workers,
+                hold_s,
+                time_s: heavy_traffic_relaxation(load, s.workers, hold_s, s.scv, s.queue),
+                window_s,
+            }
+        })
+        .filter(|b| !b.time_s.is_nan())
+        .max_by(|a, b| a.time_s.total_cmp(&b.time_s))
+}
+
+/// [`bottleneck_of`] for a replication's outputs.
+pub fn bottleneck_of_outputs(outputs: &[RunOutput]) -> Option<Bottleneck> {
+    bottleneck_of(outputs.iter().map(|o| {
+        (
+            o.stations.as_slice(),
+            o.latency_batch_s * LATENCY_BATCHES as f64,
+        )
+    }))
+}
+
+/// The warning a report gives when the replications span fewer than
+/// [`MIN_RELAXATION_SPANS`] relaxation times, by their latency's batch
+/// means ([`relaxation_of`]) or by the heavy-traffic approximation at their
+/// busiest queue ([`bottleneck_of`]): a latency quantile's interval is
+/// then likely too narrow (most replications see few of the queues' long
+/// excursions, a few see many), and only longer replications fix it.
+pub fn short_run_warning(outputs: &[RunOutput]) -> Option<String> {
+    short_run_text(
+        relaxation_of(outputs).as_ref(),
+        bottleneck_of_outputs(outputs).as_ref(),
+    )
+}
+
+/// Relaxation times a replication spans: the fewer of the two estimates
+/// (`None` when there is neither).
+pub fn spans_of(measured: Option<&Relaxation>, bottleneck: Option<&Bottleneck>) -> Option<f64> {
+    match (measured.map(|r| r.spans), bottleneck.map(Bottleneck::spans)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// [`short_run_warning`]'s text for the measurement `measured` and the
+/// approximation `bottleneck` (times in seconds): it speaks of whichever
+/// spans fewer relaxation times; `None` when the replications are long
+/// enough by both.
+pub fn short_run_text(
+    measured: Option<&Relaxation>,
+    bottleneck: Option<&Bottleneck>,
+) -> Option<String> {
+    let spans = spans_of(measured, bottleneck)?;
+    if spans >= MIN_RELAXATION_SPANS {
         return None;
     }
-    let measured_s = r.window();
     let text = |s: f64| crate::engine::approx_duration(s * 1e9);
-    Some(format!(
-        "latency quantile intervals may be too narrow: latency stays correlated for about {} \
-         (lag-1 correlation of the replications' batch means {:.2}), so a replication's {} \
-         measured window spans only {:.0} relaxation times, fewer than the {:.0} that make a \
-         p99 interval trustworthy. Lengthen the measured window to about {}; more \
-         replications do not fix this",
-        text(r.time),
-        r.lag1,
-        text(measured_s),
-        r.spans,
-        MIN_RELAXATION_SPANS,
-        text(measured_s * MIN_RELAXATION_SPANS / r.spans.max(1e-9)),
-    ))
+    let advice = |measured_s: f64, spans: f64| {
+        format!(
+            "a replication's {} measured window spans only {:.0} relaxation times, fewer than \
+             the {:.0} that make a p99 interval trustworthy. Lengthen the measured window to \
+             about {}; more replications do not fix this",
+            text(measured_s),
+            spans,
+            MIN_RELAXATION_SPANS,
+            text(measured_s * MIN_RELAXATION_SPANS / spans.max(1e-9)),
+        )
+    };
+    let workers = |n: u32| format!("{n} worker{}", if n == 1 { "" } else { "s" });
+    match (measured, bottleneck) {
+        (_, Some(b)) if b.spans() <= spans && b.time_s.is_infinite() => Some(format!(
+            "latency has no steady state: {} is saturated (utilization {:.2}, {} an instance) \
+             and its queue has no bound, so its latency quantiles grow with the measured window; \
+             add capacity or bound the queue",
+            b.station,
+            b.utilization,
+            workers(b.workers)
+        )),
+        (_, Some(b)) if b.spans() <= spans => Some(format!(
+            "latency quantile intervals may be too narrow: {} runs at utilization {:.2}{} ({} \
+             an instance, {} mean hold), where a queue stays correlated for about {} \
+             (heavy-traffic approximation), so {}",
+            b.station,
+            b.utilization,
+            if b.load > b.utilization + 0.005 {
+                format!(" (offered load {:.2})", b.load)
+            } else {
+                String::new()
+            },
+            workers(b.workers),
+            text(b.hold_s),
+            text(b.time_s),
+            advice(b.window_s, b.spans()),
+        )),
+        (Some(r), _) => Some(format!(
+            "latency quantile intervals may be too narrow: latency stays correlated for about \
+             {} (lag-1 correlation of the replications' batch means {:.2}), so {}",
+            text(r.time),
+            r.lag1,
+            advice(r.window(), r.spans),
+        )),
+        (None, _) => None,
+    }
 }
 
 #[cfg(test)]
@@ -761,7 +978,7 @@ mod tests {
         // a 10m40s window; 100 need 100/22 of it, 48.4 minutes.
         let r = Relaxation::from_lag1(0.8, 630, 10.0, LATENCY_BATCHES);
         assert!((r.spans - 22.06).abs() < 0.01, "{r:?}");
-        let text = short_run_text(&r).expect("short");
+        let text = short_run_text(Some(&r), None).expect("short");
         assert!(
             text.contains("latency stays correlated for about 29s")
                 && text.contains("lag-1 correlation of the replications' batch means 0.80")
@@ -773,10 +990,107 @@ mod tests {
         // Long enough, or uncorrelated: nothing to say.
         let long = Relaxation::from_lag1(0.25, 630, 10.0, LATENCY_BATCHES);
         assert!(long.spans > MIN_RELAXATION_SPANS, "{long:?}");
-        assert_eq!(short_run_text(&long), None);
+        assert_eq!(short_run_text(Some(&long), None), None);
         let none = Relaxation::from_lag1(-0.05, 630, 10.0, LATENCY_BATCHES);
         assert_eq!(none.spans, f64::INFINITY);
-        assert_eq!(short_run_text(&none), None);
+        assert_eq!(short_run_text(Some(&none), None), None);
+        assert_eq!(short_run_text(None, None), None);
+    }
+
+    fn station(name: &str, held_s: f64, requests: u64) -> StationLoad {
+        StationLoad {
+            name: name.to_owned(),
+            workers: 1,
+            queue: None,
+            scv: 1.0,
+            held_s,
+            capacity_s: 600.0,
+            requests,
+            shed: 0,
+        }
+    }
+
+    #[test]
+    fn the_bottleneck_is_the_queue_that_remembers_longest() {
+        // Two replications of 600 s: `service a` at utilization 0.9 with
+        // 100 ms holds (M/M/1: 0.1 (1.9) / 0.01 = 19 s, 31.6 spans),
+        // `service b` at 0.95 with 1 ms holds (0.001 (1.95) / 0.0025 =
+        // 0.78 s): a remembers longer although b is busier.
+        let one = [
+            station("service a", 540.0, 5_400),
+            station("service b", 570.0, 570_000),
+        ];
+        let two = [
+            station("service a", 540.0, 5_400),
+            station("service b", 570.0, 570_000),
+        ];
+        let b = bottleneck_of([(&one[..], 600.0), (&two[..], 600.0)]).expect("measured");
+        assert_eq!(b.station, "service a");
+        assert!((b.utilization - 0.9).abs() < 1e-12 && (b.hold_s - 0.1).abs() < 1e-12);
+        assert!((b.time_s - 19.0).abs() < 1e-9, "{b:?}");
+        assert!((b.spans() - 600.0 / 19.0).abs() < 1e-9);
+        let text = short_run_text(None, Some(&b)).expect("short");
+        assert!(
+            text.contains(
+                "service a runs at utilization 0.90 (1 worker an instance, 100ms mean hold)"
+            ) && text.contains("stays correlated for about 19s (heavy-traffic approximation)")
+                && text.contains("10m measured window spans only 32 relaxation times")
+                && text.contains("Lengthen the measured window to about 31.7m;"),
+            "{text}"
+        );
+        // The estimate that spans fewer speaks: here the measured one.
+        let measured = Relaxation::from_lag1(0.95, 630, 600.0 / 64.0, LATENCY_BATCHES);
+        assert!(measured.spans < b.spans());
+        assert!(
+            short_run_text(Some(&measured), Some(&b))
+                .unwrap()
+                .contains("lag-1 correlation")
+        );
+        // A replication without stations (a trigger), or another station
+        // list, leaves nothing to judge.
+        assert_eq!(bottleneck_of([(&one[..], 600.0), (&[][..], 600.0)]), None);
+        assert_eq!(bottleneck_of([(&one[..], 600.0), (&one[..1], 600.0)]), None);
+        // Idle stations are no bottleneck.
+        let idle = [station("service a", 0.0, 0)];
+        assert_eq!(bottleneck_of([(&idle[..], 600.0)]), None);
+    }
+
+    #[test]
+    fn a_saturated_unbounded_queue_has_no_steady_state() {
+        let full = [station("store s shard 3 (east)", 600.0, 6_000)];
+        let b = bottleneck_of([(&full[..], 600.0)]).expect("measured");
+        assert_eq!((b.utilization, b.load), (1.0, 1.0));
+        assert_eq!(b.time_s, f64::INFINITY);
+        assert_eq!(b.spans(), 0.0);
+        let text = short_run_text(None, Some(&b)).expect("warned");
+        assert!(
+            text.contains(
+                "latency has no steady state: store s shard 3 (east) is saturated (utilization 1.00, 1 worker an instance)"
+            ) && text.contains("add capacity or bound the queue"),
+            "{text}"
+        );
+        // In a manifest the infinite time is null and reads back.
+        let json = serde_json::to_string(&b).unwrap();
+        assert!(json.contains("\"time_s\":null"), "{json}");
+        assert_eq!(serde_json::from_str::<Bottleneck>(&json).unwrap(), b);
+        // Saturated behind a bound of 20 it forgets in 20^2 x 0.1 / 12 s.
+        let mut bounded = full.clone();
+        bounded[0].queue = Some(20);
+        let b = bottleneck_of([(&bounded[..], 600.0)]).unwrap();
+        assert!((b.time_s - 400.0 * 0.1 / 12.0).abs() < 1e-9, "{b:?}");
+        assert_eq!(short_run_text(None, Some(&b)), None);
+        // Overloaded behind a bound of 500 (a fifth turned away): pinned
+        // near full, it forgets fast. The hold counts the served only.
+        bounded[0].queue = Some(500);
+        bounded[0].requests = 7_500;
+        bounded[0].shed = 1_500;
+        let b = bottleneck_of([(&bounded[..], 600.0)]).unwrap();
+        assert!(
+            (b.hold_s - 0.1).abs() < 1e-12 && (b.load - 1.25).abs() < 1e-12,
+            "{b:?}"
+        );
+        assert!((b.time_s - 0.1 * 2.25 / 0.0625).abs() < 1e-9, "{b:?}");
+        assert_eq!(short_run_text(None, Some(&b)), None);
     }
 
     #[test]
@@ -849,6 +1163,7 @@ mod tests {
             warmup_at_limit: false,
             latency_batches: Vec::new(),
             latency_batch_s: 0.0,
+            stations: Vec::new(),
         };
         let summary = summarize(&[run(a), run(b)]);
         let p999 = summary

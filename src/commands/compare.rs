@@ -16,7 +16,7 @@ use headroom_sim::exec::Threads;
 use crate::cli::CompareArgs;
 use crate::commands::sweep::metric_names;
 use crate::output;
-use crate::planner::exec::{Replications, Watched, pooled, relaxation, run_points};
+use crate::planner::exec::{Replications, Watched, bottleneck, pooled, relaxation, run_points};
 use crate::planner::slo::short;
 use crate::planner::table::{Column, Kind, Table, float_cell};
 use crate::progress::{Progress, show};
@@ -94,10 +94,10 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     // Short replications narrow a quantile's interval, and its paired
     // difference's, as in `run` (`short_run_text`).
     for (path, pr) in [&args.a, &args.b].into_iter().zip(&runs) {
-        if let Some(text) = relaxation(&pr.records)
-            .as_ref()
-            .and_then(headroom_models::report::short_run_text)
-        {
+        if let Some(text) = headroom_models::report::short_run_text(
+            relaxation(&pr.records).as_ref(),
+            bottleneck(&pr.records).as_ref(),
+        ) {
             eprintln!("warning: {}: {text}", path.display());
         }
     }

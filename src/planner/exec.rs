@@ -12,7 +12,9 @@
 use std::sync::atomic::Ordering;
 
 use headroom_models::Plan;
-use headroom_models::report::{Cell, Pooled, metric_ci95};
+use headroom_models::report::{
+    Bottleneck, Cell, LATENCY_BATCHES, Pooled, StationLoad, metric_ci95,
+};
 use headroom_sim::exec::{Threads, run_indexed};
 use headroom_sim::stats::{LatencyHistogram, Relaxation, SparseHistogram};
 
@@ -81,6 +83,10 @@ pub struct Record {
     /// replication failed), and a batch's length in seconds: what
     /// [`relaxation`] reads.
     pub batches: (Vec<f64>, f64),
+    /// Its queues and their loads
+    /// ([`headroom_models::RunOutput::stations`]; empty when the
+    /// replication failed): what [`bottleneck`] reads.
+    pub stations: Vec<StationLoad>,
 }
 
 /// How many relaxation times `records`' measured windows span
@@ -91,6 +97,17 @@ pub fn relaxation(records: &[Record]) -> Option<Relaxation> {
         records
             .iter()
             .map(|r| (r.batches.0.as_slice(), r.batches.1)),
+    )
+}
+
+/// The queue of `records` that remembers longest, by the heavy-traffic
+/// approximation ([`headroom_models::report::bottleneck_of`]), `None` if a
+/// replication failed or measured no stations.
+pub fn bottleneck(records: &[Record]) -> Option<Bottleneck> {
+    headroom_models::report::bottleneck_of(
+        records
+            .iter()
+            .map(|r| (r.stations.as_slice(), r.batches.1 * LATENCY_BATCHES as f64)),
     )
 }
 
@@ -352,6 +369,7 @@ pub(crate) fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
             warmup_s,
             latency: Some(out.metrics.latency.to_sparse()),
             batches: (out.latency_batches, out.latency_batch_s),
+            stations: out.stations,
         },
         Err(e) => Record {
             cells: Err(e.to_string()),
@@ -360,6 +378,7 @@ pub(crate) fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
             warmup_s,
             latency: None,
             batches: (Vec::new(), 0.0),
+            stations: Vec::new(),
         },
     }
 }

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use headroom_models::report::{
-    Cell, LATENCY_BATCHES, LATENCY_QUANTILES, Pooled, SERVICE_COLUMNS, short_run_text,
+    Bottleneck, Cell, LATENCY_BATCHES, LATENCY_QUANTILES, Pooled, SERVICE_COLUMNS, short_run_text,
+    spans_of,
 };
 use headroom_models::sweep::SweepMode;
 use headroom_sim::stats::Relaxation;
@@ -91,6 +92,13 @@ pub struct PointInfo {
     /// written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relaxation: Option<RelaxInfo>,
+    /// The queue that remembers longest by the heavy-traffic approximation
+    /// at the load the replications measured
+    /// ([`crate::planner::exec::bottleneck`]): `None` with a failed
+    /// replication, a scenario with a trigger, or in a folder written
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bottleneck: Option<Bottleneck>,
 }
 
 /// What [`PointInfo::relaxation`] records: enough to say how many
@@ -112,15 +120,28 @@ impl RelaxInfo {
     pub fn relaxation(&self) -> Relaxation {
         Relaxation::from_lag1(self.lag1, self.pairs, self.batch_s, LATENCY_BATCHES)
     }
-
-    /// The warning `summary.md` gives for a point, if its replications were
-    /// short ([`headroom_models::report::short_run_text`]).
-    pub fn warning(&self) -> Option<String> {
-        short_run_text(&self.relaxation())
-    }
 }
 
 impl PointInfo {
+    /// Relaxation times a replication spanned, by the fewer of the batch
+    /// means' measurement and the bottleneck's approximation
+    /// ([`headroom_models::report::spans_of`]).
+    pub fn spans(&self) -> Option<f64> {
+        spans_of(
+            self.relaxation.map(|r| r.relaxation()).as_ref(),
+            self.bottleneck.as_ref(),
+        )
+    }
+
+    /// The warning `summary.md` gives for the point, if its replications
+    /// were short ([`headroom_models::report::short_run_text`]).
+    pub fn warning(&self) -> Option<String> {
+        short_run_text(
+            self.relaxation.map(|r| r.relaxation()).as_ref(),
+            self.bottleneck.as_ref(),
+        )
+    }
+
     /// The pooled quantiles, if the point has them.
     pub fn pooled(&self) -> Option<Pooled> {
         if self.pooled_ms.is_empty() {
@@ -303,6 +324,7 @@ impl Part {
                 error,
                 pooled_ms: pooled_ms(pooled(&pr.records)),
                 relaxation: relaxation_info(&pr.records),
+                bottleneck: crate::planner::exec::bottleneck(&pr.records),
             });
         }
         let mut files: Vec<String> = ["runs", "timeseries", "services"]
@@ -736,6 +758,14 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             return bad(format!(
                 "point {}: `relaxation` = {{ lag1 = {}, pairs = {}, batch_s = {} }}, expected a finite lag1, pairs > 0 and a batch length in s (> 0)",
                 info.point, r.lag1, r.pairs, r.batch_s
+            ));
+        }
+        if let Some(b) = &info.bottleneck
+            && !b.is_valid()
+        {
+            return bad(format!(
+                "point {}: `bottleneck` = {{ utilization = {}, workers = {}, hold_s = {}, time_s = {}, window_s = {} }}, expected a utilization in [0, 1], workers > 0, a hold in s (>= 0), a time in s (>= 0, null when infinite) and a window in s (> 0)",
+                info.point, b.utilization, b.workers, b.hold_s, b.time_s, b.window_s
             ));
         }
         previous = Some(info.point);

@@ -68,38 +68,64 @@ fn header(a: &Analysis<'_>, s: &mut String) {
 }
 
 /// Points whose replications span fewer than `MIN_RELAXATION_SPANS`
-/// relaxation times ([`crate::planner::part::RelaxInfo::warning`]), with
-/// how many they span.
+/// relaxation times ([`crate::planner::part::PointInfo::warning`]), with
+/// how many they span; a point with no steady state ([`saturated`]) is not
+/// one of them.
 fn short_runs(a: &Analysis<'_>) -> Vec<(usize, f64)> {
     a.part
         .manifest
         .point_runs
         .iter()
-        .filter_map(|p| Some((p.point, p.relaxation?.relaxation().spans)))
-        .filter(|&(_, spans)| spans < headroom_models::report::MIN_RELAXATION_SPANS)
+        .filter_map(|p| Some((p.point, p.spans()?)))
+        .filter(|&(_, spans)| spans > 0.0 && spans < headroom_models::report::MIN_RELAXATION_SPANS)
+        .collect()
+}
+
+/// Points with a saturated queue without a bound: no steady state, at any
+/// run length ([`headroom_models::report::Bottleneck`]).
+fn saturated(a: &Analysis<'_>) -> Vec<usize> {
+    a.part
+        .manifest
+        .point_runs
+        .iter()
+        .filter(|p| {
+            p.bottleneck
+                .as_ref()
+                .is_some_and(|b| b.time_s.is_infinite())
+        })
+        .map(|p| p.point)
         .collect()
 }
 
 /// The terminal's one-line warning when some points' replications were
-/// short (`summary.md` has the details).
+/// short, or some points have no steady state (`summary.md` has the
+/// details).
 pub fn short_runs_warning(a: &Analysis<'_>) -> Option<String> {
-    let short = short_runs(a);
-    (!short.is_empty()).then(|| {
-        format!(
-            "warning: at {} of {} points a replication spans fewer than {:.0} relaxation times of the latency, so their latency quantile intervals may be too narrow; lengthen the measured window (see summary.md)",
+    let (short, saturated) = (short_runs(a), saturated(a));
+    let total = a.part.manifest.point_runs.len();
+    let mut parts = Vec::new();
+    if !short.is_empty() {
+        parts.push(format!(
+            "at {} of {total} points a replication spans fewer than {:.0} relaxation times of the latency, so their latency quantile intervals may be too narrow; lengthen the measured window",
             short.len(),
-            a.part.manifest.point_runs.len(),
             headroom_models::report::MIN_RELAXATION_SPANS
-        )
-    })
+        ));
+    }
+    if !saturated.is_empty() {
+        parts.push(format!(
+            "at {} of {total} points a queue is saturated and has no bound, so their latency has no steady state and grows with the measured window",
+            saturated.len()
+        ));
+    }
+    (!parts.is_empty()).then(|| format!("warning: {} (see summary.md)", parts.join("; ")))
 }
 
 /// The short-run warning of point `point`, if its replications were short
-/// ([`crate::planner::part::RelaxInfo::warning`]).
+/// ([`crate::planner::part::PointInfo::warning`]).
 fn short_run(a: &Analysis<'_>, point: usize) -> Option<String> {
     let info = &a.part.manifest.point_runs;
     let i = info.binary_search_by_key(&point, |p| p.point).ok()?;
-    info[i].relaxation?.warning()
+    info[i].warning()
 }
 
 /// A search's replications: as many as settled each point, at most `max`.
@@ -460,6 +486,28 @@ fn replications(a: &Analysis<'_>, s: &mut String) {
             p.error.as_deref().unwrap_or("unknown error")
         );
     }
+    let saturated = saturated(a);
+    if !saturated.is_empty() {
+        let listed: Vec<String> = saturated
+            .iter()
+            .take(MAX_LISTED)
+            .map(usize::to_string)
+            .collect();
+        let _ = writeln!(
+            s,
+            "\n**No steady state.** At {} of {} points a queue is saturated and has no bound \
+             (points {}{}): its backlog grows for as long as the run lasts, so their latency \
+             figures describe this run length only. Add capacity or bound the queue.",
+            saturated.len(),
+            info.len(),
+            listed.join(", "),
+            if saturated.len() > MAX_LISTED {
+                ", ..."
+            } else {
+                ""
+            }
+        );
+    }
     let short_runs = short_runs(a);
     if !short_runs.is_empty() {
         let listed: Vec<String> = short_runs
@@ -470,10 +518,11 @@ fn replications(a: &Analysis<'_>, s: &mut String) {
         let _ = writeln!(
             s,
             "\n**Short replications.** At {} of {} points a replication's measured window spans \
-             fewer than {:.0} relaxation times of the latency (points, with the relaxation times \
-             spanned: {}{}): their latency quantile intervals may be too narrow, since most \
-             replications see few of the queues' long excursions. Lengthen the measured window; \
-             more replications do not fix this.",
+             fewer than {:.0} relaxation times of the latency, measured from its batch means or \
+             approximated at its busiest queue (points, with the relaxation times spanned: \
+             {}{}): their latency quantile intervals may be too narrow, since most replications \
+             see few of the queues' long excursions. Lengthen the measured window; more \
+             replications do not fix this.",
             short_runs.len(),
             info.len(),
             headroom_models::report::MIN_RELAXATION_SPANS,

@@ -36,6 +36,7 @@ use rand::RngExt;
 
 use headroom_cache::Cache;
 use headroom_policy::pool::{Acquire, ConnId, Pool, PoolAction};
+use headroom_sim::dist::Dist;
 use headroom_sim::rng::{Stream, Streams};
 use headroom_sim::slab::{Id, Slab};
 use headroom_sim::stats::LatencyHistogram;
@@ -46,7 +47,7 @@ use super::mesh::{Parent, Reply, Request};
 use super::{Event, World};
 use crate::plan::data::{DataPlan, StorePlan};
 use crate::plan::{Plan, RegionId, ServiceId, StepPlan, StoreId};
-use crate::report::ShardRow;
+use crate::report::{ShardRow, StationLoad};
 use crate::scenario::Scope;
 
 /// Request flag: a cache (edge or tier) was looked up for it.
@@ -1114,6 +1115,7 @@ impl World<'_> {
         let end = self.data.end;
         let mut tiers = Vec::new();
         let mut rows = Vec::new();
+        let mut stations = Vec::new();
         let mut max_ratio: f64 = 0.0;
         for (s, store) in plan.stores.iter().enumerate() {
             for (t, tier) in store.tiers.iter().enumerate() {
@@ -1125,12 +1127,33 @@ impl World<'_> {
             }
             let n = store.shards as usize;
             let mut per_shard = vec![0u64; n];
+            // The primary serves the writes and (approximately) its share
+            // of the reads: the mixture's variation.
+            let primary_scv = mixture_scv(plan.read_fraction, &store.read, &store.write);
             for (c, &region) in store.copies.iter().enumerate() {
                 for (k, load) in per_shard.iter_mut().enumerate() {
                     let index = self.data.shard_base[s] + c * n + k;
                     self.data.advance(index, end);
                     let sh = &self.data.shards[index];
                     *load += sh.requests;
+                    stations.push(StationLoad {
+                        name: format!(
+                            "store {} shard {k} ({})",
+                            store.name,
+                            self.plan.network.name(region)
+                        ),
+                        workers: store.workers,
+                        queue: store.queue,
+                        scv: if c == 0 {
+                            primary_scv
+                        } else {
+                            store.read.scv()
+                        },
+                        held_s: sh.busy_ns / 1e9,
+                        capacity_s: measured_ns * f64::from(store.workers) / 1e9,
+                        requests: sh.requests,
+                        shed: sh.errors,
+                    });
                     rows.push(ShardRow {
                         store: store.name.clone(),
                         region: self.plan.network.name(region).to_owned(),
@@ -1158,8 +1181,22 @@ impl World<'_> {
             tiers,
             shard_max_load_ratio: max_ratio,
             shards: rows,
+            stations,
         }
     }
+}
+
+/// The squared coefficient of variation of a read (`read`) with
+/// probability `read_fraction`, else a write (`write`).
+fn mixture_scv(read_fraction: f64, read: &Dist, write: &Dist) -> f64 {
+    let (f, g) = (read_fraction, 1.0 - read_fraction);
+    let (mr, mw) = (read.mean_ns(), write.mean_ns());
+    let mean = f * mr + g * mw;
+    if mean <= 0.0 {
+        return 0.0;
+    }
+    let second = f * mr * mr * (1.0 + read.scv()) + g * mw * mw * (1.0 + write.scv());
+    second / (mean * mean) - 1.0
 }
 
 /// What [`World::data_results`] returns.
@@ -1168,6 +1205,8 @@ pub(super) struct DataResults {
     pub tiers: Vec<(String, f64)>,
     pub shard_max_load_ratio: f64,
     pub shards: Vec<ShardRow>,
+    /// Every shard as a queue ([`crate::report::StationLoad`]).
+    pub stations: Vec<StationLoad>,
 }
 
 fn edge_cache(edge: &crate::plan::data::EdgeCachePlan) -> Cache {

@@ -581,6 +581,7 @@ impl World<'_> {
         } else if plan.queue.is_none_or(|q| (inst.queue.len() as u64) < q) {
             inst.queue.push_back(attempt_id);
         } else {
+            self.stats.on_attempt_shed(service);
             self.fail_attempt_later(attempt_id, Reply::shed());
         }
     }

@@ -683,6 +683,10 @@ impl<'p> World<'p> {
         out.metrics.cache_tiers = data.tiers;
         out.metrics.shard_max_load_ratio = data.shard_max_load_ratio;
         out.shards = data.shards;
+        // A run with a trigger measures no stations (`Stats::finish`).
+        if !out.stations.is_empty() {
+            out.stations.extend(data.stations);
+        }
         out
     }
 }

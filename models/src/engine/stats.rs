@@ -9,7 +9,8 @@ use headroom_sim::{Span, Timestamp};
 use super::mesh::{Cause, Reply, Request};
 use crate::plan::costs::{HOURS_PER_MONTH, money};
 use crate::plan::{Plan, RegionId, ServiceId};
-use crate::report::{IntervalRow, RunMetrics, RunOutput, ServiceRow};
+use crate::report::{IntervalRow, RunMetrics, RunOutput, ServiceRow, StationLoad};
+use crate::scenario::ConcurrencyModel;
 
 /// Workers held and computing of one service: two signals that change
 /// together, integrated exactly in worker-nanoseconds since time zero.
@@ -72,6 +73,8 @@ impl std::ops::Sub for Areas {
 /// Per-service accumulators.
 struct ServiceStats {
     attempts: u64,
+    /// Of `attempts`, turned away by a full queue.
+    shed: u64,
     errors: u64,
     latency: LatencyHistogram,
     workers: Workers,
@@ -223,6 +226,7 @@ impl Stats {
                 .iter()
                 .map(|_| ServiceStats {
                     attempts: 0,
+                    shed: 0,
                     errors: 0,
                     latency: LatencyHistogram::new(),
                     workers: Workers::default(),
@@ -374,6 +378,11 @@ impl Stats {
 
     pub(super) fn on_attempt_arrival(&mut self, service: ServiceId) {
         self.services[service.index()].attempts += u64::from(self.measuring);
+    }
+
+    /// A try found its instance's queue full (measured window).
+    pub(super) fn on_attempt_shed(&mut self, service: ServiceId) {
+        self.services[service.index()].shed += u64::from(self.measuring);
     }
 
     pub(super) fn on_attempt_end(
@@ -568,6 +577,8 @@ impl Stats {
         let slo_met = plan
             .slo
             .is_none_or(|slo| slo.met(q(0.5), q(0.99), q(0.999), availability, cost_per_month_usd));
+        let measured_stations = self.triggers.is_empty();
+        let mut stations = Vec::new();
         let services = plan
             .services
             .iter()
@@ -579,6 +590,24 @@ impl Stats {
                     f64::NAN,
                     0.0,
                 ));
+                if measured_stations {
+                    stations.push(StationLoad {
+                        name: format!("service {}", p.name),
+                        workers: p.workers,
+                        queue: p.queue,
+                        // A thread-model caller's worker waits on other
+                        // services too: its hold is not its work.
+                        scv: if p.model == ConcurrencyModel::Threads && !p.steps.is_empty() {
+                            1.0
+                        } else {
+                            p.work.scv()
+                        },
+                        held_s: areas.held,
+                        capacity_s: areas.capacity,
+                        requests: s.attempts,
+                        shed: s.shed,
+                    });
+                }
                 let ratio = |x: f64| {
                     if areas.capacity > 0.0 {
                         x / areas.capacity
@@ -613,6 +642,7 @@ impl Stats {
                 Vec::new()
             },
             latency_batch_s: self.batches.width().as_secs_f64(),
+            stations,
             replication,
             metrics: RunMetrics {
                 requests: self.requests,

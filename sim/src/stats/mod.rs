@@ -22,6 +22,6 @@ pub use ci::{
 };
 pub use histogram::{LatencyHistogram, SparseHistogram, nearest_rank};
 pub use mser::{Truncation, mser, mser5};
-pub use relax::{Relaxation, relaxation};
+pub use relax::{Relaxation, heavy_traffic_relaxation, relaxation};
 pub use time_weighted::TimeWeighted;
 pub use welford::Welford;

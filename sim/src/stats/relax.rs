@@ -126,6 +126,65 @@ impl Relaxation {
     }
 }
 
+/// The relaxation time of a queue of `workers` servers offered `load`
+/// (arrival rate times mean service time over the workers: its
+/// utilization, or more when it turns requests away), mean service time
+/// `mean_service` (any unit; the result comes back in it) and squared
+/// coefficient of variation `scv`, from its heavy-traffic diffusion:
+/// independent of any run's data, so it flags a station whose replications
+/// happened to miss its long excursions, which [`relaxation`] cannot.
+///
+/// The number in system moves as a Brownian motion with drift
+/// `c mu (rho - 1)` and variance `c mu (rho ca^2 + cs^2)` per unit time;
+/// reflected at 0, the integrated autocorrelation time of that motion is
+/// its variance over the squared drift,
+///
+/// ```text
+/// tau = E[S] (rho ca^2 + cs^2) / (c (1 - rho)^2),
+/// ```
+///
+/// with arrivals taken as Poisson (`ca^2 = 1`). For the M/M/1 queue this
+/// is `E[S] (1 + rho) / (1 - rho)^2`, exactly the integrated
+/// autocorrelation time of its queue length (asymptotic variance
+/// `2 rho (1 + rho) / (1 - rho)^4` over twice the variance
+/// `rho / (1 - rho)^2`, time in `E[S]`): the time [`relaxation`] estimates.
+/// A queue bounded at `queue` places cannot wander further than that: at
+/// zero drift the motion reflected at both ends of `[0, K]` forgets in
+/// `K^2 / (6 sigma^2)` (its cosine modes' decay times weighted by their
+/// shares of the variance), so the time is the smaller of the two; an
+/// overloaded bounded queue, pinned near full by its drift, forgets by
+/// the same formula as an underloaded one. At `load >= 1` with no bound
+/// it is infinite: there is no steady state to span. NaN when an input is
+/// not a number or there are no workers.
+pub fn heavy_traffic_relaxation(
+    load: f64,
+    workers: u32,
+    mean_service: f64,
+    scv: f64,
+    queue: Option<u64>,
+) -> f64 {
+    if load.is_nan() || mean_service.is_nan() || scv.is_nan() || workers == 0 {
+        return f64::NAN;
+    }
+    let rho = load.max(0.0);
+    let c = f64::from(workers);
+    // Variance of the motion per unit time, in c / E[S].
+    let spread = rho + scv.max(0.0);
+    let drift = 1.0 - rho;
+    let free = if drift != 0.0 && (rho < 1.0 || queue.is_some()) {
+        mean_service * spread / (c * drift * drift)
+    } else {
+        f64::INFINITY
+    };
+    match queue {
+        Some(k) if spread > 0.0 => {
+            let k = k as f64;
+            free.min(k * k * mean_service / (6.0 * c * spread))
+        }
+        _ => free,
+    }
+}
+
 /// The correlation of adjacent batch means of length `x` relaxation times
 /// (see the module's doc).
 fn adjacent_batch_correlation(x: f64) -> f64 {
@@ -168,6 +227,51 @@ fn batch_lengths(r: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_heavy_traffic_time_of_mm1_is_its_queue_lengths_integrated_autocorrelation_time() {
+        // M/M/1, E[S] = 1: asymptotic variance of the time-average queue
+        // length 2 rho (1 + rho) / (1 - rho)^4 (Whitt 1989, "Planning
+        // queueing simulations"), stationary variance rho / (1 - rho)^2;
+        // their ratio over 2 is the integrated autocorrelation time.
+        for rho in [0.5f64, 0.7, 0.8, 0.9, 0.95, 0.99] {
+            let asymptotic = 2.0 * rho * (1.0 + rho) / (1.0 - rho).powi(4);
+            let variance = rho / ((1.0 - rho) * (1.0 - rho));
+            let want = asymptotic / (2.0 * variance);
+            let got = heavy_traffic_relaxation(rho, 1, 1.0, 1.0, None);
+            assert!(
+                (got - want).abs() <= 1e-9 * want,
+                "rho {rho}: {got} vs {want}"
+            );
+            // Time scales with E[S]; c servers share the load.
+            let scaled = heavy_traffic_relaxation(rho, 4, 0.1, 1.0, None);
+            assert!((scaled - want * 0.1 / 4.0).abs() <= 1e-9 * want);
+        }
+        // Deterministic service remembers less than exponential.
+        assert!(
+            heavy_traffic_relaxation(0.9, 1, 1.0, 0.0, None)
+                < heavy_traffic_relaxation(0.9, 1, 1.0, 1.0, None)
+        );
+    }
+
+    #[test]
+    fn a_bounded_queue_caps_the_heavy_traffic_time() {
+        // Saturated and unbounded: no steady state.
+        assert_eq!(
+            heavy_traffic_relaxation(1.0, 2, 1.0, 1.0, None),
+            f64::INFINITY
+        );
+        // Saturated behind 30 places: K^2 E[S] / (6 c (rho + cs^2)).
+        let capped = heavy_traffic_relaxation(1.0, 2, 1.0, 1.0, Some(30));
+        assert!((capped - 900.0 / 24.0).abs() < 1e-12, "{capped}");
+        // Far from saturation the bound does not bind.
+        assert_eq!(
+            heavy_traffic_relaxation(0.5, 2, 1.0, 1.0, Some(30)),
+            heavy_traffic_relaxation(0.5, 2, 1.0, 1.0, None)
+        );
+        assert!(heavy_traffic_relaxation(f64::NAN, 2, 1.0, 1.0, None).is_nan());
+        assert!(heavy_traffic_relaxation(0.5, 0, 1.0, 1.0, None).is_nan());
+    }
     use rand::{RngExt, SeedableRng};
     use rand_pcg::Pcg64;
 

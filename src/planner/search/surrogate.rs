@@ -322,6 +322,7 @@ mod tests {
                 warmup_s: 0.0,
                 latency: None,
                 batches: (Vec::new(), 0.0),
+                stations: Vec::new(),
             })
             .collect()
     }
@@ -435,6 +436,7 @@ mod tests {
                 warmup_s: 0.0,
                 latency: Some(h.to_sparse()),
                 batches: (Vec::new(), 0.0),
+                stations: Vec::new(),
             }
         };
         let records = vec![rep(10, 20.0), rep(0, 10.0)];
@@ -477,6 +479,7 @@ mod tests {
             warmup_s: 0.0,
             latency: None,
             batches: (Vec::new(), 0.0),
+            stations: Vec::new(),
         }];
         let o = observe(vec![0.0], &r, Some(0), &objectives);
         assert!(o.outputs[0].is_none(), "no cost from a failed run");

@@ -251,6 +251,7 @@ mod tests {
                 warmup_s: 0.0,
                 latency: None,
                 batches: (Vec::new(), 0.0),
+                stations: Vec::new(),
             })
             .collect()
     }
@@ -304,6 +305,7 @@ mod tests {
             warmup_s: 0.0,
             latency: None,
             batches: (Vec::new(), 0.0),
+            stations: Vec::new(),
         });
         let (v, why) = judge(&objectives(), &r, 5);
         assert_eq!(v, Verdict::Fails);
