@@ -347,3 +347,193 @@ fn spans_row(rho: f64, measured_min: u32, spans: &[Spans]) -> String {
         side(false),
     )
 }
+
+/// Queues other than M/M/1: the heavy-traffic approximation's relaxation
+/// time (`bottleneck_of`) against the one the batch means measure
+/// (`relaxation`), median over `experiments` experiments of 10
+/// replications measured for about 150 approximated relaxation times.
+fn measured_against_approximated(scenario: &str, experiments: usize) -> (f64, f64, f64, f64) {
+    let plans: Vec<_> = (0..experiments)
+        .map(|k| {
+            let text = scenario.replace("SEED", &(11_000_000 + k as u64).to_string());
+            headroom_models::load_str(Path::new("queue.toml"), &text, &[])
+                .expect("valid scenario")
+                .plan
+        })
+        .collect();
+    let progress = AtomicU64::new(0);
+    let reps = REPLICATIONS as usize;
+    let runs: Vec<(Vec<f64>, f64, Vec<StationLoad>)> =
+        run_indexed(experiments * reps, Threads::All, |i| {
+            let out = run_replication(&plans[i / reps], (i % reps) as u32, &progress)
+                .expect("replication runs");
+            (out.latency_batches, out.latency_batch_s, out.stations)
+        })
+        .expect("thread pool");
+    let (mut measured, mut approx) = (Vec::new(), Vec::new());
+    for experiment in runs.chunks(reps) {
+        let series: Vec<&[f64]> = experiment.iter().map(|r| r.0.as_slice()).collect();
+        if let Some(r) = relaxation(&series, experiment[0].1) {
+            measured.push(r.time);
+        }
+        let b = bottleneck_of(
+            experiment
+                .iter()
+                .map(|r| (r.2.as_slice(), r.1 * LATENCY_BATCHES as f64)),
+        )
+        .expect("a bottleneck");
+        approx.push(b.time_s);
+    }
+    measured.sort_by(f64::total_cmp);
+    approx.sort_by(f64::total_cmp);
+    let at = |v: &[f64], q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (
+        at(&measured, 0.1),
+        at(&measured, 0.5),
+        at(&measured, 0.9),
+        at(&approx, 0.5),
+    )
+}
+
+/// The queues of
+/// `the_approximation_tracks_the_measured_relaxation_time_beyond_mm1`: a
+/// name and the scenario (`SEED` replaced).
+const OTHER_QUEUES: [(&str, &str); 6] = [
+    (
+        "M/M/4, rho 0.9",
+        r#"[run]
+duration = "22m"
+warmup = "10m"
+replications = 10
+seed = SEED
+[workload]
+arrivals = { process = "poisson", rate = 36.0 }
+[[services]]
+name = "s"
+instance = { workers = 4, queue = "unbounded" }
+work = { distribution = "exponential", mean = "100ms" }
+replicas = 1
+"#,
+    ),
+    (
+        "M/D/1, rho 0.9",
+        r#"[run]
+duration = "33m"
+warmup = "10m"
+replications = 10
+seed = SEED
+[workload]
+arrivals = { process = "poisson", rate = 9.0 }
+[[services]]
+name = "s"
+instance = { workers = 1, queue = "unbounded" }
+work = { distribution = "deterministic", mean = "100ms" }
+replicas = 1
+"#,
+    ),
+    (
+        "M/G/1 (lognormal, cv 2), rho 0.8",
+        r#"[run]
+duration = "40m"
+warmup = "10m"
+replications = 10
+seed = SEED
+[workload]
+arrivals = { process = "poisson", rate = 8.0 }
+[[services]]
+name = "s"
+instance = { workers = 1, queue = "unbounded" }
+work = { distribution = "lognormal", mean = "100ms", cv = 2.0 }
+replicas = 1
+"#,
+    ),
+    (
+        "tandem M/M/1 -> M/M/1, rho 0.9 and 0.9",
+        r#"[run]
+duration = "58m"
+warmup = "10m"
+replications = 10
+seed = SEED
+[workload]
+arrivals = { process = "poisson", rate = 9.0 }
+[[services]]
+name = "a"
+instance = { workers = 1, queue = "unbounded", model = "event-loop" }
+work = { distribution = "exponential", mean = "100ms" }
+calls = [ { service = "b" } ]
+replicas = 1
+[[services]]
+name = "b"
+instance = { workers = 1, queue = "unbounded", model = "event-loop" }
+work = { distribution = "exponential", mean = "100ms" }
+replicas = 1
+"#,
+    ),
+    (
+        "thread-model caller (hold: 30 ms work + 20 ms call), rho 0.9",
+        r#"[run]
+duration = "34m"
+warmup = "10m"
+replications = 10
+seed = SEED
+[workload]
+arrivals = { process = "poisson", rate = 18.0 }
+[[services]]
+name = "api"
+instance = { workers = 1, queue = "unbounded" }
+work = { distribution = "exponential", mean = "30ms" }
+calls = [ { service = "db" } ]
+replicas = 1
+[[services]]
+name = "db"
+instance = { workers = 1000 }
+work = { distribution = "deterministic", mean = "20ms" }
+replicas = 1
+"#,
+    ),
+    (
+        "4 instances of M/M/1 behind round-robin, rho 0.9",
+        r#"[run]
+duration = "58m"
+warmup = "10m"
+replications = 10
+seed = SEED
+[workload]
+arrivals = { process = "poisson", rate = 36.0 }
+[[services]]
+name = "s"
+instance = { workers = 1, queue = "unbounded" }
+work = { distribution = "exponential", mean = "100ms" }
+replicas = 4
+"#,
+    ),
+];
+
+/// The table in `experiments/validation/README.md` on the approximation
+/// beyond M/M/1: it stays within a factor of 1.6 of the measured time (the
+/// median of 40 measurements, itself known to about 12 %), over, where its
+/// assumptions overstate the variation (a thread-model caller's hold taken
+/// as exponential, round-robin's regular arrivals as Poisson), or under
+/// (heavy-tailed work short of heavy traffic; a network with two equal
+/// bottlenecks, which remembers a little longer than either).
+#[test]
+fn the_approximation_tracks_the_measured_relaxation_time_beyond_mm1() {
+    println!(
+        "| queue | measured: p10 / median / p90 | heavy-traffic approximation | ratio |\n|---|---:|---:|---:|"
+    );
+    let mut off = Vec::new();
+    for (name, scenario) in OTHER_QUEUES {
+        let (p10, median, p90, approx) = measured_against_approximated(scenario, 40);
+        let ratio = approx / median;
+        println!("| {name} | {p10:.1} / {median:.1} / {p90:.1} s | {approx:.1} s | {ratio:.2} |");
+        if !(1.0 / 1.6..=1.6).contains(&ratio) {
+            off.push(format!(
+                "{name}: {approx:.1} s against {median:.1} s measured"
+            ));
+        }
+    }
+    assert!(
+        off.is_empty(),
+        "the heavy-traffic approximation is off by more than 1.6x: {off:?}; reproduce: cargo test --release --test ci_coverage -- --nocapture"
+    );
+}
