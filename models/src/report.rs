@@ -774,7 +774,7 @@ pub struct Bottleneck {
 
 impl Bottleneck {
     /// Relaxation times one replication spans (0 when the time is
-    /// infinite).
+    /// infinite, infinite when it is 0).
     pub fn spans(&self) -> f64 {
         if self.time_s > 0.0 {
             self.window_s / self.time_s

@@ -76,9 +76,17 @@ fn short_runs(a: &Analysis<'_>) -> Vec<(usize, f64)> {
         .manifest
         .point_runs
         .iter()
+        .filter(|p| !has_no_steady_state(p))
         .filter_map(|p| Some((p.point, p.spans()?)))
-        .filter(|&(_, spans)| spans > 0.0 && spans < headroom_models::report::MIN_RELAXATION_SPANS)
+        .filter(|&(_, spans)| spans < headroom_models::report::MIN_RELAXATION_SPANS)
         .collect()
+}
+
+/// Whether a point's bottleneck is a saturated queue without a bound.
+fn has_no_steady_state(p: &crate::planner::part::PointInfo) -> bool {
+    p.bottleneck
+        .as_ref()
+        .is_some_and(|b| b.time_s.is_infinite())
 }
 
 /// Points with a saturated queue without a bound: no steady state, at any
@@ -88,11 +96,7 @@ fn saturated(a: &Analysis<'_>) -> Vec<usize> {
         .manifest
         .point_runs
         .iter()
-        .filter(|p| {
-            p.bottleneck
-                .as_ref()
-                .is_some_and(|b| b.time_s.is_infinite())
-        })
+        .filter(|p| has_no_steady_state(p))
         .map(|p| p.point)
         .collect()
 }
