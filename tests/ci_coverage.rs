@@ -398,7 +398,7 @@ fn measured_against_approximated(scenario: &str, experiments: usize) -> (f64, f6
 /// The queues of
 /// `the_approximation_tracks_the_measured_relaxation_time_beyond_mm1`: a
 /// name and the scenario (`SEED` replaced).
-const OTHER_QUEUES: [(&str, &str); 6] = [
+const OTHER_QUEUES: [(&str, &str); 7] = [
     (
         "M/M/4, rho 0.9",
         r#"[run]
@@ -489,6 +489,27 @@ name = "db"
 instance = { workers = 1000 }
 work = { distribution = "deterministic", mean = "20ms" }
 replicas = 1
+"#,
+    ),
+    (
+        "a pool of 4 connections to a store (M/M/4 waiting for one), rho 0.9",
+        r#"[run]
+duration = "92s"
+warmup = "20s"
+replications = 10
+seed = SEED
+[workload]
+arrivals = { process = "poisson", rate = 360.0 }
+[[services]]
+name = "api"
+instance = { workers = 100000, model = "event-loop" }
+work = { distribution = "deterministic", mean = "0s" }
+calls = [ { data = "users" } ]
+replicas = 1
+[[datastores]]
+name = "users"
+shard = { workers = 100000, read = { distribution = "exponential", mean = "10ms" } }
+pool = { min = 4, max = 4, idle_timeout = "1h", acquire_timeout = "1h", max_waiters = 1000000, max_lifetime = "0s" }
 "#,
     ),
     (

@@ -50,7 +50,8 @@ pub struct RunOutput {
     pub latency_batches: Vec<f64>,
     /// Length of one of those batches, seconds.
     pub latency_batch_s: f64,
-    /// Every queue of the system (each service, each datastore shard) and
+    /// Every queue of the system (each service, each datastore shard, each
+    /// store's connection pools) and
     /// its load over the measured window: what [`bottleneck_of`] reads.
     /// Empty when `latency_batches` is.
     pub stations: Vec<StationLoad>,
@@ -724,7 +725,8 @@ pub fn relaxation_of_batches<'a>(
 }
 
 /// A queue of the system over one replication's measured window: a
-/// service (its instances' workers and queue) or a datastore shard.
+/// service (its instances' workers and queue), a datastore shard, or a
+/// store's connection pools (one a caller instance).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StationLoad {
     /// `service api`, `store users shard 3 (us-east)`.
@@ -733,6 +735,10 @@ pub struct StationLoad {
     pub workers: u32,
     /// Places in one instance's queue (`None`: unbounded).
     pub queue: Option<u64>,
+    /// Longest a request waits before it gives up (a pool's acquire
+    /// timeout), seconds: a bound on the queue too, of the requests its
+    /// workers serve in that time.
+    pub max_wait_s: Option<f64>,
     /// Squared coefficient of variation of the time a request holds a
     /// worker: the work distribution's, or 1 where that time includes
     /// waiting on other services (a thread-model caller).
@@ -866,12 +872,31 @@ pub fn bottleneck_of<'a>(
                 load,
                 workers: s.workers,
                 hold_s,
-                time_s: heavy_traffic_relaxation(load, s.workers, hold_s, s.scv, s.queue),
+                time_s: heavy_traffic_relaxation(
+                    load,
+                    s.workers,
+                    hold_s,
+                    s.scv,
+                    effective_queue(s, hold_s),
+                ),
                 window_s,
             }
         })
         .filter(|b| !b.time_s.is_nan())
         .max_by(|a, b| a.time_s.total_cmp(&b.time_s))
+}
+
+/// The places of `station`'s queue, bounded also by the requests its
+/// workers serve within its longest wait (mean hold `hold_s`).
+fn effective_queue(station: &StationLoad, hold_s: f64) -> Option<u64> {
+    let by_wait = station.max_wait_s.filter(|_| hold_s > 0.0).map(|w| {
+        // Saturating float-to-integer conversion: a huge bound is no bound.
+        (w * f64::from(station.workers) / hold_s).ceil() as u64
+    });
+    match (station.queue, by_wait) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// [`bottleneck_of`] for a replication's outputs.
@@ -1002,6 +1027,7 @@ mod tests {
             name: name.to_owned(),
             workers: 1,
             queue: None,
+            max_wait_s: None,
             scv: 1.0,
             held_s,
             capacity_s: 600.0,
@@ -1091,6 +1117,13 @@ mod tests {
         );
         assert!((b.time_s - 0.1 * 2.25 / 0.0625).abs() < 1e-9, "{b:?}");
         assert_eq!(short_run_text(None, Some(&b)), None);
+        // A pool's acquire timeout bounds its queue too: saturated, with
+        // waiters unbounded but none waiting over 1 s for one connection
+        // held 0.1 s, it holds at most 10 and forgets in 100 x 0.1 / 12 s.
+        let mut pool = full.clone();
+        pool[0].max_wait_s = Some(1.0);
+        let b = bottleneck_of([(&pool[..], 600.0)]).unwrap();
+        assert!((b.time_s - 100.0 * 0.1 / 12.0).abs() < 1e-9, "{b:?}");
     }
 
     #[test]

@@ -97,6 +97,8 @@ struct DataOp {
     caller_region: RegionId,
     shard: u32,
     conn: Option<ConnId>,
+    /// When it got its connection.
+    conn_at: Timestamp,
     arrived: Timestamp,
     failure: Option<Reply>,
 }
@@ -158,6 +160,19 @@ struct PoolSlot {
     armed: Option<Timestamp>,
 }
 
+/// A store's pools together over the measured window: what makes them a
+/// queue of the system ([`crate::report::StationLoad`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct PoolUse {
+    /// Connection-nanoseconds held by operations.
+    pub held_ns: f64,
+    /// Operations that asked for a connection.
+    pub requests: u64,
+    /// Of those, refused (too many waiting) or never given one (acquire
+    /// timeout, connect failure).
+    pub shed: u64,
+}
+
 /// Draws keys by popularity.
 enum Keys {
     Uniform(u64),
@@ -195,6 +210,8 @@ pub(super) struct DataState {
     tier_counts: Vec<Vec<TierCount>>,
     /// `[instance slab index * stores + store]`.
     pools: Vec<Option<PoolSlot>>,
+    /// Per store: its pools' use over the measured window.
+    pool_use: Vec<PoolUse>,
     /// Per edge region.
     edge: Vec<Option<Cache>>,
     warmup_end: Timestamp,
@@ -268,6 +285,7 @@ impl DataState {
                 .map(|s| vec![TierCount::default(); s.tiers.len()])
                 .collect(),
             pools: Vec::new(),
+            pool_use: vec![PoolUse::default(); data.stores.len()],
             edge: (0..regions).map(|_| None).collect(),
             warmup_end: plan.run.warmup_end(),
             end: plan.run.end(),
@@ -582,6 +600,7 @@ impl World<'_> {
             caller_region: region,
             shard: plan.shard_of(key),
             conn: None,
+            conn_at: Timestamp::ZERO,
             arrived: now,
             failure: None,
         };
@@ -628,6 +647,8 @@ impl World<'_> {
             return;
         }
         op.stage = Stage::Queued;
+        let measured = op.measured;
+        self.data.pool_use[store].requests += u64::from(measured);
         let slot = self.pool_slot(instance, store);
         let Some(p) = self.data.pools[slot].as_mut() else {
             return;
@@ -636,11 +657,15 @@ impl World<'_> {
             Acquire::Acquired(conn) => {
                 if let Some(op) = self.data.ops.get_mut(id) {
                     op.conn = Some(conn);
+                    op.conn_at = now;
                 }
                 self.send(id);
             }
             Acquire::Queued { .. } => {}
-            Acquire::Rejected(_) => self.fail_op(id, Reply::error(503)),
+            Acquire::Rejected(_) => {
+                self.data.pool_use[store].shed += u64::from(measured);
+                self.fail_op(id, Reply::error(503));
+            }
         }
         self.drain_pool(slot);
     }
@@ -741,6 +766,11 @@ impl World<'_> {
                 PoolAction::Close(_) => {}
                 PoolAction::Expired { waiter } | PoolAction::Failed { waiter } => {
                     if let Some(id) = self.data.op_of(waiter) {
+                        if let Some(op) = self.data.ops.get(id)
+                            && op.measured
+                        {
+                            self.data.pool_use[usize::from(op.store)].shed += 1;
+                        }
                         self.fail_op(id, Reply::error(503));
                     }
                 }
@@ -787,6 +817,7 @@ impl World<'_> {
             && op.stage == Stage::Queued
         {
             op.conn = Some(conn);
+            op.conn_at = self.now;
             self.send(id);
         }
     }
@@ -935,6 +966,10 @@ impl World<'_> {
         };
         let store = &self.plan.data.stores[usize::from(op.store)];
         if let Some(conn) = op.conn {
+            let (from, to) = (op.conn_at.max(self.data.warmup_end), now.min(self.data.end));
+            if to > from {
+                self.data.pool_use[usize::from(op.store)].held_ns += (to - from).as_nanos() as f64;
+            }
             let slot = self.pool_slot_of(op.instance, usize::from(op.store));
             if let Some(slot) = slot
                 && let Some(p) = self.data.pools[slot].as_mut()
@@ -1144,6 +1179,7 @@ impl World<'_> {
                         ),
                         workers: store.workers,
                         queue: store.queue,
+                        max_wait_s: None,
                         scv: if c == 0 {
                             primary_scv
                         } else {
@@ -1182,8 +1218,54 @@ impl World<'_> {
             shard_max_load_ratio: max_ratio,
             shards: rows,
             stations,
+            pool_use: std::mem::take(&mut self.data.pool_use),
         }
     }
+}
+
+/// Each store's connection pools as one queue of the system: a caller
+/// instance's pool is `max` servers (connections) with at most
+/// `max_waiters` waiting, none longer than `acquire_timeout`; their
+/// capacity is `max` times the instance-seconds of the services with a
+/// step on the store (`services`: the services' stations, in plan order).
+/// A hold is an operation's time on its connection, taken as exponential.
+pub(super) fn pool_stations(
+    plan: &Plan,
+    services: &[StationLoad],
+    uses: &[PoolUse],
+) -> Vec<StationLoad> {
+    plan.data
+        .stores
+        .iter()
+        .zip(uses)
+        .enumerate()
+        .filter_map(|(s, (store, use_))| {
+            let pool = store.pool.as_ref()?;
+            let instance_s: f64 = plan
+                .services
+                .iter()
+                .zip(services)
+                .filter(|(p, _)| {
+                    p.steps
+                        .iter()
+                        .any(|step| matches!(step, StepPlan::Data(id) if id.index() == s))
+                })
+                .map(|(p, st)| st.capacity_s / f64::from(p.workers.max(1)))
+                .sum();
+            let max = pool.policy.max();
+            Some(StationLoad {
+                name: format!("the pools of store {} (one a caller instance)", store.name),
+                workers: max,
+                queue: Some(u64::from(pool.policy.max_waiters())),
+                max_wait_s: Some(pool.policy.acquire_timeout().as_secs_f64()),
+                scv: 1.0,
+                held_s: use_.held_ns / 1e9,
+                capacity_s: f64::from(max) * instance_s,
+                requests: use_.requests,
+                shed: use_.shed,
+            })
+        })
+        .collect()
 }
 
 /// The squared coefficient of variation of a read (`read`) with
@@ -1207,6 +1289,8 @@ pub(super) struct DataResults {
     pub shards: Vec<ShardRow>,
     /// Every shard as a queue ([`crate::report::StationLoad`]).
     pub stations: Vec<StationLoad>,
+    /// Per store: its pools' use.
+    pub pool_use: Vec<PoolUse>,
 }
 
 fn edge_cache(edge: &crate::plan::data::EdgeCachePlan) -> Cache {

@@ -685,7 +685,9 @@ impl<'p> World<'p> {
         out.shards = data.shards;
         // A run with a trigger measures no stations (`Stats::finish`).
         if !out.stations.is_empty() {
+            let pools = data::pool_stations(self.plan, &out.stations, &data.pool_use);
             out.stations.extend(data.stations);
+            out.stations.extend(pools);
         }
         out
     }

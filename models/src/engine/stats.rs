@@ -595,6 +595,7 @@ impl Stats {
                         name: format!("service {}", p.name),
                         workers: p.workers,
                         queue: p.queue,
+                        max_wait_s: None,
                         // A thread-model caller's worker waits on other
                         // services too: its hold is not its work.
                         scv: if p.model == ConcurrencyModel::Threads && !p.steps.is_empty() {
