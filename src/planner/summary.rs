@@ -132,6 +132,17 @@ fn short_run(a: &Analysis<'_>, point: usize) -> Option<String> {
     info[i].warning()
 }
 
+/// The first [`MAX_LISTED`] of `items`, comma-separated, and `, ...` when
+/// there are more.
+fn listed(items: impl Iterator<Item = String>) -> String {
+    let mut items = items.peekable();
+    let mut text: Vec<String> = items.by_ref().take(MAX_LISTED).collect();
+    if items.peek().is_some() {
+        text.push("...".to_owned());
+    }
+    text.join(", ")
+}
+
 /// A search's replications: as many as settled each point, at most `max`.
 fn search_replications(r: Replications) -> String {
     let max = match r {
@@ -492,50 +503,34 @@ fn replications(a: &Analysis<'_>, s: &mut String) {
     }
     let saturated = saturated(a);
     if !saturated.is_empty() {
-        let listed: Vec<String> = saturated
-            .iter()
-            .take(MAX_LISTED)
-            .map(usize::to_string)
-            .collect();
         let _ = writeln!(
             s,
             "\n**No steady state.** At {} of {} points a queue is saturated and has no bound \
-             (points {}{}): its backlog grows for as long as the run lasts, so their latency \
+             (points {}): its backlog grows for as long as the run lasts, so their latency \
              figures describe this run length only. Add capacity or bound the queue.",
             saturated.len(),
             info.len(),
-            listed.join(", "),
-            if saturated.len() > MAX_LISTED {
-                ", ..."
-            } else {
-                ""
-            }
+            listed(saturated.iter().map(usize::to_string)),
         );
     }
     let short_runs = short_runs(a);
     if !short_runs.is_empty() {
-        let listed: Vec<String> = short_runs
-            .iter()
-            .take(MAX_LISTED)
-            .map(|(point, spans)| format!("{point} ({spans:.0})"))
-            .collect();
         let _ = writeln!(
             s,
             "\n**Short replications.** At {} of {} points a replication's measured window spans \
              fewer than {:.0} relaxation times of the latency, measured from its batch means or \
              approximated at its busiest queue (points, with the relaxation times spanned: \
-             {}{}): their latency quantile intervals may be too narrow, since most replications \
+             {}): their latency quantile intervals may be too narrow, since most replications \
              see few of the queues' long excursions. Lengthen the measured window; more \
              replications do not fix this.",
             short_runs.len(),
             info.len(),
             headroom_models::report::MIN_RELAXATION_SPANS,
-            listed.join(", "),
-            if short_runs.len() > MAX_LISTED {
-                ", ..."
-            } else {
-                ""
-            }
+            listed(
+                short_runs
+                    .iter()
+                    .map(|(point, spans)| format!("{point} ({spans:.0})"))
+            ),
         );
     }
     let warmups: Vec<f64> = info

@@ -1165,6 +1165,7 @@ impl World<'_> {
             // The primary serves the writes and (approximately) its share
             // of the reads: the mixture's variation.
             let primary_scv = mixture_scv(plan.read_fraction, &store.read, &store.write);
+            let replica_scv = store.read.scv();
             for (c, &region) in store.copies.iter().enumerate() {
                 for (k, load) in per_shard.iter_mut().enumerate() {
                     let index = self.data.shard_base[s] + c * n + k;
@@ -1180,11 +1181,7 @@ impl World<'_> {
                         workers: store.workers,
                         queue: store.queue,
                         max_wait_s: None,
-                        scv: if c == 0 {
-                            primary_scv
-                        } else {
-                            store.read.scv()
-                        },
+                        scv: if c == 0 { primary_scv } else { replica_scv },
                         held_s: sh.busy_ns / 1e9,
                         capacity_s: measured_ns * f64::from(store.workers) / 1e9,
                         requests: sh.requests,
