@@ -172,6 +172,199 @@ fn queueing_networks() {
     );
 }
 
+/// Exact mean value analysis of a closed network of single-server FCFS
+/// stations with demands `demands` (s per request) and think time `think`
+/// (s) at `users` users: the throughput (requests/s) and each station's
+/// time per request (s).
+fn mva(users: u32, think: f64, demands: &[f64]) -> (f64, Vec<f64>) {
+    let mut queue = vec![0.0; demands.len()];
+    let mut x = 0.0;
+    let mut r = vec![0.0; demands.len()];
+    for k in 1..=users {
+        r = demands
+            .iter()
+            .zip(&queue)
+            .map(|(d, q)| d * (1.0 + q))
+            .collect();
+        x = f64::from(k) / (think + r.iter().sum::<f64>());
+        queue = r.iter().map(|r| x * r).collect();
+    }
+    (x, r)
+}
+
+/// The finite-source queue M/M/c//N: `users` users thinking a mean `think`,
+/// `servers` servers of mean `service`. Returns the throughput, the response
+/// time and the servers' utilization.
+fn repairman(users: u32, servers: u32, think: f64, service: f64) -> (f64, f64, f64) {
+    let a = service / think;
+    let c = f64::from(servers);
+    // Unnormalised p_n from p_0 = 1: p_n = p_{n-1} (N - n + 1) a / min(n, c).
+    let mut p = vec![1.0];
+    for n in 1..=users {
+        let last = p[p.len() - 1];
+        p.push(last * f64::from(users - n + 1) * a / f64::from(n).min(c));
+    }
+    let total: f64 = p.iter().sum();
+    let at = |f: &dyn Fn(f64) -> f64| -> f64 {
+        p.iter()
+            .enumerate()
+            .map(|(n, pn)| f(n as f64) * pn / total)
+            .sum()
+    };
+    let in_service = at(&|n| n);
+    let x = (f64::from(users) - in_service) / think;
+    (x, in_service / x, at(&|n| n.min(c)) / c)
+}
+
+/// Measured requests per second of the measured window.
+fn throughput(loaded: &headroom_models::Loaded) -> impl Fn(&RunOutput) -> f64 {
+    let window = loaded.plan.run.measured().as_secs_f64();
+    move |o| o.metrics.requests as f64 / window
+}
+
+fn station(loaded: &headroom_models::Loaded, name: &str) -> usize {
+    loaded
+        .plan
+        .services
+        .iter()
+        .position(|s| s.name == name)
+        .expect("station")
+}
+
+#[test]
+fn closed_networks() {
+    let mut failures = Vec::new();
+    println!("| case | analytic | simulated mean | 95 % CI | relative error | inside CI |");
+    println!("|---|---:|---:|---:|---:|:---:|");
+
+    // Jain Ex. 3.42: 20 users thinking 4 s, V = [16, 10, 5], S = [.125,
+    // .3, .2] s, by a fixed route.
+    let visits = [16.0, 10.0, 5.0];
+    let service = [0.125, 0.3, 0.2];
+    let demands: Vec<f64> = (0..3).map(|i| visits[i] * service[i]).collect();
+    let (x, r) = mva(20, 4.0, &demands);
+    let per_visit: Vec<f64> = (0..3).map(|i| r[i] / visits[i]).collect();
+    // The published figures, to their digits.
+    for (ours, jain) in per_visit.iter().zip([0.373, 4.854, 0.300]) {
+        assert!(
+            (ours - jain).abs() < 5e-4,
+            "MVA {ours} against Jain's {jain}"
+        );
+    }
+    for (i, jain) in [1.991, 16.177, 0.500].into_iter().enumerate() {
+        assert!(
+            (x * r[i] - jain).abs() < 5e-4,
+            "MVA Q against Jain's {jain}"
+        );
+    }
+    let (loaded, out) = run("closed-jain.toml", &[]);
+    check(
+        "closed, Jain Ex. 3.42 (N = 20, Z = 4 s): throughput (1/s)",
+        x,
+        &values(&out, throughput(&loaded)),
+        0.02,
+        &mut failures,
+    );
+    check(
+        "Jain Ex. 3.42: response time (s)",
+        r.iter().sum(),
+        &values(&out, mean_latency_s),
+        0.02,
+        &mut failures,
+    );
+    for (i, rv) in per_visit.iter().enumerate() {
+        let name = format!("s{}", i + 1);
+        let at = station(&loaded, &name);
+        check(
+            &format!(
+                "Jain Ex. 3.42: {name} per visit, U = {:.4} (s)",
+                x * demands[i]
+            ),
+            *rv,
+            &values(&out, |o| o.services[at].latency.mean_ns() / 1e9),
+            0.03,
+            &mut failures,
+        );
+    }
+
+    // Bolch Ex. 8.3: 6 jobs, demands [20, 80, 80, 60] ms, think 1 us (for
+    // Bolch's 0).
+    let demands = [0.020, 0.080, 0.080, 0.060];
+    let (x, r) = mva(6, 1e-6, &demands);
+    assert!((x - 9.920).abs() < 5e-4, "MVA X {x} against Bolch's 9.920");
+    for (i, (u, q)) in [
+        (0.198, 0.244),
+        (0.794, 2.261),
+        (0.794, 2.261),
+        (0.595, 1.234),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(
+            (x * demands[i] - u).abs() < 5e-4,
+            "MVA U against Bolch's {u}"
+        );
+        assert!((x * r[i] - q).abs() < 5e-4, "MVA Q against Bolch's {q}");
+    }
+    let (loaded, out) = run("closed-bolch.toml", &[]);
+    check(
+        "closed, Bolch Ex. 8.3 (N = 6, Z = 0): throughput (1/s)",
+        x,
+        &values(&out, throughput(&loaded)),
+        0.02,
+        &mut failures,
+    );
+    for (i, ri) in r.iter().enumerate() {
+        let name = format!("s{}", i + 1);
+        let at = station(&loaded, &name);
+        check(
+            &format!("Bolch Ex. 8.3: {name} utilization"),
+            x * demands[i],
+            &values(&out, |o| o.services[at].utilization),
+            0.02,
+            &mut failures,
+        );
+        check(
+            &format!("Bolch Ex. 8.3: time at {name} per job, V_i R_i (s)"),
+            *ri,
+            &values(&out, |o| o.services[at].latency.mean_ns() / 1e9),
+            0.03,
+            &mut failures,
+        );
+    }
+
+    // M/M/2//10: 10 users thinking 1 s, 2 workers of 250 ms.
+    let (x, r, u) = repairman(10, 2, 1.0, 0.25);
+    let (loaded, out) = run("closed-repairman.toml", &[]);
+    check(
+        "closed, M/M/2//10 (Z = 1 s, S = 250 ms): throughput (1/s)",
+        x,
+        &values(&out, throughput(&loaded)),
+        0.02,
+        &mut failures,
+    );
+    check(
+        "M/M/2//10: response time (s)",
+        r,
+        &values(&out, mean_latency_s),
+        0.02,
+        &mut failures,
+    );
+    check(
+        "M/M/2//10: utilization",
+        u,
+        &values(&out, |o| o.services[0].utilization),
+        0.02,
+        &mut failures,
+    );
+    assert!(
+        failures.is_empty(),
+        "validation failures:\n{}",
+        failures.join("\n")
+    );
+}
+
 #[test]
 fn a_retry_budget_caps_retries_at_its_ratio_plus_its_floor() {
     let (loaded, out) = run(

@@ -321,6 +321,26 @@ fn random_world(rng: &mut Pcg64, seed: u64) -> String {
     s
 }
 
+/// `world` with its open arrivals and clients replaced by `users` users
+/// thinking an exponential time of mean `think_ms`.
+fn closed_world(world: &str, users: u32, think_ms: u32) -> String {
+    world
+        .lines()
+        .filter(|l| !l.starts_with("clients = "))
+        .map(|l| {
+            if l.starts_with("arrivals = ") {
+                format!(
+                    "arrivals = {{ process = \"closed\", users = {users}, think = \
+                     {{ distribution = \"exponential\", mean = \"{think_ms}ms\" }} }}"
+                )
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A `hedge` table for `[policy.mesh]`: a fixed delay (zero included) or a
 /// percentile with a fallback, 1-3 hedges, sometimes racing on timeouts;
 /// its own budget (generous or tight) on edges without retries.
@@ -366,7 +386,17 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
             continue;
         }
         let mut rng = Pcg64::seed_from_u64(0xC0_5E ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let text = random_world(&mut rng, seed);
+        let mut text = random_world(&mut rng, seed);
+        // About a third of the worlds have a closed workload instead, drawn
+        // from a stream of their own so that the open worlds stay as they
+        // were.
+        let mut closed_rng = Pcg64::seed_from_u64(0xC1_05ED ^ seed);
+        let users = closed_rng
+            .random_bool(0.3)
+            .then(|| closed_rng.random_range(1..=300u32));
+        if let Some(users) = users {
+            text = closed_world(&text, users, closed_rng.random_range(1..=500u32));
+        }
         let reproduce = format!(
             "HEADROOM_CONSERVATION_SEED={seed} cargo test -p headroom-models --test conservation every_arrival_ends_exactly_once_in_random_worlds -- --nocapture"
         );
@@ -392,6 +422,17 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
                         "seed {seed}: {a:?} {m:?}\n{text}\nreproduce: {reproduce}"
                     ));
                 }
+                // A closed population never has more requests in flight
+                // than users.
+                if let Some(users) = users
+                    && out.peak_in_flight > u64::from(users)
+                {
+                    failures.push(format!(
+                        "seed {seed}: {} requests in flight at once from {users} users\n{text}\n\
+                         reproduce: {reproduce}",
+                        out.peak_in_flight
+                    ));
+                }
             }
         }
     }
@@ -400,6 +441,79 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
         "{} of 200 worlds fail:\n{}",
         failures.len(),
         failures.join("\n\n")
+    );
+}
+
+/// A closed population sends its next request after every outcome of the
+/// last (answered, failed, timed out, rejected by its per-client limit,
+/// shed by a full queue): over a long run, Little's law on the users holds,
+/// `N = X (R + Z)` with R the mean time to any outcome, and no more than N
+/// requests are ever in flight.
+#[test]
+fn a_closed_population_cycles_through_every_outcome() {
+    let text = r#"
+[run]
+duration = "1h"
+warmup = "1m"
+replications = 1
+seed = 5
+
+[workload]
+arrivals = { process = "closed", users = 40, think = { distribution = "exponential", mean = "200ms" } }
+
+[edge]
+rate_limit = "per-user"
+
+[[services]]
+name = "api"
+instance = { workers = 4, queue = 4 }
+work = { distribution = "exponential", mean = "20ms" }
+calls = [{ service = "db" }]
+replicas = 2
+
+[[services]]
+name = "db"
+instance = { workers = 2, queue = 8 }
+work = { distribution = "lognormal", mean = "15ms", cv = 2.0 }
+replicas = 2
+
+[[faults]]
+type = "errors"
+target = "db"
+rate = 0.2
+
+[policy.rate_limit.per-user]
+strategy = "token-bucket"
+max_tokens = 3
+tokens_per_fill = 3
+fill_interval = "1s"
+key = "client"
+
+[policy.mesh]
+timeout = "60ms"
+retry = { attempts = 2, backoff = "exponential", base = "5ms" }
+"#;
+    let loaded = load_str(Path::new("closed.toml"), text, &[]).unwrap();
+    let out = run_replication(&loaded.plan, 0, &AtomicU64::new(0)).unwrap();
+    let m = &out.metrics;
+    assert_eq!(m.requests, m.ended(), "{m:?}");
+    // Every kind of outcome happened, and each was followed by a request.
+    for (what, n) in [
+        ("ok", m.ok),
+        ("errors", m.errors),
+        ("timeouts", m.timeouts),
+        ("rejected", m.rejected),
+        ("shed", m.shed),
+    ] {
+        assert!(n > 100, "{what}: {n} of {}", m.requests);
+    }
+    assert!(out.peak_in_flight <= 40, "{}", out.peak_in_flight);
+    let x = m.requests as f64 / m.measured.as_secs_f64();
+    let cycle = m.latency_all.mean_ns() / 1e9 + 0.2;
+    let little = x * cycle;
+    assert!(
+        (little - 40.0).abs() < 0.4,
+        "X (R + Z) = {x} x {cycle} = {little}, not the 40 users"
     );
 }
 

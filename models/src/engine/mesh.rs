@@ -49,7 +49,12 @@ pub(super) struct Request {
     pub edge: u8,
     /// Cache bookkeeping ([`super::data::LOOKED_UP`], ...).
     pub flags: u8,
+    /// The closed workload's user who sent it, or [`NO_USER`].
+    pub user: u32,
 }
+
+/// [`Request::user`] of an open workload's request.
+pub(super) const NO_USER: u32 = u32::MAX;
 
 /// Who is waiting for a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -945,6 +950,9 @@ impl World<'_> {
                 .on_internet_bytes(self.now, self.plan.workload.response_bytes);
         }
         self.stats.on_request_end(self.now, &r, reply);
+        if r.user != NO_USER {
+            self.user_thinks(r.user, r.client_rtt);
+        }
     }
 
     /// Tracks how many breakers are open and arms the eager Open -> HalfOpen

@@ -57,7 +57,7 @@ use headroom_sim::queue::EventQueue;
 use headroom_sim::rng::{Stream, Streams};
 use headroom_sim::slab::{Id, Slab};
 
-use crate::plan::Plan;
+use crate::plan::{ArrivalPlan, Plan};
 use crate::report::RunOutput;
 
 use instance::{Deployment, Instance};
@@ -251,6 +251,8 @@ pub fn run_replication(
 enum Event {
     /// The next client request arrives.
     Arrival,
+    /// A closed workload's user sends its next request.
+    Issue { user: u32 },
     /// A try reaches its instance.
     TryArrive { attempt: Id },
     /// An attempt's local work ends.
@@ -564,6 +566,7 @@ impl<'p> World<'p> {
     fn dispatch(&mut self, event: Event) -> Result<(), RunError> {
         match event {
             Event::Arrival => return self.on_arrival(),
+            Event::Issue { user } => return self.on_issue(user),
             Event::TryArrive { attempt } => self.on_try_arrive(attempt),
             Event::WorkDone { attempt } => self.on_work_done(attempt),
             Event::TryResponse {
@@ -688,6 +691,15 @@ impl<'p> World<'p> {
             let pools = data::pool_stations(self.plan, &out.stations, &data.pool_use);
             out.stations.extend(data.stations);
             out.stations.extend(pools);
+        }
+        // The heavy-traffic approximation is of queues fed by open
+        // arrivals. A closed population pulls a long queue back as its
+        // users stop thinking (at a rate of one over the think time, and
+        // through its other stations), which the approximation does not
+        // see: it would name relaxation times tens of times too long. A
+        // closed workload is judged by its replications' batch means alone.
+        if matches!(self.plan.workload.arrivals, ArrivalPlan::Closed { .. }) {
+            out.stations.clear();
         }
         out
     }

@@ -26,7 +26,7 @@ use headroom_sim::rng::Stream;
 use headroom_sim::zipf::Zipf;
 use headroom_sim::{Span, Timestamp};
 
-use super::mesh::{ClientRef, Parent, Reply, Request};
+use super::mesh::{ClientRef, NO_USER, Parent, Reply, Request};
 use super::replay::{Replay, TraceRequest};
 use super::{Event, RunError, World};
 use crate::plan::workload::Surge;
@@ -62,6 +62,8 @@ pub(super) struct Workload<'p> {
     /// The edge proxy of each region towards each entry service,
     /// `[region * entries + entry]`: its breaker and retry budget.
     pub(super) edge_clients: Vec<EdgeClient>,
+    /// A closed workload's users' origin regions, by user.
+    user_origins: Vec<u8>,
 }
 
 /// Draws an item index in `0..count` by popularity.
@@ -126,6 +128,7 @@ impl<'p> Workload<'p> {
                 limiter
             }),
             edge_clients: Vec::new(),
+            user_origins: Vec::new(),
         }
     }
 
@@ -196,8 +199,8 @@ impl<'p> Workload<'p> {
                 let r = rates[self.mmpp_state] * m;
                 (r, r)
             }
-            // Replayed by `next_arrival`, never by rate.
-            ArrivalPlan::Trace(_) => (0.0, 0.0),
+            // Replayed by `next_arrival`, or sent by users; never by rate.
+            ArrivalPlan::Trace(_) | ArrivalPlan::Closed { .. } => (0.0, 0.0),
         }
     }
 
@@ -287,6 +290,10 @@ pub(super) fn pick_cdf(cdf: &[f64], rng: &mut Stream) -> usize {
 
 impl World<'_> {
     pub(super) fn schedule_first_arrival(&mut self) -> Result<(), RunError> {
+        if let ArrivalPlan::Closed { users, think } = &self.plan.workload.arrivals {
+            self.start_users(*users, think);
+            return Ok(());
+        }
         self.workload
             .start(&mut self.rng.arrivals, &mut self.rng.mmpp);
         if let Some(t) = self.workload.next_arrival(
@@ -299,9 +306,48 @@ impl World<'_> {
         Ok(())
     }
 
+    /// A closed workload's users: each gets its origin region, and starts
+    /// thinking at time zero, a uniform fraction of a think time before its
+    /// first request (for a fixed think time, the users' phases spread
+    /// evenly, as in the steady state; for a random one, none send
+    /// together).
+    fn start_users(&mut self, users: u32, think: &Dist) {
+        let cdf = &self.plan.workload.origin_cdf;
+        self.workload.user_origins = (0..users)
+            .map(|_| pick_cdf(cdf, &mut self.rng.origin) as u8)
+            .collect();
+        let end = self.plan.run.end();
+        for user in 0..users {
+            let fraction: f64 = self.rng.arrivals.random();
+            let at = Timestamp::ZERO + think.sample(&mut self.rng.arrivals).mul_f64(fraction);
+            if at < end {
+                self.events.push(at, Event::Issue { user });
+            }
+        }
+    }
+
+    /// A closed workload's user got its request's outcome (`rtt` after the
+    /// edge gave it): it thinks, then sends again if arrivals are still
+    /// open.
+    pub(super) fn user_thinks(&mut self, user: u32, rtt: Span) {
+        let ArrivalPlan::Closed { think, .. } = &self.plan.workload.arrivals else {
+            return;
+        };
+        let at = self.now + rtt + think.sample(&mut self.rng.arrivals);
+        if at < self.plan.run.end() {
+            self.events.push(at, Event::Issue { user });
+        }
+    }
+
+    /// A closed workload's user sends a request: as an arrival, from its
+    /// own region, as its own client.
+    pub(super) fn on_issue(&mut self, user: u32) -> Result<(), RunError> {
+        let origin = RegionId(self.workload.user_origins[user as usize]);
+        self.enter(TraceRequest::NONE, u64::from(user), origin, user)
+    }
+
     /// A client request arrives: draw its attributes, schedule the next
-    /// arrival, pick the edge region, apply the edge rate limit, and start
-    /// the root call to the entry service.
+    /// arrival, then let it in ([`World::enter`]).
     pub(super) fn on_arrival(&mut self) -> Result<(), RunError> {
         let now = self.now;
         // The trace request this arrival stands for, taken before the next
@@ -324,6 +370,21 @@ impl World<'_> {
             Some(r) => r,
             None => RegionId(pick_cdf(&w.origin_cdf, &mut self.rng.origin) as u8),
         };
+        self.enter(traced, client, origin, NO_USER)
+    }
+
+    /// A request from `client` in `origin` arrives at the edge: pick its
+    /// entry service and edge region, draw its key, apply the edge cache
+    /// and rate limit, and start the root call to the entry service.
+    fn enter(
+        &mut self,
+        traced: TraceRequest,
+        client: u64,
+        origin: RegionId,
+        user: u32,
+    ) -> Result<(), RunError> {
+        let now = self.now;
+        let w = &self.plan.workload;
         let entry_index = if let Some(service) = traced.entry {
             // The plan gave every route's service an entry.
             w.entries
@@ -369,6 +430,7 @@ impl World<'_> {
             },
             edge: edge_region.0,
             flags: 0,
+            user,
         };
         let req = self.requests.insert(request).map_err(|_| self.unstable())?;
         // The client reaches no edge in a dark region: a connect failure.

@@ -61,6 +61,8 @@ pub mod limits {
     pub const MAX_REGIONS: usize = headroom_policy::health::MAX_PRIORITIES;
     /// Distinct clients.
     pub const MAX_CLIENTS: u64 = 1_000_000_000;
+    /// Users of a closed workload.
+    pub const MAX_USERS: u64 = 10_000_000;
     /// MMPP states.
     pub const MAX_MMPP_STATES: usize = 64;
     /// Surges, and faults, per scenario.

@@ -5,13 +5,16 @@ use std::path::Path;
 
 use headroom_policy::Policies;
 use headroom_policy::tables::EdgePolicy;
+use headroom_sim::dist::Dist;
 use headroom_sim::{Span, Timestamp};
 
 use super::network::NetworkPlan;
 use super::service::ServicePlan;
 use super::trace::TracePlan;
 use super::{EDGE_CALLER, Invalid, ServiceId, limits};
-use crate::scenario::{ArrivalsConfig, EntryConfig, Popularity, Scenario};
+use crate::scenario::{
+    ArrivalsConfig, ClientsConfig, DistOrSpan, EntryConfig, Popularity, Scenario, WorkloadConfig,
+};
 
 /// Checked workload.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,12 +75,21 @@ pub enum ArrivalPlan {
     },
     /// A replayed trace.
     Trace(Box<TracePlan>),
+    /// A closed population of users, each sending its next request a think
+    /// time after the last one's outcome.
+    Closed {
+        /// Users (each its own client).
+        users: u32,
+        /// Think time, mean > 0.
+        think: Dist,
+    },
 }
 
 impl ArrivalPlan {
-    /// The largest rate the base process reaches, per second.
-    pub fn peak_rate(&self) -> f64 {
-        match self {
+    /// The largest rate the base process reaches, per second; `None` for a
+    /// closed workload, whose rate is whatever the system answers.
+    pub fn peak_rate(&self) -> Option<f64> {
+        Some(match self {
             ArrivalPlan::Poisson { rate } => *rate,
             ArrivalPlan::Diurnal {
                 mean, amplitude, ..
@@ -86,7 +98,8 @@ impl ArrivalPlan {
             // Bursts have no bound short of reading the trace again; its
             // mean is what the plan's rate limits can check.
             ArrivalPlan::Trace(t) => t.mean_rate(),
-        }
+            ArrivalPlan::Closed { .. } => return None,
+        })
     }
 }
 
@@ -132,6 +145,7 @@ pub(super) fn plan(
                 c, base_dir, network, services,
             )?))
         }
+        ArrivalsConfig::Closed { users, think } => closed(*users, think, w, base_dir)?,
         other => arrivals(other)?,
     };
     if w.surges.len() > limits::MAX_WINDOWS {
@@ -176,8 +190,9 @@ pub(super) fn plan(
             multiplier: s.multiplier,
         });
     }
-    let peak = arrivals.peak_rate() * peak_multiplier;
-    if peak > limits::MAX_RATE {
+    if let Some(peak) = arrivals.peak_rate().map(|r| r * peak_multiplier)
+        && peak > limits::MAX_RATE
+    {
         return Err(Invalid::new(
             "workload.arrivals",
             format!("a peak rate of {peak:e}/s with surges"),
@@ -187,13 +202,20 @@ pub(super) fn plan(
             ),
         ));
     }
-    let clients = popularity(
-        "workload.clients",
-        w.clients.count,
-        w.clients.popularity,
-        w.clients.s,
-        limits::MAX_CLIENTS,
-    )?;
+    let clients = match arrivals {
+        // Each user is its own client.
+        ArrivalPlan::Closed { users, .. } => PopularityPlan {
+            count: u64::from(users),
+            zipf_s: None,
+        },
+        _ => popularity(
+            "workload.clients",
+            w.clients.count,
+            w.clients.popularity,
+            w.clients.s,
+            limits::MAX_CLIENTS,
+        )?,
+    };
     let mut origin = vec![0.0; network.regions.len()];
     if w.origin.is_empty() {
         origin.fill(1.0);
@@ -267,6 +289,52 @@ pub(super) fn plan(
         request_bytes: w.request_size.get(),
         response_bytes: w.response_size.get(),
         entries,
+    })
+}
+
+/// Checks `workload.arrivals = { process = "closed", users, think }`.
+fn closed(
+    users: u64,
+    think: &DistOrSpan,
+    w: &WorkloadConfig,
+    base_dir: &Path,
+) -> Result<ArrivalPlan, Invalid> {
+    if !(1..=limits::MAX_USERS).contains(&users) {
+        return Err(Invalid::new(
+            "workload.arrivals.users",
+            users,
+            format!("an integer from 1 to {}", limits::MAX_USERS),
+        ));
+    }
+    let think = super::dist_or_span(think, "workload.arrivals.think", base_dir)?;
+    if think.mean_ns().is_nan() || think.mean_ns() <= 0.0 {
+        return Err(Invalid::new(
+            "workload.arrivals.think",
+            "a mean of 0",
+            "a think time with a mean > 0, such as \"5s\" or { distribution = \"exponential\", \
+             mean = \"5s\" } (a user that sent again at the instant a request failed could \
+             send forever without time passing; \"1us\" approximates no think time)",
+        ));
+    }
+    if !w.surges.is_empty() {
+        return Err(Invalid::new(
+            "workload.surges",
+            format!("{} surges", w.surges.len()),
+            "no surges with a closed workload (its users send as fast as the system answers \
+             and they think; for more load, raise `workload.arrivals.users`)",
+        ));
+    }
+    if w.clients != ClientsConfig::default() {
+        return Err(Invalid::new(
+            "workload.clients",
+            format!("{} clients", w.clients.count),
+            "no [workload.clients] with a closed workload: each of its users is its own \
+             client; remove the table",
+        ));
+    }
+    Ok(ArrivalPlan::Closed {
+        users: users as u32,
+        think,
     })
 }
 
@@ -344,7 +412,9 @@ fn arrivals(a: &ArrivalsConfig) -> Result<ArrivalPlan, Invalid> {
                 phase: *phase,
             })
         }
-        ArrivalsConfig::Trace(_) => unreachable!("trace arrivals are planned by `plan`"),
+        ArrivalsConfig::Trace(_) | ArrivalsConfig::Closed { .. } => {
+            unreachable!("trace and closed arrivals are planned by `plan`")
+        }
         ArrivalsConfig::Mmpp { states } => {
             if !(2..=limits::MAX_MMPP_STATES).contains(&states.len()) {
                 return Err(Invalid::new(

@@ -96,6 +96,20 @@ pub enum ArrivalsConfig {
     /// A recorded trace replayed as the arrivals (and keys, sizes, ops,
     /// clients, regions and routes where the trace has them).
     Trace(TraceArrivalsConfig),
+    /// A closed workload: `users` clients, each with one request at a time.
+    /// A user sends a request, waits for its outcome (answered, failed or
+    /// rejected, plus the round trip to its edge), thinks for a `think`
+    /// time, and sends the next; arrivals follow from how fast the system
+    /// answers, as with load-test virtual users or interactive terminals.
+    /// Each user is its own client (for per-client limits) and lives in one
+    /// origin region, drawn from `workload.origin`.
+    Closed {
+        /// Concurrent users (1..=10^7).
+        users: u64,
+        /// Time between a response and the user's next request: a duration
+        /// (fixed) or a distribution table, with a mean > 0.
+        think: super::dist::DistOrSpan,
+    },
 }
 
 /// `workload.arrivals = { process = "trace", path, ... }`: replay a trace.
