@@ -491,3 +491,102 @@ fn a_string_or_table_value_names_what_is_wrong_in_its_form() {
         ],
     );
 }
+
+/// The base world's open arrivals, for the closed-workload variants.
+const POISSON: &str = r#"arrivals = { process = "poisson", rate = 100.0 }"#;
+
+#[test]
+fn a_bad_closed_workload_is_named_with_its_key() {
+    let closed = |rest: &str| format!("arrivals = {{ process = \"closed\", {rest} }}");
+    expect_error(
+        "closed-no-users",
+        POISSON,
+        &closed("users = 0, think = \"1s\""),
+        &[],
+        &[
+            "`workload.arrivals.users`",
+            "= 0",
+            "an integer from 1 to 10000000",
+        ],
+    );
+    expect_error(
+        "closed-too-many-users",
+        POISSON,
+        &closed("users = 20000000, think = \"1s\""),
+        &[],
+        &["`workload.arrivals.users`", "20000000", "10000000"],
+    );
+    expect_error(
+        "closed-no-think",
+        POISSON,
+        &closed("users = 10"),
+        &[],
+        &["`workload.arrivals`", "missing field `think`"],
+    );
+    expect_error(
+        "closed-zero-think",
+        POISSON,
+        &closed("users = 10, think = \"0s\""),
+        &[],
+        &["`workload.arrivals.think`", "a mean > 0", "\"1us\""],
+    );
+    expect_error(
+        "closed-zero-mean-think",
+        POISSON,
+        &closed("users = 10, think = { distribution = \"uniform\", min = \"0s\", max = \"0s\" }"),
+        &[],
+        &["`workload.arrivals.think`", "a mean of 0"],
+    );
+    expect_error(
+        "closed-with-a-rate",
+        POISSON,
+        &closed("users = 10, think = \"1s\", rate = 5.0"),
+        &[],
+        &["unknown field `rate`", "`users` or `think`"],
+    );
+    expect_error(
+        "closed-with-clients",
+        POISSON,
+        &format!(
+            "{}\nclients = {{ count = 5 }}",
+            closed("users = 10, think = \"1s\"")
+        ),
+        &[],
+        &["`workload.clients`", "each of its users is its own client"],
+    );
+    expect_error(
+        "closed-with-a-surge",
+        POISSON,
+        &format!(
+            "{}\n[[workload.surges]]\nat = \"10s\"\nduration = \"5s\"\nmultiplier = 2.0",
+            closed("users = 10, think = \"1s\"")
+        ),
+        &[],
+        &[
+            "`workload.surges`",
+            "no surges with a closed workload",
+            "`workload.arrivals.users`",
+        ],
+    );
+}
+
+#[test]
+fn a_closed_workload_runs_deterministically_at_any_thread_count() {
+    // 60 users against the base world, whose db fails 1 % of its tries.
+    let to = r#"arrivals = { process = "closed", users = 60, think = { distribution = "exponential", mean = "500ms" } }"#;
+    let (one, services_one) = run_variant("closed-1", POISSON, to, "1");
+    let (three, services_three) = run_variant("closed-3", POISSON, to, "3");
+    assert_eq!(one, three, "runs.csv is byte-identical at 1 and 3 threads");
+    assert_eq!(services_one, services_three);
+    // 60 users thinking 0.5 s send about 60 / (0.5 s + R) requests a second.
+    let header: Vec<&str> = one.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|&c| c == "requests").unwrap();
+    for line in one.lines().skip(1) {
+        let requests: f64 = line.split(',').nth(col).unwrap().parse().unwrap();
+        let rate = requests / 60.0;
+        assert!(
+            (105.0..=120.0).contains(&rate),
+            "{rate}/s from 60 users: {one}"
+        );
+    }
+}

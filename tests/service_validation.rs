@@ -5,15 +5,16 @@
 //! parallel fan-out (expected maximum), retries against an errors fault
 //! (1 − p^N, with and without a budget), timeouts (and the overall deadline
 //! cutting the last retry), the HPA after a load step,
-//! regional failover and failback, and the diurnal and MMPP arrival
-//! processes.
+//! regional failover and failback, the diurnal and MMPP arrival
+//! processes, and closed workloads (exact mean value analysis of two
+//! textbook networks, and the finite-source queue M/M/c//N).
 //!
 //! Every scenario is in `experiments/validation/` with its derivation.
 //! Tolerances come from the replications' Student-t confidence intervals:
 //! the table reports the 95 % interval, and a case passes when the analytic
 //! value lies inside the 99.9 % interval (and within a relative tolerance),
 //! which keeps the chance that any of this file's checks fails by sampling
-//! error alone under 2 % (Bonferroni, 15 such checks). Bounds on times come from the
+//! error alone under 4 % (Bonferroni, 32 such checks). Bounds on times come from the
 //! policies' parameters. Seeds are fixed, so the test is deterministic. `cargo test --test
 //! service_validation -- --nocapture` prints the table in
 //! `experiments/validation/README.md`.

@@ -17,9 +17,10 @@ use rand_pcg::Pcg64;
 /// traces take seconds to scan, and the sweep-only one), each with the
 /// `--set`s that bring its timed events (a surge, a fault) inside the short
 /// run of the test.
-const SCENARIOS: [(&str, &[&str]); 11] = [
+const SCENARIOS: [(&str, &[&str]); 12] = [
     ("cache-flush.toml", &["faults.0.at=\"2s\""]),
     ("cache-sizing.toml", &[]),
+    ("concurrent-users.toml", &[]),
     (
         "flash-crowd.toml",
         &["workload.surges=[{ at = \"1s\", duration = \"2s\", multiplier = 5.0 }]"],
