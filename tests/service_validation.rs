@@ -6,15 +6,16 @@
 //! (1 − p^N, with and without a budget), timeouts (and the overall deadline
 //! cutting the last retry), the HPA after a load step,
 //! regional failover and failback, the diurnal and MMPP arrival
-//! processes, and closed workloads (exact mean value analysis of two
-//! textbook networks, and the finite-source queue M/M/c//N).
+//! processes, and closed workloads (three textbook networks by exact mean
+//! value analysis and by their product form, and the finite-source queue
+//! M/M/c//N).
 //!
 //! Every scenario is in `experiments/validation/` with its derivation.
 //! Tolerances come from the replications' Student-t confidence intervals:
 //! the table reports the 95 % interval, and a case passes when the analytic
 //! value lies inside the 99.9 % interval (and within a relative tolerance),
 //! which keeps the chance that any of this file's checks fails by sampling
-//! error alone under 4 % (Bonferroni, 32 such checks). Bounds on times come from the
+//! error alone under 4 % (Bonferroni, 37 such checks). Bounds on times come from the
 //! policies' parameters. Seeds are fixed, so the test is deterministic. `cargo test --test
 //! service_validation -- --nocapture` prints the table in
 //! `experiments/validation/README.md`.
@@ -217,6 +218,55 @@ fn repairman(users: u32, servers: u32, think: f64, service: f64) -> (f64, f64, f
     (x, in_service / x, at(&|n| n.min(c)) / c)
 }
 
+/// A closed product-form network solved by summing over its states: `users`
+/// users thinking a mean `think` (a delay station) and stations of demand
+/// `demands[i]` (s per request) with `servers[i]` servers. Returns the
+/// throughput, each station's mean number present and its servers'
+/// utilization.
+fn product_form(
+    users: u32,
+    think: f64,
+    demands: &[f64],
+    servers: &[u32],
+) -> (f64, Vec<f64>, Vec<f64>) {
+    // A station's term for n present: D^n / prod_{k <= n} min(k, m).
+    let term = |i: usize, n: u32| -> f64 {
+        (1..=n)
+            .map(|k| demands[i] / f64::from(k.min(servers[i])))
+            .product()
+    };
+    let k = demands.len();
+    let (mut total, mut present, mut busy) = (0.0, vec![0.0; k], vec![0.0; k]);
+    let mut state = vec![0u32; k];
+    loop {
+        let at_stations: u32 = state.iter().sum();
+        if at_stations <= users {
+            let thinking = users - at_stations;
+            let think_term = (1..=thinking)
+                .map(|j| think / f64::from(j))
+                .product::<f64>();
+            let w = think_term * (0..k).map(|i| term(i, state[i])).product::<f64>();
+            total += w;
+            for i in 0..k {
+                present[i] += w * f64::from(state[i]);
+                busy[i] += w * f64::from(state[i].min(servers[i]));
+            }
+        }
+        // The next state, counting in base users + 1.
+        let Some(i) = state.iter().position(|&n| n < users) else {
+            break;
+        };
+        state[i] += 1;
+        state[..i].fill(0);
+    }
+    let present: Vec<f64> = present.iter().map(|q| q / total).collect();
+    let x = busy[0] / total / demands[0];
+    let utilization = (0..k)
+        .map(|i| busy[i] / total / f64::from(servers[i]))
+        .collect();
+    (x, present, utilization)
+}
+
 /// Measured requests per second of the measured window.
 fn throughput(loaded: &headroom_models::Loaded) -> impl Fn(&RunOutput) -> f64 {
     let window = loaded.plan.run.measured().as_secs_f64();
@@ -329,6 +379,48 @@ fn closed_networks() {
         check(
             &format!("Bolch Ex. 8.3: time at {name} per job, V_i R_i (s)"),
             *ri,
+            &values(&out, |o| o.services[at].latency.mean_ns() / 1e9),
+            0.03,
+            &mut failures,
+        );
+    }
+
+    // Bolch Ex. 8.4: 3 jobs, a two-server station, two single-server ones
+    // and a delay station (the think time).
+    let demands = [0.5, 0.3, 0.4];
+    let (x, present, utilization) = product_form(3, 1.0, &demands, &[2, 1, 1]);
+    assert!((x - 1.218).abs() < 1e-3, "X {x} against Bolch's 1.218");
+    for (q, bolch) in present.iter().zip([0.624, 0.473, 0.686]) {
+        assert!((q - bolch).abs() < 5e-4, "Q {q} against Bolch's {bolch}");
+    }
+    // The same sum gives MVA's answer for single-server stations.
+    let (mva_x, _) = mva(6, 1e-6, &[0.020, 0.080, 0.080, 0.060]);
+    let (sum_x, _, _) = product_form(6, 1e-6, &[0.020, 0.080, 0.080, 0.060], &[1; 4]);
+    assert!(
+        (mva_x - sum_x).abs() < 1e-9 * sum_x,
+        "{mva_x} against {sum_x}"
+    );
+    let (loaded, out) = run("closed-bolch-multi.toml", &[]);
+    check(
+        "closed, Bolch Ex. 8.4 (N = 3, 2 servers at s1, a delay station): throughput (1/s)",
+        x,
+        &values(&out, throughput(&loaded)),
+        0.02,
+        &mut failures,
+    );
+    check(
+        "Bolch Ex. 8.4: s1 utilization (2 workers)",
+        utilization[0],
+        &values(&out, |o| o.services[station(&loaded, "s1")].utilization),
+        0.02,
+        &mut failures,
+    );
+    for (i, q) in present.iter().enumerate() {
+        let name = format!("s{}", i + 1);
+        let at = station(&loaded, &name);
+        check(
+            &format!("Bolch Ex. 8.4: time at {name} per job, Q_i / X (s)"),
+            q / x,
             &values(&out, |o| o.services[at].latency.mean_ns() / 1e9),
             0.03,
             &mut failures,
