@@ -506,8 +506,52 @@ fn a_bad_closed_workload_is_named_with_its_key() {
         &[
             "`workload.arrivals.users`",
             "= 0",
-            "an integer from 1 to 10000000",
+            "an integer from 1 to 10000000 (or 0 with a stage that brings users in)",
         ],
+    );
+    expect_error(
+        "closed-stage-after-the-end",
+        POISSON,
+        &closed("users = 10, think = \"1s\", stages = [{ at = \"2m\", users = 20 }]"),
+        &[],
+        &[
+            "`workload.arrivals.stages.0.at`",
+            "2m",
+            "before the end of arrivals",
+        ],
+    );
+    expect_error(
+        "closed-stages-overlap",
+        POISSON,
+        &closed(
+            "users = 10, think = \"1s\", stages = [{ at = \"10s\", users = 20, ramp = \"20s\" }, \
+             { at = \"20s\", users = 5 }]",
+        ),
+        &[],
+        &[
+            "`workload.arrivals.stages.1.at`",
+            "= 20s",
+            "at or after 30s",
+            "do not overlap",
+        ],
+    );
+    expect_error(
+        "closed-stage-too-many-users",
+        POISSON,
+        &closed("users = 10, think = \"1s\", stages = [{ at = \"10s\", users = 20000000 }]"),
+        &[],
+        &[
+            "`workload.arrivals.stages.0.users`",
+            "20000000",
+            "0 to 10000000",
+        ],
+    );
+    expect_error(
+        "closed-stage-unknown-key",
+        POISSON,
+        &closed("users = 10, think = \"1s\", stages = [{ at = \"10s\", target = 20 }]"),
+        &[],
+        &["unknown field `target`", "`users`"],
     );
     expect_error(
         "closed-too-many-users",
@@ -542,7 +586,7 @@ fn a_bad_closed_workload_is_named_with_its_key() {
         POISSON,
         &closed("users = 10, think = \"1s\", rate = 5.0"),
         &[],
-        &["unknown field `rate`", "`users` or `think`"],
+        &["unknown field `rate`", "`users`, `think`"],
     );
     expect_error(
         "closed-with-clients",

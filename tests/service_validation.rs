@@ -458,6 +458,58 @@ fn closed_networks() {
     );
 }
 
+/// A closed workload's stages move its population on schedule: with ample
+/// capacity a user sends once every Z + R, so each phase's arrival rate is
+/// its users over Z + R (a ramp's, its mean users), and a cut takes effect
+/// at once (a user asked to leave goes at its next send).
+#[test]
+fn closed_population_stages_follow_their_schedule() {
+    let (_, out) = run("closed-stages.toml", &[]);
+    // Z + R, R the mean time to an outcome.
+    let cycle = 1.0
+        + out
+            .iter()
+            .map(|o| o.metrics.latency_all.mean_ns() / 1e9)
+            .sum::<f64>()
+            / out.len() as f64;
+    // Mean arrivals per second over (from, to], over the replications.
+    let rate = |from: f64, to: f64| -> f64 {
+        let mut sum = 0.0;
+        let mut n = 0.0;
+        for o in &out {
+            for row in o.timeseries.iter().filter(|r| r.t_s > from && r.t_s <= to) {
+                sum += row.arrivals_rps;
+                n += 1.0;
+            }
+        }
+        sum / n
+    };
+    for (phase, from, to, users) in [
+        ("100 users", 10.0, 60.0, 100.0),
+        ("the ramp from 100 to 300 users", 60.0, 120.0, 200.0),
+        ("300 users", 120.0, 180.0, 300.0),
+        (
+            "the first 10 s after the cut to 100 users",
+            180.0,
+            190.0,
+            100.0,
+        ),
+        ("100 users again", 190.0, 300.0, 100.0),
+    ] {
+        let expected = users / cycle;
+        let measured = rate(from, to);
+        let tolerance = if to - from <= 10.0 { 0.05 } else { 0.03 };
+        println!("{phase}: {measured:.1}/s against {expected:.1}/s");
+        assert!(
+            (measured / expected - 1.0).abs() < tolerance,
+            "{phase} ({from}-{to} s): {measured}/s, not {users} users / {cycle} s = {expected}/s"
+        );
+    }
+    for o in &out {
+        assert!(o.peak_in_flight <= 300, "{}", o.peak_in_flight);
+    }
+}
+
 #[test]
 fn a_retry_budget_caps_retries_at_its_ratio_plus_its_floor() {
     let (loaded, out) = run(

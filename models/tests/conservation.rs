@@ -322,8 +322,8 @@ fn random_world(rng: &mut Pcg64, seed: u64) -> String {
 }
 
 /// `world` with its open arrivals and clients replaced by `users` users
-/// thinking an exponential time of mean `think_ms`.
-fn closed_world(world: &str, users: u32, think_ms: u32) -> String {
+/// thinking an exponential time of mean `think_ms`, and `stages`.
+fn closed_world(world: &str, users: u32, think_ms: u32, stages: &str) -> String {
     world
         .lines()
         .filter(|l| !l.starts_with("clients = "))
@@ -331,7 +331,8 @@ fn closed_world(world: &str, users: u32, think_ms: u32) -> String {
             if l.starts_with("arrivals = ") {
                 format!(
                     "arrivals = {{ process = \"closed\", users = {users}, think = \
-                     {{ distribution = \"exponential\", mean = \"{think_ms}ms\" }} }}"
+                     {{ distribution = \"exponential\", mean = \"{think_ms}ms\" }}, \
+                     stages = [{stages}] }}"
                 )
             } else {
                 l.to_owned()
@@ -395,7 +396,22 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
             .random_bool(0.3)
             .then(|| closed_rng.random_range(1..=300u32));
         if let Some(users) = users {
-            text = closed_world(&text, users, closed_rng.random_range(1..=500u32));
+            let think_ms = closed_rng.random_range(1..=500u32);
+            // 0-2 stages moving the population within the first 10 s.
+            let mut at = 0;
+            let stages: Vec<String> = (0..closed_rng.random_range(0..=2u32))
+                .map(|_| {
+                    at += closed_rng.random_range(0..5u32);
+                    let ramp = closed_rng.random_range(0..3u32);
+                    let stage = format!(
+                        "{{ at = \"{at}s\", users = {}, ramp = \"{ramp}s\" }}",
+                        closed_rng.random_range(0..=300u32)
+                    );
+                    at += ramp;
+                    stage
+                })
+                .collect();
+            text = closed_world(&text, users, think_ms, &stages.join(", "));
         }
         let reproduce = format!(
             "HEADROOM_CONSERVATION_SEED={seed} cargo test -p headroom-models --test conservation every_arrival_ends_exactly_once_in_random_worlds -- --nocapture"
@@ -424,7 +440,7 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
                 }
                 // A closed population never has more requests in flight
                 // than users.
-                if let Some(users) = users
+                if let Some(users) = loaded.plan.workload.arrivals.max_users()
                     && out.peak_in_flight > u64::from(users)
                 {
                     failures.push(format!(

@@ -253,6 +253,8 @@ enum Event {
     Arrival,
     /// A closed workload's user sends its next request.
     Issue { user: u32 },
+    /// A step of a closed workload's population stage.
+    Population { stage: u16, step: u32 },
     /// A try reaches its instance.
     TryArrive { attempt: Id },
     /// An attempt's local work ends.
@@ -567,6 +569,7 @@ impl<'p> World<'p> {
         match event {
             Event::Arrival => return self.on_arrival(),
             Event::Issue { user } => return self.on_issue(user),
+            Event::Population { stage, step } => self.on_population(stage, step),
             Event::TryArrive { attempt } => self.on_try_arrive(attempt),
             Event::WorkDone { attempt } => self.on_work_done(attempt),
             Event::TryResponse {

@@ -29,7 +29,7 @@ use headroom_sim::{Span, Timestamp};
 use super::mesh::{ClientRef, NO_USER, Parent, Reply, Request};
 use super::replay::{Replay, TraceRequest};
 use super::{Event, RunError, World};
-use crate::plan::workload::Surge;
+use crate::plan::workload::{Stage, Surge};
 use crate::plan::{ArrivalPlan, Plan, PopularityPlan, RegionId};
 
 /// The most clients the edge rate limiter makes room for before the run.
@@ -64,6 +64,11 @@ pub(super) struct Workload<'p> {
     pub(super) edge_clients: Vec<EdgeClient>,
     /// A closed workload's users' origin regions, by user.
     user_origins: Vec<u8>,
+    /// A closed workload's population: users `0..active` are in it.
+    active: u32,
+    /// Per user: it has a request in flight or a send due (it has not
+    /// left). A user asked to leave stays live until its next send.
+    live: Vec<bool>,
 }
 
 /// Draws an item index in `0..count` by popularity.
@@ -129,6 +134,8 @@ impl<'p> Workload<'p> {
             }),
             edge_clients: Vec::new(),
             user_origins: Vec::new(),
+            active: 0,
+            live: Vec::new(),
         }
     }
 
@@ -290,8 +297,8 @@ pub(super) fn pick_cdf(cdf: &[f64], rng: &mut Stream) -> usize {
 
 impl World<'_> {
     pub(super) fn schedule_first_arrival(&mut self) -> Result<(), RunError> {
-        if let ArrivalPlan::Closed { users, think } = &self.plan.workload.arrivals {
-            self.start_users(*users, think);
+        if let ArrivalPlan::Closed { users, stages, .. } = &self.plan.workload.arrivals {
+            self.start_users(*users, stages);
             return Ok(());
         }
         self.workload
@@ -306,23 +313,90 @@ impl World<'_> {
         Ok(())
     }
 
-    /// A closed workload's users: each gets its origin region, and starts
-    /// thinking at time zero, a uniform fraction of a think time before its
-    /// first request (for a fixed think time, the users' phases spread
-    /// evenly, as in the steady state; for a random one, none send
-    /// together).
-    fn start_users(&mut self, users: u32, think: &Dist) {
+    /// A closed workload's users: every user the run will ever have gets
+    /// its origin region; the first `users` join at time zero, and the
+    /// first stage's first step is due.
+    fn start_users(&mut self, users: u32, stages: &[Stage]) {
         let cdf = &self.plan.workload.origin_cdf;
-        self.workload.user_origins = (0..users)
+        let most = self.plan.workload.arrivals.max_users().unwrap_or(users);
+        self.workload.user_origins = (0..most)
             .map(|_| pick_cdf(cdf, &mut self.rng.origin) as u8)
             .collect();
-        let end = self.plan.run.end();
-        for user in 0..users {
-            let fraction: f64 = self.rng.arrivals.random();
-            let at = Timestamp::ZERO + think.sample(&mut self.rng.arrivals).mul_f64(fraction);
-            if at < end {
-                self.events.push(at, Event::Issue { user });
+        self.workload.live = vec![false; most as usize];
+        for _ in 0..users {
+            self.user_joins();
+        }
+        if let Some(first) = stages.first() {
+            self.schedule_step(0, first, 1);
+        }
+    }
+
+    /// One more user joins the population. A user that has not left yet
+    /// (it had been asked to, but has not sent since) just stays; any
+    /// other starts thinking now, a uniform fraction of a think time before
+    /// its first request (for a fixed think time, the users' phases spread
+    /// evenly, as in the steady state; for a random one, none send
+    /// together).
+    fn user_joins(&mut self) {
+        let ArrivalPlan::Closed { think, .. } = &self.plan.workload.arrivals else {
+            return;
+        };
+        let user = self.workload.active;
+        self.workload.active += 1;
+        let live = &mut self.workload.live[user as usize];
+        if *live {
+            return;
+        }
+        let fraction: f64 = self.rng.arrivals.random();
+        let at = self.now + think.sample(&mut self.rng.arrivals).mul_f64(fraction);
+        if at < self.plan.run.end() {
+            *live = true;
+            self.events.push(at, Event::Issue { user });
+        }
+    }
+
+    /// Schedules step `step` (1-based) of stage `index`, or, for a change
+    /// without a ramp, the whole change at its start.
+    fn schedule_step(&mut self, index: usize, stage: &Stage, step: u32) {
+        let at = if stage.ramp.is_zero() {
+            stage.start
+        } else {
+            stage.step_at(step)
+        };
+        if at < self.plan.run.end() {
+            self.events.push(
+                at,
+                Event::Population {
+                    stage: index as u16,
+                    step,
+                },
+            );
+        }
+    }
+
+    /// A step of a population stage is due: a user joins or (the one with
+    /// the highest number) is asked to leave, which it does at its next
+    /// send, after the outcome of the request it has in flight. A stage
+    /// without a ramp takes all its steps now. Then the next step, or the
+    /// next stage's first, is scheduled.
+    pub(super) fn on_population(&mut self, index: u16, step: u32) {
+        let ArrivalPlan::Closed { stages, .. } = &self.plan.workload.arrivals else {
+            return;
+        };
+        let stage = &stages[usize::from(index)];
+        let steps = stage.from.abs_diff(stage.to);
+        let last = if stage.ramp.is_zero() { steps } else { step };
+        for _ in step..=last.min(steps) {
+            if stage.to > stage.from {
+                self.user_joins();
+            } else {
+                self.workload.active -= 1;
             }
+        }
+        if last < steps {
+            self.schedule_step(usize::from(index), stage, last + 1);
+        } else if let Some(next) = stages.get(usize::from(index) + 1) {
+            self.schedule_step(usize::from(index) + 1, next, 1);
         }
     }
 
@@ -336,12 +410,19 @@ impl World<'_> {
         let at = self.now + rtt + think.sample(&mut self.rng.arrivals);
         if at < self.plan.run.end() {
             self.events.push(at, Event::Issue { user });
+        } else {
+            self.workload.live[user as usize] = false;
         }
     }
 
     /// A closed workload's user sends a request: as an arrival, from its
     /// own region, as its own client.
     pub(super) fn on_issue(&mut self, user: u32) -> Result<(), RunError> {
+        // Asked to leave by a stage: it goes.
+        if user >= self.workload.active {
+            self.workload.live[user as usize] = false;
+            return Ok(());
+        }
         let origin = RegionId(self.workload.user_origins[user as usize]);
         self.enter(TraceRequest::NONE, u64::from(user), origin, user)
     }

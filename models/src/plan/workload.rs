@@ -13,7 +13,8 @@ use super::service::ServicePlan;
 use super::trace::TracePlan;
 use super::{EDGE_CALLER, Invalid, ServiceId, limits};
 use crate::scenario::{
-    ArrivalsConfig, ClientsConfig, DistOrSpan, EntryConfig, Popularity, Scenario, WorkloadConfig,
+    ArrivalsConfig, ClientsConfig, DistOrSpan, EntryConfig, Popularity, RunConfig, Scenario,
+    StageConfig, WorkloadConfig,
 };
 
 /// Checked workload.
@@ -78,11 +79,48 @@ pub enum ArrivalPlan {
     /// A closed population of users, each sending its next request a think
     /// time after the last one's outcome.
     Closed {
-        /// Users (each its own client).
+        /// Users at the start (each its own client).
         users: u32,
         /// Think time, mean > 0.
         think: Dist,
+        /// Changes of the population, in time order, none overlapping.
+        stages: Vec<Stage>,
     },
+}
+
+/// A change of a closed workload's population.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stage {
+    /// When it starts.
+    pub start: Timestamp,
+    /// Users before.
+    pub from: u32,
+    /// Users after.
+    pub to: u32,
+    /// How long it takes: the `k`-th of the `|to - from|` users joins or
+    /// leaves at `start + ramp k / |to - from|`.
+    pub ramp: Span,
+}
+
+impl Stage {
+    /// When the `step`-th user (1-based) of the change joins or leaves.
+    pub fn step_at(&self, step: u32) -> Timestamp {
+        let n = u128::from(self.from.abs_diff(self.to).max(1));
+        let offset = self.ramp.as_nanos() as u128 * u128::from(step) / n;
+        self.start + Span::from_nanos(offset as u64)
+    }
+}
+
+impl ArrivalPlan {
+    /// The most users a closed workload ever has.
+    pub fn max_users(&self) -> Option<u32> {
+        match self {
+            ArrivalPlan::Closed { users, stages, .. } => {
+                Some(stages.iter().map(|s| s.to).fold(*users, u32::max))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl ArrivalPlan {
@@ -145,7 +183,11 @@ pub(super) fn plan(
                 c, base_dir, network, services,
             )?))
         }
-        ArrivalsConfig::Closed { users, think } => closed(*users, think, w, base_dir)?,
+        ArrivalsConfig::Closed {
+            users,
+            think,
+            stages,
+        } => closed(*users, think, stages, &scenario.run, w, base_dir)?,
         other => arrivals(other)?,
     };
     if w.surges.len() > limits::MAX_WINDOWS {
@@ -204,8 +246,8 @@ pub(super) fn plan(
     }
     let clients = match arrivals {
         // Each user is its own client.
-        ArrivalPlan::Closed { users, .. } => PopularityPlan {
-            count: u64::from(users),
+        ArrivalPlan::Closed { .. } => PopularityPlan {
+            count: u64::from(arrivals.max_users().unwrap_or(1)),
             zipf_s: None,
         },
         _ => popularity(
@@ -296,14 +338,20 @@ pub(super) fn plan(
 fn closed(
     users: u64,
     think: &DistOrSpan,
+    stage_configs: &[StageConfig],
+    run: &RunConfig,
     w: &WorkloadConfig,
     base_dir: &Path,
 ) -> Result<ArrivalPlan, Invalid> {
-    if !(1..=limits::MAX_USERS).contains(&users) {
+    // Zero users at the start is a population that stages bring in.
+    if users > limits::MAX_USERS || (users == 0 && stage_configs.iter().all(|s| s.users == 0)) {
         return Err(Invalid::new(
             "workload.arrivals.users",
             users,
-            format!("an integer from 1 to {}", limits::MAX_USERS),
+            format!(
+                "an integer from 1 to {} (or 0 with a stage that brings users in)",
+                limits::MAX_USERS
+            ),
         ));
     }
     let think = super::dist_or_span(think, "workload.arrivals.think", base_dir)?;
@@ -332,9 +380,57 @@ fn closed(
              client; remove the table",
         ));
     }
+    if stage_configs.len() > limits::MAX_WINDOWS {
+        return Err(Invalid::new(
+            "workload.arrivals.stages",
+            format!("{} stages", stage_configs.len()),
+            format!("at most {}", limits::MAX_WINDOWS),
+        ));
+    }
+    let mut stages = Vec::with_capacity(stage_configs.len());
+    let (mut from, mut free_from) = (users as u32, Span::ZERO);
+    for (i, s) in stage_configs.iter().enumerate() {
+        let key = |k: &str| format!("workload.arrivals.stages.{i}.{k}");
+        if s.users > limits::MAX_USERS {
+            return Err(Invalid::new(
+                key("users"),
+                s.users,
+                format!("an integer from 0 to {}", limits::MAX_USERS),
+            ));
+        }
+        if s.at >= run.duration {
+            return Err(Invalid::new(
+                key("at"),
+                s.at,
+                format!(
+                    "a start before the end of arrivals (`run.duration` = {})",
+                    run.duration
+                ),
+            ));
+        }
+        if s.at < free_from {
+            return Err(Invalid::new(
+                key("at"),
+                s.at,
+                format!(
+                    "a start at or after {free_from}, when the stage before it ends (stages \
+                     are in time order and do not overlap)"
+                ),
+            ));
+        }
+        stages.push(Stage {
+            start: Timestamp::ZERO + s.at,
+            from,
+            to: s.users as u32,
+            ramp: s.ramp,
+        });
+        from = s.users as u32;
+        free_from = s.at + s.ramp;
+    }
     Ok(ArrivalPlan::Closed {
         users: users as u32,
         think,
+        stages,
     })
 }
 

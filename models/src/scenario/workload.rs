@@ -109,7 +109,30 @@ pub enum ArrivalsConfig {
         /// Time between a response and the user's next request: a duration
         /// (fixed) or a distribution table, with a mean > 0.
         think: super::dist::DistOrSpan,
+        /// Changes of the population over the run, in order: at `at` the
+        /// number of users moves to `users`, evenly over `ramp`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stages: Vec<StageConfig>,
     },
+}
+
+/// One change of a closed workload's population: from `at`, the users
+/// number moves to `users` one at a time, evenly over `ramp` (at once when
+/// `ramp` is zero).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// Start of the change.
+    pub at: Span,
+    /// Users once it is done (0..=10^7).
+    pub users: u64,
+    /// How long the change takes. Default `"0s"`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ramp: Span,
+}
+
+fn is_zero(span: &Span) -> bool {
+    span.is_zero()
 }
 
 /// `workload.arrivals = { process = "trace", path, ... }`: replay a trace.
