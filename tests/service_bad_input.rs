@@ -634,3 +634,53 @@ fn a_closed_workload_runs_deterministically_at_any_thread_count() {
         );
     }
 }
+
+#[test]
+fn a_closed_population_is_held_to_what_the_run_can_carry() {
+    let closed = |rest: &str| format!("arrivals = {{ process = \"closed\", {rest} }}");
+    // More users than requests may be in flight.
+    expect_error(
+        "closed-over-max-in-flight",
+        POISSON,
+        &closed("users = 2000000, think = \"1s\""),
+        &[],
+        &[
+            "`workload.arrivals.users`",
+            "2000000 users at most",
+            "`run.max_in_flight` = 1000000",
+        ],
+    );
+    // Users that could send faster than the simulator's rate limit.
+    expect_error(
+        "closed-over-max-rate",
+        POISSON,
+        &closed("users = 1000000, think = \"1us\""),
+        &[],
+        &[
+            "`workload.arrivals.think`",
+            "at most 1e9 requests per second",
+        ],
+    );
+}
+
+#[test]
+fn trace_synth_refuses_a_closed_workload_and_writes_nothing() {
+    let dir = tempdir("service-bad-closed-synth");
+    let scenario = dir.join("world.toml");
+    let to = r#"arrivals = { process = "closed", users = 10, think = "1s" }"#;
+    std::fs::write(&scenario, BASE.replacen(POISSON, to, 1)).unwrap();
+    let out = dir.join("trace.csv");
+    let o = headroom(&[
+        "trace",
+        "synth",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = common::stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("world.toml"), "{err}");
+    assert!(err.contains("closed workload"), "{err}");
+    assert!(!out.exists(), "nothing written");
+}

@@ -151,6 +151,14 @@ pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, Scen
     let base_dir = path.parent().unwrap_or(Path::new("."));
     let plan = Plan::new(&scenario, base_dir)
         .map_err(|invalid| invalid_error(path, text, &applied, invalid))?;
+    // The resolved scenario has every default filled in: an open
+    // workload's clients (a closed workload's users are its clients).
+    let mut scenario = scenario;
+    let w = &mut scenario.workload;
+    if w.clients.is_none() && !matches!(w.arrivals, crate::scenario::ArrivalsConfig::Closed { .. })
+    {
+        w.clients = Some(crate::scenario::ClientsConfig::default());
+    }
     Ok(Loaded {
         path: path.to_owned(),
         scenario,

@@ -1,5 +1,6 @@
 //! `headroom compare A B`: both scenarios with common random numbers
-//! (replication r of each sees the same arrivals and work draws) and, per
+//! (replication r of each draws from the same random streams: the same
+//! arrivals, for open workloads, and work draws) and, per
 //! metric, the paired difference B - A with its 95 % confidence interval.
 //!
 //! Pairing removes the noise the two runs share, so a paired interval is

@@ -10,6 +10,7 @@ use anyhow::Context;
 use headroom_models::engine::Synth;
 use headroom_traces::{CsvWriter, Op, Row};
 
+use crate::InputError;
 use crate::cli::TraceSynthArgs;
 use crate::output::{create_parent, output_file};
 
@@ -22,6 +23,18 @@ pub fn run(args: TraceSynthArgs) -> anyhow::Result<ExitCode> {
     let staged = output_file("--out", &args.out)?;
     let loaded = headroom_models::load(&args.scenario, &sets)?;
     let plan = &loaded.plan;
+    if matches!(
+        plan.workload.arrivals,
+        headroom_models::plan::ArrivalPlan::Closed { .. }
+    ) {
+        return Err(InputError(format!(
+            "{}: `workload.arrivals` is a closed workload, whose requests are sent as the \
+             system answers them: `trace synth` draws arrivals without the system, so it has \
+             none to write (run the scenario, or give it an open process such as poisson)",
+            args.scenario.display()
+        ))
+        .into());
+    }
     let result = (|| -> anyhow::Result<u64> {
         create_parent("--out", &args.out)?;
         let tmp = staged.write_path();

@@ -45,8 +45,10 @@ fn header(a: &Analysis<'_>, s: &mut String) {
     let _ = writeln!(
         s,
         "{} points ({mode} over {}) × {}; duration {}, warm-up {} excluded, seed {}. \
-         Common random numbers: replication r of every point sees the same arrivals and \
-         work draws, so differences between points are the configuration's. Sweep `{}`.\n",
+         Common random numbers: replication r of every point draws from the same random \
+         streams (an open workload's arrivals are the same at every point; a closed one's \
+         follow each point's answers), so differences between points are the \
+         configuration's. Sweep `{}`.\n",
         id.points.len(),
         params.join(", "),
         if id.mode == headroom_models::sweep::SweepMode::Search {

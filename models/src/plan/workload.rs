@@ -13,8 +13,8 @@ use super::service::ServicePlan;
 use super::trace::TracePlan;
 use super::{EDGE_CALLER, Invalid, ServiceId, limits};
 use crate::scenario::{
-    ArrivalsConfig, ClientsConfig, DistOrSpan, EntryConfig, Popularity, RunConfig, Scenario,
-    StageConfig, WorkloadConfig,
+    ArrivalsConfig, DistOrSpan, EntryConfig, Popularity, RunConfig, Scenario, StageConfig,
+    WorkloadConfig,
 };
 
 /// Checked workload.
@@ -250,13 +250,16 @@ pub(super) fn plan(
             count: u64::from(arrivals.max_users().unwrap_or(1)),
             zipf_s: None,
         },
-        _ => popularity(
-            "workload.clients",
-            w.clients.count,
-            w.clients.popularity,
-            w.clients.s,
-            limits::MAX_CLIENTS,
-        )?,
+        _ => {
+            let c = w.clients.clone().unwrap_or_default();
+            popularity(
+                "workload.clients",
+                c.count,
+                c.popularity,
+                c.s,
+                limits::MAX_CLIENTS,
+            )?
+        }
     };
     let mut origin = vec![0.0; network.regions.len()];
     if w.origin.is_empty() {
@@ -355,13 +358,15 @@ fn closed(
         ));
     }
     let think = super::dist_or_span(think, "workload.arrivals.think", base_dir)?;
-    if think.mean_ns().is_nan() || think.mean_ns() <= 0.0 {
+    let think_mean_ns = think.mean_ns();
+    if think_mean_ns.is_nan() || think_mean_ns <= 0.0 {
         return Err(Invalid::new(
             "workload.arrivals.think",
             "a mean of 0",
             "a think time with a mean > 0, such as \"5s\" or { distribution = \"exponential\", \
              mean = \"5s\" } (a user that sent again at the instant a request failed could \
-             send forever without time passing; \"1us\" approximates no think time)",
+             send forever without time passing; \"1us\" approximates no think time where no \
+             request fails at once)",
         ));
     }
     if !w.surges.is_empty() {
@@ -372,10 +377,10 @@ fn closed(
              and they think; for more load, raise `workload.arrivals.users`)",
         ));
     }
-    if w.clients != ClientsConfig::default() {
+    if let Some(clients) = &w.clients {
         return Err(Invalid::new(
             "workload.clients",
-            format!("{} clients", w.clients.count),
+            format!("{} clients", clients.count),
             "no [workload.clients] with a closed workload: each of its users is its own \
              client; remove the table",
         ));
@@ -427,11 +432,42 @@ fn closed(
         from = s.users as u32;
         free_from = s.at + s.ramp;
     }
-    Ok(ArrivalPlan::Closed {
+    let plan = ArrivalPlan::Closed {
         users: users as u32,
         think,
         stages,
-    })
+    };
+    // Each user has at most one request in flight.
+    let most = plan.max_users().unwrap_or(0);
+    if u64::from(most) > run.max_in_flight {
+        return Err(Invalid::new(
+            "workload.arrivals.users",
+            format!("{most} users at most"),
+            format!(
+                "at most `run.max_in_flight` = {} users, as each can have a request in flight \
+                 (raise `run.max_in_flight`)",
+                run.max_in_flight
+            ),
+        ));
+    }
+    // Users that never wait send once a think time: the most a population
+    // can ask for, held to the rate limit of open workloads.
+    let rate = f64::from(most) * 1e9 / think_mean_ns;
+    if rate > limits::MAX_RATE {
+        return Err(Invalid::new(
+            "workload.arrivals.think",
+            format!(
+                "{most} users thinking {:.3e} s on average",
+                think_mean_ns / 1e9
+            ),
+            format!(
+                "a think time whose mean keeps users / mean think at most {:e} requests per \
+                 second",
+                limits::MAX_RATE
+            ),
+        ));
+    }
+    Ok(plan)
 }
 
 fn resolve(services: &[ServicePlan], key: &str, name: &str) -> Result<ServiceId, Invalid> {

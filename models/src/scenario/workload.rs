@@ -21,9 +21,10 @@ pub struct WorkloadConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub surges: Vec<SurgeConfig>,
     /// Who sends the requests (for per-client rate limits). Default 1000
-    /// clients, uniform.
-    #[serde(default)]
-    pub clients: ClientsConfig,
+    /// clients, uniform (filled in when a scenario is loaded); none with a
+    /// closed workload, whose users are its clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<ClientsConfig>,
     /// Where clients are: region name -> weight. Default: equal weights over
     /// every region.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

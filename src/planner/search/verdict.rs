@@ -1,8 +1,8 @@
 //! When a point is settled: its SLO verdict at 95 % from its replications,
 //! and its cost rank against the best point from paired differences
-//! (common random numbers: replication r of two points saw the same
-//! arrivals and work draws, so their difference has far less noise than
-//! either).
+//! (common random numbers: replication r of two points drew from the same
+//! random streams, the same arrivals for an open workload, so their
+//! difference has far less noise than either).
 //!
 //! The rules, for a point with k >= 2 replications (95 % Student-t CIs):
 //! - **fails** when some objective is violated even at the *optimistic* end
