@@ -8,7 +8,7 @@ use headroom_sim::{Span, Timestamp};
 
 use super::mesh::{Cause, Reply, Request};
 use crate::plan::costs::{HOURS_PER_MONTH, money};
-use crate::plan::{Plan, RegionId, ServiceId};
+use crate::plan::{ArrivalPlan, Plan, RegionId, ServiceId};
 use crate::report::{IntervalRow, RunMetrics, RunOutput, ServiceRow, StationLoad};
 use crate::scenario::ConcurrencyModel;
 
@@ -577,7 +577,7 @@ impl Stats {
         let slo_met = plan
             .slo
             .is_none_or(|slo| slo.met(q(0.5), q(0.99), q(0.999), availability, cost_per_month_usd));
-        let measured_stations = self.triggers.is_empty();
+        let measured_stations = self.triggers.is_empty() && !staged(plan);
         let mut stations = Vec::new();
         let services = plan
             .services
@@ -637,7 +637,8 @@ impl Stats {
             // A run with a fault window, a flush or a surge is a designed
             // transient: its replications are the experiment's unit, and
             // longer ones would ask another question. No relaxation there.
-            latency_batches: if self.triggers.is_empty() {
+            // So is a closed population that stages move.
+            latency_batches: if self.triggers.is_empty() && !staged(plan) {
                 self.batches.means_ms()
             } else {
                 Vec::new()
@@ -792,6 +793,11 @@ impl Transient {
             })
             .collect()
     }
+}
+
+/// A closed workload whose population changes over the run.
+fn staged(plan: &Plan) -> bool {
+    matches!(&plan.workload.arrivals, ArrivalPlan::Closed { stages, .. } if !stages.is_empty())
 }
 
 #[cfg(test)]
