@@ -57,7 +57,7 @@ use headroom_sim::queue::EventQueue;
 use headroom_sim::rng::{Stream, Streams};
 use headroom_sim::slab::{Id, Slab};
 
-use crate::plan::{ArrivalPlan, Plan};
+use crate::plan::Plan;
 use crate::report::RunOutput;
 
 use instance::{Deployment, Instance};
@@ -689,20 +689,12 @@ impl<'p> World<'p> {
         out.metrics.cache_tiers = data.tiers;
         out.metrics.shard_max_load_ratio = data.shard_max_load_ratio;
         out.shards = data.shards;
-        // A run with a trigger measures no stations (`Stats::finish`).
+        // A run with a trigger or a closed workload measures no stations
+        // (`Stats::finish`).
         if !out.stations.is_empty() {
             let pools = data::pool_stations(self.plan, &out.stations, &data.pool_use);
             out.stations.extend(data.stations);
             out.stations.extend(pools);
-        }
-        // The heavy-traffic approximation is of queues fed by open
-        // arrivals. A closed population pulls a long queue back as its
-        // users stop thinking (at a rate of one over the think time, and
-        // through its other stations), which the approximation does not
-        // see: it would name relaxation times tens of times too long. A
-        // closed workload is judged by its replications' batch means alone.
-        if matches!(self.plan.workload.arrivals, ArrivalPlan::Closed { .. }) {
-            out.stations.clear();
         }
         out
     }

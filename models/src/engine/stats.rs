@@ -577,7 +577,15 @@ impl Stats {
         let slo_met = plan
             .slo
             .is_none_or(|slo| slo.met(q(0.5), q(0.99), q(0.999), availability, cost_per_month_usd));
-        let measured_stations = self.triggers.is_empty() && !staged(plan);
+        // The heavy-traffic approximation is of queues fed by open
+        // arrivals. A closed population pulls a long queue back as its
+        // users stop thinking (at a rate of one over the think time, and
+        // through its other stations), which the approximation does not
+        // see: it would name relaxation times tens of times too long. A
+        // closed workload is judged by its replications' batch means alone
+        // (and with no service stations, no shard or pool ones are added).
+        let closed = matches!(plan.workload.arrivals, ArrivalPlan::Closed { .. });
+        let measured_stations = self.triggers.is_empty() && !closed;
         let mut stations = Vec::new();
         let services = plan
             .services

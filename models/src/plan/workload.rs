@@ -121,9 +121,7 @@ impl ArrivalPlan {
             _ => None,
         }
     }
-}
 
-impl ArrivalPlan {
     /// The largest rate the base process reaches, per second; `None` for a
     /// closed workload, whose rate is whatever the system answers.
     pub fn peak_rate(&self) -> Option<f64> {
