@@ -668,10 +668,12 @@ fn a_region_outage_fails_over_within_the_detection_bound_and_fails_back() {
     let (start, end) = (300.0, 600.0);
     let detect = 3.0 * (10.0 + 1.0) + 10.0;
     let failback = 2.0 * 10.0 + 10.0;
+    // A client's connect to its dark edge fails after the connect timeout.
+    let connect = 1.0;
     for o in &out {
         let ts = &o.timeseries;
         for r in ts {
-            if r.t_s <= start || r.t_s > start + detect + 1.0 {
+            if r.t_s <= start || r.t_s > start + detect + connect + 1.0 {
                 assert_eq!(
                     r.errors, 0,
                     "errors at {} s outside the detection window",
@@ -704,6 +706,19 @@ fn a_region_outage_fails_over_within_the_detection_bound_and_fails_back() {
                 .filter(|r| r.t_s > back + 1.0)
                 .all(|r| r.healthy_regions == 2)
         );
+        // Every failed request waited for the connect timeout, and for
+        // nothing else: the slowest answer is far below it.
+        let m = &o.metrics;
+        let failed = m.errors as f64;
+        let all = &m.latency_all;
+        assert!(failed > 0.0 && m.latency.max_ns() < 500_000_000);
+        for q in [1.0 - 0.99 * failed / all.count() as f64, 1.0] {
+            let at = all.quantile_ns(q) as f64 / 1e9;
+            assert!(
+                (at / connect - 1.0).abs() < 0.01,
+                "the failed requests' latency quantile {q}: {at} s, not the connect timeout"
+            );
+        }
         // Served from us-west between detection and failback.
         assert!(o.metrics.failovers > 0);
         let served = ts
@@ -712,6 +727,50 @@ fn a_region_outage_fails_over_within_the_detection_bound_and_fails_back() {
             .all(|r| r.throughput_rps > 100.0);
         assert!(served, "us-west serves while us-east is down");
     }
+}
+
+/// A closed population whose edge goes dark: each user's connect fails
+/// after the connect timeout, then it thinks, so until the failover moves
+/// them the users send once per connect timeout plus think time (a failure
+/// in no time would have them send once per think time).
+#[test]
+fn a_closed_user_whose_edge_is_dark_waits_for_the_connect_timeout() {
+    let users = 200.0;
+    let (_, out) = run(
+        "region-outage.toml",
+        &[
+            "workload.arrivals={ process = \"closed\", users = 200, think = \"1s\" }",
+            "run.replications=2",
+        ],
+    );
+    // The outage starts at 300 s; the failover cannot mark the region down
+    // before its third failed check, 20 s later at the earliest.
+    let rate = |from: f64, to: f64| -> f64 {
+        let rows: Vec<f64> = out
+            .iter()
+            .flat_map(|o| &o.timeseries)
+            .filter(|r| r.t_s > from && r.t_s <= to)
+            .map(|r| r.arrivals_rps)
+            .collect();
+        rows.iter().sum::<f64>() / rows.len() as f64
+    };
+    let before = rate(200.0, 300.0);
+    // Users whose phases spread over one second now cycle in two: they
+    // send in alternate seconds, so the window is a whole number of cycles.
+    let dark = rate(302.0, 318.0);
+    let cycle = users / before;
+    println!(
+        "closed users, dark edge: {before:.1}/s before (cycle {cycle:.3} s), {dark:.1}/s while every connect fails (users / (1 s + 1 s) = {:.1}/s)",
+        users / 2.0
+    );
+    assert!(
+        (cycle - 1.0).abs() < 0.05,
+        "cycle before the outage {cycle} s"
+    );
+    assert!(
+        (dark / (users / 2.0) - 1.0).abs() < 0.03,
+        "{dark}/s while the edge is dark, not {users} users / (connect 1 s + think 1 s)"
+    );
 }
 
 /// The 99.9 % quantile of chi-square with `k` degrees of freedom

@@ -273,6 +273,9 @@ enum Event {
     /// A call ends without a try (the breaker refused it), delivered as an
     /// event so that starting a call never finishes one synchronously.
     Refused { call: Id },
+    /// A client whose edge is in a dark region gives up connecting
+    /// (`network.connect_timeout` after it tried).
+    Unreachable { request: Id },
     /// A breaker's open interval ends (eager Open -> HalfOpen).
     BreakerTimer { client: ClientRef },
     /// An instance finishes booting.
@@ -582,6 +585,9 @@ impl<'p> World<'p> {
             Event::CallDeadline { call } => self.on_call_deadline(call),
             Event::Hedge { call } => self.on_hedge_timer(call),
             Event::Refused { call } => self.on_refused(call),
+            Event::Unreachable { request } => {
+                self.finish_request(request, mesh::Reply::connect_failure())
+            }
             Event::BreakerTimer { client } => self.on_breaker_timer(client),
             Event::Boot { instance } => self.on_boot(instance),
             Event::OutageStart { region } => self.on_outage_start(region),

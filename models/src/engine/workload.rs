@@ -514,9 +514,16 @@ impl World<'_> {
             user,
         };
         let req = self.requests.insert(request).map_err(|_| self.unstable())?;
-        // The client reaches no edge in a dark region: a connect failure.
+        // The client reaches no edge in a dark region: nothing answers its
+        // connect, and it gives up after the connect timeout, which is the
+        // whole wait (no round trip follows; a closed workload's user
+        // thinks from then on).
         if !self.faults.region_up(edge_region) {
-            self.finish_request(req, Reply::connect_failure());
+            if let Some(r) = self.requests.get_mut(req) {
+                r.client_rtt = Span::ZERO;
+            }
+            let at = now + self.plan.network.connect_timeout;
+            self.events.push(at, Event::Unreachable { request: req });
             return Ok(());
         }
         if self.edge_cache_answers(req) {

@@ -27,7 +27,8 @@ pub struct NetworkConfig {
     #[serde(default)]
     pub intra_region_rtt: Span,
     /// How long a caller waits before a try to an unreachable instance (a
-    /// region in an outage) fails as a connect failure. Default `"1s"`.
+    /// region in an outage) fails as a connect failure, and a client before
+    /// its connect to an edge in a dark region does. Default `"1s"`.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: Span,
 }
