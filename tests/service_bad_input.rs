@@ -684,3 +684,140 @@ fn trace_synth_refuses_a_closed_workload_and_writes_nothing() {
     assert!(err.contains("closed workload"), "{err}");
     assert!(!out.exists(), "nothing written");
 }
+
+#[test]
+fn a_bad_session_table_is_named_with_its_key() {
+    let session = |rest: &str| format!("{POISSON}\nsession = {{ {rest} }}");
+    expect_error(
+        "session-no-requests",
+        POISSON,
+        &session("requests = 0, think = \"1s\""),
+        &[],
+        &[
+            "`workload.session.requests`",
+            "= 0",
+            "a mean number of requests from 1 to 1000000",
+        ],
+    );
+    expect_error(
+        "session-fixed-fraction",
+        POISSON,
+        &session("requests = 2.5, length = \"fixed\", think = \"1s\""),
+        &[],
+        &[
+            "`workload.session.requests`",
+            "= 2.5",
+            "a whole number of requests from 1 to 1000000 with `length = \"fixed\"`",
+        ],
+    );
+    expect_error(
+        "session-unknown-length",
+        POISSON,
+        &session("requests = 3, length = \"poisson\", think = \"1s\""),
+        &[],
+        &["`workload.session.length`", "poisson", "geometric", "fixed"],
+    );
+    expect_error(
+        "session-no-think",
+        POISSON,
+        &session("requests = 3"),
+        &[],
+        &["workload.session", "think"],
+    );
+    expect_error(
+        "session-zero-think",
+        POISSON,
+        &session("requests = 3, think = \"0s\""),
+        &[],
+        &["`workload.session.think`", "a mean > 0"],
+    );
+    expect_error(
+        "session-unknown-key",
+        POISSON,
+        &session("requests = 3, think = \"1s\", pages = 3"),
+        &[],
+        &["workload.session", "pages"],
+    );
+    expect_error(
+        "session-closed",
+        POISSON,
+        "arrivals = { process = \"closed\", users = 10, think = \"1s\" }\nsession = { \
+             requests = 3, think = \"1s\" }",
+        &[],
+        &[
+            "`workload.session`",
+            "no sessions with `process = \"closed\"`",
+        ],
+    );
+    // Sessions that would keep more than 10^7 of them open at once.
+    expect_error(
+        "session-too-many-open",
+        POISSON,
+        &session("requests = 1000, think = \"1h\""),
+        &[],
+        &[
+            "`workload.session`",
+            "sessions thinking at once",
+            "at most 10000000",
+        ],
+    );
+    // Sessions whose requests come faster than the simulator's rate limit.
+    expect_error(
+        "session-over-max-rate",
+        POISSON,
+        "arrivals = { process = \"poisson\", rate = 1e6 }\nsession = { requests = 2000, \
+             think = \"1us\" }",
+        &[],
+        &[
+            "`workload.arrivals`",
+            "sessions/s",
+            "at most 1e9 requests per second",
+        ],
+    );
+}
+
+#[test]
+fn sessions_run_deterministically_at_any_thread_count() {
+    // 20 sessions/s of 6 requests on average against the base world, whose
+    // db fails 1 % of its tries, each session from one of 50 clients that
+    // an edge limit of 20 requests a second each keys on.
+    let to = "arrivals = { process = \"poisson\", rate = 20.0 }\nsession = { requests = 6, \
+         think = { distribution = \"exponential\", mean = \"200ms\" } }\nclients = { \
+         count = 50 }\n[edge]\nrate_limit = \"per-client\"\n[policy.rate_limit.per-client]\n\
+         strategy = \"sliding-window\"\nwindow = \"1s\"\nmax = 20\nkey = \"client\""
+        .to_owned();
+    let (one, services_one) = run_variant("sessions-1", POISSON, &to, "1");
+    let (three, services_three) = run_variant("sessions-3", POISSON, &to, "3");
+    assert_eq!(one, three, "runs.csv is byte-identical at 1 and 3 threads");
+    assert_eq!(services_one, services_three);
+    // 20 sessions/s of 6 requests: 120 requests/s.
+    let header: Vec<&str> = one.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|&c| c == "requests").unwrap();
+    for line in one.lines().skip(1) {
+        let requests: f64 = line.split(',').nth(col).unwrap().parse().unwrap();
+        let rate = requests / 60.0;
+        assert!((100.0..=140.0).contains(&rate), "{rate}/s: {one}");
+    }
+}
+
+#[test]
+fn trace_synth_refuses_sessions_and_writes_nothing() {
+    let dir = tempdir("service-bad-session-synth");
+    let scenario = dir.join("world.toml");
+    let to = format!("{POISSON}\nsession = {{ requests = 3, think = \"1s\" }}");
+    std::fs::write(&scenario, BASE.replacen(POISSON, &to, 1)).unwrap();
+    let out = dir.join("trace.csv");
+    let o = headroom(&[
+        "trace",
+        "synth",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = common::stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("world.toml"), "{err}");
+    assert!(err.contains("`workload.session`"), "{err}");
+    assert!(!out.exists(), "nothing written");
+}

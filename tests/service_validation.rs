@@ -6,16 +6,16 @@
 //! (1 − p^N, with and without a budget), timeouts (and the overall deadline
 //! cutting the last retry), the HPA after a load step,
 //! regional failover and failback, the diurnal and MMPP arrival
-//! processes, and closed workloads (three textbook networks by exact mean
+//! processes, closed workloads (three textbook networks by exact mean
 //! value analysis and by their product form, and the finite-source queue
-//! M/M/c//N).
+//! M/M/c//N), and sessions (a Jackson network with feedback).
 //!
 //! Every scenario is in `experiments/validation/` with its derivation.
 //! Tolerances come from the replications' Student-t confidence intervals:
 //! the table reports the 95 % interval, and a case passes when the analytic
 //! value lies inside the 99.9 % interval (and within a relative tolerance),
 //! which keeps the chance that any of this file's checks fails by sampling
-//! error alone under 4 % (Bonferroni, 37 such checks). Bounds on times come from the
+//! error alone near 4 % (Bonferroni, 41 such checks). Bounds on times come from the
 //! policies' parameters. Seeds are fixed, so the test is deterministic. `cargo test --test
 //! service_validation -- --nocapture` prints the table in
 //! `experiments/validation/README.md`.
@@ -726,6 +726,70 @@ fn a_region_outage_fails_over_within_the_detection_bound_and_fails_back() {
             .filter(|r| r.t_s > down + 1.0 && r.t_s < end)
             .all(|r| r.throughput_rps > 100.0);
         assert!(served, "us-west serves while us-east is down");
+    }
+}
+
+/// Sessions (a partly-open workload) against an M/M/2: with geometric
+/// lengths the queue and the think time form an open Jackson network with
+/// feedback, and with fixed lengths a multi-class one whose classes share
+/// the queue's exponential rate (BCMP); either way the queue sees 100
+/// requests/s and answers as an M/M/2 at that rate.
+#[test]
+fn sessions_form_a_jackson_network() {
+    let (lambda, requests, mean_work) = (20.0, 5.0, 0.015);
+    let rate = lambda * requests;
+    let analytic = mmc_response_time(2, rate, 1.0 / mean_work);
+    let mut failures = Vec::new();
+    for (length, sets) in [
+        ("geometric", &[][..]),
+        ("fixed", &["workload.session.length=\"fixed\""][..]),
+    ] {
+        let (loaded, out) = run("sessions-jackson.toml", sets);
+        let measured = loaded.plan.run.measured().as_secs_f64();
+        check(
+            &format!("sessions ({length} length): requests/s"),
+            rate,
+            &values(&out, |o| o.metrics.requests as f64 / measured),
+            0.02,
+            &mut failures,
+        );
+        check(
+            &format!("sessions ({length} length): mean response (s)"),
+            analytic,
+            &values(&out, mean_latency_s),
+            0.03,
+            &mut failures,
+        );
+        for o in &out {
+            // Judged by its batch means alone, as a closed workload is.
+            assert!(o.stations.is_empty() && !o.latency_batches.is_empty());
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A session sends its next request a think time after the last one's
+/// outcome: from a standing start, sessions of 3 requests each 1 s apart
+/// add a third of the steady rate each second.
+#[test]
+fn a_session_sends_each_request_after_the_answer_to_the_last() {
+    let (_, out) = run("sessions-timing.toml", &[]);
+    for (t, expected) in [(1.0, 2000.0), (2.0, 4000.0), (3.0, 6000.0), (8.0, 6000.0)] {
+        // Poisson counts: about 2 % at 2000 a second, over 3 replications.
+        let measured = out
+            .iter()
+            .flat_map(|o| &o.timeseries)
+            .filter(|r| r.t_s == t)
+            .map(|r| r.arrivals_rps)
+            .sum::<f64>()
+            / out.len() as f64;
+        println!(
+            "sessions from a standing start: {measured:.0}/s in the second to {t} s against {expected:.0}/s"
+        );
+        assert!(
+            (measured / expected - 1.0).abs() < 0.06,
+            "{measured}/s in the second ending at {t} s, not {expected}/s"
+        );
     }
 }
 

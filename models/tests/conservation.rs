@@ -342,6 +342,30 @@ fn closed_world(world: &str, users: u32, think_ms: u32, stages: &str) -> String 
         .join("\n")
 }
 
+/// `world` whose arrivals start sessions of `length` (the table's
+/// `requests` and `length` keys) thinking an exponential time of mean
+/// `think_ms`, at a third of the world's rate (so the request rate stays
+/// about what it was).
+fn session_world(world: &str, length: &str, think_ms: u32) -> String {
+    world
+        .lines()
+        .map(
+            |l| match l.strip_prefix("arrivals = { process = \"poisson\", rate = ") {
+                Some(rest) => {
+                    let rate: f64 = rest.trim_end_matches(" }").parse().expect("a rate");
+                    format!(
+                        "arrivals = {{ process = \"poisson\", rate = {} }}\nsession = {{ {length}, \
+                     think = {{ distribution = \"exponential\", mean = \"{think_ms}ms\" }} }}",
+                        rate / 3.0
+                    )
+                }
+                None => l.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A `hedge` table for `[policy.mesh]`: a fixed delay (zero included) or a
 /// percentile with a fallback, 1-3 hedges, sometimes racing on timeouts;
 /// its own budget (generous or tight) on edges without retries.
@@ -382,6 +406,7 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
         .ok()
         .and_then(|v| v.parse::<u64>().ok());
     let mut failures = Vec::new();
+    let mut session_worlds = 0;
     for seed in 0..200u64 {
         if only.is_some_and(|o| o != seed) {
             continue;
@@ -412,6 +437,27 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
                 })
                 .collect();
             text = closed_world(&text, users, think_ms, &stages.join(", "));
+        } else {
+            // About a third of the open worlds start sessions instead of
+            // single requests, again from a stream of their own.
+            let mut session_rng = Pcg64::seed_from_u64(0x5E_5510 ^ seed);
+            if session_rng.random_bool(0.35) {
+                let length = if session_rng.random_bool(0.5) {
+                    format!(
+                        "requests = {}, length = \"fixed\"",
+                        session_rng.random_range(1..=6u32)
+                    )
+                } else {
+                    format!("requests = {:.2}", session_rng.random_range(1.0..4.0f64))
+                };
+                let think_ms = session_rng.random_range(1..=300u32);
+                text = session_world(&text, &length, think_ms);
+                assert!(
+                    text.contains("\nsession = "),
+                    "seed {seed}: no arrivals line"
+                );
+                session_worlds += 1;
+            }
         }
         let reproduce = format!(
             "HEADROOM_CONSERVATION_SEED={seed} cargo test -p headroom-models --test conservation every_arrival_ends_exactly_once_in_random_worlds -- --nocapture"
@@ -457,6 +503,10 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
         "{} of 200 worlds fail:\n{}",
         failures.len(),
         failures.join("\n\n")
+    );
+    assert!(
+        only.is_some() || session_worlds >= 30,
+        "{session_worlds} worlds with sessions"
     );
 }
 

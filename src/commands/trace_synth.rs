@@ -35,6 +35,16 @@ pub fn run(args: TraceSynthArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
+    if plan.workload.session.is_some() {
+        return Err(InputError(format!(
+            "{}: `workload.session` makes each arrival a session, whose later requests are \
+             sent as the system answers the earlier ones: `trace synth` draws arrivals without \
+             the system, so it cannot write them (run the scenario, or remove the session \
+             table to write one request per arrival)",
+            args.scenario.display()
+        ))
+        .into());
+    }
     let result = (|| -> anyhow::Result<u64> {
         create_parent("--out", &args.out)?;
         let tmp = staged.write_path();

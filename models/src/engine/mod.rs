@@ -85,6 +85,19 @@ pub enum RunError {
         /// Requests in flight then.
         in_flight: u64,
     },
+    /// More sessions were open at once than the simulator holds: sessions
+    /// start faster than they end.
+    #[error(
+        "{sessions} sessions open at t = {at_s:.3} s: sessions start faster than they end \
+         (fewer requests per session, a shorter `workload.session.think`, or a lower \
+         session rate)"
+    )]
+    TooManySessions {
+        /// Simulated seconds when the limit was hit.
+        at_s: f64,
+        /// Sessions open then.
+        sessions: u64,
+    },
     /// A replayed trace could not be read during the run (it was checked
     /// when the scenario was loaded, so the file changed or I/O failed).
     #[error("trace replay: {message}")]
@@ -401,6 +414,8 @@ struct Rngs {
     origin: Stream,
     entry: Stream,
     edge: Stream,
+    /// Sessions' lengths and think times.
+    sessions: Stream,
     /// Per service: work, boot, faults, mesh (retry jitter), routing.
     services: Vec<ServiceRngs>,
 }
@@ -434,6 +449,7 @@ impl Rngs {
             origin: streams.stream("workload/origin"),
             entry: streams.stream("workload/entry"),
             edge: streams.stream("edge"),
+            sessions: streams.stream("workload/sessions"),
             services: plan
                 .services
                 .iter()

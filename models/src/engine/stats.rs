@@ -584,7 +584,9 @@ impl Stats {
         // see: it would name relaxation times tens of times too long. A
         // closed workload is judged by its replications' batch means alone
         // (and with no service stations, no shard or pool ones are added).
-        let closed = matches!(plan.workload.arrivals, ArrivalPlan::Closed { .. });
+        // So are sessions, whose later requests wait for the answers too.
+        let closed = matches!(plan.workload.arrivals, ArrivalPlan::Closed { .. })
+            || plan.workload.session.is_some();
         let measured_stations = self.triggers.is_empty() && !closed;
         let mut stations = Vec::new();
         let services = plan

@@ -30,7 +30,7 @@ use super::mesh::{ClientRef, NO_USER, Parent, Reply, Request};
 use super::replay::{Replay, TraceRequest};
 use super::{Event, RunError, World};
 use crate::plan::workload::{Stage, Surge};
-use crate::plan::{ArrivalPlan, Plan, PopularityPlan, RegionId};
+use crate::plan::{ArrivalPlan, Plan, PopularityPlan, RegionId, SessionLengthPlan, limits};
 
 /// The most clients the edge rate limiter makes room for before the run.
 const MAX_RESERVED_CLIENTS: u64 = 1 << 20;
@@ -69,6 +69,21 @@ pub(super) struct Workload<'p> {
     /// Per user: it has a request in flight or a send due (it has not
     /// left). A user asked to leave stays live until its next send.
     live: Vec<bool>,
+    /// Open sessions, by session number (the number their requests carry
+    /// as their user), and the numbers free for new sessions.
+    sessions: Vec<Session>,
+    free_sessions: Vec<u32>,
+}
+
+/// An open session of a partly-open workload.
+#[derive(Clone, Copy, Debug)]
+struct Session {
+    /// Its client, for per-client limits (0 when nothing keys on clients).
+    client: u64,
+    /// Requests still to send after the one in flight.
+    remaining: u32,
+    /// Its origin region.
+    origin: u8,
 }
 
 /// Draws an item index in `0..count` by popularity.
@@ -136,6 +151,8 @@ impl<'p> Workload<'p> {
             user_origins: Vec::new(),
             active: 0,
             live: Vec::new(),
+            sessions: Vec::new(),
+            free_sessions: Vec::new(),
         }
     }
 
@@ -404,6 +421,20 @@ impl World<'_> {
     /// edge gave it): it thinks, then sends again if arrivals are still
     /// open.
     pub(super) fn user_thinks(&mut self, user: u32, rtt: Span) {
+        if let Some(session) = &self.plan.workload.session {
+            let s = &mut self.workload.sessions[user as usize];
+            if s.remaining > 0 {
+                let at = self.now + rtt + session.think.sample(&mut self.rng.sessions);
+                if at < self.plan.run.end() {
+                    s.remaining -= 1;
+                    self.events.push(at, Event::Issue { user });
+                    return;
+                }
+            }
+            // The session ends: its number is free again.
+            self.workload.free_sessions.push(user);
+            return;
+        }
         let ArrivalPlan::Closed { think, .. } = &self.plan.workload.arrivals else {
             return;
         };
@@ -418,6 +449,10 @@ impl World<'_> {
     /// A closed workload's user sends a request: as an arrival, from its
     /// own region, as its own client.
     pub(super) fn on_issue(&mut self, user: u32) -> Result<(), RunError> {
+        if self.plan.workload.session.is_some() {
+            let s = self.workload.sessions[user as usize];
+            return self.enter(TraceRequest::NONE, s.client, RegionId(s.origin), user);
+        }
         // Asked to leave by a stage: it goes.
         if user >= self.workload.active {
             self.workload.live[user as usize] = false;
@@ -451,7 +486,55 @@ impl World<'_> {
             Some(r) => r,
             None => RegionId(pick_cdf(&w.origin_cdf, &mut self.rng.origin) as u8),
         };
-        self.enter(traced, client, origin, NO_USER)
+        let user = match &w.session {
+            None => NO_USER,
+            Some(session) => self.open_session(session.length, client, origin)?,
+        };
+        self.enter(traced, client, origin, user)
+    }
+
+    /// A session starts with the arrival of its first request, from
+    /// `client` in `origin`: it draws its length and takes a free number.
+    fn open_session(
+        &mut self,
+        length: SessionLengthPlan,
+        client: u64,
+        origin: RegionId,
+    ) -> Result<u32, RunError> {
+        let remaining = match length {
+            SessionLengthPlan::Fixed(n) => n - 1,
+            SessionLengthPlan::Geometric { go_on } => {
+                // Inversion: the requests after the first are geometric on
+                // {0, 1, ...} with success probability 1 - go_on.
+                if go_on <= 0.0 {
+                    0
+                } else {
+                    let u: f64 = self.rng.sessions.random();
+                    let k = ((1.0 - u).ln() / go_on.ln()).floor();
+                    // A session of more than 2^32 - 2 requests outlives any
+                    // run at the rates the plan allows.
+                    k.min(f64::from(u32::MAX - 1)) as u32
+                }
+            }
+        };
+        let session = Session {
+            client,
+            remaining,
+            origin: origin.0,
+        };
+        let w = &mut self.workload;
+        if let Some(number) = w.free_sessions.pop() {
+            w.sessions[number as usize] = session;
+            return Ok(number);
+        }
+        if w.sessions.len() as u64 >= limits::MAX_USERS {
+            return Err(RunError::TooManySessions {
+                at_s: self.now.as_secs_f64(),
+                sessions: w.sessions.len() as u64,
+            });
+        }
+        w.sessions.push(session);
+        Ok(w.sessions.len() as u32 - 1)
     }
 
     /// A request from `client` in `origin` arrives at the edge: pick its

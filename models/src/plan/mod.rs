@@ -35,7 +35,7 @@ pub use network::{NetworkPlan, RegionPlan};
 pub use recovery::{RecoveryPlan, Trigger};
 pub use run::RunPlan;
 pub use service::{CallTarget, Scaling, ServicePlan, StepPlan};
-pub use workload::{ArrivalPlan, PopularityPlan, WorkloadPlan};
+pub use workload::{ArrivalPlan, PopularityPlan, SessionLengthPlan, SessionPlan, WorkloadPlan};
 
 /// Upper bounds that keep a run's memory and time finite.
 pub mod limits {
@@ -63,6 +63,8 @@ pub mod limits {
     pub const MAX_CLIENTS: u64 = 1_000_000_000;
     /// Users of a closed workload.
     pub const MAX_USERS: u64 = 10_000_000;
+    /// Most requests in a session (`workload.session.requests`).
+    pub const MAX_SESSION_REQUESTS: u32 = 1_000_000;
     /// MMPP states.
     pub const MAX_MMPP_STATES: usize = 64;
     /// Surges, and faults, per scenario.

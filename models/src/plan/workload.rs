@@ -13,8 +13,8 @@ use super::service::ServicePlan;
 use super::trace::TracePlan;
 use super::{EDGE_CALLER, Invalid, ServiceId, limits};
 use crate::scenario::{
-    ArrivalsConfig, DistOrSpan, EntryConfig, Popularity, RunConfig, Scenario, StageConfig,
-    WorkloadConfig,
+    ArrivalsConfig, DistOrSpan, EntryConfig, Popularity, RunConfig, Scenario, SessionConfig,
+    SessionLength, StageConfig, WorkloadConfig,
 };
 
 /// Checked workload.
@@ -35,6 +35,32 @@ pub struct WorkloadPlan {
     /// Entry services with cumulative weights (last = 1) and the edge's mesh
     /// policy towards each.
     pub entries: Vec<Entry>,
+    /// Sessions: each arrival starts one (a partly-open workload).
+    pub session: Option<SessionPlan>,
+}
+
+/// A checked `workload.session`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionPlan {
+    /// How many requests a session sends.
+    pub length: SessionLengthPlan,
+    /// Mean requests per session.
+    pub mean_requests: f64,
+    /// Think time between a response and the next request, mean > 0.
+    pub think: Dist,
+}
+
+/// The number of requests of a session.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SessionLengthPlan {
+    /// Exactly this many (>= 1).
+    Fixed(u32),
+    /// After each request, the session goes on with this probability (in
+    /// `[0, 1)`).
+    Geometric {
+        /// `1 - 1 / mean`.
+        go_on: f64,
+    },
 }
 
 /// One entry service.
@@ -230,17 +256,45 @@ pub(super) fn plan(
             multiplier: s.multiplier,
         });
     }
+    let session = match &w.session {
+        None => None,
+        Some(c) => Some(session(c, &arrivals, base_dir)?),
+    };
+    let per_arrival = session.as_ref().map_or(1.0, |s| s.mean_requests);
     if let Some(peak) = arrivals.peak_rate().map(|r| r * peak_multiplier)
-        && peak > limits::MAX_RATE
+        && peak * per_arrival > limits::MAX_RATE
     {
         return Err(Invalid::new(
             "workload.arrivals",
-            format!("a peak rate of {peak:e}/s with surges"),
+            if per_arrival == 1.0 {
+                format!("a peak rate of {peak:e}/s with surges")
+            } else {
+                format!(
+                    "a peak rate of {peak:e} sessions/s with surges, of {per_arrival} requests \
+                     each"
+                )
+            },
             format!(
                 "a peak rate of at most {:e} requests per second",
                 limits::MAX_RATE
             ),
         ));
+    }
+    // Sessions thinking at once at the peak rate (Little's law), held to
+    // the bound on a closed workload's users.
+    if let (Some(s), Some(peak)) = (&session, arrivals.peak_rate()) {
+        let thinking = peak * peak_multiplier * (s.mean_requests - 1.0) * s.think.mean_ns() / 1e9;
+        if thinking > limits::MAX_USERS as f64 {
+            return Err(Invalid::new(
+                "workload.session",
+                format!("{thinking:.3e} sessions thinking at once at the peak rate"),
+                format!(
+                    "at most {} sessions at once (peak sessions/s x (requests - 1) x mean \
+                     think): fewer requests per session or a shorter think time",
+                    limits::MAX_USERS
+                ),
+            ));
+        }
     }
     let clients = match arrivals {
         // Each user is its own client.
@@ -332,6 +386,89 @@ pub(super) fn plan(
         request_bytes: w.request_size.get(),
         response_bytes: w.response_size.get(),
         entries,
+        session,
+    })
+}
+
+/// Checks `workload.session` with the arrival process it starts sessions
+/// of.
+fn session(
+    c: &SessionConfig,
+    arrivals: &ArrivalPlan,
+    base_dir: &Path,
+) -> Result<SessionPlan, Invalid> {
+    match arrivals {
+        ArrivalPlan::Poisson { .. } | ArrivalPlan::Diurnal { .. } | ArrivalPlan::Mmpp { .. } => {}
+        ArrivalPlan::Trace(_) => {
+            return Err(Invalid::new(
+                "workload.session",
+                "a session table with a trace workload",
+                "no sessions with `process = \"trace\"`: a trace's records are its requests; \
+                 remove [workload.session]",
+            ));
+        }
+        ArrivalPlan::Closed { .. } => {
+            return Err(Invalid::new(
+                "workload.session",
+                "a session table with a closed workload",
+                "no sessions with `process = \"closed\"`, whose users send for the whole \
+                 run; sessions start by a `poisson`, `diurnal` or `mmpp` process",
+            ));
+        }
+    }
+    let key = "workload.session.requests";
+    let requests = c.requests;
+    let length = match c.length {
+        SessionLength::Fixed => {
+            if requests.is_nan()
+                || requests < 1.0
+                || requests > f64::from(limits::MAX_SESSION_REQUESTS)
+                || requests.fract() != 0.0
+            {
+                return Err(Invalid::new(
+                    key,
+                    requests,
+                    format!(
+                        "a whole number of requests from 1 to {} with `length = \"fixed\"`",
+                        limits::MAX_SESSION_REQUESTS
+                    ),
+                ));
+            }
+            SessionLengthPlan::Fixed(requests as u32)
+        }
+        SessionLength::Geometric => {
+            if requests.is_nan()
+                || requests < 1.0
+                || requests > f64::from(limits::MAX_SESSION_REQUESTS)
+            {
+                return Err(Invalid::new(
+                    key,
+                    requests,
+                    format!(
+                        "a mean number of requests from 1 to {} (1 = one request per session)",
+                        limits::MAX_SESSION_REQUESTS
+                    ),
+                ));
+            }
+            SessionLengthPlan::Geometric {
+                go_on: 1.0 - 1.0 / requests,
+            }
+        }
+    };
+    let think = super::dist_or_span(&c.think, "workload.session.think", base_dir)?;
+    let mean = think.mean_ns();
+    if mean.is_nan() || mean <= 0.0 {
+        return Err(Invalid::new(
+            "workload.session.think",
+            "a mean of 0",
+            "a think time with a mean > 0, such as \"30s\" or { distribution = \
+             \"exponential\", mean = \"30s\" }",
+        ));
+    }
+    Ok(SessionPlan {
+        length,
+        mean_requests: requests,
+        think,
     })
 }
 

@@ -49,8 +49,8 @@ pub use recovery::RecoveryConfig;
 pub use run::{Replications, RunConfig, Warmup};
 pub use service::{ConcurrencyModel, InstanceConfig, ServiceConfig, StepConfig};
 pub use workload::{
-    ArrivalsConfig, ClientsConfig, EntryConfig, MmppStateConfig, Popularity, StageConfig,
-    SurgeConfig, TraceArrivalsConfig, WorkloadConfig,
+    ArrivalsConfig, ClientsConfig, EntryConfig, MmppStateConfig, Popularity, SessionConfig,
+    SessionLength, StageConfig, SurgeConfig, TraceArrivalsConfig, WorkloadConfig,
 };
 
 /// A whole scenario file.

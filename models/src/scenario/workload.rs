@@ -47,6 +47,42 @@ pub struct WorkloadConfig {
     /// 1.0.
     #[serde(default = "default_read_fraction")]
     pub read_fraction: f64,
+    /// Sessions: each arrival of the (open) arrival process starts a
+    /// session whose requests follow one another, each a think time after
+    /// the last one's outcome. Default: none (each arrival is one request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionConfig>,
+}
+
+/// `workload.session`: a partly-open workload. Sessions arrive by the
+/// arrival process; a session sends `requests` requests one at a time, each
+/// a `think` time after the outcome of the one before, from one client and
+/// one origin region.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Requests per session: the mean of a geometric number (>= 1), or the
+    /// fixed number with `length = "fixed"` (an integer >= 1).
+    pub requests: f64,
+    /// How the number of requests varies. Default `"geometric"`.
+    #[serde(default)]
+    pub length: SessionLength,
+    /// Time between a response and the session's next request: a duration
+    /// (fixed) or a distribution table, with a mean > 0.
+    pub think: super::dist::DistOrSpan,
+}
+
+/// `workload.session.length`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionLength {
+    /// After each request the session goes on with probability
+    /// `1 - 1 / requests`: a geometric number of requests with mean
+    /// `requests` (memoryless, as in the partly-open model).
+    #[default]
+    Geometric,
+    /// Exactly `requests` requests.
+    Fixed,
 }
 
 fn default_read_fraction() -> f64 {
