@@ -17,7 +17,7 @@ use rand_pcg::Pcg64;
 /// traces take seconds to scan, and the sweep-only one), each with the
 /// `--set`s that bring its timed events (a surge, a fault) inside the short
 /// run of the test.
-const SCENARIOS: [(&str, &[&str]); 12] = [
+const SCENARIOS: [(&str, &[&str]); 13] = [
     ("cache-flush.toml", &["faults.0.at=\"2s\""]),
     ("cache-sizing.toml", &[]),
     ("concurrent-users.toml", &[]),
@@ -36,6 +36,7 @@ const SCENARIOS: [(&str, &[&str]); 12] = [
         &["faults.0.at=\"1s\"", "faults.0.duration=\"1s\""],
     ),
     ("seed.toml", &[]),
+    ("sessions.toml", &[]),
     ("validation/errors-retry.toml", &[]),
     ("validation/fanout.toml", &[]),
     ("validation/hedge.toml", &[]),
