@@ -414,8 +414,10 @@ struct Rngs {
     origin: Stream,
     entry: Stream,
     edge: Stream,
-    /// Sessions' lengths and think times.
-    sessions: Stream,
+    /// Sessions' lengths, drawn as they start (so replication r of every
+    /// sweep point starts the same sessions), and their think times.
+    session_lengths: Stream,
+    session_think: Stream,
     /// Per service: work, boot, faults, mesh (retry jitter), routing.
     services: Vec<ServiceRngs>,
 }
@@ -449,7 +451,8 @@ impl Rngs {
             origin: streams.stream("workload/origin"),
             entry: streams.stream("workload/entry"),
             edge: streams.stream("edge"),
-            sessions: streams.stream("workload/sessions"),
+            session_lengths: streams.stream("workload/session-lengths"),
+            session_think: streams.stream("workload/session-think"),
             services: plan
                 .services
                 .iter()

@@ -424,7 +424,7 @@ impl World<'_> {
         if let Some(session) = &self.plan.workload.session {
             let s = &mut self.workload.sessions[user as usize];
             if s.remaining > 0 {
-                let at = self.now + rtt + session.think.sample(&mut self.rng.sessions);
+                let at = self.now + rtt + session.think.sample(&mut self.rng.session_think);
                 if at < self.plan.run.end() {
                     s.remaining -= 1;
                     self.events.push(at, Event::Issue { user });
@@ -509,7 +509,7 @@ impl World<'_> {
                 if go_on <= 0.0 {
                     0
                 } else {
-                    let u: f64 = self.rng.sessions.random();
+                    let u: f64 = self.rng.session_lengths.random();
                     let k = ((1.0 - u).ln() / go_on.ln()).floor();
                     // A session of more than 2^32 - 2 requests outlives any
                     // run at the rates the plan allows.

@@ -404,7 +404,7 @@ fn session(
                 "workload.session",
                 "a session table with a trace workload",
                 "no sessions with `process = \"trace\"`: a trace's records are its requests; \
-                 remove [workload.session]",
+                 remove `workload.session`",
             ));
         }
         ArrivalPlan::Closed { .. } => {
