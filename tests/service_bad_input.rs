@@ -663,11 +663,11 @@ fn a_closed_population_is_held_to_what_the_run_can_carry() {
     );
 }
 
-#[test]
-fn trace_synth_refuses_a_closed_workload_and_writes_nothing() {
-    let dir = tempdir("service-bad-closed-synth");
+/// `headroom trace synth` of BASE with `from` replaced by `to`: exit 2,
+/// one line naming the file and containing `needle`, nothing written.
+fn expect_synth_refusal(name: &str, to: &str, needle: &str) {
+    let dir = tempdir(name);
     let scenario = dir.join("world.toml");
-    let to = r#"arrivals = { process = "closed", users = 10, think = "1s" }"#;
     std::fs::write(&scenario, BASE.replacen(POISSON, to, 1)).unwrap();
     let out = dir.join("trace.csv");
     let o = headroom(&[
@@ -678,11 +678,23 @@ fn trace_synth_refuses_a_closed_workload_and_writes_nothing() {
         out.to_str().unwrap(),
     ]);
     let err = common::stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("world.toml"), "{err}");
-    assert!(err.contains("closed workload"), "{err}");
-    assert!(!out.exists(), "nothing written");
+    assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+    assert_eq!(err.lines().count(), 1, "{name}: {err}");
+    assert!(err.contains("world.toml"), "{name}: {err}");
+    assert!(
+        err.contains(needle),
+        "{name}: {err:?} should mention {needle:?}"
+    );
+    assert!(!out.exists(), "{name}: nothing written");
+}
+
+#[test]
+fn trace_synth_refuses_a_closed_workload_and_writes_nothing() {
+    expect_synth_refusal(
+        "service-bad-closed-synth",
+        r#"arrivals = { process = "closed", users = 10, think = "1s" }"#,
+        "closed workload",
+    );
 }
 
 #[test]
@@ -802,22 +814,9 @@ fn sessions_run_deterministically_at_any_thread_count() {
 
 #[test]
 fn trace_synth_refuses_sessions_and_writes_nothing() {
-    let dir = tempdir("service-bad-session-synth");
-    let scenario = dir.join("world.toml");
-    let to = format!("{POISSON}\nsession = {{ requests = 3, think = \"1s\" }}");
-    std::fs::write(&scenario, BASE.replacen(POISSON, &to, 1)).unwrap();
-    let out = dir.join("trace.csv");
-    let o = headroom(&[
-        "trace",
-        "synth",
-        scenario.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let err = common::stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("world.toml"), "{err}");
-    assert!(err.contains("`workload.session`"), "{err}");
-    assert!(!out.exists(), "nothing written");
+    expect_synth_refusal(
+        "service-bad-session-synth",
+        &format!("{POISSON}\nsession = {{ requests = 3, think = \"1s\" }}"),
+        "`workload.session`",
+    );
 }

@@ -256,12 +256,14 @@ pub(super) fn plan(
             multiplier: s.multiplier,
         });
     }
-    let session = match &w.session {
-        None => None,
-        Some(c) => Some(session(c, &arrivals, base_dir)?),
-    };
+    let session = w
+        .session
+        .as_ref()
+        .map(|c| session(c, &arrivals, base_dir))
+        .transpose()?;
     let per_arrival = session.as_ref().map_or(1.0, |s| s.mean_requests);
-    if let Some(peak) = arrivals.peak_rate().map(|r| r * peak_multiplier)
+    let peak = arrivals.peak_rate().map(|r| r * peak_multiplier);
+    if let Some(peak) = peak
         && peak * per_arrival > limits::MAX_RATE
     {
         return Err(Invalid::new(
@@ -282,8 +284,8 @@ pub(super) fn plan(
     }
     // Sessions thinking at once at the peak rate (Little's law), held to
     // the bound on a closed workload's users.
-    if let (Some(s), Some(peak)) = (&session, arrivals.peak_rate()) {
-        let thinking = peak * peak_multiplier * (s.mean_requests - 1.0) * s.think.mean_ns() / 1e9;
+    if let (Some(s), Some(peak)) = (&session, peak) {
+        let thinking = peak * (s.mean_requests - 1.0) * s.think.mean_ns() / 1e9;
         if thinking > limits::MAX_USERS as f64 {
             return Err(Invalid::new(
                 "workload.session",
