@@ -761,6 +761,51 @@ fn a_bad_session_table_is_named_with_its_key() {
             "no sessions with `process = \"closed\"`",
         ],
     );
+    expect_error(
+        "session-abandon-above-one",
+        POISSON,
+        &session("requests = 3, think = \"1s\", abandon_after_failure = 1.5"),
+        &[],
+        &[
+            "`workload.session.abandon_after_failure`",
+            "= 1.5",
+            "a probability from 0",
+        ],
+    );
+    expect_error(
+        "session-abandon-negative",
+        POISSON,
+        &session("requests = 3, think = \"1s\", abandon_after_failure = -0.1"),
+        &[],
+        &["`workload.session.abandon_after_failure`", "= -0.1"],
+    );
+    // A session objective needs sessions, and is a fraction.
+    expect_error(
+        "session-slo-without-sessions",
+        POISSON,
+        &format!("{POISSON}\n[slo]\nsession_availability = 0.99"),
+        &[],
+        &[
+            "`slo.session_availability`",
+            "= 0.99",
+            "add `workload.session`",
+            "`slo.availability`",
+        ],
+    );
+    expect_error(
+        "session-slo-above-one",
+        POISSON,
+        &format!(
+            "{}\n[slo]\nsession_availability = 1.2",
+            session("requests = 3, think = \"1s\"")
+        ),
+        &[],
+        &[
+            "`slo.session_availability`",
+            "= 1.2",
+            "a fraction in (0, 1]",
+        ],
+    );
     // Sessions that would keep more than 10^7 of them open at once.
     expect_error(
         "session-too-many-open",
@@ -792,9 +837,11 @@ fn a_bad_session_table_is_named_with_its_key() {
 fn sessions_run_deterministically_at_any_thread_count() {
     // 20 sessions/s of 6 requests on average against the base world, whose
     // db fails 1 % of its tries, each session from one of 50 clients that
-    // an edge limit of 20 requests a second each keys on.
+    // an edge limit of 20 requests a second each keys on; half the users
+    // give up after a failure.
     let to = "arrivals = { process = \"poisson\", rate = 20.0 }\nsession = { requests = 6, \
-         think = { distribution = \"exponential\", mean = \"200ms\" } }\nclients = { \
+         think = { distribution = \"exponential\", mean = \"200ms\" }, \
+         abandon_after_failure = 0.5 }\nclients = { \
          count = 50 }\n[edge]\nrate_limit = \"per-client\"\n[policy.rate_limit.per-client]\n\
          strategy = \"sliding-window\"\nwindow = \"1s\"\nmax = 20\nkey = \"client\""
         .to_owned();
@@ -804,11 +851,20 @@ fn sessions_run_deterministically_at_any_thread_count() {
     assert_eq!(services_one, services_three);
     // 20 sessions/s of 6 requests: 120 requests/s.
     let header: Vec<&str> = one.lines().next().unwrap().split(',').collect();
-    let col = header.iter().position(|&c| c == "requests").unwrap();
+    let col = |name: &str| header.iter().position(|&c| c == name).unwrap();
     for line in one.lines().skip(1) {
-        let requests: f64 = line.split(',').nth(col).unwrap().parse().unwrap();
-        let rate = requests / 60.0;
+        let cell = |name: &str| -> f64 { line.split(',').nth(col(name)).unwrap().parse().unwrap() };
+        let rate = cell("requests") / 60.0;
         assert!((100.0..=140.0).contains(&rate), "{rate}/s: {one}");
+        // About 1,200 sessions, some spoiled by the db's errors, and about
+        // half of those with requests left given up.
+        assert!((1000.0..=1400.0).contains(&cell("sessions")), "{one}");
+        let (answered, abandoned) = (cell("session_availability"), cell("sessions_abandoned"));
+        assert!(answered > 0.8 && answered < 1.0, "{one}");
+        assert!(
+            abandoned > 0.0 && abandoned < (1.0 - answered) * cell("sessions"),
+            "{one}"
+        );
     }
 }
 

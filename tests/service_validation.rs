@@ -8,14 +8,15 @@
 //! regional failover and failback, the diurnal and MMPP arrival
 //! processes, closed workloads (three textbook networks by exact mean
 //! value analysis and by their product form, and the finite-source queue
-//! M/M/c//N), and sessions (a Jackson network with feedback).
+//! M/M/c//N), and sessions (a Jackson network with feedback; what sessions go
+//! through when requests fail and users give up).
 //!
 //! Every scenario is in `experiments/validation/` with its derivation.
 //! Tolerances come from the replications' Student-t confidence intervals:
 //! the table reports the 95 % interval, and a case passes when the analytic
 //! value lies inside the 99.9 % interval (and within a relative tolerance),
 //! which keeps the chance that any of this file's checks fails by sampling
-//! error alone near 4 % (Bonferroni, 41 such checks). Bounds on times come from the
+//! error alone near 5 % (Bonferroni, 49 such checks). Bounds on times come from the
 //! policies' parameters. Seeds are fixed, so the test is deterministic. `cargo test --test
 //! service_validation -- --nocapture` prints the table in
 //! `experiments/validation/README.md`.
@@ -790,6 +791,121 @@ fn every_point_starts_the_same_sessions() {
             "{a} requests with 2 workers, {b} with 4"
         );
     }
+}
+
+/// What sessions go through, against their closed forms: with requests
+/// failing independently (probability q) and users giving up after a
+/// failure (probability a), the fraction of sessions every request of
+/// which was answered, the requests a session sends, the sessions given
+/// up, and how long one lasts. Derivations in `sessions-abandon.toml`.
+#[test]
+fn sessions_answered_and_given_up_follow_their_closed_forms() {
+    let (q, g) = (0.1_f64, 0.9_f64);
+    let session = |o: &RunOutput| o.metrics.sessions.expect("a session workload");
+    let mut failures = Vec::new();
+
+    // Geometric lengths (mean 10), a = 0.5.
+    let (_, out) = run("sessions-abandon.toml", &[]);
+    let a = 0.5;
+    let c = g * (1.0 - q * a);
+    check(
+        "sessions, geometric, a = 0.5: every request answered",
+        (1.0 - q) * (1.0 - g) / (1.0 - g * (1.0 - q)),
+        &values(&out, |o| session(o).availability()),
+        0.02,
+        &mut failures,
+    );
+    check(
+        "sessions, geometric, a = 0.5: requests per session",
+        1.0 / (1.0 - c),
+        &values(&out, |o| {
+            let s = session(o);
+            s.requests as f64 / s.sessions as f64
+        }),
+        0.02,
+        &mut failures,
+    );
+    check(
+        "sessions, geometric, a = 0.5: given up",
+        g * q * a / (1.0 - c),
+        &values(&out, |o| {
+            let s = session(o);
+            s.abandoned as f64 / s.sessions as f64
+        }),
+        0.02,
+        &mut failures,
+    );
+
+    // Exactly 10 requests, nobody gives up.
+    let (_, out) = run(
+        "sessions-abandon.toml",
+        &[
+            "workload.session.length=\"fixed\"",
+            "workload.session.abandon_after_failure=0",
+        ],
+    );
+    check(
+        "sessions, 10 requests, a = 0: every request answered",
+        (1.0 - q).powi(10),
+        &values(&out, |o| session(o).availability()),
+        0.02,
+        &mut failures,
+    );
+    check(
+        "sessions, 10 requests, a = 0: duration (s)",
+        10.0 * (1.0 - q) * 0.005 + 9.0 * 0.1,
+        &values(&out, |o| {
+            let s = session(o);
+            s.duration_s / s.sessions as f64
+        }),
+        0.02,
+        &mut failures,
+    );
+    for o in &out {
+        let s = session(o);
+        assert_eq!(s.abandoned, 0, "nobody gives up with a = 0");
+        assert_eq!(o.metrics.retries, 0, "no retries configured");
+        // Sessions are counted as they end, and those the end of arrivals
+        // cuts short end after the window: every counted one sent 10.
+        assert_eq!(s.requests, 10 * s.sessions, "every session sends 10");
+    }
+
+    // Exactly 10 requests, every user gives up at its first failure.
+    let (_, out) = run(
+        "sessions-abandon.toml",
+        &[
+            "workload.session.length=\"fixed\"",
+            "workload.session.abandon_after_failure=1",
+        ],
+    );
+    check(
+        "sessions, 10 requests, a = 1: every request answered",
+        (1.0 - q).powi(10),
+        &values(&out, |o| session(o).availability()),
+        0.02,
+        &mut failures,
+    );
+    check(
+        "sessions, 10 requests, a = 1: requests per session",
+        (1.0 - (1.0 - q).powi(10)) / q,
+        &values(&out, |o| {
+            let s = session(o);
+            s.requests as f64 / s.sessions as f64
+        }),
+        0.02,
+        &mut failures,
+    );
+    check(
+        "sessions, 10 requests, a = 1: given up",
+        1.0 - (1.0 - q).powi(9),
+        &values(&out, |o| {
+            let s = session(o);
+            s.abandoned as f64 / s.sessions as f64
+        }),
+        0.02,
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 /// A session sends its next request a think time after the last one's

@@ -262,6 +262,71 @@ pub struct RunMetrics {
     /// `None` when the scenario has none (then the recovery columns are
     /// absent).
     pub recovery: Option<Vec<TriggerRecovery>>,
+    /// Sessions' outcomes with `workload.session`, `None` without (then the
+    /// session columns are absent).
+    pub sessions: Option<SessionMetrics>,
+}
+
+/// What the sessions that ended in the measured window went through. A
+/// session is counted when it ends, not when it starts: in a steady state
+/// the sessions that end in a window are a fair sample of all sessions,
+/// each with its own weight, where those that start in it would include
+/// the last ones, cut short by the end of arrivals (which are not counted:
+/// they would have ended after the window).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SessionMetrics {
+    /// Sessions.
+    pub sessions: u64,
+    /// Of them, those every request of which was answered (`ok` or
+    /// `degraded`).
+    pub answered: u64,
+    /// Of them, those whose user gave up after a request that was not
+    /// answered, with requests still to send
+    /// (`workload.session.abandon_after_failure`).
+    pub abandoned: u64,
+    /// Requests they sent.
+    pub requests: u64,
+    /// Their durations summed, seconds: from sending the first request to
+    /// the user receiving the last one's outcome.
+    pub duration_s: f64,
+}
+
+/// The `runs.csv` columns of a run with sessions, before the recovery
+/// columns ([`SessionMetrics::cells`]).
+pub const SESSION_COLUMNS: [&str; 5] = [
+    "sessions",
+    "session_availability",
+    "session_requests_mean",
+    "session_duration_mean_s",
+    "sessions_abandoned",
+];
+
+impl SessionMetrics {
+    /// The cells of [`SESSION_COLUMNS`]; the ratios are NaN without a
+    /// session.
+    pub fn cells(&self) -> [Cell; 5] {
+        [
+            Cell::Int(self.sessions),
+            Cell::Float(self.availability()),
+            Cell::Float(self.per_session(self.requests as f64)),
+            Cell::Float(self.per_session(self.duration_s)),
+            Cell::Int(self.abandoned),
+        ]
+    }
+
+    /// `answered / sessions`: the fraction of sessions every request of
+    /// which was answered (NaN without a session).
+    pub fn availability(&self) -> f64 {
+        self.per_session(self.answered as f64)
+    }
+
+    fn per_session(&self, x: f64) -> f64 {
+        if self.sessions == 0 {
+            f64::NAN
+        } else {
+            x / self.sessions as f64
+        }
+    }
 }
 
 /// One `timeseries.csv` interval.
@@ -451,6 +516,7 @@ impl RunMetrics {
             Cell::Float(self.cost_usd),
             Cell::Float(self.cost_per_month_usd),
         ])
+        .chain(self.sessions.iter().flat_map(SessionMetrics::cells))
         .chain(
             self.recovery
                 .as_deref()
@@ -463,11 +529,13 @@ impl RunMetrics {
     }
 
     /// The names of [`RunMetrics::cells`]: [`RUN_METRIC_COLUMNS`] with the
-    /// tiers' columns after `cache_hit_ratio`, the [`RECOVERY_COLUMNS`] when
-    /// the scenario has triggers, then `slo_met`.
+    /// tiers' columns after `cache_hit_ratio`, the [`SESSION_COLUMNS`] with
+    /// sessions, the [`RECOVERY_COLUMNS`] when the scenario has triggers,
+    /// then `slo_met`.
     pub fn column_names(&self) -> Vec<String> {
         metric_columns(
             self.cache_tiers.iter().map(|(n, _)| n.clone()),
+            self.sessions.is_some(),
             self.recovery.is_some(),
         )
     }
@@ -542,13 +610,20 @@ pub fn run_columns(plan: &crate::Plan) -> Vec<String> {
                 .iter()
                 .map(move |t| format!("cache_{}_{}_hit_ratio", s.name, t.name))
         }),
+        plan.workload.session.is_some(),
         !plan.recovery.triggers.is_empty(),
     )
 }
 
-fn metric_columns(tiers: impl Iterator<Item = String>, recovery: bool) -> Vec<String> {
+fn metric_columns(
+    tiers: impl Iterator<Item = String>,
+    sessions: bool,
+    recovery: bool,
+) -> Vec<String> {
     let mut tiers = Some(tiers);
-    let mut out = Vec::with_capacity(RUN_METRIC_COLUMNS.len() + RECOVERY_COLUMNS.len() + 1);
+    let mut out = Vec::with_capacity(
+        RUN_METRIC_COLUMNS.len() + SESSION_COLUMNS.len() + RECOVERY_COLUMNS.len() + 1,
+    );
     for c in RUN_METRIC_COLUMNS {
         out.push(c.to_owned());
         if c == "cache_hit_ratio"
@@ -556,6 +631,9 @@ fn metric_columns(tiers: impl Iterator<Item = String>, recovery: bool) -> Vec<St
         {
             out.extend(t);
         }
+    }
+    if sessions {
+        out.extend(SESSION_COLUMNS.map(String::from));
     }
     if recovery {
         out.extend(RECOVERY_COLUMNS.map(String::from));
@@ -672,7 +750,7 @@ pub fn metric_difference_ci95(name: &str, a: f64, b: f64, d: &[f64]) -> Confiden
 pub fn summarize(outputs: &[RunOutput]) -> Vec<(String, ConfidenceInterval)> {
     let rows: Vec<Vec<Cell>> = outputs.iter().map(|o| o.metrics.cells()).collect();
     let names = outputs.first().map_or_else(
-        || metric_columns(std::iter::empty(), false),
+        || metric_columns(std::iter::empty(), false, false),
         |o| o.metrics.column_names(),
     );
     let mut merged = LatencyHistogram::new();
@@ -1247,6 +1325,7 @@ mod tests {
             crashes: 0,
             ejections: 0,
             recovery: None,
+            sessions: None,
         }
     }
 

@@ -451,6 +451,15 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
                     format!("requests = {:.2}", session_rng.random_range(1.0..4.0f64))
                 };
                 let think_ms = session_rng.random_range(1..=300u32);
+                // Half of them with users who give up after a failure.
+                let length = if session_rng.random_bool(0.5) {
+                    format!(
+                        "{length}, abandon_after_failure = {:.2}",
+                        session_rng.random_range(0.0..=1.0f64)
+                    )
+                } else {
+                    length
+                };
                 text = session_world(&text, &length, think_ms);
                 assert!(
                     text.contains("\nsession = "),
@@ -482,6 +491,14 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
                 if a.violation().is_some() || m.requests != m.ended() || a.arrivals == 0 {
                     failures.push(format!(
                         "seed {seed}: {a:?} {m:?}\n{text}\nreproduce: {reproduce}"
+                    ));
+                }
+                // A session given up had a failure; each sent a request.
+                if let Some(s) = m.sessions
+                    && (s.answered + s.abandoned > s.sessions || s.requests < s.sessions)
+                {
+                    failures.push(format!(
+                        "seed {seed}: sessions {s:?}\n{text}\nreproduce: {reproduce}"
                     ));
                 }
                 // A closed population never has more requests in flight

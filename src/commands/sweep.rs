@@ -166,6 +166,7 @@ pub fn scenario_slo(plan: &Plan) -> Slo {
             p999_ms: ms(slo.p999),
             availability: slo.availability,
             max_cost_per_month_usd: slo.max_cost_per_month,
+            session_availability: slo.session_availability,
         },
         None => Slo::default(),
     }

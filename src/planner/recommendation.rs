@@ -113,6 +113,7 @@ fn slo_config(slo: &Slo) -> Option<headroom_models::scenario::SloConfig> {
         p999: span(slo.p999_ms),
         availability: slo.availability,
         max_cost_per_month: slo.max_cost_per_month_usd,
+        session_availability: slo.session_availability,
     })
 }
 

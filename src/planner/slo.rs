@@ -29,6 +29,10 @@ pub struct Slo {
     pub availability: Option<f64>,
     /// Cost limit, USD per month.
     pub max_cost_per_month_usd: Option<f64>,
+    /// Minimum session availability, a fraction in `[0, 1]` (a workload
+    /// with sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_availability: Option<f64>,
 }
 
 /// Which end of the CI is pessimistic.
@@ -122,6 +126,11 @@ impl Slo {
         add("latency_p999_ms", Side::AtMost, self.p999_ms);
         add("availability", Side::AtLeast, self.availability);
         add(COST, Side::AtMost, self.max_cost_per_month_usd);
+        add(
+            "session_availability",
+            Side::AtLeast,
+            self.session_availability,
+        );
         out
     }
 

@@ -951,7 +951,7 @@ impl World<'_> {
         }
         self.stats.on_request_end(self.now, &r, reply);
         if r.user != NO_USER {
-            self.user_thinks(r.user, r.client_rtt);
+            self.user_thinks(r.user, r.client_rtt, reply.cause == Cause::Ok);
         }
     }
 

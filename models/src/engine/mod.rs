@@ -418,6 +418,8 @@ struct Rngs {
     /// sweep point starts the same sessions), and their think times.
     session_lengths: Stream,
     session_think: Stream,
+    /// Whether a session whose request failed gives up.
+    session_abandon: Stream,
     /// Per service: work, boot, faults, mesh (retry jitter), routing.
     services: Vec<ServiceRngs>,
 }
@@ -453,6 +455,7 @@ impl Rngs {
             edge: streams.stream("edge"),
             session_lengths: streams.stream("workload/session-lengths"),
             session_think: streams.stream("workload/session-think"),
+            session_abandon: streams.stream("workload/session-abandon"),
             services: plan
                 .services
                 .iter()

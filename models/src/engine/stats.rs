@@ -9,7 +9,7 @@ use headroom_sim::{Span, Timestamp};
 use super::mesh::{Cause, Reply, Request};
 use crate::plan::costs::{HOURS_PER_MONTH, money};
 use crate::plan::{ArrivalPlan, Plan, RegionId, ServiceId};
-use crate::report::{IntervalRow, RunMetrics, RunOutput, ServiceRow, StationLoad};
+use crate::report::{IntervalRow, RunMetrics, RunOutput, ServiceRow, SessionMetrics, StationLoad};
 use crate::scenario::ConcurrencyModel;
 
 /// Workers held and computing of one service: two signals that change
@@ -110,6 +110,16 @@ struct Interval {
     latency: LatencyHistogram,
 }
 
+/// Measured sessions' books, summed as each ends.
+#[derive(Clone, Copy, Default)]
+struct SessionTally {
+    ended: u64,
+    answered: u64,
+    abandoned: u64,
+    requests: u64,
+    duration_ns: u128,
+}
+
 pub(super) struct Stats {
     /// With `warmup = "auto"`: latencies by arrival time, for MSER-5.
     pub transient: Option<Transient>,
@@ -131,6 +141,9 @@ pub(super) struct Stats {
     hedges: u64,
     crashes: u64,
     ejections: u64,
+    /// Sessions that ended in the measured window (with `workload.session`
+    /// only).
+    sessions: Option<SessionTally>,
     latency: LatencyHistogram,
     /// Measured requests that were not answered (the rest of `latency_all`).
     latency_unanswered: LatencyHistogram,
@@ -209,6 +222,11 @@ impl Stats {
             hedges: 0,
             crashes: 0,
             ejections: 0,
+            sessions: plan
+                .workload
+                .session
+                .as_ref()
+                .map(|_| SessionTally::default()),
             latency: LatencyHistogram::new(),
             latency_unanswered: LatencyHistogram::new(),
             instances: tw(),
@@ -352,6 +370,26 @@ impl Stats {
                 Cause::Rejected => iv.rejected += 1,
                 Cause::Error | Cause::Shed | Cause::Timeout => iv.failed += 1,
             }
+        }
+    }
+
+    /// A session ends in the measured window: it sent `requests`,
+    /// its user had the last outcome `duration` after sending the first,
+    /// some request was not answered (`failed`), and its user gave up
+    /// after one (`abandoned`).
+    pub(super) fn on_session_end(
+        &mut self,
+        requests: u32,
+        duration: Span,
+        failed: bool,
+        abandoned: bool,
+    ) {
+        if let Some(t) = &mut self.sessions {
+            t.ended += 1;
+            t.answered += u64::from(!failed);
+            t.abandoned += u64::from(abandoned);
+            t.requests += u64::from(requests);
+            t.duration_ns += u128::from(duration.as_nanos());
         }
     }
 
@@ -574,9 +612,24 @@ impl Stats {
         } else {
             (self.ok + self.degraded) as f64 / self.requests as f64
         };
-        let slo_met = plan
-            .slo
-            .is_none_or(|slo| slo.met(q(0.5), q(0.99), q(0.999), availability, cost_per_month_usd));
+        let sessions = self.sessions.map(|t| SessionMetrics {
+            sessions: t.ended,
+            answered: t.answered,
+            abandoned: t.abandoned,
+            requests: t.requests,
+            duration_s: t.duration_ns as f64 / 1e9,
+        });
+        let session_availability = sessions.map_or(f64::NAN, |s| s.availability());
+        let slo_met = plan.slo.is_none_or(|slo| {
+            slo.met(
+                q(0.5),
+                q(0.99),
+                q(0.999),
+                availability,
+                cost_per_month_usd,
+                session_availability,
+            )
+        });
         // The heavy-traffic approximation is of queues fed by open
         // arrivals. A closed population pulls a long queue back as its
         // users stop thinking (at a rate of one over the think time, and
@@ -684,6 +737,7 @@ impl Stats {
                 crashes: self.crashes,
                 ejections: self.ejections,
                 recovery: None,
+                sessions,
             },
             timeseries: self.rows,
             services,

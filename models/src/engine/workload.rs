@@ -80,10 +80,16 @@ pub(super) struct Workload<'p> {
 struct Session {
     /// Its client, for per-client limits (0 when nothing keys on clients).
     client: u64,
+    /// When its first request was sent.
+    started: Timestamp,
     /// Requests still to send after the one in flight.
     remaining: u32,
+    /// Requests sent so far, the one in flight included.
+    sent: u32,
     /// Its origin region.
     origin: u8,
+    /// Some request of it was not answered.
+    failed: bool,
 }
 
 /// Draws an item index in `0..count` by popularity.
@@ -420,18 +426,48 @@ impl World<'_> {
     /// A closed workload's user got its request's outcome (`rtt` after the
     /// edge gave it): it thinks, then sends again if arrivals are still
     /// open.
-    pub(super) fn user_thinks(&mut self, user: u32, rtt: Span) {
+    pub(super) fn user_thinks(&mut self, user: u32, rtt: Span, answered: bool) {
         if let Some(session) = &self.plan.workload.session {
             let s = &mut self.workload.sessions[user as usize];
+            s.failed |= !answered;
+            let mut abandoned = false;
             if s.remaining > 0 {
-                let at = self.now + rtt + session.think.sample(&mut self.rng.session_think);
-                if at < self.plan.run.end() {
-                    s.remaining -= 1;
-                    self.events.push(at, Event::Issue { user });
+                // A user who gives up after a failure leaves now; the draw
+                // is made for failures alone, from its own stream, so the
+                // sessions, their lengths and their think times stay those
+                // of every other sweep point.
+                abandoned = !answered
+                    && session.abandon_after_failure > 0.0
+                    && self.rng.session_abandon.random::<f64>() < session.abandon_after_failure;
+                if !abandoned {
+                    let at = self.now + rtt + session.think.sample(&mut self.rng.session_think);
+                    if at < self.plan.run.end() {
+                        s.remaining -= 1;
+                        s.sent += 1;
+                        self.events.push(at, Event::Issue { user });
+                        return;
+                    }
+                    // The end of arrivals cuts the session short: it would
+                    // have ended after the measured window, so it is not
+                    // counted there.
+                    self.workload.free_sessions.push(user);
                     return;
                 }
             }
-            // The session ends: its number is free again.
+            // The session ends (its user has the last answer a round trip
+            // from now). Sessions are measured by when they end, not by
+            // when they start: in a steady state the sessions that end in
+            // a window are a fair sample of all of them, where those that
+            // start in it would include the last ones, cut short.
+            let s = *s;
+            if self.now >= self.plan.run.warmup_end() && self.now < self.plan.run.end() {
+                self.stats.on_session_end(
+                    s.sent,
+                    (self.now + rtt) - s.started,
+                    s.failed,
+                    abandoned,
+                );
+            }
             self.workload.free_sessions.push(user);
             return;
         }
@@ -519,8 +555,11 @@ impl World<'_> {
         };
         let session = Session {
             client,
+            started: self.now,
             remaining,
+            sent: 1,
             origin: origin.0,
+            failed: false,
         };
         let w = &mut self.workload;
         if let Some(number) = w.free_sessions.pop() {

@@ -55,6 +55,8 @@ pub struct SloPlan {
     pub availability: Option<f64>,
     /// Largest monthly cost, USD.
     pub max_cost_per_month: Option<f64>,
+    /// Smallest session availability (a plan with sessions only).
+    pub session_availability: Option<f64>,
 }
 
 impl SloPlan {
@@ -68,6 +70,7 @@ impl SloPlan {
         p999_ns: f64,
         availability: f64,
         cost_per_month: f64,
+        session_availability: f64,
     ) -> bool {
         let within = |limit: Option<Span>, v: f64| limit.is_none_or(|l| v <= l.as_nanos() as f64);
         within(self.p50, p50_ns)
@@ -75,6 +78,9 @@ impl SloPlan {
             && within(self.p999, p999_ns)
             && self.availability.is_none_or(|a| availability >= a)
             && self.max_cost_per_month.is_none_or(|c| cost_per_month <= c)
+            && self
+                .session_availability
+                .is_none_or(|a| session_availability >= a)
     }
 }
 
@@ -183,20 +189,33 @@ pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> 
         && slo.p999.is_none()
         && slo.availability.is_none()
         && slo.max_cost_per_month.is_none()
+        && slo.session_availability.is_none()
     {
         return Err(Invalid::new(
             "slo",
             "an empty table",
-            "at least one of `p50`, `p99`, `p999`, `availability`, `max_cost_per_month`",
+            "at least one of `p50`, `p99`, `p999`, `availability`, `max_cost_per_month`, \
+             `session_availability`",
         ));
     }
-    if let Some(a) = slo.availability
-        && !(a.is_finite() && a > 0.0 && a <= 1.0)
+    for (key, value) in [
+        ("slo.availability", slo.availability),
+        ("slo.session_availability", slo.session_availability),
+    ] {
+        if let Some(a) = value
+            && !(a.is_finite() && a > 0.0 && a <= 1.0)
+        {
+            return Err(Invalid::new(key, a, "a fraction in (0, 1], e.g. 0.999"));
+        }
+    }
+    if let Some(a) = slo.session_availability
+        && scenario.workload.session.is_none()
     {
         return Err(Invalid::new(
-            "slo.availability",
+            "slo.session_availability",
             a,
-            "a fraction in (0, 1], e.g. 0.999",
+            "an objective of a workload with sessions: add `workload.session`, or set \
+             `slo.availability` (the fraction of requests answered) instead",
         ));
     }
     if let Some(c) = slo.max_cost_per_month
@@ -214,6 +233,7 @@ pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> 
         p999: slo.p999,
         availability: slo.availability,
         max_cost_per_month: slo.max_cost_per_month,
+        session_availability: slo.session_availability,
     }))
 }
 
@@ -240,8 +260,19 @@ mod tests {
             p999: None,
             availability: None,
             max_cost_per_month: Some(420.48),
+            session_availability: None,
         };
-        assert!(slo.met(0.0, 0.0, 0.0, 1.0, money(month)));
-        assert!(!slo.met(0.0, 0.0, 0.0, 1.0, money(420.49)));
+        assert!(slo.met(0.0, 0.0, 0.0, 1.0, money(month), f64::NAN));
+        assert!(!slo.met(0.0, 0.0, 0.0, 1.0, money(420.49), f64::NAN));
+        // A session objective fails when too few sessions went well, and
+        // when there was no session to judge (NaN).
+        let sessions = SloPlan {
+            max_cost_per_month: None,
+            session_availability: Some(0.9),
+            ..slo
+        };
+        assert!(sessions.met(0.0, 0.0, 0.0, 1.0, 0.0, 0.9));
+        assert!(!sessions.met(0.0, 0.0, 0.0, 1.0, 0.0, 0.89));
+        assert!(!sessions.met(0.0, 0.0, 0.0, 1.0, 0.0, f64::NAN));
     }
 }

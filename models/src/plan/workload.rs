@@ -48,6 +48,9 @@ pub struct SessionPlan {
     pub mean_requests: f64,
     /// Think time between a response and the next request, mean > 0.
     pub think: Dist,
+    /// Probability in `[0, 1]` that a session ends after a request that was
+    /// not answered.
+    pub abandon_after_failure: f64,
 }
 
 /// The number of requests of a session.
@@ -467,10 +470,20 @@ fn session(
              \"exponential\", mean = \"30s\" }",
         ));
     }
+    let abandon = c.abandon_after_failure;
+    if !(0.0..=1.0).contains(&abandon) {
+        return Err(Invalid::new(
+            "workload.session.abandon_after_failure",
+            abandon,
+            "a probability from 0 (sessions never give up) to 1 (a session ends at its \
+             first request that is not answered)",
+        ));
+    }
     Ok(SessionPlan {
         length,
         mean_requests: requests,
         think,
+        abandon_after_failure: abandon,
     })
 }
 

@@ -71,4 +71,8 @@ pub struct SloConfig {
     /// Largest acceptable `cost_per_month_usd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_cost_per_month: Option<f64>,
+    /// Smallest acceptable session availability: the fraction of sessions
+    /// every request of which was answered (`workload.session` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_availability: Option<f64>,
 }

@@ -70,6 +70,15 @@ pub struct SessionConfig {
     /// Time between a response and the session's next request: a duration
     /// (fixed) or a distribution table, with a mean > 0.
     pub think: super::dist::DistOrSpan,
+    /// Probability that a session ends after a request that was not
+    /// answered (an error, a timeout, a shed or a rejection), instead of
+    /// going on: users who give up. Default 0.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub abandon_after_failure: f64,
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// `workload.session.length`.
