@@ -802,6 +802,9 @@ fn every_point_starts_the_same_sessions() {
 fn sessions_answered_and_given_up_follow_their_closed_forms() {
     let (q, g) = (0.1_f64, 0.9_f64);
     let session = |o: &RunOutput| o.metrics.sessions.expect("a session workload");
+    let answered = |o: &RunOutput| session(o).availability();
+    let requests = |o: &RunOutput| session(o).requests_mean();
+    let given_up = |o: &RunOutput| session(o).abandoned_fraction();
     let mut failures = Vec::new();
 
     // Geometric lengths (mean 10), a = 0.5.
@@ -811,27 +814,21 @@ fn sessions_answered_and_given_up_follow_their_closed_forms() {
     check(
         "sessions, geometric, a = 0.5: every request answered",
         (1.0 - q) * (1.0 - g) / (1.0 - g * (1.0 - q)),
-        &values(&out, |o| session(o).availability()),
+        &values(&out, answered),
         0.02,
         &mut failures,
     );
     check(
         "sessions, geometric, a = 0.5: requests per session",
         1.0 / (1.0 - c),
-        &values(&out, |o| {
-            let s = session(o);
-            s.requests as f64 / s.sessions as f64
-        }),
+        &values(&out, requests),
         0.02,
         &mut failures,
     );
     check(
         "sessions, geometric, a = 0.5: given up",
         g * q * a / (1.0 - c),
-        &values(&out, |o| {
-            let s = session(o);
-            s.abandoned as f64 / s.sessions as f64
-        }),
+        &values(&out, given_up),
         0.02,
         &mut failures,
     );
@@ -847,17 +844,14 @@ fn sessions_answered_and_given_up_follow_their_closed_forms() {
     check(
         "sessions, 10 requests, a = 0: every request answered",
         (1.0 - q).powi(10),
-        &values(&out, |o| session(o).availability()),
+        &values(&out, answered),
         0.02,
         &mut failures,
     );
     check(
         "sessions, 10 requests, a = 0: duration (s)",
         10.0 * (1.0 - q) * 0.005 + 9.0 * 0.1,
-        &values(&out, |o| {
-            let s = session(o);
-            s.duration_s / s.sessions as f64
-        }),
+        &values(&out, |o| session(o).duration_mean_s()),
         0.02,
         &mut failures,
     );
@@ -881,27 +875,21 @@ fn sessions_answered_and_given_up_follow_their_closed_forms() {
     check(
         "sessions, 10 requests, a = 1: every request answered",
         (1.0 - q).powi(10),
-        &values(&out, |o| session(o).availability()),
+        &values(&out, answered),
         0.02,
         &mut failures,
     );
     check(
         "sessions, 10 requests, a = 1: requests per session",
         (1.0 - (1.0 - q).powi(10)) / q,
-        &values(&out, |o| {
-            let s = session(o);
-            s.requests as f64 / s.sessions as f64
-        }),
+        &values(&out, requests),
         0.02,
         &mut failures,
     );
     check(
         "sessions, 10 requests, a = 1: given up",
         1.0 - (1.0 - q).powi(9),
-        &values(&out, |o| {
-            let s = session(o);
-            s.abandoned as f64 / s.sessions as f64
-        }),
+        &values(&out, given_up),
         0.02,
         &mut failures,
     );

@@ -308,10 +308,25 @@ impl SessionMetrics {
         [
             Cell::Int(self.sessions),
             Cell::Float(self.availability()),
-            Cell::Float(self.per_session(self.requests as f64)),
-            Cell::Float(self.per_session(self.duration_s)),
+            Cell::Float(self.requests_mean()),
+            Cell::Float(self.duration_mean_s()),
             Cell::Int(self.abandoned),
         ]
+    }
+
+    /// Requests per session (NaN without a session).
+    pub fn requests_mean(&self) -> f64 {
+        self.per_session(self.requests as f64)
+    }
+
+    /// Seconds per session (NaN without a session).
+    pub fn duration_mean_s(&self) -> f64 {
+        self.per_session(self.duration_s)
+    }
+
+    /// The fraction of sessions given up (NaN without a session).
+    pub fn abandoned_fraction(&self) -> f64 {
+        self.per_session(self.abandoned as f64)
     }
 
     /// `answered / sessions`: the fraction of sessions every request of
