@@ -779,6 +779,17 @@ fn a_bad_session_table_is_named_with_its_key() {
         &[],
         &["`workload.session.abandon_after_failure`", "= -0.1"],
     );
+    expect_error(
+        "session-zero-patience",
+        POISSON,
+        &session("requests = 3, think = \"1s\", patience = \"0s\""),
+        &[],
+        &[
+            "`workload.session.patience`",
+            "a patience with a mean > 0",
+            "leave it out",
+        ],
+    );
     // A session objective needs sessions, and is a fraction.
     expect_error(
         "session-slo-without-sessions",
@@ -838,10 +849,11 @@ fn sessions_run_deterministically_at_any_thread_count() {
     // 20 sessions/s of 6 requests on average against the base world, whose
     // db fails 1 % of its tries, each session from one of 50 clients that
     // an edge limit of 20 requests a second each keys on; half the users
-    // give up after a failure.
+    // give up after a failure, and some leave when an answer is slow.
     let to = "arrivals = { process = \"poisson\", rate = 20.0 }\nsession = { requests = 6, \
          think = { distribution = \"exponential\", mean = \"200ms\" }, \
-         abandon_after_failure = 0.5 }\nclients = { \
+         abandon_after_failure = 0.5, patience = { distribution = \"exponential\", mean = \
+         \"5s\" } }\nclients = { \
          count = 50 }\n[edge]\nrate_limit = \"per-client\"\n[policy.rate_limit.per-client]\n\
          strategy = \"sliding-window\"\nwindow = \"1s\"\nmax = 20\nkey = \"client\""
         .to_owned();

@@ -9,14 +9,14 @@
 //! processes, closed workloads (three textbook networks by exact mean
 //! value analysis and by their product form, and the finite-source queue
 //! M/M/c//N), and sessions (a Jackson network with feedback; what sessions go
-//! through when requests fail and users give up).
+//! through when requests fail or are slow and users give up).
 //!
 //! Every scenario is in `experiments/validation/` with its derivation.
 //! Tolerances come from the replications' Student-t confidence intervals:
 //! the table reports the 95 % interval, and a case passes when the analytic
 //! value lies inside the 99.9 % interval (and within a relative tolerance),
 //! which keeps the chance that any of this file's checks fails by sampling
-//! error alone near 5 % (Bonferroni, 49 such checks). Bounds on times come from the
+//! error alone near 5.5 % (Bonferroni, 55 such checks). Bounds on times come from the
 //! policies' parameters. Seeds are fixed, so the test is deterministic. `cargo test --test
 //! service_validation -- --nocapture` prints the table in
 //! `experiments/validation/README.md`.
@@ -25,6 +25,7 @@ mod common;
 
 use common::run_validation as run;
 use headroom_models::RunOutput;
+use headroom_models::report::SessionMetrics;
 use headroom_sim::stats::{ConfidenceInterval, ci95, confidence_interval};
 use headroom_sim::theory::{mg1_response_time, mmc_response_time};
 
@@ -890,6 +891,79 @@ fn sessions_answered_and_given_up_follow_their_closed_forms() {
         "sessions, 10 requests, a = 1: given up",
         1.0 - (1.0 - q).powi(9),
         &values(&out, given_up),
+        0.02,
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Users who leave when an answer is slow: with a patience drawn per
+/// session and a fixed latency, the impatient users leave at their first
+/// request and the others never do; with a fixed patience and exponential
+/// latencies, each request is too slow independently. Derivations in
+/// `sessions-patience.toml`.
+#[test]
+fn impatient_users_leave_by_their_closed_forms() {
+    let session = |o: &RunOutput| o.metrics.sessions.expect("a session workload");
+    let mut failures = Vec::new();
+
+    // Exponential patience of mean 200 ms, every request 100 ms.
+    let (_, out) = run("sessions-patience.toml", &[]);
+    let stay = (-0.5_f64).exp();
+    let leave = 1.0 - stay;
+    let hurried = 0.2 - 0.1 * stay / leave;
+    let metrics: [(&str, f64, fn(&SessionMetrics) -> f64); 4] = [
+        (
+            "every request answered in time",
+            stay,
+            SessionMetrics::availability,
+        ),
+        ("given up", leave, SessionMetrics::abandoned_fraction),
+        (
+            "requests per session",
+            leave + 5.0 * stay,
+            SessionMetrics::requests_mean,
+        ),
+        (
+            "duration (s)",
+            stay * (5.0 * 0.1 + 4.0 * 0.1) + leave * hurried,
+            SessionMetrics::duration_mean_s,
+        ),
+    ];
+    for (name, analytic, f) in metrics {
+        check(
+            &format!("sessions, exponential patience 200 ms, 100 ms answers: {name}"),
+            analytic,
+            &values(&out, |o| f(&session(o))),
+            0.02,
+            &mut failures,
+        );
+    }
+    for o in &out {
+        // Every request is answered; the users' leaving is the only loss.
+        assert_eq!(o.metrics.ok, o.metrics.requests);
+    }
+
+    // A fixed patience of 150 ms, exponential answers of mean 100 ms.
+    let (_, out) = run(
+        "sessions-patience.toml",
+        &[
+            "workload.session.patience=\"150ms\"",
+            "services.api.work={ distribution = \"exponential\", mean = \"100ms\" }",
+        ],
+    );
+    let in_time = 1.0 - (-1.5_f64).exp();
+    check(
+        "sessions, patience 150 ms, exponential answers: every request answered in time",
+        in_time.powi(5),
+        &values(&out, |o| session(o).availability()),
+        0.02,
+        &mut failures,
+    );
+    check(
+        "sessions, patience 150 ms, exponential answers: requests per session",
+        (1.0 - in_time.powi(5)) / (1.0 - in_time),
+        &values(&out, |o| session(o).requests_mean()),
         0.02,
         &mut failures,
     );

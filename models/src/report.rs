@@ -278,16 +278,17 @@ pub struct SessionMetrics {
     /// Sessions.
     pub sessions: u64,
     /// Of them, those every request of which was answered (`ok` or
-    /// `degraded`).
+    /// `degraded`), within its user's patience.
     pub answered: u64,
-    /// Of them, those whose user gave up after a request that was not
-    /// answered, with requests still to send
-    /// (`workload.session.abandon_after_failure`).
+    /// Of them, those whose user gave up with requests still to send:
+    /// after a request that was not answered
+    /// (`workload.session.abandon_after_failure`), or when its patience ran
+    /// out (`workload.session.patience`).
     pub abandoned: u64,
     /// Requests they sent.
     pub requests: u64,
     /// Their durations summed, seconds: from sending the first request to
-    /// the user receiving the last one's outcome.
+    /// the user receiving the last one's outcome, or leaving.
     pub duration_s: f64,
 }
 

@@ -460,6 +460,15 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
                 } else {
                     length
                 };
+                // And half with users who leave when an answer is slow.
+                let length = if session_rng.random_bool(0.5) {
+                    format!(
+                        "{length}, patience = {{ distribution = \"exponential\", mean = \"{}ms\" }}",
+                        session_rng.random_range(1..=200u32)
+                    )
+                } else {
+                    length
+                };
                 text = session_world(&text, &length, think_ms);
                 assert!(
                     text.contains("\nsession = "),

@@ -951,7 +951,8 @@ impl World<'_> {
         }
         self.stats.on_request_end(self.now, &r, reply);
         if r.user != NO_USER {
-            self.user_thinks(r.user, r.client_rtt, reply.cause == Cause::Ok);
+            let latency = (self.now - r.arrival) + r.client_rtt;
+            self.user_thinks(r.user, r.client_rtt, reply.cause == Cause::Ok, latency);
         }
     }
 

@@ -418,8 +418,10 @@ struct Rngs {
     /// sweep point starts the same sessions), and their think times.
     session_lengths: Stream,
     session_think: Stream,
-    /// Whether a session whose request failed gives up.
+    /// Whether a session whose request failed gives up, and how patient
+    /// each session's user is (drawn as it starts).
     session_abandon: Stream,
+    session_patience: Stream,
     /// Per service: work, boot, faults, mesh (retry jitter), routing.
     services: Vec<ServiceRngs>,
 }
@@ -456,6 +458,7 @@ impl Rngs {
             session_lengths: streams.stream("workload/session-lengths"),
             session_think: streams.stream("workload/session-think"),
             session_abandon: streams.stream("workload/session-abandon"),
+            session_patience: streams.stream("workload/session-patience"),
             services: plan
                 .services
                 .iter()

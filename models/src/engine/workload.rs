@@ -86,9 +86,11 @@ struct Session {
     remaining: u32,
     /// Requests sent so far, the one in flight included.
     sent: u32,
+    /// How long its user waits for an answer (`Span::MAX`: any time).
+    patience: Span,
     /// Its origin region.
     origin: u8,
-    /// Some request of it was not answered.
+    /// Some request of it was not answered (in its user's patience).
     failed: bool,
 }
 
@@ -426,12 +428,22 @@ impl World<'_> {
     /// A closed workload's user got its request's outcome (`rtt` after the
     /// edge gave it): it thinks, then sends again if arrivals are still
     /// open.
-    pub(super) fn user_thinks(&mut self, user: u32, rtt: Span, answered: bool) {
+    /// A request of `user` ended (`answered` or not) `latency` after its
+    /// user sent it, `rtt` from now at the user: a closed workload's user
+    /// thinks and sends again; a session's goes on, ends, or gives up.
+    pub(super) fn user_thinks(&mut self, user: u32, rtt: Span, answered: bool, latency: Span) {
         if let Some(session) = &self.plan.workload.session {
             let s = &mut self.workload.sessions[user as usize];
-            s.failed |= !answered;
+            // A user whose patience ran out before the outcome left then,
+            // whatever the outcome.
+            let impatient = latency > s.patience;
+            s.failed |= !answered || impatient;
             let mut abandoned = false;
-            if s.remaining > 0 {
+            let mut left_at = self.now + rtt;
+            if impatient {
+                left_at = left_at - latency + s.patience;
+                abandoned = s.remaining > 0;
+            } else if s.remaining > 0 {
                 // A user who gives up after a failure leaves now; the draw
                 // is made for failures alone, from its own stream, so the
                 // sessions, their lengths and their think times stay those
@@ -455,18 +467,15 @@ impl World<'_> {
                 }
             }
             // The session ends (its user has the last answer a round trip
-            // from now). Sessions are measured by when they end, not by
-            // when they start: in a steady state the sessions that end in
-            // a window are a fair sample of all of them, where those that
-            // start in it would include the last ones, cut short.
+            // from now, or left when its patience ran out). Sessions are
+            // measured by when they end, not by when they start: in a
+            // steady state the sessions that end in a window are a fair
+            // sample of all of them, where those that start in it would
+            // include the last ones, cut short.
             let s = *s;
             if self.now >= self.plan.run.warmup_end() && self.now < self.plan.run.end() {
-                self.stats.on_session_end(
-                    s.sent,
-                    (self.now + rtt) - s.started,
-                    s.failed,
-                    abandoned,
-                );
+                self.stats
+                    .on_session_end(s.sent, left_at - s.started, s.failed, abandoned);
             }
             self.workload.free_sessions.push(user);
             return;
@@ -524,7 +533,9 @@ impl World<'_> {
         };
         let user = match &w.session {
             None => NO_USER,
-            Some(session) => self.open_session(session.length, client, origin)?,
+            Some(session) => {
+                self.open_session(session.length, session.patience.as_ref(), client, origin)?
+            }
         };
         self.enter(traced, client, origin, user)
     }
@@ -534,6 +545,7 @@ impl World<'_> {
     fn open_session(
         &mut self,
         length: SessionLengthPlan,
+        patience: Option<&Dist>,
         client: u64,
         origin: RegionId,
     ) -> Result<u32, RunError> {
@@ -553,11 +565,13 @@ impl World<'_> {
                 }
             }
         };
+        let patience = patience.map_or(Span::MAX, |p| p.sample(&mut self.rng.session_patience));
         let session = Session {
             client,
             started: self.now,
             remaining,
             sent: 1,
+            patience,
             origin: origin.0,
             failed: false,
         };

@@ -51,6 +51,9 @@ pub struct SessionPlan {
     /// Probability in `[0, 1]` that a session ends after a request that was
     /// not answered.
     pub abandon_after_failure: f64,
+    /// A user's patience, drawn once per session (mean > 0); `None`: users
+    /// wait for every outcome.
+    pub patience: Option<Dist>,
 }
 
 /// The number of requests of a session.
@@ -479,11 +482,30 @@ fn session(
              first request that is not answered)",
         ));
     }
+    let patience = match &c.patience {
+        None => None,
+        Some(p) => {
+            let key = "workload.session.patience";
+            let patience = super::dist_or_span(p, key, base_dir)?;
+            let mean = patience.mean_ns();
+            if mean.is_nan() || mean <= 0.0 {
+                return Err(Invalid::new(
+                    key,
+                    "a mean of 0",
+                    "a patience with a mean > 0, such as \"3s\" or { distribution = \
+                     \"exponential\", mean = \"3s\" }; leave it out for users who wait for \
+                     every answer",
+                ));
+            }
+            Some(patience)
+        }
+    };
     Ok(SessionPlan {
         length,
         mean_requests: requests,
         think,
         abandon_after_failure: abandon,
+        patience,
     })
 }
 

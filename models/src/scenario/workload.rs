@@ -75,6 +75,12 @@ pub struct SessionConfig {
     /// going on: users who give up. Default 0.
     #[serde(default, skip_serializing_if = "is_zero_f64")]
     pub abandon_after_failure: f64,
+    /// How long a session's user waits for an answer: drawn once per
+    /// session (a duration, or a distribution table with a mean > 0); a
+    /// request answered later (or not answered by then) makes the user
+    /// leave when it runs out. Default: users wait for every outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patience: Option<super::dist::DistOrSpan>,
 }
 
 fn is_zero_f64(x: &f64) -> bool {
