@@ -897,6 +897,9 @@ fn sessions_answered_and_given_up_follow_their_closed_forms() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// A mean of a replication's sessions.
+type SessionMean = fn(&SessionMetrics) -> f64;
+
 /// Users who leave when an answer is slow: with a patience drawn per
 /// session and a fixed latency, the impatient users leave at their first
 /// request and the others never do; with a fixed patience and exponential
@@ -912,7 +915,7 @@ fn impatient_users_leave_by_their_closed_forms() {
     let stay = (-0.5_f64).exp();
     let leave = 1.0 - stay;
     let hurried = 0.2 - 0.1 * stay / leave;
-    let metrics: [(&str, f64, fn(&SessionMetrics) -> f64); 4] = [
+    let metrics: [(&str, f64, SessionMean); 4] = [
         (
             "every request answered in time",
             stay,
