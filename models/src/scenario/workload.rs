@@ -73,7 +73,7 @@ pub struct SessionConfig {
     /// Probability that a session ends after a request that was not
     /// answered (an error, a timeout, a shed or a rejection), instead of
     /// going on: users who give up. Default 0.
-    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    #[serde(default)]
     pub abandon_after_failure: f64,
     /// How long a session's user waits for an answer: drawn once per
     /// session (a duration, or a distribution table with a mean > 0); a
@@ -81,10 +81,6 @@ pub struct SessionConfig {
     /// leave when it runs out. Default: users wait for every outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patience: Option<super::dist::DistOrSpan>,
-}
-
-fn is_zero_f64(x: &f64) -> bool {
-    *x == 0.0
 }
 
 /// `workload.session.length`.
