@@ -373,10 +373,10 @@ impl Stats {
         }
     }
 
-    /// A session ends in the measured window: it sent `requests`,
-    /// its user had the last outcome `duration` after sending the first,
-    /// some request was not answered (`failed`), and its user gave up
-    /// after one (`abandoned`).
+    /// A session ends in the measured window: it sent `requests`, its user
+    /// had the last outcome (or left) `duration` after sending the first,
+    /// some request was not answered in the user's patience (`failed`), and
+    /// the user gave up with requests left (`abandoned`).
     pub(super) fn on_session_end(
         &mut self,
         requests: u32,

@@ -425,12 +425,10 @@ impl World<'_> {
         }
     }
 
-    /// A closed workload's user got its request's outcome (`rtt` after the
-    /// edge gave it): it thinks, then sends again if arrivals are still
-    /// open.
     /// A request of `user` ended (`answered` or not) `latency` after its
-    /// user sent it, `rtt` from now at the user: a closed workload's user
-    /// thinks and sends again; a session's goes on, ends, or gives up.
+    /// user sent it; the user gets the outcome `rtt` after the edge gave
+    /// it. A closed workload's user thinks, then sends again if arrivals
+    /// are still open; a session's goes on, ends, or gives up.
     pub(super) fn user_thinks(&mut self, user: u32, rtt: Span, answered: bool, latency: Span) {
         if let Some(session) = &self.plan.workload.session {
             let s = &mut self.workload.sessions[user as usize];
