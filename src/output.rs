@@ -206,7 +206,7 @@ pub fn recovery_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> Strin
 }
 
 /// The metrics shown in the terminal summary (all of them go to summary.md).
-pub const HEADLINE: [&str; 22] = [
+pub const HEADLINE: [&str; 24] = [
     "requests",
     "ok",
     "degraded",
@@ -215,6 +215,8 @@ pub const HEADLINE: [&str; 22] = [
     "timeouts",
     "shed",
     "availability",
+    "session_availability",
+    "sessions_abandoned",
     "throughput_rps",
     "latency_mean_ms",
     "latency_p50_ms",
@@ -236,15 +238,20 @@ pub const HEADLINE: [&str; 22] = [
 /// CI half-width.
 pub fn summary_table(outputs: &[RunOutput]) -> String {
     let summary = summarize(outputs);
-    let mut s = String::new();
-    let _ = writeln!(s, "{:<18} {:>16} {:>14}", "metric", "estimate", "±95% CI");
-    for (name, ci) in summary
+    let shown: Vec<_> = summary
         .iter()
         .filter(|(name, _)| HEADLINE.contains(&name.as_str()))
-    {
+        .collect();
+    let w = shown
+        .iter()
+        .map(|(name, _)| name.len())
+        .fold(18, usize::max);
+    let mut s = String::new();
+    let _ = writeln!(s, "{:<w$} {:>16} {:>14}", "metric", "estimate", "±95% CI");
+    for (name, ci) in shown {
         let _ = writeln!(
             s,
-            "{:<18} {:>16} {:>14}",
+            "{:<w$} {:>16} {:>14}",
             name,
             number(ci.mean),
             number(ci.half_width)

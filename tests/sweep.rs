@@ -1033,6 +1033,38 @@ fn compare_reports_paired_differences() {
 }
 
 #[test]
+fn compare_names_the_columns_one_side_lacks() {
+    let dir = tempdir("compare-columns");
+    let base = &SWEEP[..SWEEP.find("[sweep]").unwrap()];
+    let a = write(&dir, "a.toml", base);
+    // The same load as sessions: 30 sessions/s of 10 requests.
+    let b = write(
+        &dir,
+        "b.toml",
+        &base.replace(
+            "arrivals = { process = \"poisson\", rate = 300.0 }",
+            "arrivals = { process = \"poisson\", rate = 30.0 }\nsession = { requests = 10, \
+             think = \"1s\" }",
+        ),
+    );
+    let out = dir.join("out");
+    let o = headroom(&["compare", s(&a), s(&b), "--out", s(&out), "--quiet"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("only in the first: none")
+            && err.contains(
+                "only in the second: sessions, session_availability, session_requests_mean, \
+                 session_duration_mean_s, sessions_abandoned"
+            )
+            && err.contains("both or neither with sessions"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
 fn shell_completions() {
     for shell in ["bash", "zsh", "fish"] {
         let o = headroom(&["completions", shell]);

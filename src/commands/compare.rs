@@ -54,11 +54,28 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     }
     let plans: Vec<&Plan> = vec![&a.plan, &b.plan];
     let names = metric_names(&a.plan);
-    if metric_names(&b.plan) != names {
+    let names_b = metric_names(&b.plan);
+    if names_b != names {
+        let only = |x: &[String], y: &[String]| {
+            let cols: Vec<&str> = x
+                .iter()
+                .filter(|c| !y.contains(c))
+                .map(String::as_str)
+                .collect();
+            if cols.is_empty() {
+                "none".to_owned()
+            } else {
+                cols.join(", ")
+            }
+        };
         return Err(crate::InputError(format!(
-            "{} and {} produce different output columns (different cache tiers?); compare needs the same metrics",
+            "{} and {} produce different output columns (only in the first: {}; only in the \
+             second: {}); compare needs the same metrics: the same cache tiers, both or \
+             neither with sessions, both or neither with a fault or surge",
             args.a.display(),
-            args.b.display()
+            args.b.display(),
+            only(&names, &names_b),
+            only(&names_b, &names)
         ))
         .into());
     }
