@@ -307,6 +307,9 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     if let Some(text) = headroom_models::report::short_run_warning(outputs) {
         let _ = writeln!(s, "\n**Warning:** {text}.");
     }
+    if let Some(text) = headroom_models::report::session_warmup_warning(&loaded.plan, outputs) {
+        let _ = writeln!(s, "\n**Warning:** {text}.");
+    }
     s.push_str(&recovery_md(&loaded.plan, outputs));
     s
 }

@@ -880,6 +880,44 @@ fn sessions_run_deterministically_at_any_thread_count() {
     }
 }
 
+/// A warm-up shorter than a session's mean span (here (6 - 1) x 10 s =
+/// 50 s) is warned of, on the terminal and in `summary.md`; a longer one
+/// is not.
+#[test]
+fn a_warm_up_shorter_than_a_session_is_warned_of() {
+    let dir = tempdir("service-session-warmup");
+    let scenario = dir.join("world.toml");
+    let to = format!(
+        "{POISSON}\nsession = {{ requests = 6, think = {{ distribution = \"exponential\", \
+         mean = \"10s\" }} }}"
+    );
+    std::fs::write(&scenario, BASE.replacen(POISSON, &to, 1)).unwrap();
+    for (warmup, warned) in [("5s", true), ("55s", false)] {
+        let out = dir.join(format!("out-{warmup}"));
+        let o = headroom(&[
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            &format!("run.warmup=\"{warmup}\""),
+            "--set",
+            "run.duration=\"2m\"",
+        ]);
+        let err = common::stderr(&o);
+        assert!(o.status.success(), "{err}");
+        let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+        let text = "the warm-up (5.0 s) is shorter than a session's mean span";
+        assert_eq!(err.contains(text), warned, "{warmup}: {err}");
+        assert_eq!(summary.contains(text), warned, "{warmup}: {summary}");
+        assert_eq!(
+            err.contains("= 50.0 s): sessions start from none open"),
+            warned,
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn trace_synth_refuses_sessions_and_writes_nothing() {
     expect_synth_refusal(

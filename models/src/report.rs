@@ -1003,6 +1003,28 @@ pub fn bottleneck_of_outputs(outputs: &[RunOutput]) -> Option<Bottleneck> {
     }))
 }
 
+/// With sessions: a warning when the warm-up (the shortest of the
+/// replications') is shorter than a session's mean span, `(requests - 1) x
+/// mean think`. Sessions start from none open at time zero, so the
+/// sessions that end soon after such a warm-up are too few long ones, and
+/// the session columns lean short.
+pub fn session_warmup_warning(plan: &crate::Plan, outputs: &[RunOutput]) -> Option<String> {
+    let session = plan.workload.session.as_ref()?;
+    let span_s = (session.mean_requests - 1.0) * session.think.mean_ns() / 1e9;
+    let warmup_s = outputs
+        .iter()
+        .map(|o| o.warmup_s)
+        .fold(f64::INFINITY, f64::min);
+    (warmup_s.is_finite() && warmup_s < span_s).then(|| {
+        format!(
+            "the warm-up ({warmup_s:.1} s) is shorter than a session's mean span ((requests - 1) \
+             x mean think = {span_s:.1} s): sessions start from none open, so the sessions that \
+             end early in the measured window are too few long ones and the session columns \
+             lean short; set `run.warmup` to a few times {span_s:.1} s"
+        )
+    })
+}
+
 /// The warning a report gives when the replications span fewer than
 /// [`MIN_RELAXATION_SPANS`] relaxation times, by their latency's batch
 /// means ([`relaxation_of`]) or by the heavy-traffic approximation at their

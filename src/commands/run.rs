@@ -81,6 +81,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(text) = headroom_models::report::short_run_warning(&outputs) {
             eprintln!("warning: {text}");
         }
+        if let Some(text) =
+            headroom_models::report::session_warmup_warning(&plan.loaded.plan, &outputs)
+        {
+            eprintln!("warning: {text}");
+        }
         print!("{}", output::summary_table(&outputs));
         println!("wrote {}", plan.out.display());
     }
