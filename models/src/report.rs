@@ -1010,7 +1010,7 @@ pub fn bottleneck_of_outputs(outputs: &[RunOutput]) -> Option<Bottleneck> {
 /// the session columns lean short.
 pub fn session_warmup_warning(plan: &crate::Plan, outputs: &[RunOutput]) -> Option<String> {
     let session = plan.workload.session.as_ref()?;
-    let span_s = (session.mean_requests - 1.0) * session.think.mean_ns() / 1e9;
+    let span_s = session.mean_thinking_s();
     let warmup_s = outputs
         .iter()
         .map(|o| o.warmup_s)

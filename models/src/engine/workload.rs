@@ -433,47 +433,44 @@ impl World<'_> {
         if let Some(session) = &self.plan.workload.session {
             let s = &mut self.workload.sessions[user as usize];
             // A user whose patience ran out before the outcome left then,
-            // whatever the outcome.
+            // whatever the outcome. One with requests left after a failure
+            // gives up by a draw made for failures alone, from its own
+            // stream, so the sessions, their lengths and their think times
+            // stay those of every other sweep point.
             let impatient = latency > s.patience;
             s.failed |= !answered || impatient;
-            let mut abandoned = false;
-            let mut left_at = self.now + rtt;
-            if impatient {
-                left_at = left_at - latency + s.patience;
-                abandoned = s.remaining > 0;
-            } else if s.remaining > 0 {
-                // A user who gives up after a failure leaves now; the draw
-                // is made for failures alone, from its own stream, so the
-                // sessions, their lengths and their think times stay those
-                // of every other sweep point.
-                abandoned = !answered
-                    && session.abandon_after_failure > 0.0
-                    && self.rng.session_abandon.random::<f64>() < session.abandon_after_failure;
-                if !abandoned {
-                    let at = self.now + rtt + session.think.sample(&mut self.rng.session_think);
-                    if at < self.plan.run.end() {
-                        s.remaining -= 1;
-                        s.sent += 1;
-                        self.events.push(at, Event::Issue { user });
-                        return;
-                    }
-                    // The end of arrivals cuts the session short: it would
-                    // have ended after the measured window, so it is not
-                    // counted there.
-                    self.workload.free_sessions.push(user);
+            let gives_up = s.remaining > 0
+                && (impatient
+                    || (!answered
+                        && session.abandon_after_failure > 0.0
+                        && self.rng.session_abandon.random::<f64>()
+                            < session.abandon_after_failure));
+            if s.remaining > 0 && !gives_up {
+                let at = self.now + rtt + session.think.sample(&mut self.rng.session_think);
+                if at < self.plan.run.end() {
+                    s.remaining -= 1;
+                    s.sent += 1;
+                    self.events.push(at, Event::Issue { user });
                     return;
                 }
-            }
-            // The session ends (its user has the last answer a round trip
-            // from now, or left when its patience ran out). Sessions are
-            // measured by when they end, not by when they start: in a
-            // steady state the sessions that end in a window are a fair
-            // sample of all of them, where those that start in it would
-            // include the last ones, cut short.
-            let s = *s;
-            if self.now >= self.plan.run.warmup_end() && self.now < self.plan.run.end() {
+                // The end of arrivals cuts the session short: it would
+                // have ended after the measured window, so it is not
+                // counted there.
+            } else if self.now >= self.plan.run.warmup_end() && self.now < self.plan.run.end() {
+                // The session ends: its user has the last answer a round
+                // trip from now, or left when its patience ran out.
+                // Sessions are measured by when they end, not by when they
+                // start: in a steady state the sessions that end in a
+                // window are a fair sample of all of them, where those that
+                // start in it would include the last ones, cut short.
+                let left_at = if impatient {
+                    self.now + rtt - latency + s.patience
+                } else {
+                    self.now + rtt
+                };
+                let s = *s;
                 self.stats
-                    .on_session_end(s.sent, left_at - s.started, s.failed, abandoned);
+                    .on_session_end(s.sent, left_at - s.started, s.failed, gives_up);
             }
             self.workload.free_sessions.push(user);
             return;

@@ -56,6 +56,14 @@ pub struct SessionPlan {
     pub patience: Option<Dist>,
 }
 
+impl SessionPlan {
+    /// Seconds a session spends thinking on average, `(requests - 1) x mean
+    /// think`: its mean span without the answers' time.
+    pub fn mean_thinking_s(&self) -> f64 {
+        (self.mean_requests - 1.0) * self.think.mean_ns() / 1e9
+    }
+}
+
 /// The number of requests of a session.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum SessionLengthPlan {
@@ -291,7 +299,7 @@ pub(super) fn plan(
     // Sessions thinking at once at the peak rate (Little's law), held to
     // the bound on a closed workload's users.
     if let (Some(s), Some(peak)) = (&session, peak) {
-        let thinking = peak * (s.mean_requests - 1.0) * s.think.mean_ns() / 1e9;
+        let thinking = peak * s.mean_thinking_s();
         if thinking > limits::MAX_USERS as f64 {
             return Err(Invalid::new(
                 "workload.session",
