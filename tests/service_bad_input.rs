@@ -173,6 +173,48 @@ fn an_unknown_autoscaler_policy_is_named() {
 }
 
 #[test]
+fn an_unknown_adaptive_concurrency_policy_is_named_with_the_known_ones() {
+    expect_error(
+        "unknown-adaptive-concurrency",
+        "[policy.mesh]",
+        "[policy.adaptive_concurrency.db-limit]\n[policy.mesh]",
+        &["--set", "services.db.adaptive_concurrency=\"db\""],
+        &[
+            "`services.db.adaptive_concurrency`",
+            "\"db\"",
+            "policy.adaptive_concurrency",
+            "db-limit",
+        ],
+    );
+}
+
+#[test]
+fn a_bad_adaptive_concurrency_value_names_its_full_key() {
+    expect_error(
+        "bad-adaptive-concurrency",
+        "[policy.mesh]",
+        "[policy.adaptive_concurrency.db]\nbuffer = 1.5\n[policy.mesh]",
+        &[],
+        &[
+            "`policy.adaptive_concurrency.db.buffer`",
+            "1.5",
+            "a number from 0 to 1",
+        ],
+    );
+    expect_error(
+        "floor-above-ceiling",
+        "[policy.mesh]",
+        "[policy.adaptive_concurrency.db]\nmax_limit = 10\nmin_concurrency = 20\n[policy.mesh]",
+        &[],
+        &[
+            "`policy.adaptive_concurrency.db.min_concurrency`",
+            "20",
+            "max_limit (10)",
+        ],
+    );
+}
+
+#[test]
 fn an_unknown_rate_limit_policy_is_named() {
     expect_error(
         "unknown-rate-limit",

@@ -20,6 +20,7 @@
 pub mod autoscale;
 pub mod balance;
 pub mod breaker;
+pub mod concurrency;
 pub mod config;
 pub mod health;
 pub mod hedge;

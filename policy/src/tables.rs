@@ -21,6 +21,9 @@
 //! max_replicas = 100
 //! target_rps = 1000.0
 //!
+//! [policy.adaptive_concurrency.api]    # named gradient controllers
+//! min_rtt_interval = "60s"
+//!
 //! [policy.failover]
 //! order = ["us-east", "us-west"]
 //!
@@ -38,6 +41,7 @@ use std::collections::BTreeMap;
 use crate::autoscale::{AutoscalerConfig, AutoscalerSpec};
 use crate::balance::{BalancerSpec, LoadBalancerConfig};
 use crate::breaker::{BreakerConfig, BreakerSpec};
+use crate::concurrency::{AdaptiveConcurrencyConfig, AdaptiveConcurrencySpec};
 use crate::config::ConfigError;
 use crate::health::{FailoverConfig, FailoverSpec};
 use crate::hedge::{HedgeConfig, HedgePolicy};
@@ -64,6 +68,11 @@ pub struct PolicyConfig {
     /// `[policy.autoscaler.NAME]`: named autoscalers (referenced by a
     /// service's `autoscaler = "NAME"`).
     pub autoscaler: BTreeMap<String, AutoscalerConfig>,
+    /// `[policy.adaptive_concurrency.NAME]`: named gradient controllers
+    /// (referenced by a service's, or a sidecar upstream's,
+    /// `adaptive_concurrency = "NAME"`).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "BTreeMap::is_empty"))]
+    pub adaptive_concurrency: BTreeMap<String, AdaptiveConcurrencyConfig>,
     /// `[policy.failover]`: regional failover.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub failover: Option<FailoverConfig>,
@@ -255,6 +264,8 @@ pub struct Policies {
     pub edges: BTreeMap<(String, String), EdgePolicy>,
     /// Named autoscalers.
     pub autoscalers: BTreeMap<String, AutoscalerSpec>,
+    /// Named gradient controllers.
+    pub adaptive_concurrency: BTreeMap<String, AdaptiveConcurrencySpec>,
     /// Regional failover, if configured.
     pub failover: Option<FailoverSpec>,
     /// The default load balancer, if configured.
@@ -310,6 +321,11 @@ impl PolicyConfig {
             &self.autoscaler,
             "policy.autoscaler",
             AutoscalerConfig::validate,
+        )?;
+        let adaptive_concurrency = named(
+            &self.adaptive_concurrency,
+            "policy.adaptive_concurrency",
+            AdaptiveConcurrencyConfig::validate,
         )?;
         let mesh = edge_policy(
             EdgeParts {
@@ -372,6 +388,7 @@ impl PolicyConfig {
             mesh,
             edges,
             autoscalers,
+            adaptive_concurrency,
             failover,
             load_balancer,
         })

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use headroom_policy::autoscale::Autoscaler;
 use headroom_policy::balance::{Balancer, EndpointId};
 use headroom_policy::breaker::BreakerState;
+use headroom_policy::concurrency::AdaptiveConcurrency;
 use headroom_policy::health::{ActiveHealthChecker, Health, OutlierDetector};
 use headroom_policy::mesh::EdgeClient;
 use headroom_sim::Timestamp;
@@ -50,6 +51,9 @@ pub(super) struct Instance {
     pub track_cpu: bool,
     /// The instance's proxy towards each callee of its service.
     pub clients: Vec<EdgeClient>,
+    /// The gradient controller in front of the instance, if its service
+    /// has one (boxed: most services have none).
+    pub limiter: Option<Box<AdaptiveConcurrency>>,
     /// Autoscaler window: start, integral of `computing` (ns), since when,
     /// and attempts completed.
     pub window_start: Timestamp,
@@ -187,6 +191,10 @@ impl World<'_> {
             in_flight: 0,
             track_cpu,
             clients,
+            limiter: plan
+                .adaptive_concurrency
+                .as_ref()
+                .map(|spec| Box::new(AdaptiveConcurrency::new(spec, now))),
             window_start: now,
             compute_ns: 0,
             compute_since: now,

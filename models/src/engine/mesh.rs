@@ -126,6 +126,9 @@ pub(super) struct Attempt {
     pub pending: u16,
     pub failure: Option<Reply>,
     pub degraded: bool,
+    /// Admitted by its instance's adaptive concurrency limit: its response
+    /// is a latency sample.
+    pub limited: bool,
 }
 
 /// What a try's caller observes.
@@ -501,6 +504,7 @@ impl World<'_> {
             pending: 0,
             failure: None,
             degraded: false,
+            limited: false,
         };
         let Ok(attempt_id) = self.attempts.insert(attempt) else {
             debug_assert!(false, "attempt slab full");
@@ -563,6 +567,13 @@ impl World<'_> {
     ) {
         let now = self.now;
         self.stats.on_attempt_arrival(service);
+        if self.plan.services[service.index()]
+            .adaptive_concurrency
+            .is_some()
+            && !self.pass_limiter(attempt_id, service, instance, count)
+        {
+            return;
+        }
         if self.faults.has_errors(service) {
             if count && let Some(inst) = self.instances.get_mut(instance) {
                 inst.in_flight += 1;
@@ -589,6 +600,38 @@ impl World<'_> {
             self.stats.on_attempt_shed(service);
             self.fail_attempt_later(attempt_id, Reply::shed());
         }
+    }
+
+    /// The instance's adaptive concurrency limit decides on a try that
+    /// reaches it (its sidecar, before the service sees it): admitted, the
+    /// try is marked for a latency sample; refused, it is shed with a 503
+    /// (Envoy's "reached concurrency limit") and `false` returned.
+    #[inline(never)]
+    fn pass_limiter(
+        &mut self,
+        attempt_id: Id,
+        service: ServiceId,
+        instance: Id,
+        count: bool,
+    ) -> bool {
+        use headroom_policy::concurrency::Admission;
+        let now = self.now;
+        let Some(inst) = self.instances.get_mut(instance) else {
+            return true;
+        };
+        let Some(limiter) = inst.limiter.as_mut() else {
+            return true;
+        };
+        if limiter.handle_request(now) == Admission::Forward {
+            if let Some(a) = self.attempts.get_mut(attempt_id) {
+                a.limited = true;
+            }
+            return true;
+        }
+        inst.in_flight += u32::from(count);
+        self.stats.on_attempt_shed(service);
+        self.fail_attempt_later(attempt_id, Reply::shed());
+        false
     }
 
     /// Responds to an attempt with a failure through an event (never inline:
@@ -745,6 +788,12 @@ impl World<'_> {
         if let Some(inst) = self.instances.get_mut(a.instance) {
             inst.in_flight -= 1;
             inst.completions += 1;
+            if a.limited
+                && let Some(limiter) = inst.limiter.as_mut()
+            {
+                let rng = &mut self.rng.services[a.service.index()].concurrency;
+                limiter.handle_response(now, a.arrived, rng);
+            }
             drained = inst.in_flight == 0 && inst.phase == super::instance::Phase::Draining;
             if held.is_some() {
                 released = Some((pass_worker(inst, now), inst.region));

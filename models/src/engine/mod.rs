@@ -433,6 +433,8 @@ struct ServiceRngs {
     crash: Stream,
     mesh: Stream,
     routing: Stream,
+    /// Adaptive concurrency's minRTT jitter.
+    concurrency: Stream,
 }
 
 impl Rngs {
@@ -471,6 +473,8 @@ impl Rngs {
                         crash: streams.stream(&format!("services/{name}/crash")),
                         mesh: streams.stream(&format!("services/{name}/mesh")),
                         routing: streams.stream(&format!("services/{name}/load_balancer")),
+                        concurrency: streams
+                            .stream(&format!("services/{name}/adaptive_concurrency")),
                     }
                 })
                 .collect(),

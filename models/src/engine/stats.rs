@@ -73,7 +73,8 @@ impl std::ops::Sub for Areas {
 /// Per-service accumulators.
 struct ServiceStats {
     attempts: u64,
-    /// Of `attempts`, turned away by a full queue.
+    /// Of `attempts`, turned away by a full queue or an adaptive
+    /// concurrency limit.
     shed: u64,
     errors: u64,
     latency: LatencyHistogram,

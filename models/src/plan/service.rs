@@ -6,6 +6,7 @@ use std::path::Path;
 use headroom_policy::Policies;
 use headroom_policy::autoscale::{AutoscalerSpec, MetricSpec};
 use headroom_policy::balance::BalancerSpec;
+use headroom_policy::concurrency::AdaptiveConcurrencySpec;
 use headroom_policy::tables::EdgePolicy;
 use headroom_sim::dist::Dist;
 
@@ -46,6 +47,8 @@ pub struct ServicePlan {
     pub balancer: BalancerSpec,
     /// `instance.type`, if given.
     pub instance_type: Option<String>,
+    /// The gradient controller in front of each instance, if any.
+    pub adaptive_concurrency: Option<AdaptiveConcurrencySpec>,
 }
 
 impl ServicePlan {
@@ -238,6 +241,24 @@ fn service(
     if let Some(algorithm) = s.load_balancer {
         balancer.algorithm = algorithm;
     }
+    let adaptive_concurrency = s
+        .adaptive_concurrency
+        .as_ref()
+        .map(|name| {
+            policies
+                .adaptive_concurrency
+                .get(name)
+                .copied()
+                .ok_or_else(|| {
+                    super::unknown_name(
+                        &key("adaptive_concurrency"),
+                        name,
+                        "policy.adaptive_concurrency",
+                        policies.adaptive_concurrency.keys(),
+                    )
+                })
+        })
+        .transpose()?;
     Ok(ServicePlan {
         name: s.name.clone(),
         regions,
@@ -252,6 +273,7 @@ fn service(
         boot_time,
         balancer,
         instance_type: s.instance.kind.clone(),
+        adaptive_concurrency,
     })
 }
 

@@ -40,6 +40,12 @@ pub struct ServiceConfig {
     /// `"least-connections"`, `"least-request"`, `"peak-ewma"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<Algorithm>,
+    /// A `[policy.adaptive_concurrency.NAME]` gradient controller in front
+    /// of each instance (Envoy's adaptive concurrency filter in its
+    /// sidecar): a request that finds the instance at its limit is shed
+    /// with a 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive_concurrency: Option<String>,
 }
 
 /// `services.*.instance`.
