@@ -414,6 +414,35 @@ fn hedged_edges_run_deterministically_at_any_thread_count() {
     assert!(hedges(&plain).iter().all(|&h| h == 0), "{plain}");
 }
 
+/// The `shed` cells of runs.csv.
+fn shed(runs: &str) -> Vec<u64> {
+    let mut lines = runs.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|&c| c == "shed")
+        .expect("a shed column");
+    lines
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn adaptive_concurrency_runs_deterministically_at_any_thread_count() {
+    // A limiter in front of every db instance with short windows and a
+    // jittered measurement interval (the jitter draws from the run's
+    // streams): it sheds during its measurements at concurrency 1.
+    let from = "replicas = 2\n\n[[faults]]";
+    let to = "replicas = 2\nadaptive_concurrency = \"db\"\n\n[policy.adaptive_concurrency.db]\nmin_concurrency = 1\nmin_rtt_interval = \"5s\"\njitter = 0.5\nupdate_interval = \"50ms\"\nmin_rtt_requests = 20\n\n[[faults]]";
+    let (one, services_one) = run_variant("adaptive-1", from, to, "1");
+    let (three, services_three) = run_variant("adaptive-3", from, to, "3");
+    assert_eq!(one, three, "runs.csv is byte-identical at 1 and 3 threads");
+    assert_eq!(services_one, services_three);
+    let (plain, _) = run_variant("adaptive-none", from, from, "2");
+    assert!(shed(&plain).iter().all(|&n| n == 0), "{plain}");
+    assert!(shed(&one).iter().all(|&n| n > 0), "the limiter shed: {one}");
+}
+
 #[test]
 fn a_bad_hedge_table_is_named_with_its_key() {
     expect_error(

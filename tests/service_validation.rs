@@ -8,15 +8,17 @@
 //! regional failover and failback, the diurnal and MMPP arrival
 //! processes, closed workloads (three textbook networks by exact mean
 //! value analysis and by their product form, and the finite-source queue
-//! M/M/c//N), and sessions (a Jackson network with feedback; what sessions go
-//! through when requests fail or are slow and users give up).
+//! M/M/c//N), sessions (a Jackson network with feedback; what sessions go
+//! through when requests fail or are slow and users give up), and adaptive
+//! concurrency (a pinned limit is an M/M/c/K queue; the gradient
+//! controller against twice its instance's capacity).
 //!
 //! Every scenario is in `experiments/validation/` with its derivation.
 //! Tolerances come from the replications' Student-t confidence intervals:
 //! the table reports the 95 % interval, and a case passes when the analytic
 //! value lies inside the 99.9 % interval (and within a relative tolerance),
 //! which keeps the chance that any of this file's checks fails by sampling
-//! error alone near 5.5 % (Bonferroni, 55 such checks). Bounds on times come from the
+//! error alone near 5.8 % (Bonferroni, 58 such checks). Bounds on times come from the
 //! policies' parameters. Seeds are fixed, so the test is deterministic. `cargo test --test
 //! service_validation -- --nocapture` prints the table in
 //! `experiments/validation/README.md`.
@@ -550,6 +552,98 @@ fn a_retry_budget_caps_retries_at_its_ratio_plus_its_floor() {
             "the budget should bind, not block"
         );
         assert!(m.availability() < 0.973 - 0.01);
+    }
+}
+
+#[test]
+fn a_pinned_concurrency_limit_is_an_mmck_queue() {
+    // experiments/validation/concurrency-cap.toml: c = 2, K = 5, a = 2.
+    let mut failures = Vec::new();
+    println!("| case | analytic | simulated mean | 95 % CI | relative error | inside CI |");
+    println!("|---|---:|---:|---:|---:|:---:|");
+    let (_, out) = run("concurrency-cap.toml", &[]);
+    let (c, k, a) = (2u32, 5u32, 2.0f64);
+    let weight = |n: u32| {
+        let fact = |m: u32| (1..=m).map(f64::from).product::<f64>();
+        if n <= c {
+            a.powi(n as i32) / fact(n)
+        } else {
+            a.powi(n as i32) / (fact(c) * f64::from(c).powi((n - c) as i32))
+        }
+    };
+    let total: f64 = (0..=k).map(weight).sum();
+    let blocked = weight(k) / total;
+    let in_system: f64 = (0..=k).map(|n| f64::from(n) * weight(n)).sum::<f64>() / total;
+    let response_s = in_system / (200.0 * (1.0 - blocked));
+    assert!((blocked - 2.0 / 11.0).abs() < 1e-12);
+    assert!((response_s - 1.0 / 60.0).abs() < 1e-12);
+    check(
+        "M/M/2/5 by a pinned limit: shed fraction",
+        blocked,
+        &values(&out, |o| o.metrics.shed as f64 / o.metrics.requests as f64),
+        0.02,
+        &mut failures,
+    );
+    check(
+        "M/M/2/5 by a pinned limit: response time of the admitted (s)",
+        response_s,
+        &values(&out, mean_latency_s),
+        0.02,
+        &mut failures,
+    );
+    check(
+        "M/M/2/5 by a pinned limit: utilization",
+        a * (1.0 - blocked) / f64::from(c),
+        &values(&out, |o| o.metrics.cpu_util_mean),
+        0.02,
+        &mut failures,
+    );
+    for o in &out {
+        let m = &o.metrics;
+        assert_eq!(m.ok + m.shed, m.requests, "a request is answered or shed");
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn the_gradient_controller_holds_an_overloaded_instance_at_its_capacity() {
+    // experiments/validation/adaptive-overload.toml: 800/s offered to
+    // 400/s of capacity (4 workers, 10 ms mean work).
+    let (_, limited) = run("adaptive-overload.toml", &[]);
+    let (_, unlimited) = run(
+        "adaptive-overload.toml",
+        &[r#"services.api.adaptive_concurrency="unlimited""#],
+    );
+    for (lim, unl) in limited.iter().zip(&unlimited) {
+        let (m, u) = (&lim.metrics, &unl.metrics);
+        let shed = m.shed as f64 / m.requests as f64;
+        let p99_ms = m.latency.quantile_ns(0.99) as f64 / 1e6;
+        let mean_ms = m.latency.mean_ns() / 1e6;
+        println!(
+            "gradient: shed {shed:.4}, cpu {:.4}, mean {mean_ms:.2} ms, p99 {p99_ms:.2} ms; \
+             unlimited: shed {}, mean {:.0} ms",
+            m.cpu_util_mean,
+            u.shed,
+            u.latency.mean_ns() / 1e6
+        );
+        // Capacity is half the offered load: at least half is shed, and
+        // not much more, for the workers stay busy.
+        assert!(shed > 0.5 - 0.02, "shed {shed}: more served than capacity");
+        assert!(
+            m.cpu_util_mean > 0.9,
+            "cpu {}: the limit starves the workers",
+            m.cpu_util_mean
+        );
+        assert!(shed < 0.5 + 0.05, "shed {shed}");
+        // Latency stays within a few work times (10 ms mean): the queue is
+        // a few requests, not the backlog of the unlimited instance.
+        assert!(
+            mean_ms < 30.0 && p99_ms < 100.0,
+            "mean {mean_ms} ms, p99 {p99_ms} ms"
+        );
+        assert_eq!(u.shed, 0);
+        assert!(u.latency.mean_ns() / 1e6 > 100.0 * mean_ms);
+        assert_eq!(m.ok + m.shed, m.requests);
     }
 }
 

@@ -156,7 +156,8 @@ replicas = 1
 /// parallel steps, both concurrency models, fixed or autoscaled replicas in
 /// 1-3 regions with RTTs and sometimes a failover policy, mesh timeouts
 /// (overall and per try), retries with or without a budget, hedged calls,
-/// breakers in both modes, fallbacks, an edge rate limit, and faults: errors, latency,
+/// breakers in both modes, fallbacks, an edge rate limit, adaptive
+/// concurrency limits, and faults: errors, latency,
 /// instance crashes and region outages.
 fn random_world(rng: &mut Pcg64, seed: u64) -> String {
     let mut s = String::new();
@@ -192,6 +193,10 @@ fn random_world(rng: &mut Pcg64, seed: u64) -> String {
         s += "\n";
     }
     let mut autoscalers = Vec::new();
+    // Adaptive concurrency draws from its own stream, so the worlds without
+    // it are the ones this test always drew.
+    let mut limit_rng = Pcg64::seed_from_u64(0xAC_0C ^ seed);
+    let mut limited = Vec::new();
     for i in 0..n {
         let model = if rng.random_bool(0.5) {
             "threads"
@@ -238,7 +243,29 @@ fn random_world(rng: &mut Pcg64, seed: u64) -> String {
         if !steps.is_empty() {
             s += &format!("calls = [{}]\n", steps.join(", "));
         }
+        if limit_rng.random_bool(0.3) {
+            s += &format!("adaptive_concurrency = \"c{i}\"\n");
+            limited.push(i);
+        }
         s += "\n";
+    }
+    for i in limited {
+        // Short intervals and few minRTT requests, so that a world of tens
+        // of seconds goes through every phase: measurements, updates,
+        // the floor, and a fixed minRTT.
+        let fixed = if limit_rng.random_bool(0.3) {
+            format!("min_rtt = \"{}ms\"\n", limit_rng.random_range(1..20u32))
+        } else {
+            String::new()
+        };
+        s += &format!(
+            "[policy.adaptive_concurrency.c{i}]\nupdate_interval = \"{}ms\"\nmin_rtt_interval = \"{}s\"\nmin_rtt_requests = {}\nmin_concurrency = {}\njitter = {:.2}\n{fixed}",
+            limit_rng.random_range(10..500u32),
+            limit_rng.random_range(1..10u32),
+            limit_rng.random_range(1..60u32),
+            limit_rng.random_range(1..5u32),
+            limit_rng.random_range(0.0..0.5f64),
+        );
     }
     for i in autoscalers {
         s += &format!(
