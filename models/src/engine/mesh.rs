@@ -553,9 +553,10 @@ impl World<'_> {
         self.admit(attempt_id, service, region, instance, false);
     }
 
-    /// A try at its instance: fail it (errors fault), start its work, queue
-    /// it, or shed it. `count` adds it to the instance's `in_flight` first
-    /// (a try sent without network delay).
+    /// A try at its instance: refuse it (adaptive concurrency), fail it
+    /// (errors fault), start its work, queue it, or shed it. `count` adds it
+    /// to the instance's `in_flight` first (a try sent without network
+    /// delay).
     #[inline(always)]
     fn admit(
         &mut self,
@@ -567,23 +568,11 @@ impl World<'_> {
     ) {
         let now = self.now;
         self.stats.on_attempt_arrival(service);
-        if self.plan.services[service.index()]
-            .adaptive_concurrency
-            .is_some()
-            && !self.pass_limiter(attempt_id, service, instance, count)
-        {
-            return;
-        }
-        if self.faults.has_errors(service) {
-            if count && let Some(inst) = self.instances.get_mut(instance) {
-                inst.in_flight += 1;
-            }
-            count = false;
-            let rng = &mut self.rng.services[service.index()].faults;
-            if let Some(status) = self.faults.injected_error(service, region, now, rng) {
-                self.fail_attempt_later(attempt_id, Reply::error(status));
+        if self.gated[service.index()] {
+            if !self.pass_gates(attempt_id, service, region, instance, count) {
                 return;
             }
+            count = false;
         }
         let plan = &self.plan.services[service.index()];
         let Some(inst) = self.instances.get_mut(instance) else {
@@ -602,36 +591,45 @@ impl World<'_> {
         }
     }
 
-    /// The instance's adaptive concurrency limit decides on a try that
-    /// reaches it (its sidecar, before the service sees it): admitted, the
-    /// try is marked for a latency sample; refused, it is shed with a 503
-    /// (Envoy's "reached concurrency limit") and `false` returned.
+    /// What a try meets at its instance before a worker or the queue, for
+    /// services that have any of it ([`World::gated`]): first the instance's
+    /// adaptive concurrency limit (its sidecar: admitted, the try is marked
+    /// for a latency sample; refused, it is shed with a 503, Envoy's
+    /// "reached concurrency limit"), then an errors fault (the service
+    /// fails it). Counts the try in the instance's `in_flight` (if `count`)
+    /// and returns whether it goes on.
     #[inline(never)]
-    fn pass_limiter(
+    fn pass_gates(
         &mut self,
         attempt_id: Id,
         service: ServiceId,
+        region: RegionId,
         instance: Id,
         count: bool,
     ) -> bool {
         use headroom_policy::concurrency::Admission;
         let now = self.now;
-        let Some(inst) = self.instances.get_mut(instance) else {
-            return true;
-        };
-        let Some(limiter) = inst.limiter.as_mut() else {
-            return true;
-        };
-        if limiter.handle_request(now) == Admission::Forward {
-            if let Some(a) = self.attempts.get_mut(attempt_id) {
-                a.limited = true;
+        if let Some(inst) = self.instances.get_mut(instance) {
+            inst.in_flight += u32::from(count);
+            if let Some(limiter) = inst.limiter.as_mut() {
+                if limiter.handle_request(now) == Admission::Block {
+                    self.stats.on_attempt_shed(service);
+                    self.fail_attempt_later(attempt_id, Reply::shed());
+                    return false;
+                }
+                if let Some(a) = self.attempts.get_mut(attempt_id) {
+                    a.limited = true;
+                }
             }
-            return true;
         }
-        inst.in_flight += u32::from(count);
-        self.stats.on_attempt_shed(service);
-        self.fail_attempt_later(attempt_id, Reply::shed());
-        false
+        if self.faults.has_errors(service) {
+            let rng = &mut self.rng.services[service.index()].faults;
+            if let Some(status) = self.faults.injected_error(service, region, now, rng) {
+                self.fail_attempt_later(attempt_id, Reply::error(status));
+                return false;
+            }
+        }
+        true
     }
 
     /// Responds to an attempt with a failure through an event (never inline:
@@ -788,12 +786,6 @@ impl World<'_> {
         if let Some(inst) = self.instances.get_mut(a.instance) {
             inst.in_flight -= 1;
             inst.completions += 1;
-            if a.limited
-                && let Some(limiter) = inst.limiter.as_mut()
-            {
-                let rng = &mut self.rng.services[a.service.index()].concurrency;
-                limiter.handle_response(now, a.arrived, rng);
-            }
             drained = inst.in_flight == 0 && inst.phase == super::instance::Phase::Draining;
             if held.is_some() {
                 released = Some((pass_worker(inst, now), inst.region));
@@ -817,6 +809,9 @@ impl World<'_> {
         self.on_endpoint_outcome(a.deployment, a.endpoint, reply);
         self.stats
             .on_attempt_end(now, a.service, now - a.arrived, reply.cause == Cause::Ok);
+        if a.limited {
+            self.sample_limiter(a.instance, a.service, a.arrived);
+        }
         if drained {
             self.maybe_remove_drained(a.instance);
         }
@@ -846,6 +841,21 @@ impl World<'_> {
                     reply,
                 },
             );
+        }
+    }
+
+    /// An attempt its instance's adaptive concurrency limit admitted at
+    /// `admitted` is over: its latency there is a sample (out of line: most
+    /// services have no limit).
+    #[inline(never)]
+    fn sample_limiter(&mut self, instance: Id, service: ServiceId, admitted: Timestamp) {
+        if let Some(limiter) = self
+            .instances
+            .get_mut(instance)
+            .and_then(|inst| inst.limiter.as_mut())
+        {
+            let rng = &mut self.rng.services[service.index()].concurrency;
+            limiter.handle_response(self.now, admitted, rng);
         }
     }
 

@@ -57,7 +57,7 @@ use headroom_sim::queue::EventQueue;
 use headroom_sim::rng::{Stream, Streams};
 use headroom_sim::slab::{Id, Slab};
 
-use crate::plan::Plan;
+use crate::plan::{Plan, ServiceId};
 use crate::report::RunOutput;
 
 use instance::{Deployment, Instance};
@@ -434,7 +434,7 @@ struct ServiceRngs {
     mesh: Stream,
     routing: Stream,
     /// Adaptive concurrency's minRTT jitter.
-    concurrency: Stream,
+    pub(super) concurrency: Stream,
 }
 
 impl Rngs {
@@ -499,6 +499,10 @@ struct World<'p> {
     routing: Routing,
     lanes: timers::Lanes,
     faults: faults::Faults<'p>,
+    /// Per service: whether a try meets anything at its instance before a
+    /// worker or the queue (an adaptive concurrency limit, an errors
+    /// fault): one check on every try's path (`mesh::admit`).
+    gated: Vec<bool>,
     stats: Stats,
     data: data::DataState,
     /// Arrivals still happen (before `run.duration`).
@@ -511,6 +515,15 @@ impl<'p> World<'p> {
     fn new(plan: &'p Plan, replication: u32) -> Self {
         let streams = Streams::new(plan.run.seed, u64::from(replication));
         let rng = Rngs::new(plan, &streams);
+        let faults = faults::Faults::new(plan);
+        let gated = plan
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.adaptive_concurrency.is_some() || faults.has_errors(ServiceId(i as u16))
+            })
+            .collect();
         let mut world = World {
             plan,
             now: Timestamp::ZERO,
@@ -525,7 +538,8 @@ impl<'p> World<'p> {
             deployments: Vec::new(),
             routing: Routing::new(plan),
             lanes: timers::Lanes::new(plan),
-            faults: faults::Faults::new(plan),
+            faults,
+            gated,
             stats: Stats::new(plan),
             data: data::DataState::new(plan, &streams),
             arrivals_open: true,
