@@ -654,7 +654,12 @@ impl Stats {
                     f64::NAN,
                     0.0,
                 ));
-                if measured_stations {
+                // A service behind an adaptive concurrency limit is no
+                // queue the heavy-traffic approximation describes: the
+                // controller holds it to a few requests past its workers
+                // (a feedback loop, not a fixed bound), so it is not
+                // listed rather than called unbounded.
+                if measured_stations && p.adaptive_concurrency.is_none() {
                     stations.push(StationLoad {
                         name: format!("service {}", p.name),
                         workers: p.workers,
