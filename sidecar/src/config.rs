@@ -167,6 +167,10 @@ pub struct UpstreamConfig {
     /// Path of active health checks. Default `"/health"`.
     #[serde(default = "default_health_path")]
     pub health_path: String,
+    /// `[policy.adaptive_concurrency.NAME]` limiting this upstream's
+    /// requests in flight (one controller per upstream and process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive_concurrency: Option<String>,
 }
 
 /// The protocol spoken to an upstream.

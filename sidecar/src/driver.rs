@@ -9,7 +9,12 @@
 //! # Call order, per request
 //!
 //! 1. [`Driver::handle_request`] at arrival → [`Admission`]: `Limited`
-//!    (answer 429 with `Retry-After`) or `Admit(call)`.
+//!    (answer 429 with `Retry-After`), `Blocked` by the upstream's adaptive
+//!    concurrency limit (answer 503 "reached concurrency limit") or
+//!    `Admit(call)`. An admitted call to a limited upstream holds a
+//!    [`Slot`] ([`Call::take_slot`]): report the request's end on it
+//!    exactly once, [`Slot::complete`] when the upstream's response has
+//!    been read to its end, else [`Slot::cancel`].
 //! 2. [`Driver::start_try`] → [`TryDecision`]: `Send` to an endpoint, to be
 //!    abandoned at `deadline` (then report [`TryOutcome::Timeout`]);
 //!    `BreakerOpen` (503 or the fallback) or `NoEndpoint` (503) end the call.
@@ -21,7 +26,14 @@
 //! [`Driver::handle_timeout`], send the health checks it lists and report
 //! each with [`Driver::handle_check_result`].
 //!
-//! Per route: a rate limiter. Per (upstream, mesh edge): one
+//! Per route: a rate limiter. Per upstream, optionally: one adaptive
+//! concurrency controller (`headroom_policy::concurrency`, Envoy's gradient
+//! controller) in a [`ConcurrencyLimit`], asked after the rate limit and
+//! before the mesh call starts (a blocked request spends nothing from the
+//! retry budget, as Envoy's filter stops it before the router). It has a
+//! lock of its own, shared by every worker (Envoy too has one controller
+//! per filter chain for all its workers), so a response's end takes that
+//! lock, never the driver's. Per (upstream, mesh edge): one
 //! `headroom_policy::mesh::EdgeClient`, which composes the overall deadline,
 //! retries with backoff and budget, and the circuit breaker exactly as the
 //! simulator composes them; routes to the same upstream with the same edge
@@ -39,7 +51,12 @@
 //! predicate (`mesh::PreviousHosts`): a pick that lands on an endpoint the
 //! request already tried is redrawn once.
 
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use headroom_policy::breaker::BreakerState;
+use headroom_policy::concurrency::{
+    AdaptiveConcurrency, AdaptiveConcurrencySpec, AdaptiveConcurrencyStats, Admission as Gate,
+};
 use headroom_policy::health::CheckResult;
 use headroom_policy::mesh::{
     CallState, EdgeClient, EdgeStats, Finish, HOST_SELECTION_RETRY_MAX_ATTEMPTS, Next as MeshNext,
@@ -70,6 +87,9 @@ pub enum Admission {
         /// How long until the request would conform.
         retry_after: Span,
     },
+    /// The upstream's adaptive concurrency limit is reached: 503 "reached
+    /// concurrency limit" (Envoy's local reply), nothing sent.
+    Blocked,
 }
 
 /// What to do for the next try.
@@ -116,6 +136,9 @@ pub struct Call {
     /// Endpoints (flat indices) earlier tries went to.
     tried: PreviousHosts,
     shadow: Option<ShadowCall>,
+    /// Its place under the upstream's adaptive concurrency limit, until
+    /// the proxy takes it.
+    slot: Option<Slot>,
 }
 
 #[derive(Debug)]
@@ -142,6 +165,131 @@ impl Call {
     /// buffered body).
     pub fn is_retryable(&self) -> bool {
         self.state.is_retryable()
+    }
+
+    /// The call's place under its upstream's adaptive concurrency limit,
+    /// if the upstream has one (once; `None` after).
+    pub fn take_slot(&mut self) -> Option<Slot> {
+        self.slot.take()
+    }
+}
+
+/// One upstream's adaptive concurrency limit: its gradient controller and
+/// the random stream of its minRTT jitter, behind a lock of their own
+/// (held for one controller call, never across an await).
+#[derive(Debug)]
+pub struct ConcurrencyLimit {
+    state: Mutex<LimitState>,
+}
+
+#[derive(Debug)]
+struct LimitState {
+    controller: AdaptiveConcurrency,
+    rng: Pcg64,
+}
+
+/// What `/metrics` shows of a [`ConcurrencyLimit`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConcurrencySnapshot {
+    /// The current limit on requests in flight.
+    pub limit: u32,
+    /// Requests admitted and not yet ended.
+    pub outstanding: u32,
+    /// The last minRTT (measured or fixed), if any yet.
+    pub min_rtt: Option<Span>,
+    /// The last window's sampleRTT, if any yet.
+    pub sample_rtt: Option<Span>,
+    /// Whether a minRTT measurement is under way.
+    pub measuring_min_rtt: bool,
+    /// Blocked requests, updates, measurements, gradient.
+    pub stats: AdaptiveConcurrencyStats,
+}
+
+impl ConcurrencyLimit {
+    /// A controller for `spec` starting at `now`, its jitter drawn from
+    /// `rng`.
+    pub fn new(spec: &AdaptiveConcurrencySpec, now: Timestamp, rng: Pcg64) -> Self {
+        ConcurrencyLimit {
+            state: Mutex::new(LimitState {
+                controller: AdaptiveConcurrency::new(spec, now),
+                rng,
+            }),
+        }
+    }
+
+    /// Locks the controller (a poisoned lock is still consistent: no
+    /// controller call unwinds).
+    fn lock(&self) -> MutexGuard<'_, LimitState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks to forward a request at `now`: its slot, or `None` (blocked).
+    pub fn admit(self: &Arc<Self>, now: Timestamp) -> Option<Slot> {
+        let decision = self.lock().controller.handle_request(now);
+        (decision == Gate::Forward).then(|| Slot {
+            limit: Some(self.clone()),
+            admitted: now,
+        })
+    }
+
+    /// The controller's state now.
+    pub fn snapshot(&self) -> ConcurrencySnapshot {
+        let state = self.lock();
+        let c = &state.controller;
+        ConcurrencySnapshot {
+            limit: c.limit(),
+            outstanding: c.outstanding(),
+            min_rtt: c.min_rtt(),
+            sample_rtt: c.sample_rtt(),
+            measuring_min_rtt: c.measuring_min_rtt(),
+            stats: c.stats(),
+        }
+    }
+}
+
+/// A request admitted by an adaptive concurrency limit, until its end is
+/// reported: exactly once, by [`Slot::complete`] or [`Slot::cancel`]. A
+/// slot dropped without either is cancelled as of its admission time (the
+/// proxy's guard reports the real time; this only keeps a forgotten slot
+/// from holding the limit forever).
+#[derive(Debug)]
+#[must_use = "report the request's end with `complete` or `cancel`"]
+pub struct Slot {
+    limit: Option<Arc<ConcurrencyLimit>>,
+    admitted: Timestamp,
+}
+
+impl Slot {
+    /// When the request was admitted (its latency is counted from here).
+    pub fn admitted(&self) -> Timestamp {
+        self.admitted
+    }
+
+    /// The upstream's response was read to its end at `now`: one latency
+    /// sample.
+    pub fn complete(mut self, now: Timestamp) {
+        if let Some(limit) = self.limit.take() {
+            let mut state = limit.lock();
+            let LimitState { controller, rng } = &mut *state;
+            controller.handle_response(now, self.admitted, rng);
+        }
+    }
+
+    /// The request ended at `now` without a complete upstream response
+    /// (a local reply, a timeout, a reset, the client went away): no
+    /// sample.
+    pub fn cancel(mut self, now: Timestamp) {
+        if let Some(limit) = self.limit.take() {
+            limit.lock().controller.handle_cancel(now);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(limit) = self.limit.take() {
+            limit.lock().controller.handle_cancel(self.admitted);
+        }
     }
 }
 
@@ -206,6 +354,8 @@ pub struct Driver {
     routes: Vec<RouteState>,
     edges: Vec<EdgeSlot>,
     upstreams: Vec<UpstreamState>,
+    /// Adaptive concurrency limit per upstream, if it names one.
+    limits: Vec<Option<Arc<ConcurrencyLimit>>>,
     autoscaler: Option<AutoscalerState>,
     probes: Vec<usize>,
 }
@@ -247,6 +397,16 @@ impl Driver {
                 stats: RouteStats::default(),
             });
         }
+        let limits = plan
+            .upstreams
+            .iter()
+            .map(|u| {
+                u.adaptive_concurrency.as_ref().map(|(_, spec)| {
+                    let rng = rng_stream(seed, &concurrency_stream(&u.name));
+                    Arc::new(ConcurrencyLimit::new(spec, now, rng))
+                })
+            })
+            .collect();
         Driver {
             rng: rng_stream(seed, MESH_STREAM),
             shadow_rng: rng_stream(seed, "shadow"),
@@ -254,6 +414,7 @@ impl Driver {
             routes,
             edges,
             upstreams,
+            limits,
             autoscaler: plan
                 .autoscaler
                 .as_ref()
@@ -296,6 +457,15 @@ impl Driver {
             r.stats.rate_limited += 1;
             return Admission::Limited { retry_after };
         }
+        // After the rate limit, before the mesh call (whose start deposits
+        // into the retry budget): Envoy's filter order.
+        let slot = match &self.limits[r.upstream] {
+            Some(limit) => match limit.admit(now) {
+                Some(slot) => Some(slot),
+                None => return Admission::Blocked,
+            },
+            None => None,
+        };
         let shadow = match r.shadow.as_mut().and_then(|s| s.client.as_mut()) {
             Some(client) if shadow_admits => Some(ShadowCall {
                 state: client.start_with(now, retryable),
@@ -311,6 +481,7 @@ impl Driver {
             attempt: None,
             tried: PreviousHosts::new(),
             shadow,
+            slot,
         })
     }
 
@@ -444,6 +615,14 @@ impl Driver {
         self.upstreams[upstream].loads()
     }
 
+    /// Every upstream's adaptive concurrency limit: `(upstream, limit)`.
+    pub fn concurrency_limits(&self) -> impl Iterator<Item = (usize, &ConcurrencyLimit)> {
+        self.limits
+            .iter()
+            .enumerate()
+            .filter_map(|(u, l)| Some((u, &**l.as_ref()?)))
+    }
+
     /// The autoscaler's latest desired replica count, if configured.
     pub fn desired_replicas(&self) -> Option<u32> {
         self.autoscaler.as_ref().map(AutoscalerState::desired)
@@ -452,6 +631,12 @@ impl Driver {
 
 /// Name of the stream that drives the enforced mesh edges.
 pub const MESH_STREAM: &str = "mesh";
+
+/// Name of the stream of upstream `upstream`'s adaptive concurrency jitter
+/// (the simulator's is `services/NAME/adaptive_concurrency`).
+pub fn concurrency_stream(upstream: &str) -> String {
+    format!("upstreams/{upstream}/adaptive_concurrency")
+}
 
 /// The random stream `name` derived from the sidecar's one seed: PCG64
 /// seeded with `seed` xor the FNV-1a 64 hash of `name` (a stable name, not
@@ -552,19 +737,35 @@ mod tests {
     use headroom_policy::retry::GiveUpReason;
 
     fn driver(policy: &str) -> Driver {
+        driver_with("", "\"api\"", policy)
+    }
+
+    /// A driver whose upstream `api` has the extra lines `upstream`, and
+    /// whose route `/*` is `route`.
+    fn driver_with(upstream: &str, route: &str, policy: &str) -> Driver {
+        Driver::new(&plan_with(upstream, route, policy), Timestamp::ZERO, 9)
+    }
+
+    fn plan_with(upstream: &str, route: &str, policy: &str) -> Plan {
         let text = format!(
             "[sidecar]\n[[sidecar.upstreams]]\nname = \"api\"\nendpoints = [\
              {{ url = \"http://127.0.0.1:1\" }}, {{ url = \"http://127.0.0.1:2\" }}, \
-             {{ url = \"http://127.0.0.1:3\" }}]\n[sidecar.routes]\n\"/*\" = \"api\"\n{policy}"
+             {{ url = \"http://127.0.0.1:3\" }}]\n{upstream}[sidecar.routes]\n\"/*\" = {route}\n\
+             {policy}"
         );
-        let plan = crate::config::load_str(std::path::Path::new("t.toml"), &text).unwrap();
-        Driver::new(&plan, Timestamp::ZERO, 9)
+        crate::config::load_str(std::path::Path::new("t.toml"), &text).unwrap()
+    }
+
+    fn limit_snapshot(d: &Driver) -> ConcurrencySnapshot {
+        let (u, limit) = d.concurrency_limits().next().expect("a limit");
+        assert_eq!(u, 0);
+        limit.snapshot()
     }
 
     fn admit(d: &mut Driver, now: Timestamp, retryable: bool) -> Call {
         match d.handle_request(now, 0, 1, retryable) {
             Admission::Admit(call) => call,
-            Admission::Limited { .. } => panic!("no limiter"),
+            other => panic!("no limiter: {other:?}"),
         }
     }
 
@@ -573,6 +774,170 @@ mod tests {
             TryDecision::Send { endpoint, .. } => endpoint,
             other => panic!("{other:?}"),
         }
+    }
+
+    const ONE_SLOT: &str = "[policy.adaptive_concurrency.c]\nmin_concurrency = 1\n\
+                            min_rtt = \"10ms\"\n";
+
+    #[test]
+    fn a_request_over_the_concurrency_limit_is_blocked_before_its_mesh_call() {
+        let mut d = driver_with("adaptive_concurrency = \"c\"\n", "\"api\"", ONE_SLOT);
+        let t = Timestamp::ZERO;
+        let mut first = admit(&mut d, t, true);
+        let slot = first.take_slot().expect("a limited upstream gives a slot");
+        assert!(first.take_slot().is_none(), "taken once");
+        for _ in 0..3 {
+            assert!(matches!(
+                d.handle_request(t, 0, 1, true),
+                Admission::Blocked
+            ));
+        }
+        let snap = limit_snapshot(&d);
+        assert_eq!(
+            (snap.limit, snap.outstanding, snap.stats.blocked),
+            (1, 1, 3)
+        );
+        // Blocked requests never reached the edge client (no call started,
+        // nothing deposited into the retry budget).
+        let (_, _, _, stats) = d.edges().next().unwrap();
+        assert_eq!(stats.calls, 1);
+        // A cancel frees the slot: the next request goes on.
+        slot.cancel(t + Span::from_millis(1));
+        assert_eq!(limit_snapshot(&d).outstanding, 0);
+        let mut next = admit(&mut d, t + Span::from_millis(2), true);
+        let slot = next.take_slot().unwrap();
+        assert_eq!(slot.admitted(), t + Span::from_millis(2));
+        // A slot dropped unreported is cancelled too (never held forever).
+        drop(slot);
+        assert_eq!(limit_snapshot(&d).outstanding, 0);
+        assert_eq!(limit_snapshot(&d).stats.blocked, 3);
+    }
+
+    #[test]
+    fn the_rate_limit_is_asked_before_the_concurrency_limit() {
+        let mut d = driver_with(
+            "adaptive_concurrency = \"c\"\n",
+            "{ upstream = \"api\", rate_limit = \"one\" }",
+            &format!(
+                "{ONE_SLOT}[policy.rate_limit.one]\nstrategy = \"sliding-window\"\n\
+                 window = \"1m\"\nmax = 1\n"
+            ),
+        );
+        let t = Timestamp::ZERO;
+        let mut first = admit(&mut d, t, true);
+        let _slot = first.take_slot().unwrap();
+        // Over both limits: the rate limit answers, the controller never
+        // sees the request.
+        assert!(matches!(
+            d.handle_request(t, 0, 1, true),
+            Admission::Limited { .. }
+        ));
+        let snap = limit_snapshot(&d);
+        assert_eq!((snap.outstanding, snap.stats.blocked), (1, 0));
+        assert_eq!(d.route_stats(0).rate_limited, 1);
+    }
+
+    #[test]
+    fn a_complete_response_is_a_latency_sample_and_a_cancel_is_not() {
+        let mut d = driver_with("adaptive_concurrency = \"c\"\n", "\"api\"", ONE_SLOT);
+        let ms = Span::from_millis;
+        let t = Timestamp::ZERO;
+        // A cancelled request: no sample, so the first window (ending at
+        // 100 ms) has nothing to compute.
+        admit(&mut d, t, true)
+            .take_slot()
+            .unwrap()
+            .cancel(t + ms(50));
+        admit(&mut d, t + ms(150), true)
+            .take_slot()
+            .unwrap()
+            .cancel(t + ms(150));
+        let snap = limit_snapshot(&d);
+        assert_eq!(
+            (snap.limit, snap.sample_rtt, snap.stats.updates),
+            (1, None, 0)
+        );
+        assert_eq!(snap.min_rtt, Some(ms(10)));
+        // A 5 ms response against a fixed 10 ms minRTT: gradient 2 at the
+        // next window (300 ms), limit 1 × 2 + √2 → 3.
+        admit(&mut d, t + ms(200), true)
+            .take_slot()
+            .unwrap()
+            .complete(t + ms(205));
+        let mut later = admit(&mut d, t + ms(301), true);
+        let snap = limit_snapshot(&d);
+        assert_eq!(snap.sample_rtt, Some(ms(5)));
+        assert_eq!(
+            (snap.limit, snap.stats.updates, snap.outstanding),
+            (3, 1, 1)
+        );
+        assert_eq!(snap.stats.gradient, 2.0);
+        later.take_slot().unwrap().cancel(t + ms(302));
+    }
+
+    /// The driver's limit makes the decisions of the controller driven
+    /// directly (as the simulator drives an instance's) with the stream
+    /// named for the upstream: minRTT measured, jittered re-measurements,
+    /// responses and cancels interleaved.
+    #[test]
+    fn the_concurrency_limit_decides_as_the_controller_driven_directly() {
+        use headroom_policy::concurrency::AdaptiveConcurrency;
+        let policy = "[policy.adaptive_concurrency.c]\nmin_concurrency = 2\nmin_rtt_requests = 5\n\
+                      min_rtt_interval = \"300ms\"\njitter = 0.5\nupdate_interval = \"20ms\"\n";
+        let plan = plan_with("adaptive_concurrency = \"c\"\n", "\"api\"", policy);
+        let spec = plan.upstreams[0].adaptive_concurrency.as_ref().unwrap().1;
+        let mut d = Driver::new(&plan, Timestamp::ZERO, 9);
+        let mut direct = AdaptiveConcurrency::new(&spec, Timestamp::ZERO);
+        let mut rng = rng_stream(9, &concurrency_stream("api"));
+        // In flight: (end, cancelled, admitted, the driver's slot).
+        let mut in_flight: Vec<(Timestamp, bool, Timestamp, Slot)> = Vec::new();
+        let (mut forwarded, mut blocked) = (0, 0);
+        for i in 0..3000u64 {
+            let now = Timestamp::ZERO + Span::from_micros(i * 700);
+            in_flight.sort_by_key(|f| std::cmp::Reverse(f.0));
+            while in_flight.last().is_some_and(|f| f.0 <= now) {
+                let (end, cancelled, admitted, slot) = in_flight.pop().unwrap();
+                if cancelled {
+                    slot.cancel(end);
+                    direct.handle_cancel(end);
+                } else {
+                    slot.complete(end);
+                    direct.handle_response(end, admitted, &mut rng);
+                }
+            }
+            let expected = direct.handle_request(now);
+            match d.handle_request(now, 0, 1, true) {
+                Admission::Admit(mut call) => {
+                    assert_eq!(expected, Gate::Forward, "request {i}");
+                    forwarded += 1;
+                    // Latency grows with the load: 1 ms per request in flight.
+                    let load = in_flight.len() as u64 + 1;
+                    let end = now + Span::from_micros(1000 * load + (i * 37) % 500);
+                    in_flight.push((end, i % 7 == 0, now, call.take_slot().unwrap()));
+                }
+                Admission::Blocked => {
+                    assert_eq!(expected, Gate::Block, "request {i}");
+                    blocked += 1;
+                }
+                Admission::Limited { .. } => panic!("no rate limit"),
+            }
+            let snap = limit_snapshot(&d);
+            assert_eq!(
+                (snap.limit, snap.outstanding, snap.min_rtt, snap.sample_rtt),
+                (
+                    direct.limit(),
+                    direct.outstanding(),
+                    direct.min_rtt(),
+                    direct.sample_rtt()
+                ),
+                "after request {i}"
+            );
+            assert_eq!(snap.stats, direct.stats());
+        }
+        let stats = direct.stats();
+        assert!(forwarded > 0 && blocked > 0, "{forwarded} {blocked}");
+        assert!(stats.min_rtt_measurements >= 3, "{stats:?}");
+        assert!(stats.updates > 10, "{stats:?}");
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! `headroom-sidecar`: a reverse proxy that enforces, in production, exactly
 //! the policies Headroom simulates.
 //!
-//! Every decision (rate limit, timeout, retry, breaker, balancing, health,
-//! failover, autoscaling) is made by `headroom-policy` inside the sans-IO
-//! [`driver::Driver`]; the async code in [`proxy`], [`server`] and
-//! [`admin`] only executes its decisions. Time reaches the policies through
+//! Every decision (rate limit, adaptive concurrency, timeout, retry,
+//! breaker, balancing, health, failover, autoscaling) is made by
+//! `headroom-policy` inside the sans-IO [`driver::Driver`]; the async code
+//! in [`proxy`], [`server`] and [`admin`] only executes its decisions. Time reaches the policies through
 //! [`clock`] alone and randomness from one seeded PCG stream.
 //!
 //! Module map: [`config`] (the file) → [`plan`] (checked) → [`driver`]

@@ -2,11 +2,13 @@
 //!
 //! Request counters and the latency histogram are recorded by the proxy as
 //! requests finish. Everything the driver decides or holds (retries, rate
-//! limits, breaker states, healthy endpoints, shadow disagreements, desired
-//! replicas) is read from the driver at scrape time; counters of a driver
-//! replaced by a reload are carried over, so counters never go backwards.
+//! limits, breaker states, healthy endpoints, shadow disagreements, adaptive
+//! concurrency limits, desired replicas) is read from the driver at scrape
+//! time; counters of a driver replaced by a reload are carried over, so
+//! counters never go backwards.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, OnceLock};
 
 use headroom_policy::breaker::BreakerState;
@@ -66,6 +68,14 @@ struct RegionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabel {
+    upstream: String,
+}
+
+/// A gauge of seconds.
+type Seconds = Gauge<f64, AtomicU64>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: &'static str,
 }
@@ -89,6 +99,9 @@ pub struct Metrics {
     reloads: Family<ResultLabel, Counter>,
     /// Route counters of drivers replaced by reloads, by route pattern.
     retired: Mutex<BTreeMap<String, RouteStats>>,
+    /// Requests blocked by the adaptive concurrency limits of drivers
+    /// replaced by reloads, by upstream name.
+    retired_blocked: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Default for Metrics {
@@ -100,6 +113,7 @@ impl Default for Metrics {
             access_log_dropped: Counter::default(),
             reloads: Family::default(),
             retired: Mutex::new(BTreeMap::new()),
+            retired_blocked: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -210,6 +224,14 @@ impl Metrics {
         for (i, route) in plan.routes.iter().enumerate() {
             let entry = retired.entry(route.pattern.clone()).or_default();
             *entry = add(*entry, driver.route_stats(i));
+        }
+        let mut blocked = self
+            .retired_blocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (u, limit) in driver.concurrency_limits() {
+            let name = plan.upstreams[u].name.clone();
+            *blocked.entry(name).or_default() += limit.snapshot().stats.blocked;
         }
     }
 
@@ -336,6 +358,7 @@ impl Metrics {
             "Endpoints healthy and not ejected, by upstream and region",
             healthy,
         );
+        self.register_concurrency(registry, plan, driver);
         if let Some(desired) = driver.desired_replicas() {
             let g = Gauge::<i64>::default();
             g.set(i64::from(desired));
@@ -345,5 +368,67 @@ impl Metrics {
                 g,
             );
         }
+    }
+
+    /// The adaptive concurrency limits: gauges of the running driver's
+    /// controllers, and blocked requests counted across reloads.
+    fn register_concurrency(&self, registry: &mut Registry, plan: &Plan, driver: &Driver) {
+        let mut blocked_totals = self
+            .retired_blocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let limit = Family::<UpstreamLabel, Gauge>::default();
+        let outstanding = Family::<UpstreamLabel, Gauge>::default();
+        let min_rtt = Family::<UpstreamLabel, Seconds>::default();
+        let sample_rtt = Family::<UpstreamLabel, Seconds>::default();
+        for (u, l) in driver.concurrency_limits() {
+            let snap = l.snapshot();
+            let name = plan.upstreams[u].name.clone();
+            *blocked_totals.entry(name.clone()).or_default() += snap.stats.blocked;
+            let label = UpstreamLabel { upstream: name };
+            limit.get_or_create(&label).set(i64::from(snap.limit));
+            outstanding
+                .get_or_create(&label)
+                .set(i64::from(snap.outstanding));
+            if let Some(rtt) = snap.min_rtt {
+                min_rtt.get_or_create(&label).set(rtt.as_secs_f64());
+            }
+            if let Some(rtt) = snap.sample_rtt {
+                sample_rtt.get_or_create(&label).set(rtt.as_secs_f64());
+            }
+        }
+        if blocked_totals.is_empty() {
+            return;
+        }
+        let blocked = Family::<UpstreamLabel, Counter>::default();
+        for (upstream, n) in blocked_totals {
+            blocked.get_or_create(&UpstreamLabel { upstream }).inc_by(n);
+        }
+        registry.register(
+            "headroom_adaptive_concurrency_blocked",
+            "Requests refused with 503 by the upstream's adaptive concurrency limit",
+            blocked,
+        );
+        registry.register(
+            "headroom_adaptive_concurrency_limit",
+            "The adaptive concurrency limit on requests in flight, by upstream",
+            limit,
+        );
+        registry.register(
+            "headroom_adaptive_concurrency_outstanding",
+            "Requests in flight under the adaptive concurrency limit, by upstream",
+            outstanding,
+        );
+        registry.register(
+            "headroom_adaptive_concurrency_min_rtt_seconds",
+            "The gradient controller's minRTT (measured or fixed), by upstream",
+            min_rtt,
+        );
+        registry.register(
+            "headroom_adaptive_concurrency_sample_rtt_seconds",
+            "The gradient controller's last sampleRTT, by upstream",
+            sample_rtt,
+        );
     }
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use headroom_policy::autoscale::{AutoscalerSpec, MetricSpec};
 use headroom_policy::balance::{BalancerSpec, MAX_ENDPOINTS};
+use headroom_policy::concurrency::AdaptiveConcurrencySpec;
 use headroom_policy::health::{FailoverSpec, HealthCheckSpec, MAX_PRIORITIES};
 use headroom_policy::ratelimit::RateLimitPolicy;
 use headroom_policy::tables::EdgePolicy;
@@ -74,6 +75,9 @@ pub struct UpstreamPlan {
     pub protocol: Protocol,
     /// Health-check path.
     pub health_path: String,
+    /// Adaptive concurrency limit, by name: one gradient controller for
+    /// the upstream, shared by every worker.
+    pub adaptive_concurrency: Option<(String, AdaptiveConcurrencySpec)>,
 }
 
 /// One endpoint.
@@ -393,6 +397,8 @@ fn check_upstreams(
                 "a path starting with '/'",
             ));
         }
+        let adaptive_concurrency =
+            named_concurrency(policies, up.adaptive_concurrency.as_deref(), &at)?;
         out.push(UpstreamPlan {
             name: up.name.clone(),
             endpoints,
@@ -401,6 +407,7 @@ fn check_upstreams(
             edge,
             protocol: up.protocol,
             health_path: up.health_path.clone(),
+            adaptive_concurrency,
         });
     }
     Ok(out)
@@ -549,6 +556,26 @@ fn named_limit(
                 format!("{at}.{key}"),
                 format!("{name:?}"),
                 &format!("a limiter defined under [policy.rate_limit] ({known:?})"),
+            ))
+        }
+    }
+}
+
+/// Resolves an upstream's `adaptive_concurrency = "NAME"`.
+fn named_concurrency(
+    policies: &Policies,
+    name: Option<&str>,
+    at: &str,
+) -> Result<Option<(String, AdaptiveConcurrencySpec)>, ConfigError> {
+    let Some(name) = name else { return Ok(None) };
+    match policies.adaptive_concurrency.get(name) {
+        Some(spec) => Ok(Some((name.to_owned(), *spec))),
+        None => {
+            let known: Vec<&String> = policies.adaptive_concurrency.keys().collect();
+            Err(err(
+                format!("{at}.adaptive_concurrency"),
+                format!("{name:?}"),
+                &format!("a controller defined under [policy.adaptive_concurrency] ({known:?})"),
             ))
         }
     }

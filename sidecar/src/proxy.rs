@@ -1,10 +1,17 @@
 //! One proxied request: executes the driver's decisions with hyper.
 //!
 //! The request path: check framing and size; match a route; read the body
-//! (bounded); ask the driver to admit it; then try, as the driver decides,
-//! until it says deliver or give up. The response body streams back through
+//! (bounded); ask the driver to admit it (rate limit, then the upstream's
+//! adaptive concurrency limit); then try, as the driver decides, until it
+//! says deliver or give up. The response body streams back through
 //! [`LoggedBody`], which records the access-log row and the latency when the
 //! last byte has gone (or the client went away).
+//!
+//! A request admitted by an adaptive concurrency limit holds its slot in a
+//! `SlotGuard`, which goes with the request (in its `Finish`) to the end of
+//! its response: an upstream response read to its end is a latency sample
+//! ([`Slot::complete`]); every other end (a local reply, a timeout or reset,
+//! the client gone, the request's future dropped) cancels it, exactly once.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -25,7 +32,7 @@ use crate::access_log::{AccessLog, Op, Record, op_of};
 use crate::clock::{Clock, duration};
 use crate::config::Protocol;
 use crate::conn_pool::{EndpointPool, Lease, SendError};
-use crate::driver::{Admission, Driver, Next, TryDecision, TryOutcome, fnv1a64};
+use crate::driver::{Admission, Driver, Next, Slot, TryDecision, TryOutcome, fnv1a64};
 use crate::framing::Verdicts;
 use crate::metrics::{Metrics, RouteMetrics, TryCounters};
 use crate::plan::Plan;
@@ -272,6 +279,7 @@ pub async fn handle(
         region: None,
         status: 0,
         head: parts.method == Method::HEAD,
+        slot: None,
     };
     if framing_conflict {
         let mut resp = log.local(StatusCode::BAD_REQUEST, "bad request framing\n");
@@ -323,7 +331,17 @@ pub async fn handle(
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             return Ok(resp);
         }
+        Admission::Blocked => {
+            // Envoy's local reply, word for word.
+            return Ok(log.local(StatusCode::SERVICE_UNAVAILABLE, "reached concurrency limit"));
+        }
     };
+    // From here every way out (a response, an early return, this future
+    // dropped) ends the slot through the guard.
+    log.slot = call.take_slot().map(|slot| SlotGuard {
+        slot: Some(slot),
+        clock,
+    });
     let upstream = rt.plan.routes[route].upstream;
     let mut headers = Some(forward_headers(
         std::mem::take(&mut parts.headers),
@@ -558,6 +576,38 @@ struct Finish {
     region: Option<(usize, usize)>,
     status: u16,
     head: bool,
+    /// The request's adaptive concurrency slot, if its upstream has a
+    /// limit.
+    slot: Option<SlotGuard>,
+}
+
+/// An admitted request's adaptive concurrency slot: reported with
+/// [`SlotGuard::end`], or cancelled at the clock's time when dropped.
+struct SlotGuard {
+    slot: Option<Slot>,
+    clock: Clock,
+}
+
+impl SlotGuard {
+    /// The request ended at `now`; `complete`: its upstream response was
+    /// read to the end (a latency sample), else a cancel.
+    fn end(mut self, now: Timestamp, complete: bool) {
+        if let Some(slot) = self.slot.take() {
+            if complete {
+                slot.complete(now);
+            } else {
+                slot.cancel(now);
+            }
+        }
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.cancel(self.clock.now());
+        }
+    }
 }
 
 impl Finish {
@@ -598,9 +648,14 @@ impl Finish {
         Response::from_parts(parts, LoggedBody::new(Inner::Upstream(body, lease), self))
     }
 
-    fn done(self, size_bytes: u64) {
+    /// Records the request; `complete`: the upstream's response body was
+    /// read to its end.
+    fn done(mut self, size_bytes: u64, complete: bool) {
+        let now = self.served.ctx.clock.now();
+        if let Some(guard) = self.slot.take() {
+            guard.end(now, complete);
+        }
         let (ctx, rt) = (&self.served.ctx, &self.served.rt);
-        let now = ctx.clock.now();
         self.served.peer.conn.answered(now);
         let latency = now.saturating_since(self.arrival);
         let metrics = &rt.route_metrics[self.route.unwrap_or(rt.route_metrics.len() - 1)];
@@ -651,6 +706,7 @@ impl LoggedBody {
     /// Records the request; `complete`: the upstream body was read to its
     /// end, so its connection can serve the next request.
     fn end(&mut self, complete: bool) {
+        let upstream = matches!(self.inner, Inner::Upstream(..));
         if let Inner::Upstream(_, lease) = &mut self.inner
             && let Some(lease) = lease.take()
             && complete
@@ -658,7 +714,7 @@ impl LoggedBody {
             lease.release();
         }
         if let Some(f) = self.finish.take() {
-            f.done(self.bytes);
+            f.done(self.bytes, upstream && complete);
         }
     }
 }

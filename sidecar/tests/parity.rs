@@ -63,6 +63,7 @@ impl Decider for Sidecar {
         match self.0.handle_request(now, 0, client, retryable) {
             Admission::Admit(call) => (Decision::Admit, Some(call)),
             Admission::Limited { retry_after } => (Decision::Limited(retry_after), None),
+            Admission::Blocked => panic!("no adaptive concurrency limit in these scripts"),
         }
     }
     fn begin(&mut self, now: Timestamp, call: &mut Self::Call) -> Decision {

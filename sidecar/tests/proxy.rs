@@ -907,3 +907,151 @@ async fn connections_waiting_for_a_request_head_are_closed_at_the_timeout() {
     assert!(closed);
     assert!(sent.elapsed() >= Duration::from_secs(1) + timeout);
 }
+
+/// `[policy.adaptive_concurrency.api]` holding the limit at one request in
+/// flight: the floor is 1 and, against a fixed 10 ms minRTT, every sample
+/// of these tests' slow upstream halves the limit (to the floor).
+const ONE_IN_FLIGHT: &str = "[policy.adaptive_concurrency.api]\nmin_concurrency = 1\n\
+                             min_rtt = \"10ms\"\n";
+
+/// Upstream `api` at `url` behind `adaptive_concurrency = "api"`.
+fn limited_upstream(url: &str) -> String {
+    format!(
+        "{}adaptive_concurrency = \"api\"\n",
+        upstream("api", &[(url, "us-east")])
+    )
+}
+
+/// Sends `GET path` on a connection of its own and returns the stream
+/// (the response is not read).
+async fn send_raw_get(listen: std::net::SocketAddr, path: &str) -> TcpStream {
+    let mut s = TcpStream::connect(listen).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    s
+}
+
+const OUTSTANDING: &str = "headroom_adaptive_concurrency_outstanding{upstream=\"api\"}";
+const BLOCKED: &str = "headroom_adaptive_concurrency_blocked_total{upstream=\"api\"}";
+
+/// With one request in flight allowed, a second concurrent request gets
+/// Envoy's 503 "reached concurrency limit" without reaching the upstream
+/// (counted); once the first has completed, the next is forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_concurrency_blocks_a_request_over_the_limit() {
+    let up = Upstream::start("api").await;
+    up.set_mode(Mode::Delay(Duration::from_millis(800)));
+    let sc = Sidecar::start(&base(
+        &limited_upstream(&up.url()),
+        "\"/*\" = \"api\"",
+        ONE_IN_FLIGHT,
+    ))
+    .await;
+    let listen = sc.listen;
+    let slow = tokio::spawn(async move {
+        let mut s = send_raw_get(listen, "/slow").await;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    });
+    eventually("the first request at the upstream", || async {
+        up.hits() == 1
+    })
+    .await;
+    assert_eq!(sc.metric(OUTSTANDING).await, 1.0);
+    let r = sc.get("/second", None).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (503, "reached concurrency limit")
+    );
+    assert_eq!(up.hits(), 1, "a blocked request never reaches the upstream");
+    assert_eq!(sc.metric(BLOCKED).await, 1.0);
+    assert_eq!(
+        sc.metric("headroom_requests_total{route=\"/*\",status=\"503\"}")
+            .await,
+        1.0
+    );
+    let out = slow.await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.ends_with("api"), "{out}");
+    // The slot is given back when the response's last byte has gone.
+    eventually("the first request's slot given back", || async {
+        sc.metric(OUTSTANDING).await == 0.0
+    })
+    .await;
+    up.set_mode(Mode::Ok);
+    let r = sc.get("/third", None).await;
+    assert_eq!((r.status, r.body.as_str()), (200, "api"));
+    assert_eq!(up.hits(), 2);
+    let text = sc.admin_get("/metrics").await.unwrap().body;
+    assert_eq!(common::metric_value(&text, BLOCKED), 1.0);
+    let limit = "headroom_adaptive_concurrency_limit{upstream=\"api\"}";
+    assert_eq!(common::metric_value(&text, limit), 1.0);
+    let min_rtt = "headroom_adaptive_concurrency_min_rtt_seconds{upstream=\"api\"}";
+    assert_eq!(common::metric_value(&text, min_rtt), 0.01);
+    // Complete responses are latency samples: past the update interval
+    // (100 ms), the next request's arrival closes a window that holds them.
+    let sample_rtt = "headroom_adaptive_concurrency_sample_rtt_seconds{upstream=\"api\"}";
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(sc.get("/fourth", None).await.status, 200);
+    assert!(sc.metric(sample_rtt).await > 0.0);
+}
+
+/// A request whose client goes away while the upstream holds it gives its
+/// slot back at once (not when the upstream answers, 30 s later): the next
+/// request is forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_concurrency_slot_of_a_cancelled_request_is_freed() {
+    let up = Upstream::start("api").await;
+    up.set_mode(Mode::Delay(Duration::from_secs(30)));
+    let sc = Sidecar::start(&base(
+        &limited_upstream(&up.url()),
+        "\"/*\" = \"api\"",
+        &format!("{ONE_IN_FLIGHT}[policy.mesh]\ntimeout = \"60s\"\n"),
+    ))
+    .await;
+    let held = send_raw_get(sc.listen, "/held").await;
+    eventually("the request at the upstream", || async { up.hits() == 1 }).await;
+    assert_eq!(sc.metric(OUTSTANDING).await, 1.0);
+    assert_eq!(sc.get("/over", None).await.status, 503);
+    // The client goes away mid-flight; the upstream still holds the
+    // request (for 30 s, longer than the wait below).
+    drop(held);
+    eventually("the cancelled request's slot given back", || async {
+        sc.metric(OUTSTANDING).await == 0.0
+    })
+    .await;
+    up.set_mode(Mode::Ok);
+    let r = sc.get("/next", None).await;
+    assert_eq!((r.status, r.body.as_str()), (200, "api"));
+    assert_eq!(up.hits(), 2);
+    assert_eq!(sc.metric(BLOCKED).await, 1.0);
+}
+
+/// An upstream naming an adaptive concurrency limit that is not defined:
+/// one error naming the key, the bad value and the defined names; exit 2.
+#[test]
+fn unknown_adaptive_concurrency_name_is_a_config_error() {
+    let dir = common::scratch_dir();
+    let path = dir.join("limit.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[sidecar]\n{}adaptive_concurrency = \"nope\"\n[sidecar.routes]\n\"/*\" = \"api\"\n\
+             {ONE_IN_FLIGHT}",
+            upstream("api", &[("http://127.0.0.1:1", "us-east")])
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run_binary(&["--config", path.to_str().unwrap(), "--check-config"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("limit.toml:5:1: `sidecar.upstreams[0].adaptive_concurrency` = \"nope\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("[policy.adaptive_concurrency] ([\"api\"])"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
