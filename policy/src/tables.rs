@@ -69,8 +69,8 @@ pub struct PolicyConfig {
     /// service's `autoscaler = "NAME"`).
     pub autoscaler: BTreeMap<String, AutoscalerConfig>,
     /// `[policy.adaptive_concurrency.NAME]`: named gradient controllers
-    /// (referenced by a service's `adaptive_concurrency = "NAME"`; the
-    /// sidecar checks them but does not enforce them yet).
+    /// (referenced by a service's, or a sidecar upstream's,
+    /// `adaptive_concurrency = "NAME"`).
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "BTreeMap::is_empty"))]
     pub adaptive_concurrency: BTreeMap<String, AdaptiveConcurrencyConfig>,
     /// `[policy.failover]`: regional failover.

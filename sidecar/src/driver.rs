@@ -13,8 +13,8 @@
 //!    concurrency limit (answer 503 "reached concurrency limit") or
 //!    `Admit(call)`. An admitted call to a limited upstream holds a
 //!    [`Slot`] ([`Call::take_slot`]): report the request's end on it
-//!    exactly once, [`Slot::complete`] when the upstream's response has
-//!    been read to its end, else [`Slot::cancel`].
+//!    exactly once, [`Slot::complete`] when its response (the upstream's
+//!    or a local reply) has gone out to its end, else [`Slot::cancel`].
 //! 2. [`Driver::start_try`] → [`TryDecision`]: `Send` to an endpoint, to be
 //!    abandoned at `deadline` (then report [`TryOutcome::Timeout`]);
 //!    `BreakerOpen` (503 or the fallback) or `NoEndpoint` (503) end the call.
@@ -265,8 +265,9 @@ impl Slot {
         self.admitted
     }
 
-    /// The upstream's response was read to its end at `now`: one latency
-    /// sample.
+    /// The request's response (the upstream's, or a local reply such as a
+    /// 504 after a timeout) went out to its end at `now`: one latency
+    /// sample (Envoy's `encodeComplete`).
     pub fn complete(mut self, now: Timestamp) {
         if let Some(limit) = self.limit.take() {
             let mut state = limit.lock();
@@ -275,9 +276,9 @@ impl Slot {
         }
     }
 
-    /// The request ended at `now` without a complete upstream response
-    /// (a local reply, a timeout, a reset, the client went away): no
-    /// sample.
+    /// The request ended at `now` before its response went out to its end
+    /// (a body cut short, the client went away): no sample (Envoy's
+    /// `onDestroy`).
     pub fn cancel(mut self, now: Timestamp) {
         if let Some(limit) = self.limit.take() {
             limit.lock().controller.handle_cancel(now);

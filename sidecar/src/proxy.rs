@@ -9,9 +9,12 @@
 //!
 //! A request admitted by an adaptive concurrency limit holds its slot in a
 //! `SlotGuard`, which goes with the request (in its `Finish`) to the end of
-//! its response: an upstream response read to its end is a latency sample
-//! ([`Slot::complete`]); every other end (a local reply, a timeout or reset,
-//! the client gone, the request's future dropped) cancels it, exactly once.
+//! its response: a response sent to its end is a latency sample
+//! ([`Slot::complete`]), whether the upstream's or a local reply after
+//! admission (a 504 timeout, a 503 open breaker, a 502), as Envoy's filter
+//! samples every response it encodes to the end; every other end (a body
+//! cut short, the client gone, the request's future dropped) cancels it,
+//! exactly once.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -589,8 +592,9 @@ struct SlotGuard {
 }
 
 impl SlotGuard {
-    /// The request ended at `now`; `complete`: its upstream response was
-    /// read to the end (a latency sample), else a cancel.
+    /// The request ended at `now`; `complete`: its response went out to
+    /// its end (a latency sample, as Envoy's filter samples at
+    /// `encodeComplete`, local replies included), else a cancel.
     fn end(mut self, now: Timestamp, complete: bool) {
         if let Some(slot) = self.slot.take() {
             if complete {
@@ -648,8 +652,8 @@ impl Finish {
         Response::from_parts(parts, LoggedBody::new(Inner::Upstream(body, lease), self))
     }
 
-    /// Records the request; `complete`: the upstream's response body was
-    /// read to its end.
+    /// Records the request; `complete`: its response (the upstream's or a
+    /// local reply) went out to its end.
     fn done(mut self, size_bytes: u64, complete: bool) {
         let now = self.served.ctx.clock.now();
         if let Some(guard) = self.slot.take() {
@@ -703,10 +707,10 @@ impl LoggedBody {
         }
     }
 
-    /// Records the request; `complete`: the upstream body was read to its
-    /// end, so its connection can serve the next request.
+    /// Records the request; `complete`: the body went out to its end (an
+    /// upstream body read to its end, so its connection can serve the next
+    /// request; a local reply's one frame sent).
     fn end(&mut self, complete: bool) {
-        let upstream = matches!(self.inner, Inner::Upstream(..));
         if let Inner::Upstream(_, lease) = &mut self.inner
             && let Some(lease) = lease.take()
             && complete
@@ -714,7 +718,7 @@ impl LoggedBody {
             lease.release();
         }
         if let Some(f) = self.finish.take() {
-            f.done(self.bytes, upstream && complete);
+            f.done(self.bytes, complete);
         }
     }
 }
@@ -725,7 +729,7 @@ impl Drop for LoggedBody {
         // to the end is often dropped rather than polled to `None`.
         let complete = match &self.inner {
             Inner::Upstream(body, _) => body.is_end_stream(),
-            Inner::Local(_) => false,
+            Inner::Local(data) => data.is_none(),
         };
         self.end(complete);
     }

@@ -1055,3 +1055,34 @@ fn unknown_adaptive_concurrency_name_is_a_config_error() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// A local reply after admission is a latency sample, as Envoy's filter
+/// samples every response it encodes to the end: a request that times out
+/// (504 at 300 ms) gives its slot back with a sample of about 300 ms, and
+/// the window that holds it sets sampleRTT to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_concurrency_samples_a_timed_out_request() {
+    let up = Upstream::start("api").await;
+    up.set_mode(Mode::Delay(Duration::from_secs(5)));
+    let sc = Sidecar::start(&base(
+        &limited_upstream(&up.url()),
+        "\"/*\" = \"api\"",
+        &format!("{ONE_IN_FLIGHT}[policy.mesh]\ntimeout = \"300ms\"\nretry = {{ attempts = 1 }}\n"),
+    ))
+    .await;
+    let r = sc.get("/slow", None).await;
+    assert_eq!(r.status, 504, "{}", r.body);
+    eventually("the timed-out request's slot given back", || async {
+        sc.metric(OUTSTANDING).await == 0.0
+    })
+    .await;
+    // Past the update interval (100 ms), the next request's arrival closes
+    // the window that holds the 504's sample.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    up.set_mode(Mode::Ok);
+    let r = sc.get("/next", None).await;
+    assert_eq!((r.status, r.body.as_str()), (200, "api"));
+    let sample_rtt = "headroom_adaptive_concurrency_sample_rtt_seconds{upstream=\"api\"}";
+    let rtt = sc.metric(sample_rtt).await;
+    assert!((0.3..1.0).contains(&rtt), "sampleRTT {rtt}");
+}

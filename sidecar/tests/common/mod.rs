@@ -240,6 +240,14 @@ pub struct Reply {
     pub body: String,
 }
 
+/// How a sidecar's start ended.
+enum Ready {
+    /// `/ready` answers 200.
+    Yes,
+    /// It exited because a port was taken: start again on others.
+    CannotListen,
+}
+
 /// A running sidecar process.
 pub struct Sidecar {
     child: Child,
@@ -257,44 +265,66 @@ pub struct Sidecar {
 impl Sidecar {
     /// Writes `config` (with `@LISTEN@`, `@ADMIN@` and `@DIR@` replaced)
     /// and starts the sidecar; returns once `/ready` answers.
+    ///
+    /// The two ports are found free by binding port 0 and closing it, so
+    /// another test can take one before the sidecar binds it: a sidecar
+    /// that exits because it cannot listen is started again on fresh ports
+    /// (a few times), and one that exits for any other reason fails the
+    /// test at once with its log.
     pub async fn start(config: &str) -> Sidecar {
-        let dir = scratch_dir();
-        let listen = free_addr();
-        let admin = free_addr();
-        let text = config
-            .replace("@LISTEN@", &listen.to_string())
-            .replace("@ADMIN@", &admin.to_string())
-            .replace("@DIR@", &dir.display().to_string());
-        let path = dir.join("sidecar.toml");
-        std::fs::write(&path, text).unwrap();
-        let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
-        let child = Command::new(binary())
-            .arg("--config")
-            .arg(&path)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let sidecar = Sidecar {
-            child,
-            listen,
-            admin,
-            config: path,
-            dir,
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        };
-        sidecar.wait_ready().await;
-        sidecar
+        const BIND_TRIES: usize = 5;
+        for _ in 0..BIND_TRIES {
+            // A directory per try: a failed try's is removed with it.
+            let dir = scratch_dir();
+            let listen = free_addr();
+            let admin = free_addr();
+            let text = config
+                .replace("@LISTEN@", &listen.to_string())
+                .replace("@ADMIN@", &admin.to_string())
+                .replace("@DIR@", &dir.display().to_string());
+            let path = dir.join("sidecar.toml");
+            std::fs::write(&path, text).unwrap();
+            let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
+            let child = Command::new(binary())
+                .arg("--config")
+                .arg(&path)
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            let mut sidecar = Sidecar {
+                child,
+                listen,
+                admin,
+                config: path,
+                dir,
+                client: Client::builder(TokioExecutor::new()).build_http(),
+            };
+            match sidecar.wait_ready().await {
+                Ready::Yes => return sidecar,
+                Ready::CannotListen => continue,
+            }
+        }
+        panic!("sidecar could not listen on a free port in {BIND_TRIES} tries");
     }
 
-    async fn wait_ready(&self) {
+    /// Waits for `/ready`; a sidecar that exits first is a failure, unless
+    /// it could not listen.
+    async fn wait_ready(&mut self) -> Ready {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             if let Ok(r) = self.admin_get("/ready").await
                 && r.status == 200
             {
-                return;
+                return Ready::Yes;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = self.stderr();
+                if log.contains("cannot listen on") {
+                    return Ready::CannotListen;
+                }
+                panic!("sidecar exited ({status}) before it was ready: {log}");
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
