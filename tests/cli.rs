@@ -71,6 +71,26 @@ fn run_writes_every_output_with_the_contract_columns() {
         1 + 4 * 4,
         "4 intervals of 30 s per replication"
     );
+    let services = std::fs::read_to_string(out.join("services.csv")).unwrap();
+    let header = services.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "point,replication,service,requests,errors,latency_mean_ms,latency_p50_ms,latency_p95_ms,\
+         latency_p99_ms,utilization,cpu_util,replicas_mean,replicas_max,shed,concurrency_blocked,\
+         concurrency_limit_mean"
+    );
+    assert_eq!(services.lines().count(), 1 + 4, "one row per replication");
+    for (r, line) in runs.lines().skip(1).zip(services.lines().skip(1)) {
+        let (run, api): (Vec<&str>, Vec<&str>) =
+            (r.split(',').collect(), line.split(',').collect());
+        assert_eq!(api.len(), header.split(',').count());
+        assert_eq!(api[2], "api");
+        // One service, no retries: its tries are the requests, and the
+        // tries its full queues turned away are the requests shed; no
+        // adaptive concurrency limit, so none blocked and no limit.
+        assert_eq!((api[3], api[13]), (run[3], run[9]));
+        assert_eq!((api[14], api[15]), ("0", "NaN"));
+    }
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["seed"], 7);
@@ -102,7 +122,13 @@ fn outputs_are_byte_identical_at_any_thread_count() {
         assert!(o.status.success(), "{}", stderr(&o));
         outs.push(out);
     }
-    for file in ["runs.csv", "timeseries.csv", "summary.md", "manifest.json"] {
+    for file in [
+        "runs.csv",
+        "timeseries.csv",
+        "services.csv",
+        "summary.md",
+        "manifest.json",
+    ] {
         let first = std::fs::read(outs[0].join(file)).unwrap();
         for other in &outs[1..] {
             assert_eq!(

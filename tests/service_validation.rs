@@ -601,6 +601,14 @@ fn a_pinned_concurrency_limit_is_an_mmck_queue() {
     for o in &out {
         let m = &o.metrics;
         assert_eq!(m.ok + m.shed, m.requests, "a request is answered or shed");
+        // services.csv: every try met the pinned limit, and every shed try
+        // was refused by it (the queue has no bound of its own).
+        let api = &o.services[0];
+        assert_eq!(api.concurrency_limit_mean, 5.0);
+        assert_eq!(
+            (api.requests, api.shed, api.concurrency_blocked),
+            (m.requests, m.shed, m.shed)
+        );
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
@@ -648,6 +656,19 @@ fn the_gradient_controller_holds_an_overloaded_instance_at_its_capacity() {
         // not listed as one.
         assert!(lim.stations.iter().all(|s| s.name != "service api"));
         assert_eq!(m.ok + m.shed, m.requests);
+        // services.csv: the limit the tries met sits between the 4
+        // workers (fewer would starve them, against the CPU bound above)
+        // and a few work times of queue (against the latency bound).
+        let (api, free) = (&lim.services[0], &unl.services[0]);
+        println!("gradient: mean limit met {:.2}", api.concurrency_limit_mean);
+        assert!(
+            (4.0..12.0).contains(&api.concurrency_limit_mean),
+            "{}",
+            api.concurrency_limit_mean
+        );
+        assert_eq!((api.shed, api.concurrency_blocked), (m.shed, m.shed));
+        assert_eq!(free.concurrency_limit_mean, 1e6);
+        assert_eq!((free.shed, free.concurrency_blocked), (0, 0));
     }
 }
 

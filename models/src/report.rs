@@ -127,6 +127,16 @@ pub struct ServiceRow {
     pub replicas_mean: f64,
     /// Most instances at once.
     pub replicas_max: u64,
+    /// Of `requests`, turned away at once: a full queue, or refused by the
+    /// adaptive concurrency limit (also counted in `errors`).
+    pub shed: u64,
+    /// Of `shed`, refused by the adaptive concurrency limit (Envoy's
+    /// `rq_blocked`).
+    pub concurrency_blocked: u64,
+    /// The adaptive concurrency limit the tries met on arrival, averaged
+    /// over them (by PASTA, the time average under Poisson arrivals); NaN
+    /// for a service without a limit (or without tries).
+    pub concurrency_limit_mean: f64,
 }
 
 /// Per-shard statistics of one replication over the measured window.
@@ -581,7 +591,7 @@ impl IntervalRow {
 }
 
 /// `services.csv` columns, in order.
-pub const SERVICE_COLUMNS: [&str; 13] = [
+pub const SERVICE_COLUMNS: [&str; 16] = [
     "point",
     "replication",
     "service",
@@ -595,12 +605,15 @@ pub const SERVICE_COLUMNS: [&str; 13] = [
     "cpu_util",
     "replicas_mean",
     "replicas_max",
+    "shed",
+    "concurrency_blocked",
+    "concurrency_limit_mean",
 ];
 
 impl ServiceRow {
     /// The cells after `point, replication, service`, in
     /// [`SERVICE_COLUMNS`] order.
-    pub fn cells(&self) -> [Cell; 10] {
+    pub fn cells(&self) -> [Cell; 13] {
         let [mean, p50, p95, p99] = latency_cells(&self.latency);
         [
             Cell::Int(self.requests),
@@ -613,6 +626,9 @@ impl ServiceRow {
             Cell::Float(self.cpu_util),
             Cell::Float(self.replicas_mean),
             Cell::Int(self.replicas_max),
+            Cell::Int(self.shed),
+            Cell::Int(self.concurrency_blocked),
+            Cell::Float(self.concurrency_limit_mean),
         ]
     }
 }

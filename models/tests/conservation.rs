@@ -537,6 +537,34 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
                         "seed {seed}: sessions {s:?}\n{text}\nreproduce: {reproduce}"
                     ));
                 }
+                // Per service: the limit's refusals are among the tries
+                // shed, those among the failed, those among the tries; a
+                // limit was met only where one is configured, and stays
+                // within its floor and ceiling (Envoy's default 1000).
+                for (row, plan) in out.services.iter().zip(&loaded.plan.services) {
+                    let limited = plan.adaptive_concurrency.is_some();
+                    let limit = row.concurrency_limit_mean;
+                    let in_range = if limited {
+                        row.requests == 0 || (1.0..=1000.0).contains(&limit)
+                    } else {
+                        limit.is_nan() && row.concurrency_blocked == 0
+                    };
+                    if row.concurrency_blocked > row.shed
+                        || row.shed > row.errors
+                        || row.errors > row.requests
+                        || !in_range
+                    {
+                        failures.push(format!(
+                            "seed {seed}: service {}: {} tries, {} errors, {} shed, {} blocked, \
+                             limit met {limit}\n{text}\nreproduce: {reproduce}",
+                            row.service,
+                            row.requests,
+                            row.errors,
+                            row.shed,
+                            row.concurrency_blocked
+                        ));
+                    }
+                }
                 // A closed population never has more requests in flight
                 // than users.
                 if let Some(users) = loaded.plan.workload.arrivals.max_users()

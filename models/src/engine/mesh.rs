@@ -612,7 +612,10 @@ impl World<'_> {
         if let Some(inst) = self.instances.get_mut(instance) {
             inst.in_flight += u32::from(count);
             if let Some(limiter) = inst.limiter.as_mut() {
-                if limiter.handle_request(now) == Admission::Block {
+                let blocked = limiter.handle_request(now) == Admission::Block;
+                self.stats
+                    .on_concurrency_gate(service, limiter.limit(), blocked);
+                if blocked {
                     self.stats.on_attempt_shed(service);
                     self.fail_attempt_later(attempt_id, Reply::shed());
                     return false;

@@ -76,6 +76,12 @@ struct ServiceStats {
     /// Of `attempts`, turned away by a full queue or an adaptive
     /// concurrency limit.
     shed: u64,
+    /// Of `shed`, refused by an adaptive concurrency limit.
+    blocked: u64,
+    /// Tries that met an adaptive concurrency limit on arrival, and the
+    /// sum of the limits they met.
+    gated: u64,
+    limit_sum: u64,
     errors: u64,
     latency: LatencyHistogram,
     workers: Workers,
@@ -246,6 +252,9 @@ impl Stats {
                 .map(|_| ServiceStats {
                     attempts: 0,
                     shed: 0,
+                    blocked: 0,
+                    gated: 0,
+                    limit_sum: 0,
                     errors: 0,
                     latency: LatencyHistogram::new(),
                     workers: Workers::default(),
@@ -422,6 +431,18 @@ impl Stats {
     /// A try found its instance's queue full (measured window).
     pub(super) fn on_attempt_shed(&mut self, service: ServiceId) {
         self.services[service.index()].shed += u64::from(self.measuring);
+    }
+
+    /// A try met its instance's adaptive concurrency limit, `limit` after
+    /// the controller caught up with the try's arrival; `blocked`: it was
+    /// refused (measured window).
+    pub(super) fn on_concurrency_gate(&mut self, service: ServiceId, limit: u32, blocked: bool) {
+        if self.measuring {
+            let s = &mut self.services[service.index()];
+            s.gated += 1;
+            s.limit_sum += u64::from(limit);
+            s.blocked += u64::from(blocked);
+        }
     }
 
     pub(super) fn on_attempt_end(
@@ -693,6 +714,13 @@ impl Stats {
                     cpu_util: ratio(areas.computing),
                     replicas_mean: mean,
                     replicas_max: max.round() as u64,
+                    shed: s.shed,
+                    concurrency_blocked: s.blocked,
+                    concurrency_limit_mean: if s.gated == 0 {
+                        f64::NAN
+                    } else {
+                        s.limit_sum as f64 / s.gated as f64
+                    },
                     latency: s.latency,
                 }
             })
