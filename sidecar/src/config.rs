@@ -258,6 +258,9 @@ pub struct ShadowConfig {
     /// A mesh edge (timeout, retry, breaker) to trial.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge: Option<String>,
+    /// A `[policy.adaptive_concurrency.NAME]` to trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive_concurrency: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {

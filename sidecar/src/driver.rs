@@ -139,6 +139,9 @@ pub struct Call {
     /// Its place under the upstream's adaptive concurrency limit, until
     /// the proxy takes it.
     slot: Option<Slot>,
+    /// Its place under the route's shadow adaptive concurrency limit, until
+    /// the proxy takes it.
+    shadow_slot: Option<Slot>,
 }
 
 #[derive(Debug)]
@@ -171,6 +174,14 @@ impl Call {
     /// if the upstream has one (once; `None` after).
     pub fn take_slot(&mut self) -> Option<Slot> {
         self.slot.take()
+    }
+
+    /// The call's place under its route's shadow adaptive concurrency
+    /// limit, if the shadow set has one and would have forwarded the
+    /// request (once; `None` after). Report the request's end on it as on
+    /// [`Call::take_slot`]'s.
+    pub fn take_shadow_slot(&mut self) -> Option<Slot> {
+        self.shadow_slot.take()
     }
 }
 
@@ -319,6 +330,12 @@ pub struct RouteStats {
     pub shadow_would_not_retry: u64,
     /// A try outlived the shadow edge's deadline for it.
     pub shadow_would_time_out: u64,
+    /// Shadow adaptive concurrency limit would have blocked a request that
+    /// was forwarded.
+    pub shadow_would_block: u64,
+    /// Shadow adaptive concurrency limit would have forwarded a request the
+    /// upstream's limit blocked.
+    pub shadow_would_forward: u64,
 }
 
 struct RouteState {
@@ -333,6 +350,9 @@ struct ShadowState {
     limiter: Option<RateLimiter>,
     /// The shadow edge's client (its own breaker and budget, per route).
     client: Option<EdgeClient>,
+    /// The shadow adaptive concurrency limit (its own controller, per
+    /// route).
+    limit: Option<Arc<ConcurrencyLimit>>,
 }
 
 /// One mesh edge client and what it guards.
@@ -394,6 +414,10 @@ impl Driver {
                 shadow: r.shadow.as_ref().map(|s| ShadowState {
                     limiter: s.rate_limit.as_ref().map(|(_, p)| RateLimiter::new(p, now)),
                     client: s.edge.as_ref().map(|(_, e)| EdgeClient::new(e, now)),
+                    limit: s.adaptive_concurrency.as_ref().map(|(_, spec)| {
+                        let rng = rng_stream(seed, &shadow_concurrency_stream(&r.pattern));
+                        Arc::new(ConcurrencyLimit::new(spec, now, rng))
+                    }),
                 }),
                 stats: RouteStats::default(),
             });
@@ -459,12 +483,29 @@ impl Driver {
             return Admission::Limited { retry_after };
         }
         // After the rate limit, before the mesh call (whose start deposits
-        // into the retry budget): Envoy's filter order.
-        let slot = match &self.limits[r.upstream] {
-            Some(limit) => match limit.admit(now) {
-                Some(slot) => Some(slot),
-                None => return Admission::Blocked,
-            },
+        // into the retry budget): Envoy's filter order. `None`: no limit;
+        // `Some(None)`: blocked.
+        let gate = self.limits[r.upstream].as_ref().map(|l| l.admit(now));
+        let forwarded = !matches!(gate, Some(None));
+        // The shadow limit sees the requests the shadow set has admitted so
+        // far. One it would block has no shadow call (the shadow set would
+        // have ended it here); one it would forward that the upstream's
+        // limit blocks ends at once, without a sample (its slot dropped).
+        let mut shadow_slot = None;
+        if shadow_admits && let Some(limit) = r.shadow.as_ref().and_then(|s| s.limit.as_ref()) {
+            shadow_slot = limit.admit(now);
+            match (forwarded, shadow_slot.is_some()) {
+                (true, false) => {
+                    r.stats.shadow_would_block += 1;
+                    shadow_admits = false;
+                }
+                (false, true) => r.stats.shadow_would_forward += 1,
+                _ => {}
+            }
+        }
+        let slot = match gate {
+            Some(None) => return Admission::Blocked,
+            Some(slot) => slot,
             None => None,
         };
         let shadow = match r.shadow.as_mut().and_then(|s| s.client.as_mut()) {
@@ -483,6 +524,7 @@ impl Driver {
             tried: PreviousHosts::new(),
             shadow,
             slot,
+            shadow_slot,
         })
     }
 
@@ -624,6 +666,14 @@ impl Driver {
             .filter_map(|(u, l)| Some((u, &**l.as_ref()?)))
     }
 
+    /// Every route's shadow adaptive concurrency limit: `(route, limit)`.
+    pub fn shadow_concurrency_limits(&self) -> impl Iterator<Item = (usize, &ConcurrencyLimit)> {
+        self.routes
+            .iter()
+            .enumerate()
+            .filter_map(|(r, route)| Some((r, &**route.shadow.as_ref()?.limit.as_ref()?)))
+    }
+
     /// The autoscaler's latest desired replica count, if configured.
     pub fn desired_replicas(&self) -> Option<u32> {
         self.autoscaler.as_ref().map(AutoscalerState::desired)
@@ -637,6 +687,12 @@ pub const MESH_STREAM: &str = "mesh";
 /// (the simulator's is `services/NAME/adaptive_concurrency`).
 pub fn concurrency_stream(upstream: &str) -> String {
     format!("upstreams/{upstream}/adaptive_concurrency")
+}
+
+/// Name of the stream of route `pattern`'s shadow adaptive concurrency
+/// jitter.
+pub fn shadow_concurrency_stream(pattern: &str) -> String {
+    format!("routes/{pattern}/shadow/adaptive_concurrency")
 }
 
 /// The random stream `name` derived from the sidecar's one seed: PCG64
@@ -874,6 +930,103 @@ mod tests {
         );
         assert_eq!(snap.stats.gradient, 2.0);
         later.take_slot().unwrap().cancel(t + ms(302));
+    }
+
+    fn shadow_snapshot(d: &Driver) -> ConcurrencySnapshot {
+        let (r, limit) = d
+            .shadow_concurrency_limits()
+            .next()
+            .expect("a shadow limit");
+        assert_eq!(r, 0);
+        limit.snapshot()
+    }
+
+    #[test]
+    fn a_shadow_concurrency_limit_counts_what_it_would_block_and_never_blocks() {
+        let shadow = "{ upstream = \"api\", shadow = { adaptive_concurrency = \"c\" } }";
+        let mut d = driver_with("", shadow, ONE_SLOT);
+        assert!(d.concurrency_limits().next().is_none(), "nothing enforced");
+        let t = Timestamp::ZERO;
+        let mut first = admit(&mut d, t, true);
+        assert!(first.take_slot().is_none());
+        let held = first
+            .take_shadow_slot()
+            .expect("the shadow would forward it");
+        // Over the shadow limit: forwarded all the same, counted, and not
+        // in flight for the shadow (it would have ended the request).
+        let mut second = admit(&mut d, t, true);
+        assert!(second.take_shadow_slot().is_none());
+        assert_eq!(d.route_stats(0).shadow_would_block, 1);
+        let snap = shadow_snapshot(&d);
+        assert_eq!((snap.limit, snap.outstanding), (1, 1));
+        held.complete(t + Span::from_millis(3));
+        let mut third = admit(&mut d, t + Span::from_millis(4), true);
+        let slot = third.take_shadow_slot().expect("room again");
+        assert_eq!(shadow_snapshot(&d).outstanding, 1);
+        slot.cancel(t + Span::from_millis(5));
+        let stats = d.route_stats(0);
+        assert_eq!(
+            (stats.shadow_would_block, stats.shadow_would_forward),
+            (1, 0)
+        );
+    }
+
+    #[test]
+    fn a_shadow_concurrency_limit_counts_what_it_would_forward() {
+        // Enforced: one in flight; shadow: three.
+        let shadow = "{ upstream = \"api\", shadow = { adaptive_concurrency = \"wide\" } }";
+        let policy = format!(
+            "{ONE_SLOT}[policy.adaptive_concurrency.wide]\nmin_concurrency = 3\n\
+             min_rtt = \"10ms\"\n"
+        );
+        let mut d = driver_with("adaptive_concurrency = \"c\"\n", shadow, &policy);
+        let t = Timestamp::ZERO;
+        let mut first = admit(&mut d, t, true);
+        let (enforced, trial) = (
+            first.take_slot().unwrap(),
+            first.take_shadow_slot().unwrap(),
+        );
+        // Blocked by the upstream's limit; the shadow would have forwarded
+        // it, and gives its slot back at once (no response to sample).
+        assert!(matches!(
+            d.handle_request(t, 0, 1, true),
+            Admission::Blocked
+        ));
+        let stats = d.route_stats(0);
+        assert_eq!(
+            (stats.shadow_would_block, stats.shadow_would_forward),
+            (0, 1)
+        );
+        let snap = shadow_snapshot(&d);
+        assert_eq!(
+            (snap.limit, snap.outstanding, snap.stats.blocked),
+            (3, 1, 0)
+        );
+        assert_eq!(limit_snapshot(&d).stats.blocked, 1);
+        enforced.complete(t + Span::from_millis(2));
+        trial.complete(t + Span::from_millis(2));
+        assert_eq!(shadow_snapshot(&d).outstanding, 0);
+    }
+
+    /// A request the shadow rate limit would reject never reaches the
+    /// shadow concurrency limit (the shadow set would have ended it).
+    #[test]
+    fn the_shadow_rate_limit_is_asked_before_the_shadow_concurrency_limit() {
+        let shadow = "{ upstream = \"api\", shadow = { rate_limit = \"one\", \
+                      adaptive_concurrency = \"c\" } }";
+        let policy = format!(
+            "{ONE_SLOT}[policy.rate_limit.one]\nstrategy = \"sliding-window\"\n\
+             window = \"1m\"\nmax = 1\n"
+        );
+        let mut d = driver_with("", shadow, &policy);
+        let t = Timestamp::ZERO;
+        let mut first = admit(&mut d, t, true);
+        let _trial = first.take_shadow_slot().unwrap();
+        let mut second = admit(&mut d, t, true);
+        assert!(second.take_shadow_slot().is_none());
+        let stats = d.route_stats(0);
+        assert_eq!((stats.shadow_would_limit, stats.shadow_would_block), (1, 0));
+        assert_eq!(shadow_snapshot(&d).stats.blocked, 0);
     }
 
     /// The driver's limit makes the decisions of the controller driven

@@ -131,6 +131,8 @@ fn add(a: RouteStats, b: RouteStats) -> RouteStats {
         shadow_would_retry: a.shadow_would_retry + b.shadow_would_retry,
         shadow_would_not_retry: a.shadow_would_not_retry + b.shadow_would_not_retry,
         shadow_would_time_out: a.shadow_would_time_out + b.shadow_would_time_out,
+        shadow_would_block: a.shadow_would_block + b.shadow_would_block,
+        shadow_would_forward: a.shadow_would_forward + b.shadow_would_forward,
     }
 }
 
@@ -297,6 +299,8 @@ impl Metrics {
                 ("would-retry", s.shadow_would_retry),
                 ("would-not-retry", s.shadow_would_not_retry),
                 ("would-time-out", s.shadow_would_time_out),
+                ("would-block", s.shadow_would_block),
+                ("would-forward", s.shadow_would_forward),
             ] {
                 let labels = ShadowLabels {
                     route: route.clone(),
@@ -398,6 +402,7 @@ impl Metrics {
                 sample_rtt.get_or_create(&label).set(rtt.as_secs_f64());
             }
         }
+        self.register_shadow_concurrency(registry, plan, driver);
         if blocked_totals.is_empty() {
             return;
         }
@@ -428,6 +433,57 @@ impl Metrics {
         registry.register(
             "headroom_adaptive_concurrency_sample_rtt_seconds",
             "The gradient controller's last sampleRTT, by upstream",
+            sample_rtt,
+        );
+    }
+
+    /// The routes' shadow adaptive concurrency limits: what the trialled
+    /// controller's limit would be (its disagreements are counted in
+    /// `headroom_shadow_disagreements`).
+    fn register_shadow_concurrency(&self, registry: &mut Registry, plan: &Plan, driver: &Driver) {
+        let limit = Family::<RouteLabel, Gauge>::default();
+        let outstanding = Family::<RouteLabel, Gauge>::default();
+        let min_rtt = Family::<RouteLabel, Seconds>::default();
+        let sample_rtt = Family::<RouteLabel, Seconds>::default();
+        let mut any = false;
+        for (r, l) in driver.shadow_concurrency_limits() {
+            any = true;
+            let snap = l.snapshot();
+            let label = RouteLabel {
+                route: plan.routes[r].pattern.clone(),
+            };
+            limit.get_or_create(&label).set(i64::from(snap.limit));
+            outstanding
+                .get_or_create(&label)
+                .set(i64::from(snap.outstanding));
+            if let Some(rtt) = snap.min_rtt {
+                min_rtt.get_or_create(&label).set(rtt.as_secs_f64());
+            }
+            if let Some(rtt) = snap.sample_rtt {
+                sample_rtt.get_or_create(&label).set(rtt.as_secs_f64());
+            }
+        }
+        if !any {
+            return;
+        }
+        registry.register(
+            "headroom_shadow_adaptive_concurrency_limit",
+            "The shadow adaptive concurrency limit on requests in flight, by route",
+            limit,
+        );
+        registry.register(
+            "headroom_shadow_adaptive_concurrency_outstanding",
+            "Requests in flight under the shadow adaptive concurrency limit, by route",
+            outstanding,
+        );
+        registry.register(
+            "headroom_shadow_adaptive_concurrency_min_rtt_seconds",
+            "The shadow gradient controller's minRTT (measured or fixed), by route",
+            min_rtt,
+        );
+        registry.register(
+            "headroom_shadow_adaptive_concurrency_sample_rtt_seconds",
+            "The shadow gradient controller's last sampleRTT, by route",
             sample_rtt,
         );
     }

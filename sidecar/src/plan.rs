@@ -120,6 +120,9 @@ pub struct ShadowPlan {
     pub rate_limit: Option<(String, RateLimitPolicy)>,
     /// Shadow edge (timeout, retry, breaker).
     pub edge: Option<(String, EdgePolicy)>,
+    /// Shadow adaptive concurrency limit (one gradient controller for the
+    /// route).
+    pub adaptive_concurrency: Option<(String, AdaptiveConcurrencySpec)>,
 }
 
 /// A path pattern.
@@ -587,11 +590,12 @@ fn check_shadow(
     at: &str,
 ) -> Result<ShadowPlan, ConfigError> {
     let at = format!("{at}.shadow");
-    if shadow.rate_limit.is_none() && shadow.edge.is_none() {
+    if shadow.rate_limit.is_none() && shadow.edge.is_none() && shadow.adaptive_concurrency.is_none()
+    {
         return Err(err(
             &at,
             "{}",
-            "a table naming a `rate_limit` and/or an `edge` to trial",
+            "a table naming a `rate_limit`, an `edge` and/or an `adaptive_concurrency` to trial",
         ));
     }
     let rate_limit = named_limit(policies, shadow.rate_limit.as_deref(), &at, "rate_limit")?;
@@ -602,7 +606,13 @@ fn check_shadow(
             resolve_edge(policies, name, true, &format!("{at}.edge")).map(|e| (name.clone(), e))
         })
         .transpose()?;
-    Ok(ShadowPlan { rate_limit, edge })
+    let adaptive_concurrency =
+        named_concurrency(policies, shadow.adaptive_concurrency.as_deref(), &at)?;
+    Ok(ShadowPlan {
+        rate_limit,
+        edge,
+        adaptive_concurrency,
+    })
 }
 
 fn check_autoscaler(

@@ -341,10 +341,11 @@ pub async fn handle(
     };
     // From here every way out (a response, an early return, this future
     // dropped) ends the slot through the guard.
-    log.slot = call.take_slot().map(|slot| SlotGuard {
-        slot: Some(slot),
-        clock,
-    });
+    let slots = [call.take_slot(), call.take_shadow_slot()];
+    log.slot = slots
+        .iter()
+        .any(Option::is_some)
+        .then_some(SlotGuard { slots, clock });
     let upstream = rt.plan.routes[route].upstream;
     let mut headers = Some(forward_headers(
         std::mem::take(&mut parts.headers),
@@ -579,15 +580,16 @@ struct Finish {
     region: Option<(usize, usize)>,
     status: u16,
     head: bool,
-    /// The request's adaptive concurrency slot, if its upstream has a
-    /// limit.
+    /// The request's adaptive concurrency slots, if its upstream or its
+    /// route's shadow set has a limit.
     slot: Option<SlotGuard>,
 }
 
-/// An admitted request's adaptive concurrency slot: reported with
-/// [`SlotGuard::end`], or cancelled at the clock's time when dropped.
+/// An admitted request's adaptive concurrency slots (the upstream's limit
+/// and the route's shadow limit): reported with [`SlotGuard::end`], or
+/// cancelled at the clock's time when dropped.
 struct SlotGuard {
-    slot: Option<Slot>,
+    slots: [Option<Slot>; 2],
     clock: Clock,
 }
 
@@ -596,7 +598,7 @@ impl SlotGuard {
     /// its end (a latency sample, as Envoy's filter samples at
     /// `encodeComplete`, local replies included), else a cancel.
     fn end(mut self, now: Timestamp, complete: bool) {
-        if let Some(slot) = self.slot.take() {
+        for slot in self.slots.iter_mut().filter_map(Option::take) {
             if complete {
                 slot.complete(now);
             } else {
@@ -608,8 +610,9 @@ impl SlotGuard {
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            slot.cancel(self.clock.now());
+        let now = self.clock.now();
+        for slot in self.slots.iter_mut().filter_map(Option::take) {
+            slot.cancel(now);
         }
     }
 }

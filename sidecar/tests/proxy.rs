@@ -716,6 +716,17 @@ fn check_config_exit_codes_and_messages() {
             "[sidecar]\n[policy.mesh]\nretry = [\"x\"]\n",
             "bad7.toml:3:9: `policy.mesh.retry`: invalid type: array, expected a table",
         ),
+        // A shadow set naming an undefined controller, or nothing to trial.
+        (
+            "[sidecar]\n[[sidecar.upstreams]]\nname = \"a\"\nendpoints = [{ url = \"http://127.0.0.1:1\" }]\n\
+             [sidecar.routes]\n\"/*\" = { upstream = \"a\", shadow = { adaptive_concurrency = \"nope\" } }\n",
+            "`sidecar.routes.\"/*\".shadow.adaptive_concurrency` = \"nope\"",
+        ),
+        (
+            "[sidecar]\n[[sidecar.upstreams]]\nname = \"a\"\nendpoints = [{ url = \"http://127.0.0.1:1\" }]\n\
+             [sidecar.routes]\n\"/*\" = { upstream = \"a\", shadow = {} }\n",
+            "an `edge` and/or an `adaptive_concurrency` to trial",
+        ),
         // A route is a name or a table; each form is read by its own rules
         // (an untagged enum said "did not match any variant").
         (
@@ -1085,4 +1096,55 @@ async fn adaptive_concurrency_samples_a_timed_out_request() {
     let sample_rtt = "headroom_adaptive_concurrency_sample_rtt_seconds{upstream=\"api\"}";
     let rtt = sc.metric(sample_rtt).await;
     assert!((0.3..1.0).contains(&rtt), "sampleRTT {rtt}");
+}
+
+/// A route's shadow adaptive concurrency limit trials a controller without
+/// acting: with one request in flight allowed, a concurrent request is
+/// forwarded all the same and counted as `would-block`, and the shadow
+/// controller's state is on `/metrics` by route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_adaptive_concurrency_limit_counts_without_blocking() {
+    let up = Upstream::start("api").await;
+    up.set_mode(Mode::Delay(Duration::from_millis(800)));
+    let sc = Sidecar::start(&base(
+        &upstream("api", &[(&up.url(), "us-east")]),
+        "\"/*\" = { upstream = \"api\", shadow = { adaptive_concurrency = \"api\" } }",
+        ONE_IN_FLIGHT,
+    ))
+    .await;
+    let listen = sc.listen;
+    let slow = tokio::spawn(async move {
+        let mut s = send_raw_get(listen, "/slow").await;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    });
+    eventually("the first request at the upstream", || async {
+        up.hits() == 1
+    })
+    .await;
+    let shadow_outstanding = "headroom_shadow_adaptive_concurrency_outstanding{route=\"/*\"}";
+    assert_eq!(sc.metric(shadow_outstanding).await, 1.0);
+    let r = sc.get("/second", None).await;
+    assert_eq!((r.status, r.body.as_str()), (200, "api"), "never blocked");
+    assert_eq!(up.hits(), 2);
+    assert!(slow.await.unwrap().starts_with("HTTP/1.1 200"));
+    eventually("the shadow slot given back", || async {
+        sc.metric(shadow_outstanding).await == 0.0
+    })
+    .await;
+    let text = sc.admin_get("/metrics").await.unwrap().body;
+    let would = |d: &str| {
+        common::metric_value(
+            &text,
+            &format!("headroom_shadow_disagreements_total{{route=\"/*\",decision=\"{d}\"}}"),
+        )
+    };
+    assert_eq!((would("would-block"), would("would-forward")), (1.0, 0.0));
+    let limit = "headroom_shadow_adaptive_concurrency_limit{route=\"/*\"}";
+    assert_eq!(common::metric_value(&text, limit), 1.0);
+    assert!(
+        !text.contains("headroom_adaptive_concurrency_limit{"),
+        "nothing enforced: {text}"
+    );
 }
