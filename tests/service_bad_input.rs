@@ -189,6 +189,22 @@ fn an_unknown_adaptive_concurrency_policy_is_named_with_the_known_ones() {
 }
 
 #[test]
+fn an_unknown_edge_adaptive_concurrency_policy_is_named_with_the_known_ones() {
+    expect_error(
+        "unknown-edge-adaptive-concurrency",
+        "[policy.mesh]",
+        "[edge]\nadaptive_concurrency = \"gateway\"\n[policy.adaptive_concurrency.ingress]\n[policy.mesh]",
+        &[],
+        &[
+            "`edge.adaptive_concurrency`",
+            "\"gateway\"",
+            "policy.adaptive_concurrency",
+            "ingress",
+        ],
+    );
+}
+
+#[test]
 fn a_bad_adaptive_concurrency_value_names_its_full_key() {
     expect_error(
         "bad-adaptive-concurrency",
@@ -441,6 +457,23 @@ fn adaptive_concurrency_runs_deterministically_at_any_thread_count() {
     let (plain, _) = run_variant("adaptive-none", from, from, "2");
     assert!(shed(&plain).iter().all(|&n| n == 0), "{plain}");
     assert!(shed(&one).iter().all(|&n| n > 0), "the limiter shed: {one}");
+}
+
+#[test]
+fn an_edge_adaptive_concurrency_limit_runs_deterministically_at_any_thread_count() {
+    // A controller at the edge with short windows and jittered
+    // measurements (the jitter draws from the edge's stream): it sheds
+    // during its measurements at concurrency 2.
+    let from = "[policy.mesh]";
+    let to = "[edge]\nadaptive_concurrency = \"gateway\"\n\n[policy.adaptive_concurrency.gateway]\nmin_concurrency = 2\nmin_rtt_interval = \"5s\"\njitter = 0.5\nupdate_interval = \"50ms\"\nmin_rtt_requests = 20\n\n[policy.mesh]";
+    let (one, services_one) = run_variant("edge-adaptive-1", from, to, "1");
+    let (three, services_three) = run_variant("edge-adaptive-3", from, to, "3");
+    assert_eq!(one, three, "runs.csv is byte-identical at 1 and 3 threads");
+    assert_eq!(services_one, services_three);
+    let (plain, _) = run_variant("edge-adaptive-none", from, from, "2");
+    assert!(shed(&plain).iter().all(|&n| n == 0), "{plain}");
+    assert!(shed(&one).iter().all(|&n| n > 0), "the edge shed: {one}");
+    assert_ne!(one, plain);
 }
 
 #[test]

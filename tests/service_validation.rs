@@ -10,15 +10,16 @@
 //! value analysis and by their product form, and the finite-source queue
 //! M/M/c//N), sessions (a Jackson network with feedback; what sessions go
 //! through when requests fail or are slow and users give up), and adaptive
-//! concurrency (a pinned limit is an M/M/c/K queue; the gradient
-//! controller against twice its instance's capacity).
+//! concurrency (a pinned limit is an M/M/c/K queue, and at the edge a
+//! Jackson network with a cap on its population; the gradient controller
+//! against twice its instance's capacity).
 //!
 //! Every scenario is in `experiments/validation/` with its derivation.
 //! Tolerances come from the replications' Student-t confidence intervals:
 //! the table reports the 95 % interval, and a case passes when the analytic
 //! value lies inside the 99.9 % interval (and within a relative tolerance),
 //! which keeps the chance that any of this file's checks fails by sampling
-//! error alone near 5.8 % (Bonferroni, 58 such checks). Bounds on times come from the
+//! error alone near 6.2 % (Bonferroni, 62 such checks). Bounds on times come from the
 //! policies' parameters. Seeds are fixed, so the test is deterministic. `cargo test --test
 //! service_validation -- --nocapture` prints the table in
 //! `experiments/validation/README.md`.
@@ -609,6 +610,83 @@ fn a_pinned_concurrency_limit_is_an_mmck_queue() {
             (api.requests, api.shed, api.concurrency_blocked),
             (m.requests, m.shed, m.shed)
         );
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn a_pinned_edge_limit_truncates_the_jackson_product_form() {
+    // experiments/validation/edge-concurrency-cap.toml: api (c = 2,
+    // a = 1.2) then db (c = 3, a = 2.4), at most K = 6 requests inside.
+    let mut failures = Vec::new();
+    println!("| case | analytic | simulated mean | 95 % CI | relative error | inside CI |");
+    println!("|---|---:|---:|---:|---:|:---:|");
+    let (_, out) = run("edge-concurrency-cap.toml", &[]);
+    let (lambda, k) = (120.0f64, 6u32);
+    let station = |a: f64, c: u32| {
+        move |n: u32| {
+            let fact = |m: u32| (1..=m).map(f64::from).product::<f64>();
+            if n <= c {
+                a.powi(n as i32) / fact(n)
+            } else {
+                a.powi(n as i32) / (fact(c) * f64::from(c).powi((n - c) as i32))
+            }
+        }
+    };
+    let (api, db) = (station(1.2, 2), station(2.4, 3));
+    let (mut total, mut full, mut inside) = (0.0, 0.0, 0.0);
+    for n1 in 0..=k {
+        for n2 in 0..=k - n1 {
+            let p = api(n1) * db(n2);
+            total += p;
+            inside += f64::from(n1 + n2) * p;
+            if n1 + n2 == k {
+                full += p;
+            }
+        }
+    }
+    let blocked = full / total;
+    let response_s = inside / total / (lambda * (1.0 - blocked));
+    assert!((blocked - 0.158823).abs() < 1e-6, "{blocked}");
+    assert!((response_s - 0.035904).abs() < 1e-6, "{response_s}");
+    check(
+        "Jackson tandem capped at 6 by a pinned edge limit: shed fraction",
+        blocked,
+        &values(&out, |o| o.metrics.shed as f64 / o.metrics.requests as f64),
+        0.02,
+        &mut failures,
+    );
+    check(
+        "Jackson tandem capped at 6 by a pinned edge limit: response time of the admitted (s)",
+        response_s,
+        &values(&out, mean_latency_s),
+        0.02,
+        &mut failures,
+    );
+    for (i, (name, a, c)) in [("api", 1.2, 2.0), ("db", 2.4, 3.0)]
+        .into_iter()
+        .enumerate()
+    {
+        check(
+            &format!("Jackson tandem capped at 6 by a pinned edge limit: {name} CPU"),
+            a * (1.0 - blocked) / c,
+            &values(&out, |o| o.services[i].cpu_util),
+            0.02,
+            &mut failures,
+        );
+    }
+    for o in &out {
+        let m = &o.metrics;
+        assert_eq!(m.ok + m.shed, m.requests, "a request is answered or shed");
+        // Refused at the edge: no try reached a service, none was shed
+        // there, and no service has a limit of its own.
+        for row in &o.services {
+            assert_eq!((row.shed, row.concurrency_blocked), (0, 0));
+            assert!(row.concurrency_limit_mean.is_nan());
+        }
+        // Behind the edge's limit, no service is listed as a heavy-traffic
+        // station.
+        assert!(o.stations.iter().all(|s| !s.name.starts_with("service ")));
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }

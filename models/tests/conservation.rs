@@ -157,7 +157,7 @@ replicas = 1
 /// 1-3 regions with RTTs and sometimes a failover policy, mesh timeouts
 /// (overall and per try), retries with or without a budget, hedged calls,
 /// breakers in both modes, fallbacks, an edge rate limit, adaptive
-/// concurrency limits, and faults: errors, latency,
+/// concurrency limits at instances and at the edge, and faults: errors, latency,
 /// instance crashes and region outages.
 fn random_world(rng: &mut Pcg64, seed: u64) -> String {
     let mut s = String::new();
@@ -312,8 +312,27 @@ fn random_world(rng: &mut Pcg64, seed: u64) -> String {
     if rng.random_bool(0.4) {
         s += &random_hedge(rng, has_retry);
     }
-    if rng.random_bool(0.3) {
-        s += "\n[edge]\nrate_limit = \"rl\"\n[policy.rate_limit.rl]\nstrategy = \"sliding-window\"\nwindow = \"1s\"\nmax = 20\nkey = \"client\"\n";
+    let edge_rate = rng.random_bool(0.3);
+    // Its own stream, so the worlds without it stay as they were.
+    let edge_limit = limit_rng.random_bool(0.2);
+    if edge_rate || edge_limit {
+        s += "\n[edge]\n";
+    }
+    if edge_limit {
+        s += "adaptive_concurrency = \"edge\"\n";
+    }
+    if edge_rate {
+        s += "rate_limit = \"rl\"\n[policy.rate_limit.rl]\nstrategy = \"sliding-window\"\nwindow = \"1s\"\nmax = 20\nkey = \"client\"\n";
+    }
+    if edge_limit {
+        s += &format!(
+            "[policy.adaptive_concurrency.edge]\nupdate_interval = \"{}ms\"\nmin_rtt_interval = \"{}s\"\nmin_rtt_requests = {}\nmin_concurrency = {}\njitter = {:.2}\n",
+            limit_rng.random_range(10..500u32),
+            limit_rng.random_range(1..10u32),
+            limit_rng.random_range(1..60u32),
+            limit_rng.random_range(1..8u32),
+            limit_rng.random_range(0.0..0.5f64),
+        );
     }
     if rng.random_bool(0.4) {
         s += "\n[policy.load_balancer]\nalgorithm = \"least-connections\"\nhealth_check = { interval = \"1s\", timeout = \"200ms\" }\n";

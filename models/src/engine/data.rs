@@ -56,6 +56,9 @@ pub(super) const LOOKED_UP: u8 = 1;
 pub(super) const STORE_READ: u8 = 2;
 /// Request flag: answered by the edge cache.
 pub(super) const EDGE_HIT: u8 = 4;
+/// Request flag: admitted by its edge's adaptive
+/// concurrency limit (a latency sample when it ends).
+pub(super) const EDGE_LIMITED: u8 = 8;
 
 /// Nodes a tier copy preallocates (it grows on demand).
 const RESERVE_ITEMS: u64 = 1024;

@@ -1006,6 +1006,9 @@ impl World<'_> {
             return;
         };
         self.audit.ends += 1;
+        if r.flags & super::data::EDGE_LIMITED != 0 {
+            self.sample_edge_limit(r.edge, r.arrival);
+        }
         self.on_request_data_end(&r, reply);
         if reply.cause == Cause::Ok {
             self.stats

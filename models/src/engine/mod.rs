@@ -424,6 +424,9 @@ struct Rngs {
     session_patience: Stream,
     /// Per service: work, boot, faults, mesh (retry jitter), routing.
     services: Vec<ServiceRngs>,
+    /// Per region, with `edge.adaptive_concurrency`: its edge controller's
+    /// minRTT jitter.
+    edge_concurrency: Vec<Stream>,
 }
 
 struct ServiceRngs {
@@ -457,6 +460,17 @@ impl Rngs {
             origin: streams.stream("workload/origin"),
             entry: streams.stream("workload/entry"),
             edge: streams.stream("edge"),
+            edge_concurrency: match plan.edge_adaptive_concurrency {
+                Some(_) => plan
+                    .network
+                    .region_ids()
+                    .map(|r| {
+                        let name = plan.network.name(r);
+                        streams.stream(&format!("edge/{name}/adaptive_concurrency"))
+                    })
+                    .collect(),
+                None => Vec::new(),
+            },
             session_lengths: streams.stream("workload/session-lengths"),
             session_think: streams.stream("workload/session-think"),
             session_abandon: streams.stream("workload/session-abandon"),

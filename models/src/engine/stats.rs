@@ -675,12 +675,16 @@ impl Stats {
                     f64::NAN,
                     0.0,
                 ));
-                // A service behind an adaptive concurrency limit is no
-                // queue the heavy-traffic approximation describes: the
-                // controller holds it to a few requests past its workers
-                // (a feedback loop, not a fixed bound), so it is not
-                // listed rather than called unbounded.
-                if measured_stations && p.adaptive_concurrency.is_none() {
+                // A service behind an adaptive concurrency limit (its own,
+                // or the edge's on everything behind it) is no queue the
+                // heavy-traffic approximation describes: the controller
+                // holds it to a few requests past its workers (a feedback
+                // loop, not a fixed bound), so it is not listed rather
+                // than called unbounded.
+                if measured_stations
+                    && p.adaptive_concurrency.is_none()
+                    && plan.edge_adaptive_concurrency.is_none()
+                {
                     stations.push(StationLoad {
                         name: format!("service {}", p.name),
                         workers: p.workers,

@@ -19,10 +19,12 @@
 use rand::RngExt;
 
 use headroom_cache::hint::prefetch_bytes;
+use headroom_policy::concurrency::{AdaptiveConcurrency, Admission};
 use headroom_policy::mesh::EdgeClient;
 use headroom_policy::ratelimit::{KeyScope, RateDecision, RateLimiter, Warm};
 use headroom_sim::dist::Dist;
 use headroom_sim::rng::Stream;
+use headroom_sim::slab::Id;
 use headroom_sim::zipf::Zipf;
 use headroom_sim::{Span, Timestamp};
 
@@ -59,6 +61,9 @@ pub(super) struct Workload<'p> {
     pub(super) replay: Option<Replay<'p>>,
     /// The edge rate limiter, shared by every edge region.
     pub(super) limiter: Option<RateLimiter>,
+    /// Per region, with `edge.adaptive_concurrency`: the gradient
+    /// controller at its edge (empty without).
+    pub(super) edge_limits: Vec<AdaptiveConcurrency>,
     /// The edge proxy of each region towards each entry service,
     /// `[region * entries + entry]`: its breaker and retry budget.
     pub(super) edge_clients: Vec<EdgeClient>,
@@ -148,6 +153,14 @@ impl<'p> Workload<'p> {
                 _ => None,
             },
             replay: None,
+            edge_limits: match &plan.edge_adaptive_concurrency {
+                Some(spec) => plan
+                    .network
+                    .region_ids()
+                    .map(|_| AdaptiveConcurrency::new(spec, Timestamp::ZERO))
+                    .collect(),
+                None => Vec::new(),
+            },
             limiter: plan.edge_rate_limit.as_ref().map(|p| {
                 let mut limiter = RateLimiter::new(p, Timestamp::ZERO);
                 // Room for every client up front (at most 2^20; more grow
@@ -666,12 +679,45 @@ impl World<'_> {
             self.finish_request(req, Reply::rejected());
             return Ok(());
         }
+        if !self.workload.edge_limits.is_empty() && !self.pass_edge_limit(req, edge_region) {
+            return Ok(());
+        }
         let client_ref = ClientRef::Edge {
             region: edge_region.0,
             entry: entry_index as u16,
         };
         self.start_call(Parent::Root(req), req, entry, edge_region, client_ref);
         Ok(())
+    }
+
+    /// The request meets its edge region's adaptive concurrency limit
+    /// (after the rate limit, as an ingress Envoy's filters): refused, it
+    /// ends as shed (503, "reached concurrency limit"); admitted, it is
+    /// marked for a latency sample when it ends. Returns whether it goes on.
+    #[inline(never)]
+    fn pass_edge_limit(&mut self, req: Id, edge_region: RegionId) -> bool {
+        let limit = &mut self.workload.edge_limits[edge_region.index()];
+        if limit.handle_request(self.now) == Admission::Block {
+            self.finish_request(req, Reply::shed());
+            return false;
+        }
+        if let Some(r) = self.requests.get_mut(req) {
+            r.flags |= super::data::EDGE_LIMITED;
+        }
+        true
+    }
+
+    /// A request its edge's adaptive concurrency limit admitted has ended:
+    /// its time at the edge (arrival to response, every outcome, as Envoy
+    /// samples every response it sends) is a latency sample.
+    #[inline(never)]
+    pub(super) fn sample_edge_limit(&mut self, edge: u8, arrival: Timestamp) {
+        let limit = &mut self.workload.edge_limits[usize::from(edge)];
+        limit.handle_response(
+            self.now,
+            arrival,
+            &mut self.rng.edge_concurrency[usize::from(edge)],
+        );
     }
 
     /// The client of a keyed arrival, from the stream's draws in order,

@@ -22,6 +22,7 @@ pub mod workload;
 use std::path::{Path, PathBuf};
 
 use headroom_policy::Policies;
+use headroom_policy::concurrency::AdaptiveConcurrencySpec;
 use headroom_policy::ratelimit::RateLimitPolicy;
 use headroom_sim::Span;
 use headroom_sim::dist::{Dist, DistError};
@@ -160,6 +161,8 @@ pub struct Plan {
     pub services: Vec<ServicePlan>,
     /// The edge's rate limit, if any.
     pub edge_rate_limit: Option<RateLimitPolicy>,
+    /// The gradient controller at each region's edge, if any.
+    pub edge_adaptive_concurrency: Option<AdaptiveConcurrencySpec>,
     /// Keys, datastores, cache tiers and the edge cache.
     pub data: DataPlan,
     /// The checked `[policy]` tables.
@@ -200,6 +203,25 @@ impl Plan {
                 )
             })?),
         };
+        let edge_adaptive_concurrency = scenario
+            .edge
+            .as_ref()
+            .and_then(|e| e.adaptive_concurrency.as_ref())
+            .map(|name| {
+                policies
+                    .adaptive_concurrency
+                    .get(name)
+                    .copied()
+                    .ok_or_else(|| {
+                        unknown_name(
+                            "edge.adaptive_concurrency",
+                            name,
+                            "policy.adaptive_concurrency",
+                            policies.adaptive_concurrency.keys(),
+                        )
+                    })
+            })
+            .transpose()?;
         let data = data::plan(scenario, &network, &services, base_dir)?;
         let faults = faults::plan(scenario, &network, &services, &run, base_dir)?;
         let costs = costs::plan(scenario, &network, &services, &data)?;
@@ -211,6 +233,7 @@ impl Plan {
             network,
             services,
             edge_rate_limit,
+            edge_adaptive_concurrency,
             data,
             policies,
             faults,

@@ -114,4 +114,10 @@ pub struct EdgeConfig {
     /// `max_age` is answered there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<EdgeCacheConfig>,
+    /// A `[policy.adaptive_concurrency.NAME]` gradient controller at each
+    /// region's edge (an ingress Envoy's filter), after the rate limit:
+    /// a request over its limit ends as `shed` (HTTP 503), and every
+    /// admitted request's time at the edge is a latency sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive_concurrency: Option<String>,
 }
