@@ -76,12 +76,6 @@ struct ServiceStats {
     /// Of `attempts`, turned away by a full queue or an adaptive
     /// concurrency limit.
     shed: u64,
-    /// Of `shed`, refused by an adaptive concurrency limit.
-    blocked: u64,
-    /// Tries that met an adaptive concurrency limit on arrival, and the
-    /// sum of the limits they met.
-    gated: u64,
-    limit_sum: u64,
     errors: u64,
     latency: LatencyHistogram,
     workers: Workers,
@@ -103,6 +97,17 @@ impl ServiceStats {
             capacity: self.capacity.integral_secs(now),
         }
     }
+}
+
+/// What a service's adaptive concurrency limits did (measured window).
+#[derive(Clone, Copy, Default)]
+struct LimitStats {
+    /// Tries refused (of the service's `shed`).
+    blocked: u64,
+    /// Tries that met a limit on arrival, and the sum of the limits they
+    /// met.
+    gated: u64,
+    limit_sum: u64,
 }
 
 /// One time-series interval's accumulators.
@@ -167,6 +172,9 @@ pub(super) struct Stats {
     inter_region_usd_per_byte: f64,
     internet_usd_per_byte: f64,
     services: Vec<ServiceStats>,
+    /// Per service, what its instances' adaptive concurrency limits did
+    /// (apart from `services`, whose stride every try's path pays for).
+    limits: Vec<LimitStats>,
     interval: Interval,
     rows: Vec<IntervalRow>,
     /// Values frozen at the end of arrivals (the drain is not measured).
@@ -246,15 +254,13 @@ impl Stats {
             prices,
             inter_region_usd_per_byte: inter,
             internet_usd_per_byte: internet,
+            limits: vec![LimitStats::default(); plan.services.len()],
             services: plan
                 .services
                 .iter()
                 .map(|_| ServiceStats {
                     attempts: 0,
                     shed: 0,
-                    blocked: 0,
-                    gated: 0,
-                    limit_sum: 0,
                     errors: 0,
                     latency: LatencyHistogram::new(),
                     workers: Workers::default(),
@@ -438,7 +444,7 @@ impl Stats {
     /// refused (measured window).
     pub(super) fn on_concurrency_gate(&mut self, service: ServiceId, limit: u32, blocked: bool) {
         if self.measuring {
-            let s = &mut self.services[service.index()];
+            let s = &mut self.limits[service.index()];
             s.gated += 1;
             s.limit_sum += u64::from(limit);
             s.blocked += u64::from(blocked);
@@ -668,8 +674,9 @@ impl Stats {
             .services
             .iter()
             .zip(self.services)
+            .zip(self.limits)
             .enumerate()
-            .map(|(i, (p, s))| {
+            .map(|(i, ((p, s), l))| {
                 let (areas, mean, max) = self.frozen_services.get(i).copied().unwrap_or((
                     Areas::default(),
                     f64::NAN,
@@ -719,11 +726,11 @@ impl Stats {
                     replicas_mean: mean,
                     replicas_max: max.round() as u64,
                     shed: s.shed,
-                    concurrency_blocked: s.blocked,
-                    concurrency_limit_mean: if s.gated == 0 {
+                    concurrency_blocked: l.blocked,
+                    concurrency_limit_mean: if l.gated == 0 {
                         f64::NAN
                     } else {
-                        s.limit_sum as f64 / s.gated as f64
+                        l.limit_sum as f64 / l.gated as f64
                     },
                     latency: s.latency,
                 }
