@@ -691,6 +691,19 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
             manifest.replacen("\"command\": \"sweep\"", "\"command\": \"search\"", 1),
             vec!["manifest.json: `command` = \"search\""],
         ),
+        // The services columns of another build (outside the digest).
+        (
+            "manifest.json",
+            manifest.replacen(
+                "\"name\": \"concurrency_limit_mean\"",
+                "\"name\": \"limit_mean\"",
+                1,
+            ),
+            vec![
+                "manifest.json: `services_columns` has column `limit_mean` where this build writes `concurrency_limit_mean`",
+                "changed after the sweep wrote it",
+            ],
+        ),
         // A pooled quantile edited: negative, or one the sweep never writes.
         (
             "manifest.json",

@@ -589,25 +589,27 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
         .identity
         .digest()
         .map_err(|e| InputError(format!("{name}: {e:#}")))?;
+    let ours = (env!("CARGO_PKG_VERSION"), option_env!("HEADROOM_GIT_SHA"));
+    let theirs = (
+        m.identity.headroom_version.as_str(),
+        m.identity.git_sha.as_deref(),
+    );
+    let version = |(v, sha): (&str, Option<&str>)| match sha {
+        Some(sha) => format!("{v} ({})", short_id(sha)),
+        None => v.to_owned(),
+    };
+    // Why a file that is internally consistent may still not be this
+    // build's: another build wrote it.
+    let why = if theirs == ours {
+        "the file was changed after the sweep wrote it".to_owned()
+    } else {
+        format!(
+            "the file was changed after the sweep wrote it, or headroom {} wrote it (this is {}): re-run the sweep with this build",
+            version(theirs),
+            version(ours)
+        )
+    };
     if m.sweep_id != digest {
-        let ours = (env!("CARGO_PKG_VERSION"), option_env!("HEADROOM_GIT_SHA"));
-        let theirs = (
-            m.identity.headroom_version.as_str(),
-            m.identity.git_sha.as_deref(),
-        );
-        let version = |(v, sha): (&str, Option<&str>)| match sha {
-            Some(sha) => format!("{v} ({})", short_id(sha)),
-            None => v.to_owned(),
-        };
-        let why = if theirs == ours {
-            "the file was changed after the sweep wrote it".to_owned()
-        } else {
-            format!(
-                "the file was changed after the sweep wrote it, or headroom {} wrote it (this is {}): re-run the sweep with this build",
-                version(theirs),
-                version(ours)
-            )
-        };
         return Err(InputError(format!(
             "{name}: `sweep_id` ({}) is not the digest of the manifest's `identity` ({}): {why}; nothing written",
             short_id(&m.sweep_id),
@@ -641,6 +643,24 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             id.params
         ));
     }
+    let services = names(&m.services_columns);
+    if !services.is_empty() && services != SERVICE_COLUMNS {
+        let what = match services
+            .iter()
+            .zip(SERVICE_COLUMNS)
+            .find(|(a, b)| **a != *b)
+        {
+            Some((given, ours)) => format!("column `{given}` where this build writes `{ours}`"),
+            None => format!(
+                "{} columns where this build writes {}",
+                services.len(),
+                SERVICE_COLUMNS.len()
+            ),
+        };
+        return Err(InputError(format!(
+            "{name}: `services_columns` has {what}: {why}; nothing written"
+        )));
+    }
     let key_kinds_ok = m.runs_columns[..keys].iter().all(|c| c.kind == Kind::Int)
         && m.timeseries_columns.len() >= 2
         && m.timeseries_columns[..2]
@@ -648,8 +668,7 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             .all(|c| c.kind == Kind::Int)
         && names(&m.timeseries_columns)[..2] == RUN_KEY_COLUMNS[..2]
         && (m.services_columns.is_empty()
-            || (names(&m.services_columns) == SERVICE_COLUMNS
-                && m.services_columns[..2].iter().all(|c| c.kind == Kind::Int)
+            || (m.services_columns[..2].iter().all(|c| c.kind == Kind::Int)
                 && m.services_columns[2].kind == Kind::Str));
     if !key_kinds_ok {
         return bad("the key columns (point, replication, seed) are not integer columns".into());
