@@ -159,6 +159,19 @@ replicas = 1
 /// breakers in both modes, fallbacks, an edge rate limit, adaptive
 /// concurrency limits at instances and at the edge, and faults: errors, latency,
 /// instance crashes and region outages.
+/// `[policy.adaptive_concurrency.NAME]` with random short windows and a
+/// floor below `floor_below`, then the lines `extra`.
+fn random_controller(rng: &mut Pcg64, name: &str, floor_below: u32, extra: &str) -> String {
+    format!(
+        "[policy.adaptive_concurrency.{name}]\nupdate_interval = \"{}ms\"\nmin_rtt_interval = \"{}s\"\nmin_rtt_requests = {}\nmin_concurrency = {}\njitter = {:.2}\n{extra}",
+        rng.random_range(10..500u32),
+        rng.random_range(1..10u32),
+        rng.random_range(1..60u32),
+        rng.random_range(1..floor_below),
+        rng.random_range(0.0..0.5f64),
+    )
+}
+
 fn random_world(rng: &mut Pcg64, seed: u64) -> String {
     let mut s = String::new();
     let duration = rng.random_range(10..=40u32);
@@ -258,14 +271,7 @@ fn random_world(rng: &mut Pcg64, seed: u64) -> String {
         } else {
             String::new()
         };
-        s += &format!(
-            "[policy.adaptive_concurrency.c{i}]\nupdate_interval = \"{}ms\"\nmin_rtt_interval = \"{}s\"\nmin_rtt_requests = {}\nmin_concurrency = {}\njitter = {:.2}\n{fixed}",
-            limit_rng.random_range(10..500u32),
-            limit_rng.random_range(1..10u32),
-            limit_rng.random_range(1..60u32),
-            limit_rng.random_range(1..5u32),
-            limit_rng.random_range(0.0..0.5f64),
-        );
+        s += &random_controller(&mut limit_rng, &format!("c{i}"), 5, &fixed);
     }
     for i in autoscalers {
         s += &format!(
@@ -325,14 +331,7 @@ fn random_world(rng: &mut Pcg64, seed: u64) -> String {
         s += "rate_limit = \"rl\"\n[policy.rate_limit.rl]\nstrategy = \"sliding-window\"\nwindow = \"1s\"\nmax = 20\nkey = \"client\"\n";
     }
     if edge_limit {
-        s += &format!(
-            "[policy.adaptive_concurrency.edge]\nupdate_interval = \"{}ms\"\nmin_rtt_interval = \"{}s\"\nmin_rtt_requests = {}\nmin_concurrency = {}\njitter = {:.2}\n",
-            limit_rng.random_range(10..500u32),
-            limit_rng.random_range(1..10u32),
-            limit_rng.random_range(1..60u32),
-            limit_rng.random_range(1..8u32),
-            limit_rng.random_range(0.0..0.5f64),
-        );
+        s += &random_controller(&mut limit_rng, "edge", 8, "");
     }
     if rng.random_bool(0.4) {
         s += "\n[policy.load_balancer]\nalgorithm = \"least-connections\"\nhealth_check = { interval = \"1s\", timeout = \"200ms\" }\n";

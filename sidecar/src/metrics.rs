@@ -20,7 +20,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::driver::{Driver, RouteStats};
+use crate::driver::{ConcurrencySnapshot, Driver, RouteStats};
 use crate::plan::Plan;
 
 /// `route` and `status` labels.
@@ -382,25 +382,12 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let limit = Family::<UpstreamLabel, Gauge>::default();
-        let outstanding = Family::<UpstreamLabel, Gauge>::default();
-        let min_rtt = Family::<UpstreamLabel, Seconds>::default();
-        let sample_rtt = Family::<UpstreamLabel, Seconds>::default();
+        let mut gauges = ControllerGauges::default();
         for (u, l) in driver.concurrency_limits() {
             let snap = l.snapshot();
             let name = plan.upstreams[u].name.clone();
             *blocked_totals.entry(name.clone()).or_default() += snap.stats.blocked;
-            let label = UpstreamLabel { upstream: name };
-            limit.get_or_create(&label).set(i64::from(snap.limit));
-            outstanding
-                .get_or_create(&label)
-                .set(i64::from(snap.outstanding));
-            if let Some(rtt) = snap.min_rtt {
-                min_rtt.get_or_create(&label).set(rtt.as_secs_f64());
-            }
-            if let Some(rtt) = snap.sample_rtt {
-                sample_rtt.get_or_create(&label).set(rtt.as_secs_f64());
-            }
+            gauges.set(&UpstreamLabel { upstream: name }, &snap);
         }
         self.register_shadow_concurrency(registry, plan, driver);
         if blocked_totals.is_empty() {
@@ -415,76 +402,94 @@ impl Metrics {
             "Requests refused with 503 by the upstream's adaptive concurrency limit",
             blocked,
         );
-        registry.register(
-            "headroom_adaptive_concurrency_limit",
-            "The adaptive concurrency limit on requests in flight, by upstream",
-            limit,
-        );
-        registry.register(
-            "headroom_adaptive_concurrency_outstanding",
-            "Requests in flight under the adaptive concurrency limit, by upstream",
-            outstanding,
-        );
-        registry.register(
-            "headroom_adaptive_concurrency_min_rtt_seconds",
-            "The gradient controller's minRTT (measured or fixed), by upstream",
-            min_rtt,
-        );
-        registry.register(
-            "headroom_adaptive_concurrency_sample_rtt_seconds",
-            "The gradient controller's last sampleRTT, by upstream",
-            sample_rtt,
-        );
+        gauges.register(registry, "", "upstream");
     }
 
     /// The routes' shadow adaptive concurrency limits: what the trialled
     /// controller's limit would be (its disagreements are counted in
     /// `headroom_shadow_disagreements`).
     fn register_shadow_concurrency(&self, registry: &mut Registry, plan: &Plan, driver: &Driver) {
-        let limit = Family::<RouteLabel, Gauge>::default();
-        let outstanding = Family::<RouteLabel, Gauge>::default();
-        let min_rtt = Family::<RouteLabel, Seconds>::default();
-        let sample_rtt = Family::<RouteLabel, Seconds>::default();
-        let mut any = false;
+        let mut gauges = ControllerGauges::default();
         for (r, l) in driver.shadow_concurrency_limits() {
-            any = true;
-            let snap = l.snapshot();
             let label = RouteLabel {
                 route: plan.routes[r].pattern.clone(),
             };
-            limit.get_or_create(&label).set(i64::from(snap.limit));
-            outstanding
-                .get_or_create(&label)
-                .set(i64::from(snap.outstanding));
-            if let Some(rtt) = snap.min_rtt {
-                min_rtt.get_or_create(&label).set(rtt.as_secs_f64());
-            }
-            if let Some(rtt) = snap.sample_rtt {
-                sample_rtt.get_or_create(&label).set(rtt.as_secs_f64());
-            }
+            gauges.set(&label, &l.snapshot());
         }
-        if !any {
-            return;
+        if gauges.any {
+            gauges.register(registry, "shadow ", "route");
         }
+    }
+}
+
+/// The gauges of a set of gradient controllers (the upstreams' or the
+/// shadow sets'), labelled by `L`.
+struct ControllerGauges<L> {
+    limit: Family<L, Gauge>,
+    outstanding: Family<L, Gauge>,
+    min_rtt: Family<L, Seconds>,
+    sample_rtt: Family<L, Seconds>,
+    /// Whether any controller was set.
+    any: bool,
+}
+
+impl<L> Default for ControllerGauges<L>
+where
+    L: Clone + std::hash::Hash + Eq,
+{
+    fn default() -> Self {
+        ControllerGauges {
+            limit: Family::default(),
+            outstanding: Family::default(),
+            min_rtt: Family::default(),
+            sample_rtt: Family::default(),
+            any: false,
+        }
+    }
+}
+
+impl<L> ControllerGauges<L>
+where
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
+{
+    /// One controller's state (its RTTs once known).
+    fn set(&mut self, label: &L, snap: &ConcurrencySnapshot) {
+        self.any = true;
+        self.limit.get_or_create(label).set(i64::from(snap.limit));
+        self.outstanding
+            .get_or_create(label)
+            .set(i64::from(snap.outstanding));
+        if let Some(rtt) = snap.min_rtt {
+            self.min_rtt.get_or_create(label).set(rtt.as_secs_f64());
+        }
+        if let Some(rtt) = snap.sample_rtt {
+            self.sample_rtt.get_or_create(label).set(rtt.as_secs_f64());
+        }
+    }
+
+    /// Registers the four gauges, named `headroom_{whose}adaptive_concurrency_*`
+    /// (`whose`: "" or "shadow "), with help text ending "by {by}".
+    fn register(self, registry: &mut Registry, whose: &str, by: &str) {
+        let prefix = format!("headroom_{}adaptive_concurrency", whose.replace(' ', "_"));
         registry.register(
-            "headroom_shadow_adaptive_concurrency_limit",
-            "The shadow adaptive concurrency limit on requests in flight, by route",
-            limit,
+            format!("{prefix}_limit"),
+            format!("The {whose}adaptive concurrency limit on requests in flight, by {by}"),
+            self.limit,
         );
         registry.register(
-            "headroom_shadow_adaptive_concurrency_outstanding",
-            "Requests in flight under the shadow adaptive concurrency limit, by route",
-            outstanding,
+            format!("{prefix}_outstanding"),
+            format!("Requests in flight under the {whose}adaptive concurrency limit, by {by}"),
+            self.outstanding,
         );
         registry.register(
-            "headroom_shadow_adaptive_concurrency_min_rtt_seconds",
-            "The shadow gradient controller's minRTT (measured or fixed), by route",
-            min_rtt,
+            format!("{prefix}_min_rtt_seconds"),
+            format!("The {whose}gradient controller's minRTT (measured or fixed), by {by}"),
+            self.min_rtt,
         );
         registry.register(
-            "headroom_shadow_adaptive_concurrency_sample_rtt_seconds",
-            "The shadow gradient controller's last sampleRTT, by route",
-            sample_rtt,
+            format!("{prefix}_sample_rtt_seconds"),
+            format!("The {whose}gradient controller's last sampleRTT, by {by}"),
+            self.sample_rtt,
         );
     }
 }

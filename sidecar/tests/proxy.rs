@@ -942,6 +942,24 @@ async fn send_raw_get(listen: std::net::SocketAddr, path: &str) -> TcpStream {
     s
 }
 
+/// Sends `GET /slow` on a connection of its own and returns, once it is
+/// at the upstream (the first request there), the task that reads its
+/// whole response.
+async fn hold_one_request(sc: &Sidecar, up: &Upstream) -> tokio::task::JoinHandle<String> {
+    let listen = sc.listen;
+    let slow = tokio::spawn(async move {
+        let mut s = send_raw_get(listen, "/slow").await;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    });
+    eventually("the first request at the upstream", || async {
+        up.hits() == 1
+    })
+    .await;
+    slow
+}
+
 const OUTSTANDING: &str = "headroom_adaptive_concurrency_outstanding{upstream=\"api\"}";
 const BLOCKED: &str = "headroom_adaptive_concurrency_blocked_total{upstream=\"api\"}";
 
@@ -958,17 +976,7 @@ async fn adaptive_concurrency_blocks_a_request_over_the_limit() {
         ONE_IN_FLIGHT,
     ))
     .await;
-    let listen = sc.listen;
-    let slow = tokio::spawn(async move {
-        let mut s = send_raw_get(listen, "/slow").await;
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        out
-    });
-    eventually("the first request at the upstream", || async {
-        up.hits() == 1
-    })
-    .await;
+    let slow = hold_one_request(&sc, &up).await;
     assert_eq!(sc.metric(OUTSTANDING).await, 1.0);
     let r = sc.get("/second", None).await;
     assert_eq!(
@@ -1112,17 +1120,7 @@ async fn a_shadow_adaptive_concurrency_limit_counts_without_blocking() {
         ONE_IN_FLIGHT,
     ))
     .await;
-    let listen = sc.listen;
-    let slow = tokio::spawn(async move {
-        let mut s = send_raw_get(listen, "/slow").await;
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        out
-    });
-    eventually("the first request at the upstream", || async {
-        up.hits() == 1
-    })
-    .await;
+    let slow = hold_one_request(&sc, &up).await;
     let shadow_outstanding = "headroom_shadow_adaptive_concurrency_outstanding{route=\"/*\"}";
     assert_eq!(sc.metric(shadow_outstanding).await, 1.0);
     let r = sc.get("/second", None).await;

@@ -207,20 +207,7 @@ impl Plan {
             .edge
             .as_ref()
             .and_then(|e| e.adaptive_concurrency.as_ref())
-            .map(|name| {
-                policies
-                    .adaptive_concurrency
-                    .get(name)
-                    .copied()
-                    .ok_or_else(|| {
-                        unknown_name(
-                            "edge.adaptive_concurrency",
-                            name,
-                            "policy.adaptive_concurrency",
-                            policies.adaptive_concurrency.keys(),
-                        )
-                    })
-            })
+            .map(|name| named_concurrency(&policies, "edge.adaptive_concurrency", name))
             .transpose()?;
         let data = data::plan(scenario, &network, &services, base_dir)?;
         let faults = faults::plan(scenario, &network, &services, &run, base_dir)?;
@@ -339,6 +326,26 @@ fn check_mesh_edges(
 }
 
 /// An error for a name that refers to nothing: lists what exists.
+/// The `[policy.adaptive_concurrency.NAME]` that `key` names.
+pub(crate) fn named_concurrency(
+    policies: &Policies,
+    key: &str,
+    name: &str,
+) -> Result<AdaptiveConcurrencySpec, Invalid> {
+    policies
+        .adaptive_concurrency
+        .get(name)
+        .copied()
+        .ok_or_else(|| {
+            unknown_name(
+                key,
+                name,
+                "policy.adaptive_concurrency",
+                policies.adaptive_concurrency.keys(),
+            )
+        })
+}
+
 pub(crate) fn unknown_name<'a>(
     key: &str,
     name: &str,

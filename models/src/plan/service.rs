@@ -244,20 +244,7 @@ fn service(
     let adaptive_concurrency = s
         .adaptive_concurrency
         .as_ref()
-        .map(|name| {
-            policies
-                .adaptive_concurrency
-                .get(name)
-                .copied()
-                .ok_or_else(|| {
-                    super::unknown_name(
-                        &key("adaptive_concurrency"),
-                        name,
-                        "policy.adaptive_concurrency",
-                        policies.adaptive_concurrency.keys(),
-                    )
-                })
-        })
+        .map(|name| super::named_concurrency(policies, &key("adaptive_concurrency"), name))
         .transpose()?;
     Ok(ServicePlan {
         name: s.name.clone(),
