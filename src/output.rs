@@ -1,4 +1,6 @@
-//! Output files: `runs.csv`, `timeseries.csv`, `summary.md`, `manifest.json`.
+//! Output files: `runs.csv`, `timeseries.csv`, `services.csv`,
+//! `services_timeseries.csv`, `shards.csv`, `recovery.csv`, `summary.md`,
+//! `manifest.json`.
 //!
 //! Every file is rendered in memory first and then written to a temporary
 //! file in the output folder and renamed into place, so a failure never
@@ -11,8 +13,8 @@ use anyhow::Context;
 
 use headroom_models::recovery::{RECOVERY_CSV_COLUMNS, TriggerRecovery};
 use headroom_models::report::{
-    RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SHARD_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS,
-    summarize,
+    RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SLO_MET_COLUMN,
+    TIMESERIES_COLUMNS, summarize,
 };
 use headroom_models::{Loaded, RunOutput};
 use headroom_sim::stats::ci95;
@@ -53,6 +55,27 @@ pub fn timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u
         }
     }
     w.into_inner().context("cannot render timeseries.csv")
+}
+
+/// Renders `services_timeseries.csv`: one row per (point, replication,
+/// interval, service), services in `[[services]]` order within an interval.
+pub fn services_timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(SERVICE_TIMESERIES_COLUMNS)?;
+    for out in outputs {
+        for row in &out.service_timeseries {
+            let mut record = vec![
+                point.to_string(),
+                out.replication.to_string(),
+                row.t_s.to_string(),
+                out.services[row.service].service.clone(),
+            ];
+            record.extend(row.cells().iter().map(ToString::to_string));
+            w.write_record(&record)?;
+        }
+    }
+    w.into_inner()
+        .context("cannot render services_timeseries.csv")
 }
 
 /// Renders `services.csv`: one row per (point, replication, service).

@@ -91,6 +91,34 @@ fn run_writes_every_output_with_the_contract_columns() {
         assert_eq!((api[3], api[13]), (run[3], run[9]));
         assert_eq!((api[14], api[15]), ("0", "NaN"));
     }
+    let per_service = std::fs::read_to_string(out.join("services_timeseries.csv")).unwrap();
+    let header = per_service.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "point,replication,t_s,service,tries_rps,errors,shed,concurrency_blocked,\
+         concurrency_limit_mean,utilization,cpu_util,replicas,trigger"
+    );
+    assert_eq!(
+        per_service.lines().count(),
+        ts.lines().count(),
+        "one row per interval and service"
+    );
+    for (system, line) in ts.lines().skip(1).zip(per_service.lines().skip(1)) {
+        let (sys, api): (Vec<&str>, Vec<&str>) =
+            (system.split(',').collect(), line.split(',').collect());
+        assert_eq!(api.len(), header.split(',').count());
+        // The same interval; one service without retries: its tries are
+        // the arrivals, its CPU and instances the system's.
+        assert_eq!(
+            (api[0], api[1], api[2], api[3]),
+            (sys[0], sys[1], sys[2], "api")
+        );
+        assert_eq!(api[4], sys[3], "tries = arrivals");
+        assert_eq!((api[10], api[11], api[12]), (sys[9], sys[8], sys[16]));
+        assert_eq!((api[7], api[8]), ("0", "NaN"), "no limit");
+        let (util, cpu): (f64, f64) = (api[9].parse().unwrap(), api[10].parse().unwrap());
+        assert!(cpu > 0.3 && cpu <= util && util < 1.0, "{line}");
+    }
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["seed"], 7);
@@ -126,6 +154,7 @@ fn outputs_are_byte_identical_at_any_thread_count() {
         "runs.csv",
         "timeseries.csv",
         "services.csv",
+        "services_timeseries.csv",
         "summary.md",
         "manifest.json",
     ] {

@@ -84,6 +84,34 @@ fn queueing_networks() {
         0.02,
         &mut failures,
     );
+    // The per-service time series splits the system's: over the measured
+    // window's intervals (of equal length, the warm-up a whole number of
+    // them, capacity fixed), each station's CPU averages to its
+    // `services.csv` figure, itself checked against rho in the edge-cap
+    // case below, and its tries add up to its measured tries.
+    for o in &out {
+        for (i, row) in o.services.iter().enumerate() {
+            let measured: Vec<_> = o
+                .service_timeseries
+                .iter()
+                .filter(|r| r.service == i && r.t_s > o.warmup_s)
+                .collect();
+            assert_eq!(
+                measured.len(),
+                110,
+                "110 one-minute intervals after a 10-minute warm-up"
+            );
+            let cpu = measured.iter().map(|r| r.cpu_util).sum::<f64>() / 110.0;
+            assert!(
+                (cpu - row.cpu_util).abs() < 1e-9,
+                "{}: intervals {cpu} vs {}",
+                row.service,
+                row.cpu_util
+            );
+            let tries: f64 = measured.iter().map(|r| r.tries_rps * 60.0).sum();
+            assert_eq!(tries.round() as u64, row.requests, "{}", row.service);
+        }
+    }
 
     let (_, out) = run("thread-caller.toml", &[]);
     check(

@@ -927,6 +927,8 @@ fn plots_and_report_of_a_sweep_and_of_a_run() {
     let o = headroom(&["plot", s(&run_out), "--out", s(&dir.join("run_plots"))]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(dir.join("run_plots/latency_over_time.png").exists());
+    let svg = String::from_utf8(read(&dir, "run_plots/service_utilization.svg")).unwrap();
+    assert!(svg.contains("api (mean of"), "one line per service");
     assert!(String::from_utf8_lossy(&o.stderr).contains("skipped: hit ratio per cache tier"));
     // With prices, cost is the x axis.
     let priced = SWEEP

@@ -25,6 +25,9 @@ pub struct RunOutput {
     pub metrics: RunMetrics,
     /// One row per time-series interval, warm-up included.
     pub timeseries: Vec<IntervalRow>,
+    /// One row per (interval, service), interval by interval and services
+    /// in `[[services]]` order within one (`services_timeseries.csv`).
+    pub service_timeseries: Vec<ServiceIntervalRow>,
     /// One row per service (`services.csv`), in `[[services]]` order.
     pub services: Vec<ServiceRow>,
     /// One row per datastore shard (`shards.csv`): stores in
@@ -585,6 +588,72 @@ impl IntervalRow {
             Cell::Float(self.cost_usd_cum),
             Cell::Int(self.retries),
             Cell::Float(self.wasted_work_s),
+            Cell::Flag(self.trigger),
+        ]
+    }
+}
+
+/// One service's time-series interval (`services_timeseries.csv`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceIntervalRow {
+    /// End of the interval, seconds since the start.
+    pub t_s: f64,
+    /// Index of the service in [`RunOutput::services`] (`[[services]]`
+    /// order).
+    pub service: usize,
+    /// Tries that reached an instance of the service, per second.
+    pub tries_rps: f64,
+    /// Tries that ended unsuccessfully there in the interval (as
+    /// `services.csv`'s `errors`).
+    pub errors: u64,
+    /// Tries turned away at once on arrival in the interval: a full queue
+    /// or the adaptive concurrency limit.
+    pub shed: u64,
+    /// Of `shed`, refused by the adaptive concurrency limit.
+    pub concurrency_blocked: u64,
+    /// The adaptive concurrency limit the interval's tries met on arrival,
+    /// averaged over them; NaN without a limit or without tries.
+    pub concurrency_limit_mean: f64,
+    /// Fraction of the service's worker-seconds held in the interval.
+    pub utilization: f64,
+    /// Fraction of its worker-seconds doing local work.
+    pub cpu_util: f64,
+    /// Instances (booting, ready or draining) at the end of the interval.
+    pub replicas: u64,
+    /// A trigger (fault window, cache flush or surge) overlaps the interval.
+    pub trigger: bool,
+}
+
+/// `services_timeseries.csv` columns, in order.
+pub const SERVICE_TIMESERIES_COLUMNS: [&str; 13] = [
+    "point",
+    "replication",
+    "t_s",
+    "service",
+    "tries_rps",
+    "errors",
+    "shed",
+    "concurrency_blocked",
+    "concurrency_limit_mean",
+    "utilization",
+    "cpu_util",
+    "replicas",
+    "trigger",
+];
+
+impl ServiceIntervalRow {
+    /// The cells after `point, replication, t_s, service`, in
+    /// [`SERVICE_TIMESERIES_COLUMNS`] order.
+    pub fn cells(&self) -> [Cell; 9] {
+        [
+            Cell::Float(self.tries_rps),
+            Cell::Int(self.errors),
+            Cell::Int(self.shed),
+            Cell::Int(self.concurrency_blocked),
+            Cell::Float(self.concurrency_limit_mean),
+            Cell::Float(self.utilization),
+            Cell::Float(self.cpu_util),
+            Cell::Int(self.replicas),
             Cell::Flag(self.trigger),
         ]
     }
@@ -1320,6 +1389,7 @@ mod tests {
                 ..metrics()
             },
             timeseries: Vec::new(),
+            service_timeseries: Vec::new(),
             services: Vec::new(),
             shards: Vec::new(),
             peak_in_flight: 0,

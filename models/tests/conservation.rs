@@ -583,6 +583,11 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
                         ));
                     }
                 }
+                if let Some(why) = service_series_fault(&out) {
+                    failures.push(format!(
+                        "seed {seed}: {why}\n{text}\nreproduce: {reproduce}"
+                    ));
+                }
                 // A closed population never has more requests in flight
                 // than users.
                 if let Some(users) = loaded.plan.workload.arrivals.max_users()
@@ -607,6 +612,72 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
         only.is_some() || session_worlds >= 30,
         "{session_worlds} worlds with sessions"
     );
+}
+
+/// What is wrong with a replication's per-service time series, if anything:
+/// one row per (interval, service) at the intervals of `timeseries`; in
+/// each, the limit's refusals among the tries shed and the utilizations
+/// fractions with the CPU's among the held; and over the intervals inside
+/// the measured window, no more tries, errors, sheds or refusals than
+/// `services.csv` counts, over those touching it no fewer.
+fn service_series_fault(out: &headroom_models::RunOutput) -> Option<String> {
+    let n = out.services.len();
+    if out.service_timeseries.len() != out.timeseries.len() * n {
+        return Some(format!(
+            "{} service intervals for {} intervals of {n} services",
+            out.service_timeseries.len(),
+            out.timeseries.len()
+        ));
+    }
+    let w = out.warmup_s;
+    // Per service: [tries, errors, shed, blocked] inside and touching.
+    let mut inside = vec![[0u64; 4]; n];
+    let mut touching = vec![[0u64; 4]; n];
+    let mut start = 0.0;
+    for (k, iv) in out.timeseries.iter().enumerate() {
+        for (i, r) in out.service_timeseries[k * n..(k + 1) * n]
+            .iter()
+            .enumerate()
+        {
+            let fraction = |x: f64| x.is_nan() || (0.0..=1.0 + 1e-9).contains(&x);
+            if r.t_s != iv.t_s
+                || r.service != i
+                || r.trigger != iv.trigger
+                || r.concurrency_blocked > r.shed
+                || !fraction(r.utilization)
+                || !fraction(r.cpu_util)
+                || r.cpu_util > r.utilization + 1e-9
+            {
+                return Some(format!(
+                    "interval {k}, service {i}: {r:?} (interval {iv:?})"
+                ));
+            }
+            let tries = (r.tries_rps * (iv.t_s - start)).round() as u64;
+            let counts = [tries, r.errors, r.shed, r.concurrency_blocked];
+            for j in 0..4 {
+                if start >= w - 1e-9 {
+                    inside[i][j] += counts[j];
+                }
+                if iv.t_s > w {
+                    touching[i][j] += counts[j];
+                }
+            }
+        }
+        start = iv.t_s;
+    }
+    for (i, row) in out.services.iter().enumerate() {
+        let measured = [row.requests, row.errors, row.shed, row.concurrency_blocked];
+        for j in 0..4 {
+            if inside[i][j] > measured[j] || measured[j] > touching[i][j] {
+                return Some(format!(
+                    "service {}: [tries, errors, shed, blocked] measured {measured:?}, \
+                     over intervals inside the window {:?}, touching it {:?}",
+                    row.service, inside[i], touching[i]
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// A closed population sends its next request after every outcome of the

@@ -65,6 +65,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
             .ok_or_else(|| InputError(format!("{}: no runs.csv", dir.display())))?;
         let timeseries = read_any(dir, "timeseries.csv")?
             .ok_or_else(|| InputError(format!("{}: no timeseries.csv", dir.display())))?;
+        let service_series = read_any(dir, "services_timeseries.csv")?;
         let data = PlotData {
             title,
             runs: &runs,
@@ -73,6 +74,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
             focus_label: "all replications".into(),
             sweep: None,
             shards: shards.as_ref(),
+            service_series: service_series.as_ref(),
         };
         draw_all(&data, out, quiet)?
     };
@@ -101,6 +103,7 @@ pub fn sweep_data<'a>(
         focus_label,
         sweep: Some(analysis),
         shards,
+        service_series: None,
     }
 }
 

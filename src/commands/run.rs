@@ -49,6 +49,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ("runs.csv", output::runs_csv(0, run.seed, &outputs)?),
         ("timeseries.csv", output::timeseries_csv(0, &outputs)?),
         ("services.csv", output::services_csv(0, &outputs)?),
+        (
+            "services_timeseries.csv",
+            output::services_timeseries_csv(0, &outputs)?,
+        ),
         ("shards.csv", output::shards_csv(0, &outputs)?),
         ("recovery.csv", output::recovery_csv(0, &outputs)?),
         (

@@ -148,6 +148,8 @@ pub struct PlotData<'a> {
     pub sweep: Option<&'a Analysis<'a>>,
     /// `shards.csv` rows, when the run wrote them.
     pub shards: Option<&'a Table>,
+    /// `services_timeseries.csv` rows, when the run wrote them.
+    pub service_series: Option<&'a Table>,
 }
 
 /// Every chart the data supports, and a reason for each one it does not.
@@ -160,6 +162,7 @@ pub fn charts(d: &PlotData<'_>) -> (Vec<Chart>, Vec<String>) {
     };
     add(latency_over_time(d));
     add(replicas_vs_arrivals(d));
+    add(service_utilization(d));
     add(hit_ratio(d));
     add(shard_load(d));
     if let Some(a) = d.sweep {
@@ -382,6 +385,79 @@ fn replicas_vs_arrivals(d: &PlotData<'_>) -> Result<Chart, String> {
                 label: "instances".into(),
                 points: mean_line(&groups, t, r, scale),
             },
+        },
+    })
+}
+
+/// Each service's held workers over time: which tier saturates first.
+fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
+    let Some(st) = d.service_series else {
+        return Err(
+            "utilization per service: no services_timeseries.csv (`headroom run` writes it)".into(),
+        );
+    };
+    let (Some(t), Some(name), Some(u)) = (
+        st.index("t_s"),
+        st.index("service"),
+        st.index("utilization"),
+    ) else {
+        return Err(
+            "utilization per service: services_timeseries.csv lacks t_s, service or utilization"
+                .into(),
+        );
+    };
+    let groups = by_replication(st, d.focus);
+    let mut services: Vec<&str> = Vec::new();
+    for row in groups.iter().flatten() {
+        if !services.contains(&row.get(name)) {
+            services.push(row.get(name));
+        }
+    }
+    if services.is_empty() {
+        return Err(format!(
+            "utilization per service: no service rows for {}",
+            d.focus_label
+        ));
+    }
+    let (scale, x_label) = time_axis(&groups, t);
+    let series = services
+        .iter()
+        .map(|service| {
+            let of_service: Vec<Vec<Row<'_>>> = groups
+                .iter()
+                .map(|g| {
+                    g.iter()
+                        .filter(|r| r.get(name) == *service)
+                        .copied()
+                        .collect()
+                })
+                .collect();
+            Series {
+                label: format!("{service} (mean of {} replications)", groups.len()),
+                points: mean_line(&of_service, t, u, scale),
+            }
+        })
+        .collect();
+    // The shading comes from the system's series, whose intervals these are.
+    let system = by_replication(d.timeseries, d.focus);
+    let spans = match d.timeseries.index("t_s") {
+        Some(ts_t) => trigger_spans(
+            d.timeseries,
+            system.first().map_or(&[][..], Vec::as_slice),
+            ts_t,
+            scale,
+        ),
+        None => Vec::new(),
+    };
+    Ok(Chart {
+        name: "service_utilization".into(),
+        title: format!("{}: workers held per service, {}", d.title, d.focus_label),
+        kind: Kind::Lines {
+            x_label: x_label.into(),
+            y_label: "workers held (fraction)".into(),
+            series,
+            faint: Vec::new(),
+            spans,
         },
     })
 }
@@ -650,4 +726,61 @@ fn file_safe(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(csv: &str) -> Table {
+        Table::from_csv_any(csv.as_bytes(), "test").unwrap()
+    }
+
+    /// One line per service, the mean over replications interval by
+    /// interval; the trigger's intervals shaded from the system's series.
+    #[test]
+    fn service_utilization_draws_each_service_over_time() {
+        let runs = table("point,replication,seed,requests\n0,0,1,10\n0,1,1,10\n");
+        let ts = table(
+            "point,replication,t_s,arrivals_rps,trigger\n\
+             0,0,10,1,0\n0,0,20,1,1\n0,0,30,1,0\n\
+             0,1,10,1,0\n0,1,20,1,1\n0,1,30,1,0\n",
+        );
+        let st = table(
+            "point,replication,t_s,service,utilization\n\
+             0,0,10,api,0.2\n0,0,10,db,0.5\n0,0,20,api,0.4\n0,0,20,db,1\n0,0,30,api,0.2\n0,0,30,db,0.5\n\
+             0,1,10,api,0.4\n0,1,10,db,0.7\n0,1,20,api,0.6\n0,1,20,db,1\n0,1,30,api,NaN\n0,1,30,db,0.7\n",
+        );
+        let mut d = PlotData {
+            title: "t".into(),
+            runs: &runs,
+            timeseries: &ts,
+            focus: 0,
+            focus_label: "all replications".into(),
+            sweep: None,
+            shards: None,
+            service_series: Some(&st),
+        };
+        let chart = service_utilization(&d).unwrap();
+        let Kind::Lines { series, spans, .. } = chart.kind else {
+            panic!("{chart:?}")
+        };
+        let line = |i: usize| {
+            series[i]
+                .points
+                .iter()
+                .map(|&(x, y)| (x, (y * 1e9).round() / 1e9))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(series.len(), 2);
+        assert_eq!(series[0].label, "api (mean of 2 replications)");
+        assert_eq!(line(0), [(10.0, 0.3), (20.0, 0.5), (30.0, 0.2)]);
+        assert_eq!(series[1].label, "db (mean of 2 replications)");
+        assert_eq!(line(1), [(10.0, 0.6), (20.0, 1.0), (30.0, 0.6)]);
+        assert_eq!(spans, [(10.0, 20.0)]);
+        // A sweep's folder has no per-service series: skipped, with why.
+        d.service_series = None;
+        let why = service_utilization(&d).unwrap_err();
+        assert!(why.contains("no services_timeseries.csv"), "{why}");
+    }
 }

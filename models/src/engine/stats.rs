@@ -9,7 +9,9 @@ use headroom_sim::{Span, Timestamp};
 use super::mesh::{Cause, Reply, Request};
 use crate::plan::costs::{HOURS_PER_MONTH, money};
 use crate::plan::{ArrivalPlan, Plan, RegionId, ServiceId};
-use crate::report::{IntervalRow, RunMetrics, RunOutput, ServiceRow, SessionMetrics, StationLoad};
+use crate::report::{
+    IntervalRow, RunMetrics, RunOutput, ServiceIntervalRow, ServiceRow, SessionMetrics, StationLoad,
+};
 use crate::scenario::ConcurrencyModel;
 
 /// Workers held and computing of one service: two signals that change
@@ -72,10 +74,13 @@ impl std::ops::Sub for Areas {
 
 /// Per-service accumulators.
 struct ServiceStats {
+    /// Tries since time zero (the measured window's and each interval's
+    /// are differences of [`Counts`] marks, so a try pays one add).
     attempts: u64,
     /// Of `attempts`, turned away by a full queue or an adaptive
     /// concurrency limit.
     shed: u64,
+    /// Of `attempts`, ended unsuccessfully.
     errors: u64,
     latency: LatencyHistogram,
     workers: Workers,
@@ -99,7 +104,7 @@ impl ServiceStats {
     }
 }
 
-/// What a service's adaptive concurrency limits did (measured window).
+/// What a service's adaptive concurrency limits did, since time zero.
 #[derive(Clone, Copy, Default)]
 struct LimitStats {
     /// Tries refused (of the service's `shed`).
@@ -108,6 +113,63 @@ struct LimitStats {
     /// met.
     gated: u64,
     limit_sum: u64,
+}
+
+/// A service's counters at one instant; what happened between two
+/// instants is the difference of their marks.
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    attempts: u64,
+    shed: u64,
+    errors: u64,
+    limits: LimitStats,
+}
+
+impl std::ops::Sub for Counts {
+    type Output = Counts;
+    fn sub(self, o: Counts) -> Counts {
+        Counts {
+            attempts: self.attempts - o.attempts,
+            shed: self.shed - o.shed,
+            errors: self.errors - o.errors,
+            limits: LimitStats {
+                blocked: self.limits.blocked - o.limits.blocked,
+                gated: self.limits.gated - o.limits.gated,
+                limit_sum: self.limits.limit_sum - o.limits.limit_sum,
+            },
+        }
+    }
+}
+
+impl Counts {
+    /// The mean adaptive concurrency limit the tries met on arrival; NaN
+    /// when none met one.
+    fn limit_mean(&self) -> f64 {
+        if self.limits.gated == 0 {
+            f64::NAN
+        } else {
+            self.limits.limit_sum as f64 / self.limits.gated as f64
+        }
+    }
+}
+
+/// A service's marks: at the warm-up end, at the start of the current
+/// interval, and at the end of arrivals (kept apart from
+/// [`ServiceStats`], whose stride every try's path pays for).
+#[derive(Clone, Copy, Default)]
+struct Marks {
+    warmup: Counts,
+    interval: Counts,
+    end: Option<Counts>,
+}
+
+/// A service's measured window, frozen at the end of arrivals: areas,
+/// mean and most instances.
+#[derive(Clone, Copy)]
+struct FrozenService {
+    areas: Areas,
+    replicas_mean: f64,
+    replicas_max: f64,
 }
 
 /// One time-series interval's accumulators.
@@ -175,13 +237,14 @@ pub(super) struct Stats {
     /// Per service, what its instances' adaptive concurrency limits did
     /// (apart from `services`, whose stride every try's path pays for).
     limits: Vec<LimitStats>,
+    marks: Vec<Marks>,
     interval: Interval,
     rows: Vec<IntervalRow>,
+    service_rows: Vec<ServiceIntervalRow>,
     /// Values frozen at the end of arrivals (the drain is not measured).
     frozen: Option<Frozen>,
-    /// Per service: measured areas, mean and most instances, frozen at the
-    /// end of arrivals.
-    frozen_services: Vec<(Areas, f64, f64)>,
+    /// Per service, frozen at the end of arrivals.
+    frozen_services: Vec<FrozenService>,
     /// `[start, end]` of every trigger (fault window, cache flush, surge),
     /// to mark the intervals they touch.
     triggers: Vec<(Timestamp, Timestamp)>,
@@ -255,6 +318,7 @@ impl Stats {
             inter_region_usd_per_byte: inter,
             internet_usd_per_byte: internet,
             limits: vec![LimitStats::default(); plan.services.len()],
+            marks: vec![Marks::default(); plan.services.len()],
             services: plan
                 .services
                 .iter()
@@ -287,6 +351,7 @@ impl Stats {
                 .map(|t| (t.start, t.end))
                 .collect(),
             rows: Vec::new(),
+            service_rows: Vec::new(),
             frozen: None,
             frozen_services: Vec::new(),
         }
@@ -301,9 +366,22 @@ impl Stats {
         ] {
             t.reset(now);
         }
-        for s in &mut self.services {
+        for i in 0..self.services.len() {
+            self.marks[i].warmup = self.counts(i);
+            let s = &mut self.services[i];
             s.at_warmup = s.areas(now);
             s.instances.reset(now);
+        }
+    }
+
+    /// Service `i`'s counters now.
+    fn counts(&self, i: usize) -> Counts {
+        let s = &self.services[i];
+        Counts {
+            attempts: s.attempts,
+            shed: s.shed,
+            errors: s.errors,
+            limits: self.limits[i],
         }
     }
 
@@ -311,20 +389,18 @@ impl Stats {
         self.frozen_services = self
             .services
             .iter()
-            .map(|s| {
-                (
-                    s.areas(now) - s.at_warmup,
-                    s.instances.mean(now),
-                    s.instances.max(),
-                )
+            .map(|s| FrozenService {
+                areas: s.areas(now) - s.at_warmup,
+                replicas_mean: s.instances.mean(now),
+                replicas_max: s.instances.max(),
             })
             .collect();
-        let (computing, capacity) = self
-            .frozen_services
-            .iter()
-            .fold((0.0, 0.0), |(c, k), (a, ..)| {
-                (c + a.computing, k + a.capacity)
-            });
+        for i in 0..self.services.len() {
+            self.marks[i].end = Some(self.counts(i));
+        }
+        let (computing, capacity) = self.frozen_services.iter().fold((0.0, 0.0), |(c, k), f| {
+            (c + f.areas.computing, k + f.areas.capacity)
+        });
         self.frozen = Some(Frozen {
             cpu_util: if capacity > 0.0 {
                 computing / capacity
@@ -431,24 +507,22 @@ impl Stats {
     pub(super) fn on_region_health(&mut self, _now: Timestamp, _healthy: bool) {}
 
     pub(super) fn on_attempt_arrival(&mut self, service: ServiceId) {
-        self.services[service.index()].attempts += u64::from(self.measuring);
+        self.services[service.index()].attempts += 1;
     }
 
-    /// A try found its instance's queue full (measured window).
+    /// A try found its instance's queue full, or its limit refused it.
     pub(super) fn on_attempt_shed(&mut self, service: ServiceId) {
-        self.services[service.index()].shed += u64::from(self.measuring);
+        self.services[service.index()].shed += 1;
     }
 
     /// A try met its instance's adaptive concurrency limit, `limit` after
     /// the controller caught up with the try's arrival; `blocked`: it was
-    /// refused (measured window).
+    /// refused.
     pub(super) fn on_concurrency_gate(&mut self, service: ServiceId, limit: u32, blocked: bool) {
-        if self.measuring {
-            let s = &mut self.limits[service.index()];
-            s.gated += 1;
-            s.limit_sum += u64::from(limit);
-            s.blocked += u64::from(blocked);
-        }
+        let s = &mut self.limits[service.index()];
+        s.gated += 1;
+        s.limit_sum += u64::from(limit);
+        s.blocked += u64::from(blocked);
     }
 
     pub(super) fn on_attempt_end(
@@ -458,9 +532,10 @@ impl Stats {
         latency: Span,
         ok: bool,
     ) {
-        if self.in_window(now) {
-            let s = &mut self.services[service.index()];
-            s.errors += u64::from(!ok);
+        let measured = self.in_window(now);
+        let s = &mut self.services[service.index()];
+        s.errors += u64::from(!ok);
+        if measured {
             s.latency.record(latency.as_nanos());
         }
     }
@@ -562,22 +637,47 @@ impl Stats {
 
     /// Closes the current time-series interval at `now`.
     pub(super) fn close_interval(&mut self, now: Timestamp, healthy_regions: u64) {
-        let (mut computing, mut capacity) = (0.0, 0.0);
-        for s in &mut self.services {
-            let areas = s.areas(now);
-            let delta = areas - s.at_interval;
-            computing += delta.computing;
-            capacity += delta.capacity;
-            s.at_interval = areas;
-        }
-        let iv = &mut self.interval;
-        let secs = (now - iv.start).as_secs_f64();
+        let start = self.interval.start;
+        let secs = (now - start).as_secs_f64();
         // A trigger marks every interval it overlaps (an instant one, the
         // interval it falls in).
         let trigger = self
             .triggers
             .iter()
-            .any(|&(start, end)| start < now && (end > iv.start || start >= iv.start));
+            .any(|&(t0, t1)| t0 < now && (t1 > start || t0 >= start));
+        let (mut computing, mut capacity) = (0.0, 0.0);
+        for i in 0..self.services.len() {
+            let counts = self.counts(i);
+            let c = counts - self.marks[i].interval;
+            self.marks[i].interval = counts;
+            let s = &mut self.services[i];
+            let areas = s.areas(now);
+            let delta = areas - s.at_interval;
+            computing += delta.computing;
+            capacity += delta.capacity;
+            s.at_interval = areas;
+            let ratio = |x: f64| {
+                if delta.capacity > 0.0 {
+                    x / delta.capacity
+                } else {
+                    f64::NAN
+                }
+            };
+            self.service_rows.push(ServiceIntervalRow {
+                t_s: now.as_secs_f64(),
+                service: i,
+                tries_rps: c.attempts as f64 / secs,
+                errors: c.errors,
+                shed: c.shed,
+                concurrency_blocked: c.limits.blocked,
+                concurrency_limit_mean: c.limit_mean(),
+                utilization: ratio(delta.held),
+                cpu_util: ratio(delta.computing),
+                replicas: s.instances.current().round() as u64,
+                trigger,
+            });
+        }
+        let iv = &mut self.interval;
         self.rows.push(IntervalRow {
             t_s: now.as_secs_f64(),
             arrivals_rps: iv.arrivals as f64 / secs,
@@ -670,18 +770,31 @@ impl Stats {
             || plan.workload.session.is_some();
         let measured_stations = self.triggers.is_empty() && !closed;
         let mut stations = Vec::new();
+        // The measured window's counts: from the warm-up end to the end of
+        // arrivals.
+        let counted: Vec<Counts> = (0..self.services.len())
+            .map(|i| self.marks[i].end.unwrap_or_else(|| self.counts(i)) - self.marks[i].warmup)
+            .collect();
         let services = plan
             .services
             .iter()
             .zip(self.services)
-            .zip(self.limits)
+            .zip(counted)
             .enumerate()
-            .map(|(i, ((p, s), l))| {
-                let (areas, mean, max) = self.frozen_services.get(i).copied().unwrap_or((
-                    Areas::default(),
-                    f64::NAN,
-                    0.0,
-                ));
+            .map(|(i, ((p, s), c))| {
+                let FrozenService {
+                    areas,
+                    replicas_mean: mean,
+                    replicas_max: max,
+                } = self
+                    .frozen_services
+                    .get(i)
+                    .copied()
+                    .unwrap_or(FrozenService {
+                        areas: Areas::default(),
+                        replicas_mean: f64::NAN,
+                        replicas_max: 0.0,
+                    });
                 // A service behind an adaptive concurrency limit (its own,
                 // or the edge's on everything behind it) is no queue the
                 // heavy-traffic approximation describes: the controller
@@ -706,8 +819,8 @@ impl Stats {
                         },
                         held_s: areas.held,
                         capacity_s: areas.capacity,
-                        requests: s.attempts,
-                        shed: s.shed,
+                        requests: c.attempts,
+                        shed: c.shed,
                     });
                 }
                 let ratio = |x: f64| {
@@ -719,19 +832,15 @@ impl Stats {
                 };
                 ServiceRow {
                     service: p.name.clone(),
-                    requests: s.attempts,
-                    errors: s.errors,
+                    requests: c.attempts,
+                    errors: c.errors,
                     utilization: ratio(areas.held),
                     cpu_util: ratio(areas.computing),
                     replicas_mean: mean,
                     replicas_max: max.round() as u64,
-                    shed: s.shed,
-                    concurrency_blocked: l.blocked,
-                    concurrency_limit_mean: if l.gated == 0 {
-                        f64::NAN
-                    } else {
-                        l.limit_sum as f64 / l.gated as f64
-                    },
+                    shed: c.shed,
+                    concurrency_blocked: c.limits.blocked,
+                    concurrency_limit_mean: c.limit_mean(),
                     latency: s.latency,
                 }
             })
@@ -785,6 +894,7 @@ impl Stats {
                 sessions,
             },
             timeseries: self.rows,
+            service_timeseries: self.service_rows,
             services,
             shards: Vec::new(),
             peak_in_flight,
