@@ -96,7 +96,7 @@ fn run_writes_every_output_with_the_contract_columns() {
     assert_eq!(
         header,
         "point,replication,t_s,service,tries_rps,errors,shed,concurrency_blocked,\
-         concurrency_limit_mean,utilization,cpu_util,replicas,trigger"
+         concurrency_limit_mean,latency_p50_ms,latency_p99_ms,utilization,cpu_util,replicas,trigger"
     );
     assert_eq!(
         per_service.lines().count(),
@@ -114,10 +114,17 @@ fn run_writes_every_output_with_the_contract_columns() {
             (sys[0], sys[1], sys[2], "api")
         );
         assert_eq!(api[4], sys[3], "tries = arrivals");
-        assert_eq!((api[10], api[11], api[12]), (sys[9], sys[8], sys[16]));
+        assert_eq!((api[12], api[13], api[14]), (sys[9], sys[8], sys[16]));
         assert_eq!((api[7], api[8]), ("0", "NaN"), "no limit");
-        let (util, cpu): (f64, f64) = (api[9].parse().unwrap(), api[10].parse().unwrap());
+        let (util, cpu): (f64, f64) = (api[11].parse().unwrap(), api[12].parse().unwrap());
         assert!(cpu > 0.3 && cpu <= util && util < 1.0, "{line}");
+        // In an interval without a failed try, the tries that ended are the
+        // requests answered: the same p99.
+        if api[5] == "0" {
+            assert_eq!(api[10], sys[5], "{line}");
+        }
+        let (p50, p99): (f64, f64) = (api[9].parse().unwrap(), api[10].parse().unwrap());
+        assert!(p50 > 1.0 && p50 < p99, "{line}");
     }
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();

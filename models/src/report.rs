@@ -614,6 +614,12 @@ pub struct ServiceIntervalRow {
     /// The adaptive concurrency limit the interval's tries met on arrival,
     /// averaged over them; NaN without a limit or without tries.
     pub concurrency_limit_mean: f64,
+    /// Median time at the service of the tries that ended in the interval
+    /// (from arrival at an instance to the response, as `services.csv`'s
+    /// latency), ms; NaN without one.
+    pub latency_p50_ms: f64,
+    /// Their p99, ms; NaN without one.
+    pub latency_p99_ms: f64,
     /// Fraction of the service's worker-seconds held in the interval.
     pub utilization: f64,
     /// Fraction of its worker-seconds doing local work.
@@ -625,7 +631,7 @@ pub struct ServiceIntervalRow {
 }
 
 /// `services_timeseries.csv` columns, in order.
-pub const SERVICE_TIMESERIES_COLUMNS: [&str; 13] = [
+pub const SERVICE_TIMESERIES_COLUMNS: [&str; 15] = [
     "point",
     "replication",
     "t_s",
@@ -635,6 +641,8 @@ pub const SERVICE_TIMESERIES_COLUMNS: [&str; 13] = [
     "shed",
     "concurrency_blocked",
     "concurrency_limit_mean",
+    "latency_p50_ms",
+    "latency_p99_ms",
     "utilization",
     "cpu_util",
     "replicas",
@@ -644,13 +652,15 @@ pub const SERVICE_TIMESERIES_COLUMNS: [&str; 13] = [
 impl ServiceIntervalRow {
     /// The cells after `point, replication, t_s, service`, in
     /// [`SERVICE_TIMESERIES_COLUMNS`] order.
-    pub fn cells(&self) -> [Cell; 9] {
+    pub fn cells(&self) -> [Cell; 11] {
         [
             Cell::Float(self.tries_rps),
             Cell::Int(self.errors),
             Cell::Int(self.shed),
             Cell::Int(self.concurrency_blocked),
             Cell::Float(self.concurrency_limit_mean),
+            Cell::Float(self.latency_p50_ms),
+            Cell::Float(self.latency_p99_ms),
             Cell::Float(self.utilization),
             Cell::Float(self.cpu_util),
             Cell::Int(self.replicas),

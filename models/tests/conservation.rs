@@ -647,6 +647,8 @@ fn service_series_fault(out: &headroom_models::RunOutput) -> Option<String> {
                 || !fraction(r.utilization)
                 || !fraction(r.cpu_util)
                 || r.cpu_util > r.utilization + 1e-9
+                || r.latency_p50_ms > r.latency_p99_ms
+                || r.latency_p50_ms.is_nan() != r.latency_p99_ms.is_nan()
             {
                 return Some(format!(
                     "interval {k}, service {i}: {r:?} (interval {iv:?})"

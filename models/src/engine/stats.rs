@@ -82,6 +82,9 @@ struct ServiceStats {
     shed: u64,
     /// Of `attempts`, ended unsuccessfully.
     errors: u64,
+    /// Time at the instance of the tries that ended in the current
+    /// interval (since the warm-up end, when it falls inside the interval:
+    /// the earlier ones wait in [`ServiceLatency::pre`]).
     latency: LatencyHistogram,
     workers: Workers,
     /// Workers of ready and draining instances, from time zero.
@@ -163,6 +166,15 @@ struct Marks {
     end: Option<Counts>,
 }
 
+/// A service's latency histograms that a try's path does not touch.
+struct ServiceLatency {
+    /// The measured window's tries, merged in at the end of each interval.
+    measured: LatencyHistogram,
+    /// The tries of the current interval that ended before the warm-up
+    /// end.
+    pre: LatencyHistogram,
+}
+
 /// A service's measured window, frozen at the end of arrivals: areas,
 /// mean and most instances.
 #[derive(Clone, Copy)]
@@ -238,6 +250,7 @@ pub(super) struct Stats {
     /// (apart from `services`, whose stride every try's path pays for).
     limits: Vec<LimitStats>,
     marks: Vec<Marks>,
+    latencies: Vec<ServiceLatency>,
     interval: Interval,
     rows: Vec<IntervalRow>,
     service_rows: Vec<ServiceIntervalRow>,
@@ -319,6 +332,14 @@ impl Stats {
             internet_usd_per_byte: internet,
             limits: vec![LimitStats::default(); plan.services.len()],
             marks: vec![Marks::default(); plan.services.len()],
+            latencies: plan
+                .services
+                .iter()
+                .map(|_| ServiceLatency {
+                    measured: LatencyHistogram::new(),
+                    pre: LatencyHistogram::new(),
+                })
+                .collect(),
             services: plan
                 .services
                 .iter()
@@ -371,6 +392,8 @@ impl Stats {
             let s = &mut self.services[i];
             s.at_warmup = s.areas(now);
             s.instances.reset(now);
+            // `pre` is empty (cleared at every interval's end).
+            std::mem::swap(&mut s.latency, &mut self.latencies[i].pre);
         }
     }
 
@@ -532,10 +555,10 @@ impl Stats {
         latency: Span,
         ok: bool,
     ) {
-        let measured = self.in_window(now);
+        let before_end = now < self.end;
         let s = &mut self.services[service.index()];
         s.errors += u64::from(!ok);
-        if measured {
+        if before_end {
             s.latency.record(latency.as_nanos());
         }
     }
@@ -651,6 +674,22 @@ impl Stats {
             let c = counts - self.marks[i].interval;
             self.marks[i].interval = counts;
             let s = &mut self.services[i];
+            // The interval's tries since the warm-up end are measured; with
+            // the earlier ones, they make the interval's quantiles.
+            let l = &mut self.latencies[i];
+            if self.measuring {
+                l.measured.merge(&s.latency);
+            }
+            s.latency.merge(&l.pre);
+            let [p50, p99] = [0.5, 0.99].map(|q| {
+                if s.latency.is_empty() {
+                    f64::NAN
+                } else {
+                    s.latency.quantile_ns(q) as f64 / 1e6
+                }
+            });
+            s.latency.clear();
+            l.pre.clear();
             let areas = s.areas(now);
             let delta = areas - s.at_interval;
             computing += delta.computing;
@@ -671,6 +710,8 @@ impl Stats {
                 shed: c.shed,
                 concurrency_blocked: c.limits.blocked,
                 concurrency_limit_mean: c.limit_mean(),
+                latency_p50_ms: p50,
+                latency_p99_ms: p99,
                 utilization: ratio(delta.held),
                 cpu_util: ratio(delta.computing),
                 replicas: s.instances.current().round() as u64,
@@ -775,13 +816,25 @@ impl Stats {
         let counted: Vec<Counts> = (0..self.services.len())
             .map(|i| self.marks[i].end.unwrap_or_else(|| self.counts(i)) - self.marks[i].warmup)
             .collect();
+        // The measured tries' latencies: every closed interval's, and the
+        // open one's if arrivals never ended.
+        let latencies: Vec<LatencyHistogram> = self
+            .latencies
+            .into_iter()
+            .zip(&self.services)
+            .map(|(mut l, s)| {
+                if self.frozen_services.is_empty() && self.measuring {
+                    l.measured.merge(&s.latency);
+                }
+                l.measured
+            })
+            .collect();
         let services = plan
             .services
             .iter()
-            .zip(self.services)
-            .zip(counted)
+            .zip(counted.into_iter().zip(latencies))
             .enumerate()
-            .map(|(i, ((p, s), c))| {
+            .map(|(i, (p, (c, latency)))| {
                 let FrozenService {
                     areas,
                     replicas_mean: mean,
@@ -841,7 +894,7 @@ impl Stats {
                     shed: c.shed,
                     concurrency_blocked: c.limits.blocked,
                     concurrency_limit_mean: c.limit_mean(),
-                    latency: s.latency,
+                    latency,
                 }
             })
             .collect();

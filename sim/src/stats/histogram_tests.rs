@@ -280,6 +280,12 @@ proptest! {
         prop_assert_eq!(&sparse, &all);
         sparse.merge_sparse(&LatencyHistogram::new().to_sparse());
         prop_assert_eq!(&sparse, &all);
+        // Clearing what merges built (every bucket between the extremes
+        // they carried) leaves an empty histogram.
+        merged.clear();
+        prop_assert_eq!(&merged, &LatencyHistogram::new());
+        sparse.clear();
+        prop_assert_eq!(&sparse, &LatencyHistogram::new());
     }
 }
 
