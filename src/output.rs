@@ -17,7 +17,7 @@ use headroom_models::report::{
     TIMESERIES_COLUMNS, summarize,
 };
 use headroom_models::{Loaded, RunOutput};
-use headroom_sim::stats::ci95;
+use headroom_sim::stats::{ConfidenceInterval, ci95};
 
 /// Renders `runs.csv`: one row per (point, replication).
 pub fn runs_csv(point: u64, seed: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
@@ -333,7 +333,56 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     if let Some(text) = headroom_models::report::session_warmup_warning(&loaded.plan, outputs) {
         let _ = writeln!(s, "\n**Warning:** {text}.");
     }
+    s.push_str(&services_md(outputs));
     s.push_str(&recovery_md(&loaded.plan, outputs));
+    s
+}
+
+/// The `## Services` section of a run's `summary.md`: each service over the
+/// measured window, and the one holding the largest share of its workers.
+fn services_md(outputs: &[RunOutput]) -> String {
+    let services = headroom_models::report::summarize_services(outputs);
+    if services.is_empty() {
+        return String::new();
+    }
+    let pm = |ci: &ConfidenceInterval| format!("{} ± {}", number(ci.mean), number(ci.half_width));
+    let mut s = String::from(
+        "\n## Services\n\nEach service over the measured window, ± 95 % CI over the replications \
+         (`services.csv`, `services_timeseries.csv`): tries reaching its instances, the fraction \
+         that failed there, a try's p99 at the service (pooled, as above), the fraction of its \
+         workers held (busy, or waiting on calls in the threads model) and computing, the \
+         busiest interval's held fraction, and instances.\n\n\
+         | service | tries/s | failed | try p99 (ms) | held | CPU | busiest interval held | instances |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for v in &services {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            v.service,
+            pm(&v.tries_rps),
+            pm(&v.error_fraction),
+            pm(&v.latency_p99_ms),
+            pm(&v.utilization),
+            pm(&v.cpu_util),
+            pm(&v.peak_utilization),
+            pm(&v.replicas_mean)
+        );
+    }
+    if services.len() > 1
+        && let Some(top) = services
+            .iter()
+            .filter(|v| v.utilization.mean.is_finite())
+            .max_by(|a, b| a.utilization.mean.total_cmp(&b.utilization.mean))
+    {
+        let _ = writeln!(
+            s,
+            "\nMost workers held: **{}** ({} of them on average, {} in its busiest interval).",
+            top.service,
+            number(top.utilization.mean),
+            number(top.peak_utilization.mean)
+        );
+    }
     s
 }
 

@@ -131,10 +131,26 @@ fn run_writes_every_output_with_the_contract_columns() {
     assert_eq!(manifest["seed"], 7);
     assert_eq!(manifest["scenario"]["services"][0]["instance"]["queue"], 20);
     assert!(manifest["prng"].as_str().unwrap().contains("Pcg64"));
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("| latency_p99_ms |"));
+    // One row per service: ~400 tries/s at about 0.4 of the workers held.
+    let services = &summary[summary.find("\n## Services\n").expect("a services section")..];
+    let api: Vec<&str> = services
+        .lines()
+        .find(|l| l.starts_with("| api | "))
+        .expect("a row for api")
+        .split(" | ")
+        .collect();
+    let mean = |cell: &str| cell.split(" ± ").next().unwrap().parse::<f64>().unwrap();
+    assert!((390.0..410.0).contains(&mean(api[1])), "{api:?}");
+    assert!((0.3..0.5).contains(&mean(api[4])), "{api:?}");
     assert!(
-        std::fs::read_to_string(out.join("summary.md"))
-            .unwrap()
-            .contains("| latency_p99_ms |")
+        mean(api[6]) >= mean(api[4]),
+        "the busiest interval: {api:?}"
+    );
+    assert!(
+        !services.contains("Most workers held"),
+        "one service: no ranking"
     );
 }
 
@@ -735,4 +751,49 @@ fn a_busy_queue_is_judged_by_its_load_when_the_replications_cannot_tell() {
     let o = headroom(&["run", s(&bounded), "--out", s(&dir.join("bounded"))]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
+
+/// `summary.md` names the tier that holds the largest share of its
+/// workers: here the database (80 % busy) behind a light API tier.
+#[test]
+fn the_summary_names_the_busiest_tier() {
+    let dir = tempdir("busiest_tier");
+    let text = r#"
+[run]
+duration = "1m"
+warmup = "10s"
+replications = 2
+timeseries_interval = "10s"
+
+[workload]
+arrivals = { process = "poisson", rate = 200.0 }
+
+[[services]]
+name = "api"
+instance = { workers = 16, model = "event-loop" }
+work = { distribution = "exponential", mean = "1ms" }
+calls = [ { service = "db" } ]
+replicas = 1
+
+[[services]]
+name = "db"
+instance = { workers = 5 }
+work = { distribution = "exponential", mean = "20ms" }
+replicas = 1
+"#;
+    let scenario = write(&dir, "two.toml", text);
+    let out = dir.join("out");
+    let o = headroom(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    let rows: Vec<&str> = summary
+        .lines()
+        .filter(|l| l.starts_with("| api | ") || l.starts_with("| db | "))
+        .collect();
+    assert_eq!(rows.len(), 2, "{summary}");
+    assert!(
+        summary.contains("Most workers held: **db** (0.7")
+            || summary.contains("Most workers held: **db** (0.8"),
+        "{summary}"
+    );
 }

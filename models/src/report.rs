@@ -880,6 +880,91 @@ pub fn summarize(outputs: &[RunOutput]) -> Vec<(String, ConfidenceInterval)> {
         .collect()
 }
 
+/// One service over the measured window, across the replications.
+#[derive(Clone, Debug)]
+pub struct ServiceSummary {
+    /// The service.
+    pub service: String,
+    /// Tries that reached its instances, per second.
+    pub tries_rps: ConfidenceInterval,
+    /// Of those, the fraction that ended unsuccessfully there.
+    pub error_fraction: ConfidenceInterval,
+    /// p99 of a try's time at the service, ms: every replication's tries
+    /// pooled, with sectioning about it (as `runs.csv`'s quantiles).
+    pub latency_p99_ms: ConfidenceInterval,
+    /// Fraction of its workers held.
+    pub utilization: ConfidenceInterval,
+    /// Fraction of its workers computing.
+    pub cpu_util: ConfidenceInterval,
+    /// The busiest interval's held fraction (`services_timeseries.csv`),
+    /// over the intervals wholly inside the measured window.
+    pub peak_utilization: ConfidenceInterval,
+    /// Time-weighted mean instances.
+    pub replicas_mean: ConfidenceInterval,
+}
+
+/// Every service's [`ServiceSummary`], in `[[services]]` order: which tier
+/// is the bottleneck, and how close its busiest interval came to the top.
+pub fn summarize_services(outputs: &[RunOutput]) -> Vec<ServiceSummary> {
+    let Some(first) = outputs.first() else {
+        return Vec::new();
+    };
+    (0..first.services.len())
+        .map(|i| {
+            let rows: Vec<&ServiceRow> = outputs.iter().map(|o| &o.services[i]).collect();
+            let of = |f: &dyn Fn(&RunOutput, &ServiceRow) -> f64| {
+                ci95(
+                    &outputs
+                        .iter()
+                        .zip(&rows)
+                        .map(|(o, r)| f(o, r))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            let mut merged = LatencyHistogram::new();
+            for r in &rows {
+                merged.merge(&r.latency);
+            }
+            let p99s: Vec<f64> = rows.iter().map(|r| quantile_ms(&r.latency, 0.99)).collect();
+            ServiceSummary {
+                service: rows[0].service.clone(),
+                tries_rps: of(&|o, r| r.requests as f64 / o.metrics.measured.as_secs_f64()),
+                error_fraction: of(&|_, r| {
+                    if r.requests == 0 {
+                        f64::NAN
+                    } else {
+                        r.errors as f64 / r.requests as f64
+                    }
+                }),
+                latency_p99_ms: sectioned_quantile_ci95(quantile_ms(&merged, 0.99), &p99s),
+                utilization: of(&|_, r| r.utilization),
+                cpu_util: of(&|_, r| r.cpu_util),
+                peak_utilization: of(&|o, _| peak_utilization(o, i)),
+                replicas_mean: of(&|_, r| r.replicas_mean),
+            }
+        })
+        .collect()
+}
+
+/// The largest held fraction of service `i` over the intervals of `o`
+/// wholly inside its measured window (NaN with none).
+fn peak_utilization(o: &RunOutput, i: usize) -> f64 {
+    let n = o.services.len();
+    let mut start = 0.0;
+    let mut peak = f64::NAN;
+    for (k, iv) in o.timeseries.iter().enumerate() {
+        if start >= o.warmup_s
+            && let Some(r) = o.service_timeseries.get(k * n + i)
+            && r.utilization.is_finite()
+            && (peak.is_nan() || r.utilization > peak)
+        {
+            peak = r.utilization;
+        }
+        start = iv.t_s;
+    }
+    peak
+}
+
 /// Batches of a replication's measured window in
 /// [`RunOutput::latency_batches`]: 63 adjacent pairs per replication, so
 /// that 10 replications measure a lag-1 correlation within about 0.04.
@@ -1483,5 +1568,139 @@ mod tests {
         assert_eq!(Cell::Float(f64::NAN).to_string(), "NaN");
         assert_eq!(Cell::Float(0.25).to_string(), "0.25");
         assert_eq!(Cell::Flag(true).to_string(), "1");
+    }
+}
+
+#[cfg(test)]
+mod service_summary_tests {
+    use super::*;
+
+    fn interval(t_s: f64) -> IntervalRow {
+        IntervalRow {
+            t_s,
+            arrivals_rps: 0.0,
+            throughput_rps: 0.0,
+            latency_p99_ms: f64::NAN,
+            errors: 0,
+            rejected: 0,
+            replicas: 1,
+            cpu_util: 0.0,
+            cache_hit_ratio: 0.0,
+            breaker_open: 0,
+            healthy_regions: 1,
+            cost_usd_cum: 0.0,
+            retries: 0,
+            wasted_work_s: 0.0,
+            trigger: false,
+        }
+    }
+
+    /// A replication of one service, 4 s long after a 1 s warm-up (in
+    /// intervals of 1 s), whose tries took `latencies_ms` and whose held
+    /// fractions per interval were `held`.
+    fn run(requests: u64, errors: u64, latencies_ms: &[u64], held: [f64; 5]) -> RunOutput {
+        let mut latency = LatencyHistogram::new();
+        for &l in latencies_ms {
+            latency.record(l * 1_000_000);
+        }
+        RunOutput {
+            replication: 0,
+            metrics: RunMetrics {
+                measured: Span::from_secs(4),
+                requests: 0,
+                ok: 0,
+                degraded: 0,
+                errors: 0,
+                rejected: 0,
+                timeouts: 0,
+                shed: 0,
+                latency: LatencyHistogram::new(),
+                latency_all: LatencyHistogram::new(),
+                cpu_util_mean: 0.0,
+                replicas_mean: 1.0,
+                replicas_max: 1,
+                cache_hit_ratio: 0.0,
+                cache_tiers: Vec::new(),
+                shard_max_load_ratio: 0.0,
+                breaker_open_s: 0.0,
+                failovers: 0,
+                retries: 0,
+                hedges: 0,
+                cost_usd: 0.0,
+                cost_per_month_usd: 0.0,
+                slo_met: true,
+                wasted_work_s: 0.0,
+                crashes: 0,
+                ejections: 0,
+                recovery: None,
+                sessions: None,
+            },
+            timeseries: (1..=5).map(|t| interval(f64::from(t))).collect(),
+            service_timeseries: held
+                .iter()
+                .enumerate()
+                .map(|(k, &u)| ServiceIntervalRow {
+                    t_s: (k + 1) as f64,
+                    service: 0,
+                    tries_rps: 0.0,
+                    errors: 0,
+                    shed: 0,
+                    concurrency_blocked: 0,
+                    concurrency_limit_mean: f64::NAN,
+                    latency_p50_ms: f64::NAN,
+                    latency_p99_ms: f64::NAN,
+                    utilization: u,
+                    cpu_util: u,
+                    replicas: 1,
+                    trigger: false,
+                })
+                .collect(),
+            services: vec![ServiceRow {
+                service: "api".into(),
+                requests,
+                errors,
+                latency,
+                utilization: 0.5,
+                cpu_util: 0.25,
+                replicas_mean: 2.0,
+                replicas_max: 2,
+                shed: 0,
+                concurrency_blocked: 0,
+                concurrency_limit_mean: f64::NAN,
+            }],
+            shards: Vec::new(),
+            peak_in_flight: 0,
+            audit: Audit::default(),
+            warmup_s: 1.0,
+            warmup_at_limit: false,
+            latency_batches: Vec::new(),
+            latency_batch_s: 0.0,
+            stations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_service_s_summary_pools_its_quantile_and_reads_its_busiest_measured_interval() {
+        // The warm-up interval (0.99 held) and an interval without
+        // capacity (NaN) are not the busiest.
+        let a = run(400, 40, &[1; 100], [0.99, 0.5, 0.75, f64::NAN, 0.5]);
+        let b = run(800, 0, &[2; 100], [0.99, 0.25, 0.5, 0.5, 0.25]);
+        let [v] = &summarize_services(&[a, b])[..] else {
+            panic!("one service")
+        };
+        assert_eq!(v.service, "api");
+        assert_eq!(v.tries_rps.mean, 150.0, "(100 + 200) / 2 tries per second");
+        assert_eq!(v.error_fraction.mean, 0.05);
+        assert_eq!(v.peak_utilization.mean, 0.625, "(0.75 + 0.5) / 2");
+        assert_eq!((v.utilization.mean, v.cpu_util.mean), (0.5, 0.25));
+        assert_eq!(
+            (v.replicas_mean.mean, v.replicas_mean.half_width),
+            (2.0, 0.0)
+        );
+        // Pooled: 100 tries at 1 ms and 100 at 2 ms, so the p99 is 2 ms,
+        // with the replications' own p99s (1 and 2 ms) about it.
+        assert_eq!(v.latency_p99_ms.mean, 2.0);
+        assert!(v.latency_p99_ms.half_width > 1.0, "{:?}", v.latency_p99_ms);
+        assert!(summarize_services(&[]).is_empty());
     }
 }
