@@ -283,6 +283,11 @@ pub struct SweepArgs {
     /// Number of shards, with JOB_COMPLETION_INDEX (Kubernetes Indexed Job).
     #[arg(long, value_name = "N")]
     pub shards: Option<u32>,
+    /// Also write services_timeseries (one row per point, replication,
+    /// interval and service; held in memory until the sweep ends, so it
+    /// multiplies the time series' memory by the number of services).
+    #[arg(long)]
+    pub service_timeseries: bool,
     /// The flags `sweep` and `search` share.
     #[command(flatten)]
     pub plan: PlanArgs,

@@ -55,7 +55,14 @@ p99 = "60ms"
 "services.api.instance.workers" = [1, 2]
 "#;
 
-const TABLES: [&str; 5] = ["runs", "timeseries", "services", "points", "frontier"];
+const TABLES: [&str; 6] = [
+    "runs",
+    "timeseries",
+    "services",
+    "services_timeseries",
+    "points",
+    "frontier",
+];
 
 fn parquet(dir: &Path, stem: &str) -> DataFrame {
     ParquetReader::new(Cursor::new(read(dir, &format!("{stem}.parquet"))))
@@ -91,6 +98,7 @@ fn parquet_tables_equal_the_csv_tables() {
         s(&out),
         "--format",
         "csv,parquet",
+        "--service-timeseries",
         "--quiet",
     ]);
     let manifest: serde_json::Value = serde_json::from_slice(&read(&out, "manifest.json")).unwrap();
@@ -156,7 +164,14 @@ fn parquet_sweeps_are_deterministic_and_analyse_as_csv_sweeps_do() {
     let scenario = dir.join("s.toml");
     std::fs::write(&scenario, SWEEP).unwrap();
     let sweep = |out: &Path, extra: &[&str]| {
-        let mut args = vec!["sweep", s(&scenario), "--out", s(out), "--quiet"];
+        let mut args = vec![
+            "sweep",
+            s(&scenario),
+            "--out",
+            s(out),
+            "--service-timeseries",
+            "--quiet",
+        ];
         args.extend(extra);
         ok(&args);
     };

@@ -33,18 +33,27 @@ replicas = 2
 services.api.instance.workers = { from = 2, to = 4, step = 2 }
 "#;
 
-/// `headroom sweep SCENARIO --out OUT ARGS... --quiet`.
+/// `headroom sweep SCENARIO --out OUT --service-timeseries ARGS... --quiet`
+/// (every output there is; `default_sweeps_keep_no_service_time_series`
+/// checks the sweep without it).
 fn sweep(scenario: &Path, out: &Path, args: &[&str]) -> std::process::Output {
-    let mut all = vec!["sweep", s(scenario), "--out", s(out)];
+    let mut all = vec![
+        "sweep",
+        s(scenario),
+        "--out",
+        s(out),
+        "--service-timeseries",
+    ];
     all.extend_from_slice(args);
     all.push("--quiet");
     headroom(&all)
 }
 
-const OUTPUTS: [&str; 9] = [
+const OUTPUTS: [&str; 10] = [
     "runs.csv",
     "timeseries.csv",
     "services.csv",
+    "services_timeseries.csv",
     "points.csv",
     "frontier.csv",
     "recommendation.toml",
@@ -255,6 +264,17 @@ fn recommendation_is_a_complete_scenario_that_runs() {
     let point_rows = rows_of(&swept, &point.to_string());
     assert_eq!(point_rows.len(), 3, "{swept}");
     assert_eq!(point_rows, rows_of(&rerun, "0"), "{swept}\n{rerun}");
+    // And so are its per-service time series.
+    let swept = String::from_utf8(read(&out, "services_timeseries.csv")).unwrap();
+    let rerun = String::from_utf8(read(&run_out, "services_timeseries.csv")).unwrap();
+    assert_eq!(swept.lines().next(), rerun.lines().next());
+    let point_rows = rows_of(&swept, &point.to_string());
+    assert_eq!(
+        point_rows.len(),
+        3 * 3,
+        "3 replications of 3 intervals: {swept}"
+    );
+    assert_eq!(point_rows, rows_of(&rerun, "0"), "{swept}\n{rerun}");
     // It judges `slo_met` by that SLO: the column is there and 1.
     let runs = String::from_utf8(read(&run_out, "runs.csv")).unwrap();
     let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
@@ -320,6 +340,7 @@ fn sweep_shards(dir: &Path, scenario: &Path, n: u32, extra: &[&str]) -> Vec<Path
                 s(&out),
                 "--shard",
                 &shard,
+                "--service-timeseries",
                 "--quiet",
             ];
             args.extend(extra);
@@ -372,6 +393,7 @@ fn merged_shards_equal_the_unsharded_sweep_byte_for_byte() {
             s(&slurm),
             "--slo-p99",
             "250ms",
+            "--service-timeseries",
             "--quiet",
         ],
         &[
@@ -386,6 +408,7 @@ fn merged_shards_equal_the_unsharded_sweep_byte_for_byte() {
         "runs.csv",
         "timeseries.csv",
         "services.csv",
+        "services_timeseries.csv",
         "manifest.json",
     ] {
         assert_eq!(read(&slurm, name), read(&shards[1], name), "{name}");
@@ -402,6 +425,7 @@ fn merged_shards_equal_the_unsharded_sweep_byte_for_byte() {
             "4",
             "--slo-p99",
             "250ms",
+            "--service-timeseries",
             "--quiet",
         ],
         &[("JOB_COMPLETION_INDEX", "3")],
@@ -541,6 +565,8 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
     let ts_lines: Vec<&str> = timeseries.lines().collect();
     let services = text("services.csv");
     let services_lines: Vec<&str> = services.lines().collect();
+    let series = text("services_timeseries.csv");
+    let series_lines: Vec<&str> = series.lines().collect();
     let replicas = lines[4].split(',').nth(3).unwrap();
     let other_replicas = if replicas == "1" { "3" } else { "1" };
     let p99_as_text = manifest.replacen(
@@ -601,6 +627,22 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
             "services.csv",
             format!("{}\n", services_lines[0]),
             vec!["services.csv: no service of point 0, replication 0"],
+        ),
+        // The same for the per-service time series.
+        (
+            "services_timeseries.csv",
+            format!("{series}{}\n", series_lines[1]),
+            vec!["services_timeseries.csv: line 56: point 0, replication 0 is not a run"],
+        ),
+        (
+            "services_timeseries.csv",
+            series.replacen(",api,", ",api,x", 1),
+            vec!["services_timeseries.csv: line 2, column `tries_rps`"],
+        ),
+        (
+            "services_timeseries.csv",
+            format!("{}\n", series_lines[0]),
+            vec!["services_timeseries.csv: no service interval of point 0, replication 0"],
         ),
         // A point the manifest does not have (it made the analysis panic).
         (
@@ -691,6 +733,14 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
             manifest.replacen("\"command\": \"sweep\"", "\"command\": \"search\"", 1),
             vec!["manifest.json: `command` = \"search\""],
         ),
+        // The per-service time series' columns of another build.
+        (
+            "manifest.json",
+            manifest.replacen("\"name\": \"tries_rps\"", "\"name\": \"tries\"", 1),
+            vec![
+                "manifest.json: `service_series_columns` has column `tries` where this build writes `tries_rps`",
+            ],
+        ),
         // The services columns of another build (outside the digest).
         (
             "manifest.json",
@@ -757,6 +807,7 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
         std::fs::write(whole.join("manifest.json"), &manifest).unwrap();
         std::fs::write(whole.join("timeseries.csv"), &timeseries).unwrap();
         std::fs::write(whole.join("services.csv"), &services).unwrap();
+        std::fs::write(whole.join("services_timeseries.csv"), &series).unwrap();
     }
     // Restored, the folder is read again.
     let o = headroom(&["recommend", s(&whole)]);
@@ -893,6 +944,7 @@ fn plots_and_report_of_a_sweep_and_of_a_run() {
     for stem in [
         "latency_over_time",
         "replicas_vs_arrivals",
+        "service_utilization",
         // No `[costs]`: instances stand in for cost.
         "instances_vs_p99",
         "effect_services.api.replicas",
@@ -914,7 +966,7 @@ fn plots_and_report_of_a_sweep_and_of_a_run() {
     assert!(svg.contains("no [costs]"), "the title says why");
     let report = String::from_utf8(read(&out, "report.html")).unwrap();
     assert!(report.starts_with("<!DOCTYPE html>"));
-    assert_eq!(report.matches("<svg").count(), 5, "every chart inline");
+    assert_eq!(report.matches("<svg").count(), 6, "every chart inline");
     assert!(report.contains("recommendation.toml") && report.contains("<table>"));
     assert!(
         !report.contains("src=\"http") && !report.contains("<script"),
@@ -1286,6 +1338,67 @@ fn points_with_a_saturated_unbounded_queue_are_named_as_having_no_steady_state()
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("a queue is saturated"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Without `--service-timeseries` a sweep keeps no per-service time series
+/// (it would hold every run's until the end): no file, no columns, no
+/// chart, and the identity (so the sweep id) of a sweep before the flag
+/// existed; with it the sweep is another one, whose shards do not merge
+/// with these. An adaptive search refuses the flag.
+#[test]
+fn default_sweeps_keep_no_service_time_series() {
+    let dir = tempdir("sweep_no_service_series");
+    let scenario = write(&dir, "s.toml", SWEEP);
+    let out = dir.join("out");
+    let o = headroom(&[
+        "sweep",
+        s(&scenario),
+        "--out",
+        s(&out),
+        "--plots",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.join("services_timeseries.csv").exists());
+    assert!(!out.join("service_utilization.png").exists());
+    assert!(out.join("latency_over_time.png").exists());
+    let manifest: serde_json::Value = serde_json::from_slice(&read(&out, "manifest.json")).unwrap();
+    assert!(manifest["identity"].get("service_timeseries").is_none());
+    assert!(
+        manifest["service_series_columns"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let with = dir.join("with");
+    let o = sweep(&scenario, &with, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let other: serde_json::Value = serde_json::from_slice(&read(&with, "manifest.json")).unwrap();
+    assert_eq!(other["identity"]["service_timeseries"], true);
+    assert_ne!(manifest["sweep_id"], other["sweep_id"]);
+    // Everything else is the same sweep's.
+    for name in ["runs.csv", "timeseries.csv", "services.csv", "points.csv"] {
+        assert_eq!(read(&out, name), read(&with, name), "{name}");
+    }
+    let searched = write(
+        &dir,
+        "search.toml",
+        &SWEEP.replace("[sweep]", "[sweep]\nmode = \"search\""),
+    );
+    let o = headroom(&[
+        "sweep",
+        s(&searched),
+        "--out",
+        s(&dir.join("search")),
+        "--service-timeseries",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--service-timeseries: ") && stderr(&o).contains("[sweep] grid"),
         "{}",
         stderr(&o)
     );

@@ -90,6 +90,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
                 cost: None,
             },
             Threads::from_count(args.threads),
+            false,
             &progress,
         )
     })?;

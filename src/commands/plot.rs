@@ -103,7 +103,8 @@ pub fn sweep_data<'a>(
         focus_label,
         sweep: Some(analysis),
         shards,
-        service_series: None,
+        service_series: (!analysis.part.manifest.service_series_columns.is_empty())
+            .then_some(&analysis.part.service_series),
     }
 }
 

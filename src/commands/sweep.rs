@@ -35,6 +35,13 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         args.plan.replications,
     )?;
     if crate::commands::search::wanted(&args.scenario, &text, &sets) {
+        if args.service_timeseries {
+            return Err(InputError(format!(
+                "--service-timeseries: {} is an adaptive search ([search]); the flag is for a [sweep] grid",
+                args.scenario.display()
+            ))
+            .into());
+        }
         return crate::commands::search::from_sweep(args);
     }
     let (own, flags) = sets.split_at(args.plan.sets.len());
@@ -55,7 +62,8 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         args.plan.slo_p99.as_deref(),
         args.plan.slo_availability,
     )?;
-    let identity = identity(&sweep, slo.clone(), formats)?;
+    let mut identity = identity(&sweep, slo.clone(), formats)?;
+    identity.service_timeseries = args.service_timeseries;
     let ids = shard.unwrap_or(Shard::ALL).points(sweep.points.len());
     let plans: Vec<&Plan> = ids.iter().map(|&i| &sweep.points[i].plan).collect();
     let names = metric_names(&sweep.base.plan);
@@ -71,7 +79,14 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     );
     let threads = Threads::from_count(args.plan.threads);
     let runs = show(&progress, args.plan.quiet, &label, || {
-        run_points(&plans, identity.replications, watched, threads, &progress)
+        run_points(
+            &plans,
+            identity.replications,
+            watched,
+            threads,
+            identity.service_timeseries,
+            &progress,
+        )
     })?;
     let (param_cells, param_kinds) = param_columns(&sweep);
     let timeseries_names = headroom_models::report::TIMESERIES_COLUMNS;
@@ -250,6 +265,7 @@ pub(crate) fn identity_of(
         },
         slo,
         format,
+        service_timeseries: false,
         scenario: serde_json::to_value(&base.scenario)?,
     })
 }

@@ -72,6 +72,9 @@ pub struct Record {
     pub timeseries: Table,
     /// `services.csv` rows (after `point, replication`): one per service.
     pub services: Table,
+    /// `services_timeseries.csv` rows (after `point, replication`): one
+    /// per interval and service.
+    pub service_series: Table,
     /// Statistics start this many simulated seconds into the run.
     pub warmup_s: f64,
     /// The replication's end-to-end latency histogram (measured window), to
@@ -160,12 +163,14 @@ pub struct Watched {
     pub cost: Option<usize>,
 }
 
-/// Runs every point of `plans` under `reps` on `threads` threads.
+/// Runs every point of `plans` under `reps` on `threads` threads;
+/// `service_series`: keep each replication's per-service time series.
 pub fn run_points(
     plans: &[&Plan],
     reps: Replications,
     watched: Watched,
     threads: Threads,
+    service_series: bool,
     progress: &Progress,
 ) -> anyhow::Result<Vec<PointRuns>> {
     let (first, limit) = match reps {
@@ -198,7 +203,7 @@ pub fn run_points(
         progress.grow(added);
         let results = run_indexed(jobs.len(), threads, |j| {
             let (i, r) = jobs[j];
-            replicate(plans[i], r, progress)
+            replicate(plans[i], r, service_series, progress)
         })?;
         for (&(i, _), record) in jobs.iter().zip(results) {
             runs[i].records.push(record);
@@ -346,6 +351,33 @@ fn services_table(rows: &[headroom_models::report::ServiceRow]) -> Table {
     t
 }
 
+/// A replication's per-service time series as a table of the columns
+/// after `point, replication` (`t_s`, `service`, then the counts and
+/// measures), typed by its first row's cells.
+fn service_series_table(out: &headroom_models::RunOutput) -> Table {
+    let kinds = out.service_timeseries.first().map(|row| {
+        [Kind::Float, Kind::Str]
+            .into_iter()
+            .chain(row.cells().iter().map(Kind::of))
+            .collect()
+    });
+    let mut t = typed_table(
+        &headroom_models::report::SERVICE_TIMESERIES_COLUMNS[2..],
+        kinds,
+    );
+    for row in &out.service_timeseries {
+        let keys = [
+            Cell::Float(row.t_s).to_string(),
+            out.services[row.service].service.clone(),
+        ];
+        t.push_row(
+            keys.into_iter()
+                .chain(row.cells().iter().map(ToString::to_string)),
+        );
+    }
+    t
+}
+
 /// An empty table of the columns `names` of `kinds` (floats when `None`:
 /// a table without rows, whose kinds nothing reads).
 fn typed_table(names: &[&str], kinds: Option<Vec<Kind>>) -> Table {
@@ -358,14 +390,20 @@ fn typed_table(names: &[&str], kinds: Option<Vec<Kind>>) -> Table {
     Table::new(columns)
 }
 
-/// One replication of one point, as a sweep (or a search) records it.
-pub(crate) fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
+/// One replication of one point, as a sweep (or a search) records it; its
+/// per-service time series only with `service_series`.
+pub(crate) fn replicate(plan: &Plan, r: u32, service_series: bool, progress: &Progress) -> Record {
     let warmup_s = plan.run.warmup.as_secs_f64();
     match headroom_models::run_replication(plan, r, &progress.sim_ns) {
         Ok(out) => Record {
             cells: Ok(out.metrics.cells()),
             timeseries: series_table(&out.timeseries),
             services: services_table(&out.services),
+            service_series: if service_series {
+                service_series_table(&out)
+            } else {
+                Table::default()
+            },
             warmup_s,
             latency: Some(out.metrics.latency.to_sparse()),
             batches: (out.latency_batches, out.latency_batch_s),
@@ -375,6 +413,7 @@ pub(crate) fn replicate(plan: &Plan, r: u32, progress: &Progress) -> Record {
             cells: Err(e.to_string()),
             timeseries: Table::default(),
             services: Table::default(),
+            service_series: Table::default(),
             warmup_s,
             latency: None,
             batches: (Vec::new(), 0.0),

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use headroom_models::report::{
-    Bottleneck, Cell, LATENCY_BATCHES, LATENCY_QUANTILES, Pooled, SERVICE_COLUMNS, short_run_text,
-    spans_of,
+    Bottleneck, Cell, LATENCY_BATCHES, LATENCY_QUANTILES, Pooled, SERVICE_COLUMNS,
+    SERVICE_TIMESERIES_COLUMNS, short_run_text, spans_of,
 };
 use headroom_models::sweep::SweepMode;
 use headroom_sim::stats::Relaxation;
@@ -53,6 +53,10 @@ pub struct Identity {
     pub slo: Slo,
     /// Table formats of the outputs.
     pub format: Formats,
+    /// Whether the sweep writes `services_timeseries` (`--service-timeseries`;
+    /// absent when not, so earlier sweeps keep their digest).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub service_timeseries: bool,
     /// The resolved base scenario (defaults filled in, `--set`s applied).
     pub scenario: serde_json::Value,
 }
@@ -201,6 +205,10 @@ pub struct Manifest {
     /// before sweeps kept the per-service table: it has no such file).
     #[serde(default)]
     pub services_columns: Vec<Column>,
+    /// `services_timeseries` columns with their kinds (empty in a folder
+    /// written before sweeps kept the per-service time series).
+    #[serde(default)]
+    pub service_series_columns: Vec<Column>,
     /// Whether the metric kinds come from a finished replication (a part
     /// whose every replication failed only knows the names).
     pub kinds_known: bool,
@@ -223,6 +231,8 @@ pub struct Part {
     pub timeseries: Table,
     /// One row per (point, replication, service).
     pub services: Table,
+    /// One row per (point, replication, interval, service).
+    pub service_series: Table,
 }
 
 /// Inputs to [`Part::build`] besides the results.
@@ -287,9 +297,19 @@ impl Part {
             keyed_columns(&SERVICE_COLUMNS, records().map(|r| &r.services), |i| {
                 if i == 2 { Kind::Str } else { Kind::Float }
             });
+        let service_series_columns = if id.service_timeseries {
+            keyed_columns(
+                &SERVICE_TIMESERIES_COLUMNS,
+                records().map(|r| &r.service_series),
+                |i| if i == 3 { Kind::Str } else { Kind::Float },
+            )
+        } else {
+            Vec::new()
+        };
         let mut runs_table = Table::new(runs_columns.clone());
         let mut ts_table = Table::new(timeseries_columns.clone());
         let mut services_table = Table::new(services_columns.clone());
+        let mut series_table = Table::new(service_series_columns.clone());
         let mut point_runs = Vec::with_capacity(ids.len());
         for (&point, mut pr) in ids.iter().zip(runs) {
             let mut error = None;
@@ -315,6 +335,10 @@ impl Part {
                 for row in services.rows() {
                     services_table.push_row(keys.into_iter().chain(row.iter()));
                 }
+                let series = std::mem::take(&mut record.service_series);
+                for row in series.rows() {
+                    series_table.push_row(keys.into_iter().chain(row.iter()));
+                }
             }
             point_runs.push(PointInfo {
                 point,
@@ -327,7 +351,12 @@ impl Part {
                 bottleneck: crate::planner::exec::bottleneck(&pr.records),
             });
         }
-        let mut files: Vec<String> = ["runs", "timeseries", "services"]
+        let stems: &[&str] = if id.service_timeseries {
+            &["runs", "timeseries", "services", "services_timeseries"]
+        } else {
+            &["runs", "timeseries", "services"]
+        };
+        let mut files: Vec<String> = stems
             .iter()
             .flat_map(|stem| id.format.iter().map(|f| f.file(stem)))
             .collect();
@@ -342,6 +371,7 @@ impl Part {
                 runs_columns,
                 timeseries_columns,
                 services_columns,
+                service_series_columns,
                 kinds_known,
                 point_runs,
                 files,
@@ -350,6 +380,7 @@ impl Part {
             runs: runs_table,
             timeseries: ts_table,
             services: services_table,
+            service_series: series_table,
         })
     }
 
@@ -361,6 +392,9 @@ impl Part {
         files.extend(formats.write("timeseries", &self.timeseries)?);
         if !self.manifest.services_columns.is_empty() {
             files.extend(formats.write("services", &self.services)?);
+        }
+        if !self.manifest.service_series_columns.is_empty() {
+            files.extend(formats.write("services_timeseries", &self.service_series)?);
         }
         files.push(("manifest.json".into(), manifest_bytes(&self.manifest)?));
         Ok(files)
@@ -396,11 +430,17 @@ impl Part {
         } else {
             table("services", &manifest.services_columns)?
         };
+        let service_series = if manifest.service_series_columns.is_empty() {
+            Table::new(Vec::new())
+        } else {
+            table("services_timeseries", &manifest.service_series_columns)?
+        };
         let part = Part {
             manifest,
             runs,
             timeseries,
             services,
+            service_series,
         };
         part.check_rows(dir, format, &params)?;
         Ok(part)
@@ -525,49 +565,59 @@ impl Part {
                 "{ts_name}: no interval of point {point}, replication {replication}, which finished; {changed}"
             )));
         }
-        // Service rows: each run's services together, runs in the order
-        // of `runs`.
-        let services_name = format!("{dir}/{}", format.file("services"));
-        let mut run = 0;
-        let mut services_of = vec![0usize; expected.len()];
-        for (i, row) in self.services.rows().enumerate() {
-            check_cells(
-                &self.services.columns,
-                row,
-                (2, 3),
-                &services_name,
-                format,
-                i,
-            )?;
-            let key = (
-                row[0].parse::<usize>().unwrap_or(usize::MAX),
-                row[1].parse::<usize>().unwrap_or(usize::MAX),
-            );
-            if expected.get(run) != Some(&key) {
-                match expected.binary_search(&key) {
-                    Ok(k) if k > run => run = k,
-                    _ => {
-                        return Err(InputError(format!(
-                            "{services_name}: {}: point {}, replication {} is not a run manifest.json records, or comes out of order (runs in the order of runs.csv); {changed}",
-                            row_label(format, i),
-                            &row[0],
-                            &row[1]
-                        )));
+        // Service rows, and the per-service time series: each run's
+        // together, runs in the order of `runs`.
+        for (stem, table, columns, keys) in [
+            ("services", &self.services, &m.services_columns, (2, 3)),
+            (
+                "services_timeseries",
+                &self.service_series,
+                &m.service_series_columns,
+                (2, 4),
+            ),
+        ] {
+            if columns.is_empty() {
+                continue;
+            }
+            let name = format!("{dir}/{}", format.file(stem));
+            let mut run = 0;
+            let mut rows_of = vec![0usize; expected.len()];
+            for (i, row) in table.rows().enumerate() {
+                check_cells(&table.columns, row, keys, &name, format, i)?;
+                let key = (
+                    row[0].parse::<usize>().unwrap_or(usize::MAX),
+                    row[1].parse::<usize>().unwrap_or(usize::MAX),
+                );
+                if expected.get(run) != Some(&key) {
+                    match expected.binary_search(&key) {
+                        Ok(k) if k > run => run = k,
+                        _ => {
+                            return Err(InputError(format!(
+                                "{name}: {}: point {}, replication {} is not a run manifest.json records, or comes out of order (runs in the order of runs.csv); {changed}",
+                                row_label(format, i),
+                                &row[0],
+                                &row[1]
+                            )));
+                        }
                     }
                 }
+                rows_of[run] += 1;
             }
-            services_of[run] += 1;
-        }
-        if let Some(k) = (0..expected.len()).find(|&k| {
-            !self.manifest.services_columns.is_empty()
-                && services_of[k] == 0
-                && first_metric < self.runs.columns.len()
-                && self.runs.row(k)[first_metric] != *"NaN"
-        }) {
-            let (point, replication) = expected[k];
-            return Err(InputError(format!(
-                "{services_name}: no service of point {point}, replication {replication}, which finished; {changed}"
-            )));
+            if let Some(k) = (0..expected.len()).find(|&k| {
+                rows_of[k] == 0
+                    && first_metric < self.runs.columns.len()
+                    && self.runs.row(k)[first_metric] != *"NaN"
+            }) {
+                let (point, replication) = expected[k];
+                let what = if stem == "services" {
+                    "no service"
+                } else {
+                    "no service interval"
+                };
+                return Err(InputError(format!(
+                    "{name}: {what} of point {point}, replication {replication}, which finished; {changed}"
+                )));
+            }
         }
         Ok(())
     }
@@ -643,22 +693,32 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             id.params
         ));
     }
-    let services = names(&m.services_columns);
-    if !services.is_empty() && services != SERVICE_COLUMNS {
-        let what = match services
-            .iter()
-            .zip(SERVICE_COLUMNS)
-            .find(|(a, b)| **a != *b)
-        {
+    for (field, given, ours) in [
+        (
+            "services_columns",
+            &m.services_columns,
+            &SERVICE_COLUMNS[..],
+        ),
+        (
+            "service_series_columns",
+            &m.service_series_columns,
+            &SERVICE_TIMESERIES_COLUMNS[..],
+        ),
+    ] {
+        let given = names(given);
+        if given.is_empty() || given == ours {
+            continue;
+        }
+        let what = match given.iter().zip(ours).find(|(a, b)| **a != **b) {
             Some((given, ours)) => format!("column `{given}` where this build writes `{ours}`"),
             None => format!(
                 "{} columns where this build writes {}",
-                services.len(),
-                SERVICE_COLUMNS.len()
+                given.len(),
+                ours.len()
             ),
         };
         return Err(InputError(format!(
-            "{name}: `services_columns` has {what}: {why}; nothing written"
+            "{name}: `{field}` has {what}: {why}; nothing written"
         )));
     }
     let key_kinds_ok = m.runs_columns[..keys].iter().all(|c| c.kind == Kind::Int)
@@ -669,7 +729,12 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
         && names(&m.timeseries_columns)[..2] == RUN_KEY_COLUMNS[..2]
         && (m.services_columns.is_empty()
             || (m.services_columns[..2].iter().all(|c| c.kind == Kind::Int)
-                && m.services_columns[2].kind == Kind::Str));
+                && m.services_columns[2].kind == Kind::Str))
+        && (m.service_series_columns.is_empty()
+            || (m.service_series_columns[..2]
+                .iter()
+                .all(|c| c.kind == Kind::Int)
+                && m.service_series_columns[3].kind == Kind::Str));
     if !key_kinds_ok {
         return bad("the key columns (point, replication, seed) are not integer columns".into());
     }
@@ -965,6 +1030,13 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
                 "{name}: services columns differ from the other shards' (written by another version?)"
             )));
         }
+        if names_of(&part.manifest.service_series_columns)
+            != names_of(&manifest.service_series_columns)
+        {
+            return Err(InputError(format!(
+                "{name}: services_timeseries columns differ from the other shards' (written by another version?)"
+            )));
+        }
     }
     // One part (a whole sweep reading its own output back) is taken as it
     // is; shards are appended, then put in run order unless they already
@@ -972,11 +1044,13 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let mut runs: Option<Table> = None;
     let mut timeseries: Option<Table> = None;
     let mut services: Option<Table> = None;
+    let mut service_series: Option<Table> = None;
     for part in parts {
         for (all, table) in [
             (&mut runs, part.runs),
             (&mut timeseries, part.timeseries),
             (&mut services, part.services),
+            (&mut service_series, part.service_series),
         ] {
             match all {
                 Some(all) => all.append(&table),
@@ -1002,6 +1076,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let runs = in_order(runs, &manifest.runs_columns);
     let timeseries = in_order(timeseries, &manifest.timeseries_columns);
     let services = in_order(services, &manifest.services_columns);
+    let service_series = in_order(service_series, &manifest.service_series_columns);
     manifest.shard = None;
     manifest.point_runs = point_runs;
     Ok(Part {
@@ -1009,6 +1084,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
         runs,
         timeseries,
         services,
+        service_series,
     })
 }
 

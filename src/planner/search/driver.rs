@@ -358,7 +358,7 @@ impl<'a> Search<'a> {
         let tried = &self.tried;
         let records = run_indexed(jobs.len(), self.settings.threads, |j| {
             let (t, r) = jobs[j];
-            replicate(&tried[t].plan, r, progress)
+            replicate(&tried[t].plan, r, false, progress)
         })?;
         let mut touched = Vec::new();
         for (&(t, r), record) in jobs.iter().zip(records) {
