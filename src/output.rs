@@ -64,13 +64,8 @@ pub fn services_timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Res
     w.write_record(SERVICE_TIMESERIES_COLUMNS)?;
     for out in outputs {
         for row in &out.service_timeseries {
-            let mut record = vec![
-                point.to_string(),
-                out.replication.to_string(),
-                row.t_s.to_string(),
-                out.services[row.service].service.clone(),
-            ];
-            record.extend(row.cells().iter().map(ToString::to_string));
+            let mut record = vec![point.to_string(), out.replication.to_string()];
+            record.extend(row.text(&out.services));
             w.write_record(&record)?;
         }
     }

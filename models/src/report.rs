@@ -650,6 +650,18 @@ pub const SERVICE_TIMESERIES_COLUMNS: [&str; 15] = [
 ];
 
 impl ServiceIntervalRow {
+    /// The row's text after `point, replication` (its time, its service's
+    /// name from `services`, then [`cells`](Self::cells)): what
+    /// `services_timeseries.csv` and a sweep's table hold.
+    pub fn text(&self, services: &[ServiceRow]) -> impl Iterator<Item = String> + '_ {
+        [
+            Cell::Float(self.t_s).to_string(),
+            services[self.service].service.clone(),
+        ]
+        .into_iter()
+        .chain(self.cells().map(|c| c.to_string()))
+    }
+
     /// The cells after `point, replication, t_s, service`, in
     /// [`SERVICE_TIMESERIES_COLUMNS`] order.
     pub fn cells(&self) -> [Cell; 11] {
@@ -1569,11 +1581,6 @@ mod tests {
         assert_eq!(Cell::Float(0.25).to_string(), "0.25");
         assert_eq!(Cell::Flag(true).to_string(), "1");
     }
-}
-
-#[cfg(test)]
-mod service_summary_tests {
-    use super::*;
 
     fn interval(t_s: f64) -> IntervalRow {
         IntervalRow {
@@ -1607,33 +1614,7 @@ mod service_summary_tests {
             replication: 0,
             metrics: RunMetrics {
                 measured: Span::from_secs(4),
-                requests: 0,
-                ok: 0,
-                degraded: 0,
-                errors: 0,
-                rejected: 0,
-                timeouts: 0,
-                shed: 0,
-                latency: LatencyHistogram::new(),
-                latency_all: LatencyHistogram::new(),
-                cpu_util_mean: 0.0,
-                replicas_mean: 1.0,
-                replicas_max: 1,
-                cache_hit_ratio: 0.0,
-                cache_tiers: Vec::new(),
-                shard_max_load_ratio: 0.0,
-                breaker_open_s: 0.0,
-                failovers: 0,
-                retries: 0,
-                hedges: 0,
-                cost_usd: 0.0,
-                cost_per_month_usd: 0.0,
-                slo_met: true,
-                wasted_work_s: 0.0,
-                crashes: 0,
-                ejections: 0,
-                recovery: None,
-                sessions: None,
+                ..metrics()
             },
             timeseries: (1..=5).map(|t| interval(f64::from(t))).collect(),
             service_timeseries: held

@@ -366,14 +366,7 @@ fn service_series_table(out: &headroom_models::RunOutput) -> Table {
         kinds,
     );
     for row in &out.service_timeseries {
-        let keys = [
-            Cell::Float(row.t_s).to_string(),
-            out.services[row.service].service.clone(),
-        ];
-        t.push_row(
-            keys.into_iter()
-                .chain(row.cells().iter().map(ToString::to_string)),
-        );
+        t.push_row(row.text(&out.services));
     }
     t
 }

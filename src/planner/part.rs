@@ -517,31 +517,45 @@ impl Part {
         // that finished (its metrics are numbers, not the NaN of a failed
         // replication) with at least one interval.
         let ts_name = format!("{dir}/{}", format.file("timeseries"));
-        let mut rows_of = vec![0usize; expected.len()];
-        let mut run = 0;
-        let mut last_t = f64::NEG_INFINITY;
-        for (i, row) in self.timeseries.rows().enumerate() {
-            check_cells(&self.timeseries.columns, row, (2, 2), &ts_name, format, i)?;
+        // Moves `run` on to the run of a table's row `i` (rows of one run
+        // together, runs in the order of `runs`); whether it moved.
+        let follow = |run: &mut usize, row: Row<'_>, name: &str, i: usize| {
             // Both keys are checked as whole numbers; `expected` is sorted.
             let key = (
                 row[0].parse::<usize>().unwrap_or(usize::MAX),
                 row[1].parse::<usize>().unwrap_or(usize::MAX),
             );
-            if expected.get(run) != Some(&key) {
-                match expected.binary_search(&key) {
-                    Ok(k) if k > run => {
-                        run = k;
-                        last_t = f64::NEG_INFINITY;
-                    }
-                    _ => {
-                        return Err(InputError(format!(
-                            "{ts_name}: {}: point {}, replication {} is not a run manifest.json records, or comes out of order (runs in the order of runs.csv); {changed}",
-                            row_label(format, i),
-                            &row[0],
-                            &row[1]
-                        )));
-                    }
+            if expected.get(*run) == Some(&key) {
+                return Ok(false);
+            }
+            match expected.binary_search(&key) {
+                Ok(k) if k > *run => {
+                    *run = k;
+                    Ok(true)
                 }
+                _ => Err(InputError(format!(
+                    "{name}: {}: point {}, replication {} is not a run manifest.json records, or comes out of order (runs in the order of runs.csv); {changed}",
+                    row_label(format, i),
+                    &row[0],
+                    &row[1]
+                ))),
+            }
+        };
+        // The first run that finished but has no row in a table.
+        let unfilled = |rows_of: &[usize]| {
+            (0..expected.len()).find(|&k| {
+                rows_of[k] == 0
+                    && first_metric < self.runs.columns.len()
+                    && self.runs.row(k)[first_metric] != *"NaN"
+            })
+        };
+        let mut rows_of = vec![0usize; expected.len()];
+        let mut run = 0;
+        let mut last_t = f64::NEG_INFINITY;
+        for (i, row) in self.timeseries.rows().enumerate() {
+            check_cells(&self.timeseries.columns, row, (2, 2), &ts_name, format, i)?;
+            if follow(&mut run, row, &ts_name, i)? {
+                last_t = f64::NEG_INFINITY;
             }
             let t = crate::planner::table::number(&row[2]);
             if t.partial_cmp(&last_t) != Some(std::cmp::Ordering::Greater) {
@@ -555,11 +569,7 @@ impl Part {
             last_t = t;
             rows_of[run] += 1;
         }
-        if let Some(k) = (0..expected.len()).find(|&k| {
-            rows_of[k] == 0
-                && first_metric < self.runs.columns.len()
-                && self.runs.row(k)[first_metric] != *"NaN"
-        }) {
+        if let Some(k) = unfilled(&rows_of) {
             let (point, replication) = expected[k];
             return Err(InputError(format!(
                 "{ts_name}: no interval of point {point}, replication {replication}, which finished; {changed}"
@@ -584,30 +594,10 @@ impl Part {
             let mut rows_of = vec![0usize; expected.len()];
             for (i, row) in table.rows().enumerate() {
                 check_cells(&table.columns, row, keys, &name, format, i)?;
-                let key = (
-                    row[0].parse::<usize>().unwrap_or(usize::MAX),
-                    row[1].parse::<usize>().unwrap_or(usize::MAX),
-                );
-                if expected.get(run) != Some(&key) {
-                    match expected.binary_search(&key) {
-                        Ok(k) if k > run => run = k,
-                        _ => {
-                            return Err(InputError(format!(
-                                "{name}: {}: point {}, replication {} is not a run manifest.json records, or comes out of order (runs in the order of runs.csv); {changed}",
-                                row_label(format, i),
-                                &row[0],
-                                &row[1]
-                            )));
-                        }
-                    }
-                }
+                follow(&mut run, row, &name, i)?;
                 rows_of[run] += 1;
             }
-            if let Some(k) = (0..expected.len()).find(|&k| {
-                rows_of[k] == 0
-                    && first_metric < self.runs.columns.len()
-                    && self.runs.row(k)[first_metric] != *"NaN"
-            }) {
+            if let Some(k) = unfilled(&rows_of) {
                 let (point, replication) = expected[k];
                 let what = if stem == "services" {
                     "no service"

@@ -393,7 +393,9 @@ fn replicas_vs_arrivals(d: &PlotData<'_>) -> Result<Chart, String> {
 fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
     let Some(st) = d.service_series else {
         return Err(
-            "utilization per service: no services_timeseries.csv (`headroom run` writes it)".into(),
+            "utilization per service: no services_timeseries.csv (`headroom run` writes it, \
+             and `headroom sweep --service-timeseries`)"
+                .into(),
         );
     };
     let (Some(t), Some(name), Some(u)) = (
