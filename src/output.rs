@@ -1,6 +1,6 @@
 //! Output files: `runs.csv`, `timeseries.csv`, `services.csv`,
-//! `services_timeseries.csv`, `shards.csv`, `recovery.csv`, `summary.md`,
-//! `manifest.json`.
+//! `services_timeseries.csv`, `shards.csv`, `shards_timeseries.csv`,
+//! `recovery.csv`, `summary.md`, `manifest.json`.
 //!
 //! Every file is rendered in memory first and then written to a temporary
 //! file in the output folder and renamed into place, so a failure never
@@ -13,8 +13,8 @@ use anyhow::Context;
 
 use headroom_models::recovery::{RECOVERY_CSV_COLUMNS, TriggerRecovery};
 use headroom_models::report::{
-    RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SLO_MET_COLUMN,
-    TIMESERIES_COLUMNS, summarize,
+    RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS,
+    SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
 };
 use headroom_models::{Loaded, RunOutput};
 use headroom_sim::stats::{ConfidenceInterval, ci95};
@@ -110,6 +110,23 @@ pub fn shards_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> 
         }
     }
     w.into_inner().context("cannot render shards.csv")
+}
+
+/// Renders `shards_timeseries.csv`: one row per (point, replication,
+/// interval, store, copy, shard), shards in `shards.csv`'s order within an
+/// interval.
+pub fn shards_timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(SHARD_TIMESERIES_COLUMNS)?;
+    for out in outputs {
+        for row in &out.shard_timeseries {
+            let mut record = vec![point.to_string(), out.replication.to_string()];
+            record.extend(row.text(&out.shards));
+            w.write_record(&record)?;
+        }
+    }
+    w.into_inner()
+        .context("cannot render shards_timeseries.csv")
 }
 
 /// Renders `recovery.csv`: one row per (point, replication, trigger).

@@ -79,14 +79,21 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
             out.to_str().unwrap(),
             "--threads",
             threads,
+            "--set",
+            "run.timeseries_interval=\"1s\"",
             "--quiet",
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
-        files.push((read("runs.csv"), read("shards.csv"), read("timeseries.csv")));
+        files.push((
+            read("runs.csv"),
+            read("shards.csv"),
+            read("timeseries.csv"),
+            read("shards_timeseries.csv"),
+        ));
     }
     assert_eq!(files[0], files[1], "byte-identical at 1 and 2 threads");
-    let (runs, shards, _) = &files[0];
+    let (runs, shards, _, series) = &files[0];
     let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
     let at = |c: &str| header.iter().position(|h| *h == c).unwrap();
     assert_eq!(at("cache_users_l1_hit_ratio"), at("cache_hit_ratio") + 1);
@@ -109,6 +116,88 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
     );
     // 2 replications x 2 copies x 8 shards.
     assert_eq!(lines.count(), 32);
+
+    // shards_timeseries.csv: shards.csv's shards, second by second.
+    let mut lines = series.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "point,replication,t_s,store,region,shard,requests_rps,shed,latency_p50_ms,latency_p99_ms,utilization,queued,trigger"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // 2 replications x 20 intervals x 2 copies x 8 shards.
+    assert_eq!(rows.len(), 640);
+    let keys: Vec<String> = shards
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').take(5).collect::<Vec<_>>().join(","))
+        .collect();
+    for (i, row) in rows.iter().enumerate() {
+        let (replication, interval, shard) = (i / 320, i % 320 / 16, i % 16);
+        assert_eq!(row[2], (interval + 1).to_string(), "{row:?}");
+        // The same shard as shards.csv's row, in its order.
+        let key = format!("{},{}", row[..2].join(","), row[3..6].join(","));
+        assert_eq!(key, keys[replication * 16 + shard], "{row:?}");
+        let busy: f64 = row[10].parse().unwrap();
+        assert!((0.0..=1.0).contains(&busy), "{row:?}");
+        // The flush at 10 s marks the interval it starts, (10 s, 11 s].
+        assert_eq!(row[12], if interval == 10 { "1" } else { "0" }, "{row:?}");
+    }
+}
+
+/// The cold-start herd a flushed tier sends to the store shows in
+/// `shards_timeseries.csv`: without the L1 in front, with 1000 keys and no
+/// writes, the hot tier answers most reads by its flush at 10 s (0.85 to
+/// 0.89 of them in the seconds before; 0.48 in the second after), and in the second
+/// after it the shards serve more than twice the reads of the second
+/// before; `--plots` draws the busiest shards over time.
+#[test]
+fn a_flushed_tier_sends_its_herd_to_the_shards() {
+    let dir = tempdir("data_herd");
+    let scenario = dir.join("s.toml");
+    let l1 = "[[datastores.cache]]\ntier = \"l1\"\nscope = \"instance\"\ncapacity = 500\neviction = \"lru\"\nttl = \"60s\"\n";
+    let text = with(l1, "")
+        .replacen("capacity = \"4MB\"", "capacity = \"64MB\"", 1)
+        .replacen("count = 10000", "count = 1000", 1)
+        .replacen("read_fraction = 0.9", "read_fraction = 1.0", 1);
+    std::fs::write(&scenario, text).unwrap();
+    let out = dir.join("out");
+    let o = headroom(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "run.timeseries_interval=\"1s\"",
+        "--plots",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The chart of the busiest shards over time: five of the 16 (two
+    // copies of 8) one by one, the rest as one line.
+    let svg = std::fs::read_to_string(out.join("shard_utilization.svg")).unwrap();
+    assert!(
+        svg.contains("shard") && svg.contains("mean of the other 11 shards"),
+        "{svg}"
+    );
+    let series = std::fs::read_to_string(out.join("shards_timeseries.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = series
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let reads = |replication: &str, t: &str| -> f64 {
+        rows.iter()
+            .filter(|r| r[1] == replication && r[2] == t)
+            .map(|r| r[6].parse::<f64>().unwrap())
+            .sum()
+    };
+    for replication in ["0", "1"] {
+        let (before, after) = (reads(replication, "10"), reads(replication, "11"));
+        assert!(
+            before > 0.0 && after > 2.0 * before,
+            "replication {replication}: {before} -> {after} reads/s"
+        );
+    }
 }
 
 /// Expects exit code 2, one error line naming every `needle`, nothing

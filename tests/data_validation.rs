@@ -208,6 +208,94 @@ fn busiest_shard_share_is_the_zipf_mass_of_its_keys() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// `shards_timeseries.csv` splits `shards.csv` interval by interval, and
+/// an interval's figures are that interval's: on `data-shards.toml` at
+/// 5-second intervals (the warm-up one whole interval, eleven measured),
+/// each shard's busy fraction averages to its `shards.csv` utilization and
+/// its operations add up to its measured ones (but for the few whose
+/// request arrived just before the end). The busiest shard is an M/M/64
+/// at 816 operations/s: no queueing to speak of (Erlang C below 1e-40),
+/// so its utilization is 816 x 1 ms / 64 and each interval's p99 is the
+/// exponential's, ln(100) x 1 ms.
+#[test]
+fn shard_time_series_add_up_to_shards_csv_and_follow_theory() {
+    let (_, outs) = run("data-shards.toml", &["run.timeseries_interval=\"5s\""]);
+    let p = zipf(1000, 1.0);
+    let mut share = [0.0f64; 16];
+    for (k, pk) in p.iter().enumerate() {
+        share[(mix64(k as u64) % 16) as usize] += pk;
+    }
+    let busiest = (0..16)
+        .max_by(|&a, &b| share[a].total_cmp(&share[b]))
+        .unwrap();
+    for o in &outs {
+        assert_eq!(
+            o.shard_timeseries.len(),
+            12 * 16,
+            "12 intervals x 16 shards"
+        );
+        for (j, row) in o.shards.iter().enumerate() {
+            let measured: Vec<_> = o
+                .shard_timeseries
+                .iter()
+                .filter(|r| r.shard == j && r.t_s > o.warmup_s)
+                .collect();
+            assert_eq!(measured.len(), 11, "shard {j}");
+            let busy = measured.iter().map(|r| r.utilization).sum::<f64>() / 11.0;
+            assert!(
+                (busy - row.utilization).abs() < 1e-9,
+                "shard {j}: intervals {busy} vs {}",
+                row.utilization
+            );
+            let ops: f64 = measured.iter().map(|r| r.requests_rps * 5.0).sum();
+            assert!(
+                (ops.round() - row.requests as f64).abs() <= 5.0,
+                "shard {j}: intervals {ops} vs {}",
+                row.requests
+            );
+            for r in &measured {
+                assert_eq!((r.shed, r.queued), (0, 0), "64 workers never all busy");
+                assert!(r.latency_p50_ms < r.latency_p99_ms, "{r:?}");
+            }
+        }
+    }
+    let mut failures = Vec::new();
+    println!("| case | theory | simulated | 95 % CI ± | difference | pass |");
+    println!("|---|---:|---:|---:|---:|---|");
+    let lambda = 5000.0 * share[busiest];
+    let xs: Vec<f64> = outs
+        .iter()
+        .map(|o| o.shards[busiest].utilization * 64.0)
+        .collect();
+    check(
+        "busiest shard: busy workers = λ x 1 ms",
+        lambda * 1e-3,
+        &xs,
+        0.01,
+        &mut failures,
+    );
+    let xs: Vec<f64> = outs
+        .iter()
+        .map(|o| {
+            let p99: Vec<f64> = o
+                .shard_timeseries
+                .iter()
+                .filter(|r| r.shard == busiest && r.t_s > o.warmup_s)
+                .map(|r| r.latency_p99_ms)
+                .collect();
+            p99.iter().sum::<f64>() / p99.len() as f64
+        })
+        .collect();
+    check(
+        "busiest shard: 5-s interval p99 = ln(100) ms",
+        100f64.ln(),
+        &xs,
+        0.1,
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 #[test]
 fn pool_waits_are_erlang_c() {
     let (_, outs) = run("data-pool.toml", &[]);

@@ -20,5 +20,5 @@ pub mod units;
 pub use engine::{RunError, run_replication};
 pub use load::{Loaded, Location, ScenarioError, element_position, load, load_str, split_path};
 pub use plan::Plan;
-pub use report::{RunMetrics, RunOutput, ServiceRow, ShardRow, run_columns};
+pub use report::{RunMetrics, RunOutput, ServiceRow, ShardIntervalRow, ShardRow, run_columns};
 pub use scenario::Scenario;

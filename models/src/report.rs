@@ -33,6 +33,9 @@ pub struct RunOutput {
     /// One row per datastore shard (`shards.csv`): stores in
     /// `[[datastores]]` order, copies (primary first), shards.
     pub shards: Vec<ShardRow>,
+    /// One row per (interval, shard), interval by interval and shards in
+    /// `shards`' order within one (`shards_timeseries.csv`).
+    pub shard_timeseries: Vec<ShardIntervalRow>,
     /// Most requests in flight at once (the request slab's high-water mark).
     pub peak_in_flight: u64,
     /// The engine's books at the end of the run (conservation).
@@ -201,6 +204,77 @@ impl ShardRow {
             p99,
             Cell::Float(self.utilization),
         ]
+    }
+}
+
+/// One shard's time-series interval (`shards_timeseries.csv`): every
+/// operation of the interval, whichever window its request arrived in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardIntervalRow {
+    /// End of the interval, seconds since the start.
+    pub t_s: f64,
+    /// Index of the shard in [`RunOutput::shards`].
+    pub shard: usize,
+    /// Operations that reached the shard, per second.
+    pub requests_rps: f64,
+    /// Of them, those shed because its queue was full.
+    pub shed: u64,
+    /// Median time at the shard (arrival to the end of the work, as
+    /// `shards.csv`'s latency) of the operations that ended in the
+    /// interval, ms; NaN without one.
+    pub latency_p50_ms: f64,
+    /// Their p99, ms; NaN without one.
+    pub latency_p99_ms: f64,
+    /// Fraction of the shard's worker-seconds busy in the interval.
+    pub utilization: f64,
+    /// Operations waiting for a worker at the end of the interval.
+    pub queued: u64,
+    /// A trigger (fault window, cache flush or surge) overlaps the interval.
+    pub trigger: bool,
+}
+
+/// `shards_timeseries.csv` columns, in order.
+pub const SHARD_TIMESERIES_COLUMNS: [&str; 13] = [
+    "point",
+    "replication",
+    "t_s",
+    "store",
+    "region",
+    "shard",
+    "requests_rps",
+    "shed",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "utilization",
+    "queued",
+    "trigger",
+];
+
+impl ShardIntervalRow {
+    /// The row's text after `point, replication`: its time, its shard's
+    /// store, region and number from `shards`, then the cells in
+    /// [`SHARD_TIMESERIES_COLUMNS`] order.
+    pub fn text(&self, shards: &[ShardRow]) -> impl Iterator<Item = String> + '_ {
+        let shard = &shards[self.shard];
+        [
+            Cell::Float(self.t_s).to_string(),
+            shard.store.clone(),
+            shard.region.clone(),
+            shard.shard.to_string(),
+        ]
+        .into_iter()
+        .chain(
+            [
+                Cell::Float(self.requests_rps),
+                Cell::Int(self.shed),
+                Cell::Float(self.latency_p50_ms),
+                Cell::Float(self.latency_p99_ms),
+                Cell::Float(self.utilization),
+                Cell::Int(self.queued),
+                Cell::Flag(self.trigger),
+            ]
+            .map(|c| c.to_string()),
+        )
     }
 }
 
@@ -1499,6 +1573,7 @@ mod tests {
             service_timeseries: Vec::new(),
             services: Vec::new(),
             shards: Vec::new(),
+            shard_timeseries: Vec::new(),
             peak_in_flight: 0,
             audit: Audit::default(),
             warmup_s: 0.0,
@@ -1650,6 +1725,7 @@ mod tests {
                 concurrency_limit_mean: f64::NAN,
             }],
             shards: Vec::new(),
+            shard_timeseries: Vec::new(),
             peak_in_flight: 0,
             audit: Audit::default(),
             warmup_s: 1.0,

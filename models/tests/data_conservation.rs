@@ -271,6 +271,9 @@ fn every_arrival_ends_exactly_once_with_the_data_tier() {
         for (name, r) in &m.cache_tiers {
             assert!((0.0..=1.0).contains(r), "case {case}: {name} = {r}");
         }
+        if let Some(fault) = shard_series_fault(&out) {
+            panic!("case {case} (seed {seed}): {fault}\n{text}");
+        }
         let again = run().expect("ran once");
         // Compared as written (NaN cells, e.g. an unrecovered trigger's
         // `recovery_s`, are equal as text).
@@ -283,4 +286,60 @@ fn every_arrival_ends_exactly_once_with_the_data_tier() {
             "case {case}: a replication is a pure function"
         );
     }
+}
+
+/// What is wrong with a replication's per-shard time series, if anything:
+/// one row per (interval, shard) at the intervals of `timeseries`, shards
+/// in `shards`' order; in each, a busy fraction and ordered quantiles; and
+/// per shard, busy worker-seconds over the intervals inside the measured
+/// window no more than `shards.csv` measures, over those touching it no
+/// fewer (busy time is clipped to the window by time; operations are
+/// counted by their request's arrival, so they have no such bound).
+fn shard_series_fault(out: &RunOutput) -> Option<String> {
+    let n = out.shards.len();
+    if out.shard_timeseries.len() != out.timeseries.len() * n {
+        return Some(format!(
+            "{} shard intervals for {} intervals of {n} shards",
+            out.shard_timeseries.len(),
+            out.timeseries.len()
+        ));
+    }
+    let w = out.warmup_s;
+    let (mut inside, mut touching) = (vec![0.0; n], vec![0.0; n]);
+    let mut start = 0.0;
+    for (k, iv) in out.timeseries.iter().enumerate() {
+        for (j, r) in out.shard_timeseries[k * n..(k + 1) * n].iter().enumerate() {
+            if r.t_s != iv.t_s
+                || r.shard != j
+                || r.trigger != iv.trigger
+                || !(0.0..=1.0 + 1e-9).contains(&r.utilization)
+                || r.requests_rps < 0.0
+                || r.latency_p50_ms > r.latency_p99_ms
+                || r.latency_p50_ms.is_nan() != r.latency_p99_ms.is_nan()
+            {
+                return Some(format!("interval {k}, shard {j}: {r:?} (interval {iv:?})"));
+            }
+            let busy = r.utilization * (iv.t_s - start);
+            if start >= w - 1e-9 {
+                inside[j] += busy;
+            }
+            if iv.t_s > w {
+                touching[j] += busy;
+            }
+        }
+        start = iv.t_s;
+    }
+    let measured_s = out.metrics.measured.as_secs_f64();
+    for (j, row) in out.shards.iter().enumerate() {
+        let busy = row.utilization * measured_s;
+        let slack = 1e-9 * (1.0 + busy);
+        if inside[j] > busy + slack || busy > touching[j] + slack {
+            return Some(format!(
+                "shard {j} ({} {}): busy worker-seconds per worker measured {busy}, \
+                 over intervals inside the window {}, touching it {}",
+                row.store, row.shard, inside[j], touching[j]
+            ));
+        }
+    }
+    None
 }

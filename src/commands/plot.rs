@@ -66,6 +66,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
         let timeseries = read_any(dir, "timeseries.csv")?
             .ok_or_else(|| InputError(format!("{}: no timeseries.csv", dir.display())))?;
         let service_series = read_any(dir, "services_timeseries.csv")?;
+        let shard_series = read_any(dir, "shards_timeseries.csv")?;
         let data = PlotData {
             title,
             runs: &runs,
@@ -75,6 +76,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
             sweep: None,
             shards: shards.as_ref(),
             service_series: service_series.as_ref(),
+            shard_series: shard_series.as_ref(),
         };
         draw_all(&data, out, quiet)?
     };
@@ -105,6 +107,7 @@ pub fn sweep_data<'a>(
         shards,
         service_series: (!analysis.part.manifest.service_series_columns.is_empty())
             .then_some(&analysis.part.service_series),
+        shard_series: None,
     }
 }
 

@@ -54,6 +54,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             output::services_timeseries_csv(0, &outputs)?,
         ),
         ("shards.csv", output::shards_csv(0, &outputs)?),
+        (
+            "shards_timeseries.csv",
+            output::shards_timeseries_csv(0, &outputs)?,
+        ),
         ("recovery.csv", output::recovery_csv(0, &outputs)?),
         (
             "summary.md",

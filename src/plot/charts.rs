@@ -150,6 +150,8 @@ pub struct PlotData<'a> {
     pub shards: Option<&'a Table>,
     /// `services_timeseries.csv` rows, when the run wrote them.
     pub service_series: Option<&'a Table>,
+    /// `shards_timeseries.csv` rows, when the run wrote them.
+    pub shard_series: Option<&'a Table>,
 }
 
 /// Every chart the data supports, and a reason for each one it does not.
@@ -163,6 +165,7 @@ pub fn charts(d: &PlotData<'_>) -> (Vec<Chart>, Vec<String>) {
     add(latency_over_time(d));
     add(replicas_vs_arrivals(d));
     add(service_utilization(d));
+    add(shard_utilization(d));
     add(hit_ratio(d));
     add(shard_load(d));
     if let Some(a) = d.sweep {
@@ -440,17 +443,6 @@ fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
             }
         })
         .collect();
-    // The shading comes from the system's series, whose intervals these are.
-    let system = by_replication(d.timeseries, d.focus);
-    let spans = match d.timeseries.index("t_s") {
-        Some(ts_t) => trigger_spans(
-            d.timeseries,
-            system.first().map_or(&[][..], Vec::as_slice),
-            ts_t,
-            scale,
-        ),
-        None => Vec::new(),
-    };
     Ok(Chart {
         name: "service_utilization".into(),
         title: format!("{}: workers held per service, {}", d.title, d.focus_label),
@@ -459,7 +451,113 @@ fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
             y_label: "workers held (fraction)".into(),
             series,
             faint: Vec::new(),
-            spans,
+            spans: system_spans(d, scale),
+        },
+    })
+}
+
+/// The trigger's intervals of the focus point's first replication, from the
+/// system's series (whose intervals the per-service and per-shard series
+/// share).
+fn system_spans(d: &PlotData<'_>, scale: f64) -> Vec<(f64, f64)> {
+    let system = by_replication(d.timeseries, d.focus);
+    match d.timeseries.index("t_s") {
+        Some(t) => trigger_spans(
+            d.timeseries,
+            system.first().map_or(&[][..], Vec::as_slice),
+            t,
+            scale,
+        ),
+        None => Vec::new(),
+    }
+}
+
+/// Shards drawn one by one in [`shard_utilization`]; the rest are one line.
+const SHARD_LINES: usize = 5;
+
+/// The busiest shards' busy workers over time (the mean over replications,
+/// interval by interval), busiest first by their mean over the run, and
+/// the mean of the other shards as one line: a hot shard, or the herd a
+/// flushed cache tier sends to the store, over time.
+fn shard_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
+    let Some(st) = d.shard_series else {
+        return Err(
+            "utilization per shard: no shards_timeseries.csv (`headroom run` writes it for a \
+             scenario with a sharded datastore)"
+                .into(),
+        );
+    };
+    let columns = ["t_s", "store", "region", "shard", "utilization"].map(|c| st.index(c));
+    let [Some(t), Some(store), Some(region), Some(shard), Some(u)] = columns else {
+        return Err(
+            "utilization per shard: shards_timeseries.csv lacks t_s, store, region, shard or \
+             utilization"
+                .into(),
+        );
+    };
+    let groups = by_replication(st, d.focus);
+    let label = |r: &Row<'_>| format!("{} {} shard {}", r.get(store), r.get(region), r.get(shard));
+    // Per shard, in first-seen order: its rows in each replication.
+    let mut shards: Vec<(String, Vec<Vec<Row<'_>>>)> = Vec::new();
+    for (k, g) in groups.iter().enumerate() {
+        for row in g {
+            let l = label(row);
+            let i = match shards.iter().position(|(s, _)| *s == l) {
+                Some(i) => i,
+                None => {
+                    shards.push((l, vec![Vec::new(); groups.len()]));
+                    shards.len() - 1
+                }
+            };
+            shards[i].1[k].push(*row);
+        }
+    }
+    if shards.is_empty() {
+        return Err(format!(
+            "utilization per shard: no shard rows for {}",
+            d.focus_label
+        ));
+    }
+    let (scale, x_label) = time_axis(&groups, t);
+    let lines: Vec<Vec<(f64, f64)>> = shards
+        .iter()
+        .map(|(_, rows)| mean_line(rows, t, u, scale))
+        .collect();
+    let mean = |i: usize| lines[i].iter().map(|p| p.1).sum::<f64>() / lines[i].len().max(1) as f64;
+    // Busiest first; ties keep the file's order.
+    let mut order: Vec<usize> = (0..shards.len()).collect();
+    order.sort_by(|&a, &b| mean(b).total_cmp(&mean(a)));
+    let (top, rest) = order.split_at(order.len().min(SHARD_LINES));
+    let mut series: Vec<Series> = top
+        .iter()
+        .map(|&i| Series {
+            label: format!("{} (mean of {} replications)", shards[i].0, groups.len()),
+            points: lines[i].clone(),
+        })
+        .collect();
+    if !rest.is_empty() {
+        // Each (replication, shard) of the rest is one group of rows.
+        let others: Vec<Vec<Row<'_>>> = rest
+            .iter()
+            .flat_map(|&i| shards[i].1.iter().cloned())
+            .collect();
+        series.push(Series {
+            label: format!("mean of the other {} shards", rest.len()),
+            points: mean_line(&others, t, u, scale),
+        });
+    }
+    Ok(Chart {
+        name: "shard_utilization".into(),
+        title: format!(
+            "{}: busiest shards' workers busy, {}",
+            d.title, d.focus_label
+        ),
+        kind: Kind::Lines {
+            x_label: x_label.into(),
+            y_label: "workers busy (fraction)".into(),
+            series,
+            faint: Vec::new(),
+            spans: system_spans(d, scale),
         },
     })
 }
@@ -762,6 +860,7 @@ mod tests {
             sweep: None,
             shards: None,
             service_series: Some(&st),
+            shard_series: None,
         };
         let chart = service_utilization(&d).unwrap();
         let Kind::Lines { series, spans, .. } = chart.kind else {
@@ -784,5 +883,77 @@ mod tests {
         d.service_series = None;
         let why = service_utilization(&d).unwrap_err();
         assert!(why.contains("no services_timeseries.csv"), "{why}");
+    }
+
+    /// The busiest shards one line each, busiest first by their mean over
+    /// the run, the rest as one mean line; a run without a sharded store
+    /// skips the chart, with why.
+    #[test]
+    fn shard_utilization_draws_the_busiest_shards_and_the_rest() {
+        let runs = table("point,replication,seed,requests\n0,0,1,10\n0,1,1,10\n");
+        let ts = table(
+            "point,replication,t_s,arrivals_rps,trigger\n\
+             0,0,10,1,0\n0,0,20,1,1\n0,1,10,1,0\n0,1,20,1,1\n",
+        );
+        // Seven shards: shard k busy k/10 in the first interval and
+        // k/10 + 0.1 in the second, replication 1 0.2 above replication 0
+        // for shard 6 only.
+        let mut csv = String::from("point,replication,t_s,store,region,shard,utilization\n");
+        for r in 0..2 {
+            for (i, t) in [10, 20].iter().enumerate() {
+                for k in 0..7 {
+                    let mut u = k as f64 / 10.0 + i as f64 / 10.0;
+                    if k == 6 && r == 1 {
+                        u += 0.2;
+                    }
+                    csv.push_str(&format!("0,{r},{t},users,us-east,{k},{u}\n"));
+                }
+            }
+        }
+        let st = table(&csv);
+        let mut d = PlotData {
+            title: "t".into(),
+            runs: &runs,
+            timeseries: &ts,
+            focus: 0,
+            focus_label: "all replications".into(),
+            sweep: None,
+            shards: None,
+            service_series: None,
+            shard_series: Some(&st),
+        };
+        let chart = shard_utilization(&d).unwrap();
+        assert_eq!(chart.name, "shard_utilization");
+        let Kind::Lines { series, spans, .. } = chart.kind else {
+            panic!("{chart:?}")
+        };
+        let line = |i: usize| {
+            series[i]
+                .points
+                .iter()
+                .map(|&(x, y)| (x, (y * 1e9).round() / 1e9))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(series.len(), SHARD_LINES + 1);
+        let labels: Vec<&str> = series.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "users us-east shard 6 (mean of 2 replications)",
+                "users us-east shard 5 (mean of 2 replications)",
+                "users us-east shard 4 (mean of 2 replications)",
+                "users us-east shard 3 (mean of 2 replications)",
+                "users us-east shard 2 (mean of 2 replications)",
+                "mean of the other 2 shards",
+            ]
+        );
+        assert_eq!(line(0), [(10.0, 0.7), (20.0, 0.8)]);
+        assert_eq!(line(4), [(10.0, 0.2), (20.0, 0.3)]);
+        // Shards 0 and 1 over both replications.
+        assert_eq!(line(5), [(10.0, 0.05), (20.0, 0.15)]);
+        assert_eq!(spans, [(10.0, 20.0)]);
+        d.shard_series = None;
+        let why = shard_utilization(&d).unwrap_err();
+        assert!(why.contains("no shards_timeseries.csv"), "{why}");
     }
 }

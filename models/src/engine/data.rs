@@ -47,7 +47,7 @@ use super::mesh::{Parent, Reply, Request};
 use super::{Event, World};
 use crate::plan::data::{DataPlan, StorePlan};
 use crate::plan::{Plan, RegionId, ServiceId, StepPlan, StoreId};
-use crate::report::{ShardRow, StationLoad};
+use crate::report::{ShardIntervalRow, ShardRow, StationLoad};
 use crate::scenario::Scope;
 
 /// Request flag: a cache (edge or tier) was looked up for it.
@@ -110,12 +110,42 @@ struct DataOp {
 struct Shard {
     busy: u32,
     queue: VecDeque<Id>,
+    /// Operations of measured requests that reached it, and those of them
+    /// it shed (`shards.csv`).
     requests: u64,
     errors: u64,
+    /// Measured requests' operations, merged in from `now_measured` as
+    /// each time-series interval closes (and at the end).
     latency: LatencyHistogram,
     /// Busy worker-nanoseconds inside the measured window.
     busy_ns: f64,
     last: Timestamp,
+    /// The current time-series interval (`shards_timeseries.csv`).
+    now: ShardInterval,
+}
+
+/// A shard's current time-series interval: every operation, measured or
+/// not. An operation's latency is recorded once, into `measured` or
+/// `other` by its request, so `shards.csv`'s histogram costs no second
+/// record.
+struct ShardInterval {
+    requests: u64,
+    shed: u64,
+    busy_ns: f64,
+    measured: LatencyHistogram,
+    other: LatencyHistogram,
+}
+
+impl ShardInterval {
+    fn new() -> Self {
+        ShardInterval {
+            requests: 0,
+            shed: 0,
+            busy_ns: 0.0,
+            measured: LatencyHistogram::new(),
+            other: LatencyHistogram::new(),
+        }
+    }
 }
 
 /// The copies of one tier.
@@ -223,6 +253,10 @@ pub(super) struct DataState {
     cache_answered: u64,
     interval_looked: u64,
     interval_answered: u64,
+    /// `shards_timeseries.csv`'s rows so far, and the current interval's
+    /// start.
+    interval_rows: Vec<ShardIntervalRow>,
+    interval_start: Timestamp,
 }
 
 impl DataState {
@@ -249,6 +283,7 @@ impl DataState {
                     latency: LatencyHistogram::new(),
                     busy_ns: 0.0,
                     last: Timestamp::ZERO,
+                    now: ShardInterval::new(),
                 });
             }
         }
@@ -296,6 +331,8 @@ impl DataState {
             cache_answered: 0,
             interval_looked: 0,
             interval_answered: 0,
+            interval_rows: Vec::new(),
+            interval_start: Timestamp::ZERO,
         }
     }
 
@@ -341,14 +378,17 @@ impl DataState {
         r
     }
 
-    /// Adds busy time of `shard` up to `now`, clipped to the measured window.
+    /// Adds busy time of `shard` up to `now`: to its interval's, and
+    /// clipped to the measured window, to its measured.
     fn advance(&mut self, shard: usize, now: Timestamp) {
         let (w, e) = (self.warmup_end, self.end);
         let s = &mut self.shards[shard];
+        let busy = f64::from(s.busy);
+        s.now.busy_ns += busy * (now - s.last).as_nanos() as f64;
         let from = s.last.max(w);
         let to = now.min(e);
         if to > from {
-            s.busy_ns += f64::from(s.busy) * (to - from).as_nanos() as f64;
+            s.busy_ns += busy * (to - from).as_nanos() as f64;
         }
         s.last = now;
     }
@@ -878,8 +918,9 @@ impl World<'_> {
             o.arrived = now;
         }
         let in_window = op.measured;
-        self.data.shards[index].requests += u64::from(in_window);
-        let shard = &self.data.shards[index];
+        let shard = &mut self.data.shards[index];
+        shard.requests += u64::from(in_window);
+        shard.now.requests += 1;
         if shard.busy < store.workers {
             self.data.advance(index, now);
             self.data.shards[index].busy += 1;
@@ -887,7 +928,9 @@ impl World<'_> {
         } else if store.queue.is_none_or(|q| (shard.queue.len() as u64) < q) {
             self.data.shards[index].queue.push_back(id);
         } else {
-            self.data.shards[index].errors += u64::from(in_window);
+            let shard = &mut self.data.shards[index];
+            shard.errors += u64::from(in_window);
+            shard.now.shed += 1;
             self.back_with(id, Some(Reply::shed()));
         }
     }
@@ -911,11 +954,13 @@ impl World<'_> {
             return;
         };
         let index = self.shard_index(&op);
-        if op.measured {
-            self.data.shards[index]
-                .latency
-                .record((now - op.arrived).as_nanos());
-        }
+        let interval = &mut self.data.shards[index].now;
+        let latency = if op.measured {
+            &mut interval.measured
+        } else {
+            &mut interval.other
+        };
+        latency.record((now - op.arrived).as_nanos());
         match self.data.shards[index].queue.pop_front() {
             Some(next) => {
                 let w = self.data.ops.get(next).map(|o| (o.store, o.write));
@@ -1145,8 +1190,57 @@ impl World<'_> {
         }
     }
 
+    /// Closes every shard's time-series interval at `now` (the interval's
+    /// `trigger` flag as `timeseries.csv` has it): one
+    /// `shards_timeseries.csv` row each, in `shards.csv`'s order.
+    pub(super) fn close_shard_interval(&mut self, trigger: bool) {
+        let now = self.now;
+        let secs = (now - self.data.interval_start).as_secs_f64();
+        self.data.interval_start = now;
+        for (s, store) in self.plan.data.stores.iter().enumerate() {
+            let base = self.data.shard_base[s];
+            let n = store.copies.len() * store.shards as usize;
+            for index in base..base + n {
+                self.data.advance(index, now);
+                let shard = &mut self.data.shards[index];
+                let iv = &mut shard.now;
+                shard.latency.merge(&iv.measured);
+                iv.measured.merge(&iv.other);
+                let [p50, p99] = [0.5, 0.99].map(|q| {
+                    if iv.measured.is_empty() {
+                        f64::NAN
+                    } else {
+                        iv.measured.quantile_ns(q) as f64 / 1e6
+                    }
+                });
+                let capacity_ns = secs * 1e9 * f64::from(store.workers);
+                self.data.interval_rows.push(ShardIntervalRow {
+                    t_s: now.as_secs_f64(),
+                    shard: index,
+                    requests_rps: iv.requests as f64 / secs,
+                    shed: iv.shed,
+                    latency_p50_ms: p50,
+                    latency_p99_ms: p99,
+                    utilization: if capacity_ns > 0.0 {
+                        iv.busy_ns / capacity_ns
+                    } else {
+                        f64::NAN
+                    },
+                    queued: shard.queue.len() as u64,
+                    trigger,
+                });
+                iv.requests = 0;
+                iv.shed = 0;
+                iv.busy_ns = 0.0;
+                iv.measured.clear();
+                iv.other.clear();
+            }
+        }
+    }
+
     /// The data tier's results: the end-to-end and per-tier hit ratios,
-    /// the busiest shard's load over the mean's, and one row per shard.
+    /// the busiest shard's load over the mean's, one row per shard, and
+    /// the shards' time series.
     pub(super) fn data_results(&mut self) -> DataResults {
         let plan: &DataPlan = &self.plan.data;
         let measured_ns = self.plan.run.measured().as_nanos() as f64;
@@ -1173,6 +1267,10 @@ impl World<'_> {
                 for (k, load) in per_shard.iter_mut().enumerate() {
                     let index = self.data.shard_base[s] + c * n + k;
                     self.data.advance(index, end);
+                    // Measured requests' operations that ended after the
+                    // last interval closed (the drain).
+                    let sh = &mut self.data.shards[index];
+                    sh.latency.merge(&sh.now.measured);
                     let sh = &self.data.shards[index];
                     *load += sh.requests;
                     stations.push(StationLoad {
@@ -1217,6 +1315,7 @@ impl World<'_> {
             tiers,
             shard_max_load_ratio: max_ratio,
             shards: rows,
+            shard_timeseries: std::mem::take(&mut self.data.interval_rows),
             stations,
             pool_use: std::mem::take(&mut self.data.pool_use),
         }
@@ -1287,6 +1386,7 @@ pub(super) struct DataResults {
     pub tiers: Vec<(String, f64)>,
     pub shard_max_load_ratio: f64,
     pub shards: Vec<ShardRow>,
+    pub shard_timeseries: Vec<ShardIntervalRow>,
     /// Every shard as a queue ([`crate::report::StationLoad`]).
     pub stations: Vec<StationLoad>,
     /// Per store: its pools' use.

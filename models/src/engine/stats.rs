@@ -658,8 +658,9 @@ impl Stats {
         }
     }
 
-    /// Closes the current time-series interval at `now`.
-    pub(super) fn close_interval(&mut self, now: Timestamp, healthy_regions: u64) {
+    /// Closes the current time-series interval at `now`; whether a trigger
+    /// overlaps it.
+    pub(super) fn close_interval(&mut self, now: Timestamp, healthy_regions: u64) -> bool {
         let start = self.interval.start;
         let secs = (now - start).as_secs_f64();
         // A trigger marks every interval it overlaps (an instant one, the
@@ -752,6 +753,7 @@ impl Stats {
         iv.retries = 0;
         iv.wasted_ns = 0;
         iv.latency.clear();
+        trigger
     }
 
     /// The replication's report.
@@ -950,6 +952,7 @@ impl Stats {
             service_timeseries: self.service_rows,
             services,
             shards: Vec::new(),
+            shard_timeseries: Vec::new(),
             peak_in_flight,
         }
     }
