@@ -165,17 +165,23 @@ fn cache_tiers_match_cache_theory() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
-#[test]
-fn busiest_shard_share_is_the_zipf_mass_of_its_keys() {
-    let (_, outs) = run("data-shards.toml", &[]);
-    let p = zipf(1000, 1.0);
+/// `data-shards.toml`'s exact shares: each of the 16 shards' Zipf mass
+/// (s = 1.0 over 1000 keys, shard `fmix64(key) mod 16`), and the busiest.
+fn shard_shares() -> ([f64; 16], usize) {
     let mut share = [0.0f64; 16];
-    for (k, pk) in p.iter().enumerate() {
+    for (k, pk) in zipf(1000, 1.0).iter().enumerate() {
         share[(mix64(k as u64) % 16) as usize] += pk;
     }
     let busiest = (0..16)
         .max_by(|&a, &b| share[a].total_cmp(&share[b]))
         .unwrap();
+    (share, busiest)
+}
+
+#[test]
+fn busiest_shard_share_is_the_zipf_mass_of_its_keys() {
+    let (_, outs) = run("data-shards.toml", &[]);
+    let (share, busiest) = shard_shares();
     let mut failures = Vec::new();
     println!("| shard | exact share | simulated | 95 % CI ± | difference | pass |");
     println!("|---|---:|---:|---:|---:|---|");
@@ -220,14 +226,7 @@ fn busiest_shard_share_is_the_zipf_mass_of_its_keys() {
 #[test]
 fn shard_time_series_add_up_to_shards_csv_and_follow_theory() {
     let (_, outs) = run("data-shards.toml", &["run.timeseries_interval=\"5s\""]);
-    let p = zipf(1000, 1.0);
-    let mut share = [0.0f64; 16];
-    for (k, pk) in p.iter().enumerate() {
-        share[(mix64(k as u64) % 16) as usize] += pk;
-    }
-    let busiest = (0..16)
-        .max_by(|&a, &b| share[a].total_cmp(&share[b]))
-        .unwrap();
+    let (share, busiest) = shard_shares();
     for o in &outs {
         assert_eq!(
             o.shard_timeseries.len(),

@@ -836,6 +836,36 @@ mod tests {
         Table::from_csv_any(csv.as_bytes(), "test").unwrap()
     }
 
+    /// A line's points, y rounded to 1e-9 (means of tenths).
+    fn rounded(series: &Series) -> Vec<(f64, f64)> {
+        series
+            .points
+            .iter()
+            .map(|&(x, y)| (x, (y * 1e9).round() / 1e9))
+            .collect()
+    }
+
+    /// Plot data of a run folder (point 0, all replications) with the
+    /// given per-service and per-shard series.
+    fn run_data<'a>(
+        runs: &'a Table,
+        ts: &'a Table,
+        service_series: Option<&'a Table>,
+        shard_series: Option<&'a Table>,
+    ) -> PlotData<'a> {
+        PlotData {
+            title: "t".into(),
+            runs,
+            timeseries: ts,
+            focus: 0,
+            focus_label: "all replications".into(),
+            sweep: None,
+            shards: None,
+            service_series,
+            shard_series,
+        }
+    }
+
     /// One line per service, the mean over replications interval by
     /// interval; the trigger's intervals shaded from the system's series.
     #[test]
@@ -851,28 +881,12 @@ mod tests {
              0,0,10,api,0.2\n0,0,10,db,0.5\n0,0,20,api,0.4\n0,0,20,db,1\n0,0,30,api,0.2\n0,0,30,db,0.5\n\
              0,1,10,api,0.4\n0,1,10,db,0.7\n0,1,20,api,0.6\n0,1,20,db,1\n0,1,30,api,NaN\n0,1,30,db,0.7\n",
         );
-        let mut d = PlotData {
-            title: "t".into(),
-            runs: &runs,
-            timeseries: &ts,
-            focus: 0,
-            focus_label: "all replications".into(),
-            sweep: None,
-            shards: None,
-            service_series: Some(&st),
-            shard_series: None,
-        };
+        let mut d = run_data(&runs, &ts, Some(&st), None);
         let chart = service_utilization(&d).unwrap();
         let Kind::Lines { series, spans, .. } = chart.kind else {
             panic!("{chart:?}")
         };
-        let line = |i: usize| {
-            series[i]
-                .points
-                .iter()
-                .map(|&(x, y)| (x, (y * 1e9).round() / 1e9))
-                .collect::<Vec<_>>()
-        };
+        let line = |i: usize| rounded(&series[i]);
         assert_eq!(series.len(), 2);
         assert_eq!(series[0].label, "api (mean of 2 replications)");
         assert_eq!(line(0), [(10.0, 0.3), (20.0, 0.5), (30.0, 0.2)]);
@@ -911,29 +925,13 @@ mod tests {
             }
         }
         let st = table(&csv);
-        let mut d = PlotData {
-            title: "t".into(),
-            runs: &runs,
-            timeseries: &ts,
-            focus: 0,
-            focus_label: "all replications".into(),
-            sweep: None,
-            shards: None,
-            service_series: None,
-            shard_series: Some(&st),
-        };
+        let mut d = run_data(&runs, &ts, None, Some(&st));
         let chart = shard_utilization(&d).unwrap();
         assert_eq!(chart.name, "shard_utilization");
         let Kind::Lines { series, spans, .. } = chart.kind else {
             panic!("{chart:?}")
         };
-        let line = |i: usize| {
-            series[i]
-                .points
-                .iter()
-                .map(|&(x, y)| (x, (y * 1e9).round() / 1e9))
-                .collect::<Vec<_>>()
-        };
+        let line = |i: usize| rounded(&series[i]);
         assert_eq!(series.len(), SHARD_LINES + 1);
         let labels: Vec<&str> = series.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(
