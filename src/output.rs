@@ -346,6 +346,7 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
         let _ = writeln!(s, "\n**Warning:** {text}.");
     }
     s.push_str(&services_md(outputs));
+    s.push_str(&shards_md(outputs));
     s.push_str(&recovery_md(&loaded.plan, outputs));
     s
 }
@@ -391,6 +392,60 @@ fn services_md(outputs: &[RunOutput]) -> String {
             s,
             "\nMost workers held: **{}** ({} of them on average, {} in its busiest interval).",
             top.service,
+            number(top.utilization.mean),
+            number(top.peak_utilization.mean)
+        );
+    }
+    s
+}
+
+/// The `## Shards` section of a run's `summary.md`: each copy of each
+/// sharded store over the measured window, its busiest shard, and the one
+/// copy whose busiest shard is the most loaded.
+fn shards_md(outputs: &[RunOutput]) -> String {
+    let copies = headroom_models::report::summarize_shards(outputs);
+    if copies.is_empty() {
+        return String::new();
+    }
+    let pm = |ci: &ConfidenceInterval| format!("{} ± {}", number(ci.mean), number(ci.half_width));
+    let mut s = String::from(
+        "\n## Shards\n\nEach copy of each sharded store over the measured window, ± 95 % CI over \
+         the replications (`shards.csv`, `shards_timeseries.csv`): operations reaching its shards, \
+         the fraction their full queues shed, and its busiest shard (the most operations): its \
+         share of them, the fraction of its workers busy, its busiest interval's, and an \
+         operation's p99 there (pooled, as above).\n\n\
+         | store | region | shards | operations/s | shed | busiest shard | share | busy | busiest interval busy | p99 (ms) |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for c in &copies {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.store,
+            c.region,
+            c.shards,
+            pm(&c.ops_rps),
+            pm(&c.shed_fraction),
+            c.busiest,
+            pm(&c.busiest_share),
+            pm(&c.utilization),
+            pm(&c.peak_utilization),
+            pm(&c.latency_p99_ms),
+        );
+    }
+    if let Some(top) = copies
+        .iter()
+        .filter(|c| c.utilization.mean.is_finite())
+        .max_by(|a, b| a.utilization.mean.total_cmp(&b.utilization.mean))
+    {
+        let _ = writeln!(
+            s,
+            "\nBusiest shard: **{} {} shard {}** ({} of the copy's operations, {} of its workers \
+             busy on average, {} in its busiest interval).",
+            top.store,
+            top.region,
+            top.busiest,
+            number(top.busiest_share.mean),
             number(top.utilization.mean),
             number(top.peak_utilization.mean)
         );

@@ -179,6 +179,30 @@ fn a_flushed_tier_sends_its_herd_to_the_shards() {
         svg.contains("shard") && svg.contains("mean of the other 11 shards"),
         "{svg}"
     );
+    // summary.md's Shards section: one row per copy, naming the shard
+    // with the most operations (shards.csv, summed over the replications),
+    // whose busiest interval (the herd's) is busier than its average.
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let shards = std::fs::read_to_string(out.join("shards.csv")).unwrap();
+    for region in ["us-east", "eu-west"] {
+        let mut ops = [0u64; 8];
+        for l in shards.lines().skip(1) {
+            let r: Vec<&str> = l.split(',').collect();
+            if r[3] == region {
+                ops[r[4].parse::<usize>().unwrap()] += r[5].parse::<u64>().unwrap();
+            }
+        }
+        let busiest = (0..8).rev().max_by_key(|&k| ops[k]).unwrap();
+        let row = summary
+            .lines()
+            .find(|l| l.starts_with(&format!("| users | {region} | 8 |")))
+            .unwrap_or_else(|| panic!("{region}: {summary}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!(cells[6], busiest.to_string(), "{row}");
+        let mean = |cell: &str| cell.split(" ± ").next().unwrap().parse::<f64>().unwrap();
+        assert!(mean(cells[9]) > mean(cells[8]), "{row}");
+    }
+    assert!(summary.contains("\nBusiest shard: **users "), "{summary}");
     let series = std::fs::read_to_string(out.join("shards_timeseries.csv")).unwrap();
     let rows: Vec<Vec<&str>> = series
         .lines()

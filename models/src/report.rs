@@ -1036,19 +1036,130 @@ pub fn summarize_services(outputs: &[RunOutput]) -> Vec<ServiceSummary> {
 /// wholly inside its measured window (NaN with none).
 fn peak_utilization(o: &RunOutput, i: usize) -> f64 {
     let n = o.services.len();
+    peak_in_window(o, |k| {
+        o.service_timeseries.get(k * n + i).map(|r| r.utilization)
+    })
+}
+
+/// The largest finite `value_at(k)` over the intervals `k` of `o` wholly
+/// inside its measured window (NaN with none).
+fn peak_in_window(o: &RunOutput, value_at: impl Fn(usize) -> Option<f64>) -> f64 {
     let mut start = 0.0;
     let mut peak = f64::NAN;
     for (k, iv) in o.timeseries.iter().enumerate() {
         if start >= o.warmup_s
-            && let Some(r) = o.service_timeseries.get(k * n + i)
-            && r.utilization.is_finite()
-            && (peak.is_nan() || r.utilization > peak)
+            && let Some(v) = value_at(k)
+            && v.is_finite()
+            && (peak.is_nan() || v > peak)
         {
-            peak = r.utilization;
+            peak = v;
         }
         start = iv.t_s;
     }
     peak
+}
+
+/// One copy of a sharded store (its primary or a replica) over the
+/// measured window, across the replications, and its busiest shard.
+#[derive(Clone, Debug)]
+pub struct ShardSummary {
+    /// The datastore.
+    pub store: String,
+    /// The copy's region.
+    pub region: String,
+    /// Shards of the copy.
+    pub shards: usize,
+    /// Operations that reached the copy's shards, per second.
+    pub ops_rps: ConfidenceInterval,
+    /// Of them, the fraction its shards' full queues shed.
+    pub shed_fraction: ConfidenceInterval,
+    /// The busiest shard: the most operations on average over the
+    /// replications (the lowest number on a tie).
+    pub busiest: u32,
+    /// Its share of the copy's operations.
+    pub busiest_share: ConfidenceInterval,
+    /// Fraction of its workers busy.
+    pub utilization: ConfidenceInterval,
+    /// Its busiest interval's busy fraction (`shards_timeseries.csv`), over
+    /// the intervals wholly inside the measured window.
+    pub peak_utilization: ConfidenceInterval,
+    /// p99 of an operation's time at it, ms: every replication's pooled,
+    /// with sectioning about it.
+    pub latency_p99_ms: ConfidenceInterval,
+}
+
+/// Every copy of every sharded store, in `shards.csv`'s order, with its
+/// busiest shard: the shard that saturates first.
+pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
+    let Some(first) = outputs.first() else {
+        return Vec::new();
+    };
+    let rows = &first.shards;
+    // Copies are runs of rows with one (store, region), shards 0..n.
+    let mut copies: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        match copies.last_mut() {
+            Some(c) if r.shard != 0 => c.end = i + 1,
+            _ => copies.push(i..i + 1),
+        }
+    }
+    copies
+        .into_iter()
+        .map(|copy| {
+            let total = |o: &RunOutput, f: fn(&ShardRow) -> u64| -> u64 {
+                o.shards[copy.clone()].iter().map(f).sum()
+            };
+            let mean_requests = |i: usize| {
+                outputs
+                    .iter()
+                    .map(|o| o.shards[i].requests as f64)
+                    .sum::<f64>()
+            };
+            let busiest = copy
+                .clone()
+                .rev()
+                .max_by(|&a, &b| mean_requests(a).total_cmp(&mean_requests(b)))
+                .unwrap_or(copy.start);
+            let of =
+                |f: &dyn Fn(&RunOutput) -> f64| ci95(&outputs.iter().map(f).collect::<Vec<_>>());
+            let ratio = |part: u64, whole: u64| {
+                if whole == 0 {
+                    f64::NAN
+                } else {
+                    part as f64 / whole as f64
+                }
+            };
+            let mut merged = LatencyHistogram::new();
+            for o in outputs {
+                merged.merge(&o.shards[busiest].latency);
+            }
+            let p99s: Vec<f64> = outputs
+                .iter()
+                .map(|o| quantile_ms(&o.shards[busiest].latency, 0.99))
+                .collect();
+            let n = rows.len();
+            ShardSummary {
+                store: rows[copy.start].store.clone(),
+                region: rows[copy.start].region.clone(),
+                shards: copy.len(),
+                ops_rps: of(&|o| {
+                    total(o, |r| r.requests) as f64 / o.metrics.measured.as_secs_f64()
+                }),
+                shed_fraction: of(&|o| ratio(total(o, |r| r.errors), total(o, |r| r.requests))),
+                busiest: rows[busiest].shard,
+                busiest_share: of(&|o| ratio(o.shards[busiest].requests, total(o, |r| r.requests))),
+                utilization: of(&|o| o.shards[busiest].utilization),
+                peak_utilization: of(&|o| {
+                    peak_in_window(o, |k| {
+                        o.shard_timeseries
+                            .get(k * n + busiest)
+                            .map(|r| r.utilization)
+                    })
+                }),
+                latency_p99_ms: sectioned_quantile_ci95(quantile_ms(&merged, 0.99), &p99s),
+            }
+        })
+        .collect()
 }
 
 /// Batches of a replication's measured window in
@@ -1759,5 +1870,83 @@ mod tests {
         assert_eq!(v.latency_p99_ms.mean, 2.0);
         assert!(v.latency_p99_ms.half_width > 1.0, "{:?}", v.latency_p99_ms);
         assert!(summarize_services(&[]).is_empty());
+    }
+
+    /// A copy's busiest shard is the one with the most operations over the
+    /// replications; its share, busy fraction, busiest measured interval
+    /// and pooled p99 are its own, and a replica is a copy of its own.
+    #[test]
+    fn a_store_s_summary_names_each_copy_s_busiest_shard() {
+        let shard = |region: &str, shard: u32, requests: u64, errors: u64, ms: u64, u: f64| {
+            let mut latency = LatencyHistogram::new();
+            for _ in 0..100 {
+                latency.record(ms * 1_000_000);
+            }
+            ShardRow {
+                store: "users".into(),
+                region: region.into(),
+                shard,
+                requests,
+                errors,
+                latency,
+                utilization: u,
+            }
+        };
+        let with_shards = |busy: [[f64; 5]; 3], second: u64| {
+            let mut o = run(0, 0, &[], [0.0; 5]);
+            o.shards = vec![
+                shard("us-east", 0, 100, 0, 1, 0.2),
+                shard("us-east", 1, second, 4, 2, 0.4),
+                shard("eu-west", 0, 40, 0, 3, 0.1),
+            ];
+            o.shard_timeseries = (0..5)
+                .flat_map(|k| {
+                    (0..3).map(move |j| ShardIntervalRow {
+                        t_s: (k + 1) as f64,
+                        shard: j,
+                        requests_rps: 0.0,
+                        shed: 0,
+                        latency_p50_ms: f64::NAN,
+                        latency_p99_ms: f64::NAN,
+                        utilization: busy[j][k],
+                        queued: 0,
+                        trigger: false,
+                    })
+                })
+                .collect();
+            o
+        };
+        // Shard 1's warm-up interval (0.99) is not its busiest.
+        let a = with_shards([[0.1; 5], [0.99, 0.3, 0.6, 0.4, 0.3], [0.1; 5]], 300);
+        let b = with_shards([[0.1; 5], [0.99, 0.3, 0.4, 0.4, 0.3], [0.1; 5]], 100);
+        let summary = summarize_shards(&[a, b]);
+        let [east, west] = &summary[..] else {
+            panic!("two copies: {summary:?}")
+        };
+        assert_eq!(
+            (east.store.as_str(), east.region.as_str()),
+            ("users", "us-east")
+        );
+        assert_eq!(
+            (east.shards, east.busiest),
+            (2, 1),
+            "200 operations on average against 100"
+        );
+        assert_eq!(east.ops_rps.mean, 75.0, "(400 + 200) / 2 over 4 s");
+        assert_eq!(east.shed_fraction.mean, (4.0 / 400.0 + 4.0 / 200.0) / 2.0);
+        assert_eq!(east.busiest_share.mean, (0.75 + 0.5) / 2.0);
+        assert_eq!(east.utilization.mean, 0.4);
+        assert_eq!(east.peak_utilization.mean, 0.5, "(0.6 + 0.4) / 2");
+        assert_eq!(east.latency_p99_ms.mean, 2.0);
+        assert_eq!(
+            (west.region.as_str(), west.shards, west.busiest),
+            ("eu-west", 1, 0)
+        );
+        assert_eq!(west.latency_p99_ms.mean, 3.0);
+        assert_eq!(west.peak_utilization.mean, 0.1);
+        // A tie goes to the lowest shard.
+        let c = with_shards([[0.1; 5]; 3], 100);
+        assert_eq!(summarize_shards(&[c])[0].busiest, 0);
+        assert!(summarize_shards(&[]).is_empty());
     }
 }
