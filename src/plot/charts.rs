@@ -204,6 +204,16 @@ fn time_axis(groups: &[Vec<Row<'_>>], t: usize) -> (f64, &'static str) {
     }
 }
 
+/// How a line averaged over `n` replications is labelled: "mean of 3
+/// replications", or "1 replication".
+fn mean_of(n: usize) -> String {
+    if n == 1 {
+        "1 replication".into()
+    } else {
+        format!("mean of {n} replications")
+    }
+}
+
 /// Mean over replications of column `c`, interval by interval.
 fn mean_line(groups: &[Vec<Row<'_>>], t: usize, c: usize, scale: f64) -> Vec<(f64, f64)> {
     let len = groups.iter().map(Vec::len).max().unwrap_or(0);
@@ -247,11 +257,7 @@ fn latency_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
     let series = percentiles
         .iter()
         .map(|&(c, name)| Series {
-            label: format!(
-                "{} (mean of {} replications)",
-                percentile_name(name),
-                groups.len()
-            ),
+            label: format!("{} ({})", percentile_name(name), mean_of(groups.len())),
             points: mean_line(&groups, t, c, scale),
         })
         .collect();
@@ -438,7 +444,7 @@ fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
                 })
                 .collect();
             Series {
-                label: format!("{service} (mean of {} replications)", groups.len()),
+                label: format!("{service} ({})", mean_of(groups.len())),
                 points: mean_line(&of_service, t, u, scale),
             }
         })
@@ -531,7 +537,7 @@ fn shard_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
     let mut series: Vec<Series> = top
         .iter()
         .map(|&i| Series {
-            label: format!("{} (mean of {} replications)", shards[i].0, groups.len()),
+            label: format!("{} ({})", shards[i].0, mean_of(groups.len())),
             points: lines[i].clone(),
         })
         .collect();
@@ -950,6 +956,7 @@ mod tests {
         // Shards 0 and 1 over both replications.
         assert_eq!(line(5), [(10.0, 0.05), (20.0, 0.15)]);
         assert_eq!(spans, [(10.0, 20.0)]);
+        assert_eq!(mean_of(1), "1 replication");
         d.shard_series = None;
         let why = shard_utilization(&d).unwrap_err();
         assert!(why.contains("no shards_timeseries.csv"), "{why}");
