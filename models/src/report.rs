@@ -186,7 +186,7 @@ fn latency_cells(lat: &LatencyHistogram) -> [Cell; 4] {
     if lat.count() == 0 {
         return [Cell::Float(f64::NAN); 4];
     }
-    let q = |p: f64| Cell::Float(ms(lat.quantile_ns(p) as f64));
+    let q = |p: f64| Cell::Float(lat.quantile_ms(p));
     [Cell::Float(ms(lat.mean_ns())), q(0.50), q(0.95), q(0.99)]
 }
 
@@ -582,7 +582,7 @@ impl RunMetrics {
     pub fn cells(&self) -> Vec<Cell> {
         let secs = self.measured.as_secs_f64();
         let lat = &self.latency;
-        let q = |p: f64| quantile_ms(lat, p);
+        let q = |p: f64| lat.quantile_ms(p);
         let mean = if lat.count() == 0 {
             f64::NAN
         } else {
@@ -868,7 +868,7 @@ impl Pooled {
     /// The quantiles of `merged`, every replication's `latency` together.
     pub fn of(merged: &LatencyHistogram) -> Pooled {
         Pooled {
-            ms: LATENCY_QUANTILES.map(|(_, q)| quantile_ms(merged, q)),
+            ms: LATENCY_QUANTILES.map(|(_, q)| merged.quantile_ms(q)),
         }
     }
 
@@ -879,15 +879,6 @@ impl Pooled {
             .iter()
             .position(|&(n, _)| n == name)
             .map(|i| self.ms[i])
-    }
-}
-
-/// The `q`-quantile of `lat` in milliseconds, NaN when it is empty.
-fn quantile_ms(lat: &LatencyHistogram, q: f64) -> f64 {
-    if lat.count() == 0 {
-        f64::NAN
-    } else {
-        ms(lat.quantile_ns(q) as f64)
     }
 }
 
@@ -1011,7 +1002,7 @@ pub fn summarize_services(outputs: &[RunOutput]) -> Vec<ServiceSummary> {
             for r in &rows {
                 merged.merge(&r.latency);
             }
-            let p99s: Vec<f64> = rows.iter().map(|r| quantile_ms(&r.latency, 0.99)).collect();
+            let p99s: Vec<f64> = rows.iter().map(|r| r.latency.quantile_ms(0.99)).collect();
             ServiceSummary {
                 service: rows[0].service.clone(),
                 tries_rps: of(&|o, r| r.requests as f64 / o.metrics.measured.as_secs_f64()),
@@ -1022,7 +1013,7 @@ pub fn summarize_services(outputs: &[RunOutput]) -> Vec<ServiceSummary> {
                         r.errors as f64 / r.requests as f64
                     }
                 }),
-                latency_p99_ms: sectioned_quantile_ci95(quantile_ms(&merged, 0.99), &p99s),
+                latency_p99_ms: sectioned_quantile_ci95(merged.quantile_ms(0.99), &p99s),
                 utilization: of(&|_, r| r.utilization),
                 cpu_util: of(&|_, r| r.cpu_util),
                 peak_utilization: of(&|o, _| peak_utilization(o, i)),
@@ -1135,7 +1126,7 @@ pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
             }
             let p99s: Vec<f64> = outputs
                 .iter()
-                .map(|o| quantile_ms(&o.shards[busiest].latency, 0.99))
+                .map(|o| o.shards[busiest].latency.quantile_ms(0.99))
                 .collect();
             let n = rows.len();
             ShardSummary {
@@ -1156,7 +1147,7 @@ pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
                             .map(|r| r.utilization)
                     })
                 }),
-                latency_p99_ms: sectioned_quantile_ci95(quantile_ms(&merged, 0.99), &p99s),
+                latency_p99_ms: sectioned_quantile_ci95(merged.quantile_ms(0.99), &p99s),
             }
         })
         .collect()

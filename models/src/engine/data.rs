@@ -1206,13 +1206,7 @@ impl World<'_> {
                 let iv = &mut shard.now;
                 shard.latency.merge(&iv.measured);
                 iv.measured.merge(&iv.other);
-                let [p50, p99] = [0.5, 0.99].map(|q| {
-                    if iv.measured.is_empty() {
-                        f64::NAN
-                    } else {
-                        iv.measured.quantile_ns(q) as f64 / 1e6
-                    }
-                });
+                let [p50, p99] = [0.5, 0.99].map(|q| iv.measured.quantile_ms(q));
                 let capacity_ns = secs * 1e9 * f64::from(store.workers);
                 self.data.interval_rows.push(ShardIntervalRow {
                     t_s: now.as_secs_f64(),

@@ -682,13 +682,7 @@ impl Stats {
                 l.measured.merge(&s.latency);
             }
             s.latency.merge(&l.pre);
-            let [p50, p99] = [0.5, 0.99].map(|q| {
-                if s.latency.is_empty() {
-                    f64::NAN
-                } else {
-                    s.latency.quantile_ns(q) as f64 / 1e6
-                }
-            });
+            let [p50, p99] = [0.5, 0.99].map(|q| s.latency.quantile_ms(q));
             s.latency.clear();
             l.pre.clear();
             let areas = s.areas(now);
@@ -724,11 +718,7 @@ impl Stats {
             t_s: now.as_secs_f64(),
             arrivals_rps: iv.arrivals as f64 / secs,
             throughput_rps: iv.completions as f64 / secs,
-            latency_p99_ms: if iv.latency.count() == 0 {
-                f64::NAN
-            } else {
-                iv.latency.quantile_ns(0.99) as f64 / 1e6
-            },
+            latency_p99_ms: iv.latency.quantile_ms(0.99),
             errors: iv.failed,
             rejected: iv.rejected,
             replicas: self.instances.current().round() as u64,

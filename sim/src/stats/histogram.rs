@@ -152,6 +152,17 @@ impl LatencyHistogram {
         self.max_ns
     }
 
+    /// The nearest-rank `q`-quantile in milliseconds, as
+    /// [`quantile_ns`](Self::quantile_ns); NaN when empty, so an empty
+    /// interval or shard reads as "no data" rather than as zero latency.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        if self.count == 0 {
+            f64::NAN
+        } else {
+            self.quantile_ns(q) as f64 / 1e6
+        }
+    }
+
     /// The buckets that can hold a value: from the minimum's to the
     /// maximum's (every count is written by `record_n`, `merge` or
     /// `merge_sparse`, which keep both), none when empty. A latency

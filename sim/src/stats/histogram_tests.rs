@@ -56,6 +56,8 @@ fn an_empty_histogram_reports_zeros() {
     assert_eq!((h.min_ns(), h.max_ns()), (0, 0));
     assert_eq!(h.quantile_ns(0.5), 0);
     assert_eq!(h.quantile_ns(1.0), 0);
+    // In milliseconds an empty histogram is "no data", not zero latency.
+    assert!(h.quantile_ms(0.5).is_nan());
 }
 
 #[test]
@@ -74,6 +76,10 @@ fn small_values_are_exact_at_every_rank() {
     assert_eq!(h.quantile_ns(-1.0), 1);
     assert_eq!(h.quantile_ns(7.0), 100);
     assert_eq!(h.quantile_ns(f64::NAN), 1);
+    // The millisecond form is the same rank, scaled.
+    assert_eq!(h.quantile_ms(0.99), 99e-6);
+    h.record(2_500_000);
+    assert_eq!(h.quantile_ms(1.0), 2.5);
 }
 
 #[test]
