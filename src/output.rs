@@ -43,109 +43,140 @@ pub fn runs_csv(point: u64, seed: u64, outputs: &[RunOutput]) -> anyhow::Result<
     w.into_inner().context("cannot render runs.csv")
 }
 
-/// Renders `timeseries.csv`: one row per (point, replication, interval).
-pub fn timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+/// Renders a CSV of one row per (point, replication, item): the `columns`
+/// header, then for each replication in order the rows `rows` makes of it,
+/// each after the point and the replication. `name` names the file in the
+/// error.
+fn per_replication_csv(
+    name: &str,
+    columns: &[&str],
+    point: u64,
+    outputs: &[RunOutput],
+    rows: impl for<'a> Fn(&'a RunOutput) -> Rows<'a>,
+) -> anyhow::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(TIMESERIES_COLUMNS)?;
+    w.write_record(columns)?;
     for out in outputs {
-        for row in &out.timeseries {
+        for row in rows(out) {
             let mut record = vec![point.to_string(), out.replication.to_string()];
-            record.extend(row.cells().iter().map(ToString::to_string));
+            record.extend(row);
             w.write_record(&record)?;
         }
     }
-    w.into_inner().context("cannot render timeseries.csv")
+    w.into_inner()
+        .with_context(|| format!("cannot render {name}"))
+}
+
+/// A replication's rows of one CSV, each without the point and the
+/// replication.
+type Rows<'a> = Box<dyn Iterator<Item = Vec<String>> + 'a>;
+
+/// `cells` as CSV fields.
+fn fields<T: ToString>(cells: &[T]) -> impl Iterator<Item = String> + '_ {
+    cells.iter().map(ToString::to_string)
+}
+
+/// Renders `timeseries.csv`: one row per (point, replication, interval).
+pub fn timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    per_replication_csv(
+        "timeseries.csv",
+        &TIMESERIES_COLUMNS,
+        point,
+        outputs,
+        |out| {
+            Box::new(
+                out.timeseries
+                    .iter()
+                    .map(|row| fields(&row.cells()).collect()),
+            )
+        },
+    )
 }
 
 /// Renders `services_timeseries.csv`: one row per (point, replication,
 /// interval, service), services in `[[services]]` order within an interval.
 pub fn services_timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(SERVICE_TIMESERIES_COLUMNS)?;
-    for out in outputs {
-        for row in &out.service_timeseries {
-            let mut record = vec![point.to_string(), out.replication.to_string()];
-            record.extend(row.text(&out.services));
-            w.write_record(&record)?;
-        }
-    }
-    w.into_inner()
-        .context("cannot render services_timeseries.csv")
+    per_replication_csv(
+        "services_timeseries.csv",
+        &SERVICE_TIMESERIES_COLUMNS,
+        point,
+        outputs,
+        |out| {
+            Box::new(
+                out.service_timeseries
+                    .iter()
+                    .map(|row| row.text(&out.services).collect()),
+            )
+        },
+    )
 }
 
 /// Renders `services.csv`: one row per (point, replication, service).
 pub fn services_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(SERVICE_COLUMNS)?;
-    for out in outputs {
-        for row in &out.services {
-            let mut record = vec![
-                point.to_string(),
-                out.replication.to_string(),
-                row.service.clone(),
-            ];
-            record.extend(row.cells().iter().map(ToString::to_string));
-            w.write_record(&record)?;
-        }
-    }
-    w.into_inner().context("cannot render services.csv")
+    per_replication_csv("services.csv", &SERVICE_COLUMNS, point, outputs, |out| {
+        Box::new(out.services.iter().map(|row| {
+            std::iter::once(row.service.clone())
+                .chain(fields(&row.cells()))
+                .collect()
+        }))
+    })
 }
 
 /// Renders `shards.csv`: one row per (point, replication, store, copy,
 /// shard).
 pub fn shards_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(SHARD_COLUMNS)?;
-    for out in outputs {
-        for row in &out.shards {
-            let mut record = vec![
-                point.to_string(),
-                out.replication.to_string(),
-                row.store.clone(),
-                row.region.clone(),
-                row.shard.to_string(),
-            ];
-            record.extend(row.cells().iter().map(ToString::to_string));
-            w.write_record(&record)?;
-        }
-    }
-    w.into_inner().context("cannot render shards.csv")
+    per_replication_csv("shards.csv", &SHARD_COLUMNS, point, outputs, |out| {
+        Box::new(out.shards.iter().map(|row| {
+            [row.store.clone(), row.region.clone(), row.shard.to_string()]
+                .into_iter()
+                .chain(fields(&row.cells()))
+                .collect()
+        }))
+    })
 }
 
 /// Renders `shards_timeseries.csv`: one row per (point, replication,
 /// interval, store, copy, shard), shards in `shards.csv`'s order within an
 /// interval.
 pub fn shards_timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(SHARD_TIMESERIES_COLUMNS)?;
-    for out in outputs {
-        for row in &out.shard_timeseries {
-            let mut record = vec![point.to_string(), out.replication.to_string()];
-            record.extend(row.text(&out.shards));
-            w.write_record(&record)?;
-        }
-    }
-    w.into_inner()
-        .context("cannot render shards_timeseries.csv")
+    per_replication_csv(
+        "shards_timeseries.csv",
+        &SHARD_TIMESERIES_COLUMNS,
+        point,
+        outputs,
+        |out| {
+            Box::new(
+                out.shard_timeseries
+                    .iter()
+                    .map(|row| row.text(&out.shards).collect()),
+            )
+        },
+    )
 }
 
 /// Renders `recovery.csv`: one row per (point, replication, trigger).
 pub fn recovery_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(RECOVERY_CSV_COLUMNS)?;
-    for out in outputs {
-        for (i, t) in out.metrics.recovery.iter().flatten().enumerate() {
-            let mut record = vec![
-                point.to_string(),
-                out.replication.to_string(),
-                i.to_string(),
-                t.label.clone(),
-            ];
-            record.extend(t.cells().iter().map(ToString::to_string));
-            w.write_record(&record)?;
-        }
-    }
-    w.into_inner().context("cannot render recovery.csv")
+    per_replication_csv(
+        "recovery.csv",
+        &RECOVERY_CSV_COLUMNS,
+        point,
+        outputs,
+        |out| {
+            Box::new(
+                out.metrics
+                    .recovery
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        [i.to_string(), t.label.clone()]
+                            .into_iter()
+                            .chain(fields(&t.cells()))
+                            .collect()
+                    }),
+            )
+        },
+    )
 }
 
 /// The `## Recovery` section of a run's `summary.md`: per trigger, how many
