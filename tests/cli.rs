@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{headroom, mm1_short, read, s, stderr, stdout, tempdir, write};
+use common::{
+    expect_refused, headroom, headroom_ok, mm1_short, read, s, stderr, stdout, tempdir, write,
+};
 
 const SMALL: &str = r#"
 [run]
@@ -29,14 +31,13 @@ fn run_writes_every_output_with_the_contract_columns() {
     let dir = tempdir("run_outputs");
     let scenario = write(&dir, "small.toml", SMALL);
     let out = dir.join("out");
-    let o = headroom(&[
+    headroom_ok(&[
         "run",
         scenario.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
     let header = runs.lines().next().unwrap();
     assert_eq!(
@@ -161,7 +162,7 @@ fn outputs_are_byte_identical_at_any_thread_count() {
     let mut outs = Vec::new();
     for threads in ["1", "2", "3"] {
         let out = dir.join(format!("t{threads}"));
-        let o = headroom(&[
+        headroom_ok(&[
             "run",
             scenario.to_str().unwrap(),
             "--out",
@@ -170,7 +171,6 @@ fn outputs_are_byte_identical_at_any_thread_count() {
             threads,
             "--quiet",
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         outs.push(out);
     }
     for file in [
@@ -206,8 +206,7 @@ fn seed_and_overrides_change_the_run() {
             "--quiet",
         ];
         args.extend(extra);
-        let o = headroom(&args);
-        assert!(o.status.success(), "{}", stderr(&o));
+        headroom_ok(&args);
         std::fs::read_to_string(out.join("runs.csv")).unwrap()
     };
     let base = run("base", &[]);
@@ -235,8 +234,7 @@ fn seed_and_overrides_change_the_run() {
 fn check_prints_the_resolved_scenario() {
     let dir = tempdir("check");
     let scenario = write(&dir, "small.toml", SMALL);
-    let o = headroom(&["check", scenario.to_str().unwrap(), "--set", "run.seed=99"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["check", scenario.to_str().unwrap(), "--set", "run.seed=99"]);
     let text = stdout(&o);
     assert!(text.contains("seed = 99"), "{text}");
     assert!(
@@ -246,34 +244,15 @@ fn check_prints_the_resolved_scenario() {
     assert!(text.contains("model = \"threads\""), "{text}");
 }
 
-/// Runs a bad scenario; expects exit code 2, one error line naming every
-/// `needle`, and nothing written under --out.
+/// Runs a bad scenario (`bad.toml`, or a missing `missing.toml` when
+/// `scenario_text` is `None`) with `extra` flags; see [`expect_refused`].
 fn expect_input_error(name: &str, scenario_text: Option<&str>, extra: &[&str], needles: &[&str]) {
     let dir = tempdir(name);
     let scenario = match scenario_text {
         Some(text) => write(&dir, "bad.toml", text),
         None => dir.join("missing.toml"),
     };
-    let out = dir.join("out");
-    let mut args = vec![
-        "run",
-        scenario.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    let o = headroom(&args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{name}: {err}");
-    assert_eq!(err.lines().count(), 1, "{name}: one message: {err}");
-    assert!(err.starts_with("error: "), "{name}: {err}");
-    for needle in needles {
-        assert!(
-            err.contains(needle),
-            "{name}: {err:?} should mention {needle:?}"
-        );
-    }
-    assert!(!out.exists(), "{name}: nothing is written under --out");
+    expect_refused(&scenario, extra, needles);
 }
 
 #[test]
@@ -387,6 +366,7 @@ fn a_bad_replications_flag_is_named_as_the_flag() {
     let scenario = write(&dir, "small.toml", SMALL);
     let out = dir.join("out");
     for n in ["0", "100001", "two"] {
+        // clap's own message: an error line, then a hint to `--help`.
         let o = headroom(&[
             "run",
             scenario.to_str().unwrap(),
@@ -644,8 +624,7 @@ fn an_output_that_is_a_special_file_is_written_not_replaced() {
         let reader = std::thread::spawn(move || std::fs::read(path).unwrap());
         let mut all = args.clone();
         all.push(fifo.to_str().unwrap());
-        let o = headroom(&all);
-        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        headroom_ok(&all);
         let meta = std::fs::symlink_metadata(&fifo).unwrap();
         assert!(
             meta.file_type().is_fifo(),
@@ -673,8 +652,7 @@ fn replications_short_against_the_relaxation_time_are_warned_of() {
     // relaxation times (the coverage study: 76.5 % p99 coverage at 30 min).
     let scenario = write(&dir, "busy.toml", &mm1_short(9.5));
     let out = dir.join("busy");
-    let o = headroom(&["run", s(&scenario), "--out", s(&out)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["run", s(&scenario), "--out", s(&out)]);
     let err = stderr(&o);
     let warning = err
         .lines()
@@ -697,8 +675,7 @@ fn replications_short_against_the_relaxation_time_are_warned_of() {
     // rho = 0.5: the queue forgets within seconds; no warning.
     let scenario = write(&dir, "light.toml", &mm1_short(5.0));
     let out = dir.join("light");
-    let o = headroom(&["run", s(&scenario), "--out", s(&out)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["run", s(&scenario), "--out", s(&out)]);
     assert!(!stderr(&o).contains("too narrow"), "{}", stderr(&o));
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
     assert!(!summary.contains("Warning"), "{summary}");
@@ -714,8 +691,7 @@ fn a_busy_queue_is_judged_by_its_load_when_the_replications_cannot_tell() {
     let one = mm1_short(9.5).replace("replications = 10", "replications = 1");
     let scenario = write(&dir, "one.toml", &one);
     let out = dir.join("one");
-    let o = headroom(&["run", s(&scenario), "--out", s(&out)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["run", s(&scenario), "--out", s(&out)]);
     let err = stderr(&o);
     assert!(
         err.contains(
@@ -732,8 +708,7 @@ fn a_busy_queue_is_judged_by_its_load_when_the_replications_cannot_tell() {
     );
     // Overloaded with an unbounded queue: no steady state at all.
     let over = write(&dir, "over.toml", &mm1_short(12.0));
-    let o = headroom(&["run", s(&over), "--out", s(&dir.join("over"))]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["run", s(&over), "--out", s(&dir.join("over"))]);
     assert!(
         stderr(&o).contains(
             "warning: latency has no steady state: service server is saturated (utilization 1.00, 1 worker an instance) and its queue has no bound"
@@ -748,8 +723,7 @@ fn a_busy_queue_is_judged_by_its_load_when_the_replications_cannot_tell() {
         "bounded.toml",
         &mm1_short(12.0).replace("queue = \"unbounded\"", "queue = 20"),
     );
-    let o = headroom(&["run", s(&bounded), "--out", s(&dir.join("bounded"))]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["run", s(&bounded), "--out", s(&dir.join("bounded"))]);
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
 }
 
@@ -783,8 +757,7 @@ replicas = 1
 "#;
     let scenario = write(&dir, "two.toml", text);
     let out = dir.join("out");
-    let o = headroom(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    headroom_ok(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
     let rows: Vec<&str> = summary
         .lines()

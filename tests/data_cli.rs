@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{headroom, stderr, tempdir};
+use common::{expect_refused, headroom_ok, tempdir, write};
 
 const SCENARIO: &str = r#"
 [run]
@@ -72,7 +72,7 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
     let mut files = Vec::new();
     for threads in ["1", "2"] {
         let out = dir.join(format!("out{threads}"));
-        let o = headroom(&[
+        headroom_ok(&[
             "run",
             scenario.to_str().unwrap(),
             "--out",
@@ -83,7 +83,6 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
             "run.timeseries_interval=\"1s\"",
             "--quiet",
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
         files.push((
             read("runs.csv"),
@@ -161,7 +160,7 @@ fn a_flushed_tier_sends_its_herd_to_the_shards() {
         .replacen("read_fraction = 0.9", "read_fraction = 1.0", 1);
     std::fs::write(&scenario, text).unwrap();
     let out = dir.join("out");
-    let o = headroom(&[
+    headroom_ok(&[
         "run",
         scenario.to_str().unwrap(),
         "--out",
@@ -171,7 +170,6 @@ fn a_flushed_tier_sends_its_herd_to_the_shards() {
         "--plots",
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     // The chart of the busiest shards over time: five of the 16 (two
     // copies of 8) one by one, the rest as one line.
     let svg = std::fs::read_to_string(out.join("shard_utilization.svg")).unwrap();
@@ -224,30 +222,10 @@ fn a_flushed_tier_sends_its_herd_to_the_shards() {
     }
 }
 
-/// Expects exit code 2, one error line naming every `needle`, nothing
-/// written.
+/// Runs `text` as `bad.toml`; see [`expect_refused`].
 fn expect_input_error(name: &str, text: &str, needles: &[&str]) {
     let dir = tempdir(&format!("data_{name}"));
-    let scenario = dir.join("bad.toml");
-    std::fs::write(&scenario, text).unwrap();
-    let out = dir.join("out");
-    let o = headroom(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{name}: {err}");
-    assert_eq!(err.lines().count(), 1, "{name}: one message: {err}");
-    assert!(err.contains("bad.toml:"), "{name}: names the file: {err}");
-    for needle in needles {
-        assert!(
-            err.contains(needle),
-            "{name}: {err:?} should mention {needle:?}"
-        );
-    }
-    assert!(!out.exists(), "{name}: nothing is written");
+    expect_refused(&write(&dir, "bad.toml", text), &[], needles);
 }
 
 fn with(from: &str, to: &str) -> String {

@@ -2,29 +2,11 @@
 //! over three parameters recommends a configuration whose SLO holds when it
 //! is run again with fresh seeds.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn headroom(args: &[&str]) -> std::process::Output {
-    let o = Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the headroom binary runs");
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
+use std::path::Path;
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{headroom_ok, tempdir};
 
 /// Column `name` of a CSV text as floats.
 fn column(csv: &str, name: &str) -> Vec<f64> {
@@ -67,7 +49,7 @@ fn seed_sweep_recommendation_holds_its_slo_with_fresh_seeds() {
     std::fs::write(&scenario, text).unwrap();
     let out = dir.join("sweep");
     let s = |p: &Path| p.to_str().unwrap().to_owned();
-    headroom(&[
+    headroom_ok(&[
         "sweep",
         &s(&scenario),
         "--out",
@@ -121,7 +103,7 @@ fn seed_sweep_recommendation_holds_its_slo_with_fresh_seeds() {
     );
     // Fresh seeds: the recommendation, run again, meets its objectives.
     let rerun = dir.join("rerun");
-    headroom(&[
+    headroom_ok(&[
         "run",
         &s(&rec),
         "--out",

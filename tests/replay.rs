@@ -8,9 +8,11 @@
 //! source without the rest of the world; counts through the binary come
 //! from `runs.csv` and `timeseries.csv`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::{headroom, root};
 use headroom_models::engine::Synth;
 use headroom_traces::{CheckOptions, Checked};
 
@@ -18,26 +20,9 @@ const AZURE: &str = "traces/samples/azure-llm-inference-2023/AzureLLMInferenceTr
 const NASA: &str = "traces/samples/nasa-http-1995/nasa_requests_per_minute.csv.gz";
 const MINUTE_NS: u64 = 60_000_000_000;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn headroom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
+/// A fresh scratch folder `replay/NAME`, apart from other binaries' folders.
 fn tempdir(name: &str) -> PathBuf {
-    // Under the target directory (cleaned with it), not the system's
-    // temporary directory, where every run would leave a directory behind.
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("replay")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::tempdir(&format!("replay/{name}"))
 }
 
 /// A system far from saturation, so every arrival is served.

@@ -2,12 +2,12 @@
 //! `traces/samples/broken/`, a missing file, bad flags): exit code 2, one
 //! message naming the trace and what is wrong, no output folder.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{expect_refused, headroom, root};
 
 fn broken(name: &str) -> String {
     root()
@@ -17,15 +17,9 @@ fn broken(name: &str) -> String {
         .into_owned()
 }
 
+/// A fresh scratch folder `replay-bad/NAME`, apart from other binaries'.
 fn tempdir(name: &str) -> PathBuf {
-    // Under the target directory (cleaned with it), not the system's
-    // temporary directory, where every run would leave a directory behind.
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("replay-bad")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::tempdir(&format!("replay-bad/{name}"))
 }
 
 fn scenario(dir: &Path) -> PathBuf {
@@ -66,11 +60,7 @@ fn replay(name: &str, trace: &str, extra: &[&str]) -> (Output, PathBuf) {
         "-q",
     ];
     args.extend(extra);
-    let o = Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(&args)
-        .output()
-        .expect("the binary runs");
-    (o, out)
+    (headroom(&args), out)
 }
 
 /// Exit 2, one `error:` line containing every needle, nothing written.
@@ -227,22 +217,10 @@ fn a_broken_trace_in_a_scenario_is_refused_in_the_scenarios_terms() {
                 broken(trace)
             ),
         );
-        let s = dir.join("s.toml");
-        std::fs::write(&s, text).unwrap();
-        let out = dir.join("out");
-        let o = Command::new(env!("CARGO_BIN_EXE_headroom"))
-            .args(["run", s.to_str().unwrap(), "--out", out.to_str().unwrap()])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
-        assert_eq!(err.lines().count(), 1, "{name}: one message: {err}");
-        assert!(err.contains("`workload.arrivals.path`"), "{name}: {err}");
-        assert!(err.contains(trace), "{name}: {err}");
-        for n in needles {
-            assert!(err.contains(n), "{name}: {err:?} lacks {n:?}");
-        }
+        let s = common::write(&dir, "s.toml", &text);
+        let trace_needles = ["`workload.arrivals.path`", trace];
+        let all: Vec<&str> = trace_needles.iter().chain(needles).copied().collect();
+        let err = expect_refused(&s, &[], &all);
         assert!(!err.contains("--"), "{name}: no flag named: {err}");
-        assert!(!out.exists(), "{name}: nothing written");
     }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{headroom, tempdir};
+use common::{expect_refused, headroom, headroom_ok, tempdir, write};
 
 /// A valid three-service world in two regions with costs and a fault.
 const BASE: &str = r#"[run]
@@ -53,41 +53,13 @@ timeout = "1s"
 instance_types = { small = { vcpu = 2, memory = "4GiB", hourly = 0.08 } }
 "#;
 
-/// Runs BASE with `from` replaced by `to` (once; `from` must occur) and
-/// `extra` arguments; expects exit 2, one `error:` line containing every
-/// needle, and no output directory.
+/// Runs BASE with `from` replaced by `to` (once; `from` must occur) as
+/// `world.toml`, with `extra` arguments; see [`expect_refused`].
 fn expect_error(name: &str, from: &str, to: &str, extra: &[&str], needles: &[&str]) {
     assert!(BASE.contains(from), "{name}: the base has no {from:?}");
     let dir = tempdir(&format!("service-bad-{name}"));
-    let scenario = dir.join("world.toml");
-    std::fs::write(&scenario, BASE.replacen(from, to, 1)).unwrap();
-    let out = dir.join("out");
-    let mut args = vec![
-        "run",
-        scenario.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    let o = headroom(&args);
-    let err = common::stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{name}: {err}");
-    assert_eq!(err.lines().count(), 1, "{name}: one message: {err}");
-    assert!(err.starts_with("error: "), "{name}: {err}");
-    // A bad `--set` is named by the flag itself; anything else by the file.
-    let place = if err.starts_with("error: --set") {
-        "--set"
-    } else {
-        "world.toml:"
-    };
-    assert!(err.contains(place), "{name}: names where: {err}");
-    for needle in needles {
-        assert!(
-            err.contains(needle),
-            "{name}: {err:?} should mention {needle:?}"
-        );
-    }
-    assert!(!out.exists(), "{name}: nothing is written under --out");
+    let scenario = write(&dir, "world.toml", &BASE.replacen(from, to, 1));
+    expect_refused(&scenario, extra, needles);
 }
 
 #[test]
@@ -96,13 +68,12 @@ fn the_base_world_runs() {
     let scenario = dir.join("world.toml");
     std::fs::write(&scenario, BASE).unwrap();
     let out = dir.join("out");
-    let o = headroom(&[
+    headroom_ok(&[
         "run",
         scenario.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", common::stderr(&o));
     assert!(out.join("services.csv").exists());
 }
 

@@ -5,15 +5,12 @@
 //! Needs a running Slurm cluster: `.ci/slurm.sh` installs and starts one
 //! and `.ci/run` then runs `cargo test --test slurm -- --ignored`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::tempdir;
 
 #[test]
 #[ignore = "needs the Slurm cluster that .ci/slurm.sh starts"]

@@ -7,7 +7,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{headroom, headroom_env, mm1_short, read, s, stderr, stdout, tempdir, write};
+use common::{
+    headroom, headroom_env, headroom_ok, mm1_short, read, s, stderr, stdout, tempdir, write,
+};
 
 /// A small M/M/c-like service swept over replicas x workers (6 points).
 const SWEEP: &str = r#"
@@ -302,8 +304,7 @@ fn recommend_reranks_without_rerunning() {
         "the cheapest point (one replica) is not the closest: {summary}"
     );
     let runs_before = read(&out, "runs.csv");
-    let o = headroom(&["recommend", s(&out), "--slo-p99", "10s"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["recommend", s(&out), "--slo-p99", "10s"]);
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("recommended: point"), "{table}");
     let loose = std::fs::read_to_string(out.join("recommendation.toml")).unwrap();
@@ -344,8 +345,7 @@ fn sweep_shards(dir: &Path, scenario: &Path, n: u32, extra: &[&str]) -> Vec<Path
                 "--quiet",
             ];
             args.extend(extra);
-            let o = headroom(&args);
-            assert!(o.status.success(), "{}", stderr(&o));
+            headroom_ok(&args);
             out
         })
         .collect()
@@ -369,7 +369,7 @@ fn merged_shards_equal_the_unsharded_sweep_byte_for_byte() {
     );
     let merged = dir.join("merged");
     // Any order of folders.
-    let o = headroom(&[
+    headroom_ok(&[
         "merge",
         s(&shards[2]),
         s(&shards[0]),
@@ -379,7 +379,6 @@ fn merged_shards_equal_the_unsharded_sweep_byte_for_byte() {
         s(&merged),
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     for name in OUTPUTS {
         assert!(read(&whole, name) == read(&merged, name), "{name} differs");
     }
@@ -810,8 +809,7 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
         std::fs::write(whole.join("services_timeseries.csv"), &series).unwrap();
     }
     // Restored, the folder is read again.
-    let o = headroom(&["recommend", s(&whole)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    headroom_ok(&["recommend", s(&whole)]);
     // A folder where a chart goes is named before any chart is drawn (one
     // PNG was written, and a temporary file left, before).
     let charts = dir.join("charts");
@@ -974,10 +972,8 @@ fn plots_and_report_of_a_sweep_and_of_a_run() {
     );
     // `headroom plot` on a run folder.
     let run_out = dir.join("run");
-    let o = headroom(&["run", s(&scenario), "--out", s(&run_out), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = headroom(&["plot", s(&run_out), "--out", s(&dir.join("run_plots"))]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    headroom_ok(&["run", s(&scenario), "--out", s(&run_out), "--quiet"]);
+    let o = headroom_ok(&["plot", s(&run_out), "--out", s(&dir.join("run_plots"))]);
     assert!(dir.join("run_plots/latency_over_time.png").exists());
     let svg = String::from_utf8(read(&dir, "run_plots/service_utilization.svg")).unwrap();
     assert!(svg.contains("api (mean of"), "one line per service");
@@ -1068,8 +1064,7 @@ fn compare_reports_paired_differences() {
         &base.replace("replicas = 2", "replicas = 3"),
     );
     let out = dir.join("out");
-    let o = headroom(&["compare", s(&a), s(&b), "--out", s(&out), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    headroom_ok(&["compare", s(&a), s(&b), "--out", s(&out), "--quiet"]);
     let csv = String::from_utf8(read(&out, "compare.csv")).unwrap();
     assert!(
         csv.starts_with("metric,a,b,diff,diff_ci95,unpaired_ci95\n"),
@@ -1184,8 +1179,7 @@ params = { "services.api.replicas" = [3, 4] }
     );
     assert_ne!(3.0 * 0.192 * 730.0, 420.48);
     let out = dir.join("out");
-    let o = headroom(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    headroom_ok(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
     let runs = String::from_utf8(read(&out, "runs.csv")).unwrap();
     let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
     let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
@@ -1198,8 +1192,7 @@ params = { "services.api.replicas" = [3, 4] }
     let swept = dir.join("swept");
     let o = sweep(&scenario, &swept, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = headroom(&["recommend", s(&swept)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["recommend", s(&swept)]);
     let said = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(said.contains("recommended: point 0"), "{said}");
 }
@@ -1224,8 +1217,7 @@ fn a_parameter_under_a_table_the_scenario_leaves_out_is_swept() {
     let rec: toml::Table = toml::from_str(&text).unwrap();
     let timeout = rec["policy"]["mesh"]["timeout"].as_str();
     assert!(matches!(timeout, Some("1s" | "2s")), "{text}");
-    let o = headroom(&["check", s(&out.join("recommendation.toml"))]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    headroom_ok(&["check", s(&out.join("recommendation.toml"))]);
 }
 
 #[test]
@@ -1240,8 +1232,7 @@ fn points_whose_replications_are_short_are_named_and_stay_named_on_reread() {
     let sweep_table = "\n[sweep]\n[sweep.params]\n\"services.server.replicas\" = [1, 2]\n";
     let scenario = write(&dir, "s.toml", &format!("{base}{sweep_table}"));
     let out = dir.join("out");
-    let o = headroom(&["sweep", s(&scenario), "--out", s(&out)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["sweep", s(&scenario), "--out", s(&out)]);
     let warning = "warning: at 1 of 2 points a replication spans fewer than 100 relaxation times";
     assert!(stderr(&o).contains(warning), "{}", stderr(&o));
     assert!(
@@ -1276,12 +1267,10 @@ fn points_whose_replications_are_short_are_named_and_stay_named_on_reread() {
         "{summary}"
     );
     // `recommend` and `merge` read the measurement back from the manifest.
-    let o = headroom(&["recommend", s(&out)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["recommend", s(&out)]);
     assert!(stderr(&o).contains(warning), "{}", stderr(&o));
     let merged = dir.join("merged");
-    let o = headroom(&["merge", s(&out), "--out", s(&merged)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["merge", s(&out), "--out", s(&merged)]);
     assert!(stderr(&o).contains(warning), "{}", stderr(&o));
     assert_eq!(
         String::from_utf8(read(&merged, "summary.md")).unwrap(),
@@ -1294,8 +1283,7 @@ fn points_whose_replications_are_short_are_named_and_stay_named_on_reread() {
         "b.toml",
         &base.replace("replicas = 1", "replicas = 2"),
     );
-    let o = headroom(&["compare", s(&a), s(&b), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["compare", s(&a), s(&b), "--quiet"]);
     let err = stderr(&o);
     assert!(
         err.contains(&format!(
@@ -1314,8 +1302,7 @@ fn points_with_a_saturated_unbounded_queue_are_named_as_having_no_steady_state()
     let sweep_table = "\n[sweep]\n[sweep.params]\n\"services.server.replicas\" = [1, 2]\n";
     let scenario = write(&dir, "s.toml", &format!("{base}{sweep_table}"));
     let out = dir.join("out");
-    let o = headroom(&["sweep", s(&scenario), "--out", s(&out)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["sweep", s(&scenario), "--out", s(&out)]);
     assert!(
         stderr(&o).contains(
             "warning: at 1 of 2 points a queue is saturated and has no bound, so their latency has no steady state"
@@ -1334,8 +1321,7 @@ fn points_with_a_saturated_unbounded_queue_are_named_as_having_no_steady_state()
         "{summary}"
     );
     // Read back from the manifest (its null time is infinite again).
-    let o = headroom(&["recommend", s(&out)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = headroom_ok(&["recommend", s(&out)]);
     assert!(
         stderr(&o).contains("a queue is saturated"),
         "{}",
@@ -1353,7 +1339,7 @@ fn default_sweeps_keep_no_service_time_series() {
     let dir = tempdir("sweep_no_service_series");
     let scenario = write(&dir, "s.toml", SWEEP);
     let out = dir.join("out");
-    let o = headroom(&[
+    headroom_ok(&[
         "sweep",
         s(&scenario),
         "--out",
@@ -1361,7 +1347,6 @@ fn default_sweeps_keep_no_service_time_series() {
         "--plots",
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     assert!(!out.join("services_timeseries.csv").exists());
     assert!(!out.join("service_utilization.png").exists());
     assert!(out.join("latency_over_time.png").exists());

@@ -3,22 +3,15 @@
 //! (`traces/samples/broken/`): exit code 2, one message naming the problem,
 //! nothing written.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{headroom, root};
 
 fn sample(rel: &str) -> PathBuf {
     root().join("traces/samples").join(rel)
-}
-
-fn headroom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
 }
 
 fn text(b: &[u8]) -> String {

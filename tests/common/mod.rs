@@ -12,10 +12,23 @@ use std::sync::atomic::AtomicU64;
 use headroom_models::{Loaded, RunOutput, load, run_replication};
 use headroom_sim::exec::{Threads, run_indexed};
 
+/// The repository root (the `headroom` package's folder).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
 /// Runs the `headroom` binary with `args` from the repository root, so
 /// relative paths such as `experiments/seed.toml` resolve.
 pub fn headroom(args: &[&str]) -> Output {
     headroom_env(args, &[])
+}
+
+/// As [`headroom`], for a command that must succeed: panics with the
+/// arguments and the command's standard error when it does not.
+pub fn headroom_ok(args: &[&str]) -> Output {
+    let o = headroom(args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    o
 }
 
 /// As [`headroom`], with environment variables `env` set. The Slurm and
@@ -73,6 +86,40 @@ pub fn stdout(o: &Output) -> String {
 /// Standard error of a run, as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs `headroom run SCENARIO --out DIR/out EXTRA...`, DIR the
+/// scenario's folder, on input that must be refused: exit code 2, one line
+/// `error: ...` naming the file (or starting with the flag at fault) and
+/// holding every needle, and nothing under `--out`. Returns the message.
+pub fn expect_refused(scenario: &Path, extra: &[&str], needles: &[&str]) -> String {
+    let name = scenario.display();
+    let out = scenario
+        .parent()
+        .expect("a scenario in a folder")
+        .join("out");
+    let mut args = vec!["run", s(scenario), "--out", s(&out)];
+    args.extend(extra);
+    let o = headroom(&args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+    assert_eq!(err.lines().count(), 1, "{name}: one message: {err}");
+    assert!(err.starts_with("error: "), "{name}: {err}");
+    if !err.starts_with("error: --") {
+        let file = scenario.file_name().and_then(|f| f.to_str()).unwrap_or("");
+        assert!(
+            err.contains(&format!("{file}:")),
+            "{name}: names the file: {err}"
+        );
+    }
+    for needle in needles {
+        assert!(
+            err.contains(needle),
+            "{name}: {err:?} should mention {needle:?}"
+        );
+    }
+    assert!(!out.exists(), "{name}: nothing is written under --out");
+    err
 }
 
 /// M/M/1 with 100 ms mean work at `rate` per second, 10 replications of a
