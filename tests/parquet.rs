@@ -15,13 +15,7 @@ use polars_core::prelude::{AnyValue, DataFrame};
 use polars_io::SerReader;
 use polars_io::parquet::read::ParquetReader;
 
-use common::{headroom, read, s, tempdir};
-
-fn ok(args: &[&str]) -> Output {
-    let o = headroom(args);
-    assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
-    o
-}
+use common::{headroom, headroom_ok as ok, read, s, tempdir};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -85,6 +79,35 @@ fn cell(v: AnyValue<'_>) -> String {
     }
 }
 
+/// Reads `dir/STEM.parquet` and checks it holds `dir/STEM.csv`: the same
+/// column names in order, the same rows, every cell as CSV writes it.
+fn same_as_csv(dir: &Path, stem: &str) -> DataFrame {
+    let df = parquet(dir, stem);
+    let csv_bytes = read(dir, &format!("{stem}.csv"));
+    let mut csv = csv::Reader::from_reader(csv_bytes.as_slice());
+    let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_owned).collect();
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(names, header, "{stem}: column names and order");
+    let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    assert_eq!(df.height(), rows.len(), "{stem}: rows");
+    assert!(!rows.is_empty(), "{stem}: no rows");
+    for (j, column) in df.columns().iter().enumerate() {
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(
+                cell(column.get(i).unwrap()),
+                row[j],
+                "{stem}: row {i}, column {}",
+                header[j]
+            );
+        }
+    }
+    df
+}
+
 #[test]
 fn parquet_tables_equal_the_csv_tables() {
     let dir = tempdir("parquet_equals_csv");
@@ -115,29 +138,7 @@ fn parquet_tables_equal_the_csv_tables() {
         })
         .collect();
     for stem in TABLES {
-        let df = parquet(&out, stem);
-        let csv_bytes = read(&out, &format!("{stem}.csv"));
-        let mut csv = csv::Reader::from_reader(csv_bytes.as_slice());
-        let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_owned).collect();
-        let names: Vec<String> = df
-            .get_column_names()
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
-        assert_eq!(names, header, "{stem}: column names and order");
-        let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
-        assert_eq!(df.height(), rows.len(), "{stem}: rows");
-        assert!(!rows.is_empty(), "{stem}: no rows");
-        for (j, column) in df.columns().iter().enumerate() {
-            for (i, row) in rows.iter().enumerate() {
-                assert_eq!(
-                    cell(column.get(i).unwrap()),
-                    row[j],
-                    "{stem}: row {i}, column {}",
-                    header[j]
-                );
-            }
-        }
+        let df = same_as_csv(&out, stem);
         if stem == "runs" {
             let types: Vec<String> = df.dtypes().iter().map(ToString::to_string).collect();
             for ((name, kind), dtype) in kinds.iter().zip(&types) {
@@ -156,6 +157,42 @@ fn parquet_tables_equal_the_csv_tables() {
             );
         }
     }
+}
+
+/// A sweep of a sharded store writes its `shards` table in Parquet as in
+/// CSV, with the store and region as strings and the shard as a number.
+#[test]
+fn a_sweeps_shards_table_in_parquet_equals_its_csv() {
+    let dir = tempdir("parquet_shards");
+    let scenario = dir.join("s.toml");
+    let store = concat!(
+        "replicas = 1\ncalls = [ { data = \"users\" } ]\n\n",
+        "[[datastores]]\nname = \"users\"\nshards = 3\n",
+        "shard = { workers = 4, read = { distribution = \"exponential\", mean = \"1ms\" } }\n",
+    );
+    let text = SWEEP
+        .replace("replicas = 1\n", store)
+        .replace("[slo]", "[workload.keys]\ncount = 1000\n\n[slo]");
+    std::fs::write(&scenario, text).unwrap();
+    let out = dir.join("both");
+    ok(&[
+        "sweep",
+        s(&scenario),
+        "--out",
+        s(&out),
+        "--format",
+        "csv,parquet",
+        "--quiet",
+    ]);
+    let df = same_as_csv(&out, "shards");
+    let types: Vec<String> = df
+        .dtypes()
+        .iter()
+        .take(7)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(types, ["u64", "u64", "str", "str", "u64", "u64", "u64"]);
+    assert_eq!(df.height(), 6 * 3 * 3, "6 points, 3 replications, 3 shards");
 }
 
 #[test]

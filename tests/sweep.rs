@@ -91,6 +91,10 @@ fn sweep_writes_every_output_identically_at_any_thread_count() {
             "{name}: 1 vs 3 threads"
         );
     }
+    // A scenario without datastores has no shards to write.
+    assert!(!outs[0].join("shards.csv").exists());
+    let manifest = String::from_utf8(read(&outs[0], "manifest.json")).unwrap();
+    assert!(!manifest.contains("shards_columns"), "{manifest}");
     let runs = String::from_utf8(read(&outs[0], "runs.csv")).unwrap();
     let header = runs.lines().next().unwrap();
     assert!(
@@ -431,6 +435,136 @@ fn merged_shards_equal_the_unsharded_sweep_byte_for_byte() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read(&k8s, "runs.csv"), read(&shards[3], "runs.csv"));
+}
+
+/// One sharded store behind one service, swept over its shard count.
+const DATA_SWEEP: &str = r#"
+[run]
+duration = "20s"
+warmup = "2s"
+replications = 2
+seed = 5
+
+[workload]
+arrivals = { process = "poisson", rate = 800.0 }
+keys = { count = 5000, popularity = "zipf", s = 1.1 }
+read_fraction = 0.9
+
+[[services]]
+name = "api"
+instance = { workers = 16 }
+work = { distribution = "exponential", mean = "1ms" }
+calls = [ { data = "users" } ]
+replicas = 2
+
+[[datastores]]
+name = "users"
+shards = 4
+shard = { workers = 2, queue = 20, read = { distribution = "exponential", mean = "2ms" } }
+
+[sweep]
+[sweep.params]
+"datastores.users.shards" = [2, 6]
+"#;
+
+#[test]
+fn a_sweep_of_a_sharded_store_writes_each_points_shards_as_run_does() {
+    let dir = tempdir("sweep_data");
+    let scenario = write(&dir, "s.toml", DATA_SWEEP);
+    let whole = dir.join("whole");
+    let o = sweep(&scenario, &whole, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let one = dir.join("one");
+    let o = sweep(&scenario, &one, &["--threads", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        read(&whole, "shards.csv"),
+        read(&one, "shards.csv"),
+        "1 thread vs all"
+    );
+    let swept = String::from_utf8(read(&whole, "shards.csv")).unwrap();
+    // Two replications of 2 and of 6 shards, each run's together in order.
+    let keys: Vec<(String, usize)> = swept
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (format!("{},{}", f[0], f[1]), f[4].parse().unwrap())
+        })
+        .collect();
+    let expect: Vec<(String, usize)> = [(0, 2), (1, 6)]
+        .into_iter()
+        .flat_map(|(p, n)| (0..2).flat_map(move |r| (0..n).map(move |k| (format!("{p},{r}"), k))))
+        .collect();
+    assert_eq!(keys, expect, "{swept}");
+    // A point's rows are the run's at that point (the same streams), the
+    // header too, `point` aside.
+    let run_out = dir.join("run6");
+    headroom_ok(&[
+        "run",
+        s(&scenario),
+        "--out",
+        s(&run_out),
+        "--set",
+        "datastores.users.shards=6",
+        "--quiet",
+    ]);
+    let rerun = String::from_utf8(read(&run_out, "shards.csv")).unwrap();
+    assert_eq!(swept.lines().next(), rerun.lines().next());
+    let rows_of = |text: &str, point: &str| -> Vec<String> {
+        text.lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(',').filter(|(p, _)| *p == point))
+            .map(|(_, rest)| rest.to_owned())
+            .collect()
+    };
+    assert_eq!(
+        rows_of(&swept, "1"),
+        rows_of(&rerun, "0"),
+        "{swept}\n{rerun}"
+    );
+    // The hotter shards at 2 shards than at 6: the busiest shard's
+    // utilization falls as the store is split finer.
+    let busiest = |point: &str| {
+        rows_of(&swept, point)
+            .iter()
+            .map(|r| r.rsplit(',').next().unwrap().parse::<f64>().unwrap())
+            .fold(0.0, f64::max)
+    };
+    assert!(busiest("0") > busiest("1"), "{swept}");
+    // Shards of the sweep merge to the same file.
+    let parts = sweep_shards(&dir, &scenario, 2, &[]);
+    let merged = dir.join("merged");
+    headroom_ok(&[
+        "merge",
+        s(&parts[1]),
+        s(&parts[0]),
+        "--out",
+        s(&merged),
+        "--quiet",
+    ]);
+    for name in ["shards.csv", "runs.csv", "manifest.json"] {
+        assert!(read(&whole, name) == read(&merged, name), "{name} differs");
+    }
+    // A folder whose shards.csv lost a run's rows is refused, not ranked.
+    let edited = dir.join("edited");
+    std::fs::create_dir_all(&edited).unwrap();
+    for entry in std::fs::read_dir(&whole).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), edited.join(entry.file_name())).unwrap();
+    }
+    let kept: String = swept
+        .lines()
+        .filter(|l| !l.starts_with("0,0,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(edited.join("shards.csv"), kept).unwrap();
+    let again = dir.join("again");
+    refused(
+        &["recommend", s(&edited), "--out", s(&again)],
+        &again,
+        &["shards.csv: no shard of point 0, replication 0, which finished"],
+    );
 }
 
 /// Runs `args`, expects exit code 2, a message containing every one of

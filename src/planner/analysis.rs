@@ -85,6 +85,9 @@ impl<'a> Analysis<'a> {
         if !self.part.manifest.service_series_columns.is_empty() {
             files.extend(formats.write("services_timeseries", &self.part.service_series)?);
         }
+        if !self.part.manifest.shards_columns.is_empty() {
+            files.extend(formats.write("shards", &self.part.shards)?);
+        }
         files.extend(formats.write("points", &self.points.table(&all))?);
         files.extend(formats.write("frontier", &self.points.table(&self.frontier))?);
         if let Some(best) = self.ranking.best() {

@@ -75,6 +75,9 @@ pub struct Record {
     /// `services_timeseries.csv` rows (after `point, replication`): one
     /// per interval and service.
     pub service_series: Table,
+    /// `shards.csv` rows (after `point, replication`): one per shard of
+    /// each copy of each datastore.
+    pub shards: Table,
     /// Statistics start this many simulated seconds into the run.
     pub warmup_s: f64,
     /// The replication's end-to-end latency histogram (measured window), to
@@ -371,6 +374,24 @@ fn service_series_table(out: &headroom_models::RunOutput) -> Table {
     t
 }
 
+/// A replication's per-shard rows as a table of the columns after
+/// `point, replication` (`store`, `region`, `shard`, then the counts and
+/// measures), typed by its first row's cells.
+fn shards_table(rows: &[headroom_models::report::ShardRow]) -> Table {
+    let kinds = rows.first().map(|row| {
+        [Kind::Str, Kind::Str, Kind::Int]
+            .into_iter()
+            .chain(row.cells().iter().map(Kind::of))
+            .collect()
+    });
+    let mut t = typed_table(&headroom_models::report::SHARD_COLUMNS[2..], kinds);
+    for row in rows {
+        let keys = [row.store.clone(), row.region.clone(), row.shard.to_string()];
+        t.push_row(keys.into_iter().chain(row.cells().map(|c| c.to_string())));
+    }
+    t
+}
+
 /// An empty table of the columns `names` of `kinds` (floats when `None`:
 /// a table without rows, whose kinds nothing reads).
 fn typed_table(names: &[&str], kinds: Option<Vec<Kind>>) -> Table {
@@ -392,6 +413,7 @@ pub(crate) fn replicate(plan: &Plan, r: u32, service_series: bool, progress: &Pr
             cells: Ok(out.metrics.cells()),
             timeseries: series_table(&out.timeseries),
             services: services_table(&out.services),
+            shards: shards_table(&out.shards),
             service_series: if service_series {
                 service_series_table(&out)
             } else {
@@ -407,6 +429,7 @@ pub(crate) fn replicate(plan: &Plan, r: u32, service_series: bool, progress: &Pr
             timeseries: Table::default(),
             services: Table::default(),
             service_series: Table::default(),
+            shards: Table::default(),
             warmup_s,
             latency: None,
             batches: (Vec::new(), 0.0),

@@ -1,7 +1,8 @@
 //! A sweep's raw results and their manifest, as one process (the whole sweep
 //! or one shard) produces them, and merging such parts back into one sweep.
 //!
-//! A part is `runs`, `timeseries` and `services` tables plus a [`Manifest`] that says
+//! A part is `runs`, `timeseries`, `services` and (for a scenario with
+//! datastores) `shards` tables plus a [`Manifest`] that says
 //! which sweep they belong to (`sweep_id`, a digest of everything that
 //! determines the results) and which shard they are. The unsharded sweep
 //! goes through exactly the same path as `headroom merge`: its one part is
@@ -16,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use headroom_models::report::{
     Bottleneck, Cell, LATENCY_BATCHES, LATENCY_QUANTILES, Pooled, SERVICE_COLUMNS,
-    SERVICE_TIMESERIES_COLUMNS, short_run_text, spans_of,
+    SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, short_run_text, spans_of,
 };
 use headroom_models::sweep::SweepMode;
 use headroom_sim::stats::Relaxation;
@@ -209,6 +210,11 @@ pub struct Manifest {
     /// written before sweeps kept the per-service time series).
     #[serde(default)]
     pub service_series_columns: Vec<Column>,
+    /// `shards` columns with their kinds (empty for a scenario without
+    /// datastores, and in a folder written before sweeps kept the
+    /// per-shard table: it has no such file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards_columns: Vec<Column>,
     /// Whether the metric kinds come from a finished replication (a part
     /// whose every replication failed only knows the names).
     pub kinds_known: bool,
@@ -233,6 +239,8 @@ pub struct Part {
     pub services: Table,
     /// One row per (point, replication, interval, service).
     pub service_series: Table,
+    /// One row per (point, replication, store, copy, shard).
+    pub shards: Table,
 }
 
 /// Inputs to [`Part::build`] besides the results.
@@ -306,10 +314,20 @@ impl Part {
         } else {
             Vec::new()
         };
+        let shards_columns = if has_datastores(&id.scenario) {
+            keyed_columns(&SHARD_COLUMNS, records().map(|r| &r.shards), |i| match i {
+                2 | 3 => Kind::Str,
+                4..=6 => Kind::Int,
+                _ => Kind::Float,
+            })
+        } else {
+            Vec::new()
+        };
         let mut runs_table = Table::new(runs_columns.clone());
         let mut ts_table = Table::new(timeseries_columns.clone());
         let mut services_table = Table::new(services_columns.clone());
         let mut series_table = Table::new(service_series_columns.clone());
+        let mut shards_table = Table::new(shards_columns.clone());
         let mut point_runs = Vec::with_capacity(ids.len());
         for (&point, mut pr) in ids.iter().zip(runs) {
             let mut error = None;
@@ -339,6 +357,10 @@ impl Part {
                 for row in series.rows() {
                     series_table.push_row(keys.into_iter().chain(row.iter()));
                 }
+                let shards = std::mem::take(&mut record.shards);
+                for row in shards.rows() {
+                    shards_table.push_row(keys.into_iter().chain(row.iter()));
+                }
             }
             point_runs.push(PointInfo {
                 point,
@@ -351,11 +373,13 @@ impl Part {
                 bottleneck: crate::planner::exec::bottleneck(&pr.records),
             });
         }
-        let stems: &[&str] = if id.service_timeseries {
-            &["runs", "timeseries", "services", "services_timeseries"]
-        } else {
-            &["runs", "timeseries", "services"]
-        };
+        let mut stems = vec!["runs", "timeseries", "services"];
+        if id.service_timeseries {
+            stems.push("services_timeseries");
+        }
+        if !shards_columns.is_empty() {
+            stems.push("shards");
+        }
         let mut files: Vec<String> = stems
             .iter()
             .flat_map(|stem| id.format.iter().map(|f| f.file(stem)))
@@ -372,6 +396,7 @@ impl Part {
                 timeseries_columns,
                 services_columns,
                 service_series_columns,
+                shards_columns,
                 kinds_known,
                 point_runs,
                 files,
@@ -381,10 +406,12 @@ impl Part {
             timeseries: ts_table,
             services: services_table,
             service_series: series_table,
+            shards: shards_table,
         })
     }
 
-    /// The part's files: `runs`, `timeseries`, `services` and
+    /// The part's files: `runs`, `timeseries`, `services`,
+    /// `services_timeseries` and `shards` when it has them, and
     /// `manifest.json`.
     pub fn to_files(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         let formats = &self.manifest.identity.format;
@@ -395,6 +422,9 @@ impl Part {
         }
         if !self.manifest.service_series_columns.is_empty() {
             files.extend(formats.write("services_timeseries", &self.service_series)?);
+        }
+        if !self.manifest.shards_columns.is_empty() {
+            files.extend(formats.write("shards", &self.shards)?);
         }
         files.push(("manifest.json".into(), manifest_bytes(&self.manifest)?));
         Ok(files)
@@ -435,12 +465,18 @@ impl Part {
         } else {
             table("services_timeseries", &manifest.service_series_columns)?
         };
+        let shards = if manifest.shards_columns.is_empty() {
+            Table::new(Vec::new())
+        } else {
+            table("shards", &manifest.shards_columns)?
+        };
         let part = Part {
             manifest,
             runs,
             timeseries,
             services,
             service_series,
+            shards,
         };
         part.check_rows(dir, format, &params)?;
         Ok(part)
@@ -575,15 +611,29 @@ impl Part {
                 "{ts_name}: no interval of point {point}, replication {replication}, which finished; {changed}"
             )));
         }
-        // Service rows, and the per-service time series: each run's
-        // together, runs in the order of `runs`.
-        for (stem, table, columns, keys) in [
-            ("services", &self.services, &m.services_columns, (2, 3)),
+        // Service rows, the per-service time series and shard rows: each
+        // run's together, runs in the order of `runs`.
+        for (stem, table, columns, keys, what) in [
+            (
+                "services",
+                &self.services,
+                &m.services_columns,
+                (2, 3),
+                "no service",
+            ),
             (
                 "services_timeseries",
                 &self.service_series,
                 &m.service_series_columns,
                 (2, 4),
+                "no service interval",
+            ),
+            (
+                "shards",
+                &self.shards,
+                &m.shards_columns,
+                (2, 5),
+                "no shard",
             ),
         ] {
             if columns.is_empty() {
@@ -599,11 +649,6 @@ impl Part {
             }
             if let Some(k) = unfilled(&rows_of) {
                 let (point, replication) = expected[k];
-                let what = if stem == "services" {
-                    "no service"
-                } else {
-                    "no service interval"
-                };
                 return Err(InputError(format!(
                     "{name}: {what} of point {point}, replication {replication}, which finished; {changed}"
                 )));
@@ -694,6 +739,7 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             &m.service_series_columns,
             &SERVICE_TIMESERIES_COLUMNS[..],
         ),
+        ("shards_columns", &m.shards_columns, &SHARD_COLUMNS[..]),
     ] {
         let given = names(given);
         if given.is_empty() || given == ours {
@@ -724,7 +770,10 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             || (m.service_series_columns[..2]
                 .iter()
                 .all(|c| c.kind == Kind::Int)
-                && m.service_series_columns[3].kind == Kind::Str));
+                && m.service_series_columns[3].kind == Kind::Str))
+        && (m.shards_columns.is_empty()
+            || (m.shards_columns[..2].iter().all(|c| c.kind == Kind::Int)
+                && m.shards_columns[2..4].iter().all(|c| c.kind == Kind::Str)));
     if !key_kinds_ok {
         return bad("the key columns (point, replication, seed) are not integer columns".into());
     }
@@ -1027,6 +1076,11 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
                 "{name}: services_timeseries columns differ from the other shards' (written by another version?)"
             )));
         }
+        if names_of(&part.manifest.shards_columns) != names_of(&manifest.shards_columns) {
+            return Err(InputError(format!(
+                "{name}: shards columns differ from the other shards' (written by another version?)"
+            )));
+        }
     }
     // One part (a whole sweep reading its own output back) is taken as it
     // is; shards are appended, then put in run order unless they already
@@ -1035,12 +1089,14 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let mut timeseries: Option<Table> = None;
     let mut services: Option<Table> = None;
     let mut service_series: Option<Table> = None;
+    let mut shards: Option<Table> = None;
     for part in parts {
         for (all, table) in [
             (&mut runs, part.runs),
             (&mut timeseries, part.timeseries),
             (&mut services, part.services),
             (&mut service_series, part.service_series),
+            (&mut shards, part.shards),
         ] {
             match all {
                 Some(all) => all.append(&table),
@@ -1067,6 +1123,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let timeseries = in_order(timeseries, &manifest.timeseries_columns);
     let services = in_order(services, &manifest.services_columns);
     let service_series = in_order(service_series, &manifest.service_series_columns);
+    let shards = in_order(shards, &manifest.shards_columns);
     manifest.shard = None;
     manifest.point_runs = point_runs;
     Ok(Part {
@@ -1075,6 +1132,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
         timeseries,
         services,
         service_series,
+        shards,
     })
 }
 
@@ -1100,6 +1158,15 @@ fn keyed_columns<'r>(
             Column::new(*name, kind)
         })
         .collect()
+}
+
+/// Whether the resolved scenario `scenario` (JSON) has a `[[datastores]]`
+/// entry: then each run has shard rows, and the sweep writes `shards`.
+fn has_datastores(scenario: &serde_json::Value) -> bool {
+    scenario
+        .get("datastores")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|stores| !stores.is_empty())
 }
 
 /// The first 12 characters of a sweep id (hex digits), for messages.
