@@ -1,6 +1,6 @@
 //! Output files: `runs.csv`, `timeseries.csv`, `services.csv`,
 //! `services_timeseries.csv`, `shards.csv`, `shards_timeseries.csv`,
-//! `recovery.csv`, `summary.md`, `manifest.json`.
+//! `caches_timeseries.csv`, `recovery.csv`, `summary.md`, `manifest.json`.
 //!
 //! Every file is rendered in memory first and then written to a temporary
 //! file in the output folder and renamed into place, so a failure never
@@ -13,8 +13,8 @@ use anyhow::Context;
 
 use headroom_models::recovery::{RECOVERY_CSV_COLUMNS, TriggerRecovery};
 use headroom_models::report::{
-    RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS,
-    SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
+    CACHE_TIMESERIES_COLUMNS, RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS,
+    SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
 };
 use headroom_models::{Loaded, RunOutput};
 use headroom_sim::stats::{ConfidenceInterval, ci95};
@@ -151,6 +151,19 @@ pub fn shards_timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Resul
                     .map(|row| row.text(&out.shards).collect()),
             )
         },
+    )
+}
+
+/// Renders `caches_timeseries.csv`: one row per (point, replication,
+/// interval, store, cache tier), stores and tiers in scenario order within
+/// an interval.
+pub fn caches_timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    per_replication_csv(
+        "caches_timeseries.csv",
+        &CACHE_TIMESERIES_COLUMNS,
+        point,
+        outputs,
+        |out| Box::new(out.cache_timeseries.iter().map(|row| row.text())),
     )
 }
 

@@ -89,10 +89,12 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
             read("shards.csv"),
             read("timeseries.csv"),
             read("shards_timeseries.csv"),
+            read("caches_timeseries.csv"),
+            read("services_timeseries.csv"),
         ));
     }
     assert_eq!(files[0], files[1], "byte-identical at 1 and 2 threads");
-    let (runs, shards, _, series) = &files[0];
+    let (runs, shards, _, series, caches, services) = &files[0];
     let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
     let at = |c: &str| header.iter().position(|h| *h == c).unwrap();
     assert_eq!(at("cache_users_l1_hit_ratio"), at("cache_hit_ratio") + 1);
@@ -140,6 +142,47 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
         assert!((0.0..=1.0).contains(&busy), "{row:?}");
         // The flush at 10 s marks the interval it starts, (10 s, 11 s].
         assert_eq!(row[12], if interval == 10 { "1" } else { "0" }, "{row:?}");
+    }
+
+    // caches_timeseries.csv: both tiers, second by second.
+    let mut lines = caches.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "point,replication,t_s,store,tier,lookups_rps,hit_ratio,copies,items,fill,trigger"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // 2 replications x 20 intervals x 2 tiers.
+    assert_eq!(rows.len(), 80);
+    let api_instances: Vec<&str> = services
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|r| r[3] == "api")
+        .map(|r| r[13])
+        .collect();
+    let num = |x: &str| x.parse::<f64>().unwrap();
+    for (i, pair) in rows.chunks(2).enumerate() {
+        let (l1, hot) = (&pair[0], &pair[1]);
+        assert_eq!((l1[4], hot[4]), ("l1", "hot"), "{pair:?}");
+        assert_eq!(l1[2], (i % 20 + 1).to_string(), "{pair:?}");
+        // Every instance has its own L1 (500 items at most); the hot tier
+        // has one copy per region.
+        assert_eq!(l1[7], api_instances[i], "{pair:?}");
+        assert_eq!(hot[7], "2", "{pair:?}");
+        assert!(num(l1[8]) <= 500.0 * num(l1[7]), "{pair:?}");
+        for r in [l1, hot] {
+            assert!((0.0..=1.0).contains(&num(r[9])), "{r:?}");
+        }
+        // The hot tier is looked up by exactly the L1's misses.
+        let l1_lookups = num(l1[5]);
+        let l1_misses = (l1_lookups * (1.0 - num(l1[6]))).round();
+        assert_eq!(num(hot[5]), l1_misses, "{pair:?}");
+        // The flush at 10 s empties the hot tier; the L1 is kept.
+        if i % 20 == 9 {
+            assert_eq!((hot[8], hot[9]), ("0", "0"), "{pair:?}");
+            assert!(num(l1[8]) > 0.0, "{pair:?}");
+        }
+        assert_eq!(l1[10], if i % 20 == 10 { "1" } else { "0" }, "{pair:?}");
     }
 }
 

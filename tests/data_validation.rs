@@ -165,6 +165,62 @@ fn cache_tiers_match_cache_theory() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// `caches_timeseries.csv` of `data-lru-che.toml` (LRU, C = 100, Zipf
+/// s = 1.0 over 1000 keys): the tier is full from the first interval on,
+/// the measured intervals' lookups and hits add up to `runs.csv`'s tier
+/// ratio, and each replication's interval ratios average to Che's.
+#[test]
+fn cache_time_series_add_up_to_the_tier_ratio_and_follow_che() {
+    let (_, outs) = run("data-lru-che.toml", &["run.timeseries_interval=\"5s\""]);
+    for o in &outs {
+        assert_eq!(o.cache_timeseries.len(), 12, "12 intervals x 1 tier");
+        let (mut hits, mut lookups) = (0.0, 0.0);
+        for r in &o.cache_timeseries {
+            assert_eq!((r.store.as_str(), r.tier.as_str()), ("users", "l1"));
+            // One global copy, filled within the first milliseconds.
+            assert_eq!((r.copies, r.items, r.fill), (1, 100, 1.0), "{r:?}");
+            let n = (r.lookups_rps * 5.0).round();
+            // Every read looks the one tier up: 10 000/s within 4 sd.
+            assert!((n - 50_000.0).abs() < 4.0 * 50_000f64.sqrt(), "{r:?}");
+            if r.t_s > o.warmup_s {
+                hits += (r.hit_ratio * n).round();
+                lookups += n;
+            }
+        }
+        // The series counts by time, runs.csv by the request's arrival:
+        // only the few requests in flight at the window's edges differ.
+        let whole = tier_ratio(o);
+        assert!(
+            (hits / lookups - whole).abs() < 1e-4,
+            "intervals {} vs runs.csv {whole}",
+            hits / lookups
+        );
+    }
+    let mut failures = Vec::new();
+    println!("| case | theory | simulated | 95 % CI ± | difference | pass |");
+    println!("|---|---:|---:|---:|---:|---|");
+    let xs: Vec<f64> = outs
+        .iter()
+        .map(|o| {
+            let measured: Vec<f64> = o
+                .cache_timeseries
+                .iter()
+                .filter(|r| r.t_s > o.warmup_s)
+                .map(|r| r.hit_ratio)
+                .collect();
+            measured.iter().sum::<f64>() / measured.len() as f64
+        })
+        .collect();
+    check(
+        "lru s=1.0 N=1000 C=100, mean of the 5-s interval ratios",
+        che_lru(&zipf(1000, 1.0), 100.0).1,
+        &xs,
+        0.01,
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 /// `data-shards.toml`'s exact shares: each of the 16 shards' Zipf mass
 /// (s = 1.0 over 1000 keys, shard `fmix64(key) mod 16`), and the busiest.
 fn shard_shares() -> ([f64; 16], usize) {

@@ -36,6 +36,9 @@ pub struct RunOutput {
     /// One row per (interval, shard), interval by interval and shards in
     /// `shards`' order within one (`shards_timeseries.csv`).
     pub shard_timeseries: Vec<ShardIntervalRow>,
+    /// One row per (interval, cache tier), interval by interval and stores
+    /// and tiers in scenario order within one (`caches_timeseries.csv`).
+    pub cache_timeseries: Vec<CacheIntervalRow>,
     /// Most requests in flight at once (the request slab's high-water mark).
     pub peak_in_flight: u64,
     /// The engine's books at the end of the run (conservation).
@@ -204,6 +207,74 @@ impl ShardRow {
             p99,
             Cell::Float(self.utilization),
         ]
+    }
+}
+
+/// One cache tier's time-series interval (`caches_timeseries.csv`): every
+/// lookup of the interval, whichever window its request arrived in, and
+/// the tier's live copies at its end.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheIntervalRow {
+    /// End of the interval, seconds since the start.
+    pub t_s: f64,
+    /// The datastore.
+    pub store: String,
+    /// The tier (`tier`).
+    pub tier: String,
+    /// Lookups at the tier per second (reads that reached it: the tiers
+    /// before it missed).
+    pub lookups_rps: f64,
+    /// Of those, the fraction that hit; NaN without a lookup.
+    pub hit_ratio: f64,
+    /// Copies alive at the interval's end: one per live caller instance
+    /// that has used it (`scope = "instance"`), one per region or one
+    /// (`"region"`, `"global"`) once used.
+    pub copies: u64,
+    /// Objects in those copies (expired ones included until dropped).
+    pub items: u64,
+    /// How full the copies are: objects (or bytes, for a capacity in
+    /// bytes) over their capacity, all copies together; NaN without one.
+    pub fill: f64,
+    /// A trigger (fault window, cache flush or surge) overlaps the interval.
+    pub trigger: bool,
+}
+
+/// `caches_timeseries.csv` columns, in order.
+pub const CACHE_TIMESERIES_COLUMNS: [&str; 11] = [
+    "point",
+    "replication",
+    "t_s",
+    "store",
+    "tier",
+    "lookups_rps",
+    "hit_ratio",
+    "copies",
+    "items",
+    "fill",
+    "trigger",
+];
+
+impl CacheIntervalRow {
+    /// The row's text after `point, replication`, in
+    /// [`CACHE_TIMESERIES_COLUMNS`] order.
+    pub fn text(&self) -> Vec<String> {
+        let mut text = vec![
+            Cell::Float(self.t_s).to_string(),
+            self.store.clone(),
+            self.tier.clone(),
+        ];
+        text.extend(
+            [
+                Cell::Float(self.lookups_rps),
+                Cell::Float(self.hit_ratio),
+                Cell::Int(self.copies),
+                Cell::Int(self.items),
+                Cell::Float(self.fill),
+                Cell::Flag(self.trigger),
+            ]
+            .map(|c| c.to_string()),
+        );
+        text
     }
 }
 
@@ -1676,6 +1747,7 @@ mod tests {
             services: Vec::new(),
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
+            cache_timeseries: Vec::new(),
             peak_in_flight: 0,
             audit: Audit::default(),
             warmup_s: 0.0,
@@ -1828,6 +1900,7 @@ mod tests {
             }],
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
+            cache_timeseries: Vec::new(),
             peak_in_flight: 0,
             audit: Audit::default(),
             warmup_s: 1.0,

@@ -58,6 +58,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "shards_timeseries.csv",
             output::shards_timeseries_csv(0, &outputs)?,
         ),
+        (
+            "caches_timeseries.csv",
+            output::caches_timeseries_csv(0, &outputs)?,
+        ),
         ("recovery.csv", output::recovery_csv(0, &outputs)?),
         (
             "summary.md",

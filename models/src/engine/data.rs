@@ -47,7 +47,7 @@ use super::mesh::{Parent, Reply, Request};
 use super::{Event, World};
 use crate::plan::data::{DataPlan, StorePlan};
 use crate::plan::{Plan, RegionId, ServiceId, StepPlan, StoreId};
-use crate::report::{ShardIntervalRow, ShardRow, StationLoad};
+use crate::report::{CacheIntervalRow, ShardIntervalRow, ShardRow, StationLoad};
 use crate::scenario::Scope;
 
 /// Request flag: a cache (edge or tier) was looked up for it.
@@ -241,6 +241,10 @@ pub(super) struct DataState {
     /// `[store][tier]`.
     tiers: Vec<Vec<Copies>>,
     tier_counts: Vec<Vec<TierCount>>,
+    /// `[store][tier]`: every lookup of the current interval.
+    tier_now: Vec<Vec<TierCount>>,
+    /// `caches_timeseries.csv`'s rows so far.
+    tier_rows: Vec<CacheIntervalRow>,
     /// `[instance slab index * stores + store]`.
     pools: Vec<Option<PoolSlot>>,
     /// Per store: its pools' use over the measured window.
@@ -301,6 +305,11 @@ impl DataState {
                     .collect()
             })
             .collect();
+        let tier_counts: Vec<Vec<TierCount>> = data
+            .stores
+            .iter()
+            .map(|s| vec![TierCount::default(); s.tiers.len()])
+            .collect();
         DataState {
             keys,
             read_fraction: data.read_fraction,
@@ -317,11 +326,9 @@ impl DataState {
             shards,
             shard_base,
             tiers,
-            tier_counts: data
-                .stores
-                .iter()
-                .map(|s| vec![TierCount::default(); s.tiers.len()])
-                .collect(),
+            tier_counts: tier_counts.clone(),
+            tier_now: tier_counts,
+            tier_rows: Vec::new(),
             pools: Vec::new(),
             pool_use: vec![PoolUse::default(); data.stores.len()],
             edge: (0..regions).map(|_| None).collect(),
@@ -590,6 +597,9 @@ impl World<'_> {
                 wait += tier.latency;
                 let cache = cache_of(&mut data.tiers[store.index()][t], plan, t, instance, region);
                 let hit = cache.get(now.as_nanos(), key);
+                let c = &mut data.tier_now[store.index()][t];
+                c.hits += u64::from(hit);
+                c.misses += u64::from(!hit);
                 if measured {
                     let c = &mut data.tier_counts[store.index()][t];
                     c.hits += u64::from(hit);
@@ -1190,13 +1200,16 @@ impl World<'_> {
         }
     }
 
-    /// Closes every shard's time-series interval at `now` (the interval's
-    /// `trigger` flag as `timeseries.csv` has it): one
-    /// `shards_timeseries.csv` row each, in `shards.csv`'s order.
-    pub(super) fn close_shard_interval(&mut self, trigger: bool) {
+    /// Closes the data tier's time-series interval at `now` (the
+    /// interval's `trigger` flag as `timeseries.csv` has it): one
+    /// `shards_timeseries.csv` row per shard, in `shards.csv`'s order, and
+    /// one `caches_timeseries.csv` row per cache tier, stores and tiers in
+    /// scenario order.
+    pub(super) fn close_data_interval(&mut self, trigger: bool) {
         let now = self.now;
         let secs = (now - self.data.interval_start).as_secs_f64();
         self.data.interval_start = now;
+        self.close_tier_interval(now, secs, trigger);
         for (s, store) in self.plan.data.stores.iter().enumerate() {
             let base = self.data.shard_base[s];
             let n = store.copies.len() * store.shards as usize;
@@ -1228,6 +1241,59 @@ impl World<'_> {
                 iv.busy_ns = 0.0;
                 iv.measured.clear();
                 iv.other.clear();
+            }
+        }
+    }
+
+    /// One `caches_timeseries.csv` row per tier of each store for the
+    /// interval of `secs` ending at `now`: its lookups and hits, and how
+    /// full its live copies are (an instance's copy while the instance
+    /// lives; a shared copy once created).
+    fn close_tier_interval(&mut self, now: Timestamp, secs: f64, trigger: bool) {
+        for (s, store) in self.plan.data.stores.iter().enumerate() {
+            for (t, tier) in store.tiers.iter().enumerate() {
+                let count = std::mem::take(&mut self.data.tier_now[s][t]);
+                let (mut copies, mut items, mut bytes) = (0u64, 0u64, 0u64);
+                let mut add = |c: &Cache| {
+                    copies += 1;
+                    items += c.len();
+                    bytes += c.used_bytes();
+                };
+                match &self.data.tiers[s][t] {
+                    Copies::Instance(_) => {
+                        let all = &self.data.tiers[s][t];
+                        for (id, i) in self.instances.iter() {
+                            if let Some(c) = all.get(id, i.region) {
+                                add(c);
+                            }
+                        }
+                    }
+                    Copies::Shared(v) => v.iter().flatten().for_each(add),
+                }
+                let (used, capacity) = match tier.spec.capacity {
+                    headroom_cache::Capacity::Items(n) => (items, n),
+                    headroom_cache::Capacity::Bytes(n) => (bytes, n),
+                };
+                let lookups = count.hits + count.misses;
+                self.data.tier_rows.push(CacheIntervalRow {
+                    t_s: now.as_secs_f64(),
+                    store: store.name.clone(),
+                    tier: tier.name.clone(),
+                    lookups_rps: lookups as f64 / secs,
+                    hit_ratio: if lookups == 0 {
+                        f64::NAN
+                    } else {
+                        count.hits as f64 / lookups as f64
+                    },
+                    copies,
+                    items,
+                    fill: if copies == 0 {
+                        f64::NAN
+                    } else {
+                        used as f64 / (copies as f64 * capacity as f64)
+                    },
+                    trigger,
+                });
             }
         }
     }
@@ -1310,6 +1376,7 @@ impl World<'_> {
             shard_max_load_ratio: max_ratio,
             shards: rows,
             shard_timeseries: std::mem::take(&mut self.data.interval_rows),
+            cache_timeseries: std::mem::take(&mut self.data.tier_rows),
             stations,
             pool_use: std::mem::take(&mut self.data.pool_use),
         }
@@ -1381,6 +1448,7 @@ pub(super) struct DataResults {
     pub shard_max_load_ratio: f64,
     pub shards: Vec<ShardRow>,
     pub shard_timeseries: Vec<ShardIntervalRow>,
+    pub cache_timeseries: Vec<CacheIntervalRow>,
     /// Every shard as a queue ([`crate::report::StationLoad`]).
     pub stations: Vec<StationLoad>,
     /// Per store: its pools' use.

@@ -730,7 +730,7 @@ impl<'p> World<'p> {
     fn close_interval(&mut self) {
         let healthy_regions = self.routing.healthy_regions(&self.faults);
         let trigger = self.stats.close_interval(self.now, healthy_regions);
-        self.close_shard_interval(trigger);
+        self.close_data_interval(trigger);
         let ratio = self.data.take_interval_ratio();
         self.stats.set_interval_cache_hit_ratio(ratio);
     }
@@ -754,6 +754,7 @@ impl<'p> World<'p> {
         out.metrics.shard_max_load_ratio = data.shard_max_load_ratio;
         out.shards = data.shards;
         out.shard_timeseries = data.shard_timeseries;
+        out.cache_timeseries = data.cache_timeseries;
         // A run with a trigger or a closed workload measures no stations
         // (`Stats::finish`).
         if !out.stations.is_empty() {

@@ -943,6 +943,7 @@ impl Stats {
             services,
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
+            cache_timeseries: Vec::new(),
             peak_in_flight,
         }
     }
