@@ -532,6 +532,17 @@ fn a_sweep_of_a_sharded_store_writes_each_points_shards_as_run_does() {
             .fold(0.0, f64::max)
     };
     assert!(busiest("0") > busiest("1"), "{swept}");
+    // `headroom plot` draws the shards of the point it shows (the
+    // recommended one, 6 shards), in the report too.
+    let charts = dir.join("charts");
+    headroom_ok(&["plot", s(&whole), "--out", s(&charts)]);
+    let svg = String::from_utf8(read(&charts, "shard_load.svg")).unwrap();
+    assert!(
+        svg.contains("requests per shard, recommended point 1"),
+        "{svg}"
+    );
+    let report = String::from_utf8(read(&whole, "report.html")).unwrap();
+    assert!(report.contains("requests per shard, recommended point 1"));
     // Shards of the sweep merge to the same file.
     let parts = sweep_shards(&dir, &scenario, 2, &[]);
     let merged = dir.join("merged");

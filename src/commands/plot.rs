@@ -30,7 +30,6 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
     })?;
     let json: serde_json::Value = serde_json::from_slice(&text)
         .map_err(|e| InputError(format!("{}: not JSON ({e})", manifest.display())))?;
-    let shards = read_any(dir, "shards.csv")?;
     let title = json["scenario_file"]
         .as_str()
         .and_then(|f| Path::new(f).file_name())
@@ -58,7 +57,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
             .into());
         }
         let analysis = Analysis::new(&part, part.manifest.identity.slo.clone());
-        let data = sweep_data(&analysis, title, shards.as_ref());
+        let data = sweep_data(&analysis, title);
         draw_all(&data, out, quiet)?
     } else {
         let runs = read_any(dir, "runs.csv")?
@@ -67,6 +66,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
             .ok_or_else(|| InputError(format!("{}: no timeseries.csv", dir.display())))?;
         let service_series = read_any(dir, "services_timeseries.csv")?;
         let shard_series = read_any(dir, "shards_timeseries.csv")?;
+        let shards = read_any(dir, "shards.csv")?;
         let data = PlotData {
             title,
             runs: &runs,
@@ -83,13 +83,9 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
     Ok(written)
 }
 
-/// Plot data for a sweep: time series and cache tiers of the recommended
-/// point (point 0 without one).
-pub fn sweep_data<'a>(
-    analysis: &'a Analysis<'a>,
-    title: String,
-    shards: Option<&'a Table>,
-) -> PlotData<'a> {
+/// Plot data for a sweep: time series, cache tiers and shards of the
+/// recommended point (point 0 without one).
+pub fn sweep_data<'a>(analysis: &'a Analysis<'a>, title: String) -> PlotData<'a> {
     let (focus, focus_label) = match analysis.ranking.best() {
         Some(i) => {
             let p = analysis.points.points[i].point;
@@ -104,7 +100,8 @@ pub fn sweep_data<'a>(
         focus,
         focus_label,
         sweep: Some(analysis),
-        shards,
+        shards: (!analysis.part.manifest.shards_columns.is_empty())
+            .then_some(&analysis.part.shards),
         service_series: (!analysis.part.manifest.service_series_columns.is_empty())
             .then_some(&analysis.part.service_series),
         shard_series: None,

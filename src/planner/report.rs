@@ -32,7 +32,7 @@ pub fn render(a: &Analysis<'_>) -> anyhow::Result<String> {
         .split_once("## Parameters ranked by effect")
         .unwrap_or((&md, ""));
     s.push_str(&markdown(head));
-    let data = sweep_data(a, title, None);
+    let data = sweep_data(a, title);
     let (charts, skipped) = charts(&data);
     s.push_str("<h2>Charts</h2>\n");
     for chart in &charts {

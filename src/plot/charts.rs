@@ -641,13 +641,32 @@ fn shard_load(d: &PlotData<'_>) -> Result<Chart, String> {
         return Err("per-shard load: shards.csv lacks shard and requests columns".into());
     };
     let key = d.focus.to_string();
+    let rows: Vec<_> = shards.rows().filter(|r| r[0] == *key).collect();
+    // A shard is named by its number, after its store when there are
+    // several and its copy's region when there are several: each copy's
+    // shard is a bar of its own.
+    let column_if_varied = |column: &str| {
+        shards.index(column).filter(|&c| {
+            rows.iter()
+                .map(|r| &r[c])
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+                > 1
+        })
+    };
+    let prefixes: Vec<usize> = ["store", "region"]
+        .into_iter()
+        .filter_map(column_if_varied)
+        .collect();
     let mut labels: Vec<String> = Vec::new();
     let mut values: Vec<Vec<f64>> = Vec::new();
-    for row in shards.rows().filter(|r| r[0] == *key) {
-        let label = match shards.index("datastore") {
-            Some(ds) => format!("{}/{}", &row[ds], &row[name]),
-            None => row[name].to_owned(),
-        };
+    for row in rows {
+        let label = prefixes
+            .iter()
+            .map(|&c| &row[c])
+            .chain([&row[name]])
+            .collect::<Vec<_>>()
+            .join(" ");
         match labels.iter().position(|l| *l == label) {
             Some(i) => values[i].push(number(&row[req])),
             None => {
@@ -903,6 +922,37 @@ mod tests {
         d.service_series = None;
         let why = service_utilization(&d).unwrap_err();
         assert!(why.contains("no services_timeseries.csv"), "{why}");
+    }
+
+    /// One bar per shard of each copy, a copy's region named when there
+    /// are several, each bar the mean of its own replications.
+    #[test]
+    fn shard_load_draws_each_copy_s_shards_apart() {
+        let runs = table("point,replication,seed,requests\n0,0,1,10\n0,1,1,10\n");
+        let ts = table("point,replication,t_s,arrivals_rps\n0,0,10,1\n0,1,10,1\n");
+        let shards = table(
+            "point,replication,store,region,shard,requests\n\
+             0,0,users,us-east,0,100\n0,0,users,us-east,1,10\n\
+             0,0,users,eu-west,0,50\n0,0,users,eu-west,1,5\n\
+             0,1,users,us-east,0,120\n0,1,users,us-east,1,12\n\
+             0,1,users,eu-west,0,60\n0,1,users,eu-west,1,7\n",
+        );
+        let mut d = run_data(&runs, &ts, None, None);
+        d.shards = Some(&shards);
+        let chart = shard_load(&d).unwrap();
+        let Kind::Bars { bars, .. } = chart.kind else {
+            panic!("{chart:?}")
+        };
+        let got: Vec<(&str, f64)> = bars.iter().map(|b| (b.label.as_str(), b.y)).collect();
+        assert_eq!(
+            got,
+            [
+                ("us-east 0", 110.0),
+                ("us-east 1", 11.0),
+                ("eu-west 0", 55.0),
+                ("eu-west 1", 6.0)
+            ]
+        );
     }
 
     /// The busiest shards one line each, busiest first by their mean over
