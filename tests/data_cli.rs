@@ -220,6 +220,13 @@ fn a_flushed_tier_sends_its_herd_to_the_shards() {
         svg.contains("shard") && svg.contains("mean of the other 11 shards"),
         "{svg}"
     );
+    // The hot tier's hit ratio and fill over time.
+    let svg = std::fs::read_to_string(out.join("cache_over_time.svg")).unwrap();
+    assert!(
+        svg.contains("users hot hit ratio (mean of 2 replications)")
+            && svg.contains("users hot fill (mean of 2 replications)"),
+        "{svg}"
+    );
     // summary.md's Shards section: one row per copy, naming the shard
     // with the most operations (shards.csv, summed over the replications),
     // whose busiest interval (the herd's) is busier than its average.

@@ -67,6 +67,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
         let service_series = read_any(dir, "services_timeseries.csv")?;
         let shard_series = read_any(dir, "shards_timeseries.csv")?;
         let shards = read_any(dir, "shards.csv")?;
+        let cache_series = read_any(dir, "caches_timeseries.csv")?;
         let data = PlotData {
             title,
             runs: &runs,
@@ -77,6 +78,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
             shards: shards.as_ref(),
             service_series: service_series.as_ref(),
             shard_series: shard_series.as_ref(),
+            cache_series: cache_series.as_ref(),
         };
         draw_all(&data, out, quiet)?
     };
@@ -105,6 +107,7 @@ pub fn sweep_data<'a>(analysis: &'a Analysis<'a>, title: String) -> PlotData<'a>
         service_series: (!analysis.part.manifest.service_series_columns.is_empty())
             .then_some(&analysis.part.service_series),
         shard_series: None,
+        cache_series: None,
     }
 }
 

@@ -152,6 +152,8 @@ pub struct PlotData<'a> {
     pub service_series: Option<&'a Table>,
     /// `shards_timeseries.csv` rows, when the run wrote them.
     pub shard_series: Option<&'a Table>,
+    /// `caches_timeseries.csv` rows, when the run wrote them.
+    pub cache_series: Option<&'a Table>,
 }
 
 /// Every chart the data supports, and a reason for each one it does not.
@@ -166,6 +168,7 @@ pub fn charts(d: &PlotData<'_>) -> (Vec<Chart>, Vec<String>) {
     add(replicas_vs_arrivals(d));
     add(service_utilization(d));
     add(shard_utilization(d));
+    add(cache_over_time(d));
     add(hit_ratio(d));
     add(shard_load(d));
     if let Some(a) = d.sweep {
@@ -476,6 +479,69 @@ fn system_spans(d: &PlotData<'_>, scale: f64) -> Vec<(f64, f64)> {
         ),
         None => Vec::new(),
     }
+}
+
+/// Each cache tier's hit ratio and fill over time (the means over
+/// replications, interval by interval): a flushed tier empties and refills,
+/// and its hit ratio comes back before it is full.
+fn cache_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
+    let Some(ct) = d.cache_series else {
+        return Err(
+            "cache tiers over time: no caches_timeseries.csv (`headroom run` writes it for a \
+             scenario with a cache tier)"
+                .into(),
+        );
+    };
+    let columns = ["t_s", "store", "tier", "hit_ratio", "fill"].map(|c| ct.index(c));
+    let [Some(t), Some(store), Some(tier), Some(hit), Some(fill)] = columns else {
+        return Err(
+            "cache tiers over time: caches_timeseries.csv lacks t_s, store, tier, hit_ratio or \
+             fill"
+                .into(),
+        );
+    };
+    let groups = by_replication(ct, d.focus);
+    let label = |r: &Row<'_>| format!("{} {}", r.get(store), r.get(tier));
+    let mut tiers: Vec<String> = Vec::new();
+    for row in groups.iter().flatten() {
+        if !tiers.contains(&label(row)) {
+            tiers.push(label(row));
+        }
+    }
+    if tiers.is_empty() {
+        return Err(format!(
+            "cache tiers over time: no tier rows for {}",
+            d.focus_label
+        ));
+    }
+    let (scale, x_label) = time_axis(&groups, t);
+    let mut series = Vec::new();
+    for name in &tiers {
+        let of_tier: Vec<Vec<Row<'_>>> = groups
+            .iter()
+            .map(|g| g.iter().filter(|r| label(r) == *name).copied().collect())
+            .collect();
+        for (what, c) in [("hit ratio", hit), ("fill", fill)] {
+            series.push(Series {
+                label: format!("{name} {what} ({})", mean_of(groups.len())),
+                points: mean_line(&of_tier, t, c, scale),
+            });
+        }
+    }
+    Ok(Chart {
+        name: "cache_over_time".into(),
+        title: format!(
+            "{}: cache tiers' hit ratio and fill, {}",
+            d.title, d.focus_label
+        ),
+        kind: Kind::Lines {
+            x_label: x_label.into(),
+            y_label: "fraction".into(),
+            series,
+            faint: Vec::new(),
+            spans: system_spans(d, scale),
+        },
+    })
 }
 
 /// Shards drawn one by one in [`shard_utilization`]; the rest are one line.
@@ -888,6 +954,7 @@ mod tests {
             shards: None,
             service_series,
             shard_series,
+            cache_series: None,
         }
     }
 
@@ -922,6 +989,48 @@ mod tests {
         d.service_series = None;
         let why = service_utilization(&d).unwrap_err();
         assert!(why.contains("no services_timeseries.csv"), "{why}");
+    }
+
+    /// Per tier, its hit ratio and fill, each the mean over replications
+    /// (an interval without a lookup leaves its replication out).
+    #[test]
+    fn cache_over_time_draws_each_tier_s_hit_ratio_and_fill() {
+        let runs = table("point,replication,seed,requests\n0,0,1,10\n0,1,1,10\n");
+        let ts = table(
+            "point,replication,t_s,arrivals_rps,trigger\n\
+             0,0,10,1,0\n0,0,20,1,1\n0,1,10,1,0\n0,1,20,1,1\n",
+        );
+        let ct = table(
+            "point,replication,t_s,store,tier,hit_ratio,fill\n\
+             0,0,10,users,l1,0.5,1\n0,0,10,users,hot,0.2,0.5\n\
+             0,0,20,users,l1,0.7,1\n0,0,20,users,hot,NaN,0\n\
+             0,1,10,users,l1,0.6,1\n0,1,10,users,hot,0.4,0.7\n\
+             0,1,20,users,l1,0.8,1\n0,1,20,users,hot,0.1,0.1\n",
+        );
+        let mut d = run_data(&runs, &ts, None, None);
+        d.cache_series = Some(&ct);
+        let chart = cache_over_time(&d).unwrap();
+        assert_eq!(chart.name, "cache_over_time");
+        let Kind::Lines { series, spans, .. } = chart.kind else {
+            panic!("{chart:?}")
+        };
+        let labels: Vec<&str> = series.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "users l1 hit ratio (mean of 2 replications)",
+                "users l1 fill (mean of 2 replications)",
+                "users hot hit ratio (mean of 2 replications)",
+                "users hot fill (mean of 2 replications)",
+            ]
+        );
+        assert_eq!(rounded(&series[0]), [(10.0, 0.55), (20.0, 0.75)]);
+        assert_eq!(rounded(&series[2]), [(10.0, 0.3), (20.0, 0.1)]);
+        assert_eq!(rounded(&series[3]), [(10.0, 0.6), (20.0, 0.05)]);
+        assert_eq!(spans, [(10.0, 20.0)]);
+        d.cache_series = None;
+        let why = cache_over_time(&d).unwrap_err();
+        assert!(why.contains("no caches_timeseries.csv"), "{why}");
     }
 
     /// One bar per shard of each copy, a copy's region named when there
