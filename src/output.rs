@@ -391,6 +391,7 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     }
     s.push_str(&services_md(outputs));
     s.push_str(&shards_md(outputs));
+    s.push_str(&caches_md(&loaded.plan, outputs));
     s.push_str(&recovery_md(&loaded.plan, outputs));
     s
 }
@@ -438,6 +439,62 @@ fn services_md(outputs: &[RunOutput]) -> String {
             top.service,
             number(top.utilization.mean),
             number(top.peak_utilization.mean)
+        );
+    }
+    s
+}
+
+/// The `## Cache tiers` section of a run's `summary.md`: each tier's load,
+/// hit ratio and fill, and how long it took to refill after each flush.
+fn caches_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
+    let tiers = headroom_models::report::summarize_caches(plan, outputs);
+    if tiers.is_empty() {
+        return String::new();
+    }
+    // `-` for no value; a mean alone when one replication gave it.
+    let pm = |ci: &ConfidenceInterval| match (ci.mean.is_nan(), ci.half_width.is_nan()) {
+        (true, _) => "-".to_owned(),
+        (false, true) => number(ci.mean),
+        (false, false) => format!("{} ± {}", number(ci.mean), number(ci.half_width)),
+    };
+    let mut s = String::from(
+        "\n## Cache tiers\n\nEach cache tier, ± 95 % CI over the replications \
+         (`caches_timeseries.csv`, `runs.csv`): lookups at it over the measured window, its hit \
+         ratio, its fill (objects, or bytes, over its capacity, all copies together; expired \
+         objects count until dropped) at the warm-up end and at its highest in the measured window, and after each `cache-flush` \
+         the seconds until its fill was back to 99 % of the fill before (to the interval's end, \
+         in the replications that got there).\n\n\
+         | store | tier | lookups/s | hit ratio | fill at warm-up end | highest fill | refill after flush |\n\
+         |---|---|---:|---:|---:|---:|---|\n",
+    );
+    for c in &tiers {
+        let refills = if c.refills.is_empty() {
+            "-".to_owned()
+        } else {
+            c.refills
+                .iter()
+                .map(|r| {
+                    format!(
+                        "at {} s: {} s ({} of {})",
+                        number(r.at_s),
+                        pm(&r.seconds),
+                        r.refilled,
+                        r.of
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            c.store,
+            c.tier,
+            pm(&c.lookups_rps),
+            pm(&c.hit_ratio),
+            pm(&c.fill_at_warmup),
+            pm(&c.fill_peak),
+            refills
         );
     }
     s

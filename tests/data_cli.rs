@@ -251,6 +251,51 @@ fn a_flushed_tier_sends_its_herd_to_the_shards() {
         assert!(mean(cells[9]) > mean(cells[8]), "{row}");
     }
     assert!(summary.contains("\nBusiest shard: **users "), "{summary}");
+    // summary.md's Cache tiers section: the hot tier's fill at the warm-up
+    // end (2 s) and how long after the flush at 10 s its fill was back to
+    // 99 % of the fill before, as caches_timeseries.csv has them.
+    let caches = std::fs::read_to_string(out.join("caches_timeseries.csv")).unwrap();
+    let fill_at = |replication: &str, t: f64| -> f64 {
+        caches
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|r| r[1] == replication && r[2].parse::<f64>().unwrap() == t)
+            .map(|r| r[9].parse().unwrap())
+            .unwrap()
+    };
+    let refill = |replication: &str| -> Option<f64> {
+        let before = fill_at(replication, 9.0);
+        (10..=20)
+            .map(f64::from)
+            .find(|&t| fill_at(replication, t) >= 0.99 * before)
+            .map(|t| t - 10.0)
+    };
+    let row = summary
+        .lines()
+        .find(|l| l.starts_with("| users | hot |"))
+        .unwrap_or_else(|| panic!("{summary}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let first = |cell: &str| cell.split(' ').next().unwrap().parse::<f64>().unwrap();
+    let warm = (fill_at("0", 2.0) + fill_at("1", 2.0)) / 2.0;
+    assert!((first(cells[5]) - warm).abs() <= 1e-3 * warm, "{row}");
+    let done: Vec<f64> = ["0", "1"].into_iter().filter_map(refill).collect();
+    let refill_cell = cells[7];
+    assert!(
+        refill_cell.starts_with("at 10 s: ")
+            && refill_cell.ends_with(&format!("({} of 2)", done.len())),
+        "{row}"
+    );
+    if !done.is_empty() {
+        let mean = done.iter().sum::<f64>() / done.len() as f64;
+        let shown: f64 = refill_cell["at 10 s: ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((shown - mean).abs() <= 1e-3 * mean, "{row}: {done:?}");
+    }
     let series = std::fs::read_to_string(out.join("shards_timeseries.csv")).unwrap();
     let rows: Vec<Vec<&str>> = series
         .lines()

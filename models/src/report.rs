@@ -1224,6 +1224,163 @@ pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
         .collect()
 }
 
+/// One cache tier over the run, across the replications
+/// (`caches_timeseries.csv`, and `runs.csv`'s hit ratio).
+#[derive(Clone, Debug)]
+pub struct CacheSummary {
+    /// The datastore.
+    pub store: String,
+    /// The tier.
+    pub tier: String,
+    /// Lookups at the tier per second, the mean over the intervals wholly
+    /// inside the measured window.
+    pub lookups_rps: ConfidenceInterval,
+    /// Its hit ratio over the measured window (`runs.csv`).
+    pub hit_ratio: ConfidenceInterval,
+    /// Its fill at the warm-up end (the last interval ending by then; 0
+    /// without a warm-up: every tier starts empty); NaN when no interval
+    /// ends inside the warm-up.
+    pub fill_at_warmup: ConfidenceInterval,
+    /// Its highest fill in an interval wholly inside the measured window.
+    pub fill_peak: ConfidenceInterval,
+    /// Per `cache-flush` of the tier: when, and in the replications it
+    /// refilled in, the seconds until its fill was back to 99 % of the
+    /// fill before the flush, and how many of them did.
+    pub refills: Vec<Refill>,
+}
+
+/// How a tier came back from one flush.
+#[derive(Clone, Debug)]
+pub struct Refill {
+    /// When the flush came, seconds since the start.
+    pub at_s: f64,
+    /// Seconds from the flush to the end of the first interval whose fill
+    /// is back to 99 % of the last one before it, over the replications
+    /// that got there (at the interval's resolution).
+    pub seconds: ConfidenceInterval,
+    /// Replications that got there before the run ended.
+    pub refilled: usize,
+    /// Replications with a fill before the flush to come back to.
+    pub of: usize,
+}
+
+/// Every cache tier of `plan`, stores and tiers in scenario order.
+pub fn summarize_caches(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<CacheSummary> {
+    if outputs
+        .first()
+        .is_none_or(|o| o.cache_timeseries.is_empty())
+    {
+        return Vec::new();
+    }
+    let tiers: Vec<(usize, u8)> = plan
+        .data
+        .stores
+        .iter()
+        .enumerate()
+        .flat_map(|(s, store)| (0..store.tiers.len()).map(move |t| (s, t as u8)))
+        .collect();
+    let n = tiers.len();
+    tiers
+        .iter()
+        .enumerate()
+        .map(|(j, &(s, t))| {
+            let of =
+                |f: &dyn Fn(&RunOutput) -> f64| ci95(&outputs.iter().map(f).collect::<Vec<_>>());
+            let name = format!(
+                "cache_{}_{}_hit_ratio",
+                plan.data.stores[s].name,
+                plan.data.stores[s].tiers[usize::from(t)].name
+            );
+            let refills = plan
+                .faults
+                .iter()
+                .filter_map(|f| match *f {
+                    crate::plan::FaultPlan::CacheFlush { store, tier, at }
+                        if store.index() == s && tier == t =>
+                    {
+                        Some(at.as_secs_f64())
+                    }
+                    _ => None,
+                })
+                .map(|at_s| {
+                    let times: Vec<Option<f64>> = outputs
+                        .iter()
+                        .filter_map(|o| refill_s(&tier_rows(o, j, n), at_s))
+                        .collect();
+                    let done: Vec<f64> = times.iter().flatten().copied().collect();
+                    Refill {
+                        at_s,
+                        seconds: ci95(&done),
+                        refilled: done.len(),
+                        of: times.len(),
+                    }
+                })
+                .collect();
+            CacheSummary {
+                store: plan.data.stores[s].name.clone(),
+                tier: plan.data.stores[s].tiers[usize::from(t)].name.clone(),
+                lookups_rps: of(&|o| {
+                    let mut start = 0.0;
+                    let mut xs = Vec::new();
+                    for r in tier_rows(o, j, n) {
+                        if start >= o.warmup_s {
+                            xs.push(r.lookups_rps);
+                        }
+                        start = r.t_s;
+                    }
+                    xs.iter().sum::<f64>() / xs.len() as f64
+                }),
+                hit_ratio: of(&|o| {
+                    o.metrics
+                        .cache_tiers
+                        .iter()
+                        .find(|(c, _)| *c == name)
+                        .map_or(f64::NAN, |(_, x)| *x)
+                }),
+                fill_at_warmup: of(&|o| fill_at(&tier_rows(o, j, n), o.warmup_s)),
+                fill_peak: of(&|o| {
+                    let rows = tier_rows(o, j, n);
+                    peak_in_window(o, |k| rows.get(k).map(|r| r.fill))
+                }),
+                refills,
+            }
+        })
+        .collect()
+}
+
+/// Tier `j`'s rows of `o`, interval by interval, of `n` tiers.
+fn tier_rows(o: &RunOutput, j: usize, n: usize) -> Vec<&CacheIntervalRow> {
+    o.cache_timeseries.iter().skip(j).step_by(n).collect()
+}
+
+/// A tier's fill at `t_s`: that of the last of its `rows` ending by then,
+/// 0 at the start (every copy starts empty), NaN when none ends by then.
+fn fill_at(rows: &[&CacheIntervalRow], t_s: f64) -> f64 {
+    match rows.iter().rev().find(|r| r.t_s <= t_s) {
+        Some(r) => r.fill,
+        None if t_s == 0.0 => 0.0,
+        None => f64::NAN,
+    }
+}
+
+/// Seconds from a flush at `at_s` to the end of the first of a tier's
+/// `rows` whose fill is back to 99 % of the last fill before it: `None`
+/// without a fill before it to come back to, `Some(None)` when the run
+/// ended first.
+fn refill_s(rows: &[&CacheIntervalRow], at_s: f64) -> Option<Option<f64>> {
+    let before = rows
+        .iter()
+        .rev()
+        .find(|r| r.t_s < at_s)
+        .map(|r| r.fill)
+        .filter(|&fill| fill > 0.0)?;
+    Some(
+        rows.iter()
+            .find(|r| r.t_s >= at_s && r.fill >= 0.99 * before)
+            .map(|r| r.t_s - at_s),
+    )
+}
+
 /// Batches of a replication's measured window in
 /// [`RunOutput::latency_batches`]: 63 adjacent pairs per replication, so
 /// that 10 replications measure a lag-1 correlation within about 0.04.
@@ -1550,6 +1707,48 @@ pub fn short_run_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tier's rows at 1-s intervals with these fills.
+    fn fills(xs: &[f64]) -> Vec<CacheIntervalRow> {
+        xs.iter()
+            .enumerate()
+            .map(|(i, &fill)| CacheIntervalRow {
+                t_s: (i + 1) as f64,
+                store: "s".into(),
+                tier: "t".into(),
+                lookups_rps: 1.0,
+                hit_ratio: 0.5,
+                copies: 1,
+                items: 1,
+                fill,
+                trigger: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_flushed_tier_refills_when_its_fill_is_back_to_99_percent() {
+        // Full at 0.8 until the flush at 3 s (the row ending at 3 s is
+        // after it), back to 0.792 = 99 % at 6 s.
+        let rows = fills(&[0.5, 0.8, 0.0, 0.3, 0.7, 0.792, 0.8]);
+        let rows: Vec<&CacheIntervalRow> = rows.iter().collect();
+        assert_eq!(refill_s(&rows, 3.0), Some(Some(3.0)));
+        // A flush inside an interval: the fill before is the last row
+        // ending before it.
+        assert_eq!(refill_s(&rows, 2.5), Some(Some(3.5)));
+        // Never back before the run ends; nothing to come back to.
+        assert_eq!(refill_s(&rows[..5], 3.0), Some(None));
+        assert_eq!(refill_s(&rows, 1.0), None);
+        let empty = fills(&[0.0, 0.0]);
+        let empty: Vec<&CacheIntervalRow> = empty.iter().collect();
+        assert_eq!(refill_s(&empty, 2.0), None);
+        // Fill at the warm-up end: the last interval ending by then, 0
+        // without a warm-up, unknown before the first interval ends.
+        assert_eq!(fill_at(&rows, 2.0), 0.8);
+        assert_eq!(fill_at(&rows, 2.5), 0.8);
+        assert_eq!(fill_at(&rows, 0.0), 0.0);
+        assert!(fill_at(&rows, 0.5).is_nan());
+    }
 
     #[test]
     fn a_short_run_is_warned_of_with_the_window_it_needs() {
