@@ -459,8 +459,8 @@ fn caches_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
     };
     let mut s = String::from(
         "\n## Cache tiers\n\nEach cache tier, ± 95 % CI over the replications \
-         (`caches_timeseries.csv`, `runs.csv`): lookups at it over the measured window, its hit \
-         ratio, its fill (objects, or bytes, over its capacity, all copies together; expired \
+         (`caches_timeseries.csv`, `runs.csv`): lookups at it and its hit ratio over the \
+         measured window (the measured requests'), its fill (objects, or bytes, over its capacity, all copies together; expired \
          objects count until dropped) at the warm-up end and at its highest in the measured window, and after each `cache-flush` \
          the seconds until its fill was back to 99 % of the fill before (to the interval's end, \
          in the replications that got there).\n\n\
@@ -495,6 +495,39 @@ fn caches_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
             pm(&c.fill_at_warmup),
             pm(&c.fill_peak),
             refills
+        );
+    }
+    // A tier looked up but never hit costs every read through it its
+    // latency (and its lookup price) for nothing.
+    let never: Vec<String> = tiers
+        .iter()
+        .filter(|c| c.hits == 0 && c.lookups > 0)
+        .map(|c| {
+            let latency = plan
+                .data
+                .stores
+                .iter()
+                .filter(|st| st.name == c.store)
+                .flat_map(|st| &st.tiers)
+                .find(|t| t.name == c.tier)
+                .map_or(0.0, |t| t.latency.as_nanos() as f64 / 1e6);
+            format!(
+                "{} {} ({} lookups/s, each {} ms)",
+                c.store,
+                c.tier,
+                number(c.lookups_rps.mean),
+                number(latency)
+            )
+        })
+        .collect();
+    if !never.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nNever hit in any replication: {}. Every read that reached {} paid its lookup and \
+             went on below it; in this run {} adds latency and lookup cost without a hit.",
+            never.join(", "),
+            if never.len() == 1 { "it" } else { "them" },
+            if never.len() == 1 { "the tier" } else { "each" },
         );
     }
     s

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{expect_refused, headroom_ok, tempdir, write};
+use common::{expect_refused, headroom_ok, read, s, tempdir, write};
 
 const SCENARIO: &str = r#"
 [run]
@@ -315,6 +315,67 @@ fn a_flushed_tier_sends_its_herd_to_the_shards() {
             "replication {replication}: {before} -> {after} reads/s"
         );
     }
+}
+
+/// A tier below one that holds every key (1000 keys, room for 2000, no
+/// TTL) only sees keys never read before: it never hits, and summary.md
+/// says so, with its lookups and latency; a tier that hits is not named.
+#[test]
+fn a_tier_that_never_hits_is_named_in_the_summary() {
+    let dir = tempdir("data_never_hit");
+    let text = r#"
+[run]
+duration = "20s"
+warmup = "2s"
+replications = 2
+seed = 3
+
+[workload]
+arrivals = { process = "poisson", rate = 500.0 }
+keys = { count = 1000, popularity = "zipf", s = 1.0 }
+
+[[services]]
+name = "api"
+instance = { workers = 32 }
+work = { distribution = "exponential", mean = "1ms" }
+calls = [ { data = "users" } ]
+replicas = 1
+
+[[datastores]]
+name = "users"
+shard = { workers = 8, read = { distribution = "exponential", mean = "2ms" } }
+
+[[datastores.cache]]
+tier = "big"
+scope = "global"
+capacity = 2000
+eviction = "lru"
+
+[[datastores.cache]]
+tier = "below"
+scope = "global"
+capacity = 100
+eviction = "lru"
+latency = "3ms"
+"#;
+    let scenario = write(&dir, "s.toml", text);
+    let out = dir.join("out");
+    headroom_ok(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("Never hit in any replication: "))
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(
+        line.contains("users below (") && line.contains(" lookups/s, each 3 ms)"),
+        "{line}"
+    );
+    assert!(!line.contains("users big"), "{line}");
+    let row = summary
+        .lines()
+        .find(|l| l.starts_with("| users | below |"))
+        .unwrap();
+    assert!(row.contains("| 0 ± 0 |"), "{row}");
 }
 
 /// Runs `text` as `bad.toml`; see [`expect_refused`].

@@ -39,6 +39,9 @@ pub struct RunOutput {
     /// One row per (interval, cache tier), interval by interval and stores
     /// and tiers in scenario order within one (`caches_timeseries.csv`).
     pub cache_timeseries: Vec<CacheIntervalRow>,
+    /// Per cache tier, in `metrics.cache_tiers`' order: (hits, lookups) of
+    /// the measured requests, the counts its hit ratio is made of.
+    pub cache_lookups: Vec<(u64, u64)>,
     /// Most requests in flight at once (the request slab's high-water mark).
     pub peak_in_flight: u64,
     /// The engine's books at the end of the run (conservation).
@@ -1232,9 +1235,13 @@ pub struct CacheSummary {
     pub store: String,
     /// The tier.
     pub tier: String,
-    /// Lookups at the tier per second, the mean over the intervals wholly
-    /// inside the measured window.
+    /// Lookups at the tier per second over the measured window (those of
+    /// the measured requests, as its hit ratio).
     pub lookups_rps: ConfidenceInterval,
+    /// Hits and lookups over every replication's measured window.
+    pub hits: u64,
+    /// See [`CacheSummary::hits`].
+    pub lookups: u64,
     /// Its hit ratio over the measured window (`runs.csv`).
     pub hit_ratio: ConfidenceInterval,
     /// Its fill at the warm-up end (the last interval ending by then; 0
@@ -1266,10 +1273,7 @@ pub struct Refill {
 
 /// Every cache tier of `plan`, stores and tiers in scenario order.
 pub fn summarize_caches(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<CacheSummary> {
-    if outputs
-        .first()
-        .is_none_or(|o| o.cache_timeseries.is_empty())
-    {
+    if outputs.first().is_none_or(|o| o.cache_lookups.is_empty()) {
         return Vec::new();
     }
     let tiers: Vec<(usize, u8)> = plan
@@ -1320,16 +1324,10 @@ pub fn summarize_caches(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<CacheS
                 store: plan.data.stores[s].name.clone(),
                 tier: plan.data.stores[s].tiers[usize::from(t)].name.clone(),
                 lookups_rps: of(&|o| {
-                    let mut start = 0.0;
-                    let mut xs = Vec::new();
-                    for r in tier_rows(o, j, n) {
-                        if start >= o.warmup_s {
-                            xs.push(r.lookups_rps);
-                        }
-                        start = r.t_s;
-                    }
-                    xs.iter().sum::<f64>() / xs.len() as f64
+                    o.cache_lookups[j].1 as f64 / o.metrics.measured.as_secs_f64()
                 }),
+                hits: outputs.iter().map(|o| o.cache_lookups[j].0).sum(),
+                lookups: outputs.iter().map(|o| o.cache_lookups[j].1).sum(),
                 hit_ratio: of(&|o| {
                     o.metrics
                         .cache_tiers
@@ -1947,6 +1945,7 @@ mod tests {
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
+            cache_lookups: Vec::new(),
             peak_in_flight: 0,
             audit: Audit::default(),
             warmup_s: 0.0,
@@ -2100,6 +2099,7 @@ mod tests {
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
+            cache_lookups: Vec::new(),
             peak_in_flight: 0,
             audit: Audit::default(),
             warmup_s: 1.0,

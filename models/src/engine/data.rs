@@ -1306,6 +1306,7 @@ impl World<'_> {
         let measured_ns = self.plan.run.measured().as_nanos() as f64;
         let end = self.data.end;
         let mut tiers = Vec::new();
+        let mut tier_lookups = Vec::new();
         let mut rows = Vec::new();
         let mut stations = Vec::new();
         let mut max_ratio: f64 = 0.0;
@@ -1316,6 +1317,7 @@ impl World<'_> {
                     format!("cache_{}_{}_hit_ratio", store.name, tier.name),
                     ratio(c.hits, c.hits + c.misses),
                 ));
+                tier_lookups.push((c.hits, c.hits + c.misses));
             }
             let n = store.shards as usize;
             let mut per_shard = vec![0u64; n];
@@ -1377,6 +1379,7 @@ impl World<'_> {
             shards: rows,
             shard_timeseries: std::mem::take(&mut self.data.interval_rows),
             cache_timeseries: std::mem::take(&mut self.data.tier_rows),
+            tier_lookups,
             stations,
             pool_use: std::mem::take(&mut self.data.pool_use),
         }
@@ -1449,6 +1452,7 @@ pub(super) struct DataResults {
     pub shards: Vec<ShardRow>,
     pub shard_timeseries: Vec<ShardIntervalRow>,
     pub cache_timeseries: Vec<CacheIntervalRow>,
+    pub tier_lookups: Vec<(u64, u64)>,
     /// Every shard as a queue ([`crate::report::StationLoad`]).
     pub stations: Vec<StationLoad>,
     /// Per store: its pools' use.

@@ -944,6 +944,7 @@ impl Stats {
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
+            cache_lookups: Vec::new(),
             peak_in_flight,
         }
     }
