@@ -317,6 +317,11 @@ pub struct SearchArgs {
     /// depend on --threads, but they do on the batch.
     #[arg(long, value_name = "N")]
     pub batch: Option<u32>,
+    /// Also write services_timeseries (one row per point tried,
+    /// replication, interval and service; held in memory until the search
+    /// ends).
+    #[arg(long)]
+    pub service_timeseries: bool,
 }
 
 /// The flags `headroom sweep` and `headroom search` share: what they read

@@ -1478,7 +1478,7 @@ fn points_with_a_saturated_unbounded_queue_are_named_as_having_no_steady_state()
 /// (it would hold every run's until the end): no file, no columns, no
 /// chart, and the identity (so the sweep id) of a sweep before the flag
 /// existed; with it the sweep is another one, whose shards do not merge
-/// with these. An adaptive search refuses the flag.
+/// with these. An adaptive search keeps them with the flag too.
 #[test]
 fn default_sweeps_keep_no_service_time_series() {
     let dir = tempdir("sweep_no_service_series");
@@ -1513,23 +1513,33 @@ fn default_sweeps_keep_no_service_time_series() {
     for name in ["runs.csv", "timeseries.csv", "services.csv", "points.csv"] {
         assert_eq!(read(&out, name), read(&with, name), "{name}");
     }
+    // An adaptive search keeps them too with the flag: the same search,
+    // plus one row per (point tried, replication, interval, service).
     let searched = write(
         &dir,
         "search.toml",
         &SWEEP.replace("[sweep]", "[sweep]\nmode = \"search\""),
     );
-    let o = headroom(&[
-        "sweep",
-        s(&searched),
-        "--out",
-        s(&dir.join("search")),
-        "--service-timeseries",
-        "--quiet",
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("--service-timeseries: ") && stderr(&o).contains("[sweep] grid"),
-        "{}",
-        stderr(&o)
-    );
+    let (plain, series) = (dir.join("search"), dir.join("search_series"));
+    for (out, extra) in [(&plain, None), (&series, Some("--service-timeseries"))] {
+        let mut args = vec!["sweep", s(&searched), "--out", s(out), "--quiet"];
+        args.extend(extra);
+        headroom_ok(&args);
+    }
+    assert!(!plain.join("services_timeseries.csv").exists());
+    for name in ["runs.csv", "timeseries.csv", "services.csv"] {
+        assert_eq!(read(&plain, name), read(&series, name), "{name}");
+    }
+    let runs = String::from_utf8(read(&series, "runs.csv")).unwrap();
+    let timeseries = String::from_utf8(read(&series, "timeseries.csv")).unwrap();
+    let per_service = String::from_utf8(read(&series, "services_timeseries.csv")).unwrap();
+    let keys = |text: &str| -> Vec<String> {
+        text.lines()
+            .skip(1)
+            .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    // One service: its rows are the system's intervals, run by run.
+    assert_eq!(keys(&per_service), keys(&timeseries));
+    assert!(runs.lines().count() > 2, "{runs}");
 }

@@ -58,6 +58,7 @@ pub fn from_sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         max_runs: None,
         max_time: None,
         batch: None,
+        service_timeseries: args.service_timeseries,
     })
 }
 
@@ -216,6 +217,7 @@ fn settings(args: &SearchArgs, space: &SearchSpace) -> anyhow::Result<Settings> 
             .cost_tolerance
             .unwrap_or(headroom_models::sweep::DEFAULT_COST_TOLERANCE),
         threads: Threads::from_count(args.plan.threads),
+        service_series: args.service_timeseries,
     })
 }
 
@@ -262,7 +264,7 @@ fn outputs(
         .iter()
         .map(|t| t.values.iter().map(inline).collect())
         .collect();
-    let identity = identity_of(
+    let mut identity = identity_of(
         base,
         SweepMode::Search,
         space.params.clone(),
@@ -270,6 +272,7 @@ fn outputs(
         slo.clone(),
         Formats::new(&args.plan.format),
     )?;
+    identity.service_timeseries = args.service_timeseries;
     let param_cells: Vec<Vec<String>> = outcome
         .tried
         .iter()

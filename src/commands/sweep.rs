@@ -35,13 +35,6 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         args.plan.replications,
     )?;
     if crate::commands::search::wanted(&args.scenario, &text, &sets) {
-        if args.service_timeseries {
-            return Err(InputError(format!(
-                "--service-timeseries: {} is an adaptive search ([search]); the flag is for a [sweep] grid",
-                args.scenario.display()
-            ))
-            .into());
-        }
         return crate::commands::search::from_sweep(args);
     }
     let (own, flags) = sets.split_at(args.plan.sets.len());

@@ -68,6 +68,9 @@ pub struct Settings {
     pub cost_tolerance: f64,
     /// Worker threads.
     pub threads: Threads,
+    /// Whether each run keeps its per-service time series
+    /// (`--service-timeseries`).
+    pub service_series: bool,
 }
 
 /// One point the search ran.
@@ -356,9 +359,10 @@ impl<'a> Search<'a> {
             .sum();
         progress.grow(added);
         let tried = &self.tried;
+        let series = self.settings.service_series;
         let records = run_indexed(jobs.len(), self.settings.threads, |j| {
             let (t, r) = jobs[j];
-            replicate(&tried[t].plan, r, false, progress)
+            replicate(&tried[t].plan, r, series, progress)
         })?;
         let mut touched = Vec::new();
         for (&(t, r), record) in jobs.iter().zip(records) {
