@@ -524,7 +524,10 @@ fn caches_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
         let _ = writeln!(
             s,
             "\nNever hit in any replication: {}. Every read that reached {} paid its lookup and \
-             went on below it; in this run {} adds latency and lookup cost without a hit.",
+             went on below it; in this run {} adds latency and lookup cost without a hit. A tier \
+             hits only keys the tiers above it have dropped (evicted, expired or invalidated) \
+             and it still holds: with tiers above that keep keys longer than the run (a TTL or a \
+             capacity the run does not reach), only a longer run shows what it saves.",
             never.join(", "),
             if never.len() == 1 { "it" } else { "them" },
             if never.len() == 1 { "the tier" } else { "each" },
