@@ -396,6 +396,11 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     s
 }
 
+/// A summary cell: an estimate and its 95 % half-width.
+fn pm(ci: &ConfidenceInterval) -> String {
+    format!("{} ± {}", number(ci.mean), number(ci.half_width))
+}
+
 /// The `## Services` section of a run's `summary.md`: each service over the
 /// measured window, and the one holding the largest share of its workers.
 fn services_md(outputs: &[RunOutput]) -> String {
@@ -403,7 +408,6 @@ fn services_md(outputs: &[RunOutput]) -> String {
     if services.is_empty() {
         return String::new();
     }
-    let pm = |ci: &ConfidenceInterval| format!("{} ± {}", number(ci.mean), number(ci.half_width));
     let mut s = String::from(
         "\n## Services\n\nEach service over the measured window, ± 95 % CI over the replications \
          (`services.csv`, `services_timeseries.csv`): tries reaching its instances, the fraction \
@@ -455,15 +459,16 @@ fn caches_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
     let pm = |ci: &ConfidenceInterval| match (ci.mean.is_nan(), ci.half_width.is_nan()) {
         (true, _) => "-".to_owned(),
         (false, true) => number(ci.mean),
-        (false, false) => format!("{} ± {}", number(ci.mean), number(ci.half_width)),
+        (false, false) => pm(ci),
     };
     let mut s = String::from(
         "\n## Cache tiers\n\nEach cache tier, ± 95 % CI over the replications \
          (`caches_timeseries.csv`, `runs.csv`): lookups at it and its hit ratio over the \
-         measured window (the measured requests'), its fill (objects, or bytes, over its capacity, all copies together; expired \
-         objects count until dropped) at the warm-up end and at its highest in the measured window, and after each `cache-flush` \
-         the seconds until its fill was back to 99 % of the fill before (to the interval's end, \
-         in the replications that got there).\n\n\
+         measured window (the measured requests'), its fill (objects, or bytes, over its \
+         capacity, all copies together; expired objects count until dropped) at the warm-up \
+         end and at its highest in the measured window, and after each `cache-flush` the \
+         seconds until its fill was back to 99 % of the fill before (to the interval's end, in \
+         the replications that got there).\n\n\
          | store | tier | lookups/s | hit ratio | fill at warm-up end | highest fill | refill after flush |\n\
          |---|---|---:|---:|---:|---:|---|\n",
     );
@@ -503,20 +508,12 @@ fn caches_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
         .iter()
         .filter(|c| c.hits == 0 && c.lookups > 0)
         .map(|c| {
-            let latency = plan
-                .data
-                .stores
-                .iter()
-                .filter(|st| st.name == c.store)
-                .flat_map(|st| &st.tiers)
-                .find(|t| t.name == c.tier)
-                .map_or(0.0, |t| t.latency.as_nanos() as f64 / 1e6);
             format!(
                 "{} {} ({} lookups/s, each {} ms)",
                 c.store,
                 c.tier,
                 number(c.lookups_rps.mean),
-                number(latency)
+                number(c.latency_ms)
             )
         })
         .collect();
@@ -544,7 +541,6 @@ fn shards_md(outputs: &[RunOutput]) -> String {
     if copies.is_empty() {
         return String::new();
     }
-    let pm = |ci: &ConfidenceInterval| format!("{} ± {}", number(ci.mean), number(ci.half_width));
     let mut s = String::from(
         "\n## Shards\n\nEach copy of each sharded store over the measured window, ± 95 % CI over \
          the replications (`shards.csv`, `shards_timeseries.csv`): operations reaching its shards, \

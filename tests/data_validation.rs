@@ -83,7 +83,7 @@ fn check(label: &str, theory: f64, xs: &[f64], abs_tol: f64, failures: &mut Vec<
 }
 
 fn tier_ratio(o: &RunOutput) -> f64 {
-    o.metrics.cache_tiers[0].1
+    o.metrics.cache_tiers[0].hit_ratio()
 }
 
 #[test]
@@ -509,7 +509,7 @@ fn data_tier_costs_match_a_hand_computation() {
         "to the cent: $3.43 an hour"
     );
     assert!((m.cost_per_month_usd - expected * 730.0).abs() < 1e-6);
-    let tiers: Vec<f64> = m.cache_tiers.iter().map(|t| t.1).collect();
+    let tiers: Vec<f64> = m.cache_tiers.iter().map(|t| t.hit_ratio()).collect();
     assert_eq!(tiers[2], 0.0, "warm: its one lookup missed");
     assert!(tiers[0] > 0.99, "l1 answers everything after two misses");
 }

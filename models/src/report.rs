@@ -39,9 +39,6 @@ pub struct RunOutput {
     /// One row per (interval, cache tier), interval by interval and stores
     /// and tiers in scenario order within one (`caches_timeseries.csv`).
     pub cache_timeseries: Vec<CacheIntervalRow>,
-    /// Per cache tier, in `metrics.cache_tiers`' order: (hits, lookups) of
-    /// the measured requests, the counts its hit ratio is made of.
-    pub cache_lookups: Vec<(u64, u64)>,
     /// Most requests in flight at once (the request slab's high-water mark).
     pub peak_in_flight: u64,
     /// The engine's books at the end of the run (conservation).
@@ -352,6 +349,29 @@ impl ShardIntervalRow {
     }
 }
 
+/// One cache tier's lookups over the measured window: its `runs.csv`
+/// column and the counts its hit ratio is made of.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TierHits {
+    /// `cache_<store>_<tier>_hit_ratio`.
+    pub column: String,
+    /// Lookups of measured requests that hit.
+    pub hits: u64,
+    /// Lookups of measured requests.
+    pub lookups: u64,
+}
+
+impl TierHits {
+    /// Hits over lookups; 0 without a lookup.
+    pub fn hit_ratio(&self) -> f64 {
+        if self.lookups == 0 {
+            0.0
+        } else {
+            self.hits as f64 / self.lookups as f64
+        }
+    }
+}
+
 /// Run-level statistics of one replication. Counts are of requests that
 /// arrived after the warm-up; each such request ends exactly once, so
 /// `requests = ok + degraded + errors + rejected + timeouts + shed`.
@@ -389,9 +409,9 @@ pub struct RunMetrics {
     /// (the edge's, or a tier's on a read), the fraction answered without
     /// any store read (0 without caches).
     pub cache_hit_ratio: f64,
-    /// `(cache_<store>_<tier>_hit_ratio, hits / lookups)` per tier, stores
-    /// and tiers in scenario order.
-    pub cache_tiers: Vec<(String, f64)>,
+    /// Per tier, stores and tiers in scenario order: its column and the
+    /// counts its hit ratio is made of.
+    pub cache_tiers: Vec<TierHits>,
     /// Busiest shard's requests over the mean shard's (0 without shards).
     pub shard_max_load_ratio: f64,
     /// Seconds breakers spent open, summed over every caller's breaker.
@@ -682,7 +702,7 @@ impl RunMetrics {
             Cell::Int(self.replicas_max),
             Cell::Float(self.cache_hit_ratio),
         ])
-        .chain(self.cache_tiers.iter().map(|(_, r)| Cell::Float(*r)))
+        .chain(self.cache_tiers.iter().map(|t| Cell::Float(t.hit_ratio())))
         .chain([
             Cell::Float(self.shard_max_load_ratio),
             Cell::Float(self.breaker_open_s),
@@ -711,7 +731,7 @@ impl RunMetrics {
     /// then `slo_met`.
     pub fn column_names(&self) -> Vec<String> {
         metric_columns(
-            self.cache_tiers.iter().map(|(n, _)| n.clone()),
+            self.cache_tiers.iter().map(|t| t.column.clone()),
             self.sessions.is_some(),
             self.recovery.is_some(),
         )
@@ -1235,6 +1255,8 @@ pub struct CacheSummary {
     pub store: String,
     /// The tier.
     pub tier: String,
+    /// Time of one lookup at it, ms.
+    pub latency_ms: f64,
     /// Lookups at the tier per second over the measured window (those of
     /// the measured requests, as its hit ratio).
     pub lookups_rps: ConfidenceInterval,
@@ -1273,7 +1295,10 @@ pub struct Refill {
 
 /// Every cache tier of `plan`, stores and tiers in scenario order.
 pub fn summarize_caches(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<CacheSummary> {
-    if outputs.first().is_none_or(|o| o.cache_lookups.is_empty()) {
+    if outputs
+        .first()
+        .is_none_or(|o| o.metrics.cache_tiers.is_empty())
+    {
         return Vec::new();
     }
     let tiers: Vec<(usize, u8)> = plan
@@ -1290,11 +1315,6 @@ pub fn summarize_caches(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<CacheS
         .map(|(j, &(s, t))| {
             let of =
                 |f: &dyn Fn(&RunOutput) -> f64| ci95(&outputs.iter().map(f).collect::<Vec<_>>());
-            let name = format!(
-                "cache_{}_{}_hit_ratio",
-                plan.data.stores[s].name,
-                plan.data.stores[s].tiers[usize::from(t)].name
-            );
             let refills = plan
                 .faults
                 .iter()
@@ -1320,21 +1340,21 @@ pub fn summarize_caches(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<CacheS
                     }
                 })
                 .collect();
+            let store = &plan.data.stores[s];
+            let tier = &store.tiers[usize::from(t)];
             CacheSummary {
-                store: plan.data.stores[s].name.clone(),
-                tier: plan.data.stores[s].tiers[usize::from(t)].name.clone(),
+                store: store.name.clone(),
+                tier: tier.name.clone(),
+                latency_ms: tier.latency.as_nanos() as f64 / 1e6,
                 lookups_rps: of(&|o| {
-                    o.cache_lookups[j].1 as f64 / o.metrics.measured.as_secs_f64()
+                    o.metrics.cache_tiers[j].lookups as f64 / o.metrics.measured.as_secs_f64()
                 }),
-                hits: outputs.iter().map(|o| o.cache_lookups[j].0).sum(),
-                lookups: outputs.iter().map(|o| o.cache_lookups[j].1).sum(),
-                hit_ratio: of(&|o| {
-                    o.metrics
-                        .cache_tiers
-                        .iter()
-                        .find(|(c, _)| *c == name)
-                        .map_or(f64::NAN, |(_, x)| *x)
-                }),
+                hits: outputs.iter().map(|o| o.metrics.cache_tiers[j].hits).sum(),
+                lookups: outputs
+                    .iter()
+                    .map(|o| o.metrics.cache_tiers[j].lookups)
+                    .sum(),
+                hit_ratio: of(&|o| o.metrics.cache_tiers[j].hit_ratio()),
                 fill_at_warmup: of(&|o| fill_at(&tier_rows(o, j, n), o.warmup_s)),
                 fill_peak: of(&|o| {
                     let rows = tier_rows(o, j, n);
@@ -1945,7 +1965,6 @@ mod tests {
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
-            cache_lookups: Vec::new(),
             peak_in_flight: 0,
             audit: Audit::default(),
             warmup_s: 0.0,
@@ -1990,7 +2009,11 @@ mod tests {
             replicas_mean: 1.0,
             replicas_max: 1,
             cache_hit_ratio: 0.0,
-            cache_tiers: vec![("cache_users_l1_hit_ratio".to_owned(), 0.5)],
+            cache_tiers: vec![TierHits {
+                column: "cache_users_l1_hit_ratio".to_owned(),
+                hits: 1,
+                lookups: 2,
+            }],
             shard_max_load_ratio: 0.0,
             breaker_open_s: 0.0,
             failovers: 0,
@@ -2099,7 +2122,6 @@ mod tests {
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
-            cache_lookups: Vec::new(),
             peak_in_flight: 0,
             audit: Audit::default(),
             warmup_s: 1.0,

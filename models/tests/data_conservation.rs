@@ -268,8 +268,10 @@ fn every_arrival_ends_exactly_once_with_the_data_tier() {
             "case {case}: {}",
             m.cache_hit_ratio
         );
-        for (name, r) in &m.cache_tiers {
-            assert!((0.0..=1.0).contains(r), "case {case}: {name} = {r}");
+        for t in &m.cache_tiers {
+            let r = t.hit_ratio();
+            assert!((0.0..=1.0).contains(&r), "case {case}: {} = {r}", t.column);
+            assert!(t.hits <= t.lookups, "case {case}: {t:?}");
         }
         if let Some(fault) = shard_series_fault(&out) {
             panic!("case {case} (seed {seed}): {fault}\n{text}");

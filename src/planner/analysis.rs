@@ -77,17 +77,7 @@ impl<'a> Analysis<'a> {
     pub fn files(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         let formats = &self.part.manifest.identity.format;
         let all: Vec<usize> = (0..self.points.points.len()).collect();
-        let mut files = formats.write("runs", &self.part.runs)?;
-        files.extend(formats.write("timeseries", &self.part.timeseries)?);
-        if !self.part.manifest.services_columns.is_empty() {
-            files.extend(formats.write("services", &self.part.services)?);
-        }
-        if !self.part.manifest.service_series_columns.is_empty() {
-            files.extend(formats.write("services_timeseries", &self.part.service_series)?);
-        }
-        if !self.part.manifest.shards_columns.is_empty() {
-            files.extend(formats.write("shards", &self.part.shards)?);
-        }
+        let mut files = self.part.table_files()?;
         files.extend(formats.write("points", &self.points.table(&all))?);
         files.extend(formats.write("frontier", &self.points.table(&self.frontier))?);
         if let Some(best) = self.ranking.best() {

@@ -414,19 +414,32 @@ impl Part {
     /// `services_timeseries` and `shards` when it has them, and
     /// `manifest.json`.
     pub fn to_files(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-        let formats = &self.manifest.identity.format;
+        let mut files = self.table_files()?;
+        files.push(("manifest.json".into(), manifest_bytes(&self.manifest)?));
+        Ok(files)
+    }
+
+    /// The part's tables in every format of the sweep, in a fixed order:
+    /// `runs`, `timeseries`, then `services`, `services_timeseries` and
+    /// `shards` when the manifest has their columns.
+    pub fn table_files(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let m = &self.manifest;
+        let formats = &m.identity.format;
         let mut files = formats.write("runs", &self.runs)?;
         files.extend(formats.write("timeseries", &self.timeseries)?);
-        if !self.manifest.services_columns.is_empty() {
-            files.extend(formats.write("services", &self.services)?);
+        for (stem, table, columns) in [
+            ("services", &self.services, &m.services_columns),
+            (
+                "services_timeseries",
+                &self.service_series,
+                &m.service_series_columns,
+            ),
+            ("shards", &self.shards, &m.shards_columns),
+        ] {
+            if !columns.is_empty() {
+                files.extend(formats.write(stem, table)?);
+            }
         }
-        if !self.manifest.service_series_columns.is_empty() {
-            files.extend(formats.write("services_timeseries", &self.service_series)?);
-        }
-        if !self.manifest.shards_columns.is_empty() {
-            files.extend(formats.write("shards", &self.shards)?);
-        }
-        files.push(("manifest.json".into(), manifest_bytes(&self.manifest)?));
         Ok(files)
     }
 

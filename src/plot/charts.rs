@@ -194,6 +194,29 @@ fn by_replication(table: &Table, focus: usize) -> Vec<Vec<Row<'_>>> {
     groups.into_iter().map(|(_, g)| g).collect()
 }
 
+/// The rows of `groups` (one per replication) split by `label`: each label
+/// in first-seen order, with its rows in each replication.
+fn by_label<'t>(
+    groups: &[Vec<Row<'t>>],
+    label: impl Fn(&Row<'t>) -> String,
+) -> Vec<(String, Vec<Vec<Row<'t>>>)> {
+    let mut out: Vec<(String, Vec<Vec<Row<'t>>>)> = Vec::new();
+    for (k, g) in groups.iter().enumerate() {
+        for row in g {
+            let l = label(row);
+            let i = match out.iter().position(|(s, _)| *s == l) {
+                Some(i) => i,
+                None => {
+                    out.push((l, vec![Vec::new(); groups.len()]));
+                    out.len() - 1
+                }
+            };
+            out[i].1[k].push(*row);
+        }
+    }
+    out
+}
+
 /// Time axis: minutes when the run is longer than ten minutes.
 fn time_axis(groups: &[Vec<Row<'_>>], t: usize) -> (f64, &'static str) {
     let end = groups
@@ -421,12 +444,7 @@ fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
         );
     };
     let groups = by_replication(st, d.focus);
-    let mut services: Vec<&str> = Vec::new();
-    for row in groups.iter().flatten() {
-        if !services.contains(&row.get(name)) {
-            services.push(row.get(name));
-        }
-    }
+    let services = by_label(&groups, |r| r.get(name).to_owned());
     if services.is_empty() {
         return Err(format!(
             "utilization per service: no service rows for {}",
@@ -436,20 +454,9 @@ fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
     let (scale, x_label) = time_axis(&groups, t);
     let series = services
         .iter()
-        .map(|service| {
-            let of_service: Vec<Vec<Row<'_>>> = groups
-                .iter()
-                .map(|g| {
-                    g.iter()
-                        .filter(|r| r.get(name) == *service)
-                        .copied()
-                        .collect()
-                })
-                .collect();
-            Series {
-                label: format!("{service} ({})", mean_of(groups.len())),
-                points: mean_line(&of_service, t, u, scale),
-            }
+        .map(|(service, rows)| Series {
+            label: format!("{service} ({})", mean_of(groups.len())),
+            points: mean_line(rows, t, u, scale),
         })
         .collect();
     Ok(Chart {
@@ -501,13 +508,7 @@ fn cache_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
         );
     };
     let groups = by_replication(ct, d.focus);
-    let label = |r: &Row<'_>| format!("{} {}", r.get(store), r.get(tier));
-    let mut tiers: Vec<String> = Vec::new();
-    for row in groups.iter().flatten() {
-        if !tiers.contains(&label(row)) {
-            tiers.push(label(row));
-        }
-    }
+    let tiers = by_label(&groups, |r| format!("{} {}", r.get(store), r.get(tier)));
     if tiers.is_empty() {
         return Err(format!(
             "cache tiers over time: no tier rows for {}",
@@ -516,15 +517,11 @@ fn cache_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
     }
     let (scale, x_label) = time_axis(&groups, t);
     let mut series = Vec::new();
-    for name in &tiers {
-        let of_tier: Vec<Vec<Row<'_>>> = groups
-            .iter()
-            .map(|g| g.iter().filter(|r| label(r) == *name).copied().collect())
-            .collect();
+    for (name, rows) in &tiers {
         for (what, c) in [("hit ratio", hit), ("fill", fill)] {
             series.push(Series {
                 label: format!("{name} {what} ({})", mean_of(groups.len())),
-                points: mean_line(&of_tier, t, c, scale),
+                points: mean_line(rows, t, c, scale),
             });
         }
     }
@@ -568,22 +565,10 @@ fn shard_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
         );
     };
     let groups = by_replication(st, d.focus);
-    let label = |r: &Row<'_>| format!("{} {} shard {}", r.get(store), r.get(region), r.get(shard));
     // Per shard, in first-seen order: its rows in each replication.
-    let mut shards: Vec<(String, Vec<Vec<Row<'_>>>)> = Vec::new();
-    for (k, g) in groups.iter().enumerate() {
-        for row in g {
-            let l = label(row);
-            let i = match shards.iter().position(|(s, _)| *s == l) {
-                Some(i) => i,
-                None => {
-                    shards.push((l, vec![Vec::new(); groups.len()]));
-                    shards.len() - 1
-                }
-            };
-            shards[i].1[k].push(*row);
-        }
-    }
+    let shards = by_label(&groups, |r| {
+        format!("{} {} shard {}", r.get(store), r.get(region), r.get(shard))
+    });
     if shards.is_empty() {
         return Err(format!(
             "utilization per shard: no shard rows for {}",

@@ -47,7 +47,7 @@ use super::mesh::{Parent, Reply, Request};
 use super::{Event, World};
 use crate::plan::data::{DataPlan, StorePlan};
 use crate::plan::{Plan, RegionId, ServiceId, StepPlan, StoreId};
-use crate::report::{CacheIntervalRow, ShardIntervalRow, ShardRow, StationLoad};
+use crate::report::{CacheIntervalRow, ShardIntervalRow, ShardRow, StationLoad, TierHits};
 use crate::scenario::Scope;
 
 /// Request flag: a cache (edge or tier) was looked up for it.
@@ -1254,20 +1254,18 @@ impl World<'_> {
             for (t, tier) in store.tiers.iter().enumerate() {
                 let count = std::mem::take(&mut self.data.tier_now[s][t]);
                 let (mut copies, mut items, mut bytes) = (0u64, 0u64, 0u64);
-                let mut add = |c: &Cache| {
+                let add = |c: &Cache| {
                     copies += 1;
                     items += c.len();
                     bytes += c.used_bytes();
                 };
-                match &self.data.tiers[s][t] {
-                    Copies::Instance(_) => {
-                        let all = &self.data.tiers[s][t];
-                        for (id, i) in self.instances.iter() {
-                            if let Some(c) = all.get(id, i.region) {
-                                add(c);
-                            }
-                        }
-                    }
+                let all = &self.data.tiers[s][t];
+                match all {
+                    Copies::Instance(_) => self
+                        .instances
+                        .iter()
+                        .filter_map(|(id, i)| all.get(id, i.region))
+                        .for_each(add),
                     Copies::Shared(v) => v.iter().flatten().for_each(add),
                 }
                 let (used, capacity) = match tier.spec.capacity {
@@ -1306,18 +1304,17 @@ impl World<'_> {
         let measured_ns = self.plan.run.measured().as_nanos() as f64;
         let end = self.data.end;
         let mut tiers = Vec::new();
-        let mut tier_lookups = Vec::new();
         let mut rows = Vec::new();
         let mut stations = Vec::new();
         let mut max_ratio: f64 = 0.0;
         for (s, store) in plan.stores.iter().enumerate() {
             for (t, tier) in store.tiers.iter().enumerate() {
                 let c = self.data.tier_counts[s][t];
-                tiers.push((
-                    format!("cache_{}_{}_hit_ratio", store.name, tier.name),
-                    ratio(c.hits, c.hits + c.misses),
-                ));
-                tier_lookups.push((c.hits, c.hits + c.misses));
+                tiers.push(TierHits {
+                    column: format!("cache_{}_{}_hit_ratio", store.name, tier.name),
+                    hits: c.hits,
+                    lookups: c.hits + c.misses,
+                });
             }
             let n = store.shards as usize;
             let mut per_shard = vec![0u64; n];
@@ -1379,7 +1376,6 @@ impl World<'_> {
             shards: rows,
             shard_timeseries: std::mem::take(&mut self.data.interval_rows),
             cache_timeseries: std::mem::take(&mut self.data.tier_rows),
-            tier_lookups,
             stations,
             pool_use: std::mem::take(&mut self.data.pool_use),
         }
@@ -1447,12 +1443,11 @@ fn mixture_scv(read_fraction: f64, read: &Dist, write: &Dist) -> f64 {
 /// What [`World::data_results`] returns.
 pub(super) struct DataResults {
     pub cache_hit_ratio: f64,
-    pub tiers: Vec<(String, f64)>,
+    pub tiers: Vec<TierHits>,
     pub shard_max_load_ratio: f64,
     pub shards: Vec<ShardRow>,
     pub shard_timeseries: Vec<ShardIntervalRow>,
     pub cache_timeseries: Vec<CacheIntervalRow>,
-    pub tier_lookups: Vec<(u64, u64)>,
     /// Every shard as a queue ([`crate::report::StationLoad`]).
     pub stations: Vec<StationLoad>,
     /// Per store: its pools' use.

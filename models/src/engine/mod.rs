@@ -755,7 +755,6 @@ impl<'p> World<'p> {
         out.shards = data.shards;
         out.shard_timeseries = data.shard_timeseries;
         out.cache_timeseries = data.cache_timeseries;
-        out.cache_lookups = data.tier_lookups;
         // A run with a trigger or a closed workload measures no stations
         // (`Stats::finish`).
         if !out.stations.is_empty() {

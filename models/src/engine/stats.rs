@@ -944,7 +944,6 @@ impl Stats {
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
-            cache_lookups: Vec::new(),
             peak_in_flight,
         }
     }
