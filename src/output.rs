@@ -448,8 +448,9 @@ fn services_md(outputs: &[RunOutput]) -> String {
     s
 }
 
-/// The `## Cache tiers` section of a run's `summary.md`: each tier's load,
-/// hit ratio and fill, and how long it took to refill after each flush.
+/// The `## Cache tiers` section of a run's `summary.md`: each cache's load,
+/// hit ratio and fill, and how long a tier took to refill after each flush.
+/// The never-hit line leaves the edge cache out: it costs no latency.
 fn caches_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
     let tiers = headroom_models::report::summarize_caches(plan, outputs);
     if tiers.is_empty() {
@@ -462,8 +463,8 @@ fn caches_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
         (false, false) => pm(ci),
     };
     let mut s = String::from(
-        "\n## Cache tiers\n\nEach cache tier, ± 95 % CI over the replications \
-         (`caches_timeseries.csv`, `runs.csv`): lookups at it and its hit ratio over the \
+        "\n## Cache tiers\n\nEach cache (the edge cache, if any, as store `edge`, tier `cache`), \
+         ± 95 % CI over the replications (`caches_timeseries.csv`, `runs.csv`): lookups at it and its hit ratio over the \
          measured window (the measured requests'), its fill (objects, or bytes, over its \
          capacity, all copies together; expired objects count until dropped) at the warm-up \
          end and at its highest in the measured window, and after each `cache-flush` the \
@@ -506,7 +507,7 @@ fn caches_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
     // latency (and its lookup price) for nothing.
     let never: Vec<String> = tiers
         .iter()
-        .filter(|c| c.hits == 0 && c.lookups > 0)
+        .filter(|c| c.hits == 0 && c.lookups > 0 && !c.edge)
         .map(|c| {
             format!(
                 "{} {} ({} lookups/s, each {} ms)",

@@ -452,6 +452,39 @@ fn zipf_exponent_not_positive() {
 }
 
 #[test]
+fn two_caches_with_one_column_name() {
+    // Store `edge`'s tier `cache` would write the edge cache's column.
+    let edge = SCENARIO.replace(r#""users""#, r#""edge""#).replacen(
+        r#"tier = "l1""#,
+        r#"tier = "cache""#,
+        1,
+    ) + "\n[edge.cache]\nmax_age = \"60s\"\ncacheable_fraction = 0.5\n";
+    expect_input_error(
+        "edge_column",
+        &edge,
+        &[
+            "`datastores.edge.cache.cache.tier` = \"cache\"",
+            "cache_edge_cache_hit_ratio is also the edge cache's ([edge.cache])",
+            "rename the tier or the store",
+        ],
+    );
+    // Store `users_l1`'s tier `hot` and store `users`' tier `l1_hot`.
+    let second = "\n[[datastores]]\nname = \"users_l1\"\nshard = { workers = 1, read = \
+                  { distribution = \"exponential\", mean = \"1ms\" } }\n\
+                  [[datastores.cache]]\ntier = \"hot\"\ncapacity = 10\n";
+    expect_input_error(
+        "store_column",
+        &(with(r#"tier = "hot""#, r#"tier = "l1_hot""#)
+            .replace(r#"tier = "hot""#, r#"tier = "l1_hot""#)
+            + second),
+        &[
+            "`datastores.users_l1.cache.hot.tier` = \"hot\"",
+            "cache_users_l1_hot_hit_ratio is also datastore \"users\"'s tier \"l1_hot\"",
+        ],
+    );
+}
+
+#[test]
 fn too_many_shards() {
     expect_input_error(
         "shards",

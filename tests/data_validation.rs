@@ -221,6 +221,91 @@ fn cache_time_series_add_up_to_the_tier_ratio_and_follow_che() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// `data-edge-ttl.toml`: the edge cache against TTL theory over its
+/// cacheable keys (per key λT/(1+λT)), its lookups against the cacheable
+/// keys' Zipf mass, the end-to-end `cache_hit_ratio` against the edge's
+/// (no tier behind it), and its `caches_timeseries.csv` rows against
+/// `runs.csv`.
+#[test]
+fn edge_cache_matches_ttl_theory_over_its_cacheable_keys() {
+    let (loaded, outs) = run("data-edge-ttl.toml", &["run.timeseries_interval=\"10s\""]);
+    let edge = loaded.plan.data.edge_cache.expect("an edge cache");
+    let (lambda, ttl) = (1000.0, 0.020);
+    let cacheable: Vec<f64> = zipf(200, 0.8)
+        .into_iter()
+        .enumerate()
+        .filter(|&(k, _)| edge.cacheable(k as u64))
+        .map(|(_, p)| p)
+        .collect();
+    let mass: f64 = cacheable.iter().sum();
+    // The hash picks about half the keys, not the first half.
+    assert!((80..=120).contains(&cacheable.len()) && (0.2..0.8).contains(&mass));
+    let theory = cacheable
+        .iter()
+        .map(|p| {
+            let lt = lambda * p * ttl;
+            p * lt / (1.0 + lt)
+        })
+        .sum::<f64>()
+        / mass;
+    let mut failures = Vec::new();
+    println!("| case | theory | simulated | 95 % CI ± | difference | pass |");
+    println!("|---|---:|---:|---:|---:|---|");
+    let edge_ratio = |o: &RunOutput| {
+        let t = &o.metrics.cache_tiers[0];
+        assert_eq!(t.column, "cache_edge_cache_hit_ratio");
+        t.hit_ratio()
+    };
+    let xs: Vec<f64> = outs.iter().map(edge_ratio).collect();
+    check(
+        "edge ttl N=200 s=0.8 λ=1000/s T=20ms, half the keys cacheable",
+        theory,
+        &xs,
+        0.01,
+        &mut failures,
+    );
+    let rates: Vec<f64> = outs
+        .iter()
+        .map(|o| o.metrics.cache_tiers[0].lookups as f64 / o.metrics.measured.as_secs_f64())
+        .collect();
+    check(
+        "edge lookups/s = λ × cacheable keys' mass",
+        lambda * mass,
+        &rates,
+        0.01 * lambda * mass,
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+    for o in &outs {
+        assert_eq!(o.metrics.cache_tiers.len(), 1, "the edge alone");
+        assert_eq!(
+            o.metrics.cache_hit_ratio,
+            edge_ratio(o),
+            "no tier behind it"
+        );
+        assert_eq!(o.cache_timeseries.len(), 30, "30 intervals x the edge");
+        let (mut hits, mut lookups) = (0.0, 0.0);
+        for r in &o.cache_timeseries {
+            assert_eq!((r.store.as_str(), r.tier.as_str()), ("edge", "cache"));
+            // One edge region; at most the cacheable keys, of 10^6 a copy.
+            assert_eq!(r.copies, 1, "{r:?}");
+            assert!(r.items <= cacheable.len() as u64, "{r:?}");
+            assert_eq!(r.fill, r.items as f64 / 1e6, "{r:?}");
+            let n = (r.lookups_rps * 10.0).round();
+            if r.t_s > o.warmup_s {
+                hits += (r.hit_ratio * n).round();
+                lookups += n;
+            }
+        }
+        let whole = edge_ratio(o);
+        assert!(
+            (hits / lookups - whole).abs() < 1e-3,
+            "intervals {} vs runs.csv {whole}",
+            hits / lookups
+        );
+    }
+}
+
 /// `data-shards.toml`'s exact shares: each of the 16 shards' Zipf mass
 /// (s = 1.0 over 1000 keys, shard `fmix64(key) mod 16`), and the busiest.
 fn shard_shares() -> ([f64; 16], usize) {

@@ -896,11 +896,10 @@ impl ServiceRow {
 /// last (the cells of [`RunMetrics::cells`]).
 pub fn run_columns(plan: &crate::Plan) -> Vec<String> {
     metric_columns(
-        plan.data.stores.iter().flat_map(|s| {
-            s.tiers
-                .iter()
-                .map(move |t| format!("cache_{}_{}_hit_ratio", s.name, t.name))
-        }),
+        plan.data
+            .caches()
+            .into_iter()
+            .map(|(store, tier)| crate::plan::data::hit_ratio_column(store, tier)),
         plan.workload.session.is_some(),
         !plan.recovery.triggers.is_empty(),
     )
@@ -1251,10 +1250,12 @@ pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
 /// (`caches_timeseries.csv`, and `runs.csv`'s hit ratio).
 #[derive(Clone, Debug)]
 pub struct CacheSummary {
-    /// The datastore.
+    /// The datastore (`edge` for the edge cache).
     pub store: String,
-    /// The tier.
+    /// The tier (`cache` for the edge cache).
     pub tier: String,
+    /// The edge cache (`[edge.cache]`), not a store's tier.
+    pub edge: bool,
     /// Time of one lookup at it, ms.
     pub latency_ms: f64,
     /// Lookups at the tier per second over the measured window (those of
@@ -1293,7 +1294,8 @@ pub struct Refill {
     pub of: usize,
 }
 
-/// Every cache tier of `plan`, stores and tiers in scenario order.
+/// Every cache of `plan`: the edge cache first, then stores and tiers in
+/// scenario order ([`crate::plan::DataPlan::caches`]).
 pub fn summarize_caches(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<CacheSummary> {
     if outputs
         .first()
@@ -1301,26 +1303,32 @@ pub fn summarize_caches(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<CacheS
     {
         return Vec::new();
     }
-    let tiers: Vec<(usize, u8)> = plan
-        .data
-        .stores
-        .iter()
-        .enumerate()
-        .flat_map(|(s, store)| (0..store.tiers.len()).map(move |t| (s, t as u8)))
+    // The caches in `cache_tiers`' order: the edge cache (`None`), then
+    // each store's tiers.
+    let edge = plan.data.edge_cache.is_some().then_some(None);
+    let tiers: Vec<Option<(usize, u8)>> = edge
+        .into_iter()
+        .chain(
+            plan.data
+                .stores
+                .iter()
+                .enumerate()
+                .flat_map(|(s, store)| (0..store.tiers.len()).map(move |t| Some((s, t as u8)))),
+        )
         .collect();
     let n = tiers.len();
     tiers
         .iter()
         .enumerate()
-        .map(|(j, &(s, t))| {
+        .map(|(j, &cache)| {
             let of =
                 |f: &dyn Fn(&RunOutput) -> f64| ci95(&outputs.iter().map(f).collect::<Vec<_>>());
             let refills = plan
                 .faults
                 .iter()
                 .filter_map(|f| match *f {
-                    crate::plan::FaultPlan::CacheFlush { store, tier, at }
-                        if store.index() == s && tier == t =>
+                    crate::plan::FaultPlan::CacheFlush { store, tier: t, at }
+                        if Some((store.index(), t)) == cache =>
                     {
                         Some(at.as_secs_f64())
                     }
@@ -1340,12 +1348,19 @@ pub fn summarize_caches(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<CacheS
                     }
                 })
                 .collect();
-            let store = &plan.data.stores[s];
-            let tier = &store.tiers[usize::from(t)];
+            let ((store, tier), latency) = match cache {
+                None => (crate::plan::data::EDGE_CACHE, Span::ZERO),
+                Some((s, t)) => {
+                    let store = &plan.data.stores[s];
+                    let tier = &store.tiers[usize::from(t)];
+                    ((store.name.as_str(), tier.name.as_str()), tier.latency)
+                }
+            };
             CacheSummary {
-                store: store.name.clone(),
-                tier: tier.name.clone(),
-                latency_ms: tier.latency.as_nanos() as f64 / 1e6,
+                store: store.to_owned(),
+                tier: tier.to_owned(),
+                edge: cache.is_none(),
+                latency_ms: latency.as_nanos() as f64 / 1e6,
                 lookups_rps: of(&|o| {
                     o.metrics.cache_tiers[j].lookups as f64 / o.metrics.measured.as_secs_f64()
                 }),

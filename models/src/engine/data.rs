@@ -45,7 +45,7 @@ use headroom_sim::{Span, Timestamp};
 
 use super::mesh::{Parent, Reply, Request};
 use super::{Event, World};
-use crate::plan::data::{DataPlan, StorePlan};
+use crate::plan::data::{DataPlan, EDGE_CACHE, StorePlan, hit_ratio_column};
 use crate::plan::{Plan, RegionId, ServiceId, StepPlan, StoreId};
 use crate::report::{CacheIntervalRow, ShardIntervalRow, ShardRow, StationLoad, TierHits};
 use crate::scenario::Scope;
@@ -251,6 +251,10 @@ pub(super) struct DataState {
     pool_use: Vec<PoolUse>,
     /// Per edge region.
     edge: Vec<Option<Cache>>,
+    /// The edge cache's lookups by measured requests, and every lookup of
+    /// the current interval.
+    edge_counts: TierCount,
+    edge_now: TierCount,
     warmup_end: Timestamp,
     end: Timestamp,
     looked: u64,
@@ -332,6 +336,8 @@ impl DataState {
             pools: Vec::new(),
             pool_use: vec![PoolUse::default(); data.stores.len()],
             edge: (0..regions).map(|_| None).collect(),
+            edge_counts: TierCount::default(),
+            edge_now: TierCount::default(),
             warmup_end: plan.run.warmup_end(),
             end: plan.run.end(),
             looked: 0,
@@ -1164,8 +1170,16 @@ impl World<'_> {
             return false;
         }
         r.flags |= LOOKED_UP;
-        let cache = self.data.edge[usize::from(r.edge)].get_or_insert_with(|| edge_cache(edge));
-        if cache.get(self.now.as_nanos(), r.data.key) {
+        let data = &mut self.data;
+        let cache = data.edge[usize::from(r.edge)].get_or_insert_with(|| edge_cache(edge));
+        let hit = cache.get(self.now.as_nanos(), r.data.key);
+        data.edge_now.hits += u64::from(hit);
+        data.edge_now.misses += u64::from(!hit);
+        if r.data.measured {
+            data.edge_counts.hits += u64::from(hit);
+            data.edge_counts.misses += u64::from(!hit);
+        }
+        if hit {
             r.flags |= EDGE_HIT;
             self.finish_request(req, Reply::ok(false));
             true
@@ -1245,11 +1259,26 @@ impl World<'_> {
         }
     }
 
-    /// One `caches_timeseries.csv` row per tier of each store for the
-    /// interval of `secs` ending at `now`: its lookups and hits, and how
-    /// full its live copies are (an instance's copy while the instance
-    /// lives; a shared copy once created).
+    /// One `caches_timeseries.csv` row per cache for the interval of
+    /// `secs` ending at `now`, the edge cache's first, then each tier of
+    /// each store: its lookups and hits, and how full its live copies are
+    /// (an instance's copy while the instance lives; a shared copy, or an
+    /// edge region's, once created).
     fn close_tier_interval(&mut self, now: Timestamp, secs: f64, trigger: bool) {
+        let t_s = now.as_secs_f64();
+        if let Some(edge) = &self.plan.data.edge_cache {
+            let count = std::mem::take(&mut self.data.edge_now);
+            let copies = self.data.edge.iter().flatten();
+            let items = copies.clone().map(Cache::len).sum();
+            let held = Held {
+                copies: copies.count() as u64,
+                items,
+                used: items,
+                capacity: edge.capacity,
+            };
+            let row = cache_row(EDGE_CACHE, count, held, t_s, secs, trigger);
+            self.data.tier_rows.push(row);
+        }
         for (s, store) in self.plan.data.stores.iter().enumerate() {
             for (t, tier) in store.tiers.iter().enumerate() {
                 let count = std::mem::take(&mut self.data.tier_now[s][t]);
@@ -1272,26 +1301,15 @@ impl World<'_> {
                     headroom_cache::Capacity::Items(n) => (items, n),
                     headroom_cache::Capacity::Bytes(n) => (bytes, n),
                 };
-                let lookups = count.hits + count.misses;
-                self.data.tier_rows.push(CacheIntervalRow {
-                    t_s: now.as_secs_f64(),
-                    store: store.name.clone(),
-                    tier: tier.name.clone(),
-                    lookups_rps: lookups as f64 / secs,
-                    hit_ratio: if lookups == 0 {
-                        f64::NAN
-                    } else {
-                        count.hits as f64 / lookups as f64
-                    },
+                let held = Held {
                     copies,
                     items,
-                    fill: if copies == 0 {
-                        f64::NAN
-                    } else {
-                        used as f64 / (copies as f64 * capacity as f64)
-                    },
-                    trigger,
-                });
+                    used,
+                    capacity,
+                };
+                let names = (store.name.as_str(), tier.name.as_str());
+                let row = cache_row(names, count, held, t_s, secs, trigger);
+                self.data.tier_rows.push(row);
             }
         }
     }
@@ -1304,6 +1322,15 @@ impl World<'_> {
         let measured_ns = self.plan.run.measured().as_nanos() as f64;
         let end = self.data.end;
         let mut tiers = Vec::new();
+        if plan.edge_cache.is_some() {
+            let (store, tier) = EDGE_CACHE;
+            let c = self.data.edge_counts;
+            tiers.push(TierHits {
+                column: hit_ratio_column(store, tier),
+                hits: c.hits,
+                lookups: c.hits + c.misses,
+            });
+        }
         let mut rows = Vec::new();
         let mut stations = Vec::new();
         let mut max_ratio: f64 = 0.0;
@@ -1311,7 +1338,7 @@ impl World<'_> {
             for (t, tier) in store.tiers.iter().enumerate() {
                 let c = self.data.tier_counts[s][t];
                 tiers.push(TierHits {
-                    column: format!("cache_{}_{}_hit_ratio", store.name, tier.name),
+                    column: hit_ratio_column(&store.name, &tier.name),
                     hits: c.hits,
                     lookups: c.hits + c.misses,
                 });
@@ -1438,6 +1465,48 @@ fn mixture_scv(read_fraction: f64, read: &Dist, write: &Dist) -> f64 {
     }
     let second = f * mr * mr * (1.0 + read.scv()) + g * mw * mw * (1.0 + write.scv());
     second / (mean * mean) - 1.0
+}
+
+/// What a cache's live copies hold at an interval's end.
+struct Held {
+    copies: u64,
+    items: u64,
+    /// Items, or bytes for a capacity in bytes.
+    used: u64,
+    /// Of one copy, in `used`'s unit.
+    capacity: u64,
+}
+
+/// A cache's `caches_timeseries.csv` row for the interval of `secs` ending
+/// at `t_s`.
+fn cache_row(
+    (store, tier): (&str, &str),
+    count: TierCount,
+    held: Held,
+    t_s: f64,
+    secs: f64,
+    trigger: bool,
+) -> CacheIntervalRow {
+    let lookups = count.hits + count.misses;
+    CacheIntervalRow {
+        t_s,
+        store: store.to_owned(),
+        tier: tier.to_owned(),
+        lookups_rps: lookups as f64 / secs,
+        hit_ratio: if lookups == 0 {
+            f64::NAN
+        } else {
+            count.hits as f64 / lookups as f64
+        },
+        copies: held.copies,
+        items: held.items,
+        fill: if held.copies == 0 {
+            f64::NAN
+        } else {
+            held.used as f64 / (held.copies as f64 * held.capacity as f64)
+        },
+        trigger,
+    }
 }
 
 /// What [`World::data_results`] returns.

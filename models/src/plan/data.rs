@@ -77,10 +77,34 @@ pub struct DataPlan {
     pub edge_cache: Option<EdgeCachePlan>,
 }
 
+/// The `store` and `tier` of the edge cache in the outputs (its
+/// `caches_timeseries.csv` rows, its `runs.csv` column
+/// `cache_edge_cache_hit_ratio`): after its table, `[edge.cache]`.
+pub const EDGE_CACHE: (&str, &str) = ("edge", "cache");
+
+/// The `runs.csv` column of a cache's hit ratio.
+pub fn hit_ratio_column(store: &str, tier: &str) -> String {
+    format!("cache_{store}_{tier}_hit_ratio")
+}
+
 impl DataPlan {
     /// Whether requests need keys (a store or an edge cache exists).
     pub fn uses_keys(&self) -> bool {
         !self.stores.is_empty() || self.edge_cache.is_some()
+    }
+
+    /// Every cache as `(store, tier)`, in the outputs' order: the edge
+    /// cache ([`EDGE_CACHE`]) first, where requests meet it, then each
+    /// store's tiers in lookup order.
+    pub fn caches(&self) -> Vec<(&str, &str)> {
+        let edge = self.edge_cache.is_some().then_some(EDGE_CACHE);
+        edge.into_iter()
+            .chain(self.stores.iter().flat_map(|s| {
+                s.tiers
+                    .iter()
+                    .map(move |t| (s.name.as_str(), t.name.as_str()))
+            }))
+            .collect()
     }
 }
 
@@ -354,12 +378,44 @@ pub(super) fn plan(
             })
         }
     };
-    Ok(DataPlan {
+    let plan = DataPlan {
         keys,
         read_fraction: w.read_fraction,
         stores,
         edge_cache,
-    })
+    };
+    distinct_columns(&plan)?;
+    Ok(plan)
+}
+
+/// Refuses two caches whose `runs.csv` hit-ratio columns would share a
+/// name (`cache_a_b_c_hit_ratio` is store `a_b`'s tier `c` and store `a`'s
+/// tier `b_c`; store `edge`'s tier `cache` is the edge cache's).
+fn distinct_columns(plan: &DataPlan) -> Result<(), Invalid> {
+    let caches = plan.caches();
+    for (i, &(store, tier)) in caches.iter().enumerate() {
+        let column = hit_ratio_column(store, tier);
+        let Some(&(s, t)) = caches[..i]
+            .iter()
+            .find(|&&(s, t)| hit_ratio_column(s, t) == column)
+        else {
+            continue;
+        };
+        let other = if (s, t) == EDGE_CACHE && plan.edge_cache.is_some() {
+            "the edge cache's ([edge.cache])".to_owned()
+        } else {
+            format!("datastore {s:?}'s tier {t:?}")
+        };
+        return Err(Invalid::new(
+            format!("datastores.{store}.cache.{tier}.tier"),
+            format!("{tier:?}"),
+            format!(
+                "a store and tier name whose runs.csv column differs from every other cache's: \
+                 {column} is also {other}; rename the tier or the store"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Regions of the services with a `{ data = store }` step.
