@@ -18,12 +18,18 @@ pub struct Chart {
 }
 
 /// A named line.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Series {
     /// Legend text.
     pub label: String,
     /// `(x, y)` in order of x.
     pub points: Vec<(f64, f64)>,
+    /// Palette index of its colour; `None`: its position among the chart's
+    /// lines.
+    pub colour: Option<usize>,
+    /// Drawn dashed: a second quantity of a group that shares a colour
+    /// (a cache's fill beside its hit ratio).
+    pub dashed: bool,
 }
 
 /// A value with a 95 % CI half-width (NaN if none).
@@ -285,6 +291,7 @@ fn latency_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
         .map(|&(c, name)| Series {
             label: format!("{} ({})", percentile_name(name), mean_of(groups.len())),
             points: mean_line(&groups, t, c, scale),
+            ..Series::default()
         })
         .collect();
     let faint = match percentiles.last() {
@@ -415,10 +422,12 @@ fn replicas_vs_arrivals(d: &PlotData<'_>) -> Result<Chart, String> {
             left: Series {
                 label: "arrivals (requests/s)".into(),
                 points: mean_line(&groups, t, a, scale),
+                ..Series::default()
             },
             right: Series {
                 label: "instances".into(),
                 points: mean_line(&groups, t, r, scale),
+                ..Series::default()
             },
         },
     })
@@ -457,6 +466,7 @@ fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
         .map(|(service, rows)| Series {
             label: format!("{service} ({})", mean_of(groups.len())),
             points: mean_line(rows, t, u, scale),
+            ..Series::default()
         })
         .collect();
     Ok(Chart {
@@ -488,9 +498,10 @@ fn system_spans(d: &PlotData<'_>, scale: f64) -> Vec<(f64, f64)> {
     }
 }
 
-/// Each cache tier's hit ratio and fill over time (the means over
-/// replications, interval by interval): a flushed tier empties and refills,
-/// and its hit ratio comes back before it is full.
+/// Each cache's hit ratio and fill over time (the means over replications,
+/// interval by interval), one colour per cache, its fill dashed: a flushed
+/// tier empties and refills, and its hit ratio comes back before it is
+/// full.
 fn cache_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
     let Some(ct) = d.cache_series else {
         return Err(
@@ -517,18 +528,21 @@ fn cache_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
     }
     let (scale, x_label) = time_axis(&groups, t);
     let mut series = Vec::new();
-    for (name, rows) in &tiers {
-        for (what, c) in [("hit ratio", hit), ("fill", fill)] {
+    // A colour per cache: its hit ratio solid, its fill dashed.
+    for (k, (name, rows)) in tiers.iter().enumerate() {
+        for (what, c, dashed) in [("hit ratio", hit, false), ("fill", fill, true)] {
             series.push(Series {
                 label: format!("{name} {what} ({})", mean_of(groups.len())),
                 points: mean_line(rows, t, c, scale),
+                colour: Some(k),
+                dashed,
             });
         }
     }
     Ok(Chart {
         name: "cache_over_time".into(),
         title: format!(
-            "{}: cache tiers' hit ratio and fill, {}",
+            "{}: caches' hit ratio (solid) and fill (dashed), {}",
             d.title, d.focus_label
         ),
         kind: Kind::Lines {
@@ -590,6 +604,7 @@ fn shard_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
         .map(|&i| Series {
             label: format!("{} ({})", shards[i].0, mean_of(groups.len())),
             points: lines[i].clone(),
+            ..Series::default()
         })
         .collect();
     if !rest.is_empty() {
@@ -601,6 +616,7 @@ fn shard_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
         series.push(Series {
             label: format!("mean of the other {} shards", rest.len()),
             points: mean_line(&others, t, u, scale),
+            ..Series::default()
         });
     }
     Ok(Chart {
@@ -1007,6 +1023,18 @@ mod tests {
                 "users l1 fill (mean of 2 replications)",
                 "users hot hit ratio (mean of 2 replications)",
                 "users hot fill (mean of 2 replications)",
+            ]
+        );
+        // A colour per tier, its fill dashed.
+        let styles: Vec<(Option<usize>, bool)> =
+            series.iter().map(|s| (s.colour, s.dashed)).collect();
+        assert_eq!(
+            styles,
+            [
+                (Some(0), false),
+                (Some(0), true),
+                (Some(1), false),
+                (Some(1), true)
             ]
         );
         assert_eq!(rounded(&series[0]), [(10.0, 0.55), (20.0, 0.75)]);

@@ -1,7 +1,7 @@
 //! Draws a [`Chart`] on any plotters backend (SVG text or a PNG bitmap).
 
 use plotters::coord::Shift;
-use plotters::element::ErrorBarOrientV;
+use plotters::element::{DashedPathElement, ErrorBarOrientV};
 use plotters::prelude::*;
 
 use crate::plot::charts::{Chart, Kind, Marker, Panel, Series};
@@ -192,15 +192,23 @@ fn lines<DB: DrawingBackend>(
             .map_err(err)?;
     }
     for (i, s) in series.iter().enumerate() {
-        let colour = PALETTE[i % PALETTE.len()];
-        chart
-            .draw_series(LineSeries::new(
-                s.points.iter().copied(),
-                colour.stroke_width(3),
-            ))
-            .map_err(err)?
-            .label(&s.label)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], colour.stroke_width(3)));
+        let colour = PALETTE[s.colour.unwrap_or(i) % PALETTE.len()];
+        let points = s.points.iter().copied();
+        let drawn = if s.dashed {
+            let style = colour.stroke_width(3);
+            chart
+                .draw_series(DashedLineSeries::new(points, 9, 6, style))
+                .map_err(err)?
+                .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + 24, y)], 6, 4, style))
+        } else {
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(3)))
+                .map_err(err)?
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 24, y)], colour.stroke_width(3))
+                })
+        };
+        drawn.label(&s.label);
     }
     if !faint.is_empty() {
         chart
