@@ -304,6 +304,22 @@ fn edge_cache_matches_ttl_theory_over_its_cacheable_keys() {
             hits / lookups
         );
     }
+    // In front of a service without a store, the services answer the
+    // edge's misses: the end-to-end ratio is still the edge's.
+    let (_, outs) = run(
+        "data-edge-ttl.toml",
+        &[
+            "services.api.calls=[]",
+            "datastores=[]",
+            "run.replications=2",
+        ],
+    );
+    for o in &outs {
+        assert_eq!(o.metrics.cache_tiers.len(), 1, "the edge alone");
+        let edge = edge_ratio(o);
+        assert!((edge - theory).abs() < 0.01, "{edge} vs {theory}");
+        assert_eq!(o.metrics.cache_hit_ratio, edge, "misses are not cache hits");
+    }
 }
 
 /// `data-shards.toml`'s exact shares: each of the 16 shards' Zipf mass

@@ -406,8 +406,8 @@ pub struct RunMetrics {
     /// Most instances at once.
     pub replicas_max: u64,
     /// End-to-end cache hit ratio: of the requests that looked a cache up
-    /// (the edge's, or a tier's on a read), the fraction answered without
-    /// any store read (0 without caches).
+    /// (the edge's, or a tier's on a read), the fraction a cache answered:
+    /// the edge, or the tiers without any store read (0 without caches).
     pub cache_hit_ratio: f64,
     /// Per tier, stores and tiers in scenario order: its column and the
     /// counts its hit ratio is made of.

@@ -50,7 +50,7 @@ use crate::plan::{Plan, RegionId, ServiceId, StepPlan, StoreId};
 use crate::report::{CacheIntervalRow, ShardIntervalRow, ShardRow, StationLoad, TierHits};
 use crate::scenario::Scope;
 
-/// Request flag: a cache (edge or tier) was looked up for it.
+/// Request flag: a store's cache tier was looked up for it.
 pub(super) const LOOKED_UP: u8 = 1;
 /// Request flag: some read of it went to a store.
 pub(super) const STORE_READ: u8 = 2;
@@ -59,6 +59,8 @@ pub(super) const EDGE_HIT: u8 = 4;
 /// Request flag: admitted by its edge's adaptive
 /// concurrency limit (a latency sample when it ends).
 pub(super) const EDGE_LIMITED: u8 = 8;
+/// Request flag: the edge cache was looked up for it.
+pub(super) const EDGE_LOOKED_UP: u8 = 16;
 
 /// Nodes a tier copy preallocates (it grows on demand).
 const RESERVE_ITEMS: u64 = 1024;
@@ -1169,7 +1171,7 @@ impl World<'_> {
         if r.data.write || !edge.cacheable(r.data.key) {
             return false;
         }
-        r.flags |= LOOKED_UP;
+        r.flags |= EDGE_LOOKED_UP;
         let data = &mut self.data;
         let cache = data.edge[usize::from(r.edge)].get_or_insert_with(|| edge_cache(edge));
         let hit = cache.get(self.now.as_nanos(), r.data.key);
@@ -1192,8 +1194,12 @@ impl World<'_> {
     /// keep a fetched cacheable read.
     pub(super) fn on_request_data_end(&mut self, r: &Request, reply: Reply) {
         let ok = reply.cause == super::mesh::Cause::Ok;
-        if r.flags & LOOKED_UP != 0 {
-            let answered = ok && r.flags & STORE_READ == 0;
+        if r.flags & (LOOKED_UP | EDGE_LOOKED_UP) != 0 {
+            // By the edge, or by the tiers (every read that looked them up
+            // was answered by one): a request that missed the edge and
+            // never reached a tier was answered by the services.
+            let by_tiers = r.flags & LOOKED_UP != 0 && r.flags & STORE_READ == 0;
+            let answered = ok && (r.flags & EDGE_HIT != 0 || by_tiers);
             if r.data.measured {
                 self.data.looked += 1;
                 self.data.cache_answered += u64::from(answered);
