@@ -283,11 +283,9 @@ pub struct SweepArgs {
     /// Number of shards, with JOB_COMPLETION_INDEX (Kubernetes Indexed Job).
     #[arg(long, value_name = "N")]
     pub shards: Option<u32>,
-    /// Also write services_timeseries (one row per point, replication,
-    /// interval and service; held in memory until the sweep ends, so it
-    /// multiplies the time series' memory by the number of services).
-    #[arg(long)]
-    pub service_timeseries: bool,
+    /// Per-component time series to write too.
+    #[command(flatten)]
+    pub series: SeriesArgs,
     /// The flags `sweep` and `search` share.
     #[command(flatten)]
     pub plan: PlanArgs,
@@ -317,11 +315,28 @@ pub struct SearchArgs {
     /// depend on --threads, but they do on the batch.
     #[arg(long, value_name = "N")]
     pub batch: Option<u32>,
-    /// Also write services_timeseries (one row per point tried,
-    /// replication, interval and service; held in memory until the search
-    /// ends).
+    /// Per-component time series to write too (for every point tried).
+    #[command(flatten)]
+    pub series: SeriesArgs,
+}
+
+/// The per-component time series `sweep` and `search` write on request:
+/// one row per point, replication, interval and component, held in memory
+/// until the end (they multiply the time series' memory by the number of
+/// components).
+#[derive(Clone, Copy, Debug, Args)]
+pub struct SeriesArgs {
+    /// Also write services_timeseries (one row per service and interval).
     #[arg(long)]
     pub service_timeseries: bool,
+    /// Also write shards_timeseries (one row per datastore shard of each
+    /// copy and interval; the scenario needs [[datastores]]).
+    #[arg(long)]
+    pub shard_timeseries: bool,
+    /// Also write caches_timeseries (one row per cache and interval; the
+    /// scenario needs a cache tier or [edge.cache]).
+    #[arg(long)]
+    pub cache_timeseries: bool,
 }
 
 /// The flags `headroom sweep` and `headroom search` share: what they read

@@ -182,6 +182,7 @@ fn a_sweeps_shards_table_in_parquet_equals_its_csv() {
         s(&out),
         "--format",
         "csv,parquet",
+        "--shard-timeseries",
         "--quiet",
     ]);
     let df = same_as_csv(&out, "shards");
@@ -193,6 +194,21 @@ fn a_sweeps_shards_table_in_parquet_equals_its_csv() {
         .collect();
     assert_eq!(types, ["u64", "u64", "str", "str", "u64", "u64", "u64"]);
     assert_eq!(df.height(), 6 * 3 * 3, "6 points, 3 replications, 3 shards");
+    // The shards' time series, typed as the sweep writes them.
+    let df = same_as_csv(&out, "shards_timeseries");
+    let types: Vec<String> = df.dtypes().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        types,
+        [
+            "u64", "u64", "f64", "str", "str", "u64", "f64", "u64", "f64", "f64", "f64", "u64",
+            "bool"
+        ]
+    );
+    assert_eq!(
+        df.height() % (6 * 3 * 3),
+        0,
+        "every run's shards per interval"
+    );
 }
 
 #[test]

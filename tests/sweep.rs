@@ -578,6 +578,144 @@ fn a_sweep_of_a_sharded_store_writes_each_points_shards_as_run_does() {
     );
 }
 
+/// `--shard-timeseries` and `--cache-timeseries`: a point's rows are those
+/// of `headroom run` at that point, shards of the sweep merge to the same
+/// files, `headroom plot` draws the recommended point's, a folder that
+/// lost a run's rows is refused, and a scenario without the component
+/// refuses the flag. Without the flags, nothing changes.
+#[test]
+fn a_sweep_keeps_shard_and_cache_time_series_on_request() {
+    let dir = tempdir("sweep_data_series");
+    let cached = DATA_SWEEP
+        .replace("seed = 5", "seed = 5\ntimeseries_interval = \"2s\"")
+        .replace(
+            "[sweep]",
+            "[[datastores.cache]]\ntier = \"l1\"\ncapacity = 200\n\n[sweep]",
+        );
+    let scenario = write(&dir, "s.toml", &cached);
+    let flags = ["--shard-timeseries", "--cache-timeseries"];
+    let whole = dir.join("whole");
+    let o = sweep(&scenario, &whole, &flags);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run_out = dir.join("run6");
+    headroom_ok(&[
+        "run",
+        s(&scenario),
+        "--out",
+        s(&run_out),
+        "--set",
+        "datastores.users.shards=6",
+        "--quiet",
+    ]);
+    let rows_of = |text: &str, point: &str| -> Vec<String> {
+        text.lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(',').filter(|(p, _)| *p == point))
+            .map(|(_, rest)| rest.to_owned())
+            .collect()
+    };
+    for (name, per_interval) in [
+        ("shards_timeseries.csv", [2, 6]),
+        ("caches_timeseries.csv", [1, 1]),
+    ] {
+        let swept = String::from_utf8(read(&whole, name)).unwrap();
+        let rerun = String::from_utf8(read(&run_out, name)).unwrap();
+        assert_eq!(swept.lines().next(), rerun.lines().next(), "{name}");
+        // 2 replications x 10 two-second intervals x the components.
+        for (point, n) in ["0", "1"].into_iter().zip(per_interval) {
+            assert_eq!(
+                rows_of(&swept, point).len(),
+                2 * 10 * n,
+                "{name} point {point}"
+            );
+        }
+        assert_eq!(rows_of(&swept, "1"), rows_of(&rerun, "0"), "{name}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(&whole, "manifest.json")).unwrap();
+    assert_eq!(manifest["identity"]["shard_timeseries"], true);
+    assert_eq!(manifest["identity"]["cache_timeseries"], true);
+    // The sweep's charts: the recommended point's shards and cache.
+    let charts = dir.join("charts");
+    headroom_ok(&["plot", s(&whole), "--out", s(&charts)]);
+    for (chart, title) in [
+        (
+            "shard_utilization.svg",
+            "busiest shards&apos; workers busy, recommended point 1",
+        ),
+        ("cache_over_time.svg", "fill (dashed), recommended point 1"),
+    ] {
+        let svg = String::from_utf8(read(&charts, chart)).unwrap();
+        assert!(svg.contains(title), "{chart}: {svg}");
+    }
+    // Shards of the sweep merge to the same files.
+    let parts = sweep_shards(&dir, &scenario, 2, &flags);
+    let merged = dir.join("merged");
+    headroom_ok(&[
+        "merge",
+        s(&parts[1]),
+        s(&parts[0]),
+        "--out",
+        s(&merged),
+        "--quiet",
+    ]);
+    for name in [
+        "shards_timeseries.csv",
+        "caches_timeseries.csv",
+        "manifest.json",
+    ] {
+        assert!(read(&whole, name) == read(&merged, name), "{name} differs");
+    }
+    // A folder whose cache series lost a run's rows is refused.
+    let edited = dir.join("edited");
+    std::fs::create_dir_all(&edited).unwrap();
+    for entry in std::fs::read_dir(&whole).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), edited.join(entry.file_name())).unwrap();
+    }
+    let caches = String::from_utf8(read(&whole, "caches_timeseries.csv")).unwrap();
+    let kept: String = caches
+        .lines()
+        .filter(|l| !l.starts_with("1,1,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(edited.join("caches_timeseries.csv"), kept).unwrap();
+    let again = dir.join("again");
+    refused(
+        &["recommend", s(&edited), "--out", s(&again)],
+        &again,
+        &["caches_timeseries.csv: no cache interval of point 1, replication 1, which finished"],
+    );
+    // Without the flags the sweep is the one it was: no such files, no
+    // such identity keys.
+    let plain = dir.join("plain");
+    let o = sweep(&scenario, &plain, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!plain.join("shards_timeseries.csv").exists());
+    assert!(!plain.join("caches_timeseries.csv").exists());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(&plain, "manifest.json")).unwrap();
+    assert!(manifest["identity"].get("shard_timeseries").is_none());
+    assert!(manifest.get("cache_series_columns").is_none());
+    // A scenario without stores or caches refuses either flag.
+    let storeless = write(&dir, "plain.toml", SWEEP);
+    for (flag, lacks) in [
+        ("--shard-timeseries", "has no [[datastores]]"),
+        (
+            "--cache-timeseries",
+            "has no cache ([[datastores.cache]] tier or [edge.cache])",
+        ),
+    ] {
+        let out = dir.join("refused");
+        let msg = refused(
+            &["sweep", s(&storeless), "--out", s(&out), flag],
+            &out,
+            &[flag, lacks],
+        );
+        assert!(msg.contains("plain.toml"), "{msg}");
+    }
+}
+
 /// Runs `args`, expects exit code 2, a message containing every one of
 /// `needles`, and no `out` folder; returns the message.
 fn refused(args: &[&str], out: &Path, needles: &[&str]) -> String {

@@ -17,7 +17,9 @@ use headroom_sim::exec::Threads;
 use crate::cli::CompareArgs;
 use crate::commands::sweep::metric_names;
 use crate::output;
-use crate::planner::exec::{Replications, Watched, bottleneck, pooled, relaxation, run_points};
+use crate::planner::exec::{
+    Replications, SeriesWanted, Watched, bottleneck, pooled, relaxation, run_points,
+};
 use crate::planner::slo::short;
 use crate::planner::table::{Column, Kind, Table, float_cell};
 use crate::progress::{Progress, show};
@@ -90,7 +92,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
                 cost: None,
             },
             Threads::from_count(args.threads),
-            false,
+            SeriesWanted::default(),
             &progress,
         )
     })?;

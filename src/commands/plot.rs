@@ -106,8 +106,10 @@ pub fn sweep_data<'a>(analysis: &'a Analysis<'a>, title: String) -> PlotData<'a>
             .then_some(&analysis.part.shards),
         service_series: (!analysis.part.manifest.service_series_columns.is_empty())
             .then_some(&analysis.part.service_series),
-        shard_series: None,
-        cache_series: None,
+        shard_series: (!analysis.part.manifest.shard_series_columns.is_empty())
+            .then_some(&analysis.part.shard_series),
+        cache_series: (!analysis.part.manifest.cache_series_columns.is_empty())
+            .then_some(&analysis.part.cache_series),
     }
 }
 

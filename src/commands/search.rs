@@ -58,7 +58,7 @@ pub fn from_sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         max_runs: None,
         max_time: None,
         batch: None,
-        service_timeseries: args.service_timeseries,
+        series: args.series,
     })
 }
 
@@ -217,7 +217,7 @@ fn settings(args: &SearchArgs, space: &SearchSpace) -> anyhow::Result<Settings> 
             .cost_tolerance
             .unwrap_or(headroom_models::sweep::DEFAULT_COST_TOLERANCE),
         threads: Threads::from_count(args.plan.threads),
-        service_series: args.service_timeseries,
+        series: super::sweep::series_wanted(&args.series, &args.scenario, &space.base.plan)?,
     })
 }
 
@@ -272,7 +272,7 @@ fn outputs(
         slo.clone(),
         Formats::new(&args.plan.format),
     )?;
-    identity.service_timeseries = args.service_timeseries;
+    identity.set_series(settings.series);
     let param_cells: Vec<Vec<String>> = outcome
         .tried
         .iter()

@@ -15,7 +15,7 @@ use crate::cli::SweepArgs;
 use crate::commands::run::default_out;
 use crate::output;
 use crate::planner::analysis::Analysis;
-use crate::planner::exec::{Replications, Watched, run_points};
+use crate::planner::exec::{Replications, SeriesWanted, Watched, run_points};
 use crate::planner::format::Formats;
 use crate::planner::part::{Identity, Part, PartSpec, merge};
 use crate::planner::points::{COST, P99};
@@ -55,8 +55,9 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         args.plan.slo_p99.as_deref(),
         args.plan.slo_availability,
     )?;
+    let series = series_wanted(&args.series, &args.scenario, &sweep.base.plan)?;
     let mut identity = identity(&sweep, slo.clone(), formats)?;
-    identity.service_timeseries = args.service_timeseries;
+    identity.set_series(series);
     let ids = shard.unwrap_or(Shard::ALL).points(sweep.points.len());
     let plans: Vec<&Plan> = ids.iter().map(|&i| &sweep.points[i].plan).collect();
     let names = metric_names(&sweep.base.plan);
@@ -77,7 +78,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
             identity.replications,
             watched,
             threads,
-            identity.service_timeseries,
+            series,
             &progress,
         )
     })?;
@@ -194,6 +195,36 @@ pub fn replications(plan: &Plan) -> Replications {
     }
 }
 
+/// The per-component time series `args` asks for, refused (exit 2) for
+/// components the scenario `file` (planned as `plan`) does not have.
+pub fn series_wanted(
+    args: &crate::cli::SeriesArgs,
+    file: &std::path::Path,
+    plan: &Plan,
+) -> anyhow::Result<SeriesWanted> {
+    let refuse = |flag: &str, lacks: &str| -> anyhow::Result<SeriesWanted> {
+        Err(InputError(format!(
+            "{flag}: {} has {lacks}, so there is no such series to write; drop the flag",
+            file.display()
+        ))
+        .into())
+    };
+    if args.shard_timeseries && plan.data.stores.is_empty() {
+        return refuse("--shard-timeseries", "no [[datastores]]");
+    }
+    if args.cache_timeseries && plan.data.caches().is_empty() {
+        return refuse(
+            "--cache-timeseries",
+            "no cache ([[datastores.cache]] tier or [edge.cache])",
+        );
+    }
+    Ok(SeriesWanted {
+        services: args.service_timeseries,
+        shards: args.shard_timeseries,
+        caches: args.cache_timeseries,
+    })
+}
+
 /// `base` with the objectives given by `--slo-p99` and `--slo-availability`
 /// replacing its own.
 pub fn slo_from(base: Slo, p99: Option<&str>, availability: Option<f64>) -> anyhow::Result<Slo> {
@@ -259,6 +290,8 @@ pub(crate) fn identity_of(
         slo,
         format,
         service_timeseries: false,
+        shard_timeseries: false,
+        cache_timeseries: false,
         scenario: serde_json::to_value(&base.scenario)?,
     })
 }

@@ -72,9 +72,8 @@ pub struct Record {
     pub timeseries: Table,
     /// `services.csv` rows (after `point, replication`): one per service.
     pub services: Table,
-    /// `services_timeseries.csv` rows (after `point, replication`): one
-    /// per interval and service.
-    pub service_series: Table,
+    /// Its per-component time series, those the sweep keeps.
+    pub series: ComponentSeries,
     /// `shards.csv` rows (after `point, replication`): one per shard of
     /// each copy of each datastore.
     pub shards: Table,
@@ -93,6 +92,31 @@ pub struct Record {
     /// ([`headroom_models::RunOutput::stations`]; empty when the
     /// replication failed): what [`bottleneck`] reads.
     pub stations: Vec<StationLoad>,
+}
+
+/// A replication's per-component time series (rows after `point,
+/// replication`), each empty unless the sweep keeps it ([`SeriesWanted`]).
+#[derive(Clone, Debug, Default)]
+pub struct ComponentSeries {
+    /// `services_timeseries.csv`'s: one per interval and service.
+    pub services: Table,
+    /// `shards_timeseries.csv`'s: one per interval and shard of each copy.
+    pub shards: Table,
+    /// `caches_timeseries.csv`'s: one per interval and cache.
+    pub caches: Table,
+}
+
+/// Which per-component time series a sweep keeps (`--service-timeseries`,
+/// `--shard-timeseries`, `--cache-timeseries`): each is a row per run,
+/// interval and component, often the largest table of a sweep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeriesWanted {
+    /// Per service.
+    pub services: bool,
+    /// Per datastore shard.
+    pub shards: bool,
+    /// Per cache.
+    pub caches: bool,
 }
 
 /// How many relaxation times `records`' measured windows span
@@ -166,14 +190,14 @@ pub struct Watched {
     pub cost: Option<usize>,
 }
 
-/// Runs every point of `plans` under `reps` on `threads` threads;
-/// `service_series`: keep each replication's per-service time series.
+/// Runs every point of `plans` under `reps` on `threads` threads, keeping
+/// the per-component time series `series`.
 pub fn run_points(
     plans: &[&Plan],
     reps: Replications,
     watched: Watched,
     threads: Threads,
-    service_series: bool,
+    series: SeriesWanted,
     progress: &Progress,
 ) -> anyhow::Result<Vec<PointRuns>> {
     let (first, limit) = match reps {
@@ -206,7 +230,7 @@ pub fn run_points(
         progress.grow(added);
         let results = run_indexed(jobs.len(), threads, |j| {
             let (i, r) = jobs[j];
-            replicate(plans[i], r, service_series, progress)
+            replicate(plans[i], r, series, progress)
         })?;
         for (&(i, _), record) in jobs.iter().zip(results) {
             runs[i].records.push(record);
@@ -374,6 +398,46 @@ fn service_series_table(out: &headroom_models::RunOutput) -> Table {
     t
 }
 
+/// Kinds of `shards_timeseries.csv`'s columns after `point, replication`.
+pub(crate) const SHARD_SERIES_KINDS: [Kind; 11] = {
+    use Kind::{Flag, Float, Int, Str};
+    [
+        Float, Str, Str, Int, Float, Int, Float, Float, Float, Int, Flag,
+    ]
+};
+
+/// Kinds of `caches_timeseries.csv`'s columns after `point, replication`.
+pub(crate) const CACHE_SERIES_KINDS: [Kind; 9] = {
+    use Kind::{Flag, Float, Int, Str};
+    [Float, Str, Str, Float, Float, Int, Int, Float, Flag]
+};
+
+/// A replication's per-shard time series as a table of the columns after
+/// `point, replication` (`t_s`, `store`, `region`, `shard`, then the
+/// counts and measures).
+fn shard_series_table(out: &headroom_models::RunOutput) -> Table {
+    use headroom_models::report::SHARD_TIMESERIES_COLUMNS;
+    let kinds = SHARD_SERIES_KINDS.to_vec();
+    let mut t = typed_table(&SHARD_TIMESERIES_COLUMNS[2..], Some(kinds));
+    for row in &out.shard_timeseries {
+        t.push_row(row.text(&out.shards));
+    }
+    t
+}
+
+/// A replication's per-cache time series as a table of the columns after
+/// `point, replication` (`t_s`, `store`, `tier`, then the counts and
+/// measures).
+fn cache_series_table(out: &headroom_models::RunOutput) -> Table {
+    use headroom_models::report::CACHE_TIMESERIES_COLUMNS;
+    let kinds = CACHE_SERIES_KINDS.to_vec();
+    let mut t = typed_table(&CACHE_TIMESERIES_COLUMNS[2..], Some(kinds));
+    for row in &out.cache_timeseries {
+        t.push_row(row.text());
+    }
+    t
+}
+
 /// A replication's per-shard rows as a table of the columns after
 /// `point, replication` (`store`, `region`, `shard`, then the counts and
 /// measures), typed by its first row's cells.
@@ -404,9 +468,14 @@ fn typed_table(names: &[&str], kinds: Option<Vec<Kind>>) -> Table {
     Table::new(columns)
 }
 
-/// One replication of one point, as a sweep (or a search) records it; its
-/// per-service time series only with `service_series`.
-pub(crate) fn replicate(plan: &Plan, r: u32, service_series: bool, progress: &Progress) -> Record {
+/// `table()` if `wanted`, else an empty table.
+fn keep(wanted: bool, table: impl FnOnce() -> Table) -> Table {
+    if wanted { table() } else { Table::default() }
+}
+
+/// One replication of one point, as a sweep (or a search) records it; of
+/// its per-component time series, those in `series`.
+pub(crate) fn replicate(plan: &Plan, r: u32, series: SeriesWanted, progress: &Progress) -> Record {
     let warmup_s = plan.run.warmup.as_secs_f64();
     match headroom_models::run_replication(plan, r, &progress.sim_ns) {
         Ok(out) => Record {
@@ -414,10 +483,10 @@ pub(crate) fn replicate(plan: &Plan, r: u32, service_series: bool, progress: &Pr
             timeseries: series_table(&out.timeseries),
             services: services_table(&out.services),
             shards: shards_table(&out.shards),
-            service_series: if service_series {
-                service_series_table(&out)
-            } else {
-                Table::default()
+            series: ComponentSeries {
+                services: keep(series.services, || service_series_table(&out)),
+                shards: keep(series.shards, || shard_series_table(&out)),
+                caches: keep(series.caches, || cache_series_table(&out)),
             },
             warmup_s,
             latency: Some(out.metrics.latency.to_sparse()),
@@ -428,7 +497,7 @@ pub(crate) fn replicate(plan: &Plan, r: u32, service_series: bool, progress: &Pr
             cells: Err(e.to_string()),
             timeseries: Table::default(),
             services: Table::default(),
-            service_series: Table::default(),
+            series: ComponentSeries::default(),
             shards: Table::default(),
             warmup_s,
             latency: None,

@@ -16,14 +16,17 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use headroom_models::report::{
-    Bottleneck, Cell, LATENCY_BATCHES, LATENCY_QUANTILES, Pooled, SERVICE_COLUMNS,
-    SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, short_run_text, spans_of,
+    Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, LATENCY_BATCHES, LATENCY_QUANTILES, Pooled,
+    SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS,
+    short_run_text, spans_of,
 };
 use headroom_models::sweep::SweepMode;
 use headroom_sim::stats::Relaxation;
 
 use crate::InputError;
-use crate::planner::exec::{PointRuns, Record, Replications, Stop, pooled};
+use crate::planner::exec::{
+    CACHE_SERIES_KINDS, PointRuns, Record, Replications, SHARD_SERIES_KINDS, Stop, pooled,
+};
 use crate::planner::format::Formats;
 use crate::planner::points::RUN_KEY_COLUMNS;
 use crate::planner::shard::Shard;
@@ -58,11 +61,24 @@ pub struct Identity {
     /// absent when not, so earlier sweeps keep their digest).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub service_timeseries: bool,
+    /// Whether it writes `shards_timeseries` (`--shard-timeseries`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shard_timeseries: bool,
+    /// Whether it writes `caches_timeseries` (`--cache-timeseries`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cache_timeseries: bool,
     /// The resolved base scenario (defaults filled in, `--set`s applied).
     pub scenario: serde_json::Value,
 }
 
 impl Identity {
+    /// Records which per-component time series the sweep writes.
+    pub fn set_series(&mut self, series: crate::planner::exec::SeriesWanted) {
+        self.service_timeseries = series.services;
+        self.shard_timeseries = series.shards;
+        self.cache_timeseries = series.caches;
+    }
+
     /// The SHA-256 of the identity's JSON, hex.
     pub fn digest(&self) -> anyhow::Result<String> {
         let json = serde_json::to_vec(self).context("cannot digest the sweep")?;
@@ -215,6 +231,14 @@ pub struct Manifest {
     /// per-shard table: it has no such file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards_columns: Vec<Column>,
+    /// `shards_timeseries` columns with their kinds (empty unless the
+    /// sweep writes it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shard_series_columns: Vec<Column>,
+    /// `caches_timeseries` columns with their kinds (empty unless the
+    /// sweep writes it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cache_series_columns: Vec<Column>,
     /// Whether the metric kinds come from a finished replication (a part
     /// whose every replication failed only knows the names).
     pub kinds_known: bool,
@@ -241,6 +265,10 @@ pub struct Part {
     pub service_series: Table,
     /// One row per (point, replication, store, copy, shard).
     pub shards: Table,
+    /// One row per (point, replication, interval, store, copy, shard).
+    pub shard_series: Table,
+    /// One row per (point, replication, interval, cache).
+    pub cache_series: Table,
 }
 
 /// Inputs to [`Part::build`] besides the results.
@@ -308,8 +336,26 @@ impl Part {
         let service_series_columns = if id.service_timeseries {
             keyed_columns(
                 &SERVICE_TIMESERIES_COLUMNS,
-                records().map(|r| &r.service_series),
+                records().map(|r| &r.series.services),
                 |i| if i == 3 { Kind::Str } else { Kind::Float },
+            )
+        } else {
+            Vec::new()
+        };
+        let shard_series_columns = if id.shard_timeseries {
+            keyed_columns(
+                &SHARD_TIMESERIES_COLUMNS,
+                records().map(|r| &r.series.shards),
+                |i| SHARD_SERIES_KINDS[i - 2],
+            )
+        } else {
+            Vec::new()
+        };
+        let cache_series_columns = if id.cache_timeseries {
+            keyed_columns(
+                &CACHE_TIMESERIES_COLUMNS,
+                records().map(|r| &r.series.caches),
+                |i| CACHE_SERIES_KINDS[i - 2],
             )
         } else {
             Vec::new()
@@ -328,6 +374,8 @@ impl Part {
         let mut services_table = Table::new(services_columns.clone());
         let mut series_table = Table::new(service_series_columns.clone());
         let mut shards_table = Table::new(shards_columns.clone());
+        let mut shard_series_table = Table::new(shard_series_columns.clone());
+        let mut cache_series_table = Table::new(cache_series_columns.clone());
         let mut point_runs = Vec::with_capacity(ids.len());
         for (&point, mut pr) in ids.iter().zip(runs) {
             let mut error = None;
@@ -353,13 +401,17 @@ impl Part {
                 for row in services.rows() {
                     services_table.push_row(keys.into_iter().chain(row.iter()));
                 }
-                let series = std::mem::take(&mut record.service_series);
-                for row in series.rows() {
-                    series_table.push_row(keys.into_iter().chain(row.iter()));
-                }
+                let series = std::mem::take(&mut record.series);
                 let shards = std::mem::take(&mut record.shards);
-                for row in shards.rows() {
-                    shards_table.push_row(keys.into_iter().chain(row.iter()));
+                for (all, table) in [
+                    (&mut series_table, series.services),
+                    (&mut shards_table, shards),
+                    (&mut shard_series_table, series.shards),
+                    (&mut cache_series_table, series.caches),
+                ] {
+                    for row in table.rows() {
+                        all.push_row(keys.into_iter().chain(row.iter()));
+                    }
                 }
             }
             point_runs.push(PointInfo {
@@ -380,6 +432,12 @@ impl Part {
         if !shards_columns.is_empty() {
             stems.push("shards");
         }
+        if id.shard_timeseries {
+            stems.push("shards_timeseries");
+        }
+        if id.cache_timeseries {
+            stems.push("caches_timeseries");
+        }
         let mut files: Vec<String> = stems
             .iter()
             .flat_map(|stem| id.format.iter().map(|f| f.file(stem)))
@@ -397,6 +455,8 @@ impl Part {
                 services_columns,
                 service_series_columns,
                 shards_columns,
+                shard_series_columns,
+                cache_series_columns,
                 kinds_known,
                 point_runs,
                 files,
@@ -407,6 +467,8 @@ impl Part {
             services: services_table,
             service_series: series_table,
             shards: shards_table,
+            shard_series: shard_series_table,
+            cache_series: cache_series_table,
         })
     }
 
@@ -435,6 +497,16 @@ impl Part {
                 &m.service_series_columns,
             ),
             ("shards", &self.shards, &m.shards_columns),
+            (
+                "shards_timeseries",
+                &self.shard_series,
+                &m.shard_series_columns,
+            ),
+            (
+                "caches_timeseries",
+                &self.cache_series,
+                &m.cache_series_columns,
+            ),
         ] {
             if !columns.is_empty() {
                 files.extend(formats.write(stem, table)?);
@@ -478,11 +550,16 @@ impl Part {
         } else {
             table("services_timeseries", &manifest.service_series_columns)?
         };
-        let shards = if manifest.shards_columns.is_empty() {
-            Table::new(Vec::new())
-        } else {
-            table("shards", &manifest.shards_columns)?
+        let optional = |stem: &str, columns: &[Column]| {
+            if columns.is_empty() {
+                Ok(Table::new(Vec::new()))
+            } else {
+                table(stem, columns)
+            }
         };
+        let shards = optional("shards", &manifest.shards_columns)?;
+        let shard_series = optional("shards_timeseries", &manifest.shard_series_columns)?;
+        let cache_series = optional("caches_timeseries", &manifest.cache_series_columns)?;
         let part = Part {
             manifest,
             runs,
@@ -490,6 +567,8 @@ impl Part {
             services,
             service_series,
             shards,
+            shard_series,
+            cache_series,
         };
         part.check_rows(dir, format, &params)?;
         Ok(part)
@@ -648,6 +727,20 @@ impl Part {
                 (2, 5),
                 "no shard",
             ),
+            (
+                "shards_timeseries",
+                &self.shard_series,
+                &m.shard_series_columns,
+                (2, 6),
+                "no shard interval",
+            ),
+            (
+                "caches_timeseries",
+                &self.cache_series,
+                &m.cache_series_columns,
+                (2, 5),
+                "no cache interval",
+            ),
         ] {
             if columns.is_empty() {
                 continue;
@@ -753,6 +846,16 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             &SERVICE_TIMESERIES_COLUMNS[..],
         ),
         ("shards_columns", &m.shards_columns, &SHARD_COLUMNS[..]),
+        (
+            "shard_series_columns",
+            &m.shard_series_columns,
+            &SHARD_TIMESERIES_COLUMNS[..],
+        ),
+        (
+            "cache_series_columns",
+            &m.cache_series_columns,
+            &CACHE_TIMESERIES_COLUMNS[..],
+        ),
     ] {
         let given = names(given);
         if given.is_empty() || given == ours {
@@ -786,7 +889,10 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
                 && m.service_series_columns[3].kind == Kind::Str))
         && (m.shards_columns.is_empty()
             || (m.shards_columns[..2].iter().all(|c| c.kind == Kind::Int)
-                && m.shards_columns[2..4].iter().all(|c| c.kind == Kind::Str)));
+                && m.shards_columns[2..4].iter().all(|c| c.kind == Kind::Str)))
+        && [&m.shard_series_columns, &m.cache_series_columns]
+            .iter()
+            .all(|cols| cols.is_empty() || cols[..2].iter().all(|c| c.kind == Kind::Int));
     if !key_kinds_ok {
         return bad("the key columns (point, replication, seed) are not integer columns".into());
     }
@@ -1089,10 +1195,28 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
                 "{name}: services_timeseries columns differ from the other shards' (written by another version?)"
             )));
         }
-        if names_of(&part.manifest.shards_columns) != names_of(&manifest.shards_columns) {
-            return Err(InputError(format!(
-                "{name}: shards columns differ from the other shards' (written by another version?)"
-            )));
+        for (stem, theirs, ours) in [
+            (
+                "shards",
+                &part.manifest.shards_columns,
+                &manifest.shards_columns,
+            ),
+            (
+                "shards_timeseries",
+                &part.manifest.shard_series_columns,
+                &manifest.shard_series_columns,
+            ),
+            (
+                "caches_timeseries",
+                &part.manifest.cache_series_columns,
+                &manifest.cache_series_columns,
+            ),
+        ] {
+            if names_of(theirs) != names_of(ours) {
+                return Err(InputError(format!(
+                    "{name}: {stem} columns differ from the other shards' (written by another version?)"
+                )));
+            }
         }
     }
     // One part (a whole sweep reading its own output back) is taken as it
@@ -1103,6 +1227,8 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let mut services: Option<Table> = None;
     let mut service_series: Option<Table> = None;
     let mut shards: Option<Table> = None;
+    let mut shard_series: Option<Table> = None;
+    let mut cache_series: Option<Table> = None;
     for part in parts {
         for (all, table) in [
             (&mut runs, part.runs),
@@ -1110,6 +1236,8 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
             (&mut services, part.services),
             (&mut service_series, part.service_series),
             (&mut shards, part.shards),
+            (&mut shard_series, part.shard_series),
+            (&mut cache_series, part.cache_series),
         ] {
             match all {
                 Some(all) => all.append(&table),
@@ -1137,6 +1265,8 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let services = in_order(services, &manifest.services_columns);
     let service_series = in_order(service_series, &manifest.service_series_columns);
     let shards = in_order(shards, &manifest.shards_columns);
+    let shard_series = in_order(shard_series, &manifest.shard_series_columns);
+    let cache_series = in_order(cache_series, &manifest.cache_series_columns);
     manifest.shard = None;
     manifest.point_runs = point_runs;
     Ok(Part {
@@ -1146,6 +1276,8 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
         services,
         service_series,
         shards,
+        shard_series,
+        cache_series,
     })
 }
 

@@ -506,7 +506,7 @@ fn cache_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
     let Some(ct) = d.cache_series else {
         return Err(
             "cache tiers over time: no caches_timeseries.csv (`headroom run` writes it for a \
-             scenario with a cache tier)"
+             scenario with a cache, and `headroom sweep --cache-timeseries`)"
                 .into(),
         );
     };
@@ -566,7 +566,7 @@ fn shard_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
     let Some(st) = d.shard_series else {
         return Err(
             "utilization per shard: no shards_timeseries.csv (`headroom run` writes it for a \
-             scenario with a sharded datastore)"
+             scenario with a sharded datastore, and `headroom sweep --shard-timeseries`)"
                 .into(),
         );
     };

@@ -68,9 +68,9 @@ pub struct Settings {
     pub cost_tolerance: f64,
     /// Worker threads.
     pub threads: Threads,
-    /// Whether each run keeps its per-service time series
-    /// (`--service-timeseries`).
-    pub service_series: bool,
+    /// The per-component time series each run keeps
+    /// (`--service-timeseries`, `--shard-timeseries`, `--cache-timeseries`).
+    pub series: crate::planner::exec::SeriesWanted,
 }
 
 /// One point the search ran.
@@ -359,7 +359,7 @@ impl<'a> Search<'a> {
             .sum();
         progress.grow(added);
         let tried = &self.tried;
-        let series = self.settings.service_series;
+        let series = self.settings.series;
         let records = run_indexed(jobs.len(), self.settings.threads, |j| {
             let (t, r) = jobs[j];
             replicate(&tried[t].plan, r, series, progress)
