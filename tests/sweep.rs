@@ -259,13 +259,6 @@ fn recommendation_is_a_complete_scenario_that_runs() {
     // seed and streams), `point` aside.
     let swept = String::from_utf8(read(&out, "services.csv")).unwrap();
     let rerun = String::from_utf8(read(&run_out, "services.csv")).unwrap();
-    let rows_of = |text: &str, point: &str| -> Vec<String> {
-        text.lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(',').filter(|(p, _)| *p == point))
-            .map(|(_, rest)| rest.to_owned())
-            .collect()
-    };
     assert_eq!(swept.lines().next(), rerun.lines().next());
     let point_rows = rows_of(&swept, &point.to_string());
     assert_eq!(point_rows.len(), 3, "{swept}");
@@ -467,6 +460,30 @@ shard = { workers = 2, queue = 20, read = { distribution = "exponential", mean =
 "datastores.users.shards" = [2, 6]
 "#;
 
+/// `headroom run` of `scenario` at point 1 of [`DATA_SWEEP`] (6 shards).
+fn run_at_six_shards(dir: &Path, scenario: &Path) -> PathBuf {
+    let run_out = dir.join("run6");
+    headroom_ok(&[
+        "run",
+        s(scenario),
+        "--out",
+        s(&run_out),
+        "--set",
+        "datastores.users.shards=6",
+        "--quiet",
+    ]);
+    run_out
+}
+
+/// The rows of CSV `text` whose `point` is `point`, without it.
+fn rows_of(text: &str, point: &str) -> Vec<String> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(',').filter(|(p, _)| *p == point))
+        .map(|(_, rest)| rest.to_owned())
+        .collect()
+}
+
 #[test]
 fn a_sweep_of_a_sharded_store_writes_each_points_shards_as_run_does() {
     let dir = tempdir("sweep_data");
@@ -499,25 +516,9 @@ fn a_sweep_of_a_sharded_store_writes_each_points_shards_as_run_does() {
     assert_eq!(keys, expect, "{swept}");
     // A point's rows are the run's at that point (the same streams), the
     // header too, `point` aside.
-    let run_out = dir.join("run6");
-    headroom_ok(&[
-        "run",
-        s(&scenario),
-        "--out",
-        s(&run_out),
-        "--set",
-        "datastores.users.shards=6",
-        "--quiet",
-    ]);
+    let run_out = run_at_six_shards(&dir, &scenario);
     let rerun = String::from_utf8(read(&run_out, "shards.csv")).unwrap();
     assert_eq!(swept.lines().next(), rerun.lines().next());
-    let rows_of = |text: &str, point: &str| -> Vec<String> {
-        text.lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(',').filter(|(p, _)| *p == point))
-            .map(|(_, rest)| rest.to_owned())
-            .collect()
-    };
     assert_eq!(
         rows_of(&swept, "1"),
         rows_of(&rerun, "0"),
@@ -544,7 +545,22 @@ fn a_sweep_of_a_sharded_store_writes_each_points_shards_as_run_does() {
     let report = String::from_utf8(read(&whole, "report.html")).unwrap();
     assert!(report.contains("requests per shard, recommended point 1"));
     // Shards of the sweep merge to the same file.
-    let parts = sweep_shards(&dir, &scenario, 2, &[]);
+    let names = ["shards.csv", "runs.csv", "manifest.json"];
+    merges_to(&dir, &scenario, &whole, &[], &names);
+    // A folder whose shards.csv lost a run's rows is refused, not ranked.
+    refused_without(
+        &dir,
+        &whole,
+        "shards.csv",
+        "0,0,",
+        "shards.csv: no shard of point 0, replication 0, which finished",
+    );
+}
+
+/// Checks that the two shards of `scenario`'s sweep with `flags`, merged,
+/// give the files `names` of the unsharded sweep in `whole`.
+fn merges_to(dir: &Path, scenario: &Path, whole: &Path, flags: &[&str], names: &[&str]) {
+    let parts = sweep_shards(dir, scenario, 2, flags);
     let merged = dir.join("merged");
     headroom_ok(&[
         "merge",
@@ -554,27 +570,32 @@ fn a_sweep_of_a_sharded_store_writes_each_points_shards_as_run_does() {
         s(&merged),
         "--quiet",
     ]);
-    for name in ["shards.csv", "runs.csv", "manifest.json"] {
-        assert!(read(&whole, name) == read(&merged, name), "{name} differs");
+    for name in names {
+        assert!(read(whole, name) == read(&merged, name), "{name} differs");
     }
-    // A folder whose shards.csv lost a run's rows is refused, not ranked.
+}
+
+/// Checks that a copy of the sweep folder `whole` whose `file` lost its
+/// rows starting with `prefix` is refused with `needle`, not ranked.
+fn refused_without(dir: &Path, whole: &Path, file: &str, prefix: &str, needle: &str) {
     let edited = dir.join("edited");
     std::fs::create_dir_all(&edited).unwrap();
-    for entry in std::fs::read_dir(&whole).unwrap() {
+    for entry in std::fs::read_dir(whole).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), edited.join(entry.file_name())).unwrap();
     }
-    let kept: String = swept
+    let text = String::from_utf8(read(whole, file)).unwrap();
+    let kept: String = text
         .lines()
-        .filter(|l| !l.starts_with("0,0,"))
+        .filter(|l| !l.starts_with(prefix))
         .map(|l| format!("{l}\n"))
         .collect();
-    std::fs::write(edited.join("shards.csv"), kept).unwrap();
+    std::fs::write(edited.join(file), kept).unwrap();
     let again = dir.join("again");
     refused(
         &["recommend", s(&edited), "--out", s(&again)],
         &again,
-        &["shards.csv: no shard of point 0, replication 0, which finished"],
+        &[needle],
     );
 }
 
@@ -597,23 +618,7 @@ fn a_sweep_keeps_shard_and_cache_time_series_on_request() {
     let whole = dir.join("whole");
     let o = sweep(&scenario, &whole, &flags);
     assert!(o.status.success(), "{}", stderr(&o));
-    let run_out = dir.join("run6");
-    headroom_ok(&[
-        "run",
-        s(&scenario),
-        "--out",
-        s(&run_out),
-        "--set",
-        "datastores.users.shards=6",
-        "--quiet",
-    ]);
-    let rows_of = |text: &str, point: &str| -> Vec<String> {
-        text.lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(',').filter(|(p, _)| *p == point))
-            .map(|(_, rest)| rest.to_owned())
-            .collect()
-    };
+    let run_out = run_at_six_shards(&dir, &scenario);
     for (name, per_interval) in [
         ("shards_timeseries.csv", [2, 6]),
         ("caches_timeseries.csv", [1, 1]),
@@ -649,42 +654,19 @@ fn a_sweep_keeps_shard_and_cache_time_series_on_request() {
         assert!(svg.contains(title), "{chart}: {svg}");
     }
     // Shards of the sweep merge to the same files.
-    let parts = sweep_shards(&dir, &scenario, 2, &flags);
-    let merged = dir.join("merged");
-    headroom_ok(&[
-        "merge",
-        s(&parts[1]),
-        s(&parts[0]),
-        "--out",
-        s(&merged),
-        "--quiet",
-    ]);
-    for name in [
+    let names = [
         "shards_timeseries.csv",
         "caches_timeseries.csv",
         "manifest.json",
-    ] {
-        assert!(read(&whole, name) == read(&merged, name), "{name} differs");
-    }
+    ];
+    merges_to(&dir, &scenario, &whole, &flags, &names);
     // A folder whose cache series lost a run's rows is refused.
-    let edited = dir.join("edited");
-    std::fs::create_dir_all(&edited).unwrap();
-    for entry in std::fs::read_dir(&whole).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), edited.join(entry.file_name())).unwrap();
-    }
-    let caches = String::from_utf8(read(&whole, "caches_timeseries.csv")).unwrap();
-    let kept: String = caches
-        .lines()
-        .filter(|l| !l.starts_with("1,1,"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(edited.join("caches_timeseries.csv"), kept).unwrap();
-    let again = dir.join("again");
-    refused(
-        &["recommend", s(&edited), "--out", s(&again)],
-        &again,
-        &["caches_timeseries.csv: no cache interval of point 1, replication 1, which finished"],
+    refused_without(
+        &dir,
+        &whole,
+        "caches_timeseries.csv",
+        "1,1,",
+        "caches_timeseries.csv: no cache interval of point 1, replication 1, which finished",
     );
     // Without the flags the sweep is the one it was: no such files, no
     // such identity keys.

@@ -342,24 +342,26 @@ impl Part {
         } else {
             Vec::new()
         };
-        let shard_series_columns = if id.shard_timeseries {
-            keyed_columns(
-                &SHARD_TIMESERIES_COLUMNS,
-                records().map(|r| &r.series.shards),
-                |i| SHARD_SERIES_KINDS[i - 2],
-            )
-        } else {
-            Vec::new()
+        // These two are typed the same whatever the rows hold.
+        let typed = |wanted: bool, names: &[&str], kinds: &[Kind]| -> Vec<Column> {
+            let kinds = [Kind::Int, Kind::Int].iter().chain(kinds);
+            let columns = names.iter().zip(kinds).map(|(n, k)| Column::new(*n, *k));
+            if wanted {
+                columns.collect()
+            } else {
+                Vec::new()
+            }
         };
-        let cache_series_columns = if id.cache_timeseries {
-            keyed_columns(
-                &CACHE_TIMESERIES_COLUMNS,
-                records().map(|r| &r.series.caches),
-                |i| CACHE_SERIES_KINDS[i - 2],
-            )
-        } else {
-            Vec::new()
-        };
+        let shard_series_columns = typed(
+            id.shard_timeseries,
+            &SHARD_TIMESERIES_COLUMNS,
+            &SHARD_SERIES_KINDS,
+        );
+        let cache_series_columns = typed(
+            id.cache_timeseries,
+            &CACHE_TIMESERIES_COLUMNS,
+            &CACHE_SERIES_KINDS,
+        );
         let shards_columns = if has_datastores(&id.scenario) {
             keyed_columns(&SHARD_COLUMNS, records().map(|r| &r.shards), |i| match i {
                 2 | 3 => Kind::Str,
