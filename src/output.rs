@@ -545,7 +545,7 @@ fn shards_md(outputs: &[RunOutput]) -> String {
     let mut s = String::from(
         "\n## Shards\n\nEach copy of each sharded store over the measured window, ± 95 % CI over \
          the replications (`shards.csv`, `shards_timeseries.csv`): operations reaching its shards, \
-         the fraction their full queues shed, and its busiest shard (the most operations): its \
+         the fraction turned away (full queues, or over `shard.rate_limit`), and its busiest shard (the most operations): its \
          share of them, the fraction of its workers busy, its busiest interval's, and an \
          operation's p99 there (pooled, as above).\n\n\
          | store | region | shards | operations/s | shed | busiest shard | share | busy | busiest interval busy | p99 (ms) |\n\

@@ -485,6 +485,32 @@ fn two_caches_with_one_column_name() {
 }
 
 #[test]
+fn shard_rate_limit_unknown_or_per_client() {
+    let shard = r#"mean = "2ms" } }"#;
+    let limited = r#"mean = "2ms" }, rate_limit = "partition" }"#;
+    expect_input_error(
+        "shard_limit_unknown",
+        &with(shard, limited),
+        &[
+            "`datastores.users.shard.rate_limit` = \"partition\"",
+            "policy.rate_limit",
+        ],
+    );
+    let per_client = with(shard, limited)
+        + "\n[policy.rate_limit.partition]\nstrategy = \"gcra\"\nwindow = \"1s\"\nmax = 100\n\
+           key = \"client\"\n";
+    expect_input_error(
+        "shard_limit_client",
+        &per_client,
+        &[
+            "`datastores.users.shard.rate_limit` = \"partition\"",
+            "key = \"global\"",
+            "each shard counts its own operations",
+        ],
+    );
+}
+
+#[test]
 fn too_many_shards() {
     expect_input_error(
         "shards",

@@ -371,6 +371,67 @@ fn busiest_shard_share_is_the_zipf_mass_of_its_keys() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// `data-shard-limit.toml`: each shard enforces a GCRA of r = 400
+/// operations/s (burst 100) on `data-shards.toml`'s load. A shard over the
+/// limit admits r t within the burst over the measured window (the GCRA's
+/// bound, both ways while its bucket stays near empty); one under it
+/// admits everything (its Poisson count, against the exact Zipf mass of its
+/// keys); the requests' availability is 1 - sum_j max(0, lambda_j - r) / λ.
+#[test]
+fn a_shard_rate_limit_admits_its_rate_and_throttles_the_rest() {
+    let (_, outs) = run("data-shard-limit.toml", &[]);
+    let (share, _) = shard_shares();
+    let (lambda, r, burst) = (5000.0, 400.0, 100.0);
+    let mut failures = Vec::new();
+    println!(
+        "| shard | offered/s | theory: admitted/s | simulated | 95 % CI ± | difference | pass |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    let mut over = 0;
+    for (j, &p) in share.iter().enumerate() {
+        let offered = lambda * p;
+        let admitted: Vec<f64> = outs
+            .iter()
+            .map(|o| {
+                let row = &o.shards[j];
+                (row.requests - row.errors) as f64 / o.metrics.measured.as_secs_f64()
+            })
+            .collect();
+        if offered > r {
+            over += 1;
+            // Deterministic: r t ± the burst over the 55 s window.
+            for (o, a) in outs.iter().zip(&admitted) {
+                let t = o.metrics.measured.as_secs_f64();
+                assert!(
+                    (a - r).abs() * t <= burst + 1.0,
+                    "shard {j}: {a}/s admitted"
+                );
+            }
+            let ci = ci95(&admitted);
+            println!(
+                "| {j} | {offered:.1} | {r:.1} (the limit) | {:.2} | {:.2} | {:+.2} | yes |",
+                ci.mean,
+                ci.half_width,
+                ci.mean - r
+            );
+        } else {
+            let label = format!("{j} | {offered:.1}");
+            check(&label, offered, &admitted, 0.01 * offered, &mut failures);
+        }
+    }
+    assert_eq!(over, 4, "816, 560, 522 and 522 operations/s are over 400");
+    let throttled: f64 = share.iter().map(|p| (lambda * p - r).max(0.0)).sum();
+    let availability: Vec<f64> = outs.iter().map(|o| o.metrics.availability()).collect();
+    check(
+        "availability | -",
+        1.0 - throttled / lambda,
+        &availability,
+        0.002,
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 /// `shards_timeseries.csv` splits `shards.csv` interval by interval, and
 /// an interval's figures are that interval's: on `data-shards.toml` at
 /// 5-second intervals (the warm-up one whole interval, eleven measured),

@@ -159,7 +159,8 @@ pub struct ShardRow {
     pub shard: u32,
     /// Operations that reached the shard.
     pub requests: u64,
-    /// Operations shed because its queue was full.
+    /// Operations turned away: its queue was full, or they were over its
+    /// `shard.rate_limit` (429).
     pub errors: u64,
     /// Time from arrival at the shard to the end of the operation.
     pub latency: LatencyHistogram,
@@ -288,7 +289,8 @@ pub struct ShardIntervalRow {
     pub shard: usize,
     /// Operations that reached the shard, per second.
     pub requests_rps: f64,
-    /// Of them, those shed because its queue was full.
+    /// Of them, those turned away: a full queue, or over its
+    /// `shard.rate_limit`.
     pub shed: u64,
     /// Median time at the shard (arrival to the end of the work, as
     /// `shards.csv`'s latency) of the operations that ended in the
@@ -1155,7 +1157,8 @@ pub struct ShardSummary {
     pub shards: usize,
     /// Operations that reached the copy's shards, per second.
     pub ops_rps: ConfidenceInterval,
-    /// Of them, the fraction its shards' full queues shed.
+    /// Of them, the fraction its shards turned away (full queues, rate
+    /// limits).
     pub shed_fraction: ConfidenceInterval,
     /// The busiest shard: the most operations on average over the
     /// replications (the lowest number on a tie).

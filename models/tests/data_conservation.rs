@@ -1,6 +1,6 @@
 //! Invariants of the data tier over randomised scenarios: every arrival ends
 //! exactly once (also with small pools and short acquire timeouts, bounded
-//! shard queues, overloaded shards, cache flushes, crashing callers and a
+//! shard queues, overloaded or rate-limited shards, cache flushes, crashing callers and a
 //! region outage of the primary, and mesh timeouts, retries and hedges that
 //! leave attempts working after their callers stopped waiting), hit ratios are
 //! ratios, and a replication is a pure function of (plan, replication). A failure prints the seed and
@@ -162,6 +162,18 @@ at = "{flush}s"
                 rng.random_range(1..=2u32),
             );
         }
+    }
+    // A per-shard rate limit, from its own stream so that the draws above
+    // are those of the cases without it.
+    let mut limit_rng = Pcg64::seed_from_u64(seed ^ 0x5348_4152_444c_494d);
+    if limit_rng.random_bool(0.3) {
+        let shard = r#"cv = 2.0 } }"#;
+        text = text.replacen(shard, r#"cv = 2.0 }, rate_limit = "partition" }"#, 1);
+        text += &format!(
+            "\n[policy.rate_limit.partition]\nstrategy = \"gcra\"\nwindow = \"1s\"\nmax = {}\nburst = {}\n",
+            limit_rng.random_range(1..500u32),
+            limit_rng.random_range(1..50u32),
+        );
     }
     text
 }

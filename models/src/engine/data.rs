@@ -36,6 +36,7 @@ use rand::RngExt;
 
 use headroom_cache::Cache;
 use headroom_policy::pool::{Acquire, ConnId, Pool, PoolAction};
+use headroom_policy::ratelimit::RateLimiter;
 use headroom_sim::dist::Dist;
 use headroom_sim::rng::{Stream, Streams};
 use headroom_sim::slab::{Id, Slab};
@@ -124,6 +125,8 @@ struct Shard {
     last: Timestamp,
     /// The current time-series interval (`shards_timeseries.csv`).
     now: ShardInterval,
+    /// Its `shard.rate_limit`, if any.
+    limiter: Option<RateLimiter>,
 }
 
 /// A shard's current time-series interval: every operation, measured or
@@ -294,6 +297,10 @@ impl DataState {
                     busy_ns: 0.0,
                     last: Timestamp::ZERO,
                     now: ShardInterval::new(),
+                    limiter: s
+                        .rate_limit
+                        .as_ref()
+                        .map(|p| RateLimiter::new(p, Timestamp::ZERO)),
                 });
             }
         }
@@ -923,7 +930,8 @@ impl World<'_> {
             + op.shard as usize
     }
 
-    /// The operation reaches its shard: work, wait, or be shed.
+    /// The operation reaches its shard: be throttled by its rate limit,
+    /// work, wait, or be shed.
     fn arrive_at_shard(&mut self, id: Id) {
         let now = self.now;
         let Some(op) = self.data.ops.get(id).copied() else {
@@ -939,6 +947,15 @@ impl World<'_> {
         let shard = &mut self.data.shards[index];
         shard.requests += u64::from(in_window);
         shard.now.requests += 1;
+        if let Some(limiter) = shard.limiter.as_mut()
+            && !limiter.check(now, 0).is_admit()
+        {
+            // Over the shard's throughput: refused before any work.
+            shard.errors += u64::from(in_window);
+            shard.now.shed += 1;
+            self.back_with(id, Some(Reply::error(429)));
+            return;
+        }
         if shard.busy < store.workers {
             self.data.advance(index, now);
             self.data.shards[index].busy += 1;

@@ -9,7 +9,9 @@
 //! consecutive keys spread evenly.
 
 use headroom_cache::{CacheSpec, Capacity, Eviction};
+use headroom_policy::Policies;
 use headroom_policy::pool::{PoolConfig, PoolPolicy};
+use headroom_policy::ratelimit::{KeyScope, RateLimitPolicy};
 use headroom_sim::Span;
 use headroom_sim::dist::Dist;
 
@@ -129,6 +131,8 @@ pub struct StorePlan {
     pub write: Dist,
     /// The pool each caller instance keeps, if any.
     pub pool: Option<PoolPlan>,
+    /// The limit each shard of each copy enforces on its operations.
+    pub rate_limit: Option<RateLimitPolicy>,
     /// Object size per key.
     pub object_size: SizePlan,
     /// Cache tiers in lookup order.
@@ -305,6 +309,7 @@ pub(super) fn plan(
     scenario: &Scenario,
     network: &NetworkPlan,
     services: &[ServicePlan],
+    policies: &Policies,
     base_dir: &std::path::Path,
 ) -> Result<DataPlan, Invalid> {
     let w = &scenario.workload;
@@ -345,7 +350,7 @@ pub(super) fn plan(
             ));
         }
         let callers = caller_regions(services, i as u16);
-        stores.push(store(d, network, callers, base_dir)?);
+        stores.push(store(d, network, callers, policies, base_dir)?);
     }
     let edge_cache = match scenario.edge.as_ref().and_then(|e| e.cache.as_ref()) {
         None => None,
@@ -438,6 +443,7 @@ fn store(
     d: &DatastoreConfig,
     network: &NetworkPlan,
     caller_regions: Vec<RegionId>,
+    policies: &Policies,
     base_dir: &std::path::Path,
 ) -> Result<StorePlan, Invalid> {
     let key = |k: &str| format!("datastores.{}.{k}", d.name);
@@ -514,6 +520,26 @@ fn store(
                 policy,
                 connect_time: p.connect_time,
             })
+        }
+    };
+    let rate_limit = match &d.shard.rate_limit {
+        None => None,
+        Some(name) => {
+            let k = key("shard.rate_limit");
+            let policy = policies.rate_limits.get(name).ok_or_else(|| {
+                super::unknown_name(&k, name, "policy.rate_limit", policies.rate_limits.keys())
+            })?;
+            if policy.scope() != KeyScope::Global {
+                return Err(Invalid::new(
+                    k,
+                    format!("{name:?}"),
+                    format!(
+                        "a [policy.rate_limit.{name}] with key = \"global\": each shard counts \
+                         its own operations, whichever client they serve"
+                    ),
+                ));
+            }
+            Some(*policy)
         }
     };
     let object_size = size_plan(&d.object_size, &key("object_size"))?;
@@ -602,6 +628,7 @@ fn store(
         read,
         write,
         pool,
+        rate_limit,
         object_size,
         tiers,
         caller_regions,

@@ -209,7 +209,7 @@ impl Plan {
             .and_then(|e| e.adaptive_concurrency.as_ref())
             .map(|name| named_concurrency(&policies, "edge.adaptive_concurrency", name))
             .transpose()?;
-        let data = data::plan(scenario, &network, &services, base_dir)?;
+        let data = data::plan(scenario, &network, &services, &policies, base_dir)?;
         let faults = faults::plan(scenario, &network, &services, &run, base_dir)?;
         let costs = costs::plan(scenario, &network, &services, &data)?;
         let slo = costs::slo_plan(scenario)?;

@@ -91,6 +91,12 @@ pub struct ShardConfig {
     /// Time of one write on a worker. Default: the read distribution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write: Option<DistConfig>,
+    /// A `[policy.rate_limit.NAME]` (`key = "global"`) that every shard of
+    /// every copy enforces on its own operations: one over the limit fails
+    /// at once with 429 (a managed store's throughput per partition, such
+    /// as DynamoDB's read and write units). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<String>,
 }
 
 /// `datastores.*.routing`.
