@@ -648,8 +648,9 @@ fn focus_ci(d: &PlotData<'_>, c: usize) -> (f64, f64) {
     (ci.mean, ci.half_width)
 }
 
-/// Label of the all-tiers hit ratio bar.
-const ALL_TIERS: &str = "all tiers";
+/// Label of the end-to-end hit ratio bar (`cache_hit_ratio`: the edge
+/// cache's answers and the tiers').
+const ALL_TIERS: &str = "any cache";
 
 fn hit_ratio(d: &PlotData<'_>) -> Result<Chart, String> {
     let tiers: Vec<(usize, String)> = d
@@ -688,7 +689,10 @@ fn hit_ratio(d: &PlotData<'_>) -> Result<Chart, String> {
     }
     Ok(Chart {
         name: "cache_hit_ratio".into(),
-        title: format!("{}: cache hit ratio per tier, {}", d.title, d.focus_label),
+        title: format!(
+            "{}: cache hit ratio, end to end and per cache, {}",
+            d.title, d.focus_label
+        ),
         kind: Kind::Bars {
             y_label: "hit ratio".into(),
             bars,
@@ -990,6 +994,29 @@ mod tests {
         d.service_series = None;
         let why = service_utilization(&d).unwrap_err();
         assert!(why.contains("no services_timeseries.csv"), "{why}");
+    }
+
+    /// One bar for the end-to-end ratio, then one per cache, the edge's
+    /// first, each the mean over the focus's replications.
+    #[test]
+    fn hit_ratio_bars_the_end_to_end_ratio_and_each_cache() {
+        let runs = table(
+            "point,replication,seed,cache_hit_ratio,cache_edge_cache_hit_ratio,cache_users_l1_hit_ratio\n\
+             0,0,1,0.5,0.2,0.4\n0,1,1,0.7,0.4,0.6\n",
+        );
+        let ts = table("point,replication,t_s,arrivals_rps,trigger\n0,0,10,1,0\n0,1,10,1,0\n");
+        let chart = hit_ratio(&run_data(&runs, &ts, None, None)).unwrap();
+        let Kind::Bars { bars, .. } = chart.kind else {
+            panic!("{chart:?}")
+        };
+        let bars: Vec<(&str, f64)> = bars
+            .iter()
+            .map(|b| (b.label.as_str(), (b.y * 1e9).round() / 1e9))
+            .collect();
+        assert_eq!(
+            bars,
+            [("any cache", 0.6), ("edge_cache", 0.3), ("users_l1", 0.5)]
+        );
     }
 
     /// Per tier, its hit ratio and fill, each the mean over replications
