@@ -378,6 +378,96 @@ latency = "3ms"
     assert!(row.contains("| 0 ± 0 |"), "{row}");
 }
 
+/// A store client's retries (`datastores.*.retry`) against a shard that
+/// admits one operation a second (GCRA, burst 1), traced exactly: request
+/// A at 0 s is admitted; request B at 0.1 s is throttled (429) and retried
+/// every 250 ms (constant backoff, no jitter): throttled at 0.35, 0.6 and
+/// 0.85 s, admitted at 1.1 s, one second after A. With one try fewer, B
+/// gives up with the 429.
+#[test]
+fn store_retries_back_off_until_the_shard_admits() {
+    let dir = tempdir("data_store_retry");
+    write(&dir, "t.csv", "t_ns,key\n0,7\n100000000,7\n");
+    let scenario = |attempts: u32| {
+        format!(
+            r#"
+[run]
+duration = "5s"
+warmup = "0s"
+replications = 1
+
+[workload]
+arrivals = {{ process = "trace", path = "t.csv" }}
+
+[[services]]
+name = "api"
+instance = {{ workers = 4, model = "event-loop" }}
+work = {{ distribution = "deterministic", mean = "1us" }}
+calls = [ {{ data = "users" }} ]
+replicas = 1
+
+[[datastores]]
+name = "users"
+shard = {{ workers = 4, read = {{ distribution = "deterministic", mean = "1ms" }}, rate_limit = "one" }}
+retry = {{ attempts = {attempts}, backoff = "constant", base = "250ms", jitter = "none", retry_on = ["rate-limited"] }}
+
+[policy.rate_limit.one]
+strategy = "gcra"
+window = "1s"
+max = 1
+"#
+        )
+    };
+    let run = |attempts: u32| {
+        let file = write(&dir, &format!("s{attempts}.toml"), &scenario(attempts));
+        let out = dir.join(format!("out{attempts}"));
+        headroom_ok(&["run", s(&file), "--out", s(&out), "--quiet"]);
+        let cells = |name: &str| -> Vec<(String, String)> {
+            let text = String::from_utf8(read(&out, name)).unwrap();
+            let mut lines = text.lines();
+            let header: Vec<String> = lines
+                .next()
+                .unwrap()
+                .split(',')
+                .map(str::to_owned)
+                .collect();
+            header
+                .into_iter()
+                .zip(lines.next().unwrap().split(',').map(str::to_owned))
+                .collect()
+        };
+        (cells("runs.csv"), cells("shards.csv"))
+    };
+    let get = |cells: &[(String, String)], name: &str| -> f64 {
+        cells
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap()
+            .1
+            .parse()
+            .unwrap()
+    };
+    // Five tries: B's fifth is admitted, 1 s + 1 ms + 1 us after it came.
+    let (runs, shards) = run(5);
+    assert_eq!(get(&runs, "requests"), 2.0);
+    assert_eq!(get(&runs, "errors"), 0.0);
+    assert_eq!(get(&runs, "retries"), 4.0);
+    assert_eq!(
+        (get(&shards, "requests"), get(&shards, "errors")),
+        (6.0, 4.0)
+    );
+    let p99 = get(&runs, "latency_p99_ms");
+    assert!((p99 - 1001.001).abs() < 0.01 * 1001.0, "{p99}");
+    // Four: B's last try, at 0.85 s, is throttled too, and B fails.
+    let (runs, shards) = run(4);
+    assert_eq!(get(&runs, "errors"), 1.0);
+    assert_eq!(get(&runs, "retries"), 3.0);
+    assert_eq!(
+        (get(&shards, "requests"), get(&shards, "errors")),
+        (5.0, 4.0)
+    );
+}
+
 /// Runs `text` as `bad.toml`; see [`expect_refused`].
 fn expect_input_error(name: &str, text: &str, needles: &[&str]) {
     let dir = tempdir(&format!("data_{name}"));
@@ -507,6 +597,27 @@ fn shard_rate_limit_unknown_or_per_client() {
             "key = \"global\"",
             "each shard counts its own operations",
         ],
+    );
+}
+
+#[test]
+fn store_retry_with_a_per_try_timeout_or_a_bad_key() {
+    let store = "routing = { reads = \"nearest-replica\" }";
+    expect_input_error(
+        "store_retry_per_try",
+        &with(
+            store,
+            &format!("retry = {{ per_try_timeout = \"1s\" }}\n{store}"),
+        ),
+        &[
+            "`datastores.users.retry.per_try_timeout` = \"1s\"",
+            "an operation has no timer of its own",
+        ],
+    );
+    expect_input_error(
+        "store_retry_attempts",
+        &with(store, &format!("retry = {{ attempts = 0 }}\n{store}")),
+        &["`datastores.users.retry.attempts` = 0"],
     );
 }
 

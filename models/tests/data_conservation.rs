@@ -1,6 +1,6 @@
 //! Invariants of the data tier over randomised scenarios: every arrival ends
 //! exactly once (also with small pools and short acquire timeouts, bounded
-//! shard queues, overloaded or rate-limited shards, cache flushes, crashing callers and a
+//! shard queues, overloaded or rate-limited shards, store retries, cache flushes, crashing callers and a
 //! region outage of the primary, and mesh timeouts, retries and hedges that
 //! leave attempts working after their callers stopped waiting), hit ratios are
 //! ratios, and a replication is a pure function of (plan, replication). A failure prints the seed and
@@ -174,6 +174,17 @@ at = "{flush}s"
             limit_rng.random_range(1..500u32),
             limit_rng.random_range(1..50u32),
         );
+    }
+    // Store retries (of throttles, shed and failed connects), from the same
+    // stream: operations that start over from the pool after a backoff,
+    // some of them after their caller stopped waiting or crashed.
+    if limit_rng.random_bool(0.4) {
+        let retry = format!(
+            "retry = {{ attempts = {}, base = \"{}ms\", retry_on = [\"rate-limited\", \"5xx\", \"connect-failure\"] }}\n",
+            limit_rng.random_range(2..=4u32),
+            limit_rng.random_range(1..200u32),
+        );
+        text = text.replacen("routing = {", &format!("{retry}routing = {{"), 1);
     }
     text
 }

@@ -37,6 +37,7 @@ use rand::RngExt;
 use headroom_cache::Cache;
 use headroom_policy::pool::{Acquire, ConnId, Pool, PoolAction};
 use headroom_policy::ratelimit::RateLimiter;
+use headroom_policy::retry::{RetryBudget, RetryDecision, RetryState};
 use headroom_sim::dist::Dist;
 use headroom_sim::rng::{Stream, Streams};
 use headroom_sim::slab::{Id, Slab};
@@ -107,6 +108,9 @@ struct DataOp {
     conn_at: Timestamp,
     arrived: Timestamp,
     failure: Option<Reply>,
+    /// Its tries so far, with the store's `retry` (for an operation that
+    /// goes to the store).
+    retry: Option<RetryState>,
 }
 
 /// One shard of one copy: a multi-worker FIFO station.
@@ -232,6 +236,9 @@ pub(super) struct DataState {
     rng_ops: Stream,
     /// Per store: operation times.
     rng_store: Vec<Stream>,
+    /// Per store with a `retry`: its backoff draws and its retry budget,
+    /// one for every caller (a client library's retry quota, shared).
+    retries: Vec<Option<(Stream, RetryBudget)>>,
     ops: Slab<DataOp>,
     /// The id of the operation in each slab slot (pool waiter ids are slot
     /// index and generation).
@@ -332,6 +339,15 @@ impl DataState {
                 .stores
                 .iter()
                 .map(|s| streams.stream(&format!("datastores/{}/work", s.name)))
+                .collect(),
+            retries: data
+                .stores
+                .iter()
+                .map(|s| {
+                    let policy = s.retry.as_ref()?;
+                    let rng = streams.stream(&format!("datastores/{}/retry", s.name));
+                    Some((rng, RetryBudget::new(&policy.budget(), Timestamp::ZERO)))
+                })
                 .collect(),
             ops: Slab::with_capacity(256),
             op_ids: Vec::new(),
@@ -650,7 +666,7 @@ impl World<'_> {
         } else {
             0
         };
-        let op = DataOp {
+        let mut op = DataOp {
             attempt: attempt_id,
             instance,
             key,
@@ -671,7 +687,14 @@ impl World<'_> {
             conn_at: Timestamp::ZERO,
             arrived: now,
             failure: None,
+            retry: None,
         };
+        if op.stage == Stage::Acquire
+            && let (Some(policy), Some((_, budget))) =
+                (&plan.retry, &mut self.data.retries[store.index()])
+        {
+            op.retry = Some(policy.start(now, budget));
+        }
         let Ok(id) = self.data.ops.insert(op) else {
             debug_assert!(false, "data op slab full");
             return;
@@ -710,6 +733,12 @@ impl World<'_> {
         };
         let store = usize::from(op.store);
         let instance = op.instance;
+        if self.instances.get(instance).is_none() {
+            // Its caller crashed while the operation waited (a tier's
+            // latency, a retry's backoff): nothing sends it.
+            self.fail_op(id, Reply::error(503));
+            return;
+        }
         if self.plan.data.stores[store].pool.is_none() {
             self.send(id);
             return;
@@ -1043,26 +1072,14 @@ impl World<'_> {
     /// The caller has the answer: return the connection, fill or
     /// invalidate the tiers, and end the step.
     fn finish_op(&mut self, id: Id) {
-        let now = self.now;
+        if self.retry_op(id) {
+            return;
+        }
         let Some(op) = self.data.ops.remove(id) else {
             return;
         };
         let store = &self.plan.data.stores[usize::from(op.store)];
-        if let Some(conn) = op.conn {
-            let (from, to) = (op.conn_at.max(self.data.warmup_end), now.min(self.data.end));
-            if to > from {
-                self.data.pool_use[usize::from(op.store)].held_ns += (to - from).as_nanos() as f64;
-            }
-            let slot = self.pool_slot_of(op.instance, usize::from(op.store));
-            if let Some(slot) = slot
-                && let Some(p) = self.data.pools[slot].as_mut()
-            {
-                if let Ok(Some(h)) = p.pool.release(now, conn) {
-                    self.handoff(h.waiter, h.conn);
-                }
-                self.drain_pool(slot);
-            }
-        }
+        self.release_conn(&op);
         let reply = match op.failure {
             Some(f) => f,
             None => {
@@ -1071,6 +1088,64 @@ impl World<'_> {
             }
         };
         self.on_child_done(op.attempt, reply);
+    }
+
+    /// Returns the connection `op` held, if any, to its pool.
+    fn release_conn(&mut self, op: &DataOp) {
+        let now = self.now;
+        let Some(conn) = op.conn else {
+            return;
+        };
+        let (from, to) = (op.conn_at.max(self.data.warmup_end), now.min(self.data.end));
+        if to > from {
+            self.data.pool_use[usize::from(op.store)].held_ns += (to - from).as_nanos() as f64;
+        }
+        let slot = self.pool_slot_of(op.instance, usize::from(op.store));
+        if let Some(slot) = slot
+            && let Some(p) = self.data.pools[slot].as_mut()
+        {
+            if let Ok(Some(h)) = p.pool.release(now, conn) {
+                self.handoff(h.waiter, h.conn);
+            }
+            self.drain_pool(slot);
+        }
+    }
+
+    /// A failed try of `id` whose store retries it (`datastores.*.retry`,
+    /// through `policy::retry`: retryable, attempts and budget left): its
+    /// connection goes back to the pool and the operation starts over,
+    /// from the pool, after the backoff. Returns whether it did.
+    fn retry_op(&mut self, id: Id) -> bool {
+        let now = self.now;
+        let Some(op) = self.data.ops.get(id).copied() else {
+            return false;
+        };
+        let (Some(failure), Some(mut state)) = (op.failure, op.retry) else {
+            return false;
+        };
+        let store = usize::from(op.store);
+        let (Some(policy), Some((rng, budget))) = (
+            &self.plan.data.stores[store].retry,
+            &mut self.data.retries[store],
+        ) else {
+            return false;
+        };
+        let decision = state.handle_outcome(policy, now, failure.outcome(), budget, rng);
+        if let Some(o) = self.data.ops.get_mut(id) {
+            o.retry = Some(state);
+        }
+        let RetryDecision::RetryAt { at, .. } = decision else {
+            return false;
+        };
+        self.release_conn(&op);
+        if let Some(o) = self.data.ops.get_mut(id) {
+            o.stage = Stage::Acquire;
+            o.failure = None;
+            o.conn = None;
+        }
+        self.stats.on_retry(now);
+        self.events.push(at, Event::Data { op: id });
+        true
     }
 
     fn pool_slot_of(&self, instance: Id, store: usize) -> Option<usize> {

@@ -12,6 +12,7 @@ use headroom_cache::{CacheSpec, Capacity, Eviction};
 use headroom_policy::Policies;
 use headroom_policy::pool::{PoolConfig, PoolPolicy};
 use headroom_policy::ratelimit::{KeyScope, RateLimitPolicy};
+use headroom_policy::retry::RetryPolicy;
 use headroom_sim::Span;
 use headroom_sim::dist::Dist;
 
@@ -133,6 +134,8 @@ pub struct StorePlan {
     pub pool: Option<PoolPlan>,
     /// The limit each shard of each copy enforces on its operations.
     pub rate_limit: Option<RateLimitPolicy>,
+    /// How callers retry a failed operation.
+    pub retry: Option<RetryPolicy>,
     /// Object size per key.
     pub object_size: SizePlan,
     /// Cache tiers in lookup order.
@@ -542,6 +545,26 @@ fn store(
             Some(*policy)
         }
     };
+    let retry = match &d.retry {
+        None => None,
+        Some(r) => {
+            if let Some(p) = r.per_try_timeout {
+                return Err(Invalid::new(
+                    key("retry.per_try_timeout"),
+                    format!("\"{p}\""),
+                    "no per_try_timeout: an operation has no timer of its own (a failed try is \
+                     retried when its failure reaches the caller); remove the key",
+                ));
+            }
+            Some(r.validate(None).map_err(|e| {
+                Invalid::new(
+                    format!("{}.{}", key("retry"), e.key()),
+                    e.value(),
+                    e.expected(),
+                )
+            })?)
+        }
+    };
     let object_size = size_plan(&d.object_size, &key("object_size"))?;
     if d.cache.len() > MAX_TIERS {
         return Err(Invalid::new(
@@ -629,6 +652,7 @@ fn store(
         write,
         pool,
         rate_limit,
+        retry,
         object_size,
         tiers,
         caller_regions,

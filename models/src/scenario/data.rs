@@ -56,6 +56,11 @@ pub struct DatastoreConfig {
     /// no pool (every operation has a connection at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<DataPoolConfig>,
+    /// How a caller retries a failed operation (a store client's retries:
+    /// DynamoDB's SDKs retry throttles with backoff): `[policy.mesh]`'s
+    /// `retry` table without `per_try_timeout`. Absent: no retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<headroom_policy::retry::RetryConfig>,
     /// Size of the object stored under a key: a size (`"4KB"`) or a
     /// distribution of sizes; stable per key (derived from a hash of the
     /// key). Default `"1KB"`.
