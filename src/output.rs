@@ -397,8 +397,24 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
 }
 
 /// A summary cell: an estimate and its 95 % half-width.
+/// `, X in its busiest interval`, or nothing when no interval lies wholly
+/// inside the measured window (`run.timeseries_interval` too long for it).
+fn busiest_interval(peak: f64) -> String {
+    if peak.is_nan() {
+        String::new()
+    } else {
+        format!(", {} in its busiest interval", number(peak))
+    }
+}
+
+/// `mean ± half-width`; the mean alone when one replication gave it (no
+/// interval), `-` when none did.
 fn pm(ci: &ConfidenceInterval) -> String {
-    format!("{} ± {}", number(ci.mean), number(ci.half_width))
+    match (ci.mean.is_nan(), ci.half_width.is_nan()) {
+        (true, _) => "-".to_owned(),
+        (false, true) => number(ci.mean),
+        (false, false) => format!("{} ± {}", number(ci.mean), number(ci.half_width)),
+    }
 }
 
 /// The `## Services` section of a run's `summary.md`: each service over the
@@ -439,10 +455,10 @@ fn services_md(outputs: &[RunOutput]) -> String {
     {
         let _ = writeln!(
             s,
-            "\nMost workers held: **{}** ({} of them on average, {} in its busiest interval).",
+            "\nMost workers held: **{}** ({} of them on average{}).",
             top.service,
             number(top.utilization.mean),
-            number(top.peak_utilization.mean)
+            busiest_interval(top.peak_utilization.mean)
         );
     }
     s
@@ -456,12 +472,6 @@ fn caches_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
     if tiers.is_empty() {
         return String::new();
     }
-    // `-` for no value; a mean alone when one replication gave it.
-    let pm = |ci: &ConfidenceInterval| match (ci.mean.is_nan(), ci.half_width.is_nan()) {
-        (true, _) => "-".to_owned(),
-        (false, true) => number(ci.mean),
-        (false, false) => pm(ci),
-    };
     let mut s = String::from(
         "\n## Cache tiers\n\nEach cache (the edge cache, if any, as store `edge`, tier `cache`), \
          ± 95 % CI over the replications (`caches_timeseries.csv`, `runs.csv`): lookups at it and its hit ratio over the \
@@ -545,10 +555,10 @@ fn shards_md(outputs: &[RunOutput]) -> String {
     let mut s = String::from(
         "\n## Shards\n\nEach copy of each sharded store over the measured window, ± 95 % CI over \
          the replications (`shards.csv`, `shards_timeseries.csv`): operations reaching its shards, \
-         the fraction turned away (full queues, or over `shard.rate_limit`), and its busiest shard (the most operations): its \
-         share of them, the fraction of its workers busy, its busiest interval's, and an \
-         operation's p99 there (pooled, as above).\n\n\
-         | store | region | shards | operations/s | shed | busiest shard | share | busy | busiest interval busy | p99 (ms) |\n\
+         the fraction turned away (full queues, or over `shard.rate_limit`), and its busiest \
+         shard (the most operations): its share of them, the fraction of its workers busy, its \
+         busiest interval's, and an operation's p99 there (pooled, as above).\n\n\
+         | store | region | shards | operations/s | turned away | busiest shard | share | busy | busiest interval busy | p99 (ms) |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for c in &copies {
@@ -575,13 +585,13 @@ fn shards_md(outputs: &[RunOutput]) -> String {
         let _ = writeln!(
             s,
             "\nBusiest shard: **{} {} shard {}** ({} of the copy's operations, {} of its workers \
-             busy on average, {} in its busiest interval).",
+             busy on average{}).",
             top.store,
             top.region,
             top.busiest,
             number(top.busiest_share.mean),
             number(top.utilization.mean),
-            number(top.peak_utilization.mean)
+            busiest_interval(top.peak_utilization.mean)
         );
     }
     s
@@ -962,5 +972,25 @@ mod tests {
         assert_eq!(number(0.123456), "0.1235");
         assert_eq!(number(123.456), "123.5");
         assert_eq!(number(0.0), "0");
+    }
+
+    /// An interval is shown as one; a single replication's mean alone, not
+    /// "± -"; no value as `-`; a busiest interval only when there is one.
+    #[test]
+    fn intervals_for_humans() {
+        use headroom_sim::stats::ConfidenceInterval;
+        let ci = |mean, half_width| ConfidenceInterval {
+            mean,
+            half_width,
+            n: 2,
+        };
+        assert_eq!(super::pm(&ci(0.5, 0.01)), "0.5000 ± 0.01000");
+        assert_eq!(super::pm(&ci(0.5, f64::NAN)), "0.5000");
+        assert_eq!(super::pm(&ci(f64::NAN, f64::NAN)), "-");
+        assert_eq!(
+            super::busiest_interval(0.75),
+            ", 0.7500 in its busiest interval"
+        );
+        assert_eq!(super::busiest_interval(f64::NAN), "");
     }
 }
