@@ -429,6 +429,36 @@ fn a_shard_rate_limit_admits_its_rate_and_throttles_the_rest() {
         0.002,
         &mut failures,
     );
+    // Clients that retry throttles (3 tries, 10 ms exponential backoff)
+    // change nothing but the load: an over-limit shard still admits r a
+    // second, each admitted try answers one request, so the same requests
+    // fail, after their last try.
+    let retry =
+        "datastores.users.retry={ attempts = 3, base = \"10ms\", retry_on = [\"rate-limited\"] }";
+    let (_, retried) = run("data-shard-limit.toml", &[retry]);
+    let availability: Vec<f64> = retried.iter().map(|o| o.metrics.availability()).collect();
+    check(
+        "availability, retrying throttles | -",
+        1.0 - throttled / lambda,
+        &availability,
+        0.002,
+        &mut failures,
+    );
+    for o in &retried {
+        assert!(o.metrics.retries > 0, "throttles were retried");
+        let t = o.metrics.measured.as_secs_f64();
+        for (j, row) in o.shards.iter().enumerate() {
+            let admitted = (row.requests - row.errors) as f64;
+            if lambda * share[j] > r {
+                assert!((admitted / t - r).abs() * t <= burst + 1.0, "shard {j}");
+                // The retries land on the hot shards: more tries than reads.
+                assert!(
+                    row.requests as f64 > 1.2 * lambda * share[j] * t,
+                    "shard {j}"
+                );
+            }
+        }
+    }
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
