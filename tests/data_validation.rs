@@ -82,6 +82,18 @@ fn check(label: &str, theory: f64, xs: &[f64], abs_tol: f64, failures: &mut Vec<
     }
 }
 
+/// The hit ratio of `o`'s one cache over its measured intervals of
+/// `secs` seconds, from `caches_timeseries.csv`'s rates and ratios.
+fn measured_interval_ratio(o: &RunOutput, secs: f64) -> f64 {
+    let (mut hits, mut lookups) = (0.0, 0.0);
+    for r in o.cache_timeseries.iter().filter(|r| r.t_s > o.warmup_s) {
+        let n = (r.lookups_rps * secs).round();
+        hits += (r.hit_ratio * n).round();
+        lookups += n;
+    }
+    hits / lookups
+}
+
 fn tier_ratio(o: &RunOutput) -> f64 {
     o.metrics.cache_tiers[0].hit_ratio()
 }
@@ -174,7 +186,6 @@ fn cache_time_series_add_up_to_the_tier_ratio_and_follow_che() {
     let (_, outs) = run("data-lru-che.toml", &["run.timeseries_interval=\"5s\""]);
     for o in &outs {
         assert_eq!(o.cache_timeseries.len(), 12, "12 intervals x 1 tier");
-        let (mut hits, mut lookups) = (0.0, 0.0);
         for r in &o.cache_timeseries {
             assert_eq!((r.store.as_str(), r.tier.as_str()), ("users", "l1"));
             // One global copy, filled within the first milliseconds.
@@ -182,18 +193,13 @@ fn cache_time_series_add_up_to_the_tier_ratio_and_follow_che() {
             let n = (r.lookups_rps * 5.0).round();
             // Every read looks the one tier up: 10 000/s within 4 sd.
             assert!((n - 50_000.0).abs() < 4.0 * 50_000f64.sqrt(), "{r:?}");
-            if r.t_s > o.warmup_s {
-                hits += (r.hit_ratio * n).round();
-                lookups += n;
-            }
         }
         // The series counts by time, runs.csv by the request's arrival:
         // only the few requests in flight at the window's edges differ.
-        let whole = tier_ratio(o);
+        let (intervals, whole) = (measured_interval_ratio(o, 5.0), tier_ratio(o));
         assert!(
-            (hits / lookups - whole).abs() < 1e-4,
-            "intervals {} vs runs.csv {whole}",
-            hits / lookups
+            (intervals - whole).abs() < 1e-4,
+            "intervals {intervals} vs runs.csv {whole}"
         );
     }
     let mut failures = Vec::new();
@@ -284,24 +290,17 @@ fn edge_cache_matches_ttl_theory_over_its_cacheable_keys() {
             "no tier behind it"
         );
         assert_eq!(o.cache_timeseries.len(), 30, "30 intervals x the edge");
-        let (mut hits, mut lookups) = (0.0, 0.0);
         for r in &o.cache_timeseries {
             assert_eq!((r.store.as_str(), r.tier.as_str()), ("edge", "cache"));
             // One edge region; at most the cacheable keys, of 10^6 a copy.
             assert_eq!(r.copies, 1, "{r:?}");
             assert!(r.items <= cacheable.len() as u64, "{r:?}");
             assert_eq!(r.fill, r.items as f64 / 1e6, "{r:?}");
-            let n = (r.lookups_rps * 10.0).round();
-            if r.t_s > o.warmup_s {
-                hits += (r.hit_ratio * n).round();
-                lookups += n;
-            }
         }
-        let whole = edge_ratio(o);
+        let (intervals, whole) = (measured_interval_ratio(o, 10.0), edge_ratio(o));
         assert!(
-            (hits / lookups - whole).abs() < 1e-3,
-            "intervals {} vs runs.csv {whole}",
-            hits / lookups
+            (intervals - whole).abs() < 1e-3,
+            "intervals {intervals} vs runs.csv {whole}"
         );
     }
     // In front of a service without a store, the services answer the

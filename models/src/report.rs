@@ -351,11 +351,13 @@ impl ShardIntervalRow {
     }
 }
 
-/// One cache tier's lookups over the measured window: its `runs.csv`
-/// column and the counts its hit ratio is made of.
+/// One cache's lookups over the measured window (a store's tier or the
+/// edge cache): its `runs.csv` column and the counts its hit ratio is made
+/// of.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TierHits {
-    /// `cache_<store>_<tier>_hit_ratio`.
+    /// `cache_<store>_<tier>_hit_ratio` (`cache_edge_cache_hit_ratio` for
+    /// the edge cache).
     pub column: String,
     /// Lookups of measured requests that hit.
     pub hits: u64,
@@ -411,7 +413,8 @@ pub struct RunMetrics {
     /// (the edge's, or a tier's on a read), the fraction a cache answered:
     /// the edge, or the tiers without any store read (0 without caches).
     pub cache_hit_ratio: f64,
-    /// Per tier, stores and tiers in scenario order: its column and the
+    /// Per cache in [`crate::plan::DataPlan::caches`]' order (the edge
+    /// cache, then stores and tiers in scenario order): its column and the
     /// counts its hit ratio is made of.
     pub cache_tiers: Vec<TierHits>,
     /// Busiest shard's requests over the mean shard's (0 without shards).
@@ -898,10 +901,10 @@ impl ServiceRow {
 /// last (the cells of [`RunMetrics::cells`]).
 pub fn run_columns(plan: &crate::Plan) -> Vec<String> {
     metric_columns(
-        plan.data
-            .caches()
-            .into_iter()
-            .map(|(store, tier)| crate::plan::data::hit_ratio_column(store, tier)),
+        plan.data.caches().into_iter().map(|c| {
+            let (store, tier) = plan.data.cache_names(c);
+            crate::plan::data::hit_ratio_column(store, tier)
+        }),
         plan.workload.session.is_some(),
         !plan.recovery.triggers.is_empty(),
     )
@@ -1306,21 +1309,11 @@ pub fn summarize_caches(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<CacheS
     {
         return Vec::new();
     }
-    // The caches in `cache_tiers`' order: the edge cache (`None`), then
-    // each store's tiers.
-    let edge = plan.data.edge_cache.is_some().then_some(None);
-    let tiers: Vec<Option<(usize, u8)>> = edge
-        .into_iter()
-        .chain(
-            plan.data
-                .stores
-                .iter()
-                .enumerate()
-                .flat_map(|(s, store)| (0..store.tiers.len()).map(move |t| Some((s, t as u8)))),
-        )
-        .collect();
-    let n = tiers.len();
-    tiers
+    use crate::plan::data::CacheRef;
+    // In `cache_tiers`' order.
+    let caches = plan.data.caches();
+    let n = caches.len();
+    caches
         .iter()
         .enumerate()
         .map(|(j, &cache)| {
@@ -1330,8 +1323,8 @@ pub fn summarize_caches(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<CacheS
                 .faults
                 .iter()
                 .filter_map(|f| match *f {
-                    crate::plan::FaultPlan::CacheFlush { store, tier: t, at }
-                        if Some((store.index(), t)) == cache =>
+                    crate::plan::FaultPlan::CacheFlush { store, tier, at }
+                        if CacheRef::Tier { store, tier } == cache =>
                     {
                         Some(at.as_secs_f64())
                     }
@@ -1351,18 +1344,17 @@ pub fn summarize_caches(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<CacheS
                     }
                 })
                 .collect();
-            let ((store, tier), latency) = match cache {
-                None => (crate::plan::data::EDGE_CACHE, Span::ZERO),
-                Some((s, t)) => {
-                    let store = &plan.data.stores[s];
-                    let tier = &store.tiers[usize::from(t)];
-                    ((store.name.as_str(), tier.name.as_str()), tier.latency)
+            let (store, tier) = plan.data.cache_names(cache);
+            let latency = match cache {
+                CacheRef::Edge => Span::ZERO,
+                CacheRef::Tier { store, tier } => {
+                    plan.data.stores[store.index()].tiers[usize::from(tier)].latency
                 }
             };
             CacheSummary {
                 store: store.to_owned(),
                 tier: tier.to_owned(),
-                edge: cache.is_none(),
+                edge: cache == CacheRef::Edge,
                 latency_ms: latency.as_nanos() as f64 / 1e6,
                 lookups_rps: of(&|o| {
                     o.metrics.cache_tiers[j].lookups as f64 / o.metrics.measured.as_secs_f64()

@@ -13,7 +13,8 @@ use std::sync::atomic::Ordering;
 
 use headroom_models::Plan;
 use headroom_models::report::{
-    Bottleneck, Cell, LATENCY_BATCHES, Pooled, StationLoad, metric_ci95,
+    Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, LATENCY_BATCHES, Pooled, SHARD_TIMESERIES_COLUMNS,
+    StationLoad, metric_ci95,
 };
 use headroom_sim::exec::{Threads, run_indexed};
 use headroom_sim::stats::{LatencyHistogram, Relaxation, SparseHistogram};
@@ -399,7 +400,7 @@ fn service_series_table(out: &headroom_models::RunOutput) -> Table {
 }
 
 /// Kinds of `shards_timeseries.csv`'s columns after `point, replication`.
-pub(crate) const SHARD_SERIES_KINDS: [Kind; 11] = {
+pub(crate) const SHARD_SERIES_KINDS: [Kind; SHARD_TIMESERIES_COLUMNS.len() - 2] = {
     use Kind::{Flag, Float, Int, Str};
     [
         Float, Str, Str, Int, Float, Int, Float, Float, Float, Int, Flag,
@@ -407,7 +408,7 @@ pub(crate) const SHARD_SERIES_KINDS: [Kind; 11] = {
 };
 
 /// Kinds of `caches_timeseries.csv`'s columns after `point, replication`.
-pub(crate) const CACHE_SERIES_KINDS: [Kind; 9] = {
+pub(crate) const CACHE_SERIES_KINDS: [Kind; CACHE_TIMESERIES_COLUMNS.len() - 2] = {
     use Kind::{Flag, Float, Int, Str};
     [Float, Str, Str, Float, Float, Int, Int, Float, Flag]
 };
@@ -416,7 +417,6 @@ pub(crate) const CACHE_SERIES_KINDS: [Kind; 9] = {
 /// `point, replication` (`t_s`, `store`, `region`, `shard`, then the
 /// counts and measures).
 fn shard_series_table(out: &headroom_models::RunOutput) -> Table {
-    use headroom_models::report::SHARD_TIMESERIES_COLUMNS;
     let kinds = SHARD_SERIES_KINDS.to_vec();
     let mut t = typed_table(&SHARD_TIMESERIES_COLUMNS[2..], Some(kinds));
     for row in &out.shard_timeseries {
@@ -429,7 +429,6 @@ fn shard_series_table(out: &headroom_models::RunOutput) -> Table {
 /// `point, replication` (`t_s`, `store`, `tier`, then the counts and
 /// measures).
 fn cache_series_table(out: &headroom_models::RunOutput) -> Table {
-    use headroom_models::report::CACHE_TIMESERIES_COLUMNS;
     let kinds = CACHE_SERIES_KINDS.to_vec();
     let mut t = typed_table(&CACHE_TIMESERIES_COLUMNS[2..], Some(kinds));
     for row in &out.cache_timeseries {

@@ -1130,19 +1130,23 @@ impl World<'_> {
         ) else {
             return false;
         };
-        let decision = state.handle_outcome(policy, now, failure.outcome(), budget, rng);
-        if let Some(o) = self.data.ops.get_mut(id) {
-            o.retry = Some(state);
+        let retry_at = match state.handle_outcome(policy, now, failure.outcome(), budget, rng) {
+            RetryDecision::RetryAt { at, .. } => Some(at),
+            RetryDecision::Done | RetryDecision::GiveUp(_) => None,
+        };
+        if retry_at.is_some() {
+            self.release_conn(&op);
         }
-        let RetryDecision::RetryAt { at, .. } = decision else {
+        let Some(o) = self.data.ops.get_mut(id) else {
             return false;
         };
-        self.release_conn(&op);
-        if let Some(o) = self.data.ops.get_mut(id) {
-            o.stage = Stage::Acquire;
-            o.failure = None;
-            o.conn = None;
-        }
+        o.retry = Some(state);
+        let Some(at) = retry_at else {
+            return false;
+        };
+        o.stage = Stage::Acquire;
+        o.failure = None;
+        o.conn = None;
         self.stats.on_retry(now);
         self.events.push(at, Event::Data { op: id });
         true

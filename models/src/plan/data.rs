@@ -90,24 +90,52 @@ pub fn hit_ratio_column(store: &str, tier: &str) -> String {
     format!("cache_{store}_{tier}_hit_ratio")
 }
 
+/// One cache of a plan ([`DataPlan::caches`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheRef {
+    /// The edge cache (`[edge.cache]`).
+    Edge,
+    /// Tier `tier` (its index in lookup order) of store `store`.
+    Tier {
+        /// The store.
+        store: StoreId,
+        /// The tier's index.
+        tier: u8,
+    },
+}
+
 impl DataPlan {
     /// Whether requests need keys (a store or an edge cache exists).
     pub fn uses_keys(&self) -> bool {
         !self.stores.is_empty() || self.edge_cache.is_some()
     }
 
-    /// Every cache as `(store, tier)`, in the outputs' order: the edge
-    /// cache ([`EDGE_CACHE`]) first, where requests meet it, then each
-    /// store's tiers in lookup order.
-    pub fn caches(&self) -> Vec<(&str, &str)> {
-        let edge = self.edge_cache.is_some().then_some(EDGE_CACHE);
+    /// Every cache, in the outputs' order (`runs.csv`'s hit-ratio columns,
+    /// `caches_timeseries.csv`'s rows within an interval): the edge cache
+    /// first, where requests meet it, then each store's tiers in lookup
+    /// order.
+    pub fn caches(&self) -> Vec<CacheRef> {
+        let edge = self.edge_cache.is_some().then_some(CacheRef::Edge);
         edge.into_iter()
-            .chain(self.stores.iter().flat_map(|s| {
-                s.tiers
-                    .iter()
-                    .map(move |t| (s.name.as_str(), t.name.as_str()))
+            .chain(self.stores.iter().enumerate().flat_map(|(s, store)| {
+                (0..store.tiers.len()).map(move |t| CacheRef::Tier {
+                    store: StoreId(s as u16),
+                    tier: t as u8,
+                })
             }))
             .collect()
+    }
+
+    /// A cache's `store` and `tier` in the outputs ([`EDGE_CACHE`] for the
+    /// edge cache).
+    pub fn cache_names(&self, cache: CacheRef) -> (&str, &str) {
+        match cache {
+            CacheRef::Edge => EDGE_CACHE,
+            CacheRef::Tier { store, tier } => {
+                let s = &self.stores[store.index()];
+                (&s.name, &s.tiers[usize::from(tier)].name)
+            }
+        }
     }
 }
 
@@ -401,19 +429,23 @@ pub(super) fn plan(
 /// tier `b_c`; store `edge`'s tier `cache` is the edge cache's).
 fn distinct_columns(plan: &DataPlan) -> Result<(), Invalid> {
     let caches = plan.caches();
-    for (i, &(store, tier)) in caches.iter().enumerate() {
-        let column = hit_ratio_column(store, tier);
-        let Some(&(s, t)) = caches[..i]
-            .iter()
-            .find(|&&(s, t)| hit_ratio_column(s, t) == column)
-        else {
+    let column = |c: CacheRef| {
+        let (store, tier) = plan.cache_names(c);
+        hit_ratio_column(store, tier)
+    };
+    for (i, &cache) in caches.iter().enumerate() {
+        let Some(&other) = caches[..i].iter().find(|&&o| column(o) == column(cache)) else {
             continue;
         };
-        let other = if (s, t) == EDGE_CACHE && plan.edge_cache.is_some() {
-            "the edge cache's ([edge.cache])".to_owned()
-        } else {
-            format!("datastore {s:?}'s tier {t:?}")
+        let (store, tier) = plan.cache_names(cache);
+        let other = match other {
+            CacheRef::Edge => "the edge cache's ([edge.cache])".to_owned(),
+            CacheRef::Tier { .. } => {
+                let (s, t) = plan.cache_names(other);
+                format!("datastore {s:?}'s tier {t:?}")
+            }
         };
+        let column = column(cache);
         return Err(Invalid::new(
             format!("datastores.{store}.cache.{tier}.tier"),
             format!("{tier:?}"),
