@@ -541,6 +541,9 @@ fn caches_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
             if never.len() == 1 { "the tier" } else { "each" },
         );
     }
+    if let Some(text) = headroom_models::report::cold_cache_warning(plan, outputs) {
+        let _ = writeln!(s, "\n**Warning:** {text}.");
+    }
     s
 }
 

@@ -363,6 +363,11 @@ pub struct TierHits {
     pub hits: u64,
     /// Lookups of measured requests.
     pub lookups: u64,
+    /// Of `hits`, those in the first half of the measured window (by when
+    /// the lookup happened).
+    pub first_half_hits: u64,
+    /// Of `lookups`, those in the first half of the measured window.
+    pub first_half_lookups: u64,
 }
 
 impl TierHits {
@@ -1627,6 +1632,228 @@ pub fn bottleneck_of_outputs(outputs: &[RunOutput]) -> Option<Bottleneck> {
     }))
 }
 
+/// Smallest rise of a cache's hit ratio from the first half of the
+/// measured window to the second that [`cold_caches`] reports: one
+/// percentage point, the precision a planner reads a hit ratio to.
+pub const COLD_CACHE_RISE: f64 = 0.01;
+
+/// A cache still warming over the measured window ([`cold_caches`]): its
+/// hit ratio rose from the window's first half to its second, so its
+/// `runs.csv` column (their mean) understates the steady state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColdCache {
+    /// `users/warm`, or `edge cache`.
+    pub name: String,
+    /// Hit ratio over the first half of the measured window, the
+    /// replications' lookups together.
+    pub first: f64,
+    /// Hit ratio over the second half.
+    pub second: f64,
+    /// The rise from the first half to the second: the mean over the
+    /// replications of each one's rise.
+    pub rise: f64,
+    /// Half-width of the rise's 95 % interval: Student t over the
+    /// replications' rises, or with one replication three binomial
+    /// standard errors (lookups of a popular key are not independent).
+    pub half_width: f64,
+    /// The cache's time to live (the edge's `max_age`), seconds: by then a
+    /// cache under steady load has turned its content over once.
+    pub ttl_s: Option<f64>,
+}
+
+/// Whether a plan's load is steady, so that a trend over its measured
+/// window is a transient of the start: Poisson, MMPP or a closed
+/// population that no stage moves, without surges, fault windows or
+/// cache flushes (a diurnal or replayed workload changes on purpose).
+fn steady_load(plan: &crate::Plan) -> bool {
+    use crate::plan::ArrivalPlan;
+    let arrivals = match &plan.workload.arrivals {
+        ArrivalPlan::Poisson { .. } | ArrivalPlan::Mmpp { .. } => true,
+        ArrivalPlan::Closed { stages, .. } => stages.is_empty(),
+        ArrivalPlan::Diurnal { .. } | ArrivalPlan::Trace(_) => false,
+    };
+    arrivals && plan.workload.surges.is_empty() && plan.recovery.triggers.is_empty()
+}
+
+/// One cache's measured lookups in one replication, with what
+/// [`cold_caches`] says of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheHalves {
+    /// [`ColdCache::name`].
+    pub name: String,
+    /// [`ColdCache::ttl_s`].
+    pub ttl_s: Option<f64>,
+    /// Its lookups and hits, whole and in the first half.
+    pub hits: TierHits,
+}
+
+/// Every cache of `output`, a replication of `plan`, for [`cold_caches`]:
+/// none when the load is not steady ([`steady_load`]: its trends are the
+/// experiment's).
+pub fn cache_halves(plan: &crate::Plan, output: &RunOutput) -> Vec<CacheHalves> {
+    use crate::plan::data::CacheRef;
+    if !steady_load(plan) {
+        return Vec::new();
+    }
+    let data = &plan.data;
+    data.caches()
+        .into_iter()
+        .zip(&output.metrics.cache_tiers)
+        .map(|(cache, hits)| {
+            let (store, tier) = data.cache_names(cache);
+            let (name, ttl_s) = match cache {
+                CacheRef::Edge => (
+                    "edge cache".to_owned(),
+                    data.edge_cache.as_ref().map(|e| e.max_age.as_secs_f64()),
+                ),
+                CacheRef::Tier { store: s, tier: t } => (
+                    format!("{store}/{tier}"),
+                    data.stores[s.index()].tiers[usize::from(t)]
+                        .spec
+                        .ttl_ns
+                        .map(|ns| ns as f64 / 1e9),
+                ),
+            };
+            CacheHalves {
+                name,
+                ttl_s,
+                hits: hits.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The caches whose hit ratio was still rising over the measured window,
+/// from each replication's [`cache_halves`]: by at least
+/// [`COLD_CACHE_RISE`] from its first half to its second, and by more than
+/// the half-width of the rise's 95 % interval. Such a cache started empty
+/// and had not reached its steady state when the warm-up ended, so its
+/// `runs.csv` hit ratio (and every latency and cost it shapes) is that of
+/// a cache still filling.
+pub fn cold_caches<'a>(runs: impl IntoIterator<Item = &'a [CacheHalves]>) -> Vec<ColdCache> {
+    let runs: Vec<&[CacheHalves]> = runs.into_iter().collect();
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, cache) in first.iter().enumerate() {
+        let tiers: Vec<&TierHits> = runs
+            .iter()
+            .filter_map(|r| r.get(i))
+            .map(|c| &c.hits)
+            .collect();
+        if tiers.len() != runs.len() {
+            continue;
+        }
+        let Some((rise, half_width)) = halves_rise(&tiers) else {
+            continue;
+        };
+        if rise < COLD_CACHE_RISE || rise <= half_width {
+            continue;
+        }
+        let (h1, l1, h2, l2) = tiers.iter().fold((0, 0, 0, 0), |(a, b, c, d), t| {
+            (
+                a + t.first_half_hits,
+                b + t.first_half_lookups,
+                c + t.hits - t.first_half_hits,
+                d + t.lookups - t.first_half_lookups,
+            )
+        });
+        out.push(ColdCache {
+            name: cache.name.clone(),
+            first: h1 as f64 / l1 as f64,
+            second: h2 as f64 / l2 as f64,
+            rise,
+            half_width,
+            ttl_s: cache.ttl_s,
+        });
+    }
+    out
+}
+
+/// The rise of a cache's hit ratio from the first half of the measured
+/// window to the second and its interval's half-width ([`ColdCache`]);
+/// `None` when some replication has no lookup in a half.
+fn halves_rise(tiers: &[&TierHits]) -> Option<(f64, f64)> {
+    // Each replication's hit ratios over the halves, with their binomial
+    // variances.
+    let halves = |t: &TierHits| {
+        let (h1, l1) = (t.first_half_hits, t.first_half_lookups);
+        let (h2, l2) = (t.hits - h1, t.lookups - l1);
+        if l1 == 0 || l2 == 0 {
+            return None;
+        }
+        let (r1, r2) = (h1 as f64 / l1 as f64, h2 as f64 / l2 as f64);
+        let var = r1 * (1.0 - r1) / l1 as f64 + r2 * (1.0 - r2) / l2 as f64;
+        Some((r2 - r1, var))
+    };
+    if let [t] = tiers {
+        let (rise, var) = halves(t)?;
+        return Some((rise, 3.0 * var.sqrt()));
+    }
+    let rises = tiers
+        .iter()
+        .map(|t| halves(t).map(|(rise, _)| rise))
+        .collect::<Option<Vec<f64>>>()?;
+    let ci = ci95(&rises);
+    Some((ci.mean, ci.half_width))
+}
+
+/// The warning a report gives for [`cold_caches`] (`None` without one).
+pub fn cold_cache_text(caches: &[ColdCache]) -> Option<String> {
+    if caches.is_empty() {
+        return None;
+    }
+    let each: Vec<String> = caches
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {:.3} -> {:.3} (+{:.3} ± {:.3})",
+                c.name, c.first, c.second, c.rise, c.half_width
+            )
+        })
+        .collect();
+    let longest_ttl = caches
+        .iter()
+        .filter_map(|c| c.ttl_s)
+        .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
+    let advice = match longest_ttl {
+        Some(t) if caches.iter().all(|c| c.ttl_s.is_some()) => format!(
+            " (a cache under steady load has turned its content over by its time to live: here \
+             {} at the longest)",
+            crate::engine::approx_duration(t * 1e9)
+        ),
+        _ => String::new(),
+    };
+    let (subject, ratio, columns) = if caches.len() == 1 {
+        (
+            "a cache was",
+            "its hit ratio",
+            "its hit-ratio column averages a cache",
+        )
+    } else {
+        (
+            "caches were",
+            "their hit ratios",
+            "their hit-ratio columns average caches",
+        )
+    };
+    Some(format!(
+        "{subject} still warming, {ratio} rising from the measured window's first half to \
+         its second: {}. So {columns} still filling, which understates the steady state and \
+         overstates the load on what lies behind; lengthen `run.warmup` until \
+         `caches_timeseries.csv`'s hit_ratio and fill level off{advice}",
+        each.join("; ")
+    ))
+}
+
+/// [`cold_cache_text`] of the replications `outputs` of `plan`.
+pub fn cold_cache_warning(plan: &crate::Plan, outputs: &[RunOutput]) -> Option<String> {
+    let halves: Vec<Vec<CacheHalves>> = outputs.iter().map(|o| cache_halves(plan, o)).collect();
+    cold_cache_text(&cold_caches(halves.iter().map(Vec::as_slice)))
+}
+
 /// With sessions: a warning when the warm-up (the shortest of the
 /// replications') is shorter than a session's mean span, `(requests - 1) x
 /// mean think`. Sessions start from none open at time zero, so the
@@ -2023,6 +2250,8 @@ mod tests {
                 column: "cache_users_l1_hit_ratio".to_owned(),
                 hits: 1,
                 lookups: 2,
+                first_half_hits: 0,
+                first_half_lookups: 1,
             }],
             shard_max_load_ratio: 0.0,
             breaker_open_s: 0.0,
@@ -2243,5 +2472,79 @@ mod tests {
         let c = with_shards([[0.1; 5]; 3], 100);
         assert_eq!(summarize_shards(&[c])[0].busiest, 0);
         assert!(summarize_shards(&[]).is_empty());
+    }
+
+    fn hits(h1: u64, l1: u64, h2: u64, l2: u64) -> TierHits {
+        TierHits {
+            column: "cache_users_l1_hit_ratio".to_owned(),
+            hits: h1 + h2,
+            lookups: l1 + l2,
+            first_half_hits: h1,
+            first_half_lookups: l1,
+        }
+    }
+
+    #[test]
+    fn a_cache_rise_is_read_against_its_noise() {
+        // One replication: three binomial standard errors of the
+        // difference. 0.50 -> 0.52 over 10,000 lookups a half: the
+        // difference's standard error is 0.00706.
+        let one = hits(5_000, 10_000, 5_200, 10_000);
+        let (rise, hw) = halves_rise(&[&one]).expect("lookups in both halves");
+        assert!((rise - 0.02).abs() < 1e-12);
+        let se = (0.5f64 * 0.5 / 1e4 + 0.52 * 0.48 / 1e4).sqrt();
+        assert!((hw - 3.0 * se).abs() < 1e-12, "{hw}");
+        // Several: Student t over the replications' rises (0.02, 0.04,
+        // 0.03: mean 0.03, s = 0.01, t(0.975, 2) = 4.303).
+        let reps = [
+            hits(500, 1000, 520, 1000),
+            hits(500, 1000, 540, 1000),
+            hits(500, 1000, 530, 1000),
+        ];
+        let refs: Vec<&TierHits> = reps.iter().collect();
+        let (rise, hw) = halves_rise(&refs).expect("lookups in both halves");
+        assert!((rise - 0.03).abs() < 1e-12);
+        assert!((hw - 4.302_652_7 * 0.01 / 3f64.sqrt()).abs() < 1e-6, "{hw}");
+        // A half without a lookup says nothing.
+        assert_eq!(halves_rise(&[&hits(0, 0, 5, 10)]), None);
+    }
+
+    #[test]
+    fn the_cold_cache_warning_names_each_cache_and_the_longest_ttl() {
+        let cold = |name: &str, ttl_s| ColdCache {
+            name: name.to_owned(),
+            first: 0.433,
+            second: 0.594,
+            rise: 0.161,
+            half_width: 0.001,
+            ttl_s,
+        };
+        assert_eq!(cold_cache_text(&[]), None);
+        let one = cold_cache_text(&[cold("users/warm", Some(3600.0))]).expect("a warning");
+        assert!(
+            one.starts_with("a cache was still warming, its hit ratio rising"),
+            "{one}"
+        );
+        assert!(
+            one.contains("users/warm 0.433 -> 0.594 (+0.161 ± 0.001)"),
+            "{one}"
+        );
+        assert!(one.contains("here 1h at the longest"), "{one}");
+        let two = cold_cache_text(&[
+            cold("edge cache", Some(60.0)),
+            cold("users/warm", Some(3600.0)),
+        ])
+        .expect("a warning");
+        assert!(
+            two.starts_with("caches were still warming, their hit ratios"),
+            "{two}"
+        );
+        assert!(two.contains("edge cache 0.433"), "{two}");
+        assert!(two.contains("here 1h at the longest"), "{two}");
+        // A cache without a time to live has no such bound.
+        let no_ttl = cold_cache_text(&[cold("edge cache", Some(60.0)), cold("db/l1", None)])
+            .expect("a warning");
+        assert!(!no_ttl.contains("at the longest"), "{no_ttl}");
+        assert!(no_ttl.ends_with("hit_ratio and fill level off"), "{no_ttl}");
     }
 }

@@ -98,6 +98,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         {
             eprintln!("warning: {text}");
         }
+        if let Some(text) = headroom_models::report::cold_cache_warning(&plan.loaded.plan, &outputs)
+        {
+            eprintln!("warning: {text}");
+        }
         print!("{}", output::summary_table(&outputs));
         println!("wrote {}", plan.out.display());
     }

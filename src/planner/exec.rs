@@ -13,8 +13,8 @@ use std::sync::atomic::Ordering;
 
 use headroom_models::Plan;
 use headroom_models::report::{
-    Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, LATENCY_BATCHES, Pooled, SHARD_TIMESERIES_COLUMNS,
-    StationLoad, metric_ci95,
+    Bottleneck, CACHE_TIMESERIES_COLUMNS, CacheHalves, Cell, ColdCache, LATENCY_BATCHES, Pooled,
+    SHARD_TIMESERIES_COLUMNS, StationLoad, cache_halves, metric_ci95,
 };
 use headroom_sim::exec::{Threads, run_indexed};
 use headroom_sim::stats::{LatencyHistogram, Relaxation, SparseHistogram};
@@ -93,6 +93,10 @@ pub struct Record {
     /// ([`headroom_models::RunOutput::stations`]; empty when the
     /// replication failed): what [`bottleneck`] reads.
     pub stations: Vec<StationLoad>,
+    /// Its caches' lookups by half of the measured window
+    /// ([`headroom_models::report::cache_halves`]; empty when the load is
+    /// not steady or the replication failed): what [`cold_caches`] reads.
+    pub caches: Vec<CacheHalves>,
 }
 
 /// A replication's per-component time series (rows after `point,
@@ -140,6 +144,12 @@ pub fn bottleneck(records: &[Record]) -> Option<Bottleneck> {
             .iter()
             .map(|r| (r.stations.as_slice(), r.batches.1 * LATENCY_BATCHES as f64)),
     )
+}
+
+/// The caches of `records` that were still warming over the measured
+/// window ([`headroom_models::report::cold_caches`]).
+pub fn cold_caches(records: &[Record]) -> Vec<ColdCache> {
+    headroom_models::report::cold_caches(records.iter().map(|r| r.caches.as_slice()))
 }
 
 /// The latency quantiles of `records` pooled (their histograms merged), or
@@ -489,6 +499,7 @@ pub(crate) fn replicate(plan: &Plan, r: u32, series: SeriesWanted, progress: &Pr
             },
             warmup_s,
             latency: Some(out.metrics.latency.to_sparse()),
+            caches: cache_halves(plan, &out),
             batches: (out.latency_batches, out.latency_batch_s),
             stations: out.stations,
         },
@@ -502,6 +513,7 @@ pub(crate) fn replicate(plan: &Plan, r: u32, series: SeriesWanted, progress: &Pr
             latency: None,
             batches: (Vec::new(), 0.0),
             stations: Vec::new(),
+            caches: Vec::new(),
         },
     }
 }

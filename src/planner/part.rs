@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use headroom_models::report::{
-    Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, LATENCY_BATCHES, LATENCY_QUANTILES, Pooled,
-    SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS,
+    Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, ColdCache, LATENCY_BATCHES, LATENCY_QUANTILES,
+    Pooled, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS,
     short_run_text, spans_of,
 };
 use headroom_models::sweep::SweepMode;
@@ -120,6 +120,12 @@ pub struct PointInfo {
     /// before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bottleneck: Option<Bottleneck>,
+    /// The caches still warming over the measured window
+    /// ([`crate::planner::exec::cold_caches`]): empty when none was, the
+    /// load was not steady, or in a folder written before it was
+    /// recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cold_caches: Vec<ColdCache>,
 }
 
 /// What [`PointInfo::relaxation`] records: enough to say how many
@@ -425,6 +431,7 @@ impl Part {
                 pooled_ms: pooled_ms(pooled(&pr.records)),
                 relaxation: relaxation_info(&pr.records),
                 bottleneck: crate::planner::exec::bottleneck(&pr.records),
+                cold_caches: crate::planner::exec::cold_caches(&pr.records),
             });
         }
         let mut stems = vec!["runs", "timeseries", "services"];

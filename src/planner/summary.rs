@@ -123,15 +123,42 @@ pub fn short_runs_warning(a: &Analysis<'_>) -> Option<String> {
             saturated.len()
         ));
     }
+    let cold = cold_points(a);
+    if !cold.is_empty() {
+        parts.push(format!(
+            "at {} of {total} points a cache was still warming over the measured window, so their hit ratios understate the steady state; lengthen the warm-up",
+            cold.len()
+        ));
+    }
     (!parts.is_empty()).then(|| format!("warning: {} (see summary.md)", parts.join("; ")))
 }
 
 /// The short-run warning of point `point`, if its replications were short
 /// ([`crate::planner::part::PointInfo::warning`]).
 fn short_run(a: &Analysis<'_>, point: usize) -> Option<String> {
+    point_info(a, point)?.warning()
+}
+
+/// What the manifest records of point `point`'s replications.
+fn point_info<'a>(
+    a: &'a Analysis<'_>,
+    point: usize,
+) -> Option<&'a crate::planner::part::PointInfo> {
     let info = &a.part.manifest.point_runs;
     let i = info.binary_search_by_key(&point, |p| p.point).ok()?;
-    info[i].warning()
+    Some(&info[i])
+}
+
+/// Points with a cache still warming over the measured window
+/// ([`crate::planner::part::PointInfo::cold_caches`]).
+fn cold_points(a: &Analysis<'_>) -> Vec<usize> {
+    a.part
+        .manifest
+        .point_runs
+        .iter()
+        .filter(|p| !p.cold_caches.is_empty())
+        .map(|p| p.point)
+        .collect()
 }
 
 /// The first [`MAX_LISTED`] of `items`, comma-separated, and `, ...` when
@@ -290,6 +317,11 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
         let _ = writeln!(s, "- {} (estimate {})", c.describe(), short(c.mean));
     }
     if let Some(text) = short_run(a, p.point) {
+        let _ = writeln!(s, "\n**Warning:** at this point, {text}.");
+    }
+    if let Some(text) = point_info(a, p.point)
+        .and_then(|i| headroom_models::report::cold_cache_text(&i.cold_caches))
+    {
         let _ = writeln!(s, "\n**Warning:** at this point, {text}.");
     }
     let cost_of = |q: &PointStats| a.points.ci(q, COST).mean;
@@ -533,6 +565,22 @@ fn replications(a: &Analysis<'_>, s: &mut String) {
                     .iter()
                     .map(|(point, spans)| format!("{point} ({spans:.0})"))
             ),
+        );
+    }
+    let cold = cold_points(a);
+    if !cold.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n**Caches still warming.** At {} of {} points a cache's hit ratio rose from the \
+             measured window's first half to its second by at least {} and beyond its noise \
+             (points {}): those caches started empty and were still filling when the warm-up \
+             ended, so their hit ratios understate the steady state and the load behind them is \
+             overstated. Lengthen `run.warmup` until `caches_timeseries.csv` (`--cache-timeseries`) \
+             levels off.",
+            cold.len(),
+            info.len(),
+            headroom_models::report::COLD_CACHE_RISE,
+            listed(cold.iter().map(usize::to_string)),
         );
     }
     let warmups: Vec<f64> = info

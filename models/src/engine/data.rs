@@ -228,6 +228,29 @@ struct TierCount {
     misses: u64,
 }
 
+impl TierCount {
+    /// Counts one lookup.
+    #[inline]
+    fn add(&mut self, hit: bool) {
+        self.hits += u64::from(hit);
+        self.misses += u64::from(!hit);
+    }
+}
+
+/// A cache's lookups by measured requests, in the first and the second
+/// half of the measured window (by when the lookup happened; the drain's
+/// in the second): the halves tell a cache that was still warming
+/// ([`crate::report::cold_caches`]).
+type Halves = [TierCount; 2];
+
+/// The sum of both halves.
+fn whole([a, b]: Halves) -> TierCount {
+    TierCount {
+        hits: a.hits + b.hits,
+        misses: a.misses + b.misses,
+    }
+}
+
 /// The data tier's state in a world.
 pub(super) struct DataState {
     keys: Option<Keys>,
@@ -252,7 +275,7 @@ pub(super) struct DataState {
     shard_base: Vec<usize>,
     /// `[store][tier]`.
     tiers: Vec<Vec<Copies>>,
-    tier_counts: Vec<Vec<TierCount>>,
+    tier_counts: Vec<Vec<Halves>>,
     /// `[store][tier]`: every lookup of the current interval.
     tier_now: Vec<Vec<TierCount>>,
     /// `caches_timeseries.csv`'s rows so far.
@@ -265,9 +288,12 @@ pub(super) struct DataState {
     edge: Vec<Option<Cache>>,
     /// The edge cache's lookups by measured requests, and every lookup of
     /// the current interval.
-    edge_counts: TierCount,
+    edge_counts: Halves,
     edge_now: TierCount,
     warmup_end: Timestamp,
+    /// The middle of the measured window: lookups from then on count in
+    /// the second of [`Halves`].
+    middle: Timestamp,
     end: Timestamp,
     looked: u64,
     cache_answered: u64,
@@ -325,7 +351,7 @@ impl DataState {
                     .collect()
             })
             .collect();
-        let tier_counts: Vec<Vec<TierCount>> = data
+        let tier_now: Vec<Vec<TierCount>> = data
             .stores
             .iter()
             .map(|s| vec![TierCount::default(); s.tiers.len()])
@@ -355,15 +381,19 @@ impl DataState {
             shards,
             shard_base,
             tiers,
-            tier_counts: tier_counts.clone(),
-            tier_now: tier_counts,
+            tier_counts: tier_now
+                .iter()
+                .map(|t| vec![Halves::default(); t.len()])
+                .collect(),
+            tier_now,
             tier_rows: Vec::new(),
             pools: Vec::new(),
             pool_use: vec![PoolUse::default(); data.stores.len()],
             edge: (0..regions).map(|_| None).collect(),
-            edge_counts: TierCount::default(),
+            edge_counts: Halves::default(),
             edge_now: TierCount::default(),
             warmup_end: plan.run.warmup_end(),
+            middle: plan.run.warmup_end() + Span::from_nanos(plan.run.measured().as_nanos() / 2),
             end: plan.run.end(),
             looked: 0,
             cache_answered: 0,
@@ -628,13 +658,10 @@ impl World<'_> {
                 wait += tier.latency;
                 let cache = cache_of(&mut data.tiers[store.index()][t], plan, t, instance, region);
                 let hit = cache.get(now.as_nanos(), key);
-                let c = &mut data.tier_now[store.index()][t];
-                c.hits += u64::from(hit);
-                c.misses += u64::from(!hit);
+                data.tier_now[store.index()][t].add(hit);
                 if measured {
-                    let c = &mut data.tier_counts[store.index()][t];
-                    c.hits += u64::from(hit);
-                    c.misses += u64::from(!hit);
+                    let half = usize::from(now >= data.middle);
+                    data.tier_counts[store.index()][t][half].add(hit);
                 }
                 if let Some(costs) = &self.plan.costs {
                     self.stats
@@ -1271,11 +1298,9 @@ impl World<'_> {
         let data = &mut self.data;
         let cache = data.edge[usize::from(r.edge)].get_or_insert_with(|| edge_cache(edge));
         let hit = cache.get(self.now.as_nanos(), r.data.key);
-        data.edge_now.hits += u64::from(hit);
-        data.edge_now.misses += u64::from(!hit);
+        data.edge_now.add(hit);
         if r.data.measured {
-            data.edge_counts.hits += u64::from(hit);
-            data.edge_counts.misses += u64::from(!hit);
+            data.edge_counts[usize::from(self.now >= data.middle)].add(hit);
         }
         if hit {
             r.flags |= EDGE_HIT;
@@ -1426,24 +1451,18 @@ impl World<'_> {
         let mut tiers = Vec::new();
         if plan.edge_cache.is_some() {
             let (store, tier) = EDGE_CACHE;
-            let c = self.data.edge_counts;
-            tiers.push(TierHits {
-                column: hit_ratio_column(store, tier),
-                hits: c.hits,
-                lookups: c.hits + c.misses,
-            });
+            tiers.push(tier_hits(
+                hit_ratio_column(store, tier),
+                self.data.edge_counts,
+            ));
         }
         let mut rows = Vec::new();
         let mut stations = Vec::new();
         let mut max_ratio: f64 = 0.0;
         for (s, store) in plan.stores.iter().enumerate() {
             for (t, tier) in store.tiers.iter().enumerate() {
-                let c = self.data.tier_counts[s][t];
-                tiers.push(TierHits {
-                    column: hit_ratio_column(&store.name, &tier.name),
-                    hits: c.hits,
-                    lookups: c.hits + c.misses,
-                });
+                let column = hit_ratio_column(&store.name, &tier.name);
+                tiers.push(tier_hits(column, self.data.tier_counts[s][t]));
             }
             let n = store.shards as usize;
             let mut per_shard = vec![0u64; n];
@@ -1577,6 +1596,19 @@ struct Held {
     used: u64,
     /// Of one copy, in `used`'s unit.
     capacity: u64,
+}
+
+/// A cache's [`TierHits`] from its measured lookups.
+fn tier_hits(column: String, halves: Halves) -> TierHits {
+    let c = whole(halves);
+    let first = halves[0];
+    TierHits {
+        column,
+        hits: c.hits,
+        lookups: c.hits + c.misses,
+        first_half_hits: first.hits,
+        first_half_lookups: first.hits + first.misses,
+    }
 }
 
 /// A cache's `caches_timeseries.csv` row for the interval of `secs` ending

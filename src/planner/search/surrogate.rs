@@ -325,6 +325,7 @@ mod tests {
                 latency: None,
                 batches: (Vec::new(), 0.0),
                 stations: Vec::new(),
+                caches: Vec::new(),
             })
             .collect()
     }
@@ -441,6 +442,7 @@ mod tests {
                 latency: Some(h.to_sparse()),
                 batches: (Vec::new(), 0.0),
                 stations: Vec::new(),
+                caches: Vec::new(),
             }
         };
         let records = vec![rep(10, 20.0), rep(0, 10.0)];
@@ -486,6 +488,7 @@ mod tests {
             latency: None,
             batches: (Vec::new(), 0.0),
             stations: Vec::new(),
+            caches: Vec::new(),
         }];
         let o = observe(vec![0.0], &r, Some(0), &objectives);
         assert!(o.outputs[0].is_none(), "no cost from a failed run");

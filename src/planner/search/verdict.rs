@@ -254,6 +254,7 @@ mod tests {
                 latency: None,
                 batches: (Vec::new(), 0.0),
                 stations: Vec::new(),
+                caches: Vec::new(),
             })
             .collect()
     }
@@ -310,6 +311,7 @@ mod tests {
             latency: None,
             batches: (Vec::new(), 0.0),
             stations: Vec::new(),
+            caches: Vec::new(),
         });
         let (v, why) = judge(&objectives(), &r, 5);
         assert_eq!(v, Verdict::Fails);
