@@ -46,6 +46,7 @@ use headroom_sim::zipf::Zipf;
 use headroom_sim::{Span, Timestamp};
 
 use super::mesh::{Parent, Reply, Request};
+use super::stats::Transient;
 use super::{Event, World};
 use crate::plan::data::{DataPlan, EDGE_CACHE, StorePlan, hit_ratio_column};
 use crate::plan::{Plan, RegionId, ServiceId, StepPlan, StoreId};
@@ -294,6 +295,11 @@ pub(super) struct DataState {
     /// The middle of the measured window: lookups from then on count in
     /// the second of [`Halves`].
     middle: Timestamp,
+    /// With `warmup = "auto"`: per cache in [`DataPlan::caches`]' order,
+    /// its hit ratio by lookup time, for MSER-5 (empty otherwise).
+    pilot: Vec<Transient>,
+    /// Per store: the index in `pilot` of its first tier.
+    pilot_base: Vec<usize>,
     end: Timestamp,
     looked: u64,
     cache_answered: u64,
@@ -394,6 +400,23 @@ impl DataState {
             edge_now: TierCount::default(),
             warmup_end: plan.run.warmup_end(),
             middle: plan.run.warmup_end() + Span::from_nanos(plan.run.measured().as_nanos() / 2),
+            pilot: if plan.run.auto_warmup {
+                let caches = data.caches().len();
+                (0..caches)
+                    .map(|_| Transient::new(plan.run.duration))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            pilot_base: data
+                .stores
+                .iter()
+                .scan(usize::from(data.edge_cache.is_some()), |next, s| {
+                    let base = *next;
+                    *next += s.tiers.len();
+                    Some(base)
+                })
+                .collect(),
             end: plan.run.end(),
             looked: 0,
             cache_answered: 0,
@@ -659,6 +682,10 @@ impl World<'_> {
                 let cache = cache_of(&mut data.tiers[store.index()][t], plan, t, instance, region);
                 let hit = cache.get(now.as_nanos(), key);
                 data.tier_now[store.index()][t].add(hit);
+                if !data.pilot.is_empty() {
+                    let i = data.pilot_base[store.index()] + t;
+                    data.pilot[i].add(now, f64::from(u8::from(hit)));
+                }
                 if measured {
                     let half = usize::from(now >= data.middle);
                     data.tier_counts[store.index()][t][half].add(hit);
@@ -1299,6 +1326,10 @@ impl World<'_> {
         let cache = data.edge[usize::from(r.edge)].get_or_insert_with(|| edge_cache(edge));
         let hit = cache.get(self.now.as_nanos(), r.data.key);
         data.edge_now.add(hit);
+        if let Some(pilot) = data.pilot.first_mut() {
+            // The edge cache is the first of the caches.
+            pilot.add(self.now, f64::from(u8::from(hit)));
+        }
         if r.data.measured {
             data.edge_counts[usize::from(self.now >= data.middle)].add(hit);
         }
@@ -1439,6 +1470,13 @@ impl World<'_> {
                 self.data.tier_rows.push(row);
             }
         }
+    }
+
+    /// With `warmup = "auto"`: each cache's hit ratio by lookup time over
+    /// the pilot pass, in [`DataPlan::caches`]' order (empty for a cache
+    /// never looked up).
+    pub(super) fn cache_transients(&self) -> Vec<Vec<f64>> {
+        self.data.pilot.iter().map(Transient::series).collect()
     }
 
     /// The data tier's results: the end-to-end and per-tier hit ratios,

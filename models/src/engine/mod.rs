@@ -223,13 +223,21 @@ pub fn run_replication(
     world.run(progress)?;
     let out = match world.stats.transient.take() {
         None => world.finish(replication),
-        // `warmup = "auto"`: this was the pilot pass. MSER-5 picks the
-        // truncation from its latency series, and the replication runs
-        // again with that warm-up: a replication is a pure function of
-        // (plan, replication), so the second pass sees exactly the same
-        // trajectory and measures it after the truncation.
+        // `warmup = "auto"`: this was the pilot pass. MSER-5 picks a
+        // truncation from its latency series and one from each cache's hit
+        // ratio (a cache fills long after queues settle), the latest wins,
+        // and the replication runs again with that warm-up: a replication
+        // is a pure function of (plan, replication), so the second pass
+        // sees exactly the same trajectory and measures it after the
+        // truncation.
         Some(transient) => {
-            let choice = headroom_sim::stats::mser5(&transient.series());
+            let choice = auto_truncation(
+                headroom_sim::stats::mser5(&transient.series()),
+                world
+                    .cache_transients()
+                    .iter()
+                    .map(|s| headroom_sim::stats::mser5(s)),
+            );
             let truncation = choice.map_or(headroom_sim::Span::ZERO, |t| {
                 headroom_sim::Span::from_nanos(transient.width().as_nanos() * t.observations as u64)
             });
@@ -257,6 +265,25 @@ pub fn run_replication(
         None => Ok(out),
         Some(what) => Err(RunError::Conservation { replication, what }),
     }
+}
+
+/// The truncation `warmup = "auto"` takes: the latest of MSER-5's on the
+/// latency (`latency`) and on each cache's hit ratio (`caches`; a cache
+/// never looked up has none), at its limit if any of them is. `None` when
+/// the latency has none (too few answers), as before caches counted.
+fn auto_truncation(
+    latency: Option<headroom_sim::stats::Truncation>,
+    caches: impl IntoIterator<Item = Option<headroom_sim::stats::Truncation>>,
+) -> Option<headroom_sim::stats::Truncation> {
+    let mut choice = latency?;
+    for cache in caches.into_iter().flatten() {
+        let at_limit = choice.at_limit || cache.at_limit;
+        if cache.observations > choice.observations {
+            choice = cache;
+        }
+        choice.at_limit = at_limit;
+    }
+    Some(choice)
 }
 
 /// Everything that happens, at a time.

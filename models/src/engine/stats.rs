@@ -454,7 +454,7 @@ impl Stats {
         let latency = (now - r.arrival).as_nanos() + r.client_rtt.as_nanos();
         let answered = reply.cause == Cause::Ok;
         if answered && let Some(t) = &mut self.transient {
-            t.record(r.arrival, latency);
+            t.add(r.arrival, latency as f64);
         }
         if r.data.measured {
             match reply.cause {
@@ -1008,12 +1008,14 @@ impl Batches {
     }
 }
 
-/// The series MSER-5 reads with `warmup = "auto"`: the mean latency of
-/// answered requests by arrival time, in [`Transient::BUCKETS`] equal
-/// buckets over the arrival window (bounded memory at any run length).
+/// A series MSER-5 reads with `warmup = "auto"`: the mean of a value by
+/// time, in [`Transient::BUCKETS`] equal buckets over the arrival window
+/// (bounded memory at any run length). The statistics' is the latency of
+/// answered requests by arrival time; the data tier keeps one for each
+/// cache, of its hits (1) and misses (0) by lookup time: its hit ratio.
 pub(super) struct Transient {
     width_ns: u64,
-    sum_ns: Vec<f64>,
+    sum: Vec<f64>,
     count: Vec<u64>,
 }
 
@@ -1022,17 +1024,19 @@ impl Transient {
     /// the run.
     pub const BUCKETS: usize = 1000;
 
-    fn new(duration: Span) -> Self {
+    pub(super) fn new(duration: Span) -> Self {
         Transient {
             width_ns: duration.as_nanos().div_ceil(Self::BUCKETS as u64).max(1),
-            sum_ns: vec![0.0; Self::BUCKETS],
+            sum: vec![0.0; Self::BUCKETS],
             count: vec![0; Self::BUCKETS],
         }
     }
 
-    fn record(&mut self, arrival: Timestamp, latency_ns: u64) {
-        let b = ((arrival.as_nanos() / self.width_ns) as usize).min(Self::BUCKETS - 1);
-        self.sum_ns[b] += latency_ns as f64;
+    /// Adds `value` at `at` (after the arrival window: to the last bucket).
+    #[inline]
+    pub(super) fn add(&mut self, at: Timestamp, value: f64) {
+        let b = ((at.as_nanos() / self.width_ns) as usize).min(Self::BUCKETS - 1);
+        self.sum[b] += value;
         self.count[b] += 1;
     }
 
@@ -1041,14 +1045,14 @@ impl Transient {
         Span::from_nanos(self.width_ns)
     }
 
-    /// Mean latency per bucket; an empty bucket repeats the last mean (the
-    /// first non-empty one for leading empties). Empty if nothing answered.
+    /// The mean per bucket; an empty bucket repeats the last mean (the
+    /// first non-empty one for leading empties). Empty if nothing was added.
     pub fn series(&self) -> Vec<f64> {
         let Some(first) = self.count.iter().position(|&n| n > 0) else {
             return Vec::new();
         };
-        let mut last = self.sum_ns[first] / self.count[first] as f64;
-        self.sum_ns
+        let mut last = self.sum[first] / self.count[first] as f64;
+        self.sum
             .iter()
             .zip(&self.count)
             .map(|(&sum, &n)| {

@@ -150,3 +150,31 @@ fn approximate_durations_read_as_a_scenario_would_write_them() {
         assert_eq!(super::approx_duration(ns), text, "{ns}");
     }
 }
+
+#[test]
+fn auto_warmup_takes_the_latest_truncation() {
+    use headroom_sim::stats::Truncation;
+    let t = |observations, at_limit| Truncation {
+        batches: observations / 5,
+        observations,
+        statistic: 0.0,
+        at_limit,
+    };
+    // The latest wins; a cache never looked up has no say.
+    let got = super::auto_truncation(
+        Some(t(10, false)),
+        [Some(t(40, false)), None, Some(t(20, false))],
+    );
+    assert_eq!(got, Some(t(40, false)));
+    // At the limit if any is, whichever is latest.
+    let got = super::auto_truncation(Some(t(50, false)), [Some(t(20, true))]);
+    assert_eq!(got, Some(t(50, true)));
+    let got = super::auto_truncation(Some(t(50, true)), [Some(t(60, false))]);
+    assert_eq!(got, Some(t(60, true)));
+    // No latency series (too few answers): no truncation, as before.
+    assert_eq!(super::auto_truncation(None, [Some(t(60, false))]), None);
+    assert_eq!(
+        super::auto_truncation(Some(t(5, false)), []),
+        Some(t(5, false))
+    );
+}
