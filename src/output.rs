@@ -596,9 +596,27 @@ fn shards_md(outputs: &[RunOutput]) -> String {
             number(top.utilization.mean),
             busiest_interval(top.peak_utilization.mean)
         );
+        if let Some(key) = top.top_key
+            && top.top_key_share.mean >= HOT_KEY_SHARE
+        {
+            let _ = writeln!(
+                s,
+                "\nIts most popular key, key {key}, makes {} of its operations ({} a second): one \
+                 key's load stays on one shard whatever the shard count, so re-sharding cannot \
+                 take that shard below it; a cache tier in front of the store, or splitting the \
+                 key, can.",
+                pm(&top.top_key_share),
+                pm(&top.top_key_rps),
+            );
+        }
     }
     s
 }
+
+/// Smallest share of the busiest shard's operations that its most popular
+/// key must make for `summary.md` to name it: below it, re-sharding still
+/// spreads most of the shard's load.
+const HOT_KEY_SHARE: f64 = 0.05;
 
 /// `manifest.json`: what produced these files.
 pub fn manifest_json(loaded: &Loaded, files: &[&str]) -> anyhow::Result<Vec<u8>> {

@@ -506,6 +506,63 @@ fn a_sweep_lists_its_points_with_a_cache_still_warming() {
     );
 }
 
+/// summary.md names the busiest shard's most popular key when it makes a
+/// large share of the shard's operations (Zipf 1.0 over 1000 keys on 16
+/// shards: key 0 makes 0.82 of shard 0's), and not under uniform keys.
+#[test]
+fn the_busiest_shard_s_hot_key_is_named() {
+    let dir = tempdir("data_hot_key");
+    let text = r#"
+[run]
+duration = "10s"
+warmup = "1s"
+replications = 2
+seed = 7
+
+[workload]
+arrivals = { process = "poisson", rate = 2000.0 }
+keys = { count = 1000, popularity = "zipf", s = 1.0 }
+
+[[services]]
+name = "api"
+instance = { workers = 64, model = "event-loop" }
+work = { distribution = "exponential", mean = "100us" }
+calls = [ { data = "users" } ]
+replicas = 1
+
+[[datastores]]
+name = "users"
+shards = 16
+shard = { workers = 8, read = { distribution = "exponential", mean = "1ms" } }
+"#;
+    let scenario = write(&dir, "s.toml", text);
+    let out = dir.join("zipf");
+    headroom_ok(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    let line = line_with(&summary, "Its most popular key").unwrap_or_else(|| panic!("{summary}"));
+    assert!(
+        line.starts_with("Its most popular key, key 0, makes 0.8"),
+        "{line}"
+    );
+    assert!(
+        line.contains("re-sharding cannot take that shard below it"),
+        "{line}"
+    );
+    let out = dir.join("uniform");
+    headroom_ok(&[
+        "run",
+        s(&scenario),
+        "--out",
+        s(&out),
+        "--quiet",
+        "--set",
+        "workload.keys={ count = 1000, popularity = \"uniform\" }",
+    ]);
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(summary.contains("Busiest shard: "), "{summary}");
+    assert!(!summary.contains("most popular key"), "{summary}");
+}
+
 /// A store client's retries (`datastores.*.retry`) against a shard that
 /// admits one operation a second (GCRA, burst 1), traced exactly: request
 /// A at 0 s is admitted; request B at 0.1 s is throttled (429) and retried

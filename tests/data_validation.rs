@@ -367,6 +367,29 @@ fn busiest_shard_share_is_the_zipf_mass_of_its_keys() {
         0.03,
         &mut failures,
     );
+    // Each shard's most popular key is its lowest-ranked; its share of the
+    // shard's operations is its Zipf weight over the shard's mass.
+    let weights = zipf(1000, 1.0);
+    for (j, &mass) in share.iter().enumerate() {
+        let top = (0..1000u64)
+            .find(|&k| (mix64(k) % 16) as usize == j)
+            .expect("every shard holds a key");
+        let xs: Vec<f64> = outs
+            .iter()
+            .map(|o| {
+                let r = &o.shards[j];
+                assert_eq!(r.top_key, Some(top), "shard {j}");
+                r.top_key_requests as f64 / r.requests as f64
+            })
+            .collect();
+        check(
+            &format!("shard {j}: key {top}'s share"),
+            weights[top as usize] / mass,
+            &xs,
+            0.01,
+            &mut failures,
+        );
+    }
     assert!(failures.is_empty(), "{failures:#?}");
 }
 

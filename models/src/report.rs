@@ -159,6 +159,12 @@ pub struct ShardRow {
     pub shard: u32,
     /// Operations that reached the shard.
     pub requests: u64,
+    /// Its most popular key with Zipf keys (the lowest rank among the keys
+    /// it holds); `None` with uniform keys, or when no key of the first
+    /// 2^20 ranks maps to it.
+    pub top_key: Option<u64>,
+    /// Of `requests`, those of `top_key`.
+    pub top_key_requests: u64,
     /// Operations turned away: its queue was full, or they were over its
     /// `shard.rate_limit` (429).
     pub errors: u64,
@@ -1181,6 +1187,13 @@ pub struct ShardSummary {
     /// p99 of an operation's time at it, ms: every replication's pooled,
     /// with sectioning about it.
     pub latency_p99_ms: ConfidenceInterval,
+    /// Its most popular key ([`ShardRow::top_key`]).
+    pub top_key: Option<u64>,
+    /// That key's share of the shard's operations: a load no shard count
+    /// spreads.
+    pub top_key_share: ConfidenceInterval,
+    /// That key's operations per second.
+    pub top_key_rps: ConfidenceInterval,
 }
 
 /// Every copy of every sharded store, in `shards.csv`'s order, with its
@@ -1252,6 +1265,14 @@ pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
                     })
                 }),
                 latency_p99_ms: sectioned_quantile_ci95(merged.quantile_ms(0.99), &p99s),
+                top_key: rows[busiest].top_key,
+                top_key_share: of(&|o| {
+                    let r = &o.shards[busiest];
+                    ratio(r.top_key_requests, r.requests)
+                }),
+                top_key_rps: of(&|o| {
+                    o.shards[busiest].top_key_requests as f64 / o.metrics.measured.as_secs_f64()
+                }),
             }
         })
         .collect()
@@ -2411,6 +2432,8 @@ mod tests {
                 region: region.into(),
                 shard,
                 requests,
+                top_key: Some(u64::from(shard)),
+                top_key_requests: requests / 4,
                 errors,
                 latency,
                 utilization: u,
@@ -2462,6 +2485,11 @@ mod tests {
         assert_eq!(east.utilization.mean, 0.4);
         assert_eq!(east.peak_utilization.mean, 0.5, "(0.6 + 0.4) / 2");
         assert_eq!(east.latency_p99_ms.mean, 2.0);
+        // Its most popular key: a quarter of its operations, 300 / 4 and
+        // 100 / 4 over 4 s.
+        assert_eq!(east.top_key, Some(1));
+        assert_eq!(east.top_key_share.mean, 0.25);
+        assert_eq!(east.top_key_rps.mean, (75.0 + 25.0) / 2.0 / 4.0);
         assert_eq!(
             (west.region.as_str(), west.shards, west.busiest),
             ("eu-west", 1, 0)

@@ -132,6 +132,10 @@ struct Shard {
     now: ShardInterval,
     /// Its `shard.rate_limit`, if any.
     limiter: Option<RateLimiter>,
+    /// Its most popular key ([`ShardRow::top_key`]; `u64::MAX`: none), and
+    /// that key's measured operations that reached it.
+    top_key: u64,
+    top_ops: u64,
 }
 
 /// A shard's current time-series interval: every operation, measured or
@@ -326,8 +330,14 @@ impl DataState {
         let mut shards = Vec::new();
         for s in &data.stores {
             shard_base.push(shards.len());
-            for _ in 0..s.copies.len() * s.shards as usize {
+            let top = match data.keys.zipf_s {
+                Some(_) => most_popular_keys(s, data.keys.count),
+                None => vec![u64::MAX; s.shards as usize],
+            };
+            for i in 0..s.copies.len() * s.shards as usize {
                 shards.push(Shard {
+                    top_key: top[i % s.shards as usize],
+                    top_ops: 0,
                     busy: 0,
                     queue: VecDeque::new(),
                     requests: 0,
@@ -1029,6 +1039,7 @@ impl World<'_> {
         let in_window = op.measured;
         let shard = &mut self.data.shards[index];
         shard.requests += u64::from(in_window);
+        shard.top_ops += u64::from(in_window && op.key == shard.top_key);
         shard.now.requests += 1;
         if let Some(limiter) = shard.limiter.as_mut()
             && !limiter.check(now, 0).is_admit()
@@ -1538,6 +1549,8 @@ impl World<'_> {
                         region: self.plan.network.name(region).to_owned(),
                         shard: k as u32,
                         requests: sh.requests,
+                        top_key: (sh.top_key != u64::MAX).then_some(sh.top_key),
+                        top_key_requests: sh.top_ops,
                         errors: sh.errors,
                         latency: sh.latency.clone(),
                         utilization: if measured_ns > 0.0 {
@@ -1679,6 +1692,27 @@ fn cache_row(
         },
         trigger,
     }
+}
+
+/// Each shard's most popular key of `store` with Zipf keys over `count`
+/// (keys are ranks, key 0 the most popular): the first key of the first
+/// 2^20 that maps to it (`u64::MAX` when none does: more shards than those
+/// keys reach). About `shards x ln(shards)` keys are hashed.
+fn most_popular_keys(store: &StorePlan, count: u64) -> Vec<u64> {
+    let n = store.shards as usize;
+    let mut top = vec![u64::MAX; n];
+    let mut left = n;
+    for key in 0..count.min(1 << 20) {
+        let slot = &mut top[store.shard_of(key) as usize];
+        if *slot == u64::MAX {
+            *slot = key;
+            left -= 1;
+            if left == 0 {
+                break;
+            }
+        }
+    }
+    top
 }
 
 /// What [`World::data_results`] returns.
