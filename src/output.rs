@@ -558,21 +558,23 @@ fn shards_md(outputs: &[RunOutput]) -> String {
     let mut s = String::from(
         "\n## Shards\n\nEach copy of each sharded store over the measured window, ± 95 % CI over \
          the replications (`shards.csv`, `shards_timeseries.csv`): operations reaching its shards, \
-         the fraction turned away (full queues, or over `shard.rate_limit`), and its busiest \
+         the fraction turned away (full queues, or over `shard.rate_limit`) and the fraction \
+         throttled (over `shard.rate_limit`, 429; part of those turned away), and its busiest \
          shard (the most operations): its share of them, the fraction of its workers busy, its \
          busiest interval's, and an operation's p99 there (pooled, as above).\n\n\
-         | store | region | shards | operations/s | turned away | busiest shard | share | busy | busiest interval busy | p99 (ms) |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | store | region | shards | operations/s | turned away | throttled | busiest shard | share | busy | busiest interval busy | p99 (ms) |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for c in &copies {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.store,
             c.region,
             c.shards,
             pm(&c.ops_rps),
             pm(&c.shed_fraction),
+            pm(&c.throttled_fraction),
             c.busiest,
             pm(&c.busiest_share),
             pm(&c.utilization),

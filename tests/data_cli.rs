@@ -113,7 +113,7 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
     let mut lines = shards.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "point,replication,store,region,shard,requests,errors,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,utilization"
+        "point,replication,store,region,shard,requests,errors,throttled,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,utilization"
     );
     // 2 replications x 2 copies x 8 shards.
     assert_eq!(lines.count(), 32);
@@ -122,7 +122,7 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
     let mut lines = series.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "point,replication,t_s,store,region,shard,requests_rps,shed,latency_p50_ms,latency_p99_ms,utilization,queued,trigger"
+        "point,replication,t_s,store,region,shard,requests_rps,shed,throttled,latency_p50_ms,latency_p99_ms,utilization,queued,trigger"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     // 2 replications x 20 intervals x 2 copies x 8 shards.
@@ -138,10 +138,10 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
         // The same shard as shards.csv's row, in its order.
         let key = format!("{},{}", row[..2].join(","), row[3..6].join(","));
         assert_eq!(key, keys[replication * 16 + shard], "{row:?}");
-        let busy: f64 = row[10].parse().unwrap();
+        let busy: f64 = row[11].parse().unwrap();
         assert!((0.0..=1.0).contains(&busy), "{row:?}");
         // The flush at 10 s marks the interval it starts, (10 s, 11 s].
-        assert_eq!(row[12], if interval == 10 { "1" } else { "0" }, "{row:?}");
+        assert_eq!(row[13], if interval == 10 { "1" } else { "0" }, "{row:?}");
     }
 
     // caches_timeseries.csv: both tiers, second by second.
@@ -246,9 +246,9 @@ fn a_flushed_tier_sends_its_herd_to_the_shards() {
             .find(|l| l.starts_with(&format!("| users | {region} | 8 |")))
             .unwrap_or_else(|| panic!("{region}: {summary}"));
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        assert_eq!(cells[6], busiest.to_string(), "{row}");
+        assert_eq!(cells[7], busiest.to_string(), "{row}");
         let mean = |cell: &str| cell.split(" ± ").next().unwrap().parse::<f64>().unwrap();
-        assert!(mean(cells[9]) > mean(cells[8]), "{row}");
+        assert!(mean(cells[10]) > mean(cells[9]), "{row}");
     }
     assert!(summary.contains("\nBusiest shard: **users "), "{summary}");
     // summary.md's Cache tiers section: the hot tier's fill at the warm-up
@@ -561,6 +561,43 @@ shard = { workers = 8, read = { distribution = "exponential", mean = "1ms" } }
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
     assert!(summary.contains("Busiest shard: "), "{summary}");
     assert!(!summary.contains("most popular key"), "{summary}");
+
+    // shards.csv's `throttled` counts the operations over the shard's
+    // rate limit apart from those its full queue sheds: shard 0 (offered
+    // about 330 reads/s) admits 150/s to one worker of 5 ms that holds one
+    // waiting, so it both throttles and sheds.
+    let limited = format!(
+        "{}\n[policy.rate_limit.partition]\nstrategy = \"gcra\"\nwindow = \"1s\"\nmax = 150\nburst = 10\n",
+        text.replace(
+            "shard = { workers = 8, read = { distribution = \"exponential\", mean = \"1ms\" } }",
+            "shard = { rate_limit = \"partition\", queue = 1, workers = 1, read = { distribution = \"exponential\", mean = \"5ms\" } }"
+        )
+    );
+    let scenario = write(&dir, "limited.toml", &limited);
+    let out = dir.join("limited");
+    headroom_ok(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
+    let shards = String::from_utf8(read(&out, "shards.csv")).unwrap();
+    let row: Vec<&str> = shards.lines().nth(1).unwrap().split(',').collect();
+    let (errors, throttled): (u64, u64) = (row[6].parse().unwrap(), row[7].parse().unwrap());
+    assert!(throttled > 0 && errors > throttled, "{row:?}");
+    let series = String::from_utf8(read(&out, "shards_timeseries.csv")).unwrap();
+    let (shed, throttled) = series
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|r| r[5] == "0")
+        .fold((0u64, 0u64), |(a, b), r| {
+            (
+                a + r[7].parse::<u64>().unwrap(),
+                b + r[8].parse::<u64>().unwrap(),
+            )
+        });
+    assert!(throttled > 0 && shed > throttled, "{shed} {throttled}");
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(
+        summary.contains("| turned away | throttled | busiest shard |"),
+        "{summary}"
+    );
 }
 
 /// A store client's retries (`datastores.*.retry`) against a shard that

@@ -416,6 +416,9 @@ fn a_shard_rate_limit_admits_its_rate_and_throttles_the_rest() {
             .iter()
             .map(|o| {
                 let row = &o.shards[j];
+                // Every operation turned away was throttled: the queues
+                // have no bound.
+                assert_eq!(row.throttled, row.errors, "shard {j}");
                 (row.requests - row.errors) as f64 / o.metrics.measured.as_secs_f64()
             })
             .collect();

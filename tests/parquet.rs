@@ -189,10 +189,13 @@ fn a_sweeps_shards_table_in_parquet_equals_its_csv() {
     let types: Vec<String> = df
         .dtypes()
         .iter()
-        .take(7)
+        .take(8)
         .map(ToString::to_string)
         .collect();
-    assert_eq!(types, ["u64", "u64", "str", "str", "u64", "u64", "u64"]);
+    assert_eq!(
+        types,
+        ["u64", "u64", "str", "str", "u64", "u64", "u64", "u64"]
+    );
     assert_eq!(df.height(), 6 * 3 * 3, "6 points, 3 replications, 3 shards");
     // The shards' time series, typed as the sweep writes them.
     let df = same_as_csv(&out, "shards_timeseries");
@@ -200,8 +203,8 @@ fn a_sweeps_shards_table_in_parquet_equals_its_csv() {
     assert_eq!(
         types,
         [
-            "u64", "u64", "f64", "str", "str", "u64", "f64", "u64", "f64", "f64", "f64", "u64",
-            "bool"
+            "u64", "u64", "f64", "str", "str", "u64", "f64", "u64", "u64", "f64", "f64", "f64",
+            "u64", "bool"
         ]
     );
     assert_eq!(

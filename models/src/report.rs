@@ -168,6 +168,9 @@ pub struct ShardRow {
     /// Operations turned away: its queue was full, or they were over its
     /// `shard.rate_limit` (429).
     pub errors: u64,
+    /// Of `errors`, those over its `shard.rate_limit` (throttled, 429):
+    /// the rest found its queue full.
+    pub throttled: u64,
     /// Time from arrival at the shard to the end of the operation.
     pub latency: LatencyHistogram,
     /// Mean fraction of its workers busy.
@@ -175,7 +178,7 @@ pub struct ShardRow {
 }
 
 /// `shards.csv` columns, in order.
-pub const SHARD_COLUMNS: [&str; 12] = [
+pub const SHARD_COLUMNS: [&str; 13] = [
     "point",
     "replication",
     "store",
@@ -183,6 +186,7 @@ pub const SHARD_COLUMNS: [&str; 12] = [
     "shard",
     "requests",
     "errors",
+    "throttled",
     "latency_mean_ms",
     "latency_p50_ms",
     "latency_p95_ms",
@@ -203,11 +207,12 @@ fn latency_cells(lat: &LatencyHistogram) -> [Cell; 4] {
 impl ShardRow {
     /// The cells after `point, replication, store, region, shard`, in
     /// [`SHARD_COLUMNS`] order.
-    pub fn cells(&self) -> [Cell; 7] {
+    pub fn cells(&self) -> [Cell; 8] {
         let [mean, p50, p95, p99] = latency_cells(&self.latency);
         [
             Cell::Int(self.requests),
             Cell::Int(self.errors),
+            Cell::Int(self.throttled),
             mean,
             p50,
             p95,
@@ -298,6 +303,8 @@ pub struct ShardIntervalRow {
     /// Of them, those turned away: a full queue, or over its
     /// `shard.rate_limit`.
     pub shed: u64,
+    /// Of `shed`, those over its `shard.rate_limit` (throttled, 429).
+    pub throttled: u64,
     /// Median time at the shard (arrival to the end of the work, as
     /// `shards.csv`'s latency) of the operations that ended in the
     /// interval, ms; NaN without one.
@@ -313,7 +320,7 @@ pub struct ShardIntervalRow {
 }
 
 /// `shards_timeseries.csv` columns, in order.
-pub const SHARD_TIMESERIES_COLUMNS: [&str; 13] = [
+pub const SHARD_TIMESERIES_COLUMNS: [&str; 14] = [
     "point",
     "replication",
     "t_s",
@@ -322,6 +329,7 @@ pub const SHARD_TIMESERIES_COLUMNS: [&str; 13] = [
     "shard",
     "requests_rps",
     "shed",
+    "throttled",
     "latency_p50_ms",
     "latency_p99_ms",
     "utilization",
@@ -346,6 +354,7 @@ impl ShardIntervalRow {
             [
                 Cell::Float(self.requests_rps),
                 Cell::Int(self.shed),
+                Cell::Int(self.throttled),
                 Cell::Float(self.latency_p50_ms),
                 Cell::Float(self.latency_p99_ms),
                 Cell::Float(self.utilization),
@@ -1174,6 +1183,9 @@ pub struct ShardSummary {
     /// Of them, the fraction its shards turned away (full queues, rate
     /// limits).
     pub shed_fraction: ConfidenceInterval,
+    /// Of them, the fraction over its shards' `shard.rate_limit`
+    /// (throttled, 429): part of `shed_fraction`.
+    pub throttled_fraction: ConfidenceInterval,
     /// The busiest shard: the most operations on average over the
     /// replications (the lowest number on a tie).
     pub busiest: u32,
@@ -1254,6 +1266,9 @@ pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
                     total(o, |r| r.requests) as f64 / o.metrics.measured.as_secs_f64()
                 }),
                 shed_fraction: of(&|o| ratio(total(o, |r| r.errors), total(o, |r| r.requests))),
+                throttled_fraction: of(&|o| {
+                    ratio(total(o, |r| r.throttled), total(o, |r| r.requests))
+                }),
                 busiest: rows[busiest].shard,
                 busiest_share: of(&|o| ratio(o.shards[busiest].requests, total(o, |r| r.requests))),
                 utilization: of(&|o| o.shards[busiest].utilization),
@@ -2435,6 +2450,7 @@ mod tests {
                 top_key: Some(u64::from(shard)),
                 top_key_requests: requests / 4,
                 errors,
+                throttled: errors / 2,
                 latency,
                 utilization: u,
             }
@@ -2453,6 +2469,7 @@ mod tests {
                         shard: j,
                         requests_rps: 0.0,
                         shed: 0,
+                        throttled: 0,
                         latency_p50_ms: f64::NAN,
                         latency_p99_ms: f64::NAN,
                         utilization: busy[j][k],
@@ -2481,6 +2498,10 @@ mod tests {
         );
         assert_eq!(east.ops_rps.mean, 75.0, "(400 + 200) / 2 over 4 s");
         assert_eq!(east.shed_fraction.mean, (4.0 / 400.0 + 4.0 / 200.0) / 2.0);
+        assert_eq!(
+            east.throttled_fraction.mean,
+            (2.0 / 400.0 + 2.0 / 200.0) / 2.0
+        );
         assert_eq!(east.busiest_share.mean, (0.75 + 0.5) / 2.0);
         assert_eq!(east.utilization.mean, 0.4);
         assert_eq!(east.peak_utilization.mean, 0.5, "(0.6 + 0.4) / 2");

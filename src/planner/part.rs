@@ -371,7 +371,7 @@ impl Part {
         let shards_columns = if has_datastores(&id.scenario) {
             keyed_columns(&SHARD_COLUMNS, records().map(|r| &r.shards), |i| match i {
                 2 | 3 => Kind::Str,
-                4..=6 => Kind::Int,
+                4..=7 => Kind::Int,
                 _ => Kind::Float,
             })
         } else {

@@ -122,6 +122,8 @@ struct Shard {
     /// it shed (`shards.csv`).
     requests: u64,
     errors: u64,
+    /// Of `errors`, those over its rate limit.
+    throttled: u64,
     /// Measured requests' operations, merged in from `now_measured` as
     /// each time-series interval closes (and at the end).
     latency: LatencyHistogram,
@@ -145,6 +147,7 @@ struct Shard {
 struct ShardInterval {
     requests: u64,
     shed: u64,
+    throttled: u64,
     busy_ns: f64,
     measured: LatencyHistogram,
     other: LatencyHistogram,
@@ -155,6 +158,7 @@ impl ShardInterval {
         ShardInterval {
             requests: 0,
             shed: 0,
+            throttled: 0,
             busy_ns: 0.0,
             measured: LatencyHistogram::new(),
             other: LatencyHistogram::new(),
@@ -342,6 +346,7 @@ impl DataState {
                     queue: VecDeque::new(),
                     requests: 0,
                     errors: 0,
+                    throttled: 0,
                     latency: LatencyHistogram::new(),
                     busy_ns: 0.0,
                     last: Timestamp::ZERO,
@@ -1046,7 +1051,9 @@ impl World<'_> {
         {
             // Over the shard's throughput: refused before any work.
             shard.errors += u64::from(in_window);
+            shard.throttled += u64::from(in_window);
             shard.now.shed += 1;
+            shard.now.throttled += 1;
             self.back_with(id, Some(Reply::error(429)));
             return;
         }
@@ -1409,6 +1416,7 @@ impl World<'_> {
                     shard: index,
                     requests_rps: iv.requests as f64 / secs,
                     shed: iv.shed,
+                    throttled: iv.throttled,
                     latency_p50_ms: p50,
                     latency_p99_ms: p99,
                     utilization: if capacity_ns > 0.0 {
@@ -1421,6 +1429,7 @@ impl World<'_> {
                 });
                 iv.requests = 0;
                 iv.shed = 0;
+                iv.throttled = 0;
                 iv.busy_ns = 0.0;
                 iv.measured.clear();
                 iv.other.clear();
@@ -1552,6 +1561,7 @@ impl World<'_> {
                         top_key: (sh.top_key != u64::MAX).then_some(sh.top_key),
                         top_key_requests: sh.top_ops,
                         errors: sh.errors,
+                        throttled: sh.throttled,
                         latency: sh.latency.clone(),
                         utilization: if measured_ns > 0.0 {
                             sh.busy_ns / (measured_ns * f64::from(store.workers))
