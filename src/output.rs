@@ -621,7 +621,14 @@ fn shards_md(outputs: &[RunOutput]) -> String {
 const HOT_KEY_SHARE: f64 = 0.05;
 
 /// `manifest.json`: what produced these files.
-pub fn manifest_json(loaded: &Loaded, files: &[&str]) -> anyhow::Result<Vec<u8>> {
+pub fn manifest_json(
+    loaded: &Loaded,
+    outputs: &[RunOutput],
+    files: &[&str],
+) -> anyhow::Result<Vec<u8>> {
+    // The caches still warming over the measured window, as summary.md
+    // names them: for a notebook to check before it reads a hit ratio.
+    let cold = headroom_models::report::cold_caches_of(&loaded.plan, outputs);
     let manifest = serde_json::json!({
         "headroom_version": env!("CARGO_PKG_VERSION"),
         "git_sha": option_env!("HEADROOM_GIT_SHA"),
@@ -631,6 +638,7 @@ pub fn manifest_json(loaded: &Loaded, files: &[&str]) -> anyhow::Result<Vec<u8>>
         "replications": loaded.plan.run.replications,
         "prng": headroom_sim::rng::PRNG_DESCRIPTION,
         "files": files,
+        "cold_caches": cold,
         "scenario": loaded.scenario,
     });
     let mut bytes = serde_json::to_vec_pretty(&manifest).context("cannot render manifest.json")?;

@@ -449,6 +449,16 @@ fn a_cache_still_warming_is_named() {
     let warning = line_with(&summary, "still warming").unwrap_or_else(|| panic!("{summary}"));
     assert!(warning.starts_with("**Warning:** a cache was"), "{warning}");
     assert!(warning.contains(halves), "{warning}");
+    // manifest.json has it for notebooks.
+    let manifest: serde_json::Value = serde_json::from_slice(&read(&out, "manifest.json")).unwrap();
+    let cold = &manifest["cold_caches"];
+    assert_eq!(cold[0]["name"], "users/l1", "{cold}");
+    let (a, b) = (
+        cold[0]["first"].as_f64().unwrap(),
+        cold[0]["second"].as_f64().unwrap(),
+    );
+    assert_eq!(format!("{a:.3} -> {b:.3}"), halves, "{cold}");
+    assert!(cold[0]["ttl_s"].is_null(), "{cold}");
 
     // Warmed for 40 s, its halves agree within a point: no warning.
     let out = dir.join("warm");
@@ -463,6 +473,8 @@ fn a_cache_still_warming_is_named() {
     assert!(!stderr(&o).contains("still warming"), "{}", stderr(&o));
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
     assert!(!summary.contains("still warming"), "{summary}");
+    let manifest: serde_json::Value = serde_json::from_slice(&read(&out, "manifest.json")).unwrap();
+    assert_eq!(manifest["cold_caches"], serde_json::json!([]));
 
     // A diurnal load moves hit ratios on purpose: no warning either.
     let out = dir.join("diurnal");

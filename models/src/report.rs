@@ -1884,10 +1884,15 @@ pub fn cold_cache_text(caches: &[ColdCache]) -> Option<String> {
     ))
 }
 
+/// [`cold_caches`] of the replications `outputs` of `plan`.
+pub fn cold_caches_of(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<ColdCache> {
+    let halves: Vec<Vec<CacheHalves>> = outputs.iter().map(|o| cache_halves(plan, o)).collect();
+    cold_caches(halves.iter().map(Vec::as_slice))
+}
+
 /// [`cold_cache_text`] of the replications `outputs` of `plan`.
 pub fn cold_cache_warning(plan: &crate::Plan, outputs: &[RunOutput]) -> Option<String> {
-    let halves: Vec<Vec<CacheHalves>> = outputs.iter().map(|o| cache_halves(plan, o)).collect();
-    cold_cache_text(&cold_caches(halves.iter().map(Vec::as_slice)))
+    cold_cache_text(&cold_caches_of(plan, outputs))
 }
 
 /// With sessions: a warning when the warm-up (the shortest of the

@@ -69,7 +69,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
     ];
     let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
-    let manifest = output::manifest_json(&plan.loaded, &names)?;
+    let manifest = output::manifest_json(&plan.loaded, &outputs, &names)?;
     let mut all: Vec<(&str, Vec<u8>)> = files.into_iter().collect();
     all.push(("manifest.json", manifest));
     output::write_atomically(&plan.out, &all)?;
