@@ -650,7 +650,7 @@ fn focus_ci(d: &PlotData<'_>, c: usize) -> (f64, f64) {
 
 /// Label of the end-to-end hit ratio bar (`cache_hit_ratio`: the edge
 /// cache's answers and the tiers').
-const ALL_TIERS: &str = "any cache";
+const ANY_CACHE: &str = "any cache";
 
 fn hit_ratio(d: &PlotData<'_>) -> Result<Chart, String> {
     let tiers: Vec<(usize, String)> = d
@@ -661,7 +661,7 @@ fn hit_ratio(d: &PlotData<'_>) -> Result<Chart, String> {
         .filter(|(_, c)| c.name.starts_with("cache_") && c.name.ends_with("_hit_ratio"))
         .map(|(i, c)| {
             let tier = if c.name == "cache_hit_ratio" {
-                ALL_TIERS.to_owned()
+                ANY_CACHE.to_owned()
             } else {
                 c.name
                     .trim_start_matches("cache_")
@@ -683,7 +683,7 @@ fn hit_ratio(d: &PlotData<'_>) -> Result<Chart, String> {
             }
         })
         .collect();
-    let per_tier = bars.iter().filter(|b| b.label != ALL_TIERS).count();
+    let per_tier = bars.iter().filter(|b| b.label != ANY_CACHE).count();
     if per_tier == 0 && bars.iter().all(|b| b.y == 0.0 || b.y.is_nan()) {
         return Err("hit ratio per cache tier: the scenario has no cache tiers".into());
     }

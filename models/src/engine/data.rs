@@ -252,6 +252,14 @@ impl TierCount {
 /// ([`crate::report::cold_caches`]).
 type Halves = [TierCount; 2];
 
+/// With `warmup = "auto"`, the pilot pass's series of each cache's hit
+/// ratio by lookup time, laid out as the measured counts are.
+struct Pilot {
+    edge: Option<Transient>,
+    /// `[store][tier]`.
+    tiers: Vec<Vec<Transient>>,
+}
+
 /// The sum of both halves.
 fn whole([a, b]: Halves) -> TierCount {
     TierCount {
@@ -303,11 +311,9 @@ pub(super) struct DataState {
     /// The middle of the measured window: lookups from then on count in
     /// the second of [`Halves`].
     middle: Timestamp,
-    /// With `warmup = "auto"`: per cache in [`DataPlan::caches`]' order,
-    /// its hit ratio by lookup time, for MSER-5 (empty otherwise).
-    pilot: Vec<Transient>,
-    /// Per store: the index in `pilot` of its first tier.
-    pilot_base: Vec<usize>,
+    /// With `warmup = "auto"`: each cache's hit ratio by lookup time, for
+    /// MSER-5.
+    pilot: Option<Box<Pilot>>,
     end: Timestamp,
     looked: u64,
     cache_answered: u64,
@@ -415,23 +421,17 @@ impl DataState {
             edge_now: TierCount::default(),
             warmup_end: plan.run.warmup_end(),
             middle: plan.run.warmup_end() + Span::from_nanos(plan.run.measured().as_nanos() / 2),
-            pilot: if plan.run.auto_warmup {
-                let caches = data.caches().len();
-                (0..caches)
-                    .map(|_| Transient::new(plan.run.duration))
-                    .collect()
-            } else {
-                Vec::new()
-            },
-            pilot_base: data
-                .stores
-                .iter()
-                .scan(usize::from(data.edge_cache.is_some()), |next, s| {
-                    let base = *next;
-                    *next += s.tiers.len();
-                    Some(base)
+            pilot: plan.run.auto_warmup.then(|| {
+                let series = || Transient::new(plan.run.duration);
+                Box::new(Pilot {
+                    edge: data.edge_cache.as_ref().map(|_| series()),
+                    tiers: data
+                        .stores
+                        .iter()
+                        .map(|s| s.tiers.iter().map(|_| series()).collect())
+                        .collect(),
                 })
-                .collect(),
+            }),
             end: plan.run.end(),
             looked: 0,
             cache_answered: 0,
@@ -697,9 +697,8 @@ impl World<'_> {
                 let cache = cache_of(&mut data.tiers[store.index()][t], plan, t, instance, region);
                 let hit = cache.get(now.as_nanos(), key);
                 data.tier_now[store.index()][t].add(hit);
-                if !data.pilot.is_empty() {
-                    let i = data.pilot_base[store.index()] + t;
-                    data.pilot[i].add(now, f64::from(u8::from(hit)));
+                if let Some(pilot) = &mut data.pilot {
+                    pilot.tiers[store.index()][t].add(now, f64::from(u8::from(hit)));
                 }
                 if measured {
                     let half = usize::from(now >= data.middle);
@@ -1344,9 +1343,8 @@ impl World<'_> {
         let cache = data.edge[usize::from(r.edge)].get_or_insert_with(|| edge_cache(edge));
         let hit = cache.get(self.now.as_nanos(), r.data.key);
         data.edge_now.add(hit);
-        if let Some(pilot) = data.pilot.first_mut() {
-            // The edge cache is the first of the caches.
-            pilot.add(self.now, f64::from(u8::from(hit)));
+        if let Some(edge) = data.pilot.as_mut().and_then(|p| p.edge.as_mut()) {
+            edge.add(self.now, f64::from(u8::from(hit)));
         }
         if r.data.measured {
             data.edge_counts[usize::from(self.now >= data.middle)].add(hit);
@@ -1496,7 +1494,14 @@ impl World<'_> {
     /// the pilot pass, in [`DataPlan::caches`]' order (empty for a cache
     /// never looked up).
     pub(super) fn cache_transients(&self) -> Vec<Vec<f64>> {
-        self.data.pilot.iter().map(Transient::series).collect()
+        let Some(p) = &self.data.pilot else {
+            return Vec::new();
+        };
+        p.edge
+            .iter()
+            .chain(p.tiers.iter().flatten())
+            .map(Transient::series)
+            .collect()
     }
 
     /// The data tier's results: the end-to-end and per-tier hit ratios,
