@@ -445,6 +445,10 @@ fn a_cache_still_warming_is_named() {
         "{line}"
     );
     assert!(!line.contains("at the longest"), "no TTL, no bound: {line}");
+    assert!(
+        line.contains("Start the caches warm with `run.cache_warm_start`"),
+        "{line}"
+    );
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
     let warning = line_with(&summary, "still warming").unwrap_or_else(|| panic!("{summary}"));
     assert!(warning.starts_with("**Warning:** a cache was"), "{warning}");
@@ -489,13 +493,70 @@ fn a_cache_still_warming_is_named() {
     assert!(!stderr(&o).contains("still warming"), "{}", stderr(&o));
 }
 
+/// A cache started warm (`run.cache_warm_start`) is measured at its steady
+/// state from time zero, with no warm-up: not named, and its hit ratio that
+/// of the cold run's second half or above; the run's requests are the same
+/// (the warm start draws from streams of its own).
+#[test]
+fn a_cache_started_warm_is_not_named() {
+    let dir = tempdir("data_warm_start");
+    let scenario = write(&dir, "s.toml", WARMING);
+    let runs = |out: &std::path::Path| {
+        let text = String::from_utf8(read(out, "runs.csv")).unwrap();
+        let mut rows = csv::Reader::from_reader(text.as_bytes());
+        let header = rows.headers().unwrap().clone();
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (hit, requests) = (col("cache_users_l1_hit_ratio"), col("requests"));
+        rows.records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r[hit].parse::<f64>().unwrap(), r[requests].to_owned())
+            })
+            .collect::<Vec<_>>()
+    };
+    let cold = dir.join("cold");
+    headroom_ok(&["run", s(&scenario), "--out", s(&cold)]);
+    let warm = dir.join("warm");
+    let o = headroom_ok(&[
+        "run",
+        s(&scenario),
+        "--out",
+        s(&warm),
+        "--set",
+        "run.cache_warm_start=\"60s\"",
+    ]);
+    assert!(!stderr(&o).contains("still warming"), "{}", stderr(&o));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(&warm, "manifest.json")).unwrap();
+    assert_eq!(manifest["cold_caches"], serde_json::json!([]));
+    for ((w, wn), (c, cn)) in runs(&warm).into_iter().zip(runs(&cold)) {
+        assert_eq!(wn, cn, "the same requests");
+        // Cold: about 0.44 over the run (0.43, then 0.46); warm: 0.46.
+        assert!(
+            w > c + 0.01 && (0.45..0.47).contains(&w),
+            "warm {w}, cold {c}"
+        );
+    }
+}
+
 /// A sweep records each point's cold caches in its manifest and lists the
-/// points in summary.md; the terminal counts them.
+/// points in summary.md; the terminal counts them. The second point warms
+/// the cache up: by a warm-up, or by a warm start.
 #[test]
 fn a_sweep_lists_its_points_with_a_cache_still_warming() {
     let dir = tempdir("data_cold_sweep");
-    let text = format!("{WARMING}\n[sweep]\n[sweep.params]\n\"run.warmup\" = [\"0s\", \"40s\"]\n");
-    let scenario = write(&dir, "s.toml", &text);
+    for (name, param) in [
+        ("warmup", r#""run.warmup" = ["0s", "40s"]"#),
+        ("warm_start", r#""run.cache_warm_start" = ["0s", "60s"]"#),
+    ] {
+        sweep_names_the_cold_point(&dir.join(name), param);
+    }
+}
+
+fn sweep_names_the_cold_point(dir: &std::path::Path, param: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let text = format!("{WARMING}\n[sweep]\n[sweep.params]\n{param}\n");
+    let scenario = write(dir, "s.toml", &text);
     let out = dir.join("out");
     let o = headroom_ok(&["sweep", s(&scenario), "--out", s(&out)]);
     let err = stderr(&o);
@@ -935,5 +996,71 @@ fn a_bad_object_size_names_what_is_wrong_in_its_form() {
             "integer `4096`",
             "a size such as \"4KB\"",
         ],
+    );
+}
+
+#[test]
+fn a_warm_start_needs_a_cache_a_rate_and_a_bound() {
+    let warm = |text: &str, span: &str| {
+        text.replacen(
+            "[run]\n",
+            &format!("[run]\ncache_warm_start = \"{span}\"\n"),
+            1,
+        )
+    };
+    let no_cache = WARMING.split("[[datastores.cache]]").next().unwrap();
+    expect_input_error(
+        "warm_start_no_cache",
+        &warm(no_cache, "1h"),
+        &[
+            "`run.cache_warm_start` = 1h",
+            "a scenario with a cache to warm",
+            "leave the key out",
+        ],
+    );
+    expect_input_error(
+        "warm_start_closed",
+        &warm(
+            &WARMING.replace(
+                r#"arrivals = { process = "poisson", rate = 2000.0 }"#,
+                r#"arrivals = { process = "closed", users = 10, think = "1s" }"#,
+            ),
+            "1h",
+        ),
+        &[
+            "`run.cache_warm_start` = 1h",
+            "arrivals at a known rate (poisson, diurnal or mmpp)",
+            "a replayed trace or a closed workload are unknown",
+            "`run.warmup` instead",
+        ],
+    );
+    expect_input_error(
+        "warm_start_sessions",
+        &warm(
+            &WARMING.replace(
+                "keys = {",
+                "session = { requests = 5, think = \"2s\" }\nkeys = {",
+            ),
+            "1h",
+        ),
+        &[
+            "`run.cache_warm_start` = 1h",
+            "open arrivals without sessions",
+            "`run.warmup` instead",
+        ],
+    );
+    expect_input_error(
+        "warm_start_too_long",
+        &warm(WARMING, "2000d"),
+        &[
+            "`run.cache_warm_start`",
+            "at most 10000000000 requests",
+            "rate of 2000 a second",
+        ],
+    );
+    expect_input_error(
+        "warm_start_not_a_duration",
+        &WARMING.replacen("[run]\n", "[run]\ncache_warm_start = 60\n", 1),
+        &["run.cache_warm_start"],
     );
 }

@@ -730,3 +730,116 @@ fn data_tier_costs_match_a_hand_computation() {
     assert_eq!(tiers[2], 0.0, "warm: its one lookup missed");
     assert!(tiers[0] > 0.99, "l1 answers everything after two misses");
 }
+
+/// The hit ratio of `o`'s cache `tier` (index into `runs.csv`'s cache
+/// columns) in its first `caches_timeseries.csv` interval.
+fn first_interval_ratio(o: &RunOutput, tier: usize) -> f64 {
+    let tiers = o.metrics.cache_tiers.len();
+    o.cache_timeseries[tier % tiers].hit_ratio
+}
+
+/// `data-warm-start.toml`: with `run.cache_warm_start`, an LRU tier over a
+/// million Zipf keys, measured from time zero without a warm-up, is at
+/// Che's steady state over the whole run and in its first 5 s; from a cold
+/// start (the key left out), its first interval is far below and the cold-
+/// cache check names it. The run's own draws are the same either way: the
+/// warm start draws from streams of its own. Then the edge cache's TTL case
+/// (`data-edge-ttl.toml` with a 10 s `max_age` over 10^5 keys): warm for
+/// 100 s, its hit ratio from time zero is the TTL theory's.
+#[test]
+fn a_warm_start_measures_caches_at_their_steady_state_from_time_zero() {
+    let mut failures = Vec::new();
+    println!("| case | theory | simulated | 95 % CI ± | difference | pass |");
+    println!("|---|---:|---:|---:|---:|---|");
+    let (_, hit) = che_lru(&zipf(1_000_000, 0.9), 20_000.0);
+    let (loaded, warm) = run("data-warm-start.toml", &[]);
+    assert_eq!(loaded.plan.run.warmup, headroom_sim::Span::ZERO);
+    let xs: Vec<f64> = warm.iter().map(tier_ratio).collect();
+    check(
+        "LRU C=20000 N=10^6 s=0.9, warm start 120 s: 0-30 s",
+        hit,
+        &xs,
+        0.01,
+        &mut failures,
+    );
+    let firsts: Vec<f64> = warm.iter().map(|o| first_interval_ratio(o, 0)).collect();
+    check(
+        "LRU, warm start 120 s: first 5 s",
+        hit,
+        &firsts,
+        0.01,
+        &mut failures,
+    );
+    assert!(
+        headroom_models::report::cold_caches_of(&loaded.plan, &warm).is_empty(),
+        "a warm cache is not named"
+    );
+    // Cold: the same run without the warm start ("0s" is none).
+    let (cold_loaded, cold) = run("data-warm-start.toml", &["run.cache_warm_start=\"0s\""]);
+    for (w, c) in warm.iter().zip(&cold) {
+        assert_eq!(
+            w.metrics.requests, c.metrics.requests,
+            "the run's own draws"
+        );
+        let lookups = |o: &RunOutput| o.metrics.cache_tiers[0].lookups;
+        assert_eq!(lookups(w), lookups(c), "every request looks the tier up");
+        let first = first_interval_ratio(c, 0);
+        assert!(first < hit - 0.1, "cold first interval {first} vs {hit}");
+        assert!(
+            tier_ratio(c) < hit - 0.01,
+            "cold {} vs {hit}",
+            tier_ratio(c)
+        );
+    }
+    let mean = |f: &dyn Fn(&RunOutput) -> f64| cold.iter().map(f).sum::<f64>() / cold.len() as f64;
+    println!(
+        "| (cold start, for comparison: first 5 s {:.4}, 0-30 s {:.4}) | | | | | |",
+        mean(&|o| first_interval_ratio(o, 0)),
+        mean(&tier_ratio)
+    );
+    let named = headroom_models::report::cold_caches_of(&cold_loaded.plan, &cold);
+    assert_eq!(named.len(), 1, "the cold tier is named: {named:?}");
+
+    // The edge cache, a TTL cache: 10^5 keys, Zipf 0.8, 1000/s, half the
+    // keys cacheable, T = 10 s; per key λT/(1+λT).
+    let (loaded, outs) = run(
+        "data-edge-ttl.toml",
+        &[
+            "workload.keys.count=100000",
+            "edge.cache.max_age=\"10s\"",
+            "run.duration=\"20s\"",
+            "run.warmup=\"0s\"",
+            "run.cache_warm_start=\"100s\"",
+            "run.timeseries_interval=\"5s\"",
+        ],
+    );
+    let edge = loaded.plan.data.edge_cache.expect("an edge cache");
+    let (lambda, ttl) = (1000.0, 10.0);
+    let (mut mass, mut hits) = (0.0, 0.0);
+    for (k, p) in zipf(100_000, 0.8).into_iter().enumerate() {
+        if edge.cacheable(k as u64) {
+            let lt = lambda * p * ttl;
+            mass += p;
+            hits += p * lt / (1.0 + lt);
+        }
+    }
+    let theory = hits / mass;
+    let edge_ratio = |o: &RunOutput| o.metrics.cache_tiers[0].hit_ratio();
+    let xs: Vec<f64> = outs.iter().map(edge_ratio).collect();
+    check(
+        "edge ttl N=10^5 s=0.8 λ=1000/s T=10s, warm start 100 s: 0-20 s",
+        theory,
+        &xs,
+        0.01,
+        &mut failures,
+    );
+    let firsts: Vec<f64> = outs.iter().map(|o| first_interval_ratio(o, 0)).collect();
+    check(
+        "edge ttl, warm start 100 s: first 5 s",
+        theory,
+        &firsts,
+        0.01,
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -535,6 +535,19 @@ impl Cache {
         with_store!(&mut self.0, c => c.remove(key))
     }
 
+    /// Moves the cache's clock back by `by_ns`: an entry expiring at `e`
+    /// expires at `e - by_ns` afterwards, and nothing else changes (contents,
+    /// eviction order, frequencies, statistics). What a cache filled at times
+    /// in `[0, by_ns)` holds is then what it would hold at time 0 had it been
+    /// filled at times in `[-by_ns, 0)`: the simulator's warm start
+    /// (`run.cache_warm_start`). An entry that had expired by `by_ns` keeps
+    /// its place (as it would have: it leaves when looked up or evicted) and
+    /// expires at 0, so a lookup at any later time misses it; only a lookup
+    /// at exactly 0 would still find it.
+    pub fn rebase(&mut self, by_ns: u64) {
+        with_store!(&mut self.0, c => c.rebase(by_ns))
+    }
+
     /// Empties the cache (the cache-flush fault); statistics are kept.
     pub fn clear(&mut self) {
         with_store!(&mut self.0, c => c.clear())

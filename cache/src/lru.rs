@@ -527,6 +527,20 @@ impl<S: Slot> Lru<S> {
         }
     }
 
+    /// [`crate::Cache::rebase`]: every stored expiry moves back (an LRU
+    /// without a TTL stores none).
+    pub(crate) fn rebase(&mut self, by_ns: u64) {
+        if self.spec.ttl_ns.is_none() {
+            return;
+        }
+        for slot in self.table.slots.iter_mut().filter(|s| s.pos() != EMPTY) {
+            let e = slot.expiry_ns();
+            if e != u64::MAX {
+                slot.set_expiry_ns(e.saturating_sub(by_ns));
+            }
+        }
+    }
+
     /// [`crate::Cache::clear`].
     pub(crate) fn clear(&mut self) {
         self.table.clear();

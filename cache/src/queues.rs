@@ -238,6 +238,16 @@ impl Queues {
         }
     }
 
+    /// [`Cache::rebase`]: every node's expiry moves back (free nodes'
+    /// too, harmlessly: a node's expiry is set when it is allocated).
+    pub(crate) fn rebase(&mut self, by_ns: u64) {
+        if self.spec.ttl_ns.is_some() {
+            for node in &mut self.arena.nodes {
+                node.expiry_ns = node.expiry_ns.saturating_sub(by_ns);
+            }
+        }
+    }
+
     /// [`Cache::clear`].
     pub(crate) fn clear(&mut self) {
         self.index.clear();

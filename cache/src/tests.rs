@@ -630,3 +630,91 @@ fn a_small_reserve_grows_and_behaves_like_a_full_preallocation() {
         assert_eq!(full.len(), small.len());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// `rebase` moves a cache's clock and nothing else: a cache that serves
+    /// a first stretch of requests at `t`, is rebased by `b`, then serves a
+    /// second stretch at `s >= 1`, answers every request, and ends with the
+    /// same contents and statistics, as a cache never rebased that serves
+    /// the first stretch at `t + k - b` and the second at `s + k` (its clock
+    /// `k` ahead). Every algorithm, with TTLs short enough that entries
+    /// expire before the rebase, across it and after it.
+    #[test]
+    fn a_rebased_cache_is_the_same_cache_on_a_shifted_clock(
+        first in prop::collection::vec((0u64..40, 1u64..6, 0u64..20), 1..200),
+        second in prop::collection::vec((0u64..40, 1u64..6, 1u64..20), 1..200),
+        items in 1u64..30,
+        ttl in 1u64..60,
+        by_bytes in any::<bool>(),
+    ) {
+        let capacity = if by_bytes { Capacity::Bytes(items * 3) } else { Capacity::Items(items) };
+        // The first stretch's times rise by 0..20 a request; the rebase is
+        // where it ends, so its early entries expired long before.
+        let firsts: Vec<u64> = first.iter().scan(0, |t, &(_, _, dt)| { *t += dt; Some(*t) }).collect();
+        let b = firsts.last().copied().unwrap_or(0) + 1;
+        let k = b + 1000;
+        for eviction in Eviction::ALL {
+            let spec = CacheSpec::new(eviction, capacity).with_ttl_ns(ttl);
+            let mut rebased = Cache::new(&spec).unwrap();
+            let mut shifted = Cache::new(&spec).unwrap();
+            for (&(key, size, _), &t) in first.iter().zip(&firsts) {
+                let want = shifted.access(t + k - b, key, size);
+                prop_assert_eq!(rebased.access(t, key, size), want);
+            }
+            rebased.rebase(b);
+            let mut s = 0;
+            for (i, &(key, size, dt)) in second.iter().enumerate() {
+                s += dt;
+                if i % 5 == 4 {
+                    // The simulator's way: a lookup, then a fill on a miss.
+                    let want = shifted.get(s + k, key);
+                    prop_assert_eq!(rebased.get(s, key), want, "{:?} get at {}", eviction, s);
+                    if !want {
+                        shifted.insert(s + k, key, size);
+                        rebased.insert(s, key, size);
+                    }
+                } else {
+                    let want = shifted.access(s + k, key, size);
+                    prop_assert_eq!(rebased.access(s, key, size), want, "{:?} at {}", eviction, s);
+                }
+                rebased.check();
+            }
+            prop_assert_eq!(rebased.stats(), shifted.stats());
+            prop_assert_eq!(rebased.len(), shifted.len());
+            prop_assert_eq!(rebased.used_bytes(), shifted.used_bytes());
+            for key in 0..40 {
+                prop_assert_eq!(rebased.contains(s + 1, key), shifted.contains(s + k + 1, key));
+            }
+        }
+    }
+}
+
+/// An entry's expiry moves back by the rebase: inserted at 100 with a TTL of
+/// 50 and rebased by 120, it is fresh until 30 and missed after; one that
+/// expired before the rebase is missed at any later time.
+#[test]
+fn rebase_moves_every_expiry_back() {
+    for eviction in Eviction::ALL {
+        let spec = CacheSpec::new(eviction, Capacity::Items(100)).with_ttl_ns(50);
+        let mut c = Cache::new(&spec).unwrap();
+        c.insert(10, 1, 1); // expires at 60, before the rebase
+        c.insert(100, 2, 1); // expires at 150
+        c.rebase(120);
+        assert!(c.contains(30, 2), "{eviction:?}");
+        assert!(!c.contains(31, 2), "{eviction:?}");
+        assert!(!c.contains(1, 1), "{eviction:?}");
+        // The expired entry keeps its place (TTL-only drops expired entries
+        // when it admits one, as before the rebase).
+        let kept = if eviction == Eviction::TtlOnly { 1 } else { 2 };
+        assert_eq!(c.len(), kept, "{eviction:?}");
+        assert!(c.get(30, 2), "{eviction:?}");
+        assert!(!c.get(31, 2), "{eviction:?}");
+    }
+    // Without a TTL nothing expires, before or after.
+    let mut c = Cache::new(&CacheSpec::new(Eviction::Lru, Capacity::Items(10))).unwrap();
+    c.insert(10, 1, 1);
+    c.rebase(1 << 40);
+    assert!(c.get(1 << 50, 1));
+}

@@ -1856,8 +1856,8 @@ pub fn cold_cache_text(caches: &[ColdCache]) -> Option<String> {
         .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
     let advice = match longest_ttl {
         Some(t) if caches.iter().all(|c| c.ttl_s.is_some()) => format!(
-            " (a cache under steady load has turned its content over by its time to live: here \
-             {} at the longest)",
+            " (a cache under steady load turns its content over in its time to live, here {} \
+             at the longest: give a few times that)",
             crate::engine::approx_duration(t * 1e9)
         ),
         _ => String::new(),
@@ -1878,8 +1878,10 @@ pub fn cold_cache_text(caches: &[ColdCache]) -> Option<String> {
     Some(format!(
         "{subject} still warming, {ratio} rising from the measured window's first half to \
          its second: {}. So {columns} still filling, which understates the steady state and \
-         overstates the load on what lies behind; lengthen `run.warmup` until \
-         `caches_timeseries.csv`'s hit_ratio and fill level off{advice}",
+         overstates the load on what lies behind. Start the caches warm with \
+         `run.cache_warm_start` (the workload's requests of a span before time 0), or \
+         lengthen `run.warmup` until `caches_timeseries.csv`'s hit_ratio and fill level \
+         off{advice}",
         each.join("; ")
     ))
 }

@@ -48,7 +48,7 @@ use headroom_sim::{Span, Timestamp};
 use super::mesh::{Parent, Reply, Request};
 use super::stats::Transient;
 use super::{Event, World};
-use crate::plan::data::{DataPlan, EDGE_CACHE, StorePlan, hit_ratio_column};
+use crate::plan::data::{DataPlan, EDGE_CACHE, EdgeCachePlan, StorePlan, hit_ratio_column};
 use crate::plan::{Plan, RegionId, ServiceId, StepPlan, StoreId};
 use crate::report::{CacheIntervalRow, ShardIntervalRow, ShardRow, StationLoad, TierHits};
 use crate::scenario::Scope;
@@ -268,6 +268,15 @@ fn whole([a, b]: Halves) -> TierCount {
     }
 }
 
+/// A warm-start request's data: its key, whether it writes it, and its
+/// instant on the warm start's clock ([`super::warm`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct WarmOp {
+    pub key: u64,
+    pub write: bool,
+    pub now_ns: u64,
+}
+
 /// The data tier's state in a world.
 pub(super) struct DataState {
     keys: Option<Keys>,
@@ -445,15 +454,149 @@ impl DataState {
     /// Draws a request's key and whether it writes it (`(0, false)` when no
     /// part of the scenario uses keys, without drawing).
     pub(super) fn draw(&mut self) -> (u64, bool) {
+        self.draw_with(None)
+    }
+
+    /// [`DataState::draw`] from the run's streams, or from `warm`'s (the
+    /// cache warm start's own: the run's draws stay what they are without
+    /// one).
+    #[inline]
+    pub(super) fn draw_with(&mut self, warm: Option<(&mut Stream, &mut Stream)>) -> (u64, bool) {
         let Some(keys) = &self.keys else {
             return (0, false);
         };
-        let key = match keys {
-            Keys::Uniform(n) => self.rng_keys.random_range(0..*n),
-            Keys::Zipf(z) => z.sample(&mut self.rng_keys) - 1,
+        let (rng_keys, rng_ops) = match warm {
+            Some(streams) => streams,
+            None => (&mut self.rng_keys, &mut self.rng_ops),
         };
-        let write = self.read_fraction < 1.0 && self.rng_ops.random::<f64>() >= self.read_fraction;
+        let key = match keys {
+            Keys::Uniform(n) => rng_keys.random_range(0..*n),
+            Keys::Zipf(z) => z.sample(rng_keys) - 1,
+        };
+        let write = self.read_fraction < 1.0 && rng_ops.random::<f64>() >= self.read_fraction;
         (key, write)
+    }
+
+    /// Warm start ([`super::warm`]): a request for `key` at the edge of
+    /// `region` at `now_ns`, on the warm start's clock; whether the edge
+    /// cache answers it (a cacheable read fetched within `max_age`).
+    pub(super) fn warm_edge_answers(
+        &mut self,
+        edge: &EdgeCachePlan,
+        region: RegionId,
+        key: u64,
+        now_ns: u64,
+    ) -> bool {
+        let cache = self.edge[region.index()].get_or_insert_with(|| edge_cache(edge));
+        cache.get(now_ns, key)
+    }
+
+    /// Warm start: the edge of `region` keeps the answer to a cacheable
+    /// read of `key` it missed.
+    pub(super) fn warm_edge_keeps(
+        &mut self,
+        edge: &EdgeCachePlan,
+        region: RegionId,
+        key: u64,
+        now_ns: u64,
+    ) {
+        let cache = self.edge[region.index()].get_or_insert_with(|| edge_cache(edge));
+        cache.insert(now_ns, key, 1);
+    }
+
+    /// Warm start: a `{ data = store }` step of a request for `key` on
+    /// `instance` in `region` at `now_ns`, as [`World::begin_data`] and
+    /// [`World::update_tiers`] change the tiers when nothing fails: a read
+    /// looks the tiers up in order and fills those before the one that
+    /// answered (all of them when the store did); a write invalidates the
+    /// key in the instance's copies and every shared copy. Nothing is
+    /// counted or priced.
+    pub(super) fn warm_step(
+        &mut self,
+        plan: &StorePlan,
+        store: StoreId,
+        instance: Id,
+        region: RegionId,
+        op: WarmOp,
+    ) {
+        let WarmOp { key, write, now_ns } = op;
+        let tiers = &mut self.tiers[store.index()];
+        if write {
+            for copies in tiers.iter_mut() {
+                match copies {
+                    Copies::Instance(v) => {
+                        if let Some(Some((g, c))) = v.get_mut(instance.index() as usize)
+                            && *g == instance.generation()
+                        {
+                            c.remove(key);
+                        }
+                    }
+                    Copies::Shared(v) => {
+                        for c in v.iter_mut().flatten() {
+                            c.remove(key);
+                        }
+                    }
+                }
+            }
+            return;
+        }
+        Copies::each_of(tiers, instance, region, |c| c.prefetch_slot(key));
+        let mut answered = plan.tiers.len();
+        for (t, copies) in tiers.iter_mut().enumerate() {
+            if cache_of(copies, plan, t, instance, region).get(now_ns, key) {
+                answered = t;
+                break;
+            }
+        }
+        if answered == 0 {
+            return;
+        }
+        let size = plan.object_size.of_key(key);
+        for (t, copies) in tiers[..answered].iter_mut().enumerate() {
+            cache_of(copies, plan, t, instance, region).insert(now_ns, key, size);
+        }
+    }
+
+    /// Warm start: hints the memory of the copies a request for `key` will
+    /// look up first: its edge region's edge copy (a `cacheable` read), and
+    /// for a read, the slot of every shared tier copy serving `region`.
+    /// Changes nothing.
+    pub(super) fn prefetch_warm(
+        &self,
+        key: u64,
+        edge_region: RegionId,
+        cacheable: bool,
+        region: RegionId,
+        write: bool,
+    ) {
+        if cacheable && let Some(c) = &self.edge[edge_region.index()] {
+            c.prefetch_slot(key);
+        }
+        if write {
+            return;
+        }
+        for copies in self.tiers.iter().flatten() {
+            if let Copies::Shared(v) = copies
+                && let Some(c) = v.get(shared_copy(v.len(), region)).and_then(Option::as_ref)
+            {
+                c.prefetch_slot(key);
+            }
+        }
+    }
+
+    /// Warm start: moves every cache's clock back by `by_ns`, the warm
+    /// start's span, so that what it filled at `[0, by_ns)` on its own
+    /// clock is what the run finds at time 0 ([`Cache::rebase`]).
+    pub(super) fn rebase_caches(&mut self, by_ns: u64) {
+        for copies in self.tiers.iter_mut().flatten() {
+            match copies {
+                Copies::Instance(v) => v.iter_mut().flatten().for_each(|(_, c)| c.rebase(by_ns)),
+                Copies::Shared(v) => v.iter_mut().flatten().for_each(|c| c.rebase(by_ns)),
+            }
+        }
+        for c in self.edge.iter_mut().flatten() {
+            c.rebase(by_ns);
+        }
     }
 
     /// Whether a request whose key a trace gave writes it (`false` when no

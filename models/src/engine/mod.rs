@@ -20,8 +20,10 @@
 //! Concerns live in one module each: [`workload`] (arrivals and the edge),
 //! [`mesh`] (calls, tries, work, steps), [`instance`] (instances,
 //! deployments, booting and draining), [`routing`] (regions, failover,
-//! health checks, outlier ejection), [`autoscaling`], [`faults`], and
-//! [`stats`] (counters, time series, costs and the run report).
+//! health checks, outlier ejection), [`autoscaling`], [`faults`],
+//! [`data`] (keys, cache tiers, shards, pools), [`warm`] (the caches' warm
+//! start, before time 0), and [`stats`] (counters, time series, costs and
+//! the run report).
 //!
 //! Handlers of rare events (boots, crashes, health checks, syncs, outages,
 //! ticks, breaker and hedge timers, timeout lanes) are `#[inline(never)]`:
@@ -48,6 +50,7 @@ mod synth;
 #[cfg(test)]
 mod tests;
 mod timers;
+mod warm;
 mod workload;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -592,6 +595,7 @@ impl<'p> World<'p> {
                 .on_data_cost_rate(Timestamp::ZERO, c.data.fixed_usd_per_s);
         }
         world.build_deployments();
+        world.warm_caches(&streams);
         world
     }
 

@@ -162,6 +162,15 @@ impl Routing {
         }
     }
 
+    /// The region a call to `service` from `from` goes to while every
+    /// region is healthy: the first of its failover order.
+    pub(super) fn first_region(&self, service: ServiceId, from: RegionId) -> Option<RegionId> {
+        self.tables[service.index()][from.index()]
+            .regions
+            .first()
+            .copied()
+    }
+
     /// The region whose edge serves a client from `origin`.
     pub(super) fn edge_region(&self, origin: RegionId, rng: &mut Stream) -> RegionId {
         match &self.edge {

@@ -235,9 +235,7 @@ impl<'p> Workload<'p> {
                 period,
                 phase,
             } => {
-                let period_ns = period.as_nanos() as f64;
-                let x = (t.as_nanos() as f64 - phase.as_nanos() as f64) / period_ns;
-                let r = mean * (1.0 + amplitude * (std::f64::consts::TAU * x).sin());
+                let r = diurnal_rate(*mean, *amplitude, *period, *phase, t.as_nanos() as f64);
                 (r * m, mean * (1.0 + amplitude) * m)
             }
             ArrivalPlan::Mmpp { rates, .. } => {
@@ -309,6 +307,13 @@ impl<'p> Workload<'p> {
             }
         }
     }
+}
+
+/// A diurnal process's rate at `t_ns` nanoseconds (negative before the run,
+/// for the cache warm start): `mean (1 + a sin(2 pi (t - phase) / period))`.
+pub(super) fn diurnal_rate(mean: f64, amplitude: f64, period: Span, phase: Span, t_ns: f64) -> f64 {
+    let x = (t_ns - phase.as_nanos() as f64) / period.as_nanos() as f64;
+    mean * (1.0 + amplitude * (std::f64::consts::TAU * x).sin())
 }
 
 fn exp_span(mean: Span, rng: &mut Stream) -> Span {

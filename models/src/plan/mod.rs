@@ -68,6 +68,9 @@ pub mod limits {
     pub const MAX_SESSION_REQUESTS: u32 = 1_000_000;
     /// MMPP states.
     pub const MAX_MMPP_STATES: usize = 64;
+    /// Requests a cache warm start replays (`run.cache_warm_start` times
+    /// the mean arrival rate): a few minutes of CPU at most.
+    pub const MAX_WARM_START_REQUESTS: f64 = 1e10;
     /// Surges, and faults, per scenario.
     pub const MAX_WINDOWS: usize = 1024;
 }
@@ -214,6 +217,8 @@ impl Plan {
         let costs = costs::plan(scenario, &network, &services, &data)?;
         let slo = costs::slo_plan(scenario)?;
         let recovery = recovery::plan(scenario, &run, &workload, &faults, &services)?;
+        run::check_warm_start(&run, &workload, &data)?;
+
         Ok(Plan {
             run,
             workload,

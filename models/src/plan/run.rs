@@ -2,6 +2,8 @@
 
 use headroom_sim::{Span, Timestamp};
 
+use super::data::DataPlan;
+use super::workload::{ArrivalPlan, WorkloadPlan};
 use super::{Invalid, limits};
 use crate::scenario::{Replications, RunConfig, Warmup};
 
@@ -28,6 +30,9 @@ pub struct RunPlan {
     pub interval: Span,
     /// Limit on requests in flight.
     pub max_in_flight: u64,
+    /// `cache_warm_start`: the span of requests the caches see before time
+    /// 0, if any (`"0s"`, like leaving the key out, is none).
+    pub cache_warm_start: Option<Span>,
 }
 
 /// `replications = { min, max, precision }`.
@@ -122,7 +127,67 @@ pub(super) fn plan(run: &RunConfig) -> Result<RunPlan, Invalid> {
         seed: run.seed,
         interval: run.timeseries_interval,
         max_in_flight: run.max_in_flight,
+        cache_warm_start: run.cache_warm_start.filter(|s| !s.is_zero()),
     })
+}
+
+/// A cache warm start needs caches, and arrivals at a known rate: a
+/// Poisson, diurnal or MMPP process of independent requests (a trace's
+/// requests before its start are unknown; a closed workload's and a
+/// session's rate is what the system answers). Its requests are bounded by
+/// [`limits::MAX_WARM_START_REQUESTS`].
+pub(super) fn check_warm_start(
+    run: &RunPlan,
+    workload: &WorkloadPlan,
+    data: &DataPlan,
+) -> Result<(), Invalid> {
+    let Some(span) = run.cache_warm_start else {
+        return Ok(());
+    };
+    let key = "run.cache_warm_start";
+    if data.edge_cache.is_none() && data.stores.iter().all(|s| s.tiers.is_empty()) {
+        return Err(Invalid::new(
+            key,
+            span,
+            "a scenario with a cache to warm (`edge.cache` or `[[datastores.cache]]`); \
+             without one, leave the key out",
+        ));
+    }
+    let rate = match &workload.arrivals {
+        ArrivalPlan::Poisson { rate } => *rate,
+        ArrivalPlan::Diurnal { mean, .. } => *mean,
+        ArrivalPlan::Mmpp { .. } => workload.arrivals.peak_rate().unwrap_or(0.0),
+        ArrivalPlan::Trace(_) | ArrivalPlan::Closed { .. } => {
+            return Err(Invalid::new(
+                key,
+                span,
+                "arrivals at a known rate (poisson, diurnal or mmpp): the requests before time \
+                 0 of a replayed trace or a closed workload are unknown; use `run.warmup` \
+                 instead (or a trace `window` starting earlier)",
+            ));
+        }
+    };
+    if workload.session.is_some() {
+        return Err(Invalid::new(
+            key,
+            span,
+            "open arrivals without sessions (a session's requests follow what the system \
+             answers); use `run.warmup` instead",
+        ));
+    }
+    let requests = rate * span.as_secs_f64();
+    if requests > limits::MAX_WARM_START_REQUESTS {
+        return Err(Invalid::new(
+            key,
+            span,
+            format!(
+                "a span of at most {:.0} requests at the workload's rate of {rate} a second \
+                 (this one replays {requests:.3e})",
+                limits::MAX_WARM_START_REQUESTS
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The replication count `r` (at `key`: `run.replications`, or a sweep's

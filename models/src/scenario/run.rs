@@ -28,6 +28,12 @@ pub struct RunConfig {
     /// Width of a `timeseries.csv` interval. Default `"1m"`.
     #[serde(default = "default_timeseries_interval")]
     pub timeseries_interval: Span,
+    /// Start the caches warm: before time 0 the edge cache and every cache
+    /// tier see this much of the workload's requests, as they would pass
+    /// through them with nothing failing (`engine::warm`). Default none
+    /// (`"0s"` is none too): the caches start empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_warm_start: Option<Span>,
     /// Requests allowed in the system at once before the run stops with an
     /// "unstable" error (protects memory when an unbounded queue grows
     /// without limit). Default 1,000,000.
