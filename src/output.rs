@@ -355,6 +355,14 @@ pub fn warmup_text(run: &headroom_models::plan::RunPlan, outputs: &[RunOutput]) 
     format!("auto: MSER-5 chose {}", chosen.join(", "))
 }
 
+/// `"; caches warm from D of requests"` with `run.cache_warm_start`, else
+/// nothing: what the run's header says of how its caches started.
+pub fn warm_start_text(run: &headroom_models::plan::RunPlan) -> String {
+    run.cache_warm_start
+        .map(|d| format!("; caches warm from {d} of requests"))
+        .unwrap_or_default()
+}
+
 /// `summary.md`: the run, then every metric with its CI.
 pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     let run = &loaded.plan.run;
@@ -362,7 +370,7 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     let _ = writeln!(s, "# Headroom run: {}\n", loaded.path.display());
     let _ = writeln!(
         s,
-        "{} replication{}, duration {}, warm-up {} (excluded), seed {}. \
+        "{} replication{}, duration {}, warm-up {} (excluded){}, seed {}. \
          Estimates with 95 % confidence half-widths: a mean over the replications \
          (Student t), or for a latency quantile the quantile of every replication's \
          requests pooled, with the spread of the replications' own quantiles about it \
@@ -371,6 +379,7 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
         if run.replications == 1 { "" } else { "s" },
         run.duration,
         warmup_text(run, outputs),
+        warm_start_text(run),
         run.seed
     );
     let _ = writeln!(s, "| metric | estimate | ±95% CI |");

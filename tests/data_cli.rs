@@ -446,7 +446,7 @@ fn a_cache_still_warming_is_named() {
     );
     assert!(!line.contains("at the longest"), "no TTL, no bound: {line}");
     assert!(
-        line.contains("Start the caches warm with `run.cache_warm_start`"),
+        line.contains("Start the caches warm, or warm them longer, with `run.cache_warm_start`"),
         "{line}"
     );
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
@@ -526,6 +526,18 @@ fn a_cache_started_warm_is_not_named() {
         "run.cache_warm_start=\"60s\"",
     ]);
     assert!(!stderr(&o).contains("still warming"), "{}", stderr(&o));
+    // The header says how the caches started, on the terminal and in
+    // summary.md.
+    let said = String::from_utf8(o.stdout.clone()).unwrap();
+    assert!(
+        said.contains("(warm-up 0s excluded; caches warm from 60s of requests)"),
+        "{said}"
+    );
+    let summary = String::from_utf8(read(&warm, "summary.md")).unwrap();
+    assert!(
+        summary.contains("warm-up 0s (excluded); caches warm from 60s of requests, seed 5"),
+        "{summary}"
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&read(&warm, "manifest.json")).unwrap();
     assert_eq!(manifest["cold_caches"], serde_json::json!([]));

@@ -224,3 +224,26 @@ fn a_broken_trace_in_a_scenario_is_refused_in_the_scenarios_terms() {
         assert!(!err.contains("--"), "{name}: no flag named: {err}");
     }
 }
+
+/// A scenario that starts its caches warm cannot take a trace's arrivals:
+/// the requests before the trace's first are unknown. The message names
+/// the key and how to turn it off.
+#[test]
+fn a_cache_warm_start_is_refused_with_a_replayed_trace() {
+    let trace = root().join("traces/samples/nasa-http-1995/nasa_requests_per_minute.csv.gz");
+    refused(
+        "warm-start",
+        trace.to_str().unwrap(),
+        &[
+            "--set",
+            "edge.cache={ max_age = \"1m\", cacheable_fraction = 0.5 }",
+            "--set",
+            "run.cache_warm_start=\"1h\"",
+        ],
+        &[
+            "`run.cache_warm_start` = 1h",
+            "a replayed trace",
+            "--set run.cache_warm_start=\"0s\"",
+        ],
+    );
+}

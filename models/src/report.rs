@@ -1878,8 +1878,9 @@ pub fn cold_cache_text(caches: &[ColdCache]) -> Option<String> {
     Some(format!(
         "{subject} still warming, {ratio} rising from the measured window's first half to \
          its second: {}. So {columns} still filling, which understates the steady state and \
-         overstates the load on what lies behind. Start the caches warm with \
-         `run.cache_warm_start` (the workload's requests of a span before time 0), or \
+         overstates the load on what lies behind. Start the caches warm, or warm them \
+         longer, with `run.cache_warm_start` (the workload's requests of a span before time \
+         0), or \
          lengthen `run.warmup` until `caches_timeseries.csv`'s hit_ratio and fill level \
          off{advice}",
         each.join("; ")

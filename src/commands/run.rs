@@ -78,11 +78,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if !plan.quiet {
         println!(
-            "{}: {} replications × {} (warm-up {} excluded), seed {}",
+            "{}: {} replications × {} (warm-up {} excluded{}), seed {}",
             plan.loaded.path.display(),
             run.replications,
             run.duration,
             output::warmup_text(run, &outputs),
+            output::warm_start_text(run),
             run.seed
         );
         if outputs.iter().any(|o| o.warmup_at_limit) {

@@ -126,7 +126,7 @@ pub fn short_runs_warning(a: &Analysis<'_>) -> Option<String> {
     let cold = cold_points(a);
     if !cold.is_empty() {
         parts.push(format!(
-            "at {} of {total} points a cache was still warming over the measured window, so their hit ratios understate the steady state; start the caches warm (`run.cache_warm_start`) or lengthen the warm-up",
+            "at {} of {total} points a cache was still warming over the measured window, so their hit ratios understate the steady state; start the caches warm, or warm them longer (`run.cache_warm_start`), or lengthen the warm-up",
             cold.len()
         ));
     }

@@ -163,7 +163,8 @@ pub(super) fn check_warm_start(
                 span,
                 "arrivals at a known rate (poisson, diurnal or mmpp): the requests before time \
                  0 of a replayed trace or a closed workload are unknown; use `run.warmup` \
-                 instead (or a trace `window` starting earlier)",
+                 instead (or a trace `window` starting earlier), and turn the warm start off \
+                 with `--set run.cache_warm_start=\"0s\"`",
             ));
         }
     };
