@@ -530,12 +530,12 @@ fn a_cache_started_warm_is_not_named() {
     // summary.md.
     let said = String::from_utf8(o.stdout.clone()).unwrap();
     assert!(
-        said.contains("(warm-up 0s excluded; caches warm from 60s of requests)"),
+        said.contains("(warm-up 0s excluded; caches warm from 1m of requests)"),
         "{said}"
     );
     let summary = String::from_utf8(read(&warm, "summary.md")).unwrap();
     assert!(
-        summary.contains("warm-up 0s (excluded); caches warm from 60s of requests, seed 5"),
+        summary.contains("warm-up 0s (excluded); caches warm from 1m of requests, seed 5"),
         "{summary}"
     );
     let manifest: serde_json::Value =
