@@ -551,6 +551,42 @@ fn a_cache_started_warm_is_not_named() {
     }
 }
 
+/// `compare` names a side whose cache was still warming, and only that
+/// side: here a cold start against the same scenario started warm, whose
+/// paired difference in hit ratio is the cold start's bias.
+#[test]
+fn compare_names_the_side_whose_cache_was_warming() {
+    let dir = tempdir("data_compare_warm");
+    let cold = write(&dir, "cold.toml", WARMING);
+    let warm = write(
+        &dir,
+        "warm.toml",
+        &WARMING.replacen("[run]\n", "[run]\ncache_warm_start = \"60s\"\n", 1),
+    );
+    let out = dir.join("out");
+    let o = headroom_ok(&["compare", s(&cold), s(&warm), "--out", s(&out), "--quiet"]);
+    let err = stderr(&o);
+    let named: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("still warming"))
+        .collect();
+    assert_eq!(named.len(), 1, "{err}");
+    assert!(
+        named[0].starts_with(&format!(
+            "warning: {}: a cache was still warming",
+            cold.display()
+        )),
+        "{err}"
+    );
+    let table = String::from_utf8(read(&out, "compare.csv")).unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("cache_users_l1_hit_ratio,"))
+        .unwrap_or_else(|| panic!("{table}"));
+    let diff: f64 = row.split(',').nth(3).unwrap().parse().unwrap();
+    assert!((0.01..0.03).contains(&diff), "warm minus cold: {row}");
+}
+
 /// A sweep records each point's cold caches in its manifest and lists the
 /// points in summary.md; the terminal counts them. The second point warms
 /// the cache up: by a warm-up, or by a warm start.

@@ -18,7 +18,7 @@ use crate::cli::CompareArgs;
 use crate::commands::sweep::metric_names;
 use crate::output;
 use crate::planner::exec::{
-    Replications, SeriesWanted, Watched, bottleneck, pooled, relaxation, run_points,
+    Replications, SeriesWanted, Watched, bottleneck, cold_caches, pooled, relaxation, run_points,
 };
 use crate::planner::slo::short;
 use crate::planner::table::{Column, Kind, Table, float_cell};
@@ -119,6 +119,11 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             relaxation(&pr.records).as_ref(),
             bottleneck(&pr.records).as_ref(),
         ) {
+            eprintln!("warning: {}: {text}", path.display());
+        }
+        // A cache still warming biases its side's hit ratios and the load
+        // behind them, and so the difference, as in `run`.
+        if let Some(text) = headroom_models::report::cold_cache_text(&cold_caches(&pr.records)) {
             eprintln!("warning: {}: {text}", path.display());
         }
     }
