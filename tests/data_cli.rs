@@ -541,6 +541,24 @@ fn a_cache_started_warm_is_not_named() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&read(&warm, "manifest.json")).unwrap();
     assert_eq!(manifest["cold_caches"], serde_json::json!([]));
+    // A sweep whose points all start warm says so in its header.
+    let text = format!(
+        "{}\n[sweep]\n[sweep.params]\n\"run.warmup\" = [\"0s\", \"10s\"]\n",
+        WARMING.replacen("[run]\n", "[run]\ncache_warm_start = \"60s\"\n", 1)
+    );
+    let sweep = dir.join("sweep");
+    headroom_ok(&[
+        "sweep",
+        s(&write(&dir, "sweep.toml", &text)),
+        "--out",
+        s(&sweep),
+        "--quiet",
+    ]);
+    let summary = String::from_utf8(read(&sweep, "summary.md")).unwrap();
+    assert!(
+        summary.contains("excluded; caches warm from 1m of requests, seed 5."),
+        "{summary}"
+    );
     for ((w, wn), (c, cn)) in runs(&warm).into_iter().zip(runs(&cold)) {
         assert_eq!(wn, cn, "the same requests");
         // Cold: about 0.44 over the run (0.43, then 0.46); warm: 0.46.
@@ -619,6 +637,10 @@ fn sweep_names_the_cold_point(dir: &std::path::Path, param: &str) {
     assert!(cold[0]["rise"].as_f64().unwrap() > 0.01, "{cold}");
     assert!(points[1].get("cold_caches").is_none(), "{}", points[1]);
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(
+        !summary.contains("caches warm from"),
+        "no one warm start at every point"
+    );
     let note =
         line_with(&summary, "**Caches still warming.**").unwrap_or_else(|| panic!("{summary}"));
     assert!(

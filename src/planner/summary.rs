@@ -44,7 +44,7 @@ fn header(a: &Analysis<'_>, s: &mut String) {
     let params: Vec<String> = id.params.iter().map(|p| format!("`{p}`")).collect();
     let _ = writeln!(
         s,
-        "{} points ({mode} over {}) × {}; duration {}, warm-up {} excluded, seed {}. \
+        "{} points ({mode} over {}) × {}; duration {}, warm-up {} excluded{}, seed {}. \
          Common random numbers: replication r of every point draws from the same random \
          streams (an open workload's arrivals are the same at every point; a closed one's \
          follow each point's answers), so differences between points are the \
@@ -58,6 +58,7 @@ fn header(a: &Analysis<'_>, s: &mut String) {
         },
         text(&run["duration"]),
         id.warmup,
+        warm_start(run, &id.params),
         id.seed,
         crate::planner::part::short_id(&m.sweep_id),
     );
@@ -67,6 +68,20 @@ fn header(a: &Analysis<'_>, s: &mut String) {
          (upper end for latency and cost, lower end for availability).\n",
         a.slo.describe()
     );
+}
+
+/// `"; caches warm from D of requests"` when every point starts its caches
+/// warm from the same span (`run.cache_warm_start`, not swept), else
+/// nothing: as `run`'s header says it.
+fn warm_start(run: &serde_json::Value, params: &[String]) -> String {
+    let swept = params.iter().any(|p| p == "run.cache_warm_start");
+    match run
+        .get("cache_warm_start")
+        .and_then(serde_json::Value::as_str)
+    {
+        Some(d) if !swept && d != "0s" => format!("; caches warm from {d} of requests"),
+        _ => String::new(),
+    }
 }
 
 /// Points whose replications span fewer than `MIN_RELAXATION_SPANS`
