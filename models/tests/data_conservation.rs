@@ -2,7 +2,8 @@
 //! exactly once (also with small pools and short acquire timeouts, bounded
 //! shard queues, overloaded or rate-limited shards, store retries, cache flushes, crashing callers and a
 //! region outage of the primary, and mesh timeouts, retries and hedges that
-//! leave attempts working after their callers stopped waiting), hit ratios are
+//! leave attempts working after their callers stopped waiting, caches started
+//! warm or cold), hit ratios are
 //! ratios, and a replication is a pure function of (plan, replication). A failure prints the seed and
 //! the scenario that reproduces it.
 
@@ -76,6 +77,7 @@ fn random_scenario(rng: &mut Pcg64, seed: u64) -> String {
 [run]
 duration = "15s"
 warmup = "{warmup}s"
+cache_warm_start = "{warm_start}s"
 replications = 1
 seed = {seed}
 timeseries_interval = "2s"
@@ -136,6 +138,8 @@ at = "{flush}s"
 {outage}
 "#,
         warmup = rng.random_range(0..4u32),
+        // Half the cases start their caches warm (0 s is none).
+        warm_start = pick(rng, &["0", "0", "1", "5"]),
         sep = if popularity.is_empty() { "" } else { "," },
         rtt = rng.random_range(0..100u32),
         ttl = rng.random_range(1..10_000u32),
