@@ -19,14 +19,17 @@ use headroom_models::{load, run_replication};
 fn seed(crit: &mut Criterion) {
     let mut group = crit.benchmark_group("seed");
     group.sample_size(10);
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/seed.toml");
-    let sets = [
-        "run.duration=2m".to_owned(),
-        "run.warmup=0s".to_owned(),
-        "run.replications=1".to_owned(),
-        "run.cache_warm_start=\"0s\"".to_owned(),
-    ];
-    let loaded = load(&path, &sets).expect("the seed scenario loads");
+    // The seed with `sets` on top (each `--set PATH=VALUE`), one replication.
+    let seed_with = |sets: &[&str]| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/seed.toml");
+        let sets: Vec<String> = ["run.replications=1", "run.warmup=0s"]
+            .iter()
+            .chain(sets)
+            .map(|s| (*s).to_owned())
+            .collect();
+        load(&path, &sets).expect("the seed scenario loads")
+    };
+    let loaded = seed_with(&["run.duration=2m", "run.cache_warm_start=\"0s\""]);
     let n = run_replication(&loaded.plan, 0, &AtomicU64::new(0))
         .expect("runs")
         .metrics
@@ -35,13 +38,7 @@ fn seed(crit: &mut Criterion) {
     group.bench_function("seed-2m", |b| {
         b.iter(|| run_replication(&loaded.plan, 0, &AtomicU64::new(0)).expect("runs"))
     });
-    let sets = [
-        "run.duration=\"1ms\"".to_owned(),
-        "run.warmup=0s".to_owned(),
-        "run.replications=1".to_owned(),
-        "run.cache_warm_start=\"10m\"".to_owned(),
-    ];
-    let warm = load(&path, &sets).expect("the seed scenario loads");
+    let warm = seed_with(&["run.duration=\"1ms\"", "run.cache_warm_start=\"10m\""]);
     group.throughput(Throughput::Elements(5000 * 600));
     group.bench_function("warm-start-10m", |b| {
         b.iter(|| run_replication(&warm.plan, 0, &AtomicU64::new(0)).expect("runs"))

@@ -277,6 +277,16 @@ pub(super) struct WarmOp {
     pub now_ns: u64,
 }
 
+/// Whose copies a change of the tiers reaches: those `instance` in
+/// `region` looks up, its own (instance-scope) ones only while it is
+/// `alive` (a crashed caller's slab slot may hold its replacement).
+#[derive(Clone, Copy, Debug)]
+struct Caller {
+    instance: Id,
+    region: RegionId,
+    alive: bool,
+}
+
 /// The data tier's state in a world.
 pub(super) struct DataState {
     keys: Option<Keys>,
@@ -487,8 +497,7 @@ impl DataState {
         key: u64,
         now_ns: u64,
     ) -> bool {
-        let cache = self.edge[region.index()].get_or_insert_with(|| edge_cache(edge));
-        cache.get(now_ns, key)
+        self.edge_copy(edge, region).get(now_ns, key)
     }
 
     /// Warm start: the edge of `region` keeps the answer to a cacheable
@@ -500,8 +509,12 @@ impl DataState {
         key: u64,
         now_ns: u64,
     ) {
-        let cache = self.edge[region.index()].get_or_insert_with(|| edge_cache(edge));
-        cache.insert(now_ns, key, 1);
+        self.edge_copy(edge, region).insert(now_ns, key, 1);
+    }
+
+    /// The edge cache of `region`, created on first use.
+    fn edge_copy(&mut self, edge: &EdgeCachePlan, region: RegionId) -> &mut Cache {
+        self.edge[region.index()].get_or_insert_with(|| edge_cache(edge))
     }
 
     /// Warm start: a `{ data = store }` step of a request for `key` on
@@ -520,26 +533,16 @@ impl DataState {
         op: WarmOp,
     ) {
         let WarmOp { key, write, now_ns } = op;
-        let tiers = &mut self.tiers[store.index()];
+        let caller = Caller {
+            instance,
+            region,
+            alive: true,
+        };
         if write {
-            for copies in tiers.iter_mut() {
-                match copies {
-                    Copies::Instance(v) => {
-                        if let Some(Some((g, c))) = v.get_mut(instance.index() as usize)
-                            && *g == instance.generation()
-                        {
-                            c.remove(key);
-                        }
-                    }
-                    Copies::Shared(v) => {
-                        for c in v.iter_mut().flatten() {
-                            c.remove(key);
-                        }
-                    }
-                }
-            }
+            self.invalidate(plan, store.index(), caller, key);
             return;
         }
+        let tiers = &mut self.tiers[store.index()];
         Copies::each_of(tiers, instance, region, |c| c.prefetch_slot(key));
         let mut answered = plan.tiers.len();
         for (t, copies) in tiers.iter_mut().enumerate() {
@@ -548,12 +551,47 @@ impl DataState {
                 break;
             }
         }
-        if answered == 0 {
-            return;
+        if answered > 0 {
+            let size = plan.object_size.of_key(key);
+            self.fill(plan, store.index(), caller, (key, size), answered, now_ns);
         }
-        let size = plan.object_size.of_key(key);
-        for (t, copies) in tiers[..answered].iter_mut().enumerate() {
-            cache_of(copies, plan, t, instance, region).insert(now_ns, key, size);
+    }
+
+    /// Drops `key` from every tier of `store` as a write does: from every
+    /// shared copy, and from the caller's own copies while it is alive.
+    fn invalidate(&mut self, plan: &StorePlan, store: usize, caller: Caller, key: u64) {
+        for (t, copies) in self.tiers[store].iter_mut().enumerate() {
+            match copies {
+                Copies::Instance(_) if caller.alive => {
+                    cache_of(copies, plan, t, caller.instance, caller.region).remove(key);
+                }
+                Copies::Instance(_) => {}
+                Copies::Shared(v) => {
+                    for c in v.iter_mut().flatten() {
+                        c.remove(key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores `key` (of `size` bytes) at `now_ns` in the caller's copies of
+    /// `store`'s tiers before tier `upto` (those a read missed before the
+    /// one that answered); an instance-scope tier only while the caller is
+    /// alive.
+    fn fill(
+        &mut self,
+        plan: &StorePlan,
+        store: usize,
+        caller: Caller,
+        (key, size): (u64, u64),
+        upto: usize,
+        now_ns: u64,
+    ) {
+        for (t, copies) in self.tiers[store][..upto].iter_mut().enumerate() {
+            if caller.alive || plan.tiers[t].scope != Scope::Instance {
+                cache_of(copies, plan, t, caller.instance, caller.region).insert(now_ns, key, size);
+            }
         }
     }
 
@@ -1387,37 +1425,24 @@ impl World<'_> {
         // update (its slab slot may already hold its replacement).
         let caller_alive = self.instances.get(op.instance).is_some();
         self.hint_update(op, store, caller_alive);
-        if op.write {
-            for (t, copies) in self.data.tiers[s].iter_mut().enumerate() {
-                match copies {
-                    Copies::Instance(_) if caller_alive => {
-                        cache_of(copies, store, t, op.instance, op.caller_region).remove(op.key);
-                    }
-                    Copies::Instance(_) => {}
-                    Copies::Shared(v) => {
-                        for c in v.iter_mut().flatten() {
-                            c.remove(op.key);
-                        }
-                    }
-                }
-                if let Some(c) = costs {
-                    self.stats.on_usage_usd(now, c[t]);
-                }
-            }
+        let caller = Caller {
+            instance: op.instance,
+            region: op.caller_region,
+            alive: caller_alive,
+        };
+        let charged = if op.write {
+            self.data.invalidate(store, s, caller, op.key);
+            store.tiers.len()
         } else {
-            for t in 0..usize::from(op.tier_hit) {
-                if !caller_alive && store.tiers[t].scope == Scope::Instance {
-                    continue;
-                }
-                cache_of(
-                    &mut self.data.tiers[s][t],
-                    store,
-                    t,
-                    op.instance,
-                    op.caller_region,
-                )
-                .insert(now.as_nanos(), op.key, size);
-                if let Some(c) = costs {
+            let upto = usize::from(op.tier_hit);
+            self.data
+                .fill(store, s, caller, (op.key, size), upto, now.as_nanos());
+            upto
+        };
+        if let Some(c) = costs {
+            // A write pays every tier's; a fill each tier it stored in.
+            for (t, tier) in store.tiers[..charged].iter().enumerate() {
+                if op.write || caller_alive || tier.scope != Scope::Instance {
                     self.stats.on_usage_usd(now, c[t]);
                 }
             }
@@ -1483,8 +1508,9 @@ impl World<'_> {
         }
         r.flags |= EDGE_LOOKED_UP;
         let data = &mut self.data;
-        let cache = data.edge[usize::from(r.edge)].get_or_insert_with(|| edge_cache(edge));
-        let hit = cache.get(self.now.as_nanos(), r.data.key);
+        let hit = data
+            .edge_copy(edge, RegionId(r.edge))
+            .get(self.now.as_nanos(), r.data.key);
         data.edge_now.add(hit);
         if let Some(edge) = data.pilot.as_mut().and_then(|p| p.edge.as_mut()) {
             edge.add(self.now, f64::from(u8::from(hit)));
@@ -1526,8 +1552,9 @@ impl World<'_> {
             && !r.data.write
             && edge.cacheable(r.data.key)
         {
-            let cache = self.data.edge[usize::from(r.edge)].get_or_insert_with(|| edge_cache(edge));
-            cache.insert(self.now.as_nanos(), r.data.key, 1);
+            self.data
+                .edge_copy(edge, RegionId(r.edge))
+                .insert(self.now.as_nanos(), r.data.key, 1);
         }
     }
 

@@ -39,7 +39,7 @@ use headroom_sim::rng::{Stream, Streams};
 
 use super::World;
 use super::data::WarmOp;
-use super::workload::{diurnal_rate, pick_cdf};
+use super::workload::{diurnal_rate, exp_span, next_mmpp_state, pick_cdf, pick_entry};
 use crate::plan::workload::ArrivalPlan;
 use crate::plan::{RegionId, ServiceId, StepPlan};
 
@@ -90,7 +90,7 @@ impl<'p> Arrivals<'p> {
             switch_ns: u64::MAX,
         };
         if let ArrivalPlan::Mmpp { holding, .. } = process {
-            a.switch_ns = exp_ns(holding[0].as_nanos() as f64, rng);
+            a.switch_ns = exp_span(holding[0], rng).as_nanos();
         }
         a
     }
@@ -135,9 +135,8 @@ impl<'p> Arrivals<'p> {
                     if self.at_ns >= self.span_ns {
                         return None;
                     }
-                    let k = rng.random_range(0..rates.len() - 1);
-                    self.state = if k >= self.state { k + 1 } else { k };
-                    let hold = exp_ns(holding[self.state].as_nanos() as f64, rng);
+                    self.state = next_mmpp_state(self.state, rates.len(), rng);
+                    let hold = exp_span(holding[self.state], rng).as_nanos();
                     self.switch_ns = self.at_ns.saturating_add(hold);
                 }
                 // Refused by the plan (`run::check_warm_start`).
@@ -228,16 +227,7 @@ impl World<'_> {
         let now_ns = arrivals.next(&mut rng.arrivals)?;
         let origin = RegionId(pick_cdf(&w.origin_cdf, &mut rng.origin) as u8);
         let edge_region = self.routing.edge_region(origin, &mut rng.edge);
-        let entry = if w.entries.len() == 1 {
-            w.entries[0].service
-        } else {
-            let u: f64 = rng.entry.random();
-            w.entries
-                .iter()
-                .find(|e| u < e.cdf)
-                .unwrap_or(&w.entries[w.entries.len() - 1])
-                .service
-        };
+        let entry = w.entries[pick_entry(&w.entries, &mut rng.entry)].service;
         let (key, write) = self.data.draw_with(Some((&mut rng.keys, &mut rng.ops)));
         let cacheable = !write
             && self

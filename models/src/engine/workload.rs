@@ -31,7 +31,7 @@ use headroom_sim::{Span, Timestamp};
 use super::mesh::{ClientRef, NO_USER, Parent, Reply, Request};
 use super::replay::{Replay, TraceRequest};
 use super::{Event, RunError, World};
-use crate::plan::workload::{Stage, Surge};
+use crate::plan::workload::{Entry, Stage, Surge};
 use crate::plan::{ArrivalPlan, Plan, PopularityPlan, RegionId, SessionLengthPlan, limits};
 
 /// The most clients the edge rate limiter makes room for before the run.
@@ -316,7 +316,7 @@ pub(super) fn diurnal_rate(mean: f64, amplitude: f64, period: Span, phase: Span,
     mean * (1.0 + amplitude * (std::f64::consts::TAU * x).sin())
 }
 
-fn exp_span(mean: Span, rng: &mut Stream) -> Span {
+pub(super) fn exp_span(mean: Span, rng: &mut Stream) -> Span {
     Dist::Exponential {
         mean_ns: mean.as_nanos() as f64,
     }
@@ -324,9 +324,22 @@ fn exp_span(mean: Span, rng: &mut Stream) -> Span {
     .max(Span::from_nanos(1))
 }
 
-fn next_mmpp_state(current: usize, states: usize, rng: &mut Stream) -> usize {
+pub(super) fn next_mmpp_state(current: usize, states: usize, rng: &mut Stream) -> usize {
     let k = rng.random_range(0..states - 1);
     if k >= current { k + 1 } else { k }
+}
+
+/// The entry service a client request calls, by the entries' weights
+/// (drawing only when there is a choice).
+pub(super) fn pick_entry(entries: &[Entry], rng: &mut Stream) -> usize {
+    if entries.len() == 1 {
+        return 0;
+    }
+    let u: f64 = rng.random();
+    entries
+        .iter()
+        .position(|e| u < e.cdf)
+        .unwrap_or(entries.len() - 1)
 }
 
 /// Index of the first cumulative weight above a uniform draw.
@@ -621,14 +634,8 @@ impl World<'_> {
                 .iter()
                 .position(|e| e.service == service)
                 .unwrap_or(0)
-        } else if w.entries.len() == 1 {
-            0
         } else {
-            let u: f64 = self.rng.entry.random();
-            w.entries
-                .iter()
-                .position(|e| u < e.cdf)
-                .unwrap_or(w.entries.len() - 1)
+            pick_entry(&w.entries, &mut self.rng.entry)
         };
         let entry = w.entries[entry_index].service;
         let measured = now >= self.plan.run.warmup_end();

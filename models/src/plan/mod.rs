@@ -218,7 +218,6 @@ impl Plan {
         let slo = costs::slo_plan(scenario)?;
         let recovery = recovery::plan(scenario, &run, &workload, &faults, &services)?;
         run::check_warm_start(&run, &workload, &data)?;
-
         Ok(Plan {
             run,
             workload,
