@@ -559,6 +559,26 @@ fn a_cache_started_warm_is_not_named() {
         summary.contains("excluded; caches warm from 1m of requests, seed 5."),
         "{summary}"
     );
+    // Its two points share each replication's warm start (the warm-up is
+    // not part of it): the first point's rows are the stand-alone run's,
+    // every column of it.
+    let table = |out: &std::path::Path| {
+        let text = String::from_utf8(read(out, "runs.csv")).unwrap();
+        let mut rows = csv::Reader::from_reader(text.as_bytes());
+        let header = rows.headers().unwrap().clone();
+        let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+        (header, rows)
+    };
+    let (run_header, run_rows) = table(&warm);
+    let (sweep_header, sweep_rows) = table(&sweep);
+    let point_0: Vec<_> = sweep_rows.iter().filter(|r| &r[0] == "0").collect();
+    assert_eq!(point_0.len(), run_rows.len());
+    for (mine, theirs) in run_rows.iter().zip(point_0) {
+        for (name, value) in run_header.iter().zip(mine) {
+            let at = sweep_header.iter().position(|h| h == name).unwrap();
+            assert_eq!(value, &theirs[at], "{name}");
+        }
+    }
     for ((w, wn), (c, cn)) in runs(&warm).into_iter().zip(runs(&cold)) {
         assert_eq!(wn, cn, "the same requests");
         // Cold: about 0.44 over the run (0.43, then 0.46); warm: 0.46.

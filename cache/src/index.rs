@@ -43,11 +43,21 @@ impl Tag {
 }
 
 /// The hash index. Node numbers must be below `u32::MAX`.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Index {
     slots: Vec<u64>,
     mask: usize,
     len: usize,
+}
+
+impl Clone for Index {
+    fn clone(&self) -> Self {
+        Index {
+            slots: crate::hint::copied(&self.slots),
+            mask: self.mask,
+            len: self.len,
+        }
+    }
 }
 
 const EMPTY: u64 = 0;

@@ -207,12 +207,22 @@ fn table_size(n: usize) -> usize {
 }
 
 /// The hash table of objects.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Table<S> {
     slots: Vec<S>,
     len: usize,
     /// Sizes of 4 GiB or more, by key.
     big: BigSizes,
+}
+
+impl<S: Clone> Clone for Table<S> {
+    fn clone(&self) -> Self {
+        Table {
+            slots: hint::copied(&self.slots),
+            len: self.len,
+            big: self.big.clone(),
+        }
+    }
 }
 
 impl<S: Slot> Table<S> {

@@ -44,7 +44,7 @@ const SPREAD: usize = 4;
 const MIN_RING: usize = 64;
 
 /// The access log of an LRU cache.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Log {
     /// Entry numbers by position; `len()` is the ring's size.
     ring: Vec<u32>,
@@ -56,6 +56,18 @@ pub(crate) struct Log {
     len: usize,
     /// Live entries.
     live_count: usize,
+}
+
+impl Clone for Log {
+    fn clone(&self) -> Self {
+        Log {
+            ring: crate::hint::copied(&self.ring),
+            live: self.live.clone(),
+            head: self.head,
+            len: self.len,
+            live_count: self.live_count,
+        }
+    }
 }
 
 impl Log {

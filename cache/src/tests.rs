@@ -718,3 +718,56 @@ fn rebase_moves_every_expiry_back() {
     c.rebase(1 << 40);
     assert!(c.get(1 << 50, 1));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// A clone is the same cache from then on: a cache that serves a first
+    /// stretch of requests, is cloned, and serves a second stretch answers
+    /// every request of it as its clone does, and both end with the same
+    /// contents and statistics. Every algorithm, with and without a TTL,
+    /// from a small reserve so that the tables grow after the copy too.
+    #[test]
+    fn a_cloned_cache_answers_as_its_original(
+        first in prop::collection::vec((0u64..400, 1u64..6, 0u64..20), 1..300),
+        second in prop::collection::vec((0u64..400, 1u64..6, 0u64..20), 1..300),
+        items in 1u64..300,
+        ttl in prop::option::of(1u64..200),
+        by_bytes in any::<bool>(),
+    ) {
+        let capacity = if by_bytes { Capacity::Bytes(items * 3) } else { Capacity::Items(items) };
+        for eviction in Eviction::ALL {
+            let mut spec = CacheSpec::new(eviction, capacity);
+            match ttl {
+                Some(ttl) => spec = spec.with_ttl_ns(ttl),
+                None if eviction == Eviction::TtlOnly => continue,
+                None => {}
+            }
+            let mut original = Cache::with_reserve(&spec, 4).unwrap();
+            let mut t = 0;
+            for &(key, size, dt) in &first {
+                t += dt;
+                original.access(t, key, size);
+            }
+            let mut copy = original.clone();
+            copy.check();
+            for (i, &(key, size, dt)) in second.iter().enumerate() {
+                t += dt;
+                if i % 3 == 2 {
+                    original.remove(key);
+                    copy.remove(key);
+                } else {
+                    let want = original.access(t, key, size);
+                    prop_assert_eq!(copy.access(t, key, size), want, "{:?} at {}", eviction, t);
+                }
+                copy.check();
+            }
+            prop_assert_eq!(copy.stats(), original.stats());
+            prop_assert_eq!(copy.len(), original.len());
+            prop_assert_eq!(copy.used_bytes(), original.used_bytes());
+            for key in 0..400 {
+                prop_assert_eq!(copy.contains(t, key), original.contains(t, key));
+            }
+        }
+    }
+}

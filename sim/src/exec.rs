@@ -7,6 +7,8 @@
 //! `--threads`.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
@@ -60,6 +62,67 @@ where
     Ok(pool.install(|| (0..n).into_par_iter().map(&job).collect()))
 }
 
+/// [`run_indexed`], with the jobs started in `order` (a permutation of
+/// `0..n`): each thread takes the next job of `order` when it is free, so
+/// jobs start in that order whatever the thread count. Results are ordered
+/// by job index, as `run_indexed`'s. For jobs that wait on one another
+/// (a run waiting for the warm start it shares), the order puts those
+/// waited on first.
+pub fn run_in_order<R, F>(order: &[usize], threads: Threads, job: F) -> Result<Vec<R>, ExecError>
+where
+    R: Send,
+    F: Fn(usize) -> R + Sync + Send,
+{
+    let n = order.len();
+    debug_assert!({
+        let mut seen = vec![false; n];
+        order
+            .iter()
+            .all(|&i| i < n && !std::mem::replace(&mut seen[i], true))
+    });
+    let mut builder =
+        rayon::ThreadPoolBuilder::new().thread_name(|i| format!("headroom-worker-{i}"));
+    if let Threads::Exactly(count) = threads {
+        builder = builder.num_threads(count.get().min(n.max(1)));
+    }
+    let pool = builder.build().map_err(ExecError)?;
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<R>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    pool.scope(|scope| {
+        for _ in 0..pool.current_num_threads().min(n) {
+            scope.spawn(|_| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = order.get(k) else { break };
+                    let r = job(i);
+                    *results[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+                }
+            });
+        }
+    });
+    Ok(results
+        .into_iter()
+        .map(
+            |m| match m.into_inner().unwrap_or_else(PoisonError::into_inner) {
+                Some(r) => r,
+                None => unreachable!("every job of the order ran"),
+            },
+        )
+        .collect())
+}
+
+impl Threads {
+    /// How many threads a pool for `jobs` jobs has.
+    pub fn count(self, jobs: usize) -> usize {
+        let all = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        match self {
+            Threads::All => all,
+            Threads::Exactly(count) => count.get(),
+        }
+        .min(jobs.max(1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +152,25 @@ mod tests {
     fn a_pool_never_has_more_threads_than_jobs() {
         let sizes = run_indexed(3, Threads::from_count(64), |_| rayon::current_num_threads());
         assert_eq!(sizes.unwrap(), [3, 3, 3]);
+    }
+
+    #[test]
+    fn jobs_run_in_the_given_order_and_come_back_by_index() {
+        let order: Vec<usize> = (0..40).rev().collect();
+        let started = Mutex::new(Vec::new());
+        let out = run_in_order(&order, Threads::from_count(1), |i| {
+            started.lock().unwrap().push(i);
+            i * 3
+        })
+        .unwrap();
+        assert_eq!(out, (0..40).map(|i| i * 3).collect::<Vec<_>>());
+        assert_eq!(started.into_inner().unwrap(), order);
+        // On several threads: each job once, results by index.
+        let shuffled: Vec<usize> = (0..64).map(|i| (i * 37) % 64).collect();
+        let out = run_in_order(&shuffled, Threads::from_count(3), |i| i + 1).unwrap();
+        assert_eq!(out, (1..=64).collect::<Vec<_>>());
+        let none: Vec<u8> = run_in_order(&[], Threads::All, |_| 1).unwrap();
+        assert!(none.is_empty());
     }
 
     #[test]

@@ -16,7 +16,8 @@ use headroom_models::report::{
     Bottleneck, CACHE_TIMESERIES_COLUMNS, CacheHalves, Cell, ColdCache, LATENCY_BATCHES, Pooled,
     SHARD_TIMESERIES_COLUMNS, StationLoad, cache_halves, metric_ci95,
 };
-use headroom_sim::exec::{Threads, run_indexed};
+use headroom_models::{WarmSlot, WarmStarts};
+use headroom_sim::exec::{Threads, run_in_order, run_indexed};
 use headroom_sim::stats::{LatencyHistogram, Relaxation, SparseHistogram};
 
 use crate::planner::points::{COST, P99};
@@ -239,10 +240,15 @@ pub fn run_points(
             .map(|&(i, _)| plans[i].run.duration.as_nanos())
             .sum();
         progress.grow(added);
-        let results = run_indexed(jobs.len(), threads, |j| {
-            let (i, r) = jobs[j];
-            replicate(plans[i], r, series, progress)
-        })?;
+        let results = run_sharing(
+            &jobs,
+            |i| plans[i],
+            threads,
+            |j, warm| {
+                let (i, r) = jobs[j];
+                replicate(plans[i], r, series, progress, warm)
+            },
+        )?;
         for (&(i, _), record) in jobs.iter().zip(results) {
             runs[i].records.push(record);
         }
@@ -482,11 +488,41 @@ fn keep(wanted: bool, table: impl FnOnce() -> Table) -> Table {
     if wanted { table() } else { Table::default() }
 }
 
+/// Runs `job(j, warm)` for every job `j` of `jobs` (a plan index and a
+/// replication; `plan` maps the index to its plan) on `threads` threads,
+/// results in job order. Jobs whose caches' warm starts are the same share
+/// one ([`WarmStarts`]): they start in an order where the warm start waited
+/// on comes first; without any to share they run as [`run_indexed`] runs
+/// them.
+pub(crate) fn run_sharing<'p, R: Send>(
+    jobs: &[(usize, u32)],
+    plan: impl Fn(usize) -> &'p Plan,
+    threads: Threads,
+    job: impl Fn(usize, Option<&WarmSlot>) -> R + Sync + Send,
+) -> anyhow::Result<Vec<R>> {
+    let warm = WarmStarts::new(jobs.iter().map(|&(i, r)| (plan(i), r)));
+    let (runs, warm_starts) = warm.counts();
+    Ok(if warm_starts < runs {
+        run_in_order(&warm.order(threads.count(jobs.len())), threads, |j| {
+            job(j, warm.slot(j))
+        })?
+    } else {
+        run_indexed(jobs.len(), threads, |j| job(j, None))?
+    })
+}
+
 /// One replication of one point, as a sweep (or a search) records it; of
-/// its per-component time series, those in `series`.
-pub(crate) fn replicate(plan: &Plan, r: u32, series: SeriesWanted, progress: &Progress) -> Record {
+/// its per-component time series, those in `series`; its caches' warm
+/// start shared through `warm`, if given.
+pub(crate) fn replicate(
+    plan: &Plan,
+    r: u32,
+    series: SeriesWanted,
+    progress: &Progress,
+    warm: Option<&WarmSlot>,
+) -> Record {
     let warmup_s = plan.run.warmup.as_secs_f64();
-    match headroom_models::run_replication(plan, r, &progress.sim_ns) {
+    match headroom_models::run_replication_with(plan, r, &progress.sim_ns, warm) {
         Ok(out) => Record {
             cells: Ok(out.metrics.cells()),
             timeseries: series_table(&out.timeseries),

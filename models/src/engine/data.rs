@@ -166,7 +166,17 @@ impl ShardInterval {
     }
 }
 
+/// Every cache as a warm start left it ([`DataState::warm_copy`]).
+#[derive(Clone)]
+pub(super) struct WarmCaches {
+    /// `[store][tier]`, as [`DataState`]'s.
+    tiers: Vec<Vec<Copies>>,
+    /// Per edge region.
+    edge: Vec<Option<Cache>>,
+}
+
 /// The copies of one tier.
+#[derive(Clone)]
 enum Copies {
     /// One per caller instance, by slab index: (generation, cache).
     Instance(Vec<Option<(u32, Cache)>>),
@@ -635,6 +645,29 @@ impl DataState {
         for c in self.edge.iter_mut().flatten() {
             c.rebase(by_ns);
         }
+    }
+
+    /// A copy of every cache (each tier's copies and the edge caches), as
+    /// the warm start left them: what [`DataState::install_warm`] gives a
+    /// world of a plan whose warm start is the same
+    /// ([`super::warm::WarmStarts`]).
+    pub(super) fn warm_copy(&self) -> WarmCaches {
+        WarmCaches {
+            tiers: self.tiers.clone(),
+            edge: self.edge.clone(),
+        }
+    }
+
+    /// Replaces every cache with `warm`'s, taken from a world of a plan
+    /// whose warm start is this one's, right after it ran (the tiers'
+    /// layout, by store, tier, region and instance slot, is then the
+    /// same). Only the caches: no count or statistic of the run's is
+    /// touched, as the warm start touches none.
+    pub(super) fn install_warm(&mut self, warm: WarmCaches) {
+        debug_assert_eq!(self.tiers.len(), warm.tiers.len());
+        debug_assert_eq!(self.edge.len(), warm.edge.len());
+        self.tiers = warm.tiers;
+        self.edge = warm.edge;
     }
 
     /// Whether a request whose key a trace gave writes it (`false` when no

@@ -70,6 +70,7 @@ use stats::Stats;
 use workload::Workload;
 
 pub use synth::{Synth, SynthRequest};
+pub use warm::{WarmSlot, WarmStarts};
 
 /// A replication stopped before its end.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -222,7 +223,27 @@ pub fn run_replication(
     replication: u32,
     progress: &AtomicU64,
 ) -> Result<RunOutput, RunError> {
-    let mut world = World::new(plan, replication);
+    run_replication_with(plan, replication, progress, None)
+}
+
+/// [`run_replication`], whose caches' warm start `warm` may share with
+/// other runs of the same batch ([`WarmStarts::slot`]); the output is the
+/// same either way.
+pub fn run_replication_with(
+    plan: &Plan,
+    replication: u32,
+    progress: &AtomicU64,
+    warm: Option<&WarmSlot>,
+) -> Result<RunOutput, RunError> {
+    let mut world = World::new(
+        plan,
+        replication,
+        warm.map_or(WarmFrom::Run, WarmFrom::Shared),
+    );
+    // `warmup = "auto"` runs the replication twice: the second pass starts
+    // from a copy of the first's warm caches.
+    let kept = (plan.run.auto_warmup && plan.run.cache_warm_start.is_some())
+        .then(|| world.data.warm_copy());
     world.run(progress)?;
     let out = match world.stats.transient.take() {
         None => world.finish(replication),
@@ -249,7 +270,8 @@ pub fn run_replication(
             measured.run.warmup = truncation.min(headroom_sim::Span::from_nanos(
                 plan.run.duration.as_nanos() / 2,
             ));
-            let mut world = World::new(&measured, replication);
+            let warm = kept.map_or(WarmFrom::Run, WarmFrom::Copy);
+            let mut world = World::new(&measured, replication, warm);
             world.run(&AtomicU64::new(0))?;
             let mut out = world.finish(replication);
             out.warmup_at_limit = choice.is_none_or(|t| t.at_limit);
@@ -287,6 +309,16 @@ fn auto_truncation(
         choice.at_limit = at_limit;
     }
     Some(choice)
+}
+
+/// Where a new world's warm caches come from (`run.cache_warm_start`).
+enum WarmFrom<'a> {
+    /// Its own warm start (nothing without one).
+    Run,
+    /// A warm start it shares with other runs.
+    Shared(&'a WarmSlot),
+    /// A copy of the caches its own warm start would leave.
+    Copy(data::WarmCaches),
 }
 
 /// Everything that happens, at a time.
@@ -556,7 +588,7 @@ struct World<'p> {
 }
 
 impl<'p> World<'p> {
-    fn new(plan: &'p Plan, replication: u32) -> Self {
+    fn new(plan: &'p Plan, replication: u32, warm: WarmFrom<'_>) -> Self {
         let streams = Streams::new(plan.run.seed, u64::from(replication));
         let rng = Rngs::new(plan, &streams);
         let faults = faults::Faults::new(plan);
@@ -595,7 +627,14 @@ impl<'p> World<'p> {
                 .on_data_cost_rate(Timestamp::ZERO, c.data.fixed_usd_per_s);
         }
         world.build_deployments();
-        world.warm_caches(&streams);
+        match warm {
+            WarmFrom::Run => world.warm_caches(&streams),
+            WarmFrom::Shared(slot) if plan.run.cache_warm_start.is_some() => {
+                slot.warm(&mut world, &streams);
+            }
+            WarmFrom::Shared(_) => {}
+            WarmFrom::Copy(caches) => world.data.install_warm(caches),
+        }
         world
     }
 

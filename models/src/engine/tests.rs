@@ -45,7 +45,7 @@ fn a_record_left_in_flight_stops_the_run_and_the_books_name_it() {
     #[allow(clippy::disallowed_methods)]
     std::thread::spawn(move || {
         let loaded = crate::load_str(Path::new("leak.toml"), SCENARIO, &[]).expect("valid");
-        let mut world = World::new(&loaded.plan, 0);
+        let mut world = World::new(&loaded.plan, 0, super::WarmFrom::Run);
         let leaked = Request {
             arrival: Timestamp::ZERO,
             failed_over: false,

@@ -29,7 +29,9 @@
 //! takes to fill) differs from the run's path only by what the run itself
 //! changes: the cold-cache check still reads the measured window's halves.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use rand::RngExt;
 
@@ -38,10 +40,11 @@ use headroom_sim::dist::Dist;
 use headroom_sim::rng::{Stream, Streams};
 
 use super::World;
-use super::data::WarmOp;
+use super::data::{WarmCaches, WarmOp};
 use super::workload::{diurnal_rate, exp_span, next_mmpp_state, pick_cdf, pick_entry};
+use crate::plan::service::Scaling;
 use crate::plan::workload::ArrivalPlan;
-use crate::plan::{RegionId, ServiceId, StepPlan};
+use crate::plan::{Plan, RegionId, ServiceId, StepPlan};
 
 /// The warm start's random streams, apart from the run's.
 struct WarmRngs {
@@ -286,9 +289,441 @@ impl World<'_> {
     }
 }
 
+/// What of `plan` its warm start depends on (`None` without one): `plan`
+/// with every part the warm start never reads, and that does not shape the
+/// caches or number the initial instances, set to one fixed value. Two
+/// plans with equal keys leave the same caches in the same replication:
+/// the warm start draws from the seed's streams, the workload, the routing
+/// (regions, failover, the services' regions and steps), the initial
+/// instances of each deployment and the stores' tiers, and reads nothing
+/// else. What is not set here is kept, so a part added to the plan later
+/// splits the sharing until it is known not to matter, never the reverse.
+pub(crate) fn warm_key(plan: &Plan) -> Option<Plan> {
+    plan.run.cache_warm_start?;
+    let mut k = plan.clone();
+    let run = &mut k.run;
+    run.duration = Span::ZERO;
+    run.warmup = Span::ZERO;
+    run.auto_warmup = false;
+    run.replications = 0;
+    run.adaptive = None;
+    run.interval = Span::ZERO;
+    run.max_in_flight = 0;
+    let none = || Dist::Deterministic { value_ns: 0 };
+    for s in &mut k.services {
+        s.workers = 0;
+        s.queue = None;
+        s.model = crate::scenario::ConcurrencyModel::default();
+        s.work = none();
+        s.boot_time = none();
+        s.instance_type = None;
+        s.adaptive_concurrency = None;
+        // The autoscaler's only part in the warm start: how many it starts.
+        s.scaling = Scaling::Fixed(s.scaling.initial());
+        s.edges.iter_mut().for_each(no_mesh);
+    }
+    for st in &mut k.data.stores {
+        st.shards = 1;
+        st.copies.clear();
+        st.read_copy.clear();
+        st.workers = 0;
+        st.queue = None;
+        st.read = none();
+        st.write = none();
+        st.pool = None;
+        st.rate_limit = None;
+        st.retry = None;
+        for t in &mut st.tiers {
+            t.latency = Span::ZERO;
+        }
+    }
+    k.edge_rate_limit = None;
+    k.edge_adaptive_concurrency = None;
+    let p = &mut k.policies;
+    p.rate_limits.clear();
+    p.edges.clear();
+    p.autoscalers.clear();
+    p.adaptive_concurrency.clear();
+    no_mesh(&mut p.mesh);
+    for e in &mut k.workload.entries {
+        no_mesh(&mut e.policy);
+    }
+    k.faults.clear();
+    k.costs = None;
+    k.slo = None;
+    let r = &mut k.recovery;
+    r.triggers.clear();
+    r.baseline_intervals = 0;
+    r.hold_intervals = 0;
+    r.goodput_tolerance = 0.0;
+    r.p99_tolerance = 0.0;
+    r.noise_sigmas = 0.0;
+    r.max_instances = None;
+    Some(k)
+}
+
+/// [`warm_key`]'s one value of a call edge's policy (the warm start's
+/// calls never fail, wait or retry).
+fn no_mesh(e: &mut headroom_policy::tables::EdgePolicy) {
+    e.timeout = None;
+    e.retry = None;
+    e.circuit_breaker = None;
+    e.fallback = None;
+    e.hedge = None;
+}
+
+/// Warm starts shared by the runs of a batch (a sweep's or a search's):
+/// runs of one replication whose plans have the same [`warm_key`] (a sweep
+/// over workers, shards, replicas, prices or mesh policies) warm their
+/// caches once, and the others start from a copy. A copy is exact, so
+/// every output is byte-identical to the runs' without sharing; only the
+/// time changes (a warm start of hours of requests is most of a short
+/// run's).
+pub struct WarmStarts {
+    /// Per run of the batch: its slot, if another run shares it.
+    of_run: Vec<Option<usize>>,
+    slots: Vec<WarmSlot>,
+    /// Runs with a warm start.
+    warm_runs: usize,
+}
+
+impl WarmStarts {
+    /// The sharing among `runs`, each a plan and a replication, in batch
+    /// order.
+    pub fn new<'p>(runs: impl IntoIterator<Item = (&'p Plan, u32)>) -> WarmStarts {
+        // Keys by plan (a point's replications share its plan), then
+        // groups of equal keys, found through a hash of their text and
+        // checked whole.
+        let mut keys: Vec<(*const Plan, Option<usize>)> = Vec::new();
+        let mut groups: Vec<Plan> = Vec::new();
+        let mut by_hash: HashMap<u64, Vec<usize>> = HashMap::new();
+        let mut group_of = |plan: &Plan| -> Option<usize> {
+            let ptr = std::ptr::from_ref(plan);
+            if let Some(&(_, g)) = keys.iter().find(|(p, _)| *p == ptr) {
+                return g;
+            }
+            let g = warm_key(plan).map(|key| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                format!("{key:?}").hash(&mut h);
+                let same = by_hash.entry(h.finish()).or_default();
+                match same.iter().find(|&&g| groups[g] == key) {
+                    Some(&g) => g,
+                    None => {
+                        groups.push(key);
+                        same.push(groups.len() - 1);
+                        groups.len() - 1
+                    }
+                }
+            });
+            keys.push((ptr, g));
+            g
+        };
+        let runs: Vec<Option<(usize, u32)>> = runs
+            .into_iter()
+            .map(|(plan, r)| group_of(plan).map(|g| (g, r)))
+            .collect();
+        let mut users: HashMap<(usize, u32), usize> = HashMap::new();
+        for run in runs.iter().flatten() {
+            *users.entry(*run).or_default() += 1;
+        }
+        let mut slot_of: HashMap<(usize, u32), usize> = HashMap::new();
+        let mut slots = Vec::new();
+        let of_run = runs
+            .iter()
+            .map(|run| {
+                let run = (*run)?;
+                let n = users[&run];
+                (n > 1).then(|| {
+                    *slot_of.entry(run).or_insert_with(|| {
+                        slots.push(WarmSlot::new(n));
+                        slots.len() - 1
+                    })
+                })
+            })
+            .collect();
+        WarmStarts {
+            of_run,
+            slots,
+            warm_runs: runs.iter().flatten().count(),
+        }
+    }
+
+    /// The slot run `run` shares, if it shares one.
+    pub fn slot(&self, run: usize) -> Option<&WarmSlot> {
+        self.of_run
+            .get(run)
+            .copied()
+            .flatten()
+            .map(|s| &self.slots[s])
+    }
+
+    /// Runs with a warm start, and the warm starts they run: one per slot
+    /// and one per run sharing none.
+    pub fn counts(&self) -> (usize, usize) {
+        let shared = self.of_run.iter().flatten().count();
+        (self.warm_runs, self.warm_runs - shared + self.slots.len())
+    }
+
+    /// An order to start the runs in on `threads` threads, so that a slot's
+    /// first run warms its caches while the others' runs start theirs and
+    /// few copies are held at once: slots `threads` at a time, the first
+    /// run of each, then their other runs; runs sharing nothing last. Each
+    /// run's output is the same in any order.
+    pub fn order(&self, threads: usize) -> Vec<usize> {
+        let mut firsts: Vec<usize> = Vec::new();
+        let mut seen = vec![false; self.slots.len()];
+        for (run, slot) in self.of_run.iter().enumerate() {
+            if let Some(s) = *slot
+                && !std::mem::replace(&mut seen[s], true)
+            {
+                firsts.push(run);
+            }
+        }
+        let mut order = Vec::with_capacity(self.of_run.len());
+        for batch in firsts.chunks(threads.max(1)) {
+            order.extend_from_slice(batch);
+            let of = |run: usize| self.of_run[run];
+            for (run, slot) in self.of_run.iter().enumerate() {
+                if slot.is_some() && !batch.contains(&run) && batch.iter().any(|&f| of(f) == *slot)
+                {
+                    order.push(run);
+                }
+            }
+        }
+        order.extend((0..self.of_run.len()).filter(|&r| self.of_run[r].is_none()));
+        order
+    }
+}
+
+/// One warm start shared by `users` runs: the first to come warms the
+/// caches and leaves a copy, the others wait for it and take one; the copy
+/// is freed when the last has taken it.
+pub struct WarmSlot {
+    users: usize,
+    state: Mutex<SlotState>,
+    ready: Condvar,
+}
+
+enum SlotState {
+    /// No run has come yet.
+    Empty,
+    /// A run is warming the caches.
+    Warming,
+    /// The caches, for this many runs still to come.
+    Ready(Arc<WarmCaches>, usize),
+    /// Every run has taken its copy.
+    Taken,
+}
+
+impl WarmSlot {
+    fn new(users: usize) -> WarmSlot {
+        WarmSlot {
+            users,
+            state: Mutex::new(SlotState::Empty),
+            ready: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Gives `world` its warm caches: warms them if it is the first run to
+    /// come (leaving a copy for the others), else waits for the first and
+    /// takes a copy.
+    pub(super) fn warm(&self, world: &mut World<'_>, streams: &Streams) {
+        let mut state = self.lock();
+        loop {
+            match &mut *state {
+                SlotState::Empty => {
+                    *state = SlotState::Warming;
+                    drop(state);
+                    // Should the warm start not finish, the next run to
+                    // come warms the caches instead of waiting forever.
+                    let mut reset = ResetOnUnwind(Some(self));
+                    world.warm_caches(streams);
+                    let copy = Arc::new(world.data.warm_copy());
+                    reset.0 = None;
+                    *self.lock() = SlotState::Ready(copy, self.users - 1);
+                    self.ready.notify_all();
+                    return;
+                }
+                SlotState::Warming => {
+                    state = self
+                        .ready
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                SlotState::Ready(caches, left) => {
+                    let caches = Arc::clone(caches);
+                    *left -= 1;
+                    if *left == 0 {
+                        *state = SlotState::Taken;
+                    }
+                    drop(state);
+                    // The last run takes the copy itself once no other
+                    // holds it.
+                    let caches = Arc::try_unwrap(caches).unwrap_or_else(|c| (*c).clone());
+                    world.data.install_warm(caches);
+                    return;
+                }
+                // More runs than counted: cannot happen; warm them anew.
+                SlotState::Taken => {
+                    drop(state);
+                    world.warm_caches(streams);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Puts a slot back to [`SlotState::Empty`] if its warm start unwinds.
+struct ResetOnUnwind<'s>(Option<&'s WarmSlot>);
+
+impl Drop for ResetOnUnwind<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0 {
+            *slot.lock() = SlotState::Empty;
+            slot.ready.notify_all();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::path::Path;
+    use std::sync::atomic::AtomicU64;
+
+    use headroom_sim::exec::{Threads, run_in_order};
+
+    /// The seed (every kind of cache: an instance-scope L1, region and
+    /// global tiers, the edge cache; writes; four regions; an autoscaled
+    /// API tier), shortened: 2 s at 300 requests/s after a 30 s warm start.
+    fn seed(sets: &[&str]) -> Plan {
+        let mut all: Vec<String> = [
+            "run.duration=\"2s\"",
+            "run.warmup=\"0s\"",
+            "run.cache_warm_start=\"30s\"",
+            "workload.arrivals.rate=300",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        all.extend(sets.iter().map(|s| (*s).to_owned()));
+        let text = include_str!("../../../experiments/seed.toml");
+        match crate::load_str(Path::new("experiments/seed.toml"), text, &all) {
+            Ok(loaded) => loaded.plan,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A run's whole output, as text (every field, floats exactly).
+    fn output(plan: &Plan, r: u32, warm: Option<&WarmSlot>) -> String {
+        match super::super::run_replication_with(plan, r, &AtomicU64::new(0), warm) {
+            Ok(out) => format!("{out:?}"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_key_keeps_what_the_warm_start_reads_and_nothing_else() {
+        let base = warm_key(&seed(&[])).expect("a warm start");
+        let same = [
+            "services.api.instance.workers=4",
+            "datastores.users.shards=4",
+            "datastores.users.replicas=[\"us-west\"]",
+            "policy.autoscaler.api.max_replicas=7",
+            "policy.mesh.timeout=\"1s\"",
+            "run.duration=\"9s\"",
+            "run.warmup=\"1s\"",
+        ];
+        for set in same {
+            let k = warm_key(&seed(&[set])).expect("a warm start");
+            assert!(k == base, "{set} splits");
+        }
+        let different = [
+            "policy.autoscaler.api.min_replicas=2",
+            "datastores.users.cache.0.capacity=\"1MB\"",
+            "run.seed=43",
+            "run.cache_warm_start=\"31s\"",
+            "workload.read_fraction=0.9",
+            "workload.arrivals.rate=301",
+        ];
+        for set in different {
+            assert!(
+                warm_key(&seed(&[set])) != Some(base.clone()),
+                "{set} shares"
+            );
+        }
+        assert!(warm_key(&seed(&["run.cache_warm_start=\"0s\""])).is_none());
+    }
+
+    /// Runs sharing warm starts (on two threads, in the order the sharing
+    /// asks for) give every output of the same runs each warming its own
+    /// caches: points that differ in what the warm start never reads share
+    /// one per replication, the others their own.
+    #[test]
+    fn runs_sharing_a_warm_start_give_the_outputs_of_runs_warming_their_own() {
+        let plans = [
+            seed(&[]),
+            seed(&["services.api.instance.workers=4"]),
+            seed(&[
+                "datastores.users.shards=4",
+                "datastores.users.replicas=[\"us-west\"]",
+            ]),
+            seed(&["policy.autoscaler.api.min_replicas=2"]),
+            seed(&[
+                "policy.autoscaler.api.min_replicas=2",
+                "services.api.instance.workers=4",
+            ]),
+            seed(&["datastores.users.cache.0.capacity=\"1MB\""]),
+        ];
+        let runs: Vec<(usize, u32)> = (0..plans.len()).flat_map(|p| [(p, 0), (p, 1)]).collect();
+        let warm = WarmStarts::new(runs.iter().map(|&(p, r)| (&plans[p], r)));
+        // Three groups (0-2, 3-4, 5) of two replications: 6 warm starts
+        // for 12 runs, two of them not shared (point 5's).
+        assert_eq!(warm.counts(), (12, 6));
+        assert!(warm.slot(10).is_none() && warm.slot(11).is_none());
+        let shared = run_in_order(&warm.order(2), Threads::from_count(2), |j| {
+            let (p, r) = runs[j];
+            output(&plans[p], r, warm.slot(j))
+        })
+        .expect("threads");
+        for (&(p, r), got) in runs.iter().zip(&shared) {
+            assert!(
+                *got == output(&plans[p], r, None),
+                "point {p} replication {r} differs"
+            );
+        }
+        // Not a vacuous comparison: the groups' caches differ.
+        assert!(shared[0] != shared[6] && shared[0] != shared[10]);
+    }
+
+    /// A world given a copy of the caches its warm start leaves (as the
+    /// second pass of `warmup = "auto"` is) runs as one that warmed its own.
+    #[test]
+    fn a_copy_of_the_warm_caches_runs_as_the_warm_start() {
+        let plan = seed(&[]);
+        let run = |warm: super::super::WarmFrom<'_>| {
+            let mut world = World::new(&plan, 1, warm);
+            world.run(&AtomicU64::new(0)).expect("runs");
+            format!("{:?}", world.finish(1))
+        };
+        let first = World::new(&plan, 1, super::super::WarmFrom::Run);
+        let copied = run(super::super::WarmFrom::Copy(first.data.warm_copy()));
+        assert!(copied == run(super::super::WarmFrom::Run));
+        assert!(
+            copied
+                != run(super::super::WarmFrom::Copy(
+                    World::new(&plan, 0, super::super::WarmFrom::Run)
+                        .data
+                        .warm_copy()
+                ))
+        );
+    }
 
     /// Arrival times of `process` over a warm start of `span_s` seconds.
     fn times(process: &ArrivalPlan, span_s: u64) -> Vec<u64> {

@@ -808,7 +808,7 @@ max_keys = 10000
 "#;
         let loaded = crate::load_str(Path::new("ahead.toml"), text, &[]).expect("loads");
         let plan = &loaded.plan;
-        let mut world = World::new(plan, 3);
+        let mut world = World::new(plan, 3, crate::engine::WarmFrom::Run);
         assert!(world.workload.keyed);
         let streams = Streams::new(plan.run.seed, 3);
         let mut stream = streams.stream("workload/clients");

@@ -31,9 +31,9 @@ use std::sync::atomic::Ordering;
 
 use headroom_models::Plan;
 use headroom_models::sweep::{SearchSpace, inline};
-use headroom_sim::exec::{Threads, run_indexed};
+use headroom_sim::exec::Threads;
 
-use crate::planner::exec::{Record, replicate};
+use crate::planner::exec::{Record, replicate, run_sharing};
 use crate::planner::search::lattice::Lattice;
 use crate::planner::search::surrogate::{Observation, Prediction, Surrogate, observe};
 use crate::planner::search::verdict::{
@@ -360,10 +360,15 @@ impl<'a> Search<'a> {
         progress.grow(added);
         let tried = &self.tried;
         let series = self.settings.series;
-        let records = run_indexed(jobs.len(), self.settings.threads, |j| {
-            let (t, r) = jobs[j];
-            replicate(&tried[t].plan, r, series, progress)
-        })?;
+        let records = run_sharing(
+            jobs,
+            |t| &tried[t].plan,
+            self.settings.threads,
+            |j, warm| {
+                let (t, r) = jobs[j];
+                replicate(&tried[t].plan, r, series, progress, warm)
+            },
+        )?;
         let mut touched = Vec::new();
         for (&(t, r), record) in jobs.iter().zip(records) {
             debug_assert_eq!(self.tried[t].records.len(), r as usize);
