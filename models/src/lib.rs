@@ -17,7 +17,9 @@ pub mod scenario;
 pub mod sweep;
 pub mod units;
 
-pub use engine::{RunError, WarmSlot, WarmStarts, run_replication, run_replication_with};
+pub use engine::{
+    KeepCopies, RunError, WarmSlot, WarmStarts, run_replication, run_replication_with,
+};
 pub use load::{Loaded, Location, ScenarioError, element_position, load, load_str, split_path};
 pub use plan::Plan;
 pub use report::{RunMetrics, RunOutput, ServiceRow, ShardIntervalRow, ShardRow, run_columns};

@@ -16,7 +16,7 @@ use headroom_models::report::{
     Bottleneck, CACHE_TIMESERIES_COLUMNS, CacheHalves, Cell, ColdCache, LATENCY_BATCHES, Pooled,
     SHARD_TIMESERIES_COLUMNS, StationLoad, cache_halves, metric_ci95,
 };
-use headroom_models::{WarmSlot, WarmStarts};
+use headroom_models::{KeepCopies, WarmSlot, WarmStarts};
 use headroom_sim::exec::{Threads, run_in_order, run_indexed};
 use headroom_sim::stats::{LatencyHistogram, Relaxation, SparseHistogram};
 
@@ -500,12 +500,12 @@ pub(crate) fn run_sharing<'p, R: Send>(
     threads: Threads,
     job: impl Fn(usize, Option<&WarmSlot>) -> R + Sync + Send,
 ) -> anyhow::Result<Vec<R>> {
-    let warm = WarmStarts::new(jobs.iter().map(|&(i, r)| (plan(i), r)));
+    let count = threads.count(jobs.len());
+    let keep = KeepCopies::IfRoom { threads: count };
+    let warm = WarmStarts::new(jobs.iter().map(|&(i, r)| (plan(i), r)), keep);
     let (runs, warm_starts) = warm.counts();
     Ok(if warm_starts < runs {
-        run_in_order(&warm.order(threads.count(jobs.len())), threads, |j| {
-            job(j, warm.slot(j))
-        })?
+        run_in_order(&warm.order(count), threads, |j| job(j, warm.slot(j)))?
     } else {
         run_indexed(jobs.len(), threads, |j| job(j, None))?
     })

@@ -658,6 +658,26 @@ impl DataState {
         }
     }
 
+    /// Heap bytes of [`DataState::warm_copy`]'s copy: every cache's.
+    pub(super) fn warm_bytes(&self) -> usize {
+        let tiers: usize = self
+            .tiers
+            .iter()
+            .flatten()
+            .map(|copies| match copies {
+                Copies::Instance(v) => v.iter().flatten().map(|(_, c)| c.heap_bytes()).sum(),
+                Copies::Shared(v) => v.iter().flatten().map(Cache::heap_bytes).sum::<usize>(),
+            })
+            .sum();
+        tiers
+            + self
+                .edge
+                .iter()
+                .flatten()
+                .map(Cache::heap_bytes)
+                .sum::<usize>()
+    }
+
     /// Replaces every cache with `warm`'s, taken from a world of a plan
     /// whose warm start is this one's, right after it ran (the tiers'
     /// layout, by store, tier, region and instance slot, is then the

@@ -70,7 +70,7 @@ use stats::Stats;
 use workload::Workload;
 
 pub use synth::{Synth, SynthRequest};
-pub use warm::{WarmSlot, WarmStarts};
+pub use warm::{KeepCopies, WarmSlot, WarmStarts};
 
 /// A replication stopped before its end.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

@@ -387,10 +387,56 @@ pub struct WarmStarts {
     warm_runs: usize,
 }
 
+/// Whether a warm start's copy is kept for the runs sharing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepCopies {
+    /// When the memory available then holds the copy with room to spare:
+    /// at least `threads + 1` times its size (every thread's run may still
+    /// grow its caches to as much). Otherwise the runs warm their own, as
+    /// without sharing, so sharing never needs much more memory than the
+    /// runs themselves. Always, where the available memory is not known
+    /// (`/proc/meminfo`'s `MemAvailable`, Linux).
+    IfRoom {
+        /// Threads running the batch.
+        threads: usize,
+    },
+    /// Never: each run warms its own caches (tests).
+    Never,
+}
+
+impl KeepCopies {
+    /// Whether to keep a copy of `bytes`, with the memory available now.
+    fn keep(self, bytes: usize) -> bool {
+        self.keep_with(bytes, available_memory())
+    }
+
+    /// Whether to keep a copy of `bytes` with `available` bytes available
+    /// (`None`: not known).
+    fn keep_with(self, bytes: usize, available: Option<u64>) -> bool {
+        match self {
+            KeepCopies::Never => false,
+            KeepCopies::IfRoom { threads } => {
+                available.is_none_or(|available| available / (threads as u64 + 1) >= bytes as u64)
+            }
+        }
+    }
+}
+
+/// The memory available for new allocations, in bytes, where known.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
 impl WarmStarts {
     /// The sharing among `runs`, each a plan and a replication, in batch
-    /// order.
-    pub fn new<'p>(runs: impl IntoIterator<Item = (&'p Plan, u32)>) -> WarmStarts {
+    /// order; copies kept as `keep` says.
+    pub fn new<'p>(
+        runs: impl IntoIterator<Item = (&'p Plan, u32)>,
+        keep: KeepCopies,
+    ) -> WarmStarts {
         // Keys by plan (a point's replications share its plan), then
         // groups of equal keys, found through a hash of their text and
         // checked whole.
@@ -435,7 +481,7 @@ impl WarmStarts {
                 let n = users[&run];
                 (n > 1).then(|| {
                     *slot_of.entry(run).or_insert_with(|| {
-                        slots.push(WarmSlot::new(n));
+                        slots.push(WarmSlot::new(n, keep));
                         slots.len() - 1
                     })
                 })
@@ -500,6 +546,7 @@ impl WarmStarts {
 /// is freed when the last has taken it.
 pub struct WarmSlot {
     users: usize,
+    keep: KeepCopies,
     state: Mutex<SlotState>,
     ready: Condvar,
 }
@@ -511,14 +558,16 @@ enum SlotState {
     Warming,
     /// The caches, for this many runs still to come.
     Ready(Arc<WarmCaches>, usize),
-    /// Every run has taken its copy.
-    Taken,
+    /// Every run has taken its copy, or no copy was kept: a run that
+    /// comes warms its own.
+    Own,
 }
 
 impl WarmSlot {
-    fn new(users: usize) -> WarmSlot {
+    fn new(users: usize, keep: KeepCopies) -> WarmSlot {
         WarmSlot {
             users,
+            keep,
             state: Mutex::new(SlotState::Empty),
             ready: Condvar::new(),
         }
@@ -542,9 +591,13 @@ impl WarmSlot {
                     // come warms the caches instead of waiting forever.
                     let mut reset = ResetOnUnwind(Some(self));
                     world.warm_caches(streams);
-                    let copy = Arc::new(world.data.warm_copy());
+                    let next = if self.keep.keep(world.data.warm_bytes()) {
+                        SlotState::Ready(Arc::new(world.data.warm_copy()), self.users - 1)
+                    } else {
+                        SlotState::Own
+                    };
                     reset.0 = None;
-                    *self.lock() = SlotState::Ready(copy, self.users - 1);
+                    *self.lock() = next;
                     self.ready.notify_all();
                     return;
                 }
@@ -558,7 +611,7 @@ impl WarmSlot {
                     let caches = Arc::clone(caches);
                     *left -= 1;
                     if *left == 0 {
-                        *state = SlotState::Taken;
+                        *state = SlotState::Own;
                     }
                     drop(state);
                     // The last run takes the copy itself once no other
@@ -567,8 +620,7 @@ impl WarmSlot {
                     world.data.install_warm(caches);
                     return;
                 }
-                // More runs than counted: cannot happen; warm them anew.
-                SlotState::Taken => {
+                SlotState::Own => {
                     drop(state);
                     world.warm_caches(streams);
                     return;
@@ -682,7 +734,10 @@ mod tests {
             seed(&["datastores.users.cache.0.capacity=\"1MB\""]),
         ];
         let runs: Vec<(usize, u32)> = (0..plans.len()).flat_map(|p| [(p, 0), (p, 1)]).collect();
-        let warm = WarmStarts::new(runs.iter().map(|&(p, r)| (&plans[p], r)));
+        let warm = WarmStarts::new(
+            runs.iter().map(|&(p, r)| (&plans[p], r)),
+            KeepCopies::IfRoom { threads: 2 },
+        );
         // Three groups (0-2, 3-4, 5) of two replications: 6 warm starts
         // for 12 runs, two of them not shared (point 5's).
         assert_eq!(warm.counts(), (12, 6));
@@ -700,6 +755,30 @@ mod tests {
         }
         // Not a vacuous comparison: the groups' caches differ.
         assert!(shared[0] != shared[6] && shared[0] != shared[10]);
+        // Without room for a copy, the runs sharing a slot warm their own.
+        let own = WarmStarts::new(runs.iter().map(|&(p, r)| (&plans[p], r)), KeepCopies::Never);
+        let unshared = run_in_order(&own.order(2), Threads::from_count(2), |j| {
+            let (p, r) = runs[j];
+            output(&plans[p], r, own.slot(j))
+        })
+        .expect("threads");
+        assert!(unshared == shared);
+    }
+
+    #[test]
+    fn a_copy_is_kept_only_with_room_for_it() {
+        // Three threads: a copy needs four times its size available.
+        let keep = KeepCopies::IfRoom { threads: 3 };
+        assert!(keep.keep_with(1 << 30, Some(4 << 30)));
+        assert!(!keep.keep_with((1 << 30) + 1, Some(4 << 30)));
+        assert!(keep.keep_with(usize::MAX, None), "not known: kept");
+        assert!(!KeepCopies::Never.keep_with(0, Some(u64::MAX)));
+        // This machine's figure is read (Linux), and a copy of a few bytes
+        // fits.
+        if cfg!(target_os = "linux") {
+            assert!(available_memory().is_some_and(|a| a > 0));
+            assert!(keep.keep(64));
+        }
     }
 
     /// A world given a copy of the caches its warm start leaves (as the
