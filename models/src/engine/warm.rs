@@ -513,9 +513,12 @@ impl WarmStarts {
     /// An order to start the runs in on `threads` threads, so that a slot's
     /// first run warms its caches while the others' runs start theirs and
     /// few copies are held at once: slots `threads` at a time, the first
-    /// run of each, then their other runs; runs sharing nothing last. Each
-    /// run's output is the same in any order.
+    /// run of each, runs sharing nothing for the threads the batch leaves
+    /// free (rather than waiting), then the batch's other runs; the runs
+    /// sharing nothing left over last. Each run's output is the same in any
+    /// order, and no run waits for one that has not started.
     pub fn order(&self, threads: usize) -> Vec<usize> {
+        let threads = threads.max(1);
         let mut firsts: Vec<usize> = Vec::new();
         let mut seen = vec![false; self.slots.len()];
         for (run, slot) in self.of_run.iter().enumerate() {
@@ -525,18 +528,19 @@ impl WarmStarts {
                 firsts.push(run);
             }
         }
+        let mut alone = (0..self.of_run.len()).filter(|&r| self.of_run[r].is_none());
         let mut order = Vec::with_capacity(self.of_run.len());
-        for batch in firsts.chunks(threads.max(1)) {
+        for batch in firsts.chunks(threads) {
             order.extend_from_slice(batch);
-            let of = |run: usize| self.of_run[run];
-            for (run, slot) in self.of_run.iter().enumerate() {
-                if slot.is_some() && !batch.contains(&run) && batch.iter().any(|&f| of(f) == *slot)
-                {
+            order.extend(alone.by_ref().take(threads - batch.len()));
+            let in_batch = |slot: Option<usize>| batch.iter().any(|&f| self.of_run[f] == slot);
+            for (run, &slot) in self.of_run.iter().enumerate() {
+                if slot.is_some() && !batch.contains(&run) && in_batch(slot) {
                     order.push(run);
                 }
             }
         }
-        order.extend((0..self.of_run.len()).filter(|&r| self.of_run[r].is_none()));
+        order.extend(alone);
         order
     }
 }
@@ -763,6 +767,36 @@ mod tests {
         })
         .expect("threads");
         assert!(unshared == shared);
+    }
+
+    /// The order starts every run once, each slot's first run before its
+    /// others, at most `threads` slots' firsts before their others, and
+    /// fills a batch's free threads with runs sharing nothing.
+    #[test]
+    fn the_order_starts_the_warming_runs_first_and_fills_free_threads() {
+        let a = seed(&[]);
+        let b = seed(&["policy.autoscaler.api.min_replicas=2"]);
+        let c = seed(&["datastores.users.cache.0.capacity=\"1MB\""]);
+        // Points a, a', b, b', c (c shares with no one), 2 replications,
+        // point-major as a sweep lists them: slots (a, 0), (a, 1), (b, 0),
+        // (b, 1); runs 8 and 9 alone.
+        let points = [&a, &a, &b, &b, &c];
+        let runs: Vec<(&Plan, u32)> = points.iter().flat_map(|p| [(*p, 0), (*p, 1)]).collect();
+        let warm = WarmStarts::new(runs.iter().copied(), KeepCopies::Never);
+        assert_eq!(warm.counts(), (10, 6));
+        assert_eq!(warm.order(2), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(warm.order(3), [0, 1, 4, 2, 3, 6, 5, 8, 9, 7]);
+        assert_eq!(warm.order(8), [0, 1, 4, 5, 8, 9, 2, 3, 6, 7]);
+        for threads in 1..6 {
+            let order = warm.order(threads);
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..10).collect::<Vec<_>>(), "{threads}");
+            let at = |run: usize| order.iter().position(|&r| r == run);
+            for (first, other) in [(0, 2), (1, 3), (4, 6), (5, 7)] {
+                assert!(at(first) < at(other), "{threads}: {order:?}");
+            }
+        }
     }
 
     #[test]
