@@ -547,21 +547,26 @@ fn a_cache_started_warm_is_not_named() {
         WARMING.replacen("[run]\n", "[run]\ncache_warm_start = \"60s\"\n", 1)
     );
     let sweep = dir.join("sweep");
-    headroom_ok(&[
+    let o = headroom_ok(&[
         "sweep",
         s(&write(&dir, "sweep.toml", &text)),
         "--out",
         s(&sweep),
-        "--quiet",
     ]);
+    // The warm-up is not part of the warm start: the two points share
+    // each replication's.
+    let said = String::from_utf8(o.stdout.clone()).unwrap();
+    assert!(
+        said.contains("caches: 3 warm starts for 6 runs (points whose warm start is the same"),
+        "{said}"
+    );
     let summary = String::from_utf8(read(&sweep, "summary.md")).unwrap();
     assert!(
         summary.contains("excluded; caches warm from 1m of requests, seed 5."),
         "{summary}"
     );
-    // Its two points share each replication's warm start (the warm-up is
-    // not part of it): the first point's rows are the stand-alone run's,
-    // every column of it.
+    // With shared warm starts the first point's rows are the stand-alone
+    // run's, every column of it.
     let table = |out: &std::path::Path| {
         let text = String::from_utf8(read(out, "runs.csv")).unwrap();
         let mut rows = csv::Reader::from_reader(text.as_bytes());

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use headroom_models::sweep::{SweepMode, SweepPlan, cell, inline};
-use headroom_models::{Loaded, Plan};
+use headroom_models::{KeepCopies, Loaded, Plan, WarmStarts};
 use headroom_sim::exec::Threads;
 
 use crate::InputError;
@@ -72,6 +72,9 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         shard.map_or(String::new(), |s| format!(" shard {s}"))
     );
     let threads = Threads::from_count(args.plan.threads);
+    if !args.plan.quiet {
+        warm_starts_line(&plans, identity.replications);
+    }
     let runs = show(&progress, args.plan.quiet, &label, || {
         run_points(
             &plans,
@@ -341,4 +344,21 @@ pub(crate) fn read_input(
         sets.push(format!("sweep.replications={n}"));
     }
     Ok((text, sets))
+}
+
+/// Says how many warm starts a sweep of fixed replications runs for its
+/// runs when points share them (`headroom_models::WarmStarts`): why a
+/// sweep of a warm-started scenario takes less than its points times a
+/// run, and holds copies.
+fn warm_starts_line(plans: &[&Plan], reps: Replications) {
+    let Replications::Fixed { count } = reps else {
+        return;
+    };
+    let runs = plans.iter().flat_map(|p| (0..count).map(move |r| (*p, r)));
+    let (warm, starts) = WarmStarts::new(runs, KeepCopies::Never).counts();
+    if starts < warm {
+        println!(
+            "caches: {starts} warm starts for {warm} runs (points whose warm start is the same share it, memory permitting)"
+        );
+    }
 }
