@@ -582,8 +582,9 @@ impl WarmSlot {
     }
 
     /// Gives `world` its warm caches: warms them if it is the first run to
-    /// come (leaving a copy for the others), else waits for the first and
-    /// takes a copy.
+    /// come (leaving a copy for the others when there is room for one),
+    /// else waits for the first and takes a copy, or warms its own when
+    /// none was left.
     pub(super) fn warm(&self, world: &mut World<'_>, streams: &Streams) {
         let mut state = self.lock();
         loop {
