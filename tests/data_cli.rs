@@ -501,17 +501,20 @@ fn a_cache_still_warming_is_named() {
 fn a_cache_started_warm_is_not_named() {
     let dir = tempdir("data_warm_start");
     let scenario = write(&dir, "s.toml", WARMING);
-    let runs = |out: &std::path::Path| {
+    // runs.csv's header and rows.
+    let table = |out: &std::path::Path| {
         let text = String::from_utf8(read(out, "runs.csv")).unwrap();
         let mut rows = csv::Reader::from_reader(text.as_bytes());
         let header = rows.headers().unwrap().clone();
+        let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+        (header, rows)
+    };
+    let runs = |out: &std::path::Path| {
+        let (header, rows) = table(out);
         let col = |name: &str| header.iter().position(|h| h == name).unwrap();
         let (hit, requests) = (col("cache_users_l1_hit_ratio"), col("requests"));
-        rows.records()
-            .map(|r| {
-                let r = r.unwrap();
-                (r[hit].parse::<f64>().unwrap(), r[requests].to_owned())
-            })
+        rows.iter()
+            .map(|r| (r[hit].parse::<f64>().unwrap(), r[requests].to_owned()))
             .collect::<Vec<_>>()
     };
     let cold = dir.join("cold");
@@ -567,13 +570,6 @@ fn a_cache_started_warm_is_not_named() {
     );
     // With shared warm starts the first point's rows are the stand-alone
     // run's, every column of it.
-    let table = |out: &std::path::Path| {
-        let text = String::from_utf8(read(out, "runs.csv")).unwrap();
-        let mut rows = csv::Reader::from_reader(text.as_bytes());
-        let header = rows.headers().unwrap().clone();
-        let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
-        (header, rows)
-    };
     let (run_header, run_rows) = table(&warm);
     let (sweep_header, sweep_rows) = table(&sweep);
     let point_0: Vec<_> = sweep_rows.iter().filter(|r| &r[0] == "0").collect();

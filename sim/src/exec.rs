@@ -50,14 +50,7 @@ where
     R: Send,
     F: Fn(usize) -> R + Sync + Send,
 {
-    let mut builder =
-        rayon::ThreadPoolBuilder::new().thread_name(|i| format!("headroom-worker-{i}"));
-    // A pool larger than the work has idle threads that still cost their
-    // start: never more threads than jobs.
-    if let Threads::Exactly(count) = threads {
-        builder = builder.num_threads(count.get().min(n.max(1)));
-    }
-    let pool = builder.build().map_err(ExecError)?;
+    let pool = pool(threads, n)?;
     // `collect` on an indexed parallel iterator keeps index order.
     Ok(pool.install(|| (0..n).into_par_iter().map(&job).collect()))
 }
@@ -80,12 +73,7 @@ where
             .iter()
             .all(|&i| i < n && !std::mem::replace(&mut seen[i], true))
     });
-    let mut builder =
-        rayon::ThreadPoolBuilder::new().thread_name(|i| format!("headroom-worker-{i}"));
-    if let Threads::Exactly(count) = threads {
-        builder = builder.num_threads(count.get().min(n.max(1)));
-    }
-    let pool = builder.build().map_err(ExecError)?;
+    let pool = pool(threads, n)?;
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<R>>> = (0..n).map(|_| Mutex::new(None)).collect();
     pool.scope(|scope| {
@@ -109,6 +97,18 @@ where
             },
         )
         .collect())
+}
+
+/// The worker pool for `n` jobs on `threads` threads.
+fn pool(threads: Threads, n: usize) -> Result<rayon::ThreadPool, ExecError> {
+    let mut builder =
+        rayon::ThreadPoolBuilder::new().thread_name(|i| format!("headroom-worker-{i}"));
+    // A pool larger than the work has idle threads that still cost their
+    // start: never more threads than jobs.
+    if let Threads::Exactly(count) = threads {
+        builder = builder.num_threads(count.get().min(n.max(1)));
+    }
+    builder.build().map_err(ExecError)
 }
 
 impl Threads {

@@ -501,7 +501,10 @@ pub(crate) fn run_sharing<'p, R: Send>(
     job: impl Fn(usize, Option<&WarmSlot>) -> R + Sync + Send,
 ) -> anyhow::Result<Vec<R>> {
     let count = threads.count(jobs.len());
-    let keep = KeepCopies::IfRoom { threads: count };
+    let keep = KeepCopies::IfRoom {
+        threads: count,
+        available: available_memory,
+    };
     let warm = WarmStarts::new(jobs.iter().map(|&(i, r)| (plan(i), r)), keep);
     let (runs, warm_starts) = warm.counts();
     Ok(if warm_starts < runs {
@@ -509,6 +512,15 @@ pub(crate) fn run_sharing<'p, R: Send>(
     } else {
         run_indexed(jobs.len(), threads, |j| job(j, None))?
     })
+}
+
+/// The memory available for new allocations now, in bytes, where known
+/// (`/proc/meminfo`'s `MemAvailable`, Linux).
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
 }
 
 /// One replication of one point, as a sweep (or a search) records it; of

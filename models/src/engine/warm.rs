@@ -383,51 +383,43 @@ pub struct WarmStarts {
     /// Per run of the batch: its slot, if another run shares it.
     of_run: Vec<Option<usize>>,
     slots: Vec<WarmSlot>,
+    /// Per slot, its runs in batch order (slots numbered in the order of
+    /// their first runs).
+    members: Vec<Vec<usize>>,
     /// Runs with a warm start.
     warm_runs: usize,
 }
 
 /// Whether a warm start's copy is kept for the runs sharing it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum KeepCopies {
-    /// When the memory available then holds the copy with room to spare:
-    /// at least `threads + 1` times its size (every thread's run may still
-    /// grow its caches to as much). Otherwise the runs warm their own, as
-    /// without sharing, so sharing never needs much more memory than the
-    /// runs themselves. Always, where the available memory is not known
-    /// (`/proc/meminfo`'s `MemAvailable`, Linux).
+    /// When the memory `available` then (bytes, `None` if not known) holds
+    /// the copy with room to spare: at least `threads + 1` times its size
+    /// (every thread's run may still grow its caches to as much).
+    /// Otherwise the runs warm their own, as without sharing, so sharing
+    /// never needs much more memory than the runs themselves. Always when
+    /// the available memory is not known.
     IfRoom {
         /// Threads running the batch.
         threads: usize,
+        /// Reads the memory available now (the caller's: this crate reads
+        /// nothing of the machine).
+        available: fn() -> Option<u64>,
     },
     /// Never: each run warms its own caches (tests).
     Never,
 }
 
 impl KeepCopies {
-    /// Whether to keep a copy of `bytes`, with the memory available now.
+    /// Whether to keep a copy of `bytes`.
     fn keep(self, bytes: usize) -> bool {
-        self.keep_with(bytes, available_memory())
-    }
-
-    /// Whether to keep a copy of `bytes` with `available` bytes available
-    /// (`None`: not known).
-    fn keep_with(self, bytes: usize, available: Option<u64>) -> bool {
         match self {
             KeepCopies::Never => false,
-            KeepCopies::IfRoom { threads } => {
-                available.is_none_or(|available| available / (threads as u64 + 1) >= bytes as u64)
+            KeepCopies::IfRoom { threads, available } => {
+                available().is_none_or(|available| available / (threads as u64 + 1) >= bytes as u64)
             }
         }
     }
-}
-
-/// The memory available for new allocations, in bytes, where known.
-fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kb.checked_mul(1024)
 }
 
 impl WarmStarts {
@@ -468,28 +460,30 @@ impl WarmStarts {
             .into_iter()
             .map(|(plan, r)| group_of(plan).map(|g| (g, r)))
             .collect();
-        let mut users: HashMap<(usize, u32), usize> = HashMap::new();
-        for run in runs.iter().flatten() {
-            *users.entry(*run).or_default() += 1;
+        // Every warm start's runs, then a slot for each with more than one.
+        let mut by_start: HashMap<(usize, u32), usize> = HashMap::new();
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        for (i, run) in runs.iter().enumerate() {
+            if let Some(run) = run {
+                let m = *by_start.entry(*run).or_insert_with(|| {
+                    members.push(Vec::new());
+                    members.len() - 1
+                });
+                members[m].push(i);
+            }
         }
-        let mut slot_of: HashMap<(usize, u32), usize> = HashMap::new();
-        let mut slots = Vec::new();
-        let of_run = runs
-            .iter()
-            .map(|run| {
-                let run = (*run)?;
-                let n = users[&run];
-                (n > 1).then(|| {
-                    *slot_of.entry(run).or_insert_with(|| {
-                        slots.push(WarmSlot::new(n, keep));
-                        slots.len() - 1
-                    })
-                })
-            })
-            .collect();
+        members.retain(|m| m.len() > 1);
+        let mut of_run = vec![None; runs.len()];
+        for (slot, m) in members.iter().enumerate() {
+            m.iter().for_each(|&i| of_run[i] = Some(slot));
+        }
         WarmStarts {
             of_run,
-            slots,
+            slots: members
+                .iter()
+                .map(|m| WarmSlot::new(m.len(), keep))
+                .collect(),
+            members,
             warm_runs: runs.iter().flatten().count(),
         }
     }
@@ -506,7 +500,7 @@ impl WarmStarts {
     /// Runs with a warm start, and the warm starts they run: one per slot
     /// and one per run sharing none.
     pub fn counts(&self) -> (usize, usize) {
-        let shared = self.of_run.iter().flatten().count();
+        let shared: usize = self.members.iter().map(Vec::len).sum();
         (self.warm_runs, self.warm_runs - shared + self.slots.len())
     }
 
@@ -514,31 +508,20 @@ impl WarmStarts {
     /// first run warms its caches while the others' runs start theirs and
     /// few copies are held at once: slots `threads` at a time, the first
     /// run of each, runs sharing nothing for the threads the batch leaves
-    /// free (rather than waiting), then the batch's other runs; the runs
-    /// sharing nothing left over last. Each run's output is the same in any
-    /// order, and no run waits for one that has not started.
+    /// free (rather than waiting), then the batch's other runs in batch
+    /// order; the runs sharing nothing left over last. Each run's output is
+    /// the same in any order, and no run waits for one that has not
+    /// started.
     pub fn order(&self, threads: usize) -> Vec<usize> {
         let threads = threads.max(1);
-        let mut firsts: Vec<usize> = Vec::new();
-        let mut seen = vec![false; self.slots.len()];
-        for (run, slot) in self.of_run.iter().enumerate() {
-            if let Some(s) = *slot
-                && !std::mem::replace(&mut seen[s], true)
-            {
-                firsts.push(run);
-            }
-        }
         let mut alone = (0..self.of_run.len()).filter(|&r| self.of_run[r].is_none());
         let mut order = Vec::with_capacity(self.of_run.len());
-        for batch in firsts.chunks(threads) {
-            order.extend_from_slice(batch);
+        for batch in self.members.chunks(threads) {
+            order.extend(batch.iter().map(|m| m[0]));
             order.extend(alone.by_ref().take(threads - batch.len()));
-            let in_batch = |slot: Option<usize>| batch.iter().any(|&f| self.of_run[f] == slot);
-            for (run, &slot) in self.of_run.iter().enumerate() {
-                if slot.is_some() && !batch.contains(&run) && in_batch(slot) {
-                    order.push(run);
-                }
-            }
+            let start = order.len();
+            order.extend(batch.iter().flat_map(|m| &m[1..]));
+            order[start..].sort_unstable();
         }
         order.extend(alone);
         order
@@ -741,7 +724,10 @@ mod tests {
         let runs: Vec<(usize, u32)> = (0..plans.len()).flat_map(|p| [(p, 0), (p, 1)]).collect();
         let warm = WarmStarts::new(
             runs.iter().map(|&(p, r)| (&plans[p], r)),
-            KeepCopies::IfRoom { threads: 2 },
+            KeepCopies::IfRoom {
+                threads: 2,
+                available: || None,
+            },
         );
         // Three groups (0-2, 3-4, 5) of two replications: 6 warm starts
         // for 12 runs, two of them not shared (point 5's).
@@ -803,17 +789,14 @@ mod tests {
     #[test]
     fn a_copy_is_kept_only_with_room_for_it() {
         // Three threads: a copy needs four times its size available.
-        let keep = KeepCopies::IfRoom { threads: 3 };
-        assert!(keep.keep_with(1 << 30, Some(4 << 30)));
-        assert!(!keep.keep_with((1 << 30) + 1, Some(4 << 30)));
-        assert!(keep.keep_with(usize::MAX, None), "not known: kept");
-        assert!(!KeepCopies::Never.keep_with(0, Some(u64::MAX)));
-        // This machine's figure is read (Linux), and a copy of a few bytes
-        // fits.
-        if cfg!(target_os = "linux") {
-            assert!(available_memory().is_some_and(|a| a > 0));
-            assert!(keep.keep(64));
-        }
+        let with = |available: fn() -> Option<u64>| KeepCopies::IfRoom {
+            threads: 3,
+            available,
+        };
+        assert!(with(|| Some(4 << 30)).keep(1 << 30));
+        assert!(!with(|| Some(4 << 30)).keep((1 << 30) + 1));
+        assert!(with(|| None).keep(usize::MAX), "not known: kept");
+        assert!(!KeepCopies::Never.keep(0));
     }
 
     /// A world given a copy of the caches its warm start leaves (as the
