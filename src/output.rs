@@ -13,8 +13,9 @@ use anyhow::Context;
 
 use headroom_models::recovery::{RECOVERY_CSV_COLUMNS, TriggerRecovery};
 use headroom_models::report::{
-    CACHE_TIMESERIES_COLUMNS, RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS,
-    SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
+    CACHE_TIMESERIES_COLUMNS, REGION_COLUMNS, RUN_METRIC_COLUMNS, SERVICE_COLUMNS,
+    SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN,
+    TIMESERIES_COLUMNS, summarize,
 };
 use headroom_models::{Loaded, RunOutput};
 use headroom_sim::stats::{ConfidenceInterval, ci95};
@@ -116,6 +117,18 @@ pub fn services_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>
     per_replication_csv("services.csv", &SERVICE_COLUMNS, point, outputs, |out| {
         Box::new(out.services.iter().map(|row| {
             std::iter::once(row.service.clone())
+                .chain(fields(&row.cells()))
+                .collect()
+        }))
+    })
+}
+
+/// Renders `regions.csv`: one row per (point, replication, client region),
+/// with two regions or more (the header alone otherwise).
+pub fn regions_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    per_replication_csv("regions.csv", &REGION_COLUMNS, point, outputs, |out| {
+        Box::new(out.regions.iter().map(|row| {
+            std::iter::once(row.region.clone())
                 .chain(fields(&row.cells()))
                 .collect()
         }))
@@ -398,6 +411,7 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     if let Some(text) = headroom_models::report::session_warmup_warning(&loaded.plan, outputs) {
         let _ = writeln!(s, "\n**Warning:** {text}.");
     }
+    s.push_str(&regions_md(&loaded.plan, outputs));
     s.push_str(&services_md(outputs));
     s.push_str(&shards_md(outputs));
     s.push_str(&caches_md(&loaded.plan, outputs));
@@ -424,6 +438,73 @@ fn pm(ci: &ConfidenceInterval) -> String {
         (false, true) => number(ci.mean),
         (false, false) => format!("{} ± {}", number(ci.mean), number(ci.half_width)),
     }
+}
+
+/// The `## Client regions` section of a run's `summary.md` (with two
+/// regions or more): what each region's clients saw, wherever they were
+/// served, and those whose clients miss the SLO.
+fn regions_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
+    let regions = headroom_models::report::summarize_regions(outputs);
+    if regions.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "\n## Client regions\n\nThe requests of each region's clients over the measured window, \
+         wherever they were served, ± 95 % CI over the replications (`regions.csv`): requests per \
+         second, availability, the fraction that failed over to another region, and the p50, \
+         p99 and p99.9 of the answered ones (pooled, as above; the round trip to an edge in \
+         another region included). Regions without clients are left out.\n\n\
+         | region | requests/s | availability | failed over | p50 (ms) | p99 (ms) | p99.9 (ms) |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    // A region without clients (it only serves) has nothing to show.
+    let served: Vec<_> = regions
+        .iter()
+        .filter(|v| v.requests_rps.mean > 0.0)
+        .collect();
+    for v in &served {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            v.region,
+            pm(&v.requests_rps),
+            pm(&v.availability),
+            pm(&v.failover_fraction),
+            pm(&v.latency_p50_ms),
+            pm(&v.latency_p99_ms),
+            pm(&v.latency_p999_ms)
+        );
+    }
+    // The run's SLO is judged on every client pooled; a region's clients
+    // can miss it while the run meets it, or be the only ones missing it.
+    if let Some(slo) = &plan.slo
+        && (slo.p50.is_some()
+            || slo.p99.is_some()
+            || slo.p999.is_some()
+            || slo.availability.is_some())
+    {
+        let misses: Vec<String> = served
+            .iter()
+            .filter_map(|v| {
+                let why = v.slo_misses(slo);
+                (!why.is_empty()).then(|| format!("**{}** ({})", v.region, why.join(", ")))
+            })
+            .collect();
+        if misses.is_empty() {
+            s.push_str(
+                "\nEvery region's clients meet the SLO's latency and availability objectives \
+                 (on the estimates).\n",
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "\nClients that miss the SLO's latency or availability objectives (on the \
+                 estimates): {}.",
+                misses.join("; ")
+            );
+        }
+    }
+    s
 }
 
 /// The `## Services` section of a run's `summary.md`: each service over the

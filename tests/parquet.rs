@@ -396,3 +396,68 @@ fn a_broken_parquet_trace_exits_2_and_writes_nothing() {
     );
     assert!(!out.exists());
 }
+
+/// A sweep of a scenario with two regions writes its `regions` table in
+/// Parquet as in CSV, the region a string and the counts whole numbers.
+#[test]
+fn a_sweeps_regions_table_in_parquet_equals_its_csv() {
+    let dir = tempdir("parquet_regions");
+    let scenario = dir.join("s.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+[run]
+duration = "40s"
+warmup = "5s"
+replications = 2
+seed = 3
+
+[workload]
+arrivals = { process = "poisson", rate = 200.0 }
+origin = { east = 0.6, west = 0.4 }
+
+[[regions]]
+name = "east"
+[[regions]]
+name = "west"
+
+[network.rtt.east]
+west = "60ms"
+
+[[services]]
+name = "api"
+instance = { workers = 4, queue = 50 }
+work = { distribution = "exponential", mean = "5ms" }
+replicas = 1
+
+[sweep]
+[sweep.params]
+"services.api.replicas" = [1, 2]
+"#,
+    )
+    .unwrap();
+    let out = dir.join("both");
+    ok(&[
+        "sweep",
+        s(&scenario),
+        "--out",
+        s(&out),
+        "--format",
+        "csv,parquet",
+        "--quiet",
+    ]);
+    let df = same_as_csv(&out, "regions");
+    let types: Vec<String> = df.dtypes().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        types,
+        [
+            "u64", "u64", "str", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "f64", "u64",
+            "f64", "f64", "f64", "f64", "f64"
+        ]
+    );
+    assert_eq!(
+        df.height(),
+        2 * 2 * 2,
+        "2 points, 2 replications, 2 regions"
+    );
+}

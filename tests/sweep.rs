@@ -1663,3 +1663,197 @@ fn default_sweeps_keep_no_service_time_series() {
     assert_eq!(keys(&per_service), keys(&timeseries));
     assert!(runs.lines().count() > 2, "{runs}");
 }
+
+/// Clients in three regions; us-east goes dark for a minute; swept over
+/// the health check's interval (2 points).
+const REGION_SWEEP: &str = r#"
+[run]
+duration = "3m"
+warmup = "20s"
+replications = 2
+seed = 5
+timeseries_interval = "10s"
+
+[workload]
+arrivals = { process = "poisson", rate = 300.0 }
+origin = { us-east = 0.5, us-west = 0.3, eu-west = 0.2 }
+
+[[regions]]
+name = "us-east"
+[[regions]]
+name = "us-west"
+[[regions]]
+name = "eu-west"
+
+[network.rtt.us-east]
+us-west = "65ms"
+eu-west = "75ms"
+[network.rtt.us-west]
+eu-west = "130ms"
+
+[[services]]
+name = "api"
+instance = { workers = 8, queue = 100 }
+work = { distribution = "exponential", mean = "5ms" }
+replicas = 2
+
+[policy.failover]
+order = ["us-east", "us-west", "eu-west"]
+health_check = { interval = "10s", timeout = "2s", unhealthy_threshold = 3, healthy_threshold = 2 }
+
+[[faults]]
+type = "region-outage"
+region = "us-east"
+at = "1m"
+duration = "1m"
+
+[slo]
+availability = 0.999
+
+[sweep]
+[sweep.params]
+"policy.failover.health_check.interval" = ["5s", "10s"]
+"#;
+
+/// A sweep of a scenario with several regions writes `regions.csv`: each
+/// run's client regions together, in `[[regions]]` order; a point's rows
+/// are `headroom run`'s at that point; the dark region's clients hold the
+/// failures, and a faster health check fails fewer; shards of the sweep
+/// merge to the same file, and a folder that lost a run's rows is refused.
+#[test]
+fn a_sweep_with_regions_writes_each_points_clients_by_region_as_run_does() {
+    let dir = tempdir("sweep_regions");
+    let scenario = write(&dir, "s.toml", REGION_SWEEP);
+    let whole = dir.join("whole");
+    let o = sweep(&scenario, &whole, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let one = dir.join("one");
+    let o = sweep(&scenario, &one, &["--threads", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        read(&whole, "regions.csv"),
+        read(&one, "regions.csv"),
+        "1 thread vs all"
+    );
+    let swept = String::from_utf8(read(&whole, "regions.csv")).unwrap();
+    let header = swept.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "point,replication,region,requests,ok,degraded,errors,rejected,timeouts,shed,\
+         availability,failovers,latency_mean_ms,latency_p50_ms,latency_p95_ms,\
+         latency_p99_ms,latency_p999_ms"
+    );
+    let rows: Vec<Vec<&str>> = swept
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let keys: Vec<String> = rows.iter().map(|f| f[..3].join(",")).collect();
+    let expect: Vec<String> = (0..2)
+        .flat_map(|p| {
+            (0..2).flat_map(move |r| {
+                ["us-east", "us-west", "eu-west"]
+                    .into_iter()
+                    .map(move |g| format!("{p},{r},{g}"))
+            })
+        })
+        .collect();
+    assert_eq!(keys, expect, "{swept}");
+    // Each run's regions add up to its runs.csv row.
+    let runs = String::from_utf8(read(&whole, "runs.csv")).unwrap();
+    let runs_header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| runs_header.iter().position(|c| *c == name).unwrap();
+    for line in runs.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let key = format!("{},{},", f[0], f[1]);
+        let of_run: Vec<&Vec<&str>> = rows
+            .iter()
+            .filter(|r| format!("{},{},", r[0], r[1]) == key)
+            .collect();
+        for (name, k) in [("requests", 3), ("ok", 4), ("errors", 6), ("failovers", 11)] {
+            let sum: u64 = of_run.iter().map(|r| r[k].parse::<u64>().unwrap()).sum();
+            assert_eq!(sum.to_string(), f[col(name)], "{name} of run {key}");
+        }
+    }
+    // The dark region's clients fail; the others' are all answered.
+    let errors = |p: &str, region: &str| -> u64 {
+        rows.iter()
+            .filter(|r| r[0] == p && r[2] == region)
+            .map(|r| r[6].parse::<u64>().unwrap())
+            .sum()
+    };
+    for p in ["0", "1"] {
+        assert!(errors(p, "us-east") > 0, "{swept}");
+        assert_eq!(errors(p, "us-west") + errors(p, "eu-west"), 0, "{swept}");
+    }
+    assert!(errors("0", "us-east") < errors("1", "us-east"), "{swept}");
+    // A point's rows are the run's at that point, the header too.
+    let run_out = dir.join("run10");
+    headroom_ok(&[
+        "run",
+        s(&scenario),
+        "--out",
+        s(&run_out),
+        "--set",
+        "policy.failover.health_check.interval=\"10s\"",
+        "--quiet",
+    ]);
+    let rerun = String::from_utf8(read(&run_out, "regions.csv")).unwrap();
+    assert_eq!(swept.lines().next(), rerun.lines().next());
+    assert_eq!(
+        rows_of(&swept, "1"),
+        rows_of(&rerun, "0"),
+        "{swept}\n{rerun}"
+    );
+    let summary = String::from_utf8(read(&run_out, "summary.md")).unwrap();
+    assert!(summary.contains("## Client regions"), "{summary}");
+    assert!(summary.contains("| eu-west | "), "{summary}");
+    // The dark region's clients alone miss the SLO's availability.
+    let misses = summary
+        .lines()
+        .find(|l| l.starts_with("Clients that miss the SLO"))
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(misses.contains("**us-east** (availability 0."), "{misses}");
+    assert!(
+        !misses.contains("us-west") && !misses.contains("eu-west"),
+        "{misses}"
+    );
+    // Shards of the sweep merge to the same file.
+    merges_to(
+        &dir,
+        &scenario,
+        &whole,
+        &[],
+        &["regions.csv", "runs.csv", "manifest.json"],
+    );
+    // A folder whose regions.csv lost a run's rows is refused, not ranked.
+    refused_without(
+        &dir,
+        &whole,
+        "regions.csv",
+        "1,1,",
+        "regions.csv: no region of point 1, replication 1, which finished",
+    );
+}
+
+/// With one region (or none declared), `headroom run` writes the header of
+/// `regions.csv` alone and its summary has no regions section; a sweep
+/// writes no `regions.csv`.
+#[test]
+fn one_region_writes_no_region_rows() {
+    let dir = tempdir("sweep_one_region");
+    let scenario = write(&dir, "s.toml", SWEEP);
+    let out = dir.join("run");
+    headroom_ok(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
+    let text = String::from_utf8(read(&out, "regions.csv")).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("point,replication,region,requests,"));
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(!summary.contains("Client regions"));
+    let swept = dir.join("swept");
+    let o = sweep(&scenario, &swept, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!swept.join("regions.csv").exists());
+    let manifest = String::from_utf8(read(&swept, "manifest.json")).unwrap();
+    assert!(!manifest.contains("regions_columns"), "{manifest}");
+}

@@ -30,6 +30,9 @@ pub struct RunOutput {
     pub service_timeseries: Vec<ServiceIntervalRow>,
     /// One row per service (`services.csv`), in `[[services]]` order.
     pub services: Vec<ServiceRow>,
+    /// One row per client region (`regions.csv`), in `[[regions]]` order;
+    /// empty with fewer than two regions.
+    pub regions: Vec<RegionRow>,
     /// One row per datastore shard (`shards.csv`): stores in
     /// `[[datastores]]` order, copies (primary first), shards.
     pub shards: Vec<ShardRow>,
@@ -146,6 +149,92 @@ pub struct ServiceRow {
     /// over them (by PASTA, the time average under Poisson arrivals); NaN
     /// for a service without a limit (or without tries).
     pub concurrency_limit_mean: f64,
+}
+
+/// One client region's requests over the measured window: those that
+/// arrived after the warm-up from clients in the region, wherever they were
+/// served, each counted once by how it ended
+/// (`requests = ok + degraded + errors + rejected + timeouts + shed`).
+#[derive(Clone, Debug)]
+pub struct RegionRow {
+    /// The clients' region.
+    pub region: String,
+    /// Requests its clients sent after the warm-up.
+    pub requests: u64,
+    /// Answered successfully.
+    pub ok: u64,
+    /// Answered with a fallback.
+    pub degraded: u64,
+    /// Failed with an error (a dark edge region's connect timeout
+    /// included).
+    pub errors: u64,
+    /// Refused by a policy.
+    pub rejected: u64,
+    /// Gave up waiting.
+    pub timeouts: u64,
+    /// Dropped because a queue was full.
+    pub shed: u64,
+    /// Of `requests`, those some hop of which went to a region other than
+    /// its preferred one (runs.csv's `failovers`, by client region).
+    pub failovers: u64,
+    /// End-to-end latency of its answered requests, the round trip to an
+    /// edge in another region included.
+    pub latency: LatencyHistogram,
+}
+
+/// `regions.csv` columns, in order.
+pub const REGION_COLUMNS: [&str; 17] = [
+    "point",
+    "replication",
+    "region",
+    "requests",
+    "ok",
+    "degraded",
+    "errors",
+    "rejected",
+    "timeouts",
+    "shed",
+    "availability",
+    "failovers",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_p999_ms",
+];
+
+impl RegionRow {
+    /// `(ok + degraded) / requests`; NaN without requests.
+    pub fn availability(&self) -> f64 {
+        if self.requests == 0 {
+            f64::NAN
+        } else {
+            (self.ok + self.degraded) as f64 / self.requests as f64
+        }
+    }
+
+    /// The cells after `point, replication, region`, in [`REGION_COLUMNS`]
+    /// order.
+    pub fn cells(&self) -> [Cell; 14] {
+        let [mean, p50, p95, p99] = latency_cells(&self.latency);
+        let p999 = Cell::Float(self.latency.quantile_ms(0.999));
+        [
+            Cell::Int(self.requests),
+            Cell::Int(self.ok),
+            Cell::Int(self.degraded),
+            Cell::Int(self.errors),
+            Cell::Int(self.rejected),
+            Cell::Int(self.timeouts),
+            Cell::Int(self.shed),
+            Cell::Float(self.availability()),
+            Cell::Int(self.failovers),
+            mean,
+            p50,
+            p95,
+            p99,
+            p999,
+        ]
+    }
 }
 
 /// Per-shard statistics of one replication over the measured window.
@@ -1075,6 +1164,116 @@ pub fn summarize(outputs: &[RunOutput]) -> Vec<(String, ConfidenceInterval)> {
         .collect()
 }
 
+/// One client region over the measured window, across the replications.
+#[derive(Clone, Debug)]
+pub struct RegionSummary {
+    /// The clients' region.
+    pub region: String,
+    /// Requests its clients sent, per second.
+    pub requests_rps: ConfidenceInterval,
+    /// `(ok + degraded) / requests`.
+    pub availability: ConfidenceInterval,
+    /// Of its requests, the fraction that failed over.
+    pub failover_fraction: ConfidenceInterval,
+    /// p50 and p99 of its answered requests, ms: every replication's pooled,
+    /// with sectioning about it (as `runs.csv`'s quantiles).
+    pub latency_p50_ms: ConfidenceInterval,
+    /// See `latency_p50_ms`.
+    pub latency_p99_ms: ConfidenceInterval,
+    /// See `latency_p50_ms`.
+    pub latency_p999_ms: ConfidenceInterval,
+}
+
+impl RegionSummary {
+    /// The SLO's latency and availability objectives this region's clients
+    /// miss, judged on the estimates (as `slo_met` judges a run's), each
+    /// as `what measured > objective` (`p99 199.8 ms > 100 ms`); none
+    /// missed, none. A latency objective with nothing answered is missed,
+    /// as it is for a run. Cost and session objectives are the run's, not
+    /// a region's, and are not judged here.
+    pub fn slo_misses(&self, slo: &crate::plan::SloPlan) -> Vec<String> {
+        let mut misses = Vec::new();
+        for (name, limit, measured) in [
+            ("p50", slo.p50, self.latency_p50_ms.mean),
+            ("p99", slo.p99, self.latency_p99_ms.mean),
+            ("p99.9", slo.p999, self.latency_p999_ms.mean),
+        ] {
+            if let Some(limit) = limit {
+                let limit_ms = limit.as_nanos() as f64 / 1e6;
+                if measured.is_nan() {
+                    misses.push(format!("{name}: nothing answered"));
+                } else if measured > limit_ms {
+                    misses.push(format!("{name} {measured:.1} ms > {limit}"));
+                }
+            }
+        }
+        if let Some(a) = slo.availability
+            && (self.availability.mean.is_nan() || self.availability.mean < a)
+        {
+            misses.push(format!("availability {:.5} < {a}", self.availability.mean));
+        }
+        misses
+    }
+}
+
+/// Every client region's [`RegionSummary`], in `[[regions]]` order (none
+/// with fewer than two regions): what each region's clients saw.
+pub fn summarize_regions(outputs: &[RunOutput]) -> Vec<RegionSummary> {
+    let Some(first) = outputs.first() else {
+        return Vec::new();
+    };
+    (0..first.regions.len())
+        .map(|i| {
+            let rows: Vec<&RegionRow> = outputs.iter().map(|o| &o.regions[i]).collect();
+            let of =
+                |f: &dyn Fn(&RunOutput, &RegionRow) -> f64| over_replications(outputs, &rows, f);
+            let latencies: Vec<&LatencyHistogram> = rows.iter().map(|r| &r.latency).collect();
+            RegionSummary {
+                region: rows[0].region.clone(),
+                requests_rps: of(&|o, r| r.requests as f64 / o.metrics.measured.as_secs_f64()),
+                availability: of(&|_, r| r.availability()),
+                failover_fraction: of(&|_, r| {
+                    if r.requests == 0 {
+                        f64::NAN
+                    } else {
+                        r.failovers as f64 / r.requests as f64
+                    }
+                }),
+                latency_p50_ms: pooled_quantile_ci95(&latencies, 0.5),
+                latency_p99_ms: pooled_quantile_ci95(&latencies, 0.99),
+                latency_p999_ms: pooled_quantile_ci95(&latencies, 0.999),
+            }
+        })
+        .collect()
+}
+
+/// The 95 % CI over the replications of `f` of each one's row (`rows[k]`
+/// is `outputs[k]`'s).
+fn over_replications<R>(
+    outputs: &[RunOutput],
+    rows: &[&R],
+    f: &dyn Fn(&RunOutput, &R) -> f64,
+) -> ConfidenceInterval {
+    ci95(
+        &outputs
+            .iter()
+            .zip(rows)
+            .map(|(o, r)| f(o, r))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Quantile `p` (ms) of the replications' histograms pooled, with
+/// sectioning over each one's own (as `runs.csv`'s quantiles).
+fn pooled_quantile_ci95(histograms: &[&LatencyHistogram], p: f64) -> ConfidenceInterval {
+    let mut merged = LatencyHistogram::new();
+    for h in histograms {
+        merged.merge(h);
+    }
+    let own: Vec<f64> = histograms.iter().map(|h| h.quantile_ms(p)).collect();
+    sectioned_quantile_ci95(merged.quantile_ms(p), &own)
+}
+
 /// One service over the measured window, across the replications.
 #[derive(Clone, Debug)]
 pub struct ServiceSummary {
@@ -1107,20 +1306,9 @@ pub fn summarize_services(outputs: &[RunOutput]) -> Vec<ServiceSummary> {
     (0..first.services.len())
         .map(|i| {
             let rows: Vec<&ServiceRow> = outputs.iter().map(|o| &o.services[i]).collect();
-            let of = |f: &dyn Fn(&RunOutput, &ServiceRow) -> f64| {
-                ci95(
-                    &outputs
-                        .iter()
-                        .zip(&rows)
-                        .map(|(o, r)| f(o, r))
-                        .collect::<Vec<_>>(),
-                )
-            };
-            let mut merged = LatencyHistogram::new();
-            for r in &rows {
-                merged.merge(&r.latency);
-            }
-            let p99s: Vec<f64> = rows.iter().map(|r| r.latency.quantile_ms(0.99)).collect();
+            let of =
+                |f: &dyn Fn(&RunOutput, &ServiceRow) -> f64| over_replications(outputs, &rows, f);
+            let latencies: Vec<&LatencyHistogram> = rows.iter().map(|r| &r.latency).collect();
             ServiceSummary {
                 service: rows[0].service.clone(),
                 tries_rps: of(&|o, r| r.requests as f64 / o.metrics.measured.as_secs_f64()),
@@ -1131,7 +1319,7 @@ pub fn summarize_services(outputs: &[RunOutput]) -> Vec<ServiceSummary> {
                         r.errors as f64 / r.requests as f64
                     }
                 }),
-                latency_p99_ms: sectioned_quantile_ci95(merged.quantile_ms(0.99), &p99s),
+                latency_p99_ms: pooled_quantile_ci95(&latencies, 0.99),
                 utilization: of(&|_, r| r.utilization),
                 cpu_util: of(&|_, r| r.cpu_util),
                 peak_utilization: of(&|o, _| peak_utilization(o, i)),
@@ -1249,14 +1437,8 @@ pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
                     part as f64 / whole as f64
                 }
             };
-            let mut merged = LatencyHistogram::new();
-            for o in outputs {
-                merged.merge(&o.shards[busiest].latency);
-            }
-            let p99s: Vec<f64> = outputs
-                .iter()
-                .map(|o| o.shards[busiest].latency.quantile_ms(0.99))
-                .collect();
+            let latencies: Vec<&LatencyHistogram> =
+                outputs.iter().map(|o| &o.shards[busiest].latency).collect();
             let n = rows.len();
             ShardSummary {
                 store: rows[copy.start].store.clone(),
@@ -1279,7 +1461,7 @@ pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
                             .map(|r| r.utilization)
                     })
                 }),
-                latency_p99_ms: sectioned_quantile_ci95(merged.quantile_ms(0.99), &p99s),
+                latency_p99_ms: pooled_quantile_ci95(&latencies, 0.99),
                 top_key: rows[busiest].top_key,
                 top_key_share: of(&|o| {
                     let r = &o.shards[busiest];
@@ -2243,6 +2425,7 @@ mod tests {
             timeseries: Vec::new(),
             service_timeseries: Vec::new(),
             services: Vec::new(),
+            regions: Vec::new(),
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
@@ -2335,6 +2518,74 @@ mod tests {
         assert_eq!(Cell::Flag(true).to_string(), "1");
     }
 
+    /// A region's cells line up with `regions.csv`'s columns; its latency
+    /// cells are of its answered requests, its summary pools the
+    /// replications' histograms, and a region without clients shows NaN.
+    #[test]
+    fn region_cells_match_columns_and_summarize() {
+        let row = |latencies_ms: &[u64], errors: u64| {
+            let mut latency = LatencyHistogram::new();
+            for &l in latencies_ms {
+                latency.record(l * 1_000_000);
+            }
+            RegionRow {
+                region: "eu".into(),
+                requests: latencies_ms.len() as u64 + errors,
+                ok: latencies_ms.len() as u64,
+                degraded: 0,
+                errors,
+                rejected: 0,
+                timeouts: 0,
+                shed: 0,
+                failovers: 1,
+                latency,
+            }
+        };
+        let r = row(&[10, 20, 30], 1);
+        let cells = r.cells();
+        assert_eq!(cells.len() + 3, REGION_COLUMNS.len());
+        assert_eq!(REGION_COLUMNS[3 + 7], "availability");
+        assert_eq!(cells[7], Cell::Float(0.75));
+        assert_eq!(REGION_COLUMNS[3 + 8], "failovers");
+        assert_eq!(cells[8], Cell::Int(1));
+        assert_eq!(REGION_COLUMNS[3 + 9], "latency_mean_ms");
+        assert_eq!(cells[9], Cell::Float(20.0));
+        let none = row(&[], 0);
+        assert!(none.availability().is_nan());
+        assert!(matches!(none.cells()[13], Cell::Float(x) if x.is_nan()));
+        let out = |region: RegionRow| RunOutput {
+            regions: vec![region],
+            ..run(0, 0, &[], [0.0; 5])
+        };
+        let sums = summarize_regions(&[out(row(&[10; 99], 0)), out(row(&[1000], 0))]);
+        assert_eq!(sums.len(), 1);
+        let s = &sums[0];
+        assert_eq!(s.region, "eu");
+        // 100 answered requests pooled: the p99 is the 99th, 10 ms.
+        assert!((s.latency_p99_ms.mean - 10.0).abs() < 0.1, "{s:?}");
+        assert!((s.availability.mean - 1.0).abs() < 1e-12);
+        assert!((s.failover_fraction.mean - (1.0 / 99.0 + 1.0) / 2.0).abs() < 1e-12);
+        // 99 and 1 requests over 4 s.
+        assert!((s.requests_rps.mean - 12.5).abs() < 1e-12, "{s:?}");
+        // Judged against an SLO on the estimates: p99 10 ms meets 10 ms
+        // and misses 9 ms; nothing answered misses a latency objective.
+        let slo = |p99_ms: u64, availability: Option<f64>| crate::plan::SloPlan {
+            p50: None,
+            p99: Some(Span::from_millis(p99_ms)),
+            p999: None,
+            availability,
+            max_cost_per_month: Some(0.0),
+            session_availability: None,
+        };
+        assert!(s.slo_misses(&slo(10, Some(1.0))).is_empty(), "{s:?}");
+        assert_eq!(s.slo_misses(&slo(9, None)), ["p99 10.0 ms > 9ms"]);
+        let none = summarize_regions(&[out(row(&[], 2))]);
+        assert_eq!(
+            none[0].slo_misses(&slo(9, Some(0.5))),
+            ["p99: nothing answered", "availability 0.00000 < 0.5"]
+        );
+    }
+
     fn interval(t_s: f64) -> IntervalRow {
         IntervalRow {
             t_s,
@@ -2389,6 +2640,7 @@ mod tests {
                     trigger: false,
                 })
                 .collect(),
+            regions: Vec::new(),
             services: vec![ServiceRow {
                 service: "api".into(),
                 requests,

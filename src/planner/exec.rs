@@ -79,6 +79,9 @@ pub struct Record {
     /// `shards.csv` rows (after `point, replication`): one per shard of
     /// each copy of each datastore.
     pub shards: Table,
+    /// `regions.csv` rows (after `point, replication`): one per client
+    /// region, with two regions or more.
+    pub regions: Table,
     /// Statistics start this many simulated seconds into the run.
     pub warmup_s: f64,
     /// The replication's end-to-end latency histogram (measured window), to
@@ -453,6 +456,23 @@ fn cache_series_table(out: &headroom_models::RunOutput) -> Table {
     t
 }
 
+/// A replication's per-region rows as a table of the columns after
+/// `point, replication` (`region`, then the counts and measures), typed by
+/// its first row's cells.
+fn regions_table(rows: &[headroom_models::report::RegionRow]) -> Table {
+    let kinds = rows.first().map(|row| {
+        std::iter::once(Kind::Str)
+            .chain(row.cells().iter().map(Kind::of))
+            .collect()
+    });
+    let mut t = typed_table(&headroom_models::report::REGION_COLUMNS[2..], kinds);
+    for row in rows {
+        let key = std::iter::once(row.region.clone());
+        t.push_row(key.chain(row.cells().map(|c| c.to_string())));
+    }
+    t
+}
+
 /// A replication's per-shard rows as a table of the columns after
 /// `point, replication` (`store`, `region`, `shard`, then the counts and
 /// measures), typed by its first row's cells.
@@ -540,6 +560,7 @@ pub(crate) fn replicate(
             timeseries: series_table(&out.timeseries),
             services: services_table(&out.services),
             shards: shards_table(&out.shards),
+            regions: regions_table(&out.regions),
             series: ComponentSeries {
                 services: keep(series.services, || service_series_table(&out)),
                 shards: keep(series.shards, || shard_series_table(&out)),
@@ -557,6 +578,7 @@ pub(crate) fn replicate(
             services: Table::default(),
             series: ComponentSeries::default(),
             shards: Table::default(),
+            regions: Table::default(),
             warmup_s,
             latency: None,
             batches: (Vec::new(), 0.0),

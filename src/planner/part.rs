@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 
 use headroom_models::report::{
     Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, ColdCache, LATENCY_BATCHES, LATENCY_QUANTILES,
-    Pooled, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS,
-    short_run_text, spans_of,
+    Pooled, REGION_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS,
+    SHARD_TIMESERIES_COLUMNS, short_run_text, spans_of,
 };
 use headroom_models::sweep::SweepMode;
 use headroom_sim::stats::Relaxation;
@@ -241,6 +241,11 @@ pub struct Manifest {
     /// sweep writes it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shard_series_columns: Vec<Column>,
+    /// `regions` columns with their kinds (empty for a scenario with fewer
+    /// than two regions, and in a folder written before sweeps kept the
+    /// per-region table).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions_columns: Vec<Column>,
     /// `caches_timeseries` columns with their kinds (empty unless the
     /// sweep writes it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -273,6 +278,8 @@ pub struct Part {
     pub shards: Table,
     /// One row per (point, replication, interval, store, copy, shard).
     pub shard_series: Table,
+    /// One row per (point, replication, client region).
+    pub regions: Table,
     /// One row per (point, replication, interval, cache).
     pub cache_series: Table,
 }
@@ -377,12 +384,26 @@ impl Part {
         } else {
             Vec::new()
         };
+        let regions_columns = if has_regions(&id.scenario) {
+            keyed_columns(
+                &REGION_COLUMNS,
+                records().map(|r| &r.regions),
+                |i| match i {
+                    2 => Kind::Str,
+                    3..=9 | 11 => Kind::Int,
+                    _ => Kind::Float,
+                },
+            )
+        } else {
+            Vec::new()
+        };
         let mut runs_table = Table::new(runs_columns.clone());
         let mut ts_table = Table::new(timeseries_columns.clone());
         let mut services_table = Table::new(services_columns.clone());
         let mut series_table = Table::new(service_series_columns.clone());
         let mut shards_table = Table::new(shards_columns.clone());
         let mut shard_series_table = Table::new(shard_series_columns.clone());
+        let mut regions_table = Table::new(regions_columns.clone());
         let mut cache_series_table = Table::new(cache_series_columns.clone());
         let mut point_runs = Vec::with_capacity(ids.len());
         for (&point, mut pr) in ids.iter().zip(runs) {
@@ -411,10 +432,12 @@ impl Part {
                 }
                 let series = std::mem::take(&mut record.series);
                 let shards = std::mem::take(&mut record.shards);
+                let regions = std::mem::take(&mut record.regions);
                 for (all, table) in [
                     (&mut series_table, series.services),
                     (&mut shards_table, shards),
                     (&mut shard_series_table, series.shards),
+                    (&mut regions_table, regions),
                     (&mut cache_series_table, series.caches),
                 ] {
                     for row in table.rows() {
@@ -444,6 +467,9 @@ impl Part {
         if id.shard_timeseries {
             stems.push("shards_timeseries");
         }
+        if !regions_columns.is_empty() {
+            stems.push("regions");
+        }
         if id.cache_timeseries {
             stems.push("caches_timeseries");
         }
@@ -465,6 +491,7 @@ impl Part {
                 service_series_columns,
                 shards_columns,
                 shard_series_columns,
+                regions_columns,
                 cache_series_columns,
                 kinds_known,
                 point_runs,
@@ -477,6 +504,7 @@ impl Part {
             service_series: series_table,
             shards: shards_table,
             shard_series: shard_series_table,
+            regions: regions_table,
             cache_series: cache_series_table,
         })
     }
@@ -511,6 +539,7 @@ impl Part {
                 &self.shard_series,
                 &m.shard_series_columns,
             ),
+            ("regions", &self.regions, &m.regions_columns),
             (
                 "caches_timeseries",
                 &self.cache_series,
@@ -568,6 +597,7 @@ impl Part {
         };
         let shards = optional("shards", &manifest.shards_columns)?;
         let shard_series = optional("shards_timeseries", &manifest.shard_series_columns)?;
+        let regions = optional("regions", &manifest.regions_columns)?;
         let cache_series = optional("caches_timeseries", &manifest.cache_series_columns)?;
         let part = Part {
             manifest,
@@ -577,6 +607,7 @@ impl Part {
             service_series,
             shards,
             shard_series,
+            regions,
             cache_series,
         };
         part.check_rows(dir, format, &params)?;
@@ -744,6 +775,13 @@ impl Part {
                 "no shard interval",
             ),
             (
+                "regions",
+                &self.regions,
+                &m.regions_columns,
+                (2, 3),
+                "no region",
+            ),
+            (
                 "caches_timeseries",
                 &self.cache_series,
                 &m.cache_series_columns,
@@ -860,6 +898,7 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             &m.shard_series_columns,
             &SHARD_TIMESERIES_COLUMNS[..],
         ),
+        ("regions_columns", &m.regions_columns, &REGION_COLUMNS[..]),
         (
             "cache_series_columns",
             &m.cache_series_columns,
@@ -899,6 +938,9 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
         && (m.shards_columns.is_empty()
             || (m.shards_columns[..2].iter().all(|c| c.kind == Kind::Int)
                 && m.shards_columns[2..4].iter().all(|c| c.kind == Kind::Str)))
+        && (m.regions_columns.is_empty()
+            || (m.regions_columns[..2].iter().all(|c| c.kind == Kind::Int)
+                && m.regions_columns[2].kind == Kind::Str))
         && [&m.shard_series_columns, &m.cache_series_columns]
             .iter()
             .all(|cols| cols.is_empty() || cols[..2].iter().all(|c| c.kind == Kind::Int));
@@ -1216,6 +1258,11 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
                 &manifest.shard_series_columns,
             ),
             (
+                "regions",
+                &part.manifest.regions_columns,
+                &manifest.regions_columns,
+            ),
+            (
                 "caches_timeseries",
                 &part.manifest.cache_series_columns,
                 &manifest.cache_series_columns,
@@ -1237,6 +1284,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let mut service_series: Option<Table> = None;
     let mut shards: Option<Table> = None;
     let mut shard_series: Option<Table> = None;
+    let mut regions: Option<Table> = None;
     let mut cache_series: Option<Table> = None;
     for part in parts {
         for (all, table) in [
@@ -1246,6 +1294,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
             (&mut service_series, part.service_series),
             (&mut shards, part.shards),
             (&mut shard_series, part.shard_series),
+            (&mut regions, part.regions),
             (&mut cache_series, part.cache_series),
         ] {
             match all {
@@ -1275,6 +1324,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let service_series = in_order(service_series, &manifest.service_series_columns);
     let shards = in_order(shards, &manifest.shards_columns);
     let shard_series = in_order(shard_series, &manifest.shard_series_columns);
+    let regions = in_order(regions, &manifest.regions_columns);
     let cache_series = in_order(cache_series, &manifest.cache_series_columns);
     manifest.shard = None;
     manifest.point_runs = point_runs;
@@ -1286,6 +1336,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
         service_series,
         shards,
         shard_series,
+        regions,
         cache_series,
     })
 }
@@ -1321,6 +1372,16 @@ fn has_datastores(scenario: &serde_json::Value) -> bool {
         .get("datastores")
         .and_then(serde_json::Value::as_array)
         .is_some_and(|stores| !stores.is_empty())
+}
+
+/// Whether the resolved scenario `scenario` (JSON) has two `[[regions]]`
+/// or more: then each run has a row per client region, and the sweep
+/// writes `regions`.
+fn has_regions(scenario: &serde_json::Value) -> bool {
+    scenario
+        .get("regions")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|regions| regions.len() > 1)
 }
 
 /// The first 12 characters of a sweep id (hex digits), for messages.

@@ -37,7 +37,6 @@ pub(super) struct Request {
     pub arrival: Timestamp,
     /// Some hop of the request went to a region other than its preferred one.
     pub failed_over: bool,
-    pub degraded: bool,
     /// Round trip between the client's region and the edge region it
     /// reached (zero at home; the RTT after a global failover), added to
     /// the latency the client sees.
@@ -47,6 +46,8 @@ pub(super) struct Request {
     pub data: super::data::DataKey,
     /// The region whose edge took it.
     pub edge: u8,
+    /// The client's region (`regions.csv` counts the request there).
+    pub origin: u8,
     /// Cache bookkeeping ([`super::data::LOOKED_UP`], ...).
     pub flags: u8,
     /// The closed workload's user who sent it, or [`NO_USER`].

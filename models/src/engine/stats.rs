@@ -10,7 +10,8 @@ use super::mesh::{Cause, Reply, Request};
 use crate::plan::costs::{HOURS_PER_MONTH, money};
 use crate::plan::{ArrivalPlan, Plan, RegionId, ServiceId};
 use crate::report::{
-    IntervalRow, RunMetrics, RunOutput, ServiceIntervalRow, ServiceRow, SessionMetrics, StationLoad,
+    IntervalRow, RegionRow, RunMetrics, RunOutput, ServiceIntervalRow, ServiceRow, SessionMetrics,
+    StationLoad,
 };
 use crate::scenario::ConcurrencyModel;
 
@@ -230,6 +231,9 @@ pub(super) struct Stats {
     /// Sessions that ended in the measured window (with `workload.session`
     /// only).
     sessions: Option<SessionTally>,
+    /// Per client region, with two regions or more (`regions.csv`; empty
+    /// otherwise).
+    regions: Vec<RegionTally>,
     latency: LatencyHistogram,
     /// Measured requests that were not answered (the rest of `latency_all`).
     latency_unanswered: LatencyHistogram,
@@ -318,6 +322,15 @@ impl Stats {
                 .session
                 .as_ref()
                 .map(|_| SessionTally::default()),
+            regions: if plan.network.regions.len() > 1 {
+                plan.network
+                    .regions
+                    .iter()
+                    .map(|_| RegionTally::default())
+                    .collect()
+            } else {
+                Vec::new()
+            },
             latency: LatencyHistogram::new(),
             latency_unanswered: LatencyHistogram::new(),
             instances: tw(),
@@ -458,7 +471,7 @@ impl Stats {
         }
         if r.data.measured {
             match reply.cause {
-                Cause::Ok if reply.degraded || r.degraded => self.degraded += 1,
+                Cause::Ok if reply.degraded => self.degraded += 1,
                 Cause::Ok => self.ok += 1,
                 Cause::Error => self.errors += 1,
                 Cause::Shed => self.shed += 1,
@@ -474,6 +487,9 @@ impl Stats {
                 self.latency_unanswered.record(latency);
             }
             self.failovers += u64::from(r.failed_over);
+            if !self.regions.is_empty() {
+                self.on_region_end(r, reply, latency);
+            }
         }
         if now < self.end {
             let iv = &mut self.interval;
@@ -485,6 +501,16 @@ impl Stats {
                 Cause::Rejected => iv.rejected += 1,
                 Cause::Error | Cause::Shed | Cause::Timeout => iv.failed += 1,
             }
+        }
+    }
+
+    /// A measured request of a client in `r.origin` ended (with two
+    /// regions or more). Out of line: a run with one region pays the test
+    /// alone.
+    #[inline(never)]
+    fn on_region_end(&mut self, r: &Request, reply: Reply, latency_ns: u64) {
+        if let Some(t) = self.regions.get_mut(usize::from(r.origin)) {
+            t.record(reply, latency_ns, r.failed_over);
         }
     }
 
@@ -892,6 +918,12 @@ impl Stats {
             .collect();
         let mut latency_all = self.latency.clone();
         latency_all.merge(&self.latency_unanswered);
+        let regions = self
+            .regions
+            .into_iter()
+            .zip(&plan.network.regions)
+            .map(|(t, p)| t.row(&p.name))
+            .collect();
         RunOutput {
             audit: crate::report::Audit::default(),
             warmup_s: plan.run.warmup.as_secs_f64(),
@@ -941,10 +973,63 @@ impl Stats {
             timeseries: self.rows,
             service_timeseries: self.service_rows,
             services,
+            regions,
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
             peak_in_flight,
+        }
+    }
+}
+
+/// One client region's measured requests (`regions.csv`): how each ended,
+/// and how long its answered ones took, as its clients saw it.
+#[derive(Clone, Default)]
+struct RegionTally {
+    ok: u64,
+    degraded: u64,
+    errors: u64,
+    rejected: u64,
+    timeouts: u64,
+    shed: u64,
+    failovers: u64,
+    latency: LatencyHistogram,
+}
+
+impl RegionTally {
+    #[inline]
+    fn record(&mut self, reply: Reply, latency_ns: u64, failed_over: bool) {
+        match reply.cause {
+            Cause::Ok if reply.degraded => self.degraded += 1,
+            Cause::Ok => self.ok += 1,
+            Cause::Error => self.errors += 1,
+            Cause::Shed => self.shed += 1,
+            Cause::Timeout => self.timeouts += 1,
+            Cause::Rejected => self.rejected += 1,
+        }
+        if reply.cause == Cause::Ok {
+            self.latency.record(latency_ns);
+        }
+        self.failovers += u64::from(failed_over);
+    }
+
+    fn row(self, region: &str) -> RegionRow {
+        RegionRow {
+            region: region.to_owned(),
+            requests: self.ok
+                + self.degraded
+                + self.errors
+                + self.rejected
+                + self.timeouts
+                + self.shed,
+            ok: self.ok,
+            degraded: self.degraded,
+            errors: self.errors,
+            rejected: self.rejected,
+            timeouts: self.timeouts,
+            shed: self.shed,
+            failovers: self.failovers,
+            latency: self.latency,
         }
     }
 }

@@ -49,10 +49,10 @@ fn a_record_left_in_flight_stops_the_run_and_the_books_name_it() {
         let leaked = Request {
             arrival: Timestamp::ZERO,
             failed_over: false,
-            degraded: false,
             client_rtt: Span::ZERO,
             data: DataKey::default(),
             edge: 0,
+            origin: 0,
             flags: 0,
             user: super::mesh::NO_USER,
         };

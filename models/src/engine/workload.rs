@@ -657,7 +657,6 @@ impl World<'_> {
         let request = Request {
             arrival: now,
             failed_over: edge_region != origin,
-            degraded: false,
             client_rtt: self.plan.network.rtt(origin, edge_region),
             data: super::data::DataKey {
                 key,
@@ -666,6 +665,7 @@ impl World<'_> {
                 measured,
             },
             edge: edge_region.0,
+            origin: origin.0,
             flags: 0,
             user,
         };
