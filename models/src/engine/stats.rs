@@ -217,12 +217,8 @@ pub(super) struct Stats {
     /// Between the warm-up end and the end of arrivals.
     measuring: bool,
     requests: u64,
-    ok: u64,
-    degraded: u64,
-    errors: u64,
-    rejected: u64,
-    timeouts: u64,
-    shed: u64,
+    /// How the measured requests ended.
+    outcomes: Outcomes,
     failovers: u64,
     retries: u64,
     hedges: u64,
@@ -306,12 +302,7 @@ impl Stats {
             end: plan.run.end(),
             measuring: plan.run.warmup.is_zero(),
             requests: 0,
-            ok: 0,
-            degraded: 0,
-            errors: 0,
-            rejected: 0,
-            timeouts: 0,
-            shed: 0,
+            outcomes: Outcomes::default(),
             failovers: 0,
             retries: 0,
             hedges: 0,
@@ -470,14 +461,7 @@ impl Stats {
             t.add(r.arrival, latency as f64);
         }
         if r.data.measured {
-            match reply.cause {
-                Cause::Ok if reply.degraded => self.degraded += 1,
-                Cause::Ok => self.ok += 1,
-                Cause::Error => self.errors += 1,
-                Cause::Shed => self.shed += 1,
-                Cause::Timeout => self.timeouts += 1,
-                Cause::Rejected => self.rejected += 1,
-            }
+            self.outcomes.count(reply);
             // One record per request: the answered and the others apart,
             // merged (exactly) into every request's histogram at the end.
             if answered {
@@ -797,7 +781,7 @@ impl Stats {
         let availability = if self.requests == 0 {
             f64::NAN
         } else {
-            (self.ok + self.degraded) as f64 / self.requests as f64
+            (self.outcomes.ok + self.outcomes.degraded) as f64 / self.requests as f64
         };
         let sessions = self.sessions.map(|t| SessionMetrics {
             sessions: t.ended,
@@ -942,12 +926,12 @@ impl Stats {
             replication,
             metrics: RunMetrics {
                 requests: self.requests,
-                ok: self.ok,
-                degraded: self.degraded,
-                errors: self.errors,
-                rejected: self.rejected,
-                timeouts: self.timeouts,
-                shed: self.shed,
+                ok: self.outcomes.ok,
+                degraded: self.outcomes.degraded,
+                errors: self.outcomes.errors,
+                rejected: self.outcomes.rejected,
+                timeouts: self.outcomes.timeouts,
+                shed: self.outcomes.shed,
                 measured,
                 latency: self.latency,
                 latency_all,
@@ -982,23 +966,21 @@ impl Stats {
     }
 }
 
-/// One client region's measured requests (`regions.csv`): how each ended,
-/// and how long its answered ones took, as its clients saw it.
-#[derive(Clone, Default)]
-struct RegionTally {
+/// How requests ended, one count per [`Cause`] (an answer with a
+/// fallback apart).
+#[derive(Clone, Copy, Default)]
+struct Outcomes {
     ok: u64,
     degraded: u64,
     errors: u64,
     rejected: u64,
     timeouts: u64,
     shed: u64,
-    failovers: u64,
-    latency: LatencyHistogram,
 }
 
-impl RegionTally {
+impl Outcomes {
     #[inline]
-    fn record(&mut self, reply: Reply, latency_ns: u64, failed_over: bool) {
+    fn count(&mut self, reply: Reply) {
         match reply.cause {
             Cause::Ok if reply.degraded => self.degraded += 1,
             Cause::Ok => self.ok += 1,
@@ -1007,6 +989,22 @@ impl RegionTally {
             Cause::Timeout => self.timeouts += 1,
             Cause::Rejected => self.rejected += 1,
         }
+    }
+}
+
+/// One client region's measured requests (`regions.csv`): how each ended,
+/// and how long its answered ones took, as its clients saw it.
+#[derive(Clone, Default)]
+struct RegionTally {
+    outcomes: Outcomes,
+    failovers: u64,
+    latency: LatencyHistogram,
+}
+
+impl RegionTally {
+    #[inline]
+    fn record(&mut self, reply: Reply, latency_ns: u64, failed_over: bool) {
+        self.outcomes.count(reply);
         if reply.cause == Cause::Ok {
             self.latency.record(latency_ns);
         }
@@ -1014,20 +1012,23 @@ impl RegionTally {
     }
 
     fn row(self, region: &str) -> RegionRow {
+        let Outcomes {
+            ok,
+            degraded,
+            errors,
+            rejected,
+            timeouts,
+            shed,
+        } = self.outcomes;
         RegionRow {
             region: region.to_owned(),
-            requests: self.ok
-                + self.degraded
-                + self.errors
-                + self.rejected
-                + self.timeouts
-                + self.shed,
-            ok: self.ok,
-            degraded: self.degraded,
-            errors: self.errors,
-            rejected: self.rejected,
-            timeouts: self.timeouts,
-            shed: self.shed,
+            requests: ok + degraded + errors + rejected + timeouts + shed,
+            ok,
+            degraded,
+            errors,
+            rejected,
+            timeouts,
+            shed,
             failovers: self.failovers,
             latency: self.latency,
         }
