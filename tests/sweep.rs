@@ -1818,6 +1818,19 @@ fn a_sweep_with_regions_writes_each_points_clients_by_region_as_run_does() {
         !misses.contains("us-west") && !misses.contains("eu-west"),
         "{misses}"
     );
+    // `headroom plot` draws the regions' p99s, of the run and of the
+    // sweep's point it shows.
+    let charts = dir.join("charts");
+    headroom_ok(&["plot", s(&run_out), "--out", s(&charts), "--quiet"]);
+    let svg = String::from_utf8(read(&charts, "region_latency.svg")).unwrap();
+    assert!(
+        svg.contains("p99 by client region, all replications"),
+        "{svg}"
+    );
+    let charts = dir.join("sweep-charts");
+    headroom_ok(&["plot", s(&whole), "--out", s(&charts), "--quiet"]);
+    let svg = String::from_utf8(read(&charts, "region_latency.svg")).unwrap();
+    assert!(svg.contains("p99 by client region, point 0"), "{svg}");
     // Shards of the sweep merge to the same file.
     merges_to(
         &dir,

@@ -67,6 +67,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
         let service_series = read_any(dir, "services_timeseries.csv")?;
         let shard_series = read_any(dir, "shards_timeseries.csv")?;
         let shards = read_any(dir, "shards.csv")?;
+        let regions = read_any(dir, "regions.csv")?;
         let cache_series = read_any(dir, "caches_timeseries.csv")?;
         let data = PlotData {
             title,
@@ -76,6 +77,8 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
             focus_label: "all replications".into(),
             sweep: None,
             shards: shards.as_ref(),
+            regions: regions.as_ref(),
+            slo_p99_ms: run_slo_p99_ms(&json),
             service_series: service_series.as_ref(),
             shard_series: shard_series.as_ref(),
             cache_series: cache_series.as_ref(),
@@ -104,6 +107,9 @@ pub fn sweep_data<'a>(analysis: &'a Analysis<'a>, title: String) -> PlotData<'a>
         sweep: Some(analysis),
         shards: (!analysis.part.manifest.shards_columns.is_empty())
             .then_some(&analysis.part.shards),
+        regions: (!analysis.part.manifest.regions_columns.is_empty())
+            .then_some(&analysis.part.regions),
+        slo_p99_ms: analysis.slo.p99_ms,
         service_series: (!analysis.part.manifest.service_series_columns.is_empty())
             .then_some(&analysis.part.service_series),
         shard_series: (!analysis.part.manifest.shard_series_columns.is_empty())
@@ -144,6 +150,14 @@ fn draw_all(data: &PlotData<'_>, out: &Path, quiet: bool) -> anyhow::Result<Vec<
         );
     }
     Ok(written)
+}
+
+/// The p99 objective of the resolved scenario a run's manifest records, in
+/// ms (`None` without one: the chart then draws no objective line).
+fn run_slo_p99_ms(manifest: &serde_json::Value) -> Option<f64> {
+    let text = manifest["scenario"]["slo"]["p99"].as_str()?;
+    let span = headroom_sim::Span::parse(text).ok()?;
+    Some(span.as_nanos() as f64 / 1e6)
 }
 
 /// Reads `dir/name` as a CSV table if it exists.

@@ -154,6 +154,10 @@ pub struct PlotData<'a> {
     pub sweep: Option<&'a Analysis<'a>>,
     /// `shards.csv` rows, when the run wrote them.
     pub shards: Option<&'a Table>,
+    /// `regions.csv` rows, when the run wrote them.
+    pub regions: Option<&'a Table>,
+    /// The SLO's p99 objective, ms, when the scenario has one.
+    pub slo_p99_ms: Option<f64>,
     /// `services_timeseries.csv` rows, when the run wrote them.
     pub service_series: Option<&'a Table>,
     /// `shards_timeseries.csv` rows, when the run wrote them.
@@ -177,6 +181,7 @@ pub fn charts(d: &PlotData<'_>) -> (Vec<Chart>, Vec<String>) {
     add(cache_over_time(d));
     add(hit_ratio(d));
     add(shard_load(d));
+    add(region_latency(d));
     if let Some(a) = d.sweep {
         add(cost_vs_p99(d, a));
         add(recovery_boundary(a));
@@ -752,9 +757,26 @@ fn shard_load(d: &PlotData<'_>) -> Result<Chart, String> {
             d.focus_label
         ));
     }
-    let bars: Vec<Marker> = labels
+    let bars = mean_bars(labels, &values);
+    let mean = bars.iter().map(|b| b.y).sum::<f64>() / bars.len() as f64;
+    Ok(Chart {
+        name: "shard_load".into(),
+        title: format!("{}: requests per shard, {}", d.title, d.focus_label),
+        kind: Kind::Bars {
+            y_label: "requests per replication".into(),
+            bars,
+            reference: Some((mean, "mean shard".into())),
+        },
+    })
+}
+
+/// One bar per label: the mean of its values with their 95 % CI; a label
+/// without values has none.
+fn mean_bars(labels: Vec<String>, values: &[Vec<f64>]) -> Vec<Marker> {
+    labels
         .into_iter()
-        .zip(&values)
+        .zip(values)
+        .filter(|(_, xs)| !xs.is_empty())
         .map(|(label, xs)| {
             let ci = ci95(xs);
             Marker {
@@ -764,15 +786,60 @@ fn shard_load(d: &PlotData<'_>) -> Result<Chart, String> {
                 label,
             }
         })
-        .collect();
-    let mean = bars.iter().map(|b| b.y).sum::<f64>() / bars.len() as f64;
+        .collect()
+}
+
+/// Each client region's p99, the mean of its replications' with its 95 %
+/// CI, against the SLO's p99 when there is one: whose clients a run's
+/// pooled p99 hides (`regions.csv`).
+fn region_latency(d: &PlotData<'_>) -> Result<Chart, String> {
+    let none =
+        "p99 by client region: no regions.csv rows (the scenario has fewer than two regions)";
+    let Some(regions) = d.regions else {
+        return Err(none.into());
+    };
+    let (Some(region), Some(p99)) = (regions.index("region"), regions.index("latency_p99_ms"))
+    else {
+        return Err(
+            "p99 by client region: regions.csv lacks region and latency_p99_ms columns".into(),
+        );
+    };
+    if regions.is_empty() {
+        return Err(none.into());
+    }
+    let key = d.focus.to_string();
+    let mut labels: Vec<String> = Vec::new();
+    let mut values: Vec<Vec<f64>> = Vec::new();
+    for row in regions.rows().filter(|r| r[0] == *key) {
+        let i = match labels.iter().position(|l| *l == row[region]) {
+            Some(i) => i,
+            None => {
+                labels.push(row[region].to_owned());
+                values.push(Vec::new());
+                labels.len() - 1
+            }
+        };
+        // A replication in which none of the region's requests was
+        // answered has no p99 (a region without clients has none at all).
+        let v = number(&row[p99]);
+        if v.is_finite() {
+            values[i].push(v);
+        }
+    }
+    let bars = mean_bars(labels, &values);
+    if bars.is_empty() {
+        return Err(format!(
+            "p99 by client region: no answered request in any region for {}",
+            d.focus_label
+        ));
+    }
     Ok(Chart {
-        name: "shard_load".into(),
-        title: format!("{}: requests per shard, {}", d.title, d.focus_label),
+        name: "region_latency".into(),
+        title: format!("{}: p99 by client region, {}", d.title, d.focus_label),
         kind: Kind::Bars {
-            y_label: "requests per replication".into(),
+            y_label: "p99 latency (ms)".into(),
             bars,
-            reference: Some((mean, "mean shard".into())),
+            reference: d.slo_p99_ms.map(|v| (v, format!("SLO p99 {v} ms"))),
         },
     })
 }
@@ -957,6 +1024,8 @@ mod tests {
             focus_label: "all replications".into(),
             sweep: None,
             shards: None,
+            regions: None,
+            slo_p99_ms: None,
             service_series,
             shard_series,
             cache_series: None,
@@ -1071,6 +1140,40 @@ mod tests {
         d.cache_series = None;
         let why = cache_over_time(&d).unwrap_err();
         assert!(why.contains("no caches_timeseries.csv"), "{why}");
+    }
+
+    /// One bar per client region, the mean of its replications' p99s (a
+    /// replication without an answered request left out), against the
+    /// SLO's p99; without regions the chart is skipped, with why.
+    #[test]
+    fn region_latency_draws_each_client_region_against_the_slo() {
+        let runs = table("point,replication,seed,requests\n0,0,1,10\n0,1,1,10\n");
+        let ts = table("point,replication,t_s,arrivals_rps\n0,0,10,1\n0,1,10,1\n");
+        let regions = table(
+            "point,replication,region,requests,latency_p99_ms\n\
+             0,0,us-east,10,30\n0,0,ap-south,5,190\n0,0,eu-west,0,NaN\n\
+             0,1,us-east,10,32\n0,1,ap-south,5,NaN\n0,1,eu-west,0,NaN\n",
+        );
+        let mut d = run_data(&runs, &ts, None, None);
+        assert!(
+            region_latency(&d)
+                .unwrap_err()
+                .contains("fewer than two regions")
+        );
+        d.regions = Some(&regions);
+        d.slo_p99_ms = Some(100.0);
+        let chart = region_latency(&d).unwrap();
+        assert_eq!(chart.name, "region_latency");
+        let Kind::Bars {
+            bars, reference, ..
+        } = chart.kind
+        else {
+            panic!("{chart:?}")
+        };
+        let got: Vec<(&str, f64)> = bars.iter().map(|b| (b.label.as_str(), b.y)).collect();
+        assert_eq!(got, [("us-east", 31.0), ("ap-south", 190.0)]);
+        assert!(bars[0].err > 0.0 && bars[1].err.is_nan(), "{bars:?}");
+        assert_eq!(reference, Some((100.0, "SLO p99 100 ms".into())));
     }
 
     /// One bar per shard of each copy, a copy's region named when there

@@ -3,8 +3,9 @@
 //!
 //! [`charts`] turns result tables into chart data (latency percentiles and
 //! replicas vs arrivals over time, cost vs p99 with the frontier and the SLO,
-//! hit ratio per cache tier, per-shard load, each parameter's effect with CI
-//! error bars); [`draw`] draws them on any plotters backend. Text is drawn
+//! hit ratio per cache tier, per-shard load, p99 by client region, each
+//! parameter's effect with CI error bars); [`draw`] draws them on any
+//! plotters backend. Text is drawn
 //! with a DejaVu Sans subset compiled into the binary, so PNGs look the same
 //! on every machine.
 
