@@ -1870,3 +1870,79 @@ fn one_region_writes_no_region_rows() {
     let manifest = String::from_utf8(read(&swept, "manifest.json")).unwrap();
     assert!(!manifest.contains("regions_columns"), "{manifest}");
 }
+
+/// Clients in two regions; the service runs in one, and 0.5 % of the
+/// clients are an ocean away: the pooled p99 meets the SLO, theirs does
+/// not.
+const FAR_CLIENTS_SWEEP: &str = r#"
+[run]
+duration = "40s"
+warmup = "5s"
+replications = 3
+seed = 9
+
+[workload]
+arrivals = { process = "poisson", rate = 1000.0 }
+origin = { east = 0.995, west = 0.005 }
+
+[[regions]]
+name = "east"
+[[regions]]
+name = "west"
+
+[network.rtt.east]
+west = "60ms"
+
+[[services]]
+name = "api"
+regions = ["east"]
+instance = { workers = 8, queue = 100 }
+work = { distribution = "exponential", mean = "5ms" }
+replicas = 1
+
+[slo]
+p99 = "50ms"
+
+[sweep]
+[sweep.params]
+"services.api.replicas" = [1, 2]
+"#;
+
+/// A sweep's recommendation lists its clients by region and names those
+/// who miss the SLO that every client pooled meets; without such a region
+/// it lists them and names none.
+#[test]
+fn a_recommendation_names_the_client_regions_that_miss_its_slo() {
+    let dir = tempdir("sweep_far_clients");
+    let scenario = write(&dir, "s.toml", FAR_CLIENTS_SWEEP);
+    let out = dir.join("out");
+    let o = sweep(&scenario, &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    let rec = summary
+        .split("## Recommendation")
+        .nth(1)
+        .and_then(|r| r.split("## Runners-up").next())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(rec.contains("**Point 0**"), "{rec}");
+    assert!(
+        rec.contains("| client region | availability | p99 (ms) |"),
+        "{rec}"
+    );
+    assert!(rec.contains("| east | 1 ± 0 | "), "{rec}");
+    let misses = rec
+        .lines()
+        .find(|l| l.starts_with("The SLO holds for every client pooled"))
+        .unwrap_or_else(|| panic!("{rec}"));
+    assert!(misses.contains("**west** (p99 "), "{misses}");
+    assert!(misses.ends_with("ms > 50 ms)."), "{misses}");
+    assert!(!misses.contains("east"), "{misses}");
+    // With an objective every region meets, the regions are listed and
+    // none is named.
+    let out = dir.join("loose");
+    let o = sweep(&scenario, &out, &["--slo-p99", "500ms"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(summary.contains("| west | 1 ± 0 | "), "{summary}");
+    assert!(!summary.contains("these clients miss it"), "{summary}");
+}

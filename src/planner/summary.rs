@@ -9,6 +9,8 @@ use crate::planner::effects::ranked;
 use crate::planner::exec::{Replications, Stop};
 use crate::planner::points::{COST, INSTANCES, P99, PointStats};
 use crate::planner::slo::short;
+use crate::planner::table::number;
+use headroom_sim::stats::ci95;
 
 /// Points listed in full in `summary.md` before it refers to `points.csv`.
 const MAX_LISTED: usize = 60;
@@ -331,6 +333,7 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
     for c in checks {
         let _ = writeln!(s, "- {} (estimate {})", c.describe(), short(c.mean));
     }
+    client_regions(a, p.point, s);
     if let Some(text) = short_run(a, p.point) {
         let _ = writeln!(s, "\n**Warning:** at this point, {text}.");
     }
@@ -385,6 +388,103 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
         s,
         "\nThe scenario with these values is `recommendation.toml`.\n"
     );
+}
+
+/// What the recommended point's clients see, region by region
+/// (`regions.csv`, with two regions or more): the SLO is judged on every
+/// client pooled, which can hide a region whose clients miss it.
+fn client_regions(a: &Analysis<'_>, point: usize, s: &mut String) {
+    let t = &a.part.regions;
+    let (Some(region), Some(requests), Some(availability)) = (
+        t.index("region"),
+        t.index("requests"),
+        t.index("availability"),
+    ) else {
+        return;
+    };
+    // The latency objectives the SLO sets, each with its column.
+    let latencies: Vec<(&str, usize, Option<f64>)> = [
+        ("p50", "latency_p50_ms", a.slo.p50_ms),
+        ("p99", "latency_p99_ms", a.slo.p99_ms),
+        ("p99.9", "latency_p999_ms", a.slo.p999_ms),
+    ]
+    .into_iter()
+    .filter_map(|(name, column, limit)| Some((name, t.index(column)?, limit)))
+    .collect();
+    let Some(&(_, p99, _)) = latencies.iter().find(|(name, ..)| *name == "p99") else {
+        return;
+    };
+    let key = point.to_string();
+    // Per region, in order: its rows, one per replication.
+    let mut regions: Vec<(&str, Vec<crate::planner::table::Row<'_>>)> = Vec::new();
+    for row in t
+        .rows()
+        .filter(|r| r[0] == *key && number(&r[requests]) > 0.0)
+    {
+        match regions
+            .iter_mut()
+            .find(|(name, _)| *name == row.get(region))
+        {
+            Some((_, rows)) => rows.push(row),
+            None => regions.push((row.get(region), vec![row])),
+        }
+    }
+    if regions.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nIts clients by region (`regions.csv`; mean over the replications ± 95 % CI):\n\n\
+         | client region | availability | p99 (ms) |\n|---|---:|---:|"
+    );
+    let of = |rows: &[crate::planner::table::Row<'_>], c: usize| {
+        ci95(&rows.iter().map(|r| number(&r[c])).collect::<Vec<_>>())
+    };
+    let mut misses = Vec::new();
+    for (name, rows) in &regions {
+        let (av, lat) = (of(rows, availability), of(rows, p99));
+        let _ = writeln!(
+            s,
+            "| {name} | {} ± {} | {} ± {} |",
+            short(av.mean),
+            short(av.half_width),
+            short(lat.mean),
+            short(lat.half_width)
+        );
+        let mut why = Vec::new();
+        for &(objective, c, limit) in &latencies {
+            let mean = of(rows, c).mean;
+            if let Some(limit) = limit
+                && (mean.is_nan() || mean > limit)
+            {
+                why.push(format!(
+                    "{objective} {} ms > {} ms",
+                    short(mean),
+                    short(limit)
+                ));
+            }
+        }
+        if let Some(limit) = a.slo.availability
+            && (av.mean.is_nan() || av.mean < limit)
+        {
+            why.push(format!(
+                "availability {} < {}",
+                short(av.mean),
+                short(limit)
+            ));
+        }
+        if !why.is_empty() {
+            misses.push(format!("**{name}** ({})", why.join(", ")));
+        }
+    }
+    if !misses.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nThe SLO holds for every client pooled, but on the estimates these clients miss it: \
+             {}.",
+            misses.join("; ")
+        );
+    }
 }
 
 fn runners_up(a: &Analysis<'_>, s: &mut String) {
