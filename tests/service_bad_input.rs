@@ -1001,3 +1001,20 @@ fn trace_synth_refuses_sessions_and_writes_nothing() {
         "`workload.session`",
     );
 }
+
+/// An SLO per client region needs clients in two regions or more.
+#[test]
+fn an_slo_per_region_needs_two_regions() {
+    expect_error(
+        "slo-per-region-one-region",
+        "[[regions]]\nname = \"us-east\"\n[[regions]]\nname = \"eu-west\"\n\n[network.rtt.us-east]\neu-west = \"80ms\"\n",
+        "[[regions]]\nname = \"us-east\"\n\n[slo]\np99 = \"1s\"\nper_region = true\n",
+        &[],
+        &[
+            "`slo.per_region`",
+            "true with 1 [[regions]]",
+            "two [[regions]] or more",
+            "`per_region = false`",
+        ],
+    );
+}

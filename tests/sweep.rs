@@ -1946,3 +1946,78 @@ fn a_recommendation_names_the_client_regions_that_miss_its_slo() {
     assert!(summary.contains("| west | 1 ± 0 | "), "{summary}");
     assert!(!summary.contains("these clients miss it"), "{summary}");
 }
+
+/// `slo.per_region`: the objectives hold for every client region, judged
+/// on the worst region's values. Serving the far clients from their own
+/// region is then what meets the p99 the pooled clients meet either way;
+/// `runs.csv` carries the worst region's values and judges `slo_met` on
+/// them.
+#[test]
+fn a_per_region_slo_is_met_by_serving_every_regions_clients() {
+    let dir = tempdir("sweep_per_region_slo");
+    let text = FAR_CLIENTS_SWEEP
+        .replace("p99 = \"50ms\"", "p99 = \"50ms\"\nper_region = true")
+        .replace(
+            "\"services.api.replicas\" = [1, 2]",
+            "\"services.api.regions\" = [[\"east\"], [\"east\", \"west\"]]",
+        );
+    let scenario = write(&dir, "s.toml", &text);
+    let out = dir.join("out");
+    let o = sweep(&scenario, &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(
+        summary.contains("**Point 1**: `services.api.regions = [\"east\", \"west\"]`"),
+        "{summary}"
+    );
+    assert!(summary.contains("- worst_region_p99_ms "), "{summary}");
+    // Point 0 meets the p99 pooled, and misses it for its far clients.
+    let runs = String::from_utf8(read(&out, "runs.csv")).unwrap();
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let (pooled, worst, met) = (
+        col("latency_p99_ms"),
+        col("worst_region_p99_ms"),
+        col("slo_met"),
+    );
+    assert_eq!(
+        header[header.len() - 5..],
+        [
+            "worst_region_p50_ms",
+            "worst_region_p99_ms",
+            "worst_region_p999_ms",
+            "worst_region_availability",
+            "slo_met"
+        ]
+    );
+    // The parameter's cell is quoted (`"[""east""]"`): split on the text
+    // after it.
+    for line in runs.lines().skip(1) {
+        let (head, rest) = line.split_once("]\",").unwrap();
+        let point = head.split(',').next().unwrap();
+        let f: Vec<&str> = rest.split(',').collect();
+        let at = |c: usize| f[c - 4].parse::<f64>().unwrap();
+        assert!(at(pooled) < 50.0, "{line}");
+        let expect_met = if point == "0" { "0" } else { "1" };
+        assert_eq!(f[met - 4], expect_met, "{line}");
+        if point == "0" {
+            assert!(at(worst) > 50.0, "{line}");
+        }
+    }
+    // Without per_region, the pooled p99 lets the cheaper point 0 through.
+    let loose = dir.join("pooled");
+    let scenario = write(
+        &dir,
+        "pooled.toml",
+        &text.replace("per_region = true\n", ""),
+    );
+    let o = sweep(&scenario, &loose, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = String::from_utf8(read(&loose, "summary.md")).unwrap();
+    assert!(
+        summary.contains("**Point 0**: `services.api.regions = [\"east\"]`"),
+        "{summary}"
+    );
+    let runs = String::from_utf8(read(&loose, "runs.csv")).unwrap();
+    assert!(!runs.contains("worst_region"), "{runs}");
+}

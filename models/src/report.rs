@@ -560,6 +560,83 @@ pub struct RunMetrics {
     /// Sessions' outcomes with `workload.session`, `None` without (then the
     /// session columns are absent).
     pub sessions: Option<SessionMetrics>,
+    /// With `slo.per_region`: the worst client region's latencies and
+    /// availability, which `slo_met` judges (`None` without: then the
+    /// `worst_region_*` columns are absent).
+    pub worst_region: Option<WorstRegion>,
+}
+
+/// The worst of the client regions (those whose clients sent requests) on
+/// each objective `slo.per_region` judges: the highest p50, p99 and p99.9
+/// of a region's answered requests and the lowest availability, each from
+/// whichever region it is. NaN when no region's request was answered (a
+/// latency) or none was sent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WorstRegion {
+    /// Highest p50, ns.
+    pub p50_ns: f64,
+    /// Highest p99, ns.
+    pub p99_ns: f64,
+    /// Highest p99.9, ns.
+    pub p999_ns: f64,
+    /// Lowest availability.
+    pub availability: f64,
+}
+
+/// The `runs.csv` columns of [`WorstRegion`], in order (before `slo_met`).
+pub const WORST_REGION_COLUMNS: [&str; 4] = [
+    "worst_region_p50_ms",
+    "worst_region_p99_ms",
+    "worst_region_p999_ms",
+    "worst_region_availability",
+];
+
+impl WorstRegion {
+    /// The worst of `regions` (those without requests left out).
+    pub fn of(regions: &[RegionRow]) -> WorstRegion {
+        let sent: Vec<&RegionRow> = regions.iter().filter(|r| r.requests > 0).collect();
+        // A region whose requests were all refused has no latency: a
+        // latency objective then fails for it, as for a run.
+        let worst_quantile = |p: f64| {
+            sent.iter()
+                .map(|r| {
+                    if r.latency.count() == 0 {
+                        f64::NAN
+                    } else {
+                        r.latency.quantile_ns(p) as f64
+                    }
+                })
+                .reduce(|a, b| {
+                    if a.is_nan() || b.is_nan() {
+                        f64::NAN
+                    } else {
+                        a.max(b)
+                    }
+                })
+                .unwrap_or(f64::NAN)
+        };
+        WorstRegion {
+            p50_ns: worst_quantile(0.5),
+            p99_ns: worst_quantile(0.99),
+            p999_ns: worst_quantile(0.999),
+            availability: sent
+                .iter()
+                .map(|r| r.availability())
+                .reduce(f64::min)
+                .unwrap_or(f64::NAN),
+        }
+    }
+
+    /// The cells of [`WORST_REGION_COLUMNS`]: latencies in ms, as
+    /// `runs.csv`'s quantiles.
+    fn cells(&self) -> [Cell; 4] {
+        [
+            Cell::Float(self.p50_ns / 1e6),
+            Cell::Float(self.p99_ns / 1e6),
+            Cell::Float(self.p999_ns / 1e6),
+            Cell::Float(self.availability),
+        ]
+    }
 }
 
 /// What the sessions that ended in the measured window went through. A
@@ -835,6 +912,7 @@ impl RunMetrics {
                 .into_iter()
                 .flatten(),
         )
+        .chain(self.worst_region.iter().flat_map(WorstRegion::cells))
         .chain([Cell::Flag(self.slo_met)])
         .collect()
     }
@@ -848,6 +926,7 @@ impl RunMetrics {
             self.cache_tiers.iter().map(|t| t.column.clone()),
             self.sessions.is_some(),
             self.recovery.is_some(),
+            self.worst_region.is_some(),
         )
     }
 }
@@ -1016,6 +1095,7 @@ pub fn run_columns(plan: &crate::Plan) -> Vec<String> {
         }),
         plan.workload.session.is_some(),
         !plan.recovery.triggers.is_empty(),
+        plan.slo.is_some_and(|s| s.per_region),
     )
 }
 
@@ -1023,6 +1103,7 @@ fn metric_columns(
     tiers: impl Iterator<Item = String>,
     sessions: bool,
     recovery: bool,
+    worst_region: bool,
 ) -> Vec<String> {
     let mut tiers = Some(tiers);
     let mut out = Vec::with_capacity(
@@ -1041,6 +1122,9 @@ fn metric_columns(
     }
     if recovery {
         out.extend(RECOVERY_COLUMNS.map(String::from));
+    }
+    if worst_region {
+        out.extend(WORST_REGION_COLUMNS.map(String::from));
     }
     out.push(SLO_MET_COLUMN.to_owned());
     out
@@ -1145,7 +1229,7 @@ pub fn metric_difference_ci95(name: &str, a: f64, b: f64, d: &[f64]) -> Confiden
 pub fn summarize(outputs: &[RunOutput]) -> Vec<(String, ConfidenceInterval)> {
     let rows: Vec<Vec<Cell>> = outputs.iter().map(|o| o.metrics.cells()).collect();
     let names = outputs.first().map_or_else(
-        || metric_columns(std::iter::empty(), false, false),
+        || metric_columns(std::iter::empty(), false, false, false),
         |o| o.metrics.column_names(),
     );
     let mut merged = LatencyHistogram::new();
@@ -2493,6 +2577,7 @@ mod tests {
             ejections: 0,
             recovery: None,
             sessions: None,
+            worst_region: None,
         }
     }
 
@@ -2518,29 +2603,33 @@ mod tests {
         assert_eq!(Cell::Flag(true).to_string(), "1");
     }
 
+    /// A client region (`eu`) whose answered requests took `latencies_ms`,
+    /// with `errors` failures and `failovers`.
+    fn region_row(latencies_ms: &[u64], errors: u64, failovers: u64) -> RegionRow {
+        let mut latency = LatencyHistogram::new();
+        for &l in latencies_ms {
+            latency.record(l * 1_000_000);
+        }
+        RegionRow {
+            region: "eu".into(),
+            requests: latencies_ms.len() as u64 + errors,
+            ok: latencies_ms.len() as u64,
+            degraded: 0,
+            errors,
+            rejected: 0,
+            timeouts: 0,
+            shed: 0,
+            failovers,
+            latency,
+        }
+    }
+
     /// A region's cells line up with `regions.csv`'s columns; its latency
     /// cells are of its answered requests, its summary pools the
     /// replications' histograms, and a region without clients shows NaN.
     #[test]
     fn region_cells_match_columns_and_summarize() {
-        let row = |latencies_ms: &[u64], errors: u64| {
-            let mut latency = LatencyHistogram::new();
-            for &l in latencies_ms {
-                latency.record(l * 1_000_000);
-            }
-            RegionRow {
-                region: "eu".into(),
-                requests: latencies_ms.len() as u64 + errors,
-                ok: latencies_ms.len() as u64,
-                degraded: 0,
-                errors,
-                rejected: 0,
-                timeouts: 0,
-                shed: 0,
-                failovers: 1,
-                latency,
-            }
-        };
+        let row = |latencies_ms: &[u64], errors: u64| region_row(latencies_ms, errors, 1);
         let r = row(&[10, 20, 30], 1);
         let cells = r.cells();
         assert_eq!(cells.len() + 3, REGION_COLUMNS.len());
@@ -2576,6 +2665,7 @@ mod tests {
             availability,
             max_cost_per_month: Some(0.0),
             session_availability: None,
+            per_region: false,
         };
         assert!(s.slo_misses(&slo(10, Some(1.0))).is_empty(), "{s:?}");
         assert_eq!(s.slo_misses(&slo(9, None)), ["p99 10.0 ms > 9ms"]);
@@ -2584,6 +2674,25 @@ mod tests {
             none[0].slo_misses(&slo(9, Some(0.5))),
             ["p99: nothing answered", "availability 0.00000 < 0.5"]
         );
+    }
+
+    /// The worst region on each objective, each from whichever region it
+    /// is; a region without requests is left out, and one whose requests
+    /// were all refused has no latency, so the worst latency is NaN.
+    #[test]
+    fn the_worst_region_is_worst_on_each_objective() {
+        let row = |latencies_ms: &[u64], errors: u64| region_row(latencies_ms, errors, 0);
+        // Slow but always answered; fast but failing half; no clients.
+        let w = WorstRegion::of(&[row(&[100; 4], 0), row(&[10; 2], 2), row(&[], 0)]);
+        assert_eq!(w.p99_ns, 100e6);
+        assert_eq!(w.p50_ns, 100e6);
+        assert_eq!(w.availability, 0.5);
+        assert_eq!(w.cells()[1], Cell::Float(100.0));
+        let refused = WorstRegion::of(&[row(&[100; 4], 0), row(&[], 3)]);
+        assert!(refused.p99_ns.is_nan());
+        assert_eq!(refused.availability, 0.0);
+        let nobody = WorstRegion::of(&[row(&[], 0)]);
+        assert!(nobody.p99_ns.is_nan() && nobody.availability.is_nan());
     }
 
     fn interval(t_s: f64) -> IntervalRow {

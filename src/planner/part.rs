@@ -1120,13 +1120,14 @@ fn check_cells(
 /// The values the metrics the ranking reads can take, and the words for
 /// them: an availability is a fraction, a cost or a latency is not negative.
 fn range_of(metric: &str) -> Option<(std::ops::RangeInclusive<f64>, &'static str)> {
-    if metric == "availability" {
+    if metric == "availability" || metric == "worst_region_availability" {
         Some((
             0.0..=1.0,
             "a fraction from 0 to 1 as the sweep writes it (or NaN)",
         ))
     } else if metric.starts_with("cost_")
-        || (metric.starts_with("latency_") && metric.ends_with("_ms"))
+        || ((metric.starts_with("latency_") || metric.starts_with("worst_region_"))
+            && metric.ends_with("_ms"))
     {
         Some((
             0.0..=f64::INFINITY,

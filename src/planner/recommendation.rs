@@ -114,6 +114,7 @@ fn slo_config(slo: &Slo) -> Option<headroom_models::scenario::SloConfig> {
         availability: slo.availability,
         max_cost_per_month: slo.max_cost_per_month_usd,
         session_availability: slo.session_availability,
+        per_region: slo.per_region,
     })
 }
 

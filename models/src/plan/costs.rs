@@ -57,6 +57,10 @@ pub struct SloPlan {
     pub max_cost_per_month: Option<f64>,
     /// Smallest session availability (a plan with sessions only).
     pub session_availability: Option<f64>,
+    /// The latency and availability objectives are judged on each client
+    /// region's requests (its worst region's values, `runs.csv`'s
+    /// `worst_region_*`), not on every client's pooled.
+    pub per_region: bool,
 }
 
 impl SloPlan {
@@ -218,6 +222,14 @@ pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> 
              `slo.availability` (the fraction of requests answered) instead",
         ));
     }
+    if slo.per_region && scenario.regions.len() < 2 {
+        return Err(Invalid::new(
+            "slo.per_region",
+            format!("true with {} [[regions]]", scenario.regions.len()),
+            "two [[regions]] or more (clients in each region, `workload.origin`), or \
+             `per_region = false`: with one region its clients are every client",
+        ));
+    }
     if let Some(c) = slo.max_cost_per_month
         && !(c.is_finite() && c >= 0.0)
     {
@@ -234,6 +246,7 @@ pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> 
         availability: slo.availability,
         max_cost_per_month: slo.max_cost_per_month,
         session_availability: slo.session_availability,
+        per_region: slo.per_region,
     }))
 }
 
@@ -261,6 +274,7 @@ mod tests {
             availability: None,
             max_cost_per_month: Some(420.48),
             session_availability: None,
+            per_region: false,
         };
         assert!(slo.met(0.0, 0.0, 0.0, 1.0, money(month), f64::NAN));
         assert!(!slo.met(0.0, 0.0, 0.0, 1.0, money(420.49), f64::NAN));

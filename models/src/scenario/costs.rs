@@ -75,4 +75,9 @@ pub struct SloConfig {
     /// every request of which was answered (`workload.session` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_availability: Option<f64>,
+    /// The latency and availability objectives hold for every client
+    /// region's requests, not only for every client's pooled (two
+    /// `[[regions]]` or more).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_region: bool,
 }

@@ -261,7 +261,7 @@ pub fn monotone_violations(
                 let diff = metric_difference_ci95(metric, ea, eb, &d);
                 let (mean, lower, upper) = (diff.mean, diff.lower(), diff.upper());
                 let tolerance = match (metric, side) {
-                    ("availability", _) => 1e-4,
+                    ("availability" | "worst_region_availability", _) => 1e-4,
                     ("cost_per_month_usd", _) => 1e-3 * ea.abs(),
                     _ => 1e-2 * ea.abs(),
                 };
