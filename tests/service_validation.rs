@@ -12,14 +12,15 @@
 //! through when requests fail or are slow and users give up), and adaptive
 //! concurrency (a pinned limit is an M/M/c/K queue, and at the edge a
 //! Jackson network with a cap on its population; the gradient controller
-//! against twice its instance's capacity).
+//! against twice its instance's capacity), and clients in two regions
+//! (each region's response time, the far one's shifted by the round trip).
 //!
 //! Every scenario is in `experiments/validation/` with its derivation.
 //! Tolerances come from the replications' Student-t confidence intervals:
 //! the table reports the 95 % interval, and a case passes when the analytic
 //! value lies inside the 99.9 % interval (and within a relative tolerance),
 //! which keeps the chance that any of this file's checks fails by sampling
-//! error alone near 6.3 % (Bonferroni, 63 such checks). Bounds on times come from the
+//! error alone near 6.8 % (Bonferroni, 68 such checks). Bounds on times come from the
 //! policies' parameters. Seeds are fixed, so the test is deterministic. `cargo test --test
 //! service_validation -- --nocapture` prints the table in
 //! `experiments/validation/README.md`.
@@ -998,6 +999,63 @@ fn a_region_outage_fails_over_within_the_detection_bound_and_fails_back() {
             .all(|r| r.throughput_rps > 100.0);
         assert!(served, "us-west serves while us-east is down");
     }
+}
+
+/// Clients in two regions and an M/M/4 in one of them
+/// (`regions.toml`): each region's clients see the M/M/4's response time
+/// (Poisson splitting and PASTA), the far region's shifted by exactly the
+/// round trip, and the regions' requests split as the origin weights.
+#[test]
+fn each_client_region_sees_the_queue_and_its_own_round_trip() {
+    let (_, out) = run("regions.toml", &[]);
+    let (c, lambda, mu, rtt) = (4, 280.0, 100.0, 0.060);
+    let w = mmc_response_time(c, lambda, mu);
+    let p99 = mmc_response_quantile(c, lambda, mu, 0.99);
+    let region = |o: &RunOutput, name: &str| {
+        o.regions
+            .iter()
+            .find(|r| r.region == name)
+            .unwrap_or_else(|| panic!("no {name} row"))
+            .clone()
+    };
+    let mut failures = Vec::new();
+    for (name, shift) in [("east", 0.0), ("west", rtt)] {
+        let mean = values(&out, |o| region(o, name).latency.mean_ns() / 1e9);
+        check(
+            &format!("regions: {name}'s clients, mean response (s)"),
+            w + shift,
+            &mean,
+            0.02,
+            &mut failures,
+        );
+        let q = values(&out, |o| {
+            region(o, name).latency.quantile_ns(0.99) as f64 / 1e9
+        });
+        check(
+            &format!("regions: {name}'s clients, p99 response (s)"),
+            p99 + shift,
+            &q,
+            0.03,
+            &mut failures,
+        );
+    }
+    let share = values(&out, |o| {
+        region(o, "west").requests as f64 / o.metrics.requests as f64
+    });
+    check(
+        "regions: west's share of requests",
+        0.3,
+        &share,
+        0.01,
+        &mut failures,
+    );
+    // Every request is counted in its region, once.
+    for o in &out {
+        let sum: u64 = o.regions.iter().map(|r| r.requests).sum();
+        assert_eq!(sum, o.metrics.requests);
+        assert!(o.regions.iter().all(|r| r.availability() == 1.0));
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 /// Sessions (a partly-open workload) against an M/M/2: with geometric
