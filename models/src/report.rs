@@ -1271,7 +1271,8 @@ pub struct RegionSummary {
 impl RegionSummary {
     /// The SLO's latency and availability objectives this region's clients
     /// miss, judged on the estimates (as `slo_met` judges a run's), each
-    /// as `what measured > objective` (`p99 199.8 ms > 100 ms`); none
+    /// as `what measured > objective` (`p99 199.8 ms > 100 ms`, as a
+    /// sweep's summary writes it); none
     /// missed, none. A latency objective with nothing answered is missed,
     /// as it is for a run. Cost and session objectives are the run's, not
     /// a region's, and are not judged here.
@@ -1287,7 +1288,7 @@ impl RegionSummary {
                 if measured.is_nan() {
                     misses.push(format!("{name}: nothing answered"));
                 } else if measured > limit_ms {
-                    misses.push(format!("{name} {measured:.1} ms > {limit}"));
+                    misses.push(format!("{name} {measured:.1} ms > {limit_ms} ms"));
                 }
             }
         }
@@ -2668,7 +2669,7 @@ mod tests {
             per_region: false,
         };
         assert!(s.slo_misses(&slo(10, Some(1.0))).is_empty(), "{s:?}");
-        assert_eq!(s.slo_misses(&slo(9, None)), ["p99 10.0 ms > 9ms"]);
+        assert_eq!(s.slo_misses(&slo(9, None)), ["p99 10.0 ms > 9 ms"]);
         let none = summarize_regions(&[out(row(&[], 2))]);
         assert_eq!(
             none[0].slo_misses(&slo(9, Some(0.5))),
