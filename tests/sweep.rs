@@ -1971,6 +1971,38 @@ fn a_per_region_slo_is_met_by_serving_every_regions_clients() {
         "{summary}"
     );
     assert!(summary.contains("- worst_region_p99_ms "), "{summary}");
+    // Every table shows the worst region's p99 and availability, the
+    // values the objectives are judged on, and the frontier is on them.
+    let p99_of_point_0 = |summary: &str, latency: &str| -> f64 {
+        let table = summary
+            .split("## Points")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{summary}"));
+        let header = table.lines().find(|l| l.starts_with("| point |")).unwrap();
+        let column = header.split(" | ").position(|c| c == latency);
+        let column = column.unwrap_or_else(|| panic!("{header}"));
+        let row = table.lines().find(|l| l.starts_with("| 0 |")).unwrap();
+        let cell = row.split(" | ").nth(column).unwrap();
+        cell.split(" ± ").next().unwrap().parse().unwrap()
+    };
+    assert!(
+        p99_of_point_0(&summary, "worst_region_p99_ms") > 50.0,
+        "{summary}"
+    );
+    assert!(
+        summary
+            .contains("| worst_region_p99_ms | worst_region_availability | cost_per_month_usd |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("## Pareto frontier (cost_per_month_usd vs worst_region_p99_ms)"),
+        "{summary}"
+    );
+    let listed = stdout(&headroom_ok(&["recommend", s(&out)]));
+    assert!(
+        listed.contains("worst_region_p99_ms  worst_region_availability  SLO"),
+        "{listed}"
+    );
     // Point 0 meets the p99 pooled, and misses it for its far clients.
     let runs = String::from_utf8(read(&out, "runs.csv")).unwrap();
     let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
@@ -2016,6 +2048,10 @@ fn a_per_region_slo_is_met_by_serving_every_regions_clients() {
     let summary = String::from_utf8(read(&loose, "summary.md")).unwrap();
     assert!(
         summary.contains("**Point 0**: `services.api.regions = [\"east\"]`"),
+        "{summary}"
+    );
+    assert!(
+        p99_of_point_0(&summary, "latency_p99_ms") < 50.0,
         "{summary}"
     );
     let runs = String::from_utf8(read(&loose, "runs.csv")).unwrap();

@@ -88,6 +88,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             &plans,
             Replications::Fixed { count: reps },
             Watched {
+                p99_metric: crate::planner::points::P99,
                 p99: None,
                 cost: None,
             },

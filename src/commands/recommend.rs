@@ -10,7 +10,7 @@ use crate::commands::merge::read_part;
 use crate::commands::sweep::slo_from;
 use crate::output;
 use crate::planner::analysis::Analysis;
-use crate::planner::points::{COST, P99};
+use crate::planner::points::COST;
 use crate::planner::recommendation;
 use crate::planner::slo::{Slo, short};
 
@@ -104,10 +104,12 @@ pub fn table(a: &Analysis<'_>) -> String {
             let _ = writeln!(s);
         }
     }
+    let (latency, availability) = (a.slo.latency_metric(), a.slo.availability_metric());
+    let (wl, wa) = (latency.len().max(18), availability.len().max(20));
     let _ = writeln!(
         s,
-        "{:>5} {:>6}  {:>22}  {:>18}  {:>20}  SLO",
-        "rank", "point", "cost_per_month_usd", "latency_p99_ms", "availability"
+        "{:>5} {:>6}  {:>22}  {:>wl$}  {:>wa$}  SLO",
+        "rank", "point", "cost_per_month_usd", latency, availability
     );
     let order = a.ranking.qualifying.iter().map(|&i| (i, true));
     let rest = a.ranking.failing.iter().map(|&i| (i, false));
@@ -119,12 +121,12 @@ pub fn table(a: &Analysis<'_>) -> String {
         };
         let _ = writeln!(
             s,
-            "{:>5} {:>6}  {:>22}  {:>18}  {:>20}  {}",
+            "{:>5} {:>6}  {:>22}  {:>wl$}  {:>wa$}  {}",
             rank + 1,
             p.point,
             ci(COST),
-            ci(P99),
-            ci("availability"),
+            ci(latency),
+            ci(availability),
             if holds { "holds" } else { "misses" }
         );
     }

@@ -23,7 +23,7 @@ use crate::planner::analysis::Analysis;
 use crate::planner::exec::{PointRuns, Replications, Stop};
 use crate::planner::format::Formats;
 use crate::planner::part::{Part, PartSpec, manifest_bytes, merge};
-use crate::planner::points::{COST, INSTANCES, P99};
+use crate::planner::points::{COST, INSTANCES};
 use crate::planner::search::driver::{Clock, Outcome, Search, Settings};
 use crate::planner::search::report;
 use crate::planner::search::verdict::{Objectives, Verdict};
@@ -92,7 +92,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
     let keys = (
         names.iter().position(|n| n == COST),
         names.iter().position(|n| n == INSTANCES),
-        names.iter().position(|n| n == P99),
+        names.iter().position(|n| n == slo.latency_metric()),
     );
     let progress = Progress::new(0);
     let label = format!("search {}", args.scenario.display());
@@ -102,7 +102,14 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
         seconds: &|| started.elapsed().as_secs_f64(),
     };
     let outcome = show(&progress, args.plan.quiet, &label, || {
-        Search::new(&space, objectives.clone(), keys, settings).run(&progress, &clock)
+        Search::new(
+            &space,
+            objectives.clone(),
+            keys,
+            slo.latency_metric(),
+            settings,
+        )
+        .run(&progress, &clock)
     })?;
     let files = outputs(&args, &space, &outcome, &slo, &objectives, keys.0, settings)?;
     output::replace_outputs(&out, &files.files, &["recommendation.toml"])?;

@@ -18,7 +18,7 @@ use crate::planner::analysis::Analysis;
 use crate::planner::exec::{Replications, SeriesWanted, Watched, run_points};
 use crate::planner::format::Formats;
 use crate::planner::part::{Identity, Part, PartSpec, merge};
-use crate::planner::points::{COST, P99};
+use crate::planner::points::COST;
 use crate::planner::shard::Shard;
 use crate::planner::slo::Slo;
 use crate::planner::table::Kind;
@@ -62,7 +62,8 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let plans: Vec<&Plan> = ids.iter().map(|&i| &sweep.points[i].plan).collect();
     let names = metric_names(&sweep.base.plan);
     let watched = Watched {
-        p99: names.iter().position(|n| n == P99),
+        p99_metric: slo.latency_metric(),
+        p99: names.iter().position(|n| n == slo.latency_metric()),
         cost: names.iter().position(|n| n == COST),
     };
     let progress = Progress::new(ids.len() as u64);

@@ -5,7 +5,7 @@
 
 use crate::planner::effects::{Effect, effects};
 use crate::planner::part::{Part, manifest_bytes};
-use crate::planner::points::{COST, P99, PointStats, Points};
+use crate::planner::points::{COST, PointStats, Points};
 use crate::planner::slo::{Ranking, Slo};
 use crate::planner::{recommendation, report, summary};
 
@@ -21,12 +21,14 @@ pub struct Analysis<'a> {
     pub ranking: Ranking,
     /// The objectives used.
     pub slo: Slo,
-    /// Parameter main effects on p99 (index 0) and cost (index 1).
+    /// Parameter main effects on the SLO's p99 column (index 0) and cost
+    /// (index 1), the [`Analysis::effect_metrics`].
     pub effects: Vec<Effect>,
 }
 
-/// The metrics parameter effects are measured on, in `Effect::spread` order.
-pub const EFFECT_METRICS: [&str; 2] = [P99, COST];
+fn effect_metrics(slo: &Slo) -> [&'static str; 2] {
+    [slo.latency_metric(), COST]
+}
 
 impl<'a> Analysis<'a> {
     /// Analyses `part` (a whole sweep) under `slo`.
@@ -36,9 +38,9 @@ impl<'a> Analysis<'a> {
             part.manifest.identity.params.len(),
             &part.manifest.point_runs,
         );
-        let frontier = points.frontier();
+        let frontier = points.frontier_on(COST, slo.latency_metric());
         let ranking = Ranking::new(&points, &slo);
-        let effects = effects(&points, &EFFECT_METRICS);
+        let effects = effects(&points, &effect_metrics(&slo));
         Analysis {
             part,
             points,
@@ -47,6 +49,12 @@ impl<'a> Analysis<'a> {
             slo,
             effects,
         }
+    }
+
+    /// The metrics parameter effects are measured on, in `Effect::spread`
+    /// order: the SLO's p99 column, then cost.
+    pub fn effect_metrics(&self) -> [&'static str; 2] {
+        effect_metrics(&self.slo)
     }
 
     /// Point `p`'s parameter values, `path = value, ...`; each in backticks

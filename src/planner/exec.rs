@@ -20,7 +20,7 @@ use headroom_models::{KeepCopies, WarmSlot, WarmStarts};
 use headroom_sim::exec::{Threads, run_in_order, run_indexed};
 use headroom_sim::stats::{LatencyHistogram, Relaxation, SparseHistogram};
 
-use crate::planner::points::{COST, P99};
+use crate::planner::points::COST;
 use crate::planner::table::{Column, Kind, Table};
 use crate::progress::Progress;
 
@@ -199,7 +199,11 @@ pub struct PointRuns {
 /// Where the precision rule finds p99 latency and cost in a record's cells.
 #[derive(Clone, Copy, Debug)]
 pub struct Watched {
-    /// Index of `latency_p99_ms`.
+    /// The p99 column the precision rule watches: the SLO's
+    /// ([`crate::planner::slo::Slo::latency_metric`]), `latency_p99_ms` or
+    /// with `slo.per_region` `worst_region_p99_ms`.
+    pub p99_metric: &'static str,
+    /// Index of `p99_metric`.
     pub p99: Option<usize>,
     /// Index of `cost_per_month_usd`.
     pub cost: Option<usize>,
@@ -314,14 +318,15 @@ fn decide(
     let pooled = pooled_prefixes(records);
     // Counts up to `checked` failed the rule in earlier waves.
     let from = (min as usize).max(checked + 1);
-    if let Some(k) = stop_at(&[(P99, &p99), (COST, &cost)], &pooled, precision, from) {
+    let name = watched.p99_metric;
+    if let Some(k) = stop_at(&[(name, &p99), (COST, &cost)], &pooled, precision, from) {
         return Decision::Stop(k, Stop::Precision);
     }
     if records.len() >= max as usize {
         return Decision::Stop(max as usize, Stop::Max);
     }
     let last = pooled.last().copied().flatten();
-    Decision::More(wave(&p99, last.as_ref(), precision, max, threads))
+    Decision::More(wave(name, &p99, last.as_ref(), precision, max, threads))
 }
 
 /// The first `k >= from` (1-based count) at which every series' 95 % CI
@@ -349,12 +354,19 @@ pub fn stop_at(
 }
 
 /// How many more replications to run: the classic estimate
-/// `n (h / target)^2 - n` from the current relative half-width `h` of p99
-/// (centred on `pooled`), at least one, at least enough to keep the threads
-/// busy, at most up to `max`.
-fn wave(p99: &[f64], pooled: Option<&Pooled>, precision: f64, max: u32, threads: Threads) -> u32 {
+/// `n (h / target)^2 - n` from the current relative half-width `h` of the
+/// p99 column `name` (centred on `pooled` when it is a pooled quantile), at
+/// least one, at least enough to keep the threads busy, at most up to `max`.
+fn wave(
+    name: &str,
+    p99: &[f64],
+    pooled: Option<&Pooled>,
+    precision: f64,
+    max: u32,
+    threads: Threads,
+) -> u32 {
     let n = p99.len() as f64;
-    let relative = metric_ci95(P99, p99, pooled).relative_half_width();
+    let relative = metric_ci95(name, p99, pooled).relative_half_width();
     let needed = if relative.is_finite() {
         (n * (relative / precision).powi(2) - n).ceil()
     } else {
@@ -593,6 +605,7 @@ mod tests {
     use headroom_sim::stats::ci95;
 
     use super::*;
+    use crate::planner::points::P99;
 
     #[test]
     fn stop_rule_checks_in_index_order() {
@@ -637,10 +650,10 @@ mod tests {
         let h = ci95(&xs).relative_half_width();
         let expect = (4.0 * (h / 0.1f64).powi(2) - 4.0).ceil() as u32;
         let one = Threads::from_count(1);
-        assert_eq!(wave(&xs, None, 0.1, 1000, one), expect);
-        assert_eq!(wave(&xs, None, 0.1, 6, one), 2, "capped at max");
+        assert_eq!(wave(P99, &xs, None, 0.1, 1000, one), expect);
+        assert_eq!(wave(P99, &xs, None, 0.1, 6, one), 2, "capped at max");
         assert_eq!(
-            wave(&xs, None, 10.0, 1000, Threads::from_count(3)),
+            wave(P99, &xs, None, 10.0, 1000, Threads::from_count(3)),
             3,
             "keeps threads busy"
         );

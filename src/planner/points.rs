@@ -134,21 +134,18 @@ impl Points {
         t
     }
 
-    /// Indices of the Pareto-optimal points on (mean cost per month, mean
-    /// p99 latency), both minimised, cheapest first. Points where either is
-    /// undefined are left out; of points with equal values the first is
+    /// Indices of the Pareto-optimal points on (mean `x`, mean `latency`),
+    /// both minimised, lowest `x` first: the frontier of `frontier.csv` is on
+    /// cost per month and the SLO's p99 column
+    /// ([`crate::planner::slo::Slo::latency_metric`]). Points where either
+    /// is undefined are left out; of points with equal values the first is
     /// kept.
-    pub fn frontier(&self) -> Vec<usize> {
-        self.frontier_on(COST)
-    }
-
-    /// [`Points::frontier`] on (mean `metric`, mean p99 latency).
-    pub fn frontier_on(&self, metric: &str) -> Vec<usize> {
+    pub fn frontier_on(&self, x: &str, latency: &str) -> Vec<usize> {
         let mut candidates: Vec<(f64, f64, usize)> = self
             .points
             .iter()
             .enumerate()
-            .map(|(i, p)| (self.ci(p, metric).mean, self.ci(p, P99).mean, i))
+            .map(|(i, p)| (self.ci(p, x).mean, self.ci(p, latency).mean, i))
             .filter(|(c, l, _)| c.is_finite() && l.is_finite())
             .collect();
         candidates.sort_by(|a, b| {
@@ -248,13 +245,13 @@ pub(crate) mod tests {
             ("f", &[(f64::NAN, 1.0)]),
         ]);
         let p = Points::from_runs(&t, 1, &[]);
-        assert_eq!(p.frontier(), [0, 1, 4]);
+        assert_eq!(p.frontier_on(COST, P99), [0, 1, 4]);
         // On another metric: (instances, p99), cost left aside.
         let rows: Vec<(&str, Vec<Vec<f64>>)> = [(3.0, 10.0), (1.0, 30.0), (2.0, 20.0), (2.0, 25.0)]
             .iter()
             .map(|&(instances, p99)| ("x", vec![vec![0.0, instances, p99]]))
             .collect();
         let p = Points::from_runs(&table(&[COST, INSTANCES, P99], &rows), 1, &[]);
-        assert_eq!(p.frontier_on(INSTANCES), [1, 2, 0]);
+        assert_eq!(p.frontier_on(INSTANCES, P99), [1, 2, 0]);
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use headroom_models::Scenario;
 
 use crate::planner::part::Manifest;
-use crate::planner::points::{COST, P99, Points};
+use crate::planner::points::{COST, Points};
 use crate::planner::slo::{Slo, short};
 
 /// The recommended point `index` (into `points.points`) as scenario text,
@@ -49,15 +49,20 @@ pub fn render(
         let _ = writeln!(s, "#   {} = {}", one_line(path), one_line(v));
     }
     let cost = points.ci(p, COST);
-    let p99 = points.ci(p, P99);
+    let p99 = points.ci(p, slo.latency_metric());
     let _ = writeln!(
         s,
         "# The cheapest point whose SLO ({}) holds at the pessimistic end of its 95 % CI,\n\
-         # over {} replications: cost {} ± {} USD/month, p99 {} ± {} ms.",
+         # over {} replications: cost {} ± {} USD/month, {}p99 {} ± {} ms.",
         slo.describe(),
         p.replications,
         short(cost.mean),
         short(cost.half_width),
+        if slo.per_region {
+            "worst client region's "
+        } else {
+            ""
+        },
         short(p99.mean),
         short(p99.half_width)
     );

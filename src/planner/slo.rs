@@ -118,6 +118,28 @@ impl Slo {
         *self == Slo::default()
     }
 
+    /// The p99 latency column the sweep's tables, frontier, charts and
+    /// ranking show and order by: every client's pooled (`latency_p99_ms`),
+    /// or with `per_region` the worst client region's
+    /// (`worst_region_p99_ms`), the one its objectives are judged on.
+    pub fn latency_metric(&self) -> &'static str {
+        if self.per_region {
+            headroom_models::report::WORST_REGION_COLUMNS[1]
+        } else {
+            P99
+        }
+    }
+
+    /// The availability column shown beside [`Slo::latency_metric`]:
+    /// `availability`, or with `per_region` `worst_region_availability`.
+    pub fn availability_metric(&self) -> &'static str {
+        if self.per_region {
+            headroom_models::report::WORST_REGION_COLUMNS[3]
+        } else {
+            "availability"
+        }
+    }
+
     /// The objectives as `(metric, side, limit)`.
     pub fn objectives(&self) -> Vec<(&'static str, Side, f64)> {
         let mut out = Vec::new();
@@ -203,7 +225,7 @@ impl Ranking {
             RankKey::new(
                 points.ci(p, COST).mean,
                 points.ci(p, INSTANCES).mean,
-                points.ci(p, P99).upper(),
+                points.ci(p, slo.latency_metric()).upper(),
                 i,
             )
         };

@@ -4,10 +4,10 @@
 
 use std::fmt::Write as _;
 
-use crate::planner::analysis::{Analysis, EFFECT_METRICS};
+use crate::planner::analysis::Analysis;
 use crate::planner::effects::ranked;
 use crate::planner::exec::{Replications, Stop};
-use crate::planner::points::{COST, INSTANCES, P99, PointStats};
+use crate::planner::points::{COST, INSTANCES, PointStats};
 use crate::planner::slo::short;
 use crate::planner::table::number;
 use headroom_sim::stats::ci95;
@@ -231,7 +231,9 @@ fn advice(a: &Analysis<'_>) -> String {
     let relax = "or relax the SLO (`headroom recommend DIR --slo-p99 ...` re-ranks without \
                  re-running)";
     for (metric, _, limit) in a.slo.objectives() {
-        if !headroom_models::report::is_histogram_quantile(metric) {
+        let latency = headroom_models::report::is_histogram_quantile(metric)
+            || (metric.starts_with("worst_region_p") && metric.ends_with("_ms"));
+        if !latency {
             continue;
         }
         let estimates: Vec<f64> = a
@@ -313,12 +315,16 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
     };
     let p = &pts[best];
     let _ = writeln!(s, "**Point {}**: {}.\n", p.point, a.assignment(p, true));
+    let among = match a.ranking.qualifying.len() {
+        1 => format!("the only point (of {}) whose SLO holds", pts.len()),
+        n => format!(
+            "the cheapest of the {n} points (of {}) whose SLO holds",
+            pts.len()
+        ),
+    };
     let _ = writeln!(
         s,
-        "Why: it is the cheapest of the {} points (of {}) whose SLO holds, with cost_per_month_usd \
-         {} USD over {} replications. Its checks:\n",
-        a.ranking.qualifying.len(),
-        pts.len(),
+        "Why: it is {among}, with cost_per_month_usd {} USD over {} replications. Its checks:\n",
         ci(a, p, COST),
         p.replications
     );
@@ -351,14 +357,15 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
         let _ = writeln!(
             s,
             "\nIts cost ties with {ties} other qualifying point{}{}: among them it runs the fewest \
-             instances (replicas_mean {}), then has the lowest p99 (95 % CI upper end).",
+             instances (replicas_mean {}), then has the lowest {} (95 % CI upper end).",
             if ties == 1 { "" } else { "s" },
             if cost_of(p) == 0.0 {
                 " (every point costs 0: the scenario has no `[costs]`)"
             } else {
                 ""
             },
-            ci(a, p, INSTANCES)
+            ci(a, p, INSTANCES),
+            a.slo.latency_metric()
         );
     }
     let cheaper: Vec<&PointStats> = a
@@ -500,9 +507,10 @@ fn runners_up(a: &Analysis<'_>, s: &mut String) {
         return;
     }
     let _ = writeln!(s, "## Runners-up\n");
+    let (latency, availability) = (a.slo.latency_metric(), a.slo.availability_metric());
     let _ = writeln!(
         s,
-        "| rank | point | parameters | cost_per_month_usd | latency_p99_ms | availability |"
+        "| rank | point | parameters | cost_per_month_usd | {latency} | {availability} |"
     );
     let _ = writeln!(s, "|---:|---:|---|---:|---:|---:|");
     for (rank, i) in rest.into_iter().enumerate() {
@@ -514,8 +522,8 @@ fn runners_up(a: &Analysis<'_>, s: &mut String) {
             p.point,
             a.assignment(p, true),
             ci(a, p, COST),
-            ci(a, p, P99),
-            ci(a, p, "availability")
+            ci(a, p, latency),
+            ci(a, p, availability)
         );
     }
     let _ = writeln!(s);
@@ -528,12 +536,13 @@ fn effects(a: &Analysis<'_>, s: &mut String) {
         "Effect = spread (largest minus smallest) of a metric's mean over the parameter's values, \
          each value averaged over the other parameters (numeric parameters with more than 8 \
          distinct values are cut into 5 bins). Ranked by effect on {}.\n",
-        EFFECT_METRICS[0]
+        a.effect_metrics()[0]
     );
     let _ = writeln!(
         s,
         "| rank | parameter | levels | effect on {} | effect on {} | rank by cost |",
-        EFFECT_METRICS[0], EFFECT_METRICS[1]
+        a.effect_metrics()[0],
+        a.effect_metrics()[1]
     );
     let _ = writeln!(s, "|---:|---|---:|---:|---:|---:|");
     let by_p99 = ranked(&a.effects, 0);
@@ -556,14 +565,9 @@ fn effects(a: &Analysis<'_>, s: &mut String) {
 }
 
 fn frontier(a: &Analysis<'_>, s: &mut String) {
-    let _ = writeln!(
-        s,
-        "## Pareto frontier (cost_per_month_usd vs latency_p99_ms)\n"
-    );
-    let _ = writeln!(
-        s,
-        "| point | parameters | cost_per_month_usd | latency_p99_ms |"
-    );
+    let latency = a.slo.latency_metric();
+    let _ = writeln!(s, "## Pareto frontier (cost_per_month_usd vs {latency})\n");
+    let _ = writeln!(s, "| point | parameters | cost_per_month_usd | {latency} |");
     let _ = writeln!(s, "|---:|---|---:|---:|");
     for &i in &a.frontier {
         let p = &a.points.points[i];
@@ -573,7 +577,7 @@ fn frontier(a: &Analysis<'_>, s: &mut String) {
             p.point,
             a.assignment(p, true),
             ci(a, p, COST),
-            ci(a, p, P99)
+            ci(a, p, latency)
         );
     }
     let _ = writeln!(s);
@@ -591,9 +595,10 @@ fn all_points(a: &Analysis<'_>, s: &mut String) {
     }
     let id = &a.part.manifest.identity;
     let params: Vec<String> = id.params.iter().map(|p| format!("`{p}`")).collect();
+    let (latency, availability) = (a.slo.latency_metric(), a.slo.availability_metric());
     let _ = writeln!(
         s,
-        "| point | {} | replications | latency_p99_ms | availability | cost_per_month_usd | SLO holds |",
+        "| point | {} | replications | {latency} | {availability} | cost_per_month_usd | SLO holds |",
         params.join(" | ")
     );
     let _ = writeln!(
@@ -609,8 +614,8 @@ fn all_points(a: &Analysis<'_>, s: &mut String) {
             p.point,
             id.points[p.point].join(" | "),
             p.replications,
-            ci(a, p, P99),
-            ci(a, p, "availability"),
+            ci(a, p, latency),
+            ci(a, p, availability),
             ci(a, p, COST),
             if holds { "yes" } else { "no" }
         );

@@ -2,7 +2,7 @@
 //! it is drawn.
 
 use crate::planner::analysis::Analysis;
-use crate::planner::points::{COST, INSTANCES, P99};
+use crate::planner::points::{COST, INSTANCES};
 use crate::planner::table::{Row, Table, number};
 use headroom_sim::stats::ci95;
 
@@ -855,12 +855,13 @@ fn cost_vs_p99(d: &PlotData<'_>, a: &Analysis<'_>) -> Result<Chart, String> {
         cost == 0.0 || cost.is_nan()
     });
     let x_metric = if unpriced { INSTANCES } else { COST };
+    let latency = a.slo.latency_metric();
     let markers: Vec<Marker> = pts
         .points
         .iter()
         .map(|p| {
             let x = pts.ci(p, x_metric);
-            let p99 = pts.ci(p, P99);
+            let p99 = pts.ci(p, latency);
             Marker {
                 x: x.mean,
                 y: p99.mean,
@@ -878,7 +879,7 @@ fn cost_vs_p99(d: &PlotData<'_>, a: &Analysis<'_>) -> Result<Chart, String> {
         ));
     }
     let frontier = if unpriced {
-        pts.frontier_on(INSTANCES)
+        pts.frontier_on(INSTANCES, latency)
     } else {
         a.frontier.clone()
     };
@@ -900,13 +901,24 @@ fn cost_vs_p99(d: &PlotData<'_>, a: &Analysis<'_>) -> Result<Chart, String> {
         title: format!("{}: {what}, {} points", d.title, markers.len()),
         kind: Kind::Scatter {
             x_label: x_label.into(),
-            y_label: "p99 latency (ms), estimate ± 95 % CI".into(),
+            y_label: format!("{}, estimate ± 95 % CI", p99_label(&a.slo)),
             markers,
             frontier,
             limit: a.slo.p99_ms.map(|v| (v, format!("SLO p99 {v} ms"))),
             highlight: a.ranking.best(),
         },
     })
+}
+
+/// The axis label of the SLO's p99 column ([`Slo::latency_metric`]).
+///
+/// [`Slo::latency_metric`]: crate::planner::slo::Slo::latency_metric
+fn p99_label(slo: &crate::planner::slo::Slo) -> String {
+    if slo.per_region {
+        "worst client region's p99 latency (ms)".into()
+    } else {
+        "p99 latency (ms)".into()
+    }
 }
 
 fn effect(a: &Analysis<'_>, j: usize) -> Result<Chart, String> {
@@ -929,43 +941,47 @@ fn effect(a: &Analysis<'_>, j: usize) -> Result<Chart, String> {
             categories.iter().position(|c| c == v).unwrap_or(0) as f64
         }
     };
-    let panels = [(P99, "p99 latency (ms)"), (COST, "cost (USD per month)")]
-        .iter()
-        .map(|(metric, label)| {
-            let markers: Vec<Marker> = pts
-                .points
-                .iter()
-                .map(|p| {
-                    let ci = pts.ci(p, metric);
-                    Marker {
-                        x: x_of(&p.values[j]),
-                        y: ci.mean,
-                        err: ci.half_width,
-                        label: format!("point {}", p.point),
-                    }
-                })
-                .collect();
-            let mut xs: Vec<f64> = markers.iter().map(|m| m.x).collect();
-            xs.sort_by(f64::total_cmp);
-            xs.dedup();
-            let level_means = xs
-                .iter()
-                .filter_map(|&x| {
-                    let ys: Vec<f64> = markers
-                        .iter()
-                        .filter(|m| m.x == x && m.y.is_finite())
-                        .map(|m| m.y)
-                        .collect();
-                    (!ys.is_empty()).then(|| (x, ys.iter().sum::<f64>() / ys.len() as f64))
-                })
-                .collect();
-            Panel {
-                y_label: (*label).into(),
-                markers,
-                level_means,
-            }
-        })
-        .collect();
+    let latency_label = p99_label(&a.slo);
+    let panels = [
+        (a.slo.latency_metric(), latency_label.as_str()),
+        (COST, "cost (USD per month)"),
+    ]
+    .iter()
+    .map(|(metric, label)| {
+        let markers: Vec<Marker> = pts
+            .points
+            .iter()
+            .map(|p| {
+                let ci = pts.ci(p, metric);
+                Marker {
+                    x: x_of(&p.values[j]),
+                    y: ci.mean,
+                    err: ci.half_width,
+                    label: format!("point {}", p.point),
+                }
+            })
+            .collect();
+        let mut xs: Vec<f64> = markers.iter().map(|m| m.x).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        let level_means = xs
+            .iter()
+            .filter_map(|&x| {
+                let ys: Vec<f64> = markers
+                    .iter()
+                    .filter(|m| m.x == x && m.y.is_finite())
+                    .map(|m| m.y)
+                    .collect();
+                (!ys.is_empty()).then(|| (x, ys.iter().sum::<f64>() / ys.len() as f64))
+            })
+            .collect();
+        Panel {
+            y_label: (*label).into(),
+            markers,
+            level_means,
+        }
+    })
+    .collect();
     Ok(Chart {
         name: format!("effect_{}", file_safe(&param)),
         title: format!("effect of {param} (estimate ± 95 % CI per point; line: mean per value)"),

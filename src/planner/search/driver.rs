@@ -178,6 +178,7 @@ pub struct Search<'a> {
     cost: Option<usize>,
     instances: Option<usize>,
     p99: Option<usize>,
+    p99_metric: &'static str,
     settings: Settings,
     tried: Vec<Tried>,
     /// Per lattice point: 1 + its index in `tried`, 0 if untried.
@@ -213,12 +214,14 @@ struct Proposal {
 impl<'a> Search<'a> {
     /// A search of `space` for the cheapest point meeting `objectives`;
     /// `cost`, `instances` and `p99` are the cell indices of cost per
-    /// month, mean instances and p99 latency (the recommendation's ranking
-    /// keys).
+    /// month, mean instances and the p99 column `p99_metric` (the
+    /// recommendation's ranking keys; the column is the SLO's,
+    /// [`crate::planner::slo::Slo::latency_metric`]).
     pub fn new(
         space: &'a SearchSpace,
         objectives: Objectives,
         (cost, instances, p99): (Option<usize>, Option<usize>, Option<usize>),
+        p99_metric: &'static str,
         settings: Settings,
     ) -> Search<'a> {
         let lattice = Lattice::over(&space.levels, space.monotone.clone());
@@ -231,6 +234,7 @@ impl<'a> Search<'a> {
             cost,
             instances,
             p99,
+            p99_metric,
             settings,
             tried: Vec::new(),
             slot: vec![0; n],
@@ -460,9 +464,7 @@ impl<'a> Search<'a> {
         let records = &self.tried[t].records;
         let xs = series(records, self.p99);
         let pooled = crate::planner::exec::pooled(records);
-        let u =
-            headroom_models::report::metric_ci95(crate::planner::points::P99, &xs, pooled.as_ref())
-                .upper();
+        let u = headroom_models::report::metric_ci95(self.p99_metric, &xs, pooled.as_ref()).upper();
         if u.is_nan() { f64::INFINITY } else { u }
     }
 
