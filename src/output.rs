@@ -1,5 +1,6 @@
 //! Output files: `runs.csv`, `timeseries.csv`, `services.csv`,
-//! `services_timeseries.csv`, `shards.csv`, `shards_timeseries.csv`,
+//! `services_timeseries.csv`, `regions.csv`, `regions_timeseries.csv`,
+//! `shards.csv`, `shards_timeseries.csv`,
 //! `caches_timeseries.csv`, `recovery.csv`, `summary.md`, `manifest.json`.
 //!
 //! Every file is rendered in memory first and then written to a temporary
@@ -13,9 +14,9 @@ use anyhow::Context;
 
 use headroom_models::recovery::{RECOVERY_CSV_COLUMNS, TriggerRecovery};
 use headroom_models::report::{
-    CACHE_TIMESERIES_COLUMNS, REGION_COLUMNS, RUN_METRIC_COLUMNS, SERVICE_COLUMNS,
-    SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN,
-    TIMESERIES_COLUMNS, summarize,
+    CACHE_TIMESERIES_COLUMNS, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, RUN_METRIC_COLUMNS,
+    SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS,
+    SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
 };
 use headroom_models::{Loaded, RunOutput};
 use headroom_sim::stats::{ConfidenceInterval, ci95};
@@ -133,6 +134,25 @@ pub fn regions_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>>
                 .collect()
         }))
     })
+}
+
+/// Renders `regions_timeseries.csv`: one row per (point, replication,
+/// interval, client region), regions in `[[regions]]` order within an
+/// interval, with two regions or more (the header alone otherwise).
+pub fn regions_timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    per_replication_csv(
+        "regions_timeseries.csv",
+        &REGION_TIMESERIES_COLUMNS,
+        point,
+        outputs,
+        |out| {
+            Box::new(
+                out.region_timeseries
+                    .iter()
+                    .map(|row| row.text(&out.regions).collect()),
+            )
+        },
+    )
 }
 
 /// Renders `shards.csv`: one row per (point, replication, store, copy,

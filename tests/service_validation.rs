@@ -998,6 +998,67 @@ fn a_region_outage_fails_over_within_the_detection_bound_and_fails_back() {
             .filter(|r| r.t_s > down + 1.0 && r.t_s < end)
             .all(|r| r.throughput_rps > 100.0);
         assert!(served, "us-west serves while us-east is down");
+        // Its clients' own series (`regions_timeseries.csv`): us-east's
+        // clients are every client, us-west has none.
+        regions_add_up_to_the_timeseries(o);
+        for r in o.region_timeseries.iter().filter(|r| r.region == 1) {
+            assert_eq!(r.requests_rps, 0.0);
+            assert!(r.availability.is_nan());
+        }
+        let east: Vec<_> = o
+            .region_timeseries
+            .iter()
+            .filter(|r| r.region == 0)
+            .collect();
+        for r in &east {
+            if r.t_s <= start {
+                // Served at home: no failover, no round trip.
+                assert_eq!((r.failovers, r.availability), (0, 1.0), "{r:?}");
+                assert!(r.latency_p50_ms < 20.0, "{r:?}");
+            } else if r.t_s > start + 1.0 && r.t_s <= start + connect + 1.0 {
+                // Dark and not yet detected: nothing answered.
+                assert_eq!(r.availability, 0.0, "{r:?}");
+            } else if r.t_s > down + connect + 1.0 && r.t_s <= end {
+                // Every answer from us-west, 60 ms away.
+                assert_eq!(r.availability, 1.0, "{r:?}");
+                assert_eq!(r.failovers as f64, r.requests_rps, "{r:?}");
+                assert!(r.latency_p50_ms > 60.0, "{r:?}");
+            }
+        }
+    }
+}
+
+/// Each interval's requests, split by client region
+/// (`regions_timeseries.csv`), add up to the run's (`timeseries.csv`): the
+/// same requests, counted by when they ended.
+fn regions_add_up_to_the_timeseries(o: &RunOutput) {
+    let regions = o.regions.len();
+    assert!(regions >= 2);
+    assert_eq!(o.region_timeseries.len(), o.timeseries.len() * regions);
+    let mut from = 0.0;
+    for (k, row) in o.timeseries.iter().enumerate() {
+        let secs = row.t_s - from;
+        from = row.t_s;
+        let parts = &o.region_timeseries[k * regions..(k + 1) * regions];
+        assert!(
+            parts
+                .iter()
+                .enumerate()
+                .all(|(i, r)| r.region == i && r.t_s == row.t_s)
+        );
+        let count = |rps: f64| (rps * secs).round() as u64;
+        let answered: u64 = parts.iter().map(|r| count(r.throughput_rps)).sum();
+        assert_eq!(answered, count(row.throughput_rps), "{row:?}");
+        assert_eq!(parts.iter().map(|r| r.errors).sum::<u64>(), row.errors);
+        assert_eq!(parts.iter().map(|r| r.rejected).sum::<u64>(), row.rejected);
+        for r in parts {
+            assert_eq!(
+                count(r.requests_rps),
+                count(r.throughput_rps) + r.errors + r.rejected,
+                "{r:?}"
+            );
+            assert!(r.trigger == row.trigger);
+        }
     }
 }
 
@@ -1051,6 +1112,7 @@ fn each_client_region_sees_the_queue_and_its_own_round_trip() {
     );
     // Every request is counted in its region, once.
     for o in &out {
+        regions_add_up_to_the_timeseries(o);
         let sum: u64 = o.regions.iter().map(|r| r.requests).sum();
         assert_eq!(sum, o.metrics.requests);
         assert!(o.regions.iter().all(|r| r.availability() == 1.0));

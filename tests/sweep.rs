@@ -1799,6 +1799,37 @@ fn a_sweep_with_regions_writes_each_points_clients_by_region_as_run_does() {
         "--quiet",
     ]);
     let rerun = String::from_utf8(read(&run_out, "regions.csv")).unwrap();
+    // Its series by region: every region of every interval of every
+    // replication, in order, and the same at any thread count.
+    let series = String::from_utf8(read(&run_out, "regions_timeseries.csv")).unwrap();
+    let timeseries = String::from_utf8(read(&run_out, "timeseries.csv")).unwrap();
+    let names: Vec<&str> = series
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    assert_eq!(names.len(), 3 * (timeseries.lines().count() - 1));
+    assert!(
+        names
+            .chunks(3)
+            .all(|c| c == ["us-east", "us-west", "eu-west"]),
+        "{series}"
+    );
+    let threads = dir.join("run10-threads");
+    headroom_ok(&[
+        "run",
+        s(&scenario),
+        "--out",
+        s(&threads),
+        "--set",
+        "policy.failover.health_check.interval=\"10s\"",
+        "--threads",
+        "1",
+        "--quiet",
+    ]);
+    for file in ["regions.csv", "regions_timeseries.csv"] {
+        assert_eq!(read(&run_out, file), read(&threads, file), "{file}");
+    }
     assert_eq!(swept.lines().next(), rerun.lines().next());
     assert_eq!(
         rows_of(&swept, "1"),
@@ -1861,6 +1892,9 @@ fn one_region_writes_no_region_rows() {
     let text = String::from_utf8(read(&out, "regions.csv")).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.starts_with("point,replication,region,requests,"));
+    let text = String::from_utf8(read(&out, "regions_timeseries.csv")).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("point,replication,t_s,region,requests_rps,"));
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
     assert!(!summary.contains("Client regions"));
     let swept = dir.join("swept");

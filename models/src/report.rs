@@ -33,6 +33,10 @@ pub struct RunOutput {
     /// One row per client region (`regions.csv`), in `[[regions]]` order;
     /// empty with fewer than two regions.
     pub regions: Vec<RegionRow>,
+    /// One row per (interval, client region), interval by interval and
+    /// regions in `regions`' order within one (`regions_timeseries.csv`);
+    /// empty with fewer than two regions.
+    pub region_timeseries: Vec<RegionIntervalRow>,
     /// One row per datastore shard (`shards.csv`): stores in
     /// `[[datastores]]` order, copies (primary first), shards.
     pub shards: Vec<ShardRow>,
@@ -989,6 +993,86 @@ pub struct ServiceIntervalRow {
     pub replicas: u64,
     /// A trigger (fault window, cache flush or surge) overlaps the interval.
     pub trigger: bool,
+}
+
+/// One client region's time-series interval (`regions_timeseries.csv`):
+/// the requests of its clients that ended in the interval, as the main
+/// time series counts them (by when they ended, warm-up included).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegionIntervalRow {
+    /// End of the interval, seconds since the start.
+    pub t_s: f64,
+    /// Index of the region in [`RunOutput::regions`] (`[[regions]]` order).
+    pub region: usize,
+    /// Requests of the region's clients that ended in the interval, per
+    /// second, however they ended.
+    pub requests_rps: f64,
+    /// Of them, answered (`ok` or `degraded`), per second.
+    pub throughput_rps: f64,
+    /// Answered / ended; NaN without one.
+    pub availability: f64,
+    /// Failed: errors (a dark edge region's connect timeout included),
+    /// timeouts and sheds (as `timeseries.csv`'s `errors`).
+    pub errors: u64,
+    /// Refused by a policy (as `timeseries.csv`'s `rejected`).
+    pub rejected: u64,
+    /// Of the ended requests, those some hop of which went to a region
+    /// other than its preferred one.
+    pub failovers: u64,
+    /// Median latency of the answered ones as their clients saw it (the
+    /// round trip to an edge in another region included), ms; NaN without
+    /// one.
+    pub latency_p50_ms: f64,
+    /// Their p99, ms; NaN without one.
+    pub latency_p99_ms: f64,
+    /// A trigger (fault window, cache flush or surge) overlaps the interval.
+    pub trigger: bool,
+}
+
+/// `regions_timeseries.csv` columns, in order.
+pub const REGION_TIMESERIES_COLUMNS: [&str; 13] = [
+    "point",
+    "replication",
+    "t_s",
+    "region",
+    "requests_rps",
+    "throughput_rps",
+    "availability",
+    "errors",
+    "rejected",
+    "failovers",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "trigger",
+];
+
+impl RegionIntervalRow {
+    /// The row's text after `point, replication` (its time, its region's
+    /// name from `regions`, then [`cells`](Self::cells)).
+    pub fn text(&self, regions: &[RegionRow]) -> impl Iterator<Item = String> + '_ {
+        [
+            Cell::Float(self.t_s).to_string(),
+            regions[self.region].region.clone(),
+        ]
+        .into_iter()
+        .chain(self.cells().map(|c| c.to_string()))
+    }
+
+    /// The cells after `point, replication, t_s, region`, in
+    /// [`REGION_TIMESERIES_COLUMNS`] order.
+    pub fn cells(&self) -> [Cell; 9] {
+        [
+            Cell::Float(self.requests_rps),
+            Cell::Float(self.throughput_rps),
+            Cell::Float(self.availability),
+            Cell::Int(self.errors),
+            Cell::Int(self.rejected),
+            Cell::Int(self.failovers),
+            Cell::Float(self.latency_p50_ms),
+            Cell::Float(self.latency_p99_ms),
+            Cell::Flag(self.trigger),
+        ]
+    }
 }
 
 /// `services_timeseries.csv` columns, in order.
@@ -2511,6 +2595,7 @@ mod tests {
             service_timeseries: Vec::new(),
             services: Vec::new(),
             regions: Vec::new(),
+            region_timeseries: Vec::new(),
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
@@ -2645,6 +2730,7 @@ mod tests {
         assert!(matches!(none.cells()[13], Cell::Float(x) if x.is_nan()));
         let out = |region: RegionRow| RunOutput {
             regions: vec![region],
+            region_timeseries: Vec::new(),
             ..run(0, 0, &[], [0.0; 5])
         };
         let sums = summarize_regions(&[out(row(&[10; 99], 0)), out(row(&[1000], 0))]);
@@ -2751,6 +2837,7 @@ mod tests {
                 })
                 .collect(),
             regions: Vec::new(),
+            region_timeseries: Vec::new(),
             services: vec![ServiceRow {
                 service: "api".into(),
                 requests,

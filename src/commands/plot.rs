@@ -68,6 +68,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
         let shard_series = read_any(dir, "shards_timeseries.csv")?;
         let shards = read_any(dir, "shards.csv")?;
         let regions = read_any(dir, "regions.csv")?;
+        let region_series = read_any(dir, "regions_timeseries.csv")?;
         let cache_series = read_any(dir, "caches_timeseries.csv")?;
         let data = PlotData {
             title,
@@ -80,6 +81,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
             regions: regions.as_ref(),
             slo_p99_ms: run_slo_p99_ms(&json),
             service_series: service_series.as_ref(),
+            region_series: region_series.as_ref(),
             shard_series: shard_series.as_ref(),
             cache_series: cache_series.as_ref(),
         };
@@ -112,6 +114,8 @@ pub fn sweep_data<'a>(analysis: &'a Analysis<'a>, title: String) -> PlotData<'a>
         slo_p99_ms: analysis.slo.p99_ms,
         service_series: (!analysis.part.manifest.service_series_columns.is_empty())
             .then_some(&analysis.part.service_series),
+        // A sweep keeps no per-region series.
+        region_series: None,
         shard_series: (!analysis.part.manifest.shard_series_columns.is_empty())
             .then_some(&analysis.part.shard_series),
         cache_series: (!analysis.part.manifest.cache_series_columns.is_empty())

@@ -54,6 +54,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             output::services_timeseries_csv(0, &outputs)?,
         ),
         ("regions.csv", output::regions_csv(0, &outputs)?),
+        (
+            "regions_timeseries.csv",
+            output::regions_timeseries_csv(0, &outputs)?,
+        ),
         ("shards.csv", output::shards_csv(0, &outputs)?),
         (
             "shards_timeseries.csv",

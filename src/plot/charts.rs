@@ -160,6 +160,8 @@ pub struct PlotData<'a> {
     pub slo_p99_ms: Option<f64>,
     /// `services_timeseries.csv` rows, when the run wrote them.
     pub service_series: Option<&'a Table>,
+    /// `regions_timeseries.csv` rows, when the run wrote them.
+    pub region_series: Option<&'a Table>,
     /// `shards_timeseries.csv` rows, when the run wrote them.
     pub shard_series: Option<&'a Table>,
     /// `caches_timeseries.csv` rows, when the run wrote them.
@@ -182,6 +184,8 @@ pub fn charts(d: &PlotData<'_>) -> (Vec<Chart>, Vec<String>) {
     add(hit_ratio(d));
     add(shard_load(d));
     add(region_latency(d));
+    add(region_over_time(d, RegionSeries::Availability));
+    add(region_over_time(d, RegionSeries::P99));
     if let Some(a) = d.sweep {
         add(cost_vs_p99(d, a));
         add(recovery_boundary(a));
@@ -457,23 +461,12 @@ fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
                 .into(),
         );
     };
-    let groups = by_replication(st, d.focus);
-    let services = by_label(&groups, |r| r.get(name).to_owned());
-    if services.is_empty() {
+    let Some((series, scale, x_label)) = lines_by_label(st, d.focus, name, t, u) else {
         return Err(format!(
             "utilization per service: no service rows for {}",
             d.focus_label
         ));
-    }
-    let (scale, x_label) = time_axis(&groups, t);
-    let series = services
-        .iter()
-        .map(|(service, rows)| Series {
-            label: format!("{service} ({})", mean_of(groups.len())),
-            points: mean_line(rows, t, u, scale),
-            ..Series::default()
-        })
-        .collect();
+    };
     Ok(Chart {
         name: "service_utilization".into(),
         title: format!("{}: workers held per service, {}", d.title, d.focus_label),
@@ -485,6 +478,34 @@ fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
             spans: system_spans(d, scale),
         },
     })
+}
+
+/// One line per value of column `label` of `table` (first seen first):
+/// column `c` of point `focus`, the mean over its replications interval by
+/// interval against time column `t`; with the time axis's scale and label.
+/// `None` without a row of `focus`.
+fn lines_by_label(
+    table: &Table,
+    focus: usize,
+    label: usize,
+    t: usize,
+    c: usize,
+) -> Option<(Vec<Series>, f64, &'static str)> {
+    let groups = by_replication(table, focus);
+    let labels = by_label(&groups, |r| r.get(label).to_owned());
+    if labels.is_empty() {
+        return None;
+    }
+    let (scale, x_label) = time_axis(&groups, t);
+    let series = labels
+        .iter()
+        .map(|(name, rows)| Series {
+            label: format!("{name} ({})", mean_of(groups.len())),
+            points: mean_line(rows, t, c, scale),
+            ..Series::default()
+        })
+        .collect();
+    Some((series, scale, x_label))
 }
 
 /// The trigger's intervals of the focus point's first replication, from the
@@ -501,6 +522,68 @@ fn system_spans(d: &PlotData<'_>, scale: f64) -> Vec<(f64, f64)> {
         ),
         None => Vec::new(),
     }
+}
+
+/// What a client region's line over time shows.
+#[derive(Clone, Copy)]
+enum RegionSeries {
+    /// `region_availability`: the fraction answered.
+    Availability,
+    /// `region_p99`: the answered requests' p99.
+    P99,
+}
+
+/// Each client region's availability or p99 over time (the means over
+/// replications, interval by interval), triggers shaded: what a region
+/// going dark costs its clients, and for how long, and what the others
+/// pay. Regions without clients have no line.
+fn region_over_time(d: &PlotData<'_>, what: RegionSeries) -> Result<Chart, String> {
+    let (column, name, about, y_label) = match what {
+        RegionSeries::Availability => (
+            "availability",
+            "region_availability",
+            "availability per client region",
+            "availability (answered / ended)",
+        ),
+        RegionSeries::P99 => (
+            "latency_p99_ms",
+            "region_p99",
+            "p99 per client region",
+            "p99 latency as the clients saw it (ms)",
+        ),
+    };
+    let Some(rt) = d.region_series else {
+        return Err(format!(
+            "{about}: no regions_timeseries.csv (`headroom run` writes it)"
+        ));
+    };
+    let (Some(t), Some(region), Some(c)) = (rt.index("t_s"), rt.index("region"), rt.index(column))
+    else {
+        return Err(format!(
+            "{about}: regions_timeseries.csv lacks t_s, region or {column}"
+        ));
+    };
+    let Some((mut series, scale, x_label)) = lines_by_label(rt, d.focus, region, t, c) else {
+        return Err(format!(
+            "{about}: no region rows for {} (a scenario with two regions or more has them)",
+            d.focus_label
+        ));
+    };
+    series.retain(|s| !s.points.is_empty());
+    if series.is_empty() {
+        return Err(format!("{about}: no region's clients were answered"));
+    }
+    Ok(Chart {
+        name: name.into(),
+        title: format!("{}: {about}, {}", d.title, d.focus_label),
+        kind: Kind::Lines {
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            series,
+            faint: Vec::new(),
+            spans: system_spans(d, scale),
+        },
+    })
 }
 
 /// Each cache's hit ratio and fill over time (the means over replications,
@@ -1042,6 +1125,7 @@ mod tests {
             shards: None,
             regions: None,
             slo_p99_ms: None,
+            region_series: None,
             service_series,
             shard_series,
             cache_series: None,
@@ -1081,6 +1165,56 @@ mod tests {
         assert!(why.contains("no services_timeseries.csv"), "{why}");
     }
 
+    /// `runs.csv` and `timeseries.csv` of two replications of two 10-s
+    /// intervals, the second touched by a trigger.
+    fn two_intervals() -> (Table, Table) {
+        let runs = table("point,replication,seed,requests\n0,0,1,10\n0,1,1,10\n");
+        let ts = table(
+            "point,replication,t_s,arrivals_rps,trigger\n\
+             0,0,10,1,0\n0,0,20,1,1\n0,1,10,1,0\n0,1,20,1,1\n",
+        );
+        (runs, ts)
+    }
+
+    /// One line per client region, the mean over replications interval by
+    /// interval (an interval where a replication answered none of the
+    /// region's clients leaves it out of the p99's mean); a region without
+    /// clients has no line; the trigger's intervals shaded.
+    #[test]
+    fn region_over_time_draws_each_client_region() {
+        let (runs, ts) = two_intervals();
+        let rt = table(
+            "point,replication,t_s,region,availability,latency_p99_ms\n\
+             0,0,10,east,1,20\n0,0,10,west,NaN,NaN\n0,0,20,east,0.5,100\n0,0,20,west,NaN,NaN\n\
+             0,1,10,east,1,30\n0,1,10,west,NaN,NaN\n0,1,20,east,0,NaN\n0,1,20,west,NaN,NaN\n",
+        );
+        let mut d = run_data(&runs, &ts, None, None);
+        d.region_series = Some(&rt);
+        let lines = |what| {
+            let chart = region_over_time(&d, what).unwrap();
+            let Kind::Lines { series, spans, .. } = chart.kind else {
+                panic!("{chart:?}")
+            };
+            assert_eq!(spans, [(10.0, 20.0)]);
+            series
+        };
+        let availability = lines(RegionSeries::Availability);
+        assert_eq!(availability.len(), 1);
+        assert_eq!(availability[0].label, "east (mean of 2 replications)");
+        assert_eq!(rounded(&availability[0]), [(10.0, 1.0), (20.0, 0.25)]);
+        let p99 = lines(RegionSeries::P99);
+        assert_eq!(rounded(&p99[0]), [(10.0, 25.0), (20.0, 100.0)]);
+        // Without the file (a sweep's folder), or with one region, skipped
+        // with why.
+        d.region_series = None;
+        let why = region_over_time(&d, RegionSeries::P99).unwrap_err();
+        assert!(why.contains("no regions_timeseries.csv"), "{why}");
+        let header = table("point,replication,t_s,region,availability,latency_p99_ms\n");
+        d.region_series = Some(&header);
+        let why = region_over_time(&d, RegionSeries::Availability).unwrap_err();
+        assert!(why.contains("two regions or more"), "{why}");
+    }
+
     /// One bar for the end-to-end ratio, then one per cache, the edge's
     /// first, each the mean over the focus's replications.
     #[test]
@@ -1108,11 +1242,7 @@ mod tests {
     /// (an interval without a lookup leaves its replication out).
     #[test]
     fn cache_over_time_draws_each_tier_s_hit_ratio_and_fill() {
-        let runs = table("point,replication,seed,requests\n0,0,1,10\n0,1,1,10\n");
-        let ts = table(
-            "point,replication,t_s,arrivals_rps,trigger\n\
-             0,0,10,1,0\n0,0,20,1,1\n0,1,10,1,0\n0,1,20,1,1\n",
-        );
+        let (runs, ts) = two_intervals();
         let ct = table(
             "point,replication,t_s,store,tier,hit_ratio,fill\n\
              0,0,10,users,l1,0.5,1\n0,0,10,users,hot,0.2,0.5\n\
@@ -1228,11 +1358,7 @@ mod tests {
     /// skips the chart, with why.
     #[test]
     fn shard_utilization_draws_the_busiest_shards_and_the_rest() {
-        let runs = table("point,replication,seed,requests\n0,0,1,10\n0,1,1,10\n");
-        let ts = table(
-            "point,replication,t_s,arrivals_rps,trigger\n\
-             0,0,10,1,0\n0,0,20,1,1\n0,1,10,1,0\n0,1,20,1,1\n",
-        );
+        let (runs, ts) = two_intervals();
         // Seven shards: shard k busy k/10 in the first interval and
         // k/10 + 0.1 in the second, replication 1 0.2 above replication 0
         // for shard 6 only.

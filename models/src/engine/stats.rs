@@ -10,8 +10,8 @@ use super::mesh::{Cause, Reply, Request};
 use crate::plan::costs::{HOURS_PER_MONTH, money};
 use crate::plan::{ArrivalPlan, Plan, RegionId, ServiceId};
 use crate::report::{
-    IntervalRow, RegionRow, RunMetrics, RunOutput, ServiceIntervalRow, ServiceRow, SessionMetrics,
-    StationLoad, WorstRegion,
+    IntervalRow, RegionIntervalRow, RegionRow, RunMetrics, RunOutput, ServiceIntervalRow,
+    ServiceRow, SessionMetrics, StationLoad, WorstRegion,
 };
 use crate::scenario::ConcurrencyModel;
 
@@ -254,6 +254,8 @@ pub(super) struct Stats {
     interval: Interval,
     rows: Vec<IntervalRow>,
     service_rows: Vec<ServiceIntervalRow>,
+    /// Per (interval, client region), with two regions or more.
+    region_rows: Vec<RegionIntervalRow>,
     /// Values frozen at the end of arrivals (the drain is not measured).
     frozen: Option<Frozen>,
     /// Per service, frozen at the end of arrivals.
@@ -377,6 +379,7 @@ impl Stats {
                 .collect(),
             rows: Vec::new(),
             service_rows: Vec::new(),
+            region_rows: Vec::new(),
             frozen: None,
             frozen_services: Vec::new(),
         }
@@ -471,9 +474,9 @@ impl Stats {
                 self.latency_unanswered.record(latency);
             }
             self.failovers += u64::from(r.failed_over);
-            if !self.regions.is_empty() {
-                self.on_region_end(r, reply, latency);
-            }
+        }
+        if !self.regions.is_empty() {
+            self.on_region_end(now, r, reply, latency);
         }
         if now < self.end {
             let iv = &mut self.interval;
@@ -488,13 +491,20 @@ impl Stats {
         }
     }
 
-    /// A measured request of a client in `r.origin` ended (with two
-    /// regions or more). Out of line: a run with one region pays the test
-    /// alone.
+    /// A request of a client in `r.origin` ended at `now` (with two regions
+    /// or more): counted in the region's measured window if it is measured,
+    /// and in its current interval before the end of arrivals, as the run's
+    /// are. Out of line: a run with one region pays the test alone.
     #[inline(never)]
-    fn on_region_end(&mut self, r: &Request, reply: Reply, latency_ns: u64) {
-        if let Some(t) = self.regions.get_mut(usize::from(r.origin)) {
-            t.record(reply, latency_ns, r.failed_over);
+    fn on_region_end(&mut self, now: Timestamp, r: &Request, reply: Reply, latency_ns: u64) {
+        let Some(t) = self.regions.get_mut(usize::from(r.origin)) else {
+            return;
+        };
+        if r.data.measured {
+            t.measured.record(reply, latency_ns, r.failed_over);
+        }
+        if now < self.end {
+            t.interval.record(reply, latency_ns, r.failed_over);
         }
     }
 
@@ -723,6 +733,32 @@ impl Stats {
                 trigger,
             });
         }
+        for (region, t) in self.regions.iter_mut().enumerate() {
+            let iv = &mut t.interval;
+            let requests = iv.outcomes.total();
+            let answered = iv.outcomes.ok + iv.outcomes.degraded;
+            let [p50, p99] = [0.5, 0.99].map(|q| iv.latency.quantile_ms(q));
+            self.region_rows.push(RegionIntervalRow {
+                t_s: now.as_secs_f64(),
+                region,
+                requests_rps: requests as f64 / secs,
+                throughput_rps: answered as f64 / secs,
+                availability: if requests == 0 {
+                    f64::NAN
+                } else {
+                    answered as f64 / requests as f64
+                },
+                errors: iv.outcomes.errors + iv.outcomes.timeouts + iv.outcomes.shed,
+                rejected: iv.outcomes.rejected,
+                failovers: iv.failovers,
+                latency_p50_ms: p50,
+                latency_p99_ms: p99,
+                trigger,
+            });
+            iv.outcomes = Outcomes::default();
+            iv.failovers = 0;
+            iv.latency.clear();
+        }
         let iv = &mut self.interval;
         self.rows.push(IntervalRow {
             t_s: now.as_secs_f64(),
@@ -799,7 +835,7 @@ impl Stats {
         let regions: Vec<RegionRow> = std::mem::take(&mut self.regions)
             .into_iter()
             .zip(&plan.network.regions)
-            .map(|(t, p)| t.row(&p.name))
+            .map(|(t, p)| t.measured.row(&p.name))
             .collect();
         let worst_region = plan
             .slo
@@ -974,6 +1010,7 @@ impl Stats {
             service_timeseries: self.service_rows,
             services,
             regions,
+            region_timeseries: self.region_rows,
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
@@ -995,6 +1032,11 @@ struct Outcomes {
 }
 
 impl Outcomes {
+    /// Requests counted, however they ended.
+    fn total(&self) -> u64 {
+        self.ok + self.degraded + self.errors + self.rejected + self.timeouts + self.shed
+    }
+
     #[inline]
     fn count(&mut self, reply: Reply) {
         match reply.cause {
@@ -1008,16 +1050,24 @@ impl Outcomes {
     }
 }
 
-/// One client region's measured requests (`regions.csv`): how each ended,
-/// and how long its answered ones took, as its clients saw it.
+/// One client region's requests: those measured (`regions.csv`) and those
+/// that ended in the current interval (`regions_timeseries.csv`).
 #[derive(Clone, Default)]
 struct RegionTally {
+    measured: RegionCounts,
+    interval: RegionCounts,
+}
+
+/// Some requests of one client region: how each ended, and how long its
+/// answered ones took, as its clients saw it.
+#[derive(Clone, Default)]
+struct RegionCounts {
     outcomes: Outcomes,
     failovers: u64,
     latency: LatencyHistogram,
 }
 
-impl RegionTally {
+impl RegionCounts {
     #[inline]
     fn record(&mut self, reply: Reply, latency_ns: u64, failed_over: bool) {
         self.outcomes.count(reply);
