@@ -338,6 +338,10 @@ pub struct SeriesArgs {
     /// scenario needs a cache tier or [edge.cache]).
     #[arg(long)]
     pub cache_timeseries: bool,
+    /// Also write regions_timeseries (one row per client region and
+    /// interval; the scenario needs two [[regions]] or more).
+    #[arg(long)]
+    pub region_timeseries: bool,
 }
 
 /// The flags `headroom sweep` and `headroom search` share: what they read

@@ -397,8 +397,9 @@ fn a_broken_parquet_trace_exits_2_and_writes_nothing() {
     assert!(!out.exists());
 }
 
-/// A sweep of a scenario with two regions writes its `regions` table in
-/// Parquet as in CSV, the region a string and the counts whole numbers.
+/// A sweep of a scenario with two regions writes its `regions` table (and
+/// with `--region-timeseries` its `regions_timeseries`) in Parquet as in
+/// CSV, the region a string and the counts whole numbers.
 #[test]
 fn a_sweeps_regions_table_in_parquet_equals_its_csv() {
     let dir = tempdir("parquet_regions");
@@ -444,6 +445,7 @@ replicas = 1
         s(&out),
         "--format",
         "csv,parquet",
+        "--region-timeseries",
         "--quiet",
     ]);
     let df = same_as_csv(&out, "regions");
@@ -459,5 +461,20 @@ replicas = 1
         df.height(),
         2 * 2 * 2,
         "2 points, 2 replications, 2 regions"
+    );
+    // Their time series, typed as the sweep writes them.
+    let df = same_as_csv(&out, "regions_timeseries");
+    let types: Vec<String> = df.dtypes().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        types,
+        [
+            "u64", "u64", "f64", "str", "f64", "f64", "f64", "u64", "u64", "u64", "f64", "f64",
+            "bool"
+        ]
+    );
+    assert_eq!(
+        df.height() % (2 * 2 * 2),
+        0,
+        "every run's regions per interval"
     );
 }

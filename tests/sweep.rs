@@ -1880,6 +1880,72 @@ fn a_sweep_with_regions_writes_each_points_clients_by_region_as_run_does() {
     );
 }
 
+/// `--region-timeseries`: every point's `regions_timeseries`, a point's
+/// rows those of `headroom run` at that point; shards of the sweep merge to
+/// the same file, `headroom plot` draws the shown point's regions over
+/// time, a folder that lost a run's rows is refused, and a scenario with
+/// one region refuses the flag.
+#[test]
+fn a_sweep_keeps_region_time_series_on_request() {
+    let dir = tempdir("sweep_region_series");
+    let scenario = write(&dir, "s.toml", REGION_SWEEP);
+    let flags = ["--region-timeseries"];
+    let whole = dir.join("whole");
+    let o = sweep(&scenario, &whole, &flags);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let swept = String::from_utf8(read(&whole, "regions_timeseries.csv")).unwrap();
+    let run_out = dir.join("run10");
+    headroom_ok(&[
+        "run",
+        s(&scenario),
+        "--out",
+        s(&run_out),
+        "--set",
+        "policy.failover.health_check.interval=\"10s\"",
+        "--quiet",
+    ]);
+    let rerun = String::from_utf8(read(&run_out, "regions_timeseries.csv")).unwrap();
+    assert_eq!(swept.lines().next(), rerun.lines().next());
+    // 2 replications x 18 ten-second intervals x 3 regions.
+    for point in ["0", "1"] {
+        assert_eq!(rows_of(&swept, point).len(), 2 * 18 * 3, "{swept}");
+    }
+    assert_eq!(rows_of(&swept, "1"), rows_of(&rerun, "0"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(&whole, "manifest.json")).unwrap();
+    assert_eq!(manifest["identity"]["region_timeseries"], true);
+    let charts = dir.join("charts");
+    headroom_ok(&["plot", s(&whole), "--out", s(&charts), "--quiet"]);
+    for chart in ["region_availability.svg", "region_p99.svg"] {
+        let svg = String::from_utf8(read(&charts, chart)).unwrap();
+        assert!(svg.contains("per client region, point 0"), "{chart}: {svg}");
+    }
+    merges_to(
+        &dir,
+        &scenario,
+        &whole,
+        &flags,
+        &["regions_timeseries.csv", "manifest.json"],
+    );
+    refused_without(
+        &dir,
+        &whole,
+        "regions_timeseries.csv",
+        "1,1,",
+        "regions_timeseries.csv: no region interval of point 1, replication 1, which finished",
+    );
+    let one_region = write(&dir, "plain.toml", SWEEP);
+    let out = dir.join("refused");
+    refused(
+        &["sweep", s(&one_region), "--out", s(&out), flags[0]],
+        &out,
+        &[
+            "--region-timeseries",
+            "plain.toml has fewer than two [[regions]]",
+        ],
+    );
+}
+
 /// With one region (or none declared), `headroom run` writes the header of
 /// `regions.csv` alone and its summary has no regions section; a sweep
 /// writes no `regions.csv`.

@@ -114,8 +114,8 @@ pub fn sweep_data<'a>(analysis: &'a Analysis<'a>, title: String) -> PlotData<'a>
         slo_p99_ms: analysis.slo.p99_ms,
         service_series: (!analysis.part.manifest.service_series_columns.is_empty())
             .then_some(&analysis.part.service_series),
-        // A sweep keeps no per-region series.
-        region_series: None,
+        region_series: (!analysis.part.manifest.region_series_columns.is_empty())
+            .then_some(&analysis.part.region_series),
         shard_series: (!analysis.part.manifest.shard_series_columns.is_empty())
             .then_some(&analysis.part.shard_series),
         cache_series: (!analysis.part.manifest.cache_series_columns.is_empty())

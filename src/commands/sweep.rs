@@ -223,10 +223,14 @@ pub fn series_wanted(
             "no cache ([[datastores.cache]] tier or [edge.cache])",
         );
     }
+    if args.region_timeseries && plan.network.regions.len() < 2 {
+        return refuse("--region-timeseries", "fewer than two [[regions]]");
+    }
     Ok(SeriesWanted {
         services: args.service_timeseries,
         shards: args.shard_timeseries,
         caches: args.cache_timeseries,
+        regions: args.region_timeseries,
     })
 }
 
@@ -297,6 +301,7 @@ pub(crate) fn identity_of(
         service_timeseries: false,
         shard_timeseries: false,
         cache_timeseries: false,
+        region_timeseries: false,
         scenario: serde_json::to_value(&base.scenario)?,
     })
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use headroom_models::Plan;
 use headroom_models::report::{
     Bottleneck, CACHE_TIMESERIES_COLUMNS, CacheHalves, Cell, ColdCache, LATENCY_BATCHES, Pooled,
-    SHARD_TIMESERIES_COLUMNS, StationLoad, cache_halves, metric_ci95,
+    REGION_TIMESERIES_COLUMNS, SHARD_TIMESERIES_COLUMNS, StationLoad, cache_halves, metric_ci95,
 };
 use headroom_models::{KeepCopies, WarmSlot, WarmStarts};
 use headroom_sim::exec::{Threads, run_in_order, run_indexed};
@@ -113,10 +113,12 @@ pub struct ComponentSeries {
     pub shards: Table,
     /// `caches_timeseries.csv`'s: one per interval and cache.
     pub caches: Table,
+    /// `regions_timeseries.csv`'s: one per interval and client region.
+    pub regions: Table,
 }
 
 /// Which per-component time series a sweep keeps (`--service-timeseries`,
-/// `--shard-timeseries`, `--cache-timeseries`): each is a row per run,
+/// `--shard-timeseries`, `--cache-timeseries`, `--region-timeseries`): each is a row per run,
 /// interval and component, often the largest table of a sweep.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SeriesWanted {
@@ -126,6 +128,8 @@ pub struct SeriesWanted {
     pub shards: bool,
     /// Per cache.
     pub caches: bool,
+    /// Per client region.
+    pub regions: bool,
 }
 
 /// How many relaxation times `records`' measured windows span
@@ -444,6 +448,26 @@ pub(crate) const CACHE_SERIES_KINDS: [Kind; CACHE_TIMESERIES_COLUMNS.len() - 2] 
     [Float, Str, Str, Float, Float, Int, Int, Float, Flag]
 };
 
+/// Kinds of `regions_timeseries.csv`'s columns after `point, replication`.
+pub(crate) const REGION_SERIES_KINDS: [Kind; REGION_TIMESERIES_COLUMNS.len() - 2] = {
+    use Kind::{Flag, Float, Int, Str};
+    [
+        Float, Str, Float, Float, Float, Int, Int, Int, Float, Float, Flag,
+    ]
+};
+
+/// A replication's per-client-region time series as a table of the columns
+/// after `point, replication` (`t_s`, `region`, then the counts and
+/// measures).
+fn region_series_table(out: &headroom_models::RunOutput) -> Table {
+    let kinds = REGION_SERIES_KINDS.to_vec();
+    let mut t = typed_table(&REGION_TIMESERIES_COLUMNS[2..], Some(kinds));
+    for row in &out.region_timeseries {
+        t.push_row(row.text(&out.regions));
+    }
+    t
+}
+
 /// A replication's per-shard time series as a table of the columns after
 /// `point, replication` (`t_s`, `store`, `region`, `shard`, then the
 /// counts and measures).
@@ -577,6 +601,7 @@ pub(crate) fn replicate(
                 services: keep(series.services, || service_series_table(&out)),
                 shards: keep(series.shards, || shard_series_table(&out)),
                 caches: keep(series.caches, || cache_series_table(&out)),
+                regions: keep(series.regions, || region_series_table(&out)),
             },
             warmup_s,
             latency: Some(out.metrics.latency.to_sparse()),

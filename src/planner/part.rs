@@ -17,15 +17,16 @@ use sha2::{Digest, Sha256};
 
 use headroom_models::report::{
     Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, ColdCache, LATENCY_BATCHES, LATENCY_QUANTILES,
-    Pooled, REGION_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS,
-    SHARD_TIMESERIES_COLUMNS, short_run_text, spans_of,
+    Pooled, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS,
+    SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, short_run_text, spans_of,
 };
 use headroom_models::sweep::SweepMode;
 use headroom_sim::stats::Relaxation;
 
 use crate::InputError;
 use crate::planner::exec::{
-    CACHE_SERIES_KINDS, PointRuns, Record, Replications, SHARD_SERIES_KINDS, Stop, pooled,
+    CACHE_SERIES_KINDS, PointRuns, REGION_SERIES_KINDS, Record, Replications, SHARD_SERIES_KINDS,
+    Stop, pooled,
 };
 use crate::planner::format::Formats;
 use crate::planner::points::RUN_KEY_COLUMNS;
@@ -67,6 +68,9 @@ pub struct Identity {
     /// Whether it writes `caches_timeseries` (`--cache-timeseries`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cache_timeseries: bool,
+    /// Whether it writes `regions_timeseries` (`--region-timeseries`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub region_timeseries: bool,
     /// The resolved base scenario (defaults filled in, `--set`s applied).
     pub scenario: serde_json::Value,
 }
@@ -77,6 +81,7 @@ impl Identity {
         self.service_timeseries = series.services;
         self.shard_timeseries = series.shards;
         self.cache_timeseries = series.caches;
+        self.region_timeseries = series.regions;
     }
 
     /// The SHA-256 of the identity's JSON, hex.
@@ -250,6 +255,10 @@ pub struct Manifest {
     /// sweep writes it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cache_series_columns: Vec<Column>,
+    /// `regions_timeseries` columns with their kinds (empty unless the
+    /// sweep writes it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub region_series_columns: Vec<Column>,
     /// Whether the metric kinds come from a finished replication (a part
     /// whose every replication failed only knows the names).
     pub kinds_known: bool,
@@ -282,6 +291,8 @@ pub struct Part {
     pub regions: Table,
     /// One row per (point, replication, interval, cache).
     pub cache_series: Table,
+    /// One row per (point, replication, interval, client region).
+    pub region_series: Table,
 }
 
 /// Inputs to [`Part::build`] besides the results.
@@ -355,7 +366,7 @@ impl Part {
         } else {
             Vec::new()
         };
-        // These two are typed the same whatever the rows hold.
+        // These are typed the same whatever the rows hold.
         let typed = |wanted: bool, names: &[&str], kinds: &[Kind]| -> Vec<Column> {
             let kinds = [Kind::Int, Kind::Int].iter().chain(kinds);
             let columns = names.iter().zip(kinds).map(|(n, k)| Column::new(*n, *k));
@@ -374,6 +385,11 @@ impl Part {
             id.cache_timeseries,
             &CACHE_TIMESERIES_COLUMNS,
             &CACHE_SERIES_KINDS,
+        );
+        let region_series_columns = typed(
+            id.region_timeseries,
+            &REGION_TIMESERIES_COLUMNS,
+            &REGION_SERIES_KINDS,
         );
         let shards_columns = if has_datastores(&id.scenario) {
             keyed_columns(&SHARD_COLUMNS, records().map(|r| &r.shards), |i| match i {
@@ -405,6 +421,7 @@ impl Part {
         let mut shard_series_table = Table::new(shard_series_columns.clone());
         let mut regions_table = Table::new(regions_columns.clone());
         let mut cache_series_table = Table::new(cache_series_columns.clone());
+        let mut region_series_table = Table::new(region_series_columns.clone());
         let mut point_runs = Vec::with_capacity(ids.len());
         for (&point, mut pr) in ids.iter().zip(runs) {
             let mut error = None;
@@ -439,6 +456,7 @@ impl Part {
                     (&mut shard_series_table, series.shards),
                     (&mut regions_table, regions),
                     (&mut cache_series_table, series.caches),
+                    (&mut region_series_table, series.regions),
                 ] {
                     for row in table.rows() {
                         all.push_row(keys.into_iter().chain(row.iter()));
@@ -473,6 +491,9 @@ impl Part {
         if id.cache_timeseries {
             stems.push("caches_timeseries");
         }
+        if id.region_timeseries {
+            stems.push("regions_timeseries");
+        }
         let mut files: Vec<String> = stems
             .iter()
             .flat_map(|stem| id.format.iter().map(|f| f.file(stem)))
@@ -493,6 +514,7 @@ impl Part {
                 shard_series_columns,
                 regions_columns,
                 cache_series_columns,
+                region_series_columns,
                 kinds_known,
                 point_runs,
                 files,
@@ -506,6 +528,7 @@ impl Part {
             shard_series: shard_series_table,
             regions: regions_table,
             cache_series: cache_series_table,
+            region_series: region_series_table,
         })
     }
 
@@ -544,6 +567,11 @@ impl Part {
                 "caches_timeseries",
                 &self.cache_series,
                 &m.cache_series_columns,
+            ),
+            (
+                "regions_timeseries",
+                &self.region_series,
+                &m.region_series_columns,
             ),
         ] {
             if !columns.is_empty() {
@@ -599,6 +627,7 @@ impl Part {
         let shard_series = optional("shards_timeseries", &manifest.shard_series_columns)?;
         let regions = optional("regions", &manifest.regions_columns)?;
         let cache_series = optional("caches_timeseries", &manifest.cache_series_columns)?;
+        let region_series = optional("regions_timeseries", &manifest.region_series_columns)?;
         let part = Part {
             manifest,
             runs,
@@ -609,6 +638,7 @@ impl Part {
             shard_series,
             regions,
             cache_series,
+            region_series,
         };
         part.check_rows(dir, format, &params)?;
         Ok(part)
@@ -788,6 +818,13 @@ impl Part {
                 (2, 5),
                 "no cache interval",
             ),
+            (
+                "regions_timeseries",
+                &self.region_series,
+                &m.region_series_columns,
+                (2, 4),
+                "no region interval",
+            ),
         ] {
             if columns.is_empty() {
                 continue;
@@ -904,6 +941,11 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             &m.cache_series_columns,
             &CACHE_TIMESERIES_COLUMNS[..],
         ),
+        (
+            "region_series_columns",
+            &m.region_series_columns,
+            &REGION_TIMESERIES_COLUMNS[..],
+        ),
     ] {
         let given = names(given);
         if given.is_empty() || given == ours {
@@ -941,9 +983,13 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
         && (m.regions_columns.is_empty()
             || (m.regions_columns[..2].iter().all(|c| c.kind == Kind::Int)
                 && m.regions_columns[2].kind == Kind::Str))
-        && [&m.shard_series_columns, &m.cache_series_columns]
-            .iter()
-            .all(|cols| cols.is_empty() || cols[..2].iter().all(|c| c.kind == Kind::Int));
+        && [
+            &m.shard_series_columns,
+            &m.cache_series_columns,
+            &m.region_series_columns,
+        ]
+        .iter()
+        .all(|cols| cols.is_empty() || cols[..2].iter().all(|c| c.kind == Kind::Int));
     if !key_kinds_ok {
         return bad("the key columns (point, replication, seed) are not integer columns".into());
     }
@@ -1268,6 +1314,11 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
                 &part.manifest.cache_series_columns,
                 &manifest.cache_series_columns,
             ),
+            (
+                "regions_timeseries",
+                &part.manifest.region_series_columns,
+                &manifest.region_series_columns,
+            ),
         ] {
             if names_of(theirs) != names_of(ours) {
                 return Err(InputError(format!(
@@ -1287,6 +1338,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let mut shard_series: Option<Table> = None;
     let mut regions: Option<Table> = None;
     let mut cache_series: Option<Table> = None;
+    let mut region_series: Option<Table> = None;
     for part in parts {
         for (all, table) in [
             (&mut runs, part.runs),
@@ -1297,6 +1349,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
             (&mut shard_series, part.shard_series),
             (&mut regions, part.regions),
             (&mut cache_series, part.cache_series),
+            (&mut region_series, part.region_series),
         ] {
             match all {
                 Some(all) => all.append(&table),
@@ -1327,6 +1380,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let shard_series = in_order(shard_series, &manifest.shard_series_columns);
     let regions = in_order(regions, &manifest.regions_columns);
     let cache_series = in_order(cache_series, &manifest.cache_series_columns);
+    let region_series = in_order(region_series, &manifest.region_series_columns);
     manifest.shard = None;
     manifest.point_runs = point_runs;
     Ok(Part {
@@ -1339,6 +1393,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
         shard_series,
         regions,
         cache_series,
+        region_series,
     })
 }
 
