@@ -1715,6 +1715,24 @@ availability = 0.999
 "policy.failover.health_check.interval" = ["5s", "10s"]
 "#;
 
+/// `headroom run` of `REGION_SWEEP`'s point 1 (a 10-s health check) into
+/// `dir/name`, with `extra` flags.
+fn run_at_ten_seconds(dir: &Path, scenario: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let mut args = vec![
+        "run",
+        s(scenario),
+        "--out",
+        s(&out),
+        "--set",
+        "policy.failover.health_check.interval=\"10s\"",
+        "--quiet",
+    ];
+    args.extend(extra);
+    headroom_ok(&args);
+    out
+}
+
 /// A sweep of a scenario with several regions writes `regions.csv`: each
 /// run's client regions together, in `[[regions]]` order; a point's rows
 /// are `headroom run`'s at that point; the dark region's clients hold the
@@ -1788,16 +1806,7 @@ fn a_sweep_with_regions_writes_each_points_clients_by_region_as_run_does() {
     }
     assert!(errors("0", "us-east") < errors("1", "us-east"), "{swept}");
     // A point's rows are the run's at that point, the header too.
-    let run_out = dir.join("run10");
-    headroom_ok(&[
-        "run",
-        s(&scenario),
-        "--out",
-        s(&run_out),
-        "--set",
-        "policy.failover.health_check.interval=\"10s\"",
-        "--quiet",
-    ]);
+    let run_out = run_at_ten_seconds(&dir, &scenario, "run10", &[]);
     let rerun = String::from_utf8(read(&run_out, "regions.csv")).unwrap();
     // Its series by region: every region of every interval of every
     // replication, in order, and the same at any thread count.
@@ -1815,18 +1824,7 @@ fn a_sweep_with_regions_writes_each_points_clients_by_region_as_run_does() {
             .all(|c| c == ["us-east", "us-west", "eu-west"]),
         "{series}"
     );
-    let threads = dir.join("run10-threads");
-    headroom_ok(&[
-        "run",
-        s(&scenario),
-        "--out",
-        s(&threads),
-        "--set",
-        "policy.failover.health_check.interval=\"10s\"",
-        "--threads",
-        "1",
-        "--quiet",
-    ]);
+    let threads = run_at_ten_seconds(&dir, &scenario, "run10-threads", &["--threads", "1"]);
     for file in ["regions.csv", "regions_timeseries.csv"] {
         assert_eq!(read(&run_out, file), read(&threads, file), "{file}");
     }
@@ -1894,16 +1892,7 @@ fn a_sweep_keeps_region_time_series_on_request() {
     let o = sweep(&scenario, &whole, &flags);
     assert!(o.status.success(), "{}", stderr(&o));
     let swept = String::from_utf8(read(&whole, "regions_timeseries.csv")).unwrap();
-    let run_out = dir.join("run10");
-    headroom_ok(&[
-        "run",
-        s(&scenario),
-        "--out",
-        s(&run_out),
-        "--set",
-        "policy.failover.health_check.interval=\"10s\"",
-        "--quiet",
-    ]);
+    let run_out = run_at_ten_seconds(&dir, &scenario, "run10", &[]);
     let rerun = String::from_utf8(read(&run_out, "regions_timeseries.csv")).unwrap();
     assert_eq!(swept.lines().next(), rerun.lines().next());
     // 2 replications x 18 ten-second intervals x 3 regions.
