@@ -369,6 +369,33 @@ pub fn summary_table(outputs: &[RunOutput]) -> String {
             number(ci.half_width)
         );
     }
+    // With two regions or more, what each region's clients saw (regions
+    // without clients left out; `summary.md` has the whole table).
+    let regions = headroom_models::report::summarize_regions(outputs);
+    let served: Vec<_> = regions
+        .iter()
+        .filter(|v| v.requests_rps.mean > 0.0)
+        .collect();
+    if !served.is_empty() {
+        let w = served
+            .iter()
+            .map(|v| v.region.len())
+            .fold("client region".len(), usize::max);
+        let _ = writeln!(
+            s,
+            "{:<w$} {:>24} {:>24}",
+            "client region", "availability", "p99 (ms)"
+        );
+        for v in served {
+            let _ = writeln!(
+                s,
+                "{:<w$} {:>24} {:>24}",
+                v.region,
+                pm(&v.availability),
+                pm(&v.latency_p99_ms)
+            );
+        }
+    }
     s
 }
 

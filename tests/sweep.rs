@@ -1825,6 +1825,18 @@ fn a_sweep_with_regions_writes_each_points_clients_by_region_as_run_does() {
         "{series}"
     );
     let threads = run_at_ten_seconds(&dir, &scenario, "run10-threads", &["--threads", "1"]);
+    // The terminal's table ends with each region's clients.
+    let o = headroom_ok(&["run", s(&scenario), "--out", s(&dir.join("loud"))]);
+    let table = stdout(&o);
+    let tail: Vec<&str> = table.lines().rev().skip(1).take(4).collect();
+    assert!(tail[3].starts_with("client region"), "{table}");
+    for (line, region) in tail[..3]
+        .iter()
+        .rev()
+        .zip(["us-east", "us-west", "eu-west"])
+    {
+        assert!(line.starts_with(region) && line.contains(" ± "), "{table}");
+    }
     for file in ["regions.csv", "regions_timeseries.csv"] {
         assert_eq!(read(&run_out, file), read(&threads, file), "{file}");
     }
@@ -1952,6 +1964,8 @@ fn one_region_writes_no_region_rows() {
     assert!(text.starts_with("point,replication,t_s,region,requests_rps,"));
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
     assert!(!summary.contains("Client regions"));
+    let o = headroom_ok(&["run", s(&scenario), "--out", s(&dir.join("loud"))]);
+    assert!(!stdout(&o).contains("client region"), "{}", stdout(&o));
     let swept = dir.join("swept");
     let o = sweep(&scenario, &swept, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
