@@ -259,30 +259,18 @@ pub fn recovery_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> Strin
             .iter()
             .filter_map(|o| o.metrics.recovery.as_ref()?.get(k))
             .collect();
-        let mean = |f: fn(&TriggerRecovery) -> f64| {
-            ci95(&per.iter().map(|t| f(t)).collect::<Vec<_>>()).mean
-        };
-        let recovered = per.iter().filter(|t| t.recovered == 1.0).count();
-        let measured = per.iter().filter(|t| !t.recovered.is_nan()).count();
-        let times: Vec<f64> = per
-            .iter()
-            .filter(|t| t.recovered == 1.0)
-            .map(|t| t.recovery_s)
-            .collect();
-        let ci = ci95(&times);
+        let wasted = ci95(&per.iter().map(|t| t.wasted_work_s).collect::<Vec<_>>()).mean;
         let _ = writeln!(
             s,
-            "| {} | {}–{} | {recovered}/{measured} | {} | {} | {} | {} | {} |",
+            "| {} | {}–{} | {} | {} |",
             trigger.label,
             number(trigger.start.as_secs_f64()),
             number(trigger.end.as_secs_f64()),
-            number(ci.mean),
-            number(ci.half_width),
-            number(mean(|t| t.peak_error_rate)),
-            number(mean(|t| t.excess_p99_ms)),
-            number(mean(|t| t.wasted_work_s)),
+            recovery_cells(&per),
+            number(wasted),
         );
     }
+    s.push_str(&region_recovery_md(plan, outputs));
     for (k, trigger) in r.triggers.iter().enumerate() {
         let stuck: Vec<&TriggerRecovery> = outputs
             .iter()
@@ -312,6 +300,76 @@ pub fn recovery_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> Strin
         );
         for line in headroom_models::recovery::explain(&signals) {
             let _ = writeln!(s, "- {line}");
+        }
+    }
+    s
+}
+
+/// One trigger's recoveries over the replications `per`, as the recovery
+/// tables show them: `recovered/measured | recovery (s) | ±95% CI | peak
+/// error rate | excess p99 (ms)` (means over the replications; the
+/// recovery time over those that recovered).
+fn recovery_cells(per: &[&TriggerRecovery]) -> String {
+    let mean =
+        |f: fn(&TriggerRecovery) -> f64| ci95(&per.iter().map(|t| f(t)).collect::<Vec<_>>()).mean;
+    let recovered = per.iter().filter(|t| t.recovered == 1.0).count();
+    let measured = per.iter().filter(|t| !t.recovered.is_nan()).count();
+    let times: Vec<f64> = per
+        .iter()
+        .filter(|t| t.recovered == 1.0)
+        .map(|t| t.recovery_s)
+        .collect();
+    let ci = ci95(&times);
+    format!(
+        "{recovered}/{measured} | {} | {} | {} | {}",
+        number(ci.mean),
+        number(ci.half_width),
+        number(mean(|t| t.peak_error_rate)),
+        number(mean(|t| t.excess_p99_ms)),
+    )
+}
+
+/// The `### By client region` part of the `## Recovery` section (with two
+/// regions or more): the same rule on each client region's own series
+/// ([`headroom_models::recovery::measure_regions`]), regions without
+/// clients left out.
+fn region_recovery_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
+    let mut s = String::new();
+    let Some(first) = outputs.first() else {
+        return s;
+    };
+    let per_run: Vec<Vec<Vec<TriggerRecovery>>> = outputs
+        .iter()
+        .map(|o| headroom_models::recovery::measure_regions(&plan.recovery, o))
+        .collect();
+    let with_clients: Vec<usize> = (0..first.regions.len())
+        .filter(|&g| outputs.iter().any(|o| o.regions[g].requests > 0))
+        .collect();
+    if with_clients.is_empty() {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "\n### By client region\n\nThe same rule on each client region's requests \
+         (`regions_timeseries.csv`: its clients' answers per second and p99, wherever they were \
+         served), from the region's own baseline: whose clients a trigger hurt, and how long \
+         they waited for the system to come back for them.\n\n\
+         | trigger | client region | recovered | recovery (s) | ±95% CI | peak error rate | excess p99 (ms) |\n\
+         |---|---|---:|---:|---:|---:|---:|"
+    );
+    for (k, trigger) in plan.recovery.triggers.iter().enumerate() {
+        for &g in &with_clients {
+            let per: Vec<&TriggerRecovery> = per_run
+                .iter()
+                .filter_map(|run| run.get(g)?.get(k))
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                trigger.label,
+                first.regions[g].region,
+                recovery_cells(&per)
+            );
         }
     }
     s

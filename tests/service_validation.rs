@@ -936,7 +936,7 @@ fn the_hpa_reaches_its_answer_after_a_load_step_and_does_not_flap() {
 
 #[test]
 fn a_region_outage_fails_over_within_the_detection_bound_and_fails_back() {
-    let (_, out) = run("region-outage.toml", &[]);
+    let (loaded, out) = run("region-outage.toml", &[]);
     let (start, end) = (300.0, 600.0);
     let detect = 3.0 * (10.0 + 1.0) + 10.0;
     let failback = 2.0 * 10.0 + 10.0;
@@ -1001,6 +1001,28 @@ fn a_region_outage_fails_over_within_the_detection_bound_and_fails_back() {
         // Its clients' own series (`regions_timeseries.csv`): us-east's
         // clients are every client, us-west has none.
         regions_add_up_to_the_timeseries(o);
+        // So us-east's clients recover as the run does, by the same rule on
+        // the same requests.
+        let plan = &loaded.plan.recovery;
+        let by_region = headroom_models::recovery::measure_regions(plan, o);
+        let (run, east) = (&o.metrics.recovery.as_ref().unwrap()[0], &by_region[0][0]);
+        assert_eq!(run.recovered, 1.0);
+        for (what, a, b) in [
+            ("recovered", run.recovered, east.recovered),
+            ("recovery_s", run.recovery_s, east.recovery_s),
+            ("peak_error_rate", run.peak_error_rate, east.peak_error_rate),
+            ("excess_p99_ms", run.excess_p99_ms, east.excess_p99_ms),
+            (
+                "baseline_goodput_rps",
+                run.baseline_goodput_rps,
+                east.baseline_goodput_rps,
+            ),
+        ] {
+            assert!(
+                (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                "{what}: {a} vs {b}"
+            );
+        }
         for r in o.region_timeseries.iter().filter(|r| r.region == 1) {
             assert_eq!(r.requests_rps, 0.0);
             assert!(r.availability.is_nan());

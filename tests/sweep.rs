@@ -1848,6 +1848,23 @@ fn a_sweep_with_regions_writes_each_points_clients_by_region_as_run_does() {
     );
     let summary = String::from_utf8(read(&run_out, "summary.md")).unwrap();
     assert!(summary.contains("## Client regions"), "{summary}");
+    // Recovery by client region: the dark region's clients lost requests,
+    // the others none, and every region's clients recovered.
+    let recovery = summary
+        .split("### By client region")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{summary}"));
+    let rows: Vec<Vec<&str>> = recovery
+        .lines()
+        .filter(|l| l.starts_with("| fault 0"))
+        .map(|l| l.split(" | ").collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{recovery}");
+    for (row, region) in rows.iter().zip(["us-east", "us-west", "eu-west"]) {
+        assert_eq!((row[1], row[2]), (region, "2/2"), "{recovery}");
+        let peak: f64 = row[5].parse().unwrap();
+        assert_eq!(peak > 0.0, region == "us-east", "{recovery}");
+    }
     assert!(summary.contains("| eu-west | "), "{summary}");
     // The dark region's clients alone miss the SLO's availability.
     let misses = summary

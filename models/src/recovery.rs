@@ -17,7 +17,7 @@
 //! interval.
 
 use crate::plan::{RecoveryPlan, Trigger};
-use crate::report::{Cell, IntervalRow};
+use crate::report::{Cell, IntervalRow, RunOutput};
 
 /// What recovery after one trigger looked like in one replication.
 #[derive(Clone, Debug, PartialEq)]
@@ -185,6 +185,48 @@ pub fn measure(plan: &RecoveryPlan, rows: &[IntervalRow], warmup_s: f64) -> Vec<
     plan.triggers
         .iter()
         .map(|t| measure_one(plan, t, &ivs, warmup_s))
+        .collect()
+}
+
+/// Recovery of each client region's requests after every trigger of
+/// `plan`, `[region][trigger]` in `out.regions`' order (empty with fewer
+/// than two regions): the rule of [`measure`] on the region's own series
+/// (`out.region_timeseries`), its clients' answers per second and p99 for
+/// the run's; [`TriggerRecovery::signals`] and `wasted_work_s` are the
+/// run's alone and left at their empty values (NaN and 0).
+pub fn measure_regions(plan: &RecoveryPlan, out: &RunOutput) -> Vec<Vec<TriggerRecovery>> {
+    (0..out.regions.len())
+        .map(|region| {
+            let rows: Vec<IntervalRow> = out
+                .region_timeseries
+                .iter()
+                .filter(|r| r.region == region)
+                .map(|r| IntervalRow {
+                    t_s: r.t_s,
+                    arrivals_rps: r.requests_rps,
+                    throughput_rps: r.throughput_rps,
+                    latency_p99_ms: r.latency_p99_ms,
+                    errors: r.errors,
+                    rejected: r.rejected,
+                    replicas: 0,
+                    cpu_util: f64::NAN,
+                    cache_hit_ratio: f64::NAN,
+                    breaker_open: 0,
+                    healthy_regions: 0,
+                    cost_usd_cum: f64::NAN,
+                    retries: 0,
+                    wasted_work_s: 0.0,
+                    trigger: r.trigger,
+                })
+                .collect();
+            measure(plan, &rows, out.warmup_s)
+                .into_iter()
+                .map(|t| TriggerRecovery {
+                    signals: Signals::from_values([f64::NAN; 8]),
+                    ..t
+                })
+                .collect()
+        })
         .collect()
 }
 
