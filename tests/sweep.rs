@@ -1357,6 +1357,69 @@ fn compare_reports_paired_differences() {
     );
     assert!(d + hw < 0.0, "{cpu:?}");
     assert!(hw < unpaired, "{cpu:?}");
+    // One region: no per-region rows.
+    assert!(!csv.contains("\nregions."), "{csv}");
+}
+
+/// With the same client regions on both sides, `compare` pairs each
+/// region's availability and latency quantiles too: a faster health check
+/// answers more of the dark region's clients, the others' are the same
+/// requests answered alike, and a region's quantile is centred on its
+/// replications pooled, as `run`'s summary has it.
+#[test]
+fn compare_pairs_each_client_regions_figures() {
+    let dir = tempdir("compare-regions");
+    let base = &REGION_SWEEP[..REGION_SWEEP.find("[sweep]").unwrap()];
+    let a = write(&dir, "a.toml", base);
+    let b = write(
+        &dir,
+        "b.toml",
+        &base.replace("interval = \"10s\", timeout", "interval = \"5s\", timeout"),
+    );
+    let out = dir.join("out");
+    let o = headroom_ok(&["compare", s(&a), s(&b), "--out", s(&out)]);
+    assert!(
+        stdout(&o).contains("regions.us-east.availability"),
+        "{}",
+        stdout(&o)
+    );
+    let csv = String::from_utf8(read(&out, "compare.csv")).unwrap();
+    let row = |m: &str| -> Vec<f64> {
+        let line = csv
+            .lines()
+            .find(|l| l.starts_with(&format!("{m},")))
+            .unwrap_or_else(|| panic!("no {m}: {csv}"));
+        line.split(',')
+            .skip(1)
+            .map(|x| x.parse().unwrap())
+            .collect()
+    };
+    let names: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.starts_with("regions."))
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3 * 3, "{csv}");
+    // [a, b, diff, diff_ci95, unpaired_ci95]
+    let east = row("regions.us-east.availability");
+    assert!(east[2] - east[3] > 0.0, "B fails over sooner: {east:?}");
+    for region in ["us-west", "eu-west"] {
+        let same = row(&format!("regions.{region}.availability"));
+        assert_eq!((same[0], same[1], same[2]), (1.0, 1.0, 0.0), "{region}");
+    }
+    // A's us-east p99 is the pooled one `run` reports for A.
+    let run = dir.join("run-a");
+    headroom_ok(&["run", s(&a), "--out", s(&run), "--quiet"]);
+    let summary = String::from_utf8(read(&run, "summary.md")).unwrap();
+    let cells: Vec<&str> = summary
+        .lines()
+        .find(|l| l.starts_with("| us-east | "))
+        .unwrap()
+        .split(" | ")
+        .collect();
+    let pooled: f64 = cells[5].split(" ± ").next().unwrap().parse().unwrap();
+    let p99 = row("regions.us-east.latency_p99_ms")[0];
+    assert!((p99 / pooled - 1.0).abs() < 1e-3, "{p99} vs {pooled}");
 }
 
 #[test]

@@ -18,7 +18,8 @@ use crate::cli::CompareArgs;
 use crate::commands::sweep::metric_names;
 use crate::output;
 use crate::planner::exec::{
-    Replications, SeriesWanted, Watched, bottleneck, cold_caches, pooled, relaxation, run_points,
+    Record, Replications, SeriesWanted, Watched, bottleneck, cold_caches, pooled, relaxation,
+    run_points,
 };
 use crate::planner::slo::short;
 use crate::planner::table::{Column, Kind, Table, float_cell};
@@ -129,12 +130,15 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let centres = [pooled(&runs[0].records), pooled(&runs[1].records)];
-    let table = differences(
+    let mut table = differences(
         &names,
         &cells[0],
         &cells[1],
         [centres[0].as_ref(), centres[1].as_ref()],
     );
+    if let Some(regions) = region_differences(&runs[0].records, &runs[1].records) {
+        table.append(&regions);
+    }
     print!(
         "{}",
         render(
@@ -192,6 +196,83 @@ pub fn differences(
     t
 }
 
+/// The client-region metrics `compare` pairs (`regions.csv`'s columns).
+const REGION_METRICS: [&str; 3] = ["availability", "latency_p50_ms", "latency_p99_ms"];
+
+/// With the same client regions on both sides (two or more), per region
+/// with clients `regions.<region>.<metric>` for [`REGION_METRICS`]: the
+/// paired differences of the region's own figures (`regions.csv`), each
+/// quantile centred on its side's region histograms pooled, as
+/// [`differences`] does the run's. `None` otherwise.
+fn region_differences(a: &[Record], b: &[Record]) -> Option<Table> {
+    let names = |records: &[Record]| -> Vec<String> {
+        records.first().map_or_else(Vec::new, |r| {
+            r.regions.rows().map(|row| row.get(0).to_owned()).collect()
+        })
+    };
+    let regions = names(a);
+    if regions.len() < 2 || regions != names(b) {
+        return None;
+    }
+    let column = |name: &str| -> Option<usize> {
+        headroom_models::report::REGION_COLUMNS[2..]
+            .iter()
+            .position(|c| *c == name)
+    };
+    let requests = column("requests")?;
+    let columns: Vec<usize> = REGION_METRICS
+        .iter()
+        .map(|m| column(m))
+        .collect::<Option<_>>()?;
+    let metric_names: Vec<String> = REGION_METRICS.map(String::from).to_vec();
+    let mut out: Option<Table> = None;
+    for (g, region) in regions.iter().enumerate() {
+        let values = |records: &[Record], c: usize| -> Vec<f64> {
+            records
+                .iter()
+                .map(|r| crate::planner::table::number(&r.regions.row(g)[c]))
+                .collect()
+        };
+        // A region without clients (it only serves) has nothing to compare.
+        if [a, b]
+            .iter()
+            .all(|side| values(side, requests).iter().all(|n| *n == 0.0))
+        {
+            continue;
+        }
+        let cells = |records: &[Record]| -> Vec<Vec<f64>> {
+            (0..records.len())
+                .map(|i| {
+                    columns
+                        .iter()
+                        .map(|&c| crate::planner::table::number(&records[i].regions.row(g)[c]))
+                        .collect()
+                })
+                .collect()
+        };
+        let pooled = |records: &[Record]| -> Option<Pooled> {
+            let mut merged = headroom_sim::stats::LatencyHistogram::new();
+            for r in records {
+                merged.merge_sparse(r.region_latency.get(g)?);
+            }
+            Some(Pooled::of(&merged))
+        };
+        let (pa, pb) = (pooled(a), pooled(b));
+        let t = differences(
+            &metric_names,
+            &cells(a),
+            &cells(b),
+            [pa.as_ref(), pb.as_ref()],
+        );
+        let all = out.get_or_insert_with(|| Table::new(t.columns.clone()));
+        for row in t.rows() {
+            let name = format!("regions.{region}.{}", row.get(0));
+            all.push_row(std::iter::once(name.as_str()).chain(row.iter().skip(1)));
+        }
+    }
+    out
+}
+
 fn render(t: &Table, a: &str, b: &str, reps: u32, seed: u64) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -206,9 +287,10 @@ fn render(t: &Table, a: &str, b: &str, reps: u32, seed: u64) -> String {
             "(one replication gives no confidence interval: pass --replications 2 or more)"
         );
     }
+    let w = t.rows().map(|row| row.get(0).len()).fold(22, usize::max);
     let _ = writeln!(
         s,
-        "{:<22} {:>13} {:>13} {:>13} {:>11} {:>13}  differs",
+        "{:<w$} {:>13} {:>13} {:>13} {:>11} {:>13}  differs",
         "metric", "A", "B", "B - A", "± paired", "± unpaired"
     );
     for row in t.rows() {
@@ -230,7 +312,7 @@ fn render(t: &Table, a: &str, b: &str, reps: u32, seed: u64) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<22} {:>13} {:>13} {:>13} {:>11} {:>13}  {differs}",
+            "{:<w$} {:>13} {:>13} {:>13} {:>11} {:>13}  {differs}",
             &row[0],
             short(x(1)),
             short(x(2)),

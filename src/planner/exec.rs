@@ -88,6 +88,11 @@ pub struct Record {
     /// pool with its point's others: the centre of each latency quantile's
     /// interval ([`pooled`]). `None` when the replication failed.
     pub latency: Option<SparseHistogram>,
+    /// Each client region's latency histogram (measured window, answered
+    /// requests as its clients saw them), in `regions`' order: what
+    /// `compare` pools per region. Empty with fewer than two regions or
+    /// when the replication failed.
+    pub region_latency: Vec<SparseHistogram>,
     /// Mean latency (ms) per batch of the measured window
     /// ([`headroom_models::RunOutput::latency_batches`]; empty when the
     /// replication failed), and a batch's length in seconds: what
@@ -605,6 +610,7 @@ pub(crate) fn replicate(
             },
             warmup_s,
             latency: Some(out.metrics.latency.to_sparse()),
+            region_latency: out.regions.iter().map(|r| r.latency.to_sparse()).collect(),
             caches: cache_halves(plan, &out),
             batches: (out.latency_batches, out.latency_batch_s),
             stations: out.stations,
@@ -618,6 +624,7 @@ pub(crate) fn replicate(
             regions: Table::default(),
             warmup_s,
             latency: None,
+            region_latency: Vec::new(),
             batches: (Vec::new(), 0.0),
             stations: Vec::new(),
             caches: Vec::new(),
