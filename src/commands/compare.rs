@@ -94,7 +94,10 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
                 cost: None,
             },
             Threads::from_count(args.threads),
-            SeriesWanted::default(),
+            SeriesWanted {
+                region_latency: true,
+                ..SeriesWanted::default()
+            },
             &progress,
         )
     })?;

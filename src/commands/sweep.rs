@@ -231,6 +231,7 @@ pub fn series_wanted(
         shards: args.shard_timeseries,
         caches: args.cache_timeseries,
         regions: args.region_timeseries,
+        region_latency: false,
     })
 }
 

@@ -90,7 +90,8 @@ pub struct Record {
     pub latency: Option<SparseHistogram>,
     /// Each client region's latency histogram (measured window, answered
     /// requests as its clients saw them), in `regions`' order: what
-    /// `compare` pools per region. Empty with fewer than two regions or
+    /// `compare` pools per region. Empty unless asked for
+    /// ([`SeriesWanted::region_latency`]), with fewer than two regions, or
     /// when the replication failed.
     pub region_latency: Vec<SparseHistogram>,
     /// Mean latency (ms) per batch of the measured window
@@ -135,6 +136,9 @@ pub struct SeriesWanted {
     pub caches: bool,
     /// Per client region.
     pub regions: bool,
+    /// Each client region's latency histogram ([`Record::region_latency`]:
+    /// `compare` pools them; a sweep would hold one per region per run).
+    pub region_latency: bool,
 }
 
 /// How many relaxation times `records`' measured windows span
@@ -610,7 +614,11 @@ pub(crate) fn replicate(
             },
             warmup_s,
             latency: Some(out.metrics.latency.to_sparse()),
-            region_latency: out.regions.iter().map(|r| r.latency.to_sparse()).collect(),
+            region_latency: if series.region_latency {
+                out.regions.iter().map(|r| r.latency.to_sparse()).collect()
+            } else {
+                Vec::new()
+            },
             caches: cache_halves(plan, &out),
             batches: (out.latency_batches, out.latency_batch_s),
             stations: out.stations,
