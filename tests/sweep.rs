@@ -1420,6 +1420,24 @@ fn compare_pairs_each_client_regions_figures() {
     let pooled: f64 = cells[5].split(" ± ").next().unwrap().parse().unwrap();
     let p99 = row("regions.us-east.latency_p99_ms")[0];
     assert!((p99 / pooled - 1.0).abs() < 1e-3, "{p99} vs {pooled}");
+    // Different regions on the two sides: the run's metrics are compared,
+    // the regions' are not, and the note says why.
+    let c = write(&dir, "c.toml", &base.replace("eu-west", "ap-south"));
+    let out = dir.join("out-c");
+    let o = headroom_ok(&["compare", s(&a), s(&c), "--out", s(&out), "--quiet"]);
+    let note = stderr(&o);
+    assert!(
+        note.contains(
+            "have different client regions (us-east, us-west, eu-west against us-east, \
+             us-west, ap-south), so their regions' figures are not compared"
+        ),
+        "{note}"
+    );
+    let csv = String::from_utf8(read(&out, "compare.csv")).unwrap();
+    assert!(
+        csv.contains("\navailability,") && !csv.contains("\nregions."),
+        "{csv}"
+    );
 }
 
 #[test]

@@ -141,6 +141,21 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     );
     if let Some(regions) = region_differences(&runs[0].records, &runs[1].records) {
         table.append(&regions);
+    } else {
+        let (ra, rb) = (
+            region_names(&runs[0].records),
+            region_names(&runs[1].records),
+        );
+        if ra != rb && ra.len().max(rb.len()) >= 2 {
+            eprintln!(
+                "note: {} and {} have different client regions ({} against {}), so their \
+                 regions' figures are not compared",
+                args.a.display(),
+                args.b.display(),
+                list(&ra),
+                list(&rb)
+            );
+        }
     }
     print!(
         "{}",
@@ -199,6 +214,23 @@ pub fn differences(
     t
 }
 
+/// The client regions of a side's runs (`regions.csv`'s, in order; none
+/// with fewer than two regions).
+fn region_names(records: &[Record]) -> Vec<String> {
+    records.first().map_or_else(Vec::new, |r| {
+        r.regions.rows().map(|row| row.get(0).to_owned()).collect()
+    })
+}
+
+/// `a, b, c`, or `none`.
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// The client-region metrics `compare` pairs (`regions.csv`'s columns).
 const REGION_METRICS: [&str; 3] = ["availability", "latency_p50_ms", "latency_p99_ms"];
 
@@ -208,13 +240,8 @@ const REGION_METRICS: [&str; 3] = ["availability", "latency_p50_ms", "latency_p9
 /// quantile centred on its side's region histograms pooled, as
 /// [`differences`] does the run's. `None` otherwise.
 fn region_differences(a: &[Record], b: &[Record]) -> Option<Table> {
-    let names = |records: &[Record]| -> Vec<String> {
-        records.first().map_or_else(Vec::new, |r| {
-            r.regions.rows().map(|row| row.get(0).to_owned()).collect()
-        })
-    };
-    let regions = names(a);
-    if regions.len() < 2 || regions != names(b) {
+    let regions = region_names(a);
+    if regions.len() < 2 || regions != region_names(b) {
         return None;
     }
     let column = |name: &str| -> Option<usize> {
