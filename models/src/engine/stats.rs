@@ -476,9 +476,10 @@ impl Stats {
             self.failovers += u64::from(r.failed_over);
         }
         if !self.regions.is_empty() {
+            // The interval's counts and latencies are then its regions',
+            // added up as it closes (`close_interval`).
             self.on_region_end(now, r, reply, latency);
-        }
-        if now < self.end {
+        } else if now < self.end {
             let iv = &mut self.interval;
             match reply.cause {
                 Cause::Ok => {
@@ -498,6 +499,7 @@ impl Stats {
     #[inline(never)]
     fn on_region_end(&mut self, now: Timestamp, r: &Request, reply: Reply, latency_ns: u64) {
         let Some(t) = self.regions.get_mut(usize::from(r.origin)) else {
+            debug_assert!(false, "origin {} out of the regions", r.origin);
             return;
         };
         if r.data.measured {
@@ -732,6 +734,15 @@ impl Stats {
                 replicas: s.instances.current().round() as u64,
                 trigger,
             });
+        }
+        // With two regions or more the run's interval is its regions' (one
+        // record per request, not two; the merge is exact).
+        for t in &self.regions {
+            let (o, iv) = (&t.interval.outcomes, &mut self.interval);
+            iv.completions += o.ok + o.degraded;
+            iv.rejected += o.rejected;
+            iv.failed += o.errors + o.timeouts + o.shed;
+            iv.latency.merge(&t.interval.latency);
         }
         for (region, t) in self.regions.iter_mut().enumerate() {
             let iv = &mut t.interval;
