@@ -427,13 +427,9 @@ pub fn summary_table(outputs: &[RunOutput]) -> String {
             number(ci.half_width)
         );
     }
-    // With two regions or more, what each region's clients saw (regions
-    // without clients left out; `summary.md` has the whole table).
-    let regions = headroom_models::report::summarize_regions(outputs);
-    let served: Vec<_> = regions
-        .iter()
-        .filter(|v| v.requests_rps.mean > 0.0)
-        .collect();
+    // With two regions or more, what each region's clients saw
+    // (`summary.md` has the whole table).
+    let served = client_regions(outputs);
     if !served.is_empty() {
         let w = served
             .iter()
@@ -545,12 +541,22 @@ fn pm(ci: &ConfidenceInterval) -> String {
     }
 }
 
+/// Each client region's figures ([`summarize_regions`]), with two regions or
+/// more; a region without clients (it only serves) left out, having
+/// nothing to show.
+///
+/// [`summarize_regions`]: headroom_models::report::summarize_regions
+fn client_regions(outputs: &[RunOutput]) -> Vec<headroom_models::report::RegionSummary> {
+    let mut regions = headroom_models::report::summarize_regions(outputs);
+    regions.retain(|v| v.requests_rps.mean > 0.0);
+    regions
+}
+
 /// The `## Client regions` section of a run's `summary.md` (with two
 /// regions or more): what each region's clients saw, wherever they were
 /// served, and those whose clients miss the SLO.
 fn regions_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
-    let regions = headroom_models::report::summarize_regions(outputs);
-    if regions.is_empty() {
+    if outputs.first().is_none_or(|o| o.regions.is_empty()) {
         return String::new();
     }
     let mut s = String::from(
@@ -562,11 +568,7 @@ fn regions_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
          | region | requests/s | availability | failed over | p50 (ms) | p99 (ms) | p99.9 (ms) |\n\
          |---|---:|---:|---:|---:|---:|---:|\n",
     );
-    // A region without clients (it only serves) has nothing to show.
-    let served: Vec<_> = regions
-        .iter()
-        .filter(|v| v.requests_rps.mean > 0.0)
-        .collect();
+    let served = client_regions(outputs);
     for v in &served {
         let _ = writeln!(
             s,

@@ -484,22 +484,30 @@ fn rows_of(text: &str, point: &str) -> Vec<String> {
         .collect()
 }
 
+/// Sweeps `scenario` into `dir/whole` on every thread and into `dir/one` on
+/// one; `file` is byte-identical in both. The first folder and `file`'s
+/// text.
+fn swept_at_any_thread_count(dir: &Path, scenario: &Path, file: &str) -> (PathBuf, String) {
+    let whole = dir.join("whole");
+    let o = sweep(scenario, &whole, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let one = dir.join("one");
+    let o = sweep(scenario, &one, &["--threads", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        read(&whole, file),
+        read(&one, file),
+        "{file}: 1 thread vs all"
+    );
+    let text = String::from_utf8(read(&whole, file)).unwrap();
+    (whole, text)
+}
+
 #[test]
 fn a_sweep_of_a_sharded_store_writes_each_points_shards_as_run_does() {
     let dir = tempdir("sweep_data");
     let scenario = write(&dir, "s.toml", DATA_SWEEP);
-    let whole = dir.join("whole");
-    let o = sweep(&scenario, &whole, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let one = dir.join("one");
-    let o = sweep(&scenario, &one, &["--threads", "1"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        read(&whole, "shards.csv"),
-        read(&one, "shards.csv"),
-        "1 thread vs all"
-    );
-    let swept = String::from_utf8(read(&whole, "shards.csv")).unwrap();
+    let (whole, swept) = swept_at_any_thread_count(&dir, &scenario, "shards.csv");
     // Two replications of 2 and of 6 shards, each run's together in order.
     let keys: Vec<(String, usize)> = swept
         .lines()
@@ -1823,18 +1831,7 @@ fn run_at_ten_seconds(dir: &Path, scenario: &Path, name: &str, extra: &[&str]) -
 fn a_sweep_with_regions_writes_each_points_clients_by_region_as_run_does() {
     let dir = tempdir("sweep_regions");
     let scenario = write(&dir, "s.toml", REGION_SWEEP);
-    let whole = dir.join("whole");
-    let o = sweep(&scenario, &whole, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let one = dir.join("one");
-    let o = sweep(&scenario, &one, &["--threads", "1"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        read(&whole, "regions.csv"),
-        read(&one, "regions.csv"),
-        "1 thread vs all"
-    );
-    let swept = String::from_utf8(read(&whole, "regions.csv")).unwrap();
+    let (whole, swept) = swept_at_any_thread_count(&dir, &scenario, "regions.csv");
     let header = swept.lines().next().unwrap();
     assert_eq!(
         header,

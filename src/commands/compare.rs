@@ -18,8 +18,8 @@ use crate::cli::CompareArgs;
 use crate::commands::sweep::metric_names;
 use crate::output;
 use crate::planner::exec::{
-    Record, Replications, SeriesWanted, Watched, bottleneck, cold_caches, pooled, relaxation,
-    run_points,
+    Record, Replications, SeriesWanted, Watched, bottleneck, cold_caches, pooled, pooled_of,
+    relaxation, run_points,
 };
 use crate::planner::slo::short;
 use crate::planner::table::{Column, Kind, Table, float_cell};
@@ -257,36 +257,16 @@ fn region_differences(a: &[Record], b: &[Record]) -> Option<Table> {
     let metric_names: Vec<String> = REGION_METRICS.map(String::from).to_vec();
     let mut out: Option<Table> = None;
     for (g, region) in regions.iter().enumerate() {
-        let values = |records: &[Record], c: usize| -> Vec<f64> {
-            records
-                .iter()
-                .map(|r| crate::planner::table::number(&r.regions.row(g)[c]))
-                .collect()
-        };
+        let cell = |r: &Record, c: usize| crate::planner::table::number(&r.regions.row(g)[c]);
         // A region without clients (it only serves) has nothing to compare.
-        if [a, b]
-            .iter()
-            .all(|side| values(side, requests).iter().all(|n| *n == 0.0))
-        {
+        if a.iter().chain(b).all(|r| cell(r, requests) == 0.0) {
             continue;
         }
         let cells = |records: &[Record]| -> Vec<Vec<f64>> {
-            (0..records.len())
-                .map(|i| {
-                    columns
-                        .iter()
-                        .map(|&c| crate::planner::table::number(&records[i].regions.row(g)[c]))
-                        .collect()
-                })
-                .collect()
+            let row = |r| columns.iter().map(|&c| cell(r, c)).collect();
+            records.iter().map(row).collect()
         };
-        let pooled = |records: &[Record]| -> Option<Pooled> {
-            let mut merged = headroom_sim::stats::LatencyHistogram::new();
-            for r in records {
-                merged.merge_sparse(r.region_latency.get(g)?);
-            }
-            Some(Pooled::of(&merged))
-        };
+        let pooled = |records| pooled_of(records, |r: &Record| r.region_latency.get(g));
         let (pa, pb) = (pooled(a), pooled(b));
         let t = differences(
             &metric_names,

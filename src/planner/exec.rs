@@ -172,12 +172,21 @@ pub fn cold_caches(records: &[Record]) -> Vec<ColdCache> {
 /// The latency quantiles of `records` pooled (their histograms merged), or
 /// `None` if there are none or one has no histogram (a failed replication).
 pub fn pooled(records: &[Record]) -> Option<Pooled> {
+    pooled_of(records, |r| r.latency.as_ref())
+}
+
+/// The latency quantiles of `histogram` of every record pooled, `None`
+/// without records or when one has no such histogram.
+pub fn pooled_of<'r>(
+    records: &'r [Record],
+    histogram: impl Fn(&'r Record) -> Option<&'r SparseHistogram>,
+) -> Option<Pooled> {
     if records.is_empty() {
         return None;
     }
     let mut merged = LatencyHistogram::new();
     for r in records {
-        merged.merge_sparse(r.latency.as_ref()?);
+        merged.merge_sparse(histogram(r)?);
     }
     Some(Pooled::of(&merged))
 }
@@ -410,15 +419,26 @@ fn series_table(rows: &[headroom_models::report::IntervalRow]) -> Table {
 /// `point, replication` (`service`, then the counts and measures), typed
 /// by its first row's cells.
 fn services_table(rows: &[headroom_models::report::ServiceRow]) -> Table {
-    let kinds = rows.first().map(|row| {
+    let columns = &headroom_models::report::SERVICE_COLUMNS[2..];
+    named_table(columns, rows, |row| (&row.service, row.cells()))
+}
+
+/// `rows` as a table of `columns`: each row's name, then its cells, as
+/// `row` gives them; typed by the first row's cells (the name a string).
+fn named_table<R, const N: usize>(
+    columns: &[&str],
+    rows: &[R],
+    row: impl Fn(&R) -> (&str, [Cell; N]),
+) -> Table {
+    let kinds = rows.first().map(|r| {
         std::iter::once(Kind::Str)
-            .chain(row.cells().iter().map(Kind::of))
+            .chain(row(r).1.iter().map(Kind::of))
             .collect()
     });
-    let mut t = typed_table(&headroom_models::report::SERVICE_COLUMNS[2..], kinds);
-    for row in rows {
-        let cells = row.cells().map(|c| c.to_string());
-        t.push_row(std::iter::once(row.service.clone()).chain(cells));
+    let mut t = typed_table(columns, kinds);
+    for r in rows {
+        let (name, cells) = row(r);
+        t.push_row(std::iter::once(name.to_owned()).chain(cells.iter().map(Cell::to_string)));
     }
     t
 }
@@ -505,17 +525,8 @@ fn cache_series_table(out: &headroom_models::RunOutput) -> Table {
 /// `point, replication` (`region`, then the counts and measures), typed by
 /// its first row's cells.
 fn regions_table(rows: &[headroom_models::report::RegionRow]) -> Table {
-    let kinds = rows.first().map(|row| {
-        std::iter::once(Kind::Str)
-            .chain(row.cells().iter().map(Kind::of))
-            .collect()
-    });
-    let mut t = typed_table(&headroom_models::report::REGION_COLUMNS[2..], kinds);
-    for row in rows {
-        let key = std::iter::once(row.region.clone());
-        t.push_row(key.chain(row.cells().map(|c| c.to_string())));
-    }
-    t
+    let columns = &headroom_models::report::REGION_COLUMNS[2..];
+    named_table(columns, rows, |row| (&row.region, row.cells()))
 }
 
 /// A replication's per-shard rows as a table of the columns after

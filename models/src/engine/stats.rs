@@ -735,19 +735,17 @@ impl Stats {
                 trigger,
             });
         }
-        // With two regions or more the run's interval is its regions' (one
-        // record per request, not two; the merge is exact).
-        for t in &self.regions {
-            let (o, iv) = (&t.interval.outcomes, &mut self.interval);
-            iv.completions += o.ok + o.degraded;
-            iv.rejected += o.rejected;
-            iv.failed += o.errors + o.timeouts + o.shed;
-            iv.latency.merge(&t.interval.latency);
-        }
+        // With two regions or more the run's interval is its regions' added
+        // up (one record per request, not two; the merge is exact).
+        let pooled = &mut self.interval;
         for (region, t) in self.regions.iter_mut().enumerate() {
             let iv = &mut t.interval;
-            let requests = iv.outcomes.total();
-            let answered = iv.outcomes.ok + iv.outcomes.degraded;
+            let o = iv.outcomes;
+            let (requests, answered) = (o.total(), o.answered());
+            pooled.completions += answered;
+            pooled.rejected += o.rejected;
+            pooled.failed += o.failed();
+            pooled.latency.merge(&iv.latency);
             let [p50, p99] = [0.5, 0.99].map(|q| iv.latency.quantile_ms(q));
             self.region_rows.push(RegionIntervalRow {
                 t_s: now.as_secs_f64(),
@@ -759,8 +757,8 @@ impl Stats {
                 } else {
                     answered as f64 / requests as f64
                 },
-                errors: iv.outcomes.errors + iv.outcomes.timeouts + iv.outcomes.shed,
-                rejected: iv.outcomes.rejected,
+                errors: o.failed(),
+                rejected: o.rejected,
                 failovers: iv.failovers,
                 latency_p50_ms: p50,
                 latency_p99_ms: p99,
@@ -1045,7 +1043,17 @@ struct Outcomes {
 impl Outcomes {
     /// Requests counted, however they ended.
     fn total(&self) -> u64 {
-        self.ok + self.degraded + self.errors + self.rejected + self.timeouts + self.shed
+        self.answered() + self.failed() + self.rejected
+    }
+
+    /// Answered, with or without a fallback.
+    fn answered(&self) -> u64 {
+        self.ok + self.degraded
+    }
+
+    /// Failed: errors, timeouts and sheds (`timeseries.csv`'s `errors`).
+    fn failed(&self) -> u64 {
+        self.errors + self.timeouts + self.shed
     }
 
     #[inline]
@@ -1089,23 +1097,16 @@ impl RegionCounts {
     }
 
     fn row(self, region: &str) -> RegionRow {
-        let Outcomes {
-            ok,
-            degraded,
-            errors,
-            rejected,
-            timeouts,
-            shed,
-        } = self.outcomes;
+        let o = self.outcomes;
         RegionRow {
             region: region.to_owned(),
-            requests: ok + degraded + errors + rejected + timeouts + shed,
-            ok,
-            degraded,
-            errors,
-            rejected,
-            timeouts,
-            shed,
+            requests: o.total(),
+            ok: o.ok,
+            degraded: o.degraded,
+            errors: o.errors,
+            rejected: o.rejected,
+            timeouts: o.timeouts,
+            shed: o.shed,
             failovers: self.failovers,
             latency: self.latency,
         }
