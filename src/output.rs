@@ -1,5 +1,6 @@
 //! Output files: `runs.csv`, `timeseries.csv`, `services.csv`,
-//! `services_timeseries.csv`, `regions.csv`, `regions_timeseries.csv`,
+//! `services_timeseries.csv`, `deployments.csv`, `regions.csv`,
+//! `regions_timeseries.csv`,
 //! `shards.csv`, `shards_timeseries.csv`,
 //! `caches_timeseries.csv`, `recovery.csv`, `summary.md`, `manifest.json`.
 //!
@@ -14,9 +15,9 @@ use anyhow::Context;
 
 use headroom_models::recovery::{RECOVERY_CSV_COLUMNS, TriggerRecovery};
 use headroom_models::report::{
-    CACHE_TIMESERIES_COLUMNS, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, RUN_METRIC_COLUMNS,
-    SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS,
-    SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
+    CACHE_TIMESERIES_COLUMNS, DEPLOYMENT_COLUMNS, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS,
+    RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS,
+    SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
 };
 use headroom_models::{Loaded, RunOutput};
 use headroom_sim::stats::{ConfidenceInterval, ci95};
@@ -122,6 +123,26 @@ pub fn services_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>
                 .collect()
         }))
     })
+}
+
+/// Renders `deployments.csv`: one row per (point, replication, service,
+/// region it runs in), with two regions or more (the header alone
+/// otherwise).
+pub fn deployments_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    per_replication_csv(
+        "deployments.csv",
+        &DEPLOYMENT_COLUMNS,
+        point,
+        outputs,
+        |out| {
+            Box::new(out.deployments.iter().map(|row| {
+                [row.stats.service.clone(), row.region.clone()]
+                    .into_iter()
+                    .chain(fields(&row.cells()))
+                    .collect()
+            }))
+        },
+    )
 }
 
 /// Renders `regions.csv`: one row per (point, replication, client region),
@@ -656,6 +677,62 @@ fn services_md(outputs: &[RunOutput]) -> String {
             top.service,
             number(top.utilization.mean),
             busiest_interval(top.peak_utilization.mean)
+        );
+    }
+    s.push_str(&deployments_md(outputs));
+    s
+}
+
+/// The `### By region` part of the `## Services` section (with two regions
+/// or more): each service's instances in each region it runs in, what they
+/// cost, and the region whose instances hold the largest share of their
+/// workers.
+fn deployments_md(outputs: &[RunOutput]) -> String {
+    let deployments = headroom_models::report::summarize_deployments(outputs);
+    if deployments.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "\n### By region\n\nEach service's instances in each region it runs in \
+         (`deployments.csv`): the same figures, and what the instances cost per month (their \
+         price at the measured mean count; egress and the data tier are the run's).\n\n\
+         | service | region | tries/s | failed | try p99 (ms) | held | CPU | instances | instances' cost/month (USD) |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for d in &deployments {
+        let v = &d.figures;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            v.service,
+            d.region,
+            pm(&v.tries_rps),
+            pm(&v.error_fraction),
+            pm(&v.latency_p99_ms),
+            pm(&v.utilization),
+            pm(&v.cpu_util),
+            pm(&v.replicas_mean),
+            pm(&d.instance_cost_per_month_usd)
+        );
+    }
+    if deployments.len() > 1
+        && let Some(top) = deployments
+            .iter()
+            .filter(|d| d.figures.utilization.mean.is_finite())
+            .max_by(|a, b| {
+                a.figures
+                    .utilization
+                    .mean
+                    .total_cmp(&b.figures.utilization.mean)
+            })
+    {
+        let _ = writeln!(
+            s,
+            "
+Most workers held in one region: **{}** in **{}** ({} of them on average).",
+            top.figures.service,
+            top.region,
+            number(top.figures.utilization.mean)
         );
     }
     s

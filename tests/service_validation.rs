@@ -12,15 +12,17 @@
 //! through when requests fail or are slow and users give up), and adaptive
 //! concurrency (a pinned limit is an M/M/c/K queue, and at the edge a
 //! Jackson network with a cap on its population; the gradient controller
-//! against twice its instance's capacity), and clients in two regions
-//! (each region's response time, the far one's shifted by the round trip).
+//! against twice its instance's capacity), clients in two regions
+//! (each region's response time, the far one's shifted by the round trip),
+//! and one service deployed in two regions (each deployment its own
+//! region's queue).
 //!
 //! Every scenario is in `experiments/validation/` with its derivation.
 //! Tolerances come from the replications' Student-t confidence intervals:
 //! the table reports the 95 % interval, and a case passes when the analytic
 //! value lies inside the 99.9 % interval (and within a relative tolerance),
 //! which keeps the chance that any of this file's checks fails by sampling
-//! error alone near 6.8 % (Bonferroni, 68 such checks). Bounds on times come from the
+//! error alone near 7.2 % (Bonferroni, 72 such checks). Bounds on times come from the
 //! policies' parameters. Seeds are fixed, so the test is deterministic. `cargo test --test
 //! service_validation -- --nocapture` prints the table in
 //! `experiments/validation/README.md`.
@@ -1138,6 +1140,64 @@ fn each_client_region_sees_the_queue_and_its_own_round_trip() {
         let sum: u64 = o.regions.iter().map(|r| r.requests).sum();
         assert_eq!(sum, o.metrics.requests);
         assert!(o.regions.iter().all(|r| r.availability() == 1.0));
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// One service deployed in two regions (`deployments.toml`), each
+/// region's clients a Poisson stream to their region's M/M/4: each
+/// deployment's held fraction and mean try time are its own M/M/4's
+/// (`deployments.csv`), which the service's pooled row averages away; the
+/// deployments add up to the service exactly, and each is priced at its
+/// region's rate.
+#[test]
+fn each_deployment_is_its_own_regions_queue() {
+    let (_, out) = run("deployments.toml", &[]);
+    let (c, mu) = (4, 100.0);
+    let mut failures = Vec::new();
+    for (i, (name, lambda, usd)) in [("east", 300.0, 73.0), ("west", 200.0, 109.5)]
+        .into_iter()
+        .enumerate()
+    {
+        let row = |o: &RunOutput| {
+            let d = &o.deployments[i];
+            assert_eq!((d.stats.service.as_str(), d.region.as_str()), ("api", name));
+            d.clone()
+        };
+        check(
+            &format!("deployments: api in {name}, held fraction"),
+            lambda / (f64::from(c) * mu),
+            &values(&out, |o| row(o).stats.utilization),
+            0.01,
+            &mut failures,
+        );
+        check(
+            &format!("deployments: api in {name}, mean try (s)"),
+            mmc_response_time(c, lambda, mu),
+            &values(&out, |o| row(o).stats.latency.mean_ns() / 1e9),
+            0.02,
+            &mut failures,
+        );
+        for o in &out {
+            let d = row(o);
+            assert_eq!(d.instance_cost_per_month_usd, usd);
+            assert_eq!((d.stats.replicas_mean, d.stats.replicas_max), (1.0, 1));
+        }
+    }
+    for o in &out {
+        assert_eq!(o.deployments.len(), 2);
+        let (service, parts) = (&o.services[0], &o.deployments);
+        let sum = |f: fn(&headroom_models::report::ServiceRow) -> u64| -> u64 {
+            parts.iter().map(|d| f(&d.stats)).sum()
+        };
+        assert_eq!(sum(|r| r.requests), service.requests);
+        assert_eq!(sum(|r| r.latency.count()), service.latency.count());
+        // Equal capacity in each region: the service's held fraction is
+        // its deployments' mean.
+        let mean = (parts[0].stats.utilization + parts[1].stats.utilization) / 2.0;
+        assert!((service.utilization - mean).abs() < 1e-9);
+        let cost: f64 = parts.iter().map(|d| d.instance_cost_per_month_usd).sum();
+        assert_eq!(cost, o.metrics.cost_per_month_usd);
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -2042,9 +2042,9 @@ fn a_sweep_keeps_region_time_series_on_request() {
     );
 }
 
-/// With one region (or none declared), `headroom run` writes the header of
-/// `regions.csv` alone and its summary has no regions section; a sweep
-/// writes no `regions.csv`.
+/// With one region (or none declared), `headroom run` writes the headers of
+/// `regions.csv` and `deployments.csv` alone and its summary has no regions
+/// section; a sweep writes no `regions.csv`.
 #[test]
 fn one_region_writes_no_region_rows() {
     let dir = tempdir("sweep_one_region");
@@ -2057,8 +2057,12 @@ fn one_region_writes_no_region_rows() {
     let text = String::from_utf8(read(&out, "regions_timeseries.csv")).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.starts_with("point,replication,t_s,region,requests_rps,"));
+    let text = String::from_utf8(read(&out, "deployments.csv")).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("point,replication,service,region,requests,"));
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
     assert!(!summary.contains("Client regions"));
+    assert!(!summary.contains("### By region"));
     let o = headroom_ok(&["run", s(&scenario), "--out", s(&dir.join("loud"))]);
     assert!(!stdout(&o).contains("client region"), "{}", stdout(&o));
     let swept = dir.join("swept");

@@ -30,6 +30,10 @@ pub struct RunOutput {
     pub service_timeseries: Vec<ServiceIntervalRow>,
     /// One row per service (`services.csv`), in `[[services]]` order.
     pub services: Vec<ServiceRow>,
+    /// One row per service and region it runs in (`deployments.csv`),
+    /// services in `[[services]]` order and regions in `[[regions]]` order
+    /// within one; empty with fewer than two regions.
+    pub deployments: Vec<DeploymentRow>,
     /// One row per client region (`regions.csv`), in `[[regions]]` order;
     /// empty with fewer than two regions.
     pub regions: Vec<RegionRow>,
@@ -153,6 +157,67 @@ pub struct ServiceRow {
     /// over them (by PASTA, the time average under Poisson arrivals); NaN
     /// for a service without a limit (or without tries).
     pub concurrency_limit_mean: f64,
+}
+
+/// One service's deployment in one region over the measured window: the
+/// same figures as a service's, of its instances there (a service's are its
+/// deployments' added up), and what they cost.
+#[derive(Clone, Debug)]
+pub struct DeploymentRow {
+    /// The region.
+    pub region: String,
+    /// The deployment's figures (`service` names its service).
+    pub stats: ServiceRow,
+    /// Its instances' price at their measured mean count, USD per month
+    /// (instances only: egress and the data tier are the run's).
+    pub instance_cost_per_month_usd: f64,
+}
+
+/// `deployments.csv` columns, in order: `services.csv`'s with the region
+/// after the service, and the instances' cost.
+pub const DEPLOYMENT_COLUMNS: [&str; 18] = [
+    "point",
+    "replication",
+    "service",
+    "region",
+    "requests",
+    "errors",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "utilization",
+    "cpu_util",
+    "replicas_mean",
+    "replicas_max",
+    "shed",
+    "concurrency_blocked",
+    "concurrency_limit_mean",
+    "instance_cost_per_month_usd",
+];
+
+impl DeploymentRow {
+    /// The cells after `point, replication, service, region`, in
+    /// [`DEPLOYMENT_COLUMNS`] order.
+    pub fn cells(&self) -> [Cell; 14] {
+        let [a, b, c, d, e, f, g, h, i, j, k, l, m] = self.stats.cells();
+        [
+            a,
+            b,
+            c,
+            d,
+            e,
+            f,
+            g,
+            h,
+            i,
+            j,
+            k,
+            l,
+            m,
+            Cell::Float(self.instance_cost_per_month_usd),
+        ]
+    }
 }
 
 /// One client region's requests over the measured window: those that
@@ -1475,27 +1540,72 @@ pub fn summarize_services(outputs: &[RunOutput]) -> Vec<ServiceSummary> {
     (0..first.services.len())
         .map(|i| {
             let rows: Vec<&ServiceRow> = outputs.iter().map(|o| &o.services[i]).collect();
-            let of =
-                |f: &dyn Fn(&RunOutput, &ServiceRow) -> f64| over_replications(outputs, &rows, f);
-            let latencies: Vec<&LatencyHistogram> = rows.iter().map(|r| &r.latency).collect();
-            ServiceSummary {
-                service: rows[0].service.clone(),
-                tries_rps: of(&|o, r| r.requests as f64 / o.metrics.measured.as_secs_f64()),
-                error_fraction: of(&|_, r| {
-                    if r.requests == 0 {
-                        f64::NAN
-                    } else {
-                        r.errors as f64 / r.requests as f64
-                    }
+            summarize_service_rows(outputs, &rows, &|o| peak_utilization(o, i))
+        })
+        .collect()
+}
+
+/// One service's deployment in one region over the measured window,
+/// across the replications.
+#[derive(Clone, Debug)]
+pub struct DeploymentSummary {
+    /// The region.
+    pub region: String,
+    /// Its figures, as a service's (no busiest interval: the time series
+    /// are per service).
+    pub figures: ServiceSummary,
+    /// Its instances' cost, USD per month.
+    pub instance_cost_per_month_usd: ConfidenceInterval,
+}
+
+/// Every deployment's [`DeploymentSummary`], in `deployments.csv`'s order
+/// (empty with fewer than two regions): which region's instances of a
+/// tier are the busy ones, and what each region's instances cost.
+pub fn summarize_deployments(outputs: &[RunOutput]) -> Vec<DeploymentSummary> {
+    let Some(first) = outputs.first() else {
+        return Vec::new();
+    };
+    (0..first.deployments.len())
+        .map(|i| {
+            let rows: Vec<&DeploymentRow> = outputs.iter().map(|o| &o.deployments[i]).collect();
+            let stats: Vec<&ServiceRow> = rows.iter().map(|r| &r.stats).collect();
+            DeploymentSummary {
+                region: rows[0].region.clone(),
+                figures: summarize_service_rows(outputs, &stats, &|_| f64::NAN),
+                instance_cost_per_month_usd: over_replications(outputs, &rows, &|_, r| {
+                    r.instance_cost_per_month_usd
                 }),
-                latency_p99_ms: pooled_quantile_ci95(&latencies, 0.99),
-                utilization: of(&|_, r| r.utilization),
-                cpu_util: of(&|_, r| r.cpu_util),
-                peak_utilization: of(&|o, _| peak_utilization(o, i)),
-                replicas_mean: of(&|_, r| r.replicas_mean),
             }
         })
         .collect()
+}
+
+/// The [`ServiceSummary`] of one service's (or deployment's) `rows`, one
+/// per replication of `outputs`; `peak` reads a replication's busiest
+/// interval.
+fn summarize_service_rows(
+    outputs: &[RunOutput],
+    rows: &[&ServiceRow],
+    peak: &dyn Fn(&RunOutput) -> f64,
+) -> ServiceSummary {
+    let of = |f: &dyn Fn(&RunOutput, &ServiceRow) -> f64| over_replications(outputs, rows, f);
+    let latencies: Vec<&LatencyHistogram> = rows.iter().map(|r| &r.latency).collect();
+    ServiceSummary {
+        service: rows[0].service.clone(),
+        tries_rps: of(&|o, r| r.requests as f64 / o.metrics.measured.as_secs_f64()),
+        error_fraction: of(&|_, r| {
+            if r.requests == 0 {
+                f64::NAN
+            } else {
+                r.errors as f64 / r.requests as f64
+            }
+        }),
+        latency_p99_ms: pooled_quantile_ci95(&latencies, 0.99),
+        utilization: of(&|_, r| r.utilization),
+        cpu_util: of(&|_, r| r.cpu_util),
+        peak_utilization: of(&|o, _| peak(o)),
+        replicas_mean: of(&|_, r| r.replicas_mean),
+    }
 }
 
 /// The largest held fraction of service `i` over the intervals of `o`
@@ -2594,6 +2704,7 @@ mod tests {
             timeseries: Vec::new(),
             service_timeseries: Vec::new(),
             services: Vec::new(),
+            deployments: Vec::new(),
             regions: Vec::new(),
             region_timeseries: Vec::new(),
             shards: Vec::new(),
@@ -2838,6 +2949,7 @@ mod tests {
                 .collect(),
             regions: Vec::new(),
             region_timeseries: Vec::new(),
+            deployments: Vec::new(),
             services: vec![ServiceRow {
                 service: "api".into(),
                 requests,

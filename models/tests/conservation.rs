@@ -583,6 +583,11 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
                         ));
                     }
                 }
+                if let Some(why) = deployment_fault(&out, &loaded.plan) {
+                    failures.push(format!(
+                        "seed {seed}: {why}\n{text}\nreproduce: {reproduce}"
+                    ));
+                }
                 if let Some(why) = service_series_fault(&out) {
                     failures.push(format!(
                         "seed {seed}: {why}\n{text}\nreproduce: {reproduce}"
@@ -612,6 +617,90 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
         only.is_some() || session_worlds >= 30,
         "{session_worlds} worlds with sessions"
     );
+}
+
+/// What is wrong with a replication's deployments (`deployments.csv`), if
+/// anything: with two regions or more, one row per service and region it
+/// runs in, in order; per service, the tries, errors, sheds, refusals and
+/// latencies of its deployments adding up to its own exactly, their mean
+/// instances to its mean, and its most instances at once between their
+/// largest and their sum. None with one region.
+fn deployment_fault(
+    out: &headroom_models::RunOutput,
+    plan: &headroom_models::Plan,
+) -> Option<String> {
+    let regions = &plan.network.regions;
+    let expected: Vec<(&str, &str)> = if regions.len() < 2 {
+        Vec::new()
+    } else {
+        plan.services
+            .iter()
+            .flat_map(|s| {
+                plan.network
+                    .region_ids()
+                    .filter(|&r| s.runs_in(r))
+                    .map(|r| (s.name.as_str(), plan.network.name(r)))
+            })
+            .collect()
+    };
+    let got: Vec<(&str, &str)> = out
+        .deployments
+        .iter()
+        .map(|d| (d.stats.service.as_str(), d.region.as_str()))
+        .collect();
+    if got != expected {
+        return Some(format!("deployments {got:?}, expected {expected:?}"));
+    }
+    if expected.is_empty() {
+        return None;
+    }
+    for row in &out.services {
+        let parts: Vec<_> = out
+            .deployments
+            .iter()
+            .filter(|d| d.stats.service == row.service)
+            .map(|d| &d.stats)
+            .collect();
+        let sum = |f: fn(&headroom_models::report::ServiceRow) -> u64| -> u64 {
+            parts.iter().map(|d| f(d)).sum()
+        };
+        let counts = [
+            sum(|r| r.requests),
+            sum(|r| r.errors),
+            sum(|r| r.shed),
+            sum(|r| r.concurrency_blocked),
+            sum(|r| r.latency.count()),
+        ];
+        let whole = [
+            row.requests,
+            row.errors,
+            row.shed,
+            row.concurrency_blocked,
+            row.latency.count(),
+        ];
+        let mean: f64 = parts.iter().map(|d| d.replicas_mean).sum();
+        let largest = parts.iter().map(|d| d.replicas_max).max().unwrap_or(0);
+        let fraction = |x: f64| x.is_nan() || (0.0..=1.0 + 1e-9).contains(&x);
+        if counts != whole
+            || (mean - row.replicas_mean).abs() > 1e-6 * row.replicas_mean.max(1.0)
+            || row.replicas_max < largest
+            || row.replicas_max > sum(|r| r.replicas_max)
+            || parts
+                .iter()
+                .any(|d| !fraction(d.utilization) || d.cpu_util > d.utilization + 1e-9)
+        {
+            return Some(format!(
+                "service {}: [tries, errors, shed, blocked, latencies] {whole:?}, its \
+                 deployments' {counts:?}; instances mean {} max {}, deployments' {mean} and \
+                 {:?}",
+                row.service,
+                row.replicas_mean,
+                row.replicas_max,
+                parts.iter().map(|d| d.replicas_max).collect::<Vec<_>>()
+            ));
+        }
+    }
+    None
 }
 
 /// What is wrong with a replication's per-service time series, if anything:

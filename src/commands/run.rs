@@ -53,6 +53,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "services_timeseries.csv",
             output::services_timeseries_csv(0, &outputs)?,
         ),
+        ("deployments.csv", output::deployments_csv(0, &outputs)?),
         ("regions.csv", output::regions_csv(0, &outputs)?),
         (
             "regions_timeseries.csv",

@@ -392,6 +392,7 @@ impl World<'_> {
         self.stats.on_workers(
             now,
             inst.service,
+            inst.region,
             -i64::from(inst.busy),
             -i64::from(inst.computing),
         );
@@ -436,11 +437,17 @@ impl World<'_> {
             return;
         };
         inst.queue.clear();
-        let (busy, computing, service) = (inst.busy, inst.computing, inst.service);
+        let (busy, computing) = (inst.busy, inst.computing);
+        let (service, region) = (inst.service, inst.region);
         inst.busy = 0;
         inst.set_computing(now, 0);
-        self.stats
-            .on_workers(now, service, -i64::from(busy), -i64::from(computing));
+        self.stats.on_workers(
+            now,
+            service,
+            region,
+            -i64::from(busy),
+            -i64::from(computing),
+        );
         for a in attempts {
             if let Some(att) = self.attempts.get_mut(a) {
                 // The worker is gone with the instance: account its time and

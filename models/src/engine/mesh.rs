@@ -568,7 +568,7 @@ impl World<'_> {
         mut count: bool,
     ) {
         let now = self.now;
-        self.stats.on_attempt_arrival(service);
+        self.stats.on_attempt_arrival(service, region);
         if self.gated[service.index()] {
             if !self.pass_gates(attempt_id, service, region, instance, count) {
                 return;
@@ -587,7 +587,7 @@ impl World<'_> {
         } else if plan.queue.is_none_or(|q| (inst.queue.len() as u64) < q) {
             inst.queue.push_back(attempt_id);
         } else {
-            self.stats.on_attempt_shed(service);
+            self.stats.on_attempt_shed(service, region);
             self.fail_attempt_later(attempt_id, Reply::shed());
         }
     }
@@ -615,9 +615,9 @@ impl World<'_> {
             if let Some(limiter) = inst.limiter.as_mut() {
                 let blocked = limiter.handle_request(now) == Admission::Block;
                 self.stats
-                    .on_concurrency_gate(service, limiter.limit(), blocked);
+                    .on_concurrency_gate(service, region, limiter.limit(), blocked);
                 if blocked {
-                    self.stats.on_attempt_shed(service);
+                    self.stats.on_attempt_shed(service, region);
                     self.fail_attempt_later(attempt_id, Reply::shed());
                     return false;
                 }
@@ -661,7 +661,7 @@ impl World<'_> {
         if !self.plan.data.stores.is_empty() {
             self.prefetch_data_step(attempt_id, service);
         }
-        self.stats.on_workers(now, service, 1, 1);
+        self.stats.on_workers(now, service, region, 1, 1);
         let rngs = &mut self.rng.services[service.index()];
         let mut work = self.plan.services[service.index()]
             .work
@@ -686,7 +686,7 @@ impl World<'_> {
         let Some(a) = self.attempts.get_mut(attempt_id) else {
             return;
         };
-        let (service, instance) = (a.service, a.instance);
+        let (service, region, instance) = (a.service, a.region, a.instance);
         let plan = &self.plan.services[service.index()];
         // An event loop's worker is free as soon as the local work ends; so
         // is a leaf's (no steps: it responds now, which would give the
@@ -705,14 +705,14 @@ impl World<'_> {
         if let Some(inst) = self.instances.get_mut(instance) {
             inst.set_computing(now, inst.computing - 1);
             if released.is_some() {
-                next = Some((pass_worker(inst, now), inst.region));
+                next = Some(pass_worker(inst, now));
             }
         }
         // Computing -1 and, with the worker given back, held -1 in one
         // update: at one instant the integrals add nothing in between.
         let held = if next.is_some() { -1 } else { 0 };
-        self.stats.on_workers(now, service, held, -1);
-        if let Some((Some(next), region)) = next {
+        self.stats.on_workers(now, service, region, held, -1);
+        if let Some(Some(next)) = next {
             self.begin_queued_work(next, service, region);
         }
         if plan.steps.is_empty() {
@@ -799,7 +799,7 @@ impl World<'_> {
             a.worker_ns += (now - since).as_nanos();
         }
         if let Some((next, region)) = released {
-            self.stats.on_workers(now, a.service, -1, 0);
+            self.stats.on_workers(now, a.service, a.region, -1, 0);
             if let Some(next) = next {
                 self.begin_queued_work(next, a.service, region);
             }
@@ -811,8 +811,13 @@ impl World<'_> {
             now - a.arrived,
         );
         self.on_endpoint_outcome(a.deployment, a.endpoint, reply);
-        self.stats
-            .on_attempt_end(now, a.service, now - a.arrived, reply.cause == Cause::Ok);
+        self.stats.on_attempt_end(
+            now,
+            a.service,
+            a.region,
+            now - a.arrived,
+            reply.cause == Cause::Ok,
+        );
         if a.limited {
             self.sample_limiter(a.instance, a.service, a.arrived);
         }

@@ -10,8 +10,8 @@ use super::mesh::{Cause, Reply, Request};
 use crate::plan::costs::{HOURS_PER_MONTH, money};
 use crate::plan::{ArrivalPlan, Plan, RegionId, ServiceId};
 use crate::report::{
-    IntervalRow, RegionIntervalRow, RegionRow, RunMetrics, RunOutput, ServiceIntervalRow,
-    ServiceRow, SessionMetrics, StationLoad, WorstRegion,
+    DeploymentRow, IntervalRow, RegionIntervalRow, RegionRow, RunMetrics, RunOutput,
+    ServiceIntervalRow, ServiceRow, SessionMetrics, StationLoad, WorstRegion,
 };
 use crate::scenario::ConcurrencyModel;
 
@@ -39,6 +39,17 @@ impl Workers {
         self.computing_offset -= i128::from(computing) * t;
         self.held += held;
         self.computing += computing;
+    }
+
+    /// The signals of two sets of workers together: the sums of their
+    /// steps, exact.
+    fn plus(self, o: Workers) -> Workers {
+        Workers {
+            held: self.held + o.held,
+            computing: self.computing + o.computing,
+            held_offset: self.held_offset + o.held_offset,
+            computing_offset: self.computing_offset + o.computing_offset,
+        }
     }
 
     /// Held and computing worker-seconds from time zero to `now` (no
@@ -73,8 +84,11 @@ impl std::ops::Sub for Areas {
     }
 }
 
-/// Per-service accumulators.
-struct ServiceStats {
+/// Per-deployment accumulators: one service in one region, indexed
+/// `service * regions + region` as the engine's deployments are. A service's
+/// figures are its deployments' added up (counts and worker integrals
+/// exactly, histograms merged).
+struct DeploymentStats {
     /// Tries since time zero (the measured window's and each interval's
     /// are differences of [`Counts`] marks, so a try pays one add).
     attempts: u64,
@@ -92,12 +106,11 @@ struct ServiceStats {
     capacity: TimeWeighted,
     /// Instances (reset at the warm-up end for the measured mean and max).
     instances: TimeWeighted,
-    /// Areas at the warm-up end and at the start of the current interval.
+    /// Areas at the warm-up end.
     at_warmup: Areas,
-    at_interval: Areas,
 }
 
-impl ServiceStats {
+impl DeploymentStats {
     fn areas(&self, now: Timestamp) -> Areas {
         let (held, computing) = self.workers.areas_secs(now);
         Areas {
@@ -106,6 +119,20 @@ impl ServiceStats {
             capacity: self.capacity.integral_secs(now),
         }
     }
+}
+
+/// A service's signals that change with its instances only (rarely): its
+/// capacity and instances over all its regions, kept whole rather than
+/// added up from its deployments' (the most instances at once is no sum of
+/// each region's most).
+struct ServiceSignals {
+    /// Workers of ready and draining instances, from time zero.
+    capacity: TimeWeighted,
+    /// Instances (reset at the warm-up end for the measured mean and max).
+    instances: TimeWeighted,
+    /// Areas at the warm-up end and at the start of the current interval.
+    at_warmup: Areas,
+    at_interval: Areas,
 }
 
 /// What a service's adaptive concurrency limits did, since time zero.
@@ -127,6 +154,22 @@ struct Counts {
     shed: u64,
     errors: u64,
     limits: LimitStats,
+}
+
+impl std::ops::Add for Counts {
+    type Output = Counts;
+    fn add(self, o: Counts) -> Counts {
+        Counts {
+            attempts: self.attempts + o.attempts,
+            shed: self.shed + o.shed,
+            errors: self.errors + o.errors,
+            limits: LimitStats {
+                blocked: self.limits.blocked + o.limits.blocked,
+                gated: self.limits.gated + o.limits.gated,
+                limit_sum: self.limits.limit_sum + o.limits.limit_sum,
+            },
+        }
+    }
 }
 
 impl std::ops::Sub for Counts {
@@ -157,9 +200,9 @@ impl Counts {
     }
 }
 
-/// A service's marks: at the warm-up end, at the start of the current
+/// A deployment's marks: at the warm-up end, at the start of the current
 /// interval, and at the end of arrivals (kept apart from
-/// [`ServiceStats`], whose stride every try's path pays for).
+/// [`DeploymentStats`], whose stride every try's path pays for).
 #[derive(Clone, Copy, Default)]
 struct Marks {
     warmup: Counts,
@@ -167,7 +210,7 @@ struct Marks {
     end: Option<Counts>,
 }
 
-/// A service's latency histograms that a try's path does not touch.
+/// A deployment's latency histograms that a try's path does not touch.
 struct ServiceLatency {
     /// The measured window's tries, merged in at the end of each interval.
     measured: LatencyHistogram,
@@ -176,8 +219,8 @@ struct ServiceLatency {
     pre: LatencyHistogram,
 }
 
-/// A service's measured window, frozen at the end of arrivals: areas,
-/// mean and most instances.
+/// A service's or a deployment's measured window, frozen at the end of
+/// arrivals: areas, mean and most instances.
 #[derive(Clone, Copy)]
 struct FrozenService {
     areas: Areas,
@@ -245,12 +288,20 @@ pub(super) struct Stats {
     prices: Vec<Vec<f64>>,
     inter_region_usd_per_byte: f64,
     internet_usd_per_byte: f64,
-    services: Vec<ServiceStats>,
-    /// Per service, what its instances' adaptive concurrency limits did
-    /// (apart from `services`, whose stride every try's path pays for).
+    /// Regions of the plan: a deployment's index is `service * regions +
+    /// region`.
+    region_count: usize,
+    /// Per deployment.
+    deployments: Vec<DeploymentStats>,
+    /// Per service.
+    services: Vec<ServiceSignals>,
+    /// Per deployment, what its instances' adaptive concurrency limits did
+    /// (apart from `deployments`, whose stride every try's path pays for).
     limits: Vec<LimitStats>,
     marks: Vec<Marks>,
     latencies: Vec<ServiceLatency>,
+    /// A service's tries of one interval, its deployments' merged.
+    service_latency: LatencyHistogram,
     interval: Interval,
     rows: Vec<IntervalRow>,
     service_rows: Vec<ServiceIntervalRow>,
@@ -260,6 +311,8 @@ pub(super) struct Stats {
     frozen: Option<Frozen>,
     /// Per service, frozen at the end of arrivals.
     frozen_services: Vec<FrozenService>,
+    /// Per deployment, frozen at the end of arrivals.
+    frozen_deployments: Vec<FrozenService>,
     /// `[start, end]` of every trigger (fault window, cache flush, surge),
     /// to mark the intervals they touch.
     triggers: Vec<(Timestamp, Timestamp)>,
@@ -294,6 +347,8 @@ impl Stats {
                 0.0,
             ),
         };
+        let region_count = plan.network.regions.len();
+        let deployments = plan.services.len() * region_count;
         Stats {
             transient: plan
                 .run
@@ -336,25 +391,32 @@ impl Stats {
             prices,
             inter_region_usd_per_byte: inter,
             internet_usd_per_byte: internet,
-            limits: vec![LimitStats::default(); plan.services.len()],
-            marks: vec![Marks::default(); plan.services.len()],
-            latencies: plan
-                .services
-                .iter()
+            region_count,
+            limits: vec![LimitStats::default(); deployments],
+            marks: vec![Marks::default(); deployments],
+            latencies: (0..deployments)
                 .map(|_| ServiceLatency {
                     measured: LatencyHistogram::new(),
                     pre: LatencyHistogram::new(),
                 })
                 .collect(),
-            services: plan
-                .services
-                .iter()
-                .map(|_| ServiceStats {
+            service_latency: LatencyHistogram::new(),
+            deployments: (0..deployments)
+                .map(|_| DeploymentStats {
                     attempts: 0,
                     shed: 0,
                     errors: 0,
                     latency: LatencyHistogram::new(),
                     workers: Workers::default(),
+                    capacity: tw(),
+                    instances: tw(),
+                    at_warmup: Areas::default(),
+                })
+                .collect(),
+            services: plan
+                .services
+                .iter()
+                .map(|_| ServiceSignals {
                     capacity: tw(),
                     instances: tw(),
                     at_warmup: Areas::default(),
@@ -382,6 +444,7 @@ impl Stats {
             region_rows: Vec::new(),
             frozen: None,
             frozen_services: Vec::new(),
+            frozen_deployments: Vec::new(),
         }
     }
 
@@ -395,29 +458,70 @@ impl Stats {
             t.reset(now);
         }
         for i in 0..self.services.len() {
-            self.marks[i].warmup = self.counts(i);
+            let areas = self.service_areas(i, now);
             let s = &mut self.services[i];
+            s.at_warmup = areas;
+            s.instances.reset(now);
+        }
+        for d in 0..self.deployments.len() {
+            self.marks[d].warmup = self.counts(d);
+            let s = &mut self.deployments[d];
             s.at_warmup = s.areas(now);
             s.instances.reset(now);
             // `pre` is empty (cleared at every interval's end).
-            std::mem::swap(&mut s.latency, &mut self.latencies[i].pre);
+            std::mem::swap(&mut s.latency, &mut self.latencies[d].pre);
         }
     }
 
-    /// Service `i`'s counters now.
-    fn counts(&self, i: usize) -> Counts {
-        let s = &self.services[i];
+    /// Deployment `d`'s counters now.
+    fn counts(&self, d: usize) -> Counts {
+        let s = &self.deployments[d];
         Counts {
             attempts: s.attempts,
             shed: s.shed,
             errors: s.errors,
-            limits: self.limits[i],
+            limits: self.limits[d],
+        }
+    }
+
+    /// The deployments of service `i`: their indices.
+    fn deployments_of(&self, i: usize) -> std::ops::Range<usize> {
+        i * self.region_count..(i + 1) * self.region_count
+    }
+
+    /// The index of `service`'s deployment in `region`.
+    #[inline]
+    fn deployment(&self, service: ServiceId, region: RegionId) -> usize {
+        service.index() * self.region_count + region.index()
+    }
+
+    /// Service `i`'s integrals from time zero: its deployments' workers
+    /// added up (exactly), and its own capacity.
+    fn service_areas(&self, i: usize, now: Timestamp) -> Areas {
+        let (held, computing) = self.deployments[self.deployments_of(i)]
+            .iter()
+            .fold(Workers::default(), |w, d| w.plus(d.workers))
+            .areas_secs(now);
+        Areas {
+            held,
+            computing,
+            capacity: self.services[i].capacity.integral_secs(now),
         }
     }
 
     pub(super) fn on_end(&mut self, now: Timestamp) {
-        self.frozen_services = self
-            .services
+        self.frozen_services = (0..self.services.len())
+            .map(|i| {
+                let s = &self.services[i];
+                FrozenService {
+                    areas: self.service_areas(i, now) - s.at_warmup,
+                    replicas_mean: s.instances.mean(now),
+                    replicas_max: s.instances.max(),
+                }
+            })
+            .collect();
+        self.frozen_deployments = self
+            .deployments
             .iter()
             .map(|s| FrozenService {
                 areas: s.areas(now) - s.at_warmup,
@@ -425,8 +529,8 @@ impl Stats {
                 replicas_max: s.instances.max(),
             })
             .collect();
-        for i in 0..self.services.len() {
-            self.marks[i].end = Some(self.counts(i));
+        for d in 0..self.deployments.len() {
+            self.marks[d].end = Some(self.counts(d));
         }
         let (computing, capacity) = self.frozen_services.iter().fold((0.0, 0.0), |(c, k), f| {
             (c + f.areas.computing, k + f.areas.capacity)
@@ -551,20 +655,30 @@ impl Stats {
 
     pub(super) fn on_region_health(&mut self, _now: Timestamp, _healthy: bool) {}
 
-    pub(super) fn on_attempt_arrival(&mut self, service: ServiceId) {
-        self.services[service.index()].attempts += 1;
+    /// A try reached an instance of `service` in `region`.
+    pub(super) fn on_attempt_arrival(&mut self, service: ServiceId, region: RegionId) {
+        let d = self.deployment(service, region);
+        self.deployments[d].attempts += 1;
     }
 
     /// A try found its instance's queue full, or its limit refused it.
-    pub(super) fn on_attempt_shed(&mut self, service: ServiceId) {
-        self.services[service.index()].shed += 1;
+    pub(super) fn on_attempt_shed(&mut self, service: ServiceId, region: RegionId) {
+        let d = self.deployment(service, region);
+        self.deployments[d].shed += 1;
     }
 
     /// A try met its instance's adaptive concurrency limit, `limit` after
     /// the controller caught up with the try's arrival; `blocked`: it was
     /// refused.
-    pub(super) fn on_concurrency_gate(&mut self, service: ServiceId, limit: u32, blocked: bool) {
-        let s = &mut self.limits[service.index()];
+    pub(super) fn on_concurrency_gate(
+        &mut self,
+        service: ServiceId,
+        region: RegionId,
+        limit: u32,
+        blocked: bool,
+    ) {
+        let d = self.deployment(service, region);
+        let s = &mut self.limits[d];
         s.gated += 1;
         s.limit_sum += u64::from(limit);
         s.blocked += u64::from(blocked);
@@ -574,11 +688,13 @@ impl Stats {
         &mut self,
         now: Timestamp,
         service: ServiceId,
+        region: RegionId,
         latency: Span,
         ok: bool,
     ) {
         let before_end = now < self.end;
-        let s = &mut self.services[service.index()];
+        let d = self.deployment(service, region);
+        let s = &mut self.deployments[d];
         s.errors += u64::from(!ok);
         if before_end {
             s.latency.record(latency.as_nanos());
@@ -591,12 +707,12 @@ impl Stats {
         &mut self,
         now: Timestamp,
         service: ServiceId,
+        region: RegionId,
         held: i64,
         computing: i64,
     ) {
-        self.services[service.index()]
-            .workers
-            .add(now, held, computing);
+        let d = self.deployment(service, region);
+        self.deployments[d].workers.add(now, held, computing);
     }
 
     /// Instances of `service` in `region` change by `count` (billed) and
@@ -609,9 +725,14 @@ impl Stats {
         count: i64,
         capacity: i64,
     ) {
-        let s = &mut self.services[service.index()];
+        let d = self.deployment(service, region);
+        let (s, deployment) = (
+            &mut self.services[service.index()],
+            &mut self.deployments[d],
+        );
         if count != 0 {
             s.instances.add(now, count as f64);
+            deployment.instances.add(now, count as f64);
             self.instances.add(now, count as f64);
             let rate = self.prices[service.index()][region.index()] * count as f64;
             self.cost_rate.add(now, rate);
@@ -619,6 +740,7 @@ impl Stats {
         }
         if capacity != 0 {
             s.capacity.add(now, capacity as f64);
+            deployment.capacity.add(now, capacity as f64);
         }
     }
 
@@ -693,21 +815,26 @@ impl Stats {
             .any(|&(t0, t1)| t0 < now && (t1 > start || t0 >= start));
         let (mut computing, mut capacity) = (0.0, 0.0);
         for i in 0..self.services.len() {
-            let counts = self.counts(i);
-            let c = counts - self.marks[i].interval;
-            self.marks[i].interval = counts;
-            let s = &mut self.services[i];
-            // The interval's tries since the warm-up end are measured; with
-            // the earlier ones, they make the interval's quantiles.
-            let l = &mut self.latencies[i];
-            if self.measuring {
-                l.measured.merge(&s.latency);
+            let mut c = Counts::default();
+            for d in self.deployments_of(i) {
+                let counts = self.counts(d);
+                c = c + (counts - self.marks[d].interval);
+                self.marks[d].interval = counts;
+                // The interval's tries since the warm-up end are measured;
+                // with the earlier ones, they make the interval's quantiles.
+                let (s, l) = (&mut self.deployments[d], &mut self.latencies[d]);
+                if self.measuring {
+                    l.measured.merge(&s.latency);
+                }
+                self.service_latency.merge(&s.latency);
+                self.service_latency.merge(&l.pre);
+                s.latency.clear();
+                l.pre.clear();
             }
-            s.latency.merge(&l.pre);
-            let [p50, p99] = [0.5, 0.99].map(|q| s.latency.quantile_ms(q));
-            s.latency.clear();
-            l.pre.clear();
-            let areas = s.areas(now);
+            let [p50, p99] = [0.5, 0.99].map(|q| self.service_latency.quantile_ms(q));
+            self.service_latency.clear();
+            let areas = self.service_areas(i, now);
+            let s = &mut self.services[i];
             let delta = areas - s.at_interval;
             computing += delta.computing;
             capacity += delta.capacity;
@@ -881,41 +1008,45 @@ impl Stats {
         let mut stations = Vec::new();
         // The measured window's counts: from the warm-up end to the end of
         // arrivals.
-        let counted: Vec<Counts> = (0..self.services.len())
-            .map(|i| self.marks[i].end.unwrap_or_else(|| self.counts(i)) - self.marks[i].warmup)
+        // Each deployment's measured window: its counts from the warm-up
+        // end to the end of arrivals, and its tries' latencies (every closed
+        // interval's, and the open one's if arrivals never ended).
+        let open = self.frozen_services.is_empty() && self.measuring;
+        let counted: Vec<Counts> = (0..self.deployments.len())
+            .map(|d| self.marks[d].end.unwrap_or_else(|| self.counts(d)) - self.marks[d].warmup)
             .collect();
-        // The measured tries' latencies: every closed interval's, and the
-        // open one's if arrivals never ended.
         let latencies: Vec<LatencyHistogram> = self
             .latencies
             .into_iter()
-            .zip(&self.services)
+            .zip(&self.deployments)
             .map(|(mut l, s)| {
-                if self.frozen_services.is_empty() && self.measuring {
+                if open {
                     l.measured.merge(&s.latency);
                 }
                 l.measured
             })
             .collect();
+        let unmeasured = FrozenService {
+            areas: Areas::default(),
+            replicas_mean: f64::NAN,
+            replicas_max: 0.0,
+        };
+        let n_regions = self.region_count;
         let services = plan
             .services
             .iter()
-            .zip(counted.into_iter().zip(latencies))
             .enumerate()
-            .map(|(i, (p, (c, latency)))| {
-                let FrozenService {
-                    areas,
-                    replicas_mean: mean,
-                    replicas_max: max,
-                } = self
-                    .frozen_services
-                    .get(i)
-                    .copied()
-                    .unwrap_or(FrozenService {
-                        areas: Areas::default(),
-                        replicas_mean: f64::NAN,
-                        replicas_max: 0.0,
-                    });
+            .map(|(i, p)| {
+                let range = i * n_regions..(i + 1) * n_regions;
+                let c = counted[range.clone()]
+                    .iter()
+                    .fold(Counts::default(), |a, &b| a + b);
+                let mut latency = LatencyHistogram::new();
+                for l in &latencies[range] {
+                    latency.merge(l);
+                }
+                let frozen = self.frozen_services.get(i).copied().unwrap_or(unmeasured);
+                let areas = frozen.areas;
                 // A service behind an adaptive concurrency limit (its own,
                 // or the edge's on everything behind it) is no queue the
                 // heavy-traffic approximation describes: the controller
@@ -944,28 +1075,39 @@ impl Stats {
                         shed: c.shed,
                     });
                 }
-                let ratio = |x: f64| {
-                    if areas.capacity > 0.0 {
-                        x / areas.capacity
-                    } else {
-                        f64::NAN
-                    }
-                };
-                ServiceRow {
-                    service: p.name.clone(),
-                    requests: c.attempts,
-                    errors: c.errors,
-                    utilization: ratio(areas.held),
-                    cpu_util: ratio(areas.computing),
-                    replicas_mean: mean,
-                    replicas_max: max.round() as u64,
-                    shed: c.shed,
-                    concurrency_blocked: c.limits.blocked,
-                    concurrency_limit_mean: c.limit_mean(),
-                    latency,
-                }
+                service_row(&p.name, c, latency, frozen)
             })
             .collect();
+        // With two regions or more, each region a service runs in: the same
+        // figures of its deployment there, and its instances' cost.
+        let deployments = if n_regions < 2 {
+            Vec::new()
+        } else {
+            let mut rows = Vec::new();
+            for (d, (c, latency)) in counted.into_iter().zip(latencies).enumerate() {
+                let (p, region) = (
+                    &plan.services[d / n_regions],
+                    RegionId((d % n_regions) as u8),
+                );
+                if !p.runs_in(region) {
+                    continue;
+                }
+                let frozen = self
+                    .frozen_deployments
+                    .get(d)
+                    .copied()
+                    .unwrap_or(unmeasured);
+                let usd_per_s = self.prices[d / n_regions][region.index()];
+                rows.push(DeploymentRow {
+                    region: plan.network.name(region).to_owned(),
+                    stats: service_row(&p.name, c, latency, frozen),
+                    instance_cost_per_month_usd: money(
+                        frozen.replicas_mean * usd_per_s * 3600.0 * HOURS_PER_MONTH,
+                    ),
+                });
+            }
+            rows
+        };
         let mut latency_all = self.latency.clone();
         latency_all.merge(&self.latency_unanswered);
         RunOutput {
@@ -1018,6 +1160,7 @@ impl Stats {
             timeseries: self.rows,
             service_timeseries: self.service_rows,
             services,
+            deployments,
             regions,
             region_timeseries: self.region_rows,
             shards: Vec::new(),
@@ -1025,6 +1168,42 @@ impl Stats {
             cache_timeseries: Vec::new(),
             peak_in_flight,
         }
+    }
+}
+
+/// A service's row (or a deployment's) of the measured window: its tries'
+/// counts `c` and latencies, and its integrals and instances `frozen` at the
+/// end of arrivals.
+fn service_row(
+    name: &str,
+    c: Counts,
+    latency: LatencyHistogram,
+    frozen: FrozenService,
+) -> ServiceRow {
+    let FrozenService {
+        areas,
+        replicas_mean,
+        replicas_max,
+    } = frozen;
+    let ratio = |x: f64| {
+        if areas.capacity > 0.0 {
+            x / areas.capacity
+        } else {
+            f64::NAN
+        }
+    };
+    ServiceRow {
+        service: name.to_owned(),
+        requests: c.attempts,
+        errors: c.errors,
+        utilization: ratio(areas.held),
+        cpu_util: ratio(areas.computing),
+        replicas_mean,
+        replicas_max: replicas_max.round() as u64,
+        shed: c.shed,
+        concurrency_blocked: c.limits.blocked,
+        concurrency_limit_mean: c.limit_mean(),
+        latency,
     }
 }
 
