@@ -20,8 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Run every replication of a scenario and write runs.csv,
     /// timeseries.csv, services.csv, summary.md and manifest.json (and
-    /// regions.csv and regions_timeseries.csv, shards.csv, recovery.csv
-    /// where they apply).
+    /// deployments.csv, regions.csv and regions_timeseries.csv, shards.csv,
+    /// recovery.csv where they apply).
     Run(RunArgs),
     /// Validate a scenario and print it resolved (defaults filled in).
     Check(CheckArgs),

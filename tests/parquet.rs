@@ -397,9 +397,10 @@ fn a_broken_parquet_trace_exits_2_and_writes_nothing() {
     assert!(!out.exists());
 }
 
-/// A sweep of a scenario with two regions writes its `regions` table (and
-/// with `--region-timeseries` its `regions_timeseries`) in Parquet as in
-/// CSV, the region a string and the counts whole numbers.
+/// A sweep of a scenario with two regions writes its `regions` and
+/// `deployments` tables (and with `--region-timeseries` its
+/// `regions_timeseries`) in Parquet as in CSV, the names strings and the
+/// counts whole numbers.
 #[test]
 fn a_sweeps_regions_table_in_parquet_equals_its_csv() {
     let dir = tempdir("parquet_regions");
@@ -476,5 +477,21 @@ replicas = 1
         df.height() % (2 * 2 * 2),
         0,
         "every run's regions per interval"
+    );
+    // Its deployments: the service and the region strings, the counts
+    // whole numbers.
+    let df = same_as_csv(&out, "deployments");
+    let types: Vec<String> = df.dtypes().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        types,
+        [
+            "u64", "u64", "str", "str", "u64", "u64", "f64", "f64", "f64", "f64", "f64", "f64",
+            "f64", "u64", "u64", "u64", "f64", "f64"
+        ]
+    );
+    assert_eq!(
+        df.height(),
+        2 * 2 * 2,
+        "2 points, 2 replications, api in 2 regions"
     );
 }

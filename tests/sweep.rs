@@ -1369,6 +1369,101 @@ fn compare_reports_paired_differences() {
     assert!(!csv.contains("\nregions."), "{csv}");
 }
 
+/// The numbers of `compare.csv`'s row for metric `m` (`csv`, its text):
+/// `[a, b, diff, diff_ci95, unpaired_ci95]`.
+fn compare_row(csv: &str, m: &str) -> Vec<f64> {
+    let line = csv
+        .lines()
+        .find(|l| l.starts_with(&format!("{m},")))
+        .unwrap_or_else(|| panic!("no {m}: {csv}"));
+    line.split(',')
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect()
+}
+
+/// With two regions, `compare` pairs each deployment's held fraction,
+/// instances and their cost: a second instance per region halves each
+/// region's held fraction and doubles its instances and their cost, each
+/// region at its own price.
+#[test]
+fn compare_pairs_each_deployments_figures() {
+    let dir = tempdir("compare-deployments");
+    let base = r#"
+[run]
+duration = "2m"
+warmup = "20s"
+replications = 3
+seed = 11
+
+[workload]
+arrivals = { process = "poisson", rate = 400.0 }
+origin = { east = 0.6, west = 0.4 }
+
+[[regions]]
+name = "east"
+[[regions]]
+name = "west"
+
+[network.rtt.east]
+west = "60ms"
+
+[[services]]
+name = "api"
+instance = { type = "small", workers = 4, queue = "unbounded" }
+work = { distribution = "exponential", mean = "5ms" }
+replicas = 1
+
+[costs]
+instance_types = { small = { vcpu = 4, memory = "8GiB", hourly = 0.10 } }
+region_multipliers = { east = 1.0, west = 1.5 }
+"#;
+    let a = write(&dir, "a.toml", base);
+    let b = write(
+        &dir,
+        "b.toml",
+        &base.replace("replicas = 1", "replicas = 2"),
+    );
+    let out = dir.join("out");
+    headroom_ok(&["compare", s(&a), s(&b), "--out", s(&out), "--quiet"]);
+    let csv = String::from_utf8(read(&out, "compare.csv")).unwrap();
+    let row = |m: &str| compare_row(&csv, m);
+    let names: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.starts_with("deployments."))
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "deployments.api.east.utilization",
+            "deployments.api.east.replicas_mean",
+            "deployments.api.east.instance_cost_per_month_usd",
+            "deployments.api.west.utilization",
+            "deployments.api.west.replicas_mean",
+            "deployments.api.west.instance_cost_per_month_usd",
+        ],
+        "{csv}"
+    );
+    // [a, b, diff, diff_ci95, unpaired_ci95]
+    for (region, rate, usd) in [("east", 240.0, 73.0), ("west", 160.0, 109.5)] {
+        let held = row(&format!("deployments.api.{region}.utilization"));
+        let rho = rate * 0.005 / 4.0;
+        assert!((held[0] / rho - 1.0).abs() < 0.05, "{region}: {held:?}");
+        assert!(
+            (held[1] / (rho / 2.0) - 1.0).abs() < 0.05,
+            "{region}: {held:?}"
+        );
+        assert!(held[2] + held[3] < 0.0, "{region}: {held:?}");
+        let instances = row(&format!("deployments.api.{region}.replicas_mean"));
+        assert_eq!(&instances[..3], [1.0, 2.0, 1.0], "{region}");
+        let cost = row(&format!(
+            "deployments.api.{region}.instance_cost_per_month_usd"
+        ));
+        assert_eq!(&cost[..3], [usd, 2.0 * usd, usd], "{region}");
+    }
+}
+
 /// With the same client regions on both sides, `compare` pairs each
 /// region's availability and latency quantiles too: a faster health check
 /// answers more of the dark region's clients, the others' are the same
@@ -1392,16 +1487,7 @@ fn compare_pairs_each_client_regions_figures() {
         stdout(&o)
     );
     let csv = String::from_utf8(read(&out, "compare.csv")).unwrap();
-    let row = |m: &str| -> Vec<f64> {
-        let line = csv
-            .lines()
-            .find(|l| l.starts_with(&format!("{m},")))
-            .unwrap_or_else(|| panic!("no {m}: {csv}"));
-        line.split(',')
-            .skip(1)
-            .map(|x| x.parse().unwrap())
-            .collect()
-    };
+    let row = |m: &str| compare_row(&csv, m);
     let names: Vec<&str> = csv
         .lines()
         .filter(|l| l.starts_with("regions."))
@@ -1985,6 +2071,115 @@ fn a_sweep_with_regions_writes_each_points_clients_by_region_as_run_does() {
     );
 }
 
+/// A sweep of a scenario with several regions writes `deployments.csv`:
+/// each run's service in each region it runs in, in order, adding up to
+/// the run's `services.csv` row; a point's rows are `headroom run`'s at that
+/// point (at any thread count); both summaries show them; shards of the
+/// sweep merge to the same file, and a folder that lost a run's rows is
+/// refused.
+#[test]
+fn a_sweep_with_regions_writes_each_points_deployments_as_run_does() {
+    let dir = tempdir("sweep_deployments");
+    let scenario = write(&dir, "s.toml", REGION_SWEEP);
+    let (whole, swept) = swept_at_any_thread_count(&dir, &scenario, "deployments.csv");
+    assert_eq!(
+        swept.lines().next().unwrap(),
+        "point,replication,service,region,requests,errors,latency_mean_ms,latency_p50_ms,\
+         latency_p95_ms,latency_p99_ms,utilization,cpu_util,replicas_mean,replicas_max,shed,\
+         concurrency_blocked,concurrency_limit_mean,instance_cost_per_month_usd"
+    );
+    let rows: Vec<Vec<&str>> = swept
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let keys: Vec<String> = rows.iter().map(|f| f[..4].join(",")).collect();
+    let expect: Vec<String> = (0..2)
+        .flat_map(|p| {
+            (0..2).flat_map(move |r| {
+                ["us-east", "us-west", "eu-west"]
+                    .into_iter()
+                    .map(move |g| format!("{p},{r},api,{g}"))
+            })
+        })
+        .collect();
+    assert_eq!(keys, expect, "{swept}");
+    // Each run's deployments add up to its services.csv row.
+    let services = String::from_utf8(read(&whole, "services.csv")).unwrap();
+    for line in services.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let of_run = rows.iter().filter(|r| r[0] == f[0] && r[1] == f[1]);
+        for (name, mine, whole) in [("requests", 4, 3), ("errors", 5, 4)] {
+            let sum: u64 = of_run
+                .clone()
+                .map(|r| r[mine].parse::<u64>().unwrap())
+                .sum();
+            assert_eq!(sum.to_string(), f[whole], "{name} of run {},{}", f[0], f[1]);
+        }
+    }
+    // A point's rows are the run's at that point, at any thread count.
+    let run_out = run_at_ten_seconds(&dir, &scenario, "run10", &[]);
+    let threads = run_at_ten_seconds(&dir, &scenario, "run10-threads", &["--threads", "1"]);
+    let rerun = String::from_utf8(read(&run_out, "deployments.csv")).unwrap();
+    assert_eq!(
+        read(&run_out, "deployments.csv"),
+        read(&threads, "deployments.csv")
+    );
+    assert_eq!(swept.lines().next(), rerun.lines().next());
+    assert_eq!(
+        rows_of(&swept, "1"),
+        rows_of(&rerun, "0"),
+        "{swept}\n{rerun}"
+    );
+    // The run's summary has a row per region under Services; the sweep's
+    // shows the recommended point's.
+    let summary = String::from_utf8(read(&run_out, "summary.md")).unwrap();
+    let by_region = summary
+        .split("### By region")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{summary}"));
+    for region in ["us-east", "us-west", "eu-west"] {
+        assert!(
+            by_region.contains(&format!("| api | {region} | ")),
+            "{by_region}"
+        );
+    }
+    assert!(
+        by_region.contains("Most workers held in one region: **api** in **"),
+        "{by_region}"
+    );
+    let lenient = dir.join("lenient");
+    let o = sweep(&scenario, &lenient, &["--slo-availability", "0.5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = String::from_utf8(read(&lenient, "summary.md")).unwrap();
+    let instances = summary
+        .split("Its instances by region")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{summary}"));
+    for region in ["us-east", "us-west", "eu-west"] {
+        assert!(
+            instances.contains(&format!("| api | {region} | ")),
+            "{instances}"
+        );
+    }
+    // Shards of the sweep merge to the same file.
+    merges_to(
+        &dir,
+        &scenario,
+        &whole,
+        &[],
+        &["deployments.csv", "runs.csv", "manifest.json"],
+    );
+    // A folder whose deployments.csv lost a run's rows is refused.
+    refused_without(
+        &dir,
+        &whole,
+        "deployments.csv",
+        "1,1,",
+        "deployments.csv: no deployment of point 1, replication 1, which finished",
+    );
+}
+
 /// `--region-timeseries`: every point's `regions_timeseries`, a point's
 /// rows those of `headroom run` at that point; shards of the sweep merge to
 /// the same file, `headroom plot` draws the shown point's regions over
@@ -2044,7 +2239,7 @@ fn a_sweep_keeps_region_time_series_on_request() {
 
 /// With one region (or none declared), `headroom run` writes the headers of
 /// `regions.csv` and `deployments.csv` alone and its summary has no regions
-/// section; a sweep writes no `regions.csv`.
+/// section; a sweep writes neither.
 #[test]
 fn one_region_writes_no_region_rows() {
     let dir = tempdir("sweep_one_region");
@@ -2069,8 +2264,10 @@ fn one_region_writes_no_region_rows() {
     let o = sweep(&scenario, &swept, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!swept.join("regions.csv").exists());
+    assert!(!swept.join("deployments.csv").exists());
     let manifest = String::from_utf8(read(&swept, "manifest.json")).unwrap();
     assert!(!manifest.contains("regions_columns"), "{manifest}");
+    assert!(!manifest.contains("deployments_columns"), "{manifest}");
 }
 
 /// Clients in two regions; the service runs in one, and 0.5 % of the

@@ -139,6 +139,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
         &cells[1],
         [centres[0].as_ref(), centres[1].as_ref()],
     );
+    let deployments = deployment_differences(&runs[0].records, &runs[1].records);
     if let Some(regions) = region_differences(&runs[0].records, &runs[1].records) {
         table.append(&regions);
     } else {
@@ -156,6 +157,9 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
                 list(&rb)
             );
         }
+    }
+    if let Some(deployments) = deployments {
+        table.append(&deployments);
     }
     print!(
         "{}",
@@ -277,6 +281,65 @@ fn region_differences(a: &[Record], b: &[Record]) -> Option<Table> {
         let all = out.get_or_insert_with(|| Table::new(t.columns.clone()));
         for row in t.rows() {
             let name = format!("regions.{region}.{}", row.get(0));
+            all.push_row(std::iter::once(name.as_str()).chain(row.iter().skip(1)));
+        }
+    }
+    out
+}
+
+/// The deployment metrics `compare` pairs (`deployments.csv`'s columns).
+const DEPLOYMENT_METRICS: [&str; 3] = [
+    "utilization",
+    "replicas_mean",
+    "instance_cost_per_month_usd",
+];
+
+/// Per service and region it runs in on both sides (with two regions or
+/// more), `deployments.<service>.<region>.<metric>` for
+/// [`DEPLOYMENT_METRICS`]: the paired differences of the deployment's own
+/// figures (`deployments.csv`): where a change moves instances, load and
+/// cost between regions. `None` when the sides share no deployment.
+fn deployment_differences(a: &[Record], b: &[Record]) -> Option<Table> {
+    let column = |name: &str| -> Option<usize> {
+        headroom_models::report::DEPLOYMENT_COLUMNS[2..]
+            .iter()
+            .position(|c| *c == name)
+    };
+    let columns: Vec<usize> = DEPLOYMENT_METRICS
+        .iter()
+        .map(|m| column(m))
+        .collect::<Option<_>>()?;
+    let metric_names: Vec<String> = DEPLOYMENT_METRICS.map(String::from).to_vec();
+    let keys = |records: &[Record]| -> Vec<(String, String)> {
+        records.first().map_or_else(Vec::new, |r| {
+            r.deployments
+                .rows()
+                .map(|row| (row.get(0).to_owned(), row.get(1).to_owned()))
+                .collect()
+        })
+    };
+    let (ka, kb) = (keys(a), keys(b));
+    let mut out: Option<Table> = None;
+    for (i, key) in ka.iter().enumerate() {
+        let Some(j) = kb.iter().position(|k| k == key) else {
+            continue;
+        };
+        let cells = |records: &[Record], at: usize| -> Vec<Vec<f64>> {
+            records
+                .iter()
+                .map(|r| {
+                    let row = r.deployments.row(at);
+                    columns
+                        .iter()
+                        .map(|&c| crate::planner::table::number(&row[c]))
+                        .collect()
+                })
+                .collect()
+        };
+        let t = differences(&metric_names, &cells(a, i), &cells(b, j), [None, None]);
+        let all = out.get_or_insert_with(|| Table::new(t.columns.clone()));
+        for row in t.rows() {
+            let name = format!("deployments.{}.{}.{}", key.0, key.1, row.get(0));
             all.push_row(std::iter::once(name.as_str()).chain(row.iter().skip(1)));
         }
     }

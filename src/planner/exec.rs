@@ -82,6 +82,9 @@ pub struct Record {
     /// `regions.csv` rows (after `point, replication`): one per client
     /// region, with two regions or more.
     pub regions: Table,
+    /// `deployments.csv` rows (after `point, replication`): one per
+    /// service and region it runs in, with two regions or more.
+    pub deployments: Table,
     /// Statistics start this many simulated seconds into the run.
     pub warmup_s: f64,
     /// The replication's end-to-end latency histogram (measured window), to
@@ -529,6 +532,24 @@ fn regions_table(rows: &[headroom_models::report::RegionRow]) -> Table {
     named_table(columns, rows, |row| (&row.region, row.cells()))
 }
 
+/// A replication's per-deployment rows as a table of the columns after
+/// `point, replication` (`service`, `region`, then the counts and
+/// measures), typed by its first row's cells.
+fn deployments_table(rows: &[headroom_models::DeploymentRow]) -> Table {
+    let kinds = rows.first().map(|row| {
+        [Kind::Str, Kind::Str]
+            .into_iter()
+            .chain(row.cells().iter().map(Kind::of))
+            .collect()
+    });
+    let mut t = typed_table(&headroom_models::report::DEPLOYMENT_COLUMNS[2..], kinds);
+    for row in rows {
+        let keys = [row.stats.service.clone(), row.region.clone()];
+        t.push_row(keys.into_iter().chain(row.cells().map(|c| c.to_string())));
+    }
+    t
+}
+
 /// A replication's per-shard rows as a table of the columns after
 /// `point, replication` (`store`, `region`, `shard`, then the counts and
 /// measures), typed by its first row's cells.
@@ -617,6 +638,7 @@ pub(crate) fn replicate(
             services: services_table(&out.services),
             shards: shards_table(&out.shards),
             regions: regions_table(&out.regions),
+            deployments: deployments_table(&out.deployments),
             series: ComponentSeries {
                 services: keep(series.services, || service_series_table(&out)),
                 shards: keep(series.shards, || shard_series_table(&out)),
@@ -641,6 +663,7 @@ pub(crate) fn replicate(
             series: ComponentSeries::default(),
             shards: Table::default(),
             regions: Table::default(),
+            deployments: Table::default(),
             warmup_s,
             latency: None,
             region_latency: Vec::new(),

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use headroom_models::report::{
-    Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, ColdCache, LATENCY_BATCHES, LATENCY_QUANTILES,
-    Pooled, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS,
-    SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, short_run_text, spans_of,
+    Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, ColdCache, DEPLOYMENT_COLUMNS, LATENCY_BATCHES,
+    LATENCY_QUANTILES, Pooled, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, SERVICE_COLUMNS,
+    SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, short_run_text, spans_of,
 };
 use headroom_models::sweep::SweepMode;
 use headroom_sim::stats::Relaxation;
@@ -251,6 +251,11 @@ pub struct Manifest {
     /// per-region table).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions_columns: Vec<Column>,
+    /// `deployments` columns with their kinds (empty for a scenario with
+    /// fewer than two regions, and in a folder written before sweeps kept
+    /// the per-deployment table).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments_columns: Vec<Column>,
     /// `caches_timeseries` columns with their kinds (empty unless the
     /// sweep writes it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -289,6 +294,8 @@ pub struct Part {
     pub shard_series: Table,
     /// One row per (point, replication, client region).
     pub regions: Table,
+    /// One row per (point, replication, service, region it runs in).
+    pub deployments: Table,
     /// One row per (point, replication, interval, cache).
     pub cache_series: Table,
     /// One row per (point, replication, interval, client region).
@@ -413,6 +420,21 @@ impl Part {
         } else {
             Vec::new()
         };
+        let deployments_columns = if has_regions(&id.scenario) {
+            keyed_columns(
+                &DEPLOYMENT_COLUMNS,
+                records().map(|r| &r.deployments),
+                |i| {
+                    if i == 2 || i == 3 {
+                        Kind::Str
+                    } else {
+                        Kind::Float
+                    }
+                },
+            )
+        } else {
+            Vec::new()
+        };
         let mut runs_table = Table::new(runs_columns.clone());
         let mut ts_table = Table::new(timeseries_columns.clone());
         let mut services_table = Table::new(services_columns.clone());
@@ -420,6 +442,7 @@ impl Part {
         let mut shards_table = Table::new(shards_columns.clone());
         let mut shard_series_table = Table::new(shard_series_columns.clone());
         let mut regions_table = Table::new(regions_columns.clone());
+        let mut deployments_table = Table::new(deployments_columns.clone());
         let mut cache_series_table = Table::new(cache_series_columns.clone());
         let mut region_series_table = Table::new(region_series_columns.clone());
         let mut point_runs = Vec::with_capacity(ids.len());
@@ -450,11 +473,13 @@ impl Part {
                 let series = std::mem::take(&mut record.series);
                 let shards = std::mem::take(&mut record.shards);
                 let regions = std::mem::take(&mut record.regions);
+                let deployments = std::mem::take(&mut record.deployments);
                 for (all, table) in [
                     (&mut series_table, series.services),
                     (&mut shards_table, shards),
                     (&mut shard_series_table, series.shards),
                     (&mut regions_table, regions),
+                    (&mut deployments_table, deployments),
                     (&mut cache_series_table, series.caches),
                     (&mut region_series_table, series.regions),
                 ] {
@@ -488,6 +513,9 @@ impl Part {
         if !regions_columns.is_empty() {
             stems.push("regions");
         }
+        if !deployments_columns.is_empty() {
+            stems.push("deployments");
+        }
         if id.cache_timeseries {
             stems.push("caches_timeseries");
         }
@@ -513,6 +541,7 @@ impl Part {
                 shards_columns,
                 shard_series_columns,
                 regions_columns,
+                deployments_columns,
                 cache_series_columns,
                 region_series_columns,
                 kinds_known,
@@ -527,6 +556,7 @@ impl Part {
             shards: shards_table,
             shard_series: shard_series_table,
             regions: regions_table,
+            deployments: deployments_table,
             cache_series: cache_series_table,
             region_series: region_series_table,
         })
@@ -563,6 +593,7 @@ impl Part {
                 &m.shard_series_columns,
             ),
             ("regions", &self.regions, &m.regions_columns),
+            ("deployments", &self.deployments, &m.deployments_columns),
             (
                 "caches_timeseries",
                 &self.cache_series,
@@ -626,6 +657,7 @@ impl Part {
         let shards = optional("shards", &manifest.shards_columns)?;
         let shard_series = optional("shards_timeseries", &manifest.shard_series_columns)?;
         let regions = optional("regions", &manifest.regions_columns)?;
+        let deployments = optional("deployments", &manifest.deployments_columns)?;
         let cache_series = optional("caches_timeseries", &manifest.cache_series_columns)?;
         let region_series = optional("regions_timeseries", &manifest.region_series_columns)?;
         let part = Part {
@@ -637,6 +669,7 @@ impl Part {
             shards,
             shard_series,
             regions,
+            deployments,
             cache_series,
             region_series,
         };
@@ -812,6 +845,13 @@ impl Part {
                 "no region",
             ),
             (
+                "deployments",
+                &self.deployments,
+                &m.deployments_columns,
+                (2, 4),
+                "no deployment",
+            ),
+            (
                 "caches_timeseries",
                 &self.cache_series,
                 &m.cache_series_columns,
@@ -937,6 +977,11 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
         ),
         ("regions_columns", &m.regions_columns, &REGION_COLUMNS[..]),
         (
+            "deployments_columns",
+            &m.deployments_columns,
+            &DEPLOYMENT_COLUMNS[..],
+        ),
+        (
             "cache_series_columns",
             &m.cache_series_columns,
             &CACHE_TIMESERIES_COLUMNS[..],
@@ -983,6 +1028,13 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
         && (m.regions_columns.is_empty()
             || (m.regions_columns[..2].iter().all(|c| c.kind == Kind::Int)
                 && m.regions_columns[2].kind == Kind::Str))
+        && (m.deployments_columns.is_empty()
+            || (m.deployments_columns[..2]
+                .iter()
+                .all(|c| c.kind == Kind::Int)
+                && m.deployments_columns[2..4]
+                    .iter()
+                    .all(|c| c.kind == Kind::Str)))
         && [
             &m.shard_series_columns,
             &m.cache_series_columns,
@@ -1310,6 +1362,11 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
                 &manifest.regions_columns,
             ),
             (
+                "deployments",
+                &part.manifest.deployments_columns,
+                &manifest.deployments_columns,
+            ),
+            (
                 "caches_timeseries",
                 &part.manifest.cache_series_columns,
                 &manifest.cache_series_columns,
@@ -1337,6 +1394,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let mut shards: Option<Table> = None;
     let mut shard_series: Option<Table> = None;
     let mut regions: Option<Table> = None;
+    let mut deployments: Option<Table> = None;
     let mut cache_series: Option<Table> = None;
     let mut region_series: Option<Table> = None;
     for part in parts {
@@ -1348,6 +1406,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
             (&mut shards, part.shards),
             (&mut shard_series, part.shard_series),
             (&mut regions, part.regions),
+            (&mut deployments, part.deployments),
             (&mut cache_series, part.cache_series),
             (&mut region_series, part.region_series),
         ] {
@@ -1379,6 +1438,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let shards = in_order(shards, &manifest.shards_columns);
     let shard_series = in_order(shard_series, &manifest.shard_series_columns);
     let regions = in_order(regions, &manifest.regions_columns);
+    let deployments = in_order(deployments, &manifest.deployments_columns);
     let cache_series = in_order(cache_series, &manifest.cache_series_columns);
     let region_series = in_order(region_series, &manifest.region_series_columns);
     manifest.shard = None;
@@ -1392,6 +1452,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
         shards,
         shard_series,
         regions,
+        deployments,
         cache_series,
         region_series,
     })
@@ -1431,8 +1492,8 @@ fn has_datastores(scenario: &serde_json::Value) -> bool {
 }
 
 /// Whether the resolved scenario `scenario` (JSON) has two `[[regions]]`
-/// or more: then each run has a row per client region, and the sweep
-/// writes `regions`.
+/// or more: then each run has a row per client region and per deployment,
+/// and the sweep writes `regions` and `deployments`.
 fn has_regions(scenario: &serde_json::Value) -> bool {
     scenario
         .get("regions")

@@ -340,6 +340,7 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
         let _ = writeln!(s, "- {} (estimate {})", c.describe(), short(c.mean));
     }
     client_regions(a, p.point, s);
+    deployments(a, p.point, s);
     if let Some(text) = short_run(a, p.point) {
         let _ = writeln!(s, "\n**Warning:** at this point, {text}.");
     }
@@ -490,6 +491,53 @@ fn client_regions(a: &Analysis<'_>, point: usize, s: &mut String) {
             "\nThe SLO holds for every client pooled, but on the estimates these clients miss it: \
              {}.",
             misses.join("; ")
+        );
+    }
+}
+
+/// The recommended point's instances region by region (`deployments.csv`,
+/// with two regions or more): how busy each region's instances of each
+/// service are, how many there are, and what they cost.
+fn deployments(a: &Analysis<'_>, point: usize, s: &mut String) {
+    let t = &a.part.deployments;
+    let (Some(service), Some(region), Some(held), Some(instances), Some(cost)) = (
+        t.index("service"),
+        t.index("region"),
+        t.index("utilization"),
+        t.index("replicas_mean"),
+        t.index("instance_cost_per_month_usd"),
+    ) else {
+        return;
+    };
+    let key = point.to_string();
+    // Per deployment, in order: its rows, one per replication.
+    let mut groups: Vec<((&str, &str), Vec<crate::planner::table::Row<'_>>)> = Vec::new();
+    for row in t.rows().filter(|r| r[0] == *key) {
+        let name = (row.get(service), row.get(region));
+        match groups.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, rows)) => rows.push(row),
+            None => groups.push((name, vec![row])),
+        }
+    }
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nIts instances by region (`deployments.csv`; mean over the replications ± 95 % CI):\n\n\
+         | service | region | held | instances | instances' cost/month (USD) |\n|---|---|---:|---:|---:|"
+    );
+    let of = |rows: &[crate::planner::table::Row<'_>], c: usize| {
+        let v = ci95(&rows.iter().map(|r| number(&r[c])).collect::<Vec<_>>());
+        format!("{} ± {}", short(v.mean), short(v.half_width))
+    };
+    for ((service, region), rows) in &groups {
+        let _ = writeln!(
+            s,
+            "| {service} | {region} | {} | {} | {} |",
+            of(rows, held),
+            of(rows, instances),
+            of(rows, cost)
         );
     }
 }
