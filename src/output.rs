@@ -1,5 +1,6 @@
 //! Output files: `runs.csv`, `timeseries.csv`, `services.csv`,
-//! `services_timeseries.csv`, `deployments.csv`, `regions.csv`,
+//! `services_timeseries.csv`, `deployments.csv`,
+//! `deployments_timeseries.csv`, `regions.csv`,
 //! `regions_timeseries.csv`,
 //! `shards.csv`, `shards_timeseries.csv`,
 //! `caches_timeseries.csv`, `recovery.csv`, `summary.md`, `manifest.json`.
@@ -15,9 +16,9 @@ use anyhow::Context;
 
 use headroom_models::recovery::{RECOVERY_CSV_COLUMNS, TriggerRecovery};
 use headroom_models::report::{
-    CACHE_TIMESERIES_COLUMNS, DEPLOYMENT_COLUMNS, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS,
-    RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS,
-    SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
+    CACHE_TIMESERIES_COLUMNS, DEPLOYMENT_COLUMNS, DEPLOYMENT_TIMESERIES_COLUMNS, REGION_COLUMNS,
+    REGION_TIMESERIES_COLUMNS, RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS,
+    SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
 };
 use headroom_models::{Loaded, RunOutput};
 use headroom_sim::stats::{ConfidenceInterval, ci95};
@@ -141,6 +142,25 @@ pub fn deployments_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<
                     .chain(fields(&row.cells()))
                     .collect()
             }))
+        },
+    )
+}
+
+/// Renders `deployments_timeseries.csv`: one row per (point, replication,
+/// interval, deployment), deployments in `deployments.csv`'s order within
+/// an interval, with two regions or more (the header alone otherwise).
+pub fn deployments_timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    per_replication_csv(
+        "deployments_timeseries.csv",
+        &DEPLOYMENT_TIMESERIES_COLUMNS,
+        point,
+        outputs,
+        |out| {
+            Box::new(
+                out.deployment_timeseries
+                    .iter()
+                    .map(|row| row.deployment_text(&out.deployments).collect()),
+            )
         },
     )
 }

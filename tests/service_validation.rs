@@ -15,7 +15,7 @@
 //! against twice its instance's capacity), clients in two regions
 //! (each region's response time, the far one's shifted by the round trip),
 //! and one service deployed in two regions (each deployment its own
-//! region's queue).
+//! region's queue, and scaled by its own region's HPA).
 //!
 //! Every scenario is in `experiments/validation/` with its derivation.
 //! Tolerances come from the replications' Student-t confidence intervals:
@@ -933,6 +933,36 @@ fn the_hpa_reaches_its_answer_after_a_load_step_and_does_not_flap() {
         // the count, then it returns to the 1000 rps band.
         steady(2100.0, 2100.0 + 290.0, hpa_band(2500.0));
         steady(2100.0 + 300.0 + 45.0, 3000.0, hpa_band(1000.0));
+    }
+}
+
+/// Each region's deployment scales on its own clients' load
+/// (`autoscale-regions.toml`): east's HPA holds a count it accepts for 750
+/// requests/s and west's one for 250, each still under steady load
+/// (`deployments_timeseries.csv`). An HPA accepts `n` when the usage ratio
+/// is within its tolerance ([`hpa_band`]) or when its proposal,
+/// `ceil(rps / 100)`, is `n` itself.
+#[test]
+fn each_regions_hpa_scales_its_own_deployment() {
+    let (_, out) = run("autoscale-regions.toml", &[]);
+    let accepted =
+        |rps: f64, n: u64| hpa_band(rps).contains(&n) || (rps / 100.0).ceil() == n as f64;
+    for o in &out {
+        for (k, region, rps) in [(0, "east", 750.0), (1, "west", 250.0)] {
+            assert_eq!(o.deployments[k].region, region);
+            let counts: Vec<u64> = o
+                .deployment_timeseries
+                .iter()
+                .filter(|r| r.service == k && r.t_s > 300.0)
+                .map(|r| r.replicas)
+                .collect();
+            assert!(counts.len() > 100, "{region}: {counts:?}");
+            assert!(
+                counts.iter().all(|&n| n == counts[0]) && accepted(rps, counts[0]),
+                "{region}: expected one count the HPA accepts at {rps} rps after 5 min: {counts:?}"
+            );
+            println!("regional hpa: {region} at {rps} rps holds {}", counts[0]);
+        }
     }
 }
 

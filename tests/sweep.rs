@@ -2121,9 +2121,24 @@ fn a_sweep_with_regions_writes_each_points_deployments_as_run_does() {
     let run_out = run_at_ten_seconds(&dir, &scenario, "run10", &[]);
     let threads = run_at_ten_seconds(&dir, &scenario, "run10-threads", &["--threads", "1"]);
     let rerun = String::from_utf8(read(&run_out, "deployments.csv")).unwrap();
-    assert_eq!(
-        read(&run_out, "deployments.csv"),
-        read(&threads, "deployments.csv")
+    for file in ["deployments.csv", "deployments_timeseries.csv"] {
+        assert_eq!(read(&run_out, file), read(&threads, file), "{file}");
+    }
+    // The run's series by deployment: every deployment of every interval
+    // of every replication, in order.
+    let series = String::from_utf8(read(&run_out, "deployments_timeseries.csv")).unwrap();
+    let timeseries = String::from_utf8(read(&run_out, "timeseries.csv")).unwrap();
+    let names: Vec<String> = series
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').skip(3).take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(names.len(), 3 * (timeseries.lines().count() - 1));
+    assert!(
+        names
+            .chunks(3)
+            .all(|c| c == ["api us-east", "api us-west", "api eu-west"]),
+        "{series}"
     );
     assert_eq!(swept.lines().next(), rerun.lines().next());
     assert_eq!(
@@ -2238,7 +2253,7 @@ fn a_sweep_keeps_region_time_series_on_request() {
 }
 
 /// With one region (or none declared), `headroom run` writes the headers of
-/// `regions.csv` and `deployments.csv` alone and its summary has no regions
+/// `regions.csv`, `deployments.csv` and their time series alone and its summary has no regions
 /// section; a sweep writes neither.
 #[test]
 fn one_region_writes_no_region_rows() {
@@ -2255,6 +2270,9 @@ fn one_region_writes_no_region_rows() {
     let text = String::from_utf8(read(&out, "deployments.csv")).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.starts_with("point,replication,service,region,requests,"));
+    let text = String::from_utf8(read(&out, "deployments_timeseries.csv")).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("point,replication,t_s,service,region,tries_rps,"));
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
     assert!(!summary.contains("Client regions"));
     assert!(!summary.contains("### By region"));

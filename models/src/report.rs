@@ -34,6 +34,11 @@ pub struct RunOutput {
     /// services in `[[services]]` order and regions in `[[regions]]` order
     /// within one; empty with fewer than two regions.
     pub deployments: Vec<DeploymentRow>,
+    /// One row per (interval, deployment of `deployments`), interval by
+    /// interval and deployments in `deployments`' order within one
+    /// (`deployments_timeseries.csv`), each naming its deployment by its
+    /// index there; empty with fewer than two regions.
+    pub deployment_timeseries: Vec<ServiceIntervalRow>,
     /// One row per client region (`regions.csv`), in `[[regions]]` order;
     /// empty with fewer than two regions.
     pub regions: Vec<RegionRow>,
@@ -172,6 +177,27 @@ pub struct DeploymentRow {
     /// (instances only: egress and the data tier are the run's).
     pub instance_cost_per_month_usd: f64,
 }
+
+/// `deployments_timeseries.csv` columns, in order: `services_timeseries.csv`'s
+/// with the region after the service.
+pub const DEPLOYMENT_TIMESERIES_COLUMNS: [&str; 16] = [
+    "point",
+    "replication",
+    "t_s",
+    "service",
+    "region",
+    "tries_rps",
+    "errors",
+    "shed",
+    "concurrency_blocked",
+    "concurrency_limit_mean",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "utilization",
+    "cpu_util",
+    "replicas",
+    "trigger",
+];
 
 /// `deployments.csv` columns, in order: `services.csv`'s with the region
 /// after the service, and the instances' cost.
@@ -1167,6 +1193,23 @@ impl ServiceIntervalRow {
         [
             Cell::Float(self.t_s).to_string(),
             services[self.service].service.clone(),
+        ]
+        .into_iter()
+        .chain(self.cells().map(|c| c.to_string()))
+    }
+
+    /// A deployment's row's text after `point, replication` (its time, its
+    /// service's and region's names from `deployments`, then
+    /// [`cells`](Self::cells)): what `deployments_timeseries.csv` holds.
+    pub fn deployment_text(
+        &self,
+        deployments: &[DeploymentRow],
+    ) -> impl Iterator<Item = String> + '_ {
+        let d = &deployments[self.service];
+        [
+            Cell::Float(self.t_s).to_string(),
+            d.stats.service.clone(),
+            d.region.clone(),
         ]
         .into_iter()
         .chain(self.cells().map(|c| c.to_string()))
@@ -2466,6 +2509,27 @@ pub fn short_run_text(
 
 #[cfg(test)]
 mod tests {
+
+    /// `deployments.csv` and `deployments_timeseries.csv` are
+    /// `services.csv` and `services_timeseries.csv` with the region after
+    /// the service (and the instances' cost last).
+    #[test]
+    fn deployment_columns_are_the_services_with_the_region() {
+        let with_region = |columns: &[&'static str]| -> Vec<&'static str> {
+            let at = columns.iter().position(|c| *c == "service").unwrap() + 1;
+            let mut v = columns.to_vec();
+            v.insert(at, "region");
+            v
+        };
+        let mut expected = with_region(&SERVICE_COLUMNS);
+        expected.push("instance_cost_per_month_usd");
+        assert_eq!(DEPLOYMENT_COLUMNS.to_vec(), expected);
+        assert_eq!(
+            DEPLOYMENT_TIMESERIES_COLUMNS.to_vec(),
+            with_region(&SERVICE_TIMESERIES_COLUMNS)
+        );
+    }
+
     use super::*;
 
     /// A tier's rows at 1-s intervals with these fills.
@@ -2705,6 +2769,7 @@ mod tests {
             service_timeseries: Vec::new(),
             services: Vec::new(),
             deployments: Vec::new(),
+            deployment_timeseries: Vec::new(),
             regions: Vec::new(),
             region_timeseries: Vec::new(),
             shards: Vec::new(),
@@ -2950,6 +3015,7 @@ mod tests {
             regions: Vec::new(),
             region_timeseries: Vec::new(),
             deployments: Vec::new(),
+            deployment_timeseries: Vec::new(),
             services: vec![ServiceRow {
                 service: "api".into(),
                 requests,

@@ -624,7 +624,8 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
 /// runs in, in order; per service, the tries, errors, sheds, refusals and
 /// latencies of its deployments adding up to its own exactly, their mean
 /// instances to its mean, and its most instances at once between their
-/// largest and their sum. None with one region.
+/// largest and their sum; and so interval by interval
+/// (`deployments_timeseries.csv`). None with one region, and no rows.
 fn deployment_fault(
     out: &headroom_models::RunOutput,
     plan: &headroom_models::Plan,
@@ -652,7 +653,53 @@ fn deployment_fault(
         return Some(format!("deployments {got:?}, expected {expected:?}"));
     }
     if expected.is_empty() {
-        return None;
+        return (!out.deployment_timeseries.is_empty())
+            .then(|| "deployment interval rows with one region".to_owned());
+    }
+    // Their time series: every deployment of every interval, in order, at
+    // the run's intervals; per interval, each service's counts and
+    // instances its deployments' added up, its tries per second too.
+    let (n, services) = (expected.len(), out.services.len());
+    if out.deployment_timeseries.len() != out.timeseries.len() * n {
+        return Some(format!(
+            "{} deployment intervals for {} intervals of {n} deployments",
+            out.deployment_timeseries.len(),
+            out.timeseries.len()
+        ));
+    }
+    for (k, iv) in out.timeseries.iter().enumerate() {
+        let rows = &out.deployment_timeseries[k * n..(k + 1) * n];
+        for (i, whole) in out.service_timeseries[k * services..(k + 1) * services]
+            .iter()
+            .enumerate()
+        {
+            let parts: Vec<_> = rows
+                .iter()
+                .filter(|r| out.deployments[r.service].stats.service == out.services[i].service)
+                .collect();
+            let sum = |f: fn(&headroom_models::report::ServiceIntervalRow) -> u64| -> u64 {
+                parts.iter().map(|r| f(r)).sum()
+            };
+            let tries: f64 = parts.iter().map(|r| r.tries_rps).sum();
+            if sum(|r| r.errors) != whole.errors
+                || sum(|r| r.shed) != whole.shed
+                || sum(|r| r.concurrency_blocked) != whole.concurrency_blocked
+                || sum(|r| r.replicas) != whole.replicas
+                || (tries - whole.tries_rps).abs() > 1e-9 * whole.tries_rps.max(1.0)
+            {
+                return Some(format!(
+                    "interval {k}, service {}: {whole:?}, its deployments' {parts:?}",
+                    out.services[i].service
+                ));
+            }
+        }
+        for (j, r) in rows.iter().enumerate() {
+            if r.t_s != iv.t_s || r.service != j || r.trigger != iv.trigger {
+                return Some(format!(
+                    "interval {k}, deployment {j}: {r:?} (interval {iv:?})"
+                ));
+            }
+        }
     }
     for row in &out.services {
         let parts: Vec<_> = out

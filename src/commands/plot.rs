@@ -69,6 +69,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
         let shards = read_any(dir, "shards.csv")?;
         let regions = read_any(dir, "regions.csv")?;
         let region_series = read_any(dir, "regions_timeseries.csv")?;
+        let deployment_series = read_any(dir, "deployments_timeseries.csv")?;
         let cache_series = read_any(dir, "caches_timeseries.csv")?;
         let data = PlotData {
             title,
@@ -82,6 +83,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
             slo_p99_ms: run_slo_p99_ms(&json),
             service_series: service_series.as_ref(),
             region_series: region_series.as_ref(),
+            deployment_series: deployment_series.as_ref(),
             shard_series: shard_series.as_ref(),
             cache_series: cache_series.as_ref(),
         };
@@ -116,6 +118,7 @@ pub fn sweep_data<'a>(analysis: &'a Analysis<'a>, title: String) -> PlotData<'a>
             .then_some(&analysis.part.service_series),
         region_series: (!analysis.part.manifest.region_series_columns.is_empty())
             .then_some(&analysis.part.region_series),
+        deployment_series: None,
         shard_series: (!analysis.part.manifest.shard_series_columns.is_empty())
             .then_some(&analysis.part.shard_series),
         cache_series: (!analysis.part.manifest.cache_series_columns.is_empty())

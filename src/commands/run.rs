@@ -54,6 +54,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             output::services_timeseries_csv(0, &outputs)?,
         ),
         ("deployments.csv", output::deployments_csv(0, &outputs)?),
+        (
+            "deployments_timeseries.csv",
+            output::deployments_timeseries_csv(0, &outputs)?,
+        ),
         ("regions.csv", output::regions_csv(0, &outputs)?),
         (
             "regions_timeseries.csv",

@@ -162,6 +162,8 @@ pub struct PlotData<'a> {
     pub service_series: Option<&'a Table>,
     /// `regions_timeseries.csv` rows, when the run wrote them.
     pub region_series: Option<&'a Table>,
+    /// `deployments_timeseries.csv` rows, when the run wrote them.
+    pub deployment_series: Option<&'a Table>,
     /// `shards_timeseries.csv` rows, when the run wrote them.
     pub shard_series: Option<&'a Table>,
     /// `caches_timeseries.csv` rows, when the run wrote them.
@@ -186,6 +188,8 @@ pub fn charts(d: &PlotData<'_>) -> (Vec<Chart>, Vec<String>) {
     add(region_latency(d));
     add(region_over_time(d, RegionSeries::Availability));
     add(region_over_time(d, RegionSeries::P99));
+    add(deployment_over_time(d, DeploymentSeries::Replicas));
+    add(deployment_over_time(d, DeploymentSeries::Utilization));
     if let Some(a) = d.sweep {
         add(cost_vs_p99(d, a));
         add(recovery_boundary(a));
@@ -461,7 +465,9 @@ fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
                 .into(),
         );
     };
-    let Some((series, scale, x_label)) = lines_by_label(st, d.focus, name, t, u) else {
+    let Some((series, scale, x_label)) =
+        lines_by_label(st, d.focus, |r| r.get(name).to_owned(), t, u)
+    else {
         return Err(format!(
             "utilization per service: no service rows for {}",
             d.focus_label
@@ -480,19 +486,19 @@ fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
     })
 }
 
-/// One line per value of column `label` of `table` (first seen first):
-/// column `c` of point `focus`, the mean over its replications interval by
+/// One line per `label` of the rows of `table` (first seen first): column
+/// `c` of point `focus`, the mean over its replications interval by
 /// interval against time column `t`; with the time axis's scale and label.
 /// `None` without a row of `focus`.
-fn lines_by_label(
-    table: &Table,
+fn lines_by_label<'t>(
+    table: &'t Table,
     focus: usize,
-    label: usize,
+    label: impl Fn(&Row<'t>) -> String,
     t: usize,
     c: usize,
 ) -> Option<(Vec<Series>, f64, &'static str)> {
     let groups = by_replication(table, focus);
-    let labels = by_label(&groups, |r| r.get(label).to_owned());
+    let labels = by_label(&groups, label);
     if labels.is_empty() {
         return None;
     }
@@ -563,7 +569,9 @@ fn region_over_time(d: &PlotData<'_>, what: RegionSeries) -> Result<Chart, Strin
             "{about}: regions_timeseries.csv lacks t_s, region or {column}"
         ));
     };
-    let Some((mut series, scale, x_label)) = lines_by_label(rt, d.focus, region, t, c) else {
+    let Some((mut series, scale, x_label)) =
+        lines_by_label(rt, d.focus, |r| r.get(region).to_owned(), t, c)
+    else {
         return Err(format!(
             "{about}: no region rows for {} (a scenario with two regions or more has them)",
             d.focus_label
@@ -573,6 +581,66 @@ fn region_over_time(d: &PlotData<'_>, what: RegionSeries) -> Result<Chart, Strin
     if series.is_empty() {
         return Err(format!("{about}: no region's clients were answered"));
     }
+    Ok(Chart {
+        name: name.into(),
+        title: format!("{}: {about}, {}", d.title, d.focus_label),
+        kind: Kind::Lines {
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            series,
+            faint: Vec::new(),
+            spans: system_spans(d, scale),
+        },
+    })
+}
+
+/// What a deployment's line over time shows.
+#[derive(Clone, Copy)]
+enum DeploymentSeries {
+    /// `deployment_replicas`: its instances.
+    Replicas,
+    /// `deployment_utilization`: the fraction of its workers held.
+    Utilization,
+}
+
+/// Each service's instances, or held workers, in each region it runs in
+/// over time (the means over replications, interval by interval), triggers
+/// shaded: each region's autoscaler chasing its own clients' load, and the
+/// region whose instances run hot while the service's pooled figure
+/// hides it.
+fn deployment_over_time(d: &PlotData<'_>, what: DeploymentSeries) -> Result<Chart, String> {
+    let (column, name, about, y_label) = match what {
+        DeploymentSeries::Replicas => (
+            "replicas",
+            "deployment_replicas",
+            "instances per service and region",
+            "instances",
+        ),
+        DeploymentSeries::Utilization => (
+            "utilization",
+            "deployment_utilization",
+            "workers held per service and region",
+            "workers held (fraction)",
+        ),
+    };
+    let Some(dt) = d.deployment_series else {
+        return Err(format!(
+            "{about}: no deployments_timeseries.csv (`headroom run` writes it)"
+        ));
+    };
+    let columns = ["t_s", "service", "region", column].map(|c| dt.index(c));
+    let [Some(t), Some(service), Some(region), Some(c)] = columns else {
+        return Err(format!(
+            "{about}: deployments_timeseries.csv lacks t_s, service, region or {column}"
+        ));
+    };
+    let label = |r: &Row<'_>| format!("{} {}", r.get(service), r.get(region));
+    let Some((series, scale, x_label)) = lines_by_label(dt, d.focus, label, t, c) else {
+        return Err(format!(
+            "{about}: no deployment rows for {} (a scenario with two regions or more has them)",
+            d.focus_label
+        ));
+    };
     Ok(Chart {
         name: name.into(),
         title: format!("{}: {about}, {}", d.title, d.focus_label),
@@ -1126,6 +1194,7 @@ mod tests {
             regions: None,
             slo_p99_ms: None,
             region_series: None,
+            deployment_series: None,
             service_series,
             shard_series,
             cache_series: None,
@@ -1163,6 +1232,42 @@ mod tests {
         d.service_series = None;
         let why = service_utilization(&d).unwrap_err();
         assert!(why.contains("no services_timeseries.csv"), "{why}");
+    }
+
+    /// One line per deployment (service and region), the mean over
+    /// replications interval by interval, of its instances or its held
+    /// fraction; the trigger's intervals shaded; skipped, with why, without
+    /// the file.
+    #[test]
+    fn deployment_over_time_draws_each_service_in_each_region() {
+        let (runs, ts) = two_intervals();
+        let dt = table(
+            "point,replication,t_s,service,region,utilization,replicas\n\
+             0,0,10,api,east,0.2,3\n0,0,10,api,west,0.1,3\n0,0,20,api,east,0.8,4\n0,0,20,api,west,0.1,3\n\
+             0,1,10,api,east,0.4,3\n0,1,10,api,west,0.3,3\n0,1,20,api,east,0.6,6\n0,1,20,api,west,0.1,3\n",
+        );
+        let mut d = run_data(&runs, &ts, None, None);
+        d.deployment_series = Some(&dt);
+        let lines = |what| {
+            let chart = deployment_over_time(&d, what).unwrap();
+            let Kind::Lines { series, spans, .. } = chart.kind else {
+                panic!("{chart:?}")
+            };
+            assert_eq!(spans, [(10.0, 20.0)]);
+            series
+        };
+        let replicas = lines(DeploymentSeries::Replicas);
+        assert_eq!(replicas.len(), 2);
+        assert_eq!(replicas[0].label, "api east (mean of 2 replications)");
+        assert_eq!(rounded(&replicas[0]), [(10.0, 3.0), (20.0, 5.0)]);
+        assert_eq!(replicas[1].label, "api west (mean of 2 replications)");
+        assert_eq!(rounded(&replicas[1]), [(10.0, 3.0), (20.0, 3.0)]);
+        let held = lines(DeploymentSeries::Utilization);
+        assert_eq!(rounded(&held[0]), [(10.0, 0.3), (20.0, 0.7)]);
+        assert_eq!(rounded(&held[1]), [(10.0, 0.2), (20.0, 0.1)]);
+        d.deployment_series = None;
+        let why = deployment_over_time(&d, DeploymentSeries::Replicas).unwrap_err();
+        assert!(why.contains("no deployments_timeseries.csv"), "{why}");
     }
 
     /// `runs.csv` and `timeseries.csv` of two replications of two 10-s

@@ -302,6 +302,13 @@ pub(super) struct Stats {
     latencies: Vec<ServiceLatency>,
     /// A service's tries of one interval, its deployments' merged.
     service_latency: LatencyHistogram,
+    /// Per deployment, its row in `deployments.csv` (with two regions or
+    /// more, where its service runs), which its interval rows name.
+    deployment_rows: Vec<Option<u32>>,
+    /// Per deployment, its areas at the start of the current interval.
+    deployment_at_interval: Vec<Areas>,
+    /// Per (interval, deployment with a row), `deployments_timeseries.csv`.
+    deployment_series: Vec<ServiceIntervalRow>,
     interval: Interval,
     rows: Vec<IntervalRow>,
     service_rows: Vec<ServiceIntervalRow>,
@@ -401,6 +408,21 @@ impl Stats {
                 })
                 .collect(),
             service_latency: LatencyHistogram::new(),
+            deployment_rows: {
+                let mut next = 0u32;
+                plan.services
+                    .iter()
+                    .flat_map(|p| plan.network.region_ids().map(move |r| p.runs_in(r)))
+                    .map(|runs| {
+                        (runs && region_count > 1).then(|| {
+                            next += 1;
+                            next - 1
+                        })
+                    })
+                    .collect()
+            },
+            deployment_at_interval: vec![Areas::default(); deployments],
+            deployment_series: Vec::new(),
             deployments: (0..deployments)
                 .map(|_| DeploymentStats {
                     attempts: 0,
@@ -818,7 +840,8 @@ impl Stats {
             let mut c = Counts::default();
             for d in self.deployments_of(i) {
                 let counts = self.counts(d);
-                c = c + (counts - self.marks[d].interval);
+                let mine = counts - self.marks[d].interval;
+                c = c + mine;
                 self.marks[d].interval = counts;
                 // The interval's tries since the warm-up end are measured;
                 // with the earlier ones, they make the interval's quantiles.
@@ -826,41 +849,43 @@ impl Stats {
                 if self.measuring {
                     l.measured.merge(&s.latency);
                 }
-                self.service_latency.merge(&s.latency);
-                self.service_latency.merge(&l.pre);
-                s.latency.clear();
+                s.latency.merge(&l.pre);
                 l.pre.clear();
+                self.service_latency.merge(&s.latency);
+                if let Some(k) = self.deployment_rows[d] {
+                    let areas = s.areas(now);
+                    let delta = areas - self.deployment_at_interval[d];
+                    self.deployment_at_interval[d] = areas;
+                    self.deployment_series.push(interval_row(
+                        now,
+                        k as usize,
+                        secs,
+                        mine,
+                        &s.latency,
+                        delta,
+                        s.instances.current(),
+                        trigger,
+                    ));
+                }
+                s.latency.clear();
             }
-            let [p50, p99] = [0.5, 0.99].map(|q| self.service_latency.quantile_ms(q));
-            self.service_latency.clear();
             let areas = self.service_areas(i, now);
             let s = &mut self.services[i];
             let delta = areas - s.at_interval;
             computing += delta.computing;
             capacity += delta.capacity;
             s.at_interval = areas;
-            let ratio = |x: f64| {
-                if delta.capacity > 0.0 {
-                    x / delta.capacity
-                } else {
-                    f64::NAN
-                }
-            };
-            self.service_rows.push(ServiceIntervalRow {
-                t_s: now.as_secs_f64(),
-                service: i,
-                tries_rps: c.attempts as f64 / secs,
-                errors: c.errors,
-                shed: c.shed,
-                concurrency_blocked: c.limits.blocked,
-                concurrency_limit_mean: c.limit_mean(),
-                latency_p50_ms: p50,
-                latency_p99_ms: p99,
-                utilization: ratio(delta.held),
-                cpu_util: ratio(delta.computing),
-                replicas: s.instances.current().round() as u64,
+            self.service_rows.push(interval_row(
+                now,
+                i,
+                secs,
+                c,
+                &self.service_latency,
+                delta,
+                s.instances.current(),
                 trigger,
-            });
+            ));
+            self.service_latency.clear();
         }
         // With two regions or more the run's interval is its regions' added
         // up (one record per request, not two; the merge is exact).
@@ -1161,6 +1186,7 @@ impl Stats {
             service_timeseries: self.service_rows,
             services,
             deployments,
+            deployment_timeseries: self.deployment_series,
             regions,
             region_timeseries: self.region_rows,
             shards: Vec::new(),
@@ -1168,6 +1194,46 @@ impl Stats {
             cache_timeseries: Vec::new(),
             peak_in_flight,
         }
+    }
+}
+
+/// A service's (or a deployment's) time-series row of the interval ending
+/// at `now`, `secs` long: its tries' counts `c` and latencies there, its
+/// integrals' growth `delta` and its instances at the end; `index` names it
+/// (in `services`, or in `deployments`).
+#[allow(clippy::too_many_arguments)]
+fn interval_row(
+    now: Timestamp,
+    index: usize,
+    secs: f64,
+    c: Counts,
+    latency: &LatencyHistogram,
+    delta: Areas,
+    instances: f64,
+    trigger: bool,
+) -> ServiceIntervalRow {
+    let ratio = |x: f64| {
+        if delta.capacity > 0.0 {
+            x / delta.capacity
+        } else {
+            f64::NAN
+        }
+    };
+    let [p50, p99] = [0.5, 0.99].map(|q| latency.quantile_ms(q));
+    ServiceIntervalRow {
+        t_s: now.as_secs_f64(),
+        service: index,
+        tries_rps: c.attempts as f64 / secs,
+        errors: c.errors,
+        shed: c.shed,
+        concurrency_blocked: c.limits.blocked,
+        concurrency_limit_mean: c.limit_mean(),
+        latency_p50_ms: p50,
+        latency_p99_ms: p99,
+        utilization: ratio(delta.held),
+        cpu_util: ratio(delta.computing),
+        replicas: instances.round() as u64,
+        trigger,
     }
 }
 
