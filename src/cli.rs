@@ -342,6 +342,10 @@ pub struct SeriesArgs {
     /// interval; the scenario needs two [[regions]] or more).
     #[arg(long)]
     pub region_timeseries: bool,
+    /// Also write deployments_timeseries (one row per service, region it
+    /// runs in and interval; the scenario needs two [[regions]] or more).
+    #[arg(long)]
+    pub deployment_timeseries: bool,
 }
 
 /// The flags `headroom sweep` and `headroom search` share: what they read

@@ -398,8 +398,8 @@ fn a_broken_parquet_trace_exits_2_and_writes_nothing() {
 }
 
 /// A sweep of a scenario with two regions writes its `regions` and
-/// `deployments` tables (and with `--region-timeseries` its
-/// `regions_timeseries`) in Parquet as in CSV, the names strings and the
+/// `deployments` tables (and with `--region-timeseries` and
+/// `--deployment-timeseries` their time series) in Parquet as in CSV, the names strings and the
 /// counts whole numbers.
 #[test]
 fn a_sweeps_regions_table_in_parquet_equals_its_csv() {
@@ -447,6 +447,7 @@ replicas = 1
         "--format",
         "csv,parquet",
         "--region-timeseries",
+        "--deployment-timeseries",
         "--quiet",
     ]);
     let df = same_as_csv(&out, "regions");
@@ -493,5 +494,20 @@ replicas = 1
         df.height(),
         2 * 2 * 2,
         "2 points, 2 replications, api in 2 regions"
+    );
+    // And their time series.
+    let df = same_as_csv(&out, "deployments_timeseries");
+    let types: Vec<String> = df.dtypes().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        types,
+        [
+            "u64", "u64", "f64", "str", "str", "f64", "u64", "u64", "u64", "f64", "f64", "f64",
+            "f64", "f64", "u64", "bool"
+        ]
+    );
+    assert_eq!(
+        df.height() % (2 * 2 * 2),
+        0,
+        "every run's deployments per interval"
     );
 }

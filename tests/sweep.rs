@@ -2202,15 +2202,61 @@ fn a_sweep_with_regions_writes_each_points_deployments_as_run_does() {
 /// one region refuses the flag.
 #[test]
 fn a_sweep_keeps_region_time_series_on_request() {
-    let dir = tempdir("sweep_region_series");
+    keeps_series_on_request(
+        "sweep_region_series",
+        (
+            "--region-timeseries",
+            "regions_timeseries",
+            "region_timeseries",
+        ),
+        &["region_availability", "region_p99"],
+        "per client region, point 0",
+        "no region interval",
+    );
+}
+
+/// `--deployment-timeseries`: as `--region-timeseries`, of every point's
+/// `deployments_timeseries` (the charts `deployment_replicas` and
+/// `deployment_utilization`).
+#[test]
+fn a_sweep_keeps_deployment_time_series_on_request() {
+    keeps_series_on_request(
+        "sweep_deployment_series",
+        (
+            "--deployment-timeseries",
+            "deployments_timeseries",
+            "deployment_timeseries",
+        ),
+        &["deployment_replicas", "deployment_utilization"],
+        "per service and region, point 0",
+        "no deployment interval",
+    );
+}
+
+/// A sweep of `REGION_SWEEP` with `flag` writes `stem`.csv for every point,
+/// three rows (regions, or api's deployments) per interval, a point's rows
+/// those of `headroom run` at that point, and its manifest's identity says
+/// so (`key`); `headroom plot` draws `charts` (titles containing `title`);
+/// shards of the sweep merge to the same file, a folder that lost a run's
+/// rows is refused (`what` of the run missing), and a scenario with one
+/// region refuses the flag.
+fn keeps_series_on_request(
+    name: &str,
+    (flag, stem, key): (&str, &str, &str),
+    charts: &[&str],
+    title: &str,
+    what: &str,
+) {
+    let dir = tempdir(name);
     let scenario = write(&dir, "s.toml", REGION_SWEEP);
-    let flags = ["--region-timeseries"];
+    let flags = [flag];
     let whole = dir.join("whole");
     let o = sweep(&scenario, &whole, &flags);
     assert!(o.status.success(), "{}", stderr(&o));
-    let swept = String::from_utf8(read(&whole, "regions_timeseries.csv")).unwrap();
+    let file = format!("{stem}.csv");
+    let swept = String::from_utf8(read(&whole, &file)).unwrap();
     let run_out = run_at_ten_seconds(&dir, &scenario, "run10", &[]);
-    let rerun = String::from_utf8(read(&run_out, "regions_timeseries.csv")).unwrap();
+    let rerun = String::from_utf8(read(&run_out, &file)).unwrap();
     assert_eq!(swept.lines().next(), rerun.lines().next());
     // 2 replications x 18 ten-second intervals x 3 regions.
     for point in ["0", "1"] {
@@ -2219,36 +2265,27 @@ fn a_sweep_keeps_region_time_series_on_request() {
     assert_eq!(rows_of(&swept, "1"), rows_of(&rerun, "0"));
     let manifest: serde_json::Value =
         serde_json::from_slice(&read(&whole, "manifest.json")).unwrap();
-    assert_eq!(manifest["identity"]["region_timeseries"], true);
-    let charts = dir.join("charts");
-    headroom_ok(&["plot", s(&whole), "--out", s(&charts), "--quiet"]);
-    for chart in ["region_availability.svg", "region_p99.svg"] {
-        let svg = String::from_utf8(read(&charts, chart)).unwrap();
-        assert!(svg.contains("per client region, point 0"), "{chart}: {svg}");
+    assert_eq!(manifest["identity"][key], true);
+    let out = dir.join("charts");
+    headroom_ok(&["plot", s(&whole), "--out", s(&out), "--quiet"]);
+    for chart in charts {
+        let svg = String::from_utf8(read(&out, &format!("{chart}.svg"))).unwrap();
+        assert!(svg.contains(title), "{chart}: {svg}");
     }
-    merges_to(
-        &dir,
-        &scenario,
-        &whole,
-        &flags,
-        &["regions_timeseries.csv", "manifest.json"],
-    );
+    merges_to(&dir, &scenario, &whole, &flags, &[&file, "manifest.json"]);
     refused_without(
         &dir,
         &whole,
-        "regions_timeseries.csv",
+        &file,
         "1,1,",
-        "regions_timeseries.csv: no region interval of point 1, replication 1, which finished",
+        &format!("{file}: {what} of point 1, replication 1, which finished"),
     );
     let one_region = write(&dir, "plain.toml", SWEEP);
     let out = dir.join("refused");
     refused(
-        &["sweep", s(&one_region), "--out", s(&out), flags[0]],
+        &["sweep", s(&one_region), "--out", s(&out), flag],
         &out,
-        &[
-            "--region-timeseries",
-            "plain.toml has fewer than two [[regions]]",
-        ],
+        &[flag, "plain.toml has fewer than two [[regions]]"],
     );
 }
 

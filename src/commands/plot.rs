@@ -118,7 +118,8 @@ pub fn sweep_data<'a>(analysis: &'a Analysis<'a>, title: String) -> PlotData<'a>
             .then_some(&analysis.part.service_series),
         region_series: (!analysis.part.manifest.region_series_columns.is_empty())
             .then_some(&analysis.part.region_series),
-        deployment_series: None,
+        deployment_series: (!analysis.part.manifest.deployment_series_columns.is_empty())
+            .then_some(&analysis.part.deployment_series),
         shard_series: (!analysis.part.manifest.shard_series_columns.is_empty())
             .then_some(&analysis.part.shard_series),
         cache_series: (!analysis.part.manifest.cache_series_columns.is_empty())

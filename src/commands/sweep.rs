@@ -226,11 +226,15 @@ pub fn series_wanted(
     if args.region_timeseries && plan.network.regions.len() < 2 {
         return refuse("--region-timeseries", "fewer than two [[regions]]");
     }
+    if args.deployment_timeseries && plan.network.regions.len() < 2 {
+        return refuse("--deployment-timeseries", "fewer than two [[regions]]");
+    }
     Ok(SeriesWanted {
         services: args.service_timeseries,
         shards: args.shard_timeseries,
         caches: args.cache_timeseries,
         regions: args.region_timeseries,
+        deployments: args.deployment_timeseries,
         region_latency: false,
     })
 }
@@ -303,6 +307,7 @@ pub(crate) fn identity_of(
         shard_timeseries: false,
         cache_timeseries: false,
         region_timeseries: false,
+        deployment_timeseries: false,
         scenario: serde_json::to_value(&base.scenario)?,
     })
 }

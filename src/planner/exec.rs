@@ -13,8 +13,9 @@ use std::sync::atomic::Ordering;
 
 use headroom_models::Plan;
 use headroom_models::report::{
-    Bottleneck, CACHE_TIMESERIES_COLUMNS, CacheHalves, Cell, ColdCache, LATENCY_BATCHES, Pooled,
-    REGION_TIMESERIES_COLUMNS, SHARD_TIMESERIES_COLUMNS, StationLoad, cache_halves, metric_ci95,
+    Bottleneck, CACHE_TIMESERIES_COLUMNS, CacheHalves, Cell, ColdCache,
+    DEPLOYMENT_TIMESERIES_COLUMNS, LATENCY_BATCHES, Pooled, REGION_TIMESERIES_COLUMNS,
+    SHARD_TIMESERIES_COLUMNS, StationLoad, cache_halves, metric_ci95,
 };
 use headroom_models::{KeepCopies, WarmSlot, WarmStarts};
 use headroom_sim::exec::{Threads, run_in_order, run_indexed};
@@ -124,11 +125,14 @@ pub struct ComponentSeries {
     pub caches: Table,
     /// `regions_timeseries.csv`'s: one per interval and client region.
     pub regions: Table,
+    /// `deployments_timeseries.csv`'s: one per interval and deployment.
+    pub deployments: Table,
 }
 
 /// Which per-component time series a sweep keeps (`--service-timeseries`,
-/// `--shard-timeseries`, `--cache-timeseries`, `--region-timeseries`): each is a row per run,
-/// interval and component, often the largest table of a sweep.
+/// `--shard-timeseries`, `--cache-timeseries`, `--region-timeseries`,
+/// `--deployment-timeseries`): each is a row per run, interval and
+/// component, often the largest table of a sweep.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SeriesWanted {
     /// Per service.
@@ -139,6 +143,8 @@ pub struct SeriesWanted {
     pub caches: bool,
     /// Per client region.
     pub regions: bool,
+    /// Per deployment (service and region it runs in).
+    pub deployments: bool,
     /// Each client region's latency histogram ([`Record::region_latency`]:
     /// `compare` pools them; a sweep would hold one per region per run).
     pub region_latency: bool,
@@ -500,6 +506,27 @@ fn region_series_table(out: &headroom_models::RunOutput) -> Table {
     t
 }
 
+/// Kinds of `deployments_timeseries.csv`'s columns after `point,
+/// replication`: `services_timeseries.csv`'s with the region's name.
+pub(crate) const DEPLOYMENT_SERIES_KINDS: [Kind; DEPLOYMENT_TIMESERIES_COLUMNS.len() - 2] = {
+    use Kind::{Flag, Float, Int, Str};
+    [
+        Float, Str, Str, Float, Int, Int, Int, Float, Float, Float, Float, Float, Int, Flag,
+    ]
+};
+
+/// A replication's per-deployment time series as a table of the columns
+/// after `point, replication` (`t_s`, `service`, `region`, then the counts
+/// and measures).
+fn deployment_series_table(out: &headroom_models::RunOutput) -> Table {
+    let kinds = DEPLOYMENT_SERIES_KINDS.to_vec();
+    let mut t = typed_table(&DEPLOYMENT_TIMESERIES_COLUMNS[2..], Some(kinds));
+    for row in &out.deployment_timeseries {
+        t.push_row(row.deployment_text(&out.deployments));
+    }
+    t
+}
+
 /// A replication's per-shard time series as a table of the columns after
 /// `point, replication` (`t_s`, `store`, `region`, `shard`, then the
 /// counts and measures).
@@ -644,6 +671,7 @@ pub(crate) fn replicate(
                 shards: keep(series.shards, || shard_series_table(&out)),
                 caches: keep(series.caches, || cache_series_table(&out)),
                 regions: keep(series.regions, || region_series_table(&out)),
+                deployments: keep(series.deployments, || deployment_series_table(&out)),
             },
             warmup_s,
             latency: Some(out.metrics.latency.to_sparse()),

@@ -16,17 +16,18 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use headroom_models::report::{
-    Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, ColdCache, DEPLOYMENT_COLUMNS, LATENCY_BATCHES,
-    LATENCY_QUANTILES, Pooled, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, SERVICE_COLUMNS,
-    SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, short_run_text, spans_of,
+    Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, ColdCache, DEPLOYMENT_COLUMNS,
+    DEPLOYMENT_TIMESERIES_COLUMNS, LATENCY_BATCHES, LATENCY_QUANTILES, Pooled, REGION_COLUMNS,
+    REGION_TIMESERIES_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS,
+    SHARD_TIMESERIES_COLUMNS, short_run_text, spans_of,
 };
 use headroom_models::sweep::SweepMode;
 use headroom_sim::stats::Relaxation;
 
 use crate::InputError;
 use crate::planner::exec::{
-    CACHE_SERIES_KINDS, PointRuns, REGION_SERIES_KINDS, Record, Replications, SHARD_SERIES_KINDS,
-    Stop, pooled,
+    CACHE_SERIES_KINDS, DEPLOYMENT_SERIES_KINDS, PointRuns, REGION_SERIES_KINDS, Record,
+    Replications, SHARD_SERIES_KINDS, Stop, pooled,
 };
 use crate::planner::format::Formats;
 use crate::planner::points::RUN_KEY_COLUMNS;
@@ -71,6 +72,10 @@ pub struct Identity {
     /// Whether it writes `regions_timeseries` (`--region-timeseries`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub region_timeseries: bool,
+    /// Whether it writes `deployments_timeseries`
+    /// (`--deployment-timeseries`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deployment_timeseries: bool,
     /// The resolved base scenario (defaults filled in, `--set`s applied).
     pub scenario: serde_json::Value,
 }
@@ -82,6 +87,7 @@ impl Identity {
         self.shard_timeseries = series.shards;
         self.cache_timeseries = series.caches;
         self.region_timeseries = series.regions;
+        self.deployment_timeseries = series.deployments;
     }
 
     /// The SHA-256 of the identity's JSON, hex.
@@ -264,6 +270,10 @@ pub struct Manifest {
     /// sweep writes it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub region_series_columns: Vec<Column>,
+    /// `deployments_timeseries` columns with their kinds (empty unless the
+    /// sweep writes it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployment_series_columns: Vec<Column>,
     /// Whether the metric kinds come from a finished replication (a part
     /// whose every replication failed only knows the names).
     pub kinds_known: bool,
@@ -300,6 +310,8 @@ pub struct Part {
     pub cache_series: Table,
     /// One row per (point, replication, interval, client region).
     pub region_series: Table,
+    /// One row per (point, replication, interval, deployment).
+    pub deployment_series: Table,
 }
 
 /// Inputs to [`Part::build`] besides the results.
@@ -398,6 +410,11 @@ impl Part {
             &REGION_TIMESERIES_COLUMNS,
             &REGION_SERIES_KINDS,
         );
+        let deployment_series_columns = typed(
+            id.deployment_timeseries,
+            &DEPLOYMENT_TIMESERIES_COLUMNS,
+            &DEPLOYMENT_SERIES_KINDS,
+        );
         let shards_columns = if has_datastores(&id.scenario) {
             keyed_columns(&SHARD_COLUMNS, records().map(|r| &r.shards), |i| match i {
                 2 | 3 => Kind::Str,
@@ -445,6 +462,7 @@ impl Part {
         let mut deployments_table = Table::new(deployments_columns.clone());
         let mut cache_series_table = Table::new(cache_series_columns.clone());
         let mut region_series_table = Table::new(region_series_columns.clone());
+        let mut deployment_series_table = Table::new(deployment_series_columns.clone());
         let mut point_runs = Vec::with_capacity(ids.len());
         for (&point, mut pr) in ids.iter().zip(runs) {
             let mut error = None;
@@ -482,6 +500,7 @@ impl Part {
                     (&mut deployments_table, deployments),
                     (&mut cache_series_table, series.caches),
                     (&mut region_series_table, series.regions),
+                    (&mut deployment_series_table, series.deployments),
                 ] {
                     for row in table.rows() {
                         all.push_row(keys.into_iter().chain(row.iter()));
@@ -522,6 +541,9 @@ impl Part {
         if id.region_timeseries {
             stems.push("regions_timeseries");
         }
+        if id.deployment_timeseries {
+            stems.push("deployments_timeseries");
+        }
         let mut files: Vec<String> = stems
             .iter()
             .flat_map(|stem| id.format.iter().map(|f| f.file(stem)))
@@ -544,6 +566,7 @@ impl Part {
                 deployments_columns,
                 cache_series_columns,
                 region_series_columns,
+                deployment_series_columns,
                 kinds_known,
                 point_runs,
                 files,
@@ -559,6 +582,7 @@ impl Part {
             deployments: deployments_table,
             cache_series: cache_series_table,
             region_series: region_series_table,
+            deployment_series: deployment_series_table,
         })
     }
 
@@ -603,6 +627,11 @@ impl Part {
                 "regions_timeseries",
                 &self.region_series,
                 &m.region_series_columns,
+            ),
+            (
+                "deployments_timeseries",
+                &self.deployment_series,
+                &m.deployment_series_columns,
             ),
         ] {
             if !columns.is_empty() {
@@ -660,6 +689,10 @@ impl Part {
         let deployments = optional("deployments", &manifest.deployments_columns)?;
         let cache_series = optional("caches_timeseries", &manifest.cache_series_columns)?;
         let region_series = optional("regions_timeseries", &manifest.region_series_columns)?;
+        let deployment_series = optional(
+            "deployments_timeseries",
+            &manifest.deployment_series_columns,
+        )?;
         let part = Part {
             manifest,
             runs,
@@ -672,6 +705,7 @@ impl Part {
             deployments,
             cache_series,
             region_series,
+            deployment_series,
         };
         part.check_rows(dir, format, &params)?;
         Ok(part)
@@ -865,6 +899,13 @@ impl Part {
                 (2, 4),
                 "no region interval",
             ),
+            (
+                "deployments_timeseries",
+                &self.deployment_series,
+                &m.deployment_series_columns,
+                (2, 5),
+                "no deployment interval",
+            ),
         ] {
             if columns.is_empty() {
                 continue;
@@ -991,6 +1032,11 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             &m.region_series_columns,
             &REGION_TIMESERIES_COLUMNS[..],
         ),
+        (
+            "deployment_series_columns",
+            &m.deployment_series_columns,
+            &DEPLOYMENT_TIMESERIES_COLUMNS[..],
+        ),
     ] {
         let given = names(given);
         if given.is_empty() || given == ours {
@@ -1039,6 +1085,7 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             &m.shard_series_columns,
             &m.cache_series_columns,
             &m.region_series_columns,
+            &m.deployment_series_columns,
         ]
         .iter()
         .all(|cols| cols.is_empty() || cols[..2].iter().all(|c| c.kind == Kind::Int));
@@ -1376,6 +1423,11 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
                 &part.manifest.region_series_columns,
                 &manifest.region_series_columns,
             ),
+            (
+                "deployments_timeseries",
+                &part.manifest.deployment_series_columns,
+                &manifest.deployment_series_columns,
+            ),
         ] {
             if names_of(theirs) != names_of(ours) {
                 return Err(InputError(format!(
@@ -1397,6 +1449,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let mut deployments: Option<Table> = None;
     let mut cache_series: Option<Table> = None;
     let mut region_series: Option<Table> = None;
+    let mut deployment_series: Option<Table> = None;
     for part in parts {
         for (all, table) in [
             (&mut runs, part.runs),
@@ -1409,6 +1462,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
             (&mut deployments, part.deployments),
             (&mut cache_series, part.cache_series),
             (&mut region_series, part.region_series),
+            (&mut deployment_series, part.deployment_series),
         ] {
             match all {
                 Some(all) => all.append(&table),
@@ -1441,6 +1495,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let deployments = in_order(deployments, &manifest.deployments_columns);
     let cache_series = in_order(cache_series, &manifest.cache_series_columns);
     let region_series = in_order(region_series, &manifest.region_series_columns);
+    let deployment_series = in_order(deployment_series, &manifest.deployment_series_columns);
     manifest.shard = None;
     manifest.point_runs = point_runs;
     Ok(Part {
@@ -1455,6 +1510,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
         deployments,
         cache_series,
         region_series,
+        deployment_series,
     })
 }
 

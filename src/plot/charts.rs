@@ -625,7 +625,8 @@ fn deployment_over_time(d: &PlotData<'_>, what: DeploymentSeries) -> Result<Char
     };
     let Some(dt) = d.deployment_series else {
         return Err(format!(
-            "{about}: no deployments_timeseries.csv (`headroom run` writes it)"
+            "{about}: no deployments_timeseries.csv (`headroom run` writes it, and `headroom \
+             sweep --deployment-timeseries`)"
         ));
     };
     let columns = ["t_s", "service", "region", column].map(|c| dt.index(c));
