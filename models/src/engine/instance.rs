@@ -391,8 +391,7 @@ impl World<'_> {
             .on_instances(now, inst.service, inst.region, -1, capacity);
         self.stats.on_workers(
             now,
-            inst.service,
-            inst.region,
+            inst.deployment,
             -i64::from(inst.busy),
             -i64::from(inst.computing),
         );
@@ -437,17 +436,11 @@ impl World<'_> {
             return;
         };
         inst.queue.clear();
-        let (busy, computing) = (inst.busy, inst.computing);
-        let (service, region) = (inst.service, inst.region);
+        let (busy, computing, deployment) = (inst.busy, inst.computing, inst.deployment);
         inst.busy = 0;
         inst.set_computing(now, 0);
-        self.stats.on_workers(
-            now,
-            service,
-            region,
-            -i64::from(busy),
-            -i64::from(computing),
-        );
+        self.stats
+            .on_workers(now, deployment, -i64::from(busy), -i64::from(computing));
         for a in attempts {
             if let Some(att) = self.attempts.get_mut(a) {
                 // The worker is gone with the instance: account its time and

@@ -533,7 +533,14 @@ impl World<'_> {
             }
         }
         if delay.is_zero() {
-            self.admit(attempt_id, callee, target.region, target.instance, true);
+            self.admit(
+                attempt_id,
+                callee,
+                target.region,
+                target.deployment,
+                target.instance,
+                true,
+            );
         } else {
             self.events.push(
                 now + delay,
@@ -550,8 +557,9 @@ impl World<'_> {
             return;
         };
         a.arrived = self.now;
-        let (service, region, instance) = (a.service, a.region, a.instance);
-        self.admit(attempt_id, service, region, instance, false);
+        let (service, region, deployment, instance) =
+            (a.service, a.region, a.deployment, a.instance);
+        self.admit(attempt_id, service, region, deployment, instance, false);
     }
 
     /// A try at its instance: refuse it (adaptive concurrency), fail it
@@ -564,13 +572,14 @@ impl World<'_> {
         attempt_id: Id,
         service: ServiceId,
         region: RegionId,
+        deployment: u32,
         instance: Id,
         mut count: bool,
     ) {
         let now = self.now;
-        self.stats.on_attempt_arrival(service, region);
+        self.stats.on_attempt_arrival(deployment);
         if self.gated[service.index()] {
-            if !self.pass_gates(attempt_id, service, region, instance, count) {
+            if !self.pass_gates(attempt_id, service, region, deployment, instance, count) {
                 return;
             }
             count = false;
@@ -583,11 +592,11 @@ impl World<'_> {
         if inst.busy < plan.workers {
             inst.busy += 1;
             inst.set_computing(now, inst.computing + 1);
-            self.begin_work(attempt_id, service, region);
+            self.begin_work(attempt_id, service, region, deployment);
         } else if plan.queue.is_none_or(|q| (inst.queue.len() as u64) < q) {
             inst.queue.push_back(attempt_id);
         } else {
-            self.stats.on_attempt_shed(service, region);
+            self.stats.on_attempt_shed(deployment);
             self.fail_attempt_later(attempt_id, Reply::shed());
         }
     }
@@ -605,6 +614,7 @@ impl World<'_> {
         attempt_id: Id,
         service: ServiceId,
         region: RegionId,
+        deployment: u32,
         instance: Id,
         count: bool,
     ) -> bool {
@@ -615,9 +625,9 @@ impl World<'_> {
             if let Some(limiter) = inst.limiter.as_mut() {
                 let blocked = limiter.handle_request(now) == Admission::Block;
                 self.stats
-                    .on_concurrency_gate(service, region, limiter.limit(), blocked);
+                    .on_concurrency_gate(deployment, limiter.limit(), blocked);
                 if blocked {
-                    self.stats.on_attempt_shed(service, region);
+                    self.stats.on_attempt_shed(deployment);
                     self.fail_attempt_later(attempt_id, Reply::shed());
                     return false;
                 }
@@ -646,14 +656,26 @@ impl World<'_> {
     /// worker given back (the inlined copy is for a try that finds one
     /// idle, on every try's path).
     #[inline(never)]
-    fn begin_queued_work(&mut self, attempt_id: Id, service: ServiceId, region: RegionId) {
-        self.begin_work(attempt_id, service, region);
+    fn begin_queued_work(
+        &mut self,
+        attempt_id: Id,
+        service: ServiceId,
+        region: RegionId,
+        deployment: u32,
+    ) {
+        self.begin_work(attempt_id, service, region, deployment);
     }
 
     /// The attempt holds a worker of its instance (already counted busy and
     /// computing there): account it and schedule the end of its work.
     #[inline(always)]
-    fn begin_work(&mut self, attempt_id: Id, service: ServiceId, region: RegionId) {
+    fn begin_work(
+        &mut self,
+        attempt_id: Id,
+        service: ServiceId,
+        region: RegionId,
+        deployment: u32,
+    ) {
         let now = self.now;
         if let Some(a) = self.attempts.get_mut(attempt_id) {
             a.held_since = Some(now);
@@ -661,7 +683,7 @@ impl World<'_> {
         if !self.plan.data.stores.is_empty() {
             self.prefetch_data_step(attempt_id, service);
         }
-        self.stats.on_workers(now, service, region, 1, 1);
+        self.stats.on_workers(now, deployment, 1, 1);
         let rngs = &mut self.rng.services[service.index()];
         let mut work = self.plan.services[service.index()]
             .work
@@ -686,7 +708,8 @@ impl World<'_> {
         let Some(a) = self.attempts.get_mut(attempt_id) else {
             return;
         };
-        let (service, region, instance) = (a.service, a.region, a.instance);
+        let (service, region, deployment, instance) =
+            (a.service, a.region, a.deployment, a.instance);
         let plan = &self.plan.services[service.index()];
         // An event loop's worker is free as soon as the local work ends; so
         // is a leaf's (no steps: it responds now, which would give the
@@ -711,9 +734,9 @@ impl World<'_> {
         // Computing -1 and, with the worker given back, held -1 in one
         // update: at one instant the integrals add nothing in between.
         let held = if next.is_some() { -1 } else { 0 };
-        self.stats.on_workers(now, service, region, held, -1);
+        self.stats.on_workers(now, deployment, held, -1);
         if let Some(Some(next)) = next {
-            self.begin_queued_work(next, service, region);
+            self.begin_queued_work(next, service, region, deployment);
         }
         if plan.steps.is_empty() {
             self.respond(attempt_id, Reply::ok(false), true);
@@ -799,9 +822,9 @@ impl World<'_> {
             a.worker_ns += (now - since).as_nanos();
         }
         if let Some((next, region)) = released {
-            self.stats.on_workers(now, a.service, a.region, -1, 0);
+            self.stats.on_workers(now, a.deployment, -1, 0);
             if let Some(next) = next {
-                self.begin_queued_work(next, a.service, region);
+                self.begin_queued_work(next, a.service, region, a.deployment);
             }
         }
         // An endpoint removed meanwhile is ignored by the balancer.
@@ -811,13 +834,8 @@ impl World<'_> {
             now - a.arrived,
         );
         self.on_endpoint_outcome(a.deployment, a.endpoint, reply);
-        self.stats.on_attempt_end(
-            now,
-            a.service,
-            a.region,
-            now - a.arrived,
-            reply.cause == Cause::Ok,
-        );
+        self.stats
+            .on_attempt_end(now, a.deployment, now - a.arrived, reply.cause == Cause::Ok);
         if a.limited {
             self.sample_limiter(a.instance, a.service, a.arrived);
         }

@@ -677,30 +677,22 @@ impl Stats {
 
     pub(super) fn on_region_health(&mut self, _now: Timestamp, _healthy: bool) {}
 
-    /// A try reached an instance of `service` in `region`.
-    pub(super) fn on_attempt_arrival(&mut self, service: ServiceId, region: RegionId) {
-        let d = self.deployment(service, region);
-        self.deployments[d].attempts += 1;
+    /// A try reached an instance of `deployment` (the engine's index of
+    /// a service in a region, as every per-try method here takes).
+    pub(super) fn on_attempt_arrival(&mut self, deployment: u32) {
+        self.deployments[deployment as usize].attempts += 1;
     }
 
     /// A try found its instance's queue full, or its limit refused it.
-    pub(super) fn on_attempt_shed(&mut self, service: ServiceId, region: RegionId) {
-        let d = self.deployment(service, region);
-        self.deployments[d].shed += 1;
+    pub(super) fn on_attempt_shed(&mut self, deployment: u32) {
+        self.deployments[deployment as usize].shed += 1;
     }
 
     /// A try met its instance's adaptive concurrency limit, `limit` after
     /// the controller caught up with the try's arrival; `blocked`: it was
     /// refused.
-    pub(super) fn on_concurrency_gate(
-        &mut self,
-        service: ServiceId,
-        region: RegionId,
-        limit: u32,
-        blocked: bool,
-    ) {
-        let d = self.deployment(service, region);
-        let s = &mut self.limits[d];
+    pub(super) fn on_concurrency_gate(&mut self, deployment: u32, limit: u32, blocked: bool) {
+        let s = &mut self.limits[deployment as usize];
         s.gated += 1;
         s.limit_sum += u64::from(limit);
         s.blocked += u64::from(blocked);
@@ -709,14 +701,12 @@ impl Stats {
     pub(super) fn on_attempt_end(
         &mut self,
         now: Timestamp,
-        service: ServiceId,
-        region: RegionId,
+        deployment: u32,
         latency: Span,
         ok: bool,
     ) {
         let before_end = now < self.end;
-        let d = self.deployment(service, region);
-        let s = &mut self.deployments[d];
+        let s = &mut self.deployments[deployment as usize];
         s.errors += u64::from(!ok);
         if before_end {
             s.latency.record(latency.as_nanos());
@@ -728,13 +718,13 @@ impl Stats {
     pub(super) fn on_workers(
         &mut self,
         now: Timestamp,
-        service: ServiceId,
-        region: RegionId,
+        deployment: u32,
         held: i64,
         computing: i64,
     ) {
-        let d = self.deployment(service, region);
-        self.deployments[d].workers.add(now, held, computing);
+        self.deployments[deployment as usize]
+            .workers
+            .add(now, held, computing);
     }
 
     /// Instances of `service` in `region` change by `count` (billed) and
