@@ -686,10 +686,7 @@ fn services_md(outputs: &[RunOutput]) -> String {
         );
     }
     if services.len() > 1
-        && let Some(top) = services
-            .iter()
-            .filter(|v| v.utilization.mean.is_finite())
-            .max_by(|a, b| a.utilization.mean.total_cmp(&b.utilization.mean))
+        && let Some(top) = most_held(&services, |v| v)
     {
         let _ = writeln!(
             s,
@@ -701,6 +698,21 @@ fn services_md(outputs: &[RunOutput]) -> String {
     }
     s.push_str(&deployments_md(outputs));
     s
+}
+
+/// Of `items`, the one whose figures (`figures`) hold the largest mean
+/// fraction of their workers; `None` when none has a finite one.
+fn most_held<T>(
+    items: &[T],
+    figures: impl Fn(&T) -> &headroom_models::report::ServiceSummary,
+) -> Option<&T> {
+    items
+        .iter()
+        .filter(|x| figures(x).utilization.mean.is_finite())
+        .max_by(|a, b| {
+            let held = |x: &T| figures(x).utilization.mean;
+            held(a).total_cmp(&held(b))
+        })
 }
 
 /// The `### By region` part of the `## Services` section (with two regions
@@ -736,20 +748,11 @@ fn deployments_md(outputs: &[RunOutput]) -> String {
         );
     }
     if deployments.len() > 1
-        && let Some(top) = deployments
-            .iter()
-            .filter(|d| d.figures.utilization.mean.is_finite())
-            .max_by(|a, b| {
-                a.figures
-                    .utilization
-                    .mean
-                    .total_cmp(&b.figures.utilization.mean)
-            })
+        && let Some(top) = most_held(&deployments, |d| &d.figures)
     {
         let _ = writeln!(
             s,
-            "
-Most workers held in one region: **{}** in **{}** ({} of them on average).",
+            "\nMost workers held in one region: **{}** in **{}** ({} of them on average).",
             top.figures.service,
             top.region,
             number(top.figures.utilization.mean)
