@@ -1385,7 +1385,8 @@ fn compare_row(csv: &str, m: &str) -> Vec<f64> {
 /// With two regions, `compare` pairs each deployment's held fraction,
 /// instances and their cost: a second instance per region halves each
 /// region's held fraction and doubles its instances and their cost, each
-/// region at its own price.
+/// region at its own price; a deployment on one side only is named in a
+/// note.
 #[test]
 fn compare_pairs_each_deployments_figures() {
     let dir = tempdir("compare-deployments");
@@ -1462,6 +1463,28 @@ region_multipliers = { east = 1.0, west = 1.5 }
         ));
         assert_eq!(&cost[..3], [usd, 2.0 * usd, usd], "{region}");
     }
+    // The service moved out of west on one side: east's deployments are
+    // paired, and a note names west's, which has nothing to pair with.
+    let c = write(
+        &dir,
+        "c.toml",
+        &base.replace("name = \"api\"\n", "name = \"api\"\nregions = [\"east\"]\n"),
+    );
+    let out = dir.join("out-c");
+    let o = headroom_ok(&["compare", s(&a), s(&c), "--out", s(&out), "--quiet"]);
+    let note = stderr(&o);
+    assert!(
+        note.contains("note: deployments only in ")
+            && note.contains("(api west) or only in ")
+            && note.contains("(none) have nothing to pair with"),
+        "{note}"
+    );
+    let csv = String::from_utf8(read(&out, "compare.csv")).unwrap();
+    assert!(
+        csv.contains("\ndeployments.api.east.utilization,")
+            && !csv.contains("\ndeployments.api.west."),
+        "{csv}"
+    );
 }
 
 /// With the same client regions on both sides, `compare` pairs each

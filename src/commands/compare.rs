@@ -161,6 +161,26 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     if let Some(deployments) = deployments {
         table.append(&deployments);
     }
+    // Deployments on one side only (a service moved into or out of a
+    // region) have nothing to pair with: say which.
+    let (da, db) = (
+        deployment_names(&runs[0].records),
+        deployment_names(&runs[1].records),
+    );
+    let only = |x: &[String], y: &[String]| -> Vec<String> {
+        x.iter().filter(|n| !y.contains(n)).cloned().collect()
+    };
+    let (only_a, only_b) = (only(&da, &db), only(&db, &da));
+    if !only_a.is_empty() || !only_b.is_empty() {
+        eprintln!(
+            "note: deployments only in {} ({}) or only in {} ({}) have nothing to pair with, so \
+             their figures are not compared",
+            args.a.display(),
+            list(&only_a),
+            args.b.display(),
+            list(&only_b)
+        );
+    }
     print!(
         "{}",
         render(
@@ -287,6 +307,25 @@ fn region_differences(a: &[Record], b: &[Record]) -> Option<Table> {
     out
 }
 
+/// The deployments of a side's runs as `service region`, in
+/// `deployments.csv`'s order (none with fewer than two regions).
+fn deployment_names(records: &[Record]) -> Vec<String> {
+    deployment_keys(records)
+        .into_iter()
+        .map(|(service, region)| format!("{service} {region}"))
+        .collect()
+}
+
+/// The deployments of a side's runs as `(service, region)`, in order.
+fn deployment_keys(records: &[Record]) -> Vec<(String, String)> {
+    records.first().map_or_else(Vec::new, |r| {
+        r.deployments
+            .rows()
+            .map(|row| (row.get(0).to_owned(), row.get(1).to_owned()))
+            .collect()
+    })
+}
+
 /// The deployment metrics `compare` pairs (`deployments.csv`'s columns).
 const DEPLOYMENT_METRICS: [&str; 3] = [
     "utilization",
@@ -310,15 +349,7 @@ fn deployment_differences(a: &[Record], b: &[Record]) -> Option<Table> {
         .map(|m| column(m))
         .collect::<Option<_>>()?;
     let metric_names: Vec<String> = DEPLOYMENT_METRICS.map(String::from).to_vec();
-    let keys = |records: &[Record]| -> Vec<(String, String)> {
-        records.first().map_or_else(Vec::new, |r| {
-            r.deployments
-                .rows()
-                .map(|row| (row.get(0).to_owned(), row.get(1).to_owned()))
-                .collect()
-        })
-    };
-    let (ka, kb) = (keys(a), keys(b));
+    let (ka, kb) = (deployment_keys(a), deployment_keys(b));
     let mut out: Option<Table> = None;
     for (i, key) in ka.iter().enumerate() {
         let Some(j) = kb.iter().position(|k| k == key) else {
