@@ -1179,7 +1179,7 @@ fn each_client_region_sees_the_queue_and_its_own_round_trip() {
 /// deployment's held fraction and mean try time are its own M/M/4's
 /// (`deployments.csv`), which the service's pooled row averages away; the
 /// deployments add up to the service exactly, and each is priced at its
-/// region's rate.
+/// region's rate; the run's slowest-relaxing queue is the hot region's.
 #[test]
 fn each_deployment_is_its_own_regions_queue() {
     let (_, out) = run("deployments.toml", &[]);
@@ -1229,6 +1229,11 @@ fn each_deployment_is_its_own_regions_queue() {
         let cost: f64 = parts.iter().map(|d| d.instance_cost_per_month_usd).sum();
         assert_eq!(cost, o.metrics.cost_per_month_usd);
     }
+    // The queue slowest to relax is east's (rho 0.75), not the service's
+    // pooled instances (rho 0.625, which would relax about twice as fast).
+    let b = headroom_models::report::bottleneck_of_outputs(&out).expect("a bottleneck");
+    assert_eq!(b.station, "service api in east");
+    assert!((b.utilization - 0.75).abs() < 0.01, "{b:?}");
     assert!(failures.is_empty(), "{failures:#?}");
 }
 

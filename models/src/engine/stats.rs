@@ -1072,8 +1072,8 @@ impl Stats {
                     && p.adaptive_concurrency.is_none()
                     && plan.edge_adaptive_concurrency.is_none()
                 {
-                    stations.push(StationLoad {
-                        name: format!("service {}", p.name),
+                    let station = |name: String, areas: Areas, c: Counts| StationLoad {
+                        name,
                         workers: p.workers,
                         queue: p.queue,
                         max_wait_s: None,
@@ -1088,7 +1088,24 @@ impl Stats {
                         capacity_s: areas.capacity,
                         requests: c.attempts,
                         shed: c.shed,
-                    });
+                    };
+                    if n_regions < 2 {
+                        stations.push(station(format!("service {}", p.name), areas, c));
+                    } else {
+                        // Each region's instances are a queue of their own,
+                        // fed by their region's load: pooled, a hot region
+                        // and an idle one would read as one lukewarm queue
+                        // that relaxes far sooner than the hot one does.
+                        for r in plan.network.region_ids().filter(|&r| p.runs_in(r)) {
+                            let d = i * n_regions + r.index();
+                            let areas = self
+                                .frozen_deployments
+                                .get(d)
+                                .map_or(Areas::default(), |f| f.areas);
+                            let name = format!("service {} in {}", p.name, plan.network.name(r));
+                            stations.push(station(name, areas, counted[d]));
+                        }
+                    }
                 }
                 service_row(&p.name, c, latency, frozen)
             })
