@@ -422,21 +422,10 @@ fn client_regions(a: &Analysis<'_>, point: usize, s: &mut String) {
     let Some(&(_, p99, _)) = latencies.iter().find(|(name, ..)| *name == "p99") else {
         return;
     };
-    let key = point.to_string();
-    // Per region, in order: its rows, one per replication.
-    let mut regions: Vec<(&str, Vec<crate::planner::table::Row<'_>>)> = Vec::new();
-    for row in t
-        .rows()
-        .filter(|r| r[0] == *key && number(&r[requests]) > 0.0)
-    {
-        match regions
-            .iter_mut()
-            .find(|(name, _)| *name == row.get(region))
-        {
-            Some((_, rows)) => rows.push(row),
-            None => regions.push((row.get(region), vec![row])),
-        }
-    }
+    // Per region with clients, in order: its rows, one per replication.
+    let regions = point_rows_by(t, point, |r| {
+        (number(&r[requests]) > 0.0).then(|| r.get(region))
+    });
     if regions.is_empty() {
         return;
     }
@@ -509,16 +498,8 @@ fn deployments(a: &Analysis<'_>, point: usize, s: &mut String) {
     ) else {
         return;
     };
-    let key = point.to_string();
     // Per deployment, in order: its rows, one per replication.
-    let mut groups: Vec<((&str, &str), Vec<crate::planner::table::Row<'_>>)> = Vec::new();
-    for row in t.rows().filter(|r| r[0] == *key) {
-        let name = (row.get(service), row.get(region));
-        match groups.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, rows)) => rows.push(row),
-            None => groups.push((name, vec![row])),
-        }
-    }
+    let groups = point_rows_by(t, point, |r| Some((r.get(service), r.get(region))));
     if groups.is_empty() {
         return;
     }
@@ -540,6 +521,27 @@ fn deployments(a: &Analysis<'_>, point: usize, s: &mut String) {
             of(rows, cost)
         );
     }
+}
+
+/// The rows of `t` (point first) of point `point` grouped by `key`, keys in
+/// first-seen order, rows whose key is `None` left out.
+fn point_rows_by<'t, K: PartialEq>(
+    t: &'t crate::planner::table::Table,
+    point: usize,
+    key: impl Fn(&crate::planner::table::Row<'t>) -> Option<K>,
+) -> Vec<(K, Vec<crate::planner::table::Row<'t>>)> {
+    let point = point.to_string();
+    let mut groups: Vec<(K, Vec<crate::planner::table::Row<'t>>)> = Vec::new();
+    for row in t.rows().filter(|r| r[0] == *point) {
+        let Some(k) = key(&row) else {
+            continue;
+        };
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, rows)) => rows.push(row),
+            None => groups.push((k, vec![row])),
+        }
+    }
+    groups
 }
 
 fn runners_up(a: &Analysis<'_>, s: &mut String) {

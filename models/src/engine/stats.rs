@@ -73,6 +73,18 @@ struct Areas {
     capacity: f64,
 }
 
+impl Areas {
+    /// `x` worker-seconds as a fraction of the capacity's; NaN without
+    /// capacity.
+    fn of_capacity(&self, x: f64) -> f64 {
+        if self.capacity > 0.0 {
+            x / self.capacity
+        } else {
+            f64::NAN
+        }
+    }
+}
+
 impl std::ops::Sub for Areas {
     type Output = Areas;
     fn sub(self, o: Areas) -> Areas {
@@ -508,7 +520,7 @@ impl Stats {
 
     /// The deployments of service `i`: their indices.
     fn deployments_of(&self, i: usize) -> std::ops::Range<usize> {
-        i * self.region_count..(i + 1) * self.region_count
+        deployments_of(i, self.region_count)
     }
 
     /// The index of `service`'s deployment in `region`.
@@ -1052,7 +1064,7 @@ impl Stats {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let range = i * n_regions..(i + 1) * n_regions;
+                let range = deployments_of(i, n_regions);
                 let c = counted[range.clone()]
                     .iter()
                     .fold(Counts::default(), |a, &b| a + b);
@@ -1096,13 +1108,16 @@ impl Stats {
                         // fed by their region's load: pooled, a hot region
                         // and an idle one would read as one lukewarm queue
                         // that relaxes far sooner than the hot one does.
-                        for r in plan.network.region_ids().filter(|&r| p.runs_in(r)) {
-                            let d = i * n_regions + r.index();
+                        for d in deployments_of(i, n_regions) {
+                            if self.deployment_rows[d].is_none() {
+                                continue;
+                            }
+                            let region = plan.network.name(RegionId((d % n_regions) as u8));
                             let areas = self
                                 .frozen_deployments
                                 .get(d)
                                 .map_or(Areas::default(), |f| f.areas);
-                            let name = format!("service {} in {}", p.name, plan.network.name(r));
+                            let name = format!("service {} in {region}", p.name);
                             stations.push(station(name, areas, counted[d]));
                         }
                     }
@@ -1110,36 +1125,29 @@ impl Stats {
                 service_row(&p.name, c, latency, frozen)
             })
             .collect();
-        // With two regions or more, each region a service runs in: the same
-        // figures of its deployment there, and its instances' cost.
-        let deployments = if n_regions < 2 {
-            Vec::new()
-        } else {
-            let mut rows = Vec::new();
-            for (d, (c, latency)) in counted.into_iter().zip(latencies).enumerate() {
-                let (p, region) = (
-                    &plan.services[d / n_regions],
-                    RegionId((d % n_regions) as u8),
-                );
-                if !p.runs_in(region) {
-                    continue;
-                }
-                let frozen = self
-                    .frozen_deployments
-                    .get(d)
-                    .copied()
-                    .unwrap_or(unmeasured);
-                let usd_per_s = self.prices[d / n_regions][region.index()];
-                rows.push(DeploymentRow {
-                    region: plan.network.name(region).to_owned(),
-                    stats: service_row(&p.name, c, latency, frozen),
-                    instance_cost_per_month_usd: money(
-                        frozen.replicas_mean * usd_per_s * 3600.0 * HOURS_PER_MONTH,
-                    ),
-                });
+        // The deployments with a row (`deployment_rows`: with two regions or
+        // more, each region a service runs in): the same figures of its
+        // instances there, and their cost.
+        let mut deployments = Vec::new();
+        for (d, (c, latency)) in counted.into_iter().zip(latencies).enumerate() {
+            if self.deployment_rows[d].is_none() {
+                continue;
             }
-            rows
-        };
+            let (service, region) = (d / n_regions, RegionId((d % n_regions) as u8));
+            let frozen = self
+                .frozen_deployments
+                .get(d)
+                .copied()
+                .unwrap_or(unmeasured);
+            let usd_per_s = self.prices[service][region.index()];
+            deployments.push(DeploymentRow {
+                region: plan.network.name(region).to_owned(),
+                stats: service_row(&plan.services[service].name, c, latency, frozen),
+                instance_cost_per_month_usd: money(
+                    frozen.replicas_mean * usd_per_s * 3600.0 * HOURS_PER_MONTH,
+                ),
+            });
+        }
         let mut latency_all = self.latency.clone();
         latency_all.merge(&self.latency_unanswered);
         RunOutput {
@@ -1204,6 +1212,12 @@ impl Stats {
     }
 }
 
+/// The indices of service `i`'s deployments among `regions` regions (the
+/// engine's layout, `service * regions + region`).
+fn deployments_of(i: usize, regions: usize) -> std::ops::Range<usize> {
+    i * regions..(i + 1) * regions
+}
+
 /// A service's (or a deployment's) time-series row of the interval ending
 /// at `now`, `secs` long: its tries' counts `c` and latencies there, its
 /// integrals' growth `delta` and its instances at the end; `index` names it
@@ -1219,13 +1233,6 @@ fn interval_row(
     instances: f64,
     trigger: bool,
 ) -> ServiceIntervalRow {
-    let ratio = |x: f64| {
-        if delta.capacity > 0.0 {
-            x / delta.capacity
-        } else {
-            f64::NAN
-        }
-    };
     let [p50, p99] = [0.5, 0.99].map(|q| latency.quantile_ms(q));
     ServiceIntervalRow {
         t_s: now.as_secs_f64(),
@@ -1237,8 +1244,8 @@ fn interval_row(
         concurrency_limit_mean: c.limit_mean(),
         latency_p50_ms: p50,
         latency_p99_ms: p99,
-        utilization: ratio(delta.held),
-        cpu_util: ratio(delta.computing),
+        utilization: delta.of_capacity(delta.held),
+        cpu_util: delta.of_capacity(delta.computing),
         replicas: instances.round() as u64,
         trigger,
     }
@@ -1258,19 +1265,12 @@ fn service_row(
         replicas_mean,
         replicas_max,
     } = frozen;
-    let ratio = |x: f64| {
-        if areas.capacity > 0.0 {
-            x / areas.capacity
-        } else {
-            f64::NAN
-        }
-    };
     ServiceRow {
         service: name.to_owned(),
         requests: c.attempts,
         errors: c.errors,
-        utilization: ratio(areas.held),
-        cpu_util: ratio(areas.computing),
+        utilization: areas.of_capacity(areas.held),
+        cpu_util: areas.of_capacity(areas.computing),
         replicas_mean,
         replicas_max: replicas_max.round() as u64,
         shed: c.shed,
