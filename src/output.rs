@@ -1,5 +1,5 @@
 //! Output files: `runs.csv`, `timeseries.csv`, `services.csv`,
-//! `services_timeseries.csv`, `deployments.csv`,
+//! `services_timeseries.csv`, `deployments.csv`, `edges.csv`,
 //! `deployments_timeseries.csv`, `regions.csv`,
 //! `regions_timeseries.csv`,
 //! `shards.csv`, `shards_timeseries.csv`,
@@ -16,9 +16,10 @@ use anyhow::Context;
 
 use headroom_models::recovery::{RECOVERY_CSV_COLUMNS, TriggerRecovery};
 use headroom_models::report::{
-    CACHE_TIMESERIES_COLUMNS, DEPLOYMENT_COLUMNS, DEPLOYMENT_TIMESERIES_COLUMNS, REGION_COLUMNS,
-    REGION_TIMESERIES_COLUMNS, RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS,
-    SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
+    CACHE_TIMESERIES_COLUMNS, DEPLOYMENT_COLUMNS, DEPLOYMENT_TIMESERIES_COLUMNS, EDGE_COLUMNS,
+    REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, RUN_METRIC_COLUMNS, SERVICE_COLUMNS,
+    SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN,
+    TIMESERIES_COLUMNS, summarize,
 };
 use headroom_models::{Loaded, RunOutput};
 use headroom_sim::stats::{ConfidenceInterval, ci95};
@@ -144,6 +145,19 @@ pub fn deployments_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<
             }))
         },
     )
+}
+
+/// Renders `edges.csv`: one row per (point, replication, call edge), the
+/// edge's calls to the entry services first, then each service's callees.
+pub fn edges_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    per_replication_csv("edges.csv", &EDGE_COLUMNS, point, outputs, |out| {
+        Box::new(out.edges.iter().map(|row| {
+            [row.caller.clone(), row.callee.clone()]
+                .into_iter()
+                .chain(fields(&row.cells()))
+                .collect()
+        }))
+    })
 }
 
 /// Renders `deployments_timeseries.csv`: one row per (point, replication,
@@ -555,6 +569,7 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     }
     s.push_str(&regions_md(&loaded.plan, outputs));
     s.push_str(&services_md(outputs));
+    s.push_str(&edges_md(outputs));
     s.push_str(&shards_md(outputs));
     s.push_str(&caches_md(&loaded.plan, outputs));
     s.push_str(&recovery_md(&loaded.plan, outputs));
@@ -756,6 +771,71 @@ fn deployments_md(outputs: &[RunOutput]) -> String {
             top.figures.service,
             top.region,
             number(top.figures.utilization.mean)
+        );
+    }
+    s
+}
+
+/// The `## Call edges` section of a run's `summary.md`: each edge's calls
+/// as its callers saw them (`edges.csv`), and the edges that retried the
+/// most and kept their breakers open the longest.
+fn edges_md(outputs: &[RunOutput]) -> String {
+    let edges = headroom_models::report::summarize_edges(outputs);
+    if edges.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "\n## Call edges\n\nEach call edge as its callers saw it (`edges.csv`), over the \
+         measured window: a call is counted once, across its tries and backoffs.\n\n\
+         | caller | callee | calls/s | retries/call | try timeouts/call | failed | refused | call p99 (ms) | breaker open (s) |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for e in &edges {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            e.caller,
+            e.callee,
+            pm(&e.calls_rps),
+            pm(&e.retries_per_call),
+            pm(&e.try_timeouts_per_call),
+            pm(&e.failed_fraction),
+            pm(&e.refused_fraction),
+            pm(&e.latency_p99_ms),
+            pm(&e.breaker_open_s)
+        );
+    }
+    let top = |f: fn(&headroom_models::report::EdgeSummary) -> f64| {
+        edges
+            .iter()
+            .filter(|e| f(e) > 0.0)
+            .max_by(|a, b| f(a).total_cmp(&f(b)))
+    };
+    if let Some(e) = top(|e| e.retries_per_call.mean) {
+        let _ = writeln!(
+            s,
+            "\nMost retries: **{} -> {}** ({} per call).",
+            e.caller,
+            e.callee,
+            number(e.retries_per_call.mean)
+        );
+    }
+    if let Some(e) = top(|e| e.hedges_per_call.mean) {
+        let _ = writeln!(
+            s,
+            "\nMost hedges: **{} -> {}** ({} per call).",
+            e.caller,
+            e.callee,
+            number(e.hedges_per_call.mean)
+        );
+    }
+    if let Some(e) = top(|e| e.breaker_open_s.mean) {
+        let _ = writeln!(
+            s,
+            "\nBreakers open longest: **{} -> {}** ({} breaker-seconds).",
+            e.caller,
+            e.callee,
+            number(e.breaker_open_s.mean)
         );
     }
     s

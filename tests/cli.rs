@@ -759,7 +759,8 @@ replicas = 1
     let out = dir.join("out");
     headroom_ok(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
     let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
-    let rows: Vec<&str> = summary
+    let services = summary.split("## Call edges").next().unwrap_or_default();
+    let rows: Vec<&str> = services
         .lines()
         .filter(|l| l.starts_with("| api | ") || l.starts_with("| db | "))
         .collect();
@@ -768,5 +769,72 @@ replicas = 1
         summary.contains("Most workers held: **db** (0.7")
             || summary.contains("Most workers held: **db** (0.8"),
         "{summary}"
+    );
+}
+
+/// `edges.csv` has a row per call edge and replication (the edge's call to
+/// the entry service first), and `summary.md`'s `## Call edges` names the
+/// edge that retried the most: here api's calls to a flaky database, which
+/// the edge's own call to api never retries.
+#[test]
+fn the_summary_names_the_edge_that_retries() {
+    let dir = tempdir("edge_retries");
+    let text = r#"
+[run]
+duration = "1m"
+warmup = "10s"
+replications = 2
+
+[workload]
+arrivals = { process = "poisson", rate = 200.0 }
+
+[[services]]
+name = "api"
+instance = { workers = 64 }
+work = { distribution = "exponential", mean = "1ms" }
+calls = [ { service = "db" } ]
+replicas = 1
+
+[[services]]
+name = "db"
+instance = { workers = 64 }
+work = { distribution = "exponential", mean = "5ms" }
+replicas = 1
+
+[[faults]]
+type = "errors"
+target = "db"
+rate = 0.2
+
+[policy.mesh.edges."api->db"]
+retry = { attempts = 3, backoff = "constant", base = "1ms", jitter = "none" }
+"#;
+    let scenario = write(&dir, "edges.toml", text);
+    let out = dir.join("out");
+    headroom_ok(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
+    let edges = String::from_utf8(read(&out, "edges.csv")).unwrap();
+    let mut lines = edges.lines();
+    assert_eq!(
+        lines.next(),
+        Some(headroom_models::report::EDGE_COLUMNS.join(",").as_str())
+    );
+    let keys: Vec<String> = lines
+        .map(|l| l.split(',').take(4).collect::<Vec<_>>().join(","))
+        .collect();
+    assert_eq!(
+        keys,
+        ["0,0,edge,api", "0,0,api,db", "0,1,edge,api", "0,1,api,db"]
+    );
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    let section = summary
+        .split("## Call edges")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no call edges section: {summary}"));
+    assert!(section.contains("\n| edge | api | "), "{section}");
+    assert!(section.contains("\n| api | db | "), "{section}");
+    // About p + p^2 = 0.24 retries per call.
+    assert!(
+        section.contains("Most retries: **api -> db** (0.2"),
+        "{section}"
     );
 }

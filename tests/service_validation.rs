@@ -14,15 +14,16 @@
 //! Jackson network with a cap on its population; the gradient controller
 //! against twice its instance's capacity), clients in two regions
 //! (each region's response time, the far one's shifted by the round trip),
-//! and one service deployed in two regions (each deployment its own
-//! region's queue, and scaled by its own region's HPA).
+//! one service deployed in two regions (each deployment its own
+//! region's queue, and scaled by its own region's HPA), and each call
+//! edge's retries, timeouts and failed calls as its callers see them.
 //!
 //! Every scenario is in `experiments/validation/` with its derivation.
 //! Tolerances come from the replications' Student-t confidence intervals:
 //! the table reports the 95 % interval, and a case passes when the analytic
 //! value lies inside the 99.9 % interval (and within a relative tolerance),
 //! which keeps the chance that any of this file's checks fails by sampling
-//! error alone near 7.2 % (Bonferroni, 72 such checks). Bounds on times come from the
+//! error alone near 7.7 % (Bonferroni, 77 such checks). Bounds on times come from the
 //! policies' parameters. Seeds are fixed, so the test is deterministic. `cargo test --test
 //! service_validation -- --nocapture` prints the table in
 //! `experiments/validation/README.md`.
@@ -1610,4 +1611,104 @@ fn mmpp_arrivals_average_the_state_rates_weighted_by_holding_time() {
     );
     assert!((ci.mean - 100.0).abs() <= ci.half_width.max(0.5), "{ci:?}");
     assert!((ci.mean - 100.0).abs() / 100.0 < 0.02);
+}
+
+/// Each call edge's figures (`edges.csv`) against closed forms: retries per
+/// call and failed calls on an edge that retries an errors fault (p + p^2
+/// and p^3), tries timed out and a call's mean time on an edge with a
+/// deadline (e^-2 and the mean of min(S, T)), and the edge's own calls
+/// failing when either branch below does; each row's outcomes add up to its
+/// calls, and the edges' retries to the run's.
+#[test]
+fn each_edge_sees_its_own_retries_and_deadlines() {
+    let (_, out) = run("edges.toml", &[]);
+    let p: f64 = 0.3;
+    let (mean_s, deadline_s): (f64, f64) = (0.050, 0.100);
+    let timed_out = (-deadline_s / mean_s).exp();
+    let edge = |o: &RunOutput, caller: &str, callee: &str| {
+        let e = o
+            .edges
+            .iter()
+            .find(|e| e.caller == caller && e.callee == callee)
+            .unwrap_or_else(|| panic!("edge {caller}->{callee}"));
+        e.clone()
+    };
+    // The replications' counts per call of one edge.
+    let per_call = |caller: &str, callee: &str, n: fn(&headroom_models::EdgeRow) -> u64| {
+        values(&out, |o| {
+            let e = edge(o, caller, callee);
+            n(&e) as f64 / e.calls as f64
+        })
+    };
+    let mut failures = Vec::new();
+    let cases: [(&str, f64, Vec<f64>, f64); 5] = [
+        (
+            "edges: api->flaky, retries per call",
+            p + p * p,
+            per_call("api", "flaky", |e| e.retries),
+            0.01,
+        ),
+        (
+            "edges: api->flaky, calls failed",
+            p.powi(3),
+            per_call("api", "flaky", |e| e.errors),
+            0.05,
+        ),
+        (
+            "edges: api->slow, tries timed out per call",
+            timed_out,
+            per_call("api", "slow", |e| e.try_timeouts),
+            0.02,
+        ),
+        (
+            "edges: api->slow, mean call (s)",
+            mean_s * (1.0 - timed_out),
+            values(&out, |o| edge(o, "api", "slow").latency.mean_ns() / 1e9),
+            0.01,
+        ),
+        (
+            "edges: edge->api, calls failed",
+            1.0 - (1.0 - p.powi(3)) * (1.0 - timed_out),
+            per_call("edge", "api", |e| e.calls - e.ok - e.degraded),
+            0.01,
+        ),
+    ];
+    for (name, analytic, xs, tol) in cases {
+        check(name, analytic, &xs, tol, &mut failures);
+    }
+    for o in &out {
+        let names: Vec<(&str, &str)> = o
+            .edges
+            .iter()
+            .map(|e| (e.caller.as_str(), e.callee.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [("edge", "api"), ("api", "flaky"), ("api", "slow")],
+            "edges.csv's order: the edge's calls first, then each service's callees"
+        );
+        for e in &o.edges {
+            assert_eq!(
+                e.ok + e.degraded + e.errors + e.timeouts + e.shed + e.rejected,
+                e.calls,
+                "{}->{}: outcomes add up to the calls",
+                e.caller,
+                e.callee
+            );
+            assert_eq!(e.latency.count(), e.calls);
+            assert_eq!((e.refused, e.hedges, e.breaker_open_s), (0, 0, 0.0));
+        }
+        let (front, flaky, slow) = (
+            edge(o, "edge", "api"),
+            edge(o, "api", "flaky"),
+            edge(o, "api", "slow"),
+        );
+        assert_eq!((front.retries, slow.retries), (0, 0));
+        assert_eq!(flaky.retries, o.metrics.retries);
+        assert_eq!((flaky.timeouts, flaky.try_timeouts), (0, 0));
+        // One try per call on slow: each timed-out try ends its call.
+        assert_eq!(slow.try_timeouts, slow.timeouts);
+        assert!(slow.latency.max_ns() <= 100_000_000);
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }

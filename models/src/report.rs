@@ -39,6 +39,10 @@ pub struct RunOutput {
     /// (`deployments_timeseries.csv`), each naming its deployment by its
     /// index there; empty with fewer than two regions.
     pub deployment_timeseries: Vec<ServiceIntervalRow>,
+    /// One row per call edge (`edges.csv`): the edge's calls to the entry
+    /// services first, then each service's callees, services in
+    /// `[[services]]` order.
+    pub edges: Vec<EdgeRow>,
     /// One row per client region (`regions.csv`), in `[[regions]]` order;
     /// empty with fewer than two regions.
     pub regions: Vec<RegionRow>,
@@ -176,6 +180,103 @@ pub struct DeploymentRow {
     /// Its instances' price at their measured mean count, USD per month
     /// (instances only: egress and the data tier are the run's).
     pub instance_cost_per_month_usd: f64,
+}
+
+/// One call edge (caller -> callee) over the measured window, as its
+/// callers' proxies saw it: the calls that ended there, each counted once by
+/// how it ended (`calls = ok + degraded + errors + timeouts + shed +
+/// rejected`), the retries and hedges sent there, and its breakers' open
+/// time.
+#[derive(Clone, Debug)]
+pub struct EdgeRow {
+    /// The calling service, or `edge` for the edge's calls to an entry
+    /// service.
+    pub caller: String,
+    /// The called service.
+    pub callee: String,
+    /// Calls that ended in the measured window.
+    pub calls: u64,
+    /// Answered.
+    pub ok: u64,
+    /// Answered with a fallback (this edge's, or one further down).
+    pub degraded: u64,
+    /// Failed with an error (a 5xx, a reset, a connect failure, the
+    /// breaker's refusal without a fallback, a failed downstream call).
+    pub errors: u64,
+    /// Ended at a deadline: the last try's per-try timeout or the call's
+    /// overall one.
+    pub timeouts: u64,
+    /// Shed by a full queue or an adaptive concurrency limit.
+    pub shed: u64,
+    /// Rate limited (429).
+    pub rejected: u64,
+    /// Of `calls`, refused by the caller's breaker (answered by the
+    /// fallback, counted in `degraded`, or failed, counted in `errors`).
+    pub refused: u64,
+    /// Retries sent in the measured window (`runs.csv`'s `retries` is their
+    /// sum over edges, plus datastore retries).
+    pub retries: u64,
+    /// Hedges sent in the measured window (summing to `runs.csv`'s).
+    pub hedges: u64,
+    /// Tries the caller stopped waiting for at a deadline (per-try or
+    /// overall), retried or not.
+    pub try_timeouts: u64,
+    /// Time from a call's start to its end as the caller saw it, across its
+    /// tries and backoffs, however it ended.
+    pub latency: LatencyHistogram,
+    /// Breaker-seconds open on the edge (its caller instances' breakers
+    /// added up; summing to `runs.csv`'s `breaker_open_s`).
+    pub breaker_open_s: f64,
+}
+
+/// `edges.csv` columns, in order.
+pub const EDGE_COLUMNS: [&str; 20] = [
+    "point",
+    "replication",
+    "caller",
+    "callee",
+    "calls",
+    "ok",
+    "degraded",
+    "errors",
+    "timeouts",
+    "shed",
+    "rejected",
+    "refused",
+    "retries",
+    "hedges",
+    "try_timeouts",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "breaker_open_s",
+];
+
+impl EdgeRow {
+    /// The cells after `point, replication, caller, callee`, in
+    /// [`EDGE_COLUMNS`] order.
+    pub fn cells(&self) -> [Cell; 16] {
+        let [mean, p50, p95, p99] = latency_cells(&self.latency);
+        [
+            Cell::Int(self.calls),
+            Cell::Int(self.ok),
+            Cell::Int(self.degraded),
+            Cell::Int(self.errors),
+            Cell::Int(self.timeouts),
+            Cell::Int(self.shed),
+            Cell::Int(self.rejected),
+            Cell::Int(self.refused),
+            Cell::Int(self.retries),
+            Cell::Int(self.hedges),
+            Cell::Int(self.try_timeouts),
+            mean,
+            p50,
+            p95,
+            p99,
+            Cell::Float(self.breaker_open_s),
+        ]
+    }
 }
 
 /// `deployments_timeseries.csv` columns, in order: `services_timeseries.csv`'s
@@ -1623,6 +1724,70 @@ pub fn summarize_deployments(outputs: &[RunOutput]) -> Vec<DeploymentSummary> {
         .collect()
 }
 
+/// One call edge over the measured window, across the replications: how
+/// much its callers retried and waited, and what they got.
+#[derive(Clone, Debug)]
+pub struct EdgeSummary {
+    /// The calling service (`edge` for the edge's calls).
+    pub caller: String,
+    /// The called service.
+    pub callee: String,
+    /// Calls that ended, per second.
+    pub calls_rps: ConfidenceInterval,
+    /// Retries sent per call that ended.
+    pub retries_per_call: ConfidenceInterval,
+    /// Hedges sent per call that ended.
+    pub hedges_per_call: ConfidenceInterval,
+    /// Tries timed out per call that ended.
+    pub try_timeouts_per_call: ConfidenceInterval,
+    /// Of the calls, the fraction not answered (errors, timeouts, sheds,
+    /// rate limits).
+    pub failed_fraction: ConfidenceInterval,
+    /// Of the calls, the fraction the caller's breaker refused.
+    pub refused_fraction: ConfidenceInterval,
+    /// p99 of a call's time as the caller saw it, ms: every replication's
+    /// calls pooled, with sectioning about it.
+    pub latency_p99_ms: ConfidenceInterval,
+    /// Breaker-seconds open on the edge.
+    pub breaker_open_s: ConfidenceInterval,
+}
+
+/// Every call edge's [`EdgeSummary`], in `edges.csv`'s order: which edge
+/// retries, times out, or trips its breakers.
+pub fn summarize_edges(outputs: &[RunOutput]) -> Vec<EdgeSummary> {
+    let Some(first) = outputs.first() else {
+        return Vec::new();
+    };
+    (0..first.edges.len())
+        .map(|i| {
+            let rows: Vec<&EdgeRow> = outputs.iter().map(|o| &o.edges[i]).collect();
+            let of = |f: &dyn Fn(&RunOutput, &EdgeRow) -> f64| over_replications(outputs, &rows, f);
+            let per_call = |n: &dyn Fn(&EdgeRow) -> u64| {
+                of(&|_, r| {
+                    if r.calls == 0 {
+                        f64::NAN
+                    } else {
+                        n(r) as f64 / r.calls as f64
+                    }
+                })
+            };
+            let latencies: Vec<&LatencyHistogram> = rows.iter().map(|r| &r.latency).collect();
+            EdgeSummary {
+                caller: rows[0].caller.clone(),
+                callee: rows[0].callee.clone(),
+                calls_rps: of(&|o, r| r.calls as f64 / o.metrics.measured.as_secs_f64()),
+                retries_per_call: per_call(&|r| r.retries),
+                hedges_per_call: per_call(&|r| r.hedges),
+                try_timeouts_per_call: per_call(&|r| r.try_timeouts),
+                failed_fraction: per_call(&|r| r.calls - r.ok - r.degraded),
+                refused_fraction: per_call(&|r| r.refused),
+                latency_p99_ms: pooled_quantile_ci95(&latencies, 0.99),
+                breaker_open_s: of(&|_, r| r.breaker_open_s),
+            }
+        })
+        .collect()
+}
+
 /// The [`ServiceSummary`] of one service's (or deployment's) `rows`, one
 /// per replication of `outputs`; `peak` reads a replication's busiest
 /// interval.
@@ -2769,6 +2934,7 @@ mod tests {
             service_timeseries: Vec::new(),
             services: Vec::new(),
             deployments: Vec::new(),
+            edges: Vec::new(),
             deployment_timeseries: Vec::new(),
             regions: Vec::new(),
             region_timeseries: Vec::new(),
@@ -3015,6 +3181,7 @@ mod tests {
             regions: Vec::new(),
             region_timeseries: Vec::new(),
             deployments: Vec::new(),
+            edges: Vec::new(),
             deployment_timeseries: Vec::new(),
             services: vec![ServiceRow {
                 service: "api".into(),

@@ -54,6 +54,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             output::services_timeseries_csv(0, &outputs)?,
         ),
         ("deployments.csv", output::deployments_csv(0, &outputs)?),
+        ("edges.csv", output::edges_csv(0, &outputs)?),
         (
             "deployments_timeseries.csv",
             output::deployments_timeseries_csv(0, &outputs)?,

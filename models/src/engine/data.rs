@@ -1452,7 +1452,7 @@ impl World<'_> {
         o.stage = Stage::Acquire;
         o.failure = None;
         o.conn = None;
-        self.stats.on_retry(now);
+        self.stats.on_retry(now, None);
         self.events.push(at, Event::Data { op: id });
         true
     }

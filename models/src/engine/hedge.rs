@@ -158,7 +158,7 @@ impl World<'_> {
             self.on_breaker_transition(client_ref, before, after);
         }
         if let Some(number) = sent {
-            self.stats.on_hedge(now);
+            self.stats.on_hedge(now, client_ref);
             self.arm_hedge(call_id);
             self.send_attempt(call_id, number, callee, region, request, lane);
         }
@@ -211,7 +211,7 @@ impl World<'_> {
         }
         match number {
             Some(number) => {
-                self.stats.on_retry(now);
+                self.stats.on_retry(now, Some(client_ref));
                 self.arm_hedge(call_id);
                 self.send_attempt(call_id, number, callee, region, request, lane);
             }
@@ -238,6 +238,9 @@ impl World<'_> {
         };
         let live = hedge.live.remove(pos);
         let client_ref = call.client;
+        if reply.wire == super::mesh::Wire::Timeout {
+            self.stats.on_try_timeout(now, client_ref);
+        }
         let rng = self.rng.mesh(client_ref);
         let Some(client) = client_of(
             &mut self.workload.edge_clients,

@@ -373,13 +373,16 @@ impl World<'_> {
         let Some(inst) = self.instances.remove(id) else {
             return;
         };
-        let open = inst
-            .clients
-            .iter()
-            .filter(|c| c.breaker_state() == BreakerState::Open)
-            .count() as i64;
-        if open > 0 {
-            self.stats.on_breaker_open(now, -open);
+        let service = inst.service.0;
+        for (edge, c) in inst.clients.iter().enumerate() {
+            if c.breaker_state() == BreakerState::Open {
+                let client = super::mesh::ClientRef::Instance {
+                    instance: id,
+                    service,
+                    edge: edge as u16,
+                };
+                self.stats.on_breaker_open(now, client, -1);
+            }
         }
         let workers = self.plan.services[inst.service.index()].workers;
         let capacity = if inst.phase == Phase::Booting {

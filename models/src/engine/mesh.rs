@@ -370,7 +370,7 @@ impl World<'_> {
         if hedge.is_some() {
             self.arm_hedge(id);
         }
-        self.dispatch_try(id, decision, callee, region, request, per_try_lane);
+        self.dispatch_try(id, client, decision, callee, region, request, per_try_lane);
     }
 
     /// Sends the next try of `call_id` after its backoff.
@@ -405,15 +405,25 @@ impl World<'_> {
         if let Some(t) = transition {
             self.on_breaker_transition(client_ref, t.from, t.to);
         }
-        self.dispatch_try(call_id, decision, callee, region, request, per_try_lane);
+        self.dispatch_try(
+            call_id,
+            client_ref,
+            decision,
+            callee,
+            region,
+            request,
+            per_try_lane,
+        );
     }
 
     /// Carries out what the edge client decided for a try: fail fast on a
     /// refusal, else arm its per-try deadline, route it, and hand it to its
     /// instance.
+    #[allow(clippy::too_many_arguments)]
     fn dispatch_try(
         &mut self,
         call_id: Id,
+        client: ClientRef,
         decision: TryStart,
         callee: ServiceId,
         region: RegionId,
@@ -429,7 +439,7 @@ impl World<'_> {
             TryStart::Send { number, .. } => number,
         };
         if number > 1 {
-            self.stats.on_retry(now);
+            self.stats.on_retry(now, Some(client));
         }
         self.send_attempt(call_id, number, callee, region, request, per_try_lane);
     }
@@ -901,6 +911,9 @@ impl World<'_> {
         if call.state.tries() != number || !call.state.has_try_in_flight() {
             return;
         }
+        if reply.wire == Wire::Timeout {
+            self.stats.on_try_timeout(now, call.client);
+        }
         call.attempt = None;
         let client_ref = call.client;
         let rng = self.rng.mesh(client_ref);
@@ -995,6 +1008,7 @@ impl World<'_> {
         let Some(call) = self.calls.get(call_id) else {
             return;
         };
+        self.stats.on_call_refused(self.now, call.client);
         let has_fallback = client_of(
             &mut self.workload.edge_clients,
             &mut self.instances,
@@ -1014,6 +1028,9 @@ impl World<'_> {
         let Some(call) = self.calls.remove(call_id) else {
             return;
         };
+        let now = self.now;
+        self.stats
+            .on_call_end(now, call.client, now - call.state.started(), reply);
         if let Some(hedge) = call.hedge {
             self.hedges.remove(hedge);
         }
@@ -1055,10 +1072,10 @@ impl World<'_> {
     ) {
         let now = self.now;
         if before == BreakerState::Open {
-            self.stats.on_breaker_open(now, -1);
+            self.stats.on_breaker_open(now, client, -1);
         }
         if after == BreakerState::Open {
-            self.stats.on_breaker_open(now, 1);
+            self.stats.on_breaker_open(now, client, 1);
             let entries = self.plan.workload.entries.len();
             let due = client_of(
                 &mut self.workload.edge_clients,

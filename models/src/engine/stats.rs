@@ -6,11 +6,11 @@
 use headroom_sim::stats::{LatencyHistogram, TimeWeighted};
 use headroom_sim::{Span, Timestamp};
 
-use super::mesh::{Cause, Reply, Request};
+use super::mesh::{Cause, ClientRef, Reply, Request};
 use crate::plan::costs::{HOURS_PER_MONTH, money};
 use crate::plan::{ArrivalPlan, Plan, RegionId, ServiceId};
 use crate::report::{
-    DeploymentRow, IntervalRow, RegionIntervalRow, RegionRow, RunMetrics, RunOutput,
+    DeploymentRow, EdgeRow, IntervalRow, RegionIntervalRow, RegionRow, RunMetrics, RunOutput,
     ServiceIntervalRow, ServiceRow, SessionMetrics, StationLoad, WorstRegion,
 };
 use crate::scenario::ConcurrencyModel;
@@ -262,6 +262,25 @@ struct SessionTally {
     duration_ns: u128,
 }
 
+/// One call edge's measured window: its calls that ended there, by how
+/// they ended, and their time as the caller saw it; its retries and hedges
+/// sent, its tries its caller stopped waiting for, and its breakers' open
+/// time there.
+#[derive(Clone)]
+struct EdgeTally {
+    outcomes: Outcomes,
+    refused: u64,
+    retries: u64,
+    hedges: u64,
+    try_timeouts: u64,
+    latency: LatencyHistogram,
+    /// Breakers open on the edge (one per caller instance, or per edge
+    /// region for the edge's own calls), reset at the warm-up end.
+    open: TimeWeighted,
+    /// `open`'s integral at the end of arrivals.
+    open_s: f64,
+}
+
 pub(super) struct Stats {
     /// With `warmup = "auto"`: latencies by arrival time, for MSER-5.
     pub transient: Option<Transient>,
@@ -326,6 +345,11 @@ pub(super) struct Stats {
     service_rows: Vec<ServiceIntervalRow>,
     /// Per (interval, client region), with two regions or more.
     region_rows: Vec<RegionIntervalRow>,
+    /// Per call edge (`edges.csv`): the edge's calls to the entry services
+    /// first, then each service's callees in `[[services]]` order.
+    edges: Vec<EdgeTally>,
+    /// Per service, the index of its first callee's edge in `edges`.
+    edge_base: Vec<u32>,
     /// Values frozen at the end of arrivals (the drain is not measured).
     frozen: Option<Frozen>,
     /// Per service, frozen at the end of arrivals.
@@ -473,6 +497,31 @@ impl Stats {
                 .iter()
                 .map(|t| (t.start, t.end))
                 .collect(),
+            edges: {
+                let n = plan.workload.entries.len()
+                    + plan.services.iter().map(|p| p.callees.len()).sum::<usize>();
+                (0..n)
+                    .map(|_| EdgeTally {
+                        outcomes: Outcomes::default(),
+                        refused: 0,
+                        retries: 0,
+                        hedges: 0,
+                        try_timeouts: 0,
+                        latency: LatencyHistogram::new(),
+                        open: tw(),
+                        open_s: 0.0,
+                    })
+                    .collect()
+            },
+            edge_base: plan
+                .services
+                .iter()
+                .scan(plan.workload.entries.len() as u32, |next, p| {
+                    let base = *next;
+                    *next += p.callees.len() as u32;
+                    Some(base)
+                })
+                .collect(),
             rows: Vec::new(),
             service_rows: Vec::new(),
             region_rows: Vec::new(),
@@ -490,6 +539,9 @@ impl Stats {
             &mut self.cost_rate,
         ] {
             t.reset(now);
+        }
+        for e in &mut self.edges {
+            e.open.reset(now);
         }
         for i in 0..self.services.len() {
             let areas = self.service_areas(i, now);
@@ -565,6 +617,9 @@ impl Stats {
             .collect();
         for d in 0..self.deployments.len() {
             self.marks[d].end = Some(self.counts(d));
+        }
+        for e in &mut self.edges {
+            e.open_s = e.open.integral_secs(now);
         }
         let (computing, capacity) = self.frozen_services.iter().fold((0.0, 0.0), |(c, k), f| {
             (c + f.areas.computing, k + f.areas.capacity)
@@ -668,13 +723,72 @@ impl Stats {
         }
     }
 
-    pub(super) fn on_retry(&mut self, now: Timestamp) {
-        self.retries += u64::from(self.in_window(now));
+    /// A retry is sent: of a call by `client` (its edge counts it), or of
+    /// a datastore operation (`None`).
+    pub(super) fn on_retry(&mut self, now: Timestamp, client: Option<ClientRef>) {
+        let measured = self.in_window(now);
+        self.retries += u64::from(measured);
         self.interval.retries += u64::from(now < self.end);
+        if measured && let Some(client) = client {
+            let e = self.edge(client);
+            self.edges[e].retries += 1;
+        }
     }
 
-    pub(super) fn on_hedge(&mut self, now: Timestamp) {
-        self.hedges += u64::from(self.in_window(now));
+    /// A hedge of a call by `client` is sent.
+    pub(super) fn on_hedge(&mut self, now: Timestamp, client: ClientRef) {
+        if self.in_window(now) {
+            self.hedges += 1;
+            let e = self.edge(client);
+            self.edges[e].hedges += 1;
+        }
+    }
+
+    /// The index in `edges` of the edge `client` calls on.
+    #[inline]
+    fn edge(&self, client: ClientRef) -> usize {
+        match client {
+            ClientRef::Edge { entry, .. } => usize::from(entry),
+            ClientRef::Instance { service, edge, .. } => {
+                self.edge_base[usize::from(service)] as usize + usize::from(edge)
+            }
+        }
+    }
+
+    /// A call by `client` ended at `now` with `reply`, `latency` after it
+    /// started.
+    #[inline]
+    pub(super) fn on_call_end(
+        &mut self,
+        now: Timestamp,
+        client: ClientRef,
+        latency: Span,
+        reply: Reply,
+    ) {
+        if self.in_window(now) {
+            let e = self.edge(client);
+            let e = &mut self.edges[e];
+            e.outcomes.count(reply);
+            e.latency.record(latency.as_nanos());
+        }
+    }
+
+    /// The breaker of `client` refused a call.
+    pub(super) fn on_call_refused(&mut self, now: Timestamp, client: ClientRef) {
+        if self.in_window(now) {
+            let e = self.edge(client);
+            self.edges[e].refused += 1;
+        }
+    }
+
+    /// `client` stopped waiting for a try at its deadline (per-try or
+    /// overall).
+    #[cold]
+    pub(super) fn on_try_timeout(&mut self, now: Timestamp, client: ClientRef) {
+        if self.in_window(now) {
+            let e = self.edge(client);
+            self.edges[e].try_timeouts += 1;
+        }
     }
 
     pub(super) fn on_crash(&mut self, now: Timestamp) {
@@ -768,8 +882,11 @@ impl Stats {
         }
     }
 
-    pub(super) fn on_breaker_open(&mut self, now: Timestamp, delta: i64) {
+    /// Breakers open on the edge `client` calls on change by `delta`.
+    pub(super) fn on_breaker_open(&mut self, now: Timestamp, client: ClientRef, delta: i64) {
         self.open_breakers.add(now, delta as f64);
+        let e = self.edge(client);
+        self.edges[e].open.add(now, delta as f64);
     }
 
     pub(super) fn on_inter_region_bytes(&mut self, now: Timestamp, bytes: u64) {
@@ -1148,6 +1265,26 @@ impl Stats {
                 ),
             });
         }
+        let edges = edge_names(plan)
+            .zip(std::mem::take(&mut self.edges))
+            .map(|((caller, callee), e)| EdgeRow {
+                caller: caller.to_owned(),
+                callee: callee.to_owned(),
+                calls: e.outcomes.total(),
+                ok: e.outcomes.ok,
+                degraded: e.outcomes.degraded,
+                errors: e.outcomes.errors,
+                timeouts: e.outcomes.timeouts,
+                shed: e.outcomes.shed,
+                rejected: e.outcomes.rejected,
+                refused: e.refused,
+                retries: e.retries,
+                hedges: e.hedges,
+                try_timeouts: e.try_timeouts,
+                latency: e.latency,
+                breaker_open_s: e.open_s,
+            })
+            .collect();
         let mut latency_all = self.latency.clone();
         latency_all.merge(&self.latency_unanswered);
         RunOutput {
@@ -1202,6 +1339,7 @@ impl Stats {
             services,
             deployments,
             deployment_timeseries: self.deployment_series,
+            edges,
             regions,
             region_timeseries: self.region_rows,
             shards: Vec::new(),
@@ -1210,6 +1348,23 @@ impl Stats {
             peak_in_flight,
         }
     }
+}
+
+/// The call edges of `plan` as `(caller, callee)` names, in `edges.csv`'s
+/// order (the engine's edge index): the edge's calls to the entry services
+/// (caller [`crate::plan::EDGE_CALLER`]), then each service's callees.
+fn edge_names(plan: &Plan) -> impl Iterator<Item = (&str, &str)> {
+    let name = |s: ServiceId| plan.services[s.index()].name.as_str();
+    let entries = plan
+        .workload
+        .entries
+        .iter()
+        .map(move |e| (crate::plan::EDGE_CALLER, name(e.service)));
+    let calls = plan
+        .services
+        .iter()
+        .flat_map(move |p| p.callees.iter().map(move |&c| (p.name.as_str(), name(c))));
+    entries.chain(calls)
 }
 
 /// The indices of service `i`'s deployments among `regions` regions (the
