@@ -67,9 +67,22 @@ impl LatencyHistogram {
     }
 
     /// Records one value, in nanoseconds.
+    ///
+    /// Plain adds where [`record_n`](Self::record_n) saturates (on every
+    /// latency's path): below a saturated `count`, no add can wrap. Every
+    /// bucket's count is at most `count`, and the sum at most `count *
+    /// u64::MAX`, whose next value keeps it under `(2^64 - 1)^2 < 2^128`.
     #[inline]
     pub fn record(&mut self, value_ns: u64) {
-        self.record_n(value_ns, 1);
+        if self.count == u64::MAX {
+            self.record_n(value_ns, 1);
+            return;
+        }
+        self.counts[bucket_of(value_ns)] += 1;
+        self.count += 1;
+        self.sum_ns += u128::from(value_ns);
+        self.min_ns = self.min_ns.min(value_ns);
+        self.max_ns = self.max_ns.max(value_ns);
     }
 
     /// Records `count` occurrences of `value_ns`; a `count` of 0 changes

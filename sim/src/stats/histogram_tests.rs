@@ -305,3 +305,29 @@ fn sparse_of_tail(samples: &[u64], cut: usize) -> crate::stats::SparseHistogram 
     assert_eq!(sparse.count(), b.count());
     sparse
 }
+
+/// `record`'s plain adds stop at a saturated count: the next value goes
+/// through `record_n`'s saturating ones (a debug build would panic on an
+/// overflow), and one value at a time matches `record_n` below it.
+#[test]
+fn record_is_record_n_of_one() {
+    let mut h = LatencyHistogram::new();
+    h.record_n(7, u64::MAX);
+    h.record(7);
+    h.record(u64::MAX);
+    assert_eq!(h.count(), u64::MAX);
+    let max = u128::from(u64::MAX);
+    assert_eq!(h.sum_ns(), 7 * max + 7 + max);
+    assert_eq!(h.max_ns(), u64::MAX);
+    let (mut one, mut n) = (LatencyHistogram::new(), LatencyHistogram::new());
+    for v in [0, 1, 999, 1_000_000_007, u64::MAX, 42, 42] {
+        one.record(v);
+        n.record_n(v, 1);
+    }
+    assert_eq!(one.count(), n.count());
+    assert_eq!(one.sum_ns(), n.sum_ns());
+    assert_eq!((one.min_ns(), one.max_ns()), (n.min_ns(), n.max_ns()));
+    for q in [0.0, 0.3, 0.5, 0.9, 1.0] {
+        assert_eq!(one.quantile_ns(q), n.quantile_ns(q));
+    }
+}
