@@ -779,37 +779,8 @@ replicas = 1
 #[test]
 fn the_summary_names_the_edge_that_retries() {
     let dir = tempdir("edge_retries");
-    let text = r#"
-[run]
-duration = "1m"
-warmup = "10s"
-replications = 2
-
-[workload]
-arrivals = { process = "poisson", rate = 200.0 }
-
-[[services]]
-name = "api"
-instance = { workers = 64 }
-work = { distribution = "exponential", mean = "1ms" }
-calls = [ { service = "db" } ]
-replicas = 1
-
-[[services]]
-name = "db"
-instance = { workers = 64 }
-work = { distribution = "exponential", mean = "5ms" }
-replicas = 1
-
-[[faults]]
-type = "errors"
-target = "db"
-rate = 0.2
-
-[policy.mesh.edges."api->db"]
-retry = { attempts = 3, backoff = "constant", base = "1ms", jitter = "none" }
-"#;
-    let scenario = write(&dir, "edges.toml", text);
+    let text = common::flaky_db(3);
+    let scenario = write(&dir, "edges.toml", &text);
     let out = dir.join("out");
     headroom_ok(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
     let edges = String::from_utf8(read(&out, "edges.csv")).unwrap();

@@ -509,5 +509,15 @@ replicas = 1
         df.height() % (2 * 2 * 2),
         0,
         "every run's deployments per interval"
+    ); // Its call edges: caller and callee strings, the counts whole numbers.
+    let df = same_as_csv(&out, "edges");
+    let types: Vec<String> = df.dtypes().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        types,
+        [
+            "u64", "u64", "str", "str", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64",
+            "u64", "u64", "u64", "f64", "f64", "f64", "f64", "f64"
+        ]
     );
+    assert_eq!(df.height(), 2 * 2, "2 points, 2 replications, one edge");
 }

@@ -2534,3 +2534,157 @@ fn a_per_region_slo_is_met_by_serving_every_regions_clients() {
     let runs = String::from_utf8(read(&loose, "runs.csv")).unwrap();
     assert!(!runs.contains("worst_region"), "{runs}");
 }
+
+/// A sweep writes `edges.csv`: each run's call edges, the edge's call to
+/// api first, in the columns `headroom run` writes; a point's rows are the
+/// run's at that point (at any thread count); the edges' retries are the
+/// run's; shards of the sweep merge to the same file, and a folder that
+/// lost a run's rows is refused.
+#[test]
+fn a_sweep_writes_each_points_call_edges_as_run_does() {
+    let dir = tempdir("sweep_edges");
+    // api's flaky database, swept over its instances.
+    let text = format!(
+        "{}\n[sweep]\n[sweep.params]\n\"services.db.replicas\" = [1, 2]\n",
+        common::flaky_db(3)
+    );
+    let scenario = write(&dir, "s.toml", &text);
+    let (whole, swept) = swept_at_any_thread_count(&dir, &scenario, "edges.csv");
+    assert_eq!(
+        swept.lines().next().unwrap(),
+        headroom_models::report::EDGE_COLUMNS.join(",")
+    );
+    let rows: Vec<Vec<&str>> = swept
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let keys: Vec<String> = rows.iter().map(|f| f[..4].join(",")).collect();
+    let expect: Vec<String> = (0..2)
+        .flat_map(|p| {
+            (0..2).flat_map(move |r| [format!("{p},{r},edge,api"), format!("{p},{r},api,db")])
+        })
+        .collect();
+    assert_eq!(keys, expect, "{swept}");
+    // The edges' retries are each run's (api -> db sends them all).
+    let runs = String::from_utf8(read(&whole, "runs.csv")).unwrap();
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    let at = header.iter().position(|c| *c == "retries").unwrap();
+    for line in runs.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let of_run: Vec<&Vec<&str>> = rows
+            .iter()
+            .filter(|r| r[0] == f[0] && r[1] == f[1])
+            .collect();
+        let retries: Vec<&str> = of_run.iter().map(|r| r[12]).collect();
+        assert_eq!(retries[0], "0", "the edge's call to api is not retried");
+        assert_eq!(retries[1], f[at], "run {},{}", f[0], f[1]);
+        assert_ne!(f[at], "0");
+    }
+    // A point's rows are the run's at that point.
+    let run_out = dir.join("run-db2");
+    headroom_ok(&[
+        "run",
+        s(&scenario),
+        "--out",
+        s(&run_out),
+        "--set",
+        "services.db.replicas=2",
+        "--quiet",
+    ]);
+    let rerun = String::from_utf8(read(&run_out, "edges.csv")).unwrap();
+    assert_eq!(swept.lines().next(), rerun.lines().next());
+    assert_eq!(
+        rows_of(&swept, "1"),
+        rows_of(&rerun, "0"),
+        "{swept}\n{rerun}"
+    );
+    merges_to(
+        &dir,
+        &scenario,
+        &whole,
+        &[],
+        &["edges.csv", "runs.csv", "manifest.json"],
+    );
+    refused_without(
+        &dir,
+        &whole,
+        "edges.csv",
+        "1,1,",
+        "edges.csv: no edge of point 1, replication 1, which finished",
+    );
+}
+
+/// `compare` pairs each call edge's retries, tries timed out, p99 and
+/// breaker time: a third try on api's edge to a flaky database sends more
+/// retries there (about p + p^2 against p per call) and none on the edge's
+/// call to api; an edge on one side only is named in a note.
+#[test]
+fn compare_pairs_each_call_edges_figures() {
+    let dir = tempdir("compare-edges");
+    let base = common::flaky_db(2);
+    let a = write(&dir, "a.toml", &base);
+    let b = write(&dir, "b.toml", &common::flaky_db(3));
+    let out = dir.join("out");
+    let compare = |b: &Path, out: &Path| {
+        headroom_ok(&[
+            "compare",
+            s(&a),
+            s(b),
+            "--replications",
+            "3",
+            "--out",
+            s(out),
+            "--quiet",
+        ])
+    };
+    compare(&b, &out);
+    let csv = String::from_utf8(read(&out, "compare.csv")).unwrap();
+    let names: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.starts_with("edges."))
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let expect: Vec<String> = ["edge->api", "api->db"]
+        .iter()
+        .flat_map(|e| {
+            [
+                "retries",
+                "try_timeouts",
+                "latency_p99_ms",
+                "breaker_open_s",
+            ]
+            .map(|m| format!("edges.{e}.{m}"))
+        })
+        .collect();
+    assert_eq!(names, expect, "{csv}");
+    // [a, b, diff, diff_ci95, unpaired_ci95]
+    let row = |m: &str| compare_row(&csv, m);
+    assert_eq!(&row("edges.edge->api.retries")[..3], [0.0, 0.0, 0.0]);
+    let retries = row("edges.api->db.retries");
+    // 50 s at 200 calls/s: about 2000 retries with two tries, 2400 with three.
+    assert!((retries[0] / 2000.0 - 1.0).abs() < 0.1, "{retries:?}");
+    assert!((retries[1] / 2400.0 - 1.0).abs() < 0.1, "{retries:?}");
+    assert!(retries[2] - retries[3] > 0.0, "{retries:?}");
+    // api stops calling db on one side: its edge is named, not paired.
+    let c = write(
+        &dir,
+        "c.toml",
+        &base
+            .replace("calls = [ { service = \"db\" } ]\n", "")
+            .replace("[policy.mesh.edges.\"api->db\"]\n", "[policy.mesh]\n"),
+    );
+    let out = dir.join("out-c");
+    let note = stderr(&compare(&c, &out));
+    assert!(
+        note.contains("note: call edges only in ")
+            && note.contains("(api->db) or only in ")
+            && note.contains("(none) have nothing to pair with"),
+        "{note}"
+    );
+    let csv = String::from_utf8(read(&out, "compare.csv")).unwrap();
+    assert!(
+        csv.contains("\nedges.edge->api.retries,") && !csv.contains("\nedges.api->db."),
+        "{csv}"
+    );
+}

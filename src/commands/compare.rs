@@ -139,7 +139,6 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
         &cells[1],
         [centres[0].as_ref(), centres[1].as_ref()],
     );
-    let deployments = deployment_differences(&runs[0].records, &runs[1].records);
     if let Some(regions) = region_differences(&runs[0].records, &runs[1].records) {
         table.append(&regions);
     } else {
@@ -158,28 +157,17 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    if let Some(deployments) = deployments {
-        table.append(&deployments);
-    }
-    // Deployments on one side only (a service moved into or out of a
-    // region) have nothing to pair with: say which.
-    let (da, db) = (
-        deployment_names(&runs[0].records),
-        deployment_names(&runs[1].records),
-    );
-    let only = |x: &[String], y: &[String]| -> Vec<String> {
-        x.iter().filter(|n| !y.contains(n)).cloned().collect()
-    };
-    let (only_a, only_b) = (only(&da, &db), only(&db, &da));
-    if !only_a.is_empty() || !only_b.is_empty() {
-        eprintln!(
-            "note: deployments only in {} ({}) or only in {} ({}) have nothing to pair with, so \
-             their figures are not compared",
-            args.a.display(),
-            list(&only_a),
-            args.b.display(),
-            list(&only_b)
-        );
+    // Components on one side only (a service moved into or out of a
+    // region, a call added or dropped) have nothing to pair with: say which.
+    let (a, b) = (&runs[0].records, &runs[1].records);
+    for components in [&DEPLOYMENTS, &EDGES] {
+        if let Some(t) = components.differences(a, b) {
+            table.append(&t);
+        }
+        let (name_a, name_b) = (args.a.display().to_string(), args.b.display().to_string());
+        if let Some(note) = components.one_sided_note(a, b, &name_a, &name_b) {
+            eprintln!("{note}");
+        }
     }
     print!(
         "{}",
@@ -307,74 +295,136 @@ fn region_differences(a: &[Record], b: &[Record]) -> Option<Table> {
     out
 }
 
-/// The deployments of a side's runs as `service region`, in
-/// `deployments.csv`'s order (none with fewer than two regions).
-fn deployment_names(records: &[Record]) -> Vec<String> {
-    deployment_keys(records)
-        .into_iter()
-        .map(|(service, region)| format!("{service} {region}"))
-        .collect()
+/// A per-component table of [`Record`] that `compare` pairs, component by
+/// component: its rows keyed by their first `keys` cells (after `point,
+/// replication`), named in the output `<prefix>.<name>.<metric>`.
+struct Components {
+    /// What the table holds, in notes.
+    what: &'static str,
+    prefix: &'static str,
+    table: fn(&Record) -> &Table,
+    /// The file's columns (`point, replication` first).
+    columns: &'static [&'static str],
+    keys: usize,
+    /// A component's name in metric names, and in notes, from its key
+    /// cells.
+    name: fn(&[&str]) -> String,
+    label: fn(&[&str]) -> String,
+    metrics: &'static [&'static str],
 }
 
-/// The deployments of a side's runs as `(service, region)`, in order.
-fn deployment_keys(records: &[Record]) -> Vec<(String, String)> {
-    records.first().map_or_else(Vec::new, |r| {
-        r.deployments
-            .rows()
-            .map(|row| (row.get(0).to_owned(), row.get(1).to_owned()))
-            .collect()
-    })
-}
+/// Deployments (with two regions or more): where a change moves
+/// instances, load and cost between regions.
+const DEPLOYMENTS: Components = Components {
+    what: "deployments",
+    prefix: "deployments",
+    table: |r| &r.deployments,
+    columns: &headroom_models::report::DEPLOYMENT_COLUMNS,
+    keys: 2,
+    name: |k| format!("{}.{}", k[0], k[1]),
+    label: |k| format!("{} {}", k[0], k[1]),
+    metrics: &[
+        "utilization",
+        "replicas_mean",
+        "instance_cost_per_month_usd",
+    ],
+};
 
-/// The deployment metrics `compare` pairs (`deployments.csv`'s columns).
-const DEPLOYMENT_METRICS: [&str; 3] = [
-    "utilization",
-    "replicas_mean",
-    "instance_cost_per_month_usd",
-];
+/// Call edges: where a change moves retries, timeouts, a caller's wait and
+/// its breakers' open time.
+const EDGES: Components = Components {
+    what: "call edges",
+    prefix: "edges",
+    table: |r| &r.edges,
+    columns: &headroom_models::report::EDGE_COLUMNS,
+    keys: 2,
+    name: |k| format!("{}->{}", k[0], k[1]),
+    label: |k| format!("{}->{}", k[0], k[1]),
+    metrics: &[
+        "retries",
+        "try_timeouts",
+        "latency_p99_ms",
+        "breaker_open_s",
+    ],
+};
 
-/// Per service and region it runs in on both sides (with two regions or
-/// more), `deployments.<service>.<region>.<metric>` for
-/// [`DEPLOYMENT_METRICS`]: the paired differences of the deployment's own
-/// figures (`deployments.csv`): where a change moves instances, load and
-/// cost between regions. `None` when the sides share no deployment.
-fn deployment_differences(a: &[Record], b: &[Record]) -> Option<Table> {
-    let column = |name: &str| -> Option<usize> {
-        headroom_models::report::DEPLOYMENT_COLUMNS[2..]
-            .iter()
-            .position(|c| *c == name)
-    };
-    let columns: Vec<usize> = DEPLOYMENT_METRICS
-        .iter()
-        .map(|m| column(m))
-        .collect::<Option<_>>()?;
-    let metric_names: Vec<String> = DEPLOYMENT_METRICS.map(String::from).to_vec();
-    let (ka, kb) = (deployment_keys(a), deployment_keys(b));
-    let mut out: Option<Table> = None;
-    for (i, key) in ka.iter().enumerate() {
-        let Some(j) = kb.iter().position(|k| k == key) else {
-            continue;
-        };
-        let cells = |records: &[Record], at: usize| -> Vec<Vec<f64>> {
-            records
-                .iter()
-                .map(|r| {
-                    let row = r.deployments.row(at);
-                    columns
-                        .iter()
-                        .map(|&c| crate::planner::table::number(&row[c]))
-                        .collect()
+impl Components {
+    /// The components of a side's runs, named by `name` from their key
+    /// cells, in the table's order.
+    fn named(&self, records: &[Record], name: fn(&[&str]) -> String) -> Vec<String> {
+        records.first().map_or_else(Vec::new, |r| {
+            (self.table)(r)
+                .rows()
+                .map(|row| {
+                    let keys: Vec<&str> = (0..self.keys).map(|k| row.get(k)).collect();
+                    name(&keys)
                 })
                 .collect()
-        };
-        let t = differences(&metric_names, &cells(a, i), &cells(b, j), [None, None]);
-        let all = out.get_or_insert_with(|| Table::new(t.columns.clone()));
-        for row in t.rows() {
-            let name = format!("deployments.{}.{}.{}", key.0, key.1, row.get(0));
-            all.push_row(std::iter::once(name.as_str()).chain(row.iter().skip(1)));
-        }
+        })
     }
-    out
+
+    /// Per component on both sides, `<prefix>.<name>.<metric>` for each of
+    /// its metrics: the paired differences of the component's own figures.
+    /// `None` when the sides share none.
+    fn differences(&self, a: &[Record], b: &[Record]) -> Option<Table> {
+        let columns: Vec<usize> = self
+            .metrics
+            .iter()
+            .map(|m| self.columns[2..].iter().position(|c| c == m))
+            .collect::<Option<_>>()?;
+        let metric_names: Vec<String> = self.metrics.iter().map(|m| m.to_string()).collect();
+        let (na, nb) = (self.named(a, self.name), self.named(b, self.name));
+        let mut out: Option<Table> = None;
+        for (i, name) in na.iter().enumerate() {
+            let Some(j) = nb.iter().position(|n| n == name) else {
+                continue;
+            };
+            let cells = |records: &[Record], at: usize| -> Vec<Vec<f64>> {
+                records
+                    .iter()
+                    .map(|r| {
+                        let row = (self.table)(r).row(at);
+                        columns
+                            .iter()
+                            .map(|&c| crate::planner::table::number(&row[c]))
+                            .collect()
+                    })
+                    .collect()
+            };
+            let t = differences(&metric_names, &cells(a, i), &cells(b, j), [None, None]);
+            let all = out.get_or_insert_with(|| Table::new(t.columns.clone()));
+            for row in t.rows() {
+                let name = format!("{}.{name}.{}", self.prefix, row.get(0));
+                all.push_row(std::iter::once(name.as_str()).chain(row.iter().skip(1)));
+            }
+        }
+        out
+    }
+
+    /// The note naming the components found on one side only (which have
+    /// nothing to pair with), if any.
+    fn one_sided_note(
+        &self,
+        a: &[Record],
+        b: &[Record],
+        name_a: &str,
+        name_b: &str,
+    ) -> Option<String> {
+        let (na, nb) = (self.named(a, self.label), self.named(b, self.label));
+        let only = |x: &[String], y: &[String]| -> Vec<String> {
+            x.iter().filter(|n| !y.contains(n)).cloned().collect()
+        };
+        let (only_a, only_b) = (only(&na, &nb), only(&nb, &na));
+        (!only_a.is_empty() || !only_b.is_empty()).then(|| {
+            format!(
+                "note: {} only in {name_a} ({}) or only in {name_b} ({}) have nothing to pair \
+                 with, so their figures are not compared",
+                self.what,
+                list(&only_a),
+                list(&only_b)
+            )
+        })
+    }
 }
 
 fn render(t: &Table, a: &str, b: &str, reps: u32, seed: u64) -> String {

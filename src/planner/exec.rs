@@ -86,6 +86,8 @@ pub struct Record {
     /// `deployments.csv` rows (after `point, replication`): one per
     /// service and region it runs in, with two regions or more.
     pub deployments: Table,
+    /// `edges.csv` rows (after `point, replication`): one per call edge.
+    pub edges: Table,
     /// Statistics start this many simulated seconds into the run.
     pub warmup_s: f64,
     /// The replication's end-to-end latency histogram (measured window), to
@@ -429,25 +431,27 @@ fn series_table(rows: &[headroom_models::report::IntervalRow]) -> Table {
 /// by its first row's cells.
 fn services_table(rows: &[headroom_models::report::ServiceRow]) -> Table {
     let columns = &headroom_models::report::SERVICE_COLUMNS[2..];
-    named_table(columns, rows, |row| (&row.service, row.cells()))
+    named_table(columns, rows, |row| ([&row.service], row.cells()))
 }
 
-/// `rows` as a table of `columns`: each row's name, then its cells, as
-/// `row` gives them; typed by the first row's cells (the name a string).
-fn named_table<R, const N: usize>(
+/// `rows` as a table of `columns`: each row's names, then its cells, as
+/// `row` gives them; typed by the first row's cells (the names strings).
+fn named_table<R, const K: usize, const N: usize>(
     columns: &[&str],
     rows: &[R],
-    row: impl Fn(&R) -> (&str, [Cell; N]),
+    row: impl Fn(&R) -> ([&str; K], [Cell; N]),
 ) -> Table {
     let kinds = rows.first().map(|r| {
-        std::iter::once(Kind::Str)
+        [Kind::Str; K]
+            .into_iter()
             .chain(row(r).1.iter().map(Kind::of))
             .collect()
     });
     let mut t = typed_table(columns, kinds);
     for r in rows {
-        let (name, cells) = row(r);
-        t.push_row(std::iter::once(name.to_owned()).chain(cells.iter().map(Cell::to_string)));
+        let (names, cells) = row(r);
+        let names = names.into_iter().map(str::to_owned);
+        t.push_row(names.chain(cells.iter().map(Cell::to_string)));
     }
     t
 }
@@ -556,25 +560,27 @@ fn cache_series_table(out: &headroom_models::RunOutput) -> Table {
 /// its first row's cells.
 fn regions_table(rows: &[headroom_models::report::RegionRow]) -> Table {
     let columns = &headroom_models::report::REGION_COLUMNS[2..];
-    named_table(columns, rows, |row| (&row.region, row.cells()))
+    named_table(columns, rows, |row| ([&row.region], row.cells()))
 }
 
 /// A replication's per-deployment rows as a table of the columns after
 /// `point, replication` (`service`, `region`, then the counts and
 /// measures), typed by its first row's cells.
 fn deployments_table(rows: &[headroom_models::DeploymentRow]) -> Table {
-    let kinds = rows.first().map(|row| {
-        [Kind::Str, Kind::Str]
-            .into_iter()
-            .chain(row.cells().iter().map(Kind::of))
-            .collect()
-    });
-    let mut t = typed_table(&headroom_models::report::DEPLOYMENT_COLUMNS[2..], kinds);
-    for row in rows {
-        let keys = [row.stats.service.clone(), row.region.clone()];
-        t.push_row(keys.into_iter().chain(row.cells().map(|c| c.to_string())));
-    }
-    t
+    let columns = &headroom_models::report::DEPLOYMENT_COLUMNS[2..];
+    named_table(columns, rows, |row| {
+        ([&row.stats.service, &row.region], row.cells())
+    })
+}
+
+/// A replication's per-edge rows as a table of the columns after `point,
+/// replication` (`caller`, `callee`, then the counts and measures), typed
+/// by its first row's cells.
+fn edges_table(rows: &[headroom_models::EdgeRow]) -> Table {
+    let columns = &headroom_models::report::EDGE_COLUMNS[2..];
+    named_table(columns, rows, |row| {
+        ([&row.caller, &row.callee], row.cells())
+    })
 }
 
 /// A replication's per-shard rows as a table of the columns after
@@ -666,6 +672,7 @@ pub(crate) fn replicate(
             shards: shards_table(&out.shards),
             regions: regions_table(&out.regions),
             deployments: deployments_table(&out.deployments),
+            edges: edges_table(&out.edges),
             series: ComponentSeries {
                 services: keep(series.services, || service_series_table(&out)),
                 shards: keep(series.shards, || shard_series_table(&out)),
@@ -692,6 +699,7 @@ pub(crate) fn replicate(
             shards: Table::default(),
             regions: Table::default(),
             deployments: Table::default(),
+            edges: Table::default(),
             warmup_s,
             latency: None,
             region_latency: Vec::new(),

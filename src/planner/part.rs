@@ -17,9 +17,9 @@ use sha2::{Digest, Sha256};
 
 use headroom_models::report::{
     Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, ColdCache, DEPLOYMENT_COLUMNS,
-    DEPLOYMENT_TIMESERIES_COLUMNS, LATENCY_BATCHES, LATENCY_QUANTILES, Pooled, REGION_COLUMNS,
-    REGION_TIMESERIES_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS,
-    SHARD_TIMESERIES_COLUMNS, short_run_text, spans_of,
+    DEPLOYMENT_TIMESERIES_COLUMNS, EDGE_COLUMNS, LATENCY_BATCHES, LATENCY_QUANTILES, Pooled,
+    REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS,
+    SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, short_run_text, spans_of,
 };
 use headroom_models::sweep::SweepMode;
 use headroom_sim::stats::Relaxation;
@@ -262,6 +262,10 @@ pub struct Manifest {
     /// the per-deployment table).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deployments_columns: Vec<Column>,
+    /// `edges` columns with their kinds (empty in a folder written before
+    /// sweeps kept the per-edge table).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edges_columns: Vec<Column>,
     /// `caches_timeseries` columns with their kinds (empty unless the
     /// sweep writes it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -306,6 +310,8 @@ pub struct Part {
     pub regions: Table,
     /// One row per (point, replication, service, region it runs in).
     pub deployments: Table,
+    /// One row per (point, replication, call edge).
+    pub edges: Table,
     /// One row per (point, replication, interval, cache).
     pub cache_series: Table,
     /// One row per (point, replication, interval, client region).
@@ -452,6 +458,12 @@ impl Part {
         } else {
             Vec::new()
         };
+        let edges_columns =
+            keyed_columns(&EDGE_COLUMNS, records().map(|r| &r.edges), |i| match i {
+                2 | 3 => Kind::Str,
+                4..=14 => Kind::Int,
+                _ => Kind::Float,
+            });
         let mut runs_table = Table::new(runs_columns.clone());
         let mut ts_table = Table::new(timeseries_columns.clone());
         let mut services_table = Table::new(services_columns.clone());
@@ -460,6 +472,7 @@ impl Part {
         let mut shard_series_table = Table::new(shard_series_columns.clone());
         let mut regions_table = Table::new(regions_columns.clone());
         let mut deployments_table = Table::new(deployments_columns.clone());
+        let mut edges_table = Table::new(edges_columns.clone());
         let mut cache_series_table = Table::new(cache_series_columns.clone());
         let mut region_series_table = Table::new(region_series_columns.clone());
         let mut deployment_series_table = Table::new(deployment_series_columns.clone());
@@ -492,12 +505,14 @@ impl Part {
                 let shards = std::mem::take(&mut record.shards);
                 let regions = std::mem::take(&mut record.regions);
                 let deployments = std::mem::take(&mut record.deployments);
+                let edges = std::mem::take(&mut record.edges);
                 for (all, table) in [
                     (&mut series_table, series.services),
                     (&mut shards_table, shards),
                     (&mut shard_series_table, series.shards),
                     (&mut regions_table, regions),
                     (&mut deployments_table, deployments),
+                    (&mut edges_table, edges),
                     (&mut cache_series_table, series.caches),
                     (&mut region_series_table, series.regions),
                     (&mut deployment_series_table, series.deployments),
@@ -535,6 +550,7 @@ impl Part {
         if !deployments_columns.is_empty() {
             stems.push("deployments");
         }
+        stems.push("edges");
         if id.cache_timeseries {
             stems.push("caches_timeseries");
         }
@@ -564,6 +580,7 @@ impl Part {
                 shard_series_columns,
                 regions_columns,
                 deployments_columns,
+                edges_columns,
                 cache_series_columns,
                 region_series_columns,
                 deployment_series_columns,
@@ -580,6 +597,7 @@ impl Part {
             shard_series: shard_series_table,
             regions: regions_table,
             deployments: deployments_table,
+            edges: edges_table,
             cache_series: cache_series_table,
             region_series: region_series_table,
             deployment_series: deployment_series_table,
@@ -618,6 +636,7 @@ impl Part {
             ),
             ("regions", &self.regions, &m.regions_columns),
             ("deployments", &self.deployments, &m.deployments_columns),
+            ("edges", &self.edges, &m.edges_columns),
             (
                 "caches_timeseries",
                 &self.cache_series,
@@ -687,6 +706,7 @@ impl Part {
         let shard_series = optional("shards_timeseries", &manifest.shard_series_columns)?;
         let regions = optional("regions", &manifest.regions_columns)?;
         let deployments = optional("deployments", &manifest.deployments_columns)?;
+        let edges = optional("edges", &manifest.edges_columns)?;
         let cache_series = optional("caches_timeseries", &manifest.cache_series_columns)?;
         let region_series = optional("regions_timeseries", &manifest.region_series_columns)?;
         let deployment_series = optional(
@@ -703,6 +723,7 @@ impl Part {
             shard_series,
             regions,
             deployments,
+            edges,
             cache_series,
             region_series,
             deployment_series,
@@ -885,6 +906,7 @@ impl Part {
                 (2, 4),
                 "no deployment",
             ),
+            ("edges", &self.edges, &m.edges_columns, (2, 4), "no edge"),
             (
                 "caches_timeseries",
                 &self.cache_series,
@@ -1022,6 +1044,7 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             &m.deployments_columns,
             &DEPLOYMENT_COLUMNS[..],
         ),
+        ("edges_columns", &m.edges_columns, &EDGE_COLUMNS[..]),
         (
             "cache_series_columns",
             &m.cache_series_columns,
@@ -1081,6 +1104,9 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
                 && m.deployments_columns[2..4]
                     .iter()
                     .all(|c| c.kind == Kind::Str)))
+        && (m.edges_columns.is_empty()
+            || (m.edges_columns[..2].iter().all(|c| c.kind == Kind::Int)
+                && m.edges_columns[2..4].iter().all(|c| c.kind == Kind::Str)))
         && [
             &m.shard_series_columns,
             &m.cache_series_columns,
@@ -1414,6 +1440,11 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
                 &manifest.deployments_columns,
             ),
             (
+                "edges",
+                &part.manifest.edges_columns,
+                &manifest.edges_columns,
+            ),
+            (
                 "caches_timeseries",
                 &part.manifest.cache_series_columns,
                 &manifest.cache_series_columns,
@@ -1447,6 +1478,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let mut shard_series: Option<Table> = None;
     let mut regions: Option<Table> = None;
     let mut deployments: Option<Table> = None;
+    let mut edges: Option<Table> = None;
     let mut cache_series: Option<Table> = None;
     let mut region_series: Option<Table> = None;
     let mut deployment_series: Option<Table> = None;
@@ -1460,6 +1492,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
             (&mut shard_series, part.shard_series),
             (&mut regions, part.regions),
             (&mut deployments, part.deployments),
+            (&mut edges, part.edges),
             (&mut cache_series, part.cache_series),
             (&mut region_series, part.region_series),
             (&mut deployment_series, part.deployment_series),
@@ -1493,6 +1526,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let shard_series = in_order(shard_series, &manifest.shard_series_columns);
     let regions = in_order(regions, &manifest.regions_columns);
     let deployments = in_order(deployments, &manifest.deployments_columns);
+    let edges = in_order(edges, &manifest.edges_columns);
     let cache_series = in_order(cache_series, &manifest.cache_series_columns);
     let region_series = in_order(region_series, &manifest.region_series_columns);
     let deployment_series = in_order(deployment_series, &manifest.deployment_series_columns);
@@ -1508,6 +1542,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
         shard_series,
         regions,
         deployments,
+        edges,
         cache_series,
         region_series,
         deployment_series,
