@@ -2581,6 +2581,14 @@ fn a_sweep_writes_each_points_call_edges_as_run_does() {
         assert_eq!(retries[1], f[at], "run {},{}", f[0], f[1]);
         assert_ne!(f[at], "0");
     }
+    // The summary lists the recommended point's call edges.
+    let summary = String::from_utf8(read(&whole, "summary.md")).unwrap();
+    let edges = summary
+        .split("Its call edges")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(edges.contains("\n| edge | api | 0 ± 0 | "), "{edges}");
+    assert!(edges.contains("\n| api | db | 0.2"), "{edges}");
     // A point's rows are the run's at that point.
     let run_out = dir.join("run-db2");
     headroom_ok(&[

@@ -341,6 +341,7 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
     }
     client_regions(a, p.point, s);
     deployments(a, p.point, s);
+    call_edges(a, p.point, s);
     if let Some(text) = short_run(a, p.point) {
         let _ = writeln!(s, "\n**Warning:** at this point, {text}.");
     }
@@ -519,6 +520,68 @@ fn deployments(a: &Analysis<'_>, point: usize, s: &mut String) {
             of(rows, held),
             of(rows, instances),
             of(rows, cost)
+        );
+    }
+}
+
+/// The recommended point's call edges (`edges.csv`), with a call graph
+/// (more than the edge's one call to an entry service): per edge, its
+/// retries and tries timed out per call, the fraction of its calls that
+/// failed, a call's p99 and its breakers' open time.
+fn call_edges(a: &Analysis<'_>, point: usize, s: &mut String) {
+    let t = &a.part.edges;
+    let column = |name| t.index(name);
+    let (
+        Some(caller),
+        Some(callee),
+        Some(calls),
+        Some(ok),
+        Some(degraded),
+        Some(retries),
+        Some(timeouts),
+        Some(p99),
+        Some(open),
+    ) = (
+        column("caller"),
+        column("callee"),
+        column("calls"),
+        column("ok"),
+        column("degraded"),
+        column("retries"),
+        column("try_timeouts"),
+        column("latency_p99_ms"),
+        column("breaker_open_s"),
+    )
+    else {
+        return;
+    };
+    let groups = point_rows_by(t, point, |r| Some((r.get(caller), r.get(callee))));
+    if groups.len() < 2 {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nIts call edges (`edges.csv`; mean over the replications ± 95 % CI):\n\n\
+         | caller | callee | retries/call | try timeouts/call | failed | call p99 (ms) | breaker open (s) |\n\
+         |---|---|---:|---:|---:|---:|---:|"
+    );
+    let of = |rows: &[crate::planner::table::Row<'_>],
+              f: &dyn Fn(&crate::planner::table::Row<'_>) -> f64| {
+        let v = ci95(&rows.iter().map(f).collect::<Vec<_>>());
+        format!("{} ± {}", short(v.mean), short(v.half_width))
+    };
+    let per_call = |r: &crate::planner::table::Row<'_>, n: f64| n / number(&r[calls]);
+    for ((caller, callee), rows) in &groups {
+        let _ = writeln!(
+            s,
+            "| {caller} | {callee} | {} | {} | {} | {} | {} |",
+            of(rows, &|r| per_call(r, number(&r[retries]))),
+            of(rows, &|r| per_call(r, number(&r[timeouts]))),
+            of(rows, &|r| {
+                per_call(r, number(&r[calls]) - number(&r[ok]) - number(&r[degraded]))
+            }),
+            of(rows, &|r| number(&r[p99])),
+            of(rows, &|r| number(&r[open])),
         );
     }
 }
