@@ -2589,6 +2589,13 @@ fn a_sweep_writes_each_points_call_edges_as_run_does() {
         .unwrap_or_else(|| panic!("{summary}"));
     assert!(edges.contains("\n| edge | api | 0 ± 0 | "), "{edges}");
     assert!(edges.contains("\n| api | db | 0.2"), "{edges}");
+    // The charts bar the recommended point's edges.
+    let charts = dir.join("charts");
+    headroom_ok(&["plot", s(&whole), "--out", s(&charts), "--quiet"]);
+    for chart in ["edge_retries.svg", "edge_latency.svg"] {
+        let svg = String::from_utf8(read(&charts, chart)).unwrap();
+        assert!(svg.contains("api -&gt; db") || svg.contains("api -> db"), "{chart}");
+    }
     // A point's rows are the run's at that point.
     let run_out = dir.join("run-db2");
     headroom_ok(&[

@@ -68,6 +68,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
         let shard_series = read_any(dir, "shards_timeseries.csv")?;
         let shards = read_any(dir, "shards.csv")?;
         let regions = read_any(dir, "regions.csv")?;
+        let edges = read_any(dir, "edges.csv")?;
         let region_series = read_any(dir, "regions_timeseries.csv")?;
         let deployment_series = read_any(dir, "deployments_timeseries.csv")?;
         let cache_series = read_any(dir, "caches_timeseries.csv")?;
@@ -80,6 +81,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
             sweep: None,
             shards: shards.as_ref(),
             regions: regions.as_ref(),
+            edges: edges.as_ref(),
             slo_p99_ms: run_slo_p99_ms(&json),
             service_series: service_series.as_ref(),
             region_series: region_series.as_ref(),
@@ -113,6 +115,7 @@ pub fn sweep_data<'a>(analysis: &'a Analysis<'a>, title: String) -> PlotData<'a>
             .then_some(&analysis.part.shards),
         regions: (!analysis.part.manifest.regions_columns.is_empty())
             .then_some(&analysis.part.regions),
+        edges: (!analysis.part.manifest.edges_columns.is_empty()).then_some(&analysis.part.edges),
         slo_p99_ms: analysis.slo.p99_ms,
         service_series: (!analysis.part.manifest.service_series_columns.is_empty())
             .then_some(&analysis.part.service_series),

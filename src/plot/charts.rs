@@ -156,6 +156,8 @@ pub struct PlotData<'a> {
     pub shards: Option<&'a Table>,
     /// `regions.csv` rows, when the run wrote them.
     pub regions: Option<&'a Table>,
+    /// `edges.csv` rows, when the run wrote them.
+    pub edges: Option<&'a Table>,
     /// The SLO's p99 objective, ms, when the scenario has one.
     pub slo_p99_ms: Option<f64>,
     /// `services_timeseries.csv` rows, when the run wrote them.
@@ -190,6 +192,8 @@ pub fn charts(d: &PlotData<'_>) -> (Vec<Chart>, Vec<String>) {
     add(region_over_time(d, RegionSeries::P99));
     add(deployment_over_time(d, DeploymentSeries::Replicas));
     add(deployment_over_time(d, DeploymentSeries::Utilization));
+    add(edge_bars(d, EdgeFigure::Retries));
+    add(edge_bars(d, EdgeFigure::P99));
     if let Some(a) = d.sweep {
         add(cost_vs_p99(d, a));
         add(recovery_boundary(a));
@@ -941,6 +945,89 @@ fn mean_bars(labels: Vec<String>, values: &[Vec<f64>]) -> Vec<Marker> {
         .collect()
 }
 
+/// What [`edge_bars`] draws for each call edge.
+#[derive(Clone, Copy)]
+enum EdgeFigure {
+    /// Retries sent per call (`edge_retries`).
+    Retries,
+    /// A call's p99 as its caller saw it (`edge_latency`), against the
+    /// SLO's p99.
+    P99,
+}
+
+/// Each call edge's retries per call, or a call's p99, the mean of its
+/// replications' with its 95 % CI (`edges.csv`): which edge amplifies the
+/// load or makes its callers wait. With a call graph only (more than the
+/// edge's one call to an entry service).
+fn edge_bars(d: &PlotData<'_>, what: EdgeFigure) -> Result<Chart, String> {
+    let (name, title, y_label) = match what {
+        EdgeFigure::Retries => ("edge_retries", "retries per call", "retries per call"),
+        EdgeFigure::P99 => (
+            "edge_latency",
+            "a call's p99",
+            "a call's p99 (ms), as its caller saw it",
+        ),
+    };
+    let Some(edges) = d.edges else {
+        return Err(format!("{title} by call edge: no edges.csv"));
+    };
+    let columns =
+        ["caller", "callee", "calls", "retries", "latency_p99_ms"].map(|c| edges.index(c));
+    let [
+        Some(caller),
+        Some(callee),
+        Some(calls),
+        Some(retries),
+        Some(p99),
+    ] = columns
+    else {
+        return Err(format!(
+            "{title} by call edge: edges.csv lacks caller, callee, calls, retries or latency_p99_ms"
+        ));
+    };
+    let key = d.focus.to_string();
+    let mut labels: Vec<String> = Vec::new();
+    let mut values: Vec<Vec<f64>> = Vec::new();
+    for row in edges.rows().filter(|r| r[0] == *key) {
+        let label = format!("{} -> {}", &row[caller], &row[callee]);
+        let i = match labels.iter().position(|l| *l == label) {
+            Some(i) => i,
+            None => {
+                labels.push(label);
+                values.push(Vec::new());
+                labels.len() - 1
+            }
+        };
+        // An edge without calls in a replication has neither figure.
+        let v = match what {
+            EdgeFigure::Retries => number(&row[retries]) / number(&row[calls]),
+            EdgeFigure::P99 => number(&row[p99]),
+        };
+        if v.is_finite() {
+            values[i].push(v);
+        }
+    }
+    if labels.len() < 2 {
+        return Err(format!(
+            "{title} by call edge: no call graph (the edge's call to its entry service alone)"
+        ));
+    }
+    let bars = mean_bars(labels, &values);
+    let reference = match what {
+        EdgeFigure::Retries => None,
+        EdgeFigure::P99 => d.slo_p99_ms.map(|v| (v, format!("SLO p99 {v} ms"))),
+    };
+    Ok(Chart {
+        name: name.into(),
+        title: format!("{}: {title} by call edge, {}", d.title, d.focus_label),
+        kind: Kind::Bars {
+            y_label: y_label.into(),
+            bars,
+            reference,
+        },
+    })
+}
+
 /// Each client region's p99, the mean of its replications' with its 95 %
 /// CI, against the SLO's p99 when there is one: whose clients a run's
 /// pooled p99 hides (`regions.csv`).
@@ -1193,6 +1280,7 @@ mod tests {
             sweep: None,
             shards: None,
             regions: None,
+            edges: None,
             slo_p99_ms: None,
             region_series: None,
             deployment_series: None,
@@ -1426,6 +1514,70 @@ mod tests {
         assert_eq!(got, [("us-east", 31.0), ("ap-south", 190.0)]);
         assert!(bars[0].err > 0.0 && bars[1].err.is_nan(), "{bars:?}");
         assert_eq!(reference, Some((100.0, "SLO p99 100 ms".into())));
+    }
+
+    /// One bar per call edge of the focus point: its retries per call, or
+    /// a call's p99 against the SLO, each the mean of its replications';
+    /// without a call graph, no chart.
+    #[test]
+    fn edge_bars_draw_each_call_edge() {
+        let runs = table("point,replication,seed,requests\n0,0,1,10\n0,1,1,10\n");
+        let ts = table("point,replication,t_s,arrivals_rps\n0,0,10,1\n0,1,10,1\n");
+        let edges = table(
+            "point,replication,caller,callee,calls,retries,latency_p99_ms\n\
+             0,0,edge,api,100,0,50\n0,0,api,db,100,20,40\n\
+             0,1,edge,api,100,0,54\n0,1,api,db,100,30,44\n\
+             1,0,edge,api,100,0,9\n1,0,api,db,100,90,9\n",
+        );
+        let mut d = run_data(&runs, &ts, None, None);
+        assert!(
+            edge_bars(&d, EdgeFigure::Retries)
+                .unwrap_err()
+                .contains("no edges.csv")
+        );
+        d.edges = Some(&edges);
+        d.slo_p99_ms = Some(60.0);
+        let bars_of = |what| {
+            let chart = edge_bars(&d, what).unwrap();
+            let Kind::Bars {
+                bars, reference, ..
+            } = chart.kind
+            else {
+                panic!("{chart:?}")
+            };
+            let got: Vec<(String, f64)> = bars.iter().map(|b| (b.label.clone(), b.y)).collect();
+            (chart.name, got, reference)
+        };
+        let (name, got, reference) = bars_of(EdgeFigure::Retries);
+        assert_eq!(name, "edge_retries");
+        assert_eq!(
+            got,
+            [
+                ("edge -> api".to_owned(), 0.0),
+                ("api -> db".to_owned(), 0.25)
+            ]
+        );
+        assert_eq!(reference, None);
+        let (name, got, reference) = bars_of(EdgeFigure::P99);
+        assert_eq!(name, "edge_latency");
+        assert_eq!(
+            got,
+            [
+                ("edge -> api".to_owned(), 52.0),
+                ("api -> db".to_owned(), 42.0)
+            ]
+        );
+        assert_eq!(reference, Some((60.0, "SLO p99 60 ms".into())));
+        // The edge's one call alone is no call graph.
+        let single = table(
+            "point,replication,caller,callee,calls,retries,latency_p99_ms\n0,0,edge,api,100,0,50\n",
+        );
+        d.edges = Some(&single);
+        assert!(
+            edge_bars(&d, EdgeFigure::P99)
+                .unwrap_err()
+                .contains("no call graph")
+        );
     }
 
     /// One bar per shard of each copy, a copy's region named when there
