@@ -2594,7 +2594,10 @@ fn a_sweep_writes_each_points_call_edges_as_run_does() {
     headroom_ok(&["plot", s(&whole), "--out", s(&charts), "--quiet"]);
     for chart in ["edge_retries.svg", "edge_latency.svg"] {
         let svg = String::from_utf8(read(&charts, chart)).unwrap();
-        assert!(svg.contains("api -&gt; db") || svg.contains("api -> db"), "{chart}");
+        assert!(
+            svg.contains("api -&gt; db") || svg.contains("api -> db"),
+            "{chart}"
+        );
     }
     // A point's rows are the run's at that point.
     let run_out = dir.join("run-db2");
