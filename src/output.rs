@@ -776,12 +776,14 @@ fn deployments_md(outputs: &[RunOutput]) -> String {
     s
 }
 
-/// The `## Call edges` section of a run's `summary.md`: each edge's calls
-/// as its callers saw them (`edges.csv`), and the edges that retried the
-/// most and kept their breakers open the longest.
+/// The `## Call edges` section of a run's `summary.md`, with a call graph
+/// (more than the edge's one call to an entry service, whose figures are
+/// the run's): each edge's calls as its callers saw them (`edges.csv`),
+/// and the edges that retried and hedged the most and kept their breakers
+/// open the longest.
 fn edges_md(outputs: &[RunOutput]) -> String {
     let edges = headroom_models::report::summarize_edges(outputs);
-    if edges.is_empty() {
+    if edges.len() < 2 {
         return String::new();
     }
     let mut s = String::from(

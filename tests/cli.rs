@@ -153,6 +153,20 @@ fn run_writes_every_output_with_the_contract_columns() {
         !services.contains("Most workers held"),
         "one service: no ranking"
     );
+    // Its one call edge (the edge's call to api) has the run's figures:
+    // edges.csv has its row, the summary no section.
+    assert!(!summary.contains("## Call edges"), "{summary}");
+    let edges = std::fs::read_to_string(out.join("edges.csv")).unwrap();
+    let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    let keys: Vec<String> = edges
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').take(4).collect::<Vec<_>>().join(","))
+        .collect();
+    let expected: Vec<String> = (0..runs.lines().count() - 1)
+        .map(|r| format!("0,{r},edge,api"))
+        .collect();
+    assert_eq!(keys, expected, "{edges}");
 }
 
 #[test]

@@ -157,14 +157,15 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    // Components on one side only (a service moved into or out of a
-    // region, a call added or dropped) have nothing to pair with: say which.
+    // Each deployment and call edge found on both sides; those on one side
+    // only (a service moved into or out of a region, a call added or
+    // dropped) have nothing to pair with: a note says which.
     let (a, b) = (&runs[0].records, &runs[1].records);
+    let (name_a, name_b) = (args.a.display().to_string(), args.b.display().to_string());
     for components in [&DEPLOYMENTS, &EDGES] {
         if let Some(t) = components.differences(a, b) {
             table.append(&t);
         }
-        let (name_a, name_b) = (args.a.display().to_string(), args.b.display().to_string());
         if let Some(note) = components.one_sided_note(a, b, &name_a, &name_b) {
             eprintln!("{note}");
         }

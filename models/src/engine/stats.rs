@@ -348,7 +348,8 @@ pub(super) struct Stats {
     /// Per call edge (`edges.csv`): the edge's calls to the entry services
     /// first, then each service's callees in `[[services]]` order.
     edges: Vec<EdgeTally>,
-    /// Per service, the index of its first callee's edge in `edges`.
+    /// Per service, the index of its first callee's edge in `edges` (the
+    /// layout of [`edge_names`]).
     edge_base: Vec<u32>,
     /// Values frozen at the end of arrivals (the drain is not measured).
     frozen: Option<Frozen>,
@@ -497,22 +498,18 @@ impl Stats {
                 .iter()
                 .map(|t| (t.start, t.end))
                 .collect(),
-            edges: {
-                let n = plan.workload.entries.len()
-                    + plan.services.iter().map(|p| p.callees.len()).sum::<usize>();
-                (0..n)
-                    .map(|_| EdgeTally {
-                        outcomes: Outcomes::default(),
-                        refused: 0,
-                        retries: 0,
-                        hedges: 0,
-                        try_timeouts: 0,
-                        latency: LatencyHistogram::new(),
-                        open: tw(),
-                        open_s: 0.0,
-                    })
-                    .collect()
-            },
+            edges: edge_names(plan)
+                .map(|_| EdgeTally {
+                    outcomes: Outcomes::default(),
+                    refused: 0,
+                    retries: 0,
+                    hedges: 0,
+                    try_timeouts: 0,
+                    latency: LatencyHistogram::new(),
+                    open: tw(),
+                    open_s: 0.0,
+                })
+                .collect(),
             edge_base: plan
                 .services
                 .iter()
