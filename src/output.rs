@@ -807,38 +807,31 @@ fn edges_md(outputs: &[RunOutput]) -> String {
             pm(&e.breaker_open_s)
         );
     }
-    let top = |f: fn(&headroom_models::report::EdgeSummary) -> f64| {
-        edges
+    // The edge with the largest positive mean of each figure, if any.
+    type Figure = fn(&headroom_models::report::EdgeSummary) -> f64;
+    let tops: [(&str, Figure, &str); 3] = [
+        ("Most retries", |e| e.retries_per_call.mean, "per call"),
+        ("Most hedges", |e| e.hedges_per_call.mean, "per call"),
+        (
+            "Breakers open longest",
+            |e| e.breaker_open_s.mean,
+            "breaker-seconds",
+        ),
+    ];
+    for (what, f, unit) in tops {
+        let top = edges
             .iter()
             .filter(|e| f(e) > 0.0)
-            .max_by(|a, b| f(a).total_cmp(&f(b)))
-    };
-    if let Some(e) = top(|e| e.retries_per_call.mean) {
-        let _ = writeln!(
-            s,
-            "\nMost retries: **{} -> {}** ({} per call).",
-            e.caller,
-            e.callee,
-            number(e.retries_per_call.mean)
-        );
-    }
-    if let Some(e) = top(|e| e.hedges_per_call.mean) {
-        let _ = writeln!(
-            s,
-            "\nMost hedges: **{} -> {}** ({} per call).",
-            e.caller,
-            e.callee,
-            number(e.hedges_per_call.mean)
-        );
-    }
-    if let Some(e) = top(|e| e.breaker_open_s.mean) {
-        let _ = writeln!(
-            s,
-            "\nBreakers open longest: **{} -> {}** ({} breaker-seconds).",
-            e.caller,
-            e.callee,
-            number(e.breaker_open_s.mean)
-        );
+            .max_by(|a, b| f(a).total_cmp(&f(b)));
+        if let Some(e) = top {
+            let _ = writeln!(
+                s,
+                "\n{what}: **{} -> {}** ({} {unit}).",
+                e.caller,
+                e.callee,
+                number(f(e))
+            );
+        }
     }
     s
 }

@@ -530,8 +530,19 @@ fn deployments(a: &Analysis<'_>, point: usize, s: &mut String) {
 /// failed, a call's p99 and its breakers' open time.
 fn call_edges(a: &Analysis<'_>, point: usize, s: &mut String) {
     let t = &a.part.edges;
-    let column = |name| t.index(name);
-    let (
+    let columns = [
+        "caller",
+        "callee",
+        "calls",
+        "ok",
+        "degraded",
+        "retries",
+        "try_timeouts",
+        "latency_p99_ms",
+        "breaker_open_s",
+    ]
+    .map(|name| t.index(name));
+    let [
         Some(caller),
         Some(callee),
         Some(calls),
@@ -541,17 +552,7 @@ fn call_edges(a: &Analysis<'_>, point: usize, s: &mut String) {
         Some(timeouts),
         Some(p99),
         Some(open),
-    ) = (
-        column("caller"),
-        column("callee"),
-        column("calls"),
-        column("ok"),
-        column("degraded"),
-        column("retries"),
-        column("try_timeouts"),
-        column("latency_p99_ms"),
-        column("breaker_open_s"),
-    )
+    ] = columns
     else {
         return;
     };
