@@ -1,6 +1,6 @@
 //! Output files: `runs.csv`, `timeseries.csv`, `services.csv`,
 //! `services_timeseries.csv`, `deployments.csv`, `edges.csv`,
-//! `deployments_timeseries.csv`, `regions.csv`,
+//! `edges_timeseries.csv`, `deployments_timeseries.csv`, `regions.csv`,
 //! `regions_timeseries.csv`,
 //! `shards.csv`, `shards_timeseries.csv`,
 //! `caches_timeseries.csv`, `recovery.csv`, `summary.md`, `manifest.json`.
@@ -17,9 +17,9 @@ use anyhow::Context;
 use headroom_models::recovery::{RECOVERY_CSV_COLUMNS, TriggerRecovery};
 use headroom_models::report::{
     CACHE_TIMESERIES_COLUMNS, DEPLOYMENT_COLUMNS, DEPLOYMENT_TIMESERIES_COLUMNS, EDGE_COLUMNS,
-    REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, RUN_METRIC_COLUMNS, SERVICE_COLUMNS,
-    SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN,
-    TIMESERIES_COLUMNS, summarize,
+    EDGE_TIMESERIES_COLUMNS, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, RUN_METRIC_COLUMNS,
+    SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS,
+    SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
 };
 use headroom_models::{Loaded, RunOutput};
 use headroom_sim::stats::{ConfidenceInterval, ci95};
@@ -158,6 +158,24 @@ pub fn edges_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
                 .collect()
         }))
     })
+}
+
+/// Renders `edges_timeseries.csv`: one row per (point, replication,
+/// interval, call edge), edges in `edges.csv`'s order within an interval.
+pub fn edges_timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    per_replication_csv(
+        "edges_timeseries.csv",
+        &EDGE_TIMESERIES_COLUMNS,
+        point,
+        outputs,
+        |out| {
+            Box::new(
+                out.edge_timeseries
+                    .iter()
+                    .map(|row| row.text(&out.edges).collect()),
+            )
+        },
+    )
 }
 
 /// Renders `deployments_timeseries.csv`: one row per (point, replication,

@@ -823,3 +823,63 @@ fn the_summary_names_the_edge_that_retries() {
         "{section}"
     );
 }
+
+/// `edges_timeseries.csv` has a row per interval, call edge and
+/// replication, edges in `edges.csv`'s order within an interval; an edge's
+/// intervals after the warm-up add up to its `edges.csv` row.
+#[test]
+fn the_edges_time_series_adds_up_to_each_edges_row() {
+    let dir = tempdir("edge_series");
+    let scenario = write(&dir, "edges.toml", &common::flaky_db(3));
+    let out = dir.join("out");
+    headroom_ok(&[
+        "run",
+        s(&scenario),
+        "--out",
+        s(&out),
+        "--quiet",
+        "--set",
+        "run.timeseries_interval=\"5s\"",
+    ]);
+    let csv_rows = |file: &str| -> Vec<Vec<String>> {
+        String::from_utf8(read(&out, file))
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').map(str::to_owned).collect())
+            .collect()
+    };
+    let series = csv_rows("edges_timeseries.csv");
+    let header: Vec<&str> = series[0].iter().map(String::as_str).collect();
+    assert_eq!(header, headroom_models::report::EDGE_TIMESERIES_COLUMNS);
+    let col = |name: &str| header.iter().position(|&c| c == name).unwrap();
+    // 12 intervals of 5 s, 2 edges, 2 replications.
+    assert_eq!(series.len() - 1, 12 * 2 * 2);
+    let keys: Vec<String> = series[1..5].iter().map(|r| r[..5].join(",")).collect();
+    assert_eq!(
+        keys,
+        [
+            "0,0,5,edge,api",
+            "0,0,5,api,db",
+            "0,0,10,edge,api",
+            "0,0,10,api,db"
+        ]
+    );
+    let edges = csv_rows("edges.csv");
+    let edge_col = |name: &str| edges[0].iter().position(|c| c == name).unwrap();
+    for row in &edges[1..] {
+        let (replication, caller, callee) = (&row[1], &row[2], &row[3]);
+        let mine = series[1..]
+            .iter()
+            .filter(|r| &r[1] == replication && &r[3] == caller && &r[4] == callee)
+            .filter(|r| r[col("t_s")].parse::<f64>().unwrap() > 10.0);
+        let (mut calls, mut retries) = (0.0, 0);
+        for r in mine {
+            calls += r[col("calls_rps")].parse::<f64>().unwrap() * 5.0;
+            retries += r[col("retries")].parse::<u64>().unwrap();
+        }
+        let whole = |name: &str| row[edge_col(name)].parse::<u64>().unwrap();
+        assert_eq!(calls.round() as u64, whole("calls"), "{row:?}");
+        assert_eq!(retries, whole("retries"), "{row:?}");
+        assert_eq!(retries > 0, callee == "db", "{row:?}");
+    }
+}

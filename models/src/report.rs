@@ -43,6 +43,9 @@ pub struct RunOutput {
     /// services first, then each service's callees, services in
     /// `[[services]]` order.
     pub edges: Vec<EdgeRow>,
+    /// One row per (interval, call edge), interval by interval and edges in
+    /// `edges`' order within one (`edges_timeseries.csv`).
+    pub edge_timeseries: Vec<EdgeIntervalRow>,
     /// One row per client region (`regions.csv`), in `[[regions]]` order;
     /// empty with fewer than two regions.
     pub regions: Vec<RegionRow>,
@@ -275,6 +278,98 @@ impl EdgeRow {
             p95,
             p99,
             Cell::Float(self.breaker_open_s),
+        ]
+    }
+}
+
+/// One call edge's time-series interval (`edges_timeseries.csv`): its
+/// calls that ended in the interval and what its callers sent there, as
+/// `edges.csv` counts them over the measured window (warm-up included
+/// here, as every time series).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgeIntervalRow {
+    /// End of the interval, seconds since the start.
+    pub t_s: f64,
+    /// Index of the edge in [`RunOutput::edges`].
+    pub edge: usize,
+    /// Calls that ended in the interval, per second, however they ended.
+    pub calls_rps: f64,
+    /// Of them, answered (`ok` or `degraded`), per second.
+    pub answered_rps: f64,
+    /// Failed: errors, timeouts and sheds (as `timeseries.csv`'s `errors`).
+    pub errors: u64,
+    /// Rate limited (429).
+    pub rejected: u64,
+    /// Refused by the caller's breaker.
+    pub refused: u64,
+    /// Retries sent.
+    pub retries: u64,
+    /// Hedges sent.
+    pub hedges: u64,
+    /// Tries the caller stopped waiting for at a deadline.
+    pub try_timeouts: u64,
+    /// Median time of the calls that ended, as their callers saw it, ms;
+    /// NaN without one.
+    pub latency_p50_ms: f64,
+    /// Their p99, ms; NaN without one.
+    pub latency_p99_ms: f64,
+    /// Breakers open on the edge at the end of the interval.
+    pub breaker_open: u64,
+    /// A trigger (fault window, cache flush or surge) overlaps the interval.
+    pub trigger: bool,
+}
+
+/// `edges_timeseries.csv` columns, in order.
+pub const EDGE_TIMESERIES_COLUMNS: [&str; 17] = [
+    "point",
+    "replication",
+    "t_s",
+    "caller",
+    "callee",
+    "calls_rps",
+    "answered_rps",
+    "errors",
+    "rejected",
+    "refused",
+    "retries",
+    "hedges",
+    "try_timeouts",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "breaker_open",
+    "trigger",
+];
+
+impl EdgeIntervalRow {
+    /// The row's text after `point, replication` (its time, its edge's
+    /// caller and callee from `edges`, then [`cells`](Self::cells)).
+    pub fn text(&self, edges: &[EdgeRow]) -> impl Iterator<Item = String> + '_ {
+        let e = &edges[self.edge];
+        [
+            Cell::Float(self.t_s).to_string(),
+            e.caller.clone(),
+            e.callee.clone(),
+        ]
+        .into_iter()
+        .chain(self.cells().map(|c| c.to_string()))
+    }
+
+    /// The cells after `point, replication, t_s, caller, callee`, in
+    /// [`EDGE_TIMESERIES_COLUMNS`] order.
+    pub fn cells(&self) -> [Cell; 12] {
+        [
+            Cell::Float(self.calls_rps),
+            Cell::Float(self.answered_rps),
+            Cell::Int(self.errors),
+            Cell::Int(self.rejected),
+            Cell::Int(self.refused),
+            Cell::Int(self.retries),
+            Cell::Int(self.hedges),
+            Cell::Int(self.try_timeouts),
+            Cell::Float(self.latency_p50_ms),
+            Cell::Float(self.latency_p99_ms),
+            Cell::Int(self.breaker_open),
+            Cell::Flag(self.trigger),
         ]
     }
 }
@@ -2938,6 +3033,7 @@ mod tests {
             deployment_timeseries: Vec::new(),
             regions: Vec::new(),
             region_timeseries: Vec::new(),
+            edge_timeseries: Vec::new(),
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
@@ -3073,6 +3169,7 @@ mod tests {
         let out = |region: RegionRow| RunOutput {
             regions: vec![region],
             region_timeseries: Vec::new(),
+            edge_timeseries: Vec::new(),
             ..run(0, 0, &[], [0.0; 5])
         };
         let sums = summarize_regions(&[out(row(&[10; 99], 0)), out(row(&[1000], 0))]);
@@ -3180,6 +3277,7 @@ mod tests {
                 .collect(),
             regions: Vec::new(),
             region_timeseries: Vec::new(),
+            edge_timeseries: Vec::new(),
             deployments: Vec::new(),
             edges: Vec::new(),
             deployment_timeseries: Vec::new(),

@@ -603,6 +603,11 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
                         "seed {seed}: {why}\n{text}\nreproduce: {reproduce}"
                     ));
                 }
+                if let Some(why) = edge_series_fault(&out, &loaded.plan) {
+                    failures.push(format!(
+                        "seed {seed}: {why}\n{text}\nreproduce: {reproduce}"
+                    ));
+                }
                 if let Some(why) = service_series_fault(&out) {
                     failures.push(format!(
                         "seed {seed}: {why}\n{text}\nreproduce: {reproduce}"
@@ -825,6 +830,105 @@ fn deployment_fault(
                 row.replicas_max,
                 parts.iter().map(|d| d.replicas_max).collect::<Vec<_>>()
             ));
+        }
+    }
+    None
+}
+
+/// What is wrong with a replication's per-edge time series
+/// (`edges_timeseries.csv`), if anything: one row per (interval, edge) at
+/// the intervals of `timeseries`; in each, its calls their answers, errors
+/// and refusals, and over the edges the run's open breakers and its
+/// retries (all of them without a datastore, no more with one); over the
+/// intervals inside the measured window, no more calls, errors, refusals,
+/// retries, hedges or timed-out tries than `edges.csv` counts, over those
+/// touching it no fewer.
+fn edge_series_fault(
+    out: &headroom_models::RunOutput,
+    plan: &headroom_models::Plan,
+) -> Option<String> {
+    let n = out.edges.len();
+    if out.edge_timeseries.len() != out.timeseries.len() * n {
+        return Some(format!(
+            "{} edge intervals for {} intervals of {n} edges",
+            out.edge_timeseries.len(),
+            out.timeseries.len()
+        ));
+    }
+    let w = out.warmup_s;
+    // Per edge: [calls, errors, rejected, refused, retries, hedges,
+    // try_timeouts] inside and touching.
+    let mut inside = vec![[0u64; 7]; n];
+    let mut touching = vec![[0u64; 7]; n];
+    let mut start = 0.0;
+    for (k, iv) in out.timeseries.iter().enumerate() {
+        let rows = &out.edge_timeseries[k * n..(k + 1) * n];
+        let retries: u64 = rows.iter().map(|r| r.retries).sum();
+        let open: u64 = rows.iter().map(|r| r.breaker_open).sum();
+        let retries_wrong = if plan.data.stores.is_empty() {
+            retries != iv.retries
+        } else {
+            retries > iv.retries
+        };
+        if retries_wrong || open != iv.breaker_open {
+            return Some(format!(
+                "interval {k}: the edges' {retries} retries and {open} open breakers; \
+                 the run's {} and {}",
+                iv.retries, iv.breaker_open
+            ));
+        }
+        let count = |rps: f64| (rps * (iv.t_s - start)).round() as u64;
+        for (i, r) in rows.iter().enumerate() {
+            let calls = count(r.calls_rps);
+            if r.t_s != iv.t_s
+                || r.edge != i
+                || r.trigger != iv.trigger
+                || calls != count(r.answered_rps) + r.errors + r.rejected
+                || r.refused > calls
+                || r.latency_p50_ms > r.latency_p99_ms
+                || r.latency_p50_ms.is_nan() != (calls == 0)
+            {
+                return Some(format!("interval {k}, edge {i}: {r:?} (interval {iv:?})"));
+            }
+            let counts = [
+                calls,
+                r.errors,
+                r.rejected,
+                r.refused,
+                r.retries,
+                r.hedges,
+                r.try_timeouts,
+            ];
+            for j in 0..7 {
+                if start >= w - 1e-9 {
+                    inside[i][j] += counts[j];
+                }
+                if iv.t_s > w {
+                    touching[i][j] += counts[j];
+                }
+            }
+        }
+        start = iv.t_s;
+    }
+    for (i, e) in out.edges.iter().enumerate() {
+        let measured = [
+            e.calls,
+            e.errors + e.timeouts + e.shed,
+            e.rejected,
+            e.refused,
+            e.retries,
+            e.hedges,
+            e.try_timeouts,
+        ];
+        for j in 0..7 {
+            if inside[i][j] > measured[j] || measured[j] > touching[i][j] {
+                return Some(format!(
+                    "edge {}->{}: [calls, errors, rejected, refused, retries, hedges, \
+                     try_timeouts] measured {measured:?}, over intervals inside the window \
+                     {:?}, touching it {:?}",
+                    e.caller, e.callee, inside[i], touching[i]
+                ));
+            }
         }
     }
     None

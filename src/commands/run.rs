@@ -56,6 +56,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ("deployments.csv", output::deployments_csv(0, &outputs)?),
         ("edges.csv", output::edges_csv(0, &outputs)?),
         (
+            "edges_timeseries.csv",
+            output::edges_timeseries_csv(0, &outputs)?,
+        ),
+        (
             "deployments_timeseries.csv",
             output::deployments_timeseries_csv(0, &outputs)?,
         ),

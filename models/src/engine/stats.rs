@@ -10,8 +10,8 @@ use super::mesh::{Cause, ClientRef, Reply, Request};
 use crate::plan::costs::{HOURS_PER_MONTH, money};
 use crate::plan::{ArrivalPlan, Plan, RegionId, ServiceId};
 use crate::report::{
-    DeploymentRow, EdgeRow, IntervalRow, RegionIntervalRow, RegionRow, RunMetrics, RunOutput,
-    ServiceIntervalRow, ServiceRow, SessionMetrics, StationLoad, WorstRegion,
+    DeploymentRow, EdgeIntervalRow, EdgeRow, IntervalRow, RegionIntervalRow, RegionRow, RunMetrics,
+    RunOutput, ServiceIntervalRow, ServiceRow, SessionMetrics, StationLoad, WorstRegion,
 };
 use crate::scenario::ConcurrencyModel;
 
@@ -262,21 +262,60 @@ struct SessionTally {
     duration_ns: u128,
 }
 
-/// One call edge's measured window: its calls that ended there, by how
-/// they ended, and their time as the caller saw it; its retries and hedges
-/// sent, its tries its caller stopped waiting for, and its breakers' open
-/// time there.
-#[derive(Clone)]
-struct EdgeTally {
+/// One call edge's counters since time zero, before the end of arrivals:
+/// its calls that ended, by how they ended; its retries and hedges sent;
+/// its tries its caller stopped waiting for. The measured window's and
+/// each interval's are differences of marks, as a deployment's are.
+#[derive(Clone, Copy, Default)]
+struct EdgeCounts {
     outcomes: Outcomes,
     refused: u64,
     retries: u64,
     hedges: u64,
     try_timeouts: u64,
+}
+
+impl EdgeCounts {
+    fn sub(self, o: EdgeCounts) -> EdgeCounts {
+        let (a, b) = (self.outcomes, o.outcomes);
+        EdgeCounts {
+            outcomes: Outcomes {
+                ok: a.ok - b.ok,
+                degraded: a.degraded - b.degraded,
+                errors: a.errors - b.errors,
+                rejected: a.rejected - b.rejected,
+                timeouts: a.timeouts - b.timeouts,
+                shed: a.shed - b.shed,
+            },
+            refused: self.refused - o.refused,
+            retries: self.retries - o.retries,
+            hedges: self.hedges - o.hedges,
+            try_timeouts: self.try_timeouts - o.try_timeouts,
+        }
+    }
+}
+
+/// What a call's path touches of one call edge.
+struct EdgeTally {
+    counts: EdgeCounts,
+    /// The current interval's calls' times as their callers saw them.
     latency: LatencyHistogram,
     /// Breakers open on the edge (one per caller instance, or per edge
     /// region for the edge's own calls), reset at the warm-up end.
     open: TimeWeighted,
+}
+
+/// One call edge's books that a call's path does not touch: its marks and
+/// its measured window's latencies (as a deployment's [`Marks`] and
+/// [`ServiceLatency`]).
+struct EdgeBooks {
+    at_warmup: EdgeCounts,
+    at_interval: EdgeCounts,
+    at_end: Option<EdgeCounts>,
+    /// The measured window's calls, merged in at the end of each interval.
+    measured: LatencyHistogram,
+    /// The calls of the current interval that ended before the warm-up end.
+    pre: LatencyHistogram,
     /// `open`'s integral at the end of arrivals.
     open_s: f64,
 }
@@ -348,6 +387,10 @@ pub(super) struct Stats {
     /// Per call edge (`edges.csv`): the edge's calls to the entry services
     /// first, then each service's callees in `[[services]]` order.
     edges: Vec<EdgeTally>,
+    /// Per call edge, in `edges`' order.
+    edge_books: Vec<EdgeBooks>,
+    /// Per (interval, call edge), `edges_timeseries.csv`.
+    edge_rows: Vec<EdgeIntervalRow>,
     /// Per service, the index of its first callee's edge in `edges` (the
     /// layout of [`edge_names`]).
     edge_base: Vec<u32>,
@@ -500,16 +543,22 @@ impl Stats {
                 .collect(),
             edges: edge_names(plan)
                 .map(|_| EdgeTally {
-                    outcomes: Outcomes::default(),
-                    refused: 0,
-                    retries: 0,
-                    hedges: 0,
-                    try_timeouts: 0,
+                    counts: EdgeCounts::default(),
                     latency: LatencyHistogram::new(),
                     open: tw(),
+                })
+                .collect(),
+            edge_books: edge_names(plan)
+                .map(|_| EdgeBooks {
+                    at_warmup: EdgeCounts::default(),
+                    at_interval: EdgeCounts::default(),
+                    at_end: None,
+                    measured: LatencyHistogram::new(),
+                    pre: LatencyHistogram::new(),
                     open_s: 0.0,
                 })
                 .collect(),
+            edge_rows: Vec::new(),
             edge_base: plan
                 .services
                 .iter()
@@ -537,8 +586,11 @@ impl Stats {
         ] {
             t.reset(now);
         }
-        for e in &mut self.edges {
+        for (e, b) in self.edges.iter_mut().zip(&mut self.edge_books) {
             e.open.reset(now);
+            b.at_warmup = e.counts;
+            // `pre` is empty (cleared at every interval's end).
+            std::mem::swap(&mut e.latency, &mut b.pre);
         }
         for i in 0..self.services.len() {
             let areas = self.service_areas(i, now);
@@ -615,8 +667,9 @@ impl Stats {
         for d in 0..self.deployments.len() {
             self.marks[d].end = Some(self.counts(d));
         }
-        for e in &mut self.edges {
-            e.open_s = e.open.integral_secs(now);
+        for (e, b) in self.edges.iter().zip(&mut self.edge_books) {
+            b.at_end = Some(e.counts);
+            b.open_s = e.open.integral_secs(now);
         }
         let (computing, capacity) = self.frozen_services.iter().fold((0.0, 0.0), |(c, k), f| {
             (c + f.areas.computing, k + f.areas.capacity)
@@ -726,18 +779,20 @@ impl Stats {
         let measured = self.in_window(now);
         self.retries += u64::from(measured);
         self.interval.retries += u64::from(now < self.end);
-        if measured && let Some(client) = client {
+        if now < self.end
+            && let Some(client) = client
+        {
             let e = self.edge(client);
-            self.edges[e].retries += 1;
+            self.edges[e].counts.retries += 1;
         }
     }
 
     /// A hedge of a call by `client` is sent.
     pub(super) fn on_hedge(&mut self, now: Timestamp, client: ClientRef) {
-        if self.in_window(now) {
-            self.hedges += 1;
+        self.hedges += u64::from(self.in_window(now));
+        if now < self.end {
             let e = self.edge(client);
-            self.edges[e].hedges += 1;
+            self.edges[e].counts.hedges += 1;
         }
     }
 
@@ -762,19 +817,19 @@ impl Stats {
         latency: Span,
         reply: Reply,
     ) {
-        if self.in_window(now) {
+        if now < self.end {
             let e = self.edge(client);
             let e = &mut self.edges[e];
-            e.outcomes.count(reply);
+            e.counts.outcomes.count(reply);
             e.latency.record(latency.as_nanos());
         }
     }
 
     /// The breaker of `client` refused a call.
     pub(super) fn on_call_refused(&mut self, now: Timestamp, client: ClientRef) {
-        if self.in_window(now) {
+        if now < self.end {
             let e = self.edge(client);
-            self.edges[e].refused += 1;
+            self.edges[e].counts.refused += 1;
         }
     }
 
@@ -782,9 +837,9 @@ impl Stats {
     /// overall).
     #[cold]
     pub(super) fn on_try_timeout(&mut self, now: Timestamp, client: ClientRef) {
-        if self.in_window(now) {
+        if now < self.end {
             let e = self.edge(client);
-            self.edges[e].try_timeouts += 1;
+            self.edges[e].counts.try_timeouts += 1;
         }
     }
 
@@ -1002,6 +1057,35 @@ impl Stats {
                 trigger,
             ));
             self.service_latency.clear();
+        }
+        // Each call edge's, its measured calls merged into its window's.
+        for (edge, (e, b)) in self.edges.iter_mut().zip(&mut self.edge_books).enumerate() {
+            let mine = e.counts.sub(b.at_interval);
+            b.at_interval = e.counts;
+            if self.measuring {
+                b.measured.merge(&e.latency);
+            }
+            e.latency.merge(&b.pre);
+            b.pre.clear();
+            let o = mine.outcomes;
+            let [p50, p99] = [0.5, 0.99].map(|q| e.latency.quantile_ms(q));
+            self.edge_rows.push(EdgeIntervalRow {
+                t_s: now.as_secs_f64(),
+                edge,
+                calls_rps: o.total() as f64 / secs,
+                answered_rps: o.answered() as f64 / secs,
+                errors: o.failed(),
+                rejected: o.rejected,
+                refused: mine.refused,
+                retries: mine.retries,
+                hedges: mine.hedges,
+                try_timeouts: mine.try_timeouts,
+                latency_p50_ms: p50,
+                latency_p99_ms: p99,
+                breaker_open: e.open.current().round() as u64,
+                trigger,
+            });
+            e.latency.clear();
         }
         // With two regions or more the run's interval is its regions' added
         // up (one record per request, not two; the merge is exact).
@@ -1262,24 +1346,34 @@ impl Stats {
                 ),
             });
         }
+        // Each edge's measured window: its counts from the warm-up end to
+        // the end of arrivals, and its calls' latencies (every closed
+        // interval's, and the open one's if arrivals never ended).
         let edges = edge_names(plan)
             .zip(std::mem::take(&mut self.edges))
-            .map(|((caller, callee), e)| EdgeRow {
-                caller: caller.to_owned(),
-                callee: callee.to_owned(),
-                calls: e.outcomes.total(),
-                ok: e.outcomes.ok,
-                degraded: e.outcomes.degraded,
-                errors: e.outcomes.errors,
-                timeouts: e.outcomes.timeouts,
-                shed: e.outcomes.shed,
-                rejected: e.outcomes.rejected,
-                refused: e.refused,
-                retries: e.retries,
-                hedges: e.hedges,
-                try_timeouts: e.try_timeouts,
-                latency: e.latency,
-                breaker_open_s: e.open_s,
+            .zip(std::mem::take(&mut self.edge_books))
+            .map(|(((caller, callee), e), mut b)| {
+                let c = b.at_end.unwrap_or(e.counts).sub(b.at_warmup);
+                if open {
+                    b.measured.merge(&e.latency);
+                }
+                EdgeRow {
+                    caller: caller.to_owned(),
+                    callee: callee.to_owned(),
+                    calls: c.outcomes.total(),
+                    ok: c.outcomes.ok,
+                    degraded: c.outcomes.degraded,
+                    errors: c.outcomes.errors,
+                    timeouts: c.outcomes.timeouts,
+                    shed: c.outcomes.shed,
+                    rejected: c.outcomes.rejected,
+                    refused: c.refused,
+                    retries: c.retries,
+                    hedges: c.hedges,
+                    try_timeouts: c.try_timeouts,
+                    latency: b.measured,
+                    breaker_open_s: b.open_s,
+                }
             })
             .collect();
         let mut latency_all = self.latency.clone();
@@ -1339,6 +1433,7 @@ impl Stats {
             edges,
             regions,
             region_timeseries: self.region_rows,
+            edge_timeseries: self.edge_rows,
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
