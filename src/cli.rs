@@ -346,6 +346,9 @@ pub struct SeriesArgs {
     /// runs in and interval; the scenario needs two [[regions]] or more).
     #[arg(long)]
     pub deployment_timeseries: bool,
+    /// Also write edges_timeseries (one row per call edge and interval).
+    #[arg(long)]
+    pub edge_timeseries: bool,
 }
 
 /// The flags `headroom sweep` and `headroom search` share: what they read

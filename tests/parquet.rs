@@ -398,9 +398,9 @@ fn a_broken_parquet_trace_exits_2_and_writes_nothing() {
 }
 
 /// A sweep of a scenario with two regions writes its `regions` and
-/// `deployments` tables (and with `--region-timeseries` and
-/// `--deployment-timeseries` their time series) in Parquet as in CSV, the names strings and the
-/// counts whole numbers.
+/// `deployments` tables and its call edges (and with `--region-timeseries`,
+/// `--deployment-timeseries` and `--edge-timeseries` their time series) in
+/// Parquet as in CSV, the names strings and the counts whole numbers.
 #[test]
 fn a_sweeps_regions_table_in_parquet_equals_its_csv() {
     let dir = tempdir("parquet_regions");
@@ -448,6 +448,7 @@ replicas = 1
         "csv,parquet",
         "--region-timeseries",
         "--deployment-timeseries",
+        "--edge-timeseries",
         "--quiet",
     ]);
     let df = same_as_csv(&out, "regions");
@@ -509,7 +510,8 @@ replicas = 1
         df.height() % (2 * 2 * 2),
         0,
         "every run's deployments per interval"
-    ); // Its call edges: caller and callee strings, the counts whole numbers.
+    );
+    // Its call edges: caller and callee strings, the counts whole numbers.
     let df = same_as_csv(&out, "edges");
     let types: Vec<String> = df.dtypes().iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -520,4 +522,15 @@ replicas = 1
         ]
     );
     assert_eq!(df.height(), 2 * 2, "2 points, 2 replications, one edge");
+    // And their time series.
+    let df = same_as_csv(&out, "edges_timeseries");
+    let types: Vec<String> = df.dtypes().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        types,
+        [
+            "u64", "u64", "f64", "str", "str", "f64", "f64", "u64", "u64", "u64", "u64", "u64",
+            "u64", "f64", "f64", "u64", "bool"
+        ]
+    );
+    assert_eq!(df.height() % (2 * 2), 0, "every run's edge per interval");
 }

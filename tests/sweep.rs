@@ -2600,16 +2600,7 @@ fn a_sweep_writes_each_points_call_edges_as_run_does() {
         );
     }
     // A point's rows are the run's at that point.
-    let run_out = dir.join("run-db2");
-    headroom_ok(&[
-        "run",
-        s(&scenario),
-        "--out",
-        s(&run_out),
-        "--set",
-        "services.db.replicas=2",
-        "--quiet",
-    ]);
+    let run_out = run_with_two_dbs(&dir, &scenario);
     let rerun = String::from_utf8(read(&run_out, "edges.csv")).unwrap();
     assert_eq!(swept.lines().next(), rerun.lines().next());
     assert_eq!(
@@ -2631,6 +2622,88 @@ fn a_sweep_writes_each_points_call_edges_as_run_does() {
         "1,1,",
         "edges.csv: no edge of point 1, replication 1, which finished",
     );
+}
+
+/// Runs `scenario` (a flaky database swept over its instances) with two
+/// database instances, as its point 1: the output folder.
+fn run_with_two_dbs(dir: &Path, scenario: &Path) -> PathBuf {
+    let out = dir.join("run-db2");
+    headroom_ok(&[
+        "run",
+        s(scenario),
+        "--out",
+        s(&out),
+        "--set",
+        "services.db.replicas=2",
+        "--quiet",
+    ]);
+    out
+}
+
+/// `--edge-timeseries`: every point's `edges_timeseries`, in the columns
+/// `headroom run` writes, a point's rows the run's at that point (at any
+/// thread count); `headroom plot` draws the shown point's edges' retries
+/// over time; shards of the sweep merge to the same file, a folder that
+/// lost a run's rows is refused, and a sweep without the flag writes none.
+#[test]
+fn a_sweep_keeps_edge_time_series_on_request() {
+    let dir = tempdir("sweep_edge_series");
+    let text = format!(
+        "{}\n[sweep]\n[sweep.params]\n\"services.db.replicas\" = [1, 2]\n",
+        common::flaky_db(3).replace(
+            "warmup = \"10s\"",
+            "warmup = \"10s\"\ntimeseries_interval = \"10s\""
+        )
+    );
+    let scenario = write(&dir, "s.toml", &text);
+    let flags = ["--edge-timeseries"];
+    let whole = dir.join("whole");
+    let one = dir.join("one");
+    for (out, threads) in [(&whole, "2"), (&one, "1")] {
+        let mut args = flags.to_vec();
+        args.extend(["--threads", threads]);
+        let o = sweep(&scenario, out, &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let file = "edges_timeseries.csv";
+    assert!(
+        read(&whole, file) == read(&one, file),
+        "{file}: 1 thread vs 2"
+    );
+    let swept = String::from_utf8(read(&whole, file)).unwrap();
+    assert_eq!(
+        swept.lines().next().unwrap(),
+        headroom_models::report::EDGE_TIMESERIES_COLUMNS.join(",")
+    );
+    // 2 replications x 6 ten-second intervals x 2 edges.
+    for point in ["0", "1"] {
+        assert_eq!(rows_of(&swept, point).len(), 2 * 6 * 2, "{swept}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(&whole, "manifest.json")).unwrap();
+    assert_eq!(manifest["identity"]["edge_timeseries"], true);
+    let run_out = run_with_two_dbs(&dir, &scenario);
+    let rerun = String::from_utf8(read(&run_out, file)).unwrap();
+    assert_eq!(rows_of(&swept, "1"), rows_of(&rerun, "0"));
+    let charts = dir.join("charts");
+    headroom_ok(&["plot", s(&whole), "--out", s(&charts), "--quiet"]);
+    let svg = String::from_utf8(read(&charts, "edge_retries_over_time.svg")).unwrap();
+    assert!(
+        svg.contains("api -&gt; db") || svg.contains("api -> db"),
+        "{svg}"
+    );
+    merges_to(&dir, &scenario, &whole, &flags, &[file, "manifest.json"]);
+    refused_without(
+        &dir,
+        &whole,
+        file,
+        "1,1,",
+        &format!("{file}: no edge interval of point 1, replication 1, which finished"),
+    );
+    let plain = dir.join("plain");
+    let o = sweep(&scenario, &plain, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!plain.join(file).exists());
 }
 
 /// `compare` pairs each call edge's retries, tries timed out, p99 and

@@ -71,6 +71,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
         let edges = read_any(dir, "edges.csv")?;
         let region_series = read_any(dir, "regions_timeseries.csv")?;
         let deployment_series = read_any(dir, "deployments_timeseries.csv")?;
+        let edge_series = read_any(dir, "edges_timeseries.csv")?;
         let cache_series = read_any(dir, "caches_timeseries.csv")?;
         let data = PlotData {
             title,
@@ -86,6 +87,7 @@ pub fn plot_dir(dir: &Path, out: &Path, quiet: bool) -> anyhow::Result<Vec<Strin
             service_series: service_series.as_ref(),
             region_series: region_series.as_ref(),
             deployment_series: deployment_series.as_ref(),
+            edge_series: edge_series.as_ref(),
             shard_series: shard_series.as_ref(),
             cache_series: cache_series.as_ref(),
         };
@@ -123,6 +125,8 @@ pub fn sweep_data<'a>(analysis: &'a Analysis<'a>, title: String) -> PlotData<'a>
             .then_some(&analysis.part.region_series),
         deployment_series: (!analysis.part.manifest.deployment_series_columns.is_empty())
             .then_some(&analysis.part.deployment_series),
+        edge_series: (!analysis.part.manifest.edge_series_columns.is_empty())
+            .then_some(&analysis.part.edge_series),
         shard_series: (!analysis.part.manifest.shard_series_columns.is_empty())
             .then_some(&analysis.part.shard_series),
         cache_series: (!analysis.part.manifest.cache_series_columns.is_empty())

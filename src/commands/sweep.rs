@@ -235,6 +235,7 @@ pub fn series_wanted(
         caches: args.cache_timeseries,
         regions: args.region_timeseries,
         deployments: args.deployment_timeseries,
+        edges: args.edge_timeseries,
         region_latency: false,
     })
 }
@@ -308,6 +309,7 @@ pub(crate) fn identity_of(
         cache_timeseries: false,
         region_timeseries: false,
         deployment_timeseries: false,
+        edge_timeseries: false,
         scenario: serde_json::to_value(&base.scenario)?,
     })
 }

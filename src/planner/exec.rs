@@ -14,8 +14,8 @@ use std::sync::atomic::Ordering;
 use headroom_models::Plan;
 use headroom_models::report::{
     Bottleneck, CACHE_TIMESERIES_COLUMNS, CacheHalves, Cell, ColdCache,
-    DEPLOYMENT_TIMESERIES_COLUMNS, LATENCY_BATCHES, Pooled, REGION_TIMESERIES_COLUMNS,
-    SHARD_TIMESERIES_COLUMNS, StationLoad, cache_halves, metric_ci95,
+    DEPLOYMENT_TIMESERIES_COLUMNS, EDGE_TIMESERIES_COLUMNS, LATENCY_BATCHES, Pooled,
+    REGION_TIMESERIES_COLUMNS, SHARD_TIMESERIES_COLUMNS, StationLoad, cache_halves, metric_ci95,
 };
 use headroom_models::{KeepCopies, WarmSlot, WarmStarts};
 use headroom_sim::exec::{Threads, run_in_order, run_indexed};
@@ -129,11 +129,13 @@ pub struct ComponentSeries {
     pub regions: Table,
     /// `deployments_timeseries.csv`'s: one per interval and deployment.
     pub deployments: Table,
+    /// `edges_timeseries.csv`'s: one per interval and call edge.
+    pub edges: Table,
 }
 
 /// Which per-component time series a sweep keeps (`--service-timeseries`,
 /// `--shard-timeseries`, `--cache-timeseries`, `--region-timeseries`,
-/// `--deployment-timeseries`): each is a row per run, interval and
+/// `--deployment-timeseries`, `--edge-timeseries`): each is a row per run, interval and
 /// component, often the largest table of a sweep.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SeriesWanted {
@@ -147,6 +149,8 @@ pub struct SeriesWanted {
     pub regions: bool,
     /// Per deployment (service and region it runs in).
     pub deployments: bool,
+    /// Per call edge.
+    pub edges: bool,
     /// Each client region's latency histogram ([`Record::region_latency`]:
     /// `compare` pools them; a sweep would hold one per region per run).
     pub region_latency: bool,
@@ -531,6 +535,26 @@ fn deployment_series_table(out: &headroom_models::RunOutput) -> Table {
     t
 }
 
+/// Kinds of `edges_timeseries.csv`'s columns after `point, replication`.
+pub(crate) const EDGE_SERIES_KINDS: [Kind; EDGE_TIMESERIES_COLUMNS.len() - 2] = {
+    use Kind::{Flag, Float, Int, Str};
+    [
+        Float, Str, Str, Float, Float, Int, Int, Int, Int, Int, Int, Float, Float, Int, Flag,
+    ]
+};
+
+/// A replication's per-edge time series as a table of the columns after
+/// `point, replication` (`t_s`, `caller`, `callee`, then the counts and
+/// measures).
+fn edge_series_table(out: &headroom_models::RunOutput) -> Table {
+    let kinds = EDGE_SERIES_KINDS.to_vec();
+    let mut t = typed_table(&EDGE_TIMESERIES_COLUMNS[2..], Some(kinds));
+    for row in &out.edge_timeseries {
+        t.push_row(row.text(&out.edges));
+    }
+    t
+}
+
 /// A replication's per-shard time series as a table of the columns after
 /// `point, replication` (`t_s`, `store`, `region`, `shard`, then the
 /// counts and measures).
@@ -679,6 +703,7 @@ pub(crate) fn replicate(
                 caches: keep(series.caches, || cache_series_table(&out)),
                 regions: keep(series.regions, || region_series_table(&out)),
                 deployments: keep(series.deployments, || deployment_series_table(&out)),
+                edges: keep(series.edges, || edge_series_table(&out)),
             },
             warmup_s,
             latency: Some(out.metrics.latency.to_sparse()),

@@ -17,17 +17,17 @@ use sha2::{Digest, Sha256};
 
 use headroom_models::report::{
     Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, ColdCache, DEPLOYMENT_COLUMNS,
-    DEPLOYMENT_TIMESERIES_COLUMNS, EDGE_COLUMNS, LATENCY_BATCHES, LATENCY_QUANTILES, Pooled,
-    REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS,
-    SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, short_run_text, spans_of,
+    DEPLOYMENT_TIMESERIES_COLUMNS, EDGE_COLUMNS, EDGE_TIMESERIES_COLUMNS, LATENCY_BATCHES,
+    LATENCY_QUANTILES, Pooled, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, SERVICE_COLUMNS,
+    SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, short_run_text, spans_of,
 };
 use headroom_models::sweep::SweepMode;
 use headroom_sim::stats::Relaxation;
 
 use crate::InputError;
 use crate::planner::exec::{
-    CACHE_SERIES_KINDS, DEPLOYMENT_SERIES_KINDS, PointRuns, REGION_SERIES_KINDS, Record,
-    Replications, SHARD_SERIES_KINDS, Stop, pooled,
+    CACHE_SERIES_KINDS, DEPLOYMENT_SERIES_KINDS, EDGE_SERIES_KINDS, PointRuns, REGION_SERIES_KINDS,
+    Record, Replications, SHARD_SERIES_KINDS, Stop, pooled,
 };
 use crate::planner::format::Formats;
 use crate::planner::points::RUN_KEY_COLUMNS;
@@ -76,6 +76,9 @@ pub struct Identity {
     /// (`--deployment-timeseries`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deployment_timeseries: bool,
+    /// Whether it writes `edges_timeseries` (`--edge-timeseries`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub edge_timeseries: bool,
     /// The resolved base scenario (defaults filled in, `--set`s applied).
     pub scenario: serde_json::Value,
 }
@@ -88,6 +91,7 @@ impl Identity {
         self.cache_timeseries = series.caches;
         self.region_timeseries = series.regions;
         self.deployment_timeseries = series.deployments;
+        self.edge_timeseries = series.edges;
     }
 
     /// The SHA-256 of the identity's JSON, hex.
@@ -278,6 +282,10 @@ pub struct Manifest {
     /// sweep writes it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deployment_series_columns: Vec<Column>,
+    /// `edges_timeseries` columns with their kinds (empty unless the sweep
+    /// writes it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edge_series_columns: Vec<Column>,
     /// Whether the metric kinds come from a finished replication (a part
     /// whose every replication failed only knows the names).
     pub kinds_known: bool,
@@ -318,6 +326,8 @@ pub struct Part {
     pub region_series: Table,
     /// One row per (point, replication, interval, deployment).
     pub deployment_series: Table,
+    /// One row per (point, replication, interval, call edge).
+    pub edge_series: Table,
 }
 
 /// Inputs to [`Part::build`] besides the results.
@@ -421,6 +431,11 @@ impl Part {
             &DEPLOYMENT_TIMESERIES_COLUMNS,
             &DEPLOYMENT_SERIES_KINDS,
         );
+        let edge_series_columns = typed(
+            id.edge_timeseries,
+            &EDGE_TIMESERIES_COLUMNS,
+            &EDGE_SERIES_KINDS,
+        );
         let shards_columns = if has_datastores(&id.scenario) {
             keyed_columns(&SHARD_COLUMNS, records().map(|r| &r.shards), |i| match i {
                 2 | 3 => Kind::Str,
@@ -476,6 +491,7 @@ impl Part {
         let mut cache_series_table = Table::new(cache_series_columns.clone());
         let mut region_series_table = Table::new(region_series_columns.clone());
         let mut deployment_series_table = Table::new(deployment_series_columns.clone());
+        let mut edge_series_table = Table::new(edge_series_columns.clone());
         let mut point_runs = Vec::with_capacity(ids.len());
         for (&point, mut pr) in ids.iter().zip(runs) {
             let mut error = None;
@@ -516,6 +532,7 @@ impl Part {
                     (&mut cache_series_table, series.caches),
                     (&mut region_series_table, series.regions),
                     (&mut deployment_series_table, series.deployments),
+                    (&mut edge_series_table, series.edges),
                 ] {
                     for row in table.rows() {
                         all.push_row(keys.into_iter().chain(row.iter()));
@@ -560,6 +577,9 @@ impl Part {
         if id.deployment_timeseries {
             stems.push("deployments_timeseries");
         }
+        if id.edge_timeseries {
+            stems.push("edges_timeseries");
+        }
         let mut files: Vec<String> = stems
             .iter()
             .flat_map(|stem| id.format.iter().map(|f| f.file(stem)))
@@ -584,6 +604,7 @@ impl Part {
                 cache_series_columns,
                 region_series_columns,
                 deployment_series_columns,
+                edge_series_columns,
                 kinds_known,
                 point_runs,
                 files,
@@ -601,6 +622,7 @@ impl Part {
             cache_series: cache_series_table,
             region_series: region_series_table,
             deployment_series: deployment_series_table,
+            edge_series: edge_series_table,
         })
     }
 
@@ -651,6 +673,11 @@ impl Part {
                 "deployments_timeseries",
                 &self.deployment_series,
                 &m.deployment_series_columns,
+            ),
+            (
+                "edges_timeseries",
+                &self.edge_series,
+                &m.edge_series_columns,
             ),
         ] {
             if !columns.is_empty() {
@@ -713,6 +740,7 @@ impl Part {
             "deployments_timeseries",
             &manifest.deployment_series_columns,
         )?;
+        let edge_series = optional("edges_timeseries", &manifest.edge_series_columns)?;
         let part = Part {
             manifest,
             runs,
@@ -727,6 +755,7 @@ impl Part {
             cache_series,
             region_series,
             deployment_series,
+            edge_series,
         };
         part.check_rows(dir, format, &params)?;
         Ok(part)
@@ -928,6 +957,13 @@ impl Part {
                 (2, 5),
                 "no deployment interval",
             ),
+            (
+                "edges_timeseries",
+                &self.edge_series,
+                &m.edge_series_columns,
+                (2, 5),
+                "no edge interval",
+            ),
         ] {
             if columns.is_empty() {
                 continue;
@@ -1060,6 +1096,11 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             &m.deployment_series_columns,
             &DEPLOYMENT_TIMESERIES_COLUMNS[..],
         ),
+        (
+            "edge_series_columns",
+            &m.edge_series_columns,
+            &EDGE_TIMESERIES_COLUMNS[..],
+        ),
     ] {
         let given = names(given);
         if given.is_empty() || given == ours {
@@ -1112,6 +1153,7 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             &m.cache_series_columns,
             &m.region_series_columns,
             &m.deployment_series_columns,
+            &m.edge_series_columns,
         ]
         .iter()
         .all(|cols| cols.is_empty() || cols[..2].iter().all(|c| c.kind == Kind::Int));
@@ -1459,6 +1501,11 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
                 &part.manifest.deployment_series_columns,
                 &manifest.deployment_series_columns,
             ),
+            (
+                "edges_timeseries",
+                &part.manifest.edge_series_columns,
+                &manifest.edge_series_columns,
+            ),
         ] {
             if names_of(theirs) != names_of(ours) {
                 return Err(InputError(format!(
@@ -1482,6 +1529,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let mut cache_series: Option<Table> = None;
     let mut region_series: Option<Table> = None;
     let mut deployment_series: Option<Table> = None;
+    let mut edge_series: Option<Table> = None;
     for part in parts {
         for (all, table) in [
             (&mut runs, part.runs),
@@ -1496,6 +1544,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
             (&mut cache_series, part.cache_series),
             (&mut region_series, part.region_series),
             (&mut deployment_series, part.deployment_series),
+            (&mut edge_series, part.edge_series),
         ] {
             match all {
                 Some(all) => all.append(&table),
@@ -1530,6 +1579,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let cache_series = in_order(cache_series, &manifest.cache_series_columns);
     let region_series = in_order(region_series, &manifest.region_series_columns);
     let deployment_series = in_order(deployment_series, &manifest.deployment_series_columns);
+    let edge_series = in_order(edge_series, &manifest.edge_series_columns);
     manifest.shard = None;
     manifest.point_runs = point_runs;
     Ok(Part {
@@ -1546,6 +1596,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
         cache_series,
         region_series,
         deployment_series,
+        edge_series,
     })
 }
 

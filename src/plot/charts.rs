@@ -166,6 +166,8 @@ pub struct PlotData<'a> {
     pub region_series: Option<&'a Table>,
     /// `deployments_timeseries.csv` rows, when the run wrote them.
     pub deployment_series: Option<&'a Table>,
+    /// `edges_timeseries.csv` rows, when the run wrote them.
+    pub edge_series: Option<&'a Table>,
     /// `shards_timeseries.csv` rows, when the run wrote them.
     pub shard_series: Option<&'a Table>,
     /// `caches_timeseries.csv` rows, when the run wrote them.
@@ -194,6 +196,7 @@ pub fn charts(d: &PlotData<'_>) -> (Vec<Chart>, Vec<String>) {
     add(deployment_over_time(d, DeploymentSeries::Utilization));
     add(edge_bars(d, EdgeFigure::Retries));
     add(edge_bars(d, EdgeFigure::P99));
+    add(edge_retries_over_time(d));
     if let Some(a) = d.sweep {
         add(cost_vs_p99(d, a));
         add(recovery_boundary(a));
@@ -652,6 +655,59 @@ fn deployment_over_time(d: &PlotData<'_>, what: DeploymentSeries) -> Result<Char
         kind: Kind::Lines {
             x_label: x_label.into(),
             y_label: y_label.into(),
+            series,
+            faint: Vec::new(),
+            spans: system_spans(d, scale),
+        },
+    })
+}
+
+/// Each call edge's retries sent per second over time (the means over
+/// replications, interval by interval), triggers shaded: which edge a
+/// retry storm starts on, when, and whether it stops when its trigger
+/// does. Edges that never retried have no line.
+fn edge_retries_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
+    let about = "retries per second per call edge";
+    let Some(et) = d.edge_series else {
+        return Err(format!(
+            "{about}: no edges_timeseries.csv (`headroom run` writes it, and `headroom sweep \
+             --edge-timeseries`)"
+        ));
+    };
+    let columns = ["t_s", "caller", "callee", "retries"].map(|c| et.index(c));
+    let [Some(t), Some(caller), Some(callee), Some(c)] = columns else {
+        return Err(format!(
+            "{about}: edges_timeseries.csv lacks t_s, caller, callee or retries"
+        ));
+    };
+    let label = |r: &Row<'_>| format!("{} -> {}", r.get(caller), r.get(callee));
+    let Some((mut series, scale, x_label)) = lines_by_label(et, d.focus, label, t, c) else {
+        return Err(format!("{about}: no edge rows for {}", d.focus_label));
+    };
+    if series.len() < 2 {
+        return Err(format!(
+            "{about}: no call graph (the edge's one call is the run's, in timeseries.csv)"
+        ));
+    }
+    // An interval's retries over its width (the last one may be shorter).
+    for s in &mut series {
+        let mut start = 0.0;
+        for p in &mut s.points {
+            let width = (p.0 - start) * scale;
+            start = p.0;
+            p.1 /= width;
+        }
+    }
+    series.retain(|s| s.points.iter().any(|&(_, y)| y > 0.0));
+    if series.is_empty() {
+        return Err(format!("{about}: no call edge retried"));
+    }
+    Ok(Chart {
+        name: "edge_retries_over_time".into(),
+        title: format!("{}: {about}, {}", d.title, d.focus_label),
+        kind: Kind::Lines {
+            x_label: x_label.into(),
+            y_label: "retries sent per second".into(),
             series,
             faint: Vec::new(),
             spans: system_spans(d, scale),
@@ -1284,6 +1340,7 @@ mod tests {
             slo_p99_ms: None,
             region_series: None,
             deployment_series: None,
+            edge_series: None,
             service_series,
             shard_series,
             cache_series: None,
@@ -1575,6 +1632,62 @@ mod tests {
         d.edges = Some(&single);
         assert!(
             edge_bars(&d, EdgeFigure::P99)
+                .unwrap_err()
+                .contains("no call graph")
+        );
+    }
+
+    /// One line per call edge that retried, its retries per second (the
+    /// last, shorter interval's over its own width), the mean over
+    /// replications; none without a call graph or without retries.
+    #[test]
+    fn edge_retries_over_time_draws_each_retrying_edge() {
+        let runs = table("point,replication,seed,requests\n0,0,1,10\n0,1,1,10\n");
+        let ts = table(
+            "point,replication,t_s,arrivals_rps,trigger\n\
+             0,0,10,1,0\n0,0,15,1,1\n0,1,10,1,0\n0,1,15,1,1\n",
+        );
+        let series = table(
+            "point,replication,t_s,caller,callee,retries\n\
+             0,0,10,edge,api,0\n0,0,10,api,db,20\n0,0,15,edge,api,0\n0,0,15,api,db,50\n\
+             0,1,10,edge,api,0\n0,1,10,api,db,40\n0,1,15,edge,api,0\n0,1,15,api,db,30\n",
+        );
+        let mut d = run_data(&runs, &ts, None, None);
+        assert!(
+            edge_retries_over_time(&d)
+                .unwrap_err()
+                .contains("no edges_timeseries.csv")
+        );
+        d.edge_series = Some(&series);
+        let chart = edge_retries_over_time(&d).unwrap();
+        assert_eq!(chart.name, "edge_retries_over_time");
+        let Kind::Lines {
+            series: lines,
+            spans,
+            ..
+        } = chart.kind
+        else {
+            panic!("{chart:?}")
+        };
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].label, "api -> db (mean of 2 replications)");
+        // (20 + 40) / 2 over 10 s, then (50 + 30) / 2 over 5 s.
+        assert_eq!(rounded(&lines[0]), [(10.0, 3.0), (15.0, 8.0)]);
+        assert_eq!(spans, [(10.0, 15.0)]);
+        let quiet = table(
+            "point,replication,t_s,caller,callee,retries\n\
+             0,0,10,edge,api,0\n0,0,10,api,db,0\n",
+        );
+        d.edge_series = Some(&quiet);
+        assert!(
+            edge_retries_over_time(&d)
+                .unwrap_err()
+                .contains("no call edge retried")
+        );
+        let single = table("point,replication,t_s,caller,callee,retries\n0,0,10,edge,api,5\n");
+        d.edge_series = Some(&single);
+        assert!(
+            edge_retries_over_time(&d)
                 .unwrap_err()
                 .contains("no call graph")
         );
