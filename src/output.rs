@@ -371,11 +371,67 @@ pub fn recovery_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> Strin
             stuck.len(),
             outputs.len()
         );
-        for line in headroom_models::recovery::explain(&signals) {
+        let mut lines = headroom_models::recovery::explain(&signals);
+        // Retry amplification comes first; with a call graph, where the
+        // retries go right after it.
+        if headroom_models::recovery::retries_amplified(&signals)
+            && let Some(line) = outputs
+                .first()
+                .and_then(|o| retries_by_edge(&o.edges, &stuck))
+        {
+            lines.insert(1, line);
+        }
+        for line in lines {
             let _ = writeln!(s, "- {line}");
         }
     }
     s
+}
+
+/// Where the retries after a trigger went, with a call graph (`edges`):
+/// the edges sending at least 5 % of them (at most three, the most
+/// first), each with its retries per request (means over the replications
+/// `stuck`) and its share. `None` without a call graph or without
+/// retries.
+fn retries_by_edge(
+    edges: &[headroom_models::EdgeRow],
+    stuck: &[&TriggerRecovery],
+) -> Option<String> {
+    if edges.len() < 2 {
+        return None;
+    }
+    let mut per_edge: Vec<(usize, f64)> = (0..edges.len())
+        .map(|e| {
+            let xs: Vec<f64> = stuck
+                .iter()
+                .filter_map(|t| t.after_retries_by_edge.get(e).copied())
+                .collect();
+            (e, ci95(&xs).mean)
+        })
+        .filter(|(_, x)| x.is_finite())
+        .collect();
+    let total: f64 = per_edge.iter().map(|(_, x)| x).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    per_edge.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let named: Vec<String> = per_edge
+        .iter()
+        .filter(|(_, x)| *x >= 0.05 * total)
+        .take(3)
+        .map(|&(e, x)| {
+            format!(
+                "{} -> {} {x:.2} per request ({:.0} %)",
+                edges[e].caller,
+                edges[e].callee,
+                100.0 * x / total
+            )
+        })
+        .collect();
+    Some(format!(
+        "where the retries go: {}; edges_timeseries.csv has each edge's retries per interval",
+        named.join(", ")
+    ))
 }
 
 /// One trigger's recoveries over the replications `per`, as the recovery
@@ -1334,6 +1390,63 @@ fn write_and_prune(dir: &Path, files: &[(&str, Vec<u8>)], stale: &[&str]) -> any
 #[cfg(test)]
 mod tests {
     use super::number;
+
+    /// The edges sending at least 5 % of the retries after a trigger, the
+    /// most first, with their means over the replications; nothing without
+    /// a call graph or without retries.
+    #[test]
+    fn the_edges_a_storm_retries_on_are_named_with_their_share() {
+        use headroom_models::recovery::{Signals, TriggerRecovery};
+        let edge = |caller: &str, callee: &str| headroom_models::EdgeRow {
+            caller: caller.into(),
+            callee: callee.into(),
+            calls: 0,
+            ok: 0,
+            degraded: 0,
+            errors: 0,
+            timeouts: 0,
+            shed: 0,
+            rejected: 0,
+            refused: 0,
+            retries: 0,
+            hedges: 0,
+            try_timeouts: 0,
+            latency: headroom_sim::stats::LatencyHistogram::new(),
+            breaker_open_s: 0.0,
+        };
+        let stuck = |by_edge: Vec<f64>| TriggerRecovery {
+            label: "fault 0".into(),
+            start_s: 40.0,
+            end_s: 50.0,
+            baseline_goodput_rps: 100.0,
+            baseline_p99_ms: 10.0,
+            recovered: 0.0,
+            recovery_s: f64::NAN,
+            peak_error_rate: 1.0,
+            excess_p99_ms: 100.0,
+            wasted_work_s: 0.0,
+            signals: Signals::from_values([f64::NAN; 8]),
+            after_retries_by_edge: by_edge,
+        };
+        let edges = [edge("edge", "api"), edge("api", "db"), edge("api", "cache")];
+        let (a, b) = (stuck(vec![0.0, 1.5, 0.02]), stuck(vec![0.0, 2.5, 0.06]));
+        // Means 0, 2.0 and 0.04 of 2.04: the cache's 2 % is left out.
+        assert_eq!(
+            super::retries_by_edge(&edges, &[&a, &b]).unwrap(),
+            "where the retries go: api -> db 2.00 per request (98 %); edges_timeseries.csv has \
+             each edge's retries per interval"
+        );
+        let (a, b) = (stuck(vec![0.5, 1.5, 0.0]), stuck(vec![0.5, 1.5, 0.0]));
+        assert_eq!(
+            super::retries_by_edge(&edges, &[&a, &b]).unwrap(),
+            "where the retries go: api -> db 1.50 per request (75 %), edge -> api 0.50 per \
+             request (25 %); edges_timeseries.csv has each edge's retries per interval"
+        );
+        let none = stuck(vec![0.0, 0.0, 0.0]);
+        assert_eq!(super::retries_by_edge(&edges, &[&none]), None);
+        let one = stuck(vec![2.0]);
+        assert_eq!(super::retries_by_edge(&edges[..1], &[&one]), None);
+    }
 
     /// What the interrupt handler sees once it holds the staging lock is a
     /// whole output: every file from one run, never a mix of this run's

@@ -824,6 +824,30 @@ fn the_summary_names_the_edge_that_retries() {
     );
 }
 
+/// A retry storm that outlives its trigger (`recovery-retries.toml`): the
+/// summary's "Why ... did not recover" names the edge the retries go on,
+/// right after the retry amplification.
+#[test]
+fn the_summary_names_the_edge_a_storm_retries_on() {
+    let dir = tempdir("storm_edge");
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("experiments/validation/recovery-retries.toml");
+    let out = dir.join("out");
+    headroom_ok(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    let why = summary
+        .split("did not recover (2 of 2 replications)")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no storm: {summary}"));
+    let lines: Vec<&str> = why.lines().filter(|l| l.starts_with("- ")).collect();
+    assert!(lines[0].starts_with("- retry amplification: 2.0"), "{why}");
+    assert!(
+        lines[1].starts_with("- where the retries go: api -> db 2.0")
+            && lines[1].contains("per request (100 %)"),
+        "{why}"
+    );
+}
+
 /// `edges_timeseries.csv` has a row per interval, call edge and
 /// replication, edges in `edges.csv`'s order within an interval; an edge's
 /// intervals after the warm-up add up to its `edges.csv` row.

@@ -48,6 +48,12 @@ pub struct TriggerRecovery {
     pub wasted_work_s: f64,
     /// The counters that explain (non-)recovery.
     pub signals: Signals,
+    /// Retries per arriving request sent on each call edge (in
+    /// [`RunOutput::edges`]' order) after the trigger, over the span of
+    /// [`Signals::after_retries_per_request`] (which adds them up, with
+    /// datastore retries); empty when measured from a series without
+    /// edges (a client region's).
+    pub after_retries_by_edge: Vec<f64>,
 }
 
 /// Counters of the loops that can sustain an overload. "After" is from the
@@ -172,6 +178,49 @@ impl Iv<'_> {
 /// Recovery after every trigger of `plan`, from one replication's time
 /// series `rows` (in time order) with warm-up `warmup_s`.
 pub fn measure(plan: &RecoveryPlan, rows: &[IntervalRow], warmup_s: f64) -> Vec<TriggerRecovery> {
+    let ivs = intervals(rows);
+    plan.triggers
+        .iter()
+        .map(|t| measure_one(plan, t, &ivs, warmup_s).0)
+        .collect()
+}
+
+/// Recovery after every trigger of `plan` in the replication `out`:
+/// [`measure`] on its time series, with each trigger's retries on each
+/// call edge after it ([`TriggerRecovery::after_retries_by_edge`], from
+/// `out.edge_timeseries`, whose intervals are the run's).
+pub fn measure_run(plan: &RecoveryPlan, out: &RunOutput) -> Vec<TriggerRecovery> {
+    let ivs = intervals(&out.timeseries);
+    let n = out.edges.len();
+    plan.triggers
+        .iter()
+        .map(|t| {
+            let (mut recovery, after) = measure_one(plan, t, &ivs, out.warmup_s);
+            let arrivals: f64 = ivs[after.clone()].iter().map(Iv::arrivals).sum();
+            recovery.after_retries_by_edge = (0..n)
+                .map(|e| {
+                    let retries: u64 = after
+                        .clone()
+                        .filter_map(|k| Some((k, out.edge_timeseries.get(k * n + e)?)))
+                        .map(|(k, row)| {
+                            debug_assert!(row.edge == e && row.t_s == ivs[k].end, "{row:?}");
+                            row.retries
+                        })
+                        .sum();
+                    if arrivals > 0.0 {
+                        retries as f64 / arrivals
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect();
+            recovery
+        })
+        .collect()
+}
+
+/// The intervals of a time series, each from the end of the one before.
+fn intervals(rows: &[IntervalRow]) -> Vec<Iv<'_>> {
     let mut ivs = Vec::with_capacity(rows.len());
     let mut start = 0.0;
     for row in rows {
@@ -182,10 +231,7 @@ pub fn measure(plan: &RecoveryPlan, rows: &[IntervalRow], warmup_s: f64) -> Vec<
         });
         start = row.t_s;
     }
-    plan.triggers
-        .iter()
-        .map(|t| measure_one(plan, t, &ivs, warmup_s))
-        .collect()
+    ivs
 }
 
 /// Recovery of each client region's requests after every trigger of
@@ -276,7 +322,14 @@ impl Band {
     }
 }
 
-fn measure_one(plan: &RecoveryPlan, t: &Trigger, ivs: &[Iv<'_>], warmup_s: f64) -> TriggerRecovery {
+/// Recovery after `t`, and the indices in `ivs` of the intervals after it
+/// (its signals' "after" span).
+fn measure_one(
+    plan: &RecoveryPlan,
+    t: &Trigger,
+    ivs: &[Iv<'_>],
+    warmup_s: f64,
+) -> (TriggerRecovery, std::ops::Range<usize>) {
     let (start_s, end_s) = (t.start.as_secs_f64(), t.end.as_secs_f64());
     // The interval the trigger starts in, and the first one wholly after it.
     let first = ivs
@@ -311,7 +364,8 @@ fn measure_one(plan: &RecoveryPlan, t: &Trigger, ivs: &[Iv<'_>], warmup_s: f64) 
             .fold(f64::NAN, f64::max)
     };
     let base_p99 = mean_sd(base.iter().map(|i| i.row.latency_p99_ms)).0;
-    TriggerRecovery {
+    let after_span = after.min(until)..until;
+    let recovery = TriggerRecovery {
         label: t.label.clone(),
         start_s,
         end_s,
@@ -330,9 +384,11 @@ fn measure_one(plan: &RecoveryPlan, t: &Trigger, ivs: &[Iv<'_>], warmup_s: f64) 
             plan,
             &base,
             &ivs[first.min(until)..until],
-            &ivs[after.min(until)..until],
+            &ivs[after_span.clone()],
         ),
-    }
+        after_retries_by_edge: Vec::new(),
+    };
+    (recovery, after_span)
 }
 
 fn signals(plan: &RecoveryPlan, base: &[Iv<'_>], during: &[Iv<'_>], after: &[Iv<'_>]) -> Signals {
@@ -455,12 +511,20 @@ pub fn worst(triggers: &[TriggerRecovery]) -> Option<&TriggerRecovery> {
         })
 }
 
+/// Whether the retries after the trigger amplify the load: at least 0.2
+/// per request, and more than twice the baseline's (plus 0.05).
+pub fn retries_amplified(s: &Signals) -> bool {
+    let (rb, ra) = (s.baseline_retries_per_request, s.after_retries_per_request);
+    ra >= 0.2 && ra > 2.0 * rb.max(0.0) + 0.05
+}
+
 /// The loops that sustain an overload, read from the counters, one
-/// sentence each; a closing sentence when none shows.
+/// sentence each (retry amplification first, when it shows); a closing
+/// sentence when none shows.
 pub fn explain(s: &Signals) -> Vec<String> {
     let mut out = Vec::new();
     let (rb, ra) = (s.baseline_retries_per_request, s.after_retries_per_request);
-    if ra >= 0.2 && ra > 2.0 * rb.max(0.0) + 0.05 {
+    if retries_amplified(s) {
         out.push(format!(
             "retry amplification: {ra:.2} retries per request after the trigger (baseline \
              {:.2}): every failed or timed-out try is sent again, multiplying the offered load",

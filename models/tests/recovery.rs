@@ -174,6 +174,29 @@ fn retries_without_a_budget_do_not_recover_and_with_one_do() {
                 s.after_wasted_work_per_s
             );
             assert_eq!(t.recovered, if recovers { 1.0 } else { 0.0 }, "{name}");
+            // Each call edge's retries after the trigger add up to the
+            // run's (no datastore retries here): api's edge to db sends
+            // them all.
+            let by_edge = &t.after_retries_by_edge;
+            let edges: Vec<String> = outputs[0]
+                .edges
+                .iter()
+                .map(|e| format!("{}->{}", e.caller, e.callee))
+                .collect();
+            assert_eq!(edges, ["edge->api", "api->db"], "{name}");
+            let sum: f64 = by_edge.iter().sum();
+            let all = s.after_retries_per_request;
+            assert!(
+                (sum - all).abs() <= 1e-12 * all.max(1.0),
+                "{name}: {by_edge:?} vs {all}"
+            );
+            if !recovers {
+                assert_eq!(
+                    by_edge[0], 0.0,
+                    "{name}: the edge's call to api is not retried"
+                );
+                assert!(by_edge[1] >= 0.2, "{name}: {by_edge:?}");
+            }
             if !recovers {
                 let why = headroom_models::recovery::explain(s);
                 assert!(why[0].starts_with("retry amplification"), "{why:?}");

@@ -280,11 +280,7 @@ pub fn run_replication_with(
     };
     let mut out = out;
     if !plan.recovery.triggers.is_empty() {
-        out.metrics.recovery = Some(crate::recovery::measure(
-            &plan.recovery,
-            &out.timeseries,
-            out.warmup_s,
-        ));
+        out.metrics.recovery = Some(crate::recovery::measure_run(&plan.recovery, &out));
     }
     match out.audit.violation() {
         None => Ok(out),
