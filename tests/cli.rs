@@ -258,6 +258,48 @@ fn check_prints_the_resolved_scenario() {
     assert!(text.contains("model = \"threads\""), "{text}");
 }
 
+/// A valid scenario whose callee retries past its caller's per-try
+/// timeout: `check` accepts it (exit 0, the resolved scenario on stdout)
+/// and warns on stderr, naming both edges; `run` warns too, unless
+/// `--quiet`; without the per-try timeout upstream there is nothing to say.
+#[test]
+fn check_and_run_warn_of_retries_that_outlive_their_caller() {
+    let dir = tempdir("check_deadlines");
+    let text = format!(
+        "{}\n[policy.mesh.edges.\"edge->api\"]\ntimeout = \"2s\"\n\
+         retry = {{ attempts = 2, per_try_timeout = \"100ms\" }}\n",
+        common::flaky_db(3)
+    )
+    .replace(
+        "jitter = \"none\" }",
+        "jitter = \"none\", per_try_timeout = \"200ms\" }",
+    );
+    let scenario = write(&dir, "s.toml", &text);
+    let o = headroom_ok(&["check", s(&scenario)]);
+    assert!(stdout(&o).contains("[policy.mesh"), "{}", stdout(&o));
+    let warning = stderr(&o);
+    assert!(
+        warning.starts_with("warning: ")
+            && warning.contains(
+                "edge -> api stops waiting for a try after 100ms (its per_try_timeout), but \
+                 api's retried calls can last longer: api -> db up to 602ms (its tries and \
+                 backoffs)"
+            ),
+        "{warning}"
+    );
+    let out = dir.join("out");
+    let o = headroom_ok(&["run", s(&scenario), "--out", s(&out)]);
+    assert!(
+        stderr(&o).contains("edge -> api stops waiting"),
+        "{}",
+        stderr(&o)
+    );
+    let o = headroom_ok(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
+    assert_eq!(stderr(&o), "");
+    let fits = write(&dir, "fits.toml", &common::flaky_db(3));
+    assert_eq!(stderr(&headroom_ok(&["check", s(&fits)])), "");
+}
+
 /// Runs a bad scenario (`bad.toml`, or a missing `missing.toml` when
 /// `scenario_text` is `None`) with `extra` flags; see [`expect_refused`].
 fn expect_input_error(name: &str, scenario_text: Option<&str>, extra: &[&str], needles: &[&str]) {

@@ -27,6 +27,11 @@ struct RunPlan {
 /// Runs the scenario and writes the outputs.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let plan = plan(args)?;
+    if !plan.quiet {
+        for text in headroom_models::plan::deadlines::retries_outliving_callers(&plan.loaded.plan) {
+            eprintln!("warning: {text}");
+        }
+    }
     let run = &plan.loaded.plan.run;
     let total = u64::from(run.replications).saturating_mul(run.duration.as_nanos());
     let label = format!("{} × {}", run.replications, run.duration);

@@ -11,6 +11,7 @@
 
 pub mod costs;
 pub mod data;
+pub mod deadlines;
 pub mod faults;
 pub mod network;
 pub mod recovery;
