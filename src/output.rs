@@ -641,6 +641,9 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     if let Some(text) = headroom_models::report::session_warmup_warning(&loaded.plan, outputs) {
         let _ = writeln!(s, "\n**Warning:** {text}.");
     }
+    for text in headroom_models::plan::deadlines::retries_outliving_callers(&loaded.plan) {
+        let _ = writeln!(s, "\n**Warning:** {text}.");
+    }
     s.push_str(&regions_md(&loaded.plan, outputs));
     s.push_str(&services_md(outputs));
     s.push_str(&edges_md(outputs));

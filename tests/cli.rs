@@ -261,7 +261,8 @@ fn check_prints_the_resolved_scenario() {
 /// A valid scenario whose callee retries past its caller's per-try
 /// timeout: `check` accepts it (exit 0, the resolved scenario on stdout)
 /// and warns on stderr, naming both edges; `run` warns too, unless
-/// `--quiet`; without the per-try timeout upstream there is nothing to say.
+/// `--quiet`, and so does its `summary.md`; without the per-try timeout
+/// upstream there is nothing to say.
 #[test]
 fn check_and_run_warn_of_retries_that_outlive_their_caller() {
     let dir = tempdir("check_deadlines");
@@ -296,6 +297,11 @@ fn check_and_run_warn_of_retries_that_outlive_their_caller() {
     );
     let o = headroom_ok(&["run", s(&scenario), "--out", s(&out), "--quiet"]);
     assert_eq!(stderr(&o), "");
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(
+        summary.contains("\n**Warning:** edge -> api stops waiting for a try after 100ms"),
+        "{summary}"
+    );
     let fits = write(&dir, "fits.toml", &common::flaky_db(3));
     assert_eq!(stderr(&headroom_ok(&["check", s(&fits)])), "");
 }
