@@ -261,8 +261,9 @@ fn check_prints_the_resolved_scenario() {
 /// A valid scenario whose callee retries past its caller's per-try
 /// timeout: `check` accepts it (exit 0, the resolved scenario on stdout)
 /// and warns on stderr, naming both edges; `run` warns too, unless
-/// `--quiet`, and so does its `summary.md`; without the per-try timeout
-/// upstream there is nothing to say.
+/// `--quiet`, and so do its `summary.md` and a sweep's
+/// `recommendation.toml`; without the per-try timeout upstream there is
+/// nothing to say.
 #[test]
 fn check_and_run_warn_of_retries_that_outlive_their_caller() {
     let dir = tempdir("check_deadlines");
@@ -301,6 +302,20 @@ fn check_and_run_warn_of_retries_that_outlive_their_caller() {
     assert!(
         summary.contains("\n**Warning:** edge -> api stops waiting for a try after 100ms"),
         "{summary}"
+    );
+    // A sweep's recommended point carries it into recommendation.toml,
+    // whose policies the sidecar would run.
+    let swept = write(
+        &dir,
+        "swept.toml",
+        &format!("{text}\n[sweep]\n[sweep.params]\n\"services.db.replicas\" = [1, 2]\n"),
+    );
+    let out = dir.join("sweep");
+    headroom_ok(&["sweep", s(&swept), "--out", s(&out), "--quiet"]);
+    let recommendation = String::from_utf8(read(&out, "recommendation.toml")).unwrap();
+    assert!(
+        recommendation.contains("\n# Warning: edge -> api stops waiting for a try after 100ms"),
+        "{recommendation}"
     );
     let fits = write(&dir, "fits.toml", &common::flaky_db(3));
     assert_eq!(stderr(&headroom_ok(&["check", s(&fits)])), "");

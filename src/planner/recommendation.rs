@@ -73,6 +73,15 @@ pub fn render(
             one_line(&moved.join(", "))
         );
     }
+    // The policies the sidecar would run, checked as `headroom check`
+    // does (a point that no longer loads, say a trace file moved since the
+    // sweep, is refused by `headroom run` with the reason instead).
+    let path = std::path::Path::new(&manifest.scenario_file);
+    if let Ok(loaded) = headroom_models::load_str(path, &body, &[]) {
+        for text in headroom_models::plan::deadlines::retries_outliving_callers(&loaded.plan) {
+            let _ = writeln!(s, "# Warning: {}.", one_line(&text));
+        }
+    }
     let _ = writeln!(
         s,
         "# A complete scenario (defaults filled in): `headroom run` it as it is; its\n\
