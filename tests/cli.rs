@@ -262,7 +262,7 @@ fn check_prints_the_resolved_scenario() {
 /// timeout: `check` accepts it (exit 0, the resolved scenario on stdout)
 /// and warns on stderr, naming both edges; `run` warns too, unless
 /// `--quiet`, and so do its `summary.md` and a sweep's
-/// `recommendation.toml`; without the per-try timeout upstream there is
+/// `recommendation.toml` and `summary.md`; without the per-try timeout upstream there is
 /// nothing to say.
 #[test]
 fn check_and_run_warn_of_retries_that_outlive_their_caller() {
@@ -316,6 +316,11 @@ fn check_and_run_warn_of_retries_that_outlive_their_caller() {
     assert!(
         recommendation.contains("\n# Warning: edge -> api stops waiting for a try after 100ms"),
         "{recommendation}"
+    );
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(
+        summary.contains("\n**Warning:** at this point, edge -> api stops waiting"),
+        "{summary}"
     );
     let fits = write(&dir, "fits.toml", &common::flaky_db(3));
     assert_eq!(stderr(&headroom_ok(&["check", s(&fits)])), "");

@@ -23,20 +23,10 @@ pub fn render(
     let p = &points.points[index];
     let id = &manifest.identity;
     let values = &id.points[p.point];
-    let mut scenario = point_scenario(&id.scenario, &id.params, values)?;
     // The SLO the point was chosen under (`--slo-p99` and
     // `--slo-availability` of `sweep` and `recommend` replace the file's),
     // so that `headroom run` judges `slo_met` by it.
-    scenario.slo = slo_config(slo);
-    let mut doc = toml::Value::try_from(&scenario).context("cannot render recommendation.toml")?;
-    let scenario_dir = std::path::Path::new(&manifest.scenario_file)
-        .parent()
-        .unwrap_or(std::path::Path::new(""));
-    let moved = absolute_paths(&mut doc, scenario_dir);
-    let scenario: Scenario = doc
-        .try_into()
-        .context("the recommended point is not a valid scenario")?;
-    let body = toml::to_string_pretty(&scenario).context("cannot render recommendation.toml")?;
+    let (body, moved) = point_toml(manifest, p.point, Some(slo))?;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -74,13 +64,9 @@ pub fn render(
         );
     }
     // The policies the sidecar would run, checked as `headroom check`
-    // does (a point that no longer loads, say a trace file moved since the
-    // sweep, is refused by `headroom run` with the reason instead).
-    let path = std::path::Path::new(&manifest.scenario_file);
-    if let Ok(loaded) = headroom_models::load_str(path, &body, &[]) {
-        for text in headroom_models::plan::deadlines::retries_outliving_callers(&loaded.plan) {
-            let _ = writeln!(s, "# Warning: {}.", one_line(&text));
-        }
+    // does.
+    for text in warnings_of(manifest, &body) {
+        let _ = writeln!(s, "# Warning: {}.", one_line(&text));
     }
     let _ = writeln!(
         s,
@@ -89,6 +75,48 @@ pub fn render(
     );
     s.push_str(&body);
     Ok(s)
+}
+
+/// Point `point`'s scenario as TOML (defaults filled in), with the
+/// objectives of `slo` when given, and the files it names relative to the
+/// base scenario's folder as absolute paths (also returned).
+fn point_toml(
+    manifest: &Manifest,
+    point: usize,
+    slo: Option<&Slo>,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let id = &manifest.identity;
+    let mut scenario = point_scenario(&id.scenario, &id.params, &id.points[point])?;
+    if let Some(slo) = slo {
+        scenario.slo = slo_config(slo);
+    }
+    let mut doc = toml::Value::try_from(&scenario).context("cannot render recommendation.toml")?;
+    let scenario_dir = std::path::Path::new(&manifest.scenario_file)
+        .parent()
+        .unwrap_or(std::path::Path::new(""));
+    let moved = absolute_paths(&mut doc, scenario_dir);
+    let scenario: Scenario = doc
+        .try_into()
+        .context("the recommended point is not a valid scenario")?;
+    let body = toml::to_string_pretty(&scenario).context("cannot render recommendation.toml")?;
+    Ok((body, moved))
+}
+
+/// What `headroom check` warns of in a point's scenario `body`: retries
+/// that outlive their caller's deadline. Empty when there is nothing to
+/// say, or when the point no longer loads (say a trace file moved since
+/// the sweep: `headroom run` then says why).
+fn warnings_of(manifest: &Manifest, body: &str) -> Vec<String> {
+    let path = std::path::Path::new(&manifest.scenario_file);
+    headroom_models::load_str(path, body, &[]).map_or(Vec::new(), |loaded| {
+        headroom_models::plan::deadlines::retries_outliving_callers(&loaded.plan)
+    })
+}
+
+/// [`warnings_of`] point `point` of the sweep (nothing if it does not
+/// render).
+pub fn point_warnings(manifest: &Manifest, point: usize) -> Vec<String> {
+    point_toml(manifest, point, None).map_or(Vec::new(), |(body, _)| warnings_of(manifest, &body))
 }
 
 /// The resolved base scenario with `values` (inline TOML) set at `params`,

@@ -342,6 +342,9 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
     client_regions(a, p.point, s);
     deployments(a, p.point, s);
     call_edges(a, p.point, s);
+    for text in crate::planner::recommendation::point_warnings(&a.part.manifest, p.point) {
+        let _ = writeln!(s, "\n**Warning:** at this point, {text}.");
+    }
     if let Some(text) = short_run(a, p.point) {
         let _ = writeln!(s, "\n**Warning:** at this point, {text}.");
     }
