@@ -17,13 +17,13 @@ fi
 
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-target/debug/headroom sweep experiments/sweeps/small.toml --out "$out/sweep" --quiet
+target/debug/headroom sweep experiments/sweeps/small.toml --out "$out/sweep" --edge-timeseries --quiet
 HEADROOM_SWEEP_DIR="$out/sweep" "$venv/bin/jupyter" nbconvert --to notebook --execute \
   --ExecutePreprocessor.timeout=300 --output-dir "$out" notebooks/capacity-report.ipynb
 # The same against Parquet tables (the build's default `parquet` feature):
 # Python polars reads every Parquet table equal to its CSV twin, then the
 # notebook runs on the Parquet tables.
-target/debug/headroom sweep experiments/sweeps/small.toml --out "$out/parquet" --format csv,parquet --quiet
+target/debug/headroom sweep experiments/sweeps/small.toml --out "$out/parquet" --format csv,parquet --edge-timeseries --quiet
 "$venv/bin/python" - "$out/parquet" <<'PY'
 import sys, pathlib
 import polars as pl
