@@ -496,6 +496,9 @@ fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
 /// One line per `label` of the rows of `table` (first seen first): column
 /// `c` of point `focus`, the mean over its replications interval by
 /// interval against time column `t`; with the time axis's scale and label.
+/// Labels whose lines are the same at every interval share one line,
+/// labelled `a = b` (two regions whose autoscalers hold the same instances
+/// would otherwise draw one line over the other, the first hidden).
 /// `None` without a row of `focus`.
 fn lines_by_label<'t>(
     table: &'t Table,
@@ -510,14 +513,21 @@ fn lines_by_label<'t>(
         return None;
     }
     let (scale, x_label) = time_axis(&groups, t);
-    let series = labels
-        .iter()
-        .map(|(name, rows)| Series {
-            label: format!("{name} ({})", mean_of(groups.len())),
-            points: mean_line(rows, t, c, scale),
-            ..Series::default()
-        })
-        .collect();
+    let mut series: Vec<Series> = Vec::new();
+    for (name, rows) in &labels {
+        let points = mean_line(rows, t, c, scale);
+        match series.iter_mut().find(|s| s.points == points) {
+            Some(same) => same.label = format!("{} = {name}", same.label),
+            None => series.push(Series {
+                label: name.clone(),
+                points,
+                ..Series::default()
+            }),
+        }
+    }
+    for s in &mut series {
+        s.label = format!("{} ({})", s.label, mean_of(groups.len()));
+    }
     Some((series, scale, x_label))
 }
 
@@ -681,14 +691,14 @@ fn edge_retries_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
         ));
     };
     let label = |r: &Row<'_>| format!("{} -> {}", r.get(caller), r.get(callee));
-    let Some((mut series, scale, x_label)) = lines_by_label(et, d.focus, label, t, c) else {
-        return Err(format!("{about}: no edge rows for {}", d.focus_label));
-    };
-    if series.len() < 2 {
+    if by_label(&by_replication(et, d.focus), label).len() == 1 {
         return Err(format!(
             "{about}: no call graph (the edge's one call is the run's, in timeseries.csv)"
         ));
     }
+    let Some((mut series, scale, x_label)) = lines_by_label(et, d.focus, label, t, c) else {
+        return Err(format!("{about}: no edge rows for {}", d.focus_label));
+    };
     // An interval's retries over its width (the last one may be shorter).
     for s in &mut series {
         let mut start = 0.0;
@@ -1389,8 +1399,10 @@ mod tests {
         let (runs, ts) = two_intervals();
         let dt = table(
             "point,replication,t_s,service,region,utilization,replicas\n\
-             0,0,10,api,east,0.2,3\n0,0,10,api,west,0.1,3\n0,0,20,api,east,0.8,4\n0,0,20,api,west,0.1,3\n\
-             0,1,10,api,east,0.4,3\n0,1,10,api,west,0.3,3\n0,1,20,api,east,0.6,6\n0,1,20,api,west,0.1,3\n",
+             0,0,10,api,east,0.2,3\n0,0,10,api,west,0.1,3\n0,0,10,api,north,0.2,3\n\
+             0,0,20,api,east,0.8,4\n0,0,20,api,west,0.1,3\n0,0,20,api,north,0.2,3\n\
+             0,1,10,api,east,0.4,3\n0,1,10,api,west,0.3,3\n0,1,10,api,north,0.2,3\n\
+             0,1,20,api,east,0.6,6\n0,1,20,api,west,0.1,3\n0,1,20,api,north,0.1,3\n",
         );
         let mut d = run_data(&runs, &ts, None, None);
         d.deployment_series = Some(&dt);
@@ -1402,15 +1414,23 @@ mod tests {
             assert_eq!(spans, [(10.0, 20.0)]);
             series
         };
+        // west's and north's instances are the same at every interval: one
+        // line for both, not one hidden under the other.
         let replicas = lines(DeploymentSeries::Replicas);
         assert_eq!(replicas.len(), 2);
         assert_eq!(replicas[0].label, "api east (mean of 2 replications)");
         assert_eq!(rounded(&replicas[0]), [(10.0, 3.0), (20.0, 5.0)]);
-        assert_eq!(replicas[1].label, "api west (mean of 2 replications)");
+        assert_eq!(
+            replicas[1].label,
+            "api west = api north (mean of 2 replications)"
+        );
         assert_eq!(rounded(&replicas[1]), [(10.0, 3.0), (20.0, 3.0)]);
+        // Their held workers differ: a line each.
         let held = lines(DeploymentSeries::Utilization);
+        assert_eq!(held.len(), 3);
         assert_eq!(rounded(&held[0]), [(10.0, 0.3), (20.0, 0.7)]);
         assert_eq!(rounded(&held[1]), [(10.0, 0.2), (20.0, 0.1)]);
+        assert_eq!(rounded(&held[2]), [(10.0, 0.2), (20.0, 0.15)]);
         d.deployment_series = None;
         let why = deployment_over_time(&d, DeploymentSeries::Replicas).unwrap_err();
         assert!(why.contains("no deployments_timeseries.csv"), "{why}");
