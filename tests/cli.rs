@@ -261,8 +261,8 @@ fn check_prints_the_resolved_scenario() {
 /// A valid scenario whose callee retries past its caller's per-try
 /// timeout: `check` accepts it (exit 0, the resolved scenario on stdout)
 /// and warns on stderr, naming both edges; `run` warns too, unless
-/// `--quiet`, and so do its `summary.md` and a sweep's
-/// `recommendation.toml` and `summary.md`; without the per-try timeout upstream there is
+/// `--quiet`, and so do its `summary.md`, a sweep (once for all its
+/// points) and its `recommendation.toml` and `summary.md`; without the per-try timeout upstream there is
 /// nothing to say.
 #[test]
 fn check_and_run_warn_of_retries_that_outlive_their_caller() {
@@ -311,7 +311,14 @@ fn check_and_run_warn_of_retries_that_outlive_their_caller() {
         &format!("{text}\n[sweep]\n[sweep.params]\n\"services.db.replicas\" = [1, 2]\n"),
     );
     let out = dir.join("sweep");
-    headroom_ok(&["sweep", s(&swept), "--out", s(&out), "--quiet"]);
+    let o = headroom_ok(&["sweep", s(&swept), "--out", s(&out)]);
+    let err = stderr(&o);
+    let said: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].starts_with("warning: at every point: edge -> api stops waiting"),
+        "{said:?}"
+    );
     let recommendation = String::from_utf8(read(&out, "recommendation.toml")).unwrap();
     assert!(
         recommendation.contains("\n# Warning: edge -> api stops waiting for a try after 100ms"),

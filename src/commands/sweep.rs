@@ -75,6 +75,13 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let threads = Threads::from_count(args.plan.threads);
     if !args.plan.quiet {
         warm_starts_line(&plans, identity.replications);
+        let warned = ids.iter().zip(&plans).map(|(&point, plan)| {
+            let texts = headroom_models::plan::deadlines::retries_outliving_callers(plan);
+            (point, texts)
+        });
+        for line in points_warned(warned, ids.len()) {
+            eprintln!("warning: {line}");
+        }
     }
     let runs = show(&progress, args.plan.quiet, &label, || {
         run_points(
@@ -365,6 +372,44 @@ pub(crate) fn read_input(
 /// runs when points share them (`headroom_models::WarmStarts`): why a
 /// sweep of a warm-started scenario takes less than its points times a
 /// run, and holds copies.
+/// Each distinct warning of the points `warned` (point index, its
+/// warnings), once, with the points it holds at: "at every point: ..." when
+/// it holds at all `total`, else "at points 0, 2 and 4 of 8: ..." (the
+/// first six named).
+fn points_warned(
+    warned: impl IntoIterator<Item = (usize, Vec<String>)>,
+    total: usize,
+) -> Vec<String> {
+    let mut texts: Vec<(String, Vec<usize>)> = Vec::new();
+    for (point, warnings) in warned {
+        for text in warnings {
+            match texts.iter_mut().find(|(t, _)| *t == text) {
+                Some((_, points)) => points.push(point),
+                None => texts.push((text, vec![point])),
+            }
+        }
+    }
+    texts
+        .into_iter()
+        .map(|(text, points)| {
+            if points.len() == total {
+                return format!("at every point: {text}");
+            }
+            let mut named: Vec<String> = points.iter().take(6).map(ToString::to_string).collect();
+            if points.len() > 6 {
+                named.push(format!("{} more", points.len() - 6));
+            }
+            let list = match named.split_last() {
+                Some((last, [])) => last.clone(),
+                Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+                None => String::new(),
+            };
+            let noun = if points.len() == 1 { "point" } else { "points" };
+            format!("at {noun} {list} of {total}: {text}")
+        })
+        .collect()
+}
+
 fn warm_starts_line(plans: &[&Plan], reps: Replications) {
     let Replications::Fixed { count } = reps else {
         return;
@@ -375,5 +420,37 @@ fn warm_starts_line(plans: &[&Plan], reps: Replications) {
         println!(
             "caches: {starts} warm starts for {warm} runs (points whose warm start is the same share it, memory permitting)"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::points_warned;
+
+    /// A warning of every point is said once as such; one of some points
+    /// names them, the first six, and counts the rest.
+    #[test]
+    fn each_warning_is_said_once_with_its_points() {
+        let w = |texts: &[&str]| texts.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>();
+        let lines = points_warned(
+            [
+                (0, w(&["a", "b"])),
+                (1, w(&["a"])),
+                (2, w(&["a", "b"])),
+                (3, w(&["a", "c"])),
+            ],
+            4,
+        );
+        assert_eq!(
+            lines,
+            [
+                "at every point: a",
+                "at points 0 and 2 of 4: b",
+                "at point 3 of 4: c"
+            ]
+        );
+        let many = points_warned((0..9).map(|p| (p, w(&["d"]))), 10);
+        assert_eq!(many, ["at points 0, 1, 2, 3, 4, 5 and 3 more of 10: d"]);
+        assert!(points_warned([(0, Vec::new())], 1).is_empty());
     }
 }
