@@ -275,18 +275,11 @@ struct EdgeCounts {
     try_timeouts: u64,
 }
 
-impl EdgeCounts {
+impl std::ops::Sub for EdgeCounts {
+    type Output = EdgeCounts;
     fn sub(self, o: EdgeCounts) -> EdgeCounts {
-        let (a, b) = (self.outcomes, o.outcomes);
         EdgeCounts {
-            outcomes: Outcomes {
-                ok: a.ok - b.ok,
-                degraded: a.degraded - b.degraded,
-                errors: a.errors - b.errors,
-                rejected: a.rejected - b.rejected,
-                timeouts: a.timeouts - b.timeouts,
-                shed: a.shed - b.shed,
-            },
+            outcomes: self.outcomes - o.outcomes,
             refused: self.refused - o.refused,
             retries: self.retries - o.retries,
             hedges: self.hedges - o.hedges,
@@ -1060,7 +1053,7 @@ impl Stats {
         }
         // Each call edge's, its measured calls merged into its window's.
         for (edge, (e, b)) in self.edges.iter_mut().zip(&mut self.edge_books).enumerate() {
-            let mine = e.counts.sub(b.at_interval);
+            let mine = e.counts - b.at_interval;
             b.at_interval = e.counts;
             if self.measuring {
                 b.measured.merge(&e.latency);
@@ -1353,7 +1346,7 @@ impl Stats {
             .zip(std::mem::take(&mut self.edges))
             .zip(std::mem::take(&mut self.edge_books))
             .map(|(((caller, callee), e), mut b)| {
-                let c = b.at_end.unwrap_or(e.counts).sub(b.at_warmup);
+                let c = b.at_end.unwrap_or(e.counts) - b.at_warmup;
                 if open {
                     b.measured.merge(&e.latency);
                 }
@@ -1446,17 +1439,8 @@ impl Stats {
 /// order (the engine's edge index): the edge's calls to the entry services
 /// (caller [`crate::plan::EDGE_CALLER`]), then each service's callees.
 fn edge_names(plan: &Plan) -> impl Iterator<Item = (&str, &str)> {
-    let name = |s: ServiceId| plan.services[s.index()].name.as_str();
-    let entries = plan
-        .workload
-        .entries
-        .iter()
-        .map(move |e| (crate::plan::EDGE_CALLER, name(e.service)));
-    let calls = plan
-        .services
-        .iter()
-        .flat_map(move |p| p.callees.iter().map(move |&c| (p.name.as_str(), name(c))));
-    entries.chain(calls)
+    plan.call_edges()
+        .map(|(caller, callee, _)| (caller, plan.services[callee.index()].name.as_str()))
 }
 
 /// The indices of service `i`'s deployments among `regions` regions (the
@@ -1537,6 +1521,20 @@ struct Outcomes {
     rejected: u64,
     timeouts: u64,
     shed: u64,
+}
+
+impl std::ops::Sub for Outcomes {
+    type Output = Outcomes;
+    fn sub(self, o: Outcomes) -> Outcomes {
+        Outcomes {
+            ok: self.ok - o.ok,
+            degraded: self.degraded - o.degraded,
+            errors: self.errors - o.errors,
+            rejected: self.rejected - o.rejected,
+            timeouts: self.timeouts - o.timeouts,
+            shed: self.shed - o.shed,
+        }
+    }
 }
 
 impl Outcomes {

@@ -14,7 +14,7 @@ use headroom_policy::Span;
 use headroom_policy::retry::Jitter;
 use headroom_policy::tables::EdgePolicy;
 
-use super::{EDGE_CALLER, Plan};
+use super::Plan;
 
 /// How long a caller waits for one try on an edge with `policy`: its
 /// per-try timeout, else its overall timeout; `None` without either.
@@ -58,23 +58,12 @@ fn longest_retried_call(policy: &EdgePolicy) -> Option<(Span, &'static str)> {
 /// retries fit within its callers' deadlines.
 pub fn retries_outliving_callers(plan: &Plan) -> Vec<String> {
     let name = |i: usize| plan.services[i].name.as_str();
-    let entries = plan
-        .workload
-        .entries
-        .iter()
-        .map(|e| (EDGE_CALLER, e.service.index(), &e.policy));
-    let calls = plan.services.iter().flat_map(|s| {
-        s.callees
-            .iter()
-            .zip(&s.edges)
-            .map(move |(c, p)| (s.name.as_str(), c.index(), p))
-    });
     let mut warnings = Vec::new();
-    for (caller, callee, policy) in entries.chain(calls) {
+    for (caller, callee, policy) in plan.call_edges() {
         let Some((waits, which)) = deadline(policy) else {
             continue;
         };
-        let s = &plan.services[callee];
+        let s = &plan.services[callee.index()];
         let outlast: Vec<String> = s
             .callees
             .iter()

@@ -243,6 +243,27 @@ impl Plan {
             .map(|i| ServiceId(i as u16))
     }
 
+    /// Every call edge as `(caller, callee, its mesh policy)`, in
+    /// `edges.csv`'s order: the edge's calls to the entry services first
+    /// (caller [`EDGE_CALLER`]), in entry order, then each service's
+    /// callees, services in `[[services]]` order.
+    pub fn call_edges(
+        &self,
+    ) -> impl Iterator<Item = (&str, ServiceId, &headroom_policy::tables::EdgePolicy)> {
+        let entries = self
+            .workload
+            .entries
+            .iter()
+            .map(|e| (EDGE_CALLER, e.service, &e.policy));
+        let calls = self.services.iter().flat_map(|s| {
+            s.callees
+                .iter()
+                .zip(&s.edges)
+                .map(move |(&c, p)| (s.name.as_str(), c, p))
+        });
+        entries.chain(calls)
+    }
+
     /// The times on a request's path (local work, shard reads and writes,
     /// tier lookups, connects, latency faults, round trips, the connect
     /// timeout) whose mean is longer than the whole run, longest first, each
