@@ -18,7 +18,8 @@ pub mod sweep;
 pub mod units;
 
 pub use engine::{
-    KeepCopies, RunError, WarmSlot, WarmStarts, run_replication, run_replication_with,
+    KeepCopies, Prepared, RunError, WarmSlot, WarmStarts, prepare_replication, run_replication,
+    run_replication_with,
 };
 pub use load::{Loaded, Location, ScenarioError, element_position, load, load_str, split_path};
 pub use plan::Plan;

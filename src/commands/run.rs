@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use headroom_models::{Loaded, RunOutput, run_replication};
-use headroom_sim::exec::{Threads, run_indexed};
+use headroom_models::{Loaded, RunOutput, prepare_replication};
+use headroom_sim::exec::{Threads, run_staged};
 
 use crate::InputError;
 use crate::cli::RunArgs;
@@ -36,9 +36,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let total = u64::from(run.replications).saturating_mul(run.duration.as_nanos());
     let label = format!("{} × {}", run.replications, run.duration);
     let results = with_progress(total, plan.quiet, &label, |progress| {
-        run_indexed(run.replications as usize, plan.threads, |r| {
-            run_replication(&plan.loaded.plan, r as u32, progress)
-        })
+        // A replication's caches warm (`run.cache_warm_start`) while
+        // another runs.
+        run_staged(
+            run.replications as usize,
+            plan.threads,
+            |r| prepare_replication(&plan.loaded.plan, r as u32, None),
+            |_, prepared| prepared.run(progress),
+        )
     })?;
     let mut outputs: Vec<RunOutput> = Vec::with_capacity(results.len());
     for (r, result) in results.into_iter().enumerate() {

@@ -161,7 +161,7 @@ pub enum AnySource {
 }
 
 /// The decompressed, buffered input every reader gets.
-pub type Input = BufReader<Box<dyn Read>>;
+pub type Input = BufReader<Box<dyn Read + Send>>;
 
 macro_rules! each {
     ($s:expr, $r:ident => $e:expr) => {
@@ -219,7 +219,7 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// # Errors
 /// Unknown or undetectable formats, bad options, headers, I/O.
 pub fn open(
-    input: Box<dyn Read>,
+    input: Box<dyn Read + Send>,
     name: &str,
     format: Option<Format>,
     options: &str,
@@ -233,7 +233,7 @@ pub fn open(
     } else {
         Compression::None
     };
-    let inner: Box<dyn Read> = match compression {
+    let inner: Box<dyn Read + Send> = match compression {
         Compression::None => Box::new(raw),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(raw)?),

@@ -235,7 +235,29 @@ pub fn run_replication_with(
     progress: &AtomicU64,
     warm: Option<&WarmSlot>,
 ) -> Result<RunOutput, RunError> {
-    let mut world = World::new(
+    prepare_replication(plan, replication, warm).run(progress)
+}
+
+/// A replication whose world is built and whose caches are warm
+/// (`run.cache_warm_start`), ready to [`run`](Prepared::run), on this
+/// thread or another: a batch can warm one replication's caches while
+/// another runs ([`headroom_sim::exec::run_staged`]).
+pub struct Prepared<'p> {
+    world: World<'p>,
+    replication: u32,
+    /// `warmup = "auto"`: a copy of the warm caches for the second pass.
+    kept: Option<data::WarmCaches>,
+}
+
+/// The first stage of [`run_replication_with`]: builds replication
+/// `replication`'s world and warms its caches. Running the result gives
+/// exactly what `run_replication_with` gives.
+pub fn prepare_replication<'p>(
+    plan: &'p Plan,
+    replication: u32,
+    warm: Option<&WarmSlot>,
+) -> Prepared<'p> {
+    let world = World::new(
         plan,
         replication,
         warm.map_or(WarmFrom::Run, WarmFrom::Shared),
@@ -244,47 +266,66 @@ pub fn run_replication_with(
     // from a copy of the first's warm caches.
     let kept = (plan.run.auto_warmup && plan.run.cache_warm_start.is_some())
         .then(|| world.data.warm_copy());
-    world.run(progress)?;
-    let out = match world.stats.transient.take() {
-        None => world.finish(replication),
-        // `warmup = "auto"`: this was the pilot pass. MSER-5 picks a
-        // truncation from its latency series and one from each cache's hit
-        // ratio (a cache fills long after queues settle), the latest wins,
-        // and the replication runs again with that warm-up: a replication
-        // is a pure function of (plan, replication), so the second pass
-        // sees exactly the same trajectory and measures it after the
-        // truncation.
-        Some(transient) => {
-            let choice = auto_truncation(
-                headroom_sim::stats::mser5(&transient.series()),
-                world
-                    .cache_transients()
-                    .iter()
-                    .map(|s| headroom_sim::stats::mser5(s)),
-            );
-            let truncation = choice.map_or(headroom_sim::Span::ZERO, |t| {
-                headroom_sim::Span::from_nanos(transient.width().as_nanos() * t.observations as u64)
-            });
-            let mut measured = plan.clone();
-            measured.run.auto_warmup = false;
-            measured.run.warmup = truncation.min(headroom_sim::Span::from_nanos(
-                plan.run.duration.as_nanos() / 2,
-            ));
-            let warm = kept.map_or(WarmFrom::Run, WarmFrom::Copy);
-            let mut world = World::new(&measured, replication, warm);
-            world.run(&AtomicU64::new(0))?;
-            let mut out = world.finish(replication);
-            out.warmup_at_limit = choice.is_none_or(|t| t.at_limit);
-            out
-        }
-    };
-    let mut out = out;
-    if !plan.recovery.triggers.is_empty() {
-        out.metrics.recovery = Some(crate::recovery::measure_run(&plan.recovery, &out));
+    Prepared {
+        world,
+        replication,
+        kept,
     }
-    match out.audit.violation() {
-        None => Ok(out),
-        Some(what) => Err(RunError::Conservation { replication, what }),
+}
+
+impl Prepared<'_> {
+    /// Runs the replication; `progress` as [`run_replication`]'s.
+    pub fn run(self, progress: &AtomicU64) -> Result<RunOutput, RunError> {
+        let Prepared {
+            mut world,
+            replication,
+            kept,
+        } = self;
+        let plan = world.plan;
+        world.run(progress)?;
+        let out = match world.stats.transient.take() {
+            None => world.finish(replication),
+            // `warmup = "auto"`: this was the pilot pass. MSER-5 picks a
+            // truncation from its latency series and one from each cache's
+            // hit ratio (a cache fills long after queues settle), the latest
+            // wins, and the replication runs again with that warm-up: a
+            // replication is a pure function of (plan, replication), so the
+            // second pass sees exactly the same trajectory and measures it
+            // after the truncation.
+            Some(transient) => {
+                let choice = auto_truncation(
+                    headroom_sim::stats::mser5(&transient.series()),
+                    world
+                        .cache_transients()
+                        .iter()
+                        .map(|s| headroom_sim::stats::mser5(s)),
+                );
+                let truncation = choice.map_or(headroom_sim::Span::ZERO, |t| {
+                    headroom_sim::Span::from_nanos(
+                        transient.width().as_nanos() * t.observations as u64,
+                    )
+                });
+                let mut measured = plan.clone();
+                measured.run.auto_warmup = false;
+                measured.run.warmup = truncation.min(headroom_sim::Span::from_nanos(
+                    plan.run.duration.as_nanos() / 2,
+                ));
+                let warm = kept.map_or(WarmFrom::Run, WarmFrom::Copy);
+                let mut world = World::new(&measured, replication, warm);
+                world.run(&AtomicU64::new(0))?;
+                let mut out = world.finish(replication);
+                out.warmup_at_limit = choice.is_none_or(|t| t.at_limit);
+                out
+            }
+        };
+        let mut out = out;
+        if !plan.recovery.triggers.is_empty() {
+            out.metrics.recovery = Some(crate::recovery::measure_run(&plan.recovery, &out));
+        }
+        match out.audit.violation() {
+            None => Ok(out),
+            Some(what) => Err(RunError::Conservation { replication, what }),
+        }
     }
 }
 
