@@ -484,6 +484,35 @@ fn a_shard_rate_limit_admits_its_rate_and_throttles_the_rest() {
             }
         }
     }
+    // Each caller instance has its own retry budget towards the store, as
+    // each instance's mesh proxy has its own. With nothing deposited
+    // (`ratio = 0`) a budget lets through `min_per_s` retries per second of
+    // its window's reserve, which under steady traffic lives between half
+    // and 1.1 windows (tower's rotation, `policy/src/retry/budget.rs`): 20 to
+    // 40 a second. The throttles wanting a retry (about 1100/s) are far
+    // more, so four caller instances retry four times what one does, where
+    // one budget shared by them would let the same number through.
+    let budgeted = "datastores.users.retry={ attempts = 3, base = \"10ms\", retry_on = [\"rate-limited\"], budget = { ratio = 0.0, min_per_s = 20, window = \"1s\" } }";
+    let per_s = |replicas: &str| -> Vec<f64> {
+        let (_, outs) = run("data-shard-limit.toml", &[budgeted, replicas]);
+        outs.iter()
+            .map(|o| o.metrics.retries as f64 / o.metrics.measured.as_secs_f64())
+            .collect()
+    };
+    let (one, four) = (
+        per_s("services.api.replicas=1"),
+        per_s("services.api.replicas=4"),
+    );
+    for (a, b) in one.iter().zip(&four) {
+        assert!(
+            (20.0..=40.0).contains(a),
+            "{a} retries/s through one budget"
+        );
+        assert!(
+            (b / a - 4.0).abs() < 0.1,
+            "{b} retries/s through four budgets against {a} through one"
+        );
+    }
     assert!(failures.is_empty(), "{failures:#?}");
 }
 

@@ -37,7 +37,7 @@ use rand::RngExt;
 use headroom_cache::Cache;
 use headroom_policy::pool::{Acquire, ConnId, Pool, PoolAction};
 use headroom_policy::ratelimit::RateLimiter;
-use headroom_policy::retry::{RetryBudget, RetryDecision, RetryState};
+use headroom_policy::retry::{RetryBudget, RetryDecision, RetryPolicy, RetryState};
 use headroom_sim::dist::Dist;
 use headroom_sim::rng::{Stream, Streams};
 use headroom_sim::slab::{Id, Slab};
@@ -305,9 +305,14 @@ pub(super) struct DataState {
     rng_ops: Stream,
     /// Per store: operation times.
     rng_store: Vec<Stream>,
-    /// Per store with a `retry`: its backoff draws and its retry budget,
-    /// one for every caller (a client library's retry quota, shared).
-    retries: Vec<Option<(Stream, RetryBudget)>>,
+    /// Per store with a `retry`: its backoff draws.
+    retry_rngs: Vec<Option<Stream>>,
+    /// `[instance slab index * stores + store]`: each caller instance's
+    /// retry budget towards a store with a `retry`, with the instance's
+    /// generation. A client library's retry quota is its process's, as a
+    /// mesh edge's budget is its instance proxy's: a new instance in the
+    /// slot starts with a fresh one.
+    retry_budgets: Vec<Option<(u32, RetryBudget)>>,
     ops: Slab<DataOp>,
     /// The id of the operation in each slab slot (pool waiter ids are slot
     /// index and generation).
@@ -422,15 +427,16 @@ impl DataState {
                 .iter()
                 .map(|s| streams.stream(&format!("datastores/{}/work", s.name)))
                 .collect(),
-            retries: data
+            retry_rngs: data
                 .stores
                 .iter()
                 .map(|s| {
-                    let policy = s.retry.as_ref()?;
-                    let rng = streams.stream(&format!("datastores/{}/retry", s.name));
-                    Some((rng, RetryBudget::new(&policy.budget(), Timestamp::ZERO)))
+                    s.retry
+                        .as_ref()
+                        .map(|_| streams.stream(&format!("datastores/{}/retry", s.name)))
                 })
                 .collect(),
+            retry_budgets: Vec::new(),
             ops: Slab::with_capacity(256),
             op_ids: Vec::new(),
             attempt_keys: Vec::new(),
@@ -782,6 +788,37 @@ fn cache_of<'c>(
     }
 }
 
+/// `instance`'s retry budget towards store `store` (of `stores`), in its
+/// slot of `budgets`: a fresh one when the slot is empty or an earlier
+/// instance's.
+fn retry_budget<'b>(
+    budgets: &'b mut Vec<Option<(u32, RetryBudget)>>,
+    stores: usize,
+    instance: Id,
+    store: usize,
+    policy: &RetryPolicy,
+    now: Timestamp,
+) -> &'b mut RetryBudget {
+    let i = instance.index() as usize * stores + store;
+    if budgets.len() <= i {
+        budgets.resize_with(i + 1, || None);
+    }
+    let slot = &mut budgets[i];
+    if slot
+        .as_ref()
+        .is_none_or(|(g, _)| *g != instance.generation())
+    {
+        *slot = Some((
+            instance.generation(),
+            RetryBudget::new(&policy.budget(), now),
+        ));
+    }
+    match slot {
+        Some((_, b)) => b,
+        None => unreachable!("just filled"),
+    }
+}
+
 /// A new, empty copy of tier `tier`.
 #[cold]
 #[inline(never)]
@@ -992,9 +1029,17 @@ impl World<'_> {
             retry: None,
         };
         if op.stage == Stage::Acquire
-            && let (Some(policy), Some((_, budget))) =
-                (&plan.retry, &mut self.data.retries[store.index()])
+            && let Some(policy) = &plan.retry
         {
+            let stores = self.plan.data.stores.len();
+            let budget = retry_budget(
+                &mut self.data.retry_budgets,
+                stores,
+                instance,
+                store.index(),
+                policy,
+                now,
+            );
             op.retry = Some(policy.start(now, budget));
         }
         let Ok(id) = self.data.ops.insert(op) else {
@@ -1429,12 +1474,21 @@ impl World<'_> {
             return false;
         };
         let store = usize::from(op.store);
-        let (Some(policy), Some((rng, budget))) = (
+        let (Some(policy), Some(rng)) = (
             &self.plan.data.stores[store].retry,
-            &mut self.data.retries[store],
+            &mut self.data.retry_rngs[store],
         ) else {
             return false;
         };
+        let stores = self.plan.data.stores.len();
+        let budget = retry_budget(
+            &mut self.data.retry_budgets,
+            stores,
+            op.instance,
+            store,
+            policy,
+            now,
+        );
         let retry_at = match state.handle_outcome(policy, now, failure.outcome(), budget, rng) {
             RetryDecision::RetryAt { at, .. } => Some(at),
             RetryDecision::Done | RetryDecision::GiveUp(_) => None,
