@@ -117,6 +117,13 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
         crate::commands::plot::plot_dir(&out, &out, args.plan.quiet)?;
     }
     if !args.plan.quiet {
+        let warned = outcome.tried.iter().map(|t| {
+            let texts = headroom_models::plan::deadlines::retries_outliving_callers(&t.plan);
+            (t.index, texts)
+        });
+        for line in crate::commands::sweep::points_warned(warned, outcome.tried.len(), true) {
+            eprintln!("warning: {line}");
+        }
         print!("{}", files.table);
         if let Some(warning) = &files.short_runs {
             eprintln!("{warning}");

@@ -79,7 +79,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
             let texts = headroom_models::plan::deadlines::retries_outliving_callers(plan);
             (point, texts)
         });
-        for line in points_warned(warned, ids.len()) {
+        for line in points_warned(warned, ids.len(), false) {
             eprintln!("warning: {line}");
         }
     }
@@ -375,10 +375,12 @@ pub(crate) fn read_input(
 /// Each distinct warning of the points `warned` (point index, its
 /// warnings), once, with the points it holds at: "at every point: ..." when
 /// it holds at all `total`, else "at points 0, 2 and 4 of 8: ..." (the
-/// first six named).
-fn points_warned(
+/// first six named). A search's points are those it `tried` ("at every
+/// point tried", "at points 3 and 17, 2 of 5 tried").
+pub(crate) fn points_warned(
     warned: impl IntoIterator<Item = (usize, Vec<String>)>,
     total: usize,
+    tried: bool,
 ) -> Vec<String> {
     let mut texts: Vec<(String, Vec<usize>)> = Vec::new();
     for (point, warnings) in warned {
@@ -391,9 +393,11 @@ fn points_warned(
     }
     texts
         .into_iter()
-        .map(|(text, points)| {
+        .map(|(text, mut points)| {
+            points.sort_unstable();
             if points.len() == total {
-                return format!("at every point: {text}");
+                let tried = if tried { " tried" } else { "" };
+                return format!("at every point{tried}: {text}");
             }
             let mut named: Vec<String> = points.iter().take(6).map(ToString::to_string).collect();
             if points.len() > 6 {
@@ -405,7 +409,14 @@ fn points_warned(
                 None => String::new(),
             };
             let noun = if points.len() == 1 { "point" } else { "points" };
-            format!("at {noun} {list} of {total}: {text}")
+            if tried {
+                format!(
+                    "at {noun} {list}, {} of {total} tried: {text}",
+                    points.len()
+                )
+            } else {
+                format!("at {noun} {list} of {total}: {text}")
+            }
         })
         .collect()
 }
@@ -440,6 +451,7 @@ mod tests {
                 (3, w(&["a", "c"])),
             ],
             4,
+            false,
         );
         assert_eq!(
             lines,
@@ -449,8 +461,16 @@ mod tests {
                 "at point 3 of 4: c"
             ]
         );
-        let many = points_warned((0..9).map(|p| (p, w(&["d"]))), 10);
+        let many = points_warned((0..9).map(|p| (p, w(&["d"]))), 10, false);
         assert_eq!(many, ["at points 0, 1, 2, 3, 4, 5 and 3 more of 10: d"]);
-        assert!(points_warned([(0, Vec::new())], 1).is_empty());
+        assert!(points_warned([(0, Vec::new())], 1, false).is_empty());
+        // A search names the lattice points it tried.
+        let tried = points_warned([(17, w(&["e"])), (3, w(&["e", "f"]))], 2, true);
+        assert_eq!(
+            tried,
+            ["at every point tried: e", "at point 3, 1 of 2 tried: f"]
+        );
+        let some = points_warned([(17, w(&["g"])), (3, w(&["g"])), (9, w(&[]))], 3, true);
+        assert_eq!(some, ["at points 3 and 17, 2 of 3 tried: g"]);
     }
 }
