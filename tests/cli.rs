@@ -78,7 +78,7 @@ fn run_writes_every_output_with_the_contract_columns() {
         header,
         "point,replication,service,requests,errors,latency_mean_ms,latency_p50_ms,latency_p95_ms,\
          latency_p99_ms,utilization,cpu_util,replicas_mean,replicas_max,shed,concurrency_blocked,\
-         concurrency_limit_mean"
+         concurrency_limit_mean,wasted_work_s"
     );
     assert_eq!(services.lines().count(), 1 + 4, "one row per replication");
     for (r, line) in runs.lines().skip(1).zip(services.lines().skip(1)) {

@@ -2109,7 +2109,7 @@ fn a_sweep_with_regions_writes_each_points_deployments_as_run_does() {
         swept.lines().next().unwrap(),
         "point,replication,service,region,requests,errors,latency_mean_ms,latency_p50_ms,\
          latency_p95_ms,latency_p99_ms,utilization,cpu_util,replicas_mean,replicas_max,shed,\
-         concurrency_blocked,concurrency_limit_mean,instance_cost_per_month_usd"
+         concurrency_blocked,concurrency_limit_mean,wasted_work_s,instance_cost_per_month_usd"
     );
     let rows: Vec<Vec<&str>> = swept
         .lines()

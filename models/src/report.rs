@@ -169,6 +169,10 @@ pub struct ServiceRow {
     /// over them (by PASTA, the time average under Poisson arrivals); NaN
     /// for a service without a limit (or without tries).
     pub concurrency_limit_mean: f64,
+    /// Worker time of its tries whose caller had given up (a per-try or
+    /// overall timeout, a lost hedge race), counted as each try ends:
+    /// its share of `runs.csv`'s `wasted_work_s`.
+    pub wasted_work_s: f64,
 }
 
 /// One service's deployment in one region over the measured window: the
@@ -397,7 +401,7 @@ pub const DEPLOYMENT_TIMESERIES_COLUMNS: [&str; 16] = [
 
 /// `deployments.csv` columns, in order: `services.csv`'s with the region
 /// after the service, and the instances' cost.
-pub const DEPLOYMENT_COLUMNS: [&str; 18] = [
+pub const DEPLOYMENT_COLUMNS: [&str; 19] = [
     "point",
     "replication",
     "service",
@@ -415,14 +419,15 @@ pub const DEPLOYMENT_COLUMNS: [&str; 18] = [
     "shed",
     "concurrency_blocked",
     "concurrency_limit_mean",
+    "wasted_work_s",
     "instance_cost_per_month_usd",
 ];
 
 impl DeploymentRow {
     /// The cells after `point, replication, service, region`, in
     /// [`DEPLOYMENT_COLUMNS`] order.
-    pub fn cells(&self) -> [Cell; 14] {
-        let [a, b, c, d, e, f, g, h, i, j, k, l, m] = self.stats.cells();
+    pub fn cells(&self) -> [Cell; 15] {
+        let [a, b, c, d, e, f, g, h, i, j, k, l, m, n] = self.stats.cells();
         [
             a,
             b,
@@ -437,6 +442,7 @@ impl DeploymentRow {
             k,
             l,
             m,
+            n,
             Cell::Float(self.instance_cost_per_month_usd),
         ]
     }
@@ -1431,7 +1437,7 @@ impl ServiceIntervalRow {
 }
 
 /// `services.csv` columns, in order.
-pub const SERVICE_COLUMNS: [&str; 16] = [
+pub const SERVICE_COLUMNS: [&str; 17] = [
     "point",
     "replication",
     "service",
@@ -1448,12 +1454,13 @@ pub const SERVICE_COLUMNS: [&str; 16] = [
     "shed",
     "concurrency_blocked",
     "concurrency_limit_mean",
+    "wasted_work_s",
 ];
 
 impl ServiceRow {
     /// The cells after `point, replication, service`, in
     /// [`SERVICE_COLUMNS`] order.
-    pub fn cells(&self) -> [Cell; 13] {
+    pub fn cells(&self) -> [Cell; 14] {
         let [mean, p50, p95, p99] = latency_cells(&self.latency);
         [
             Cell::Int(self.requests),
@@ -1469,6 +1476,7 @@ impl ServiceRow {
             Cell::Int(self.shed),
             Cell::Int(self.concurrency_blocked),
             Cell::Float(self.concurrency_limit_mean),
+            Cell::Float(self.wasted_work_s),
         ]
     }
 }
@@ -3293,6 +3301,7 @@ mod tests {
                 shed: 0,
                 concurrency_blocked: 0,
                 concurrency_limit_mean: f64::NAN,
+                wasted_work_s: 0.0,
             }],
             shards: Vec::new(),
             shard_timeseries: Vec::new(),

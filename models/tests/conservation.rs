@@ -455,6 +455,7 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
     // Worlds where some service's call edge retried, hedged, kept a breaker
     // open, and timed a try out.
     let mut edge_worlds = [0u32; 4];
+    let mut wasted_worlds = 0u32;
     for seed in 0..200u64 {
         if only.is_some_and(|o| o != seed) {
             continue;
@@ -586,6 +587,20 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
                         ));
                     }
                 }
+                // Each abandoned try's worker time is its service's, and
+                // its deployment's: they add up to the run's.
+                let by_service: f64 = out.services.iter().map(|r| r.wasted_work_s).sum();
+                let by_deployment: f64 =
+                    out.deployments.iter().map(|d| d.stats.wasted_work_s).sum();
+                let total = m.wasted_work_s;
+                let near = |x: f64| (x - total).abs() <= 1e-9 * total.max(1.0);
+                if !near(by_service) || !(out.deployments.is_empty() || near(by_deployment)) {
+                    failures.push(format!(
+                        "seed {seed}: wasted work {total} s, by service {by_service}, by \
+                         deployment {by_deployment}\n{text}\nreproduce: {reproduce}"
+                    ));
+                }
+                wasted_worlds += u32::from(total > 0.0);
                 if let Some(why) = deployment_fault(&out, &loaded.plan) {
                     failures.push(format!(
                         "seed {seed}: {why}\n{text}\nreproduce: {reproduce}"
@@ -636,6 +651,11 @@ fn every_arrival_ends_exactly_once_in_random_worlds() {
     assert!(
         only.is_some() || session_worlds >= 30,
         "{session_worlds} worlds with sessions"
+    );
+    // (102 of 200 when written.)
+    assert!(
+        only.is_some() || wasted_worlds >= 30,
+        "{wasted_worlds} worlds wasted work"
     );
     // Each per-edge figure is checked where it happens (43, 47, 45 and 30
     // worlds of 200 when written).

@@ -863,7 +863,7 @@ impl World<'_> {
         if !waiting {
             // The caller gave up on this try: its work was wasted.
             self.stats
-                .on_wasted_work(now, Span::from_nanos(a.worker_ns));
+                .on_wasted_work(now, Span::from_nanos(a.worker_ns), a.deployment);
             return;
         }
         let delay = plan.network.one_way(a.region, a.caller_region);

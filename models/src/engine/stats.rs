@@ -109,6 +109,9 @@ struct DeploymentStats {
     shed: u64,
     /// Of `attempts`, ended unsuccessfully.
     errors: u64,
+    /// Worker time of tries whose caller had given up, counted as each
+    /// ends (nanoseconds).
+    wasted_ns: u64,
     /// Time at the instance of the tries that ended in the current
     /// interval (since the warm-up end, when it falls inside the interval:
     /// the earlier ones wait in [`ServiceLatency::pre`]).
@@ -166,6 +169,9 @@ struct Counts {
     shed: u64,
     errors: u64,
     limits: LimitStats,
+    /// Worker time of tries whose caller had given up, counted as each
+    /// ends (nanoseconds).
+    wasted_ns: u64,
 }
 
 impl std::ops::Add for Counts {
@@ -175,6 +181,7 @@ impl std::ops::Add for Counts {
             attempts: self.attempts + o.attempts,
             shed: self.shed + o.shed,
             errors: self.errors + o.errors,
+            wasted_ns: self.wasted_ns + o.wasted_ns,
             limits: LimitStats {
                 blocked: self.limits.blocked + o.limits.blocked,
                 gated: self.limits.gated + o.limits.gated,
@@ -191,6 +198,7 @@ impl std::ops::Sub for Counts {
             attempts: self.attempts - o.attempts,
             shed: self.shed - o.shed,
             errors: self.errors - o.errors,
+            wasted_ns: self.wasted_ns - o.wasted_ns,
             limits: LimitStats {
                 blocked: self.limits.blocked - o.limits.blocked,
                 gated: self.limits.gated - o.limits.gated,
@@ -501,6 +509,7 @@ impl Stats {
                     attempts: 0,
                     shed: 0,
                     errors: 0,
+                    wasted_ns: 0,
                     latency: LatencyHistogram::new(),
                     workers: Workers::default(),
                     capacity: tw(),
@@ -609,6 +618,7 @@ impl Stats {
             shed: s.shed,
             errors: s.errors,
             limits: self.limits[d],
+            wasted_ns: s.wasted_ns,
         }
     }
 
@@ -977,9 +987,11 @@ impl Stats {
         }
     }
 
-    /// An abandoned try ended: `work` is the worker time it held, all of it
-    /// for a caller that had given up. Counted when the try ends.
-    pub(super) fn on_wasted_work(&mut self, now: Timestamp, work: Span) {
+    /// An abandoned try of `deployment` ended: `work` is the worker time it
+    /// held, all of it for a caller that had given up. Counted when the try
+    /// ends.
+    pub(super) fn on_wasted_work(&mut self, now: Timestamp, work: Span, deployment: u32) {
+        self.deployments[deployment as usize].wasted_ns += work.as_nanos();
         if self.in_window(now) {
             self.wasted_ns += u128::from(work.as_nanos());
         }
@@ -1507,6 +1519,7 @@ fn service_row(
         shed: c.shed,
         concurrency_blocked: c.limits.blocked,
         concurrency_limit_mean: c.limit_mean(),
+        wasted_work_s: c.wasted_ns as f64 / 1e9,
         latency,
     }
 }
