@@ -97,7 +97,8 @@ fn run_writes_every_output_with_the_contract_columns() {
     assert_eq!(
         header,
         "point,replication,t_s,service,tries_rps,errors,shed,concurrency_blocked,\
-         concurrency_limit_mean,latency_p50_ms,latency_p99_ms,utilization,cpu_util,replicas,trigger"
+         concurrency_limit_mean,latency_p50_ms,latency_p99_ms,utilization,cpu_util,replicas,\
+         wasted_work_s,trigger"
     );
     assert_eq!(
         per_service.lines().count(),

@@ -380,7 +380,7 @@ impl EdgeIntervalRow {
 
 /// `deployments_timeseries.csv` columns, in order: `services_timeseries.csv`'s
 /// with the region after the service.
-pub const DEPLOYMENT_TIMESERIES_COLUMNS: [&str; 16] = [
+pub const DEPLOYMENT_TIMESERIES_COLUMNS: [&str; 17] = [
     "point",
     "replication",
     "t_s",
@@ -396,6 +396,7 @@ pub const DEPLOYMENT_TIMESERIES_COLUMNS: [&str; 16] = [
     "utilization",
     "cpu_util",
     "replicas",
+    "wasted_work_s",
     "trigger",
 ];
 
@@ -1284,6 +1285,9 @@ pub struct ServiceIntervalRow {
     pub cpu_util: f64,
     /// Instances (booting, ready or draining) at the end of the interval.
     pub replicas: u64,
+    /// Worker time of the tries whose caller had stopped waiting that
+    /// ended in the interval (as `timeseries.csv`'s `wasted_work_s`).
+    pub wasted_work_s: f64,
     /// A trigger (fault window, cache flush or surge) overlaps the interval.
     pub trigger: bool,
 }
@@ -1369,7 +1373,7 @@ impl RegionIntervalRow {
 }
 
 /// `services_timeseries.csv` columns, in order.
-pub const SERVICE_TIMESERIES_COLUMNS: [&str; 15] = [
+pub const SERVICE_TIMESERIES_COLUMNS: [&str; 16] = [
     "point",
     "replication",
     "t_s",
@@ -1384,6 +1388,7 @@ pub const SERVICE_TIMESERIES_COLUMNS: [&str; 15] = [
     "utilization",
     "cpu_util",
     "replicas",
+    "wasted_work_s",
     "trigger",
 ];
 
@@ -1419,7 +1424,7 @@ impl ServiceIntervalRow {
 
     /// The cells after `point, replication, t_s, service`, in
     /// [`SERVICE_TIMESERIES_COLUMNS`] order.
-    pub fn cells(&self) -> [Cell; 11] {
+    pub fn cells(&self) -> [Cell; 12] {
         [
             Cell::Float(self.tries_rps),
             Cell::Int(self.errors),
@@ -1431,6 +1436,7 @@ impl ServiceIntervalRow {
             Cell::Float(self.utilization),
             Cell::Float(self.cpu_util),
             Cell::Int(self.replicas),
+            Cell::Float(self.wasted_work_s),
             Cell::Flag(self.trigger),
         ]
     }
@@ -3280,6 +3286,7 @@ mod tests {
                     utilization: u,
                     cpu_util: u,
                     replicas: 1,
+                    wasted_work_s: 0.0,
                     trigger: false,
                 })
                 .collect(),

@@ -1005,6 +1005,17 @@ fn service_series_fault(out: &headroom_models::RunOutput) -> Option<String> {
                 }
             }
         }
+        // The interval's abandoned tries are its services'.
+        let wasted: f64 = out.service_timeseries[k * n..(k + 1) * n]
+            .iter()
+            .map(|r| r.wasted_work_s)
+            .sum();
+        if (wasted - iv.wasted_work_s).abs() > 1e-9 * iv.wasted_work_s.max(1.0) {
+            return Some(format!(
+                "interval {k}: services wasted {wasted} s, the interval {} s",
+                iv.wasted_work_s
+            ));
+        }
         start = iv.t_s;
     }
     for (i, row) in out.services.iter().enumerate() {

@@ -519,7 +519,7 @@ fn region_series_table(out: &headroom_models::RunOutput) -> Table {
 pub(crate) const DEPLOYMENT_SERIES_KINDS: [Kind; DEPLOYMENT_TIMESERIES_COLUMNS.len() - 2] = {
     use Kind::{Flag, Float, Int, Str};
     [
-        Float, Str, Str, Float, Int, Int, Int, Float, Float, Float, Float, Float, Int, Flag,
+        Float, Str, Str, Float, Int, Int, Int, Float, Float, Float, Float, Float, Int, Float, Flag,
     ]
 };
 

@@ -1490,6 +1490,7 @@ fn interval_row(
         utilization: delta.of_capacity(delta.held),
         cpu_util: delta.of_capacity(delta.computing),
         replicas: instances.round() as u64,
+        wasted_work_s: c.wasted_ns as f64 / 1e9,
         trigger,
     }
 }
