@@ -381,6 +381,14 @@ pub fn recovery_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> Strin
         {
             lines.insert(1, line);
         }
+        // Whose workers were busy for nobody, right after that.
+        if let Some(at) = lines.iter().position(|l| l.starts_with("work for nobody"))
+            && let Some(line) = outputs
+                .first()
+                .and_then(|o| wasted_by_service(&o.services, &stuck))
+        {
+            lines.insert(at + 1, line);
+        }
         for line in lines {
             let _ = writeln!(s, "- {line}");
         }
@@ -400,31 +408,12 @@ fn retries_by_edge(
     if edges.len() < 2 {
         return None;
     }
-    let mut per_edge: Vec<(usize, f64)> = (0..edges.len())
-        .map(|e| {
-            let xs: Vec<f64> = stuck
-                .iter()
-                .filter_map(|t| t.after_retries_by_edge.get(e).copied())
-                .collect();
-            (e, ci95(&xs).mean)
-        })
-        .filter(|(_, x)| x.is_finite())
-        .collect();
-    let total: f64 = per_edge.iter().map(|(_, x)| x).sum();
-    if total <= 0.0 {
-        return None;
-    }
-    per_edge.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let named: Vec<String> = per_edge
-        .iter()
-        .filter(|(_, x)| *x >= 0.05 * total)
-        .take(3)
-        .map(|&(e, x)| {
+    let named: Vec<String> = largest_shares(edges.len(), stuck, |t| &t.after_retries_by_edge)?
+        .into_iter()
+        .map(|(e, x, share)| {
             format!(
-                "{} -> {} {x:.2} per request ({:.0} %)",
-                edges[e].caller,
-                edges[e].callee,
-                100.0 * x / total
+                "{} -> {} {x:.2} per request ({share:.0} %)",
+                edges[e].caller, edges[e].callee
             )
         })
         .collect();
@@ -432,6 +421,59 @@ fn retries_by_edge(
         "where the retries go: {}; edges_timeseries.csv has each edge's retries per interval",
         named.join(", ")
     ))
+}
+
+/// Which services' workers were busy for nobody after a trigger: those
+/// with at least 5 % of the wasted work (at most three, the most first),
+/// each with its workers so held (means over the replications `stuck`)
+/// and its share. `None` with one service or without wasted work.
+fn wasted_by_service(
+    services: &[headroom_models::ServiceRow],
+    stuck: &[&TriggerRecovery],
+) -> Option<String> {
+    if services.len() < 2 {
+        return None;
+    }
+    let named: Vec<String> =
+        largest_shares(services.len(), stuck, |t| &t.after_wasted_work_by_service)?
+            .into_iter()
+            .map(|(i, x, share)| format!("{} {x:.1} workers ({share:.0} %)", services[i].service))
+            .collect();
+    Some(format!(
+        "whose workers: {}; services_timeseries.csv has each service's wasted work per interval",
+        named.join(", ")
+    ))
+}
+
+/// Of `n` items with a figure per trigger (`of`), those holding at least
+/// 5 % of the total of their means over `stuck`, at most three, the most
+/// first: (index, mean, share in %). `None` when the total is not
+/// positive.
+fn largest_shares(
+    n: usize,
+    stuck: &[&TriggerRecovery],
+    of: fn(&TriggerRecovery) -> &Vec<f64>,
+) -> Option<Vec<(usize, f64, f64)>> {
+    let mut means: Vec<(usize, f64)> = (0..n)
+        .map(|i| {
+            let xs: Vec<f64> = stuck.iter().filter_map(|t| of(t).get(i).copied()).collect();
+            (i, ci95(&xs).mean)
+        })
+        .filter(|(_, x)| x.is_finite())
+        .collect();
+    let total: f64 = means.iter().map(|(_, x)| x).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    means.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Some(
+        means
+            .into_iter()
+            .filter(|(_, x)| *x >= 0.05 * total)
+            .take(3)
+            .map(|(i, x)| (i, x, 100.0 * x / total))
+            .collect(),
+    )
 }
 
 /// One trigger's recoveries over the replications `per`, as the recovery
@@ -1397,9 +1439,31 @@ mod tests {
     /// The edges sending at least 5 % of the retries after a trigger, the
     /// most first, with their means over the replications; nothing without
     /// a call graph or without retries.
+    /// A trigger not recovered from, with these retries per edge and
+    /// wasted work per service after it.
+    fn stuck_after(
+        by_edge: Vec<f64>,
+        by_service: Vec<f64>,
+    ) -> headroom_models::recovery::TriggerRecovery {
+        headroom_models::recovery::TriggerRecovery {
+            label: "fault 0".into(),
+            start_s: 40.0,
+            end_s: 50.0,
+            baseline_goodput_rps: 100.0,
+            baseline_p99_ms: 10.0,
+            recovered: 0.0,
+            recovery_s: f64::NAN,
+            peak_error_rate: 1.0,
+            excess_p99_ms: 100.0,
+            wasted_work_s: 0.0,
+            signals: headroom_models::recovery::Signals::from_values([f64::NAN; 8]),
+            after_retries_by_edge: by_edge,
+            after_wasted_work_by_service: by_service,
+        }
+    }
+
     #[test]
     fn the_edges_a_storm_retries_on_are_named_with_their_share() {
-        use headroom_models::recovery::{Signals, TriggerRecovery};
         let edge = |caller: &str, callee: &str| headroom_models::EdgeRow {
             caller: caller.into(),
             callee: callee.into(),
@@ -1417,20 +1481,7 @@ mod tests {
             latency: headroom_sim::stats::LatencyHistogram::new(),
             breaker_open_s: 0.0,
         };
-        let stuck = |by_edge: Vec<f64>| TriggerRecovery {
-            label: "fault 0".into(),
-            start_s: 40.0,
-            end_s: 50.0,
-            baseline_goodput_rps: 100.0,
-            baseline_p99_ms: 10.0,
-            recovered: 0.0,
-            recovery_s: f64::NAN,
-            peak_error_rate: 1.0,
-            excess_p99_ms: 100.0,
-            wasted_work_s: 0.0,
-            signals: Signals::from_values([f64::NAN; 8]),
-            after_retries_by_edge: by_edge,
-        };
+        let stuck = |by_edge: Vec<f64>| stuck_after(by_edge, Vec::new());
         let edges = [edge("edge", "api"), edge("api", "db"), edge("api", "cache")];
         let (a, b) = (stuck(vec![0.0, 1.5, 0.02]), stuck(vec![0.0, 2.5, 0.06]));
         // Means 0, 2.0 and 0.04 of 2.04: the cache's 2 % is left out.
@@ -1449,6 +1500,43 @@ mod tests {
         assert_eq!(super::retries_by_edge(&edges, &[&none]), None);
         let one = stuck(vec![2.0]);
         assert_eq!(super::retries_by_edge(&edges[..1], &[&one]), None);
+    }
+
+    /// The services holding abandoned work after a trigger, as the edges
+    /// retrying are named: 5 % or more of it, the most first.
+    #[test]
+    fn the_wasted_work_after_a_trigger_is_named_by_service() {
+        let stuck = |by_service: Vec<f64>| stuck_after(Vec::new(), by_service);
+        let service = |name: &str| headroom_models::ServiceRow {
+            service: name.into(),
+            requests: 0,
+            errors: 0,
+            latency: headroom_sim::stats::LatencyHistogram::new(),
+            utilization: 0.0,
+            cpu_util: 0.0,
+            replicas_mean: 1.0,
+            replicas_max: 1,
+            shed: 0,
+            concurrency_blocked: 0,
+            concurrency_limit_mean: f64::NAN,
+            wasted_work_s: 0.0,
+        };
+        let services = [service("api"), service("db"), service("cache")];
+        let (a, b) = (stuck(vec![1.0, 8.0, 0.1]), stuck(vec![3.0, 12.0, 0.3]));
+        // Means 2, 10 and 0.2 of 12.2: the cache's 1.6 % is left out.
+        assert_eq!(
+            super::wasted_by_service(&services, &[&a, &b]).unwrap(),
+            "whose workers: db 10.0 workers (82 %), api 2.0 workers (16 %); \
+             services_timeseries.csv has each service's wasted work per interval"
+        );
+        assert_eq!(
+            super::wasted_by_service(&services, &[&stuck(vec![0.0; 3])]),
+            None
+        );
+        assert_eq!(
+            super::wasted_by_service(&services[..1], &[&stuck(vec![4.0])]),
+            None
+        );
     }
 
     /// What the interrupt handler sees once it holds the staging lock is a

@@ -924,7 +924,8 @@ fn the_summary_names_the_edge_that_retries() {
 
 /// A retry storm that outlives its trigger (`recovery-retries.toml`): the
 /// summary's "Why ... did not recover" names the edge the retries go on,
-/// right after the retry amplification.
+/// right after the retry amplification, and the service whose workers the
+/// abandoned tries hold, right after the work for nobody.
 #[test]
 fn the_summary_names_the_edge_a_storm_retries_on() {
     let dir = tempdir("storm_edge");
@@ -942,6 +943,12 @@ fn the_summary_names_the_edge_a_storm_retries_on() {
     assert!(
         lines[1].starts_with("- where the retries go: api -> db 2.0")
             && lines[1].contains("per request (100 %)"),
+        "{why}"
+    );
+    // And, after the abandoned work, whose workers it holds.
+    assert!(lines[2].starts_with("- work for nobody: "), "{why}");
+    assert!(
+        lines[3].starts_with("- whose workers: db ") && lines[3].contains(" workers (100 %);"),
         "{why}"
     );
 }

@@ -54,6 +54,12 @@ pub struct TriggerRecovery {
     /// datastore retries); empty when measured from a series without
     /// edges (a client region's).
     pub after_retries_by_edge: Vec<f64>,
+    /// Wasted worker-seconds per second of each service (in
+    /// [`RunOutput::services`]' order) after the trigger, over the span of
+    /// [`Signals::after_wasted_work_per_s`] (which adds them up): where the
+    /// workers busy for nobody are. Empty when measured from a series
+    /// without services (a client region's).
+    pub after_wasted_work_by_service: Vec<f64>,
 }
 
 /// Counters of the loops that can sustain an overload. "After" is from the
@@ -188,7 +194,9 @@ pub fn measure(plan: &RecoveryPlan, rows: &[IntervalRow], warmup_s: f64) -> Vec<
 /// Recovery after every trigger of `plan` in the replication `out`:
 /// [`measure`] on its time series, with each trigger's retries on each
 /// call edge after it ([`TriggerRecovery::after_retries_by_edge`], from
-/// `out.edge_timeseries`, whose intervals are the run's).
+/// `out.edge_timeseries`, whose intervals are the run's) and each service's
+/// wasted work ([`TriggerRecovery::after_wasted_work_by_service`], from
+/// `out.service_timeseries`).
 pub fn measure_run(plan: &RecoveryPlan, out: &RunOutput) -> Vec<TriggerRecovery> {
     let ivs = intervals(&out.timeseries);
     let n = out.edges.len();
@@ -212,6 +220,21 @@ pub fn measure_run(plan: &RecoveryPlan, out: &RunOutput) -> Vec<TriggerRecovery>
                     } else {
                         f64::NAN
                     }
+                })
+                .collect();
+            let secs: f64 = ivs[after.clone()].iter().map(Iv::secs).sum();
+            let services = out.services.len();
+            recovery.after_wasted_work_by_service = (0..services)
+                .map(|i| {
+                    let wasted: f64 = after
+                        .clone()
+                        .filter_map(|k| Some((k, out.service_timeseries.get(k * services + i)?)))
+                        .map(|(k, row)| {
+                            debug_assert!(row.service == i && row.t_s == ivs[k].end, "{row:?}");
+                            row.wasted_work_s
+                        })
+                        .sum();
+                    if secs > 0.0 { wasted / secs } else { f64::NAN }
                 })
                 .collect();
             recovery
@@ -387,6 +410,7 @@ fn measure_one(
             &ivs[after_span.clone()],
         ),
         after_retries_by_edge: Vec::new(),
+        after_wasted_work_by_service: Vec::new(),
     };
     (recovery, after_span)
 }

@@ -190,7 +190,21 @@ fn retries_without_a_budget_do_not_recover_and_with_one_do() {
                 (sum - all).abs() <= 1e-12 * all.max(1.0),
                 "{name}: {by_edge:?} vs {all}"
             );
+            // Each service's wasted work after the trigger adds up to the
+            // run's; without a budget the database's workers hold it all.
+            let by_service = &t.after_wasted_work_by_service;
+            let sum: f64 = by_service.iter().sum();
+            let all = s.after_wasted_work_per_s;
+            assert!(
+                (sum - all).abs() <= 1e-9 * all.max(1.0),
+                "{name}: {by_service:?} vs {all}"
+            );
             if !recovers {
+                assert_eq!(by_service.len(), 2, "{name}: api and db");
+                assert!(
+                    by_service[0] == 0.0 && by_service[1] > 1.0,
+                    "{name}: {by_service:?}"
+                );
                 assert_eq!(
                     by_edge[0], 0.0,
                     "{name}: the edge's call to api is not retried"
