@@ -109,9 +109,6 @@ struct DeploymentStats {
     shed: u64,
     /// Of `attempts`, ended unsuccessfully.
     errors: u64,
-    /// Worker time of tries whose caller had given up, counted as each
-    /// ends (nanoseconds).
-    wasted_ns: u64,
     /// Time at the instance of the tries that ended in the current
     /// interval (since the warm-up end, when it falls inside the interval:
     /// the earlier ones wait in [`ServiceLatency::pre`]).
@@ -369,6 +366,10 @@ pub(super) struct Stats {
     /// Per deployment, what its instances' adaptive concurrency limits did
     /// (apart from `deployments`, whose stride every try's path pays for).
     limits: Vec<LimitStats>,
+    /// Per deployment: the worker time of tries whose caller had given up,
+    /// since time zero (nanoseconds; kept apart from [`DeploymentStats`],
+    /// which every try touches).
+    deployment_wasted_ns: Vec<u64>,
     marks: Vec<Marks>,
     latencies: Vec<ServiceLatency>,
     /// A service's tries of one interval, its deployments' merged.
@@ -481,6 +482,7 @@ impl Stats {
             internet_usd_per_byte: internet,
             region_count,
             limits: vec![LimitStats::default(); deployments],
+            deployment_wasted_ns: vec![0; deployments],
             marks: vec![Marks::default(); deployments],
             latencies: (0..deployments)
                 .map(|_| ServiceLatency {
@@ -509,7 +511,6 @@ impl Stats {
                     attempts: 0,
                     shed: 0,
                     errors: 0,
-                    wasted_ns: 0,
                     latency: LatencyHistogram::new(),
                     workers: Workers::default(),
                     capacity: tw(),
@@ -618,7 +619,7 @@ impl Stats {
             shed: s.shed,
             errors: s.errors,
             limits: self.limits[d],
-            wasted_ns: s.wasted_ns,
+            wasted_ns: self.deployment_wasted_ns[d],
         }
     }
 
@@ -991,7 +992,7 @@ impl Stats {
     /// held, all of it for a caller that had given up. Counted when the try
     /// ends.
     pub(super) fn on_wasted_work(&mut self, now: Timestamp, work: Span, deployment: u32) {
-        self.deployments[deployment as usize].wasted_ns += work.as_nanos();
+        self.deployment_wasted_ns[deployment as usize] += work.as_nanos();
         if self.in_window(now) {
             self.wasted_ns += u128::from(work.as_nanos());
         }
