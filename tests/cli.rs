@@ -311,45 +311,29 @@ fn check_and_run_warn_of_retries_that_outlive_their_caller() {
         "swept.toml",
         &format!("{text}\n[sweep]\n[sweep.params]\n\"services.db.replicas\" = [1, 2]\n"),
     );
-    let out = dir.join("sweep");
-    let o = headroom_ok(&["sweep", s(&swept), "--out", s(&out)]);
-    let err = stderr(&o);
-    let said: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
-    assert_eq!(said.len(), 1, "{said:?}");
-    assert!(
-        said[0].starts_with("warning: at every point: edge -> api stops waiting"),
-        "{said:?}"
-    );
-    let recommendation = String::from_utf8(read(&out, "recommendation.toml")).unwrap();
-    assert!(
-        recommendation.contains("\n# Warning: edge -> api stops waiting for a try after 100ms"),
-        "{recommendation}"
-    );
-    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
-    assert!(
-        summary.contains("\n**Warning:** at this point, edge -> api stops waiting"),
-        "{summary}"
-    );
     // A search says it of the points it tried.
+    for (command, said_as) in [("sweep", "every point"), ("search", "every point tried")] {
+        let out = dir.join(command);
+        let o = headroom_ok(&[command, s(&swept), "--out", s(&out)]);
+        let err = stderr(&o);
+        let said: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+        assert_eq!(said.len(), 1, "{command}: {said:?}");
+        assert!(
+            said[0].starts_with(&format!("warning: at {said_as}: edge -> api stops waiting")),
+            "{command}: {said:?}"
+        );
+        let recommendation = String::from_utf8(read(&out, "recommendation.toml")).unwrap();
+        assert!(
+            recommendation.contains("\n# Warning: edge -> api stops waiting for a try after 100ms"),
+            "{command}: {recommendation}"
+        );
+        let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+        assert!(
+            summary.contains("\n**Warning:** at this point, edge -> api stops waiting"),
+            "{command}: {summary}"
+        );
+    }
     let out = dir.join("search");
-    let o = headroom_ok(&["search", s(&swept), "--out", s(&out)]);
-    let err = stderr(&o);
-    let said: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
-    assert_eq!(said.len(), 1, "{said:?}");
-    assert!(
-        said[0].starts_with("warning: at every point tried: edge -> api stops waiting"),
-        "{said:?}"
-    );
-    let recommendation = String::from_utf8(read(&out, "recommendation.toml")).unwrap();
-    assert!(
-        recommendation.contains("\n# Warning: edge -> api stops waiting for a try after 100ms"),
-        "{recommendation}"
-    );
-    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
-    assert!(
-        summary.contains("\n**Warning:** at this point, edge -> api stops waiting"),
-        "{summary}"
-    );
     let o = headroom_ok(&["search", s(&swept), "--out", s(&out), "--quiet"]);
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
     let fits = write(&dir, "fits.toml", &common::flaky_db(3));
