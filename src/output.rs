@@ -372,22 +372,22 @@ pub fn recovery_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> Strin
             outputs.len()
         );
         let mut lines = headroom_models::recovery::explain(&signals);
-        // Retry amplification comes first; with a call graph, where the
-        // retries go right after it.
-        if headroom_models::recovery::retries_amplified(&signals)
-            && let Some(line) = outputs
-                .first()
-                .and_then(|o| retries_by_edge(&o.edges, &stuck))
-        {
-            lines.insert(1, line);
+        // `explain` says retry amplification first and work for nobody
+        // next, when they show; with a call graph, each is followed by
+        // where it goes: the edges retrying, the services working.
+        let first = outputs.first();
+        let mut before_wasted = 0;
+        if headroom_models::recovery::retries_amplified(&signals) {
+            before_wasted += 1;
+            if let Some(line) = first.and_then(|o| retries_by_edge(&o.edges, &stuck)) {
+                lines.insert(before_wasted, line);
+                before_wasted += 1;
+            }
         }
-        // Whose workers were busy for nobody, right after that.
-        if let Some(at) = lines.iter().position(|l| l.starts_with("work for nobody"))
-            && let Some(line) = outputs
-                .first()
-                .and_then(|o| wasted_by_service(&o.services, &stuck))
+        if headroom_models::recovery::work_wasted(&signals)
+            && let Some(line) = first.and_then(|o| wasted_by_service(&o.services, &stuck))
         {
-            lines.insert(at + 1, line);
+            lines.insert(before_wasted + 1, line);
         }
         for line in lines {
             let _ = writeln!(s, "- {line}");
@@ -408,15 +408,16 @@ fn retries_by_edge(
     if edges.len() < 2 {
         return None;
     }
-    let named: Vec<String> = largest_shares(edges.len(), stuck, |t| &t.after_retries_by_edge)?
-        .into_iter()
-        .map(|(e, x, share)| {
-            format!(
-                "{} -> {} {x:.2} per request ({share:.0} %)",
-                edges[e].caller, edges[e].callee
-            )
-        })
-        .collect();
+    let named: Vec<String> =
+        largest_shares(edges.len(), stuck, |t| t.after_retries_by_edge.as_slice())?
+            .into_iter()
+            .map(|(e, x, share)| {
+                format!(
+                    "{} -> {} {x:.2} per request ({share:.0} %)",
+                    edges[e].caller, edges[e].callee
+                )
+            })
+            .collect();
     Some(format!(
         "where the retries go: {}; edges_timeseries.csv has each edge's retries per interval",
         named.join(", ")
@@ -434,11 +435,12 @@ fn wasted_by_service(
     if services.len() < 2 {
         return None;
     }
-    let named: Vec<String> =
-        largest_shares(services.len(), stuck, |t| &t.after_wasted_work_by_service)?
-            .into_iter()
-            .map(|(i, x, share)| format!("{} {x:.1} workers ({share:.0} %)", services[i].service))
-            .collect();
+    let named: Vec<String> = largest_shares(services.len(), stuck, |t| {
+        t.after_wasted_work_by_service.as_slice()
+    })?
+    .into_iter()
+    .map(|(i, x, share)| format!("{} {x:.1} workers ({share:.0} %)", services[i].service))
+    .collect();
     Some(format!(
         "whose workers: {}; services_timeseries.csv has each service's wasted work per interval",
         named.join(", ")
@@ -452,7 +454,7 @@ fn wasted_by_service(
 fn largest_shares(
     n: usize,
     stuck: &[&TriggerRecovery],
-    of: fn(&TriggerRecovery) -> &Vec<f64>,
+    of: fn(&TriggerRecovery) -> &[f64],
 ) -> Option<Vec<(usize, f64, f64)>> {
     let mut means: Vec<(usize, f64)> = (0..n)
         .map(|i| {

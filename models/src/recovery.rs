@@ -199,47 +199,49 @@ pub fn measure(plan: &RecoveryPlan, rows: &[IntervalRow], warmup_s: f64) -> Vec<
 /// `out.service_timeseries`).
 pub fn measure_run(plan: &RecoveryPlan, out: &RunOutput) -> Vec<TriggerRecovery> {
     let ivs = intervals(&out.timeseries);
-    let n = out.edges.len();
+    let (edges, services) = (out.edges.len(), out.services.len());
     plan.triggers
         .iter()
         .map(|t| {
             let (mut recovery, after) = measure_one(plan, t, &ivs, out.warmup_s);
             let arrivals: f64 = ivs[after.clone()].iter().map(Iv::arrivals).sum();
-            recovery.after_retries_by_edge = (0..n)
+            let secs: f64 = ivs[after.clone()].iter().map(Iv::secs).sum();
+            let per = |total: f64, of: f64| if of > 0.0 { total / of } else { f64::NAN };
+            recovery.after_retries_by_edge = (0..edges)
                 .map(|e| {
-                    let retries: u64 = after
-                        .clone()
-                        .filter_map(|k| Some((k, out.edge_timeseries.get(k * n + e)?)))
-                        .map(|(k, row)| {
-                            debug_assert!(row.edge == e && row.t_s == ivs[k].end, "{row:?}");
-                            row.retries
-                        })
-                        .sum();
-                    if arrivals > 0.0 {
-                        retries as f64 / arrivals
-                    } else {
-                        f64::NAN
-                    }
+                    let retries = sum_after(&out.edge_timeseries, edges, e, after.clone(), |row| {
+                        debug_assert!(row.edge == e, "{row:?}");
+                        row.retries as f64
+                    });
+                    per(retries, arrivals)
                 })
                 .collect();
-            let secs: f64 = ivs[after.clone()].iter().map(Iv::secs).sum();
-            let services = out.services.len();
             recovery.after_wasted_work_by_service = (0..services)
                 .map(|i| {
-                    let wasted: f64 = after
-                        .clone()
-                        .filter_map(|k| Some((k, out.service_timeseries.get(k * services + i)?)))
-                        .map(|(k, row)| {
-                            debug_assert!(row.service == i && row.t_s == ivs[k].end, "{row:?}");
+                    let wasted =
+                        sum_after(&out.service_timeseries, services, i, after.clone(), |row| {
+                            debug_assert!(row.service == i, "{row:?}");
                             row.wasted_work_s
-                        })
-                        .sum();
-                    if secs > 0.0 { wasted / secs } else { f64::NAN }
+                        });
+                    per(wasted, secs)
                 })
                 .collect();
             recovery
         })
         .collect()
+}
+
+/// Component `i`'s `value` summed over the intervals `after` of a series
+/// with one row per (interval, component) of `n` components, the run's
+/// intervals (`edges_timeseries.csv`, `services_timeseries.csv`).
+fn sum_after<R>(
+    rows: &[R],
+    n: usize,
+    i: usize,
+    after: std::ops::Range<usize>,
+    value: impl Fn(&R) -> f64,
+) -> f64 {
+    after.filter_map(|k| rows.get(k * n + i)).map(value).sum()
 }
 
 /// The intervals of a time series, each from the end of the one before.
@@ -542,9 +544,17 @@ pub fn retries_amplified(s: &Signals) -> bool {
     ra >= 0.2 && ra > 2.0 * rb.max(0.0) + 0.05
 }
 
+/// Whether the counters show abandoned tries holding workers after the
+/// trigger: more than 0.01 of a worker, and twice the baseline's.
+pub fn work_wasted(s: &Signals) -> bool {
+    let (wb, wa) = (s.baseline_wasted_work_per_s, s.after_wasted_work_per_s);
+    wa > 0.01 && wa > 2.0 * wb.max(0.0)
+}
+
 /// The loops that sustain an overload, read from the counters, one
-/// sentence each (retry amplification first, when it shows); a closing
-/// sentence when none shows.
+/// sentence each (retry amplification first and work for nobody next,
+/// when they show, as [`retries_amplified`] and [`work_wasted`] say); a
+/// closing sentence when none shows.
 pub fn explain(s: &Signals) -> Vec<String> {
     let mut out = Vec::new();
     let (rb, ra) = (s.baseline_retries_per_request, s.after_retries_per_request);
@@ -556,7 +566,7 @@ pub fn explain(s: &Signals) -> Vec<String> {
         ));
     }
     let (wb, wa) = (s.baseline_wasted_work_per_s, s.after_wasted_work_per_s);
-    if wa > 0.01 && wa > 2.0 * wb.max(0.0) {
+    if work_wasted(s) {
         out.push(format!(
             "work for nobody: tries whose caller had already timed out kept {wa:.1} workers busy \
              on average (baseline {:.1}); the callee still runs them, so the queue never drains",

@@ -283,7 +283,7 @@ impl Prepared<'_> {
         } = self;
         let plan = world.plan;
         world.run(progress)?;
-        let out = match world.stats.transient.take() {
+        let mut out = match world.stats.transient.take() {
             None => world.finish(replication),
             // `warmup = "auto"`: this was the pilot pass. MSER-5 picks a
             // truncation from its latency series and one from each cache's
@@ -318,7 +318,6 @@ impl Prepared<'_> {
                 out
             }
         };
-        let mut out = out;
         if !plan.recovery.triggers.is_empty() {
             out.metrics.recovery = Some(crate::recovery::measure_run(&plan.recovery, &out));
         }
