@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use headroom_models::Plan;
 use headroom_models::report::{Pooled, metric_ci95, metric_difference_ci95};
 use headroom_sim::exec::Threads;
+use headroom_sim::stats::SparseHistogram;
 
 use crate::cli::CompareArgs;
 use crate::commands::sweep::metric_names;
@@ -95,7 +96,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             },
             Threads::from_count(args.threads),
             SeriesWanted {
-                region_latency: true,
+                component_latency: true,
                 ..SeriesWanted::default()
             },
             &progress,
@@ -312,6 +313,10 @@ struct Components {
     name: fn(&[&str]) -> String,
     label: fn(&[&str]) -> String,
     metrics: &'static [&'static str],
+    /// Each component's latency histograms, in the table's order, if it
+    /// has them: its quantiles are centred on its replications pooled, as
+    /// the run's and the regions' are.
+    latency: Option<fn(&Record) -> &[SparseHistogram]>,
 }
 
 /// Deployments (with two regions or more): where a change moves
@@ -329,6 +334,7 @@ const DEPLOYMENTS: Components = Components {
         "replicas_mean",
         "instance_cost_per_month_usd",
     ],
+    latency: None,
 };
 
 /// Call edges: where a change moves retries, timeouts, a caller's wait and
@@ -347,6 +353,7 @@ const EDGES: Components = Components {
         "latency_p99_ms",
         "breaker_open_s",
     ],
+    latency: Some(|r| &r.edge_latency),
 };
 
 impl Components {
@@ -392,7 +399,17 @@ impl Components {
                     })
                     .collect()
             };
-            let t = differences(&metric_names, &cells(a, i), &cells(b, j), [None, None]);
+            let pooled = |records, at: usize| {
+                self.latency
+                    .and_then(|h| pooled_of(records, |r: &Record| h(r).get(at)))
+            };
+            let (pa, pb) = (pooled(a, i), pooled(b, j));
+            let t = differences(
+                &metric_names,
+                &cells(a, i),
+                &cells(b, j),
+                [pa.as_ref(), pb.as_ref()],
+            );
             let all = out.get_or_insert_with(|| Table::new(t.columns.clone()));
             for row in t.rows() {
                 let name = format!("{}.{name}.{}", self.prefix, row.get(0));
@@ -481,6 +498,8 @@ fn render(t: &Table, a: &str, b: &str, reps: u32, seed: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use headroom_sim::stats::LatencyHistogram;
+
     use super::*;
 
     #[test]
@@ -541,6 +560,87 @@ mod tests {
         assert_eq!(x(0, 4), expect);
         // Other metrics keep the means.
         assert_eq!((x(1, 1), x(1, 2), x(1, 3)), (15.0, 16.5, 1.5));
+    }
+
+    /// A replication whose call edges (`caller`, `callee`) each saw 100
+    /// calls of one latency (ms): `edges.csv`'s p99 and the histogram.
+    fn edge_record(edges: &[(&str, &str, f64)]) -> Record {
+        use headroom_models::report::EDGE_COLUMNS;
+        let columns = EDGE_COLUMNS[2..]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Column::new(*n, if i < 2 { Kind::Str } else { Kind::Float }))
+            .collect();
+        let mut table = Table::new(columns);
+        let mut latency = Vec::new();
+        for &(caller, callee, ms) in edges {
+            let cell = |c: &&str| match *c {
+                "caller" => caller.to_owned(),
+                "callee" => callee.to_owned(),
+                "latency_p99_ms" => ms.to_string(),
+                _ => "0".to_owned(),
+            };
+            table.push_row(EDGE_COLUMNS[2..].iter().map(cell));
+            let mut h = headroom_sim::stats::LatencyHistogram::new();
+            h.record_n((ms * 1e6) as u64, 100);
+            latency.push(h.to_sparse());
+        }
+        Record {
+            cells: Ok(Vec::new()),
+            timeseries: Table::default(),
+            services: Table::default(),
+            series: Default::default(),
+            shards: Table::default(),
+            regions: Table::default(),
+            deployments: Table::default(),
+            edges: table,
+            warmup_s: 0.0,
+            latency: None,
+            region_latency: Vec::new(),
+            edge_latency: latency,
+            batches: (Vec::new(), 0.0),
+            stations: Vec::new(),
+            caches: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_edges_quantiles_compare_its_replications_pooled() {
+        // api->db's p99 is 10 ms in one replication and 30 ms in the other:
+        // pooled (200 calls, half at 30 ms) it is 30 ms, where the mean of
+        // the two is 20. B lists its edges in the other order, and its
+        // api->db is 5 ms slower in each replication.
+        let a = [
+            edge_record(&[("edge", "api", 1.0), ("api", "db", 10.0)]),
+            edge_record(&[("edge", "api", 1.0), ("api", "db", 30.0)]),
+        ];
+        let b = [
+            edge_record(&[("api", "db", 15.0), ("edge", "api", 1.0)]),
+            edge_record(&[("api", "db", 35.0), ("edge", "api", 1.0)]),
+        ];
+        let t = EDGES.differences(&a, &b).expect("shared edges");
+        let row = |m: &str| -> Vec<f64> {
+            let r = t.rows().find(|r| r.get(0) == m).expect(m);
+            (1..4)
+                .map(|i| crate::planner::table::number(r.get(i)))
+                .collect()
+        };
+        let near = |x: f64, y: f64| (x / y - 1.0).abs() <= LatencyHistogram::MAX_RELATIVE_ERROR;
+        let p99 = row("edges.api->db.latency_p99_ms");
+        assert!(near(p99[0], 30.0) && near(p99[1], 35.0), "{p99:?}");
+        assert!((p99[2] - (p99[1] - p99[0])).abs() < 1e-9, "{p99:?}");
+        // Not a quantile: the mean of the replications.
+        assert_eq!(row("edges.api->db.retries"), [0.0, 0.0, 0.0]);
+        // Without histograms (a failed replication's), the mean of the
+        // replications' own p99s.
+        let mut bare = a.clone();
+        bare[1].edge_latency.clear();
+        let t = EDGES.differences(&bare, &b).expect("shared edges");
+        let r = t
+            .rows()
+            .find(|r| r.get(0) == "edges.api->db.latency_p99_ms")
+            .expect("p99 row");
+        assert_eq!(crate::planner::table::number(r.get(1)), 20.0);
     }
 
     #[test]

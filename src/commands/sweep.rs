@@ -243,7 +243,7 @@ pub fn series_wanted(
         regions: args.region_timeseries,
         deployments: args.deployment_timeseries,
         edges: args.edge_timeseries,
-        region_latency: false,
+        component_latency: false,
     })
 }
 

@@ -97,9 +97,14 @@ pub struct Record {
     /// Each client region's latency histogram (measured window, answered
     /// requests as its clients saw them), in `regions`' order: what
     /// `compare` pools per region. Empty unless asked for
-    /// ([`SeriesWanted::region_latency`]), with fewer than two regions, or
-    /// when the replication failed.
+    /// ([`SeriesWanted::component_latency`]), with fewer than two regions,
+    /// or when the replication failed.
     pub region_latency: Vec<SparseHistogram>,
+    /// Each call edge's latency histogram (measured window, calls as their
+    /// callers saw them, however they ended), in `edges`' order: what
+    /// `compare` pools per edge. Empty unless asked for
+    /// ([`SeriesWanted::component_latency`]) or when the replication failed.
+    pub edge_latency: Vec<SparseHistogram>,
     /// Mean latency (ms) per batch of the measured window
     /// ([`headroom_models::RunOutput::latency_batches`]; empty when the
     /// replication failed), and a batch's length in seconds: what
@@ -151,9 +156,10 @@ pub struct SeriesWanted {
     pub deployments: bool,
     /// Per call edge.
     pub edges: bool,
-    /// Each client region's latency histogram ([`Record::region_latency`]:
-    /// `compare` pools them; a sweep would hold one per region per run).
-    pub region_latency: bool,
+    /// Each client region's and each call edge's latency histogram
+    /// ([`Record::region_latency`], [`Record::edge_latency`]: `compare`
+    /// pools them; a sweep would hold one per region and edge per run).
+    pub component_latency: bool,
 }
 
 /// How many relaxation times `records`' measured windows span
@@ -707,8 +713,13 @@ pub(crate) fn replicate(
             },
             warmup_s,
             latency: Some(out.metrics.latency.to_sparse()),
-            region_latency: if series.region_latency {
+            region_latency: if series.component_latency {
                 out.regions.iter().map(|r| r.latency.to_sparse()).collect()
+            } else {
+                Vec::new()
+            },
+            edge_latency: if series.component_latency {
+                out.edges.iter().map(|e| e.latency.to_sparse()).collect()
             } else {
                 Vec::new()
             },
@@ -728,6 +739,7 @@ pub(crate) fn replicate(
             warmup_s,
             latency: None,
             region_latency: Vec::new(),
+            edge_latency: Vec::new(),
             batches: (Vec::new(), 0.0),
             stations: Vec::new(),
             caches: Vec::new(),
