@@ -45,7 +45,8 @@ fn run_writes_every_output_with_the_contract_columns() {
         "point,replication,seed,requests,ok,degraded,errors,rejected,timeouts,shed,availability,\
          throughput_rps,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,latency_p999_ms,\
          cpu_util_mean,replicas_mean,replicas_max,cache_hit_ratio,shard_max_load_ratio,breaker_open_s,\
-         failovers,retries,hedges,wasted_work_s,cost_usd,cost_per_month_usd,slo_met"
+         failovers,retries,hedges,wasted_work_s,cost_usd,cost_per_month_usd,\
+         instance_cost_per_month_usd,data_cost_per_month_usd,egress_cost_per_month_usd,slo_met"
     );
     assert_eq!(runs.lines().count(), 1 + 4, "one row per replication");
     for (r, line) in runs.lines().skip(1).enumerate() {

@@ -755,9 +755,88 @@ fn data_tier_costs_match_a_hand_computation() {
         "to the cent: $3.43 an hour"
     );
     assert!((m.cost_per_month_usd - expected * 730.0).abs() < 1e-6);
+    // The breakdown: the instances, the data tier (all but the instances),
+    // no egress (no price, and every read stays in us-east).
+    assert!((m.instance_cost_per_month_usd - 0.192 * 730.0).abs() < 1e-6);
+    assert!((m.data_cost_per_month_usd - (expected - 0.192) * 730.0).abs() < 1e-6);
+    assert_eq!(m.egress_cost_per_month_usd, 0.0);
     let tiers: Vec<f64> = m.cache_tiers.iter().map(|t| t.hit_ratio()).collect();
     assert_eq!(tiers[2], 0.0, "warm: its one lookup missed");
     assert!(tiers[0] > 0.99, "l1 answers everything after two misses");
+}
+
+/// Egress priced by hand: eu-west's clients call api, which runs in
+/// us-east only, so each request's call crosses regions both ways and its
+/// answer goes to the internet.
+#[test]
+fn egress_costs_match_a_hand_computation() {
+    let scenario = r#"
+[run]
+duration = "200s"
+warmup = "0s"
+replications = 1
+seed = 11
+
+[workload]
+arrivals = { process = "poisson", rate = 10.0 }
+origin = { eu-west = 1.0 }
+request_size = "2KB"
+response_size = "100KB"
+
+[[regions]]
+name = "us-east"
+[[regions]]
+name = "eu-west"
+
+[network]
+rtt = { us-east = { eu-west = "80ms" } }
+
+[[services]]
+name = "api"
+regions = ["us-east"]
+instance = { type = "m5.large", workers = 8 }
+work = { distribution = "deterministic", mean = "1ms" }
+replicas = 2
+
+[costs]
+instance_types = { "m5.large" = { vcpu = 2, memory = "8GiB", hourly = 0.096 } }
+egress = { inter_region_per_gb = 0.02, internet_per_gb = 0.09 }
+"#;
+    let loaded = headroom_models::load_str(Path::new("egress.toml"), scenario, &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let w = &loaded.plan.workload;
+    let (req, resp) = (w.request_bytes as f64, w.response_bytes as f64);
+    assert_eq!((req, resp), (2e3, 1e5));
+    let out = run_replication(&loaded.plan, 0, &AtomicU64::new(0)).expect("runs");
+    let m = &out.metrics;
+    assert!(
+        m.ok > 1900 && m.ok == m.requests,
+        "{} of {}",
+        m.ok,
+        m.requests
+    );
+    // Each answered request: its call there and back between the regions,
+    // its answer to the internet. A request in flight at the end of the
+    // window (81 ms a request at 10 a second: about 0.8 of them) paid for
+    // its way there in it and for its answer after it.
+    let per_request = (req + resp) * 0.02e-9 + resp * 0.09e-9;
+    let month = 730.0 * 3600.0 / 200.0;
+    let egress = m.egress_cost_per_month_usd;
+    let answered = m.ok as f64 * per_request * month;
+    let straddlers = 3.0;
+    let answer = resp * (0.02e-9 + 0.09e-9) * month;
+    assert!(
+        egress <= answered * (1.0 + 1e-9) && egress >= answered - straddlers * answer,
+        "{egress} vs {answered}"
+    );
+    assert!((m.instance_cost_per_month_usd - 2.0 * 0.096 * 730.0).abs() < 1e-6);
+    assert_eq!(m.data_cost_per_month_usd, 0.0);
+    let parts = m.instance_cost_per_month_usd + m.data_cost_per_month_usd + egress;
+    assert!(
+        (parts / m.cost_per_month_usd - 1.0).abs() < 1e-9,
+        "{parts} vs {}",
+        m.cost_per_month_usd
+    );
 }
 
 /// The hit ratio of `o`'s cache `tier` (index into `runs.csv`'s cache

@@ -1227,8 +1227,13 @@ fn each_deployment_is_its_own_regions_queue() {
         // its deployments' mean.
         let mean = (parts[0].stats.utilization + parts[1].stats.utilization) / 2.0;
         assert!((service.utilization - mean).abs() < 1e-9);
+        // The deployments' instances are the run's, and (no data tier, no
+        // egress price) its whole cost.
         let cost: f64 = parts.iter().map(|d| d.instance_cost_per_month_usd).sum();
+        assert_eq!(cost, o.metrics.instance_cost_per_month_usd);
         assert_eq!(cost, o.metrics.cost_per_month_usd);
+        assert_eq!(o.metrics.data_cost_per_month_usd, 0.0);
+        assert_eq!(o.metrics.egress_cost_per_month_usd, 0.0);
     }
     // The queue slowest to relax is east's (rho 0.75), not the service's
     // pooled instances (rho 0.625, which would relax about twice as fast).

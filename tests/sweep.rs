@@ -104,7 +104,10 @@ fn sweep_writes_every_output_identically_at_any_thread_count() {
         "{header}"
     );
     assert!(
-        header.ends_with(",cost_usd,cost_per_month_usd,slo_met"),
+        header.ends_with(
+            ",cost_usd,cost_per_month_usd,instance_cost_per_month_usd,data_cost_per_month_usd,\
+             egress_cost_per_month_usd,slo_met"
+        ),
         "{header}"
     );
     assert_eq!(

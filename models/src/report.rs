@@ -841,6 +841,15 @@ pub struct RunMetrics {
     pub cost_usd: f64,
     /// `cost_usd` extrapolated to a 730-hour month.
     pub cost_per_month_usd: f64,
+    /// Of `cost_per_month_usd`: the instances' (every deployment's, at its
+    /// region's price).
+    pub instance_cost_per_month_usd: f64,
+    /// Of `cost_per_month_usd`: the data tier's (shards, replicas, cache
+    /// tier capacity and operations).
+    pub data_cost_per_month_usd: f64,
+    /// Of `cost_per_month_usd`: egress (inter-region, and responses to the
+    /// internet).
+    pub egress_cost_per_month_usd: f64,
     /// Every `[slo]` objective holds (true without `[slo]`).
     pub slo_met: bool,
     /// Worker-seconds spent on tries whose caller had given up (a per-try
@@ -1089,7 +1098,7 @@ impl fmt::Display for Cell {
 /// `runs.csv` metric columns, after `point, replication, seed` and the sweep
 /// parameters. One `cache_<store>_<tier>_hit_ratio` column per cache tier goes
 /// after `cache_hit_ratio` ([`RunMetrics::column_names`]).
-pub const RUN_METRIC_COLUMNS: [&str; 26] = [
+pub const RUN_METRIC_COLUMNS: [&str; 29] = [
     "requests",
     "ok",
     "degraded",
@@ -1116,6 +1125,9 @@ pub const RUN_METRIC_COLUMNS: [&str; 26] = [
     "wasted_work_s",
     "cost_usd",
     "cost_per_month_usd",
+    "instance_cost_per_month_usd",
+    "data_cost_per_month_usd",
+    "egress_cost_per_month_usd",
 ];
 
 /// The last `runs.csv` column.
@@ -1201,6 +1213,9 @@ impl RunMetrics {
             Cell::Float(self.wasted_work_s),
             Cell::Float(self.cost_usd),
             Cell::Float(self.cost_per_month_usd),
+            Cell::Float(self.instance_cost_per_month_usd),
+            Cell::Float(self.data_cost_per_month_usd),
+            Cell::Float(self.egress_cost_per_month_usd),
         ])
         .chain(self.sessions.iter().flat_map(SessionMetrics::cells))
         .chain(
@@ -3109,6 +3124,9 @@ mod tests {
             hedges: 0,
             cost_usd: 1.5,
             cost_per_month_usd: 2.0,
+            instance_cost_per_month_usd: 1.0,
+            data_cost_per_month_usd: 0.75,
+            egress_cost_per_month_usd: 0.25,
             slo_met: true,
             wasted_work_s: 0.0,
             crashes: 0,

@@ -346,11 +346,22 @@ pub(super) struct Stats {
     latency_unanswered: LatencyHistogram,
     instances: TimeWeighted,
     open_breakers: TimeWeighted,
-    /// Instance cost rate, USD per second, since time zero and measured.
+    /// Cost rate (instances and the data tier's capacity), USD per second,
+    /// since time zero (for `cost_usd_cum`).
     cost_rate_all: TimeWeighted,
+    /// Measured: the instances' cost rate, USD per second.
     cost_rate: TimeWeighted,
+    /// Measured: the data tier's capacity-priced cost rate (shards,
+    /// replicas, tier capacity), USD per second.
+    data_rate: TimeWeighted,
+    /// Usage-priced costs (egress and the data tier's operations) since time
+    /// zero (for `cost_usd_cum`).
     egress_usd_all: f64,
+    /// Measured: egress (inter-region and to the internet), USD.
     egress_usd: f64,
+    /// Measured: the data tier's usage-priced costs (cache tier
+    /// operations), USD.
+    data_usage_usd: f64,
     wasted_ns: u128,
     /// USD per instance-second, `[service][region]`.
     prices: Vec<Vec<f64>>,
@@ -415,6 +426,7 @@ struct Frozen {
     replicas_max: f64,
     breaker_open_s: f64,
     instance_cost_usd: f64,
+    data_usd: f64,
     egress_usd: f64,
 }
 
@@ -474,8 +486,10 @@ impl Stats {
             open_breakers: tw(),
             cost_rate_all: tw(),
             cost_rate: tw(),
+            data_rate: tw(),
             egress_usd_all: 0.0,
             egress_usd: 0.0,
+            data_usage_usd: 0.0,
             wasted_ns: 0,
             prices,
             inter_region_usd_per_byte: inter,
@@ -586,6 +600,7 @@ impl Stats {
             &mut self.instances,
             &mut self.open_breakers,
             &mut self.cost_rate,
+            &mut self.data_rate,
         ] {
             t.reset(now);
         }
@@ -688,6 +703,7 @@ impl Stats {
             replicas_max: self.instances.max(),
             breaker_open_s: self.open_breakers.integral_secs(now),
             instance_cost_usd: self.cost_rate.integral_secs(now),
+            data_usd: self.data_rate.integral_secs(now) + self.data_usage_usd,
             egress_usd: self.egress_usd,
         });
         self.measuring = false;
@@ -968,7 +984,7 @@ impl Stats {
         }
         self.egress_usd_all += usd;
         if self.in_window(now) {
-            self.egress_usd += usd;
+            self.data_usage_usd += usd;
         }
     }
 
@@ -976,7 +992,7 @@ impl Stats {
     /// per second from `now` on.
     pub(super) fn on_data_cost_rate(&mut self, now: Timestamp, usd_per_s: f64) {
         if usd_per_s != 0.0 {
-            self.cost_rate.add(now, usd_per_s);
+            self.data_rate.add(now, usd_per_s);
             self.cost_rate_all.add(now, usd_per_s);
         }
     }
@@ -1173,11 +1189,12 @@ impl Stats {
             replicas_max: 0.0,
             breaker_open_s: 0.0,
             instance_cost_usd: 0.0,
+            data_usd: 0.0,
             egress_usd: 0.0,
         });
-        let raw_cost_usd = f.instance_cost_usd + f.egress_usd;
-        let cost_per_month_usd =
-            money(raw_cost_usd / measured.as_secs_f64() * HOURS_PER_MONTH * 3600.0);
+        let raw_cost_usd = f.instance_cost_usd + f.data_usd + f.egress_usd;
+        let per_month = |usd: f64| money(usd / measured.as_secs_f64() * HOURS_PER_MONTH * 3600.0);
+        let cost_per_month_usd = per_month(raw_cost_usd);
         let cost_usd = money(raw_cost_usd);
         let q = |p: f64| {
             if self.latency.count() == 0 {
@@ -1423,6 +1440,9 @@ impl Stats {
                 hedges: self.hedges,
                 cost_usd,
                 cost_per_month_usd,
+                instance_cost_per_month_usd: per_month(f.instance_cost_usd),
+                data_cost_per_month_usd: per_month(f.data_usd),
+                egress_cost_per_month_usd: per_month(f.egress_usd),
                 slo_met,
                 wasted_work_s: self.wasted_ns as f64 / 1e9,
                 crashes: self.crashes,
