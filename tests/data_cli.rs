@@ -987,7 +987,7 @@ fn shard_rate_limit_unknown_or_per_client() {
 }
 
 #[test]
-fn store_retry_with_a_per_try_timeout_or_a_bad_key() {
+fn store_retry_with_a_per_try_timeout_or_a_bad_key_and_a_zero_timeout() {
     let store = "routing = { reads = \"nearest-replica\" }";
     expect_input_error(
         "store_retry_per_try",
@@ -997,8 +997,14 @@ fn store_retry_with_a_per_try_timeout_or_a_bad_key() {
         ),
         &[
             "`datastores.users.retry.per_try_timeout` = \"1s\"",
-            "an operation has no timer of its own",
+            "each try of an operation times out after the store's own timeout",
+            "datastores.users.timeout = \"1s\"",
         ],
+    );
+    expect_input_error(
+        "store_timeout_zero",
+        &with(store, &format!("timeout = \"0s\"\n{store}")),
+        &["`datastores.users.timeout` = \"0s\"", "a duration above 0"],
     );
     expect_input_error(
         "store_retry_attempts",

@@ -839,6 +839,112 @@ egress = { inter_region_per_gb = 0.02, internet_per_gb = 0.09 }
     );
 }
 
+/// A store whose reads take 50 ms, behind a client that waits `timeout`
+/// for each try (`extra`: more keys of `[[datastores]]`).
+fn timed_store(timeout: &str, extra: &str) -> String {
+    format!(
+        r#"
+[run]
+duration = "60s"
+warmup = "5s"
+replications = 1
+seed = 5
+
+[workload]
+arrivals = {{ process = "poisson", rate = 50.0 }}
+keys = {{ count = 1000 }}
+
+[[services]]
+name = "api"
+instance = {{ workers = 64 }}
+work = {{ distribution = "deterministic", mean = "1ms" }}
+calls = [ {{ data = "users" }} ]
+replicas = 1
+
+[[datastores]]
+name = "users"
+shard = {{ workers = 64, read = {{ distribution = "deterministic", mean = "50ms" }} }}
+{timeout}
+{extra}
+"#
+    )
+}
+
+fn run_text(text: &str) -> RunOutput {
+    let loaded = headroom_models::load_str(Path::new("timed.toml"), text, &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    run_replication(&loaded.plan, 0, &AtomicU64::new(0)).expect("runs")
+}
+
+/// `datastores.*.timeout`: each try of an operation ends for its caller at
+/// the timeout, while the store works on (its shard sees every try) and its
+/// connection stays busy until the answer is back; the store's `retry`
+/// retries timeouts. A timeout longer than every operation changes nothing.
+#[test]
+fn a_store_timeout_fails_each_try_at_its_deadline() {
+    let near = |x: f64, y: f64| (x / y - 1.0).abs() <= 1.0 / 256.0;
+    // Each request (answered or not) within the histogram's resolution of
+    // `ms`.
+    let every_request_takes = |m: &headroom_models::RunMetrics, ms: f64| {
+        for q in [0.01, 0.99] {
+            let x = m.latency_all.quantile_ms(q);
+            assert!(near(x, ms), "quantile {q}: {x} ms, not {ms}");
+        }
+    };
+    // No retry: every request fails at 1 ms + 20 ms (a 504: `timeouts`).
+    let o = run_text(&timed_store("timeout = \"20ms\"", ""));
+    let m = &o.metrics;
+    assert!(m.requests > 2500, "{}", m.requests);
+    assert_eq!((m.timeouts, m.ok), (m.requests, 0));
+    every_request_takes(m, 21.0);
+    // The shard worked on every try all the same, 50 ms each.
+    let shard = &o.shards[0];
+    assert!(
+        shard.requests.abs_diff(m.requests) <= 3,
+        "{} {}",
+        shard.requests,
+        m.requests
+    );
+    assert!(near(shard.latency.quantile_ms(0.5), 50.0));
+    // Three tries, 5 ms apart: 1 + 20 + 5 + 20 + 5 + 20 = 71 ms, and the
+    // shard sees three tries a request.
+    let retry = "retry = { attempts = 3, backoff = \"constant\", base = \"5ms\", jitter = \"none\", \
+                 budget = { ratio = 1000.0 } }";
+    let o = run_text(&timed_store("timeout = \"20ms\"", retry));
+    let m = &o.metrics;
+    assert_eq!((m.timeouts, m.ok), (m.requests, 0));
+    every_request_takes(m, 71.0);
+    assert!(
+        m.retries.abs_diff(2 * m.requests) <= 6,
+        "{} {}",
+        m.retries,
+        m.requests
+    );
+    let shard = &o.shards[0];
+    assert!(
+        shard.requests.abs_diff(3 * m.requests) <= 9,
+        "{} {}",
+        shard.requests,
+        m.requests
+    );
+    // A pooled connection is held for the whole 50 ms, not the 20 ms the
+    // caller waited.
+    let pool = "pool = { max = 100 }";
+    let o = run_text(&timed_store("timeout = \"20ms\"", pool));
+    let station = o
+        .stations
+        .iter()
+        .find(|s| s.name.starts_with("the pools of store users"))
+        .expect("a pool station");
+    let held = station.held_s / station.requests as f64;
+    assert!(near(held, 0.050), "{held} s a connection");
+    // A timeout no operation reaches: the same run as none.
+    let plain = run_text(&timed_store("", ""));
+    let long = run_text(&timed_store("timeout = \"100ms\"", ""));
+    assert_eq!(plain.metrics.cells(), long.metrics.cells());
+    assert_eq!(plain.metrics.ok, plain.metrics.requests);
+}
+
 /// The hit ratio of `o`'s cache `tier` (index into `runs.csv`'s cache
 /// columns) in its first `caches_timeseries.csv` interval.
 fn first_interval_ratio(o: &RunOutput, tier: usize) -> f64 {

@@ -190,6 +190,21 @@ at = "{flush}s"
         );
         text = text.replacen("routing = {", &format!("{retry}routing = {{"), 1);
     }
+    // Store timeouts, from their own stream: tries their callers stop
+    // waiting for go on at the shards and hold their connections, and the
+    // store's retries (when it has them) sometimes retry them.
+    let mut timeout_rng = Pcg64::seed_from_u64(seed ^ 0x5354_4f52_4554_494d);
+    if timeout_rng.random_bool(0.4) {
+        let timeout = format!("timeout = \"{}ms\"\n", timeout_rng.random_range(1..20u32));
+        text = text.replacen("routing = {", &format!("{timeout}routing = {{"), 1);
+        if timeout_rng.random_bool(0.5) {
+            text = text.replacen(
+                "\"connect-failure\"]",
+                "\"connect-failure\", \"timeout\"]",
+                1,
+            );
+        }
+    }
     text
 }
 
@@ -270,9 +285,11 @@ health_check = { interval = "1s", timeout = "100ms" }
 #[test]
 fn every_arrival_ends_exactly_once_with_the_data_tier() {
     let mut rng = Pcg64::seed_from_u64(20261130);
+    let mut timed_stores = 0;
     for case in 0..40u64 {
         let seed = rng.random::<u64>() >> 1;
         let text = random_scenario(&mut rng, seed);
+        timed_stores += u32::from(text.contains("ms\"\nrouting = {"));
         if std::env::var_os("DATA_CONSERVATION_PRINT").is_some() {
             eprintln!("case {case}:\n{text}");
         }
@@ -315,6 +332,11 @@ fn every_arrival_ends_exactly_once_with_the_data_tier() {
             "case {case}: a replication is a pure function"
         );
     }
+    // The worlds cover store timeouts.
+    assert!(
+        timed_stores >= 8,
+        "{timed_stores} of 40 worlds time store operations out"
+    );
 }
 
 /// What is wrong with a replication's per-shard time series, if anything:

@@ -112,6 +112,18 @@ struct DataOp {
     /// Its tries so far, with the store's `retry` (for an operation that
     /// goes to the store).
     retry: Option<RetryState>,
+    /// Its caller stopped waiting for it at its deadline: it goes on at the
+    /// shard and holds its connection until its answer is back, which
+    /// nobody reads.
+    abandoned: bool,
+}
+
+impl DataOp {
+    /// Which try of the operation is (or was last) sent: 1 without the
+    /// store's `retry`.
+    fn try_number(&self) -> u32 {
+        self.retry.map_or(1, |r| r.tries())
+    }
 }
 
 /// One shard of one copy: a multi-worker FIFO station.
@@ -705,6 +717,22 @@ impl DataState {
     }
 
     /// The live operation a pool waiter id names.
+    /// Puts `op` in the slab (and its id where [`DataState::op_of`] finds
+    /// it); `None` when the slab is full.
+    #[inline(always)]
+    fn insert_op(&mut self, op: DataOp) -> Option<Id> {
+        let Ok(id) = self.ops.insert(op) else {
+            debug_assert!(false, "data op slab full");
+            return None;
+        };
+        let slot = id.index() as usize;
+        if self.op_ids.len() <= slot {
+            self.op_ids.resize(slot + 1, id);
+        }
+        self.op_ids[slot] = id;
+        Some(id)
+    }
+
     fn op_of(&self, waiter: u64) -> Option<Id> {
         let id = *self.op_ids.get(waiter as u32 as usize)?;
         (self::waiter(id) == waiter && self.ops.get(id).is_some()).then_some(id)
@@ -1027,6 +1055,7 @@ impl World<'_> {
             arrived: now,
             failure: None,
             retry: None,
+            abandoned: false,
         };
         if op.stage == Stage::Acquire
             && let Some(policy) = &plan.retry
@@ -1042,19 +1071,40 @@ impl World<'_> {
             );
             op.retry = Some(policy.start(now, budget));
         }
-        let Ok(id) = self.data.ops.insert(op) else {
-            debug_assert!(false, "data op slab full");
+        let Some(id) = self.data.insert_op(op) else {
             return;
         };
-        let slot = id.index() as usize;
-        if self.data.op_ids.len() <= slot {
-            self.data.op_ids.resize(slot + 1, id);
-        }
-        self.data.op_ids[slot] = id;
         if wait.is_zero() && op.stage == Stage::Acquire {
             self.acquire(id);
         } else {
             self.events.push(now + wait, Event::Data { op: id });
+        }
+    }
+
+    /// The deadline of try `number` of `id`: unless it was answered or
+    /// retried meanwhile, its caller stops waiting. The operation goes on
+    /// without it (abandoned), and the caller's side of it continues as a
+    /// new operation that failed with a timeout: retried if the store's
+    /// `retry` allows, else the step's failure.
+    #[inline(never)]
+    pub(super) fn on_data_timeout(&mut self, id: Id, number: u32) {
+        let Some(op) = self.data.ops.get_mut(id) else {
+            return;
+        };
+        let in_flight = matches!(op.stage, Stage::Arrive | Stage::AtShard | Stage::Back);
+        if op.abandoned || !in_flight || op.try_number() != number {
+            return;
+        }
+        op.abandoned = true;
+        let caller = DataOp {
+            stage: Stage::Back,
+            conn: None,
+            failure: Some(Reply::timeout()),
+            abandoned: false,
+            ..*op
+        };
+        if let Some(id) = self.data.insert_op(caller) {
+            self.finish_op(id);
         }
     }
 
@@ -1064,6 +1114,7 @@ impl World<'_> {
             return;
         };
         match op.stage {
+            Stage::Back if op.abandoned => self.drop_abandoned(id),
             Stage::Answer | Stage::Back => self.finish_op(id),
             Stage::Acquire => self.acquire(id),
             Stage::Arrive => self.arrive_at_shard(id),
@@ -1279,6 +1330,11 @@ impl World<'_> {
             store.read_copy[op.caller_region.index()]
         };
         let region = store.copies[usize::from(op.copy)];
+        if let Some(timeout) = store.timeout {
+            let number = op.try_number();
+            self.events
+                .push(now + timeout, Event::DataTimeout { op: id, number });
+        }
         if !self.faults.region_up(region) {
             op.stage = Stage::Back;
             op.failure = Some(Reply::connect_failure());
@@ -1438,6 +1494,15 @@ impl World<'_> {
             }
         };
         self.on_child_done(op.attempt, reply);
+    }
+
+    /// The answer of a try its caller stopped waiting for is back: nobody
+    /// reads it, and its connection goes back to the pool.
+    #[inline(never)]
+    fn drop_abandoned(&mut self, id: Id) {
+        if let Some(op) = self.data.ops.remove(id) {
+            self.release_conn(&op);
+        }
     }
 
     /// Returns the connection `op` held, if any, to its pool.

@@ -411,6 +411,9 @@ enum Event {
     End,
     /// A data operation's next stage is due (see [`data`]).
     Data { op: Id },
+    /// The timeout (`datastores.*.timeout`) of a data operation's try
+    /// `number` is due, if it is still waited for.
+    DataTimeout { op: Id, number: u32 },
     /// A pool connect finished.
     PoolConnected {
         slot: u32,
@@ -759,6 +762,7 @@ impl<'p> World<'p> {
             Event::Tick => self.on_tick(),
             Event::End => self.on_end(),
             Event::Data { op } => self.on_data(op),
+            Event::DataTimeout { op, number } => self.on_data_timeout(op, number),
             Event::PoolConnected {
                 slot,
                 epoch,

@@ -162,6 +162,9 @@ pub struct StorePlan {
     pub pool: Option<PoolPlan>,
     /// The limit each shard of each copy enforces on its operations.
     pub rate_limit: Option<RateLimitPolicy>,
+    /// How long a caller waits for an operation it sent (on a connection,
+    /// if pooled) before it fails it with a timeout.
+    pub timeout: Option<Span>,
     /// How callers retry a failed operation.
     pub retry: Option<RetryPolicy>,
     /// Object size per key.
@@ -584,8 +587,11 @@ fn store(
                 return Err(Invalid::new(
                     key("retry.per_try_timeout"),
                     format!("\"{p}\""),
-                    "no per_try_timeout: an operation has no timer of its own (a failed try is \
-                     retried when its failure reaches the caller); remove the key",
+                    format!(
+                        "no per_try_timeout: each try of an operation times out after the \
+                         store's own timeout; move it there ({} = \"{p}\")",
+                        key("timeout")
+                    ),
                 ));
             }
             Some(r.validate(None).map_err(|e| {
@@ -596,6 +602,16 @@ fn store(
                 )
             })?)
         }
+    };
+    let timeout = match d.timeout {
+        Some(t) if t.is_zero() => {
+            return Err(Invalid::new(
+                key("timeout"),
+                format!("\"{t}\""),
+                "a duration above 0 (\"50ms\"), or no key for no timeout",
+            ));
+        }
+        t => t,
     };
     let object_size = size_plan(&d.object_size, &key("object_size"))?;
     if d.cache.len() > MAX_TIERS {
@@ -684,6 +700,7 @@ fn store(
         write,
         pool,
         rate_limit,
+        timeout,
         retry,
         object_size,
         tiers,

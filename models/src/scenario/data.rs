@@ -56,9 +56,15 @@ pub struct DatastoreConfig {
     /// no pool (every operation has a connection at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<DataPoolConfig>,
+    /// How long a caller waits for an operation sent on a connection
+    /// (a store client's operation timeout) before it fails it with a
+    /// timeout; the store still works on it. Absent: no timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Span>,
     /// How a caller retries a failed operation (a store client's retries:
     /// DynamoDB's SDKs retry throttles with backoff): `[policy.mesh]`'s
-    /// `retry` table without `per_try_timeout`. Absent: no retries.
+    /// `retry` table without `per_try_timeout` (a try's timeout is
+    /// `timeout`). Absent: no retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<headroom_policy::retry::RetryConfig>,
     /// Size of the object stored under a key: a size (`"4KB"`) or a
