@@ -8,13 +8,15 @@
 //! upstream leaves that work behind, the load that keeps a retry storm
 //! going (`experiments/metastability.toml`). Envoy's and Linkerd's advice
 //! is the rule checked here: a callee's retries fit within its caller's
-//! deadline.
+//! deadline. A store client's retries (`datastores.*.retry` with the
+//! store's `timeout`) are checked alike: a datastore operation the caller
+//! gave up on goes on retrying too.
 
 use headroom_policy::Span;
-use headroom_policy::retry::Jitter;
+use headroom_policy::retry::{Jitter, RetryPolicy};
 use headroom_policy::tables::EdgePolicy;
 
-use super::Plan;
+use super::{Plan, StepPlan};
 
 /// How long a caller waits for one try on an edge with `policy`: its
 /// per-try timeout, else its overall timeout; `None` without either.
@@ -34,16 +36,9 @@ fn deadline(policy: &EdgePolicy) -> Option<(Span, &'static str)> {
 /// no bound.
 fn longest_retried_call(policy: &EdgePolicy) -> Option<(Span, &'static str)> {
     let retry = policy.retry.as_ref().filter(|r| r.attempts() > 1)?;
-    let by_tries = retry.per_try_timeout().map(|t| {
-        let backoff = retry.backoff();
-        let longest = |k: u32| match backoff.jitter() {
-            Jitter::Decorrelated => backoff.max(),
-            _ => backoff.ceiling(k),
-        };
-        (1..retry.attempts()).fold(t.saturating_mul(u64::from(retry.attempts())), |sum, k| {
-            sum + longest(k)
-        })
-    });
+    let by_tries = retry
+        .per_try_timeout()
+        .map(|t| tries_and_backoffs(retry, t));
     match (policy.timeout, by_tries) {
         (Some(t), Some(b)) if b < t => Some((b, "its tries and backoffs")),
         (Some(t), _) => Some((t, "its timeout")),
@@ -52,10 +47,25 @@ fn longest_retried_call(policy: &EdgePolicy) -> Option<(Span, &'static str)> {
     }
 }
 
+/// Every try of `retry` to `per_try` with the longest backoffs between
+/// them.
+fn tries_and_backoffs(retry: &RetryPolicy, per_try: Span) -> Span {
+    let backoff = retry.backoff();
+    let longest = |k: u32| match backoff.jitter() {
+        Jitter::Decorrelated => backoff.max(),
+        _ => backoff.ceiling(k),
+    };
+    (1..retry.attempts()).fold(
+        per_try.saturating_mul(u64::from(retry.attempts())),
+        |sum, k| sum + longest(k),
+    )
+}
+
 /// One warning per edge `X -> A` whose deadline some retried call of `A`
 /// (`A -> B`) can outlast, naming those calls and how long they can take;
-/// in `edges.csv`'s order of the `X -> A` edges. Empty when every callee's
-/// retries fit within its callers' deadlines.
+/// in `edges.csv`'s order of the `X -> A` edges (then `A`'s retried
+/// datastore operations, bounded by the store's `timeout`). Empty when
+/// every callee's retries fit within its callers' deadlines.
 pub fn retries_outliving_callers(plan: &Plan) -> Vec<String> {
     let name = |i: usize| plan.services[i].name.as_str();
     let mut warnings = Vec::new();
@@ -64,6 +74,20 @@ pub fn retries_outliving_callers(plan: &Plan) -> Vec<String> {
             continue;
         };
         let s = &plan.services[callee.index()];
+        let stores = s.steps.iter().filter_map(|step| match step {
+            StepPlan::Data(store) => {
+                let store = &plan.data.stores[store.index()];
+                let retry = store.retry.as_ref().filter(|r| r.attempts() > 1)?;
+                let longest = tries_and_backoffs(retry, store.timeout?);
+                (longest > waits).then(|| {
+                    format!(
+                        "{} -> store {} up to {longest} (its tries and backoffs)",
+                        s.name, store.name
+                    )
+                })
+            }
+            _ => None,
+        });
         let outlast: Vec<String> = s
             .callees
             .iter()
@@ -73,6 +97,7 @@ pub fn retries_outliving_callers(plan: &Plan) -> Vec<String> {
                 (longest > waits)
                     .then(|| format!("{} -> {} up to {longest} ({why})", s.name, name(b.index())))
             })
+            .chain(stores)
             .collect();
         if outlast.is_empty() {
             continue;
@@ -171,6 +196,38 @@ replicas = 2
             ),
             "{}",
             w[0]
+        );
+    }
+
+    /// A store client's retries, each try to the store's timeout: 3 x 400
+    /// ms + 50 + 100 ms = 1350 ms against the edge's 1 s; without the
+    /// store's timeout they have no bound and are not named.
+    #[test]
+    fn a_stores_retried_operations_past_the_callers_deadline_are_named() {
+        let store = "\n[[datastores]]\nname = \"users\"\nshard = { workers = 4, read = { \
+                     distribution = \"exponential\", mean = \"2ms\" } }\nretry = { attempts = 3, \
+                     backoff = \"exponential\", base = \"50ms\" }\n";
+        let text = format!(
+            "{}{store}timeout = \"400ms\"\n\n[policy.mesh.edges.\"edge->api\"]\ntimeout = \"1s\"\n",
+            GRAPH.replace(
+                "calls = [ { service = \"users\" }, { service = \"recs\" } ]",
+                "calls = [ { data = \"users\" } ]"
+            )
+        );
+        let w = retries_outliving_callers(&plan(&text));
+        assert_eq!(w.len(), 1, "{w:#?}");
+        assert!(
+            w[0].contains(
+                "after 1s (its timeout), but api's retried calls can last longer: api -> store \
+                 users up to 1350ms (its tries and backoffs);"
+            ),
+            "{}",
+            w[0]
+        );
+        let untimed = text.replace("timeout = \"400ms\"\n", "");
+        assert_eq!(
+            retries_outliving_callers(&plan(&untimed)),
+            Vec::<String>::new()
         );
     }
 
