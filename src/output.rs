@@ -671,13 +671,17 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     );
     let _ = writeln!(s, "| metric | estimate | ±95% CI |");
     let _ = writeln!(s, "|---|---:|---:|");
-    for (name, ci) in summarize(outputs) {
+    let summary = summarize(outputs);
+    for (name, ci) in &summary {
         let _ = writeln!(
             s,
             "| {name} | {} | {} |",
             number(ci.mean),
             number(ci.half_width)
         );
+    }
+    if let Some(text) = bill_text(&summary) {
+        let _ = writeln!(s, "\n{text}");
     }
     if let Some(text) = headroom_models::report::short_run_warning(outputs) {
         let _ = writeln!(s, "\n**Warning:** {text}.");
@@ -695,6 +699,32 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     s.push_str(&caches_md(&loaded.plan, outputs));
     s.push_str(&recovery_md(&loaded.plan, outputs));
     s
+}
+
+/// What the month's bill is made of (the means of `cost_per_month_usd`'s
+/// parts, and their shares), `None` when it is 0 (no `[costs]`).
+fn bill_text(summary: &[(String, ConfidenceInterval)]) -> Option<String> {
+    let mean = |name: &str| {
+        summary
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, ci)| ci.mean)
+    };
+    let total = mean("cost_per_month_usd").filter(|t| *t > 0.0)?;
+    let parts = [
+        ("instances", "instance_cost_per_month_usd"),
+        ("the data tier", "data_cost_per_month_usd"),
+        ("egress", "egress_cost_per_month_usd"),
+    ]
+    .map(|(what, column)| {
+        let usd = mean(column).unwrap_or(f64::NAN);
+        format!("{what} {} ({:.1} %)", number(usd), 100.0 * usd / total)
+    });
+    Some(format!(
+        "**Bill:** {} USD a month: {}.",
+        number(total),
+        parts.join(", ")
+    ))
 }
 
 /// A summary cell: an estimate and its 95 % half-width.
@@ -1436,7 +1466,9 @@ fn write_and_prune(dir: &Path, files: &[(&str, Vec<u8>)], stale: &[&str]) -> any
 
 #[cfg(test)]
 mod tests {
-    use super::number;
+    use headroom_sim::stats::ConfidenceInterval;
+
+    use super::{bill_text, number};
 
     /// The edges sending at least 5 % of the retries after a trigger, the
     /// most first, with their means over the replications; nothing without
@@ -1590,6 +1622,33 @@ mod tests {
         });
         let _ = std::fs::remove_dir_all(&dir);
         assert!(looks > 10 && seen.len() > 2, "{looks} looks at {seen:?}");
+    }
+
+    #[test]
+    fn the_bill_names_each_part_and_its_share() {
+        let ci = |mean| ConfidenceInterval {
+            mean,
+            half_width: 1.0,
+            n: 5,
+        };
+        let summary = |total: f64| {
+            [
+                ("cost_per_month_usd", total),
+                ("instance_cost_per_month_usd", 1545.0),
+                ("data_cost_per_month_usd", 12680.0),
+                ("egress_cost_per_month_usd", 5959.0),
+            ]
+            .map(|(n, x)| (n.to_owned(), ci(x)))
+        };
+        assert_eq!(
+            bill_text(&summary(20184.0)).as_deref(),
+            Some(
+                "**Bill:** 20184 USD a month: instances 1545 (7.7 %), the data tier 12680 \
+                 (62.8 %), egress 5959 (29.5 %)."
+            )
+        );
+        // Without prices there is no bill.
+        assert_eq!(bill_text(&summary(0.0)), None);
     }
 
     #[test]
