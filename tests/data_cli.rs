@@ -113,7 +113,7 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
     let mut lines = shards.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "point,replication,store,region,shard,requests,errors,throttled,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,utilization"
+        "point,replication,store,region,shard,requests,errors,throttled,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,utilization,wasted_work_s"
     );
     // 2 replications x 2 copies x 8 shards.
     assert_eq!(lines.count(), 32);

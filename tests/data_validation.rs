@@ -906,6 +906,17 @@ fn a_store_timeout_fails_each_try_at_its_deadline() {
         m.requests
     );
     assert!(near(shard.latency.quantile_ms(0.5), 50.0));
+    // Every read of it was abandoned: 50 ms of its workers' time each,
+    // for nobody (a few at the window's edges counted on the other side).
+    let wasted = |shard: &headroom_models::report::ShardRow| {
+        let expected = shard.requests as f64 * 0.050;
+        assert!(
+            (shard.wasted_work_s - expected).abs() <= 0.5,
+            "{} s wasted, {expected} s expected",
+            shard.wasted_work_s
+        );
+    };
+    wasted(shard);
     // Three tries, 5 ms apart: 1 + 20 + 5 + 20 + 5 + 20 = 71 ms, and the
     // shard sees three tries a request.
     let retry = "retry = { attempts = 3, backoff = \"constant\", base = \"5ms\", jitter = \"none\", \
@@ -921,6 +932,7 @@ fn a_store_timeout_fails_each_try_at_its_deadline() {
         m.requests
     );
     let shard = &o.shards[0];
+    wasted(shard);
     assert!(
         shard.requests.abs_diff(3 * m.requests) <= 9,
         "{} {}",
@@ -942,6 +954,7 @@ fn a_store_timeout_fails_each_try_at_its_deadline() {
     let plain = run_text(&timed_store("", ""));
     let long = run_text(&timed_store("timeout = \"100ms\"", ""));
     assert_eq!(plain.metrics.cells(), long.metrics.cells());
+    assert_eq!(long.shards[0].wasted_work_s, 0.0);
     assert_eq!(plain.metrics.ok, plain.metrics.requests);
 }
 

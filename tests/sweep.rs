@@ -537,10 +537,24 @@ fn a_sweep_of_a_sharded_store_writes_each_points_shards_as_run_does() {
     );
     // The hotter shards at 2 shards than at 6: the busiest shard's
     // utilization falls as the store is split finer.
+    let utilization = swept
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "utilization")
+        .expect("a utilization column")
+        - 1; // `rows_of` drops the point
     let busiest = |point: &str| {
         rows_of(&swept, point)
             .iter()
-            .map(|r| r.rsplit(',').next().unwrap().parse::<f64>().unwrap())
+            .map(|r| {
+                r.split(',')
+                    .nth(utilization)
+                    .unwrap()
+                    .parse::<f64>()
+                    .unwrap()
+            })
             .fold(0.0, f64::max)
     };
     assert!(busiest("0") > busiest("1"), "{swept}");

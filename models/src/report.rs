@@ -562,10 +562,15 @@ pub struct ShardRow {
     pub latency: LatencyHistogram,
     /// Mean fraction of its workers busy.
     pub utilization: f64,
+    /// Worker-seconds of operations whose caller had stopped waiting (the
+    /// store's `timeout`) when their work ended, counted as each ends in
+    /// the measured window. Not in `runs.csv`'s `wasted_work_s`, which is
+    /// the services' workers'.
+    pub wasted_work_s: f64,
 }
 
 /// `shards.csv` columns, in order.
-pub const SHARD_COLUMNS: [&str; 13] = [
+pub const SHARD_COLUMNS: [&str; 14] = [
     "point",
     "replication",
     "store",
@@ -579,6 +584,7 @@ pub const SHARD_COLUMNS: [&str; 13] = [
     "latency_p95_ms",
     "latency_p99_ms",
     "utilization",
+    "wasted_work_s",
 ];
 
 /// Mean, p50, p95 and p99 of `lat` in milliseconds (NaN when empty): the
@@ -594,7 +600,7 @@ fn latency_cells(lat: &LatencyHistogram) -> [Cell; 4] {
 impl ShardRow {
     /// The cells after `point, replication, store, region, shard`, in
     /// [`SHARD_COLUMNS`] order.
-    pub fn cells(&self) -> [Cell; 8] {
+    pub fn cells(&self) -> [Cell; 9] {
         let [mean, p50, p95, p99] = latency_cells(&self.latency);
         [
             Cell::Int(self.requests),
@@ -605,6 +611,7 @@ impl ShardRow {
             p95,
             p99,
             Cell::Float(self.utilization),
+            Cell::Float(self.wasted_work_s),
         ]
     }
 }
@@ -3387,6 +3394,7 @@ mod tests {
                 throttled: errors / 2,
                 latency,
                 utilization: u,
+                wasted_work_s: 0.0,
             }
         };
         let with_shards = |busy: [[f64; 5]; 3], second: u64| {

@@ -150,6 +150,10 @@ struct Shard {
     /// that key's measured operations that reached it.
     top_key: u64,
     top_ops: u64,
+    /// Worker-nanoseconds of operations whose caller had stopped waiting
+    /// (the store's `timeout`) when their work ended, those that ended in
+    /// the measured window.
+    wasted_ns: u64,
 }
 
 /// A shard's current time-series interval: every operation, measured or
@@ -329,6 +333,10 @@ pub(super) struct DataState {
     /// The id of the operation in each slab slot (pool waiter ids are slot
     /// index and generation).
     op_ids: Vec<Id>,
+    /// When the operation in each slab slot started its work at its shard,
+    /// kept for stores with a `timeout` only: an abandoned operation's
+    /// worker time is counted when its work ends.
+    work_started: Vec<Timestamp>,
     /// The [`DataKey`] of the attempt in each slot of the attempt slab (set
     /// when the attempt is sent; kept beside the slab so that attempts of
     /// plans without stores stay as small as they were).
@@ -394,6 +402,7 @@ impl DataState {
                 shards.push(Shard {
                     top_key: top[i % s.shards as usize],
                     top_ops: 0,
+                    wasted_ns: 0,
                     busy: 0,
                     queue: VecDeque::new(),
                     requests: 0,
@@ -451,6 +460,7 @@ impl DataState {
             retry_budgets: Vec::new(),
             ops: Slab::with_capacity(256),
             op_ids: Vec::new(),
+            work_started: Vec::new(),
             attempt_keys: Vec::new(),
             shards,
             shard_base,
@@ -717,6 +727,16 @@ impl DataState {
     }
 
     /// The live operation a pool waiter id names.
+    /// The work of abandoned operation `id` at shard `index` ends at `now`:
+    /// its worker time went to nobody.
+    #[cold]
+    fn on_abandoned_work(&mut self, index: usize, id: Id, now: Timestamp) {
+        let started = self.work_started[id.index() as usize];
+        if now >= self.warmup_end && now < self.end {
+            self.shards[index].wasted_ns += (now - started).as_nanos();
+        }
+    }
+
     /// Puts `op` in the slab (and its id where [`DataState::op_of`] finds
     /// it); `None` when the slab is full.
     #[inline(always)]
@@ -1413,6 +1433,14 @@ impl World<'_> {
         } else {
             plan.read.sample(rng)
         };
+        if plan.timeout.is_some() {
+            let slot = id.index() as usize;
+            let started = &mut self.data.work_started;
+            if started.len() <= slot {
+                started.resize(slot + 1, Timestamp::ZERO);
+            }
+            started[slot] = self.now;
+        }
         self.events.push(self.now + work, Event::Data { op: id });
     }
 
@@ -1431,6 +1459,9 @@ impl World<'_> {
             &mut interval.other
         };
         latency.record((now - op.arrived).as_nanos());
+        if op.abandoned {
+            self.data.on_abandoned_work(index, id, now);
+        }
         match self.data.shards[index].queue.pop_front() {
             Some(next) => {
                 let w = self.data.ops.get(next).map(|o| (o.store, o.write));
@@ -1909,6 +1940,7 @@ impl World<'_> {
                         top_key_requests: sh.top_ops,
                         errors: sh.errors,
                         throttled: sh.throttled,
+                        wasted_work_s: sh.wasted_ns as f64 / 1e9,
                         latency: sh.latency.clone(),
                         utilization: if measured_ns > 0.0 {
                             sh.busy_ns / (measured_ns * f64::from(store.workers))
