@@ -1121,6 +1121,16 @@ fn shards_md(outputs: &[RunOutput]) -> String {
             number(top.utilization.mean),
             busiest_interval(top.peak_utilization.mean)
         );
+        if top.wasted_workers.mean > 0.0 {
+            let _ = writeln!(
+                s,
+                "\nWork for nobody: {} of its workers on average served operations their callers \
+                 had stopped waiting for (the store's `timeout`; `shards.csv` `wasted_work_s`): \
+                 the store does not cancel them, so a timeout shorter than its queue fails the \
+                 callers without freeing a worker.",
+                pm(&top.wasted_workers),
+            );
+        }
         if let Some(key) = top.top_key
             && top.top_key_share.mean >= HOT_KEY_SHARE
         {

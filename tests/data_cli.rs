@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{expect_refused, headroom_ok, read, s, stderr, tempdir, write};
+use common::{expect_refused, headroom_ok, read, s, stderr, tempdir, timed_store, write};
 
 const SCENARIO: &str = r#"
 [run]
@@ -1214,4 +1214,41 @@ fn warm_started_replications_are_byte_identical_at_any_thread_count() {
     );
     assert!(outputs[0] == outputs[1], "1 and 2 threads differ");
     assert!(outputs[0] == outputs[2], "1 and 3 threads differ");
+}
+
+/// `summary.md` says when the busiest shard works for nobody: reads of 50
+/// ms at 50 a second, abandoned by their callers after 20 ms, keep 2.5 of
+/// its workers busy on average; with no timeout it says nothing.
+#[test]
+fn summary_names_the_busiest_shards_work_for_nobody() {
+    let dir = tempdir("store-timeout-summary");
+    let summary = |name: &str, timeout: &str| {
+        let path = write(&dir, &format!("{name}.toml"), &timed_store(timeout, ""));
+        let out = dir.join(name);
+        headroom_ok(&[
+            "run",
+            s(&path),
+            "--out",
+            s(&out),
+            "--replications",
+            "2",
+            "--quiet",
+        ]);
+        String::from_utf8(read(&out, "summary.md")).unwrap()
+    };
+    let timed = summary("timed", "timeout = \"20ms\"");
+    let line = timed
+        .lines()
+        .find(|l| l.starts_with("Work for nobody: "))
+        .unwrap_or_else(|| panic!("{timed}"));
+    let workers: f64 = line["Work for nobody: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((workers - 2.5).abs() < 0.15, "{line}");
+    assert!(line.contains("the store's `timeout`"), "{line}");
+    let plain = summary("plain", "");
+    assert!(!plain.contains("Work for nobody"), "{plain}");
 }

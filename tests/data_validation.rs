@@ -839,37 +839,6 @@ egress = { inter_region_per_gb = 0.02, internet_per_gb = 0.09 }
     );
 }
 
-/// A store whose reads take 50 ms, behind a client that waits `timeout`
-/// for each try (`extra`: more keys of `[[datastores]]`).
-fn timed_store(timeout: &str, extra: &str) -> String {
-    format!(
-        r#"
-[run]
-duration = "60s"
-warmup = "5s"
-replications = 1
-seed = 5
-
-[workload]
-arrivals = {{ process = "poisson", rate = 50.0 }}
-keys = {{ count = 1000 }}
-
-[[services]]
-name = "api"
-instance = {{ workers = 64 }}
-work = {{ distribution = "deterministic", mean = "1ms" }}
-calls = [ {{ data = "users" }} ]
-replicas = 1
-
-[[datastores]]
-name = "users"
-shard = {{ workers = 64, read = {{ distribution = "deterministic", mean = "50ms" }} }}
-{timeout}
-{extra}
-"#
-    )
-}
-
 fn run_text(text: &str) -> RunOutput {
     let loaded = headroom_models::load_str(Path::new("timed.toml"), text, &[])
         .unwrap_or_else(|e| panic!("{e}"));
@@ -892,7 +861,7 @@ fn a_store_timeout_fails_each_try_at_its_deadline() {
         }
     };
     // No retry: every request fails at 1 ms + 20 ms (a 504: `timeouts`).
-    let o = run_text(&timed_store("timeout = \"20ms\"", ""));
+    let o = run_text(&common::timed_store("timeout = \"20ms\"", ""));
     let m = &o.metrics;
     assert!(m.requests > 2500, "{}", m.requests);
     assert_eq!((m.timeouts, m.ok), (m.requests, 0));
@@ -921,7 +890,7 @@ fn a_store_timeout_fails_each_try_at_its_deadline() {
     // shard sees three tries a request.
     let retry = "retry = { attempts = 3, backoff = \"constant\", base = \"5ms\", jitter = \"none\", \
                  budget = { ratio = 1000.0 } }";
-    let o = run_text(&timed_store("timeout = \"20ms\"", retry));
+    let o = run_text(&common::timed_store("timeout = \"20ms\"", retry));
     let m = &o.metrics;
     assert_eq!((m.timeouts, m.ok), (m.requests, 0));
     every_request_takes(m, 71.0);
@@ -942,7 +911,7 @@ fn a_store_timeout_fails_each_try_at_its_deadline() {
     // A pooled connection is held for the whole 50 ms, not the 20 ms the
     // caller waited.
     let pool = "pool = { max = 100 }";
-    let o = run_text(&timed_store("timeout = \"20ms\"", pool));
+    let o = run_text(&common::timed_store("timeout = \"20ms\"", pool));
     let station = o
         .stations
         .iter()
@@ -951,8 +920,8 @@ fn a_store_timeout_fails_each_try_at_its_deadline() {
     let held = station.held_s / station.requests as f64;
     assert!(near(held, 0.050), "{held} s a connection");
     // A timeout no operation reaches: the same run as none.
-    let plain = run_text(&timed_store("", ""));
-    let long = run_text(&timed_store("timeout = \"100ms\"", ""));
+    let plain = run_text(&common::timed_store("", ""));
+    let long = run_text(&common::timed_store("timeout = \"100ms\"", ""));
     assert_eq!(plain.metrics.cells(), long.metrics.cells());
     assert_eq!(long.shards[0].wasted_work_s, 0.0);
     assert_eq!(plain.metrics.ok, plain.metrics.requests);

@@ -2012,6 +2012,9 @@ pub struct ShardSummary {
     pub top_key_share: ConfidenceInterval,
     /// That key's operations per second.
     pub top_key_rps: ConfidenceInterval,
+    /// The busiest shard's workers busy on operations their callers had
+    /// abandoned (`wasted_work_s` over the measured window), on average.
+    pub wasted_workers: ConfidenceInterval,
 }
 
 /// Every copy of every sharded store, in `shards.csv`'s order, with its
@@ -2087,6 +2090,9 @@ pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
                 }),
                 top_key_rps: of(&|o| {
                     o.shards[busiest].top_key_requests as f64 / o.metrics.measured.as_secs_f64()
+                }),
+                wasted_workers: of(&|o| {
+                    o.shards[busiest].wasted_work_s / o.metrics.measured.as_secs_f64()
                 }),
             }
         })

@@ -185,6 +185,39 @@ retry = {{ attempts = {attempts}, backoff = "constant", base = "1ms", jitter = "
     )
 }
 
+/// A store whose reads take 50 ms, behind a client that waits `timeout`
+/// for each try (`extra`: more keys of `[[datastores]]`): 50 requests/s,
+/// each 1 ms of work on api and one read; 1 replication of 1 minute (5 s
+/// of warm-up).
+pub fn timed_store(timeout: &str, extra: &str) -> String {
+    format!(
+        r#"
+[run]
+duration = "60s"
+warmup = "5s"
+replications = 1
+seed = 5
+
+[workload]
+arrivals = {{ process = "poisson", rate = 50.0 }}
+keys = {{ count = 1000 }}
+
+[[services]]
+name = "api"
+instance = {{ workers = 64 }}
+work = {{ distribution = "deterministic", mean = "1ms" }}
+calls = [ {{ data = "users" }} ]
+replicas = 1
+
+[[datastores]]
+name = "users"
+shard = {{ workers = 64, read = {{ distribution = "deterministic", mean = "50ms" }} }}
+{timeout}
+{extra}
+"#
+    )
+}
+
 /// Loads `experiments/validation/FILE` with `--set` overrides `sets` and
 /// runs all its replications on every core, in replication order.
 pub fn run_validation(file: &str, sets: &[&str]) -> (Loaded, Vec<RunOutput>) {
