@@ -581,7 +581,7 @@ mod tests {
                 _ => "0".to_owned(),
             };
             table.push_row(EDGE_COLUMNS[2..].iter().map(cell));
-            let mut h = headroom_sim::stats::LatencyHistogram::new();
+            let mut h = LatencyHistogram::new();
             h.record_n((ms * 1e6) as u64, 100);
             latency.push(h.to_sparse());
         }

@@ -726,7 +726,6 @@ impl DataState {
             && self.rng_ops.random::<f64>() >= self.read_fraction
     }
 
-    /// The live operation a pool waiter id names.
     /// The work of abandoned operation `id` at shard `index` ends at `now`:
     /// its worker time went to nobody.
     #[cold]
@@ -745,14 +744,11 @@ impl DataState {
             debug_assert!(false, "data op slab full");
             return None;
         };
-        let slot = id.index() as usize;
-        if self.op_ids.len() <= slot {
-            self.op_ids.resize(slot + 1, id);
-        }
-        self.op_ids[slot] = id;
+        *slot_in(&mut self.op_ids, id.index() as usize, || id) = id;
         Some(id)
     }
 
+    /// The live operation a pool waiter id names.
     fn op_of(&self, waiter: u64) -> Option<Id> {
         let id = *self.op_ids.get(waiter as u32 as usize)?;
         (self::waiter(id) == waiter && self.ops.get(id).is_some()).then_some(id)
@@ -847,24 +843,25 @@ fn retry_budget<'b>(
     policy: &RetryPolicy,
     now: Timestamp,
 ) -> &'b mut RetryBudget {
-    let i = instance.index() as usize * stores + store;
-    if budgets.len() <= i {
-        budgets.resize_with(i + 1, || None);
+    let generation = instance.generation();
+    let slot = slot_in(budgets, instance.index() as usize * stores + store, || None);
+    if slot.as_ref().is_some_and(|(g, _)| *g != generation) {
+        *slot = None;
     }
-    let slot = &mut budgets[i];
-    if slot
-        .as_ref()
-        .is_none_or(|(g, _)| *g != instance.generation())
-    {
-        *slot = Some((
-            instance.generation(),
-            RetryBudget::new(&policy.budget(), now),
-        ));
+    &mut slot
+        .get_or_insert_with(|| (generation, RetryBudget::new(&policy.budget(), now)))
+        .1
+}
+
+/// `v[i]`, after growing `v` with `fill` to hold it: the side tables kept
+/// per slab slot (operations, attempts, instances) grow to the highest
+/// slot used.
+#[inline(always)]
+fn slot_in<T>(v: &mut Vec<T>, i: usize, fill: impl FnMut() -> T) -> &mut T {
+    if v.len() <= i {
+        v.resize_with(i + 1, fill);
     }
-    match slot {
-        Some((_, b)) => b,
-        None => unreachable!("just filled"),
-    }
+    &mut v[i]
 }
 
 /// A new, empty copy of tier `tier`.
@@ -887,11 +884,8 @@ fn new_instance_copy(
     tier: usize,
     instance: Id,
 ) {
-    let i = instance.index() as usize;
-    if v.len() <= i {
-        v.resize_with(i + 1, || None);
-    }
-    v[i] = Some((instance.generation(), new_copy(plan, tier)));
+    *slot_in(v, instance.index() as usize, || None) =
+        Some((instance.generation(), new_copy(plan, tier)));
 }
 
 /// Calls `f` with every copy in `tiers` that finishing `op` changes: a
@@ -950,11 +944,7 @@ impl World<'_> {
         });
         debug_assert!(from.is_some(), "a call sending a try has a live caller");
         let slot = attempt_id.index() as usize;
-        let keys = &mut self.data.attempt_keys;
-        if keys.len() <= slot {
-            keys.resize(slot + 1, DataKey::default());
-        }
-        keys[slot] = from.unwrap_or_default();
+        *slot_in(&mut self.data.attempt_keys, slot, DataKey::default) = from.unwrap_or_default();
     }
 
     /// The [`DataKey`] of a live attempt.
@@ -1191,9 +1181,7 @@ impl World<'_> {
         let stores = self.plan.data.stores.len();
         let slot = instance.index() as usize * stores + store;
         let pools = &mut self.data.pools;
-        if pools.len() <= slot {
-            pools.resize_with(slot + 1, || None);
-        }
+        slot_in(pools, slot, || None);
         if pools[slot]
             .as_ref()
             .is_none_or(|p| p.epoch != instance.generation())
@@ -1435,11 +1423,7 @@ impl World<'_> {
         };
         if plan.timeout.is_some() {
             let slot = id.index() as usize;
-            let started = &mut self.data.work_started;
-            if started.len() <= slot {
-                started.resize(slot + 1, Timestamp::ZERO);
-            }
-            started[slot] = self.now;
+            *slot_in(&mut self.data.work_started, slot, || Timestamp::ZERO) = self.now;
         }
         self.events.push(self.now + work, Event::Data { op: id });
     }

@@ -356,7 +356,7 @@ pub(super) struct Stats {
     data_rate: TimeWeighted,
     /// Usage-priced costs (egress and the data tier's operations) since time
     /// zero (for `cost_usd_cum`).
-    egress_usd_all: f64,
+    usage_usd_all: f64,
     /// Measured: egress (inter-region and to the internet), USD.
     egress_usd: f64,
     /// Measured: the data tier's usage-priced costs (cache tier
@@ -487,7 +487,7 @@ impl Stats {
             cost_rate_all: tw(),
             cost_rate: tw(),
             data_rate: tw(),
-            egress_usd_all: 0.0,
+            usage_usd_all: 0.0,
             egress_usd: 0.0,
             data_usage_usd: 0.0,
             wasted_ns: 0,
@@ -963,7 +963,7 @@ impl Stats {
 
     pub(super) fn on_inter_region_bytes(&mut self, now: Timestamp, bytes: u64) {
         let usd = bytes as f64 * self.inter_region_usd_per_byte;
-        self.egress_usd_all += usd;
+        self.usage_usd_all += usd;
         if self.in_window(now) {
             self.egress_usd += usd;
         }
@@ -971,7 +971,7 @@ impl Stats {
 
     pub(super) fn on_internet_bytes(&mut self, now: Timestamp, bytes: u64) {
         let usd = bytes as f64 * self.internet_usd_per_byte;
-        self.egress_usd_all += usd;
+        self.usage_usd_all += usd;
         if self.in_window(now) {
             self.egress_usd += usd;
         }
@@ -982,7 +982,7 @@ impl Stats {
         if usd == 0.0 {
             return;
         }
-        self.egress_usd_all += usd;
+        self.usage_usd_all += usd;
         if self.in_window(now) {
             self.data_usage_usd += usd;
         }
@@ -1159,7 +1159,7 @@ impl Stats {
             cache_hit_ratio: 0.0,
             breaker_open: self.open_breakers.current().round() as u64,
             healthy_regions,
-            cost_usd_cum: self.cost_rate_all.integral_secs(now) + self.egress_usd_all,
+            cost_usd_cum: self.cost_rate_all.integral_secs(now) + self.usage_usd_all,
             retries: iv.retries,
             wasted_work_s: iv.wasted_ns as f64 / 1e9,
             trigger,
