@@ -16,10 +16,10 @@ use anyhow::Context;
 
 use headroom_models::recovery::{RECOVERY_CSV_COLUMNS, TriggerRecovery};
 use headroom_models::report::{
-    CACHE_TIMESERIES_COLUMNS, DEPLOYMENT_COLUMNS, DEPLOYMENT_TIMESERIES_COLUMNS, EDGE_COLUMNS,
-    EDGE_TIMESERIES_COLUMNS, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, RUN_METRIC_COLUMNS,
-    SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS,
-    SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
+    BILL_COLUMNS, CACHE_TIMESERIES_COLUMNS, DEPLOYMENT_COLUMNS, DEPLOYMENT_TIMESERIES_COLUMNS,
+    EDGE_COLUMNS, EDGE_TIMESERIES_COLUMNS, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS,
+    RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS,
+    SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
 };
 use headroom_models::{Loaded, RunOutput};
 use headroom_sim::stats::{ConfidenceInterval, ci95};
@@ -226,6 +226,18 @@ pub fn regions_timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Resu
             )
         },
     )
+}
+
+/// Renders `bill.csv`: one row per (point, replication, priced item), in
+/// [`RunOutput::bill`]'s order (the header alone without `[costs]`).
+pub fn bill_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    per_replication_csv("bill.csv", &BILL_COLUMNS, point, outputs, |out| {
+        Box::new(
+            out.bill
+                .iter()
+                .map(|row| row.text().into_iter().chain(fields(&row.cells())).collect()),
+        )
+    })
 }
 
 /// Renders `shards.csv`: one row per (point, replication, store, copy,
@@ -697,6 +709,7 @@ pub fn summary_md(loaded: &Loaded, outputs: &[RunOutput]) -> String {
     s.push_str(&edges_md(outputs));
     s.push_str(&shards_md(outputs));
     s.push_str(&caches_md(&loaded.plan, outputs));
+    s.push_str(&bill_md(outputs));
     s.push_str(&recovery_md(&loaded.plan, outputs));
     s
 }
@@ -725,6 +738,111 @@ fn bill_text(summary: &[(String, ConfidenceInterval)]) -> Option<String> {
         number(total),
         parts.join(", ")
     ))
+}
+
+/// Lines of the bill `summary.md` lists one by one; the rest it adds up.
+const BILL_LINES_SHOWN: usize = 10;
+
+/// `summary.md`'s Bill section (empty without `[costs]`): the month's bill
+/// by region (each part of it), then its largest lines (`bill.csv`), each a
+/// mean over the replications ± 95 % CI.
+fn bill_md(outputs: &[RunOutput]) -> String {
+    let Some(first) = outputs.iter().find(|o| !o.bill.is_empty()) else {
+        return String::new();
+    };
+    // Every replication of a run has the same lines, in the same order.
+    let lines = &first.bill;
+    let per_line = |i: usize| -> Vec<f64> {
+        outputs
+            .iter()
+            .filter_map(|o| o.bill.get(i).map(|l| l.cost_per_month_usd))
+            .collect()
+    };
+    // A sum of lines, replication by replication.
+    let sum_of = |pick: &dyn Fn(&headroom_models::BillRow) -> bool| -> ConfidenceInterval {
+        let totals: Vec<f64> = outputs
+            .iter()
+            .filter(|o| o.bill.len() == lines.len())
+            .map(|o| {
+                o.bill
+                    .iter()
+                    .filter(|l| pick(l))
+                    .map(|l| l.cost_per_month_usd)
+                    .sum()
+            })
+            .collect();
+        ci95(&totals)
+    };
+    let total = sum_of(&|_| true);
+    if total.mean.is_nan() || total.mean <= 0.0 {
+        return String::new();
+    }
+    let share = |usd: f64| format!("{:.1} %", 100.0 * usd / total.mean);
+    let mut regions: Vec<&str> = Vec::new();
+    for l in lines {
+        if !regions.contains(&l.region.as_str()) {
+            regions.push(&l.region);
+        }
+    }
+    let mut s = String::from(
+        "\n## Bill\n\nWhat the month costs (`bill.csv`: the measured window's costs scaled to a \
+         month, as `cost_per_month_usd`), USD, ± 95 % CI over the replications. By region: each \
+         region's instances, its part of the data tier (the shards and replicas there, its copies \
+         of regional cache tiers and their operations; global tiers on a line of their own) and \
+         the egress it sends (to other regions, and its edge's answers to clients).\n\n\
+         | region | instances | data tier | egress | total | share |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    for region in &regions {
+        let part = |p: &'static str| sum_of(&|l| l.region == *region && l.kind.part() == p);
+        let all = sum_of(&|l| l.region == *region);
+        let _ = writeln!(
+            s,
+            "| {region} | {} | {} | {} | {} | {} |",
+            pm(&part("instances")),
+            pm(&part("data")),
+            pm(&part("egress")),
+            pm(&all),
+            share(all.mean),
+        );
+    }
+    let _ = writeln!(s, "| all | | | | {} | 100 % |", pm(&total));
+    // The largest lines first (ties in `bill.csv`'s order).
+    let mut order: Vec<(usize, ConfidenceInterval)> =
+        (0..lines.len()).map(|i| (i, ci95(&per_line(i)))).collect();
+    order.sort_by(|a, b| b.1.mean.total_cmp(&a.1.mean).then(a.0.cmp(&b.0)));
+    let _ = write!(
+        s,
+        "\nIts largest lines:\n\n| part | kind | component | region | USD a month | share |\n\
+         |---|---|---|---|---:|---:|\n"
+    );
+    for (i, ci) in order.iter().take(BILL_LINES_SHOWN) {
+        let l = &lines[*i];
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            l.kind.part(),
+            l.kind.as_str(),
+            l.component,
+            l.region,
+            pm(ci),
+            share(ci.mean),
+        );
+    }
+    if order.len() > BILL_LINES_SHOWN {
+        let rest: f64 = order[BILL_LINES_SHOWN..]
+            .iter()
+            .map(|(_, ci)| ci.mean)
+            .sum();
+        let _ = writeln!(
+            s,
+            "| | {} more lines | | | {} | {} |",
+            order.len() - BILL_LINES_SHOWN,
+            number(rest),
+            share(rest),
+        );
+    }
+    s
 }
 
 /// A summary cell: an estimate and its 95 % half-width.

@@ -1252,3 +1252,189 @@ fn summary_names_the_busiest_shards_work_for_nobody() {
     let plain = summary("plain", "");
     assert!(!plain.contains("Work for nobody"), "{plain}");
 }
+
+/// A priced world in three regions: api in two of them behind a regional
+/// cache tier and a global `kv` tier, a store with a replica, and egress.
+const PRICED: &str = r#"
+[run]
+duration = "30s"
+warmup = "5s"
+replications = 3
+seed = 5
+
+[workload]
+arrivals = { process = "poisson", rate = 300.0 }
+keys = { count = 5000, popularity = "zipf", s = 0.9 }
+read_fraction = 0.9
+origin = { us-east = 0.5, eu-west = 0.3, ap-south = 0.2 }
+request_size = "2KB"
+response_size = "20KB"
+
+[[regions]]
+name = "us-east"
+[[regions]]
+name = "eu-west"
+[[regions]]
+name = "ap-south"
+
+[network.rtt.us-east]
+eu-west = "80ms"
+ap-south = "190ms"
+[network.rtt.eu-west]
+ap-south = "120ms"
+
+[[services]]
+name = "api"
+regions = ["us-east", "eu-west"]
+instance = { type = "m5.large", workers = 16 }
+work = { distribution = "exponential", mean = "2ms" }
+calls = [ { data = "users" } ]
+replicas = 2
+
+[[datastores]]
+name = "users"
+shards = 4
+shard = { workers = 8, read = { distribution = "exponential", mean = "1ms" }, write = { distribution = "exponential", mean = "3ms" } }
+primary = "us-east"
+replicas = ["eu-west"]
+routing = { writes = "primary", reads = "nearest-replica" }
+object_size = "4KB"
+
+[[datastores.cache]]
+tier = "hot"
+storage = "memory"
+scope = "region"
+capacity = 1000
+ttl = "60s"
+
+[[datastores.cache]]
+tier = "warm"
+storage = "kv"
+scope = "global"
+capacity = 3000
+latency = "1ms"
+
+[costs]
+region_multipliers = { eu-west = 1.1 }
+instance_types = { "m5.large" = { vcpu = 2, memory = "8GiB", hourly = 0.096 } }
+egress = { inter_region_per_gb = 0.02, internet_per_gb = 0.09 }
+
+[costs.data]
+shard_hourly = 0.5
+replica_hourly = 0.2
+memory_per_gb_hour = 0.02
+kv_per_million_ops = 1.0
+kv_per_gb_month = 0.25
+"#;
+
+/// `bill.csv`: the bill line by line, each replication's lines adding up to
+/// its `runs.csv` cost and each part to its column; byte-identical at any
+/// thread count; `summary.md`'s Bill section by region.
+#[test]
+fn the_bill_adds_up_line_by_line_at_any_thread_count() {
+    let dir = tempdir("bill");
+    let scenario = write(&dir, "priced.toml", PRICED);
+    let mut outs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.join(format!("t{threads}"));
+        headroom_ok(&[
+            "run",
+            s(&scenario),
+            "--out",
+            s(&out),
+            "--threads",
+            threads,
+            "--quiet",
+        ]);
+        outs.push(out);
+    }
+    let bill = String::from_utf8(read(&outs[0], "bill.csv")).unwrap();
+    assert_eq!(
+        bill.as_bytes(),
+        read(&outs[1], "bill.csv"),
+        "byte-identical"
+    );
+    let mut lines = bill.lines();
+    assert_eq!(
+        lines.next(),
+        Some("point,replication,part,kind,component,region,cost_usd,cost_per_month_usd")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // Per replication: api in its two regions, the shards and the replica,
+    // the hot tier's copy in each caller region, the warm tier's capacity
+    // and operations, and each region's two kinds of egress.
+    let first: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .filter(|r| r[1] == "0")
+        .map(|r| (r[3], r[4], r[5]))
+        .collect();
+    assert_eq!(
+        first,
+        [
+            ("instances", "api", "us-east"),
+            ("instances", "api", "eu-west"),
+            ("shards", "users", "us-east"),
+            ("replicas", "users", "eu-west"),
+            ("cache_capacity", "users/hot", "us-east"),
+            ("cache_capacity", "users/hot", "eu-west"),
+            ("cache_capacity", "users/warm", "global"),
+            ("cache_operations", "users/warm", "global"),
+            ("egress_inter_region", "network", "us-east"),
+            ("egress_inter_region", "network", "eu-west"),
+            ("egress_inter_region", "network", "ap-south"),
+            ("egress_internet", "network", "us-east"),
+            ("egress_internet", "network", "eu-west"),
+            ("egress_internet", "network", "ap-south"),
+        ]
+    );
+    let runs = String::from_utf8(read(&outs[0], "runs.csv")).unwrap();
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let mut totals = Vec::new();
+    for (r, line) in runs.lines().skip(1).enumerate() {
+        let cells: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+        let sum = |part: Option<&str>, column: usize| -> f64 {
+            rows.iter()
+                .filter(|row| row[1] == r.to_string() && part.is_none_or(|p| row[2] == p))
+                .map(|row| row[column].parse::<f64>().unwrap())
+                .sum()
+        };
+        let close = |a: f64, b: f64, what: &str| {
+            assert!(
+                (a / b - 1.0).abs() < 1e-9,
+                "replication {r} {what}: {a} vs {b}"
+            );
+        };
+        close(sum(None, 6), cells[col("cost_usd")], "cost_usd");
+        close(sum(None, 7), cells[col("cost_per_month_usd")], "total");
+        for (part, column) in [
+            ("instances", "instance_cost_per_month_usd"),
+            ("data", "data_cost_per_month_usd"),
+            ("egress", "egress_cost_per_month_usd"),
+        ] {
+            close(sum(Some(part), 7), cells[col(column)], part);
+        }
+        // ap-south runs no api: its edge sends its clients' requests to
+        // another region and answers them, so it pays egress alone.
+        let ap_south: f64 = rows
+            .iter()
+            .filter(|row| row[1] == r.to_string() && row[5] == "ap-south")
+            .map(|row| row[7].parse::<f64>().unwrap())
+            .sum();
+        assert!(ap_south > 0.0, "ap-south's edge answers its clients");
+        totals.push(cells[col("cost_per_month_usd")]);
+    }
+    assert_eq!(totals.len(), 3);
+    let summary = String::from_utf8(read(&outs[0], "summary.md")).unwrap();
+    let section = &summary[summary.find("\n## Bill\n").expect("a Bill section")..];
+    for region in ["us-east", "eu-west", "ap-south", "global", "all"] {
+        assert!(
+            section.contains(&format!("\n| {region} | ")),
+            "{region} in {section}"
+        );
+    }
+    assert!(
+        section.contains("| data | shards | users | us-east | 1460 ± 0 |"),
+        "4 shards at 0.5 USD an hour: {section}"
+    );
+}

@@ -760,6 +760,48 @@ fn data_tier_costs_match_a_hand_computation() {
     assert!((m.instance_cost_per_month_usd - 0.192 * 730.0).abs() < 1e-6);
     assert!((m.data_cost_per_month_usd - (expected - 0.192) * 730.0).abs() < 1e-6);
     assert_eq!(m.egress_cost_per_month_usd, 0.0);
+    // The same bill line by line (`bill.csv`), each line the hour's figure
+    // above: where each part is paid, and no line for the L1 (it lives in
+    // the instances' memory) or for egress (no price).
+    let lines: Vec<(&str, &str, &str, f64)> = out
+        .bill
+        .iter()
+        .map(|l| {
+            (
+                l.kind.as_str(),
+                l.component.as_str(),
+                l.region.as_str(),
+                l.cost_usd,
+            )
+        })
+        .collect();
+    let expected_lines = [
+        ("instances", "api", "us-east", 0.192),
+        ("shards", "users", "us-east", 2.0),
+        ("replicas", "users", "eu-west", 1.2),
+        ("cache_capacity", "users/hot", "us-east", 0.04),
+        ("cache_capacity", "users/warm", "global", 0.25 / 730.0),
+        ("cache_capacity", "users/cold", "global", 0.23 / 730.0),
+        ("cache_operations", "users/warm", "global", 2e-6),
+        ("cache_operations", "users/cold", "global", 0.4e-6),
+    ];
+    assert_eq!(lines.len(), expected_lines.len(), "{lines:?}");
+    for (got, want) in lines.iter().zip(expected_lines) {
+        assert_eq!((got.0, got.1, got.2), (want.0, want.1, want.2));
+        assert!(
+            (got.3 - want.3).abs() <= 1e-11 * want.3.max(1.0),
+            "{got:?} vs {want:?}"
+        );
+    }
+    let by_part = |part: &str| -> f64 {
+        out.bill
+            .iter()
+            .filter(|l| l.kind.part() == part)
+            .map(|l| l.cost_per_month_usd)
+            .sum()
+    };
+    assert!((by_part("instances") - m.instance_cost_per_month_usd).abs() < 1e-6);
+    assert!((by_part("data") - m.data_cost_per_month_usd).abs() < 1e-6);
     let tiers: Vec<f64> = m.cache_tiers.iter().map(|t| t.hit_ratio()).collect();
     assert_eq!(tiers[2], 0.0, "warm: its one lookup missed");
     assert!(tiers[0] > 0.99, "l1 answers everything after two misses");
@@ -837,6 +879,45 @@ egress = { inter_region_per_gb = 0.02, internet_per_gb = 0.09 }
         "{parts} vs {}",
         m.cost_per_month_usd
     );
+    // By the region that sends the bytes (`bill.csv`): eu-west sends each
+    // request to us-east and answers its clients from its edge; us-east
+    // sends each answer back. Nothing else crosses a border.
+    let line = |kind: &str, region: &str| -> f64 {
+        let found: Vec<f64> = out
+            .bill
+            .iter()
+            .filter(|l| l.kind.as_str() == kind && l.region == region)
+            .map(|l| l.cost_per_month_usd)
+            .collect();
+        assert_eq!(found.len(), 1, "one {kind} line for {region}");
+        found[0]
+    };
+    let ok = m.ok as f64;
+    let within = |got: f64, per_answer: f64, in_flight: f64| {
+        let answered = ok * per_answer * month;
+        assert!(
+            got <= (answered + in_flight * per_answer * month) * (1.0 + 1e-9)
+                && got >= answered - straddlers * per_answer * month,
+            "{got} vs {answered}"
+        );
+    };
+    // A request sent in the window whose answer comes after it paid its
+    // way there only.
+    within(
+        line("egress_inter_region", "eu-west"),
+        req * 0.02e-9,
+        straddlers,
+    );
+    within(line("egress_inter_region", "us-east"), resp * 0.02e-9, 0.0);
+    within(line("egress_internet", "eu-west"), resp * 0.09e-9, 0.0);
+    assert_eq!(line("egress_internet", "us-east"), 0.0, "no clients there");
+    let sent: f64 = out
+        .bill
+        .iter()
+        .filter(|l| l.kind.part() == "egress")
+        .map(|l| l.cost_per_month_usd)
+        .sum();
+    assert!((sent / egress - 1.0).abs() < 1e-9, "{sent} vs {egress}");
 }
 
 fn run_text(text: &str) -> RunOutput {

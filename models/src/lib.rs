@@ -24,7 +24,7 @@ pub use engine::{
 pub use load::{Loaded, Location, ScenarioError, element_position, load, load_str, split_path};
 pub use plan::Plan;
 pub use report::{
-    DeploymentRow, EdgeRow, RunMetrics, RunOutput, ServiceRow, ShardIntervalRow, ShardRow,
+    BillRow, DeploymentRow, EdgeRow, RunMetrics, RunOutput, ServiceRow, ShardIntervalRow, ShardRow,
     run_columns,
 };
 pub use scenario::Scenario;

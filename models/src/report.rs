@@ -62,6 +62,12 @@ pub struct RunOutput {
     /// One row per (interval, cache tier), interval by interval and stores
     /// and tiers in scenario order within one (`caches_timeseries.csv`).
     pub cache_timeseries: Vec<CacheIntervalRow>,
+    /// The bill line by line (`bill.csv`; empty without `[costs]`): each
+    /// deployment's instances, each store's shards and replicas, each
+    /// billed cache tier copy's capacity, each tier's priced operations by
+    /// copy, and each region's egress. Its lines add up to `metrics`'
+    /// `cost_usd`.
+    pub bill: Vec<BillRow>,
     /// Most requests in flight at once (the request slab's high-water mark).
     pub peak_in_flight: u64,
     /// The engine's books at the end of the run (conservation).
@@ -567,6 +573,58 @@ pub struct ShardRow {
     /// the measured window. Not in `runs.csv`'s `wasted_work_s`, which is
     /// the services' workers'.
     pub wasted_work_s: f64,
+}
+
+/// One line of a replication's bill (`bill.csv`): what one priced thing
+/// cost over the measured window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BillRow {
+    /// What it prices (`kind`), and the part of the bill it is in (`part`).
+    pub kind: crate::plan::costs::BillKind,
+    /// The service (instances), the store (shards, replicas), the store
+    /// and tier as `store/tier` (cache capacity and operations), or
+    /// `network` (egress).
+    pub component: String,
+    /// Where it is paid: the deployment's, the copy's or the sending
+    /// region; `global` for a global cache tier.
+    pub region: String,
+    /// Its cost over the measured window, USD.
+    pub cost_usd: f64,
+    /// The same per month, as `runs.csv`'s `cost_per_month_usd`.
+    pub cost_per_month_usd: f64,
+}
+
+/// `bill.csv` columns, in order.
+pub const BILL_COLUMNS: [&str; 8] = [
+    "point",
+    "replication",
+    "part",
+    "kind",
+    "component",
+    "region",
+    "cost_usd",
+    "cost_per_month_usd",
+];
+
+impl BillRow {
+    /// The text cells after `point, replication`: `part, kind, component,
+    /// region`.
+    pub fn text(&self) -> [String; 4] {
+        [
+            self.kind.part().to_owned(),
+            self.kind.as_str().to_owned(),
+            self.component.clone(),
+            self.region.clone(),
+        ]
+    }
+
+    /// The cells after those, in [`BILL_COLUMNS`] order.
+    pub fn cells(&self) -> [Cell; 2] {
+        [
+            Cell::Float(self.cost_usd),
+            Cell::Float(self.cost_per_month_usd),
+        ]
+    }
 }
 
 /// `shards.csv` columns, in order.
@@ -3079,6 +3137,7 @@ mod tests {
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
+            bill: Vec::new(),
             peak_in_flight: 0,
             audit: Audit::default(),
             warmup_s: 0.0,
@@ -3344,6 +3403,7 @@ mod tests {
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
+            bill: Vec::new(),
             peak_in_flight: 0,
             audit: Audit::default(),
             warmup_s: 1.0,

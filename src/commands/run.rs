@@ -88,6 +88,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             output::caches_timeseries_csv(0, &outputs)?,
         ),
         ("recovery.csv", output::recovery_csv(0, &outputs)?),
+        ("bill.csv", output::bill_csv(0, &outputs)?),
         (
             "summary.md",
             output::summary_md(&plan.loaded, &outputs).into_bytes(),

@@ -1014,8 +1014,11 @@ impl World<'_> {
                     data.tier_counts[store.index()][t][half].add(hit);
                 }
                 if let Some(costs) = &self.plan.costs {
-                    self.stats
-                        .on_usage_usd(now, costs.data.lookup_usd[store.index()][t]);
+                    let usd = costs.data.lookup_usd[store.index()][t];
+                    if usd != 0.0 {
+                        let copy = (tier.scope != Scope::Global).then_some(region);
+                        self.stats.on_usage_usd(now, store.index(), t, copy, usd);
+                    }
                 }
                 if hit {
                     tier_hit = t;
@@ -1353,7 +1356,8 @@ impl World<'_> {
         op.stage = Stage::Arrive;
         if op.write && region != op.caller_region {
             let bytes = op.size_bytes;
-            self.stats.on_inter_region_bytes(now, bytes);
+            self.stats
+                .on_inter_region_bytes(now, op.caller_region, bytes);
         }
         let delay = self.plan.network.one_way(op.caller_region, region);
         if delay.is_zero() {
@@ -1473,7 +1477,7 @@ impl World<'_> {
         let region = store.copies[usize::from(op.copy)];
         if !op.write && failure.is_none() && region != op.caller_region {
             let bytes = op.size_bytes;
-            self.stats.on_inter_region_bytes(now, bytes);
+            self.stats.on_inter_region_bytes(now, region, bytes);
         }
         let delay = self.plan.network.one_way(region, op.caller_region);
         self.events.push(now + delay, Event::Data { op: id });
@@ -1629,8 +1633,9 @@ impl World<'_> {
         if let Some(c) = costs {
             // A write pays every tier's; a fill each tier it stored in.
             for (t, tier) in store.tiers[..charged].iter().enumerate() {
-                if op.write || caller_alive || tier.scope != Scope::Instance {
-                    self.stats.on_usage_usd(now, c[t]);
+                if c[t] != 0.0 && (op.write || caller_alive || tier.scope != Scope::Instance) {
+                    let copy = (tier.scope != Scope::Global).then_some(op.caller_region);
+                    self.stats.on_usage_usd(now, s, t, copy, c[t]);
                 }
             }
         }

@@ -496,7 +496,7 @@ impl World<'_> {
         }
         if target.region != region {
             self.stats
-                .on_inter_region_bytes(now, self.plan.workload.request_bytes);
+                .on_inter_region_bytes(now, region, self.plan.workload.request_bytes);
         }
         let attempt = Attempt {
             call: call_id,
@@ -854,7 +854,7 @@ impl World<'_> {
         }
         if a.region != a.caller_region {
             self.stats
-                .on_inter_region_bytes(now, plan.workload.response_bytes);
+                .on_inter_region_bytes(now, a.region, plan.workload.response_bytes);
         }
         let waiting = self.calls.get(a.call).is_some_and(|c| match c.hedge {
             None => c.attempt == Some(attempt_id),
@@ -1052,8 +1052,11 @@ impl World<'_> {
         }
         self.on_request_data_end(&r, reply);
         if reply.cause == Cause::Ok {
-            self.stats
-                .on_internet_bytes(self.now, self.plan.workload.response_bytes);
+            self.stats.on_internet_bytes(
+                self.now,
+                RegionId(r.edge),
+                self.plan.workload.response_bytes,
+            );
         }
         self.stats.on_request_end(self.now, &r, reply);
         if r.user != NO_USER {

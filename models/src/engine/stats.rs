@@ -7,13 +7,15 @@ use headroom_sim::stats::{LatencyHistogram, TimeWeighted};
 use headroom_sim::{Span, Timestamp};
 
 use super::mesh::{Cause, ClientRef, Reply, Request};
-use crate::plan::costs::{HOURS_PER_MONTH, money};
+use crate::plan::costs::{BillKind, HOURS_PER_MONTH, money};
 use crate::plan::{ArrivalPlan, Plan, RegionId, ServiceId};
 use crate::report::{
-    DeploymentRow, EdgeIntervalRow, EdgeRow, IntervalRow, RegionIntervalRow, RegionRow, RunMetrics,
-    RunOutput, ServiceIntervalRow, ServiceRow, SessionMetrics, StationLoad, WorstRegion,
+    BillRow, DeploymentRow, EdgeIntervalRow, EdgeRow, IntervalRow, RegionIntervalRow, RegionRow,
+    RunMetrics, RunOutput, ServiceIntervalRow, ServiceRow, SessionMetrics, StationLoad,
+    WorstRegion,
 };
 use crate::scenario::ConcurrencyModel;
+use crate::scenario::Scope;
 
 /// Workers held and computing of one service: two signals that change
 /// together, integrated exactly in worker-nanoseconds since time zero.
@@ -362,6 +364,14 @@ pub(super) struct Stats {
     /// Measured: the data tier's usage-priced costs (cache tier
     /// operations), USD.
     data_usage_usd: f64,
+    /// Measured: `egress_usd` by the region that sent the bytes,
+    /// `[region][inter-region, internet]` (`bill.csv`).
+    egress_by_region: Vec<[f64; 2]>,
+    /// Measured: `data_usage_usd` by tier and copy, `[tier_base[store] +
+    /// tier][region]`, a global tier's in its last column (`bill.csv`).
+    usage_by_tier: Vec<Vec<f64>>,
+    /// Where each store's tiers start in `usage_by_tier`.
+    tier_base: Vec<usize>,
     wasted_ns: u128,
     /// USD per instance-second, `[service][region]`.
     prices: Vec<Vec<f64>>,
@@ -490,6 +500,24 @@ impl Stats {
             usage_usd_all: 0.0,
             egress_usd: 0.0,
             data_usage_usd: 0.0,
+            egress_by_region: vec![[0.0; 2]; region_count],
+            usage_by_tier: plan
+                .data
+                .stores
+                .iter()
+                .flat_map(|s| &s.tiers)
+                .map(|_| vec![0.0; region_count + 1])
+                .collect(),
+            tier_base: plan
+                .data
+                .stores
+                .iter()
+                .scan(0, |next, s| {
+                    let base = *next;
+                    *next += s.tiers.len();
+                    Some(base)
+                })
+                .collect(),
             wasted_ns: 0,
             prices,
             inter_region_usd_per_byte: inter,
@@ -961,30 +989,45 @@ impl Stats {
         self.edges[e].open.add(now, delta as f64);
     }
 
-    pub(super) fn on_inter_region_bytes(&mut self, now: Timestamp, bytes: u64) {
+    /// `from` sent `bytes` to another region.
+    pub(super) fn on_inter_region_bytes(&mut self, now: Timestamp, from: RegionId, bytes: u64) {
         let usd = bytes as f64 * self.inter_region_usd_per_byte;
         self.usage_usd_all += usd;
         if self.in_window(now) {
             self.egress_usd += usd;
+            self.egress_by_region[from.index()][0] += usd;
         }
     }
 
-    pub(super) fn on_internet_bytes(&mut self, now: Timestamp, bytes: u64) {
+    /// The edge in `from` sent a client `bytes`.
+    pub(super) fn on_internet_bytes(&mut self, now: Timestamp, from: RegionId, bytes: u64) {
         let usd = bytes as f64 * self.internet_usd_per_byte;
         self.usage_usd_all += usd;
         if self.in_window(now) {
             self.egress_usd += usd;
+            self.egress_by_region[from.index()][1] += usd;
         }
     }
 
-    /// Usage-priced costs (cache tier operations), USD.
-    pub(super) fn on_usage_usd(&mut self, now: Timestamp, usd: f64) {
+    /// Usage-priced costs (cache tier operations), USD: an operation of
+    /// `tier` of `store` at its copy in `region` (`None`: a global tier).
+    #[inline(never)]
+    pub(super) fn on_usage_usd(
+        &mut self,
+        now: Timestamp,
+        store: usize,
+        tier: usize,
+        region: Option<RegionId>,
+        usd: f64,
+    ) {
         if usd == 0.0 {
             return;
         }
         self.usage_usd_all += usd;
         if self.in_window(now) {
             self.data_usage_usd += usd;
+            let column = region.map_or(self.region_count, RegionId::index);
+            self.usage_by_tier[self.tier_base[store] + tier][column] += usd;
         }
     }
 
@@ -1196,6 +1239,7 @@ impl Stats {
         let per_month = |usd: f64| money(usd / measured.as_secs_f64() * HOURS_PER_MONTH * 3600.0);
         let cost_per_month_usd = per_month(raw_cost_usd);
         let cost_usd = money(raw_cost_usd);
+        let bill = self.bill(plan, &per_month);
         let q = |p: f64| {
             if self.latency.count() == 0 {
                 f64::NAN
@@ -1463,10 +1507,119 @@ impl Stats {
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
+            bill,
             peak_in_flight,
         }
     }
+
+    /// The measured window's bill line by line (`bill.csv`; empty without
+    /// `[costs]`); `per_month` scales a window's USD to a month.
+    fn bill(&self, plan: &Plan, per_month: &dyn Fn(f64) -> f64) -> Vec<BillRow> {
+        let Some(costs) = &plan.costs else {
+            return Vec::new();
+        };
+        let measured_s = plan.run.measured().as_secs_f64();
+        let region_name =
+            |r: Option<RegionId>| r.map_or(GLOBAL_REGION, |r| plan.network.name(r)).to_owned();
+        let mut bill = Vec::new();
+        let mut line = |kind: BillKind, component: String, region: String, usd: f64| {
+            bill.push(BillRow {
+                kind,
+                component,
+                region,
+                cost_usd: money(usd),
+                cost_per_month_usd: per_month(usd),
+            });
+        };
+        // Each deployment's instances: its price times its mean instance
+        // count over the window (what `cost_rate` integrates).
+        for (i, service) in plan.services.iter().enumerate() {
+            for r in plan.network.region_ids().filter(|&r| service.runs_in(r)) {
+                let mean = self
+                    .frozen_deployments
+                    .get(i * self.region_count + r.index())
+                    .map_or(0.0, |f| f.replicas_mean);
+                let usd = if mean.is_finite() {
+                    mean * self.prices[i][r.index()] * measured_s
+                } else {
+                    0.0
+                };
+                line(
+                    BillKind::Instances,
+                    service.name.clone(),
+                    region_name(Some(r)),
+                    usd,
+                );
+            }
+        }
+        let tier_name = |store: usize, tier: usize| {
+            let s = &plan.data.stores[store];
+            format!("{}/{}", s.name, s.tiers[tier].name)
+        };
+        for item in &costs.data.fixed {
+            let store = item.store.index();
+            let component = match item.tier {
+                None => plan.data.stores[store].name.clone(),
+                Some(t) => tier_name(store, usize::from(t)),
+            };
+            line(
+                item.kind,
+                component,
+                region_name(item.region),
+                item.usd_per_s * measured_s,
+            );
+        }
+        // Each priced tier's operations, copy by copy: every caller region
+        // (a region's or an instance's copy), or the global one.
+        for (store, s) in plan.data.stores.iter().enumerate() {
+            for (tier, t) in s.tiers.iter().enumerate() {
+                let priced = costs.data.lookup_usd[store][tier] > 0.0
+                    || costs.data.write_usd[store][tier] > 0.0;
+                if !priced {
+                    continue;
+                }
+                let usage = &self.usage_by_tier[self.tier_base[store] + tier];
+                let copies: Vec<Option<RegionId>> = if t.scope == Scope::Global {
+                    vec![None]
+                } else {
+                    s.caller_regions.iter().copied().map(Some).collect()
+                };
+                for r in copies {
+                    let usd = usage[r.map_or(self.region_count, RegionId::index)];
+                    line(
+                        BillKind::CacheOperations,
+                        tier_name(store, tier),
+                        region_name(r),
+                        usd,
+                    );
+                }
+            }
+        }
+        // Each region's egress, by the region that sent the bytes.
+        for (kind, price, i) in [
+            (
+                BillKind::EgressInterRegion,
+                costs.inter_region_usd_per_byte,
+                0,
+            ),
+            (BillKind::EgressInternet, costs.internet_usd_per_byte, 1),
+        ] {
+            if price > 0.0 {
+                for r in plan.network.region_ids() {
+                    let usd = self.egress_by_region[r.index()][i];
+                    line(kind, NETWORK.to_owned(), region_name(Some(r)), usd);
+                }
+            }
+        }
+        bill
+    }
 }
+
+/// `bill.csv`'s `region` of a global cache tier.
+pub const GLOBAL_REGION: &str = "global";
+
+/// `bill.csv`'s `component` of egress.
+pub const NETWORK: &str = "network";
 
 /// The call edges of `plan` as `(caller, callee)` names, in `edges.csv`'s
 /// order (the engine's edge index): the edge's calls to the entry services

@@ -28,6 +28,54 @@ pub fn money(usd: f64) -> f64 {
     format!("{usd:.11e}").parse().unwrap_or(usd)
 }
 
+/// What a line of `bill.csv` prices, and the part of `runs.csv`'s bill
+/// (`instance_`, `data_` or `egress_cost_per_month_usd`) it is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BillKind {
+    /// A service's instances in a region.
+    Instances,
+    /// A store's shards at its primary.
+    Shards,
+    /// A store's shards at one of its read replicas.
+    Replicas,
+    /// A cache tier copy's capacity.
+    CacheCapacity,
+    /// A cache tier's priced operations (`kv` lookups, fills and
+    /// invalidations, `object` gets).
+    CacheOperations,
+    /// Bytes a region sends to another (requests, answers, data).
+    EgressInterRegion,
+    /// Answers a region's edge sends to clients.
+    EgressInternet,
+}
+
+impl BillKind {
+    /// Its `bill.csv` `kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillKind::Instances => "instances",
+            BillKind::Shards => "shards",
+            BillKind::Replicas => "replicas",
+            BillKind::CacheCapacity => "cache_capacity",
+            BillKind::CacheOperations => "cache_operations",
+            BillKind::EgressInterRegion => "egress_inter_region",
+            BillKind::EgressInternet => "egress_internet",
+        }
+    }
+
+    /// Its `bill.csv` `part`: `instances`, `data` or `egress`.
+    pub fn part(self) -> &'static str {
+        match self {
+            BillKind::Instances => "instances",
+            BillKind::Shards
+            | BillKind::Replicas
+            | BillKind::CacheCapacity
+            | BillKind::CacheOperations => "data",
+            BillKind::EgressInterRegion | BillKind::EgressInternet => "egress",
+        }
+    }
+}
+
 /// Prices, resolved per service and region.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CostPlan {

@@ -16,6 +16,7 @@ use headroom_policy::retry::RetryPolicy;
 use headroom_sim::Span;
 use headroom_sim::dist::Dist;
 
+use super::costs::BillKind;
 use super::network::NetworkPlan;
 use super::workload::{PopularityPlan, popularity};
 use super::{Invalid, RegionId, ServicePlan, StepPlan, dist, valid_name};
@@ -752,6 +753,27 @@ pub struct DataCostPlan {
     pub lookup_usd: Vec<Vec<f64>>,
     /// USD per fill or invalidation, `[store][tier]` (`kv` only).
     pub write_usd: Vec<Vec<f64>>,
+    /// `fixed_usd_per_s` item by item, for `bill.csv`: each store's shards
+    /// and each replica of them, then each billed copy of each tier, in
+    /// `[[datastores]]` and tier order.
+    pub fixed: Vec<FixedCost>,
+}
+
+/// One capacity-priced item of the data tier.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FixedCost {
+    /// [`BillKind::Shards`], [`BillKind::Replicas`] or
+    /// [`BillKind::CacheCapacity`].
+    pub kind: super::costs::BillKind,
+    /// Its store.
+    pub store: StoreId,
+    /// Its tier (cache capacity only).
+    pub tier: Option<u8>,
+    /// Where it runs: a copy's region, a region-scoped tier's caller
+    /// region; `None` for a global tier.
+    pub region: Option<RegionId>,
+    /// What it costs, USD per second.
+    pub usd_per_s: f64,
 }
 
 /// Resolves `[costs.data]`:
@@ -793,18 +815,28 @@ pub(super) fn cost_plan(
     let mut hourly = 0.0;
     let mut lookup_usd = Vec::with_capacity(data.stores.len());
     let mut write_usd = Vec::with_capacity(data.stores.len());
-    for s in &data.stores {
+    let mut fixed = Vec::new();
+    for (store, s) in data.stores.iter().enumerate() {
+        let store = StoreId(store as u16);
         for (i, r) in s.copies.iter().enumerate() {
-            let price = if i == 0 {
-                c.shard_hourly
+            let (price, kind) = if i == 0 {
+                (c.shard_hourly, BillKind::Shards)
             } else {
-                c.replica_hourly
+                (c.replica_hourly, BillKind::Replicas)
             };
-            hourly += f64::from(s.shards) * price * multipliers[r.index()];
+            let copy = f64::from(s.shards) * price * multipliers[r.index()];
+            hourly += copy;
+            fixed.push(FixedCost {
+                kind,
+                store,
+                tier: None,
+                region: Some(*r),
+                usd_per_s: copy / 3600.0,
+            });
         }
         let mut lookups = Vec::with_capacity(s.tiers.len());
         let mut writes = Vec::with_capacity(s.tiers.len());
-        for t in &s.tiers {
+        for (tier, t) in s.tiers.iter().enumerate() {
             let copies = match t.scope {
                 Scope::Instance => 0.0,
                 Scope::Region => s.caller_regions.len() as f64,
@@ -825,6 +857,20 @@ pub(super) fn cost_plan(
                 ),
             };
             hourly += copies * gb * per_gb_hour;
+            let regions: Vec<Option<RegionId>> = match t.scope {
+                Scope::Instance => Vec::new(),
+                Scope::Region => s.caller_regions.iter().copied().map(Some).collect(),
+                Scope::Global => vec![None],
+            };
+            for region in regions {
+                fixed.push(FixedCost {
+                    kind: BillKind::CacheCapacity,
+                    store,
+                    tier: Some(tier as u8),
+                    region,
+                    usd_per_s: gb * per_gb_hour / 3600.0,
+                });
+            }
             lookups.push(lookup);
             writes.push(write);
         }
@@ -835,6 +881,7 @@ pub(super) fn cost_plan(
         fixed_usd_per_s: hourly / 3600.0,
         lookup_usd,
         write_usd,
+        fixed,
     })
 }
 
