@@ -397,8 +397,8 @@ fn a_broken_parquet_trace_exits_2_and_writes_nothing() {
     assert!(!out.exists());
 }
 
-/// A sweep of a scenario with two regions writes its `regions` and
-/// `deployments` tables and its call edges (and with `--region-timeseries`,
+/// A sweep of a priced scenario with two regions writes its `regions` and
+/// `deployments` tables, its call edges and its bill (and with `--region-timeseries`,
 /// `--deployment-timeseries` and `--edge-timeseries` their time series) in
 /// Parquet as in CSV, the names strings and the counts whole numbers.
 #[test]
@@ -428,9 +428,13 @@ west = "60ms"
 
 [[services]]
 name = "api"
-instance = { workers = 4, queue = 50 }
+instance = { type = "small", workers = 4, queue = 50 }
 work = { distribution = "exponential", mean = "5ms" }
 replicas = 1
+
+[costs]
+instance_types = { small = { vcpu = 2, memory = "4GiB", hourly = 0.1 } }
+egress = { inter_region_per_gb = 0.02, internet_per_gb = 0.09 }
 
 [sweep]
 [sweep.params]
@@ -533,4 +537,16 @@ replicas = 1
         ]
     );
     assert_eq!(df.height() % (2 * 2), 0, "every run's edge per interval");
+    // Its bill: the line's names strings, its costs floats.
+    let df = same_as_csv(&out, "bill");
+    let types: Vec<String> = df.dtypes().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        types,
+        ["u64", "u64", "str", "str", "str", "str", "f64", "f64"]
+    );
+    assert_eq!(
+        df.height(),
+        2 * 2 * 6,
+        "2 points, 2 replications: api in 2 regions, 2 kinds of egress from each"
+    );
 }

@@ -2796,3 +2796,83 @@ fn compare_pairs_each_call_edges_figures() {
         "{csv}"
     );
 }
+
+/// A sweep of a priced scenario writes `bill.csv`: each run's lines
+/// together, a point's the same as `headroom run`'s at that point (the
+/// shards' line follows the swept shard count); shards of the sweep merge
+/// to the same file, a folder that lost a run's lines is refused, and a
+/// scenario without `[costs]` has no bill.
+#[test]
+fn a_sweep_of_a_priced_scenario_writes_each_points_bill_as_run_does() {
+    let dir = tempdir("sweep_bill");
+    let priced = DATA_SWEEP
+        .replace(
+            "instance = { workers = 16 }",
+            "instance = { type = \"small\", workers = 16 }",
+        )
+        .replace(
+            "[sweep]",
+            "[costs]\ninstance_types = { small = { vcpu = 2, memory = \"4GiB\", hourly = 0.1 } }\n\
+             [costs.data]\nshard_hourly = 0.5\n\n[sweep]",
+        );
+    let scenario = write(&dir, "s.toml", &priced);
+    let (whole, swept) = swept_at_any_thread_count(&dir, &scenario, "bill.csv");
+    assert_eq!(
+        swept.lines().next(),
+        Some("point,replication,part,kind,component,region,cost_usd,cost_per_month_usd")
+    );
+    // Per run: the api's instances, then the store's shards; 2 and 6
+    // shards at 0.5 USD an hour for the 18 measured seconds.
+    let lines: Vec<Vec<&str>> = swept
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(lines.len(), 2 * 2 * 2, "{swept}");
+    for (i, line) in lines.iter().enumerate() {
+        let (point, replication) = (i / 4, i / 2 % 2);
+        assert_eq!(line[..2], [point.to_string(), replication.to_string()]);
+        let (kind, component, month) = if i % 2 == 0 {
+            ("instances", "api", 2.0 * 0.1 * 730.0)
+        } else {
+            ("shards", "users", [2.0, 6.0][point] * 0.5 * 730.0)
+        };
+        assert_eq!(line[3..5], [kind, component], "{swept}");
+        let got: f64 = line[7].parse().unwrap();
+        assert!((got - month).abs() < 1e-6, "{line:?}: {got} vs {month}");
+    }
+    // No SLO: the cheaper point, 2 shards, is recommended; the summary
+    // lists its bill's lines, the largest first.
+    let summary = String::from_utf8(read(&whole, "summary.md")).unwrap();
+    assert!(
+        summary.contains(
+            "| data | shards | users | default | 730 ± 0 | 83.3 % |\n\
+             | instances | instances | api | default | 146 ± 0 | 16.7 % |\n"
+        ),
+        "{summary}"
+    );
+    let run_out = run_at_six_shards(&dir, &scenario);
+    let rerun = String::from_utf8(read(&run_out, "bill.csv")).unwrap();
+    assert_eq!(
+        rows_of(&swept, "1"),
+        rows_of(&rerun, "0"),
+        "{swept}\n{rerun}"
+    );
+    let names = ["bill.csv", "runs.csv", "manifest.json"];
+    merges_to(&dir, &scenario, &whole, &[], &names);
+    refused_without(
+        &dir,
+        &whole,
+        "bill.csv",
+        "1,0,",
+        "bill.csv: no bill line of point 1, replication 0, which finished",
+    );
+    let unpriced = write(&dir, "unpriced.toml", DATA_SWEEP);
+    let plain = dir.join("plain");
+    let o = sweep(&unpriced, &plain, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!plain.join("bill.csv").exists());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(&plain, "manifest.json")).unwrap();
+    assert!(manifest.get("bill_columns").is_none());
+}

@@ -594,6 +594,7 @@ mod tests {
             regions: Table::default(),
             deployments: Table::default(),
             edges: table,
+            bill: Table::default(),
             warmup_s: 0.0,
             latency: None,
             region_latency: Vec::new(),

@@ -88,6 +88,9 @@ pub struct Record {
     pub deployments: Table,
     /// `edges.csv` rows (after `point, replication`): one per call edge.
     pub edges: Table,
+    /// `bill.csv` rows (after `point, replication`): one per priced item
+    /// (none without `[costs]`).
+    pub bill: Table,
     /// Statistics start this many simulated seconds into the run.
     pub warmup_s: f64,
     /// The replication's end-to-end latency histogram (measured window), to
@@ -613,6 +616,24 @@ fn edges_table(rows: &[headroom_models::EdgeRow]) -> Table {
     })
 }
 
+/// A replication's bill as a table of the columns after `point,
+/// replication` (`part`, `kind`, `component`, `region`, then its costs).
+fn bill_table(rows: &[headroom_models::BillRow]) -> Table {
+    let columns = &headroom_models::report::BILL_COLUMNS[2..];
+    let mut t = typed_table(
+        columns,
+        Some([Kind::Str; 4].into_iter().chain([Kind::Float; 2]).collect()),
+    );
+    for row in rows {
+        t.push_row(
+            row.text()
+                .into_iter()
+                .chain(row.cells().iter().map(Cell::to_string)),
+        );
+    }
+    t
+}
+
 /// A replication's per-shard rows as a table of the columns after
 /// `point, replication` (`store`, `region`, `shard`, then the counts and
 /// measures), typed by its first row's cells.
@@ -703,6 +724,7 @@ pub(crate) fn replicate(
             regions: regions_table(&out.regions),
             deployments: deployments_table(&out.deployments),
             edges: edges_table(&out.edges),
+            bill: bill_table(&out.bill),
             series: ComponentSeries {
                 services: keep(series.services, || service_series_table(&out)),
                 shards: keep(series.shards, || shard_series_table(&out)),
@@ -736,6 +758,7 @@ pub(crate) fn replicate(
             regions: Table::default(),
             deployments: Table::default(),
             edges: Table::default(),
+            bill: Table::default(),
             warmup_s,
             latency: None,
             region_latency: Vec::new(),

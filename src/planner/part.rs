@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use headroom_models::report::{
-    Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, ColdCache, DEPLOYMENT_COLUMNS,
+    BILL_COLUMNS, Bottleneck, CACHE_TIMESERIES_COLUMNS, Cell, ColdCache, DEPLOYMENT_COLUMNS,
     DEPLOYMENT_TIMESERIES_COLUMNS, EDGE_COLUMNS, EDGE_TIMESERIES_COLUMNS, LATENCY_BATCHES,
     LATENCY_QUANTILES, Pooled, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS, SERVICE_COLUMNS,
     SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS, SHARD_TIMESERIES_COLUMNS, short_run_text, spans_of,
@@ -270,6 +270,10 @@ pub struct Manifest {
     /// sweeps kept the per-edge table).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub edges_columns: Vec<Column>,
+    /// `bill` columns with their kinds (empty for a scenario without
+    /// `[costs]`, and in a folder written before sweeps kept the bill).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bill_columns: Vec<Column>,
     /// `caches_timeseries` columns with their kinds (empty unless the
     /// sweep writes it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -320,6 +324,8 @@ pub struct Part {
     pub deployments: Table,
     /// One row per (point, replication, call edge).
     pub edges: Table,
+    /// One row per (point, replication, priced item).
+    pub bill: Table,
     /// One row per (point, replication, interval, cache).
     pub cache_series: Table,
     /// One row per (point, replication, interval, client region).
@@ -479,6 +485,14 @@ impl Part {
                 4..=14 => Kind::Int,
                 _ => Kind::Float,
             });
+        let bill_columns = if has_costs(&id.scenario) {
+            keyed_columns(&BILL_COLUMNS, records().map(|r| &r.bill), |i| match i {
+                2..=5 => Kind::Str,
+                _ => Kind::Float,
+            })
+        } else {
+            Vec::new()
+        };
         let mut runs_table = Table::new(runs_columns.clone());
         let mut ts_table = Table::new(timeseries_columns.clone());
         let mut services_table = Table::new(services_columns.clone());
@@ -488,6 +502,7 @@ impl Part {
         let mut regions_table = Table::new(regions_columns.clone());
         let mut deployments_table = Table::new(deployments_columns.clone());
         let mut edges_table = Table::new(edges_columns.clone());
+        let mut bill_table = Table::new(bill_columns.clone());
         let mut cache_series_table = Table::new(cache_series_columns.clone());
         let mut region_series_table = Table::new(region_series_columns.clone());
         let mut deployment_series_table = Table::new(deployment_series_columns.clone());
@@ -522,6 +537,7 @@ impl Part {
                 let regions = std::mem::take(&mut record.regions);
                 let deployments = std::mem::take(&mut record.deployments);
                 let edges = std::mem::take(&mut record.edges);
+                let bill = std::mem::take(&mut record.bill);
                 for (all, table) in [
                     (&mut series_table, series.services),
                     (&mut shards_table, shards),
@@ -529,6 +545,7 @@ impl Part {
                     (&mut regions_table, regions),
                     (&mut deployments_table, deployments),
                     (&mut edges_table, edges),
+                    (&mut bill_table, bill),
                     (&mut cache_series_table, series.caches),
                     (&mut region_series_table, series.regions),
                     (&mut deployment_series_table, series.deployments),
@@ -568,6 +585,9 @@ impl Part {
             stems.push("deployments");
         }
         stems.push("edges");
+        if !bill_columns.is_empty() {
+            stems.push("bill");
+        }
         if id.cache_timeseries {
             stems.push("caches_timeseries");
         }
@@ -601,6 +621,7 @@ impl Part {
                 regions_columns,
                 deployments_columns,
                 edges_columns,
+                bill_columns,
                 cache_series_columns,
                 region_series_columns,
                 deployment_series_columns,
@@ -619,6 +640,7 @@ impl Part {
             regions: regions_table,
             deployments: deployments_table,
             edges: edges_table,
+            bill: bill_table,
             cache_series: cache_series_table,
             region_series: region_series_table,
             deployment_series: deployment_series_table,
@@ -659,6 +681,7 @@ impl Part {
             ("regions", &self.regions, &m.regions_columns),
             ("deployments", &self.deployments, &m.deployments_columns),
             ("edges", &self.edges, &m.edges_columns),
+            ("bill", &self.bill, &m.bill_columns),
             (
                 "caches_timeseries",
                 &self.cache_series,
@@ -734,6 +757,7 @@ impl Part {
         let regions = optional("regions", &manifest.regions_columns)?;
         let deployments = optional("deployments", &manifest.deployments_columns)?;
         let edges = optional("edges", &manifest.edges_columns)?;
+        let bill = optional("bill", &manifest.bill_columns)?;
         let cache_series = optional("caches_timeseries", &manifest.cache_series_columns)?;
         let region_series = optional("regions_timeseries", &manifest.region_series_columns)?;
         let deployment_series = optional(
@@ -752,6 +776,7 @@ impl Part {
             regions,
             deployments,
             edges,
+            bill,
             cache_series,
             region_series,
             deployment_series,
@@ -936,6 +961,7 @@ impl Part {
                 "no deployment",
             ),
             ("edges", &self.edges, &m.edges_columns, (2, 4), "no edge"),
+            ("bill", &self.bill, &m.bill_columns, (2, 6), "no bill line"),
             (
                 "caches_timeseries",
                 &self.cache_series,
@@ -1081,6 +1107,7 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
             &DEPLOYMENT_COLUMNS[..],
         ),
         ("edges_columns", &m.edges_columns, &EDGE_COLUMNS[..]),
+        ("bill_columns", &m.bill_columns, &BILL_COLUMNS[..]),
         (
             "cache_series_columns",
             &m.cache_series_columns,
@@ -1148,6 +1175,9 @@ fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputErr
         && (m.edges_columns.is_empty()
             || (m.edges_columns[..2].iter().all(|c| c.kind == Kind::Int)
                 && m.edges_columns[2..4].iter().all(|c| c.kind == Kind::Str)))
+        && (m.bill_columns.is_empty()
+            || (m.bill_columns[..2].iter().all(|c| c.kind == Kind::Int)
+                && m.bill_columns[2..6].iter().all(|c| c.kind == Kind::Str)))
         && [
             &m.shard_series_columns,
             &m.cache_series_columns,
@@ -1486,6 +1516,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
                 &part.manifest.edges_columns,
                 &manifest.edges_columns,
             ),
+            ("bill", &part.manifest.bill_columns, &manifest.bill_columns),
             (
                 "caches_timeseries",
                 &part.manifest.cache_series_columns,
@@ -1526,6 +1557,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let mut regions: Option<Table> = None;
     let mut deployments: Option<Table> = None;
     let mut edges: Option<Table> = None;
+    let mut bill: Option<Table> = None;
     let mut cache_series: Option<Table> = None;
     let mut region_series: Option<Table> = None;
     let mut deployment_series: Option<Table> = None;
@@ -1541,6 +1573,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
             (&mut regions, part.regions),
             (&mut deployments, part.deployments),
             (&mut edges, part.edges),
+            (&mut bill, part.bill),
             (&mut cache_series, part.cache_series),
             (&mut region_series, part.region_series),
             (&mut deployment_series, part.deployment_series),
@@ -1576,6 +1609,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
     let regions = in_order(regions, &manifest.regions_columns);
     let deployments = in_order(deployments, &manifest.deployments_columns);
     let edges = in_order(edges, &manifest.edges_columns);
+    let bill = in_order(bill, &manifest.bill_columns);
     let cache_series = in_order(cache_series, &manifest.cache_series_columns);
     let region_series = in_order(region_series, &manifest.region_series_columns);
     let deployment_series = in_order(deployment_series, &manifest.deployment_series_columns);
@@ -1593,6 +1627,7 @@ pub fn merge(parts: Vec<Part>, names: &[String]) -> Result<Part, InputError> {
         regions,
         deployments,
         edges,
+        bill,
         cache_series,
         region_series,
         deployment_series,
@@ -1622,6 +1657,12 @@ fn keyed_columns<'r>(
             Column::new(*name, kind)
         })
         .collect()
+}
+
+/// Whether the resolved scenario `scenario` (JSON) has `[costs]`: then each
+/// run has bill lines, and the sweep writes `bill`.
+fn has_costs(scenario: &serde_json::Value) -> bool {
+    scenario.get("costs").is_some_and(|c| !c.is_null())
 }
 
 /// Whether the resolved scenario `scenario` (JSON) has a `[[datastores]]`

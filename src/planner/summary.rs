@@ -341,6 +341,7 @@ fn recommendation(a: &Analysis<'_>, s: &mut String) {
     }
     client_regions(a, p.point, s);
     deployments(a, p.point, s);
+    bill(a, p.point, s);
     call_edges(a, p.point, s);
     for text in crate::planner::recommendation::point_warnings(&a.part.manifest, p.point) {
         let _ = writeln!(s, "\n**Warning:** at this point, {text}.");
@@ -523,6 +524,69 @@ fn deployments(a: &Analysis<'_>, point: usize, s: &mut String) {
             of(rows, held),
             of(rows, instances),
             of(rows, cost)
+        );
+    }
+}
+
+/// Lines of the recommended point's bill the summary lists.
+const BILL_LINES: usize = 5;
+
+/// The recommended point's largest bill lines (`bill.csv`, with
+/// `[costs]`): what its month is made of, line by line.
+fn bill(a: &Analysis<'_>, point: usize, s: &mut String) {
+    let t = &a.part.bill;
+    let columns = ["part", "kind", "component", "region", "cost_per_month_usd"].map(|n| t.index(n));
+    let [
+        Some(part),
+        Some(kind),
+        Some(component),
+        Some(region),
+        Some(cost),
+    ] = columns
+    else {
+        return;
+    };
+    // Per line, in `bill.csv`'s order: its rows, one per replication.
+    let groups = point_rows_by(t, point, |r| {
+        Some((r.get(part), r.get(kind), r.get(component), r.get(region)))
+    });
+    let mut lines: Vec<_> = groups
+        .iter()
+        .map(|(line, rows)| {
+            let usd = ci95(&rows.iter().map(|r| number(&r[cost])).collect::<Vec<_>>());
+            (line, usd)
+        })
+        .collect();
+    let total: f64 = lines.iter().map(|(_, usd)| usd.mean).sum();
+    if lines.is_empty() || total.is_nan() || total <= 0.0 {
+        return;
+    }
+    // The largest first; ties in `bill.csv`'s order (the sort is stable).
+    lines.sort_by(|x, y| y.1.mean.total_cmp(&x.1.mean));
+    let _ = writeln!(
+        s,
+        "\nIts largest bill lines (`bill.csv`; USD a month, mean over the replications ± 95 % \
+         CI, and their share of its {} USD):\n\n\
+         | part | kind | component | region | USD a month | share |\n|---|---|---|---|---:|---:|",
+        short(total)
+    );
+    for ((part, kind, component, region), usd) in lines.iter().take(BILL_LINES) {
+        let _ = writeln!(
+            s,
+            "| {part} | {kind} | {component} | {region} | {} ± {} | {:.1} % |",
+            short(usd.mean),
+            short(usd.half_width),
+            100.0 * usd.mean / total
+        );
+    }
+    if lines.len() > BILL_LINES {
+        let rest: f64 = lines[BILL_LINES..].iter().map(|(_, usd)| usd.mean).sum();
+        let _ = writeln!(
+            s,
+            "| | {} more lines | | | {} | {:.1} % |",
+            lines.len() - BILL_LINES,
+            short(rest),
+            100.0 * rest / total
         );
     }
 }
