@@ -1479,6 +1479,9 @@ region_multipliers = { east = 1.0, west = 1.5 }
             "deployments.api.{region}.instance_cost_per_month_usd"
         ));
         assert_eq!(&cost[..3], [usd, 2.0 * usd, usd], "{region}");
+        // The same cost as the bill's line for the deployment.
+        let line = row(&format!("bill.instances.api.{region}.cost_per_month_usd"));
+        assert_eq!(&line[..3], [usd, 2.0 * usd, usd], "{region}");
     }
     // The service moved out of west on one side: east's deployments are
     // paired, and a note names west's, which has nothing to pair with.
@@ -1494,6 +1497,11 @@ region_multipliers = { east = 1.0, west = 1.5 }
         note.contains("note: deployments only in ")
             && note.contains("(api west) or only in ")
             && note.contains("(none) have nothing to pair with"),
+        "{note}"
+    );
+    assert!(
+        note.contains("note: bill lines only in ")
+            && note.contains("(instances api west) or only in "),
         "{note}"
     );
     let csv = String::from_utf8(read(&out, "compare.csv")).unwrap();

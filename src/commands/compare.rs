@@ -158,12 +158,13 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    // Each deployment and call edge found on both sides; those on one side
-    // only (a service moved into or out of a region, a call added or
-    // dropped) have nothing to pair with: a note says which.
+    // Each deployment, call edge and bill line found on both sides; those on
+    // one side only (a service moved into or out of a region, a call added
+    // or dropped, a price or a replica added) have nothing to pair with: a
+    // note says which.
     let (a, b) = (&runs[0].records, &runs[1].records);
     let (name_a, name_b) = (args.a.display().to_string(), args.b.display().to_string());
-    for components in [&DEPLOYMENTS, &EDGES] {
+    for components in [&DEPLOYMENTS, &EDGES, &BILL] {
         if let Some(t) = components.differences(a, b) {
             table.append(&t);
         }
@@ -354,6 +355,20 @@ const EDGES: Components = Components {
         "breaker_open_s",
     ],
     latency: Some(|r| &r.edge_latency),
+};
+
+/// The bill's lines (with `[costs]`): which line of the month a change
+/// moves, by what it prices and where.
+const BILL: Components = Components {
+    what: "bill lines",
+    prefix: "bill",
+    table: |r| &r.bill,
+    columns: &headroom_models::report::BILL_COLUMNS,
+    keys: 4,
+    name: |k| format!("{}.{}.{}", k[1], k[2], k[3]),
+    label: |k| format!("{} {} {}", k[1], k[2], k[3]),
+    metrics: &["cost_per_month_usd"],
+    latency: None,
 };
 
 impl Components {
