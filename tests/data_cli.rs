@@ -122,7 +122,7 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
     let mut lines = series.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "point,replication,t_s,store,region,shard,requests_rps,shed,throttled,latency_p50_ms,latency_p99_ms,utilization,queued,trigger"
+        "point,replication,t_s,store,region,shard,requests_rps,shed,throttled,latency_p50_ms,latency_p99_ms,utilization,queued,wasted_work_s,trigger"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     // 2 replications x 20 intervals x 2 copies x 8 shards.
@@ -140,8 +140,10 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
         assert_eq!(key, keys[replication * 16 + shard], "{row:?}");
         let busy: f64 = row[11].parse().unwrap();
         assert!((0.0..=1.0).contains(&busy), "{row:?}");
+        // No store timeout: no work for nobody.
+        assert_eq!(row[13], "0", "{row:?}");
         // The flush at 10 s marks the interval it starts, (10 s, 11 s].
-        assert_eq!(row[13], if interval == 10 { "1" } else { "0" }, "{row:?}");
+        assert_eq!(row[14], if interval == 10 { "1" } else { "0" }, "{row:?}");
     }
 
     // caches_timeseries.csv: both tiers, second by second.

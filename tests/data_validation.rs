@@ -942,7 +942,11 @@ fn a_store_timeout_fails_each_try_at_its_deadline() {
         }
     };
     // No retry: every request fails at 1 ms + 20 ms (a 504: `timeouts`).
-    let o = run_text(&common::timed_store("timeout = \"20ms\"", ""));
+    // Five-second intervals, the warm-up the first.
+    let o = run_text(
+        &common::timed_store("timeout = \"20ms\"", "")
+            .replace("seed = 5", "seed = 5\ntimeseries_interval = \"5s\""),
+    );
     let m = &o.metrics;
     assert!(m.requests > 2500, "{}", m.requests);
     assert_eq!((m.timeouts, m.ok), (m.requests, 0));
@@ -967,6 +971,27 @@ fn a_store_timeout_fails_each_try_at_its_deadline() {
         );
     };
     wasted(shard);
+    // `shards_timeseries.csv` splits that waste interval by interval: the
+    // measured intervals' add up to it.
+    let series: Vec<f64> = o
+        .shard_timeseries
+        .iter()
+        .filter(|r| r.t_s > o.warmup_s)
+        .map(|r| r.wasted_work_s)
+        .collect();
+    assert_eq!(series.len(), 11, "eleven measured 5-s intervals");
+    let sum: f64 = series.iter().sum();
+    assert!(
+        (sum - shard.wasted_work_s).abs() < 1e-9,
+        "intervals {sum} vs {}",
+        shard.wasted_work_s
+    );
+    assert!(
+        series
+            .iter()
+            .all(|&w| (w / (50.0 * 5.0 * 0.050) - 1.0).abs() < 0.3),
+        "about 50 reads/s x 5 s x 50 ms each: {series:?}"
+    );
     // Three tries, 5 ms apart: 1 + 20 + 5 + 20 + 5 + 20 = 71 ms, and the
     // shard sees three tries a request.
     let retry = "retry = { attempts = 3, backoff = \"constant\", base = \"5ms\", jitter = \"none\", \

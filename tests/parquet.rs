@@ -204,7 +204,7 @@ fn a_sweeps_shards_table_in_parquet_equals_its_csv() {
         types,
         [
             "u64", "u64", "f64", "str", "str", "u64", "f64", "u64", "u64", "f64", "f64", "f64",
-            "u64", "bool"
+            "u64", "f64", "bool"
         ]
     );
     assert_eq!(

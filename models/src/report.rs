@@ -767,12 +767,16 @@ pub struct ShardIntervalRow {
     pub utilization: f64,
     /// Operations waiting for a worker at the end of the interval.
     pub queued: u64,
+    /// Worker-seconds of the operations whose work ended in the interval
+    /// after their caller had stopped waiting (the store's `timeout`), as
+    /// `shards.csv`'s `wasted_work_s`.
+    pub wasted_work_s: f64,
     /// A trigger (fault window, cache flush or surge) overlaps the interval.
     pub trigger: bool,
 }
 
 /// `shards_timeseries.csv` columns, in order.
-pub const SHARD_TIMESERIES_COLUMNS: [&str; 14] = [
+pub const SHARD_TIMESERIES_COLUMNS: [&str; 15] = [
     "point",
     "replication",
     "t_s",
@@ -786,6 +790,7 @@ pub const SHARD_TIMESERIES_COLUMNS: [&str; 14] = [
     "latency_p99_ms",
     "utilization",
     "queued",
+    "wasted_work_s",
     "trigger",
 ];
 
@@ -811,6 +816,7 @@ impl ShardIntervalRow {
                 Cell::Float(self.latency_p99_ms),
                 Cell::Float(self.utilization),
                 Cell::Int(self.queued),
+                Cell::Float(self.wasted_work_s),
                 Cell::Flag(self.trigger),
             ]
             .map(|c| c.to_string()),
@@ -3482,6 +3488,7 @@ mod tests {
                         latency_p99_ms: f64::NAN,
                         utilization: busy[j][k],
                         queued: 0,
+                        wasted_work_s: 0.0,
                         trigger: false,
                     })
                 })

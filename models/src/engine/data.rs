@@ -165,6 +165,9 @@ struct ShardInterval {
     shed: u64,
     throttled: u64,
     busy_ns: f64,
+    /// Worker-nanoseconds of abandoned operations whose work ended in the
+    /// interval.
+    wasted_ns: u64,
     measured: LatencyHistogram,
     other: LatencyHistogram,
 }
@@ -176,6 +179,7 @@ impl ShardInterval {
             shed: 0,
             throttled: 0,
             busy_ns: 0.0,
+            wasted_ns: 0,
             measured: LatencyHistogram::new(),
             other: LatencyHistogram::new(),
         }
@@ -731,8 +735,11 @@ impl DataState {
     #[cold]
     fn on_abandoned_work(&mut self, index: usize, id: Id, now: Timestamp) {
         let started = self.work_started[id.index() as usize];
+        let wasted = (now - started).as_nanos();
+        let shard = &mut self.shards[index];
+        shard.now.wasted_ns += wasted;
         if now >= self.warmup_end && now < self.end {
-            self.shards[index].wasted_ns += (now - started).as_nanos();
+            shard.wasted_ns += wasted;
         }
     }
 
@@ -1785,12 +1792,14 @@ impl World<'_> {
                         f64::NAN
                     },
                     queued: shard.queue.len() as u64,
+                    wasted_work_s: iv.wasted_ns as f64 / 1e9,
                     trigger,
                 });
                 iv.requests = 0;
                 iv.shed = 0;
                 iv.throttled = 0;
                 iv.busy_ns = 0.0;
+                iv.wasted_ns = 0;
                 iv.measured.clear();
                 iv.other.clear();
             }
