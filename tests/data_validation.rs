@@ -920,6 +920,109 @@ egress = { inter_region_per_gb = 0.02, internet_per_gb = 0.09 }
     assert!((sent / egress - 1.0).abs() < 1e-9, "{sent} vs {egress}");
 }
 
+/// Replication egress priced by hand: every write reaches the us-east
+/// primary, which ships its object to each replica (eu-west, ap-south:
+/// each copy is in a region of its own), so each write costs two objects
+/// of inter-region egress, sent from us-east. Reads, from us-east's
+/// callers, go to the primary and cross nothing.
+#[test]
+fn writes_pay_egress_to_each_replica_in_another_region() {
+    let scenario = r#"
+[run]
+duration = "100s"
+warmup = "0s"
+replications = 1
+seed = 3
+
+[workload]
+arrivals = { process = "poisson", rate = 20.0 }
+keys = { count = 1000 }
+read_fraction = 0.5
+origin = { us-east = 1.0 }
+
+[[regions]]
+name = "us-east"
+[[regions]]
+name = "eu-west"
+[[regions]]
+name = "ap-south"
+
+[network.rtt.us-east]
+eu-west = "80ms"
+ap-south = "190ms"
+[network.rtt.eu-west]
+ap-south = "120ms"
+
+[[services]]
+name = "api"
+regions = ["us-east"]
+instance = { type = "m5.large", workers = 8 }
+work = { distribution = "deterministic", mean = "1ms" }
+calls = [ { data = "users" } ]
+replicas = 1
+
+[[datastores]]
+name = "users"
+shards = 2
+shard = { workers = 8, read = { distribution = "deterministic", mean = "1ms" }, write = { distribution = "deterministic", mean = "2ms" } }
+primary = "us-east"
+replicas = ["eu-west", "ap-south"]
+routing = { writes = "primary", reads = "nearest-replica" }
+object_size = "1MB"
+
+[costs]
+instance_types = { "m5.large" = { vcpu = 2, memory = "8GiB", hourly = 0.096 } }
+egress = { inter_region_per_gb = 0.02 }
+"#;
+    let loaded = headroom_models::load_str(Path::new("replicated.toml"), scenario, &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = run_replication(&loaded.plan, 0, &AtomicU64::new(0)).expect("runs");
+    let m = &out.metrics;
+    assert_eq!(m.ok, m.requests, "every request answered");
+    // The writes the primary did: its shards' operations (reads go to the
+    // us-east copies too, the nearest to us-east's callers: the primary
+    // first, so the primary served every operation).
+    let primary: u64 = out
+        .shards
+        .iter()
+        .filter(|s| s.region == "us-east")
+        .map(|s| s.requests)
+        .sum();
+    assert_eq!(primary, m.requests, "{:?}", out.shards);
+    let usd = |kind: &str, region: &str| -> f64 {
+        out.bill
+            .iter()
+            .find(|l| l.kind.as_str() == kind && l.region == region)
+            .map_or(f64::NAN, |l| l.cost_usd)
+    };
+    let sent = usd("egress_inter_region", "us-east");
+    let per_write = 2.0 * 1e6 * 0.02e-9;
+    // Writes are about half the requests; a write counts where its work
+    // ends, a request where it arrived: the two windows differ by at most
+    // the few in flight at an edge.
+    let writes = sent / per_write;
+    assert!(
+        (writes - writes.round()).abs() < 1e-6,
+        "a whole number of writes: {writes}"
+    );
+    assert!(
+        (writes - m.requests as f64 / 2.0).abs() < 4.0 * (m.requests as f64 / 4.0).sqrt(),
+        "{writes} writes of {} requests",
+        m.requests
+    );
+    for region in ["eu-west", "ap-south"] {
+        assert_eq!(
+            usd("egress_inter_region", region),
+            0.0,
+            "{region} sends nothing"
+        );
+    }
+    assert!(
+        (m.egress_cost_per_month_usd / (sent * 730.0 * 36.0) - 1.0).abs() < 1e-9,
+        "the run's egress is the replication's alone"
+    );
+}
+
 fn run_text(text: &str) -> RunOutput {
     let loaded = headroom_models::load_str(Path::new("timed.toml"), text, &[])
         .unwrap_or_else(|e| panic!("{e}"));

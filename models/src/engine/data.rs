@@ -1457,6 +1457,17 @@ impl World<'_> {
         if op.abandoned {
             self.data.on_abandoned_work(index, id, now);
         }
+        if op.write {
+            // The primary ships the write to its replicas, each in a region
+            // of its own (the plan checks): each receives the object's
+            // bytes from the primary's region (its apply work there is not
+            // simulated).
+            let copies = &self.plan.data.stores[usize::from(op.store)].copies;
+            for _ in &copies[1..] {
+                self.stats
+                    .on_inter_region_bytes(now, copies[0], op.size_bytes);
+            }
+        }
         match self.data.shards[index].queue.pop_front() {
             Some(next) => {
                 let w = self.data.ops.get(next).map(|o| (o.store, o.write));
