@@ -14,8 +14,7 @@ use crate::report::{
     RunMetrics, RunOutput, ServiceIntervalRow, ServiceRow, SessionMetrics, StationLoad,
     WorstRegion,
 };
-use crate::scenario::ConcurrencyModel;
-use crate::scenario::Scope;
+use crate::scenario::{ConcurrencyModel, Scope};
 
 /// Workers held and computing of one service: two signals that change
 /// together, integrated exactly in worker-nanoseconds since time zero.
@@ -1616,10 +1615,10 @@ impl Stats {
 }
 
 /// `bill.csv`'s `region` of a global cache tier.
-pub const GLOBAL_REGION: &str = "global";
+const GLOBAL_REGION: &str = "global";
 
 /// `bill.csv`'s `component` of egress.
-pub const NETWORK: &str = "network";
+const NETWORK: &str = "network";
 
 /// The call edges of `plan` as `(caller, callee)` names, in `edges.csv`'s
 /// order (the engine's edge index): the edge's calls to the entry services
