@@ -78,6 +78,21 @@ fn the_base_world_runs() {
 }
 
 #[test]
+fn a_region_named_global_is_refused() {
+    expect_error(
+        "region-global",
+        "name = \"eu-west\"",
+        "name = \"global\"",
+        &[],
+        &[
+            "`regions.1.name`",
+            "\"global\"",
+            "a name other than \"global\" (`bill.csv`",
+        ],
+    );
+}
+
+#[test]
 fn a_call_to_an_unknown_service_lists_the_services() {
     expect_error(
         "unknown-callee",

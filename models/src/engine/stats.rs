@@ -1615,7 +1615,7 @@ impl Stats {
 }
 
 /// `bill.csv`'s `region` of a global cache tier.
-const GLOBAL_REGION: &str = "global";
+const GLOBAL_REGION: &str = crate::plan::network::GLOBAL;
 
 /// `bill.csv`'s `component` of egress.
 const NETWORK: &str = "network";

@@ -9,6 +9,10 @@ use crate::scenario::Scenario;
 /// The name of the one region of a scenario without `[[regions]]`.
 pub const DEFAULT_REGION: &str = "default";
 
+/// What `bill.csv` names the place of a global cache tier: no region may
+/// be named so.
+pub const GLOBAL: &str = "global";
+
 /// One region.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegionPlan {
@@ -100,6 +104,13 @@ pub(super) fn plan(scenario: &Scenario) -> Result<NetworkPlan, Invalid> {
                 format!("regions.{i}.name"),
                 format!("{:?}", r.name),
                 "a non-empty name of letters, digits, '-' and '_'",
+            ));
+        }
+        if r.name == GLOBAL {
+            return Err(Invalid::new(
+                format!("regions.{i}.name"),
+                format!("{:?}", r.name),
+                "a name other than \"global\" (`bill.csv` puts a global cache tier's costs in region \"global\")",
             ));
         }
         if regions[..i].iter().any(|o| o.name == r.name) {
