@@ -232,11 +232,13 @@ pub fn regions_timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Resu
 /// [`RunOutput::bill`]'s order (the header alone without `[costs]`).
 pub fn bill_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
     per_replication_csv("bill.csv", &BILL_COLUMNS, point, outputs, |out| {
-        Box::new(
-            out.bill
-                .iter()
-                .map(|row| row.text().into_iter().chain(fields(&row.cells())).collect()),
-        )
+        Box::new(out.bill.iter().map(|row| {
+            row.keys()
+                .into_iter()
+                .map(str::to_owned)
+                .chain(fields(&row.cells()))
+                .collect()
+        }))
     })
 }
 

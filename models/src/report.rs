@@ -609,12 +609,12 @@ pub const BILL_COLUMNS: [&str; 8] = [
 impl BillRow {
     /// The text cells after `point, replication`: `part, kind, component,
     /// region`.
-    pub fn text(&self) -> [String; 4] {
+    pub fn keys(&self) -> [&str; 4] {
         [
-            self.kind.part().to_owned(),
-            self.kind.as_str().to_owned(),
-            self.component.clone(),
-            self.region.clone(),
+            self.kind.part(),
+            self.kind.as_str(),
+            &self.component,
+            &self.region,
         ]
     }
 

@@ -620,18 +620,7 @@ fn edges_table(rows: &[headroom_models::EdgeRow]) -> Table {
 /// replication` (`part`, `kind`, `component`, `region`, then its costs).
 fn bill_table(rows: &[headroom_models::BillRow]) -> Table {
     let columns = &headroom_models::report::BILL_COLUMNS[2..];
-    let mut t = typed_table(
-        columns,
-        Some([Kind::Str; 4].into_iter().chain([Kind::Float; 2]).collect()),
-    );
-    for row in rows {
-        t.push_row(
-            row.text()
-                .into_iter()
-                .chain(row.cells().iter().map(Cell::to_string)),
-        );
-    }
-    t
+    named_table(columns, rows, |row| (row.keys(), row.cells()))
 }
 
 /// A replication's per-shard rows as a table of the columns after
