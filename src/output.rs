@@ -1204,14 +1204,16 @@ fn shards_md(outputs: &[RunOutput]) -> String {
          the fraction turned away (full queues, or over `shard.rate_limit`) and the fraction \
          throttled (over `shard.rate_limit`, 429; part of those turned away), and its busiest \
          shard (the most operations): its share of them, the fraction of its workers busy, its \
-         busiest interval's, and an operation's p99 there (pooled, as above).\n\n\
-         | store | region | shards | operations/s | turned away | throttled | busiest shard | share | busy | busiest interval busy | p99 (ms) |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         busiest interval's, and an operation's p99 there (pooled, as above); and for a read \
+         replica, the p99 replication lag over its shards: from a write's end at the primary to \
+         the end of its apply at the replica (applies are in busy, not in operations).\n\n\
+         | store | region | shards | operations/s | turned away | throttled | busiest shard | share | busy | busiest interval busy | p99 (ms) | replication lag p99 (ms) |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for c in &copies {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.store,
             c.region,
             c.shards,
@@ -1223,6 +1225,7 @@ fn shards_md(outputs: &[RunOutput]) -> String {
             pm(&c.utilization),
             pm(&c.peak_utilization),
             pm(&c.latency_p99_ms),
+            c.replication_lag_p99_ms.as_ref().map_or("-".to_owned(), pm),
         );
     }
     if let Some(top) = copies

@@ -113,16 +113,26 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
     let mut lines = shards.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "point,replication,store,region,shard,requests,errors,throttled,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,utilization,wasted_work_s"
+        "point,replication,store,region,shard,requests,errors,throttled,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,utilization,wasted_work_s,applied,replication_lag_mean_ms,replication_lag_p99_ms"
     );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     // 2 replications x 2 copies x 8 shards.
-    assert_eq!(lines.count(), 32);
+    assert_eq!(rows.len(), 32);
+    for row in &rows {
+        // The eu-west replica applies the primary's writes, each at least
+        // one way (40 ms) after its end there; the primary applies none.
+        let (applied, lag): (u64, f64) = (row[14].parse().unwrap(), row[15].parse().unwrap());
+        match row[3] {
+            "us-east" => assert!(applied == 0 && lag.is_nan(), "{row:?}"),
+            _ => assert!(applied > 0 && lag > 40.0, "{row:?}"),
+        }
+    }
 
     // shards_timeseries.csv: shards.csv's shards, second by second.
     let mut lines = series.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "point,replication,t_s,store,region,shard,requests_rps,shed,throttled,latency_p50_ms,latency_p99_ms,utilization,queued,wasted_work_s,trigger"
+        "point,replication,t_s,store,region,shard,requests_rps,shed,throttled,latency_p50_ms,latency_p99_ms,utilization,queued,wasted_work_s,replication_lag_p99_ms,trigger"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     // 2 replications x 20 intervals x 2 copies x 8 shards.
@@ -142,8 +152,16 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
         assert!((0.0..=1.0).contains(&busy), "{row:?}");
         // No store timeout: no work for nobody.
         assert_eq!(row[13], "0", "{row:?}");
+        // A replication lag at the replica only (NaN in an interval
+        // without an applied write).
+        let lag: f64 = row[14].parse().unwrap();
+        assert!(if row[4] == "us-east" {
+            lag.is_nan()
+        } else {
+            lag.is_nan() || lag > 40.0
+        });
         // The flush at 10 s marks the interval it starts, (10 s, 11 s].
-        assert_eq!(row[14], if interval == 10 { "1" } else { "0" }, "{row:?}");
+        assert_eq!(row[15], if interval == 10 { "1" } else { "0" }, "{row:?}");
     }
 
     // caches_timeseries.csv: both tiers, second by second.
@@ -1012,6 +1030,31 @@ fn store_retry_with_a_per_try_timeout_or_a_bad_key_and_a_zero_timeout() {
         "store_retry_attempts",
         &with(store, &format!("retry = {{ attempts = 0 }}\n{store}")),
         &["`datastores.users.retry.attempts` = 0"],
+    );
+}
+
+#[test]
+fn a_bad_apply_time() {
+    let shard = r#"mean = "2ms" } }"#;
+    expect_input_error(
+        "apply_shape",
+        &with(
+            shard,
+            r#"mean = "2ms" }, apply = { distribution = "pareto", mean = "1ms", shape = 0.5 } }"#,
+        ),
+        &["`datastores.users.shard.apply.shape` = 0.5", "> 1"],
+    );
+    expect_input_error(
+        "apply_distribution",
+        &with(
+            shard,
+            r#"mean = "2ms" }, apply = { distribution = "normal", mean = "1ms" } }"#,
+        ),
+        &[
+            "`datastores.users.shard.apply.distribution`",
+            "unknown variant `normal`",
+            "`exponential`",
+        ],
     );
 }
 

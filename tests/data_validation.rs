@@ -2,8 +2,9 @@
 //! cache theory (LRU vs Che's approximation, FIFO vs the characteristic-time
 //! approximation, TTL-only vs λT/(1+λT)), the busiest shard's share against
 //! the exact Zipf mass of its keys, a connection pool against M/M/c
-//! (Erlang C), replica routing against the round-trip times, and the data
-//! tier's costs against a hand computation.
+//! (Erlang C), replica routing against the round-trip times, a read
+//! replica's reads and applied writes against M/M/c with its replication
+//! lag, and the data tier's costs against a hand computation.
 //!
 //! Scenarios are in `experiments/validation/data-*.toml` with their
 //! derivations. Tolerances come from the replications' Student-t intervals:
@@ -651,6 +652,138 @@ fn reads_pay_the_rtt_to_the_nearest_copy_and_writes_to_the_primary() {
     println!("| read, nearest replica (eu-west) | 125 | {reads} |");
     println!("| write, primary (us-east) | 205 | {writes} |");
     println!("| read, routing.reads = \"primary\" | 205 | {primary} |");
+}
+
+/// Every write the primary finishes reaches the replica one way later (80
+/// ms round trip us-east -> eu-west) and is applied in the apply time
+/// (deterministic here): the replication lag is exact, for every write.
+#[test]
+fn every_write_reaches_the_replica_one_way_and_an_apply_later() {
+    let lag = |sets: &[&str]| {
+        let (_, outs) = run("data-replicas.toml", sets);
+        let [primary, replica] = &outs[0].shards[..] else {
+            panic!("two copies of one shard: {:?}", outs[0].shards.len());
+        };
+        assert_eq!(
+            (primary.region.as_str(), replica.region.as_str()),
+            ("us-east", "eu-west")
+        );
+        assert!(primary.requests > 3000, "{}", primary.requests);
+        assert_eq!(
+            replica.applied, primary.requests,
+            "the replica applies every write"
+        );
+        assert_eq!((primary.applied, primary.replication_lag.count()), (0, 0));
+        let l = &replica.replication_lag;
+        assert_eq!(l.count(), replica.applied);
+        (l.mean_ns() / 1e6, l.quantile_ms(0.99))
+    };
+    let writes = "workload.read_fraction=0.0";
+    let (mean, p99) = lag(&[writes]);
+    assert!(
+        (mean - 45.0).abs() < 1e-9 && (p99 - 45.0).abs() < 0.05,
+        "{mean} {p99}"
+    );
+    let apply = r#"datastores.users.shard.apply={ distribution = "deterministic", mean = "1ms" }"#;
+    let (mean, _) = lag(&[writes, apply]);
+    assert!(
+        (mean - 41.0).abs() < 1e-9,
+        "shard.apply sets the apply time: {mean}"
+    );
+    // Reads alone ship nothing.
+    let (_, outs) = run("data-replicas.toml", &[]);
+    assert!(outs[0].shards.iter().all(|r| r.applied == 0));
+}
+
+/// While the replica's region is dark (10 s to 15 s of 20 s), the writes
+/// shipped to it are held; when it is back they are all applied, none
+/// lost, each lagging by the time it waited: up to the outage's 5 s.
+#[test]
+fn writes_shipped_to_a_dark_replica_are_applied_when_it_is_back() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/validation/data-replicas.toml");
+    let text = std::fs::read_to_string(&path).expect("the scenario")
+        + "\n[[faults]]\ntype = \"region-outage\"\nregion = \"eu-west\"\nat = \"10s\"\nduration = \"5s\"\n";
+    let loaded =
+        headroom_models::load_str(&path, &text, &["workload.read_fraction=0.0".to_owned()])
+            .expect("valid scenario");
+    let out = run_replication(&loaded.plan, 0, &AtomicU64::new(0)).expect("runs");
+    let [primary, replica] = &out.shards[..] else {
+        panic!("two copies of one shard");
+    };
+    assert!(primary.requests > 3000 && out.metrics.ok == out.metrics.requests);
+    assert_eq!(replica.applied, primary.requests, "no write is lost");
+    let lag = &replica.replication_lag;
+    // A write shipped at t in [10 s - 40 ms, 15 s - 40 ms) waits until 15 s:
+    // about a quarter of them, with lags spread up to 5 s (+ 5 ms apply).
+    let held = |ms: f64| (lag.quantile_ms(ms) - 45.0).abs() > 1.0;
+    assert!(!held(0.70) && held(0.80), "a quarter held");
+    // The longest: shipped just before the outage, arriving into it, 5 s +
+    // 40 ms + 5 ms (to the histogram's resolution).
+    let max = lag.quantile_ms(1.0);
+    assert!((4_950.0..=5_050.0).contains(&max), "longest lag {max} ms");
+    let theory_mean = 0.75 * 45.0 + 0.25 * (2_500.0 + 5.0);
+    let mean = lag.mean_ns() / 1e6;
+    assert!(
+        (mean - theory_mean).abs() < 0.05 * theory_mean,
+        "mean lag {mean} ms"
+    );
+    // The interval series shows the lag where it happened.
+    let series: Vec<(f64, f64)> = out
+        .shard_timeseries
+        .iter()
+        .filter(|r| r.shard == 1)
+        .map(|r| (r.t_s, r.replication_lag_p99_ms))
+        .collect();
+    assert!(series.iter().any(|&(_, p99)| p99 > 4_000.0), "{series:?}");
+}
+
+/// A read replica applies every write on its shard's workers: with reads
+/// and applies at 150/s each on c = 4 workers of mean 10 ms, it is M/M/4 at
+/// 300/s (Erlang C), not at the 150 reads/s alone; the replication lag is
+/// the one-way 40 ms plus the same sojourn. The primary, with the writes
+/// alone, is M/M/4 at 150/s.
+#[test]
+fn a_replica_applies_every_write_as_m_m_c() {
+    let (_, outs) = run("data-replica-apply.toml", &[]);
+    let col = |copy: usize, f: fn(&headroom_models::ShardRow) -> f64| -> Vec<f64> {
+        outs.iter().map(|o| f(&o.shards[copy])).collect()
+    };
+    let w = |lambda: f64| mmc_response_time(4, lambda, 100.0) * 1e3;
+    let mut failures = Vec::new();
+    println!("| case | theory | simulated | 95 % CI ± | difference | pass |");
+    println!("|---|---:|---:|---:|---:|---|");
+    let mean_ms = |r: &headroom_models::ShardRow| r.latency.mean_ns() / 1e6;
+    let primary = col(0, mean_ms);
+    check(
+        "primary W (ms), M/M/4 at 150/s",
+        w(150.0),
+        &primary,
+        0.02 * w(150.0),
+        &mut failures,
+    );
+    let reads = col(1, mean_ms);
+    check(
+        "replica read W (ms), M/M/4 at 300/s",
+        w(300.0),
+        &reads,
+        0.02 * w(300.0),
+        &mut failures,
+    );
+    let lag = col(1, |r| r.replication_lag.mean_ns() / 1e6);
+    let theory = 40.0 + w(300.0);
+    check(
+        "replication lag (ms), 40 + W",
+        theory,
+        &lag,
+        0.02 * theory,
+        &mut failures,
+    );
+    let busy = col(1, |r| r.utilization);
+    check("replica busy, 300/400", 0.75, &busy, 0.01, &mut failures);
+    let applied = col(1, |r| r.applied as f64 / r.requests as f64);
+    check("applies per read", 1.0, &applied, 0.01, &mut failures);
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 /// A hand-computed bill: every data-tier price once, for one hour.

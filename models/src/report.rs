@@ -573,6 +573,13 @@ pub struct ShardRow {
     /// the measured window. Not in `runs.csv`'s `wasted_work_s`, which is
     /// the services' workers'.
     pub wasted_work_s: f64,
+    /// A replica's: writes of measured requests shipped from the primary
+    /// that it applied (their work is in `utilization`, not in `requests`
+    /// or `latency`); 0 for a primary.
+    pub applied: u64,
+    /// Of those, the replication lag: from the write's end at the primary
+    /// to the end of its apply here.
+    pub replication_lag: LatencyHistogram,
 }
 
 /// One line of a replication's bill (`bill.csv`): what one priced thing
@@ -628,7 +635,7 @@ impl BillRow {
 }
 
 /// `shards.csv` columns, in order.
-pub const SHARD_COLUMNS: [&str; 14] = [
+pub const SHARD_COLUMNS: [&str; 17] = [
     "point",
     "replication",
     "store",
@@ -643,6 +650,9 @@ pub const SHARD_COLUMNS: [&str; 14] = [
     "latency_p99_ms",
     "utilization",
     "wasted_work_s",
+    "applied",
+    "replication_lag_mean_ms",
+    "replication_lag_p99_ms",
 ];
 
 /// Mean, p50, p95 and p99 of `lat` in milliseconds (NaN when empty): the
@@ -658,8 +668,9 @@ fn latency_cells(lat: &LatencyHistogram) -> [Cell; 4] {
 impl ShardRow {
     /// The cells after `point, replication, store, region, shard`, in
     /// [`SHARD_COLUMNS`] order.
-    pub fn cells(&self) -> [Cell; 9] {
+    pub fn cells(&self) -> [Cell; 12] {
         let [mean, p50, p95, p99] = latency_cells(&self.latency);
+        let [lag_mean, _, _, lag_p99] = latency_cells(&self.replication_lag);
         [
             Cell::Int(self.requests),
             Cell::Int(self.errors),
@@ -670,6 +681,9 @@ impl ShardRow {
             p99,
             Cell::Float(self.utilization),
             Cell::Float(self.wasted_work_s),
+            Cell::Int(self.applied),
+            lag_mean,
+            lag_p99,
         ]
     }
 }
@@ -771,12 +785,15 @@ pub struct ShardIntervalRow {
     /// after their caller had stopped waiting (the store's `timeout`), as
     /// `shards.csv`'s `wasted_work_s`.
     pub wasted_work_s: f64,
+    /// A replica's: the p99 replication lag of the writes it applied in
+    /// the interval, ms; NaN without one (and for a primary).
+    pub replication_lag_p99_ms: f64,
     /// A trigger (fault window, cache flush or surge) overlaps the interval.
     pub trigger: bool,
 }
 
 /// `shards_timeseries.csv` columns, in order.
-pub const SHARD_TIMESERIES_COLUMNS: [&str; 15] = [
+pub const SHARD_TIMESERIES_COLUMNS: [&str; 16] = [
     "point",
     "replication",
     "t_s",
@@ -791,6 +808,7 @@ pub const SHARD_TIMESERIES_COLUMNS: [&str; 15] = [
     "utilization",
     "queued",
     "wasted_work_s",
+    "replication_lag_p99_ms",
     "trigger",
 ];
 
@@ -817,6 +835,7 @@ impl ShardIntervalRow {
                 Cell::Float(self.utilization),
                 Cell::Int(self.queued),
                 Cell::Float(self.wasted_work_s),
+                Cell::Float(self.replication_lag_p99_ms),
                 Cell::Flag(self.trigger),
             ]
             .map(|c| c.to_string()),
@@ -2079,6 +2098,10 @@ pub struct ShardSummary {
     /// The busiest shard's workers busy on operations their callers had
     /// abandoned (`wasted_work_s` over the measured window), on average.
     pub wasted_workers: ConfidenceInterval,
+    /// A read replica's p99 replication lag over all its shards, ms (every
+    /// replication's pooled, with sectioning about it); `None` for the
+    /// primary, or a replica that applied no write.
+    pub replication_lag_p99_ms: Option<ConfidenceInterval>,
 }
 
 /// Every copy of every sharded store, in `shards.csv`'s order, with its
@@ -2124,6 +2147,20 @@ pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
             };
             let latencies: Vec<&LatencyHistogram> =
                 outputs.iter().map(|o| &o.shards[busiest].latency).collect();
+            let lags: Vec<LatencyHistogram> = outputs
+                .iter()
+                .map(|o| {
+                    let mut lag = LatencyHistogram::new();
+                    o.shards[copy.clone()]
+                        .iter()
+                        .for_each(|r| lag.merge(&r.replication_lag));
+                    lag
+                })
+                .collect();
+            let replication_lag_p99_ms = lags
+                .iter()
+                .any(|h| h.count() > 0)
+                .then(|| pooled_quantile_ci95(&lags.iter().collect::<Vec<_>>(), 0.99));
             let n = rows.len();
             ShardSummary {
                 store: rows[copy.start].store.clone(),
@@ -2158,6 +2195,7 @@ pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
                 wasted_workers: of(&|o| {
                     o.shards[busiest].wasted_work_s / o.metrics.measured.as_secs_f64()
                 }),
+                replication_lag_p99_ms,
             }
         })
         .collect()
@@ -3455,6 +3493,13 @@ mod tests {
             for _ in 0..100 {
                 latency.record(ms * 1_000_000);
             }
+            // The eu-west replica applied 50 writes, 40 ms after the primary
+            // each.
+            let mut replication_lag = LatencyHistogram::new();
+            let applied = if region == "eu-west" { 50 } else { 0 };
+            for _ in 0..applied {
+                replication_lag.record(40_000_000);
+            }
             ShardRow {
                 store: "users".into(),
                 region: region.into(),
@@ -3467,6 +3512,8 @@ mod tests {
                 latency,
                 utilization: u,
                 wasted_work_s: 0.0,
+                applied,
+                replication_lag,
             }
         };
         let with_shards = |busy: [[f64; 5]; 3], second: u64| {
@@ -3489,6 +3536,7 @@ mod tests {
                         utilization: busy[j][k],
                         queued: 0,
                         wasted_work_s: 0.0,
+                        replication_lag_p99_ms: f64::NAN,
                         trigger: false,
                     })
                 })
@@ -3532,6 +3580,12 @@ mod tests {
         );
         assert_eq!(west.latency_p99_ms.mean, 3.0);
         assert_eq!(west.peak_utilization.mean, 0.1);
+        // The replica's lag, read from its histograms; none for the primary.
+        assert!(east.replication_lag_p99_ms.is_none());
+        let lag = west
+            .replication_lag_p99_ms
+            .expect("a replica that applied writes");
+        assert!((lag.mean - 40.0).abs() < 0.2, "{lag:?}");
         // A tie goes to the lowest shard.
         let c = with_shards([[0.1; 5]; 3], 100);
         assert_eq!(summarize_shards(&[c])[0].busiest, 0);

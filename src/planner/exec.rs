@@ -493,7 +493,7 @@ fn service_series_table(out: &headroom_models::RunOutput) -> Table {
 pub(crate) const SHARD_SERIES_KINDS: [Kind; SHARD_TIMESERIES_COLUMNS.len() - 2] = {
     use Kind::{Flag, Float, Int, Str};
     [
-        Float, Str, Str, Int, Float, Int, Int, Float, Float, Float, Int, Float, Flag,
+        Float, Str, Str, Int, Float, Int, Int, Float, Float, Float, Int, Float, Float, Flag,
     ]
 };
 

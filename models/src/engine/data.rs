@@ -26,9 +26,19 @@
 //!    every shared copy; other instances' in-process copies keep it until
 //!    their TTL, as real in-process caches do), and the step is done.
 //!
+//! Replication is asynchronous: when a write's work ends at the primary,
+//! the primary ships it to each read replica, where it arrives one way
+//! later and is **applied** by a worker of the same shard (the store's
+//! `shard.apply` time), in FIFO order with that shard's reads. An apply
+//! never fails: it waits however full the waiting room is (a relay log
+//! drops nothing; reads that find the room full are shed), it is not
+//! counted against the shard's rate limit, and while its replica's region
+//! is dark it is held and applied once the region is back. A replica's
+//! *replication lag* is the time from the write's end at the primary to
+//! the end of its apply (`shards.csv`'s `replication_lag_*`).
+//!
 //! Stores do not fail on their own; a region outage makes new operations
-//! to that region fail after the connect timeout. Replication of writes to
-//! replicas is asynchronous and not modelled as load.
+//! to that region fail after the connect timeout.
 
 use std::collections::VecDeque;
 
@@ -83,6 +93,11 @@ enum Stage {
     AtShard,
     /// On the way back to the caller.
     Back,
+    /// A write the primary ships to a replica, on its way there (or held
+    /// while the replica's region is dark).
+    Replicate,
+    /// The shipped write at the replica's shard (queued or being applied).
+    Apply,
 }
 
 /// One read or write of a key.
@@ -107,6 +122,8 @@ struct DataOp {
     conn: Option<ConnId>,
     /// When it got its connection.
     conn_at: Timestamp,
+    /// When it reached its shard; for a replica's apply, when its write's
+    /// work ended at the primary (where its replication lag starts).
     arrived: Timestamp,
     failure: Option<Reply>,
     /// Its tries so far, with the store's `retry` (for an operation that
@@ -154,6 +171,10 @@ struct Shard {
     /// (the store's `timeout`) when their work ended, those that ended in
     /// the measured window.
     wasted_ns: u64,
+    /// A replica's: writes of measured requests it applied, and their
+    /// replication lag.
+    applied: u64,
+    lag: LatencyHistogram,
 }
 
 /// A shard's current time-series interval: every operation, measured or
@@ -170,6 +191,8 @@ struct ShardInterval {
     wasted_ns: u64,
     measured: LatencyHistogram,
     other: LatencyHistogram,
+    /// The replication lag of every write applied in the interval.
+    lag: LatencyHistogram,
 }
 
 impl ShardInterval {
@@ -182,6 +205,7 @@ impl ShardInterval {
             wasted_ns: 0,
             measured: LatencyHistogram::new(),
             other: LatencyHistogram::new(),
+            lag: LatencyHistogram::new(),
         }
     }
 }
@@ -323,8 +347,12 @@ pub(super) struct DataState {
     read_fraction: f64,
     rng_keys: Stream,
     rng_ops: Stream,
-    /// Per store: operation times.
+    /// Per store: operation times, and its replicas' apply times.
     rng_store: Vec<Stream>,
+    rng_apply: Vec<Stream>,
+    /// Shipped writes held while their replica's region is dark, in the
+    /// order they arrived.
+    held_applies: Vec<Id>,
     /// Per store with a `retry`: its backoff draws.
     retry_rngs: Vec<Option<Stream>>,
     /// `[instance slab index * stores + store]`: each caller instance's
@@ -407,6 +435,8 @@ impl DataState {
                     top_key: top[i % s.shards as usize],
                     top_ops: 0,
                     wasted_ns: 0,
+                    applied: 0,
+                    lag: LatencyHistogram::new(),
                     busy: 0,
                     queue: VecDeque::new(),
                     requests: 0,
@@ -452,6 +482,11 @@ impl DataState {
                 .iter()
                 .map(|s| streams.stream(&format!("datastores/{}/work", s.name)))
                 .collect(),
+            rng_apply: data
+                .stores
+                .iter()
+                .map(|s| streams.stream(&format!("datastores/{}/apply", s.name)))
+                .collect(),
             retry_rngs: data
                 .stores
                 .iter()
@@ -462,6 +497,7 @@ impl DataState {
                 })
                 .collect(),
             retry_budgets: Vec::new(),
+            held_applies: Vec::new(),
             ops: Slab::with_capacity(256),
             op_ids: Vec::new(),
             work_started: Vec::new(),
@@ -1139,6 +1175,8 @@ impl World<'_> {
             Stage::Acquire => self.acquire(id),
             Stage::Arrive => self.arrive_at_shard(id),
             Stage::AtShard => self.shard_done(id),
+            Stage::Replicate => self.arrive_at_replica(id),
+            Stage::Apply => self.applied(id),
             Stage::Queued => {}
         }
     }
@@ -1413,7 +1451,7 @@ impl World<'_> {
         if shard.busy < store.workers {
             self.data.advance(index, now);
             self.data.shards[index].busy += 1;
-            self.start_shard_work(id, op.store, op.write);
+            self.start_shard_work(id, op.store, op.write, false);
         } else if store.queue.is_none_or(|q| (shard.queue.len() as u64) < q) {
             self.data.shards[index].queue.push_back(id);
         } else {
@@ -1424,13 +1462,17 @@ impl World<'_> {
         }
     }
 
-    fn start_shard_work(&mut self, id: Id, store: u16, write: bool) {
+    /// A worker of its shard starts on `id`: a read, a write, or (`apply`)
+    /// a replica's apply of a shipped write.
+    fn start_shard_work(&mut self, id: Id, store: u16, write: bool, apply: bool) {
         let plan = &self.plan.data.stores[usize::from(store)];
-        let rng = &mut self.data.rng_store[usize::from(store)];
-        let work = if write {
-            plan.write.sample(rng)
+        let s = usize::from(store);
+        let work = if apply {
+            plan.apply.sample(&mut self.data.rng_apply[s])
+        } else if write {
+            plan.write.sample(&mut self.data.rng_store[s])
         } else {
-            plan.read.sample(rng)
+            plan.read.sample(&mut self.data.rng_store[s])
         };
         if plan.timeout.is_some() {
             let slot = id.index() as usize;
@@ -1458,29 +1500,129 @@ impl World<'_> {
             self.data.on_abandoned_work(index, id, now);
         }
         if op.write {
-            // The primary ships the write to its replicas, each in a region
-            // of its own (the plan checks): each receives the object's
-            // bytes from the primary's region (its apply work there is not
-            // simulated).
-            let copies = &self.plan.data.stores[usize::from(op.store)].copies;
-            for _ in &copies[1..] {
-                self.stats
-                    .on_inter_region_bytes(now, copies[0], op.size_bytes);
-            }
+            self.replicate(&op);
         }
+        self.pass_shard_worker(index);
+        self.back_with(id, None);
+    }
+
+    /// A worker of shard `index` is free: the next queued operation takes
+    /// it, else the shard has one more idle worker.
+    #[inline]
+    fn pass_shard_worker(&mut self, index: usize) {
         match self.data.shards[index].queue.pop_front() {
             Some(next) => {
-                let w = self.data.ops.get(next).map(|o| (o.store, o.write));
-                if let Some((store, write)) = w {
-                    self.start_shard_work(next, store, write);
+                let w = self.data.ops.get(next);
+                if let Some(&DataOp {
+                    store,
+                    write,
+                    stage,
+                    ..
+                }) = w
+                {
+                    self.start_shard_work(next, store, write, stage == Stage::Apply);
                 }
             }
             None => {
-                self.data.advance(index, now);
+                self.data.advance(index, self.now);
                 self.data.shards[index].busy -= 1;
             }
         }
-        self.back_with(id, None);
+    }
+
+    /// The primary ships write `op`, whose work has just ended, to each
+    /// replica (each in a region of its own: the plan checks): the
+    /// object's bytes leave the primary's region, and the write arrives
+    /// one way later to be applied there.
+    fn replicate(&mut self, op: &DataOp) {
+        let now = self.now;
+        let copies = &self.plan.data.stores[usize::from(op.store)].copies;
+        for (c, &region) in copies.iter().enumerate().skip(1) {
+            self.stats
+                .on_inter_region_bytes(now, copies[0], op.size_bytes);
+            let shipped = DataOp {
+                copy: c as u8,
+                stage: Stage::Replicate,
+                conn: None,
+                arrived: now,
+                failure: None,
+                retry: None,
+                abandoned: false,
+                ..*op
+            };
+            let Some(id) = self.data.insert_op(shipped) else {
+                return;
+            };
+            let delay = self.plan.network.one_way(copies[0], region);
+            self.events.push(now + delay, Event::Data { op: id });
+        }
+    }
+
+    /// A shipped write reaches its replica: held while the replica's
+    /// region is dark, else applied by a free worker of its shard or queued
+    /// (however full the queue: it is never shed).
+    fn arrive_at_replica(&mut self, id: Id) {
+        let now = self.now;
+        let Some(op) = self.data.ops.get_mut(id) else {
+            return;
+        };
+        let store = &self.plan.data.stores[usize::from(op.store)];
+        if !self.faults.region_up(store.copies[usize::from(op.copy)]) {
+            self.data.held_applies.push(id);
+            return;
+        }
+        op.stage = Stage::Apply;
+        let op = *op;
+        let index = self.shard_index(&op);
+        if self.data.shards[index].busy < store.workers {
+            self.data.advance(index, now);
+            self.data.shards[index].busy += 1;
+            self.start_shard_work(id, op.store, true, true);
+        } else {
+            self.data.shards[index].queue.push_back(id);
+        }
+    }
+
+    /// A replica's shard has applied `id`: its replication lag is recorded,
+    /// and its worker takes the next queued operation.
+    fn applied(&mut self, id: Id) {
+        let Some(op) = self.data.ops.remove(id) else {
+            return;
+        };
+        let index = self.shard_index(&op);
+        let lag = (self.now - op.arrived).as_nanos();
+        let shard = &mut self.data.shards[index];
+        shard.now.lag.record(lag);
+        if op.measured {
+            shard.applied += 1;
+            shard.lag.record(lag);
+        }
+        self.pass_shard_worker(index);
+    }
+
+    /// `region` is reachable again: the writes shipped to its replicas
+    /// while it was dark arrive now, in the order they were shipped.
+    pub(super) fn release_held_applies(&mut self, region: RegionId) {
+        if self.data.held_applies.is_empty() || !self.faults.region_up(region) {
+            return;
+        }
+        let now = self.now;
+        let stores = &self.plan.data.stores;
+        let ops = &self.data.ops;
+        let mut back = Vec::new();
+        self.data.held_applies.retain(|&id| {
+            let Some(op) = ops.get(id) else {
+                return false;
+            };
+            let here = stores[usize::from(op.store)].copies[usize::from(op.copy)] == region;
+            if here {
+                back.push(id);
+            }
+            !here
+        });
+        for id in back {
+            self.events.push(now, Event::Data { op: id });
+        }
     }
 
     /// The answer (or `failure`) travels back to the caller.
@@ -1788,6 +1930,7 @@ impl World<'_> {
                 shard.latency.merge(&iv.measured);
                 iv.measured.merge(&iv.other);
                 let [p50, p99] = [0.5, 0.99].map(|q| iv.measured.quantile_ms(q));
+                let lag_p99 = iv.lag.quantile_ms(0.99);
                 let capacity_ns = secs * 1e9 * f64::from(store.workers);
                 self.data.interval_rows.push(ShardIntervalRow {
                     t_s: now.as_secs_f64(),
@@ -1804,6 +1947,7 @@ impl World<'_> {
                     },
                     queued: shard.queue.len() as u64,
                     wasted_work_s: iv.wasted_ns as f64 / 1e9,
+                    replication_lag_p99_ms: lag_p99,
                     trigger,
                 });
                 iv.requests = 0;
@@ -1813,6 +1957,7 @@ impl World<'_> {
                 iv.wasted_ns = 0;
                 iv.measured.clear();
                 iv.other.clear();
+                iv.lag.clear();
             }
         }
     }
@@ -1925,6 +2070,15 @@ impl World<'_> {
                     sh.latency.merge(&sh.now.measured);
                     let sh = &self.data.shards[index];
                     *load += sh.requests;
+                    // A replica's shard serves reads and applies writes.
+                    let scv = if c == 0 {
+                        primary_scv
+                    } else if sh.applied == 0 {
+                        replica_scv
+                    } else {
+                        let reads = sh.requests as f64 / (sh.requests + sh.applied) as f64;
+                        mixture_scv(reads, &store.read, &store.apply)
+                    };
                     stations.push(StationLoad {
                         name: format!(
                             "store {} shard {k} ({})",
@@ -1934,10 +2088,10 @@ impl World<'_> {
                         workers: store.workers,
                         queue: store.queue,
                         max_wait_s: None,
-                        scv: if c == 0 { primary_scv } else { replica_scv },
+                        scv,
                         held_s: sh.busy_ns / 1e9,
                         capacity_s: measured_ns * f64::from(store.workers) / 1e9,
-                        requests: sh.requests,
+                        requests: sh.requests + sh.applied,
                         shed: sh.errors,
                     });
                     rows.push(ShardRow {
@@ -1950,6 +2104,8 @@ impl World<'_> {
                         errors: sh.errors,
                         throttled: sh.throttled,
                         wasted_work_s: sh.wasted_ns as f64 / 1e9,
+                        applied: sh.applied,
+                        replication_lag: sh.lag.clone(),
                         latency: sh.latency.clone(),
                         utilization: if measured_ns > 0.0 {
                             sh.busy_ns / (measured_ns * f64::from(store.workers))

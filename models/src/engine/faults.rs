@@ -155,10 +155,12 @@ impl World<'_> {
         }
     }
 
-    /// A region is reachable again (its instances come back empty).
+    /// A region is reachable again (its instances come back empty; its
+    /// replicas receive the writes shipped to them meanwhile).
     #[inline(never)]
     pub(super) fn on_outage_end(&mut self, region: u8) {
         let d = &mut self.faults.down[usize::from(region)];
         *d = d.saturating_sub(1);
+        self.release_held_applies(RegionId(region));
     }
 }

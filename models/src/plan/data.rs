@@ -159,6 +159,8 @@ pub struct StorePlan {
     pub read: Dist,
     /// Time of a write.
     pub write: Dist,
+    /// Time a replica's shard takes to apply a write from the primary.
+    pub apply: Dist,
     /// The pool each caller instance keeps, if any.
     pub pool: Option<PoolPlan>,
     /// The limit each shard of each copy enforces on its operations.
@@ -537,6 +539,10 @@ fn store(
         Some(w) => dist(w, &key("shard.write"), base_dir)?,
         None => read.clone(),
     };
+    let apply = match &d.shard.apply {
+        Some(a) => dist(a, &key("shard.apply"), base_dir)?,
+        None => write.clone(),
+    };
     let pool = match &d.pool {
         None => None,
         Some(p) => {
@@ -699,6 +705,7 @@ fn store(
         },
         read,
         write,
+        apply,
         pool,
         rate_limit,
         timeout,

@@ -102,6 +102,12 @@ pub struct ShardConfig {
     /// Time of one write on a worker. Default: the read distribution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write: Option<DistConfig>,
+    /// Time a read replica's shard takes to apply one write shipped from
+    /// the primary, on one of its workers (beside its reads). Default: the
+    /// write distribution (the replica redoes the write's storage work; a
+    /// physical log replay is often cheaper: say so here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<DistConfig>,
     /// A `[policy.rate_limit.NAME]` (`key = "global"`) that every shard of
     /// every copy enforces on its own operations: one over the limit fails
     /// at once with 429 (a managed store's throughput per partition, such
