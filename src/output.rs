@@ -1268,6 +1268,40 @@ fn shards_md(outputs: &[RunOutput]) -> String {
             );
         }
     }
+    s.push_str(&store_failovers_md(outputs));
+    s
+}
+
+/// `summary.md`'s line per store failover (`datastores.*.failover`): the
+/// outage windows are the scenario's, so a failover happens at one instant
+/// in every replication that has it.
+fn store_failovers_md(outputs: &[RunOutput]) -> String {
+    let mut s = String::new();
+    let mut seen: Vec<&headroom_models::report::StoreFailover> = Vec::new();
+    for f in outputs.iter().flat_map(|o| &o.store_failovers) {
+        if seen.contains(&f) {
+            continue;
+        }
+        seen.push(f);
+        let n = outputs
+            .iter()
+            .filter(|o| o.store_failovers.contains(f))
+            .count();
+        let _ = writeln!(
+            s,
+            "\nFailover: **{}**'s primary moved from {} to {} at {} s, {} s after {} went dark \
+             (in {n} of {} replications): writes went there from then on, and {} stayed a \
+             replica, to apply them once its region was back.",
+            f.store,
+            f.from,
+            f.to,
+            number(f.at_s),
+            number(f.at_s - f.dark_s),
+            f.from,
+            outputs.len(),
+            f.from,
+        );
+    }
     s
 }
 

@@ -269,6 +269,8 @@ fn a_flushed_tier_sends_its_herd_to_the_shards() {
         assert_eq!(cells[7], busiest.to_string(), "{row}");
         let mean = |cell: &str| cell.split(" ± ").next().unwrap().parse::<f64>().unwrap();
         assert!(mean(cells[10]) > mean(cells[9]), "{row}");
+        // Reads only: no copy applied a write, so none has a lag.
+        assert_eq!(cells[12], "-", "{row}");
     }
     assert!(summary.contains("\nBusiest shard: **users "), "{summary}");
     // summary.md's Cache tiers section: the hot tier's fill at the warm-up
@@ -1059,6 +1061,34 @@ fn a_bad_apply_time() {
 }
 
 #[test]
+fn a_bad_store_failover() {
+    let routing = "routing = { reads = \"nearest-replica\" }";
+    expect_input_error(
+        "failover_zero",
+        &with(
+            routing,
+            &format!("{routing}\nfailover = {{ after = \"0s\" }}"),
+        ),
+        &[
+            "`datastores.users.failover.after` = \"0s\"",
+            "a duration above 0",
+        ],
+    );
+    expect_input_error(
+        "failover_no_replica",
+        &with(
+            routing,
+            &format!("{routing}\nfailover = {{ after = \"1m\" }}"),
+        )
+        .replace("replicas = [\"eu-west\"]\n", ""),
+        &[
+            "`datastores.users.failover`",
+            "at least one entry in `replicas`",
+        ],
+    );
+}
+
+#[test]
 fn too_many_shards() {
     expect_input_error(
         "shards",
@@ -1268,18 +1298,7 @@ fn warm_started_replications_are_byte_identical_at_any_thread_count() {
 fn summary_names_the_busiest_shards_work_for_nobody() {
     let dir = tempdir("store-timeout-summary");
     let summary = |name: &str, timeout: &str| {
-        let path = write(&dir, &format!("{name}.toml"), &timed_store(timeout, ""));
-        let out = dir.join(name);
-        headroom_ok(&[
-            "run",
-            s(&path),
-            "--out",
-            s(&out),
-            "--replications",
-            "2",
-            "--quiet",
-        ]);
-        String::from_utf8(read(&out, "summary.md")).unwrap()
+        two_replications_summary(&dir, name, &timed_store(timeout, ""), &[])
     };
     let timed = summary("timed", "timeout = \"20ms\"");
     let line = timed
@@ -1296,6 +1315,53 @@ fn summary_names_the_busiest_shards_work_for_nobody() {
     assert!(line.contains("the store's `timeout`"), "{line}");
     let plain = summary("plain", "");
     assert!(!plain.contains("Work for nobody"), "{plain}");
+}
+
+/// The `summary.md` of 2 replications of scenario `text` (written to
+/// `dir/name.toml`) with the further arguments `args`.
+fn two_replications_summary(
+    dir: &std::path::Path,
+    name: &str,
+    text: &str,
+    args: &[&str],
+) -> String {
+    let path = write(dir, &format!("{name}.toml"), text);
+    let out = dir.join(name);
+    let mut argv = vec![
+        "run",
+        s(&path),
+        "--out",
+        s(&out),
+        "--replications",
+        "2",
+        "--quiet",
+    ];
+    argv.extend_from_slice(args);
+    headroom_ok(&argv);
+    String::from_utf8(read(&out, "summary.md")).unwrap()
+}
+
+/// summary.md names a store's failover: the replica promoted, when, and
+/// how long after its primary's region went dark, in every replication.
+#[test]
+fn summary_names_a_store_failover() {
+    let dir = tempdir("store-failover-summary");
+    let scenario = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("experiments/validation/data-replicas.toml"),
+    )
+    .unwrap()
+        + "failover = { after = \"2s\" }\n\n[[faults]]\ntype = \"region-outage\"\n\
+           region = \"us-east\"\nat = \"5s\"\nduration = \"10s\"\n";
+    let sets = ["--set", "workload.read_fraction=0.5"];
+    let summary = two_replications_summary(&dir, "failover", &scenario, &sets);
+    assert!(
+        summary.contains(
+            "\nFailover: **users**'s primary moved from us-east to eu-west at 7 s, 2 s after \
+             us-east went dark (in 2 of 2 replications)"
+        ),
+        "{summary}"
+    );
 }
 
 /// A priced world in three regions: api in two of them behind a regional

@@ -738,6 +738,117 @@ fn writes_shipped_to_a_dark_replica_are_applied_when_it_is_back() {
     assert!(series.iter().any(|&(_, p99)| p99 > 4_000.0), "{series:?}");
 }
 
+/// `data-replicas.toml` (callers in ap-south, 200 requests/s; primary
+/// us-east 200 ms away, replica eu-west 120 ms away; 5 ms operations) with
+/// `extra` appended to its `[[datastores]]` table, a region outage from 5 s
+/// to 15 s of 20 s, and `sets`.
+fn replicated_through_an_outage(extra: &str, dark: &str, sets: &[&str]) -> RunOutput {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/validation/data-replicas.toml");
+    let text = std::fs::read_to_string(&path).expect("the scenario")
+        + extra
+        + &format!(
+            "\n[[faults]]\ntype = \"region-outage\"\nregion = \"{dark}\"\nat = \"5s\"\nduration = \"10s\"\n"
+        );
+    let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+    let loaded = headroom_models::load_str(&path, &text, &sets).expect("valid scenario");
+    run_replication(&loaded.plan, 0, &AtomicU64::new(0)).expect("runs")
+}
+
+/// With `failover = { after = "2s" }`, the primary's region dark from 5 s
+/// to 15 s: writes fail to connect for 2 s, then go to the promoted eu-west
+/// replica for the rest of the run (us-east, back at 15 s, stays a
+/// replica and applies every write eu-west took). Without it, writes fail
+/// for the whole outage.
+#[test]
+fn a_store_failover_promotes_the_replica_after_its_delay() {
+    let writes = "workload.read_fraction=0.0";
+    let failover = "failover = { after = \"2s\" }\n";
+    let out = replicated_through_an_outage(failover, "us-east", &[writes]);
+    assert_eq!(
+        out.store_failovers,
+        [headroom_models::report::StoreFailover {
+            store: "users".into(),
+            from: "us-east".into(),
+            to: "eu-west".into(),
+            dark_s: 5.0,
+            at_s: 7.0,
+        }]
+    );
+    let m = &out.metrics;
+    let [east, west] = &out.shards[..] else {
+        panic!("two copies of one shard");
+    };
+    // 200 writes/s: 5 s at us-east, 2 s failing, 13 s at eu-west.
+    let per_s = |n: u64, secs: f64| n as f64 / secs;
+    assert!(
+        (per_s(east.requests, 5.0) - 200.0).abs() < 20.0,
+        "{}",
+        east.requests
+    );
+    assert!((per_s(m.errors, 2.0) - 200.0).abs() < 25.0, "{}", m.errors);
+    assert!(
+        (per_s(west.requests, 13.0) - 200.0).abs() < 12.0,
+        "{}",
+        west.requests
+    );
+    assert_eq!(m.requests, east.requests + m.errors + west.requests);
+    // Each copy applies every write the other took: us-east those of
+    // eu-west after its region is back, eu-west those us-east took first.
+    assert_eq!((west.applied, east.applied), (east.requests, west.requests));
+    // us-east's applies waited from promotion to 15 s: up to 8 s behind.
+    let longest = east.replication_lag.quantile_ms(1.0);
+    assert!((7_900.0..=8_100.0).contains(&longest), "{longest} ms");
+    // Without failover: every write of the outage fails, none is promoted.
+    let out = replicated_through_an_outage("", "us-east", &[writes]);
+    assert!(out.store_failovers.is_empty());
+    assert!(
+        (per_s(out.metrics.errors, 10.0) - 200.0).abs() < 15.0,
+        "{}",
+        out.metrics.errors
+    );
+    assert_eq!(out.shards[1].requests, 0, "eu-west took no write");
+}
+
+/// With a `failover`, a read whose nearest copy is dark goes to the nearest
+/// copy that is up (us-east, 200 ms away, for ap-south's callers when
+/// eu-west is dark), at once and without a promotion; without one, it
+/// fails to connect.
+#[test]
+fn a_store_failover_moves_reads_off_a_dark_copy_at_once() {
+    let failover = "failover = { after = \"2s\" }\n";
+    let out = replicated_through_an_outage(failover, "eu-west", &[]);
+    assert!(
+        out.store_failovers.is_empty(),
+        "the primary never went dark"
+    );
+    let m = &out.metrics;
+    assert_eq!(m.ok, m.requests, "every read answered");
+    let [east, west] = &out.shards[..] else {
+        panic!("two copies of one shard");
+    };
+    assert!(
+        (east.requests as f64 / 10.0 - 200.0).abs() < 15.0,
+        "{}",
+        east.requests
+    );
+    assert_eq!(m.requests, east.requests + west.requests);
+    assert_eq!(
+        m.failovers, east.requests,
+        "the reads that left eu-west failed over"
+    );
+    // Half the reads at 125 ms, half at 205 ms.
+    let mean = m.latency.mean_ns() / 1e6;
+    let theory = (west.requests as f64 * 125.0 + east.requests as f64 * 205.0) / m.requests as f64;
+    assert!((mean - theory).abs() < 1e-6, "{mean} against {theory}");
+    let out = replicated_through_an_outage("", "eu-west", &[]);
+    assert!(
+        (out.metrics.errors as f64 / 10.0 - 200.0).abs() < 15.0,
+        "{}",
+        out.metrics.errors
+    );
+}
+
 /// A read replica applies every write on its shard's workers: with reads
 /// and applies at 150/s each on c = 4 workers of mean 10 ms, it is M/M/4 at
 /// 300/s (Erlang C), not at the 150 reads/s alone; the replication lag is

@@ -186,15 +186,13 @@ fn a_sweeps_shards_table_in_parquet_equals_its_csv() {
         "--quiet",
     ]);
     let df = same_as_csv(&out, "shards");
-    let types: Vec<String> = df
-        .dtypes()
-        .iter()
-        .take(8)
-        .map(ToString::to_string)
-        .collect();
+    let types: Vec<String> = df.dtypes().iter().map(ToString::to_string).collect();
     assert_eq!(
         types,
-        ["u64", "u64", "str", "str", "u64", "u64", "u64", "u64"]
+        [
+            "u64", "u64", "str", "str", "u64", "u64", "u64", "u64", "f64", "f64", "f64", "f64",
+            "f64", "f64", "u64", "f64", "f64"
+        ]
     );
     assert_eq!(df.height(), 6 * 3 * 3, "6 points, 3 replications, 3 shards");
     // The shards' time series, typed as the sweep writes them.
@@ -204,7 +202,7 @@ fn a_sweeps_shards_table_in_parquet_equals_its_csv() {
         types,
         [
             "u64", "u64", "f64", "str", "str", "u64", "f64", "u64", "u64", "f64", "f64", "f64",
-            "u64", "f64", "bool"
+            "u64", "f64", "f64", "bool"
         ]
     );
     assert_eq!(

@@ -62,6 +62,8 @@ pub struct RunOutput {
     /// One row per (interval, cache tier), interval by interval and stores
     /// and tiers in scenario order within one (`caches_timeseries.csv`).
     pub cache_timeseries: Vec<CacheIntervalRow>,
+    /// Each store failover (`datastores.*.failover`), in time order.
+    pub store_failovers: Vec<StoreFailover>,
     /// The bill line by line (`bill.csv`; empty without `[costs]`): each
     /// deployment's instances, each store's shards and replicas, each
     /// billed cache tier copy's capacity, each tier's priced operations by
@@ -580,6 +582,21 @@ pub struct ShardRow {
     /// Of those, the replication lag: from the write's end at the primary
     /// to the end of its apply here.
     pub replication_lag: LatencyHistogram,
+}
+
+/// A store's replica promoted to primary (`datastores.*.failover`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreFailover {
+    /// The datastore.
+    pub store: String,
+    /// The region of the primary before.
+    pub from: String,
+    /// The region of the promoted replica.
+    pub to: String,
+    /// When the old primary's region went dark, seconds since the start.
+    pub dark_s: f64,
+    /// When the replica was promoted (`failover.after` later).
+    pub at_s: f64,
 }
 
 /// One line of a replication's bill (`bill.csv`): what one priced thing
@@ -3181,6 +3198,7 @@ mod tests {
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
+            store_failovers: Vec::new(),
             bill: Vec::new(),
             peak_in_flight: 0,
             audit: Audit::default(),
@@ -3447,6 +3465,7 @@ mod tests {
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
+            store_failovers: Vec::new(),
             bill: Vec::new(),
             peak_in_flight: 0,
             audit: Audit::default(),

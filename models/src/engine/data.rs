@@ -38,7 +38,11 @@
 //! the end of its apply (`shards.csv`'s `replication_lag_*`).
 //!
 //! Stores do not fail on their own; a region outage makes new operations
-//! to that region fail after the connect timeout.
+//! to that region fail after the connect timeout, unless the store has a
+//! `failover`: then reads leave a dark copy at once for the nearest copy
+//! that is up, and once the primary's region has been dark for
+//! `failover.after` the first copy that is up is promoted (writes go there,
+//! and it ships them to the others; the old primary stays a replica).
 
 use std::collections::VecDeque;
 
@@ -60,7 +64,9 @@ use super::stats::Transient;
 use super::{Event, World};
 use crate::plan::data::{DataPlan, EDGE_CACHE, EdgeCachePlan, StorePlan, hit_ratio_column};
 use crate::plan::{Plan, RegionId, ServiceId, StepPlan, StoreId};
-use crate::report::{CacheIntervalRow, ShardIntervalRow, ShardRow, StationLoad, TierHits};
+use crate::report::{
+    CacheIntervalRow, ShardIntervalRow, ShardRow, StationLoad, StoreFailover, TierHits,
+};
 use crate::scenario::Scope;
 
 /// Request flag: a store's cache tier was looked up for it.
@@ -353,6 +359,10 @@ pub(super) struct DataState {
     /// Shipped writes held while their replica's region is dark, in the
     /// order they arrived.
     held_applies: Vec<Id>,
+    /// Per store: the copy that is its primary (0 until a failover).
+    primary: Vec<u8>,
+    /// Promotions so far (`datastores.*.failover`).
+    failovers: Vec<StoreFailover>,
     /// Per store with a `retry`: its backoff draws.
     retry_rngs: Vec<Option<Stream>>,
     /// `[instance slab index * stores + store]`: each caller instance's
@@ -498,6 +508,8 @@ impl DataState {
                 .collect(),
             retry_budgets: Vec::new(),
             held_applies: Vec::new(),
+            primary: vec![0; data.stores.len()],
+            failovers: Vec::new(),
             ops: Slab::with_capacity(256),
             op_ids: Vec::new(),
             work_started: Vec::new(),
@@ -1379,13 +1391,29 @@ impl World<'_> {
         let Some(op) = self.data.ops.get_mut(id) else {
             return;
         };
-        let store = &self.plan.data.stores[usize::from(op.store)];
-        op.copy = if op.write {
-            0
+        let s = usize::from(op.store);
+        let store = &self.plan.data.stores[s];
+        let moved;
+        (op.copy, moved) = if op.write {
+            (self.data.primary[s], false)
         } else {
-            store.read_copy[op.caller_region.index()]
+            read_copy(
+                store,
+                self.data.primary[s],
+                op.caller_region,
+                |r| self.faults.region_up(r),
+                &self.plan.network,
+            )
         };
         let region = store.copies[usize::from(op.copy)];
+        if moved
+            && let Some(a) = self.attempts.get(op.attempt)
+            && let Some(r) = self.requests.get_mut(a.request)
+        {
+            // A hop away from its preferred copy: the request failed over
+            // (`runs.csv`'s `failovers`).
+            r.failed_over = true;
+        }
         if let Some(timeout) = store.timeout {
             let number = op.try_number();
             self.events
@@ -1537,9 +1565,12 @@ impl World<'_> {
     fn replicate(&mut self, op: &DataOp) {
         let now = self.now;
         let copies = &self.plan.data.stores[usize::from(op.store)].copies;
-        for (c, &region) in copies.iter().enumerate().skip(1) {
-            self.stats
-                .on_inter_region_bytes(now, copies[0], op.size_bytes);
+        let from = copies[usize::from(op.copy)];
+        for (c, &region) in copies.iter().enumerate() {
+            if c == usize::from(op.copy) {
+                continue;
+            }
+            self.stats.on_inter_region_bytes(now, from, op.size_bytes);
             let shipped = DataOp {
                 copy: c as u8,
                 stage: Stage::Replicate,
@@ -1553,9 +1584,58 @@ impl World<'_> {
             let Some(id) = self.data.insert_op(shipped) else {
                 return;
             };
-            let delay = self.plan.network.one_way(copies[0], region);
+            let delay = self.plan.network.one_way(from, region);
             self.events.push(now + delay, Event::Data { op: id });
         }
+    }
+
+    /// `region` has gone dark: each store with a `failover` whose primary
+    /// is there is due to promote a replica `failover.after` from now.
+    pub(super) fn arm_store_failovers(&mut self, region: RegionId) {
+        for (s, store) in self.plan.data.stores.iter().enumerate() {
+            if let Some(after) = store.failover_after
+                && store.copies[usize::from(self.data.primary[s])] == region
+            {
+                let store = s as u16;
+                self.events.push(self.now + after, Event::Promote { store });
+            }
+        }
+    }
+
+    /// A store's failover is due: if its primary's region has been dark
+    /// since `failover.after` ago, the first copy (in `[primary,
+    /// replicas...]` order) whose region is up becomes the primary: new
+    /// writes go there and it ships them to every other copy, the old
+    /// primary included (which applies them once its region is back, and
+    /// stays a replica). None is promoted when no copy is up.
+    #[inline(never)]
+    pub(super) fn on_promote(&mut self, store: u16) {
+        let s = usize::from(store);
+        let plan = &self.plan.data.stores[s];
+        let Some(after) = plan.failover_after else {
+            return;
+        };
+        let old = usize::from(self.data.primary[s]);
+        let since = self.now - after;
+        if self.faults.dark_since(plan.copies[old]) != Some(since) {
+            // Back, or dark again since a later outage (whose own
+            // promotion is due later).
+            return;
+        }
+        let Some(new) =
+            (0..plan.copies.len()).find(|&c| c != old && self.faults.region_up(plan.copies[c]))
+        else {
+            return;
+        };
+        self.data.primary[s] = new as u8;
+        let name = |c: usize| self.plan.network.name(plan.copies[c]).to_owned();
+        self.data.failovers.push(StoreFailover {
+            store: plan.name.clone(),
+            from: name(old),
+            to: name(new),
+            dark_s: since.as_secs_f64(),
+            at_s: self.now.as_secs_f64(),
+        });
     }
 
     /// A shipped write reaches its replica: held while the replica's
@@ -2128,6 +2208,7 @@ impl World<'_> {
             shard_max_load_ratio: max_ratio,
             shards: rows,
             shard_timeseries: std::mem::take(&mut self.data.interval_rows),
+            failovers: std::mem::take(&mut self.data.failovers),
             cache_timeseries: std::mem::take(&mut self.data.tier_rows),
             stations,
             pool_use: std::mem::take(&mut self.data.pool_use),
@@ -2281,6 +2362,36 @@ pub(super) struct DataResults {
     pub stations: Vec<StationLoad>,
     /// Per store: its pools' use.
     pub pool_use: Vec<PoolUse>,
+    /// Its stores' failovers, in time order.
+    pub failovers: Vec<StoreFailover>,
+}
+
+/// The copy a read from `caller` goes to, and whether that is not its
+/// preferred one: the primary's (`primary`, after any failover) with
+/// `routing.reads = "primary"`, else the nearest copy's; with a
+/// `failover`, a dark nearest copy gives way to the nearest copy whose
+/// region is `up` (ties: copy order), if any.
+fn read_copy(
+    store: &StorePlan,
+    primary: u8,
+    caller: RegionId,
+    up: impl Fn(RegionId) -> bool,
+    network: &crate::plan::network::NetworkPlan,
+) -> (u8, bool) {
+    if store.reads_primary {
+        return (primary, false);
+    }
+    let nearest = store.read_copy[caller.index()];
+    if store.failover_after.is_none() || up(store.copies[usize::from(nearest)]) {
+        return (nearest, false);
+    }
+    store
+        .copies
+        .iter()
+        .enumerate()
+        .filter(|&(_, &r)| up(r))
+        .min_by_key(|&(_, &r)| network.rtt(caller, r))
+        .map_or((nearest, false), |(c, _)| (c as u8, true))
 }
 
 fn edge_cache(edge: &crate::plan::data::EdgeCachePlan) -> Cache {

@@ -16,6 +16,8 @@ pub(super) struct Faults<'p> {
     faults: &'p [FaultPlan],
     /// Outages in progress per region (overlapping outages nest).
     down: Vec<u32>,
+    /// Per region: since when it has been dark (while `down` > 0).
+    dark_since: Vec<Timestamp>,
     /// Per service: whether any error fault, and any latency fault, targets
     /// it (the common case skips the lookups).
     errors: Vec<bool>,
@@ -38,6 +40,7 @@ impl<'p> Faults<'p> {
         Faults {
             faults: &plan.faults,
             down: vec![0; plan.network.regions.len()],
+            dark_since: vec![Timestamp::ZERO; plan.network.regions.len()],
             errors: targeted(false),
             latency: targeted(true),
         }
@@ -59,6 +62,11 @@ impl<'p> Faults<'p> {
     #[inline]
     pub(super) fn region_up(&self, region: RegionId) -> bool {
         self.down[region.index()] == 0
+    }
+
+    /// Since when `region` has been dark, if it is.
+    pub(super) fn dark_since(&self, region: RegionId) -> Option<Timestamp> {
+        (self.down[region.index()] > 0).then(|| self.dark_since[region.index()])
     }
 
     /// Regions not in an outage.
@@ -142,6 +150,10 @@ impl World<'_> {
     pub(super) fn on_outage_start(&mut self, region: u8) {
         let region = RegionId(region);
         self.faults.down[region.index()] += 1;
+        if self.faults.down[region.index()] == 1 {
+            self.faults.dark_since[region.index()] = self.now;
+            self.arm_store_failovers(region);
+        }
         self.stats.on_outage(self.now);
         let ids: Vec<_> = self
             .deployments

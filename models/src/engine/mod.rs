@@ -425,6 +425,9 @@ enum Event {
     PoolTimer { slot: u32, epoch: u32 },
     /// A cache tier is flushed.
     CacheFlush { store: u16, tier: u8 },
+    /// A store's failover is due: promote a replica if its primary's region
+    /// has been dark since `datastores.*.failover.after` ago.
+    Promote { store: u16 },
 }
 
 impl Event {
@@ -775,6 +778,7 @@ impl<'p> World<'p> {
                 self.on_pool_connected(slot, epoch, conn);
             }
             Event::CacheFlush { store, tier } => self.on_cache_flush(store, tier),
+            Event::Promote { store } => self.on_promote(store),
             Event::Sync { .. }
             | Event::HealthTimer { .. }
             | Event::RegionCheck
@@ -865,6 +869,7 @@ impl<'p> World<'p> {
         out.shards = data.shards;
         out.shard_timeseries = data.shard_timeseries;
         out.cache_timeseries = data.cache_timeseries;
+        out.store_failovers = data.failovers;
         // A run with a trigger or a closed workload measures no stations
         // (`Stats::finish`).
         if !out.stations.is_empty() {

@@ -1506,6 +1506,7 @@ impl Stats {
             shards: Vec::new(),
             shard_timeseries: Vec::new(),
             cache_timeseries: Vec::new(),
+            store_failovers: Vec::new(),
             bill,
             peak_in_flight,
         }

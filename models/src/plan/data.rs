@@ -151,6 +151,12 @@ pub struct StorePlan {
     pub copies: Vec<RegionId>,
     /// Per caller region: the copy its reads go to.
     pub read_copy: Vec<u8>,
+    /// Reads go to the primary (`routing.reads = "primary"`), wherever it
+    /// is after a failover.
+    pub reads_primary: bool,
+    /// With `failover`: how long the primary's region is dark before a
+    /// replica is promoted.
+    pub failover_after: Option<Span>,
     /// Workers per shard.
     pub workers: u32,
     /// Waiting room per shard; `None` = unbounded.
@@ -620,6 +626,24 @@ fn store(
         }
         t => t,
     };
+    let failover_after = match d.failover {
+        Some(f) if f.after.is_zero() => {
+            return Err(Invalid::new(
+                key("failover.after"),
+                format!("\"{}\"", f.after),
+                "a duration above 0 (\"60s\"): how long the primary's region is dark before \
+                 a replica is promoted",
+            ));
+        }
+        Some(_) if copies.len() < 2 => {
+            return Err(Invalid::new(
+                key("failover"),
+                "a table",
+                "a store with at least one entry in `replicas`: failover promotes a replica",
+            ));
+        }
+        f => f.map(|f| f.after),
+    };
     let object_size = size_plan(&d.object_size, &key("object_size"))?;
     if d.cache.len() > MAX_TIERS {
         return Err(Invalid::new(
@@ -698,6 +722,8 @@ fn store(
         shards: d.shards,
         copies,
         read_copy,
+        reads_primary: d.routing.reads == ReadRouting::Primary,
+        failover_after,
         workers: d.shard.workers,
         queue: match d.shard.queue {
             crate::scenario::QueueCapacity::Bounded(n) => Some(n),

@@ -52,6 +52,10 @@ pub struct DatastoreConfig {
     /// Where reads and writes go.
     #[serde(default)]
     pub routing: RoutingConfig,
+    /// What happens when a copy's region goes dark. Absent: routing is
+    /// static (reads and writes to a dark copy fail to connect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<StoreFailoverConfig>,
     /// The connection pool each caller instance keeps to the store. Absent:
     /// no pool (every operation has a connection at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,6 +118,18 @@ pub struct ShardConfig {
     /// as DynamoDB's read and write units). Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<String>,
+}
+
+/// `datastores.*.failover`: a managed store's failover (Aurora's,
+/// Cloud SQL's): reads leave a dark copy at once for the nearest copy whose
+/// region is up, and a replica is promoted once the primary's region has
+/// been dark for `after`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFailoverConfig {
+    /// How long the primary's region is dark before the first replica (in
+    /// `replicas` order) whose region is up becomes the primary (> 0).
+    pub after: Span,
 }
 
 /// `datastores.*.routing`.
