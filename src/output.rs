@@ -1274,32 +1274,47 @@ fn shards_md(outputs: &[RunOutput]) -> String {
 
 /// `summary.md`'s line per store failover (`datastores.*.failover`): the
 /// outage windows are the scenario's, so a failover happens at one instant
-/// in every replication that has it.
+/// in every replication that has it; the writes it lost vary.
 fn store_failovers_md(outputs: &[RunOutput]) -> String {
+    use headroom_models::report::StoreFailover;
+    let same = |a: &StoreFailover, b: &StoreFailover| {
+        (&a.store, &a.from, &a.to, a.dark_s, a.at_s) == (&b.store, &b.from, &b.to, b.dark_s, b.at_s)
+    };
     let mut s = String::new();
-    let mut seen: Vec<&headroom_models::report::StoreFailover> = Vec::new();
+    let mut seen: Vec<&StoreFailover> = Vec::new();
     for f in outputs.iter().flat_map(|o| &o.store_failovers) {
-        if seen.contains(&f) {
+        if seen.iter().any(|g| same(g, f)) {
             continue;
         }
         seen.push(f);
-        let n = outputs
+        let lost: Vec<u64> = outputs
             .iter()
-            .filter(|o| o.store_failovers.contains(f))
-            .count();
+            .filter_map(|o| o.store_failovers.iter().find(|g| same(g, f)))
+            .map(|g| g.lost_writes)
+            .collect();
+        let (min, max) = (lost.iter().min(), lost.iter().max());
+        let lost_text = match (min, max) {
+            (Some(a), Some(b)) if a == b => format!("{a}"),
+            (Some(a), Some(b)) => format!("{a} to {b}"),
+            _ => "0".to_owned(),
+        };
         let _ = writeln!(
             s,
             "\nFailover: **{}**'s primary moved from {} to {} at {} s, {} s after {} went dark \
-             (in {n} of {} replications): writes went there from then on, and {} stayed a \
-             replica, to apply them once its region was back.",
+             (in {} of {} replications): writes went there from then on, and {} stayed a \
+             replica, to apply them once its region was back. Lost: {lost_text} writes {} had \
+             finished that never reached {} (shipped into the partition).",
             f.store,
             f.from,
             f.to,
             number(f.at_s),
             number(f.at_s - f.dark_s),
             f.from,
+            lost.len(),
             outputs.len(),
             f.from,
+            f.from,
+            f.to,
         );
     }
     s

@@ -1359,6 +1359,9 @@ fn summary_names_a_store_failover() {
         summary.contains(
             "\nFailover: **users**'s primary moved from us-east to eu-west at 7 s, 2 s after \
              us-east went dark (in 2 of 2 replications)"
+        ) && summary.contains(
+            " writes us-east had finished that never reached eu-west (shipped \
+             into the partition).",
         ),
         "{summary}"
     );

@@ -765,16 +765,27 @@ fn a_store_failover_promotes_the_replica_after_its_delay() {
     let writes = "workload.read_fraction=0.0";
     let failover = "failover = { after = \"2s\" }\n";
     let out = replicated_through_an_outage(failover, "us-east", &[writes]);
+    let [failover] = &out.store_failovers[..] else {
+        panic!("one failover: {:?}", out.store_failovers);
+    };
+    let lost = failover.lost_writes;
     assert_eq!(
-        out.store_failovers,
-        [headroom_models::report::StoreFailover {
+        failover,
+        &headroom_models::report::StoreFailover {
             store: "users".into(),
             from: "us-east".into(),
             to: "eu-west".into(),
             dark_s: 5.0,
             at_s: 7.0,
-        }]
+            lost_writes: lost,
+        }
     );
+    // Lost: the writes whose shipment to eu-west was under way at 5 s or
+    // began later (the operations already sent to us-east still finish
+    // there): those sent in the last 100 ms (one way from ap-south) + 5 ms
+    // (the write) + 40 ms (one way to eu-west) before it, about 200 x 145
+    // ms = 29.
+    assert!((14..=44).contains(&lost), "{lost} writes lost");
     let m = &out.metrics;
     let [east, west] = &out.shards[..] else {
         panic!("two copies of one shard");
@@ -793,15 +804,27 @@ fn a_store_failover_promotes_the_replica_after_its_delay() {
         west.requests
     );
     assert_eq!(m.requests, east.requests + m.errors + west.requests);
-    // Each copy applies every write the other took: us-east those of
-    // eu-west after its region is back, eu-west those us-east took first.
-    assert_eq!((west.applied, east.applied), (east.requests, west.requests));
+    // Each copy applies every write the other took, but for the lost:
+    // us-east those of eu-west after its region is back, eu-west those
+    // us-east took first.
+    assert_eq!(
+        (west.applied + lost, east.applied),
+        (east.requests, west.requests)
+    );
     // us-east's applies waited from promotion to 15 s: up to 8 s behind.
     let longest = east.replication_lag.quantile_ms(1.0);
     assert!((7_900.0..=8_100.0).contains(&longest), "{longest} ms");
-    // Without failover: every write of the outage fails, none is promoted.
+    // Without failover: every write of the outage fails, none is promoted,
+    // and none is lost: the writes in flight at the partition are applied
+    // when it heals.
     let out = replicated_through_an_outage("", "us-east", &[writes]);
     assert!(out.store_failovers.is_empty());
+    assert_eq!(out.shards[1].applied, out.shards[0].requests);
+    let held = out.shards[1].replication_lag.quantile_ms(1.0);
+    assert!(
+        held > 9_900.0,
+        "the last write before the partition waited it out: {held} ms"
+    );
     assert!(
         (per_s(out.metrics.errors, 10.0) - 200.0).abs() < 15.0,
         "{}",

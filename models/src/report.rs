@@ -597,6 +597,10 @@ pub struct StoreFailover {
     pub dark_s: f64,
     /// When the replica was promoted (`failover.after` later).
     pub at_s: f64,
+    /// Writes the old primary had finished that never reached the
+    /// promoted replica: shipped into the partition, lost with it (the
+    /// failover's data loss, its RPO in writes).
+    pub lost_writes: u64,
 }
 
 /// One line of a replication's bill (`bill.csv`): what one priced thing

@@ -118,6 +118,8 @@ struct DataOp {
     size_bytes: u64,
     store: u16,
     copy: u8,
+    /// For a shipped write, the copy that shipped it (its primary then).
+    from: u8,
     /// The tier that hit, or the number of tiers when none did.
     tier_hit: u8,
     write: bool,
@@ -1108,6 +1110,7 @@ impl World<'_> {
             size_bytes,
             store: store.0,
             copy: 0,
+            from: 0,
             tier_hit: tier_hit as u8,
             write,
             measured,
@@ -1573,6 +1576,7 @@ impl World<'_> {
             self.stats.on_inter_region_bytes(now, from, op.size_bytes);
             let shipped = DataOp {
                 copy: c as u8,
+                from: op.copy,
                 stage: Stage::Replicate,
                 conn: None,
                 arrived: now,
@@ -1635,19 +1639,70 @@ impl World<'_> {
             to: name(new),
             dark_s: since.as_secs_f64(),
             at_s: self.now.as_secs_f64(),
+            lost_writes: 0,
         });
+        // The writes the old primary shipped that its partition held are
+        // lost: the new primary never receives them.
+        let ops = &self.data.ops;
+        let mut lost = Vec::new();
+        self.data.held_applies.retain(|&id| {
+            let from_old = ops
+                .get(id)
+                .is_some_and(|o| usize::from(o.store) == s && usize::from(o.from) == old);
+            if from_old {
+                lost.push(id);
+            }
+            !from_old
+        });
+        for id in lost {
+            self.lose_shipment(id);
+        }
+    }
+
+    /// A write shipped by a primary that was replaced before it arrived is
+    /// lost: dropped, and counted against the store's last failover if it
+    /// was on its way to the copy promoted then (the writes a failover
+    /// loses; its shipments to other replicas are dropped with it, as a
+    /// replica re-syncs from the new primary).
+    #[cold]
+    fn lose_shipment(&mut self, id: Id) {
+        let Some(op) = self.data.ops.remove(id) else {
+            return;
+        };
+        let store = &self.plan.data.stores[usize::from(op.store)];
+        let to = self.plan.network.name(store.copies[usize::from(op.copy)]);
+        if let Some(f) = self
+            .data
+            .failovers
+            .iter_mut()
+            .rev()
+            .find(|f| f.store == store.name)
+            && f.to == to
+            && op.copy == self.data.primary[usize::from(op.store)]
+        {
+            f.lost_writes += 1;
+        }
     }
 
     /// A shipped write reaches its replica: held while the replica's
-    /// region is dark, else applied by a free worker of its shard or queued
-    /// (however full the queue: it is never shed).
+    /// region, or the region of the copy that shipped it, is dark (a
+    /// partition cuts a replication stream mid-flight; it resumes when both
+    /// ends are back), else applied by a free worker of its shard or queued
+    /// (however full the queue: it is never shed). A write from a primary
+    /// that has since been replaced is lost ([`World::lose_shipment`]).
     fn arrive_at_replica(&mut self, id: Id) {
         let now = self.now;
         let Some(op) = self.data.ops.get_mut(id) else {
             return;
         };
-        let store = &self.plan.data.stores[usize::from(op.store)];
-        if !self.faults.region_up(store.copies[usize::from(op.copy)]) {
+        let s = usize::from(op.store);
+        let store = &self.plan.data.stores[s];
+        let from_up = self.faults.region_up(store.copies[usize::from(op.from)]);
+        if !from_up && op.from != self.data.primary[s] {
+            self.lose_shipment(id);
+            return;
+        }
+        if !from_up || !self.faults.region_up(store.copies[usize::from(op.copy)]) {
             self.data.held_applies.push(id);
             return;
         }
@@ -1680,8 +1735,9 @@ impl World<'_> {
         self.pass_shard_worker(index);
     }
 
-    /// `region` is reachable again: the writes shipped to its replicas
-    /// while it was dark arrive now, in the order they were shipped.
+    /// `region` is reachable again: the shipped writes held for it (to or
+    /// from it) whose two ends are both up arrive now, in the order they
+    /// were shipped.
     pub(super) fn release_held_applies(&mut self, region: RegionId) {
         if self.data.held_applies.is_empty() || !self.faults.region_up(region) {
             return;
@@ -1689,16 +1745,19 @@ impl World<'_> {
         let now = self.now;
         let stores = &self.plan.data.stores;
         let ops = &self.data.ops;
+        let faults = &self.faults;
         let mut back = Vec::new();
         self.data.held_applies.retain(|&id| {
             let Some(op) = ops.get(id) else {
                 return false;
             };
-            let here = stores[usize::from(op.store)].copies[usize::from(op.copy)] == region;
-            if here {
+            let copies = &stores[usize::from(op.store)].copies;
+            let ends = [copies[usize::from(op.copy)], copies[usize::from(op.from)]];
+            let ready = ends.contains(&region) && ends.iter().all(|&r| faults.region_up(r));
+            if ready {
                 back.push(id);
             }
-            !here
+            !ready
         });
         for id in back {
             self.events.push(now, Event::Data { op: id });
