@@ -1292,11 +1292,12 @@ fn store_failovers_md(outputs: &[RunOutput]) -> String {
             .filter_map(|o| o.store_failovers.iter().find(|g| same(g, f)))
             .map(|g| g.lost_writes)
             .collect();
+        // `lost` holds `f`'s own count at least.
         let (min, max) = (lost.iter().min(), lost.iter().max());
-        let lost_text = match (min, max) {
-            (Some(a), Some(b)) if a == b => format!("{a}"),
-            (Some(a), Some(b)) => format!("{a} to {b}"),
-            _ => "0".to_owned(),
+        let lost_text = if min == max {
+            format!("{}", min.unwrap_or(&0))
+        } else {
+            format!("{} to {}", min.unwrap_or(&0), max.unwrap_or(&0))
         };
         let _ = writeln!(
             s,

@@ -577,7 +577,7 @@ pub struct ShardRow {
     pub wasted_work_s: f64,
     /// A replica's: writes of measured requests shipped from the primary
     /// that it applied (their work is in `utilization`, not in `requests`
-    /// or `latency`); 0 for a primary.
+    /// or `latency`); 0 for a copy that was the primary throughout.
     pub applied: u64,
     /// Of those, the replication lag: from the write's end at the primary
     /// to the end of its apply here.

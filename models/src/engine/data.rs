@@ -100,7 +100,7 @@ enum Stage {
     /// On the way back to the caller.
     Back,
     /// A write the primary ships to a replica, on its way there (or held
-    /// while the replica's region is dark).
+    /// while the region at either end is dark).
     Replicate,
     /// The shipped write at the replica's shard (queued or being applied).
     Apply,
@@ -143,7 +143,26 @@ struct DataOp {
     abandoned: bool,
 }
 
+/// What a shard's worker does for an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Work {
+    Read,
+    Write,
+    /// A replica's apply of a shipped write.
+    Apply,
+}
+
 impl DataOp {
+    /// The work it takes at its shard.
+    #[inline]
+    fn work(&self) -> Work {
+        match (self.stage, self.write) {
+            (Stage::Apply, _) => Work::Apply,
+            (_, true) => Work::Write,
+            (_, false) => Work::Read,
+        }
+    }
+
     /// Which try of the operation is (or was last) sent: 1 without the
     /// store's `retry`.
     fn try_number(&self) -> u32 {
@@ -358,8 +377,8 @@ pub(super) struct DataState {
     /// Per store: operation times, and its replicas' apply times.
     rng_store: Vec<Stream>,
     rng_apply: Vec<Stream>,
-    /// Shipped writes held while their replica's region is dark, in the
-    /// order they arrived.
+    /// Shipped writes held while the region they go to, or the one they
+    /// come from, is dark, in the order they arrived.
     held_applies: Vec<Id>,
     /// Per store: the copy that is its primary (0 until a failover).
     primary: Vec<u8>,
@@ -1482,7 +1501,7 @@ impl World<'_> {
         if shard.busy < store.workers {
             self.data.advance(index, now);
             self.data.shards[index].busy += 1;
-            self.start_shard_work(id, op.store, op.write, false);
+            self.start_shard_work(id, op.store, op.work());
         } else if store.queue.is_none_or(|q| (shard.queue.len() as u64) < q) {
             self.data.shards[index].queue.push_back(id);
         } else {
@@ -1493,17 +1512,14 @@ impl World<'_> {
         }
     }
 
-    /// A worker of its shard starts on `id`: a read, a write, or (`apply`)
-    /// a replica's apply of a shipped write.
-    fn start_shard_work(&mut self, id: Id, store: u16, write: bool, apply: bool) {
-        let plan = &self.plan.data.stores[usize::from(store)];
+    /// A worker of `store`'s shard starts on `id`, `work` long.
+    fn start_shard_work(&mut self, id: Id, store: u16, work: Work) {
         let s = usize::from(store);
-        let work = if apply {
-            plan.apply.sample(&mut self.data.rng_apply[s])
-        } else if write {
-            plan.write.sample(&mut self.data.rng_store[s])
-        } else {
-            plan.read.sample(&mut self.data.rng_store[s])
+        let plan = &self.plan.data.stores[s];
+        let work = match work {
+            Work::Read => plan.read.sample(&mut self.data.rng_store[s]),
+            Work::Write => plan.write.sample(&mut self.data.rng_store[s]),
+            Work::Apply => plan.apply.sample(&mut self.data.rng_apply[s]),
         };
         if plan.timeout.is_some() {
             let slot = id.index() as usize;
@@ -1543,15 +1559,8 @@ impl World<'_> {
     fn pass_shard_worker(&mut self, index: usize) {
         match self.data.shards[index].queue.pop_front() {
             Some(next) => {
-                let w = self.data.ops.get(next);
-                if let Some(&DataOp {
-                    store,
-                    write,
-                    stage,
-                    ..
-                }) = w
-                {
-                    self.start_shard_work(next, store, write, stage == Stage::Apply);
+                if let Some((store, work)) = self.data.ops.get(next).map(|o| (o.store, o.work())) {
+                    self.start_shard_work(next, store, work);
                 }
             }
             None => {
@@ -1669,16 +1678,19 @@ impl World<'_> {
         let Some(op) = self.data.ops.remove(id) else {
             return;
         };
-        let store = &self.plan.data.stores[usize::from(op.store)];
-        let to = self.plan.network.name(store.copies[usize::from(op.copy)]);
+        let s = usize::from(op.store);
+        if op.copy != self.data.primary[s] {
+            return;
+        }
+        // Bound for the current primary: promoted by the store's last
+        // failover.
+        let name = &self.plan.data.stores[s].name;
         if let Some(f) = self
             .data
             .failovers
             .iter_mut()
             .rev()
-            .find(|f| f.store == store.name)
-            && f.to == to
-            && op.copy == self.data.primary[usize::from(op.store)]
+            .find(|f| &f.store == name)
         {
             f.lost_writes += 1;
         }
@@ -1712,7 +1724,7 @@ impl World<'_> {
         if self.data.shards[index].busy < store.workers {
             self.data.advance(index, now);
             self.data.shards[index].busy += 1;
-            self.start_shard_work(id, op.store, true, true);
+            self.start_shard_work(id, op.store, Work::Apply);
         } else {
             self.data.shards[index].queue.push_back(id);
         }
