@@ -738,6 +738,49 @@ fn writes_shipped_to_a_dark_replica_are_applied_when_it_is_back() {
     assert!(series.iter().any(|&(_, p99)| p99 > 4_000.0), "{series:?}");
 }
 
+/// A store copy's region going dark fails what the copy holds, as an
+/// instance's does: with 1 s writes (about 200 at us-east's shard at any
+/// time), those at the shard when us-east goes dark at 5 s fail with a
+/// reset, are its `errors` and are never shipped; every write it finished
+/// is answered and applied at eu-west. And a replica's applies cut by its
+/// region's outage are held and applied again from the start once it is
+/// back: with 1 s applies, the last ones started before eu-west goes dark
+/// end 11 to 12 s after their write (shipped from 3.96 s on, applied from
+/// 15 s to 16 s), where a cut apply that went on would lag 11.04 s at most.
+#[test]
+fn a_dark_region_fails_what_its_store_copies_hold() {
+    let writes = "workload.read_fraction=0.0";
+    let long = r#"datastores.users.shard.write={ distribution = "deterministic", mean = "1s" }"#;
+    let out = replicated_through_an_outage("", "us-east", &[writes, long]);
+    let m = &out.metrics;
+    let [east, west] = &out.shards[..] else {
+        panic!("two copies of one shard");
+    };
+    // Poisson(200) writes at the shard at 5 s.
+    assert!((140..=260).contains(&east.errors), "{}", east.errors);
+    let done = east.requests - east.errors;
+    assert_eq!(m.ok, done, "every write it finished is answered");
+    assert_eq!(west.applied, done, "and applied, none of the cut ones");
+    // Every answered write took 100 ms + 1 s + 100 ms.
+    assert!((m.latency.mean_ns() / 1e6 - 1_200.0).abs() < 1e-6);
+    // Failed: sent from 1.1 s before the outage to its end.
+    assert!(
+        (m.errors as f64 / 11.1 - 200.0).abs() < 15.0,
+        "{}",
+        m.errors
+    );
+
+    let apply = r#"datastores.users.shard.apply={ distribution = "deterministic", mean = "1s" }"#;
+    let out = replicated_through_an_outage("", "eu-west", &[writes, apply]);
+    let [east, west] = &out.shards[..] else {
+        panic!("two copies of one shard");
+    };
+    assert_eq!(out.metrics.ok, out.metrics.requests);
+    assert_eq!(west.applied, east.requests, "no write is lost");
+    let longest = west.replication_lag.quantile_ms(1.0);
+    assert!((11_500.0..=12_100.0).contains(&longest), "{longest} ms");
+}
+
 /// `data-replicas.toml` (callers in ap-south, 200 requests/s; primary
 /// us-east 200 ms away, replica eu-west 120 ms away; 5 ms operations) with
 /// `extra` appended to its `[[datastores]]` table, a region outage from 5 s
@@ -780,37 +823,41 @@ fn a_store_failover_promotes_the_replica_after_its_delay() {
             lost_writes: lost,
         }
     );
-    // Lost: the writes whose shipment to eu-west was under way at 5 s or
-    // began later (the operations already sent to us-east still finish
-    // there): those sent in the last 100 ms (one way from ap-south) + 5 ms
-    // (the write) + 40 ms (one way to eu-west) before it, about 200 x 145
-    // ms = 29.
-    assert!((14..=44).contains(&lost), "{lost} writes lost");
+    // Lost: the writes whose shipment to eu-west was under way at 5 s (the
+    // operations still on their way to us-east or at its shard then fail
+    // with a reset): those whose work ended in the 40 ms (one way to
+    // eu-west) before it, about 200 x 40 ms = 8.
+    assert!((1..=20).contains(&lost), "{lost} writes lost");
     let m = &out.metrics;
     let [east, west] = &out.shards[..] else {
         panic!("two copies of one shard");
     };
-    // 200 writes/s: 5 s at us-east, 2 s failing, 13 s at eu-west.
+    // 200 writes/s: 5 s at us-east, 2 s failing, 13 s at eu-west. Those
+    // failing: sent from 105 ms before the outage (100 ms one way, 5 ms at
+    // the shard: reset) to the promotion (refused to connect).
     let per_s = |n: u64, secs: f64| n as f64 / secs;
     assert!(
         (per_s(east.requests, 5.0) - 200.0).abs() < 20.0,
         "{}",
         east.requests
     );
-    assert!((per_s(m.errors, 2.0) - 200.0).abs() < 25.0, "{}", m.errors);
+    assert!(
+        (per_s(m.errors, 2.105) - 200.0).abs() < 25.0,
+        "{}",
+        m.errors
+    );
     assert!(
         (per_s(west.requests, 13.0) - 200.0).abs() < 12.0,
         "{}",
         west.requests
     );
-    assert_eq!(m.requests, east.requests + m.errors + west.requests);
-    // Each copy applies every write the other took, but for the lost:
+    // us-east's errors: the writes at its shard when it went dark.
+    let done = east.requests - east.errors;
+    assert_eq!(m.requests, done + m.errors + west.requests);
+    // Each copy applies every write the other finished, but for the lost:
     // us-east those of eu-west after its region is back, eu-west those
-    // us-east took first.
-    assert_eq!(
-        (west.applied + lost, east.applied),
-        (east.requests, west.requests)
-    );
+    // us-east finished first.
+    assert_eq!((west.applied + lost, east.applied), (done, west.requests));
     // us-east's applies waited from promotion to 15 s: up to 8 s behind.
     let longest = east.replication_lag.quantile_ms(1.0);
     assert!((7_900.0..=8_100.0).contains(&longest), "{longest} ms");
@@ -819,14 +866,15 @@ fn a_store_failover_promotes_the_replica_after_its_delay() {
     // when it heals.
     let out = replicated_through_an_outage("", "us-east", &[writes]);
     assert!(out.store_failovers.is_empty());
-    assert_eq!(out.shards[1].applied, out.shards[0].requests);
+    let east = &out.shards[0];
+    assert_eq!(out.shards[1].applied, east.requests - east.errors);
     let held = out.shards[1].replication_lag.quantile_ms(1.0);
     assert!(
         held > 9_900.0,
         "the last write before the partition waited it out: {held} ms"
     );
     assert!(
-        (per_s(out.metrics.errors, 10.0) - 200.0).abs() < 15.0,
+        (per_s(out.metrics.errors, 10.105) - 200.0).abs() < 15.0,
         "{}",
         out.metrics.errors
     );
@@ -836,7 +884,8 @@ fn a_store_failover_promotes_the_replica_after_its_delay() {
 /// With a `failover`, a read whose nearest copy is dark goes to the nearest
 /// copy that is up (us-east, 200 ms away, for ap-south's callers when
 /// eu-west is dark), at once and without a promotion; without one, it
-/// fails to connect.
+/// fails to connect. Either way, the reads on their way to eu-west or at
+/// its shard when it goes dark fail with a reset.
 #[test]
 fn a_store_failover_moves_reads_off_a_dark_copy_at_once() {
     let failover = "failover = { after = \"2s\" }\n";
@@ -846,23 +895,34 @@ fn a_store_failover_moves_reads_off_a_dark_copy_at_once() {
         "the primary never went dark"
     );
     let m = &out.metrics;
-    assert_eq!(m.ok, m.requests, "every read answered");
     let [east, west] = &out.shards[..] else {
         panic!("two copies of one shard");
     };
+    // Reset: the reads sent in the 65 ms (60 ms one way, 5 ms at the
+    // shard) before 5 s, about 13; those that had reached the shard are
+    // its errors. Every other read is answered.
+    let on_the_way = m.requests - east.requests - west.requests;
+    assert_eq!(m.errors, on_the_way + west.errors);
+    assert!((2..=30).contains(&m.errors), "{} reset", m.errors);
+    assert_eq!(m.ok + m.errors, m.requests, "every other read answered");
+    // Each reset reaches its caller at 5 s + 60 ms: 60 to 125 ms after it
+    // was sent.
+    let total = |h: &headroom_sim::stats::LatencyHistogram| h.mean_ns() * h.count() as f64;
+    let reset_ms = (total(&m.latency_all) - total(&m.latency)) / m.errors as f64 / 1e6;
+    assert!((60.0..125.0).contains(&reset_ms), "{reset_ms} ms");
     assert!(
         (east.requests as f64 / 10.0 - 200.0).abs() < 15.0,
         "{}",
         east.requests
     );
-    assert_eq!(m.requests, east.requests + west.requests);
     assert_eq!(
         m.failovers, east.requests,
         "the reads that left eu-west failed over"
     );
     // Half the reads at 125 ms, half at 205 ms.
     let mean = m.latency.mean_ns() / 1e6;
-    let theory = (west.requests as f64 * 125.0 + east.requests as f64 * 205.0) / m.requests as f64;
+    let theory =
+        ((west.requests - west.errors) as f64 * 125.0 + east.requests as f64 * 205.0) / m.ok as f64;
     assert!((mean - theory).abs() < 1e-6, "{mean} against {theory}");
     let out = replicated_through_an_outage("", "eu-west", &[]);
     assert!(

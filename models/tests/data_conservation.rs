@@ -1,7 +1,7 @@
 //! Invariants of the data tier over randomised scenarios: every arrival ends
 //! exactly once (also with small pools and short acquire timeouts, bounded
-//! shard queues, overloaded or rate-limited shards, store retries, cache flushes, crashing callers and a
-//! region outage of the primary, and mesh timeouts, retries and hedges that
+//! shard queues, overloaded or rate-limited shards, store retries, cache flushes, crashing callers, a
+//! region outage of the primary or the replica, store failovers, and mesh timeouts, retries and hedges that
 //! leave attempts working after their callers stopped waiting, caches started
 //! warm or cold), hit ratios are
 //! ratios, and a replication is a pure function of (plan, replication). A failure prints the seed and
@@ -205,6 +205,22 @@ at = "{flush}s"
             );
         }
     }
+    // The outage in the replica's region instead, and a store failover,
+    // from their own stream: operations and applies cut at a dark copy,
+    // shipped writes held, a replica promoted and writes lost.
+    let mut outage_rng = Pcg64::seed_from_u64(seed ^ 0x4f55_5441_4745_5331);
+    if !outage.is_empty() && outage_rng.random_bool(0.5) {
+        text = text.replacen("region = \"us-east\"\nat", "region = \"eu-west\"\nat", 1);
+    } else if outage.is_empty() && outage_rng.random_bool(0.25) {
+        text += "\n[[faults]]\ntype = \"region-outage\"\nregion = \"eu-west\"\nat = \"4s\"\nduration = \"5s\"\n";
+    }
+    if outage_rng.random_bool(0.4) {
+        let failover = format!(
+            "failover = {{ after = \"{}ms\" }}\n",
+            outage_rng.random_range(1..3000u32)
+        );
+        text = text.replacen("routing = {", &format!("{failover}routing = {{"), 1);
+    }
     text
 }
 
@@ -285,11 +301,14 @@ health_check = { interval = "1s", timeout = "100ms" }
 #[test]
 fn every_arrival_ends_exactly_once_with_the_data_tier() {
     let mut rng = Pcg64::seed_from_u64(20261130);
-    let mut timed_stores = 0;
+    let (mut timed_stores, mut dark_replicas, mut failovers) = (0, 0, 0);
     for case in 0..40u64 {
         let seed = rng.random::<u64>() >> 1;
         let text = random_scenario(&mut rng, seed);
         timed_stores += u32::from(text.contains("ms\"\nrouting = {"));
+        dark_replicas += u32::from(text.contains("region = \"eu-west\"\nat"));
+        let dark_primary = text.contains("region = \"us-east\"\nat");
+        failovers += u32::from(dark_primary && text.contains("failover = {"));
         if std::env::var_os("DATA_CONSERVATION_PRINT").is_some() {
             eprintln!("case {case}:\n{text}");
         }
@@ -332,10 +351,15 @@ fn every_arrival_ends_exactly_once_with_the_data_tier() {
             "case {case}: a replication is a pure function"
         );
     }
-    // The worlds cover store timeouts.
+    // The worlds cover store timeouts, outages of the replica's region and
+    // failovers of the primary's.
     assert!(
         timed_stores >= 8,
         "{timed_stores} of 40 worlds time store operations out"
+    );
+    assert!(
+        dark_replicas >= 3 && failovers >= 2,
+        "{dark_replicas} dark replicas, {failovers} failovers in 40 worlds"
     );
 }
 

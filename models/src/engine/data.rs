@@ -128,8 +128,9 @@ struct DataOp {
     caller_region: RegionId,
     shard: u32,
     conn: Option<ConnId>,
-    /// When it got its connection.
-    conn_at: Timestamp,
+    /// When its current try was sent (with a pool, when it got its
+    /// connection: the same instant).
+    sent: Timestamp,
     /// When it reached its shard; for a replica's apply, when its write's
     /// work ended at the primary (where its replication lag starts).
     arrived: Timestamp,
@@ -1141,7 +1142,7 @@ impl World<'_> {
             caller_region: region,
             shard: plan.shard_of(key),
             conn: None,
-            conn_at: Timestamp::ZERO,
+            sent: Timestamp::ZERO,
             arrived: now,
             failure: None,
             retry: None,
@@ -1244,7 +1245,6 @@ impl World<'_> {
             Acquire::Acquired(conn) => {
                 if let Some(op) = self.data.ops.get_mut(id) {
                     op.conn = Some(conn);
-                    op.conn_at = now;
                 }
                 self.send(id);
             }
@@ -1402,7 +1402,6 @@ impl World<'_> {
             && op.stage == Stage::Queued
         {
             op.conn = Some(conn);
-            op.conn_at = self.now;
             self.send(id);
         }
     }
@@ -1413,6 +1412,7 @@ impl World<'_> {
         let Some(op) = self.data.ops.get_mut(id) else {
             return;
         };
+        op.sent = now;
         let s = usize::from(op.store);
         let store = &self.plan.data.stores[s];
         let moved;
@@ -1747,6 +1747,105 @@ impl World<'_> {
         self.pass_shard_worker(index);
     }
 
+    /// `region` has gone dark: its store copies fail what they hold, as its
+    /// instances do. Every operation on its way to one of their shards or
+    /// at one (queued or working) fails for its caller with a connection
+    /// reset, learned one way later (or its try's `timeout` first, if that
+    /// falls sooner), and counts in the shard's `errors` if it had reached
+    /// it; an abandoned one is dropped and gives its connection back (its
+    /// work so far was wasted). A replica's applies there (queued or
+    /// working) are held again, to be applied from the start once the
+    /// region is back (a relay log replays from its last applied write).
+    /// The shards are left idle and empty. Answers already on their way
+    /// back arrive.
+    #[cold]
+    pub(super) fn on_store_region_dark(&mut self, region: RegionId) {
+        let now = self.now;
+        let stores = &self.plan.data.stores;
+        let cut: Vec<Id> = self
+            .data
+            .ops
+            .iter()
+            .filter(|(_, op)| {
+                matches!(op.stage, Stage::Arrive | Stage::AtShard | Stage::Apply)
+                    && stores[usize::from(op.store)].copies[usize::from(op.copy)] == region
+            })
+            .map(|(id, _)| id)
+            .collect();
+        if cut.is_empty() {
+            return;
+        }
+        let mut queued = std::collections::HashSet::new();
+        for (s, store) in stores.iter().enumerate() {
+            for (c, &r) in store.copies.iter().enumerate() {
+                if r != region {
+                    continue;
+                }
+                let base = self.data.shard_base[s] + c * store.shards as usize;
+                for index in base..base + store.shards as usize {
+                    self.data.advance(index, now);
+                    let shard = &mut self.data.shards[index];
+                    shard.busy = 0;
+                    queued.extend(shard.queue.drain(..));
+                }
+            }
+        }
+        let mut held = Vec::new();
+        for id in cut {
+            let Some(op) = self.data.ops.remove(id) else {
+                continue;
+            };
+            let working = op.stage != Stage::Arrive && !queued.contains(&id);
+            if op.stage == Stage::Apply {
+                held.push(DataOp {
+                    stage: Stage::Replicate,
+                    ..op
+                });
+                continue;
+            }
+            let index = self.shard_index(&op);
+            if op.stage == Stage::AtShard {
+                let shard = &mut self.data.shards[index];
+                shard.errors += u64::from(op.measured);
+                shard.now.shed += 1;
+            }
+            if op.abandoned {
+                if working {
+                    self.data.on_abandoned_work(index, id, now);
+                }
+                self.release_conn(&op);
+                continue;
+            }
+            let reset = DataOp {
+                stage: Stage::Back,
+                failure: Some(Reply::reset()),
+                ..op
+            };
+            let Some(id) = self.data.insert_op(reset) else {
+                continue;
+            };
+            let store = &self.plan.data.stores[usize::from(op.store)];
+            let back = now + self.plan.network.one_way(region, op.caller_region);
+            if let Some(timeout) = store.timeout
+                && op.sent + timeout < back
+            {
+                // Its caller times out before the reset reaches it: the
+                // reset is then an abandoned try's answer.
+                let number = op.try_number();
+                self.events
+                    .push(op.sent + timeout, Event::DataTimeout { op: id, number });
+            }
+            self.events.push(back, Event::Data { op: id });
+        }
+        // Held again in the order they were shipped.
+        held.sort_by_key(|op| op.arrived);
+        for op in held {
+            if let Some(id) = self.data.insert_op(op) {
+                self.data.held_applies.push(id);
+            }
+        }
+    }
+
     /// `region` is reachable again: the shipped writes held for it (to or
     /// from it) whose two ends are both up arrive now, in the order they
     /// were shipped.
@@ -1841,7 +1940,7 @@ impl World<'_> {
         let Some(conn) = op.conn else {
             return;
         };
-        let (from, to) = (op.conn_at.max(self.data.warmup_end), now.min(self.data.end));
+        let (from, to) = (op.sent.max(self.data.warmup_end), now.min(self.data.end));
         if to > from {
             self.data.pool_use[usize::from(op.store)].held_ns += (to - from).as_nanos() as f64;
         }

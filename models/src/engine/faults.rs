@@ -144,15 +144,19 @@ impl World<'_> {
         }
     }
 
-    /// A region goes dark: everything in flight at its instances fails with
-    /// a reset; new tries to it fail to connect until it is back.
+    /// A region goes dark: everything in flight at its instances and its
+    /// store copies fails with a reset (a replica's applies are held again);
+    /// new tries and operations to it fail to connect until it is back.
     #[inline(never)]
     pub(super) fn on_outage_start(&mut self, region: u8) {
         let region = RegionId(region);
         self.faults.down[region.index()] += 1;
         if self.faults.down[region.index()] == 1 {
             self.faults.dark_since[region.index()] = self.now;
-            self.arm_store_failovers(region);
+            if !self.plan.data.stores.is_empty() {
+                self.on_store_region_dark(region);
+                self.arm_store_failovers(region);
+            }
         }
         self.stats.on_outage(self.now);
         let ids: Vec<_> = self
