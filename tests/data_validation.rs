@@ -779,6 +779,25 @@ fn a_dark_region_fails_what_its_store_copies_hold() {
     assert_eq!(west.applied, east.requests, "no write is lost");
     let longest = west.replication_lag.quantile_ms(1.0);
     assert!((11_500.0..=12_100.0).contains(&longest), "{longest} ms");
+
+    // A try's store timeout still holds when it falls before the reset
+    // reaches its caller: with 1 s reads and a 500 ms timeout, every read
+    // fails by 500 ms after it was sent, those cut at eu-west at 5 s (60 ms
+    // one way) too (the reset would take them up to 560 ms), and so do
+    // the connects to the dark copy (100 ms).
+    let out = replicated_through_an_outage(
+        "timeout = \"500ms\"\n",
+        "eu-west",
+        &[
+            r#"datastores.users.shard.read={ distribution = "deterministic", mean = "1s" }"#,
+            r#"network.connect_timeout="100ms""#,
+        ],
+    );
+    let m = &out.metrics;
+    assert_eq!(m.ok, 0);
+    assert!(m.timeouts > 1_000 && m.errors > 1_000, "{m:?}");
+    let slowest = m.latency_all.quantile_ms(1.0);
+    assert!((499.0..=505.0).contains(&slowest), "{slowest} ms");
 }
 
 /// `data-replicas.toml` (callers in ap-south, 200 requests/s; primary
