@@ -1206,14 +1206,16 @@ fn shards_md(outputs: &[RunOutput]) -> String {
          shard (the most operations): its share of them, the fraction of its workers busy, its \
          busiest interval's, and an operation's p99 there (pooled, as above); and for a read \
          replica, the p99 replication lag over its shards: from a write's end at the primary to \
-         the end of its apply at the replica (applies are in busy, not in operations).\n\n\
-         | store | region | shards | operations/s | turned away | throttled | busiest shard | share | busy | busiest interval busy | p99 (ms) | replication lag p99 (ms) |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         the end of its apply at the replica (applies are in busy, not in operations), and the \
+         fraction of the reads it served that were stale: started while a write of their key \
+         had been shipped to it and was not applied yet.\n\n\
+         | store | region | shards | operations/s | turned away | throttled | busiest shard | share | busy | busiest interval busy | p99 (ms) | replication lag p99 (ms) | stale reads |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for c in &copies {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.store,
             c.region,
             c.shards,
@@ -1226,6 +1228,7 @@ fn shards_md(outputs: &[RunOutput]) -> String {
             pm(&c.peak_utilization),
             pm(&c.latency_p99_ms),
             c.replication_lag_p99_ms.as_ref().map_or("-".to_owned(), pm),
+            c.stale_read_fraction.as_ref().map_or("-".to_owned(), pm),
         );
     }
     if let Some(top) = copies

@@ -113,7 +113,7 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
     let mut lines = shards.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "point,replication,store,region,shard,requests,errors,throttled,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,utilization,wasted_work_s,applied,replication_lag_mean_ms,replication_lag_p99_ms"
+        "point,replication,store,region,shard,requests,errors,throttled,latency_mean_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,utilization,wasted_work_s,applied,replication_lag_mean_ms,replication_lag_p99_ms,stale_reads"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     // 2 replications x 2 copies x 8 shards.

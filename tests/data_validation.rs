@@ -951,6 +951,73 @@ fn a_store_failover_moves_reads_off_a_dark_copy_at_once() {
     );
 }
 
+/// A read at a replica is stale when a write of its key has been shipped
+/// to it and is not applied yet. With ample workers, each write of a key
+/// stays unapplied for its lag L (one way, 40 ms, plus the apply),
+/// independently of the others: the key's unapplied writes are an M/G/inf
+/// population, Poisson with mean (lambda_w / K) E[L] whatever L's
+/// distribution, and a read (an independent Poisson stream, PASTA) finds
+/// none with probability exp(-lambda_w E[L] / K). Here lambda_w = 100/s
+/// (half of 200 requests/s), K keys drawn uniformly.
+#[test]
+fn stale_reads_at_a_replica_follow_the_unapplied_writes_of_their_key() {
+    let mut failures = Vec::new();
+    println!("| case | theory | simulated | 95 % CI ± | difference | pass |");
+    println!("|---|---:|---:|---:|---:|---|");
+    let cases = [
+        ("K = 10, apply 5 ms", 10, "5ms", "deterministic", 45.0),
+        ("K = 100, apply 5 ms", 100, "5ms", "deterministic", 45.0),
+        (
+            "K = 10, apply exponential 20 ms",
+            10,
+            "20ms",
+            "exponential",
+            60.0,
+        ),
+    ];
+    for (label, keys, apply, dist, lag_ms) in cases {
+        let keys = format!("workload.keys.count={keys}");
+        let apply = format!(
+            r#"datastores.users.shard.apply={{ distribution = "{dist}", mean = "{apply}" }}"#
+        );
+        let (_, outs) = run(
+            "data-replicas.toml",
+            &[
+                "workload.read_fraction=0.5",
+                "run.replications=10",
+                "run.warmup=\"1s\"",
+                &keys,
+                &apply,
+            ],
+        );
+        let k: f64 = keys
+            .rsplit('=')
+            .next()
+            .and_then(|k| k.parse().ok())
+            .expect("K");
+        let theory = 1.0 - (-100.0 * lag_ms / 1e3 / k).exp();
+        let fractions: Vec<f64> = outs
+            .iter()
+            .map(|o| {
+                let [primary, replica] = &o.shards[..] else {
+                    panic!("two copies of one shard");
+                };
+                assert_eq!(primary.stale_reads, 0, "a primary reads its own writes");
+                assert!(replica.requests > 1_500, "{}", replica.requests);
+                replica.stale_reads as f64 / (replica.requests - replica.errors) as f64
+            })
+            .collect();
+        check(
+            &format!("stale fraction, {label}"),
+            theory,
+            &fractions,
+            0.01,
+            &mut failures,
+        );
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 /// A read replica applies every write on its shard's workers: with reads
 /// and applies at 150/s each on c = 4 workers of mean 10 ms, it is M/M/4 at
 /// 300/s (Erlang C), not at the 150 reads/s alone; the replication lag is

@@ -191,7 +191,7 @@ fn a_sweeps_shards_table_in_parquet_equals_its_csv() {
         types,
         [
             "u64", "u64", "str", "str", "u64", "u64", "u64", "u64", "f64", "f64", "f64", "f64",
-            "f64", "f64", "u64", "f64", "f64"
+            "f64", "f64", "u64", "f64", "f64", "u64"
         ]
     );
     assert_eq!(df.height(), 6 * 3 * 3, "6 points, 3 replications, 3 shards");

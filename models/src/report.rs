@@ -560,8 +560,8 @@ pub struct ShardRow {
     pub top_key: Option<u64>,
     /// Of `requests`, those of `top_key`.
     pub top_key_requests: u64,
-    /// Operations turned away: its queue was full, or they were over its
-    /// `shard.rate_limit` (429).
+    /// Operations that failed there: its queue was full, they were over its
+    /// `shard.rate_limit` (429), or its region's outage cut them (a reset).
     pub errors: u64,
     /// Of `errors`, those over its `shard.rate_limit` (throttled, 429):
     /// the rest found its queue full.
@@ -582,6 +582,10 @@ pub struct ShardRow {
     /// Of those, the replication lag: from the write's end at the primary
     /// to the end of its apply here.
     pub replication_lag: LatencyHistogram,
+    /// A replica's: reads that started here while a write of their key had
+    /// been shipped to it and was not applied yet (they read a stale
+    /// value); 0 for a copy that was the primary throughout.
+    pub stale_reads: u64,
 }
 
 /// A store's replica promoted to primary (`datastores.*.failover`).
@@ -656,7 +660,7 @@ impl BillRow {
 }
 
 /// `shards.csv` columns, in order.
-pub const SHARD_COLUMNS: [&str; 17] = [
+pub const SHARD_COLUMNS: [&str; 18] = [
     "point",
     "replication",
     "store",
@@ -674,6 +678,7 @@ pub const SHARD_COLUMNS: [&str; 17] = [
     "applied",
     "replication_lag_mean_ms",
     "replication_lag_p99_ms",
+    "stale_reads",
 ];
 
 /// Mean, p50, p95 and p99 of `lat` in milliseconds (NaN when empty): the
@@ -689,7 +694,7 @@ fn latency_cells(lat: &LatencyHistogram) -> [Cell; 4] {
 impl ShardRow {
     /// The cells after `point, replication, store, region, shard`, in
     /// [`SHARD_COLUMNS`] order.
-    pub fn cells(&self) -> [Cell; 12] {
+    pub fn cells(&self) -> [Cell; 13] {
         let [mean, p50, p95, p99] = latency_cells(&self.latency);
         let [lag_mean, _, _, lag_p99] = latency_cells(&self.replication_lag);
         [
@@ -705,6 +710,7 @@ impl ShardRow {
             Cell::Int(self.applied),
             lag_mean,
             lag_p99,
+            Cell::Int(self.stale_reads),
         ]
     }
 }
@@ -2123,6 +2129,10 @@ pub struct ShardSummary {
     /// replication's pooled, with sectioning about it); `None` for the
     /// primary, or a replica that applied no write.
     pub replication_lag_p99_ms: Option<ConfidenceInterval>,
+    /// A read replica's stale reads ([`ShardRow::stale_reads`]) over the
+    /// reads its shards served (`requests - errors`); `None` for the
+    /// primary, or a replica that applied no write.
+    pub stale_read_fraction: Option<ConfidenceInterval>,
 }
 
 /// Every copy of every sharded store, in `shards.csv`'s order, with its
@@ -2182,6 +2192,12 @@ pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
                 .iter()
                 .any(|h| h.count() > 0)
                 .then(|| pooled_quantile_ci95(&lags.iter().collect::<Vec<_>>(), 0.99));
+            let stale_read_fraction = replication_lag_p99_ms.is_some().then(|| {
+                of(&|o| {
+                    let served = total(o, |r| r.requests) - total(o, |r| r.errors);
+                    ratio(total(o, |r| r.stale_reads), served)
+                })
+            });
             let n = rows.len();
             ShardSummary {
                 store: rows[copy.start].store.clone(),
@@ -2217,6 +2233,7 @@ pub fn summarize_shards(outputs: &[RunOutput]) -> Vec<ShardSummary> {
                     o.shards[busiest].wasted_work_s / o.metrics.measured.as_secs_f64()
                 }),
                 replication_lag_p99_ms,
+                stale_read_fraction,
             }
         })
         .collect()
@@ -3537,6 +3554,8 @@ mod tests {
                 wasted_work_s: 0.0,
                 applied,
                 replication_lag,
+                // A fifth of the replica's 40 reads were stale.
+                stale_reads: applied / 6,
             }
         };
         let with_shards = |busy: [[f64; 5]; 3], second: u64| {
@@ -3609,6 +3628,9 @@ mod tests {
             .replication_lag_p99_ms
             .expect("a replica that applied writes");
         assert!((lag.mean - 40.0).abs() < 0.2, "{lag:?}");
+        assert!(east.stale_read_fraction.is_none());
+        let stale = west.stale_read_fraction.expect("a replica");
+        assert!((stale.mean - 0.2).abs() < 1e-12, "{stale:?}");
         // A tie goes to the lowest shard.
         let c = with_shards([[0.1; 5]; 3], 100);
         assert_eq!(summarize_shards(&[c])[0].busiest, 0);

@@ -35,16 +35,21 @@
 //! counted against the shard's rate limit, and while its replica's region
 //! is dark it is held and applied once the region is back. A replica's
 //! *replication lag* is the time from the write's end at the primary to
-//! the end of its apply (`shards.csv`'s `replication_lag_*`).
+//! the end of its apply (`shards.csv`'s `replication_lag_*`). A read that
+//! starts at a replica while a write of its key is shipped but not yet
+//! applied there is *stale* (`shards.csv`'s `stale_reads`).
 //!
-//! Stores do not fail on their own; a region outage makes new operations
-//! to that region fail after the connect timeout, unless the store has a
+//! Stores do not fail on their own. A region outage fails what the copies
+//! there hold (operations get a reset, applies are held again) and makes
+//! new operations to that region fail after the connect timeout, unless
+//! the store has a
 //! `failover`: then reads leave a dark copy at once for the nearest copy
 //! that is up, and once the primary's region has been dark for
 //! `failover.after` the first copy that is up is promoted (writes go there,
 //! and it ships them to the others; the old primary stays a replica).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rand::RngExt;
 
@@ -62,7 +67,7 @@ use headroom_sim::{Span, Timestamp};
 use super::mesh::{Parent, Reply, Request};
 use super::stats::Transient;
 use super::{Event, World};
-use crate::plan::data::{DataPlan, EDGE_CACHE, EdgeCachePlan, StorePlan, hit_ratio_column};
+use crate::plan::data::{DataPlan, EDGE_CACHE, EdgeCachePlan, StorePlan, hit_ratio_column, mix64};
 use crate::plan::{Plan, RegionId, ServiceId, StepPlan, StoreId};
 use crate::report::{
     CacheIntervalRow, ShardIntervalRow, ShardRow, StationLoad, StoreFailover, TierHits,
@@ -203,6 +208,9 @@ struct Shard {
     /// replication lag.
     applied: u64,
     lag: LatencyHistogram,
+    /// A replica's: reads of measured requests that started while a write
+    /// of their key was shipped to it and not yet applied.
+    stale: u64,
 }
 
 /// A shard's current time-series interval: every operation, measured or
@@ -381,6 +389,10 @@ pub(super) struct DataState {
     /// Shipped writes held while the region they go to, or the one they
     /// come from, is dark, in the order they arrived.
     held_applies: Vec<Id>,
+    /// Shipped writes not yet applied (on their way, held, queued or being
+    /// applied), by key and copy ([`unapplied_at`]): a read that starts at
+    /// the copy while its key has one reads a stale value.
+    unapplied: HashMap<(u64, u32), u32, BuildHasherDefault<KeyHasher>>,
     /// Per store: the copy that is its primary (0 until a failover).
     primary: Vec<u8>,
     /// Promotions so far (`datastores.*.failover`).
@@ -469,6 +481,7 @@ impl DataState {
                     wasted_ns: 0,
                     applied: 0,
                     lag: LatencyHistogram::new(),
+                    stale: 0,
                     busy: 0,
                     queue: VecDeque::new(),
                     requests: 0,
@@ -530,6 +543,7 @@ impl DataState {
                 .collect(),
             retry_budgets: Vec::new(),
             held_applies: Vec::new(),
+            unapplied: HashMap::default(),
             primary: vec![0; data.stores.len()],
             failovers: Vec::new(),
             ops: Slab::with_capacity(256),
@@ -813,6 +827,18 @@ impl DataState {
         }
     }
 
+    /// Shipped write `op` was applied at its copy, or lost on its way:
+    /// one write fewer unapplied for its key there.
+    fn applied_or_lost(&mut self, op: &DataOp) {
+        let at = unapplied_at(op);
+        if let Some(n) = self.unapplied.get_mut(&at) {
+            *n -= 1;
+            if *n == 0 {
+                self.unapplied.remove(&at);
+            }
+        }
+    }
+
     /// Puts `op` in the slab (and its id where [`DataState::op_of`] finds
     /// it); `None` when the slab is full.
     #[inline(always)]
@@ -985,6 +1011,33 @@ fn each_changed(tiers: &[Copies], op: &DataOp, caller_alive: bool, f: impl Fn(&C
 
 fn waiter(op: Id) -> u64 {
     (u64::from(op.generation()) << 32) | u64::from(op.index())
+}
+
+/// The [`DataState::unapplied`] entry of `op`'s key at its copy.
+fn unapplied_at(op: &DataOp) -> (u64, u32) {
+    (op.key, (u32::from(op.store) << 8) | u32::from(op.copy))
+}
+
+/// Hashes [`DataState::unapplied`]'s (key, copy) pairs: each word mixed
+/// in with `fmix64` (no per-process seed, and a handful of instructions).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = mix64(self.0 ^ n);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// What a request's data steps read or write, and whether it is measured
@@ -1517,7 +1570,12 @@ impl World<'_> {
         let s = usize::from(store);
         let plan = &self.plan.data.stores[s];
         let work = match work {
-            Work::Read => plan.read.sample(&mut self.data.rng_store[s]),
+            Work::Read => {
+                if !self.data.unapplied.is_empty() {
+                    self.count_if_stale(id);
+                }
+                plan.read.sample(&mut self.data.rng_store[s])
+            }
             Work::Write => plan.write.sample(&mut self.data.rng_store[s]),
             Work::Apply => plan.apply.sample(&mut self.data.rng_apply[s]),
         };
@@ -1526,6 +1584,19 @@ impl World<'_> {
             *slot_in(&mut self.data.work_started, slot, || Timestamp::ZERO) = self.now;
         }
         self.events.push(self.now + work, Event::Data { op: id });
+    }
+
+    /// Read `id` starts at its shard: stale if a write of its key was
+    /// shipped to its copy and is not applied yet.
+    #[inline(never)]
+    fn count_if_stale(&mut self, id: Id) {
+        let Some(op) = self.data.ops.get(id) else {
+            return;
+        };
+        if op.measured && self.data.unapplied.contains_key(&unapplied_at(op)) {
+            let index = self.shard_index(op);
+            self.data.shards[index].stale += 1;
+        }
     }
 
     /// The shard finished `id`: its worker takes the next queued operation,
@@ -1597,6 +1668,11 @@ impl World<'_> {
             let Some(id) = self.data.insert_op(shipped) else {
                 return;
             };
+            *self
+                .data
+                .unapplied
+                .entry(unapplied_at(&shipped))
+                .or_insert(0) += 1;
             let delay = self.plan.network.one_way(from, region);
             self.events.push(now + delay, Event::Data { op: id });
         }
@@ -1678,6 +1754,7 @@ impl World<'_> {
         let Some(op) = self.data.ops.remove(id) else {
             return;
         };
+        self.data.applied_or_lost(&op);
         let s = usize::from(op.store);
         if op.copy != self.data.primary[s] {
             return;
@@ -1736,6 +1813,7 @@ impl World<'_> {
         let Some(op) = self.data.ops.remove(id) else {
             return;
         };
+        self.data.applied_or_lost(&op);
         let index = self.shard_index(&op);
         let lag = (self.now - op.arrived).as_nanos();
         let shard = &mut self.data.shards[index];
@@ -2355,6 +2433,7 @@ impl World<'_> {
                         throttled: sh.throttled,
                         wasted_work_s: sh.wasted_ns as f64 / 1e9,
                         applied: sh.applied,
+                        stale_reads: sh.stale,
                         replication_lag: sh.lag.clone(),
                         latency: sh.latency.clone(),
                         utilization: if measured_ns > 0.0 {
