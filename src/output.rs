@@ -19,7 +19,8 @@ use headroom_models::report::{
     BILL_COLUMNS, CACHE_TIMESERIES_COLUMNS, DEPLOYMENT_COLUMNS, DEPLOYMENT_TIMESERIES_COLUMNS,
     EDGE_COLUMNS, EDGE_TIMESERIES_COLUMNS, REGION_COLUMNS, REGION_TIMESERIES_COLUMNS,
     RUN_METRIC_COLUMNS, SERVICE_COLUMNS, SERVICE_TIMESERIES_COLUMNS, SHARD_COLUMNS,
-    SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN, TIMESERIES_COLUMNS, summarize,
+    SHARD_TIMESERIES_COLUMNS, SLO_MET_COLUMN, STORE_FAILOVER_COLUMNS, TIMESERIES_COLUMNS,
+    summarize,
 };
 use headroom_models::{Loaded, RunOutput};
 use headroom_sim::stats::{ConfidenceInterval, ci95};
@@ -79,6 +80,14 @@ type Rows<'a> = Box<dyn Iterator<Item = Vec<String>> + 'a>;
 /// `cells` as CSV fields.
 fn fields<T: ToString>(cells: &[T]) -> impl Iterator<Item = String> + '_ {
     cells.iter().map(ToString::to_string)
+}
+
+/// A row of text `keys`, then `cells`.
+fn keyed_row<T: ToString>(keys: &[&str], cells: &[T]) -> Vec<String> {
+    keys.iter()
+        .map(|&k| k.to_owned())
+        .chain(fields(cells))
+        .collect()
 }
 
 /// Renders `timeseries.csv`: one row per (point, replication, interval).
@@ -232,14 +241,30 @@ pub fn regions_timeseries_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Resu
 /// [`RunOutput::bill`]'s order (the header alone without `[costs]`).
 pub fn bill_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
     per_replication_csv("bill.csv", &BILL_COLUMNS, point, outputs, |out| {
-        Box::new(out.bill.iter().map(|row| {
-            row.keys()
-                .into_iter()
-                .map(str::to_owned)
-                .chain(fields(&row.cells()))
-                .collect()
-        }))
+        Box::new(
+            out.bill
+                .iter()
+                .map(|row| keyed_row(&row.keys(), &row.cells())),
+        )
     })
+}
+
+/// Renders `store_failovers.csv`: one row per (point, replication, store
+/// failover), in time order (the header alone without one).
+pub fn store_failovers_csv(point: u64, outputs: &[RunOutput]) -> anyhow::Result<Vec<u8>> {
+    per_replication_csv(
+        "store_failovers.csv",
+        &STORE_FAILOVER_COLUMNS,
+        point,
+        outputs,
+        |out| {
+            Box::new(
+                out.store_failovers
+                    .iter()
+                    .map(|f| keyed_row(&f.keys(), &f.cells())),
+            )
+        },
+    )
 }
 
 /// Renders `shards.csv`: one row per (point, replication, store, copy,

@@ -1342,7 +1342,10 @@ fn two_replications_summary(
 }
 
 /// summary.md names a store's failover: the replica promoted, when, and
-/// how long after its primary's region went dark, in every replication.
+/// how long after its primary's region went dark, in every replication;
+/// store_failovers.csv has it as one row per replication, with the writes
+/// each lost (the range summary.md gives). Without a failover, the file
+/// is its header.
 #[test]
 fn summary_names_a_store_failover() {
     let dir = tempdir("store-failover-summary");
@@ -1365,6 +1368,42 @@ fn summary_names_a_store_failover() {
         ),
         "{summary}"
     );
+    let csv = String::from_utf8(read(&dir.join("failover"), "store_failovers.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("point,replication,store,from_region,to_region,dark_s,promoted_s,lost_writes")
+    );
+    let lost: Vec<u64> = lines
+        .enumerate()
+        .map(|(r, line)| {
+            let (head, lost) = line.rsplit_once(',').expect("cells");
+            assert_eq!(head, format!("0,{r},users,us-east,eu-west,5,7"));
+            lost.parse().expect("a count")
+        })
+        .collect();
+    assert_eq!(lost.len(), 2, "{csv}");
+    let (min, max) = (lost.iter().min().unwrap(), lost.iter().max().unwrap());
+    let range = if min == max {
+        format!("Lost: {min} writes")
+    } else {
+        format!("Lost: {min} to {max} writes")
+    };
+    assert!(summary.contains(&range), "{range}: {summary}");
+    // The same bytes on one thread.
+    let one = [&sets[..], &["--threads", "1"]].concat();
+    two_replications_summary(&dir, "failover1", &scenario, &one);
+    let again = String::from_utf8(read(&dir.join("failover1"), "store_failovers.csv")).unwrap();
+    assert_eq!(csv, again, "byte-identical at any thread count");
+    // No failover: the header alone.
+    let plain = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("experiments/validation/data-replicas.toml"),
+    )
+    .unwrap();
+    two_replications_summary(&dir, "static", &plain, &[]);
+    let csv = String::from_utf8(read(&dir.join("static"), "store_failovers.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1, "{csv}");
 }
 
 /// A priced world in three regions: api in two of them behind a regional

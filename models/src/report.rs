@@ -607,6 +607,35 @@ pub struct StoreFailover {
     pub lost_writes: u64,
 }
 
+/// `store_failovers.csv` columns, in order.
+pub const STORE_FAILOVER_COLUMNS: [&str; 8] = [
+    "point",
+    "replication",
+    "store",
+    "from_region",
+    "to_region",
+    "dark_s",
+    "promoted_s",
+    "lost_writes",
+];
+
+impl StoreFailover {
+    /// The text cells after `point, replication`: `store, from_region,
+    /// to_region`.
+    pub fn keys(&self) -> [&str; 3] {
+        [&self.store, &self.from, &self.to]
+    }
+
+    /// The cells after those, in [`STORE_FAILOVER_COLUMNS`] order.
+    pub fn cells(&self) -> [Cell; 3] {
+        [
+            Cell::Float(self.dark_s),
+            Cell::Float(self.at_s),
+            Cell::Int(self.lost_writes),
+        ]
+    }
+}
+
 /// One line of a replication's bill (`bill.csv`): what one priced thing
 /// cost over the measured window.
 #[derive(Clone, Debug, PartialEq)]

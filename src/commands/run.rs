@@ -80,6 +80,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
         ("shards.csv", output::shards_csv(0, &outputs)?),
         (
+            "store_failovers.csv",
+            output::store_failovers_csv(0, &outputs)?,
+        ),
+        (
             "shards_timeseries.csv",
             output::shards_timeseries_csv(0, &outputs)?,
         ),
