@@ -186,6 +186,7 @@ pub fn charts(d: &PlotData<'_>) -> (Vec<Chart>, Vec<String>) {
     add(replicas_vs_arrivals(d));
     add(service_utilization(d));
     add(shard_utilization(d));
+    add(replication_lag(d));
     add(cache_over_time(d));
     add(hit_ratio(d));
     add(shard_load(d));
@@ -860,6 +861,102 @@ fn shard_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
             spans: system_spans(d, scale),
         },
     })
+}
+
+/// Each read replica's replication lag over time: per interval, the p99
+/// of its slowest shard (the largest of its shards'
+/// `replication_lag_p99_ms`), the mean over the replications where it
+/// applied a write, triggers shaded: how far a replica falls behind, and
+/// for how long, through an outage or a surge of writes. Copies that never
+/// applied a write (primaries) have no line; an interval without an apply
+/// (the replica's region dark) has no point.
+fn replication_lag(d: &PlotData<'_>) -> Result<Chart, String> {
+    let Some(st) = d.shard_series else {
+        return Err(
+            "replication lag: no shards_timeseries.csv (`headroom run` writes it for a scenario \
+             with a sharded datastore, and `headroom sweep --shard-timeseries`)"
+                .into(),
+        );
+    };
+    let columns = ["t_s", "store", "region", "replication_lag_p99_ms"].map(|c| st.index(c));
+    let [Some(t), Some(store), Some(region), Some(lag)] = columns else {
+        return Err(
+            "replication lag: shards_timeseries.csv lacks t_s, store, region or \
+             replication_lag_p99_ms"
+                .into(),
+        );
+    };
+    let groups = by_replication(st, d.focus);
+    let copies = by_label(&groups, |r| format!("{} {}", r.get(store), r.get(region)));
+    let (scale, x_label) = time_axis(&groups, t);
+    let series: Vec<Series> = copies
+        .iter()
+        .filter_map(|(label, reps)| {
+            // Per replication, interval by interval (a copy's shards are
+            // consecutive rows of an interval): its slowest shard's p99.
+            let worst: Vec<Vec<(f64, f64)>> = reps
+                .iter()
+                .map(|rows| {
+                    let mut line: Vec<(f64, f64)> = Vec::new();
+                    for r in rows {
+                        let (x, y) = (number(&r[t]) / scale, number(&r[lag]));
+                        match line.last_mut() {
+                            Some(last) if last.0 == x => last.1 = max_finite(last.1, y),
+                            _ => line.push((x, y)),
+                        }
+                    }
+                    line
+                })
+                .collect();
+            let len = worst.iter().map(Vec::len).max().unwrap_or(0);
+            let points: Vec<(f64, f64)> = (0..len)
+                .filter_map(|i| {
+                    let x = worst.iter().find_map(|l| l.get(i))?.0;
+                    let ys: Vec<f64> = worst
+                        .iter()
+                        .filter_map(|l| l.get(i))
+                        .map(|p| p.1)
+                        .filter(|y| y.is_finite())
+                        .collect();
+                    (!ys.is_empty()).then(|| (x, ys.iter().sum::<f64>() / ys.len() as f64))
+                })
+                .collect();
+            (!points.is_empty()).then(|| Series {
+                label: format!("{label}, slowest shard ({})", mean_of(groups.len())),
+                points,
+                ..Series::default()
+            })
+        })
+        .collect();
+    if series.is_empty() {
+        return Err(format!(
+            "replication lag: no read replica applied a write in {}",
+            d.focus_label
+        ));
+    }
+    Ok(Chart {
+        name: "replication_lag".into(),
+        title: format!(
+            "{}: read replicas' replication lag, {}",
+            d.title, d.focus_label
+        ),
+        kind: Kind::Lines {
+            x_label: x_label.into(),
+            y_label: "replication lag p99 (ms)".into(),
+            series,
+            faint: Vec::new(),
+            spans: system_spans(d, scale),
+        },
+    })
+}
+
+/// The larger of `a` and `b` that is finite (NaN when neither is).
+fn max_finite(a: f64, b: f64) -> f64 {
+    match (a.is_finite(), b.is_finite()) {
+        (true, true) => a.max(b),
+        (true, false) => a,
+        _ => b,
+    }
 }
 
 /// Mean and CI of column `c` over the focus point's replications.
@@ -1795,5 +1892,49 @@ mod tests {
         d.shard_series = None;
         let why = shard_utilization(&d).unwrap_err();
         assert!(why.contains("no shards_timeseries.csv"), "{why}");
+    }
+
+    /// One line per read replica: its slowest shard's p99 lag interval by
+    /// interval, the mean over the replications with a value there; a
+    /// primary (NaN throughout) has none, and a run whose replicas applied
+    /// nothing skips the chart, with why.
+    #[test]
+    fn replication_lag_draws_each_replica_s_slowest_shard() {
+        let (runs, ts) = two_intervals();
+        let st = table(
+            "point,replication,t_s,store,region,shard,replication_lag_p99_ms\n\
+             0,0,10,users,us-east,0,NaN\n0,0,10,users,us-east,1,NaN\n\
+             0,0,10,users,eu-west,0,45\n0,0,10,users,eu-west,1,50\n\
+             0,0,20,users,us-east,0,NaN\n0,0,20,users,us-east,1,NaN\n\
+             0,0,20,users,eu-west,0,NaN\n0,0,20,users,eu-west,1,5000\n\
+             0,1,10,users,us-east,0,NaN\n0,1,10,users,us-east,1,NaN\n\
+             0,1,10,users,eu-west,0,60\n0,1,10,users,eu-west,1,40\n\
+             0,1,20,users,us-east,0,NaN\n0,1,20,users,us-east,1,NaN\n\
+             0,1,20,users,eu-west,0,NaN\n0,1,20,users,eu-west,1,NaN\n",
+        );
+        let mut d = run_data(&runs, &ts, None, Some(&st));
+        let chart = replication_lag(&d).unwrap();
+        assert_eq!(chart.name, "replication_lag");
+        let Kind::Lines { series, spans, .. } = chart.kind else {
+            panic!("{chart:?}")
+        };
+        let [line] = &series[..] else {
+            panic!("one replica: {series:?}")
+        };
+        assert_eq!(
+            line.label,
+            "users eu-west, slowest shard (mean of 2 replications)"
+        );
+        // 10 s: max(45, 50) and max(60, 40), averaged; 20 s: replication
+        // 0's alone.
+        assert_eq!(rounded(line), [(10.0, 55.0), (20.0, 5000.0)]);
+        assert_eq!(spans, [(10.0, 20.0)]);
+        let none = table(
+            "point,replication,t_s,store,region,shard,replication_lag_p99_ms\n\
+             0,0,10,users,us-east,0,NaN\n0,1,10,users,us-east,0,NaN\n",
+        );
+        d.shard_series = Some(&none);
+        let why = replication_lag(&d).unwrap_err();
+        assert!(why.contains("no read replica applied a write"), "{why}");
     }
 }
