@@ -247,6 +247,8 @@ fn a_flushed_tier_sends_its_herd_to_the_shards() {
             && svg.contains("users hot fill (mean of 2 replications)"),
         "{svg}"
     );
+    // No writes, so no replica lag to draw.
+    assert!(!out.join("replication_lag.svg").exists());
     // summary.md's Shards section: one row per copy, naming the shard
     // with the most operations (shards.csv, summed over the replications),
     // whose busiest interval (the herd's) is busier than its average.
@@ -1391,10 +1393,21 @@ fn summary_names_a_store_failover() {
     };
     assert!(summary.contains(&range), "{range}: {summary}");
     // The same bytes on one thread.
-    let one = [&sets[..], &["--threads", "1"]].concat();
+    let one = [&sets[..], &["--threads", "1", "--plots"]].concat();
     two_replications_summary(&dir, "failover1", &scenario, &one);
     let again = String::from_utf8(read(&dir.join("failover1"), "store_failovers.csv")).unwrap();
     assert_eq!(csv, again, "byte-identical at any thread count");
+    // Both copies' lag over time: eu-west's until the promotion, us-east's
+    // (a replica since) once its region is back.
+    let svg = String::from_utf8(read(&dir.join("failover1"), "replication_lag.svg")).unwrap();
+    for copy in ["eu-west", "us-east"] {
+        assert!(
+            svg.contains(&format!(
+                "users {copy}, slowest shard (mean of 2 replications)"
+            )),
+            "{copy}: {svg}"
+        );
+    }
     // No failover: the header alone.
     let plain = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
