@@ -17,7 +17,7 @@ use rand_pcg::Pcg64;
 /// traces take seconds to scan, and the sweep-only one), each with the
 /// `--set`s that bring its timed events (a surge, a fault) inside the short
 /// run of the test.
-const SCENARIOS: [(&str, &[&str]); 13] = [
+const SCENARIOS: [(&str, &[&str]); 14] = [
     ("cache-flush.toml", &["faults.0.at=\"2s\""]),
     ("cache-sizing.toml", &[]),
     ("concurrent-users.toml", &[]),
@@ -36,6 +36,14 @@ const SCENARIOS: [(&str, &[&str]); 13] = [
         &["faults.0.at=\"1s\"", "faults.0.duration=\"1s\""],
     ),
     ("seed.toml", &[]),
+    (
+        "store-failover.toml",
+        &[
+            "faults.0.at=\"1s\"",
+            "faults.0.duration=\"2s\"",
+            "datastores.users.failover.after=\"500ms\"",
+        ],
+    ),
     ("sessions.toml", &[]),
     ("validation/errors-retry.toml", &[]),
     ("validation/fanout.toml", &[]),
