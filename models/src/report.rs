@@ -582,9 +582,10 @@ pub struct ShardRow {
     /// Of those, the replication lag: from the write's end at the primary
     /// to the end of its apply here.
     pub replication_lag: LatencyHistogram,
-    /// A replica's: reads that started here while a write of their key had
-    /// been shipped to it and was not applied yet (they read a stale
-    /// value); 0 for a copy that was the primary throughout.
+    /// A replica's: reads it served (of `requests - errors`) that had
+    /// started here while a write of their key had been shipped to it and
+    /// was not applied yet (they read a stale value); 0 for a copy that
+    /// was the primary throughout.
     pub stale_reads: u64,
 }
 

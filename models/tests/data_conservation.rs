@@ -336,6 +336,20 @@ fn every_arrival_ends_exactly_once_with_the_data_tier() {
             assert!((0.0..=1.0).contains(&r), "case {case}: {} = {r}", t.column);
             assert!(t.hits <= t.lookups, "case {case}: {t:?}");
         }
+        // Stale reads are reads a shard served: never more than it took
+        // and did not fail.
+        for r in &out.shards {
+            assert!(
+                r.stale_reads + r.errors <= r.requests,
+                "case {case} (seed {seed}): {} {} shard {}: {} stale, {} errors of {}\n{text}",
+                r.store,
+                r.region,
+                r.shard,
+                r.stale_reads,
+                r.errors,
+                r.requests
+            );
+        }
         if let Some(fault) = shard_series_fault(&out) {
             panic!("case {case} (seed {seed}): {fault}\n{text}");
         }

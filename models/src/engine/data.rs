@@ -42,11 +42,11 @@
 //! Stores do not fail on their own. A region outage fails what the copies
 //! there hold (operations get a reset, applies are held again) and makes
 //! new operations to that region fail after the connect timeout, unless
-//! the store has a
-//! `failover`: then reads leave a dark copy at once for the nearest copy
-//! that is up, and once the primary's region has been dark for
-//! `failover.after` the first copy that is up is promoted (writes go there,
-//! and it ships them to the others; the old primary stays a replica).
+//! the store has a `failover`: then reads leave a dark copy at once for
+//! the nearest copy that is up, and once the primary's region has been
+//! dark for `failover.after` the first copy that is up is promoted (writes
+//! go there, and it ships them to the others; the old primary stays a
+//! replica).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -147,6 +147,10 @@ struct DataOp {
     /// shard and holds its connection until its answer is back, which
     /// nobody reads.
     abandoned: bool,
+    /// A read whose current try started at a replica's shard while a write
+    /// of its key was shipped there and not yet applied: counted as stale
+    /// when the shard has served it.
+    stale: bool,
 }
 
 /// What a shard's worker does for an operation.
@@ -208,8 +212,8 @@ struct Shard {
     /// replication lag.
     applied: u64,
     lag: LatencyHistogram,
-    /// A replica's: reads of measured requests that started while a write
-    /// of their key was shipped to it and not yet applied.
+    /// A replica's: reads of measured requests it served that had started
+    /// while a write of their key was shipped to it and not yet applied.
     stale: u64,
 }
 
@@ -1200,6 +1204,7 @@ impl World<'_> {
             failure: None,
             retry: None,
             abandoned: false,
+            stale: false,
         };
         if op.stage == Stage::Acquire
             && let Some(policy) = &plan.retry
@@ -1466,6 +1471,7 @@ impl World<'_> {
             return;
         };
         op.sent = now;
+        op.stale = false;
         let s = usize::from(op.store);
         let store = &self.plan.data.stores[s];
         let moved;
@@ -1587,15 +1593,13 @@ impl World<'_> {
     }
 
     /// Read `id` starts at its shard: stale if a write of its key was
-    /// shipped to its copy and is not applied yet.
+    /// shipped to its copy and is not applied yet (counted once the shard
+    /// has served it, [`World::shard_done`]).
     #[inline(never)]
     fn count_if_stale(&mut self, id: Id) {
-        let Some(op) = self.data.ops.get(id) else {
-            return;
-        };
-        if op.measured && self.data.unapplied.contains_key(&unapplied_at(op)) {
-            let index = self.shard_index(op);
-            self.data.shards[index].stale += 1;
+        let unapplied = &self.data.unapplied;
+        if let Some(op) = self.data.ops.get_mut(id) {
+            op.stale = op.measured && unapplied.contains_key(&unapplied_at(op));
         }
     }
 
@@ -1620,6 +1624,7 @@ impl World<'_> {
         if op.write {
             self.replicate(&op);
         }
+        self.data.shards[index].stale += u64::from(op.stale);
         self.pass_shard_worker(index);
         self.back_with(id, None);
     }
