@@ -269,19 +269,31 @@ fn mean_of(n: usize) -> String {
 
 /// Mean over replications of column `c`, interval by interval.
 fn mean_line(groups: &[Vec<Row<'_>>], t: usize, c: usize, scale: f64) -> Vec<(f64, f64)> {
-    let len = groups.iter().map(Vec::len).max().unwrap_or(0);
+    let lines: Vec<Vec<(f64, f64)>> = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|r| (number(&r[t]) / scale, number(&r[c])))
+                .collect()
+        })
+        .collect();
+    mean_points(&lines)
+}
+
+/// Mean over replications' `lines`, point by point: at each index, the
+/// first line's x there and the mean of the finite ys (no point where
+/// none is).
+fn mean_points(lines: &[Vec<(f64, f64)>]) -> Vec<(f64, f64)> {
+    let len = lines.iter().map(Vec::len).max().unwrap_or(0);
     (0..len)
         .filter_map(|i| {
-            let ys: Vec<f64> = groups
+            let ys: Vec<f64> = lines
                 .iter()
-                .filter_map(|g| g.get(i))
-                .map(|r| number(&r[c]))
+                .filter_map(|l| l.get(i))
+                .map(|p| p.1)
                 .filter(|y| y.is_finite())
                 .collect();
-            let x = groups
-                .iter()
-                .find_map(|g| g.get(i))
-                .map(|r| number(&r[t]) / scale)?;
+            let x = lines.iter().find_map(|l| l.get(i))?.0;
             (!ys.is_empty()).then(|| (x, ys.iter().sum::<f64>() / ys.len() as f64))
         })
         .collect()
@@ -908,19 +920,7 @@ fn replication_lag(d: &PlotData<'_>) -> Result<Chart, String> {
                     line
                 })
                 .collect();
-            let len = worst.iter().map(Vec::len).max().unwrap_or(0);
-            let points: Vec<(f64, f64)> = (0..len)
-                .filter_map(|i| {
-                    let x = worst.iter().find_map(|l| l.get(i))?.0;
-                    let ys: Vec<f64> = worst
-                        .iter()
-                        .filter_map(|l| l.get(i))
-                        .map(|p| p.1)
-                        .filter(|y| y.is_finite())
-                        .collect();
-                    (!ys.is_empty()).then(|| (x, ys.iter().sum::<f64>() / ys.len() as f64))
-                })
-                .collect();
+            let points = mean_points(&worst);
             (!points.is_empty()).then(|| Series {
                 label: format!("{label}, slowest shard ({})", mean_of(groups.len())),
                 points,

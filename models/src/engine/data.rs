@@ -1522,10 +1522,17 @@ impl World<'_> {
     }
 
     fn shard_index(&self, op: &DataOp) -> usize {
-        let store = &self.plan.data.stores[usize::from(op.store)];
-        self.data.shard_base[usize::from(op.store)]
-            + usize::from(op.copy) * store.shards as usize
+        self.copy_shards(usize::from(op.store), usize::from(op.copy))
+            .start
             + op.shard as usize
+    }
+
+    /// The shards of `store`'s copy `copy`, as indices into the flattened
+    /// shard table.
+    fn copy_shards(&self, store: usize, copy: usize) -> std::ops::Range<usize> {
+        let n = self.plan.data.stores[store].shards as usize;
+        let base = self.data.shard_base[store] + copy * n;
+        base..base + n
     }
 
     /// The operation reaches its shard: be throttled by its rate limit,
@@ -1860,12 +1867,13 @@ impl World<'_> {
         }
         let mut queued = std::collections::HashSet::new();
         for (s, store) in stores.iter().enumerate() {
-            for (c, &r) in store.copies.iter().enumerate() {
-                if r != region {
-                    continue;
-                }
-                let base = self.data.shard_base[s] + c * store.shards as usize;
-                for index in base..base + store.shards as usize {
+            for (c, _) in store
+                .copies
+                .iter()
+                .enumerate()
+                .filter(|&(_, &r)| r == region)
+            {
+                for index in self.copy_shards(s, c) {
                     self.data.advance(index, now);
                     let shard = &mut self.data.shards[index];
                     shard.busy = 0;
