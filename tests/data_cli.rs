@@ -99,7 +99,8 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
     let at = |c: &str| header.iter().position(|h| *h == c).unwrap();
     assert_eq!(at("cache_users_l1_hit_ratio"), at("cache_hit_ratio") + 1);
     assert_eq!(at("cache_users_hot_hit_ratio"), at("cache_hit_ratio") + 2);
-    assert_eq!(at("shard_max_load_ratio"), at("cache_hit_ratio") + 3);
+    assert_eq!(at("stale_read_ratio"), at("cache_hit_ratio") + 3);
+    assert_eq!(at("shard_max_load_ratio"), at("cache_hit_ratio") + 4);
     let row: Vec<f64> = runs
         .lines()
         .nth(1)

@@ -1004,13 +1004,200 @@ fn stale_reads_at_a_replica_follow_the_unapplied_writes_of_their_key() {
                 };
                 assert_eq!(primary.stale_reads, 0, "a primary reads its own writes");
                 assert!(replica.requests > 1_500, "{}", replica.requests);
-                replica.stale_reads as f64 / (replica.requests - replica.errors) as f64
+                let fraction =
+                    replica.stale_reads as f64 / (replica.requests - replica.errors) as f64;
+                // Every read goes to the replica, and there is no cache: the
+                // run's stale reads are the replica's.
+                assert_eq!(o.metrics.stale_read_ratio, Some(fraction));
+                fraction
             })
             .collect();
         check(
             &format!("stale fraction, {label}"),
             theory,
             &fractions,
+            0.01,
+            &mut failures,
+        );
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// `data-stale.toml`: in-process caches (one TTL-only copy per instance,
+/// T = 50 ms, 4 instances picked at random) serve values that another
+/// instance's write made outdated until they expire. Per key, the stale
+/// fraction of its reads is stale / (1 + hits) over an entry's life, with
+/// the entry ended by its expiry or its own instance's write (derivation in
+/// the scenario file). Also the hit ratio, hits / (1 + hits).
+#[test]
+fn in_process_caches_serve_stale_reads_until_their_ttl() {
+    let (_, outs) = run("data-stale.toml", &[]);
+    let (lambda, w, n, ttl) = (2000.0, 0.2, 4.0, 0.050);
+    let (mut stale, mut hit) = (0.0, 0.0);
+    for p in zipf(200, 0.8) {
+        let (reads, writes) = (lambda * (1.0 - w) * p, lambda * w * p);
+        let (own, others) = (writes / n, writes * (n - 1.0) / n);
+        let life = |rate: f64| (1.0 - (-rate * ttl).exp()) / rate;
+        let hits = reads / n * life(own);
+        let stale_hits = reads / n * (life(own) - life(own + others));
+        stale += p * stale_hits / (1.0 + hits);
+        hit += p * hits / (1.0 + hits);
+    }
+    let mut failures = Vec::new();
+    println!("| case | theory | simulated | 95 % CI ± | difference | pass |");
+    println!("|---|---:|---:|---:|---:|---|");
+    let ratios = |f: fn(&RunOutput) -> f64| outs.iter().map(f).collect::<Vec<_>>();
+    check(
+        "stale reads, 4 in-process copies, T=50ms, 20 % writes",
+        stale,
+        &ratios(|o| o.metrics.stale_read_ratio.expect("a datastore")),
+        0.005,
+        &mut failures,
+    );
+    check(
+        "hit ratio, the same",
+        hit,
+        &ratios(|o| o.metrics.cache_hit_ratio),
+        0.01,
+        &mut failures,
+    );
+    // `slo.max_stale_read_ratio` judges each run's ratio (about 0.052).
+    for (max, met) in [("0.04", false), ("0.06", true)] {
+        let objective = format!("slo.max_stale_read_ratio={max}");
+        let (_, outs) = run("data-stale.toml", &[&objective, "run.replications=2"]);
+        for o in &outs {
+            assert_eq!(
+                o.metrics.slo_met, met,
+                "{objective}: {:?}",
+                o.metrics.stale_read_ratio
+            );
+        }
+    }
+    // Without writes nothing is ever stale; without the tier, nothing but
+    // the store answers, and the primary is never stale.
+    for sets in [
+        &["workload.read_fraction=1.0", "run.replications=2"][..],
+        &["datastores.users.cache=[]", "run.replications=2"][..],
+    ] {
+        let (_, outs) = run("data-stale.toml", sets);
+        for o in &outs {
+            assert_eq!(o.metrics.stale_read_ratio, Some(0.0), "{sets:?}");
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A warm start marks the entries its writes made outdated, so a run
+/// measured from time zero reads as stale as one that simulated the same
+/// time as a warm-up: `data-edge-ttl.toml` with 20 % writes, 10^5 keys,
+/// max_age 10 s, the 5 s after 100 s of traffic, 40 replications each.
+/// (Not against the steady-state formula: a TTL cache filled from empty
+/// expires its popular keys in step, T after their first read, for many
+/// cycles, and both runs start empty 100 s before their window.) Without
+/// the warm start's marks the first run reads about 0.051 against 0.073.
+#[test]
+fn a_warm_start_carries_its_stale_entries_into_the_run() {
+    let stale = |sets: &[&str]| -> Vec<f64> {
+        let common = [
+            "workload.read_fraction=0.8",
+            "workload.keys.count=100000",
+            "edge.cache.max_age=\"10s\"",
+            "run.replications=40",
+        ];
+        let (_, outs) = run("data-edge-ttl.toml", &[&common[..], sets].concat());
+        outs.iter()
+            .map(|o| o.metrics.stale_read_ratio.expect("a datastore"))
+            .collect()
+    };
+    let warm = ci95(&stale(&[
+        "run.duration=\"5s\"",
+        "run.warmup=\"0s\"",
+        "run.cache_warm_start=\"100s\"",
+    ]));
+    let simulated = ci95(&stale(&["run.warmup=\"100s\"", "run.duration=\"105s\""]));
+    // Two independent samples: the difference's 99.9 % bound, from the two
+    // 95 % half-widths (t ~ 2.02 at 39 degrees of freedom, 3.56 at 99.9 %).
+    let bound = 3.56 / 2.02 * warm.half_width.hypot(simulated.half_width);
+    let diff = warm.mean - simulated.mean;
+    println!(
+        "| stale reads, warm start 100 s vs a simulated 100 s warm-up: 5 s | {:.4} | {:.4} | {:.4} | {diff:+.4} | {} |",
+        simulated.mean,
+        warm.mean,
+        warm.half_width,
+        if diff.abs() <= bound { "yes" } else { "NO" }
+    );
+    assert!(
+        diff.abs() <= bound && diff.abs() < 0.01,
+        "warm start {warm:?} vs simulated warm-up {simulated:?}"
+    );
+}
+
+/// `data-stale-race.toml`: a shared tier D = 10 ms from its store, which
+/// writes invalidate when their answer is back. A value the tier holds at
+/// t is outdated exactly when a write committed in (t - D, t], independently
+/// of whether it holds the key, so stale = hit ratio x (1 - e^{-w D}) with
+/// w = 10 writes/s per key (derivation in the scenario file). Fills that
+/// raced a write must be counted: without them the ratio is about 0.088.
+#[test]
+fn a_shared_tier_is_stale_between_a_commit_and_its_invalidation() {
+    let (_, outs) = run("data-stale-race.toml", &[]);
+    let theory = 1.0 - (-10.0f64 * 0.010).exp();
+    let xs: Vec<f64> = outs
+        .iter()
+        .map(|o| o.metrics.stale_read_ratio.expect("a datastore") / o.metrics.cache_hit_ratio)
+        .collect();
+    let mut failures = Vec::new();
+    println!("| case | theory | simulated | 95 % CI ± | difference | pass |");
+    println!("|---|---:|---:|---:|---:|---|");
+    check(
+        "stale / hit, shared tier 10 ms from its store, 10 writes/s a key",
+        theory,
+        &xs,
+        0.005,
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// `data-edge-ttl.toml` with writes (20 %) and max_age T = 200 ms: writes
+/// never reach the edge cache, so a cacheable key's entry serves its value
+/// for T after the miss that fetched it; a hit at age a is stale if a write
+/// came in (0, a]. Per cacheable key read at r_i and written at w_i, an
+/// entry holds r_i T hits, r_i (T - (1 - e^{-w_i T}) / w_i) of them stale,
+/// and its reads are 1 + r_i T: the stale fraction of all reads is
+/// sum over cacheable keys of p_i (T - (1 - e^{-w_i T}) / w_i) / (T + 1 / r_i).
+#[test]
+fn an_edge_cache_serves_stale_reads_until_max_age() {
+    let mut failures = Vec::new();
+    println!("| case | theory | simulated | 95 % CI ± | difference | pass |");
+    println!("|---|---:|---:|---:|---:|---|");
+    let cases = [
+        ("N=200, max_age=200ms", 200, 0.200, "200ms"),
+        ("N=200, max_age=1s", 200, 1.0, "1s"),
+    ];
+    for (label, keys, ttl, max_age) in cases {
+        let max_age = format!("edge.cache.max_age=\"{max_age}\"");
+        let sets = ["workload.read_fraction=0.8", &max_age[..]];
+        let (loaded, outs) = run("data-edge-ttl.toml", &sets);
+        let edge = loaded.plan.data.edge_cache.expect("an edge cache");
+        let (lambda, w) = (1000.0, 0.2);
+        let theory: f64 = zipf(keys, 0.8)
+            .into_iter()
+            .enumerate()
+            .filter(|&(k, _)| edge.cacheable(k as u64))
+            .map(|(_, p)| {
+                let (reads, writes) = (lambda * (1.0 - w) * p, lambda * w * p);
+                p * (ttl - (1.0 - (-writes * ttl).exp()) / writes) / (ttl + 1.0 / reads)
+            })
+            .sum();
+        let xs: Vec<f64> = outs
+            .iter()
+            .map(|o| o.metrics.stale_read_ratio.expect("a datastore"))
+            .collect();
+        check(
+            &format!("stale reads, edge cache {label}, 20 % writes"),
+            theory,
+            &xs,
             0.01,
             &mut failures,
         );

@@ -907,6 +907,25 @@ fn a_bad_session_table_is_named_with_its_key() {
             "a fraction in (0, 1]",
         ],
     );
+    // A freshness objective is a fraction, of reads of a datastore's keys.
+    expect_error(
+        "stale-slo-without-datastore",
+        POISSON,
+        &format!("{POISSON}\n[slo]\nmax_stale_read_ratio = 0.01"),
+        &[],
+        &["`slo.max_stale_read_ratio`", "= 0.01", "[[datastores]]"],
+    );
+    expect_error(
+        "stale-slo-above-one",
+        POISSON,
+        &format!("{POISSON}\n[slo]\nmax_stale_read_ratio = 1.5"),
+        &[],
+        &[
+            "`slo.max_stale_read_ratio`",
+            "= 1.5",
+            "a fraction in [0, 1]",
+        ],
+    );
     // Sessions that would keep more than 10^7 of them open at once.
     expect_error(
         "session-too-many-open",

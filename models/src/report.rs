@@ -971,6 +971,13 @@ pub struct RunMetrics {
     /// cache, then stores and tiers in scenario order): its column and the
     /// counts its hit ratio is made of.
     pub cache_tiers: Vec<TierHits>,
+    /// With a datastore: of the measured reads answered (requests that
+    /// read data: by the edge cache, a tier or a store), the fraction
+    /// answered with a value older than the last committed write of its
+    /// key (a cache entry a write did not invalidate, a fill that raced a
+    /// write, a replica that had not applied it). The column goes after the
+    /// tiers' hit ratios.
+    pub stale_read_ratio: Option<f64>,
     /// Busiest shard's requests over the mean shard's (0 without shards).
     pub shard_max_load_ratio: f64,
     /// Seconds breakers spent open, summed over every caller's breaker.
@@ -1280,6 +1287,10 @@ pub const RUN_METRIC_COLUMNS: [&str; 29] = [
 /// The last `runs.csv` column.
 pub const SLO_MET_COLUMN: &str = "slo_met";
 
+/// The `runs.csv` column of [`RunMetrics::stale_read_ratio`], after the
+/// tiers' hit ratios in a scenario with a datastore.
+pub const STALE_READ_COLUMN: &str = "stale_read_ratio";
+
 /// `timeseries.csv` columns, in order.
 pub const TIMESERIES_COLUMNS: [&str; 17] = [
     "point",
@@ -1351,6 +1362,7 @@ impl RunMetrics {
             Cell::Float(self.cache_hit_ratio),
         ])
         .chain(self.cache_tiers.iter().map(|t| Cell::Float(t.hit_ratio())))
+        .chain(self.stale_read_ratio.map(Cell::Float))
         .chain([
             Cell::Float(self.shard_max_load_ratio),
             Cell::Float(self.breaker_open_s),
@@ -1384,6 +1396,7 @@ impl RunMetrics {
     pub fn column_names(&self) -> Vec<String> {
         metric_columns(
             self.cache_tiers.iter().map(|t| t.column.clone()),
+            self.stale_read_ratio.is_some(),
             self.sessions.is_some(),
             self.recovery.is_some(),
             self.worst_region.is_some(),
@@ -1657,6 +1670,7 @@ pub fn run_columns(plan: &crate::Plan) -> Vec<String> {
             let (store, tier) = plan.data.cache_names(c);
             crate::plan::data::hit_ratio_column(store, tier)
         }),
+        !plan.data.stores.is_empty(),
         plan.workload.session.is_some(),
         !plan.recovery.triggers.is_empty(),
         plan.slo.is_some_and(|s| s.per_region),
@@ -1665,13 +1679,14 @@ pub fn run_columns(plan: &crate::Plan) -> Vec<String> {
 
 fn metric_columns(
     tiers: impl Iterator<Item = String>,
+    stale: bool,
     sessions: bool,
     recovery: bool,
     worst_region: bool,
 ) -> Vec<String> {
     let mut tiers = Some(tiers);
     let mut out = Vec::with_capacity(
-        RUN_METRIC_COLUMNS.len() + SESSION_COLUMNS.len() + RECOVERY_COLUMNS.len() + 1,
+        RUN_METRIC_COLUMNS.len() + SESSION_COLUMNS.len() + RECOVERY_COLUMNS.len() + 2,
     );
     for c in RUN_METRIC_COLUMNS {
         out.push(c.to_owned());
@@ -1679,6 +1694,9 @@ fn metric_columns(
             && let Some(t) = tiers.take()
         {
             out.extend(t);
+            if stale {
+                out.push(STALE_READ_COLUMN.to_owned());
+            }
         }
     }
     if sessions {
@@ -1793,7 +1811,7 @@ pub fn metric_difference_ci95(name: &str, a: f64, b: f64, d: &[f64]) -> Confiden
 pub fn summarize(outputs: &[RunOutput]) -> Vec<(String, ConfidenceInterval)> {
     let rows: Vec<Vec<Cell>> = outputs.iter().map(|o| o.metrics.cells()).collect();
     let names = outputs.first().map_or_else(
-        || metric_columns(std::iter::empty(), false, false, false),
+        || metric_columns(std::iter::empty(), false, false, false, false),
         |o| o.metrics.column_names(),
     );
     let mut merged = LatencyHistogram::new();
@@ -3302,6 +3320,7 @@ mod tests {
                 first_half_hits: 0,
                 first_half_lookups: 1,
             }],
+            stale_read_ratio: Some(0.25),
             shard_max_load_ratio: 0.0,
             breaker_open_s: 0.0,
             failovers: 0,
@@ -3326,12 +3345,14 @@ mod tests {
     fn cells_match_columns() {
         let m = metrics();
         let cells = m.cells();
-        assert_eq!(cells.len(), RUN_METRIC_COLUMNS.len() + 2);
+        assert_eq!(cells.len(), RUN_METRIC_COLUMNS.len() + 3);
         let names = m.column_names();
         assert_eq!(names.len(), cells.len());
         assert_eq!(names[18], "cache_users_l1_hit_ratio");
         assert_eq!(cells[18], Cell::Float(0.5));
-        assert_eq!(names[19], "shard_max_load_ratio");
+        assert_eq!(names[19], STALE_READ_COLUMN);
+        assert_eq!(cells[19], Cell::Float(0.25));
+        assert_eq!(names[20], "shard_max_load_ratio");
         assert_eq!(cells[7], Cell::Float(2.0 / 3.0), "availability");
         assert_eq!(cells[8], Cell::Float(1.0), "throughput_rps");
         assert!(
@@ -3408,6 +3429,7 @@ mod tests {
             availability,
             max_cost_per_month: Some(0.0),
             session_availability: None,
+            max_stale_read_ratio: None,
             per_region: false,
         };
         assert!(s.slo_misses(&slo(10, Some(1.0))).is_empty(), "{s:?}");

@@ -187,6 +187,7 @@ pub fn scenario_slo(plan: &Plan) -> Slo {
             availability: slo.availability,
             max_cost_per_month_usd: slo.max_cost_per_month,
             session_availability: slo.session_availability,
+            max_stale_read_ratio: slo.max_stale_read_ratio,
             per_region: slo.per_region,
         },
         None => Slo::default(),

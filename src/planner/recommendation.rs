@@ -156,6 +156,7 @@ fn slo_config(slo: &Slo) -> Option<headroom_models::scenario::SloConfig> {
         availability: slo.availability,
         max_cost_per_month: slo.max_cost_per_month_usd,
         session_availability: slo.session_availability,
+        max_stale_read_ratio: slo.max_stale_read_ratio,
         per_region: slo.per_region,
     })
 }

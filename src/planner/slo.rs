@@ -33,6 +33,10 @@ pub struct Slo {
     /// with sessions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_availability: Option<f64>,
+    /// Maximum `stale_read_ratio`, a fraction in `[0, 1]` (a scenario with
+    /// a datastore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stale_read_ratio: Option<f64>,
     /// The latency and availability objectives hold for every client
     /// region (`slo.per_region`): judged on `runs.csv`'s `worst_region_*`
     /// columns instead of every client's pooled.
@@ -164,6 +168,11 @@ impl Slo {
             "session_availability",
             Side::AtLeast,
             self.session_availability,
+        );
+        add(
+            headroom_models::report::STALE_READ_COLUMN,
+            Side::AtMost,
+            self.max_stale_read_ratio,
         );
         out
     }
@@ -423,6 +432,19 @@ mod tests {
             loose.describe(),
             "latency_p99_ms <= 100",
             "described for summaries"
+        );
+        // A freshness objective is judged on `stale_read_ratio`, at most.
+        let fresh = Slo {
+            max_stale_read_ratio: Some(0.01),
+            ..loose
+        };
+        assert_eq!(
+            fresh.objectives().last(),
+            Some(&("stale_read_ratio", Side::AtMost, 0.01))
+        );
+        assert_eq!(
+            fresh.describe(),
+            "latency_p99_ms <= 100, stale_read_ratio <= 0.01000"
         );
     }
 

@@ -37,7 +37,10 @@
 //! *replication lag* is the time from the write's end at the primary to
 //! the end of its apply (`shards.csv`'s `replication_lag_*`). A read that
 //! starts at a replica while a write of its key is shipped but not yet
-//! applied there is *stale* (`shards.csv`'s `stale_reads`).
+//! applied there is *stale* (`shards.csv`'s `stale_reads`). So is a cache
+//! entry that holds a value older than its key's last committed write
+//! ([`stale`]); `runs.csv`'s `stale_read_ratio` counts the reads answered
+//! with such a value, from either.
 //!
 //! Stores do not fail on their own. A region outage fails what the copies
 //! there hold (operations get a reset, applies are held again) and makes
@@ -50,6 +53,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+
+mod stale;
+use stale::{Staleness, edge_copy, tier_copy};
 
 use rand::RngExt;
 
@@ -85,6 +91,9 @@ pub(super) const EDGE_HIT: u8 = 4;
 pub(super) const EDGE_LIMITED: u8 = 8;
 /// Request flag: the edge cache was looked up for it.
 pub(super) const EDGE_LOOKED_UP: u8 = 16;
+/// Request flag: some read of it was answered with a value older than the
+/// last committed write of its key ([`stale`]).
+pub(super) const STALE: u8 = 32;
 
 /// Nodes a tier copy preallocates (it grows on demand).
 const RESERVE_ITEMS: u64 = 1024;
@@ -147,10 +156,15 @@ struct DataOp {
     /// shard and holds its connection until its answer is back, which
     /// nobody reads.
     abandoned: bool,
-    /// A read whose current try started at a replica's shard while a write
-    /// of its key was shipped there and not yet applied: counted as stale
-    /// when the shard has served it.
+    /// A read answered with an outdated value: a tier hit on a marked
+    /// entry ([`stale`]), or a try that started at a replica's shard while
+    /// a write of its key was shipped there and not yet applied (counted in
+    /// `shards.csv` when the shard has served it).
     stale: bool,
+    /// When a read's value was read: the tier lookups' instant, or when its
+    /// try's work started at its shard (a fill is stale if a write of the
+    /// key committed after it).
+    read_at: Timestamp,
 }
 
 /// What a shard's worker does for an operation.
@@ -257,6 +271,8 @@ pub(super) struct WarmCaches {
     tiers: Vec<Vec<Copies>>,
     /// Per edge region.
     edge: Vec<Option<Cache>>,
+    /// Their entries marked stale.
+    stale: Option<Staleness>,
 }
 
 /// The copies of one tier.
@@ -289,6 +305,16 @@ impl Copies {
             .filter_map(|copies| copies.get(instance, region))
             .for_each(f);
     }
+}
+
+/// The name ([`stale`]) of the copy of `store`'s tier `tier` that
+/// `instance` in `region` uses, one of `copies`.
+fn copy_name(copies: &Copies, store: usize, tier: usize, instance: Id, region: RegionId) -> u64 {
+    let index = match copies {
+        Copies::Instance(_) => instance.index() as usize,
+        Copies::Shared(v) => shared_copy(v.len(), region),
+    };
+    tier_copy(store, tier, index)
 }
 
 /// Which of a shared tier's `copies` serves `region`: its own with
@@ -393,6 +419,15 @@ pub(super) struct DataState {
     /// Shipped writes held while the region they go to, or the one they
     /// come from, is dark, in the order they arrived.
     held_applies: Vec<Id>,
+    /// Marked cache entries and the last commit of each written key, with
+    /// a datastore ([`stale`]); and the measured requests answered after
+    /// reading data, and those of them answered with an outdated value
+    /// (`stale_read_ratio`).
+    stale: Option<Staleness>,
+    reads: u64,
+    stale_reads: u64,
+    /// The plan's edge cache, if any (which keys it may hold).
+    edge_plan: Option<EdgeCachePlan>,
     /// Shipped writes not yet applied (on their way, held, queued or being
     /// applied), by key and copy ([`unapplied_at`]): a read that starts at
     /// the copy while its key has one reads a stale value.
@@ -547,6 +582,10 @@ impl DataState {
                 .collect(),
             retry_budgets: Vec::new(),
             held_applies: Vec::new(),
+            stale: (!data.stores.is_empty()).then(Staleness::default),
+            reads: 0,
+            stale_reads: 0,
+            edge_plan: data.edge_cache,
             unapplied: HashMap::default(),
             primary: vec![0; data.stores.len()],
             failovers: Vec::new(),
@@ -631,15 +670,18 @@ impl DataState {
     }
 
     /// Warm start: the edge of `region` keeps the answer to a cacheable
-    /// read of `key` it missed.
+    /// read of `key` it missed (`stale`: an outdated value).
     pub(super) fn warm_edge_keeps(
         &mut self,
         edge: &EdgeCachePlan,
         region: RegionId,
         key: u64,
-        now_ns: u64,
+        (now_ns, stale): (u64, bool),
     ) {
         self.edge_copy(edge, region).insert(now_ns, key, 1);
+        if let Some(st) = self.stale.as_mut() {
+            st.set(edge_copy(region.index()), key, stale);
+        }
     }
 
     /// The edge cache of `region`, created on first use.
@@ -652,8 +694,11 @@ impl DataState {
     /// [`World::update_tiers`] change the tiers when nothing fails: a read
     /// looks the tiers up in order and fills those before the one that
     /// answered (all of them when the store did); a write invalidates the
-    /// key in the instance's copies and every shared copy. Nothing is
-    /// counted or priced.
+    /// key in the instance's copies and every shared copy, after marking
+    /// the other copies that hold it ([`stale`]). Nothing is counted or
+    /// priced. Returns whether a read was answered with an outdated value
+    /// (a marked tier entry: the warm start's store has no replication lag,
+    /// and its fills follow their reads at once).
     pub(super) fn warm_step(
         &mut self,
         plan: &StorePlan,
@@ -661,18 +706,20 @@ impl DataState {
         instance: Id,
         region: RegionId,
         op: WarmOp,
-    ) {
+    ) -> bool {
         let WarmOp { key, write, now_ns } = op;
+        let s = store.index();
         let caller = Caller {
             instance,
             region,
             alive: true,
         };
         if write {
-            self.invalidate(plan, store.index(), caller, key);
-            return;
+            self.mark_stale(s, key, now_ns, false);
+            self.invalidate(plan, s, caller, key);
+            return false;
         }
-        let tiers = &mut self.tiers[store.index()];
+        let tiers = &mut self.tiers[s];
         Copies::each_of(tiers, instance, region, |c| c.prefetch_slot(key));
         let mut answered = plan.tiers.len();
         for (t, copies) in tiers.iter_mut().enumerate() {
@@ -681,24 +728,98 @@ impl DataState {
                 break;
             }
         }
+        let stale = answered < plan.tiers.len()
+            && self.stale.as_ref().is_some_and(|st| {
+                st.holds(
+                    copy_name(&self.tiers[s][answered], s, answered, instance, region),
+                    key,
+                )
+            });
         if answered > 0 {
             let size = plan.object_size.of_key(key);
-            self.fill(plan, store.index(), caller, (key, size), answered, now_ns);
+            self.fill(plan, s, caller, (key, size), answered, (now_ns, stale));
+        }
+        stale
+    }
+
+    /// A write of `key` to `store` committed at `now_ns`: marks the entry
+    /// of every cache copy that holds the key ([`stale`]): each instance's
+    /// copies, the edge caches and, with `shared`, the shared tiers' copies
+    /// (the warm start's writer invalidates those at once).
+    fn mark_stale(&mut self, store: usize, key: u64, now_ns: u64, shared: bool) {
+        let Some(st) = self.stale.as_mut() else {
+            return;
+        };
+        // Each copy's slot is a likely cache miss: start loading them all
+        // before the lookups, so that the misses overlap.
+        let edge = self.edge_plan.is_some_and(|e| e.cacheable(key));
+        for copies in &self.tiers[store] {
+            match copies {
+                Copies::Instance(v) => v.iter().flatten().for_each(|(_, c)| c.prefetch_slot(key)),
+                Copies::Shared(v) if shared => {
+                    v.iter().flatten().for_each(|c| c.prefetch_slot(key))
+                }
+                Copies::Shared(_) => {}
+            }
+        }
+        if edge {
+            self.edge
+                .iter()
+                .flatten()
+                .for_each(|c| c.prefetch_slot(key));
+        }
+        for (t, copies) in self.tiers[store].iter().enumerate() {
+            let each = |i: usize, c: &Cache, st: &mut Staleness| {
+                if c.contains(now_ns, key) {
+                    st.mark(tier_copy(store, t, i), key);
+                }
+            };
+            match copies {
+                Copies::Instance(v) => v
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, c)| c.iter().for_each(|(_, c)| each(i, c, st))),
+                Copies::Shared(v) if shared => v
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, c)| c.iter().for_each(|c| each(i, c, st))),
+                Copies::Shared(_) => {}
+            }
+        }
+        // Reads of a key that is not cacheable never reach the edge's.
+        if edge {
+            for (r, c) in self.edge.iter().enumerate() {
+                if let Some(c) = c
+                    && c.contains(now_ns, key)
+                {
+                    st.mark(edge_copy(r), key);
+                }
+            }
         }
     }
 
     /// Drops `key` from every tier of `store` as a write does: from every
     /// shared copy, and from the caller's own copies while it is alive.
     fn invalidate(&mut self, plan: &StorePlan, store: usize, caller: Caller, key: u64) {
+        let stale = &mut self.stale;
+        let mut unmark = |t: usize, i: usize| {
+            if let Some(st) = stale.as_mut() {
+                st.set(tier_copy(store, t, i), key, false);
+            }
+        };
         for (t, copies) in self.tiers[store].iter_mut().enumerate() {
             match copies {
                 Copies::Instance(_) if caller.alive => {
                     cache_of(copies, plan, t, caller.instance, caller.region).remove(key);
+                    unmark(t, caller.instance.index() as usize);
                 }
                 Copies::Instance(_) => {}
                 Copies::Shared(v) => {
-                    for c in v.iter_mut().flatten() {
-                        c.remove(key);
+                    for (i, c) in v.iter_mut().enumerate() {
+                        if let Some(c) = c {
+                            c.remove(key);
+                            unmark(t, i);
+                        }
                     }
                 }
             }
@@ -708,7 +829,7 @@ impl DataState {
     /// Stores `key` (of `size` bytes) at `now_ns` in the caller's copies of
     /// `store`'s tiers before tier `upto` (those a read missed before the
     /// one that answered); an instance-scope tier only while the caller is
-    /// alive.
+    /// alive. `stale`: the value is already outdated ([`stale`]).
     fn fill(
         &mut self,
         plan: &StorePlan,
@@ -716,11 +837,15 @@ impl DataState {
         caller: Caller,
         (key, size): (u64, u64),
         upto: usize,
-        now_ns: u64,
+        (now_ns, stale): (u64, bool),
     ) {
         for (t, copies) in self.tiers[store][..upto].iter_mut().enumerate() {
             if caller.alive || plan.tiers[t].scope != Scope::Instance {
                 cache_of(copies, plan, t, caller.instance, caller.region).insert(now_ns, key, size);
+                if let Some(st) = self.stale.as_mut() {
+                    let copy = copy_name(copies, store, t, caller.instance, caller.region);
+                    st.set(copy, key, stale);
+                }
             }
         }
     }
@@ -775,6 +900,7 @@ impl DataState {
         WarmCaches {
             tiers: self.tiers.clone(),
             edge: self.edge.clone(),
+            stale: self.stale.clone(),
         }
     }
 
@@ -796,6 +922,7 @@ impl DataState {
                 .flatten()
                 .map(Cache::heap_bytes)
                 .sum::<usize>()
+            + self.stale.as_ref().map_or(0, Staleness::heap_bytes)
     }
 
     /// Replaces every cache with `warm`'s, taken from a world of a plan
@@ -808,6 +935,7 @@ impl DataState {
         debug_assert_eq!(self.edge.len(), warm.edge.len());
         self.tiers = warm.tiers;
         self.edge = warm.edge;
+        self.stale = warm.stale;
     }
 
     /// Whether a request whose key a trace gave writes it (`false` when no
@@ -1126,6 +1254,7 @@ impl World<'_> {
         let plan = &self.plan.data.stores[store.index()];
         let mut tier_hit = plan.tiers.len();
         let mut wait = Span::ZERO;
+        let mut stale = false;
         if !write {
             let data = &mut self.data;
             // The tiers are looked up one after the other, each a likely
@@ -1156,6 +1285,10 @@ impl World<'_> {
                 }
                 if hit {
                     tier_hit = t;
+                    let copies = &data.tiers[store.index()][t];
+                    stale = data.stale.as_ref().is_some_and(|st| {
+                        st.holds(copy_name(copies, store.index(), t, instance, region), key)
+                    });
                     break;
                 }
             }
@@ -1204,7 +1337,8 @@ impl World<'_> {
             failure: None,
             retry: None,
             abandoned: false,
-            stale: false,
+            stale,
+            read_at: now,
         };
         if op.stage == Stage::Acquire
             && let Some(policy) = &plan.retry
@@ -1587,6 +1721,9 @@ impl World<'_> {
                 if !self.data.unapplied.is_empty() {
                     self.count_if_stale(id);
                 }
+                if let Some(op) = self.data.ops.get_mut(id) {
+                    op.read_at = self.now;
+                }
                 plan.read.sample(&mut self.data.rng_store[s])
             }
             Work::Write => plan.write.sample(&mut self.data.rng_store[s]),
@@ -1606,7 +1743,7 @@ impl World<'_> {
     fn count_if_stale(&mut self, id: Id) {
         let unapplied = &self.data.unapplied;
         if let Some(op) = self.data.ops.get_mut(id) {
-            op.stale = op.measured && unapplied.contains_key(&unapplied_at(op));
+            op.stale = unapplied.contains_key(&unapplied_at(op));
         }
     }
 
@@ -1630,8 +1767,13 @@ impl World<'_> {
         }
         if op.write {
             self.replicate(&op);
+            self.data
+                .mark_stale(usize::from(op.store), op.key, now.as_nanos(), true);
+            if let Some(st) = self.data.stale.as_mut() {
+                st.commit(usize::from(op.store), op.key, now);
+            }
         }
-        self.data.shards[index].stale += u64::from(op.stale);
+        self.data.shards[index].stale += u64::from(op.stale && op.measured);
         self.pass_shard_worker(index);
         self.back_with(id, None);
     }
@@ -2010,6 +2152,12 @@ impl World<'_> {
             Some(f) => f,
             None => {
                 self.update_tiers(&op, store);
+                if op.stale
+                    && let Some(a) = self.attempts.get(op.attempt)
+                    && let Some(r) = self.requests.get_mut(a.request)
+                {
+                    r.flags |= STALE;
+                }
                 Reply::ok(false)
             }
         };
@@ -2127,8 +2275,21 @@ impl World<'_> {
             store.tiers.len()
         } else {
             let upto = usize::from(op.tier_hit);
-            self.data
-                .fill(store, s, caller, (op.key, size), upto, now.as_nanos());
+            // Outdated when read, or a write of the key committed since.
+            let stale = op.stale
+                || self
+                    .data
+                    .stale
+                    .as_ref()
+                    .is_some_and(|st| st.committed_after(s, op.key, op.read_at));
+            self.data.fill(
+                store,
+                s,
+                caller,
+                (op.key, size),
+                upto,
+                (now.as_nanos(), stale),
+            );
             upto
         };
         if let Some(c) = costs {
@@ -2213,6 +2374,13 @@ impl World<'_> {
         }
         if hit {
             r.flags |= EDGE_HIT;
+            if data
+                .stale
+                .as_ref()
+                .is_some_and(|st| st.holds(edge_copy(usize::from(r.edge)), r.data.key))
+            {
+                r.flags |= STALE;
+            }
             self.finish_request(req, Reply::ok(false));
             true
         } else {
@@ -2239,15 +2407,33 @@ impl World<'_> {
                 self.data.interval_answered += u64::from(answered);
             }
         }
+        if r.data.measured
+            && ok
+            && !r.data.write
+            && r.flags & (LOOKED_UP | EDGE_LOOKED_UP | STORE_READ) != 0
+        {
+            self.data.reads += 1;
+            self.data.stale_reads += u64::from(r.flags & STALE != 0);
+        }
         if let Some(edge) = &self.plan.data.edge_cache
             && ok
             && r.flags & EDGE_HIT == 0
             && !r.data.write
             && edge.cacheable(r.data.key)
         {
-            self.data
-                .edge_copy(edge, RegionId(r.edge))
-                .insert(self.now.as_nanos(), r.data.key, 1);
+            let now = self.now;
+            let data = &mut self.data;
+            data.edge_copy(edge, RegionId(r.edge))
+                .insert(now.as_nanos(), r.data.key, 1);
+            if let Some(st) = data.stale.as_mut() {
+                // Outdated if a read of it was, or if a write of the key
+                // committed while the request was in flight (the answer
+                // may have been read before it).
+                let stores = self.plan.data.stores.len();
+                let stale = r.flags & STALE != 0
+                    || (0..stores).any(|s| st.committed_after(s, r.data.key, r.arrival));
+                st.set(edge_copy(usize::from(r.edge)), r.data.key, stale);
+            }
         }
     }
 
@@ -2466,6 +2652,11 @@ impl World<'_> {
         }
         DataResults {
             cache_hit_ratio: ratio(self.data.cache_answered, self.data.looked),
+            stale_read_ratio: self
+                .data
+                .stale
+                .as_ref()
+                .map(|_| ratio(self.data.stale_reads, self.data.reads)),
             tiers,
             shard_max_load_ratio: max_ratio,
             shards: rows,
@@ -2615,6 +2806,9 @@ fn most_popular_keys(store: &StorePlan, count: u64) -> Vec<u64> {
 /// What [`World::data_results`] returns.
 pub(super) struct DataResults {
     pub cache_hit_ratio: f64,
+    /// With a datastore: of the measured reads answered, the fraction
+    /// answered with an outdated value (`runs.csv`'s `stale_read_ratio`).
+    pub stale_read_ratio: Option<f64>,
     pub tiers: Vec<TierHits>,
     pub shard_max_load_ratio: f64,
     pub shards: Vec<ShardRow>,

@@ -210,9 +210,10 @@ impl World<'_> {
             {
                 continue;
             }
-            self.warm_call(p.entry, p.edge_region, op, &mut rng.instances);
+            let stale = self.warm_call(p.entry, p.edge_region, op, &mut rng.instances);
             if let Some(e) = edge {
-                self.data.warm_edge_keeps(e, p.edge_region, p.key, p.now_ns);
+                self.data
+                    .warm_edge_keeps(e, p.edge_region, p.key, (p.now_ns, stale));
             }
         }
         self.data.rebase_caches(span.as_nanos());
@@ -257,10 +258,17 @@ impl World<'_> {
 
     /// A warm-start call to `service` from `from`: to its first region, at
     /// a random initial instance, whose steps run in order (the call graph
-    /// is acyclic, so the recursion ends).
-    fn warm_call(&mut self, service: ServiceId, from: RegionId, op: WarmOp, rng: &mut Stream) {
+    /// is acyclic, so the recursion ends). Returns whether a read of it was
+    /// answered with an outdated value ([`DataState::warm_step`]).
+    fn warm_call(
+        &mut self,
+        service: ServiceId,
+        from: RegionId,
+        op: WarmOp,
+        rng: &mut Stream,
+    ) -> bool {
         let Some(region) = self.routing.first_region(service, from) else {
-            return;
+            return false;
         };
         let n_regions = self.plan.network.regions.len();
         let d = &self.deployments[service.index() * n_regions + region.index()];
@@ -269,23 +277,26 @@ impl World<'_> {
             1 => d.instances.first(),
             n => d.instances.get(rng.random_range(0..n)),
         }) else {
-            return;
+            return false;
         };
         let plan = self.plan;
+        let mut stale = false;
         for step in &plan.services[service.index()].steps {
             match step {
                 StepPlan::Data(store) => {
                     let store_plan = &plan.data.stores[store.index()];
-                    self.data
+                    stale |= self
+                        .data
                         .warm_step(store_plan, *store, instance, region, op);
                 }
                 StepPlan::Call(_) | StepPlan::Parallel(_) => {
                     for t in step.targets() {
-                        self.warm_call(t.service, region, op, rng);
+                        stale |= self.warm_call(t.service, region, op, rng);
                     }
                 }
             }
         }
+        stale
     }
 }
 

@@ -105,6 +105,9 @@ pub struct SloPlan {
     pub max_cost_per_month: Option<f64>,
     /// Smallest session availability (a plan with sessions only).
     pub session_availability: Option<f64>,
+    /// Largest `stale_read_ratio` (a plan with a datastore only), judged
+    /// by [`SloPlan::fresh_enough`].
+    pub max_stale_read_ratio: Option<f64>,
     /// The latency and availability objectives are judged on each client
     /// region's requests (its worst region's values, `runs.csv`'s
     /// `worst_region_*`), not on every client's pooled.
@@ -133,6 +136,14 @@ impl SloPlan {
             && self
                 .session_availability
                 .is_none_or(|a| session_availability >= a)
+    }
+
+    /// Whether a run's `stale_read_ratio` (`None`: the plan has no
+    /// datastore) meets `max_stale_read_ratio`; NaN, nothing to judge,
+    /// does not.
+    pub fn fresh_enough(&self, stale_read_ratio: Option<f64>) -> bool {
+        self.max_stale_read_ratio
+            .is_none_or(|max| stale_read_ratio.is_some_and(|r| r <= max))
     }
 }
 
@@ -242,12 +253,13 @@ pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> 
         && slo.availability.is_none()
         && slo.max_cost_per_month.is_none()
         && slo.session_availability.is_none()
+        && slo.max_stale_read_ratio.is_none()
     {
         return Err(Invalid::new(
             "slo",
             "an empty table",
             "at least one of `p50`, `p99`, `p999`, `availability`, `max_cost_per_month`, \
-             `session_availability`",
+             `session_availability`, `max_stale_read_ratio`",
         ));
     }
     for (key, value) in [
@@ -269,6 +281,23 @@ pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> 
             "an objective of a workload with sessions: add `workload.session`, or set \
              `slo.availability` (the fraction of requests answered) instead",
         ));
+    }
+    if let Some(r) = slo.max_stale_read_ratio {
+        if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
+            return Err(Invalid::new(
+                "slo.max_stale_read_ratio",
+                r,
+                "a fraction in [0, 1], e.g. 0.01",
+            ));
+        }
+        if scenario.datastores.is_empty() {
+            return Err(Invalid::new(
+                "slo.max_stale_read_ratio",
+                r,
+                "an objective of a scenario with a [[datastores]] (stale reads are reads of \
+                 a store's keys, from its caches or replicas)",
+            ));
+        }
     }
     if slo.per_region && scenario.regions.len() < 2 {
         return Err(Invalid::new(
@@ -294,6 +323,7 @@ pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> 
         availability: slo.availability,
         max_cost_per_month: slo.max_cost_per_month,
         session_availability: slo.session_availability,
+        max_stale_read_ratio: slo.max_stale_read_ratio,
         per_region: slo.per_region,
     }))
 }
@@ -322,6 +352,7 @@ mod tests {
             availability: None,
             max_cost_per_month: Some(420.48),
             session_availability: None,
+            max_stale_read_ratio: None,
             per_region: false,
         };
         assert!(slo.met(0.0, 0.0, 0.0, 1.0, money(month), f64::NAN));
@@ -336,5 +367,16 @@ mod tests {
         assert!(sessions.met(0.0, 0.0, 0.0, 1.0, 0.0, 0.9));
         assert!(!sessions.met(0.0, 0.0, 0.0, 1.0, 0.0, 0.89));
         assert!(!sessions.met(0.0, 0.0, 0.0, 1.0, 0.0, f64::NAN));
+        // A freshness objective: at most the ratio holds; a run without a
+        // ratio to judge does not; without the objective anything holds.
+        let fresh = SloPlan {
+            max_stale_read_ratio: Some(0.01),
+            ..slo
+        };
+        assert!(fresh.fresh_enough(Some(0.01)));
+        assert!(!fresh.fresh_enough(Some(0.010_001)));
+        assert!(!fresh.fresh_enough(Some(f64::NAN)));
+        assert!(!fresh.fresh_enough(None));
+        assert!(slo.fresh_enough(None) && slo.fresh_enough(Some(1.0)));
     }
 }

@@ -75,6 +75,11 @@ pub struct SloConfig {
     /// every request of which was answered (`workload.session` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_availability: Option<f64>,
+    /// Largest acceptable `stale_read_ratio`: the fraction of reads
+    /// answered with a value older than their key's last committed write
+    /// (a scenario with a datastore only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stale_read_ratio: Option<f64>,
     /// The latency and availability objectives hold for every client
     /// region's requests, not only for every client's pooled (two
     /// `[[regions]]` or more).

@@ -1,0 +1,207 @@
+//! Stale reads (`runs.csv`'s `stale_read_ratio`): which cache entries hold
+//! a value older than the last committed write of their key.
+//!
+//! A write commits when its work ends at the primary. At that instant every
+//! cache copy that holds the key (each tier's copies of the store, every
+//! instance's in-process one, and the edge caches) holds an outdated value:
+//! its entry is *marked*. The writer's own answer then invalidates its
+//! instance copy and every shared copy, which removes those entries and
+//! their marks; the other instances' in-process copies and the edge caches
+//! keep serving the old value until their TTL or eviction, as real ones do.
+//! A fill sets or clears the mark of the entry it writes: it is stale when
+//! the value it stores was already outdated, either because the read that
+//! fetched it was (a stale tier hit, a replica that had not applied a
+//! shipped write of the key) or because a write of the key committed after
+//! the value was read and before the fill (the invalidate-then-fill race).
+//! The edge keeps a request's answer when the request ends: outdated if a
+//! read of it was, or if a write of the key committed while the request was
+//! in flight (it may have read before or after; the window is the
+//! request's latency).
+//!
+//! The marks are exact without hooks into the cache library: an entry that
+//! is evicted or expires keeps its mark here, but no lookup can hit it
+//! again before a fill of the same key in the same copy sets or clears it.
+//! Copies are named by store, tier and copy index (an instance copy by its
+//! slab slot, so a new instance in the slot finds marks only where its own
+//! fills put them, for the same reason).
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use headroom_sim::Timestamp;
+
+use super::KeyHasher;
+use crate::plan::data::mix64;
+
+type Build = BuildHasherDefault<KeyHasher>;
+
+/// A key in a copy (a mark), or in a store (a commit): hashed as one word,
+/// so that [`KeyHasher`] mixes once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    place: u64,
+    key: u64,
+}
+
+impl Entry {
+    #[inline]
+    fn word(self) -> u64 {
+        self.key ^ self.place.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+impl Hash for Entry {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.word());
+    }
+}
+
+/// Slots of [`Staleness::recent`]: a power of two.
+const RECENT: usize = 1 << 14;
+
+/// The marks, and the last commit of each written key.
+#[derive(Clone)]
+pub(super) struct Staleness {
+    /// Every entry marked stale: its copy ([`tier_copy`], [`edge_copy`])
+    /// and key.
+    marked: HashSet<Entry, Build>,
+    /// Every key written so far in the run, by store, and when its last
+    /// write committed at the primary (the warm start needs none: its
+    /// fills follow their reads at once).
+    last_commit: HashMap<Entry, Timestamp, Build>,
+    /// The latest commit of any key whose hash falls in each slot: a fill
+    /// read after it needs no lookup in `last_commit` (nearly every fill,
+    /// in a table that stays in the CPU's caches).
+    recent: Box<[Timestamp]>,
+}
+
+impl Default for Staleness {
+    fn default() -> Self {
+        Staleness {
+            marked: HashSet::default(),
+            last_commit: HashMap::default(),
+            recent: vec![Timestamp::ZERO; RECENT].into_boxed_slice(),
+        }
+    }
+}
+
+impl Staleness {
+    /// Whether the entry of `key` in `copy` holds an outdated value.
+    #[inline]
+    pub(super) fn holds(&self, copy: u64, key: u64) -> bool {
+        !self.marked.is_empty() && self.marked.contains(&Entry { place: copy, key })
+    }
+
+    /// The entry of `key` in `copy` was just filled (`stale`: with an
+    /// outdated value), or removed (`stale = false`).
+    #[inline]
+    pub(super) fn set(&mut self, copy: u64, key: u64, stale: bool) {
+        let entry = Entry { place: copy, key };
+        if stale {
+            self.marked.insert(entry);
+        } else if !self.marked.is_empty() {
+            self.marked.remove(&entry);
+        }
+    }
+
+    /// Marks the entry of `key` in `copy`: a write of it committed.
+    #[inline]
+    pub(super) fn mark(&mut self, copy: u64, key: u64) {
+        self.marked.insert(Entry { place: copy, key });
+    }
+
+    /// A write of `key` to `store` committed at `now`.
+    pub(super) fn commit(&mut self, store: usize, key: u64, now: Timestamp) {
+        let entry = Entry {
+            place: store as u64,
+            key,
+        };
+        self.last_commit.insert(entry, now);
+        let slot = recent_slot(entry);
+        self.recent[slot] = self.recent[slot].max(now);
+    }
+
+    /// Whether a write of `key` to `store` committed after `at`.
+    #[inline]
+    pub(super) fn committed_after(&self, store: usize, key: u64, at: Timestamp) -> bool {
+        let entry = Entry {
+            place: store as u64,
+            key,
+        };
+        self.recent[recent_slot(entry)] > at
+            && self.last_commit.get(&entry).is_some_and(|&t| t > at)
+    }
+
+    /// Heap bytes held (a hash table's slots and control bytes).
+    pub(super) fn heap_bytes(&self) -> usize {
+        let slot = |bytes: usize, capacity: usize| capacity * (bytes + 1);
+        slot(size_of::<Entry>(), self.marked.capacity())
+            + slot(size_of::<(Entry, Timestamp)>(), self.last_commit.capacity())
+            + size_of_val(&*self.recent)
+    }
+
+    /// How many entries are marked (for tests).
+    #[cfg(test)]
+    pub(super) fn marked(&self) -> usize {
+        self.marked.len()
+    }
+}
+
+/// `entry`'s slot in [`Staleness::recent`].
+#[inline]
+fn recent_slot(entry: Entry) -> usize {
+    (mix64(entry.word()) as usize) & (RECENT - 1)
+}
+
+/// The name of copy `index` of `store`'s tier `tier` (an instance copy's
+/// index is its instance's slab slot; a shared copy's, its region's, or 0
+/// for the global one).
+#[inline]
+pub(super) fn tier_copy(store: usize, tier: usize, index: usize) -> u64 {
+    ((store as u64) << 40) | ((tier as u64) << 32) | index as u64
+}
+
+/// The name of the edge cache of region `region`.
+#[inline]
+pub(super) fn edge_copy(region: usize) -> u64 {
+    (u64::from(u32::MAX) << 32) | region as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fill_sets_or_clears_the_mark_of_its_entry() {
+        let mut s = Staleness::default();
+        let c = tier_copy(0, 1, 3);
+        assert!(!s.holds(c, 7));
+        s.mark(c, 7);
+        assert!(s.holds(c, 7));
+        assert!(!s.holds(c, 8), "another key");
+        assert!(!s.holds(tier_copy(0, 1, 4), 7), "another copy");
+        assert!(!s.holds(edge_copy(3), 7), "the edge copy of the same index");
+        s.set(c, 7, false);
+        assert!(!s.holds(c, 7));
+        s.set(c, 7, true);
+        assert!(s.holds(c, 7));
+        assert_eq!(s.marked(), 1);
+    }
+
+    #[test]
+    fn a_value_read_before_a_commit_is_outdated() {
+        let mut s = Staleness::default();
+        let t = |ms: u64| Timestamp::from_nanos(ms * 1_000_000);
+        assert!(!s.committed_after(0, 5, t(0)));
+        s.commit(0, 5, t(10));
+        assert!(s.committed_after(0, 5, t(9)));
+        assert!(
+            !s.committed_after(0, 5, t(10)),
+            "read at the commit sees it"
+        );
+        assert!(!s.committed_after(1, 5, t(9)), "another store's key");
+        s.commit(0, 5, t(20));
+        assert!(s.committed_after(0, 5, t(15)), "the last commit counts");
+    }
+}
