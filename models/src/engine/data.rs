@@ -314,7 +314,7 @@ fn copy_name(copies: &Copies, store: usize, tier: usize, instance: Id, region: R
         Copies::Instance(_) => instance.index() as usize,
         Copies::Shared(v) => shared_copy(v.len(), region),
     };
-    tier_copy(store, tier, index)
+    tier_copy(store, tier, index, matches!(copies, Copies::Shared(_)))
 }
 
 /// Which of a shared tier's `copies` serves `region`: its own with
@@ -744,9 +744,9 @@ impl DataState {
 
     /// A write of `key` to `store` committed at `now_ns`: marks the entry
     /// of every cache copy that holds the key ([`stale`]): each instance's
-    /// copies, the edge caches and, with `shared`, the shared tiers' copies
+    /// copies, the edge caches and, with `with_shared`, the shared tiers' copies
     /// (the warm start's writer invalidates those at once).
-    fn mark_stale(&mut self, store: usize, key: u64, now_ns: u64, shared: bool) {
+    fn mark_stale(&mut self, store: usize, key: u64, now_ns: u64, with_shared: bool) {
         let Some(st) = self.stale.as_mut() else {
             return;
         };
@@ -756,7 +756,7 @@ impl DataState {
         for copies in &self.tiers[store] {
             match copies {
                 Copies::Instance(v) => v.iter().flatten().for_each(|(_, c)| c.prefetch_slot(key)),
-                Copies::Shared(v) if shared => {
+                Copies::Shared(v) if with_shared => {
                     v.iter().flatten().for_each(|c| c.prefetch_slot(key))
                 }
                 Copies::Shared(_) => {}
@@ -769,9 +769,10 @@ impl DataState {
                 .for_each(|c| c.prefetch_slot(key));
         }
         for (t, copies) in self.tiers[store].iter().enumerate() {
+            let shared = matches!(copies, Copies::Shared(_));
             let each = |i: usize, c: &Cache, st: &mut Staleness| {
                 if c.contains(now_ns, key) {
-                    st.mark(tier_copy(store, t, i), key);
+                    st.mark(tier_copy(store, t, i, shared), key);
                 }
             };
             match copies {
@@ -779,7 +780,7 @@ impl DataState {
                     .iter()
                     .enumerate()
                     .for_each(|(i, c)| c.iter().for_each(|(_, c)| each(i, c, st))),
-                Copies::Shared(v) if shared => v
+                Copies::Shared(v) if with_shared => v
                     .iter()
                     .enumerate()
                     .for_each(|(i, c)| c.iter().for_each(|c| each(i, c, st))),
@@ -802,23 +803,23 @@ impl DataState {
     /// shared copy, and from the caller's own copies while it is alive.
     fn invalidate(&mut self, plan: &StorePlan, store: usize, caller: Caller, key: u64) {
         let stale = &mut self.stale;
-        let mut unmark = |t: usize, i: usize| {
+        let mut unmark = |t: usize, i: usize, shared: bool| {
             if let Some(st) = stale.as_mut() {
-                st.set(tier_copy(store, t, i), key, false);
+                st.set(tier_copy(store, t, i, shared), key, false);
             }
         };
         for (t, copies) in self.tiers[store].iter_mut().enumerate() {
             match copies {
                 Copies::Instance(_) if caller.alive => {
                     cache_of(copies, plan, t, caller.instance, caller.region).remove(key);
-                    unmark(t, caller.instance.index() as usize);
+                    unmark(t, caller.instance.index() as usize, false);
                 }
                 Copies::Instance(_) => {}
                 Copies::Shared(v) => {
                     for (i, c) in v.iter_mut().enumerate() {
                         if let Some(c) = c {
                             c.remove(key);
-                            unmark(t, i);
+                            unmark(t, i, true);
                         }
                     }
                 }

@@ -64,8 +64,13 @@ const RECENT: usize = 1 << 14;
 #[derive(Clone)]
 pub(super) struct Staleness {
     /// Every entry marked stale: its copy ([`tier_copy`], [`edge_copy`])
-    /// and key.
+    /// and key; a shared tier's copies apart (`shared`), as their marks
+    /// last only from a commit to the writer's invalidation, or after a
+    /// fill that raced a write: a small set that stays in the CPU's caches
+    /// for the fills of the shared tiers, while the in-process and edge
+    /// copies keep theirs until their TTL.
     marked: HashSet<Entry, Build>,
+    shared: HashSet<Entry, Build>,
     /// Every key written so far in the run, by store, and when its last
     /// write committed at the primary (the warm start needs none: its
     /// fills follow their reads at once).
@@ -80,6 +85,7 @@ impl Default for Staleness {
     fn default() -> Self {
         Staleness {
             marked: HashSet::default(),
+            shared: HashSet::default(),
             last_commit: HashMap::default(),
             recent: vec![Timestamp::ZERO; RECENT].into_boxed_slice(),
         }
@@ -90,7 +96,27 @@ impl Staleness {
     /// Whether the entry of `key` in `copy` holds an outdated value.
     #[inline]
     pub(super) fn holds(&self, copy: u64, key: u64) -> bool {
-        !self.marked.is_empty() && self.marked.contains(&Entry { place: copy, key })
+        let set = self.set_of(copy);
+        !set.is_empty() && set.contains(&Entry { place: copy, key })
+    }
+
+    /// The set that holds the marks of `copy`'s entries.
+    #[inline]
+    fn set_of(&self, copy: u64) -> &HashSet<Entry, Build> {
+        if copy & SHARED != 0 {
+            &self.shared
+        } else {
+            &self.marked
+        }
+    }
+
+    #[inline]
+    fn set_of_mut(&mut self, copy: u64) -> &mut HashSet<Entry, Build> {
+        if copy & SHARED != 0 {
+            &mut self.shared
+        } else {
+            &mut self.marked
+        }
     }
 
     /// The entry of `key` in `copy` was just filled (`stale`: with an
@@ -98,17 +124,18 @@ impl Staleness {
     #[inline]
     pub(super) fn set(&mut self, copy: u64, key: u64, stale: bool) {
         let entry = Entry { place: copy, key };
+        let set = self.set_of_mut(copy);
         if stale {
-            self.marked.insert(entry);
-        } else if !self.marked.is_empty() {
-            self.marked.remove(&entry);
+            set.insert(entry);
+        } else if !set.is_empty() {
+            set.remove(&entry);
         }
     }
 
     /// Marks the entry of `key` in `copy`: a write of it committed.
     #[inline]
     pub(super) fn mark(&mut self, copy: u64, key: u64) {
-        self.marked.insert(Entry { place: copy, key });
+        self.set_of_mut(copy).insert(Entry { place: copy, key });
     }
 
     /// A write of `key` to `store` committed at `now`.
@@ -137,6 +164,7 @@ impl Staleness {
     pub(super) fn heap_bytes(&self) -> usize {
         let slot = |bytes: usize, capacity: usize| capacity * (bytes + 1);
         slot(size_of::<Entry>(), self.marked.capacity())
+            + slot(size_of::<Entry>(), self.shared.capacity())
             + slot(size_of::<(Entry, Timestamp)>(), self.last_commit.capacity())
             + size_of_val(&*self.recent)
     }
@@ -144,7 +172,7 @@ impl Staleness {
     /// How many entries are marked (for tests).
     #[cfg(test)]
     pub(super) fn marked(&self) -> usize {
-        self.marked.len()
+        self.marked.len() + self.shared.len()
     }
 }
 
@@ -154,18 +182,23 @@ fn recent_slot(entry: Entry) -> usize {
     (mix64(entry.word()) as usize) & (RECENT - 1)
 }
 
+/// [`tier_copy`]'s bit of a shared tier's copy.
+const SHARED: u64 = 1 << 63;
+
 /// The name of copy `index` of `store`'s tier `tier` (an instance copy's
-/// index is its instance's slab slot; a shared copy's, its region's, or 0
-/// for the global one).
+/// index is its instance's slab slot; a `shared` copy's, its region's, or
+/// 0 for the global one).
 #[inline]
-pub(super) fn tier_copy(store: usize, tier: usize, index: usize) -> u64 {
-    ((store as u64) << 40) | ((tier as u64) << 32) | index as u64
+pub(super) fn tier_copy(store: usize, tier: usize, index: usize, shared: bool) -> u64 {
+    let shared = if shared { SHARED } else { 0 };
+    shared | ((store as u64) << 40) | ((tier as u64) << 32) | index as u64
 }
 
 /// The name of the edge cache of region `region`.
 #[inline]
 pub(super) fn edge_copy(region: usize) -> u64 {
-    (u64::from(u32::MAX) << 32) | region as u64
+    // Above every tier copy's store and tier bits, below `SHARED`.
+    (u64::from(u32::MAX >> 1) << 32) | region as u64
 }
 
 #[cfg(test)]
@@ -175,13 +208,19 @@ mod tests {
     #[test]
     fn a_fill_sets_or_clears_the_mark_of_its_entry() {
         let mut s = Staleness::default();
-        let c = tier_copy(0, 1, 3);
+        let c = tier_copy(0, 1, 3, false);
         assert!(!s.holds(c, 7));
         s.mark(c, 7);
         assert!(s.holds(c, 7));
         assert!(!s.holds(c, 8), "another key");
-        assert!(!s.holds(tier_copy(0, 1, 4), 7), "another copy");
+        assert!(!s.holds(tier_copy(0, 1, 4, false), 7), "another copy");
         assert!(!s.holds(edge_copy(3), 7), "the edge copy of the same index");
+        assert!(!s.holds(tier_copy(0, 1, 3, true), 7), "a shared copy");
+        let shared = tier_copy(0, 2, 0, true);
+        s.mark(shared, 7);
+        assert!(s.holds(shared, 7) && s.holds(c, 7));
+        s.set(shared, 7, false);
+        assert!(!s.holds(shared, 7) && s.holds(c, 7));
         s.set(c, 7, false);
         assert!(!s.holds(c, 7));
         s.set(c, 7, true);
