@@ -866,14 +866,13 @@ impl<'p> World<'p> {
             audit.queued += i.queue.len() as u64;
         }
         let data = self.data_results();
-        let mut out = self.stats.finish(self.plan, replication, peak);
+        let mut out = self
+            .stats
+            .finish(self.plan, replication, peak, data.stale_read_ratio);
         out.audit = audit;
         out.metrics.cache_hit_ratio = data.cache_hit_ratio;
         out.metrics.cache_tiers = data.tiers;
         out.metrics.stale_read_ratio = data.stale_read_ratio;
-        if let Some(slo) = &self.plan.slo {
-            out.metrics.slo_met &= slo.fresh_enough(data.stale_read_ratio);
-        }
         out.metrics.shard_max_load_ratio = data.shard_max_load_ratio;
         out.shards = data.shards;
         out.shard_timeseries = data.shard_timeseries;

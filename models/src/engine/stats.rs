@@ -1217,12 +1217,14 @@ impl Stats {
         trigger
     }
 
-    /// The replication's report.
+    /// The replication's report; `stale_read_ratio` is the data tier's
+    /// (`None` without a datastore), for the SLO's freshness objective.
     pub(super) fn finish(
         mut self,
         plan: &Plan,
         replication: u32,
         peak_in_flight: u64,
+        stale_read_ratio: Option<f64>,
     ) -> RunOutput {
         let measured = plan.run.measured();
         let f = self.frozen.unwrap_or(Frozen {
@@ -1283,7 +1285,7 @@ impl Stats {
                 answered,
                 cost_per_month_usd,
                 session_availability,
-            )
+            ) && slo.fresh_enough(stale_read_ratio)
         });
         // The heavy-traffic approximation is of queues fed by open
         // arrivals. A closed population pulls a long queue back as its

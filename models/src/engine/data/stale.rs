@@ -44,6 +44,15 @@ struct Entry {
 }
 
 impl Entry {
+    /// `key` of `store`, as [`Staleness::last_commit`] names it.
+    #[inline]
+    fn written(store: usize, key: u64) -> Entry {
+        Entry {
+            place: store as u64,
+            key,
+        }
+    }
+
     #[inline]
     fn word(self) -> u64 {
         self.key ^ self.place.wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -140,10 +149,7 @@ impl Staleness {
 
     /// A write of `key` to `store` committed at `now`.
     pub(super) fn commit(&mut self, store: usize, key: u64, now: Timestamp) {
-        let entry = Entry {
-            place: store as u64,
-            key,
-        };
+        let entry = Entry::written(store, key);
         self.last_commit.insert(entry, now);
         let slot = recent_slot(entry);
         self.recent[slot] = self.recent[slot].max(now);
@@ -152,10 +158,7 @@ impl Staleness {
     /// Whether a write of `key` to `store` committed after `at`.
     #[inline]
     pub(super) fn committed_after(&self, store: usize, key: u64, at: Timestamp) -> bool {
-        let entry = Entry {
-            place: store as u64,
-            key,
-        };
+        let entry = Entry::written(store, key);
         self.recent[recent_slot(entry)] > at
             && self.last_commit.get(&entry).is_some_and(|&t| t > at)
     }
