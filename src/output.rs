@@ -588,7 +588,7 @@ fn region_recovery_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> St
 }
 
 /// The metrics shown in the terminal summary (all of them go to summary.md).
-pub const HEADLINE: [&str; 24] = [
+pub const HEADLINE: [&str; 26] = [
     "requests",
     "ok",
     "degraded",
@@ -606,6 +606,8 @@ pub const HEADLINE: [&str; 24] = [
     "latency_p999_ms",
     "cpu_util_mean",
     "replicas_mean",
+    "cache_hit_ratio",
+    "stale_read_ratio",
     "retries",
     "recovered",
     "recovery_s",

@@ -106,11 +106,18 @@ pub fn table(a: &Analysis<'_>) -> String {
     }
     let (latency, availability) = (a.slo.latency_metric(), a.slo.availability_metric());
     let (wl, wa) = (latency.len().max(18), availability.len().max(20));
-    let _ = writeln!(
+    // Any other objective (a freshness limit, p50, sessions) in a column of
+    // its own, after availability.
+    let others = a.slo.other_metrics();
+    let _ = write!(
         s,
-        "{:>5} {:>6}  {:>22}  {:>wl$}  {:>wa$}  SLO",
+        "{:>5} {:>6}  {:>22}  {:>wl$}  {:>wa$}",
         "rank", "point", "cost_per_month_usd", latency, availability
     );
+    for m in &others {
+        let _ = write!(s, "  {:>w$}", m, w = m.len().max(20));
+    }
+    let _ = writeln!(s, "  SLO");
     let order = a.ranking.qualifying.iter().map(|&i| (i, true));
     let rest = a.ranking.failing.iter().map(|&i| (i, false));
     for (rank, (i, holds)) in order.chain(rest).take(SHOWN).enumerate() {
@@ -119,16 +126,19 @@ pub fn table(a: &Analysis<'_>) -> String {
             let c = a.points.ci(p, m);
             format!("{} ± {}", short(c.mean), short(c.half_width))
         };
-        let _ = writeln!(
+        let _ = write!(
             s,
-            "{:>5} {:>6}  {:>22}  {:>wl$}  {:>wa$}  {}",
+            "{:>5} {:>6}  {:>22}  {:>wl$}  {:>wa$}",
             rank + 1,
             p.point,
             ci(COST),
             ci(latency),
             ci(availability),
-            if holds { "holds" } else { "misses" }
         );
+        for m in &others {
+            let _ = write!(s, "  {:>w$}", ci(m), w = m.len().max(20));
+        }
+        let _ = writeln!(s, "  {}", if holds { "holds" } else { "misses" });
     }
     if pts.len() > SHOWN {
         let _ = writeln!(s, "({} more points in points.csv)", pts.len() - SHOWN);

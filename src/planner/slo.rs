@@ -144,6 +144,19 @@ impl Slo {
         }
     }
 
+    /// The metrics of the objectives besides [`Slo::latency_metric`],
+    /// [`Slo::availability_metric`] and the cost, in [`Slo::objectives`]'
+    /// order: the columns the rankings add for them (a freshness objective
+    /// shows `stale_read_ratio`).
+    pub fn other_metrics(&self) -> Vec<&'static str> {
+        let shown = [self.latency_metric(), self.availability_metric(), COST];
+        self.objectives()
+            .into_iter()
+            .map(|(m, _, _)| m)
+            .filter(|m| !shown.contains(m))
+            .collect()
+    }
+
     /// The objectives as `(metric, side, limit)`.
     pub fn objectives(&self) -> Vec<(&'static str, Side, f64)> {
         let mut out = Vec::new();
@@ -446,6 +459,28 @@ mod tests {
             fresh.describe(),
             "latency_p99_ms <= 100, stale_read_ratio <= 0.01000"
         );
+        // The rankings show it beside p99, availability and cost; those
+        // three are never repeated.
+        assert_eq!(fresh.other_metrics(), ["stale_read_ratio"]);
+        let all = Slo {
+            p50_ms: Some(5.0),
+            p999_ms: Some(500.0),
+            availability: Some(0.999),
+            max_cost_per_month_usd: Some(180.0),
+            session_availability: Some(0.99),
+            per_region: true,
+            ..fresh
+        };
+        assert_eq!(
+            all.other_metrics(),
+            [
+                "worst_region_p50_ms",
+                "worst_region_p999_ms",
+                "session_availability",
+                "stale_read_ratio"
+            ]
+        );
+        assert!(loose.other_metrics().is_empty());
     }
 
     #[test]

@@ -689,22 +689,29 @@ fn runners_up(a: &Analysis<'_>, s: &mut String) {
     }
     let _ = writeln!(s, "## Runners-up\n");
     let (latency, availability) = (a.slo.latency_metric(), a.slo.availability_metric());
+    let others = a.slo.other_metrics();
     let _ = writeln!(
         s,
-        "| rank | point | parameters | cost_per_month_usd | {latency} | {availability} |"
+        "| rank | point | parameters | cost_per_month_usd | {latency} | {availability} |{}",
+        others.iter().map(|m| format!(" {m} |")).collect::<String>()
     );
-    let _ = writeln!(s, "|---:|---:|---|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "|---:|---:|---|---:|---:|---:|{}",
+        "---:|".repeat(others.len())
+    );
     for (rank, i) in rest.into_iter().enumerate() {
         let p = &a.points.points[i];
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |{}",
             rank + 2,
             p.point,
             a.assignment(p, true),
             ci(a, p, COST),
             ci(a, p, latency),
-            ci(a, p, availability)
+            ci(a, p, availability),
+            other_cells(a, p, &others)
         );
     }
     let _ = writeln!(s);
@@ -777,31 +784,44 @@ fn all_points(a: &Analysis<'_>, s: &mut String) {
     let id = &a.part.manifest.identity;
     let params: Vec<String> = id.params.iter().map(|p| format!("`{p}`")).collect();
     let (latency, availability) = (a.slo.latency_metric(), a.slo.availability_metric());
+    let others = a.slo.other_metrics();
     let _ = writeln!(
         s,
-        "| point | {} | replications | {latency} | {availability} | cost_per_month_usd | SLO holds |",
-        params.join(" | ")
+        "| point | {} | replications | {latency} | {availability} |{} cost_per_month_usd | SLO holds |",
+        params.join(" | "),
+        others.iter().map(|m| format!(" {m} |")).collect::<String>()
     );
     let _ = writeln!(
         s,
-        "|---:|{}---:|---:|---:|---:|:-:|",
-        "---|".repeat(params.len())
+        "|---:|{}---:|---:|---:|{}---:|:-:|",
+        "---|".repeat(params.len()),
+        "---:|".repeat(others.len())
     );
     for p in pts.iter().take(MAX_LISTED) {
         let holds = a.ranking.qualifying.contains(&(p.point));
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |{} {} | {} |",
             p.point,
             id.points[p.point].join(" | "),
             p.replications,
             ci(a, p, latency),
             ci(a, p, availability),
+            other_cells(a, p, &others),
             ci(a, p, COST),
             if holds { "yes" } else { "no" }
         );
     }
     let _ = writeln!(s);
+}
+
+/// The cells of the SLO's [`Slo::other_metrics`] at point `p`, each
+/// ` value |`.
+fn other_cells(a: &Analysis<'_>, p: &PointStats, others: &[&str]) -> String {
+    others
+        .iter()
+        .map(|m| format!(" {} |", ci(a, p, m)))
+        .collect()
 }
 
 fn replications(a: &Analysis<'_>, s: &mut String) {
