@@ -395,6 +395,8 @@ pub(super) struct WarmOp {
     pub key: u64,
     pub write: bool,
     pub now_ns: u64,
+    /// Where the warm start's clock ends (time 0 of the run).
+    pub warm_end_ns: u64,
 }
 
 /// Whose copies a change of the tiers reaches: those `instance` in
@@ -707,7 +709,12 @@ impl DataState {
         region: RegionId,
         op: WarmOp,
     ) -> bool {
-        let WarmOp { key, write, now_ns } = op;
+        let WarmOp {
+            key,
+            write,
+            now_ns,
+            warm_end_ns,
+        } = op;
         let s = store.index();
         let caller = Caller {
             instance,
@@ -715,7 +722,7 @@ impl DataState {
             alive: true,
         };
         if write {
-            self.mark_stale(s, key, now_ns, false);
+            self.mark_stale(s, key, now_ns, Some((plan, warm_end_ns)));
             self.invalidate(plan, s, caller, key);
             return false;
         }
@@ -744,22 +751,42 @@ impl DataState {
 
     /// A write of `key` to `store` committed at `now_ns`: marks the entry
     /// of every cache copy that holds the key ([`stale`]): each instance's
-    /// copies, the edge caches and, with `with_shared`, the shared tiers' copies
-    /// (the warm start's writer invalidates those at once).
-    fn mark_stale(&mut self, store: usize, key: u64, now_ns: u64, with_shared: bool) {
+    /// copies, the edge caches and, in the run, the shared tiers' copies.
+    ///
+    /// On the warm start (`warm`: the store's plan and the instant its
+    /// clock ends at, time 0 of the run) the shared copies are left out
+    /// (the writer invalidates them at once), and so is every copy whose
+    /// entries all expire before the end: one that holds the key now got
+    /// it at `now_ns` or before, so with a TTL `T` and `now_ns + T < end`
+    /// it has expired by the end and no lookup of the run finds it before
+    /// a fill sets or clears its mark. (Only a lookup at exactly time 0
+    /// would: [`headroom_cache::Cache::rebase`] makes an entry that expired
+    /// in the warm start expire at 0.) With the seed's 60 s in-process TTL
+    /// and 3 h warm start that is nearly every write's marking.
+    fn mark_stale(&mut self, store: usize, key: u64, now_ns: u64, warm: Option<(&StorePlan, u64)>) {
         let Some(st) = self.stale.as_mut() else {
             return;
         };
+        let outlives = |ttl_ns: Option<u64>| {
+            warm.is_none_or(|(_, end)| ttl_ns.is_none_or(|t| now_ns.saturating_add(t) >= end))
+        };
+        let tier_outlives =
+            |t: usize| warm.is_none_or(|(plan, _)| outlives(plan.tiers[t].spec.ttl_ns));
+        let with_shared = warm.is_none();
         // Each copy's slot is a likely cache miss: start loading them all
         // before the lookups, so that the misses overlap.
-        let edge = self.edge_plan.is_some_and(|e| e.cacheable(key));
-        for copies in &self.tiers[store] {
+        let edge = self
+            .edge_plan
+            .is_some_and(|e| e.cacheable(key) && outlives(Some(e.max_age.as_nanos())));
+        for (t, copies) in self.tiers[store].iter().enumerate() {
             match copies {
-                Copies::Instance(v) => v.iter().flatten().for_each(|(_, c)| c.prefetch_slot(key)),
+                Copies::Instance(v) if tier_outlives(t) => {
+                    v.iter().flatten().for_each(|(_, c)| c.prefetch_slot(key))
+                }
                 Copies::Shared(v) if with_shared => {
                     v.iter().flatten().for_each(|c| c.prefetch_slot(key))
                 }
-                Copies::Shared(_) => {}
+                Copies::Instance(_) | Copies::Shared(_) => {}
             }
         }
         if edge {
@@ -776,7 +803,7 @@ impl DataState {
                 }
             };
             match copies {
-                Copies::Instance(v) => v
+                Copies::Instance(v) if tier_outlives(t) => v
                     .iter()
                     .enumerate()
                     .for_each(|(i, c)| c.iter().for_each(|(_, c)| each(i, c, st))),
@@ -784,7 +811,7 @@ impl DataState {
                     .iter()
                     .enumerate()
                     .for_each(|(i, c)| c.iter().for_each(|c| each(i, c, st))),
-                Copies::Shared(_) => {}
+                Copies::Instance(_) | Copies::Shared(_) => {}
             }
         }
         // Reads of a key that is not cacheable never reach the edge's.
@@ -1769,7 +1796,7 @@ impl World<'_> {
         if op.write {
             self.replicate(&op);
             self.data
-                .mark_stale(usize::from(op.store), op.key, now.as_nanos(), true);
+                .mark_stale(usize::from(op.store), op.key, now.as_nanos(), None);
             if let Some(st) = self.data.stale.as_mut() {
                 st.commit(usize::from(op.store), op.key, now);
             }

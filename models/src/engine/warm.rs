@@ -201,6 +201,7 @@ impl World<'_> {
                 key: p.key,
                 write: p.write,
                 now_ns: p.now_ns,
+                warm_end_ns: span.as_nanos(),
             };
             let edge = plan.data.edge_cache.as_ref().filter(|_| p.cacheable);
             if let Some(e) = edge
