@@ -2180,11 +2180,19 @@ impl World<'_> {
             Some(f) => f,
             None => {
                 self.update_tiers(&op, store);
-                if op.stale
+                // The request learns a stale read, and with an edge cache
+                // when its earliest read read ([`Request::first_read`]).
+                let edge = !op.write && self.data.stale.is_some() && self.data.edge_plan.is_some();
+                if (op.stale || edge)
                     && let Some(a) = self.attempts.get(op.attempt)
                     && let Some(r) = self.requests.get_mut(a.request)
                 {
-                    r.flags |= STALE;
+                    if op.stale {
+                        r.flags |= STALE;
+                    }
+                    if edge {
+                        r.first_read = r.first_read.min(op.read_at);
+                    }
                 }
                 Reply::ok(false)
             }
@@ -2455,11 +2463,16 @@ impl World<'_> {
                 .insert(now.as_nanos(), r.data.key, 1);
             if let Some(st) = data.stale.as_mut() {
                 // Outdated if a read of it was, or if a write of the key
-                // committed while the request was in flight (the answer
-                // may have been read before it).
+                // committed after its earliest read read (an answer that
+                // read no data: after the request arrived).
+                let since = if r.first_read == Timestamp::MAX {
+                    r.arrival
+                } else {
+                    r.first_read
+                };
                 let stores = self.plan.data.stores.len();
                 let stale = r.flags & STALE != 0
-                    || (0..stores).any(|s| st.committed_after(s, r.data.key, r.arrival));
+                    || (0..stores).any(|s| st.committed_after(s, r.data.key, since));
                 st.set(edge_copy(usize::from(r.edge)), r.data.key, stale);
             }
         }

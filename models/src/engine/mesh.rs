@@ -52,6 +52,10 @@ pub(super) struct Request {
     pub flags: u8,
     /// The closed workload's user who sent it, or [`NO_USER`].
     pub user: u32,
+    /// When the earliest read of its key among its data steps read its
+    /// value ([`Timestamp::MAX`] before one is answered): the edge keeps
+    /// its answer outdated if a write of the key committed after it.
+    pub first_read: Timestamp,
 }
 
 /// [`Request::user`] of an open workload's request.

@@ -55,6 +55,7 @@ fn a_record_left_in_flight_stops_the_run_and_the_books_name_it() {
             origin: 0,
             flags: 0,
             user: super::mesh::NO_USER,
+            first_read: Timestamp::MAX,
         };
         world.requests.insert(leaked).expect("room");
         world.run(&AtomicU64::new(0)).expect("runs");

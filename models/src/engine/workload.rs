@@ -668,6 +668,7 @@ impl World<'_> {
             origin: origin.0,
             flags: 0,
             user,
+            first_read: Timestamp::MAX,
         };
         let req = self.requests.insert(request).map_err(|_| self.unstable())?;
         // The client reaches no edge in a dark region: nothing answers its

@@ -14,9 +14,9 @@
 //! shipped write of the key) or because a write of the key committed after
 //! the value was read and before the fill (the invalidate-then-fill race).
 //! The edge keeps a request's answer when the request ends: outdated if a
-//! read of it was, or if a write of the key committed while the request was
-//! in flight (it may have read before or after; the window is the
-//! request's latency).
+//! read of it was, or if a write of the key committed after the request's
+//! earliest read read its value (`Request::first_read`; an answer that read
+//! no data, after the request arrived).
 //!
 //! The marks are exact without hooks into the cache library: an entry that
 //! is evicted or expires keeps its mark here, but no lookup can hit it
