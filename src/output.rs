@@ -1142,16 +1142,36 @@ fn caches_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
     if tiers.is_empty() {
         return String::new();
     }
+    // With a datastore, stale reads are counted: the share of each cache's
+    // hits that served an outdated value says which cache they come from.
+    let stale = tiers.iter().all(|c| c.stale_hit_ratio.is_some());
     let mut s = String::from(
         "\n## Cache tiers\n\nEach cache (the edge cache, if any, as store `edge`, tier `cache`), \
          ± 95 % CI over the replications (`caches_timeseries.csv`, `runs.csv`): lookups at it and its hit ratio over the \
-         measured window (the measured requests'), its fill (objects, or bytes, over its \
+         measured window (the measured requests'), ",
+    );
+    if stale {
+        s.push_str(
+            "the fraction of its hits that served a value older than their key's last \
+             committed write (where `stale_read_ratio`'s stale reads come from), ",
+        );
+    }
+    s.push_str(
+        "its fill (objects, or bytes, over its \
          capacity, all copies together; expired objects count until dropped) at the warm-up \
          end and at its highest in the measured window, and after each `cache-flush` the \
          seconds until its fill was back to 99 % of the fill before (to the interval's end, in \
-         the replications that got there).\n\n\
-         | store | tier | lookups/s | hit ratio | fill at warm-up end | highest fill | refill after flush |\n\
-         |---|---|---:|---:|---:|---:|---|\n",
+         the replications that got there).\n\n",
+    );
+    let (head, rule) = if stale {
+        ("| stale hits ", "---:|")
+    } else {
+        ("", "")
+    };
+    let _ = writeln!(
+        s,
+        "| store | tier | lookups/s | hit ratio {head}| fill at warm-up end | highest fill | refill after flush |\n\
+         |---|---|---:|---:|{rule}---:|---:|---|"
     );
     for c in &tiers {
         let refills = if c.refills.is_empty() {
@@ -1171,9 +1191,14 @@ fn caches_md(plan: &headroom_models::Plan, outputs: &[RunOutput]) -> String {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
+        let stale_cell = c
+            .stale_hit_ratio
+            .as_ref()
+            .map(|ci| format!(" {} |", pm(ci)))
+            .unwrap_or_default();
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} |{stale_cell} {} | {} | {} |",
             c.store,
             c.tier,
             pm(&c.lookups_rps),

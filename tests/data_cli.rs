@@ -170,7 +170,7 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
     let mut lines = caches.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "point,replication,t_s,store,tier,lookups_rps,hit_ratio,copies,items,fill,trigger"
+        "point,replication,t_s,store,tier,lookups_rps,hit_ratio,stale_hit_ratio,copies,items,fill,trigger"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     // 2 replications x 20 intervals x 2 tiers.
@@ -189,11 +189,11 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
         assert_eq!(l1[2], (i % 20 + 1).to_string(), "{pair:?}");
         // Every instance has its own L1 (500 items at most); the hot tier
         // has one copy per region.
-        assert_eq!(l1[7], api_instances[i], "{pair:?}");
-        assert_eq!(hot[7], "2", "{pair:?}");
-        assert!(num(l1[8]) <= 500.0 * num(l1[7]), "{pair:?}");
+        assert_eq!(l1[8], api_instances[i], "{pair:?}");
+        assert_eq!(hot[8], "2", "{pair:?}");
+        assert!(num(l1[9]) <= 500.0 * num(l1[8]), "{pair:?}");
         for r in [l1, hot] {
-            assert!((0.0..=1.0).contains(&num(r[9])), "{r:?}");
+            assert!((0.0..=1.0).contains(&num(r[10])), "{r:?}");
         }
         // The hot tier is looked up by exactly the L1's misses.
         let l1_lookups = num(l1[5]);
@@ -201,10 +201,10 @@ fn writes_shards_csv_and_tier_columns_identically_at_any_thread_count() {
         assert_eq!(num(hot[5]), l1_misses, "{pair:?}");
         // The flush at 10 s empties the hot tier; the L1 is kept.
         if i % 20 == 9 {
-            assert_eq!((hot[8], hot[9]), ("0", "0"), "{pair:?}");
-            assert!(num(l1[8]) > 0.0, "{pair:?}");
+            assert_eq!((hot[9], hot[10]), ("0", "0"), "{pair:?}");
+            assert!(num(l1[9]) > 0.0, "{pair:?}");
         }
-        assert_eq!(l1[10], if i % 20 == 10 { "1" } else { "0" }, "{pair:?}");
+        assert_eq!(l1[11], if i % 20 == 10 { "1" } else { "0" }, "{pair:?}");
     }
 }
 
@@ -277,8 +277,8 @@ fn a_flushed_tier_sends_its_herd_to_the_shards() {
         assert_eq!(cells[12], "-", "{row}");
     }
     assert!(summary.contains("\nBusiest shard: **users "), "{summary}");
-    // summary.md's Cache tiers section: the hot tier's fill at the warm-up
-    // end (2 s) and how long after the flush at 10 s its fill was back to
+    // summary.md's Cache tiers section (a store: with a stale hits
+    // column): the hot tier's fill at the warm-up end (2 s) and how long after the flush at 10 s its fill was back to
     // 99 % of the fill before, as caches_timeseries.csv has them.
     let caches = std::fs::read_to_string(out.join("caches_timeseries.csv")).unwrap();
     let fill_at = |replication: &str, t: f64| -> f64 {
@@ -287,7 +287,7 @@ fn a_flushed_tier_sends_its_herd_to_the_shards() {
             .skip(1)
             .map(|l| l.split(',').collect::<Vec<_>>())
             .find(|r| r[1] == replication && r[2].parse::<f64>().unwrap() == t)
-            .map(|r| r[9].parse().unwrap())
+            .map(|r| r[10].parse().unwrap())
             .unwrap()
     };
     let refill = |replication: &str| -> Option<f64> {
@@ -304,9 +304,9 @@ fn a_flushed_tier_sends_its_herd_to_the_shards() {
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
     let first = |cell: &str| cell.split(' ').next().unwrap().parse::<f64>().unwrap();
     let warm = (fill_at("0", 2.0) + fill_at("1", 2.0)) / 2.0;
-    assert!((first(cells[5]) - warm).abs() <= 1e-3 * warm, "{row}");
+    assert!((first(cells[6]) - warm).abs() <= 1e-3 * warm, "{row}");
     let done: Vec<f64> = ["0", "1"].into_iter().filter_map(refill).collect();
-    let refill_cell = cells[7];
+    let refill_cell = cells[8];
     assert!(
         refill_cell.starts_with("at 10 s: ")
             && refill_cell.ends_with(&format!("({} of 2)", done.len())),

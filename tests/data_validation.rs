@@ -1055,6 +1055,35 @@ fn in_process_caches_serve_stale_reads_until_their_ttl() {
         0.005,
         &mut failures,
     );
+    // Every stale read is a stale hit of the one tier: of its hits, stale
+    // / hit ([`TierHits::stale_hits`], `caches_timeseries.csv`'s
+    // `stale_hit_ratio`).
+    check(
+        "stale hits / hits of the in-process tier, the same",
+        stale / hit,
+        &ratios(stale_hits_of_first_cache),
+        0.005,
+        &mut failures,
+    );
+    // `caches_timeseries.csv`'s `stale_hit_ratio`, interval by interval,
+    // adds up to the same over the measured intervals (its lookups are
+    // those made in the interval, the measured ones those of requests
+    // that arrived after the warm-up: the same to within the edges).
+    for o in &outs {
+        let (mut stale, mut hits) = (0.0, 0.0);
+        let secs = o.cache_timeseries[0].t_s;
+        for r in o.cache_timeseries.iter().filter(|r| r.t_s > o.warmup_s) {
+            let h = (r.lookups_rps * secs * r.hit_ratio).round();
+            stale += (r.stale_hit_ratio * h).round();
+            hits += h;
+        }
+        let whole = stale_hits_of_first_cache(o);
+        assert!(
+            (stale / hits - whole).abs() < 0.002,
+            "intervals {} against {whole}",
+            stale / hits
+        );
+    }
     check(
         "hit ratio, the same",
         hit,
@@ -1157,6 +1186,17 @@ fn a_shared_tier_is_stale_between_a_commit_and_its_invalidation() {
         0.005,
         &mut failures,
     );
+    // The same, counted at the tier.
+    check(
+        "stale hits / hits of the shared tier, the same",
+        theory,
+        &outs
+            .iter()
+            .map(stale_hits_of_first_cache)
+            .collect::<Vec<_>>(),
+        0.005,
+        &mut failures,
+    );
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
@@ -1182,15 +1222,17 @@ fn an_edge_cache_serves_stale_reads_until_max_age() {
         let (loaded, outs) = run("data-edge-ttl.toml", &sets);
         let edge = loaded.plan.data.edge_cache.expect("an edge cache");
         let (lambda, w) = (1000.0, 0.2);
-        let theory: f64 = zipf(keys, 0.8)
+        let (theory, hits): (f64, f64) = zipf(keys, 0.8)
             .into_iter()
             .enumerate()
             .filter(|&(k, _)| edge.cacheable(k as u64))
             .map(|(_, p)| {
                 let (reads, writes) = (lambda * (1.0 - w) * p, lambda * w * p);
-                p * (ttl - (1.0 - (-writes * ttl).exp()) / writes) / (ttl + 1.0 / reads)
+                let stale =
+                    p * (ttl - (1.0 - (-writes * ttl).exp()) / writes) / (ttl + 1.0 / reads);
+                (stale, p * ttl / (ttl + 1.0 / reads))
             })
-            .sum();
+            .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
         let xs: Vec<f64> = outs
             .iter()
             .map(|o| o.metrics.stale_read_ratio.expect("a datastore"))
@@ -1199,6 +1241,16 @@ fn an_edge_cache_serves_stale_reads_until_max_age() {
             &format!("stale reads, edge cache {label}, 20 % writes"),
             theory,
             &xs,
+            0.01,
+            &mut failures,
+        );
+        check(
+            &format!("stale hits / hits of the edge cache, {label}"),
+            theory / hits,
+            &outs
+                .iter()
+                .map(stale_hits_of_first_cache)
+                .collect::<Vec<_>>(),
             0.01,
             &mut failures,
         );
@@ -1271,6 +1323,13 @@ fn an_edge_fill_is_outdated_only_by_writes_after_its_read() {
         &mut failures,
     );
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Of the hits of `o`'s first cache (the edge cache if any, else the
+/// first tier) over the measured window, the fraction that were stale.
+fn stale_hits_of_first_cache(o: &RunOutput) -> f64 {
+    let t = &o.metrics.cache_tiers[0];
+    t.stale_hits as f64 / t.hits as f64
 }
 
 /// A read replica applies every write on its shard's workers: with reads

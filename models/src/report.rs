@@ -761,6 +761,9 @@ pub struct CacheIntervalRow {
     pub lookups_rps: f64,
     /// Of those, the fraction that hit; NaN without a lookup.
     pub hit_ratio: f64,
+    /// Of the hits, the fraction that served a value older than their
+    /// key's last committed write; NaN without a hit.
+    pub stale_hit_ratio: f64,
     /// Copies alive at the interval's end: one per live caller instance
     /// that has used it (`scope = "instance"`), one per region or one
     /// (`"region"`, `"global"`) once used.
@@ -775,7 +778,7 @@ pub struct CacheIntervalRow {
 }
 
 /// `caches_timeseries.csv` columns, in order.
-pub const CACHE_TIMESERIES_COLUMNS: [&str; 11] = [
+pub const CACHE_TIMESERIES_COLUMNS: [&str; 12] = [
     "point",
     "replication",
     "t_s",
@@ -783,6 +786,7 @@ pub const CACHE_TIMESERIES_COLUMNS: [&str; 11] = [
     "tier",
     "lookups_rps",
     "hit_ratio",
+    "stale_hit_ratio",
     "copies",
     "items",
     "fill",
@@ -802,6 +806,7 @@ impl CacheIntervalRow {
             [
                 Cell::Float(self.lookups_rps),
                 Cell::Float(self.hit_ratio),
+                Cell::Float(self.stale_hit_ratio),
                 Cell::Int(self.copies),
                 Cell::Int(self.items),
                 Cell::Float(self.fill),
@@ -910,6 +915,9 @@ pub struct TierHits {
     pub column: String,
     /// Lookups of measured requests that hit.
     pub hits: u64,
+    /// Of `hits`, those that served a value older than their key's last
+    /// committed write (`stale_read_ratio`'s, by cache).
+    pub stale_hits: u64,
     /// Lookups of measured requests.
     pub lookups: u64,
     /// Of `hits`, those in the first half of the measured window (by when
@@ -2308,6 +2316,10 @@ pub struct CacheSummary {
     pub lookups: u64,
     /// Its hit ratio over the measured window (`runs.csv`).
     pub hit_ratio: ConfidenceInterval,
+    /// Of its hits over the measured window, the fraction that served an
+    /// outdated value, over the replications with a hit (`None` without a
+    /// datastore, whose runs count no stale reads).
+    pub stale_hit_ratio: Option<ConfidenceInterval>,
     /// Its fill at the warm-up end (the last interval ending by then; 0
     /// without a warm-up: every tier starts empty); NaN when no interval
     /// ends inside the warm-up.
@@ -2400,6 +2412,15 @@ pub fn summarize_caches(plan: &crate::Plan, outputs: &[RunOutput]) -> Vec<CacheS
                     .map(|o| o.metrics.cache_tiers[j].lookups)
                     .sum(),
                 hit_ratio: of(&|o| o.metrics.cache_tiers[j].hit_ratio()),
+                stale_hit_ratio: outputs[0].metrics.stale_read_ratio.map(|_| {
+                    let hit: Vec<f64> = outputs
+                        .iter()
+                        .map(|o| &o.metrics.cache_tiers[j])
+                        .filter(|t| t.hits > 0)
+                        .map(|t| t.stale_hits as f64 / t.hits as f64)
+                        .collect();
+                    ci95(&hit)
+                }),
                 fill_at_warmup: of(&|o| fill_at(&tier_rows(o, j, n), o.warmup_s)),
                 fill_peak: of(&|o| {
                     let rows = tier_rows(o, j, n);
@@ -3032,6 +3053,7 @@ mod tests {
                 tier: "t".into(),
                 lookups_rps: 1.0,
                 hit_ratio: 0.5,
+                stale_hit_ratio: 0.0,
                 copies: 1,
                 items: 1,
                 fill,
@@ -3316,6 +3338,7 @@ mod tests {
             cache_tiers: vec![TierHits {
                 column: "cache_users_l1_hit_ratio".to_owned(),
                 hits: 1,
+                stale_hits: 0,
                 lookups: 2,
                 first_half_hits: 0,
                 first_half_lookups: 1,
@@ -3693,6 +3716,7 @@ mod tests {
         TierHits {
             column: "cache_users_l1_hit_ratio".to_owned(),
             hits: h1 + h2,
+            stale_hits: 0,
             lookups: l1 + l2,
             first_half_hits: h1,
             first_half_lookups: l1,

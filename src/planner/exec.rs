@@ -500,7 +500,7 @@ pub(crate) const SHARD_SERIES_KINDS: [Kind; SHARD_TIMESERIES_COLUMNS.len() - 2] 
 /// Kinds of `caches_timeseries.csv`'s columns after `point, replication`.
 pub(crate) const CACHE_SERIES_KINDS: [Kind; CACHE_TIMESERIES_COLUMNS.len() - 2] = {
     use Kind::{Flag, Float, Int, Str};
-    [Float, Str, Str, Float, Float, Int, Int, Float, Flag]
+    [Float, Str, Str, Float, Float, Float, Int, Int, Float, Flag]
 };
 
 /// Kinds of `regions_timeseries.csv`'s columns after `point, replication`.

@@ -355,6 +355,8 @@ enum Keys {
 struct TierCount {
     hits: u64,
     misses: u64,
+    /// Of `hits`, those that served an outdated value ([`stale`]).
+    stale: u64,
 }
 
 impl TierCount {
@@ -385,6 +387,7 @@ fn whole([a, b]: Halves) -> TierCount {
     TierCount {
         hits: a.hits + b.hits,
         misses: a.misses + b.misses,
+        stale: a.stale + b.stale,
     }
 }
 
@@ -1317,6 +1320,13 @@ impl World<'_> {
                     stale = data.stale.as_ref().is_some_and(|st| {
                         st.holds(copy_name(copies, store.index(), t, instance, region), key)
                     });
+                    if stale {
+                        data.tier_now[store.index()][t].stale += 1;
+                        if measured {
+                            let half = usize::from(now >= data.middle);
+                            data.tier_counts[store.index()][t][half].stale += 1;
+                        }
+                    }
                     break;
                 }
             }
@@ -2416,6 +2426,10 @@ impl World<'_> {
                 .is_some_and(|st| st.holds(edge_copy(usize::from(r.edge)), r.data.key))
             {
                 r.flags |= STALE;
+                data.edge_now.stale += 1;
+                if r.data.measured {
+                    data.edge_counts[usize::from(self.now >= data.middle)].stale += 1;
+                }
             }
             self.finish_request(req, Reply::ok(false));
             true
@@ -2785,6 +2799,7 @@ fn tier_hits(column: String, halves: Halves) -> TierHits {
     TierHits {
         column,
         hits: c.hits,
+        stale_hits: c.stale,
         lookups: c.hits + c.misses,
         first_half_hits: first.hits,
         first_half_lookups: first.hits + first.misses,
@@ -2811,6 +2826,11 @@ fn cache_row(
             f64::NAN
         } else {
             count.hits as f64 / lookups as f64
+        },
+        stale_hit_ratio: if count.hits == 0 {
+            f64::NAN
+        } else {
+            count.stale as f64 / count.hits as f64
         },
         copies: held.copies,
         items: held.items,
