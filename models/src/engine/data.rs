@@ -433,6 +433,9 @@ pub(super) struct DataState {
     stale_reads: u64,
     /// The plan's edge cache, if any (which keys it may hold).
     edge_plan: Option<EdgeCachePlan>,
+    /// The warm start leaves out the marks the run cannot reach
+    /// ([`warm_marks_outlive`]); tests turn it off to check that.
+    pub(super) skip_dead_marks: bool,
     /// Shipped writes not yet applied (on their way, held, queued or being
     /// applied), by key and copy ([`unapplied_at`]): a read that starts at
     /// the copy while its key has one reads a stale value.
@@ -591,6 +594,7 @@ impl DataState {
             reads: 0,
             stale_reads: 0,
             edge_plan: data.edge_cache,
+            skip_dead_marks: true,
             unapplied: HashMap::default(),
             primary: vec![0; data.stores.len()],
             failovers: Vec::new(),
@@ -759,28 +763,25 @@ impl DataState {
     /// On the warm start (`warm`: the store's plan and the instant its
     /// clock ends at, time 0 of the run) the shared copies are left out
     /// (the writer invalidates them at once), and so is every copy whose
-    /// entries all expire before the end: one that holds the key now got
-    /// it at `now_ns` or before, so with a TTL `T` and `now_ns + T < end`
-    /// it has expired by the end and no lookup of the run finds it before
-    /// a fill sets or clears its mark. (Only a lookup at exactly time 0
-    /// would: [`headroom_cache::Cache::rebase`] makes an entry that expired
-    /// in the warm start expire at 0.) With the seed's 60 s in-process TTL
-    /// and 3 h warm start that is nearly every write's marking.
+    /// mark cannot matter to the run ([`warm_marks_outlive`]).
     fn mark_stale(&mut self, store: usize, key: u64, now_ns: u64, warm: Option<(&StorePlan, u64)>) {
+        if self.stale.is_none() {
+            return;
+        }
+        let (tiers_kept, edge_kept) = match warm {
+            Some((plan, end)) if self.skip_dead_marks => {
+                warm_marks_outlive(plan, self.edge_plan.as_ref(), key, end - now_ns.min(end))
+            }
+            _ => (u64::MAX, true),
+        };
+        let tier_outlives = |t: usize| t >= 64 || tiers_kept & (1 << t) != 0;
         let Some(st) = self.stale.as_mut() else {
             return;
         };
-        let outlives = |ttl_ns: Option<u64>| {
-            warm.is_none_or(|(_, end)| ttl_ns.is_none_or(|t| now_ns.saturating_add(t) >= end))
-        };
-        let tier_outlives =
-            |t: usize| warm.is_none_or(|(plan, _)| outlives(plan.tiers[t].spec.ttl_ns));
         let with_shared = warm.is_none();
         // Each copy's slot is a likely cache miss: start loading them all
         // before the lookups, so that the misses overlap.
-        let edge = self
-            .edge_plan
-            .is_some_and(|e| e.cacheable(key) && outlives(Some(e.max_age.as_nanos())));
+        let edge = edge_kept && self.edge_plan.is_some_and(|e| e.cacheable(key));
         for (t, copies) in self.tiers[store].iter().enumerate() {
             match copies {
                 Copies::Instance(v) if tier_outlives(t) => {
@@ -2909,6 +2910,47 @@ fn read_copy(
         .filter(|&(_, &r)| up(r))
         .min_by_key(|&(_, &r)| network.rtt(caller, r))
         .map_or((nearest, false), |(c, _)| (c as u8, true))
+}
+
+/// Which copies a warm-start write of `key` must mark, `left_ns` before
+/// the warm start's end (time 0 of the run): a bit per tier of `plan`
+/// (tier `t` at bit `t`), and whether the edge's.
+///
+/// A copy that holds the key now got it now or before, so its entry
+/// expires within its TTL. A mark matters to the run only if the entry,
+/// or an entry a stale hit on it fills, can still be found at time 0: a
+/// stale hit fills the tiers above the one it hit and, for a key the edge
+/// caches, the edge, whose entries live their own TTLs from then on. So a
+/// tier's mark lives its TTL plus the longest life of what its hits fill
+/// (the edge's `max_age` for a cacheable key, the tiers above), and it is
+/// skipped when that ends before time 0. A tier without a TTL is always
+/// marked. (Only a lookup at exactly time 0 could find an entry that
+/// expired before it: [`headroom_cache::Cache::rebase`] makes such an
+/// entry expire at 0.) With the seed's 60 s in-process TTL, 1 h `max_age`
+/// and 3 h warm start, the in-process copies of the keys the edge does not
+/// cache are marked only in the last minute.
+pub(super) fn warm_marks_outlive(
+    plan: &StorePlan,
+    edge: Option<&crate::plan::data::EdgeCachePlan>,
+    key: u64,
+    left_ns: u64,
+) -> (u64, bool) {
+    let edge_life = edge
+        .filter(|e| e.cacheable(key))
+        .map_or(0, |e| e.max_age.as_nanos());
+    let mut kept = 0;
+    let mut above = edge_life;
+    for (t, tier) in plan.tiers.iter().enumerate().take(64) {
+        let life = tier
+            .spec
+            .ttl_ns
+            .map_or(u64::MAX, |ttl| ttl.saturating_add(above));
+        if life >= left_ns {
+            kept |= 1 << t;
+        }
+        above = above.max(life);
+    }
+    (kept, edge_life >= left_ns)
 }
 
 fn edge_cache(edge: &crate::plan::data::EdgeCachePlan) -> Cache {

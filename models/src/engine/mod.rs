@@ -355,6 +355,10 @@ enum WarmFrom<'a> {
     Shared(&'a WarmSlot),
     /// A copy of the caches its own warm start would leave.
     Copy(data::WarmCaches),
+    /// Its own warm start, marking every copy a write leaves outdated,
+    /// even those the run cannot reach (tests).
+    #[cfg(test)]
+    RunMarkingAll,
 }
 
 /// Everything that happens, at a time.
@@ -676,6 +680,11 @@ impl<'p> World<'p> {
             }
             WarmFrom::Shared(_) => {}
             WarmFrom::Copy(caches) => world.data.install_warm(caches),
+            #[cfg(test)]
+            WarmFrom::RunMarkingAll => {
+                world.data.skip_dead_marks = false;
+                world.warm_caches(&streams);
+            }
         }
         world
     }

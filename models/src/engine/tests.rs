@@ -86,6 +86,70 @@ fn example(name: &str, sets: &[&str]) -> crate::Loaded {
     crate::load_str(&path, &text, &sets).expect("valid")
 }
 
+/// A warm-start write marks a copy only if its mark can reach the run: a
+/// tier's mark lives its TTL plus the longest life of what a stale hit on
+/// it fills (the edge for a key it caches, the tiers above). The seed's
+/// tiers: l1 60 s (instance), hot 300 s, warm 1 h, cold 24 h; its edge's
+/// `max_age` 1 h.
+#[test]
+fn a_warm_start_mark_lives_its_ttl_and_what_its_stale_hits_fill() {
+    let loaded = example("seed.toml", &[]);
+    let (store, edge) = (&loaded.plan.data.stores[0], loaded.plan.data.edge_cache);
+    let edge = edge.expect("the seed's edge cache");
+    let cacheable = (0..).find(|&k| edge.cacheable(k)).expect("a cacheable key");
+    let not = (0..)
+        .find(|&k| !edge.cacheable(k))
+        .expect("a key it does not cache");
+    let left = |secs: u64| Span::from_secs(secs).as_nanos();
+    let kept = |key, secs| super::data::warm_marks_outlive(store, Some(&edge), key, left(secs));
+    // 30 min before time 0: a stale l1 hit of a cacheable key can fill the
+    // edge for an hour, so l1 is marked; of another key, only what lives
+    // longer than 30 min (warm: 1 h + hot's 300 s + l1's 60 s; cold).
+    assert_eq!(kept(cacheable, 1800), (0b1111, true));
+    assert_eq!(kept(not, 1800), (0b1100, false));
+    // 2 h before: l1 (60 s + 1 h) and hot (300 s + 1 h 1 min) end before
+    // time 0 even through the edge; warm (1 h + 1 h 6 min) does not.
+    assert_eq!(kept(cacheable, 7200), (0b1100, false));
+    // In the last minute, everything.
+    assert_eq!(kept(not, 60), (0b1111, false));
+    assert_eq!(kept(cacheable, 60), (0b1111, true));
+    // A tier without a TTL is always marked, and so is every tier below
+    // it, whose stale hits fill it (27.8 h before time 0, only l1 not).
+    let mut no_ttl = store.clone();
+    no_ttl.tiers[1].spec.ttl_ns = None;
+    let kept = super::data::warm_marks_outlive(&no_ttl, None, not, left(100_000));
+    assert_eq!(kept, (0b1110, false));
+}
+
+/// Leaving those marks out changes nothing: the seed after a 10-minute warm
+/// start (its l1 copies of the keys the edge does not cache are marked only
+/// in the last minute) is the same as with every mark made.
+#[test]
+fn skipping_the_warm_start_marks_the_run_cannot_reach_changes_nothing() {
+    let loaded = example(
+        "seed.toml",
+        &[
+            "run.duration=\"20s\"",
+            "run.warmup=\"0s\"",
+            "run.cache_warm_start=\"10m\"",
+        ],
+    );
+    let run = |warm| {
+        let mut world = World::new(&loaded.plan, 0, warm);
+        world.run(&AtomicU64::new(0)).expect("runs");
+        format!("{:?}", world.finish(0))
+    };
+    let (skipping, marking_all) = (
+        run(super::WarmFrom::Run),
+        run(super::WarmFrom::RunMarkingAll),
+    );
+    assert!(
+        skipping.contains("stale_read_ratio: Some(0."),
+        "{skipping:.400}"
+    );
+    assert!(skipping == marking_all);
+}
+
 /// A run that cannot drain names the times longer than the whole run by
 /// their scenario keys, longest first: a shard read, a tier lookup, a round
 /// trip and a latency fault, each a unit slip of its own kind.
