@@ -373,6 +373,10 @@ pub struct PlanArgs {
     /// scenario's [slo]).
     #[arg(long, value_name = "FRACTION")]
     pub slo_availability: Option<f64>,
+    /// Freshness objective: the largest stale_read_ratio, a fraction such
+    /// as 0.01 (overrides the scenario's [slo]; needs [[datastores]]).
+    #[arg(long, value_name = "FRACTION")]
+    pub slo_max_stale_read_ratio: Option<f64>,
     /// Table formats of the outputs, comma-separated: csv, parquet or
     /// csv,parquet (the same columns and values in each).
     #[arg(
@@ -422,6 +426,10 @@ pub struct RecommendArgs {
     /// Availability objective, a fraction such as 0.999.
     #[arg(long, value_name = "FRACTION")]
     pub slo_availability: Option<f64>,
+    /// Freshness objective: the largest stale_read_ratio, a fraction such
+    /// as 0.01 (a sweep of a scenario with [[datastores]]).
+    #[arg(long, value_name = "FRACTION")]
+    pub slo_max_stale_read_ratio: Option<f64>,
     /// Where to write the recommendation [default: DIR/recommendation.toml].
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,

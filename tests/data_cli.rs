@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{expect_refused, headroom_ok, read, s, stderr, tempdir, timed_store, write};
+use common::{expect_refused, headroom, headroom_ok, read, s, stderr, tempdir, timed_store, write};
 use std::path::Path;
 
 const SCENARIO: &str = r#"
@@ -780,6 +780,30 @@ fn a_freshness_objective_is_shown_in_the_rankings() {
     assert!(
         table[2].ends_with("| yes |") && table[3].ends_with("| no |"),
         "{summary}"
+    );
+
+    // `recommend` re-ranks under a looser freshness objective: the 50 ms
+    // TTL (about 0.05) now holds too, the 200 ms one (about 0.17) not.
+    let o = headroom_ok(&["recommend", s(&out), "--slo-max-stale-read-ratio", "0.1"]);
+    let said = String::from_utf8(o.stdout.clone()).unwrap();
+    assert!(said.contains("SLO: stale_read_ratio <= 0.1000"), "{said}");
+    let holds = |point: &str| {
+        said.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(point))
+            .unwrap_or_else(|| panic!("{said}"))
+            .ends_with("holds")
+    };
+    assert_eq!(
+        [holds("0"), holds("1"), holds("2")],
+        [true, true, false],
+        "{said}"
+    );
+    let o = headroom(&["recommend", s(&out), "--slo-max-stale-read-ratio", "1.5"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a fraction in [0, 1]"),
+        "{}",
+        stderr(&o)
     );
 }
 

@@ -326,6 +326,14 @@ fn recommend_reranks_without_rerunning() {
         !out.join("recommendation.toml").exists(),
         "a stale recommendation is removed"
     );
+    // No datastore: no freshness objective to re-rank under.
+    let o = headroom(&["recommend", s(&out), "--slo-max-stale-read-ratio", "0.01"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("has no stale_read_ratio (its scenario has no [[datastores]])"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(read(&out, "runs.csv"), runs_before, "nothing re-ran");
 }
 
@@ -1219,6 +1227,18 @@ fn bad_sweeps_are_refused_with_exit_code_2_and_nothing_written() {
         &["sweep", s(&good), "--out", s(&out), "--slo-p99", "fast"],
         &out,
         &["--slo-p99"],
+    );
+    let stale = "--slo-max-stale-read-ratio";
+    refused(
+        &["sweep", s(&good), "--out", s(&out), stale, "1.5"],
+        &out,
+        &["--slo-max-stale-read-ratio 1.5", "a fraction in [0, 1]"],
+    );
+    // Without a datastore no read is counted stale.
+    refused(
+        &["sweep", s(&good), "--out", s(&out), stale, "0.01"],
+        &out,
+        &["--slo-max-stale-read-ratio", "no [[datastores]]"],
     );
 }
 

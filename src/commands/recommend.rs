@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use crate::InputError;
 use crate::cli::RecommendArgs;
 use crate::commands::merge::read_part;
-use crate::commands::sweep::slo_from;
+use crate::commands::sweep::SloFlags;
 use crate::output;
 use crate::planner::analysis::Analysis;
 use crate::planner::points::COST;
 use crate::planner::recommendation;
-use crate::planner::slo::{Slo, short};
+use crate::planner::slo::short;
 
 /// Rows of the ranking table printed on the terminal.
 const SHOWN: usize = 10;
@@ -27,14 +27,14 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
+    // The sweep's objectives, each flag given replacing its own.
     let mut slo = part.manifest.identity.slo.clone();
-    let flags = slo_from_flags(args.slo_p99.as_deref(), args.slo_availability)?;
-    if flags.p99_ms.is_some() {
-        slo.p99_ms = flags.p99_ms;
+    SloFlags {
+        p99: args.slo_p99.as_deref(),
+        availability: args.slo_availability,
+        max_stale_read_ratio: args.slo_max_stale_read_ratio,
     }
-    if flags.availability.is_some() {
-        slo.availability = flags.availability;
-    }
+    .apply(&mut slo)?;
     let out = args
         .out
         .clone()
@@ -42,6 +42,15 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
     // A file, checked before the analysis.
     output::output_file("--out", &out)?;
     let analysis = Analysis::new(&part, slo);
+    let stale = headroom_models::report::STALE_READ_COLUMN;
+    if args.slo_max_stale_read_ratio.is_some() && analysis.points.metric(stale).is_none() {
+        return Err(InputError(format!(
+            "--slo-max-stale-read-ratio: the sweep in {} has no {stale} (its scenario has no \
+             [[datastores]]); drop the flag",
+            args.dir.display()
+        ))
+        .into());
+    }
     match analysis.ranking.best() {
         Some(best) => {
             let text =
@@ -63,10 +72,6 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
         None => println!("no point meets the SLO; no recommendation written"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn slo_from_flags(p99: Option<&str>, availability: Option<f64>) -> anyhow::Result<Slo> {
-    slo_from(Slo::default(), p99, availability)
 }
 
 /// The ranking as a terminal table: the SLO, the recommendation and the

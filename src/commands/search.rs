@@ -82,8 +82,8 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
     output::check_out_dir(&out)?;
     let slo = slo_from(
         scenario_slo(&space.base.plan),
-        args.plan.slo_p99.as_deref(),
-        args.plan.slo_availability,
+        &args.plan,
+        !space.base.plan.data.stores.is_empty(),
     )?;
     let settings = settings(&args, &space)?;
     let max_time = max_time(&args, &space)?;

@@ -11,7 +11,7 @@ use headroom_models::{KeepCopies, Loaded, Plan, WarmStarts};
 use headroom_sim::exec::Threads;
 
 use crate::InputError;
-use crate::cli::SweepArgs;
+use crate::cli::{PlanArgs, SweepArgs};
 use crate::commands::run::default_out;
 use crate::output;
 use crate::planner::analysis::Analysis;
@@ -52,8 +52,8 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     output::check_out_dir(&out)?;
     let slo = slo_from(
         scenario_slo(&sweep.base.plan),
-        args.plan.slo_p99.as_deref(),
-        args.plan.slo_availability,
+        &args.plan,
+        !sweep.base.plan.data.stores.is_empty(),
     )?;
     let series = series_wanted(&args.series, &args.scenario, &sweep.base.plan)?;
     let mut identity = identity(&sweep, slo.clone(), formats)?;
@@ -248,25 +248,65 @@ pub fn series_wanted(
     })
 }
 
-/// `base` with the objectives given by `--slo-p99` and `--slo-availability`
-/// replacing its own.
-pub fn slo_from(base: Slo, p99: Option<&str>, availability: Option<f64>) -> anyhow::Result<Slo> {
+/// `base` with the objectives given by `--slo-p99`, `--slo-availability`
+/// and `--slo-max-stale-read-ratio` replacing its own. `data`: whether the
+/// scenario has a datastore (`stale_read_ratio` is counted only then).
+pub fn slo_from(base: Slo, flags: &PlanArgs, data: bool) -> anyhow::Result<Slo> {
     let mut slo = base;
-    if let Some(p99) = p99 {
-        let span =
-            headroom_sim::Span::parse(p99).map_err(|e| InputError(format!("--slo-p99: {e}")))?;
-        slo.p99_ms = Some(span.as_nanos() as f64 / 1e6);
-    }
-    if let Some(a) = availability {
-        if !(0.0..=1.0).contains(&a) {
-            return Err(InputError(format!(
-                "--slo-availability {a}: expected a fraction in [0, 1], e.g. 0.999"
-            ))
-            .into());
-        }
-        slo.availability = Some(a);
+    let flags = SloFlags::of(flags);
+    flags.apply(&mut slo)?;
+    if flags.max_stale_read_ratio.is_some() && !data {
+        return Err(InputError(
+            "--slo-max-stale-read-ratio: the scenario has no [[datastores]], so no read is \
+             counted stale; drop the flag or add a datastore"
+                .into(),
+        )
+        .into());
     }
     Ok(slo)
+}
+
+/// The objectives given on the command line.
+pub struct SloFlags<'a> {
+    pub p99: Option<&'a str>,
+    pub availability: Option<f64>,
+    pub max_stale_read_ratio: Option<f64>,
+}
+
+impl<'a> SloFlags<'a> {
+    fn of(args: &'a PlanArgs) -> Self {
+        SloFlags {
+            p99: args.slo_p99.as_deref(),
+            availability: args.slo_availability,
+            max_stale_read_ratio: args.slo_max_stale_read_ratio,
+        }
+    }
+
+    /// Sets the objectives given in `slo`, each checked.
+    pub fn apply(&self, slo: &mut Slo) -> anyhow::Result<()> {
+        if let Some(p99) = self.p99 {
+            let span = headroom_sim::Span::parse(p99)
+                .map_err(|e| InputError(format!("--slo-p99: {e}")))?;
+            slo.p99_ms = Some(span.as_nanos() as f64 / 1e6);
+        }
+        let fraction = |flag: &str, v: f64, e: &str| -> anyhow::Result<f64> {
+            if (0.0..=1.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(InputError(format!(
+                    "{flag} {v}: expected a fraction in [0, 1], e.g. {e}"
+                ))
+                .into())
+            }
+        };
+        if let Some(a) = self.availability {
+            slo.availability = Some(fraction("--slo-availability", a, "0.999")?);
+        }
+        if let Some(r) = self.max_stale_read_ratio {
+            slo.max_stale_read_ratio = Some(fraction("--slo-max-stale-read-ratio", r, "0.01")?);
+        }
+        Ok(())
+    }
 }
 
 fn identity(sweep: &SweepPlan, slo: Slo, format: Formats) -> anyhow::Result<Identity> {
