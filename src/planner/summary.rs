@@ -693,7 +693,7 @@ fn runners_up(a: &Analysis<'_>, s: &mut String) {
     let _ = writeln!(
         s,
         "| rank | point | parameters | cost_per_month_usd | {latency} | {availability} |{}",
-        others.iter().map(|m| format!(" {m} |")).collect::<String>()
+        other_heads(&others)
     );
     let _ = writeln!(
         s,
@@ -789,7 +789,7 @@ fn all_points(a: &Analysis<'_>, s: &mut String) {
         s,
         "| point | {} | replications | {latency} | {availability} |{} cost_per_month_usd | SLO holds |",
         params.join(" | "),
-        others.iter().map(|m| format!(" {m} |")).collect::<String>()
+        other_heads(&others)
     );
     let _ = writeln!(
         s,
@@ -813,6 +813,11 @@ fn all_points(a: &Analysis<'_>, s: &mut String) {
         );
     }
     let _ = writeln!(s);
+}
+
+/// The header cells of the SLO's [`Slo::other_metrics`], each ` name |`.
+fn other_heads(others: &[&str]) -> String {
+    others.iter().map(|m| format!(" {m} |")).collect()
 }
 
 /// The cells of the SLO's [`Slo::other_metrics`] at point `p`, each

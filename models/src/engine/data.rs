@@ -765,9 +765,9 @@ impl DataState {
     /// (the writer invalidates them at once), and so is every copy whose
     /// mark cannot matter to the run ([`warm_marks_outlive`]).
     fn mark_stale(&mut self, store: usize, key: u64, now_ns: u64, warm: Option<(&StorePlan, u64)>) {
-        if self.stale.is_none() {
+        let Some(st) = self.stale.as_mut() else {
             return;
-        }
+        };
         let (tiers_kept, edge_kept) = match warm {
             Some((plan, end)) if self.skip_dead_marks => {
                 warm_marks_outlive(plan, self.edge_plan.as_ref(), key, end - now_ns.min(end))
@@ -775,9 +775,6 @@ impl DataState {
             _ => (u64::MAX, true),
         };
         let tier_outlives = |t: usize| t >= 64 || tiers_kept & (1 << t) != 0;
-        let Some(st) = self.stale.as_mut() else {
-            return;
-        };
         let with_shared = warm.is_none();
         // Each copy's slot is a likely cache miss: start loading them all
         // before the lookups, so that the misses overlap.
@@ -2191,9 +2188,12 @@ impl World<'_> {
             Some(f) => f,
             None => {
                 self.update_tiers(&op, store);
-                // The request learns a stale read, and with an edge cache
-                // when its earliest read read ([`Request::first_read`]).
-                let edge = !op.write && self.data.stale.is_some() && self.data.edge_plan.is_some();
+                // The request learns a stale read and, for a key the edge
+                // caches, when its earliest read read
+                // ([`Request::first_read`]; only the edge's fill asks).
+                let edge = !op.write
+                    && self.data.stale.is_some()
+                    && self.data.edge_plan.is_some_and(|e| e.cacheable(op.key));
                 if (op.stale || edge)
                     && let Some(a) = self.attempts.get(op.attempt)
                     && let Some(r) = self.requests.get_mut(a.request)

@@ -881,7 +881,6 @@ impl<'p> World<'p> {
         out.audit = audit;
         out.metrics.cache_hit_ratio = data.cache_hit_ratio;
         out.metrics.cache_tiers = data.tiers;
-        out.metrics.stale_read_ratio = data.stale_read_ratio;
         out.metrics.shard_max_load_ratio = data.shard_max_load_ratio;
         out.shards = data.shards;
         out.shard_timeseries = data.shard_timeseries;

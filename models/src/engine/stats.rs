@@ -1478,7 +1478,7 @@ impl Stats {
                 replicas_max: f.replicas_max.round() as u64,
                 cache_hit_ratio: 0.0,
                 cache_tiers: Vec::new(),
-                stale_read_ratio: None,
+                stale_read_ratio,
                 shard_max_load_ratio: 0.0,
                 breaker_open_s: f.breaker_open_s,
                 failovers: self.failovers,
