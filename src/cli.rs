@@ -366,17 +366,9 @@ pub struct PlanArgs {
     /// for `run`. Repeatable.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
-    /// p99 latency objective, e.g. 25ms (overrides the scenario's [slo]).
-    #[arg(long, value_name = "DURATION")]
-    pub slo_p99: Option<String>,
-    /// Availability objective, a fraction such as 0.999 (overrides the
-    /// scenario's [slo]).
-    #[arg(long, value_name = "FRACTION")]
-    pub slo_availability: Option<f64>,
-    /// Freshness objective: the largest stale_read_ratio, a fraction such
-    /// as 0.01 (overrides the scenario's [slo]; needs [[datastores]]).
-    #[arg(long, value_name = "FRACTION")]
-    pub slo_max_stale_read_ratio: Option<f64>,
+    /// Objectives, each replacing the scenario's own (`[slo]`).
+    #[command(flatten)]
+    pub slo: SloArgs,
     /// Table formats of the outputs, comma-separated: csv, parquet or
     /// csv,parquet (the same columns and values in each).
     #[arg(
@@ -396,6 +388,39 @@ pub struct PlanArgs {
     /// No progress bar and no summary table.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// The objectives `sweep`, `search` and `recommend` take from the command
+/// line, each replacing the scenario's (or the finished sweep's) own; the
+/// `[slo]` keys of the same names.
+#[derive(Debug, Default, Args)]
+pub struct SloArgs {
+    /// p50 latency objective, e.g. 5ms.
+    #[arg(long, value_name = "DURATION")]
+    pub slo_p50: Option<String>,
+    /// p99 latency objective, e.g. 25ms.
+    #[arg(long, value_name = "DURATION")]
+    pub slo_p99: Option<String>,
+    /// p99.9 latency objective, e.g. 100ms.
+    #[arg(long, value_name = "DURATION")]
+    pub slo_p999: Option<String>,
+    /// Availability objective: the fraction of requests answered, such as
+    /// 0.999.
+    #[arg(long, value_name = "FRACTION", allow_negative_numbers = true)]
+    pub slo_availability: Option<f64>,
+    /// Session availability objective: the fraction of sessions every
+    /// request of which was answered, such as 0.99 (a workload with
+    /// sessions).
+    #[arg(long, value_name = "FRACTION", allow_negative_numbers = true)]
+    pub slo_session_availability: Option<f64>,
+    /// Freshness objective: the largest stale_read_ratio, a fraction such
+    /// as 0.01 (a scenario with [[datastores]]).
+    #[arg(long, value_name = "FRACTION", allow_negative_numbers = true)]
+    pub slo_max_stale_read_ratio: Option<f64>,
+    /// Cost objective: the largest cost_per_month_usd, USD (a scenario with
+    /// [costs]).
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
+    pub slo_max_cost_per_month: Option<f64>,
 }
 
 /// `headroom merge`.
@@ -420,16 +445,9 @@ pub struct MergeArgs {
 pub struct RecommendArgs {
     /// A finished (or merged) sweep's output folder.
     pub dir: PathBuf,
-    /// p99 latency objective, e.g. 25ms.
-    #[arg(long, value_name = "DURATION")]
-    pub slo_p99: Option<String>,
-    /// Availability objective, a fraction such as 0.999.
-    #[arg(long, value_name = "FRACTION")]
-    pub slo_availability: Option<f64>,
-    /// Freshness objective: the largest stale_read_ratio, a fraction such
-    /// as 0.01 (a sweep of a scenario with [[datastores]]).
-    #[arg(long, value_name = "FRACTION")]
-    pub slo_max_stale_read_ratio: Option<f64>,
+    /// Objectives, each replacing the sweep's own.
+    #[command(flatten)]
+    pub slo: SloArgs,
     /// Where to write the recommendation [default: DIR/recommendation.toml].
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,

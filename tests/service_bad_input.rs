@@ -926,6 +926,18 @@ fn a_bad_session_table_is_named_with_its_key() {
             "a fraction in [0, 1]",
         ],
     );
+    // A cost objective needs prices: without them every configuration
+    // costs 0 and it holds for all.
+    let costs = &BASE[BASE.find("[costs]").unwrap()..];
+    let unpriced = BASE
+        .replacen(costs, "[slo]\nmax_cost_per_month = 500.0\n", 1)
+        .replace("type = \"small\", ", "");
+    let dir = tempdir("service-bad-cost-slo-without-costs");
+    expect_refused(
+        &write(&dir, "world.toml", &unpriced),
+        &[],
+        &["`slo.max_cost_per_month`", "= 500", "add [costs]"],
+    );
     // Sessions that would keep more than 10^7 of them open at once.
     expect_error(
         "session-too-many-open",

@@ -330,10 +330,14 @@ fn recommend_reranks_without_rerunning() {
     let o = headroom(&["recommend", s(&out), "--slo-max-stale-read-ratio", "0.01"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("has no stale_read_ratio (its scenario has no [[datastores]])"),
+        stderr(&o).contains("of the sweep in ") && stderr(&o).contains("has no [[datastores]]"),
         "{}",
         stderr(&o)
     );
+    // Nor a cost objective without prices.
+    let o = headroom(&["recommend", s(&out), "--slo-max-cost-per-month", "100"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("has no [costs]"), "{}", stderr(&o));
     assert_eq!(read(&out, "runs.csv"), runs_before, "nothing re-ran");
 }
 
@@ -1240,6 +1244,39 @@ fn bad_sweeps_are_refused_with_exit_code_2_and_nothing_written() {
         &out,
         &["--slo-max-stale-read-ratio", "no [[datastores]]"],
     );
+    for (flag, value, needle) in [
+        ("--slo-p50", "soon", "--slo-p50"),
+        (
+            "--slo-p999",
+            "0s",
+            "--slo-p999 0s: expected a latency above 0",
+        ),
+        ("--slo-availability", "0", "a fraction in (0, 1]"),
+        ("--slo-session-availability", "1.2", "a fraction in (0, 1]"),
+        (
+            "--slo-max-cost-per-month",
+            "-1",
+            "a cost in USD per month >= 0",
+        ),
+        // What SWEEP does not measure: no sessions, and no prices (every
+        // point would cost 0).
+        (
+            "--slo-session-availability",
+            "0.99",
+            "the scenario has no sessions (`workload.session`)",
+        ),
+        (
+            "--slo-max-cost-per-month",
+            "100",
+            "the scenario has no [costs], so every point costs 0",
+        ),
+    ] {
+        refused(
+            &["sweep", s(&good), "--out", s(&out), flag, value],
+            &out,
+            &[flag, needle],
+        );
+    }
 }
 
 #[test]
@@ -1703,6 +1740,92 @@ params = { "services.api.replicas" = [3, 4] }
     let o = headroom_ok(&["recommend", s(&swept)]);
     let said = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(said.contains("recommended: point 0"), "{said}");
+    // The budget from the command line: under the three instances' cost
+    // nothing holds; with room, a p50 objective joins the ranking's
+    // columns and decides.
+    let said = recommended(&["recommend", s(&swept), "--slo-max-cost-per-month", "400"]);
+    assert!(
+        said.contains("cost_per_month_usd <= 400") && said.contains("recommended: none"),
+        "{said}"
+    );
+    let budget = ["recommend", s(&swept), "--slo-max-cost-per-month", "600"];
+    let said = recommended(&[&budget[..], &["--slo-p50", "1ms"]].concat());
+    assert!(
+        said.contains("latency_p50_ms <= 1") && said.contains("recommended: none"),
+        "{said}"
+    );
+    let said = recommended(&[&budget[..], &["--slo-p50", "1s"]].concat());
+    assert!(said.contains("recommended: point 0"), "{said}");
+    let header = ranking_header(&said);
+    assert!(
+        header.contains(" cost_per_month_usd ") && header.contains(" latency_p50_ms "),
+        "{said}"
+    );
+}
+
+/// The standard output of `headroom ARGS...` (which must succeed).
+fn recommended(args: &[&str]) -> String {
+    String::from_utf8_lossy(&headroom_ok(args).stdout).into_owned()
+}
+
+/// The header line of the ranking table `recommend` prints.
+fn ranking_header(said: &str) -> &str {
+    said.lines()
+        .find(|l| l.trim_start().starts_with("rank "))
+        .unwrap_or_else(|| panic!("no ranking table: {said}"))
+}
+
+/// `--slo-session-availability`: one request in a hundred fails, so a
+/// session (a geometric number of requests, mean 10) is answered whole
+/// about 0.1 x 0.99 / (1 - 0.9 x 0.99) = 0.91 of the time while 0.99 of
+/// requests are (these one-minute runs measure about 0.92). The request
+/// objective holds and the session one decides.
+#[test]
+fn a_session_objective_from_the_command_line_judges_sessions() {
+    let dir = tempdir("sweep_session_slo");
+    let scenario = write(
+        &dir,
+        "s.toml",
+        &SWEEP
+            .replace(
+                "arrivals = { process = \"poisson\", rate = 300.0 }",
+                "arrivals = { process = \"poisson\", rate = 30.0 }\nsession = { requests = 10, \
+             think = \"1s\" }",
+            )
+            .replace(
+                "[sweep]",
+                "[[faults]]\ntype = \"errors\"\ntarget = \"api\"\nrate = 0.01\n\n[sweep]",
+            ),
+    );
+    let out = dir.join("out");
+    let o = sweep(
+        &scenario,
+        &out,
+        &[
+            "--slo-availability",
+            "0.98",
+            "--slo-session-availability",
+            "0.95",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.join("recommendation.toml").exists(), "0.92 < 0.95");
+    let summary = String::from_utf8(read(&out, "summary.md")).unwrap();
+    assert!(
+        summary.contains("session_availability >= 0.95"),
+        "{summary}"
+    );
+    let said = recommended(&["recommend", s(&out), "--slo-session-availability", "0.85"]);
+    assert!(said.contains("recommended: point"), "{said}");
+    let header = ranking_header(&said);
+    assert!(
+        header.contains(" availability ") && header.contains(" session_availability "),
+        "{said}"
+    );
+    let rec = std::fs::read_to_string(out.join("recommendation.toml")).unwrap();
+    let rec: toml::Table = toml::from_str(&rec).unwrap();
+    assert_eq!(rec["slo"]["session_availability"].as_float(), Some(0.85));
+    assert_eq!(rec["slo"]["availability"].as_float(), Some(0.98));
 }
 
 #[test]

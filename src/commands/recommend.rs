@@ -4,10 +4,12 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use headroom_models::report::{SESSION_COLUMNS, STALE_READ_COLUMN};
+
 use crate::InputError;
 use crate::cli::RecommendArgs;
 use crate::commands::merge::read_part;
-use crate::commands::sweep::SloFlags;
+use crate::commands::sweep::Needs;
 use crate::output;
 use crate::planner::analysis::Analysis;
 use crate::planner::points::COST;
@@ -29,12 +31,7 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
     }
     // The sweep's objectives, each flag given replacing its own.
     let mut slo = part.manifest.identity.slo.clone();
-    SloFlags {
-        p99: args.slo_p99.as_deref(),
-        availability: args.slo_availability,
-        max_stale_read_ratio: args.slo_max_stale_read_ratio,
-    }
-    .apply(&mut slo)?;
+    args.slo.apply(&mut slo)?;
     let out = args
         .out
         .clone()
@@ -42,15 +39,12 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
     // A file, checked before the analysis.
     output::output_file("--out", &out)?;
     let analysis = Analysis::new(&part, slo);
-    let stale = headroom_models::report::STALE_READ_COLUMN;
-    if args.slo_max_stale_read_ratio.is_some() && analysis.points.metric(stale).is_none() {
-        return Err(InputError(format!(
-            "--slo-max-stale-read-ratio: the sweep in {} has no {stale} (its scenario has no \
-             [[datastores]]); drop the flag",
-            args.dir.display()
-        ))
-        .into());
-    }
+    let whose = format!("the scenario of the sweep in {}", args.dir.display());
+    args.slo.refuse_unmeasured(&whose, |needs| match needs {
+        Needs::Datastore => analysis.points.metric(STALE_READ_COLUMN).is_some(),
+        Needs::Sessions => analysis.points.metric(SESSION_COLUMNS[1]).is_some(),
+        Needs::Costs => part.manifest.identity.scenario.get("costs").is_some(),
+    })?;
     match analysis.ranking.best() {
         Some(best) => {
             let text =

@@ -80,11 +80,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_search_out(&args.scenario));
     output::check_out_dir(&out)?;
-    let slo = slo_from(
-        scenario_slo(&space.base.plan),
-        &args.plan,
-        !space.base.plan.data.stores.is_empty(),
-    )?;
+    let slo = slo_from(scenario_slo(&space.base.plan), &args.plan, &space.base.plan)?;
     let settings = settings(&args, &space)?;
     let max_time = max_time(&args, &space)?;
     let names = metric_names(&space.base.plan);

@@ -11,7 +11,7 @@ use headroom_models::{KeepCopies, Loaded, Plan, WarmStarts};
 use headroom_sim::exec::Threads;
 
 use crate::InputError;
-use crate::cli::{PlanArgs, SweepArgs};
+use crate::cli::{PlanArgs, SloArgs, SweepArgs};
 use crate::commands::run::default_out;
 use crate::output;
 use crate::planner::analysis::Analysis;
@@ -50,11 +50,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_sweep_out(&args.scenario, shard));
     output::check_out_dir(&out)?;
-    let slo = slo_from(
-        scenario_slo(&sweep.base.plan),
-        &args.plan,
-        !sweep.base.plan.data.stores.is_empty(),
-    )?;
+    let slo = slo_from(scenario_slo(&sweep.base.plan), &args.plan, &sweep.base.plan)?;
     let series = series_wanted(&args.series, &args.scenario, &sweep.base.plan)?;
     let mut identity = identity(&sweep, slo.clone(), formats)?;
     identity.set_series(series);
@@ -248,64 +244,149 @@ pub fn series_wanted(
     })
 }
 
-/// `base` with the objectives given by `--slo-p99`, `--slo-availability`
-/// and `--slo-max-stale-read-ratio` replacing its own. `data`: whether the
-/// scenario has a datastore (`stale_read_ratio` is counted only then).
-pub fn slo_from(base: Slo, flags: &PlanArgs, data: bool) -> anyhow::Result<Slo> {
+/// `base` with the objectives given on the command line replacing its
+/// own, each checked, and refused when `plan` does not measure its metric.
+pub fn slo_from(base: Slo, flags: &PlanArgs, plan: &Plan) -> anyhow::Result<Slo> {
     let mut slo = base;
-    let flags = SloFlags::of(flags);
-    flags.apply(&mut slo)?;
-    if flags.max_stale_read_ratio.is_some() && !data {
-        return Err(InputError(
-            "--slo-max-stale-read-ratio: the scenario has no [[datastores]], so no read is \
-             counted stale; drop the flag or add a datastore"
-                .into(),
-        )
-        .into());
-    }
+    flags.slo.apply(&mut slo)?;
+    flags
+        .slo
+        .refuse_unmeasured("the scenario", |needs| match needs {
+            Needs::Datastore => !plan.data.stores.is_empty(),
+            Needs::Sessions => plan.workload.session.is_some(),
+            Needs::Costs => plan.costs.is_some(),
+        })?;
     Ok(slo)
 }
 
-/// The objectives given on the command line.
-pub struct SloFlags<'a> {
-    pub p99: Option<&'a str>,
-    pub availability: Option<f64>,
-    pub max_stale_read_ratio: Option<f64>,
+/// What a scenario needs for an objective's metric to be measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    /// `stale_read_ratio`: reads of a store's keys.
+    Datastore,
+    /// `session_availability`: a workload of sessions.
+    Sessions,
+    /// `cost_per_month_usd`: prices (without them every point costs 0).
+    Costs,
 }
 
-impl<'a> SloFlags<'a> {
-    fn of(args: &'a PlanArgs) -> Self {
-        SloFlags {
-            p99: args.slo_p99.as_deref(),
-            availability: args.slo_availability,
-            max_stale_read_ratio: args.slo_max_stale_read_ratio,
+impl Needs {
+    /// Why the flag cannot be judged without it, and what to do.
+    fn missing(self) -> &'static str {
+        match self {
+            Needs::Datastore => {
+                "has no [[datastores]], so no read is counted stale; drop the flag or add a \
+                 datastore"
+            }
+            Needs::Sessions => {
+                "has no sessions (`workload.session`), so no session is counted; drop the \
+                 flag, or use --slo-availability (the fraction of requests answered)"
+            }
+            Needs::Costs => {
+                "has no [costs], so every point costs 0 and the objective says nothing; drop \
+                 the flag or price the scenario ([costs])"
+            }
         }
     }
+}
 
+impl SloArgs {
     /// Sets the objectives given in `slo`, each checked.
     pub fn apply(&self, slo: &mut Slo) -> anyhow::Result<()> {
-        if let Some(p99) = self.p99 {
-            let span = headroom_sim::Span::parse(p99)
-                .map_err(|e| InputError(format!("--slo-p99: {e}")))?;
-            slo.p99_ms = Some(span.as_nanos() as f64 / 1e6);
-        }
-        let fraction = |flag: &str, v: f64, e: &str| -> anyhow::Result<f64> {
-            if (0.0..=1.0).contains(&v) {
-                Ok(v)
-            } else {
-                Err(InputError(format!(
-                    "{flag} {v}: expected a fraction in [0, 1], e.g. {e}"
+        let latency = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<f64>> {
+            let Some(text) = v else {
+                return Ok(None);
+            };
+            let span =
+                headroom_sim::Span::parse(text).map_err(|e| InputError(format!("{flag}: {e}")))?;
+            if span.as_nanos() == 0 {
+                return Err(InputError(format!(
+                    "{flag} {text}: expected a latency above 0, e.g. 25ms"
                 ))
-                .into())
+                .into());
+            }
+            Ok(Some(span.as_nanos() as f64 / 1e6))
+        };
+        // Availabilities as in `[slo]`: 0 would hold for every point.
+        let share = |flag: &str, v: Option<f64>| -> anyhow::Result<Option<f64>> {
+            match v {
+                Some(a) if !(a.is_finite() && a > 0.0 && a <= 1.0) => Err(InputError(format!(
+                    "{flag} {a}: expected a fraction in (0, 1], e.g. 0.999"
+                ))
+                .into()),
+                v => Ok(v),
             }
         };
-        if let Some(a) = self.availability {
-            slo.availability = Some(fraction("--slo-availability", a, "0.999")?);
+        if let Some(v) = latency("--slo-p50", &self.slo_p50)? {
+            slo.p50_ms = Some(v);
         }
-        if let Some(r) = self.max_stale_read_ratio {
-            slo.max_stale_read_ratio = Some(fraction("--slo-max-stale-read-ratio", r, "0.01")?);
+        if let Some(v) = latency("--slo-p99", &self.slo_p99)? {
+            slo.p99_ms = Some(v);
+        }
+        if let Some(v) = latency("--slo-p999", &self.slo_p999)? {
+            slo.p999_ms = Some(v);
+        }
+        if let Some(a) = share("--slo-availability", self.slo_availability)? {
+            slo.availability = Some(a);
+        }
+        if let Some(a) = share("--slo-session-availability", self.slo_session_availability)? {
+            slo.session_availability = Some(a);
+        }
+        if let Some(r) = self.slo_max_stale_read_ratio {
+            if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
+                return Err(InputError(format!(
+                    "--slo-max-stale-read-ratio {r}: expected a fraction in [0, 1], e.g. 0.01"
+                ))
+                .into());
+            }
+            slo.max_stale_read_ratio = Some(r);
+        }
+        if let Some(c) = self.slo_max_cost_per_month {
+            if !(c.is_finite() && c >= 0.0) {
+                return Err(InputError(format!(
+                    "--slo-max-cost-per-month {c}: expected a cost in USD per month >= 0, \
+                     e.g. 500"
+                ))
+                .into());
+            }
+            slo.max_cost_per_month_usd = Some(c);
         }
         Ok(())
+    }
+
+    /// Refuses the first flag given whose metric is not measured: `whose`
+    /// names what lacks it ("the scenario"), `has` says what it has.
+    pub fn refuse_unmeasured(
+        &self,
+        whose: &str,
+        has: impl Fn(Needs) -> bool,
+    ) -> anyhow::Result<()> {
+        let given = [
+            (
+                "--slo-session-availability",
+                self.slo_session_availability.is_some(),
+                Needs::Sessions,
+            ),
+            (
+                "--slo-max-stale-read-ratio",
+                self.slo_max_stale_read_ratio.is_some(),
+                Needs::Datastore,
+            ),
+            (
+                "--slo-max-cost-per-month",
+                self.slo_max_cost_per_month.is_some(),
+                Needs::Costs,
+            ),
+        ];
+        match given
+            .into_iter()
+            .find(|&(_, set, needs)| set && !has(needs))
+        {
+            Some((flag, _, needs)) => {
+                Err(InputError(format!("{flag}: {whose} {}", needs.missing())).into())
+            }
+            None => Ok(()),
+        }
     }
 }
 

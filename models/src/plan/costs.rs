@@ -316,6 +316,16 @@ pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> 
             "a cost in USD per month >= 0",
         ));
     }
+    if let Some(c) = slo.max_cost_per_month
+        && scenario.costs.is_none()
+    {
+        return Err(Invalid::new(
+            "slo.max_cost_per_month",
+            c,
+            "an objective of a priced scenario: add [costs] (without prices every \
+             configuration costs 0, so the objective holds for all of them)",
+        ));
+    }
     Ok(Some(SloPlan {
         p50: slo.p50,
         p99: slo.p99,
