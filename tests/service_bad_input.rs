@@ -1003,7 +1003,8 @@ fn sessions_run_deterministically_at_any_thread_count() {
 
 /// A warm-up shorter than a session's mean span (here (6 - 1) x 10 s =
 /// 50 s) is warned of, on the terminal and in `summary.md`; a longer one
-/// is not.
+/// is not. So is a run shorter than ten spans (here 2 minutes), and a
+/// 9-minute run with a minute's warm-up is warned of neither.
 #[test]
 fn a_warm_up_shorter_than_a_session_is_warned_of() {
     let dir = tempdir("service-session-warmup");
@@ -1013,7 +1014,12 @@ fn a_warm_up_shorter_than_a_session_is_warned_of() {
          mean = \"10s\" }} }}"
     );
     std::fs::write(&scenario, BASE.replacen(POISSON, &to, 1)).unwrap();
-    for (warmup, warned) in [("5s", true), ("55s", false)] {
+    // (warm-up, duration, warned of the warm-up, of the duration)
+    for (warmup, duration, warned, short) in [
+        ("5s", "2m", true, true),
+        ("55s", "2m", false, true),
+        ("1m", "9m", false, false),
+    ] {
         let out = dir.join(format!("out-{warmup}"));
         let o = headroom(&[
             "run",
@@ -1023,7 +1029,7 @@ fn a_warm_up_shorter_than_a_session_is_warned_of() {
             "--set",
             &format!("run.warmup=\"{warmup}\""),
             "--set",
-            "run.duration=\"2m\"",
+            &format!("run.duration=\"{duration}\""),
         ]);
         let err = common::stderr(&o);
         assert!(o.status.success(), "{err}");
@@ -1036,6 +1042,10 @@ fn a_warm_up_shorter_than_a_session_is_warned_of() {
             warned,
             "{err}"
         );
+        // Two minutes are fewer than ten sessions' spans.
+        let text = "the run (120.0 s) lasts fewer than 10 times a session's mean span (50.0 s)";
+        assert_eq!(err.contains(text), short, "{duration}: {err}");
+        assert_eq!(err.contains("session"), warned || short, "{err}");
     }
 }
 

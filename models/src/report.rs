@@ -1113,23 +1113,33 @@ impl WorstRegion {
 /// the sessions that end in a window are a fair sample of all sessions,
 /// each with its own weight, where those that start in it would include
 /// the last ones, cut short by the end of arrivals (which are not counted:
-/// they would have ended after the window).
+/// they would have ended after the window). Sessions start from none open
+/// at time zero, so those longer than the warm-up are under-sampled: the
+/// ratios and means weight each session by the inverse of its sampling
+/// share (1 for a session no longer than the warm-up; see the engine's
+/// `on_session_end`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SessionMetrics {
-    /// Sessions.
+    /// Sessions (a count).
     pub sessions: u64,
-    /// Of them, those every request of which was answered (`ok` or
-    /// `degraded`), within its user's patience.
-    pub answered: u64,
     /// Of them, those whose user gave up with requests still to send:
     /// after a request that was not answered
     /// (`workload.session.abandon_after_failure`), or when its patience ran
-    /// out (`workload.session.patience`).
+    /// out (`workload.session.patience`). A count.
     pub abandoned: u64,
-    /// Requests they sent.
-    pub requests: u64,
-    /// Their durations summed, seconds: from sending the first request to
-    /// the user receiving the last one's outcome, or leaving.
+    /// Their weights summed: `sessions` when none lasted longer than the
+    /// warm-up.
+    pub weight: f64,
+    /// The weights of those every request of which was answered (`ok` or
+    /// `degraded`), within its user's patience.
+    pub answered: f64,
+    /// The weights of those given up.
+    pub given_up: f64,
+    /// Requests they sent, weighted.
+    pub requests: f64,
+    /// Their durations, weighted and summed, seconds: from sending the
+    /// first request to the user receiving the last one's outcome, or
+    /// leaving.
     pub duration_s: f64,
 }
 
@@ -1158,7 +1168,7 @@ impl SessionMetrics {
 
     /// Requests per session (NaN without a session).
     pub fn requests_mean(&self) -> f64 {
-        self.per_session(self.requests as f64)
+        self.per_session(self.requests)
     }
 
     /// Seconds per session (NaN without a session).
@@ -1168,20 +1178,20 @@ impl SessionMetrics {
 
     /// The fraction of sessions given up (NaN without a session).
     pub fn abandoned_fraction(&self) -> f64 {
-        self.per_session(self.abandoned as f64)
+        self.per_session(self.given_up)
     }
 
     /// `answered / sessions`: the fraction of sessions every request of
     /// which was answered (NaN without a session).
     pub fn availability(&self) -> f64 {
-        self.per_session(self.answered as f64)
+        self.per_session(self.answered)
     }
 
     fn per_session(&self, x: f64) -> f64 {
         if self.sessions == 0 {
             f64::NAN
         } else {
-            x / self.sessions as f64
+            x / self.weight
         }
     }
 }
@@ -2913,11 +2923,19 @@ pub fn cold_cache_warning(plan: &crate::Plan, outputs: &[RunOutput]) -> Option<S
     cold_cache_text(&cold_caches_of(plan, outputs))
 }
 
-/// With sessions: a warning when the warm-up (the shortest of the
+/// How many times a session's mean span a run should last: sessions longer
+/// than the run cannot end in it, and those near its length weigh heavily
+/// in the session columns ([`SessionMetrics`]).
+pub const MIN_SESSION_SPANS: f64 = 10.0;
+
+/// With sessions: warnings when the warm-up (the shortest of the
 /// replications') is shorter than a session's mean span, `(requests - 1) x
-/// mean think`. Sessions start from none open at time zero, so the
-/// sessions that end soon after such a warm-up are too few long ones, and
-/// the session columns lean short.
+/// mean think`, and when the run lasts fewer than [`MIN_SESSION_SPANS`] of
+/// them. Sessions start from none open at time zero, so their requests'
+/// load rises until those opened first are done: a shorter warm-up
+/// measures part of the rise. The session columns weight each session by
+/// the inverse of its chance to end in the window, but a session cannot be
+/// seen at all in a run shorter than it.
 pub fn session_warmup_warning(plan: &crate::Plan, outputs: &[RunOutput]) -> Option<String> {
     let session = plan.workload.session.as_ref()?;
     let span_s = session.mean_thinking_s();
@@ -2925,14 +2943,26 @@ pub fn session_warmup_warning(plan: &crate::Plan, outputs: &[RunOutput]) -> Opti
         .iter()
         .map(|o| o.warmup_s)
         .fold(f64::INFINITY, f64::min);
-    (warmup_s.is_finite() && warmup_s < span_s).then(|| {
-        format!(
+    let mut texts = Vec::new();
+    if warmup_s.is_finite() && warmup_s < span_s {
+        texts.push(format!(
             "the warm-up ({warmup_s:.1} s) is shorter than a session's mean span ((requests - 1) \
-             x mean think = {span_s:.1} s): sessions start from none open, so the sessions that \
-             end early in the measured window are too few long ones and the session columns \
-             lean short; set `run.warmup` to a few times {span_s:.1} s"
-        )
-    })
+             x mean think = {span_s:.1} s): sessions start from none open, so their requests' \
+             load is still rising when the measured window begins; set `run.warmup` to a few \
+             times {span_s:.1} s"
+        ));
+    }
+    let duration_s = plan.run.duration.as_nanos() as f64 / 1e9;
+    if duration_s < MIN_SESSION_SPANS * span_s {
+        texts.push(format!(
+            "the run ({duration_s:.1} s) lasts fewer than {MIN_SESSION_SPANS:.0} times a \
+             session's mean span ({span_s:.1} s): sessions longer than the run cannot end in \
+             it and those near its length weigh heavily in the session columns; set \
+             `run.duration` to {:.0} s or more",
+            MIN_SESSION_SPANS * span_s
+        ));
+    }
+    (!texts.is_empty()).then(|| texts.join("; "))
 }
 
 /// The warning a report gives when the replications span fewer than

@@ -258,14 +258,36 @@ struct Interval {
     latency: LatencyHistogram,
 }
 
-/// Measured sessions' books, summed as each ends.
+/// Measured sessions' books, summed as each ends. A session is weighted
+/// by the inverse of the share of the measured window in which one as long
+/// could end ([`Stats::on_session_end`]): 1, summed exactly in `whole`,
+/// unless it lasted longer than the warm-up; the others in `long`.
 #[derive(Clone, Copy, Default)]
 struct SessionTally {
     ended: u64,
+    abandoned: u64,
+    whole: WholeSessions,
+    long: LongSessions,
+}
+
+/// Sessions of weight 1, summed exactly.
+#[derive(Clone, Copy, Default)]
+struct WholeSessions {
+    count: u64,
     answered: u64,
     abandoned: u64,
     requests: u64,
     duration_ns: u128,
+}
+
+/// Sessions longer than the warm-up: each term weighted.
+#[derive(Clone, Copy, Default)]
+struct LongSessions {
+    weight: f64,
+    answered: f64,
+    abandoned: f64,
+    requests: f64,
+    duration_ns: f64,
 }
 
 /// One call edge's counters since time zero, before the end of arrivals:
@@ -800,23 +822,52 @@ impl Stats {
         }
     }
 
-    /// A session ends in the measured window: it sent `requests`, its user
-    /// had the last outcome (or left) `duration` after sending the first,
-    /// some request was not answered in the user's patience (`failed`), and
-    /// the user gave up with requests left (`abandoned`).
+    /// A session ends in the measured window at `now`: it sent `requests`,
+    /// its user had the last outcome (or left) `duration` after sending the
+    /// first, some request was not answered in the user's patience
+    /// (`failed`), and the user gave up with requests left (`abandoned`);
+    /// `reach`, from its start to `now`.
+    ///
+    /// Sessions start from none open at time zero, so one that reaches `D`
+    /// can end only after `D`: in the part of the window `[max(warm-up, D),
+    /// end)`, not in all of it as in a steady state. Counted as they are,
+    /// sessions longer than the warm-up would be too few, and the session
+    /// columns would lean toward short sessions (the more as sessions are
+    /// long against the warm-up). Each is weighted by the inverse of that
+    /// share, `(end - warm-up) / (end - max(warm-up, D))` (Horvitz and
+    /// Thompson's estimator): the ratios and means are then those of every
+    /// session in a steady state, whatever the warm-up.
     pub(super) fn on_session_end(
         &mut self,
+        reach: Span,
         requests: u32,
         duration: Span,
         failed: bool,
         abandoned: bool,
     ) {
-        if let Some(t) = &mut self.sessions {
-            t.ended += 1;
-            t.answered += u64::from(!failed);
-            t.abandoned += u64::from(abandoned);
-            t.requests += u64::from(requests);
-            t.duration_ns += u128::from(duration.as_nanos());
+        let Some(t) = &mut self.sessions else {
+            return;
+        };
+        t.ended += 1;
+        t.abandoned += u64::from(abandoned);
+        let earliest = Timestamp::ZERO + reach;
+        if earliest <= self.warmup_end {
+            let w = &mut t.whole;
+            w.count += 1;
+            w.answered += u64::from(!failed);
+            w.abandoned += u64::from(abandoned);
+            w.requests += u64::from(requests);
+            w.duration_ns += u128::from(duration.as_nanos());
+        } else {
+            // `earliest <= now < end`: the share is above 0.
+            let window = (self.end - self.warmup_end).as_nanos() as f64;
+            let weight = window / (self.end - earliest).as_nanos() as f64;
+            let l = &mut t.long;
+            l.weight += weight;
+            l.answered += if failed { 0.0 } else { weight };
+            l.abandoned += if abandoned { weight } else { 0.0 };
+            l.requests += weight * f64::from(requests);
+            l.duration_ns += weight * duration.as_nanos() as f64;
         }
     }
 
@@ -1253,12 +1304,17 @@ impl Stats {
         } else {
             (self.outcomes.ok + self.outcomes.degraded) as f64 / self.requests as f64
         };
-        let sessions = self.sessions.map(|t| SessionMetrics {
-            sessions: t.ended,
-            answered: t.answered,
-            abandoned: t.abandoned,
-            requests: t.requests,
-            duration_s: t.duration_ns as f64 / 1e9,
+        let sessions = self.sessions.map(|t| {
+            let (w, l) = (t.whole, t.long);
+            SessionMetrics {
+                sessions: t.ended,
+                abandoned: t.abandoned,
+                weight: w.count as f64 + l.weight,
+                answered: w.answered as f64 + l.answered,
+                given_up: w.abandoned as f64 + l.abandoned,
+                requests: w.requests as f64 + l.requests,
+                duration_s: (w.duration_ns as f64 + l.duration_ns) / 1e9,
+            }
         });
         let session_availability = sessions.map_or(f64::NAN, |s| s.availability());
         let regions: Vec<RegionRow> = std::mem::take(&mut self.regions)

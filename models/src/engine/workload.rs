@@ -500,8 +500,13 @@ impl World<'_> {
                     self.now + rtt
                 };
                 let s = *s;
-                self.stats
-                    .on_session_end(s.sent, left_at - s.started, s.failed, gives_up);
+                self.stats.on_session_end(
+                    self.now - s.started,
+                    s.sent,
+                    left_at - s.started,
+                    s.failed,
+                    gives_up,
+                );
             }
             self.workload.free_sessions.push(user);
             return;
