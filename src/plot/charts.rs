@@ -77,6 +77,8 @@ pub enum Kind {
         /// Shaded x ranges: the intervals a trigger (fault window, cache
         /// flush, surge) touched.
         spans: Vec<(f64, f64)>,
+        /// A logarithmic y axis ([`log_if_wide`]).
+        log_y: bool,
     },
     /// Two lines on their own y axes (left and right).
     TwinLines {
@@ -351,6 +353,7 @@ fn latency_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
             series,
             faint,
             spans: trigger_spans(ts, groups.first().map_or(&[][..], Vec::as_slice), t, scale),
+            log_y: false,
         },
     })
 }
@@ -502,6 +505,7 @@ fn service_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
             series,
             faint: Vec::new(),
             spans: system_spans(d, scale),
+            log_y: false,
         },
     })
 }
@@ -620,6 +624,7 @@ fn region_over_time(d: &PlotData<'_>, what: RegionSeries) -> Result<Chart, Strin
             series,
             faint: Vec::new(),
             spans: system_spans(d, scale),
+            log_y: false,
         },
     })
 }
@@ -681,6 +686,7 @@ fn deployment_over_time(d: &PlotData<'_>, what: DeploymentSeries) -> Result<Char
             series,
             faint: Vec::new(),
             spans: system_spans(d, scale),
+            log_y: false,
         },
     })
 }
@@ -734,6 +740,7 @@ fn edge_retries_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
             series,
             faint: Vec::new(),
             spans: system_spans(d, scale),
+            log_y: false,
         },
     })
 }
@@ -791,6 +798,7 @@ fn cache_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
             series,
             faint: Vec::new(),
             spans: system_spans(d, scale),
+            log_y: false,
         },
     })
 }
@@ -871,6 +879,7 @@ fn shard_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
             series,
             faint: Vec::new(),
             spans: system_spans(d, scale),
+            log_y: false,
         },
     })
 }
@@ -879,7 +888,8 @@ fn shard_utilization(d: &PlotData<'_>) -> Result<Chart, String> {
 /// of its slowest shard (the largest of its shards'
 /// `replication_lag_p99_ms`), the mean over the replications where it
 /// applied a write, triggers shaded: how far a replica falls behind, and
-/// for how long, through an outage or a surge of writes. Copies that never
+/// for how long, through an outage or a surge of writes (on a log axis
+/// when the lags span two orders of magnitude). Copies that never
 /// applied a write (primaries) have no line; an interval without an apply
 /// (the replica's region dark) has no point.
 fn replication_lag(d: &PlotData<'_>) -> Result<Chart, String> {
@@ -934,6 +944,7 @@ fn replication_lag(d: &PlotData<'_>) -> Result<Chart, String> {
             d.focus_label
         ));
     }
+    let log_y = log_if_wide(&series);
     Ok(Chart {
         name: "replication_lag".into(),
         title: format!(
@@ -942,12 +953,36 @@ fn replication_lag(d: &PlotData<'_>) -> Result<Chart, String> {
         ),
         kind: Kind::Lines {
             x_label: x_label.into(),
-            y_label: "replication lag p99 (ms)".into(),
+            y_label: if log_y {
+                "replication lag p99 (ms, log scale)".into()
+            } else {
+                "replication lag p99 (ms)".into()
+            },
             series,
             faint: Vec::new(),
             spans: system_spans(d, scale),
+            log_y,
         },
     })
+}
+
+/// How many times the largest value a line chart's smallest must be below
+/// for its y axis to be logarithmic: a replica's lag of milliseconds and
+/// of minutes through an outage, each readable.
+pub const LOG_AXIS_SPAN: f64 = 100.0;
+
+/// Whether `series` call for a logarithmic y axis: every finite value above
+/// 0 (a log axis cannot place 0), and the largest at least
+/// [`LOG_AXIS_SPAN`] times the smallest.
+pub fn log_if_wide(series: &[Series]) -> bool {
+    let ys = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .filter(|y| y.is_finite());
+    let (lo, hi, positive) = ys.fold((f64::INFINITY, 0.0_f64, true), |(lo, hi, pos), y| {
+        (lo.min(y), hi.max(y), pos && y > 0.0)
+    });
+    positive && lo.is_finite() && hi >= LOG_AXIS_SPAN * lo
 }
 
 /// The larger of `a` and `b` that is finite (NaN when neither is).
@@ -1936,5 +1971,47 @@ mod tests {
         d.shard_series = Some(&none);
         let why = replication_lag(&d).unwrap_err();
         assert!(why.contains("no read replica applied a write"), "{why}");
+    }
+
+    /// The lag chart's y axis is logarithmic when its lags span two orders
+    /// of magnitude (55 ms and 6 s), linear when they span less (55 ms and
+    /// 5 s) or a value is 0, which a log axis cannot place; drawn, the log
+    /// axis has its decades as ticks.
+    #[test]
+    fn a_lag_spanning_two_orders_of_magnitude_is_drawn_on_a_log_axis() {
+        let (runs, ts) = two_intervals();
+        let lags = |late: &str| {
+            table(&format!(
+                "point,replication,t_s,store,region,shard,replication_lag_p99_ms\n\
+                 0,0,10,users,eu-west,0,55\n0,0,20,users,eu-west,0,{late}\n"
+            ))
+        };
+        let chart = |st: &Table| {
+            let d = run_data(&runs, &ts, None, Some(st));
+            replication_lag(&d).unwrap()
+        };
+        let log = |c: &Chart| matches!(c.kind, Kind::Lines { log_y: true, .. });
+        let (narrow, wide) = (chart(&lags("5000")), chart(&lags("6000")));
+        assert!(!log(&narrow) && log(&wide));
+        let flat = |points: Vec<(f64, f64)>| Series {
+            points,
+            ..Series::default()
+        };
+        assert!(!log_if_wide(&[flat(vec![(0.0, 0.0), (1.0, 6000.0)])]));
+        assert!(log_if_wide(&[
+            flat(vec![(0.0, 1.0)]),
+            flat(vec![(1.0, 100.0)])
+        ]));
+        assert!(!log_if_wide(&[]));
+        let text = crate::plot::svg(&wide).unwrap();
+        assert!(
+            text.contains("replication lag p99 (ms, log scale)"),
+            "{text}"
+        );
+        for decade in [">\n100\n</text>", ">\n1000\n</text>"] {
+            assert!(text.contains(decade), "no tick {decade}: {text}");
+        }
+        let text = crate::plot::svg(&narrow).unwrap();
+        assert!(!text.contains("log scale"));
     }
 }

@@ -1,6 +1,8 @@
 //! Draws a [`Chart`] on any plotters backend (SVG text or a PNG bitmap).
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::element::{DashedPathElement, ErrorBarOrientV};
 use plotters::prelude::*;
 
@@ -41,7 +43,8 @@ pub fn chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -
             series,
             faint,
             spans,
-        } => lines(&titled, x_label, y_label, series, faint, spans),
+            log_y,
+        } => lines(&titled, x_label, y_label, series, faint, spans, *log_y),
         Kind::Boundary {
             x_label,
             y_label,
@@ -145,6 +148,7 @@ fn lines<DB: DrawingBackend>(
     series: &[Series],
     faint: &[Vec<(f64, f64)>],
     spans: &[(f64, f64)],
+    log_y: bool,
 ) -> Result<()> {
     let all = series
         .iter()
@@ -157,67 +161,118 @@ fn lines<DB: DrawingBackend>(
         .map(|p| p.0)
         .chain(spans.iter().flat_map(|&(a, b)| [a, b]));
     let (x0, x1) = range(xs, 0.0, false);
-    let (y0, y1) = range(all.map(|p| p.1), 0.08, true);
-    let mut chart = ChartBuilder::on(root)
-        .margin(16)
-        .x_label_area_size(46)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .axis_desc_style((FONT, 16))
-        .label_style((FONT, 13))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()
-        .map_err(err)?;
-    let shade = RED.mix(0.12);
-    for (i, &(a, b)) in spans.iter().enumerate() {
-        let drawn = chart
-            .draw_series([Rectangle::new([(a, y0), (b, y1)], shade.filled())])
+    let builder = |area| {
+        let mut b = ChartBuilder::on(area);
+        b.margin(16).x_label_area_size(46).y_label_area_size(70);
+        b
+    };
+    let lines = Lines {
+        x_label,
+        y_label,
+        series,
+        faint,
+        spans,
+    };
+    if log_y {
+        // A factor of 1.25 either side, as the linear axis pads by 8 %.
+        let (y0, y1) = range(all.map(|p| p.1).filter(|y| *y > 0.0), 0.0, false);
+        let (y0, y1) = (y0 / 1.25, y1 * 1.25);
+        let chart = builder(root)
+            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
             .map_err(err)?;
-        if i == 0 {
-            drawn
-                .label("trigger (fault or surge)")
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 24, y + 5)], shade.filled())
-                });
+        lines.draw(chart, y0, y1, true)
+    } else {
+        let (y0, y1) = range(all.map(|p| p.1), 0.08, true);
+        let chart = builder(root)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(err)?;
+        lines.draw(chart, y0, y1, false)
+    }
+}
+
+/// What a line chart draws, on either y axis.
+struct Lines<'a> {
+    x_label: &'a str,
+    y_label: &'a str,
+    series: &'a [Series],
+    faint: &'a [Vec<(f64, f64)>],
+    spans: &'a [(f64, f64)],
+}
+
+impl Lines<'_> {
+    /// Draws on `chart`, whose y axis spans `y0..y1` (logarithmic with
+    /// `log`).
+    fn draw<'c, DB, Y>(
+        &self,
+        mut chart: ChartContext<'c, DB, Cartesian2d<RangedCoordf64, Y>>,
+        y0: f64,
+        y1: f64,
+        log: bool,
+    ) -> Result<()>
+    where
+        DB: DrawingBackend + 'c,
+        Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        let decade = |v: &f64| format!("{v}");
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(self.x_label)
+            .y_desc(self.y_label)
+            .axis_desc_style((FONT, 16))
+            .label_style((FONT, 13))
+            .light_line_style(WHITE.mix(0.0));
+        if log {
+            // The decades, as 100 and 1000 (not 100.0).
+            mesh.y_label_formatter(&decade);
         }
-    }
-    for line in faint {
-        chart
-            .draw_series(LineSeries::new(line.iter().copied(), GREY.stroke_width(1)))
-            .map_err(err)?;
-    }
-    for (i, s) in series.iter().enumerate() {
-        let colour = PALETTE[s.colour.unwrap_or(i) % PALETTE.len()];
-        let points = s.points.iter().copied();
-        let drawn = if s.dashed {
-            let style = colour.stroke_width(3);
+        mesh.draw().map_err(err)?;
+        let shade = RED.mix(0.12);
+        for (i, &(a, b)) in self.spans.iter().enumerate() {
+            let drawn = chart
+                .draw_series([Rectangle::new([(a, y0), (b, y1)], shade.filled())])
+                .map_err(err)?;
+            if i == 0 {
+                drawn
+                    .label("trigger (fault or surge)")
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 24, y + 5)], shade.filled())
+                    });
+            }
+        }
+        for line in self.faint {
             chart
-                .draw_series(DashedLineSeries::new(points, 9, 6, style))
-                .map_err(err)?
-                .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + 24, y)], 6, 4, style))
-        } else {
+                .draw_series(LineSeries::new(line.iter().copied(), GREY.stroke_width(1)))
+                .map_err(err)?;
+        }
+        for (i, s) in self.series.iter().enumerate() {
+            let colour = PALETTE[s.colour.unwrap_or(i) % PALETTE.len()];
+            let points = s.points.iter().copied();
+            let drawn = if s.dashed {
+                let style = colour.stroke_width(3);
+                chart
+                    .draw_series(DashedLineSeries::new(points, 9, 6, style))
+                    .map_err(err)?
+                    .legend(move |(x, y)| {
+                        DashedPathElement::new([(x, y), (x + 24, y)], 6, 4, style)
+                    })
+            } else {
+                chart
+                    .draw_series(LineSeries::new(points, colour.stroke_width(3)))
+                    .map_err(err)?
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 24, y)], colour.stroke_width(3))
+                    })
+            };
+            drawn.label(&s.label);
+        }
+        if !self.faint.is_empty() {
             chart
-                .draw_series(LineSeries::new(points, colour.stroke_width(3)))
+                .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
                 .map_err(err)?
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 24, y)], colour.stroke_width(3))
-                })
-        };
-        drawn.label(&s.label);
+                .label("each replication (last percentile)")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], GREY.stroke_width(1)));
+        }
+        legend_box(&mut chart)
     }
-    if !faint.is_empty() {
-        chart
-            .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
-            .map_err(err)?
-            .label("each replication (last percentile)")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], GREY.stroke_width(1)));
-    }
-    legend_box(&mut chart)
 }
 
 fn twin<DB: DrawingBackend>(
