@@ -65,13 +65,20 @@ fn run_writes_every_output_with_the_contract_columns() {
     assert_eq!(
         ts.lines().next().unwrap(),
         "point,replication,t_s,arrivals_rps,throughput_rps,latency_p99_ms,errors,rejected,replicas,\
-         cpu_util,cache_hit_ratio,breaker_open,healthy_regions,cost_usd_cum,retries,wasted_work_s,\
-         trigger"
+         cpu_util,cache_hit_ratio,stale_read_ratio,breaker_open,healthy_regions,cost_usd_cum,retries,\
+         wasted_work_s,trigger"
     );
     assert_eq!(
         ts.lines().count(),
         1 + 4 * 4,
         "4 intervals of 30 s per replication"
+    );
+    // No datastore: no read to judge stale.
+    assert!(
+        ts.lines()
+            .skip(1)
+            .all(|l| l.split(',').nth(11) == Some("NaN")),
+        "{ts}"
     );
     let services = std::fs::read_to_string(out.join("services.csv")).unwrap();
     let header = services.lines().next().unwrap();

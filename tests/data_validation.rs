@@ -1083,6 +1083,20 @@ fn in_process_caches_serve_stale_reads_until_their_ttl() {
             "intervals {} against {whole}",
             stale / hits
         );
+        // `timeseries.csv`'s `stale_read_ratio` does too, weighted by the
+        // interval's reads (80 % of its arrivals, every one answered).
+        let (mut stale, mut reads) = (0.0, 0.0);
+        for r in o.timeseries.iter().filter(|r| r.t_s > o.warmup_s) {
+            let n = r.arrivals_rps * secs * 0.8;
+            stale += r.stale_read_ratio * n;
+            reads += n;
+        }
+        let whole = o.metrics.stale_read_ratio.expect("a datastore");
+        assert!(
+            (stale / reads - whole).abs() < 0.002,
+            "intervals {} against {whole}",
+            stale / reads
+        );
     }
     check(
         "hit ratio, the same",

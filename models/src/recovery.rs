@@ -282,6 +282,7 @@ pub fn measure_regions(plan: &RecoveryPlan, out: &RunOutput) -> Vec<Vec<TriggerR
                     replicas: 0,
                     cpu_util: f64::NAN,
                     cache_hit_ratio: f64::NAN,
+                    stale_read_ratio: f64::NAN,
                     breaker_open: 0,
                     healthy_regions: 0,
                     cost_usd_cum: f64::NAN,

@@ -1218,6 +1218,10 @@ pub struct IntervalRow {
     pub cpu_util: f64,
     /// Cache hit ratio in the interval.
     pub cache_hit_ratio: f64,
+    /// Of the interval's answered reads of a datastore's keys, those
+    /// answered with an outdated value (NaN without a read, or without a
+    /// datastore): `runs.csv`'s `stale_read_ratio` over time.
+    pub stale_read_ratio: f64,
     /// Breakers open at the end of the interval.
     pub breaker_open: u64,
     /// Healthy regions at the end of the interval.
@@ -1310,7 +1314,7 @@ pub const SLO_MET_COLUMN: &str = "slo_met";
 pub const STALE_READ_COLUMN: &str = "stale_read_ratio";
 
 /// `timeseries.csv` columns, in order.
-pub const TIMESERIES_COLUMNS: [&str; 17] = [
+pub const TIMESERIES_COLUMNS: [&str; 18] = [
     "point",
     "replication",
     "t_s",
@@ -1322,6 +1326,7 @@ pub const TIMESERIES_COLUMNS: [&str; 17] = [
     "replicas",
     "cpu_util",
     "cache_hit_ratio",
+    STALE_READ_COLUMN,
     "breaker_open",
     "healthy_regions",
     "cost_usd_cum",
@@ -1424,7 +1429,7 @@ impl RunMetrics {
 
 impl IntervalRow {
     /// The cells after `point, replication`, in [`TIMESERIES_COLUMNS`] order.
-    pub fn cells(&self) -> [Cell; 15] {
+    pub fn cells(&self) -> [Cell; 16] {
         [
             Cell::Float(self.t_s),
             Cell::Float(self.arrivals_rps),
@@ -1435,6 +1440,7 @@ impl IntervalRow {
             Cell::Int(self.replicas),
             Cell::Float(self.cpu_util),
             Cell::Float(self.cache_hit_ratio),
+            Cell::Float(self.stale_read_ratio),
             Cell::Int(self.breaker_open),
             Cell::Int(self.healthy_regions),
             Cell::Float(self.cost_usd_cum),
@@ -3524,6 +3530,7 @@ mod tests {
             replicas: 1,
             cpu_util: 0.0,
             cache_hit_ratio: 0.0,
+            stale_read_ratio: f64::NAN,
             breaker_open: 0,
             healthy_regions: 1,
             cost_usd_cum: 0.0,

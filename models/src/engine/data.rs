@@ -496,6 +496,9 @@ pub(super) struct DataState {
     cache_answered: u64,
     interval_looked: u64,
     interval_answered: u64,
+    /// The interval's answered reads of a store's keys, and the stale ones.
+    interval_reads: u64,
+    interval_stale: u64,
     /// `shards_timeseries.csv`'s rows so far, and the current interval's
     /// start.
     interval_rows: Vec<ShardIntervalRow>,
@@ -634,6 +637,8 @@ impl DataState {
             cache_answered: 0,
             interval_looked: 0,
             interval_answered: 0,
+            interval_reads: 0,
+            interval_stale: 0,
             interval_rows: Vec::new(),
             interval_start: Timestamp::ZERO,
         }
@@ -1023,13 +1028,21 @@ impl DataState {
         self.ops.len()
     }
 
-    /// The end-to-end cache hit ratio of the interval since the last call,
-    /// and resets it (0 without lookups).
-    pub(super) fn take_interval_ratio(&mut self) -> f64 {
-        let r = ratio(self.interval_answered, self.interval_looked);
+    /// The end-to-end cache hit ratio (0 without lookups) and the stale
+    /// read ratio (NaN without a read) of the interval since the last call,
+    /// and resets them.
+    pub(super) fn take_interval_ratios(&mut self) -> (f64, f64) {
+        let hits = ratio(self.interval_answered, self.interval_looked);
+        let stale = if self.interval_reads == 0 {
+            f64::NAN
+        } else {
+            self.interval_stale as f64 / self.interval_reads as f64
+        };
         self.interval_looked = 0;
         self.interval_answered = 0;
-        r
+        self.interval_reads = 0;
+        self.interval_stale = 0;
+        (hits, stale)
     }
 
     /// Adds busy time of `shard` up to `now`: to its interval's, and
@@ -2458,13 +2471,16 @@ impl World<'_> {
                 self.data.interval_answered += u64::from(answered);
             }
         }
-        if r.data.measured
-            && ok
-            && !r.data.write
-            && r.flags & (LOOKED_UP | EDGE_LOOKED_UP | STORE_READ) != 0
-        {
-            self.data.reads += 1;
-            self.data.stale_reads += u64::from(r.flags & STALE != 0);
+        if ok && !r.data.write && r.flags & (LOOKED_UP | EDGE_LOOKED_UP | STORE_READ) != 0 {
+            let stale = u64::from(r.flags & STALE != 0);
+            if r.data.measured {
+                self.data.reads += 1;
+                self.data.stale_reads += stale;
+            }
+            if self.now < self.data.end {
+                self.data.interval_reads += 1;
+                self.data.interval_stale += stale;
+            }
         }
         if let Some(edge) = &self.plan.data.edge_cache
             && ok

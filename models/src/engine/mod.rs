@@ -859,8 +859,8 @@ impl<'p> World<'p> {
         let healthy_regions = self.routing.healthy_regions(&self.faults);
         let trigger = self.stats.close_interval(self.now, healthy_regions);
         self.close_data_interval(trigger);
-        let ratio = self.data.take_interval_ratio();
-        self.stats.set_interval_cache_hit_ratio(ratio);
+        let (hits, stale) = self.data.take_interval_ratios();
+        self.stats.set_interval_data_ratios(hits, stale);
     }
 
     fn finish(mut self, replication: u32) -> RunOutput {

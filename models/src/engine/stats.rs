@@ -1090,10 +1090,12 @@ impl Stats {
         }
     }
 
-    /// Sets the cache hit ratio of the interval just closed.
-    pub(super) fn set_interval_cache_hit_ratio(&mut self, ratio: f64) {
+    /// Sets the data tier's ratios of the interval just closed: its cache
+    /// hit ratio and its stale read ratio.
+    pub(super) fn set_interval_data_ratios(&mut self, cache_hit_ratio: f64, stale_read_ratio: f64) {
         if let Some(row) = self.rows.last_mut() {
-            row.cache_hit_ratio = ratio;
+            row.cache_hit_ratio = cache_hit_ratio;
+            row.stale_read_ratio = stale_read_ratio;
         }
     }
 
@@ -1250,6 +1252,7 @@ impl Stats {
                 f64::NAN
             },
             cache_hit_ratio: 0.0,
+            stale_read_ratio: f64::NAN,
             breaker_open: self.open_breakers.current().round() as u64,
             healthy_regions,
             cost_usd_cum: self.cost_rate_all.integral_secs(now) + self.usage_usd_all,

@@ -39,6 +39,7 @@ fn rows(n: usize, bad: impl Fn(usize) -> Option<(f64, f64)>) -> Vec<IntervalRow>
                 replicas: 1,
                 cpu_util: 0.5,
                 cache_hit_ratio: 0.0,
+                stale_read_ratio: f64::NAN,
                 breaker_open: 0,
                 healthy_regions: 1,
                 cost_usd_cum: 0.0,
