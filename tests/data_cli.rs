@@ -906,12 +906,15 @@ shard = { workers = 8, read = { distribution = "exponential", mean = "1ms" } }
 /// A at 0 s is admitted; request B at 0.1 s is throttled (429) and retried
 /// every 250 ms (constant backoff, no jitter): throttled at 0.35, 0.6 and
 /// 0.85 s, admitted at 1.1 s, one second after A. With one try fewer, B
-/// gives up with the 429.
+/// gives up with the 429. With `shard.retry_after`, the throttle says when
+/// the shard would admit B, 0.9 s later, and its one retry waits exactly
+/// that instead of the backoff (as `policy::retry` does with a 429's
+/// `Retry-After` in the sidecar): admitted at 1 s.
 #[test]
 fn store_retries_back_off_until_the_shard_admits() {
     let dir = tempdir("data_store_retry");
     write(&dir, "t.csv", "t_ns,key\n0,7\n100000000,7\n");
-    let scenario = |attempts: u32| {
+    let scenario = |attempts: u32, retry_after: bool| {
         format!(
             r#"
 [run]
@@ -931,7 +934,7 @@ replicas = 1
 
 [[datastores]]
 name = "users"
-shard = {{ workers = 4, read = {{ distribution = "deterministic", mean = "1ms" }}, rate_limit = "one" }}
+shard = {{ workers = 4, read = {{ distribution = "deterministic", mean = "1ms" }}, rate_limit = "one", retry_after = {retry_after} }}
 retry = {{ attempts = {attempts}, backoff = "constant", base = "250ms", jitter = "none", retry_on = ["rate-limited"] }}
 
 [policy.rate_limit.one]
@@ -941,9 +944,14 @@ max = 1
 "#
         )
     };
-    let run = |attempts: u32| {
-        let file = write(&dir, &format!("s{attempts}.toml"), &scenario(attempts));
-        let out = dir.join(format!("out{attempts}"));
+    let run = |attempts: u32, retry_after: bool| {
+        let name = format!("{attempts}-{retry_after}");
+        let file = write(
+            &dir,
+            &format!("s{name}.toml"),
+            &scenario(attempts, retry_after),
+        );
+        let out = dir.join(format!("out{name}"));
         headroom_ok(&["run", s(&file), "--out", s(&out), "--quiet"]);
         let cells = |name: &str| -> Vec<(String, String)> {
             let text = String::from_utf8(read(&out, name)).unwrap();
@@ -971,7 +979,7 @@ max = 1
             .unwrap()
     };
     // Five tries: B's fifth is admitted, 1 s + 1 ms + 1 us after it came.
-    let (runs, shards) = run(5);
+    let (runs, shards) = run(5, false);
     assert_eq!(get(&runs, "requests"), 2.0);
     assert_eq!(get(&runs, "errors"), 0.0);
     assert_eq!(get(&runs, "retries"), 4.0);
@@ -982,12 +990,31 @@ max = 1
     let p99 = get(&runs, "latency_p99_ms");
     assert!((p99 - 1001.001).abs() < 0.01 * 1001.0, "{p99}");
     // Four: B's last try, at 0.85 s, is throttled too, and B fails.
-    let (runs, shards) = run(4);
+    let (runs, shards) = run(4, false);
     assert_eq!(get(&runs, "errors"), 1.0);
     assert_eq!(get(&runs, "retries"), 3.0);
     assert_eq!(
         (get(&shards, "requests"), get(&shards, "errors")),
         (5.0, 4.0)
+    );
+    // With the throttle's Retry-After, five tries allowed and two used:
+    // B's second is admitted 0.9 s + 1 ms of work after it came.
+    let (runs, shards) = run(5, true);
+    assert_eq!(get(&runs, "errors"), 0.0);
+    assert_eq!(get(&runs, "retries"), 1.0);
+    assert_eq!(
+        (get(&shards, "requests"), get(&shards, "errors")),
+        (3.0, 1.0)
+    );
+    let p99 = get(&runs, "latency_p99_ms");
+    assert!((p99 - 901.0).abs() < 0.01 * 901.0, "{p99}");
+    // One try: B fails with the 429.
+    let (runs, shards) = run(1, true);
+    assert_eq!(get(&runs, "errors"), 1.0);
+    assert_eq!(get(&runs, "retries"), 0.0);
+    assert_eq!(
+        (get(&shards, "requests"), get(&shards, "errors")),
+        (2.0, 1.0)
     );
 }
 
@@ -1119,6 +1146,15 @@ fn shard_rate_limit_unknown_or_per_client() {
             "`datastores.users.shard.rate_limit` = \"partition\"",
             "key = \"global\"",
             "each shard counts its own operations",
+        ],
+    );
+    // Only a throttle carries a Retry-After.
+    expect_input_error(
+        "shard_retry_after_unlimited",
+        &with(shard, r#"mean = "2ms" }, retry_after = true }"#),
+        &[
+            "`datastores.users.shard.retry_after` = true",
+            "a shard with a `rate_limit`",
         ],
     );
 }

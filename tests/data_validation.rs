@@ -471,7 +471,22 @@ fn a_shard_rate_limit_admits_its_rate_and_throttles_the_rest() {
         0.002,
         &mut failures,
     );
-    for o in &retried {
+    // So do clients told when to retry (`shard.retry_after`): the retry
+    // waits for the limit's next free slot, which the next arrival may
+    // take, and the same requests fail.
+    let (_, told) = run(
+        "data-shard-limit.toml",
+        &[retry, "datastores.users.shard.retry_after=true"],
+    );
+    let availability: Vec<f64> = told.iter().map(|o| o.metrics.availability()).collect();
+    check(
+        "availability, retrying throttles after their Retry-After | -",
+        1.0 - throttled / lambda,
+        &availability,
+        0.002,
+        &mut failures,
+    );
+    for o in retried.iter().chain(&told) {
         assert!(o.metrics.retries > 0, "throttles were retried");
         let t = o.metrics.measured.as_secs_f64();
         for (j, row) in o.shards.iter().enumerate() {

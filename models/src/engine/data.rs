@@ -61,8 +61,8 @@ use rand::RngExt;
 
 use headroom_cache::Cache;
 use headroom_policy::pool::{Acquire, ConnId, Pool, PoolAction};
-use headroom_policy::ratelimit::RateLimiter;
-use headroom_policy::retry::{RetryBudget, RetryDecision, RetryPolicy, RetryState};
+use headroom_policy::ratelimit::{RateDecision, RateLimiter};
+use headroom_policy::retry::{RetryBudget, RetryDecision, RetryPolicy, RetryState, TryOutcome};
 use headroom_sim::dist::Dist;
 use headroom_sim::rng::{Stream, Streams};
 use headroom_sim::slab::{Id, Slab};
@@ -149,6 +149,11 @@ struct DataOp {
     /// work ended at the primary (where its replication lag starts).
     arrived: Timestamp,
     failure: Option<Reply>,
+    /// A throttled try's `Retry-After` (`shard.retry_after`): when the
+    /// shard's rate limit would admit it (`Span::ZERO`: none). The store's
+    /// `retry` waits that long instead of its backoff, as `policy::retry`
+    /// does with a 429's header in the sidecar.
+    retry_after: Span,
     /// Its tries so far, with the store's `retry` (for an operation that
     /// goes to the store).
     retry: Option<RetryState>,
@@ -1384,6 +1389,7 @@ impl World<'_> {
             sent: Timestamp::ZERO,
             arrived: now,
             failure: None,
+            retry_after: Span::ZERO,
             retry: None,
             abandoned: false,
             stale,
@@ -1432,6 +1438,7 @@ impl World<'_> {
             stage: Stage::Back,
             conn: None,
             failure: Some(Reply::timeout()),
+            retry_after: Span::ZERO,
             abandoned: false,
             ..*op
         };
@@ -1737,13 +1744,19 @@ impl World<'_> {
         shard.top_ops += u64::from(in_window && op.key == shard.top_key);
         shard.now.requests += 1;
         if let Some(limiter) = shard.limiter.as_mut()
-            && !limiter.check(now, 0).is_admit()
+            && let RateDecision::Reject { retry_after } = limiter.check(now, 0)
         {
-            // Over the shard's throughput: refused before any work.
+            // Over the shard's throughput: refused before any work, with
+            // (`shard.retry_after`) when it would admit the try.
             shard.errors += u64::from(in_window);
             shard.throttled += u64::from(in_window);
             shard.now.shed += 1;
             shard.now.throttled += 1;
+            if store.throttle_retry_after
+                && let Some(o) = self.data.ops.get_mut(id)
+            {
+                o.retry_after = retry_after;
+            }
             self.back_with(id, Some(Reply::error(429)));
             return;
         }
@@ -1864,6 +1877,7 @@ impl World<'_> {
                 conn: None,
                 arrived: now,
                 failure: None,
+                retry_after: Span::ZERO,
                 retry: None,
                 abandoned: false,
                 ..*op
@@ -2282,7 +2296,16 @@ impl World<'_> {
             policy,
             now,
         );
-        let retry_at = match state.handle_outcome(policy, now, failure.outcome(), budget, rng) {
+        let outcome = match failure.outcome() {
+            TryOutcome::Response { status, .. } if !op.retry_after.is_zero() => {
+                TryOutcome::Response {
+                    status,
+                    retry_after: Some(op.retry_after),
+                }
+            }
+            outcome => outcome,
+        };
+        let retry_at = match state.handle_outcome(policy, now, outcome, budget, rng) {
             RetryDecision::RetryAt { at, .. } => Some(at),
             RetryDecision::Done | RetryDecision::GiveUp(_) => None,
         };
@@ -2298,6 +2321,7 @@ impl World<'_> {
         };
         o.stage = Stage::Acquire;
         o.failure = None;
+        o.retry_after = Span::ZERO;
         o.conn = None;
         self.stats.on_retry(now, None);
         self.events.push(at, Event::Data { op: id });

@@ -171,6 +171,9 @@ pub struct StorePlan {
     pub pool: Option<PoolPlan>,
     /// The limit each shard of each copy enforces on its operations.
     pub rate_limit: Option<RateLimitPolicy>,
+    /// Whether a throttle carries the limit's `Retry-After`
+    /// (`shard.retry_after`).
+    pub throttle_retry_after: bool,
     /// How long a caller waits for an operation it sent (on a connection,
     /// if pooled) before it fails it with a timeout.
     pub timeout: Option<Span>,
@@ -593,6 +596,13 @@ fn store(
             Some(*policy)
         }
     };
+    if d.shard.retry_after && rate_limit.is_none() {
+        return Err(Invalid::new(
+            key("shard.retry_after"),
+            "true",
+            "a shard with a `rate_limit` (only a throttle carries a Retry-After), or false",
+        ));
+    }
     let retry = match &d.retry {
         None => None,
         Some(r) => {
@@ -734,6 +744,7 @@ fn store(
         apply,
         pool,
         rate_limit,
+        throttle_retry_after: d.shard.retry_after,
         timeout,
         retry,
         object_size,

@@ -118,6 +118,13 @@ pub struct ShardConfig {
     /// as DynamoDB's read and write units). Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<String>,
+    /// A throttle says when the shard would admit the operation (the
+    /// limit's `Retry-After`, as Cosmos DB's `x-ms-retry-after-ms`), and
+    /// the store's `retry` waits that long instead of its backoff. Default
+    /// false: a throttle says nothing (DynamoDB's
+    /// `ProvisionedThroughputExceededException`). Needs `rate_limit`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retry_after: bool,
 }
 
 /// `datastores.*.failover`: a managed store's failover (Aurora's,
