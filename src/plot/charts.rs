@@ -321,7 +321,7 @@ fn latency_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
         .filter(|(_, c)| c.name.starts_with("latency_p") && c.name.ends_with("_ms"))
         .map(|(i, c)| (i, c.name.as_str()))
         .collect();
-    let series = percentiles
+    let series: Vec<Series> = percentiles
         .iter()
         .map(|&(c, name)| Series {
             label: format!("{} ({})", percentile_name(name), mean_of(groups.len())),
@@ -341,6 +341,7 @@ fn latency_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
             .collect(),
         None => Vec::new(),
     };
+    let log_y = log_if_wide(&series);
     Ok(Chart {
         name: "latency_over_time".into(),
         title: format!(
@@ -349,11 +350,11 @@ fn latency_over_time(d: &PlotData<'_>) -> Result<Chart, String> {
         ),
         kind: Kind::Lines {
             x_label: x_label.into(),
-            y_label: "latency (ms)".into(),
+            y_label: log_label("latency (ms)", log_y),
             series,
             faint,
             spans: trigger_spans(ts, groups.first().map_or(&[][..], Vec::as_slice), t, scale),
-            log_y: false,
+            log_y,
         },
     })
 }
@@ -615,16 +616,19 @@ fn region_over_time(d: &PlotData<'_>, what: RegionSeries) -> Result<Chart, Strin
     if series.is_empty() {
         return Err(format!("{about}: no region's clients were answered"));
     }
+    // Latencies through an outage span orders of magnitude; availability
+    // stays linear (it reaches 0).
+    let log_y = matches!(what, RegionSeries::P99) && log_if_wide(&series);
     Ok(Chart {
         name: name.into(),
         title: format!("{}: {about}, {}", d.title, d.focus_label),
         kind: Kind::Lines {
             x_label: x_label.into(),
-            y_label: y_label.into(),
+            y_label: log_label(y_label, log_y),
             series,
             faint: Vec::new(),
             spans: system_spans(d, scale),
-            log_y: false,
+            log_y,
         },
     })
 }
@@ -953,11 +957,7 @@ fn replication_lag(d: &PlotData<'_>) -> Result<Chart, String> {
         ),
         kind: Kind::Lines {
             x_label: x_label.into(),
-            y_label: if log_y {
-                "replication lag p99 (ms, log scale)".into()
-            } else {
-                "replication lag p99 (ms)".into()
-            },
+            y_label: log_label("replication lag p99 (ms)", log_y),
             series,
             faint: Vec::new(),
             spans: system_spans(d, scale),
@@ -968,7 +968,8 @@ fn replication_lag(d: &PlotData<'_>) -> Result<Chart, String> {
 
 /// How many times the largest value a line chart's smallest must be below
 /// for its y axis to be logarithmic: a replica's lag of milliseconds and
-/// of minutes through an outage, each readable.
+/// of minutes through an outage, or a p99 of 20 ms and of seconds, each
+/// readable.
 pub const LOG_AXIS_SPAN: f64 = 100.0;
 
 /// Whether `series` call for a logarithmic y axis: every finite value above
@@ -983,6 +984,15 @@ pub fn log_if_wide(series: &[Series]) -> bool {
         (lo.min(y), hi.max(y), pos && y > 0.0)
     });
     positive && lo.is_finite() && hi >= LOG_AXIS_SPAN * lo
+}
+
+/// `label`, with "(ms)" made "(ms, log scale)" on a log axis.
+fn log_label(label: &str, log_y: bool) -> String {
+    if log_y {
+        label.replace("(ms)", "(ms, log scale)")
+    } else {
+        label.to_owned()
+    }
 }
 
 /// The larger of `a` and `b` that is finite (NaN when neither is).
@@ -1971,6 +1981,36 @@ mod tests {
         d.shard_series = Some(&none);
         let why = replication_lag(&d).unwrap_err();
         assert!(why.contains("no read replica applied a write"), "{why}");
+    }
+
+    /// Latency over time and the client regions' p99 take a log axis when
+    /// an outage takes p99 from 20 ms to 5 s; the regions' availability
+    /// never does (it can reach 0).
+    #[test]
+    fn latency_through_an_outage_is_drawn_on_a_log_axis() {
+        let (runs, _) = two_intervals();
+        let ts = |late: &str| {
+            table(&format!(
+                "point,replication,t_s,latency_p99_ms,trigger\n\
+                 0,0,10,20,0\n0,0,20,{late},1\n"
+            ))
+        };
+        let log = |c: &Chart| matches!(c.kind, Kind::Lines { log_y: true, .. });
+        let (calm, outage) = (ts("500"), ts("5000"));
+        let chart = |t: &Table| latency_over_time(&run_data(&runs, t, None, None)).unwrap();
+        assert!(!log(&chart(&calm)) && log(&chart(&outage)));
+        let text = crate::plot::svg(&chart(&outage)).unwrap();
+        assert!(text.contains("latency (ms, log scale)"), "{text}");
+        let rt = table(
+            "point,replication,t_s,region,availability,latency_p99_ms\n\
+             0,0,10,east,1,20\n0,0,20,east,0.01,5000\n",
+        );
+        let mut d = run_data(&runs, &calm, None, None);
+        d.region_series = Some(&rt);
+        assert!(log(&region_over_time(&d, RegionSeries::P99).unwrap()));
+        assert!(!log(
+            &region_over_time(&d, RegionSeries::Availability).unwrap()
+        ));
     }
 
     /// The lag chart's y axis is logarithmic when its lags span two orders
