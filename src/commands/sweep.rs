@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use headroom_models::plan::costs::SloValue;
 use headroom_models::sweep::{SweepMode, SweepPlan, cell, inline};
 use headroom_models::{KeepCopies, Loaded, Plan, WarmStarts};
 use headroom_sim::exec::Threads;
@@ -307,15 +308,14 @@ impl SloArgs {
             }
             Ok(Some(span.as_nanos() as f64 / 1e6))
         };
-        // Availabilities as in `[slo]`: 0 would hold for every point.
-        let share = |flag: &str, v: Option<f64>| -> anyhow::Result<Option<f64>> {
-            match v {
-                Some(a) if !(a.is_finite() && a > 0.0 && a <= 1.0) => Err(InputError(format!(
-                    "{flag} {a}: expected a fraction in (0, 1], e.g. 0.999"
-                ))
-                .into()),
-                v => Ok(v),
-            }
+        // The values `[slo]` accepts.
+        let value = |flag: &str, v: Option<f64>, kind: SloValue| -> anyhow::Result<Option<f64>> {
+            v.map(|v| {
+                kind.check(v)
+                    .map_err(|accepted| InputError(format!("{flag} {v}: expected {accepted}")))
+            })
+            .transpose()
+            .map_err(Into::into)
         };
         if let Some(v) = latency("--slo-p50", &self.slo_p50)? {
             slo.p50_ms = Some(v);
@@ -326,29 +326,24 @@ impl SloArgs {
         if let Some(v) = latency("--slo-p999", &self.slo_p999)? {
             slo.p999_ms = Some(v);
         }
-        if let Some(a) = share("--slo-availability", self.slo_availability)? {
+        let availability = SloValue::Availability;
+        if let Some(a) = value("--slo-availability", self.slo_availability, availability)? {
             slo.availability = Some(a);
         }
-        if let Some(a) = share("--slo-session-availability", self.slo_session_availability)? {
+        let session = self.slo_session_availability;
+        if let Some(a) = value("--slo-session-availability", session, availability)? {
             slo.session_availability = Some(a);
         }
-        if let Some(r) = self.slo_max_stale_read_ratio {
-            if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
-                return Err(InputError(format!(
-                    "--slo-max-stale-read-ratio {r}: expected a fraction in [0, 1], e.g. 0.01"
-                ))
-                .into());
-            }
+        let stale = self.slo_max_stale_read_ratio;
+        if let Some(r) = value(
+            "--slo-max-stale-read-ratio",
+            stale,
+            SloValue::StaleReadRatio,
+        )? {
             slo.max_stale_read_ratio = Some(r);
         }
-        if let Some(c) = self.slo_max_cost_per_month {
-            if !(c.is_finite() && c >= 0.0) {
-                return Err(InputError(format!(
-                    "--slo-max-cost-per-month {c}: expected a cost in USD per month >= 0, \
-                     e.g. 500"
-                ))
-                .into());
-            }
+        let cost = self.slo_max_cost_per_month;
+        if let Some(c) = value("--slo-max-cost-per-month", cost, SloValue::CostPerMonth)? {
             slo.max_cost_per_month_usd = Some(c);
         }
         Ok(())

@@ -243,6 +243,37 @@ pub(super) fn plan(
     }))
 }
 
+/// The values an `[slo]` objective accepts: the scenario's keys and the
+/// command line's `--slo-*` flags check the same rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SloValue {
+    /// `availability`, `session_availability`: 0 would hold for every
+    /// configuration.
+    Availability,
+    /// `max_stale_read_ratio`.
+    StaleReadRatio,
+    /// `max_cost_per_month`, USD.
+    CostPerMonth,
+}
+
+impl SloValue {
+    /// `Err` with what is accepted when `v` is not.
+    pub fn check(self, v: f64) -> Result<f64, &'static str> {
+        let (ok, accepted) = match self {
+            SloValue::Availability => (v > 0.0 && v <= 1.0, "a fraction in (0, 1], e.g. 0.999"),
+            SloValue::StaleReadRatio => {
+                ((0.0..=1.0).contains(&v), "a fraction in [0, 1], e.g. 0.01")
+            }
+            SloValue::CostPerMonth => (v >= 0.0, "a cost in USD per month >= 0, e.g. 500"),
+        };
+        if ok && v.is_finite() {
+            Ok(v)
+        } else {
+            Err(accepted)
+        }
+    }
+}
+
 pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> {
     let Some(slo) = &scenario.slo else {
         return Ok(None);
@@ -262,14 +293,27 @@ pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> 
              `session_availability`, `max_stale_read_ratio`",
         ));
     }
-    for (key, value) in [
-        ("slo.availability", slo.availability),
-        ("slo.session_availability", slo.session_availability),
+    for (key, value, kind) in [
+        ("slo.availability", slo.availability, SloValue::Availability),
+        (
+            "slo.session_availability",
+            slo.session_availability,
+            SloValue::Availability,
+        ),
+        (
+            "slo.max_stale_read_ratio",
+            slo.max_stale_read_ratio,
+            SloValue::StaleReadRatio,
+        ),
+        (
+            "slo.max_cost_per_month",
+            slo.max_cost_per_month,
+            SloValue::CostPerMonth,
+        ),
     ] {
-        if let Some(a) = value
-            && !(a.is_finite() && a > 0.0 && a <= 1.0)
-        {
-            return Err(Invalid::new(key, a, "a fraction in (0, 1], e.g. 0.999"));
+        if let Some(v) = value {
+            kind.check(v)
+                .map_err(|accepted| Invalid::new(key, v, accepted))?;
         }
     }
     if let Some(a) = slo.session_availability
@@ -282,22 +326,15 @@ pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> 
              `slo.availability` (the fraction of requests answered) instead",
         ));
     }
-    if let Some(r) = slo.max_stale_read_ratio {
-        if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
-            return Err(Invalid::new(
-                "slo.max_stale_read_ratio",
-                r,
-                "a fraction in [0, 1], e.g. 0.01",
-            ));
-        }
-        if scenario.datastores.is_empty() {
-            return Err(Invalid::new(
-                "slo.max_stale_read_ratio",
-                r,
-                "an objective of a scenario with a [[datastores]] (stale reads are reads of \
-                 a store's keys, from its caches or replicas)",
-            ));
-        }
+    if let Some(r) = slo.max_stale_read_ratio
+        && scenario.datastores.is_empty()
+    {
+        return Err(Invalid::new(
+            "slo.max_stale_read_ratio",
+            r,
+            "an objective of a scenario with a [[datastores]] (stale reads are reads of \
+             a store's keys, from its caches or replicas)",
+        ));
     }
     if slo.per_region && scenario.regions.len() < 2 {
         return Err(Invalid::new(
@@ -305,15 +342,6 @@ pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> 
             format!("true with {} [[regions]]", scenario.regions.len()),
             "two [[regions]] or more (clients in each region, `workload.origin`), or \
              `per_region = false`: with one region its clients are every client",
-        ));
-    }
-    if let Some(c) = slo.max_cost_per_month
-        && !(c.is_finite() && c >= 0.0)
-    {
-        return Err(Invalid::new(
-            "slo.max_cost_per_month",
-            c,
-            "a cost in USD per month >= 0",
         ));
     }
     if let Some(c) = slo.max_cost_per_month
@@ -341,6 +369,31 @@ pub(super) fn slo_plan(scenario: &Scenario) -> Result<Option<SloPlan>, Invalid> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rule `[slo]` and the `--slo-*` flags share, at its edges.
+    #[test]
+    fn an_slo_value_is_checked_at_its_edges() {
+        use SloValue::*;
+        for (kind, v, ok) in [
+            (Availability, 0.0, false),
+            (Availability, 1e-9, true),
+            (Availability, 1.0, true),
+            (Availability, 1.0 + 1e-9, false),
+            (StaleReadRatio, 0.0, true),
+            (StaleReadRatio, 1.0, true),
+            (StaleReadRatio, 1.5, false),
+            (CostPerMonth, 0.0, true),
+            (CostPerMonth, -1.0, false),
+            (CostPerMonth, f64::INFINITY, false),
+            (Availability, f64::NAN, false),
+        ] {
+            assert_eq!(kind.check(v).is_ok(), ok, "{kind:?} {v}");
+        }
+        assert_eq!(
+            CostPerMonth.check(-1.0),
+            Err("a cost in USD per month >= 0, e.g. 500")
+        );
+    }
 
     #[test]
     fn money_drops_the_rounding_of_a_sum_of_prices() {
