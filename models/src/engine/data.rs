@@ -55,7 +55,9 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 mod stale;
-use stale::{Staleness, edge_copy, tier_copy};
+use stale::{CopyName, Staleness, edge_copy, tier_copy};
+#[cfg(test)]
+pub(super) use stale::{PRUNING, Pruning};
 
 use rand::RngExt;
 
@@ -320,6 +322,21 @@ fn copy_name(copies: &Copies, store: usize, tier: usize, instance: Id, region: R
         Copies::Shared(v) => shared_copy(v.len(), region),
     };
     tier_copy(store, tier, index, matches!(copies, Copies::Shared(_)))
+}
+
+/// Whether the cache `copy` names ([`stale`]) has an entry of `key`,
+/// fresh or not (no expiry is below time 0): an instance copy by its slab
+/// slot, whichever instance holds it now.
+fn copy_holds(tiers: &[Vec<Copies>], edges: &[Option<Cache>], copy: CopyName, key: u64) -> bool {
+    let cache = match copy {
+        CopyName::Edge(region) => edges.get(region).and_then(Option::as_ref),
+        CopyName::Tier { store, tier, index } => match tiers.get(store).and_then(|t| t.get(tier)) {
+            Some(Copies::Instance(v)) => v.get(index).and_then(Option::as_ref).map(|(_, c)| c),
+            Some(Copies::Shared(v)) => v.get(index).and_then(Option::as_ref),
+            None => None,
+        },
+    };
+    cache.is_some_and(|c| c.contains(0, key))
 }
 
 /// Which of a shared tier's `copies` serves `region`: its own with
@@ -835,6 +852,10 @@ impl DataState {
                 }
             }
         }
+        if st.marks_due() {
+            let (tiers, edges) = (&self.tiers, &self.edge);
+            st.prune_marks(|copy, key| copy_holds(tiers, edges, copy, key));
+        }
     }
 
     /// Drops `key` from every tier of `store` as a write does: from every
@@ -941,6 +962,12 @@ impl DataState {
             edge: self.edge.clone(),
             stale: self.stale.clone(),
         }
+    }
+
+    /// The stale-read bookkeeping's marks and remembered commits (tests).
+    #[cfg(test)]
+    pub(super) fn stale_entries(&self) -> Option<(usize, usize)> {
+        self.stale.as_ref().map(|st| (st.marked(), st.commits()))
     }
 
     /// Heap bytes of [`DataState::warm_copy`]'s copy: every cache's.
@@ -1833,6 +1860,9 @@ impl World<'_> {
                 .mark_stale(usize::from(op.store), op.key, now.as_nanos(), None);
             if let Some(st) = self.data.stale.as_mut() {
                 st.commit(usize::from(op.store), op.key, now);
+                if st.commits_due() {
+                    self.prune_commits();
+                }
             }
         }
         self.data.shards[index].stale += u64::from(op.stale && op.measured);
@@ -2198,6 +2228,24 @@ impl World<'_> {
         op.stage = Stage::Back;
         op.failure = Some(reply);
         self.events.push(self.now, Event::Data { op: id });
+    }
+
+    /// Forgets the commits no read still in flight can ask about
+    /// ([`Staleness::prune_commits`]): those at or before the earliest
+    /// arrival of a request or an operation in flight (a read's value is
+    /// read after its operation arrived, and an operation after its
+    /// request; requests and operations to come arrive after now).
+    #[inline(never)]
+    fn prune_commits(&mut self) {
+        let horizon = self
+            .requests
+            .iter()
+            .map(|(_, r)| r.arrival)
+            .chain(self.data.ops.iter().map(|(_, op)| op.arrived))
+            .fold(self.now, Timestamp::min);
+        if let Some(st) = self.data.stale.as_mut() {
+            st.prune_commits(horizon);
+        }
     }
 
     /// The caller has the answer: return the connection, fill or

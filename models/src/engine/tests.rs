@@ -8,7 +8,7 @@ use std::time::Duration;
 use headroom_sim::{Span, Timestamp};
 
 use super::World;
-use super::data::DataKey;
+use super::data::{DataKey, Pruning};
 use super::mesh::Request;
 
 /// Health checks every second: housekeeping timers that re-arm while
@@ -148,6 +148,54 @@ fn skipping_the_warm_start_marks_the_run_cannot_reach_changes_nothing() {
         "{skipping:.400}"
     );
     assert!(skipping == marking_all);
+}
+
+/// Pruning the stale-read bookkeeping (marks of entries their copy no
+/// longer holds, commits older than every read in flight) changes nothing,
+/// warm start and run alike, and keeps it small: without it, it grows with
+/// every key ever written and every entry ever marked.
+#[test]
+fn pruning_the_stale_read_bookkeeping_changes_nothing() {
+    let loaded = example(
+        "seed.toml",
+        &[
+            "run.duration=\"60s\"",
+            "run.warmup=\"0s\"",
+            "run.cache_warm_start=\"10m\"",
+        ],
+    );
+    let run = |pruning| {
+        super::data::PRUNING.set(pruning);
+        let mut world = World::new(&loaded.plan, 0, super::WarmFrom::Run);
+        world.run(&AtomicU64::new(0)).expect("runs");
+        super::data::PRUNING.set(Pruning::Doubling);
+        let entries = world
+            .data
+            .stale_entries()
+            .expect("the seed counts stale reads");
+        (format!("{:?}", world.finish(0)), entries)
+    };
+    let (pruned, (marks, commits)) = run(Pruning::Doubling);
+    let (kept, (all_marks, all_commits)) = run(Pruning::Never);
+    assert!(
+        pruned.contains("stale_read_ratio: Some(0."),
+        "{pruned:.400}"
+    );
+    assert!(pruned == kept, "pruning changed the run");
+    // Every 64 marks and commits: a horizon that one read in flight would
+    // see past changes the run.
+    assert!(
+        run(Pruning::Often).0 == kept,
+        "pruning often changed the run"
+    );
+    // Most marks are of entries still cached (the warm and cold tiers keep
+    // theirs for hours): pruning drops the rest. The commits kept are the
+    // last few seconds' of a minute's.
+    assert!(marks < all_marks, "marks {marks} of {all_marks}");
+    assert!(
+        commits * 2 < all_commits,
+        "commits {commits} of {all_commits}"
+    );
 }
 
 /// A run that cannot drain names the times longer than the whole run by

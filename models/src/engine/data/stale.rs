@@ -88,6 +88,45 @@ pub(super) struct Staleness {
     /// read after it needs no lookup in `last_commit` (nearly every fill,
     /// in a table that stays in the CPU's caches).
     recent: Box<[Timestamp]>,
+    /// How many marks, and how many commits, make the next prune due
+    /// ([`Staleness::prune_marks`], [`Staleness::prune_commits`]): twice
+    /// as many as the last one left, so that each entry is looked at a
+    /// bounded number of times and the sets stay within twice what can
+    /// still matter.
+    marks_due: usize,
+    commits_due: usize,
+}
+
+/// Below this many entries a set is never pruned.
+const PRUNE_FLOOR: usize = 1 << 12;
+
+/// How many entries make the next prune due, after one that left `left`:
+/// twice as many. A test can make it never or always on its thread, to
+/// check that pruning changes nothing.
+fn next_prune(left: usize) -> usize {
+    #[cfg(test)]
+    match PRUNING.get() {
+        Pruning::Never => return usize::MAX,
+        Pruning::Often => return left + 64,
+        Pruning::Doubling => {}
+    }
+    (2 * left).max(PRUNE_FLOOR)
+}
+
+/// When [`Staleness`] values made on a thread prune (tests).
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::engine) enum Pruning {
+    Doubling,
+    Never,
+    /// Every 64 new entries.
+    Often,
+}
+
+#[cfg(test)]
+thread_local! {
+    pub(in crate::engine) static PRUNING: std::cell::Cell<Pruning> =
+        const { std::cell::Cell::new(Pruning::Doubling) };
 }
 
 impl Default for Staleness {
@@ -97,6 +136,8 @@ impl Default for Staleness {
             shared: HashSet::default(),
             last_commit: HashMap::default(),
             recent: vec![Timestamp::ZERO; RECENT].into_boxed_slice(),
+            marks_due: next_prune(0),
+            commits_due: next_prune(0),
         }
     }
 }
@@ -163,6 +204,43 @@ impl Staleness {
             && self.last_commit.get(&entry).is_some_and(|&t| t > at)
     }
 
+    /// Whether the marks have doubled since the last prune.
+    #[inline]
+    pub(super) fn marks_due(&self) -> bool {
+        self.marked.len() + self.shared.len() >= self.marks_due
+    }
+
+    /// Drops the marks of entries their copy no longer holds: `holds(copy,
+    /// key)`, whether `copy` still has an entry of `key` (fresh or not).
+    /// Exact: a mark is only read on a hit, and an entry that left its
+    /// copy can only be hit again after a fill, which sets or clears its
+    /// mark. So the marks stay within the caches' capacities, however
+    /// long the run.
+    pub(super) fn prune_marks(&mut self, mut holds: impl FnMut(CopyName, u64) -> bool) {
+        let mut keep = |e: &Entry| holds(CopyName::of(e.place), e.key);
+        self.marked.retain(&mut keep);
+        self.shared.retain(&mut keep);
+        self.marks_due = next_prune(self.marked.len() + self.shared.len());
+    }
+
+    /// Whether the commits have doubled since the last prune.
+    #[inline]
+    pub(super) fn commits_due(&self) -> bool {
+        self.last_commit.len() >= self.commits_due
+    }
+
+    /// Forgets every commit at or before `horizon`, a time no later than
+    /// any value still to be asked about ([`Staleness::committed_after`]'s
+    /// `at`: the earliest read of a request or an operation in flight).
+    /// Exact: a key whose last commit was forgotten committed at or before
+    /// `horizon`, so not after any such `at`. So the commits stay within
+    /// the keys written since the oldest read in flight, not every key
+    /// ever written.
+    pub(super) fn prune_commits(&mut self, horizon: Timestamp) {
+        self.last_commit.retain(|_, t| *t > horizon);
+        self.commits_due = next_prune(self.last_commit.len());
+    }
+
     /// Heap bytes held (a hash table's slots and control bytes).
     pub(super) fn heap_bytes(&self) -> usize {
         let slot = |bytes: usize, capacity: usize| capacity * (bytes + 1);
@@ -177,6 +255,12 @@ impl Staleness {
     pub(super) fn marked(&self) -> usize {
         self.marked.len() + self.shared.len()
     }
+
+    /// How many commits are remembered (for tests).
+    #[cfg(test)]
+    pub(super) fn commits(&self) -> usize {
+        self.last_commit.len()
+    }
 }
 
 /// `entry`'s slot in [`Staleness::recent`].
@@ -187,6 +271,36 @@ fn recent_slot(entry: Entry) -> usize {
 
 /// [`tier_copy`]'s bit of a shared tier's copy.
 const SHARED: u64 = 1 << 63;
+
+/// [`edge_copy`]'s bits above the region's.
+const EDGE: u64 = (u32::MAX >> 1) as u64;
+
+/// A copy's name, read back ([`Staleness::prune_marks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CopyName {
+    /// Copy `index` of `store`'s tier `tier` ([`tier_copy`]).
+    Tier {
+        store: usize,
+        tier: usize,
+        index: usize,
+    },
+    /// The edge cache of a region ([`edge_copy`]).
+    Edge(usize),
+}
+
+impl CopyName {
+    fn of(name: u64) -> CopyName {
+        let index = (name & u64::from(u32::MAX)) as usize;
+        if name >> 32 == EDGE {
+            return CopyName::Edge(index);
+        }
+        CopyName::Tier {
+            store: ((name & !SHARED) >> 40) as usize,
+            tier: ((name >> 32) & 0xff) as usize,
+            index,
+        }
+    }
+}
 
 /// The name of copy `index` of `store`'s tier `tier` (an instance copy's
 /// index is its instance's slab slot; a `shared` copy's, its region's, or
@@ -201,7 +315,7 @@ pub(super) fn tier_copy(store: usize, tier: usize, index: usize, shared: bool) -
 #[inline]
 pub(super) fn edge_copy(region: usize) -> u64 {
     // Above every tier copy's store and tier bits, below `SHARED`.
-    (u64::from(u32::MAX >> 1) << 32) | region as u64
+    (EDGE << 32) | region as u64
 }
 
 #[cfg(test)]
@@ -229,6 +343,64 @@ mod tests {
         s.set(c, 7, true);
         assert!(s.holds(c, 7));
         assert_eq!(s.marked(), 1);
+    }
+
+    #[test]
+    fn a_copy_name_reads_back() {
+        for (store, tier, index) in [(0, 0, 0), (3, 2, 17), (200, 63, 1 << 20)] {
+            let tier_of = CopyName::Tier { store, tier, index };
+            assert_eq!(CopyName::of(tier_copy(store, tier, index, false)), tier_of);
+            assert_eq!(CopyName::of(tier_copy(store, tier, index, true)), tier_of);
+        }
+        assert_eq!(CopyName::of(edge_copy(0)), CopyName::Edge(0));
+        assert_eq!(CopyName::of(edge_copy(9)), CopyName::Edge(9));
+    }
+
+    #[test]
+    fn a_prune_drops_the_marks_of_entries_no_longer_held() {
+        let mut s = Staleness::default();
+        let (a, b) = (tier_copy(0, 0, 1, false), tier_copy(0, 1, 0, true));
+        for key in 0..3000 {
+            s.mark(a, key);
+            s.mark(b, key);
+        }
+        s.mark(edge_copy(2), 5);
+        assert!(s.marks_due(), "6001 marks: due at {PRUNE_FLOOR}");
+        // Copy `a` holds the even keys, `b` the first hundred, the edge none.
+        s.prune_marks(|copy, key| match copy {
+            CopyName::Tier {
+                tier: 0, index: 1, ..
+            } => key % 2 == 0,
+            CopyName::Tier {
+                tier: 1, index: 0, ..
+            } => key < 100,
+            _ => false,
+        });
+        assert_eq!(s.marked(), 1500 + 100);
+        assert!(s.holds(a, 4) && !s.holds(a, 5) && s.holds(b, 99) && !s.holds(b, 100));
+        assert!(!s.holds(edge_copy(2), 5));
+        assert!(!s.marks_due(), "the next prune waits for {PRUNE_FLOOR}");
+    }
+
+    #[test]
+    fn a_prune_forgets_only_commits_no_read_in_flight_can_follow() {
+        let mut s = Staleness::default();
+        let t = |ms: u64| Timestamp::from_nanos(ms * 1_000_000);
+        for key in 0..5000 {
+            s.commit(0, key, t(key));
+        }
+        assert!(s.commits_due());
+        // Every read still in flight read at 4000 ms or later.
+        let asked = |s: &Staleness| -> Vec<bool> {
+            (0..5000)
+                .flat_map(|key| [4000, 4500, 4999].map(|at| s.committed_after(0, key, t(at))))
+                .collect()
+        };
+        let before = asked(&s);
+        s.prune_commits(t(4000));
+        assert_eq!(s.commits(), 999, "the commits after 4000 ms");
+        assert_eq!(asked(&s), before, "every answer at or after the horizon");
+        assert!(!s.commits_due(), "the next prune waits for {PRUNE_FLOOR}");
     }
 
     #[test]
