@@ -1287,6 +1287,18 @@ fn ttl_only_without_ttl_and_bad_pool() {
         &with("min = 2, max = 16", "min = 20, max = 16"),
         &["`datastores.users.pool.min` = 20"],
     );
+    // A lifetime under a second replaces connections without end.
+    expect_input_error(
+        "pool_lifetime",
+        &with(
+            "min = 2, max = 16",
+            "min = 2, max = 16, max_lifetime = \"1ns\"",
+        ),
+        &[
+            "`datastores.users.pool.max_lifetime` = \"1ns\"",
+            "at least 1s, or \"0s\" for no limit",
+        ],
+    );
 }
 
 /// `object_size` is a size or a distribution table: a bad value of either

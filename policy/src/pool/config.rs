@@ -17,7 +17,7 @@ pub const POOL_LIMIT: u64 = 1_000_000;
 /// | `idle_timeout` | `"10m"` (bb8/r2d2) | duration > 0: idle time before a connection above `min` is closed |
 /// | `acquire_timeout` | `"30s"` (bb8/r2d2) | duration > 0: longest wait for a connection |
 /// | `max_waiters` | 1024 (Envoy `max_pending_requests`) | 1..=1000000 |
-/// | `max_lifetime` | `"30m"` (bb8/r2d2) | duration: a connection is closed once this old (at release, or at once if idle); `"0s"` = no limit |
+/// | `max_lifetime` | `"30m"` (bb8/r2d2) | duration >= 1s: a connection is closed once this old (at release, or at once if idle); `"0s"` = no limit |
 ///
 /// The scenario's reference pool is `{ min = 10, max = 100, idle_timeout =
 /// "30s", acquire_timeout = "10s" }`.
@@ -68,6 +68,12 @@ pub struct PoolConfig {
 
 /// Default `max_lifetime` (bb8's and r2d2's 30 minutes).
 pub const DEFAULT_MAX_LIFETIME: Span = Span::from_secs(1_800);
+
+/// Shortest `max_lifetime` the table accepts (other than `"0s"`): a
+/// connection replaced sooner is a reconnect storm, not a pool, and with an
+/// instant connect it would be replaced without end (HikariCP refuses
+/// anything under 30 s).
+pub const MIN_MAX_LIFETIME: Span = Span::from_secs(1);
 
 /// Checked pool limits; build a [`super::Pool`] from them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +186,16 @@ impl PoolConfig {
     /// A [`ConfigError`] naming the first bad key, its value and the
     /// accepted range.
     pub fn validate(&self) -> Result<PoolPolicy, ConfigError> {
+        if let Some(lifetime) = self.max_lifetime
+            && !lifetime.is_zero()
+            && lifetime < MIN_MAX_LIFETIME
+        {
+            return Err(ConfigError::new(
+                "max_lifetime",
+                format!("\"{lifetime}\""),
+                format!("a duration of at least {MIN_MAX_LIFETIME}, or \"0s\" for no limit"),
+            ));
+        }
         PoolPolicy::new(
             self.min.unwrap_or(0),
             self.max.unwrap_or(10),

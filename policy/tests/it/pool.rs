@@ -270,6 +270,20 @@ fn max_lifetime_closes_idle_connections_and_replaces_old_ones_on_release() {
     );
     let config: PoolConfig = toml::from_str("max_lifetime = \"0s\"").expect("parses");
     assert_eq!(config.validate().expect("valid").max_lifetime(), None);
+    // At least a second: shorter is a reconnect storm (with an instant
+    // connect, a pool replacing connections without end).
+    let config: PoolConfig = toml::from_str("max_lifetime = \"1s\"").expect("parses");
+    assert_eq!(
+        config.validate().expect("valid").max_lifetime(),
+        Some(Span::from_secs(1))
+    );
+    let config: PoolConfig = toml::from_str("max_lifetime = \"999ms\"").expect("parses");
+    let err = config.validate().expect_err("under a second");
+    assert_eq!(err.key(), "max_lifetime");
+    assert_eq!(
+        err.to_string(),
+        "`max_lifetime` = \"999ms\": expected a duration of at least 1s, or \"0s\" for no limit"
+    );
 }
 
 // ---------------------------------------------------------------------------
