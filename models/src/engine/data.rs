@@ -72,7 +72,7 @@ use headroom_sim::stats::LatencyHistogram;
 use headroom_sim::zipf::Zipf;
 use headroom_sim::{Span, Timestamp};
 
-use super::mesh::{Parent, Reply, Request};
+use super::mesh::{Parent, Reply, Request, Wire};
 use super::stats::Transient;
 use super::{Event, World};
 use crate::plan::data::{DataPlan, EDGE_CACHE, EdgeCachePlan, StorePlan, hit_ratio_column, mix64};
@@ -962,6 +962,15 @@ impl DataState {
             edge: self.edge.clone(),
             stale: self.stale.clone(),
         }
+    }
+
+    /// Every pool's connects and discarded connections so far (tests).
+    #[cfg(test)]
+    pub(super) fn pool_churn(&self) -> (u64, u64) {
+        self.pools.iter().flatten().fold((0, 0), |(c, d), p| {
+            let stats = p.pool.stats();
+            (c + stats.connects, d + stats.discarded)
+        })
     }
 
     /// The stale-read bookkeeping's marks and remembered commits (tests).
@@ -2139,7 +2148,11 @@ impl World<'_> {
                 if working {
                     self.data.on_abandoned_work(index, id, now);
                 }
-                self.release_conn(&op);
+                // Reset as well: its connection is dropped.
+                self.release_conn(&DataOp {
+                    failure: Some(Reply::reset()),
+                    ..op
+                });
                 continue;
             }
             let reset = DataOp {
@@ -2295,7 +2308,8 @@ impl World<'_> {
         }
     }
 
-    /// Returns the connection `op` held, if any, to its pool.
+    /// Returns the connection `op` held, if any, to its pool, which drops
+    /// it if it was reset.
     fn release_conn(&mut self, op: &DataOp) {
         let now = self.now;
         let Some(conn) = op.conn else {
@@ -2309,7 +2323,11 @@ impl World<'_> {
         if let Some(slot) = slot
             && let Some(p) = self.data.pools[slot].as_mut()
         {
-            if let Ok(Some(h)) = p.pool.release(now, conn) {
+            // A reset connection is dead: the pool drops it and connects
+            // anew, for its waiters and up to `min` (`connect_time` each).
+            if op.failure.is_some_and(|f| f.wire == Wire::Reset) {
+                let _ = p.pool.discard(now, conn);
+            } else if let Ok(Some(h)) = p.pool.release(now, conn) {
                 self.handoff(h.waiter, h.conn);
             }
             self.drain_pool(slot);

@@ -198,6 +198,40 @@ fn pruning_the_stale_read_bookkeeping_changes_nothing() {
     );
 }
 
+/// A connection reset by its store's region going dark is dropped, and
+/// the pool connects anew (for its waiters and up to `min`), where it used
+/// to take the dead connection back for the next operation.
+#[test]
+fn a_reset_connection_is_dropped_and_replaced() {
+    let run = |fault: &str| {
+        let loaded = example(
+            "store-failover.toml",
+            &[
+                "run.duration=\"3m\"",
+                "run.warmup=\"10s\"",
+                "datastores.users.pool={ min = 4, max = 64, connect_time = \"20ms\" }",
+                fault,
+            ],
+        );
+        let mut world = World::new(&loaded.plan, 0, super::WarmFrom::Run);
+        world.run(&AtomicU64::new(0)).expect("runs");
+        let churn = world.data.pool_churn();
+        let audit = world.finish(0).audit;
+        assert_eq!(audit.violation(), None, "{audit:?}");
+        churn
+    };
+    let (connects, discarded) = run("faults.0.at=\"1m\"");
+    let (quiet_connects, quiet_discarded) = run("faults=null");
+    assert_eq!(quiet_discarded, 0, "no reset, no connection dropped");
+    assert!(discarded > 0, "the outage resets connections");
+    // Each dropped connection below `min` is replaced (and the dark
+    // region's instances come back with new pools).
+    assert!(
+        connects >= quiet_connects + discarded,
+        "{connects} connects"
+    );
+}
+
 /// A run that cannot drain names the times longer than the whole run by
 /// their scenario keys, longest first: a shard read, a tier lookup, a round
 /// trip and a latency fault, each a unit slip of its own kind.
