@@ -198,8 +198,9 @@ pub struct DataPoolConfig {
     /// no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lifetime: Option<Span>,
-    /// Time to open a connection (TCP + TLS + auth), added to the round
-    /// trip to the store's primary region. Default `"0s"`.
+    /// Time to open a connection (TCP + TLS + auth, their round trips
+    /// included: a pool's connection is to the store, not to one of its
+    /// copies, so no region's round trip is added). Default `"0s"`.
     #[serde(default)]
     pub connect_time: Span,
 }
