@@ -101,7 +101,7 @@ pub(super) struct Staleness {
 const PRUNE_FLOOR: usize = 1 << 12;
 
 /// How many entries make the next prune due, after one that left `left`:
-/// twice as many. A test can make it never or always on its thread, to
+/// twice as many. A test can make it never or often on its thread, to
 /// check that pruning changes nothing.
 fn next_prune(left: usize) -> usize {
     #[cfg(test)]
