@@ -978,44 +978,31 @@ max = 1
             .parse()
             .unwrap()
     };
+    // (requests, errors, retries), (operations, errors) at the shard, and
+    // the p99 in ms, of a run.
+    let outcome = |attempts: u32, retry_after: bool| {
+        let (runs, shards) = run(attempts, retry_after);
+        (
+            ["requests", "errors", "retries"].map(|c| get(&runs, c)),
+            ["requests", "errors"].map(|c| get(&shards, c)),
+            get(&runs, "latency_p99_ms"),
+        )
+    };
     // Five tries: B's fifth is admitted, 1 s + 1 ms + 1 us after it came.
-    let (runs, shards) = run(5, false);
-    assert_eq!(get(&runs, "requests"), 2.0);
-    assert_eq!(get(&runs, "errors"), 0.0);
-    assert_eq!(get(&runs, "retries"), 4.0);
-    assert_eq!(
-        (get(&shards, "requests"), get(&shards, "errors")),
-        (6.0, 4.0)
-    );
-    let p99 = get(&runs, "latency_p99_ms");
+    let (requests, shard, p99) = outcome(5, false);
+    assert_eq!((requests, shard), ([2.0, 0.0, 4.0], [6.0, 4.0]));
     assert!((p99 - 1001.001).abs() < 0.01 * 1001.0, "{p99}");
     // Four: B's last try, at 0.85 s, is throttled too, and B fails.
-    let (runs, shards) = run(4, false);
-    assert_eq!(get(&runs, "errors"), 1.0);
-    assert_eq!(get(&runs, "retries"), 3.0);
-    assert_eq!(
-        (get(&shards, "requests"), get(&shards, "errors")),
-        (5.0, 4.0)
-    );
+    let (requests, shard, _) = outcome(4, false);
+    assert_eq!((requests, shard), ([2.0, 1.0, 3.0], [5.0, 4.0]));
     // With the throttle's Retry-After, five tries allowed and two used:
     // B's second is admitted 0.9 s + 1 ms of work after it came.
-    let (runs, shards) = run(5, true);
-    assert_eq!(get(&runs, "errors"), 0.0);
-    assert_eq!(get(&runs, "retries"), 1.0);
-    assert_eq!(
-        (get(&shards, "requests"), get(&shards, "errors")),
-        (3.0, 1.0)
-    );
-    let p99 = get(&runs, "latency_p99_ms");
+    let (requests, shard, p99) = outcome(5, true);
+    assert_eq!((requests, shard), ([2.0, 0.0, 1.0], [3.0, 1.0]));
     assert!((p99 - 901.0).abs() < 0.01 * 901.0, "{p99}");
     // One try: B fails with the 429.
-    let (runs, shards) = run(1, true);
-    assert_eq!(get(&runs, "errors"), 1.0);
-    assert_eq!(get(&runs, "retries"), 0.0);
-    assert_eq!(
-        (get(&shards, "requests"), get(&shards, "errors")),
-        (2.0, 1.0)
-    );
+    let (requests, shard, _) = outcome(1, true);
+    assert_eq!((requests, shard), ([2.0, 1.0, 0.0], [2.0, 1.0]));
 }
 
 /// Runs `text` as `bad.toml`; see [`expect_refused`].

@@ -2144,22 +2144,20 @@ impl World<'_> {
                 shard.errors += u64::from(op.measured);
                 shard.now.shed += 1;
             }
-            if op.abandoned {
-                if working {
-                    self.data.on_abandoned_work(index, id, now);
-                }
-                // Reset as well: its connection is dropped.
-                self.release_conn(&DataOp {
-                    failure: Some(Reply::reset()),
-                    ..op
-                });
-                continue;
-            }
+            // Reset, whether or not its caller still waits: its connection
+            // is dropped when it is given back.
             let reset = DataOp {
                 stage: Stage::Back,
                 failure: Some(Reply::reset()),
                 ..op
             };
+            if op.abandoned {
+                if working {
+                    self.data.on_abandoned_work(index, id, now);
+                }
+                self.release_conn(&reset);
+                continue;
+            }
             let Some(id) = self.data.insert_op(reset) else {
                 continue;
             };
