@@ -128,9 +128,14 @@ pub fn load_str(path: &Path, text: &str, sets: &[String]) -> Result<Loaded, Scen
             .and_then(|s| headroom_policy::config::names_misread(&edited, s, &said, reparse))
             .unwrap_or(said);
         let said = headroom_policy::config::duplicate_named(&edited, offset, said);
-        let offset = offset
-            .and_then(|o| field_of_tagged(&edited, o, &said))
-            .or(offset);
+        // An error at a table told apart by a key, moved to the field it
+        // quotes; a name of the wrong type there is told the choices.
+        let field = offset.and_then(|o| field_of_tagged(&edited, o, &said));
+        let said = field
+            .clone()
+            .and_then(|s| headroom_policy::config::names_misread(&edited, s, &said, reparse))
+            .unwrap_or(said);
+        let offset = field.map(|s| s.start).or(offset);
         let keyable = keyable(&edited, e.span());
         parse_error(path, text, &keyable, &applied, offset, said)
     })?;
@@ -511,32 +516,99 @@ fn locate_in_value(value: &Value, segs: &[&str]) -> Option<usize> {
 /// `arrivals.process`, a distribution) as a whole, so its errors are at the
 /// table (`faults.0`), not at the key. When the table at byte `offset`
 /// holds exactly one value that the message quotes (`"zzz" is not a
-/// duration`, `integer \`5\``), the offset of that value, so that the key
-/// is named and located. `None` otherwise.
-fn field_of_tagged(edited: &str, offset: usize, said: &str) -> Option<usize> {
+/// duration`, `integer \`5\``, `unknown variant \`zzz\``, an array where
+/// a name is read) or one key it
+/// names (`unknown field \`zzz\``), the span of that value or key, so that
+/// the key is named and located. The table's own entries are searched
+/// first, then the tables inside it (a closed workload's `think`, a
+/// distribution in a table told apart by its `process`). `None` otherwise.
+fn field_of_tagged(edited: &str, offset: usize, said: &str) -> Option<std::ops::Range<usize>> {
     let doc = toml_edit::Document::parse(edited).ok()?;
     let key = key_path_at(edited, offset)?;
     let segs = split_path(&key)?;
     let table = table_at(doc.as_table(), &segs)?;
-    let quoted = |v: &Value| match v {
+    let (mut own, mut inside) = (Vec::new(), Vec::new());
+    quoted_in(table, said, &mut own, &mut inside);
+    match (own.as_slice(), inside.as_slice()) {
+        ([one], _) | ([], [one]) => Some(one.clone()),
+        _ => None,
+    }
+}
+
+/// The spans of the values in `table` that `said` quotes and of the keys it
+/// names as unknown: `own` for `table`'s entries, `inside` for those of the
+/// tables and arrays it holds, at any depth.
+fn quoted_in(
+    table: &dyn TableLike,
+    said: &str,
+    own: &mut Vec<std::ops::Range<usize>>,
+    inside: &mut Vec<std::ops::Range<usize>>,
+) {
+    for (name, item) in table.iter() {
+        let key = table.get_key_value(name).and_then(|(k, _)| k.span());
+        if let Some(span) = key.filter(|_| said.contains(&format!("unknown field `{name}`"))) {
+            own.push(span);
+        }
+        match item {
+            Item::Value(v) => quoted_value(v, said, own, inside),
+            Item::Table(t) => quoted_in(t, said, inside, &mut Vec::new()),
+            _ => {}
+        }
+    }
+}
+
+/// [`quoted_in`] for one value: a scalar the message quotes goes to `own`;
+/// the entries of an inline table or array go to `inside`.
+fn quoted_value(
+    value: &Value,
+    said: &str,
+    own: &mut Vec<std::ops::Range<usize>>,
+    inside: &mut Vec<std::ops::Range<usize>>,
+) {
+    let quoted = match value {
         Value::String(s) => {
             let q = format!("{:?}", s.value());
-            said.starts_with(&q) || said.contains(&format!("string {q}"))
+            said.starts_with(&q)
+                || said.contains(&format!("string {q}"))
+                || said.contains(&format!("unknown variant `{}`", s.value()))
         }
         Value::Integer(i) => said.contains(&format!("integer `{}`", i.value())),
-        Value::Float(f) => said.contains(&format!("floating point `{}`", f.value())),
+        // serde writes a float its own way (`1e300`, `2.0`, `NaN`).
+        Value::Float(f) => [format!("{}", f.value()), format!("{:?}", f.value())]
+            .iter()
+            .any(|v| said.contains(&format!("floating point `{v}`"))),
         Value::Boolean(b) => said.contains(&format!("boolean `{}`", b.value())),
-        _ => false,
+        // A table or an array given where a scalar is read: serde says
+        // its type. Unless something inside it matches (the innermost is
+        // the one), it is the value meant.
+        Value::InlineTable(t) => {
+            let (mut first, mut deeper) = (Vec::new(), Vec::new());
+            quoted_in(t, said, &mut first, &mut deeper);
+            let quoted = first.is_empty()
+                && deeper.is_empty()
+                && (said.contains("invalid type: table") || said.contains("invalid type: map"));
+            inside.append(&mut first);
+            inside.append(&mut deeper);
+            quoted
+        }
+        Value::Array(array) => {
+            let (mut first, mut deeper) = (Vec::new(), Vec::new());
+            for v in array.iter() {
+                quoted_value(v, said, &mut first, &mut deeper);
+            }
+            let quoted = first.is_empty()
+                && deeper.is_empty()
+                && (said.contains("invalid type: array")
+                    || said.contains("invalid type: sequence"));
+            inside.append(&mut first);
+            inside.append(&mut deeper);
+            quoted
+        }
+        Value::Datetime(_) => false,
     };
-    let mut matches = table
-        .iter()
-        .filter_map(|(_, item)| item.as_value())
-        .filter(|v| quoted(v));
-    let value = matches.next()?;
-    if matches.next().is_some() {
-        return None;
+    if let Some(span) = value.span().filter(|_| quoted) {
+        own.push(span);
     }
-    value.span().map(|s| s.start)
 }
 
 /// The table at the dotted, name-addressed `segs` (an element of an array
@@ -1164,6 +1236,67 @@ replicas = 2
             err.to_string()
                 .starts_with("s.toml:11:47: `services.api.work.mean`: \"8\" is not a duration"),
             "{err}"
+        );
+    }
+
+    /// A table told apart by a key inside another one (a closed workload's
+    /// `think` distribution, inside `arrivals` told apart by its `process`):
+    /// the error is at the outer table, and is moved to the field it quotes
+    /// or names, with the choices where a name had the wrong type.
+    #[test]
+    fn a_bad_value_in_a_tagged_table_inside_another_is_named_by_its_key() {
+        let closed = r#"arrivals = { process = "closed", users = 10, think = { distribution = "exponential", mean = "7s" } }"#;
+        let text = TEXT.replace(
+            r#"arrivals = { process = "poisson", rate = 400.0 }"#,
+            closed,
+        );
+        let said = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+            load_str(Path::new("s.toml"), &text, &sets)
+                .expect_err("invalid")
+                .to_string()
+        };
+        let choices = "expected one of `exponential`, `deterministic`, `uniform`, `lognormal`, \
+                       `pareto`, `empirical`";
+        for (set, message) in [
+            (
+                "workload.arrivals.think.distribution=nan",
+                format!("invalid type: floating point `nan`, {choices}"),
+            ),
+            (
+                r#"workload.arrivals.think.distribution="zzz""#,
+                format!("unknown variant `zzz`, {choices}"),
+            ),
+            (
+                "workload.arrivals.think.zzz=1",
+                "unknown field `zzz`, expected `mean`".to_owned(),
+            ),
+            // A table inside the table given: the innermost is named.
+            (
+                "workload.arrivals.think.distribution={}",
+                format!("invalid type: table, {choices}"),
+            ),
+            (
+                r#"workload.arrivals.think.distribution=[1, "x"]"#,
+                format!("invalid type: array, {choices}"),
+            ),
+        ] {
+            let key = set.split_once('=').unwrap().0;
+            assert_eq!(said(&[set]), format!("--set {set}: `{key}`: {message}"));
+        }
+        let e = said(&[r#"workload.arrivals.think.mean="7""#]);
+        assert!(
+            e.starts_with(r#"--set workload.arrivals.think.mean="7": `workload.arrivals.think.mean`: "7" is not a duration"#),
+            "{e}"
+        );
+        // In the file, the key's own line and column.
+        let text = text.replace(r#"mean = "7s""#, "mean = 7");
+        let e = load_str(Path::new("s.toml"), &text, &[])
+            .expect_err("invalid")
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:6:93: `workload.arrivals.think.mean`: invalid type: integer `7`"),
+            "{e}"
         );
     }
 
