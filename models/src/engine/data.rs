@@ -227,8 +227,8 @@ struct Shard {
     top_ops: u64,
     /// Worker-nanoseconds of operations whose caller had stopped waiting
     /// (the store's `timeout`) when their work ended, those that ended in
-    /// the measured window.
-    wasted_ns: u64,
+    /// the measured window (a u128, as they can pass u64's 584 years).
+    wasted_ns: u128,
     /// A replica's: writes of measured requests it applied, and their
     /// replication lag.
     applied: u64,
@@ -249,7 +249,7 @@ struct ShardInterval {
     busy_ns: f64,
     /// Worker-nanoseconds of abandoned operations whose work ended in the
     /// interval.
-    wasted_ns: u64,
+    wasted_ns: u128,
     measured: LatencyHistogram,
     other: LatencyHistogram,
     /// The replication lag of every write applied in the interval.
@@ -1026,7 +1026,7 @@ impl DataState {
     #[cold]
     fn on_abandoned_work(&mut self, index: usize, id: Id, now: Timestamp) {
         let started = self.work_started[id.index() as usize];
-        let wasted = (now - started).as_nanos();
+        let wasted = u128::from((now - started).as_nanos());
         let shard = &mut self.shards[index];
         shard.now.wasted_ns += wasted;
         if now >= self.warmup_end && now < self.end {

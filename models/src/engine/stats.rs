@@ -168,8 +168,9 @@ struct Counts {
     errors: u64,
     limits: LimitStats,
     /// Worker time of tries whose caller had given up, counted as each
-    /// ends (nanoseconds).
-    wasted_ns: u64,
+    /// ends (nanoseconds; a u128, as a run's abandoned work can pass
+    /// u64's 584 years).
+    wasted_ns: u128,
 }
 
 impl std::ops::Add for Counts {
@@ -411,7 +412,7 @@ pub(super) struct Stats {
     /// Per deployment: the worker time of tries whose caller had given up,
     /// since time zero (nanoseconds; kept apart from [`DeploymentStats`],
     /// which every try touches).
-    deployment_wasted_ns: Vec<u64>,
+    deployment_wasted_ns: Vec<u128>,
     marks: Vec<Marks>,
     latencies: Vec<ServiceLatency>,
     /// A service's tries of one interval, its deployments' merged.
@@ -1103,7 +1104,7 @@ impl Stats {
     /// held, all of it for a caller that had given up. Counted when the try
     /// ends.
     pub(super) fn on_wasted_work(&mut self, now: Timestamp, work: Span, deployment: u32) {
-        self.deployment_wasted_ns[deployment as usize] += work.as_nanos();
+        self.deployment_wasted_ns[deployment as usize] += u128::from(work.as_nanos());
         if self.in_window(now) {
             self.wasted_ns += u128::from(work.as_nanos());
         }
