@@ -1,10 +1,13 @@
 //! The shipped scenarios with random values written over their keys (as
-//! `--set PATH=VALUE` does): loading never panics, every refusal is one
-//! line naming the file or the `--set`, and every scenario accepted runs a
-//! short replication without panicking.
+//! `--set PATH=VALUE` does), both the keys each file writes and those it
+//! leaves at their defaults: loading never panics, every refusal is one
+//! line naming the file or the `--set` and saying what is accepted, and
+//! every scenario accepted runs a short replication without panicking or
+//! hanging.
 //!
 //! A failure prints the case's seed and the `headroom run` command that
-//! reproduces it.
+//! reproduces it. `HEADROOM_FUZZ_CASES` and `HEADROOM_FUZZ_FIRST` run a
+//! longer hunt; what one finds goes into `the_cases_the_fuzz_found_pass`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -160,21 +163,86 @@ fn nearby(item: &toml_edit::Item, rng: &mut Pcg64) -> String {
     }
 }
 
+/// Loads `path` (holding `text`) with `sets`: a refusal must be one line
+/// naming the file or the `--set` and saying what is accepted; a scenario
+/// accepted runs one replication, which may refuse (an unstable system is
+/// an answer) but must neither panic nor hang. Whether it ran; a failure
+/// says `reproduce`.
+fn check(path: &Path, text: &str, sets: &[String], reproduce: &str) -> bool {
+    match load_str(path, text, sets) {
+        Err(e) => {
+            let said = e.to_string();
+            assert_eq!(said.lines().count(), 1, "one line: {said}\n{reproduce}");
+            assert!(
+                said.starts_with("--set ") || said.starts_with(&path.display().to_string()),
+                "names the file or the --set: {said}\n{reproduce}"
+            );
+            // serde's and toml's words, which name no accepted value or are
+            // Rust's rather than TOML's.
+            for vague in headroom_policy::config::VAGUE_WORDS {
+                assert!(
+                    !said.contains(vague),
+                    "says what is accepted: {said}\n{reproduce}"
+                );
+            }
+            false
+        }
+        Ok(loaded) => {
+            println!("{reproduce}");
+            let (done, finished) = std::sync::mpsc::channel();
+            // One run on its own thread, so that a hang is seen (the
+            // watchdog is this thread's wait), not parallel simulation.
+            #[allow(clippy::disallowed_methods)]
+            let run = std::thread::spawn(move || {
+                let _ = run_replication(&loaded.plan, 0, &AtomicU64::new(0));
+                let _ = done.send(());
+            });
+            match finished.recv_timeout(HANG) {
+                Ok(()) => run.join().unwrap(),
+                // The sender dropped without sending: the run panicked.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("panicked\n{reproduce}")
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("still running after {HANG:?}\n{reproduce}")
+                }
+            }
+            true
+        }
+    }
+}
+
+/// Cases run: `HEADROOM_FUZZ_CASES` (default 1000) from
+/// `HEADROOM_FUZZ_FIRST` (default 0), so a long hunt runs other seeds with
+/// the same test.
+fn case_range() -> std::ops::Range<u64> {
+    let var = |name: &str, default: u64| {
+        std::env::var(name).map_or(default, |v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v:?}: a whole number"))
+        })
+    };
+    let first = var("HEADROOM_FUZZ_FIRST", 0);
+    first..first + var("HEADROOM_FUZZ_CASES", 1000)
+}
+
+/// The longest a short replication may take before the case counts as a
+/// hang (the run is 4 simulated seconds; every accepted case so far took
+/// under a second).
+const HANG: std::time::Duration = std::time::Duration::from_secs(120);
+
 #[test]
 fn random_values_over_the_examples_are_refused_in_one_line_or_run() {
-    let cases = 1000u64;
+    let range = case_range();
+    let cases = range.end - range.start;
     let (mut refused, mut ran) = (0, 0);
-    for case in 0..cases {
+    for case in range {
         let mut rng = Pcg64::seed_from_u64(case);
         let (name, timed) = SCENARIOS[rng.random_range(0..SCENARIOS.len())];
         let path = examples().join(name);
         let text = std::fs::read_to_string(&path).unwrap();
         let doc: toml_edit::DocumentMut = text.parse().unwrap();
-        let mut all = Vec::new();
-        paths("", doc.as_table(), &mut all);
-        // `run` stays short and `[sweep]` is not read by `run`.
-        all.retain(|(p, _)| !p.starts_with("sweep") && !p.starts_with("run"));
-        let mut sets: Vec<String> = [
+        let base: Vec<String> = [
             "run.duration=\"4s\"",
             "run.warmup=\"0s\"",
             "run.replications=1",
@@ -185,8 +253,27 @@ fn random_values_over_the_examples_are_refused_in_one_line_or_run() {
         .chain(timed)
         .map(|s| (*s).to_owned())
         .collect();
+        // The keys the file writes, and those it leaves at their defaults
+        // (every key of the resolved scenario that the file does not write).
+        let mut written = Vec::new();
+        paths("", doc.as_table(), &mut written);
+        let resolved = load_str(&path, &text, &base).unwrap().scenario;
+        let resolved: toml_edit::DocumentMut = toml::to_string(&resolved).unwrap().parse().unwrap();
+        let mut defaulted = Vec::new();
+        paths("", resolved.as_table(), &mut defaulted);
+        defaulted.retain(|(p, _)| !written.iter().any(|(w, _)| w == p));
+        // `run` stays short and `[sweep]` is not read by `run`.
+        for keys in [&mut written, &mut defaulted] {
+            keys.retain(|(p, _)| !p.starts_with("sweep") && !p.starts_with("run"));
+        }
+        let mut sets = base;
         for _ in 0..rng.random_range(1..=3) {
-            let (key, item) = &all[rng.random_range(0..all.len())];
+            let keys = if defaulted.is_empty() || rng.random_bool(0.5) {
+                &written
+            } else {
+                &defaulted
+            };
+            let (key, item) = &keys[rng.random_range(0..keys.len())];
             let value = if rng.random_bool(0.5) {
                 nearby(item, &mut rng)
             } else {
@@ -202,35 +289,94 @@ fn random_values_over_the_examples_are_refused_in_one_line_or_run() {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        match load_str(&path, &text, &sets) {
-            Err(e) => {
-                let said = e.to_string();
-                assert_eq!(said.lines().count(), 1, "one line: {said}\n{reproduce}");
-                assert!(
-                    said.starts_with("--set ") || said.starts_with(&path.display().to_string()),
-                    "names the file or the --set: {said}\n{reproduce}"
-                );
-                // serde's and toml's words, which name no accepted value
-                // or are Rust's rather than TOML's.
-                for vague in headroom_policy::config::VAGUE_WORDS {
-                    assert!(
-                        !said.contains(vague),
-                        "says what is accepted: {said}\n{reproduce}"
-                    );
-                }
-                refused += 1;
-            }
-            Ok(loaded) => {
-                // A refusal at run time (an unstable system) is an answer;
-                // a panic is not, and fails the test with `reproduce`.
-                println!("{reproduce}");
-                let _ = run_replication(&loaded.plan, 0, &AtomicU64::new(0));
-                ran += 1;
-            }
+        if check(&path, &text, &sets, &reproduce) {
+            ran += 1;
+        } else {
+            refused += 1;
         }
     }
     println!("{refused} refused, {ran} ran");
     // Both sides are exercised (the values are mostly bad).
     assert!(refused > cases / 3, "{refused} refused of {cases}");
     assert!(ran > cases / 5, "{ran} ran of {cases}");
+}
+
+/// Every key of a resolved scenario, defaults included, set with `--set` to
+/// the value it resolved to, loads to the same scenario: the paths a sweep
+/// checks its parameters against are settable, and a default written out
+/// means what leaving it out means.
+#[test]
+fn every_resolved_key_set_to_its_own_value_changes_nothing() {
+    let mut checked = 0;
+    for (name, timed) in SCENARIOS {
+        let path = examples().join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let base: Vec<String> = ["run.warmup=\"0s\"", "run.cache_warm_start=\"0s\""]
+            .iter()
+            .chain(timed)
+            .map(|s| (*s).to_owned())
+            .collect();
+        let resolved = toml::to_string(&load_str(&path, &text, &base).unwrap().scenario).unwrap();
+        let doc: toml_edit::DocumentMut = resolved.parse().unwrap();
+        let mut all = Vec::new();
+        paths("", doc.as_table(), &mut all);
+        for (key, item) in &all {
+            let Some(value) = item.as_value() else {
+                continue;
+            };
+            let mut sets = base.clone();
+            sets.push(format!("{key}={}", value.to_string().trim()));
+            let again = load_str(&path, &text, &sets)
+                .unwrap_or_else(|e| panic!("{name}: --set '{}': {e}", sets.last().unwrap()));
+            assert_eq!(
+                toml::to_string(&again.scenario).unwrap(),
+                resolved,
+                "{name}: --set '{}'",
+                sets.last().unwrap()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 500, "{checked} keys");
+}
+
+/// Cases the fuzz found with a larger `HEADROOM_FUZZ_CASES`, kept as they
+/// were found (the case numbers change meaning when the fuzz changes).
+#[test]
+fn the_cases_the_fuzz_found_pass() {
+    let found: &[(&str, &[&str], bool)] = &[
+        // Abandoned work past u64 nanoseconds (584 years) in total.
+        (
+            "validation/hedge.toml",
+            &[
+                "run.duration=\"4s\"",
+                "run.warmup=\"0s\"",
+                "services.api.work.mean=\"100000h\"",
+            ],
+            true,
+        ),
+        // A name of the wrong type inside a tagged table inside another.
+        (
+            "concurrent-users.toml",
+            &["workload.arrivals.think.distribution=nan"],
+            false,
+        ),
+        (
+            "concurrent-users.toml",
+            &["workload.arrivals.think.distribution=[1, \"x\"]"],
+            false,
+        ),
+        (
+            "concurrent-users.toml",
+            &["workload.arrivals.think.distribution=1e300"],
+            false,
+        ),
+    ];
+    for (name, sets, runs) in found {
+        let path = examples().join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let sets: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+        let reproduce = format!("{name} {sets:?}");
+        assert_eq!(check(&path, &text, &sets, &reproduce), *runs, "{reproduce}");
+    }
 }
