@@ -6,8 +6,9 @@
 //! hanging.
 //!
 //! A failure prints the case's seed and the `headroom run` command that
-//! reproduces it. `HEADROOM_FUZZ_CASES` and `HEADROOM_FUZZ_FIRST` run a
-//! longer hunt; what one finds goes into `the_cases_the_fuzz_found_pass`.
+//! reproduces it. `HEADROOM_FUZZ_CASES`, `HEADROOM_FUZZ_FIRST` and
+//! `HEADROOM_FUZZ_SECONDS` (simulated seconds per run) run a longer hunt;
+//! what one finds goes into `the_cases_the_fuzz_found_pass`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -197,14 +198,15 @@ fn check(path: &Path, text: &str, sets: &[String], reproduce: &str) -> bool {
                 let _ = run_replication(&loaded.plan, 0, &AtomicU64::new(0));
                 let _ = done.send(());
             });
-            match finished.recv_timeout(HANG) {
+            let hang = hang();
+            match finished.recv_timeout(hang) {
                 Ok(()) => run.join().unwrap(),
                 // The sender dropped without sending: the run panicked.
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     panic!("panicked\n{reproduce}")
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    panic!("still running after {HANG:?}\n{reproduce}")
+                    panic!("still running after {hang:?}\n{reproduce}")
                 }
             }
             true
@@ -212,24 +214,34 @@ fn check(path: &Path, text: &str, sets: &[String], reproduce: &str) -> bool {
     }
 }
 
+/// A whole number from the environment variable `name`, else `default`.
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?}: a whole number"))
+    })
+}
+
 /// Cases run: `HEADROOM_FUZZ_CASES` (default 1000) from
 /// `HEADROOM_FUZZ_FIRST` (default 0), so a long hunt runs other seeds with
 /// the same test.
 fn case_range() -> std::ops::Range<u64> {
-    let var = |name: &str, default: u64| {
-        std::env::var(name).map_or(default, |v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}={v:?}: a whole number"))
-        })
-    };
-    let first = var("HEADROOM_FUZZ_FIRST", 0);
-    first..first + var("HEADROOM_FUZZ_CASES", 1000)
+    let first = env_number("HEADROOM_FUZZ_FIRST", 0);
+    first..first + env_number("HEADROOM_FUZZ_CASES", 1000)
+}
+
+/// Simulated seconds of each case's run: `HEADROOM_FUZZ_SECONDS`, default
+/// 4 (the scenarios' timed events are moved inside the first 4 s).
+fn run_seconds() -> u64 {
+    env_number("HEADROOM_FUZZ_SECONDS", 4).max(4)
 }
 
 /// The longest a short replication may take before the case counts as a
-/// hang (the run is 4 simulated seconds; every accepted case so far took
-/// under a second).
-const HANG: std::time::Duration = std::time::Duration::from_secs(120);
+/// hang: 120 s per 4 simulated seconds (every accepted case of 4 s so far
+/// took under a second).
+fn hang() -> std::time::Duration {
+    std::time::Duration::from_secs(30 * run_seconds())
+}
 
 #[test]
 fn random_values_over_the_examples_are_refused_in_one_line_or_run() {
@@ -243,15 +255,14 @@ fn random_values_over_the_examples_are_refused_in_one_line_or_run() {
         let text = std::fs::read_to_string(&path).unwrap();
         let doc: toml_edit::DocumentMut = text.parse().unwrap();
         let base: Vec<String> = [
-            "run.duration=\"4s\"",
-            "run.warmup=\"0s\"",
-            "run.replications=1",
+            format!("run.duration=\"{}s\"", run_seconds()),
+            "run.warmup=\"0s\"".to_owned(),
+            "run.replications=1".to_owned(),
             // The seed's warm start replays hours of requests.
-            "run.cache_warm_start=\"0s\"",
+            "run.cache_warm_start=\"0s\"".to_owned(),
         ]
-        .iter()
-        .chain(timed)
-        .map(|s| (*s).to_owned())
+        .into_iter()
+        .chain(timed.iter().map(|s| (*s).to_owned()))
         .collect();
         // The keys the file writes, and those it leaves at their defaults
         // (every key of the resolved scenario that the file does not write).
