@@ -190,6 +190,38 @@ pub enum SweepError {
         /// The nearest existing paths, best first.
         closest: Vec<String>,
     },
+    /// A point whose `runs.csv` metric columns are not the base
+    /// scenario's: its parameters add or remove a cache tier, the
+    /// datastores, sessions, faults or surges, or the per-region SLO.
+    #[error(
+        "{file}: sweep point {point} ({assignment}) {differs}: every point of a sweep is measured \
+         on the base scenario's columns, so a parameter may not add or remove a cache tier, the \
+         datastores, sessions, the faults and surges (their recovery columns) or \
+         `slo.per_region`; sweep those as separate scenarios"
+    )]
+    Columns {
+        /// The scenario file.
+        file: String,
+        /// 0-based point index.
+        point: usize,
+        /// `path = value, ...` of the point.
+        assignment: String,
+        /// Which columns it adds and which it drops.
+        differs: String,
+    },
+    /// A parameter under `[slo]`: the objectives judge every point, and
+    /// are no configuration of one.
+    #[error(
+        "{file}: `sweep.params.\"{path}\"`: the [slo] is what every point is judged by, not a \
+         configuration to compare; set it in [slo] (or with --set), or re-rank a finished sweep \
+         with `headroom recommend DIR --slo-p99 ... --slo-availability ...`"
+    )]
+    Objective {
+        /// The scenario file.
+        file: String,
+        /// The path as written.
+        path: String,
+    },
     /// A point's values make an invalid scenario (wrong type, out of range).
     #[error("sweep point {point} ({assignment}): {error}")]
     Point {
@@ -247,6 +279,51 @@ fn load_point(
     params: &[String],
     values: &[toml::Value],
     point: usize,
+    columns: &[String],
+) -> Result<Loaded, SweepError> {
+    let loaded = load_point_scenario(path, text, base_sets, params, values, point)?;
+    let own = crate::report::run_columns(&loaded.plan);
+    if own != columns {
+        // The first three columns, and how many more.
+        let list = |v: Vec<&String>| {
+            let mut s = v
+                .iter()
+                .take(3)
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if v.len() > 3 {
+                s.push_str(&format!(" and {} more", v.len() - 3));
+            }
+            s
+        };
+        let added = list(own.iter().filter(|c| !columns.contains(c)).collect());
+        let dropped = list(columns.iter().filter(|c| !own.contains(c)).collect());
+        let differs = match (added.is_empty(), dropped.is_empty()) {
+            (false, false) => format!("adds the columns {added} and drops {dropped}"),
+            (false, true) => format!("adds the columns {added}"),
+            (true, false) => format!("drops the columns {dropped}"),
+            // The same columns in another order (cache tiers renamed).
+            (true, true) => "orders its columns differently".to_owned(),
+        };
+        return Err(SweepError::Columns {
+            file: path.display().to_string(),
+            point,
+            assignment: assignment(params, values),
+            differs,
+        });
+    }
+    Ok(loaded)
+}
+
+/// [`load_point`] without the check of its columns.
+fn load_point_scenario(
+    path: &Path,
+    text: &str,
+    base_sets: &[String],
+    params: &[String],
+    values: &[toml::Value],
+    point: usize,
 ) -> Result<Loaded, SweepError> {
     let own = point_sets(params, values);
     let all: Vec<String> = base_sets.iter().chain(&own).cloned().collect();
@@ -291,6 +368,15 @@ pub fn point_sets(params: &[String], values: &[toml::Value]) -> Vec<String> {
 
 /// A TOML value as written inline (`4`, `0.5`, `"5ms"`, `{ a = 1 }`).
 pub fn inline(value: &toml::Value) -> String {
+    // toml writes every float in positional digits (1e300 as 301 of them,
+    // 1e-7 as 0.0000001); Rust's shortest form, with an exponent where it
+    // has one, is TOML too and reads back to the same float.
+    if let toml::Value::Float(x) = value
+        && x.is_finite()
+        && format!("{x:?}").contains('e')
+    {
+        return format!("{x:?}");
+    }
     let mut s = String::new();
     // Serializing a value into a String cannot fail except for exotic
     // datetimes, which fall back to their display form.
@@ -478,6 +564,7 @@ impl SearchSpace {
             &self.params,
             values,
             point,
+            &crate::report::run_columns(&self.base.plan),
         )
         .map(|l| l.plan)
     }
@@ -566,9 +653,10 @@ pub fn plan(path: &Path, text: &str, sets: &[String]) -> Result<SweepPlan, Sweep
     let values = sweep.points(&file, base.plan.run.seed)?;
     let params: Vec<String> = sweep.params.0.iter().map(|p| p.path.clone()).collect();
     check_paths(path, text, &base_sets, &base.scenario, &sweep, &file)?;
+    let columns = crate::report::run_columns(&base.plan);
     let mut points = Vec::with_capacity(values.len());
     for (index, values) in values.into_iter().enumerate() {
-        let loaded = load_point(path, text, &base_sets, &params, &values, index)?;
+        let loaded = load_point(path, text, &base_sets, &params, &values, index, &columns)?;
         points.push(SweepPoint {
             values,
             plan: loaded.plan,
@@ -604,6 +692,12 @@ fn check_paths(
 ) -> Result<(), SweepError> {
     let known = scenario_paths(resolved);
     for param in &sweep.params.0 {
+        if crate::load::split_path(&param.path).and_then(|p| p.first().copied()) == Some("slo") {
+            return Err(SweepError::Objective {
+                file: file.to_owned(),
+                path: param.path.clone(),
+            });
+        }
         if known
             .iter()
             .any(|k| k == &param.path || is_prefix(&param.path, k))
@@ -819,6 +913,16 @@ enum Axis {
     },
 }
 
+/// Whether every float in `value` (at any depth) is finite.
+fn finite(value: &toml::Value) -> bool {
+    match value {
+        toml::Value::Float(x) => x.is_finite(),
+        toml::Value::Array(a) => a.iter().all(finite),
+        toml::Value::Table(t) => t.values().all(finite),
+        _ => true,
+    }
+}
+
 /// Most values one range may expand to.
 const MAX_LEVELS: usize = MAX_POINTS;
 
@@ -829,7 +933,16 @@ impl Axis {
                 "empty list: a parameter needs at least one value (an empty grid has no points)"
                     .into(),
             ),
-            Values::List(v) => Ok(Axis::Levels(v.clone())),
+            Values::List(v) => match v.iter().position(|x| !finite(x)) {
+                // Refused before any point is drawn (a random sample may
+                // never load it), and its manifest (JSON) has no NaN.
+                Some(i) => Err(format!(
+                    "value {i} ({}): no scenario key takes NaN or an infinity; give finite \
+                     numbers",
+                    inline(&v[i])
+                )),
+                None => Ok(Axis::Levels(v.clone())),
+            },
             Values::Range { from, to, step } => {
                 if !from.same_kind(to) || step.is_some_and(|s| !from.same_kind(&s)) {
                     return Err(format!(
@@ -1493,6 +1606,23 @@ replicas = 2
         assert!(e.contains("continuous"), "{e}");
         let e = err("[sweep]\nmode = \"random\"\n[sweep.params]\n\"x\" = [1]\n");
         assert!(e.contains("sweep.samples") && e.contains("required"), "{e}");
+        // A NaN or an infinity, even one a random sample might never draw,
+        // or one inside a table.
+        for (list, at) in [
+            ("[1.0, nan]", "value 1 (nan)"),
+            ("[[{ m = -inf }]]", "value 0 ([{ m = -inf }])"),
+        ] {
+            let e = err(&format!(
+                "[sweep]\nmode = \"random\"\nsamples = 1\n[sweep.params]\n\"x\" = {list}\n"
+            ));
+            assert_eq!(
+                e,
+                format!(
+                    "f.toml: `sweep.params.\"x\"`: {at}: no scenario key takes NaN or an \
+                     infinity; give finite numbers"
+                )
+            );
+        }
         let text = format!("{BASE}\n[sweep.params]\n\"x\" = 3\n");
         let e = toml::from_str::<Scenario>(&text).unwrap_err().to_string();
         assert!(e.contains("expected a list of values"), "{e}");
@@ -1612,6 +1742,86 @@ replicas = 2
                 "{line}:{col} in {e}"
             );
         }
+    }
+
+    /// A parameter that changes the metric columns (here: surges bring
+    /// the recovery columns) is refused when the sweep is planned, naming
+    /// the point and the columns; so is a parameter under `[slo]`.
+    #[test]
+    fn a_point_with_other_columns_and_an_slo_parameter_are_refused() {
+        let path = Path::new("s.toml");
+        let text = format!(
+            "{BASE}\n[sweep.params]\n\"workload.surges\" = [[], [{{ at = \"1s\", duration = \"1s\", multiplier = 2.0 }}]]\n"
+        );
+        let e = plan_err(path, &text);
+        assert!(
+            e.starts_with(
+                "s.toml: sweep point 1 (workload.surges = [{ at = \"1s\", duration = \"1s\", \
+                 multiplier = 2.0 }]) adds the columns `recovered`, `recovery_s`, \
+                 `peak_error_rate` and 10 more: every point of a sweep is measured on the base \
+                 scenario's columns"
+            ),
+            "{e}"
+        );
+        // The search plans its points as it goes: the same check.
+        let search = text.replace(
+            "[sweep.params]",
+            "[sweep]\nmode = \"search\"\n[sweep.params]",
+        );
+        let space = search_space(path, &search, &[]).expect("a search space");
+        let e = space
+            .plan_point(
+                1,
+                &space
+                    .levels
+                    .iter()
+                    .map(|l| l[1].clone())
+                    .collect::<Vec<_>>(),
+            )
+            .expect_err("other columns")
+            .to_string();
+        assert!(e.starts_with("s.toml: sweep point 1 ("), "{e}");
+        assert!(e.contains("adds the columns `recovered`"), "{e}");
+        for param in [
+            "\"slo.p99\" = [\"10ms\", \"20ms\"]",
+            "slo = { per_region = [true] }",
+        ] {
+            let text = format!("{BASE}\n[slo]\np99 = \"50ms\"\n[sweep.params]\n{param}\n");
+            let e = plan_err(path, &text);
+            assert!(
+                e.starts_with("s.toml: `sweep.params.\"slo.")
+                    && e.contains("the [slo] is what every point is judged by"),
+                "{e}"
+            );
+        }
+    }
+
+    /// A float too large or too small for positional digits is written
+    /// with its exponent, and reads back as the same float; others as toml
+    /// writes them.
+    #[test]
+    fn floats_are_written_inline_short_and_read_back() {
+        for (x, text) in [
+            (1e300, "1e300"),
+            (2.5e-7, "2.5e-7"),
+            (-3e20, "-3e20"),
+            (0.5, "0.5"),
+            (2.0, "2.0"),
+            (f64::INFINITY, "inf"),
+        ] {
+            let written = inline(&toml::Value::Float(x));
+            assert_eq!(written, text);
+            let back: toml::Table = toml::from_str(&format!("x = {written}")).unwrap();
+            assert_eq!(back["x"].as_float(), Some(x), "{written}");
+        }
+        assert_eq!(inline(&toml::Value::Float(f64::NAN)), "nan");
+        // In a point's label, as a planner reads it.
+        let text = format!("{BASE}\n[sweep.params]\n\"services.api.replicas\" = [1e300]\n");
+        let e = plan_err(Path::new("s.toml"), &text);
+        assert!(
+            e.starts_with("sweep point 0 (services.api.replicas = 1e300): "),
+            "{e}"
+        );
     }
 
     fn plan_err(path: &Path, text: &str) -> String {
