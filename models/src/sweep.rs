@@ -271,7 +271,8 @@ impl SweepPlan {
 /// The scenario at sweep point `point`: the base's sets, then the point's
 /// `values` for `params`. A bad value of the point's own is named by the
 /// point and where the file's `[sweep]` writes it, not as the `--set` it is
-/// applied as (which the user did not type).
+/// applied as (which the user did not type). A point whose `runs.csv`
+/// columns are not `columns` (the base scenario's) is refused.
 fn load_point(
     path: &Path,
     text: &str,
