@@ -3027,3 +3027,30 @@ fn a_sweep_of_a_priced_scenario_writes_each_points_bill_as_run_does() {
         serde_json::from_slice(&read(&plain, "manifest.json")).unwrap();
     assert!(manifest.get("bill_columns").is_none());
 }
+
+/// A float that a parser rounding to the nearest double only most of the
+/// time reads off by an ulp: the manifest reads back to the sweep's own
+/// identity, so the sweep finishes and `recommend` re-ranks it (before
+/// serde_json's `float_roundtrip`, its `sweep_id` failed to verify: "the
+/// file was changed after the sweep wrote it").
+#[test]
+fn a_float_parameter_reads_back_from_the_manifest_exactly() {
+    let dir = tempdir("sweep_float_roundtrip");
+    let text = SWEEP
+        .replace(
+            "work = { distribution = \"exponential\", mean = \"10ms\" }",
+            "work = { distribution = \"lognormal\", mean = \"10ms\", cv = 1.0 }",
+        )
+        .replace(
+            "\"services.api.replicas\" = [1, 2, 3]\nservices.api.instance.workers = { from = 2, to = 4, step = 2 }",
+            "\"services.api.work.cv\" = [0.9900000000000001, 1.5]",
+        );
+    assert!(text.contains("0.9900000000000001"));
+    let scenario = write(&dir, "s.toml", &text);
+    let out = dir.join("out");
+    let o = sweep(&scenario, &out, &["--replications", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let points = String::from_utf8(read(&out, "points.csv")).unwrap();
+    assert!(points.contains("\n0,0.9900000000000001,"), "{points}");
+    headroom_ok(&["recommend", s(&out), "--slo-p99", "1s"]);
+}
