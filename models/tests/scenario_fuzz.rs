@@ -6,8 +6,9 @@
 //! hanging.
 //!
 //! A failure prints the case's seed and the `headroom run` command that
-//! reproduces it. `HEADROOM_FUZZ_CASES`, `HEADROOM_FUZZ_FIRST` and
-//! `HEADROOM_FUZZ_SECONDS` (simulated seconds per run) run a longer hunt;
+//! reproduces it. `HEADROOM_FUZZ_CASES`, `HEADROOM_FUZZ_FIRST`,
+//! `HEADROOM_FUZZ_SECONDS` (simulated seconds per run) and
+//! `HEADROOM_FUZZ_WARM` (seconds of cache warm start) run a longer hunt;
 //! what one finds goes into `the_cases_the_fuzz_found_pass`.
 
 use std::path::{Path, PathBuf};
@@ -236,6 +237,13 @@ fn run_seconds() -> u64 {
     env_number("HEADROOM_FUZZ_SECONDS", 4).max(4)
 }
 
+/// Simulated seconds of cache warm start before each case's run:
+/// `HEADROOM_FUZZ_WARM`, default 0 (cold; the seed's own warm start replays
+/// hours of requests). Scenarios that cannot be warmed start cold.
+fn warm_seconds() -> u64 {
+    env_number("HEADROOM_FUZZ_WARM", 0)
+}
+
 /// The longest a short replication may take before the case counts as a
 /// hang: 120 s per 4 simulated seconds (every accepted case of 4 s so far
 /// took under a second).
@@ -254,16 +262,21 @@ fn random_values_over_the_examples_are_refused_in_one_line_or_run() {
         let path = examples().join(name);
         let text = std::fs::read_to_string(&path).unwrap();
         let doc: toml_edit::DocumentMut = text.parse().unwrap();
-        let base: Vec<String> = [
+        let mut base: Vec<String> = [
             format!("run.duration=\"{}s\"", run_seconds()),
             "run.warmup=\"0s\"".to_owned(),
             "run.replications=1".to_owned(),
             // The seed's warm start replays hours of requests.
-            "run.cache_warm_start=\"0s\"".to_owned(),
+            format!("run.cache_warm_start=\"{}s\"", warm_seconds()),
         ]
         .into_iter()
         .chain(timed.iter().map(|s| (*s).to_owned()))
         .collect();
+        // A scenario without a cache, or whose workload cannot be warmed,
+        // starts cold.
+        if load_str(&path, &text, &base).is_err() {
+            base[3] = "run.cache_warm_start=\"0s\"".to_owned();
+        }
         // The keys the file writes, and those it leaves at their defaults
         // (every key of the resolved scenario that the file does not write).
         let mut written = Vec::new();
