@@ -194,7 +194,7 @@ pub enum SweepError {
     /// scenario's: its parameters add or remove a cache tier, the
     /// datastores, sessions, faults or surges, or the per-region SLO.
     #[error(
-        "{file}: sweep point {point} ({assignment}) {differs}: every point of a sweep is measured \
+        "{file}: {point} ({assignment}) {differs}: every point of a sweep is measured \
          on the base scenario's columns, so a parameter may not add or remove a cache tier, the \
          datastores, sessions, the faults and surges (their recovery columns) or \
          `slo.per_region`; sweep those as separate scenarios"
@@ -202,8 +202,9 @@ pub enum SweepError {
     Columns {
         /// The scenario file.
         file: String,
-        /// 0-based point index.
-        point: usize,
+        /// `sweep point N` (0-based), or `a point of the search` that a
+        /// search checked before it ran.
+        point: String,
         /// `path = value, ...` of the point.
         assignment: String,
         /// Which columns it adds and which it drops.
@@ -309,7 +310,7 @@ fn load_point(
         };
         return Err(SweepError::Columns {
             file: path.display().to_string(),
-            point,
+            point: format!("sweep point {point}"),
             assignment: assignment(params, values),
             differs,
         });
@@ -541,6 +542,7 @@ pub fn search_space(path: &Path, text: &str, sets: &[String]) -> Result<SearchSp
         ));
     }
     check_paths(path, text, &base_sets, &base.scenario, &config, &file)?;
+    check_columns(path, text, &base, &base_sets, &params, &levels)?;
     let monotone = params.iter().map(|p| config.monotone.contains(p)).collect();
     Ok(SearchSpace {
         base,
@@ -552,6 +554,59 @@ pub fn search_space(path: &Path, text: &str, sets: &[String]) -> Result<SearchSp
         text: text.to_owned(),
         base_sets,
     })
+}
+
+/// Most scenarios [`check_columns`] loads for every value of every
+/// parameter; past it, each parameter's first and last.
+const COLUMN_CHECKS: usize = 256;
+
+/// A search plans its points as it reaches them, and a point whose
+/// `runs.csv` columns are not the base's stops it there. So that a
+/// parameter value adding or removing columns (surges, a cache tier...) is
+/// refused before anything runs, each value of each parameter is loaded
+/// with the others at their first values (or, past [`COLUMN_CHECKS`]
+/// loads, each parameter's first and last value). Only a difference in
+/// columns is an error here: a value invalid in this combination may be
+/// valid in the points the search visits.
+fn check_columns(
+    path: &Path,
+    text: &str,
+    base: &Loaded,
+    base_sets: &[String],
+    params: &[String],
+    levels: &[Vec<toml::Value>],
+) -> Result<(), SweepError> {
+    let columns = crate::report::run_columns(&base.plan);
+    let all = levels.iter().map(Vec::len).sum::<usize>() <= COLUMN_CHECKS;
+    for (j, level) in levels.iter().enumerate() {
+        let checked: Vec<usize> = if all {
+            (0..level.len()).collect()
+        } else {
+            vec![0, level.len() - 1]
+        };
+        for v in checked {
+            let values: Vec<toml::Value> = levels
+                .iter()
+                .enumerate()
+                .map(|(k, l)| l[if k == j { v } else { 0 }].clone())
+                .collect();
+            if let Err(SweepError::Columns {
+                file,
+                assignment,
+                differs,
+                ..
+            }) = load_point(path, text, base_sets, params, &values, 0, &columns)
+            {
+                return Err(SweepError::Columns {
+                    file,
+                    point: "a point of the search".to_owned(),
+                    assignment,
+                    differs,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 impl SearchSpace {
@@ -1764,24 +1819,20 @@ replicas = 2
             ),
             "{e}"
         );
-        // The search plans its points as it goes: the same check.
+        // A search plans its points as it reaches them, and checks every
+        // value's columns before it starts.
         let search = text.replace(
             "[sweep.params]",
             "[sweep]\nmode = \"search\"\n[sweep.params]",
         );
-        let space = search_space(path, &search, &[]).expect("a search space");
-        let e = space
-            .plan_point(
-                1,
-                &space
-                    .levels
-                    .iter()
-                    .map(|l| l[1].clone())
-                    .collect::<Vec<_>>(),
-            )
-            .expect_err("other columns")
-            .to_string();
-        assert!(e.starts_with("s.toml: sweep point 1 ("), "{e}");
+        let e = match search_space(path, &search, &[]) {
+            Ok(_) => panic!("other columns"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            e.starts_with("s.toml: a point of the search (workload.surges = [{ at = \"1s\""),
+            "{e}"
+        );
         assert!(e.contains("adds the columns `recovered`"), "{e}");
         for param in [
             "\"slo.p99\" = [\"10ms\", \"20ms\"]",
