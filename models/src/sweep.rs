@@ -791,15 +791,23 @@ fn first_value(values: &Values) -> toml::Value {
 /// Every leaf path of the resolved scenario (arrays of tables addressed by
 /// `name`, or by index when an element has none), in document order.
 pub fn scenario_paths(scenario: &Scenario) -> Vec<String> {
+    scenario_leaves(scenario)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// [`scenario_paths`] with each leaf's value.
+pub fn scenario_leaves(scenario: &Scenario) -> Vec<(String, toml::Value)> {
     let mut out = Vec::new();
     if let Ok(toml::Value::Table(t)) = toml::Value::try_from(scenario) {
         collect_paths(&t, "", &mut out);
     }
-    out.retain(|p| !p.starts_with("sweep."));
+    out.retain(|(p, _)| !p.starts_with("sweep."));
     out
 }
 
-fn collect_paths(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+fn collect_paths(table: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
     for (key, value) in table {
         let here = if prefix.is_empty() {
             key.clone()
@@ -821,7 +829,7 @@ fn collect_paths(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
                     }
                 }
             }
-            _ => out.push(here),
+            _ => out.push((here, value.clone())),
         }
     }
 }
