@@ -517,9 +517,8 @@ fn locate_in_value(value: &Value, segs: &[&str]) -> Option<usize> {
 /// table (`faults.0`), not at the key. When the table at byte `offset`
 /// holds exactly one value that the message quotes (`"zzz" is not a
 /// duration`, `integer \`5\``, `unknown variant \`zzz\``, an array where
-/// a name is read) or one key it
-/// names (`unknown field \`zzz\``), the span of that value or key, so that
-/// the key is named and located. The table's own entries are searched
+/// a name is read) or one key it names (`unknown field \`zzz\``), the span
+/// of that value or key, so that the key is named and located. The table's own entries are searched
 /// first, then the tables inside it (a closed workload's `think`, a
 /// distribution in a table told apart by its `process`). `None` otherwise.
 fn field_of_tagged(edited: &str, offset: usize, said: &str) -> Option<std::ops::Range<usize>> {
@@ -551,7 +550,11 @@ fn quoted_in(
         }
         match item {
             Item::Value(v) => quoted_value(v, said, own, inside),
-            Item::Table(t) => quoted_in(t, said, inside, &mut Vec::new()),
+            Item::Table(t) => {
+                let mut deeper = Vec::new();
+                quoted_in(t, said, inside, &mut deeper);
+                inside.append(&mut deeper);
+            }
             _ => {}
         }
     }
@@ -1297,6 +1300,24 @@ replicas = 2
         assert!(
             e.starts_with("s.toml:6:93: `workload.arrivals.think.mean`: invalid type: integer `7`"),
             "{e}"
+        );
+        // Written as tables of their own, not inline.
+        let tables = "[workload.arrivals]\nprocess = \"closed\"\nusers = 10\n\n\
+                      [workload.arrivals.think]\ndistribution = 1\nmean = \"7s\"\n";
+        let text = TEXT.replace(
+            "[workload]\narrivals = { process = \"poisson\", rate = 400.0 }\n",
+            tables,
+        );
+        assert!(text.contains("distribution = 1"));
+        let e = load_str(Path::new("s.toml"), &text, &[])
+            .expect_err("invalid")
+            .to_string();
+        assert_eq!(
+            e,
+            format!(
+                "s.toml:10:16: `workload.arrivals.think.distribution`: invalid type: integer `1`, \
+                 {choices}"
+            )
         );
     }
 
