@@ -440,6 +440,20 @@ pub(crate) fn sweep_value_line_col(text: &str, param: &str, value: &str) -> Opti
     Some(line_col(text, offset))
 }
 
+/// `key` as one segment of a dotted path: bare when it is letters, digits,
+/// `_` and `-`, else quoted (`"m5.large"`), as [`split_path`] reads it.
+pub fn path_segment(key: &str) -> std::borrow::Cow<'_, str> {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        key.into()
+    } else {
+        format!("\"{key}\"").into()
+    }
+}
+
 /// Splits a dotted key path into its keys; a key with dots or other
 /// punctuation is written in double quotes, as in TOML:
 /// `policy.mesh.edges."api->db".timeout`. `None` for an empty key or an

@@ -789,7 +789,8 @@ fn first_value(values: &Values) -> toml::Value {
 }
 
 /// Every leaf path of the resolved scenario (arrays of tables addressed by
-/// `name`, or by index when an element has none), in document order.
+/// `name`, or by index when an element has none; a key that is not bare,
+/// such as an instance type `"m5.large"`, quoted), in document order.
 pub fn scenario_paths(scenario: &Scenario) -> Vec<String> {
     scenario_leaves(scenario)
         .into_iter()
@@ -808,11 +809,12 @@ pub fn scenario_leaves(scenario: &Scenario) -> Vec<(String, toml::Value)> {
 }
 
 fn collect_paths(table: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
+    use crate::load::path_segment;
     for (key, value) in table {
         let here = if prefix.is_empty() {
-            key.clone()
+            path_segment(key).into_owned()
         } else {
-            format!("{prefix}.{key}")
+            format!("{prefix}.{}", path_segment(key))
         };
         match value {
             toml::Value::Table(t) => collect_paths(t, &here, out),
@@ -824,7 +826,7 @@ fn collect_paths(table: &toml::Table, prefix: &str, out: &mut Vec<(String, toml:
                         let name = t
                             .get("name")
                             .and_then(toml::Value::as_str)
-                            .map_or_else(|| i.to_string(), str::to_owned);
+                            .map_or_else(|| i.to_string(), |n| path_segment(n).into_owned());
                         collect_paths(t, &format!("{here}.{name}"), out);
                     }
                 }
@@ -1889,6 +1891,38 @@ replicas = 2
             Ok(_) => panic!("expected an error"),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// A key that is not bare (an instance type `m5.large`) is quoted in
+    /// the paths offered as the closest valid ones, so that one copied
+    /// into `[sweep.params]` names the key.
+    #[test]
+    fn paths_quote_keys_that_are_not_bare() {
+        let text = format!(
+            "{BASE}\n[costs.instance_types.\"m5.large\"]\nvcpu = 2\nmemory = \"8GiB\"\nhourly = 0.1\n"
+        )
+        .replace("replicas = 2", "replicas = 2\ninstance.type = \"m5.large\"")
+        .replace("instance = { workers = 4 }\n", "");
+        let text = text.replace(
+            "instance.type = \"m5.large\"",
+            "instance = { workers = 4, type = \"m5.large\" }",
+        );
+        let loaded = load_str(Path::new("s.toml"), &text, &[]).expect("valid");
+        let paths = scenario_paths(&loaded.scenario);
+        let hourly = "costs.instance_types.\"m5.large\".hourly";
+        assert!(paths.iter().any(|p| p == hourly), "{paths:?}");
+        // The path sets the key.
+        let set = vec![format!("{hourly}=0.2")];
+        let again = load_str(Path::new("s.toml"), &text, &set).expect("settable");
+        assert_eq!(
+            again.scenario.costs.unwrap().instance_types["m5.large"].hourly,
+            0.2
+        );
+        let sweep = format!(
+            "{text}\n[sweep.params]\n'costs.instance_types.\"m5.large\".hourlyy' = [1.0]\n"
+        );
+        let e = plan_err(Path::new("s.toml"), &sweep);
+        assert!(e.contains(&format!("closest valid paths: {hourly}")), "{e}");
     }
 
     #[test]
