@@ -56,21 +56,17 @@ impl Rng {
 
 /// A value near `v`, as a planner would sweep it (TOML text).
 fn nearby(v: &toml::Value, rng: &mut Rng) -> String {
-    match v {
-        toml::Value::Integer(i) => rng
-            .pick(&[i.saturating_mul(2), i / 2, i.saturating_add(1), 1])
-            .to_string(),
-        toml::Value::Float(x) => format!("{:?}", rng.pick(&[x * 2.0, x / 2.0, x * 0.9])),
-        toml::Value::Boolean(b) => (!b).to_string(),
-        toml::Value::String(s) if s.ends_with('s') || s.ends_with('m') => {
-            (*rng.pick(&["\"1ms\"", "\"50ms\"", "\"1s\"", "\"30s\""])).to_owned()
+    use toml::Value::{Boolean, Float, Integer, String};
+    let near = match v {
+        Integer(i) => Integer(*rng.pick(&[i.saturating_mul(2), i / 2, i.saturating_add(1), 1])),
+        Float(x) => Float(*rng.pick(&[x * 2.0, x / 2.0, x * 0.9])),
+        Boolean(b) => Boolean(!b),
+        String(s) if s.ends_with('s') || s.ends_with('m') => {
+            String((*rng.pick(&["1ms", "50ms", "1s", "30s"])).to_owned())
         }
-        other => toml::to_string(&toml::Table::from_iter([("v".to_owned(), other.clone())]))
-            .map_or_else(
-                |_| "1".to_owned(),
-                |s| s.trim_start_matches("v = ").trim().to_owned(),
-            ),
-    }
+        other => other.clone(),
+    };
+    headroom_models::sweep::inline(&near)
 }
 
 /// The `[sweep]` table of case `rng` over `leaves`, as one inline table,

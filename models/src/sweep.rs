@@ -283,50 +283,6 @@ fn load_point(
     point: usize,
     columns: &[String],
 ) -> Result<Loaded, SweepError> {
-    let loaded = load_point_scenario(path, text, base_sets, params, values, point)?;
-    let own = crate::report::run_columns(&loaded.plan);
-    if own != columns {
-        // The first three columns, and how many more.
-        let list = |v: Vec<&String>| {
-            let mut s = v
-                .iter()
-                .take(3)
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            if v.len() > 3 {
-                s.push_str(&format!(" and {} more", v.len() - 3));
-            }
-            s
-        };
-        let added = list(own.iter().filter(|c| !columns.contains(c)).collect());
-        let dropped = list(columns.iter().filter(|c| !own.contains(c)).collect());
-        let differs = match (added.is_empty(), dropped.is_empty()) {
-            (false, false) => format!("adds the columns {added} and drops {dropped}"),
-            (false, true) => format!("adds the columns {added}"),
-            (true, false) => format!("drops the columns {dropped}"),
-            // The same columns in another order (cache tiers renamed).
-            (true, true) => "orders its columns differently".to_owned(),
-        };
-        return Err(SweepError::Columns {
-            file: path.display().to_string(),
-            point: format!("sweep point {point}"),
-            assignment: assignment(params, values),
-            differs,
-        });
-    }
-    Ok(loaded)
-}
-
-/// [`load_point`] without the check of its columns.
-fn load_point_scenario(
-    path: &Path,
-    text: &str,
-    base_sets: &[String],
-    params: &[String],
-    values: &[toml::Value],
-    point: usize,
-) -> Result<Loaded, SweepError> {
     let own = point_sets(params, values);
     let all: Vec<String> = base_sets.iter().chain(&own).cloned().collect();
     // A value of the point's own is named where `[sweep]` writes it.
@@ -343,7 +299,7 @@ fn load_point_scenario(
         },
         error => error,
     };
-    load_str(path, text, &all).map_err(|error| {
+    let loaded = load_str(path, text, &all).map_err(|error| {
         let error = match error {
             ScenarioError::Trace { error, trace } => ScenarioError::Trace {
                 error: Box::new(located(*error)),
@@ -356,7 +312,39 @@ fn load_point_scenario(
             assignment: assignment(params, values),
             error,
         }
-    })
+    })?;
+    let got = crate::report::run_columns(&loaded.plan);
+    if got != columns {
+        // The first three columns, and how many more.
+        let list = |v: Vec<&String>| {
+            let mut s = v
+                .iter()
+                .take(3)
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if v.len() > 3 {
+                s.push_str(&format!(" and {} more", v.len() - 3));
+            }
+            s
+        };
+        let added = list(got.iter().filter(|c| !columns.contains(c)).collect());
+        let dropped = list(columns.iter().filter(|c| !got.contains(c)).collect());
+        let differs = match (added.is_empty(), dropped.is_empty()) {
+            (false, false) => format!("adds the columns {added} and drops {dropped}"),
+            (false, true) => format!("adds the columns {added}"),
+            (true, false) => format!("drops the columns {dropped}"),
+            // The same columns in another order (cache tiers renamed).
+            (true, true) => "orders its columns differently".to_owned(),
+        };
+        return Err(SweepError::Columns {
+            file: path.display().to_string(),
+            point: format!("sweep point {point}"),
+            assignment: assignment(params, values),
+            differs,
+        });
+    }
+    Ok(loaded)
 }
 
 /// `PATH=VALUE` arguments assigning `values` to `params`, in order.
@@ -450,6 +438,8 @@ pub struct SearchSpace {
     pub levels: Vec<Vec<toml::Value>>,
     /// Per parameter, whether it is declared monotone.
     pub monotone: Vec<bool>,
+    /// The base scenario's `runs.csv` metric columns, every point's.
+    columns: Vec<String>,
     path: std::path::PathBuf,
     text: String,
     base_sets: Vec<String>,
@@ -542,7 +532,8 @@ pub fn search_space(path: &Path, text: &str, sets: &[String]) -> Result<SearchSp
         ));
     }
     check_paths(path, text, &base_sets, &base.scenario, &config, &file)?;
-    check_columns(path, text, &base, &base_sets, &params, &levels)?;
+    let columns = crate::report::run_columns(&base.plan);
+    check_columns(path, text, &columns, &base_sets, &params, &levels)?;
     let monotone = params.iter().map(|p| config.monotone.contains(p)).collect();
     Ok(SearchSpace {
         base,
@@ -550,6 +541,7 @@ pub fn search_space(path: &Path, text: &str, sets: &[String]) -> Result<SearchSp
         params,
         levels,
         monotone,
+        columns,
         path: path.to_owned(),
         text: text.to_owned(),
         base_sets,
@@ -571,12 +563,11 @@ const COLUMN_CHECKS: usize = 256;
 fn check_columns(
     path: &Path,
     text: &str,
-    base: &Loaded,
+    columns: &[String],
     base_sets: &[String],
     params: &[String],
     levels: &[Vec<toml::Value>],
 ) -> Result<(), SweepError> {
-    let columns = crate::report::run_columns(&base.plan);
     let all = levels.iter().map(Vec::len).sum::<usize>() <= COLUMN_CHECKS;
     for (j, level) in levels.iter().enumerate() {
         let checked: Vec<usize> = if all {
@@ -595,7 +586,7 @@ fn check_columns(
                 assignment,
                 differs,
                 ..
-            }) = load_point(path, text, base_sets, params, &values, 0, &columns)
+            }) = load_point(path, text, base_sets, params, &values, 0, columns)
             {
                 return Err(SweepError::Columns {
                     file,
@@ -620,7 +611,7 @@ impl SearchSpace {
             &self.params,
             values,
             point,
-            &crate::report::run_columns(&self.base.plan),
+            &self.columns,
         )
         .map(|l| l.plan)
     }

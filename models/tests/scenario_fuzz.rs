@@ -97,14 +97,7 @@ fn examples() -> PathBuf {
 
 /// A key as a `--set` path writes it: quoted unless bare.
 fn segment(key: &str) -> String {
-    if key
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        key.to_owned()
-    } else {
-        format!("{key:?}")
-    }
+    headroom_models::load::path_segment(key).into_owned()
 }
 
 /// Every settable path of `table` with its value: dotted keys, arrays of
