@@ -1325,6 +1325,21 @@ fn plots_and_report_of_a_sweep_and_of_a_run() {
     let svg = String::from_utf8(read(&dir, "run_plots/service_utilization.svg")).unwrap();
     assert!(svg.contains("api (mean of"), "one line per service");
     assert!(String::from_utf8_lossy(&o.stderr).contains("skipped: hit ratio per cache tier"));
+    // A run folder's table edited after it was written is bad input, as in
+    // a sweep's folder: exit code 2, the file and line, no chart.
+    let runs = String::from_utf8(read(&run_out, "runs.csv")).unwrap();
+    std::fs::write(
+        run_out.join("runs.csv"),
+        runs.trim_end().to_owned() + ",1\n",
+    )
+    .unwrap();
+    let edited = dir.join("edited_plots");
+    let said = refused(&["plot", s(&run_out), "--out", s(&edited)], &edited, &[]);
+    assert!(
+        said.contains(&format!("runs.csv: line {} has", runs.lines().count()))
+            && said.contains("changed after it was written"),
+        "{said}"
+    );
     // With prices, cost is the x axis.
     let priced = SWEEP
         .replace(

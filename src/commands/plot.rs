@@ -182,8 +182,9 @@ fn read_any(dir: &Path, name: &str) -> anyhow::Result<Option<Table>> {
         return Ok(None);
     }
     let bytes = std::fs::read(&path).map_err(|e| InputError(format!("{}: {e}", path.display())))?;
-    Ok(Some(Table::from_csv_any(
-        &bytes,
-        &path.display().to_string(),
-    )?))
+    // A table that does not parse was edited after it was written: the
+    // folder is bad input, as `merge` and `recommend` say.
+    Table::from_csv_any(&bytes, &path.display().to_string())
+        .map(Some)
+        .map_err(|e| InputError(format!("{e:#}")).into())
 }

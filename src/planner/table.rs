@@ -266,8 +266,7 @@ impl Table {
                 .zip(&expected)
                 .position(|(h, e)| h != e)
                 .unwrap_or(header.len().min(expected.len()));
-            let name =
-                |c: Option<&str>| c.map_or_else(|| "nothing".to_owned(), |c| format!("`{c}`"));
+            let name = |c: Option<&str>| c.map_or_else(|| "nothing".to_owned(), quoted_cell);
             bail!(
                 "{what}: the header does not match its manifest: column {} is {}, the manifest \
                  says {} (columns: {} in the file, {} in the manifest); the file was changed \
@@ -326,6 +325,22 @@ impl Table {
     }
 }
 
+/// A cell's text as an error quotes it: in backticks, control characters
+/// escaped and cut after 40 characters, so that a stray `"` that makes the
+/// rest of a file one cell does not print the file.
+fn quoted_cell(text: &str) -> String {
+    const SHOWN: usize = 40;
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(SHOWN).collect();
+    let more = chars.count();
+    let head = head.escape_debug();
+    if more == 0 {
+        format!("`{head}`")
+    } else {
+        format!("`{head}...` ({more} more characters)")
+    }
+}
+
 /// A cell's text as a float (`NaN` if it is not a number).
 pub fn number(text: &str) -> f64 {
     text.parse::<f64>().unwrap_or(f64::NAN)
@@ -375,6 +390,24 @@ mod tests {
             err.contains("column 2 is nothing, the manifest says `p99` (columns: 1 in the file"),
             "{err}"
         );
+        // A stray quote in the header makes the rest of the file one cell:
+        // the error quotes its start, on one line.
+        let rows = "\n0,1.5".repeat(100);
+        let err = Table::from_csv(
+            format!("point,\"p99{rows}\n").as_bytes(),
+            columns(),
+            "runs.csv",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "column 2 is `p99\\n0,1.5\\n0,1.5\\n0,1.5\\n0,1.5\\n0,1.5\\n0,1.5\\n...` (564 \
+                 more characters), the manifest says `p99`"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
     }
 
     /// A sweep's time series is millions of rows of short cells: a row
