@@ -192,6 +192,45 @@ fn bad_replay_flags_are_named() {
     );
 }
 
+/// A trace the scenario cannot serve (a `route` that is none of its
+/// services, a `region` none of its regions) is named as the user gave it,
+/// with the value and the names accepted.
+#[test]
+fn a_trace_naming_what_the_scenario_lacks_is_refused_by_its_path() {
+    let dir = tempdir("names-trace");
+    for (column, value, needles) in [
+        (
+            "route",
+            "web",
+            &[
+                "`route` values name entry services",
+                "\"web\" is not one of \"api\"",
+            ][..],
+        ),
+        (
+            "region",
+            "eu",
+            &[
+                "`region` values are `[[regions]]` names",
+                "\"eu\" is not one of \"default\"",
+            ][..],
+        ),
+    ] {
+        let trace = common::write(
+            &dir,
+            &format!("{column}.csv"),
+            &format!("t_ns,{column}\n0,{value}\n1000000,{value}\n"),
+        );
+        let trace = trace.to_str().unwrap();
+        let said: Vec<String> = [format!("error: trace {trace}: expected a trace whose")]
+            .into_iter()
+            .chain(needles.iter().map(|n| (*n).to_owned()))
+            .collect();
+        let said: Vec<&str> = said.iter().map(String::as_str).collect();
+        refused(&format!("names-{column}"), trace, &[], &said);
+    }
+}
+
 /// A scenario whose `[workload.arrivals]` names a broken trace is refused
 /// at its `path` key, and the advice names the table's keys (`format`,
 /// `sort_window`), not the command-line flags it would need elsewhere.

@@ -54,7 +54,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if !args.repeat {
         // One pass: the run lasts exactly the replayed window.
         let loaded = headroom_models::load(&args.scenario, &sets)
-            .map_err(|e| in_replay_terms(e.into(), trace))?;
+            .map_err(|e| in_replay_terms(e.into(), trace, &path))?;
         let ArrivalPlan::Trace(t) = &loaded.plan.workload.arrivals else {
             unreachable!("workload.arrivals was set to a trace");
         };
@@ -68,7 +68,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             ..args.run.clone()
         },
     })
-    .map_err(|e| in_replay_terms(e, trace))
+    .map_err(|e| in_replay_terms(e, trace, &path))
 }
 
 /// The keys of the arrivals table the flags become, and their flags.
@@ -88,14 +88,23 @@ const FLAGS: [(&str, &str); 9] = [
 /// as the `--set workload.arrivals=...` the flags became: a trace that
 /// cannot be read as `trace PATH: ...` (the trace reader's own message,
 /// which names `--format`, `--sort-window`), a bad flag value by its flag
-/// (`--speedup 0: expected ...`).
-fn in_replay_terms(error: anyhow::Error, trace: &Path) -> anyhow::Error {
+/// (`--speedup 0: expected ...`), a trace the scenario cannot serve (a
+/// route that is none of its services) by the trace as given (`trace
+/// PATH: expected ...`). `absolute` is the trace's path in the table.
+fn in_replay_terms(error: anyhow::Error, trace: &Path, absolute: &Path) -> anyhow::Error {
     use headroom_models::ScenarioError;
     match error.downcast::<ScenarioError>() {
         Ok(ScenarioError::Trace { trace: said, .. }) => {
             InputError(format!("trace {}: {said}", trace.display())).into()
         }
         Ok(ScenarioError::Set { arg, message }) if arg.starts_with("workload.arrivals=") => {
+            let path = format!(
+                "`workload.arrivals.path` = {:?}: ",
+                absolute.display().to_string()
+            );
+            if let Some(said) = message.strip_prefix(&path) {
+                return InputError(format!("trace {}: {said}", trace.display())).into();
+            }
             let flagged = FLAGS.iter().find_map(|(key, flag)| {
                 let named = format!("`workload.arrivals.{key}`");
                 message
