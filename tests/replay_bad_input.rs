@@ -231,6 +231,43 @@ fn a_trace_naming_what_the_scenario_lacks_is_refused_by_its_path() {
     }
 }
 
+/// Times run to `u64::MAX` ns, but a pass of the trace lasts to the end of
+/// its last record's minute: a trace whose last minute ends past that is
+/// refused with the time and the way out (a record at `u64::MAX` gave an
+/// error about a window nobody asked for, and overflowed in a debug
+/// build); a window that ends replays what it holds.
+#[test]
+fn a_trace_ending_at_the_largest_time_is_refused_unless_windowed() {
+    let dir = tempdir("largest-time");
+    // Minute grid: the trace's time zero is 33.7 s before `u64::MAX`.
+    let trace = common::write(
+        &dir,
+        "late.csv",
+        &format!("t_ns\n{}\n{}\n", u64::MAX - 20_000_000_000, u64::MAX),
+    );
+    let trace = trace.to_str().unwrap();
+    refused(
+        "largest-time-refused",
+        trace,
+        &[],
+        &[
+            &format!(
+                "error: trace {trace}: expected a trace whose last record's minute ends by the \
+                 largest time"
+            ),
+            &format!("its last record is at {} ns", u64::MAX),
+        ],
+    );
+    // `..30s` holds the first record (13.7 s after time zero), not the last.
+    let (o, out) = replay("largest-time-windowed", trace, &["--window", "..30s"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = runs.lines().nth(1).unwrap().split(',').collect();
+    let requests = header.iter().position(|c| *c == "requests").unwrap();
+    assert_eq!(row[requests], "1", "{runs}");
+}
+
 /// A scenario whose `[workload.arrivals]` names a broken trace is refused
 /// at its `path` key, and the advice names the table's keys (`format`,
 /// `sort_window`), not the command-line flags it would need elsewhere.

@@ -222,6 +222,19 @@ pub(super) fn plan(
         ));
     }
     let scan = scan(&mut reader, from, to).map_err(bad)?;
+    if scan.past_end {
+        return Err(Invalid::new(
+            key("path"),
+            format!("{:?}", path.display().to_string()),
+            format!(
+                "a trace whose last record's minute ends by the largest time, {} ns (the year \
+                 2554): its last record is at {} ns; give times from the trace's start, or a \
+                 `window` that ends",
+                u64::MAX,
+                scan.last_ns
+            ),
+        ));
+    }
     if scan.records == 0 {
         return Err(Invalid::new(
             key("window"),
@@ -261,6 +274,10 @@ struct Scan {
     from_ns: u64,
     to_ns: u64,
     records: u64,
+    /// The last record's time (in the window).
+    last_ns: u64,
+    /// The last record's minute ends past `u64::MAX` ns: a pass has no end.
+    past_end: bool,
     keys: bool,
     sizes: bool,
     ops: bool,
@@ -283,6 +300,8 @@ fn scan(reader: &mut Checked<AnySource>, from: Span, to: Option<Span>) -> Result
         from_ns,
         to_ns: 0,
         records: 0,
+        last_ns: first_ns,
+        past_end: false,
         keys: false,
         sizes: false,
         ops: false,
@@ -314,11 +333,17 @@ fn scan(reader: &mut Checked<AnySource>, from: Span, to: Option<Span>) -> Result
         }
         next = reader.read()?;
     }
-    // Without an end, one pass lasts to the end of the last record's minute.
-    s.to_ns = to_ns.unwrap_or_else(|| {
-        let end = last_ns.max(from_ns) + 1;
-        end.div_ceil(ORIGIN_GRID_NS).saturating_mul(ORIGIN_GRID_NS)
+    // Without an end, one pass lasts to the end of the last record's
+    // minute; `None` when that minute ends past the largest time.
+    let end = to_ns.or_else(|| {
+        last_ns
+            .max(from_ns)
+            .checked_add(1)
+            .and_then(|end| end.div_ceil(ORIGIN_GRID_NS).checked_mul(ORIGIN_GRID_NS))
     });
+    s.last_ns = last_ns;
+    s.past_end = end.is_none();
+    s.to_ns = end.unwrap_or(u64::MAX);
     if s.to_ns <= s.from_ns {
         s.records = 0;
     }
