@@ -21,7 +21,7 @@ fn sample() -> Vec<Record> {
         .unwrap()
 }
 
-fn misses(records: &[Record], spec: &CacheSpec) -> (u64, u64) {
+fn misses(records: &[Record], spec: &CacheSpec) -> (u64, u128) {
     let mut cache = Cache::new(spec).unwrap();
     for r in records {
         let _: Access = cache.access(r.at.as_nanos(), r.key, r.size_bytes);
@@ -30,7 +30,7 @@ fn misses(records: &[Record], spec: &CacheSpec) -> (u64, u64) {
     (s.misses, s.byte_misses)
 }
 
-fn check(eviction: Eviction, want_cnt: [u64; 8], want_bytes: [u64; 8]) {
+fn check(eviction: Eviction, want_cnt: [u64; 8], want_bytes: [u128; 8]) {
     let records = sample();
     assert_eq!(records.len(), 113_872);
     for (k, (cnt, bytes)) in want_cnt.iter().zip(want_bytes).enumerate() {
@@ -105,7 +105,7 @@ fn lru_on_the_csv_sample_reproduces_test_simulator_c_with_and_without_ttl() {
     let records = csv_sample();
     assert_eq!(records.len(), 113_872);
     let want_plain: [u64; 8] = [93151, 87793, 83135, 81609, 72481, 72106, 71973, 71702];
-    let want_bytes: [u64; 8] = [
+    let want_bytes: [u128; 8] = [
         4035348480, 3841399808, 3660518400, 3613104640, 3087721984, 3080147456, 3075377664,
         3059534336,
     ];

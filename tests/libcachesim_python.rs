@@ -107,7 +107,8 @@ fn lru_fifo_s3fifo_and_lfu_match_libcachesim_with_and_without_sizes() {
             let got = if ignore_size {
                 [want[0], s.misses, s.misses]
             } else {
-                [want[0], s.misses, s.byte_misses]
+                let bytes = u64::try_from(s.byte_misses).expect("the sample's bytes fit a u64");
+                [want[0], s.misses, bytes]
             };
             assert_eq!(
                 got, want,

@@ -558,6 +558,34 @@ fn trace_cache_lists_only_the_evictions_it_takes() {
     assert!(o.status.success(), "{}", text(&o.stderr));
 }
 
+/// Sizes are u64: `trace inspect` and `trace cache` sum the largest
+/// without overflow (found by fuzzing: a debug build panicked, a release
+/// build wrapped the byte total around).
+#[test]
+fn the_largest_sizes_sum_exactly() {
+    let max = u64::MAX;
+    let f = write(
+        "largest.csv",
+        &format!("t_ns,key,size_bytes\n1,1,{max}\n2,1,{max}\n3,2,1\n"),
+    );
+    let o = headroom(&["trace", "inspect", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let said = text(&o.stdout);
+    let total = 2 * u128::from(max) + 1;
+    assert!(
+        said.contains(&format!("bytes requested  {total}\n")),
+        "{said}"
+    );
+    // 2 objects of capacity: the second request of key 1 hits.
+    let o = headroom(&["trace", "cache", f.to_str().unwrap(), "--sizes", "2"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let ratio = (u64::MAX as f64 + 1.0) / (2.0 * u64::MAX as f64 + 1.0);
+    assert_eq!(
+        text(&o.stdout).lines().nth(1).unwrap(),
+        format!("lru,2,3,2,0.666667,{ratio:.6}")
+    );
+}
+
 /// Runs the binary in `dir`.
 fn headroom_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_headroom"))

@@ -247,11 +247,12 @@ pub struct Stats {
     /// Lookups that did not.
     pub misses: u64,
     /// Bytes of the objects hit (the request's size for [`Cache::access`],
-    /// the stored size for [`Cache::get`]).
-    pub byte_hits: u64,
+    /// the stored size for [`Cache::get`]). u128: a trace's sizes are u64,
+    /// and a few of the largest would overflow a u64 sum.
+    pub byte_hits: u128,
     /// Bytes of the objects missed ([`Cache::access`] only; [`Cache::get`]
     /// does not know the size).
-    pub byte_misses: u64,
+    pub byte_misses: u128,
     /// Objects removed to make room.
     pub evictions: u64,
     /// Objects dropped because their TTL had passed.
@@ -263,7 +264,10 @@ pub struct Stats {
 impl Stats {
     /// Misses over lookups (0 without lookups).
     pub fn miss_ratio(&self) -> f64 {
-        ratio(self.misses, self.hits + self.misses)
+        ratio(
+            self.misses.into(),
+            u128::from(self.hits) + u128::from(self.misses),
+        )
     }
 
     /// Missed bytes over requested bytes (0 without bytes).
@@ -272,7 +276,7 @@ impl Stats {
     }
 }
 
-fn ratio(part: u64, whole: u64) -> f64 {
+fn ratio(part: u128, whole: u128) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -319,7 +323,9 @@ struct Room {
     capacity: u64,
     by_bytes: bool,
     used: u64,
-    used_bytes: u64,
+    /// u128: with a capacity in objects, their sizes (u64 each) can sum
+    /// past `u64::MAX`.
+    used_bytes: u128,
 }
 
 impl Room {
@@ -341,21 +347,24 @@ impl Room {
     /// Whether an object of weight `w` would overflow the capacity.
     #[inline]
     fn is_full_for(&self, w: u64) -> bool {
-        self.used + w > self.capacity
+        // A sum past `u64::MAX` is past any capacity.
+        self.used
+            .checked_add(w)
+            .is_none_or(|used| used > self.capacity)
     }
 
     /// An object of `size_bytes` comes in.
     #[inline]
     fn add(&mut self, size_bytes: u64) {
         self.used += self.weight(size_bytes);
-        self.used_bytes += size_bytes;
+        self.used_bytes += u128::from(size_bytes);
     }
 
     /// An object of `size_bytes` leaves.
     #[inline]
     fn take(&mut self, size_bytes: u64) {
         self.used -= self.weight(size_bytes);
-        self.used_bytes -= size_bytes;
+        self.used_bytes -= u128::from(size_bytes);
     }
 
     /// An object's size changes from `old` to `new` bytes.
@@ -569,7 +578,7 @@ impl Cache {
     }
 
     /// Sum of the cached objects' sizes.
-    pub fn used_bytes(&self) -> u64 {
+    pub fn used_bytes(&self) -> u128 {
         with_store!(&self.0, c => c.used_bytes())
     }
 

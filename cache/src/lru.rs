@@ -416,7 +416,7 @@ impl<S: Slot> Lru<S> {
         match self.lookup(now_ns, key, hash(key)) {
             Some(i) => {
                 self.stats.hits += 1;
-                self.stats.byte_hits += self.table.size(i);
+                self.stats.byte_hits += u128::from(self.table.size(i));
                 true
             }
             None => {
@@ -456,14 +456,14 @@ impl<S: Slot> Lru<S> {
     ) -> Access {
         if let Some(i) = self.lookup(now_ns, key, hash) {
             self.stats.hits += 1;
-            self.stats.byte_hits += size_bytes;
+            self.stats.byte_hits += u128::from(size_bytes);
             if self.spec.update_size_on_hit {
                 self.resize(i, size_bytes);
             }
             return Access::Hit;
         }
         self.stats.misses += 1;
-        self.stats.byte_misses += size_bytes;
+        self.stats.byte_misses += u128::from(size_bytes);
         self.admit::<VICTIM_AHEAD>(now_ns, key, hash, size_bytes);
         Access::Miss
     }
@@ -571,7 +571,7 @@ impl<S: Slot> Lru<S> {
         self.table.len as u64
     }
 
-    pub(crate) fn used_bytes(&self) -> u64 {
+    pub(crate) fn used_bytes(&self) -> u128 {
         self.room.used_bytes
     }
 

@@ -75,7 +75,7 @@ impl Queues {
         match self.lookup(now_ns, key, tag) {
             Some(i) => {
                 self.stats.hits += 1;
-                self.stats.byte_hits += self.arena.size(i);
+                self.stats.byte_hits += u128::from(self.arena.size(i));
                 true
             }
             None => {
@@ -115,14 +115,14 @@ impl Queues {
     fn access_tagged(&mut self, now_ns: u64, key: u64, tag: Tag, size_bytes: u64) -> Access {
         if let Some(i) = self.lookup(now_ns, key, tag) {
             self.stats.hits += 1;
-            self.stats.byte_hits += size_bytes;
+            self.stats.byte_hits += u128::from(size_bytes);
             if self.spec.update_size_on_hit {
                 self.resize(i, size_bytes);
             }
             return Access::Hit;
         }
         self.stats.misses += 1;
-        self.stats.byte_misses += size_bytes;
+        self.stats.byte_misses += u128::from(size_bytes);
         let ghost_hit = match &mut self.ghost {
             Some(ghost) => ghost.remove(tag, key),
             None => false,
@@ -284,7 +284,7 @@ impl Queues {
         self.index.len() as u64
     }
 
-    pub(crate) fn used_bytes(&self) -> u64 {
+    pub(crate) fn used_bytes(&self) -> u128 {
         self.room.used_bytes
     }
 

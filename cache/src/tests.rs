@@ -216,7 +216,12 @@ fn agrees(spec: CacheSpec, ops: &[Op]) -> Result<(), TestCaseError> {
         cache.check();
         let n = (model.small.len() + model.main.len()) as u64;
         prop_assert_eq!(cache.len(), n);
-        let bytes: u64 = model.small.iter().chain(&model.main).map(|o| o.size).sum();
+        let bytes: u128 = model
+            .small
+            .iter()
+            .chain(&model.main)
+            .map(|o| u128::from(o.size))
+            .sum();
         prop_assert_eq!(cache.used_bytes(), bytes);
     }
     Ok(())
@@ -769,5 +774,39 @@ proptest! {
                 prop_assert_eq!(copy.contains(t, key), original.contains(t, key));
             }
         }
+    }
+}
+
+/// A trace's sizes are u64: the byte counters sum them without overflow,
+/// and the byte miss ratio is exact, in every eviction.
+#[test]
+fn byte_counters_hold_sums_of_the_largest_sizes() {
+    for eviction in Eviction::ALL {
+        let spec = CacheSpec::new(eviction, Capacity::Items(100)).with_ttl_ns(1_000);
+        let mut c = Cache::new(&spec).unwrap();
+        for t in 0..3 {
+            c.access(t, 1, u64::MAX);
+        }
+        c.access(3, 2, 1);
+        let s = c.stats();
+        assert_eq!((s.hits, s.misses), (2, 2), "{eviction:?}");
+        assert_eq!(s.byte_hits, 2 * u128::from(u64::MAX), "{eviction:?}");
+        assert_eq!(s.byte_misses, u128::from(u64::MAX) + 1, "{eviction:?}");
+        let expected = (u64::MAX as f64 + 1.0) / (3.0 * u64::MAX as f64 + 1.0);
+        assert_eq!(s.byte_miss_ratio(), expected, "{eviction:?}");
+    }
+}
+
+/// A capacity of `u64::MAX` bytes: an object that would take the use past
+/// it evicts (the sum is not wrapped around to a small one).
+#[test]
+fn a_capacity_of_the_largest_size_evicts_rather_than_wraps() {
+    for eviction in [Eviction::Lru, Eviction::Fifo, Eviction::Lfu] {
+        let mut c = Cache::new(&CacheSpec::new(eviction, Capacity::Bytes(u64::MAX))).unwrap();
+        c.access(0, 1, u64::MAX - 10);
+        assert!(c.contains(0, 1), "{eviction:?}");
+        c.access(1, 2, 100);
+        assert!(c.contains(1, 2) && !c.contains(1, 1), "{eviction:?}");
+        assert_eq!(c.used_bytes(), 100, "{eviction:?}");
     }
 }

@@ -127,7 +127,8 @@ pub fn run(args: TraceInspectArgs) -> anyhow::Result<ExitCode> {
     let mut minutes = Buckets::new(60_000_000_000);
     let mut gaps = Welford::new();
     let mut writes = 0u64;
-    let mut bytes = 0u64;
+    // u128: sizes are u64, and a few of the largest overflow a u64 sum.
+    let mut bytes = 0u128;
     // key -> (requests, last hour seen + 1): counts and the working set.
     let mut keys: HashMap<u64, (u64, u64), BuildHasherDefault<Fnv>> = HashMap::default();
     let mut working_set: Vec<u64> = Vec::new();
@@ -155,7 +156,7 @@ pub fn run(args: TraceInspectArgs) -> anyhow::Result<ExitCode> {
             }
         }
         writes += u64::from(r.op == Op::Write);
-        bytes += r.size_bytes;
+        bytes += u128::from(r.size_bytes);
         let hour = (t - first) / 3_600_000_000_000;
         if keys.len() < KEY_LIMIT || keys.contains_key(&r.key) {
             let e = keys.entry(r.key).or_default();

@@ -2663,7 +2663,7 @@ impl World<'_> {
             let held = Held {
                 copies: copies.count() as u64,
                 items,
-                used: items,
+                used: u128::from(items),
                 capacity: edge.capacity,
             };
             let row = cache_row(EDGE_CACHE, count, held, t_s, secs, trigger);
@@ -2672,7 +2672,7 @@ impl World<'_> {
         for (s, store) in self.plan.data.stores.iter().enumerate() {
             for (t, tier) in store.tiers.iter().enumerate() {
                 let count = std::mem::take(&mut self.data.tier_now[s][t]);
-                let (mut copies, mut items, mut bytes) = (0u64, 0u64, 0u64);
+                let (mut copies, mut items, mut bytes) = (0u64, 0u64, 0u128);
                 let add = |c: &Cache| {
                     copies += 1;
                     items += c.len();
@@ -2688,7 +2688,7 @@ impl World<'_> {
                     Copies::Shared(v) => v.iter().flatten().for_each(add),
                 }
                 let (used, capacity) = match tier.spec.capacity {
-                    headroom_cache::Capacity::Items(n) => (items, n),
+                    headroom_cache::Capacity::Items(n) => (u128::from(items), n),
                     headroom_cache::Capacity::Bytes(n) => (bytes, n),
                 };
                 let held = Held {
@@ -2891,8 +2891,9 @@ fn mixture_scv(read_fraction: f64, read: &Dist, write: &Dist) -> f64 {
 struct Held {
     copies: u64,
     items: u64,
-    /// Items, or bytes for a capacity in bytes.
-    used: u64,
+    /// Items, or bytes for a capacity in bytes (u128: summed over copies
+    /// of up to `u64::MAX` bytes each).
+    used: u128,
     /// Of one copy, in `used`'s unit.
     capacity: u64,
 }
