@@ -15,7 +15,7 @@ pub enum TraceError {
     #[error("trace I/O: {0}")]
     Io(std::io::Error),
     /// A row or record has a bad value.
-    #[error("row {row}, column `{column}`: {value:?} is not {expected}")]
+    #[error("row {row}, {}: {value:?} is not {expected}", column_phrase(column))]
     Row {
         /// 1-based row (line for text, record number for binary formats).
         row: u64,
@@ -121,6 +121,24 @@ impl TraceError {
     /// the row and go on (`--skip-bad-rows`).
     pub fn is_row_error(&self) -> bool {
         matches!(self, TraceError::Row { .. } | TraceError::Short { .. })
+    }
+}
+
+/// Whether `column` is the name the readers give a column without a header
+/// name: its 1-based position, `column 4`.
+pub(crate) fn is_unnamed(column: &str) -> bool {
+    column
+        .strip_prefix("column ")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// How a message names a column: ``column `size` `` by its header name,
+/// `column 4` by its position when it has no name.
+fn column_phrase(column: &str) -> String {
+    if is_unnamed(column) {
+        column.to_owned()
+    } else {
+        format!("column `{column}`")
     }
 }
 

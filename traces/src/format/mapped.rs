@@ -189,7 +189,11 @@ impl<R: Read> MappedReader<R> {
         Err(TraceError::Short {
             row: self.line(),
             found: len,
-            column: format!("`{name}` ({}={})", OPTIONS[field], i + 1),
+            column: if crate::error::is_unnamed(name) {
+                format!("{}={}", OPTIONS[field], i + 1)
+            } else {
+                format!("`{name}` ({}={})", OPTIONS[field], i + 1)
+            },
             needed: i + 1,
         })
     }
@@ -410,8 +414,7 @@ mod tests {
         );
         let err = read("1,frob\n", &m).unwrap_err();
         assert!(
-            err.to_string()
-                .starts_with("row 1, column `column 2`: \"frob\""),
+            err.to_string().starts_with("row 1, column 2: \"frob\""),
             "{err}"
         );
     }
@@ -426,7 +429,7 @@ mod tests {
         let err = read("a,b,c\n1,5,x\n", &m).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "row 2 has 3 fields; `column 99` (obj-id-col=99) is field 99"
+            "row 2 has 3 fields; obj-id-col=99 is field 99"
         );
         assert!(err.is_row_error());
         // A short row among full ones names its own row; an empty cell is
