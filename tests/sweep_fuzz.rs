@@ -10,10 +10,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{headroom, root, stderr, tempdir};
-use rand::RngExt;
+use common::{FuzzRng, fuzz_cases, headroom, is_empty, root, shell_line, stderr, tempdir};
 
 /// Scenarios with a `[sweep]` or worth sweeping, whose timed events (if
 /// any) fall inside the short runs.
@@ -33,26 +30,7 @@ const BAD: [&str; 14] = [
     "true", "[]", "{}",
 ];
 
-/// A case's draws: its own stream of the simulator's generator.
-struct Rng(headroom_sim::rng::Stream);
-
-impl Rng {
-    fn new(case: u64) -> Rng {
-        Rng(headroom_sim::rng::stream(case, 0, "sweep-fuzz"))
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        self.0.random_range(0..n)
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.0.random_bool(p)
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
+type Rng = FuzzRng;
 
 /// A value near `v`, as a planner would sweep it (TOML text).
 fn nearby(v: &toml::Value, rng: &mut Rng) -> String {
@@ -104,15 +82,11 @@ fn sweep_table(leaves: &[(String, toml::Value)], rng: &mut Rng) -> (String, bool
 
 #[test]
 fn random_sweeps_over_the_examples_finish_or_are_refused_in_one_line() {
-    let var = |name: &str, default: u64| {
-        std::env::var(name).map_or(default, |v| v.parse().expect("a whole number"))
-    };
-    let first = var("HEADROOM_FUZZ_FIRST", 0);
-    let cases = var("HEADROOM_FUZZ_CASES", 200);
+    let cases = fuzz_cases(200);
     let dir = tempdir("sweep_fuzz");
     let (mut ran, mut refused) = (0, 0);
-    for case in first..first + cases {
-        let mut rng = Rng::new(case);
+    for case in cases.clone() {
+        let mut rng = Rng::new(case, "sweep-fuzz");
         let file = *rng.pick(&SCENARIOS);
         // Every key of the resolved scenario, those the file leaves at
         // their defaults too.
@@ -140,17 +114,7 @@ fn random_sweeps_over_the_examples_finish_or_are_refused_in_one_line() {
         for set in &sets {
             args.extend(["--set", set]);
         }
-        let reproduce = format!(
-            "case {case}: headroom {}",
-            args.iter()
-                .map(|a| if a.contains(' ') || a.contains('"') {
-                    format!("'{a}'")
-                } else {
-                    (*a).to_owned()
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
+        let reproduce = format!("case {case}: {}", shell_line(&args));
         let o = headroom(&args);
         let said = stderr(&o);
         assert!(!said.contains("panicked"), "{said}\n{reproduce}");
@@ -185,11 +149,7 @@ fn random_sweeps_over_the_examples_finish_or_are_refused_in_one_line() {
     }
     println!("{ran} ran, {refused} refused");
     // Both sides are exercised.
+    let cases = cases.end - cases.start;
     assert!(ran >= cases / 5, "{ran} ran of {cases}");
     assert!(refused >= cases / 5, "{refused} refused of {cases}");
-}
-
-/// Whether `dir` is absent or holds nothing.
-fn is_empty(dir: &Path) -> bool {
-    std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none())
 }

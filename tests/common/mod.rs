@@ -236,3 +236,68 @@ pub fn run_validation(file: &str, sets: &[&str]) -> (Loaded, Vec<RunOutput>) {
     .collect();
     (loaded, outputs)
 }
+
+/// A fuzz case's draws: its own stream of the simulator's generator, so a
+/// case number reproduces its input.
+pub struct FuzzRng(headroom_sim::rng::Stream);
+
+impl FuzzRng {
+    /// The draws of case `case` of the fuzz named `name`.
+    pub fn new(case: u64, name: &str) -> FuzzRng {
+        FuzzRng(headroom_sim::rng::stream(case, 0, name))
+    }
+
+    /// A whole number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        use rand::RngExt;
+        self.0.random_range(0..n)
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        use rand::RngExt;
+        self.0.random_bool(p)
+    }
+
+    /// One of `items`.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    /// A whole number in `lo..=hi`.
+    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        use rand::RngExt;
+        self.0.random_range(lo..=hi)
+    }
+}
+
+/// The cases a fuzz runs: `HEADROOM_FUZZ_FIRST` and `HEADROOM_FUZZ_CASES`
+/// (the first case and how many), with `cases` by default.
+pub fn fuzz_cases(cases: u64) -> std::ops::Range<u64> {
+    let var = |name: &str, default: u64| {
+        std::env::var(name).map_or(default, |v| v.parse().expect("a whole number"))
+    };
+    let first = var("HEADROOM_FUZZ_FIRST", 0);
+    first..first + var("HEADROOM_FUZZ_CASES", cases)
+}
+
+/// Whether `dir` is absent or holds nothing.
+pub fn is_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none())
+}
+
+/// A command line as a shell would take it back (arguments with spaces or
+/// quotes in single quotes).
+pub fn shell_line(args: &[&str]) -> String {
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a.contains(' ') || a.contains('"') {
+                format!("'{a}'")
+            } else {
+                (*a).to_owned()
+            }
+        })
+        .collect();
+    format!("headroom {}", quoted.join(" "))
+}
