@@ -892,6 +892,17 @@ fn an_edited_sweep_folder_is_refused_not_ranked() {
             p99_as_text,
             vec!["manifest.json: metric `latency_p99_ms` has kind text"],
         ),
+        // A value of another JSON type: said in JSON's words (an array),
+        // not serde's (a sequence).
+        (
+            "manifest.json",
+            manifest.replacen(
+                "\"headroom_version\": ",
+                "\"headroom_version\": [], \"_\": ",
+                1,
+            ),
+            vec!["manifest.json: not a sweep manifest (invalid type: array, expected a string"],
+        ),
         // An interval duplicated, moved to the end, or every interval
         // deleted.
         (

@@ -719,8 +719,9 @@ impl Part {
         let bytes = read("manifest.json")?;
         let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
             InputError(format!(
-                "{dir}/manifest.json: not a sweep manifest ({e}); give a folder as `headroom \
-                 sweep` (or `merge`) wrote it"
+                "{dir}/manifest.json: not a sweep manifest ({}); give a folder as `headroom \
+                 sweep` (or `merge`) wrote it",
+                in_json_words(&e.to_string())
             ))
         })?;
         // Every format holds the same cells; read the first written.
@@ -1016,6 +1017,14 @@ impl Part {
 /// Checks a manifest against itself: its `sweep_id` is the digest of its
 /// identity (so nothing that determines the results was edited), and its
 /// columns, points and shard fit that identity.
+/// serde's words for a JSON file put in JSON's: an object, an array, a
+/// whole number (not a map, a sequence, `struct Identity` or `u64`).
+fn in_json_words(message: &str) -> String {
+    headroom_policy::config::in_words(message)
+        .replace("type: table", "type: object")
+        .replace("a table", "an object")
+}
+
 fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputError> {
     let bad = |what: String| {
         Err(InputError(format!(
