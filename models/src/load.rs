@@ -661,11 +661,13 @@ fn table_in_value<'a>(value: &'a Value, segs: &[&str]) -> Option<&'a dyn TableLi
 }
 
 /// The dotted, name-addressed key path whose key or value contains byte
-/// `offset`, for naming the key in a parse error.
+/// `offset`, for naming the key in a parse error; keys that are not bare
+/// quoted, as `--set` takes them (`costs.instance_types."m5.large".hourly`).
 fn key_path_at(text: &str, offset: usize) -> Option<String> {
     let doc = toml_edit::Document::parse(text).ok()?;
     let mut path = Vec::new();
     walk(doc.as_table(), offset, &mut path);
+    let path: Vec<_> = path.iter().map(|seg| path_segment(seg)).collect();
     (!path.is_empty()).then(|| path.join("."))
 }
 
@@ -1260,6 +1262,48 @@ replicas = 2
     /// `think` distribution, inside `arrivals` told apart by its `process`):
     /// the error is at the outer table, and is moved to the field it quotes
     /// or names, with the choices where a name had the wrong type.
+    /// A key that is not bare (an instance type `m5.large`) is named
+    /// quoted, as `--set` takes it: the error is the `--set`'s that gave the
+    /// value, and a value in the file is located at its own line and column
+    /// (the unquoted path named other keys, found neither).
+    #[test]
+    fn a_bad_value_under_a_key_that_is_not_bare_is_named_quoted() {
+        let priced = format!(
+            "{TEXT}\n[costs]\ninstance_types = {{ \"m5.large\" = {{ vcpu = 2, memory = \"8GiB\", \
+             hourly = 0.096 }} }}\n"
+        );
+        let key = r#"costs.instance_types."m5.large""#;
+        for (set, message) in [
+            (
+                format!(r#"{key}.hourly="abc""#),
+                format!(r#"`{key}.hourly`: invalid type: string "abc", expected a number"#),
+            ),
+            (
+                format!("{key}.bogus=1"),
+                format!(
+                    "`{key}.bogus`: unknown field `bogus`, expected one of `vcpu`, `memory`, \
+                     `hourly`"
+                ),
+            ),
+        ] {
+            let e = load_str(Path::new("s.toml"), &priced, std::slice::from_ref(&set))
+                .expect_err("invalid")
+                .to_string();
+            assert_eq!(e, format!("--set {set}: {message}"));
+        }
+        let text = priced.replace("hourly = 0.096", "hourly = \"x\"");
+        let e = load_str(Path::new("s.toml"), &text, &[])
+            .expect_err("invalid")
+            .to_string();
+        let (line, column) = super::line_col(&text, text.find("\"x\"").unwrap());
+        assert_eq!(
+            e,
+            format!(
+                "s.toml:{line}:{column}: `{key}.hourly`: invalid type: string \"x\", expected a number"
+            )
+        );
+    }
+
     #[test]
     fn a_bad_value_in_a_tagged_table_inside_another_is_named_by_its_key() {
         let closed = r#"arrivals = { process = "closed", users = 10, think = { distribution = "exponential", mean = "7s" } }"#;
