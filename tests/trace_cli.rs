@@ -586,6 +586,23 @@ fn the_largest_sizes_sum_exactly() {
     );
 }
 
+/// A trace longer than `trace fit` bins is refused with the record that
+/// passes the limit, the limit and the way out.
+#[test]
+fn fit_names_the_record_past_its_span() {
+    let f = write("long.csv", "t_ns\n0\n1000000000\n20000000000000000\n");
+    let o = headroom(&["trace", "fit", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        text(&o.stderr),
+        format!(
+            "error: {}: record 3 is 20000000 s after the first; trace fit counts arrivals per \
+             second over at most 10000000 s (about 115 days): fit a part of the trace\n",
+            f.display()
+        )
+    );
+}
+
 /// Runs the binary in `dir`.
 fn headroom_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_headroom"))

@@ -373,15 +373,19 @@ pub fn run(args: TraceFitArgs) -> anyhow::Result<ExitCode> {
     let mut latencies: Vec<(Option<headroom_traces::NameId>, u64)> = Vec::new();
     // Counts per second while the span is unknown; re-binned at the end.
     let mut per_second: Vec<u64> = Vec::new();
+    let mut records = 0u64;
     while let Some(r) = trace.next_record()? {
         let t = r.at.as_nanos();
         let t0 = *first.get_or_insert(t);
         last_ns = t;
+        records += 1;
         let s = ((t - t0) / 1_000_000_000) as usize;
         if s >= INTERVAL_LIMIT {
             return Err(InputError(format!(
-                "{}: spans more than {INTERVAL_LIMIT} s",
-                trace.name
+                "{}: record {records} is {s} s after the first; trace fit counts arrivals per \
+                 second over at most {INTERVAL_LIMIT} s (about {} days): fit a part of the trace",
+                trace.name,
+                INTERVAL_LIMIT / 86_400
             ))
             .into());
         }
