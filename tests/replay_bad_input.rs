@@ -268,6 +268,33 @@ fn a_trace_ending_at_the_largest_time_is_refused_unless_windowed() {
     assert_eq!(row[requests], "1", "{runs}");
 }
 
+/// Without `--loop` the replay's `run.duration` is one pass of the trace,
+/// not the scenario's: a warmup longer than the scenario's duration but
+/// shorter than the pass is taken (it was refused against the scenario's),
+/// and an error about the duration says where it came from.
+#[test]
+fn the_duration_is_the_pass() {
+    let dir = tempdir("pass");
+    // Two minutes: records at 0 and 90 s; the scenario says 1m.
+    let trace = common::write(&dir, "two-minutes.csv", "t_ns\n0\n90000000000\n");
+    let (o, out) = replay(
+        "pass-ok",
+        trace.to_str().unwrap(),
+        &["--set", "run.warmup=\"90s\""],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("runs.csv").is_file());
+    refused(
+        "pass-warmup",
+        trace.to_str().unwrap(),
+        &["--set", "run.warmup=\"3m\""],
+        &[
+            "`run.warmup` = 3m: expected a duration shorter than `run.duration` (2m)",
+            "; without --loop a replay lasts one pass of the trace, 2m, its `run.duration`",
+        ],
+    );
+}
+
 /// A scenario whose `[workload.arrivals]` names a broken trace is refused
 /// at its `path` key, and the advice names the table's keys (`format`,
 /// `sort_window`), not the command-line flags it would need elsewhere.

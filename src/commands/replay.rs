@@ -51,13 +51,32 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         "workload.arrivals={}",
         arrivals_table(&args, &path)
     ));
+    let mut pass = None;
     if !args.repeat {
-        // One pass: the run lasts exactly the replayed window.
-        let loaded = headroom_models::load(&args.scenario, &sets)
-            .map_err(|e| in_replay_terms(e.into(), trace, &path))?;
+        // One pass: the run lasts exactly the replayed window. The pass is
+        // read from the scenario loaded with a run long enough for any,
+        // whose checks against the duration (a warmup as long, too many
+        // intervals) the pass's own run makes below: the scenario's
+        // `run.duration`, which the pass replaces, refuses nothing.
+        let mut probe = sets.clone();
+        let long = u64::MAX / 4;
+        probe.extend([
+            format!("run.duration={long}ns"),
+            format!("run.timeseries_interval={long}ns"),
+            "run.warmup=\"0s\"".to_owned(),
+        ]);
+        let loaded = headroom_models::load(&args.scenario, &probe).map_err(|e| {
+            // In the user's terms: the error of the scenario without the
+            // probe's values, which name keys the user did not set.
+            let e = headroom_models::load(&args.scenario, &sets)
+                .err()
+                .unwrap_or(e);
+            in_replay_terms(e.into(), trace, &path)
+        })?;
         let ArrivalPlan::Trace(t) = &loaded.plan.workload.arrivals else {
             unreachable!("workload.arrivals was set to a trace");
         };
+        pass = Some(t.period());
         sets.push(format!("run.duration={}ns", t.period().as_nanos()));
     }
     super::run::run(RunArgs {
@@ -69,6 +88,37 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         },
     })
     .map_err(|e| in_replay_terms(e, trace, &path))
+    .map_err(|e| match pass {
+        Some(pass) => duration_from_the_pass(e, pass),
+        None => e,
+    })
+}
+
+/// Without `--loop` the replay sets `run.duration` to one pass of the
+/// trace: an error that speaks of the run's duration (a warmup as long, an
+/// interval giving too many rows) says where that duration came from.
+fn duration_from_the_pass(error: anyhow::Error, pass: headroom_sim::Span) -> anyhow::Error {
+    use headroom_models::ScenarioError;
+    let why = format!(
+        "; without --loop a replay lasts one pass of the trace, {pass}, its `run.duration`"
+    );
+    let speaks = |m: &str| m.contains("run.duration") || m.contains("(duration ");
+    match error.downcast::<ScenarioError>() {
+        Ok(ScenarioError::Invalid { location, message }) if speaks(&message) => {
+            ScenarioError::Invalid {
+                location,
+                message: message + &why,
+            }
+            .into()
+        }
+        Ok(ScenarioError::Set { arg, message }) if speaks(&message) => ScenarioError::Set {
+            arg,
+            message: message + &why,
+        }
+        .into(),
+        Ok(other) => other.into(),
+        Err(error) => error,
+    }
 }
 
 /// The keys of the arrivals table the flags become, and their flags.
