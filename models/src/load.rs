@@ -1258,10 +1258,6 @@ replicas = 2
         );
     }
 
-    /// A table told apart by a key inside another one (a closed workload's
-    /// `think` distribution, inside `arrivals` told apart by its `process`):
-    /// the error is at the outer table, and is moved to the field it quotes
-    /// or names, with the choices where a name had the wrong type.
     /// A key that is not bare (an instance type `m5.large`) is named
     /// quoted, as `--set` takes it: the error is the `--set`'s that gave the
     /// value, and a value in the file is located at its own line and column
@@ -1304,6 +1300,10 @@ replicas = 2
         );
     }
 
+    /// A table told apart by a key inside another one (a closed workload's
+    /// `think` distribution, inside `arrivals` told apart by its `process`):
+    /// the error is at the outer table, and is moved to the field it quotes
+    /// or names, with the choices where a name had the wrong type.
     #[test]
     fn a_bad_value_in_a_tagged_table_inside_another_is_named_by_its_key() {
         let closed = r#"arrivals = { process = "closed", users = 10, think = { distribution = "exponential", mean = "7s" } }"#;
