@@ -1014,9 +1014,6 @@ impl Part {
     }
 }
 
-/// Checks a manifest against itself: its `sweep_id` is the digest of its
-/// identity (so nothing that determines the results was edited), and its
-/// columns, points and shard fit that identity.
 /// serde's words for a JSON file put in JSON's: an object, an array, a
 /// whole number (not a map, a sequence, `struct Identity` or `u64`).
 fn in_json_words(message: &str) -> String {
@@ -1025,6 +1022,9 @@ fn in_json_words(message: &str) -> String {
         .replace("a table", "an object")
 }
 
+/// Checks a manifest against itself: its `sweep_id` is the digest of its
+/// identity (so nothing that determines the results was edited), and its
+/// columns, points and shard fit that identity.
 fn check_manifest(m: &Manifest, name: &str) -> Result<Vec<Vec<String>>, InputError> {
     let bad = |what: String| {
         Err(InputError(format!(
