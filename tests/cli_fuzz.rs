@@ -175,83 +175,65 @@ fn odd_traces_through_the_trace_commands_finish_or_are_refused_in_one_line() {
         let out_csv = work.join("out.csv");
         let out_toml = work.join("out.toml");
         let command = *rng.pick(&["inspect", "cache", "fit", "convert", "replay"]);
-        let mut args: Vec<String> = match command {
-            "inspect" => vec!["trace".into(), "inspect".into(), s(&trace).into()],
+        let (trace_arg, out_arg) = (s(&trace), s(&out));
+        let (csv_arg, toml_arg) = (s(&out_csv), s(&out_toml));
+        let mut args: Vec<&str> = match command {
+            "inspect" => vec!["trace", "inspect", trace_arg],
             "cache" => vec![
-                "trace".into(),
-                "cache".into(),
-                s(&trace).into(),
-                "--sizes".into(),
-                (*rng.pick(&["1", "2,1000", "1KB,1GiB", "18446744073709551615"])).into(),
-                "--eviction".into(),
-                (*rng.pick(&["lru", "fifo,lfu", "s3-fifo,lru"])).into(),
-                "--out".into(),
-                s(&out_csv).into(),
+                "trace",
+                "cache",
+                trace_arg,
+                "--sizes",
+                *rng.pick(&["1", "2,1000", "1KB,1GiB", "18446744073709551615"]),
+                "--eviction",
+                *rng.pick(&["lru", "fifo,lfu", "s3-fifo,lru"]),
+                "--out",
+                csv_arg,
             ],
-            "fit" => vec![
-                "trace".into(),
-                "fit".into(),
-                s(&trace).into(),
-                "--out".into(),
-                s(&out_toml).into(),
-            ],
-            "convert" => vec![
-                "trace".into(),
-                "convert".into(),
-                s(&trace).into(),
-                "--out".into(),
-                s(&out_csv).into(),
-            ],
+            "fit" => vec!["trace", "fit", trace_arg, "--out", toml_arg],
+            "convert" => vec!["trace", "convert", trace_arg, "--out", csv_arg],
             _ => vec![
-                "replay".into(),
-                s(&trace).into(),
-                "--scenario".into(),
-                s(&scenario).into(),
-                "--out".into(),
-                s(&out).into(),
-                "--quiet".into(),
-                "--threads".into(),
-                "1".into(),
+                "replay",
+                trace_arg,
+                "--scenario",
+                s(&scenario),
+                "--out",
+                out_arg,
+                "--quiet",
+                "--threads",
+                "1",
             ],
         };
         if command == "inspect" && rng.chance(0.5) {
-            args.extend(["--plot".into(), s(&out).into()]);
+            args.extend(["--plot", out_arg]);
         }
         if command == "cache" && rng.chance(0.3) {
-            args.push("--ignore-obj-size".into());
+            args.push("--ignore-obj-size");
         }
         if command == "replay" {
             if rng.chance(0.3) {
-                args.extend(["--scale-load".into(), (*rng.pick(&["0.5", "3"])).into()]);
+                args.extend(["--scale-load", *rng.pick(&["0.5", "3"])]);
             }
             // One pass is at most 6,000 requests; a loop of 2 s at most
             // 6,000 a second (a pass of at least a second, no speedup): a
             // 1 ns window looped would be the simulator's largest rate.
             if rng.chance(0.3) {
-                let duration = "run.duration=\"2s\"";
-                args.extend(["--loop".into(), "--set".into(), duration.into()]);
+                args.extend(["--loop", "--set", "run.duration=\"2s\""]);
                 if rng.chance(0.3) {
-                    let window = *rng.pick(&["..1s", "1s.."]);
-                    args.extend(["--window".into(), window.into()]);
+                    args.extend(["--window", *rng.pick(&["..1s", "1s.."])]);
                 }
             } else {
                 if rng.chance(0.3) {
-                    let speedup = *rng.pick(&["1e-3", "1000"]);
-                    args.extend(["--speedup".into(), speedup.into()]);
+                    args.extend(["--speedup", *rng.pick(&["1e-3", "1000"])]);
                 }
                 if rng.chance(0.3) {
-                    let window = *rng.pick(&["..1s", "1s..", "0s..1ns"]);
-                    args.extend(["--window".into(), window.into()]);
+                    args.extend(["--window", *rng.pick(&["..1s", "1s..", "0s..1ns"])]);
                 }
             }
         }
         if rng.chance(0.2) {
-            args.extend([
-                "--sort-window".into(),
-                (*rng.pick(&["0s", "1ms", "1h"])).into(),
-            ]);
+            args.extend(["--sort-window", *rng.pick(&["0s", "1ms", "1h"])]);
         }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let reproduce = format!("case {case} ({n} records): {}", shell_line(&args));
         let o = headroom(&args);
         let ran = ran_or_refused(
@@ -335,7 +317,7 @@ fn edit(name: &str, text: &str, rng: &mut FuzzRng) -> String {
             if let Some((key, _)) = lines[i].split_once('=') {
                 lines[i] = format!(
                     "{key}= {}",
-                    rng.pick(&["0", "-1", "\"abc\"", "nan", "[]", "{}"])
+                    *rng.pick(&["0", "-1", "\"abc\"", "nan", "[]", "{}"])
                 );
             }
         }
